@@ -1,0 +1,92 @@
+package ledger
+
+import (
+	"regexp"
+	"strings"
+)
+
+// AccountSpec is what the chart of accounts says of an account code.
+type AccountSpec struct {
+	Asset Asset
+	// AllowNegative is true for platform accounts, which hold the other side
+	// of customer balances; customer accounts never go below zero.
+	AllowNegative bool
+}
+
+var customerID = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+// ValidCustomerID reports whether id may name a customer.
+func ValidCustomerID(id string) bool { return customerID.MatchString(id) }
+
+var platformAccounts = map[string]Asset{
+	"platform:points:earned:volume":     PTS,
+	"platform:points:earned:referral":   PTS,
+	"platform:points:earned:feedback":   PTS,
+	"platform:points:earned:campaign":   PTS,
+	"platform:points:earned:adjustment": PTS,
+	"platform:points:redeemed":          PTS,
+	"platform:points:expired":           PTS,
+	"platform:cash":                     CNY,
+	"platform:revenue:shipping":         CNY,
+	"platform:rebate:expense":           CNY,
+}
+
+var customerAccounts = map[string]Asset{
+	"points":  PTS,
+	"prepaid": CNY,
+	"rebate":  CNY,
+}
+
+// Chart resolves an account code against the chart of accounts (DOMAIN.md):
+// `customer:{id}:{points|prepaid|rebate}` and the fixed platform accounts.
+// Accounts of the chart are created on first use. It returns
+// CodeUnknownAccount for any other code.
+func Chart(code string) (AccountSpec, error) {
+	if asset, ok := platformAccounts[code]; ok {
+		return AccountSpec{Asset: asset, AllowNegative: true}, nil
+	}
+	if rest, ok := strings.CutPrefix(code, "customer:"); ok {
+		if i := strings.LastIndexByte(rest, ':'); i > 0 && ValidCustomerID(rest[:i]) {
+			if asset, ok := customerAccounts[rest[i+1:]]; ok {
+				return AccountSpec{Asset: asset}, nil
+			}
+		}
+	}
+	return AccountSpec{}, &Error{Code: CodeUnknownAccount, Account: code,
+		Message: "account " + quote(code) + " is not in the chart of accounts"}
+}
+
+// CustomerAccount is the code of a customer's account of the given kind
+// ("points", "prepaid" or "rebate").
+func CustomerAccount(customerID, kind string) string {
+	return "customer:" + customerID + ":" + kind
+}
+
+// CustomerOf returns the customer id of a customer account code.
+func CustomerOf(code string) (string, bool) {
+	rest, ok := strings.CutPrefix(code, "customer:")
+	if !ok {
+		return "", false
+	}
+	i := strings.LastIndexByte(rest, ':')
+	if i <= 0 {
+		return "", false
+	}
+	return rest[:i], true
+}
+
+// PlatformAccounts lists the platform accounts of the chart.
+func PlatformAccounts() []string {
+	out := make([]string, 0, len(platformAccounts))
+	for code := range platformAccounts {
+		out = append(out, code)
+	}
+	return out
+}
+
+func quote(s string) string {
+	if len(s) > 80 {
+		s = s[:80] + "..."
+	}
+	return "\"" + strings.ToValidUTF8(s, "?") + "\""
+}

@@ -1,0 +1,455 @@
+package ledger_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/shopspring/decimal"
+
+	"github.com/tally-ledger/tally/internal/testdb"
+	"github.com/tally-ledger/tally/ledger"
+)
+
+func newLedger(t testing.TB) (*ledger.Ledger, *pgxpool.Pool) {
+	t.Helper()
+	pool := testdb.Pool(t)
+	return ledger.New(pool), pool
+}
+
+func d(s string) decimal.Decimal { return decimal.RequireFromString(s) }
+
+// earn is an entry crediting a customer's points from the volume channel.
+func earn(customer string, points string) ledger.EntryInput {
+	return ledger.EntryInput{Kind: "earn", Actor: "test", Postings: []ledger.PostingInput{
+		{Account: "platform:points:earned:volume", Amount: d(points).Neg()},
+		{Account: "customer:" + customer + ":points", Amount: d(points)},
+	}}
+}
+
+func redeem(customer string, points string) ledger.EntryInput {
+	return ledger.EntryInput{Kind: "redeem", Actor: "test", Postings: []ledger.PostingInput{
+		{Account: "customer:" + customer + ":points", Amount: d(points).Neg()},
+		{Account: "platform:points:redeemed", Amount: d(points)},
+	}}
+}
+
+func mustPost(t testing.TB, l *ledger.Ledger, in ledger.EntryInput) *ledger.Entry {
+	t.Helper()
+	e, _, err := l.Post(context.Background(), in)
+	if err != nil {
+		t.Fatalf("post %s: %v", in.Kind, err)
+	}
+	return e
+}
+
+func balance(t testing.TB, l *ledger.Ledger, code string) decimal.Decimal {
+	t.Helper()
+	a, err := l.Account(context.Background(), code)
+	if err != nil {
+		t.Fatalf("account %s: %v", code, err)
+	}
+	return a.Balance
+}
+
+func wantBalance(t testing.TB, l *ledger.Ledger, code, want string) {
+	t.Helper()
+	if got := balance(t, l, code); !got.Equal(d(want)) {
+		t.Errorf("balance of %s = %s, want %s", code, got, want)
+	}
+}
+
+func countRows(t testing.TB, pool *pgxpool.Pool, table string) int {
+	t.Helper()
+	var n int
+	if err := pool.QueryRow(context.Background(), "SELECT count(*) FROM "+table).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func wantCode(t testing.TB, err error, code ledger.Code) {
+	t.Helper()
+	if got := ledger.ErrorCode(err); got != code {
+		t.Fatalf("error %v: code %s, want %s", err, got, code)
+	}
+}
+
+func mustReconcile(t testing.TB, l *ledger.Ledger) {
+	t.Helper()
+	r, err := l.Reconcile(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range r.Checks {
+		if !c.Pass {
+			t.Errorf("invariant %s fails: %v", c.Name, c.Offending)
+		}
+	}
+}
+
+func TestPostMovesBalancesAndRecordsPostings(t *testing.T) {
+	l, _ := newLedger(t)
+	e := mustPost(t, l, earn("C1", "148"))
+	mustPost(t, l, redeem("C1", "48"))
+
+	wantBalance(t, l, "customer:C1:points", "100")
+	wantBalance(t, l, "platform:points:earned:volume", "-148")
+	wantBalance(t, l, "platform:points:redeemed", "48")
+
+	got, err := l.Entry(context.Background(), e.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Kind != "earn" || len(got.Postings) != 2 || got.Actor != "test" {
+		t.Fatalf("entry read back = %+v", got)
+	}
+	for _, p := range got.Postings {
+		if p.Account == "customer:C1:points" && (p.BalanceAfter == nil || !p.BalanceAfter.Equal(d("148"))) {
+			t.Errorf("customer posting balance_after = %v, want 148", p.BalanceAfter)
+		}
+	}
+	mustReconcile(t, l)
+}
+
+func TestPostRefusesBadEntriesAndWritesNothing(t *testing.T) {
+	l, pool := newLedger(t)
+	cases := []struct {
+		name string
+		in   ledger.EntryInput
+		code ledger.Code
+	}{
+		{"Unbalanced", ledger.EntryInput{Kind: "x", Actor: "t", Postings: []ledger.PostingInput{
+			{Account: "platform:cash", Amount: d("-10.00")}, {Account: "customer:C1:prepaid", Amount: d("9.99")}}},
+			ledger.CodeUnbalanced},
+		{"UnbalancedPerAsset", ledger.EntryInput{Kind: "x", Actor: "t", Postings: []ledger.PostingInput{
+			{Account: "platform:cash", Amount: d("-10")}, {Account: "customer:C1:points", Amount: d("10")}}},
+			ledger.CodeUnbalanced},
+		{"SinglePosting", ledger.EntryInput{Kind: "x", Actor: "t", Postings: []ledger.PostingInput{
+			{Account: "platform:cash", Amount: d("1")}}}, ledger.CodeUnbalanced},
+		{"TooManyDecimalsCNY", ledger.EntryInput{Kind: "x", Actor: "t", Postings: []ledger.PostingInput{
+			{Account: "platform:cash", Amount: d("-10.001")}, {Account: "customer:C1:prepaid", Amount: d("10.001")}}},
+			ledger.CodeInvalidAmount},
+		{"FractionalPoints", ledger.EntryInput{Kind: "x", Actor: "t", Postings: []ledger.PostingInput{
+			{Account: "platform:points:earned:volume", Amount: d("-1.5")}, {Account: "customer:C1:points", Amount: d("1.5")}}},
+			ledger.CodeInvalidAmount},
+		{"ZeroAmount", ledger.EntryInput{Kind: "x", Actor: "t", Postings: []ledger.PostingInput{
+			{Account: "platform:cash", Amount: d("0")}, {Account: "customer:C1:prepaid", Amount: d("0")}}},
+			ledger.CodeInvalidAmount},
+		{"UnknownAccount", ledger.EntryInput{Kind: "x", Actor: "t", Postings: []ledger.PostingInput{
+			{Account: "platform:nowhere", Amount: d("-1")}, {Account: "customer:C1:prepaid", Amount: d("1")}}},
+			ledger.CodeUnknownAccount},
+		{"WrongAsset", ledger.EntryInput{Kind: "x", Actor: "t", Postings: []ledger.PostingInput{
+			{Account: "platform:cash", Asset: ledger.PTS, Amount: d("-1")}, {Account: "customer:C1:prepaid", Amount: d("1")}}},
+			ledger.CodeAssetMismatch},
+		{"SameAccountTwice", ledger.EntryInput{Kind: "x", Actor: "t", Postings: []ledger.PostingInput{
+			{Account: "customer:C1:prepaid", Amount: d("-1")}, {Account: "customer:C1:prepaid", Amount: d("1")}}},
+			ledger.CodeInvalid},
+		{"NegativeCustomerBalance", redeem("C1", "1"), ledger.CodeInsufficientFunds},
+		{"NoKind", ledger.EntryInput{Actor: "t", Postings: earn("C1", "1").Postings}, ledger.CodeInvalid},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := l.Post(context.Background(), tc.in)
+			wantCode(t, err, tc.code)
+		})
+	}
+	for _, table := range []string{"entries", "postings", "balance_buckets"} {
+		if n := countRows(t, pool, table); n != 0 {
+			t.Errorf("%d rows in %s after refused entries, want 0", n, table)
+		}
+	}
+}
+
+func TestInsufficientFundsNamesTheAccountAndKeepsBalances(t *testing.T) {
+	l, pool := newLedger(t)
+	mustPost(t, l, earn("C1", "100"))
+	entries := countRows(t, pool, "entries")
+	_, _, err := l.Post(context.Background(), redeem("C1", "101"))
+	wantCode(t, err, ledger.CodeInsufficientFunds)
+	var e *ledger.Error
+	if errors.As(err, &e); e.Account != "customer:C1:points" {
+		t.Errorf("error names account %q, want customer:C1:points", e.Account)
+	}
+	wantBalance(t, l, "customer:C1:points", "100")
+	_, err = l.Account(context.Background(), "platform:points:redeemed")
+	wantCode(t, err, ledger.CodeNotFound) // not even created
+	if n := countRows(t, pool, "entries"); n != entries {
+		t.Errorf("entries = %d after refusal, want %d", n, entries)
+	}
+	mustPost(t, l, redeem("C1", "100"))
+	wantBalance(t, l, "customer:C1:points", "0")
+}
+
+func TestIdempotency(t *testing.T) {
+	l, pool := newLedger(t)
+	ctx := context.Background()
+	in := earn("C1", "10")
+	in.IdempotencyKey = "k1"
+	first, replayed, err := l.Post(ctx, in)
+	if err != nil || replayed {
+		t.Fatalf("first post: replayed=%v err=%v", replayed, err)
+	}
+	t.Run("SameRequestReplays", func(t *testing.T) {
+		again, replayed, err := l.Post(ctx, in)
+		if err != nil || !replayed || again.ID != first.ID {
+			t.Fatalf("replay: id %v want %d, replayed=%v err=%v", again, first.ID, replayed, err)
+		}
+		wantBalance(t, l, "customer:C1:points", "10")
+	})
+	t.Run("DifferentRequestConflicts", func(t *testing.T) {
+		other := earn("C1", "11")
+		other.IdempotencyKey = "k1"
+		_, _, err := l.Post(ctx, other)
+		wantCode(t, err, ledger.CodeIdempotencyConflict)
+	})
+	t.Run("TenConcurrentSubmissionsMakeOneEntry", func(t *testing.T) {
+		in := earn("C2", "7")
+		in.IdempotencyKey = "k-concurrent"
+		ids := make(chan int64, 10)
+		var wg sync.WaitGroup
+		for range 10 {
+			wg.Go(func() {
+				e, _, err := l.Post(ctx, in)
+				if err != nil {
+					t.Errorf("concurrent post: %v", err)
+					return
+				}
+				ids <- e.ID
+			})
+		}
+		wg.Wait()
+		close(ids)
+		var first int64
+		for id := range ids {
+			if first == 0 {
+				first = id
+			}
+			if id != first {
+				t.Errorf("concurrent submissions answered entries %d and %d", first, id)
+			}
+		}
+		var n int
+		pool.QueryRow(ctx, "SELECT count(*) FROM entries WHERE idempotency_key = 'k-concurrent'").Scan(&n)
+		if n != 1 {
+			t.Errorf("%d entries for one key, want 1", n)
+		}
+		wantBalance(t, l, "customer:C2:points", "7")
+	})
+}
+
+func TestBalanceAsOf(t *testing.T) {
+	l, _ := newLedger(t)
+	ctx := context.Background()
+	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	for i, pts := range []string{"10", "20", "30"} {
+		in := earn("C1", pts)
+		in.EffectiveAt = t0.Add(time.Duration(i) * 24 * time.Hour)
+		mustPost(t, l, in)
+	}
+	for _, tc := range []struct {
+		at   time.Time
+		want string
+	}{
+		{t0.Add(-time.Second), "0"},
+		{t0, "10"},
+		{t0.Add(36 * time.Hour), "30"},
+		{t0.Add(48 * time.Hour), "60"},
+	} {
+		got, err := l.BalanceAsOf(ctx, "customer:C1:points", tc.at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !got.Equal(d(tc.want)) {
+			t.Errorf("balance as of %s = %s, want %s", tc.at, got, tc.want)
+		}
+	}
+	_, err := l.BalanceAsOf(ctx, "customer:nobody:points", t0)
+	wantCode(t, err, ledger.CodeNotFound)
+}
+
+func TestStatementPagesAreStableUnderConcurrentInserts(t *testing.T) {
+	for _, code := range []string{"customer:C1:points", "platform:points:earned:volume"} {
+		t.Run(code, func(t *testing.T) {
+			l, _ := newLedger(t)
+			ctx := context.Background()
+			for i := 1; i <= 25; i++ {
+				mustPost(t, l, earn("C1", fmt.Sprint(i)))
+			}
+			var seen []ledger.StatementLine
+			var cursor int64
+			for page := 0; ; page++ {
+				lines, next, err := l.Statement(ctx, code, cursor, 10)
+				if err != nil {
+					t.Fatal(err)
+				}
+				seen = append(seen, lines...)
+				// Entries posted between pages land before the first page and
+				// must not shift or repeat what the later pages show.
+				mustPost(t, l, earn("C1", "1000"))
+				if next == 0 {
+					break
+				}
+				cursor = next
+			}
+			if len(seen) != 25 {
+				t.Fatalf("statement showed %d postings, want 25", len(seen))
+			}
+			sign := decimal.NewFromInt(1)
+			if code != "customer:C1:points" {
+				sign = sign.Neg()
+			}
+			for i, line := range seen {
+				// Newest first: the i-th line is the (25-i)-th earning, and the
+				// balance after it is the sum 1..(25-i).
+				n := int64(25 - i)
+				if !line.Amount.Equal(sign.Mul(decimal.NewFromInt(n))) {
+					t.Errorf("line %d amount %s, want %d", i, line.Amount, n)
+				}
+				if want := sign.Mul(decimal.NewFromInt(n * (n + 1) / 2)); !line.BalanceAfter.Equal(want) {
+					t.Errorf("line %d balance after %s, want %s", i, line.BalanceAfter, want)
+				}
+			}
+		})
+	}
+}
+
+func TestReversal(t *testing.T) {
+	l, _ := newLedger(t)
+	ctx := context.Background()
+	e := mustPost(t, l, earn("C1", "50"))
+	rev, _, err := l.Reverse(ctx, e.ID, ledger.ReversalInput{Actor: "ops", Reason: "posted twice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rev.ReversalOf == nil || *rev.ReversalOf != e.ID {
+		t.Fatalf("reversal_of = %v, want %d", rev.ReversalOf, e.ID)
+	}
+	wantBalance(t, l, "customer:C1:points", "0")
+	wantBalance(t, l, "platform:points:earned:volume", "0")
+	back, _ := l.Entry(ctx, e.ID)
+	if back.ReversedBy == nil || *back.ReversedBy != rev.ID {
+		t.Errorf("reversed_by = %v, want %d", back.ReversedBy, rev.ID)
+	}
+
+	t.Run("Twice", func(t *testing.T) {
+		_, _, err := l.Reverse(ctx, e.ID, ledger.ReversalInput{Actor: "ops", Reason: "again"})
+		wantCode(t, err, ledger.CodeAlreadyReversed)
+	})
+	t.Run("OfAReversal", func(t *testing.T) {
+		_, _, err := l.Reverse(ctx, rev.ID, ledger.ReversalInput{Actor: "ops", Reason: "undo"})
+		wantCode(t, err, ledger.CodeNotReversible)
+	})
+	t.Run("WithoutReason", func(t *testing.T) {
+		_, _, err := l.Reverse(ctx, e.ID, ledger.ReversalInput{Actor: "ops"})
+		wantCode(t, err, ledger.CodeInvalid)
+	})
+	t.Run("Unknown", func(t *testing.T) {
+		_, _, err := l.Reverse(ctx, 999999, ledger.ReversalInput{Actor: "ops", Reason: "x"})
+		wantCode(t, err, ledger.CodeNotFound)
+	})
+	t.Run("SpentPoints", func(t *testing.T) {
+		e := mustPost(t, l, earn("C2", "30"))
+		mustPost(t, l, redeem("C2", "20"))
+		_, _, err := l.Reverse(ctx, e.ID, ledger.ReversalInput{Actor: "ops", Reason: "x"})
+		wantCode(t, err, ledger.CodeInsufficientFunds)
+		wantBalance(t, l, "customer:C2:points", "10")
+	})
+	t.Run("ConcurrentReversalsMakeOne", func(t *testing.T) {
+		e := mustPost(t, l, earn("C3", "5"))
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		ok := 0
+		for range 8 {
+			wg.Go(func() {
+				_, _, err := l.Reverse(ctx, e.ID, ledger.ReversalInput{Actor: "ops", Reason: "x"})
+				if err == nil {
+					mu.Lock()
+					ok++
+					mu.Unlock()
+				} else if ledger.ErrorCode(err) != ledger.CodeAlreadyReversed {
+					t.Errorf("concurrent reversal: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		if ok != 1 {
+			t.Errorf("%d reversals succeeded, want 1", ok)
+		}
+		wantBalance(t, l, "customer:C3:points", "0")
+	})
+	mustReconcile(t, l)
+}
+
+func TestEntriesAndPostingsAreAppendOnly(t *testing.T) {
+	l, pool := newLedger(t)
+	ctx := context.Background()
+	mustPost(t, l, earn("C1", "5"))
+	for _, stmt := range []string{
+		"UPDATE entries SET reason = 'edited'",
+		"DELETE FROM entries",
+		"TRUNCATE entries CASCADE",
+		"UPDATE postings SET amount = amount * 2",
+		"DELETE FROM postings",
+		"TRUNCATE postings",
+	} {
+		if _, err := pool.Exec(ctx, stmt); err == nil {
+			t.Errorf("%s: accepted, want refused", stmt)
+		}
+	}
+	wantBalance(t, l, "customer:C1:points", "5")
+}
+
+func TestDatabaseRefusesUnbalancedPostings(t *testing.T) {
+	_, pool := newLedger(t)
+	ctx := context.Background()
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	_, err = tx.Exec(ctx, `
+WITH a AS (INSERT INTO accounts (code, asset, allow_negative) VALUES ('platform:cash', 'CNY', true) RETURNING id),
+     e AS (INSERT INTO entries (kind, effective_at, request_hash, actor) VALUES ('x', now(), '', 't') RETURNING id)
+INSERT INTO postings (entry_id, account_id, asset, amount, effective_at) SELECT e.id, a.id, 'CNY', 5, now() FROM a, e`)
+	if err == nil {
+		t.Fatal("an unbalanced posting was accepted by the database")
+	}
+}
+
+func TestReconciliationFindsTamperedBalances(t *testing.T) {
+	l, pool := newLedger(t)
+	ctx := context.Background()
+	mustPost(t, l, earn("C1", "5"))
+	mustReconcile(t, l)
+	if _, err := pool.Exec(ctx, `UPDATE balance_buckets SET balance = balance + 1
+WHERE account_id = (SELECT id FROM accounts WHERE code = 'customer:C1:points')`); err != nil {
+		t.Fatal(err)
+	}
+	r, err := l.Reconcile(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Pass {
+		t.Fatal("reconciliation passes on tampered books")
+	}
+	failed := map[string][]string{}
+	for _, c := range r.Checks {
+		if !c.Pass {
+			failed[c.Name] = c.Offending
+		}
+	}
+	if got := failed["balances_match_postings"]; len(got) != 1 || got[0] != "customer:C1:points" {
+		t.Errorf("balances_match_postings offending = %v, want [customer:C1:points]", got)
+	}
+	if got := failed["assets_sum_to_zero"]; len(got) != 1 || got[0] != "PTS" {
+		t.Errorf("assets_sum_to_zero offending = %v, want [PTS]", got)
+	}
+	if _, ok := failed["entries_balance"]; ok {
+		t.Errorf("entries_balance fails, but every entry balances")
+	}
+}

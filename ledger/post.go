@@ -1,0 +1,308 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"math/rand/v2"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/shopspring/decimal"
+)
+
+// EntryInput is an entry to record.
+type EntryInput struct {
+	Kind string
+	// EffectiveAt is when the movement happened; zero means now.
+	EffectiveAt time.Time
+	// IdempotencyKey makes Post safe to retry: a second Post with the same key
+	// and the same request records nothing and returns the first entry.
+	IdempotencyKey string
+	// RequestHash identifies the request behind the key; when nil, Post
+	// hashes the input itself.
+	RequestHash []byte
+	Metadata    json.RawMessage
+	Actor       string
+	Reason      string
+	Postings    []PostingInput
+
+	reversalOf *int64
+}
+
+// PostingInput is a line of an EntryInput. Asset may be left empty: it is
+// taken from the chart; when given it must match it.
+type PostingInput struct {
+	Account string          `json:"account"`
+	Asset   Asset           `json:"asset,omitempty"`
+	Amount  decimal.Decimal `json:"amount"`
+}
+
+type line struct {
+	code   string
+	spec   AccountSpec
+	amount decimal.Decimal
+}
+
+// Post records the entry in one transaction: the entry, its postings and the
+// balances commit together or not at all. It reports whether the entry is a
+// replay of an earlier Post with the same idempotency key.
+//
+// Errors: CodeInvalid, CodeInvalidAmount, CodeUnbalanced, CodeUnknownAccount,
+// CodeAssetMismatch (bad input, nothing written); CodeInsufficientFunds (an
+// account that may not go negative would); CodeIdempotencyConflict (the key
+// was used for a different request); CodeAlreadyReversed.
+func (l *Ledger) Post(ctx context.Context, in EntryInput) (*Entry, bool, error) {
+	lines, err := validate(in)
+	if err != nil {
+		return nil, false, err
+	}
+	if len(in.Metadata) == 0 {
+		in.Metadata = json.RawMessage(`{}`)
+	}
+	hash := in.RequestHash
+	if hash == nil {
+		hash = hashInput(in)
+	}
+
+	var (
+		entry   *Entry
+		applied int
+	)
+	err = l.retry(ctx, func() error {
+		var err error
+		entry, applied, err = l.post(ctx, in, lines, hash)
+		return err
+	})
+	if err != nil {
+		// A unique violation with a key is most likely the key: a retry of a
+		// request already recorded, or a concurrent twin of this one.
+		if pe := pgError(err); pe != nil && pe.Code == "23505" && in.IdempotencyKey != "" {
+			if e, err := l.replay(ctx, in.IdempotencyKey, hash); !errors.Is(err, errUnknownKey) {
+				return e, err == nil, err
+			}
+		}
+		return nil, false, postError(err, lines, applied)
+	}
+	l.stats.Posted.Add(1)
+	for _, ln := range lines {
+		l.known.Store(ln.code, struct{}{})
+	}
+	return entry, false, nil
+}
+
+// validate checks the input against the chart and the assets' rules and
+// returns its lines sorted by account code, the order in which rows are
+// locked (so that two entries never wait for each other in a cycle).
+func validate(in EntryInput) ([]line, error) {
+	if in.Kind == "" {
+		return nil, &Error{Code: CodeInvalid, Message: "an entry needs a kind", Fields: map[string]string{"kind": "required"}}
+	}
+	if in.Actor == "" {
+		return nil, &Error{Code: CodeInvalid, Message: "an entry needs an actor", Fields: map[string]string{"actor": "required"}}
+	}
+	if len(in.Metadata) > 0 && (!json.Valid(in.Metadata) || bytes.TrimSpace(in.Metadata)[0] != '{') {
+		return nil, &Error{Code: CodeInvalid, Message: "metadata must be a JSON object", Fields: map[string]string{"metadata": "not an object"}}
+	}
+	if len(in.Postings) < 2 {
+		return nil, &Error{Code: CodeUnbalanced, Message: "an entry needs at least two postings",
+			Fields: map[string]string{"postings": "fewer than two"}}
+	}
+	lines := make([]line, 0, len(in.Postings))
+	sums := map[Asset]decimal.Decimal{}
+	seen := make(map[string]bool, len(in.Postings))
+	for _, p := range in.Postings {
+		spec, err := Chart(p.Account)
+		if err != nil {
+			return nil, err
+		}
+		if p.Asset != "" && p.Asset != spec.Asset {
+			return nil, &Error{Code: CodeAssetMismatch, Account: p.Account,
+				Message: "account " + quote(p.Account) + " holds " + string(spec.Asset) + ", not " + quote(string(p.Asset))}
+		}
+		if p.Amount.IsZero() {
+			return nil, &Error{Code: CodeInvalidAmount, Account: p.Account, Message: "a posting amount must not be zero"}
+		}
+		if err := spec.Asset.CheckScale(p.Amount); err != nil {
+			err.(*Error).Account = p.Account
+			return nil, err
+		}
+		if seen[p.Account] {
+			return nil, &Error{Code: CodeInvalid, Account: p.Account,
+				Message: "account " + quote(p.Account) + " appears twice in one entry"}
+		}
+		seen[p.Account] = true
+		sums[spec.Asset] = sums[spec.Asset].Add(p.Amount)
+		lines = append(lines, line{code: p.Account, spec: spec, amount: p.Amount})
+	}
+	for asset, sum := range sums {
+		if !sum.IsZero() {
+			return nil, Errorf(CodeUnbalanced, "postings in %s sum to %s, not zero", asset, sum)
+		}
+	}
+	sort.Slice(lines, func(i, j int) bool { return lines[i].code < lines[j].code })
+	return lines, nil
+}
+
+// hashInput is a canonical digest of what the entry would record.
+func hashInput(in EntryInput) []byte {
+	canon := struct {
+		Kind        string
+		EffectiveAt time.Time
+		Metadata    json.RawMessage
+		Reason      string
+		ReversalOf  *int64
+		Postings    []PostingInput
+	}{in.Kind, in.EffectiveAt.UTC(), in.Metadata, in.Reason, in.reversalOf, nil}
+	for _, p := range in.Postings {
+		canon.Postings = append(canon.Postings, PostingInput{Account: p.Account, Amount: p.Amount.Round(8)})
+	}
+	sort.Slice(canon.Postings, func(i, j int) bool { return canon.Postings[i].Account < canon.Postings[j].Account })
+	b, _ := json.Marshal(canon)
+	sum := sha256.Sum256(b)
+	return sum[:]
+}
+
+// The statements of one posting, sent as one batch: one round trip, one
+// implicit transaction. Locks are taken in a fixed order: new accounts (by
+// code), the idempotency key (by the entry insert), then balance rows by
+// account code.
+const (
+	// An account that may not go negative gets its one balance row with it,
+	// so that a debit is a plain UPDATE that the CHECK constraint guards.
+	qCreateAccount = `WITH a AS (
+    INSERT INTO accounts (code, asset, allow_negative) VALUES ($1, $2, $3)
+    ON CONFLICT (code) DO NOTHING RETURNING id, allow_negative)
+INSERT INTO balance_buckets (account_id, bucket, allow_negative, balance)
+SELECT id, 0, false, 0 FROM a WHERE NOT allow_negative`
+	qInsertEntry = `INSERT INTO entries (kind, effective_at, idempotency_key, request_hash, metadata, actor, reason, reversal_of)
+VALUES ($1, coalesce($2, now()), $3, $4, $5, $6, $7, $8)
+RETURNING id, effective_at, recorded_at`
+	qAddBalance = `UPDATE balance_buckets SET balance = balance + $2
+WHERE account_id = (SELECT id FROM accounts WHERE code = $1) AND bucket = 0`
+	qAddHotBalance = `INSERT INTO balance_buckets (account_id, bucket, allow_negative, balance)
+SELECT id, $2, true, $3 FROM accounts WHERE code = $1
+ON CONFLICT (account_id, bucket) DO UPDATE SET balance = balance_buckets.balance + excluded.balance`
+	qInsertPostings = `INSERT INTO postings (entry_id, account_id, asset, amount, balance_after, effective_at)
+SELECT currval('entries_id_seq'), a.id, a.asset, l.amount,
+       b.balance, coalesce($3, now())
+FROM unnest($1::text[], $2::numeric[]) WITH ORDINALITY AS l (code, amount, ord)
+JOIN accounts a ON a.code = l.code
+LEFT JOIN balance_buckets b ON b.account_id = a.id AND b.bucket = 0 AND NOT a.allow_negative
+ORDER BY l.ord
+RETURNING id, balance_after`
+)
+
+// post sends the entry as one batch. applied counts the balance rows updated,
+// so that a refusal can name the account that caused it.
+func (l *Ledger) post(ctx context.Context, in EntryInput, lines []line, hash []byte) (entry *Entry, applied int, err error) {
+	var (
+		batch   pgx.Batch
+		eff     *time.Time
+		key     *string
+		codes   = make([]string, len(lines))
+		amounts = make([]decimal.Decimal, len(lines))
+	)
+	if !in.EffectiveAt.IsZero() {
+		eff = &in.EffectiveAt
+	}
+	if in.IdempotencyKey != "" {
+		key = &in.IdempotencyKey
+	}
+	for _, ln := range lines {
+		if _, ok := l.known.Load(ln.code); !ok {
+			batch.Queue(qCreateAccount, ln.code, ln.spec.Asset, ln.spec.AllowNegative)
+		}
+	}
+	entry = &Entry{Kind: in.Kind, IdempotencyKey: key, Metadata: in.Metadata, Actor: in.Actor,
+		Reason: in.Reason, ReversalOf: in.reversalOf}
+	batch.Queue(qInsertEntry, in.Kind, eff, key, hash, in.Metadata, in.Actor, in.Reason, in.reversalOf).
+		QueryRow(func(row pgx.Row) error {
+			return row.Scan(&entry.ID, &entry.EffectiveAt, &entry.RecordedAt)
+		})
+	// A hot account adds to one of its buckets, the same one for all of them
+	// in this entry; an account that may not go negative has only bucket 0.
+	bucket := rand.IntN(l.buckets)
+	for i, ln := range lines {
+		codes[i], amounts[i] = ln.code, ln.amount
+		var q *pgx.QueuedQuery
+		if ln.spec.AllowNegative {
+			q = batch.Queue(qAddHotBalance, ln.code, bucket, ln.amount)
+		} else {
+			q = batch.Queue(qAddBalance, ln.code, ln.amount)
+		}
+		q.Exec(func(pgconn.CommandTag) error {
+			applied++
+			return nil
+		})
+	}
+	entry.Postings = make([]Posting, len(lines))
+	batch.Queue(qInsertPostings, codes, amounts, eff).Query(func(rows pgx.Rows) error {
+		i := 0
+		for rows.Next() {
+			p := &entry.Postings[i]
+			if err := rows.Scan(&p.ID, &p.BalanceAfter); err != nil {
+				return err
+			}
+			p.Account, p.Asset, p.Amount = lines[i].code, lines[i].spec.Asset, lines[i].amount
+			i++
+		}
+		return rows.Err()
+	})
+	if err := l.pool.SendBatch(ctx, &batch).Close(); err != nil {
+		return nil, applied, err
+	}
+	return entry, applied, nil
+}
+
+// postError turns the database's refusals into domain errors.
+// applied is the number of balance rows updated before the failure.
+func postError(err error, lines []line, applied int) error {
+	pe := pgError(err)
+	if pe == nil {
+		return err
+	}
+	switch {
+	case pe.Code == "23514" && pe.ConstraintName == "balance_nonnegative":
+		e := &Error{Code: CodeInsufficientFunds, Message: "the entry would take an account below zero"}
+		if applied < len(lines) {
+			ln := lines[applied]
+			e.Account = ln.code
+			e.Message = "account " + quote(ln.code) + " holds too little to be debited " + ln.amount.Neg().String() + " " + string(ln.spec.Asset)
+		}
+		return e
+	case pe.Code == "23505" && pe.ConstraintName == "entries_reversal_of_key":
+		return Errorf(CodeAlreadyReversed, "the entry has already been reversed")
+	}
+	return err
+}
+
+// replay answers a Post whose idempotency key is already recorded.
+// It returns errUnknownKey when no entry holds the key.
+func (l *Ledger) replay(ctx context.Context, key string, hash []byte) (*Entry, error) {
+	var id int64
+	var stored []byte
+	err := l.pool.QueryRow(ctx, `SELECT id, request_hash FROM entries WHERE idempotency_key = $1`, key).Scan(&id, &stored)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, errUnknownKey
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(stored, hash) {
+		return nil, Errorf(CodeIdempotencyConflict,
+			"idempotency key %s was already used for a different request (entry %d)", quote(key), id)
+	}
+	e, err := l.Entry(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	l.stats.Replayed.Add(1)
+	return e, nil
+}
+
+var errUnknownKey = errors.New("unknown idempotency key")

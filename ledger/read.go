@@ -1,0 +1,194 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+)
+
+var readOnly = pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
+
+const qAccount = `SELECT a.id, a.code, a.asset, a.allow_negative, a.created_at,
+       coalesce((SELECT sum(b.balance) FROM balance_buckets b WHERE b.account_id = a.id), 0)
+FROM accounts a`
+
+func scanAccount(row pgx.Row) (int64, Account, error) {
+	var id int64
+	var a Account
+	err := row.Scan(&id, &a.Code, &a.Asset, &a.AllowNegative, &a.CreatedAt, &a.Balance)
+	return id, a, err
+}
+
+// Account returns the account with its current balance, read from its
+// stored balance rows (one row, or a bounded number of buckets): O(1).
+//
+// Errors: CodeNotFound.
+func (l *Ledger) Account(ctx context.Context, code string) (Account, error) {
+	_, a, err := l.account(ctx, l.pool, code)
+	return a, err
+}
+
+func (l *Ledger) account(ctx context.Context, q querier, code string) (int64, Account, error) {
+	id, a, err := scanAccount(q.QueryRow(ctx, qAccount+` WHERE a.code = $1`, code))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, a, &Error{Code: CodeNotFound, Account: code, Message: "no account " + quote(code)}
+	}
+	return id, a, err
+}
+
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// AccountFilter selects accounts to list.
+type AccountFilter struct {
+	Prefix string // only codes starting with it
+	After  string // keyset cursor: codes after this one
+	Limit  int
+}
+
+// Accounts lists accounts in code order with their balances.
+func (l *Ledger) Accounts(ctx context.Context, f AccountFilter) ([]Account, error) {
+	rows, err := l.pool.Query(ctx, qAccount+`
+WHERE a.code > $1 AND starts_with(a.code, $2)
+ORDER BY a.code LIMIT $3`, f.After, f.Prefix, f.Limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Account, error) {
+		_, a, err := scanAccount(row)
+		return a, err
+	})
+}
+
+// BalanceAsOf is the account's balance counting the entries effective at or
+// before t.
+//
+// Errors: CodeNotFound.
+func (l *Ledger) BalanceAsOf(ctx context.Context, code string, t time.Time) (decimal.Decimal, error) {
+	var sum decimal.Decimal
+	err := l.inTx(ctx, readOnly, func(tx pgx.Tx) error {
+		id, _, err := l.account(ctx, tx, code)
+		if err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `SELECT coalesce(sum(amount), 0) FROM postings
+WHERE account_id = $1 AND effective_at <= $2`, id, t).Scan(&sum)
+	})
+	return sum, err
+}
+
+// StatementLine is a posting of an account's statement.
+type StatementLine struct {
+	PostingID    int64           `json:"posting_id"`
+	EntryID      int64           `json:"entry_id"`
+	Kind         string          `json:"kind"`
+	EffectiveAt  time.Time       `json:"effective_at"`
+	RecordedAt   time.Time       `json:"recorded_at"`
+	Amount       decimal.Decimal `json:"amount"`
+	BalanceAfter decimal.Decimal `json:"balance_after"`
+}
+
+// Statement lists an account's postings newest first, each with the
+// balance after it, limit at a time. before is the keyset cursor (0 for the
+// first page; then the previous page's next cursor): pages never shift or
+// repeat when entries are posted meanwhile. next is 0 on the last page.
+//
+// Errors: CodeNotFound.
+func (l *Ledger) Statement(ctx context.Context, code string, before int64, limit int) (lines []StatementLine, next int64, err error) {
+	err = l.inTx(ctx, readOnly, func(tx pgx.Tx) error {
+		lines, next = nil, 0
+		id, acct, err := l.account(ctx, tx, code)
+		if err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT p.id, p.entry_id, e.kind, e.effective_at, e.recorded_at, p.amount, p.balance_after
+FROM postings p JOIN entries e ON e.id = p.entry_id
+WHERE p.account_id = $1 AND ($2 = 0 OR p.id < $2)
+ORDER BY p.id DESC LIMIT $3`, id, before, limit+1)
+		if err != nil {
+			return err
+		}
+		var stored []*decimal.Decimal
+		lines, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (StatementLine, error) {
+			var s StatementLine
+			var after *decimal.Decimal
+			err := row.Scan(&s.PostingID, &s.EntryID, &s.Kind, &s.EffectiveAt, &s.RecordedAt, &s.Amount, &after)
+			stored = append(stored, after)
+			return s, err
+		})
+		if err != nil {
+			return err
+		}
+		if len(lines) > limit {
+			lines = lines[:limit]
+			next = lines[limit-1].PostingID
+		}
+		if len(lines) == 0 {
+			return nil
+		}
+		if !acct.AllowNegative {
+			for i := range lines {
+				lines[i].BalanceAfter = *stored[i]
+			}
+			return nil
+		}
+		// A hot account stores no balance per posting: walk back from its
+		// current balance, less what was posted after this page.
+		after := acct.Balance
+		if before != 0 {
+			var newer decimal.Decimal
+			if err := tx.QueryRow(ctx, `SELECT coalesce(sum(amount), 0) FROM postings
+WHERE account_id = $1 AND id >= $2`, id, before).Scan(&newer); err != nil {
+				return err
+			}
+			after = after.Sub(newer)
+		}
+		for i := range lines {
+			lines[i].BalanceAfter = after
+			after = after.Sub(lines[i].Amount)
+		}
+		return nil
+	})
+	return lines, next, err
+}
+
+// Entry returns the entry with its postings.
+//
+// Errors: CodeNotFound.
+func (l *Ledger) Entry(ctx context.Context, id int64) (*Entry, error) {
+	var e Entry
+	err := l.inTx(ctx, readOnly, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `SELECT e.id, e.kind, e.effective_at, e.recorded_at, e.idempotency_key, e.metadata,
+       e.actor, e.reason, e.reversal_of, r.id
+FROM entries e LEFT JOIN entries r ON r.reversal_of = e.id
+WHERE e.id = $1`, id).Scan(&e.ID, &e.Kind, &e.EffectiveAt, &e.RecordedAt, &e.IdempotencyKey, &e.Metadata,
+			&e.Actor, &e.Reason, &e.ReversalOf, &e.ReversedBy)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return Errorf(CodeNotFound, "no entry %d", id)
+		}
+		if err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT p.id, a.code, p.asset, p.amount, p.balance_after
+FROM postings p JOIN accounts a ON a.id = p.account_id
+WHERE p.entry_id = $1 ORDER BY p.id`, id)
+		if err != nil {
+			return err
+		}
+		e.Postings, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Posting, error) {
+			var p Posting
+			err := row.Scan(&p.ID, &p.Account, &p.Asset, &p.Amount, &p.BalanceAfter)
+			return p, err
+		})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &e, nil
+}

@@ -1,0 +1,90 @@
+package ledger
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Check is the outcome of one invariant.
+type Check struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	Pass        bool   `json:"pass"`
+	// Offending lists the ids (entry ids, account codes or assets) that break
+	// the invariant, at most maxOffending of them.
+	Offending []string `json:"offending"`
+}
+
+// Reconciliation is the outcome of every invariant, read in one snapshot.
+type Reconciliation struct {
+	Pass   bool    `json:"pass"`
+	Checks []Check `json:"checks"`
+}
+
+const maxOffending = 100
+
+// invariants are the checks of DOMAIN.md that apply to the ledger. Each
+// query returns the offending ids as text; no row means the check passes.
+var invariants = []struct{ name, description, query string }{
+	{"entries_balance", "every entry has postings that sum to zero per asset",
+		`SELECT e.id::text FROM entries e
+LEFT JOIN postings p ON p.entry_id = e.id
+GROUP BY e.id
+HAVING count(p.id) < 2 OR bool_or(p.id IS NULL)
+UNION
+SELECT entry_id::text FROM postings GROUP BY entry_id, asset HAVING sum(amount) <> 0`},
+	{"assets_sum_to_zero", "per asset, all postings and all stored balances sum to zero",
+		`SELECT asset FROM postings GROUP BY asset HAVING sum(amount) <> 0
+UNION
+SELECT a.asset FROM balance_buckets b JOIN accounts a ON a.id = b.account_id GROUP BY a.asset HAVING sum(b.balance) <> 0`},
+	{"balances_match_postings", "every stored balance equals the sum of its account's postings",
+		`SELECT a.code FROM accounts a
+LEFT JOIN (SELECT account_id, sum(balance) AS s FROM balance_buckets GROUP BY account_id) b ON b.account_id = a.id
+LEFT JOIN (SELECT account_id, sum(amount) AS s FROM postings GROUP BY account_id) p ON p.account_id = a.id
+WHERE coalesce(b.s, 0) <> coalesce(p.s, 0)`},
+	{"no_forbidden_negative", "no account that may not go negative is below zero",
+		`SELECT a.code FROM accounts a JOIN balance_buckets b ON b.account_id = a.id
+WHERE NOT a.allow_negative GROUP BY a.code HAVING sum(b.balance) < 0
+UNION
+SELECT a.code FROM accounts a JOIN postings p ON p.account_id = a.id
+WHERE NOT a.allow_negative GROUP BY a.code HAVING sum(p.amount) < 0`},
+	{"amounts_respect_scale", "no posting is finer than its asset's scale",
+		`SELECT DISTINCT p.entry_id::text FROM postings p JOIN assets s ON s.code = p.asset
+WHERE p.amount <> round(p.amount, s.scale)`},
+	{"reversals_mirror", "every reversal has exactly the opposite postings of the entry it reverses",
+		`SELECT r.id::text FROM entries r
+JOIN postings rp ON rp.entry_id = r.id
+LEFT JOIN postings op ON op.entry_id = r.reversal_of AND op.account_id = rp.account_id
+WHERE r.reversal_of IS NOT NULL AND (op.id IS NULL OR op.amount <> -rp.amount)
+UNION
+SELECT r.id::text FROM entries r
+WHERE r.reversal_of IS NOT NULL
+  AND (SELECT count(*) FROM postings WHERE entry_id = r.id) <> (SELECT count(*) FROM postings WHERE entry_id = r.reversal_of)`},
+}
+
+// Reconcile checks every invariant in one consistent snapshot.
+func (l *Ledger) Reconcile(ctx context.Context) (Reconciliation, error) {
+	var r Reconciliation
+	err := l.inTx(ctx, readOnly, func(tx pgx.Tx) error {
+		r = Reconciliation{Pass: true}
+		for _, inv := range invariants {
+			rows, err := tx.Query(ctx, inv.query+` LIMIT `+itoa(maxOffending))
+			if err != nil {
+				return err
+			}
+			ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				return err
+			}
+			if ids == nil {
+				ids = []string{}
+			}
+			c := Check{Name: inv.name, Description: inv.description, Pass: len(ids) == 0, Offending: ids}
+			r.Pass = r.Pass && c.Pass
+			r.Checks = append(r.Checks, c)
+		}
+		return nil
+	})
+	return r, err
+}
