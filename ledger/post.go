@@ -181,7 +181,7 @@ INSERT INTO balance_buckets (account_id, bucket, allow_negative, balance)
 SELECT id, 0, false, 0 FROM a WHERE NOT allow_negative`
 	qInsertEntry = `INSERT INTO entries (kind, effective_at, idempotency_key, request_hash, metadata, actor, reason, reversal_of)
 VALUES ($1, coalesce($2, now()), $3, $4, $5, $6, $7, $8)
-RETURNING id, effective_at, recorded_at`
+RETURNING id, effective_at, recorded_at, metadata`
 	qAddBalance = `UPDATE balance_buckets SET balance = balance + $2
 WHERE account_id = (SELECT id FROM accounts WHERE code = $1) AND bucket = 0`
 	qAddHotBalance = `INSERT INTO balance_buckets (account_id, bucket, allow_negative, balance)
@@ -222,7 +222,7 @@ func (l *Ledger) post(ctx context.Context, in EntryInput, lines []line, hash []b
 		Reason: in.Reason, ReversalOf: in.reversalOf}
 	batch.Queue(qInsertEntry, in.Kind, eff, key, hash, in.Metadata, in.Actor, in.Reason, in.reversalOf).
 		QueryRow(func(row pgx.Row) error {
-			return row.Scan(&entry.ID, &entry.EffectiveAt, &entry.RecordedAt)
+			return row.Scan(&entry.ID, &entry.EffectiveAt, &entry.RecordedAt, &entry.Metadata)
 		})
 	// A hot account adds to one of its buckets, the same one for all of them
 	// in this entry; an account that may not go negative has only bucket 0.
@@ -295,7 +295,7 @@ func (l *Ledger) replay(ctx context.Context, key string, hash []byte) (*Entry, e
 	}
 	if !bytes.Equal(stored, hash) {
 		return nil, Errorf(CodeIdempotencyConflict,
-			"idempotency key %s was already used for a different request (entry %d)", quote(key), id)
+			"this idempotency key was already used for a different request (entry %d)", id)
 	}
 	e, err := l.Entry(ctx, id)
 	if err != nil {

@@ -2,7 +2,8 @@
 // database, cloned from a template in milliseconds. Tests run against a real
 // PostgreSQL, never a mock of it.
 //
-// The server is $DATABASE_URL's; when that is unset, the project-local test
+// The server is $TALLY_TEST_DATABASE_URL's (never DATABASE_URL, which may hold
+// data worth keeping); when that is unset, the project-local test
 // cluster under .data/pgtest, created and started on demand.
 package testdb
 
@@ -42,7 +43,7 @@ func ServerURL(tb testing.TB) string {
 }
 
 func server() (string, error) {
-	if url := os.Getenv("DATABASE_URL"); url != "" {
+	if url := os.Getenv("TALLY_TEST_DATABASE_URL"); url != "" {
 		return url, nil
 	}
 	root, err := moduleRoot()

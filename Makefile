@@ -1,0 +1,36 @@
+# Tally: `make run` starts the service, `make test` runs every test. Both
+# create a project-local PostgreSQL cluster under .data/ when they need one.
+SHELL := /bin/bash
+export PATH := $(PATH):/usr/local/go/bin
+GO ?= go
+BIN := bin/tally
+
+.PHONY: help build run test vet bench clean-db
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+build: ## build bin/tally
+	$(GO) build -o $(BIN) ./cmd/tally
+
+run: build ## serve at http://127.0.0.1:8080 (local PostgreSQL in .data/pg when DATABASE_URL is unset)
+	./$(BIN) serve
+
+vet: ## go vet and a gofmt check
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+
+test: build vet ## vet, then every test with the race detector against a throwaway cluster in .data/pgtest
+	@status=0; $(GO) test -race -count=1 ./... || status=$$?; \
+	[ -n "$$TALLY_TEST_DATABASE_URL" ] || ./$(BIN) devdb stop --dir .data/pgtest; exit $$status
+
+bench: build ## benchmarks against a durable (fsync on) cluster in .data/pgbench
+	@url=$$(./$(BIN) devdb start --dir .data/pgbench --db postgres) && \
+	status=0; TALLY_TEST_DATABASE_URL=$$url $(GO) test -run '^$$' -bench . -benchtime 4000x ./... || status=$$?; \
+	./$(BIN) devdb stop --dir .data/pgbench; exit $$status
+
+clean-db: build ## stop and delete the local clusters (all local data is lost)
+	-./$(BIN) devdb stop --dir .data/pg
+	-./$(BIN) devdb stop --dir .data/pgtest
+	-./$(BIN) devdb stop --dir .data/pgbench
+	rm -rf .data

@@ -1,0 +1,194 @@
+package api
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/shopspring/decimal"
+
+	"github.com/tally-ledger/tally/ledger"
+)
+
+// maxBody bounds every request body.
+const maxBody = 1 << 20
+
+// decode reads the JSON body into v strictly: application/json only, one
+// value, no unknown fields, within maxBody.
+func decode(c echo.Context, v any) error {
+	req := c.Request()
+	mt, _, err := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType))
+	if err != nil || mt != echo.MIMEApplicationJSON {
+		return ledger.Errorf(codeUnsupportedMediaType, "the body must be application/json")
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), req.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		if err != nil {
+			return jsonError(err)
+		}
+		return ledger.Errorf(codeInvalidJSON, "the body must hold a single JSON value")
+	}
+	return nil
+}
+
+// requestHash is the SHA-256 of a request as decoded and normalised (method,
+// path and canonical JSON of v), which idempotency keys are checked against:
+// two requests that mean the same thing hash the same.
+func requestHash(c echo.Context, v any) []byte {
+	canon, _ := json.Marshal(v)
+	h := sha256.New()
+	fmt.Fprintf(h, "%s %s\n", c.Request().Method, c.Request().URL.Path)
+	h.Write(canon)
+	return h.Sum(nil)
+}
+
+// canonicalObject re-encodes a JSON object with sorted keys and no
+// duplicates, as PostgreSQL's jsonb will store it; nil stays nil.
+func canonicalObject(raw json.RawMessage, field string) (json.RawMessage, error) {
+	if raw == nil {
+		return nil, nil
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+		return nil, &ledger.Error{Code: ledger.CodeInvalid, Message: field + " must be a JSON object",
+			Fields: map[string]string{field: "not an object"}}
+	}
+	return json.Marshal(m)
+}
+
+func jsonError(err error) error {
+	var tooBig *http.MaxBytesError
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	var le *ledger.Error
+	switch {
+	case errors.As(err, &tooBig):
+		return ledger.Errorf(codeBodyTooLarge, "the body is larger than %d bytes", maxBody)
+	case errors.As(err, &le):
+		return le
+	case errors.As(err, &syntax):
+		return ledger.Errorf(codeInvalidJSON, "malformed JSON at byte %d: %v", syntax.Offset, syntax)
+	case errors.As(err, &typ):
+		return &ledger.Error{Code: codeInvalidJSON, Message: fmt.Sprintf("field %q must be %s", typ.Field, typ.Type),
+			Fields: map[string]string{typ.Field: "must be " + typ.Type.String()}}
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return ledger.Errorf(codeInvalidJSON, "the body is empty or cut short")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return &ledger.Error{Code: codeInvalidJSON, Message: "unknown field " + strconv.Quote(field),
+			Fields: map[string]string{field: "unknown"}}
+	}
+	return ledger.Errorf(codeInvalidJSON, "the body is not valid JSON: %v", err)
+}
+
+// Amount is a decimal carried as a JSON string ("123.45"): never a JSON
+// number, never an exponent, NaN or infinity, at most 18 digits before the
+// point and 8 after.
+type Amount struct{ decimal.Decimal }
+
+var amountPattern = regexp.MustCompile(`^-?(0|[1-9][0-9]{0,17})(\.[0-9]{1,8})?$`)
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (a *Amount) UnmarshalJSON(b []byte) error {
+	var s string
+	if len(b) == 0 || b[0] != '"' || json.Unmarshal(b, &s) != nil {
+		return ledger.Errorf(ledger.CodeInvalidAmount, "amounts are decimal strings such as \"123.45\", not %s", clip(string(b)))
+	}
+	if !amountPattern.MatchString(s) {
+		return ledger.Errorf(ledger.CodeInvalidAmount, "%s is not a decimal amount such as \"123.45\"", strconv.Quote(clip(s)))
+	}
+	d, err := decimal.NewFromString(s)
+	if err != nil {
+		return ledger.Errorf(ledger.CodeInvalidAmount, "%s is not a decimal amount", strconv.Quote(clip(s)))
+	}
+	a.Decimal = d
+	return nil
+}
+
+// MarshalJSON implements json.Marshaler.
+func (a Amount) MarshalJSON() ([]byte, error) { return json.Marshal(a.String()) }
+
+func clip(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
+}
+
+// money formats an amount at its asset's scale: "150.00" CNY, "148" PTS.
+func money(d decimal.Decimal, asset ledger.Asset) string { return d.StringFixed(asset.Scale()) }
+
+// timeParam parses an RFC 3339 query parameter; empty gives def.
+func timeParam(c echo.Context, name string, def time.Time) (time.Time, error) {
+	v := c.QueryParam(name)
+	if v == "" {
+		return def, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return t, &ledger.Error{Code: ledger.CodeInvalid, Message: name + " must be an RFC 3339 time such as 2026-03-15T10:00:00+08:00",
+			Fields: map[string]string{name: "not an RFC 3339 time"}}
+	}
+	return t, nil
+}
+
+// limitParam parses ?limit= within [1, max], defaulting to def.
+func limitParam(c echo.Context, def, max int) (int, error) {
+	v := c.QueryParam("limit")
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > max {
+		return 0, &ledger.Error{Code: ledger.CodeInvalid, Message: fmt.Sprintf("limit must be a whole number from 1 to %d", max),
+			Fields: map[string]string{"limit": fmt.Sprintf("1 to %d", max)}}
+	}
+	return n, nil
+}
+
+// cursorParam parses an opaque numeric ?cursor=.
+func cursorParam(c echo.Context) (int64, error) {
+	v := c.QueryParam("cursor")
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, &ledger.Error{Code: ledger.CodeInvalid, Message: "cursor must be a next_cursor from an earlier page",
+			Fields: map[string]string{"cursor": "not a cursor"}}
+	}
+	return n, nil
+}
+
+func encodeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// reply writes v as JSON with the status; an encoding failure is a 500, not
+// a half-written 200.
+func reply(c echo.Context, status int, v any) error {
+	var buf bytes.Buffer
+	if err := encodeJSON(&buf, v); err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	c.Response().WriteHeader(status)
+	_, err := c.Response().Write(buf.Bytes())
+	return err
+}

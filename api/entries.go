@@ -1,0 +1,185 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tally-ledger/tally/ledger"
+)
+
+type entryJSON struct {
+	ID          int64           `json:"id"`
+	Kind        string          `json:"kind"`
+	EffectiveAt time.Time       `json:"effective_at"`
+	RecordedAt  time.Time       `json:"recorded_at"`
+	Metadata    json.RawMessage `json:"metadata"`
+	Actor       string          `json:"actor"`
+	Reason      string          `json:"reason"`
+	ReversalOf  *int64          `json:"reversal_of"`
+	ReversedBy  *int64          `json:"reversed_by"`
+	Postings    []postingJSON   `json:"postings"`
+}
+
+type postingJSON struct {
+	ID           int64        `json:"id"`
+	Account      string       `json:"account"`
+	Asset        ledger.Asset `json:"asset"`
+	Amount       string       `json:"amount"`
+	BalanceAfter *string      `json:"balance_after"`
+}
+
+func toEntryJSON(e *ledger.Entry) entryJSON {
+	out := entryJSON{ID: e.ID, Kind: e.Kind, EffectiveAt: e.EffectiveAt, RecordedAt: e.RecordedAt,
+		Metadata: e.Metadata, Actor: e.Actor, Reason: e.Reason, ReversalOf: e.ReversalOf, ReversedBy: e.ReversedBy,
+		Postings: make([]postingJSON, 0, len(e.Postings))}
+	for _, p := range e.Postings {
+		pj := postingJSON{ID: p.ID, Account: p.Account, Asset: p.Asset, Amount: money(p.Amount, p.Asset)}
+		if p.BalanceAfter != nil {
+			b := money(*p.BalanceAfter, p.Asset)
+			pj.BalanceAfter = &b
+		}
+		out.Postings = append(out.Postings, pj)
+	}
+	return out
+}
+
+// created answers a write: 201 with the entry, and Idempotent-Replayed:
+// true when it repeats an earlier identical request.
+func created(c echo.Context, e *ledger.Entry, replayed bool) error {
+	if replayed {
+		c.Response().Header().Set("Idempotent-Replayed", "true")
+	}
+	return reply(c, http.StatusCreated, toEntryJSON(e))
+}
+
+var (
+	idempotencyKeyPattern = regexp.MustCompile(`^[\x21-\x7e]{1,255}$`)
+	kindPattern           = regexp.MustCompile(`^[a-z][a-z0-9_.]{0,39}$`)
+)
+
+// idempotencyKey reads the Idempotency-Key header, scoped to the API key so
+// that two callers can never collide. Empty when the header is absent.
+func idempotencyKey(c echo.Context, route string) (string, error) {
+	v := c.Request().Header.Get("Idempotency-Key")
+	if v == "" {
+		return "", nil
+	}
+	if !idempotencyKeyPattern.MatchString(v) {
+		return "", &ledger.Error{Code: ledger.CodeInvalid, Message: "Idempotency-Key must be 1 to 255 visible ASCII characters",
+			Fields: map[string]string{"Idempotency-Key": "1-255 visible ASCII characters"}}
+	}
+	return "api:" + itoa(keyOf(c).ID) + ":" + route + ":" + v, nil
+}
+
+type postingRequest struct {
+	Account string       `json:"account"`
+	Asset   ledger.Asset `json:"asset,omitempty"`
+	Amount  Amount       `json:"amount"`
+}
+
+type entryRequest struct {
+	Kind        string           `json:"kind,omitempty"`
+	Reason      string           `json:"reason"`
+	EffectiveAt *time.Time       `json:"effective_at,omitempty"`
+	Metadata    json.RawMessage  `json:"metadata,omitempty"`
+	Postings    []postingRequest `json:"postings"`
+}
+
+// postEntry records a manual, balanced entry (an adjustment) with a reason.
+func (s *Server) postEntry(c echo.Context) error {
+	var req entryRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	key, err := idempotencyKey(c, "entries")
+	if err != nil {
+		return err
+	}
+	if req.Kind == "" {
+		req.Kind = "manual"
+	}
+	req.Reason = strings.TrimSpace(req.Reason)
+	if req.EffectiveAt != nil {
+		utc := req.EffectiveAt.UTC()
+		req.EffectiveAt = &utc
+	}
+	if req.Metadata, err = canonicalObject(req.Metadata, "metadata"); err != nil {
+		return err
+	}
+	fields := map[string]string{}
+	if !kindPattern.MatchString(req.Kind) || req.Kind == "reversal" {
+		fields["kind"] = "lowercase letters, digits, '_' or '.', up to 40; not \"reversal\""
+	}
+	if req.Reason == "" {
+		fields["reason"] = "required: say why this manual entry is made"
+	}
+	if req.EffectiveAt != nil && req.EffectiveAt.After(time.Now()) {
+		fields["effective_at"] = "must not be in the future"
+	}
+	if len(fields) > 0 {
+		return &ledger.Error{Code: ledger.CodeInvalid, Message: "the entry is invalid", Fields: fields}
+	}
+	in := ledger.EntryInput{Kind: req.Kind, IdempotencyKey: key, RequestHash: requestHash(c, req), Metadata: req.Metadata,
+		Actor: actor(c), Reason: req.Reason}
+	if req.EffectiveAt != nil {
+		in.EffectiveAt = *req.EffectiveAt
+	}
+	for _, p := range req.Postings {
+		in.Postings = append(in.Postings, ledger.PostingInput{Account: p.Account, Asset: p.Asset, Amount: p.Amount.Decimal})
+	}
+	e, replayed, err := s.ledger.Post(c.Request().Context(), in)
+	if err != nil {
+		return err
+	}
+	return created(c, e, replayed)
+}
+
+func entryID(c echo.Context) (int64, error) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, ledger.Errorf(ledger.CodeNotFound, "no entry %q", clip(c.Param("id")))
+	}
+	return id, nil
+}
+
+func (s *Server) getEntry(c echo.Context) error {
+	id, err := entryID(c)
+	if err != nil {
+		return err
+	}
+	e, err := s.ledger.Entry(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return reply(c, http.StatusOK, toEntryJSON(e))
+}
+
+func (s *Server) reverseEntry(c echo.Context) error {
+	id, err := entryID(c)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Reason string `json:"reason"`
+	}
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	key, err := idempotencyKey(c, "reversal")
+	if err != nil {
+		return err
+	}
+	req.Reason = strings.TrimSpace(req.Reason)
+	e, replayed, err := s.ledger.Reverse(c.Request().Context(), id, ledger.ReversalInput{
+		IdempotencyKey: key, RequestHash: requestHash(c, req), Actor: actor(c), Reason: req.Reason})
+	if err != nil {
+		return err
+	}
+	return created(c, e, replayed)
+}

@@ -1,0 +1,138 @@
+// Package api is Tally's REST API on Echo: it translates HTTP to ledger
+// calls and back, authenticates and authorises every request, and answers
+// errors as application/problem+json. It holds no business rules and no SQL.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tally-ledger/tally/ledger"
+)
+
+// Config is what the API needs from its wiring.
+type Config struct {
+	Ledger *ledger.Ledger
+	Log    *slog.Logger
+	// OpenAPI is the spec served at /openapi.yaml.
+	OpenAPI []byte
+	// Ready reports whether the service can serve (database reachable,
+	// migrations current); /readyz answers 503 while it fails.
+	Ready func(context.Context) error
+	// Registry receives the API's metrics; nil makes a new one.
+	Registry *prometheus.Registry
+}
+
+// Server is the HTTP API.
+type Server struct {
+	ledger  *ledger.Ledger
+	log     *slog.Logger
+	openapi []byte
+	ready   func(context.Context) error
+	metrics *metrics
+	echo    *echo.Echo
+}
+
+// New builds the API's routes and middleware.
+func New(cfg Config) *Server {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{ledger: cfg.Ledger, log: cfg.Log, openapi: cfg.OpenAPI, ready: cfg.Ready}
+	s.metrics = newMetrics(cfg.Registry, cfg.Ledger)
+
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.errorHandler
+	e.Use(middleware.RequestID())
+	e.Use(s.observe)
+	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogLevel: 0,
+		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+			s.log.Error("panic", "err", err, "stack", string(stack))
+			return err
+		}}))
+
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.GET("/metrics", echo.WrapHandler(s.metrics.handler))
+	e.GET("/openapi.yaml", s.spec)
+
+	v1 := e.Group("/v1", s.authenticate)
+	books := allow(ledger.RoleAdmin, ledger.RoleFinance)
+	accountReaders := allow(ledger.RoleAdmin, ledger.RoleFinance, ledger.RoleCustomer)
+	admin := allow(ledger.RoleAdmin)
+
+	v1.GET("/accounts", s.listAccounts, books)
+	v1.GET("/accounts/:code", s.getAccount, accountReaders)
+	v1.GET("/accounts/:code/balance", s.getBalance, accountReaders)
+	v1.GET("/accounts/:code/postings", s.listPostings, accountReaders)
+	v1.POST("/entries", s.postEntry, admin)
+	v1.GET("/entries/:id", s.getEntry, books)
+	v1.POST("/entries/:id/reversal", s.reverseEntry, admin)
+	v1.GET("/reconciliation", s.reconcile, books)
+
+	s.echo = e
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+// observe logs each request as one JSON line with its request id, and
+// records its metrics.
+func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		req, res := c.Request(), c.Response()
+		route := c.Path()
+		if route == "" {
+			route = "unmatched"
+		}
+		elapsed := time.Since(start)
+		s.metrics.observe(req.Method, route, res.Status, elapsed)
+		level := slog.LevelInfo
+		if res.Status >= 500 {
+			level = slog.LevelError
+		}
+		s.log.Log(req.Context(), level, "request",
+			"request_id", res.Header().Get(echo.HeaderXRequestID),
+			"method", req.Method, "path", req.URL.Path, "route", route,
+			"status", res.Status, "bytes", res.Size, "duration_ms", float64(elapsed.Microseconds())/1000,
+			"key_id", keyOf(c).ID)
+		return nil
+	}
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	return reply(c, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(c echo.Context) error {
+	if s.ready != nil {
+		if err := s.ready(c.Request().Context()); err != nil {
+			s.log.Warn("not ready", "err", err)
+			return ledger.Errorf(codeUnavailable, "not ready: the database is unreachable or its schema is not current")
+		}
+	}
+	return reply(c, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *Server) spec(c echo.Context) error {
+	return c.Blob(http.StatusOK, "application/yaml", s.openapi)
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

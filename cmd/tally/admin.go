@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"text/tabwriter"
+
+	"github.com/golang-migrate/migrate/v4"
+
+	"github.com/tally-ledger/tally/internal/pgdev"
+	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/migrations"
+)
+
+func migrateCmd(ctx context.Context, env environment, args []string) error {
+	if len(args) != 1 {
+		return usageError{"migrate takes one of up, down, version"}
+	}
+	url, stopDB, err := env.database(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopDB()
+	m, err := migrations.New(url)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	switch args[0] {
+	case "up":
+		err = m.Up()
+	case "down":
+		err = m.Steps(-1)
+	case "version":
+	default:
+		return usageError{fmt.Sprintf("unknown migrate command %q", args[0])}
+	}
+	if err != nil && !errors.Is(err, migrate.ErrNoChange) {
+		return err
+	}
+	version, dirty, err := m.Version()
+	if errors.Is(err, migrate.ErrNilVersion) {
+		fmt.Fprintln(env.stdout, "version: none")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stdout, "version: %d dirty: %v\n", version, dirty)
+	return nil
+}
+
+func keysCmd(ctx context.Context, env environment, args []string) error {
+	if len(args) == 0 {
+		return usageError{"keys takes one of create, list, revoke"}
+	}
+	var run func(*ledger.Ledger) error
+	switch args[0] {
+	case "create":
+		fs := flag.NewFlagSet("keys create", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		role := fs.String("role", "", "admin, partner, finance or customer")
+		customer := fs.String("customer", "", "customer id, for --role customer")
+		name := fs.String("name", "", "what the key is for")
+		if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 {
+			return usageError{"keys create --role R [--customer ID] --name N"}
+		}
+		run = func(l *ledger.Ledger) error {
+			secret, _, err := l.CreateKey(ctx, *name, ledger.Role(*role), *customer)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(env.stdout, secret)
+			return nil
+		}
+	case "list":
+		run = func(l *ledger.Ledger) error {
+			keys, err := l.Keys(ctx)
+			if err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "ID\tROLE\tCUSTOMER\tNAME\tCREATED\tREVOKED")
+			for _, k := range keys {
+				revoked := ""
+				if k.RevokedAt != nil {
+					revoked = k.RevokedAt.Format("2006-01-02T15:04:05Z07:00")
+				}
+				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Role, k.CustomerID, k.Name,
+					k.CreatedAt.Format("2006-01-02T15:04:05Z07:00"), revoked)
+			}
+			return w.Flush()
+		}
+	case "revoke":
+		if len(args) != 2 {
+			return usageError{"keys revoke ID"}
+		}
+		id, err := strconv.ParseInt(args[1], 10, 64)
+		if err != nil {
+			return usageError{"keys revoke ID: ID is a number from keys list"}
+		}
+		run = func(l *ledger.Ledger) error { return l.RevokeKey(ctx, id) }
+	default:
+		return usageError{fmt.Sprintf("unknown keys command %q", args[0])}
+	}
+	url, stopDB, err := env.database(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopDB()
+	if err := migrations.Up(url); err != nil {
+		return err
+	}
+	pool, err := env.pool(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	return run(ledger.New(pool))
+}
+
+// devdbCmd manages the project-local cluster for the Makefile: `start`
+// prints the URL of its "tally" database.
+func devdbCmd(ctx context.Context, env environment, args []string) error {
+	if len(args) == 0 {
+		return usageError{"devdb takes one of start, stop, url"}
+	}
+	fs := flag.NewFlagSet("devdb", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	dir := fs.String("dir", env.get("TALLY_DATA_DIR", ".data")+"/pg", "data directory")
+	fast := fs.Bool("fast", false, "fsync off: for throwaway test clusters")
+	db := fs.String("db", "tally", "database to create and print the URL of")
+	if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 {
+		return usageError{"devdb start|stop|url [--dir D] [--fast] [--db NAME]"}
+	}
+	c, err := pgdev.Open(*dir, pgdev.Options{Fast: *fast,
+		Log: func(f string, a ...any) { fmt.Fprintf(env.stderr, "tally: "+f+"\n", a...) }})
+	if err != nil {
+		return err
+	}
+	switch args[0] {
+	case "start":
+		url, _, err := c.Ensure(ctx, *db)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(env.stdout, url)
+		return nil
+	case "stop":
+		return c.Stop()
+	case "url":
+		url, err := c.URL(*db)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(env.stdout, url)
+		return nil
+	}
+	return usageError{fmt.Sprintf("unknown devdb command %q", args[0])}
+}

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tally-ledger/tally/internal/pgdev"
+)
+
+// environment is what a command gets from the outside world.
+type environment struct {
+	getenv         func(string) string
+	stdout, stderr io.Writer
+}
+
+func (e environment) get(name, def string) string {
+	if v := e.getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func (e environment) logger() (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(e.get("TALLY_LOG_LEVEL", "info"))); err != nil {
+		return nil, fmt.Errorf("TALLY_LOG_LEVEL: %w", err)
+	}
+	return slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: level})), nil
+}
+
+// database returns DATABASE_URL or, when it is unset, the URL of the
+// project-local cluster, created and started on demand. stop stops the
+// cluster again if this call started it; it is a no-op otherwise.
+func (e environment) database(ctx context.Context) (url string, stop func(), err error) {
+	if url := e.getenv("DATABASE_URL"); url != "" {
+		return url, func() {}, nil
+	}
+	dir := filepath.Join(e.get("TALLY_DATA_DIR", ".data"), "pg")
+	c, err := pgdev.Open(dir, pgdev.Options{Log: func(f string, a ...any) { fmt.Fprintf(e.stderr, "tally: "+f+"\n", a...) }})
+	if err != nil {
+		return "", nil, err
+	}
+	url, started, err := c.Ensure(ctx, "tally")
+	if err != nil {
+		return "", nil, err
+	}
+	stop = func() {}
+	if started {
+		stop = func() {
+			if err := c.Stop(); err != nil {
+				fmt.Fprintf(e.stderr, "tally: stop PostgreSQL: %v\n", err)
+			}
+		}
+	}
+	return url, stop, nil
+}
+
+// pool connects to the database.
+func (e environment) pool(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	if cfg.MaxConns < 16 {
+		cfg.MaxConns = 16
+	}
+	cfg.ConnConfig.RuntimeParams["application_name"] = "tally"
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("database %s: %w", redact(url), err)
+	}
+	return pool, nil
+}
+
+// redact hides a password in a URL for printing.
+func redact(url string) string {
+	at := strings.LastIndex(url, "@")
+	scheme := strings.Index(url, "://")
+	if at < 0 || scheme < 0 {
+		return url
+	}
+	cred := url[scheme+3 : at]
+	if i := strings.IndexByte(cred, ':'); i >= 0 {
+		return url[:scheme+3] + cred[:i] + ":***" + url[at:]
+	}
+	return url
+}

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tally-ledger/tally/internal/testdb"
+)
+
+func getenv(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+// startServe runs `tally serve` with the environment and returns the base
+// URL it prints, everything it printed up to that line, and a stop function
+// that cancels it (as SIGTERM would) and returns its error.
+func startServe(t *testing.T, vars map[string]string) (base, printed string, stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve"}, getenv(vars), nil, pw, io.Discard)
+		pw.Close()
+	}()
+	var out strings.Builder
+	lines := bufio.NewScanner(pr)
+	serving := regexp.MustCompile(`serving (http://\S+)`)
+	deadline := time.AfterFunc(time.Minute, func() { pw.CloseWithError(io.ErrUnexpectedEOF) })
+	defer deadline.Stop()
+	for lines.Scan() {
+		out.WriteString(lines.Text() + "\n")
+		if m := serving.FindStringSubmatch(lines.Text()); m != nil {
+			base = m[1]
+			break
+		}
+	}
+	if base == "" {
+		cancel()
+		t.Fatalf("serve did not start: %v\n%s", <-done, out.String())
+	}
+	go io.Copy(io.Discard, pr) // keep serve's stdout flowing
+	return base, out.String(), func() error {
+		cancel()
+		return <-done
+	}
+}
+
+func TestServeEndToEnd(t *testing.T) {
+	vars := map[string]string{"DATABASE_URL": testdb.New(t), "TALLY_ADDR": "127.0.0.1:0",
+		"TALLY_ADMIN_KEY": "automation-admin-key-0123456789"}
+	base, _, stop := startServe(t, vars)
+
+	res, err := http.Get(base + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Errorf("/readyz = %d, want 200 (migrations applied at start)", res.StatusCode)
+	}
+	body := `{"reason":"opening balance","postings":[{"account":"platform:points:earned:adjustment","amount":"-7"},{"account":"customer:C1:points","amount":"7"}]}`
+	req, _ := http.NewRequest("POST", base+"/v1/entries", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+vars["TALLY_ADMIN_KEY"])
+	res, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 201 {
+		t.Errorf("POST /v1/entries with TALLY_ADMIN_KEY = %d, want 201", res.StatusCode)
+	}
+	if res.Header.Get("X-Request-Id") == "" {
+		t.Error("no X-Request-Id on the response")
+	}
+	if err := stop(); err != nil {
+		t.Errorf("serve after cancel: %v, want a clean shutdown", err)
+	}
+	if _, err := http.Get(base + "/healthz"); err == nil {
+		t.Error("still serving after shutdown")
+	}
+}
+
+func TestFirstStartPrintsANewAdminKeyOnce(t *testing.T) {
+	vars := map[string]string{"DATABASE_URL": testdb.New(t), "TALLY_ADDR": "127.0.0.1:0"}
+	_, printed, stop := startServe(t, vars)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	_, again, stop := startServe(t, vars)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	key := regexp.MustCompile(`new admin key \(shown once, keep it\): (tly_\S+)`).FindStringSubmatch(printed)
+	if key == nil {
+		t.Fatalf("first start did not print an admin key:\n%s", printed)
+	}
+	if !strings.Contains(printed, "DATABASE_URL=postgres://") {
+		t.Errorf("first start did not print the DATABASE_URL:\n%s", printed)
+	}
+	if strings.Contains(again, "admin key") {
+		t.Errorf("second start printed another admin key:\n%s", again)
+	}
+}
+
+func TestKeysCommands(t *testing.T) {
+	vars := map[string]string{"DATABASE_URL": testdb.New(t)}
+	ctx := context.Background()
+	var out, errOut bytes.Buffer
+	if err := run(ctx, []string{"keys", "create", "--role", "customer", "--customer", "C9", "--name", "app"},
+		getenv(vars), nil, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`^tly_[A-Za-z0-9_-]{43}\n$`).MatchString(out.String()) {
+		t.Errorf("keys create printed %q, want the key alone on a line", out.String())
+	}
+	out.Reset()
+	if err := run(ctx, []string{"keys", "list"}, getenv(vars), nil, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "customer  C9") || strings.Contains(out.String(), "tly_") {
+		t.Errorf("keys list = %q: want the key's row and no secret", out.String())
+	}
+	for _, bad := range [][]string{
+		{"keys", "create", "--role", "customer", "--name", "no customer"},
+		{"keys", "create", "--role", "root", "--name", "x"},
+		{"keys", "create", "--role", "admin"},
+		{"keys", "revoke", "999"},
+	} {
+		if err := run(ctx, bad, getenv(vars), nil, io.Discard, io.Discard); err == nil {
+			t.Errorf("tally %s succeeded, want an error", strings.Join(bad, " "))
+		}
+	}
+}
+
+func TestMigrateVersion(t *testing.T) {
+	vars := map[string]string{"DATABASE_URL": testdb.New(t)}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"migrate", "version"}, getenv(vars), nil, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out.String(), "version: 1 dirty: false") {
+		t.Errorf("migrate version = %q", out.String())
+	}
+}

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/tally-ledger/tally"
+	"github.com/tally-ledger/tally/api"
+	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/migrations"
+)
+
+// serve runs the API until ctx is cancelled (SIGINT, SIGTERM), then stops
+// accepting connections and finishes the requests in flight.
+func serve(ctx context.Context, env environment, args []string) error {
+	if len(args) > 0 {
+		return usageError{"serve takes no arguments"}
+	}
+	log, err := env.logger()
+	if err != nil {
+		return err
+	}
+	url, stopDB, err := env.database(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopDB()
+	if err := migrations.Up(url); err != nil {
+		return err
+	}
+	pool, err := env.pool(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	l := ledger.New(pool)
+
+	newKey, err := bootstrapAdminKey(ctx, env, l)
+	if err != nil {
+		return err
+	}
+
+	latest, err := migrations.Latest()
+	if err != nil {
+		return err
+	}
+	srv := api.New(api.Config{Ledger: l, Log: log, OpenAPI: tally.OpenAPI, Ready: func(ctx context.Context) error {
+		var version uint
+		var dirty bool
+		if err := pool.QueryRow(ctx, `SELECT version, dirty FROM schema_migrations`).Scan(&version, &dirty); err != nil {
+			return fmt.Errorf("database: %w", err)
+		}
+		if dirty || version != latest {
+			return fmt.Errorf("schema at version %d (dirty %v), want %d", version, dirty, latest)
+		}
+		return nil
+	}})
+
+	ln, err := net.Listen("tcp", env.get("TALLY_ADDR", "127.0.0.1:8080"))
+	if err != nil {
+		return err
+	}
+	base := "http://" + ln.Addr().String()
+	fmt.Fprintf(env.stdout, "tally: DATABASE_URL=%s\n", redact(url))
+	if newKey != "" {
+		fmt.Fprintf(env.stdout, "tally: new admin key (shown once, keep it): %s\n", newKey)
+	}
+	fmt.Fprintf(env.stdout, "tally: serving %s\n", base)
+	log.Info("serving", "addr", base)
+
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
+		WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute}
+	done := make(chan error, 1)
+	go func() { done <- hs.Serve(ln) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing requests in flight")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shutdownCtx); err != nil {
+		return err
+	}
+	if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// bootstrapAdminKey makes sure an admin can get in: TALLY_ADMIN_KEY when
+// set, else a new key on a first start (returned to be printed once).
+func bootstrapAdminKey(ctx context.Context, env environment, l *ledger.Ledger) (string, error) {
+	if secret := env.getenv("TALLY_ADMIN_KEY"); secret != "" {
+		_, err := l.EnsureKey(ctx, "TALLY_ADMIN_KEY", ledger.RoleAdmin, secret)
+		return "", err
+	}
+	has, err := l.HasKey(ctx, ledger.RoleAdmin)
+	if err != nil || has {
+		return "", err
+	}
+	secret, _, err := l.CreateKey(ctx, "first admin", ledger.RoleAdmin, "")
+	return secret, err
+}
