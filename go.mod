@@ -8,7 +8,7 @@ require (
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/labstack/echo/v4 v4.16.0
 	github.com/prometheus/client_golang v1.25.0
-	github.com/shopspring/decimal v1.2.0
+	github.com/shopspring/decimal v1.6.0
 )
 
 require (

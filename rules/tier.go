@@ -1,0 +1,165 @@
+package rules
+
+import (
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// Tier is a customer's segment and level.
+type Tier struct {
+	Segment string `json:"segment"`
+	Level   int    `json:"level"`
+}
+
+// Month is a calendar month in the rule set's time zone, as "2026-02".
+type Month string
+
+// MonthOf is the calendar month of t in the rule set's time zone: an event
+// at 2026-01-31T20:00Z is in February in Asia/Shanghai.
+func (rs *RuleSet) MonthOf(t time.Time) Month {
+	return Month(t.In(rs.Location()).Format("2006-01"))
+}
+
+// Start is the first instant of the month in loc.
+func (m Month) Start(loc *time.Location) time.Time {
+	t, _ := time.ParseInLocation("2006-01", string(m), loc)
+	return t
+}
+
+// Prev is the month before.
+func (m Month) Prev() Month {
+	t, _ := time.Parse("2006-01", string(m))
+	return Month(t.AddDate(0, -1, 0).Format("2006-01"))
+}
+
+// Valid reports whether m is a well-formed month.
+func (m Month) Valid() bool {
+	_, err := time.Parse("2006-01", string(m))
+	return err == nil && len(m) == 7
+}
+
+// TierOf is the tier a monthly contribution c reaches: within a segment
+// [lo, hi) of levels a..b, a + floor((c-lo)*n/(hi-lo)); in the open-ended
+// last segment one more level per level_step, up to its last level.
+func (rs *RuleSet) TierOf(c decimal.Decimal) Tier {
+	i := rs.segmentIndex(c)
+	s := rs.Segments[i]
+	var steps decimal.Decimal
+	if i == len(rs.Segments)-1 {
+		steps = floorDiv(c.Sub(s.Min), s.LevelStep)
+	} else {
+		n := decimal.NewFromInt(int64(s.LastLevel - s.FirstLevel + 1))
+		steps = floorDiv(c.Sub(s.Min).Mul(n), rs.Segments[i+1].Min.Sub(s.Min))
+	}
+	level := s.FirstLevel + int(steps.IntPart())
+	return Tier{Segment: s.Code, Level: min(level, s.LastLevel)}
+}
+
+func (rs *RuleSet) segmentIndex(c decimal.Decimal) int {
+	i := 0
+	for j, s := range rs.Segments {
+		if c.GreaterThanOrEqual(s.Min) {
+			i = j
+		}
+	}
+	return i
+}
+
+// Segment returns the segment with the code.
+func (rs *RuleSet) Segment(code string) (Segment, bool) {
+	for _, s := range rs.Segments {
+		if s.Code == code {
+			return s, true
+		}
+	}
+	return Segment{}, false
+}
+
+// TierInEffect is the tier during a month: the higher of the tier of last
+// month's total and the tier of this month's contribution so far. Upgrades
+// are immediate; downgrades happen only at a month boundary.
+func (rs *RuleSet) TierInEffect(lastMonth, thisMonthSoFar decimal.Decimal) (Tier, Basis) {
+	last, this := rs.TierOf(lastMonth), rs.TierOf(thisMonthSoFar)
+	if this.Level > last.Level {
+		return this, BasisThisMonth
+	}
+	return last, BasisLastMonth
+}
+
+// Basis says which month's contribution set the tier.
+type Basis string
+
+// The bases of a tier.
+const (
+	BasisLastMonth Basis = "last_month"
+	BasisThisMonth Basis = "this_month"
+)
+
+// Target is a tier to reach and the contribution this month still needs.
+type Target struct {
+	Segment string          `json:"segment"`
+	Level   int             `json:"level"`
+	Needed  decimal.Decimal `json:"needed"`
+}
+
+// Progress is what this month's contribution still needs to reach the next
+// level and the next segment above the tier in effect (nil at the top).
+func (rs *RuleSet) Progress(current Tier, thisMonth decimal.Decimal) (nextLevel, nextSegment *Target) {
+	for level := current.Level + 1; ; level++ {
+		at, ok := rs.threshold(level)
+		if !ok {
+			break
+		}
+		t := &Target{Segment: rs.TierOf(at).Segment, Level: level, Needed: decimal.Max(at.Sub(thisMonth), decimal.Zero)}
+		if nextLevel == nil {
+			nextLevel = t
+		}
+		if t.Segment != current.Segment {
+			nextSegment = t
+			break
+		}
+	}
+	return nextLevel, nextSegment
+}
+
+// threshold is the least monthly contribution (to the fen) that reaches the
+// level.
+func (rs *RuleSet) threshold(level int) (decimal.Decimal, bool) {
+	for i, s := range rs.Segments {
+		if level < s.FirstLevel || level > s.LastLevel {
+			continue
+		}
+		k := decimal.NewFromInt(int64(level - s.FirstLevel))
+		if i == len(rs.Segments)-1 {
+			return s.Min.Add(k.Mul(s.LevelStep)), true
+		}
+		n := decimal.NewFromInt(int64(s.LastLevel - s.FirstLevel + 1))
+		width := rs.Segments[i+1].Min.Sub(s.Min)
+		// c >= lo + k*width/n, rounded up to the fen.
+		return s.Min.Add(ceilDiv(k.Mul(width).Shift(2), n).Shift(-2)), true
+	}
+	return decimal.Zero, false
+}
+
+// floorDiv is floor(a/b) for a >= 0, b > 0, computed exactly.
+func floorDiv(a, b decimal.Decimal) decimal.Decimal {
+	q, _ := a.QuoRem(b, 0)
+	return q
+}
+
+// ceilDiv is ceil(a/b) for a >= 0, b > 0, computed exactly.
+func ceilDiv(a, b decimal.Decimal) decimal.Decimal {
+	q, r := a.QuoRem(b, 0)
+	if r.IsPositive() {
+		q = q.Add(decimal.NewFromInt(1))
+	}
+	return q
+}
+
+// roundHalfUpDiv is a/b rounded half up to a whole number, for a >= 0,
+// b > 0, computed exactly: floor((2a + b) / 2b).
+func roundHalfUpDiv(a, b decimal.Decimal) decimal.Decimal {
+	two := decimal.NewFromInt(2)
+	return floorDiv(a.Mul(two).Add(b), b.Mul(two))
+}
