@@ -31,14 +31,21 @@ func decode(c echo.Context, v any) error {
 	if err != nil || mt != echo.MIMEApplicationJSON {
 		return ledger.Errorf(codeUnsupportedMediaType, "the body must be application/json")
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), req.Body, maxBody))
+	return jsonError(decodeReader(http.MaxBytesReader(c.Response(), req.Body, maxBody), v))
+}
+
+// decodeStrict decodes one JSON value with no unknown fields.
+func decodeStrict(data []byte, v any) error { return decodeReader(bytes.NewReader(data), v) }
+
+func decodeReader(r io.Reader, v any) error {
+	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return jsonError(err)
+		return err
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		if err != nil {
-			return jsonError(err)
+			return err
 		}
 		return ledger.Errorf(codeInvalidJSON, "the body must hold a single JSON value")
 	}
@@ -71,6 +78,9 @@ func canonicalObject(raw json.RawMessage, field string) (json.RawMessage, error)
 }
 
 func jsonError(err error) error {
+	if err == nil {
+		return nil
+	}
 	var tooBig *http.MaxBytesError
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError

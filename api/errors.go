@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/loyalty"
 )
 
 // Codes of the HTTP layer, beside the domain's (ledger.Code).
@@ -39,6 +40,18 @@ var statusOf = map[ledger.Code]int{
 	codeUnsupportedMediaType:       http.StatusUnsupportedMediaType,
 	codeMethodNotAllowed:           http.StatusMethodNotAllowed,
 	codeUnavailable:                http.StatusServiceUnavailable,
+
+	loyalty.CodeUnknownCustomer:   http.StatusUnprocessableEntity,
+	loyalty.CodeCustomerConflict:  http.StatusConflict,
+	loyalty.CodeSelfReferral:      http.StatusUnprocessableEntity,
+	loyalty.CodeUnknownReferrer:   http.StatusUnprocessableEntity,
+	loyalty.CodeReferrerImmutable: http.StatusConflict,
+	loyalty.CodeUnknownShipment:   http.StatusUnprocessableEntity,
+	loyalty.CodeDuplicateShipment: http.StatusConflict,
+	loyalty.CodeRefundExceeds:     http.StatusUnprocessableEntity,
+	loyalty.CodeAlreadyRated:      http.StatusConflict,
+	loyalty.CodeCampaignConflict:  http.StatusConflict,
+	loyalty.CodeInvalidRules:      http.StatusUnprocessableEntity,
 }
 
 // Problem is an RFC 9457 problem document with Tally's stable code.
@@ -95,10 +108,7 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
-	p := problemFor(err)
-	p.Type = "urn:tally:problem:" + string(p.Code)
-	p.Title = title(p.Code)
-	p.RequestID = c.Response().Header().Get(echo.HeaderXRequestID)
+	p := *finish(c, problemFor(err))
 	if p.Status >= 500 {
 		s.log.ErrorContext(c.Request().Context(), "request failed", "err", err, "request_id", p.RequestID,
 			"method", c.Request().Method, "path", c.Request().URL.Path)
@@ -108,6 +118,14 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	if c.Request().Method != http.MethodHead {
 		_ = encodeJSON(c.Response(), p)
 	}
+}
+
+// finish fills in a problem's type, title and request id.
+func finish(c echo.Context, p Problem) *Problem {
+	p.Type = "urn:tally:problem:" + string(p.Code)
+	p.Title = title(p.Code)
+	p.RequestID = c.Response().Header().Get(echo.HeaderXRequestID)
+	return &p
 }
 
 func title(code ledger.Code) string {

@@ -15,12 +15,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/loyalty"
 )
 
 // Config is what the API needs from its wiring.
 type Config struct {
-	Ledger *ledger.Ledger
-	Log    *slog.Logger
+	Ledger  *ledger.Ledger
+	Loyalty *loyalty.Service
+	Log     *slog.Logger
 	// OpenAPI is the spec served at /openapi.yaml.
 	OpenAPI []byte
 	// Ready reports whether the service can serve (database reachable,
@@ -33,6 +35,7 @@ type Config struct {
 // Server is the HTTP API.
 type Server struct {
 	ledger  *ledger.Ledger
+	loyalty *loyalty.Service
 	log     *slog.Logger
 	openapi []byte
 	ready   func(context.Context) error
@@ -48,7 +51,10 @@ func New(cfg Config) *Server {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
-	s := &Server{ledger: cfg.Ledger, log: cfg.Log, openapi: cfg.OpenAPI, ready: cfg.Ready}
+	if cfg.Loyalty == nil {
+		cfg.Loyalty = loyalty.New(cfg.Ledger, nil)
+	}
+	s := &Server{ledger: cfg.Ledger, loyalty: cfg.Loyalty, log: cfg.Log, openapi: cfg.OpenAPI, ready: cfg.Ready}
 	s.metrics = newMetrics(cfg.Registry, cfg.Ledger)
 
 	e := echo.New()
@@ -71,6 +77,8 @@ func New(cfg Config) *Server {
 	books := allow(ledger.RoleAdmin, ledger.RoleFinance)
 	accountReaders := allow(ledger.RoleAdmin, ledger.RoleFinance, ledger.RoleCustomer)
 	admin := allow(ledger.RoleAdmin)
+	writers := allow(ledger.RoleAdmin, ledger.RolePartner)
+	readers := allow(ledger.RoleAdmin, ledger.RoleFinance, ledger.RolePartner)
 
 	v1.GET("/accounts", s.listAccounts, books)
 	v1.GET("/accounts/:code", s.getAccount, accountReaders)
@@ -80,6 +88,16 @@ func New(cfg Config) *Server {
 	v1.GET("/entries/:id", s.getEntry, books)
 	v1.POST("/entries/:id/reversal", s.reverseEntry, admin)
 	v1.GET("/reconciliation", s.reconcile, books)
+
+	v1.POST("/customers", s.createCustomer, writers)
+	v1.GET("/customers/:id", s.getCustomer, accountReaders)
+	v1.POST("/events", s.postEvent, writers)
+	v1.POST("/events/batch", s.postEventBatch, writers)
+	v1.GET("/rules", s.getRules, readers)
+	v1.GET("/rules/versions", s.listRuleVersions, readers)
+	v1.PUT("/rules", s.putRules, admin)
+	v1.POST("/campaigns", s.createCampaign, admin)
+	v1.GET("/campaigns", s.listCampaigns, readers)
 
 	s.echo = e
 	return s

@@ -94,6 +94,7 @@ type Entry struct {
 	Reason         string          `json:"reason"`
 	ReversalOf     *int64          `json:"reversal_of"`
 	ReversedBy     *int64          `json:"reversed_by"`
+	RuleVersion    *int            `json:"rule_version"`
 	Postings       []Posting       `json:"postings"`
 }
 

@@ -30,6 +30,9 @@ type EntryInput struct {
 	Actor       string
 	Reason      string
 	Postings    []PostingInput
+	// RuleVersion is the version of the rule set that priced the entry, for
+	// entries derived from loyalty rules.
+	RuleVersion *int
 
 	reversalOf *int64
 }
@@ -75,9 +78,17 @@ func (l *Ledger) Post(ctx context.Context, in EntryInput) (*Entry, bool, error) 
 	)
 	err = l.retry(ctx, func() error {
 		var err error
-		entry, applied, err = l.post(ctx, in, lines, hash)
+		entry, applied, err = l.post(ctx, l.pool, in, lines, hash)
 		return err
 	})
+	if pe := pgError(err); pe != nil && pe.Code == "23502" {
+		// An account the cache believed in does not exist (its creating
+		// transaction rolled back): forget the cache and try once more.
+		for _, ln := range lines {
+			l.known.Delete(ln.code)
+		}
+		entry, applied, err = l.post(ctx, l.pool, in, lines, hash)
+	}
 	if err != nil {
 		// A unique violation with a key is most likely the key: a retry of a
 		// request already recorded, or a concurrent twin of this one.
@@ -93,6 +104,11 @@ func (l *Ledger) Post(ctx context.Context, in EntryInput) (*Entry, bool, error) 
 		l.known.Store(ln.code, struct{}{})
 	}
 	return entry, false, nil
+}
+
+// batcher is a pool (one implicit transaction per batch) or a transaction.
+type batcher interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
 // validate checks the input against the chart and the assets' rules and
@@ -179,8 +195,8 @@ const (
     ON CONFLICT (code) DO NOTHING RETURNING id, allow_negative)
 INSERT INTO balance_buckets (account_id, bucket, allow_negative, balance)
 SELECT id, 0, false, 0 FROM a WHERE NOT allow_negative`
-	qInsertEntry = `INSERT INTO entries (kind, effective_at, idempotency_key, request_hash, metadata, actor, reason, reversal_of)
-VALUES ($1, coalesce($2, now()), $3, $4, $5, $6, $7, $8)
+	qInsertEntry = `INSERT INTO entries (kind, effective_at, idempotency_key, request_hash, metadata, actor, reason, reversal_of, rule_version)
+VALUES ($1, coalesce($2, now()), $3, $4, $5, $6, $7, $8, $9)
 RETURNING id, effective_at, recorded_at, metadata`
 	qAddBalance = `UPDATE balance_buckets SET balance = balance + $2
 WHERE account_id = (SELECT id FROM accounts WHERE code = $1) AND bucket = 0`
@@ -191,7 +207,7 @@ ON CONFLICT (account_id, bucket) DO UPDATE SET balance = balance_buckets.balance
 SELECT currval('entries_id_seq'), a.id, a.asset, l.amount,
        b.balance, coalesce($3, now())
 FROM unnest($1::text[], $2::numeric[]) WITH ORDINALITY AS l (code, amount, ord)
-JOIN accounts a ON a.code = l.code
+LEFT JOIN accounts a ON a.code = l.code -- a missing account fails NOT NULL, never drops a line
 LEFT JOIN balance_buckets b ON b.account_id = a.id AND b.bucket = 0 AND NOT a.allow_negative
 ORDER BY l.ord
 RETURNING id, balance_after`
@@ -199,7 +215,7 @@ RETURNING id, balance_after`
 
 // post sends the entry as one batch. applied counts the balance rows updated,
 // so that a refusal can name the account that caused it.
-func (l *Ledger) post(ctx context.Context, in EntryInput, lines []line, hash []byte) (entry *Entry, applied int, err error) {
+func (l *Ledger) post(ctx context.Context, db batcher, in EntryInput, lines []line, hash []byte) (entry *Entry, applied int, err error) {
 	var (
 		batch   pgx.Batch
 		eff     *time.Time
@@ -219,8 +235,8 @@ func (l *Ledger) post(ctx context.Context, in EntryInput, lines []line, hash []b
 		}
 	}
 	entry = &Entry{Kind: in.Kind, IdempotencyKey: key, Metadata: in.Metadata, Actor: in.Actor,
-		Reason: in.Reason, ReversalOf: in.reversalOf}
-	batch.Queue(qInsertEntry, in.Kind, eff, key, hash, in.Metadata, in.Actor, in.Reason, in.reversalOf).
+		Reason: in.Reason, ReversalOf: in.reversalOf, RuleVersion: in.RuleVersion}
+	batch.Queue(qInsertEntry, in.Kind, eff, key, hash, in.Metadata, in.Actor, in.Reason, in.reversalOf, in.RuleVersion).
 		QueryRow(func(row pgx.Row) error {
 			return row.Scan(&entry.ID, &entry.EffectiveAt, &entry.RecordedAt, &entry.Metadata)
 		})
@@ -253,7 +269,7 @@ func (l *Ledger) post(ctx context.Context, in EntryInput, lines []line, hash []b
 		}
 		return rows.Err()
 	})
-	if err := l.pool.SendBatch(ctx, &batch).Close(); err != nil {
+	if err := db.SendBatch(ctx, &batch).Close(); err != nil {
 		return nil, applied, err
 	}
 	return entry, applied, nil

@@ -164,10 +164,10 @@ func (l *Ledger) Entry(ctx context.Context, id int64) (*Entry, error) {
 	var e Entry
 	err := l.inTx(ctx, readOnly, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `SELECT e.id, e.kind, e.effective_at, e.recorded_at, e.idempotency_key, e.metadata,
-       e.actor, e.reason, e.reversal_of, r.id
+       e.actor, e.reason, e.reversal_of, r.id, e.rule_version
 FROM entries e LEFT JOIN entries r ON r.reversal_of = e.id
 WHERE e.id = $1`, id).Scan(&e.ID, &e.Kind, &e.EffectiveAt, &e.RecordedAt, &e.IdempotencyKey, &e.Metadata,
-			&e.Actor, &e.Reason, &e.ReversalOf, &e.ReversedBy)
+			&e.Actor, &e.Reason, &e.ReversalOf, &e.ReversedBy, &e.RuleVersion)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return Errorf(CodeNotFound, "no entry %d", id)
 		}

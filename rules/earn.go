@@ -45,9 +45,9 @@ type Earning struct {
 	// Volume is floor(base * multiplier), from the volume channel;
 	// CampaignPoints is what the campaign adds on top, from the campaign
 	// channel; Points is their sum, floor(base * multiplier * campaign).
-	Volume         int64 `json:"volume"`
-	CampaignPoints int64 `json:"campaign_points"`
-	Points         int64 `json:"points"`
+	Volume         int64 `json:"volume,string"`
+	CampaignPoints int64 `json:"campaign_points,string"`
+	Points         int64 `json:"points,string"`
 }
 
 // EarnShipment prices a paid shipment of amount by a customer of tier at t:

@@ -116,6 +116,13 @@ func (e *ValidationError) Error() string {
 	return fmt.Sprintf("the rule set is inconsistent: %v", e.Fields)
 }
 
+var (
+	maxMultiplier = decimal.NewFromInt(100)
+	maxCNY        = decimal.NewFromInt(1_000_000_000_000)
+)
+
+const maxPoints = 1_000_000_000
+
 // Validate checks the rule set for consistency and prepares it for use.
 func (rs *RuleSet) Validate() error {
 	bad := map[string]string{}
@@ -152,8 +159,11 @@ func (rs *RuleSet) Validate() error {
 		if s.FirstLevel < 1 || s.LastLevel < s.FirstLevel {
 			bad[f+".last_level"] = "levels run from first_level up to last_level"
 		}
-		if !s.Multiplier.IsPositive() {
-			bad[f+".multiplier"] = "must be positive"
+		if !s.Multiplier.IsPositive() || s.Multiplier.GreaterThan(maxMultiplier) {
+			bad[f+".multiplier"] = "must be positive, at most 100"
+		}
+		if s.Min.GreaterThan(maxCNY) || s.LevelStep.GreaterThan(maxCNY) || s.LevelStep.IsNegative() {
+			bad[f+".min"] = "at most 1,000,000,000,000"
 		}
 		last := i == len(rs.Segments)-1
 		if last && !s.LevelStep.IsPositive() {
@@ -163,8 +173,12 @@ func (rs *RuleSet) Validate() error {
 			bad[f+".level_step"] = "only the last segment has a level_step"
 		}
 	}
-	if !rs.PointsPerCNY.IsPositive() {
-		bad["points_per_cny"] = "must be positive"
+	if !rs.PointsPerCNY.IsPositive() || rs.PointsPerCNY.GreaterThan(maxMultiplier) {
+		bad["points_per_cny"] = "must be positive, at most 100"
+	}
+	if rs.Referral.Bonus > maxPoints || rs.FeedbackPoints > maxPoints || rs.ExpiryMonths > 120 ||
+		rs.Referral.PendingDays > 366 || rs.Referral.MinShipment.GreaterThan(maxCNY) {
+		bad["referral"] = "values out of range"
 	}
 	if rs.Referral.Bonus < 0 || rs.Referral.MonthlyCap < 0 || rs.Referral.PendingDays < 0 || rs.Referral.MinShipment.IsNegative() {
 		bad["referral"] = "bonus, min_shipment, monthly_cap and pending_days must not be negative"

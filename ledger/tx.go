@@ -1,0 +1,87 @@
+package ledger
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Tx is a transaction in which a caller's own rows and the entries it posts
+// commit together or not at all. Its embedded pgx.Tx runs the caller's SQL.
+type Tx struct {
+	pgx.Tx
+	l      *Ledger
+	codes  []string // accounts the transaction may have created
+	posted int64
+}
+
+// InTx runs fn in a READ COMMITTED transaction and commits it, retrying the
+// whole of fn on a serialization failure or deadlock: fn must be safe to run
+// again (it is, if it only touches the database through tx). Row locks fn
+// takes must follow a fixed order, as Post's do (by account code).
+func (l *Ledger) InTx(ctx context.Context, fn func(tx *Tx) error) error {
+	var done *Tx
+	err := l.retry(ctx, func() error {
+		return pgx.BeginFunc(ctx, l.pool, func(ptx pgx.Tx) error {
+			tx := &Tx{Tx: ptx, l: l}
+			if err := fn(tx); err != nil {
+				return err
+			}
+			done = tx
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	// Committed: the accounts exist now.
+	for _, code := range done.codes {
+		l.known.Store(code, struct{}{})
+	}
+	l.stats.Posted.Add(done.posted)
+	return nil
+}
+
+// Post records the entry as part of the transaction. It does not replay:
+// callers that need idempotency keep their own key in the same transaction.
+//
+// Errors: as Ledger.Post, but CodeIdempotencyConflict for any reused key.
+func (tx *Tx) Post(ctx context.Context, in EntryInput) (*Entry, error) {
+	lines, err := validate(in)
+	if err != nil {
+		return nil, err
+	}
+	if len(in.Metadata) == 0 {
+		in.Metadata = []byte(`{}`)
+	}
+	hash := in.RequestHash
+	if hash == nil {
+		hash = hashInput(in)
+	}
+	entry, applied, err := tx.l.post(ctx, tx.Tx, in, lines, hash)
+	if err != nil {
+		if pe := pgError(err); pe != nil && pe.Code == "23505" && pe.ConstraintName == "entries_idempotency_key_key" {
+			return nil, Errorf(CodeIdempotencyConflict, "this idempotency key was already used")
+		}
+		return nil, postError(err, lines, applied)
+	}
+	for _, ln := range lines {
+		tx.codes = append(tx.codes, ln.code)
+	}
+	tx.posted++
+	return entry, nil
+}
+
+// Balance is the account's current balance as the transaction sees it; an
+// account never posted to has balance zero.
+func (tx *Tx) Balance(ctx context.Context, code string) (Account, error) {
+	_, a, err := tx.l.account(ctx, tx.Tx, code)
+	if ErrorCode(err) == CodeNotFound {
+		spec, cerr := Chart(code)
+		if cerr != nil {
+			return a, cerr
+		}
+		return Account{Code: code, Asset: spec.Asset, AllowNegative: spec.AllowNegative}, nil
+	}
+	return a, err
+}

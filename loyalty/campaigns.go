@@ -1,0 +1,106 @@
+package loyalty
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/rules"
+)
+
+// Campaign is a featured campaign as stored.
+type Campaign struct {
+	rules.Campaign
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+var maxCampaignMultiplier = decimal.NewFromInt(100)
+
+// CreateCampaign stores a campaign; the same campaign again is a no-op that
+// reports created = false. A campaign is fixed once published: events have
+// been priced with it.
+//
+// Errors: ledger.CodeInvalid, CodeCampaignConflict.
+func (s *Service) CreateCampaign(ctx context.Context, c Campaign) (Campaign, bool, error) {
+	c.Name = strings.TrimSpace(c.Name)
+	switch {
+	case !ledger.ValidCustomerID(c.ID):
+		return c, false, invalid("id", "1 to 64 letters, digits, '_', '.' or '-'")
+	case c.Name == "" || len(c.Name) > 200:
+		return c, false, invalid("name", "required, at most 200 characters")
+	case c.StartsAt.IsZero() || c.EndsAt.IsZero() || !c.EndsAt.After(c.StartsAt):
+		return c, false, invalid("ends_at", "starts_at and ends_at are required, ends_at after starts_at")
+	case c.Multiplier.LessThan(decimal.NewFromInt(1)) || c.Multiplier.GreaterThan(maxCampaignMultiplier) || c.Multiplier.Exponent() < -4:
+		return c, false, invalid("multiplier", "from 1 to 100, at most 4 decimals")
+	}
+	rs, err := s.RulesAt(ctx, c.StartsAt)
+	if err != nil {
+		return c, false, err
+	}
+	for _, seg := range c.Segments {
+		if _, ok := rs.Segment(seg); !ok {
+			return c, false, invalid("segments", "unknown segment "+seg)
+		}
+	}
+	slices.Sort(c.Segments)
+	c.Segments = slices.Compact(c.Segments)
+	c.StartsAt, c.EndsAt = c.StartsAt.UTC(), c.EndsAt.UTC()
+	created := false
+	err = s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
+		tag, err := tx.Exec(ctx, `INSERT INTO campaigns (id, name, starts_at, ends_at, multiplier, segments)
+VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING`, c.ID, c.Name, c.StartsAt, c.EndsAt, c.Multiplier, c.Segments)
+		if err != nil {
+			return err
+		}
+		created = tag.RowsAffected() == 1
+		stored, err := campaignsWhere(ctx, tx, `id = $1`, c.ID)
+		if err != nil {
+			return err
+		}
+		got := stored[0]
+		if !created && (got.Name != c.Name || !got.StartsAt.Equal(c.StartsAt) || !got.EndsAt.Equal(c.EndsAt) ||
+			!got.Multiplier.Equal(c.Multiplier) || !slices.Equal(got.Segments, c.Segments)) {
+			return &ledger.Error{Code: CodeCampaignConflict, Message: "campaign " + c.ID + " already exists with other data"}
+		}
+		c = got
+		return nil
+	})
+	return c, created, err
+}
+
+// Campaigns lists campaigns, those active at t only when t is not zero.
+func (s *Service) Campaigns(ctx context.Context, t time.Time) ([]Campaign, error) {
+	var out []Campaign
+	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
+		var err error
+		if t.IsZero() {
+			out, err = campaignsWhere(ctx, tx, `true`)
+		} else {
+			out, err = campaignsWhere(ctx, tx, `starts_at <= $1 AND ends_at > $1`, t)
+		}
+		return err
+	})
+	return out, err
+}
+
+func campaignsWhere(ctx context.Context, tx pgx.Tx, where string, args ...any) ([]Campaign, error) {
+	rows, err := tx.Query(ctx, `SELECT id, name, starts_at, ends_at, multiplier, coalesce(segments, '{}'), created_at
+FROM campaigns WHERE `+where+` ORDER BY starts_at, id`, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Campaign, error) {
+		var c Campaign
+		err := row.Scan(&c.ID, &c.Name, &c.StartsAt, &c.EndsAt, &c.Multiplier, &c.Segments, &c.CreatedAt)
+		if len(c.Segments) == 0 {
+			c.Segments = nil
+		}
+		return c, err
+	})
+}

@@ -1,0 +1,200 @@
+package loyalty
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/rules"
+)
+
+// Customer is a registered customer.
+type Customer struct {
+	ID         string    `json:"id"`
+	Name       string    `json:"name"`
+	ReferredBy *string   `json:"referred_by"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// CreateCustomer registers a customer, optionally referred by an existing
+// one. Registering the same customer again with the same data is a no-op
+// that reports created = false.
+//
+// Errors: ledger.CodeInvalid, CodeSelfReferral, CodeUnknownReferrer,
+// CodeReferrerImmutable, CodeCustomerConflict.
+func (s *Service) CreateCustomer(ctx context.Context, c Customer) (Customer, bool, error) {
+	c.Name = strings.TrimSpace(c.Name)
+	switch {
+	case !ledger.ValidCustomerID(c.ID):
+		return c, false, invalid("id", "1 to 64 letters, digits, '_', '.' or '-'")
+	case c.Name == "" || len(c.Name) > 200:
+		return c, false, invalid("name", "required, at most 200 characters")
+	case c.ReferredBy != nil && *c.ReferredBy == c.ID:
+		return c, false, &ledger.Error{Code: CodeSelfReferral, Message: "a customer cannot refer themself"}
+	case c.ReferredBy != nil && !ledger.ValidCustomerID(*c.ReferredBy):
+		return c, false, &ledger.Error{Code: CodeUnknownReferrer, Message: "no customer " + *c.ReferredBy + " to refer"}
+	}
+	created := false
+	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
+		created = false
+		if c.ReferredBy != nil {
+			var ok bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM customers WHERE id = $1)`, *c.ReferredBy).Scan(&ok); err != nil {
+				return err
+			}
+			if !ok {
+				return &ledger.Error{Code: CodeUnknownReferrer, Message: "referrer " + *c.ReferredBy + " must be registered first"}
+			}
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO customers (id, name, referred_by) VALUES ($1, $2, $3)
+ON CONFLICT (id) DO NOTHING`, c.ID, c.Name, c.ReferredBy)
+		if err != nil {
+			return err
+		}
+		created = tag.RowsAffected() == 1
+		existing, err := customer(ctx, tx, c.ID, false)
+		if err != nil {
+			return err
+		}
+		if !created {
+			if !sameReferrer(existing.ReferredBy, c.ReferredBy) {
+				return &ledger.Error{Code: CodeReferrerImmutable, Message: "customer " + c.ID + "'s referrer is set once and never changes"}
+			}
+			if existing.Name != c.Name {
+				return &ledger.Error{Code: CodeCustomerConflict, Message: "customer " + c.ID + " is already registered with other data"}
+			}
+		}
+		c = existing
+		return nil
+	})
+	return c, created, err
+}
+
+func sameReferrer(a, b *string) bool {
+	return (a == nil) == (b == nil) && (a == nil || *a == *b)
+}
+
+// customer reads a customer, locking the row for the transaction when lock:
+// every event of a customer holds this lock, so that contribution, tier and
+// points are computed from settled state.
+func customer(ctx context.Context, tx pgx.Tx, id string, lock bool) (Customer, error) {
+	q := `SELECT id, name, referred_by, created_at FROM customers WHERE id = $1`
+	if lock {
+		q += ` FOR UPDATE`
+	}
+	var c Customer
+	err := tx.QueryRow(ctx, q, id).Scan(&c.ID, &c.Name, &c.ReferredBy, &c.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return c, &ledger.Error{Code: CodeUnknownCustomer, Message: "no customer " + id}
+	}
+	return c, err
+}
+
+// Profile is a customer with their tier, contribution and progress.
+type Profile struct {
+	Customer
+	RuleVersion int           `json:"rule_version"`
+	Segment     string        `json:"segment"`
+	Level       int           `json:"level"`
+	TierBasis   rules.Basis   `json:"tier_basis"`
+	LastMonth   Contribution  `json:"last_month"`
+	ThisMonth   Contribution  `json:"this_month"`
+	NextLevel   *rules.Target `json:"next_level"`
+	NextSegment *rules.Target `json:"next_segment"`
+	Points      PointsSummary `json:"points"`
+}
+
+// Contribution is a month's CNY spent on shipments, net of refunds.
+type Contribution struct {
+	Month  rules.Month     `json:"month"`
+	Amount decimal.Decimal `json:"amount"`
+}
+
+// PointsSummary splits a customer's points balance: pending points (referral
+// bonuses inside their return window) cannot be spent.
+type PointsSummary struct {
+	Balance   int64 `json:"balance,string"`
+	Pending   int64 `json:"pending,string"`
+	Available int64 `json:"available,string"`
+}
+
+// Profile reads a customer's tier and progress now.
+//
+// Errors: CodeUnknownCustomer.
+func (s *Service) Profile(ctx context.Context, id string) (Profile, error) {
+	var p Profile
+	now := s.now()
+	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
+		c, err := customer(ctx, tx, id, false)
+		if err != nil {
+			return err
+		}
+		rs, err := s.rulesAt(ctx, tx, now)
+		if err != nil {
+			return err
+		}
+		st, err := monthState(ctx, tx, rs, id, now)
+		if err != nil {
+			return err
+		}
+		points, err := pointsSummary(ctx, tx, id, now)
+		if err != nil {
+			return err
+		}
+		tier, basis := rs.TierInEffect(st.last.Amount, st.this.Amount)
+		p = Profile{Customer: c, RuleVersion: rs.Version, Segment: tier.Segment, Level: tier.Level, TierBasis: basis,
+			LastMonth: st.last, ThisMonth: st.this, Points: points}
+		p.NextLevel, p.NextSegment = rs.Progress(tier, st.this.Amount)
+		return nil
+	})
+	return p, err
+}
+
+type months struct{ last, this Contribution }
+
+// monthState reads the contribution of the month of t and of the month
+// before.
+func monthState(ctx context.Context, tx pgx.Tx, rs rules.RuleSet, customerID string, t time.Time) (months, error) {
+	this := rs.MonthOf(t)
+	st := months{last: Contribution{Month: this.Prev()}, this: Contribution{Month: this}}
+	rows, err := tx.Query(ctx, `SELECT month, contribution FROM customer_months
+WHERE customer_id = $1 AND month IN ($2, $3)`, customerID, string(st.last.Month), string(this))
+	if err != nil {
+		return st, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var m string
+		var c decimal.Decimal
+		if err := rows.Scan(&m, &c); err != nil {
+			return st, err
+		}
+		if rules.Month(m) == this {
+			st.this.Amount = c
+		} else {
+			st.last.Amount = c
+		}
+	}
+	return st, rows.Err()
+}
+
+// pointsSummary is the customer's points balance and the part of it still
+// pending at t.
+func pointsSummary(ctx context.Context, tx *ledger.Tx, customerID string, t time.Time) (PointsSummary, error) {
+	acct, err := tx.Balance(ctx, ledger.CustomerAccount(customerID, "points"))
+	if err != nil {
+		return PointsSummary{}, err
+	}
+	var pending int64
+	if err := tx.QueryRow(ctx, `SELECT coalesce(sum(points), 0) FROM referral_bonuses
+WHERE referrer_id = $1 AND status = 'paid' AND available_at > $2`, customerID, t).Scan(&pending); err != nil {
+		return PointsSummary{}, err
+	}
+	balance := acct.Balance.IntPart()
+	return PointsSummary{Balance: balance, Pending: pending, Available: max(0, balance-pending)}, nil
+}

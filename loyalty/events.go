@@ -1,0 +1,542 @@
+package loyalty
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/rules"
+)
+
+// Event types partners post.
+const (
+	ShipmentCompleted = "shipment.completed"
+	ShipmentRefunded  = "shipment.refunded"
+	FeedbackSubmitted = "feedback.submitted"
+)
+
+// Event is what a partner reports. Amount is CNY.
+type Event struct {
+	EventID    string           `json:"event_id"`
+	Type       string           `json:"type"`
+	CustomerID string           `json:"customer_id"`
+	OccurredAt time.Time        `json:"occurred_at"`
+	ShipmentID string           `json:"shipment_id"`
+	Amount     *decimal.Decimal `json:"amount,omitempty"`
+	Rating     *int             `json:"rating,omitempty"`
+}
+
+// Result is what an event did, kept and answered again to a retry.
+type Result struct {
+	EventID      string         `json:"event_id"`
+	Type         string         `json:"type"`
+	CustomerID   string         `json:"customer_id"`
+	ShipmentID   string         `json:"shipment_id"`
+	OccurredAt   time.Time      `json:"occurred_at"`
+	EntryID      *int64         `json:"entry_id"`
+	RuleVersion  int            `json:"rule_version"`
+	Tier         *rules.Tier    `json:"tier,omitempty"`
+	Contribution *Change        `json:"contribution,omitempty"`
+	Earning      *rules.Earning `json:"earning,omitempty"`
+	Referral     *Referral      `json:"referral,omitempty"`
+	Refund       *Refund        `json:"refund,omitempty"`
+	Feedback     *Feedback      `json:"feedback,omitempty"`
+	Points       int64          `json:"points,string"` // net points this event moved for the customer
+}
+
+// Change is a month's contribution before and after the event.
+type Change struct {
+	Month  rules.Month     `json:"month"`
+	Before decimal.Decimal `json:"before"`
+	After  decimal.Decimal `json:"after"`
+}
+
+// Referral is what a shipment or refund meant for the referrer.
+type Referral struct {
+	ReferrerID  string    `json:"referrer_id"`
+	Status      string    `json:"status"` // pending, capped, cancelled
+	Points      int64     `json:"points,string"`
+	AvailableAt time.Time `json:"available_at"`
+}
+
+// Refund is what a refund took back.
+type Refund struct {
+	Refunded        decimal.Decimal `json:"refunded"`
+	TotalRefunded   decimal.Decimal `json:"total_refunded"`
+	PointsTakenBack int64           `json:"points_taken_back,string"`
+	// PointsDropped could not be taken back: the customer held too few.
+	PointsDropped int64 `json:"points_dropped,string"`
+}
+
+// Feedback is what a rating earned.
+type Feedback struct {
+	Rating int   `json:"rating"`
+	Points int64 `json:"points,string"`
+}
+
+var (
+	eventIDPattern    = regexp.MustCompile(`^[\x21-\x7e]{1,128}$`)
+	shipmentIDPattern = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
+	maxEventAmount    = decimal.NewFromInt(1_000_000_000)
+)
+
+// clockSkew is how far in the future an event's occurred_at may be.
+const clockSkew = 5 * time.Minute
+
+// Validate checks an event on its own, before it touches the database, and
+// normalises it (times in UTC).
+func (s *Service) Validate(ev *Event) error {
+	bad := map[string]string{}
+	if !eventIDPattern.MatchString(ev.EventID) {
+		bad["event_id"] = "1 to 128 visible ASCII characters"
+	}
+	if !ledger.ValidCustomerID(ev.CustomerID) {
+		bad["customer_id"] = "1 to 64 letters, digits, '_', '.' or '-'"
+	}
+	if ev.OccurredAt.IsZero() {
+		bad["occurred_at"] = "required"
+	} else if ev.OccurredAt.After(s.now().Add(clockSkew)) {
+		bad["occurred_at"] = "must not be in the future"
+	}
+	ev.OccurredAt = ev.OccurredAt.UTC()
+	if !shipmentIDPattern.MatchString(ev.ShipmentID) {
+		bad["shipment_id"] = "1 to 64 letters, digits, '_', '.', ':' or '-'"
+	}
+	switch ev.Type {
+	case ShipmentCompleted, ShipmentRefunded:
+		switch {
+		case ev.Amount == nil:
+			bad["amount"] = "required"
+		case !ev.Amount.IsPositive() || ev.Amount.GreaterThan(maxEventAmount):
+			bad["amount"] = "a positive CNY amount"
+		case ledger.CNY.CheckScale(*ev.Amount) != nil:
+			return &ledger.Error{Code: ledger.CodeInvalidAmount, Message: "amount " + ev.Amount.String() + " is finer than the fen",
+				Fields: map[string]string{"amount": "at most 2 decimals"}}
+		}
+		if ev.Rating != nil {
+			bad["rating"] = "only for feedback.submitted"
+		}
+	case FeedbackSubmitted:
+		if ev.Rating == nil || *ev.Rating < 1 || *ev.Rating > 5 {
+			bad["rating"] = "a whole number from 1 to 5"
+		}
+		if ev.Amount != nil {
+			bad["amount"] = "not for feedback.submitted"
+		}
+	default:
+		bad["type"] = "one of shipment.completed, shipment.refunded, feedback.submitted"
+	}
+	if len(bad) > 0 {
+		return &ledger.Error{Code: ledger.CodeInvalid, Message: "the event is invalid", Fields: bad}
+	}
+	return nil
+}
+
+func hashEvent(ev Event) []byte {
+	canon := ev
+	if canon.Amount != nil {
+		a := canon.Amount.Round(2)
+		canon.Amount = &a
+	}
+	b, _ := json.Marshal(canon)
+	sum := sha256.Sum256(b)
+	return sum[:]
+}
+
+// Process records a partner's event exactly once per (key, event_id): a
+// retry of the same event answers the first result and replayed = true; the
+// same event_id with a different body is CodeIdempotencyConflict. The event,
+// its effects on the customer and its entry commit together; a refused event
+// writes nothing, so it may be sent again once fixed.
+//
+// Errors: ledger.CodeInvalid, ledger.CodeInvalidAmount,
+// ledger.CodeIdempotencyConflict, CodeUnknownCustomer, CodeUnknownShipment,
+// CodeDuplicateShipment, CodeRefundExceeds, CodeAlreadyRated.
+func (s *Service) Process(ctx context.Context, keyID int64, actor string, ev Event) (Result, bool, error) {
+	if err := s.Validate(&ev); err != nil {
+		return Result{}, false, err
+	}
+	hash := hashEvent(ev)
+	var (
+		res      Result
+		replayed bool
+	)
+	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
+		replayed = false
+		// Claim the event id first: a concurrent twin waits here, then finds
+		// the first one's result.
+		tag, err := tx.Exec(ctx, `INSERT INTO events (key_id, event_id, type, customer_id, request_hash, result)
+VALUES ($1, $2, $3, $4, $5, '{}') ON CONFLICT DO NOTHING`, keyID, ev.EventID, ev.Type, ev.CustomerID, hash)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			replayed = true
+			return storedResult(ctx, tx, keyID, ev.EventID, hash, &res)
+		}
+		p := processor{s: s, tx: tx, ev: ev, actor: actor}
+		if res, err = p.run(ctx); err != nil {
+			return err
+		}
+		doc, err := json.Marshal(res)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE events SET result = $3, entry_id = $4 WHERE key_id = $1 AND event_id = $2`,
+			keyID, ev.EventID, doc, res.EntryID)
+		return err
+	})
+	return res, replayed, err
+}
+
+func storedResult(ctx context.Context, tx pgx.Tx, keyID int64, eventID string, hash []byte, res *Result) error {
+	var stored, doc []byte
+	if err := tx.QueryRow(ctx, `SELECT request_hash, result FROM events WHERE key_id = $1 AND event_id = $2`,
+		keyID, eventID).Scan(&stored, &doc); err != nil {
+		return err
+	}
+	if string(stored) != string(hash) {
+		return &ledger.Error{Code: ledger.CodeIdempotencyConflict,
+			Message: "event_id " + eventID + " was already posted with a different body"}
+	}
+	return json.Unmarshal(doc, res)
+}
+
+// processor applies one event inside its transaction.
+type processor struct {
+	s     *Service
+	tx    *ledger.Tx
+	ev    Event
+	actor string
+
+	rs       rules.RuleSet
+	postings []ledger.PostingInput
+}
+
+func (p *processor) run(ctx context.Context) (Result, error) {
+	ev := p.ev
+	cust, err := customer(ctx, p.tx, ev.CustomerID, true)
+	if err != nil {
+		return Result{}, err
+	}
+	if p.rs, err = p.s.rulesAt(ctx, p.tx, ev.OccurredAt); err != nil {
+		return Result{}, err
+	}
+	res := Result{EventID: ev.EventID, Type: ev.Type, CustomerID: ev.CustomerID, ShipmentID: ev.ShipmentID,
+		OccurredAt: ev.OccurredAt, RuleVersion: p.rs.Version}
+	switch ev.Type {
+	case ShipmentCompleted:
+		err = p.shipment(ctx, cust, &res)
+	case ShipmentRefunded:
+		err = p.refund(ctx, cust, &res)
+	case FeedbackSubmitted:
+		err = p.feedback(ctx, &res)
+	}
+	if err != nil {
+		return res, err
+	}
+	if postings := p.entryPostings(); len(postings) > 0 {
+		version := p.rs.Version
+		meta, _ := json.Marshal(map[string]any{"event_id": ev.EventID, "customer_id": ev.CustomerID,
+			"shipment_id": ev.ShipmentID, "points": res.Points})
+		entry, err := p.tx.Post(ctx, ledger.EntryInput{Kind: ev.Type, EffectiveAt: ev.OccurredAt, Metadata: meta,
+			Actor: p.actor, Postings: postings, RuleVersion: &version})
+		if err != nil {
+			return res, err
+		}
+		res.EntryID = &entry.ID
+	}
+	return res, p.afterPost(ctx, &res)
+}
+
+// credit adds points for the customer from a platform earning channel
+// (negative points take them back to it). Credits to the same account add
+// up into one posting.
+func (p *processor) credit(customerID, channel string, points int64) {
+	p.add(ledger.CustomerAccount(customerID, "points"), points)
+	p.add("platform:points:earned:"+channel, -points)
+}
+
+func (p *processor) add(account string, points int64) {
+	if points == 0 {
+		return
+	}
+	for i := range p.postings {
+		if p.postings[i].Account == account {
+			p.postings[i].Amount = p.postings[i].Amount.Add(decimal.NewFromInt(points))
+			return
+		}
+	}
+	p.postings = append(p.postings, ledger.PostingInput{Account: account, Amount: decimal.NewFromInt(points)})
+}
+
+// entryPostings are the postings that still move something.
+func (p *processor) entryPostings() []ledger.PostingInput {
+	out := p.postings[:0:0]
+	for _, posting := range p.postings {
+		if !posting.Amount.IsZero() {
+			out = append(out, posting)
+		}
+	}
+	return out
+}
+
+// afterPost links rows written before the entry existed to it.
+func (p *processor) afterPost(ctx context.Context, res *Result) error {
+	if res.EntryID == nil {
+		return nil
+	}
+	switch p.ev.Type {
+	case ShipmentCompleted:
+		if _, err := p.tx.Exec(ctx, `UPDATE shipments SET entry_id = $2 WHERE shipment_id = $1`, p.ev.ShipmentID, *res.EntryID); err != nil {
+			return err
+		}
+		_, err := p.tx.Exec(ctx, `UPDATE referral_bonuses SET entry_id = $2 WHERE shipment_id = $1 AND status = 'paid'`,
+			p.ev.ShipmentID, *res.EntryID)
+		return err
+	case ShipmentRefunded:
+		_, err := p.tx.Exec(ctx, `UPDATE referral_bonuses SET cancel_entry_id = $2
+WHERE shipment_id = $1 AND status = 'cancelled' AND cancel_entry_id IS NULL`, p.ev.ShipmentID, *res.EntryID)
+		return err
+	}
+	return nil
+}
+
+func (p *processor) shipment(ctx context.Context, cust Customer, res *Result) error {
+	ev, rs := p.ev, p.rs
+	amount := *ev.Amount
+	st, err := monthState(ctx, p.tx, rs, cust.ID, ev.OccurredAt)
+	if err != nil {
+		return err
+	}
+	tier, _ := rs.TierInEffect(st.last.Amount, st.this.Amount)
+	campaigns, err := campaignsWhere(ctx, p.tx, `starts_at <= $1 AND ends_at > $1`, ev.OccurredAt)
+	if err != nil {
+		return err
+	}
+	active := make([]rules.Campaign, len(campaigns))
+	for i, c := range campaigns {
+		active[i] = c.Campaign
+	}
+	earning := rs.EarnShipment(amount, tier, ev.OccurredAt, active)
+	p.credit(cust.ID, "volume", earning.Volume)
+	p.credit(cust.ID, "campaign", earning.CampaignPoints)
+	res.Tier, res.Earning, res.Points = &tier, &earning, earning.Points
+	res.Contribution = &Change{Month: st.this.Month, Before: st.this.Amount, After: st.this.Amount.Add(amount)}
+
+	_, err = p.tx.Exec(ctx, `INSERT INTO shipments (shipment_id, customer_id, amount, occurred_at, month,
+    points_volume, points_campaign, rule_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		ev.ShipmentID, cust.ID, amount, ev.OccurredAt, string(st.this.Month), earning.Volume, earning.CampaignPoints, rs.Version)
+	if pe := pgErr(err); pe != nil && pe.Code == "23505" {
+		return &ledger.Error{Code: CodeDuplicateShipment, Message: "shipment " + ev.ShipmentID + " was already completed by another event"}
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := p.tx.Exec(ctx, `INSERT INTO customer_months (customer_id, month, contribution, shipments) VALUES ($1, $2, $3, 1)
+ON CONFLICT (customer_id, month) DO UPDATE SET contribution = customer_months.contribution + excluded.contribution,
+    shipments = customer_months.shipments + 1`, cust.ID, string(st.this.Month), amount); err != nil {
+		return err
+	}
+	if cust.ReferredBy != nil {
+		return p.referral(ctx, cust, amount, st.this.Month, res)
+	}
+	return nil
+}
+
+func (p *processor) referral(ctx context.Context, cust Customer, amount decimal.Decimal, month rules.Month, res *Result) error {
+	referrer := *cust.ReferredBy
+	state := rules.ReferralState{HasReferrer: true}
+	if err := p.tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM referral_bonuses WHERE referee_id = $1)`, cust.ID).
+		Scan(&state.AlreadyQualified); err != nil {
+		return err
+	}
+	if state.AlreadyQualified || amount.LessThan(p.rs.Referral.MinShipment) {
+		return nil
+	}
+	// The referrer's lock serialises the monthly cap. Referrers are
+	// registered before their referees, so locks always run from referee to
+	// referrer and never in a cycle.
+	if _, err := customer(ctx, p.tx, referrer, true); err != nil {
+		return err
+	}
+	if err := p.tx.QueryRow(ctx, `SELECT count(*) FROM referral_bonuses WHERE referrer_id = $1 AND month = $2 AND status = 'paid'`,
+		referrer, string(month)).Scan(&state.PaidThisMonth); err != nil {
+		return err
+	}
+	outcome, points, availableAt := p.rs.ReferralFor(amount, p.ev.OccurredAt, state)
+	status := "paid"
+	if outcome == rules.ReferralCapped {
+		status = "capped"
+	}
+	if _, err := p.tx.Exec(ctx, `INSERT INTO referral_bonuses (referee_id, referrer_id, shipment_id, month, status, points, available_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7)`, cust.ID, referrer, p.ev.ShipmentID, string(month), status, points, availableAt); err != nil {
+		return err
+	}
+	p.credit(referrer, "referral", points)
+	res.Referral = &Referral{ReferrerID: referrer, Status: string(outcome), Points: points, AvailableAt: availableAt}
+	return nil
+}
+
+type shipment struct {
+	amount, refunded  decimal.Decimal
+	month             string
+	volume, campaign  int64
+	reversed, dropped int64
+	rated             bool
+}
+
+func (p *processor) loadShipment(ctx context.Context) (shipment, error) {
+	var sh shipment
+	err := p.tx.QueryRow(ctx, `SELECT amount, refunded, month, points_volume, points_campaign, points_reversed,
+    points_dropped, rated_at IS NOT NULL
+FROM shipments WHERE shipment_id = $1 AND customer_id = $2 FOR UPDATE`, p.ev.ShipmentID, p.ev.CustomerID).
+		Scan(&sh.amount, &sh.refunded, &sh.month, &sh.volume, &sh.campaign, &sh.reversed, &sh.dropped, &sh.rated)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return sh, &ledger.Error{Code: CodeUnknownShipment,
+			Message: "no completed shipment " + p.ev.ShipmentID + " for customer " + p.ev.CustomerID}
+	}
+	return sh, err
+}
+
+func (p *processor) refund(ctx context.Context, cust Customer, res *Result) error {
+	ev := p.ev
+	sh, err := p.loadShipment(ctx)
+	if err != nil {
+		return err
+	}
+	total := sh.refunded.Add(*ev.Amount)
+	if total.GreaterThan(sh.amount) {
+		return &ledger.Error{Code: CodeRefundExceeds, Message: "refunds of " + total.StringFixed(2) +
+			" would exceed shipment " + ev.ShipmentID + "'s " + sh.amount.StringFixed(2)}
+	}
+	earned := sh.volume + sh.campaign
+	want := rules.TakeBack(earned, sh.amount, sh.refunded, *ev.Amount, sh.reversed+sh.dropped)
+	now := p.s.now()
+	held, err := pointsSummary(ctx, p.tx, cust.ID, now)
+	if err != nil {
+		return err
+	}
+	take := min(want, held.Available)
+	dropped := want - take
+	// Take back from the volume channel first, then the campaign's.
+	fromVolume := min(take, max(0, sh.volume-sh.reversed))
+	p.credit(cust.ID, "volume", -fromVolume)
+	p.credit(cust.ID, "campaign", -(take - fromVolume))
+	res.Refund = &Refund{Refunded: *ev.Amount, TotalRefunded: total, PointsTakenBack: take, PointsDropped: dropped}
+	res.Points = -take
+
+	var before decimal.Decimal
+	if err := p.tx.QueryRow(ctx, `UPDATE customer_months SET contribution = contribution - $3
+WHERE customer_id = $1 AND month = $2 RETURNING contribution + $3`, cust.ID, sh.month, *ev.Amount).Scan(&before); err != nil {
+		return err
+	}
+	res.Contribution = &Change{Month: rules.Month(sh.month), Before: before, After: before.Sub(*ev.Amount)}
+	if _, err := p.tx.Exec(ctx, `UPDATE shipments SET refunded = $2, points_reversed = points_reversed + $3,
+    points_dropped = points_dropped + $4 WHERE shipment_id = $1`, ev.ShipmentID, total, take, dropped); err != nil {
+		return err
+	}
+	if total.Equal(sh.amount) {
+		return p.cancelReferral(ctx, res)
+	}
+	return nil
+}
+
+// cancelReferral takes back a still-pending referral bonus that this
+// shipment paid, now that it is refunded in full inside the return window.
+func (p *processor) cancelReferral(ctx context.Context, res *Result) error {
+	var referrer string
+	var points int64
+	var availableAt time.Time
+	err := p.tx.QueryRow(ctx, `SELECT referrer_id, points, available_at FROM referral_bonuses
+WHERE shipment_id = $1 AND status = 'paid'`, p.ev.ShipmentID).Scan(&referrer, &points, &availableAt)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && !p.ev.OccurredAt.Before(availableAt)) {
+		return nil // none, or the window has closed: the bonus stands
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := customer(ctx, p.tx, referrer, true); err != nil {
+		return err
+	}
+	acct, err := p.tx.Balance(ctx, ledger.CustomerAccount(referrer, "points"))
+	if err != nil {
+		return err
+	}
+	take := min(points, acct.Balance.IntPart())
+	p.credit(referrer, "referral", -take)
+	if _, err := p.tx.Exec(ctx, `UPDATE referral_bonuses SET status = 'cancelled' WHERE shipment_id = $1`, p.ev.ShipmentID); err != nil {
+		return err
+	}
+	res.Referral = &Referral{ReferrerID: referrer, Status: "cancelled", Points: -take, AvailableAt: availableAt}
+	return nil
+}
+
+func (p *processor) feedback(ctx context.Context, res *Result) error {
+	sh, err := p.loadShipment(ctx)
+	if err != nil {
+		return err
+	}
+	if sh.rated {
+		return &ledger.Error{Code: CodeAlreadyRated, Message: "shipment " + p.ev.ShipmentID + " has already been rated"}
+	}
+	if _, err := p.tx.Exec(ctx, `UPDATE shipments SET rated_at = $2 WHERE shipment_id = $1`, p.ev.ShipmentID, p.ev.OccurredAt); err != nil {
+		return err
+	}
+	points := p.rs.FeedbackPoints
+	p.credit(p.ev.CustomerID, "feedback", points)
+	res.Feedback = &Feedback{Rating: *p.ev.Rating, Points: points}
+	res.Points = points
+	return nil
+}
+
+// Outcome is one event's answer in a batch.
+type Outcome struct {
+	Result   Result
+	Replayed bool
+	Err      error
+}
+
+// batchWorkers bounds how many customers' events a batch processes at once.
+const batchWorkers = 8
+
+// ProcessBatch processes events each on its own (one failing never fails
+// another), those of one customer in the order given, different customers
+// side by side. Outcomes are by index.
+func (s *Service) ProcessBatch(ctx context.Context, keyID int64, actor string, events []Event) []Outcome {
+	out := make([]Outcome, len(events))
+	byCustomer := map[string][]int{}
+	var order []string
+	for i, ev := range events {
+		if _, ok := byCustomer[ev.CustomerID]; !ok {
+			order = append(order, ev.CustomerID)
+		}
+		byCustomer[ev.CustomerID] = append(byCustomer[ev.CustomerID], i)
+	}
+	work := make(chan []int)
+	var wg sync.WaitGroup
+	for range min(batchWorkers, len(order)) {
+		wg.Go(func() {
+			for indexes := range work {
+				for _, i := range indexes {
+					res, replayed, err := s.Process(ctx, keyID, actor, events[i])
+					out[i] = Outcome{Result: res, Replayed: replayed, Err: err}
+				}
+			}
+		})
+	}
+	for _, c := range order {
+		work <- byCustomer[c]
+	}
+	close(work)
+	wg.Wait()
+	return out
+}

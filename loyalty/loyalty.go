@@ -1,0 +1,64 @@
+// Package loyalty runs the loyalty programme on the ledger: customers and
+// their referrers, versioned rule sets, campaigns, and partner events
+// (shipments, refunds, feedback) turned into balanced entries by the pure
+// rules package, each event exactly once.
+//
+// It owns the loyalty tables and their SQL; it posts to the books only
+// through ledger.Tx, so that an event's state and its entry commit together.
+// It must never price anything itself: that is rules' job.
+package loyalty
+
+import (
+	"errors"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"sync"
+	"time"
+
+	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/rules"
+)
+
+// Error codes of the loyalty domain, beside ledger's.
+const (
+	CodeUnknownCustomer   ledger.Code = "unknown_customer"        // no such customer
+	CodeCustomerConflict  ledger.Code = "customer_conflict"       // id taken, with other data
+	CodeSelfReferral      ledger.Code = "self_referral"           // a customer cannot refer themself
+	CodeUnknownReferrer   ledger.Code = "unknown_referrer"        // referrer must exist first
+	CodeReferrerImmutable ledger.Code = "referrer_immutable"      // a referrer never changes
+	CodeUnknownShipment   ledger.Code = "unknown_shipment"        // no such shipment for the customer
+	CodeDuplicateShipment ledger.Code = "duplicate_shipment"      // shipment already completed by another event
+	CodeRefundExceeds     ledger.Code = "refund_exceeds_shipment" // refunds would exceed the shipment
+	CodeAlreadyRated      ledger.Code = "already_rated"           // feedback is once per shipment
+	CodeCampaignConflict  ledger.Code = "campaign_conflict"       // campaign id taken, with other data
+	CodeInvalidRules      ledger.Code = "invalid_rules"           // rule set inconsistent
+)
+
+// Service is the loyalty programme. It is safe for concurrent use.
+type Service struct {
+	ledger *ledger.Ledger
+	now    func() time.Time
+
+	mu       sync.Mutex
+	versions map[int]rules.RuleSet // parsed rule sets; a version never changes
+}
+
+// New returns the service on the ledger's database.
+func New(l *ledger.Ledger, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{ledger: l, now: now, versions: map[int]rules.RuleSet{}}
+}
+
+func invalid(field, message string) error {
+	return &ledger.Error{Code: ledger.CodeInvalid, Message: field + ": " + message, Fields: map[string]string{field: message}}
+}
+
+func pgErr(err error) *pgconn.PgError {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe
+	}
+	return nil
+}

@@ -1,0 +1,545 @@
+package loyalty_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/shopspring/decimal"
+
+	"github.com/tally-ledger/tally/internal/testdb"
+	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/loyalty"
+	"github.com/tally-ledger/tally/rules"
+)
+
+var shanghai, _ = time.LoadLocation("Asia/Shanghai")
+
+// clock is a settable now.
+type clock struct{ t atomic.Pointer[time.Time] }
+
+func (c *clock) now() time.Time      { return *c.t.Load() }
+func (c *clock) set(t time.Time)     { c.t.Store(&t) }
+func (c *clock) add(d time.Duration) { c.set(c.now().Add(d)) }
+
+type env struct {
+	t      *testing.T
+	ctx    context.Context
+	pool   *pgxpool.Pool
+	ledger *ledger.Ledger
+	svc    *loyalty.Service
+	clock  *clock
+	keyID  int64
+	seq    atomic.Int64
+}
+
+// newEnv is a fresh database with the clock at 2026-03-15 12:00 Shanghai.
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	pool := testdb.Pool(t)
+	l := ledger.New(pool)
+	c := &clock{}
+	c.set(time.Date(2026, 3, 15, 12, 0, 0, 0, shanghai))
+	e := &env{t: t, ctx: context.Background(), pool: pool, ledger: l, svc: loyalty.New(l, c.now), clock: c}
+	_, k, err := l.CreateKey(e.ctx, "partner", ledger.RolePartner, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.keyID = k.ID
+	return e
+}
+
+func d(s string) decimal.Decimal { return decimal.RequireFromString(s) }
+
+func (e *env) customer(id string, referredBy ...string) {
+	e.t.Helper()
+	c := loyalty.Customer{ID: id, Name: "Customer " + id}
+	if len(referredBy) > 0 {
+		c.ReferredBy = &referredBy[0]
+	}
+	if _, _, err := e.svc.CreateCustomer(e.ctx, c); err != nil {
+		e.t.Fatalf("create customer %s: %v", id, err)
+	}
+}
+
+func (e *env) event(typ, customer, shipment, amount string, at time.Time) loyalty.Event {
+	ev := loyalty.Event{EventID: fmt.Sprintf("ev-%d", e.seq.Add(1)), Type: typ, CustomerID: customer,
+		ShipmentID: shipment, OccurredAt: at}
+	if amount != "" {
+		a := d(amount)
+		ev.Amount = &a
+	}
+	return ev
+}
+
+func (e *env) process(ev loyalty.Event) (loyalty.Result, error) {
+	res, _, err := e.svc.Process(e.ctx, e.keyID, "test", ev)
+	return res, err
+}
+
+func (e *env) mustProcess(ev loyalty.Event) loyalty.Result {
+	e.t.Helper()
+	res, err := e.process(ev)
+	if err != nil {
+		e.t.Fatalf("%s %s: %v", ev.Type, ev.ShipmentID, err)
+	}
+	return res
+}
+
+func (e *env) ship(customer, shipment, amount string, at time.Time) loyalty.Result {
+	e.t.Helper()
+	return e.mustProcess(e.event(loyalty.ShipmentCompleted, customer, shipment, amount, at))
+}
+
+func (e *env) points(customer string) loyalty.PointsSummary {
+	e.t.Helper()
+	p, err := e.svc.Profile(e.ctx, customer)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return p.Points
+}
+
+func (e *env) reconcile() {
+	e.t.Helper()
+	r, err := e.ledger.Reconcile(e.ctx)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, c := range r.Checks {
+		if !c.Pass {
+			e.t.Errorf("invariant %s fails: %v", c.Name, c.Offending)
+		}
+	}
+}
+
+func wantCode(t *testing.T, err error, code ledger.Code) {
+	t.Helper()
+	if got := ledger.ErrorCode(err); got != code {
+		t.Fatalf("error %v: code %q, want %q", err, got, code)
+	}
+}
+
+func march(day, hour int) time.Time { return time.Date(2026, 3, day, hour, 0, 0, 0, shanghai) }
+
+func TestMidTierCustomerEarnsTimesOnePointTwo(t *testing.T) {
+	e := newEnv(t)
+	e.customer("C1")
+	// February's 5,000 makes C1 mid-tier (L11) for March.
+	feb := e.ship("C1", "S0", "5000", time.Date(2026, 2, 10, 9, 0, 0, 0, shanghai))
+	if feb.Tier.Segment != "floating" || feb.Earning.Points != 5000 {
+		t.Errorf("February shipment: %+v, %+v; want floating x1.0 = 5000", feb.Tier, feb.Earning)
+	}
+	res := e.ship("C1", "S1", "123.45", march(10, 9))
+	if res.Tier.Segment != "mid" || res.Tier.Level != 11 {
+		t.Errorf("tier %+v, want mid L11 from February", res.Tier)
+	}
+	if res.Earning.Points != 148 || !res.Earning.Multiplier.Equal(d("1.2")) || res.Earning.Campaign != nil {
+		t.Errorf("earning %+v, want 148 at x1.2 without campaign", res.Earning)
+	}
+	if res.RuleVersion != 1 || res.EntryID == nil {
+		t.Errorf("rule version %d entry %v", res.RuleVersion, res.EntryID)
+	}
+	entry, err := e.ledger.Entry(e.ctx, *res.EntryID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if entry.RuleVersion == nil || *entry.RuleVersion != 1 || !entry.EffectiveAt.Equal(march(10, 9)) {
+		t.Errorf("entry rule version %v effective %s", entry.RuleVersion, entry.EffectiveAt)
+	}
+	if p := e.points("C1"); p.Balance != 5148 || p.Available != 5148 {
+		t.Errorf("points %+v, want 5148", p)
+	}
+	prof, _ := e.svc.Profile(e.ctx, "C1")
+	if prof.Segment != "mid" || prof.Level != 11 || prof.TierBasis != rules.BasisLastMonth ||
+		!prof.LastMonth.Amount.Equal(d("5000")) || !prof.ThisMonth.Amount.Equal(d("123.45")) {
+		t.Errorf("profile %+v", prof)
+	}
+	// mid L12 from 2000 + 3*8000/7 = 5428.58; this month has 123.45.
+	if prof.NextLevel == nil || prof.NextLevel.Level != 12 || !prof.NextLevel.Needed.Equal(d("5305.13")) {
+		t.Errorf("next level %+v, want L12 needing 5305.13", prof.NextLevel)
+	}
+	if prof.NextSegment == nil || prof.NextSegment.Segment != "vip" || !prof.NextSegment.Needed.Equal(d("9876.55")) {
+		t.Errorf("next segment %+v, want vip needing 9876.55", prof.NextSegment)
+	}
+	e.reconcile()
+}
+
+func TestUpgradeIsImmediateWithinTheMonth(t *testing.T) {
+	e := newEnv(t)
+	e.customer("C1")
+	first := e.ship("C1", "S1", "2000", march(1, 9))
+	second := e.ship("C1", "S2", "100", march(2, 9))
+	if first.Tier.Segment != "floating" || first.Earning.Points != 2000 {
+		t.Errorf("first shipment %+v %d, want floating 2000", first.Tier, first.Earning.Points)
+	}
+	if second.Tier.Segment != "mid" || second.Earning.Points != 120 {
+		t.Errorf("second shipment %+v %d, want mid 120", second.Tier, second.Earning.Points)
+	}
+}
+
+func TestLateEventsCountTowardTheMonthTheyOccurredIn(t *testing.T) {
+	e := newEnv(t)
+	e.customer("C1")
+	// 2026-01-31T20:00Z is 1 February 04:00 in Shanghai.
+	res := e.ship("C1", "S1", "300", time.Date(2026, 1, 31, 20, 0, 0, 0, time.UTC))
+	if res.Contribution.Month != "2026-02" {
+		t.Errorf("contribution month %s, want 2026-02", res.Contribution.Month)
+	}
+	// February's 300 (regular) sets March's tier.
+	if got := e.ship("C1", "S2", "10", march(5, 9)); got.Tier.Segment != "regular" {
+		t.Errorf("March tier %+v, want regular from February", got.Tier)
+	}
+}
+
+func TestCampaignsHighestWinsAndNeverStack(t *testing.T) {
+	e := newEnv(t)
+	e.customer("C1")
+	for _, c := range []struct {
+		id, mult string
+		segments []string
+	}{{"spring", "1.5", nil}, {"double", "2", nil}, {"vip-triple", "3", []string{"vip"}}} {
+		_, _, err := e.svc.CreateCampaign(e.ctx, loyalty.Campaign{Name: c.id, Campaign: rules.Campaign{
+			ID: c.id, StartsAt: march(1, 0), EndsAt: march(31, 0), Multiplier: d(c.mult), Segments: c.segments}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	res := e.ship("C1", "S1", "123.45", march(10, 9))
+	if res.Earning.Campaign == nil || *res.Earning.Campaign != "double" || res.Earning.Points != 246 ||
+		res.Earning.Volume != 123 || res.Earning.CampaignPoints != 123 {
+		t.Errorf("earning %+v, want double: floor(246.9) = 246 (123 volume + 123 campaign)", res.Earning)
+	}
+	e.clock.set(time.Date(2026, 4, 2, 12, 0, 0, 0, shanghai))
+	outside := e.ship("C1", "S2", "100", time.Date(2026, 4, 2, 9, 0, 0, 0, shanghai))
+	if outside.Earning.Campaign != nil {
+		t.Errorf("campaign %v applied after its window", *outside.Earning.Campaign)
+	}
+	e.reconcile()
+
+	t.Run("Conflicts", func(t *testing.T) {
+		_, created, err := e.svc.CreateCampaign(e.ctx, loyalty.Campaign{Name: "double", Campaign: rules.Campaign{
+			ID: "double", StartsAt: march(1, 0), EndsAt: march(31, 0), Multiplier: d("2")}})
+		if err != nil || created {
+			t.Errorf("same campaign again: created=%v err=%v, want a no-op", created, err)
+		}
+		_, _, err = e.svc.CreateCampaign(e.ctx, loyalty.Campaign{Name: "double", Campaign: rules.Campaign{
+			ID: "double", StartsAt: march(1, 0), EndsAt: march(31, 0), Multiplier: d("2.5")}})
+		wantCode(t, err, loyalty.CodeCampaignConflict)
+		_, _, err = e.svc.CreateCampaign(e.ctx, loyalty.Campaign{Name: "x", Campaign: rules.Campaign{
+			ID: "bad", StartsAt: march(2, 0), EndsAt: march(1, 0), Multiplier: d("2")}})
+		wantCode(t, err, ledger.CodeInvalid)
+		_, _, err = e.svc.CreateCampaign(e.ctx, loyalty.Campaign{Name: "x", Campaign: rules.Campaign{
+			ID: "bad", StartsAt: march(1, 0), EndsAt: march(2, 0), Multiplier: d("2"), Segments: []string{"gold"}}})
+		wantCode(t, err, ledger.CodeInvalid)
+	})
+}
+
+func TestReferralBonusIsPendingForTheReturnWindow(t *testing.T) {
+	e := newEnv(t)
+	e.customer("R")
+	e.customer("E", "R")
+	if res := e.ship("E", "S1", "49.99", march(1, 9)); res.Referral != nil {
+		t.Errorf("a 49.99 shipment qualified: %+v", res.Referral)
+	}
+	res := e.ship("E", "S2", "50", march(2, 9))
+	if res.Referral == nil || res.Referral.Status != "pending" || res.Referral.Points != 500 ||
+		!res.Referral.AvailableAt.Equal(march(16, 9)) {
+		t.Fatalf("referral %+v, want 500 pending until 16 March 09:00", res.Referral)
+	}
+	if again := e.ship("E", "S3", "500", march(3, 9)); again.Referral != nil {
+		t.Errorf("a second qualifying shipment paid again: %+v", again.Referral)
+	}
+	if p := e.points("R"); p.Balance != 500 || p.Pending != 500 || p.Available != 0 {
+		t.Errorf("referrer points %+v, want 500 pending", p)
+	}
+	e.clock.set(march(16, 9))
+	if p := e.points("R"); p.Pending != 0 || p.Available != 500 {
+		t.Errorf("after the window: %+v, want 500 available", p)
+	}
+	e.reconcile()
+}
+
+func TestReferralMonthlyCap(t *testing.T) {
+	e := newEnv(t)
+	e.customer("R")
+	for i := range 21 {
+		id := fmt.Sprintf("E%02d", i)
+		e.customer(id, "R")
+		res := e.ship(id, "S"+id, "60", march(2, 9))
+		want := "pending"
+		if i == 20 {
+			want = "capped"
+		}
+		if res.Referral == nil || res.Referral.Status != want {
+			t.Errorf("referee %d: %+v, want %s", i, res.Referral, want)
+		}
+	}
+	if p := e.points("R"); p.Balance != 20*500 {
+		t.Errorf("referrer balance %d, want 10000 (20 paid, 1 capped)", p.Balance)
+	}
+	var capped int
+	e.pool.QueryRow(e.ctx, `SELECT count(*) FROM referral_bonuses WHERE status = 'capped'`).Scan(&capped)
+	if capped != 1 {
+		t.Errorf("%d capped bonuses recorded, want 1", capped)
+	}
+	// A new month, a new cap.
+	e.clock.set(time.Date(2026, 4, 2, 12, 0, 0, 0, shanghai))
+	e.customer("April", "R")
+	if res := e.ship("April", "SA", "60", time.Date(2026, 4, 1, 9, 0, 0, 0, shanghai)); res.Referral == nil ||
+		res.Referral.Status != "pending" {
+		t.Errorf("April referral %+v, want pending", res.Referral)
+	}
+}
+
+func TestFeedbackOncePerShipment(t *testing.T) {
+	e := newEnv(t)
+	e.customer("C1")
+	e.customer("C2")
+	e.ship("C1", "S1", "10", march(1, 9))
+	rate := func(customer, shipment string, rating int) (loyalty.Result, error) {
+		ev := e.event(loyalty.FeedbackSubmitted, customer, shipment, "", march(2, 9))
+		ev.Rating = &rating
+		return e.process(ev)
+	}
+	res, err := rate("C1", "S1", 5)
+	if err != nil || res.Points != 10 || res.Feedback.Points != 10 {
+		t.Fatalf("feedback: %+v %v, want 10 points", res, err)
+	}
+	_, err = rate("C1", "S1", 4)
+	wantCode(t, err, loyalty.CodeAlreadyRated)
+	_, err = rate("C1", "S9", 4)
+	wantCode(t, err, loyalty.CodeUnknownShipment)
+	_, err = rate("C2", "S1", 4) // someone else's shipment
+	wantCode(t, err, loyalty.CodeUnknownShipment)
+	_, err = rate("C1", "S1", 6)
+	wantCode(t, err, ledger.CodeInvalid)
+	if p := e.points("C1"); p.Balance != 20 {
+		t.Errorf("points %d, want 10 + 10", p.Balance)
+	}
+}
+
+func TestRefundTakesBackInProportion(t *testing.T) {
+	e := newEnv(t)
+	e.customer("C1")
+	e.ship("C1", "S0", "5000", time.Date(2026, 2, 10, 9, 0, 0, 0, shanghai)) // mid for March
+	e.ship("C1", "S1", "123.45", march(10, 9))                               // 148 points
+	res := e.mustProcess(e.event(loyalty.ShipmentRefunded, "C1", "S1", "23.45", march(11, 9)))
+	if res.Refund.PointsTakenBack != 28 || res.Refund.PointsDropped != 0 || res.Points != -28 {
+		t.Errorf("refund %+v, want 28 taken back (round 28.11)", res.Refund)
+	}
+	if res.Contribution.Month != "2026-03" || !res.Contribution.After.Equal(d("100")) {
+		t.Errorf("contribution %+v, want March down to 100", res.Contribution)
+	}
+	if p := e.points("C1"); p.Balance != 5000+148-28 {
+		t.Errorf("balance %d, want 5120", p.Balance)
+	}
+	t.Run("MoreThanShipped", func(t *testing.T) {
+		_, err := e.process(e.event(loyalty.ShipmentRefunded, "C1", "S1", "100.01", march(11, 10)))
+		wantCode(t, err, loyalty.CodeRefundExceeds)
+	})
+	t.Run("NeverSeen", func(t *testing.T) {
+		_, err := e.process(e.event(loyalty.ShipmentRefunded, "C1", "S404", "1", march(11, 10)))
+		wantCode(t, err, loyalty.CodeUnknownShipment)
+	})
+	t.Run("RestOfTheShipment", func(t *testing.T) {
+		rest := e.mustProcess(e.event(loyalty.ShipmentRefunded, "C1", "S1", "100", march(12, 9)))
+		if rest.Refund.PointsTakenBack != 120 || !rest.Refund.TotalRefunded.Equal(d("123.45")) {
+			t.Errorf("rest refund %+v, want the remaining 120", rest.Refund)
+		}
+	})
+	e.reconcile()
+}
+
+func TestRefundShortfallIsDroppedAndRecorded(t *testing.T) {
+	e := newEnv(t)
+	e.customer("C1")
+	e.ship("C1", "S1", "100", march(1, 9)) // 100 points
+	// The customer spends 90 of them.
+	if _, _, err := e.ledger.Post(e.ctx, ledger.EntryInput{Kind: "redeem", Actor: "t", Postings: []ledger.PostingInput{
+		{Account: "customer:C1:points", Amount: d("-90")}, {Account: "platform:points:redeemed", Amount: d("90")}}}); err != nil {
+		t.Fatal(err)
+	}
+	res := e.mustProcess(e.event(loyalty.ShipmentRefunded, "C1", "S1", "100", march(2, 9)))
+	if res.Refund.PointsTakenBack != 10 || res.Refund.PointsDropped != 90 {
+		t.Errorf("refund %+v, want 10 taken, 90 dropped", res.Refund)
+	}
+	if p := e.points("C1"); p.Balance != 0 {
+		t.Errorf("balance %d, want 0, never negative", p.Balance)
+	}
+	var dropped int64
+	e.pool.QueryRow(e.ctx, `SELECT points_dropped FROM shipments WHERE shipment_id = 'S1'`).Scan(&dropped)
+	if dropped != 90 {
+		t.Errorf("recorded shortfall %d, want 90", dropped)
+	}
+	e.reconcile()
+}
+
+func TestFullRefundInsideTheWindowCancelsThePendingReferral(t *testing.T) {
+	e := newEnv(t)
+	e.customer("R")
+	e.customer("E", "R")
+	e.customer("F", "R")
+	e.ship("E", "SE", "80", march(1, 9))
+	e.ship("F", "SF", "80", march(1, 9))
+
+	// A partial refund leaves the bonus; a full one inside the window cancels it.
+	if res := e.mustProcess(e.event(loyalty.ShipmentRefunded, "E", "SE", "30", march(3, 9))); res.Referral != nil {
+		t.Errorf("partial refund touched the referral: %+v", res.Referral)
+	}
+	res := e.mustProcess(e.event(loyalty.ShipmentRefunded, "E", "SE", "50", march(4, 9)))
+	if res.Referral == nil || res.Referral.Status != "cancelled" || res.Referral.Points != -500 {
+		t.Errorf("full refund in the window: %+v, want the bonus cancelled", res.Referral)
+	}
+	// After the window, a full refund leaves the bonus standing.
+	late := e.mustProcess(e.event(loyalty.ShipmentRefunded, "F", "SF", "80", march(15, 10)))
+	if late.Referral != nil {
+		t.Errorf("refund after the window cancelled the bonus: %+v", late.Referral)
+	}
+	if p := e.points("R"); p.Balance != 500 {
+		t.Errorf("referrer balance %d, want 500 (one bonus cancelled)", p.Balance)
+	}
+	e.reconcile()
+}
+
+func TestEventsAreRecordedOncePerPartnerKey(t *testing.T) {
+	e := newEnv(t)
+	e.customer("C1")
+	ev := e.event(loyalty.ShipmentCompleted, "C1", "S1", "100", march(1, 9))
+	first := e.mustProcess(ev)
+	again, replayed, err := e.svc.Process(e.ctx, e.keyID, "test", ev)
+	if err != nil || !replayed || *again.EntryID != *first.EntryID || again.Earning.Points != first.Earning.Points {
+		t.Errorf("replay: %+v replayed=%v err=%v", again, replayed, err)
+	}
+	changed := ev
+	other := d("101")
+	changed.Amount = &other
+	_, _, err = e.svc.Process(e.ctx, e.keyID, "test", changed)
+	wantCode(t, err, ledger.CodeIdempotencyConflict)
+
+	// Another partner's event with the same id is another event; the same
+	// shipment completed twice is refused.
+	_, k, _ := e.ledger.CreateKey(e.ctx, "other partner", ledger.RolePartner, "")
+	_, _, err = e.svc.Process(e.ctx, k.ID, "test", ev)
+	wantCode(t, err, loyalty.CodeDuplicateShipment)
+
+	t.Run("ConcurrentSameEventMakesOneEntry", func(t *testing.T) {
+		ev := e.event(loyalty.ShipmentCompleted, "C1", "S2", "77", march(2, 9))
+		var wg sync.WaitGroup
+		entries := make(chan int64, 10)
+		for range 10 {
+			wg.Go(func() {
+				res, _, err := e.svc.Process(e.ctx, e.keyID, "test", ev)
+				if err != nil {
+					t.Errorf("concurrent: %v", err)
+					return
+				}
+				entries <- *res.EntryID
+			})
+		}
+		wg.Wait()
+		close(entries)
+		ids := map[int64]bool{}
+		for id := range entries {
+			ids[id] = true
+		}
+		if len(ids) != 1 {
+			t.Errorf("concurrent submissions answered %d different entries", len(ids))
+		}
+		var n int
+		e.pool.QueryRow(e.ctx, `SELECT count(*) FROM entries WHERE metadata->>'shipment_id' = 'S2'`).Scan(&n)
+		if n != 1 {
+			t.Errorf("%d entries for one event, want 1", n)
+		}
+	})
+}
+
+func TestRefusedEventsWriteNothing(t *testing.T) {
+	e := newEnv(t)
+	e.customer("C1")
+	for _, tc := range []struct {
+		name string
+		ev   loyalty.Event
+		code ledger.Code
+	}{
+		{"UnknownCustomer", e.event(loyalty.ShipmentCompleted, "nobody", "S1", "10", march(1, 9)), loyalty.CodeUnknownCustomer},
+		{"FutureEvent", e.event(loyalty.ShipmentCompleted, "C1", "S1", "10", march(20, 9)), ledger.CodeInvalid},
+		{"ZeroAmount", e.event(loyalty.ShipmentCompleted, "C1", "S1", "0", march(1, 9)), ledger.CodeInvalid},
+		{"FenFraction", e.event(loyalty.ShipmentCompleted, "C1", "S1", "1.001", march(1, 9)), ledger.CodeInvalidAmount},
+		{"NoAmount", e.event(loyalty.ShipmentCompleted, "C1", "S1", "", march(1, 9)), ledger.CodeInvalid},
+		{"UnknownType", e.event("shipment.lost", "C1", "S1", "10", march(1, 9)), ledger.CodeInvalid},
+		{"BadShipmentID", e.event(loyalty.ShipmentCompleted, "C1", "S 1", "10", march(1, 9)), ledger.CodeInvalid},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := e.process(tc.ev)
+			wantCode(t, err, tc.code)
+		})
+	}
+	for _, table := range []string{"events", "entries", "shipments", "customer_months"} {
+		var n int
+		e.pool.QueryRow(e.ctx, "SELECT count(*) FROM "+table).Scan(&n)
+		if n != 0 {
+			t.Errorf("%d rows in %s after refused events", n, table)
+		}
+	}
+}
+
+func TestCustomerRegistration(t *testing.T) {
+	e := newEnv(t)
+	e.customer("R")
+	e.customer("R2")
+	e.customer("E", "R")
+	create := func(id, name string, referredBy *string) error {
+		_, _, err := e.svc.CreateCustomer(e.ctx, loyalty.Customer{ID: id, Name: name, ReferredBy: referredBy})
+		return err
+	}
+	s := func(v string) *string { return &v }
+	wantCode(t, create("X", "X", s("X")), loyalty.CodeSelfReferral)
+	wantCode(t, create("X", "X", s("ghost")), loyalty.CodeUnknownReferrer)
+	wantCode(t, create("E", "Customer E", s("R2")), loyalty.CodeReferrerImmutable)
+	wantCode(t, create("E", "Customer E", nil), loyalty.CodeReferrerImmutable)
+	wantCode(t, create("E", "Someone else", s("R")), loyalty.CodeCustomerConflict)
+	wantCode(t, create("bad id", "x", nil), ledger.CodeInvalid)
+	wantCode(t, create("Y", " ", nil), ledger.CodeInvalid)
+	c, created, err := e.svc.CreateCustomer(e.ctx, loyalty.Customer{ID: "E", Name: "Customer E", ReferredBy: s("R")})
+	if err != nil || created || *c.ReferredBy != "R" {
+		t.Errorf("same registration again: %+v created=%v err=%v, want a no-op", c, created, err)
+	}
+}
+
+func TestRuleVersionsPriceTheirOwnPeriod(t *testing.T) {
+	e := newEnv(t)
+	e.customer("C1")
+	rs := rules.Default()
+	rs.Segments[0].Multiplier = d("2") // floating customers earn double from April
+	rs.EffectiveFrom = time.Date(2026, 4, 1, 0, 0, 0, 0, shanghai)
+	stored, err := e.svc.PutRules(e.ctx, rs, "test")
+	if err != nil || stored.Version != 2 {
+		t.Fatalf("put rules: version %d err %v", stored.Version, err)
+	}
+	march := e.ship("C1", "S1", "10", march(20, 9).Add(-6*24*time.Hour))
+	e.clock.set(time.Date(2026, 4, 2, 12, 0, 0, 0, shanghai))
+	april := e.ship("C1", "S2", "10", time.Date(2026, 4, 2, 9, 0, 0, 0, shanghai))
+	if march.RuleVersion != 1 || march.Earning.Points != 10 || april.RuleVersion != 2 || april.Earning.Points != 20 {
+		t.Errorf("March v%d %d points, April v%d %d points; want v1 10, v2 20",
+			march.RuleVersion, march.Earning.Points, april.RuleVersion, april.Earning.Points)
+	}
+	t.Run("Refusals", func(t *testing.T) {
+		past := rules.Default()
+		past.EffectiveFrom = time.Date(2026, 3, 1, 0, 0, 0, 0, shanghai)
+		_, err := e.svc.PutRules(e.ctx, past, "test")
+		wantCode(t, err, ledger.CodeInvalid)
+		overlapping := rules.Default()
+		overlapping.Segments[2].Min = d("250")
+		_, err = e.svc.PutRules(e.ctx, overlapping, "test")
+		wantCode(t, err, loyalty.CodeInvalidRules)
+	})
+	versions, err := e.svc.RuleVersions(e.ctx)
+	if err != nil || len(versions) != 2 {
+		t.Errorf("%d versions, err %v; want 2", len(versions), err)
+	}
+}

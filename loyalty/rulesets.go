@@ -1,0 +1,125 @@
+package loyalty
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/rules"
+)
+
+// RulesAt is the rule set in effect at t: the version with the latest
+// effective_from at or before t. The default rule set of DOMAIN.md is
+// version 1 until an operator puts another.
+func (s *Service) RulesAt(ctx context.Context, t time.Time) (rules.RuleSet, error) {
+	return s.rulesAt(ctx, s.ledger.Pool(), t)
+}
+
+func (s *Service) rulesAt(ctx context.Context, q interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}, t time.Time) (rules.RuleSet, error) {
+	var version int
+	err := q.QueryRow(ctx, `SELECT version FROM rule_sets WHERE effective_from <= $1
+ORDER BY effective_from DESC LIMIT 1`, t).Scan(&version)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return rules.Default(), nil
+	}
+	if err != nil {
+		return rules.RuleSet{}, err
+	}
+	return s.version(ctx, q, version)
+}
+
+func (s *Service) version(ctx context.Context, q interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}, version int) (rules.RuleSet, error) {
+	s.mu.Lock()
+	rs, ok := s.versions[version]
+	s.mu.Unlock()
+	if ok {
+		return rs, nil
+	}
+	var doc []byte
+	var from time.Time
+	if err := q.QueryRow(ctx, `SELECT document, effective_from FROM rule_sets WHERE version = $1`, version).Scan(&doc, &from); err != nil {
+		return rs, err
+	}
+	rs, err := rules.Parse(doc)
+	if err != nil {
+		return rs, err
+	}
+	rs.Version, rs.EffectiveFrom = version, from
+	s.mu.Lock()
+	s.versions[version] = rs
+	s.mu.Unlock()
+	return rs, nil
+}
+
+// RuleVersions lists every rule set, oldest first, starting with the
+// default (version 1).
+func (s *Service) RuleVersions(ctx context.Context) ([]rules.RuleSet, error) {
+	rows, err := s.ledger.Pool().Query(ctx, `SELECT version FROM rule_sets ORDER BY version`)
+	if err != nil {
+		return nil, err
+	}
+	versions, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
+		return nil, err
+	}
+	out := []rules.RuleSet{rules.Default()}
+	for _, v := range versions {
+		rs, err := s.version(ctx, s.ledger.Pool(), v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rs)
+	}
+	return out, nil
+}
+
+// PutRules stores a new version of the rules, effective from rs's
+// EffectiveFrom (now when zero), which may not be in the past nor before
+// the latest version's: what has been priced stays priced.
+//
+// Errors: CodeInvalidRules (with field errors), ledger.CodeInvalid.
+func (s *Service) PutRules(ctx context.Context, rs rules.RuleSet, actor string) (rules.RuleSet, error) {
+	if err := rs.Validate(); err != nil {
+		var ve *rules.ValidationError
+		if errors.As(err, &ve) {
+			return rs, &ledger.Error{Code: CodeInvalidRules, Message: "the rule set is inconsistent", Fields: ve.Fields}
+		}
+		return rs, err
+	}
+	now := s.now()
+	if rs.EffectiveFrom.IsZero() {
+		rs.EffectiveFrom = now
+	}
+	if rs.EffectiveFrom.Before(now.Add(-time.Minute)) {
+		return rs, invalid("effective_from", "must not be in the past: priced events stay priced")
+	}
+	doc, err := json.Marshal(rs)
+	if err != nil {
+		return rs, err
+	}
+	err = s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
+		// One writer at a time: versions are numbered in order.
+		if _, err := tx.Exec(ctx, `LOCK TABLE rule_sets IN SHARE ROW EXCLUSIVE MODE`); err != nil {
+			return err
+		}
+		var latest *time.Time
+		if err := tx.QueryRow(ctx, `SELECT max(effective_from) FROM rule_sets`).Scan(&latest); err != nil {
+			return err
+		}
+		if latest != nil && !rs.EffectiveFrom.After(*latest) {
+			return invalid("effective_from", "must be after the latest version's ("+latest.Format(time.RFC3339)+")")
+		}
+		return tx.QueryRow(ctx, `INSERT INTO rule_sets (version, effective_from, document, created_by)
+VALUES ((SELECT coalesce(max(version), 1) + 1 FROM rule_sets), $1, $2, $3) RETURNING version`,
+			rs.EffectiveFrom, doc, actor).Scan(&rs.Version)
+	})
+	return rs, err
+}
