@@ -9,6 +9,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -92,9 +93,11 @@ func jsonError(err error) error {
 		return le
 	case errors.As(err, &syntax):
 		return ledger.Errorf(codeInvalidJSON, "malformed JSON at byte %d: %v", syntax.Offset, syntax)
+	case errors.As(err, &typ) && typ.Field == "":
+		return ledger.Errorf(codeInvalidJSON, "expected a JSON %s, got a JSON %s", jsonKind(typ.Type), typ.Value)
 	case errors.As(err, &typ):
-		return &ledger.Error{Code: codeInvalidJSON, Message: fmt.Sprintf("field %q must be %s", typ.Field, typ.Type),
-			Fields: map[string]string{typ.Field: "must be " + typ.Type.String()}}
+		return &ledger.Error{Code: codeInvalidJSON, Message: fmt.Sprintf("field %q must be a JSON %s, not %s", typ.Field, jsonKind(typ.Type), typ.Value),
+			Fields: map[string]string{typ.Field: "must be a JSON " + jsonKind(typ.Type)}}
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return ledger.Errorf(codeInvalidJSON, "the body is empty or cut short")
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
@@ -103,6 +106,23 @@ func jsonError(err error) error {
 			Fields: map[string]string{field: "unknown"}}
 	}
 	return ledger.Errorf(codeInvalidJSON, "the body is not valid JSON: %v", err)
+}
+
+// jsonKind names the JSON kind a Go type decodes from, without Go's names.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Struct, reflect.Map:
+		return "object"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	}
+	return "number"
 }
 
 // Amount is a decimal carried as a JSON string ("123.45"): never a JSON

@@ -36,7 +36,8 @@ func (s *Service) CreateCampaign(ctx context.Context, c Campaign) (Campaign, boo
 		return c, false, invalid("name", "required, at most 200 characters")
 	case c.StartsAt.IsZero() || c.EndsAt.IsZero() || !c.EndsAt.After(c.StartsAt):
 		return c, false, invalid("ends_at", "starts_at and ends_at are required, ends_at after starts_at")
-	case c.Multiplier.LessThan(decimal.NewFromInt(1)) || c.Multiplier.GreaterThan(maxCampaignMultiplier) || c.Multiplier.Exponent() < -4:
+	case c.Multiplier.LessThan(decimal.NewFromInt(1)) || c.Multiplier.GreaterThan(maxCampaignMultiplier) ||
+		!c.Multiplier.Equal(c.Multiplier.Truncate(4)):
 		return c, false, invalid("multiplier", "from 1 to 100, at most 4 decimals")
 	}
 	rs, err := s.RulesAt(ctx, c.StartsAt)

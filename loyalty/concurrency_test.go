@@ -107,8 +107,8 @@ func TestBatchCommitsTheGoodAndReportsTheBad(t *testing.T) {
 		e.event(loyalty.ShipmentCompleted, "C1", "S1", "100", march(1, 9)),
 		e.event(loyalty.ShipmentCompleted, "nobody", "S2", "100", march(1, 9)), // unknown customer
 		e.event(loyalty.ShipmentCompleted, "C2", "S3", "50", march(1, 9)),
-		e.event(loyalty.ShipmentRefunded, "C1", "S1", "40", march(2, 9)),  // after S1, same customer: in order
-		e.event(loyalty.ShipmentRefunded, "C2", "S3", "99", march(2, 9)),  // more than shipped
+		e.event(loyalty.ShipmentRefunded, "C1", "S1", "40", march(2, 9)),   // after S1, same customer: in order
+		e.event(loyalty.ShipmentRefunded, "C2", "S3", "99", march(2, 9)),   // more than shipped
 		e.event(loyalty.ShipmentCompleted, "C1", "S1", "100", march(1, 9)), // duplicate shipment
 	}
 	out := e.svc.ProcessBatch(e.ctx, e.keyID, "test", events)

@@ -106,7 +106,7 @@ func (s *Service) Validate(ev *Event) error {
 	} else if ev.OccurredAt.After(s.now().Add(clockSkew)) {
 		bad["occurred_at"] = "must not be in the future"
 	}
-	ev.OccurredAt = ev.OccurredAt.UTC()
+	ev.OccurredAt = ev.OccurredAt.UTC().Truncate(time.Microsecond) // PostgreSQL's precision
 	if !shipmentIDPattern.MatchString(ev.ShipmentID) {
 		bad["shipment_id"] = "1 to 64 letters, digits, '_', '.', ':' or '-'"
 	}
