@@ -130,10 +130,23 @@ func (s *Server) postEntry(c echo.Context) error {
 	if req.EffectiveAt != nil {
 		in.EffectiveAt = *req.EffectiveAt
 	}
+	ctx := c.Request().Context()
 	for _, p := range req.Postings {
-		in.Postings = append(in.Postings, ledger.PostingInput{Account: p.Account, Asset: p.Asset, Amount: p.Amount.Decimal})
+		posting := ledger.PostingInput{Account: p.Account, Asset: p.Asset, Amount: p.Amount.Decimal}
+		if spec, err := ledger.Chart(p.Account); err == nil && spec.Asset == ledger.PTS && !spec.AllowNegative && p.Amount.IsPositive() {
+			// Points credited by hand are a lot like any other, expiring
+			// per the rules in effect when it takes effect.
+			at := time.Now()
+			if req.EffectiveAt != nil {
+				at = *req.EffectiveAt
+			}
+			if posting.Lot, err = s.loyalty.LotAt(ctx, at); err != nil {
+				return err
+			}
+		}
+		in.Postings = append(in.Postings, posting)
 	}
-	e, replayed, err := s.ledger.Post(c.Request().Context(), in)
+	e, replayed, err := s.ledger.Post(ctx, in)
 	if err != nil {
 		return err
 	}

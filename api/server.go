@@ -52,7 +52,7 @@ func New(cfg Config) *Server {
 		cfg.Registry = prometheus.NewRegistry()
 	}
 	if cfg.Loyalty == nil {
-		cfg.Loyalty = loyalty.New(cfg.Ledger, nil)
+		cfg.Loyalty = loyalty.New(cfg.Ledger)
 	}
 	s := &Server{ledger: cfg.Ledger, loyalty: cfg.Loyalty, log: cfg.Log, openapi: cfg.OpenAPI, ready: cfg.Ready}
 	s.metrics = newMetrics(cfg.Registry, cfg.Ledger)

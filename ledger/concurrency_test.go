@@ -74,6 +74,11 @@ func randomEntry(r *rand.Rand, customers int) ledger.EntryInput {
 			{Account: "platform:points:earned:adjustment", Amount: pts.Neg()},
 		}
 	}
+	for i, p := range in.Postings {
+		if spec, _ := ledger.Chart(p.Account); spec.Asset == ledger.PTS && !spec.AllowNegative && p.Amount.IsPositive() {
+			in.Postings[i].Lot = farFuture
+		}
+	}
 	r.Shuffle(len(in.Postings), func(i, j int) { in.Postings[i], in.Postings[j] = in.Postings[j], in.Postings[i] })
 	return in
 }

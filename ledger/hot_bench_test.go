@@ -48,7 +48,7 @@ func BenchmarkHotAccounts(b *testing.B) {
 				for pb.Next() {
 					in := ledger.EntryInput{Kind: "bench", Actor: "bench", Postings: []ledger.PostingInput{
 						{Account: from, Amount: amount.Neg()},
-						{Account: to, Amount: amount},
+						{Account: to, Amount: amount, Lot: farFuture},
 					}}
 					if tc.shared {
 						in.Postings[0].Account = "platform:points:earned:volume"

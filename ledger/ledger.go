@@ -29,6 +29,7 @@ const DefaultHotBuckets = 32
 type Ledger struct {
 	pool    *pgxpool.Pool
 	buckets int
+	now     func() time.Time
 
 	// known caches account codes that exist in the database. Accounts are
 	// never deleted, so an entry here never goes stale.
@@ -58,9 +59,22 @@ func WithHotBuckets(n int) Option {
 	}
 }
 
+// WithClock sets the clock that decides which points lots are available
+// and unexpired when a debit draws on them (tests set time).
+func WithClock(now func() time.Time) Option {
+	return func(l *Ledger) {
+		if now != nil {
+			l.now = now
+		}
+	}
+}
+
+// Now is the ledger's clock.
+func (l *Ledger) Now() time.Time { return l.now() }
+
 // New returns a Ledger on the pool, whose database must be migrated.
 func New(pool *pgxpool.Pool, opts ...Option) *Ledger {
-	l := &Ledger{pool: pool, buckets: DefaultHotBuckets}
+	l := &Ledger{pool: pool, buckets: DefaultHotBuckets, now: time.Now}
 	for _, o := range opts {
 		o(l)
 	}

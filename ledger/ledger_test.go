@@ -23,11 +23,14 @@ func newLedger(t testing.TB) (*ledger.Ledger, *pgxpool.Pool) {
 
 func d(s string) decimal.Decimal { return decimal.RequireFromString(s) }
 
+// farFuture is the expiry of points in tests that are not about expiry.
+var farFuture = &ledger.Lot{ExpiresAt: time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)}
+
 // earn is an entry crediting a customer's points from the volume channel.
 func earn(customer string, points string) ledger.EntryInput {
 	return ledger.EntryInput{Kind: "earn", Actor: "test", Postings: []ledger.PostingInput{
 		{Account: "platform:points:earned:volume", Amount: d(points).Neg()},
-		{Account: "customer:" + customer + ":points", Amount: d(points)},
+		{Account: "customer:" + customer + ":points", Amount: d(points), Lot: farFuture},
 	}}
 }
 
@@ -127,7 +130,7 @@ func TestPostRefusesBadEntriesAndWritesNothing(t *testing.T) {
 			{Account: "platform:cash", Amount: d("-10.00")}, {Account: "customer:C1:prepaid", Amount: d("9.99")}}},
 			ledger.CodeUnbalanced},
 		{"UnbalancedPerAsset", ledger.EntryInput{Kind: "x", Actor: "t", Postings: []ledger.PostingInput{
-			{Account: "platform:cash", Amount: d("-10")}, {Account: "customer:C1:points", Amount: d("10")}}},
+			{Account: "platform:cash", Amount: d("-10")}, {Account: "customer:C1:points", Amount: d("10"), Lot: farFuture}}},
 			ledger.CodeUnbalanced},
 		{"SinglePosting", ledger.EntryInput{Kind: "x", Actor: "t", Postings: []ledger.PostingInput{
 			{Account: "platform:cash", Amount: d("1")}}}, ledger.CodeUnbalanced},
@@ -135,8 +138,14 @@ func TestPostRefusesBadEntriesAndWritesNothing(t *testing.T) {
 			{Account: "platform:cash", Amount: d("-10.001")}, {Account: "customer:C1:prepaid", Amount: d("10.001")}}},
 			ledger.CodeInvalidAmount},
 		{"FractionalPoints", ledger.EntryInput{Kind: "x", Actor: "t", Postings: []ledger.PostingInput{
-			{Account: "platform:points:earned:volume", Amount: d("-1.5")}, {Account: "customer:C1:points", Amount: d("1.5")}}},
+			{Account: "platform:points:earned:volume", Amount: d("-1.5")}, {Account: "customer:C1:points", Amount: d("1.5"), Lot: farFuture}}},
 			ledger.CodeInvalidAmount},
+		{"PointsWithoutExpiry", ledger.EntryInput{Kind: "x", Actor: "t", Postings: []ledger.PostingInput{
+			{Account: "platform:points:earned:volume", Amount: d("-1")}, {Account: "customer:C1:points", Amount: d("1")}}},
+			ledger.CodeInvalid},
+		{"LotOnMoney", ledger.EntryInput{Kind: "x", Actor: "t", Postings: []ledger.PostingInput{
+			{Account: "platform:cash", Amount: d("-1")}, {Account: "customer:C1:prepaid", Amount: d("1"), Lot: farFuture}}},
+			ledger.CodeInvalid},
 		{"ZeroAmount", ledger.EntryInput{Kind: "x", Actor: "t", Postings: []ledger.PostingInput{
 			{Account: "platform:cash", Amount: d("0")}, {Account: "customer:C1:prepaid", Amount: d("0")}}},
 			ledger.CodeInvalidAmount},

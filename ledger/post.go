@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"time"
 
@@ -39,17 +40,37 @@ type EntryInput struct {
 
 // PostingInput is a line of an EntryInput. Asset may be left empty: it is
 // taken from the chart; when given it must match it.
+//
+// A line on a customer's points account also moves its lots: a credit needs
+// either Lot (a new lot) or RestoreOf; a debit draws from the available lots
+// soonest to expire, unless DrawFrom or ExpiringBy says otherwise.
 type PostingInput struct {
 	Account string          `json:"account"`
 	Asset   Asset           `json:"asset,omitempty"`
 	Amount  decimal.Decimal `json:"amount"`
+
+	Lot        *Lot       `json:"-"` // credit: the new lot's terms
+	RestoreOf  int64      `json:"-"` // credit: undo the draws of this entry
+	DrawFrom   int64      `json:"-"` // debit: only from the lots this entry created
+	ExpiringBy *time.Time `json:"-"` // debit: the lots expiring by then (expiry)
+}
+
+// Lot is when a credit of points becomes available and when it expires.
+type Lot struct {
+	AvailableAt time.Time // zero: at once
+	ExpiresAt   time.Time
 }
 
 type line struct {
 	code   string
 	spec   AccountSpec
 	amount decimal.Decimal
+	in     PostingInput
 }
+
+// hasLots reports whether the account's balance is kept as lots: customer
+// points.
+func (s AccountSpec) hasLots() bool { return s.Asset == PTS && !s.AllowNegative }
 
 // Post records the entry in one transaction: the entry, its postings and the
 // balances commit together or not at all. It reports whether the entry is a
@@ -152,8 +173,11 @@ func validate(in EntryInput) ([]line, error) {
 				Message: "account " + quote(p.Account) + " appears twice in one entry"}
 		}
 		seen[p.Account] = true
+		if err := checkLotTerms(p, spec); err != nil {
+			return nil, err
+		}
 		sums[spec.Asset] = sums[spec.Asset].Add(p.Amount)
-		lines = append(lines, line{code: p.Account, spec: spec, amount: p.Amount})
+		lines = append(lines, line{code: p.Account, spec: spec, amount: p.Amount, in: p})
 	}
 	for asset, sum := range sums {
 		if !sum.IsZero() {
@@ -162,6 +186,24 @@ func validate(in EntryInput) ([]line, error) {
 	}
 	sort.Slice(lines, func(i, j int) bool { return lines[i].code < lines[j].code })
 	return lines, nil
+}
+
+func checkLotTerms(p PostingInput, spec AccountSpec) error {
+	credit := p.Amount.IsPositive()
+	switch {
+	case !spec.hasLots():
+		if p.Lot != nil || p.RestoreOf != 0 || p.DrawFrom != 0 || p.ExpiringBy != nil {
+			return &Error{Code: CodeInvalid, Account: p.Account, Message: "only customer points accounts have lots"}
+		}
+	case credit && p.Lot == nil && p.RestoreOf == 0:
+		return &Error{Code: CodeInvalid, Account: p.Account, Message: "a credit of points needs its lot's expiry",
+			Fields: map[string]string{"postings": "points credits need an expiry"}}
+	case credit && p.Lot != nil && !p.Lot.AvailableAt.IsZero() && !p.Lot.ExpiresAt.After(p.Lot.AvailableAt):
+		return &Error{Code: CodeInvalid, Account: p.Account, Message: "a lot must expire after it becomes available"}
+	case !credit && (p.Lot != nil || p.RestoreOf != 0), credit && (p.DrawFrom != 0 || p.ExpiringBy != nil):
+		return &Error{Code: CodeInvalid, Account: p.Account, Message: "lot terms do not match the posting's direction"}
+	}
+	return nil
 }
 
 // hashInput is a canonical digest of what the entry would record.
@@ -211,17 +253,37 @@ LEFT JOIN accounts a ON a.code = l.code -- a missing account fails NOT NULL, nev
 LEFT JOIN balance_buckets b ON b.account_id = a.id AND b.bucket = 0 AND NOT a.allow_negative
 ORDER BY l.ord
 RETURNING id, balance_after`
+	qCreateLot = `INSERT INTO points_lots (account_id, entry_id, amount, remaining, available_at, expires_at)
+SELECT id, currval('entries_id_seq'), $2, $2, $3, $4 FROM accounts WHERE code = $1`
 )
+
+// lotError names the account whose lots could not give what a debit asked:
+// the balance may hold pending or expired points that cannot be spent.
+func lotError(err error, lines []line, done []string) error {
+	pe := pgError(err)
+	if pe == nil || pe.Code != "23514" || pe.ConstraintName != "lots_available" {
+		return err
+	}
+	for _, ln := range lines {
+		if ln.spec.hasLots() && !ln.amount.IsPositive() && !slices.Contains(done, ln.code) {
+			return &Error{Code: CodeInsufficientFunds, Account: ln.code,
+				Message: "account " + quote(ln.code) + " has too few available points (pending and expired points cannot be spent)"}
+		}
+	}
+	return err
+}
 
 // post sends the entry as one batch. applied counts the balance rows updated,
 // so that a refusal can name the account that caused it.
 func (l *Ledger) post(ctx context.Context, db batcher, in EntryInput, lines []line, hash []byte) (entry *Entry, applied int, err error) {
+	now := l.now() // the one clock of this entry: which lots are available
 	var (
-		batch   pgx.Batch
-		eff     *time.Time
-		key     *string
-		codes   = make([]string, len(lines))
-		amounts = make([]decimal.Decimal, len(lines))
+		lotsDone []string // lot statements that succeeded, by account
+		batch    pgx.Batch
+		eff      *time.Time
+		key      *string
+		codes    = make([]string, len(lines))
+		amounts  = make([]decimal.Decimal, len(lines))
 	)
 	if !in.EffectiveAt.IsZero() {
 		eff = &in.EffectiveAt
@@ -269,8 +331,36 @@ func (l *Ledger) post(ctx context.Context, db batcher, in EntryInput, lines []li
 		}
 		return rows.Err()
 	})
+	for _, ln := range lines {
+		if !ln.spec.hasLots() {
+			continue
+		}
+		var q *pgx.QueuedQuery
+		points := ln.amount.IntPart()
+		switch p := ln.in; {
+		case points > 0 && p.RestoreOf != 0:
+			q = batch.Queue(`SELECT restore_lots($1, $2, $3)`, ln.code, points, p.RestoreOf)
+		case points > 0:
+			available := p.Lot.AvailableAt
+			if available.IsZero() {
+				available = now
+			}
+			q = batch.Queue(qCreateLot, ln.code, points, available, p.Lot.ExpiresAt)
+		default:
+			var from *int64
+			if p.DrawFrom != 0 {
+				from = &p.DrawFrom
+			}
+			q = batch.Queue(`SELECT draw_lots($1, $2, $3, $4, $5)`, ln.code, -points, from, p.ExpiringBy, now)
+		}
+		code := ln.code
+		q.Exec(func(pgconn.CommandTag) error {
+			lotsDone = append(lotsDone, code)
+			return nil
+		})
+	}
 	if err := db.SendBatch(ctx, &batch).Close(); err != nil {
-		return nil, applied, err
+		return nil, applied, lotError(err, lines, lotsDone)
 	}
 	return entry, applied, nil
 }

@@ -161,31 +161,38 @@ WHERE account_id = $1 AND id >= $2`, id, before).Scan(&newer); err != nil {
 //
 // Errors: CodeNotFound.
 func (l *Ledger) Entry(ctx context.Context, id int64) (*Entry, error) {
-	var e Entry
+	var e *Entry
 	err := l.inTx(ctx, readOnly, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `SELECT e.id, e.kind, e.effective_at, e.recorded_at, e.idempotency_key, e.metadata,
+		var err error
+		e, err = l.entry(ctx, tx, id)
+		return err
+	})
+	return e, err
+}
+
+func (l *Ledger) entry(ctx context.Context, tx pgx.Tx, id int64) (*Entry, error) {
+	var e Entry
+	err := tx.QueryRow(ctx, `SELECT e.id, e.kind, e.effective_at, e.recorded_at, e.idempotency_key, e.metadata,
        e.actor, e.reason, e.reversal_of, r.id, e.rule_version
 FROM entries e LEFT JOIN entries r ON r.reversal_of = e.id
 WHERE e.id = $1`, id).Scan(&e.ID, &e.Kind, &e.EffectiveAt, &e.RecordedAt, &e.IdempotencyKey, &e.Metadata,
-			&e.Actor, &e.Reason, &e.ReversalOf, &e.ReversedBy, &e.RuleVersion)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return Errorf(CodeNotFound, "no entry %d", id)
-		}
-		if err != nil {
-			return err
-		}
-		rows, err := tx.Query(ctx, `SELECT p.id, a.code, p.asset, p.amount, p.balance_after
+		&e.Actor, &e.Reason, &e.ReversalOf, &e.ReversedBy, &e.RuleVersion)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, Errorf(CodeNotFound, "no entry %d", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	rows, err := tx.Query(ctx, `SELECT p.id, a.code, p.asset, p.amount, p.balance_after
 FROM postings p JOIN accounts a ON a.id = p.account_id
 WHERE p.entry_id = $1 ORDER BY p.id`, id)
-		if err != nil {
-			return err
-		}
-		e.Postings, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Posting, error) {
-			var p Posting
-			err := row.Scan(&p.ID, &p.Account, &p.Asset, &p.Amount, &p.BalanceAfter)
-			return p, err
-		})
-		return err
+	if err != nil {
+		return nil, err
+	}
+	e.Postings, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Posting, error) {
+		var p Posting
+		err := row.Scan(&p.ID, &p.Account, &p.Asset, &p.Amount, &p.BalanceAfter)
+		return p, err
 	})
 	if err != nil {
 		return nil, err

@@ -49,6 +49,15 @@ WHERE NOT a.allow_negative GROUP BY a.code HAVING sum(b.balance) < 0
 UNION
 SELECT a.code FROM accounts a JOIN postings p ON p.account_id = a.id
 WHERE NOT a.allow_negative GROUP BY a.code HAVING sum(p.amount) < 0`},
+	{"points_match_lots", "every customer's points balance equals the sum of their lots' remaining amounts",
+		`SELECT a.code FROM accounts a
+LEFT JOIN (SELECT account_id, sum(balance) AS s FROM balance_buckets GROUP BY account_id) b ON b.account_id = a.id
+LEFT JOIN (SELECT account_id, sum(remaining) AS s FROM points_lots GROUP BY account_id) l ON l.account_id = a.id
+WHERE a.asset = 'PTS' AND NOT a.allow_negative AND coalesce(b.s, 0) <> coalesce(l.s, 0)`},
+	{"lots_match_draws", "every lot's remaining amount is its amount less what debits drew from it",
+		`SELECT l.id::text FROM points_lots l
+LEFT JOIN (SELECT lot_id, sum(amount) AS s FROM lot_draws GROUP BY lot_id) d ON d.lot_id = l.id
+WHERE l.remaining <> l.amount - coalesce(d.s, 0)`},
 	{"amounts_respect_scale", "no posting is finer than its asset's scale",
 		`SELECT DISTINCT p.entry_id::text FROM postings p JOIN assets s ON s.code = p.asset
 WHERE p.amount <> round(p.amount, s.scale)`},

@@ -12,34 +12,74 @@ type ReversalInput struct {
 	RequestHash    []byte
 	Actor          string
 	Reason         string
+	// Kind names the reversal entry; "reversal" when empty.
+	Kind string
 }
 
 // Reverse records a new entry with the opposite postings of entry id that
 // references it. An entry is reversed at most once, and a reversal is not
-// itself reversible (post a new entry instead).
+// itself reversible (post a new entry instead). Points move back exactly:
+// a reversed credit takes back the points of the lots it created, a reversed
+// debit returns its points to the lots they came from, with their expiry.
 //
 // Errors: CodeNotFound, CodeInvalid (no reason), CodeNotReversible,
 // CodeAlreadyReversed, CodeInsufficientFunds (the money or points have been
 // spent since), CodeIdempotencyConflict.
 func (l *Ledger) Reverse(ctx context.Context, id int64, in ReversalInput) (*Entry, bool, error) {
-	if strings.TrimSpace(in.Reason) == "" {
-		return nil, false, &Error{Code: CodeInvalid, Message: "a reversal needs a reason",
-			Fields: map[string]string{"reason": "required"}}
-	}
 	orig, err := l.Entry(ctx, id)
 	if err != nil {
 		return nil, false, err
 	}
+	rev, err := reversalOf(orig, in)
+	if err != nil {
+		return nil, false, err
+	}
+	return l.Post(ctx, rev)
+}
+
+// Reverse is Ledger.Reverse inside the transaction (without replays).
+func (tx *Tx) Reverse(ctx context.Context, id int64, in ReversalInput) (*Entry, error) {
+	orig, err := tx.l.entry(ctx, tx.Tx, id)
+	if err != nil {
+		return nil, err
+	}
+	rev, err := reversalOf(orig, in)
+	if err != nil {
+		return nil, err
+	}
+	return tx.Post(ctx, rev)
+}
+
+func reversalOf(orig *Entry, in ReversalInput) (EntryInput, error) {
+	if strings.TrimSpace(in.Reason) == "" {
+		return EntryInput{}, &Error{Code: CodeInvalid, Message: "a reversal needs a reason",
+			Fields: map[string]string{"reason": "required"}}
+	}
 	if orig.ReversalOf != nil {
-		return nil, false, Errorf(CodeNotReversible, "entry %d is a reversal of entry %d and cannot be reversed", id, *orig.ReversalOf)
+		return EntryInput{}, Errorf(CodeNotReversible, "entry %d is a reversal of entry %d and cannot be reversed", orig.ID, *orig.ReversalOf)
+	}
+	if orig.ReversedBy != nil {
+		return EntryInput{}, Errorf(CodeAlreadyReversed, "entry %d has already been reversed by entry %d", orig.ID, *orig.ReversedBy)
 	}
 	postings := make([]PostingInput, len(orig.Postings))
 	for i, p := range orig.Postings {
 		postings[i] = PostingInput{Account: p.Account, Amount: p.Amount.Neg()}
+		if spec, _ := Chart(p.Account); spec.hasLots() {
+			if p.Amount.IsPositive() {
+				postings[i].DrawFrom = orig.ID
+			} else {
+				postings[i].RestoreOf = orig.ID
+			}
+		}
+	}
+	kind := in.Kind
+	if kind == "" {
+		kind = "reversal"
 	}
 	meta, _ := json.Marshal(map[string]any{"reversed_kind": orig.Kind})
-	return l.Post(ctx, EntryInput{
-		Kind:           "reversal",
+	id := orig.ID
+	return EntryInput{
+		Kind:           kind,
 		IdempotencyKey: in.IdempotencyKey,
 		RequestHash:    in.RequestHash,
 		Metadata:       meta,
@@ -47,5 +87,5 @@ func (l *Ledger) Reverse(ctx context.Context, id int64, in ReversalInput) (*Entr
 		Reason:         in.Reason,
 		Postings:       postings,
 		reversalOf:     &id,
-	})
+	}, nil
 }

@@ -115,13 +115,19 @@ type Contribution struct {
 	Amount decimal.Decimal `json:"amount"`
 }
 
-// PointsSummary splits a customer's points balance: pending points (referral
-// bonuses inside their return window) cannot be spent.
+// PointsSummary splits a customer's points balance by its lots: pending
+// points (referral bonuses inside their return window) and expired points
+// (awaiting the expiry run) cannot be spent.
 type PointsSummary struct {
 	Balance   int64 `json:"balance,string"`
-	Pending   int64 `json:"pending,string"`
 	Available int64 `json:"available,string"`
+	Pending   int64 `json:"pending,string"`
+	// ExpiringSoon are available points that expire within 30 days.
+	ExpiringSoon int64 `json:"expiring_soon,string"`
 }
+
+// expiringSoon is the horizon of PointsSummary.ExpiringSoon.
+const expiringSoon = 30 * 24 * time.Hour
 
 // Profile reads a customer's tier and progress now.
 //
@@ -183,18 +189,15 @@ WHERE customer_id = $1 AND month IN ($2, $3)`, customerID, string(st.last.Month)
 	return st, rows.Err()
 }
 
-// pointsSummary is the customer's points balance and the part of it still
-// pending at t.
-func pointsSummary(ctx context.Context, tx *ledger.Tx, customerID string, t time.Time) (PointsSummary, error) {
-	acct, err := tx.Balance(ctx, ledger.CustomerAccount(customerID, "points"))
-	if err != nil {
-		return PointsSummary{}, err
-	}
-	var pending int64
-	if err := tx.QueryRow(ctx, `SELECT coalesce(sum(points), 0) FROM referral_bonuses
-WHERE referrer_id = $1 AND status = 'paid' AND available_at > $2`, customerID, t).Scan(&pending); err != nil {
-		return PointsSummary{}, err
-	}
-	balance := acct.Balance.IntPart()
-	return PointsSummary{Balance: balance, Pending: pending, Available: max(0, balance-pending)}, nil
+// pointsSummary splits the customer's points lots as of t.
+func pointsSummary(ctx context.Context, tx pgx.Tx, customerID string, t time.Time) (PointsSummary, error) {
+	var s PointsSummary
+	err := tx.QueryRow(ctx, `SELECT coalesce(sum(l.remaining), 0),
+    coalesce(sum(l.remaining) FILTER (WHERE l.available_at <= $2 AND l.expires_at > $2), 0),
+    coalesce(sum(l.remaining) FILTER (WHERE l.available_at > $2), 0),
+    coalesce(sum(l.remaining) FILTER (WHERE l.available_at <= $2 AND l.expires_at > $2 AND l.expires_at <= $3), 0)
+FROM points_lots l JOIN accounts a ON a.id = l.account_id
+WHERE a.code = $1 AND l.remaining > 0`, ledger.CustomerAccount(customerID, "points"), t, t.Add(expiringSoon)).
+		Scan(&s.Balance, &s.Available, &s.Pending, &s.ExpiringSoon)
+	return s, err
 }

@@ -257,25 +257,39 @@ func (p *processor) run(ctx context.Context) (Result, error) {
 	return res, p.afterPost(ctx, &res)
 }
 
-// credit adds points for the customer from a platform earning channel
-// (negative points take them back to it). Credits to the same account add
-// up into one posting.
-func (p *processor) credit(customerID, channel string, points int64) {
-	p.add(ledger.CustomerAccount(customerID, "points"), points)
+// credit adds points for the customer from a platform earning channel, as a
+// lot available from availableAt (zero: at once) that expires per the rules.
+// Credits to the same account add up into one posting, one lot.
+func (p *processor) credit(customerID, channel string, points int64, availableAt time.Time) *ledger.PostingInput {
+	if points <= 0 {
+		return nil
+	}
+	cust := p.add(ledger.CustomerAccount(customerID, "points"), points)
+	cust.Lot = &ledger.Lot{AvailableAt: availableAt, ExpiresAt: p.rs.ExpiresAt(p.ev.OccurredAt)}
 	p.add("platform:points:earned:"+channel, -points)
+	return cust
 }
 
-func (p *processor) add(account string, points int64) {
-	if points == 0 {
-		return
+// debit takes points back from the customer to the channel; they come from
+// the soonest-expiring available lots unless the caller says otherwise on
+// the returned posting.
+func (p *processor) debit(customerID, channel string, points int64) *ledger.PostingInput {
+	if points <= 0 {
+		return nil
 	}
+	p.add("platform:points:earned:"+channel, points)
+	return p.add(ledger.CustomerAccount(customerID, "points"), -points)
+}
+
+func (p *processor) add(account string, points int64) *ledger.PostingInput {
 	for i := range p.postings {
 		if p.postings[i].Account == account {
 			p.postings[i].Amount = p.postings[i].Amount.Add(decimal.NewFromInt(points))
-			return
+			return &p.postings[i]
 		}
 	}
 	p.postings = append(p.postings, ledger.PostingInput{Account: account, Amount: decimal.NewFromInt(points)})
+	return &p.postings[len(p.postings)-1]
 }
 
 // entryPostings are the postings that still move something.
@@ -327,8 +341,8 @@ func (p *processor) shipment(ctx context.Context, cust Customer, res *Result) er
 		active[i] = c.Campaign
 	}
 	earning := rs.EarnShipment(amount, tier, ev.OccurredAt, active)
-	p.credit(cust.ID, "volume", earning.Volume)
-	p.credit(cust.ID, "campaign", earning.CampaignPoints)
+	p.credit(cust.ID, "volume", earning.Volume, ev.OccurredAt)
+	p.credit(cust.ID, "campaign", earning.CampaignPoints, ev.OccurredAt)
 	res.Tier, res.Earning, res.Points = &tier, &earning, earning.Points
 	res.Contribution = &Change{Month: st.this.Month, Before: st.this.Amount, After: st.this.Amount.Add(amount)}
 
@@ -381,7 +395,7 @@ func (p *processor) referral(ctx context.Context, cust Customer, amount decimal.
 VALUES ($1, $2, $3, $4, $5, $6, $7)`, cust.ID, referrer, p.ev.ShipmentID, string(month), status, points, availableAt); err != nil {
 		return err
 	}
-	p.credit(referrer, "referral", points)
+	p.credit(referrer, "referral", points, availableAt)
 	res.Referral = &Referral{ReferrerID: referrer, Status: string(outcome), Points: points, AvailableAt: availableAt}
 	return nil
 }
@@ -429,8 +443,8 @@ func (p *processor) refund(ctx context.Context, cust Customer, res *Result) erro
 	dropped := want - take
 	// Take back from the volume channel first, then the campaign's.
 	fromVolume := min(take, max(0, sh.volume-sh.reversed))
-	p.credit(cust.ID, "volume", -fromVolume)
-	p.credit(cust.ID, "campaign", -(take - fromVolume))
+	p.debit(cust.ID, "volume", fromVolume)
+	p.debit(cust.ID, "campaign", take-fromVolume)
 	res.Refund = &Refund{Refunded: *ev.Amount, TotalRefunded: total, PointsTakenBack: take, PointsDropped: dropped}
 	res.Points = -take
 
@@ -454,10 +468,10 @@ WHERE customer_id = $1 AND month = $2 RETURNING contribution + $3`, cust.ID, sh.
 // shipment paid, now that it is refunded in full inside the return window.
 func (p *processor) cancelReferral(ctx context.Context, res *Result) error {
 	var referrer string
-	var points int64
+	var points, paidBy int64
 	var availableAt time.Time
-	err := p.tx.QueryRow(ctx, `SELECT referrer_id, points, available_at FROM referral_bonuses
-WHERE shipment_id = $1 AND status = 'paid'`, p.ev.ShipmentID).Scan(&referrer, &points, &availableAt)
+	err := p.tx.QueryRow(ctx, `SELECT referrer_id, points, available_at, entry_id FROM referral_bonuses
+WHERE shipment_id = $1 AND status = 'paid'`, p.ev.ShipmentID).Scan(&referrer, &points, &availableAt, &paidBy)
 	if errors.Is(err, pgx.ErrNoRows) || (err == nil && !p.ev.OccurredAt.Before(availableAt)) {
 		return nil // none, or the window has closed: the bonus stands
 	}
@@ -467,12 +481,10 @@ WHERE shipment_id = $1 AND status = 'paid'`, p.ev.ShipmentID).Scan(&referrer, &p
 	if _, err := customer(ctx, p.tx, referrer, true); err != nil {
 		return err
 	}
-	acct, err := p.tx.Balance(ctx, ledger.CustomerAccount(referrer, "points"))
-	if err != nil {
-		return err
-	}
-	take := min(points, acct.Balance.IntPart())
-	p.credit(referrer, "referral", -take)
+	// The bonus's own lot is still pending, so nothing can have been spent
+	// from it: take it back whole.
+	take := points
+	p.debit(referrer, "referral", take).DrawFrom = paidBy
 	if _, err := p.tx.Exec(ctx, `UPDATE referral_bonuses SET status = 'cancelled' WHERE shipment_id = $1`, p.ev.ShipmentID); err != nil {
 		return err
 	}
@@ -492,7 +504,7 @@ func (p *processor) feedback(ctx context.Context, res *Result) error {
 		return err
 	}
 	points := p.rs.FeedbackPoints
-	p.credit(p.ev.CustomerID, "feedback", points)
+	p.credit(p.ev.CustomerID, "feedback", points, p.ev.OccurredAt)
 	res.Feedback = &Feedback{Rating: *p.ev.Rating, Points: points}
 	res.Points = points
 	return nil

@@ -43,12 +43,9 @@ type Service struct {
 	versions map[int]rules.RuleSet // parsed rule sets; a version never changes
 }
 
-// New returns the service on the ledger's database.
-func New(l *ledger.Ledger, now func() time.Time) *Service {
-	if now == nil {
-		now = time.Now
-	}
-	return &Service{ledger: l, now: now, versions: map[int]rules.RuleSet{}}
+// New returns the service on the ledger's database, on the ledger's clock.
+func New(l *ledger.Ledger) *Service {
+	return &Service{ledger: l, now: l.Now, versions: map[int]rules.RuleSet{}}
 }
 
 func invalid(field, message string) error {

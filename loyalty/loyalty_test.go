@@ -41,10 +41,10 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	pool := testdb.Pool(t)
-	l := ledger.New(pool)
 	c := &clock{}
 	c.set(time.Date(2026, 3, 15, 12, 0, 0, 0, shanghai))
-	e := &env{t: t, ctx: context.Background(), pool: pool, ledger: l, svc: loyalty.New(l, c.now), clock: c}
+	l := ledger.New(pool, ledger.WithClock(c.now))
+	e := &env{t: t, ctx: context.Background(), pool: pool, ledger: l, svc: loyalty.New(l), clock: c}
 	_, k, err := l.CreateKey(e.ctx, "partner", ledger.RolePartner, "")
 	if err != nil {
 		t.Fatal(err)

@@ -123,3 +123,13 @@ VALUES ((SELECT coalesce(max(version), 1) + 1 FROM rule_sets), $1, $2, $3) RETUR
 	})
 	return rs, err
 }
+
+// LotAt is the lot of points credited at t outside of events (manual
+// adjustments): available at once, expiring per the rules in effect at t.
+func (s *Service) LotAt(ctx context.Context, t time.Time) (*ledger.Lot, error) {
+	rs, err := s.RulesAt(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	return &ledger.Lot{AvailableAt: t, ExpiresAt: rs.ExpiresAt(t)}, nil
+}

@@ -1,0 +1,109 @@
+package ledger_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tally-ledger/tally/ledger"
+)
+
+func earnLot(customer, points string, lot ledger.Lot) ledger.EntryInput {
+	in := earn(customer, points)
+	in.Postings[1].Lot = &lot
+	return in
+}
+
+// remaining lists the customer's lots' remaining amounts by lot id order.
+func remaining(t *testing.T, pool *pgxpool.Pool, customer string) []int64 {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), `SELECT l.remaining FROM points_lots l
+JOIN accounts a ON a.id = l.account_id WHERE a.code = $1 ORDER BY l.id`, "customer:"+customer+":points")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var r int64
+		rows.Scan(&r)
+		out = append(out, r)
+	}
+	return out
+}
+
+func wantRemaining(t *testing.T, pool *pgxpool.Pool, customer string, want ...int64) {
+	t.Helper()
+	got := remaining(t, pool, customer)
+	if len(got) != len(want) {
+		t.Fatalf("lots %v, want %v", got, want)
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("lots %v, want %v", got, want)
+		}
+	}
+}
+
+func TestDebitsDrawSoonestExpiringAvailableLotsFirst(t *testing.T) {
+	l, pool := newLedger(t)
+	now := time.Now()
+	mustPost(t, l, earnLot("C1", "100", ledger.Lot{ExpiresAt: now.AddDate(0, 3, 0)})) // lot 1
+	mustPost(t, l, earnLot("C1", "50", ledger.Lot{ExpiresAt: now.AddDate(0, 1, 0)}))  // lot 2: soonest
+	mustPost(t, l, earnLot("C1", "70", ledger.Lot{ExpiresAt: now.AddDate(0, 2, 0)}))  // lot 3
+	redemption := mustPost(t, l, redeem("C1", "80"))
+	wantRemaining(t, pool, "C1", 100, 0, 40)
+
+	t.Run("PendingPointsCannotBeSpent", func(t *testing.T) {
+		mustPost(t, l, earnLot("C1", "500", ledger.Lot{AvailableAt: now.Add(14 * 24 * time.Hour), ExpiresAt: now.AddDate(1, 0, 0)}))
+		// 640 points in the balance, but only 140 available.
+		_, _, err := l.Post(context.Background(), redeem("C1", "141"))
+		wantCode(t, err, ledger.CodeInsufficientFunds)
+		wantBalance(t, l, "customer:C1:points", "640")
+		wantRemaining(t, pool, "C1", 100, 0, 40, 500)
+	})
+	t.Run("ReversalReturnsPointsToTheirLots", func(t *testing.T) {
+		if _, _, err := l.Reverse(context.Background(), redemption.ID, ledger.ReversalInput{Actor: "t", Reason: "cancelled"}); err != nil {
+			t.Fatal(err)
+		}
+		wantRemaining(t, pool, "C1", 100, 50, 70, 500)
+	})
+	mustReconcile(t, l)
+}
+
+func TestExpiredLotsCannotBeSpentAndExpireOnce(t *testing.T) {
+	l, pool := newLedger(t)
+	ctx := context.Background()
+	now := time.Now()
+	past := now.Add(-time.Hour)
+	mustPost(t, l, earnLot("C1", "30", ledger.Lot{AvailableAt: past.AddDate(-1, 0, 0), ExpiresAt: past}))
+	mustPost(t, l, earnLot("C1", "20", ledger.Lot{ExpiresAt: now.AddDate(1, 0, 0)}))
+	_, _, err := l.Post(ctx, redeem("C1", "21"))
+	wantCode(t, err, ledger.CodeInsufficientFunds)
+
+	expire := ledger.EntryInput{Kind: "expiry", Actor: "t", Postings: []ledger.PostingInput{
+		{Account: "customer:C1:points", Amount: d("-30"), ExpiringBy: &now},
+		{Account: "platform:points:expired", Amount: d("30")},
+	}}
+	mustPost(t, l, expire)
+	wantRemaining(t, pool, "C1", 0, 20)
+	// Nothing is left to expire: the same expiry again is refused.
+	_, _, err = l.Post(ctx, expire)
+	wantCode(t, err, ledger.CodeInsufficientFunds)
+	mustReconcile(t, l)
+}
+
+func TestReversingACreditTakesBackItsOwnLot(t *testing.T) {
+	l, pool := newLedger(t)
+	ctx := context.Background()
+	now := time.Now()
+	mustPost(t, l, earnLot("C1", "10", ledger.Lot{ExpiresAt: now.AddDate(0, 1, 0)}))
+	e := mustPost(t, l, earnLot("C1", "10", ledger.Lot{ExpiresAt: now.AddDate(0, 6, 0)}))
+	if _, _, err := l.Reverse(ctx, e.ID, ledger.ReversalInput{Actor: "t", Reason: "wrong"}); err != nil {
+		t.Fatal(err)
+	}
+	wantRemaining(t, pool, "C1", 10, 0) // not the soonest-expiring lot
+	mustReconcile(t, l)
+}
