@@ -26,6 +26,9 @@ type ReversalInput struct {
 // CodeAlreadyReversed, CodeInsufficientFunds (the money or points have been
 // spent since), CodeIdempotencyConflict.
 func (l *Ledger) Reverse(ctx context.Context, id int64, in ReversalInput) (*Entry, bool, error) {
+	if err := checkReason(in); err != nil {
+		return nil, false, err
+	}
 	orig, err := l.Entry(ctx, id)
 	if err != nil {
 		return nil, false, err
@@ -39,6 +42,9 @@ func (l *Ledger) Reverse(ctx context.Context, id int64, in ReversalInput) (*Entr
 
 // Reverse is Ledger.Reverse inside the transaction (without replays).
 func (tx *Tx) Reverse(ctx context.Context, id int64, in ReversalInput) (*Entry, error) {
+	if err := checkReason(in); err != nil {
+		return nil, err
+	}
 	orig, err := tx.l.entry(ctx, tx.Tx, id)
 	if err != nil {
 		return nil, err
@@ -50,11 +56,14 @@ func (tx *Tx) Reverse(ctx context.Context, id int64, in ReversalInput) (*Entry, 
 	return tx.Post(ctx, rev)
 }
 
-func reversalOf(orig *Entry, in ReversalInput) (EntryInput, error) {
+func checkReason(in ReversalInput) error {
 	if strings.TrimSpace(in.Reason) == "" {
-		return EntryInput{}, &Error{Code: CodeInvalid, Message: "a reversal needs a reason",
-			Fields: map[string]string{"reason": "required"}}
+		return &Error{Code: CodeInvalid, Message: "a reversal needs a reason", Fields: map[string]string{"reason": "required"}}
 	}
+	return nil
+}
+
+func reversalOf(orig *Entry, in ReversalInput) (EntryInput, error) {
 	if orig.ReversalOf != nil {
 		return EntryInput{}, Errorf(CodeNotReversible, "entry %d is a reversal of entry %d and cannot be reversed", orig.ID, *orig.ReversalOf)
 	}
