@@ -345,6 +345,18 @@ func TestReversal(t *testing.T) {
 		t.Errorf("reversed_by = %v, want %d", back.ReversedBy, rev.ID)
 	}
 
+	t.Run("ReplayWithTheSameKey", func(t *testing.T) {
+		e := mustPost(t, l, earn("C9", "5"))
+		in := ledger.ReversalInput{IdempotencyKey: "rev-1", Actor: "ops", Reason: "dup"}
+		first, _, err := l.Reverse(ctx, e.ID, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, replayed, err := l.Reverse(ctx, e.ID, in)
+		if err != nil || !replayed || again.ID != first.ID {
+			t.Errorf("replayed reversal: %v replayed=%v err=%v", again, replayed, err)
+		}
+	})
 	t.Run("Twice", func(t *testing.T) {
 		_, _, err := l.Reverse(ctx, e.ID, ledger.ReversalInput{Actor: "ops", Reason: "again"})
 		wantCode(t, err, ledger.CodeAlreadyReversed)

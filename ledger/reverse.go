@@ -67,9 +67,6 @@ func reversalOf(orig *Entry, in ReversalInput) (EntryInput, error) {
 	if orig.ReversalOf != nil {
 		return EntryInput{}, Errorf(CodeNotReversible, "entry %d is a reversal of entry %d and cannot be reversed", orig.ID, *orig.ReversalOf)
 	}
-	if orig.ReversedBy != nil {
-		return EntryInput{}, Errorf(CodeAlreadyReversed, "entry %d has already been reversed by entry %d", orig.ID, *orig.ReversedBy)
-	}
 	postings := make([]PostingInput, len(orig.Postings))
 	for i, p := range orig.Postings {
 		postings[i] = PostingInput{Account: p.Account, Amount: p.Amount.Neg()}
