@@ -125,6 +125,8 @@ func jsonKind(t reflect.Type) string {
 	return "number"
 }
 
+var decimalMaxPoints = decimal.NewFromInt(1_000_000_000_000)
+
 // Amount is a decimal carried as a JSON string ("123.45"): never a JSON
 // number, never an exponent, NaN or infinity, at most 18 digits before the
 // point and 8 after.

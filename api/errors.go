@@ -52,6 +52,15 @@ var statusOf = map[ledger.Code]int{
 	loyalty.CodeAlreadyRated:      http.StatusConflict,
 	loyalty.CodeCampaignConflict:  http.StatusConflict,
 	loyalty.CodeInvalidRules:      http.StatusUnprocessableEntity,
+
+	loyalty.CodeUnknownProduct:     http.StatusUnprocessableEntity,
+	loyalty.CodeProductExists:      http.StatusConflict,
+	loyalty.CodeInsufficientPoints: http.StatusUnprocessableEntity,
+	loyalty.CodeNotEligible:        http.StatusUnprocessableEntity,
+	loyalty.CodeOutOfStock:         http.StatusConflict,
+	loyalty.CodeOutsideWindow:      http.StatusUnprocessableEntity,
+	loyalty.CodeLimitReached:       http.StatusUnprocessableEntity,
+	loyalty.CodeAlreadyCancelled:   http.StatusConflict,
 }
 
 // Problem is an RFC 9457 problem document with Tally's stable code.

@@ -99,6 +99,18 @@ func New(cfg Config) *Server {
 	v1.POST("/campaigns", s.createCampaign, admin)
 	v1.GET("/campaigns", s.listCampaigns, readers)
 
+	v1.POST("/products", s.createProduct, admin)
+	v1.PATCH("/products/:sku", s.patchProduct, admin)
+	v1.GET("/products", s.listProducts, books)
+	v1.GET("/customers/:id/catalog", s.customerCatalog, accountReaders)
+	v1.GET("/customers/:id/balances", s.customerBalances, accountReaders)
+	v1.GET("/customers/:id/statement", s.customerStatement, accountReaders)
+	v1.GET("/customers/:id/points/expiring", s.expiringPoints, accountReaders)
+	redeemers := allow(ledger.RoleAdmin, ledger.RolePartner, ledger.RoleCustomer)
+	v1.POST("/redemptions", s.redeem, redeemers)
+	v1.POST("/redemptions/:id/cancel", s.cancelRedemption, redeemers)
+	v1.POST("/jobs/expire", s.runExpiry, admin)
+
 	s.echo = e
 	return s
 }

@@ -245,8 +245,17 @@ func (p *processor) run(ctx context.Context) (Result, error) {
 	}
 	if postings := p.entryPostings(); len(postings) > 0 {
 		version := p.rs.Version
-		meta, _ := json.Marshal(map[string]any{"event_id": ev.EventID, "customer_id": ev.CustomerID,
-			"shipment_id": ev.ShipmentID, "points": res.Points})
+		m := map[string]any{"event_id": ev.EventID, "customer_id": ev.CustomerID, "shipment_id": ev.ShipmentID}
+		if res.Tier != nil {
+			m["segment"], m["level"] = res.Tier.Segment, res.Tier.Level
+		}
+		if e := res.Earning; e != nil {
+			m["multiplier"] = e.Multiplier
+			if e.Campaign != nil {
+				m["campaign"], m["campaign_multiplier"] = *e.Campaign, e.CampaignMultiplier
+			}
+		}
+		meta, _ := json.Marshal(m)
 		entry, err := p.tx.Post(ctx, ledger.EntryInput{Kind: ev.Type, EffectiveAt: ev.OccurredAt, Metadata: meta,
 			Actor: p.actor, Postings: postings, RuleVersion: &version})
 		if err != nil {

@@ -127,3 +127,6 @@ CREATE TABLE redemptions (
     cancel_entry_id bigint REFERENCES entries (id)
 );
 CREATE INDEX redemptions_customer_sku ON redemptions (customer_id, sku) WHERE cancelled_at IS NULL;
+
+-- A customer's statement pages through the entries of their accounts.
+CREATE INDEX postings_account_entry ON postings (account_id, entry_id);

@@ -8,11 +8,13 @@ import (
 	"io"
 	"strconv"
 	"text/tabwriter"
+	"time"
 
 	"github.com/golang-migrate/migrate/v4"
 
 	"github.com/tally-ledger/tally/internal/pgdev"
 	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/loyalty"
 	"github.com/tally-ledger/tally/migrations"
 )
 
@@ -121,6 +123,48 @@ func keysCmd(ctx context.Context, env environment, args []string) error {
 	}
 	defer pool.Close()
 	return run(ledger.New(pool))
+}
+
+// expireCmd runs the points expiry job, printing progress per chunk on
+// stderr and the outcome on stdout.
+func expireCmd(ctx context.Context, env environment, args []string) error {
+	fs := flag.NewFlagSet("expire", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	asOf := fs.String("as-of", "", "expire the lots due by this instant (RFC 3339); default now")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		return usageError{"expire [--as-of 2027-04-01T00:00:00+08:00]"}
+	}
+	at := time.Now()
+	if *asOf != "" {
+		var err error
+		if at, err = time.Parse(time.RFC3339, *asOf); err != nil {
+			return usageError{"--as-of must be an RFC 3339 time such as 2027-04-01T00:00:00+08:00"}
+		}
+	}
+	url, stopDB, err := env.database(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopDB()
+	if err := migrations.Up(url); err != nil {
+		return err
+	}
+	pool, err := env.pool(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	start := time.Now()
+	rep, err := loyalty.New(ledger.New(pool)).Expire(ctx, at, "tally expire", func(r loyalty.ExpiryReport) {
+		fmt.Fprintf(env.stderr, "tally expire: chunk %d: %d customers, %d points so far (%s)\n",
+			r.Chunks, r.Customers, r.Points, time.Since(start).Round(time.Millisecond))
+	})
+	if err != nil {
+		return fmt.Errorf("expire (whole chunks done so far stay done; run again to finish): %w", err)
+	}
+	fmt.Fprintf(env.stdout, "expired %d points of %d customers as of %s in %d chunks\n", rep.Points, rep.Customers,
+		rep.AsOf.Format(time.RFC3339), rep.Chunks)
+	return nil
 }
 
 // devdbCmd manages the project-local cluster for the Makefile: `start`

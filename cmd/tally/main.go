@@ -3,6 +3,7 @@
 //	tally serve                   run the HTTP API (applies pending migrations first)
 //	tally migrate up|down|version manage the database schema
 //	tally keys create|list|revoke manage API keys
+//	tally expire [--as-of T]      expire points lots due by T
 //	tally devdb start|stop|url    the project-local PostgreSQL cluster (make run/test)
 //
 // Configuration comes from the environment: DATABASE_URL, TALLY_ADDR,
@@ -43,6 +44,8 @@ commands:
                                 create an API key and print it alone on stdout
   keys list                     list API keys (never their secrets)
   keys revoke ID                revoke an API key
+  expire [--as-of T]            expire the points lots due by T (RFC 3339; default now),
+                                in chunks that commit separately; safe to interrupt and rerun
   devdb start|stop|url [--dir D] [--fast]
                                 the project-local PostgreSQL cluster
 
@@ -72,6 +75,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return migrateCmd(ctx, env, args[1:])
 	case "keys":
 		return keysCmd(ctx, env, args[1:])
+	case "expire":
+		return expireCmd(ctx, env, args[1:])
 	case "devdb":
 		return devdbCmd(ctx, env, args[1:])
 	case "help", "-h", "--help":

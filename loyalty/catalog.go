@@ -1,0 +1,302 @@
+package loyalty
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tally-ledger/tally/ledger"
+)
+
+// Product kinds (DOMAIN.md).
+const (
+	Standard = "standard" // every customer
+	Level    = "level"    // customers whose level is at least min_level
+	Featured = "featured" // inside a window, while stock lasts
+)
+
+// Product is a points product of the catalogue.
+type Product struct {
+	SKU              string     `json:"sku"`
+	Name             string     `json:"name"`
+	Kind             string     `json:"kind"`
+	PointsPrice      int64      `json:"points_price,string"`
+	MinLevel         *int       `json:"min_level"`
+	ValidFrom        *time.Time `json:"valid_from"`
+	ValidUntil       *time.Time `json:"valid_until"`
+	Stock            *int       `json:"stock"`
+	PerCustomerLimit *int       `json:"per_customer_limit"`
+	Active           bool       `json:"active"`
+	CreatedAt        time.Time  `json:"created_at"`
+	UpdatedAt        time.Time  `json:"updated_at"`
+}
+
+// Codes of the catalogue.
+const (
+	CodeUnknownProduct     ledger.Code = "unknown_product"     // no such (active) product
+	CodeProductExists      ledger.Code = "product_exists"      // SKU taken
+	CodeInsufficientPoints ledger.Code = "insufficient_points" // too few available points
+	CodeNotEligible        ledger.Code = "not_eligible"        // level too low
+	CodeOutOfStock         ledger.Code = "out_of_stock"        // featured stock exhausted
+	CodeOutsideWindow      ledger.Code = "outside_window"      // featured product not on offer now
+	CodeLimitReached       ledger.Code = "limit_reached"       // per-customer limit reached
+	CodeAlreadyCancelled   ledger.Code = "already_cancelled"   // redemption cancelled before
+)
+
+const maxPrice = 1_000_000_000
+
+// check validates a product's fields for its kind.
+func (p *Product) check() error {
+	bad := map[string]string{}
+	p.Name = strings.TrimSpace(p.Name)
+	if !ledger.ValidCustomerID(p.SKU) {
+		bad["sku"] = "1 to 64 letters, digits, '_', '.' or '-'"
+	}
+	if p.Name == "" || len(p.Name) > 200 {
+		bad["name"] = "required, at most 200 characters"
+	}
+	if p.PointsPrice <= 0 || p.PointsPrice > maxPrice {
+		bad["points_price"] = "a whole number of points from 1 to 1,000,000,000"
+	}
+	if p.MinLevel != nil && (*p.MinLevel < 1 || *p.MinLevel > 1000) {
+		bad["min_level"] = "a level from 1"
+	}
+	featuredOnly := p.ValidFrom != nil || p.ValidUntil != nil || p.Stock != nil || p.PerCustomerLimit != nil
+	switch p.Kind {
+	case Standard:
+		if p.MinLevel != nil || featuredOnly {
+			bad["kind"] = "a standard product has no min_level, window, stock or limit"
+		}
+	case Level:
+		if p.MinLevel == nil {
+			bad["min_level"] = "required for a level product"
+		}
+		if featuredOnly {
+			bad["kind"] = "a level product has no window, stock or limit"
+		}
+	case Featured:
+		if p.ValidFrom == nil || p.ValidUntil == nil || !p.ValidUntil.After(*p.ValidFrom) {
+			bad["valid_until"] = "valid_from and valid_until are required, valid_until after valid_from"
+		}
+		if p.Stock == nil || *p.Stock < 0 {
+			bad["stock"] = "required, at least 0"
+		}
+		if p.PerCustomerLimit != nil && *p.PerCustomerLimit < 1 {
+			bad["per_customer_limit"] = "at least 1"
+		}
+	default:
+		bad["kind"] = "one of standard, level, featured"
+	}
+	if len(bad) > 0 {
+		return &ledger.Error{Code: ledger.CodeInvalid, Message: "the product is invalid", Fields: bad}
+	}
+	return nil
+}
+
+const productColumns = `sku, name, kind, points_price, min_level, valid_from, valid_until, stock, per_customer_limit,
+    active, created_at, updated_at`
+
+func scanProduct(row pgx.Row) (Product, error) {
+	var p Product
+	err := row.Scan(&p.SKU, &p.Name, &p.Kind, &p.PointsPrice, &p.MinLevel, &p.ValidFrom, &p.ValidUntil, &p.Stock,
+		&p.PerCustomerLimit, &p.Active, &p.CreatedAt, &p.UpdatedAt)
+	return p, err
+}
+
+// CreateProduct adds a product to the catalogue.
+//
+// Errors: ledger.CodeInvalid, CodeProductExists.
+func (s *Service) CreateProduct(ctx context.Context, p Product) (Product, error) {
+	if err := p.check(); err != nil {
+		return p, err
+	}
+	out, err := scanProduct(s.ledger.Pool().QueryRow(ctx, `INSERT INTO products (sku, name, kind, points_price, min_level,
+    valid_from, valid_until, stock, per_customer_limit, active) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, true)
+RETURNING `+productColumns, p.SKU, p.Name, p.Kind, p.PointsPrice, p.MinLevel, p.ValidFrom, p.ValidUntil, p.Stock,
+		p.PerCustomerLimit))
+	if pe := pgErr(err); pe != nil && pe.Code == "23505" {
+		return p, &ledger.Error{Code: CodeProductExists, Message: "a product with SKU " + p.SKU + " exists: PATCH it"}
+	}
+	return out, err
+}
+
+// ProductPatch changes some fields of a product; nil leaves a field alone.
+// A product's SKU and kind never change.
+type ProductPatch struct {
+	Name             *string
+	PointsPrice      *int64
+	MinLevel         *int
+	ValidFrom        *time.Time
+	ValidUntil       *time.Time
+	Stock            *int
+	PerCustomerLimit *int
+	Active           *bool
+}
+
+// UpdateProduct applies the patch and validates the result.
+//
+// Errors: CodeUnknownProduct, ledger.CodeInvalid.
+func (s *Service) UpdateProduct(ctx context.Context, sku string, patch ProductPatch) (Product, error) {
+	var out Product
+	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
+		p, err := product(ctx, tx, sku, true)
+		if err != nil {
+			return err
+		}
+		set(&p.Name, patch.Name)
+		set(&p.PointsPrice, patch.PointsPrice)
+		set(&p.Active, patch.Active)
+		setPtr(&p.MinLevel, patch.MinLevel)
+		setPtr(&p.ValidFrom, patch.ValidFrom)
+		setPtr(&p.ValidUntil, patch.ValidUntil)
+		setPtr(&p.Stock, patch.Stock)
+		setPtr(&p.PerCustomerLimit, patch.PerCustomerLimit)
+		if err := p.check(); err != nil {
+			return err
+		}
+		out, err = scanProduct(tx.QueryRow(ctx, `UPDATE products SET name = $2, points_price = $3, min_level = $4,
+    valid_from = $5, valid_until = $6, stock = $7, per_customer_limit = $8, active = $9, updated_at = now()
+WHERE sku = $1 RETURNING `+productColumns, sku, p.Name, p.PointsPrice, p.MinLevel, p.ValidFrom, p.ValidUntil, p.Stock,
+			p.PerCustomerLimit, p.Active))
+		return err
+	})
+	return out, err
+}
+
+func set[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
+func setPtr[T any](dst **T, v *T) {
+	if v != nil {
+		c := *v
+		*dst = &c
+	}
+}
+
+// Products lists the catalogue by SKU.
+func (s *Service) Products(ctx context.Context) ([]Product, error) {
+	rows, err := s.ledger.Pool().Query(ctx, `SELECT `+productColumns+` FROM products ORDER BY sku`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Product, error) { return scanProduct(row) })
+}
+
+func product(ctx context.Context, tx pgx.Tx, sku string, lock bool) (Product, error) {
+	q := `SELECT ` + productColumns + ` FROM products WHERE sku = $1`
+	if lock {
+		q += ` FOR UPDATE`
+	}
+	p, err := scanProduct(tx.QueryRow(ctx, q, sku))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return p, &ledger.Error{Code: CodeUnknownProduct, Message: "no product " + sku}
+	}
+	return p, err
+}
+
+// CatalogItem is a product as one customer sees it now.
+type CatalogItem struct {
+	Product
+	Redeemable bool `json:"redeemable"`
+	// Reason is why it is not redeemable now: one of not_eligible,
+	// outside_window, out_of_stock, limit_reached, insufficient_points.
+	Reason *ledger.Code `json:"reason"`
+	Detail string       `json:"detail,omitempty"`
+}
+
+// Catalog lists the active products with, for each, whether the customer
+// may redeem one now and if not, why.
+//
+// Errors: CodeUnknownCustomer.
+func (s *Service) Catalog(ctx context.Context, customerID string) ([]CatalogItem, error) {
+	var items []CatalogItem
+	now := s.now()
+	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
+		items = nil
+		if _, err := customer(ctx, tx, customerID, false); err != nil {
+			return err
+		}
+		level, err := s.levelNow(ctx, tx, customerID, now)
+		if err != nil {
+			return err
+		}
+		points, err := pointsSummary(ctx, tx, customerID, now)
+		if err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT `+productColumns+` FROM products WHERE active ORDER BY kind, points_price, sku`)
+		if err != nil {
+			return err
+		}
+		products, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Product, error) { return scanProduct(row) })
+		if err != nil {
+			return err
+		}
+		for _, p := range products {
+			redeemed, err := redeemedBy(ctx, tx, customerID, p.SKU)
+			if err != nil {
+				return err
+			}
+			item := CatalogItem{Product: p, Redeemable: true}
+			if err := eligible(p, 1, level, redeemed, points.Available, now); err != nil {
+				code := ledger.ErrorCode(err)
+				item.Redeemable, item.Reason, item.Detail = false, &code, err.(*ledger.Error).Message
+			}
+			items = append(items, item)
+		}
+		return nil
+	})
+	if items == nil {
+		items = []CatalogItem{}
+	}
+	return items, err
+}
+
+// levelNow is the customer's level in effect at now.
+func (s *Service) levelNow(ctx context.Context, tx *ledger.Tx, customerID string, now time.Time) (int, error) {
+	rs, err := s.rulesAt(ctx, tx, now)
+	if err != nil {
+		return 0, err
+	}
+	st, err := monthState(ctx, tx, rs, customerID, now)
+	if err != nil {
+		return 0, err
+	}
+	tier, _ := rs.TierInEffect(st.last.Amount, st.this.Amount)
+	return tier.Level, nil
+}
+
+// redeemedBy is how many units of the product the customer holds from
+// redemptions not cancelled.
+func redeemedBy(ctx context.Context, tx pgx.Tx, customerID, sku string) (int, error) {
+	var n int
+	err := tx.QueryRow(ctx, `SELECT coalesce(sum(quantity), 0) FROM redemptions
+WHERE customer_id = $1 AND sku = $2 AND cancelled_at IS NULL AND entry_id IS NOT NULL`, customerID, sku).Scan(&n)
+	return n, err
+}
+
+// eligible decides whether a customer of level, who already redeemed
+// `redeemed` units and has `available` points, may redeem q units now.
+func eligible(p Product, q int, level, redeemed int, available int64, now time.Time) error {
+	switch {
+	case p.MinLevel != nil && level < *p.MinLevel:
+		return ledger.Errorf(CodeNotEligible, "%s needs level %d; the customer is at level %d", p.SKU, *p.MinLevel, level)
+	case p.Kind == Featured && (now.Before(*p.ValidFrom) || !now.Before(*p.ValidUntil)):
+		return ledger.Errorf(CodeOutsideWindow, "%s is on offer from %s until %s", p.SKU,
+			p.ValidFrom.Format(time.RFC3339), p.ValidUntil.Format(time.RFC3339))
+	case p.Stock != nil && *p.Stock < q:
+		return ledger.Errorf(CodeOutOfStock, "%s has %d left", p.SKU, *p.Stock)
+	case p.PerCustomerLimit != nil && redeemed+q > *p.PerCustomerLimit:
+		return ledger.Errorf(CodeLimitReached, "%s is limited to %d per customer; %d already redeemed", p.SKU,
+			*p.PerCustomerLimit, redeemed)
+	case available < p.PointsPrice*int64(q):
+		return ledger.Errorf(CodeInsufficientPoints, "%d points needed, %d available", p.PointsPrice*int64(q), available)
+	}
+	return nil
+}

@@ -1,0 +1,231 @@
+package loyalty
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"github.com/tally-ledger/tally/ledger"
+)
+
+// Redemption is points exchanged for a product.
+type Redemption struct {
+	ID            string     `json:"redemption_id"`
+	CustomerID    string     `json:"customer_id"`
+	SKU           string     `json:"sku"`
+	Quantity      int        `json:"quantity"`
+	Points        int64      `json:"points,string"`
+	Status        string     `json:"status"` // redeemed or cancelled
+	EntryID       int64      `json:"entry_id"`
+	CreatedAt     time.Time  `json:"created_at"`
+	CancelledAt   *time.Time `json:"cancelled_at"`
+	CancelEntryID *int64     `json:"cancel_entry_id"`
+}
+
+// RedemptionInput asks to redeem.
+type RedemptionInput struct {
+	ID         string `json:"redemption_id"`
+	CustomerID string `json:"customer_id"`
+	SKU        string `json:"sku"`
+	Quantity   int    `json:"quantity"`
+}
+
+var redemptionIDPattern = regexp.MustCompile(`^[\x21-\x7e]{1,128}$`)
+
+const maxQuantity = 1000
+
+// Redeem exchanges the customer's points for q units of a product, once per
+// redemption id: a retry answers the first redemption with replayed = true;
+// the same id for another request is ledger.CodeIdempotencyConflict. Stock
+// never goes below zero and per-customer limits hold under concurrency (the
+// product's row is locked). Refused: nothing is written.
+//
+// Errors: ledger.CodeInvalid, CodeUnknownCustomer, CodeUnknownProduct,
+// CodeNotEligible, CodeOutsideWindow, CodeOutOfStock, CodeLimitReached,
+// CodeInsufficientPoints, ledger.CodeIdempotencyConflict.
+func (s *Service) Redeem(ctx context.Context, in RedemptionInput, actor string) (Redemption, bool, error) {
+	bad := map[string]string{}
+	if !redemptionIDPattern.MatchString(in.ID) {
+		bad["redemption_id"] = "1 to 128 visible ASCII characters"
+	}
+	if !ledger.ValidCustomerID(in.CustomerID) {
+		bad["customer_id"] = "1 to 64 letters, digits, '_', '.' or '-'"
+	}
+	if !ledger.ValidCustomerID(in.SKU) {
+		bad["sku"] = "1 to 64 letters, digits, '_', '.' or '-'"
+	}
+	if in.Quantity < 1 || in.Quantity > maxQuantity {
+		bad["quantity"] = "a whole number from 1 to 1000"
+	}
+	if len(bad) > 0 {
+		return Redemption{}, false, &ledger.Error{Code: ledger.CodeInvalid, Message: "the redemption is invalid", Fields: bad}
+	}
+	canon, _ := json.Marshal(in)
+	hash := sha256.Sum256(canon)
+	var (
+		out      Redemption
+		replayed bool
+	)
+	now := s.now()
+	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
+		replayed = false
+		// The customer first: registered, and its lock serialises its
+		// redemptions (limits); then the claim on the id; then the product.
+		if _, err := customer(ctx, tx, in.CustomerID, true); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO redemptions (id, customer_id, sku, quantity, request_hash)
+SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM products WHERE sku = $3)
+ON CONFLICT (id) DO NOTHING`, in.ID, in.CustomerID, in.SKU, in.Quantity, hash[:])
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			if out, err = redemption(ctx, tx, in.ID, false); err != nil {
+				if ledger.ErrorCode(err) == ledger.CodeNotFound {
+					return &ledger.Error{Code: CodeUnknownProduct, Message: "no product " + in.SKU}
+				}
+				return err
+			}
+			replayed = true
+			return sameRedemption(ctx, tx, in.ID, hash[:])
+		}
+		p, err := product(ctx, tx, in.SKU, true)
+		if err != nil {
+			return err
+		}
+		if !p.Active {
+			return &ledger.Error{Code: CodeUnknownProduct, Message: "product " + in.SKU + " is not in the catalogue"}
+		}
+		level, err := s.levelNow(ctx, tx, in.CustomerID, now)
+		if err != nil {
+			return err
+		}
+		redeemed, err := redeemedBy(ctx, tx, in.CustomerID, in.SKU)
+		if err != nil {
+			return err
+		}
+		points := p.PointsPrice * int64(in.Quantity)
+		// Points are checked by the ledger's draw on the lots, in the same
+		// transaction; here everything else.
+		if err := eligible(p, in.Quantity, level, redeemed, math.MaxInt64, now); err != nil {
+			return err
+		}
+		meta, _ := json.Marshal(map[string]any{"redemption_id": in.ID, "sku": in.SKU, "product": p.Name,
+			"quantity": in.Quantity, "customer_id": in.CustomerID})
+		entry, err := tx.Post(ctx, ledger.EntryInput{Kind: "redemption", Actor: actor, Metadata: meta,
+			Postings: []ledger.PostingInput{
+				{Account: ledger.CustomerAccount(in.CustomerID, "points"), Amount: decimal.NewFromInt(-points)},
+				{Account: "platform:points:redeemed", Amount: decimal.NewFromInt(points)},
+			}})
+		if ledger.ErrorCode(err) == ledger.CodeInsufficientFunds {
+			return &ledger.Error{Code: CodeInsufficientPoints, Account: ledger.CustomerAccount(in.CustomerID, "points"),
+				Message: fmt.Sprintf("%d points needed; the customer has fewer available (pending and expired points cannot be spent)", points)}
+		}
+		if err != nil {
+			return err
+		}
+		if p.Stock != nil {
+			if _, err := tx.Exec(ctx, `UPDATE products SET stock = stock - $2 WHERE sku = $1`, in.SKU, in.Quantity); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, `UPDATE redemptions SET points = $2, entry_id = $3 WHERE id = $1`, in.ID, points, entry.ID); err != nil {
+			return err
+		}
+		out, err = redemption(ctx, tx, in.ID, false)
+		return err
+	})
+	return out, replayed, err
+}
+
+func sameRedemption(ctx context.Context, tx pgx.Tx, id string, hash []byte) error {
+	var stored []byte
+	if err := tx.QueryRow(ctx, `SELECT request_hash FROM redemptions WHERE id = $1`, id).Scan(&stored); err != nil {
+		return err
+	}
+	if string(stored) != string(hash) {
+		return &ledger.Error{Code: ledger.CodeIdempotencyConflict, Message: "redemption " + id + " was already made with other details"}
+	}
+	return nil
+}
+
+func redemption(ctx context.Context, tx pgx.Tx, id string, lock bool) (Redemption, error) {
+	q := `SELECT id, customer_id, sku, quantity, points, coalesce(entry_id, 0), created_at, cancelled_at, cancel_entry_id
+FROM redemptions WHERE id = $1`
+	if lock {
+		q += ` FOR UPDATE`
+	}
+	var r Redemption
+	err := tx.QueryRow(ctx, q, id).Scan(&r.ID, &r.CustomerID, &r.SKU, &r.Quantity, &r.Points, &r.EntryID, &r.CreatedAt,
+		&r.CancelledAt, &r.CancelEntryID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return r, ledger.Errorf(ledger.CodeNotFound, "no redemption %s", id)
+	}
+	r.Status = "redeemed"
+	if r.CancelledAt != nil {
+		r.Status = "cancelled"
+	}
+	return r, err
+}
+
+// Redemption reads one.
+//
+// Errors: ledger.CodeNotFound.
+func (s *Service) Redemption(ctx context.Context, id string) (Redemption, error) {
+	var r Redemption
+	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
+		var err error
+		r, err = redemption(ctx, tx, id, false)
+		return err
+	})
+	return r, err
+}
+
+// CancelRedemption returns the points to the lots they came from (with their
+// original expiry) and restores the stock. A redemption is cancelled once.
+//
+// Errors: ledger.CodeNotFound, CodeAlreadyCancelled.
+func (s *Service) CancelRedemption(ctx context.Context, id, reason, actor string) (Redemption, error) {
+	reason = strings.TrimSpace(reason)
+	if reason == "" {
+		reason = "redemption cancelled"
+	}
+	var out Redemption
+	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
+		r, err := redemption(ctx, tx, id, true)
+		if err != nil {
+			return err
+		}
+		if r.CancelledAt != nil {
+			return &ledger.Error{Code: CodeAlreadyCancelled, Message: "redemption " + id + " was cancelled at " +
+				r.CancelledAt.Format(time.RFC3339)}
+		}
+		if _, err := customer(ctx, tx, r.CustomerID, true); err != nil {
+			return err
+		}
+		entry, err := tx.Reverse(ctx, r.EntryID, ledger.ReversalInput{Actor: actor, Reason: reason, Kind: "redemption.cancelled"})
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE products SET stock = stock + $2 WHERE sku = $1 AND stock IS NOT NULL`, r.SKU, r.Quantity); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE redemptions SET cancelled_at = $2, cancel_entry_id = $3 WHERE id = $1`,
+			id, s.now(), entry.ID); err != nil {
+			return err
+		}
+		out, err = redemption(ctx, tx, id, false)
+		return err
+	})
+	return out, err
+}
