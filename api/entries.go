@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/loyalty"
 )
 
 type entryJSON struct {
@@ -189,6 +190,10 @@ func (s *Server) reverseEntry(c echo.Context) error {
 		return err
 	}
 	req.Reason = strings.TrimSpace(req.Reason)
+	if orig, err := s.ledger.Entry(c.Request().Context(), id); err == nil && loyalty.Owns(orig.Kind) {
+		return ledger.Errorf(ledger.CodeNotReversible, "a %s entry is corrected through its own flow "+
+			"(a refund event, a cancelled redemption), not reversed by hand", orig.Kind)
+	}
 	e, replayed, err := s.ledger.Reverse(c.Request().Context(), id, ledger.ReversalInput{
 		IdempotencyKey: key, RequestHash: requestHash(c, req), Actor: actor(c), Reason: req.Reason})
 	if err != nil {

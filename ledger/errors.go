@@ -43,8 +43,12 @@ func Errorf(code Code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// ErrorCode is the Code of err, or CodeInternal when err is not an *Error.
+// ErrorCode is the Code of err: "" for nil, CodeInternal when err is not
+// an *Error.
 func ErrorCode(err error) Code {
+	if err == nil {
+		return ""
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Code

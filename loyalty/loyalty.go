@@ -48,6 +48,18 @@ func New(l *ledger.Ledger) *Service {
 	return &Service{ledger: l, now: l.Now, versions: map[int]rules.RuleSet{}}
 }
 
+// Owns reports whether entries of the kind belong to a loyalty flow, whose
+// state (shipments, redemptions, lots) a bare ledger reversal would leave
+// behind: they are corrected through their own flow (a refund event, a
+// cancelled redemption), never reversed by hand.
+func Owns(kind string) bool {
+	switch kind {
+	case ShipmentCompleted, ShipmentRefunded, FeedbackSubmitted, "redemption", "redemption.cancelled", "expiry":
+		return true
+	}
+	return false
+}
+
 func invalid(field, message string) error {
 	return &ledger.Error{Code: ledger.CodeInvalid, Message: field + ": " + message, Fields: map[string]string{field: message}}
 }

@@ -39,7 +39,8 @@ type RedemptionInput struct {
 	Quantity   int    `json:"quantity"`
 }
 
-var redemptionIDPattern = regexp.MustCompile(`^[\x21-\x7e]{1,128}$`)
+// Redemption ids travel in URL paths: no '/', '%', '?' or '#'.
+var redemptionIDPattern = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,128}$`)
 
 const maxQuantity = 1000
 
@@ -55,7 +56,7 @@ const maxQuantity = 1000
 func (s *Service) Redeem(ctx context.Context, in RedemptionInput, actor string) (Redemption, bool, error) {
 	bad := map[string]string{}
 	if !redemptionIDPattern.MatchString(in.ID) {
-		bad["redemption_id"] = "1 to 128 visible ASCII characters"
+		bad["redemption_id"] = "1 to 128 letters, digits, '_', '.', ':' or '-'"
 	}
 	if !ledger.ValidCustomerID(in.CustomerID) {
 		bad["customer_id"] = "1 to 64 letters, digits, '_', '.' or '-'"
@@ -78,30 +79,28 @@ func (s *Service) Redeem(ctx context.Context, in RedemptionInput, actor string) 
 	now := s.now()
 	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
 		replayed = false
-		// The customer first: registered, and its lock serialises its
-		// redemptions (limits); then the claim on the id; then the product.
+		// Locks: the customer (its redemptions are serialised: limits), then
+		// the product (stock), then the claim on the id, which a concurrent
+		// twin waits on and then replays. The product is locked before the
+		// claim's foreign key takes its share lock, never upgraded after.
 		if _, err := customer(ctx, tx, in.CustomerID, true); err != nil {
 			return err
 		}
+		p, err := product(ctx, tx, in.SKU, true)
+		if err != nil {
+			return err
+		}
 		tag, err := tx.Exec(ctx, `INSERT INTO redemptions (id, customer_id, sku, quantity, request_hash)
-SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM products WHERE sku = $3)
-ON CONFLICT (id) DO NOTHING`, in.ID, in.CustomerID, in.SKU, in.Quantity, hash[:])
+VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`, in.ID, in.CustomerID, in.SKU, in.Quantity, hash[:])
 		if err != nil {
 			return err
 		}
 		if tag.RowsAffected() == 0 {
 			if out, err = redemption(ctx, tx, in.ID, false); err != nil {
-				if ledger.ErrorCode(err) == ledger.CodeNotFound {
-					return &ledger.Error{Code: CodeUnknownProduct, Message: "no product " + in.SKU}
-				}
 				return err
 			}
 			replayed = true
 			return sameRedemption(ctx, tx, in.ID, hash[:])
-		}
-		p, err := product(ctx, tx, in.SKU, true)
-		if err != nil {
-			return err
 		}
 		if !p.Active {
 			return &ledger.Error{Code: CodeUnknownProduct, Message: "product " + in.SKU + " is not in the catalogue"}

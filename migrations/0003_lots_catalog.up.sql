@@ -115,7 +115,7 @@ CREATE TABLE products (
 );
 
 CREATE TABLE redemptions (
-    id              text PRIMARY KEY CHECK (id ~ '^[\x21-\x7e]{1,128}$'),
+    id              text PRIMARY KEY CHECK (id ~ '^[A-Za-z0-9_.:-]{1,128}$'),
     customer_id     text NOT NULL REFERENCES customers (id),
     sku             text NOT NULL REFERENCES products (sku),
     quantity        integer NOT NULL CHECK (quantity > 0),
