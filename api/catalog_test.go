@@ -1,0 +1,181 @@
+package api
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/loyalty"
+)
+
+// TestCatalogWalkthrough is the README's: a level product redeemed and
+// cancelled, points expiring soon, an expiry run at a future date, and the
+// books reconciling.
+func TestCatalogWalkthrough(t *testing.T) {
+	h := newHarness(t)
+	partner := func(path string, body any) response {
+		t.Helper()
+		return h.do(call{method: "POST", path: path, key: "partner", body: body})
+	}
+	wantStatus(t, partner("/v1/customers", map[string]any{"id": "C1", "name": "Shop"}), 201)
+	// 2,500 CNY this month: mid-tier L9 at once, 2,500 + 1,200 points.
+	wantStatus(t, partner("/v1/events", shipment("e1", "C1", "S1", "2500", time.Now().Add(-time.Hour))), 201)
+	wantStatus(t, partner("/v1/events", shipment("e2", "C1", "S2", "1000", time.Now().Add(-time.Minute))), 201)
+
+	admin := func(method, path string, body any) response {
+		t.Helper()
+		return h.do(call{method: method, path: path, key: "admin", body: body})
+	}
+	wantStatus(t, admin("POST", "/v1/products", map[string]any{"sku": "lamp", "name": "Desk lamp", "kind": "level",
+		"points_price": "800", "min_level": 9}), 201)
+	wantStatus(t, admin("POST", "/v1/products", map[string]any{"sku": "vip-bag", "name": "VIP bag", "kind": "level",
+		"points_price": "100", "min_level": 16}), 201)
+	wantStatus(t, admin("POST", "/v1/products", map[string]any{"sku": "mug", "name": "Mug", "kind": "featured",
+		"points_price": "50", "valid_from": time.Now().Add(-time.Hour).Format(time.RFC3339),
+		"valid_until": time.Now().Add(24 * time.Hour).Format(time.RFC3339), "stock": 1, "per_customer_limit": 1}), 201)
+	wantProblem(t, admin("POST", "/v1/products", map[string]any{"sku": "lamp", "name": "Lamp", "kind": "standard",
+		"points_price": "1"}), 409, loyalty.CodeProductExists)
+
+	cat := h.do(call{method: "GET", path: "/v1/customers/C1/catalog", key: "customer"})
+	wantStatus(t, cat, 200)
+	reasons := map[string]any{}
+	for _, it := range cat.object(t)["items"].([]any) {
+		item := it.(map[string]any)
+		reasons[item["sku"].(string)] = item["reason"]
+	}
+	if reasons["lamp"] != nil || reasons["mug"] != nil || reasons["vip-bag"] != "not_eligible" {
+		t.Errorf("catalog reasons %v", reasons)
+	}
+
+	red := h.do(call{method: "POST", path: "/v1/redemptions", key: "customer",
+		body: map[string]any{"redemption_id": "red-1", "customer_id": "C1", "sku": "lamp", "quantity": 1}})
+	wantStatus(t, red, 201)
+	if r := red.object(t); r["points"] != "800" || r["status"] != "redeemed" {
+		t.Errorf("redemption %s", red.body)
+	}
+	bal := h.do(call{method: "GET", path: "/v1/customers/C1/balances", key: "customer"}).object(t)
+	if pts := bal["points"].(map[string]any); pts["available"] != "2900" || bal["segment"] != "mid" {
+		t.Errorf("balances after redeeming %v", bal)
+	}
+	wantProblem(t, h.do(call{method: "POST", path: "/v1/redemptions", key: "customer",
+		body: map[string]any{"redemption_id": "red-2", "customer_id": "C1", "sku": "vip-bag", "quantity": 1}}),
+		422, loyalty.CodeNotEligible)
+	wantStatus(t, h.do(call{method: "POST", path: "/v1/redemptions/red-1/cancel", key: "customer",
+		body: map[string]any{"reason": "changed my mind"}}), 200)
+	wantProblem(t, h.do(call{method: "POST", path: "/v1/redemptions/red-1/cancel", key: "admin"}), 409, loyalty.CodeAlreadyCancelled)
+	bal = h.do(call{method: "GET", path: "/v1/customers/C1/balances", key: "customer"}).object(t)
+	if pts := bal["points"].(map[string]any); pts["available"] != "3700" {
+		t.Errorf("balances after cancelling %v", bal)
+	}
+
+	// Points earned this month expire at the end of the 12th month after:
+	// within 400 days, not within 300.
+	soon := h.do(call{method: "GET", path: "/v1/customers/C1/points/expiring?within_days=400", key: "customer"}).object(t)
+	if soon["total"] != "3700" || len(soon["by_date"].([]any)) != 1 {
+		t.Errorf("expiring within 400 days %v", soon)
+	}
+	if none := h.do(call{method: "GET", path: "/v1/customers/C1/points/expiring?within_days=300", key: "customer"}).object(t); none["total"] != "0" {
+		t.Errorf("expiring within 300 days %v", none)
+	}
+
+	future := time.Now().AddDate(1, 2, 0)
+	exp := admin("POST", "/v1/jobs/expire?as_of="+queryTime(future), nil)
+	wantStatus(t, exp, 200)
+	if rep := exp.object(t); rep["points"] != "3700" || rep["customers"] != float64(1) {
+		t.Errorf("expiry %s", exp.body)
+	}
+	again := admin("POST", "/v1/jobs/expire?as_of="+queryTime(future), nil).object(t)
+	if again["points"] != "0" {
+		t.Errorf("second expiry run %v, want nothing", again)
+	}
+	bal = h.do(call{method: "GET", path: "/v1/customers/C1/balances", key: "customer"}).object(t)
+	if pts := bal["points"].(map[string]any); pts["balance"] != "0" {
+		t.Errorf("balances after expiry %v", bal)
+	}
+
+	st := h.do(call{method: "GET", path: "/v1/customers/C1/statement?limit=2", key: "customer"})
+	wantStatus(t, st, 200)
+	page := st.object(t)
+	entries := page["entries"].([]any)
+	if first := entries[0].(map[string]any); first["kind"] != "expiry" || first["description"] != "3700 points expired" {
+		t.Errorf("newest statement entry %v", first)
+	}
+	next, _ := page["next_cursor"].(string)
+	rest := h.do(call{method: "GET", path: "/v1/customers/C1/statement?cursor=" + next, key: "customer"}).object(t)
+	var descriptions []string
+	for _, e := range rest["entries"].([]any) {
+		descriptions = append(descriptions, e.(map[string]any)["description"].(string))
+	}
+	if got := strings.Join(descriptions, " | "); !strings.Contains(got, "800 points redeemed for 1 x Desk lamp (lamp)") ||
+		!strings.Contains(got, "1200 points for shipment S2 (mid-tier x1.2)") {
+		t.Errorf("statement %s", got)
+	}
+
+	rec := h.do(call{method: "GET", path: "/v1/reconciliation", key: "finance"}).object(t)
+	if rec["pass"] != true {
+		t.Errorf("reconciliation %v", rec)
+	}
+}
+
+func TestCatalogAuthorisationAndRefusals(t *testing.T) {
+	h := newHarness(t)
+	for _, id := range []string{"C1", "C2"} {
+		h.do(call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": id, "name": id}})
+		h.do(call{method: "POST", path: "/v1/events", key: "partner", body: shipment("e"+id, id, "S"+id, "100", time.Now().Add(-time.Minute))})
+	}
+	h.do(call{method: "POST", path: "/v1/products", key: "admin", body: map[string]any{"sku": "pen", "name": "Pen",
+		"kind": "standard", "points_price": "10"}})
+	for _, tc := range []struct {
+		name, method, path, key string
+		body                    any
+		status                  int
+		code                    ledger.Code
+	}{
+		{"PartnerReadsStatement", "GET", "/v1/customers/C1/statement", "partner", nil, 403, ledger.CodeForbidden},
+		{"PartnerReadsBalances", "GET", "/v1/customers/C1/balances", "partner", nil, 403, ledger.CodeForbidden},
+		{"CustomerReadsOthersStatement", "GET", "/v1/customers/C2/statement", "customer", nil, 403, ledger.CodeForbidden},
+		{"CustomerReadsOthersExpiring", "GET", "/v1/customers/C2/points/expiring", "customer", nil, 403, ledger.CodeForbidden},
+		{"CustomerRedeemsForOther", "POST", "/v1/redemptions", "customer",
+			map[string]any{"redemption_id": "x", "customer_id": "C2", "sku": "pen", "quantity": 1}, 403, ledger.CodeForbidden},
+		{"CustomerCreatesProduct", "POST", "/v1/products", "customer",
+			map[string]any{"sku": "x", "name": "x", "kind": "standard", "points_price": "1"}, 403, ledger.CodeForbidden},
+		{"PartnerRunsExpiry", "POST", "/v1/jobs/expire", "partner", nil, 403, ledger.CodeForbidden},
+		{"UnknownProduct", "POST", "/v1/redemptions", "partner",
+			map[string]any{"redemption_id": "x", "customer_id": "C1", "sku": "ghost", "quantity": 1}, 422, loyalty.CodeUnknownProduct},
+		{"TooManyPoints", "POST", "/v1/redemptions", "partner",
+			map[string]any{"redemption_id": "x", "customer_id": "C1", "sku": "pen", "quantity": 11}, 422, loyalty.CodeInsufficientPoints},
+		{"BadRedemptionID", "POST", "/v1/redemptions", "partner",
+			map[string]any{"redemption_id": "a/b", "customer_id": "C1", "sku": "pen", "quantity": 1}, 422, ledger.CodeInvalid},
+		{"FractionalPrice", "POST", "/v1/products", "admin",
+			map[string]any{"sku": "x", "name": "x", "kind": "standard", "points_price": "1.5"}, 422, ledger.CodeInvalidAmount},
+		{"LevelWithoutMinLevel", "POST", "/v1/products", "admin",
+			map[string]any{"sku": "x", "name": "x", "kind": "level", "points_price": "1"}, 422, ledger.CodeInvalid},
+		{"PatchUnknown", "PATCH", "/v1/products/ghost", "admin", map[string]any{"name": "x"}, 404, ledger.CodeNotFound},
+		{"PatchKind", "PATCH", "/v1/products/pen", "admin", map[string]any{"kind": "level"}, 400, codeInvalidJSON},
+		{"CancelUnknown", "POST", "/v1/redemptions/ghost/cancel", "admin", nil, 404, ledger.CodeNotFound},
+		{"BadWithinDays", "GET", "/v1/customers/C1/points/expiring?within_days=0", "admin", nil, 422, ledger.CodeInvalid},
+		{"BadExpiryTime", "POST", "/v1/jobs/expire?as_of=soon", "admin", nil, 422, ledger.CodeInvalid},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			wantProblem(t, h.do(call{method: tc.method, path: tc.path, key: tc.key, body: tc.body, invalid: true}), tc.status, tc.code)
+		})
+	}
+	if n := h.count("redemptions"); n != 0 {
+		t.Errorf("%d redemptions after refusals", n)
+	}
+	patched := h.do(call{method: "PATCH", path: "/v1/products/pen", key: "admin", body: map[string]any{"points_price": "12", "active": false}})
+	wantStatus(t, patched, 200)
+	if p := patched.object(t); p["points_price"] != "12" || p["active"] != false {
+		t.Errorf("patched %v", p)
+	}
+	wantProblem(t, h.do(call{method: "POST", path: "/v1/redemptions", key: "partner",
+		body: map[string]any{"redemption_id": "y", "customer_id": "C1", "sku": "pen", "quantity": 1}}), 422, loyalty.CodeUnknownProduct)
+
+	// Loyalty entries are corrected through their flows, not reversed by hand.
+	var entryID int64
+	h.pool.QueryRow(t.Context(), `SELECT min(id) FROM entries WHERE kind = 'shipment.completed'`).Scan(&entryID)
+	wantProblem(t, h.do(call{method: "POST", path: fmt.Sprintf("/v1/entries/%d/reversal", entryID), key: "admin",
+		body: map[string]any{"reason": "oops"}}), 409, ledger.CodeNotReversible)
+}
