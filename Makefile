@@ -24,9 +24,11 @@ test: build vet ## vet, then every test with the race detector against a throwaw
 	@status=0; $(GO) test -race -count=1 ./... || status=$$?; \
 	[ -n "$$TALLY_TEST_DATABASE_URL" ] || ./$(BIN) devdb stop --dir .data/pgtest; exit $$status
 
-bench: build ## benchmarks against a durable (fsync on) cluster in .data/pgbench
-	@url=$$(./$(BIN) devdb start --dir .data/pgbench --db postgres) && \
-	status=0; TALLY_TEST_DATABASE_URL=$$url $(GO) test -run '^$$' -bench . -benchtime 4000x ./... || status=$$?; \
+bench: build ## benchmarks against a durable (fsync on) cluster in .data/pgbench; they print their figures
+	@url=$$(./$(BIN) devdb start --dir .data/pgbench --db postgres) && export TALLY_TEST_DATABASE_URL=$$url && \
+	status=0; \
+	$(GO) test -run '^$$' -bench HotAccounts -benchtime 4000x ./ledger || status=$$?; \
+	$(GO) test -run '^$$' -bench Expire1MLots -benchtime 1x -timeout 30m ./loyalty || status=$$?; \
 	./$(BIN) devdb stop --dir .data/pgbench; exit $$status
 
 clean-db: build ## stop and delete the local clusters (all local data is lost)

@@ -35,35 +35,37 @@ CREATE INDEX lot_draws_lot ON lot_draws (lot_id);
 -- posted: from the lots of entry from_entry (undoing a credit), or from the
 -- lots expiring by expiring_by (expiry), or else from the lots available and
 -- unexpired at p_now, soonest expiry first. The caller holds the account's
--- balance row lock, so no two draws on one account interleave.
+-- balance row lock, so no two draws on one account interleave and the
+-- lots read are the lots updated.
 CREATE FUNCTION draw_lots(p_code text, p_amount bigint, p_from_entry bigint, p_expiring_by timestamptz, p_now timestamptz)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     v_entry   bigint := currval('entries_id_seq');
     v_account bigint := (SELECT id FROM accounts WHERE code = p_code);
-    v_left    bigint := p_amount;
-    v_take    bigint;
-    lot       record;
+    v_drawn   bigint;
 BEGIN
-    FOR lot IN
-        SELECT id, remaining FROM points_lots
+    -- One set-based pass: each candidate lot, in draw order, gives what is
+    -- still needed after the lots before it, up to its remaining amount.
+    WITH candidates AS (
+        SELECT id, remaining, sum(remaining) OVER (ORDER BY expires_at, id) - remaining AS before
+        FROM points_lots
         WHERE account_id = v_account AND remaining > 0
           AND CASE
                 WHEN p_from_entry IS NOT NULL THEN entry_id = p_from_entry
                 WHEN p_expiring_by IS NOT NULL THEN expires_at <= p_expiring_by
                 ELSE available_at <= p_now AND expires_at > p_now
               END
-        ORDER BY expires_at, id
-        FOR UPDATE
-    LOOP
-        EXIT WHEN v_left = 0;
-        v_take := least(v_left, lot.remaining);
-        UPDATE points_lots SET remaining = remaining - v_take WHERE id = lot.id;
-        INSERT INTO lot_draws (entry_id, lot_id, amount) VALUES (v_entry, lot.id, v_take);
-        v_left := v_left - v_take;
-    END LOOP;
-    IF v_left > 0 THEN
-        RAISE EXCEPTION '% lacks % available points', p_code, v_left
+    ), takes AS (
+        SELECT id, least(remaining, p_amount - before) AS take FROM candidates WHERE before < p_amount
+    ), updated AS (
+        UPDATE points_lots l SET remaining = l.remaining - t.take FROM takes t WHERE l.id = t.id
+        RETURNING l.id, t.take
+    ), drawn AS (
+        INSERT INTO lot_draws (entry_id, lot_id, amount) SELECT v_entry, id, take FROM updated RETURNING amount
+    )
+    SELECT coalesce(sum(amount), 0) INTO v_drawn FROM drawn;
+    IF v_drawn < p_amount THEN
+        RAISE EXCEPTION '% lacks % available points', p_code, p_amount - v_drawn
             USING ERRCODE = 'check_violation', CONSTRAINT = 'lots_available';
     END IF;
 END;
