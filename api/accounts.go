@@ -148,10 +148,19 @@ func (s *Server) listPostings(c echo.Context) error {
 	return reply(c, http.StatusOK, out)
 }
 
+// reconcile checks the ledger's invariants and the loyalty ones: every
+// rebate recomputed from its deposit and rule version.
 func (s *Server) reconcile(c echo.Context) error {
-	r, err := s.ledger.Reconcile(c.Request().Context())
+	ctx := c.Request().Context()
+	r, err := s.ledger.Reconcile(ctx)
 	if err != nil {
 		return err
 	}
+	rebates, err := s.loyalty.ReconcileRebates(ctx)
+	if err != nil {
+		return err
+	}
+	r.Checks = append(r.Checks, rebates)
+	r.Pass = r.Pass && rebates.Pass
 	return reply(c, http.StatusOK, r)
 }

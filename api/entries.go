@@ -192,7 +192,7 @@ func (s *Server) reverseEntry(c echo.Context) error {
 	req.Reason = strings.TrimSpace(req.Reason)
 	if orig, err := s.ledger.Entry(c.Request().Context(), id); err == nil && loyalty.Owns(orig.Kind) {
 		return ledger.Errorf(ledger.CodeNotReversible, "a %s entry is corrected through its own flow "+
-			"(a refund event, a cancelled redemption), not reversed by hand", orig.Kind)
+			"(a refund event, a cancelled redemption, the movement's reversal endpoint), not reversed by hand", orig.Kind)
 	}
 	e, replayed, err := s.ledger.Reverse(c.Request().Context(), id, ledger.ReversalInput{
 		IdempotencyKey: key, RequestHash: requestHash(c, req), Actor: actor(c), Reason: req.Reason})

@@ -111,6 +111,15 @@ func New(cfg Config) *Server {
 	v1.POST("/redemptions/:id/cancel", s.cancelRedemption, redeemers)
 	v1.POST("/jobs/expire", s.runExpiry, admin)
 
+	for _, kind := range []string{loyalty.Deposit, loyalty.Charge, loyalty.Withdrawal} {
+		v1.POST("/"+kind+"s", s.moneyHandler(kind), writers)
+		v1.POST("/"+kind+"s/:id/reversal", s.moneyReversal(kind), admin)
+	}
+	v1.GET("/reports/trial-balance", s.trialBalance, books)
+	v1.GET("/reports/rebates", s.rebateReport, books)
+	v1.GET("/reports/points", s.pointsReport, books)
+	v1.GET("/reports/segments", s.segmentReport, books)
+
 	s.echo = e
 	return s
 }

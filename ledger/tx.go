@@ -85,3 +85,10 @@ func (tx *Tx) Balance(ctx context.Context, code string) (Account, error) {
 	}
 	return a, err
 }
+
+// ReadTx runs fn in a read-only REPEATABLE READ transaction: one consistent
+// snapshot, for reports that stream while they read. It is not retried (a
+// read-only snapshot has nothing to retry for).
+func (l *Ledger) ReadTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	return pgx.BeginTxFunc(ctx, l.pool, readOnly, fn)
+}

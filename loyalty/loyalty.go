@@ -51,10 +51,12 @@ func New(l *ledger.Ledger) *Service {
 // Owns reports whether entries of the kind belong to a loyalty flow, whose
 // state (shipments, redemptions, lots) a bare ledger reversal would leave
 // behind: they are corrected through their own flow (a refund event, a
-// cancelled redemption), never reversed by hand.
+// cancelled redemption, a money movement's own reversal), never reversed by
+// hand.
 func Owns(kind string) bool {
 	switch kind {
-	case ShipmentCompleted, ShipmentRefunded, FeedbackSubmitted, "redemption", "redemption.cancelled", "expiry":
+	case ShipmentCompleted, ShipmentRefunded, FeedbackSubmitted, "redemption", "redemption.cancelled", "expiry",
+		Deposit, Charge, Withdrawal:
 		return true
 	}
 	return false

@@ -37,6 +37,9 @@ ORDER BY effective_from DESC LIMIT 1`, t).Scan(&version)
 func (s *Service) version(ctx context.Context, q interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }, version int) (rules.RuleSet, error) {
+	if version == 1 {
+		return rules.Default(), nil // never stored: PutRules numbers from 2
+	}
 	s.mu.Lock()
 	rs, ok := s.versions[version]
 	s.mu.Unlock()

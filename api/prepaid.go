@@ -1,0 +1,83 @@
+package api
+
+import (
+	stdctx "context"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/loyalty"
+)
+
+type moneyRequest struct {
+	DepositID    string     `json:"deposit_id,omitempty"`
+	ChargeID     string     `json:"charge_id,omitempty"`
+	WithdrawalID string     `json:"withdrawal_id,omitempty"`
+	CustomerID   string     `json:"customer_id"`
+	Amount       Amount     `json:"amount"`
+	OccurredAt   *time.Time `json:"occurred_at,omitempty"`
+	ShipmentID   string     `json:"shipment_id,omitempty"`
+}
+
+// moneyHandler answers POST /v1/deposits, /v1/charges and /v1/withdrawals:
+// 201 with the movement, Idempotent-Replayed: true for a repeat.
+func (s *Server) moneyHandler(kind string) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		var req moneyRequest
+		if err := decode(c, &req); err != nil {
+			return err
+		}
+		ids := map[string]string{loyalty.Deposit: req.DepositID, loyalty.Charge: req.ChargeID, loyalty.Withdrawal: req.WithdrawalID}
+		for k, v := range ids {
+			if k != kind && v != "" {
+				return &ledger.Error{Code: codeInvalidJSON, Message: "unknown field \"" + k + "_id\"",
+					Fields: map[string]string{k + "_id": "unknown"}}
+			}
+		}
+		if kind != loyalty.Charge && req.ShipmentID != "" {
+			return &ledger.Error{Code: codeInvalidJSON, Message: "unknown field \"shipment_id\"", Fields: map[string]string{"shipment_id": "unknown"}}
+		}
+		if kind == loyalty.Charge && req.ShipmentID == "" {
+			return &ledger.Error{Code: ledger.CodeInvalid, Message: "a charge names the shipment it pays for",
+				Fields: map[string]string{"shipment_id": "required"}}
+		}
+		in := loyalty.MoneyInput{ID: ids[kind], CustomerID: req.CustomerID, Amount: req.Amount.Decimal, ShipmentID: req.ShipmentID}
+		if req.OccurredAt != nil {
+			in.OccurredAt = *req.OccurredAt
+		}
+		do := map[string]func(stdctx.Context, loyalty.MoneyInput, string) (loyalty.MoneyMovement, bool, error){
+			loyalty.Deposit: s.loyalty.Deposit, loyalty.Charge: s.loyalty.Charge, loyalty.Withdrawal: s.loyalty.Withdraw,
+		}[kind]
+		m, replayed, err := do(c.Request().Context(), in, actor(c))
+		if err != nil {
+			return err
+		}
+		if replayed {
+			c.Response().Header().Set("Idempotent-Replayed", "true")
+		}
+		return reply(c, http.StatusCreated, m)
+	}
+}
+
+// moneyReversal answers POST /v1/{deposits,charges,withdrawals}/{id}/reversal.
+func (s *Server) moneyReversal(kind string) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		var req struct {
+			Reason string `json:"reason"`
+		}
+		if err := decode(c, &req); err != nil {
+			return err
+		}
+		if strings.TrimSpace(req.Reason) == "" {
+			return &ledger.Error{Code: ledger.CodeInvalid, Message: "a reversal needs a reason", Fields: map[string]string{"reason": "required"}}
+		}
+		m, err := s.loyalty.ReverseMoney(c.Request().Context(), kind, c.Param("id"), strings.TrimSpace(req.Reason), actor(c))
+		if err != nil {
+			return err
+		}
+		return reply(c, http.StatusCreated, m)
+	}
+}

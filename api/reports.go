@@ -1,0 +1,285 @@
+package api
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/shopspring/decimal"
+
+	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/loyalty"
+	"github.com/tally-ledger/tally/rules"
+)
+
+// stream writes a report as JSON or, when asked for with Accept: text/csv or
+// ?format=csv, as CSV, row by row as the report produces them, flushing as
+// it goes: nothing holds the whole report.
+type stream struct {
+	c       echo.Context
+	csv     *csv.Writer
+	started bool
+	rows    int
+}
+
+func wantsCSV(c echo.Context) bool {
+	return c.QueryParam("format") == "csv" || strings.Contains(c.Request().Header.Get(echo.HeaderAccept), "text/csv")
+}
+
+func newStream(c echo.Context) *stream {
+	s := &stream{c: c}
+	if c.QueryParam("format") != "" && c.QueryParam("format") != "csv" && c.QueryParam("format") != "json" {
+		return s
+	}
+	if wantsCSV(c) {
+		s.csv = csv.NewWriter(c.Response())
+	}
+	return s
+}
+
+func (s *stream) checkFormat() error {
+	if f := s.c.QueryParam("format"); f != "" && f != "csv" && f != "json" {
+		return &ledger.Error{Code: ledger.CodeInvalid, Message: "format is csv or json", Fields: map[string]string{"format": "csv or json"}}
+	}
+	return nil
+}
+
+// start sends the headers; open is the JSON up to the first row.
+func (s *stream) start(open string, header []string) error {
+	s.started = true
+	res := s.c.Response()
+	if s.csv != nil {
+		res.Header().Set(echo.HeaderContentType, "text/csv; charset=utf-8")
+		res.WriteHeader(http.StatusOK)
+		return s.csv.Write(header)
+	}
+	res.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	res.WriteHeader(http.StatusOK)
+	_, err := res.Write([]byte(open))
+	return err
+}
+
+// row writes one JSON array element or one CSV record.
+func (s *stream) row(v any, record []string) error {
+	if s.csv != nil {
+		if err := s.csv.Write(record); err != nil {
+			return err
+		}
+	} else {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		if s.rows > 0 {
+			b = append([]byte(","), b...)
+		}
+		if _, err := s.c.Response().Write(b); err != nil {
+			return err
+		}
+	}
+	s.rows++
+	if s.rows%200 == 0 {
+		s.flush()
+	}
+	return nil
+}
+
+func (s *stream) flush() {
+	if s.csv != nil {
+		s.csv.Flush()
+	}
+	s.c.Response().Flush()
+}
+
+// finish closes the JSON (with close) or writes the last CSV records.
+func (s *stream) finish(close string, records ...[]string) error {
+	if s.csv != nil {
+		for _, r := range records {
+			if err := s.csv.Write(r); err != nil {
+				return err
+			}
+		}
+		s.csv.Flush()
+		return s.csv.Error()
+	}
+	_, err := s.c.Response().Write([]byte(close))
+	s.flush()
+	return err
+}
+
+// fail ends a stream that broke after it started: the status is sent, so the
+// body is cut short, and the error is logged.
+func (s *stream) fail(srv *Server, err error) error {
+	if !s.started {
+		return err
+	}
+	srv.log.Error("report failed while streaming", "err", err, "path", s.c.Request().URL.Path)
+	return nil
+}
+
+func cny(d decimal.Decimal) string { return money(d, ledger.CNY) }
+
+func mustJSON(v any) string {
+	var b bytes.Buffer
+	_ = encodeJSON(&b, v)
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+func (s *Server) trialBalance(c echo.Context) error {
+	st := newStream(c)
+	if err := st.checkFormat(); err != nil {
+		return err
+	}
+	asOf, err := timeParam(c, "as_of", time.Now())
+	if err != nil {
+		return err
+	}
+	if err := st.start(`{"as_of":`+mustJSON(asOf)+`,"accounts":[`, []string{"account", "asset", "debit", "credit", "balance"}); err != nil {
+		return err
+	}
+	totals, err := s.loyalty.TrialBalance(c.Request().Context(), asOf, func(r loyalty.TrialRow) error {
+		rec := []string{r.Account, string(r.Asset), money(r.Debit, r.Asset), money(r.Credit, r.Asset), money(r.Balance, r.Asset)}
+		return st.row(map[string]string{"account": rec[0], "asset": rec[1], "debit": rec[2], "credit": rec[3], "balance": rec[4]}, rec)
+	})
+	if err != nil {
+		return st.fail(s, err)
+	}
+	var records [][]string
+	var out []map[string]any
+	for _, t := range totals {
+		records = append(records, []string{"TOTAL", string(t.Asset), money(t.Debits, t.Asset), money(t.Credits, t.Asset),
+			money(t.Credits.Sub(t.Debits), t.Asset)})
+		out = append(out, map[string]any{"asset": t.Asset, "debits": money(t.Debits, t.Asset),
+			"credits": money(t.Credits, t.Asset), "balanced": t.Balanced})
+	}
+	if out == nil {
+		out = []map[string]any{}
+	}
+	return st.finish(`],"totals":`+mustJSON(out)+`}`, records...)
+}
+
+// period reads ?from=&to= (RFC 3339), to after from.
+func period(c echo.Context) (time.Time, time.Time, error) {
+	from, err := timeParam(c, "from", time.Time{})
+	if err != nil {
+		return from, from, err
+	}
+	to, err := timeParam(c, "to", time.Now())
+	if err != nil {
+		return from, to, err
+	}
+	if c.QueryParam("from") == "" || !to.After(from) {
+		return from, to, &ledger.Error{Code: ledger.CodeInvalid, Message: "from is required, and to (default now) must be after it",
+			Fields: map[string]string{"from": "required, before to"}}
+	}
+	return from, to, nil
+}
+
+var rebateHeader = []string{"customer_id", "opening", "granted", "used_by_charges", "clawed_back", "adjustments", "closing",
+	"deposits", "effective_rate"}
+
+func rebateRecord(r loyalty.RebateRow) []string {
+	return []string{r.CustomerID, cny(r.Opening), cny(r.Granted), cny(r.Used), cny(r.ClawedBack), cny(r.Adjustments),
+		cny(r.Closing), cny(r.Deposits), r.EffectiveRate.StringFixed(4)}
+}
+
+func rebateObject(r loyalty.RebateRow) map[string]string {
+	rec := rebateRecord(r)
+	m := make(map[string]string, len(rec))
+	for i, h := range rebateHeader {
+		m[h] = rec[i]
+	}
+	return m
+}
+
+func (s *Server) rebateReport(c echo.Context) error {
+	st := newStream(c)
+	if err := st.checkFormat(); err != nil {
+		return err
+	}
+	from, to, err := period(c)
+	if err != nil {
+		return err
+	}
+	if err := st.start(`{"from":`+mustJSON(from)+`,"to":`+mustJSON(to)+`,"customers":[`, rebateHeader); err != nil {
+		return err
+	}
+	total, err := s.loyalty.RebateReport(c.Request().Context(), from, to, func(r loyalty.RebateRow) error {
+		return st.row(rebateObject(r), rebateRecord(r))
+	})
+	if err != nil {
+		return st.fail(s, err)
+	}
+	return st.finish(`],"total":`+mustJSON(rebateObject(total))+`}`, rebateRecord(total))
+}
+
+func (s *Server) pointsReport(c echo.Context) error {
+	st := newStream(c)
+	if err := st.checkFormat(); err != nil {
+		return err
+	}
+	from, to, err := period(c)
+	if err != nil {
+		return err
+	}
+	rep, err := s.loyalty.PointsRollForward(c.Request().Context(), from, to)
+	if err != nil {
+		return err
+	}
+	n := func(v int64) string { return strconv.FormatInt(v, 10) }
+	header := []string{"from", "to", "opening"}
+	record := []string{from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339), n(rep.Opening)}
+	earned := map[string]string{}
+	for _, ch := range loyalty.PointsChannels {
+		header = append(header, "earned_"+ch)
+		record = append(record, n(rep.Earned[ch]))
+		earned[ch] = n(rep.Earned[ch])
+	}
+	header = append(header, "earned_total", "redeemed", "expired", "closing")
+	record = append(record, n(rep.EarnedTotal()), n(rep.Redeemed), n(rep.Expired), n(rep.Closing))
+	if st.csv != nil {
+		if err := st.start("", header); err != nil {
+			return err
+		}
+		return st.finish("", record)
+	}
+	return reply(c, http.StatusOK, map[string]any{"from": from, "to": to, "opening": n(rep.Opening), "earned": earned,
+		"earned_total": n(rep.EarnedTotal()), "redeemed": n(rep.Redeemed), "expired": n(rep.Expired), "closing": n(rep.Closing)})
+}
+
+func (s *Server) segmentReport(c echo.Context) error {
+	st := newStream(c)
+	if err := st.checkFormat(); err != nil {
+		return err
+	}
+	month := rules.Month(c.QueryParam("month"))
+	if !month.Valid() {
+		return &ledger.Error{Code: ledger.CodeInvalid, Message: "month must be YYYY-MM", Fields: map[string]string{"month": "YYYY-MM"}}
+	}
+	rep, err := s.loyalty.Segments(c.Request().Context(), month)
+	if err != nil {
+		return err
+	}
+	if st.csv == nil {
+		return reply(c, http.StatusOK, rep)
+	}
+	if err := st.start("", []string{"group", "name", "customers", "contribution", "share"}); err != nil {
+		return err
+	}
+	var records [][]string
+	for _, g := range []struct {
+		name string
+		rows []loyalty.GroupRow
+	}{{"segment", rep.Segments}, {"class", rep.Classes}} {
+		for _, r := range g.rows {
+			records = append(records, []string{g.name, r.Name, strconv.Itoa(r.Customers), cny(r.Contribution), r.Share.StringFixed(4)})
+		}
+	}
+	records = append(records, []string{"total", string(rep.Month), strconv.Itoa(rep.Customers), cny(rep.Contribution), "1.0000"})
+	return st.finish("", records...)
+}

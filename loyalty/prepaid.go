@@ -1,0 +1,317 @@
+package loyalty
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"regexp"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/rules"
+)
+
+// Kinds of money movement.
+const (
+	Deposit    = "deposit"
+	Charge     = "charge"
+	Withdrawal = "withdrawal"
+)
+
+// MoneyInput is a deposit, charge or withdrawal to record.
+type MoneyInput struct {
+	ID         string
+	CustomerID string
+	Amount     decimal.Decimal
+	// OccurredAt is when it happened; zero means now.
+	OccurredAt time.Time
+	// ShipmentID is what a charge paid for.
+	ShipmentID string
+}
+
+// MoneyMovement is a recorded deposit, charge or withdrawal.
+type MoneyMovement struct {
+	Kind        string          `json:"kind"`
+	ID          string          `json:"id"`
+	CustomerID  string          `json:"customer_id"`
+	Amount      decimal.Decimal `json:"amount"`
+	OccurredAt  time.Time       `json:"occurred_at"`
+	ShipmentID  *string         `json:"shipment_id,omitempty"`
+	RuleVersion int             `json:"rule_version"`
+	// Deposit: the rate of the schedule and the rebate it granted.
+	Rate   *decimal.Decimal `json:"rate,omitempty"`
+	Rebate *decimal.Decimal `json:"rebate,omitempty"`
+	// Charge: what came from principal and what from rebate.
+	FromPrincipal *decimal.Decimal `json:"from_principal,omitempty"`
+	FromRebate    *decimal.Decimal `json:"from_rebate,omitempty"`
+	// Withdrawal: the rebate clawed back.
+	Clawback        *decimal.Decimal `json:"clawback,omitempty"`
+	EntryID         int64            `json:"entry_id"`
+	ReversalEntryID *int64           `json:"reversal_entry_id"`
+	// Principal and rebate balances after the movement (or its reversal).
+	Principal     decimal.Decimal `json:"principal"`
+	RebateBalance decimal.Decimal `json:"rebate_balance"`
+}
+
+var moneyIDPattern = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,128}$`)
+
+var maxMoney = decimal.NewFromInt(1_000_000_000_000)
+
+func (s *Service) checkMoney(kind string, in *MoneyInput) error {
+	bad := map[string]string{}
+	if !moneyIDPattern.MatchString(in.ID) {
+		bad[kind+"_id"] = "1 to 128 letters, digits, '_', '.', ':' or '-'"
+	}
+	if !ledger.ValidCustomerID(in.CustomerID) {
+		bad["customer_id"] = "1 to 64 letters, digits, '_', '.' or '-'"
+	}
+	if !in.Amount.IsPositive() || in.Amount.GreaterThan(maxMoney) {
+		bad["amount"] = "a positive CNY amount"
+	} else if err := ledger.CNY.CheckScale(in.Amount); err != nil {
+		return &ledger.Error{Code: ledger.CodeInvalidAmount, Message: "amount " + in.Amount.String() + " is finer than the fen",
+			Fields: map[string]string{"amount": "at most 2 decimals"}}
+	}
+	now := s.now()
+	if in.OccurredAt.IsZero() {
+		in.OccurredAt = now
+	} else if in.OccurredAt.After(now.Add(clockSkew)) {
+		bad["occurred_at"] = "must not be in the future"
+	}
+	in.OccurredAt = in.OccurredAt.UTC().Truncate(time.Microsecond)
+	if kind == Charge && in.ShipmentID != "" && !shipmentIDPattern.MatchString(in.ShipmentID) {
+		bad["shipment_id"] = "1 to 64 letters, digits, '_', '.', ':' or '-'"
+	}
+	if len(bad) > 0 {
+		return &ledger.Error{Code: ledger.CodeInvalid, Message: "the " + kind + " is invalid", Fields: bad}
+	}
+	return nil
+}
+
+// Deposit records prepaid money and its proportional rebate in one entry:
+// Dr platform:cash / Cr the customer's prepaid, and Dr platform:rebate:expense
+// / Cr the customer's rebate. The rate comes from the rule set in effect when
+// the deposit occurred and is recorded even when the rebate rounds to zero.
+// Idempotent on the deposit id.
+//
+// Errors: ledger.CodeInvalid, ledger.CodeInvalidAmount, CodeUnknownCustomer,
+// ledger.CodeIdempotencyConflict.
+func (s *Service) Deposit(ctx context.Context, in MoneyInput, actor string) (MoneyMovement, bool, error) {
+	return s.move(ctx, Deposit, in, actor, func(m *MoneyMovement, rs rules.RuleSet, _, _ decimal.Decimal) ([]ledger.PostingInput, error) {
+		rate, rebate := rs.Rebate(in.Amount)
+		m.Rate, m.Rebate = &rate, &rebate
+		postings := []ledger.PostingInput{
+			{Account: "platform:cash", Amount: in.Amount.Neg()},
+			{Account: ledger.CustomerAccount(in.CustomerID, "prepaid"), Amount: in.Amount},
+		}
+		if rebate.IsPositive() {
+			postings = append(postings,
+				ledger.PostingInput{Account: "platform:rebate:expense", Amount: rebate.Neg()},
+				ledger.PostingInput{Account: ledger.CustomerAccount(in.CustomerID, "rebate"), Amount: rebate})
+		}
+		return postings, nil
+	})
+}
+
+// Charge pays for a shipment from prepaid: principal first, then rebate. A
+// charge larger than both together is refused whole. Idempotent on the
+// charge id.
+//
+// Errors: ledger.CodeInvalid, ledger.CodeInvalidAmount, CodeUnknownCustomer,
+// ledger.CodeInsufficientFunds, ledger.CodeIdempotencyConflict.
+func (s *Service) Charge(ctx context.Context, in MoneyInput, actor string) (MoneyMovement, bool, error) {
+	return s.move(ctx, Charge, in, actor, func(m *MoneyMovement, _ rules.RuleSet, principal, rebate decimal.Decimal) ([]ledger.PostingInput, error) {
+		if in.Amount.GreaterThan(principal.Add(rebate)) {
+			return nil, &ledger.Error{Code: ledger.CodeInsufficientFunds, Account: ledger.CustomerAccount(in.CustomerID, "prepaid"),
+				Message: "a charge of " + in.Amount.StringFixed(2) + " exceeds principal " + principal.StringFixed(2) +
+					" and rebate " + rebate.StringFixed(2) + " together"}
+		}
+		fromPrincipal := decimal.Min(in.Amount, principal)
+		fromRebate := in.Amount.Sub(fromPrincipal)
+		m.FromPrincipal, m.FromRebate = &fromPrincipal, &fromRebate
+		postings := []ledger.PostingInput{{Account: "platform:revenue:shipping", Amount: in.Amount}}
+		if fromPrincipal.IsPositive() {
+			postings = append(postings, ledger.PostingInput{Account: ledger.CustomerAccount(in.CustomerID, "prepaid"), Amount: fromPrincipal.Neg()})
+		}
+		if fromRebate.IsPositive() {
+			postings = append(postings, ledger.PostingInput{Account: ledger.CustomerAccount(in.CustomerID, "rebate"), Amount: fromRebate.Neg()})
+		}
+		return postings, nil
+	})
+}
+
+// Withdraw pays principal back to the customer and claws back rebate in
+// proportion in the same entry: rebate * W / principal, rounded half up to
+// the fen, capped at the rebate. More than the principal is refused.
+//
+// Errors: ledger.CodeInvalid, ledger.CodeInvalidAmount, CodeUnknownCustomer,
+// ledger.CodeInsufficientFunds, ledger.CodeIdempotencyConflict.
+func (s *Service) Withdraw(ctx context.Context, in MoneyInput, actor string) (MoneyMovement, bool, error) {
+	return s.move(ctx, Withdrawal, in, actor, func(m *MoneyMovement, _ rules.RuleSet, principal, rebate decimal.Decimal) ([]ledger.PostingInput, error) {
+		if in.Amount.GreaterThan(principal) {
+			return nil, &ledger.Error{Code: ledger.CodeInsufficientFunds, Account: ledger.CustomerAccount(in.CustomerID, "prepaid"),
+				Message: "a withdrawal of " + in.Amount.StringFixed(2) + " exceeds the principal " + principal.StringFixed(2)}
+		}
+		claw := rules.Clawback(rebate, principal, in.Amount)
+		m.Clawback = &claw
+		postings := []ledger.PostingInput{
+			{Account: ledger.CustomerAccount(in.CustomerID, "prepaid"), Amount: in.Amount.Neg()},
+			{Account: "platform:cash", Amount: in.Amount},
+		}
+		if claw.IsPositive() {
+			postings = append(postings,
+				ledger.PostingInput{Account: ledger.CustomerAccount(in.CustomerID, "rebate"), Amount: claw.Neg()},
+				ledger.PostingInput{Account: "platform:rebate:expense", Amount: claw})
+		}
+		return postings, nil
+	})
+}
+
+type pricer func(m *MoneyMovement, rs rules.RuleSet, principal, rebate decimal.Decimal) ([]ledger.PostingInput, error)
+
+// move is the shape of every money movement: lock the customer (which
+// serialises their movements and makes a concurrent twin wait, then
+// replay), price it from the balances, post it, keep it.
+func (s *Service) move(ctx context.Context, kind string, in MoneyInput, actor string, price pricer) (MoneyMovement, bool, error) {
+	if err := s.checkMoney(kind, &in); err != nil {
+		return MoneyMovement{}, false, err
+	}
+	canon, _ := json.Marshal(struct {
+		C, S string
+		A    decimal.Decimal
+		T    time.Time
+	}{in.CustomerID, in.ShipmentID, in.Amount.Round(2), in.OccurredAt})
+	hash := sha256.Sum256(canon)
+	var (
+		out      MoneyMovement
+		replayed bool
+	)
+	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
+		replayed = false
+		if _, err := customer(ctx, tx, in.CustomerID, true); err != nil {
+			return err
+		}
+		var stored []byte
+		err := tx.QueryRow(ctx, `SELECT request_hash FROM money_movements WHERE kind = $1 AND id = $2`, kind, in.ID).Scan(&stored)
+		if err == nil {
+			if string(stored) != string(hash[:]) {
+				return &ledger.Error{Code: ledger.CodeIdempotencyConflict, Message: kind + " " + in.ID + " was already recorded with other details"}
+			}
+			replayed = true
+			out, err = moneyMovement(ctx, tx, kind, in.ID)
+			return err
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		rs, err := s.rulesAt(ctx, tx, in.OccurredAt)
+		if err != nil {
+			return err
+		}
+		principal, rebate, err := prepaidBalances(ctx, tx, in.CustomerID)
+		if err != nil {
+			return err
+		}
+		m := MoneyMovement{Kind: kind, ID: in.ID, CustomerID: in.CustomerID, Amount: in.Amount, OccurredAt: in.OccurredAt,
+			RuleVersion: rs.Version}
+		if in.ShipmentID != "" {
+			m.ShipmentID = &in.ShipmentID
+		}
+		postings, err := price(&m, rs, principal, rebate)
+		if err != nil {
+			return err
+		}
+		version := rs.Version
+		meta, _ := json.Marshal(map[string]any{kind + "_id": in.ID, "customer_id": in.CustomerID, "rate": m.Rate,
+			"shipment_id": m.ShipmentID})
+		entry, err := tx.Post(ctx, ledger.EntryInput{Kind: kind, EffectiveAt: in.OccurredAt, Actor: actor, Metadata: meta,
+			Postings: postings, RuleVersion: &version})
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO money_movements (kind, id, customer_id, amount, occurred_at, shipment_id,
+    rate, rebate, from_principal, from_rebate, clawback, rule_version, request_hash, entry_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`, kind, in.ID, in.CustomerID, in.Amount, in.OccurredAt,
+			m.ShipmentID, m.Rate, m.Rebate, m.FromPrincipal, m.FromRebate, m.Clawback, rs.Version, hash[:], entry.ID); err != nil {
+			return err
+		}
+		out, err = moneyMovement(ctx, tx, kind, in.ID)
+		return err
+	})
+	return out, replayed, err
+}
+
+func prepaidBalances(ctx context.Context, tx *ledger.Tx, customerID string) (principal, rebate decimal.Decimal, err error) {
+	p, err := tx.Balance(ctx, ledger.CustomerAccount(customerID, "prepaid"))
+	if err != nil {
+		return
+	}
+	r, err := tx.Balance(ctx, ledger.CustomerAccount(customerID, "rebate"))
+	return p.Balance, r.Balance, err
+}
+
+func moneyMovement(ctx context.Context, tx *ledger.Tx, kind, id string) (MoneyMovement, error) {
+	var m MoneyMovement
+	err := tx.QueryRow(ctx, `SELECT kind, id, customer_id, amount, occurred_at, shipment_id, rule_version, rate, rebate,
+    from_principal, from_rebate, clawback, entry_id, reversal_entry_id
+FROM money_movements WHERE kind = $1 AND id = $2`, kind, id).Scan(&m.Kind, &m.ID, &m.CustomerID, &m.Amount, &m.OccurredAt,
+		&m.ShipmentID, &m.RuleVersion, &m.Rate, &m.Rebate, &m.FromPrincipal, &m.FromRebate, &m.Clawback, &m.EntryID, &m.ReversalEntryID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return m, ledger.Errorf(ledger.CodeNotFound, "no %s %s", kind, id)
+	}
+	if err != nil {
+		return m, err
+	}
+	m.Principal, m.RebateBalance, err = prepaidBalances(ctx, tx, m.CustomerID)
+	return m, err
+}
+
+// ReverseMoney reverses a deposit (with its rebate), a charge or a
+// withdrawal (with its clawback), once, with a reason. A deposit whose money
+// or rebate has been spent cannot be reversed.
+//
+// Errors: ledger.CodeNotFound, ledger.CodeInvalid, ledger.CodeAlreadyReversed,
+// ledger.CodeInsufficientFunds.
+func (s *Service) ReverseMoney(ctx context.Context, kind, id, reason, actor string) (MoneyMovement, error) {
+	var out MoneyMovement
+	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
+		var customerID string
+		var entryID int64
+		var reversed *int64
+		err := tx.QueryRow(ctx, `SELECT customer_id, entry_id, reversal_entry_id FROM money_movements
+WHERE kind = $1 AND id = $2`, kind, id).Scan(&customerID, &entryID, &reversed)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ledger.Errorf(ledger.CodeNotFound, "no %s %s", kind, id)
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := customer(ctx, tx, customerID, true); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, `SELECT reversal_entry_id FROM money_movements WHERE kind = $1 AND id = $2`, kind, id).
+			Scan(&reversed); err != nil {
+			return err
+		}
+		if reversed != nil {
+			return ledger.Errorf(ledger.CodeAlreadyReversed, "%s %s was reversed by entry %d", kind, id, *reversed)
+		}
+		entry, err := tx.Reverse(ctx, entryID, ledger.ReversalInput{Actor: actor, Reason: reason})
+		if ledger.ErrorCode(err) == ledger.CodeInsufficientFunds {
+			return &ledger.Error{Code: ledger.CodeInsufficientFunds, Message: "the " + kind + "'s money or rebate has been spent since: it cannot be reversed"}
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE money_movements SET reversal_entry_id = $3 WHERE kind = $1 AND id = $2`,
+			kind, id, entry.ID); err != nil {
+			return err
+		}
+		out, err = moneyMovement(ctx, tx, kind, id)
+		return err
+	})
+	return out, err
+}

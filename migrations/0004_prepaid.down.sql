@@ -1,0 +1,2 @@
+DROP INDEX postings_effective;
+DROP TABLE money_movements;
