@@ -285,7 +285,9 @@ func (l *Ledger) post(ctx context.Context, db batcher, in EntryInput, lines []li
 		codes    = make([]string, len(lines))
 		amounts  = make([]decimal.Decimal, len(lines))
 	)
-	if !in.EffectiveAt.IsZero() {
+	if in.EffectiveAt.IsZero() {
+		eff = &now // effective when the ledger's clock says it is
+	} else {
 		eff = &in.EffectiveAt
 	}
 	if in.IdempotencyKey != "" {
