@@ -256,3 +256,8 @@ func TestLoyaltyBadInput(t *testing.T) {
 func queryTime(t time.Time) string {
 	return strings.ReplaceAll(t.UTC().Format(time.RFC3339), "+", "%2B")
 }
+
+func shanghaiZone() *time.Location {
+	sh, _ := time.LoadLocation("Asia/Shanghai")
+	return sh
+}

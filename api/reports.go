@@ -27,8 +27,12 @@ type stream struct {
 	rows    int
 }
 
+// wantsCSV: ?format= decides; without it, the Accept header.
 func wantsCSV(c echo.Context) bool {
-	return c.QueryParam("format") == "csv" || strings.Contains(c.Request().Header.Get(echo.HeaderAccept), "text/csv")
+	if f := c.QueryParam("format"); f != "" {
+		return f == "csv"
+	}
+	return strings.Contains(c.Request().Header.Get(echo.HeaderAccept), "text/csv")
 }
 
 func newStream(c echo.Context) *stream {
@@ -280,6 +284,10 @@ func (s *Server) segmentReport(c echo.Context) error {
 			records = append(records, []string{g.name, r.Name, strconv.Itoa(r.Customers), cny(r.Contribution), r.Share.StringFixed(4)})
 		}
 	}
-	records = append(records, []string{"total", string(rep.Month), strconv.Itoa(rep.Customers), cny(rep.Contribution), "1.0000"})
+	share := "0.0000"
+	if rep.Contribution.IsPositive() {
+		share = "1.0000"
+	}
+	records = append(records, []string{"TOTAL", string(rep.Month), strconv.Itoa(rep.Customers), cny(rep.Contribution), share})
 	return st.finish("", records...)
 }

@@ -72,8 +72,13 @@ WHERE r.reversal_of IS NOT NULL
   AND (SELECT count(*) FROM postings WHERE entry_id = r.id) <> (SELECT count(*) FROM postings WHERE entry_id = r.reversal_of)`},
 }
 
-// Reconcile checks every invariant in one consistent snapshot.
-func (l *Ledger) Reconcile(ctx context.Context) (Reconciliation, error) {
+// ExtraCheck is an invariant kept outside the ledger (by the packages that
+// own the data), checked in the same snapshot.
+type ExtraCheck func(ctx context.Context, tx pgx.Tx) (Check, error)
+
+// Reconcile checks every invariant, and the extra ones, in one consistent
+// snapshot.
+func (l *Ledger) Reconcile(ctx context.Context, extra ...ExtraCheck) (Reconciliation, error) {
 	var r Reconciliation
 	err := l.inTx(ctx, readOnly, func(tx pgx.Tx) error {
 		r = Reconciliation{Pass: true}
@@ -90,6 +95,14 @@ func (l *Ledger) Reconcile(ctx context.Context) (Reconciliation, error) {
 				ids = []string{}
 			}
 			c := Check{Name: inv.name, Description: inv.description, Pass: len(ids) == 0, Offending: ids}
+			r.Pass = r.Pass && c.Pass
+			r.Checks = append(r.Checks, c)
+		}
+		for _, check := range extra {
+			c, err := check(ctx, tx)
+			if err != nil {
+				return err
+			}
 			r.Pass = r.Pass && c.Pass
 			r.Checks = append(r.Checks, c)
 		}

@@ -51,8 +51,8 @@ func (s *Service) CreateCustomer(ctx context.Context, c Customer) (Customer, boo
 				return &ledger.Error{Code: CodeUnknownReferrer, Message: "referrer " + *c.ReferredBy + " must be registered first"}
 			}
 		}
-		tag, err := tx.Exec(ctx, `INSERT INTO customers (id, name, referred_by) VALUES ($1, $2, $3)
-ON CONFLICT (id) DO NOTHING`, c.ID, c.Name, c.ReferredBy)
+		tag, err := tx.Exec(ctx, `INSERT INTO customers (id, name, referred_by, created_at) VALUES ($1, $2, $3, $4)
+ON CONFLICT (id) DO NOTHING`, c.ID, c.Name, c.ReferredBy, s.now())
 		if err != nil {
 			return err
 		}

@@ -52,7 +52,8 @@ type MoneyMovement struct {
 	Clawback        *decimal.Decimal `json:"clawback,omitempty"`
 	EntryID         int64            `json:"entry_id"`
 	ReversalEntryID *int64           `json:"reversal_entry_id"`
-	// Principal and rebate balances after the movement (or its reversal).
+	// Principal and rebate balances when answered: after the movement (or
+	// its reversal); on a replay, as they are now.
 	Principal     decimal.Decimal `json:"principal"`
 	RebateBalance decimal.Decimal `json:"rebate_balance"`
 }
@@ -176,14 +177,18 @@ type pricer func(m *MoneyMovement, rs rules.RuleSet, principal, rebate decimal.D
 // serialises their movements and makes a concurrent twin wait, then
 // replay), price it from the balances, post it, keep it.
 func (s *Service) move(ctx context.Context, kind string, in MoneyInput, actor string, price pricer) (MoneyMovement, bool, error) {
+	sent := in.OccurredAt // as the caller sent it: a retry without a time is the same request
 	if err := s.checkMoney(kind, &in); err != nil {
 		return MoneyMovement{}, false, err
+	}
+	if !sent.IsZero() {
+		sent = in.OccurredAt
 	}
 	canon, _ := json.Marshal(struct {
 		C, S string
 		A    decimal.Decimal
 		T    time.Time
-	}{in.CustomerID, in.ShipmentID, in.Amount.Round(2), in.OccurredAt})
+	}{in.CustomerID, in.ShipmentID, in.Amount.Round(2), sent})
 	hash := sha256.Sum256(canon)
 	var (
 		out      MoneyMovement

@@ -235,18 +235,19 @@ type GroupRow struct {
 	Name         string          `json:"name"`
 	Customers    int             `json:"customers"`
 	Contribution decimal.Decimal `json:"contribution"`
-	Share        decimal.Decimal `json:"share"` // of the month's contribution, 4 decimals
+	Share        decimal.Decimal `json:"share"` // of the month's contribution, rounded to 4 decimals
 }
 
-// Segments computes the pyramid for the month, over every registered
-// customer (those without shipments count with 0).
+// Segments computes the pyramid for the month, over every customer
+// registered by its end (those without shipments count with 0).
 func (s *Service) Segments(ctx context.Context, month rules.Month) (SegmentReport, error) {
 	rep := SegmentReport{Month: month}
 	err := s.ledger.ReadTx(ctx, func(tx pgx.Tx) error {
-		rs, err := s.rulesAt(ctx, tx, month.Start(time.UTC).AddDate(0, 1, 0).Add(-time.Second))
+		rs, err := s.rulesAt(ctx, tx, month.Start(time.UTC).AddDate(0, 1, 0))
 		if err != nil {
 			return err
 		}
+		end := month.Start(rs.Location()).AddDate(0, 1, 0)
 		rep.RuleVersion = rs.Version
 		bySegment := map[string]*GroupRow{}
 		for _, seg := range rs.Segments {
@@ -256,9 +257,10 @@ func (s *Service) Segments(ctx context.Context, month rules.Month) (SegmentRepor
 		classes := []*GroupRow{{Name: "A"}, {Name: "B"}, {Name: "C"}}
 		rows, err := tx.Query(ctx, `WITH c AS (
     SELECT cu.id, coalesce(m.contribution, 0) AS contribution
-    FROM customers cu LEFT JOIN customer_months m ON m.customer_id = cu.id AND m.month = $1)
+    FROM customers cu LEFT JOIN customer_months m ON m.customer_id = cu.id AND m.month = $1
+    WHERE cu.created_at < $2)
 SELECT contribution, row_number() OVER (ORDER BY contribution DESC, id), count(*) OVER ()
-FROM c ORDER BY contribution DESC, id`, string(month))
+FROM c ORDER BY contribution DESC, id`, string(month), end)
 		if err != nil {
 			return err
 		}
@@ -306,12 +308,24 @@ func ceilPercent(n, pct int) int { return (n*pct + 99) / 100 }
 
 // ReconcileRebates recomputes every deposit's rebate from its amount and the
 // rule version that priced it, and compares it with the rebate recorded and
-// the rebate posted. It streams over the deposits.
+// the rebate posted.
 func (s *Service) ReconcileRebates(ctx context.Context) (ledger.Check, error) {
+	var check ledger.Check
+	err := s.ledger.ReadTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		check, err = s.RebateCheck(ctx, tx)
+		return err
+	})
+	return check, err
+}
+
+// RebateCheck is ReconcileRebates in the caller's snapshot (for
+// ledger.Reconcile's extra checks). It streams over the deposits.
+func (s *Service) RebateCheck(ctx context.Context, tx pgx.Tx) (ledger.Check, error) {
 	check := ledger.Check{Name: "rebates_match_rules",
 		Description: "every deposit's rebate equals its amount priced by the rule version recorded with it", Pass: true,
 		Offending: []string{}}
-	err := s.ledger.ReadTx(ctx, func(tx pgx.Tx) error {
+	err := func() error {
 		rows, err := tx.Query(ctx, `SELECT m.id, m.amount, m.rule_version, coalesce(m.rebate, -1), coalesce(m.rate, -1),
     coalesce((SELECT p.amount FROM postings p JOIN accounts a ON a.id = p.account_id
               WHERE p.entry_id = m.entry_id AND a.code = 'customer:' || m.customer_id || ':rebate'), 0)
@@ -344,6 +358,6 @@ FROM money_movements m WHERE m.kind = 'deposit' ORDER BY m.id`)
 			}
 		}
 		return rows.Err()
-	})
+	}()
 	return check, err
 }
