@@ -5,7 +5,7 @@ export PATH := $(PATH):/usr/local/go/bin
 GO ?= go
 BIN := bin/tally
 
-.PHONY: help build run test vet bench clean-db
+.PHONY: help build run test vet fuzz bench clean-db
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -20,9 +20,16 @@ vet: ## go vet and a gofmt check
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 
-test: build vet ## vet, then every test with the race detector against a throwaway cluster in .data/pgtest
+test: build vet ## vet, every test with the race detector against a throwaway cluster in .data/pgtest, short fuzz runs
 	@status=0; $(GO) test -race -count=1 ./... || status=$$?; \
-	[ -n "$$TALLY_TEST_DATABASE_URL" ] || ./$(BIN) devdb stop --dir .data/pgtest; exit $$status
+	[ -n "$$TALLY_TEST_DATABASE_URL" ] || ./$(BIN) devdb stop --dir .data/pgtest; \
+	[ $$status = 0 ] && $(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME) || status=1; exit $$status
+
+FUZZTIME ?= 5s
+fuzz: ## each fuzz target for FUZZTIME (default 5s) from its committed corpus; crashes land in testdata/fuzz
+	$(GO) test ./api -run '^$$' -fuzz '^FuzzAmount$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./api -run '^$$' -fuzz '^FuzzEvent$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./rules -run '^$$' -fuzz '^FuzzPricing$$' -fuzztime $(FUZZTIME)
 
 bench: build ## benchmarks against a durable (fsync on) cluster in .data/pgbench; they print their figures
 	@url=$$(./$(BIN) devdb start --dir .data/pgbench --db postgres) && export TALLY_TEST_DATABASE_URL=$$url && \
