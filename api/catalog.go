@@ -223,6 +223,9 @@ func (s *Server) expiringPoints(c echo.Context) error {
 }
 
 func (s *Server) runExpiry(c echo.Context) error {
+	if err := noBody(c); err != nil {
+		return err
+	}
 	asOf, err := timeParam(c, "as_of", time.Now())
 	if err != nil {
 		return err

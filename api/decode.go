@@ -35,6 +35,14 @@ func decode(c echo.Context, v any) error {
 	return jsonError(decodeReader(http.MaxBytesReader(c.Response(), req.Body, maxBody), v))
 }
 
+// noBody refuses a body where none is taken.
+func noBody(c echo.Context) error {
+	if c.Request().ContentLength != 0 {
+		return ledger.Errorf(codeInvalidJSON, "%s %s takes no body: its parameters are in the query", c.Request().Method, c.Path())
+	}
+	return nil
+}
+
 // decodeStrict decodes one JSON value with no unknown fields.
 func decodeStrict(data []byte, v any) error { return decodeReader(bytes.NewReader(data), v) }
 
