@@ -5,7 +5,7 @@ export PATH := $(PATH):/usr/local/go/bin
 GO ?= go
 BIN := bin/tally
 
-.PHONY: help build run test vet fuzz bench clean-db
+.PHONY: help build run test vet fuzz bench chaos clean-db
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -38,8 +38,12 @@ bench: build ## benchmarks against a durable (fsync on) cluster in .data/pgbench
 	$(GO) test -run '^$$' -bench Expire1MLots -benchtime 1x -timeout 30m ./loyalty || status=$$?; \
 	./$(BIN) devdb stop --dir .data/pgbench; exit $$status
 
+chaos: ## kill the server (SIGKILL, 3x) and crash PostgreSQL (1x) under load; check nothing acknowledged is lost or doubled
+	$(GO) test ./internal/chaos -count=1 -run '^TestChaos$$' -timeout 5m -v -args -chaos.full | grep -E '^(ops acknowledged|--- |ok|FAIL)|chaos_test'
+
 clean-db: build ## stop and delete the local clusters (all local data is lost)
 	-./$(BIN) devdb stop --dir .data/pg
 	-./$(BIN) devdb stop --dir .data/pgtest
 	-./$(BIN) devdb stop --dir .data/pgbench
+	-./$(BIN) devdb stop --dir .data/pgchaos
 	rm -rf .data

@@ -144,6 +144,12 @@ func (c *Cluster) Stop() error {
 	return c.pgctl("stop", "-w", "-m", "fast")
 }
 
+// Crash stops the server in immediate mode, as a power cut would: no
+// checkpoint, recovery from the WAL at the next start (chaos tests).
+func (c *Cluster) Crash() error {
+	return c.pgctl("stop", "-w", "-m", "immediate")
+}
+
 func (c *Cluster) initdb() error {
 	c.opts.Log("creating a PostgreSQL cluster in %s", c.Dir)
 	if err := os.MkdirAll(c.Dir, 0o700); err != nil {

@@ -46,7 +46,7 @@ func server() (string, error) {
 	if url := os.Getenv("TALLY_TEST_DATABASE_URL"); url != "" {
 		return url, nil
 	}
-	root, err := moduleRoot()
+	root, err := ModuleRoot()
 	if err != nil {
 		return "", err
 	}
@@ -58,7 +58,8 @@ func server() (string, error) {
 	return url, err
 }
 
-func moduleRoot() (string, error) {
+// ModuleRoot is the directory of go.mod above the working directory.
+func ModuleRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err
