@@ -32,7 +32,11 @@ func decode(c echo.Context, v any) error {
 	if err != nil || mt != echo.MIMEApplicationJSON {
 		return ledger.Errorf(codeUnsupportedMediaType, "the body must be application/json")
 	}
-	return jsonError(decodeReader(http.MaxBytesReader(c.Response(), req.Body, maxBody), v))
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), req.Body, maxBody))
+	if err != nil {
+		return jsonError(err)
+	}
+	return jsonError(decodeStrict(body, v))
 }
 
 // noBody refuses a body where none is taken.
@@ -43,8 +47,14 @@ func noBody(c echo.Context) error {
 	return nil
 }
 
-// decodeStrict decodes one JSON value with no unknown fields.
-func decodeStrict(data []byte, v any) error { return decodeReader(bytes.NewReader(data), v) }
+// decodeStrict decodes one JSON value with no unknown fields. A NUL
+// character is refused: PostgreSQL text cannot hold it.
+func decodeStrict(data []byte, v any) error {
+	if bytes.Contains(data, []byte(`\u0000`)) || bytes.Contains(data, []byte(`\U0000`)) {
+		return ledger.Errorf(codeInvalidJSON, "strings may not contain the NUL character (\\u0000)")
+	}
+	return decodeReader(bytes.NewReader(data), v)
+}
 
 func decodeReader(r io.Reader, v any) error {
 	dec := json.NewDecoder(r)

@@ -105,3 +105,10 @@ func TestHostileRequests(t *testing.T) {
 		t.Errorf("hostile requests wrote %d rows", after-before)
 	}
 }
+
+func TestNULIsRefused(t *testing.T) {
+	h := newHarness(t)
+	for _, body := range []string{`{"id":"C1","name":"a\u0000b"}`, `{"id":"C1","name":"a\U0000b"}`} {
+		wantProblem(t, h.do(call{method: "POST", path: "/v1/customers", key: "partner", body: body, invalid: true}), 400, codeInvalidJSON)
+	}
+}

@@ -46,7 +46,10 @@ const (
 	CodeAlreadyCancelled   ledger.Code = "already_cancelled"   // redemption cancelled before
 )
 
-const maxPrice = 1_000_000_000
+const (
+	maxPrice = 1_000_000_000
+	maxUnits = 1_000_000_000 // stock and limits: PostgreSQL integers
+)
 
 // check validates a product's fields for its kind.
 func (p *Product) check() error {
@@ -81,11 +84,11 @@ func (p *Product) check() error {
 		if p.ValidFrom == nil || p.ValidUntil == nil || !p.ValidUntil.After(*p.ValidFrom) {
 			bad["valid_until"] = "valid_from and valid_until are required, valid_until after valid_from"
 		}
-		if p.Stock == nil || *p.Stock < 0 {
-			bad["stock"] = "required, at least 0"
+		if p.Stock == nil || *p.Stock < 0 || *p.Stock > maxUnits {
+			bad["stock"] = "required, from 0 to 1,000,000,000"
 		}
-		if p.PerCustomerLimit != nil && *p.PerCustomerLimit < 1 {
-			bad["per_customer_limit"] = "at least 1"
+		if p.PerCustomerLimit != nil && (*p.PerCustomerLimit < 1 || *p.PerCustomerLimit > maxUnits) {
+			bad["per_customer_limit"] = "from 1 to 1,000,000,000"
 		}
 	default:
 		bad["kind"] = "one of standard, level, featured"

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"regexp"
 	"sync"
 	"time"
@@ -490,10 +491,19 @@ WHERE shipment_id = $1 AND status = 'paid'`, p.ev.ShipmentID).Scan(&referrer, &p
 	if _, err := customer(ctx, p.tx, referrer, true); err != nil {
 		return err
 	}
-	// The bonus's own lot is still pending, so nothing can have been spent
-	// from it: take it back whole.
-	take := points
-	p.debit(referrer, "referral", take).DrawFrom = paidBy
+	// Take back what is left of the bonus's own lot. A refund that occurred
+	// inside the window may arrive after it, when the referrer has spent the
+	// bonus: what is gone is dropped, never the referee's refund refused.
+	var left int64
+	if err := p.tx.QueryRow(ctx, `SELECT coalesce(sum(l.remaining), 0) FROM points_lots l
+JOIN accounts a ON a.id = l.account_id WHERE l.entry_id = $1 AND a.code = $2`,
+		paidBy, ledger.CustomerAccount(referrer, "points")).Scan(&left); err != nil {
+		return err
+	}
+	take := min(points, left)
+	if d := p.debit(referrer, "referral", take); d != nil {
+		d.DrawFrom = paidBy
+	}
 	if _, err := p.tx.Exec(ctx, `UPDATE referral_bonuses SET status = 'cancelled' WHERE shipment_id = $1`, p.ev.ShipmentID); err != nil {
 		return err
 	}
@@ -526,6 +536,18 @@ type Outcome struct {
 	Err      error
 }
 
+// processSafely is Process for a batch worker: a panic (a bug) fails its
+// event, not the server.
+func (s *Service) processSafely(ctx context.Context, keyID int64, actor string, ev Event) (o Outcome) {
+	defer func() {
+		if r := recover(); r != nil {
+			o = Outcome{Err: fmt.Errorf("event %s: panic: %v", ev.EventID, r)}
+		}
+	}()
+	res, replayed, err := s.Process(ctx, keyID, actor, ev)
+	return Outcome{Result: res, Replayed: replayed, Err: err}
+}
+
 // batchWorkers bounds how many customers' events a batch processes at once.
 const batchWorkers = 8
 
@@ -548,8 +570,7 @@ func (s *Service) ProcessBatch(ctx context.Context, keyID int64, actor string, e
 		wg.Go(func() {
 			for indexes := range work {
 				for _, i := range indexes {
-					res, replayed, err := s.Process(ctx, keyID, actor, events[i])
-					out[i] = Outcome{Result: res, Replayed: replayed, Err: err}
+					out[i] = s.processSafely(ctx, keyID, actor, events[i])
 				}
 			}
 		})

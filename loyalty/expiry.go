@@ -58,12 +58,15 @@ ORDER BY a.code LIMIT $3`, after, asOf, ExpiryChunk)
 			for _, code := range codes {
 				// Lock the account (as every posting does) before reading
 				// what its lots hold, so nothing draws on them meanwhile.
-				var expiring int64
-				if err := tx.QueryRow(ctx, `WITH lock AS (
-    SELECT b.account_id FROM balance_buckets b JOIN accounts a ON a.id = b.account_id
-    WHERE a.code = $1 AND b.bucket = 0 FOR UPDATE OF b)
-SELECT coalesce(sum(l.remaining), 0) FROM points_lots l JOIN lock ON l.account_id = lock.account_id
-WHERE l.remaining > 0 AND l.expires_at <= $2`, code, asOf).Scan(&expiring); err != nil {
+				// (Two statements: at READ COMMITTED the sum must be read
+				// after the lock is granted, in a snapshot that follows it.)
+				var accountID, expiring int64
+				if err := tx.QueryRow(ctx, `SELECT b.account_id FROM balance_buckets b JOIN accounts a ON a.id = b.account_id
+WHERE a.code = $1 AND b.bucket = 0 FOR UPDATE OF b`, code).Scan(&accountID); err != nil {
+					return err
+				}
+				if err := tx.QueryRow(ctx, `SELECT coalesce(sum(remaining), 0) FROM points_lots
+WHERE account_id = $1 AND remaining > 0 AND expires_at <= $2`, accountID, asOf).Scan(&expiring); err != nil {
 					return err
 				}
 				if expiring == 0 {

@@ -241,6 +241,11 @@ func (s *Service) move(ctx context.Context, kind string, in MoneyInput, actor st
     rate, rebate, from_principal, from_rebate, clawback, rule_version, request_hash, entry_id)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`, kind, in.ID, in.CustomerID, in.Amount, in.OccurredAt,
 			m.ShipmentID, m.Rate, m.Rebate, m.FromPrincipal, m.FromRebate, m.Clawback, rs.Version, hash[:], entry.ID); err != nil {
+			if pe := pgErr(err); pe != nil && pe.Code == "23505" {
+				// Taken meanwhile by a request for another customer (one for
+				// the same customer would have waited on its lock).
+				return &ledger.Error{Code: ledger.CodeIdempotencyConflict, Message: kind + " " + in.ID + " was already recorded with other details"}
+			}
 			return err
 		}
 		out, err = moneyMovement(ctx, tx, kind, in.ID)

@@ -209,7 +209,11 @@ func (s *Service) CancelRedemption(ctx context.Context, id, reason, actor string
 			return &ledger.Error{Code: CodeAlreadyCancelled, Message: "redemption " + id + " was cancelled at " +
 				r.CancelledAt.Format(time.RFC3339)}
 		}
+		// The same order as Redeem: customer, product, then the books.
 		if _, err := customer(ctx, tx, r.CustomerID, true); err != nil {
+			return err
+		}
+		if _, err := product(ctx, tx, r.SKU, true); err != nil {
 			return err
 		}
 		entry, err := tx.Reverse(ctx, r.EntryID, ledger.ReversalInput{Actor: actor, Reason: reason, Kind: "redemption.cancelled"})

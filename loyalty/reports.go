@@ -326,6 +326,22 @@ func (s *Service) RebateCheck(ctx context.Context, tx pgx.Tx) (ledger.Check, err
 		Description: "every deposit's rebate equals its amount priced by the rule version recorded with it", Pass: true,
 		Offending: []string{}}
 	err := func() error {
+		// The rule versions first: one connection cannot query while it
+		// streams the deposits.
+		vrows, err := tx.Query(ctx, `SELECT DISTINCT rule_version FROM money_movements WHERE kind = 'deposit'`)
+		if err != nil {
+			return err
+		}
+		used, err := pgx.CollectRows(vrows, pgx.RowTo[int])
+		if err != nil {
+			return err
+		}
+		versions := map[int]rules.RuleSet{}
+		for _, v := range used {
+			if versions[v], err = s.version(ctx, tx, v); err != nil {
+				return err
+			}
+		}
 		rows, err := tx.Query(ctx, `SELECT m.id, m.amount, m.rule_version, coalesce(m.rebate, -1), coalesce(m.rate, -1),
     coalesce((SELECT p.amount FROM postings p JOIN accounts a ON a.id = p.account_id
               WHERE p.entry_id = m.entry_id AND a.code = 'customer:' || m.customer_id || ':rebate'), 0)
@@ -334,7 +350,6 @@ FROM money_movements m WHERE m.kind = 'deposit' ORDER BY m.id`)
 			return err
 		}
 		defer rows.Close()
-		versions := map[int]rules.RuleSet{}
 		for rows.Next() {
 			var id string
 			var amount, recorded, rate, posted decimal.Decimal
@@ -342,13 +357,7 @@ FROM money_movements m WHERE m.kind = 'deposit' ORDER BY m.id`)
 			if err := rows.Scan(&id, &amount, &version, &recorded, &rate, &posted); err != nil {
 				return err
 			}
-			rs, ok := versions[version]
-			if !ok {
-				if rs, err = s.version(ctx, tx, version); err != nil {
-					return err
-				}
-				versions[version] = rs
-			}
+			rs := versions[version]
 			wantRate, want := rs.Rebate(amount)
 			if !want.Equal(recorded) || !want.Equal(posted) || !wantRate.Equal(rate) {
 				check.Pass = false

@@ -97,12 +97,15 @@ func (s *Service) PutRules(ctx context.Context, rs rules.RuleSet, actor string) 
 		}
 		return rs, err
 	}
-	now := s.now()
+	// Events may arrive up to clockSkew ahead of our clock and be priced at
+	// once: a new version starts after that, so nothing already priced
+	// would have been priced differently.
+	earliest := s.now().Add(clockSkew)
 	if rs.EffectiveFrom.IsZero() {
-		rs.EffectiveFrom = now
+		rs.EffectiveFrom = earliest
 	}
-	if rs.EffectiveFrom.Before(now.Add(-time.Minute)) {
-		return rs, invalid("effective_from", "must not be in the past: priced events stay priced")
+	if rs.EffectiveFrom.Before(earliest) {
+		return rs, invalid("effective_from", "at least 5 minutes ahead: priced events stay priced")
 	}
 	doc, err := json.Marshal(rs)
 	if err != nil {

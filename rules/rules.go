@@ -188,6 +188,8 @@ func (rs *RuleSet) Validate() error {
 	}
 	if rs.ExpiryMonths < 1 {
 		bad["expiry_months"] = "at least 1"
+	} else if rs.Referral.PendingDays >= 28*rs.ExpiryMonths {
+		bad["referral.pending_days"] = "shorter than the shortest life of a lot"
 	}
 	if len(rs.Rebates) == 0 {
 		bad["rebates"] = "at least one tier, from 0"

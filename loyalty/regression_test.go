@@ -1,0 +1,81 @@
+package loyalty_test
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/loyalty"
+	"github.com/tally-ledger/tally/rules"
+)
+
+// A full refund inside the window when referral bonuses are switched off
+// (bonus 0) must not crash: there is nothing to cancel.
+func TestFullRefundWithoutABonus(t *testing.T) {
+	e := newEnv(t)
+	rs := rules.Default()
+	rs.Referral.Bonus = 0
+	rs.EffectiveFrom = march(16, 0)
+	if _, err := e.svc.PutRules(e.ctx, rs, "test"); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.set(march(17, 12))
+	e.customer("R")
+	e.customer("E", "R")
+	e.ship("E", "S1", "80", march(17, 9))
+	out := e.svc.ProcessBatch(e.ctx, e.keyID, "test", []loyalty.Event{e.event(loyalty.ShipmentRefunded, "E", "S1", "80", march(17, 10))})
+	if out[0].Err != nil {
+		t.Fatalf("refund: %v", out[0].Err)
+	}
+	e.reconcile()
+}
+
+// A refund that occurred inside the window but arrives after the referrer
+// spent the (by then available) bonus is still recorded; what is gone is
+// dropped.
+func TestLateFullRefundAfterTheBonusWasSpent(t *testing.T) {
+	e := newEnv(t)
+	e.customer("R")
+	e.customer("E", "R")
+	e.ship("E", "S1", "80", march(1, 9)) // bonus available from the 15th, 09:00
+	e.product(loyalty.Product{SKU: "pen", Name: "Pen", Kind: loyalty.Standard, PointsPrice: 400})
+	if _, err := e.redeem("R", "pen", 1); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.process(e.event(loyalty.ShipmentRefunded, "E", "S1", "80", march(10, 9)))
+	if err != nil {
+		t.Fatalf("late refund refused: %v", err)
+	}
+	if res.Referral == nil || res.Referral.Points != -100 {
+		t.Errorf("referral %+v, want the 100 points left taken back", res.Referral)
+	}
+	if p := e.points("R"); p.Balance != 0 {
+		t.Errorf("referrer balance %d, want 0", p.Balance)
+	}
+	e.reconcile()
+}
+
+// The same deposit id sent at once for two customers: one wins, the other is
+// a conflict, never an internal error.
+func TestMoneyIDRaceAcrossCustomers(t *testing.T) {
+	e := newEnv(t)
+	e.customer("C1")
+	e.customer("C2")
+	for round := range 10 {
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		for i, c := range []string{"C1", "C2"} {
+			wg.Go(func() {
+				_, _, errs[i] = e.svc.Deposit(e.ctx, loyalty.MoneyInput{ID: "same-" + string(rune('a'+round)), CustomerID: c,
+					Amount: d("10"), OccurredAt: e.clock.now().Add(-time.Minute)}, "test")
+			})
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if code := ledger.ErrorCode(err); code != "" && code != ledger.CodeIdempotencyConflict {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+	}
+}
