@@ -39,7 +39,7 @@ bench: build ## benchmarks against a durable (fsync on) cluster in .data/pgbench
 	./$(BIN) devdb stop --dir .data/pgbench; exit $$status
 
 chaos: ## kill the server (SIGKILL, 3x) and crash PostgreSQL (1x) under load; check nothing acknowledged is lost or doubled
-	$(GO) test ./internal/chaos -count=1 -run '^TestChaos$$' -timeout 5m -v -args -chaos.full | grep -E '^(ops acknowledged|--- |ok|FAIL)|chaos_test'
+	set -o pipefail; $(GO) test ./internal/chaos -count=1 -run '^TestChaos$$' -timeout 5m -v -args -chaos.full | grep -E '^(ops acknowledged|--- |ok|FAIL)|chaos_test'
 
 clean-db: build ## stop and delete the local clusters (all local data is lost)
 	-./$(BIN) devdb stop --dir .data/pg
