@@ -31,12 +31,13 @@ fuzz: ## each fuzz target for FUZZTIME (default 5s) from its committed corpus; c
 	$(GO) test ./api -run '^$$' -fuzz '^FuzzEvent$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./rules -run '^$$' -fuzz '^FuzzPricing$$' -fuzztime $(FUZZTIME)
 
-bench: build ## benchmarks against a durable (fsync on) cluster in .data/pgbench; they print their figures
-	@url=$$(./$(BIN) devdb start --dir .data/pgbench --db postgres) && export TALLY_TEST_DATABASE_URL=$$url && \
+bench: build ## its own durable PostgreSQL, pgbench, the real server under load over HTTP -> docs/BENCHMARKS.md; then the Go benchmarks
+	$(GO) run ./internal/loadgen -bin $(BIN) -out docs/BENCHMARKS.md
+	@url=$$(./$(BIN) devdb start --dir .data/pgbench-go --db postgres) && export TALLY_TEST_DATABASE_URL=$$url && \
 	status=0; \
 	$(GO) test -run '^$$' -bench HotAccounts -benchtime 4000x ./ledger || status=$$?; \
 	$(GO) test -run '^$$' -bench Expire1MLots -benchtime 1x -timeout 30m ./loyalty || status=$$?; \
-	./$(BIN) devdb stop --dir .data/pgbench; exit $$status
+	./$(BIN) devdb stop --dir .data/pgbench-go; exit $$status
 
 chaos: ## kill the server (SIGKILL, 3x) and crash PostgreSQL (1x) under load; check nothing acknowledged is lost or doubled
 	set -o pipefail; $(GO) test ./internal/chaos -count=1 -run '^TestChaos$$' -timeout 5m -v -args -chaos.full | grep -E '^(ops acknowledged|--- |ok|FAIL)|chaos_test'
@@ -45,5 +46,6 @@ clean-db: build ## stop and delete the local clusters (all local data is lost)
 	-./$(BIN) devdb stop --dir .data/pg
 	-./$(BIN) devdb stop --dir .data/pgtest
 	-./$(BIN) devdb stop --dir .data/pgbench
+	-./$(BIN) devdb stop --dir .data/pgbench-go
 	-./$(BIN) devdb stop --dir .data/pgchaos
 	rm -rf .data
