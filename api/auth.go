@@ -1,7 +1,11 @@
 package api
 
 import (
+	"context"
+	"crypto/sha256"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -20,7 +24,7 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="tally"`)
 			return ledger.Errorf(ledger.CodeUnauthorized, "send an API key as Authorization: Bearer <key>")
 		}
-		key, err := s.ledger.Authenticate(c.Request().Context(), secret)
+		key, err := s.keys.authenticate(c.Request().Context(), s.ledger, secret)
 		if err != nil {
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="tally", error="invalid_token"`)
 			return err
@@ -43,6 +47,43 @@ func allow(roles ...ledger.Role) echo.MiddlewareFunc {
 			return ledger.Errorf(ledger.CodeForbidden, "a %s key may not %s %s", key.Role, c.Request().Method, c.Path())
 		}
 	}
+}
+
+// keyCache remembers authenticated keys for keyCacheTTL, so that a request
+// does not cost a database round trip to authenticate: a revoked key stops
+// working within keyCacheTTL. Unknown keys are never cached.
+type keyCache struct {
+	mu   sync.Mutex
+	keys map[[32]byte]cachedKey
+}
+
+type cachedKey struct {
+	key     ledger.APIKey
+	expires time.Time
+}
+
+const keyCacheTTL = 10 * time.Second
+
+func (kc *keyCache) authenticate(ctx context.Context, l *ledger.Ledger, secret string) (ledger.APIKey, error) {
+	h := sha256.Sum256([]byte(secret))
+	now := time.Now()
+	kc.mu.Lock()
+	cached, ok := kc.keys[h]
+	kc.mu.Unlock()
+	if ok && now.Before(cached.expires) {
+		return cached.key, nil
+	}
+	key, err := l.Authenticate(ctx, secret)
+	if err != nil {
+		return key, err
+	}
+	kc.mu.Lock()
+	if kc.keys == nil || len(kc.keys) > 10000 {
+		kc.keys = map[[32]byte]cachedKey{}
+	}
+	kc.keys[h] = cachedKey{key, now.Add(keyCacheTTL)}
+	kc.mu.Unlock()
+	return key, nil
 }
 
 func keyOf(c echo.Context) ledger.APIKey {

@@ -40,6 +40,7 @@ type Server struct {
 	openapi []byte
 	ready   func(context.Context) error
 	metrics *metrics
+	keys    keyCache
 	echo    *echo.Echo
 }
 

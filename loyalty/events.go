@@ -220,6 +220,7 @@ type processor struct {
 
 	rs       rules.RuleSet
 	postings []ledger.PostingInput
+	after    []func(entryID *int64) error // rows to write once the entry exists
 }
 
 func (p *processor) run(ctx context.Context) (Result, error) {
@@ -313,23 +314,13 @@ func (p *processor) entryPostings() []ledger.PostingInput {
 	return out
 }
 
-// afterPost links rows written before the entry existed to it.
+// afterPost writes the rows that name the entry, now that it exists (or
+// with a NULL entry when the event moved nothing).
 func (p *processor) afterPost(ctx context.Context, res *Result) error {
-	if res.EntryID == nil {
-		return nil
-	}
-	switch p.ev.Type {
-	case ShipmentCompleted:
-		if _, err := p.tx.Exec(ctx, `UPDATE shipments SET entry_id = $2 WHERE shipment_id = $1`, p.ev.ShipmentID, *res.EntryID); err != nil {
+	for _, write := range p.after {
+		if err := write(res.EntryID); err != nil {
 			return err
 		}
-		_, err := p.tx.Exec(ctx, `UPDATE referral_bonuses SET entry_id = $2 WHERE shipment_id = $1 AND status = 'paid'`,
-			p.ev.ShipmentID, *res.EntryID)
-		return err
-	case ShipmentRefunded:
-		_, err := p.tx.Exec(ctx, `UPDATE referral_bonuses SET cancel_entry_id = $2
-WHERE shipment_id = $1 AND status = 'cancelled' AND cancel_entry_id IS NULL`, p.ev.ShipmentID, *res.EntryID)
-		return err
 	}
 	return nil
 }
@@ -356,15 +347,15 @@ func (p *processor) shipment(ctx context.Context, cust Customer, res *Result) er
 	res.Tier, res.Earning, res.Points = &tier, &earning, earning.Points
 	res.Contribution = &Change{Month: st.this.Month, Before: st.this.Amount, After: st.this.Amount.Add(amount)}
 
-	_, err = p.tx.Exec(ctx, `INSERT INTO shipments (shipment_id, customer_id, amount, occurred_at, month,
-    points_volume, points_campaign, rule_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		ev.ShipmentID, cust.ID, amount, ev.OccurredAt, string(st.this.Month), earning.Volume, earning.CampaignPoints, rs.Version)
-	if pe := pgErr(err); pe != nil && pe.Code == "23505" {
-		return &ledger.Error{Code: CodeDuplicateShipment, Message: "shipment " + ev.ShipmentID + " was already completed by another event"}
-	}
-	if err != nil {
+	p.after = append(p.after, func(entryID *int64) error {
+		_, err := p.tx.Exec(ctx, `INSERT INTO shipments (shipment_id, customer_id, amount, occurred_at, month,
+    points_volume, points_campaign, rule_version, entry_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			ev.ShipmentID, cust.ID, amount, ev.OccurredAt, string(st.this.Month), earning.Volume, earning.CampaignPoints, rs.Version, entryID)
+		if pe := pgErr(err); pe != nil && pe.Code == "23505" {
+			return &ledger.Error{Code: CodeDuplicateShipment, Message: "shipment " + ev.ShipmentID + " was already completed by another event"}
+		}
 		return err
-	}
+	})
 	if _, err := p.tx.Exec(ctx, `INSERT INTO customer_months (customer_id, month, contribution, shipments) VALUES ($1, $2, $3, 1)
 ON CONFLICT (customer_id, month) DO UPDATE SET contribution = customer_months.contribution + excluded.contribution,
     shipments = customer_months.shipments + 1`, cust.ID, string(st.this.Month), amount); err != nil {
@@ -401,10 +392,15 @@ func (p *processor) referral(ctx context.Context, cust Customer, amount decimal.
 	if outcome == rules.ReferralCapped {
 		status = "capped"
 	}
-	if _, err := p.tx.Exec(ctx, `INSERT INTO referral_bonuses (referee_id, referrer_id, shipment_id, month, status, points, available_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7)`, cust.ID, referrer, p.ev.ShipmentID, string(month), status, points, availableAt); err != nil {
+	p.after = append(p.after, func(entryID *int64) error {
+		if status != "paid" {
+			entryID = nil
+		}
+		_, err := p.tx.Exec(ctx, `INSERT INTO referral_bonuses (referee_id, referrer_id, shipment_id, month, status, points,
+    available_at, entry_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			cust.ID, referrer, p.ev.ShipmentID, string(month), status, points, availableAt, entryID)
 		return err
-	}
+	})
 	p.credit(referrer, "referral", points, availableAt)
 	res.Referral = &Referral{ReferrerID: referrer, Status: string(outcome), Points: points, AvailableAt: availableAt}
 	return nil
@@ -504,9 +500,11 @@ JOIN accounts a ON a.id = l.account_id WHERE l.entry_id = $1 AND a.code = $2`,
 	if d := p.debit(referrer, "referral", take); d != nil {
 		d.DrawFrom = paidBy
 	}
-	if _, err := p.tx.Exec(ctx, `UPDATE referral_bonuses SET status = 'cancelled' WHERE shipment_id = $1`, p.ev.ShipmentID); err != nil {
+	p.after = append(p.after, func(entryID *int64) error {
+		_, err := p.tx.Exec(ctx, `UPDATE referral_bonuses SET status = 'cancelled', cancel_entry_id = $2 WHERE shipment_id = $1`,
+			p.ev.ShipmentID, entryID)
 		return err
-	}
+	})
 	res.Referral = &Referral{ReferrerID: referrer, Status: "cancelled", Points: -take, AvailableAt: availableAt}
 	return nil
 }

@@ -39,8 +39,10 @@ type Service struct {
 	ledger *ledger.Ledger
 	now    func() time.Time
 
-	mu       sync.Mutex
-	versions map[int]rules.RuleSet // parsed rule sets; a version never changes
+	mu              sync.Mutex
+	versions        map[int]rules.RuleSet // parsed rule sets; a version never changes
+	cachedSchedule  []scheduled
+	scheduleExpires time.Time
 }
 
 // New returns the service on the ledger's database, on the ledger's clock.

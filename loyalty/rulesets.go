@@ -22,16 +22,63 @@ func (s *Service) RulesAt(ctx context.Context, t time.Time) (rules.RuleSet, erro
 func (s *Service) rulesAt(ctx context.Context, q interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }, t time.Time) (rules.RuleSet, error) {
-	var version int
-	err := q.QueryRow(ctx, `SELECT version FROM rule_sets WHERE effective_from <= $1
-ORDER BY effective_from DESC LIMIT 1`, t).Scan(&version)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return rules.Default(), nil
-	}
+	schedule, err := s.schedule(ctx, q)
 	if err != nil {
 		return rules.RuleSet{}, err
 	}
+	version := 1
+	for _, v := range schedule { // ascending effective_from
+		if !v.from.After(t) {
+			version = v.version
+		}
+	}
 	return s.version(ctx, q, version)
+}
+
+type scheduled struct {
+	version int
+	from    time.Time
+}
+
+// scheduleTTL is how long the list of versions is trusted. A new version
+// must start later than any event already priced could have occurred
+// (clockSkew) plus this, so a stale list never prices with the wrong one.
+const scheduleTTL = 30 * time.Second
+
+// schedule is every stored version's start, cached for scheduleTTL: one
+// query per event less.
+func (s *Service) schedule(ctx context.Context, q interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}) ([]scheduled, error) {
+	now := time.Now()
+	s.mu.Lock()
+	cached, fresh := s.cachedSchedule, now.Before(s.scheduleExpires)
+	s.mu.Unlock()
+	if fresh {
+		return cached, nil
+	}
+	var raw []byte
+	if err := q.QueryRow(ctx, `SELECT coalesce(json_agg(json_build_array(version, effective_from) ORDER BY effective_from), '[]')
+FROM rule_sets`).Scan(&raw); err != nil {
+		return nil, err
+	}
+	var rows [][2]json.RawMessage
+	if err := json.Unmarshal(raw, &rows); err != nil {
+		return nil, err
+	}
+	out := make([]scheduled, len(rows))
+	for i, r := range rows {
+		if err := json.Unmarshal(r[0], &out[i].version); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal(r[1], &out[i].from); err != nil {
+			return nil, err
+		}
+	}
+	s.mu.Lock()
+	s.cachedSchedule, s.scheduleExpires = out, now.Add(scheduleTTL)
+	s.mu.Unlock()
+	return out, nil
 }
 
 func (s *Service) version(ctx context.Context, q interface {
@@ -98,14 +145,15 @@ func (s *Service) PutRules(ctx context.Context, rs rules.RuleSet, actor string) 
 		return rs, err
 	}
 	// Events may arrive up to clockSkew ahead of our clock and be priced at
-	// once: a new version starts after that, so nothing already priced
-	// would have been priced differently.
-	earliest := s.now().Add(clockSkew)
+	// once, and every server trusts its list of versions for scheduleTTL: a
+	// new version starts after both, so nothing already priced would have
+	// been priced differently.
+	earliest := s.now().Add(clockSkew + scheduleTTL)
 	if rs.EffectiveFrom.IsZero() {
 		rs.EffectiveFrom = earliest
 	}
 	if rs.EffectiveFrom.Before(earliest) {
-		return rs, invalid("effective_from", "at least 5 minutes ahead: priced events stay priced")
+		return rs, invalid("effective_from", "at least 5.5 minutes ahead: priced events stay priced")
 	}
 	doc, err := json.Marshal(rs)
 	if err != nil {
@@ -127,6 +175,11 @@ func (s *Service) PutRules(ctx context.Context, rs rules.RuleSet, actor string) 
 VALUES ((SELECT coalesce(max(version), 1) + 1 FROM rule_sets), $1, $2, $3) RETURNING version`,
 			rs.EffectiveFrom, doc, actor).Scan(&rs.Version)
 	})
+	if err == nil {
+		s.mu.Lock()
+		s.scheduleExpires = time.Time{} // this server knows at once
+		s.mu.Unlock()
+	}
 	return rs, err
 }
 
