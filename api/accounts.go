@@ -117,11 +117,7 @@ func (s *Server) listPostings(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	cursor, err := cursorParam(c)
-	if err != nil {
-		return err
-	}
-	limit, err := limitParam(c, 50, 500)
+	cursor, limit, err := pageParams(c)
 	if err != nil {
 		return err
 	}

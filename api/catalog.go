@@ -177,11 +177,7 @@ func (s *Server) customerStatement(c echo.Context) error {
 	if err := canReadCustomer(keyOf(c), id); err != nil {
 		return err
 	}
-	cursor, err := cursorParam(c)
-	if err != nil {
-		return err
-	}
-	limit, err := limitParam(c, 50, 500)
+	cursor, limit, err := pageParams(c)
 	if err != nil {
 		return err
 	}

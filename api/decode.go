@@ -210,6 +210,16 @@ func limitParam(c echo.Context, def, max int) (int, error) {
 	return n, nil
 }
 
+// pageParams reads a statement page's ?cursor= and ?limit= (50 by default,
+// at most 500).
+func pageParams(c echo.Context) (cursor int64, limit int, err error) {
+	if cursor, err = cursorParam(c); err != nil {
+		return 0, 0, err
+	}
+	limit, err = limitParam(c, 50, 500)
+	return cursor, limit, err
+}
+
 // cursorParam parses an opaque numeric ?cursor=.
 func cursorParam(c echo.Context) (int64, error) {
 	v := c.QueryParam("cursor")

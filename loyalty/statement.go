@@ -100,11 +100,15 @@ func (s *Service) Statement(ctx context.Context, customerID string, before int64
 		}
 		codes := []string{ledger.CustomerAccount(customerID, "points"), ledger.CustomerAccount(customerID, "prepaid"),
 			ledger.CustomerAccount(customerID, "rebate")}
+		// Each account's newest entries from its own index (account_id,
+		// entry_id), then merged: never a walk over everyone's postings.
 		rows, err := tx.Query(ctx, `WITH accts AS (SELECT id FROM accounts WHERE code = ANY($1)),
 ids AS (
-    SELECT DISTINCT p.entry_id FROM postings p
-    WHERE p.account_id IN (SELECT id FROM accts) AND ($2 = 0 OR p.entry_id < $2)
-    ORDER BY p.entry_id DESC LIMIT $3)
+    SELECT DISTINCT x.entry_id FROM accts CROSS JOIN LATERAL (
+        SELECT p.entry_id FROM postings p
+        WHERE p.account_id = accts.id AND ($2 = 0 OR p.entry_id < $2)
+        ORDER BY p.entry_id DESC LIMIT $3) x
+    ORDER BY x.entry_id DESC LIMIT $3)
 SELECT e.id, e.kind, e.effective_at, e.recorded_at, e.metadata, e.reason, a.code, p.asset, p.amount, p.balance_after
 FROM ids JOIN entries e ON e.id = ids.entry_id
 JOIN postings p ON p.entry_id = e.id AND p.account_id IN (SELECT id FROM accts)

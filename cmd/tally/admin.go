@@ -109,19 +109,11 @@ func keysCmd(ctx context.Context, env environment, args []string) error {
 	default:
 		return usageError{fmt.Sprintf("unknown keys command %q", args[0])}
 	}
-	url, stopDB, err := env.database(ctx)
+	pool, _, closeDB, err := env.open(ctx)
 	if err != nil {
 		return err
 	}
-	defer stopDB()
-	if err := migrations.Up(url); err != nil {
-		return err
-	}
-	pool, err := env.pool(ctx, url)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
+	defer closeDB()
 	return run(ledger.New(pool))
 }
 
@@ -141,19 +133,11 @@ func expireCmd(ctx context.Context, env environment, args []string) error {
 			return usageError{"--as-of must be an RFC 3339 time such as 2027-04-01T00:00:00+08:00"}
 		}
 	}
-	url, stopDB, err := env.database(ctx)
+	pool, _, closeDB, err := env.open(ctx)
 	if err != nil {
 		return err
 	}
-	defer stopDB()
-	if err := migrations.Up(url); err != nil {
-		return err
-	}
-	pool, err := env.pool(ctx, url)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
+	defer closeDB()
 	start := time.Now()
 	rep, err := loyalty.New(ledger.New(pool)).Expire(ctx, at, "tally expire", func(r loyalty.ExpiryReport) {
 		fmt.Fprintf(env.stderr, "tally expire: chunk %d: %d customers, %d points so far (%s)\n",

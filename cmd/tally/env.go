@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tally-ledger/tally/internal/pgdev"
+	"github.com/tally-ledger/tally/migrations"
 )
 
 // environment is what a command gets from the outside world.
@@ -59,6 +60,25 @@ func (e environment) database(ctx context.Context) (url string, stop func(), err
 		}
 	}
 	return url, stop, nil
+}
+
+// open is what every command that works on the books starts with: the
+// database (DATABASE_URL or the local cluster), migrated, and a pool on it.
+// close releases both.
+func (e environment) open(ctx context.Context) (pool *pgxpool.Pool, url string, close func(), err error) {
+	url, stopDB, err := e.database(ctx)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	if err := migrations.Up(url); err != nil {
+		stopDB()
+		return nil, "", nil, err
+	}
+	if pool, err = e.pool(ctx, url); err != nil {
+		stopDB()
+		return nil, "", nil, err
+	}
+	return pool, url, func() { pool.Close(); stopDB() }, nil
 }
 
 // pool connects to the database.

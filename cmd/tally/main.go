@@ -55,6 +55,7 @@ environment:
   TALLY_ADMIN_KEY  make sure an admin key with this value exists at start
   TALLY_LOG_LEVEL  debug, info (default), warn or error
   TALLY_DATA_DIR   where the project-local cluster lives (default .data)
+  TALLY_PPROF_ADDR serve Go's pprof on this separate address (default off)
 `
 
 type usageError struct{ msg string }

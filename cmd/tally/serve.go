@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/tally-ledger/tally"
@@ -24,19 +25,11 @@ func serve(ctx context.Context, env environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	url, stopDB, err := env.database(ctx)
+	pool, url, closeDB, err := env.open(ctx)
 	if err != nil {
 		return err
 	}
-	defer stopDB()
-	if err := migrations.Up(url); err != nil {
-		return err
-	}
-	pool, err := env.pool(ctx, url)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
+	defer closeDB()
 	l := ledger.New(pool)
 
 	newKey, err := bootstrapAdminKey(ctx, env, l)
@@ -72,6 +65,14 @@ func serve(ctx context.Context, env environment, args []string) error {
 	fmt.Fprintf(env.stdout, "tally: serving %s\n", base)
 	log.Info("serving", "addr", base)
 
+	if addr := env.getenv("TALLY_PPROF_ADDR"); addr != "" {
+		// Profiling on its own listener, never on the API's.
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		go http.ListenAndServe(addr, mux)
+		log.Info("pprof", "addr", addr)
+	}
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 		WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute}
 	done := make(chan error, 1)

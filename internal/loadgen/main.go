@@ -126,7 +126,12 @@ func run() error {
 				"amount": fmt.Sprintf("%d.%02d", 1+r.IntN(500), r.IntN(100)), "occurred_at": time.Now().Add(-time.Second).Format(time.RFC3339Nano)}
 		}
 	}
+	cpuBefore := cpuTicks(srv)
+	profile := make(chan []byte, 1)
+	go func() { profile <- cpuProfile(srv, *duration-2*time.Second) }()
 	results = append(results, drive("1. single shipment.completed events, 32 clients, 10,000 customers", c, srv, 32, *duration, event(10000)))
+	cpu := cpuTicks(srv).minus(cpuBefore)
+	prof := <-profile
 	results = append(results, drive("2. the same against 10 customers", c, srv, 32, *duration, event(10)))
 
 	batch := drive("3. POST /v1/events/batch of 500 events, 4 clients", c, srv, 4, *duration, func(r *rand.Rand) (string, any) {
@@ -160,25 +165,85 @@ func run() error {
 	}
 	results = append(results, readsUnderLoad(c, srv, event(10000)))
 
-	return report(results, pgTPS, srv)
+	return report(results, pgTPS, cpu, prof)
+}
+
+// ticks is CPU time (user + system, in clock ticks) by process group.
+type ticks struct{ postgres, server, loadgen int64 }
+
+func (t ticks) minus(o ticks) ticks {
+	return ticks{t.postgres - o.postgres, t.server - o.server, t.loadgen - o.loadgen}
+}
+
+func procTicks(pid string) (string, int64) {
+	data, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return "", 0
+	}
+	s := string(data)
+	open, close := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+	if open < 0 || close < 0 {
+		return "", 0
+	}
+	fields := strings.Fields(s[close+2:])
+	if len(fields) < 13 {
+		return "", 0
+	}
+	u, _ := strconv.ParseInt(fields[11], 10, 64)
+	k, _ := strconv.ParseInt(fields[12], 10, 64)
+	return s[open+1 : close], u + k
+}
+
+// cpuTicks reads the CPU time so far of PostgreSQL's processes, the server
+// and this load generator.
+func cpuTicks(srv *server) ticks {
+	var t ticks
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if comm, n := procTicks(e.Name()); comm == "postgres" {
+			t.postgres += n
+		}
+	}
+	_, t.server = procTicks(strconv.Itoa(srv.cmd.Process.Pid))
+	_, t.loadgen = procTicks(strconv.Itoa(os.Getpid()))
+	return t
+}
+
+// cpuProfile takes a CPU profile of the server for d and returns pprof's
+// top functions as text.
+func cpuProfile(srv *server, d time.Duration) []byte {
+	res, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", srv.pprof, int(d.Seconds())))
+	if err != nil {
+		return []byte(err.Error())
+	}
+	defer res.Body.Close()
+	f, err := os.CreateTemp("", "tally-*.pprof")
+	if err != nil {
+		return []byte(err.Error())
+	}
+	defer os.Remove(f.Name())
+	io.Copy(f, res.Body)
+	f.Close()
+	out, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=25", *bin, f.Name()).CombinedOutput()
+	if err != nil {
+		return append(out, []byte(err.Error())...)
+	}
+	return out
 }
 
 func logf(format string, args ...any) { fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...) }
 
 type server struct {
-	cmd  *exec.Cmd
-	addr string
+	cmd   *exec.Cmd
+	addr  string
+	pprof string
 }
 
 func startServer(url string) (*server, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr, pprofAddr := freeAddr(), freeAddr()
 	cmd := exec.Command(*bin, "serve")
-	cmd.Env = append(os.Environ(), "DATABASE_URL="+url, "TALLY_ADDR="+addr, "TALLY_ADMIN_KEY="+adminKey, "TALLY_LOG_LEVEL=error")
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+url, "TALLY_ADDR="+addr, "TALLY_ADMIN_KEY="+adminKey, "TALLY_LOG_LEVEL=error",
+		"TALLY_PPROF_ADDR="+pprofAddr)
 	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, err
@@ -187,12 +252,21 @@ func startServer(url string) (*server, error) {
 		if res, err := http.Get("http://" + addr + "/readyz"); err == nil {
 			res.Body.Close()
 			if res.StatusCode == 200 {
-				return &server{cmd: cmd, addr: addr}, nil
+				return &server{cmd: cmd, addr: addr, pprof: pprofAddr}, nil
 			}
 		}
 	}
 	cmd.Process.Kill()
 	return nil, fmt.Errorf("server not ready")
+}
+
+func freeAddr() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "127.0.0.1:0"
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
 
 func (s *server) stop() { s.cmd.Process.Signal(os.Interrupt); s.cmd.Wait() }
@@ -395,7 +469,7 @@ WHERE account_id = (SELECT id FROM accounts WHERE code = 'platform:points:earned
 	return nil
 }
 
-func report(results []result, pgTPS float64, srv *server) error {
+func report(results []result, pgTPS float64, cpu ticks, profile []byte) error {
 	var b strings.Builder
 	pgVersion, _ := exec.Command("sh", "-c", "$(pg_config --bindir 2>/dev/null || ls -d /usr/lib/postgresql/*/bin | tail -1)/postgres --version").Output()
 	mem, _ := os.ReadFile("/proc/meminfo")
@@ -435,6 +509,14 @@ func report(results []result, pgTPS float64, srv *server) error {
 	fmt.Fprintf(&b, "| scenario 3 >= 25,000 events/s | %.0f events/s | %s |\n", s3.rate(), check(s3.rate() >= 25000))
 	fmt.Fprintf(&b, "| scenario 5 balance read p99 <= 5 ms | %s | %s |\n", s5.readP99.Round(10*time.Microsecond), check(s5.readP99 <= 5*time.Millisecond))
 	fmt.Fprintf(&b, "| server RSS <= 150 MB | %d MB | %s |\n", maxRSS/1024, check(maxRSS <= 150*1024))
+	total := float64(cpu.postgres + cpu.server + cpu.loadgen)
+	if total > 0 {
+		fmt.Fprintf(&b, "\n## Where scenario 1's CPU went\n\nCPU time (user + system, from /proc) over scenario 1: PostgreSQL %.0f%%, "+
+			"the server %.0f%%, the load generator %.0f%% (%.1f core-seconds in all over %s on %d cores).\n",
+			100*float64(cpu.postgres)/total, 100*float64(cpu.server)/total, 100*float64(cpu.loadgen)/total,
+			total/100, *duration, runtime.NumCPU())
+		fmt.Fprintf(&b, "\nThe server's own CPU profile over scenario 1 (`go tool pprof -top`):\n\n```\n%s```\n", profile)
+	}
 	if notes, err := os.ReadFile("docs/BENCHMARKS-notes.md"); err == nil {
 		b.WriteString("\n")
 		b.Write(notes)
