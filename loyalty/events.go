@@ -441,6 +441,14 @@ func (p *processor) refund(ctx context.Context, cust Customer, res *Result) erro
 	earned := sh.volume + sh.campaign
 	want := rules.TakeBack(earned, sh.amount, sh.refunded, *ev.Amount, sh.reversed+sh.dropped)
 	now := p.s.now()
+	// Lock the points balance before reading what is available, so that no
+	// debit outside loyalty's own flows (an expiry run, a manual entry) can
+	// take it between the read and the draw. (Two statements: at READ
+	// COMMITTED the read must come after the lock is granted.)
+	if _, err := p.tx.Exec(ctx, `SELECT 1 FROM balance_buckets b JOIN accounts a ON a.id = b.account_id
+WHERE a.code = $1 AND b.bucket = 0 FOR UPDATE OF b`, ledger.CustomerAccount(cust.ID, "points")); err != nil {
+		return err
+	}
 	held, err := pointsSummary(ctx, p.tx, cust.ID, now)
 	if err != nil {
 		return err
