@@ -30,11 +30,16 @@ func (s *Server) createCustomer(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	status := http.StatusOK
+	return createdOrRepeated(c, created, cust)
+}
+
+// createdOrRepeated answers a registration: 201 when it created something,
+// 200 when the very same registration was made before.
+func createdOrRepeated(c echo.Context, created bool, v any) error {
 	if created {
-		status = http.StatusCreated
+		return reply(c, http.StatusCreated, v)
 	}
-	return reply(c, status, cust)
+	return reply(c, http.StatusOK, v)
 }
 
 func (s *Server) getCustomer(c echo.Context) error {
@@ -196,11 +201,7 @@ func (s *Server) createCampaign(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	status := http.StatusOK
-	if created {
-		status = http.StatusCreated
-	}
-	return reply(c, status, camp)
+	return createdOrRepeated(c, created, camp)
 }
 
 func (s *Server) listCampaigns(c echo.Context) error {
