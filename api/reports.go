@@ -35,22 +35,17 @@ func wantsCSV(c echo.Context) bool {
 	return strings.Contains(c.Request().Header.Get(echo.HeaderAccept), "text/csv")
 }
 
-func newStream(c echo.Context) *stream {
-	s := &stream{c: c}
-	if c.QueryParam("format") != "" && c.QueryParam("format") != "csv" && c.QueryParam("format") != "json" {
-		return s
+// newStream prepares a report's answer in the format asked for; ?format=
+// is csv or json.
+func newStream(c echo.Context) (*stream, error) {
+	if f := c.QueryParam("format"); f != "" && f != "csv" && f != "json" {
+		return nil, &ledger.Error{Code: ledger.CodeInvalid, Message: "format is csv or json", Fields: map[string]string{"format": "csv or json"}}
 	}
+	s := &stream{c: c}
 	if wantsCSV(c) {
 		s.csv = csv.NewWriter(c.Response())
 	}
-	return s
-}
-
-func (s *stream) checkFormat() error {
-	if f := s.c.QueryParam("format"); f != "" && f != "csv" && f != "json" {
-		return &ledger.Error{Code: ledger.CodeInvalid, Message: "format is csv or json", Fields: map[string]string{"format": "csv or json"}}
-	}
-	return nil
+	return s, nil
 }
 
 // start sends the headers; open is the JSON up to the first row.
@@ -135,8 +130,8 @@ func mustJSON(v any) string {
 }
 
 func (s *Server) trialBalance(c echo.Context) error {
-	st := newStream(c)
-	if err := st.checkFormat(); err != nil {
+	st, err := newStream(c)
+	if err != nil {
 		return err
 	}
 	asOf, err := timeParam(c, "as_of", time.Now())
@@ -202,8 +197,8 @@ func rebateObject(r loyalty.RebateRow) map[string]string {
 }
 
 func (s *Server) rebateReport(c echo.Context) error {
-	st := newStream(c)
-	if err := st.checkFormat(); err != nil {
+	st, err := newStream(c)
+	if err != nil {
 		return err
 	}
 	from, to, err := period(c)
@@ -223,8 +218,8 @@ func (s *Server) rebateReport(c echo.Context) error {
 }
 
 func (s *Server) pointsReport(c echo.Context) error {
-	st := newStream(c)
-	if err := st.checkFormat(); err != nil {
+	st, err := newStream(c)
+	if err != nil {
 		return err
 	}
 	from, to, err := period(c)
@@ -257,8 +252,8 @@ func (s *Server) pointsReport(c echo.Context) error {
 }
 
 func (s *Server) segmentReport(c echo.Context) error {
-	st := newStream(c)
-	if err := st.checkFormat(); err != nil {
+	st, err := newStream(c)
+	if err != nil {
 		return err
 	}
 	month := rules.Month(c.QueryParam("month"))
