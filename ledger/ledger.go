@@ -153,6 +153,10 @@ func (l *Ledger) retry(ctx context.Context, fn func() error) error {
 	}
 }
 
+// IsTransient reports whether err is a serialization failure or a deadlock:
+// the transaction that met it may simply be run again.
+func IsTransient(err error) bool { return isTransient(err) }
+
 func isTransient(err error) bool {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {

@@ -5,9 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"regexp"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -152,52 +150,6 @@ func hashEvent(ev Event) []byte {
 	return sum[:]
 }
 
-// Process records a partner's event exactly once per (key, event_id): a
-// retry of the same event answers the first result and replayed = true; the
-// same event_id with a different body is CodeIdempotencyConflict. The event,
-// its effects on the customer and its entry commit together; a refused event
-// writes nothing, so it may be sent again once fixed.
-//
-// Errors: ledger.CodeInvalid, ledger.CodeInvalidAmount,
-// ledger.CodeIdempotencyConflict, CodeUnknownCustomer, CodeUnknownShipment,
-// CodeDuplicateShipment, CodeRefundExceeds, CodeAlreadyRated.
-func (s *Service) Process(ctx context.Context, keyID int64, actor string, ev Event) (Result, bool, error) {
-	if err := s.Validate(&ev); err != nil {
-		return Result{}, false, err
-	}
-	hash := hashEvent(ev)
-	var (
-		res      Result
-		replayed bool
-	)
-	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
-		replayed = false
-		// Claim the event id first: a concurrent twin waits here, then finds
-		// the first one's result.
-		tag, err := tx.Exec(ctx, `INSERT INTO events (key_id, event_id, type, customer_id, request_hash, result)
-VALUES ($1, $2, $3, $4, $5, '{}') ON CONFLICT DO NOTHING`, keyID, ev.EventID, ev.Type, ev.CustomerID, hash)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			replayed = true
-			return storedResult(ctx, tx, keyID, ev.EventID, hash, &res)
-		}
-		p := processor{s: s, tx: tx, ev: ev, actor: actor}
-		if res, err = p.run(ctx); err != nil {
-			return err
-		}
-		doc, err := json.Marshal(res)
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `UPDATE events SET result = $3, entry_id = $4 WHERE key_id = $1 AND event_id = $2`,
-			keyID, ev.EventID, doc, res.EntryID)
-		return err
-	})
-	return res, replayed, err
-}
-
 func storedResult(ctx context.Context, tx pgx.Tx, keyID int64, eventID string, hash []byte, res *Result) error {
 	var stored, doc []byte
 	if err := tx.QueryRow(ctx, `SELECT request_hash, result FROM events WHERE key_id = $1 AND event_id = $2`,
@@ -247,17 +199,7 @@ func (p *processor) run(ctx context.Context) (Result, error) {
 	}
 	if postings := p.entryPostings(); len(postings) > 0 {
 		version := p.rs.Version
-		m := map[string]any{"event_id": ev.EventID, "customer_id": ev.CustomerID, "shipment_id": ev.ShipmentID}
-		if res.Tier != nil {
-			m["segment"], m["level"] = res.Tier.Segment, res.Tier.Level
-		}
-		if e := res.Earning; e != nil {
-			m["multiplier"] = e.Multiplier
-			if e.Campaign != nil {
-				m["campaign"], m["campaign_multiplier"] = *e.Campaign, e.CampaignMultiplier
-			}
-		}
-		meta, _ := json.Marshal(m)
+		meta := entryMetadata(ev, res)
 		entry, err := p.tx.Post(ctx, ledger.EntryInput{Kind: ev.Type, EffectiveAt: ev.OccurredAt, Metadata: meta,
 			Actor: p.actor, Postings: postings, RuleVersion: &version})
 		if err != nil {
@@ -533,58 +475,4 @@ func (p *processor) feedback(ctx context.Context, res *Result) error {
 	res.Feedback = &Feedback{Rating: *p.ev.Rating, Points: points}
 	res.Points = points
 	return nil
-}
-
-// Outcome is one event's answer in a batch.
-type Outcome struct {
-	Result   Result
-	Replayed bool
-	Err      error
-}
-
-// processSafely is Process for a batch worker: a panic (a bug) fails its
-// event, not the server.
-func (s *Service) processSafely(ctx context.Context, keyID int64, actor string, ev Event) (o Outcome) {
-	defer func() {
-		if r := recover(); r != nil {
-			o = Outcome{Err: fmt.Errorf("event %s: panic: %v", ev.EventID, r)}
-		}
-	}()
-	res, replayed, err := s.Process(ctx, keyID, actor, ev)
-	return Outcome{Result: res, Replayed: replayed, Err: err}
-}
-
-// batchWorkers bounds how many customers' events a batch processes at once.
-const batchWorkers = 8
-
-// ProcessBatch processes events each on its own (one failing never fails
-// another), those of one customer in the order given, different customers
-// side by side. Outcomes are by index.
-func (s *Service) ProcessBatch(ctx context.Context, keyID int64, actor string, events []Event) []Outcome {
-	out := make([]Outcome, len(events))
-	byCustomer := map[string][]int{}
-	var order []string
-	for i, ev := range events {
-		if _, ok := byCustomer[ev.CustomerID]; !ok {
-			order = append(order, ev.CustomerID)
-		}
-		byCustomer[ev.CustomerID] = append(byCustomer[ev.CustomerID], i)
-	}
-	work := make(chan []int)
-	var wg sync.WaitGroup
-	for range min(batchWorkers, len(order)) {
-		wg.Go(func() {
-			for indexes := range work {
-				for _, i := range indexes {
-					out[i] = s.processSafely(ctx, keyID, actor, events[i])
-				}
-			}
-		})
-	}
-	for _, c := range order {
-		work <- byCustomer[c]
-	}
-	close(work)
-	wg.Wait()
-	return out
 }

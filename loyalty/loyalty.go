@@ -10,10 +10,11 @@ package loyalty
 
 import (
 	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
-	"sync"
-	"time"
 
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/rules"
@@ -43,11 +44,17 @@ type Service struct {
 	versions        map[int]rules.RuleSet // parsed rule sets; a version never changes
 	cachedSchedule  []scheduled
 	scheduleExpires time.Time
+
+	events    *coalescer   // partner events, written in groups
+	fallbacks atomic.Int64 // groups done again event by event
+	slowOnly  bool         // tests: no fast path
 }
 
 // New returns the service on the ledger's database, on the ledger's clock.
 func New(l *ledger.Ledger) *Service {
-	return &Service{ledger: l, now: l.Now, versions: map[int]rules.RuleSet{}}
+	s := &Service{ledger: l, now: l.Now, versions: map[int]rules.RuleSet{}}
+	s.events = &coalescer{writers: groupWriters, maxEvents: groupMaxEvents, run: s.processGroup}
+	return s
 }
 
 // Owns reports whether entries of the kind belong to a loyalty flow, whose

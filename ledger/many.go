@@ -1,0 +1,240 @@
+package ledger
+
+import (
+	"context"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+)
+
+// PostMany records many entries in the transaction with a fixed number of
+// statements whatever their number (two round trips), for callers that
+// coalesce many requests into one transaction. It takes what a group of
+// earnings needs and refuses the rest with CodeInvalid: no idempotency keys
+// (callers keep their own, as with Tx.Post), no reversals, and on accounts
+// that may not go negative only credits, each points credit with a new Lot.
+// (A debit there must be checked and drawn from lots in order: Tx.Post.)
+//
+// then, when not nil, queues the caller's own statements into the same round
+// trip as the entries, once their ids are known: ids[i] is ins[i]'s entry.
+// A failure anywhere fails the whole call; the caller decides whether to
+// roll back to a savepoint or the whole transaction.
+func (tx *Tx) PostMany(ctx context.Context, ins []EntryInput, then func(ids []int64, b *pgx.Batch)) error {
+	entries := make([][]line, len(ins))
+	for i, in := range ins {
+		lines, err := validate(in)
+		if err != nil {
+			return err
+		}
+		if in.IdempotencyKey != "" || in.reversalOf != nil {
+			return Errorf(CodeInvalid, "PostMany records neither idempotency keys nor reversals")
+		}
+		for _, ln := range lines {
+			if ln.spec.AllowNegative {
+				continue
+			}
+			if !ln.amount.IsPositive() || (ln.spec.hasLots() && ln.in.Lot == nil) {
+				return &Error{Code: CodeInvalid, Account: ln.code,
+					Message: "PostMany only credits account " + quote(ln.code) + ", each points credit with a new lot"}
+			}
+		}
+		entries[i] = lines
+	}
+	ids, err := tx.reserveEntryIDs(ctx, len(ins))
+	if err != nil {
+		return err
+	}
+	var batch pgx.Batch
+	if len(ins) > 0 {
+		tx.queueMany(&batch, ins, entries, ids)
+	}
+	if then != nil {
+		then(ids, &batch)
+	}
+	if batch.Len() == 0 {
+		return nil
+	}
+	if err := tx.SendBatch(ctx, &batch).Close(); err != nil {
+		return postError(err, nil, 0)
+	}
+	for _, lines := range entries {
+		for _, ln := range lines {
+			tx.codes = append(tx.codes, ln.code)
+		}
+	}
+	tx.posted += int64(len(ins))
+	return nil
+}
+
+// reserveEntryIDs takes n entry ids from the sequence, ascending.
+func (tx *Tx) reserveEntryIDs(ctx context.Context, n int) ([]int64, error) {
+	if n == 0 {
+		return nil, nil
+	}
+	rows, err := tx.Query(ctx, `SELECT nextval(pg_get_serial_sequence('entries', 'id')) FROM generate_series(1, $1)`, n)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	slices.Sort(ids)
+	return ids, err
+}
+
+// The statements of PostMany, each over arrays: one statement per table,
+// whatever the number of entries. Balance rows are updated before the
+// postings are inserted, so that a posting's balance_after on an account
+// that may not go negative is that account's new balance less the postings
+// after it.
+const (
+	qManyCreateAccounts = `WITH a AS (
+    INSERT INTO accounts (code, asset, allow_negative)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[]) ORDER BY 1
+    ON CONFLICT (code) DO NOTHING RETURNING id, allow_negative)
+INSERT INTO balance_buckets (account_id, bucket, allow_negative, balance)
+SELECT id, 0, false, 0 FROM a WHERE NOT allow_negative`
+	qManyEntries = `INSERT INTO entries (id, kind, effective_at, request_hash, metadata, actor, reason, rule_version)
+OVERRIDING SYSTEM VALUE
+SELECT u.id, u.kind, coalesce(u.effective_at, now()), u.hash, u.metadata::jsonb, u.actor, u.reason, u.rule_version
+FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::bytea[], $5::text[], $6::text[], $7::text[], $8::integer[])
+    AS u (id, kind, effective_at, hash, metadata, actor, reason, rule_version)`
+	qManyBalances = `UPDATE balance_buckets b SET balance = b.balance + u.amount
+FROM unnest($1::text[], $2::numeric[]) AS u (code, amount) JOIN accounts a ON a.code = u.code
+WHERE b.account_id = a.id AND b.bucket = 0`
+	qManyHotBalances = `INSERT INTO balance_buckets (account_id, bucket, allow_negative, balance)
+SELECT a.id, $3, true, u.amount FROM unnest($1::text[], $2::numeric[]) AS u (code, amount) JOIN accounts a ON a.code = u.code
+ORDER BY u.code
+ON CONFLICT (account_id, bucket) DO UPDATE SET balance = balance_buckets.balance + excluded.balance`
+	qManyPostings = `INSERT INTO postings (entry_id, account_id, asset, amount, balance_after, effective_at)
+SELECT u.entry_id, a.id, a.asset, u.amount,
+       b.balance - coalesce(sum(u.amount) OVER (PARTITION BY u.code ORDER BY u.ord DESC
+                                               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0),
+       coalesce(u.effective_at, now())
+FROM unnest($1::bigint[], $2::text[], $3::numeric[], $4::timestamptz[]) WITH ORDINALITY AS u (entry_id, code, amount, effective_at, ord)
+LEFT JOIN accounts a ON a.code = u.code -- a missing account fails NOT NULL, never drops a line
+LEFT JOIN balance_buckets b ON b.account_id = a.id AND b.bucket = 0 AND NOT a.allow_negative
+ORDER BY u.ord`
+	qManyLots = `INSERT INTO points_lots (account_id, entry_id, amount, remaining, available_at, expires_at)
+SELECT a.id, u.entry_id, u.amount, u.amount, coalesce(u.available_at, now()), u.expires_at
+FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::timestamptz[], $5::timestamptz[]) WITH ORDINALITY
+    AS u (code, entry_id, amount, available_at, expires_at, ord)
+JOIN accounts a ON a.code = u.code
+ORDER BY u.ord -- lot ids follow the entries: a draw takes the older of two lots expiring together`
+)
+
+// queueMany queues the statements that record the entries with the given ids.
+func (tx *Tx) queueMany(b *pgx.Batch, ins []EntryInput, entries [][]line, ids []int64) {
+	now := tx.l.now()
+	var (
+		eIDs      = make([]int64, len(ins))
+		kinds     = make([]string, len(ins))
+		effective = make([]*time.Time, len(ins))
+		hashes    = make([][]byte, len(ins))
+		metadata  = make([]string, len(ins))
+		actors    = make([]string, len(ins))
+		reasons   = make([]string, len(ins))
+		versions  = make([]*int, len(ins))
+
+		pEntries []int64
+		pCodes   []string
+		pAmounts []decimal.Decimal
+		pEff     []*time.Time
+
+		lCodes              []string
+		lEntries, lAmounts  []int64
+		lAvailable, lExpire []*time.Time
+
+		specs = map[string]AccountSpec{}
+		sums  = map[string]decimal.Decimal{}
+	)
+	for i, in := range ins {
+		eIDs[i], kinds[i], actors[i], reasons[i], versions[i] = ids[i], in.Kind, in.Actor, in.Reason, in.RuleVersion
+		eff := now
+		if !in.EffectiveAt.IsZero() {
+			eff = in.EffectiveAt
+		}
+		effective[i] = &eff
+		if hashes[i] = in.RequestHash; hashes[i] == nil {
+			hashes[i] = hashInput(in)
+		}
+		metadata[i] = "{}"
+		if len(in.Metadata) > 0 {
+			metadata[i] = string(in.Metadata)
+		}
+		for _, ln := range entries[i] {
+			pEntries, pCodes, pAmounts, pEff = append(pEntries, ids[i]), append(pCodes, ln.code), append(pAmounts, ln.amount), append(pEff, &eff)
+			specs[ln.code] = ln.spec
+			sums[ln.code] = sums[ln.code].Add(ln.amount)
+			if ln.spec.hasLots() {
+				available := ln.in.Lot.AvailableAt
+				if available.IsZero() {
+					available = now
+				}
+				expires := ln.in.Lot.ExpiresAt
+				lCodes, lEntries, lAmounts = append(lCodes, ln.code), append(lEntries, ids[i]), append(lAmounts, ln.amount.IntPart())
+				lAvailable, lExpire = append(lAvailable, &available), append(lExpire, &expires)
+			}
+		}
+	}
+	codes := make([]string, 0, len(specs))
+	for code := range specs {
+		codes = append(codes, code)
+	}
+	sort.Strings(codes) // the order rows are locked in
+	var (
+		newCodes, newAssets []string
+		newNegative         []bool
+		coldCodes, hotCodes []string
+		coldSums, hotSums   []decimal.Decimal
+	)
+	for _, code := range codes {
+		spec := specs[code]
+		if _, ok := tx.l.known.Load(code); !ok {
+			newCodes, newAssets, newNegative = append(newCodes, code), append(newAssets, string(spec.Asset)), append(newNegative, spec.AllowNegative)
+		}
+		if spec.AllowNegative {
+			hotCodes, hotSums = append(hotCodes, code), append(hotSums, sums[code])
+		} else {
+			coldCodes, coldSums = append(coldCodes, code), append(coldSums, sums[code])
+		}
+	}
+	if len(newCodes) > 0 {
+		b.Queue(qManyCreateAccounts, newCodes, newAssets, newNegative)
+	}
+	b.Queue(qManyEntries, eIDs, kinds, effective, hashes, metadata, actors, reasons, versions)
+	if len(coldCodes) > 0 {
+		b.Queue(qManyBalances, coldCodes, coldSums)
+	}
+	if len(hotCodes) > 0 {
+		b.Queue(qManyHotBalances, hotCodes, hotSums, rand.IntN(tx.l.buckets))
+	}
+	b.Queue(qManyPostings, pEntries, pCodes, pAmounts, pEff)
+	if len(lCodes) > 0 {
+		b.Queue(qManyLots, lCodes, lEntries, lAmounts, lAvailable, lExpire)
+	}
+}
+
+// Savepoint runs fn in a savepoint of the transaction: if fn fails, what it
+// did is undone and the transaction goes on; its error is returned.
+func (tx *Tx) Savepoint(ctx context.Context, fn func(tx *Tx) error) error {
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	inner := &Tx{Tx: sp, l: tx.l}
+	if err := fn(inner); err != nil {
+		if rerr := sp.Rollback(ctx); rerr != nil {
+			return rerr
+		}
+		return err
+	}
+	if err := sp.Commit(ctx); err != nil {
+		return err
+	}
+	tx.codes = append(tx.codes, inner.codes...)
+	tx.posted += inner.posted
+	return nil
+}

@@ -1,0 +1,639 @@
+package loyalty
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/rules"
+)
+
+// How events are grouped: up to groupWriters transactions at once, each of
+// at most groupMaxEvents events (a bigger submission, a batch, is a group on
+// its own). groupTimeout bounds a group's transaction, whatever its callers'
+// contexts: one caller giving up must not abort its neighbours.
+const (
+	groupWriters   = 2
+	groupMaxEvents = 1000
+	groupTimeout   = 60 * time.Second
+)
+
+// Process records a partner's event exactly once per (key, event_id): a
+// retry of the same event answers the first result and replayed = true; the
+// same event_id with a different body is CodeIdempotencyConflict. The event,
+// its effects on the customer and its entry commit together, and Process
+// returns once they are durable; a refused event writes nothing, so it may be
+// sent again once fixed.
+//
+// Concurrent events are written together, many to a transaction (see
+// processGroup); each is refused or recorded on its own as if it were alone.
+//
+// Errors: ledger.CodeInvalid, ledger.CodeInvalidAmount,
+// ledger.CodeIdempotencyConflict, CodeUnknownCustomer, CodeUnknownShipment,
+// CodeDuplicateShipment, CodeRefundExceeds, CodeAlreadyRated.
+func (s *Service) Process(ctx context.Context, keyID int64, actor string, ev Event) (Result, bool, error) {
+	o := s.ProcessBatch(ctx, keyID, actor, []Event{ev})[0]
+	return o.Result, o.Replayed, o.Err
+}
+
+// Outcome is one event's answer in a batch.
+type Outcome struct {
+	Result   Result
+	Replayed bool
+	Err      error
+}
+
+// ProcessBatch processes events each on its own (one failing never fails
+// another), those of one customer in the order given. Outcomes are by index.
+// It returns when every event is durable or refused, or when ctx ends (the
+// events still in flight then are recorded or not, and a retry finds out).
+func (s *Service) ProcessBatch(ctx context.Context, keyID int64, actor string, events []Event) []Outcome {
+	out := make([]Outcome, len(events))
+	jobs := make([]*job, 0, len(events))
+	at := make([]int, 0, len(events))
+	for i := range events {
+		ev := events[i]
+		if err := s.Validate(&ev); err != nil {
+			out[i].Err = err
+			continue
+		}
+		jobs = append(jobs, &job{keyID: keyID, actor: actor, ev: ev, hash: hashEvent(ev), done: make(chan struct{})})
+		at = append(at, i)
+	}
+	if len(jobs) == 0 {
+		return out
+	}
+	s.events.submit(jobs)
+	for n, j := range jobs {
+		select {
+		case <-j.done:
+			out[at[n]] = j.out
+		case <-ctx.Done():
+			out[at[n]].Err = ctx.Err()
+		}
+	}
+	return out
+}
+
+// processGroup writes a group of events in one transaction and answers each
+// job. The fast path prices the group's shipments together in Go and writes
+// each table once; should anything in it fail, the group is done again
+// event by event (each in a savepoint), as Process did before coalescing.
+// Only a failure of the transaction itself fails every event of the group.
+func (s *Service) processGroup(group []*job) {
+	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
+	defer cancel()
+	outs := make([]Outcome, len(group))
+	err := s.guard(func() error {
+		return s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
+			clear(outs)
+			return s.groupTx(ctx, tx, group, outs, !s.slowOnly)
+		})
+	})
+	if err != nil && ctx.Err() == nil {
+		s.fallbacks.Add(1)
+		err = s.guard(func() error {
+			return s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
+				clear(outs)
+				return s.groupTx(ctx, tx, group, outs, false)
+			})
+		})
+	}
+	for i, j := range group {
+		if err != nil {
+			outs[i] = Outcome{Err: err}
+		}
+		j.finish(outs[i])
+	}
+}
+
+// guard turns a panic (a bug) into an error, so that every waiting job gets
+// an answer and the server lives on.
+func (s *Service) guard(fn func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("event group: panic: %v", r)
+		}
+	}()
+	return fn()
+}
+
+// groupTx processes the group in tx. It first locks every customer the
+// group touches and their referrers, in id order, so that concurrent groups
+// never wait for each other in a cycle. Then, in order, runs of
+// shipment.completed events go through the fast path when fast is set, and
+// every other event is processed on its own in a savepoint.
+func (s *Service) groupTx(ctx context.Context, tx *ledger.Tx, group []*job, outs []Outcome, fast bool) error {
+	custs, err := lockCustomers(ctx, tx, group)
+	if err != nil {
+		return err
+	}
+	var run []int
+	flush := func() error {
+		if len(run) == 0 {
+			return nil
+		}
+		err := s.shipments(ctx, tx, group, run, custs, outs)
+		run = run[:0]
+		return err
+	}
+	for i, j := range group {
+		if fast && j.ev.Type == ShipmentCompleted {
+			run = append(run, i)
+			continue
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+		if err := s.processAlone(ctx, tx, j, &outs[i]); err != nil {
+			return err
+		}
+	}
+	return flush()
+}
+
+// processAlone processes one event in a savepoint: a refusal undoes only
+// what it did. A transient failure (a deadlock) is returned, for the whole
+// group to be retried.
+func (s *Service) processAlone(ctx context.Context, tx *ledger.Tx, j *job, out *Outcome) error {
+	var (
+		res      Result
+		replayed bool
+	)
+	err := tx.Savepoint(ctx, func(tx *ledger.Tx) (err error) {
+		res, replayed, err = s.processIn(ctx, tx, j)
+		return err
+	})
+	if err != nil && (ledger.IsTransient(err) || ctx.Err() != nil) {
+		return err
+	}
+	*out = Outcome{Result: res, Replayed: replayed, Err: err}
+	return nil
+}
+
+// processIn records one event in tx, or answers the stored result of an
+// earlier one with the same id.
+func (s *Service) processIn(ctx context.Context, tx *ledger.Tx, j *job) (Result, bool, error) {
+	ev := j.ev
+	// Claim the event id first: a concurrent twin waits here, then finds
+	// the first one's result.
+	tag, err := tx.Exec(ctx, `INSERT INTO events (key_id, event_id, type, customer_id, request_hash, result)
+VALUES ($1, $2, $3, $4, $5, '{}') ON CONFLICT DO NOTHING`, j.keyID, ev.EventID, ev.Type, ev.CustomerID, j.hash)
+	if err != nil {
+		return Result{}, false, err
+	}
+	if tag.RowsAffected() == 0 {
+		var res Result
+		return res, true, storedResult(ctx, tx, j.keyID, ev.EventID, j.hash, &res)
+	}
+	p := processor{s: s, tx: tx, ev: ev, actor: j.actor}
+	res, err := p.run(ctx)
+	if err != nil {
+		return res, false, err
+	}
+	doc, err := json.Marshal(res)
+	if err != nil {
+		return res, false, err
+	}
+	_, err = tx.Exec(ctx, `UPDATE events SET result = $3, entry_id = $4 WHERE key_id = $1 AND event_id = $2`,
+		j.keyID, ev.EventID, doc, res.EntryID)
+	return res, false, err
+}
+
+// lockCustomers locks the group's customers and their referrers, in id
+// order, and returns them by id (an unknown customer is absent).
+func lockCustomers(ctx context.Context, tx *ledger.Tx, group []*job) (map[string]Customer, error) {
+	ids := make([]string, 0, len(group))
+	for _, j := range group {
+		ids = append(ids, j.ev.CustomerID)
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	rows, err := tx.Query(ctx, `SELECT id, name, referred_by, created_at FROM customers
+WHERE id IN (SELECT id FROM customers WHERE id = ANY($1)
+             UNION SELECT referred_by FROM customers WHERE id = ANY($1))
+ORDER BY id FOR UPDATE`, ids)
+	if err != nil {
+		return nil, err
+	}
+	custs := make(map[string]Customer, len(ids))
+	var c Customer
+	_, err = pgx.ForEachRow(rows, []any{&c.ID, &c.Name, &c.ReferredBy, &c.CreatedAt}, func() error {
+		custs[c.ID] = c
+		return nil
+	})
+	return custs, err
+}
+
+// shipmentState is what a run of shipments reads before it is priced, and
+// keeps up to date as it prices them one by one, in order.
+type shipmentState struct {
+	stored    map[eventKey]storedEvent
+	months    map[customerMonth]decimal.Decimal
+	campaigns []rules.Campaign
+	shipped   map[string]bool // shipment ids already completed
+	qualified map[string]bool // referees with a bonus recorded
+	paid      map[customerMonth]int
+}
+
+type storedEvent struct {
+	hash   []byte
+	result []byte
+}
+
+type customerMonth struct {
+	customer string
+	month    rules.Month
+}
+
+// shipments prices and records a run of shipment.completed events (indexes
+// into group) with a fixed number of statements: one round trip reads all
+// the state they need, pricing happens in Go in event order, and one round
+// trip writes every table once. Events refused by the rules get their error
+// and write nothing; an error returned means the run could not be written.
+func (s *Service) shipments(ctx context.Context, tx *ledger.Tx, group []*job, run []int, custs map[string]Customer, outs []Outcome) error {
+	priced := make([]*pricedShipment, 0, len(run))
+	rulesets := make([]rules.RuleSet, len(run))
+	for n, i := range run {
+		rs, err := s.rulesAt(ctx, tx, group[i].ev.OccurredAt)
+		if err != nil {
+			return err
+		}
+		rulesets[n] = rs
+	}
+	st, err := readShipmentState(ctx, tx, group, run, rulesets, custs)
+	if err != nil {
+		return err
+	}
+	for n, i := range run {
+		j := group[i]
+		if stored, ok := st.stored[eventKey{j.keyID, j.ev.EventID}]; ok {
+			outs[i] = replayOf(j, stored)
+			continue
+		}
+		p, err := st.price(j, custs, rulesets[n])
+		if err != nil {
+			outs[i].Err = err
+			continue
+		}
+		p.index = i
+		priced = append(priced, p)
+	}
+	return s.writeShipments(ctx, tx, group, priced, outs)
+}
+
+func replayOf(j *job, stored storedEvent) Outcome {
+	if !bytes.Equal(stored.hash, j.hash) {
+		return Outcome{Err: &ledger.Error{Code: ledger.CodeIdempotencyConflict,
+			Message: "event_id " + j.ev.EventID + " was already posted with a different body"}}
+	}
+	var res Result
+	if err := json.Unmarshal(stored.result, &res); err != nil {
+		return Outcome{Err: err}
+	}
+	return Outcome{Result: res, Replayed: true}
+}
+
+// readShipmentState reads, in one round trip, the stored events, the
+// months' contributions, the campaigns, the shipments already completed and
+// the referral state the run needs.
+func readShipmentState(ctx context.Context, tx *ledger.Tx, group []*job, run []int, rulesets []rules.RuleSet,
+	custs map[string]Customer) (*shipmentState, error) {
+	st := &shipmentState{stored: map[eventKey]storedEvent{}, months: map[customerMonth]decimal.Decimal{},
+		shipped: map[string]bool{}, qualified: map[string]bool{}, paid: map[customerMonth]int{}}
+	var (
+		keyIDs                []int64
+		eventIDs, shipmentIDs []string
+		mCustomers, mMonths   []string
+		referees, referrers   []string
+		refMonths             []string
+		from, until           time.Time
+	)
+	for n, i := range run {
+		ev := group[i].ev
+		keyIDs, eventIDs, shipmentIDs = append(keyIDs, group[i].keyID), append(eventIDs, ev.EventID), append(shipmentIDs, ev.ShipmentID)
+		this := rulesets[n].MonthOf(ev.OccurredAt)
+		mCustomers = append(mCustomers, ev.CustomerID, ev.CustomerID)
+		mMonths = append(mMonths, string(this), string(this.Prev()))
+		if c, ok := custs[ev.CustomerID]; ok && c.ReferredBy != nil {
+			referees, referrers, refMonths = append(referees, c.ID), append(referrers, *c.ReferredBy), append(refMonths, string(this))
+		}
+		if from.IsZero() || ev.OccurredAt.Before(from) {
+			from = ev.OccurredAt
+		}
+		if ev.OccurredAt.After(until) {
+			until = ev.OccurredAt
+		}
+	}
+	var b pgx.Batch
+	b.Queue(`SELECT e.key_id, e.event_id, e.request_hash, e.result
+FROM events e JOIN unnest($1::bigint[], $2::text[]) AS u (key_id, event_id) ON e.key_id = u.key_id AND e.event_id = u.event_id`,
+		keyIDs, eventIDs).Query(func(rows pgx.Rows) error {
+		var k eventKey
+		var se storedEvent
+		_, err := pgx.ForEachRow(rows, []any{&k.keyID, &k.eventID, &se.hash, &se.result}, func() error {
+			st.stored[k] = storedEvent{hash: slices.Clone(se.hash), result: slices.Clone(se.result)}
+			return nil
+		})
+		return err
+	})
+	b.Queue(`SELECT m.customer_id, m.month, m.contribution
+FROM customer_months m JOIN (SELECT DISTINCT * FROM unnest($1::text[], $2::text[])) AS u (customer_id, month)
+    ON m.customer_id = u.customer_id AND m.month = u.month`, mCustomers, mMonths).Query(func(rows pgx.Rows) error {
+		var cm customerMonth
+		var amount decimal.Decimal
+		_, err := pgx.ForEachRow(rows, []any{&cm.customer, &cm.month, &amount}, func() error {
+			st.months[cm] = amount
+			return nil
+		})
+		return err
+	})
+	b.Queue(`SELECT id, starts_at, ends_at, multiplier, coalesce(segments, '{}') FROM campaigns
+WHERE starts_at <= $2 AND ends_at > $1 ORDER BY starts_at, id`, from, until).Query(func(rows pgx.Rows) error {
+		var c rules.Campaign
+		_, err := pgx.ForEachRow(rows, []any{&c.ID, &c.StartsAt, &c.EndsAt, &c.Multiplier, &c.Segments}, func() error {
+			camp := c
+			if len(camp.Segments) == 0 {
+				camp.Segments = nil
+			}
+			st.campaigns = append(st.campaigns, camp)
+			return nil
+		})
+		return err
+	})
+	b.Queue(`SELECT shipment_id FROM shipments WHERE shipment_id = ANY($1)`, shipmentIDs).Query(func(rows pgx.Rows) error {
+		var id string
+		_, err := pgx.ForEachRow(rows, []any{&id}, func() error {
+			st.shipped[id] = true
+			return nil
+		})
+		return err
+	})
+	if len(referees) > 0 {
+		b.Queue(`SELECT referee_id FROM referral_bonuses WHERE referee_id = ANY($1)`, referees).Query(func(rows pgx.Rows) error {
+			var id string
+			_, err := pgx.ForEachRow(rows, []any{&id}, func() error {
+				st.qualified[id] = true
+				return nil
+			})
+			return err
+		})
+		b.Queue(`SELECT r.referrer_id, r.month, count(*) FROM referral_bonuses r
+JOIN (SELECT DISTINCT * FROM unnest($1::text[], $2::text[])) AS u (referrer_id, month)
+    ON r.referrer_id = u.referrer_id AND r.month = u.month
+WHERE r.status = 'paid' GROUP BY 1, 2`, referrers, refMonths).Query(func(rows pgx.Rows) error {
+			var cm customerMonth
+			var n int
+			_, err := pgx.ForEachRow(rows, []any{&cm.customer, &cm.month, &n}, func() error {
+				st.paid[cm] = n
+				return nil
+			})
+			return err
+		})
+	}
+	return st, tx.SendBatch(ctx, &b).Close()
+}
+
+// pricedShipment is a shipment priced by the rules, waiting to be written.
+type pricedShipment struct {
+	index    int
+	rs       rules.RuleSet
+	month    rules.Month
+	earning  rules.Earning
+	referral *referralRow
+	res      Result
+	entry    *ledger.EntryInput
+}
+
+type referralRow struct {
+	referrer    string
+	status      string
+	points      int64
+	availableAt time.Time
+}
+
+// price prices one shipment against the state so far, as processor.shipment
+// and processor.referral do for an event alone, and brings the state up to
+// date with it.
+func (st *shipmentState) price(j *job, custs map[string]Customer, rs rules.RuleSet) (*pricedShipment, error) {
+	ev := j.ev
+	cust, ok := custs[ev.CustomerID]
+	if !ok {
+		return nil, &ledger.Error{Code: CodeUnknownCustomer, Message: "no customer " + ev.CustomerID}
+	}
+	if st.shipped[ev.ShipmentID] {
+		return nil, &ledger.Error{Code: CodeDuplicateShipment, Message: "shipment " + ev.ShipmentID + " was already completed by another event"}
+	}
+	amount := *ev.Amount
+	this := customerMonth{cust.ID, rs.MonthOf(ev.OccurredAt)}
+	last := customerMonth{cust.ID, this.month.Prev()}
+	tier, _ := rs.TierInEffect(st.months[last], st.months[this])
+	var active []rules.Campaign
+	for _, c := range st.campaigns {
+		if !c.StartsAt.After(ev.OccurredAt) && c.EndsAt.After(ev.OccurredAt) {
+			active = append(active, c)
+		}
+	}
+	earning := rs.EarnShipment(amount, tier, ev.OccurredAt, active)
+	p := &pricedShipment{rs: rs, month: this.month, earning: earning,
+		res: Result{EventID: ev.EventID, Type: ev.Type, CustomerID: ev.CustomerID, ShipmentID: ev.ShipmentID,
+			OccurredAt: ev.OccurredAt, RuleVersion: rs.Version, Tier: &tier, Earning: &earning, Points: earning.Points,
+			Contribution: &Change{Month: this.month, Before: st.months[this], After: st.months[this].Add(amount)}}}
+	var postings postingSet
+	expires := rs.ExpiresAt(ev.OccurredAt)
+	postings.credit(cust.ID, "volume", earning.Volume, ev.OccurredAt, expires)
+	postings.credit(cust.ID, "campaign", earning.CampaignPoints, ev.OccurredAt, expires)
+
+	if cust.ReferredBy != nil && !st.qualified[cust.ID] && !amount.LessThan(rs.Referral.MinShipment) {
+		referrer := *cust.ReferredBy
+		rm := customerMonth{referrer, this.month}
+		outcome, points, availableAt := rs.ReferralFor(amount, ev.OccurredAt,
+			rules.ReferralState{HasReferrer: true, PaidThisMonth: st.paid[rm]})
+		status := "paid"
+		if outcome == rules.ReferralCapped {
+			status = "capped"
+		} else {
+			st.paid[rm]++
+		}
+		st.qualified[cust.ID] = true
+		p.referral = &referralRow{referrer: referrer, status: status, points: points, availableAt: availableAt}
+		postings.credit(referrer, "referral", points, availableAt, expires)
+		p.res.Referral = &Referral{ReferrerID: referrer, Status: string(outcome), Points: points, AvailableAt: availableAt}
+	}
+	st.shipped[ev.ShipmentID] = true
+	st.months[this] = st.months[this].Add(amount)
+	if len(postings) > 0 {
+		version := rs.Version
+		p.entry = &ledger.EntryInput{Kind: ev.Type, EffectiveAt: ev.OccurredAt, Metadata: entryMetadata(ev, p.res),
+			Actor: j.actor, Postings: postings, RuleVersion: &version, RequestHash: j.hash}
+	}
+	return p, nil
+}
+
+// postingSet builds an entry's postings, adding up those to one account.
+type postingSet []ledger.PostingInput
+
+// credit adds points for the customer from a platform earning channel, as a
+// lot available from availableAt that expires at expires.
+func (ps *postingSet) credit(customerID, channel string, points int64, availableAt, expires time.Time) {
+	if points <= 0 {
+		return
+	}
+	ps.add(ledger.CustomerAccount(customerID, "points"), points).Lot = &ledger.Lot{AvailableAt: availableAt, ExpiresAt: expires}
+	ps.add("platform:points:earned:"+channel, -points)
+}
+
+func (ps *postingSet) add(account string, points int64) *ledger.PostingInput {
+	for i := range *ps {
+		if (*ps)[i].Account == account {
+			(*ps)[i].Amount = (*ps)[i].Amount.Add(decimal.NewFromInt(points))
+			return &(*ps)[i]
+		}
+	}
+	*ps = append(*ps, ledger.PostingInput{Account: account, Amount: decimal.NewFromInt(points)})
+	return &(*ps)[len(*ps)-1]
+}
+
+// entryMetadata is what an event's entry records of its pricing.
+func entryMetadata(ev Event, res Result) json.RawMessage {
+	m := map[string]any{"event_id": ev.EventID, "customer_id": ev.CustomerID, "shipment_id": ev.ShipmentID}
+	if res.Tier != nil {
+		m["segment"], m["level"] = res.Tier.Segment, res.Tier.Level
+	}
+	if e := res.Earning; e != nil {
+		m["multiplier"] = e.Multiplier
+		if e.Campaign != nil {
+			m["campaign"], m["campaign_multiplier"] = *e.Campaign, e.CampaignMultiplier
+		}
+	}
+	meta, _ := json.Marshal(m)
+	return meta
+}
+
+// writeShipments records the priced shipments: their entries, shipments,
+// months, referral bonuses and event results, each table in one statement.
+func (s *Service) writeShipments(ctx context.Context, tx *ledger.Tx, group []*job, priced []*pricedShipment, outs []Outcome) error {
+	if len(priced) == 0 {
+		return nil
+	}
+	var entries []ledger.EntryInput
+	for _, p := range priced {
+		if p.entry != nil {
+			entries = append(entries, *p.entry)
+		}
+	}
+	var marshalErr error
+	err := tx.PostMany(ctx, entries, func(ids []int64, b *pgx.Batch) {
+		var (
+			shipIDs, shipCusts, shipMonths []string
+			shipAmounts                    []decimal.Decimal
+			shipAt                         []time.Time
+			shipVolume, shipCampaign       []int64
+			shipVersions                   []int32
+			shipEntries                    []*int64
+
+			months = map[customerMonth]decimal.Decimal{}
+			counts = map[customerMonth]int32{}
+			order  []customerMonth
+
+			refReferees, refReferrers, refShipments, refMonths, refStatus []string
+			refPoints                                                     []int64
+			refAvailable                                                  []time.Time
+			refEntries                                                    []*int64
+
+			evKeys                      []int64
+			evIDs, evTypes, evCustomers []string
+			evHashes, evResults         [][]byte
+			evEntries                   []*int64
+		)
+		n := 0
+		for _, p := range priced {
+			j := group[p.index]
+			ev := j.ev
+			if p.entry != nil {
+				id := ids[n]
+				n++
+				p.res.EntryID = &id
+			}
+			shipIDs, shipCusts, shipMonths = append(shipIDs, ev.ShipmentID), append(shipCusts, ev.CustomerID), append(shipMonths, string(p.month))
+			shipAmounts, shipAt = append(shipAmounts, *ev.Amount), append(shipAt, ev.OccurredAt)
+			shipVolume, shipCampaign = append(shipVolume, p.earning.Volume), append(shipCampaign, p.earning.CampaignPoints)
+			shipVersions, shipEntries = append(shipVersions, int32(p.rs.Version)), append(shipEntries, p.res.EntryID)
+			cm := customerMonth{ev.CustomerID, p.month}
+			if _, ok := months[cm]; !ok {
+				order = append(order, cm)
+			}
+			months[cm] = months[cm].Add(*ev.Amount)
+			counts[cm]++
+			if r := p.referral; r != nil {
+				entry := p.res.EntryID
+				if r.status != "paid" {
+					entry = nil
+				}
+				refReferees, refReferrers, refShipments = append(refReferees, ev.CustomerID), append(refReferrers, r.referrer), append(refShipments, ev.ShipmentID)
+				refMonths, refStatus, refPoints = append(refMonths, string(p.month)), append(refStatus, r.status), append(refPoints, r.points)
+				refAvailable, refEntries = append(refAvailable, r.availableAt), append(refEntries, entry)
+			}
+			doc, err := json.Marshal(p.res)
+			if err != nil {
+				marshalErr = err
+			}
+			evKeys, evIDs, evTypes, evCustomers = append(evKeys, j.keyID), append(evIDs, ev.EventID), append(evTypes, ev.Type), append(evCustomers, ev.CustomerID)
+			evHashes, evResults, evEntries = append(evHashes, j.hash), append(evResults, doc), append(evEntries, p.res.EntryID)
+		}
+		b.Queue(`INSERT INTO shipments (shipment_id, customer_id, amount, occurred_at, month, points_volume, points_campaign,
+    rule_version, entry_id)
+SELECT * FROM unnest($1::text[], $2::text[], $3::numeric[], $4::timestamptz[], $5::text[], $6::bigint[], $7::bigint[],
+    $8::integer[], $9::bigint[])`, shipIDs, shipCusts, shipAmounts, shipAt, shipMonths, shipVolume, shipCampaign, shipVersions, shipEntries)
+		slices.SortFunc(order, func(a, b customerMonth) int {
+			return cmpStrings(a.customer+"\x00"+string(a.month), b.customer+"\x00"+string(b.month))
+		})
+		mCusts, mMonths := make([]string, len(order)), make([]string, len(order))
+		mAmounts, mCounts := make([]decimal.Decimal, len(order)), make([]int32, len(order))
+		for i, cm := range order {
+			mCusts[i], mMonths[i], mAmounts[i], mCounts[i] = cm.customer, string(cm.month), months[cm], counts[cm]
+		}
+		b.Queue(`INSERT INTO customer_months (customer_id, month, contribution, shipments)
+SELECT * FROM unnest($1::text[], $2::text[], $3::numeric[], $4::integer[])
+ON CONFLICT (customer_id, month) DO UPDATE SET contribution = customer_months.contribution + excluded.contribution,
+    shipments = customer_months.shipments + excluded.shipments`, mCusts, mMonths, mAmounts, mCounts)
+		if len(refReferees) > 0 {
+			b.Queue(`INSERT INTO referral_bonuses (referee_id, referrer_id, shipment_id, month, status, points, available_at, entry_id)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::timestamptz[], $8::bigint[])`,
+				refReferees, refReferrers, refShipments, refMonths, refStatus, refPoints, refAvailable, refEntries)
+		}
+		// No ON CONFLICT: a twin committed by a concurrent group since the
+		// state was read fails the run, and the event-by-event path then
+		// answers it as a replay.
+		b.Queue(`INSERT INTO events (key_id, event_id, type, customer_id, request_hash, result, entry_id)
+SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::jsonb[], $7::bigint[])`,
+			evKeys, evIDs, evTypes, evCustomers, evHashes, evResults, evEntries)
+	})
+	if err == nil {
+		err = marshalErr
+	}
+	if err != nil {
+		return err
+	}
+	for _, p := range priced {
+		outs[p.index] = Outcome{Result: p.res}
+	}
+	return nil
+}
+
+func cmpStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,205 @@
+package loyalty_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/loyalty"
+	"github.com/tally-ledger/tally/rules"
+)
+
+// TestGroupedEqualsAlone checks the grouped fast path against the
+// event-by-event path: the same random events (shipments across a month
+// boundary and a campaign, referral bonuses past the monthly cap, refunds,
+// feedback, duplicate shipments, unknown customers, retried and conflicting
+// event ids) are processed as one batch with the fast path, as one batch
+// event by event, and one request at a time. Every event's outcome and the
+// resulting books must be the same in all three databases.
+func TestGroupedEqualsAlone(t *testing.T) {
+	for seed := range uint64(3) {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			events := randomEvents(seed, 400)
+			grouped, alone, single := groupEnv(t), groupEnv(t), groupEnv(t)
+			alone.svc.SlowPathOnly()
+
+			want := outcomes(alone.svc.ProcessBatch(alone.ctx, alone.keyID, "test", events))
+			got := outcomes(grouped.svc.ProcessBatch(grouped.ctx, grouped.keyID, "test", events))
+			var one []loyalty.Outcome
+			for _, ev := range events {
+				one = append(one, single.svc.ProcessBatch(single.ctx, single.keyID, "test", []loyalty.Event{ev})...)
+			}
+			for i := range events {
+				if got[i] != want[i] {
+					t.Errorf("event %d (%s %s): grouped\n  %s\nevent by event\n  %s", i, events[i].Type, events[i].EventID, got[i], want[i])
+				}
+			}
+			for i, o := range outcomes(one) {
+				if o != want[i] {
+					t.Errorf("event %d (%s %s): one at a time\n  %s\nevent by event\n  %s", i, events[i].Type, events[i].EventID, o, want[i])
+				}
+			}
+			wantBooks := alone.books()
+			for name, e := range map[string]*env{"grouped": grouped, "one at a time": single} {
+				if diff := diffLines(e.books(), wantBooks); diff != "" {
+					t.Errorf("%s books differ from event by event:\n%s", name, diff)
+				}
+				e.reconcile()
+			}
+			if n := grouped.svc.Fallbacks(); n != 0 {
+				t.Errorf("the grouped batch fell back to event by event %d times", n)
+			}
+			if created := strings.Count(strings.Join(wantBooks, "\n"), "shipment "); created < 100 {
+				t.Errorf("only %d shipments recorded: the events test too little", created)
+			}
+		})
+	}
+}
+
+// groupEnv is an environment with a referrer R of 24 customers (the monthly
+// cap is 20), customers C0..C9 and a campaign over the first ten days of
+// March.
+func groupEnv(t *testing.T) *env {
+	e := newEnv(t)
+	e.customer("R")
+	for i := range 24 {
+		e.customer(fmt.Sprintf("F%d", i), "R")
+	}
+	for i := range 10 {
+		e.customer(fmt.Sprintf("C%d", i))
+	}
+	if _, _, err := e.svc.CreateCampaign(e.ctx, loyalty.Campaign{Name: "Spring", Campaign: rules.Campaign{ID: "spring",
+		StartsAt: time.Date(2026, 3, 1, 0, 0, 0, 0, shanghai), EndsAt: time.Date(2026, 3, 10, 0, 0, 0, 0, shanghai), Multiplier: d("2")}}); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// randomEvents is a seeded list of events over 2026-02-20 .. 2026-03-15.
+func randomEvents(seed uint64, n int) []loyalty.Event {
+	r := rand.New(rand.NewPCG(seed, 7))
+	start := time.Date(2026, 2, 20, 0, 0, 0, 0, shanghai)
+	var (
+		events  []loyalty.Event
+		shipped []loyalty.Event
+	)
+	customer := func() string {
+		switch r.IntN(10) {
+		case 0:
+			return "NOBODY"
+		case 1, 2, 3:
+			return fmt.Sprintf("F%d", r.IntN(24))
+		}
+		return fmt.Sprintf("C%d", r.IntN(10))
+	}
+	amount := func() *decimal.Decimal {
+		a := decimal.New(int64(1+r.IntN(400000)), -2)
+		return &a
+	}
+	for i := range n {
+		ev := loyalty.Event{EventID: fmt.Sprintf("e%d", i), CustomerID: customer(),
+			OccurredAt: start.Add(time.Duration(r.Int64N(int64(23 * 24 * time.Hour))))}
+		switch op := r.IntN(20); {
+		case op < 11 || len(shipped) == 0:
+			ev.Type, ev.ShipmentID, ev.Amount = loyalty.ShipmentCompleted, fmt.Sprintf("S%d", i), amount()
+			if r.IntN(15) == 0 && len(shipped) > 0 { // a shipment completed twice
+				ev.ShipmentID = shipped[r.IntN(len(shipped))].ShipmentID
+			}
+			shipped = append(shipped, ev)
+		case op < 14:
+			s := shipped[r.IntN(len(shipped))]
+			part := s.Amount.Div(decimal.NewFromInt(int64(1 + r.IntN(3)))).RoundDown(2)
+			ev.Type, ev.CustomerID, ev.ShipmentID, ev.Amount = loyalty.ShipmentRefunded, s.CustomerID, s.ShipmentID, &part
+			ev.OccurredAt = s.OccurredAt.Add(time.Hour)
+		case op < 16:
+			s := shipped[r.IntN(len(shipped))]
+			rating := 1 + r.IntN(5)
+			ev.Type, ev.CustomerID, ev.ShipmentID, ev.Rating = loyalty.FeedbackSubmitted, s.CustomerID, s.ShipmentID, &rating
+		case op < 18: // a retry of an earlier event
+			ev = events[r.IntN(len(events))]
+		default: // an earlier event id with another body
+			ev = events[r.IntN(len(events))]
+			ev.OccurredAt = ev.OccurredAt.Add(-time.Minute)
+		}
+		events = append(events, ev)
+	}
+	return events
+}
+
+// outcomes describes each outcome without its entry id (ids are not
+// comparable across databases: sequences leave gaps).
+func outcomes(out []loyalty.Outcome) []string {
+	s := make([]string, len(out))
+	for i, o := range out {
+		if o.Err != nil {
+			s[i] = "error " + string(ledger.ErrorCode(o.Err))
+			continue
+		}
+		res := o.Result
+		hasEntry := res.EntryID != nil
+		res.EntryID = nil
+		doc, _ := json.Marshal(res)
+		s[i] = fmt.Sprintf("replayed=%v entry=%v %s", o.Replayed, hasEntry, doc)
+	}
+	return s
+}
+
+// books is every balance, lot, shipment, month, bonus and event of the
+// database, without ids, sorted.
+func (e *env) books() []string {
+	e.t.Helper()
+	rows, err := e.pool.Query(e.ctx, `
+SELECT 'balance ' || a.code || ' ' || sum(b.balance) FROM balance_buckets b JOIN accounts a ON a.id = b.account_id GROUP BY a.code
+UNION ALL SELECT 'lot ' || a.code || ' ' || l.amount || ' ' || l.remaining || ' ' || l.available_at || ' ' || l.expires_at || ' ' || (en.metadata->>'event_id')
+    FROM points_lots l JOIN accounts a ON a.id = l.account_id JOIN entries en ON en.id = l.entry_id
+UNION ALL SELECT 'posting ' || (en.metadata->>'event_id') || ' ' || a.code || ' ' || p.amount || ' ' || coalesce(p.balance_after::text, '-')
+    FROM postings p JOIN accounts a ON a.id = p.account_id JOIN entries en ON en.id = p.entry_id
+UNION ALL SELECT 'shipment ' || concat_ws(' ', shipment_id, customer_id, amount, refunded, occurred_at, month, points_volume,
+    points_campaign, points_reversed, points_dropped, rated_at, entry_id IS NOT NULL, rule_version) FROM shipments
+UNION ALL SELECT 'month ' || concat_ws(' ', customer_id, month, contribution, shipments) FROM customer_months
+UNION ALL SELECT 'bonus ' || concat_ws(' ', referee_id, referrer_id, shipment_id, month, status, points, available_at,
+    entry_id IS NOT NULL, cancel_entry_id IS NOT NULL) FROM referral_bonuses
+UNION ALL SELECT 'event ' || concat_ws(' ', event_id, type, customer_id, encode(request_hash, 'hex'), entry_id IS NOT NULL,
+    result - 'entry_id') FROM events`)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			e.t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		e.t.Fatal(err)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func diffLines(got, want []string) string {
+	var b strings.Builder
+	for _, s := range got {
+		if _, ok := slices.BinarySearch(want, s); !ok {
+			fmt.Fprintf(&b, "+ %s\n", s)
+		}
+	}
+	for _, s := range want {
+		if _, ok := slices.BinarySearch(got, s); !ok {
+			fmt.Fprintf(&b, "- %s\n", s)
+		}
+	}
+	if b.Len() > 4000 {
+		return b.String()[:4000] + "..."
+	}
+	return b.String()
+}
