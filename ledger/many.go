@@ -85,7 +85,10 @@ func (tx *Tx) reserveEntryIDs(ctx context.Context, n int) ([]int64, error) {
 }
 
 // The statements of PostMany, each over arrays: one statement per table,
-// whatever the number of entries. Balance rows are updated before the
+// whatever the number of entries. Rows are looked up one by one through
+// LATERAL subqueries (OFFSET 0 keeps them from being flattened into a
+// join), so that a cached generic plan probes the indexes whatever it
+// guessed of the arrays' lengths and the tables' sizes. Balance rows are updated before the
 // postings are inserted, so that a posting's balance_after on an account
 // that may not go negative is that account's new balance less the postings
 // after it.
@@ -101,12 +104,13 @@ OVERRIDING SYSTEM VALUE
 SELECT u.id, u.kind, coalesce(u.effective_at, now()), u.hash, u.metadata::jsonb, u.actor, u.reason, u.rule_version
 FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::bytea[], $5::text[], $6::text[], $7::text[], $8::integer[])
     AS u (id, kind, effective_at, hash, metadata, actor, reason, rule_version)`
-	qManyBalances = `UPDATE balance_buckets b SET balance = b.balance + u.amount
-FROM unnest($1::text[], $2::numeric[]) AS u (code, amount) JOIN accounts a ON a.code = u.code
-WHERE b.account_id = a.id AND b.bucket = 0`
-	qManyHotBalances = `INSERT INTO balance_buckets (account_id, bucket, allow_negative, balance)
-SELECT a.id, $3, true, u.amount FROM unnest($1::text[], $2::numeric[]) AS u (code, amount) JOIN accounts a ON a.code = u.code
-ORDER BY u.code
+	// Balances are upserts, so that each row is found through the primary
+	// key; an account that may not go negative always has its row already
+	// (the CHECKs refuse a negative balance or a second bucket).
+	qManyBalances = `INSERT INTO balance_buckets (account_id, bucket, allow_negative, balance)
+SELECT a.id, $3, a.allow_negative, u.amount FROM unnest($1::text[], $2::numeric[]) WITH ORDINALITY AS u (code, amount, ord)
+CROSS JOIN LATERAL (SELECT id, allow_negative FROM accounts WHERE code = u.code OFFSET 0) a
+ORDER BY u.ord
 ON CONFLICT (account_id, bucket) DO UPDATE SET balance = balance_buckets.balance + excluded.balance`
 	qManyPostings = `INSERT INTO postings (entry_id, account_id, asset, amount, balance_after, effective_at)
 SELECT u.entry_id, a.id, a.asset, u.amount,
@@ -114,14 +118,15 @@ SELECT u.entry_id, a.id, a.asset, u.amount,
                                                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0),
        coalesce(u.effective_at, now())
 FROM unnest($1::bigint[], $2::text[], $3::numeric[], $4::timestamptz[]) WITH ORDINALITY AS u (entry_id, code, amount, effective_at, ord)
-LEFT JOIN accounts a ON a.code = u.code -- a missing account fails NOT NULL, never drops a line
-LEFT JOIN balance_buckets b ON b.account_id = a.id AND b.bucket = 0 AND NOT a.allow_negative
+-- a missing account fails NOT NULL, never drops a line
+LEFT JOIN LATERAL (SELECT id, asset, allow_negative FROM accounts WHERE code = u.code OFFSET 0) a ON true
+LEFT JOIN LATERAL (SELECT balance FROM balance_buckets WHERE account_id = a.id AND bucket = 0 AND NOT a.allow_negative OFFSET 0) b ON true
 ORDER BY u.ord`
 	qManyLots = `INSERT INTO points_lots (account_id, entry_id, amount, remaining, available_at, expires_at)
 SELECT a.id, u.entry_id, u.amount, u.amount, coalesce(u.available_at, now()), u.expires_at
 FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::timestamptz[], $5::timestamptz[]) WITH ORDINALITY
     AS u (code, entry_id, amount, available_at, expires_at, ord)
-JOIN accounts a ON a.code = u.code
+CROSS JOIN LATERAL (SELECT id FROM accounts WHERE code = u.code OFFSET 0) a
 ORDER BY u.ord -- lot ids follow the entries: a draw takes the older of two lots expiring together`
 )
 
@@ -206,10 +211,10 @@ func (tx *Tx) queueMany(b *pgx.Batch, ins []EntryInput, entries [][]line, ids []
 	}
 	b.Queue(qManyEntries, eIDs, kinds, effective, hashes, metadata, actors, reasons, versions)
 	if len(coldCodes) > 0 {
-		b.Queue(qManyBalances, coldCodes, coldSums)
+		b.Queue(qManyBalances, coldCodes, coldSums, 0)
 	}
 	if len(hotCodes) > 0 {
-		b.Queue(qManyHotBalances, hotCodes, hotSums, rand.IntN(tx.l.buckets))
+		b.Queue(qManyBalances, hotCodes, hotSums, rand.IntN(tx.l.buckets))
 	}
 	b.Queue(qManyPostings, pEntries, pCodes, pAmounts, pEff)
 	if len(lCodes) > 0 {

@@ -209,6 +209,11 @@ VALUES ($1, $2, $3, $4, $5, '{}') ON CONFLICT DO NOTHING`, j.keyID, ev.EventID, 
 
 // lockCustomers locks the group's customers and their referrers, in id
 // order, and returns them by id (an unknown customer is absent).
+//
+// The group's statements look rows up one by one through LATERAL
+// subqueries (OFFSET 0 keeps the planner from flattening them into a join):
+// whatever a cached generic plan thinks of the arrays' lengths and the
+// tables' sizes, each lookup is an index probe, never a scan of the table.
 func lockCustomers(ctx context.Context, tx *ledger.Tx, group []*job) (map[string]Customer, error) {
 	ids := make([]string, 0, len(group))
 	for _, j := range group {
@@ -216,14 +221,16 @@ func lockCustomers(ctx context.Context, tx *ledger.Tx, group []*job) (map[string
 	}
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
-	rows, err := tx.Query(ctx, `SELECT id, name, referred_by, created_at FROM customers
-WHERE id IN (SELECT id FROM customers WHERE id = ANY($1)
-             UNION SELECT referred_by FROM customers WHERE id = ANY($1))
-ORDER BY id FOR UPDATE`, ids)
+	custs := make(map[string]Customer, len(ids))
+	rows, err := tx.Query(ctx, `SELECT c.id, c.name, c.referred_by, c.created_at
+FROM (SELECT u.id FROM unnest($1::text[]) AS u (id)
+      UNION SELECT r.referred_by FROM unnest($1::text[]) AS u (id)
+            CROSS JOIN LATERAL (SELECT referred_by FROM customers WHERE id = u.id OFFSET 0) r
+      ORDER BY 1) ids
+CROSS JOIN LATERAL (SELECT id, name, referred_by, created_at FROM customers WHERE id = ids.id FOR UPDATE) c`, ids)
 	if err != nil {
 		return nil, err
 	}
-	custs := make(map[string]Customer, len(ids))
 	var c Customer
 	_, err = pgx.ForEachRow(rows, []any{&c.ID, &c.Name, &c.ReferredBy, &c.CreatedAt}, func() error {
 		custs[c.ID] = c
@@ -333,8 +340,9 @@ func readShipmentState(ctx context.Context, tx *ledger.Tx, group []*job, run []i
 		}
 	}
 	var b pgx.Batch
-	b.Queue(`SELECT e.key_id, e.event_id, e.request_hash, e.result
-FROM events e JOIN unnest($1::bigint[], $2::text[]) AS u (key_id, event_id) ON e.key_id = u.key_id AND e.event_id = u.event_id`,
+	b.Queue(`SELECT u.key_id, u.event_id, e.request_hash, e.result
+FROM unnest($1::bigint[], $2::text[]) AS u (key_id, event_id)
+CROSS JOIN LATERAL (SELECT request_hash, result FROM events WHERE key_id = u.key_id AND event_id = u.event_id OFFSET 0) e`,
 		keyIDs, eventIDs).Query(func(rows pgx.Rows) error {
 		var k eventKey
 		var se storedEvent
@@ -344,9 +352,10 @@ FROM events e JOIN unnest($1::bigint[], $2::text[]) AS u (key_id, event_id) ON e
 		})
 		return err
 	})
-	b.Queue(`SELECT m.customer_id, m.month, m.contribution
-FROM customer_months m JOIN (SELECT DISTINCT * FROM unnest($1::text[], $2::text[])) AS u (customer_id, month)
-    ON m.customer_id = u.customer_id AND m.month = u.month`, mCustomers, mMonths).Query(func(rows pgx.Rows) error {
+	b.Queue(`SELECT u.customer_id, u.month, m.contribution
+FROM (SELECT DISTINCT * FROM unnest($1::text[], $2::text[])) AS u (customer_id, month)
+CROSS JOIN LATERAL (SELECT contribution FROM customer_months WHERE customer_id = u.customer_id AND month = u.month OFFSET 0) m`,
+		mCustomers, mMonths).Query(func(rows pgx.Rows) error {
 		var cm customerMonth
 		var amount decimal.Decimal
 		_, err := pgx.ForEachRow(rows, []any{&cm.customer, &cm.month, &amount}, func() error {
@@ -368,7 +377,8 @@ WHERE starts_at <= $2 AND ends_at > $1 ORDER BY starts_at, id`, from, until).Que
 		})
 		return err
 	})
-	b.Queue(`SELECT shipment_id FROM shipments WHERE shipment_id = ANY($1)`, shipmentIDs).Query(func(rows pgx.Rows) error {
+	b.Queue(`SELECT u.id FROM unnest($1::text[]) AS u (id)
+CROSS JOIN LATERAL (SELECT 1 FROM shipments WHERE shipment_id = u.id OFFSET 0) s`, shipmentIDs).Query(func(rows pgx.Rows) error {
 		var id string
 		_, err := pgx.ForEachRow(rows, []any{&id}, func() error {
 			st.shipped[id] = true
@@ -377,7 +387,8 @@ WHERE starts_at <= $2 AND ends_at > $1 ORDER BY starts_at, id`, from, until).Que
 		return err
 	})
 	if len(referees) > 0 {
-		b.Queue(`SELECT referee_id FROM referral_bonuses WHERE referee_id = ANY($1)`, referees).Query(func(rows pgx.Rows) error {
+		b.Queue(`SELECT u.id FROM unnest($1::text[]) AS u (id)
+CROSS JOIN LATERAL (SELECT 1 FROM referral_bonuses WHERE referee_id = u.id OFFSET 0) r`, referees).Query(func(rows pgx.Rows) error {
 			var id string
 			_, err := pgx.ForEachRow(rows, []any{&id}, func() error {
 				st.qualified[id] = true
@@ -385,10 +396,10 @@ WHERE starts_at <= $2 AND ends_at > $1 ORDER BY starts_at, id`, from, until).Que
 			})
 			return err
 		})
-		b.Queue(`SELECT r.referrer_id, r.month, count(*) FROM referral_bonuses r
-JOIN (SELECT DISTINCT * FROM unnest($1::text[], $2::text[])) AS u (referrer_id, month)
-    ON r.referrer_id = u.referrer_id AND r.month = u.month
-WHERE r.status = 'paid' GROUP BY 1, 2`, referrers, refMonths).Query(func(rows pgx.Rows) error {
+		b.Queue(`SELECT u.referrer_id, u.month, r.paid
+FROM (SELECT DISTINCT * FROM unnest($1::text[], $2::text[])) AS u (referrer_id, month)
+CROSS JOIN LATERAL (SELECT count(*) AS paid FROM referral_bonuses
+                    WHERE referrer_id = u.referrer_id AND month = u.month AND status = 'paid' OFFSET 0) r`, referrers, refMonths).Query(func(rows pgx.Rows) error {
 			var cm customerMonth
 			var n int
 			_, err := pgx.ForEachRow(rows, []any{&cm.customer, &cm.month, &n}, func() error {

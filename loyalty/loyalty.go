@@ -50,10 +50,26 @@ type Service struct {
 	slowOnly  bool         // tests: no fast path
 }
 
+// Option configures a Service.
+type Option func(*Service)
+
+// WithEventWriters sets how many groups of events are written at once
+// (default 2): one group can be priced while another waits for its commit.
+func WithEventWriters(n int) Option {
+	return func(s *Service) {
+		if n > 0 {
+			s.events.writers = n
+		}
+	}
+}
+
 // New returns the service on the ledger's database, on the ledger's clock.
-func New(l *ledger.Ledger) *Service {
+func New(l *ledger.Ledger, opts ...Option) *Service {
 	s := &Service{ledger: l, now: l.Now, versions: map[int]rules.RuleSet{}}
 	s.events = &coalescer{writers: groupWriters, maxEvents: groupMaxEvents, run: s.processGroup}
+	for _, o := range opts {
+		o(s)
+	}
 	return s
 }
 

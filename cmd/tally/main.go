@@ -50,12 +50,13 @@ commands:
                                 the project-local PostgreSQL cluster
 
 environment:
-  DATABASE_URL     PostgreSQL URL; unset: a project-local cluster under $TALLY_DATA_DIR/pg
-  TALLY_ADDR       listen address (default 127.0.0.1:8080)
-  TALLY_ADMIN_KEY  make sure an admin key with this value exists at start
-  TALLY_LOG_LEVEL  debug, info (default), warn or error
-  TALLY_DATA_DIR   where the project-local cluster lives (default .data)
-  TALLY_PPROF_ADDR serve Go's pprof on this separate address (default off)
+  DATABASE_URL        PostgreSQL URL; unset: a project-local cluster under $TALLY_DATA_DIR/pg
+  TALLY_ADDR          listen address (default 127.0.0.1:8080)
+  TALLY_ADMIN_KEY     make sure an admin key with this value exists at start
+  TALLY_LOG_LEVEL     debug, info (default), warn or error
+  TALLY_DATA_DIR      where the project-local cluster lives (default .data)
+  TALLY_EVENT_WRITERS how many groups of partner events are written at once (default 2)
+  TALLY_PPROF_ADDR    serve Go's pprof on this separate address (default off)
 `
 
 type usageError struct{ msg string }

@@ -7,11 +7,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strconv"
 	"time"
 
 	"github.com/tally-ledger/tally"
 	"github.com/tally-ledger/tally/api"
 	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/loyalty"
 	"github.com/tally-ledger/tally/migrations"
 )
 
@@ -41,7 +43,11 @@ func serve(ctx context.Context, env environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	srv := api.New(api.Config{Ledger: l, Log: log, OpenAPI: tally.OpenAPI, Ready: func(ctx context.Context) error {
+	writers, err := strconv.Atoi(env.get("TALLY_EVENT_WRITERS", "2"))
+	if err != nil || writers < 1 {
+		return usageError{"TALLY_EVENT_WRITERS must be a positive number"}
+	}
+	srv := api.New(api.Config{Ledger: l, Loyalty: loyalty.New(l, loyalty.WithEventWriters(writers)), Log: log, OpenAPI: tally.OpenAPI, Ready: func(ctx context.Context) error {
 		var version uint
 		var dirty bool
 		if err := pool.QueryRow(ctx, `SELECT version, dirty FROM schema_migrations`).Scan(&version, &dirty); err != nil {

@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -39,7 +40,13 @@ var (
 	out      = flag.String("out", "docs/BENCHMARKS.md", "where to write the report")
 	duration = flag.Duration("duration", 15*time.Second, "length of each scenario")
 	pgbenchT = flag.Duration("pgbench", 20*time.Second, "length of the pgbench run")
+	only     = flag.String("only", "", "profiling: run only these scenarios (\"1,3\"), print them and write no report")
 )
+
+// want reports whether scenario n runs.
+func want(n int) bool {
+	return *only == "" || slices.Contains(strings.Split(*only, ","), strconv.Itoa(n))
+}
 
 func main() {
 	flag.Parse()
@@ -70,7 +77,9 @@ func run() error {
 	ctx := context.Background()
 	dir, _ := filepath.Abs(".data/pgbench")
 	os.RemoveAll(dir)
-	cluster, err := pgdev.Open(dir, pgdev.Options{Log: logf})
+	// pg_stat_statements shows where the database's time goes, per statement.
+	cluster, err := pgdev.Open(dir, pgdev.Options{Log: logf,
+		Settings: "shared_preload_libraries = 'pg_stat_statements'\npg_stat_statements.track = 'top'\npg_stat_statements.track_planning = on\n"})
 	if err != nil {
 		return err
 	}
@@ -126,46 +135,129 @@ func run() error {
 				"amount": fmt.Sprintf("%d.%02d", 1+r.IntN(500), r.IntN(100)), "occurred_at": time.Now().Add(-time.Second).Format(time.RFC3339Nano)}
 		}
 	}
-	cpuBefore := cpuTicks(srv)
-	profile := make(chan []byte, 1)
-	go func() { profile <- cpuProfile(srv, *duration-2*time.Second) }()
-	results = append(results, drive("1. single shipment.completed events, 32 clients, 10,000 customers", c, srv, 32, *duration, event(10000)))
-	cpu := cpuTicks(srv).minus(cpuBefore)
-	prof := <-profile
-	results = append(results, drive("2. the same against 10 customers", c, srv, 32, *duration, event(10)))
-
-	batch := drive("3. POST /v1/events/batch of 500 events, 4 clients", c, srv, 4, *duration, func(r *rand.Rand) (string, any) {
-		events := make([]any, 500)
-		for i := range events {
-			_, events[i] = event(10000)(r)
-		}
-		return "/v1/events/batch", map[string]any{"events": events}
-	})
-	batch.ops, batch.unit = batch.ops*500, "events/s"
-	results = append(results, batch)
-
-	results = append(results, drive("4. mix: deposits, charges, redemptions, balance reads, 32 clients", c, srv, 32, *duration,
-		func(r *rand.Rand) (string, any) {
-			n := seq.Add(1)
-			cust := fmt.Sprintf("B%05d", r.IntN(1000))
-			switch r.IntN(4) {
-			case 0:
-				return "/v1/deposits", map[string]any{"deposit_id": fmt.Sprintf("d%d", n), "customer_id": cust, "amount": "1200.00"}
-			case 1:
-				return "/v1/charges", map[string]any{"charge_id": fmt.Sprintf("c%d", n), "customer_id": cust, "amount": "35.50", "shipment_id": fmt.Sprintf("S%d", n)}
-			case 2:
-				return "/v1/redemptions", map[string]any{"redemption_id": fmt.Sprintf("r%d", n), "customer_id": cust, "sku": "pen", "quantity": 1}
-			}
-			return "GET /v1/customers/" + cust + "/balances", nil
-		}))
-
-	logf("scenario 5: seeding 1,000,000 postings")
-	if err := seedPostings(ctx, url); err != nil {
-		return err
+	var (
+		stmts [2]string
+		cpu   ticks
+		prof  []byte
+	)
+	if want(1) {
+		resetStatements(ctx, url)
+		cpuBefore := cpuTicks(srv)
+		profile := make(chan []byte, 1)
+		go func() { profile <- cpuProfile(srv, *duration-2*time.Second) }()
+		results = append(results, drive("1. single shipment.completed events, 32 clients, 10,000 customers", c, srv, 32, *duration, event(10000)))
+		cpu = cpuTicks(srv).minus(cpuBefore)
+		stmts[0] = topStatements(ctx, url)
+		prof = <-profile
 	}
-	results = append(results, readsUnderLoad(c, srv, event(10000)))
+	if want(2) {
+		results = append(results, drive("2. the same against 10 customers", c, srv, 32, *duration, event(10)))
+	}
+	if want(3) {
+		resetStatements(ctx, url)
+		batch := drive("3. POST /v1/events/batch of 500 events, 4 clients", c, srv, 4, *duration, func(r *rand.Rand) (string, any) {
+			events := make([]any, 500)
+			for i := range events {
+				_, events[i] = event(10000)(r)
+			}
+			return "/v1/events/batch", map[string]any{"events": events}
+		})
+		batch.ops, batch.unit = batch.ops*500, "events/s"
+		stmts[1] = topStatements(ctx, url)
+		results = append(results, batch)
+	}
+	if want(4) {
+		results = append(results, drive("4. mix: deposits, charges, redemptions, balance reads, 32 clients", c, srv, 32, *duration,
+			func(r *rand.Rand) (string, any) {
+				n := seq.Add(1)
+				cust := fmt.Sprintf("B%05d", r.IntN(1000))
+				switch r.IntN(4) {
+				case 0:
+					return "/v1/deposits", map[string]any{"deposit_id": fmt.Sprintf("d%d", n), "customer_id": cust, "amount": "1200.00"}
+				case 1:
+					return "/v1/charges", map[string]any{"charge_id": fmt.Sprintf("c%d", n), "customer_id": cust, "amount": "35.50", "shipment_id": fmt.Sprintf("S%d", n)}
+				case 2:
+					return "/v1/redemptions", map[string]any{"redemption_id": fmt.Sprintf("r%d", n), "customer_id": cust, "sku": "pen", "quantity": 1}
+				}
+				return "GET /v1/customers/" + cust + "/balances", nil
+			}))
+	}
+	if want(5) {
+		logf("scenario 5: seeding 1,000,000 postings")
+		if err := seedPostings(ctx, url); err != nil {
+			return err
+		}
+		results = append(results, readsUnderLoad(c, srv, event(10000)))
+	}
+	if *only != "" {
+		for _, r := range results {
+			fmt.Printf("%s: %.0f %s (%.2fx pgbench's %.0f tps), p50 %s, p99 %s, peak RSS %d MB, %d errors\n", r.name, r.rate(), r.unit,
+				r.rate()/pgTPS, pgTPS, r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.peakRSS/1024, r.errors)
+			if r.hasReads {
+				fmt.Printf("  reads: p50 %s, p99 %s; %s\n", r.readP50.Round(10*time.Microsecond), r.readP99.Round(10*time.Microsecond), r.note)
+			}
+		}
+		if total := float64(cpu.postgres + cpu.server + cpu.loadgen); total > 0 {
+			fmt.Printf("scenario 1 CPU: PostgreSQL %.0f%%, server %.0f%%, load generator %.0f%% (%.1f core-seconds)\n",
+				100*float64(cpu.postgres)/total, 100*float64(cpu.server)/total, 100*float64(cpu.loadgen)/total, total/100)
+		}
+		fmt.Printf("%s\n%s\n%s", stmts[0], stmts[1], prof)
+		return nil
+	}
+	return report(results, pgTPS, cpu, prof, stmts)
+}
 
-	return report(results, pgTPS, cpu, prof)
+// resetStatements starts pg_stat_statements' counts afresh.
+func resetStatements(ctx context.Context, url string) {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		logf("pg_stat_statements: %v", err)
+		return
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS pg_stat_statements`); err != nil {
+		logf("pg_stat_statements: %v", err)
+		return
+	}
+	if _, err := conn.Exec(ctx, `SELECT pg_stat_statements_reset()`); err != nil {
+		logf("pg_stat_statements: %v", err)
+	}
+}
+
+// topStatements is the statements that took the most database time since
+// the last reset, as a table.
+func topStatements(ctx context.Context, url string) string {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err.Error()
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT calls, round(total_exec_time)::bigint, round(total_plan_time)::bigint,
+    round(100 * (total_exec_time + total_plan_time) / nullif(sum(total_exec_time + total_plan_time) OVER (), 0))::int,
+    round(1000 * mean_exec_time)::bigint, rows, regexp_replace(query, '\s+', ' ', 'g')
+FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+ORDER BY total_exec_time + total_plan_time DESC LIMIT 12`)
+	if err != nil {
+		return err.Error()
+	}
+	var b strings.Builder
+	b.WriteString("| calls | executing ms | planning ms | share | mean µs | rows | statement |\n|---|---|---|---|---|---|---|\n")
+	var (
+		calls, total, plan, mean, n int64
+		share                       int32
+		query                       string
+	)
+	_, err = pgx.ForEachRow(rows, []any{&calls, &total, &plan, &share, &mean, &n, &query}, func() error {
+		if len(query) > 110 {
+			query = query[:110] + "…"
+		}
+		fmt.Fprintf(&b, "| %d | %d | %d | %d%% | %d | %d | `%s` |\n", calls, total, plan, share, mean, n, strings.ReplaceAll(query, "|", "\\|"))
+		return nil
+	})
+	if err != nil {
+		return err.Error()
+	}
+	return b.String()
 }
 
 // ticks is CPU time (user + system, in clock ticks) by process group.
@@ -469,7 +561,7 @@ WHERE account_id = (SELECT id FROM accounts WHERE code = 'platform:points:earned
 	return nil
 }
 
-func report(results []result, pgTPS float64, cpu ticks, profile []byte) error {
+func report(results []result, pgTPS float64, cpu ticks, profile []byte, stmts [2]string) error {
 	var b strings.Builder
 	pgVersion, _ := exec.Command("sh", "-c", "$(pg_config --bindir 2>/dev/null || ls -d /usr/lib/postgresql/*/bin | tail -1)/postgres --version").Output()
 	mem, _ := os.ReadFile("/proc/meminfo")
@@ -517,6 +609,9 @@ func report(results []result, pgTPS float64, cpu ticks, profile []byte) error {
 			total/100, *duration, runtime.NumCPU())
 		fmt.Fprintf(&b, "\nThe server's own CPU profile over scenario 1 (`go tool pprof -top`):\n\n```\n%s```\n", profile)
 	}
+	fmt.Fprintf(&b, "\n## Where the database's time went\n\nThe statements that took the most time "+
+		"(pg_stat_statements: planning and executing, wall time inside PostgreSQL, lock waits included, commits' fsync waits not), over scenario 1:\n\n%s\nover scenario 3:\n\n%s",
+		stmts[0], stmts[1])
 	if notes, err := os.ReadFile("docs/BENCHMARKS-notes.md"); err == nil {
 		b.WriteString("\n")
 		b.Write(notes)

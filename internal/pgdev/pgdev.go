@@ -34,6 +34,9 @@ type Options struct {
 	// Fast turns off fsync and synchronous commit: for throwaway test clusters
 	// only, never for data anyone wants to keep.
 	Fast bool
+	// Settings are more postgresql.conf lines (the benchmark loads
+	// pg_stat_statements).
+	Settings string
 	// Log receives progress lines; nil discards them.
 	Log func(format string, args ...any)
 }
@@ -171,6 +174,7 @@ func (c *Cluster) initdb() error {
 	if c.opts.Fast {
 		conf += "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
 	}
+	conf += c.opts.Settings
 	f, err := os.OpenFile(filepath.Join(c.Dir, "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		return err
