@@ -1,6 +1,7 @@
 package loyalty
 
 import (
+	"hash/maphash"
 	"sync"
 )
 
@@ -21,34 +22,58 @@ func (j *job) finish(o Outcome) {
 
 // coalescer gathers the events that arrive while earlier ones are being
 // written and hands them to run as one group: one transaction, one commit,
-// for everything that queued in the meantime (group commit). Up to writers
-// groups run at once; a writer exits when the queue is empty, so an idle
-// service holds no goroutine. Each event's handler waits for its job.
+// for everything that queued in the meantime (group commit).
 //
-// A submission (one request's events) is never split across groups, so a
-// batch's events of one customer keep their order. An event whose partner
-// key and id are already in the group (a retry racing its original) waits
-// for the next group, where it finds the original's result.
+// Customers are split between writers by a hash of their id, and each
+// writer writes one group at a time, so two groups written at once never
+// wait for each other's customer locks, and one customer's events are
+// written in the order they were submitted. A writer's goroutine exits when
+// its queue is empty: an idle service holds none.
+//
+// A submission's events of one writer go in one group unless that would
+// pass maxEvents. An event whose partner key and id are already in the
+// group (a retry racing its original) waits for the next group, where it
+// finds the original's result.
 type coalescer struct {
-	writers   int
 	maxEvents int
 	run       func(group []*job)
+	seed      maphash.Seed
 
-	mu     sync.Mutex
+	mu      sync.Mutex
+	writers []writerQueue
+}
+
+type writerQueue struct {
 	queue  [][]*job
-	active int
+	active bool
+}
+
+func newCoalescer(writers, maxEvents int, run func([]*job)) *coalescer {
+	return &coalescer{maxEvents: maxEvents, run: run, seed: maphash.MakeSeed(), writers: make([]writerQueue, writers)}
 }
 
 func (c *coalescer) submit(jobs []*job) {
+	parts := make([][]*job, len(c.writers))
+	for _, j := range jobs {
+		w := int(maphash.String(c.seed, j.ev.CustomerID) % uint64(len(c.writers)))
+		parts[w] = append(parts[w], j)
+	}
 	c.mu.Lock()
-	c.queue = append(c.queue, jobs)
-	start := c.active < c.writers
-	if start {
-		c.active++
+	var start []int
+	for w, part := range parts {
+		if len(part) == 0 {
+			continue
+		}
+		q := &c.writers[w]
+		q.queue = append(q.queue, part)
+		if !q.active {
+			q.active = true
+			start = append(start, w)
+		}
 	}
 	c.mu.Unlock()
-	if start {
-		go c.work()
+	for _, w := range start {
+		go c.work(w)
 	}
 }
 
@@ -57,9 +82,9 @@ type eventKey struct {
 	eventID string
 }
 
-func (c *coalescer) work() {
+func (c *coalescer) work(w int) {
 	for {
-		group, ok := c.next()
+		group, ok := c.next(w)
 		if !ok {
 			return
 		}
@@ -67,13 +92,15 @@ func (c *coalescer) work() {
 	}
 }
 
-// next takes the queued submissions for one group, at least one and as many
-// as fit in maxEvents; false when the queue is empty (the writer exits).
-func (c *coalescer) next() ([]*job, bool) {
+// next takes writer w's queued submissions for one group, at least one and
+// as many as fit in maxEvents; false when the queue is empty (the writer
+// exits).
+func (c *coalescer) next(w int) ([]*job, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.queue) == 0 {
-		c.active--
+	q := &c.writers[w]
+	if len(q.queue) == 0 {
+		q.active = false
 		return nil, false
 	}
 	var (
@@ -82,7 +109,7 @@ func (c *coalescer) next() ([]*job, bool) {
 		taken    int
 		seen     = map[eventKey]bool{}
 	)
-	for _, sub := range c.queue {
+	for _, sub := range q.queue {
 		if len(group) > 0 && len(group)+len(sub) > c.maxEvents {
 			break
 		}
@@ -97,10 +124,10 @@ func (c *coalescer) next() ([]*job, bool) {
 			group = append(group, j)
 		}
 	}
-	rest := c.queue[taken:]
+	rest := q.queue[taken:]
 	if len(deferred) > 0 {
 		rest = append([][]*job{deferred}, rest...)
 	}
-	c.queue = append(c.queue[:0:0], rest...)
+	q.queue = append(q.queue[:0:0], rest...)
 	return group, true
 }

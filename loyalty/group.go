@@ -16,8 +16,7 @@ import (
 )
 
 // How events are grouped: up to groupWriters transactions at once, each of
-// at most groupMaxEvents events (a bigger submission, a batch, is a group on
-// its own). groupTimeout bounds a group's transaction, whatever its callers'
+// at most groupMaxEvents events (unless one submission, a batch, has more). groupTimeout bounds a group's transaction, whatever its callers'
 // contexts: one caller giving up must not abort its neighbours.
 const (
 	groupWriters   = 2

@@ -23,51 +23,66 @@ import (
 // event ids) are processed as one batch with the fast path, as one batch
 // event by event, and one request at a time. Every event's outcome and the
 // resulting books must be the same in all three databases.
+//
+// With one writer a batch is one group, in order. With two, each writer
+// takes its own customers, so events of different customers may be written
+// in either order, as concurrent requests would be: the second run's events
+// never involve two customers (no referrals, no shipment completed by two
+// customers), and must give the same results too.
 func TestGroupedEqualsAlone(t *testing.T) {
-	for seed := range uint64(3) {
-		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
-			events := randomEvents(seed, 400)
-			grouped, alone, single := groupEnv(t), groupEnv(t), groupEnv(t)
-			alone.svc.SlowPathOnly()
+	for _, tc := range []struct {
+		writers       int
+		crossCustomer bool
+	}{{1, true}, {2, false}} {
+		for seed := range uint64(2) {
+			t.Run(fmt.Sprintf("writers%d/seed%d", tc.writers, seed), func(t *testing.T) {
+				events := randomEvents(seed, 400, tc.crossCustomer)
+				grouped, alone, single := groupEnv(t, tc.writers), groupEnv(t, 1), groupEnv(t, tc.writers)
+				alone.svc.SlowPathOnly()
+				compareRuns(t, events, grouped, alone, single)
+			})
+		}
+	}
+}
 
-			want := outcomes(alone.svc.ProcessBatch(alone.ctx, alone.keyID, "test", events))
-			got := outcomes(grouped.svc.ProcessBatch(grouped.ctx, grouped.keyID, "test", events))
-			var one []loyalty.Outcome
-			for _, ev := range events {
-				one = append(one, single.svc.ProcessBatch(single.ctx, single.keyID, "test", []loyalty.Event{ev})...)
-			}
-			for i := range events {
-				if got[i] != want[i] {
-					t.Errorf("event %d (%s %s): grouped\n  %s\nevent by event\n  %s", i, events[i].Type, events[i].EventID, got[i], want[i])
-				}
-			}
-			for i, o := range outcomes(one) {
-				if o != want[i] {
-					t.Errorf("event %d (%s %s): one at a time\n  %s\nevent by event\n  %s", i, events[i].Type, events[i].EventID, o, want[i])
-				}
-			}
-			wantBooks := alone.books()
-			for name, e := range map[string]*env{"grouped": grouped, "one at a time": single} {
-				if diff := diffLines(e.books(), wantBooks); diff != "" {
-					t.Errorf("%s books differ from event by event:\n%s", name, diff)
-				}
-				e.reconcile()
-			}
-			if n := grouped.svc.Fallbacks(); n != 0 {
-				t.Errorf("the grouped batch fell back to event by event %d times", n)
-			}
-			if created := strings.Count(strings.Join(wantBooks, "\n"), "shipment "); created < 100 {
-				t.Errorf("only %d shipments recorded: the events test too little", created)
-			}
-		})
+func compareRuns(t *testing.T, events []loyalty.Event, grouped, alone, single *env) {
+	want := outcomes(alone.svc.ProcessBatch(alone.ctx, alone.keyID, "test", events))
+	got := outcomes(grouped.svc.ProcessBatch(grouped.ctx, grouped.keyID, "test", events))
+	var one []loyalty.Outcome
+	for _, ev := range events {
+		one = append(one, single.svc.ProcessBatch(single.ctx, single.keyID, "test", []loyalty.Event{ev})...)
+	}
+	for i := range events {
+		if got[i] != want[i] {
+			t.Errorf("event %d (%s %s): grouped\n  %s\nevent by event\n  %s", i, events[i].Type, events[i].EventID, got[i], want[i])
+		}
+	}
+	for i, o := range outcomes(one) {
+		if o != want[i] {
+			t.Errorf("event %d (%s %s): one at a time\n  %s\nevent by event\n  %s", i, events[i].Type, events[i].EventID, o, want[i])
+		}
+	}
+	wantBooks := alone.books()
+	for name, e := range map[string]*env{"grouped": grouped, "one at a time": single} {
+		if diff := diffLines(e.books(), wantBooks); diff != "" {
+			t.Errorf("%s books differ from event by event:\n%s", name, diff)
+		}
+		e.reconcile()
+	}
+	if n := grouped.svc.Fallbacks(); n != 0 {
+		t.Errorf("the grouped batch fell back to event by event %d times", n)
+	}
+	if created := strings.Count(strings.Join(wantBooks, "\n"), "shipment "); created < 100 {
+		t.Errorf("only %d shipments recorded: the events test too little", created)
 	}
 }
 
 // groupEnv is an environment with a referrer R of 24 customers (the monthly
 // cap is 20), customers C0..C9 and a campaign over the first ten days of
 // March.
-func groupEnv(t *testing.T) *env {
+func groupEnv(t *testing.T, writers int) *env {
 	e := newEnv(t)
+	e.svc = loyalty.New(e.ledger, loyalty.WithEventWriters(writers))
 	e.customer("R")
 	for i := range 24 {
 		e.customer(fmt.Sprintf("F%d", i), "R")
@@ -83,7 +98,9 @@ func groupEnv(t *testing.T) *env {
 }
 
 // randomEvents is a seeded list of events over 2026-02-20 .. 2026-03-15.
-func randomEvents(seed uint64, n int) []loyalty.Event {
+// Unless crossCustomer, no event involves two customers: no referred
+// customers, no shipment completed by two.
+func randomEvents(seed uint64, n int, crossCustomer bool) []loyalty.Event {
 	r := rand.New(rand.NewPCG(seed, 7))
 	start := time.Date(2026, 2, 20, 0, 0, 0, 0, shanghai)
 	var (
@@ -91,6 +108,9 @@ func randomEvents(seed uint64, n int) []loyalty.Event {
 		shipped []loyalty.Event
 	)
 	customer := func() string {
+		if !crossCustomer {
+			return fmt.Sprintf("C%d", r.IntN(10))
+		}
 		switch r.IntN(10) {
 		case 0:
 			return "NOBODY"
@@ -110,7 +130,11 @@ func randomEvents(seed uint64, n int) []loyalty.Event {
 		case op < 11 || len(shipped) == 0:
 			ev.Type, ev.ShipmentID, ev.Amount = loyalty.ShipmentCompleted, fmt.Sprintf("S%d", i), amount()
 			if r.IntN(15) == 0 && len(shipped) > 0 { // a shipment completed twice
-				ev.ShipmentID = shipped[r.IntN(len(shipped))].ShipmentID
+				twice := shipped[r.IntN(len(shipped))]
+				ev.ShipmentID = twice.ShipmentID
+				if !crossCustomer {
+					ev.CustomerID = twice.CustomerID
+				}
 			}
 			shipped = append(shipped, ev)
 		case op < 14:

@@ -45,31 +45,33 @@ type Service struct {
 	cachedSchedule  []scheduled
 	scheduleExpires time.Time
 
-	events    *coalescer   // partner events, written in groups
-	fallbacks atomic.Int64 // groups done again event by event
-	slowOnly  bool         // tests: no fast path
+	events       *coalescer // partner events, written in groups
+	eventWriters int
+	fallbacks    atomic.Int64 // groups done again event by event
+	slowOnly     bool         // tests: no fast path
 }
 
 // Option configures a Service.
 type Option func(*Service)
 
 // WithEventWriters sets how many groups of events are written at once
-// (default 2): one group can be priced while another waits for its commit.
+// (default 2), each for its own share of the customers: one group can be
+// priced while another waits for its commit.
 func WithEventWriters(n int) Option {
 	return func(s *Service) {
 		if n > 0 {
-			s.events.writers = n
+			s.eventWriters = n
 		}
 	}
 }
 
 // New returns the service on the ledger's database, on the ledger's clock.
 func New(l *ledger.Ledger, opts ...Option) *Service {
-	s := &Service{ledger: l, now: l.Now, versions: map[int]rules.RuleSet{}}
-	s.events = &coalescer{writers: groupWriters, maxEvents: groupMaxEvents, run: s.processGroup}
+	s := &Service{ledger: l, now: l.Now, versions: map[int]rules.RuleSet{}, eventWriters: groupWriters}
 	for _, o := range opts {
 		o(s)
 	}
+	s.events = newCoalescer(s.eventWriters, groupMaxEvents, s.processGroup)
 	return s
 }
 
