@@ -417,12 +417,40 @@ func TestEntriesAndPostingsAreAppendOnly(t *testing.T) {
 		"UPDATE postings SET amount = amount * 2",
 		"DELETE FROM postings",
 		"TRUNCATE postings",
+		"DELETE FROM accounts",
+		"TRUNCATE accounts CASCADE",
 	} {
 		if _, err := pool.Exec(ctx, stmt); err == nil {
 			t.Errorf("%s: accepted, want refused", stmt)
 		}
 	}
 	wantBalance(t, l, "customer:C1:points", "5")
+}
+
+// Postings and lots keep no foreign keys (they cost the event path 15%):
+// reconciliation must report one that names no entry or a wrong account.
+func TestReconcileFindsDanglingReferences(t *testing.T) {
+	l, pool := newLedger(t)
+	ctx := context.Background()
+	e := mustPost(t, l, earn("C1", "5"))
+	mustReconcile(t, l)
+	if _, err := pool.Exec(ctx, `INSERT INTO postings (entry_id, account_id, asset, amount, effective_at)
+SELECT 999999999, account_id, asset, amount, effective_at FROM postings WHERE entry_id = $1`, e.ID); err != nil {
+		t.Fatal(err)
+	}
+	r, err := l.Reconcile(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range r.Checks {
+		if c.Name == "references_intact" {
+			if c.Pass || len(c.Offending) != 2 {
+				t.Fatalf("references_intact = %+v, want the two dangling postings", c)
+			}
+			return
+		}
+	}
+	t.Fatal("no references_intact check")
 }
 
 func TestDatabaseRefusesUnbalancedPostings(t *testing.T) {

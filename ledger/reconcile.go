@@ -58,6 +58,16 @@ WHERE a.asset = 'PTS' AND NOT a.allow_negative AND coalesce(b.s, 0) <> coalesce(
 		`SELECT l.id::text FROM points_lots l
 LEFT JOIN (SELECT lot_id, sum(amount) AS s FROM lot_draws GROUP BY lot_id) d ON d.lot_id = l.id
 WHERE l.remaining <> l.amount - coalesce(d.s, 0)`},
+	{"references_intact", "every posting names an existing entry and an existing account of its asset, every lot an existing entry and account",
+		`SELECT 'posting:' || p.id FROM postings p
+LEFT JOIN entries e ON e.id = p.entry_id
+LEFT JOIN accounts a ON a.id = p.account_id AND a.asset = p.asset
+WHERE e.id IS NULL OR a.id IS NULL
+UNION ALL
+SELECT 'lot:' || l.id FROM points_lots l
+LEFT JOIN entries e ON e.id = l.entry_id
+LEFT JOIN accounts a ON a.id = l.account_id
+WHERE e.id IS NULL OR a.id IS NULL`},
 	{"amounts_respect_scale", "no posting is finer than its asset's scale",
 		`SELECT DISTINCT p.entry_id::text FROM postings p JOIN assets s ON s.code = p.asset
 WHERE p.amount <> round(p.amount, s.scale)`},

@@ -227,3 +227,31 @@ func diffLines(got, want []string) string {
 	}
 	return b.String()
 }
+
+// The event tables keep no foreign keys: reconciliation must report a row
+// that names a customer or an entry that does not exist.
+func TestReconcileFindsDanglingEventRows(t *testing.T) {
+	e := newEnv(t)
+	e.customer("A")
+	e.ship("A", "S1", "100", e.clock.now().Add(-time.Hour))
+	if _, err := e.pool.Exec(e.ctx, `INSERT INTO shipments (shipment_id, customer_id, amount, occurred_at, month,
+    points_volume, points_campaign, rule_version, entry_id)
+SELECT 'S2', 'NOBODY', amount, occurred_at, month, 0, 0, rule_version, 999999999 FROM shipments WHERE shipment_id = 'S1'`); err != nil {
+		t.Fatal(err)
+	}
+	check, err := lastCheck(e, e.svc.ReferenceCheck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if check.Pass || !slices.Equal(check.Offending, []string{"shipment:S2"}) {
+		t.Fatalf("event_rows_intact = %+v, want shipment:S2 reported", check)
+	}
+}
+
+func lastCheck(e *env, check ledger.ExtraCheck) (ledger.Check, error) {
+	r, err := e.ledger.Reconcile(e.ctx, check)
+	if err != nil {
+		return ledger.Check{}, err
+	}
+	return r.Checks[len(r.Checks)-1], nil
+}

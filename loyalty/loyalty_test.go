@@ -106,7 +106,7 @@ func (e *env) points(customer string) loyalty.PointsSummary {
 
 func (e *env) reconcile() {
 	e.t.Helper()
-	r, err := e.ledger.Reconcile(e.ctx)
+	r, err := e.ledger.Reconcile(e.ctx, e.svc.ReferenceCheck, e.svc.RebateCheck)
 	if err != nil {
 		e.t.Fatal(err)
 	}

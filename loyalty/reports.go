@@ -370,3 +370,30 @@ FROM money_movements m WHERE m.kind = 'deposit' ORDER BY m.id`)
 	}()
 	return check, err
 }
+
+// ReferenceCheck reports the rows of the event tables (which keep no
+// foreign keys, for speed) that name a customer, an API key or an entry
+// that does not exist. For ledger.Reconcile's extra checks.
+func (s *Service) ReferenceCheck(ctx context.Context, tx pgx.Tx) (ledger.Check, error) {
+	rows, err := tx.Query(ctx, `SELECT 'shipment:' || s.shipment_id FROM shipments s
+WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.id = s.customer_id)
+   OR (s.entry_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.id = s.entry_id))
+UNION ALL
+SELECT 'event:' || v.key_id || ':' || v.event_id FROM events v
+WHERE NOT EXISTS (SELECT 1 FROM api_keys k WHERE k.id = v.key_id)
+   OR (v.entry_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.id = v.entry_id))
+UNION ALL
+SELECT 'month:' || m.customer_id || ':' || m.month FROM customer_months m
+WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.id = m.customer_id)
+LIMIT 100`)
+	if err != nil {
+		return ledger.Check{}, err
+	}
+	bad, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if bad == nil {
+		bad = []string{}
+	}
+	return ledger.Check{Name: "event_rows_intact",
+		Description: "every shipment, event and month names an existing customer, API key and entry",
+		Pass:        len(bad) == 0, Offending: bad}, err
+}
