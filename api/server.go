@@ -74,7 +74,7 @@ func New(cfg Config) *Server {
 	e.GET("/metrics", echo.WrapHandler(s.metrics.handler))
 	e.GET("/openapi.yaml", s.spec)
 
-	v1 := e.Group("/v1", s.authenticate)
+	v1 := e.Group("/v1", s.readsFirst, s.authenticate)
 	books := allow(ledger.RoleAdmin, ledger.RoleFinance)
 	accountReaders := allow(ledger.RoleAdmin, ledger.RoleFinance, ledger.RoleCustomer)
 	admin := allow(ledger.RoleAdmin)
@@ -154,6 +154,20 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			"status", res.Status, "bytes", res.Size, "duration_ms", float64(elapsed.Microseconds())/1000,
 			"key_id", keyOf(c).ID)
 		return nil
+	}
+}
+
+// readsFirst marks GET requests as reads in flight, which the event
+// writers let go first.
+func (s *Server) readsFirst(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if c.Request().Method != http.MethodGet {
+			s.loyalty.AfterReads()
+			return next(c)
+		}
+		done := s.loyalty.Reading()
+		defer done()
+		return next(c)
 	}
 }
 

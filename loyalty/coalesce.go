@@ -3,6 +3,8 @@ package loyalty
 import (
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // job is one event waiting for its group's commit.
@@ -39,6 +41,14 @@ type coalescer struct {
 	run       func(group []*job)
 	seed      maphash.Seed
 
+	// reads counts the reads in flight. Before a group, a writer waits for
+	// them to finish, up to maxYield: on a saturated machine a balance read
+	// would otherwise queue for a CPU behind the groups' work. The events
+	// waiting meanwhile only make the next group bigger, which is cheaper
+	// per event.
+	reads    atomic.Int64
+	maxYield time.Duration
+
 	mu      sync.Mutex
 	writers []writerQueue
 }
@@ -49,7 +59,8 @@ type writerQueue struct {
 }
 
 func newCoalescer(writers, maxEvents int, run func([]*job)) *coalescer {
-	return &coalescer{maxEvents: maxEvents, run: run, seed: maphash.MakeSeed(), writers: make([]writerQueue, writers)}
+	return &coalescer{maxEvents: maxEvents, run: run, seed: maphash.MakeSeed(), writers: make([]writerQueue, writers),
+		maxYield: 2 * time.Millisecond}
 }
 
 func (c *coalescer) submit(jobs []*job) {
@@ -84,11 +95,23 @@ type eventKey struct {
 
 func (c *coalescer) work(w int) {
 	for {
+		c.yield()
 		group, ok := c.next(w)
 		if !ok {
 			return
 		}
 		c.run(group)
+	}
+}
+
+// yield waits until no read is in flight, or maxYield has passed.
+func (c *coalescer) yield() {
+	if c.reads.Load() == 0 {
+		return
+	}
+	deadline := time.Now().Add(c.maxYield)
+	for c.reads.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Microsecond)
 	}
 }
 

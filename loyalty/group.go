@@ -42,6 +42,18 @@ func (s *Service) Process(ctx context.Context, keyID int64, actor string, ev Eve
 	return o.Result, o.Replayed, o.Err
 }
 
+// Reading tells the event writers that a read is in flight, until done is
+// called: they hold back new groups for a moment, so that reads (a customer
+// checking a balance) are answered first on a busy machine.
+func (s *Service) Reading() (done func()) {
+	s.events.reads.Add(1)
+	return func() { s.events.reads.Add(-1) }
+}
+
+// AfterReads waits, up to a moment, for the reads in flight to finish: a
+// write about to start lets them go first.
+func (s *Service) AfterReads() { s.events.yield() }
+
 // Outcome is one event's answer in a batch.
 type Outcome struct {
 	Result   Result

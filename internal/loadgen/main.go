@@ -552,7 +552,8 @@ SELECT account_id, id, 1, 1, now() - interval '1 day', now() + interval '1 year'
 WHERE b.account_id = s.account_id AND b.bucket = 0`,
 		`UPDATE balance_buckets SET balance = balance - 500000
 WHERE account_id = (SELECT id FROM accounts WHERE code = 'platform:points:earned:volume') AND bucket = 0`,
-		`ANALYZE`,
+		// As autovacuum would have done to history this old.
+		`VACUUM ANALYZE`,
 	} {
 		if _, err := conn.Exec(ctx, q); err != nil {
 			return fmt.Errorf("seed: %w\n%s", err, q)
