@@ -162,7 +162,6 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 func (s *Server) readsFirst(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if c.Request().Method != http.MethodGet {
-			s.loyalty.AfterReads()
 			return next(c)
 		}
 		done := s.loyalty.Reading()

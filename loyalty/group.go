@@ -50,10 +50,6 @@ func (s *Service) Reading() (done func()) {
 	return func() { s.events.reads.Add(-1) }
 }
 
-// AfterReads waits, up to a moment, for the reads in flight to finish: a
-// write about to start lets them go first.
-func (s *Service) AfterReads() { s.events.yield() }
-
 // Outcome is one event's answer in a batch.
 type Outcome struct {
 	Result   Result
