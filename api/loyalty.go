@@ -84,25 +84,37 @@ func (s *Server) postEvent(c echo.Context) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	res, replayed, err := s.loyalty.Process(c.Request().Context(), keyOf(c).ID, actor(c), req.event())
-	if err != nil {
-		return err
+	o := s.loyalty.ProcessBatch(c.Request().Context(), keyOf(c).ID, actor(c), []loyalty.Event{req.event()})[0]
+	if o.Err != nil {
+		return o.Err
 	}
-	if replayed {
+	if o.Replayed {
 		c.Response().Header().Set("Idempotent-Replayed", "true")
 	}
-	return reply(c, http.StatusCreated, res)
+	return replyResult(c, http.StatusCreated, o)
+}
+
+// replyResult answers an event's result, as JSON already encoded when the
+// writer kept it.
+func replyResult(c echo.Context, status int, o loyalty.Outcome) error {
+	if o.JSON == nil {
+		return reply(c, status, o.Result)
+	}
+	c.Response().Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	c.Response().WriteHeader(status)
+	_, err := c.Response().Write(append(o.JSON, '\n'))
+	return err
 }
 
 // maxBatch is the most events one batch may hold.
 const maxBatch = 1000
 
 type batchItem struct {
-	Index    int             `json:"index"`
-	Status   int             `json:"status"`
-	Replayed bool            `json:"replayed"`
-	Result   *loyalty.Result `json:"result,omitempty"`
-	Problem  *Problem        `json:"problem,omitempty"`
+	Index    int      `json:"index"`
+	Status   int      `json:"status"`
+	Replayed bool     `json:"replayed"`
+	Result   any      `json:"result,omitempty"` // *loyalty.Result or its JSON
+	Problem  *Problem `json:"problem,omitempty"`
 }
 
 // postEventBatch processes up to maxBatch events, each atomic on its own,
@@ -142,8 +154,12 @@ func (s *Server) postEventBatch(c echo.Context) error {
 			items[i] = batchItem{Index: i, Status: p.Status, Problem: finish(c, p)}
 			continue
 		}
-		res := o.Result
-		items[i] = batchItem{Index: i, Status: http.StatusCreated, Replayed: o.Replayed, Result: &res}
+		var res any = json.RawMessage(o.JSON)
+		if o.JSON == nil {
+			r := o.Result
+			res = &r
+		}
+		items[i] = batchItem{Index: i, Status: http.StatusCreated, Replayed: o.Replayed, Result: res}
 	}
 	return reply(c, http.StatusOK, map[string]any{"results": items})
 }

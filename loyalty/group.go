@@ -55,6 +55,20 @@ type Outcome struct {
 	Result   Result
 	Replayed bool
 	Err      error
+	// JSON is Result as JSON when it was encoded already (to be stored),
+	// for callers that answer it as is; nil otherwise.
+	JSON json.RawMessage
+}
+
+// encodeResult is a result's JSON, as stored and answered.
+func encodeResult(res Result) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(res); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // ProcessBatch processes events each on its own (one failing never fails
@@ -172,46 +186,44 @@ func (s *Service) groupTx(ctx context.Context, tx *ledger.Tx, group []*job, outs
 func (s *Service) processAlone(ctx context.Context, tx *ledger.Tx, j *job, out *Outcome) error {
 	var (
 		res      Result
+		doc      []byte
 		replayed bool
 	)
 	err := tx.Savepoint(ctx, func(tx *ledger.Tx) (err error) {
-		res, replayed, err = s.processIn(ctx, tx, j)
+		res, doc, replayed, err = s.processIn(ctx, tx, j)
 		return err
 	})
 	if err != nil && (ledger.IsTransient(err) || ctx.Err() != nil) {
 		return err
 	}
-	*out = Outcome{Result: res, Replayed: replayed, Err: err}
+	*out = Outcome{Result: res, Replayed: replayed, Err: err, JSON: doc}
 	return nil
 }
 
 // processIn records one event in tx, or answers the stored result of an
-// earlier one with the same id.
-func (s *Service) processIn(ctx context.Context, tx *ledger.Tx, j *job) (Result, bool, error) {
+// earlier one with the same id. doc is the recorded result's JSON.
+func (s *Service) processIn(ctx context.Context, tx *ledger.Tx, j *job) (res Result, doc []byte, replayed bool, err error) {
 	ev := j.ev
 	// Claim the event id first: a concurrent twin waits here, then finds
 	// the first one's result.
 	tag, err := tx.Exec(ctx, `INSERT INTO events (key_id, event_id, type, customer_id, request_hash, result)
 VALUES ($1, $2, $3, $4, $5, '{}') ON CONFLICT DO NOTHING`, j.keyID, ev.EventID, ev.Type, ev.CustomerID, j.hash)
 	if err != nil {
-		return Result{}, false, err
+		return res, nil, false, err
 	}
 	if tag.RowsAffected() == 0 {
-		var res Result
-		return res, true, storedResult(ctx, tx, j.keyID, ev.EventID, j.hash, &res)
+		return res, nil, true, storedResult(ctx, tx, j.keyID, ev.EventID, j.hash, &res)
 	}
 	p := processor{s: s, tx: tx, ev: ev, actor: j.actor}
-	res, err := p.run(ctx)
-	if err != nil {
-		return res, false, err
+	if res, err = p.run(ctx); err != nil {
+		return res, nil, false, err
 	}
-	doc, err := json.Marshal(res)
-	if err != nil {
-		return res, false, err
+	if doc, err = encodeResult(res); err != nil {
+		return res, nil, false, err
 	}
 	_, err = tx.Exec(ctx, `UPDATE events SET result = $3, entry_id = $4 WHERE key_id = $1 AND event_id = $2`,
 		j.keyID, ev.EventID, doc, res.EntryID)
-	return res, false, err
+	return res, doc, false, err
 }
 
 // lockCustomers locks the group's customers and their referrers, in id
@@ -427,6 +439,7 @@ type pricedShipment struct {
 	earning  rules.Earning
 	referral *referralRow
 	res      Result
+	doc      []byte // res as JSON, once its entry id is known
 	entry    *ledger.EntryInput
 }
 
@@ -521,14 +534,23 @@ func (ps *postingSet) add(account string, points int64) *ledger.PostingInput {
 
 // entryMetadata is what an event's entry records of its pricing.
 func entryMetadata(ev Event, res Result) json.RawMessage {
-	m := map[string]any{"event_id": ev.EventID, "customer_id": ev.CustomerID, "shipment_id": ev.ShipmentID}
+	m := struct {
+		EventID            string           `json:"event_id"`
+		CustomerID         string           `json:"customer_id"`
+		ShipmentID         string           `json:"shipment_id"`
+		Segment            string           `json:"segment,omitempty"`
+		Level              int              `json:"level,omitempty"`
+		Multiplier         *decimal.Decimal `json:"multiplier,omitempty"`
+		Campaign           *string          `json:"campaign,omitempty"`
+		CampaignMultiplier *decimal.Decimal `json:"campaign_multiplier,omitempty"`
+	}{EventID: ev.EventID, CustomerID: ev.CustomerID, ShipmentID: ev.ShipmentID}
 	if res.Tier != nil {
-		m["segment"], m["level"] = res.Tier.Segment, res.Tier.Level
+		m.Segment, m.Level = res.Tier.Segment, res.Tier.Level
 	}
 	if e := res.Earning; e != nil {
-		m["multiplier"] = e.Multiplier
+		m.Multiplier = &e.Multiplier
 		if e.Campaign != nil {
-			m["campaign"], m["campaign_multiplier"] = *e.Campaign, e.CampaignMultiplier
+			m.Campaign, m.CampaignMultiplier = e.Campaign, &e.CampaignMultiplier
 		}
 	}
 	meta, _ := json.Marshal(m)
@@ -599,10 +621,11 @@ func (s *Service) writeShipments(ctx context.Context, tx *ledger.Tx, group []*jo
 				refMonths, refStatus, refPoints = append(refMonths, string(p.month)), append(refStatus, r.status), append(refPoints, r.points)
 				refAvailable, refEntries = append(refAvailable, r.availableAt), append(refEntries, entry)
 			}
-			doc, err := json.Marshal(p.res)
+			doc, err := encodeResult(p.res)
 			if err != nil {
 				marshalErr = err
 			}
+			p.doc = doc
 			evKeys, evIDs, evTypes, evCustomers = append(evKeys, j.keyID), append(evIDs, ev.EventID), append(evTypes, ev.Type), append(evCustomers, ev.CustomerID)
 			evHashes, evResults, evEntries = append(evHashes, j.hash), append(evResults, doc), append(evEntries, p.res.EntryID)
 		}
@@ -641,7 +664,7 @@ SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bytea
 		return err
 	}
 	for _, p := range priced {
-		outs[p.index] = Outcome{Result: p.res}
+		outs[p.index] = Outcome{Result: p.res, JSON: p.doc}
 	}
 	return nil
 }
