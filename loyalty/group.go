@@ -241,21 +241,25 @@ func lockCustomers(ctx context.Context, tx *ledger.Tx, group []*job) (map[string
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
 	custs := make(map[string]Customer, len(ids))
-	rows, err := tx.Query(ctx, `SELECT c.id, c.name, c.referred_by, c.created_at
+	var b pgx.Batch
+	// Its statements are plan-proof (see above): a generic plan is as good
+	// as a custom one, without planning each time.
+	b.Queue(`SET LOCAL plan_cache_mode = force_generic_plan`)
+	b.Queue(`SELECT c.id, c.name, c.referred_by, c.created_at
 FROM (SELECT u.id FROM unnest($1::text[]) AS u (id)
       UNION SELECT r.referred_by FROM unnest($1::text[]) AS u (id)
             CROSS JOIN LATERAL (SELECT referred_by FROM customers WHERE id = u.id OFFSET 0) r
       ORDER BY 1) ids
-CROSS JOIN LATERAL (SELECT id, name, referred_by, created_at FROM customers WHERE id = ids.id FOR UPDATE) c`, ids)
-	if err != nil {
-		return nil, err
-	}
-	var c Customer
-	_, err = pgx.ForEachRow(rows, []any{&c.ID, &c.Name, &c.ReferredBy, &c.CreatedAt}, func() error {
-		custs[c.ID] = c
-		return nil
-	})
-	return custs, err
+CROSS JOIN LATERAL (SELECT id, name, referred_by, created_at FROM customers WHERE id = ids.id FOR UPDATE) c`, ids).
+		Query(func(rows pgx.Rows) error {
+			var c Customer
+			_, err := pgx.ForEachRow(rows, []any{&c.ID, &c.Name, &c.ReferredBy, &c.CreatedAt}, func() error {
+				custs[c.ID] = c
+				return nil
+			})
+			return err
+		})
+	return custs, tx.SendBatch(ctx, &b).Close()
 }
 
 // shipmentState is what a run of shipments reads before it is priced, and
