@@ -400,25 +400,9 @@ WHERE starts_at <= $2 AND ends_at > $1 ORDER BY starts_at, id`, from, until).Que
 		})
 		return err
 	})
-	b.Queue(`SELECT u.id FROM unnest($1::text[]) AS u (id)
-CROSS JOIN LATERAL (SELECT 1 FROM shipments WHERE shipment_id = u.id OFFSET 0) s`, shipmentIDs).Query(func(rows pgx.Rows) error {
-		var id string
-		_, err := pgx.ForEachRow(rows, []any{&id}, func() error {
-			st.shipped[id] = true
-			return nil
-		})
-		return err
-	})
+	queueExisting(&b, `SELECT 1 FROM shipments WHERE shipment_id = u.id`, shipmentIDs, st.shipped)
 	if len(referees) > 0 {
-		b.Queue(`SELECT u.id FROM unnest($1::text[]) AS u (id)
-CROSS JOIN LATERAL (SELECT 1 FROM referral_bonuses WHERE referee_id = u.id OFFSET 0) r`, referees).Query(func(rows pgx.Rows) error {
-			var id string
-			_, err := pgx.ForEachRow(rows, []any{&id}, func() error {
-				st.qualified[id] = true
-				return nil
-			})
-			return err
-		})
+		queueExisting(&b, `SELECT 1 FROM referral_bonuses WHERE referee_id = u.id`, referees, st.qualified)
 		b.Queue(`SELECT u.referrer_id, u.month, r.paid
 FROM (SELECT DISTINCT * FROM unnest($1::text[], $2::text[])) AS u (referrer_id, month)
 CROSS JOIN LATERAL (SELECT count(*) AS paid FROM referral_bonuses
@@ -433,6 +417,20 @@ CROSS JOIN LATERAL (SELECT count(*) AS paid FROM referral_bonuses
 		})
 	}
 	return st, tx.SendBatch(ctx, &b).Close()
+}
+
+// queueExisting queues the lookup of which ids have a row, marking them in
+// found; lookup is a query on u.id.
+func queueExisting(b *pgx.Batch, lookup string, ids []string, found map[string]bool) {
+	b.Queue(`SELECT u.id FROM unnest($1::text[]) AS u (id) CROSS JOIN LATERAL (`+lookup+` OFFSET 0) x`, ids).
+		Query(func(rows pgx.Rows) error {
+			var id string
+			_, err := pgx.ForEachRow(rows, []any{&id}, func() error {
+				found[id] = true
+				return nil
+			})
+			return err
+		})
 }
 
 // pricedShipment is a shipment priced by the rules, waiting to be written.
