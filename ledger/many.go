@@ -19,11 +19,14 @@ import (
 // that may not go negative only credits, each points credit with a new Lot.
 // (A debit there must be checked and drawn from lots in order: Tx.Post.)
 //
-// then, when not nil, queues the caller's own statements into the same round
-// trip as the entries, once their ids are known: ids[i] is ins[i]'s entry.
+// ids are entry ids the caller reserved (QueueEntryIDs), at least one per
+// entry; when nil, PostMany reserves them itself, in a round trip of its
+// own. then, when not nil, queues the caller's own statements into the same
+// round trip as the entries, once their ids are known: ids[i] is ins[i]'s
+// entry.
 // A failure anywhere fails the whole call; the caller decides whether to
 // roll back to a savepoint or the whole transaction.
-func (tx *Tx) PostMany(ctx context.Context, ins []EntryInput, then func(ids []int64, b *pgx.Batch)) error {
+func (tx *Tx) PostMany(ctx context.Context, ins []EntryInput, ids []int64, then func(ids []int64, b *pgx.Batch)) error {
 	entries := make([][]line, len(ins))
 	for i, in := range ins {
 		lines, err := validate(in)
@@ -44,10 +47,17 @@ func (tx *Tx) PostMany(ctx context.Context, ins []EntryInput, then func(ids []in
 		}
 		entries[i] = lines
 	}
-	ids, err := tx.reserveEntryIDs(ctx, len(ins))
-	if err != nil {
-		return err
+	if ids == nil && len(ins) > 0 {
+		var b pgx.Batch
+		QueueEntryIDs(&b, len(ins), &ids)
+		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+			return err
+		}
 	}
+	if len(ids) < len(ins) {
+		return Errorf(CodeInvalid, "PostMany got %d entry ids for %d entries", len(ids), len(ins))
+	}
+	ids = ids[:len(ins)]
 	var batch pgx.Batch
 	if len(ins) > 0 {
 		tx.queueMany(&batch, ins, entries, ids)
@@ -70,18 +80,21 @@ func (tx *Tx) PostMany(ctx context.Context, ins []EntryInput, then func(ids []in
 	return nil
 }
 
-// reserveEntryIDs takes n entry ids from the sequence, ascending.
-func (tx *Tx) reserveEntryIDs(ctx context.Context, n int) ([]int64, error) {
+// QueueEntryIDs queues the reservation of n entry ids from the sequence,
+// into ids in ascending order, for PostMany: a caller can reserve them in a
+// round trip it makes anyway. Ids reserved and not used are gaps, as a
+// rolled-back entry leaves.
+func QueueEntryIDs(b *pgx.Batch, n int, ids *[]int64) {
 	if n == 0 {
-		return nil, nil
+		return
 	}
-	rows, err := tx.Query(ctx, `SELECT nextval(pg_get_serial_sequence('entries', 'id')) FROM generate_series(1, $1)`, n)
-	if err != nil {
-		return nil, err
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	slices.Sort(ids)
-	return ids, err
+	b.Queue(`SELECT nextval(pg_get_serial_sequence('entries', 'id')) FROM generate_series(1, $1)`, n).
+		Query(func(rows pgx.Rows) error {
+			got, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+			slices.Sort(got)
+			*ids = got
+			return err
+		})
 }
 
 // The statements of PostMany, each over arrays: one statement per table,

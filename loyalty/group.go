@@ -152,28 +152,47 @@ func (s *Service) guard(fn func() error) (err error) {
 // shipment.completed events go through the fast path when fast is set, and
 // every other event is processed on its own in a savepoint.
 func (s *Service) groupTx(ctx context.Context, tx *ledger.Tx, group []*job, outs []Outcome, fast bool) error {
-	custs, err := lockCustomers(ctx, tx, group)
-	if err != nil {
+	// The leading run of shipments reads its state in the lock's round trip.
+	var first []int
+	for i, j := range group {
+		if !fast || j.ev.Type != ShipmentCompleted {
+			break
+		}
+		first = append(first, i)
+	}
+	var (
+		b     pgx.Batch
+		st    *shipmentState
+		custs = map[string]Customer{}
+		err   error
+	)
+	queueLock(&b, group, custs)
+	if len(first) > 0 {
+		if st, err = s.queueShipmentReads(ctx, tx, &b, group, first); err != nil {
+			return err
+		}
+	}
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 		return err
 	}
-	var run []int
+	run := first
 	flush := func() error {
 		if len(run) == 0 {
 			return nil
 		}
-		err := s.shipments(ctx, tx, group, run, custs, outs)
-		run = run[:0]
+		err := s.shipments(ctx, tx, group, run, custs, st, outs)
+		run, st = nil, nil
 		return err
 	}
-	for i, j := range group {
-		if fast && j.ev.Type == ShipmentCompleted {
+	for i := len(first); i < len(group); i++ {
+		if j := group[i]; fast && j.ev.Type == ShipmentCompleted {
 			run = append(run, i)
 			continue
 		}
 		if err := flush(); err != nil {
 			return err
 		}
-		if err := s.processAlone(ctx, tx, j, &outs[i]); err != nil {
+		if err := s.processAlone(ctx, tx, group[i], &outs[i]); err != nil {
 			return err
 		}
 	}
@@ -226,24 +245,22 @@ VALUES ($1, $2, $3, $4, $5, '{}') ON CONFLICT DO NOTHING`, j.keyID, ev.EventID, 
 	return res, doc, false, err
 }
 
-// lockCustomers locks the group's customers and their referrers, in id
-// order, and returns them by id (an unknown customer is absent).
+// queueLock queues the locking of the group's customers and their
+// referrers, in id order, and fills custs with them (an unknown customer is
+// absent).
 //
 // The group's statements look rows up one by one through LATERAL
 // subqueries (OFFSET 0 keeps the planner from flattening them into a join):
 // whatever a cached generic plan thinks of the arrays' lengths and the
 // tables' sizes, each lookup is an index probe, never a scan of the table.
-func lockCustomers(ctx context.Context, tx *ledger.Tx, group []*job) (map[string]Customer, error) {
+// So the group runs on generic plans, without planning each time.
+func queueLock(b *pgx.Batch, group []*job, custs map[string]Customer) {
 	ids := make([]string, 0, len(group))
 	for _, j := range group {
 		ids = append(ids, j.ev.CustomerID)
 	}
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
-	custs := make(map[string]Customer, len(ids))
-	var b pgx.Batch
-	// Its statements are plan-proof (see above): a generic plan is as good
-	// as a custom one, without planning each time.
 	b.Queue(`SET LOCAL plan_cache_mode = force_generic_plan`)
 	b.Queue(`SELECT c.id, c.name, c.referred_by, c.created_at
 FROM (SELECT u.id FROM unnest($1::text[]) AS u (id)
@@ -259,12 +276,14 @@ CROSS JOIN LATERAL (SELECT id, name, referred_by, created_at FROM customers WHER
 			})
 			return err
 		})
-	return custs, tx.SendBatch(ctx, &b).Close()
 }
 
 // shipmentState is what a run of shipments reads before it is priced, and
 // keeps up to date as it prices them one by one, in order.
 type shipmentState struct {
+	rulesets  []rules.RuleSet // by position in the run
+	entryIDs  []int64         // reserved, one per shipment at most
+	referrals bool            // the referral state has been read
 	stored    map[eventKey]storedEvent
 	months    map[customerMonth]decimal.Decimal
 	campaigns []rules.Campaign
@@ -285,30 +304,33 @@ type customerMonth struct {
 
 // shipments prices and records a run of shipment.completed events (indexes
 // into group) with a fixed number of statements: one round trip reads all
-// the state they need, pricing happens in Go in event order, and one round
-// trip writes every table once. Events refused by the rules get their error
-// and write nothing; an error returned means the run could not be written.
-func (s *Service) shipments(ctx context.Context, tx *ledger.Tx, group []*job, run []int, custs map[string]Customer, outs []Outcome) error {
-	priced := make([]*pricedShipment, 0, len(run))
-	rulesets := make([]rules.RuleSet, len(run))
-	for n, i := range run {
-		rs, err := s.rulesAt(ctx, tx, group[i].ev.OccurredAt)
-		if err != nil {
+// the state they need (st, when the caller has read it already), pricing
+// happens in Go in event order, and one round trip writes every table once.
+// Events refused by the rules get their error and write nothing; an error
+// returned means the run could not be written.
+func (s *Service) shipments(ctx context.Context, tx *ledger.Tx, group []*job, run []int, custs map[string]Customer,
+	st *shipmentState, outs []Outcome) error {
+	var b pgx.Batch
+	if st == nil {
+		var err error
+		if st, err = s.queueShipmentReads(ctx, tx, &b, group, run); err != nil {
 			return err
 		}
-		rulesets[n] = rs
 	}
-	st, err := readShipmentState(ctx, tx, group, run, rulesets, custs)
-	if err != nil {
-		return err
+	st.queueReferralReads(&b, group, run, custs)
+	if b.Len() > 0 {
+		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+			return err
+		}
 	}
+	priced := make([]*pricedShipment, 0, len(run))
 	for n, i := range run {
 		j := group[i]
 		if stored, ok := st.stored[eventKey{j.keyID, j.ev.EventID}]; ok {
 			outs[i] = replayOf(j, stored)
 			continue
 		}
-		p, err := st.price(j, custs, rulesets[n])
+		p, err := st.price(j, custs, st.rulesets[n])
 		if err != nil {
 			outs[i].Err = err
 			continue
@@ -316,7 +338,7 @@ func (s *Service) shipments(ctx context.Context, tx *ledger.Tx, group []*job, ru
 		p.index = i
 		priced = append(priced, p)
 	}
-	return s.writeShipments(ctx, tx, group, priced, outs)
+	return s.writeShipments(ctx, tx, group, priced, st.entryIDs, outs)
 }
 
 func replayOf(j *job, stored storedEvent) Outcome {
@@ -331,30 +353,31 @@ func replayOf(j *job, stored storedEvent) Outcome {
 	return Outcome{Result: res, Replayed: true}
 }
 
-// readShipmentState reads, in one round trip, the stored events, the
-// months' contributions, the campaigns, the shipments already completed and
-// the referral state the run needs.
-func readShipmentState(ctx context.Context, tx *ledger.Tx, group []*job, run []int, rulesets []rules.RuleSet,
-	custs map[string]Customer) (*shipmentState, error) {
-	st := &shipmentState{stored: map[eventKey]storedEvent{}, months: map[customerMonth]decimal.Decimal{},
-		shipped: map[string]bool{}, qualified: map[string]bool{}, paid: map[customerMonth]int{}}
+// queueShipmentReads queues the reads of what a run of shipments needs:
+// the stored events, the months' contributions, the campaigns, the
+// shipments already completed, and entry ids for them. (The referral state
+// needs the customers, locked first: queueReferralReads.)
+func (s *Service) queueShipmentReads(ctx context.Context, tx *ledger.Tx, b *pgx.Batch, group []*job, run []int) (*shipmentState, error) {
+	st := &shipmentState{rulesets: make([]rules.RuleSet, len(run)), stored: map[eventKey]storedEvent{},
+		months: map[customerMonth]decimal.Decimal{}, shipped: map[string]bool{}, qualified: map[string]bool{},
+		paid: map[customerMonth]int{}}
 	var (
 		keyIDs                []int64
 		eventIDs, shipmentIDs []string
 		mCustomers, mMonths   []string
-		referees, referrers   []string
-		refMonths             []string
 		from, until           time.Time
 	)
 	for n, i := range run {
 		ev := group[i].ev
+		rs, err := s.rulesAt(ctx, tx, ev.OccurredAt)
+		if err != nil {
+			return nil, err
+		}
+		st.rulesets[n] = rs
 		keyIDs, eventIDs, shipmentIDs = append(keyIDs, group[i].keyID), append(eventIDs, ev.EventID), append(shipmentIDs, ev.ShipmentID)
-		this := rulesets[n].MonthOf(ev.OccurredAt)
+		this := rs.MonthOf(ev.OccurredAt)
 		mCustomers = append(mCustomers, ev.CustomerID, ev.CustomerID)
 		mMonths = append(mMonths, string(this), string(this.Prev()))
-		if c, ok := custs[ev.CustomerID]; ok && c.ReferredBy != nil {
-			referees, referrers, refMonths = append(referees, c.ID), append(referrers, *c.ReferredBy), append(refMonths, string(this))
-		}
 		if from.IsZero() || ev.OccurredAt.Before(from) {
 			from = ev.OccurredAt
 		}
@@ -362,7 +385,6 @@ func readShipmentState(ctx context.Context, tx *ledger.Tx, group []*job, run []i
 			until = ev.OccurredAt
 		}
 	}
-	var b pgx.Batch
 	b.Queue(`SELECT u.key_id, u.event_id, e.request_hash, e.result
 FROM unnest($1::bigint[], $2::text[]) AS u (key_id, event_id)
 CROSS JOIN LATERAL (SELECT request_hash, result FROM events WHERE key_id = u.key_id AND event_id = u.event_id OFFSET 0) e`,
@@ -400,9 +422,30 @@ WHERE starts_at <= $2 AND ends_at > $1 ORDER BY starts_at, id`, from, until).Que
 		})
 		return err
 	})
-	queueExisting(&b, `SELECT 1 FROM shipments WHERE shipment_id = u.id`, shipmentIDs, st.shipped)
+	queueExisting(b, `SELECT 1 FROM shipments WHERE shipment_id = u.id`, shipmentIDs, st.shipped)
+	ledger.QueueEntryIDs(b, len(run), &st.entryIDs)
+	return st, nil
+}
+
+// queueReferralReads queues, once per run and only if a customer of the run
+// was referred, the reads of the referral state: which referees already
+// have a bonus, and how many bonuses their referrers were paid in the
+// months of the run.
+func (st *shipmentState) queueReferralReads(b *pgx.Batch, group []*job, run []int, custs map[string]Customer) {
+	if st.referrals {
+		return
+	}
+	st.referrals = true
+	var referees, referrers, refMonths []string
+	for n, i := range run {
+		ev := group[i].ev
+		if c, ok := custs[ev.CustomerID]; ok && c.ReferredBy != nil {
+			referees, referrers = append(referees, c.ID), append(referrers, *c.ReferredBy)
+			refMonths = append(refMonths, string(st.rulesets[n].MonthOf(ev.OccurredAt)))
+		}
+	}
 	if len(referees) > 0 {
-		queueExisting(&b, `SELECT 1 FROM referral_bonuses WHERE referee_id = u.id`, referees, st.qualified)
+		queueExisting(b, `SELECT 1 FROM referral_bonuses WHERE referee_id = u.id`, referees, st.qualified)
 		b.Queue(`SELECT u.referrer_id, u.month, r.paid
 FROM (SELECT DISTINCT * FROM unnest($1::text[], $2::text[])) AS u (referrer_id, month)
 CROSS JOIN LATERAL (SELECT count(*) AS paid FROM referral_bonuses
@@ -416,7 +459,6 @@ CROSS JOIN LATERAL (SELECT count(*) AS paid FROM referral_bonuses
 			return err
 		})
 	}
-	return st, tx.SendBatch(ctx, &b).Close()
 }
 
 // queueExisting queues the lookup of which ids have a row, marking them in
@@ -561,7 +603,8 @@ func entryMetadata(ev Event, res Result) json.RawMessage {
 
 // writeShipments records the priced shipments: their entries, shipments,
 // months, referral bonuses and event results, each table in one statement.
-func (s *Service) writeShipments(ctx context.Context, tx *ledger.Tx, group []*job, priced []*pricedShipment, outs []Outcome) error {
+func (s *Service) writeShipments(ctx context.Context, tx *ledger.Tx, group []*job, priced []*pricedShipment, entryIDs []int64,
+	outs []Outcome) error {
 	if len(priced) == 0 {
 		return nil
 	}
@@ -572,7 +615,7 @@ func (s *Service) writeShipments(ctx context.Context, tx *ledger.Tx, group []*jo
 		}
 	}
 	var marshalErr error
-	err := tx.PostMany(ctx, entries, func(ids []int64, b *pgx.Batch) {
+	err := tx.PostMany(ctx, entries, entryIDs, func(ids []int64, b *pgx.Batch) {
 		var (
 			shipIDs, shipCusts, shipMonths []string
 			shipAmounts                    []decimal.Decimal
