@@ -101,7 +101,8 @@ func QueueEntryIDs(b *pgx.Batch, n int, ids *[]int64) {
 // whatever the number of entries. Rows are looked up one by one through
 // LATERAL subqueries (OFFSET 0 keeps them from being flattened into a
 // join), so that a cached generic plan probes the indexes whatever it
-// guessed of the arrays' lengths and the tables' sizes. Balance rows are updated before the
+// guessed of the arrays' lengths and the tables' sizes. Amounts travel as
+// text (exact, and cheap to encode). Balance rows are updated before the
 // postings are inserted, so that a posting's balance_after on an account
 // that may not go negative is that account's new balance less the postings
 // after it.
@@ -114,14 +115,14 @@ INSERT INTO balance_buckets (account_id, bucket, allow_negative, balance)
 SELECT id, 0, false, 0 FROM a WHERE NOT allow_negative`
 	qManyEntries = `INSERT INTO entries (id, kind, effective_at, request_hash, metadata, actor, reason, rule_version)
 OVERRIDING SYSTEM VALUE
-SELECT u.id, u.kind, coalesce(u.effective_at, now()), u.hash, u.metadata::jsonb, u.actor, u.reason, u.rule_version
+SELECT u.id, u.kind, u.effective_at, u.hash, u.metadata::jsonb, u.actor, u.reason, nullif(u.rule_version, 0)
 FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::bytea[], $5::text[], $6::text[], $7::text[], $8::integer[])
     AS u (id, kind, effective_at, hash, metadata, actor, reason, rule_version)`
 	// Balances are upserts, so that each row is found through the primary
 	// key; an account that may not go negative always has its row already
 	// (the CHECKs refuse a negative balance or a second bucket).
 	qManyBalances = `INSERT INTO balance_buckets (account_id, bucket, allow_negative, balance)
-SELECT a.id, $3, a.allow_negative, u.amount FROM unnest($1::text[], $2::numeric[]) WITH ORDINALITY AS u (code, amount, ord)
+SELECT a.id, $3, a.allow_negative, u.amount::numeric FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u (code, amount, ord)
 CROSS JOIN LATERAL (SELECT id, allow_negative FROM accounts WHERE code = u.code OFFSET 0) a
 ORDER BY u.ord
 ON CONFLICT (account_id, bucket) DO UPDATE SET balance = balance_buckets.balance + excluded.balance`
@@ -129,14 +130,15 @@ ON CONFLICT (account_id, bucket) DO UPDATE SET balance = balance_buckets.balance
 SELECT u.entry_id, a.id, a.asset, u.amount,
        b.balance - coalesce(sum(u.amount) OVER (PARTITION BY u.code ORDER BY u.ord DESC
                                                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0),
-       coalesce(u.effective_at, now())
-FROM unnest($1::bigint[], $2::text[], $3::numeric[], $4::timestamptz[]) WITH ORDINALITY AS u (entry_id, code, amount, effective_at, ord)
+       u.effective_at
+FROM (SELECT entry_id, code, amount::numeric, effective_at, ord
+      FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[]) WITH ORDINALITY AS u (entry_id, code, amount, effective_at, ord)) u
 -- a missing account fails NOT NULL, never drops a line
 LEFT JOIN LATERAL (SELECT id, asset, allow_negative FROM accounts WHERE code = u.code OFFSET 0) a ON true
 LEFT JOIN LATERAL (SELECT balance FROM balance_buckets WHERE account_id = a.id AND bucket = 0 AND NOT a.allow_negative OFFSET 0) b ON true
 ORDER BY u.ord`
 	qManyLots = `INSERT INTO points_lots (account_id, entry_id, amount, remaining, available_at, expires_at)
-SELECT a.id, u.entry_id, u.amount, u.amount, coalesce(u.available_at, now()), u.expires_at
+SELECT a.id, u.entry_id, u.amount, u.amount, u.available_at, u.expires_at
 FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::timestamptz[], $5::timestamptz[]) WITH ORDINALITY
     AS u (code, entry_id, amount, available_at, expires_at, ord)
 CROSS JOIN LATERAL (SELECT id FROM accounts WHERE code = u.code OFFSET 0) a
@@ -149,32 +151,35 @@ func (tx *Tx) queueMany(b *pgx.Batch, ins []EntryInput, entries [][]line, ids []
 	var (
 		eIDs      = make([]int64, len(ins))
 		kinds     = make([]string, len(ins))
-		effective = make([]*time.Time, len(ins))
+		effective = make([]time.Time, len(ins))
 		hashes    = make([][]byte, len(ins))
 		metadata  = make([]string, len(ins))
 		actors    = make([]string, len(ins))
 		reasons   = make([]string, len(ins))
-		versions  = make([]*int, len(ins))
+		versions  = make([]int32, len(ins)) // 0: none
 
 		pEntries []int64
 		pCodes   []string
-		pAmounts []decimal.Decimal
-		pEff     []*time.Time
+		pAmounts []string // as text: pgx encodes it without reflection
+		pEff     []time.Time
 
 		lCodes              []string
 		lEntries, lAmounts  []int64
-		lAvailable, lExpire []*time.Time
+		lAvailable, lExpire []time.Time
 
 		specs = map[string]AccountSpec{}
 		sums  = map[string]decimal.Decimal{}
 	)
 	for i, in := range ins {
-		eIDs[i], kinds[i], actors[i], reasons[i], versions[i] = ids[i], in.Kind, in.Actor, in.Reason, in.RuleVersion
+		eIDs[i], kinds[i], actors[i], reasons[i] = ids[i], in.Kind, in.Actor, in.Reason
+		if in.RuleVersion != nil {
+			versions[i] = int32(*in.RuleVersion)
+		}
 		eff := now
 		if !in.EffectiveAt.IsZero() {
 			eff = in.EffectiveAt
 		}
-		effective[i] = &eff
+		effective[i] = eff
 		if hashes[i] = in.RequestHash; hashes[i] == nil {
 			hashes[i] = hashInput(in)
 		}
@@ -183,7 +188,7 @@ func (tx *Tx) queueMany(b *pgx.Batch, ins []EntryInput, entries [][]line, ids []
 			metadata[i] = string(in.Metadata)
 		}
 		for _, ln := range entries[i] {
-			pEntries, pCodes, pAmounts, pEff = append(pEntries, ids[i]), append(pCodes, ln.code), append(pAmounts, ln.amount), append(pEff, &eff)
+			pEntries, pCodes, pAmounts, pEff = append(pEntries, ids[i]), append(pCodes, ln.code), append(pAmounts, ln.amount.String()), append(pEff, eff)
 			specs[ln.code] = ln.spec
 			sums[ln.code] = sums[ln.code].Add(ln.amount)
 			if ln.spec.hasLots() {
@@ -191,9 +196,8 @@ func (tx *Tx) queueMany(b *pgx.Batch, ins []EntryInput, entries [][]line, ids []
 				if available.IsZero() {
 					available = now
 				}
-				expires := ln.in.Lot.ExpiresAt
 				lCodes, lEntries, lAmounts = append(lCodes, ln.code), append(lEntries, ids[i]), append(lAmounts, ln.amount.IntPart())
-				lAvailable, lExpire = append(lAvailable, &available), append(lExpire, &expires)
+				lAvailable, lExpire = append(lAvailable, available), append(lExpire, ln.in.Lot.ExpiresAt)
 			}
 		}
 	}
@@ -206,7 +210,7 @@ func (tx *Tx) queueMany(b *pgx.Batch, ins []EntryInput, entries [][]line, ids []
 		newCodes, newAssets []string
 		newNegative         []bool
 		coldCodes, hotCodes []string
-		coldSums, hotSums   []decimal.Decimal
+		coldSums, hotSums   []string
 	)
 	for _, code := range codes {
 		spec := specs[code]
@@ -214,9 +218,9 @@ func (tx *Tx) queueMany(b *pgx.Batch, ins []EntryInput, entries [][]line, ids []
 			newCodes, newAssets, newNegative = append(newCodes, code), append(newAssets, string(spec.Asset)), append(newNegative, spec.AllowNegative)
 		}
 		if spec.AllowNegative {
-			hotCodes, hotSums = append(hotCodes, code), append(hotSums, sums[code])
+			hotCodes, hotSums = append(hotCodes, code), append(hotSums, sums[code].String())
 		} else {
-			coldCodes, coldSums = append(coldCodes, code), append(coldSums, sums[code])
+			coldCodes, coldSums = append(coldCodes, code), append(coldSums, sums[code].String())
 		}
 	}
 	if len(newCodes) > 0 {

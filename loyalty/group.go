@@ -618,11 +618,11 @@ func (s *Service) writeShipments(ctx context.Context, tx *ledger.Tx, group []*jo
 	err := tx.PostMany(ctx, entries, entryIDs, func(ids []int64, b *pgx.Batch) {
 		var (
 			shipIDs, shipCusts, shipMonths []string
-			shipAmounts                    []decimal.Decimal
+			shipAmounts                    []string // amounts as text: no reflection to encode
 			shipAt                         []time.Time
 			shipVolume, shipCampaign       []int64
 			shipVersions                   []int32
-			shipEntries                    []*int64
+			shipEntries                    []int64 // 0: none
 
 			months = map[customerMonth]decimal.Decimal{}
 			counts = map[customerMonth]int32{}
@@ -631,12 +631,12 @@ func (s *Service) writeShipments(ctx context.Context, tx *ledger.Tx, group []*jo
 			refReferees, refReferrers, refShipments, refMonths, refStatus []string
 			refPoints                                                     []int64
 			refAvailable                                                  []time.Time
-			refEntries                                                    []*int64
+			refEntries                                                    []int64
 
 			evKeys                      []int64
 			evIDs, evTypes, evCustomers []string
 			evHashes, evResults         [][]byte
-			evEntries                   []*int64
+			evEntries                   []int64
 		)
 		n := 0
 		for _, p := range priced {
@@ -648,9 +648,13 @@ func (s *Service) writeShipments(ctx context.Context, tx *ledger.Tx, group []*jo
 				p.res.EntryID = &id
 			}
 			shipIDs, shipCusts, shipMonths = append(shipIDs, ev.ShipmentID), append(shipCusts, ev.CustomerID), append(shipMonths, string(p.month))
-			shipAmounts, shipAt = append(shipAmounts, *ev.Amount), append(shipAt, ev.OccurredAt)
+			shipAmounts, shipAt = append(shipAmounts, ev.Amount.String()), append(shipAt, ev.OccurredAt)
 			shipVolume, shipCampaign = append(shipVolume, p.earning.Volume), append(shipCampaign, p.earning.CampaignPoints)
-			shipVersions, shipEntries = append(shipVersions, int32(p.rs.Version)), append(shipEntries, p.res.EntryID)
+			var entryID int64
+			if p.res.EntryID != nil {
+				entryID = *p.res.EntryID
+			}
+			shipVersions, shipEntries = append(shipVersions, int32(p.rs.Version)), append(shipEntries, entryID)
 			cm := customerMonth{ev.CustomerID, p.month}
 			if _, ok := months[cm]; !ok {
 				order = append(order, cm)
@@ -658,9 +662,9 @@ func (s *Service) writeShipments(ctx context.Context, tx *ledger.Tx, group []*jo
 			months[cm] = months[cm].Add(*ev.Amount)
 			counts[cm]++
 			if r := p.referral; r != nil {
-				entry := p.res.EntryID
+				entry := entryID
 				if r.status != "paid" {
-					entry = nil
+					entry = 0
 				}
 				refReferees, refReferrers, refShipments = append(refReferees, ev.CustomerID), append(refReferrers, r.referrer), append(refShipments, ev.ShipmentID)
 				refMonths, refStatus, refPoints = append(refMonths, string(p.month)), append(refStatus, r.status), append(refPoints, r.points)
@@ -672,34 +676,39 @@ func (s *Service) writeShipments(ctx context.Context, tx *ledger.Tx, group []*jo
 			}
 			p.doc = doc
 			evKeys, evIDs, evTypes, evCustomers = append(evKeys, j.keyID), append(evIDs, ev.EventID), append(evTypes, ev.Type), append(evCustomers, ev.CustomerID)
-			evHashes, evResults, evEntries = append(evHashes, j.hash), append(evResults, doc), append(evEntries, p.res.EntryID)
+			evHashes, evResults, evEntries = append(evHashes, j.hash), append(evResults, doc), append(evEntries, entryID)
 		}
 		b.Queue(`INSERT INTO shipments (shipment_id, customer_id, amount, occurred_at, month, points_volume, points_campaign,
     rule_version, entry_id)
-SELECT * FROM unnest($1::text[], $2::text[], $3::numeric[], $4::timestamptz[], $5::text[], $6::bigint[], $7::bigint[],
-    $8::integer[], $9::bigint[])`, shipIDs, shipCusts, shipAmounts, shipAt, shipMonths, shipVolume, shipCampaign, shipVersions, shipEntries)
+SELECT u.id, u.customer, u.amount::numeric, u.at, u.month, u.volume, u.campaign, u.version, nullif(u.entry, 0)
+FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::bigint[], $7::bigint[],
+    $8::integer[], $9::bigint[]) AS u (id, customer, amount, at, month, volume, campaign, version, entry)`, shipIDs, shipCusts, shipAmounts, shipAt, shipMonths, shipVolume, shipCampaign, shipVersions, shipEntries)
 		slices.SortFunc(order, func(a, b customerMonth) int {
 			return cmpStrings(a.customer+"\x00"+string(a.month), b.customer+"\x00"+string(b.month))
 		})
 		mCusts, mMonths := make([]string, len(order)), make([]string, len(order))
-		mAmounts, mCounts := make([]decimal.Decimal, len(order)), make([]int32, len(order))
+		mAmounts, mCounts := make([]string, len(order)), make([]int32, len(order))
 		for i, cm := range order {
-			mCusts[i], mMonths[i], mAmounts[i], mCounts[i] = cm.customer, string(cm.month), months[cm], counts[cm]
+			mCusts[i], mMonths[i], mAmounts[i], mCounts[i] = cm.customer, string(cm.month), months[cm].String(), counts[cm]
 		}
 		b.Queue(`INSERT INTO customer_months (customer_id, month, contribution, shipments)
-SELECT * FROM unnest($1::text[], $2::text[], $3::numeric[], $4::integer[])
+SELECT u.customer, u.month, u.amount::numeric, u.n FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[]) AS u (customer, month, amount, n)
 ON CONFLICT (customer_id, month) DO UPDATE SET contribution = customer_months.contribution + excluded.contribution,
     shipments = customer_months.shipments + excluded.shipments`, mCusts, mMonths, mAmounts, mCounts)
 		if len(refReferees) > 0 {
 			b.Queue(`INSERT INTO referral_bonuses (referee_id, referrer_id, shipment_id, month, status, points, available_at, entry_id)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::timestamptz[], $8::bigint[])`,
+SELECT u.referee, u.referrer, u.shipment, u.month, u.status, u.points, u.available_at, nullif(u.entry, 0)
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::timestamptz[], $8::bigint[])
+    AS u (referee, referrer, shipment, month, status, points, available_at, entry)`,
 				refReferees, refReferrers, refShipments, refMonths, refStatus, refPoints, refAvailable, refEntries)
 		}
 		// No ON CONFLICT: a twin committed by a concurrent group since the
 		// state was read fails the run, and the event-by-event path then
 		// answers it as a replay.
 		b.Queue(`INSERT INTO events (key_id, event_id, type, customer_id, request_hash, result, entry_id)
-SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::jsonb[], $7::bigint[])`,
+SELECT u.key_id, u.event_id, u.type, u.customer, u.hash, u.result, nullif(u.entry, 0)
+FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::jsonb[], $7::bigint[])
+    AS u (key_id, event_id, type, customer, hash, result, entry)`,
 			evKeys, evIDs, evTypes, evCustomers, evHashes, evResults, evEntries)
 	})
 	if err == nil {
