@@ -72,6 +72,27 @@ func (tx *Tx) Post(ctx context.Context, in EntryInput) (*Entry, error) {
 	return entry, nil
 }
 
+// OpenAccounts creates the accounts, as the chart defines them, that do not
+// exist yet (with their balance row when they may not go negative), so
+// that the first entries on them need not.
+//
+// Errors: CodeUnknownAccount (a code outside the chart).
+func (tx *Tx) OpenAccounts(ctx context.Context, codes ...string) error {
+	var b pgx.Batch
+	for _, code := range codes {
+		spec, err := Chart(code)
+		if err != nil {
+			return err
+		}
+		b.Queue(qCreateAccount, code, spec.Asset, spec.AllowNegative)
+	}
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return err
+	}
+	tx.codes = append(tx.codes, codes...)
+	return nil
+}
+
 // Balance is the account's current balance as the transaction sees it; an
 // account never posted to has balance zero.
 func (tx *Tx) Balance(ctx context.Context, code string) (Account, error) {

@@ -22,7 +22,7 @@ type Customer struct {
 }
 
 // CreateCustomer registers a customer, optionally referred by an existing
-// one. Registering the same customer again with the same data is a no-op
+// one, and opens their points account. Registering the same customer again with the same data is a no-op
 // that reports created = false.
 //
 // Errors: ledger.CodeInvalid, CodeSelfReferral, CodeUnknownReferrer,
@@ -57,6 +57,12 @@ ON CONFLICT (id) DO NOTHING`, c.ID, c.Name, c.ReferredBy, s.now())
 			return err
 		}
 		created = tag.RowsAffected() == 1
+		if created {
+			// Opened now, so that the customer's first event need not.
+			if err := tx.OpenAccounts(ctx, ledger.CustomerAccount(c.ID, "points")); err != nil {
+				return err
+			}
+		}
 		existing, err := customer(ctx, tx, c.ID, false)
 		if err != nil {
 			return err
