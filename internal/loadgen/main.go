@@ -40,6 +40,9 @@ var (
 	out      = flag.String("out", "docs/BENCHMARKS.md", "where to write the report")
 	duration = flag.Duration("duration", 15*time.Second, "length of each scenario")
 	pgbenchT = flag.Duration("pgbench", 20*time.Second, "length of the pgbench run")
+	// The load generator needs a third of a core; on one P it leaves the
+	// rest to the server and the database, and its scheduler spins less.
+	procs = flag.Int("procs", 1, "GOMAXPROCS of the load generator (0: Go's default)")
 	only     = flag.String("only", "", "profiling: run only these scenarios (\"1,3\"), print them and write no report")
 )
 
@@ -50,6 +53,9 @@ func want(n int) bool {
 
 func main() {
 	flag.Parse()
+	if *procs > 0 {
+		runtime.GOMAXPROCS(*procs)
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(1)
@@ -569,8 +575,8 @@ func report(results []result, pgTPS float64, cpu ticks, profile []byte, stmts [2
 	memLine := strings.SplitN(string(mem), "\n", 2)[0]
 	fmt.Fprintf(&b, "# Benchmarks\n\nWritten by `make bench` (`go run ./internal/loadgen`) on %s. Every figure below was measured in that run;\n",
 		time.Now().UTC().Format("2006-01-02 15:04 UTC"))
-	fmt.Fprintf(&b, "none is typed in. Run it again to replace this file.\n\n## Machine\n\n- %d cores (GOMAXPROCS %d), %s\n- %s- PostgreSQL started by the run itself, fsync and synchronous_commit on (the defaults), loopback only\n- server: the real `bin/tally serve`; load generator: `internal/loadgen` over HTTP on loopback, on the same 2 cores\n\n",
-		runtime.NumCPU(), runtime.GOMAXPROCS(0), strings.Join(strings.Fields(memLine), " "), pgVersion)
+	fmt.Fprintf(&b, "none is typed in. Run it again to replace this file.\n\n## Machine\n\n- %d cores, %s\n- %s- PostgreSQL started by the run itself, fsync and synchronous_commit on (the defaults), loopback only\n- server: the real `bin/tally serve` (GOMAXPROCS %d); load generator: `internal/loadgen` (GOMAXPROCS %d) over HTTP on loopback, on the same %d cores\n\n",
+		runtime.NumCPU(), strings.Join(strings.Fields(memLine), " "), pgVersion, runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.NumCPU())
 	fmt.Fprintf(&b, "## The bare database\n\n`pgbench -c 8 -j 2 -T %d -M prepared` (TPC-B-like, scale 10) on the same cluster: **%.0f tps**.\n\n",
 		int(pgbenchT.Seconds()), pgTPS)
 	fmt.Fprintf(&b, "## Scenarios (%s each)\n\n| scenario | throughput | ratio to pgbench | p50 | p99 | server peak RSS | errors |\n|---|---|---|---|---|---|---|\n", *duration)
