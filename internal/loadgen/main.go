@@ -43,7 +43,7 @@ var (
 	// The load generator needs a third of a core; on one P it leaves the
 	// rest to the server and the database, and its scheduler spins less.
 	procs = flag.Int("procs", 1, "GOMAXPROCS of the load generator (0: Go's default)")
-	only     = flag.String("only", "", "profiling: run only these scenarios (\"1,3\"), print them and write no report")
+	only  = flag.String("only", "", "profiling: run only these scenarios (\"1,3\"), print them and write no report")
 )
 
 // want reports whether scenario n runs.
