@@ -350,7 +350,7 @@ func replayOf(j *job, stored storedEvent) Outcome {
 	if err := json.Unmarshal(stored.result, &res); err != nil {
 		return Outcome{Err: err}
 	}
-	return Outcome{Result: res, Replayed: true}
+	return Outcome{Result: res, Replayed: true, JSON: stored.result} // the first answer's bytes
 }
 
 // queueShipmentReads queues the reads of what a run of shipments needs:
@@ -707,7 +707,7 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigi
 		// answers it as a replay.
 		b.Queue(`INSERT INTO events (key_id, event_id, type, customer_id, request_hash, result, entry_id)
 SELECT u.key_id, u.event_id, u.type, u.customer, u.hash, u.result, nullif(u.entry, 0)
-FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::jsonb[], $7::bigint[])
+FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::json[], $7::bigint[])
     AS u (key_id, event_id, type, customer, hash, result, entry)`,
 			evKeys, evIDs, evTypes, evCustomers, evHashes, evResults, evEntries)
 	})

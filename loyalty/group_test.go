@@ -191,7 +191,7 @@ UNION ALL SELECT 'month ' || concat_ws(' ', customer_id, month, contribution, sh
 UNION ALL SELECT 'bonus ' || concat_ws(' ', referee_id, referrer_id, shipment_id, month, status, points, available_at,
     entry_id IS NOT NULL, cancel_entry_id IS NOT NULL) FROM referral_bonuses
 UNION ALL SELECT 'event ' || concat_ws(' ', event_id, type, customer_id, encode(request_hash, 'hex'), entry_id IS NOT NULL,
-    result - 'entry_id') FROM events`)
+    result::jsonb - 'entry_id') FROM events`)
 	if err != nil {
 		e.t.Fatal(err)
 	}

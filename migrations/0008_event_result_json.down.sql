@@ -1,0 +1,1 @@
+ALTER TABLE events ALTER COLUMN result TYPE jsonb USING result::jsonb;
