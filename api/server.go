@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -157,11 +158,12 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// readsFirst marks GET requests as reads in flight, which the event
-// writers let go first.
+// readsFirst marks GET requests (but reports) as reads in flight, which
+// the event writers let go first.
 func (s *Server) readsFirst(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if c.Request().Method != http.MethodGet {
+		// Reports stream for long: they would hold every group back.
+		if c.Request().Method != http.MethodGet || strings.HasPrefix(c.Path(), "/v1/reports/") {
 			return next(c)
 		}
 		done := s.loyalty.Reading()

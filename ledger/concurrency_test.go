@@ -144,3 +144,38 @@ func TestConcurrentPostingKeepsTheBooks(t *testing.T) {
 		}
 	}
 }
+
+// A transaction of many entries adds to one bucket of each hot account,
+// whatever the number of entries, in savepoints or in PostMany: two such
+// transactions can then never hold buckets in a cycle (each holds one).
+func TestOneHotBucketPerTransaction(t *testing.T) {
+	l, pool := newLedger(t)
+	ctx := context.Background()
+	err := l.InTx(ctx, func(tx *ledger.Tx) error {
+		for i := range 20 {
+			if _, err := tx.Post(ctx, earn(fmt.Sprint("C", i), "5")); err != nil {
+				return err
+			}
+			if err := tx.Savepoint(ctx, func(tx *ledger.Tx) error {
+				_, err := tx.Post(ctx, earn(fmt.Sprint("D", i), "5"))
+				return err
+			}); err != nil {
+				return err
+			}
+		}
+		return tx.PostMany(ctx, []ledger.EntryInput{earn("E1", "5"), earn("E2", "5")}, nil, nil)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buckets int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM balance_buckets b JOIN accounts a ON a.id = b.account_id
+WHERE a.code = 'platform:points:earned:volume'`).Scan(&buckets); err != nil {
+		t.Fatal(err)
+	}
+	if buckets != 1 {
+		t.Fatalf("one transaction of 42 entries used %d buckets of the hot account, want 1", buckets)
+	}
+	wantBalance(t, l, "platform:points:earned:volume", "-210")
+	mustReconcile(t, l)
+}

@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"context"
-	"math/rand/v2"
 	"slices"
 	"sort"
 	"time"
@@ -231,7 +230,7 @@ func (tx *Tx) queueMany(b *pgx.Batch, ins []EntryInput, entries [][]line, ids []
 		b.Queue(qManyBalances, coldCodes, coldSums, 0)
 	}
 	if len(hotCodes) > 0 {
-		b.Queue(qManyBalances, hotCodes, hotSums, rand.IntN(tx.l.buckets))
+		b.Queue(qManyBalances, hotCodes, hotSums, tx.bucket) // the transaction's one bucket per hot account
 	}
 	b.Queue(qManyPostings, pEntries, pCodes, pAmounts, pEff)
 	if len(lCodes) > 0 {
@@ -246,7 +245,7 @@ func (tx *Tx) Savepoint(ctx context.Context, fn func(tx *Tx) error) error {
 	if err != nil {
 		return err
 	}
-	inner := &Tx{Tx: sp, l: tx.l}
+	inner := &Tx{Tx: sp, l: tx.l, bucket: tx.bucket}
 	if err := fn(inner); err != nil {
 		if rerr := sp.Rollback(ctx); rerr != nil {
 			return rerr

@@ -99,7 +99,7 @@ func (l *Ledger) Post(ctx context.Context, in EntryInput) (*Entry, bool, error) 
 	)
 	err = l.retry(ctx, func() error {
 		var err error
-		entry, applied, err = l.post(ctx, l.pool, in, lines, hash)
+		entry, applied, err = l.post(ctx, l.pool, in, lines, hash, rand.IntN(l.buckets))
 		return err
 	})
 	if pe := pgError(err); pe != nil && pe.Code == "23502" {
@@ -108,7 +108,7 @@ func (l *Ledger) Post(ctx context.Context, in EntryInput) (*Entry, bool, error) 
 		for _, ln := range lines {
 			l.known.Delete(ln.code)
 		}
-		entry, applied, err = l.post(ctx, l.pool, in, lines, hash)
+		entry, applied, err = l.post(ctx, l.pool, in, lines, hash, rand.IntN(l.buckets))
 	}
 	if err != nil {
 		// A unique violation with a key is most likely the key: a retry of a
@@ -275,7 +275,7 @@ func lotError(err error, lines []line, done []string) error {
 
 // post sends the entry as one batch. applied counts the balance rows updated,
 // so that a refusal can name the account that caused it.
-func (l *Ledger) post(ctx context.Context, db batcher, in EntryInput, lines []line, hash []byte) (entry *Entry, applied int, err error) {
+func (l *Ledger) post(ctx context.Context, db batcher, in EntryInput, lines []line, hash []byte, bucket int) (entry *Entry, applied int, err error) {
 	now := l.now() // the one clock of this entry: which lots are available
 	var (
 		lotsDone []string // lot statements that succeeded, by account
@@ -304,9 +304,9 @@ func (l *Ledger) post(ctx context.Context, db batcher, in EntryInput, lines []li
 		QueryRow(func(row pgx.Row) error {
 			return row.Scan(&entry.ID, &entry.EffectiveAt, &entry.RecordedAt, &entry.Metadata)
 		})
-	// A hot account adds to one of its buckets, the same one for all of them
-	// in this entry; an account that may not go negative has only bucket 0.
-	bucket := rand.IntN(l.buckets)
+	// A hot account adds to one of its buckets (the same one for all of them
+	// in this entry, or in this transaction); an account that may not go
+	// negative has only bucket 0.
 	for i, ln := range lines {
 		codes[i], amounts[i] = ln.code, ln.amount
 		var q *pgx.QueuedQuery

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"math/rand/v2"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -13,6 +14,11 @@ type Tx struct {
 	l      *Ledger
 	codes  []string // accounts the transaction may have created
 	posted int64
+	// bucket is the one balance bucket of each hot account this
+	// transaction adds to, whatever the number of its entries: a
+	// transaction holds at most one bucket row per hot account, so two
+	// transactions of many entries never lock buckets in a cycle.
+	bucket int
 }
 
 // InTx runs fn in a READ COMMITTED transaction and commits it, retrying the
@@ -23,7 +29,7 @@ func (l *Ledger) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 	var done *Tx
 	err := l.retry(ctx, func() error {
 		return pgx.BeginFunc(ctx, l.pool, func(ptx pgx.Tx) error {
-			tx := &Tx{Tx: ptx, l: l}
+			tx := &Tx{Tx: ptx, l: l, bucket: rand.IntN(l.buckets)}
 			if err := fn(tx); err != nil {
 				return err
 			}
@@ -58,7 +64,7 @@ func (tx *Tx) Post(ctx context.Context, in EntryInput) (*Entry, error) {
 	if hash == nil {
 		hash = hashInput(in)
 	}
-	entry, applied, err := tx.l.post(ctx, tx.Tx, in, lines, hash)
+	entry, applied, err := tx.l.post(ctx, tx.Tx, in, lines, hash, tx.bucket)
 	if err != nil {
 		if pe := pgError(err); pe != nil && pe.Code == "23505" && pe.ConstraintName == "entries_idempotency_key_key" {
 			return nil, Errorf(CodeIdempotencyConflict, "this idempotency key was already used")

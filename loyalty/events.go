@@ -150,17 +150,17 @@ func hashEvent(ev Event) []byte {
 	return sum[:]
 }
 
-func storedResult(ctx context.Context, tx pgx.Tx, keyID int64, eventID string, hash []byte, res *Result) error {
+func storedResult(ctx context.Context, tx pgx.Tx, keyID int64, eventID string, hash []byte, res *Result) ([]byte, error) {
 	var stored, doc []byte
 	if err := tx.QueryRow(ctx, `SELECT request_hash, result FROM events WHERE key_id = $1 AND event_id = $2`,
 		keyID, eventID).Scan(&stored, &doc); err != nil {
-		return err
+		return nil, err
 	}
 	if string(stored) != string(hash) {
-		return &ledger.Error{Code: ledger.CodeIdempotencyConflict,
+		return nil, &ledger.Error{Code: ledger.CodeIdempotencyConflict,
 			Message: "event_id " + eventID + " was already posted with a different body"}
 	}
-	return json.Unmarshal(doc, res)
+	return doc, json.Unmarshal(doc, res)
 }
 
 // processor applies one event inside its transaction.

@@ -120,6 +120,11 @@ func (s *Service) processGroup(group []*job) {
 	})
 	if err != nil && ctx.Err() == nil {
 		s.fallbacks.Add(1)
+		// A deadline of its own: the first attempt may have used most of
+		// its time. (Should that attempt's commit have succeeded despite
+		// its error, the events are found stored and answered as replays.)
+		ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
+		defer cancel()
 		err = s.guard(func() error {
 			return s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
 				clear(outs)
@@ -231,7 +236,8 @@ VALUES ($1, $2, $3, $4, $5, '{}') ON CONFLICT DO NOTHING`, j.keyID, ev.EventID, 
 		return res, nil, false, err
 	}
 	if tag.RowsAffected() == 0 {
-		return res, nil, true, storedResult(ctx, tx, j.keyID, ev.EventID, j.hash, &res)
+		doc, err = storedResult(ctx, tx, j.keyID, ev.EventID, j.hash, &res)
+		return res, doc, true, err // a replay answers the first answer's bytes
 	}
 	p := processor{s: s, tx: tx, ev: ev, actor: j.actor}
 	if res, err = p.run(ctx); err != nil {
