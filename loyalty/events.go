@@ -171,7 +171,7 @@ type processor struct {
 	actor string
 
 	rs       rules.RuleSet
-	postings []ledger.PostingInput
+	postings postingSet
 	after    []func(entryID *int64) error // rows to write once the entry exists
 }
 
@@ -184,8 +184,7 @@ func (p *processor) run(ctx context.Context) (Result, error) {
 	if p.rs, err = p.s.rulesAt(ctx, p.tx, ev.OccurredAt); err != nil {
 		return Result{}, err
 	}
-	res := Result{EventID: ev.EventID, Type: ev.Type, CustomerID: ev.CustomerID, ShipmentID: ev.ShipmentID,
-		OccurredAt: ev.OccurredAt, RuleVersion: p.rs.Version}
+	res := resultOf(ev, p.rs)
 	switch ev.Type {
 	case ShipmentCompleted:
 		err = p.shipment(ctx, cust, &res)
@@ -197,7 +196,7 @@ func (p *processor) run(ctx context.Context) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	if postings := p.entryPostings(); len(postings) > 0 {
+	if postings := p.postings.nonZero(); len(postings) > 0 {
 		version := p.rs.Version
 		meta := entryMetadata(ev, res)
 		entry, err := p.tx.Post(ctx, ledger.EntryInput{Kind: ev.Type, EffectiveAt: ev.OccurredAt, Metadata: meta,
@@ -211,49 +210,93 @@ func (p *processor) run(ctx context.Context) (Result, error) {
 }
 
 // credit adds points for the customer from a platform earning channel, as a
-// lot available from availableAt (zero: at once) that expires per the rules.
-// Credits to the same account add up into one posting, one lot.
-func (p *processor) credit(customerID, channel string, points int64, availableAt time.Time) *ledger.PostingInput {
+// lot available from availableAt that expires per the rules.
+func (p *processor) credit(customerID, channel string, points int64, availableAt time.Time) {
+	p.postings.credit(customerID, channel, points, availableAt, p.rs.ExpiresAt(p.ev.OccurredAt))
+}
+
+// resultOf is an event's result before it is priced.
+func resultOf(ev Event, rs rules.RuleSet) Result {
+	return Result{EventID: ev.EventID, Type: ev.Type, CustomerID: ev.CustomerID, ShipmentID: ev.ShipmentID,
+		OccurredAt: ev.OccurredAt, RuleVersion: rs.Version}
+}
+
+// postingSet builds an event's entry, adding up the postings to one account
+// (one posting, one lot).
+type postingSet []ledger.PostingInput
+
+// credit adds points for the customer from a platform earning channel, as a
+// lot available from availableAt that expires at expires.
+func (ps *postingSet) credit(customerID, channel string, points int64, availableAt, expires time.Time) {
 	if points <= 0 {
-		return nil
+		return
 	}
-	cust := p.add(ledger.CustomerAccount(customerID, "points"), points)
-	cust.Lot = &ledger.Lot{AvailableAt: availableAt, ExpiresAt: p.rs.ExpiresAt(p.ev.OccurredAt)}
-	p.add("platform:points:earned:"+channel, -points)
-	return cust
+	ps.add(ledger.CustomerAccount(customerID, "points"), points).Lot = &ledger.Lot{AvailableAt: availableAt, ExpiresAt: expires}
+	ps.add("platform:points:earned:"+channel, -points)
 }
 
 // debit takes points back from the customer to the channel; they come from
 // the soonest-expiring available lots unless the caller says otherwise on
 // the returned posting.
-func (p *processor) debit(customerID, channel string, points int64) *ledger.PostingInput {
+func (ps *postingSet) debit(customerID, channel string, points int64) *ledger.PostingInput {
 	if points <= 0 {
 		return nil
 	}
-	p.add("platform:points:earned:"+channel, points)
-	return p.add(ledger.CustomerAccount(customerID, "points"), -points)
+	ps.add("platform:points:earned:"+channel, points)
+	return ps.add(ledger.CustomerAccount(customerID, "points"), -points)
 }
 
-func (p *processor) add(account string, points int64) *ledger.PostingInput {
-	for i := range p.postings {
-		if p.postings[i].Account == account {
-			p.postings[i].Amount = p.postings[i].Amount.Add(decimal.NewFromInt(points))
-			return &p.postings[i]
+func (ps *postingSet) add(account string, points int64) *ledger.PostingInput {
+	for i := range *ps {
+		if (*ps)[i].Account == account {
+			(*ps)[i].Amount = (*ps)[i].Amount.Add(decimal.NewFromInt(points))
+			return &(*ps)[i]
 		}
 	}
-	p.postings = append(p.postings, ledger.PostingInput{Account: account, Amount: decimal.NewFromInt(points)})
-	return &p.postings[len(p.postings)-1]
+	*ps = append(*ps, ledger.PostingInput{Account: account, Amount: decimal.NewFromInt(points)})
+	return &(*ps)[len(*ps)-1]
 }
 
-// entryPostings are the postings that still move something.
-func (p *processor) entryPostings() []ledger.PostingInput {
-	out := p.postings[:0:0]
-	for _, posting := range p.postings {
+// nonZero are the postings that still move something.
+func (ps postingSet) nonZero() []ledger.PostingInput {
+	out := ps[:0:0]
+	for _, posting := range ps {
 		if !posting.Amount.IsZero() {
 			out = append(out, posting)
 		}
 	}
 	return out
+}
+
+// earnShipment prices a shipment: the customer's tier from last month's
+// contribution and this month's so far, the earning with the campaigns
+// active at its time, and the credits, into res and ps. An event alone and
+// a group price through it alike.
+func earnShipment(rs rules.RuleSet, ev Event, month rules.Month, last, this decimal.Decimal, campaigns []rules.Campaign,
+	res *Result, ps *postingSet) rules.Earning {
+	tier, _ := rs.TierInEffect(last, this)
+	earning := rs.EarnShipment(*ev.Amount, tier, ev.OccurredAt, campaigns)
+	expires := rs.ExpiresAt(ev.OccurredAt)
+	ps.credit(ev.CustomerID, "volume", earning.Volume, ev.OccurredAt, expires)
+	ps.credit(ev.CustomerID, "campaign", earning.CampaignPoints, ev.OccurredAt, expires)
+	res.Tier, res.Earning, res.Points = &tier, &earning, earning.Points
+	res.Contribution = &Change{Month: month, Before: this, After: this.Add(*ev.Amount)}
+	return earning
+}
+
+// payReferral decides the referrer's bonus for a referee's shipment, credits
+// it (pending until its lot is available) and records it in res. status is
+// what its row says: paid, or capped (recorded, not paid).
+func payReferral(rs rules.RuleSet, ev Event, referrer string, state rules.ReferralState, res *Result, ps *postingSet) (
+	status string, points int64, availableAt time.Time) {
+	outcome, points, availableAt := rs.ReferralFor(*ev.Amount, ev.OccurredAt, state)
+	status = "paid"
+	if outcome == rules.ReferralCapped {
+		status = "capped"
+	}
+	ps.credit(referrer, "referral", points, availableAt, rs.ExpiresAt(ev.OccurredAt))
+	res.Referral = &Referral{ReferrerID: referrer, Status: string(outcome), Points: points, AvailableAt: availableAt}
+	return status, points, availableAt
 }
 
 // afterPost writes the rows that name the entry, now that it exists (or
@@ -274,7 +317,6 @@ func (p *processor) shipment(ctx context.Context, cust Customer, res *Result) er
 	if err != nil {
 		return err
 	}
-	tier, _ := rs.TierInEffect(st.last.Amount, st.this.Amount)
 	campaigns, err := campaignsWhere(ctx, p.tx, `starts_at <= $1 AND ends_at > $1`, ev.OccurredAt)
 	if err != nil {
 		return err
@@ -283,11 +325,7 @@ func (p *processor) shipment(ctx context.Context, cust Customer, res *Result) er
 	for i, c := range campaigns {
 		active[i] = c.Campaign
 	}
-	earning := rs.EarnShipment(amount, tier, ev.OccurredAt, active)
-	p.credit(cust.ID, "volume", earning.Volume, ev.OccurredAt)
-	p.credit(cust.ID, "campaign", earning.CampaignPoints, ev.OccurredAt)
-	res.Tier, res.Earning, res.Points = &tier, &earning, earning.Points
-	res.Contribution = &Change{Month: st.this.Month, Before: st.this.Amount, After: st.this.Amount.Add(amount)}
+	earning := earnShipment(rs, ev, st.this.Month, st.last.Amount, st.this.Amount, active, res, &p.postings)
 
 	p.after = append(p.after, func(entryID *int64) error {
 		_, err := p.tx.Exec(ctx, `INSERT INTO shipments (shipment_id, customer_id, amount, occurred_at, month,
@@ -329,11 +367,7 @@ func (p *processor) referral(ctx context.Context, cust Customer, amount decimal.
 		referrer, string(month)).Scan(&state.PaidThisMonth); err != nil {
 		return err
 	}
-	outcome, points, availableAt := p.rs.ReferralFor(amount, p.ev.OccurredAt, state)
-	status := "paid"
-	if outcome == rules.ReferralCapped {
-		status = "capped"
-	}
+	status, points, availableAt := payReferral(p.rs, p.ev, referrer, state, res, &p.postings)
 	p.after = append(p.after, func(entryID *int64) error {
 		if status != "paid" {
 			entryID = nil
@@ -343,8 +377,6 @@ func (p *processor) referral(ctx context.Context, cust Customer, amount decimal.
 			cust.ID, referrer, p.ev.ShipmentID, string(month), status, points, availableAt, entryID)
 		return err
 	})
-	p.credit(referrer, "referral", points, availableAt)
-	res.Referral = &Referral{ReferrerID: referrer, Status: string(outcome), Points: points, AvailableAt: availableAt}
 	return nil
 }
 
@@ -399,8 +431,8 @@ WHERE a.code = $1 AND b.bucket = 0 FOR UPDATE OF b`, ledger.CustomerAccount(cust
 	dropped := want - take
 	// Take back from the volume channel first, then the campaign's.
 	fromVolume := min(take, max(0, sh.volume-sh.reversed))
-	p.debit(cust.ID, "volume", fromVolume)
-	p.debit(cust.ID, "campaign", take-fromVolume)
+	p.postings.debit(cust.ID, "volume", fromVolume)
+	p.postings.debit(cust.ID, "campaign", take-fromVolume)
 	res.Refund = &Refund{Refunded: *ev.Amount, TotalRefunded: total, PointsTakenBack: take, PointsDropped: dropped}
 	res.Points = -take
 
@@ -447,7 +479,7 @@ JOIN accounts a ON a.id = l.account_id WHERE l.entry_id = $1 AND a.code = $2`,
 		return err
 	}
 	take := min(points, left)
-	if d := p.debit(referrer, "referral", take); d != nil {
+	if d := p.postings.debit(referrer, "referral", take); d != nil {
 		d.DrawFrom = paidBy
 	}
 	p.after = append(p.after, func(entryID *int64) error {

@@ -2,10 +2,12 @@ package loyalty
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -515,38 +517,26 @@ func (st *shipmentState) price(j *job, custs map[string]Customer, rs rules.RuleS
 	amount := *ev.Amount
 	this := customerMonth{cust.ID, rs.MonthOf(ev.OccurredAt)}
 	last := customerMonth{cust.ID, this.month.Prev()}
-	tier, _ := rs.TierInEffect(st.months[last], st.months[this])
 	var active []rules.Campaign
 	for _, c := range st.campaigns {
 		if !c.StartsAt.After(ev.OccurredAt) && c.EndsAt.After(ev.OccurredAt) {
 			active = append(active, c)
 		}
 	}
-	earning := rs.EarnShipment(amount, tier, ev.OccurredAt, active)
-	p := &pricedShipment{rs: rs, month: this.month, earning: earning,
-		res: Result{EventID: ev.EventID, Type: ev.Type, CustomerID: ev.CustomerID, ShipmentID: ev.ShipmentID,
-			OccurredAt: ev.OccurredAt, RuleVersion: rs.Version, Tier: &tier, Earning: &earning, Points: earning.Points,
-			Contribution: &Change{Month: this.month, Before: st.months[this], After: st.months[this].Add(amount)}}}
+	p := &pricedShipment{rs: rs, month: this.month, res: resultOf(ev, rs)}
 	var postings postingSet
-	expires := rs.ExpiresAt(ev.OccurredAt)
-	postings.credit(cust.ID, "volume", earning.Volume, ev.OccurredAt, expires)
-	postings.credit(cust.ID, "campaign", earning.CampaignPoints, ev.OccurredAt, expires)
-
+	p.earning = earnShipment(rs, ev, this.month, st.months[last], st.months[this], active, &p.res, &postings)
 	if cust.ReferredBy != nil && !st.qualified[cust.ID] && !amount.LessThan(rs.Referral.MinShipment) {
 		referrer := *cust.ReferredBy
 		rm := customerMonth{referrer, this.month}
-		outcome, points, availableAt := rs.ReferralFor(amount, ev.OccurredAt,
-			rules.ReferralState{HasReferrer: true, PaidThisMonth: st.paid[rm]})
-		status := "paid"
-		if outcome == rules.ReferralCapped {
-			status = "capped"
-		} else {
+		r := &referralRow{referrer: referrer}
+		r.status, r.points, r.availableAt = payReferral(rs, ev, referrer,
+			rules.ReferralState{HasReferrer: true, PaidThisMonth: st.paid[rm]}, &p.res, &postings)
+		if r.status == "paid" {
 			st.paid[rm]++
 		}
 		st.qualified[cust.ID] = true
-		p.referral = &referralRow{referrer: referrer, status: status, points: points, availableAt: availableAt}
-		postings.credit(referrer, "referral", points, availableAt, expires)
-		p.res.Referral = &Referral{ReferrerID: referrer, Status: string(outcome), Points: points, AvailableAt: availableAt}
+		p.referral = r
 	}
 	st.shipped[ev.ShipmentID] = true
 	st.months[this] = st.months[this].Add(amount)
@@ -556,30 +546,6 @@ func (st *shipmentState) price(j *job, custs map[string]Customer, rs rules.RuleS
 			Actor: j.actor, Postings: postings, RuleVersion: &version, RequestHash: j.hash}
 	}
 	return p, nil
-}
-
-// postingSet builds an entry's postings, adding up those to one account.
-type postingSet []ledger.PostingInput
-
-// credit adds points for the customer from a platform earning channel, as a
-// lot available from availableAt that expires at expires.
-func (ps *postingSet) credit(customerID, channel string, points int64, availableAt, expires time.Time) {
-	if points <= 0 {
-		return
-	}
-	ps.add(ledger.CustomerAccount(customerID, "points"), points).Lot = &ledger.Lot{AvailableAt: availableAt, ExpiresAt: expires}
-	ps.add("platform:points:earned:"+channel, -points)
-}
-
-func (ps *postingSet) add(account string, points int64) *ledger.PostingInput {
-	for i := range *ps {
-		if (*ps)[i].Account == account {
-			(*ps)[i].Amount = (*ps)[i].Amount.Add(decimal.NewFromInt(points))
-			return &(*ps)[i]
-		}
-	}
-	*ps = append(*ps, ledger.PostingInput{Account: account, Amount: decimal.NewFromInt(points)})
-	return &(*ps)[len(*ps)-1]
 }
 
 // entryMetadata is what an event's entry records of its pricing.
@@ -690,7 +656,7 @@ SELECT u.id, u.customer, u.amount::numeric, u.at, u.month, u.volume, u.campaign,
 FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::bigint[], $7::bigint[],
     $8::integer[], $9::bigint[]) AS u (id, customer, amount, at, month, volume, campaign, version, entry)`, shipIDs, shipCusts, shipAmounts, shipAt, shipMonths, shipVolume, shipCampaign, shipVersions, shipEntries)
 		slices.SortFunc(order, func(a, b customerMonth) int {
-			return cmpStrings(a.customer+"\x00"+string(a.month), b.customer+"\x00"+string(b.month))
+			return cmp.Or(strings.Compare(a.customer, b.customer), strings.Compare(string(a.month), string(b.month)))
 		})
 		mCusts, mMonths := make([]string, len(order)), make([]string, len(order))
 		mAmounts, mCounts := make([]string, len(order)), make([]int32, len(order))
@@ -727,14 +693,4 @@ FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::j
 		outs[p.index] = Outcome{Result: p.res, JSON: p.doc}
 	}
 	return nil
-}
-
-func cmpStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
