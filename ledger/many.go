@@ -57,9 +57,12 @@ func (tx *Tx) PostMany(ctx context.Context, ins []EntryInput, ids []int64, then 
 		return Errorf(CodeInvalid, "PostMany got %d entry ids for %d entries", len(ids), len(ins))
 	}
 	ids = ids[:len(ins)]
-	var batch pgx.Batch
+	var (
+		batch  pgx.Batch
+		opened []string
+	)
 	if len(ins) > 0 {
-		tx.queueMany(&batch, ins, entries, ids)
+		opened = tx.queueMany(&batch, ins, entries, ids)
 	}
 	if then != nil {
 		then(ids, &batch)
@@ -70,11 +73,7 @@ func (tx *Tx) PostMany(ctx context.Context, ins []EntryInput, ids []int64, then 
 	if err := tx.SendBatch(ctx, &batch).Close(); err != nil {
 		return postError(err, nil, 0)
 	}
-	for _, lines := range entries {
-		for _, ln := range lines {
-			tx.codes = append(tx.codes, ln.code)
-		}
-	}
+	tx.codes = append(tx.codes, opened...)
 	tx.posted += int64(len(ins))
 	return nil
 }
@@ -144,8 +143,9 @@ CROSS JOIN LATERAL (SELECT id FROM accounts WHERE code = u.code OFFSET 0) a
 ORDER BY u.ord -- lot ids follow the entries: a draw takes the older of two lots expiring together`
 )
 
-// queueMany queues the statements that record the entries with the given ids.
-func (tx *Tx) queueMany(b *pgx.Batch, ins []EntryInput, entries [][]line, ids []int64) {
+// queueMany queues the statements that record the entries with the given
+// ids. It returns the accounts it opens (those the ledger does not know yet).
+func (tx *Tx) queueMany(b *pgx.Batch, ins []EntryInput, entries [][]line, ids []int64) (opened []string) {
 	now := tx.l.now()
 	var (
 		eIDs      = make([]int64, len(ins))
@@ -236,6 +236,7 @@ func (tx *Tx) queueMany(b *pgx.Batch, ins []EntryInput, entries [][]line, ids []
 	if len(lCodes) > 0 {
 		b.Queue(qManyLots, lCodes, lEntries, lAmounts, lAvailable, lExpire)
 	}
+	return newCodes
 }
 
 // Savepoint runs fn in a savepoint of the transaction: if fn fails, what it

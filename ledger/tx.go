@@ -72,7 +72,9 @@ func (tx *Tx) Post(ctx context.Context, in EntryInput) (*Entry, error) {
 		return nil, postError(err, lines, applied)
 	}
 	for _, ln := range lines {
-		tx.codes = append(tx.codes, ln.code)
+		if _, ok := tx.l.known.Load(ln.code); !ok {
+			tx.codes = append(tx.codes, ln.code) // may have been opened: known once committed
+		}
 	}
 	tx.posted++
 	return entry, nil
