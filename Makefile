@@ -31,8 +31,9 @@ fuzz: ## each fuzz target for FUZZTIME (default 5s) from its committed corpus; c
 	$(GO) test ./api -run '^$$' -fuzz '^FuzzEvent$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./rules -run '^$$' -fuzz '^FuzzPricing$$' -fuzztime $(FUZZTIME)
 
-bench: build ## its own durable PostgreSQL, pgbench, the real server under load over HTTP -> docs/BENCHMARKS.md; then the Go benchmarks
-	$(GO) run ./internal/loadgen -bin $(BIN) -out docs/BENCHMARKS.md
+BENCHFLAGS ?=
+bench: build ## pgbench and the real server under load, 3 runs back to back -> docs/BENCHMARKS.md (BENCHFLAGS=-quick: a smoke run); then the Go benchmarks
+	$(GO) run ./internal/loadgen -bin $(BIN) -out docs/BENCHMARKS.md $(BENCHFLAGS)
 	@url=$$(./$(BIN) devdb start --dir .data/pgbench-go --db postgres) && export TALLY_TEST_DATABASE_URL=$$url && \
 	status=0; \
 	$(GO) test -run '^$$' -bench HotAccounts -benchtime 4000x ./ledger || status=$$?; \

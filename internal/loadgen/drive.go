@@ -1,0 +1,273 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// request is one HTTP request of a scenario.
+type request struct {
+	method, path string
+	body         any
+	// events is how many events a POST /v1/events/batch body holds; 0 for
+	// any other request.
+	events int
+	// key is the bearer key; empty: the partner key for writes, the finance
+	// key for reads.
+	key string
+}
+
+// failure is a kind of error and how many requests (events, in a batch)
+// failed that way.
+type failure struct {
+	kind string // "422 insufficient_funds", "event 409 conflict", "no answer (timeout)"
+	n    int
+}
+
+// answer is what one request did: how many requests or events succeeded,
+// the failures, and whether the answer was 2xx (its latency counts only
+// then).
+type answer struct {
+	ok      int
+	failed  []failure
+	success bool
+}
+
+type client struct {
+	base                    string
+	http                    *http.Client
+	admin, partner, finance string
+}
+
+func newClient(base, admin, partner, finance string) *client {
+	return &client{base: base, admin: admin, partner: partner, finance: finance,
+		http: &http.Client{Timeout: 30 * time.Second,
+			Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}}}
+}
+
+// send sends the request and classifies the answer. A single request
+// succeeds only with a 2xx answer; an event in a batch only with its item's
+// status 201 in a 200 answer. Everything else, no answer at all included,
+// is a failure.
+func (c *client) send(req request) answer {
+	units := max(1, req.events)
+	fail := func(kind string) answer { return answer{failed: []failure{{kind, units}}} }
+	var rd io.Reader
+	if req.body != nil {
+		b, err := json.Marshal(req.body)
+		if err != nil {
+			return fail("unencodable request: " + err.Error())
+		}
+		rd = bytes.NewReader(b)
+	}
+	hr, err := http.NewRequest(req.method, c.base+req.path, rd)
+	if err != nil {
+		return fail("unsendable request: " + err.Error())
+	}
+	key := req.key
+	if key == "" {
+		key = c.partner
+		if req.method == http.MethodGet {
+			key = c.finance
+		}
+	}
+	hr.Header.Set("Authorization", "Bearer "+key)
+	if req.body != nil {
+		hr.Header.Set("Content-Type", "application/json")
+	}
+	res, err := c.http.Do(hr)
+	if err != nil {
+		if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+			return fail("no answer (timeout)")
+		}
+		return fail("no answer (connection)")
+	}
+	defer res.Body.Close()
+	prefix := ""
+	if req.events > 0 {
+		prefix = "batch "
+	}
+	if res.StatusCode < 200 || res.StatusCode > 299 {
+		var p struct {
+			Code string `json:"code"`
+		}
+		json.NewDecoder(io.LimitReader(res.Body, 1<<16)).Decode(&p)
+		return fail(fmt.Sprintf("%s%d %s", prefix, res.StatusCode, p.Code))
+	}
+	if req.events == 0 {
+		if _, err := io.Copy(io.Discard, res.Body); err != nil {
+			return fail(fmt.Sprintf("%d answer cut short", res.StatusCode))
+		}
+		return answer{ok: 1, success: true}
+	}
+	return batchAnswer(res, req.events)
+}
+
+// batchAnswer counts a batch's items: 201 succeeded, any other status
+// failed by status and problem code, and an item missing from the answer
+// failed too.
+func batchAnswer(res *http.Response, events int) answer {
+	var body struct {
+		Results []struct {
+			Index   int `json:"index"`
+			Status  int `json:"status"`
+			Problem *struct {
+				Code string `json:"code"`
+			} `json:"problem"`
+		} `json:"results"`
+	}
+	if res.StatusCode != http.StatusOK {
+		return answer{failed: []failure{{fmt.Sprintf("batch %d, not 200", res.StatusCode), events}}}
+	}
+	if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
+		return answer{failed: []failure{{"batch 200 unreadable", events}}}
+	}
+	a := answer{success: true}
+	seen := make([]bool, events)
+	count := map[string]int{}
+	for _, it := range body.Results {
+		if it.Index < 0 || it.Index >= events || seen[it.Index] {
+			count["batch item with a wrong index"]++
+			continue
+		}
+		seen[it.Index] = true
+		if it.Status == http.StatusCreated {
+			a.ok++
+			continue
+		}
+		code := ""
+		if it.Problem != nil {
+			code = it.Problem.Code
+		}
+		count[fmt.Sprintf("event %d %s", it.Status, code)]++
+	}
+	for _, answered := range seen {
+		if !answered {
+			count["event missing from the batch answer"]++
+		}
+	}
+	for _, kind := range slices.Sorted(maps.Keys(count)) {
+		a.failed = append(a.failed, failure{kind, count[kind]})
+	}
+	return a
+}
+
+// measure is one scenario in one run. Only what succeeded counts in the
+// throughput and the latencies.
+type measure struct {
+	name     string
+	clients  int
+	unit     string // "requests/s" or "events/s"
+	ok       int64  // requests (events, for batches) that succeeded
+	failures map[string]int64
+	elapsed  time.Duration
+	answered int64         // requests answered 2xx
+	p50, p99 time.Duration // of those
+	peakRSS  int64         // kB
+}
+
+func (m measure) rate() float64 { return float64(m.ok) / m.elapsed.Seconds() }
+
+func (m measure) failed() int64 {
+	var n int64
+	for _, v := range m.failures {
+		n += v
+	}
+	return n
+}
+
+// drive sends the requests made by next from n clients for d and measures.
+func drive(name string, c *client, srv *server, n int, d time.Duration, next func(*rand.Rand) request) measure {
+	logf("%s (%s)", name, d)
+	var (
+		mu        sync.Mutex
+		latencies []time.Duration
+		failures  = map[string]int64{}
+		ok        atomic.Int64
+		peak      atomic.Int64
+		wg        sync.WaitGroup
+		unit      = "requests/s"
+	)
+	done := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if r := srv.rss(); r > peak.Load() {
+				peak.Store(r)
+			}
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	start := time.Now()
+	stop := start.Add(d)
+	var batches atomic.Bool
+	for w := range n {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(w), uint64(start.UnixNano())))
+			var mine []time.Duration
+			myFailures := map[string]int64{}
+			for time.Now().Before(stop) {
+				req := next(r)
+				if req.method == "" {
+					req.method = http.MethodPost
+				}
+				if req.events > 0 {
+					batches.Store(true)
+				}
+				t0 := time.Now()
+				a := c.send(req)
+				if a.success {
+					mine = append(mine, time.Since(t0))
+				}
+				ok.Add(int64(a.ok))
+				for _, f := range a.failed {
+					myFailures[f.kind] += int64(f.n)
+				}
+			}
+			mu.Lock()
+			latencies = append(latencies, mine...)
+			for k, v := range myFailures {
+				failures[k] += v
+			}
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(done)
+	<-sampled
+	if batches.Load() {
+		unit = "events/s"
+	}
+	m := measure{name: name, clients: n, unit: unit, ok: ok.Load(), failures: failures, elapsed: elapsed, peakRSS: peak.Load()}
+	m.answered = int64(len(latencies))
+	m.p50, m.p99 = percentiles(latencies)
+	logf("  %.0f %s, p50 %s, p99 %s, peak RSS %d MB, %d errors %v", m.rate(), m.unit, m.p50, m.p99, m.peakRSS/1024, m.failed(), m.failures)
+	return m
+}
+
+func percentiles(l []time.Duration) (time.Duration, time.Duration) {
+	if len(l) == 0 {
+		return 0, 0
+	}
+	slices.Sort(l)
+	return l[len(l)/2], l[len(l)*99/100]
+}

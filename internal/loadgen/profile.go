@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// profilePass runs scenarios 1 and 3 once more, after the measurements,
+// under the server's CPU profiler and with pg_stat_statements tracking, and
+// writes what they show to path. Its throughputs are not results: the
+// profilers cost time.
+func profilePass(ctx context.Context, env *bench, path string) error {
+	logf("profiling pass (not measured): scenarios 1 and 3 under the profilers")
+	if err := env.query(ctx, func(conn *pgx.Conn) error {
+		for _, q := range []string{
+			`ALTER SYSTEM SET compute_query_id = on`,
+			`ALTER SYSTEM SET pg_stat_statements.track = 'top'`,
+			`ALTER SYSTEM SET pg_stat_statements.track_planning = on`,
+			`SELECT pg_reload_conf()`,
+			`CREATE EXTENSION IF NOT EXISTS pg_stat_statements`,
+		} {
+			if _, err := conn.Exec(ctx, q); err != nil {
+				return fmt.Errorf("%s: %w", q, err)
+			}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	// A statement prepared while query ids were off is never tracked: the
+	// server starts again, with new connections.
+	env.srv.stop()
+	srv, err := startServer(env.url)
+	if err != nil {
+		return err
+	}
+	env.srv, env.client.base = srv, "http://"+srv.addr
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Profiles of `make bench` scenarios (%s)\n\nTaken by `go run ./internal/loadgen -profile` after its measurements, "+
+		"under the profilers; the figures here are not measurements.\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+	ss := scenarios()
+	for _, s := range []scenario{ss[0], ss[2]} {
+		if err := env.resetStatements(ctx); err != nil {
+			return err
+		}
+		profile := make(chan string, 1)
+		go func() { profile <- cpuProfile(env.srv, *duration-time.Second) }()
+		m := drive(s.name+" (profiled)", env.client, env.srv, s.clients, *duration, s.next)
+		stmts, err := env.topStatements(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, "\n## %s\n\nUnder the profilers: %.0f %s, %d errors.\n\n"+
+			"The statements that took the most time (pg_stat_statements: planning and executing, wall time inside PostgreSQL, "+
+			"lock waits included, commits' fsync waits not):\n\n%s\nThe server's CPU profile (`go tool pprof -top`):\n\n```\n%s```\n",
+			s.name, m.rate(), m.unit, m.failed(), stmts, <-profile)
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+// resetStatements starts pg_stat_statements' counts afresh.
+func (env *bench) resetStatements(ctx context.Context) error {
+	return env.query(ctx, func(conn *pgx.Conn) error {
+		_, err := conn.Exec(ctx, `SELECT pg_stat_statements_reset()`)
+		return err
+	})
+}
+
+// topStatements is the statements that took the most database time since
+// the last reset, as a table.
+func (env *bench) topStatements(ctx context.Context) (string, error) {
+	var b strings.Builder
+	err := env.query(ctx, func(conn *pgx.Conn) error {
+		rows, err := conn.Query(ctx, `SELECT calls, round(total_exec_time)::bigint, round(total_plan_time)::bigint,
+    round(100 * (total_exec_time + total_plan_time) / nullif(sum(total_exec_time + total_plan_time) OVER (), 0))::int,
+    round(1000 * mean_exec_time)::bigint, rows, regexp_replace(query, '\s+', ' ', 'g')
+FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+ORDER BY total_exec_time + total_plan_time DESC LIMIT 12`)
+		if err != nil {
+			return err
+		}
+		b.WriteString("| calls | executing ms | planning ms | share | mean µs | rows | statement |\n|---|---|---|---|---|---|---|\n")
+		var (
+			calls, total, plan, mean, n int64
+			share                       int32
+			query                       string
+		)
+		_, err = pgx.ForEachRow(rows, []any{&calls, &total, &plan, &share, &mean, &n, &query}, func() error {
+			if len(query) > 110 {
+				query = query[:110] + "…"
+			}
+			fmt.Fprintf(&b, "| %d | %d | %d | %d%% | %d | %d | `%s` |\n", calls, total, plan, share, mean, n, strings.ReplaceAll(query, "|", "\\|"))
+			return nil
+		})
+		return err
+	})
+	return b.String(), err
+}
+
+// cpuProfile takes a CPU profile of the server for d and returns pprof's
+// top functions as text, or what went wrong.
+func cpuProfile(srv *server, d time.Duration) string {
+	res, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", srv.pprof, max(1, int(d.Seconds()))))
+	if err != nil {
+		return err.Error() + "\n"
+	}
+	defer res.Body.Close()
+	f, err := os.CreateTemp("", "tally-*.pprof")
+	if err != nil {
+		return err.Error() + "\n"
+	}
+	defer os.Remove(f.Name())
+	if _, err := io.Copy(f, res.Body); err != nil {
+		return err.Error() + "\n"
+	}
+	f.Close()
+	out, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=25", *bin, f.Name()).CombinedOutput()
+	if err != nil {
+		return string(out) + err.Error() + "\n"
+	}
+	return string(out)
+}

@@ -1,0 +1,466 @@
+package main
+
+import (
+	"fmt"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// round is one run: pgbench and scenarios 1 to 4, back to back.
+type round struct {
+	pgbench   pgbenchResult
+	scenarios map[int]measure
+	cpu       ticks // over scenario 1
+}
+
+// report is everything the run measured, and where.
+type report struct {
+	machine   machine
+	pgVersion string
+	pgScale   int
+	rounds    []round
+	reads     []readRound // scenario 5, one per run
+	profiled  string      // the profiling pass's file, if it ran
+	elapsed   time.Duration
+}
+
+// machine is where and at what code the run happened.
+type machine struct {
+	date    time.Time
+	cores   int
+	cpu     string
+	memory  string
+	kernel  string
+	load    string // load average before the run
+	goVer   string
+	commit  string
+	dirty   bool
+	command string
+}
+
+func machineNow() machine {
+	m := machine{date: time.Now().UTC(), cores: runtime.NumCPU(), goVer: runtime.Version(), cpu: "unknown CPU", memory: "unknown memory"}
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.Lines(string(data)) {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.cpu = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if data, err := os.ReadFile("/proc/meminfo"); err == nil {
+		if f := strings.Fields(strings.SplitN(string(data), "\n", 2)[0]); len(f) >= 2 {
+			if kb, err := strconv.ParseInt(f[1], 10, 64); err == nil {
+				m.memory = fmt.Sprintf("%.1f GiB of memory", float64(kb)/(1<<20))
+			}
+		}
+	}
+	if data, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.kernel = "Linux " + strings.TrimSpace(string(data))
+	}
+	if data, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(data)); len(f) >= 3 {
+			m.load = strings.Join(f[:3], ", ")
+		}
+	}
+	m.commit = "unknown (git failed)"
+	if out, err := exec.Command("git", "log", "-1", "--format=%H %s").Output(); err == nil {
+		m.commit = strings.TrimSpace(string(out))
+	}
+	// The report itself is left out: a previous run's output is not a change
+	// to the code measured.
+	status := []string{"status", "--porcelain", "--untracked-files=no", "--", "."}
+	if rel := filepath.Clean(*out); !filepath.IsAbs(rel) && !strings.HasPrefix(rel, "..") {
+		status = append(status, ":(exclude)"+rel)
+	}
+	if out, err := exec.Command("git", status...).Output(); err == nil {
+		m.dirty = len(strings.TrimSpace(string(out))) > 0
+	} else {
+		m.commit += " (git status failed: whether the tree had changes is unknown)"
+	}
+	args := []string{"go", "run", "./internal/loadgen"}
+	for _, a := range os.Args[1:] {
+		if strings.ContainsAny(a, " '\"") {
+			a = strconv.Quote(a)
+		}
+		args = append(args, a)
+	}
+	m.command = strings.Join(args, " ")
+	return m
+}
+
+// spread is a figure over the runs: the median, the lowest and the highest.
+type spread struct {
+	med, lo, hi float64
+	n           int
+}
+
+func spreadOf(xs []float64) spread {
+	s := slices.Sorted(slices.Values(xs))
+	n := len(s)
+	if n == 0 {
+		return spread{}
+	}
+	med := s[n/2]
+	if n%2 == 0 {
+		med = (s[n/2-1] + s[n/2]) / 2
+	}
+	return spread{med, s[0], s[n-1], n}
+}
+
+// show writes the median, then the lowest and highest when there were
+// several runs: "1.01x (0.95–1.04)".
+func (s spread) show(format string) string {
+	if s.n == 0 {
+		return "—"
+	}
+	if s.n == 1 {
+		return fmt.Sprintf(format, s.med)
+	}
+	return fmt.Sprintf(format+" ("+format+"–"+format+")", s.med, s.lo, s.hi)
+}
+
+// row is a scenario over all runs.
+type row struct {
+	name     string
+	clients  int
+	unit     string
+	measures []measure
+	// vsPgbench is the scenario's throughput over pgbench's in the same run,
+	// one per run; nil when the scenario does not run pgbench's client count.
+	vsPgbench []float64
+}
+
+func (r row) rates() []float64 {
+	var xs []float64
+	for _, m := range r.measures {
+		xs = append(xs, m.rate())
+	}
+	return xs
+}
+
+// ms is a latency of each run in which some request was answered 2xx.
+func (r row) ms(f func(measure) time.Duration) []float64 {
+	var xs []float64
+	for _, m := range r.measures {
+		if m.answered > 0 {
+			xs = append(xs, float64(f(m))/float64(time.Millisecond))
+		}
+	}
+	return xs
+}
+
+func (r row) totals() (ok, failed int64, failures map[string]int64) {
+	failures = map[string]int64{}
+	for _, m := range r.measures {
+		ok += m.ok
+		for k, v := range m.failures {
+			failures[k] += v
+			failed += v
+		}
+	}
+	return ok, failed, failures
+}
+
+func (r row) peakRSS() int64 {
+	var p int64
+	for _, m := range r.measures {
+		p = max(p, m.peakRSS)
+	}
+	return p
+}
+
+// rows are the scenarios in order, each over the runs that measured it.
+func (rep *report) rows() []row {
+	var rows []row
+	for n := 1; n <= 4; n++ {
+		var r row
+		for _, rd := range rep.rounds {
+			m, ok := rd.scenarios[n]
+			if !ok {
+				continue
+			}
+			r.name, r.clients, r.unit = m.name, m.clients, m.unit
+			r.measures = append(r.measures, m)
+			if m.clients == *clients {
+				r.vsPgbench = append(r.vsPgbench, m.rate()/rd.pgbench.tps)
+			}
+		}
+		if len(r.measures) > 0 {
+			rows = append(rows, r)
+		}
+	}
+	for _, pick := range []func(readRound) measure{
+		func(rr readRound) measure { return rr.writes },
+		func(rr readRound) measure { return rr.reads },
+		func(rr readRound) measure { return rr.statements },
+	} {
+		var r row
+		for _, rr := range rep.reads {
+			m := pick(rr)
+			r.name, r.clients, r.unit = m.name, m.clients, m.unit
+			r.measures = append(r.measures, m)
+		}
+		if len(r.measures) > 0 {
+			rows = append(rows, r)
+		}
+	}
+	return rows
+}
+
+func (rep *report) row(prefix string) (row, bool) {
+	for _, r := range rep.rows() {
+		if strings.HasPrefix(r.name, prefix) {
+			return r, true
+		}
+	}
+	return row{}, false
+}
+
+// errorCheck fails when pgbench or any scenario failed more than maxRate of
+// its transactions, requests or events.
+func (rep *report) errorCheck(maxRate float64) error {
+	var over []string
+	var txns, failed int64
+	for _, rd := range rep.rounds {
+		txns += rd.pgbench.txns
+		failed += rd.pgbench.failed
+	}
+	if failed > 0 && float64(failed) > maxRate*float64(txns+failed) {
+		over = append(over, fmt.Sprintf("pgbench: %d failed transactions of %d", failed, txns+failed))
+	}
+	for _, r := range rep.rows() {
+		ok, failed, failures := r.totals()
+		if failed > 0 && float64(failed) > maxRate*float64(ok+failed) {
+			over = append(over, fmt.Sprintf("%q: %s", r.name, errorText(ok, failed, failures)))
+		}
+	}
+	if len(over) > 0 {
+		return fmt.Errorf("errors above %.2g%% of the work: %s", 100*maxRate, strings.Join(over, "; "))
+	}
+	return nil
+}
+
+// errorText is "3 of 70,000 (0.0043%): 422 insufficient_funds ×2, no answer (timeout) ×1".
+func errorText(ok, failed int64, failures map[string]int64) string {
+	var kinds []string
+	for _, k := range slices.Sorted(maps.Keys(failures)) {
+		kinds = append(kinds, fmt.Sprintf("%s ×%d", k, failures[k]))
+	}
+	return fmt.Sprintf("%s of %s (%.3g%%): %s", thousands(failed), thousands(ok+failed), 100*float64(failed)/float64(ok+failed), strings.Join(kinds, ", "))
+}
+
+func thousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+// count is "1 run", "3 runs".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}
+
+func met(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "**missed**"
+}
+
+// render writes the report as Markdown: only what the run measured.
+func (rep *report) render() string {
+	var b strings.Builder
+	m := rep.machine
+	b.WriteString("# Benchmarks\n\n")
+	if *quick {
+		b.WriteString("**A quick run (`-quick`), not a measurement**: one run of short scenarios, to show that the benchmark works end to end. " +
+			"`make bench` replaces this file with a measurement.\n\n")
+	}
+	b.WriteString("Generated by `internal/loadgen` (what `make bench` runs): every figure below was measured by the run described here, " +
+		"and nothing in this file is written by hand. Notes on reading the figures, written by hand, are in [BENCHMARKS-notes.md](BENCHMARKS-notes.md).\n\n")
+
+	b.WriteString("## The run\n\n")
+	fmt.Fprintf(&b, "- Date: %s; the run took %s\n", m.date.Format("2006-01-02 15:04 UTC"), rep.elapsed.Round(time.Second))
+	dirty := ""
+	if m.dirty {
+		dirty = " **with uncommitted changes**"
+	}
+	fmt.Fprintf(&b, "- Code: commit `%s`%s\n", m.commit, dirty)
+	fmt.Fprintf(&b, "- Command: `%s`\n", m.command)
+	fmt.Fprintf(&b, "- Machine: %d cores (%s), %s, %s; load average before the run %s\n", m.cores, m.cpu, m.memory, m.kernel, m.load)
+	fmt.Fprintf(&b, "- PostgreSQL %s, started by the run itself in a fresh cluster: fsync and synchronous_commit on (the defaults), loopback only\n", rep.pgVersion)
+	fmt.Fprintf(&b, "- Server: the real `%s serve`, built from the working tree by the run (GOMAXPROCS %d); load generator: `internal/loadgen` (%s, GOMAXPROCS %d) over HTTP on loopback, on the same %d cores\n",
+		*bin, m.cores, m.goVer, runtime.GOMAXPROCS(0), m.cores)
+
+	b.WriteString("\n## Method\n\n")
+	fmt.Fprintf(&b, "- %s. Each run measures, back to back: pgbench for %s, then scenarios 1 to 4, %s each. Scenario 5 runs after them (%s), "+
+		"once %s postings are seeded. A `CHECKPOINT` precedes every measurement.\n",
+		count(len(rep.rounds), "run"), *pgbenchT, *duration, count(len(rep.reads), "time"), thousands(int64(*postings)))
+	fmt.Fprintf(&b, "- Each figure is the median over the runs, with the lowest and the highest in brackets. A ratio is taken within each run "+
+		"(pgbench and the scenario measured minutes apart at most), then its median over the runs.\n")
+	fmt.Fprintf(&b, "- pgbench: `pgbench -c %d -j %d -T %d -M prepared`, TPC-B-like, scale %d, in its own database on the same cluster. "+
+		"It runs %d clients, as do scenarios 1, 2 and 4 and the writers of scenario 5; the ratio to pgbench is given only for scenarios with that client count.\n",
+		*clients, pgbenchThreads(), int(pgbenchT.Seconds()), rep.pgScale, *clients)
+	fmt.Fprintf(&b, "- Errors: a request counts only when answered 2xx, an event of a batch only when its item's status is 201. Any other answer "+
+		"(4xx or 5xx, a failed event inside a 200 batch answer, no answer within 30 s) is an error: counted by status and problem code below, "+
+		"left out of the throughput and the latencies. No refusal is expected in any scenario. The run fails, and writes no report, when "+
+		"any scenario's errors exceed %.2g%% of its requests (events, for batches).\n", 100**maxErrorRate)
+	b.WriteString("- Latencies: of the requests answered 2xx, from writing the request to reading the whole answer, in the load generator.\n")
+	b.WriteString("- No profiler runs during the measurements: the server's pprof listener is off, and pg_stat_statements is loaded but " +
+		"computes and tracks nothing (`compute_query_id = off`, `pg_stat_statements.track = none`). CPU time and the server's RSS are read from /proc.\n")
+
+	fmt.Fprintf(&b, "\n## pgbench\n\n%d clients: **%s tps**.\n", *clients, rep.pgbenchSpread().show("%.0f"))
+
+	fmt.Fprintf(&b, "\n## Scenarios\n\n| scenario | clients | throughput | ratio to pgbench | p50 | p99 | server peak RSS | errors |\n|---|---|---|---|---|---|---|---|\n")
+	for _, r := range rep.rows() {
+		ratio := "—"
+		if r.vsPgbench != nil {
+			ratio = spreadOf(r.vsPgbench).show("%.2fx")
+		}
+		ok, failed, failures := r.totals()
+		errs := fmt.Sprintf("0 of %s", thousands(ok))
+		if failed > 0 {
+			errs = "**" + errorText(ok, failed, failures) + "**"
+		}
+		fmt.Fprintf(&b, "| %s | %d | %s %s | %s | %s | %s | %d MB | %s |\n", r.name, r.clients, spreadOf(r.rates()).show("%.0f"), r.unit, ratio,
+			spreadOf(r.ms(func(m measure) time.Duration { return m.p50 })).show("%.2f ms"),
+			spreadOf(r.ms(func(m measure) time.Duration { return m.p99 })).show("%.2f ms"), r.peakRSS()/1024, errs)
+	}
+	rep.renderRuns(&b)
+	rep.renderTargets(&b)
+	rep.renderCPU(&b)
+
+	b.WriteString("\n## Profiles\n\nNo profiler ran during the measurements above. ")
+	if rep.profiled != "" {
+		fmt.Fprintf(&b, "A profiling pass ran after them (scenarios 1 and 3 under the server's CPU profiler and pg_stat_statements); "+
+			"its output is in `%s`, and none of its figures is a result.\n", rep.profiled)
+	} else {
+		b.WriteString("`make bench BENCHFLAGS='-profile FILE'` adds a pass after them that runs scenarios 1 and 3 under the server's CPU profiler " +
+			"and pg_stat_statements and writes what they show to FILE, not here.\n")
+	}
+	return b.String()
+}
+
+func (rep *report) pgbenchSpread() spread {
+	var xs []float64
+	for _, rd := range rep.rounds {
+		xs = append(xs, rd.pgbench.tps)
+	}
+	return spreadOf(xs)
+}
+
+// renderRuns writes every run's own figures, the ones the medians come from.
+func (rep *report) renderRuns(b *strings.Builder) {
+	b.WriteString("\n## Each run\n\n| run | pgbench tps |")
+	var present []int
+	for n := 1; n <= 4; n++ {
+		if want(n) {
+			present = append(present, n)
+			fmt.Fprintf(b, " scenario %d |", n)
+		}
+	}
+	b.WriteString(" 1 ÷ pgbench | 2 ÷ 1 |\n|---|---|")
+	b.WriteString(strings.Repeat("---|", len(present)+2) + "\n")
+	for i, rd := range rep.rounds {
+		fmt.Fprintf(b, "| %d | %.0f |", i+1, rd.pgbench.tps)
+		for _, n := range present {
+			m := rd.scenarios[n]
+			fmt.Fprintf(b, " %.0f %s |", m.rate(), m.unit)
+		}
+		s1, ok1 := rd.scenarios[1]
+		s2, ok2 := rd.scenarios[2]
+		if ok1 {
+			fmt.Fprintf(b, " %.2fx |", s1.rate()/rd.pgbench.tps)
+		} else {
+			b.WriteString(" — |")
+		}
+		if ok1 && ok2 {
+			fmt.Fprintf(b, " %.2fx |\n", s2.rate()/s1.rate())
+		} else {
+			b.WriteString(" — |\n")
+		}
+	}
+	if len(rep.reads) > 0 {
+		b.WriteString("\n| run of scenario 5 | writes | balance reads | read p50 | read p99 | statement page p50 | statement page p99 |\n|---|---|---|---|---|---|---|\n")
+		for i, rr := range rep.reads {
+			fmt.Fprintf(b, "| %d | %.0f %s | %.0f %s | %.2f ms | %.2f ms | %.2f ms | %.2f ms |\n", i+1, rr.writes.rate(), rr.writes.unit,
+				rr.reads.rate(), rr.reads.unit, ms(rr.reads.p50), ms(rr.reads.p99), ms(rr.statements.p50), ms(rr.statements.p99))
+		}
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// renderTargets writes each target as met or missed, judged on the median.
+func (rep *report) renderTargets(b *strings.Builder) {
+	fmt.Fprintf(b, "\n## Targets\n\nJudged on the median over the runs.\n\n| target | measured | |\n|---|---|---|\n")
+	if s1, ok := rep.row("1."); ok && s1.vsPgbench != nil {
+		r := spreadOf(s1.vsPgbench)
+		fmt.Fprintf(b, "| scenario 1 >= 1.0x pgbench (%d clients each) | %s | %s |\n", *clients, r.show("%.2fx"), met(r.med >= 1.0))
+	}
+	if len(rep.rounds) > 0 && want(1) && want(2) {
+		var xs []float64
+		for _, rd := range rep.rounds {
+			x := 0.0 // a scenario 1 with nothing done misses the target
+			if s1 := rd.scenarios[1].rate(); s1 > 0 {
+				x = rd.scenarios[2].rate() / s1
+			}
+			xs = append(xs, x)
+		}
+		r := spreadOf(xs)
+		fmt.Fprintf(b, "| scenario 2 >= 0.8x scenario 1 | %s | %s |\n", r.show("%.2fx"), met(r.med >= 0.8))
+	}
+	if s3, ok := rep.row("3."); ok {
+		r := spreadOf(s3.rates())
+		fmt.Fprintf(b, "| scenario 3 >= 25,000 events/s | %s | %s |\n", r.show("%.0f events/s"), met(r.med >= 25000))
+	}
+	if reads, ok := rep.row("5. balance reads"); ok {
+		r := spreadOf(reads.ms(func(m measure) time.Duration { return m.p99 }))
+		fmt.Fprintf(b, "| scenario 5 balance read p99 <= 5 ms | %s | %s |\n", r.show("%.2f ms"), met(r.n > 0 && r.med <= 5))
+	}
+	var peak, failed, total int64
+	for _, r := range rep.rows() {
+		peak = max(peak, r.peakRSS())
+		ok, f, _ := r.totals()
+		failed += f
+		total += ok + f
+	}
+	fmt.Fprintf(b, "| server RSS <= 150 MB (the highest of all runs) | %d MB | %s |\n", peak/1024, met(peak <= 150*1024))
+	fmt.Fprintf(b, "| no error in any scenario | %s of %s | %s |\n", thousands(failed), thousands(total), met(failed == 0))
+}
+
+// renderCPU writes where scenario 1's CPU time went, over all its runs.
+func (rep *report) renderCPU(b *strings.Builder) {
+	var cpu ticks
+	var d time.Duration
+	var events int64
+	for _, rd := range rep.rounds {
+		cpu = cpu.plus(rd.cpu)
+		if m, ok := rd.scenarios[1]; ok {
+			d += m.elapsed
+			events += m.ok
+		}
+	}
+	total := float64(cpu.postgres + cpu.server + cpu.loadgen)
+	if total <= 0 || events == 0 {
+		return
+	}
+	// /proc counts in clock ticks, 100 a second on Linux.
+	fmt.Fprintf(b, "\n## Where scenario 1's CPU went\n\nCPU time (user + system, from /proc) over scenario 1 in all runs: PostgreSQL %.0f%%, "+
+		"the server %.0f%%, the load generator %.0f%%: %.1f core-seconds over %s on %d cores, %.0f µs per event.\n",
+		100*float64(cpu.postgres)/total, 100*float64(cpu.server)/total, 100*float64(cpu.loadgen)/total,
+		total/100, d.Round(time.Second), rep.machine.cores, total/100/float64(events)*1e6)
+}

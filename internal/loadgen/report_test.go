@@ -1,0 +1,82 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestErrorCheckFailsAboveTheThreshold(t *testing.T) {
+	rep := func(ok, failed int64, pgFailed int64) *report {
+		m := measure{name: "1. test", clients: *clients, unit: "requests/s", ok: ok, elapsed: time.Second}
+		if failed > 0 {
+			m.failures = map[string]int64{"422 insufficient_funds": failed}
+		}
+		return &report{rounds: []round{{pgbench: pgbenchResult{tps: 100, txns: 10000 - pgFailed, failed: pgFailed}, scenarios: map[int]measure{1: m}}}}
+	}
+	// 0.1% of 10,000 is 10.
+	for _, tc := range []struct {
+		name               string
+		ok, failed, pgFail int64
+		fails              bool
+		mention            string
+	}{
+		{"NoErrors", 10000, 0, 0, false, ""},
+		{"AtTheThreshold", 9990, 10, 0, false, ""},
+		{"AboveTheThreshold", 9989, 11, 0, true, "422 insufficient_funds ×11"},
+		{"PgbenchFailures", 10000, 0, 11, true, "pgbench: 11 failed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := rep(tc.ok, tc.failed, tc.pgFail).errorCheck(0.001)
+			if (err != nil) != tc.fails || (err != nil && !strings.Contains(err.Error(), tc.mention)) {
+				t.Errorf("errorCheck = %v; want failure %v naming %q", err, tc.fails, tc.mention)
+			}
+		})
+	}
+}
+
+func TestSpreadIsMedianLowestHighest(t *testing.T) {
+	for _, tc := range []struct {
+		xs   []float64
+		want string
+	}{
+		{[]float64{1.04, 0.95, 1.01}, "1.01x (0.95x–1.04x)"},
+		{[]float64{0.9}, "0.90x"},
+		{[]float64{4, 1, 3, 2}, "2.50x (1.00x–4.00x)"},
+	} {
+		if got := spreadOf(tc.xs).show("%.2fx"); got != tc.want {
+			t.Errorf("spreadOf(%v) = %s, want %s", tc.xs, got, tc.want)
+		}
+	}
+}
+
+// TestReportFlagsErrorsBelowTheThreshold: a scenario with errors too few to
+// fail the run still shows them, and misses the no-error target; a scenario
+// with another client count than pgbench's gets no ratio to it.
+func TestReportFlagsErrorsBelowTheThreshold(t *testing.T) {
+	ms := func(n, clients int, ok, failed int64) measure {
+		m := measure{name: fmt.Sprintf("%d. test", n), clients: clients, unit: "requests/s", ok: ok, answered: ok,
+			elapsed: time.Second, p50: time.Millisecond, p99: 2 * time.Millisecond}
+		if failed > 0 {
+			m.failures = map[string]int64{"503 unavailable": failed}
+		}
+		return m
+	}
+	rep := &report{rounds: []round{{pgbench: pgbenchResult{tps: 1000, txns: 1000},
+		scenarios: map[int]measure{1: ms(1, *clients, 9999, 1), 2: ms(2, *clients, 5000, 0), 3: ms(3, 4, 20000, 0), 4: ms(4, *clients, 100, 0)}}}}
+	if err := rep.errorCheck(0.001); err != nil {
+		t.Fatalf("1 error in 10,000 failed the run: %v", err)
+	}
+	text := rep.render()
+	for _, want := range []string{
+		"| 1. test | 32 | 9999 requests/s | 10.00x | 1.00 ms | 2.00 ms | 0 MB | **1 of 10,000 (0.01%): 503 unavailable ×1** |",
+		"| 3. test | 4 | 20000 requests/s | — |",
+		"| no error in any scenario | 1 of 35,100 | **missed** |",
+		"| scenario 2 >= 0.8x scenario 1 | 0.50x | **missed** |",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("report lacks %q:\n%s", want, text)
+		}
+	}
+}

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// scenario is one measured workload.
+type scenario struct {
+	n       int
+	name    string
+	clients int
+	next    func(*rand.Rand) request
+}
+
+// seq numbers the requests of the whole run, so that every event,
+// shipment, deposit, charge and redemption id is new.
+var seq atomic.Int64
+
+// shipment is a new shipment.completed event of one of the first n
+// customers, dated a second ago.
+func shipment(r *rand.Rand, n int) map[string]any {
+	k := seq.Add(1)
+	return map[string]any{"event_id": fmt.Sprintf("ev-%d", k), "type": "shipment.completed",
+		"customer_id": fmt.Sprintf("B%05d", r.IntN(n)), "shipment_id": fmt.Sprintf("S%d", k),
+		"amount":      fmt.Sprintf("%d.%02d", 1+r.IntN(500), r.IntN(100)),
+		"occurred_at": time.Now().Add(-time.Second).Format(time.RFC3339Nano)}
+}
+
+func events(n int) func(*rand.Rand) request {
+	return func(r *rand.Rand) request {
+		return request{path: "/v1/events", body: shipment(r, n)}
+	}
+}
+
+const batchSize = 500
+
+// scenarios are scenarios 1 to 4, measured in every run beside pgbench.
+func scenarios() []scenario {
+	return []scenario{
+		{1, fmt.Sprintf("1. single shipment.completed events, %d clients, %s customers", *clients, thousands(int64(*customers))), *clients, events(*customers)},
+		{2, "2. the same against 10 customers", *clients, events(10)},
+		{3, fmt.Sprintf("3. POST /v1/events/batch of %d events, 4 clients", batchSize), 4, func(r *rand.Rand) request {
+			evs := make([]any, batchSize)
+			for i := range evs {
+				evs[i] = shipment(r, *customers)
+			}
+			return request{path: "/v1/events/batch", body: map[string]any{"events": evs}, events: batchSize}
+		}},
+		{4, fmt.Sprintf("4. mix: deposits, charges, redemptions, balance reads, %d clients", *clients), *clients, func(r *rand.Rand) request {
+			k := seq.Add(1)
+			cust := fmt.Sprintf("B%05d", r.IntN(funded))
+			switch r.IntN(4) {
+			case 0:
+				return request{path: "/v1/deposits", body: map[string]any{"deposit_id": fmt.Sprintf("d%d", k), "customer_id": cust, "amount": "1200.00"}}
+			case 1:
+				return request{path: "/v1/charges", body: map[string]any{"charge_id": fmt.Sprintf("c%d", k), "customer_id": cust, "amount": "35.50", "shipment_id": fmt.Sprintf("S%d", k)}}
+			case 2:
+				return request{path: "/v1/redemptions", body: map[string]any{"redemption_id": fmt.Sprintf("r%d", k), "customer_id": cust, "sku": "pen", "quantity": 1}}
+			}
+			return request{method: http.MethodGet, path: "/v1/customers/" + cust + "/balances"}
+		}},
+	}
+}
+
+// readRound is scenario 5 in one run: balance reads by 8 clients while
+// *clients others post events as in scenario 1, with the seeded postings in
+// the books; then statement pages alone.
+type readRound struct {
+	writes, reads, statements measure
+}
+
+func readsUnderLoad(env *bench) readRound {
+	var rr readRound
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		rr.reads = drive(fmt.Sprintf("5. balance reads, 8 clients, with %s postings, while scenario 1 runs", thousands(int64(*postings))), env.client, env.srv, 8, *duration,
+			func(r *rand.Rand) request {
+				cust := fmt.Sprintf("B%05d", r.IntN(funded))
+				if r.IntN(2) == 0 {
+					return request{method: http.MethodGet, path: "/v1/customers/" + cust + "/balances"}
+				}
+				return request{method: http.MethodGet, path: "/v1/accounts/customer:" + cust + ":points/balance"}
+			})
+	})
+	rr.writes = drive(fmt.Sprintf("5. shipment events as in scenario 1 (%d clients), beside the reads", *clients), env.client, env.srv, *clients, *duration, events(*customers))
+	wg.Wait()
+	rr.statements = drive("5b. statement pages (50 entries) alone, 8 clients", env.client, env.srv, 8, *duration/3, func(r *rand.Rand) request {
+		return request{method: http.MethodGet, path: fmt.Sprintf("/v1/customers/B%05d/statement?limit=50", r.IntN(funded))}
+	})
+	return rr
+}
