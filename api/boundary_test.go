@@ -79,6 +79,10 @@ func createCustomer(h *harness, key, id string) response {
 // bearer challenge naming an invalid token.
 func wantRevoked(t *testing.T, r response) {
 	t.Helper()
+	if r.status != http.StatusUnauthorized {
+		t.Errorf("a revoked key was answered %d, want 401: %s", r.status, r.body)
+		return
+	}
 	wantProblem(t, r, http.StatusUnauthorized, ledger.CodeUnauthorized)
 	if got := r.header.Get("WWW-Authenticate"); !strings.Contains(got, `error="invalid_token"`) {
 		t.Errorf("WWW-Authenticate %q, want an invalid_token challenge", got)
