@@ -373,12 +373,12 @@ func wantBalanceOf(t *testing.T, e *env, code, want string) {
 }
 
 // expiryEntries lists the expiry postings on customer accounts as
-// "account amount effective_at".
+// "account amount effective_at", effective_at in Shanghai.
 func (e *env) expiryEntries() []string {
 	e.t.Helper()
 	return e.queryLines(`SELECT a.code || ' ' || p.amount || ' ' || to_char(en.effective_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD"T"HH24:MI:SS.US')
 FROM postings p JOIN entries en ON en.id = p.entry_id JOIN accounts a ON a.id = p.account_id
-WHERE en.kind = 'expiry' AND a.code LIKE 'customer:%' ORDER BY a.code`)
+WHERE en.kind = 'expiry' AND a.code LIKE 'customer:%' ORDER BY a.code, en.effective_at`)
 }
 
 // queryLines runs a query of one text column.
@@ -406,42 +406,66 @@ func (e *env) queryLines(q string, args ...any) []string {
 func TestExpiryRunExpiresALotAtExactlyItsExpiresAtAndNotAnInstantBefore(t *testing.T) {
 	e := newEnv(t)
 	e.customer("C1")
+	e.customer("C2")
 	e.ship("C1", "S1", "100", march(10, 9)) // expires 2027-04-01 00:00 Shanghai
+	expiresAt := marchLotV1
+	// C2's lots, credited by hand, expire one instant before C1's and with it.
+	for _, lot := range []struct {
+		points  int64
+		expires time.Time
+	}{{7, expiresAt.Add(-time.Microsecond)}, {5, expiresAt}} {
+		if _, _, err := e.ledger.Post(e.ctx, ledger.EntryInput{Kind: "adjustment", Actor: "test", Reason: "goodwill",
+			Postings: []ledger.PostingInput{
+				{Account: "customer:C2:points", Amount: decimal.NewFromInt(lot.points), Lot: &ledger.Lot{ExpiresAt: lot.expires}},
+				{Account: "platform:points:earned:adjustment", Amount: decimal.NewFromInt(-lot.points)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	e.clock.set(time.Date(2026, 4, 5, 12, 0, 0, 0, shanghai))
 	e.ship("C1", "S2", "40", time.Date(2026, 4, 2, 9, 0, 0, 0, shanghai)) // expires 2027-05-01
-	expiresAt := marchLotV1
 	e.clock.set(expiresAt.Add(time.Hour))
 
+	// One instant before: only C2's first lot is due.
 	rep, err := e.svc.Expire(e.ctx, expiresAt.Add(-time.Microsecond), "test", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Customers != 0 || rep.Points != 0 || rep.Chunks != 0 {
-		t.Errorf("run one instant before: %+v, want nothing", rep)
+	if rep.Customers != 1 || rep.Points != 7 || rep.Chunks != 1 {
+		t.Errorf("run one instant before: %+v, want C2's 7 points", rep)
 	}
 	wantLots(t, e, "C1", "2027-04-01:100", "2027-05-01:40")
-	if got := e.expiryEntries(); len(got) != 0 {
-		t.Errorf("expiry entries %v after a run one instant before", got)
+	wantLots(t, e, "C2", "2027-03-31:0", "2027-04-01:5")
+	if got, want := e.expiryEntries(), []string{"customer:C2:points -7 2027-03-31T23:59:59.999999"}; !slices.Equal(got, want) {
+		t.Errorf("expiry entries %v, want %v", got, want)
 	}
 
+	// At expires_at: C1's lot and C2's second.
 	rep, err = e.svc.Expire(e.ctx, expiresAt, "test", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Customers != 1 || rep.Points != 100 || rep.Chunks != 1 {
-		t.Errorf("run at expires_at: %+v, want C1's 100 points", rep)
+	if rep.Customers != 2 || rep.Points != 105 || rep.Chunks != 1 {
+		t.Errorf("run at expires_at: %+v, want C1's 100 and C2's 5 points", rep)
 	}
 	wantLots(t, e, "C1", "2027-04-01:0", "2027-05-01:40")
-	if got, want := e.expiryEntries(), []string{"customer:C1:points -100 2027-04-01T00:00:00.000000"}; !slices.Equal(got, want) {
-		t.Errorf("expiry entries %v, want %v (effective at the run's as_of)", got, want)
+	wantLots(t, e, "C2", "2027-03-31:0", "2027-04-01:0")
+	if got, want := e.expiryEntries(), []string{
+		"customer:C1:points -100 2027-04-01T00:00:00.000000",
+		"customer:C2:points -7 2027-03-31T23:59:59.999999",
+		"customer:C2:points -5 2027-04-01T00:00:00.000000",
+	}; !slices.Equal(got, want) {
+		t.Errorf("expiry entries %v, want %v (effective at each run's as_of)", got, want)
 	}
-	// The expiry drew on the lot that expired, nothing else.
-	if got, want := e.queryLines(`SELECT l.amount || ':' || d.amount FROM lot_draws d JOIN points_lots l ON l.id = d.lot_id
-JOIN entries en ON en.id = d.entry_id WHERE en.kind = 'expiry'`), []string{"100:100"}; !slices.Equal(got, want) {
-		t.Errorf("expiry drew %v (lot:drawn), want %v", got, want)
+	// Each expiry drew on the lots that expired, nothing else.
+	if got, want := e.queryLines(`SELECT a.code || ' ' || l.amount || ':' || d.amount FROM lot_draws d
+JOIN points_lots l ON l.id = d.lot_id JOIN accounts a ON a.id = l.account_id
+JOIN entries en ON en.id = d.entry_id WHERE en.kind = 'expiry' ORDER BY 1`),
+		[]string{"customer:C1:points 100:100", "customer:C2:points 5:5", "customer:C2:points 7:7"}; !slices.Equal(got, want) {
+		t.Errorf("expiries drew %v (lot:drawn), want %v", got, want)
 	}
 	wantBalanceOf(t, e, "customer:C1:points", "40")
-	wantBalanceOf(t, e, "platform:points:expired", "100")
+	wantBalanceOf(t, e, "customer:C2:points", "0")
+	wantBalanceOf(t, e, "platform:points:expired", "112")
 	if got := e.statementLines("C1"); len(got) == 0 || got[0] != "100 points expired" {
 		t.Errorf("statement %q, want it to start with the expiry", got)
 	}
