@@ -1,0 +1,153 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tally-ledger/tally"
+	"github.com/tally-ledger/tally/ledger"
+)
+
+// Key revocation: a server authenticates a key against the database and
+// then trusts it for keyCacheTTL (10 s). A revoked key is refused at once by
+// a server that does not hold it, and by every server once its window ends.
+
+// keyClock is a settable now for a server's key cache.
+type keyClock struct{ t atomic.Pointer[time.Time] }
+
+func (c *keyClock) now() time.Time      { return *c.t.Load() }
+func (c *keyClock) set(t time.Time)     { c.t.Store(&t) }
+func (c *keyClock) add(d time.Duration) { c.set(c.now().Add(d)) }
+
+// anotherServer is a second API server on h's database, sharing its keys,
+// whose key cache reads clock (nil: the wall clock).
+func anotherServer(t *testing.T, h *harness, clock *keyClock) *harness {
+	t.Helper()
+	s := New(Config{Ledger: h.ledger, OpenAPI: tally.OpenAPI})
+	if clock != nil {
+		s.keys.now = clock.now
+	}
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	return &harness{t: t, srv: srv, ledger: h.ledger, pool: h.pool, keys: h.keys}
+}
+
+// newPartnerKey adds a partner key named name to h's keys and returns its id.
+func newPartnerKey(t *testing.T, h *harness, name string) int64 {
+	t.Helper()
+	secret, k, err := h.ledger.CreateKey(context.Background(), name, ledger.RolePartner, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.keys[name] = secret
+	return k.ID
+}
+
+// textColumn runs a query of one text column.
+func (h *harness) textColumn(q string) []string {
+	h.t.Helper()
+	rows, err := h.pool.Query(context.Background(), q)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			h.t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		h.t.Fatal(err)
+	}
+	return out
+}
+
+func createCustomer(h *harness, key, id string) response {
+	h.t.Helper()
+	return h.do(call{method: "POST", path: "/v1/customers", key: key, body: map[string]any{"id": id, "name": id}})
+}
+
+// wantRevoked checks the answer to a revoked key: 401 unauthorized, with the
+// bearer challenge naming an invalid token.
+func wantRevoked(t *testing.T, r response) {
+	t.Helper()
+	if r.status != http.StatusUnauthorized {
+		t.Errorf("a revoked key was answered %d, want 401: %s", r.status, r.body)
+		return
+	}
+	wantProblem(t, r, http.StatusUnauthorized, ledger.CodeUnauthorized)
+	if got := r.header.Get("WWW-Authenticate"); !strings.Contains(got, `error="invalid_token"`) {
+		t.Errorf("WWW-Authenticate %q, want an invalid_token challenge", got)
+	}
+}
+
+func TestRevokedKeyIsRefusedAtOnceByAServerThatHasNotCachedIt(t *testing.T) {
+	h := newHarness(t)
+	id := newPartnerKey(t, h, "revoked")
+	if err := h.ledger.RevokeKey(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	wantRevoked(t, createCustomer(h, "revoked", "C1"))
+	wantRevoked(t, h.do(call{method: "GET", path: "/v1/rules", key: "revoked"}))
+	if n := h.count("customers"); n != 0 {
+		t.Errorf("%d customers created with a revoked key", n)
+	}
+	// The other keys are untouched.
+	wantStatus(t, createCustomer(h, "partner", "C1"), http.StatusCreated)
+}
+
+func TestRevokedKeyIsRefusedAtOnceByAnotherServerWhileTheFirstStillTrustsIt(t *testing.T) {
+	clock := &keyClock{}
+	clock.set(time.Date(2026, 3, 15, 12, 0, 0, 0, time.UTC))
+	h := newHarness(t)
+	first := anotherServer(t, h, clock)
+	id := newPartnerKey(t, h, "revoked")
+	wantStatus(t, createCustomer(first, "revoked", "C1"), http.StatusCreated) // now in first's cache
+	if err := h.ledger.RevokeKey(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	// A server that never saw the key asks the database: refused.
+	wantRevoked(t, createCustomer(h, "revoked", "C2"))
+	wantRevoked(t, createCustomer(anotherServer(t, h, nil), "revoked", "C2"))
+	// The first server's window has not ended (its clock stands still).
+	wantStatus(t, createCustomer(first, "revoked", "C3"), http.StatusCreated)
+	if got := strings.Join(h.textColumn(`SELECT id FROM customers ORDER BY id`), " "); got != "C1 C3" {
+		t.Errorf("customers %s, want C1 and C3, both through the server that trusted the key", got)
+	}
+}
+
+func TestCachedKeyIsTrustedUntilTheCacheWindowEndsAndRefusedFromThen(t *testing.T) {
+	clock := &keyClock{}
+	start := time.Date(2026, 3, 15, 12, 0, 0, 0, time.UTC)
+	clock.set(start)
+	h := newHarness(t)
+	srv := anotherServer(t, h, clock)
+	id := newPartnerKey(t, h, "revoked")
+	wantStatus(t, createCustomer(srv, "revoked", "C1"), http.StatusCreated) // cached until start + keyCacheTTL
+	if err := h.ledger.RevokeKey(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+
+	// The known limit (README): within its window the cached key still
+	// works on this server.
+	clock.set(start.Add(keyCacheTTL - time.Nanosecond))
+	wantStatus(t, createCustomer(srv, "revoked", "C2"), http.StatusCreated)
+
+	// At the end of the window the server asks the database again, and from
+	// then on the key is refused: a refusal is never cached as a success.
+	clock.set(start.Add(keyCacheTTL))
+	wantRevoked(t, createCustomer(srv, "revoked", "C3"))
+	clock.add(keyCacheTTL)
+	wantRevoked(t, createCustomer(srv, "revoked", "C3"))
+	if got := strings.Join(h.textColumn(`SELECT id FROM customers ORDER BY id`), " "); got != "C1 C2" {
+		t.Errorf("customers %s, want C1 and C2, created inside the window", got)
+	}
+}

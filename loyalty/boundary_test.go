@@ -1,0 +1,838 @@
+package loyalty_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/loyalty"
+	"github.com/tally-ledger/tally/rules"
+)
+
+// The boundaries of time in the rules: which rule version prices an event
+// or a deposit, when a lot stops being spendable and is expired, when a
+// referral bonus leaves its return window. Each is tested one instant
+// (a microsecond, PostgreSQL's precision) before, at, and after.
+
+// switchAt is the start of version 2 in the tests of rule switches: the
+// middle of March, after the test clock's 15 March.
+var switchAt = time.Date(2026, 3, 20, 0, 0, 0, 0, shanghai)
+
+// putVersion2 stores DOMAIN.md's default rules changed by change as version
+// 2, effective from `from`.
+func (e *env) putVersion2(from time.Time, change func(*rules.RuleSet)) {
+	e.t.Helper()
+	rs := rules.Default()
+	change(&rs)
+	rs.EffectiveFrom = from
+	stored, err := e.svc.PutRules(e.ctx, rs, "test")
+	if err != nil || stored.Version != 2 {
+		e.t.Fatalf("put rules: version %d, %v", stored.Version, err)
+	}
+}
+
+// eachEventPath runs the test on the grouped fast path and on the path that
+// processes each event alone: both must choose the same rule version.
+func eachEventPath(t *testing.T, test func(t *testing.T, e *env)) {
+	t.Run("Grouped", func(t *testing.T) { test(t, newEnv(t)) })
+	t.Run("Alone", func(t *testing.T) {
+		e := newEnv(t)
+		e.svc.SlowPathOnly()
+		test(t, e)
+	})
+}
+
+// priced is what the books say about a shipment's entry: the rule version
+// recorded on the entry and on the shipment, and the customer's lot.
+type priced struct {
+	entryVersion, shipmentVersion int
+	points                        int64
+	lotExpires                    string // in Shanghai
+}
+
+func (e *env) pricedShipment(shipmentID string) priced {
+	e.t.Helper()
+	var p priced
+	var expires time.Time
+	if err := e.pool.QueryRow(e.ctx, `SELECT en.rule_version, s.rule_version, l.amount, l.expires_at
+FROM shipments s JOIN entries en ON en.id = s.entry_id
+JOIN points_lots l ON l.entry_id = en.id JOIN accounts a ON a.id = l.account_id
+WHERE s.shipment_id = $1 AND a.code = 'customer:' || s.customer_id || ':points'`, shipmentID).
+		Scan(&p.entryVersion, &p.shipmentVersion, &p.points, &expires); err != nil {
+		e.t.Fatalf("shipment %s in the books: %v", shipmentID, err)
+	}
+	p.lotExpires = expires.In(shanghai).Format(time.RFC3339Nano)
+	return p
+}
+
+// wantPriced checks an event's answer and the books against the version
+// that should have priced it.
+func wantPriced(t *testing.T, e *env, res loyalty.Result, version int, points int64, expires time.Time) {
+	t.Helper()
+	if res.RuleVersion != version || res.Points != points {
+		t.Errorf("%s answered v%d %d points, want v%d %d", res.ShipmentID, res.RuleVersion, res.Points, version, points)
+	}
+	want := priced{entryVersion: version, shipmentVersion: version, points: points, lotExpires: expires.In(shanghai).Format(time.RFC3339Nano)}
+	if got := e.pricedShipment(res.ShipmentID); got != want {
+		t.Errorf("%s in the books: %+v, want %+v", res.ShipmentID, got, want)
+	}
+}
+
+// statementLines are the customer's statement, newest first.
+func (e *env) statementLines(customer string) []string {
+	e.t.Helper()
+	entries, _, err := e.svc.Statement(e.ctx, customer, 0, 100)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	out := make([]string, len(entries))
+	for i, s := range entries {
+		out[i] = s.Description
+	}
+	return out
+}
+
+// Version 2 doubles floating customers' points and lets lots live 6 months.
+func doubleFloatingSixMonths(rs *rules.RuleSet) {
+	rs.Segments[0].Multiplier = d("2")
+	rs.ExpiryMonths = 6
+	rs.FeedbackPoints = 25
+}
+
+var (
+	// A lot earned in March 2026 expires at the end of the 12th month after
+	// (v1) or of the 6th (v2).
+	marchLotV1 = time.Date(2027, 4, 1, 0, 0, 0, 0, shanghai)
+	marchLotV2 = time.Date(2026, 10, 1, 0, 0, 0, 0, shanghai)
+)
+
+func TestLateEventIsPricedByTheVersionInEffectWhenItOccurred(t *testing.T) {
+	eachEventPath(t, func(t *testing.T, e *env) {
+		e.customer("C1")
+		e.putVersion2(switchAt, doubleFloatingSixMonths)
+		e.clock.set(time.Date(2026, 3, 25, 12, 0, 0, 0, shanghai))
+
+		// After the switch, first an event of the new period, then one that
+		// occurred before the switch and arrives late.
+		recent := e.ship("C1", "S-NEW", "10", time.Date(2026, 3, 21, 9, 0, 0, 0, shanghai))
+		late := e.ship("C1", "S-LATE", "10", switchAt.Add(-time.Hour))
+		wantPriced(t, e, recent, 2, 20, marchLotV2) // floating: 10 x 2
+		wantPriced(t, e, late, 1, 10, marchLotV1)   // floating: 10 x 1.0
+
+		// A late rating is priced by the old version's feedback points too.
+		rate := func(shipment string, at time.Time) loyalty.Result {
+			ev := e.event(loyalty.FeedbackSubmitted, "C1", shipment, "", at)
+			ev.Rating = ptr(5)
+			return e.mustProcess(ev)
+		}
+		rateNew := rate("S-NEW", time.Date(2026, 3, 22, 9, 0, 0, 0, shanghai))
+		rateLate := rate("S-LATE", switchAt.Add(-time.Minute))
+		if rateNew.RuleVersion != 2 || rateNew.Points != 25 || rateLate.RuleVersion != 1 || rateLate.Points != 10 {
+			t.Errorf("ratings: new v%d %d points, late v%d %d points; want v2 25, v1 10",
+				rateNew.RuleVersion, rateNew.Points, rateLate.RuleVersion, rateLate.Points)
+		}
+		var versions []string
+		rows, err := e.pool.Query(e.ctx, `SELECT metadata->>'shipment_id' || ':v' || rule_version FROM entries
+WHERE kind = 'feedback.submitted' ORDER BY metadata->>'shipment_id'`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			versions = append(versions, s)
+		}
+		if !slices.Equal(versions, []string{"S-LATE:v1", "S-NEW:v2"}) {
+			t.Errorf("feedback entries priced by %v, want S-LATE:v1 S-NEW:v2", versions)
+		}
+
+		if p := e.points("C1"); p.Balance != 20+10+25+10 || p.Available != p.Balance {
+			t.Errorf("points %+v, want 65 available", p)
+		}
+		if got, want := e.statementLines("C1"), []string{
+			"10 points for rating shipment S-LATE",
+			"25 points for rating shipment S-NEW",
+			"10 points for shipment S-LATE (floating x1)",
+			"20 points for shipment S-NEW (floating x2)",
+		}; !slices.Equal(got, want) {
+			t.Errorf("statement %q, want %q", got, want)
+		}
+		e.reconcile()
+	})
+}
+
+func TestEventAtExactlyEffectiveFromIsPricedByTheNewVersion(t *testing.T) {
+	eachEventPath(t, func(t *testing.T, e *env) {
+		e.customer("C1")
+		e.putVersion2(switchAt, doubleFloatingSixMonths)
+		e.clock.set(switchAt.Add(time.Hour))
+
+		before := e.ship("C1", "S-BEFORE", "10", switchAt.Add(-time.Microsecond))
+		at := e.ship("C1", "S-AT", "10", switchAt)
+		after := e.ship("C1", "S-AFTER", "10", switchAt.Add(time.Microsecond))
+		wantPriced(t, e, before, 1, 10, marchLotV1)
+		wantPriced(t, e, at, 2, 20, marchLotV2)
+		wantPriced(t, e, after, 2, 20, marchLotV2)
+		for _, res := range []loyalty.Result{before, at, after} {
+			entry, err := e.ledger.Entry(e.ctx, *res.EntryID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !entry.EffectiveAt.Equal(res.OccurredAt) {
+				t.Errorf("%s: entry effective %s, want %s (when it occurred)", res.ShipmentID, entry.EffectiveAt, res.OccurredAt)
+			}
+		}
+		rs, err := e.svc.RulesAt(e.ctx, switchAt.Add(-time.Microsecond))
+		if err != nil || rs.Version != 1 {
+			t.Errorf("rules one instant before the switch: v%d, %v; want v1", rs.Version, err)
+		}
+		if rs, err = e.svc.RulesAt(e.ctx, switchAt); err != nil || rs.Version != 2 {
+			t.Errorf("rules at the switch: v%d, %v; want v2", rs.Version, err)
+		}
+		if p := e.points("C1"); p.Balance != 50 {
+			t.Errorf("points %d, want 10 + 20 + 20", p.Balance)
+		}
+		e.reconcile()
+	})
+}
+
+// Version 2 of the mid-month switch: the mid-tier starts at 1,000 CNY a
+// month and earns x1.5.
+func cheaperMidTier(rs *rules.RuleSet) {
+	rs.Segments[2].Min = d("1000")
+	rs.Segments[2].Multiplier = d("1.5")
+}
+
+func TestMidMonthSwitchPricesEachSideByItsVersionOverTheWholeMonthsContribution(t *testing.T) {
+	eachEventPath(t, func(t *testing.T, e *env) {
+		e.customer("C1")
+		e.putVersion2(switchAt, cheaperMidTier)
+		// Nothing in February: the tier comes from March's contribution so
+		// far, which counts every March shipment, whichever version priced it.
+		a := e.ship("C1", "SA", "1500", march(10, 9))
+		// v1, March so far 0: floating L1 x1.0.
+		wantTier(t, a, "floating", 1, "0", 1500)
+		e.clock.set(time.Date(2026, 3, 25, 12, 0, 0, 0, shanghai))
+		// v1, March so far 1500: regular [300, 2000) L4-8,
+		// 4 + floor(1200*5/1700) = L7, x1.0.
+		b := e.ship("C1", "SB", "100", switchAt.Add(-time.Microsecond))
+		wantTier(t, b, "regular", 7, "1500", 100)
+		// v2, March so far 1600: mid [1000, 10000) L9-15,
+		// 9 + floor(600*7/9000) = L9, x1.5.
+		c := e.ship("C1", "SC", "100", switchAt)
+		wantTier(t, c, "mid", 9, "1600", 150)
+		// Late, v1, March so far 1700: regular, 4 + floor(1400*5/1700) = L8, x1.0
+		// (under v2 it would be mid x1.5).
+		late := e.ship("C1", "SD", "100", time.Date(2026, 3, 19, 12, 0, 0, 0, shanghai))
+		wantTier(t, late, "regular", 8, "1700", 100)
+		// v2, March so far 1800: mid L9, 60 x 1.5.
+		e2 := e.ship("C1", "SE", "60", time.Date(2026, 3, 25, 9, 0, 0, 0, shanghai))
+		wantTier(t, e2, "mid", 9, "1800", 90)
+
+		for id, version := range map[string]int{"SA": 1, "SB": 1, "SC": 2, "SD": 1, "SE": 2} {
+			if got := e.pricedShipment(id); got.entryVersion != version || got.shipmentVersion != version {
+				t.Errorf("%s in the books: %+v, want v%d", id, got, version)
+			}
+		}
+		var contribution decimal.Decimal
+		var shipments int
+		if err := e.pool.QueryRow(e.ctx, `SELECT contribution, shipments FROM customer_months
+WHERE customer_id = 'C1' AND month = '2026-03'`).Scan(&contribution, &shipments); err != nil {
+			t.Fatal(err)
+		}
+		if !contribution.Equal(d("1860")) || shipments != 5 {
+			t.Errorf("March: %s over %d shipments, want 1860 over 5", contribution, shipments)
+		}
+		// Now (25 March, v2): March's 1860 is mid L9 under v2 (regular L8
+		// under v1).
+		prof, err := e.svc.Profile(e.ctx, "C1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if prof.RuleVersion != 2 || prof.Segment != "mid" || prof.Level != 9 || prof.TierBasis != rules.BasisThisMonth {
+			t.Errorf("profile v%d %s L%d (%s), want v2 mid L9 from this month", prof.RuleVersion, prof.Segment, prof.Level, prof.TierBasis)
+		}
+		if p := e.points("C1"); p.Balance != 1500+100+150+100+90 {
+			t.Errorf("points %d, want 1940", p.Balance)
+		}
+		if got, want := e.statementLines("C1"), []string{
+			"90 points for shipment SE (mid-tier x1.5)",
+			"100 points for shipment SD (regular x1)",
+			"150 points for shipment SC (mid-tier x1.5)",
+			"100 points for shipment SB (regular x1)",
+			"1500 points for shipment SA (floating x1)",
+		}; !slices.Equal(got, want) {
+			t.Errorf("statement %q, want %q", got, want)
+		}
+		e.reconcile()
+	})
+}
+
+func wantTier(t *testing.T, res loyalty.Result, segment string, level int, monthBefore string, points int64) {
+	t.Helper()
+	if res.Tier == nil || res.Tier.Segment != segment || res.Tier.Level != level || res.Points != points ||
+		res.Contribution == nil || res.Contribution.Month != "2026-03" || !res.Contribution.Before.Equal(d(monthBefore)) {
+		t.Errorf("%s: tier %+v, %d points, contribution %+v; want %s L%d, %d points, March at %s before it",
+			res.ShipmentID, res.Tier, res.Points, res.Contribution, segment, level, points, monthBefore)
+	}
+}
+
+func TestDepositIsPricedByTheRateTableInEffectWhenItOccurred(t *testing.T) {
+	e := newEnv(t)
+	e.customer("P")
+	// Version 2 pays 1% from 500 CNY and 2.5% from 1,000.
+	e.putVersion2(switchAt, func(rs *rules.RuleSet) {
+		rs.Rebates = []rules.RebateTier{{Min: d("0"), Rate: d("0")}, {Min: d("500"), Rate: d("0.01")},
+			{Min: d("1000"), Rate: d("0.025")}, {Min: d("5000"), Rate: d("0.035")}, {Min: d("10000"), Rate: d("0.045")},
+			{Min: d("50000"), Rate: d("0.055")}}
+	})
+	deposit := func(id, amount string, at time.Time) loyalty.MoneyMovement {
+		t.Helper()
+		m, _, err := e.svc.Deposit(e.ctx, loyalty.MoneyInput{ID: id, CustomerID: "P", Amount: d(amount), OccurredAt: at}, "test")
+		if err != nil {
+			t.Fatalf("deposit %s: %v", id, err)
+		}
+		return m
+	}
+	early := deposit("D-EARLY", "1000", march(15, 11)) // arrives before the switch
+	e.clock.set(time.Date(2026, 3, 25, 12, 0, 0, 0, shanghai))
+	before := deposit("D-BEFORE", "1000", switchAt.Add(-time.Microsecond))
+	at := deposit("D-AT", "1000", switchAt)
+	after := deposit("D-AFTER", "999.99", time.Date(2026, 3, 21, 9, 0, 0, 0, shanghai))
+	late := deposit("D-LATE", "999.99", time.Date(2026, 3, 19, 9, 0, 0, 0, shanghai))
+
+	for _, tc := range []struct {
+		m              loyalty.MoneyMovement
+		version        int
+		rate, rebate   string
+		postedRebate   string // on the customer's rebate account; "" for no posting
+		recordedRebate string
+	}{
+		{early, 1, "0.02", "20.00", "20.00", "20.00"},
+		{before, 1, "0.02", "20.00", "20.00", "20.00"},
+		{at, 2, "0.025", "25.00", "25.00", "25.00"},
+		{after, 2, "0.01", "9.99", "9.99", "9.99"}, // 9.9999 rounded down to the fen
+		{late, 1, "0", "0", "", "0"},
+	} {
+		m := tc.m
+		if m.RuleVersion != tc.version || !m.Rate.Equal(d(tc.rate)) || !m.Rebate.Equal(d(tc.rebate)) {
+			t.Errorf("%s answered v%d rate %s rebate %s, want v%d %s %s", m.ID, m.RuleVersion, m.Rate, m.Rebate, tc.version, tc.rate, tc.rebate)
+		}
+		var entryVersion, recordedVersion int
+		var rate, rebate decimal.Decimal
+		var posted *decimal.Decimal
+		if err := e.pool.QueryRow(e.ctx, `SELECT en.rule_version, m.rule_version, m.rate, m.rebate,
+    (SELECT p.amount FROM postings p JOIN accounts a ON a.id = p.account_id
+     WHERE p.entry_id = m.entry_id AND a.code = 'customer:P:rebate')
+FROM money_movements m JOIN entries en ON en.id = m.entry_id WHERE m.kind = 'deposit' AND m.id = $1`, m.ID).
+			Scan(&entryVersion, &recordedVersion, &rate, &rebate, &posted); err != nil {
+			t.Fatal(err)
+		}
+		if entryVersion != tc.version || recordedVersion != tc.version || !rate.Equal(d(tc.rate)) || !rebate.Equal(d(tc.recordedRebate)) {
+			t.Errorf("%s in the books: entry v%d, recorded v%d rate %s rebate %s; want v%d %s %s",
+				m.ID, entryVersion, recordedVersion, rate, rebate, tc.version, tc.rate, tc.recordedRebate)
+		}
+		if (posted == nil) != (tc.postedRebate == "") || (posted != nil && !posted.Equal(d(tc.postedRebate))) {
+			t.Errorf("%s posted rebate %v, want %q", m.ID, posted, tc.postedRebate)
+		}
+	}
+	// The books: 20 + 20 + 25 + 9.99 of rebate on 4,999.98 of deposits, and
+	// March's rebate roll-forward closes at that balance.
+	wantBalanceOf(t, e, "customer:P:prepaid", "4999.98")
+	wantBalanceOf(t, e, "customer:P:rebate", "74.99")
+	total, err := e.svc.RebateReport(e.ctx, time.Date(2026, 3, 1, 0, 0, 0, 0, shanghai), time.Date(2026, 4, 1, 0, 0, 0, 0, shanghai),
+		func(loyalty.RebateRow) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !total.Opening.IsZero() || !total.Granted.Equal(d("74.99")) || !total.Deposits.Equal(d("4999.98")) || !total.Closing.Equal(d("74.99")) {
+		t.Errorf("March rebate roll-forward %+v, want 0 + 74.99 granted = 74.99 on 4999.98 deposited", total)
+	}
+	e.reconcile()
+}
+
+func wantBalanceOf(t *testing.T, e *env, code, want string) {
+	t.Helper()
+	a, err := e.ledger.Account(e.ctx, code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.Balance.Equal(d(want)) {
+		t.Errorf("balance of %s = %s, want %s", code, a.Balance, want)
+	}
+}
+
+// expiryEntries lists the expiry postings on customer accounts as
+// "account amount effective_at", effective_at in Shanghai.
+func (e *env) expiryEntries() []string {
+	e.t.Helper()
+	return e.queryLines(`SELECT a.code || ' ' || p.amount || ' ' || to_char(en.effective_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD"T"HH24:MI:SS.US')
+FROM postings p JOIN entries en ON en.id = p.entry_id JOIN accounts a ON a.id = p.account_id
+WHERE en.kind = 'expiry' AND a.code LIKE 'customer:%' ORDER BY a.code, en.effective_at`)
+}
+
+// queryLines runs a query of one text column.
+func (e *env) queryLines(q string, args ...any) []string {
+	e.t.Helper()
+	rows, err := e.pool.Query(e.ctx, q, args...)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer rows.Close()
+	out := []string{}
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			e.t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		e.t.Fatal(err)
+	}
+	return out
+}
+
+func TestExpiryRunExpiresALotAtExactlyItsExpiresAtAndNotAnInstantBefore(t *testing.T) {
+	e := newEnv(t)
+	e.customer("C1")
+	e.customer("C2")
+	e.ship("C1", "S1", "100", march(10, 9)) // expires 2027-04-01 00:00 Shanghai
+	expiresAt := marchLotV1
+	// C2's lots, credited by hand, expire one instant before C1's and with it.
+	for _, lot := range []struct {
+		points  int64
+		expires time.Time
+	}{{7, expiresAt.Add(-time.Microsecond)}, {5, expiresAt}} {
+		if _, _, err := e.ledger.Post(e.ctx, ledger.EntryInput{Kind: "adjustment", Actor: "test", Reason: "goodwill",
+			Postings: []ledger.PostingInput{
+				{Account: "customer:C2:points", Amount: decimal.NewFromInt(lot.points), Lot: &ledger.Lot{ExpiresAt: lot.expires}},
+				{Account: "platform:points:earned:adjustment", Amount: decimal.NewFromInt(-lot.points)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.clock.set(time.Date(2026, 4, 5, 12, 0, 0, 0, shanghai))
+	e.ship("C1", "S2", "40", time.Date(2026, 4, 2, 9, 0, 0, 0, shanghai)) // expires 2027-05-01
+	e.clock.set(expiresAt.Add(time.Hour))
+
+	// One instant before: only C2's first lot is due.
+	rep, err := e.svc.Expire(e.ctx, expiresAt.Add(-time.Microsecond), "test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Customers != 1 || rep.Points != 7 || rep.Chunks != 1 {
+		t.Errorf("run one instant before: %+v, want C2's 7 points", rep)
+	}
+	wantLots(t, e, "C1", "2027-04-01:100", "2027-05-01:40")
+	wantLots(t, e, "C2", "2027-03-31:0", "2027-04-01:5")
+	if got, want := e.expiryEntries(), []string{"customer:C2:points -7 2027-03-31T23:59:59.999999"}; !slices.Equal(got, want) {
+		t.Errorf("expiry entries %v, want %v", got, want)
+	}
+
+	// At expires_at: C1's lot and C2's second.
+	rep, err = e.svc.Expire(e.ctx, expiresAt, "test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Customers != 2 || rep.Points != 105 || rep.Chunks != 1 {
+		t.Errorf("run at expires_at: %+v, want C1's 100 and C2's 5 points", rep)
+	}
+	wantLots(t, e, "C1", "2027-04-01:0", "2027-05-01:40")
+	wantLots(t, e, "C2", "2027-03-31:0", "2027-04-01:0")
+	if got, want := e.expiryEntries(), []string{
+		"customer:C1:points -100 2027-04-01T00:00:00.000000",
+		"customer:C2:points -7 2027-03-31T23:59:59.999999",
+		"customer:C2:points -5 2027-04-01T00:00:00.000000",
+	}; !slices.Equal(got, want) {
+		t.Errorf("expiry entries %v, want %v (effective at each run's as_of)", got, want)
+	}
+	// Each expiry drew on the lots that expired, nothing else.
+	if got, want := e.queryLines(`SELECT a.code || ' ' || l.amount || ':' || d.amount FROM lot_draws d
+JOIN points_lots l ON l.id = d.lot_id JOIN accounts a ON a.id = l.account_id
+JOIN entries en ON en.id = d.entry_id WHERE en.kind = 'expiry' ORDER BY 1`),
+		[]string{"customer:C1:points 100:100", "customer:C2:points 5:5", "customer:C2:points 7:7"}; !slices.Equal(got, want) {
+		t.Errorf("expiries drew %v (lot:drawn), want %v", got, want)
+	}
+	wantBalanceOf(t, e, "customer:C1:points", "40")
+	wantBalanceOf(t, e, "customer:C2:points", "0")
+	wantBalanceOf(t, e, "platform:points:expired", "112")
+	if got := e.statementLines("C1"); len(got) == 0 || got[0] != "100 points expired" {
+		t.Errorf("statement %q, want it to start with the expiry", got)
+	}
+
+	rep, err = e.svc.Expire(e.ctx, expiresAt, "test", nil)
+	if err != nil || rep.Customers != 0 || rep.Points != 0 {
+		t.Errorf("run again at expires_at: %+v, %v; want nothing", rep, err)
+	}
+	e.reconcile()
+}
+
+func TestRedemptionAtExactlyExpiresAtCannotUseTheLotExpiringThen(t *testing.T) {
+	e := newEnv(t)
+	e.customer("C1")
+	e.ship("C1", "S1", "100", march(10, 9)) // lot A, expires 2027-04-01
+	e.clock.set(time.Date(2026, 4, 5, 12, 0, 0, 0, shanghai))
+	e.ship("C1", "S2", "100", time.Date(2026, 4, 2, 9, 0, 0, 0, shanghai)) // lot B, expires 2027-05-01
+	e.product(loyalty.Product{SKU: "pen", Name: "Pen", Kind: loyalty.Standard, PointsPrice: 60})
+	expiresAt := marchLotV1
+
+	// One instant before, lot A is the soonest to expire: it is spent first,
+	// and the customer is told it expires within the next instant.
+	e.clock.set(expiresAt.Add(-time.Microsecond))
+	if p := e.points("C1"); p.Balance != 200 || p.Available != 200 {
+		t.Errorf("one instant before: %+v, want 200 available", p)
+	}
+	soon, err := e.svc.Expiring(e.ctx, "C1", time.Microsecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(soon) != 1 || soon[0].Date != "2027-04-01" || soon[0].Points != 100 {
+		t.Errorf("expiring within an instant: %+v, want lot A's 100", soon)
+	}
+	if _, err := e.redeem("C1", "pen", 1); err != nil {
+		t.Fatal(err)
+	}
+	wantLots(t, e, "C1", "2027-04-01:40", "2027-05-01:100")
+
+	// At expires_at lot A's 40 are still in the balance (the expiry job has
+	// not run) but cannot be spent: a redemption draws on lot B only.
+	e.clock.set(expiresAt)
+	if p := e.points("C1"); p.Balance != 140 || p.Available != 100 {
+		t.Errorf("at expires_at: %+v, want 140 held, 100 available", p)
+	}
+	if soon, err := e.svc.Expiring(e.ctx, "C1", 31*24*time.Hour); err != nil || len(soon) != 1 || soon[0].Date != "2027-05-01" {
+		t.Errorf("expiring at expires_at: %+v, %v; want only lot B", soon, err)
+	}
+	if _, err := e.redeem("C1", "pen", 1); err != nil {
+		t.Fatal(err)
+	}
+	wantLots(t, e, "C1", "2027-04-01:40", "2027-05-01:40")
+	// 40 available, 80 held: a pen is refused, and nothing is written.
+	entries, redemptions := e.tableRows("entries"), e.tableRows("redemptions")
+	_, err = e.redeem("C1", "pen", 1)
+	wantCode(t, err, loyalty.CodeInsufficientPoints)
+	if e.tableRows("entries") != entries || e.tableRows("redemptions") != redemptions {
+		t.Errorf("a refused redemption wrote entries or redemptions")
+	}
+	wantLots(t, e, "C1", "2027-04-01:40", "2027-05-01:40")
+	wantBalanceOf(t, e, "customer:C1:points", "80")
+	wantBalanceOf(t, e, "platform:points:redeemed", "120")
+
+	// The expiry job takes exactly what could no longer be spent.
+	rep, err := e.svc.Expire(e.ctx, expiresAt, "test", nil)
+	if err != nil || rep.Points != 40 {
+		t.Errorf("expiry at expires_at: %+v, %v; want lot A's 40", rep, err)
+	}
+	wantBalanceOf(t, e, "customer:C1:points", "40")
+	e.reconcile()
+}
+
+func (e *env) tableRows(table string) int {
+	e.t.Helper()
+	var n int
+	if err := e.pool.QueryRow(e.ctx, "SELECT count(*) FROM "+table).Scan(&n); err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
+
+// expiryCustomers is more than two chunks of the expiry job.
+const expiryCustomers = 2*loyalty.ExpiryChunk + 7
+
+func expiryCustomer(i int) string { return fmt.Sprintf("X%04d", i) }
+
+// seedExpiry gives every customer i a lot of 10 + i%7 points expiring at
+// expiresAt, of which every fifth customer has spent 3; every third also
+// has 5 points expiring a month later. It returns the points that expire at
+// expiresAt.
+func (e *env) seedExpiry(expiresAt time.Time) (int64, error) {
+	var expiring int64
+	err := e.ledger.InTx(e.ctx, func(tx *ledger.Tx) error {
+		expiring = 0
+		for i := range expiryCustomers {
+			code := ledger.CustomerAccount(expiryCustomer(i), "points")
+			earn := func(points int64, expires time.Time) error {
+				_, err := tx.Post(e.ctx, ledger.EntryInput{Kind: "adjustment", Actor: "test", Postings: []ledger.PostingInput{
+					{Account: code, Amount: decimal.NewFromInt(points), Lot: &ledger.Lot{ExpiresAt: expires}},
+					{Account: "platform:points:earned:adjustment", Amount: decimal.NewFromInt(-points)}}})
+				return err
+			}
+			if err := earn(int64(10+i%7), expiresAt); err != nil {
+				return err
+			}
+			expiring += int64(10 + i%7)
+			if i%3 == 0 {
+				if err := earn(5, expiresAt.AddDate(0, 1, 0)); err != nil {
+					return err
+				}
+			}
+			if i%5 == 0 {
+				if _, err := tx.Post(e.ctx, ledger.EntryInput{Kind: "redemption", Actor: "test", Postings: []ledger.PostingInput{
+					{Account: code, Amount: d("-3")}, {Account: "platform:points:redeemed", Amount: d("3")}}}); err != nil {
+					return err
+				}
+				expiring -= 3 // from the soonest-expiring lot
+			}
+		}
+		return nil
+	})
+	return expiring, err
+}
+
+// expiryBooks is what an expiry run leaves, without ids: every balance,
+// every lot, each expiry posting with its time and as_of, and what each
+// expiry drew from which lot.
+func (e *env) expiryBooks() []string {
+	e.t.Helper()
+	out := e.queryLines(`
+SELECT 'balance ' || a.code || ' ' || sum(b.balance) FROM balance_buckets b JOIN accounts a ON a.id = b.account_id GROUP BY a.code
+UNION ALL SELECT 'lot ' || a.code || ' ' || l.amount || ' ' || l.remaining || ' ' || l.expires_at
+    FROM points_lots l JOIN accounts a ON a.id = l.account_id
+UNION ALL SELECT 'expiry ' || a.code || ' ' || p.amount || ' ' || en.effective_at || ' ' || (en.metadata->>'as_of')
+    FROM postings p JOIN entries en ON en.id = p.entry_id JOIN accounts a ON a.id = p.account_id WHERE en.kind = 'expiry'
+UNION ALL SELECT 'draw ' || a.code || ' ' || l.expires_at || ' ' || d.amount
+    FROM lot_draws d JOIN points_lots l ON l.id = d.lot_id JOIN accounts a ON a.id = l.account_id
+    JOIN entries en ON en.id = d.entry_id WHERE en.kind = 'expiry'`)
+	slices.Sort(out)
+	return out
+}
+
+func TestInterruptedExpiryRunEndsWithTheBooksOfAnUninterruptedOne(t *testing.T) {
+	expiresAt := marchLotV1
+	whole, interrupted := newEnv(t), newEnv(t)
+	// The two databases are seeded alike, at once.
+	var (
+		wg           sync.WaitGroup
+		want, seeded int64
+		errA, errB   error
+	)
+	wg.Go(func() { want, errA = whole.seedExpiry(expiresAt) })
+	wg.Go(func() { seeded, errB = interrupted.seedExpiry(expiresAt) })
+	wg.Wait()
+	if err := errors.Join(errA, errB); err != nil {
+		t.Fatal(err)
+	}
+	if seeded != want {
+		t.Fatalf("the two databases were seeded differently: %d, %d", seeded, want)
+	}
+	for _, e := range []*env{whole, interrupted} {
+		e.clock.set(expiresAt.Add(time.Hour))
+	}
+
+	rep, err := whole.svc.Expire(whole.ctx, expiresAt, "test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Customers != expiryCustomers || rep.Points != want || rep.Chunks != 3 {
+		t.Fatalf("uninterrupted run %+v, want %d customers, %d points, 3 chunks", rep, expiryCustomers, want)
+	}
+
+	// The interrupted run: a customer in the middle of the second chunk is
+	// locked by another transaction, so the run waits there with half the
+	// chunk posted in its open transaction; then it is cancelled.
+	e := interrupted
+	blocked := ledger.CustomerAccount(expiryCustomer(loyalty.ExpiryChunk+loyalty.ExpiryChunk/2), "points")
+	blocker, err := e.pool.Begin(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blocker.Rollback(e.ctx)
+	var blockerPID int
+	if err := blocker.QueryRow(e.ctx, `SELECT pg_backend_pid()`).Scan(&blockerPID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := blocker.Exec(e.ctx, `SELECT 1 FROM balance_buckets b JOIN accounts a ON a.id = b.account_id
+WHERE a.code = $1 FOR UPDATE OF b`, blocked); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(e.ctx)
+	defer cancel()
+	chunks := make(chan loyalty.ExpiryReport, expiryCustomers)
+	type result struct {
+		rep loyalty.ExpiryReport
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		rep, err := e.svc.Expire(ctx, expiresAt, "test", func(r loyalty.ExpiryReport) { chunks <- r })
+		done <- result{rep, err}
+	}()
+	waitUntilBlockedBy(t, e, blockerPID)
+	cancel()
+	first := <-done
+	if !errors.Is(first.err, context.Canceled) {
+		t.Fatalf("interrupted run ended with %v, want context.Canceled", first.err)
+	}
+	if first.rep.Chunks != 1 || first.rep.Customers != loyalty.ExpiryChunk || len(chunks) != 1 {
+		t.Fatalf("interrupted run reported %+v after %d chunks, want the first chunk of %d customers", first.rep, len(chunks), loyalty.ExpiryChunk)
+	}
+	if err := blocker.Rollback(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Whole chunks only: the first chunk's customers are expired, none of
+	// the second chunk's (its transaction rolled back).
+	var expired, left int
+	if err := e.pool.QueryRow(e.ctx, `SELECT count(*) FROM entries WHERE kind = 'expiry'`).Scan(&expired); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.pool.QueryRow(e.ctx, `SELECT count(DISTINCT account_id) FROM points_lots WHERE remaining > 0 AND expires_at <= $1`,
+		expiresAt).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if expired != loyalty.ExpiryChunk || left != expiryCustomers-loyalty.ExpiryChunk {
+		t.Errorf("after the interruption: %d expiry entries, %d customers still to expire; want %d and %d",
+			expired, left, loyalty.ExpiryChunk, expiryCustomers-loyalty.ExpiryChunk)
+	}
+
+	second, err := e.svc.Expire(e.ctx, expiresAt, "test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.Customers != expiryCustomers-loyalty.ExpiryChunk || first.rep.Points+second.Points != want {
+		t.Errorf("the run again: %+v after %+v; want the other %d customers and %d points in all",
+			second, first.rep, expiryCustomers-loyalty.ExpiryChunk, want)
+	}
+	if twice := e.queryLines(`SELECT a.code FROM postings p JOIN entries en ON en.id = p.entry_id JOIN accounts a ON a.id = p.account_id
+WHERE en.kind = 'expiry' AND a.code LIKE 'customer:%' GROUP BY a.code HAVING count(*) > 1`); len(twice) > 0 {
+		t.Errorf("expired twice: %v", twice)
+	}
+	got, wantBooks := e.expiryBooks(), whole.expiryBooks()
+	if !slices.Equal(got, wantBooks) {
+		t.Errorf("books after an interrupted run and a second one differ from one whole run:\n%s", lineDiff(got, wantBooks))
+	}
+	wantBalanceOf(t, e, "platform:points:expired", decimal.NewFromInt(want).String())
+	e.reconcile()
+	whole.reconcile()
+}
+
+// waitUntilBlockedBy waits until a session of e's database waits for a lock
+// that the session pid holds.
+func waitUntilBlockedBy(t *testing.T, e *env, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var waiting bool
+		if err := e.pool.QueryRow(e.ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid)))`,
+			pid).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the expiry run never reached the locked customer")
+		}
+		time.Sleep(5 * time.Millisecond) // polling the server's lock table: there is no notification to wait on
+	}
+}
+
+func lineDiff(got, want []string) string {
+	var b strings.Builder
+	for _, s := range got {
+		if _, ok := slices.BinarySearch(want, s); !ok {
+			fmt.Fprintf(&b, "+ %s\n", s)
+		}
+	}
+	for _, s := range want {
+		if _, ok := slices.BinarySearch(got, s); !ok {
+			fmt.Fprintf(&b, "- %s\n", s)
+		}
+	}
+	if b.Len() > 4000 {
+		return b.String()[:4000] + "..."
+	}
+	return b.String()
+}
+
+func TestReferralBonusBecomesAvailableAtExactlyTheEndOfTheWindow(t *testing.T) {
+	e := newEnv(t)
+	e.customer("R")
+	e.customer("E", "R")
+	e.product(loyalty.Product{SKU: "pen", Name: "Pen", Kind: loyalty.Standard, PointsPrice: 100})
+	res := e.ship("E", "S1", "80", march(2, 9))
+	windowEnds := march(16, 9) // 14 days after the qualifying shipment
+	if res.Referral == nil || res.Referral.Status != "pending" || !res.Referral.AvailableAt.Equal(windowEnds) {
+		t.Fatalf("referral %+v, want pending until %s", res.Referral, windowEnds)
+	}
+	var lotAvailable time.Time
+	if err := e.pool.QueryRow(e.ctx, `SELECT l.available_at FROM points_lots l JOIN accounts a ON a.id = l.account_id
+WHERE a.code = 'customer:R:points'`).Scan(&lotAvailable); err != nil {
+		t.Fatal(err)
+	}
+	if !lotAvailable.Equal(windowEnds) {
+		t.Errorf("the bonus's lot is available from %s, want %s", lotAvailable, windowEnds)
+	}
+
+	e.clock.set(windowEnds.Add(-time.Microsecond))
+	if p := e.points("R"); p.Balance != 500 || p.Pending != 500 || p.Available != 0 {
+		t.Errorf("one instant before the end: %+v, want 500 pending", p)
+	}
+	entries := e.tableRows("entries")
+	_, err := e.redeem("R", "pen", 1)
+	wantCode(t, err, loyalty.CodeInsufficientPoints)
+	if e.tableRows("entries") != entries || e.tableRows("redemptions") != 0 {
+		t.Error("a refused redemption of pending points wrote something")
+	}
+
+	e.clock.set(windowEnds)
+	if p := e.points("R"); p.Balance != 500 || p.Pending != 0 || p.Available != 500 {
+		t.Errorf("at the end of the window: %+v, want 500 available", p)
+	}
+	if _, err := e.redeem("R", "pen", 1); err != nil {
+		t.Fatalf("redeeming at the end of the window: %v", err)
+	}
+	wantLots(t, e, "R", "2027-04-01:400")
+	wantBalanceOf(t, e, "customer:R:points", "400")
+	e.reconcile()
+}
+
+func TestFullRefundCancelsTheReferralBonusOnlyBeforeTheWindowEnds(t *testing.T) {
+	e := newEnv(t)
+	e.customer("R")
+	for _, id := range []string{"E1", "E2", "E3"} {
+		e.customer(id, "R")
+		e.ship(id, "S"+id, "80", march(2, 9))
+	}
+	windowEnds := march(16, 9)
+	// The refunds arrive after every window has ended; what counts is when
+	// each occurred.
+	e.clock.set(time.Date(2026, 3, 20, 12, 0, 0, 0, shanghai))
+	refund := func(referee string, at time.Time) loyalty.Result {
+		return e.mustProcess(e.event(loyalty.ShipmentRefunded, referee, "S"+referee, "80", at))
+	}
+	before := refund("E1", windowEnds.Add(-time.Microsecond))
+	at := refund("E2", windowEnds)
+	after := refund("E3", windowEnds.Add(time.Microsecond))
+	if before.Referral == nil || before.Referral.Status != "cancelled" || before.Referral.Points != -500 {
+		t.Errorf("refund one instant before the end: referral %+v, want the bonus cancelled", before.Referral)
+	}
+	if at.Referral != nil || after.Referral != nil {
+		t.Errorf("refunds at and after the end touched the bonus: %+v, %+v", at.Referral, after.Referral)
+	}
+	for _, r := range []loyalty.Result{before, at, after} {
+		if r.Refund == nil || r.Refund.PointsTakenBack != 80 {
+			t.Errorf("%s: refund %+v, want the shipment's 80 points taken back", r.ShipmentID, r.Refund)
+		}
+	}
+	if got, want := e.queryLines(`SELECT referee_id || ' ' || status || ' ' || (cancel_entry_id IS NOT NULL) FROM referral_bonuses ORDER BY referee_id`),
+		[]string{"E1 cancelled true", "E2 paid false", "E3 paid false"}; !slices.Equal(got, want) {
+		t.Errorf("referral bonuses %v, want %v", got, want)
+	}
+	wantLots(t, e, "R", "2027-04-01:0", "2027-04-01:500", "2027-04-01:500")
+	wantBalanceOf(t, e, "customer:R:points", "1000")
+	wantBalanceOf(t, e, "platform:points:earned:referral", "-1000")
+	if got := e.statementLines("R"); len(got) == 0 || got[0] != "500 referral points cancelled: E1's shipment SE1 refunded in full" {
+		t.Errorf("referrer statement %q, want it to start with E1's cancellation", got)
+	}
+	e.reconcile()
+}
