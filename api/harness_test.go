@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -29,9 +30,8 @@ var (
 	specErr    error
 )
 
-// spec loads openapi.yaml, the document the binary serves.
-func spec(t testing.TB) (*openapi3.T, routers.Router) {
-	t.Helper()
+// loadSpec loads openapi.yaml, the document the binary serves, once.
+func loadSpec() (*openapi3.T, routers.Router, error) {
 	specOnce.Do(func() {
 		loader := openapi3.NewLoader()
 		specDoc, specErr = loader.LoadFromData(tally.OpenAPI)
@@ -42,10 +42,17 @@ func spec(t testing.TB) (*openapi3.T, routers.Router) {
 			specRouter, specErr = gorillamux.NewRouter(specDoc)
 		}
 	})
-	if specErr != nil {
-		t.Fatalf("openapi.yaml: %v", specErr)
+	return specDoc, specRouter, specErr
+}
+
+// spec is loadSpec for a test, which fails if openapi.yaml does not load.
+func spec(t testing.TB) (*openapi3.T, routers.Router) {
+	t.Helper()
+	doc, router, err := loadSpec()
+	if err != nil {
+		t.Fatalf("openapi.yaml: %v", err)
 	}
-	return specDoc, specRouter
+	return doc, router
 }
 
 // harness is a running API on a fresh database, with a key of each role,
@@ -171,6 +178,17 @@ func (h *harness) validate(req *http.Request, body []byte, invalidRequest bool, 
 		}
 		h.t.Errorf("%s %s: not in openapi.yaml: %v", req.Method, req.URL.Path, err)
 		return
+	}
+	op := route.Operation
+	opID := op.OperationID
+	if opID == "" {
+		opID = req.Method + " " + route.Path
+	}
+	exercised.add(opID, res.status)
+	// Only a status the operation lists by number is documented: a default
+	// response would let any other status pass as long as it is a problem.
+	if op.Responses.Value(strconv.Itoa(res.status)) == nil {
+		h.t.Errorf("%s %s: status %d is not listed for %s in openapi.yaml\n%s", req.Method, req.URL.Path, res.status, opID, res.body)
 	}
 	opts := &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc, IncludeResponseStatus: true,
 		MultiError: true}
