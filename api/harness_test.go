@@ -218,7 +218,7 @@ func wantProblem(t testing.TB, r response, status int, code ledger.Code) map[str
 	if p["code"] != string(code) {
 		t.Errorf("problem code %v, want %s: %s", p["code"], code, r.body)
 	}
-	if int(p["status"].(float64)) != r.status {
+	if s, ok := p["status"].(float64); !ok || int(s) != r.status {
 		t.Errorf("problem status %v differs from HTTP status %d", p["status"], r.status)
 	}
 	return p
@@ -229,6 +229,15 @@ func wantStatus(t testing.TB, r response, status int) {
 	if r.status != status {
 		t.Fatalf("status %d, want %d: %s", r.status, status, r.body)
 	}
+}
+
+// expect is do for a request whose outcome the test relies on: it stops the
+// test unless the status is the one wanted.
+func (h *harness) expect(status int, c call) response {
+	h.t.Helper()
+	r := h.do(c)
+	wantStatus(h.t, r, status)
+	return r
 }
 
 func (h *harness) count(table string) int {
