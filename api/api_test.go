@@ -297,6 +297,7 @@ func TestBadInputIsRefusedAndWritesNothing(t *testing.T) {
 		for _, path := range []string{
 			"/v1/accounts?limit=0", "/v1/accounts?limit=abc", "/v1/accounts/customer:C1:points/postings?cursor=-3",
 			"/v1/accounts/customer:C1:points/balance?as_of=tomorrow",
+			"/v1/accounts/customer%25ZZ", // the code, once the path is decoded, is not properly escaped
 		} {
 			wantProblem(t, h.do(call{method: "GET", path: path, key: "admin", invalid: true}), 422, ledger.CodeInvalid)
 		}
