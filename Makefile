@@ -21,7 +21,8 @@ vet: ## go vet and a gofmt check
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 
 test: build vet ## vet, every test with the race detector against a throwaway cluster in .data/pgtest, short fuzz runs
-	@status=0; $(GO) test -race -count=1 ./... || status=$$?; \
+	@rm -f .data/openapi-coverage.txt; status=0; $(GO) test -race -count=1 ./... || status=$$?; \
+	if [ -f .data/openapi-coverage.txt ]; then cat .data/openapi-coverage.txt; fi; \
 	[ -n "$$TALLY_TEST_DATABASE_URL" ] || ./$(BIN) devdb stop --dir .data/pgtest; \
 	[ $$status = 0 ] && $(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME) || status=1; exit $$status
 

@@ -31,7 +31,7 @@ func TestPublicEndpoints(t *testing.T) {
 	if !strings.Contains(string(spec.body), "openapi: 3") {
 		t.Errorf("/openapi.yaml does not serve the spec")
 	}
-	h.do(call{method: "POST", path: "/v1/entries", key: "admin", body: adjustment("1", "C1")})
+	h.expect(201, call{method: "POST", path: "/v1/entries", key: "admin", body: adjustment("1", "C1")})
 	m := h.do(call{method: "GET", path: "/metrics"})
 	wantStatus(t, m, 200)
 	for _, want := range []string{"tally_http_requests_total", "tally_entries_posted_total 1", "go_goroutines"} {
@@ -154,16 +154,16 @@ func TestManualEntryLifecycle(t *testing.T) {
 		if len(postings) != 2 {
 			t.Fatalf("entry has %d postings, want 2", len(postings))
 		}
-		acct := h.do(call{method: "GET", path: "/v1/accounts/customer:C1:points", key: "customer"}).object(t)
+		acct := h.expect(200, call{method: "GET", path: "/v1/accounts/customer:C1:points", key: "customer"}).object(t)
 		if acct["balance"] != "120" || acct["asset"] != "PTS" {
 			t.Errorf("account = %v, want balance 120 PTS", acct)
 		}
 		before := url.QueryEscape(time.Now().Add(-time.Hour).Format(time.RFC3339))
-		asOf := h.do(call{method: "GET", path: "/v1/accounts/customer:C1:points/balance?as_of=" + before, key: "admin"}).object(t)
+		asOf := h.expect(200, call{method: "GET", path: "/v1/accounts/customer:C1:points/balance?as_of=" + before, key: "admin"}).object(t)
 		if asOf["balance"] != "0" {
 			t.Errorf("balance an hour ago = %v, want 0", asOf["balance"])
 		}
-		list := h.do(call{method: "GET", path: "/v1/accounts?prefix=customer:", key: "finance"}).object(t)
+		list := h.expect(200, call{method: "GET", path: "/v1/accounts?prefix=customer:", key: "finance"}).object(t)
 		if n := len(list["accounts"].([]any)); n != 3 {
 			t.Errorf("%d customer accounts listed, want 3 (C1, C3, C4)", n)
 		}
@@ -179,7 +179,7 @@ func TestManualEntryLifecycle(t *testing.T) {
 			if pages > 5 {
 				t.Fatal("pagination does not end")
 			}
-			page := h.do(call{method: "GET", path: path, key: "customer"}).object(t)
+			page := h.expect(200, call{method: "GET", path: path, key: "customer"}).object(t)
 			for _, p := range page["postings"].([]any) {
 				amounts = append(amounts, p.(map[string]any)["amount"].(string))
 				balances = append(balances, p.(map[string]any)["balance_after"].(string))
@@ -212,7 +212,7 @@ func TestManualEntryLifecycle(t *testing.T) {
 			body: map[string]any{}}), 422, ledger.CodeInvalid)
 	})
 
-	rec := h.do(call{method: "GET", path: "/v1/reconciliation", key: "finance"}).object(t)
+	rec := h.expect(200, call{method: "GET", path: "/v1/reconciliation", key: "finance"}).object(t)
 	if rec["pass"] != true {
 		t.Errorf("reconciliation fails: %v", rec)
 	}
@@ -283,6 +283,10 @@ func TestBadInputIsRefusedAndWritesNothing(t *testing.T) {
 			wantProblem(t, h.do(call{method: "POST", path: "/v1/entries/1/reversal", key: "admin", body: body, invalid: true}),
 				400, codeInvalidJSON)
 		}
+		wantProblem(t, h.do(call{method: "POST", path: "/v1/entries/1/reversal", key: "admin", invalid: true,
+			body: `{"reason":"` + strings.Repeat("x", 2<<20) + `"}`}), 413, codeBodyTooLarge)
+		wantProblem(t, h.do(call{method: "POST", path: "/v1/entries/1/reversal", key: "admin", invalid: true,
+			body: `{"reason":"r"}`, header: map[string]string{"Content-Type": "text/plain"}}), 415, codeUnsupportedMediaType)
 	})
 	for _, table := range []string{"entries", "postings", "accounts", "balance_buckets"} {
 		if n := h.count(table); n != 0 {
@@ -293,11 +297,16 @@ func TestBadInputIsRefusedAndWritesNothing(t *testing.T) {
 		for _, path := range []string{
 			"/v1/accounts?limit=0", "/v1/accounts?limit=abc", "/v1/accounts/customer:C1:points/postings?cursor=-3",
 			"/v1/accounts/customer:C1:points/balance?as_of=tomorrow",
+			"/v1/accounts/customer%25ZZ", // the code, once the path is decoded, is not properly escaped
 		} {
 			wantProblem(t, h.do(call{method: "GET", path: path, key: "admin", invalid: true}), 422, ledger.CodeInvalid)
 		}
 		wantProblem(t, h.do(call{method: "GET", path: "/v1/entries/abc", key: "admin"}), 404, ledger.CodeNotFound)
-		wantProblem(t, h.do(call{method: "GET", path: "/v1/accounts/customer:nobody:points", key: "admin"}), 404, ledger.CodeNotFound)
+		// Accounts in the chart but never posted to do not exist yet.
+		for _, path := range []string{"/v1/accounts/customer:nobody:points", "/v1/accounts/customer:nobody:points/balance",
+			"/v1/accounts/customer:nobody:prepaid/postings"} {
+			wantProblem(t, h.do(call{method: "GET", path: path, key: "admin"}), 404, ledger.CodeNotFound)
+		}
 		wantProblem(t, h.do(call{method: "GET", path: "/v1/nowhere", key: "admin"}), 404, ledger.CodeNotFound)
 	})
 }

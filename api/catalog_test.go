@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -55,7 +56,7 @@ func TestCatalogWalkthrough(t *testing.T) {
 	if r := red.object(t); r["points"] != "800" || r["status"] != "redeemed" {
 		t.Errorf("redemption %s", red.body)
 	}
-	bal := h.do(call{method: "GET", path: "/v1/customers/C1/balances", key: "customer"}).object(t)
+	bal := h.expect(200, call{method: "GET", path: "/v1/customers/C1/balances", key: "customer"}).object(t)
 	if pts := bal["points"].(map[string]any); pts["available"] != "2900" || bal["segment"] != "mid" {
 		t.Errorf("balances after redeeming %v", bal)
 	}
@@ -65,18 +66,18 @@ func TestCatalogWalkthrough(t *testing.T) {
 	wantStatus(t, h.do(call{method: "POST", path: "/v1/redemptions/red-1/cancel", key: "customer",
 		body: map[string]any{"reason": "changed my mind"}}), 200)
 	wantProblem(t, h.do(call{method: "POST", path: "/v1/redemptions/red-1/cancel", key: "admin"}), 409, loyalty.CodeAlreadyCancelled)
-	bal = h.do(call{method: "GET", path: "/v1/customers/C1/balances", key: "customer"}).object(t)
+	bal = h.expect(200, call{method: "GET", path: "/v1/customers/C1/balances", key: "customer"}).object(t)
 	if pts := bal["points"].(map[string]any); pts["available"] != "3700" {
 		t.Errorf("balances after cancelling %v", bal)
 	}
 
 	// Points earned this month expire at the end of the 12th month after:
 	// within 400 days, not within 300.
-	soon := h.do(call{method: "GET", path: "/v1/customers/C1/points/expiring?within_days=400", key: "customer"}).object(t)
+	soon := h.expect(200, call{method: "GET", path: "/v1/customers/C1/points/expiring?within_days=400", key: "customer"}).object(t)
 	if soon["total"] != "3700" || len(soon["by_date"].([]any)) != 1 {
 		t.Errorf("expiring within 400 days %v", soon)
 	}
-	if none := h.do(call{method: "GET", path: "/v1/customers/C1/points/expiring?within_days=300", key: "customer"}).object(t); none["total"] != "0" {
+	if none := h.expect(200, call{method: "GET", path: "/v1/customers/C1/points/expiring?within_days=300", key: "customer"}).object(t); none["total"] != "0" {
 		t.Errorf("expiring within 300 days %v", none)
 	}
 
@@ -90,7 +91,7 @@ func TestCatalogWalkthrough(t *testing.T) {
 	if again["points"] != "0" {
 		t.Errorf("second expiry run %v, want nothing", again)
 	}
-	bal = h.do(call{method: "GET", path: "/v1/customers/C1/balances", key: "customer"}).object(t)
+	bal = h.expect(200, call{method: "GET", path: "/v1/customers/C1/balances", key: "customer"}).object(t)
 	if pts := bal["points"].(map[string]any); pts["balance"] != "0" {
 		t.Errorf("balances after expiry %v", bal)
 	}
@@ -102,8 +103,11 @@ func TestCatalogWalkthrough(t *testing.T) {
 	if first := entries[0].(map[string]any); first["kind"] != "expiry" || first["description"] != "3700 points expired" {
 		t.Errorf("newest statement entry %v", first)
 	}
-	next, _ := page["next_cursor"].(string)
-	rest := h.do(call{method: "GET", path: "/v1/customers/C1/statement?cursor=" + next, key: "customer"}).object(t)
+	next, ok := page["next_cursor"].(string)
+	if !ok || len(entries) != 2 {
+		t.Fatalf("statement first page of %d entries, next_cursor %v: want 2 and a cursor", len(entries), page["next_cursor"])
+	}
+	rest := h.expect(200, call{method: "GET", path: "/v1/customers/C1/statement?cursor=" + next, key: "customer"}).object(t)
 	var descriptions []string
 	for _, e := range rest["entries"].([]any) {
 		descriptions = append(descriptions, e.(map[string]any)["description"].(string))
@@ -113,7 +117,7 @@ func TestCatalogWalkthrough(t *testing.T) {
 		t.Errorf("statement %s", got)
 	}
 
-	rec := h.do(call{method: "GET", path: "/v1/reconciliation", key: "finance"}).object(t)
+	rec := h.expect(200, call{method: "GET", path: "/v1/reconciliation", key: "finance"}).object(t)
 	if rec["pass"] != true {
 		t.Errorf("reconciliation %v", rec)
 	}
@@ -122,10 +126,10 @@ func TestCatalogWalkthrough(t *testing.T) {
 func TestCatalogAuthorisationAndRefusals(t *testing.T) {
 	h := newHarness(t)
 	for _, id := range []string{"C1", "C2"} {
-		h.do(call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": id, "name": id}})
-		h.do(call{method: "POST", path: "/v1/events", key: "partner", body: shipment("e"+id, id, "S"+id, "100", time.Now().Add(-time.Minute))})
+		h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": id, "name": id}})
+		h.expect(201, call{method: "POST", path: "/v1/events", key: "partner", body: shipment("e"+id, id, "S"+id, "100", time.Now().Add(-time.Minute))})
 	}
-	h.do(call{method: "POST", path: "/v1/products", key: "admin", body: map[string]any{"sku": "pen", "name": "Pen",
+	h.expect(201, call{method: "POST", path: "/v1/products", key: "admin", body: map[string]any{"sku": "pen", "name": "Pen",
 		"kind": "standard", "points_price": "10"}})
 	for _, tc := range []struct {
 		name, method, path, key string
@@ -175,7 +179,144 @@ func TestCatalogAuthorisationAndRefusals(t *testing.T) {
 
 	// Loyalty entries are corrected through their flows, not reversed by hand.
 	var entryID int64
-	h.pool.QueryRow(t.Context(), `SELECT min(id) FROM entries WHERE kind = 'shipment.completed'`).Scan(&entryID)
+	if err := h.pool.QueryRow(t.Context(), `SELECT min(id) FROM entries WHERE kind = 'shipment.completed'`).Scan(&entryID); err != nil {
+		t.Fatal(err)
+	}
 	wantProblem(t, h.do(call{method: "POST", path: fmt.Sprintf("/v1/entries/%d/reversal", entryID), key: "admin",
 		body: map[string]any{"reason": "oops"}}), 409, ledger.CodeNotReversible)
+}
+
+// TestProductsListedAsCreatedAndPatched: finance lists every product, active
+// or not, by sku, with the fields it was created with; a patch changes only
+// what it names, and a patch that would make the product invalid is 422
+// and changes nothing.
+func TestProductsListedAsCreatedAndPatched(t *testing.T) {
+	h := newHarness(t)
+	from := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	until := from.Add(48 * time.Hour)
+	h.expect(201, call{method: "POST", path: "/v1/products", key: "admin", body: map[string]any{"sku": "pen", "name": "Pen",
+		"kind": "standard", "points_price": "10"}})
+	h.expect(201, call{method: "POST", path: "/v1/products", key: "admin", body: map[string]any{"sku": "mug", "name": "Mug",
+		"kind": "featured", "points_price": "50", "valid_from": from.Format(time.RFC3339), "valid_until": until.Format(time.RFC3339),
+		"stock": 3, "per_customer_limit": 1}})
+	h.expect(201, call{method: "POST", path: "/v1/products", key: "admin", body: map[string]any{"sku": "lamp", "name": "Lamp",
+		"kind": "level", "points_price": "800", "min_level": 9}})
+	h.expect(200, call{method: "PATCH", path: "/v1/products/lamp", key: "admin", body: map[string]any{"active": false}})
+
+	list := func() map[string]map[string]any {
+		t.Helper()
+		var out struct {
+			Products []map[string]any `json:"products"`
+		}
+		h.expect(200, call{method: "GET", path: "/v1/products", key: "finance"}).json(t, &out)
+		bySKU := map[string]map[string]any{}
+		var skus []string
+		for _, p := range out.Products {
+			skus = append(skus, p["sku"].(string))
+			bySKU[p["sku"].(string)] = p
+		}
+		if got := strings.Join(skus, ","); got != "lamp,mug,pen" {
+			t.Errorf("products listed %s, want lamp,mug,pen (by sku, inactive too)", got)
+		}
+		return bySKU
+	}
+	got := list()
+	for sku, want := range map[string]map[string]any{
+		"pen":  {"name": "Pen", "kind": "standard", "points_price": "10", "min_level": nil, "stock": nil, "active": true},
+		"mug":  {"name": "Mug", "kind": "featured", "points_price": "50", "stock": float64(3), "per_customer_limit": float64(1), "active": true},
+		"lamp": {"name": "Lamp", "kind": "level", "points_price": "800", "min_level": float64(9), "active": false},
+	} {
+		for k, v := range want {
+			if got[sku][k] != v {
+				t.Errorf("%s.%s = %v, want %v", sku, k, got[sku][k], v)
+			}
+		}
+	}
+	for k, want := range map[string]time.Time{"valid_from": from, "valid_until": until} {
+		if at, err := time.Parse(time.RFC3339, fmt.Sprint(got["mug"][k])); err != nil || !at.Equal(want) {
+			t.Errorf("mug.%s = %v, want %s", k, got["mug"][k], want)
+		}
+	}
+
+	for name, patch := range map[string]map[string]any{
+		"FractionalPrice": {"points_price": "1.5"},
+		"WindowEndsFirst": {"valid_until": from.Add(-time.Hour).Format(time.RFC3339)},
+		"NegativeStock":   {"stock": -1},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := h.do(call{method: "PATCH", path: "/v1/products/mug", key: "admin", body: patch})
+			code := ledger.CodeInvalid
+			if name == "FractionalPrice" {
+				code = ledger.CodeInvalidAmount
+			}
+			wantProblem(t, r, 422, code)
+		})
+	}
+	if after := list(); !reflect.DeepEqual(after["mug"], got["mug"]) {
+		t.Errorf("refused patches changed the product:\n%v\n%v", got["mug"], after["mug"])
+	}
+	patched := h.expect(200, call{method: "PATCH", path: "/v1/products/mug", key: "admin", body: map[string]any{"stock": 5}}).object(t)
+	if patched["stock"] != float64(5) || patched["points_price"] != "50" || patched["name"] != "Mug" {
+		t.Errorf("patched %v, want stock 5 and the rest as before", patched)
+	}
+}
+
+// TestFeaturedStockIsRedeemedOnceAndCancelledBack: the last unit of a
+// featured product goes to the first redemption, the next is 409
+// out_of_stock and takes no points; a redemption_id reused for another
+// quantity is 409; another customer's key may not cancel it; cancelling it
+// puts the unit back for the next customer.
+func TestFeaturedStockIsRedeemedOnceAndCancelledBack(t *testing.T) {
+	h := newHarness(t)
+	for _, id := range []string{"C1", "C2"} {
+		h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": id, "name": id}})
+		h.expect(201, call{method: "POST", path: "/v1/events", key: "partner", body: shipment("e"+id, id, "S"+id, "100", time.Now().Add(-time.Minute))})
+	}
+	h.expect(201, call{method: "POST", path: "/v1/products", key: "admin", body: map[string]any{"sku": "mug", "name": "Mug",
+		"kind": "featured", "points_price": "50", "valid_from": time.Now().Add(-time.Hour).Format(time.RFC3339),
+		"valid_until": time.Now().Add(time.Hour).Format(time.RFC3339), "stock": 1}})
+	redeem := func(key, id, customer string, quantity int) response {
+		t.Helper()
+		return h.do(call{method: "POST", path: "/v1/redemptions", key: key,
+			body: map[string]any{"redemption_id": id, "customer_id": customer, "sku": "mug", "quantity": quantity}})
+	}
+	points := func(customer, key string) any {
+		t.Helper()
+		return h.expect(200, call{method: "GET", path: "/v1/customers/" + customer + "/balances", key: key}).object(t)["points"].(map[string]any)["available"]
+	}
+	stock := func() any {
+		t.Helper()
+		for _, p := range h.expect(200, call{method: "GET", path: "/v1/products", key: "admin"}).object(t)["products"].([]any) {
+			if p := p.(map[string]any); p["sku"] == "mug" {
+				return p["stock"]
+			}
+		}
+		t.Fatal("mug not listed")
+		return nil
+	}
+
+	first := redeem("customer", "r1", "C1", 1)
+	wantStatus(t, first, 201)
+	if m := first.object(t); m["points"] != "50" || m["status"] != "redeemed" {
+		t.Errorf("redemption %s", first.body)
+	}
+	wantProblem(t, redeem("other", "r2", "C2", 1), 409, loyalty.CodeOutOfStock)
+	wantProblem(t, redeem("customer", "r1", "C1", 2), 409, ledger.CodeIdempotencyConflict)
+	if got, want := []any{points("C1", "customer"), points("C2", "other"), stock()}, []any{"50", "100", float64(0)}; !reflect.DeepEqual(got, want) {
+		t.Errorf("C1 points, C2 points, stock = %v, want %v", got, want)
+	}
+
+	wantProblem(t, h.do(call{method: "POST", path: "/v1/redemptions/r1/cancel", key: "other", body: map[string]any{"reason": "not mine"}}),
+		403, ledger.CodeForbidden)
+	cancelled := h.expect(200, call{method: "POST", path: "/v1/redemptions/r1/cancel", key: "customer", body: map[string]any{"reason": "no"}}).object(t)
+	if cancelled["status"] != "cancelled" || cancelled["cancel_entry_id"] == nil {
+		t.Errorf("cancelled redemption %v", cancelled)
+	}
+	if got, want := []any{points("C1", "customer"), stock()}, []any{"100", float64(1)}; !reflect.DeepEqual(got, want) {
+		t.Errorf("after cancelling: C1 points, stock = %v, want %v", got, want)
+	}
+	wantStatus(t, redeem("other", "r2", "C2", 1), 201)
+	if got := points("C2", "other"); got != "50" {
+		t.Errorf("C2 points after redeeming the returned unit %v, want 50", got)
+	}
 }

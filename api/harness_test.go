@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -29,9 +30,8 @@ var (
 	specErr    error
 )
 
-// spec loads openapi.yaml, the document the binary serves.
-func spec(t testing.TB) (*openapi3.T, routers.Router) {
-	t.Helper()
+// loadSpec loads openapi.yaml, the document the binary serves, once.
+func loadSpec() (*openapi3.T, routers.Router, error) {
 	specOnce.Do(func() {
 		loader := openapi3.NewLoader()
 		specDoc, specErr = loader.LoadFromData(tally.OpenAPI)
@@ -42,10 +42,17 @@ func spec(t testing.TB) (*openapi3.T, routers.Router) {
 			specRouter, specErr = gorillamux.NewRouter(specDoc)
 		}
 	})
-	if specErr != nil {
-		t.Fatalf("openapi.yaml: %v", specErr)
+	return specDoc, specRouter, specErr
+}
+
+// spec is loadSpec for a test, which fails if openapi.yaml does not load.
+func spec(t testing.TB) (*openapi3.T, routers.Router) {
+	t.Helper()
+	doc, router, err := loadSpec()
+	if err != nil {
+		t.Fatalf("openapi.yaml: %v", err)
 	}
-	return specDoc, specRouter
+	return doc, router
 }
 
 // harness is a running API on a fresh database, with a key of each role,
@@ -172,6 +179,17 @@ func (h *harness) validate(req *http.Request, body []byte, invalidRequest bool, 
 		h.t.Errorf("%s %s: not in openapi.yaml: %v", req.Method, req.URL.Path, err)
 		return
 	}
+	op := route.Operation
+	opID := op.OperationID
+	if opID == "" {
+		opID = req.Method + " " + route.Path
+	}
+	exercised.add(opID, res.status)
+	// Only a status the operation lists by number is documented: a default
+	// response would let any other status pass as long as it is a problem.
+	if op.Responses.Value(strconv.Itoa(res.status)) == nil {
+		h.t.Errorf("%s %s: status %d is not listed for %s in openapi.yaml\n%s", req.Method, req.URL.Path, res.status, opID, res.body)
+	}
 	opts := &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc, IncludeResponseStatus: true,
 		MultiError: true}
 	in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route, Options: opts}
@@ -200,7 +218,7 @@ func wantProblem(t testing.TB, r response, status int, code ledger.Code) map[str
 	if p["code"] != string(code) {
 		t.Errorf("problem code %v, want %s: %s", p["code"], code, r.body)
 	}
-	if int(p["status"].(float64)) != r.status {
+	if s, ok := p["status"].(float64); !ok || int(s) != r.status {
 		t.Errorf("problem status %v differs from HTTP status %d", p["status"], r.status)
 	}
 	return p
@@ -211,6 +229,15 @@ func wantStatus(t testing.TB, r response, status int) {
 	if r.status != status {
 		t.Fatalf("status %d, want %d: %s", r.status, status, r.body)
 	}
+}
+
+// expect is do for a request whose outcome the test relies on: it stops the
+// test unless the status is the one wanted.
+func (h *harness) expect(status int, c call) response {
+	h.t.Helper()
+	r := h.do(c)
+	wantStatus(h.t, r, status)
+	return r
 }
 
 func (h *harness) count(table string) int {

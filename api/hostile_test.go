@@ -2,9 +2,14 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/loyalty"
 )
 
 // rowCount is the number of rows in every table but the migrations' and the
@@ -20,10 +25,19 @@ WHERE table_schema = 'public' AND table_type = 'BASE TABLE' AND table_name NOT I
 	var tables []string
 	for rows.Next() {
 		var t string
-		rows.Scan(&t)
+		if err := rows.Scan(&t); err != nil {
+			h.t.Fatal(err)
+		}
 		tables = append(tables, t)
 	}
-	rows.Close()
+	if err := rows.Err(); err != nil {
+		h.t.Fatal(err)
+	}
+	for _, want := range []string{"entries", "postings", "customers", "products", "money_movements"} {
+		if !slices.Contains(tables, want) {
+			h.t.Fatalf("rowCount does not count %s (tables %v)", want, tables)
+		}
+	}
 	var total int64
 	for _, t := range tables {
 		var n int64
@@ -36,14 +50,17 @@ WHERE table_schema = 'public' AND table_type = 'BASE TABLE' AND table_name NOT I
 }
 
 // TestHostileRequests sends a corpus of hostile requests to every route that
-// writes: each is answered with a 4xx problem+json, never a 500, and writes
-// nothing.
+// writes: a body that is not one JSON object of a sane size is refused for
+// what it is (413, 400 invalid_json), a body not sent as JSON is 415, any
+// other is refused as input (400 invalid_json or 422 invalid,
+// invalid_amount, invalid_rules), never a 500, and nothing is written.
 func TestHostileRequests(t *testing.T) {
 	h := newHarness(t)
 	// Some data for the hostile requests to aim at.
-	h.do(call{method: "POST", path: "/v1/customers", key: "admin", body: map[string]any{"id": "C1", "name": "C"}})
-	h.do(call{method: "POST", path: "/v1/products", key: "admin", body: map[string]any{"sku": "pen", "name": "Pen",
+	h.expect(201, call{method: "POST", path: "/v1/customers", key: "admin", body: map[string]any{"id": "C1", "name": "C"}})
+	h.expect(201, call{method: "POST", path: "/v1/products", key: "admin", body: map[string]any{"sku": "pen", "name": "Pen",
 		"kind": "standard", "points_price": "10"}})
+	h.expect(201, call{method: "POST", path: "/v1/entries", key: "admin", body: adjustment("10", "C1")})
 	before := h.rowCount()
 
 	deep := strings.Repeat("[", 100000) + strings.Repeat("]", 100000)
@@ -74,30 +91,52 @@ func TestHostileRequests(t *testing.T) {
 		if r.Method != http.MethodPost && r.Method != http.MethodPut && r.Method != http.MethodPatch {
 			continue
 		}
-		path := r.Path
-		for _, p := range []string{":code", ":id", ":sku"} {
-			path = strings.ReplaceAll(path, p, "C1")
-		}
+		// Aim at what exists: entry 1, product pen, customer C1.
+		path := strings.NewReplacer("/entries/:id", "/entries/1", ":sku", "pen", ":id", "C1").Replace(r.Path)
 		routes = append(routes, struct{ method, path string }{r.Method, path})
 	}
 	if len(routes) < 15 {
 		t.Fatalf("only %d writing routes found", len(routes))
 	}
+	// Refused for what they are, whatever the route.
+	shapeless := map[string]struct {
+		status int
+		code   ledger.Code
+	}{
+		"huge": {413, codeBodyTooLarge}, "deep": {400, codeInvalidJSON}, "deep-object": {400, codeInvalidJSON},
+		"array": {400, codeInvalidJSON}, "string": {400, codeInvalidJSON}, "nul-byte": {400, codeInvalidJSON},
+		"trailing": {400, codeInvalidJSON}, "empty": {400, codeInvalidJSON},
+	}
+	asInput := []ledger.Code{codeInvalidJSON, ledger.CodeInvalid, ledger.CodeInvalidAmount, loyalty.CodeInvalidRules}
 	for _, r := range routes {
+		noBody := r.path == "/v1/jobs/expire"                     // takes no body
+		optional := strings.HasPrefix(r.path, "/v1/redemptions/") // takes an optional reason
 		for name, body := range bodies {
-			if name == "empty" && r.path == "/v1/jobs/expire" {
-				continue // takes no body: an empty one is the right request
+			if (name == "empty" && noBody) || ((name == "empty" || name == "null") && optional) ||
+				(name == "null" && r.method == http.MethodPatch) {
+				continue // the right request, or a patch that changes nothing
 			}
 			res := h.do(call{method: r.method, path: r.path, key: "admin", body: body, invalid: true})
-			if res.status < 400 || res.status >= 500 {
-				t.Errorf("%s %s with %s body: %d %.200s", r.method, r.path, name, res.status, res.body)
+			want, ok := shapeless[name]
+			switch {
+			case noBody:
+				wantProblem(t, res, 400, codeInvalidJSON)
+			case ok:
+				wantProblem(t, res, want.status, want.code)
+			default:
+				p := res.object(t)
+				if (res.status != 400 && res.status != 422) || !slices.Contains(asInput, ledger.Code(fmt.Sprint(p["code"]))) {
+					t.Errorf("%s %s with %s body: %d %.200s, want it refused as input", r.method, r.path, name, res.status, res.body)
+				}
 			}
 		}
 		for _, ct := range contentTypes {
 			res := h.do(call{method: r.method, path: r.path, key: "admin", body: `{"id":"x"}`, invalid: true,
 				header: map[string]string{"Content-Type": ct}})
-			if res.status < 400 || res.status >= 500 {
-				t.Errorf("%s %s as %q: %d %.200s", r.method, r.path, ct, res.status, res.body)
+			if noBody {
+				wantProblem(t, res, 400, codeInvalidJSON)
+			} else {
+				wantProblem(t, res, 415, codeUnsupportedMediaType)
 			}
 		}
 	}

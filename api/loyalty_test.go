@@ -12,7 +12,7 @@ import (
 
 // lastMonth is an instant in the previous calendar month in Shanghai.
 func lastMonth() time.Time {
-	sh, _ := time.LoadLocation("Asia/Shanghai")
+	sh := shanghaiZone()
 	now := time.Now().In(sh)
 	return time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, sh).Add(-36 * time.Hour)
 }
@@ -64,7 +64,7 @@ func TestLoyaltyWalkthrough(t *testing.T) {
 	if res["referral"] != nil {
 		t.Errorf("a second qualifying shipment paid the referral again: %v", res["referral"])
 	}
-	r1 := h.do(call{method: "GET", path: "/v1/customers/R1", key: "admin"}).object(t)
+	r1 := h.expect(200, call{method: "GET", path: "/v1/customers/R1", key: "admin"}).object(t)
 	if pts := r1["points"].(map[string]any); pts["balance"] != "500" {
 		t.Errorf("R1 points %v, want the one 500 bonus", pts)
 	}
@@ -85,7 +85,7 @@ func TestLoyaltyWalkthrough(t *testing.T) {
 	wantProblem(t, h.do(call{method: "GET", path: "/v1/customers/R1", key: "customer"}), 403, ledger.CodeForbidden)
 	wantProblem(t, h.do(call{method: "GET", path: "/v1/customers/C1", key: "partner"}), 403, ledger.CodeForbidden)
 
-	rec := h.do(call{method: "GET", path: "/v1/reconciliation", key: "finance"}).object(t)
+	rec := h.expect(200, call{method: "GET", path: "/v1/reconciliation", key: "finance"}).object(t)
 	if rec["pass"] != true {
 		t.Errorf("reconciliation fails: %v", rec)
 	}
@@ -93,15 +93,15 @@ func TestLoyaltyWalkthrough(t *testing.T) {
 
 func TestReferralPendingShowsOnTheReferrer(t *testing.T) {
 	h := newHarness(t)
-	h.do(call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": "R1", "name": "R"}})
-	h.do(call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": "E1", "name": "E", "referred_by": "R1"}})
+	h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": "R1", "name": "R"}})
+	h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": "E1", "name": "E", "referred_by": "R1"}})
 	res := h.do(call{method: "POST", path: "/v1/events", key: "partner", body: shipment("x1", "E1", "S1", "60", time.Now().Add(-time.Minute))})
 	wantStatus(t, res, 201)
 	ref := res.object(t)["referral"].(map[string]any)
 	if ref["status"] != "pending" || ref["points"] != "500" || ref["referrer_id"] != "R1" {
 		t.Errorf("referral %v", ref)
 	}
-	r := h.do(call{method: "GET", path: "/v1/customers/R1", key: "admin"}).object(t)
+	r := h.expect(200, call{method: "GET", path: "/v1/customers/R1", key: "admin"}).object(t)
 	if pts := r["points"].(map[string]any); pts["pending"] != "500" || pts["available"] != "0" {
 		t.Errorf("referrer points %v, want 500 pending", pts)
 	}
@@ -109,7 +109,7 @@ func TestReferralPendingShowsOnTheReferrer(t *testing.T) {
 
 func TestEventBatch(t *testing.T) {
 	h := newHarness(t)
-	h.do(call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": "C1", "name": "C"}})
+	h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": "C1", "name": "C"}})
 	at := time.Now().Add(-time.Minute)
 	body := map[string]any{"events": []any{
 		shipment("b1", "C1", "S1", "100", at),
@@ -144,8 +144,12 @@ func TestEventBatch(t *testing.T) {
 			t.Errorf("result %d: %+v, want status %d code %q", i, r, w.status, w.code)
 		}
 	}
-	replay := h.do(call{method: "POST", path: "/v1/events/batch", key: "partner", body: body})
+	replay := h.expect(200, call{method: "POST", path: "/v1/events/batch", key: "partner", body: body})
+	out.Results = nil
 	replay.json(t, &out)
+	if len(out.Results) != len(want) {
+		t.Fatalf("replayed batch: %d results, want %d", len(out.Results), len(want))
+	}
 	for _, i := range []int{0, 4} {
 		if !out.Results[i].Replayed || out.Results[i].Status != 201 {
 			t.Errorf("replayed batch, result %d: %+v, want a replay", i, out.Results[i])
@@ -189,12 +193,12 @@ func TestRulesAndCampaignsEndpoints(t *testing.T) {
 	if errs, _ := bad["errors"].(map[string]any); errs["segments[2].min"] == nil {
 		t.Errorf("field errors %v, want segments[2].min", bad["errors"])
 	}
-	versions := h.do(call{method: "GET", path: "/v1/rules/versions", key: "finance"}).object(t)
+	versions := h.expect(200, call{method: "GET", path: "/v1/rules/versions", key: "finance"}).object(t)
 	if n := len(versions["versions"].([]any)); n != 2 {
 		t.Errorf("%d versions, want 2", n)
 	}
 	future := queryTime(time.Now().Add(30 * time.Hour))
-	if v := h.do(call{method: "GET", path: "/v1/rules?at=" + future, key: "admin"}).object(t)["version"]; v != float64(2) {
+	if v := h.expect(200, call{method: "GET", path: "/v1/rules?at=" + future, key: "admin"}).object(t)["version"]; v != float64(2) {
 		t.Errorf("rules at %s: version %v, want 2", future, v)
 	}
 
@@ -205,16 +209,26 @@ func TestRulesAndCampaignsEndpoints(t *testing.T) {
 	camp["multiplier"] = "3"
 	wantProblem(t, h.do(call{method: "POST", path: "/v1/campaigns", key: "admin", body: camp}), 409, loyalty.CodeCampaignConflict)
 	wantProblem(t, h.do(call{method: "POST", path: "/v1/campaigns", key: "partner", body: camp}), 403, ledger.CodeForbidden)
-	list := h.do(call{method: "GET", path: "/v1/campaigns?active_at=" + queryTime(time.Now()), key: "partner"}).object(t)
+	list := h.expect(200, call{method: "GET", path: "/v1/campaigns?active_at=" + queryTime(time.Now()), key: "partner"}).object(t)
 	if n := len(list["campaigns"].([]any)); n != 1 {
 		t.Errorf("%d active campaigns, want 1", n)
+	}
+	later := h.expect(200, call{method: "GET", path: "/v1/campaigns?active_at=" + queryTime(time.Now().Add(2*time.Hour)), key: "partner"}).object(t)
+	if n := len(later["campaigns"].([]any)); n != 0 {
+		t.Errorf("%d campaigns active after the only one ended, want 0", n)
+	}
+	for _, path := range []string{"/v1/rules?at=tomorrow", "/v1/campaigns?active_at=2026-13-01T00:00:00Z"} {
+		p := wantProblem(t, h.do(call{method: "GET", path: path, key: "partner", invalid: true}), 422, ledger.CodeInvalid)
+		if errs, _ := p["errors"].(map[string]any); len(errs) != 1 {
+			t.Errorf("%s: errors %v, want the one parameter named", path, p["errors"])
+		}
 	}
 }
 
 func TestLoyaltyBadInput(t *testing.T) {
 	h := newHarness(t)
-	h.do(call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": "C0", "name": "C"}})
-	h.do(call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": "C1", "name": "C"}})
+	h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": "C0", "name": "C"}})
+	h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": "C1", "name": "C"}})
 	at := time.Now().Add(-time.Minute).Format(time.RFC3339)
 	for _, tc := range []struct {
 		name, path, body string
@@ -257,7 +271,11 @@ func queryTime(t time.Time) string {
 	return strings.ReplaceAll(t.UTC().Format(time.RFC3339), "+", "%2B")
 }
 
+// shanghaiZone is the rules' time zone; the tests cannot run without it.
 func shanghaiZone() *time.Location {
-	sh, _ := time.LoadLocation("Asia/Shanghai")
+	sh, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		panic(err)
+	}
 	return sh
 }

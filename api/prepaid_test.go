@@ -2,9 +2,13 @@ package api
 
 import (
 	"encoding/csv"
+	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shopspring/decimal"
 
 	"github.com/tally-ledger/tally/ledger"
 )
@@ -15,7 +19,7 @@ import (
 func TestPrepaidWalkthrough(t *testing.T) {
 	h := newHarness(t)
 	start := time.Now().Add(-time.Hour)
-	h.do(call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": "C1", "name": "Shop"}})
+	h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": "C1", "name": "Shop"}})
 	dep := h.do(call{method: "POST", path: "/v1/deposits", key: "partner",
 		body: map[string]any{"deposit_id": "d-1", "customer_id": "C1", "amount": "12345.67"}})
 	wantStatus(t, dep, 201)
@@ -24,8 +28,8 @@ func TestPrepaidWalkthrough(t *testing.T) {
 	}
 	again := h.do(call{method: "POST", path: "/v1/deposits", key: "partner",
 		body: map[string]any{"deposit_id": "d-1", "customer_id": "C1", "amount": "12345.67"}})
-	if again.header.Get("Idempotent-Replayed") != "true" {
-		t.Errorf("repeated deposit not a replay: %s", again.body)
+	if again.status != 201 || again.header.Get("Idempotent-Replayed") != "true" || string(again.body) != string(dep.body) {
+		t.Errorf("repeated deposit not a replay of the first: %d %s\n%s", again.status, again.body, dep.body)
 	}
 	ch := h.do(call{method: "POST", path: "/v1/charges", key: "partner",
 		body: map[string]any{"charge_id": "c-1", "customer_id": "C1", "amount": "12500", "shipment_id": "S1"}})
@@ -40,7 +44,7 @@ func TestPrepaidWalkthrough(t *testing.T) {
 		body: map[string]any{"withdrawal_id": "w-1", "customer_id": "C1", "amount": "0.01"}})
 	wantProblem(t, wd, 422, ledger.CodeInsufficientFunds)
 
-	bal := h.do(call{method: "GET", path: "/v1/customers/C1/balances", key: "customer"}).object(t)
+	bal := h.expect(200, call{method: "GET", path: "/v1/customers/C1/balances", key: "customer"}).object(t)
 	if p := bal["prepaid"].(map[string]any); p["principal"] != "0" || p["rebate"] != "339.49" {
 		t.Errorf("balances %v", bal)
 	}
@@ -72,7 +76,7 @@ func TestPrepaidWalkthrough(t *testing.T) {
 			t.Errorf("CSV %s = %s, JSON %v", h, records[2][i], total[h])
 		}
 	}
-	viaAccept := h.do(call{method: "GET", path: q, key: "finance", header: map[string]string{"Accept": "text/csv"}})
+	viaAccept := h.expect(200, call{method: "GET", path: q, key: "finance", header: map[string]string{"Accept": "text/csv"}})
 	if string(viaAccept.body) != string(csvRes.body) {
 		t.Errorf("Accept: text/csv and ?format=csv differ")
 	}
@@ -81,13 +85,13 @@ func TestPrepaidWalkthrough(t *testing.T) {
 func TestFinanceReports(t *testing.T) {
 	h := newHarness(t)
 	for _, id := range []string{"C1", "C2", "C3"} {
-		h.do(call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": id, "name": id}})
+		h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": id, "name": id}})
 	}
 	start := time.Now().Add(-2 * time.Hour)
-	h.do(call{method: "POST", path: "/v1/events", key: "partner", body: shipment("e1", "C1", "S1", "2500", time.Now().Add(-time.Hour))})
-	h.do(call{method: "POST", path: "/v1/events", key: "partner", body: shipment("e2", "C2", "S2", "300", time.Now().Add(-time.Hour))})
-	h.do(call{method: "POST", path: "/v1/deposits", key: "partner", body: map[string]any{"deposit_id": "d1", "customer_id": "C1", "amount": "5000"}})
-	dep := h.do(call{method: "POST", path: "/v1/deposits", key: "partner", body: map[string]any{"deposit_id": "d2", "customer_id": "C2", "amount": "999.99"}})
+	h.expect(201, call{method: "POST", path: "/v1/events", key: "partner", body: shipment("e1", "C1", "S1", "2500", time.Now().Add(-time.Hour))})
+	h.expect(201, call{method: "POST", path: "/v1/events", key: "partner", body: shipment("e2", "C2", "S2", "300", time.Now().Add(-time.Hour))})
+	h.expect(201, call{method: "POST", path: "/v1/deposits", key: "partner", body: map[string]any{"deposit_id": "d1", "customer_id": "C1", "amount": "5000"}})
+	dep := h.expect(201, call{method: "POST", path: "/v1/deposits", key: "partner", body: map[string]any{"deposit_id": "d2", "customer_id": "C2", "amount": "999.99"}})
 	if m := dep.object(t); m["rate"] != "0" {
 		t.Errorf("a deposit under 1,000 records rate %v, want 0", m["rate"])
 	}
@@ -100,19 +104,26 @@ func TestFinanceReports(t *testing.T) {
 
 	tb := h.do(call{method: "GET", path: "/v1/reports/trial-balance", key: "finance"})
 	wantStatus(t, tb, 200)
-	for _, tot := range tb.object(t)["totals"].([]any) {
+	totals := tb.object(t)["totals"].([]any)
+	if len(totals) != 2 {
+		t.Errorf("trial balance totals %v, want one per asset (CNY, PTS)", totals)
+	}
+	for _, tot := range totals {
 		if tt := tot.(map[string]any); tt["balanced"] != true || tt["debits"] != tt["credits"] {
 			t.Errorf("trial balance totals %v", tt)
 		}
 	}
-	tbCSV := h.do(call{method: "GET", path: "/v1/reports/trial-balance?format=csv", key: "finance"})
+	tbCSV := h.expect(200, call{method: "GET", path: "/v1/reports/trial-balance?format=csv", key: "finance"})
 	records, err := csv.NewReader(strings.NewReader(string(tbCSV.body))).ReadAll()
 	if err != nil {
 		t.Fatal(err)
 	}
 	accounts := tb.object(t)["accounts"].([]any)
+	if n := h.count("accounts"); len(accounts) != n {
+		t.Errorf("trial balance lists %d accounts, the books hold %d", len(accounts), n)
+	}
 	if len(records) != 1+len(accounts)+2 {
-		t.Errorf("trial balance CSV has %d records for %d accounts and 2 totals", len(records), len(accounts))
+		t.Fatalf("trial balance CSV has %d records for %d accounts and 2 totals", len(records), len(accounts))
 	}
 	for i, a := range accounts {
 		acct := a.(map[string]any)
@@ -120,7 +131,10 @@ func TestFinanceReports(t *testing.T) {
 			t.Errorf("CSV row %v, JSON %v", records[i+1], acct)
 		}
 	}
-	past := h.do(call{method: "GET", path: "/v1/reports/trial-balance?as_of=" + queryTime(start), key: "finance"}).object(t)
+	past := h.expect(200, call{method: "GET", path: "/v1/reports/trial-balance?as_of=" + queryTime(start), key: "finance"}).object(t)
+	if n := len(past["accounts"].([]any)); n != len(accounts) {
+		t.Errorf("trial balance before anything happened lists %d accounts, want all %d at zero", n, len(accounts))
+	}
 	for _, a := range past["accounts"].([]any) {
 		if b := a.(map[string]any)["balance"]; b != "0" && b != "0.00" {
 			t.Errorf("before anything happened, %v", a)
@@ -138,7 +152,7 @@ func TestFinanceReports(t *testing.T) {
 	if s := seg.object(t); s["customers"] != float64(3) || s["contribution"] != "2800" {
 		t.Errorf("segments %s", seg.body)
 	}
-	segCSV := h.do(call{method: "GET", path: "/v1/reports/segments?format=csv&month=" + month, key: "finance"})
+	segCSV := h.expect(200, call{method: "GET", path: "/v1/reports/segments?format=csv&month=" + month, key: "finance"})
 	if recs, err := csv.NewReader(strings.NewReader(string(segCSV.body))).ReadAll(); err != nil || len(recs) != 1+5+3+1 {
 		t.Errorf("segments CSV: %v %v", recs, err)
 	}
@@ -149,7 +163,7 @@ func TestFinanceReports(t *testing.T) {
 	}
 	wantProblem(t, h.do(call{method: "GET", path: "/v1/reports/rebates?from=" + queryTime(start), key: "partner"}), 403, ledger.CodeForbidden)
 
-	rec := h.do(call{method: "GET", path: "/v1/reconciliation", key: "finance"}).object(t)
+	rec := h.expect(200, call{method: "GET", path: "/v1/reconciliation", key: "finance"}).object(t)
 	if rec["pass"] != true {
 		t.Errorf("reconciliation %v", rec)
 	}
@@ -164,7 +178,7 @@ func TestFinanceReports(t *testing.T) {
 
 func TestMoneyBadInput(t *testing.T) {
 	h := newHarness(t)
-	h.do(call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": "C1", "name": "C"}})
+	h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": "C1", "name": "C"}})
 	for _, tc := range []struct {
 		name, path, body string
 		status           int
@@ -189,5 +203,183 @@ func TestMoneyBadInput(t *testing.T) {
 		if n := h.count(table); n != 0 {
 			t.Errorf("%d rows in %s after bad input", n, table)
 		}
+	}
+}
+
+// money posts a deposit, charge or withdrawal as the partner.
+func (h *harness) money(kind string, body map[string]any) response {
+	h.t.Helper()
+	return h.do(call{method: "POST", path: "/v1/" + kind + "s", key: "partner", body: body})
+}
+
+// wantMovement checks the figures a movement answers: each field of want
+// against the JSON.
+func wantMovement(t *testing.T, r response, want map[string]any) map[string]any {
+	t.Helper()
+	m := r.object(t)
+	for k, v := range want {
+		if m[k] != v {
+			t.Errorf("%s = %v, want %v: %s", k, m[k], v, r.body)
+		}
+	}
+	return m
+}
+
+// balanceOf is an account's balance as finance reads it.
+func (h *harness) balanceOf(code string) any {
+	h.t.Helper()
+	return h.expect(200, call{method: "GET", path: "/v1/accounts/" + code + "/balance", key: "finance"}).object(h.t)["balance"]
+}
+
+// TestWithdrawalClawsBackRebateInProportion follows DOMAIN's examples: with
+// principal 10,000 and rebate 400, withdrawing 2,500 claws back 100.00 and
+// then 7,500 claws back 300.00; with principal 5,000 and rebate 150,
+// withdrawing 1,234.56 claws back 37.04. The platform's cash and rebate
+// expense move by the same figures, and a withdrawal_id reused with another
+// amount records nothing.
+func TestWithdrawalClawsBackRebateInProportion(t *testing.T) {
+	h := newHarness(t)
+	for _, id := range []string{"C1", "C2"} {
+		h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": id, "name": id}})
+	}
+	// 10,000 is in the 4% tier, 5,000 in the 3% one.
+	wantMovement(t, h.money("deposit", map[string]any{"deposit_id": "d1", "customer_id": "C1", "amount": "10000"}),
+		map[string]any{"rate": "0.04", "rebate": "400", "principal": "10000", "rebate_balance": "400"})
+	wantMovement(t, h.money("deposit", map[string]any{"deposit_id": "d2", "customer_id": "C2", "amount": "5000"}),
+		map[string]any{"rate": "0.03", "rebate": "150", "principal": "5000", "rebate_balance": "150"})
+
+	w1 := h.money("withdrawal", map[string]any{"withdrawal_id": "w1", "customer_id": "C1", "amount": "2500"})
+	wantStatus(t, w1, 201)
+	first := wantMovement(t, w1, map[string]any{"kind": "withdrawal", "customer_id": "C1", "amount": "2500", "clawback": "100",
+		"principal": "7500", "rebate_balance": "300", "reversal_entry_id": nil})
+	w2 := h.money("withdrawal", map[string]any{"withdrawal_id": "w2", "customer_id": "C1", "amount": "7500"})
+	wantStatus(t, w2, 201)
+	wantMovement(t, w2, map[string]any{"amount": "7500", "clawback": "300", "principal": "0", "rebate_balance": "0"})
+	w3 := h.money("withdrawal", map[string]any{"withdrawal_id": "w3", "customer_id": "C2", "amount": "1234.56"})
+	wantStatus(t, w3, 201)
+	wantMovement(t, w3, map[string]any{"clawback": "37.04", "principal": "3765.44", "rebate_balance": "112.96"})
+
+	// The withdrawal's entry moves the amount and the clawback.
+	entry := h.expect(200, call{method: "GET", path: fmt.Sprintf("/v1/entries/%v", first["entry_id"]), key: "finance"}).object(t)
+	postings := map[string]string{}
+	for _, p := range entry["postings"].([]any) {
+		pm := p.(map[string]any)
+		postings[pm["account"].(string)] = pm["amount"].(string)
+	}
+	if want := map[string]string{"customer:C1:prepaid": "-2500.00", "platform:cash": "2500.00",
+		"customer:C1:rebate": "-100.00", "platform:rebate:expense": "100.00"}; !maps.Equal(postings, want) {
+		t.Errorf("withdrawal entry postings %v, want %v", postings, want)
+	}
+
+	t.Run("ReplayAnswersTheWithdrawalAsItIsNow", func(t *testing.T) {
+		again := h.money("withdrawal", map[string]any{"withdrawal_id": "w1", "customer_id": "C1", "amount": "2500"})
+		wantStatus(t, again, 201)
+		if again.header.Get("Idempotent-Replayed") != "true" {
+			t.Error("replay not marked Idempotent-Replayed: true")
+		}
+		wantMovement(t, again, map[string]any{"entry_id": first["entry_id"], "clawback": "100", "principal": "0", "rebate_balance": "0"})
+	})
+	t.Run("SameIDOtherAmountConflicts", func(t *testing.T) {
+		before := h.count("money_movements")
+		wantProblem(t, h.money("withdrawal", map[string]any{"withdrawal_id": "w3", "customer_id": "C2", "amount": "1"}),
+			409, ledger.CodeIdempotencyConflict)
+		if n := h.count("money_movements"); n != before {
+			t.Errorf("a refused withdrawal recorded %d movements", n-before)
+		}
+	})
+
+	// Cash: 15,000 in, 11,234.56 out; rebate expense: 550 granted, 437.04 clawed back.
+	for code, want := range map[string]string{"platform:cash": "-3765.44", "platform:rebate:expense": "-112.96",
+		"customer:C1:prepaid": "0.00", "customer:C1:rebate": "0.00", "customer:C2:prepaid": "3765.44", "customer:C2:rebate": "112.96"} {
+		if got := h.balanceOf(code); got != want {
+			t.Errorf("%s balance %v, want %s", code, got, want)
+		}
+	}
+}
+
+// TestChargeAndWithdrawalReversalsPutTheMoneyBack: reversing a charge gives
+// back what it took from principal and from rebate, reversing a withdrawal
+// puts back the principal and the clawed-back rebate, each once, as an
+// entry of kind reversal; reversing an unknown movement is 404, and ids
+// reused with other details are 409, none of which records anything.
+func TestChargeAndWithdrawalReversalsPutTheMoneyBack(t *testing.T) {
+	h := newHarness(t)
+	h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": "C1", "name": "C"}})
+	h.expect(201, call{method: "POST", path: "/v1/deposits", key: "partner", body: map[string]any{"deposit_id": "d1", "customer_id": "C1", "amount": "10000"}})
+	// Principal first, then rebate: 10,100 takes all 10,000 and 100 of the 400.
+	ch := h.money("charge", map[string]any{"charge_id": "c1", "customer_id": "C1", "amount": "10100", "shipment_id": "S1"})
+	wantStatus(t, ch, 201)
+	charge := wantMovement(t, ch, map[string]any{"from_principal": "10000", "from_rebate": "100", "principal": "0", "rebate_balance": "300"})
+
+	before := h.count("entries")
+	for kind, body := range map[string]map[string]any{
+		"deposit": {"deposit_id": "d1", "customer_id": "C1", "amount": "10001"},
+		"charge":  {"charge_id": "c1", "customer_id": "C1", "amount": "10100", "shipment_id": "S2"},
+	} {
+		wantProblem(t, h.money(kind, body), 409, ledger.CodeIdempotencyConflict)
+	}
+	for _, path := range []string{"/v1/deposits/nope/reversal", "/v1/charges/nope/reversal", "/v1/withdrawals/nope/reversal"} {
+		wantProblem(t, h.do(call{method: "POST", path: path, key: "admin", body: map[string]any{"reason": "x"}}), 404, ledger.CodeNotFound)
+	}
+	if n := h.count("entries"); n != before {
+		t.Errorf("refused requests recorded %d entries", n-before)
+	}
+
+	reverse := func(kind, id string) response {
+		t.Helper()
+		return h.do(call{method: "POST", path: "/v1/" + kind + "s/" + id + "/reversal", key: "admin", body: map[string]any{"reason": "wrong customer"}})
+	}
+	// wantReversal checks the reversal's entry: kind reversal, of the
+	// movement's entry, with its postings negated.
+	wantReversal := func(m map[string]any) {
+		t.Helper()
+		rev, ok := m["reversal_entry_id"].(float64)
+		if !ok {
+			t.Fatalf("reversal_entry_id %v", m["reversal_entry_id"])
+		}
+		orig := h.expect(200, call{method: "GET", path: fmt.Sprintf("/v1/entries/%v", m["entry_id"]), key: "finance"}).object(t)
+		back := h.expect(200, call{method: "GET", path: fmt.Sprintf("/v1/entries/%d", int64(rev)), key: "finance"}).object(t)
+		if back["kind"] != "reversal" || back["reversal_of"] != m["entry_id"] {
+			t.Errorf("reversal entry %v", back)
+		}
+		sums := map[string]decimal.Decimal{}
+		for _, e := range []map[string]any{orig, back} {
+			for _, p := range e["postings"].([]any) {
+				pm := p.(map[string]any)
+				sums[pm["account"].(string)] = sums[pm["account"].(string)].Add(decimal.RequireFromString(pm["amount"].(string)))
+			}
+		}
+		for acct, sum := range sums {
+			if !sum.IsZero() {
+				t.Errorf("%s: movement and reversal sum to %s, want 0", acct, sum)
+			}
+		}
+	}
+
+	r := reverse("charge", "c1")
+	wantStatus(t, r, 201)
+	wantReversal(wantMovement(t, r, map[string]any{"entry_id": charge["entry_id"], "principal": "10000", "rebate_balance": "400"}))
+	wantProblem(t, reverse("charge", "c1"), 409, ledger.CodeAlreadyReversed)
+
+	w := h.money("withdrawal", map[string]any{"withdrawal_id": "w1", "customer_id": "C1", "amount": "2500"})
+	wantStatus(t, w, 201)
+	withdrawal := wantMovement(t, w, map[string]any{"clawback": "100", "principal": "7500", "rebate_balance": "300"})
+	r = reverse("withdrawal", "w1")
+	wantStatus(t, r, 201)
+	wantReversal(wantMovement(t, r, map[string]any{"entry_id": withdrawal["entry_id"], "principal": "10000", "rebate_balance": "400"}))
+	wantProblem(t, reverse("withdrawal", "w1"), 409, ledger.CodeAlreadyReversed)
+
+	// A replay after the reversal answers the charge as it is now: reversed.
+	again := h.money("charge", map[string]any{"charge_id": "c1", "customer_id": "C1", "amount": "10100", "shipment_id": "S1"})
+	wantStatus(t, again, 201)
+	if m := again.object(t); m["reversal_entry_id"] == nil || again.header.Get("Idempotent-Replayed") != "true" {
+		t.Errorf("replay of a reversed charge: %s", again.body)
+	}
+	bal := h.expect(200, call{method: "GET", path: "/v1/customers/C1/balances", key: "customer"}).object(t)
+	if p := bal["prepaid"].(map[string]any); p["principal"] != "10000" || p["rebate"] != "400" {
+		t.Errorf("balances after both reversals %v, want the deposit's 10000 and 400", p)
+	}
+	if rec := h.expect(200, call{method: "GET", path: "/v1/reconciliation", key: "finance"}).object(t); rec["pass"] != true {
+		t.Errorf("reconciliation %v", rec)
 	}
 }

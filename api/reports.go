@@ -23,7 +23,9 @@ import (
 type stream struct {
 	c       echo.Context
 	csv     *csv.Writer
-	started bool
+	open    string   // the JSON up to the first row
+	header  []string // the CSV header
+	started bool     // the status and the opening are sent
 	rows    int
 }
 
@@ -48,23 +50,37 @@ func newStream(c echo.Context) (*stream, error) {
 	return s, nil
 }
 
-// start sends the headers; open is the JSON up to the first row.
-func (s *stream) start(open string, header []string) error {
+// start prepares the answer: open is the JSON up to the first row, header
+// the CSV header. Nothing is sent until the first row or the end, so a
+// report that fails before its first row is answered as an error, not as a
+// 200 cut short.
+func (s *stream) start(open string, header []string) {
+	s.open, s.header = open, header
+}
+
+// begin sends the status and the opening, once.
+func (s *stream) begin() error {
+	if s.started {
+		return nil
+	}
 	s.started = true
 	res := s.c.Response()
 	if s.csv != nil {
 		res.Header().Set(echo.HeaderContentType, "text/csv; charset=utf-8")
 		res.WriteHeader(http.StatusOK)
-		return s.csv.Write(header)
+		return s.csv.Write(s.header)
 	}
 	res.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
 	res.WriteHeader(http.StatusOK)
-	_, err := res.Write([]byte(open))
+	_, err := res.Write([]byte(s.open))
 	return err
 }
 
 // row writes one JSON array element or one CSV record.
 func (s *stream) row(v any, record []string) error {
+	if err := s.begin(); err != nil {
+		return err
+	}
 	if s.csv != nil {
 		if err := s.csv.Write(record); err != nil {
 			return err
@@ -97,6 +113,9 @@ func (s *stream) flush() {
 
 // finish closes the JSON (with close) or writes the last CSV records.
 func (s *stream) finish(close string, records ...[]string) error {
+	if err := s.begin(); err != nil {
+		return err
+	}
 	if s.csv != nil {
 		for _, r := range records {
 			if err := s.csv.Write(r); err != nil {
@@ -111,8 +130,8 @@ func (s *stream) finish(close string, records ...[]string) error {
 	return err
 }
 
-// fail ends a stream that broke after it started: the status is sent, so the
-// body is cut short, and the error is logged.
+// fail ends a report that broke: before its first row, as the error; after
+// it, the status is sent, so the body is cut short and the error is logged.
 func (s *stream) fail(srv *Server, err error) error {
 	if !s.started {
 		return err
@@ -138,9 +157,7 @@ func (s *Server) trialBalance(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := st.start(`{"as_of":`+mustJSON(asOf)+`,"accounts":[`, []string{"account", "asset", "debit", "credit", "balance"}); err != nil {
-		return err
-	}
+	st.start(`{"as_of":`+mustJSON(asOf)+`,"accounts":[`, []string{"account", "asset", "debit", "credit", "balance"})
 	totals, err := s.loyalty.TrialBalance(c.Request().Context(), asOf, func(r loyalty.TrialRow) error {
 		rec := []string{r.Account, string(r.Asset), money(r.Debit, r.Asset), money(r.Credit, r.Asset), money(r.Balance, r.Asset)}
 		return st.row(map[string]string{"account": rec[0], "asset": rec[1], "debit": rec[2], "credit": rec[3], "balance": rec[4]}, rec)
@@ -205,9 +222,7 @@ func (s *Server) rebateReport(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := st.start(`{"from":`+mustJSON(from)+`,"to":`+mustJSON(to)+`,"customers":[`, rebateHeader); err != nil {
-		return err
-	}
+	st.start(`{"from":`+mustJSON(from)+`,"to":`+mustJSON(to)+`,"customers":[`, rebateHeader)
 	total, err := s.loyalty.RebateReport(c.Request().Context(), from, to, func(r loyalty.RebateRow) error {
 		return st.row(rebateObject(r), rebateRecord(r))
 	})
@@ -242,9 +257,7 @@ func (s *Server) pointsReport(c echo.Context) error {
 	header = append(header, "earned_total", "redeemed", "expired", "closing")
 	record = append(record, n(rep.EarnedTotal()), n(rep.Redeemed), n(rep.Expired), n(rep.Closing))
 	if st.csv != nil {
-		if err := st.start("", header); err != nil {
-			return err
-		}
+		st.start("", header)
 		return st.finish("", record)
 	}
 	return reply(c, http.StatusOK, map[string]any{"from": from, "to": to, "opening": n(rep.Opening), "earned": earned,
@@ -267,9 +280,7 @@ func (s *Server) segmentReport(c echo.Context) error {
 	if st.csv == nil {
 		return reply(c, http.StatusOK, rep)
 	}
-	if err := st.start("", []string{"group", "name", "customers", "contribution", "share"}); err != nil {
-		return err
-	}
+	st.start("", []string{"group", "name", "customers", "contribution", "share"})
 	var records [][]string
 	for _, g := range []struct {
 		name string
