@@ -28,7 +28,7 @@ func (c *keyClock) add(d time.Duration) { c.set(c.now().Add(d)) }
 // whose key cache reads clock (nil: the wall clock).
 func anotherServer(t *testing.T, h *harness, clock *keyClock) *harness {
 	t.Helper()
-	s := New(Config{Ledger: h.ledger, OpenAPI: tally.OpenAPI})
+	s := New(Config{Ledger: h.ledger, OpenAPI: tally.OpenAPI, Ready: func(ctx context.Context) error { return h.pool.Ping(ctx) }})
 	if clock != nil {
 		s.keys.now = clock.now
 	}

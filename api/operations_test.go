@@ -162,11 +162,14 @@ func TestEveryOperationAdmitsExactlyItsDocumentedRoles(t *testing.T) {
 // logs (a batch answers each event so), never a success; /readyz answers
 // 503 unavailable, and the operations that need no database still answer.
 func TestDatabaseOutageAnswersInternalProblems(t *testing.T) {
-	h := newHarness(t)
-	// The admin key authenticates once while the database is up, so that
-	// the requests below get past authentication (cached for 10 s) to their
-	// handlers. This read does not touch the rule set, whose schedule the
-	// loyalty service would otherwise answer from its cache.
+	// The admin key authenticates once while the database is up, on a
+	// server whose key cache never sees time pass, so that every request
+	// below reaches its handler however long the run takes. This read does
+	// not touch the rule set, whose schedule the loyalty service would
+	// otherwise answer from its cache.
+	clock := &keyClock{}
+	clock.set(time.Now())
+	h := anotherServer(t, newHarness(t), clock)
 	h.expect(http.StatusOK, call{method: "GET", path: "/v1/accounts", key: "admin"})
 	raw, err := json.Marshal(rules.Default())
 	if err != nil {
