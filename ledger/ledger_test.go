@@ -431,6 +431,7 @@ func TestEntriesAndPostingsAreAppendOnly(t *testing.T) {
 // reconciliation must report one that names no entry or a wrong account.
 func TestReconcileFindsDanglingReferences(t *testing.T) {
 	l, pool := newLedger(t)
+	testdb.SkipBooks(t, "a dangling posting is inserted on purpose")
 	ctx := context.Background()
 	e := mustPost(t, l, earn("C1", "5"))
 	mustReconcile(t, l)
@@ -472,6 +473,7 @@ INSERT INTO postings (entry_id, account_id, asset, amount, effective_at) SELECT 
 
 func TestReconciliationFindsTamperedBalances(t *testing.T) {
 	l, pool := newLedger(t)
+	testdb.SkipBooks(t, "a stored balance is tampered with on purpose")
 	ctx := context.Background()
 	mustPost(t, l, earn("C1", "5"))
 	mustReconcile(t, l)

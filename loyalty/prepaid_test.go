@@ -307,6 +307,7 @@ func values(m map[string]loyalty.RebateRow) []loyalty.RebateRow {
 
 func TestRebateReconciliationFindsAMispricedGrant(t *testing.T) {
 	e := newEnv(t)
+	e.breaksBooks("a recorded rebate is edited on purpose")
 	e.customer("C1")
 	e.mustMoney(loyalty.Deposit, "C1", "5000")
 	if check, _ := e.svc.ReconcileRebates(e.ctx); !check.Pass {
