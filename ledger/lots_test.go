@@ -28,8 +28,13 @@ JOIN accounts a ON a.id = l.account_id WHERE a.code = $1 ORDER BY l.id`, "custom
 	var out []int64
 	for rows.Next() {
 		var r int64
-		rows.Scan(&r)
+		if err := rows.Scan(&r); err != nil {
+			t.Fatal(err)
+		}
 		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
 	}
 	return out
 }

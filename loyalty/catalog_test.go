@@ -42,10 +42,34 @@ WHERE a.code = $1 ORDER BY l.id`, ledger.CustomerAccount(customer, "points"))
 	for rows.Next() {
 		var at time.Time
 		var rem int64
-		rows.Scan(&at, &rem)
+		if err := rows.Scan(&at, &rem); err != nil {
+			e.t.Fatal(err)
+		}
 		out = append(out, fmt.Sprintf("%s:%d", at.In(shanghai).Format("2006-01-02"), rem))
 	}
+	if err := rows.Err(); err != nil {
+		e.t.Fatal(err)
+	}
 	return out
+}
+
+// stock is the product's stock now.
+func (e *env) stock(t testing.TB, sku string) int {
+	t.Helper()
+	products, err := e.svc.Products(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range products {
+		if p.SKU == sku {
+			if p.Stock == nil {
+				t.Fatalf("product %s has no stock", sku)
+			}
+			return *p.Stock
+		}
+	}
+	t.Fatalf("no product %s", sku)
+	return 0
 }
 
 func wantLots(t *testing.T, e *env, customer string, want ...string) {
@@ -61,7 +85,7 @@ func TestLotsExpireAtTheEndOfTheTwelfthMonth(t *testing.T) {
 	e.ship("C1", "S1", "100", march(15, 10))                                // earned 2026-03-15: expires 2027-04-01 00:00 Shanghai
 	e.ship("C1", "S2", "50", time.Date(2026, 1, 31, 20, 0, 0, 0, time.UTC)) // 1 February in Shanghai
 	var expires time.Time
-	e.pool.QueryRow(e.ctx, `SELECT min(expires_at) FILTER (WHERE amount = 100) FROM points_lots`).Scan(&expires)
+	e.scan(t, `SELECT min(expires_at) FILTER (WHERE amount = 100) FROM points_lots`, &expires)
 	if want := time.Date(2027, 4, 1, 0, 0, 0, 0, shanghai); !expires.Equal(want) {
 		t.Errorf("lot expires %s, want %s", expires, want)
 	}
@@ -81,18 +105,16 @@ func TestRedemptionsTakeSoonestExpiringLotsAndCancelRestoresThem(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantLots(t, e, "C1", "2027-04-01:100", "2027-02-01:0", "2027-03-01:50")
-	products, _ := e.svc.Products(e.ctx)
-	if *products[0].Stock != 3 {
-		t.Errorf("stock %d, want 3", *products[0].Stock)
+	if s := e.stock(t, "mug"); s != 3 {
+		t.Errorf("stock %d, want 3", s)
 	}
 	c, err := e.svc.CancelRedemption(e.ctx, r.ID, "", "test")
 	if err != nil || c.Status != "cancelled" || c.CancelEntryID == nil {
 		t.Fatalf("cancel: %+v %v", c, err)
 	}
 	wantLots(t, e, "C1", "2027-04-01:100", "2027-02-01:100", "2027-03-01:100")
-	products, _ = e.svc.Products(e.ctx)
-	if *products[0].Stock != 5 {
-		t.Errorf("stock %d after cancel, want 5", *products[0].Stock)
+	if s := e.stock(t, "mug"); s != 5 {
+		t.Errorf("stock %d after cancel, want 5", s)
 	}
 	_, err = e.svc.CancelRedemption(e.ctx, r.ID, "", "test")
 	wantCode(t, err, loyalty.CodeAlreadyCancelled)
@@ -134,7 +156,7 @@ func TestRedemptionRefusals(t *testing.T) {
 		})
 	}
 	var n int
-	e.pool.QueryRow(e.ctx, `SELECT count(*) FROM redemptions`).Scan(&n)
+	e.scan(t, `SELECT count(*) FROM redemptions`, &n)
 	if n != 0 {
 		t.Errorf("%d redemptions written by refusals", n)
 	}
@@ -161,11 +183,21 @@ func TestRedemptionRefusals(t *testing.T) {
 		if _, err := e.redeem("C1", "once", 1); err != nil {
 			t.Fatal(err)
 		}
-		items, _ = e.svc.Catalog(e.ctx, "C1")
+		items, err = e.svc.Catalog(e.ctx, "C1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
 		for _, it := range items {
-			if it.SKU == "once" && (it.Reason == nil || *it.Reason != loyalty.CodeLimitReached) {
-				t.Errorf("after redeeming: once is %v, want limit_reached", it.Reason)
+			if it.SKU == "once" {
+				found = true
+				if it.Reason == nil || *it.Reason != loyalty.CodeLimitReached {
+					t.Errorf("after redeeming: once is %v, want limit_reached", it.Reason)
+				}
 			}
+		}
+		if !found {
+			t.Errorf("once is not in the catalogue: %+v", items)
 		}
 	})
 	t.Run("ReplayAndConflict", func(t *testing.T) {
@@ -231,11 +263,8 @@ func TestConcurrentRedemptionsRespectStockAndLimits(t *testing.T) {
 	if limited.Load() != 3 {
 		t.Errorf("%d redeemed against a limit of 3", limited.Load())
 	}
-	products, _ := e.svc.Products(e.ctx)
-	for _, p := range products {
-		if p.SKU == "rare" && *p.Stock != 0 {
-			t.Errorf("rare stock %d, want 0", *p.Stock)
-		}
+	if s := e.stock(t, "rare"); s != 0 {
+		t.Errorf("rare stock %d, want 0", s)
 	}
 	e.reconcile()
 }
@@ -277,7 +306,7 @@ func TestExpiryJob(t *testing.T) {
 		t.Errorf("second run %+v %v, want nothing posted", again, err)
 	}
 	var entries int
-	e.pool.QueryRow(e.ctx, `SELECT count(*) FROM entries WHERE kind = 'expiry'`).Scan(&entries)
+	e.scan(t, `SELECT count(*) FROM entries WHERE kind = 'expiry'`, &entries)
 	if entries != 2 {
 		t.Errorf("%d expiry entries, want one per customer: 2", entries)
 	}
@@ -319,7 +348,10 @@ func TestStatementDescribesEntries(t *testing.T) {
 	if b := entries[0].Movements[0].BalanceAfter; b.IntPart() != 5000+148-28-200 {
 		t.Errorf("balance after the redemption %s", b)
 	}
-	ref, _, _ := e.svc.Statement(e.ctx, "R", 0, 10)
+	ref, _, err := e.svc.Statement(e.ctx, "R", 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(ref) != 1 || ref[0].Description != "500 referral points for C1's shipment S0" {
 		t.Errorf("referrer statement %+v", ref)
 	}

@@ -9,23 +9,29 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 )
 
 // TestConcurrentEventsForOneCustomerLoseNothing: 32 goroutines post
 // shipments, refunds and feedback for one customer (and a referee of theirs)
-// at once. Afterwards the month's contribution is the sum of what was
-// shipped less what was refunded, the points balance is the sum of what each
-// event reports it moved, and the books reconcile.
+// at once. February's 100,000 each makes both project customers for March
+// (x2.0, the top segment, whatever March adds, so the order of the events
+// cannot change their price). Afterwards every answer, the month's
+// contribution and the points balances are what the rules make of the
+// inputs, and the books reconcile.
 func TestConcurrentEventsForOneCustomerLoseNothing(t *testing.T) {
 	const workers, perWorker = 32, 12
 	e := newEnv(t)
 	e.customer("C1")
 	e.customer("E1", "C1")
+	feb := time.Date(2026, 2, 10, 9, 0, 0, 0, shanghai)
+	e.ship("C1", "F1", "100000", feb) // floating x1: 100,000 points
+	e.ship("E1", "F2", "100000", feb) // and C1's referral bonus of 500, available from 24 February
 	var (
 		mu           sync.Mutex
-		contribution = decimal.Zero
-		points       = map[string]int64{}
+		contribution = map[string]decimal.Decimal{}
+		points       = map[string]int64{"C1": 100000 + 500, "E1": 100000}
 		wg           sync.WaitGroup
 	)
 	at := march(10, 9)
@@ -38,35 +44,34 @@ func TestConcurrentEventsForOneCustomerLoseNothing(t *testing.T) {
 					customer = "E1"
 				}
 				shipment := fmt.Sprintf("S-%d-%d", w, i)
-				amount := decimal.New(int64(100+r.IntN(100000)), -2)
+				fen := int64(100 + r.IntN(100000))
+				amount := decimal.New(fen, -2)
+				earned := 2 * fen / 100 // floor(amount x 2.0)
 				res, err := e.process(e.event(loyalty.ShipmentCompleted, customer, shipment, amount.String(), at))
 				if err != nil {
 					t.Errorf("shipment: %v", err)
 					return
 				}
-				mu.Lock()
-				if customer == "C1" {
-					contribution = contribution.Add(amount)
+				if res.Points != earned || res.Tier.Segment != "project" || res.Referral != nil {
+					t.Errorf("shipment %s of %s: %d points as %s, referral %+v; want %d as project, no referral",
+						shipment, amount, res.Points, res.Tier.Segment, res.Referral, earned)
 				}
-				points[customer] += res.Points
-				if res.Referral != nil {
-					points[res.Referral.ReferrerID] += res.Referral.Points
-				}
-				mu.Unlock()
+				change := earned
+				refunded := decimal.Zero
 				switch r.IntN(3) {
-				case 0: // a partial refund
-					part := amount.Div(decimal.NewFromInt(3)).Round(2)
-					res, err := e.process(e.event(loyalty.ShipmentRefunded, customer, shipment, part.String(), at.Add(time.Hour)))
+				case 0: // a partial refund takes back round_half_up(earned x part / amount)
+					partFen := (fen + 1) / 3 // amount / 3, rounded to the fen
+					refunded = decimal.New(partFen, -2)
+					back := (2*earned*partFen + fen) / (2 * fen)
+					res, err := e.process(e.event(loyalty.ShipmentRefunded, customer, shipment, refunded.String(), at.Add(time.Hour)))
 					if err != nil {
 						t.Errorf("refund: %v", err)
 						return
 					}
-					mu.Lock()
-					if customer == "C1" {
-						contribution = contribution.Sub(part)
+					if res.Points != -back {
+						t.Errorf("refund of %s of %s (%d points): %d, want -%d", refunded, amount, earned, res.Points, back)
 					}
-					points[customer] += res.Points
-					mu.Unlock()
+					change -= back
 				case 1:
 					ev := e.event(loyalty.FeedbackSubmitted, customer, shipment, "", at.Add(time.Hour))
 					rating := 1 + r.IntN(5)
@@ -76,24 +81,27 @@ func TestConcurrentEventsForOneCustomerLoseNothing(t *testing.T) {
 						t.Errorf("feedback: %v", err)
 						return
 					}
-					mu.Lock()
-					points[customer] += res.Points
-					mu.Unlock()
+					if res.Points != 10 {
+						t.Errorf("feedback: %d points, want 10", res.Points)
+					}
+					change += 10
 				}
+				mu.Lock()
+				contribution[customer] = contribution[customer].Add(amount).Sub(refunded)
+				points[customer] += change
+				mu.Unlock()
 			}
 		})
 	}
 	wg.Wait()
-	prof, err := e.svc.Profile(e.ctx, "C1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !prof.ThisMonth.Amount.Equal(contribution) {
-		t.Errorf("March contribution %s, want %s", prof.ThisMonth.Amount, contribution)
-	}
-	for customer, want := range points {
-		if got := e.points(customer).Balance; got != want {
-			t.Errorf("%s points %d, want %d as the events reported", customer, got, want)
+	for _, customer := range []string{"C1", "E1"} {
+		prof := e.profile(t, customer)
+		if !prof.ThisMonth.Amount.Equal(contribution[customer]) || !prof.LastMonth.Amount.Equal(d("100000")) {
+			t.Errorf("%s: March contribution %s, February %s; want %s and 100000", customer, prof.ThisMonth.Amount,
+				prof.LastMonth.Amount, contribution[customer])
+		}
+		if got := e.points(customer).Balance; got != points[customer] {
+			t.Errorf("%s points %d, want %d from the rules", customer, got, points[customer])
 		}
 	}
 	e.reconcile()
@@ -112,10 +120,10 @@ func TestBatchCommitsTheGoodAndReportsTheBad(t *testing.T) {
 		e.event(loyalty.ShipmentCompleted, "C1", "S1", "100", march(1, 9)), // duplicate shipment
 	}
 	out := e.svc.ProcessBatch(e.ctx, e.keyID, "test", events)
-	wantErr := []bool{false, true, false, false, true, true}
+	wantErr := []ledger.Code{"", loyalty.CodeUnknownCustomer, "", "", loyalty.CodeRefundExceeds, loyalty.CodeDuplicateShipment}
 	for i, o := range out {
-		if (o.Err != nil) != wantErr[i] {
-			t.Errorf("event %d: err %v, want error %v", i, o.Err, wantErr[i])
+		if code := ledger.ErrorCode(o.Err); code != wantErr[i] {
+			t.Errorf("event %d: err %v, want code %q", i, o.Err, wantErr[i])
 		}
 	}
 	if p := e.points("C1"); p.Balance != 60 {
@@ -123,8 +131,8 @@ func TestBatchCommitsTheGoodAndReportsTheBad(t *testing.T) {
 	}
 	again := e.svc.ProcessBatch(e.ctx, e.keyID, "test", events)
 	for i, o := range again {
-		if !wantErr[i] && (!o.Replayed || o.Err != nil) {
-			t.Errorf("replayed batch, event %d: replayed=%v err=%v, want a replay", i, o.Replayed, o.Err)
+		if code := ledger.ErrorCode(o.Err); code != wantErr[i] || o.Replayed != (wantErr[i] == "") {
+			t.Errorf("replayed batch, event %d: replayed=%v err=%v, want a replay or code %q again", i, o.Replayed, o.Err, wantErr[i])
 		}
 	}
 	if p := e.points("C1"); p.Balance != 60 {

@@ -232,6 +232,7 @@ func diffLines(got, want []string) string {
 // that names a customer or an entry that does not exist.
 func TestReconcileFindsDanglingEventRows(t *testing.T) {
 	e := newEnv(t)
+	e.breaksBooks("a dangling shipment row is inserted on purpose")
 	e.customer("A")
 	e.ship("A", "S1", "100", e.clock.now().Add(-time.Hour))
 	if _, err := e.pool.Exec(e.ctx, `INSERT INTO shipments (shipment_id, customer_id, amount, occurred_at, month,

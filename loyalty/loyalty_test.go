@@ -117,6 +117,23 @@ func (e *env) reconcile() {
 	}
 }
 
+// scan reads one row into dest, failing the test on any error.
+func (e *env) scan(t testing.TB, q string, dest ...any) {
+	t.Helper()
+	if err := e.pool.QueryRow(e.ctx, q).Scan(dest...); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+}
+
+func (e *env) profile(t testing.TB, customer string) loyalty.Profile {
+	t.Helper()
+	p, err := e.svc.Profile(e.ctx, customer)
+	if err != nil {
+		t.Fatalf("profile of %s: %v", customer, err)
+	}
+	return p
+}
+
 func wantCode(t *testing.T, err error, code ledger.Code) {
 	t.Helper()
 	if got := ledger.ErrorCode(err); got != code {
@@ -154,7 +171,7 @@ func TestMidTierCustomerEarnsTimesOnePointTwo(t *testing.T) {
 	if p := e.points("C1"); p.Balance != 5148 || p.Available != 5148 {
 		t.Errorf("points %+v, want 5148", p)
 	}
-	prof, _ := e.svc.Profile(e.ctx, "C1")
+	prof := e.profile(t, "C1")
 	if prof.Segment != "mid" || prof.Level != 11 || prof.TierBasis != rules.BasisLastMonth ||
 		!prof.LastMonth.Amount.Equal(d("5000")) || !prof.ThisMonth.Amount.Equal(d("123.45")) {
 		t.Errorf("profile %+v", prof)
@@ -283,7 +300,7 @@ func TestReferralMonthlyCap(t *testing.T) {
 		t.Errorf("referrer balance %d, want 10000 (20 paid, 1 capped)", p.Balance)
 	}
 	var capped int
-	e.pool.QueryRow(e.ctx, `SELECT count(*) FROM referral_bonuses WHERE status = 'capped'`).Scan(&capped)
+	e.scan(t, `SELECT count(*) FROM referral_bonuses WHERE status = 'capped'`, &capped)
 	if capped != 1 {
 		t.Errorf("%d capped bonuses recorded, want 1", capped)
 	}
@@ -372,7 +389,7 @@ func TestRefundShortfallIsDroppedAndRecorded(t *testing.T) {
 		t.Errorf("balance %d, want 0, never negative", p.Balance)
 	}
 	var dropped int64
-	e.pool.QueryRow(e.ctx, `SELECT points_dropped FROM shipments WHERE shipment_id = 'S1'`).Scan(&dropped)
+	e.scan(t, `SELECT points_dropped FROM shipments WHERE shipment_id = 'S1'`, &dropped)
 	if dropped != 90 {
 		t.Errorf("recorded shortfall %d, want 90", dropped)
 	}
@@ -423,7 +440,10 @@ func TestEventsAreRecordedOncePerPartnerKey(t *testing.T) {
 
 	// Another partner's event with the same id is another event; the same
 	// shipment completed twice is refused.
-	_, k, _ := e.ledger.CreateKey(e.ctx, "other partner", ledger.RolePartner, "")
+	_, k, err := e.ledger.CreateKey(e.ctx, "other partner", ledger.RolePartner, "")
+	if err != nil {
+		t.Fatal(err)
+	}
 	_, _, err = e.svc.Process(e.ctx, k.ID, "test", ev)
 	wantCode(t, err, loyalty.CodeDuplicateShipment)
 
@@ -451,7 +471,7 @@ func TestEventsAreRecordedOncePerPartnerKey(t *testing.T) {
 			t.Errorf("concurrent submissions answered %d different entries", len(ids))
 		}
 		var n int
-		e.pool.QueryRow(e.ctx, `SELECT count(*) FROM entries WHERE metadata->>'shipment_id' = 'S2'`).Scan(&n)
+		e.scan(t, `SELECT count(*) FROM entries WHERE metadata->>'shipment_id' = 'S2'`, &n)
 		if n != 1 {
 			t.Errorf("%d entries for one event, want 1", n)
 		}
@@ -481,7 +501,7 @@ func TestRefusedEventsWriteNothing(t *testing.T) {
 	}
 	for _, table := range []string{"events", "entries", "shipments", "customer_months"} {
 		var n int
-		e.pool.QueryRow(e.ctx, "SELECT count(*) FROM "+table).Scan(&n)
+		e.scan(t, "SELECT count(*) FROM "+table, &n)
 		if n != 0 {
 			t.Errorf("%d rows in %s after refused events", n, table)
 		}

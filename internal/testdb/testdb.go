@@ -2,6 +2,9 @@
 // database, cloned from a template in milliseconds. Tests run against a real
 // PostgreSQL, never a mock of it.
 //
+// When a test that made a database ends, its books are checked (see
+// CheckBooks) before the database is dropped.
+//
 // The server is $TALLY_TEST_DATABASE_URL's (never DATABASE_URL, which may hold
 // data worth keeping); when that is unset, the project-local test
 // cluster under .data/pgtest, created and started on demand.
@@ -11,6 +14,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -20,6 +24,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tally-ledger/tally/internal/pgdev"
@@ -76,8 +81,8 @@ func ModuleRoot() (string, error) {
 	}
 }
 
-// New creates an empty, migrated database for the test, drops it when the
-// test ends, and returns its URL.
+// New creates an empty, migrated database for the test, checks its books
+// when the test ends (see CheckBooks), then drops it, and returns its URL.
 func New(tb testing.TB) string {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -112,7 +117,9 @@ func New(tb testing.TB) string {
 			tb.Errorf("testdb: drop %s: %v", name, err)
 		}
 	})
-	return withDatabase(server, name)
+	url := withDatabase(server, name)
+	tb.Cleanup(func() { checkBooks(tb, url) }) // runs before the drop
+	return url
 }
 
 // Pool is New, connected.
@@ -165,4 +172,76 @@ func withDatabase(raw, db string) string {
 	}
 	u.Path = "/" + db
 	return u.String()
+}
+
+// Books checks the books of a test's database at the end of the test: it
+// reports what is wrong with tb.Errorf.
+type Books func(tb testing.TB, url string)
+
+var (
+	booksMu sync.Mutex
+	books   Books
+	skipped = map[testing.TB]string{}
+)
+
+// CheckBooks sets the check that every test of the package runs on its
+// database when it ends, unless the test has failed already or called
+// SkipBooks. Each test package that writes sets it from an init function
+// (testdb cannot import the report code: the hook keeps the imports
+// pointing inward). A test that wrote entries in a package that set no
+// check fails.
+func CheckBooks(check Books) {
+	booksMu.Lock()
+	defer booksMu.Unlock()
+	books = check
+}
+
+// SkipBooks spares tb's database the books check at its end, for a test
+// that breaks the books on purpose (to see reconciliation find it). tb is
+// the test that made the database; why is logged.
+func SkipBooks(tb testing.TB, why string) {
+	booksMu.Lock()
+	defer booksMu.Unlock()
+	skipped[tb] = why
+}
+
+// checkBooks runs the package's check on the test's database. Benchmarks
+// are not checked: their books are their measure's, and a check of a
+// million lots would outlast the benchmark.
+func checkBooks(tb testing.TB, url string) {
+	tb.Helper()
+	booksMu.Lock()
+	check := books
+	why, skip := skipped[tb]
+	delete(skipped, tb)
+	booksMu.Unlock()
+	if _, bench := tb.(*testing.B); bench || tb.Failed() || tb.Skipped() {
+		return
+	}
+	if skip {
+		tb.Logf("testdb: books not checked: %s", why)
+		return
+	}
+	if check != nil {
+		check(tb, url)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		tb.Errorf("testdb: books: %v", err)
+		return
+	}
+	defer conn.Close(ctx)
+	var entries int64
+	err = conn.QueryRow(ctx, `SELECT count(*) FROM entries`).Scan(&entries)
+	var pe *pgconn.PgError
+	switch {
+	case errors.As(err, &pe) && pe.Code == "42P01": // no ledger tables: nothing written
+	case err != nil:
+		tb.Errorf("testdb: books: %v", err)
+	case entries > 0:
+		tb.Errorf("testdb: the test wrote %d entries, but its package sets no books check (testdb.CheckBooks)", entries)
+	}
 }

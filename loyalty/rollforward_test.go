@@ -1,0 +1,267 @@
+package loyalty_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/loyalty"
+)
+
+func shanghaiAt(y int, m time.Month, d, h int) time.Time {
+	return time.Date(y, m, d, h, 0, 0, 0, shanghai)
+}
+
+// heldBefore sums the accounts' balances over the entries effective before
+// t, as the ledger reads one account's balance as of an instant.
+func (e *env) heldBefore(t testing.TB, at time.Time, codes ...string) decimal.Decimal {
+	t.Helper()
+	sum := decimal.Zero
+	for _, code := range codes {
+		b, err := e.ledger.BalanceAsOf(e.ctx, code, at.Add(-time.Microsecond))
+		if err != nil {
+			t.Fatalf("%s as of %s: %v", code, at, err)
+		}
+		sum = sum.Add(b)
+	}
+	return sum
+}
+
+type pointsWant struct {
+	opening, volume, referral, adjustment, redeemed, expired, closing int64
+}
+
+func (e *env) wantPoints(t *testing.T, from, to time.Time, want pointsWant, customers ...string) {
+	t.Helper()
+	rep, err := e.svc.PointsRollForward(e.ctx, from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := pointsWant{rep.Opening, rep.Earned["volume"], rep.Earned["referral"], rep.Earned["adjustment"], rep.Redeemed,
+		rep.Expired, rep.Closing}
+	if got != want || rep.Earned["feedback"] != 0 || rep.Earned["campaign"] != 0 {
+		t.Errorf("points [%s, %s): %+v (earned %v), want %+v", from, to, got, rep.Earned, want)
+	}
+	var codes []string
+	for _, c := range customers {
+		codes = append(codes, ledger.CustomerAccount(c, "points"))
+	}
+	if opening := e.heldBefore(t, from, codes...); !opening.Equal(decimal.NewFromInt(rep.Opening)) {
+		t.Errorf("points [%s, %s): opening %d, customers held %s", from, to, rep.Opening, opening)
+	}
+	if closing := e.heldBefore(t, to, codes...); !closing.Equal(decimal.NewFromInt(rep.Closing)) {
+		t.Errorf("points [%s, %s): closing %d, customers held %s", from, to, rep.Closing, closing)
+	}
+}
+
+// TestPointsRollForwardCountsExpiryReversalAndCancellation: a period in
+// which points are earned, refunded, redeemed and a redemption cancelled
+// (its points back in a lot that then expires), a manual adjustment from
+// before the period reversed, and the expiry job run. Each line of the
+// roll-forward is what the rules make of that history; the opening and
+// closing are what the customers held; the expiry, effective at midnight
+// starting February, counts in February, not January.
+func TestPointsRollForwardCountsExpiryReversalAndCancellation(t *testing.T) {
+	e := newEnv(t)
+	e.clock.set(shanghaiAt(2026, 1, 26, 12))
+	for _, c := range []string{"C1", "C2", "R"} {
+		e.customer(c)
+	}
+	e.customer("E", "R")
+	e.ship("C1", "S1", "100", shanghaiAt(2026, 1, 10, 9)) // 100 points, expiring 2027-02-01
+	e.ship("C2", "S2", "70", shanghaiAt(2026, 1, 20, 9))  // 70 points, expiring 2027-02-01
+	far := &ledger.Lot{ExpiresAt: shanghaiAt(2099, 1, 1, 0)}
+	adjustment, _, err := e.ledger.Post(e.ctx, ledger.EntryInput{Kind: "adjustment", Actor: "ops", Reason: "goodwill",
+		Postings: []ledger.PostingInput{
+			{Account: "platform:points:earned:adjustment", Amount: d("-25")},
+			{Account: "customer:C2:points", Amount: d("25"), Lot: far},
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.product(loyalty.Product{SKU: "pen", Name: "Pen", Kind: loyalty.Standard, PointsPrice: 150})
+	e.product(loyalty.Product{SKU: "clip", Name: "Clip", Kind: loyalty.Standard, PointsPrice: 20})
+
+	// January 2027.
+	e.clock.set(shanghaiAt(2027, 1, 15, 12))
+	e.ship("C1", "S3", "300", shanghaiAt(2027, 1, 10, 9)) // 300 points (December's 0: floating x1)
+	e.ship("E", "S4", "60", shanghaiAt(2027, 1, 12, 9))   // 60 points, and R's referral bonus of 500
+	pen, err := e.redeem("C1", "pen", 1)                  // 100 from S1's lot, 50 from S3's
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.redeem("C2", "clip", 1); err != nil { // 20 from S2's lot: 50 left in it
+		t.Fatal(err)
+	}
+	refund := e.mustProcess(e.event(loyalty.ShipmentRefunded, "C1", "S3", "30", shanghaiAt(2027, 1, 13, 9)))
+	if refund.Points != -30 {
+		t.Fatalf("refund of 30 of 300: %d points, want -30", refund.Points)
+	}
+	if _, err := e.svc.CancelRedemption(e.ctx, pen.ID, "", "test"); err != nil { // S1's lot holds 100 again
+		t.Fatal(err)
+	}
+	if _, _, err := e.ledger.Reverse(e.ctx, adjustment.ID, ledger.ReversalInput{Actor: "ops", Reason: "posted in error"}); err != nil {
+		t.Fatal(err)
+	}
+
+	// The expiry job the day after the lots expired: C1's restored 100 and
+	// C2's 50.
+	e.clock.set(shanghaiAt(2027, 2, 2, 12))
+	rep, err := e.svc.Expire(e.ctx, shanghaiAt(2027, 2, 1, 0), "test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Customers != 2 || rep.Points != 150 {
+		t.Fatalf("expiry %+v, want 2 customers and 150 points", rep)
+	}
+	// March, after the period.
+	e.clock.set(shanghaiAt(2027, 3, 5, 12))
+	e.ship("C2", "S5", "10", shanghaiAt(2027, 3, 2, 9))
+
+	customers := []string{"C1", "C2", "E", "R"}
+	jan, feb, mar, apr := shanghaiAt(2027, 1, 1, 0), shanghaiAt(2027, 2, 1, 0), shanghaiAt(2027, 3, 1, 0), shanghaiAt(2027, 4, 1, 0)
+	// Held at the start: 100 + 70 + 25. Earned: 300 + 60 - 30 volume, 500
+	// referral, the adjustment's 25 reversed. Redeemed: 150 + 20 - 150.
+	e.wantPoints(t, jan, mar, pointsWant{opening: 195, volume: 330, referral: 500, adjustment: -25, redeemed: 20,
+		expired: 150, closing: 830}, customers...)
+	e.wantPoints(t, jan, feb, pointsWant{opening: 195, volume: 330, referral: 500, adjustment: -25, redeemed: 20,
+		expired: 0, closing: 980}, customers...)
+	e.wantPoints(t, feb, mar, pointsWant{opening: 980, expired: 150, closing: 830}, customers...)
+	e.wantPoints(t, mar, apr, pointsWant{opening: 830, volume: 10, closing: 840}, customers...)
+	for c, want := range map[string]int64{"C1": 270, "C2": 10, "E": 60, "R": 500} {
+		if got := e.points(c).Balance; got != want {
+			t.Errorf("%s holds %d points, want %d", c, got, want)
+		}
+	}
+	e.reconcile()
+}
+
+// moneyAt records a movement that occurred at a given time.
+func (e *env) moneyAt(t *testing.T, kind, id, customer, amount string, at time.Time) loyalty.MoneyMovement {
+	t.Helper()
+	in := loyalty.MoneyInput{ID: id, CustomerID: customer, Amount: d(amount), OccurredAt: at}
+	var m loyalty.MoneyMovement
+	var err error
+	switch kind {
+	case loyalty.Deposit:
+		m, _, err = e.svc.Deposit(e.ctx, in, "test")
+	case loyalty.Charge:
+		m, _, err = e.svc.Charge(e.ctx, in, "test")
+	case loyalty.Withdrawal:
+		m, _, err = e.svc.Withdraw(e.ctx, in, "test")
+	}
+	if err != nil {
+		t.Fatalf("%s %s: %v", kind, id, err)
+	}
+	return m
+}
+
+// rebateRows runs the rebate report and returns its rows by customer and
+// the total.
+func (e *env) rebateRows(t *testing.T, from, to time.Time) map[string]loyalty.RebateRow {
+	t.Helper()
+	rows := map[string]loyalty.RebateRow{}
+	total, err := e.svc.RebateReport(e.ctx, from, to, func(r loyalty.RebateRow) error {
+		rows[r.CustomerID] = r
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows["TOTAL"] = total
+	return rows
+}
+
+// rebateWant is opening, granted, used, clawed back, adjustments, closing
+// and deposits, as decimal strings.
+type rebateWant [7]string
+
+func wantRebateRow(t *testing.T, period string, got loyalty.RebateRow, want rebateWant) {
+	t.Helper()
+	fields := []decimal.Decimal{got.Opening, got.Granted, got.Used, got.ClawedBack, got.Adjustments, got.Closing, got.Deposits}
+	for i, f := range fields {
+		if !f.Equal(d(want[i])) {
+			t.Errorf("%s, %s: opening, granted, used, clawed back, adjustments, closing, deposits = %v, want %v",
+				period, got.CustomerID, fields, want)
+			return
+		}
+	}
+}
+
+// TestRebateRollForwardCountsReversalsAndClawbacks: in March a customer
+// withdraws (clawback), deposits and pays a charge that reaches into the
+// rebate; another's February deposit is reversed; a third deposits in March
+// and has it reversed in April. Each row is what the rebate schedule and the
+// clawback rule make of that, a reversal counting against what it
+// reversed in the period it is posted; the closings are the rebate balances
+// at the end of the month.
+func TestRebateRollForwardCountsReversalsAndClawbacks(t *testing.T) {
+	e := newEnv(t)
+	for _, c := range []string{"C1", "C2", "C3"} {
+		e.customer(c)
+	}
+	e.clock.set(shanghaiAt(2026, 2, 15, 12))
+	e.moneyAt(t, loyalty.Deposit, "d1", "C1", "10000", shanghaiAt(2026, 2, 10, 9)) // 4%: 400
+	e.moneyAt(t, loyalty.Deposit, "d2", "C2", "5000", shanghaiAt(2026, 2, 11, 9))  // 3%: 150
+
+	e.clock.set(shanghaiAt(2026, 3, 20, 12))
+	w := e.moneyAt(t, loyalty.Withdrawal, "w1", "C1", "2500", shanghaiAt(2026, 3, 5, 9)) // 400 x 2500 / 10000
+	wantMoney(t, "clawback", w.Clawback, "100.00")
+	e.moneyAt(t, loyalty.Deposit, "d3", "C1", "1000", shanghaiAt(2026, 3, 6, 9)) // 2%: 20
+	c := e.moneyAt(t, loyalty.Charge, "c1", "C1", "8600", shanghaiAt(2026, 3, 7, 9))
+	wantMoney(t, "charge from rebate", c.FromRebate, "100.00") // principal 8,500 first
+	if _, err := e.svc.ReverseMoney(e.ctx, loyalty.Deposit, "d2", "bounced", "test"); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.set(shanghaiAt(2026, 3, 26, 12))
+	e.moneyAt(t, loyalty.Deposit, "d4", "C3", "2000", shanghaiAt(2026, 3, 25, 9)) // 2%: 40
+	e.clock.set(shanghaiAt(2026, 4, 3, 12))
+	if _, err := e.svc.ReverseMoney(e.ctx, loyalty.Deposit, "d4", "bounced", "test"); err != nil {
+		t.Fatal(err)
+	}
+
+	feb, mar, apr, may := shanghaiAt(2026, 2, 1, 0), shanghaiAt(2026, 3, 1, 0), shanghaiAt(2026, 4, 1, 0), shanghaiAt(2026, 5, 1, 0)
+	february := e.rebateRows(t, feb, mar)
+	wantRebateRow(t, "February", february["C1"], rebateWant{"0", "400", "0", "0", "0", "400", "10000"})
+	wantRebateRow(t, "February", february["C2"], rebateWant{"0", "150", "0", "0", "0", "150", "5000"})
+	wantRebateRow(t, "February", february["TOTAL"], rebateWant{"0", "550", "0", "0", "0", "550", "15000"})
+	if len(february) != 3 {
+		t.Errorf("February rows %v, want C1, C2 and the total", february)
+	}
+
+	march := e.rebateRows(t, mar, apr)
+	wantRebateRow(t, "March", march["C1"], rebateWant{"400", "20", "100", "100", "0", "220", "1000"})
+	wantRebateRow(t, "March", march["C2"], rebateWant{"150", "-150", "0", "0", "0", "0", "-5000"})
+	wantRebateRow(t, "March", march["C3"], rebateWant{"0", "40", "0", "0", "0", "40", "2000"})
+	wantRebateRow(t, "March", march["TOTAL"], rebateWant{"550", "-90", "100", "100", "0", "260", "-2000"})
+	if r := march["C1"]; !r.EffectiveRate.Equal(d("0.02")) {
+		t.Errorf("March C1 effective rate %s, want 20 / 1000", r.EffectiveRate)
+	}
+
+	april := e.rebateRows(t, apr, may)
+	wantRebateRow(t, "April", april["C1"], rebateWant{"220", "0", "0", "0", "0", "220", "0"})
+	wantRebateRow(t, "April", april["C3"], rebateWant{"40", "-40", "0", "0", "0", "0", "-2000"})
+	wantRebateRow(t, "April", april["TOTAL"], rebateWant{"260", "-40", "0", "0", "0", "220", "-2000"})
+
+	for _, p := range []struct {
+		name     string
+		from, to time.Time
+		rows     map[string]loyalty.RebateRow
+	}{{"February", feb, mar, february}, {"March", mar, apr, march}, {"April", apr, may, april}} {
+		for _, c := range []string{"C1", "C2", "C3"} {
+			code := ledger.CustomerAccount(c, "rebate")
+			if p.rows[c].CustomerID == "" {
+				continue // no row before the customer's first deposit
+			}
+			if open := e.heldBefore(t, p.from, code); !open.Equal(p.rows[c].Opening) {
+				t.Errorf("%s, %s: opening %s, the balance was %s", p.name, c, p.rows[c].Opening, open)
+			}
+			if closing := e.heldBefore(t, p.to, code); !closing.Equal(p.rows[c].Closing) {
+				t.Errorf("%s, %s: closing %s, the balance was %s", p.name, c, p.rows[c].Closing, closing)
+			}
+		}
+	}
+	e.reconcile()
+}
