@@ -14,23 +14,28 @@ import (
 // of the rules does: tier, tier in effect, volume and campaign points, the
 // take-back, the lot's expiry, the rebate and the clawback.
 func FuzzPricing(f *testing.F) {
-	f.Add(int64(500000), int64(12345), int64(12345), int64(0), int64(2345), int64(0), int64(1234567), int64(49382), int64(250000), uint32(0x2710_4e20), int32(600))
+	f.Add(int64(500000), int64(12345), int64(12345), int64(0), int64(2345), int64(0), int64(1234567), int64(49382), int64(250000), uint32(0x2710_4e20), int32(600), uint8(20))
 	// Segment thresholds (in fen: 300, 2,000, 10,000, 100,000 CNY and a fen
 	// below); a take-back of exactly .5 (2 points on 2.00, 0.50 refunded);
 	// a campaign's first instant, the minute before it and its end; rebate
 	// thresholds and a fen below; a clawback of exactly half a fen (0.01 *
-	// 1.00 / 2.00).
-	f.Add(int64(29999), int64(30000), int64(200), int64(0), int64(50), int64(0), int64(99999), int64(1), int64(100), uint32(1), int32(0))
-	f.Add(int64(199999), int64(200000), int64(200), int64(50), int64(50), int64(1), int64(100000), int64(1), int64(100), uint32(5000), int32(-1))
-	f.Add(int64(999999), int64(1000000), int64(1001), int64(0), int64(1001), int64(0), int64(200), int64(1), int64(100), uint32(0x0001_0001), int32(14400))
-	f.Add(int64(9999999), int64(10000000), int64(12345), int64(0), int64(6172), int64(0), int64(500000), int64(3), int64(200), uint32(0xffff_ffff), int32(7200))
-	f.Add(int64(0), int64(19999999), int64(99999999), int64(99999998), int64(1), int64(5), int64(4999999), int64(400), int64(1000), uint32(0x0001_0000), int32(-7200))
-	f.Add(int64(-9223372036854775808), int64(9223372036854775807), int64(-1), int64(9223372036854775807), int64(-9223372036854775808), int64(1), int64(1), int64(1), int64(-1), uint32(7), int32(-2147483648))
+	// 1.00 / 2.00); 0.99 CNY earning floor(0.99) = 0 points; a referee's
+	// shipment of exactly the referral minimum (the month's 20th bonus) and
+	// of a fen less.
+	f.Add(int64(29999), int64(30000), int64(200), int64(0), int64(50), int64(0), int64(99999), int64(1), int64(100), uint32(1), int32(0), uint8(19))
+	f.Add(int64(199999), int64(200000), int64(200), int64(50), int64(50), int64(1), int64(100000), int64(1), int64(100), uint32(5000), int32(-1), uint8(128))
+	f.Add(int64(999999), int64(1000000), int64(1001), int64(0), int64(1001), int64(0), int64(200), int64(1), int64(100), uint32(0x0001_0001), int32(14400), uint8(0))
+	f.Add(int64(9999999), int64(10000000), int64(12345), int64(0), int64(6172), int64(0), int64(500000), int64(3), int64(200), uint32(0xffff_ffff), int32(7200), uint8(21))
+	f.Add(int64(0), int64(19999999), int64(99999999), int64(99999998), int64(1), int64(5), int64(4999999), int64(400), int64(1000), uint32(0x0001_0000), int32(-7200), uint8(63))
+	f.Add(int64(0), int64(0), int64(99), int64(0), int64(99), int64(0), int64(100000), int64(2000), int64(50000), uint32(0), int32(0), uint8(1))
+	f.Add(int64(0), int64(0), int64(5000), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), uint32(0), int32(0), uint8(19))
+	f.Add(int64(0), int64(0), int64(4999), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), uint32(0), int32(0), uint8(0))
+	f.Add(int64(-9223372036854775808), int64(9223372036854775807), int64(-1), int64(9223372036854775807), int64(-9223372036854775808), int64(1), int64(1), int64(1), int64(-1), uint32(7), int32(-2147483648), uint8(255))
 	rs := Default()
 	model := pricemodel.Default()
 	base := time.Date(2026, 3, 1, 0, 0, 0, 0, rs.Location())
 	f.Fuzz(func(t *testing.T, lastFen, thisFen, amountFen, refundedFen, refundFen, reversed, depositFen, rebateFen, withdrawFen int64,
-		campaigns uint32, minutes int32) {
+		campaigns uint32, minutes int32, referral uint8) {
 		last, this := decimal.New(abs(lastFen), -2), decimal.New(abs(thisFen), -2)
 		for _, c := range []decimal.Decimal{last, this} {
 			if got, want := rs.TierOf(c), model.TierOf(c); got.Segment != want.Segment || got.Level != want.Level {
@@ -55,7 +60,7 @@ func FuzzPricing(f *testing.F) {
 		for _, c := range active {
 			modelCampaigns = append(modelCampaigns, pricemodel.Campaign{ID: c.ID, From: c.StartsAt, Until: c.EndsAt, Multiplier: c.Multiplier, Segments: c.Segments})
 		}
-		amount := decimal.New(abs(amountFen)%1e12+1, -2)
+		amount := decimal.New(max(1, abs(amountFen)%1e12), -2)
 		e := rs.EarnShipment(amount, tier, at, active)
 		want := model.Earn(amount, tier.Segment, at, modelCampaigns)
 		campaign := ""
@@ -65,6 +70,16 @@ func FuzzPricing(f *testing.F) {
 		if e.Volume != want.Volume || e.CampaignPoints != want.CampaignPoints || e.Points != want.Points || campaign != want.Campaign ||
 			!e.Multiplier.Equal(want.Multiplier) || !e.CampaignMultiplier.Equal(want.CampaignMultiplier) {
 			t.Fatalf("%s by %+v at %s: %+v (campaign %q), the model says %+v", amount, tier, at, e, campaign, want)
+		}
+
+		// The referrer's bonus: already decided for the referee (the top bit)
+		// or not, with 0 to 63 bonuses paid in the month (the cap is 20).
+		decided, paid := referral&0x80 != 0, int(referral&0x3f)
+		outcome, points, availableAt := rs.ReferralFor(amount, at, ReferralState{HasReferrer: true, AlreadyQualified: decided, PaidThisMonth: paid})
+		wantStatus, wantPoints := model.Referral(amount, decided, paid)
+		if string(outcome) != wantStatus || points != wantPoints || (outcome != ReferralNone && !availableAt.Equal(model.PendingUntil(at))) {
+			t.Fatalf("a referee's %s at %s, decided %v, %d paid: %q %d until %s, the model says %q %d until %s", amount, at, decided, paid,
+				outcome, points, availableAt, wantStatus, wantPoints, model.PendingUntil(at))
 		}
 
 		// A refund after earlier ones, with any amount already reversed.

@@ -253,20 +253,21 @@ func (b *Books) shipment(c *customer, ev Event) Answer {
 	b.shipments[ev.Shipment] = s
 	a := Answer{Contribution: &Contribution{month, before, before.Add(amount)}, Tier: &tier, Earning: &e, Points: e.Points}
 
-	if c.referredBy == "" || b.bonuses[c.id] != nil || amount.LessThan(r.ReferralMin) {
+	if c.referredBy == "" {
 		return a
 	}
-	bn := &bonus{referrer: c.referredBy, month: month, status: "capped",
-		availableAt: ev.At.In(r.Zone).AddDate(0, 0, r.PendingDays)}
+	status, points := r.Referral(amount, b.bonuses[c.id] != nil, b.paidIn(c.referredBy, month))
+	if status == "" {
+		return a
+	}
+	bn := &bonus{referrer: c.referredBy, month: month, status: "capped", availableAt: r.PendingUntil(ev.At)}
 	b.bonuses[c.id], s.bonus = bn, bn
-	a.Referral = &Referral{Referrer: bn.referrer, Status: "capped", AvailableAt: bn.availableAt}
-	if b.paidIn(bn.referrer, month) >= r.ReferralCap {
-		return a
+	a.Referral = &Referral{Referrer: bn.referrer, Status: status, Points: points, AvailableAt: bn.availableAt}
+	if status == "pending" {
+		bn.status, bn.points = "paid", points
+		bn.lot = b.credit(bn.referrer, points, bn.availableAt, ev.At)
+		b.balances["platform:points:earned:referral"] -= points
 	}
-	bn.status, bn.points = "paid", r.ReferralBonus
-	bn.lot = b.credit(bn.referrer, bn.points, bn.availableAt, ev.At)
-	b.balances["platform:points:earned:referral"] -= bn.points
-	a.Referral.Status, a.Referral.Points = "pending", bn.points
 	return a
 }
 

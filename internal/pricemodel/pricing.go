@@ -119,6 +119,27 @@ func (r Rules) Earn(amount decimal.Decimal, segment string, t time.Time, campaig
 	return e
 }
 
+// Referral decides what a referee's shipment of amount means for their
+// referrer, given whether a bonus was already decided for the referee and
+// how many bonuses the referrer was paid for shipments in the same month:
+// the referee's first shipment of at least ReferralMin decides, once; it is
+// "capped" (recorded, not paid) when ReferralCap were paid that month
+// already, else "pending" with ReferralBonus points. Status "" decides
+// nothing.
+func (r Rules) Referral(amount decimal.Decimal, decided bool, paidThisMonth int) (status string, points int64) {
+	switch {
+	case decided || amount.LessThan(r.ReferralMin):
+		return "", 0
+	case paidThisMonth >= r.ReferralCap:
+		return "capped", 0
+	}
+	return "pending", r.ReferralBonus
+}
+
+// PendingUntil is when a referral bonus for a shipment at t becomes
+// available: PendingDays days later (the return window).
+func (r Rules) PendingUntil(t time.Time) time.Time { return t.In(r.Zone).AddDate(0, 0, r.PendingDays) }
+
 // TakeBack is the points a refund takes back from a shipment that earned
 // `earned` points on `amount`, when the shipment's refunds (this one
 // included) now total `refunded` and earlier refunds already reversed

@@ -124,6 +124,32 @@ func TestEarnMatchesTheDomainExamples(t *testing.T) {
 	}
 }
 
+func TestReferralPaysOnceUpToTheMonthlyCap(t *testing.T) {
+	r := Default()
+	for _, tc := range []struct {
+		amount  string
+		decided bool
+		paid    int
+		status  string
+		points  int64
+	}{
+		{"50", false, 0, "pending", 500}, // "first shipment of at least 50 CNY, R earns 500 points"
+		{"49.99", false, 0, "", 0},
+		{"5000", true, 0, "", 0}, // "once"
+		{"50", false, 19, "pending", 500},
+		{"50", false, 20, "capped", 0}, // "at most 20 ... per referrer per calendar month"
+	} {
+		status, points := r.Referral(d(tc.amount), tc.decided, tc.paid)
+		if status != tc.status || points != tc.points {
+			t.Errorf("%s, decided %v, %d paid: %q %d, want %q %d", tc.amount, tc.decided, tc.paid, status, points, tc.status, tc.points)
+		}
+	}
+	// "pending for 14 days after the qualifying shipment"
+	if got := r.PendingUntil(time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)); !got.Equal(time.Date(2026, 3, 16, 10, 0, 0, 0, time.UTC)) {
+		t.Errorf("pending until %s", got)
+	}
+}
+
 func TestTakeBackMatchesTheDomainExample(t *testing.T) {
 	for _, tc := range []struct {
 		earned           int64
