@@ -30,6 +30,7 @@ fuzz: ## each fuzz target for FUZZTIME (default 5s) from its committed corpus; c
 	$(GO) test ./api -run '^$$' -fuzz '^FuzzAmount$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./api -run '^$$' -fuzz '^FuzzEvent$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./rules -run '^$$' -fuzz '^FuzzPricing$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./rules -run '^$$' -fuzz '^FuzzTakeBack$$' -fuzztime $(FUZZTIME)
 
 bench: build ## its own durable PostgreSQL, pgbench, the real server under load over HTTP -> docs/BENCHMARKS.md; then the Go benchmarks
 	$(GO) run ./internal/loadgen -bin $(BIN) -out docs/BENCHMARKS.md
