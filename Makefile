@@ -31,6 +31,7 @@ fuzz: ## each fuzz target for FUZZTIME (default 5s) from its committed corpus; c
 	$(GO) test ./api -run '^$$' -fuzz '^FuzzAmount$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./api -run '^$$' -fuzz '^FuzzEvent$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./rules -run '^$$' -fuzz '^FuzzPricing$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./rules -run '^$$' -fuzz '^FuzzTakeBack$$' -fuzztime $(FUZZTIME)
 
 BENCHFLAGS ?=
 bench: build ## pgbench and the real server under load, 3 runs back to back -> docs/BENCHMARKS.md (BENCHFLAGS=-quick: a smoke run); then the Go benchmarks

@@ -11,6 +11,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-ledger/tally/internal/pricemodel"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 	"github.com/tally-ledger/tally/rules"
@@ -22,7 +23,10 @@ import (
 // feedback, duplicate shipments, unknown customers, retried and conflicting
 // event ids) are processed as one batch with the fast path, as one batch
 // event by event, and one request at a time. Every event's outcome and the
-// resulting books must be the same in all three databases.
+// resulting books must be the same in all three databases, and every
+// event's answer and every points balance must be those of the independent
+// model of the rules (pricemodel), run over the same events: the paths share
+// their pricing, so only the model can tell a pricing bug common to them.
 //
 // With one writer a batch is one group, in order. With two, each writer
 // takes its own customers, so events of different customers may be written
@@ -46,12 +50,20 @@ func TestGroupedEqualsAlone(t *testing.T) {
 }
 
 func compareRuns(t *testing.T, events []loyalty.Event, grouped, alone, single *env) {
-	want := outcomes(alone.svc.ProcessBatch(alone.ctx, alone.keyID, "test", events))
-	got := outcomes(grouped.svc.ProcessBatch(grouped.ctx, grouped.keyID, "test", events))
+	aloneOut := alone.svc.ProcessBatch(alone.ctx, alone.keyID, "test", events)
+	groupedOut := grouped.svc.ProcessBatch(grouped.ctx, grouped.keyID, "test", events)
 	var one []loyalty.Outcome
 	for _, ev := range events {
 		one = append(one, single.svc.ProcessBatch(single.ctx, single.keyID, "test", []loyalty.Event{ev})...)
 	}
+	model := compareWithModel(t, events, alone.clock.now(), map[string][]loyalty.Outcome{
+		"grouped": groupedOut, "event by event": aloneOut, "one at a time": one})
+	for name, e := range map[string]*env{"grouped": grouped, "event by event": alone, "one at a time": single} {
+		if diff := e.balancesDiffer(model); diff != "" {
+			t.Errorf("%s: the points balances differ from the model's:\n%s", name, diff)
+		}
+	}
+	want, got := outcomes(aloneOut), outcomes(groupedOut)
 	for i := range events {
 		if got[i] != want[i] {
 			t.Errorf("event %d (%s %s): grouped\n  %s\nevent by event\n  %s", i, events[i].Type, events[i].EventID, got[i], want[i])
@@ -77,24 +89,106 @@ func compareRuns(t *testing.T, events []loyalty.Event, grouped, alone, single *e
 	}
 }
 
-// groupEnv is an environment with a referrer R of 24 customers (the monthly
-// cap is 20), customers C0..C9 and a campaign over the first ten days of
+// compareWithModel runs the events through the model at now, compares
+// every run's answers with the model's, checks that the events exercise what
+// the model prices, and returns the model after the events.
+func compareWithModel(t *testing.T, events []loyalty.Event, now time.Time, runs map[string][]loyalty.Outcome) *pricemodel.Books {
+	t.Helper()
+	model := newGroupModel()
+	answers := make([]pricemodel.Answer, len(events))
+	for i, ev := range events {
+		answers[i] = model.Process(modelEvent(ev), now)
+	}
+	for name, outs := range runs {
+		differ := 0
+		for i, o := range outs {
+			got, want := describeOutcome(o), describeAnswer(answers[i])
+			if got == want {
+				continue
+			}
+			if differ++; differ <= 5 {
+				t.Errorf("event %d (%s %s of %s): %s\n  %s\nthe model\n  %s", i, events[i].Type, events[i].ShipmentID, events[i].CustomerID,
+					name, got, want)
+			}
+		}
+		if differ > 5 {
+			t.Errorf("%s: %d events in all differ from the model", name, differ)
+		}
+	}
+	seen := map[string]int{}
+	for _, a := range answers {
+		switch {
+		case a.Refused != "":
+			seen["refused "+a.Refused]++
+		case a.Replayed:
+			seen["replayed"]++
+		case a.Earning != nil && a.Earning.CampaignPoints > 0:
+			seen["campaign points"]++
+		case a.Refund != nil && a.Refund.TakenBack > 0:
+			seen["take-back"]++
+		case a.Feedback > 0:
+			seen["feedback"]++
+		}
+		if a.Referral != nil && !a.Replayed {
+			seen["referral "+a.Referral.Status]++
+		}
+		if a.Tier != nil && a.Tier.Level > 3 && !a.Replayed {
+			seen["above floating"]++
+		}
+	}
+	want := []string{"replayed", "campaign points", "take-back", "feedback", "above floating", "refused " + pricemodel.CodeIdempotencyConflict,
+		"refused " + pricemodel.CodeRefundExceeds, "refused " + pricemodel.CodeDuplicateShipment}
+	if slices.ContainsFunc(events, func(ev loyalty.Event) bool { return strings.HasPrefix(ev.CustomerID, "F") }) {
+		want = append(want, "referral pending", "referral capped", "referral cancelled") // referees ship
+	}
+	for _, what := range want {
+		if seen[what] == 0 {
+			t.Errorf("no event of the kind %q: the model is checked on too little (%v)", what, seen)
+		}
+	}
+	t.Logf("checked against the model: %v", seen)
+	return model
+}
+
+// spring is the group test's campaign: x2 over the first nine days of
 // March.
+var spring = rules.Campaign{ID: "spring", StartsAt: time.Date(2026, 3, 1, 0, 0, 0, 0, shanghai),
+	EndsAt: time.Date(2026, 3, 10, 0, 0, 0, 0, shanghai), Multiplier: d("2")}
+
+// referees is how many customers R referred: enough that more than the
+// monthly cap (20) of them first ship in March.
+const referees = 48
+
+// groupEnv is an environment with a referrer R of customers F0..F47,
+// customers C0..C9 and the spring campaign.
 func groupEnv(t *testing.T, writers int) *env {
 	e := newEnv(t)
 	e.svc = loyalty.New(e.ledger, loyalty.WithEventWriters(writers))
 	e.customer("R")
-	for i := range 24 {
+	for i := range referees {
 		e.customer(fmt.Sprintf("F%d", i), "R")
 	}
 	for i := range 10 {
 		e.customer(fmt.Sprintf("C%d", i))
 	}
-	if _, _, err := e.svc.CreateCampaign(e.ctx, loyalty.Campaign{Name: "Spring", Campaign: rules.Campaign{ID: "spring",
-		StartsAt: time.Date(2026, 3, 1, 0, 0, 0, 0, shanghai), EndsAt: time.Date(2026, 3, 10, 0, 0, 0, 0, shanghai), Multiplier: d("2")}}); err != nil {
+	if _, _, err := e.svc.CreateCampaign(e.ctx, loyalty.Campaign{Name: "Spring", Campaign: spring}); err != nil {
 		t.Fatal(err)
 	}
 	return e
+}
+
+// newGroupModel is groupEnv in the model.
+func newGroupModel() *pricemodel.Books {
+	m := pricemodel.NewBooks(pricemodel.Default(), pricemodel.Campaign{ID: spring.ID, From: spring.StartsAt, Until: spring.EndsAt,
+		Multiplier: spring.Multiplier})
+	m.AddCustomer("R", "")
+	for i := range referees {
+		m.AddCustomer(fmt.Sprintf("F%d", i), "R")
+	}
+	for i := range 10 {
+		m.AddCustomer(fmt.Sprintf("C%d", i), "")
+	}
+	return m
 }
 
 // randomEvents is a seeded list of events over 2026-02-20 .. 2026-03-15.
@@ -115,7 +209,7 @@ func randomEvents(seed uint64, n int, crossCustomer bool) []loyalty.Event {
 		case 0:
 			return "NOBODY"
 		case 1, 2, 3:
-			return fmt.Sprintf("F%d", r.IntN(24))
+			return fmt.Sprintf("F%d", r.IntN(referees))
 		}
 		return fmt.Sprintf("C%d", r.IntN(10))
 	}

@@ -3,20 +3,30 @@ package loyalty_test
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-ledger/tally/internal/pricemodel"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 )
 
 // TestPropertyPointsEqualLots runs random sequences of shipments, refunds,
 // feedback, redemptions, cancellations, expiry runs and the passing of time
-// (so that bonuses become available and lots expire), and checks after every
-// step that each customer's points balance is the sum of their lots and,
-// every few steps, that every reconciliation check passes.
+// (so that bonuses become available and lots expire), runs the same sequence
+// through the independent model of the rules (pricemodel.Books), and checks
+// after every step that:
+//   - the event's answer (tier, points, contribution, referral, take-back,
+//     refusal), the redemption's refusal and the expiry run's points are the
+//     model's;
+//   - every points account's balance is the model's;
+//   - each customer's points balance is the sum of their lots;
+//
+// and, every few steps, that every reconciliation check passes.
 func TestPropertyPointsEqualLots(t *testing.T) {
 	for seed := range uint64(3) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
@@ -27,32 +37,59 @@ func TestPropertyPointsEqualLots(t *testing.T) {
 
 func runProperty(t *testing.T, seed uint64, steps int) {
 	e := newEnv(t)
+	model := pricemodel.NewBooks(pricemodel.Default())
 	r := rand.New(rand.NewPCG(seed, 99))
 	customers := []string{"A", "B", "C", "D"}
-	e.customer("A")
-	e.customer("B", "A")
-	e.customer("C", "A")
-	e.customer("D", "B")
+	for _, c := range [][2]string{{"A", ""}, {"B", "A"}, {"C", "A"}, {"D", "B"}} {
+		if c[1] == "" {
+			e.customer(c[0])
+		} else {
+			e.customer(c[0], c[1])
+		}
+		model.AddCustomer(c[0], c[1])
+	}
+	// The catalogue's own rules (window, stock) are the test's to follow;
+	// the model decides whether the points are there.
+	type product struct {
+		price       int64
+		featured    bool
+		stock       *int
+		from, until time.Time
+	}
+	products := map[string]*product{
+		"pen": {price: 30},
+		"box": {price: 45, featured: true, stock: ptr(40), from: march(1, 0), until: time.Date(2030, 1, 1, 0, 0, 0, 0, shanghai)},
+	}
 	e.product(loyalty.Product{SKU: "pen", Name: "Pen", Kind: loyalty.Standard, PointsPrice: 30})
 	e.product(loyalty.Product{SKU: "box", Name: "Box", Kind: loyalty.Featured, PointsPrice: 45,
-		ValidFrom: ptr(march(1, 0)), ValidUntil: ptr(time.Date(2030, 1, 1, 0, 0, 0, 0, shanghai)), Stock: ptr(40)})
+		ValidFrom: ptr(products["box"].from), ValidUntil: ptr(products["box"].until), Stock: ptr(40)})
 
 	type ship struct {
 		customer, id string
 		left         decimal.Decimal
 	}
+	type redeemed struct {
+		id, sku string
+		q       int
+	}
 	var shipments []ship
-	var redemptions []string
+	var redemptions []redeemed
 	ops := map[string]int{}
 	for step := range steps {
-		at := e.clock.now().Add(-time.Minute)
+		now := e.clock.now()
+		at := now.Add(-time.Minute)
 		switch op := r.IntN(10); {
 		case op < 3:
 			c := customers[r.IntN(len(customers))]
 			id := fmt.Sprintf("S%d", step)
 			amount := decimal.New(int64(100+r.IntN(50000)), -2)
-			e.ship(c, id, amount.String(), at)
-			shipments = append(shipments, ship{c, id, amount})
+			a := e.processLikeModel(model, e.event(loyalty.ShipmentCompleted, c, id, amount.String(), at))
+			if a.Refused == "" {
+				shipments = append(shipments, ship{c, id, amount})
+			}
+			if a.Referral != nil {
+				ops["referral "+a.Referral.Status]++
+			}
 			ops["ship"]++
 		case op < 5 && len(shipments) > 0:
 			i := r.IntN(len(shipments))
@@ -67,44 +104,82 @@ func runProperty(t *testing.T, seed uint64, steps int) {
 			if !part.IsPositive() {
 				continue
 			}
-			e.mustProcess(e.event(loyalty.ShipmentRefunded, s.customer, s.id, part.String(), at))
-			s.left = s.left.Sub(part)
+			a := e.processLikeModel(model, e.event(loyalty.ShipmentRefunded, s.customer, s.id, part.String(), at))
+			if a.Refused == "" {
+				s.left = s.left.Sub(part)
+			}
+			if a.Refund != nil && a.Refund.Dropped > 0 {
+				ops["refund short of points"]++
+			}
+			if a.Referral != nil {
+				ops["referral "+a.Referral.Status]++
+			}
 			ops["refund"]++
 		case op < 6 && len(shipments) > 0:
 			s := shipments[r.IntN(len(shipments))]
 			ev := e.event(loyalty.FeedbackSubmitted, s.customer, s.id, "", at)
 			rating := 1 + r.IntN(5)
 			ev.Rating = &rating
-			if _, err := e.process(ev); err != nil && ledger.ErrorCode(err) != loyalty.CodeAlreadyRated {
-				t.Fatalf("feedback: %v", err)
-			}
+			e.processLikeModel(model, ev)
 			ops["feedback"]++
 		case op < 8:
-			sku := []string{"pen", "box"}[r.IntN(2)]
-			red, err := e.redeem(customers[r.IntN(len(customers))], sku, 1+r.IntN(3))
-			switch ledger.ErrorCode(err) {
-			case "":
-				redemptions = append(redemptions, red.ID)
-				ops["redeem"]++
-			case loyalty.CodeInsufficientPoints, loyalty.CodeOutOfStock, loyalty.CodeOutsideWindow:
-				ops["redeem refused"]++
+			sku, c, q := []string{"pen", "box"}[r.IntN(2)], customers[r.IntN(len(customers))], 1+r.IntN(3)
+			id := fmt.Sprintf("red-%d", step)
+			p := products[sku]
+			var want string
+			switch {
+			case p.featured && (now.Before(p.from) || !now.Before(p.until)):
+				want = string(loyalty.CodeOutsideWindow)
+			case p.stock != nil && *p.stock < q:
+				want = string(loyalty.CodeOutOfStock)
 			default:
-				t.Fatalf("redeem: %v", err)
+				want = model.Redeem(id, c, p.price*int64(q), now)
 			}
+			_, _, err := e.svc.Redeem(e.ctx, loyalty.RedemptionInput{ID: id, CustomerID: c, SKU: sku, Quantity: q}, "test")
+			if got := string(ledger.ErrorCode(err)); got != want {
+				t.Fatalf("step %d: redeem %d %s by %s: %q (%v), the model says %q", step, q, sku, c, got, err, want)
+			}
+			if err != nil {
+				ops["redeem refused"]++
+				continue
+			}
+			if p.stock != nil {
+				*p.stock -= q
+			}
+			redemptions = append(redemptions, redeemed{id, sku, q})
+			ops["redeem"]++
 		case op < 9 && len(redemptions) > 0:
 			i := r.IntN(len(redemptions))
-			if _, err := e.svc.CancelRedemption(e.ctx, redemptions[i], "", "test"); err != nil {
+			red := redemptions[i]
+			if _, err := e.svc.CancelRedemption(e.ctx, red.id, "", "test"); err != nil {
 				t.Fatalf("cancel: %v", err)
 			}
-			redemptions = append(redemptions[:i], redemptions[i+1:]...)
+			if code := model.CancelRedemption(red.id); code != "" {
+				t.Fatalf("step %d: the model cannot cancel %s: %s", step, red.id, code)
+			}
+			if p := products[red.sku]; p.stock != nil {
+				*p.stock += red.q
+			}
+			redemptions = slices.Delete(redemptions, i, i+1)
 			ops["cancel"]++
 		default:
 			// Time passes; now and then the expiry job runs.
 			e.clock.add(time.Duration(r.IntN(90*24)) * time.Hour)
-			if _, err := e.svc.Expire(e.ctx, e.clock.now(), "test", nil); err != nil {
+			rep, err := e.svc.Expire(e.ctx, e.clock.now(), "test", nil)
+			if err != nil {
 				t.Fatalf("expire: %v", err)
 			}
+			if points, customers := model.Expire(e.clock.now()); rep.Points != points || rep.Customers != customers {
+				t.Fatalf("step %d: expiry at %s: %d points of %d customers, the model says %d of %d", step, e.clock.now(),
+					rep.Points, rep.Customers, points, customers)
+			}
+			if rep.Points > 0 {
+				ops["expiry of points"]++
+			}
 			ops["time+expiry"]++
+		}
+		if diff := e.balancesDiffer(model); diff != "" {
+			t.Fatalf("step %d: the points balances differ from the model's:\n%s", step, diff)
 		}
 		var bad []string
 		rows, err := e.pool.Query(e.ctx, `SELECT a.code FROM accounts a
@@ -116,7 +191,9 @@ WHERE a.asset = 'PTS' AND NOT a.allow_negative AND b.balance <> coalesce(l.s, 0)
 		}
 		for rows.Next() {
 			var code string
-			rows.Scan(&code)
+			if err := rows.Scan(&code); err != nil {
+				t.Fatal(err)
+			}
 			bad = append(bad, code)
 		}
 		rows.Close()
@@ -128,5 +205,158 @@ WHERE a.asset = 'PTS' AND NOT a.allow_negative AND b.balance <> coalesce(l.s, 0)
 		}
 	}
 	e.reconcile()
+	for _, what := range []string{"ship", "refund", "feedback", "redeem", "cancel", "expiry of points", "referral pending"} {
+		if ops[what] == 0 {
+			t.Errorf("no %s in %d steps: the model is checked on too little", what, steps)
+		}
+	}
 	t.Logf("operations: %v", ops)
+}
+
+// processLikeModel processes the event in the books and in the model, at the
+// clock's now, fails the test if their answers differ, and returns the
+// answer.
+func (e *env) processLikeModel(model *pricemodel.Books, ev loyalty.Event) pricemodel.Answer {
+	e.t.Helper()
+	answer := model.Process(modelEvent(ev), e.clock.now())
+	res, replayed, err := e.svc.Process(e.ctx, e.keyID, "test", ev)
+	if got, want := describeOutcome(loyalty.Outcome{Result: res, Replayed: replayed, Err: err}), describeAnswer(answer); got != want {
+		e.t.Fatalf("%s %s of %s at %s:\n  the books: %s\n  the model: %s", ev.Type, ev.ShipmentID, ev.CustomerID, ev.OccurredAt, got, want)
+	}
+	return answer
+}
+
+// modelEvent is the event as the model takes it.
+func modelEvent(ev loyalty.Event) pricemodel.Event {
+	return pricemodel.Event{ID: ev.EventID, Type: ev.Type, Customer: ev.CustomerID, Shipment: ev.ShipmentID, At: ev.OccurredAt,
+		Amount: ev.Amount, Rating: ev.Rating}
+}
+
+// describeOutcome and describeAnswer put the service's answer to an event
+// and the model's in one form, field by field, to be compared as strings:
+// the refusal's code, or whether it is a replay, the contribution, tier,
+// earning, referral, refund, feedback and net points.
+func describeOutcome(o loyalty.Outcome) string {
+	if o.Err != nil {
+		return "refused " + string(ledger.ErrorCode(o.Err))
+	}
+	res := o.Result
+	var b strings.Builder
+	fmt.Fprintf(&b, "replayed=%v", o.Replayed)
+	if c := res.Contribution; c != nil {
+		describeContribution(&b, string(c.Month), c.Before, c.After)
+	}
+	if tier := res.Tier; tier != nil {
+		fmt.Fprintf(&b, " tier=%s/L%d", tier.Segment, tier.Level)
+	}
+	if e := res.Earning; e != nil {
+		campaign := ""
+		if e.Campaign != nil {
+			campaign = *e.Campaign
+		}
+		describeEarning(&b, e.Multiplier, campaign, e.CampaignMultiplier, e.Volume, e.CampaignPoints, e.Points)
+	}
+	if r := res.Referral; r != nil {
+		describeReferral(&b, r.ReferrerID, r.Status, r.Points, r.AvailableAt)
+	}
+	if r := res.Refund; r != nil {
+		describeRefund(&b, r.Refunded, r.TotalRefunded, r.PointsTakenBack, r.PointsDropped)
+	}
+	if f := res.Feedback; f != nil {
+		fmt.Fprintf(&b, " feedback=%d", f.Points)
+	}
+	fmt.Fprintf(&b, " points=%d", res.Points)
+	return b.String()
+}
+
+func describeAnswer(a pricemodel.Answer) string {
+	if a.Refused != "" {
+		return "refused " + a.Refused
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "replayed=%v", a.Replayed)
+	if c := a.Contribution; c != nil {
+		describeContribution(&b, string(c.Month), c.Before, c.After)
+	}
+	if tier := a.Tier; tier != nil {
+		fmt.Fprintf(&b, " tier=%s/L%d", tier.Segment, tier.Level)
+	}
+	if e := a.Earning; e != nil {
+		describeEarning(&b, e.Multiplier, e.Campaign, e.CampaignMultiplier, e.Volume, e.CampaignPoints, e.Points)
+	}
+	if r := a.Referral; r != nil {
+		describeReferral(&b, r.Referrer, r.Status, r.Points, r.AvailableAt)
+	}
+	if r := a.Refund; r != nil {
+		describeRefund(&b, r.Refunded, r.TotalRefunded, r.TakenBack, r.Dropped)
+	}
+	if a.Feedback != 0 {
+		fmt.Fprintf(&b, " feedback=%d", a.Feedback)
+	}
+	fmt.Fprintf(&b, " points=%d", a.Points)
+	return b.String()
+}
+
+func describeContribution(b *strings.Builder, month string, before, after decimal.Decimal) {
+	fmt.Fprintf(b, " contribution=%s:%s->%s", month, before.StringFixed(2), after.StringFixed(2))
+}
+
+func describeEarning(b *strings.Builder, multiplier decimal.Decimal, campaign string, campaignMultiplier decimal.Decimal,
+	volume, campaignPoints, points int64) {
+	fmt.Fprintf(b, " earning=x%s campaign=%q x%s volume=%d campaign_points=%d total=%d",
+		multiplier.Rat().RatString(), campaign, campaignMultiplier.Rat().RatString(), volume, campaignPoints, points)
+}
+
+// describeReferral: when a capped bonus would have become available is no
+// rule's business, so it is left out.
+func describeReferral(b *strings.Builder, referrer, status string, points int64, availableAt time.Time) {
+	fmt.Fprintf(b, " referral=%s:%s:%d", referrer, status, points)
+	if status != "capped" {
+		fmt.Fprintf(b, " available_at=%s", availableAt.UTC().Format(time.RFC3339Nano))
+	}
+}
+
+func describeRefund(b *strings.Builder, refunded, total decimal.Decimal, taken, dropped int64) {
+	fmt.Fprintf(b, " refund=%s total=%s taken_back=%d dropped=%d", refunded.StringFixed(2), total.StringFixed(2), taken, dropped)
+}
+
+// balancesDiffer lists the points accounts whose balance in the books is not
+// the model's, one per line; "" when all agree.
+func (e *env) balancesDiffer(model *pricemodel.Books) string {
+	e.t.Helper()
+	rows, err := e.pool.Query(e.ctx, `SELECT a.code, sum(b.balance)::bigint FROM balance_buckets b
+JOIN accounts a ON a.id = b.account_id WHERE a.asset = 'PTS' GROUP BY a.code`)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	books := map[string]int64{}
+	for rows.Next() {
+		var code string
+		var balance int64
+		if err := rows.Scan(&code, &balance); err != nil {
+			e.t.Fatal(err)
+		}
+		books[code] = balance
+	}
+	if err := rows.Err(); err != nil {
+		e.t.Fatal(err)
+	}
+	want := model.Balances()
+	var codes []string
+	for code := range books {
+		codes = append(codes, code)
+	}
+	for code := range want {
+		if _, ok := books[code]; !ok {
+			codes = append(codes, code)
+		}
+	}
+	slices.Sort(codes)
+	var diff strings.Builder
+	for _, code := range codes {
+		if books[code] != want[code] {
+			fmt.Fprintf(&diff, "  %s: %d, the model says %d\n", code, books[code], want[code])
+		}
+	}
+	return diff.String()
 }
