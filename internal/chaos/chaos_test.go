@@ -106,10 +106,11 @@ func (r *reporter) fail(format string, args ...any) {
 
 func TestChaos(t *testing.T) {
 	// A run is valid with minAcked operations acknowledged. The short one
-	// gets about twice its bar in 15 s on a two-core machine under -race;
-	// when the machine is busier it goes on, up to 30 s, until it has them.
+	// acknowledges 3,000 to 5,500 in 15 s under -race on a two-core machine
+	// shared with other work; when the machine is busier it goes on, up to
+	// 30 s, until it has 10% more than its bar.
 	duration, limit, kills, crashAt, minAcked, sweep := 15*time.Second, 30*time.Second, []time.Duration{5 * time.Second},
-		10*time.Second, 2000, 300
+		10*time.Second, 2000, 200
 	if *full {
 		duration, limit = 100*time.Second, 100*time.Second
 		kills = []time.Duration{15 * time.Second, 35 * time.Second, 55 * time.Second}
@@ -239,7 +240,7 @@ func TestChaos(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := newOracle(b, sc, rep.fail)
-	events, inBatches, batches := 0, 0, 0
+	events, inBatches, batches, expiriesRetried := 0, 0, 0, 0
 	for _, w := range workers {
 		for _, a := range w.log {
 			o.judge(a)
@@ -267,6 +268,11 @@ func TestChaos(t *testing.T) {
 		}
 		batches += w.batches
 	}
+	for _, a := range expiries {
+		if a.unseen {
+			expiriesRetried++
+		}
+	}
 
 	reply, err := c.send("GET", "/v1/reconciliation", nil)
 	var rec struct {
@@ -285,9 +291,9 @@ func TestChaos(t *testing.T) {
 	}
 	fmt.Printf("ops acknowledged %d, lost %d, duplicated %d, refused-but-written %d, invariants %s, "+
 		"content-checked %d, replays byte-equal %d of %d, refusals by code %d "+
-		"(%d events, %d of them in %d batches, %d expiry runs, %d done by a lost attempt, %d retries, %d transport failures outside disruptions, %d server kills, 1 database crash, %s)\n",
+		"(%d events, %d of them in %d batches, %d expiry runs (%d retried through a disruption), %d done by a lost attempt, %d retries, %d transport failures outside disruptions, %d server kills, 1 database crash, %s)\n",
 		o.acked, o.lost, o.duplicated, o.wrongly, invariants, o.checked, o.byteEqual, o.replays, o.refusals,
-		events, inBatches, batches, runs, o.unheard, c.retries.Load(), c.transportOutside.Load(), len(kills), ran)
+		events, inBatches, batches, runs, expiriesRetried, o.unheard, c.retries.Load(), c.transportOutside.Load(), len(kills), ran)
 }
 
 // setup registers the customers, the product and two campaigns around t0:
@@ -322,15 +328,19 @@ func mustPost(t *testing.T, c *client, path string, body any) {
 	}
 }
 
-// replaySweep sends up to n acknowledged requests again, drawn from every
-// worker, to the server as it is after the run.
+// replaySweep sends up to n acknowledged events and n movements and
+// redemptions again, drawn from every worker, to the server as it is after
+// the run.
 func replaySweep(c *client, workers []*worker, n int, r *rand.Rand) []*answer {
 	var all []*answer
-	for _, w := range workers {
-		all = append(all, w.replayable...)
+	for i := range 2 {
+		var some []*answer
+		for _, w := range workers {
+			some = append(some, w.replayable[i]...)
+		}
+		r.Shuffle(len(some), func(i, j int) { some[i], some[j] = some[j], some[i] })
+		all = append(all, some[:min(n, len(some))]...)
 	}
-	r.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
-	all = all[:min(n, len(all))]
 	out := make([]*answer, len(all))
 	var wg sync.WaitGroup
 	for g := range 4 {

@@ -117,7 +117,7 @@ type worker struct {
 	shipments   []*shipment
 	redemptions []*redemption
 	movements   []*movement
-	replayable  []*answer
+	replayable  [2][]*answer // acknowledged events; movements and redemptions
 	log         []*answer
 	batches     int
 }
@@ -150,7 +150,7 @@ func (w *worker) run(u *until) {
 			return
 		}
 		a := &answer{op: o, status: rep.status, body: rep.body, replayed: rep.replayed, unseen: unseen, original: o.replayOf}
-		w.judgeCode(a)
+		w.readCode(a)
 		w.log = append(w.log, a)
 		if o.replayOf == nil {
 			w.learn(a)
@@ -158,8 +158,8 @@ func (w *worker) run(u *until) {
 	}
 }
 
-// judgeCode reads a refusal's code.
-func (w *worker) judgeCode(a *answer) {
+// readCode reads a refusal's code.
+func (w *worker) readCode(a *answer) {
 	if a.status < 400 {
 		return
 	}
@@ -178,17 +178,19 @@ func (w *worker) learn(a *answer) {
 		switch o.kind {
 		case "shipment":
 			w.shipments = append(w.shipments, o.ship)
+			w.replayable[0] = append(w.replayable[0], a)
 		case "refund":
 			o.ship.refunded = o.ship.refunded.Add(o.amount)
+			w.replayable[0] = append(w.replayable[0], a)
 		case "feedback":
 			o.ship.rated = true
+			w.replayable[0] = append(w.replayable[0], a)
 		case "deposit", "charge", "withdrawal":
 			w.movements = append(w.movements, o.mov)
+			w.replayable[1] = append(w.replayable[1], a)
 		case "redemption":
 			w.redemptions = append(w.redemptions, o.red)
-		}
-		if o.kind != "cancel" && o.kind != "reversal" {
-			w.replayable = append(w.replayable, a)
+			w.replayable[1] = append(w.replayable[1], a)
 		}
 	}
 	// A cancellation or reversal answered "already done" after a lost
@@ -443,7 +445,7 @@ func (w *worker) batch(b *op) bool {
 			}
 			a := &answer{op: o, status: it.Status, body: body, replayed: it.Replayed, unseen: unseen || retried[i], batch: true,
 				original: first[i]}
-			w.judgeCode(a)
+			w.readCode(a)
 			w.log = append(w.log, a)
 			if first[i] == nil {
 				first[i] = a
@@ -527,12 +529,14 @@ func (w *worker) reverse() *op {
 }
 
 // replay sends one of the worker's acknowledged requests again, as it was
-// first sent (an event first sent in a batch goes alone).
+// first sent (an event first sent in a batch goes alone): as often an event
+// as a movement or redemption, though events are many more.
 func (w *worker) replay() *op {
-	if len(w.replayable) == 0 {
+	list := w.replayable[w.r.IntN(2)]
+	if len(list) == 0 {
 		return nil
 	}
-	return replayOf(w.replayable[w.r.IntN(len(w.replayable))])
+	return replayOf(list[w.r.IntN(len(list))])
 }
 
 func replayOf(a *answer) *op {

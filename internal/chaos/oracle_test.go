@@ -192,7 +192,7 @@ func (o *oracle) event(a *answer, typ string) (eventResult, eventRow, bool) {
 		o.fail("event %s is in the books as %s of %s", op.id, row.typ, row.customer)
 	}
 	if string(eventBytes(a)) != row.result {
-		o.fail("event %s: the answer %s is not the result the books keep %s", op.id, oneLine(a.body), oneLine([]byte(row.result)))
+		o.fail("event %s: the answer is not the result the books keep: %s", op.id, firstDiff(eventBytes(a), []byte(row.result)))
 	}
 	if !sameID(res.EntryID, row.entry) {
 		o.fail("event %s answers entry %v, the books %v", op.id, ptr(res.EntryID), ptr(row.entry))
@@ -630,19 +630,18 @@ func (o *oracle) movesCNY(what string, id int64, kind string, want map[string]in
 }
 
 func (o *oracle) sameMoves(what string, e *entry, want map[string]int64, exp int32) {
-	got := e.amounts()
-	n := 0
+	got, nonZero := e.amounts(), map[string]string{}
 	for acct, v := range want {
 		if v == 0 {
 			continue
 		}
-		n++
+		nonZero[acct] = decimal.New(v, exp).String()
 		if !got[acct].Equal(decimal.New(v, exp)) {
 			o.fail("%s: entry %d moves %s %s, want %s", what, e.id, acct, got[acct], decimal.New(v, exp))
 		}
 	}
-	if len(got) != n {
-		o.fail("%s: entry %d moves %v, want only %v", what, e.id, got, want)
+	if len(got) != len(nonZero) {
+		o.fail("%s: entry %d moves %v, want only %v", what, e.id, got, nonZero)
 	}
 }
 
@@ -671,7 +670,7 @@ func (o *oracle) replay(a *answer) {
 	switch op.kind {
 	case "shipment", "refund", "feedback":
 		if !bytes.Equal(eventBytes(a), eventBytes(orig)) {
-			o.fail("replay of event %s: %s differs from the first answer %s", op.id, oneLine(a.body), oneLine(orig.body))
+			o.fail("replay of event %s differs from the first answer: %s", op.id, firstDiff(eventBytes(a), eventBytes(orig)))
 			return
 		}
 		o.byteEqual++
@@ -937,6 +936,17 @@ type customerBalances struct {
 		Principal decimal.Decimal `json:"principal"`
 		Rebate    decimal.Decimal `json:"rebate"`
 	} `json:"prepaid"`
+}
+
+// firstDiff shows where two answers part: the bytes around the first
+// difference in each.
+func firstDiff(a, b []byte) string {
+	i := 0
+	for i < len(a) && i < len(b) && a[i] == b[i] {
+		i++
+	}
+	from := max(0, i-40)
+	return fmt.Sprintf("at byte %d, %q against %q", i, a[from:min(len(a), i+40)], b[from:min(len(b), i+40)])
 }
 
 // eventBytes is an event's result as answered: a POST of its own ends it
