@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tally-ledger/tally"
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 )
 
@@ -83,7 +84,7 @@ func wantRevoked(t *testing.T, r response) {
 		t.Errorf("a revoked key was answered %d, want 401: %s", r.status, r.body)
 		return
 	}
-	wantProblem(t, r, http.StatusUnauthorized, ledger.CodeUnauthorized)
+	wantProblem(t, r, http.StatusUnauthorized, fault.Unauthorized)
 	if got := r.header.Get("WWW-Authenticate"); !strings.Contains(got, `error="invalid_token"`) {
 		t.Errorf("WWW-Authenticate %q, want an invalid_token challenge", got)
 	}

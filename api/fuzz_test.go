@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 )
@@ -39,7 +40,7 @@ func FuzzAmount(f *testing.F) {
 			if want {
 				t.Fatalf("%q refused: %v", data, err)
 			}
-			if code := ledger.ErrorCode(err); isJSON && code != ledger.CodeInvalidAmount {
+			if code := fault.CodeOf(err); isJSON && code != fault.InvalidAmount {
 				t.Fatalf("%q refused with %q (%v), want invalid_amount", data, code, err)
 			}
 			return

@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tally-ledger/tally"
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/internal/testdb"
 	"github.com/tally-ledger/tally/ledger"
 )
@@ -209,7 +210,7 @@ func (h *harness) validate(req *http.Request, body []byte, invalidRequest bool, 
 }
 
 // wantProblem checks an error response's status and stable code.
-func wantProblem(t testing.TB, r response, status int, code ledger.Code) map[string]any {
+func wantProblem(t testing.TB, r response, status int, code fault.Code) map[string]any {
 	t.Helper()
 	if r.status != status {
 		t.Errorf("status %d, want %d: %s", r.status, status, r.body)

@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 	"github.com/tally-ledger/tally/rules"
@@ -41,7 +42,7 @@ func wantsCSV(c echo.Context) bool {
 // is csv or json.
 func newStream(c echo.Context) (*stream, error) {
 	if f := c.QueryParam("format"); f != "" && f != "csv" && f != "json" {
-		return nil, &ledger.Error{Code: ledger.CodeInvalid, Message: "format is csv or json", Fields: map[string]string{"format": "csv or json"}}
+		return nil, &fault.Error{Code: fault.Invalid, Message: "format is csv or json", Fields: map[string]string{"format": "csv or json"}}
 	}
 	s := &stream{c: c}
 	if wantsCSV(c) {
@@ -190,7 +191,7 @@ func period(c echo.Context) (time.Time, time.Time, error) {
 		return from, to, err
 	}
 	if c.QueryParam("from") == "" || !to.After(from) {
-		return from, to, &ledger.Error{Code: ledger.CodeInvalid, Message: "from is required, and to (default now) must be after it",
+		return from, to, &fault.Error{Code: fault.Invalid, Message: "from is required, and to (default now) must be after it",
 			Fields: map[string]string{"from": "required, before to"}}
 	}
 	return from, to, nil
@@ -271,7 +272,7 @@ func (s *Server) segmentReport(c echo.Context) error {
 	}
 	month := rules.Month(c.QueryParam("month"))
 	if !month.Valid() {
-		return &ledger.Error{Code: ledger.CodeInvalid, Message: "month must be YYYY-MM", Fields: map[string]string{"month": "YYYY-MM"}}
+		return &fault.Error{Code: fault.Invalid, Message: "month must be YYYY-MM", Fields: map[string]string{"month": "YYYY-MM"}}
 	}
 	rep, err := s.loyalty.Segments(c.Request().Context(), month)
 	if err != nil {

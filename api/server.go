@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 )
@@ -180,7 +181,7 @@ func (s *Server) readyz(c echo.Context) error {
 	if s.ready != nil {
 		if err := s.ready(c.Request().Context()); err != nil {
 			s.log.Warn("not ready", "err", err)
-			return ledger.Errorf(codeUnavailable, "not ready: the database is unreachable or its schema is not current")
+			return fault.Errorf(fault.Unavailable, "not ready: the database is unreachable or its schema is not current")
 		}
 	}
 	return reply(c, http.StatusOK, map[string]string{"status": "ready"})

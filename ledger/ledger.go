@@ -10,16 +10,16 @@ package ledger
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
+
+	"github.com/tally-ledger/tally/internal/fault"
 )
 
 // DefaultHotBuckets is how many balance rows a hot account is spread over.
@@ -138,7 +138,7 @@ func (l *Ledger) retry(ctx context.Context, fn func() error) error {
 	const maxAttempts = 20
 	for attempt := 1; ; attempt++ {
 		err := fn()
-		if err == nil || !isTransient(err) || attempt == maxAttempts {
+		if err == nil || !fault.Transient(err) || attempt == maxAttempts {
 			return err
 		}
 		l.stats.Retries.Add(1)
@@ -151,27 +151,4 @@ func (l *Ledger) retry(ctx context.Context, fn func() error) error {
 		case <-time.After(backoff):
 		}
 	}
-}
-
-// IsTransient reports whether err is a serialization failure or a deadlock:
-// the transaction that met it may simply be run again.
-func IsTransient(err error) bool { return isTransient(err) }
-
-func isTransient(err error) bool {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		switch pgErr.Code {
-		case "40001", "40P01": // serialization_failure, deadlock_detected
-			return true
-		}
-	}
-	return false
-}
-
-func pgError(err error) *pgconn.PgError {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		return pgErr
-	}
-	return nil
 }

@@ -8,12 +8,14 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
+
+	"github.com/tally-ledger/tally/internal/fault"
 )
 
 // PostMany records many entries in the transaction with a fixed number of
 // statements whatever their number (two round trips), for callers that
 // coalesce many requests into one transaction. It takes what a group of
-// earnings needs and refuses the rest with CodeInvalid: no idempotency keys
+// earnings needs and refuses the rest with fault.Invalid: no idempotency keys
 // (callers keep their own, as with Tx.Post), no reversals, and on accounts
 // that may not go negative only credits, each points credit with a new Lot.
 // (A debit there must be checked and drawn from lots in order: Tx.Post.)
@@ -33,14 +35,14 @@ func (tx *Tx) PostMany(ctx context.Context, ins []EntryInput, ids []int64, then 
 			return err
 		}
 		if in.IdempotencyKey != "" || in.reversalOf != nil {
-			return Errorf(CodeInvalid, "PostMany records neither idempotency keys nor reversals")
+			return fault.Errorf(fault.Invalid, "PostMany records neither idempotency keys nor reversals")
 		}
 		for _, ln := range lines {
 			if ln.spec.AllowNegative {
 				continue
 			}
 			if !ln.amount.IsPositive() || (ln.spec.hasLots() && ln.in.Lot == nil) {
-				return &Error{Code: CodeInvalid, Account: ln.code,
+				return &fault.Error{Code: fault.Invalid, Account: ln.code,
 					Message: "PostMany only credits account " + quote(ln.code) + ", each points credit with a new lot"}
 			}
 		}
@@ -54,7 +56,7 @@ func (tx *Tx) PostMany(ctx context.Context, ins []EntryInput, ids []int64, then 
 		}
 	}
 	if len(ids) < len(ins) {
-		return Errorf(CodeInvalid, "PostMany got %d entry ids for %d entries", len(ids), len(ins))
+		return fault.Errorf(fault.Invalid, "PostMany got %d entry ids for %d entries", len(ids), len(ins))
 	}
 	ids = ids[:len(ins)]
 	var (

@@ -14,6 +14,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/shopspring/decimal"
+
+	"github.com/tally-ledger/tally/internal/fault"
 )
 
 // EntryInput is an entry to record.
@@ -76,10 +78,10 @@ func (s AccountSpec) hasLots() bool { return s.Asset == PTS && !s.AllowNegative 
 // balances commit together or not at all. It reports whether the entry is a
 // replay of an earlier Post with the same idempotency key.
 //
-// Errors: CodeInvalid, CodeInvalidAmount, CodeUnbalanced, CodeUnknownAccount,
-// CodeAssetMismatch (bad input, nothing written); CodeInsufficientFunds (an
-// account that may not go negative would); CodeIdempotencyConflict (the key
-// was used for a different request); CodeAlreadyReversed.
+// Errors: fault.Invalid, fault.InvalidAmount, fault.Unbalanced, fault.UnknownAccount,
+// fault.AssetMismatch (bad input, nothing written); fault.InsufficientFunds (an
+// account that may not go negative would); fault.IdempotencyConflict (the key
+// was used for a different request); fault.AlreadyReversed.
 func (l *Ledger) Post(ctx context.Context, in EntryInput) (*Entry, bool, error) {
 	lines, err := validate(in)
 	if err != nil {
@@ -102,7 +104,7 @@ func (l *Ledger) Post(ctx context.Context, in EntryInput) (*Entry, bool, error) 
 		entry, applied, err = l.post(ctx, l.pool, in, lines, hash, rand.IntN(l.buckets))
 		return err
 	})
-	if pe := pgError(err); pe != nil && pe.Code == "23502" {
+	if fault.NotNullViolation(err) {
 		// An account the cache believed in does not exist (its creating
 		// transaction rolled back): forget the cache and try once more.
 		for _, ln := range lines {
@@ -113,7 +115,7 @@ func (l *Ledger) Post(ctx context.Context, in EntryInput) (*Entry, bool, error) 
 	if err != nil {
 		// A unique violation with a key is most likely the key: a retry of a
 		// request already recorded, or a concurrent twin of this one.
-		if pe := pgError(err); pe != nil && pe.Code == "23505" && in.IdempotencyKey != "" {
+		if fault.UniqueViolation(err, "") && in.IdempotencyKey != "" {
 			if e, err := l.replay(ctx, in.IdempotencyKey, hash); !errors.Is(err, errUnknownKey) {
 				return e, err == nil, err
 			}
@@ -137,16 +139,16 @@ type batcher interface {
 // locked (so that two entries never wait for each other in a cycle).
 func validate(in EntryInput) ([]line, error) {
 	if in.Kind == "" {
-		return nil, &Error{Code: CodeInvalid, Message: "an entry needs a kind", Fields: map[string]string{"kind": "required"}}
+		return nil, &fault.Error{Code: fault.Invalid, Message: "an entry needs a kind", Fields: map[string]string{"kind": "required"}}
 	}
 	if in.Actor == "" {
-		return nil, &Error{Code: CodeInvalid, Message: "an entry needs an actor", Fields: map[string]string{"actor": "required"}}
+		return nil, &fault.Error{Code: fault.Invalid, Message: "an entry needs an actor", Fields: map[string]string{"actor": "required"}}
 	}
 	if len(in.Metadata) > 0 && (!json.Valid(in.Metadata) || bytes.TrimSpace(in.Metadata)[0] != '{') {
-		return nil, &Error{Code: CodeInvalid, Message: "metadata must be a JSON object", Fields: map[string]string{"metadata": "not an object"}}
+		return nil, &fault.Error{Code: fault.Invalid, Message: "metadata must be a JSON object", Fields: map[string]string{"metadata": "not an object"}}
 	}
 	if len(in.Postings) < 2 {
-		return nil, &Error{Code: CodeUnbalanced, Message: "an entry needs at least two postings",
+		return nil, &fault.Error{Code: fault.Unbalanced, Message: "an entry needs at least two postings",
 			Fields: map[string]string{"postings": "fewer than two"}}
 	}
 	lines := make([]line, 0, len(in.Postings))
@@ -158,18 +160,18 @@ func validate(in EntryInput) ([]line, error) {
 			return nil, err
 		}
 		if p.Asset != "" && p.Asset != spec.Asset {
-			return nil, &Error{Code: CodeAssetMismatch, Account: p.Account,
+			return nil, &fault.Error{Code: fault.AssetMismatch, Account: p.Account,
 				Message: "account " + quote(p.Account) + " holds " + string(spec.Asset) + ", not " + quote(string(p.Asset))}
 		}
 		if p.Amount.IsZero() {
-			return nil, &Error{Code: CodeInvalidAmount, Account: p.Account, Message: "a posting amount must not be zero"}
+			return nil, &fault.Error{Code: fault.InvalidAmount, Account: p.Account, Message: "a posting amount must not be zero"}
 		}
 		if err := spec.Asset.CheckScale(p.Amount); err != nil {
-			err.(*Error).Account = p.Account
+			err.(*fault.Error).Account = p.Account
 			return nil, err
 		}
 		if seen[p.Account] {
-			return nil, &Error{Code: CodeInvalid, Account: p.Account,
+			return nil, &fault.Error{Code: fault.Invalid, Account: p.Account,
 				Message: "account " + quote(p.Account) + " appears twice in one entry"}
 		}
 		seen[p.Account] = true
@@ -181,7 +183,7 @@ func validate(in EntryInput) ([]line, error) {
 	}
 	for asset, sum := range sums {
 		if !sum.IsZero() {
-			return nil, Errorf(CodeUnbalanced, "postings in %s sum to %s, not zero", asset, sum)
+			return nil, fault.Errorf(fault.Unbalanced, "postings in %s sum to %s, not zero", asset, sum)
 		}
 	}
 	sort.Slice(lines, func(i, j int) bool { return lines[i].code < lines[j].code })
@@ -193,15 +195,15 @@ func checkLotTerms(p PostingInput, spec AccountSpec) error {
 	switch {
 	case !spec.hasLots():
 		if p.Lot != nil || p.RestoreOf != 0 || p.DrawFrom != 0 || p.ExpiringBy != nil {
-			return &Error{Code: CodeInvalid, Account: p.Account, Message: "only customer points accounts have lots"}
+			return &fault.Error{Code: fault.Invalid, Account: p.Account, Message: "only customer points accounts have lots"}
 		}
 	case credit && p.Lot == nil && p.RestoreOf == 0:
-		return &Error{Code: CodeInvalid, Account: p.Account, Message: "a credit of points needs its lot's expiry",
+		return &fault.Error{Code: fault.Invalid, Account: p.Account, Message: "a credit of points needs its lot's expiry",
 			Fields: map[string]string{"postings": "points credits need an expiry"}}
 	case credit && p.Lot != nil && !p.Lot.AvailableAt.IsZero() && !p.Lot.ExpiresAt.After(p.Lot.AvailableAt):
-		return &Error{Code: CodeInvalid, Account: p.Account, Message: "a lot must expire after it becomes available"}
+		return &fault.Error{Code: fault.Invalid, Account: p.Account, Message: "a lot must expire after it becomes available"}
 	case !credit && (p.Lot != nil || p.RestoreOf != 0), credit && (p.DrawFrom != 0 || p.ExpiringBy != nil):
-		return &Error{Code: CodeInvalid, Account: p.Account, Message: "lot terms do not match the posting's direction"}
+		return &fault.Error{Code: fault.Invalid, Account: p.Account, Message: "lot terms do not match the posting's direction"}
 	}
 	return nil
 }
@@ -260,13 +262,12 @@ SELECT id, currval('entries_id_seq'), $2, $2, $3, $4 FROM accounts WHERE code = 
 // lotError names the account whose lots could not give what a debit asked:
 // the balance may hold pending or expired points that cannot be spent.
 func lotError(err error, lines []line, done []string) error {
-	pe := pgError(err)
-	if pe == nil || pe.Code != "23514" || pe.ConstraintName != "lots_available" {
+	if !fault.CheckViolation(err, "lots_available") {
 		return err
 	}
 	for _, ln := range lines {
 		if ln.spec.hasLots() && !ln.amount.IsPositive() && !slices.Contains(done, ln.code) {
-			return &Error{Code: CodeInsufficientFunds, Account: ln.code,
+			return &fault.Error{Code: fault.InsufficientFunds, Account: ln.code,
 				Message: "account " + quote(ln.code) + " has too few available points (pending and expired points cannot be spent)"}
 		}
 	}
@@ -370,21 +371,17 @@ func (l *Ledger) post(ctx context.Context, db batcher, in EntryInput, lines []li
 // postError turns the database's refusals into domain errors.
 // applied is the number of balance rows updated before the failure.
 func postError(err error, lines []line, applied int) error {
-	pe := pgError(err)
-	if pe == nil {
-		return err
-	}
 	switch {
-	case pe.Code == "23514" && pe.ConstraintName == "balance_nonnegative":
-		e := &Error{Code: CodeInsufficientFunds, Message: "the entry would take an account below zero"}
+	case fault.CheckViolation(err, "balance_nonnegative"):
+		e := &fault.Error{Code: fault.InsufficientFunds, Message: "the entry would take an account below zero"}
 		if applied < len(lines) {
 			ln := lines[applied]
 			e.Account = ln.code
 			e.Message = "account " + quote(ln.code) + " holds too little to be debited " + ln.amount.Neg().String() + " " + string(ln.spec.Asset)
 		}
 		return e
-	case pe.Code == "23505" && pe.ConstraintName == "entries_reversal_of_key":
-		return Errorf(CodeAlreadyReversed, "the entry has already been reversed")
+	case fault.UniqueViolation(err, "entries_reversal_of_key"):
+		return fault.Errorf(fault.AlreadyReversed, "the entry has already been reversed")
 	}
 	return err
 }
@@ -402,7 +399,7 @@ func (l *Ledger) replay(ctx context.Context, key string, hash []byte) (*Entry, e
 		return nil, err
 	}
 	if !bytes.Equal(stored, hash) {
-		return nil, Errorf(CodeIdempotencyConflict,
+		return nil, fault.Errorf(fault.IdempotencyConflict,
 			"this idempotency key was already used for a different request (entry %d)", id)
 	}
 	e, err := l.Entry(ctx, id)

@@ -7,6 +7,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
+
+	"github.com/tally-ledger/tally/internal/fault"
 )
 
 var readOnly = pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
@@ -25,7 +27,7 @@ func scanAccount(row pgx.Row) (int64, Account, error) {
 // Account returns the account with its current balance, read from its
 // stored balance rows (one row, or a bounded number of buckets): O(1).
 //
-// Errors: CodeNotFound.
+// Errors: fault.NotFound.
 func (l *Ledger) Account(ctx context.Context, code string) (Account, error) {
 	_, a, err := l.account(ctx, l.pool, code)
 	return a, err
@@ -34,7 +36,7 @@ func (l *Ledger) Account(ctx context.Context, code string) (Account, error) {
 func (l *Ledger) account(ctx context.Context, q querier, code string) (int64, Account, error) {
 	id, a, err := scanAccount(q.QueryRow(ctx, qAccount+` WHERE a.code = $1`, code))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, a, &Error{Code: CodeNotFound, Account: code, Message: "no account " + quote(code)}
+		return 0, a, &fault.Error{Code: fault.NotFound, Account: code, Message: "no account " + quote(code)}
 	}
 	return id, a, err
 }
@@ -68,7 +70,7 @@ ORDER BY a.code LIMIT $3`, f.After, f.Prefix, f.Limit)
 // BalanceAsOf is the account's balance counting the entries effective at or
 // before t.
 //
-// Errors: CodeNotFound.
+// Errors: fault.NotFound.
 func (l *Ledger) BalanceAsOf(ctx context.Context, code string, t time.Time) (decimal.Decimal, error) {
 	var sum decimal.Decimal
 	err := l.inTx(ctx, readOnly, func(tx pgx.Tx) error {
@@ -98,7 +100,7 @@ type StatementLine struct {
 // first page; then the previous page's next cursor): pages never shift or
 // repeat when entries are posted meanwhile. next is 0 on the last page.
 //
-// Errors: CodeNotFound.
+// Errors: fault.NotFound.
 func (l *Ledger) Statement(ctx context.Context, code string, before int64, limit int) (lines []StatementLine, next int64, err error) {
 	err = l.inTx(ctx, readOnly, func(tx pgx.Tx) error {
 		lines, next = nil, 0
@@ -159,7 +161,7 @@ WHERE account_id = $1 AND id >= $2`, id, before).Scan(&newer); err != nil {
 
 // Entry returns the entry with its postings.
 //
-// Errors: CodeNotFound.
+// Errors: fault.NotFound.
 func (l *Ledger) Entry(ctx context.Context, id int64) (*Entry, error) {
 	var e *Entry
 	err := l.inTx(ctx, readOnly, func(tx pgx.Tx) error {
@@ -178,7 +180,7 @@ FROM entries e LEFT JOIN entries r ON r.reversal_of = e.id
 WHERE e.id = $1`, id).Scan(&e.ID, &e.Kind, &e.EffectiveAt, &e.RecordedAt, &e.IdempotencyKey, &e.Metadata,
 		&e.Actor, &e.Reason, &e.ReversalOf, &e.ReversedBy, &e.RuleVersion)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, Errorf(CodeNotFound, "no entry %d", id)
+		return nil, fault.Errorf(fault.NotFound, "no entry %d", id)
 	}
 	if err != nil {
 		return nil, err

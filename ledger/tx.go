@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/tally-ledger/tally/internal/fault"
 )
 
 // Tx is a transaction in which a caller's own rows and the entries it posts
@@ -51,7 +53,7 @@ func (l *Ledger) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 // Post records the entry as part of the transaction. It does not replay:
 // callers that need idempotency keep their own key in the same transaction.
 //
-// Errors: as Ledger.Post, but CodeIdempotencyConflict for any reused key.
+// Errors: as Ledger.Post, but fault.IdempotencyConflict for any reused key.
 func (tx *Tx) Post(ctx context.Context, in EntryInput) (*Entry, error) {
 	lines, err := validate(in)
 	if err != nil {
@@ -66,8 +68,8 @@ func (tx *Tx) Post(ctx context.Context, in EntryInput) (*Entry, error) {
 	}
 	entry, applied, err := tx.l.post(ctx, tx.Tx, in, lines, hash, tx.bucket)
 	if err != nil {
-		if pe := pgError(err); pe != nil && pe.Code == "23505" && pe.ConstraintName == "entries_idempotency_key_key" {
-			return nil, Errorf(CodeIdempotencyConflict, "this idempotency key was already used")
+		if fault.UniqueViolation(err, "entries_idempotency_key_key") {
+			return nil, fault.Errorf(fault.IdempotencyConflict, "this idempotency key was already used")
 		}
 		return nil, postError(err, lines, applied)
 	}
@@ -84,7 +86,7 @@ func (tx *Tx) Post(ctx context.Context, in EntryInput) (*Entry, error) {
 // exist yet (with their balance row when they may not go negative), so
 // that the first entries on them need not.
 //
-// Errors: CodeUnknownAccount (a code outside the chart).
+// Errors: fault.UnknownAccount (a code outside the chart).
 func (tx *Tx) OpenAccounts(ctx context.Context, codes ...string) error {
 	var b pgx.Batch
 	for _, code := range codes {
@@ -105,7 +107,7 @@ func (tx *Tx) OpenAccounts(ctx context.Context, codes ...string) error {
 // account never posted to has balance zero.
 func (tx *Tx) Balance(ctx context.Context, code string) (Account, error) {
 	_, a, err := tx.l.account(ctx, tx.Tx, code)
-	if ErrorCode(err) == CodeNotFound {
+	if fault.CodeOf(err) == fault.NotFound {
 		spec, cerr := Chart(code)
 		if cerr != nil {
 			return a, cerr

@@ -108,7 +108,7 @@ type ExpiringPoints struct {
 // Expiring lists the customer's points that expire within the next days,
 // grouped by expiry date, soonest first.
 //
-// Errors: CodeUnknownCustomer.
+// Errors: fault.UnknownCustomer.
 func (s *Service) Expiring(ctx context.Context, customerID string, within time.Duration) ([]ExpiringPoints, error) {
 	now := s.now()
 	out := []ExpiringPoints{}

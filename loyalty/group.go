@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/rules"
 )
@@ -28,7 +29,7 @@ const (
 
 // Process records a partner's event exactly once per (key, event_id): a
 // retry of the same event answers the first result and replayed = true; the
-// same event_id with a different body is CodeIdempotencyConflict. The event,
+// same event_id with a different body is fault.IdempotencyConflict. The event,
 // its effects on the customer and its entry commit together, and Process
 // returns once they are durable; a refused event writes nothing, so it may be
 // sent again once fixed.
@@ -36,9 +37,9 @@ const (
 // Concurrent events are written together, many to a transaction (see
 // processGroup); each is refused or recorded on its own as if it were alone.
 //
-// Errors: ledger.CodeInvalid, ledger.CodeInvalidAmount,
-// ledger.CodeIdempotencyConflict, CodeUnknownCustomer, CodeUnknownShipment,
-// CodeDuplicateShipment, CodeRefundExceeds, CodeAlreadyRated.
+// Errors: fault.Invalid, fault.InvalidAmount,
+// fault.IdempotencyConflict, fault.UnknownCustomer, fault.UnknownShipment,
+// fault.DuplicateShipment, fault.RefundExceeds, fault.AlreadyRated.
 func (s *Service) Process(ctx context.Context, keyID int64, actor string, ev Event) (Result, bool, error) {
 	o := s.ProcessBatch(ctx, keyID, actor, []Event{ev})[0]
 	return o.Result, o.Replayed, o.Err
@@ -219,7 +220,7 @@ func (s *Service) processAlone(ctx context.Context, tx *ledger.Tx, j *job, out *
 		res, doc, replayed, err = s.processIn(ctx, tx, j)
 		return err
 	})
-	if err != nil && (ledger.IsTransient(err) || ctx.Err() != nil) {
+	if err != nil && (fault.Transient(err) || ctx.Err() != nil) {
 		return err
 	}
 	*out = Outcome{Result: res, Replayed: replayed, Err: err, JSON: doc}
@@ -351,7 +352,7 @@ func (s *Service) shipments(ctx context.Context, tx *ledger.Tx, group []*job, ru
 
 func replayOf(j *job, stored storedEvent) Outcome {
 	if !bytes.Equal(stored.hash, j.hash) {
-		return Outcome{Err: &ledger.Error{Code: ledger.CodeIdempotencyConflict,
+		return Outcome{Err: &fault.Error{Code: fault.IdempotencyConflict,
 			Message: "event_id " + j.ev.EventID + " was already posted with a different body"}}
 	}
 	var res Result
@@ -509,10 +510,10 @@ func (st *shipmentState) price(j *job, custs map[string]Customer, rs rules.RuleS
 	ev := j.ev
 	cust, ok := custs[ev.CustomerID]
 	if !ok {
-		return nil, &ledger.Error{Code: CodeUnknownCustomer, Message: "no customer " + ev.CustomerID}
+		return nil, &fault.Error{Code: fault.UnknownCustomer, Message: "no customer " + ev.CustomerID}
 	}
 	if st.shipped[ev.ShipmentID] {
-		return nil, &ledger.Error{Code: CodeDuplicateShipment, Message: "shipment " + ev.ShipmentID + " was already completed by another event"}
+		return nil, &fault.Error{Code: fault.DuplicateShipment, Message: "shipment " + ev.ShipmentID + " was already completed by another event"}
 	}
 	amount := *ev.Amount
 	this := customerMonth{cust.ID, rs.MonthOf(ev.OccurredAt)}

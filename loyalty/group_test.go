@@ -11,6 +11,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/internal/pricemodel"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
@@ -257,7 +258,7 @@ func outcomes(out []loyalty.Outcome) []string {
 	s := make([]string, len(out))
 	for i, o := range out {
 		if o.Err != nil {
-			s[i] = "error " + string(ledger.ErrorCode(o.Err))
+			s[i] = "error " + string(fault.CodeOf(o.Err))
 			continue
 		}
 		res := o.Result

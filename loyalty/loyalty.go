@@ -9,30 +9,12 @@
 package loyalty
 
 import (
-	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/rules"
-)
-
-// Error codes of the loyalty domain, beside ledger's.
-const (
-	CodeUnknownCustomer   ledger.Code = "unknown_customer"        // no such customer
-	CodeCustomerConflict  ledger.Code = "customer_conflict"       // id taken, with other data
-	CodeSelfReferral      ledger.Code = "self_referral"           // a customer cannot refer themself
-	CodeUnknownReferrer   ledger.Code = "unknown_referrer"        // referrer must exist first
-	CodeReferrerImmutable ledger.Code = "referrer_immutable"      // a referrer never changes
-	CodeUnknownShipment   ledger.Code = "unknown_shipment"        // no such shipment for the customer
-	CodeDuplicateShipment ledger.Code = "duplicate_shipment"      // shipment already completed by another event
-	CodeRefundExceeds     ledger.Code = "refund_exceeds_shipment" // refunds would exceed the shipment
-	CodeAlreadyRated      ledger.Code = "already_rated"           // feedback is once per shipment
-	CodeCampaignConflict  ledger.Code = "campaign_conflict"       // campaign id taken, with other data
-	CodeInvalidRules      ledger.Code = "invalid_rules"           // rule set inconsistent
 )
 
 // Service is the loyalty programme. It is safe for concurrent use.
@@ -87,16 +69,4 @@ func Owns(kind string) bool {
 		return true
 	}
 	return false
-}
-
-func invalid(field, message string) error {
-	return &ledger.Error{Code: ledger.CodeInvalid, Message: field + ": " + message, Fields: map[string]string{field: message}}
-}
-
-func pgErr(err error) *pgconn.PgError {
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		return pe
-	}
-	return nil
 }

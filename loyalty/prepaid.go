@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/rules"
 )
@@ -73,7 +74,7 @@ func (s *Service) checkMoney(kind string, in *MoneyInput) error {
 	if !in.Amount.IsPositive() || in.Amount.GreaterThan(maxMoney) {
 		bad["amount"] = "a positive CNY amount"
 	} else if err := ledger.CNY.CheckScale(in.Amount); err != nil {
-		return &ledger.Error{Code: ledger.CodeInvalidAmount, Message: "amount " + in.Amount.String() + " is finer than the fen",
+		return &fault.Error{Code: fault.InvalidAmount, Message: "amount " + in.Amount.String() + " is finer than the fen",
 			Fields: map[string]string{"amount": "at most 2 decimals"}}
 	}
 	now := s.now()
@@ -87,7 +88,7 @@ func (s *Service) checkMoney(kind string, in *MoneyInput) error {
 		bad["shipment_id"] = "1 to 64 letters, digits, '_', '.', ':' or '-'"
 	}
 	if len(bad) > 0 {
-		return &ledger.Error{Code: ledger.CodeInvalid, Message: "the " + kind + " is invalid", Fields: bad}
+		return &fault.Error{Code: fault.Invalid, Message: "the " + kind + " is invalid", Fields: bad}
 	}
 	return nil
 }
@@ -98,8 +99,8 @@ func (s *Service) checkMoney(kind string, in *MoneyInput) error {
 // the deposit occurred and is recorded even when the rebate rounds to zero.
 // Idempotent on the deposit id.
 //
-// Errors: ledger.CodeInvalid, ledger.CodeInvalidAmount, CodeUnknownCustomer,
-// ledger.CodeIdempotencyConflict.
+// Errors: fault.Invalid, fault.InvalidAmount, fault.UnknownCustomer,
+// fault.IdempotencyConflict.
 func (s *Service) Deposit(ctx context.Context, in MoneyInput, actor string) (MoneyMovement, bool, error) {
 	return s.move(ctx, Deposit, in, actor, func(m *MoneyMovement, rs rules.RuleSet, _, _ decimal.Decimal) ([]ledger.PostingInput, error) {
 		rate, rebate := rs.Rebate(in.Amount)
@@ -121,12 +122,12 @@ func (s *Service) Deposit(ctx context.Context, in MoneyInput, actor string) (Mon
 // charge larger than both together is refused whole. Idempotent on the
 // charge id.
 //
-// Errors: ledger.CodeInvalid, ledger.CodeInvalidAmount, CodeUnknownCustomer,
-// ledger.CodeInsufficientFunds, ledger.CodeIdempotencyConflict.
+// Errors: fault.Invalid, fault.InvalidAmount, fault.UnknownCustomer,
+// fault.InsufficientFunds, fault.IdempotencyConflict.
 func (s *Service) Charge(ctx context.Context, in MoneyInput, actor string) (MoneyMovement, bool, error) {
 	return s.move(ctx, Charge, in, actor, func(m *MoneyMovement, _ rules.RuleSet, principal, rebate decimal.Decimal) ([]ledger.PostingInput, error) {
 		if in.Amount.GreaterThan(principal.Add(rebate)) {
-			return nil, &ledger.Error{Code: ledger.CodeInsufficientFunds, Account: ledger.CustomerAccount(in.CustomerID, "prepaid"),
+			return nil, &fault.Error{Code: fault.InsufficientFunds, Account: ledger.CustomerAccount(in.CustomerID, "prepaid"),
 				Message: "a charge of " + in.Amount.StringFixed(2) + " exceeds principal " + principal.StringFixed(2) +
 					" and rebate " + rebate.StringFixed(2) + " together"}
 		}
@@ -148,12 +149,12 @@ func (s *Service) Charge(ctx context.Context, in MoneyInput, actor string) (Mone
 // proportion in the same entry: rebate * W / principal, rounded half up to
 // the fen, capped at the rebate. More than the principal is refused.
 //
-// Errors: ledger.CodeInvalid, ledger.CodeInvalidAmount, CodeUnknownCustomer,
-// ledger.CodeInsufficientFunds, ledger.CodeIdempotencyConflict.
+// Errors: fault.Invalid, fault.InvalidAmount, fault.UnknownCustomer,
+// fault.InsufficientFunds, fault.IdempotencyConflict.
 func (s *Service) Withdraw(ctx context.Context, in MoneyInput, actor string) (MoneyMovement, bool, error) {
 	return s.move(ctx, Withdrawal, in, actor, func(m *MoneyMovement, _ rules.RuleSet, principal, rebate decimal.Decimal) ([]ledger.PostingInput, error) {
 		if in.Amount.GreaterThan(principal) {
-			return nil, &ledger.Error{Code: ledger.CodeInsufficientFunds, Account: ledger.CustomerAccount(in.CustomerID, "prepaid"),
+			return nil, &fault.Error{Code: fault.InsufficientFunds, Account: ledger.CustomerAccount(in.CustomerID, "prepaid"),
 				Message: "a withdrawal of " + in.Amount.StringFixed(2) + " exceeds the principal " + principal.StringFixed(2)}
 		}
 		claw := rules.Clawback(rebate, principal, in.Amount)
@@ -203,7 +204,7 @@ func (s *Service) move(ctx context.Context, kind string, in MoneyInput, actor st
 		err := tx.QueryRow(ctx, `SELECT request_hash FROM money_movements WHERE kind = $1 AND id = $2`, kind, in.ID).Scan(&stored)
 		if err == nil {
 			if string(stored) != string(hash[:]) {
-				return &ledger.Error{Code: ledger.CodeIdempotencyConflict, Message: kind + " " + in.ID + " was already recorded with other details"}
+				return &fault.Error{Code: fault.IdempotencyConflict, Message: kind + " " + in.ID + " was already recorded with other details"}
 			}
 			replayed = true
 			out, err = moneyMovement(ctx, tx, kind, in.ID)
@@ -241,10 +242,10 @@ func (s *Service) move(ctx context.Context, kind string, in MoneyInput, actor st
     rate, rebate, from_principal, from_rebate, clawback, rule_version, request_hash, entry_id)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`, kind, in.ID, in.CustomerID, in.Amount, in.OccurredAt,
 			m.ShipmentID, m.Rate, m.Rebate, m.FromPrincipal, m.FromRebate, m.Clawback, rs.Version, hash[:], entry.ID); err != nil {
-			if pe := pgErr(err); pe != nil && pe.Code == "23505" {
+			if fault.UniqueViolation(err, "") {
 				// Taken meanwhile by a request for another customer (one for
 				// the same customer would have waited on its lock).
-				return &ledger.Error{Code: ledger.CodeIdempotencyConflict, Message: kind + " " + in.ID + " was already recorded with other details"}
+				return &fault.Error{Code: fault.IdempotencyConflict, Message: kind + " " + in.ID + " was already recorded with other details"}
 			}
 			return err
 		}
@@ -270,7 +271,7 @@ func moneyMovement(ctx context.Context, tx *ledger.Tx, kind, id string) (MoneyMo
 FROM money_movements WHERE kind = $1 AND id = $2`, kind, id).Scan(&m.Kind, &m.ID, &m.CustomerID, &m.Amount, &m.OccurredAt,
 		&m.ShipmentID, &m.RuleVersion, &m.Rate, &m.Rebate, &m.FromPrincipal, &m.FromRebate, &m.Clawback, &m.EntryID, &m.ReversalEntryID)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return m, ledger.Errorf(ledger.CodeNotFound, "no %s %s", kind, id)
+		return m, fault.Errorf(fault.NotFound, "no %s %s", kind, id)
 	}
 	if err != nil {
 		return m, err
@@ -283,8 +284,8 @@ FROM money_movements WHERE kind = $1 AND id = $2`, kind, id).Scan(&m.Kind, &m.ID
 // withdrawal (with its clawback), once, with a reason. A deposit whose money
 // or rebate has been spent cannot be reversed.
 //
-// Errors: ledger.CodeNotFound, ledger.CodeInvalid, ledger.CodeAlreadyReversed,
-// ledger.CodeInsufficientFunds.
+// Errors: fault.NotFound, fault.Invalid, fault.AlreadyReversed,
+// fault.InsufficientFunds.
 func (s *Service) ReverseMoney(ctx context.Context, kind, id, reason, actor string) (MoneyMovement, error) {
 	var out MoneyMovement
 	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
@@ -294,7 +295,7 @@ func (s *Service) ReverseMoney(ctx context.Context, kind, id, reason, actor stri
 		err := tx.QueryRow(ctx, `SELECT customer_id, entry_id, reversal_entry_id FROM money_movements
 WHERE kind = $1 AND id = $2`, kind, id).Scan(&customerID, &entryID, &reversed)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return ledger.Errorf(ledger.CodeNotFound, "no %s %s", kind, id)
+			return fault.Errorf(fault.NotFound, "no %s %s", kind, id)
 		}
 		if err != nil {
 			return err
@@ -307,11 +308,11 @@ WHERE kind = $1 AND id = $2`, kind, id).Scan(&customerID, &entryID, &reversed)
 			return err
 		}
 		if reversed != nil {
-			return ledger.Errorf(ledger.CodeAlreadyReversed, "%s %s was reversed by entry %d", kind, id, *reversed)
+			return fault.Errorf(fault.AlreadyReversed, "%s %s was reversed by entry %d", kind, id, *reversed)
 		}
 		entry, err := tx.Reverse(ctx, entryID, ledger.ReversalInput{Actor: actor, Reason: reason})
-		if ledger.ErrorCode(err) == ledger.CodeInsufficientFunds {
-			return &ledger.Error{Code: ledger.CodeInsufficientFunds, Message: "the " + kind + "'s money or rebate has been spent since: it cannot be reversed"}
+		if fault.CodeOf(err) == fault.InsufficientFunds {
+			return &fault.Error{Code: fault.InsufficientFunds, Message: "the " + kind + "'s money or rebate has been spent since: it cannot be reversed"}
 		}
 		if err != nil {
 			return err

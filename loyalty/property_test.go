@@ -10,8 +10,8 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/internal/pricemodel"
-	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 )
 
@@ -129,14 +129,14 @@ func runProperty(t *testing.T, seed uint64, steps int) {
 			var want string
 			switch {
 			case p.featured && (now.Before(p.from) || !now.Before(p.until)):
-				want = string(loyalty.CodeOutsideWindow)
+				want = string(fault.OutsideWindow)
 			case p.stock != nil && *p.stock < q:
-				want = string(loyalty.CodeOutOfStock)
+				want = string(fault.OutOfStock)
 			default:
 				want = model.Redeem(id, c, p.price*int64(q), now)
 			}
 			_, _, err := e.svc.Redeem(e.ctx, loyalty.RedemptionInput{ID: id, CustomerID: c, SKU: sku, Quantity: q}, "test")
-			if got := string(ledger.ErrorCode(err)); got != want {
+			if got := string(fault.CodeOf(err)); got != want {
 				t.Fatalf("step %d: redeem %d %s by %s: %q (%v), the model says %q", step, q, sku, c, got, err, want)
 			}
 			if err != nil {
@@ -238,7 +238,7 @@ func modelEvent(ev loyalty.Event) pricemodel.Event {
 // earning, referral, refund, feedback and net points.
 func describeOutcome(o loyalty.Outcome) string {
 	if o.Err != nil {
-		return "refused " + string(ledger.ErrorCode(o.Err))
+		return "refused " + string(fault.CodeOf(o.Err))
 	}
 	res := o.Result
 	var b strings.Builder

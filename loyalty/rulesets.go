@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/rules"
 )
@@ -141,12 +142,12 @@ func (s *Service) RuleVersions(ctx context.Context) ([]rules.RuleSet, error) {
 // EffectiveFrom (now when zero), which may not be in the past nor before
 // the latest version's: what has been priced stays priced.
 //
-// Errors: CodeInvalidRules (with field errors), ledger.CodeInvalid.
+// Errors: fault.InvalidRules (with field errors), fault.Invalid.
 func (s *Service) PutRules(ctx context.Context, rs rules.RuleSet, actor string) (rules.RuleSet, error) {
 	if err := rs.Validate(); err != nil {
 		var ve *rules.ValidationError
 		if errors.As(err, &ve) {
-			return rs, &ledger.Error{Code: CodeInvalidRules, Message: "the rule set is inconsistent", Fields: ve.Fields}
+			return rs, &fault.Error{Code: fault.InvalidRules, Message: "the rule set is inconsistent", Fields: ve.Fields}
 		}
 		return rs, err
 	}
@@ -159,7 +160,7 @@ func (s *Service) PutRules(ctx context.Context, rs rules.RuleSet, actor string) 
 		rs.EffectiveFrom = earliest
 	}
 	if rs.EffectiveFrom.Before(earliest) {
-		return rs, invalid("effective_from", "at least 5.5 minutes ahead: priced events stay priced")
+		return rs, fault.InvalidField("effective_from", "at least 5.5 minutes ahead: priced events stay priced")
 	}
 	doc, err := json.Marshal(rs)
 	if err != nil {
@@ -175,7 +176,7 @@ func (s *Service) PutRules(ctx context.Context, rs rules.RuleSet, actor string) 
 			return err
 		}
 		if latest != nil && !rs.EffectiveFrom.After(*latest) {
-			return invalid("effective_from", "must be after the latest version's ("+latest.Format(time.RFC3339)+")")
+			return fault.InvalidField("effective_from", "must be after the latest version's ("+latest.Format(time.RFC3339)+")")
 		}
 		return tx.QueryRow(ctx, `INSERT INTO rule_sets (version, effective_from, document, created_by)
 VALUES ((SELECT coalesce(max(version), 1) + 1 FROM rule_sets), $1, $2, $3) RETURNING version`,

@@ -9,6 +9,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 )
 
@@ -31,11 +32,11 @@ type Prepaid struct {
 // Balances reads the customer's balances now, in one statement: one round
 // trip and one snapshot, so that it stays fast while events are written.
 //
-// Errors: CodeUnknownCustomer.
+// Errors: fault.UnknownCustomer.
 func (s *Service) Balances(ctx context.Context, customerID string) (Balances, error) {
 	b := Balances{CustomerID: customerID}
 	if !ledger.ValidCustomerID(customerID) {
-		return b, &ledger.Error{Code: CodeUnknownCustomer, Message: "no customer " + customerID}
+		return b, &fault.Error{Code: fault.UnknownCustomer, Message: "no customer " + customerID}
 	}
 	now := s.now()
 	pool := s.ledger.Pool()
@@ -71,7 +72,7 @@ FROM (SELECT coalesce(sum(l.remaining), 0) AS balance,
 		return b, err
 	}
 	if !known {
-		return b, &ledger.Error{Code: CodeUnknownCustomer, Message: "no customer " + customerID}
+		return b, &fault.Error{Code: fault.UnknownCustomer, Message: "no customer " + customerID}
 	}
 	tier, _ := rs.TierInEffect(last, thisMonth)
 	b.Segment, b.Level = tier.Segment, tier.Level
@@ -101,7 +102,7 @@ type Movement struct {
 // first, limit at a time; before is the keyset cursor (0 for the first page,
 // then the previous page's next). next is 0 on the last page.
 //
-// Errors: CodeUnknownCustomer.
+// Errors: fault.UnknownCustomer.
 func (s *Service) Statement(ctx context.Context, customerID string, before int64, limit int) ([]StatementEntry, int64, error) {
 	var (
 		out  []StatementEntry
