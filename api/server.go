@@ -58,7 +58,7 @@ func New(cfg Config) *Server {
 		cfg.Loyalty = loyalty.New(cfg.Ledger)
 	}
 	s := &Server{ledger: cfg.Ledger, loyalty: cfg.Loyalty, log: cfg.Log, openapi: cfg.OpenAPI, ready: cfg.Ready}
-	s.metrics = newMetrics(cfg.Registry, cfg.Ledger)
+	s.metrics = newMetrics(cfg.Registry, cfg.Ledger, cfg.Loyalty)
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

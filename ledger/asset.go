@@ -25,9 +25,6 @@ func (a Asset) Scale() int32 {
 	}
 }
 
-// Valid reports whether a is an asset of the chart.
-func (a Asset) Valid() bool { return a == PTS || a == CNY }
-
 // CheckScale refuses an amount with more decimals than the asset allows.
 // Trailing zeros are not decimals: "1.50" and "1.500" are both 1.5 CNY.
 func (a Asset) CheckScale(amount decimal.Decimal) error {

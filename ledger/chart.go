@@ -39,7 +39,7 @@ var customerAccounts = map[string]Asset{
 	"rebate":  CNY,
 }
 
-// Chart resolves an account code against the chart of accounts (DOMAIN.md):
+// Chart resolves an account code against the chart of accounts (docs/RULES.md):
 // `customer:{id}:{points|prepaid|rebate}` and the fixed platform accounts.
 // Accounts of the chart are created on first use. It returns
 // fault.UnknownAccount for any other code.
@@ -75,15 +75,6 @@ func CustomerOf(code string) (string, bool) {
 		return "", false
 	}
 	return rest[:i], true
-}
-
-// PlatformAccounts lists the platform accounts of the chart.
-func PlatformAccounts() []string {
-	out := make([]string, 0, len(platformAccounts))
-	for code := range platformAccounts {
-		out = append(out, code)
-	}
-	return out
 }
 
 func quote(s string) string {

@@ -27,7 +27,7 @@ import (
 // middle of March, after the test clock's 15 March.
 var switchAt = time.Date(2026, 3, 20, 0, 0, 0, 0, shanghai)
 
-// putVersion2 stores DOMAIN.md's default rules changed by change as version
+// putVersion2 stores the default rules (docs/RULES.md) changed by change as version
 // 2, effective from `from`.
 func (e *env) putVersion2(from time.Time, change func(*rules.RuleSet)) {
 	e.t.Helper()
@@ -46,7 +46,7 @@ func eachEventPath(t *testing.T, test func(t *testing.T, e *env)) {
 	t.Run("Grouped", func(t *testing.T) { test(t, newEnv(t)) })
 	t.Run("Alone", func(t *testing.T) {
 		e := newEnv(t)
-		e.svc.SlowPathOnly()
+		e.eventByEvent = true
 		test(t, e)
 	})
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/tally-ledger/tally/ledger"
 )
 
-// Product kinds (DOMAIN.md).
+// Product kinds (docs/RULES.md).
 const (
 	Standard = "standard" // every customer
 	Level    = "level"    // customers whose level is at least min_level

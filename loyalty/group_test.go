@@ -43,7 +43,7 @@ func TestGroupedEqualsAlone(t *testing.T) {
 			t.Run(fmt.Sprintf("writers%d/seed%d", tc.writers, seed), func(t *testing.T) {
 				events := randomEvents(seed, 400, tc.crossCustomer)
 				grouped, alone, single := groupEnv(t, tc.writers), groupEnv(t, 1), groupEnv(t, tc.writers)
-				alone.svc.SlowPathOnly()
+				alone.eventByEvent = true
 				compareRuns(t, events, grouped, alone, single)
 			})
 		}
@@ -51,7 +51,7 @@ func TestGroupedEqualsAlone(t *testing.T) {
 }
 
 func compareRuns(t *testing.T, events []loyalty.Event, grouped, alone, single *env) {
-	aloneOut := alone.svc.ProcessBatch(alone.ctx, alone.keyID, "test", events)
+	aloneOut := alone.processBatch(alone.keyID, events)
 	groupedOut := grouped.svc.ProcessBatch(grouped.ctx, grouped.keyID, "test", events)
 	var one []loyalty.Outcome
 	for _, ev := range events {
@@ -82,7 +82,7 @@ func compareRuns(t *testing.T, events []loyalty.Event, grouped, alone, single *e
 		}
 		e.reconcile()
 	}
-	if n := grouped.svc.Fallbacks(); n != 0 {
+	if n := grouped.svc.Stats().Fallbacks.Load(); n != 0 {
 		t.Errorf("the grouped batch fell back to event by event %d times", n)
 	}
 	if created := strings.Count(strings.Join(wantBooks, "\n"), "shipment "); created < 100 {

@@ -29,9 +29,19 @@ type Service struct {
 
 	events       *coalescer // partner events, written in groups
 	eventWriters int
-	fallbacks    atomic.Int64 // groups done again event by event
-	slowOnly     bool         // tests: no fast path
+
+	stats Stats
 }
+
+// Stats counts what the service did since it started; read it for metrics.
+type Stats struct {
+	// Fallbacks counts the groups of events whose grouped write failed and
+	// that were written again event by event.
+	Fallbacks atomic.Int64
+}
+
+// Stats returns the service's counters.
+func (s *Service) Stats() *Stats { return &s.stats }
 
 // Option configures a Service.
 type Option func(*Service)

@@ -36,6 +36,9 @@ type env struct {
 	clock  *clock
 	keyID  int64
 	seq    atomic.Int64
+	// eventByEvent sends the events through the path a group falls back
+	// to (loyalty.Service.ProcessEventByEvent) rather than ProcessBatch.
+	eventByEvent bool
 }
 
 // newEnv is a fresh database with the clock at 2026-03-15 12:00 Shanghai.
@@ -78,8 +81,22 @@ func (e *env) event(typ, customer, shipment, amount string, at time.Time) loyalt
 }
 
 func (e *env) process(ev loyalty.Event) (loyalty.Result, error) {
-	res, _, err := e.svc.Process(e.ctx, e.keyID, "test", ev)
-	return res, err
+	o := e.processAs(e.keyID, ev)
+	return o.Result, o.Err
+}
+
+// processAs processes one event as the partner key keyID.
+func (e *env) processAs(keyID int64, ev loyalty.Event) loyalty.Outcome {
+	return e.processBatch(keyID, []loyalty.Event{ev})[0]
+}
+
+// processBatch processes the events as the partner key keyID, through
+// ProcessBatch or, when the env says so, event by event.
+func (e *env) processBatch(keyID int64, events []loyalty.Event) []loyalty.Outcome {
+	if e.eventByEvent {
+		return e.svc.ProcessEventByEvent(e.ctx, keyID, "test", events)
+	}
+	return e.svc.ProcessBatch(e.ctx, keyID, "test", events)
 }
 
 func (e *env) mustProcess(ev loyalty.Event) loyalty.Result {
@@ -429,15 +446,15 @@ func TestEventsAreRecordedOncePerPartnerKey(t *testing.T) {
 	e.customer("C1")
 	ev := e.event(loyalty.ShipmentCompleted, "C1", "S1", "100", march(1, 9))
 	first := e.mustProcess(ev)
-	again, replayed, err := e.svc.Process(e.ctx, e.keyID, "test", ev)
-	if err != nil || !replayed || *again.EntryID != *first.EntryID || again.Earning.Points != first.Earning.Points {
-		t.Errorf("replay: %+v replayed=%v err=%v", again, replayed, err)
+	o := e.processAs(e.keyID, ev)
+	again := o.Result
+	if o.Err != nil || !o.Replayed || *again.EntryID != *first.EntryID || again.Earning.Points != first.Earning.Points {
+		t.Errorf("replay: %+v replayed=%v err=%v", again, o.Replayed, o.Err)
 	}
 	changed := ev
 	other := d("101")
 	changed.Amount = &other
-	_, _, err = e.svc.Process(e.ctx, e.keyID, "test", changed)
-	wantCode(t, err, fault.IdempotencyConflict)
+	wantCode(t, e.processAs(e.keyID, changed).Err, fault.IdempotencyConflict)
 
 	// Another partner's event with the same id is another event; the same
 	// shipment completed twice is refused.
@@ -445,8 +462,7 @@ func TestEventsAreRecordedOncePerPartnerKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = e.svc.Process(e.ctx, k.ID, "test", ev)
-	wantCode(t, err, fault.DuplicateShipment)
+	wantCode(t, e.processAs(k.ID, ev).Err, fault.DuplicateShipment)
 
 	t.Run("ConcurrentSameEventMakesOneEntry", func(t *testing.T) {
 		ev := e.event(loyalty.ShipmentCompleted, "C1", "S2", "77", march(2, 9))
@@ -454,12 +470,12 @@ func TestEventsAreRecordedOncePerPartnerKey(t *testing.T) {
 		entries := make(chan int64, 10)
 		for range 10 {
 			wg.Go(func() {
-				res, _, err := e.svc.Process(e.ctx, e.keyID, "test", ev)
-				if err != nil {
-					t.Errorf("concurrent: %v", err)
+				o := e.processAs(e.keyID, ev)
+				if o.Err != nil {
+					t.Errorf("concurrent: %v", o.Err)
 					return
 				}
-				entries <- *res.EntryID
+				entries <- *o.Result.EntryID
 			})
 		}
 		wg.Wait()

@@ -306,21 +306,10 @@ FROM c ORDER BY contribution DESC, id`, string(month), end)
 
 func ceilPercent(n, pct int) int { return (n*pct + 99) / 100 }
 
-// ReconcileRebates recomputes every deposit's rebate from its amount and the
+// RebateCheck recomputes every deposit's rebate from its amount and the
 // rule version that priced it, and compares it with the rebate recorded and
-// the rebate posted.
-func (s *Service) ReconcileRebates(ctx context.Context) (ledger.Check, error) {
-	var check ledger.Check
-	err := s.ledger.ReadTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		check, err = s.RebateCheck(ctx, tx)
-		return err
-	})
-	return check, err
-}
-
-// RebateCheck is ReconcileRebates in the caller's snapshot (for
-// ledger.Reconcile's extra checks). It streams over the deposits.
+// the rebate posted. It is one of ledger.Reconcile's extra checks, run in
+// its snapshot.
 func (s *Service) RebateCheck(ctx context.Context, tx pgx.Tx) (ledger.Check, error) {
 	check := ledger.Check{Name: "rebates_match_rules",
 		Description: "every deposit's rebate equals its amount priced by the rule version recorded with it", Pass: true,

@@ -15,7 +15,7 @@ import (
 )
 
 // RulesAt is the rule set in effect at t: the version with the latest
-// effective_from at or before t. The default rule set of DOMAIN.md is
+// effective_from at or before t. The default rule set of docs/RULES.md is
 // version 1 until an operator puts another.
 func (s *Service) RulesAt(ctx context.Context, t time.Time) (rules.RuleSet, error) {
 	return s.rulesAt(ctx, s.ledger.Pool(), t)
