@@ -223,7 +223,7 @@ func (s *Server) runExpiry(c echo.Context) error {
 	if err := noBody(c); err != nil {
 		return err
 	}
-	asOf, err := timeParam(c, "as_of", time.Now())
+	asOf, err := timeParam(c, "as_of", s.ledger.Now())
 	if err != nil {
 		return err
 	}

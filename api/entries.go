@@ -121,14 +121,17 @@ func (s *Server) postEntry(c echo.Context) error {
 	if req.Reason == "" {
 		fields["reason"] = "required: say why this manual entry is made"
 	}
-	if req.EffectiveAt != nil && req.EffectiveAt.After(time.Now()) {
+	now := s.ledger.Now() // the one instant of this request
+	if req.EffectiveAt != nil && req.EffectiveAt.After(now) {
 		fields["effective_at"] = "must not be in the future"
 	}
 	if len(fields) > 0 {
 		return &fault.Error{Code: fault.Invalid, Message: "the entry is invalid", Fields: fields}
 	}
-	in := ledger.EntryInput{Kind: req.Kind, IdempotencyKey: key, RequestHash: requestHash(c, req), Metadata: req.Metadata,
-		Actor: actor(c), Reason: req.Reason}
+	// Effective now unless the request says otherwise; the hash is the
+	// request's, so a retry without effective_at is still the same request.
+	in := ledger.EntryInput{Kind: req.Kind, EffectiveAt: now, IdempotencyKey: key, RequestHash: requestHash(c, req),
+		Metadata: req.Metadata, Actor: actor(c), Reason: req.Reason}
 	if req.EffectiveAt != nil {
 		in.EffectiveAt = *req.EffectiveAt
 	}
@@ -138,11 +141,7 @@ func (s *Server) postEntry(c echo.Context) error {
 		if spec, err := ledger.Chart(p.Account); err == nil && spec.Asset == ledger.PTS && !spec.AllowNegative && p.Amount.IsPositive() {
 			// Points credited by hand are a lot like any other, expiring
 			// per the rules in effect when it takes effect.
-			at := time.Now()
-			if req.EffectiveAt != nil {
-				at = *req.EffectiveAt
-			}
-			if posting.Lot, err = s.loyalty.LotAt(ctx, at); err != nil {
+			if posting.Lot, err = s.loyalty.LotAt(ctx, in.EffectiveAt); err != nil {
 				return err
 			}
 		}

@@ -166,7 +166,7 @@ func (s *Server) postEventBatch(c echo.Context) error {
 }
 
 func (s *Server) getRules(c echo.Context) error {
-	at, err := timeParam(c, "at", time.Now())
+	at, err := timeParam(c, "at", s.ledger.Now())
 	if err != nil {
 		return err
 	}

@@ -154,7 +154,7 @@ func (s *Server) trialBalance(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	asOf, err := timeParam(c, "as_of", time.Now())
+	asOf, err := timeParam(c, "as_of", s.ledger.Now())
 	if err != nil {
 		return err
 	}
@@ -180,13 +180,13 @@ func (s *Server) trialBalance(c echo.Context) error {
 	return st.finish(`],"totals":`+mustJSON(out)+`}`, records...)
 }
 
-// period reads ?from=&to= (RFC 3339), to after from.
-func period(c echo.Context) (time.Time, time.Time, error) {
+// period reads ?from=&to= (RFC 3339), to after from and now by default.
+func period(c echo.Context, now time.Time) (time.Time, time.Time, error) {
 	from, err := timeParam(c, "from", time.Time{})
 	if err != nil {
 		return from, from, err
 	}
-	to, err := timeParam(c, "to", time.Now())
+	to, err := timeParam(c, "to", now)
 	if err != nil {
 		return from, to, err
 	}
@@ -219,7 +219,7 @@ func (s *Server) rebateReport(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	from, to, err := period(c)
+	from, to, err := period(c, s.ledger.Now())
 	if err != nil {
 		return err
 	}
@@ -238,7 +238,7 @@ func (s *Server) pointsReport(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	from, to, err := period(c)
+	from, to, err := period(c, s.ledger.Now())
 	if err != nil {
 		return err
 	}

@@ -59,8 +59,11 @@ func WithHotBuckets(n int) Option {
 	}
 }
 
-// WithClock sets the clock that decides which points lots are available
-// and unexpired when a debit draws on them (tests set time).
+// WithClock sets the ledger's clock (tests set time). A transaction reads
+// it once, when it begins (Tx.Now): the entries it posts are recorded at
+// that instant, the lots they create become available at it, the lots a
+// debit draws on are those available and unexpired at it, and its callers
+// decide by it.
 func WithClock(now func() time.Time) Option {
 	return func(l *Ledger) {
 		if now != nil {
@@ -69,7 +72,8 @@ func WithClock(now func() time.Time) Option {
 	}
 }
 
-// Now is the ledger's clock.
+// Now is the ledger's clock, for work outside a transaction; inside one,
+// Tx.Now is the instant it began.
 func (l *Ledger) Now() time.Time { return l.now() }
 
 // New returns a Ledger on the pool, whose database must be migrated.

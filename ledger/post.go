@@ -21,7 +21,8 @@ import (
 // EntryInput is an entry to record.
 type EntryInput struct {
 	Kind string
-	// EffectiveAt is when the movement happened; zero means now.
+	// EffectiveAt is when the movement happened; zero means when it is
+	// recorded (the transaction's Now).
 	EffectiveAt time.Time
 	// IdempotencyKey makes Post safe to retry: a second Post with the same key
 	// and the same request records nothing and returns the first entry.
@@ -101,7 +102,7 @@ func (l *Ledger) Post(ctx context.Context, in EntryInput) (*Entry, bool, error) 
 	)
 	err = l.retry(ctx, func() error {
 		var err error
-		entry, applied, err = l.post(ctx, l.pool, in, lines, hash, rand.IntN(l.buckets))
+		entry, applied, err = l.post(ctx, l.pool, in, lines, hash, rand.IntN(l.buckets), l.now())
 		return err
 	})
 	if fault.NotNullViolation(err) {
@@ -110,7 +111,7 @@ func (l *Ledger) Post(ctx context.Context, in EntryInput) (*Entry, bool, error) 
 		for _, ln := range lines {
 			l.known.Delete(ln.code)
 		}
-		entry, applied, err = l.post(ctx, l.pool, in, lines, hash, rand.IntN(l.buckets))
+		entry, applied, err = l.post(ctx, l.pool, in, lines, hash, rand.IntN(l.buckets), l.now())
 	}
 	if err != nil {
 		// A unique violation with a key is most likely the key: a retry of a
@@ -235,12 +236,12 @@ const (
 	// An account that may not go negative gets its one balance row with it,
 	// so that a debit is a plain UPDATE that the CHECK constraint guards.
 	qCreateAccount = `WITH a AS (
-    INSERT INTO accounts (code, asset, allow_negative) VALUES ($1, $2, $3)
+    INSERT INTO accounts (code, asset, allow_negative, created_at) VALUES ($1, $2, $3, $4)
     ON CONFLICT (code) DO NOTHING RETURNING id, allow_negative)
 INSERT INTO balance_buckets (account_id, bucket, allow_negative, balance)
 SELECT id, 0, false, 0 FROM a WHERE NOT allow_negative`
-	qInsertEntry = `INSERT INTO entries (kind, effective_at, idempotency_key, request_hash, metadata, actor, reason, reversal_of, rule_version)
-VALUES ($1, coalesce($2, now()), $3, $4, $5, $6, $7, $8, $9)
+	qInsertEntry = `INSERT INTO entries (kind, effective_at, idempotency_key, request_hash, metadata, actor, reason, reversal_of, rule_version, recorded_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 RETURNING id, effective_at, recorded_at, metadata`
 	qAddBalance = `UPDATE balance_buckets SET balance = balance + $2
 WHERE account_id = (SELECT id FROM accounts WHERE code = $1) AND bucket = 0`
@@ -249,7 +250,7 @@ SELECT id, $2, true, $3 FROM accounts WHERE code = $1
 ON CONFLICT (account_id, bucket) DO UPDATE SET balance = balance_buckets.balance + excluded.balance`
 	qInsertPostings = `INSERT INTO postings (entry_id, account_id, asset, amount, balance_after, effective_at)
 SELECT currval('entries_id_seq'), a.id, a.asset, l.amount,
-       b.balance, coalesce($3, now())
+       b.balance, $3
 FROM unnest($1::text[], $2::numeric[]) WITH ORDINALITY AS l (code, amount, ord)
 LEFT JOIN accounts a ON a.code = l.code -- a missing account fails NOT NULL, never drops a line
 LEFT JOIN balance_buckets b ON b.account_id = a.id AND b.bucket = 0 AND NOT a.allow_negative
@@ -274,10 +275,11 @@ func lotError(err error, lines []line, done []string) error {
 	return err
 }
 
-// post sends the entry as one batch. applied counts the balance rows updated,
-// so that a refusal can name the account that caused it.
-func (l *Ledger) post(ctx context.Context, db batcher, in EntryInput, lines []line, hash []byte, bucket int) (entry *Entry, applied int, err error) {
-	now := l.now() // the one clock of this entry: which lots are available
+// post sends the entry as one batch, at now: when it is recorded (and
+// effective, unless it says otherwise), and which lots are available. applied
+// counts the balance rows updated, so that a refusal can name the account
+// that caused it.
+func (l *Ledger) post(ctx context.Context, db batcher, in EntryInput, lines []line, hash []byte, bucket int, now time.Time) (entry *Entry, applied int, err error) {
 	var (
 		lotsDone []string // lot statements that succeeded, by account
 		batch    pgx.Batch
@@ -296,12 +298,12 @@ func (l *Ledger) post(ctx context.Context, db batcher, in EntryInput, lines []li
 	}
 	for _, ln := range lines {
 		if _, ok := l.known.Load(ln.code); !ok {
-			batch.Queue(qCreateAccount, ln.code, ln.spec.Asset, ln.spec.AllowNegative)
+			batch.Queue(qCreateAccount, ln.code, ln.spec.Asset, ln.spec.AllowNegative, now)
 		}
 	}
 	entry = &Entry{Kind: in.Kind, IdempotencyKey: key, Metadata: in.Metadata, Actor: in.Actor,
 		Reason: in.Reason, ReversalOf: in.reversalOf, RuleVersion: in.RuleVersion}
-	batch.Queue(qInsertEntry, in.Kind, eff, key, hash, in.Metadata, in.Actor, in.Reason, in.reversalOf, in.RuleVersion).
+	batch.Queue(qInsertEntry, in.Kind, eff, key, hash, in.Metadata, in.Actor, in.Reason, in.reversalOf, in.RuleVersion, now).
 		QueryRow(func(row pgx.Row) error {
 			return row.Scan(&entry.ID, &entry.EffectiveAt, &entry.RecordedAt, &entry.Metadata)
 		})

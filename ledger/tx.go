@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"math/rand/v2"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -11,9 +12,11 @@ import (
 
 // Tx is a transaction in which a caller's own rows and the entries it posts
 // commit together or not at all. Its embedded pgx.Tx runs the caller's SQL.
+// It has one clock: Now, fixed when it begins.
 type Tx struct {
 	pgx.Tx
 	l      *Ledger
+	now    time.Time
 	codes  []string // accounts the transaction may have created
 	posted int64
 	// bucket is the one balance bucket of each hot account this
@@ -25,13 +28,14 @@ type Tx struct {
 
 // InTx runs fn in a READ COMMITTED transaction and commits it, retrying the
 // whole of fn on a serialization failure or deadlock: fn must be safe to run
-// again (it is, if it only touches the database through tx). Row locks fn
-// takes must follow a fixed order, as Post's do (by account code).
+// again (it is, if it only touches the database through tx). Each attempt
+// is a transaction of its own, with its own Now. Row locks fn takes must
+// follow a fixed order, as Post's do (by account code).
 func (l *Ledger) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 	var done *Tx
 	err := l.retry(ctx, func() error {
 		return pgx.BeginFunc(ctx, l.pool, func(ptx pgx.Tx) error {
-			tx := &Tx{Tx: ptx, l: l, bucket: rand.IntN(l.buckets)}
+			tx := &Tx{Tx: ptx, l: l, now: l.now(), bucket: rand.IntN(l.buckets)}
 			if err := fn(tx); err != nil {
 				return err
 			}
@@ -50,6 +54,10 @@ func (l *Ledger) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 	return nil
 }
 
+// Now is the instant the transaction began, by the ledger's clock: the
+// time of everything in it.
+func (tx *Tx) Now() time.Time { return tx.now }
+
 // Post records the entry as part of the transaction. It does not replay:
 // callers that need idempotency keep their own key in the same transaction.
 //
@@ -66,7 +74,7 @@ func (tx *Tx) Post(ctx context.Context, in EntryInput) (*Entry, error) {
 	if hash == nil {
 		hash = hashInput(in)
 	}
-	entry, applied, err := tx.l.post(ctx, tx.Tx, in, lines, hash, tx.bucket)
+	entry, applied, err := tx.l.post(ctx, tx.Tx, in, lines, hash, tx.bucket, tx.now)
 	if err != nil {
 		if fault.UniqueViolation(err, "entries_idempotency_key_key") {
 			return nil, fault.Errorf(fault.IdempotencyConflict, "this idempotency key was already used")
@@ -94,7 +102,7 @@ func (tx *Tx) OpenAccounts(ctx context.Context, codes ...string) error {
 		if err != nil {
 			return err
 		}
-		b.Queue(qCreateAccount, code, spec.Asset, spec.AllowNegative)
+		b.Queue(qCreateAccount, code, spec.Asset, spec.AllowNegative, tx.now)
 	}
 	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 		return err

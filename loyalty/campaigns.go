@@ -55,8 +55,9 @@ func (s *Service) CreateCampaign(ctx context.Context, c Campaign) (Campaign, boo
 	c.StartsAt, c.EndsAt = c.StartsAt.UTC(), c.EndsAt.UTC()
 	created := false
 	err = s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO campaigns (id, name, starts_at, ends_at, multiplier, segments)
-VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING`, c.ID, c.Name, c.StartsAt, c.EndsAt, c.Multiplier, c.Segments)
+		tag, err := tx.Exec(ctx, `INSERT INTO campaigns (id, name, starts_at, ends_at, multiplier, segments, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING`, c.ID, c.Name, c.StartsAt, c.EndsAt, c.Multiplier, c.Segments,
+			tx.Now())
 		if err != nil {
 			return err
 		}

@@ -106,9 +106,10 @@ func (s *Service) CreateProduct(ctx context.Context, p Product) (Product, error)
 		return p, err
 	}
 	out, err := scanProduct(s.ledger.Pool().QueryRow(ctx, `INSERT INTO products (sku, name, kind, points_price, min_level,
-    valid_from, valid_until, stock, per_customer_limit, active) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, true)
+    valid_from, valid_until, stock, per_customer_limit, active, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, true, $10, $10)
 RETURNING `+productColumns, p.SKU, p.Name, p.Kind, p.PointsPrice, p.MinLevel, p.ValidFrom, p.ValidUntil, p.Stock,
-		p.PerCustomerLimit))
+		p.PerCustomerLimit, s.now()))
 	if fault.UniqueViolation(err, "") {
 		return p, &fault.Error{Code: fault.ProductExists, Message: "a product with SKU " + p.SKU + " exists: PATCH it"}
 	}
@@ -150,9 +151,9 @@ func (s *Service) UpdateProduct(ctx context.Context, sku string, patch ProductPa
 			return err
 		}
 		out, err = scanProduct(tx.QueryRow(ctx, `UPDATE products SET name = $2, points_price = $3, min_level = $4,
-    valid_from = $5, valid_until = $6, stock = $7, per_customer_limit = $8, active = $9, updated_at = now()
+    valid_from = $5, valid_until = $6, stock = $7, per_customer_limit = $8, active = $9, updated_at = $10
 WHERE sku = $1 RETURNING `+productColumns, sku, p.Name, p.PointsPrice, p.MinLevel, p.ValidFrom, p.ValidUntil, p.Stock,
-			p.PerCustomerLimit, p.Active))
+			p.PerCustomerLimit, p.Active, tx.Now()))
 		return err
 	})
 	return out, err
@@ -208,9 +209,9 @@ type CatalogItem struct {
 // Errors: fault.UnknownCustomer.
 func (s *Service) Catalog(ctx context.Context, customerID string) ([]CatalogItem, error) {
 	var items []CatalogItem
-	now := s.now()
 	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
 		items = nil
+		now := tx.Now()
 		if _, err := customer(ctx, tx, customerID, false); err != nil {
 			return err
 		}

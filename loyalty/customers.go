@@ -53,7 +53,7 @@ func (s *Service) CreateCustomer(ctx context.Context, c Customer) (Customer, boo
 			}
 		}
 		tag, err := tx.Exec(ctx, `INSERT INTO customers (id, name, referred_by, created_at) VALUES ($1, $2, $3, $4)
-ON CONFLICT (id) DO NOTHING`, c.ID, c.Name, c.ReferredBy, s.now())
+ON CONFLICT (id) DO NOTHING`, c.ID, c.Name, c.ReferredBy, tx.Now())
 		if err != nil {
 			return err
 		}
@@ -141,8 +141,8 @@ const expiringSoon = 30 * 24 * time.Hour
 // Errors: fault.UnknownCustomer.
 func (s *Service) Profile(ctx context.Context, id string) (Profile, error) {
 	var p Profile
-	now := s.now()
 	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
+		now := tx.Now()
 		c, err := customer(ctx, tx, id, false)
 		if err != nil {
 			return err

@@ -415,7 +415,7 @@ func (p *processor) refund(ctx context.Context, cust Customer, res *Result) erro
 	}
 	earned := sh.volume + sh.campaign
 	want := rules.TakeBack(earned, sh.amount, sh.refunded, *ev.Amount, sh.reversed+sh.dropped)
-	now := p.s.now()
+	now := p.tx.Now()
 	// Lock the points balance before reading what is available, so that no
 	// debit outside loyalty's own flows (an expiry run, a manual entry) can
 	// take it between the read and the draw. (Two statements: at READ

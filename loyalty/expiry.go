@@ -30,10 +30,6 @@ type ExpiryReport struct {
 // each chunk.
 func (s *Service) Expire(ctx context.Context, asOf time.Time, actor string, progress func(ExpiryReport)) (ExpiryReport, error) {
 	rep := ExpiryReport{AsOf: asOf}
-	effective := asOf
-	if now := s.now(); effective.After(now) {
-		effective = now // an early run: the points go now
-	}
 	meta, _ := json.Marshal(map[string]any{"as_of": asOf})
 	after := ""
 	for {
@@ -55,6 +51,10 @@ ORDER BY a.code LIMIT $3`, after, asOf, ExpiryChunk)
 		var points int64
 		err = s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
 			customers, points = 0, 0
+			effective := asOf
+			if now := tx.Now(); effective.After(now) {
+				effective = now // an early run: the points go now
+			}
 			for _, code := range codes {
 				// Lock the account (as every posting does) before reading
 				// what its lots hold, so nothing draws on them meanwhile.
@@ -110,9 +110,9 @@ type ExpiringPoints struct {
 //
 // Errors: fault.UnknownCustomer.
 func (s *Service) Expiring(ctx context.Context, customerID string, within time.Duration) ([]ExpiringPoints, error) {
-	now := s.now()
 	out := []ExpiringPoints{}
 	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
+		now := tx.Now()
 		if _, err := customer(ctx, tx, customerID, false); err != nil {
 			return err
 		}

@@ -238,8 +238,8 @@ func (s *Service) processIn(ctx context.Context, tx *ledger.Tx, j *job) (res Res
 	ev := j.ev
 	// Claim the event id first: a concurrent twin waits here, then finds
 	// the first one's result.
-	tag, err := tx.Exec(ctx, `INSERT INTO events (key_id, event_id, type, customer_id, request_hash, result)
-VALUES ($1, $2, $3, $4, $5, '{}') ON CONFLICT DO NOTHING`, j.keyID, ev.EventID, ev.Type, ev.CustomerID, j.hash)
+	tag, err := tx.Exec(ctx, `INSERT INTO events (key_id, event_id, type, customer_id, request_hash, result, created_at)
+VALUES ($1, $2, $3, $4, $5, '{}', $6) ON CONFLICT DO NOTHING`, j.keyID, ev.EventID, ev.Type, ev.CustomerID, j.hash, tx.Now())
 	if err != nil {
 		return res, nil, false, err
 	}
@@ -683,11 +683,11 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigi
 		// No ON CONFLICT: a twin committed by a concurrent group since the
 		// state was read fails the run, and the event-by-event path then
 		// answers it as a replay.
-		b.Queue(`INSERT INTO events (key_id, event_id, type, customer_id, request_hash, result, entry_id)
-SELECT u.key_id, u.event_id, u.type, u.customer, u.hash, u.result, nullif(u.entry, 0)
+		b.Queue(`INSERT INTO events (key_id, event_id, type, customer_id, request_hash, result, entry_id, created_at)
+SELECT u.key_id, u.event_id, u.type, u.customer, u.hash, u.result, nullif(u.entry, 0), $8::timestamptz
 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::json[], $7::bigint[])
     AS u (key_id, event_id, type, customer, hash, result, entry)`,
-			evKeys, evIDs, evTypes, evCustomers, evHashes, evResults, evEntries)
+			evKeys, evIDs, evTypes, evCustomers, evHashes, evResults, evEntries, tx.Now())
 	})
 	if err == nil {
 		err = marshalErr

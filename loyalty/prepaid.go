@@ -28,7 +28,7 @@ type MoneyInput struct {
 	ID         string
 	CustomerID string
 	Amount     decimal.Decimal
-	// OccurredAt is when it happened; zero means now.
+	// OccurredAt is when it happened; zero means when it is recorded.
 	OccurredAt time.Time
 	// ShipmentID is what a charge paid for.
 	ShipmentID string
@@ -77,10 +77,7 @@ func (s *Service) checkMoney(kind string, in *MoneyInput) error {
 		return &fault.Error{Code: fault.InvalidAmount, Message: "amount " + in.Amount.String() + " is finer than the fen",
 			Fields: map[string]string{"amount": "at most 2 decimals"}}
 	}
-	now := s.now()
-	if in.OccurredAt.IsZero() {
-		in.OccurredAt = now
-	} else if in.OccurredAt.After(now.Add(clockSkew)) {
+	if in.OccurredAt.After(s.now().Add(clockSkew)) {
 		bad["occurred_at"] = "must not be in the future"
 	}
 	in.OccurredAt = in.OccurredAt.UTC().Truncate(time.Microsecond)
@@ -178,13 +175,10 @@ type pricer func(m *MoneyMovement, rs rules.RuleSet, principal, rebate decimal.D
 // serialises their movements and makes a concurrent twin wait, then
 // replay), price it from the balances, post it, keep it.
 func (s *Service) move(ctx context.Context, kind string, in MoneyInput, actor string, price pricer) (MoneyMovement, bool, error) {
-	sent := in.OccurredAt // as the caller sent it: a retry without a time is the same request
 	if err := s.checkMoney(kind, &in); err != nil {
 		return MoneyMovement{}, false, err
 	}
-	if !sent.IsZero() {
-		sent = in.OccurredAt
-	}
+	sent := in.OccurredAt // zero when the caller sent no time: a retry without one is the same request
 	canon, _ := json.Marshal(struct {
 		C, S string
 		A    decimal.Decimal
@@ -213,7 +207,11 @@ func (s *Service) move(ctx context.Context, kind string, in MoneyInput, actor st
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
-		rs, err := s.rulesAt(ctx, tx, in.OccurredAt)
+		at := sent // when it happened: when it is recorded, unless the caller said
+		if at.IsZero() {
+			at = tx.Now().UTC().Truncate(time.Microsecond)
+		}
+		rs, err := s.rulesAt(ctx, tx, at)
 		if err != nil {
 			return err
 		}
@@ -221,7 +219,7 @@ func (s *Service) move(ctx context.Context, kind string, in MoneyInput, actor st
 		if err != nil {
 			return err
 		}
-		m := MoneyMovement{Kind: kind, ID: in.ID, CustomerID: in.CustomerID, Amount: in.Amount, OccurredAt: in.OccurredAt,
+		m := MoneyMovement{Kind: kind, ID: in.ID, CustomerID: in.CustomerID, Amount: in.Amount, OccurredAt: at,
 			RuleVersion: rs.Version}
 		if in.ShipmentID != "" {
 			m.ShipmentID = &in.ShipmentID
@@ -233,15 +231,15 @@ func (s *Service) move(ctx context.Context, kind string, in MoneyInput, actor st
 		version := rs.Version
 		meta, _ := json.Marshal(map[string]any{kind + "_id": in.ID, "customer_id": in.CustomerID, "rate": m.Rate,
 			"shipment_id": m.ShipmentID})
-		entry, err := tx.Post(ctx, ledger.EntryInput{Kind: kind, EffectiveAt: in.OccurredAt, Actor: actor, Metadata: meta,
+		entry, err := tx.Post(ctx, ledger.EntryInput{Kind: kind, EffectiveAt: at, Actor: actor, Metadata: meta,
 			Postings: postings, RuleVersion: &version})
 		if err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO money_movements (kind, id, customer_id, amount, occurred_at, shipment_id,
-    rate, rebate, from_principal, from_rebate, clawback, rule_version, request_hash, entry_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`, kind, in.ID, in.CustomerID, in.Amount, in.OccurredAt,
-			m.ShipmentID, m.Rate, m.Rebate, m.FromPrincipal, m.FromRebate, m.Clawback, rs.Version, hash[:], entry.ID); err != nil {
+    rate, rebate, from_principal, from_rebate, clawback, rule_version, request_hash, entry_id, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`, kind, in.ID, in.CustomerID, in.Amount, at,
+			m.ShipmentID, m.Rate, m.Rebate, m.FromPrincipal, m.FromRebate, m.Clawback, rs.Version, hash[:], entry.ID, tx.Now()); err != nil {
 			if fault.UniqueViolation(err, "") {
 				// Taken meanwhile by a request for another customer (one for
 				// the same customer would have waited on its lock).

@@ -77,9 +77,9 @@ func (s *Service) Redeem(ctx context.Context, in RedemptionInput, actor string) 
 		out      Redemption
 		replayed bool
 	)
-	now := s.now()
 	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
 		replayed = false
+		now := tx.Now()
 		// Locks: the customer (its redemptions are serialised: limits), then
 		// the product (stock), then the claim on the id, which a concurrent
 		// twin waits on and then replays. The product is locked before the
@@ -91,8 +91,8 @@ func (s *Service) Redeem(ctx context.Context, in RedemptionInput, actor string) 
 		if err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, `INSERT INTO redemptions (id, customer_id, sku, quantity, request_hash)
-VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`, in.ID, in.CustomerID, in.SKU, in.Quantity, hash[:])
+		tag, err := tx.Exec(ctx, `INSERT INTO redemptions (id, customer_id, sku, quantity, request_hash, created_at)
+VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING`, in.ID, in.CustomerID, in.SKU, in.Quantity, hash[:], now)
 		if err != nil {
 			return err
 		}
@@ -225,7 +225,7 @@ func (s *Service) CancelRedemption(ctx context.Context, id, reason, actor string
 			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE redemptions SET cancelled_at = $2, cancel_entry_id = $3 WHERE id = $1`,
-			id, s.now(), entry.ID); err != nil {
+			id, tx.Now(), entry.ID); err != nil {
 			return err
 		}
 		out, err = redemption(ctx, tx, id, false)

@@ -178,9 +178,9 @@ func (s *Service) PutRules(ctx context.Context, rs rules.RuleSet, actor string) 
 		if latest != nil && !rs.EffectiveFrom.After(*latest) {
 			return fault.InvalidField("effective_from", "must be after the latest version's ("+latest.Format(time.RFC3339)+")")
 		}
-		return tx.QueryRow(ctx, `INSERT INTO rule_sets (version, effective_from, document, created_by)
-VALUES ((SELECT coalesce(max(version), 1) + 1 FROM rule_sets), $1, $2, $3) RETURNING version`,
-			rs.EffectiveFrom, doc, actor).Scan(&rs.Version)
+		return tx.QueryRow(ctx, `INSERT INTO rule_sets (version, effective_from, document, created_by, created_at)
+VALUES ((SELECT coalesce(max(version), 1) + 1 FROM rule_sets), $1, $2, $3, $4) RETURNING version`,
+			rs.EffectiveFrom, doc, actor, tx.Now()).Scan(&rs.Version)
 	})
 	if err == nil {
 		s.mu.Lock()
