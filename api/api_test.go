@@ -11,6 +11,7 @@ import (
 
 	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/loyalty"
 )
 
 func adjustment(points string, customer string) map[string]any {
@@ -316,7 +317,8 @@ func TestBadInputIsRefusedAndWritesNothing(t *testing.T) {
 // each operation in openapi.yaml is a route, so the two cannot drift apart.
 func TestSpecCoversEveryRoute(t *testing.T) {
 	doc, _ := spec(t)
-	s := New(Config{Ledger: ledger.New(nil)})
+	l := ledger.New(nil)
+	s := New(Config{Ledger: l, Loyalty: loyalty.New(nil, l)})
 	served := map[string]bool{}
 	for _, r := range s.echo.Routes() {
 		if r.Method == echo.RouteNotFound {

@@ -124,7 +124,7 @@ func FuzzEvent(f *testing.F) {
 	f.Add([]byte(`{"event_id":"e3","type":"shipment.refunded","customer_id":"C1","shipment_id":"S1","amount":"-0","occurred_at":"2026-03-01T10:00:00Z"}`))
 	f.Add([]byte(`{"event_id":"","type":"x","amount":1e9999}`))
 	f.Add([]byte(`[{"event_id":"e"}]`))
-	svc := loyalty.New(ledger.New(nil))
+	svc := loyalty.New(nil, ledger.New(nil))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var req eventRequest
 		if err := decodeStrict(data, &req); err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/internal/testdb"
 	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/loyalty"
 )
 
 var (
@@ -71,7 +72,8 @@ func newHarness(t *testing.T) *harness {
 	spec(t)
 	pool := testdb.Pool(t)
 	l := ledger.New(pool)
-	s := New(Config{Ledger: l, OpenAPI: tally.OpenAPI, Ready: func(ctx context.Context) error { return pool.Ping(ctx) }})
+	s := New(Config{Ledger: l, Loyalty: loyalty.New(pool, l), OpenAPI: tally.OpenAPI,
+		Ready: func(ctx context.Context) error { return pool.Ping(ctx) }})
 	h := &harness{t: t, srv: httptest.NewServer(s), ledger: l, pool: pool, keys: map[string]string{}}
 	t.Cleanup(h.srv.Close)
 	for name, k := range map[string]struct {

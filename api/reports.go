@@ -159,7 +159,7 @@ func (s *Server) trialBalance(c echo.Context) error {
 		return err
 	}
 	st.start(`{"as_of":`+mustJSON(asOf)+`,"accounts":[`, []string{"account", "asset", "debit", "credit", "balance"})
-	totals, err := s.loyalty.TrialBalance(c.Request().Context(), asOf, func(r loyalty.TrialRow) error {
+	totals, err := s.ledger.TrialBalance(c.Request().Context(), asOf, func(r ledger.TrialRow) error {
 		rec := []string{r.Account, string(r.Asset), money(r.Debit, r.Asset), money(r.Credit, r.Asset), money(r.Balance, r.Asset)}
 		return st.row(map[string]string{"account": rec[0], "asset": rec[1], "debit": rec[2], "credit": rec[3], "balance": rec[4]}, rec)
 	})

@@ -22,7 +22,8 @@ import (
 
 // Config is what the API needs from its wiring.
 type Config struct {
-	Ledger  *ledger.Ledger
+	Ledger *ledger.Ledger
+	// Loyalty is the loyalty programme on the same ledger.
 	Loyalty *loyalty.Service
 	Log     *slog.Logger
 	// OpenAPI is the spec served at /openapi.yaml.
@@ -53,9 +54,6 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
-	}
-	if cfg.Loyalty == nil {
-		cfg.Loyalty = loyalty.New(cfg.Ledger)
 	}
 	s := &Server{ledger: cfg.Ledger, loyalty: cfg.Loyalty, log: cfg.Log, openapi: cfg.OpenAPI, ready: cfg.Ready}
 	s.metrics = newMetrics(cfg.Registry, cfg.Ledger, cfg.Loyalty)

@@ -1,10 +1,14 @@
 // Package ledger is Tally's double-entry ledger on PostgreSQL: accounts,
 // append-only entries whose postings balance per asset, stored balances,
-// idempotent posting, reversals, statements and reconciliation.
+// points lots, idempotent posting, reversals, statements, reports and
+// reconciliation.
 //
-// It owns the database. It knows nothing of HTTP or of loyalty rules: callers
-// hand it balanced entries and it records them exactly once or not at all.
-// It must never update or delete an entry or a posting.
+// It alone names its tables (accounts, entries, postings, balance_buckets,
+// points_lots, lot_draws, and the API keys): other packages read and write
+// the books through its operations, and a Tx lets them commit their own
+// rows with the entries they post. It knows nothing of HTTP or of loyalty
+// rules: callers hand it balanced entries and it records them exactly once
+// or not at all. It must never update or delete an entry or a posting.
 package ledger
 
 import (
@@ -84,9 +88,6 @@ func New(pool *pgxpool.Pool, opts ...Option) *Ledger {
 	}
 	return l
 }
-
-// Pool is the ledger's connection pool, for packages that store beside it.
-func (l *Ledger) Pool() *pgxpool.Pool { return l.pool }
 
 // Stats returns the ledger's counters.
 func (l *Ledger) Stats() *Stats { return &l.stats }

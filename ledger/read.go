@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -200,4 +201,64 @@ WHERE p.entry_id = $1 ORDER BY p.id`, id)
 		return nil, err
 	}
 	return &e, nil
+}
+
+// AccountsEntry is an entry as a statement of several accounts shows it:
+// its postings on those accounts only, in account code order.
+type AccountsEntry struct {
+	ID          int64
+	Kind        string
+	EffectiveAt time.Time
+	RecordedAt  time.Time
+	Metadata    json.RawMessage
+	Reason      string
+	Postings    []Posting
+}
+
+// AccountsStatement lists the entries that moved any of the accounts,
+// newest first, limit at a time. before is the keyset cursor, an entry id
+// (0 for the first page; then the previous page's next): pages never shift
+// or repeat when entries are posted meanwhile. next is 0 on the last page.
+// A posting's BalanceAfter is set on accounts that may not go negative (the
+// balance they hold after it), nil on the others.
+func (tx *Tx) AccountsStatement(ctx context.Context, codes []string, before int64, limit int) (entries []AccountsEntry, next int64, err error) {
+	// Each account's newest entries from its own index (account_id,
+	// entry_id), then merged: never a walk over everyone's postings.
+	rows, err := tx.Query(ctx, `WITH accts AS (SELECT id FROM accounts WHERE code = ANY($1)),
+ids AS (
+    SELECT DISTINCT x.entry_id FROM accts CROSS JOIN LATERAL (
+        SELECT p.entry_id FROM postings p
+        WHERE p.account_id = accts.id AND ($2 = 0 OR p.entry_id < $2)
+        ORDER BY p.entry_id DESC LIMIT $3) x
+    ORDER BY x.entry_id DESC LIMIT $3)
+SELECT e.id, e.kind, e.effective_at, e.recorded_at, e.metadata, e.reason, a.code, p.id, p.asset, p.amount, p.balance_after
+FROM ids JOIN entries e ON e.id = ids.entry_id
+JOIN postings p ON p.entry_id = e.id AND p.account_id IN (SELECT id FROM accts)
+JOIN accounts a ON a.id = p.account_id
+ORDER BY e.id DESC, a.code`, codes, before, limit+1)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var e AccountsEntry
+		var p Posting
+		if err := rows.Scan(&e.ID, &e.Kind, &e.EffectiveAt, &e.RecordedAt, &e.Metadata, &e.Reason, &p.Account, &p.ID, &p.Asset,
+			&p.Amount, &p.BalanceAfter); err != nil {
+			return nil, 0, err
+		}
+		if n := len(entries); n == 0 || entries[n-1].ID != e.ID {
+			entries = append(entries, e)
+		}
+		last := &entries[len(entries)-1]
+		last.Postings = append(last.Postings, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	if len(entries) > limit {
+		entries = entries[:limit]
+		next = entries[limit-1].ID
+	}
+	return entries, next, nil
 }

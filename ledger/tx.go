@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
 
 	"github.com/tally-ledger/tally/internal/fault"
 )
@@ -111,23 +112,57 @@ func (tx *Tx) OpenAccounts(ctx context.Context, codes ...string) error {
 	return nil
 }
 
-// Balance is the account's current balance as the transaction sees it; an
-// account never posted to has balance zero.
-func (tx *Tx) Balance(ctx context.Context, code string) (Account, error) {
-	_, a, err := tx.l.account(ctx, tx.Tx, code)
-	if fault.CodeOf(err) == fault.NotFound {
-		spec, cerr := Chart(code)
-		if cerr != nil {
-			return a, cerr
+// Balances reads the current balances of the accounts, in the order given,
+// in one statement, as the transaction sees them; an account never posted
+// to has balance zero.
+//
+// Errors: fault.UnknownAccount (a code outside the chart).
+func (tx *Tx) Balances(ctx context.Context, codes ...string) ([]decimal.Decimal, error) {
+	for _, code := range codes {
+		if _, err := Chart(code); err != nil {
+			return nil, err
 		}
-		return Account{Code: code, Asset: spec.Asset, AllowNegative: spec.AllowNegative}, nil
 	}
-	return a, err
+	rows, err := tx.Query(ctx, qBalances, codes)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[decimal.Decimal])
+}
+
+const qBalances = `SELECT coalesce((SELECT sum(b.balance) FROM balance_buckets b JOIN accounts a ON a.id = b.account_id
+                  WHERE a.code = u.code), 0)
+FROM unnest($1::text[]) WITH ORDINALITY AS u (code, ord) ORDER BY u.ord`
+
+// LockBalance locks the balance of an account that may not go negative
+// until the transaction ends: no other transaction posts to the account
+// (nor draws on its lots) meanwhile, so that a decision read from it holds
+// when the transaction posts. Read what the decision needs after the lock
+// is granted (at READ COMMITTED, each statement sees what was committed
+// before it began). An account not opened yet has nothing to lock.
+//
+// Errors: fault.UnknownAccount (a code outside the chart), fault.Invalid (an
+// account that may go negative: its balance is spread over rows that are
+// never locked).
+func (tx *Tx) LockBalance(ctx context.Context, code string) error {
+	spec, err := Chart(code)
+	if err != nil {
+		return err
+	}
+	if spec.AllowNegative {
+		return &fault.Error{Code: fault.Invalid, Account: code, Message: "account " + quote(code) + " may go negative: its balance cannot be locked"}
+	}
+	_, err = tx.Exec(ctx, `SELECT 1 FROM balance_buckets b JOIN accounts a ON a.id = b.account_id
+WHERE a.code = $1 AND b.bucket = 0 FOR UPDATE OF b`, code)
+	return err
 }
 
 // ReadTx runs fn in a read-only REPEATABLE READ transaction: one consistent
-// snapshot, for reports that stream while they read. It is not retried (a
-// read-only snapshot has nothing to retry for).
-func (l *Ledger) ReadTx(ctx context.Context, fn func(pgx.Tx) error) error {
-	return pgx.BeginTxFunc(ctx, l.pool, readOnly, fn)
+// snapshot, for reports that stream while they read and for the ledger's
+// reads composed with the caller's own. It is not retried (a read-only
+// snapshot has nothing to retry for). tx.Now is when it began.
+func (l *Ledger) ReadTx(ctx context.Context, fn func(tx *Tx) error) error {
+	return pgx.BeginTxFunc(ctx, l.pool, readOnly, func(ptx pgx.Tx) error {
+		return fn(&Tx{Tx: ptx, l: l, now: l.now()})
+	})
 }

@@ -105,7 +105,7 @@ func (s *Service) CreateProduct(ctx context.Context, p Product) (Product, error)
 	if err := p.check(); err != nil {
 		return p, err
 	}
-	out, err := scanProduct(s.ledger.Pool().QueryRow(ctx, `INSERT INTO products (sku, name, kind, points_price, min_level,
+	out, err := scanProduct(s.db.QueryRow(ctx, `INSERT INTO products (sku, name, kind, points_price, min_level,
     valid_from, valid_until, stock, per_customer_limit, active, created_at, updated_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, true, $10, $10)
 RETURNING `+productColumns, p.SKU, p.Name, p.Kind, p.PointsPrice, p.MinLevel, p.ValidFrom, p.ValidUntil, p.Stock,
@@ -174,7 +174,7 @@ func setPtr[T any](dst **T, v *T) {
 
 // Products lists the catalogue by SKU.
 func (s *Service) Products(ctx context.Context) ([]Product, error) {
-	rows, err := s.ledger.Pool().Query(ctx, `SELECT `+productColumns+` FROM products ORDER BY sku`)
+	rows, err := s.db.Query(ctx, `SELECT `+productColumns+` FROM products ORDER BY sku`)
 	if err != nil {
 		return nil, err
 	}
@@ -219,7 +219,7 @@ func (s *Service) Catalog(ctx context.Context, customerID string) ([]CatalogItem
 		if err != nil {
 			return err
 		}
-		points, err := pointsSummary(ctx, tx, customerID, now)
+		points, err := pointsSummary(ctx, tx, customerID)
 		if err != nil {
 			return err
 		}

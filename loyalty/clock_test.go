@@ -21,7 +21,7 @@ func TestEachTransactionOfTheServiceHasOneClock(t *testing.T) {
 	l := ledger.New(pool, ledger.WithClock(func() time.Time {
 		return start.Add(time.Duration(reads.Add(1)) * time.Second)
 	}))
-	svc := loyalty.New(l)
+	svc := loyalty.New(pool, l)
 	ctx := context.Background()
 	at := func(query string, args ...any) time.Time {
 		t.Helper()

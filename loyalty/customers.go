@@ -155,7 +155,7 @@ func (s *Service) Profile(ctx context.Context, id string) (Profile, error) {
 		if err != nil {
 			return err
 		}
-		points, err := pointsSummary(ctx, tx, id, now)
+		points, err := pointsSummary(ctx, tx, id)
 		if err != nil {
 			return err
 		}
@@ -196,15 +196,9 @@ WHERE customer_id = $1 AND month IN ($2, $3)`, customerID, string(st.last.Month)
 	return st, rows.Err()
 }
 
-// pointsSummary splits the customer's points lots as of t.
-func pointsSummary(ctx context.Context, tx pgx.Tx, customerID string, t time.Time) (PointsSummary, error) {
-	var s PointsSummary
-	err := tx.QueryRow(ctx, `SELECT coalesce(sum(l.remaining), 0),
-    coalesce(sum(l.remaining) FILTER (WHERE l.available_at <= $2 AND l.expires_at > $2), 0),
-    coalesce(sum(l.remaining) FILTER (WHERE l.available_at > $2), 0),
-    coalesce(sum(l.remaining) FILTER (WHERE l.available_at <= $2 AND l.expires_at > $2 AND l.expires_at <= $3), 0)
-FROM points_lots l JOIN accounts a ON a.id = l.account_id
-WHERE a.code = $1 AND l.remaining > 0`, ledger.CustomerAccount(customerID, "points"), t, t.Add(expiringSoon)).
-		Scan(&s.Balance, &s.Available, &s.Pending, &s.ExpiringSoon)
-	return s, err
+// pointsSummary is the customer's points by the state of their lots at the
+// transaction's Now.
+func pointsSummary(ctx context.Context, tx *ledger.Tx, customerID string) (PointsSummary, error) {
+	l, err := tx.LotSummary(ctx, ledger.CustomerAccount(customerID, "points"), tx.Now().Add(expiringSoon))
+	return PointsSummary{Balance: l.Balance, Available: l.Available, Pending: l.Pending, ExpiringSoon: l.Expiring}, err
 }

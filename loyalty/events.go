@@ -415,16 +415,13 @@ func (p *processor) refund(ctx context.Context, cust Customer, res *Result) erro
 	}
 	earned := sh.volume + sh.campaign
 	want := rules.TakeBack(earned, sh.amount, sh.refunded, *ev.Amount, sh.reversed+sh.dropped)
-	now := p.tx.Now()
 	// Lock the points balance before reading what is available, so that no
 	// debit outside loyalty's own flows (an expiry run, a manual entry) can
-	// take it between the read and the draw. (Two statements: at READ
-	// COMMITTED the read must come after the lock is granted.)
-	if _, err := p.tx.Exec(ctx, `SELECT 1 FROM balance_buckets b JOIN accounts a ON a.id = b.account_id
-WHERE a.code = $1 AND b.bucket = 0 FOR UPDATE OF b`, ledger.CustomerAccount(cust.ID, "points")); err != nil {
+	// take it between the read and the draw.
+	if err := p.tx.LockBalance(ctx, ledger.CustomerAccount(cust.ID, "points")); err != nil {
 		return err
 	}
-	held, err := pointsSummary(ctx, p.tx, cust.ID, now)
+	held, err := pointsSummary(ctx, p.tx, cust.ID)
 	if err != nil {
 		return err
 	}
@@ -473,10 +470,8 @@ WHERE shipment_id = $1 AND status = 'paid'`, p.ev.ShipmentID).Scan(&referrer, &p
 	// Take back what is left of the bonus's own lot. A refund that occurred
 	// inside the window may arrive after it, when the referrer has spent the
 	// bonus: what is gone is dropped, never the referee's refund refused.
-	var left int64
-	if err := p.tx.QueryRow(ctx, `SELECT coalesce(sum(l.remaining), 0) FROM points_lots l
-JOIN accounts a ON a.id = l.account_id WHERE l.entry_id = $1 AND a.code = $2`,
-		paidBy, ledger.CustomerAccount(referrer, "points")).Scan(&left); err != nil {
+	left, err := p.tx.LotRemaining(ctx, ledger.CustomerAccount(referrer, "points"), paidBy)
+	if err != nil {
 		return err
 	}
 	take := min(points, left)

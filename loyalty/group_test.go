@@ -164,7 +164,7 @@ const referees = 48
 // customers C0..C9 and the spring campaign.
 func groupEnv(t *testing.T, writers int) *env {
 	e := newEnv(t)
-	e.svc = loyalty.New(e.ledger, loyalty.WithEventWriters(writers))
+	e.svc = loyalty.New(e.pool, e.ledger, loyalty.WithEventWriters(writers))
 	e.customer("R")
 	for i := range referees {
 		e.customer(fmt.Sprintf("F%d", i), "R")

@@ -1,11 +1,15 @@
 // Package loyalty runs the loyalty programme on the ledger: customers and
-// their referrers, versioned rule sets, campaigns, and partner events
-// (shipments, refunds, feedback) turned into balanced entries by the pure
-// rules package, each event exactly once.
+// their referrers, versioned rule sets, campaigns, partner events
+// (shipments, refunds, feedback) turned into balanced entries each exactly
+// once, the catalogue and its redemptions, points expiry, prepaid money,
+// and the finance reports and checks composed from the ledger's.
 //
-// It owns the loyalty tables and their SQL; it posts to the books only
-// through ledger.Tx, so that an event's state and its entry commit together.
-// It must never price anything itself: that is rules' job.
+// It owns the loyalty tables and their SQL, which it runs on its own pool
+// and in ledger transactions, so that an event's state and its entry commit
+// together. It reads and writes the books only through the ledger's
+// operations: it never names the ledger's tables. The rules of earning,
+// tiers and rebates are the pure rules package's; loyalty loads their
+// inputs and records their outcomes.
 package loyalty
 
 import (
@@ -13,12 +17,15 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/rules"
 )
 
 // Service is the loyalty programme. It is safe for concurrent use.
 type Service struct {
+	db     *pgxpool.Pool // the loyalty tables, outside ledger transactions
 	ledger *ledger.Ledger
 	now    func() time.Time
 
@@ -57,9 +64,11 @@ func WithEventWriters(n int) Option {
 	}
 }
 
-// New returns the service on the ledger's database, on the ledger's clock.
-func New(l *ledger.Ledger, opts ...Option) *Service {
-	s := &Service{ledger: l, now: l.Now, versions: map[int]rules.RuleSet{}, eventWriters: groupWriters}
+// New returns the service on the ledger, on the ledger's clock. db is the
+// pool of the same (migrated) database, for the loyalty tables: the ledger
+// lends no access to its own.
+func New(db *pgxpool.Pool, l *ledger.Ledger, opts ...Option) *Service {
+	s := &Service{db: db, ledger: l, now: l.Now, versions: map[int]rules.RuleSet{}, eventWriters: groupWriters}
 	for _, o := range opts {
 		o(s)
 	}

@@ -48,7 +48,7 @@ func newEnv(t *testing.T) *env {
 	c := &clock{}
 	c.set(time.Date(2026, 3, 15, 12, 0, 0, 0, shanghai))
 	l := ledger.New(pool, ledger.WithClock(c.now))
-	e := &env{t: t, ctx: context.Background(), pool: pool, ledger: l, svc: loyalty.New(l), clock: c}
+	e := &env{t: t, ctx: context.Background(), pool: pool, ledger: l, svc: loyalty.New(pool, l), clock: c}
 	_, k, err := l.CreateKey(e.ctx, "partner", ledger.RolePartner, "")
 	if err != nil {
 		t.Fatal(err)

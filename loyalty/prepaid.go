@@ -254,12 +254,11 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`, kind
 }
 
 func prepaidBalances(ctx context.Context, tx *ledger.Tx, customerID string) (principal, rebate decimal.Decimal, err error) {
-	p, err := tx.Balance(ctx, ledger.CustomerAccount(customerID, "prepaid"))
+	b, err := tx.Balances(ctx, ledger.CustomerAccount(customerID, "prepaid"), ledger.CustomerAccount(customerID, "rebate"))
 	if err != nil {
-		return
+		return principal, rebate, err
 	}
-	r, err := tx.Balance(ctx, ledger.CustomerAccount(customerID, "rebate"))
-	return p.Balance, r.Balance, err
+	return b[0], b[1], nil
 }
 
 func moneyMovement(ctx context.Context, tx *ledger.Tx, kind, id string) (MoneyMovement, error) {

@@ -18,7 +18,7 @@ import (
 // effective_from at or before t. The default rule set of docs/RULES.md is
 // version 1 until an operator puts another.
 func (s *Service) RulesAt(ctx context.Context, t time.Time) (rules.RuleSet, error) {
-	return s.rulesAt(ctx, s.ledger.Pool(), t)
+	return s.rulesAt(ctx, s.db, t)
 }
 
 func (s *Service) rulesAt(ctx context.Context, q interface {
@@ -119,7 +119,7 @@ func (s *Service) version(ctx context.Context, q interface {
 // RuleVersions lists every rule set, oldest first, starting with the
 // default (version 1).
 func (s *Service) RuleVersions(ctx context.Context) ([]rules.RuleSet, error) {
-	rows, err := s.ledger.Pool().Query(ctx, `SELECT version FROM rule_sets ORDER BY version`)
+	rows, err := s.db.Query(ctx, `SELECT version FROM rule_sets ORDER BY version`)
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +129,7 @@ func (s *Service) RuleVersions(ctx context.Context) ([]rules.RuleSet, error) {
 	}
 	out := []rules.RuleSet{defaultRules()}
 	for _, v := range versions {
-		rs, err := s.version(ctx, s.ledger.Pool(), v)
+		rs, err := s.version(ctx, s.db, v)
 		if err != nil {
 			return nil, err
 		}
