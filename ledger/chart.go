@@ -37,7 +37,7 @@ var customerAccounts = map[string]Asset{
 	"rebate":  CNY,
 }
 
-// Chart resolves an account code against the chart of accounts (DOMAIN.md):
+// Chart resolves an account code against the chart of accounts (docs/RULES.md):
 // `customer:{id}:{points|prepaid|rebate}` and the fixed platform accounts.
 // Accounts of the chart are created on first use. It returns
 // CodeUnknownAccount for any other code.
