@@ -26,7 +26,7 @@ import (
 // middle of March, after the test clock's 15 March.
 var switchAt = time.Date(2026, 3, 20, 0, 0, 0, 0, shanghai)
 
-// putVersion2 stores DOMAIN.md's default rules changed by change as version
+// putVersion2 stores the default rules (docs/RULES.md) changed by change as version
 // 2, effective from `from`.
 func (e *env) putVersion2(from time.Time, change func(*rules.RuleSet)) {
 	e.t.Helper()
