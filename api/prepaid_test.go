@@ -231,7 +231,7 @@ func (h *harness) balanceOf(code string) any {
 	return h.expect(200, call{method: "GET", path: "/v1/accounts/" + code + "/balance", key: "finance"}).object(h.t)["balance"]
 }
 
-// TestWithdrawalClawsBackRebateInProportion follows DOMAIN's examples: with
+// TestWithdrawalClawsBackRebateInProportion follows the worked examples of docs/RULES.md: with
 // principal 10,000 and rebate 400, withdrawing 2,500 claws back 100.00 and
 // then 7,500 claws back 300.00; with principal 5,000 and rebate 150,
 // withdrawing 1,234.56 claws back 37.04. The platform's cash and rebate

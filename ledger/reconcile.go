@@ -25,7 +25,7 @@ type Reconciliation struct {
 
 const maxOffending = 100
 
-// invariants are the invariants of docs/RULES.md that apply to the ledger. Each
+// invariants are the checks of docs/RULES.md that apply to the ledger. Each
 // query returns the offending ids as text; no row means the check passes.
 var invariants = []struct{ name, description, query string }{
 	{"entries_balance", "every entry has postings that sum to zero per asset",

@@ -15,8 +15,9 @@ import (
 	"github.com/shopspring/decimal"
 )
 
-// RuleSet is one version of the loyalty rules (DOMAIN.md's are the
-// default). Thresholds are CNY, points are whole numbers.
+// RuleSet is one version of the loyalty rules (Default's, which
+// docs/RULES.md sets out, are version 1). Thresholds are CNY, points are
+// whole numbers.
 type RuleSet struct {
 	Version       int       `json:"version"`
 	EffectiveFrom time.Time `json:"effective_from"`
@@ -66,7 +67,7 @@ type RebateTier struct {
 	Rate decimal.Decimal `json:"rate"`
 }
 
-// Default is the rule set of DOMAIN.md.
+// Default is version 1 of the rules, the defaults docs/RULES.md describes.
 func Default() RuleSet {
 	d := decimal.RequireFromString
 	rs := RuleSet{

@@ -267,7 +267,7 @@ func TestTakeBack(t *testing.T) {
 func TestExpiresAt(t *testing.T) {
 	rs := Default()
 	for _, tc := range []struct{ earned, want string }{
-		{"2026-03-15T10:00:00+08:00", "2027-04-01T00:00:00+08:00"}, // DOMAIN.md
+		{"2026-03-15T10:00:00+08:00", "2027-04-01T00:00:00+08:00"}, // docs/RULES.md
 		{"2026-01-31T20:00:00Z", "2027-03-01T00:00:00+08:00"},      // February in Shanghai
 		{"2026-12-31T23:59:59+08:00", "2028-01-01T00:00:00+08:00"},
 	} {

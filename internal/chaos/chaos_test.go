@@ -8,10 +8,10 @@
 // (immediate stop) and both restarted.
 //
 // Every answer is kept and judged after the run (oracle_test.go): each
-// acknowledged one against a model of the rules written from the domain's
-// text (model_test.go) and against the books read from the database
-// (books_test.go), replays against the answer they repeat, refusals against
-// the codes the request could be given; then every customer's balances by
+// acknowledged one against the independent model of the rules written from
+// the domain's text (internal/pricemodel) and against the books read from
+// the database (books_test.go), replays against the answer they repeat,
+// refusals against the codes the request could be given; then every customer's balances by
 // the answers, in the books and by the API after the restarts must agree,
 // every acknowledged operation must be in the books exactly once, every
 // refused one absent, and every invariant must hold.
@@ -41,6 +41,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/tally-ledger/tally/internal/pgdev"
+	"github.com/tally-ledger/tally/internal/pricemodel"
 	"github.com/tally-ledger/tally/internal/testdb"
 )
 
@@ -300,15 +301,17 @@ func TestChaos(t *testing.T) {
 // one for everyone, a better one for mid and VIP customers.
 func setup(t *testing.T, c *client) *scene {
 	t0 := time.Now().Add(-time.Second).UTC().Truncate(time.Microsecond)
-	sc := &scene{t0: t0, boundary: monthStart(t0, 12)}
-	for _, cp := range []campaign{
-		{id: "chaos-all", multiplier: decimal.RequireFromString("1.1")},
-		{id: "chaos-mid", segments: []string{"mid", "vip"}, multiplier: decimal.RequireFromString("1.25")},
+	rules := pricemodel.Default()
+	// The lots earned in the month before t0's expire at the boundary.
+	sc := &scene{rules: rules, t0: t0, boundary: rules.ExpiresAt(rules.MonthStart(rules.MonthOf(t0).Prev()))}
+	for _, cp := range []pricemodel.Campaign{
+		{ID: "chaos-all", Multiplier: decimal.RequireFromString("1.1")},
+		{ID: "chaos-mid", Segments: []string{"mid", "vip"}, Multiplier: decimal.RequireFromString("1.25")},
 	} {
-		cp.from, cp.to = t0.Add(-30*time.Minute), t0.Add(time.Hour)
-		body := map[string]any{"id": cp.id, "name": cp.id, "starts_at": cp.from, "ends_at": cp.to, "multiplier": cp.multiplier.String()}
-		if cp.segments != nil {
-			body["segments"] = cp.segments
+		cp.From, cp.Until = t0.Add(-30*time.Minute), t0.Add(time.Hour)
+		body := map[string]any{"id": cp.ID, "name": cp.ID, "starts_at": cp.From, "ends_at": cp.Until, "multiplier": cp.Multiplier.String()}
+		if cp.Segments != nil {
+			body["segments"] = cp.Segments
 		}
 		mustPost(t, c, "/v1/campaigns", body)
 		sc.campaigns = append(sc.campaigns, cp)

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/tally-ledger/tally/internal/pricemodel"
 )
 
 // The customers of the run. K customers are shared by every worker and
@@ -34,12 +36,13 @@ func isE(customer string) bool { return customer[0] == 'E' }
 // Product "gift" costs giftPrice points a unit.
 const giftPrice = 50
 
-// scene is what every worker shares: the instants of the run and the
-// campaigns it created.
+// scene is what every worker shares: the rules the run is judged by, the
+// instants of the run and the campaigns it created.
 type scene struct {
+	rules     pricemodel.Rules
 	t0        time.Time // every K event occurs at t0
 	boundary  time.Time // when the lots of the month before t0 expire
-	campaigns []campaign
+	campaigns []pricemodel.Campaign
 }
 
 // op is one operation a client sends until it gets a definitive answer.
@@ -282,7 +285,7 @@ func (w *worker) eventAt(customer string) time.Time {
 		return w.sc.t0
 	}
 	back := time.Hour + time.Duration(w.r.Int64N(int64(19*24*time.Hour)))
-	return monthStart(w.sc.t0, 0).Add(-back).Truncate(time.Microsecond)
+	return w.sc.rules.MonthStart(w.sc.rules.MonthOf(w.sc.t0)).Add(-back).Truncate(time.Microsecond)
 }
 
 func (w *worker) newShipment() *op {
@@ -306,7 +309,7 @@ func (w *worker) refund(sh *shipment, planned map[*shipment]decimal.Decimal) *op
 	}
 	left := sh.amount.Sub(sh.refunded).Sub(planned[sh])
 	o := &op{kind: "refund", id: w.nextID("rf"), customer: sh.customer, at: sh.at, ship: sh}
-	leftFen, _ := fen(left)
+	leftFen := left.Shift(2).IntPart() // amounts are whole fen
 	switch n := w.r.IntN(100); {
 	case n < 15 || leftFen == 0:
 		o.amount = left.Add(decimal.New(int64(1+w.r.IntN(1000)), -2))

@@ -8,24 +8,27 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/tally-ledger/tally/internal/pricemodel"
 )
 
-// oracle judges every answer of the run after it, against the model of the
-// rules (model_test.go) and the books (books_test.go), and keeps a model of
-// every customer's balances built from the answers it accepted.
+// oracle judges every answer of the run after it, against the independent
+// model of the rules (internal/pricemodel, never the code under test) and the
+// books (books_test.go), and keeps a model of every customer's balances built
+// from the answers it accepted.
 type oracle struct {
 	b    *books
 	sc   *scene
 	fail func(format string, args ...any)
 
-	ships     map[string]*shipModel // by shipment id
-	changes   map[string][]change   // customer|month: contribution changes answered
-	points    map[string]int64      // customer: points, by the model
-	principal map[string]int64      // customer: prepaid principal in fen, by the model
-	rebate    map[string]int64      // customer: rebate in fen, by the model
-	cancels   map[string]int        // redemption: cancellations acknowledged
-	reverses  map[string]int        // kind:id: reversals acknowledged
-	expired   map[string]expiryRun  // as_of: what the runs with it answered
+	ships     map[string]*shipModel      // by shipment id
+	changes   map[string][]change        // customer|month: contribution changes answered
+	points    map[string]int64           // customer: points, by the model
+	principal map[string]decimal.Decimal // customer: prepaid principal, by the model
+	rebate    map[string]decimal.Decimal // customer: rebate, by the model
+	cancels   map[string]int             // redemption: cancellations acknowledged
+	reverses  map[string]int             // kind:id: reversals acknowledged
+	expired   map[string]expiryRun       // as_of: what the runs with it answered
 
 	// Counts for the summary.
 	byKind                                                map[string][2]int
@@ -35,9 +38,9 @@ type oracle struct {
 
 type shipModel struct {
 	customer, month       string
-	amount                int64 // fen
-	volume, points        int64
-	refunded              int64 // fen, by acknowledged refunds
+	amount                decimal.Decimal
+	points                int64
+	refunded              decimal.Decimal // by acknowledged refunds
 	asked, taken, dropped int64
 	rated                 bool
 }
@@ -52,7 +55,7 @@ type expiryRun struct {
 
 func newOracle(b *books, sc *scene, fail func(string, ...any)) *oracle {
 	return &oracle{b: b, sc: sc, fail: fail, ships: map[string]*shipModel{}, changes: map[string][]change{},
-		points: map[string]int64{}, principal: map[string]int64{}, rebate: map[string]int64{}, cancels: map[string]int{},
+		points: map[string]int64{}, principal: map[string]decimal.Decimal{}, rebate: map[string]decimal.Decimal{}, cancels: map[string]int{},
 		reverses: map[string]int{}, expired: map[string]expiryRun{}, byKind: map[string][2]int{}}
 }
 
@@ -211,44 +214,50 @@ func (o *oracle) shipment(a *answer) {
 		o.fail("shipment %s answers no contribution, tier or earning: %s", op.id, oneLine(a.body))
 		return
 	}
-	if c.Month != monthOf(op.at) || !c.After.Sub(c.Before).Equal(op.amount) {
+	rules := o.sc.rules
+	month := string(rules.MonthOf(op.at))
+	if c.Month != month || !c.After.Sub(c.Before).Equal(op.amount) {
 		o.fail("shipment %s of %s at %s: contribution of %s from %s to %s", op.id, op.amount, op.at, c.Month, c.Before, c.After)
 	}
-	before, _ := fen(c.Before)
-	seg, level := tierOf(before)
-	if t.Segment != seg.code || t.Level != level {
-		o.fail("shipment %s: contribution %s before it is %s L%d; answered %s L%d", op.id, c.Before, seg.code, level, t.Segment, t.Level)
+	// Every customer of the run contributes in one month only: the tier in
+	// effect is the tier of the month so far.
+	tier := rules.TierOf(c.Before)
+	if t.Segment != tier.Segment || t.Level != tier.Level {
+		o.fail("shipment %s: contribution %s before it is %s L%d; answered %s L%d", op.id, c.Before, tier.Segment, tier.Level, t.Segment, t.Level)
 	}
-	campaign, cm := bestCampaign(o.sc.campaigns, op.at, seg.code)
-	volume, points := earning(op.amount, seg.multiplier, cm)
-	if !e.Base.Equal(op.amount) || !e.Multiplier.Equal(seg.multiplier) || ptr(e.Campaign) != ptr(campaign) ||
-		!e.CampaignMultiplier.Equal(cm) || e.Volume != volume || e.Points != points || e.CampaignPoints != points-volume ||
-		res.Points != points {
+	want := rules.Earn(op.amount, tier.Segment, op.at, o.sc.campaigns)
+	var campaign *string
+	if want.Campaign != "" {
+		campaign = &want.Campaign
+	}
+	if !e.Base.Equal(op.amount) || !e.Multiplier.Equal(want.Multiplier) || ptr(e.Campaign) != ptr(campaign) ||
+		!e.CampaignMultiplier.Equal(want.CampaignMultiplier) || e.Volume != want.Volume || e.Points != want.Points ||
+		e.CampaignPoints != want.CampaignPoints || res.Points != want.Points {
 		o.fail("shipment %s of %s at %s L%d: want base %s x %s, campaign %s x %s: volume %d + %d = %d points; answered %s",
-			op.id, op.amount, seg.code, level, op.amount, seg.multiplier, ptr(campaign), cm, volume, points-volume, points, oneLine(a.body))
+			op.id, op.amount, tier.Segment, tier.Level, op.amount, want.Multiplier, ptr(campaign), want.CampaignMultiplier,
+			want.Volume, want.CampaignPoints, want.Points, oneLine(a.body))
 	}
 	if res.EntryID != nil {
 		o.moves("shipment "+op.id, *res.EntryID, "shipment.completed", op.at, map[string]int64{
-			"customer:" + op.customer + ":points": points,
-			"platform:points:earned:volume":       -volume,
-			"platform:points:earned:campaign":     -(points - volume),
+			"customer:" + op.customer + ":points": want.Points,
+			"platform:points:earned:volume":       -want.Volume,
+			"platform:points:earned:campaign":     -want.CampaignPoints,
 		})
 	} else {
-		o.fail("shipment %s earned %d points and answers no entry", op.id, points)
+		o.fail("shipment %s earned %d points and answers no entry", op.id, want.Points)
 	}
 	row, ok := o.b.shipments[op.ship.id]
-	amount, _ := fen(op.amount)
 	switch {
 	case !ok:
 		o.fail("shipment %s of event %s is not in the books", op.ship.id, op.id)
-	case row.customer != op.customer || !row.amount.Equal(op.amount) || row.volume != volume || row.campaign != points-volume ||
-		!sameID(row.entry, res.EntryID) || row.month != monthOf(op.at) || !row.occurred.Equal(op.at):
+	case row.customer != op.customer || !row.amount.Equal(op.amount) || row.volume != want.Volume || row.campaign != want.CampaignPoints ||
+		!sameID(row.entry, res.EntryID) || row.month != month || !row.occurred.Equal(op.at):
 		o.fail("shipment %s is in the books as %s of %s, %d+%d points, month %s, entry %v", op.ship.id, row.amount, row.customer,
 			row.volume, row.campaign, row.month, ptr(row.entry))
 	}
 	o.changes[op.customer+"|"+c.Month] = append(o.changes[op.customer+"|"+c.Month], change{c.Before, c.After})
-	o.ships[op.ship.id] = &shipModel{customer: op.customer, month: monthOf(op.at), amount: amount, volume: volume, points: points}
-	o.points[op.customer] += points
+	o.ships[op.ship.id] = &shipModel{customer: op.customer, month: month, amount: op.amount, points: want.Points}
+	o.points[op.customer] += want.Points
 }
 
 func (o *oracle) refund(a *answer) {
@@ -267,13 +276,12 @@ func (o *oracle) refund(a *answer) {
 		o.fail("refund %s answers %s", op.id, oneLine(a.body))
 		return
 	}
-	amount, _ := fen(op.amount)
-	want := takeBack(sm.points, sm.amount, sm.refunded+amount, sm.asked)
-	total := decimal.New(sm.refunded+amount, -2)
+	total := sm.refunded.Add(op.amount)
+	want := pricemodel.TakeBack(sm.points, sm.amount, total, sm.asked)
 	if !r.Refunded.Equal(op.amount) || !r.TotalRefunded.Equal(total) || r.PointsTakenBack < 0 || r.PointsDropped < 0 ||
 		r.PointsTakenBack+r.PointsDropped != want || res.Points != -r.PointsTakenBack {
 		o.fail("refund %s of %s on shipment %s (%d points on %s, %s refunded before, %d asked back before): want %s refunded in all, %d points asked back; answered %s",
-			op.id, op.amount, op.ship.id, sm.points, decimal.New(sm.amount, -2), decimal.New(sm.refunded, -2), sm.asked, total, want, oneLine(a.body))
+			op.id, op.amount, op.ship.id, sm.points, sm.amount, sm.refunded, sm.asked, total, want, oneLine(a.body))
 	}
 	if c.Month != sm.month || !c.Before.Sub(c.After).Equal(op.amount) {
 		o.fail("refund %s of %s: contribution of %s from %s to %s; the shipment is of %s", op.id, op.amount, c.Month, c.Before, c.After, sm.month)
@@ -312,15 +320,12 @@ func (o *oracle) refund(a *answer) {
 		o.fail("refund %s took back nothing and answers entry %d", op.id, *res.EntryID)
 	}
 	o.changes[op.customer+"|"+c.Month] = append(o.changes[op.customer+"|"+c.Month], change{c.Before, c.After})
-	sm.refunded += amount
+	sm.refunded = total
 	sm.asked += want
 	sm.taken += taken
 	sm.dropped += r.PointsDropped
 	o.points[op.customer] -= taken
 }
-
-// feedbackPoints is what rating a shipment earns.
-const feedbackPoints = 10
 
 func (o *oracle) feedback(a *answer) {
 	op := a.op
@@ -333,6 +338,7 @@ func (o *oracle) feedback(a *answer) {
 		o.fail("rating %s of shipment %s acknowledged, but the shipment never was", op.id, op.ship.id)
 		return
 	}
+	feedbackPoints := o.sc.rules.FeedbackPoints
 	if res.Feedback == nil || res.Feedback.Rating != op.rating || res.Feedback.Points != feedbackPoints ||
 		res.Points != feedbackPoints || res.Contribution != nil || res.Earning != nil || res.EntryID == nil {
 		o.fail("rating %s (%d) answers %s", op.id, op.rating, oneLine(a.body))
@@ -399,47 +405,45 @@ func (o *oracle) movement(a *answer) {
 	}
 	id := *row.entry
 	prepaid, reb := "customer:"+op.customer+":prepaid", "customer:"+op.customer+":rebate"
-	amount, _ := fen(op.amount)
-	pb, _ := fen(o.b.before(prepaid, id))
-	rb, _ := fen(o.b.before(reb, id))
-	var moves map[string]int64
+	amount := op.amount
+	pb, rb := o.b.before(prepaid, id), o.b.before(reb, id)
+	var moves map[string]decimal.Decimal
 	switch op.kind {
 	case "deposit":
-		rate, r := decimal.New(rebateRate(amount), -4), rebate(amount)
-		if !eqDec(res.Rate, rate) || !eqDec(res.Rebate, decimal.New(r, -2)) || !eqDec(row.rate, rate) || !eqDec(row.rebate, decimal.New(r, -2)) {
-			o.fail("deposit %s of %s: want rate %s and rebate %s; answered %s, %s; the books %s, %s", op.id, op.amount, rate,
-				decimal.New(r, -2), dec(res.Rate), dec(res.Rebate), dec(row.rate), dec(row.rebate))
+		rate, r := o.sc.rules.Rebate(amount)
+		if !eqDec(res.Rate, rate) || !eqDec(res.Rebate, r) || !eqDec(row.rate, rate) || !eqDec(row.rebate, r) {
+			o.fail("deposit %s of %s: want rate %s and rebate %s; answered %s, %s; the books %s, %s", op.id, amount, rate,
+				r, dec(res.Rate), dec(res.Rebate), dec(row.rate), dec(row.rebate))
 		}
-		moves = map[string]int64{"platform:cash": -amount, prepaid: amount, "platform:rebate:expense": -r, reb: r}
-		o.principal[op.customer] += amount
-		o.rebate[op.customer] += r
+		moves = map[string]decimal.Decimal{"platform:cash": amount.Neg(), prepaid: amount, "platform:rebate:expense": r.Neg(), reb: r}
+		o.principal[op.customer] = o.principal[op.customer].Add(amount)
+		o.rebate[op.customer] = o.rebate[op.customer].Add(r)
 	case "charge":
-		if amount > pb+rb {
-			o.fail("charge %s of %s accepted with principal %s and rebate %s", op.id, op.amount, decimal.New(pb, -2), decimal.New(rb, -2))
+		fp, fr, ok := pricemodel.Charge(pb, rb, amount)
+		if !ok {
+			o.fail("charge %s of %s accepted with principal %s and rebate %s", op.id, amount, pb, rb)
+			return
 		}
-		fp := min(amount, pb)
-		fr := amount - fp
-		if !eqDec(res.FromPrincipal, decimal.New(fp, -2)) || !eqDec(res.FromRebate, decimal.New(fr, -2)) ||
-			!eqDec(row.fromPrincipal, decimal.New(fp, -2)) || !eqDec(row.fromRebate, decimal.New(fr, -2)) ||
+		if !eqDec(res.FromPrincipal, fp) || !eqDec(res.FromRebate, fr) || !eqDec(row.fromPrincipal, fp) || !eqDec(row.fromRebate, fr) ||
 			res.ShipmentID == nil || *res.ShipmentID != "SC"+op.id {
-			o.fail("charge %s of %s on principal %s: want %s from principal and %s from rebate; answered %s", op.id, op.amount,
-				decimal.New(pb, -2), decimal.New(fp, -2), decimal.New(fr, -2), oneLine(a.body))
+			o.fail("charge %s of %s on principal %s: want %s from principal and %s from rebate; answered %s", op.id, amount,
+				pb, fp, fr, oneLine(a.body))
 		}
-		moves = map[string]int64{"platform:revenue:shipping": amount, prepaid: -fp, reb: -fr}
-		o.principal[op.customer] -= fp
-		o.rebate[op.customer] -= fr
+		moves = map[string]decimal.Decimal{"platform:revenue:shipping": amount, prepaid: fp.Neg(), reb: fr.Neg()}
+		o.principal[op.customer] = o.principal[op.customer].Sub(fp)
+		o.rebate[op.customer] = o.rebate[op.customer].Sub(fr)
 	case "withdrawal":
-		if amount > pb {
-			o.fail("withdrawal %s of %s accepted with principal %s", op.id, op.amount, decimal.New(pb, -2))
+		if amount.GreaterThan(pb) {
+			o.fail("withdrawal %s of %s accepted with principal %s", op.id, amount, pb)
 		}
-		claw := clawback(rb, pb, amount)
-		if !eqDec(res.Clawback, decimal.New(claw, -2)) || !eqDec(row.claw, decimal.New(claw, -2)) {
-			o.fail("withdrawal %s of %s on principal %s and rebate %s: want clawback %s; answered %s, the books %s", op.id, op.amount,
-				decimal.New(pb, -2), decimal.New(rb, -2), decimal.New(claw, -2), dec(res.Clawback), dec(row.claw))
+		claw := pricemodel.Clawback(rb, pb, amount)
+		if !eqDec(res.Clawback, claw) || !eqDec(row.claw, claw) {
+			o.fail("withdrawal %s of %s on principal %s and rebate %s: want clawback %s; answered %s, the books %s", op.id, amount,
+				pb, rb, claw, dec(res.Clawback), dec(row.claw))
 		}
-		moves = map[string]int64{prepaid: -amount, "platform:cash": amount, reb: -claw, "platform:rebate:expense": claw}
-		o.principal[op.customer] -= amount
-		o.rebate[op.customer] -= claw
+		moves = map[string]decimal.Decimal{prepaid: amount.Neg(), "platform:cash": amount, reb: claw.Neg(), "platform:rebate:expense": claw}
+		o.principal[op.customer] = o.principal[op.customer].Sub(amount)
+		o.rebate[op.customer] = o.rebate[op.customer].Sub(claw)
 	}
 	o.movesCNY(op.kind+" "+op.id, id, op.kind, moves)
 	o.balancesAfter(a, res, id)
@@ -553,21 +557,14 @@ func (o *oracle) reversal(a *answer, heard bool) {
 	if e := o.undone("reversal of "+kind+" "+op.id, rev, *row.entry, "reversal"); e != nil && str(e.meta["reversed_kind"]) != kind {
 		o.fail("reversal of %s %s: entry %d has metadata %v", kind, op.id, rev, e.meta)
 	}
-	amount, _ := fen(row.amount)
+	p, r := o.principal[op.customer], o.rebate[op.customer]
 	switch kind {
 	case "deposit":
-		r, _ := fen(*row.rebate)
-		o.principal[op.customer] -= amount
-		o.rebate[op.customer] -= r
+		o.principal[op.customer], o.rebate[op.customer] = p.Sub(row.amount), r.Sub(*row.rebate)
 	case "charge":
-		fp, _ := fen(*row.fromPrincipal)
-		fr, _ := fen(*row.fromRebate)
-		o.principal[op.customer] += fp
-		o.rebate[op.customer] += fr
+		o.principal[op.customer], o.rebate[op.customer] = p.Add(*row.fromPrincipal), r.Add(*row.fromRebate)
 	case "withdrawal":
-		claw, _ := fen(*row.claw)
-		o.principal[op.customer] += amount
-		o.rebate[op.customer] += claw
+		o.principal[op.customer], o.rebate[op.customer] = p.Add(row.amount), r.Add(*row.claw)
 	}
 	o.reverses[kind+":"+op.id]++
 }
@@ -615,29 +612,33 @@ func (o *oracle) moves(what string, id int64, kind string, at time.Time, want ma
 		o.fail("%s: entry %d is not its %s entry at %s", what, id, kind, at)
 		return nil
 	}
-	o.sameMoves(what, e, want, 0)
+	amounts := make(map[string]decimal.Decimal, len(want))
+	for acct, v := range want {
+		amounts[acct] = decimal.NewFromInt(v)
+	}
+	o.sameMoves(what, e, amounts)
 	return e
 }
 
-// movesCNY is moves for amounts in fen.
-func (o *oracle) movesCNY(what string, id int64, kind string, want map[string]int64) {
+// movesCNY is moves for CNY amounts, of an entry of any effective time.
+func (o *oracle) movesCNY(what string, id int64, kind string, want map[string]decimal.Decimal) {
 	e := o.b.entries[id]
 	if e == nil || e.kind != kind {
 		o.fail("%s: entry %d is not its %s entry", what, id, kind)
 		return
 	}
-	o.sameMoves(what, e, want, -2)
+	o.sameMoves(what, e, want)
 }
 
-func (o *oracle) sameMoves(what string, e *entry, want map[string]int64, exp int32) {
+func (o *oracle) sameMoves(what string, e *entry, want map[string]decimal.Decimal) {
 	got, nonZero := e.amounts(), map[string]string{}
 	for acct, v := range want {
-		if v == 0 {
+		if v.IsZero() {
 			continue
 		}
-		nonZero[acct] = decimal.New(v, exp).String()
-		if !got[acct].Equal(decimal.New(v, exp)) {
-			o.fail("%s: entry %d moves %s %s, want %s", what, e.id, acct, got[acct], decimal.New(v, exp))
+		nonZero[acct] = v.String()
+		if !got[acct].Equal(v) {
+			o.fail("%s: entry %d moves %s %s, want %s", what, e.id, acct, got[acct], v)
 		}
 	}
 	if len(got) != len(nonZero) {
@@ -796,9 +797,9 @@ func (o *oracle) tally(workers []*worker) {
 	}
 	for id, sm := range o.ships {
 		row := o.b.shipments[id]
-		if f, _ := fen(row.refunded); f != sm.refunded || row.reversed != sm.taken || row.dropped != sm.dropped || row.rated != sm.rated {
+		if !row.refunded.Equal(sm.refunded) || row.reversed != sm.taken || row.dropped != sm.dropped || row.rated != sm.rated {
 			o.fail("shipment %s: the books have %s refunded, %d points taken back and %d dropped, rated %t; the answers %s, %d, %d, %t",
-				id, row.refunded, row.reversed, row.dropped, row.rated, decimal.New(sm.refunded, -2), sm.taken, sm.dropped, sm.rated)
+				id, row.refunded, row.reversed, row.dropped, row.rated, sm.refunded, sm.taken, sm.dropped, sm.rated)
 		}
 	}
 	o.contributions()
@@ -895,32 +896,27 @@ func (o *oracle) expiries() {
 func (o *oracle) balances(customer string, api customerBalances, now time.Time) {
 	points := "customer:" + customer + ":points"
 	prepaid, reb := "customer:"+customer+":prepaid", "customer:"+customer+":rebate"
-	bp, _ := fen(o.b.final(prepaid))
-	br, _ := fen(o.b.final(reb))
-	ap, _ := fen(api.Prepaid.Principal)
-	ar, _ := fen(api.Prepaid.Rebate)
+	bp, br := o.b.final(prepaid), o.b.final(reb)
+	ap, ar := api.Prepaid.Principal, api.Prepaid.Rebate
 	if bpts := o.b.final(points).IntPart(); o.points[customer] != bpts || api.Points.Balance != bpts {
 		o.fail("%s: points by the answers %d, in the books %d, by the API %d", customer, o.points[customer], bpts, api.Points.Balance)
 	}
-	if o.principal[customer] != bp || ap != bp || o.rebate[customer] != br || ar != br {
+	if !o.principal[customer].Equal(bp) || !ap.Equal(bp) || !o.rebate[customer].Equal(br) || !ar.Equal(br) {
 		o.fail("%s: principal and rebate by the answers %s and %s, in the books %s and %s, by the API %s and %s", customer,
-			decimal.New(o.principal[customer], -2), decimal.New(o.rebate[customer], -2), decimal.New(bp, -2), decimal.New(br, -2),
-			api.Prepaid.Principal, api.Prepaid.Rebate)
+			o.principal[customer], o.rebate[customer], bp, br, ap, ar)
 	}
 	if isE(customer) && api.Points.Balance != 0 {
 		o.fail("%s holds %d points after the last expiry run", customer, api.Points.Balance)
 	}
 	// The tier in effect now: the higher of last month's and this month's.
-	if monthOf(now) == monthOf(o.sc.t0) {
-		month := monthOf(o.sc.t0)
-		if isE(customer) {
-			month = monthOf(monthStart(o.sc.t0, -1))
-		}
-		c, _ := fen(o.b.months[customer+"|"+month])
-		seg, level := tierOf(c)
-		if api.Segment != seg.code || api.Level != level {
-			o.fail("%s with %s in %s is %s L%d; the API says %s L%d", customer, o.b.months[customer+"|"+month], month, seg.code,
-				level, api.Segment, api.Level)
+	rules := o.sc.rules
+	if this := rules.MonthOf(o.sc.t0); rules.MonthOf(now) == this {
+		last := this.Prev()
+		lastTotal, thisTotal := o.b.months[customer+"|"+string(last)], o.b.months[customer+"|"+string(this)]
+		want := rules.TierInEffect(lastTotal, thisTotal)
+		if api.Segment != want.Segment || api.Level != want.Level {
+			o.fail("%s with %s in %s and %s in %s is %s L%d; the API says %s L%d", customer, lastTotal, last, thisTotal, this,
+				want.Segment, want.Level, api.Segment, api.Level)
 		}
 	}
 }

@@ -13,6 +13,15 @@ type Month string
 // MonthOf is the calendar month of t in the rules' zone.
 func (r Rules) MonthOf(t time.Time) Month { return Month(t.In(r.Zone).Format("2006-01")) }
 
+// MonthStart is the first instant of the month m in the rules' zone.
+func (r Rules) MonthStart(m Month) time.Time {
+	first, err := time.ParseInLocation("2006-01", string(m), r.Zone)
+	if err != nil {
+		panic("pricemodel: not a month: " + string(m))
+	}
+	return first
+}
+
 // Prev is the month before m.
 func (m Month) Prev() Month {
 	first, err := time.Parse("2006-01", string(m))

@@ -82,6 +82,29 @@ func TestMonthIsTheCalendarMonthInShanghai(t *testing.T) {
 	}
 }
 
+func TestMonthStartsAtMidnightInShanghai(t *testing.T) {
+	r := Default()
+	for _, tc := range []struct {
+		m    Month
+		want time.Time
+	}{
+		// A calendar month in Asia/Shanghai begins at 00:00 +08:00, which is
+		// 16:00 UTC on the day before.
+		{"2026-03", time.Date(2026, 2, 28, 16, 0, 0, 0, time.UTC)},
+		{"2026-01", time.Date(2025, 12, 31, 16, 0, 0, 0, time.UTC)},
+		// "earned 2026-03-15 -> expires 2027-04-01T00:00:00+08:00": the start of April.
+		{"2027-04", time.Date(2027, 4, 1, 0, 0, 0, 0, shanghai)},
+	} {
+		got := r.MonthStart(tc.m)
+		if !got.Equal(tc.want) {
+			t.Errorf("%s starts at %s, want %s", tc.m, got, tc.want)
+		}
+		if r.MonthOf(got) != tc.m || r.MonthOf(got.Add(-time.Microsecond)) != tc.m.Prev() {
+			t.Errorf("%s starts at %s, in %s; a microsecond before is in %s", tc.m, got, r.MonthOf(got), r.MonthOf(got.Add(-time.Microsecond)))
+		}
+	}
+}
+
 func TestEarnMatchesTheDomainExamples(t *testing.T) {
 	r := Default()
 	at := time.Date(2026, 3, 5, 10, 0, 0, 0, shanghai)
