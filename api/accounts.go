@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 )
 
@@ -52,7 +53,7 @@ func (s *Server) listAccounts(c echo.Context) error {
 func accountCode(c echo.Context) (string, error) {
 	code, err := url.PathUnescape(c.Param("code"))
 	if err != nil {
-		return "", ledger.Errorf(ledger.CodeInvalid, "the account code is not properly escaped")
+		return "", fault.Errorf(fault.Invalid, "the account code is not properly escaped")
 	}
 	return code, canReadAccount(keyOf(c), code)
 }

@@ -9,7 +9,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/loyalty"
 )
 
 func adjustment(points string, customer string) map[string]any {
@@ -49,19 +51,19 @@ func TestAuthorisation(t *testing.T) {
 	cases := []struct {
 		name, method, path, key string
 		status                  int
-		code                    ledger.Code
+		code                    fault.Code
 	}{
-		{"NoKey", "GET", "/v1/accounts", "", 401, ledger.CodeUnauthorized},
-		{"UnknownKey", "GET", "/v1/accounts", "tly_not-a-real-key", 401, ledger.CodeUnauthorized},
-		{"PartnerListsAccounts", "GET", "/v1/accounts", "partner", 403, ledger.CodeForbidden},
-		{"CustomerListsAccounts", "GET", "/v1/accounts", "customer", 403, ledger.CodeForbidden},
-		{"CustomerReadsOthers", "GET", "/v1/accounts/customer:C2:points", "customer", 403, ledger.CodeForbidden},
-		{"CustomerReadsOthersPostings", "GET", "/v1/accounts/customer:C2:points/postings", "customer", 403, ledger.CodeForbidden},
-		{"CustomerReadsPlatform", "GET", "/v1/accounts/platform:cash/balance", "customer", 403, ledger.CodeForbidden},
-		{"CustomerReconciles", "GET", "/v1/reconciliation", "customer", 403, ledger.CodeForbidden},
-		{"FinancePostsEntry", "POST", "/v1/entries", "finance", 403, ledger.CodeForbidden},
-		{"PartnerReadsEntry", "GET", "/v1/entries/1", "partner", 403, ledger.CodeForbidden},
-		{"FinanceReverses", "POST", "/v1/entries/1/reversal", "finance", 403, ledger.CodeForbidden},
+		{"NoKey", "GET", "/v1/accounts", "", 401, fault.Unauthorized},
+		{"UnknownKey", "GET", "/v1/accounts", "tly_not-a-real-key", 401, fault.Unauthorized},
+		{"PartnerListsAccounts", "GET", "/v1/accounts", "partner", 403, fault.Forbidden},
+		{"CustomerListsAccounts", "GET", "/v1/accounts", "customer", 403, fault.Forbidden},
+		{"CustomerReadsOthers", "GET", "/v1/accounts/customer:C2:points", "customer", 403, fault.Forbidden},
+		{"CustomerReadsOthersPostings", "GET", "/v1/accounts/customer:C2:points/postings", "customer", 403, fault.Forbidden},
+		{"CustomerReadsPlatform", "GET", "/v1/accounts/platform:cash/balance", "customer", 403, fault.Forbidden},
+		{"CustomerReconciles", "GET", "/v1/reconciliation", "customer", 403, fault.Forbidden},
+		{"FinancePostsEntry", "POST", "/v1/entries", "finance", 403, fault.Forbidden},
+		{"PartnerReadsEntry", "GET", "/v1/entries/1", "partner", 403, fault.Forbidden},
+		{"FinanceReverses", "POST", "/v1/entries/1/reversal", "finance", 403, fault.Forbidden},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -118,7 +120,7 @@ func TestManualEntryLifecycle(t *testing.T) {
 	t.Run("SameKeyOtherBodyConflicts", func(t *testing.T) {
 		other := post
 		other.body = adjustment("121", "C1")
-		wantProblem(t, h.do(other), 409, ledger.CodeIdempotencyConflict)
+		wantProblem(t, h.do(other), 409, fault.IdempotencyConflict)
 	})
 	t.Run("SameMeaningReplays", func(t *testing.T) {
 		// The default kind spelled out, metadata keys in another order and a
@@ -205,11 +207,11 @@ func TestManualEntryLifecycle(t *testing.T) {
 			t.Errorf("reversal_of = %v, want %v", got, entry["id"])
 		}
 		wantProblem(t, h.do(call{method: "POST", path: path, key: "admin", body: map[string]any{"reason": "again"}}),
-			409, ledger.CodeAlreadyReversed)
+			409, fault.AlreadyReversed)
 		wantProblem(t, h.do(call{method: "POST", path: "/v1/entries/999999/reversal", key: "admin",
-			body: map[string]any{"reason": "x"}}), 404, ledger.CodeNotFound)
+			body: map[string]any{"reason": "x"}}), 404, fault.NotFound)
 		wantProblem(t, h.do(call{method: "POST", path: fmt.Sprintf("/v1/entries/%d/reversal", id+1), key: "admin",
-			body: map[string]any{}}), 422, ledger.CodeInvalid)
+			body: map[string]any{}}), 422, fault.Invalid)
 	})
 
 	rec := h.expect(200, call{method: "GET", path: "/v1/reconciliation", key: "finance"}).object(t)
@@ -233,34 +235,34 @@ func TestBadInputIsRefusedAndWritesNothing(t *testing.T) {
 		body        string
 		contentType string
 		status      int
-		code        ledger.Code
+		code        fault.Code
 	}{
-		{"Malformed", `{"reason":`, "", 400, codeInvalidJSON},
-		{"Empty", ``, "", 400, codeInvalidJSON},
-		{"NotAnObject", `[1,2]`, "", 400, codeInvalidJSON},
-		{"UnknownField", `{"reason":"r","postings":[],"colour":"red"}`, "", 400, codeInvalidJSON},
-		{"TrailingData", `{"reason":"r","postings":[]} {}`, "", 400, codeInvalidJSON},
-		{"DeepJSON", deep, "", 400, codeInvalidJSON},
-		{"HugeBody", `{"reason":"` + strings.Repeat("x", 2<<20) + `"}`, "", 413, codeBodyTooLarge},
-		{"WrongContentType", posting("customer:C1:points", "PTS", `"10"`), "text/plain", 415, codeUnsupportedMediaType},
-		{"AmountAsNumber", posting("customer:C1:points", "PTS", `10`), "", 422, ledger.CodeInvalidAmount},
-		{"AmountExponent", posting("customer:C1:points", "PTS", `"1e9999"`), "", 422, ledger.CodeInvalidAmount},
-		{"AmountNaN", posting("customer:C1:points", "PTS", `"NaN"`), "", 422, ledger.CodeInvalidAmount},
-		{"AmountInfinity", posting("customer:C1:points", "PTS", `"Infinity"`), "", 422, ledger.CodeInvalidAmount},
-		{"AmountNegativeZero", posting("customer:C1:points", "PTS", `"-0"`), "", 422, ledger.CodeInvalidAmount},
-		{"AmountTooLong", posting("customer:C1:points", "PTS", `"1234567890123456789012"`), "", 422, ledger.CodeInvalidAmount},
-		{"AmountFractionalPoints", posting("customer:C1:points", "PTS", `"10.5"`), "", 422, ledger.CodeInvalidAmount},
-		{"Unbalanced", posting("customer:C1:points", "PTS", `"11"`), "", 422, ledger.CodeUnbalanced},
-		{"WrongAsset", posting("customer:C1:points", "CNY", `"10"`), "", 422, ledger.CodeAssetMismatch},
-		{"UnknownAccount", posting("customer:C1:savings", "PTS", `"10"`), "", 422, ledger.CodeUnknownAccount},
-		{"SQLInAccount", posting("customer:C1';DROP TABLE entries;--:points", "PTS", `"10"`), "", 422, ledger.CodeUnknownAccount},
-		{"UnicodeCustomer", posting("customer:客户:points", "PTS", `"10"`), "", 422, ledger.CodeUnknownAccount},
-		{"MissingReason", `{"postings":[{"account":"platform:points:earned:adjustment","amount":"-1"},{"account":"customer:C1:points","amount":"1"}]}`, "", 422, ledger.CodeInvalid},
-		{"ReversalKind", `{"kind":"reversal","reason":"r","postings":[]}`, "", 422, ledger.CodeInvalid},
-		{"FutureEffective", `{"reason":"r","effective_at":"2999-01-01T00:00:00Z","postings":[]}`, "", 422, ledger.CodeInvalid},
-		{"BadEffective", `{"reason":"r","effective_at":"yesterday","postings":[]}`, "", 400, codeInvalidJSON},
-		{"MetadataNotObject", `{"reason":"r","metadata":[1],"postings":[{"account":"platform:points:earned:adjustment","amount":"-1"},{"account":"customer:C1:points","amount":"1"}]}`, "", 422, ledger.CodeInvalid},
-		{"Overdraw", `{"reason":"r","postings":[{"account":"platform:points:redeemed","amount":"10"},{"account":"customer:C1:points","amount":"-10"}]}`, "", 422, ledger.CodeInsufficientFunds},
+		{"Malformed", `{"reason":`, "", 400, fault.InvalidJSON},
+		{"Empty", ``, "", 400, fault.InvalidJSON},
+		{"NotAnObject", `[1,2]`, "", 400, fault.InvalidJSON},
+		{"UnknownField", `{"reason":"r","postings":[],"colour":"red"}`, "", 400, fault.InvalidJSON},
+		{"TrailingData", `{"reason":"r","postings":[]} {}`, "", 400, fault.InvalidJSON},
+		{"DeepJSON", deep, "", 400, fault.InvalidJSON},
+		{"HugeBody", `{"reason":"` + strings.Repeat("x", 2<<20) + `"}`, "", 413, fault.BodyTooLarge},
+		{"WrongContentType", posting("customer:C1:points", "PTS", `"10"`), "text/plain", 415, fault.UnsupportedMediaType},
+		{"AmountAsNumber", posting("customer:C1:points", "PTS", `10`), "", 422, fault.InvalidAmount},
+		{"AmountExponent", posting("customer:C1:points", "PTS", `"1e9999"`), "", 422, fault.InvalidAmount},
+		{"AmountNaN", posting("customer:C1:points", "PTS", `"NaN"`), "", 422, fault.InvalidAmount},
+		{"AmountInfinity", posting("customer:C1:points", "PTS", `"Infinity"`), "", 422, fault.InvalidAmount},
+		{"AmountNegativeZero", posting("customer:C1:points", "PTS", `"-0"`), "", 422, fault.InvalidAmount},
+		{"AmountTooLong", posting("customer:C1:points", "PTS", `"1234567890123456789012"`), "", 422, fault.InvalidAmount},
+		{"AmountFractionalPoints", posting("customer:C1:points", "PTS", `"10.5"`), "", 422, fault.InvalidAmount},
+		{"Unbalanced", posting("customer:C1:points", "PTS", `"11"`), "", 422, fault.Unbalanced},
+		{"WrongAsset", posting("customer:C1:points", "CNY", `"10"`), "", 422, fault.AssetMismatch},
+		{"UnknownAccount", posting("customer:C1:savings", "PTS", `"10"`), "", 422, fault.UnknownAccount},
+		{"SQLInAccount", posting("customer:C1';DROP TABLE entries;--:points", "PTS", `"10"`), "", 422, fault.UnknownAccount},
+		{"UnicodeCustomer", posting("customer:客户:points", "PTS", `"10"`), "", 422, fault.UnknownAccount},
+		{"MissingReason", `{"postings":[{"account":"platform:points:earned:adjustment","amount":"-1"},{"account":"customer:C1:points","amount":"1"}]}`, "", 422, fault.Invalid},
+		{"ReversalKind", `{"kind":"reversal","reason":"r","postings":[]}`, "", 422, fault.Invalid},
+		{"FutureEffective", `{"reason":"r","effective_at":"2999-01-01T00:00:00Z","postings":[]}`, "", 422, fault.Invalid},
+		{"BadEffective", `{"reason":"r","effective_at":"yesterday","postings":[]}`, "", 400, fault.InvalidJSON},
+		{"MetadataNotObject", `{"reason":"r","metadata":[1],"postings":[{"account":"platform:points:earned:adjustment","amount":"-1"},{"account":"customer:C1:points","amount":"1"}]}`, "", 422, fault.Invalid},
+		{"Overdraw", `{"reason":"r","postings":[{"account":"platform:points:redeemed","amount":"10"},{"account":"customer:C1:points","amount":"-10"}]}`, "", 422, fault.InsufficientFunds},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -276,17 +278,17 @@ func TestBadInputIsRefusedAndWritesNothing(t *testing.T) {
 	}
 	t.Run("BadIdempotencyKey", func(t *testing.T) {
 		wantProblem(t, h.do(call{method: "POST", path: "/v1/entries", key: "admin", body: ok,
-			header: map[string]string{"Idempotency-Key": "has spaces"}, invalid: true}), 422, ledger.CodeInvalid)
+			header: map[string]string{"Idempotency-Key": "has spaces"}, invalid: true}), 422, fault.Invalid)
 	})
 	t.Run("ReversalBodies", func(t *testing.T) {
 		for _, body := range []string{`{"reason":`, `{"reason":"r","extra":1}`, `[]`} {
 			wantProblem(t, h.do(call{method: "POST", path: "/v1/entries/1/reversal", key: "admin", body: body, invalid: true}),
-				400, codeInvalidJSON)
+				400, fault.InvalidJSON)
 		}
 		wantProblem(t, h.do(call{method: "POST", path: "/v1/entries/1/reversal", key: "admin", invalid: true,
-			body: `{"reason":"` + strings.Repeat("x", 2<<20) + `"}`}), 413, codeBodyTooLarge)
+			body: `{"reason":"` + strings.Repeat("x", 2<<20) + `"}`}), 413, fault.BodyTooLarge)
 		wantProblem(t, h.do(call{method: "POST", path: "/v1/entries/1/reversal", key: "admin", invalid: true,
-			body: `{"reason":"r"}`, header: map[string]string{"Content-Type": "text/plain"}}), 415, codeUnsupportedMediaType)
+			body: `{"reason":"r"}`, header: map[string]string{"Content-Type": "text/plain"}}), 415, fault.UnsupportedMediaType)
 	})
 	for _, table := range []string{"entries", "postings", "accounts", "balance_buckets"} {
 		if n := h.count(table); n != 0 {
@@ -299,15 +301,15 @@ func TestBadInputIsRefusedAndWritesNothing(t *testing.T) {
 			"/v1/accounts/customer:C1:points/balance?as_of=tomorrow",
 			"/v1/accounts/customer%25ZZ", // the code, once the path is decoded, is not properly escaped
 		} {
-			wantProblem(t, h.do(call{method: "GET", path: path, key: "admin", invalid: true}), 422, ledger.CodeInvalid)
+			wantProblem(t, h.do(call{method: "GET", path: path, key: "admin", invalid: true}), 422, fault.Invalid)
 		}
-		wantProblem(t, h.do(call{method: "GET", path: "/v1/entries/abc", key: "admin"}), 404, ledger.CodeNotFound)
+		wantProblem(t, h.do(call{method: "GET", path: "/v1/entries/abc", key: "admin"}), 404, fault.NotFound)
 		// Accounts in the chart but never posted to do not exist yet.
 		for _, path := range []string{"/v1/accounts/customer:nobody:points", "/v1/accounts/customer:nobody:points/balance",
 			"/v1/accounts/customer:nobody:prepaid/postings"} {
-			wantProblem(t, h.do(call{method: "GET", path: path, key: "admin"}), 404, ledger.CodeNotFound)
+			wantProblem(t, h.do(call{method: "GET", path: path, key: "admin"}), 404, fault.NotFound)
 		}
-		wantProblem(t, h.do(call{method: "GET", path: "/v1/nowhere", key: "admin"}), 404, ledger.CodeNotFound)
+		wantProblem(t, h.do(call{method: "GET", path: "/v1/nowhere", key: "admin"}), 404, fault.NotFound)
 	})
 }
 
@@ -315,7 +317,8 @@ func TestBadInputIsRefusedAndWritesNothing(t *testing.T) {
 // each operation in openapi.yaml is a route, so the two cannot drift apart.
 func TestSpecCoversEveryRoute(t *testing.T) {
 	doc, _ := spec(t)
-	s := New(Config{Ledger: ledger.New(nil)})
+	l := ledger.New(nil)
+	s := New(Config{Ledger: l, Loyalty: loyalty.New(nil, l)})
 	served := map[string]bool{}
 	for _, r := range s.echo.Routes() {
 		if r.Method == echo.RouteNotFound {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 )
 
@@ -22,7 +23,7 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		secret = strings.TrimSpace(secret)
 		if !strings.EqualFold(scheme, "Bearer") || secret == "" {
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="tally"`)
-			return ledger.Errorf(ledger.CodeUnauthorized, "send an API key as Authorization: Bearer <key>")
+			return fault.Errorf(fault.Unauthorized, "send an API key as Authorization: Bearer <key>")
 		}
 		key, err := s.keys.authenticate(c.Request().Context(), s.ledger, secret)
 		if err != nil {
@@ -44,7 +45,7 @@ func allow(roles ...ledger.Role) echo.MiddlewareFunc {
 					return next(c)
 				}
 			}
-			return ledger.Errorf(ledger.CodeForbidden, "a %s key may not %s %s", key.Role, c.Request().Method, c.Path())
+			return fault.Errorf(fault.Forbidden, "a %s key may not %s %s", key.Role, c.Request().Method, c.Path())
 		}
 	}
 }
@@ -111,7 +112,7 @@ func canReadAccount(key ledger.APIKey, code string) error {
 		if id, ok := ledger.CustomerOf(code); ok && id == key.CustomerID {
 			return nil
 		}
-		return ledger.Errorf(ledger.CodeForbidden, "a customer key reads only its own customer's accounts")
+		return fault.Errorf(fault.Forbidden, "a customer key reads only its own customer's accounts")
 	}
-	return ledger.Errorf(ledger.CodeForbidden, "a %s key may not read accounts", key.Role)
+	return fault.Errorf(fault.Forbidden, "a %s key may not read accounts", key.Role)
 }

@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/tally-ledger/tally"
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/loyalty"
 )
 
 // Key revocation: a server authenticates a key against the database and
@@ -28,7 +30,7 @@ func (c *keyClock) add(d time.Duration) { c.set(c.now().Add(d)) }
 // whose key cache reads clock (nil: the wall clock).
 func anotherServer(t *testing.T, h *harness, clock *keyClock) *harness {
 	t.Helper()
-	s := New(Config{Ledger: h.ledger, OpenAPI: tally.OpenAPI, Ready: func(ctx context.Context) error { return h.pool.Ping(ctx) }})
+	s := New(Config{Ledger: h.ledger, Loyalty: loyalty.New(h.pool, h.ledger), OpenAPI: tally.OpenAPI, Ready: func(ctx context.Context) error { return h.pool.Ping(ctx) }})
 	if clock != nil {
 		s.keys.now = clock.now
 	}
@@ -83,7 +85,7 @@ func wantRevoked(t *testing.T, r response) {
 		t.Errorf("a revoked key was answered %d, want 401: %s", r.status, r.body)
 		return
 	}
-	wantProblem(t, r, http.StatusUnauthorized, ledger.CodeUnauthorized)
+	wantProblem(t, r, http.StatusUnauthorized, fault.Unauthorized)
 	if got := r.header.Get("WWW-Authenticate"); !strings.Contains(got, `error="invalid_token"`) {
 		t.Errorf("WWW-Authenticate %q, want an invalid_token challenge", got)
 	}

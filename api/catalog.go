@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 )
@@ -26,7 +27,7 @@ type productRequest struct {
 // points reads a whole number of points from a decimal string.
 func points(a Amount, field string) (int64, error) {
 	if !a.IsInteger() || a.IsNegative() || a.GreaterThan(decimalMaxPoints) {
-		return 0, &ledger.Error{Code: ledger.CodeInvalidAmount, Message: field + " must be a whole number of points",
+		return 0, &fault.Error{Code: fault.InvalidAmount, Message: field + " must be a whole number of points",
 			Fields: map[string]string{field: "a whole number of points"}}
 	}
 	return a.IntPart(), nil
@@ -74,8 +75,8 @@ func (s *Server) patchProduct(c echo.Context) error {
 		patch.PointsPrice = &price
 	}
 	p, err := s.loyalty.UpdateProduct(c.Request().Context(), c.Param("sku"), patch)
-	if ledger.ErrorCode(err) == loyalty.CodeUnknownProduct {
-		return ledger.Errorf(ledger.CodeNotFound, "no product %q", clip(c.Param("sku")))
+	if fault.CodeOf(err) == fault.UnknownProduct {
+		return fault.Errorf(fault.NotFound, "no product %q", clip(c.Param("sku")))
 	}
 	if err != nil {
 		return err
@@ -110,7 +111,7 @@ func (s *Server) customerCatalog(c echo.Context) error {
 // customer key for its own.
 func canActForCustomer(key ledger.APIKey, id string) error {
 	if key.Role == ledger.RoleCustomer && key.CustomerID != id {
-		return ledger.Errorf(ledger.CodeForbidden, "a customer key acts only for its own customer")
+		return fault.Errorf(fault.Forbidden, "a customer key acts only for its own customer")
 	}
 	return nil
 }
@@ -201,7 +202,7 @@ func (s *Server) expiringPoints(c echo.Context) error {
 	if v := c.QueryParam("within_days"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 3660 {
-			return &ledger.Error{Code: ledger.CodeInvalid, Message: "within_days must be a whole number from 1 to 3660",
+			return &fault.Error{Code: fault.Invalid, Message: "within_days must be a whole number from 1 to 3660",
 				Fields: map[string]string{"within_days": "1 to 3660"}}
 		}
 		days = n
@@ -222,7 +223,7 @@ func (s *Server) runExpiry(c echo.Context) error {
 	if err := noBody(c); err != nil {
 		return err
 	}
-	asOf, err := timeParam(c, "as_of", time.Now())
+	asOf, err := timeParam(c, "as_of", s.ledger.Now())
 	if err != nil {
 		return err
 	}

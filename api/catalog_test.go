@@ -7,8 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tally-ledger/tally/ledger"
-	"github.com/tally-ledger/tally/loyalty"
+	"github.com/tally-ledger/tally/internal/fault"
 )
 
 // TestCatalogWalkthrough is the README's: a level product redeemed and
@@ -37,7 +36,7 @@ func TestCatalogWalkthrough(t *testing.T) {
 		"points_price": "50", "valid_from": time.Now().Add(-time.Hour).Format(time.RFC3339),
 		"valid_until": time.Now().Add(24 * time.Hour).Format(time.RFC3339), "stock": 1, "per_customer_limit": 1}), 201)
 	wantProblem(t, admin("POST", "/v1/products", map[string]any{"sku": "lamp", "name": "Lamp", "kind": "standard",
-		"points_price": "1"}), 409, loyalty.CodeProductExists)
+		"points_price": "1"}), 409, fault.ProductExists)
 
 	cat := h.do(call{method: "GET", path: "/v1/customers/C1/catalog", key: "customer"})
 	wantStatus(t, cat, 200)
@@ -62,10 +61,10 @@ func TestCatalogWalkthrough(t *testing.T) {
 	}
 	wantProblem(t, h.do(call{method: "POST", path: "/v1/redemptions", key: "customer",
 		body: map[string]any{"redemption_id": "red-2", "customer_id": "C1", "sku": "vip-bag", "quantity": 1}}),
-		422, loyalty.CodeNotEligible)
+		422, fault.NotEligible)
 	wantStatus(t, h.do(call{method: "POST", path: "/v1/redemptions/red-1/cancel", key: "customer",
 		body: map[string]any{"reason": "changed my mind"}}), 200)
-	wantProblem(t, h.do(call{method: "POST", path: "/v1/redemptions/red-1/cancel", key: "admin"}), 409, loyalty.CodeAlreadyCancelled)
+	wantProblem(t, h.do(call{method: "POST", path: "/v1/redemptions/red-1/cancel", key: "admin"}), 409, fault.AlreadyCancelled)
 	bal = h.expect(200, call{method: "GET", path: "/v1/customers/C1/balances", key: "customer"}).object(t)
 	if pts := bal["points"].(map[string]any); pts["available"] != "3700" {
 		t.Errorf("balances after cancelling %v", bal)
@@ -135,32 +134,32 @@ func TestCatalogAuthorisationAndRefusals(t *testing.T) {
 		name, method, path, key string
 		body                    any
 		status                  int
-		code                    ledger.Code
+		code                    fault.Code
 	}{
-		{"PartnerReadsStatement", "GET", "/v1/customers/C1/statement", "partner", nil, 403, ledger.CodeForbidden},
-		{"PartnerReadsBalances", "GET", "/v1/customers/C1/balances", "partner", nil, 403, ledger.CodeForbidden},
-		{"CustomerReadsOthersStatement", "GET", "/v1/customers/C2/statement", "customer", nil, 403, ledger.CodeForbidden},
-		{"CustomerReadsOthersExpiring", "GET", "/v1/customers/C2/points/expiring", "customer", nil, 403, ledger.CodeForbidden},
+		{"PartnerReadsStatement", "GET", "/v1/customers/C1/statement", "partner", nil, 403, fault.Forbidden},
+		{"PartnerReadsBalances", "GET", "/v1/customers/C1/balances", "partner", nil, 403, fault.Forbidden},
+		{"CustomerReadsOthersStatement", "GET", "/v1/customers/C2/statement", "customer", nil, 403, fault.Forbidden},
+		{"CustomerReadsOthersExpiring", "GET", "/v1/customers/C2/points/expiring", "customer", nil, 403, fault.Forbidden},
 		{"CustomerRedeemsForOther", "POST", "/v1/redemptions", "customer",
-			map[string]any{"redemption_id": "x", "customer_id": "C2", "sku": "pen", "quantity": 1}, 403, ledger.CodeForbidden},
+			map[string]any{"redemption_id": "x", "customer_id": "C2", "sku": "pen", "quantity": 1}, 403, fault.Forbidden},
 		{"CustomerCreatesProduct", "POST", "/v1/products", "customer",
-			map[string]any{"sku": "x", "name": "x", "kind": "standard", "points_price": "1"}, 403, ledger.CodeForbidden},
-		{"PartnerRunsExpiry", "POST", "/v1/jobs/expire", "partner", nil, 403, ledger.CodeForbidden},
+			map[string]any{"sku": "x", "name": "x", "kind": "standard", "points_price": "1"}, 403, fault.Forbidden},
+		{"PartnerRunsExpiry", "POST", "/v1/jobs/expire", "partner", nil, 403, fault.Forbidden},
 		{"UnknownProduct", "POST", "/v1/redemptions", "partner",
-			map[string]any{"redemption_id": "x", "customer_id": "C1", "sku": "ghost", "quantity": 1}, 422, loyalty.CodeUnknownProduct},
+			map[string]any{"redemption_id": "x", "customer_id": "C1", "sku": "ghost", "quantity": 1}, 422, fault.UnknownProduct},
 		{"TooManyPoints", "POST", "/v1/redemptions", "partner",
-			map[string]any{"redemption_id": "x", "customer_id": "C1", "sku": "pen", "quantity": 11}, 422, loyalty.CodeInsufficientPoints},
+			map[string]any{"redemption_id": "x", "customer_id": "C1", "sku": "pen", "quantity": 11}, 422, fault.InsufficientPoints},
 		{"BadRedemptionID", "POST", "/v1/redemptions", "partner",
-			map[string]any{"redemption_id": "a/b", "customer_id": "C1", "sku": "pen", "quantity": 1}, 422, ledger.CodeInvalid},
+			map[string]any{"redemption_id": "a/b", "customer_id": "C1", "sku": "pen", "quantity": 1}, 422, fault.Invalid},
 		{"FractionalPrice", "POST", "/v1/products", "admin",
-			map[string]any{"sku": "x", "name": "x", "kind": "standard", "points_price": "1.5"}, 422, ledger.CodeInvalidAmount},
+			map[string]any{"sku": "x", "name": "x", "kind": "standard", "points_price": "1.5"}, 422, fault.InvalidAmount},
 		{"LevelWithoutMinLevel", "POST", "/v1/products", "admin",
-			map[string]any{"sku": "x", "name": "x", "kind": "level", "points_price": "1"}, 422, ledger.CodeInvalid},
-		{"PatchUnknown", "PATCH", "/v1/products/ghost", "admin", map[string]any{"name": "x"}, 404, ledger.CodeNotFound},
-		{"PatchKind", "PATCH", "/v1/products/pen", "admin", map[string]any{"kind": "level"}, 400, codeInvalidJSON},
-		{"CancelUnknown", "POST", "/v1/redemptions/ghost/cancel", "admin", nil, 404, ledger.CodeNotFound},
-		{"BadWithinDays", "GET", "/v1/customers/C1/points/expiring?within_days=0", "admin", nil, 422, ledger.CodeInvalid},
-		{"BadExpiryTime", "POST", "/v1/jobs/expire?as_of=soon", "admin", nil, 422, ledger.CodeInvalid},
+			map[string]any{"sku": "x", "name": "x", "kind": "level", "points_price": "1"}, 422, fault.Invalid},
+		{"PatchUnknown", "PATCH", "/v1/products/ghost", "admin", map[string]any{"name": "x"}, 404, fault.NotFound},
+		{"PatchKind", "PATCH", "/v1/products/pen", "admin", map[string]any{"kind": "level"}, 400, fault.InvalidJSON},
+		{"CancelUnknown", "POST", "/v1/redemptions/ghost/cancel", "admin", nil, 404, fault.NotFound},
+		{"BadWithinDays", "GET", "/v1/customers/C1/points/expiring?within_days=0", "admin", nil, 422, fault.Invalid},
+		{"BadExpiryTime", "POST", "/v1/jobs/expire?as_of=soon", "admin", nil, 422, fault.Invalid},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			wantProblem(t, h.do(call{method: tc.method, path: tc.path, key: tc.key, body: tc.body, invalid: true}), tc.status, tc.code)
@@ -175,7 +174,7 @@ func TestCatalogAuthorisationAndRefusals(t *testing.T) {
 		t.Errorf("patched %v", p)
 	}
 	wantProblem(t, h.do(call{method: "POST", path: "/v1/redemptions", key: "partner",
-		body: map[string]any{"redemption_id": "y", "customer_id": "C1", "sku": "pen", "quantity": 1}}), 422, loyalty.CodeUnknownProduct)
+		body: map[string]any{"redemption_id": "y", "customer_id": "C1", "sku": "pen", "quantity": 1}}), 422, fault.UnknownProduct)
 
 	// Loyalty entries are corrected through their flows, not reversed by hand.
 	var entryID int64
@@ -183,7 +182,7 @@ func TestCatalogAuthorisationAndRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantProblem(t, h.do(call{method: "POST", path: fmt.Sprintf("/v1/entries/%d/reversal", entryID), key: "admin",
-		body: map[string]any{"reason": "oops"}}), 409, ledger.CodeNotReversible)
+		body: map[string]any{"reason": "oops"}}), 409, fault.NotReversible)
 }
 
 // TestProductsListedAsCreatedAndPatched: finance lists every product, active
@@ -245,9 +244,9 @@ func TestProductsListedAsCreatedAndPatched(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			r := h.do(call{method: "PATCH", path: "/v1/products/mug", key: "admin", body: patch})
-			code := ledger.CodeInvalid
+			code := fault.Invalid
 			if name == "FractionalPrice" {
-				code = ledger.CodeInvalidAmount
+				code = fault.InvalidAmount
 			}
 			wantProblem(t, r, 422, code)
 		})
@@ -300,14 +299,14 @@ func TestFeaturedStockIsRedeemedOnceAndCancelledBack(t *testing.T) {
 	if m := first.object(t); m["points"] != "50" || m["status"] != "redeemed" {
 		t.Errorf("redemption %s", first.body)
 	}
-	wantProblem(t, redeem("other", "r2", "C2", 1), 409, loyalty.CodeOutOfStock)
-	wantProblem(t, redeem("customer", "r1", "C1", 2), 409, ledger.CodeIdempotencyConflict)
+	wantProblem(t, redeem("other", "r2", "C2", 1), 409, fault.OutOfStock)
+	wantProblem(t, redeem("customer", "r1", "C1", 2), 409, fault.IdempotencyConflict)
 	if got, want := []any{points("C1", "customer"), points("C2", "other"), stock()}, []any{"50", "100", float64(0)}; !reflect.DeepEqual(got, want) {
 		t.Errorf("C1 points, C2 points, stock = %v, want %v", got, want)
 	}
 
 	wantProblem(t, h.do(call{method: "POST", path: "/v1/redemptions/r1/cancel", key: "other", body: map[string]any{"reason": "not mine"}}),
-		403, ledger.CodeForbidden)
+		403, fault.Forbidden)
 	cancelled := h.expect(200, call{method: "POST", path: "/v1/redemptions/r1/cancel", key: "customer", body: map[string]any{"reason": "no"}}).object(t)
 	if cancelled["status"] != "cancelled" || cancelled["cancel_entry_id"] == nil {
 		t.Errorf("cancelled redemption %v", cancelled)

@@ -18,6 +18,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 )
 
@@ -30,7 +31,7 @@ func decode(c echo.Context, v any) error {
 	req := c.Request()
 	mt, _, err := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType))
 	if err != nil || mt != echo.MIMEApplicationJSON {
-		return ledger.Errorf(codeUnsupportedMediaType, "the body must be application/json")
+		return fault.Errorf(fault.UnsupportedMediaType, "the body must be application/json")
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), req.Body, maxBody))
 	if err != nil {
@@ -42,7 +43,7 @@ func decode(c echo.Context, v any) error {
 // noBody refuses a body where none is taken.
 func noBody(c echo.Context) error {
 	if c.Request().ContentLength != 0 {
-		return ledger.Errorf(codeInvalidJSON, "%s %s takes no body: its parameters are in the query", c.Request().Method, c.Path())
+		return fault.Errorf(fault.InvalidJSON, "%s %s takes no body: its parameters are in the query", c.Request().Method, c.Path())
 	}
 	return nil
 }
@@ -51,7 +52,7 @@ func noBody(c echo.Context) error {
 // character is refused: PostgreSQL text cannot hold it.
 func decodeStrict(data []byte, v any) error {
 	if bytes.Contains(data, []byte(`\u0000`)) || bytes.Contains(data, []byte(`\U0000`)) {
-		return ledger.Errorf(codeInvalidJSON, "strings may not contain the NUL character (\\u0000)")
+		return fault.Errorf(fault.InvalidJSON, "strings may not contain the NUL character (\\u0000)")
 	}
 	return decodeReader(bytes.NewReader(data), v)
 }
@@ -66,7 +67,7 @@ func decodeReader(r io.Reader, v any) error {
 		if err != nil {
 			return err
 		}
-		return ledger.Errorf(codeInvalidJSON, "the body must hold a single JSON value")
+		return fault.Errorf(fault.InvalidJSON, "the body must hold a single JSON value")
 	}
 	return nil
 }
@@ -90,7 +91,7 @@ func canonicalObject(raw json.RawMessage, field string) (json.RawMessage, error)
 	}
 	var m map[string]any
 	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
-		return nil, &ledger.Error{Code: ledger.CodeInvalid, Message: field + " must be a JSON object",
+		return nil, &fault.Error{Code: fault.Invalid, Message: field + " must be a JSON object",
 			Fields: map[string]string{field: "not an object"}}
 	}
 	return json.Marshal(m)
@@ -103,27 +104,27 @@ func jsonError(err error) error {
 	var tooBig *http.MaxBytesError
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError
-	var le *ledger.Error
+	var le *fault.Error
 	switch {
 	case errors.As(err, &tooBig):
-		return ledger.Errorf(codeBodyTooLarge, "the body is larger than %d bytes", maxBody)
+		return fault.Errorf(fault.BodyTooLarge, "the body is larger than %d bytes", maxBody)
 	case errors.As(err, &le):
 		return le
 	case errors.As(err, &syntax):
-		return ledger.Errorf(codeInvalidJSON, "malformed JSON at byte %d: %v", syntax.Offset, syntax)
+		return fault.Errorf(fault.InvalidJSON, "malformed JSON at byte %d: %v", syntax.Offset, syntax)
 	case errors.As(err, &typ) && typ.Field == "":
-		return ledger.Errorf(codeInvalidJSON, "expected a JSON %s, got a JSON %s", jsonKind(typ.Type), typ.Value)
+		return fault.Errorf(fault.InvalidJSON, "expected a JSON %s, got a JSON %s", jsonKind(typ.Type), typ.Value)
 	case errors.As(err, &typ):
-		return &ledger.Error{Code: codeInvalidJSON, Message: fmt.Sprintf("field %q must be a JSON %s, not %s", typ.Field, jsonKind(typ.Type), typ.Value),
+		return &fault.Error{Code: fault.InvalidJSON, Message: fmt.Sprintf("field %q must be a JSON %s, not %s", typ.Field, jsonKind(typ.Type), typ.Value),
 			Fields: map[string]string{typ.Field: "must be a JSON " + jsonKind(typ.Type)}}
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return ledger.Errorf(codeInvalidJSON, "the body is empty or cut short")
+		return fault.Errorf(fault.InvalidJSON, "the body is empty or cut short")
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return &ledger.Error{Code: codeInvalidJSON, Message: "unknown field " + strconv.Quote(field),
+		return &fault.Error{Code: fault.InvalidJSON, Message: "unknown field " + strconv.Quote(field),
 			Fields: map[string]string{field: "unknown"}}
 	}
-	return ledger.Errorf(codeInvalidJSON, "the body is not valid JSON: %v", err)
+	return fault.Errorf(fault.InvalidJSON, "the body is not valid JSON: %v", err)
 }
 
 // jsonKind names the JSON kind a Go type decodes from, without Go's names.
@@ -156,14 +157,14 @@ var amountPattern = regexp.MustCompile(`^-?(0|[1-9][0-9]{0,17})(\.[0-9]{1,8})?$`
 func (a *Amount) UnmarshalJSON(b []byte) error {
 	var s string
 	if len(b) == 0 || b[0] != '"' || json.Unmarshal(b, &s) != nil {
-		return ledger.Errorf(ledger.CodeInvalidAmount, "amounts are decimal strings such as \"123.45\", not %s", clip(string(b)))
+		return fault.Errorf(fault.InvalidAmount, "amounts are decimal strings such as \"123.45\", not %s", clip(string(b)))
 	}
 	if !amountPattern.MatchString(s) {
-		return ledger.Errorf(ledger.CodeInvalidAmount, "%s is not a decimal amount such as \"123.45\"", strconv.Quote(clip(s)))
+		return fault.Errorf(fault.InvalidAmount, "%s is not a decimal amount such as \"123.45\"", strconv.Quote(clip(s)))
 	}
 	d, err := decimal.NewFromString(s)
 	if err != nil {
-		return ledger.Errorf(ledger.CodeInvalidAmount, "%s is not a decimal amount", strconv.Quote(clip(s)))
+		return fault.Errorf(fault.InvalidAmount, "%s is not a decimal amount", strconv.Quote(clip(s)))
 	}
 	a.Decimal = d
 	return nil
@@ -190,7 +191,7 @@ func timeParam(c echo.Context, name string, def time.Time) (time.Time, error) {
 	}
 	t, err := time.Parse(time.RFC3339Nano, v)
 	if err != nil {
-		return t, &ledger.Error{Code: ledger.CodeInvalid, Message: name + " must be an RFC 3339 time such as 2026-03-15T10:00:00+08:00",
+		return t, &fault.Error{Code: fault.Invalid, Message: name + " must be an RFC 3339 time such as 2026-03-15T10:00:00+08:00",
 			Fields: map[string]string{name: "not an RFC 3339 time"}}
 	}
 	return t, nil
@@ -204,7 +205,7 @@ func limitParam(c echo.Context, def, max int) (int, error) {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 || n > max {
-		return 0, &ledger.Error{Code: ledger.CodeInvalid, Message: fmt.Sprintf("limit must be a whole number from 1 to %d", max),
+		return 0, &fault.Error{Code: fault.Invalid, Message: fmt.Sprintf("limit must be a whole number from 1 to %d", max),
 			Fields: map[string]string{"limit": fmt.Sprintf("1 to %d", max)}}
 	}
 	return n, nil
@@ -228,7 +229,7 @@ func cursorParam(c echo.Context) (int64, error) {
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n <= 0 {
-		return 0, &ledger.Error{Code: ledger.CodeInvalid, Message: "cursor must be a next_cursor from an earlier page",
+		return 0, &fault.Error{Code: fault.Invalid, Message: "cursor must be a next_cursor from an earlier page",
 			Fields: map[string]string{"cursor": "not a cursor"}}
 	}
 	return n, nil

@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 )
@@ -72,7 +73,7 @@ func idempotencyKey(c echo.Context, route string) (string, error) {
 		return "", nil
 	}
 	if !idempotencyKeyPattern.MatchString(v) {
-		return "", &ledger.Error{Code: ledger.CodeInvalid, Message: "Idempotency-Key must be 1 to 255 visible ASCII characters",
+		return "", &fault.Error{Code: fault.Invalid, Message: "Idempotency-Key must be 1 to 255 visible ASCII characters",
 			Fields: map[string]string{"Idempotency-Key": "1-255 visible ASCII characters"}}
 	}
 	return "api:" + itoa(keyOf(c).ID) + ":" + route + ":" + v, nil
@@ -120,14 +121,17 @@ func (s *Server) postEntry(c echo.Context) error {
 	if req.Reason == "" {
 		fields["reason"] = "required: say why this manual entry is made"
 	}
-	if req.EffectiveAt != nil && req.EffectiveAt.After(time.Now()) {
+	now := s.ledger.Now() // the one instant of this request
+	if req.EffectiveAt != nil && req.EffectiveAt.After(now) {
 		fields["effective_at"] = "must not be in the future"
 	}
 	if len(fields) > 0 {
-		return &ledger.Error{Code: ledger.CodeInvalid, Message: "the entry is invalid", Fields: fields}
+		return &fault.Error{Code: fault.Invalid, Message: "the entry is invalid", Fields: fields}
 	}
-	in := ledger.EntryInput{Kind: req.Kind, IdempotencyKey: key, RequestHash: requestHash(c, req), Metadata: req.Metadata,
-		Actor: actor(c), Reason: req.Reason}
+	// Effective now unless the request says otherwise; the hash is the
+	// request's, so a retry without effective_at is still the same request.
+	in := ledger.EntryInput{Kind: req.Kind, EffectiveAt: now, IdempotencyKey: key, RequestHash: requestHash(c, req),
+		Metadata: req.Metadata, Actor: actor(c), Reason: req.Reason}
 	if req.EffectiveAt != nil {
 		in.EffectiveAt = *req.EffectiveAt
 	}
@@ -137,11 +141,7 @@ func (s *Server) postEntry(c echo.Context) error {
 		if spec, err := ledger.Chart(p.Account); err == nil && spec.Asset == ledger.PTS && !spec.AllowNegative && p.Amount.IsPositive() {
 			// Points credited by hand are a lot like any other, expiring
 			// per the rules in effect when it takes effect.
-			at := time.Now()
-			if req.EffectiveAt != nil {
-				at = *req.EffectiveAt
-			}
-			if posting.Lot, err = s.loyalty.LotAt(ctx, at); err != nil {
+			if posting.Lot, err = s.loyalty.LotAt(ctx, in.EffectiveAt); err != nil {
 				return err
 			}
 		}
@@ -157,7 +157,7 @@ func (s *Server) postEntry(c echo.Context) error {
 func entryID(c echo.Context) (int64, error) {
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
 	if err != nil || id <= 0 {
-		return 0, ledger.Errorf(ledger.CodeNotFound, "no entry %q", clip(c.Param("id")))
+		return 0, fault.Errorf(fault.NotFound, "no entry %q", clip(c.Param("id")))
 	}
 	return id, nil
 }
@@ -191,7 +191,7 @@ func (s *Server) reverseEntry(c echo.Context) error {
 	}
 	req.Reason = strings.TrimSpace(req.Reason)
 	if orig, err := s.ledger.Entry(c.Request().Context(), id); err == nil && loyalty.Owns(orig.Kind) {
-		return ledger.Errorf(ledger.CodeNotReversible, "a %s entry is corrected through its own flow "+
+		return fault.Errorf(fault.NotReversible, "a %s entry is corrected through its own flow "+
 			"(a refund event, a cancelled redemption, the movement's reversal endpoint), not reversed by hand", orig.Kind)
 	}
 	e, replayed, err := s.ledger.Reverse(c.Request().Context(), id, ledger.ReversalInput{

@@ -7,60 +7,50 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/tally-ledger/tally/ledger"
-	"github.com/tally-ledger/tally/loyalty"
-)
-
-// Codes of the HTTP layer, beside the domain's (ledger.Code).
-const (
-	codeInvalidJSON          ledger.Code = "invalid_json"           // malformed JSON, unknown field, wrong type
-	codeBodyTooLarge         ledger.Code = "body_too_large"         // body over the size limit
-	codeUnsupportedMediaType ledger.Code = "unsupported_media_type" // body not application/json
-	codeMethodNotAllowed     ledger.Code = "method_not_allowed"     // route exists, method does not
-	codeUnavailable          ledger.Code = "unavailable"            // not ready to serve
+	"github.com/tally-ledger/tally/internal/fault"
 )
 
 // statusOf is the one table from error codes to HTTP statuses.
-var statusOf = map[ledger.Code]int{
-	ledger.CodeInvalid:             http.StatusUnprocessableEntity,
-	ledger.CodeInvalidAmount:       http.StatusUnprocessableEntity,
-	ledger.CodeUnbalanced:          http.StatusUnprocessableEntity,
-	ledger.CodeUnknownAccount:      http.StatusUnprocessableEntity,
-	ledger.CodeAssetMismatch:       http.StatusUnprocessableEntity,
-	ledger.CodeInsufficientFunds:   http.StatusUnprocessableEntity,
-	ledger.CodeNotFound:            http.StatusNotFound,
-	ledger.CodeIdempotencyConflict: http.StatusConflict,
-	ledger.CodeAlreadyReversed:     http.StatusConflict,
-	ledger.CodeNotReversible:       http.StatusConflict,
-	ledger.CodeUnauthorized:        http.StatusUnauthorized,
-	ledger.CodeForbidden:           http.StatusForbidden,
-	ledger.CodeInternal:            http.StatusInternalServerError,
-	codeInvalidJSON:                http.StatusBadRequest,
-	codeBodyTooLarge:               http.StatusRequestEntityTooLarge,
-	codeUnsupportedMediaType:       http.StatusUnsupportedMediaType,
-	codeMethodNotAllowed:           http.StatusMethodNotAllowed,
-	codeUnavailable:                http.StatusServiceUnavailable,
+var statusOf = map[fault.Code]int{
+	fault.Invalid:              http.StatusUnprocessableEntity,
+	fault.InvalidAmount:        http.StatusUnprocessableEntity,
+	fault.Unbalanced:           http.StatusUnprocessableEntity,
+	fault.UnknownAccount:       http.StatusUnprocessableEntity,
+	fault.AssetMismatch:        http.StatusUnprocessableEntity,
+	fault.InsufficientFunds:    http.StatusUnprocessableEntity,
+	fault.NotFound:             http.StatusNotFound,
+	fault.IdempotencyConflict:  http.StatusConflict,
+	fault.AlreadyReversed:      http.StatusConflict,
+	fault.NotReversible:        http.StatusConflict,
+	fault.Unauthorized:         http.StatusUnauthorized,
+	fault.Forbidden:            http.StatusForbidden,
+	fault.Internal:             http.StatusInternalServerError,
+	fault.InvalidJSON:          http.StatusBadRequest,
+	fault.BodyTooLarge:         http.StatusRequestEntityTooLarge,
+	fault.UnsupportedMediaType: http.StatusUnsupportedMediaType,
+	fault.MethodNotAllowed:     http.StatusMethodNotAllowed,
+	fault.Unavailable:          http.StatusServiceUnavailable,
 
-	loyalty.CodeUnknownCustomer:   http.StatusUnprocessableEntity,
-	loyalty.CodeCustomerConflict:  http.StatusConflict,
-	loyalty.CodeSelfReferral:      http.StatusUnprocessableEntity,
-	loyalty.CodeUnknownReferrer:   http.StatusUnprocessableEntity,
-	loyalty.CodeReferrerImmutable: http.StatusConflict,
-	loyalty.CodeUnknownShipment:   http.StatusUnprocessableEntity,
-	loyalty.CodeDuplicateShipment: http.StatusConflict,
-	loyalty.CodeRefundExceeds:     http.StatusUnprocessableEntity,
-	loyalty.CodeAlreadyRated:      http.StatusConflict,
-	loyalty.CodeCampaignConflict:  http.StatusConflict,
-	loyalty.CodeInvalidRules:      http.StatusUnprocessableEntity,
+	fault.UnknownCustomer:   http.StatusUnprocessableEntity,
+	fault.CustomerConflict:  http.StatusConflict,
+	fault.SelfReferral:      http.StatusUnprocessableEntity,
+	fault.UnknownReferrer:   http.StatusUnprocessableEntity,
+	fault.ReferrerImmutable: http.StatusConflict,
+	fault.UnknownShipment:   http.StatusUnprocessableEntity,
+	fault.DuplicateShipment: http.StatusConflict,
+	fault.RefundExceeds:     http.StatusUnprocessableEntity,
+	fault.AlreadyRated:      http.StatusConflict,
+	fault.CampaignConflict:  http.StatusConflict,
+	fault.InvalidRules:      http.StatusUnprocessableEntity,
 
-	loyalty.CodeUnknownProduct:     http.StatusUnprocessableEntity,
-	loyalty.CodeProductExists:      http.StatusConflict,
-	loyalty.CodeInsufficientPoints: http.StatusUnprocessableEntity,
-	loyalty.CodeNotEligible:        http.StatusUnprocessableEntity,
-	loyalty.CodeOutOfStock:         http.StatusConflict,
-	loyalty.CodeOutsideWindow:      http.StatusUnprocessableEntity,
-	loyalty.CodeLimitReached:       http.StatusUnprocessableEntity,
-	loyalty.CodeAlreadyCancelled:   http.StatusConflict,
+	fault.UnknownProduct:     http.StatusUnprocessableEntity,
+	fault.ProductExists:      http.StatusConflict,
+	fault.InsufficientPoints: http.StatusUnprocessableEntity,
+	fault.NotEligible:        http.StatusUnprocessableEntity,
+	fault.OutOfStock:         http.StatusConflict,
+	fault.OutsideWindow:      http.StatusUnprocessableEntity,
+	fault.LimitReached:       http.StatusUnprocessableEntity,
+	fault.AlreadyCancelled:   http.StatusConflict,
 }
 
 // Problem is an RFC 9457 problem document with Tally's stable code.
@@ -69,14 +59,14 @@ type Problem struct {
 	Title     string            `json:"title"`
 	Status    int               `json:"status"`
 	Detail    string            `json:"detail"`
-	Code      ledger.Code       `json:"code"`
+	Code      fault.Code        `json:"code"`
 	Account   string            `json:"account,omitempty"`
 	Errors    map[string]string `json:"errors,omitempty"`
 	RequestID string            `json:"request_id,omitempty"`
 }
 
 func problemFor(err error) Problem {
-	var le *ledger.Error
+	var le *fault.Error
 	var he *echo.HTTPError
 	switch {
 	case errors.As(err, &le):
@@ -87,18 +77,18 @@ func problemFor(err error) Problem {
 		return Problem{Code: le.Code, Status: status, Detail: le.Message, Account: le.Account, Errors: le.Fields}
 	case errors.As(err, &he):
 		// Echo's own refusals: unknown routes, wrong methods, body limit.
-		code := map[int]ledger.Code{
-			http.StatusNotFound:              ledger.CodeNotFound,
-			http.StatusMethodNotAllowed:      codeMethodNotAllowed,
-			http.StatusRequestEntityTooLarge: codeBodyTooLarge,
-			http.StatusUnsupportedMediaType:  codeUnsupportedMediaType,
-			http.StatusUnauthorized:          ledger.CodeUnauthorized,
-			http.StatusForbidden:             ledger.CodeForbidden,
+		code := map[int]fault.Code{
+			http.StatusNotFound:              fault.NotFound,
+			http.StatusMethodNotAllowed:      fault.MethodNotAllowed,
+			http.StatusRequestEntityTooLarge: fault.BodyTooLarge,
+			http.StatusUnsupportedMediaType:  fault.UnsupportedMediaType,
+			http.StatusUnauthorized:          fault.Unauthorized,
+			http.StatusForbidden:             fault.Forbidden,
 		}[he.Code]
 		if code == "" {
-			code = codeInvalidJSON
+			code = fault.InvalidJSON
 			if he.Code >= 500 {
-				code = ledger.CodeInternal
+				code = fault.Internal
 			}
 		}
 		detail := http.StatusText(he.Code)
@@ -107,7 +97,7 @@ func problemFor(err error) Problem {
 		}
 		return Problem{Code: code, Status: he.Code, Detail: detail}
 	}
-	return Problem{Code: ledger.CodeInternal, Status: http.StatusInternalServerError,
+	return Problem{Code: fault.Internal, Status: http.StatusInternalServerError,
 		Detail: "internal error: the request id in this response finds it in the logs"}
 }
 
@@ -137,7 +127,7 @@ func finish(c echo.Context, p Problem) *Problem {
 	return &p
 }
 
-func title(code ledger.Code) string {
+func title(code fault.Code) string {
 	t := strings.ReplaceAll(string(code), "_", " ")
 	t = strings.ReplaceAll(t, "json", "JSON")
 	return strings.ToUpper(t[:1]) + t[1:]

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 )
@@ -39,7 +40,7 @@ func FuzzAmount(f *testing.F) {
 			if want {
 				t.Fatalf("%q refused: %v", data, err)
 			}
-			if code := ledger.ErrorCode(err); isJSON && code != ledger.CodeInvalidAmount {
+			if code := fault.CodeOf(err); isJSON && code != fault.InvalidAmount {
 				t.Fatalf("%q refused with %q (%v), want invalid_amount", data, code, err)
 			}
 			return
@@ -123,7 +124,7 @@ func FuzzEvent(f *testing.F) {
 	f.Add([]byte(`{"event_id":"e3","type":"shipment.refunded","customer_id":"C1","shipment_id":"S1","amount":"-0","occurred_at":"2026-03-01T10:00:00Z"}`))
 	f.Add([]byte(`{"event_id":"","type":"x","amount":1e9999}`))
 	f.Add([]byte(`[{"event_id":"e"}]`))
-	svc := loyalty.New(ledger.New(nil))
+	svc := loyalty.New(nil, ledger.New(nil))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var req eventRequest
 		if err := decodeStrict(data, &req); err != nil {

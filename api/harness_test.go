@@ -19,8 +19,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tally-ledger/tally"
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/internal/testdb"
 	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/loyalty"
 )
 
 var (
@@ -70,7 +72,8 @@ func newHarness(t *testing.T) *harness {
 	spec(t)
 	pool := testdb.Pool(t)
 	l := ledger.New(pool)
-	s := New(Config{Ledger: l, OpenAPI: tally.OpenAPI, Ready: func(ctx context.Context) error { return pool.Ping(ctx) }})
+	s := New(Config{Ledger: l, Loyalty: loyalty.New(pool, l), OpenAPI: tally.OpenAPI,
+		Ready: func(ctx context.Context) error { return pool.Ping(ctx) }})
 	h := &harness{t: t, srv: httptest.NewServer(s), ledger: l, pool: pool, keys: map[string]string{}}
 	t.Cleanup(h.srv.Close)
 	for name, k := range map[string]struct {
@@ -209,7 +212,7 @@ func (h *harness) validate(req *http.Request, body []byte, invalidRequest bool, 
 }
 
 // wantProblem checks an error response's status and stable code.
-func wantProblem(t testing.TB, r response, status int, code ledger.Code) map[string]any {
+func wantProblem(t testing.TB, r response, status int, code fault.Code) map[string]any {
 	t.Helper()
 	if r.status != status {
 		t.Errorf("status %d, want %d: %s", r.status, status, r.body)

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/loyalty"
 )
 
@@ -85,7 +85,7 @@ func TestHostileRequests(t *testing.T) {
 	}
 	contentTypes := []string{"text/plain", "application/xml", "application/x-www-form-urlencoded", ""}
 
-	s := New(Config{Ledger: h.ledger})
+	s := New(Config{Ledger: h.ledger, Loyalty: loyalty.New(h.pool, h.ledger)})
 	var routes []struct{ method, path string }
 	for _, r := range s.echo.Routes() {
 		if r.Method != http.MethodPost && r.Method != http.MethodPut && r.Method != http.MethodPatch {
@@ -101,13 +101,13 @@ func TestHostileRequests(t *testing.T) {
 	// Refused for what they are, whatever the route.
 	shapeless := map[string]struct {
 		status int
-		code   ledger.Code
+		code   fault.Code
 	}{
-		"huge": {413, codeBodyTooLarge}, "deep": {400, codeInvalidJSON}, "deep-object": {400, codeInvalidJSON},
-		"array": {400, codeInvalidJSON}, "string": {400, codeInvalidJSON}, "nul-byte": {400, codeInvalidJSON},
-		"trailing": {400, codeInvalidJSON}, "empty": {400, codeInvalidJSON},
+		"huge": {413, fault.BodyTooLarge}, "deep": {400, fault.InvalidJSON}, "deep-object": {400, fault.InvalidJSON},
+		"array": {400, fault.InvalidJSON}, "string": {400, fault.InvalidJSON}, "nul-byte": {400, fault.InvalidJSON},
+		"trailing": {400, fault.InvalidJSON}, "empty": {400, fault.InvalidJSON},
 	}
-	asInput := []ledger.Code{codeInvalidJSON, ledger.CodeInvalid, ledger.CodeInvalidAmount, loyalty.CodeInvalidRules}
+	asInput := []fault.Code{fault.InvalidJSON, fault.Invalid, fault.InvalidAmount, fault.InvalidRules}
 	for _, r := range routes {
 		noBody := r.path == "/v1/jobs/expire"                     // takes no body
 		optional := strings.HasPrefix(r.path, "/v1/redemptions/") // takes an optional reason
@@ -120,12 +120,12 @@ func TestHostileRequests(t *testing.T) {
 			want, ok := shapeless[name]
 			switch {
 			case noBody:
-				wantProblem(t, res, 400, codeInvalidJSON)
+				wantProblem(t, res, 400, fault.InvalidJSON)
 			case ok:
 				wantProblem(t, res, want.status, want.code)
 			default:
 				p := res.object(t)
-				if (res.status != 400 && res.status != 422) || !slices.Contains(asInput, ledger.Code(fmt.Sprint(p["code"]))) {
+				if (res.status != 400 && res.status != 422) || !slices.Contains(asInput, fault.Code(fmt.Sprint(p["code"]))) {
 					t.Errorf("%s %s with %s body: %d %.200s, want it refused as input", r.method, r.path, name, res.status, res.body)
 				}
 			}
@@ -134,9 +134,9 @@ func TestHostileRequests(t *testing.T) {
 			res := h.do(call{method: r.method, path: r.path, key: "admin", body: `{"id":"x"}`, invalid: true,
 				header: map[string]string{"Content-Type": ct}})
 			if noBody {
-				wantProblem(t, res, 400, codeInvalidJSON)
+				wantProblem(t, res, 400, fault.InvalidJSON)
 			} else {
-				wantProblem(t, res, 415, codeUnsupportedMediaType)
+				wantProblem(t, res, 415, fault.UnsupportedMediaType)
 			}
 		}
 	}
@@ -148,6 +148,6 @@ func TestHostileRequests(t *testing.T) {
 func TestNULIsRefused(t *testing.T) {
 	h := newHarness(t)
 	for _, body := range []string{`{"id":"C1","name":"a\u0000b"}`, `{"id":"C1","name":"a\U0000b"}`} {
-		wantProblem(t, h.do(call{method: "POST", path: "/v1/customers", key: "partner", body: body, invalid: true}), 400, codeInvalidJSON)
+		wantProblem(t, h.do(call{method: "POST", path: "/v1/customers", key: "partner", body: body, invalid: true}), 400, fault.InvalidJSON)
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 	"github.com/tally-ledger/tally/rules"
@@ -128,7 +129,7 @@ func (s *Server) postEventBatch(c echo.Context) error {
 		return err
 	}
 	if len(req.Events) == 0 || len(req.Events) > maxBatch {
-		return &ledger.Error{Code: ledger.CodeInvalid, Message: "a batch holds 1 to 1000 events",
+		return &fault.Error{Code: fault.Invalid, Message: "a batch holds 1 to 1000 events",
 			Fields: map[string]string{"events": "1 to 1000 events"}}
 	}
 	items := make([]batchItem, len(req.Events))
@@ -165,7 +166,7 @@ func (s *Server) postEventBatch(c echo.Context) error {
 }
 
 func (s *Server) getRules(c echo.Context) error {
-	at, err := timeParam(c, "at", time.Now())
+	at, err := timeParam(c, "at", s.ledger.Now())
 	if err != nil {
 		return err
 	}

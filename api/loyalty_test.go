@@ -6,8 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tally-ledger/tally/ledger"
-	"github.com/tally-ledger/tally/loyalty"
+	"github.com/tally-ledger/tally/internal/fault"
 )
 
 // lastMonth is an instant in the previous calendar month in Shanghai.
@@ -59,7 +58,7 @@ func TestLoyaltyWalkthrough(t *testing.T) {
 	if again.status != 201 || again.header.Get("Idempotent-Replayed") != "true" || string(again.body) != string(first.body) {
 		t.Errorf("replay: %d %q\n%s\n%s", again.status, again.header.Get("Idempotent-Replayed"), again.body, first.body)
 	}
-	wantProblem(t, post("/v1/events", shipment("e2", "C1", "S1", "123.46", now)), 409, ledger.CodeIdempotencyConflict)
+	wantProblem(t, post("/v1/events", shipment("e2", "C1", "S1", "123.46", now)), 409, fault.IdempotencyConflict)
 
 	if res["referral"] != nil {
 		t.Errorf("a second qualifying shipment paid the referral again: %v", res["referral"])
@@ -82,8 +81,8 @@ func TestLoyaltyWalkthrough(t *testing.T) {
 	if p["segment"] != "mid" || p["points"].(map[string]any)["balance"] != fmt.Sprint(5000+148-28) {
 		t.Errorf("profile %s", prof.body)
 	}
-	wantProblem(t, h.do(call{method: "GET", path: "/v1/customers/R1", key: "customer"}), 403, ledger.CodeForbidden)
-	wantProblem(t, h.do(call{method: "GET", path: "/v1/customers/C1", key: "partner"}), 403, ledger.CodeForbidden)
+	wantProblem(t, h.do(call{method: "GET", path: "/v1/customers/R1", key: "customer"}), 403, fault.Forbidden)
+	wantProblem(t, h.do(call{method: "GET", path: "/v1/customers/C1", key: "partner"}), 403, fault.Forbidden)
 
 	rec := h.expect(200, call{method: "GET", path: "/v1/reconciliation", key: "finance"}).object(t)
 	if rec["pass"] != true {
@@ -134,7 +133,7 @@ func TestEventBatch(t *testing.T) {
 	want := []struct {
 		status int
 		code   string
-	}{{201, ""}, {422, string(loyalty.CodeUnknownCustomer)}, {422, string(ledger.CodeInvalidAmount)}, {400, string(codeInvalidJSON)}, {201, ""}}
+	}{{201, ""}, {422, string(fault.UnknownCustomer)}, {422, string(fault.InvalidAmount)}, {400, string(fault.InvalidJSON)}, {201, ""}}
 	if len(out.Results) != len(want) {
 		t.Fatalf("%d results, want %d", len(out.Results), len(want))
 	}
@@ -159,13 +158,13 @@ func TestEventBatch(t *testing.T) {
 		t.Errorf("%d entries, want 2 from the two good events", n)
 	}
 	wantProblem(t, h.do(call{method: "POST", path: "/v1/events/batch", key: "partner", body: map[string]any{"events": []any{}}}),
-		422, ledger.CodeInvalid)
+		422, fault.Invalid)
 	many := make([]any, 1001)
 	for i := range many {
 		many[i] = map[string]any{}
 	}
 	wantProblem(t, h.do(call{method: "POST", path: "/v1/events/batch", key: "partner", body: map[string]any{"events": many}, invalid: true}),
-		422, ledger.CodeInvalid)
+		422, fault.Invalid)
 }
 
 func TestRulesAndCampaignsEndpoints(t *testing.T) {
@@ -186,10 +185,10 @@ func TestRulesAndCampaignsEndpoints(t *testing.T) {
 	if put.object(t)["version"] != float64(2) {
 		t.Errorf("new version %s", put.body)
 	}
-	wantProblem(t, h.do(call{method: "PUT", path: "/v1/rules", key: "partner", body: doc}), 403, ledger.CodeForbidden)
+	wantProblem(t, h.do(call{method: "PUT", path: "/v1/rules", key: "partner", body: doc}), 403, fault.Forbidden)
 	segments[2].(map[string]any)["min"] = "100" // overlaps regular
 	doc["effective_from"] = time.Now().Add(48 * time.Hour).Format(time.RFC3339)
-	bad := wantProblem(t, h.do(call{method: "PUT", path: "/v1/rules", key: "admin", body: doc}), 422, loyalty.CodeInvalidRules)
+	bad := wantProblem(t, h.do(call{method: "PUT", path: "/v1/rules", key: "admin", body: doc}), 422, fault.InvalidRules)
 	if errs, _ := bad["errors"].(map[string]any); errs["segments[2].min"] == nil {
 		t.Errorf("field errors %v, want segments[2].min", bad["errors"])
 	}
@@ -207,8 +206,8 @@ func TestRulesAndCampaignsEndpoints(t *testing.T) {
 	wantStatus(t, h.do(call{method: "POST", path: "/v1/campaigns", key: "admin", body: camp}), 201)
 	wantStatus(t, h.do(call{method: "POST", path: "/v1/campaigns", key: "admin", body: camp}), 200)
 	camp["multiplier"] = "3"
-	wantProblem(t, h.do(call{method: "POST", path: "/v1/campaigns", key: "admin", body: camp}), 409, loyalty.CodeCampaignConflict)
-	wantProblem(t, h.do(call{method: "POST", path: "/v1/campaigns", key: "partner", body: camp}), 403, ledger.CodeForbidden)
+	wantProblem(t, h.do(call{method: "POST", path: "/v1/campaigns", key: "admin", body: camp}), 409, fault.CampaignConflict)
+	wantProblem(t, h.do(call{method: "POST", path: "/v1/campaigns", key: "partner", body: camp}), 403, fault.Forbidden)
 	list := h.expect(200, call{method: "GET", path: "/v1/campaigns?active_at=" + queryTime(time.Now()), key: "partner"}).object(t)
 	if n := len(list["campaigns"].([]any)); n != 1 {
 		t.Errorf("%d active campaigns, want 1", n)
@@ -218,7 +217,7 @@ func TestRulesAndCampaignsEndpoints(t *testing.T) {
 		t.Errorf("%d campaigns active after the only one ended, want 0", n)
 	}
 	for _, path := range []string{"/v1/rules?at=tomorrow", "/v1/campaigns?active_at=2026-13-01T00:00:00Z"} {
-		p := wantProblem(t, h.do(call{method: "GET", path: path, key: "partner", invalid: true}), 422, ledger.CodeInvalid)
+		p := wantProblem(t, h.do(call{method: "GET", path: path, key: "partner", invalid: true}), 422, fault.Invalid)
 		if errs, _ := p["errors"].(map[string]any); len(errs) != 1 {
 			t.Errorf("%s: errors %v, want the one parameter named", path, p["errors"])
 		}
@@ -233,21 +232,21 @@ func TestLoyaltyBadInput(t *testing.T) {
 	for _, tc := range []struct {
 		name, path, body string
 		status           int
-		code             ledger.Code
+		code             fault.Code
 	}{
-		{"SelfReferral", "/v1/customers", `{"id":"X","name":"X","referred_by":"X"}`, 422, loyalty.CodeSelfReferral},
-		{"UnknownReferrer", "/v1/customers", `{"id":"X","name":"X","referred_by":"ghost"}`, 422, loyalty.CodeUnknownReferrer},
-		{"ChangedReferrer", "/v1/customers", `{"id":"C1","name":"C","referred_by":"C0"}`, 409, loyalty.CodeReferrerImmutable},
-		{"BatchItemNotAnObject", "/v1/events", `"just a string"`, 400, codeInvalidJSON},
-		{"CustomerConflict", "/v1/customers", `{"id":"C1","name":"Other"}`, 409, loyalty.CodeCustomerConflict},
-		{"CustomerUnknownField", "/v1/customers", `{"id":"C2","name":"C","vip":true}`, 400, codeInvalidJSON},
-		{"EventAmountExponent", "/v1/events", `{"event_id":"z","type":"shipment.completed","customer_id":"C1","shipment_id":"S","amount":"1e9999","occurred_at":"` + at + `"}`, 422, ledger.CodeInvalidAmount},
-		{"EventAmountNaN", "/v1/events", `{"event_id":"z","type":"shipment.completed","customer_id":"C1","shipment_id":"S","amount":"NaN","occurred_at":"` + at + `"}`, 422, ledger.CodeInvalidAmount},
-		{"EventNegative", "/v1/events", `{"event_id":"z","type":"shipment.completed","customer_id":"C1","shipment_id":"S","amount":"-5","occurred_at":"` + at + `"}`, 422, ledger.CodeInvalid},
-		{"EventSQLInID", "/v1/events", `{"event_id":"z","type":"shipment.completed","customer_id":"C1';DROP TABLE events;--","shipment_id":"S","amount":"5","occurred_at":"` + at + `"}`, 422, ledger.CodeInvalid},
-		{"EventBadTime", "/v1/events", `{"event_id":"z","type":"shipment.completed","customer_id":"C1","shipment_id":"S","amount":"5","occurred_at":"now"}`, 400, codeInvalidJSON},
-		{"EventUnknownShipment", "/v1/events", `{"event_id":"z","type":"shipment.refunded","customer_id":"C1","shipment_id":"S404","amount":"5","occurred_at":"` + at + `"}`, 422, loyalty.CodeUnknownShipment},
-		{"CampaignBadMultiplier", "/v1/campaigns", `{"id":"c","name":"c","starts_at":"` + at + `","ends_at":"` + at + `","multiplier":"0.5"}`, 422, ledger.CodeInvalid},
+		{"SelfReferral", "/v1/customers", `{"id":"X","name":"X","referred_by":"X"}`, 422, fault.SelfReferral},
+		{"UnknownReferrer", "/v1/customers", `{"id":"X","name":"X","referred_by":"ghost"}`, 422, fault.UnknownReferrer},
+		{"ChangedReferrer", "/v1/customers", `{"id":"C1","name":"C","referred_by":"C0"}`, 409, fault.ReferrerImmutable},
+		{"BatchItemNotAnObject", "/v1/events", `"just a string"`, 400, fault.InvalidJSON},
+		{"CustomerConflict", "/v1/customers", `{"id":"C1","name":"Other"}`, 409, fault.CustomerConflict},
+		{"CustomerUnknownField", "/v1/customers", `{"id":"C2","name":"C","vip":true}`, 400, fault.InvalidJSON},
+		{"EventAmountExponent", "/v1/events", `{"event_id":"z","type":"shipment.completed","customer_id":"C1","shipment_id":"S","amount":"1e9999","occurred_at":"` + at + `"}`, 422, fault.InvalidAmount},
+		{"EventAmountNaN", "/v1/events", `{"event_id":"z","type":"shipment.completed","customer_id":"C1","shipment_id":"S","amount":"NaN","occurred_at":"` + at + `"}`, 422, fault.InvalidAmount},
+		{"EventNegative", "/v1/events", `{"event_id":"z","type":"shipment.completed","customer_id":"C1","shipment_id":"S","amount":"-5","occurred_at":"` + at + `"}`, 422, fault.Invalid},
+		{"EventSQLInID", "/v1/events", `{"event_id":"z","type":"shipment.completed","customer_id":"C1';DROP TABLE events;--","shipment_id":"S","amount":"5","occurred_at":"` + at + `"}`, 422, fault.Invalid},
+		{"EventBadTime", "/v1/events", `{"event_id":"z","type":"shipment.completed","customer_id":"C1","shipment_id":"S","amount":"5","occurred_at":"now"}`, 400, fault.InvalidJSON},
+		{"EventUnknownShipment", "/v1/events", `{"event_id":"z","type":"shipment.refunded","customer_id":"C1","shipment_id":"S404","amount":"5","occurred_at":"` + at + `"}`, 422, fault.UnknownShipment},
+		{"CampaignBadMultiplier", "/v1/campaigns", `{"id":"c","name":"c","starts_at":"` + at + `","ends_at":"` + at + `","multiplier":"0.5"}`, 422, fault.Invalid},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			key := "partner"

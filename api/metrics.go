@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/loyalty"
 )
 
 type metrics struct {
@@ -18,7 +19,7 @@ type metrics struct {
 	handler  http.Handler
 }
 
-func newMetrics(reg *prometheus.Registry, l *ledger.Ledger) *metrics {
+func newMetrics(reg *prometheus.Registry, l *ledger.Ledger, svc *loyalty.Service) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tally_http_requests_total", Help: "HTTP requests by method, route and status.",
@@ -28,7 +29,7 @@ func newMetrics(reg *prometheus.Registry, l *ledger.Ledger) *metrics {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"method", "route"}),
 	}
-	stats := l.Stats()
+	stats, events := l.Stats(), svc.Stats()
 	reg.MustRegister(m.requests, m.duration,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
@@ -40,6 +41,10 @@ func newMetrics(reg *prometheus.Registry, l *ledger.Ledger) *metrics {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "tally_tx_retries_total", Help: "Transactions retried after a serialization failure or deadlock.",
 		}, func() float64 { return float64(stats.Retries.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "tally_event_group_fallbacks_total",
+			Help: "Groups of partner events whose grouped write failed and that were written again event by event.",
+		}, func() float64 { return float64(events.Fallbacks.Load()) }),
 	)
 	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	return m

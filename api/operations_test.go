@@ -11,7 +11,7 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 
-	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/rules"
 )
 
@@ -104,12 +104,12 @@ func TestEveryOperationRefusesAMissingOrUnknownKey(t *testing.T) {
 				body = nil
 			}
 			r := h.do(call{method: o.method, path: path, body: body, invalid: true})
-			wantProblem(t, r, http.StatusUnauthorized, ledger.CodeUnauthorized)
+			wantProblem(t, r, http.StatusUnauthorized, fault.Unauthorized)
 			if got := r.header.Get("WWW-Authenticate"); got != `Bearer realm="tally"` {
 				t.Errorf("no key: WWW-Authenticate %q", got)
 			}
 			r = h.do(call{method: o.method, path: path, key: "tly_never-issued", body: body, invalid: true})
-			wantProblem(t, r, http.StatusUnauthorized, ledger.CodeUnauthorized)
+			wantProblem(t, r, http.StatusUnauthorized, fault.Unauthorized)
 			if got := r.header.Get("WWW-Authenticate"); !strings.Contains(got, `error="invalid_token"`) {
 				t.Errorf("unknown key: WWW-Authenticate %q", got)
 			}
@@ -137,7 +137,7 @@ func TestEveryOperationAdmitsExactlyItsDocumentedRoles(t *testing.T) {
 			for _, role := range roleKeys {
 				r := h.do(call{method: o.method, path: path, key: role, invalid: true})
 				if !o.allows(role) {
-					wantProblem(t, r, http.StatusForbidden, ledger.CodeForbidden)
+					wantProblem(t, r, http.StatusForbidden, fault.Forbidden)
 					continue
 				}
 				if r.status == http.StatusUnauthorized || r.status == http.StatusForbidden {
@@ -147,7 +147,7 @@ func TestEveryOperationAdmitsExactlyItsDocumentedRoles(t *testing.T) {
 			// C2's key on C1's accounts and profile.
 			if o.allows("customer") && (strings.Contains(o.path, "{code}") || strings.HasPrefix(o.path, "/v1/customers/{id}")) {
 				wantProblem(t, h.do(call{method: o.method, path: path, key: "other", invalid: true}),
-					http.StatusForbidden, ledger.CodeForbidden)
+					http.StatusForbidden, fault.Forbidden)
 			}
 		})
 	}
@@ -217,7 +217,7 @@ func TestDatabaseOutageAnswersInternalProblems(t *testing.T) {
 				wantStatus(t, r, http.StatusOK)
 				return
 			case "readyz":
-				wantProblem(t, r, http.StatusServiceUnavailable, codeUnavailable)
+				wantProblem(t, r, http.StatusServiceUnavailable, fault.Unavailable)
 				return
 			case "postEventBatch":
 				wantStatus(t, r, http.StatusOK)
@@ -226,12 +226,12 @@ func TestDatabaseOutageAnswersInternalProblems(t *testing.T) {
 				}
 				r.json(t, &out)
 				if len(out.Results) != 1 || out.Results[0].Status != http.StatusInternalServerError ||
-					out.Results[0].Problem == nil || out.Results[0].Problem.Code != ledger.CodeInternal {
+					out.Results[0].Problem == nil || out.Results[0].Problem.Code != fault.Internal {
 					t.Errorf("batch during an outage: %s", r.body)
 				}
 				return
 			}
-			p := wantProblem(t, r, http.StatusInternalServerError, ledger.CodeInternal)
+			p := wantProblem(t, r, http.StatusInternalServerError, fault.Internal)
 			if id := r.header.Get("X-Request-ID"); id == "" || p["request_id"] != id {
 				t.Errorf("request_id %v, X-Request-ID %q", p["request_id"], id)
 			}

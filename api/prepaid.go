@@ -8,7 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/loyalty"
 )
 
@@ -33,15 +33,15 @@ func (s *Server) moneyHandler(kind string) echo.HandlerFunc {
 		ids := map[string]string{loyalty.Deposit: req.DepositID, loyalty.Charge: req.ChargeID, loyalty.Withdrawal: req.WithdrawalID}
 		for k, v := range ids {
 			if k != kind && v != "" {
-				return &ledger.Error{Code: codeInvalidJSON, Message: "unknown field \"" + k + "_id\"",
+				return &fault.Error{Code: fault.InvalidJSON, Message: "unknown field \"" + k + "_id\"",
 					Fields: map[string]string{k + "_id": "unknown"}}
 			}
 		}
 		if kind != loyalty.Charge && req.ShipmentID != "" {
-			return &ledger.Error{Code: codeInvalidJSON, Message: "unknown field \"shipment_id\"", Fields: map[string]string{"shipment_id": "unknown"}}
+			return &fault.Error{Code: fault.InvalidJSON, Message: "unknown field \"shipment_id\"", Fields: map[string]string{"shipment_id": "unknown"}}
 		}
 		if kind == loyalty.Charge && req.ShipmentID == "" {
-			return &ledger.Error{Code: ledger.CodeInvalid, Message: "a charge names the shipment it pays for",
+			return &fault.Error{Code: fault.Invalid, Message: "a charge names the shipment it pays for",
 				Fields: map[string]string{"shipment_id": "required"}}
 		}
 		in := loyalty.MoneyInput{ID: ids[kind], CustomerID: req.CustomerID, Amount: req.Amount.Decimal, ShipmentID: req.ShipmentID}
@@ -72,7 +72,7 @@ func (s *Server) moneyReversal(kind string) echo.HandlerFunc {
 			return err
 		}
 		if strings.TrimSpace(req.Reason) == "" {
-			return &ledger.Error{Code: ledger.CodeInvalid, Message: "a reversal needs a reason", Fields: map[string]string{"reason": "required"}}
+			return &fault.Error{Code: fault.Invalid, Message: "a reversal needs a reason", Fields: map[string]string{"reason": "required"}}
 		}
 		m, err := s.loyalty.ReverseMoney(c.Request().Context(), kind, c.Param("id"), strings.TrimSpace(req.Reason), actor(c))
 		if err != nil {

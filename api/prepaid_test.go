@@ -10,7 +10,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/internal/fault"
 )
 
 // TestPrepaidWalkthrough is the README's: deposit 12,345.67 and see a 493.82
@@ -39,10 +39,10 @@ func TestPrepaidWalkthrough(t *testing.T) {
 	}
 	wantProblem(t, h.do(call{method: "POST", path: "/v1/charges", key: "partner",
 		body: map[string]any{"charge_id": "c-2", "customer_id": "C1", "amount": "339.50", "shipment_id": "S2"}}),
-		422, ledger.CodeInsufficientFunds)
+		422, fault.InsufficientFunds)
 	wd := h.do(call{method: "POST", path: "/v1/withdrawals", key: "partner",
 		body: map[string]any{"withdrawal_id": "w-1", "customer_id": "C1", "amount": "0.01"}})
-	wantProblem(t, wd, 422, ledger.CodeInsufficientFunds)
+	wantProblem(t, wd, 422, fault.InsufficientFunds)
 
 	bal := h.expect(200, call{method: "GET", path: "/v1/customers/C1/balances", key: "customer"}).object(t)
 	if p := bal["prepaid"].(map[string]any); p["principal"] != "0" || p["rebate"] != "339.49" {
@@ -98,9 +98,9 @@ func TestFinanceReports(t *testing.T) {
 	rev := h.do(call{method: "POST", path: "/v1/deposits/d2/reversal", key: "admin", body: map[string]any{"reason": "bounced"}})
 	wantStatus(t, rev, 201)
 	wantProblem(t, h.do(call{method: "POST", path: "/v1/deposits/d2/reversal", key: "admin", body: map[string]any{"reason": "again"}}),
-		409, ledger.CodeAlreadyReversed)
+		409, fault.AlreadyReversed)
 	wantProblem(t, h.do(call{method: "POST", path: "/v1/deposits/d2/reversal", key: "partner", body: map[string]any{"reason": "x"}}),
-		403, ledger.CodeForbidden)
+		403, fault.Forbidden)
 
 	tb := h.do(call{method: "GET", path: "/v1/reports/trial-balance", key: "finance"})
 	wantStatus(t, tb, 200)
@@ -159,9 +159,9 @@ func TestFinanceReports(t *testing.T) {
 
 	for _, path := range []string{"/v1/reports/rebates", "/v1/reports/rebates?from=soon", "/v1/reports/segments?month=2026-13",
 		"/v1/reports/trial-balance?format=xml", "/v1/reports/points?from=" + queryTime(time.Now()) + "&to=" + queryTime(start)} {
-		wantProblem(t, h.do(call{method: "GET", path: path, key: "finance", invalid: true}), 422, ledger.CodeInvalid)
+		wantProblem(t, h.do(call{method: "GET", path: path, key: "finance", invalid: true}), 422, fault.Invalid)
 	}
-	wantProblem(t, h.do(call{method: "GET", path: "/v1/reports/rebates?from=" + queryTime(start), key: "partner"}), 403, ledger.CodeForbidden)
+	wantProblem(t, h.do(call{method: "GET", path: "/v1/reports/rebates?from=" + queryTime(start), key: "partner"}), 403, fault.Forbidden)
 
 	rec := h.expect(200, call{method: "GET", path: "/v1/reconciliation", key: "finance"}).object(t)
 	if rec["pass"] != true {
@@ -182,18 +182,18 @@ func TestMoneyBadInput(t *testing.T) {
 	for _, tc := range []struct {
 		name, path, body string
 		status           int
-		code             ledger.Code
+		code             fault.Code
 	}{
-		{"Fen", "/v1/deposits", `{"deposit_id":"d","customer_id":"C1","amount":"1.001"}`, 422, ledger.CodeInvalidAmount},
-		{"Negative", "/v1/deposits", `{"deposit_id":"d","customer_id":"C1","amount":"-1"}`, 422, ledger.CodeInvalid},
-		{"Number", "/v1/deposits", `{"deposit_id":"d","customer_id":"C1","amount":100}`, 422, ledger.CodeInvalidAmount},
-		{"Huge", "/v1/deposits", `{"deposit_id":"d","customer_id":"C1","amount":"1e9999"}`, 422, ledger.CodeInvalidAmount},
+		{"Fen", "/v1/deposits", `{"deposit_id":"d","customer_id":"C1","amount":"1.001"}`, 422, fault.InvalidAmount},
+		{"Negative", "/v1/deposits", `{"deposit_id":"d","customer_id":"C1","amount":"-1"}`, 422, fault.Invalid},
+		{"Number", "/v1/deposits", `{"deposit_id":"d","customer_id":"C1","amount":100}`, 422, fault.InvalidAmount},
+		{"Huge", "/v1/deposits", `{"deposit_id":"d","customer_id":"C1","amount":"1e9999"}`, 422, fault.InvalidAmount},
 		{"UnknownCustomer", "/v1/deposits", `{"deposit_id":"d","customer_id":"ghost","amount":"1"}`, 422, "unknown_customer"},
-		{"WrongIDField", "/v1/deposits", `{"charge_id":"d","customer_id":"C1","amount":"1"}`, 400, codeInvalidJSON},
-		{"ChargeWithoutShipment", "/v1/charges", `{"charge_id":"c","customer_id":"C1","amount":"1"}`, 422, ledger.CodeInvalid},
-		{"Overdraw", "/v1/charges", `{"charge_id":"c","customer_id":"C1","amount":"1","shipment_id":"S"}`, 422, ledger.CodeInsufficientFunds},
-		{"BadID", "/v1/withdrawals", `{"withdrawal_id":"a b","customer_id":"C1","amount":"1"}`, 422, ledger.CodeInvalid},
-		{"Future", "/v1/deposits", `{"deposit_id":"d","customer_id":"C1","amount":"1","occurred_at":"2999-01-01T00:00:00Z"}`, 422, ledger.CodeInvalid},
+		{"WrongIDField", "/v1/deposits", `{"charge_id":"d","customer_id":"C1","amount":"1"}`, 400, fault.InvalidJSON},
+		{"ChargeWithoutShipment", "/v1/charges", `{"charge_id":"c","customer_id":"C1","amount":"1"}`, 422, fault.Invalid},
+		{"Overdraw", "/v1/charges", `{"charge_id":"c","customer_id":"C1","amount":"1","shipment_id":"S"}`, 422, fault.InsufficientFunds},
+		{"BadID", "/v1/withdrawals", `{"withdrawal_id":"a b","customer_id":"C1","amount":"1"}`, 422, fault.Invalid},
+		{"Future", "/v1/deposits", `{"deposit_id":"d","customer_id":"C1","amount":"1","occurred_at":"2999-01-01T00:00:00Z"}`, 422, fault.Invalid},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			wantProblem(t, h.do(call{method: "POST", path: tc.path, key: "partner", body: tc.body, invalid: true}), tc.status, tc.code)
@@ -282,7 +282,7 @@ func TestWithdrawalClawsBackRebateInProportion(t *testing.T) {
 	t.Run("SameIDOtherAmountConflicts", func(t *testing.T) {
 		before := h.count("money_movements")
 		wantProblem(t, h.money("withdrawal", map[string]any{"withdrawal_id": "w3", "customer_id": "C2", "amount": "1"}),
-			409, ledger.CodeIdempotencyConflict)
+			409, fault.IdempotencyConflict)
 		if n := h.count("money_movements"); n != before {
 			t.Errorf("a refused withdrawal recorded %d movements", n-before)
 		}
@@ -316,10 +316,10 @@ func TestChargeAndWithdrawalReversalsPutTheMoneyBack(t *testing.T) {
 		"deposit": {"deposit_id": "d1", "customer_id": "C1", "amount": "10001"},
 		"charge":  {"charge_id": "c1", "customer_id": "C1", "amount": "10100", "shipment_id": "S2"},
 	} {
-		wantProblem(t, h.money(kind, body), 409, ledger.CodeIdempotencyConflict)
+		wantProblem(t, h.money(kind, body), 409, fault.IdempotencyConflict)
 	}
 	for _, path := range []string{"/v1/deposits/nope/reversal", "/v1/charges/nope/reversal", "/v1/withdrawals/nope/reversal"} {
-		wantProblem(t, h.do(call{method: "POST", path: path, key: "admin", body: map[string]any{"reason": "x"}}), 404, ledger.CodeNotFound)
+		wantProblem(t, h.do(call{method: "POST", path: path, key: "admin", body: map[string]any{"reason": "x"}}), 404, fault.NotFound)
 	}
 	if n := h.count("entries"); n != before {
 		t.Errorf("refused requests recorded %d entries", n-before)
@@ -359,7 +359,7 @@ func TestChargeAndWithdrawalReversalsPutTheMoneyBack(t *testing.T) {
 	r := reverse("charge", "c1")
 	wantStatus(t, r, 201)
 	wantReversal(wantMovement(t, r, map[string]any{"entry_id": charge["entry_id"], "principal": "10000", "rebate_balance": "400"}))
-	wantProblem(t, reverse("charge", "c1"), 409, ledger.CodeAlreadyReversed)
+	wantProblem(t, reverse("charge", "c1"), 409, fault.AlreadyReversed)
 
 	w := h.money("withdrawal", map[string]any{"withdrawal_id": "w1", "customer_id": "C1", "amount": "2500"})
 	wantStatus(t, w, 201)
@@ -367,7 +367,7 @@ func TestChargeAndWithdrawalReversalsPutTheMoneyBack(t *testing.T) {
 	r = reverse("withdrawal", "w1")
 	wantStatus(t, r, 201)
 	wantReversal(wantMovement(t, r, map[string]any{"entry_id": withdrawal["entry_id"], "principal": "10000", "rebate_balance": "400"}))
-	wantProblem(t, reverse("withdrawal", "w1"), 409, ledger.CodeAlreadyReversed)
+	wantProblem(t, reverse("withdrawal", "w1"), 409, fault.AlreadyReversed)
 
 	// A replay after the reversal answers the charge as it is now: reversed.
 	again := h.money("charge", map[string]any{"charge_id": "c1", "customer_id": "C1", "amount": "10100", "shipment_id": "S1"})

@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 	"github.com/tally-ledger/tally/rules"
@@ -41,7 +42,7 @@ func wantsCSV(c echo.Context) bool {
 // is csv or json.
 func newStream(c echo.Context) (*stream, error) {
 	if f := c.QueryParam("format"); f != "" && f != "csv" && f != "json" {
-		return nil, &ledger.Error{Code: ledger.CodeInvalid, Message: "format is csv or json", Fields: map[string]string{"format": "csv or json"}}
+		return nil, &fault.Error{Code: fault.Invalid, Message: "format is csv or json", Fields: map[string]string{"format": "csv or json"}}
 	}
 	s := &stream{c: c}
 	if wantsCSV(c) {
@@ -153,12 +154,12 @@ func (s *Server) trialBalance(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	asOf, err := timeParam(c, "as_of", time.Now())
+	asOf, err := timeParam(c, "as_of", s.ledger.Now())
 	if err != nil {
 		return err
 	}
 	st.start(`{"as_of":`+mustJSON(asOf)+`,"accounts":[`, []string{"account", "asset", "debit", "credit", "balance"})
-	totals, err := s.loyalty.TrialBalance(c.Request().Context(), asOf, func(r loyalty.TrialRow) error {
+	totals, err := s.ledger.TrialBalance(c.Request().Context(), asOf, func(r ledger.TrialRow) error {
 		rec := []string{r.Account, string(r.Asset), money(r.Debit, r.Asset), money(r.Credit, r.Asset), money(r.Balance, r.Asset)}
 		return st.row(map[string]string{"account": rec[0], "asset": rec[1], "debit": rec[2], "credit": rec[3], "balance": rec[4]}, rec)
 	})
@@ -179,18 +180,18 @@ func (s *Server) trialBalance(c echo.Context) error {
 	return st.finish(`],"totals":`+mustJSON(out)+`}`, records...)
 }
 
-// period reads ?from=&to= (RFC 3339), to after from.
-func period(c echo.Context) (time.Time, time.Time, error) {
+// period reads ?from=&to= (RFC 3339), to after from and now by default.
+func period(c echo.Context, now time.Time) (time.Time, time.Time, error) {
 	from, err := timeParam(c, "from", time.Time{})
 	if err != nil {
 		return from, from, err
 	}
-	to, err := timeParam(c, "to", time.Now())
+	to, err := timeParam(c, "to", now)
 	if err != nil {
 		return from, to, err
 	}
 	if c.QueryParam("from") == "" || !to.After(from) {
-		return from, to, &ledger.Error{Code: ledger.CodeInvalid, Message: "from is required, and to (default now) must be after it",
+		return from, to, &fault.Error{Code: fault.Invalid, Message: "from is required, and to (default now) must be after it",
 			Fields: map[string]string{"from": "required, before to"}}
 	}
 	return from, to, nil
@@ -218,7 +219,7 @@ func (s *Server) rebateReport(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	from, to, err := period(c)
+	from, to, err := period(c, s.ledger.Now())
 	if err != nil {
 		return err
 	}
@@ -237,7 +238,7 @@ func (s *Server) pointsReport(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	from, to, err := period(c)
+	from, to, err := period(c, s.ledger.Now())
 	if err != nil {
 		return err
 	}
@@ -271,7 +272,7 @@ func (s *Server) segmentReport(c echo.Context) error {
 	}
 	month := rules.Month(c.QueryParam("month"))
 	if !month.Valid() {
-		return &ledger.Error{Code: ledger.CodeInvalid, Message: "month must be YYYY-MM", Fields: map[string]string{"month": "YYYY-MM"}}
+		return &fault.Error{Code: fault.Invalid, Message: "month must be YYYY-MM", Fields: map[string]string{"month": "YYYY-MM"}}
 	}
 	rep, err := s.loyalty.Segments(c.Request().Context(), month)
 	if err != nil {

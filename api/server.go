@@ -15,13 +15,15 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 )
 
 // Config is what the API needs from its wiring.
 type Config struct {
-	Ledger  *ledger.Ledger
+	Ledger *ledger.Ledger
+	// Loyalty is the loyalty programme on the same ledger.
 	Loyalty *loyalty.Service
 	Log     *slog.Logger
 	// OpenAPI is the spec served at /openapi.yaml.
@@ -53,11 +55,8 @@ func New(cfg Config) *Server {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
-	if cfg.Loyalty == nil {
-		cfg.Loyalty = loyalty.New(cfg.Ledger)
-	}
 	s := &Server{ledger: cfg.Ledger, loyalty: cfg.Loyalty, log: cfg.Log, openapi: cfg.OpenAPI, ready: cfg.Ready}
-	s.metrics = newMetrics(cfg.Registry, cfg.Ledger)
+	s.metrics = newMetrics(cfg.Registry, cfg.Ledger, cfg.Loyalty)
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -180,7 +179,7 @@ func (s *Server) readyz(c echo.Context) error {
 	if s.ready != nil {
 		if err := s.ready(c.Request().Context()); err != nil {
 			s.log.Warn("not ready", "err", err)
-			return ledger.Errorf(codeUnavailable, "not ready: the database is unreachable or its schema is not current")
+			return fault.Errorf(fault.Unavailable, "not ready: the database is unreachable or its schema is not current")
 		}
 	}
 	return reply(c, http.StatusOK, map[string]string{"status": "ready"})

@@ -2,6 +2,8 @@ package ledger
 
 import (
 	"github.com/shopspring/decimal"
+
+	"github.com/tally-ledger/tally/internal/fault"
 )
 
 // Asset is what an account holds.
@@ -23,14 +25,11 @@ func (a Asset) Scale() int32 {
 	}
 }
 
-// Valid reports whether a is an asset of the chart.
-func (a Asset) Valid() bool { return a == PTS || a == CNY }
-
 // CheckScale refuses an amount with more decimals than the asset allows.
 // Trailing zeros are not decimals: "1.50" and "1.500" are both 1.5 CNY.
 func (a Asset) CheckScale(amount decimal.Decimal) error {
 	if !amount.Equal(amount.Truncate(a.Scale())) {
-		return Errorf(CodeInvalidAmount, "%s has more than %d decimal places, which %s does not allow",
+		return fault.Errorf(fault.InvalidAmount, "%s has more than %d decimal places, which %s does not allow",
 			amount, a.Scale(), a)
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/internal/testdb"
 	"github.com/tally-ledger/tally/ledger"
 )
@@ -82,7 +83,7 @@ func TestDebitDrawsALotUntilOneInstantBeforeItExpiresAndNotAtExpiresAt(t *testin
 	clock.set(lotExpiry)
 	// A's 20 are in the balance but expired: only B's 20 can be spent.
 	_, _, err := l.Post(ctx, redeem("C1", "21"))
-	wantCode(t, err, ledger.CodeInsufficientFunds)
+	wantCode(t, err, fault.InsufficientFunds)
 	wantRemaining(t, pool, "C1", 20, 20)
 	wantBalance(t, l, "customer:C1:points", "40")
 	e = mustPost(t, l, redeem("C1", "20"))
@@ -101,7 +102,7 @@ func TestLotBecomesSpendableAtExactlyItsAvailableAt(t *testing.T) {
 
 	clock.set(availableAt.Add(-time.Microsecond))
 	_, _, err := l.Post(ctx, redeem("C1", "1"))
-	wantCode(t, err, ledger.CodeInsufficientFunds)
+	wantCode(t, err, fault.InsufficientFunds)
 	wantRemaining(t, pool, "C1", 50)
 
 	clock.set(availableAt)
@@ -127,14 +128,14 @@ func TestExpiryDebitTakesOnlyLotsExpiringAtOrBeforeItsInstant(t *testing.T) {
 
 	// As of one instant before A's expiry, no lot is due.
 	_, _, err := l.Post(ctx, expire("30", lotExpiry.Add(-time.Microsecond)))
-	wantCode(t, err, ledger.CodeInsufficientFunds)
+	wantCode(t, err, fault.InsufficientFunds)
 	wantRemaining(t, pool, "C1", 30, 20)
 
 	// As of A's expiry, A is due and B (one instant later) is not.
 	e := mustPost(t, l, expire("30", lotExpiry))
 	wantDrawn(t, pool, e.ID, 30, 0)
 	_, _, err = l.Post(ctx, expire("20", lotExpiry))
-	wantCode(t, err, ledger.CodeInsufficientFunds)
+	wantCode(t, err, fault.InsufficientFunds)
 	wantRemaining(t, pool, "C1", 0, 20)
 
 	e = mustPost(t, l, expire("20", lotExpiry.Add(time.Microsecond)))

@@ -3,6 +3,8 @@ package ledger
 import (
 	"regexp"
 	"strings"
+
+	"github.com/tally-ledger/tally/internal/fault"
 )
 
 // AccountSpec is what the chart of accounts says of an account code.
@@ -40,7 +42,7 @@ var customerAccounts = map[string]Asset{
 // Chart resolves an account code against the chart of accounts (docs/RULES.md):
 // `customer:{id}:{points|prepaid|rebate}` and the fixed platform accounts.
 // Accounts of the chart are created on first use. It returns
-// CodeUnknownAccount for any other code.
+// fault.UnknownAccount for any other code.
 func Chart(code string) (AccountSpec, error) {
 	if asset, ok := platformAccounts[code]; ok {
 		return AccountSpec{Asset: asset, AllowNegative: true}, nil
@@ -52,7 +54,7 @@ func Chart(code string) (AccountSpec, error) {
 			}
 		}
 	}
-	return AccountSpec{}, &Error{Code: CodeUnknownAccount, Account: code,
+	return AccountSpec{}, &fault.Error{Code: fault.UnknownAccount, Account: code,
 		Message: "account " + quote(code) + " is not in the chart of accounts"}
 }
 
@@ -73,15 +75,6 @@ func CustomerOf(code string) (string, bool) {
 		return "", false
 	}
 	return rest[:i], true
-}
-
-// PlatformAccounts lists the platform accounts of the chart.
-func PlatformAccounts() []string {
-	out := make([]string, 0, len(platformAccounts))
-	for code := range platformAccounts {
-		out = append(out, code)
-	}
-	return out
 }
 
 func quote(s string) string {

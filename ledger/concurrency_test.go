@@ -10,6 +10,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 )
 
@@ -116,7 +117,7 @@ func TestConcurrentPostingKeepsTheBooks(t *testing.T) {
 				in := randomEntry(r, customers)
 				_, _, err := l.Post(ctx, in)
 				if err != nil {
-					if ledger.ErrorCode(err) != ledger.CodeInsufficientFunds {
+					if fault.CodeOf(err) != fault.InsufficientFunds {
 						t.Errorf("post: %v", err)
 					}
 					refused.Add(1)

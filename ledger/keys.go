@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/tally-ledger/tally/internal/fault"
 )
 
 // Role is what an API key may do.
@@ -52,7 +54,7 @@ func hashKey(secret string) []byte {
 // CreateKey stores a new random key and returns its secret, which is shown
 // once and cannot be recovered.
 //
-// Errors: CodeInvalid.
+// Errors: fault.Invalid.
 func (l *Ledger) CreateKey(ctx context.Context, name string, role Role, customerID string) (string, APIKey, error) {
 	var raw [32]byte
 	if _, err := rand.Read(raw[:]); err != nil {
@@ -68,13 +70,13 @@ func (l *Ledger) CreateKey(ctx context.Context, name string, role Role, customer
 // It reports whether it created it.
 func (l *Ledger) EnsureKey(ctx context.Context, name string, role Role, secret string) (bool, error) {
 	if len(secret) < 16 {
-		return false, Errorf(CodeInvalid, "an API key must be at least 16 characters")
+		return false, fault.Errorf(fault.Invalid, "an API key must be at least 16 characters")
 	}
 	if _, err := l.Authenticate(ctx, secret); err == nil {
 		return false, nil
 	}
 	_, err := l.storeKey(ctx, name, role, "", secret)
-	if pe := pgError(err); pe != nil && pe.Code == "23505" {
+	if fault.UniqueViolation(err, "") {
 		return false, nil // created concurrently, or exists but revoked: leave it
 	}
 	return err == nil, err
@@ -83,15 +85,15 @@ func (l *Ledger) EnsureKey(ctx context.Context, name string, role Role, secret s
 func (l *Ledger) storeKey(ctx context.Context, name string, role Role, customerID, secret string) (APIKey, error) {
 	switch {
 	case name == "":
-		return APIKey{}, &Error{Code: CodeInvalid, Message: "a key needs a name", Fields: map[string]string{"name": "required"}}
+		return APIKey{}, &fault.Error{Code: fault.Invalid, Message: "a key needs a name", Fields: map[string]string{"name": "required"}}
 	case !role.Valid():
-		return APIKey{}, &Error{Code: CodeInvalid, Message: "unknown role " + quote(string(role)) +
+		return APIKey{}, &fault.Error{Code: fault.Invalid, Message: "unknown role " + quote(string(role)) +
 			": one of admin, partner, finance, customer", Fields: map[string]string{"role": "unknown"}}
 	case (role == RoleCustomer) != (customerID != ""):
-		return APIKey{}, &Error{Code: CodeInvalid, Message: "a customer id goes with the customer role, and only with it",
+		return APIKey{}, &fault.Error{Code: fault.Invalid, Message: "a customer id goes with the customer role, and only with it",
 			Fields: map[string]string{"customer_id": "required for role customer only"}}
 	case customerID != "" && !ValidCustomerID(customerID):
-		return APIKey{}, &Error{Code: CodeInvalid, Message: "invalid customer id " + quote(customerID),
+		return APIKey{}, &fault.Error{Code: fault.Invalid, Message: "invalid customer id " + quote(customerID),
 			Fields: map[string]string{"customer_id": "1-64 letters, digits, '_', '.', '-'"}}
 	}
 	k := APIKey{Name: name, Role: role, CustomerID: customerID}
@@ -106,14 +108,14 @@ VALUES ($1, $2, $3, $4) RETURNING id, created_at`, name, role, cust, hashKey(sec
 
 // Authenticate finds the live key with this secret.
 //
-// Errors: CodeUnauthorized.
+// Errors: fault.Unauthorized.
 func (l *Ledger) Authenticate(ctx context.Context, secret string) (APIKey, error) {
 	var k APIKey
 	var cust *string
 	err := l.pool.QueryRow(ctx, `SELECT id, name, role, customer_id, created_at FROM api_keys
 WHERE key_hash = $1 AND revoked_at IS NULL`, hashKey(secret)).Scan(&k.ID, &k.Name, &k.Role, &cust, &k.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return k, Errorf(CodeUnauthorized, "unknown or revoked API key")
+		return k, fault.Errorf(fault.Unauthorized, "unknown or revoked API key")
 	}
 	if cust != nil {
 		k.CustomerID = *cust
@@ -137,14 +139,14 @@ FROM api_keys ORDER BY id DESC`)
 
 // RevokeKey revokes key id.
 //
-// Errors: CodeNotFound.
+// Errors: fault.NotFound.
 func (l *Ledger) RevokeKey(ctx context.Context, id int64) error {
 	tag, err := l.pool.Exec(ctx, `UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL`, id)
 	if err != nil {
 		return err
 	}
 	if tag.RowsAffected() == 0 {
-		return Errorf(CodeNotFound, "no live key %d", id)
+		return fault.Errorf(fault.NotFound, "no live key %d", id)
 	}
 	return nil
 }

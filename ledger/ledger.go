@@ -1,25 +1,29 @@
 // Package ledger is Tally's double-entry ledger on PostgreSQL: accounts,
 // append-only entries whose postings balance per asset, stored balances,
-// idempotent posting, reversals, statements and reconciliation.
+// points lots, idempotent posting, reversals, statements, reports and
+// reconciliation.
 //
-// It owns the database. It knows nothing of HTTP or of loyalty rules: callers
-// hand it balanced entries and it records them exactly once or not at all.
-// It must never update or delete an entry or a posting.
+// It alone names its tables (accounts, entries, postings, balance_buckets,
+// points_lots, lot_draws, and the API keys): other packages read and write
+// the books through its operations, and a Tx lets them commit their own
+// rows with the entries they post. It knows nothing of HTTP or of loyalty
+// rules: callers hand it balanced entries and it records them exactly once
+// or not at all. It must never update or delete an entry or a posting.
 package ledger
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
+
+	"github.com/tally-ledger/tally/internal/fault"
 )
 
 // DefaultHotBuckets is how many balance rows a hot account is spread over.
@@ -59,8 +63,11 @@ func WithHotBuckets(n int) Option {
 	}
 }
 
-// WithClock sets the clock that decides which points lots are available
-// and unexpired when a debit draws on them (tests set time).
+// WithClock sets the ledger's clock (tests set time). A transaction reads
+// it once, when it begins (Tx.Now): the entries it posts are recorded at
+// that instant, the lots they create become available at it, the lots a
+// debit draws on are those available and unexpired at it, and its callers
+// decide by it.
 func WithClock(now func() time.Time) Option {
 	return func(l *Ledger) {
 		if now != nil {
@@ -69,7 +76,8 @@ func WithClock(now func() time.Time) Option {
 	}
 }
 
-// Now is the ledger's clock.
+// Now is the ledger's clock, for work outside a transaction; inside one,
+// Tx.Now is the instant it began.
 func (l *Ledger) Now() time.Time { return l.now() }
 
 // New returns a Ledger on the pool, whose database must be migrated.
@@ -80,9 +88,6 @@ func New(pool *pgxpool.Pool, opts ...Option) *Ledger {
 	}
 	return l
 }
-
-// Pool is the ledger's connection pool, for packages that store beside it.
-func (l *Ledger) Pool() *pgxpool.Pool { return l.pool }
 
 // Stats returns the ledger's counters.
 func (l *Ledger) Stats() *Stats { return &l.stats }
@@ -138,7 +143,7 @@ func (l *Ledger) retry(ctx context.Context, fn func() error) error {
 	const maxAttempts = 20
 	for attempt := 1; ; attempt++ {
 		err := fn()
-		if err == nil || !isTransient(err) || attempt == maxAttempts {
+		if err == nil || !fault.Transient(err) || attempt == maxAttempts {
 			return err
 		}
 		l.stats.Retries.Add(1)
@@ -151,27 +156,4 @@ func (l *Ledger) retry(ctx context.Context, fn func() error) error {
 		case <-time.After(backoff):
 		}
 	}
-}
-
-// IsTransient reports whether err is a serialization failure or a deadlock:
-// the transaction that met it may simply be run again.
-func IsTransient(err error) bool { return isTransient(err) }
-
-func isTransient(err error) bool {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		switch pgErr.Code {
-		case "40001", "40P01": // serialization_failure, deadlock_detected
-			return true
-		}
-	}
-	return false
-}
-
-func pgError(err error) *pgconn.PgError {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		return pgErr
-	}
-	return nil
 }

@@ -8,10 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/internal/testdb"
 	"github.com/tally-ledger/tally/ledger"
 )
@@ -84,9 +86,9 @@ func pgError(err error) *pgconn.PgError {
 	return nil
 }
 
-func wantCode(t testing.TB, err error, code ledger.Code) {
+func wantCode(t testing.TB, err error, code fault.Code) {
 	t.Helper()
-	if got := ledger.ErrorCode(err); got != code {
+	if got := fault.CodeOf(err); got != code {
 		t.Fatalf("error %v: code %s, want %s", err, got, code)
 	}
 }
@@ -133,42 +135,42 @@ func TestPostRefusesBadEntriesAndWritesNothing(t *testing.T) {
 	cases := []struct {
 		name string
 		in   ledger.EntryInput
-		code ledger.Code
+		code fault.Code
 	}{
 		{"Unbalanced", ledger.EntryInput{Kind: "x", Actor: "t", Postings: []ledger.PostingInput{
 			{Account: "platform:cash", Amount: d("-10.00")}, {Account: "customer:C1:prepaid", Amount: d("9.99")}}},
-			ledger.CodeUnbalanced},
+			fault.Unbalanced},
 		{"UnbalancedPerAsset", ledger.EntryInput{Kind: "x", Actor: "t", Postings: []ledger.PostingInput{
 			{Account: "platform:cash", Amount: d("-10")}, {Account: "customer:C1:points", Amount: d("10"), Lot: farFuture}}},
-			ledger.CodeUnbalanced},
+			fault.Unbalanced},
 		{"SinglePosting", ledger.EntryInput{Kind: "x", Actor: "t", Postings: []ledger.PostingInput{
-			{Account: "platform:cash", Amount: d("1")}}}, ledger.CodeUnbalanced},
+			{Account: "platform:cash", Amount: d("1")}}}, fault.Unbalanced},
 		{"TooManyDecimalsCNY", ledger.EntryInput{Kind: "x", Actor: "t", Postings: []ledger.PostingInput{
 			{Account: "platform:cash", Amount: d("-10.001")}, {Account: "customer:C1:prepaid", Amount: d("10.001")}}},
-			ledger.CodeInvalidAmount},
+			fault.InvalidAmount},
 		{"FractionalPoints", ledger.EntryInput{Kind: "x", Actor: "t", Postings: []ledger.PostingInput{
 			{Account: "platform:points:earned:volume", Amount: d("-1.5")}, {Account: "customer:C1:points", Amount: d("1.5"), Lot: farFuture}}},
-			ledger.CodeInvalidAmount},
+			fault.InvalidAmount},
 		{"PointsWithoutExpiry", ledger.EntryInput{Kind: "x", Actor: "t", Postings: []ledger.PostingInput{
 			{Account: "platform:points:earned:volume", Amount: d("-1")}, {Account: "customer:C1:points", Amount: d("1")}}},
-			ledger.CodeInvalid},
+			fault.Invalid},
 		{"LotOnMoney", ledger.EntryInput{Kind: "x", Actor: "t", Postings: []ledger.PostingInput{
 			{Account: "platform:cash", Amount: d("-1")}, {Account: "customer:C1:prepaid", Amount: d("1"), Lot: farFuture}}},
-			ledger.CodeInvalid},
+			fault.Invalid},
 		{"ZeroAmount", ledger.EntryInput{Kind: "x", Actor: "t", Postings: []ledger.PostingInput{
 			{Account: "platform:cash", Amount: d("0")}, {Account: "customer:C1:prepaid", Amount: d("0")}}},
-			ledger.CodeInvalidAmount},
+			fault.InvalidAmount},
 		{"UnknownAccount", ledger.EntryInput{Kind: "x", Actor: "t", Postings: []ledger.PostingInput{
 			{Account: "platform:nowhere", Amount: d("-1")}, {Account: "customer:C1:prepaid", Amount: d("1")}}},
-			ledger.CodeUnknownAccount},
+			fault.UnknownAccount},
 		{"WrongAsset", ledger.EntryInput{Kind: "x", Actor: "t", Postings: []ledger.PostingInput{
 			{Account: "platform:cash", Asset: ledger.PTS, Amount: d("-1")}, {Account: "customer:C1:prepaid", Amount: d("1")}}},
-			ledger.CodeAssetMismatch},
+			fault.AssetMismatch},
 		{"SameAccountTwice", ledger.EntryInput{Kind: "x", Actor: "t", Postings: []ledger.PostingInput{
 			{Account: "customer:C1:prepaid", Amount: d("-1")}, {Account: "customer:C1:prepaid", Amount: d("1")}}},
-			ledger.CodeInvalid},
-		{"NegativeCustomerBalance", redeem("C1", "1"), ledger.CodeInsufficientFunds},
-		{"NoKind", ledger.EntryInput{Actor: "t", Postings: earn("C1", "1").Postings}, ledger.CodeInvalid},
+			fault.Invalid},
+		{"NegativeCustomerBalance", redeem("C1", "1"), fault.InsufficientFunds},
+		{"NoKind", ledger.EntryInput{Actor: "t", Postings: earn("C1", "1").Postings}, fault.Invalid},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -188,14 +190,14 @@ func TestInsufficientFundsNamesTheAccountAndKeepsBalances(t *testing.T) {
 	mustPost(t, l, earn("C1", "100"))
 	entries := countRows(t, pool, "entries")
 	_, _, err := l.Post(context.Background(), redeem("C1", "101"))
-	wantCode(t, err, ledger.CodeInsufficientFunds)
-	var e *ledger.Error
+	wantCode(t, err, fault.InsufficientFunds)
+	var e *fault.Error
 	if errors.As(err, &e); e.Account != "customer:C1:points" {
 		t.Errorf("error names account %q, want customer:C1:points", e.Account)
 	}
 	wantBalance(t, l, "customer:C1:points", "100")
 	_, err = l.Account(context.Background(), "platform:points:redeemed")
-	wantCode(t, err, ledger.CodeNotFound) // not even created
+	wantCode(t, err, fault.NotFound) // not even created
 	if n := countRows(t, pool, "entries"); n != entries {
 		t.Errorf("entries = %d after refusal, want %d", n, entries)
 	}
@@ -223,7 +225,7 @@ func TestIdempotency(t *testing.T) {
 		other := earn("C1", "11")
 		other.IdempotencyKey = "k1"
 		_, _, err := l.Post(ctx, other)
-		wantCode(t, err, ledger.CodeIdempotencyConflict)
+		wantCode(t, err, fault.IdempotencyConflict)
 	})
 	t.Run("TenConcurrentSubmissionsMakeOneEntry", func(t *testing.T) {
 		in := earn("C2", "7")
@@ -289,7 +291,7 @@ func TestBalanceAsOf(t *testing.T) {
 		}
 	}
 	_, err := l.BalanceAsOf(ctx, "customer:nobody:points", t0)
-	wantCode(t, err, ledger.CodeNotFound)
+	wantCode(t, err, fault.NotFound)
 }
 
 // TestStatementPagesAreStableUnderConcurrentInserts: writers post to the
@@ -499,25 +501,25 @@ func TestReversal(t *testing.T) {
 	})
 	t.Run("Twice", func(t *testing.T) {
 		_, _, err := l.Reverse(ctx, e.ID, ledger.ReversalInput{Actor: "ops", Reason: "again"})
-		wantCode(t, err, ledger.CodeAlreadyReversed)
+		wantCode(t, err, fault.AlreadyReversed)
 	})
 	t.Run("OfAReversal", func(t *testing.T) {
 		_, _, err := l.Reverse(ctx, rev.ID, ledger.ReversalInput{Actor: "ops", Reason: "undo"})
-		wantCode(t, err, ledger.CodeNotReversible)
+		wantCode(t, err, fault.NotReversible)
 	})
 	t.Run("WithoutReason", func(t *testing.T) {
 		_, _, err := l.Reverse(ctx, e.ID, ledger.ReversalInput{Actor: "ops"})
-		wantCode(t, err, ledger.CodeInvalid)
+		wantCode(t, err, fault.Invalid)
 	})
 	t.Run("Unknown", func(t *testing.T) {
 		_, _, err := l.Reverse(ctx, 999999, ledger.ReversalInput{Actor: "ops", Reason: "x"})
-		wantCode(t, err, ledger.CodeNotFound)
+		wantCode(t, err, fault.NotFound)
 	})
 	t.Run("SpentPoints", func(t *testing.T) {
 		e := mustPost(t, l, earn("C2", "30"))
 		mustPost(t, l, redeem("C2", "20"))
 		_, _, err := l.Reverse(ctx, e.ID, ledger.ReversalInput{Actor: "ops", Reason: "x"})
-		wantCode(t, err, ledger.CodeInsufficientFunds)
+		wantCode(t, err, fault.InsufficientFunds)
 		wantBalance(t, l, "customer:C2:points", "10")
 	})
 	t.Run("ConcurrentReversalsMakeOne", func(t *testing.T) {
@@ -532,7 +534,7 @@ func TestReversal(t *testing.T) {
 					mu.Lock()
 					ok++
 					mu.Unlock()
-				} else if ledger.ErrorCode(err) != ledger.CodeAlreadyReversed {
+				} else if fault.CodeOf(err) != fault.AlreadyReversed {
 					t.Errorf("concurrent reversal: %v", err)
 				}
 			})
@@ -561,7 +563,7 @@ func TestEntriesAndPostingsAreAppendOnly(t *testing.T) {
 		"TRUNCATE accounts CASCADE",
 	} {
 		_, err := pool.Exec(ctx, stmt)
-		if pe := pgError(err); pe == nil || pe.Code != "42501" {
+		if pe := pgError(err); pe == nil || pe.Code != pgerrcode.InsufficientPrivilege {
 			t.Errorf("%s: %v, want refused with insufficient_privilege (42501)", stmt, err)
 		}
 	}
@@ -607,7 +609,7 @@ func TestDatabaseRefusesUnbalancedPostings(t *testing.T) {
 WITH a AS (INSERT INTO accounts (code, asset, allow_negative) VALUES ('platform:cash', 'CNY', true) RETURNING id),
      e AS (INSERT INTO entries (kind, effective_at, request_hash, actor) VALUES ('x', now(), '', 't') RETURNING id)
 INSERT INTO postings (entry_id, account_id, asset, amount, effective_at) SELECT e.id, a.id, 'CNY', 5, now() FROM a, e`)
-	if pe := pgError(err); pe == nil || pe.Code != "23514" || pe.ConstraintName != "entry_balances" {
+	if !fault.CheckViolation(err, "entry_balances") {
 		t.Fatalf("an unbalanced posting: %v, want refused by entry_balances (23514)", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 )
 
@@ -65,7 +66,7 @@ func TestDebitsDrawSoonestExpiringAvailableLotsFirst(t *testing.T) {
 		mustPost(t, l, earnLot("C1", "500", ledger.Lot{AvailableAt: now.Add(14 * 24 * time.Hour), ExpiresAt: now.AddDate(1, 0, 0)}))
 		// 640 points in the balance, but only 140 available.
 		_, _, err := l.Post(context.Background(), redeem("C1", "141"))
-		wantCode(t, err, ledger.CodeInsufficientFunds)
+		wantCode(t, err, fault.InsufficientFunds)
 		wantBalance(t, l, "customer:C1:points", "640")
 		wantRemaining(t, pool, "C1", 100, 0, 40, 500)
 	})
@@ -86,7 +87,7 @@ func TestExpiredLotsCannotBeSpentAndExpireOnce(t *testing.T) {
 	mustPost(t, l, earnLot("C1", "30", ledger.Lot{AvailableAt: past.AddDate(-1, 0, 0), ExpiresAt: past}))
 	mustPost(t, l, earnLot("C1", "20", ledger.Lot{ExpiresAt: now.AddDate(1, 0, 0)}))
 	_, _, err := l.Post(ctx, redeem("C1", "21"))
-	wantCode(t, err, ledger.CodeInsufficientFunds)
+	wantCode(t, err, fault.InsufficientFunds)
 
 	expire := ledger.EntryInput{Kind: "expiry", Actor: "t", Postings: []ledger.PostingInput{
 		{Account: "customer:C1:points", Amount: d("-30"), ExpiringBy: &now},
@@ -96,7 +97,7 @@ func TestExpiredLotsCannotBeSpentAndExpireOnce(t *testing.T) {
 	wantRemaining(t, pool, "C1", 0, 20)
 	// Nothing is left to expire: the same expiry again is refused.
 	_, _, err = l.Post(ctx, expire)
-	wantCode(t, err, ledger.CodeInsufficientFunds)
+	wantCode(t, err, fault.InsufficientFunds)
 	mustReconcile(t, l)
 }
 

@@ -8,12 +8,14 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
+
+	"github.com/tally-ledger/tally/internal/fault"
 )
 
 // PostMany records many entries in the transaction with a fixed number of
 // statements whatever their number (two round trips), for callers that
 // coalesce many requests into one transaction. It takes what a group of
-// earnings needs and refuses the rest with CodeInvalid: no idempotency keys
+// earnings needs and refuses the rest with fault.Invalid: no idempotency keys
 // (callers keep their own, as with Tx.Post), no reversals, and on accounts
 // that may not go negative only credits, each points credit with a new Lot.
 // (A debit there must be checked and drawn from lots in order: Tx.Post.)
@@ -33,14 +35,14 @@ func (tx *Tx) PostMany(ctx context.Context, ins []EntryInput, ids []int64, then 
 			return err
 		}
 		if in.IdempotencyKey != "" || in.reversalOf != nil {
-			return Errorf(CodeInvalid, "PostMany records neither idempotency keys nor reversals")
+			return fault.Errorf(fault.Invalid, "PostMany records neither idempotency keys nor reversals")
 		}
 		for _, ln := range lines {
 			if ln.spec.AllowNegative {
 				continue
 			}
 			if !ln.amount.IsPositive() || (ln.spec.hasLots() && ln.in.Lot == nil) {
-				return &Error{Code: CodeInvalid, Account: ln.code,
+				return &fault.Error{Code: fault.Invalid, Account: ln.code,
 					Message: "PostMany only credits account " + quote(ln.code) + ", each points credit with a new lot"}
 			}
 		}
@@ -54,7 +56,7 @@ func (tx *Tx) PostMany(ctx context.Context, ins []EntryInput, ids []int64, then 
 		}
 	}
 	if len(ids) < len(ins) {
-		return Errorf(CodeInvalid, "PostMany got %d entry ids for %d entries", len(ids), len(ins))
+		return fault.Errorf(fault.Invalid, "PostMany got %d entry ids for %d entries", len(ids), len(ins))
 	}
 	ids = ids[:len(ins)]
 	var (
@@ -106,14 +108,14 @@ func QueueEntryIDs(b *pgx.Batch, n int, ids *[]int64) {
 // after it.
 const (
 	qManyCreateAccounts = `WITH a AS (
-    INSERT INTO accounts (code, asset, allow_negative)
-    SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[]) ORDER BY 1
+    INSERT INTO accounts (code, asset, allow_negative, created_at)
+    SELECT u.*, $4::timestamptz FROM unnest($1::text[], $2::text[], $3::boolean[]) AS u ORDER BY 1
     ON CONFLICT (code) DO NOTHING RETURNING id, allow_negative)
 INSERT INTO balance_buckets (account_id, bucket, allow_negative, balance)
 SELECT id, 0, false, 0 FROM a WHERE NOT allow_negative`
-	qManyEntries = `INSERT INTO entries (id, kind, effective_at, request_hash, metadata, actor, reason, rule_version)
+	qManyEntries = `INSERT INTO entries (id, kind, effective_at, request_hash, metadata, actor, reason, rule_version, recorded_at)
 OVERRIDING SYSTEM VALUE
-SELECT u.id, u.kind, u.effective_at, u.hash, u.metadata::jsonb, u.actor, u.reason, nullif(u.rule_version, 0)
+SELECT u.id, u.kind, u.effective_at, u.hash, u.metadata::jsonb, u.actor, u.reason, nullif(u.rule_version, 0), $9::timestamptz
 FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::bytea[], $5::text[], $6::text[], $7::text[], $8::integer[])
     AS u (id, kind, effective_at, hash, metadata, actor, reason, rule_version)`
 	// Balances are upserts, so that each row is found through the primary
@@ -146,7 +148,7 @@ ORDER BY u.ord -- lot ids follow the entries: a draw takes the older of two lots
 // queueMany queues the statements that record the entries with the given
 // ids. It returns the accounts it opens (those the ledger does not know yet).
 func (tx *Tx) queueMany(b *pgx.Batch, ins []EntryInput, entries [][]line, ids []int64) (opened []string) {
-	now := tx.l.now()
+	now := tx.now
 	var (
 		eIDs      = make([]int64, len(ins))
 		kinds     = make([]string, len(ins))
@@ -223,9 +225,9 @@ func (tx *Tx) queueMany(b *pgx.Batch, ins []EntryInput, entries [][]line, ids []
 		}
 	}
 	if len(newCodes) > 0 {
-		b.Queue(qManyCreateAccounts, newCodes, newAssets, newNegative)
+		b.Queue(qManyCreateAccounts, newCodes, newAssets, newNegative, now)
 	}
-	b.Queue(qManyEntries, eIDs, kinds, effective, hashes, metadata, actors, reasons, versions)
+	b.Queue(qManyEntries, eIDs, kinds, effective, hashes, metadata, actors, reasons, versions, now)
 	if len(coldCodes) > 0 {
 		b.Queue(qManyBalances, coldCodes, coldSums, 0)
 	}
@@ -246,7 +248,7 @@ func (tx *Tx) Savepoint(ctx context.Context, fn func(tx *Tx) error) error {
 	if err != nil {
 		return err
 	}
-	inner := &Tx{Tx: sp, l: tx.l, bucket: tx.bucket}
+	inner := &Tx{Tx: sp, l: tx.l, now: tx.now, bucket: tx.bucket}
 	if err := fn(inner); err != nil {
 		if rerr := sp.Rollback(ctx); rerr != nil {
 			return rerr

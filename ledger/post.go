@@ -14,12 +14,15 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/shopspring/decimal"
+
+	"github.com/tally-ledger/tally/internal/fault"
 )
 
 // EntryInput is an entry to record.
 type EntryInput struct {
 	Kind string
-	// EffectiveAt is when the movement happened; zero means now.
+	// EffectiveAt is when the movement happened; zero means when it is
+	// recorded (the transaction's Now).
 	EffectiveAt time.Time
 	// IdempotencyKey makes Post safe to retry: a second Post with the same key
 	// and the same request records nothing and returns the first entry.
@@ -76,10 +79,10 @@ func (s AccountSpec) hasLots() bool { return s.Asset == PTS && !s.AllowNegative 
 // balances commit together or not at all. It reports whether the entry is a
 // replay of an earlier Post with the same idempotency key.
 //
-// Errors: CodeInvalid, CodeInvalidAmount, CodeUnbalanced, CodeUnknownAccount,
-// CodeAssetMismatch (bad input, nothing written); CodeInsufficientFunds (an
-// account that may not go negative would); CodeIdempotencyConflict (the key
-// was used for a different request); CodeAlreadyReversed.
+// Errors: fault.Invalid, fault.InvalidAmount, fault.Unbalanced, fault.UnknownAccount,
+// fault.AssetMismatch (bad input, nothing written); fault.InsufficientFunds (an
+// account that may not go negative would); fault.IdempotencyConflict (the key
+// was used for a different request); fault.AlreadyReversed.
 func (l *Ledger) Post(ctx context.Context, in EntryInput) (*Entry, bool, error) {
 	lines, err := validate(in)
 	if err != nil {
@@ -99,21 +102,21 @@ func (l *Ledger) Post(ctx context.Context, in EntryInput) (*Entry, bool, error) 
 	)
 	err = l.retry(ctx, func() error {
 		var err error
-		entry, applied, err = l.post(ctx, l.pool, in, lines, hash, rand.IntN(l.buckets))
+		entry, applied, err = l.post(ctx, l.pool, in, lines, hash, rand.IntN(l.buckets), l.now())
 		return err
 	})
-	if pe := pgError(err); pe != nil && pe.Code == "23502" {
+	if fault.NotNullViolation(err) {
 		// An account the cache believed in does not exist (its creating
 		// transaction rolled back): forget the cache and try once more.
 		for _, ln := range lines {
 			l.known.Delete(ln.code)
 		}
-		entry, applied, err = l.post(ctx, l.pool, in, lines, hash, rand.IntN(l.buckets))
+		entry, applied, err = l.post(ctx, l.pool, in, lines, hash, rand.IntN(l.buckets), l.now())
 	}
 	if err != nil {
 		// A unique violation with a key is most likely the key: a retry of a
 		// request already recorded, or a concurrent twin of this one.
-		if pe := pgError(err); pe != nil && pe.Code == "23505" && in.IdempotencyKey != "" {
+		if fault.UniqueViolation(err, "") && in.IdempotencyKey != "" {
 			if e, err := l.replay(ctx, in.IdempotencyKey, hash); !errors.Is(err, errUnknownKey) {
 				return e, err == nil, err
 			}
@@ -137,16 +140,16 @@ type batcher interface {
 // locked (so that two entries never wait for each other in a cycle).
 func validate(in EntryInput) ([]line, error) {
 	if in.Kind == "" {
-		return nil, &Error{Code: CodeInvalid, Message: "an entry needs a kind", Fields: map[string]string{"kind": "required"}}
+		return nil, &fault.Error{Code: fault.Invalid, Message: "an entry needs a kind", Fields: map[string]string{"kind": "required"}}
 	}
 	if in.Actor == "" {
-		return nil, &Error{Code: CodeInvalid, Message: "an entry needs an actor", Fields: map[string]string{"actor": "required"}}
+		return nil, &fault.Error{Code: fault.Invalid, Message: "an entry needs an actor", Fields: map[string]string{"actor": "required"}}
 	}
 	if len(in.Metadata) > 0 && (!json.Valid(in.Metadata) || bytes.TrimSpace(in.Metadata)[0] != '{') {
-		return nil, &Error{Code: CodeInvalid, Message: "metadata must be a JSON object", Fields: map[string]string{"metadata": "not an object"}}
+		return nil, &fault.Error{Code: fault.Invalid, Message: "metadata must be a JSON object", Fields: map[string]string{"metadata": "not an object"}}
 	}
 	if len(in.Postings) < 2 {
-		return nil, &Error{Code: CodeUnbalanced, Message: "an entry needs at least two postings",
+		return nil, &fault.Error{Code: fault.Unbalanced, Message: "an entry needs at least two postings",
 			Fields: map[string]string{"postings": "fewer than two"}}
 	}
 	lines := make([]line, 0, len(in.Postings))
@@ -158,18 +161,18 @@ func validate(in EntryInput) ([]line, error) {
 			return nil, err
 		}
 		if p.Asset != "" && p.Asset != spec.Asset {
-			return nil, &Error{Code: CodeAssetMismatch, Account: p.Account,
+			return nil, &fault.Error{Code: fault.AssetMismatch, Account: p.Account,
 				Message: "account " + quote(p.Account) + " holds " + string(spec.Asset) + ", not " + quote(string(p.Asset))}
 		}
 		if p.Amount.IsZero() {
-			return nil, &Error{Code: CodeInvalidAmount, Account: p.Account, Message: "a posting amount must not be zero"}
+			return nil, &fault.Error{Code: fault.InvalidAmount, Account: p.Account, Message: "a posting amount must not be zero"}
 		}
 		if err := spec.Asset.CheckScale(p.Amount); err != nil {
-			err.(*Error).Account = p.Account
+			err.(*fault.Error).Account = p.Account
 			return nil, err
 		}
 		if seen[p.Account] {
-			return nil, &Error{Code: CodeInvalid, Account: p.Account,
+			return nil, &fault.Error{Code: fault.Invalid, Account: p.Account,
 				Message: "account " + quote(p.Account) + " appears twice in one entry"}
 		}
 		seen[p.Account] = true
@@ -181,7 +184,7 @@ func validate(in EntryInput) ([]line, error) {
 	}
 	for asset, sum := range sums {
 		if !sum.IsZero() {
-			return nil, Errorf(CodeUnbalanced, "postings in %s sum to %s, not zero", asset, sum)
+			return nil, fault.Errorf(fault.Unbalanced, "postings in %s sum to %s, not zero", asset, sum)
 		}
 	}
 	sort.Slice(lines, func(i, j int) bool { return lines[i].code < lines[j].code })
@@ -193,15 +196,15 @@ func checkLotTerms(p PostingInput, spec AccountSpec) error {
 	switch {
 	case !spec.hasLots():
 		if p.Lot != nil || p.RestoreOf != 0 || p.DrawFrom != 0 || p.ExpiringBy != nil {
-			return &Error{Code: CodeInvalid, Account: p.Account, Message: "only customer points accounts have lots"}
+			return &fault.Error{Code: fault.Invalid, Account: p.Account, Message: "only customer points accounts have lots"}
 		}
 	case credit && p.Lot == nil && p.RestoreOf == 0:
-		return &Error{Code: CodeInvalid, Account: p.Account, Message: "a credit of points needs its lot's expiry",
+		return &fault.Error{Code: fault.Invalid, Account: p.Account, Message: "a credit of points needs its lot's expiry",
 			Fields: map[string]string{"postings": "points credits need an expiry"}}
 	case credit && p.Lot != nil && !p.Lot.AvailableAt.IsZero() && !p.Lot.ExpiresAt.After(p.Lot.AvailableAt):
-		return &Error{Code: CodeInvalid, Account: p.Account, Message: "a lot must expire after it becomes available"}
+		return &fault.Error{Code: fault.Invalid, Account: p.Account, Message: "a lot must expire after it becomes available"}
 	case !credit && (p.Lot != nil || p.RestoreOf != 0), credit && (p.DrawFrom != 0 || p.ExpiringBy != nil):
-		return &Error{Code: CodeInvalid, Account: p.Account, Message: "lot terms do not match the posting's direction"}
+		return &fault.Error{Code: fault.Invalid, Account: p.Account, Message: "lot terms do not match the posting's direction"}
 	}
 	return nil
 }
@@ -233,12 +236,12 @@ const (
 	// An account that may not go negative gets its one balance row with it,
 	// so that a debit is a plain UPDATE that the CHECK constraint guards.
 	qCreateAccount = `WITH a AS (
-    INSERT INTO accounts (code, asset, allow_negative) VALUES ($1, $2, $3)
+    INSERT INTO accounts (code, asset, allow_negative, created_at) VALUES ($1, $2, $3, $4)
     ON CONFLICT (code) DO NOTHING RETURNING id, allow_negative)
 INSERT INTO balance_buckets (account_id, bucket, allow_negative, balance)
 SELECT id, 0, false, 0 FROM a WHERE NOT allow_negative`
-	qInsertEntry = `INSERT INTO entries (kind, effective_at, idempotency_key, request_hash, metadata, actor, reason, reversal_of, rule_version)
-VALUES ($1, coalesce($2, now()), $3, $4, $5, $6, $7, $8, $9)
+	qInsertEntry = `INSERT INTO entries (kind, effective_at, idempotency_key, request_hash, metadata, actor, reason, reversal_of, rule_version, recorded_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 RETURNING id, effective_at, recorded_at, metadata`
 	qAddBalance = `UPDATE balance_buckets SET balance = balance + $2
 WHERE account_id = (SELECT id FROM accounts WHERE code = $1) AND bucket = 0`
@@ -247,7 +250,7 @@ SELECT id, $2, true, $3 FROM accounts WHERE code = $1
 ON CONFLICT (account_id, bucket) DO UPDATE SET balance = balance_buckets.balance + excluded.balance`
 	qInsertPostings = `INSERT INTO postings (entry_id, account_id, asset, amount, balance_after, effective_at)
 SELECT currval('entries_id_seq'), a.id, a.asset, l.amount,
-       b.balance, coalesce($3, now())
+       b.balance, $3
 FROM unnest($1::text[], $2::numeric[]) WITH ORDINALITY AS l (code, amount, ord)
 LEFT JOIN accounts a ON a.code = l.code -- a missing account fails NOT NULL, never drops a line
 LEFT JOIN balance_buckets b ON b.account_id = a.id AND b.bucket = 0 AND NOT a.allow_negative
@@ -260,23 +263,23 @@ SELECT id, currval('entries_id_seq'), $2, $2, $3, $4 FROM accounts WHERE code = 
 // lotError names the account whose lots could not give what a debit asked:
 // the balance may hold pending or expired points that cannot be spent.
 func lotError(err error, lines []line, done []string) error {
-	pe := pgError(err)
-	if pe == nil || pe.Code != "23514" || pe.ConstraintName != "lots_available" {
+	if !fault.CheckViolation(err, "lots_available") {
 		return err
 	}
 	for _, ln := range lines {
 		if ln.spec.hasLots() && !ln.amount.IsPositive() && !slices.Contains(done, ln.code) {
-			return &Error{Code: CodeInsufficientFunds, Account: ln.code,
+			return &fault.Error{Code: fault.InsufficientFunds, Account: ln.code,
 				Message: "account " + quote(ln.code) + " has too few available points (pending and expired points cannot be spent)"}
 		}
 	}
 	return err
 }
 
-// post sends the entry as one batch. applied counts the balance rows updated,
-// so that a refusal can name the account that caused it.
-func (l *Ledger) post(ctx context.Context, db batcher, in EntryInput, lines []line, hash []byte, bucket int) (entry *Entry, applied int, err error) {
-	now := l.now() // the one clock of this entry: which lots are available
+// post sends the entry as one batch, at now: when it is recorded (and
+// effective, unless it says otherwise), and which lots are available. applied
+// counts the balance rows updated, so that a refusal can name the account
+// that caused it.
+func (l *Ledger) post(ctx context.Context, db batcher, in EntryInput, lines []line, hash []byte, bucket int, now time.Time) (entry *Entry, applied int, err error) {
 	var (
 		lotsDone []string // lot statements that succeeded, by account
 		batch    pgx.Batch
@@ -295,12 +298,12 @@ func (l *Ledger) post(ctx context.Context, db batcher, in EntryInput, lines []li
 	}
 	for _, ln := range lines {
 		if _, ok := l.known.Load(ln.code); !ok {
-			batch.Queue(qCreateAccount, ln.code, ln.spec.Asset, ln.spec.AllowNegative)
+			batch.Queue(qCreateAccount, ln.code, ln.spec.Asset, ln.spec.AllowNegative, now)
 		}
 	}
 	entry = &Entry{Kind: in.Kind, IdempotencyKey: key, Metadata: in.Metadata, Actor: in.Actor,
 		Reason: in.Reason, ReversalOf: in.reversalOf, RuleVersion: in.RuleVersion}
-	batch.Queue(qInsertEntry, in.Kind, eff, key, hash, in.Metadata, in.Actor, in.Reason, in.reversalOf, in.RuleVersion).
+	batch.Queue(qInsertEntry, in.Kind, eff, key, hash, in.Metadata, in.Actor, in.Reason, in.reversalOf, in.RuleVersion, now).
 		QueryRow(func(row pgx.Row) error {
 			return row.Scan(&entry.ID, &entry.EffectiveAt, &entry.RecordedAt, &entry.Metadata)
 		})
@@ -370,21 +373,17 @@ func (l *Ledger) post(ctx context.Context, db batcher, in EntryInput, lines []li
 // postError turns the database's refusals into domain errors.
 // applied is the number of balance rows updated before the failure.
 func postError(err error, lines []line, applied int) error {
-	pe := pgError(err)
-	if pe == nil {
-		return err
-	}
 	switch {
-	case pe.Code == "23514" && pe.ConstraintName == "balance_nonnegative":
-		e := &Error{Code: CodeInsufficientFunds, Message: "the entry would take an account below zero"}
+	case fault.CheckViolation(err, "balance_nonnegative"):
+		e := &fault.Error{Code: fault.InsufficientFunds, Message: "the entry would take an account below zero"}
 		if applied < len(lines) {
 			ln := lines[applied]
 			e.Account = ln.code
 			e.Message = "account " + quote(ln.code) + " holds too little to be debited " + ln.amount.Neg().String() + " " + string(ln.spec.Asset)
 		}
 		return e
-	case pe.Code == "23505" && pe.ConstraintName == "entries_reversal_of_key":
-		return Errorf(CodeAlreadyReversed, "the entry has already been reversed")
+	case fault.UniqueViolation(err, "entries_reversal_of_key"):
+		return fault.Errorf(fault.AlreadyReversed, "the entry has already been reversed")
 	}
 	return err
 }
@@ -402,7 +401,7 @@ func (l *Ledger) replay(ctx context.Context, key string, hash []byte) (*Entry, e
 		return nil, err
 	}
 	if !bytes.Equal(stored, hash) {
-		return nil, Errorf(CodeIdempotencyConflict,
+		return nil, fault.Errorf(fault.IdempotencyConflict,
 			"this idempotency key was already used for a different request (entry %d)", id)
 	}
 	e, err := l.Entry(ctx, id)

@@ -2,11 +2,14 @@ package ledger
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
+
+	"github.com/tally-ledger/tally/internal/fault"
 )
 
 var readOnly = pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
@@ -25,7 +28,7 @@ func scanAccount(row pgx.Row) (int64, Account, error) {
 // Account returns the account with its current balance, read from its
 // stored balance rows (one row, or a bounded number of buckets): O(1).
 //
-// Errors: CodeNotFound.
+// Errors: fault.NotFound.
 func (l *Ledger) Account(ctx context.Context, code string) (Account, error) {
 	_, a, err := l.account(ctx, l.pool, code)
 	return a, err
@@ -34,7 +37,7 @@ func (l *Ledger) Account(ctx context.Context, code string) (Account, error) {
 func (l *Ledger) account(ctx context.Context, q querier, code string) (int64, Account, error) {
 	id, a, err := scanAccount(q.QueryRow(ctx, qAccount+` WHERE a.code = $1`, code))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, a, &Error{Code: CodeNotFound, Account: code, Message: "no account " + quote(code)}
+		return 0, a, &fault.Error{Code: fault.NotFound, Account: code, Message: "no account " + quote(code)}
 	}
 	return id, a, err
 }
@@ -68,7 +71,7 @@ ORDER BY a.code LIMIT $3`, f.After, f.Prefix, f.Limit)
 // BalanceAsOf is the account's balance counting the entries effective at or
 // before t.
 //
-// Errors: CodeNotFound.
+// Errors: fault.NotFound.
 func (l *Ledger) BalanceAsOf(ctx context.Context, code string, t time.Time) (decimal.Decimal, error) {
 	var sum decimal.Decimal
 	err := l.inTx(ctx, readOnly, func(tx pgx.Tx) error {
@@ -98,7 +101,7 @@ type StatementLine struct {
 // first page; then the previous page's next cursor): pages never shift or
 // repeat when entries are posted meanwhile. next is 0 on the last page.
 //
-// Errors: CodeNotFound.
+// Errors: fault.NotFound.
 func (l *Ledger) Statement(ctx context.Context, code string, before int64, limit int) (lines []StatementLine, next int64, err error) {
 	err = l.inTx(ctx, readOnly, func(tx pgx.Tx) error {
 		lines, next = nil, 0
@@ -159,7 +162,7 @@ WHERE account_id = $1 AND id >= $2`, id, before).Scan(&newer); err != nil {
 
 // Entry returns the entry with its postings.
 //
-// Errors: CodeNotFound.
+// Errors: fault.NotFound.
 func (l *Ledger) Entry(ctx context.Context, id int64) (*Entry, error) {
 	var e *Entry
 	err := l.inTx(ctx, readOnly, func(tx pgx.Tx) error {
@@ -178,7 +181,7 @@ FROM entries e LEFT JOIN entries r ON r.reversal_of = e.id
 WHERE e.id = $1`, id).Scan(&e.ID, &e.Kind, &e.EffectiveAt, &e.RecordedAt, &e.IdempotencyKey, &e.Metadata,
 		&e.Actor, &e.Reason, &e.ReversalOf, &e.ReversedBy, &e.RuleVersion)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, Errorf(CodeNotFound, "no entry %d", id)
+		return nil, fault.Errorf(fault.NotFound, "no entry %d", id)
 	}
 	if err != nil {
 		return nil, err
@@ -198,4 +201,64 @@ WHERE p.entry_id = $1 ORDER BY p.id`, id)
 		return nil, err
 	}
 	return &e, nil
+}
+
+// AccountsEntry is an entry as a statement of several accounts shows it:
+// its postings on those accounts only, in account code order.
+type AccountsEntry struct {
+	ID          int64
+	Kind        string
+	EffectiveAt time.Time
+	RecordedAt  time.Time
+	Metadata    json.RawMessage
+	Reason      string
+	Postings    []Posting
+}
+
+// AccountsStatement lists the entries that moved any of the accounts,
+// newest first, limit at a time. before is the keyset cursor, an entry id
+// (0 for the first page; then the previous page's next): pages never shift
+// or repeat when entries are posted meanwhile. next is 0 on the last page.
+// A posting's BalanceAfter is set on accounts that may not go negative (the
+// balance they hold after it), nil on the others.
+func (tx *Tx) AccountsStatement(ctx context.Context, codes []string, before int64, limit int) (entries []AccountsEntry, next int64, err error) {
+	// Each account's newest entries from its own index (account_id,
+	// entry_id), then merged: never a walk over everyone's postings.
+	rows, err := tx.Query(ctx, `WITH accts AS (SELECT id FROM accounts WHERE code = ANY($1)),
+ids AS (
+    SELECT DISTINCT x.entry_id FROM accts CROSS JOIN LATERAL (
+        SELECT p.entry_id FROM postings p
+        WHERE p.account_id = accts.id AND ($2 = 0 OR p.entry_id < $2)
+        ORDER BY p.entry_id DESC LIMIT $3) x
+    ORDER BY x.entry_id DESC LIMIT $3)
+SELECT e.id, e.kind, e.effective_at, e.recorded_at, e.metadata, e.reason, a.code, p.id, p.asset, p.amount, p.balance_after
+FROM ids JOIN entries e ON e.id = ids.entry_id
+JOIN postings p ON p.entry_id = e.id AND p.account_id IN (SELECT id FROM accts)
+JOIN accounts a ON a.id = p.account_id
+ORDER BY e.id DESC, a.code`, codes, before, limit+1)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var e AccountsEntry
+		var p Posting
+		if err := rows.Scan(&e.ID, &e.Kind, &e.EffectiveAt, &e.RecordedAt, &e.Metadata, &e.Reason, &p.Account, &p.ID, &p.Asset,
+			&p.Amount, &p.BalanceAfter); err != nil {
+			return nil, 0, err
+		}
+		if n := len(entries); n == 0 || entries[n-1].ID != e.ID {
+			entries = append(entries, e)
+		}
+		last := &entries[len(entries)-1]
+		last.Postings = append(last.Postings, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	if len(entries) > limit {
+		entries = entries[:limit]
+		next = entries[limit-1].ID
+	}
+	return entries, next, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
 )
 
 // Check is the outcome of one invariant.
@@ -83,14 +84,16 @@ WHERE r.reversal_of IS NOT NULL
 }
 
 // ExtraCheck is an invariant kept outside the ledger (by the packages that
-// own the data), checked in the same snapshot.
-type ExtraCheck func(ctx context.Context, tx pgx.Tx) (Check, error)
+// own the data), checked in the same snapshot: tx runs the owner's SQL and
+// the ledger's reads.
+type ExtraCheck func(ctx context.Context, tx *Tx) (Check, error)
 
 // Reconcile checks every invariant, and the extra ones, in one consistent
 // snapshot.
 func (l *Ledger) Reconcile(ctx context.Context, extra ...ExtraCheck) (Reconciliation, error) {
 	var r Reconciliation
-	err := l.inTx(ctx, readOnly, func(tx pgx.Tx) error {
+	err := l.inTx(ctx, readOnly, func(ptx pgx.Tx) error {
+		tx := &Tx{Tx: ptx, l: l, now: l.now()}
 		r = Reconciliation{Pass: true}
 		for _, inv := range invariants {
 			rows, err := tx.Query(ctx, inv.query+` LIMIT `+itoa(maxOffending))
@@ -119,4 +122,28 @@ func (l *Ledger) Reconcile(ctx context.Context, extra ...ExtraCheck) (Reconcilia
 		return nil
 	})
 	return r, err
+}
+
+// PostedAmounts reads what each entry posted to an account, in one
+// statement: entries[i] to codes[i], zero when it posted nothing there.
+func (tx *Tx) PostedAmounts(ctx context.Context, entries []int64, codes []string) ([]decimal.Decimal, error) {
+	rows, err := tx.Query(ctx, `SELECT coalesce((SELECT p.amount FROM postings p JOIN accounts a ON a.id = p.account_id
+                  WHERE p.entry_id = u.entry_id AND a.code = u.code), 0)
+FROM unnest($1::bigint[], $2::text[]) WITH ORDINALITY AS u (entry_id, code, ord) ORDER BY u.ord`, entries, codes)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[decimal.Decimal])
+}
+
+// MissingEntries lists, in the order given, those of the ids that name no
+// entry: for the owners of rows that refer to entries without a foreign
+// key.
+func (tx *Tx) MissingEntries(ctx context.Context, ids []int64) ([]int64, error) {
+	rows, err := tx.Query(ctx, `SELECT u.id FROM unnest($1::bigint[]) WITH ORDINALITY AS u (id, ord)
+WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.id = u.id) ORDER BY u.ord`, ids)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[int64])
 }

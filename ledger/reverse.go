@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+
+	"github.com/tally-ledger/tally/internal/fault"
 )
 
 // ReversalInput asks for an entry to be reversed.
@@ -22,9 +24,9 @@ type ReversalInput struct {
 // a reversed credit takes back the points of the lots it created, a reversed
 // debit returns its points to the lots they came from, with their expiry.
 //
-// Errors: CodeNotFound, CodeInvalid (no reason), CodeNotReversible,
-// CodeAlreadyReversed, CodeInsufficientFunds (the money or points have been
-// spent since), CodeIdempotencyConflict.
+// Errors: fault.NotFound, fault.Invalid (no reason), fault.NotReversible,
+// fault.AlreadyReversed, fault.InsufficientFunds (the money or points have been
+// spent since), fault.IdempotencyConflict.
 func (l *Ledger) Reverse(ctx context.Context, id int64, in ReversalInput) (*Entry, bool, error) {
 	if err := checkReason(in); err != nil {
 		return nil, false, err
@@ -58,14 +60,14 @@ func (tx *Tx) Reverse(ctx context.Context, id int64, in ReversalInput) (*Entry, 
 
 func checkReason(in ReversalInput) error {
 	if strings.TrimSpace(in.Reason) == "" {
-		return &Error{Code: CodeInvalid, Message: "a reversal needs a reason", Fields: map[string]string{"reason": "required"}}
+		return &fault.Error{Code: fault.Invalid, Message: "a reversal needs a reason", Fields: map[string]string{"reason": "required"}}
 	}
 	return nil
 }
 
 func reversalOf(orig *Entry, in ReversalInput) (EntryInput, error) {
 	if orig.ReversalOf != nil {
-		return EntryInput{}, Errorf(CodeNotReversible, "entry %d is a reversal of entry %d and cannot be reversed", orig.ID, *orig.ReversalOf)
+		return EntryInput{}, fault.Errorf(fault.NotReversible, "entry %d is a reversal of entry %d and cannot be reversed", orig.ID, *orig.ReversalOf)
 	}
 	postings := make([]PostingInput, len(orig.Postings))
 	for i, p := range orig.Postings {

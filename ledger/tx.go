@@ -3,15 +3,21 @@ package ledger
 import (
 	"context"
 	"math/rand/v2"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"github.com/tally-ledger/tally/internal/fault"
 )
 
 // Tx is a transaction in which a caller's own rows and the entries it posts
 // commit together or not at all. Its embedded pgx.Tx runs the caller's SQL.
+// It has one clock: Now, fixed when it begins.
 type Tx struct {
 	pgx.Tx
 	l      *Ledger
+	now    time.Time
 	codes  []string // accounts the transaction may have created
 	posted int64
 	// bucket is the one balance bucket of each hot account this
@@ -23,13 +29,14 @@ type Tx struct {
 
 // InTx runs fn in a READ COMMITTED transaction and commits it, retrying the
 // whole of fn on a serialization failure or deadlock: fn must be safe to run
-// again (it is, if it only touches the database through tx). Row locks fn
-// takes must follow a fixed order, as Post's do (by account code).
+// again (it is, if it only touches the database through tx). Each attempt
+// is a transaction of its own, with its own Now. Row locks fn takes must
+// follow a fixed order, as Post's do (by account code).
 func (l *Ledger) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 	var done *Tx
 	err := l.retry(ctx, func() error {
 		return pgx.BeginFunc(ctx, l.pool, func(ptx pgx.Tx) error {
-			tx := &Tx{Tx: ptx, l: l, bucket: rand.IntN(l.buckets)}
+			tx := &Tx{Tx: ptx, l: l, now: l.now(), bucket: rand.IntN(l.buckets)}
 			if err := fn(tx); err != nil {
 				return err
 			}
@@ -48,10 +55,14 @@ func (l *Ledger) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 	return nil
 }
 
+// Now is the instant the transaction began, by the ledger's clock: the
+// time of everything in it.
+func (tx *Tx) Now() time.Time { return tx.now }
+
 // Post records the entry as part of the transaction. It does not replay:
 // callers that need idempotency keep their own key in the same transaction.
 //
-// Errors: as Ledger.Post, but CodeIdempotencyConflict for any reused key.
+// Errors: as Ledger.Post, but fault.IdempotencyConflict for any reused key.
 func (tx *Tx) Post(ctx context.Context, in EntryInput) (*Entry, error) {
 	lines, err := validate(in)
 	if err != nil {
@@ -64,10 +75,10 @@ func (tx *Tx) Post(ctx context.Context, in EntryInput) (*Entry, error) {
 	if hash == nil {
 		hash = hashInput(in)
 	}
-	entry, applied, err := tx.l.post(ctx, tx.Tx, in, lines, hash, tx.bucket)
+	entry, applied, err := tx.l.post(ctx, tx.Tx, in, lines, hash, tx.bucket, tx.now)
 	if err != nil {
-		if pe := pgError(err); pe != nil && pe.Code == "23505" && pe.ConstraintName == "entries_idempotency_key_key" {
-			return nil, Errorf(CodeIdempotencyConflict, "this idempotency key was already used")
+		if fault.UniqueViolation(err, "entries_idempotency_key_key") {
+			return nil, fault.Errorf(fault.IdempotencyConflict, "this idempotency key was already used")
 		}
 		return nil, postError(err, lines, applied)
 	}
@@ -84,7 +95,7 @@ func (tx *Tx) Post(ctx context.Context, in EntryInput) (*Entry, error) {
 // exist yet (with their balance row when they may not go negative), so
 // that the first entries on them need not.
 //
-// Errors: CodeUnknownAccount (a code outside the chart).
+// Errors: fault.UnknownAccount (a code outside the chart).
 func (tx *Tx) OpenAccounts(ctx context.Context, codes ...string) error {
 	var b pgx.Batch
 	for _, code := range codes {
@@ -92,7 +103,7 @@ func (tx *Tx) OpenAccounts(ctx context.Context, codes ...string) error {
 		if err != nil {
 			return err
 		}
-		b.Queue(qCreateAccount, code, spec.Asset, spec.AllowNegative)
+		b.Queue(qCreateAccount, code, spec.Asset, spec.AllowNegative, tx.now)
 	}
 	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 		return err
@@ -101,23 +112,57 @@ func (tx *Tx) OpenAccounts(ctx context.Context, codes ...string) error {
 	return nil
 }
 
-// Balance is the account's current balance as the transaction sees it; an
-// account never posted to has balance zero.
-func (tx *Tx) Balance(ctx context.Context, code string) (Account, error) {
-	_, a, err := tx.l.account(ctx, tx.Tx, code)
-	if ErrorCode(err) == CodeNotFound {
-		spec, cerr := Chart(code)
-		if cerr != nil {
-			return a, cerr
+// Balances reads the current balances of the accounts, in the order given,
+// in one statement, as the transaction sees them; an account never posted
+// to has balance zero.
+//
+// Errors: fault.UnknownAccount (a code outside the chart).
+func (tx *Tx) Balances(ctx context.Context, codes ...string) ([]decimal.Decimal, error) {
+	for _, code := range codes {
+		if _, err := Chart(code); err != nil {
+			return nil, err
 		}
-		return Account{Code: code, Asset: spec.Asset, AllowNegative: spec.AllowNegative}, nil
 	}
-	return a, err
+	rows, err := tx.Query(ctx, qBalances, codes)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[decimal.Decimal])
+}
+
+const qBalances = `SELECT coalesce((SELECT sum(b.balance) FROM balance_buckets b JOIN accounts a ON a.id = b.account_id
+                  WHERE a.code = u.code), 0)
+FROM unnest($1::text[]) WITH ORDINALITY AS u (code, ord) ORDER BY u.ord`
+
+// LockBalance locks the balance of an account that may not go negative
+// until the transaction ends: no other transaction posts to the account
+// (nor draws on its lots) meanwhile, so that a decision read from it holds
+// when the transaction posts. Read what the decision needs after the lock
+// is granted (at READ COMMITTED, each statement sees what was committed
+// before it began). An account not opened yet has nothing to lock.
+//
+// Errors: fault.UnknownAccount (a code outside the chart), fault.Invalid (an
+// account that may go negative: its balance is spread over rows that are
+// never locked).
+func (tx *Tx) LockBalance(ctx context.Context, code string) error {
+	spec, err := Chart(code)
+	if err != nil {
+		return err
+	}
+	if spec.AllowNegative {
+		return &fault.Error{Code: fault.Invalid, Account: code, Message: "account " + quote(code) + " may go negative: its balance cannot be locked"}
+	}
+	_, err = tx.Exec(ctx, `SELECT 1 FROM balance_buckets b JOIN accounts a ON a.id = b.account_id
+WHERE a.code = $1 AND b.bucket = 0 FOR UPDATE OF b`, code)
+	return err
 }
 
 // ReadTx runs fn in a read-only REPEATABLE READ transaction: one consistent
-// snapshot, for reports that stream while they read. It is not retried (a
-// read-only snapshot has nothing to retry for).
-func (l *Ledger) ReadTx(ctx context.Context, fn func(pgx.Tx) error) error {
-	return pgx.BeginTxFunc(ctx, l.pool, readOnly, fn)
+// snapshot, for reports that stream while they read and for the ledger's
+// reads composed with the caller's own. It is not retried (a read-only
+// snapshot has nothing to retry for). tx.Now is when it began.
+func (l *Ledger) ReadTx(ctx context.Context, fn func(tx *Tx) error) error {
+	return pgx.BeginTxFunc(ctx, l.pool, readOnly, func(ptx pgx.Tx) error {
+		return fn(&Tx{Tx: ptx, l: l, now: l.now()})
+	})
 }

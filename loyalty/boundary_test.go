@@ -12,6 +12,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 	"github.com/tally-ledger/tally/rules"
@@ -45,7 +46,7 @@ func eachEventPath(t *testing.T, test func(t *testing.T, e *env)) {
 	t.Run("Grouped", func(t *testing.T) { test(t, newEnv(t)) })
 	t.Run("Alone", func(t *testing.T) {
 		e := newEnv(t)
-		e.svc.SlowPathOnly()
+		e.eventByEvent = true
 		test(t, e)
 	})
 }
@@ -520,7 +521,7 @@ func TestRedemptionAtExactlyExpiresAtCannotUseTheLotExpiringThen(t *testing.T) {
 	// 40 available, 80 held: a pen is refused, and nothing is written.
 	entries, redemptions := e.tableRows("entries"), e.tableRows("redemptions")
 	_, err = e.redeem("C1", "pen", 1)
-	wantCode(t, err, loyalty.CodeInsufficientPoints)
+	wantCode(t, err, fault.InsufficientPoints)
 	if e.tableRows("entries") != entries || e.tableRows("redemptions") != redemptions {
 		t.Errorf("a refused redemption wrote entries or redemptions")
 	}
@@ -779,7 +780,7 @@ WHERE a.code = 'customer:R:points'`).Scan(&lotAvailable); err != nil {
 	}
 	entries := e.tableRows("entries")
 	_, err := e.redeem("R", "pen", 1)
-	wantCode(t, err, loyalty.CodeInsufficientPoints)
+	wantCode(t, err, fault.InsufficientPoints)
 	if e.tableRows("entries") != entries || e.tableRows("redemptions") != 0 {
 		t.Error("a refused redemption of pending points wrote something")
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/rules"
 )
@@ -26,19 +27,19 @@ var maxCampaignMultiplier = decimal.NewFromInt(100)
 // reports created = false. A campaign is fixed once published: events have
 // been priced with it.
 //
-// Errors: ledger.CodeInvalid, CodeCampaignConflict.
+// Errors: fault.Invalid, fault.CampaignConflict.
 func (s *Service) CreateCampaign(ctx context.Context, c Campaign) (Campaign, bool, error) {
 	c.Name = strings.TrimSpace(c.Name)
 	switch {
 	case !ledger.ValidCustomerID(c.ID):
-		return c, false, invalid("id", "1 to 64 letters, digits, '_', '.' or '-'")
+		return c, false, fault.InvalidField("id", "1 to 64 letters, digits, '_', '.' or '-'")
 	case c.Name == "" || len(c.Name) > 200:
-		return c, false, invalid("name", "required, at most 200 characters")
+		return c, false, fault.InvalidField("name", "required, at most 200 characters")
 	case c.StartsAt.IsZero() || c.EndsAt.IsZero() || !c.EndsAt.After(c.StartsAt):
-		return c, false, invalid("ends_at", "starts_at and ends_at are required, ends_at after starts_at")
+		return c, false, fault.InvalidField("ends_at", "starts_at and ends_at are required, ends_at after starts_at")
 	case c.Multiplier.LessThan(decimal.NewFromInt(1)) || c.Multiplier.GreaterThan(maxCampaignMultiplier) ||
 		!c.Multiplier.Equal(c.Multiplier.Truncate(4)):
-		return c, false, invalid("multiplier", "from 1 to 100, at most 4 decimals")
+		return c, false, fault.InvalidField("multiplier", "from 1 to 100, at most 4 decimals")
 	}
 	rs, err := s.RulesAt(ctx, c.StartsAt)
 	if err != nil {
@@ -46,7 +47,7 @@ func (s *Service) CreateCampaign(ctx context.Context, c Campaign) (Campaign, boo
 	}
 	for _, seg := range c.Segments {
 		if _, ok := rs.Segment(seg); !ok {
-			return c, false, invalid("segments", "unknown segment "+seg)
+			return c, false, fault.InvalidField("segments", "unknown segment "+seg)
 		}
 	}
 	slices.Sort(c.Segments)
@@ -54,8 +55,9 @@ func (s *Service) CreateCampaign(ctx context.Context, c Campaign) (Campaign, boo
 	c.StartsAt, c.EndsAt = c.StartsAt.UTC(), c.EndsAt.UTC()
 	created := false
 	err = s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO campaigns (id, name, starts_at, ends_at, multiplier, segments)
-VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING`, c.ID, c.Name, c.StartsAt, c.EndsAt, c.Multiplier, c.Segments)
+		tag, err := tx.Exec(ctx, `INSERT INTO campaigns (id, name, starts_at, ends_at, multiplier, segments, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING`, c.ID, c.Name, c.StartsAt, c.EndsAt, c.Multiplier, c.Segments,
+			tx.Now())
 		if err != nil {
 			return err
 		}
@@ -67,7 +69,7 @@ VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING`, c.ID, c.Name, c.St
 		got := stored[0]
 		if !created && (got.Name != c.Name || !got.StartsAt.Equal(c.StartsAt) || !got.EndsAt.Equal(c.EndsAt) ||
 			!got.Multiplier.Equal(c.Multiplier) || !slices.Equal(got.Segments, c.Segments)) {
-			return &ledger.Error{Code: CodeCampaignConflict, Message: "campaign " + c.ID + " already exists with other data"}
+			return &fault.Error{Code: fault.CampaignConflict, Message: "campaign " + c.ID + " already exists with other data"}
 		}
 		c = got
 		return nil

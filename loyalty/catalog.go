@@ -8,10 +8,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 )
 
-// Product kinds (DOMAIN.md).
+// Product kinds (docs/RULES.md).
 const (
 	Standard = "standard" // every customer
 	Level    = "level"    // customers whose level is at least min_level
@@ -33,18 +34,6 @@ type Product struct {
 	CreatedAt        time.Time  `json:"created_at"`
 	UpdatedAt        time.Time  `json:"updated_at"`
 }
-
-// Codes of the catalogue.
-const (
-	CodeUnknownProduct     ledger.Code = "unknown_product"     // no such (active) product
-	CodeProductExists      ledger.Code = "product_exists"      // SKU taken
-	CodeInsufficientPoints ledger.Code = "insufficient_points" // too few available points
-	CodeNotEligible        ledger.Code = "not_eligible"        // level too low
-	CodeOutOfStock         ledger.Code = "out_of_stock"        // featured stock exhausted
-	CodeOutsideWindow      ledger.Code = "outside_window"      // featured product not on offer now
-	CodeLimitReached       ledger.Code = "limit_reached"       // per-customer limit reached
-	CodeAlreadyCancelled   ledger.Code = "already_cancelled"   // redemption cancelled before
-)
 
 const (
 	maxPrice = 1_000_000_000
@@ -94,7 +83,7 @@ func (p *Product) check() error {
 		bad["kind"] = "one of standard, level, featured"
 	}
 	if len(bad) > 0 {
-		return &ledger.Error{Code: ledger.CodeInvalid, Message: "the product is invalid", Fields: bad}
+		return &fault.Error{Code: fault.Invalid, Message: "the product is invalid", Fields: bad}
 	}
 	return nil
 }
@@ -111,17 +100,18 @@ func scanProduct(row pgx.Row) (Product, error) {
 
 // CreateProduct adds a product to the catalogue.
 //
-// Errors: ledger.CodeInvalid, CodeProductExists.
+// Errors: fault.Invalid, fault.ProductExists.
 func (s *Service) CreateProduct(ctx context.Context, p Product) (Product, error) {
 	if err := p.check(); err != nil {
 		return p, err
 	}
-	out, err := scanProduct(s.ledger.Pool().QueryRow(ctx, `INSERT INTO products (sku, name, kind, points_price, min_level,
-    valid_from, valid_until, stock, per_customer_limit, active) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, true)
+	out, err := scanProduct(s.db.QueryRow(ctx, `INSERT INTO products (sku, name, kind, points_price, min_level,
+    valid_from, valid_until, stock, per_customer_limit, active, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, true, $10, $10)
 RETURNING `+productColumns, p.SKU, p.Name, p.Kind, p.PointsPrice, p.MinLevel, p.ValidFrom, p.ValidUntil, p.Stock,
-		p.PerCustomerLimit))
-	if pe := pgErr(err); pe != nil && pe.Code == "23505" {
-		return p, &ledger.Error{Code: CodeProductExists, Message: "a product with SKU " + p.SKU + " exists: PATCH it"}
+		p.PerCustomerLimit, s.now()))
+	if fault.UniqueViolation(err, "") {
+		return p, &fault.Error{Code: fault.ProductExists, Message: "a product with SKU " + p.SKU + " exists: PATCH it"}
 	}
 	return out, err
 }
@@ -141,7 +131,7 @@ type ProductPatch struct {
 
 // UpdateProduct applies the patch and validates the result.
 //
-// Errors: CodeUnknownProduct, ledger.CodeInvalid.
+// Errors: fault.UnknownProduct, fault.Invalid.
 func (s *Service) UpdateProduct(ctx context.Context, sku string, patch ProductPatch) (Product, error) {
 	var out Product
 	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
@@ -161,9 +151,9 @@ func (s *Service) UpdateProduct(ctx context.Context, sku string, patch ProductPa
 			return err
 		}
 		out, err = scanProduct(tx.QueryRow(ctx, `UPDATE products SET name = $2, points_price = $3, min_level = $4,
-    valid_from = $5, valid_until = $6, stock = $7, per_customer_limit = $8, active = $9, updated_at = now()
+    valid_from = $5, valid_until = $6, stock = $7, per_customer_limit = $8, active = $9, updated_at = $10
 WHERE sku = $1 RETURNING `+productColumns, sku, p.Name, p.PointsPrice, p.MinLevel, p.ValidFrom, p.ValidUntil, p.Stock,
-			p.PerCustomerLimit, p.Active))
+			p.PerCustomerLimit, p.Active, tx.Now()))
 		return err
 	})
 	return out, err
@@ -184,7 +174,7 @@ func setPtr[T any](dst **T, v *T) {
 
 // Products lists the catalogue by SKU.
 func (s *Service) Products(ctx context.Context) ([]Product, error) {
-	rows, err := s.ledger.Pool().Query(ctx, `SELECT `+productColumns+` FROM products ORDER BY sku`)
+	rows, err := s.db.Query(ctx, `SELECT `+productColumns+` FROM products ORDER BY sku`)
 	if err != nil {
 		return nil, err
 	}
@@ -198,7 +188,7 @@ func product(ctx context.Context, tx pgx.Tx, sku string, lock bool) (Product, er
 	}
 	p, err := scanProduct(tx.QueryRow(ctx, q, sku))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return p, &ledger.Error{Code: CodeUnknownProduct, Message: "no product " + sku}
+		return p, &fault.Error{Code: fault.UnknownProduct, Message: "no product " + sku}
 	}
 	return p, err
 }
@@ -209,19 +199,19 @@ type CatalogItem struct {
 	Redeemable bool `json:"redeemable"`
 	// Reason is why it is not redeemable now: one of not_eligible,
 	// outside_window, out_of_stock, limit_reached, insufficient_points.
-	Reason *ledger.Code `json:"reason"`
-	Detail string       `json:"detail,omitempty"`
+	Reason *fault.Code `json:"reason"`
+	Detail string      `json:"detail,omitempty"`
 }
 
 // Catalog lists the active products with, for each, whether the customer
 // may redeem one now and if not, why.
 //
-// Errors: CodeUnknownCustomer.
+// Errors: fault.UnknownCustomer.
 func (s *Service) Catalog(ctx context.Context, customerID string) ([]CatalogItem, error) {
 	var items []CatalogItem
-	now := s.now()
 	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
 		items = nil
+		now := tx.Now()
 		if _, err := customer(ctx, tx, customerID, false); err != nil {
 			return err
 		}
@@ -229,7 +219,7 @@ func (s *Service) Catalog(ctx context.Context, customerID string) ([]CatalogItem
 		if err != nil {
 			return err
 		}
-		points, err := pointsSummary(ctx, tx, customerID, now)
+		points, err := pointsSummary(ctx, tx, customerID)
 		if err != nil {
 			return err
 		}
@@ -248,8 +238,8 @@ func (s *Service) Catalog(ctx context.Context, customerID string) ([]CatalogItem
 			}
 			item := CatalogItem{Product: p, Redeemable: true}
 			if err := eligible(p, 1, level, redeemed, points.Available, now); err != nil {
-				code := ledger.ErrorCode(err)
-				item.Redeemable, item.Reason, item.Detail = false, &code, err.(*ledger.Error).Message
+				code := fault.CodeOf(err)
+				item.Redeemable, item.Reason, item.Detail = false, &code, err.(*fault.Error).Message
 			}
 			items = append(items, item)
 		}
@@ -289,17 +279,17 @@ WHERE customer_id = $1 AND sku = $2 AND cancelled_at IS NULL AND entry_id IS NOT
 func eligible(p Product, q int, level, redeemed int, available int64, now time.Time) error {
 	switch {
 	case p.MinLevel != nil && level < *p.MinLevel:
-		return ledger.Errorf(CodeNotEligible, "%s needs level %d; the customer is at level %d", p.SKU, *p.MinLevel, level)
+		return fault.Errorf(fault.NotEligible, "%s needs level %d; the customer is at level %d", p.SKU, *p.MinLevel, level)
 	case p.Kind == Featured && (now.Before(*p.ValidFrom) || !now.Before(*p.ValidUntil)):
-		return ledger.Errorf(CodeOutsideWindow, "%s is on offer from %s until %s", p.SKU,
+		return fault.Errorf(fault.OutsideWindow, "%s is on offer from %s until %s", p.SKU,
 			p.ValidFrom.Format(time.RFC3339), p.ValidUntil.Format(time.RFC3339))
 	case p.Stock != nil && *p.Stock < q:
-		return ledger.Errorf(CodeOutOfStock, "%s has %d left", p.SKU, *p.Stock)
+		return fault.Errorf(fault.OutOfStock, "%s has %d left", p.SKU, *p.Stock)
 	case p.PerCustomerLimit != nil && redeemed+q > *p.PerCustomerLimit:
-		return ledger.Errorf(CodeLimitReached, "%s is limited to %d per customer; %d already redeemed", p.SKU,
+		return fault.Errorf(fault.LimitReached, "%s is limited to %d per customer; %d already redeemed", p.SKU,
 			*p.PerCustomerLimit, redeemed)
 	case available < p.PointsPrice*int64(q):
-		return ledger.Errorf(CodeInsufficientPoints, "%d points needed, %d available", p.PointsPrice*int64(q), available)
+		return fault.Errorf(fault.InsufficientPoints, "%d points needed, %d available", p.PointsPrice*int64(q), available)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 )
@@ -117,7 +118,7 @@ func TestRedemptionsTakeSoonestExpiringLotsAndCancelRestoresThem(t *testing.T) {
 		t.Errorf("stock %d after cancel, want 5", s)
 	}
 	_, err = e.svc.CancelRedemption(e.ctx, r.ID, "", "test")
-	wantCode(t, err, loyalty.CodeAlreadyCancelled)
+	wantCode(t, err, fault.AlreadyCancelled)
 	e.reconcile()
 }
 
@@ -138,17 +139,17 @@ func TestRedemptionRefusals(t *testing.T) {
 	for _, tc := range []struct {
 		name, customer, sku string
 		q                   int
-		code                ledger.Code
+		code                fault.Code
 	}{
-		{"NotEligible", "C1", "lamp", 1, loyalty.CodeNotEligible},
-		{"OutsideWindow", "C1", "early", 1, loyalty.CodeOutsideWindow},
-		{"OutOfStock", "C1", "gone", 1, loyalty.CodeOutOfStock},
-		{"LimitReached", "C1", "once", 2, loyalty.CodeLimitReached},
-		{"InsufficientPoints", "C1", "pen", 4, loyalty.CodeInsufficientPoints},
-		{"PendingPointsCannotBeRedeemed", "R", "pen", 1, loyalty.CodeInsufficientPoints},
-		{"UnknownProduct", "C1", "ghost", 1, loyalty.CodeUnknownProduct},
-		{"UnknownCustomer", "ghost", "pen", 1, loyalty.CodeUnknownCustomer},
-		{"ZeroQuantity", "C1", "pen", 0, ledger.CodeInvalid},
+		{"NotEligible", "C1", "lamp", 1, fault.NotEligible},
+		{"OutsideWindow", "C1", "early", 1, fault.OutsideWindow},
+		{"OutOfStock", "C1", "gone", 1, fault.OutOfStock},
+		{"LimitReached", "C1", "once", 2, fault.LimitReached},
+		{"InsufficientPoints", "C1", "pen", 4, fault.InsufficientPoints},
+		{"PendingPointsCannotBeRedeemed", "R", "pen", 1, fault.InsufficientPoints},
+		{"UnknownProduct", "C1", "ghost", 1, fault.UnknownProduct},
+		{"UnknownCustomer", "ghost", "pen", 1, fault.UnknownCustomer},
+		{"ZeroQuantity", "C1", "pen", 0, fault.Invalid},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := e.redeem(tc.customer, tc.sku, tc.q)
@@ -191,7 +192,7 @@ func TestRedemptionRefusals(t *testing.T) {
 		for _, it := range items {
 			if it.SKU == "once" {
 				found = true
-				if it.Reason == nil || *it.Reason != loyalty.CodeLimitReached {
+				if it.Reason == nil || *it.Reason != fault.LimitReached {
 					t.Errorf("after redeeming: once is %v, want limit_reached", it.Reason)
 				}
 			}
@@ -212,7 +213,7 @@ func TestRedemptionRefusals(t *testing.T) {
 		}
 		in.Quantity = 2
 		_, _, err = e.svc.Redeem(e.ctx, in, "test")
-		wantCode(t, err, ledger.CodeIdempotencyConflict)
+		wantCode(t, err, fault.IdempotencyConflict)
 	})
 	e.reconcile()
 }
@@ -235,10 +236,10 @@ func TestConcurrentRedemptionsRespectStockAndLimits(t *testing.T) {
 	for i := range 50 {
 		wg.Go(func() {
 			_, err := e.redeem(fmt.Sprintf("C%02d", i), "rare", 1)
-			switch ledger.ErrorCode(err) {
+			switch fault.CodeOf(err) {
 			case "":
 				ok.Add(1)
-			case loyalty.CodeOutOfStock:
+			case fault.OutOfStock:
 				out.Add(1)
 			default:
 				t.Errorf("redeem: %v", err)
@@ -254,7 +255,7 @@ func TestConcurrentRedemptionsRespectStockAndLimits(t *testing.T) {
 		wg.Go(func() {
 			if _, err := e.redeem("C00", "limited", 1); err == nil {
 				limited.Add(1)
-			} else if ledger.ErrorCode(err) != loyalty.CodeLimitReached {
+			} else if fault.CodeOf(err) != fault.LimitReached {
 				t.Errorf("redeem: %v", err)
 			}
 		})
@@ -278,7 +279,7 @@ func TestExpiryJob(t *testing.T) {
 	e.ship("C1", "S2", "40", march(10, 9))                                  // expires 2027-04-01
 	e.ship("C2", "S3", "70", time.Date(2026, 1, 20, 9, 0, 0, 0, shanghai))  // expires 2027-02-01
 	e.ship("C3", "S4", "10", march(10, 9))
-	if _, err := e.redeem("C1", "x", 1); ledger.ErrorCode(err) != loyalty.CodeUnknownProduct {
+	if _, err := e.redeem("C1", "x", 1); fault.CodeOf(err) != fault.UnknownProduct {
 		t.Fatal(err)
 	}
 

@@ -9,7 +9,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/loyalty"
 )
 
@@ -120,9 +120,9 @@ func TestBatchCommitsTheGoodAndReportsTheBad(t *testing.T) {
 		e.event(loyalty.ShipmentCompleted, "C1", "S1", "100", march(1, 9)), // duplicate shipment
 	}
 	out := e.svc.ProcessBatch(e.ctx, e.keyID, "test", events)
-	wantErr := []ledger.Code{"", loyalty.CodeUnknownCustomer, "", "", loyalty.CodeRefundExceeds, loyalty.CodeDuplicateShipment}
+	wantErr := []fault.Code{"", fault.UnknownCustomer, "", "", fault.RefundExceeds, fault.DuplicateShipment}
 	for i, o := range out {
-		if code := ledger.ErrorCode(o.Err); code != wantErr[i] {
+		if code := fault.CodeOf(o.Err); code != wantErr[i] {
 			t.Errorf("event %d: err %v, want code %q", i, o.Err, wantErr[i])
 		}
 	}
@@ -131,7 +131,7 @@ func TestBatchCommitsTheGoodAndReportsTheBad(t *testing.T) {
 	}
 	again := e.svc.ProcessBatch(e.ctx, e.keyID, "test", events)
 	for i, o := range again {
-		if code := ledger.ErrorCode(o.Err); code != wantErr[i] || o.Replayed != (wantErr[i] == "") {
+		if code := fault.CodeOf(o.Err); code != wantErr[i] || o.Replayed != (wantErr[i] == "") {
 			t.Errorf("replayed batch, event %d: replayed=%v err=%v, want a replay or code %q again", i, o.Replayed, o.Err, wantErr[i])
 		}
 	}

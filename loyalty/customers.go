@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/rules"
 )
@@ -25,19 +26,19 @@ type Customer struct {
 // one, and opens their points account. Registering the same customer again with the same data is a no-op
 // that reports created = false.
 //
-// Errors: ledger.CodeInvalid, CodeSelfReferral, CodeUnknownReferrer,
-// CodeReferrerImmutable, CodeCustomerConflict.
+// Errors: fault.Invalid, fault.SelfReferral, fault.UnknownReferrer,
+// fault.ReferrerImmutable, fault.CustomerConflict.
 func (s *Service) CreateCustomer(ctx context.Context, c Customer) (Customer, bool, error) {
 	c.Name = strings.TrimSpace(c.Name)
 	switch {
 	case !ledger.ValidCustomerID(c.ID):
-		return c, false, invalid("id", "1 to 64 letters, digits, '_', '.' or '-'")
+		return c, false, fault.InvalidField("id", "1 to 64 letters, digits, '_', '.' or '-'")
 	case c.Name == "" || len(c.Name) > 200:
-		return c, false, invalid("name", "required, at most 200 characters")
+		return c, false, fault.InvalidField("name", "required, at most 200 characters")
 	case c.ReferredBy != nil && *c.ReferredBy == c.ID:
-		return c, false, &ledger.Error{Code: CodeSelfReferral, Message: "a customer cannot refer themself"}
+		return c, false, &fault.Error{Code: fault.SelfReferral, Message: "a customer cannot refer themself"}
 	case c.ReferredBy != nil && !ledger.ValidCustomerID(*c.ReferredBy):
-		return c, false, &ledger.Error{Code: CodeUnknownReferrer, Message: "no customer " + *c.ReferredBy + " to refer"}
+		return c, false, &fault.Error{Code: fault.UnknownReferrer, Message: "no customer " + *c.ReferredBy + " to refer"}
 	}
 	created := false
 	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
@@ -48,11 +49,11 @@ func (s *Service) CreateCustomer(ctx context.Context, c Customer) (Customer, boo
 				return err
 			}
 			if !ok {
-				return &ledger.Error{Code: CodeUnknownReferrer, Message: "referrer " + *c.ReferredBy + " must be registered first"}
+				return &fault.Error{Code: fault.UnknownReferrer, Message: "referrer " + *c.ReferredBy + " must be registered first"}
 			}
 		}
 		tag, err := tx.Exec(ctx, `INSERT INTO customers (id, name, referred_by, created_at) VALUES ($1, $2, $3, $4)
-ON CONFLICT (id) DO NOTHING`, c.ID, c.Name, c.ReferredBy, s.now())
+ON CONFLICT (id) DO NOTHING`, c.ID, c.Name, c.ReferredBy, tx.Now())
 		if err != nil {
 			return err
 		}
@@ -69,10 +70,10 @@ ON CONFLICT (id) DO NOTHING`, c.ID, c.Name, c.ReferredBy, s.now())
 		}
 		if !created {
 			if !sameReferrer(existing.ReferredBy, c.ReferredBy) {
-				return &ledger.Error{Code: CodeReferrerImmutable, Message: "customer " + c.ID + "'s referrer is set once and never changes"}
+				return &fault.Error{Code: fault.ReferrerImmutable, Message: "customer " + c.ID + "'s referrer is set once and never changes"}
 			}
 			if existing.Name != c.Name {
-				return &ledger.Error{Code: CodeCustomerConflict, Message: "customer " + c.ID + " is already registered with other data"}
+				return &fault.Error{Code: fault.CustomerConflict, Message: "customer " + c.ID + " is already registered with other data"}
 			}
 		}
 		c = existing
@@ -96,7 +97,7 @@ func customer(ctx context.Context, tx pgx.Tx, id string, lock bool) (Customer, e
 	var c Customer
 	err := tx.QueryRow(ctx, q, id).Scan(&c.ID, &c.Name, &c.ReferredBy, &c.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return c, &ledger.Error{Code: CodeUnknownCustomer, Message: "no customer " + id}
+		return c, &fault.Error{Code: fault.UnknownCustomer, Message: "no customer " + id}
 	}
 	return c, err
 }
@@ -137,11 +138,11 @@ const expiringSoon = 30 * 24 * time.Hour
 
 // Profile reads a customer's tier and progress now.
 //
-// Errors: CodeUnknownCustomer.
+// Errors: fault.UnknownCustomer.
 func (s *Service) Profile(ctx context.Context, id string) (Profile, error) {
 	var p Profile
-	now := s.now()
 	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
+		now := tx.Now()
 		c, err := customer(ctx, tx, id, false)
 		if err != nil {
 			return err
@@ -154,7 +155,7 @@ func (s *Service) Profile(ctx context.Context, id string) (Profile, error) {
 		if err != nil {
 			return err
 		}
-		points, err := pointsSummary(ctx, tx, id, now)
+		points, err := pointsSummary(ctx, tx, id)
 		if err != nil {
 			return err
 		}
@@ -195,15 +196,9 @@ WHERE customer_id = $1 AND month IN ($2, $3)`, customerID, string(st.last.Month)
 	return st, rows.Err()
 }
 
-// pointsSummary splits the customer's points lots as of t.
-func pointsSummary(ctx context.Context, tx pgx.Tx, customerID string, t time.Time) (PointsSummary, error) {
-	var s PointsSummary
-	err := tx.QueryRow(ctx, `SELECT coalesce(sum(l.remaining), 0),
-    coalesce(sum(l.remaining) FILTER (WHERE l.available_at <= $2 AND l.expires_at > $2), 0),
-    coalesce(sum(l.remaining) FILTER (WHERE l.available_at > $2), 0),
-    coalesce(sum(l.remaining) FILTER (WHERE l.available_at <= $2 AND l.expires_at > $2 AND l.expires_at <= $3), 0)
-FROM points_lots l JOIN accounts a ON a.id = l.account_id
-WHERE a.code = $1 AND l.remaining > 0`, ledger.CustomerAccount(customerID, "points"), t, t.Add(expiringSoon)).
-		Scan(&s.Balance, &s.Available, &s.Pending, &s.ExpiringSoon)
-	return s, err
+// pointsSummary is the customer's points by the state of their lots at the
+// transaction's Now.
+func pointsSummary(ctx context.Context, tx *ledger.Tx, customerID string) (PointsSummary, error) {
+	l, err := tx.LotSummary(ctx, ledger.CustomerAccount(customerID, "points"), tx.Now().Add(expiringSoon))
+	return PointsSummary{Balance: l.Balance, Available: l.Available, Pending: l.Pending, ExpiringSoon: l.Expiring}, err
 }

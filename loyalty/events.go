@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/rules"
 )
@@ -117,7 +118,7 @@ func (s *Service) Validate(ev *Event) error {
 		case !ev.Amount.IsPositive() || ev.Amount.GreaterThan(maxEventAmount):
 			bad["amount"] = "a positive CNY amount"
 		case ledger.CNY.CheckScale(*ev.Amount) != nil:
-			return &ledger.Error{Code: ledger.CodeInvalidAmount, Message: "amount " + ev.Amount.String() + " is finer than the fen",
+			return &fault.Error{Code: fault.InvalidAmount, Message: "amount " + ev.Amount.String() + " is finer than the fen",
 				Fields: map[string]string{"amount": "at most 2 decimals"}}
 		}
 		if ev.Rating != nil {
@@ -134,7 +135,7 @@ func (s *Service) Validate(ev *Event) error {
 		bad["type"] = "one of shipment.completed, shipment.refunded, feedback.submitted"
 	}
 	if len(bad) > 0 {
-		return &ledger.Error{Code: ledger.CodeInvalid, Message: "the event is invalid", Fields: bad}
+		return &fault.Error{Code: fault.Invalid, Message: "the event is invalid", Fields: bad}
 	}
 	return nil
 }
@@ -157,7 +158,7 @@ func storedResult(ctx context.Context, tx pgx.Tx, keyID int64, eventID string, h
 		return nil, err
 	}
 	if string(stored) != string(hash) {
-		return nil, &ledger.Error{Code: ledger.CodeIdempotencyConflict,
+		return nil, &fault.Error{Code: fault.IdempotencyConflict,
 			Message: "event_id " + eventID + " was already posted with a different body"}
 	}
 	return doc, json.Unmarshal(doc, res)
@@ -331,8 +332,8 @@ func (p *processor) shipment(ctx context.Context, cust Customer, res *Result) er
 		_, err := p.tx.Exec(ctx, `INSERT INTO shipments (shipment_id, customer_id, amount, occurred_at, month,
     points_volume, points_campaign, rule_version, entry_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 			ev.ShipmentID, cust.ID, amount, ev.OccurredAt, string(st.this.Month), earning.Volume, earning.CampaignPoints, rs.Version, entryID)
-		if pe := pgErr(err); pe != nil && pe.Code == "23505" {
-			return &ledger.Error{Code: CodeDuplicateShipment, Message: "shipment " + ev.ShipmentID + " was already completed by another event"}
+		if fault.UniqueViolation(err, "") {
+			return &fault.Error{Code: fault.DuplicateShipment, Message: "shipment " + ev.ShipmentID + " was already completed by another event"}
 		}
 		return err
 	})
@@ -395,7 +396,7 @@ func (p *processor) loadShipment(ctx context.Context) (shipment, error) {
 FROM shipments WHERE shipment_id = $1 AND customer_id = $2 FOR UPDATE`, p.ev.ShipmentID, p.ev.CustomerID).
 		Scan(&sh.amount, &sh.refunded, &sh.month, &sh.volume, &sh.campaign, &sh.reversed, &sh.dropped, &sh.rated)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return sh, &ledger.Error{Code: CodeUnknownShipment,
+		return sh, &fault.Error{Code: fault.UnknownShipment,
 			Message: "no completed shipment " + p.ev.ShipmentID + " for customer " + p.ev.CustomerID}
 	}
 	return sh, err
@@ -409,21 +410,18 @@ func (p *processor) refund(ctx context.Context, cust Customer, res *Result) erro
 	}
 	total := sh.refunded.Add(*ev.Amount)
 	if total.GreaterThan(sh.amount) {
-		return &ledger.Error{Code: CodeRefundExceeds, Message: "refunds of " + total.StringFixed(2) +
+		return &fault.Error{Code: fault.RefundExceeds, Message: "refunds of " + total.StringFixed(2) +
 			" would exceed shipment " + ev.ShipmentID + "'s " + sh.amount.StringFixed(2)}
 	}
 	earned := sh.volume + sh.campaign
 	want := rules.TakeBack(earned, sh.amount, sh.refunded, *ev.Amount, sh.reversed+sh.dropped)
-	now := p.s.now()
 	// Lock the points balance before reading what is available, so that no
 	// debit outside loyalty's own flows (an expiry run, a manual entry) can
-	// take it between the read and the draw. (Two statements: at READ
-	// COMMITTED the read must come after the lock is granted.)
-	if _, err := p.tx.Exec(ctx, `SELECT 1 FROM balance_buckets b JOIN accounts a ON a.id = b.account_id
-WHERE a.code = $1 AND b.bucket = 0 FOR UPDATE OF b`, ledger.CustomerAccount(cust.ID, "points")); err != nil {
+	// take it between the read and the draw.
+	if err := p.tx.LockBalance(ctx, ledger.CustomerAccount(cust.ID, "points")); err != nil {
 		return err
 	}
-	held, err := pointsSummary(ctx, p.tx, cust.ID, now)
+	held, err := pointsSummary(ctx, p.tx, cust.ID)
 	if err != nil {
 		return err
 	}
@@ -472,10 +470,8 @@ WHERE shipment_id = $1 AND status = 'paid'`, p.ev.ShipmentID).Scan(&referrer, &p
 	// Take back what is left of the bonus's own lot. A refund that occurred
 	// inside the window may arrive after it, when the referrer has spent the
 	// bonus: what is gone is dropped, never the referee's refund refused.
-	var left int64
-	if err := p.tx.QueryRow(ctx, `SELECT coalesce(sum(l.remaining), 0) FROM points_lots l
-JOIN accounts a ON a.id = l.account_id WHERE l.entry_id = $1 AND a.code = $2`,
-		paidBy, ledger.CustomerAccount(referrer, "points")).Scan(&left); err != nil {
+	left, err := p.tx.LotRemaining(ctx, ledger.CustomerAccount(referrer, "points"), paidBy)
+	if err != nil {
 		return err
 	}
 	take := min(points, left)
@@ -497,7 +493,7 @@ func (p *processor) feedback(ctx context.Context, res *Result) error {
 		return err
 	}
 	if sh.rated {
-		return &ledger.Error{Code: CodeAlreadyRated, Message: "shipment " + p.ev.ShipmentID + " has already been rated"}
+		return &fault.Error{Code: fault.AlreadyRated, Message: "shipment " + p.ev.ShipmentID + " has already been rated"}
 	}
 	if _, err := p.tx.Exec(ctx, `UPDATE shipments SET rated_at = $2 WHERE shipment_id = $1`, p.ev.ShipmentID, p.ev.OccurredAt); err != nil {
 		return err

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 
 	"github.com/tally-ledger/tally/ledger"
@@ -30,22 +29,11 @@ type ExpiryReport struct {
 // each chunk.
 func (s *Service) Expire(ctx context.Context, asOf time.Time, actor string, progress func(ExpiryReport)) (ExpiryReport, error) {
 	rep := ExpiryReport{AsOf: asOf}
-	effective := asOf
-	if now := s.now(); effective.After(now) {
-		effective = now // an early run: the points go now
-	}
 	meta, _ := json.Marshal(map[string]any{"as_of": asOf})
 	after := ""
 	for {
-		var codes []string
-		rows, err := s.ledger.Pool().Query(ctx, `SELECT a.code FROM accounts a
-WHERE a.code > $1 AND a.asset = 'PTS' AND NOT a.allow_negative
-  AND EXISTS (SELECT 1 FROM points_lots l WHERE l.account_id = a.id AND l.remaining > 0 AND l.expires_at <= $2)
-ORDER BY a.code LIMIT $3`, after, asOf, ExpiryChunk)
+		codes, err := s.ledger.ExpiringAccounts(ctx, asOf, after, ExpiryChunk)
 		if err != nil {
-			return rep, err
-		}
-		if codes, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
 			return rep, err
 		}
 		if len(codes) == 0 {
@@ -55,19 +43,23 @@ ORDER BY a.code LIMIT $3`, after, asOf, ExpiryChunk)
 		var points int64
 		err = s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
 			customers, points = 0, 0
+			effective := asOf
+			if now := tx.Now(); effective.After(now) {
+				effective = now // an early run: the points go now
+			}
 			for _, code := range codes {
 				// Lock the account (as every posting does) before reading
 				// what its lots hold, so nothing draws on them meanwhile.
-				// (Two statements: at READ COMMITTED the sum must be read
-				// after the lock is granted, in a snapshot that follows it.)
-				var accountID, expiring int64
-				if err := tx.QueryRow(ctx, `SELECT b.account_id FROM balance_buckets b JOIN accounts a ON a.id = b.account_id
-WHERE a.code = $1 AND b.bucket = 0 FOR UPDATE OF b`, code).Scan(&accountID); err != nil {
+				if err := tx.LockBalance(ctx, code); err != nil {
 					return err
 				}
-				if err := tx.QueryRow(ctx, `SELECT coalesce(sum(remaining), 0) FROM points_lots
-WHERE account_id = $1 AND remaining > 0 AND expires_at <= $2`, accountID, asOf).Scan(&expiring); err != nil {
+				groups, err := tx.ExpiringLots(ctx, code, time.Time{}, asOf)
+				if err != nil {
 					return err
+				}
+				var expiring int64
+				for _, g := range groups {
+					expiring += g.Points
 				}
 				if expiring == 0 {
 					continue
@@ -108,11 +100,11 @@ type ExpiringPoints struct {
 // Expiring lists the customer's points that expire within the next days,
 // grouped by expiry date, soonest first.
 //
-// Errors: CodeUnknownCustomer.
+// Errors: fault.UnknownCustomer.
 func (s *Service) Expiring(ctx context.Context, customerID string, within time.Duration) ([]ExpiringPoints, error) {
-	now := s.now()
 	out := []ExpiringPoints{}
 	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
+		now := tx.Now()
 		if _, err := customer(ctx, tx, customerID, false); err != nil {
 			return err
 		}
@@ -120,31 +112,19 @@ func (s *Service) Expiring(ctx context.Context, customerID string, within time.D
 		if err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `SELECT l.expires_at, sum(l.remaining) FROM points_lots l
-JOIN accounts a ON a.id = l.account_id
-WHERE a.code = $1 AND l.remaining > 0 AND l.expires_at > $2 AND l.expires_at <= $3
-GROUP BY l.expires_at ORDER BY l.expires_at`, ledger.CustomerAccount(customerID, "points"), now, now.Add(within))
-		if err != nil {
-			return err
-		}
-		groups, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ExpiringPoints, error) {
-			var e ExpiringPoints
-			err := row.Scan(&e.ExpiresAt, &e.Points)
-			return e, err
-		})
+		groups, err := tx.ExpiringLots(ctx, ledger.CustomerAccount(customerID, "points"), now, now.Add(within))
 		if err != nil {
 			return err
 		}
 		out = out[:0]
 		for _, g := range groups {
 			// Lots expire at midnight starting a day; group by that day.
-			g.Date = g.ExpiresAt.In(rs.Location()).Format("2006-01-02")
-			if n := len(out); n > 0 && out[n-1].Date == g.Date {
+			date := g.ExpiresAt.In(rs.Location()).Format("2006-01-02")
+			if n := len(out); n > 0 && out[n-1].Date == date {
 				out[n-1].Points += g.Points
 				continue
 			}
-			g.ExpiresAt = g.ExpiresAt.UTC()
-			out = append(out, g)
+			out = append(out, ExpiringPoints{Date: date, ExpiresAt: g.ExpiresAt.UTC(), Points: g.Points})
 		}
 		return nil
 	})

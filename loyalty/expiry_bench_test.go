@@ -29,7 +29,7 @@ func BenchmarkExpire1MLots(b *testing.B) {
 		pool := testdb.Pool(b)
 		ctx := context.Background()
 		seedLots(b, pool, customers, perCustomer)
-		svc := loyalty.New(ledger.New(pool))
+		svc := loyalty.New(pool, ledger.New(pool))
 		runtime.GC()
 		var start runtime.MemStats
 		runtime.ReadMemStats(&start)

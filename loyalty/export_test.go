@@ -1,9 +1,23 @@
 package loyalty
 
-// SlowPathOnly makes the service process every event on its own, in a
-// savepoint of its group, as it did before coalescing: the reference the
-// grouped fast path is checked against.
-func (s *Service) SlowPathOnly() { s.slowOnly = true }
+import "context"
 
-// Fallbacks is how many groups were done again event by event.
-func (s *Service) Fallbacks() int64 { return s.fallbacks.Load() }
+// ProcessEventByEvent is ProcessBatch written as the path a group falls
+// back to when its grouped write fails: the events in one group, in order,
+// each on its own in a savepoint. It is the reference the grouped fast path
+// is checked against.
+func (s *Service) ProcessEventByEvent(ctx context.Context, keyID int64, actor string, events []Event) []Outcome {
+	out, jobs, at := s.newJobs(keyID, actor, events)
+	if len(jobs) == 0 {
+		return out
+	}
+	outs, err := s.writeGroup(ctx, jobs, false)
+	for n := range jobs {
+		if err != nil {
+			out[at[n]].Err = err
+			continue
+		}
+		out[at[n]] = outs[n]
+	}
+	return out
+}

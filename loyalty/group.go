@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/rules"
 )
@@ -25,24 +26,6 @@ const (
 	groupMaxEvents = 1000
 	groupTimeout   = 60 * time.Second
 )
-
-// Process records a partner's event exactly once per (key, event_id): a
-// retry of the same event answers the first result and replayed = true; the
-// same event_id with a different body is CodeIdempotencyConflict. The event,
-// its effects on the customer and its entry commit together, and Process
-// returns once they are durable; a refused event writes nothing, so it may be
-// sent again once fixed.
-//
-// Concurrent events are written together, many to a transaction (see
-// processGroup); each is refused or recorded on its own as if it were alone.
-//
-// Errors: ledger.CodeInvalid, ledger.CodeInvalidAmount,
-// ledger.CodeIdempotencyConflict, CodeUnknownCustomer, CodeUnknownShipment,
-// CodeDuplicateShipment, CodeRefundExceeds, CodeAlreadyRated.
-func (s *Service) Process(ctx context.Context, keyID int64, actor string, ev Event) (Result, bool, error) {
-	o := s.ProcessBatch(ctx, keyID, actor, []Event{ev})[0]
-	return o.Result, o.Replayed, o.Err
-}
 
 // Reading tells the event writers that a read is in flight, until done is
 // called: they hold back new groups for a moment, so that reads (a customer
@@ -73,23 +56,25 @@ func encodeResult(res Result) ([]byte, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
-// ProcessBatch processes events each on its own (one failing never fails
-// another), those of one customer in the order given. Outcomes are by index.
-// It returns when every event is durable or refused, or when ctx ends (the
-// events still in flight then are recorded or not, and a retry finds out).
+// ProcessBatch records partners' events, each exactly once per (key,
+// event_id): a retry of the same event answers the first result and
+// Replayed = true; the same event_id with a different body is
+// fault.IdempotencyConflict. An event, its effects on the customer and its
+// entry commit together; a refused event writes nothing, so it may be sent
+// again once fixed. Each event is refused or recorded on its own (one
+// failing never fails another), those of one customer in the order given;
+// outcomes are by index.
+//
+// Concurrent events are written together, many to a transaction (see
+// processGroup). ProcessBatch returns when every event is durable or
+// refused, or when ctx ends (the events still in flight then are recorded
+// or not, and a retry finds out).
+//
+// Errors (per outcome): fault.Invalid, fault.InvalidAmount,
+// fault.IdempotencyConflict, fault.UnknownCustomer, fault.UnknownShipment,
+// fault.DuplicateShipment, fault.RefundExceeds, fault.AlreadyRated.
 func (s *Service) ProcessBatch(ctx context.Context, keyID int64, actor string, events []Event) []Outcome {
-	out := make([]Outcome, len(events))
-	jobs := make([]*job, 0, len(events))
-	at := make([]int, 0, len(events))
-	for i := range events {
-		ev := events[i]
-		if err := s.Validate(&ev); err != nil {
-			out[i].Err = err
-			continue
-		}
-		jobs = append(jobs, &job{keyID: keyID, actor: actor, ev: ev, hash: hashEvent(ev), done: make(chan struct{})})
-		at = append(at, i)
-	}
+	out, jobs, at := s.newJobs(keyID, actor, events)
 	if len(jobs) == 0 {
 		return out
 	}
@@ -105,34 +90,41 @@ func (s *Service) ProcessBatch(ctx context.Context, keyID int64, actor string, e
 	return out
 }
 
+// newJobs validates the events and makes a job of each valid one: out has
+// the outcome of each invalid event, jobs[n] is events[at[n]].
+func (s *Service) newJobs(keyID int64, actor string, events []Event) (out []Outcome, jobs []*job, at []int) {
+	out = make([]Outcome, len(events))
+	jobs = make([]*job, 0, len(events))
+	at = make([]int, 0, len(events))
+	for i := range events {
+		ev := events[i]
+		if err := s.Validate(&ev); err != nil {
+			out[i].Err = err
+			continue
+		}
+		jobs = append(jobs, &job{keyID: keyID, actor: actor, ev: ev, hash: hashEvent(ev), done: make(chan struct{})})
+		at = append(at, i)
+	}
+	return out, jobs, at
+}
+
 // processGroup writes a group of events in one transaction and answers each
 // job. The fast path prices the group's shipments together in Go and writes
 // each table once; should anything in it fail, the group is done again
-// event by event (each in a savepoint), as Process did before coalescing.
+// event by event, each in a savepoint (Stats().Fallbacks counts these).
 // Only a failure of the transaction itself fails every event of the group.
 func (s *Service) processGroup(group []*job) {
 	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
 	defer cancel()
-	outs := make([]Outcome, len(group))
-	err := s.guard(func() error {
-		return s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
-			clear(outs)
-			return s.groupTx(ctx, tx, group, outs, !s.slowOnly)
-		})
-	})
+	outs, err := s.writeGroup(ctx, group, true)
 	if err != nil && ctx.Err() == nil {
-		s.fallbacks.Add(1)
+		s.stats.Fallbacks.Add(1)
 		// A deadline of its own: the first attempt may have used most of
 		// its time. (Should that attempt's commit have succeeded despite
 		// its error, the events are found stored and answered as replays.)
 		ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
 		defer cancel()
-		err = s.guard(func() error {
-			return s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
-				clear(outs)
-				return s.groupTx(ctx, tx, group, outs, false)
-			})
-		})
+		outs, err = s.writeGroup(ctx, group, false)
 	}
 	for i, j := range group {
 		if err != nil {
@@ -140,6 +132,20 @@ func (s *Service) processGroup(group []*job) {
 		}
 		j.finish(outs[i])
 	}
+}
+
+// writeGroup writes the group in one transaction, with the fast path for
+// its shipments when fast is set, event by event otherwise, and returns
+// each job's outcome by index.
+func (s *Service) writeGroup(ctx context.Context, group []*job, fast bool) ([]Outcome, error) {
+	outs := make([]Outcome, len(group))
+	err := s.guard(func() error {
+		return s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
+			clear(outs)
+			return s.groupTx(ctx, tx, group, outs, fast)
+		})
+	})
+	return outs, err
 }
 
 // guard turns a panic (a bug) into an error, so that every waiting job gets
@@ -219,7 +225,7 @@ func (s *Service) processAlone(ctx context.Context, tx *ledger.Tx, j *job, out *
 		res, doc, replayed, err = s.processIn(ctx, tx, j)
 		return err
 	})
-	if err != nil && (ledger.IsTransient(err) || ctx.Err() != nil) {
+	if err != nil && (fault.Transient(err) || ctx.Err() != nil) {
 		return err
 	}
 	*out = Outcome{Result: res, Replayed: replayed, Err: err, JSON: doc}
@@ -232,8 +238,8 @@ func (s *Service) processIn(ctx context.Context, tx *ledger.Tx, j *job) (res Res
 	ev := j.ev
 	// Claim the event id first: a concurrent twin waits here, then finds
 	// the first one's result.
-	tag, err := tx.Exec(ctx, `INSERT INTO events (key_id, event_id, type, customer_id, request_hash, result)
-VALUES ($1, $2, $3, $4, $5, '{}') ON CONFLICT DO NOTHING`, j.keyID, ev.EventID, ev.Type, ev.CustomerID, j.hash)
+	tag, err := tx.Exec(ctx, `INSERT INTO events (key_id, event_id, type, customer_id, request_hash, result, created_at)
+VALUES ($1, $2, $3, $4, $5, '{}', $6) ON CONFLICT DO NOTHING`, j.keyID, ev.EventID, ev.Type, ev.CustomerID, j.hash, tx.Now())
 	if err != nil {
 		return res, nil, false, err
 	}
@@ -351,7 +357,7 @@ func (s *Service) shipments(ctx context.Context, tx *ledger.Tx, group []*job, ru
 
 func replayOf(j *job, stored storedEvent) Outcome {
 	if !bytes.Equal(stored.hash, j.hash) {
-		return Outcome{Err: &ledger.Error{Code: ledger.CodeIdempotencyConflict,
+		return Outcome{Err: &fault.Error{Code: fault.IdempotencyConflict,
 			Message: "event_id " + j.ev.EventID + " was already posted with a different body"}}
 	}
 	var res Result
@@ -509,10 +515,10 @@ func (st *shipmentState) price(j *job, custs map[string]Customer, rs rules.RuleS
 	ev := j.ev
 	cust, ok := custs[ev.CustomerID]
 	if !ok {
-		return nil, &ledger.Error{Code: CodeUnknownCustomer, Message: "no customer " + ev.CustomerID}
+		return nil, &fault.Error{Code: fault.UnknownCustomer, Message: "no customer " + ev.CustomerID}
 	}
 	if st.shipped[ev.ShipmentID] {
-		return nil, &ledger.Error{Code: CodeDuplicateShipment, Message: "shipment " + ev.ShipmentID + " was already completed by another event"}
+		return nil, &fault.Error{Code: fault.DuplicateShipment, Message: "shipment " + ev.ShipmentID + " was already completed by another event"}
 	}
 	amount := *ev.Amount
 	this := customerMonth{cust.ID, rs.MonthOf(ev.OccurredAt)}
@@ -677,11 +683,11 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigi
 		// No ON CONFLICT: a twin committed by a concurrent group since the
 		// state was read fails the run, and the event-by-event path then
 		// answers it as a replay.
-		b.Queue(`INSERT INTO events (key_id, event_id, type, customer_id, request_hash, result, entry_id)
-SELECT u.key_id, u.event_id, u.type, u.customer, u.hash, u.result, nullif(u.entry, 0)
+		b.Queue(`INSERT INTO events (key_id, event_id, type, customer_id, request_hash, result, entry_id, created_at)
+SELECT u.key_id, u.event_id, u.type, u.customer, u.hash, u.result, nullif(u.entry, 0), $8::timestamptz
 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::json[], $7::bigint[])
     AS u (key_id, event_id, type, customer, hash, result, entry)`,
-			evKeys, evIDs, evTypes, evCustomers, evHashes, evResults, evEntries)
+			evKeys, evIDs, evTypes, evCustomers, evHashes, evResults, evEntries, tx.Now())
 	})
 	if err == nil {
 		err = marshalErr

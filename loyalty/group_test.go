@@ -11,6 +11,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/internal/pricemodel"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
@@ -42,7 +43,7 @@ func TestGroupedEqualsAlone(t *testing.T) {
 			t.Run(fmt.Sprintf("writers%d/seed%d", tc.writers, seed), func(t *testing.T) {
 				events := randomEvents(seed, 400, tc.crossCustomer)
 				grouped, alone, single := groupEnv(t, tc.writers), groupEnv(t, 1), groupEnv(t, tc.writers)
-				alone.svc.SlowPathOnly()
+				alone.eventByEvent = true
 				compareRuns(t, events, grouped, alone, single)
 			})
 		}
@@ -50,7 +51,7 @@ func TestGroupedEqualsAlone(t *testing.T) {
 }
 
 func compareRuns(t *testing.T, events []loyalty.Event, grouped, alone, single *env) {
-	aloneOut := alone.svc.ProcessBatch(alone.ctx, alone.keyID, "test", events)
+	aloneOut := alone.processBatch(alone.keyID, events)
 	groupedOut := grouped.svc.ProcessBatch(grouped.ctx, grouped.keyID, "test", events)
 	var one []loyalty.Outcome
 	for _, ev := range events {
@@ -81,7 +82,7 @@ func compareRuns(t *testing.T, events []loyalty.Event, grouped, alone, single *e
 		}
 		e.reconcile()
 	}
-	if n := grouped.svc.Fallbacks(); n != 0 {
+	if n := grouped.svc.Stats().Fallbacks.Load(); n != 0 {
 		t.Errorf("the grouped batch fell back to event by event %d times", n)
 	}
 	if created := strings.Count(strings.Join(wantBooks, "\n"), "shipment "); created < 100 {
@@ -163,7 +164,7 @@ const referees = 48
 // customers C0..C9 and the spring campaign.
 func groupEnv(t *testing.T, writers int) *env {
 	e := newEnv(t)
-	e.svc = loyalty.New(e.ledger, loyalty.WithEventWriters(writers))
+	e.svc = loyalty.New(e.pool, e.ledger, loyalty.WithEventWriters(writers))
 	e.customer("R")
 	for i := range referees {
 		e.customer(fmt.Sprintf("F%d", i), "R")
@@ -257,7 +258,7 @@ func outcomes(out []loyalty.Outcome) []string {
 	s := make([]string, len(out))
 	for i, o := range out {
 		if o.Err != nil {
-			s[i] = "error " + string(ledger.ErrorCode(o.Err))
+			s[i] = "error " + string(fault.CodeOf(o.Err))
 			continue
 		}
 		res := o.Result

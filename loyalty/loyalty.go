@@ -1,42 +1,31 @@
 // Package loyalty runs the loyalty programme on the ledger: customers and
-// their referrers, versioned rule sets, campaigns, and partner events
-// (shipments, refunds, feedback) turned into balanced entries by the pure
-// rules package, each event exactly once.
+// their referrers, versioned rule sets, campaigns, partner events
+// (shipments, refunds, feedback) turned into balanced entries each exactly
+// once, the catalogue and its redemptions, points expiry, prepaid money,
+// and the finance reports and checks composed from the ledger's.
 //
-// It owns the loyalty tables and their SQL; it posts to the books only
-// through ledger.Tx, so that an event's state and its entry commit together.
-// It must never price anything itself: that is rules' job.
+// It owns the loyalty tables and their SQL, which it runs on its own pool
+// and in ledger transactions, so that an event's state and its entry commit
+// together. It reads and writes the books only through the ledger's
+// operations: it never names the ledger's tables. The rules of earning,
+// tiers and rebates are the pure rules package's; loyalty loads their
+// inputs and records their outcomes.
 package loyalty
 
 import (
-	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/rules"
 )
 
-// Error codes of the loyalty domain, beside ledger's.
-const (
-	CodeUnknownCustomer   ledger.Code = "unknown_customer"        // no such customer
-	CodeCustomerConflict  ledger.Code = "customer_conflict"       // id taken, with other data
-	CodeSelfReferral      ledger.Code = "self_referral"           // a customer cannot refer themself
-	CodeUnknownReferrer   ledger.Code = "unknown_referrer"        // referrer must exist first
-	CodeReferrerImmutable ledger.Code = "referrer_immutable"      // a referrer never changes
-	CodeUnknownShipment   ledger.Code = "unknown_shipment"        // no such shipment for the customer
-	CodeDuplicateShipment ledger.Code = "duplicate_shipment"      // shipment already completed by another event
-	CodeRefundExceeds     ledger.Code = "refund_exceeds_shipment" // refunds would exceed the shipment
-	CodeAlreadyRated      ledger.Code = "already_rated"           // feedback is once per shipment
-	CodeCampaignConflict  ledger.Code = "campaign_conflict"       // campaign id taken, with other data
-	CodeInvalidRules      ledger.Code = "invalid_rules"           // rule set inconsistent
-)
-
 // Service is the loyalty programme. It is safe for concurrent use.
 type Service struct {
+	db     *pgxpool.Pool // the loyalty tables, outside ledger transactions
 	ledger *ledger.Ledger
 	now    func() time.Time
 
@@ -47,9 +36,19 @@ type Service struct {
 
 	events       *coalescer // partner events, written in groups
 	eventWriters int
-	fallbacks    atomic.Int64 // groups done again event by event
-	slowOnly     bool         // tests: no fast path
+
+	stats Stats
 }
+
+// Stats counts what the service did since it started; read it for metrics.
+type Stats struct {
+	// Fallbacks counts the groups of events whose grouped write failed and
+	// that were written again event by event.
+	Fallbacks atomic.Int64
+}
+
+// Stats returns the service's counters.
+func (s *Service) Stats() *Stats { return &s.stats }
 
 // Option configures a Service.
 type Option func(*Service)
@@ -65,9 +64,11 @@ func WithEventWriters(n int) Option {
 	}
 }
 
-// New returns the service on the ledger's database, on the ledger's clock.
-func New(l *ledger.Ledger, opts ...Option) *Service {
-	s := &Service{ledger: l, now: l.Now, versions: map[int]rules.RuleSet{}, eventWriters: groupWriters}
+// New returns the service on the ledger, on the ledger's clock. db is the
+// pool of the same (migrated) database, for the loyalty tables: the ledger
+// lends no access to its own.
+func New(db *pgxpool.Pool, l *ledger.Ledger, opts ...Option) *Service {
+	s := &Service{db: db, ledger: l, now: l.Now, versions: map[int]rules.RuleSet{}, eventWriters: groupWriters}
 	for _, o := range opts {
 		o(s)
 	}
@@ -87,16 +88,4 @@ func Owns(kind string) bool {
 		return true
 	}
 	return false
-}
-
-func invalid(field, message string) error {
-	return &ledger.Error{Code: ledger.CodeInvalid, Message: field + ": " + message, Fields: map[string]string{field: message}}
-}
-
-func pgErr(err error) *pgconn.PgError {
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		return pe
-	}
-	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/internal/testdb"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
@@ -35,6 +36,9 @@ type env struct {
 	clock  *clock
 	keyID  int64
 	seq    atomic.Int64
+	// eventByEvent sends the events through the path a group falls back
+	// to (loyalty.Service.ProcessEventByEvent) rather than ProcessBatch.
+	eventByEvent bool
 }
 
 // newEnv is a fresh database with the clock at 2026-03-15 12:00 Shanghai.
@@ -44,7 +48,7 @@ func newEnv(t *testing.T) *env {
 	c := &clock{}
 	c.set(time.Date(2026, 3, 15, 12, 0, 0, 0, shanghai))
 	l := ledger.New(pool, ledger.WithClock(c.now))
-	e := &env{t: t, ctx: context.Background(), pool: pool, ledger: l, svc: loyalty.New(l), clock: c}
+	e := &env{t: t, ctx: context.Background(), pool: pool, ledger: l, svc: loyalty.New(pool, l), clock: c}
 	_, k, err := l.CreateKey(e.ctx, "partner", ledger.RolePartner, "")
 	if err != nil {
 		t.Fatal(err)
@@ -77,8 +81,22 @@ func (e *env) event(typ, customer, shipment, amount string, at time.Time) loyalt
 }
 
 func (e *env) process(ev loyalty.Event) (loyalty.Result, error) {
-	res, _, err := e.svc.Process(e.ctx, e.keyID, "test", ev)
-	return res, err
+	o := e.processAs(e.keyID, ev)
+	return o.Result, o.Err
+}
+
+// processAs processes one event as the partner key keyID.
+func (e *env) processAs(keyID int64, ev loyalty.Event) loyalty.Outcome {
+	return e.processBatch(keyID, []loyalty.Event{ev})[0]
+}
+
+// processBatch processes the events as the partner key keyID, through
+// ProcessBatch or, when the env says so, event by event.
+func (e *env) processBatch(keyID int64, events []loyalty.Event) []loyalty.Outcome {
+	if e.eventByEvent {
+		return e.svc.ProcessEventByEvent(e.ctx, keyID, "test", events)
+	}
+	return e.svc.ProcessBatch(e.ctx, keyID, "test", events)
 }
 
 func (e *env) mustProcess(ev loyalty.Event) loyalty.Result {
@@ -134,9 +152,9 @@ func (e *env) profile(t testing.TB, customer string) loyalty.Profile {
 	return p
 }
 
-func wantCode(t *testing.T, err error, code ledger.Code) {
+func wantCode(t *testing.T, err error, code fault.Code) {
 	t.Helper()
-	if got := ledger.ErrorCode(err); got != code {
+	if got := fault.CodeOf(err); got != code {
 		t.Fatalf("error %v: code %q, want %q", err, got, code)
 	}
 }
@@ -246,13 +264,13 @@ func TestCampaignsHighestWinsAndNeverStack(t *testing.T) {
 		}
 		_, _, err = e.svc.CreateCampaign(e.ctx, loyalty.Campaign{Name: "double", Campaign: rules.Campaign{
 			ID: "double", StartsAt: march(1, 0), EndsAt: march(31, 0), Multiplier: d("2.5")}})
-		wantCode(t, err, loyalty.CodeCampaignConflict)
+		wantCode(t, err, fault.CampaignConflict)
 		_, _, err = e.svc.CreateCampaign(e.ctx, loyalty.Campaign{Name: "x", Campaign: rules.Campaign{
 			ID: "bad", StartsAt: march(2, 0), EndsAt: march(1, 0), Multiplier: d("2")}})
-		wantCode(t, err, ledger.CodeInvalid)
+		wantCode(t, err, fault.Invalid)
 		_, _, err = e.svc.CreateCampaign(e.ctx, loyalty.Campaign{Name: "x", Campaign: rules.Campaign{
 			ID: "bad", StartsAt: march(1, 0), EndsAt: march(2, 0), Multiplier: d("2"), Segments: []string{"gold"}}})
-		wantCode(t, err, ledger.CodeInvalid)
+		wantCode(t, err, fault.Invalid)
 	})
 }
 
@@ -328,13 +346,13 @@ func TestFeedbackOncePerShipment(t *testing.T) {
 		t.Fatalf("feedback: %+v %v, want 10 points", res, err)
 	}
 	_, err = rate("C1", "S1", 4)
-	wantCode(t, err, loyalty.CodeAlreadyRated)
+	wantCode(t, err, fault.AlreadyRated)
 	_, err = rate("C1", "S9", 4)
-	wantCode(t, err, loyalty.CodeUnknownShipment)
+	wantCode(t, err, fault.UnknownShipment)
 	_, err = rate("C2", "S1", 4) // someone else's shipment
-	wantCode(t, err, loyalty.CodeUnknownShipment)
+	wantCode(t, err, fault.UnknownShipment)
 	_, err = rate("C1", "S1", 6)
-	wantCode(t, err, ledger.CodeInvalid)
+	wantCode(t, err, fault.Invalid)
 	if p := e.points("C1"); p.Balance != 20 {
 		t.Errorf("points %d, want 10 + 10", p.Balance)
 	}
@@ -357,11 +375,11 @@ func TestRefundTakesBackInProportion(t *testing.T) {
 	}
 	t.Run("MoreThanShipped", func(t *testing.T) {
 		_, err := e.process(e.event(loyalty.ShipmentRefunded, "C1", "S1", "100.01", march(11, 10)))
-		wantCode(t, err, loyalty.CodeRefundExceeds)
+		wantCode(t, err, fault.RefundExceeds)
 	})
 	t.Run("NeverSeen", func(t *testing.T) {
 		_, err := e.process(e.event(loyalty.ShipmentRefunded, "C1", "S404", "1", march(11, 10)))
-		wantCode(t, err, loyalty.CodeUnknownShipment)
+		wantCode(t, err, fault.UnknownShipment)
 	})
 	t.Run("RestOfTheShipment", func(t *testing.T) {
 		rest := e.mustProcess(e.event(loyalty.ShipmentRefunded, "C1", "S1", "100", march(12, 9)))
@@ -428,15 +446,15 @@ func TestEventsAreRecordedOncePerPartnerKey(t *testing.T) {
 	e.customer("C1")
 	ev := e.event(loyalty.ShipmentCompleted, "C1", "S1", "100", march(1, 9))
 	first := e.mustProcess(ev)
-	again, replayed, err := e.svc.Process(e.ctx, e.keyID, "test", ev)
-	if err != nil || !replayed || *again.EntryID != *first.EntryID || again.Earning.Points != first.Earning.Points {
-		t.Errorf("replay: %+v replayed=%v err=%v", again, replayed, err)
+	o := e.processAs(e.keyID, ev)
+	again := o.Result
+	if o.Err != nil || !o.Replayed || *again.EntryID != *first.EntryID || again.Earning.Points != first.Earning.Points {
+		t.Errorf("replay: %+v replayed=%v err=%v", again, o.Replayed, o.Err)
 	}
 	changed := ev
 	other := d("101")
 	changed.Amount = &other
-	_, _, err = e.svc.Process(e.ctx, e.keyID, "test", changed)
-	wantCode(t, err, ledger.CodeIdempotencyConflict)
+	wantCode(t, e.processAs(e.keyID, changed).Err, fault.IdempotencyConflict)
 
 	// Another partner's event with the same id is another event; the same
 	// shipment completed twice is refused.
@@ -444,8 +462,7 @@ func TestEventsAreRecordedOncePerPartnerKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = e.svc.Process(e.ctx, k.ID, "test", ev)
-	wantCode(t, err, loyalty.CodeDuplicateShipment)
+	wantCode(t, e.processAs(k.ID, ev).Err, fault.DuplicateShipment)
 
 	t.Run("ConcurrentSameEventMakesOneEntry", func(t *testing.T) {
 		ev := e.event(loyalty.ShipmentCompleted, "C1", "S2", "77", march(2, 9))
@@ -453,12 +470,12 @@ func TestEventsAreRecordedOncePerPartnerKey(t *testing.T) {
 		entries := make(chan int64, 10)
 		for range 10 {
 			wg.Go(func() {
-				res, _, err := e.svc.Process(e.ctx, e.keyID, "test", ev)
-				if err != nil {
-					t.Errorf("concurrent: %v", err)
+				o := e.processAs(e.keyID, ev)
+				if o.Err != nil {
+					t.Errorf("concurrent: %v", o.Err)
 					return
 				}
-				entries <- *res.EntryID
+				entries <- *o.Result.EntryID
 			})
 		}
 		wg.Wait()
@@ -484,15 +501,15 @@ func TestRefusedEventsWriteNothing(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		ev   loyalty.Event
-		code ledger.Code
+		code fault.Code
 	}{
-		{"UnknownCustomer", e.event(loyalty.ShipmentCompleted, "nobody", "S1", "10", march(1, 9)), loyalty.CodeUnknownCustomer},
-		{"FutureEvent", e.event(loyalty.ShipmentCompleted, "C1", "S1", "10", march(20, 9)), ledger.CodeInvalid},
-		{"ZeroAmount", e.event(loyalty.ShipmentCompleted, "C1", "S1", "0", march(1, 9)), ledger.CodeInvalid},
-		{"FenFraction", e.event(loyalty.ShipmentCompleted, "C1", "S1", "1.001", march(1, 9)), ledger.CodeInvalidAmount},
-		{"NoAmount", e.event(loyalty.ShipmentCompleted, "C1", "S1", "", march(1, 9)), ledger.CodeInvalid},
-		{"UnknownType", e.event("shipment.lost", "C1", "S1", "10", march(1, 9)), ledger.CodeInvalid},
-		{"BadShipmentID", e.event(loyalty.ShipmentCompleted, "C1", "S 1", "10", march(1, 9)), ledger.CodeInvalid},
+		{"UnknownCustomer", e.event(loyalty.ShipmentCompleted, "nobody", "S1", "10", march(1, 9)), fault.UnknownCustomer},
+		{"FutureEvent", e.event(loyalty.ShipmentCompleted, "C1", "S1", "10", march(20, 9)), fault.Invalid},
+		{"ZeroAmount", e.event(loyalty.ShipmentCompleted, "C1", "S1", "0", march(1, 9)), fault.Invalid},
+		{"FenFraction", e.event(loyalty.ShipmentCompleted, "C1", "S1", "1.001", march(1, 9)), fault.InvalidAmount},
+		{"NoAmount", e.event(loyalty.ShipmentCompleted, "C1", "S1", "", march(1, 9)), fault.Invalid},
+		{"UnknownType", e.event("shipment.lost", "C1", "S1", "10", march(1, 9)), fault.Invalid},
+		{"BadShipmentID", e.event(loyalty.ShipmentCompleted, "C1", "S 1", "10", march(1, 9)), fault.Invalid},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := e.process(tc.ev)
@@ -518,13 +535,13 @@ func TestCustomerRegistration(t *testing.T) {
 		return err
 	}
 	s := func(v string) *string { return &v }
-	wantCode(t, create("X", "X", s("X")), loyalty.CodeSelfReferral)
-	wantCode(t, create("X", "X", s("ghost")), loyalty.CodeUnknownReferrer)
-	wantCode(t, create("E", "Customer E", s("R2")), loyalty.CodeReferrerImmutable)
-	wantCode(t, create("E", "Customer E", nil), loyalty.CodeReferrerImmutable)
-	wantCode(t, create("E", "Someone else", s("R")), loyalty.CodeCustomerConflict)
-	wantCode(t, create("bad id", "x", nil), ledger.CodeInvalid)
-	wantCode(t, create("Y", " ", nil), ledger.CodeInvalid)
+	wantCode(t, create("X", "X", s("X")), fault.SelfReferral)
+	wantCode(t, create("X", "X", s("ghost")), fault.UnknownReferrer)
+	wantCode(t, create("E", "Customer E", s("R2")), fault.ReferrerImmutable)
+	wantCode(t, create("E", "Customer E", nil), fault.ReferrerImmutable)
+	wantCode(t, create("E", "Someone else", s("R")), fault.CustomerConflict)
+	wantCode(t, create("bad id", "x", nil), fault.Invalid)
+	wantCode(t, create("Y", " ", nil), fault.Invalid)
 	c, created, err := e.svc.CreateCustomer(e.ctx, loyalty.Customer{ID: "E", Name: "Customer E", ReferredBy: s("R")})
 	if err != nil || created || *c.ReferredBy != "R" {
 		t.Errorf("same registration again: %+v created=%v err=%v, want a no-op", c, created, err)
@@ -552,11 +569,11 @@ func TestRuleVersionsPriceTheirOwnPeriod(t *testing.T) {
 		past := rules.Default()
 		past.EffectiveFrom = time.Date(2026, 3, 1, 0, 0, 0, 0, shanghai)
 		_, err := e.svc.PutRules(e.ctx, past, "test")
-		wantCode(t, err, ledger.CodeInvalid)
+		wantCode(t, err, fault.Invalid)
 		overlapping := rules.Default()
 		overlapping.Segments[2].Min = d("250")
 		_, err = e.svc.PutRules(e.ctx, overlapping, "test")
-		wantCode(t, err, loyalty.CodeInvalidRules)
+		wantCode(t, err, fault.InvalidRules)
 	})
 	versions, err := e.svc.RuleVersions(e.ctx)
 	if err != nil || len(versions) != 2 {

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/rules"
 )
@@ -27,7 +28,7 @@ type MoneyInput struct {
 	ID         string
 	CustomerID string
 	Amount     decimal.Decimal
-	// OccurredAt is when it happened; zero means now.
+	// OccurredAt is when it happened; zero means when it is recorded.
 	OccurredAt time.Time
 	// ShipmentID is what a charge paid for.
 	ShipmentID string
@@ -73,13 +74,10 @@ func (s *Service) checkMoney(kind string, in *MoneyInput) error {
 	if !in.Amount.IsPositive() || in.Amount.GreaterThan(maxMoney) {
 		bad["amount"] = "a positive CNY amount"
 	} else if err := ledger.CNY.CheckScale(in.Amount); err != nil {
-		return &ledger.Error{Code: ledger.CodeInvalidAmount, Message: "amount " + in.Amount.String() + " is finer than the fen",
+		return &fault.Error{Code: fault.InvalidAmount, Message: "amount " + in.Amount.String() + " is finer than the fen",
 			Fields: map[string]string{"amount": "at most 2 decimals"}}
 	}
-	now := s.now()
-	if in.OccurredAt.IsZero() {
-		in.OccurredAt = now
-	} else if in.OccurredAt.After(now.Add(clockSkew)) {
+	if in.OccurredAt.After(s.now().Add(clockSkew)) {
 		bad["occurred_at"] = "must not be in the future"
 	}
 	in.OccurredAt = in.OccurredAt.UTC().Truncate(time.Microsecond)
@@ -87,7 +85,7 @@ func (s *Service) checkMoney(kind string, in *MoneyInput) error {
 		bad["shipment_id"] = "1 to 64 letters, digits, '_', '.', ':' or '-'"
 	}
 	if len(bad) > 0 {
-		return &ledger.Error{Code: ledger.CodeInvalid, Message: "the " + kind + " is invalid", Fields: bad}
+		return &fault.Error{Code: fault.Invalid, Message: "the " + kind + " is invalid", Fields: bad}
 	}
 	return nil
 }
@@ -98,8 +96,8 @@ func (s *Service) checkMoney(kind string, in *MoneyInput) error {
 // the deposit occurred and is recorded even when the rebate rounds to zero.
 // Idempotent on the deposit id.
 //
-// Errors: ledger.CodeInvalid, ledger.CodeInvalidAmount, CodeUnknownCustomer,
-// ledger.CodeIdempotencyConflict.
+// Errors: fault.Invalid, fault.InvalidAmount, fault.UnknownCustomer,
+// fault.IdempotencyConflict.
 func (s *Service) Deposit(ctx context.Context, in MoneyInput, actor string) (MoneyMovement, bool, error) {
 	return s.move(ctx, Deposit, in, actor, func(m *MoneyMovement, rs rules.RuleSet, _, _ decimal.Decimal) ([]ledger.PostingInput, error) {
 		rate, rebate := rs.Rebate(in.Amount)
@@ -121,12 +119,12 @@ func (s *Service) Deposit(ctx context.Context, in MoneyInput, actor string) (Mon
 // charge larger than both together is refused whole. Idempotent on the
 // charge id.
 //
-// Errors: ledger.CodeInvalid, ledger.CodeInvalidAmount, CodeUnknownCustomer,
-// ledger.CodeInsufficientFunds, ledger.CodeIdempotencyConflict.
+// Errors: fault.Invalid, fault.InvalidAmount, fault.UnknownCustomer,
+// fault.InsufficientFunds, fault.IdempotencyConflict.
 func (s *Service) Charge(ctx context.Context, in MoneyInput, actor string) (MoneyMovement, bool, error) {
 	return s.move(ctx, Charge, in, actor, func(m *MoneyMovement, _ rules.RuleSet, principal, rebate decimal.Decimal) ([]ledger.PostingInput, error) {
 		if in.Amount.GreaterThan(principal.Add(rebate)) {
-			return nil, &ledger.Error{Code: ledger.CodeInsufficientFunds, Account: ledger.CustomerAccount(in.CustomerID, "prepaid"),
+			return nil, &fault.Error{Code: fault.InsufficientFunds, Account: ledger.CustomerAccount(in.CustomerID, "prepaid"),
 				Message: "a charge of " + in.Amount.StringFixed(2) + " exceeds principal " + principal.StringFixed(2) +
 					" and rebate " + rebate.StringFixed(2) + " together"}
 		}
@@ -148,12 +146,12 @@ func (s *Service) Charge(ctx context.Context, in MoneyInput, actor string) (Mone
 // proportion in the same entry: rebate * W / principal, rounded half up to
 // the fen, capped at the rebate. More than the principal is refused.
 //
-// Errors: ledger.CodeInvalid, ledger.CodeInvalidAmount, CodeUnknownCustomer,
-// ledger.CodeInsufficientFunds, ledger.CodeIdempotencyConflict.
+// Errors: fault.Invalid, fault.InvalidAmount, fault.UnknownCustomer,
+// fault.InsufficientFunds, fault.IdempotencyConflict.
 func (s *Service) Withdraw(ctx context.Context, in MoneyInput, actor string) (MoneyMovement, bool, error) {
 	return s.move(ctx, Withdrawal, in, actor, func(m *MoneyMovement, _ rules.RuleSet, principal, rebate decimal.Decimal) ([]ledger.PostingInput, error) {
 		if in.Amount.GreaterThan(principal) {
-			return nil, &ledger.Error{Code: ledger.CodeInsufficientFunds, Account: ledger.CustomerAccount(in.CustomerID, "prepaid"),
+			return nil, &fault.Error{Code: fault.InsufficientFunds, Account: ledger.CustomerAccount(in.CustomerID, "prepaid"),
 				Message: "a withdrawal of " + in.Amount.StringFixed(2) + " exceeds the principal " + principal.StringFixed(2)}
 		}
 		claw := rules.Clawback(rebate, principal, in.Amount)
@@ -177,13 +175,10 @@ type pricer func(m *MoneyMovement, rs rules.RuleSet, principal, rebate decimal.D
 // serialises their movements and makes a concurrent twin wait, then
 // replay), price it from the balances, post it, keep it.
 func (s *Service) move(ctx context.Context, kind string, in MoneyInput, actor string, price pricer) (MoneyMovement, bool, error) {
-	sent := in.OccurredAt // as the caller sent it: a retry without a time is the same request
 	if err := s.checkMoney(kind, &in); err != nil {
 		return MoneyMovement{}, false, err
 	}
-	if !sent.IsZero() {
-		sent = in.OccurredAt
-	}
+	sent := in.OccurredAt // zero when the caller sent no time: a retry without one is the same request
 	canon, _ := json.Marshal(struct {
 		C, S string
 		A    decimal.Decimal
@@ -203,7 +198,7 @@ func (s *Service) move(ctx context.Context, kind string, in MoneyInput, actor st
 		err := tx.QueryRow(ctx, `SELECT request_hash FROM money_movements WHERE kind = $1 AND id = $2`, kind, in.ID).Scan(&stored)
 		if err == nil {
 			if string(stored) != string(hash[:]) {
-				return &ledger.Error{Code: ledger.CodeIdempotencyConflict, Message: kind + " " + in.ID + " was already recorded with other details"}
+				return &fault.Error{Code: fault.IdempotencyConflict, Message: kind + " " + in.ID + " was already recorded with other details"}
 			}
 			replayed = true
 			out, err = moneyMovement(ctx, tx, kind, in.ID)
@@ -212,7 +207,11 @@ func (s *Service) move(ctx context.Context, kind string, in MoneyInput, actor st
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
-		rs, err := s.rulesAt(ctx, tx, in.OccurredAt)
+		at := sent // when it happened: when it is recorded, unless the caller said
+		if at.IsZero() {
+			at = tx.Now().UTC().Truncate(time.Microsecond)
+		}
+		rs, err := s.rulesAt(ctx, tx, at)
 		if err != nil {
 			return err
 		}
@@ -220,7 +219,7 @@ func (s *Service) move(ctx context.Context, kind string, in MoneyInput, actor st
 		if err != nil {
 			return err
 		}
-		m := MoneyMovement{Kind: kind, ID: in.ID, CustomerID: in.CustomerID, Amount: in.Amount, OccurredAt: in.OccurredAt,
+		m := MoneyMovement{Kind: kind, ID: in.ID, CustomerID: in.CustomerID, Amount: in.Amount, OccurredAt: at,
 			RuleVersion: rs.Version}
 		if in.ShipmentID != "" {
 			m.ShipmentID = &in.ShipmentID
@@ -232,19 +231,19 @@ func (s *Service) move(ctx context.Context, kind string, in MoneyInput, actor st
 		version := rs.Version
 		meta, _ := json.Marshal(map[string]any{kind + "_id": in.ID, "customer_id": in.CustomerID, "rate": m.Rate,
 			"shipment_id": m.ShipmentID})
-		entry, err := tx.Post(ctx, ledger.EntryInput{Kind: kind, EffectiveAt: in.OccurredAt, Actor: actor, Metadata: meta,
+		entry, err := tx.Post(ctx, ledger.EntryInput{Kind: kind, EffectiveAt: at, Actor: actor, Metadata: meta,
 			Postings: postings, RuleVersion: &version})
 		if err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO money_movements (kind, id, customer_id, amount, occurred_at, shipment_id,
-    rate, rebate, from_principal, from_rebate, clawback, rule_version, request_hash, entry_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`, kind, in.ID, in.CustomerID, in.Amount, in.OccurredAt,
-			m.ShipmentID, m.Rate, m.Rebate, m.FromPrincipal, m.FromRebate, m.Clawback, rs.Version, hash[:], entry.ID); err != nil {
-			if pe := pgErr(err); pe != nil && pe.Code == "23505" {
+    rate, rebate, from_principal, from_rebate, clawback, rule_version, request_hash, entry_id, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`, kind, in.ID, in.CustomerID, in.Amount, at,
+			m.ShipmentID, m.Rate, m.Rebate, m.FromPrincipal, m.FromRebate, m.Clawback, rs.Version, hash[:], entry.ID, tx.Now()); err != nil {
+			if fault.UniqueViolation(err, "") {
 				// Taken meanwhile by a request for another customer (one for
 				// the same customer would have waited on its lock).
-				return &ledger.Error{Code: ledger.CodeIdempotencyConflict, Message: kind + " " + in.ID + " was already recorded with other details"}
+				return &fault.Error{Code: fault.IdempotencyConflict, Message: kind + " " + in.ID + " was already recorded with other details"}
 			}
 			return err
 		}
@@ -255,12 +254,11 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`, kind, in.
 }
 
 func prepaidBalances(ctx context.Context, tx *ledger.Tx, customerID string) (principal, rebate decimal.Decimal, err error) {
-	p, err := tx.Balance(ctx, ledger.CustomerAccount(customerID, "prepaid"))
+	b, err := tx.Balances(ctx, ledger.CustomerAccount(customerID, "prepaid"), ledger.CustomerAccount(customerID, "rebate"))
 	if err != nil {
-		return
+		return principal, rebate, err
 	}
-	r, err := tx.Balance(ctx, ledger.CustomerAccount(customerID, "rebate"))
-	return p.Balance, r.Balance, err
+	return b[0], b[1], nil
 }
 
 func moneyMovement(ctx context.Context, tx *ledger.Tx, kind, id string) (MoneyMovement, error) {
@@ -270,7 +268,7 @@ func moneyMovement(ctx context.Context, tx *ledger.Tx, kind, id string) (MoneyMo
 FROM money_movements WHERE kind = $1 AND id = $2`, kind, id).Scan(&m.Kind, &m.ID, &m.CustomerID, &m.Amount, &m.OccurredAt,
 		&m.ShipmentID, &m.RuleVersion, &m.Rate, &m.Rebate, &m.FromPrincipal, &m.FromRebate, &m.Clawback, &m.EntryID, &m.ReversalEntryID)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return m, ledger.Errorf(ledger.CodeNotFound, "no %s %s", kind, id)
+		return m, fault.Errorf(fault.NotFound, "no %s %s", kind, id)
 	}
 	if err != nil {
 		return m, err
@@ -283,8 +281,8 @@ FROM money_movements WHERE kind = $1 AND id = $2`, kind, id).Scan(&m.Kind, &m.ID
 // withdrawal (with its clawback), once, with a reason. A deposit whose money
 // or rebate has been spent cannot be reversed.
 //
-// Errors: ledger.CodeNotFound, ledger.CodeInvalid, ledger.CodeAlreadyReversed,
-// ledger.CodeInsufficientFunds.
+// Errors: fault.NotFound, fault.Invalid, fault.AlreadyReversed,
+// fault.InsufficientFunds.
 func (s *Service) ReverseMoney(ctx context.Context, kind, id, reason, actor string) (MoneyMovement, error) {
 	var out MoneyMovement
 	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
@@ -294,7 +292,7 @@ func (s *Service) ReverseMoney(ctx context.Context, kind, id, reason, actor stri
 		err := tx.QueryRow(ctx, `SELECT customer_id, entry_id, reversal_entry_id FROM money_movements
 WHERE kind = $1 AND id = $2`, kind, id).Scan(&customerID, &entryID, &reversed)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return ledger.Errorf(ledger.CodeNotFound, "no %s %s", kind, id)
+			return fault.Errorf(fault.NotFound, "no %s %s", kind, id)
 		}
 		if err != nil {
 			return err
@@ -307,11 +305,11 @@ WHERE kind = $1 AND id = $2`, kind, id).Scan(&customerID, &entryID, &reversed)
 			return err
 		}
 		if reversed != nil {
-			return ledger.Errorf(ledger.CodeAlreadyReversed, "%s %s was reversed by entry %d", kind, id, *reversed)
+			return fault.Errorf(fault.AlreadyReversed, "%s %s was reversed by entry %d", kind, id, *reversed)
 		}
 		entry, err := tx.Reverse(ctx, entryID, ledger.ReversalInput{Actor: actor, Reason: reason})
-		if ledger.ErrorCode(err) == ledger.CodeInsufficientFunds {
-			return &ledger.Error{Code: ledger.CodeInsufficientFunds, Message: "the " + kind + "'s money or rebate has been spent since: it cannot be reversed"}
+		if fault.CodeOf(err) == fault.InsufficientFunds {
+			return &fault.Error{Code: fault.InsufficientFunds, Message: "the " + kind + "'s money or rebate has been spent since: it cannot be reversed"}
 		}
 		if err != nil {
 			return err

@@ -10,8 +10,8 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/internal/pricemodel"
-	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 )
 
@@ -129,14 +129,14 @@ func runProperty(t *testing.T, seed uint64, steps int) {
 			var want string
 			switch {
 			case p.featured && (now.Before(p.from) || !now.Before(p.until)):
-				want = string(loyalty.CodeOutsideWindow)
+				want = string(fault.OutsideWindow)
 			case p.stock != nil && *p.stock < q:
-				want = string(loyalty.CodeOutOfStock)
+				want = string(fault.OutOfStock)
 			default:
 				want = model.Redeem(id, c, p.price*int64(q), now)
 			}
 			_, _, err := e.svc.Redeem(e.ctx, loyalty.RedemptionInput{ID: id, CustomerID: c, SKU: sku, Quantity: q}, "test")
-			if got := string(ledger.ErrorCode(err)); got != want {
+			if got := string(fault.CodeOf(err)); got != want {
 				t.Fatalf("step %d: redeem %d %s by %s: %q (%v), the model says %q", step, q, sku, c, got, err, want)
 			}
 			if err != nil {
@@ -219,8 +219,7 @@ WHERE a.asset = 'PTS' AND NOT a.allow_negative AND b.balance <> coalesce(l.s, 0)
 func (e *env) processLikeModel(model *pricemodel.Books, ev loyalty.Event) pricemodel.Answer {
 	e.t.Helper()
 	answer := model.Process(modelEvent(ev), e.clock.now())
-	res, replayed, err := e.svc.Process(e.ctx, e.keyID, "test", ev)
-	if got, want := describeOutcome(loyalty.Outcome{Result: res, Replayed: replayed, Err: err}), describeAnswer(answer); got != want {
+	if got, want := describeOutcome(e.processAs(e.keyID, ev)), describeAnswer(answer); got != want {
 		e.t.Fatalf("%s %s of %s at %s:\n  the books: %s\n  the model: %s", ev.Type, ev.ShipmentID, ev.CustomerID, ev.OccurredAt, got, want)
 	}
 	return answer
@@ -238,7 +237,7 @@ func modelEvent(ev loyalty.Event) pricemodel.Event {
 // earning, referral, refund, feedback and net points.
 func describeOutcome(o loyalty.Outcome) string {
 	if o.Err != nil {
-		return "refused " + string(ledger.ErrorCode(o.Err))
+		return "refused " + string(fault.CodeOf(o.Err))
 	}
 	res := o.Result
 	var b strings.Builder

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 )
 
@@ -46,13 +47,13 @@ const maxQuantity = 1000
 
 // Redeem exchanges the customer's points for q units of a product, once per
 // redemption id: a retry answers the first redemption with replayed = true;
-// the same id for another request is ledger.CodeIdempotencyConflict. Stock
+// the same id for another request is fault.IdempotencyConflict. Stock
 // never goes below zero and per-customer limits hold under concurrency (the
 // product's row is locked). Refused: nothing is written.
 //
-// Errors: ledger.CodeInvalid, CodeUnknownCustomer, CodeUnknownProduct,
-// CodeNotEligible, CodeOutsideWindow, CodeOutOfStock, CodeLimitReached,
-// CodeInsufficientPoints, ledger.CodeIdempotencyConflict.
+// Errors: fault.Invalid, fault.UnknownCustomer, fault.UnknownProduct,
+// fault.NotEligible, fault.OutsideWindow, fault.OutOfStock, fault.LimitReached,
+// fault.InsufficientPoints, fault.IdempotencyConflict.
 func (s *Service) Redeem(ctx context.Context, in RedemptionInput, actor string) (Redemption, bool, error) {
 	bad := map[string]string{}
 	if !redemptionIDPattern.MatchString(in.ID) {
@@ -68,7 +69,7 @@ func (s *Service) Redeem(ctx context.Context, in RedemptionInput, actor string) 
 		bad["quantity"] = "a whole number from 1 to 1000"
 	}
 	if len(bad) > 0 {
-		return Redemption{}, false, &ledger.Error{Code: ledger.CodeInvalid, Message: "the redemption is invalid", Fields: bad}
+		return Redemption{}, false, &fault.Error{Code: fault.Invalid, Message: "the redemption is invalid", Fields: bad}
 	}
 	canon, _ := json.Marshal(in)
 	hash := sha256.Sum256(canon)
@@ -76,9 +77,9 @@ func (s *Service) Redeem(ctx context.Context, in RedemptionInput, actor string) 
 		out      Redemption
 		replayed bool
 	)
-	now := s.now()
 	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
 		replayed = false
+		now := tx.Now()
 		// Locks: the customer (its redemptions are serialised: limits), then
 		// the product (stock), then the claim on the id, which a concurrent
 		// twin waits on and then replays. The product is locked before the
@@ -90,8 +91,8 @@ func (s *Service) Redeem(ctx context.Context, in RedemptionInput, actor string) 
 		if err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, `INSERT INTO redemptions (id, customer_id, sku, quantity, request_hash)
-VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`, in.ID, in.CustomerID, in.SKU, in.Quantity, hash[:])
+		tag, err := tx.Exec(ctx, `INSERT INTO redemptions (id, customer_id, sku, quantity, request_hash, created_at)
+VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING`, in.ID, in.CustomerID, in.SKU, in.Quantity, hash[:], now)
 		if err != nil {
 			return err
 		}
@@ -103,7 +104,7 @@ VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`, in.ID, in.CustomerID, 
 			return sameRedemption(ctx, tx, in.ID, hash[:])
 		}
 		if !p.Active {
-			return &ledger.Error{Code: CodeUnknownProduct, Message: "product " + in.SKU + " is not in the catalogue"}
+			return &fault.Error{Code: fault.UnknownProduct, Message: "product " + in.SKU + " is not in the catalogue"}
 		}
 		level, err := s.levelNow(ctx, tx, in.CustomerID, now)
 		if err != nil {
@@ -126,8 +127,8 @@ VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`, in.ID, in.CustomerID, 
 				{Account: ledger.CustomerAccount(in.CustomerID, "points"), Amount: decimal.NewFromInt(-points)},
 				{Account: "platform:points:redeemed", Amount: decimal.NewFromInt(points)},
 			}})
-		if ledger.ErrorCode(err) == ledger.CodeInsufficientFunds {
-			return &ledger.Error{Code: CodeInsufficientPoints, Account: ledger.CustomerAccount(in.CustomerID, "points"),
+		if fault.CodeOf(err) == fault.InsufficientFunds {
+			return &fault.Error{Code: fault.InsufficientPoints, Account: ledger.CustomerAccount(in.CustomerID, "points"),
 				Message: fmt.Sprintf("%d points needed; the customer has fewer available (pending and expired points cannot be spent)", points)}
 		}
 		if err != nil {
@@ -153,7 +154,7 @@ func sameRedemption(ctx context.Context, tx pgx.Tx, id string, hash []byte) erro
 		return err
 	}
 	if string(stored) != string(hash) {
-		return &ledger.Error{Code: ledger.CodeIdempotencyConflict, Message: "redemption " + id + " was already made with other details"}
+		return &fault.Error{Code: fault.IdempotencyConflict, Message: "redemption " + id + " was already made with other details"}
 	}
 	return nil
 }
@@ -168,7 +169,7 @@ FROM redemptions WHERE id = $1`
 	err := tx.QueryRow(ctx, q, id).Scan(&r.ID, &r.CustomerID, &r.SKU, &r.Quantity, &r.Points, &r.EntryID, &r.CreatedAt,
 		&r.CancelledAt, &r.CancelEntryID)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return r, ledger.Errorf(ledger.CodeNotFound, "no redemption %s", id)
+		return r, fault.Errorf(fault.NotFound, "no redemption %s", id)
 	}
 	r.Status = "redeemed"
 	if r.CancelledAt != nil {
@@ -179,7 +180,7 @@ FROM redemptions WHERE id = $1`
 
 // Redemption reads one.
 //
-// Errors: ledger.CodeNotFound.
+// Errors: fault.NotFound.
 func (s *Service) Redemption(ctx context.Context, id string) (Redemption, error) {
 	var r Redemption
 	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
@@ -193,7 +194,7 @@ func (s *Service) Redemption(ctx context.Context, id string) (Redemption, error)
 // CancelRedemption returns the points to the lots they came from (with their
 // original expiry) and restores the stock. A redemption is cancelled once.
 //
-// Errors: ledger.CodeNotFound, CodeAlreadyCancelled.
+// Errors: fault.NotFound, fault.AlreadyCancelled.
 func (s *Service) CancelRedemption(ctx context.Context, id, reason, actor string) (Redemption, error) {
 	reason = strings.TrimSpace(reason)
 	if reason == "" {
@@ -206,7 +207,7 @@ func (s *Service) CancelRedemption(ctx context.Context, id, reason, actor string
 			return err
 		}
 		if r.CancelledAt != nil {
-			return &ledger.Error{Code: CodeAlreadyCancelled, Message: "redemption " + id + " was cancelled at " +
+			return &fault.Error{Code: fault.AlreadyCancelled, Message: "redemption " + id + " was cancelled at " +
 				r.CancelledAt.Format(time.RFC3339)}
 		}
 		// The same order as Redeem: customer, product, then the books.
@@ -224,7 +225,7 @@ func (s *Service) CancelRedemption(ctx context.Context, id, reason, actor string
 			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE redemptions SET cancelled_at = $2, cancel_entry_id = $3 WHERE id = $1`,
-			id, s.now(), entry.ID); err != nil {
+			id, tx.Now(), entry.ID); err != nil {
 			return err
 		}
 		out, err = redemption(ctx, tx, id, false)

@@ -8,7 +8,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/loyalty"
 	"github.com/tally-ledger/tally/rules"
 )
@@ -82,13 +82,13 @@ func TestMoneyIDRaceAcrossCustomers(t *testing.T) {
 		wg.Wait()
 		winner := -1
 		for i, err := range errs {
-			switch ledger.ErrorCode(err) {
+			switch fault.CodeOf(err) {
 			case "":
 				if winner >= 0 {
 					t.Fatalf("round %d: both deposits recorded under one id", round)
 				}
 				winner = i
-			case ledger.CodeIdempotencyConflict:
+			case fault.IdempotencyConflict:
 			default:
 				t.Fatalf("round %d, %s: %v, want success or idempotency_conflict", round, customers[i], err)
 			}

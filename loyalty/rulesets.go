@@ -9,15 +9,16 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/rules"
 )
 
 // RulesAt is the rule set in effect at t: the version with the latest
-// effective_from at or before t. The default rule set of DOMAIN.md is
+// effective_from at or before t. The default rule set of docs/RULES.md is
 // version 1 until an operator puts another.
 func (s *Service) RulesAt(ctx context.Context, t time.Time) (rules.RuleSet, error) {
-	return s.rulesAt(ctx, s.ledger.Pool(), t)
+	return s.rulesAt(ctx, s.db, t)
 }
 
 func (s *Service) rulesAt(ctx context.Context, q interface {
@@ -118,7 +119,7 @@ func (s *Service) version(ctx context.Context, q interface {
 // RuleVersions lists every rule set, oldest first, starting with the
 // default (version 1).
 func (s *Service) RuleVersions(ctx context.Context) ([]rules.RuleSet, error) {
-	rows, err := s.ledger.Pool().Query(ctx, `SELECT version FROM rule_sets ORDER BY version`)
+	rows, err := s.db.Query(ctx, `SELECT version FROM rule_sets ORDER BY version`)
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +129,7 @@ func (s *Service) RuleVersions(ctx context.Context) ([]rules.RuleSet, error) {
 	}
 	out := []rules.RuleSet{defaultRules()}
 	for _, v := range versions {
-		rs, err := s.version(ctx, s.ledger.Pool(), v)
+		rs, err := s.version(ctx, s.db, v)
 		if err != nil {
 			return nil, err
 		}
@@ -141,12 +142,12 @@ func (s *Service) RuleVersions(ctx context.Context) ([]rules.RuleSet, error) {
 // EffectiveFrom (now when zero), which may not be in the past nor before
 // the latest version's: what has been priced stays priced.
 //
-// Errors: CodeInvalidRules (with field errors), ledger.CodeInvalid.
+// Errors: fault.InvalidRules (with field errors), fault.Invalid.
 func (s *Service) PutRules(ctx context.Context, rs rules.RuleSet, actor string) (rules.RuleSet, error) {
 	if err := rs.Validate(); err != nil {
 		var ve *rules.ValidationError
 		if errors.As(err, &ve) {
-			return rs, &ledger.Error{Code: CodeInvalidRules, Message: "the rule set is inconsistent", Fields: ve.Fields}
+			return rs, &fault.Error{Code: fault.InvalidRules, Message: "the rule set is inconsistent", Fields: ve.Fields}
 		}
 		return rs, err
 	}
@@ -159,7 +160,7 @@ func (s *Service) PutRules(ctx context.Context, rs rules.RuleSet, actor string) 
 		rs.EffectiveFrom = earliest
 	}
 	if rs.EffectiveFrom.Before(earliest) {
-		return rs, invalid("effective_from", "at least 5.5 minutes ahead: priced events stay priced")
+		return rs, fault.InvalidField("effective_from", "at least 5.5 minutes ahead: priced events stay priced")
 	}
 	doc, err := json.Marshal(rs)
 	if err != nil {
@@ -175,11 +176,11 @@ func (s *Service) PutRules(ctx context.Context, rs rules.RuleSet, actor string) 
 			return err
 		}
 		if latest != nil && !rs.EffectiveFrom.After(*latest) {
-			return invalid("effective_from", "must be after the latest version's ("+latest.Format(time.RFC3339)+")")
+			return fault.InvalidField("effective_from", "must be after the latest version's ("+latest.Format(time.RFC3339)+")")
 		}
-		return tx.QueryRow(ctx, `INSERT INTO rule_sets (version, effective_from, document, created_by)
-VALUES ((SELECT coalesce(max(version), 1) + 1 FROM rule_sets), $1, $2, $3) RETURNING version`,
-			rs.EffectiveFrom, doc, actor).Scan(&rs.Version)
+		return tx.QueryRow(ctx, `INSERT INTO rule_sets (version, effective_from, document, created_by, created_at)
+VALUES ((SELECT coalesce(max(version), 1) + 1 FROM rule_sets), $1, $2, $3, $4) RETURNING version`,
+			rs.EffectiveFrom, doc, actor, tx.Now()).Scan(&rs.Version)
 	})
 	if err == nil {
 		s.mu.Lock()

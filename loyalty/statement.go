@@ -7,8 +7,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 )
 
@@ -28,54 +30,46 @@ type Prepaid struct {
 	Rebate    decimal.Decimal `json:"rebate"`
 }
 
-// Balances reads the customer's balances now, in one statement: one round
-// trip and one snapshot, so that it stays fast while events are written.
+// Balances reads the customer's balances now in one round trip: the
+// customer and the contributions that make their tier, and their holdings
+// from the ledger, so that it stays fast while events are written.
 //
-// Errors: CodeUnknownCustomer.
+// Errors: fault.UnknownCustomer.
 func (s *Service) Balances(ctx context.Context, customerID string) (Balances, error) {
 	b := Balances{CustomerID: customerID}
 	if !ledger.ValidCustomerID(customerID) {
-		return b, &ledger.Error{Code: CodeUnknownCustomer, Message: "no customer " + customerID}
+		return b, &fault.Error{Code: fault.UnknownCustomer, Message: "no customer " + customerID}
 	}
 	now := s.now()
-	pool := s.ledger.Pool()
-	rs, err := s.rulesAt(ctx, pool, now)
+	rs, err := s.rulesAt(ctx, s.db, now)
 	if err != nil {
 		return b, err
 	}
 	this := rs.MonthOf(now)
 	var (
-		known             bool
-		last, thisMonth   decimal.Decimal
-		principal, rebate decimal.Decimal
+		known           bool
+		last, thisMonth decimal.Decimal
+		held            ledger.Holdings
+		batch           pgx.Batch
 	)
-	err = pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM customers WHERE id = $1),
+	batch.Queue(`SELECT EXISTS (SELECT 1 FROM customers WHERE id = $1),
     coalesce((SELECT contribution FROM customer_months WHERE customer_id = $1 AND month = $2), 0),
-    coalesce((SELECT contribution FROM customer_months WHERE customer_id = $1 AND month = $3), 0),
-    l.balance, l.available, l.pending, l.expiring,
-    coalesce((SELECT sum(b.balance) FROM balance_buckets b JOIN accounts a ON a.id = b.account_id
-              WHERE a.code = $7), 0),
-    coalesce((SELECT sum(b.balance) FROM balance_buckets b JOIN accounts a ON a.id = b.account_id
-              WHERE a.code = $8), 0)
-FROM (SELECT coalesce(sum(l.remaining), 0) AS balance,
-        coalesce(sum(l.remaining) FILTER (WHERE l.available_at <= $4 AND l.expires_at > $4), 0) AS available,
-        coalesce(sum(l.remaining) FILTER (WHERE l.available_at > $4), 0) AS pending,
-        coalesce(sum(l.remaining) FILTER (WHERE l.available_at <= $4 AND l.expires_at > $4 AND l.expires_at <= $5), 0) AS expiring
-      FROM points_lots l JOIN accounts a ON a.id = l.account_id
-      WHERE a.code = $6 AND l.remaining > 0) l`,
-		customerID, string(this.Prev()), string(this), now, now.Add(expiringSoon), ledger.CustomerAccount(customerID, "points"),
-		ledger.CustomerAccount(customerID, "prepaid"), ledger.CustomerAccount(customerID, "rebate")).
-		Scan(&known, &last, &thisMonth, &b.Points.Balance, &b.Points.Available, &b.Points.Pending, &b.Points.ExpiringSoon,
-			&principal, &rebate)
-	if err != nil {
+    coalesce((SELECT contribution FROM customer_months WHERE customer_id = $1 AND month = $3), 0)`,
+		customerID, string(this.Prev()), string(this)).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&known, &last, &thisMonth)
+	})
+	ledger.QueueHoldings(&batch, customerID, now, now.Add(expiringSoon), &held)
+	if err := s.db.SendBatch(ctx, &batch).Close(); err != nil {
 		return b, err
 	}
 	if !known {
-		return b, &ledger.Error{Code: CodeUnknownCustomer, Message: "no customer " + customerID}
+		return b, &fault.Error{Code: fault.UnknownCustomer, Message: "no customer " + customerID}
 	}
 	tier, _ := rs.TierInEffect(last, thisMonth)
 	b.Segment, b.Level = tier.Segment, tier.Level
-	b.Prepaid = Prepaid{Principal: principal.Round(2), Rebate: rebate.Round(2)}
+	b.Points = PointsSummary{Balance: held.Points.Balance, Available: held.Points.Available, Pending: held.Points.Pending,
+		ExpiringSoon: held.Points.Expiring}
+	b.Prepaid = Prepaid{Principal: held.Prepaid.Round(2), Rebate: held.Rebate.Round(2)}
 	return b, nil
 }
 
@@ -101,7 +95,7 @@ type Movement struct {
 // first, limit at a time; before is the keyset cursor (0 for the first page,
 // then the previous page's next). next is 0 on the last page.
 //
-// Errors: CodeUnknownCustomer.
+// Errors: fault.UnknownCustomer.
 func (s *Service) Statement(ctx context.Context, customerID string, before int64, limit int) ([]StatementEntry, int64, error) {
 	var (
 		out  []StatementEntry
@@ -112,53 +106,25 @@ func (s *Service) Statement(ctx context.Context, customerID string, before int64
 		if _, err := customer(ctx, tx, customerID, false); err != nil {
 			return err
 		}
-		codes := []string{ledger.CustomerAccount(customerID, "points"), ledger.CustomerAccount(customerID, "prepaid"),
-			ledger.CustomerAccount(customerID, "rebate")}
-		// Each account's newest entries from its own index (account_id,
-		// entry_id), then merged: never a walk over everyone's postings.
-		rows, err := tx.Query(ctx, `WITH accts AS (SELECT id FROM accounts WHERE code = ANY($1)),
-ids AS (
-    SELECT DISTINCT x.entry_id FROM accts CROSS JOIN LATERAL (
-        SELECT p.entry_id FROM postings p
-        WHERE p.account_id = accts.id AND ($2 = 0 OR p.entry_id < $2)
-        ORDER BY p.entry_id DESC LIMIT $3) x
-    ORDER BY x.entry_id DESC LIMIT $3)
-SELECT e.id, e.kind, e.effective_at, e.recorded_at, e.metadata, e.reason, a.code, p.asset, p.amount, p.balance_after
-FROM ids JOIN entries e ON e.id = ids.entry_id
-JOIN postings p ON p.entry_id = e.id AND p.account_id IN (SELECT id FROM accts)
-JOIN accounts a ON a.id = p.account_id
-ORDER BY e.id DESC, a.code`, codes, before, limit+1)
+		entries, n, err := tx.AccountsStatement(ctx, []string{ledger.CustomerAccount(customerID, "points"),
+			ledger.CustomerAccount(customerID, "prepaid"), ledger.CustomerAccount(customerID, "rebate")}, before, limit)
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		var meta []byte
-		var reason string
-		metas := map[int64][]byte{}
-		reasons := map[int64]string{}
-		for rows.Next() {
-			var e StatementEntry
-			var m Movement
-			if err := rows.Scan(&e.EntryID, &e.Kind, &e.EffectiveAt, &e.RecordedAt, &meta, &reason, &m.Account, &m.Asset,
-				&m.Amount, &m.BalanceAfter); err != nil {
-				return err
+		next = n
+		for _, e := range entries {
+			se := StatementEntry{EntryID: e.ID, Kind: e.Kind, EffectiveAt: e.EffectiveAt, RecordedAt: e.RecordedAt}
+			for _, p := range e.Postings {
+				// A customer's account may not go negative: it records its
+				// balance after every posting.
+				if p.BalanceAfter == nil {
+					return fmt.Errorf("statement: posting %d on %s has no balance after it", p.ID, p.Account)
+				}
+				se.Movements = append(se.Movements, Movement{Account: p.Account, Asset: p.Asset, Amount: p.Amount,
+					BalanceAfter: *p.BalanceAfter})
 			}
-			if n := len(out); n == 0 || out[n-1].EntryID != e.EntryID {
-				out = append(out, e)
-				metas[e.EntryID], reasons[e.EntryID] = meta, reason
-			}
-			last := &out[len(out)-1]
-			last.Movements = append(last.Movements, m)
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		if len(out) > limit {
-			out = out[:limit]
-			next = out[limit-1].EntryID
-		}
-		for i := range out {
-			out[i].Description = describe(out[i], customerID, metas[out[i].EntryID], reasons[out[i].EntryID])
+			se.Description = describe(se, customerID, e.Metadata, e.Reason)
+			out = append(out, se)
 		}
 		return nil
 	})

@@ -139,7 +139,7 @@ func expireCmd(ctx context.Context, env environment, args []string) error {
 	}
 	defer closeDB()
 	start := time.Now()
-	rep, err := loyalty.New(ledger.New(pool)).Expire(ctx, at, "tally expire", func(r loyalty.ExpiryReport) {
+	rep, err := loyalty.New(pool, ledger.New(pool)).Expire(ctx, at, "tally expire", func(r loyalty.ExpiryReport) {
 		fmt.Fprintf(env.stderr, "tally expire: chunk %d: %d customers, %d points so far (%s)\n",
 			r.Chunks, r.Customers, r.Points, time.Since(start).Round(time.Millisecond))
 	})

@@ -49,7 +49,7 @@ func serve(ctx context.Context, env environment, args []string) error {
 	if err != nil || writers < 1 {
 		return usageError{"TALLY_EVENT_WRITERS must be a positive number"}
 	}
-	srv := api.New(api.Config{Ledger: l, Loyalty: loyalty.New(l, loyalty.WithEventWriters(writers)), Log: log, OpenAPI: tally.OpenAPI, Ready: func(ctx context.Context) error {
+	srv := api.New(api.Config{Ledger: l, Loyalty: loyalty.New(pool, l, loyalty.WithEventWriters(writers)), Log: log, OpenAPI: tally.OpenAPI, Ready: func(ctx context.Context) error {
 		var version uint
 		var dirty bool
 		if err := pool.QueryRow(ctx, `SELECT version, dirty FROM schema_migrations`).Scan(&version, &dirty); err != nil {

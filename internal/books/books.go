@@ -73,7 +73,7 @@ type Proof struct {
 // Verify proves the books of the database (see the package comment).
 func Verify(ctx context.Context, pool *pgxpool.Pool) (Proof, error) {
 	l := ledger.New(pool)
-	p := &prover{ctx: ctx, l: l, svc: loyalty.New(l), stored: map[string]decimal.Decimal{}, assets: map[string]ledger.Asset{}}
+	p := &prover{ctx: ctx, pool: pool, l: l, svc: loyalty.New(pool, l), stored: map[string]decimal.Decimal{}, assets: map[string]ledger.Asset{}}
 	if err := p.run(); err != nil {
 		return Proof{}, err
 	}
@@ -82,6 +82,7 @@ func Verify(ctx context.Context, pool *pgxpool.Pool) (Proof, error) {
 
 type prover struct {
 	ctx      context.Context
+	pool     *pgxpool.Pool // to find the history's instants
 	l        *ledger.Ledger
 	svc      *loyalty.Service
 	codes    []string                   // every account, in code order
@@ -118,7 +119,7 @@ func (p *prover) run() error {
 	// split at the middle one, s, whose predecessor is prev.
 	var first, last *time.Time
 	var instants int
-	if err := p.l.Pool().QueryRow(p.ctx, `SELECT min(effective_at), max(effective_at), count(DISTINCT effective_at)
+	if err := p.pool.QueryRow(p.ctx, `SELECT min(effective_at), max(effective_at), count(DISTINCT effective_at)
 FROM postings`).Scan(&first, &last, &instants); err != nil {
 		return err
 	}
@@ -137,7 +138,7 @@ FROM postings`).Scan(&first, &last, &instants); err != nil {
 
 	if instants >= 2 {
 		var s, prev time.Time
-		if err := p.l.Pool().QueryRow(p.ctx, `SELECT s, (SELECT max(effective_at) FROM postings WHERE effective_at < s)
+		if err := p.pool.QueryRow(p.ctx, `SELECT s, (SELECT max(effective_at) FROM postings WHERE effective_at < s)
 FROM (SELECT DISTINCT effective_at AS s FROM postings ORDER BY 1 OFFSET $1 LIMIT 1) x`, instants/2).Scan(&s, &prev); err != nil {
 			return err
 		}
@@ -181,8 +182,8 @@ func (p *prover) asOf(t time.Time) (balances, error) {
 // account once, on its side, and debits equal to credits per asset.
 func (p *prover) trialBalance(asOf time.Time, want balances, what string) {
 	seen := map[string]bool{}
-	sums := map[ledger.Asset]*loyalty.AssetTotal{}
-	totals, err := p.svc.TrialBalance(p.ctx, asOf, func(r loyalty.TrialRow) error {
+	sums := map[ledger.Asset]*ledger.AssetTotal{}
+	totals, err := p.l.TrialBalance(p.ctx, asOf, func(r ledger.TrialRow) error {
 		if seen[r.Account] {
 			p.fail("trial balance (%s): %s listed twice", what, r.Account)
 		}
@@ -205,7 +206,7 @@ func (p *prover) trialBalance(asOf time.Time, want balances, what string) {
 		}
 		s := sums[r.Asset]
 		if s == nil {
-			s = &loyalty.AssetTotal{Asset: r.Asset}
+			s = &ledger.AssetTotal{Asset: r.Asset}
 			sums[r.Asset] = s
 		}
 		s.Debits, s.Credits = s.Debits.Add(debit), s.Credits.Add(credit)

@@ -14,7 +14,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -24,9 +23,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/internal/pgdev"
 	"github.com/tally-ledger/tally/migrations"
 )
@@ -236,9 +235,8 @@ func checkBooks(tb testing.TB, url string) {
 	defer conn.Close(ctx)
 	var entries int64
 	err = conn.QueryRow(ctx, `SELECT count(*) FROM entries`).Scan(&entries)
-	var pe *pgconn.PgError
 	switch {
-	case errors.As(err, &pe) && pe.Code == "42P01": // no ledger tables: nothing written
+	case fault.UndefinedTable(err): // no ledger tables: nothing written
 	case err != nil:
 		tb.Errorf("testdb: books: %v", err)
 	case entries > 0:

@@ -1,0 +1,56 @@
+package fault
+
+import (
+	"errors"
+
+	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// The one place that reads PostgreSQL's error codes (SQLSTATEs). Callers
+// ask what a database error means, and turn it into an *Error of their own
+// words where it is a refusal.
+
+// pgError is err's PostgreSQL error, or nil.
+func pgError(err error) *pgconn.PgError {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe
+	}
+	return nil
+}
+
+func violates(err error, sqlstate, constraint string) bool {
+	pe := pgError(err)
+	return pe != nil && pe.Code == sqlstate && (constraint == "" || pe.ConstraintName == constraint)
+}
+
+// UniqueViolation reports whether err is a unique violation of the named
+// constraint, or of any constraint when constraint is "".
+func UniqueViolation(err error, constraint string) bool {
+	return violates(err, pgerrcode.UniqueViolation, constraint)
+}
+
+// CheckViolation reports whether err is a check violation of the named
+// constraint (a CHECK, or a constraint name the schema's functions raise
+// with), or of any when constraint is "".
+func CheckViolation(err error, constraint string) bool {
+	return violates(err, pgerrcode.CheckViolation, constraint)
+}
+
+// NotNullViolation reports whether err is a NOT NULL violation.
+func NotNullViolation(err error) bool {
+	return violates(err, pgerrcode.NotNullViolation, "")
+}
+
+// Transient reports whether err is a serialization failure or a deadlock:
+// the transaction that met it may simply be run again.
+func Transient(err error) bool {
+	pe := pgError(err)
+	return pe != nil && (pe.Code == pgerrcode.SerializationFailure || pe.Code == pgerrcode.DeadlockDetected)
+}
+
+// UndefinedTable reports whether err says a table does not exist.
+func UndefinedTable(err error) bool {
+	return violates(err, pgerrcode.UndefinedTable, "")
+}

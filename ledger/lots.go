@@ -1,0 +1,110 @@
+package ledger
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+)
+
+// The reads of points lots. Lots are kept by the ledger (post.go creates,
+// draws and restores them); these say what they hold.
+
+// LotSummary splits an account's points by the state of their lots at an
+// instant: pending points (not available yet) and expired points (not yet
+// taken by an expiry run) cannot be spent.
+type LotSummary struct {
+	Balance   int64 // every point left in a lot: the account's balance
+	Available int64 // in lots available and unexpired
+	Pending   int64 // in lots not available yet
+	Expiring  int64 // available points in lots that expire by the horizon asked for
+}
+
+// qLotSummary sums the lots of account $1 as of $2, with the horizon $3.
+const qLotSummary = `SELECT coalesce(sum(l.remaining), 0),
+    coalesce(sum(l.remaining) FILTER (WHERE l.available_at <= $2 AND l.expires_at > $2), 0),
+    coalesce(sum(l.remaining) FILTER (WHERE l.available_at > $2), 0),
+    coalesce(sum(l.remaining) FILTER (WHERE l.available_at <= $2 AND l.expires_at > $2 AND l.expires_at <= $3), 0)
+FROM points_lots l JOIN accounts a ON a.id = l.account_id
+WHERE a.code = $1 AND l.remaining > 0`
+
+// LotSummary reads the account's lots as of the transaction's Now, counting
+// as Expiring the available points that expire by expiringBy. An account
+// without lots has a zero summary.
+func (tx *Tx) LotSummary(ctx context.Context, code string, expiringBy time.Time) (LotSummary, error) {
+	var s LotSummary
+	err := tx.QueryRow(ctx, qLotSummary, code, tx.now, expiringBy).Scan(&s.Balance, &s.Available, &s.Pending, &s.Expiring)
+	return s, err
+}
+
+// Holdings is what a customer holds: their points by the state of their
+// lots, and the balances of their prepaid and rebate accounts (CNY).
+type Holdings struct {
+	Points  LotSummary
+	Prepaid decimal.Decimal
+	Rebate  decimal.Decimal
+}
+
+// QueueHoldings queues into b one read of the customer's holdings as of at,
+// counting as expiring the available points that expire by expiringBy: for
+// a caller that reads its own rows in the same round trip.
+func QueueHoldings(b *pgx.Batch, customerID string, at, expiringBy time.Time, into *Holdings) {
+	b.Queue(`SELECT l.*,
+    coalesce((SELECT sum(b.balance) FROM balance_buckets b JOIN accounts a ON a.id = b.account_id WHERE a.code = $4), 0),
+    coalesce((SELECT sum(b.balance) FROM balance_buckets b JOIN accounts a ON a.id = b.account_id WHERE a.code = $5), 0)
+FROM (`+qLotSummary+`) l`,
+		CustomerAccount(customerID, "points"), at, expiringBy, CustomerAccount(customerID, "prepaid"),
+		CustomerAccount(customerID, "rebate")).QueryRow(func(row pgx.Row) error {
+		p := &into.Points
+		return row.Scan(&p.Balance, &p.Available, &p.Pending, &p.Expiring, &into.Prepaid, &into.Rebate)
+	})
+}
+
+// ExpiryGroup is the points left in an account's lots that expire at one
+// instant.
+type ExpiryGroup struct {
+	ExpiresAt time.Time
+	Points    int64
+}
+
+// ExpiringLots lists the points left in the account's lots that expire
+// after after and at or before by, available or not, by expiry instant,
+// soonest first.
+func (tx *Tx) ExpiringLots(ctx context.Context, code string, after, by time.Time) ([]ExpiryGroup, error) {
+	rows, err := tx.Query(ctx, `SELECT l.expires_at, sum(l.remaining) FROM points_lots l
+JOIN accounts a ON a.id = l.account_id
+WHERE a.code = $1 AND l.remaining > 0 AND l.expires_at > $2 AND l.expires_at <= $3
+GROUP BY l.expires_at ORDER BY l.expires_at`, code, after, by)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (ExpiryGroup, error) {
+		var g ExpiryGroup
+		err := row.Scan(&g.ExpiresAt, &g.Points)
+		return g, err
+	})
+}
+
+// LotRemaining is what is left of the lot the entry created on the account:
+// 0 when it created none there.
+func (tx *Tx) LotRemaining(ctx context.Context, code string, entryID int64) (int64, error) {
+	var left int64
+	err := tx.QueryRow(ctx, `SELECT coalesce(sum(l.remaining), 0) FROM points_lots l
+JOIN accounts a ON a.id = l.account_id WHERE l.entry_id = $1 AND a.code = $2`, entryID, code).Scan(&left)
+	return left, err
+}
+
+// ExpiringAccounts lists the customer points accounts that hold points in
+// lots expiring at or before asOf: at most limit of them, in code order,
+// after the code after (a keyset cursor: "" for the first page).
+func (l *Ledger) ExpiringAccounts(ctx context.Context, asOf time.Time, after string, limit int) ([]string, error) {
+	rows, err := l.pool.Query(ctx, `SELECT a.code FROM accounts a
+WHERE a.code > $1 AND a.asset = 'PTS' AND NOT a.allow_negative
+  AND EXISTS (SELECT 1 FROM points_lots l WHERE l.account_id = a.id AND l.remaining > 0 AND l.expires_at <= $2)
+ORDER BY a.code LIMIT $3`, after, asOf, limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}

@@ -1,0 +1,94 @@
+package loyalty_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tally-ledger/tally/internal/testdb"
+	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/loyalty"
+)
+
+// TestEachTransactionOfTheServiceHasOneClock runs the service on a clock
+// that moves on a second each time it is read, and checks that what one
+// transaction writes (the loyalty rows and the entries) bears one instant.
+func TestEachTransactionOfTheServiceHasOneClock(t *testing.T) {
+	pool := testdb.Pool(t)
+	start := time.Date(2026, 3, 15, 12, 0, 0, 0, shanghai)
+	var reads atomic.Int64
+	l := ledger.New(pool, ledger.WithClock(func() time.Time {
+		return start.Add(time.Duration(reads.Add(1)) * time.Second)
+	}))
+	svc := loyalty.New(pool, l)
+	ctx := context.Background()
+	at := func(query string, args ...any) time.Time {
+		t.Helper()
+		var v time.Time
+		if err := pool.QueryRow(ctx, query, args...).Scan(&v); err != nil {
+			t.Fatalf("%s: %v", query, err)
+		}
+		return v
+	}
+	entry := func(id int64) *ledger.Entry {
+		t.Helper()
+		e, err := l.Entry(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	same := func(what string, times ...time.Time) {
+		t.Helper()
+		for _, v := range times[1:] {
+			if !v.Equal(times[0]) {
+				t.Errorf("%s at %v, want one instant", what, times)
+				return
+			}
+		}
+	}
+
+	if _, _, err := svc.CreateCustomer(ctx, loyalty.Customer{ID: "C1", Name: "One"}); err != nil {
+		t.Fatal(err)
+	}
+	same("a customer and their points account created",
+		at(`SELECT created_at FROM customers WHERE id = 'C1'`), at(`SELECT created_at FROM accounts WHERE code = 'customer:C1:points'`))
+
+	_, key, err := l.CreateKey(ctx, "partner", ledger.RolePartner, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	amount := d("1000")
+	o := svc.ProcessBatch(ctx, key.ID, "test", []loyalty.Event{{EventID: "e1", Type: loyalty.ShipmentCompleted,
+		CustomerID: "C1", ShipmentID: "S1", Amount: &amount, OccurredAt: start.Add(-time.Hour)}})[0]
+	if o.Err != nil {
+		t.Fatal(o.Err)
+	}
+	same("an event recorded and its entry recorded", at(`SELECT created_at FROM events WHERE event_id = 'e1'`),
+		entry(*o.Result.EntryID).RecordedAt)
+
+	m, _, err := svc.Deposit(ctx, loyalty.MoneyInput{ID: "d1", CustomerID: "C1", Amount: d("1000")}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dep := entry(m.EntryID)
+	same("a deposit sent without a time: occurred, recorded, its entry effective and recorded", m.OccurredAt,
+		at(`SELECT created_at FROM money_movements WHERE id = 'd1'`), dep.EffectiveAt, dep.RecordedAt)
+
+	if _, err := svc.CreateProduct(ctx, loyalty.Product{SKU: "pen", Name: "Pen", Kind: loyalty.Standard, PointsPrice: 10}); err != nil {
+		t.Fatal(err)
+	}
+	r, _, err := svc.Redeem(ctx, loyalty.RedemptionInput{ID: "r1", CustomerID: "C1", SKU: "pen", Quantity: 1}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	red := entry(r.EntryID)
+	same("a redemption created, its entry effective and recorded", r.CreatedAt, red.EffectiveAt, red.RecordedAt)
+	c, err := svc.CancelRedemption(ctx, "r1", "", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel := entry(*c.CancelEntryID)
+	same("a redemption cancelled, its entry effective and recorded", *c.CancelledAt, cancel.EffectiveAt, cancel.RecordedAt)
+}
