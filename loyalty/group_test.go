@@ -18,16 +18,19 @@ import (
 	"github.com/tally-ledger/tally/rules"
 )
 
-// TestGroupedEqualsAlone checks the grouped fast path against the
-// event-by-event path: the same random events (shipments across a month
-// boundary and a campaign, referral bonuses past the monthly cap, refunds,
-// feedback, duplicate shipments, unknown customers, retried and conflicting
-// event ids) are processed as one batch with the fast path, as one batch
-// event by event, and one request at a time. Every event's outcome and the
-// resulting books must be the same in all three databases, and every
-// event's answer and every points balance must be those of the independent
-// model of the rules (pricemodel), run over the same events: the paths share
-// their pricing, so only the model can tell a pricing bug common to them.
+// TestGroupedEqualsAlone checks the group loader against the single-event
+// loader: the same random events (shipments across a month boundary and a
+// campaign, referral bonuses past the monthly cap, refunds, feedback,
+// duplicate shipments, unknown customers, retried and conflicting event
+// ids) are processed as one batch in groups (each run of shipments loaded
+// together, and priced against state kept up to date in Go), as one batch
+// with every event alone (each shipment loaded by its own keys, after the
+// one before it is written), and one request at a time. Every event's
+// outcome and the resulting books must be the same in all three databases,
+// and every event's answer and every points balance must be those of the
+// independent model of the rules (pricemodel), run over the same events:
+// the paths share their pricer and their writer, so only the model can tell
+// a bug common to them.
 //
 // With one writer a batch is one group, in order. With two, each writer
 // takes its own customers, so events of different customers may be written
