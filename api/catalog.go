@@ -7,9 +7,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/tally-ledger/tally/catalog"
 	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
-	"github.com/tally-ledger/tally/loyalty"
 )
 
 type productRequest struct {
@@ -42,7 +42,7 @@ func (s *Server) createProduct(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := s.loyalty.CreateProduct(c.Request().Context(), loyalty.Product{SKU: req.SKU, Name: req.Name, Kind: req.Kind,
+	p, err := s.catalog.CreateProduct(c.Request().Context(), catalog.Product{SKU: req.SKU, Name: req.Name, Kind: req.Kind,
 		PointsPrice: price, MinLevel: req.MinLevel, ValidFrom: req.ValidFrom, ValidUntil: req.ValidUntil, Stock: req.Stock,
 		PerCustomerLimit: req.PerCustomerLimit})
 	if err != nil {
@@ -65,7 +65,7 @@ func (s *Server) patchProduct(c echo.Context) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	patch := loyalty.ProductPatch{Name: req.Name, MinLevel: req.MinLevel, ValidFrom: req.ValidFrom, ValidUntil: req.ValidUntil,
+	patch := catalog.ProductPatch{Name: req.Name, MinLevel: req.MinLevel, ValidFrom: req.ValidFrom, ValidUntil: req.ValidUntil,
 		Stock: req.Stock, PerCustomerLimit: req.PerCustomerLimit, Active: req.Active}
 	if req.PointsPrice != nil {
 		price, err := points(*req.PointsPrice, "points_price")
@@ -74,7 +74,7 @@ func (s *Server) patchProduct(c echo.Context) error {
 		}
 		patch.PointsPrice = &price
 	}
-	p, err := s.loyalty.UpdateProduct(c.Request().Context(), c.Param("sku"), patch)
+	p, err := s.catalog.UpdateProduct(c.Request().Context(), c.Param("sku"), patch)
 	if fault.CodeOf(err) == fault.UnknownProduct {
 		return fault.Errorf(fault.NotFound, "no product %q", clip(c.Param("sku")))
 	}
@@ -85,12 +85,12 @@ func (s *Server) patchProduct(c echo.Context) error {
 }
 
 func (s *Server) listProducts(c echo.Context) error {
-	list, err := s.loyalty.Products(c.Request().Context())
+	list, err := s.catalog.Products(c.Request().Context())
 	if err != nil {
 		return err
 	}
 	if list == nil {
-		list = []loyalty.Product{}
+		list = []catalog.Product{}
 	}
 	return reply(c, http.StatusOK, map[string]any{"products": list})
 }
@@ -100,7 +100,7 @@ func (s *Server) customerCatalog(c echo.Context) error {
 	if err := canReadCustomer(keyOf(c), id); err != nil {
 		return err
 	}
-	items, err := s.loyalty.Catalog(c.Request().Context(), id)
+	items, err := s.catalog.Catalog(c.Request().Context(), id)
 	if err != nil {
 		return err
 	}
@@ -117,14 +117,14 @@ func canActForCustomer(key ledger.APIKey, id string) error {
 }
 
 func (s *Server) redeem(c echo.Context) error {
-	var req loyalty.RedemptionInput
+	var req catalog.RedemptionInput
 	if err := decode(c, &req); err != nil {
 		return err
 	}
 	if err := canActForCustomer(keyOf(c), req.CustomerID); err != nil {
 		return err
 	}
-	r, replayed, err := s.loyalty.Redeem(c.Request().Context(), req, actor(c))
+	r, replayed, err := s.catalog.Redeem(c.Request().Context(), req, actor(c))
 	if err != nil {
 		return err
 	}
@@ -146,7 +146,7 @@ func (s *Server) cancelRedemption(c echo.Context) error {
 	ctx := c.Request().Context()
 	id := c.Param("id")
 	if key := keyOf(c); key.Role == ledger.RoleCustomer {
-		r, err := s.loyalty.Redemption(ctx, id)
+		r, err := s.catalog.Redemption(ctx, id)
 		if err != nil {
 			return err
 		}
@@ -154,7 +154,7 @@ func (s *Server) cancelRedemption(c echo.Context) error {
 			return err
 		}
 	}
-	r, err := s.loyalty.CancelRedemption(ctx, id, req.Reason, actor(c))
+	r, err := s.catalog.CancelRedemption(ctx, id, req.Reason, actor(c))
 	if err != nil {
 		return err
 	}

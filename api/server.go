@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tally-ledger/tally/catalog"
 	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
@@ -23,8 +24,11 @@ import (
 // Config is what the API needs from its wiring.
 type Config struct {
 	Ledger *ledger.Ledger
-	// Loyalty is the loyalty programme on the same ledger.
+	// Loyalty is the loyalty programme on the same ledger: customers,
+	// rules, campaigns, partner events, expiry.
 	Loyalty *loyalty.Service
+	// Catalog is the points catalogue and its redemptions.
+	Catalog *catalog.Service
 	Log     *slog.Logger
 	// OpenAPI is the spec served at /openapi.yaml.
 	OpenAPI []byte
@@ -39,6 +43,7 @@ type Config struct {
 type Server struct {
 	ledger  *ledger.Ledger
 	loyalty *loyalty.Service
+	catalog *catalog.Service
 	log     *slog.Logger
 	openapi []byte
 	ready   func(context.Context) error
@@ -55,7 +60,7 @@ func New(cfg Config) *Server {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
-	s := &Server{ledger: cfg.Ledger, loyalty: cfg.Loyalty, log: cfg.Log, openapi: cfg.OpenAPI, ready: cfg.Ready}
+	s := &Server{ledger: cfg.Ledger, loyalty: cfg.Loyalty, catalog: cfg.Catalog, log: cfg.Log, openapi: cfg.OpenAPI, ready: cfg.Ready}
 	s.metrics = newMetrics(cfg.Registry, cfg.Ledger, cfg.Loyalty)
 
 	e := echo.New()

@@ -86,6 +86,23 @@ func sameReferrer(a, b *string) bool {
 	return (a == nil) == (b == nil) && (a == nil || *a == *b)
 }
 
+// LockCustomer reads the customer and locks their row until tx ends. Every
+// write that concerns a customer (an event, a redemption, a money movement)
+// takes this lock first, so that one customer's writes are serialised and
+// each prices from settled state.
+//
+// Errors: fault.UnknownCustomer.
+func LockCustomer(ctx context.Context, tx *ledger.Tx, id string) (Customer, error) {
+	return customer(ctx, tx, id, true)
+}
+
+// ReadCustomer reads the customer in tx without locking them.
+//
+// Errors: fault.UnknownCustomer.
+func ReadCustomer(ctx context.Context, tx *ledger.Tx, id string) (Customer, error) {
+	return customer(ctx, tx, id, false)
+}
+
 // customer reads a customer, locking the row for the transaction when lock:
 // every event of a customer holds this lock, so that contribution, tier and
 // points are computed from settled state.
@@ -166,6 +183,21 @@ func (s *Service) Profile(ctx context.Context, id string) (Profile, error) {
 		return nil
 	})
 	return p, err
+}
+
+// TierAt is the customer's tier in effect at t, by the rules in effect at
+// t: the higher of last month's and this month's so far.
+func (s *Service) TierAt(ctx context.Context, tx *ledger.Tx, customerID string, t time.Time) (rules.Tier, error) {
+	rs, err := s.rulesAt(ctx, tx, t)
+	if err != nil {
+		return rules.Tier{}, err
+	}
+	st, err := monthState(ctx, tx, rs, customerID, t)
+	if err != nil {
+		return rules.Tier{}, err
+	}
+	tier, _ := rs.TierInEffect(st.last.Amount, st.this.Amount)
+	return tier, nil
 }
 
 type months struct{ last, this Contribution }

@@ -1,8 +1,8 @@
 // Package loyalty runs the loyalty programme on the ledger: customers and
 // their referrers, versioned rule sets, campaigns, partner events
 // (shipments, refunds, feedback) turned into balanced entries each exactly
-// once, the catalogue and its redemptions, points expiry, prepaid money,
-// and the finance reports and checks composed from the ledger's.
+// once, points expiry, prepaid money, and the finance reports and checks
+// composed from the ledger's. The catalogue is catalog's.
 //
 // It owns the loyalty tables and their SQL, which it runs on its own pool
 // and in ledger transactions, so that an event's state and its entry commit
@@ -76,16 +76,23 @@ func New(db *pgxpool.Pool, l *ledger.Ledger, opts ...Option) *Service {
 	return s
 }
 
-// Owns reports whether entries of the kind belong to a loyalty flow, whose
-// state (shipments, redemptions, lots) a bare ledger reversal would leave
-// behind: they are corrected through their own flow (a refund event, a
-// cancelled redemption, a money movement's own reversal), never reversed by
-// hand.
+// Owns reports whether entries of the kind are written by loyalty's own
+// flows (partner events, expiry), whose rows (shipments, months, bonuses)
+// a bare ledger reversal would leave behind: they are corrected through
+// their own flow (a refund event), never reversed by hand.
 func Owns(kind string) bool {
 	switch kind {
-	case ShipmentCompleted, ShipmentRefunded, FeedbackSubmitted, "redemption", "redemption.cancelled", "expiry",
-		Deposit, Charge, Withdrawal:
+	case ShipmentCompleted, ShipmentRefunded, FeedbackSubmitted, "expiry", Deposit, Charge, Withdrawal:
 		return true
 	}
 	return false
 }
+
+// ClockSkew is how far ahead of the server's clock the instant a partner
+// says something happened (an event's or a money movement's occurred_at)
+// may be.
+const ClockSkew = clockSkew
+
+// ValidShipmentID reports whether id is a well-formed shipment id: 1 to 64
+// letters, digits, '_', '.', ':' or '-'.
+func ValidShipmentID(id string) bool { return shipmentIDPattern.MatchString(id) }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-ledger/tally/catalog"
 	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
@@ -366,7 +367,7 @@ func TestPointsReportAndSegments(t *testing.T) {
 		e.ship(fmt.Sprintf("C%02d", i), fmt.Sprintf("S%02d", i), fmt.Sprint(100*(i+1)*(i+1)), march(2, 9))
 	}
 	e.ship("E", "SE", "60", march(3, 9))
-	e.product(loyalty.Product{SKU: "pen", Name: "Pen", Kind: loyalty.Standard, PointsPrice: 100})
+	e.product(catalog.Product{SKU: "pen", Name: "Pen", Kind: catalog.Standard, PointsPrice: 100})
 	if _, err := e.redeem("C05", "pen", 2); err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-ledger/tally/catalog"
 	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/loyalty"
 	"github.com/tally-ledger/tally/rules"
@@ -42,7 +43,7 @@ func TestLateFullRefundAfterTheBonusWasSpent(t *testing.T) {
 	e.customer("R")
 	e.customer("E", "R")
 	e.ship("E", "S1", "80", march(1, 9)) // bonus available from the 15th, 09:00
-	e.product(loyalty.Product{SKU: "pen", Name: "Pen", Kind: loyalty.Standard, PointsPrice: 400})
+	e.product(catalog.Product{SKU: "pen", Name: "Pen", Kind: catalog.Standard, PointsPrice: 400})
 	if _, err := e.redeem("R", "pen", 1); err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-ledger/tally/catalog"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 )
@@ -81,8 +82,8 @@ func TestPointsRollForwardCountsExpiryReversalAndCancellation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.product(loyalty.Product{SKU: "pen", Name: "Pen", Kind: loyalty.Standard, PointsPrice: 150})
-	e.product(loyalty.Product{SKU: "clip", Name: "Clip", Kind: loyalty.Standard, PointsPrice: 20})
+	e.product(catalog.Product{SKU: "pen", Name: "Pen", Kind: catalog.Standard, PointsPrice: 150})
+	e.product(catalog.Product{SKU: "clip", Name: "Clip", Kind: catalog.Standard, PointsPrice: 20})
 
 	// January 2027.
 	e.clock.set(shanghaiAt(2027, 1, 15, 12))
@@ -99,7 +100,7 @@ func TestPointsRollForwardCountsExpiryReversalAndCancellation(t *testing.T) {
 	if refund.Points != -30 {
 		t.Fatalf("refund of 30 of 300: %d points, want -30", refund.Points)
 	}
-	if _, err := e.svc.CancelRedemption(e.ctx, pen.ID, "", "test"); err != nil { // S1's lot holds 100 again
+	if _, err := e.catalog.CancelRedemption(e.ctx, pen.ID, "", "test"); err != nil { // S1's lot holds 100 again
 		t.Fatal(err)
 	}
 	if _, _, err := e.ledger.Reverse(e.ctx, adjustment.ID, ledger.ReversalInput{Actor: "ops", Reason: "posted in error"}); err != nil {
