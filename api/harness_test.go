@@ -20,6 +20,7 @@ import (
 
 	"github.com/tally-ledger/tally"
 	"github.com/tally-ledger/tally/catalog"
+	"github.com/tally-ledger/tally/finance"
 	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/internal/testdb"
 	"github.com/tally-ledger/tally/ledger"
@@ -71,7 +72,7 @@ type harness struct {
 // wired is the API's services on the ledger, wired as cmd/tally wires them.
 func wired(pool *pgxpool.Pool, l *ledger.Ledger) Config {
 	customers := loyalty.New(pool, l)
-	return Config{Ledger: l, Loyalty: customers, Catalog: catalog.New(pool, l, customers)}
+	return Config{Ledger: l, Loyalty: customers, Catalog: catalog.New(pool, l, customers), Finance: finance.New(l, customers)}
 }
 
 func newHarness(t *testing.T) *harness {

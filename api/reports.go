@@ -12,9 +12,9 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-ledger/tally/finance"
 	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
-	"github.com/tally-ledger/tally/loyalty"
 	"github.com/tally-ledger/tally/rules"
 )
 
@@ -159,7 +159,7 @@ func (s *Server) trialBalance(c echo.Context) error {
 		return err
 	}
 	st.start(`{"as_of":`+mustJSON(asOf)+`,"accounts":[`, []string{"account", "asset", "debit", "credit", "balance"})
-	totals, err := s.ledger.TrialBalance(c.Request().Context(), asOf, func(r ledger.TrialRow) error {
+	totals, err := s.finance.TrialBalance(c.Request().Context(), asOf, func(r ledger.TrialRow) error {
 		rec := []string{r.Account, string(r.Asset), money(r.Debit, r.Asset), money(r.Credit, r.Asset), money(r.Balance, r.Asset)}
 		return st.row(map[string]string{"account": rec[0], "asset": rec[1], "debit": rec[2], "credit": rec[3], "balance": rec[4]}, rec)
 	})
@@ -200,12 +200,12 @@ func period(c echo.Context, now time.Time) (time.Time, time.Time, error) {
 var rebateHeader = []string{"customer_id", "opening", "granted", "used_by_charges", "clawed_back", "adjustments", "closing",
 	"deposits", "effective_rate"}
 
-func rebateRecord(r loyalty.RebateRow) []string {
+func rebateRecord(r finance.RebateRow) []string {
 	return []string{r.CustomerID, cny(r.Opening), cny(r.Granted), cny(r.Used), cny(r.ClawedBack), cny(r.Adjustments),
 		cny(r.Closing), cny(r.Deposits), r.EffectiveRate.StringFixed(4)}
 }
 
-func rebateObject(r loyalty.RebateRow) map[string]string {
+func rebateObject(r finance.RebateRow) map[string]string {
 	rec := rebateRecord(r)
 	m := make(map[string]string, len(rec))
 	for i, h := range rebateHeader {
@@ -224,7 +224,7 @@ func (s *Server) rebateReport(c echo.Context) error {
 		return err
 	}
 	st.start(`{"from":`+mustJSON(from)+`,"to":`+mustJSON(to)+`,"customers":[`, rebateHeader)
-	total, err := s.loyalty.RebateReport(c.Request().Context(), from, to, func(r loyalty.RebateRow) error {
+	total, err := s.finance.RebateReport(c.Request().Context(), from, to, func(r finance.RebateRow) error {
 		return st.row(rebateObject(r), rebateRecord(r))
 	})
 	if err != nil {
@@ -242,7 +242,7 @@ func (s *Server) pointsReport(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	rep, err := s.loyalty.PointsRollForward(c.Request().Context(), from, to)
+	rep, err := s.finance.PointsRollForward(c.Request().Context(), from, to)
 	if err != nil {
 		return err
 	}
@@ -250,7 +250,7 @@ func (s *Server) pointsReport(c echo.Context) error {
 	header := []string{"from", "to", "opening"}
 	record := []string{from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339), n(rep.Opening)}
 	earned := map[string]string{}
-	for _, ch := range loyalty.PointsChannels {
+	for _, ch := range finance.PointsChannels {
 		header = append(header, "earned_"+ch)
 		record = append(record, n(rep.Earned[ch]))
 		earned[ch] = n(rep.Earned[ch])
@@ -274,7 +274,7 @@ func (s *Server) segmentReport(c echo.Context) error {
 	if !month.Valid() {
 		return &fault.Error{Code: fault.Invalid, Message: "month must be YYYY-MM", Fields: map[string]string{"month": "YYYY-MM"}}
 	}
-	rep, err := s.loyalty.Segments(c.Request().Context(), month)
+	rep, err := s.finance.Segments(c.Request().Context(), month)
 	if err != nil {
 		return err
 	}
@@ -285,7 +285,7 @@ func (s *Server) segmentReport(c echo.Context) error {
 	var records [][]string
 	for _, g := range []struct {
 		name string
-		rows []loyalty.GroupRow
+		rows []finance.GroupRow
 	}{{"segment", rep.Segments}, {"class", rep.Classes}} {
 		for _, r := range g.rows {
 			records = append(records, []string{g.name, r.Name, strconv.Itoa(r.Customers), cny(r.Contribution), r.Share.StringFixed(4)})

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tally-ledger/tally/catalog"
+	"github.com/tally-ledger/tally/finance"
 	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
@@ -29,6 +30,8 @@ type Config struct {
 	Loyalty *loyalty.Service
 	// Catalog is the points catalogue and its redemptions.
 	Catalog *catalog.Service
+	// Finance answers the reports and the reconciliation.
+	Finance *finance.Service
 	Log     *slog.Logger
 	// OpenAPI is the spec served at /openapi.yaml.
 	OpenAPI []byte
@@ -44,6 +47,7 @@ type Server struct {
 	ledger  *ledger.Ledger
 	loyalty *loyalty.Service
 	catalog *catalog.Service
+	finance *finance.Service
 	log     *slog.Logger
 	openapi []byte
 	ready   func(context.Context) error
@@ -60,7 +64,7 @@ func New(cfg Config) *Server {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
-	s := &Server{ledger: cfg.Ledger, loyalty: cfg.Loyalty, catalog: cfg.Catalog, log: cfg.Log, openapi: cfg.OpenAPI, ready: cfg.Ready}
+	s := &Server{ledger: cfg.Ledger, loyalty: cfg.Loyalty, catalog: cfg.Catalog, finance: cfg.Finance, log: cfg.Log, openapi: cfg.OpenAPI, ready: cfg.Ready}
 	s.metrics = newMetrics(cfg.Registry, cfg.Ledger, cfg.Loyalty)
 
 	e := echo.New()

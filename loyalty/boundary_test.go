@@ -13,6 +13,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/tally-ledger/tally/catalog"
+	"github.com/tally-ledger/tally/finance"
 	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
@@ -338,8 +339,8 @@ FROM money_movements m JOIN entries en ON en.id = m.entry_id WHERE m.kind = 'dep
 	// March's rebate roll-forward closes at that balance.
 	wantBalanceOf(t, e, "customer:P:prepaid", "4999.98")
 	wantBalanceOf(t, e, "customer:P:rebate", "74.99")
-	total, err := e.svc.RebateReport(e.ctx, time.Date(2026, 3, 1, 0, 0, 0, 0, shanghai), time.Date(2026, 4, 1, 0, 0, 0, 0, shanghai),
-		func(loyalty.RebateRow) error { return nil })
+	total, err := finance.New(e.ledger, e.svc).RebateReport(e.ctx, time.Date(2026, 3, 1, 0, 0, 0, 0, shanghai), time.Date(2026, 4, 1, 0, 0, 0, 0, shanghai),
+		func(finance.RebateRow) error { return nil })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -234,3 +234,38 @@ func pointsSummary(ctx context.Context, tx *ledger.Tx, customerID string) (Point
 	l, err := tx.LotSummary(ctx, ledger.CustomerAccount(customerID, "points"), tx.Now().Add(expiringSoon))
 	return PointsSummary{Balance: l.Balance, Available: l.Available, Pending: l.Pending, ExpiringSoon: l.Expiring}, err
 }
+
+// RankedContribution is one customer's contribution in a month, ranked
+// among the customers counted: Rank 1 contributed the most (ties by
+// customer id) of Of customers.
+type RankedContribution struct {
+	Amount   decimal.Decimal
+	Rank, Of int
+}
+
+// RankContributions emits, highest first, the month's contribution of every
+// customer registered before registeredBefore (0 for those without
+// shipments in it), read in tx.
+func RankContributions(ctx context.Context, tx *ledger.Tx, month rules.Month, registeredBefore time.Time,
+	emit func(RankedContribution) error) error {
+	rows, err := tx.Query(ctx, `WITH c AS (
+    SELECT cu.id, coalesce(m.contribution, 0) AS contribution
+    FROM customers cu LEFT JOIN customer_months m ON m.customer_id = cu.id AND m.month = $1
+    WHERE cu.created_at < $2)
+SELECT contribution, row_number() OVER (ORDER BY contribution DESC, id), count(*) OVER ()
+FROM c ORDER BY contribution DESC, id`, string(month), registeredBefore)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c RankedContribution
+		if err := rows.Scan(&c.Amount, &c.Rank, &c.Of); err != nil {
+			return err
+		}
+		if err := emit(c); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}

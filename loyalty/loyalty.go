@@ -1,8 +1,9 @@
 // Package loyalty runs the loyalty programme on the ledger: customers and
 // their referrers, versioned rule sets, campaigns, partner events
 // (shipments, refunds, feedback) turned into balanced entries each exactly
-// once, points expiry, prepaid money, and the finance reports and checks
-// composed from the ledger's. The catalogue is catalog's.
+// once, points expiry, prepaid money, the customer's balances and
+// statement, and the reconciliation checks of its rows. The catalogue is
+// catalog's, the finance reports finance's.
 //
 // It owns the loyalty tables and their SQL, which it runs on its own pool
 // and in ledger transactions, so that an event's state and its entry commit

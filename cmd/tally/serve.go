@@ -14,6 +14,7 @@ import (
 	"github.com/tally-ledger/tally"
 	"github.com/tally-ledger/tally/api"
 	"github.com/tally-ledger/tally/catalog"
+	"github.com/tally-ledger/tally/finance"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 	"github.com/tally-ledger/tally/migrations"
@@ -63,7 +64,7 @@ func serve(ctx context.Context, env environment, args []string) error {
 	}
 	customers := loyalty.New(pool, l, loyalty.WithEventWriters(writers))
 	srv := api.New(api.Config{Ledger: l, Loyalty: customers, Catalog: catalog.New(pool, l, customers),
-		Log: log, OpenAPI: tally.OpenAPI, Ready: ready})
+		Finance: finance.New(l, customers), Log: log, OpenAPI: tally.OpenAPI, Ready: ready})
 
 	ln, err := net.Listen("tcp", env.get("TALLY_ADDR", "127.0.0.1:8080"))
 	if err != nil {
