@@ -25,6 +25,7 @@ import (
 	"github.com/tally-ledger/tally/internal/testdb"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
+	"github.com/tally-ledger/tally/prepaid"
 )
 
 var (
@@ -72,7 +73,9 @@ type harness struct {
 // wired is the API's services on the ledger, wired as cmd/tally wires them.
 func wired(pool *pgxpool.Pool, l *ledger.Ledger) Config {
 	customers := loyalty.New(pool, l)
-	return Config{Ledger: l, Loyalty: customers, Catalog: catalog.New(pool, l, customers), Finance: finance.New(l, customers)}
+	money := prepaid.New(l, customers)
+	return Config{Ledger: l, Loyalty: customers, Catalog: catalog.New(pool, l, customers), Prepaid: money,
+		Finance: finance.New(l, customers, money)}
 }
 
 func newHarness(t *testing.T) *harness {

@@ -20,6 +20,7 @@ import (
 	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
+	"github.com/tally-ledger/tally/prepaid"
 )
 
 // Config is what the API needs from its wiring.
@@ -30,6 +31,8 @@ type Config struct {
 	Loyalty *loyalty.Service
 	// Catalog is the points catalogue and its redemptions.
 	Catalog *catalog.Service
+	// Prepaid is prepaid money: deposits, charges, withdrawals.
+	Prepaid *prepaid.Service
 	// Finance answers the reports and the reconciliation.
 	Finance *finance.Service
 	Log     *slog.Logger
@@ -47,6 +50,7 @@ type Server struct {
 	ledger  *ledger.Ledger
 	loyalty *loyalty.Service
 	catalog *catalog.Service
+	prepaid *prepaid.Service
 	finance *finance.Service
 	log     *slog.Logger
 	openapi []byte
@@ -64,7 +68,7 @@ func New(cfg Config) *Server {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
-	s := &Server{ledger: cfg.Ledger, loyalty: cfg.Loyalty, catalog: cfg.Catalog, finance: cfg.Finance, log: cfg.Log, openapi: cfg.OpenAPI, ready: cfg.Ready}
+	s := &Server{ledger: cfg.Ledger, loyalty: cfg.Loyalty, catalog: cfg.Catalog, prepaid: cfg.Prepaid, finance: cfg.Finance, log: cfg.Log, openapi: cfg.OpenAPI, ready: cfg.Ready}
 	s.metrics = newMetrics(cfg.Registry, cfg.Ledger, cfg.Loyalty)
 
 	e := echo.New()
@@ -121,7 +125,7 @@ func New(cfg Config) *Server {
 	v1.POST("/redemptions/:id/cancel", s.cancelRedemption, redeemers)
 	v1.POST("/jobs/expire", s.runExpiry, admin)
 
-	for _, kind := range []string{loyalty.Deposit, loyalty.Charge, loyalty.Withdrawal} {
+	for _, kind := range []string{prepaid.Deposit, prepaid.Charge, prepaid.Withdrawal} {
 		v1.POST("/"+kind+"s", s.moneyHandler(kind), writers)
 		v1.POST("/"+kind+"s/:id/reversal", s.moneyReversal(kind), admin)
 	}

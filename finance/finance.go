@@ -6,22 +6,25 @@
 //
 // It owns no table and writes nothing. It reads the books only through the
 // ledger's reports (trial balance, movements, reconciliation) and the
-// loyalty rows only through loyalty; it never names a table. Nothing but
+// rows of loyalty and prepaid only through them; it never names a table. Nothing but
 // api, cmd/tally and the tests' books check import it.
 package finance
 
 import (
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
+	"github.com/tally-ledger/tally/prepaid"
 )
 
 // Service is finance's view of the books. It is safe for concurrent use.
 type Service struct {
 	ledger    *ledger.Ledger
 	customers *loyalty.Service
+	money     *prepaid.Service
 }
 
-// New returns finance's reports on the ledger and the loyalty programme.
-func New(l *ledger.Ledger, customers *loyalty.Service) *Service {
-	return &Service{ledger: l, customers: customers}
+// New returns finance's reports on the ledger, the loyalty programme and
+// prepaid money.
+func New(l *ledger.Ledger, customers *loyalty.Service, money *prepaid.Service) *Service {
+	return &Service{ledger: l, customers: customers, money: money}
 }

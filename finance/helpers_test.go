@@ -12,10 +12,10 @@ import (
 
 	"github.com/tally-ledger/tally/catalog"
 	"github.com/tally-ledger/tally/finance"
-	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/internal/testdb"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
+	"github.com/tally-ledger/tally/prepaid"
 )
 
 var shanghai, _ = time.LoadLocation("Asia/Shanghai")
@@ -36,7 +36,7 @@ type env struct {
 	ledger    *ledger.Ledger
 	customers *loyalty.Service
 	catalog   *catalog.Service
-	prepaid   *loyalty.Service
+	prepaid   *prepaid.Service
 	svc       *finance.Service
 	clock     *clock
 	keyID     int64
@@ -51,8 +51,9 @@ func newEnv(t *testing.T) *env {
 	c.set(time.Date(2026, 3, 15, 12, 0, 0, 0, shanghai))
 	l := ledger.New(pool, ledger.WithClock(c.now))
 	customers := loyalty.New(pool, l)
+	money := prepaid.New(l, customers)
 	e := &env{t: t, ctx: context.Background(), pool: pool, ledger: l, customers: customers,
-		catalog: catalog.New(pool, l, customers), prepaid: customers, svc: finance.New(l, customers), clock: c}
+		catalog: catalog.New(pool, l, customers), prepaid: money, svc: finance.New(l, customers, money), clock: c}
 	_, k, err := l.CreateKey(e.ctx, "partner", ledger.RolePartner, "")
 	if err != nil {
 		t.Fatal(err)
@@ -133,38 +134,22 @@ func (e *env) scan(t testing.TB, q string, dest ...any) {
 	}
 }
 
-func wantCode(t *testing.T, err error, code fault.Code) {
-	t.Helper()
-	if got := fault.CodeOf(err); got != code {
-		t.Fatalf("error %v: code %q, want %q", err, got, code)
-	}
-}
-
 var moneySeq atomic.Int64
 
-func (e *env) money(kind, customer, amount string) (loyalty.MoneyMovement, error) {
-	in := loyalty.MoneyInput{ID: fmt.Sprintf("%s-%d", kind, moneySeq.Add(1)), CustomerID: customer, Amount: d(amount),
+func (e *env) money(kind, customer, amount string) (prepaid.MoneyMovement, error) {
+	in := prepaid.MoneyInput{ID: fmt.Sprintf("%s-%d", kind, moneySeq.Add(1)), CustomerID: customer, Amount: d(amount),
 		OccurredAt: e.clock.now().Add(-time.Minute), ShipmentID: "S1"}
-	var m loyalty.MoneyMovement
+	var m prepaid.MoneyMovement
 	var err error
 	switch kind {
-	case loyalty.Deposit:
+	case prepaid.Deposit:
 		m, _, err = e.prepaid.Deposit(e.ctx, in, "test")
-	case loyalty.Charge:
+	case prepaid.Charge:
 		m, _, err = e.prepaid.Charge(e.ctx, in, "test")
-	case loyalty.Withdrawal:
+	case prepaid.Withdrawal:
 		m, _, err = e.prepaid.Withdraw(e.ctx, in, "test")
 	}
 	return m, err
-}
-
-func (e *env) mustMoney(kind, customer, amount string) loyalty.MoneyMovement {
-	e.t.Helper()
-	m, err := e.money(kind, customer, amount)
-	if err != nil {
-		e.t.Fatalf("%s %s %s: %v", kind, customer, amount, err)
-	}
-	return m
 }
 
 func (e *env) balances(t testing.TB, customer string) loyalty.Balances {
@@ -203,17 +188,17 @@ func (e *env) heldBefore(t testing.TB, at time.Time, codes ...string) decimal.De
 }
 
 // moneyAt records a movement that occurred at a given time.
-func (e *env) moneyAt(t *testing.T, kind, id, customer, amount string, at time.Time) loyalty.MoneyMovement {
+func (e *env) moneyAt(t *testing.T, kind, id, customer, amount string, at time.Time) prepaid.MoneyMovement {
 	t.Helper()
-	in := loyalty.MoneyInput{ID: id, CustomerID: customer, Amount: d(amount), OccurredAt: at}
-	var m loyalty.MoneyMovement
+	in := prepaid.MoneyInput{ID: id, CustomerID: customer, Amount: d(amount), OccurredAt: at}
+	var m prepaid.MoneyMovement
 	var err error
 	switch kind {
-	case loyalty.Deposit:
+	case prepaid.Deposit:
 		m, _, err = e.prepaid.Deposit(e.ctx, in, "test")
-	case loyalty.Charge:
+	case prepaid.Charge:
 		m, _, err = e.prepaid.Charge(e.ctx, in, "test")
-	case loyalty.Withdrawal:
+	case prepaid.Withdrawal:
 		m, _, err = e.prepaid.Withdraw(e.ctx, in, "test")
 	}
 	if err != nil {

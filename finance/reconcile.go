@@ -12,5 +12,5 @@ import (
 // (rebates_match_rules), and the event rows against what they name
 // (event_rows_intact).
 func (s *Service) Reconcile(ctx context.Context) (ledger.Reconciliation, error) {
-	return s.ledger.Reconcile(ctx, s.customers.RebateCheck, s.customers.ReferenceCheck)
+	return s.ledger.Reconcile(ctx, s.money.RebateCheck, s.customers.ReferenceCheck)
 }

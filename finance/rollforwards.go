@@ -8,7 +8,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/tally-ledger/tally/ledger"
-	"github.com/tally-ledger/tally/loyalty"
+	"github.com/tally-ledger/tally/prepaid"
 )
 
 // The roll-forwards are composed from the ledger's movements report
@@ -73,17 +73,17 @@ func (s *Service) RebateReport(ctx context.Context, from, to time.Time, emit fun
 				row = &RebateRow{CustomerID: customer}
 			}
 			if strings.HasSuffix(m.Account, ":prepaid") {
-				row.Deposits = m.ByKind[loyalty.Deposit]
+				row.Deposits = m.ByKind[prepaid.Deposit]
 				return nil
 			}
 			row.Opening, row.Closing = m.Opening, m.Closing
 			for kind, amount := range m.ByKind {
 				switch kind {
-				case loyalty.Deposit:
+				case prepaid.Deposit:
 					row.Granted = amount
-				case loyalty.Charge:
+				case prepaid.Charge:
 					row.Used = amount.Neg()
-				case loyalty.Withdrawal:
+				case prepaid.Withdrawal:
 					row.ClawedBack = amount.Neg()
 				default:
 					row.Adjustments = row.Adjustments.Add(amount)

@@ -12,6 +12,7 @@ import (
 	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
+	"github.com/tally-ledger/tally/prepaid"
 )
 
 type pointsWant struct {
@@ -168,22 +169,22 @@ func TestRebateRollForwardCountsReversalsAndClawbacks(t *testing.T) {
 		e.customer(c)
 	}
 	e.clock.set(shanghaiAt(2026, 2, 15, 12))
-	e.moneyAt(t, loyalty.Deposit, "d1", "C1", "10000", shanghaiAt(2026, 2, 10, 9)) // 4%: 400
-	e.moneyAt(t, loyalty.Deposit, "d2", "C2", "5000", shanghaiAt(2026, 2, 11, 9))  // 3%: 150
+	e.moneyAt(t, prepaid.Deposit, "d1", "C1", "10000", shanghaiAt(2026, 2, 10, 9)) // 4%: 400
+	e.moneyAt(t, prepaid.Deposit, "d2", "C2", "5000", shanghaiAt(2026, 2, 11, 9))  // 3%: 150
 
 	e.clock.set(shanghaiAt(2026, 3, 20, 12))
-	w := e.moneyAt(t, loyalty.Withdrawal, "w1", "C1", "2500", shanghaiAt(2026, 3, 5, 9)) // 400 x 2500 / 10000
+	w := e.moneyAt(t, prepaid.Withdrawal, "w1", "C1", "2500", shanghaiAt(2026, 3, 5, 9)) // 400 x 2500 / 10000
 	wantMoney(t, "clawback", w.Clawback, "100.00")
-	e.moneyAt(t, loyalty.Deposit, "d3", "C1", "1000", shanghaiAt(2026, 3, 6, 9)) // 2%: 20
-	c := e.moneyAt(t, loyalty.Charge, "c1", "C1", "8600", shanghaiAt(2026, 3, 7, 9))
+	e.moneyAt(t, prepaid.Deposit, "d3", "C1", "1000", shanghaiAt(2026, 3, 6, 9)) // 2%: 20
+	c := e.moneyAt(t, prepaid.Charge, "c1", "C1", "8600", shanghaiAt(2026, 3, 7, 9))
 	wantMoney(t, "charge from rebate", c.FromRebate, "100.00") // principal 8,500 first
-	if _, err := e.prepaid.ReverseMoney(e.ctx, loyalty.Deposit, "d2", "bounced", "test"); err != nil {
+	if _, err := e.prepaid.ReverseMoney(e.ctx, prepaid.Deposit, "d2", "bounced", "test"); err != nil {
 		t.Fatal(err)
 	}
 	e.clock.set(shanghaiAt(2026, 3, 26, 12))
-	e.moneyAt(t, loyalty.Deposit, "d4", "C3", "2000", shanghaiAt(2026, 3, 25, 9)) // 2%: 40
+	e.moneyAt(t, prepaid.Deposit, "d4", "C3", "2000", shanghaiAt(2026, 3, 25, 9)) // 2%: 40
 	e.clock.set(shanghaiAt(2026, 4, 3, 12))
-	if _, err := e.prepaid.ReverseMoney(e.ctx, loyalty.Deposit, "d4", "bounced", "test"); err != nil {
+	if _, err := e.prepaid.ReverseMoney(e.ctx, prepaid.Deposit, "d4", "bounced", "test"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -243,26 +244,26 @@ func TestRollForwardIdentities(t *testing.T) {
 		e.customer(c)
 	}
 	e.clock.set(time.Date(2026, 1, 1, 0, 0, 0, 0, shanghai))
-	var reversible []loyalty.MoneyMovement
+	var reversible []prepaid.MoneyMovement
 	for range 300 {
 		e.clock.add(time.Duration(r.IntN(36)) * time.Hour)
 		c := customers[r.IntN(len(customers))]
-		var m loyalty.MoneyMovement
+		var m prepaid.MoneyMovement
 		var err error
 		switch op := r.IntN(10); {
 		case op < 4:
-			m, err = e.money(loyalty.Deposit, c, decimal.New(int64(50000+r.IntN(3000000)), -2).String())
+			m, err = e.money(prepaid.Deposit, c, decimal.New(int64(50000+r.IntN(3000000)), -2).String())
 		case op < 6:
-			m, err = e.money(loyalty.Charge, c, decimal.New(int64(100+r.IntN(3000000)), -2).String())
+			m, err = e.money(prepaid.Charge, c, decimal.New(int64(100+r.IntN(3000000)), -2).String())
 		case op < 7: // a charge that reaches into the rebate
 			b := e.balances(t, c)
 			amount := b.Prepaid.Principal.Add(b.Prepaid.Rebate.Div(decimal.NewFromInt(2))).RoundDown(2)
 			if !amount.IsPositive() {
 				continue
 			}
-			m, err = e.money(loyalty.Charge, c, amount.String())
+			m, err = e.money(prepaid.Charge, c, amount.String())
 		case op < 9:
-			m, err = e.money(loyalty.Withdrawal, c, decimal.New(int64(100+r.IntN(200000)), -2).String())
+			m, err = e.money(prepaid.Withdrawal, c, decimal.New(int64(100+r.IntN(200000)), -2).String())
 		default:
 			if len(reversible) > 0 {
 				i := r.IntN(len(reversible))

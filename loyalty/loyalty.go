@@ -1,9 +1,9 @@
 // Package loyalty runs the loyalty programme on the ledger: customers and
 // their referrers, versioned rule sets, campaigns, partner events
 // (shipments, refunds, feedback) turned into balanced entries each exactly
-// once, points expiry, prepaid money, the customer's balances and
-// statement, and the reconciliation checks of its rows. The catalogue is
-// catalog's, the finance reports finance's.
+// once, points expiry, the customer's balances and statement, and the
+// reconciliation check of its rows. The catalogue is catalog's, prepaid
+// money prepaid's, the finance reports finance's.
 //
 // It owns the loyalty tables and their SQL, which it runs on its own pool
 // and in ledger transactions, so that an event's state and its entry commit
@@ -83,7 +83,7 @@ func New(db *pgxpool.Pool, l *ledger.Ledger, opts ...Option) *Service {
 // their own flow (a refund event), never reversed by hand.
 func Owns(kind string) bool {
 	switch kind {
-	case ShipmentCompleted, ShipmentRefunded, FeedbackSubmitted, "expiry", Deposit, Charge, Withdrawal:
+	case ShipmentCompleted, ShipmentRefunded, FeedbackSubmitted, "expiry":
 		return true
 	}
 	return false

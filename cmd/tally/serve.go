@@ -18,6 +18,7 @@ import (
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 	"github.com/tally-ledger/tally/migrations"
+	"github.com/tally-ledger/tally/prepaid"
 )
 
 // serve runs the API until ctx is cancelled (SIGINT, SIGTERM), then stops
@@ -63,8 +64,9 @@ func serve(ctx context.Context, env environment, args []string) error {
 		return nil
 	}
 	customers := loyalty.New(pool, l, loyalty.WithEventWriters(writers))
-	srv := api.New(api.Config{Ledger: l, Loyalty: customers, Catalog: catalog.New(pool, l, customers),
-		Finance: finance.New(l, customers), Log: log, OpenAPI: tally.OpenAPI, Ready: ready})
+	money := prepaid.New(l, customers)
+	srv := api.New(api.Config{Ledger: l, Loyalty: customers, Catalog: catalog.New(pool, l, customers), Prepaid: money,
+		Finance: finance.New(l, customers, money), Log: log, OpenAPI: tally.OpenAPI, Ready: ready})
 
 	ln, err := net.Listen("tcp", env.get("TALLY_ADDR", "127.0.0.1:8080"))
 	if err != nil {

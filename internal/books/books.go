@@ -24,6 +24,7 @@ import (
 	"github.com/tally-ledger/tally/finance"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
+	"github.com/tally-ledger/tally/prepaid"
 )
 
 // maxReported is how many discrepancies Check reports one by one.
@@ -74,11 +75,18 @@ type Proof struct {
 // Verify proves the books of the database (see the package comment).
 func Verify(ctx context.Context, pool *pgxpool.Pool) (Proof, error) {
 	l := ledger.New(pool)
-	p := &prover{ctx: ctx, pool: pool, l: l, fin: finance.New(l, loyalty.New(pool, l)), stored: map[string]decimal.Decimal{}, assets: map[string]ledger.Asset{}}
+	p := &prover{ctx: ctx, pool: pool, l: l, fin: newFinance(pool, l), stored: map[string]decimal.Decimal{}, assets: map[string]ledger.Asset{}}
 	if err := p.run(); err != nil {
 		return Proof{}, err
 	}
 	return Proof{Problems: p.problems, Summary: p.summary}, nil
+}
+
+// newFinance is finance's reports on the database, wired as cmd/tally wires
+// them.
+func newFinance(pool *pgxpool.Pool, l *ledger.Ledger) *finance.Service {
+	customers := loyalty.New(pool, l)
+	return finance.New(l, customers, prepaid.New(l, customers))
 }
 
 type prover struct {

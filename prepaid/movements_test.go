@@ -1,4 +1,4 @@
-package loyalty_test
+package prepaid_test
 
 import (
 	"fmt"
@@ -11,51 +11,8 @@ import (
 
 	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
-	"github.com/tally-ledger/tally/loyalty"
+	"github.com/tally-ledger/tally/prepaid"
 )
-
-var moneySeq atomic.Int64
-
-func (e *env) money(kind, customer, amount string) (loyalty.MoneyMovement, error) {
-	in := loyalty.MoneyInput{ID: fmt.Sprintf("%s-%d", kind, moneySeq.Add(1)), CustomerID: customer, Amount: d(amount),
-		OccurredAt: e.clock.now().Add(-time.Minute), ShipmentID: "S1"}
-	var m loyalty.MoneyMovement
-	var err error
-	switch kind {
-	case loyalty.Deposit:
-		m, _, err = e.svc.Deposit(e.ctx, in, "test")
-	case loyalty.Charge:
-		m, _, err = e.svc.Charge(e.ctx, in, "test")
-	case loyalty.Withdrawal:
-		m, _, err = e.svc.Withdraw(e.ctx, in, "test")
-	}
-	return m, err
-}
-
-func (e *env) mustMoney(kind, customer, amount string) loyalty.MoneyMovement {
-	e.t.Helper()
-	m, err := e.money(kind, customer, amount)
-	if err != nil {
-		e.t.Fatalf("%s %s %s: %v", kind, customer, amount, err)
-	}
-	return m
-}
-
-func (e *env) balances(t testing.TB, customer string) loyalty.Balances {
-	t.Helper()
-	b, err := e.svc.Balances(e.ctx, customer)
-	if err != nil {
-		t.Fatalf("balances of %s: %v", customer, err)
-	}
-	return b
-}
-
-func wantMoney(t *testing.T, what string, got *decimal.Decimal, want string) {
-	t.Helper()
-	if got == nil || !got.Equal(d(want)) {
-		t.Errorf("%s = %v, want %s", what, got, want)
-	}
-}
 
 func TestDepositRebatesFromTheSchedule(t *testing.T) {
 	e := newEnv(t)
@@ -68,7 +25,7 @@ func TestDepositRebatesFromTheSchedule(t *testing.T) {
 		t.Run(tc.deposit, func(t *testing.T) {
 			c := "C" + tc.deposit
 			e.customer(c[:len(c)-3])
-			m := e.mustMoney(loyalty.Deposit, c[:len(c)-3], tc.deposit)
+			m := e.mustMoney(prepaid.Deposit, c[:len(c)-3], tc.deposit)
 			wantMoney(t, "rate", m.Rate, tc.rate)
 			wantMoney(t, "rebate", m.Rebate, tc.rebate)
 			if !m.Principal.Equal(d(tc.deposit)) || !m.RebateBalance.Equal(d(tc.rebate)) || m.RuleVersion != 1 {
@@ -87,46 +44,46 @@ func TestDepositRebatesFromTheSchedule(t *testing.T) {
 func TestChargeDrawsPrincipalThenRebate(t *testing.T) {
 	e := newEnv(t)
 	e.customer("C1")
-	e.mustMoney(loyalty.Deposit, "C1", "12345.67")
-	m := e.mustMoney(loyalty.Charge, "C1", "12500")
+	e.mustMoney(prepaid.Deposit, "C1", "12345.67")
+	m := e.mustMoney(prepaid.Charge, "C1", "12500")
 	wantMoney(t, "from principal", m.FromPrincipal, "12345.67")
 	wantMoney(t, "from rebate", m.FromRebate, "154.33")
 	if !m.Principal.IsZero() || !m.RebateBalance.Equal(d("339.49")) {
 		t.Errorf("after the charge: principal %s rebate %s, want 0 and 339.49", m.Principal, m.RebateBalance)
 	}
-	_, err := e.money(loyalty.Charge, "C1", "339.50")
+	_, err := e.money(prepaid.Charge, "C1", "339.50")
 	wantCode(t, err, fault.InsufficientFunds)
 	var n int
 	e.scan(t, `SELECT count(*) FROM money_movements WHERE kind = 'charge'`, &n)
 	if n != 1 {
 		t.Errorf("%d charges recorded, want the refused one not written", n)
 	}
-	e.mustMoney(loyalty.Charge, "C1", "339.49")
+	e.mustMoney(prepaid.Charge, "C1", "339.49")
 	e.reconcile()
 }
 
 func TestWithdrawalClawsBackInProportion(t *testing.T) {
 	e := newEnv(t)
 	e.customer("C1")
-	e.mustMoney(loyalty.Deposit, "C1", "10000") // rebate 400
-	first := e.mustMoney(loyalty.Withdrawal, "C1", "2500")
+	e.mustMoney(prepaid.Deposit, "C1", "10000") // rebate 400
+	first := e.mustMoney(prepaid.Withdrawal, "C1", "2500")
 	wantMoney(t, "first clawback", first.Clawback, "100.00")
-	second := e.mustMoney(loyalty.Withdrawal, "C1", "7500")
+	second := e.mustMoney(prepaid.Withdrawal, "C1", "7500")
 	wantMoney(t, "second clawback", second.Clawback, "300.00")
 	if !second.Principal.IsZero() || !second.RebateBalance.IsZero() {
 		t.Errorf("after withdrawing everything: %s / %s", second.Principal, second.RebateBalance)
 	}
 
 	e.customer("C2")
-	e.mustMoney(loyalty.Deposit, "C2", "3000") // rebate 60; 17.77 more by hand makes 77.77
+	e.mustMoney(prepaid.Deposit, "C2", "3000") // rebate 60; 17.77 more by hand makes 77.77
 	if _, _, err := e.ledger.Post(e.ctx, ledger.EntryInput{Kind: "manual", Actor: "t", Reason: "goodwill",
 		Postings: []ledger.PostingInput{{Account: "platform:rebate:expense", Amount: d("-17.77")},
 			{Account: "customer:C2:rebate", Amount: d("17.77")}}}); err != nil {
 		t.Fatal(err)
 	}
-	w := e.mustMoney(loyalty.Withdrawal, "C2", "1000")
+	w := e.mustMoney(prepaid.Withdrawal, "C2", "1000")
 	wantMoney(t, "clawback of 77.77 x 1000 / 3000", w.Clawback, "25.92")
-	_, err := e.money(loyalty.Withdrawal, "C2", "2000.01")
+	_, err := e.money(prepaid.Withdrawal, "C2", "2000.01")
 	wantCode(t, err, fault.InsufficientFunds)
 	e.reconcile()
 }
@@ -134,7 +91,7 @@ func TestWithdrawalClawsBackInProportion(t *testing.T) {
 func TestMoneyIdempotencyAndReversals(t *testing.T) {
 	e := newEnv(t)
 	e.customer("C1")
-	in := loyalty.MoneyInput{ID: "dep-1", CustomerID: "C1", Amount: d("5000"), OccurredAt: march(1, 9)}
+	in := prepaid.MoneyInput{ID: "dep-1", CustomerID: "C1", Amount: d("5000"), OccurredAt: march(1, 9)}
 	first, _, err := e.svc.Deposit(e.ctx, in, "test")
 	if err != nil {
 		t.Fatal(err)
@@ -147,20 +104,20 @@ func TestMoneyIdempotencyAndReversals(t *testing.T) {
 	_, _, err = e.svc.Deposit(e.ctx, in, "test")
 	wantCode(t, err, fault.IdempotencyConflict)
 
-	charge := e.mustMoney(loyalty.Charge, "C1", "5100") // all principal and 100 of the 150 rebate
-	_, err = e.svc.ReverseMoney(e.ctx, loyalty.Deposit, "dep-1", "bounced", "test")
+	charge := e.mustMoney(prepaid.Charge, "C1", "5100") // all principal and 100 of the 150 rebate
+	_, err = e.svc.ReverseMoney(e.ctx, prepaid.Deposit, "dep-1", "bounced", "test")
 	wantCode(t, err, fault.InsufficientFunds) // the money has been spent
-	rev, err := e.svc.ReverseMoney(e.ctx, loyalty.Charge, charge.ID, "shipment cancelled", "test")
+	rev, err := e.svc.ReverseMoney(e.ctx, prepaid.Charge, charge.ID, "shipment cancelled", "test")
 	if err != nil || rev.ReversalEntryID == nil || !rev.Principal.Equal(d("5000")) || !rev.RebateBalance.Equal(d("150")) {
 		t.Fatalf("charge reversal: %+v %v", rev, err)
 	}
-	_, err = e.svc.ReverseMoney(e.ctx, loyalty.Charge, charge.ID, "again", "test")
+	_, err = e.svc.ReverseMoney(e.ctx, prepaid.Charge, charge.ID, "again", "test")
 	wantCode(t, err, fault.AlreadyReversed)
-	dep, err := e.svc.ReverseMoney(e.ctx, loyalty.Deposit, "dep-1", "bounced", "test")
+	dep, err := e.svc.ReverseMoney(e.ctx, prepaid.Deposit, "dep-1", "bounced", "test")
 	if err != nil || !dep.Principal.IsZero() || !dep.RebateBalance.IsZero() {
 		t.Fatalf("deposit reversal (with its rebate): %+v %v", dep, err)
 	}
-	_, err = e.svc.ReverseMoney(e.ctx, loyalty.Withdrawal, "nope", "x", "test")
+	_, err = e.svc.ReverseMoney(e.ctx, prepaid.Withdrawal, "nope", "x", "test")
 	wantCode(t, err, fault.NotFound)
 	e.reconcile()
 }
@@ -171,12 +128,12 @@ func TestMoneyIdempotencyAndReversals(t *testing.T) {
 func TestConcurrentChargesNeverOverdraw(t *testing.T) {
 	e := newEnv(t)
 	e.customer("C1")
-	e.mustMoney(loyalty.Deposit, "C1", "1000") // 1000 principal + 20 rebate
+	e.mustMoney(prepaid.Deposit, "C1", "1000") // 1000 principal + 20 rebate
 	var ok, refused atomic.Int64
 	var wg sync.WaitGroup
 	for range 40 {
 		wg.Go(func() {
-			_, err := e.money(loyalty.Charge, "C1", "30")
+			_, err := e.money(prepaid.Charge, "C1", "30")
 			switch fault.CodeOf(err) {
 			case "":
 				ok.Add(1)
@@ -198,26 +155,11 @@ func TestConcurrentChargesNeverOverdraw(t *testing.T) {
 	e.reconcile()
 }
 
-// rebateCheck is the outcome of loyalty's rebate invariant in a ledger
-// reconciliation.
-func (e *env) rebateCheck() (ledger.Check, error) {
-	r, err := e.ledger.Reconcile(e.ctx, e.svc.RebateCheck)
-	if err != nil {
-		return ledger.Check{}, err
-	}
-	for _, c := range r.Checks {
-		if c.Name == "rebates_match_rules" {
-			return c, nil
-		}
-	}
-	return ledger.Check{}, fmt.Errorf("no rebates_match_rules among the checks")
-}
-
 func TestRebateReconciliationFindsAMispricedGrant(t *testing.T) {
 	e := newEnv(t)
 	e.breaksBooks("a recorded rebate is edited on purpose")
 	e.customer("C1")
-	dep := e.mustMoney(loyalty.Deposit, "C1", "5000")
+	dep := e.mustMoney(prepaid.Deposit, "C1", "5000")
 	if check, err := e.rebateCheck(); err != nil || !check.Pass {
 		t.Fatalf("a correct grant fails: %+v %v", check, err)
 	}
@@ -229,4 +171,62 @@ func TestRebateReconciliationFindsAMispricedGrant(t *testing.T) {
 	if err != nil || check.Pass || len(check.Offending) != 1 || check.Offending[0] != "deposit:"+dep.ID {
 		t.Errorf("a mispriced grant passes: %+v %v", check, err)
 	}
+}
+
+// The same deposit id sent at once for two customers: exactly one is
+// recorded, the other is an idempotency conflict (never an internal error,
+// never both), and only the winner's balances move.
+func TestMoneyIDRaceAcrossCustomers(t *testing.T) {
+	e := newEnv(t)
+	e.customer("C1")
+	e.customer("C2")
+	customers := []string{"C1", "C2"}
+	won := map[string]int{}
+	for round := range 10 {
+		id := fmt.Sprint("same-", round)
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		moves := make([]prepaid.MoneyMovement, 2)
+		for i, c := range customers {
+			wg.Go(func() {
+				moves[i], _, errs[i] = e.svc.Deposit(e.ctx, prepaid.MoneyInput{ID: id, CustomerID: c,
+					Amount: d("1000"), OccurredAt: e.clock.now().Add(-time.Minute)}, "test")
+			})
+		}
+		wg.Wait()
+		winner := -1
+		for i, err := range errs {
+			switch fault.CodeOf(err) {
+			case "":
+				if winner >= 0 {
+					t.Fatalf("round %d: both deposits recorded under one id", round)
+				}
+				winner = i
+			case fault.IdempotencyConflict:
+			default:
+				t.Fatalf("round %d, %s: %v, want success or idempotency_conflict", round, customers[i], err)
+			}
+		}
+		if winner < 0 {
+			t.Fatalf("round %d: both refused: %v", round, errs)
+		}
+		if m := moves[winner]; m.CustomerID != customers[winner] || m.ID != id {
+			t.Errorf("round %d: the winner's answer %+v", round, m)
+		}
+		won[customers[winner]]++
+		var owner string
+		e.scan(t, `SELECT customer_id FROM money_movements WHERE kind = 'deposit' AND id = '`+id+`'`, &owner)
+		if owner != customers[winner] {
+			t.Errorf("round %d: deposit recorded for %s, %s won", round, owner, customers[winner])
+		}
+	}
+	// Each deposit of 1,000 is 1,000 principal and a 2% rebate of 20.
+	for _, c := range customers {
+		b := e.balances(t, c)
+		n := decimal.NewFromInt(int64(won[c]))
+		if !b.Prepaid.Principal.Equal(d("1000").Mul(n)) || !b.Prepaid.Rebate.Equal(d("20").Mul(n)) {
+			t.Errorf("%s won %d rounds, holds %s principal and %s rebate", c, won[c], b.Prepaid.Principal, b.Prepaid.Rebate)
+		}
+	}
+	e.reconcile()
 }
