@@ -144,14 +144,3 @@ func (s *Server) listPostings(c echo.Context) error {
 	}
 	return reply(c, http.StatusOK, out)
 }
-
-// reconcile checks every invariant, the ledger's and those of the rows kept
-// beside it: every rebate recomputed from its deposit and rule version,
-// every event row against what it names.
-func (s *Server) reconcile(c echo.Context) error {
-	r, err := s.finance.Reconcile(c.Request().Context())
-	if err != nil {
-		return err
-	}
-	return reply(c, http.StatusOK, r)
-}

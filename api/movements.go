@@ -1,7 +1,7 @@
 package api
 
 import (
-	stdctx "context"
+	"context"
 	"net/http"
 	"strings"
 	"time"
@@ -48,7 +48,7 @@ func (s *Server) moneyHandler(kind string) echo.HandlerFunc {
 		if req.OccurredAt != nil {
 			in.OccurredAt = *req.OccurredAt
 		}
-		do := map[string]func(stdctx.Context, prepaid.MoneyInput, string) (prepaid.MoneyMovement, bool, error){
+		do := map[string]func(context.Context, prepaid.MoneyInput, string) (prepaid.MoneyMovement, bool, error){
 			prepaid.Deposit: s.prepaid.Deposit, prepaid.Charge: s.prepaid.Charge, prepaid.Withdrawal: s.prepaid.Withdraw,
 		}[kind]
 		m, replayed, err := do(c.Request().Context(), in, actor(c))
