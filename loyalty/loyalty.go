@@ -1,16 +1,19 @@
 // Package loyalty runs the loyalty programme on the ledger: customers and
 // their referrers, versioned rule sets, campaigns, partner events
 // (shipments, refunds, feedback) turned into balanced entries each exactly
-// once, points expiry, the customer's balances and statement, and the
-// reconciliation check of its rows. The catalogue is catalog's, prepaid
-// money prepaid's, the finance reports finance's.
+// once, points expiry, and what a customer reads of it all (profile,
+// balances, statement, points expiring). It also answers the packages above
+// it (catalog, prepaid, finance) what they need of a customer: a lock on
+// them, their tier, the rules in effect, their ranked contributions.
 //
-// It owns the loyalty tables and their SQL, which it runs on its own pool
-// and in ledger transactions, so that an event's state and its entry commit
-// together. It reads and writes the books only through the ledger's
-// operations: it never names the ledger's tables. The rules of earning,
-// tiers and rebates are the pure rules package's; loyalty loads their
-// inputs and records their outcomes.
+// It owns the customers, customer_months, rule_sets, campaigns, events,
+// shipments and referral_bonuses tables and their SQL, which it runs on its
+// own pool and in ledger transactions, so that an event's rows and its
+// entry commit together. It reads and writes the books only through the
+// ledger's operations and never names the ledger's tables; it never names
+// the tables of the catalogue or of prepaid money and never imports the
+// packages above it. The rules of earning, tiers and expiry are the pure
+// rules package's: loyalty loads their inputs and records their outcomes.
 package loyalty
 
 import (
