@@ -38,11 +38,10 @@ type GroupRow struct {
 func (s *Service) Segments(ctx context.Context, month rules.Month) (SegmentReport, error) {
 	rep := SegmentReport{Month: month}
 	err := s.ledger.ReadTx(ctx, func(tx *ledger.Tx) error {
-		rs, err := s.customers.RulesAtIn(ctx, tx, month.Start(time.UTC).AddDate(0, 1, 0))
+		rs, end, err := s.rulesAtEndOf(ctx, tx, month)
 		if err != nil {
 			return err
 		}
-		end := month.Start(rs.Location()).AddDate(0, 1, 0)
 		rep.RuleVersion = rs.Version
 		bySegment := map[string]*GroupRow{}
 		for _, seg := range rs.Segments {
@@ -83,6 +82,21 @@ func (s *Service) Segments(ctx context.Context, month rules.Month) (SegmentRepor
 		return nil
 	})
 	return rep, err
+}
+
+// rulesAtEndOf is the rule set in effect at the month's last instant (a
+// microsecond, PostgreSQL's precision, before it ends), and the month's end:
+// the first instant of the next month in that rule set's zone. The zone
+// comes from the version in effect near the end (the next month's start in
+// UTC, within hours of it); a version whose zone differs moves the end to
+// its own.
+func (s *Service) rulesAtEndOf(ctx context.Context, tx *ledger.Tx, month rules.Month) (rules.RuleSet, time.Time, error) {
+	near, err := s.customers.RulesAtIn(ctx, tx, month.Start(time.UTC).AddDate(0, 1, 0))
+	if err != nil {
+		return near, time.Time{}, err
+	}
+	rs, err := s.customers.RulesAtIn(ctx, tx, month.Start(near.Location()).AddDate(0, 1, 0).Add(-time.Microsecond))
+	return rs, month.Start(rs.Location()).AddDate(0, 1, 0), err
 }
 
 func ceilPercent(n, pct int) int { return (n*pct + 99) / 100 }

@@ -3,6 +3,7 @@ package finance_test
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/shopspring/decimal"
 
@@ -72,5 +73,48 @@ WHERE a.code LIKE 'customer:%:points'`, &held)
 	}
 	if !sum.Equal(seg.Contribution) || n != seg.Customers {
 		t.Errorf("segments sum to %s over %d customers, want %s over %d", sum, n, seg.Contribution, seg.Customers)
+	}
+}
+
+// TestSegmentsAreThoseOfTheVersionInEffectAtTheMonthsLastInstant: months
+// end in the rules' zone (Shanghai), and the version in effect at a month's
+// last instant (a microsecond, PostgreSQL's precision, before it ends)
+// sorts its customers. Version 2 starts at that instant and lowers the
+// mid-tier to 1,000 CNY; version 3 starts with April and puts it back at
+// 2,000. March's 1,500 is mid-tier under version 2, regular under 1 and 3.
+func TestSegmentsAreThoseOfTheVersionInEffectAtTheMonthsLastInstant(t *testing.T) {
+	e := newEnv(t)
+	april := time.Date(2026, 4, 1, 0, 0, 0, 0, shanghai)
+	for i, from := range []time.Time{april.Add(-time.Microsecond), april} {
+		rs := rules.Default()
+		if i == 0 {
+			rs.Segments[2].Min = d("1000")
+		}
+		rs.EffectiveFrom = from
+		if v, err := e.customers.PutRules(e.ctx, rs, "test"); err != nil || v.Version != i+2 {
+			t.Fatalf("put rules from %s: version %d, %v", from, v.Version, err)
+		}
+	}
+	e.customer("C1")
+	e.ship("C1", "S1", "1500", march(10, 9))
+
+	segments := func(month rules.Month) (int, map[string]int) {
+		t.Helper()
+		rep, err := e.svc.Segments(e.ctx, month)
+		if err != nil {
+			t.Fatal(err)
+		}
+		counts := map[string]int{}
+		for _, s := range rep.Segments {
+			counts[s.Name] = s.Customers
+		}
+		return rep.RuleVersion, counts
+	}
+	if version, counts := segments("2026-03"); version != 2 || counts["mid"] != 1 {
+		t.Errorf("March: version %d, segments %v; want version 2 with C1 mid-tier", version, counts)
+	}
+	// In April C1 has shipped nothing: floating.
+	if version, counts := segments("2026-04"); version != 3 || counts["floating"] != 1 {
+		t.Errorf("April: version %d, segments %v; want version 3 with C1 floating", version, counts)
 	}
 }
