@@ -3,11 +3,11 @@
 // redemptions and their cancellation.
 //
 // It owns the products and redemptions tables and their SQL. It reads a
-// customer, their tier and the rules through loyalty, locks the customer
-// through loyalty before it writes, and moves points only by posting
-// entries through the ledger (which draws on and restores the lots). It
-// never names a table of loyalty, prepaid or the ledger, and it never
-// prices a partner event.
+// customer and their tier through loyalty, locks the customer through
+// loyalty before it writes, reads available points from the ledger's lots,
+// and moves points only by posting entries through the ledger (which draws
+// on and restores the lots). It never names a table of loyalty, prepaid or
+// the ledger, and it never prices a partner event.
 package catalog
 
 import (

@@ -2,12 +2,12 @@
 // balance, the rebate and points roll-forwards, the customer pyramid
 // (segments and the A/B/C split) of a month, and the reconciliation, which
 // runs the ledger's invariants with the checks of the packages that keep
-// rows beside the books.
+// rows beside the books (prepaid's rebate check, loyalty's event rows).
 //
 // It owns no table and writes nothing. It reads the books only through the
-// ledger's reports (trial balance, movements, reconciliation) and the
-// rows of loyalty and prepaid only through them; it never names a table. Nothing but
-// api, cmd/tally and the tests' books check import it.
+// ledger's reports (trial balance, movements, reconciliation) and the rows
+// of loyalty and prepaid only through those packages; it never names a
+// table. Nothing but api, cmd/tally and tests import it.
 package finance
 
 import (
