@@ -144,13 +144,3 @@ func (s *Server) listPostings(c echo.Context) error {
 	}
 	return reply(c, http.StatusOK, out)
 }
-
-// reconcile checks the ledger's invariants and the loyalty ones: every
-// rebate recomputed from its deposit and rule version.
-func (s *Server) reconcile(c echo.Context) error {
-	r, err := s.ledger.Reconcile(c.Request().Context(), s.loyalty.RebateCheck, s.loyalty.ReferenceCheck)
-	if err != nil {
-		return err
-	}
-	return reply(c, http.StatusOK, r)
-}

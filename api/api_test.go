@@ -11,7 +11,6 @@ import (
 
 	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
-	"github.com/tally-ledger/tally/loyalty"
 )
 
 func adjustment(points string, customer string) map[string]any {
@@ -318,7 +317,7 @@ func TestBadInputIsRefusedAndWritesNothing(t *testing.T) {
 func TestSpecCoversEveryRoute(t *testing.T) {
 	doc, _ := spec(t)
 	l := ledger.New(nil)
-	s := New(Config{Ledger: l, Loyalty: loyalty.New(nil, l)})
+	s := New(wired(nil, l))
 	served := map[string]bool{}
 	for _, r := range s.echo.Routes() {
 		if r.Method == echo.RouteNotFound {

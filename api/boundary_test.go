@@ -12,7 +12,6 @@ import (
 	"github.com/tally-ledger/tally"
 	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
-	"github.com/tally-ledger/tally/loyalty"
 )
 
 // Key revocation: a server authenticates a key against the database and
@@ -30,7 +29,9 @@ func (c *keyClock) add(d time.Duration) { c.set(c.now().Add(d)) }
 // whose key cache reads clock (nil: the wall clock).
 func anotherServer(t *testing.T, h *harness, clock *keyClock) *harness {
 	t.Helper()
-	s := New(Config{Ledger: h.ledger, Loyalty: loyalty.New(h.pool, h.ledger), OpenAPI: tally.OpenAPI, Ready: func(ctx context.Context) error { return h.pool.Ping(ctx) }})
+	cfg := wired(h.pool, h.ledger)
+	cfg.OpenAPI, cfg.Ready = tally.OpenAPI, func(ctx context.Context) error { return h.pool.Ping(ctx) }
+	s := New(cfg)
 	if clock != nil {
 		s.keys.now = clock.now
 	}

@@ -253,3 +253,12 @@ func reply(c echo.Context, status int, v any) error {
 	_, err := c.Response().Write(buf.Bytes())
 	return err
 }
+
+// createdOrRepeated answers a registration: 201 when it created something,
+// 200 when the very same registration was made before.
+func createdOrRepeated(c echo.Context, created bool, v any) error {
+	if created {
+		return reply(c, http.StatusCreated, v)
+	}
+	return reply(c, http.StatusOK, v)
+}

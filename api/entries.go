@@ -10,9 +10,11 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/tally-ledger/tally/catalog"
 	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
+	"github.com/tally-ledger/tally/prepaid"
 )
 
 type entryJSON struct {
@@ -190,7 +192,7 @@ func (s *Server) reverseEntry(c echo.Context) error {
 		return err
 	}
 	req.Reason = strings.TrimSpace(req.Reason)
-	if orig, err := s.ledger.Entry(c.Request().Context(), id); err == nil && loyalty.Owns(orig.Kind) {
+	if orig, err := s.ledger.Entry(c.Request().Context(), id); err == nil && (loyalty.Owns(orig.Kind) || catalog.Owns(orig.Kind) || prepaid.Owns(orig.Kind)) {
 		return fault.Errorf(fault.NotReversible, "a %s entry is corrected through its own flow "+
 			"(a refund event, a cancelled redemption, the movement's reversal endpoint), not reversed by hand", orig.Kind)
 	}

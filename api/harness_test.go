@@ -19,10 +19,13 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tally-ledger/tally"
+	"github.com/tally-ledger/tally/catalog"
+	"github.com/tally-ledger/tally/finance"
 	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/internal/testdb"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
+	"github.com/tally-ledger/tally/prepaid"
 )
 
 var (
@@ -67,13 +70,22 @@ type harness struct {
 	keys   map[string]string // admin, finance, partner, customer (C1), other (customer C2)
 }
 
+// wired is the API's services on the ledger, wired as cmd/tally wires them.
+func wired(pool *pgxpool.Pool, l *ledger.Ledger) Config {
+	customers := loyalty.New(pool, l)
+	money := prepaid.New(l, customers)
+	return Config{Ledger: l, Loyalty: customers, Catalog: catalog.New(pool, l, customers), Prepaid: money,
+		Finance: finance.New(l, customers, money)}
+}
+
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	spec(t)
 	pool := testdb.Pool(t)
 	l := ledger.New(pool)
-	s := New(Config{Ledger: l, Loyalty: loyalty.New(pool, l), OpenAPI: tally.OpenAPI,
-		Ready: func(ctx context.Context) error { return pool.Ping(ctx) }})
+	cfg := wired(pool, l)
+	cfg.OpenAPI, cfg.Ready = tally.OpenAPI, func(ctx context.Context) error { return pool.Ping(ctx) }
+	s := New(cfg)
 	h := &harness{t: t, srv: httptest.NewServer(s), ledger: l, pool: pool, keys: map[string]string{}}
 	t.Cleanup(h.srv.Close)
 	for name, k := range map[string]struct {

@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/tally-ledger/tally/internal/fault"
-	"github.com/tally-ledger/tally/loyalty"
 )
 
 // rowCount is the number of rows in every table but the migrations' and the
@@ -85,7 +84,7 @@ func TestHostileRequests(t *testing.T) {
 	}
 	contentTypes := []string{"text/plain", "application/xml", "application/x-www-form-urlencoded", ""}
 
-	s := New(Config{Ledger: h.ledger, Loyalty: loyalty.New(h.pool, h.ledger)})
+	s := New(wired(h.pool, h.ledger))
 	var routes []struct{ method, path string }
 	for _, r := range s.echo.Routes() {
 		if r.Method != http.MethodPost && r.Method != http.MethodPut && r.Method != http.MethodPatch {

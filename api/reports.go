@@ -2,8 +2,6 @@ package api
 
 import (
 	"bytes"
-	"encoding/csv"
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -12,134 +10,11 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-ledger/tally/finance"
 	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
-	"github.com/tally-ledger/tally/loyalty"
 	"github.com/tally-ledger/tally/rules"
 )
-
-// stream writes a report as JSON or, when asked for with Accept: text/csv or
-// ?format=csv, as CSV, row by row as the report produces them, flushing as
-// it goes: nothing holds the whole report.
-type stream struct {
-	c       echo.Context
-	csv     *csv.Writer
-	open    string   // the JSON up to the first row
-	header  []string // the CSV header
-	started bool     // the status and the opening are sent
-	rows    int
-}
-
-// wantsCSV: ?format= decides; without it, the Accept header.
-func wantsCSV(c echo.Context) bool {
-	if f := c.QueryParam("format"); f != "" {
-		return f == "csv"
-	}
-	return strings.Contains(c.Request().Header.Get(echo.HeaderAccept), "text/csv")
-}
-
-// newStream prepares a report's answer in the format asked for; ?format=
-// is csv or json.
-func newStream(c echo.Context) (*stream, error) {
-	if f := c.QueryParam("format"); f != "" && f != "csv" && f != "json" {
-		return nil, &fault.Error{Code: fault.Invalid, Message: "format is csv or json", Fields: map[string]string{"format": "csv or json"}}
-	}
-	s := &stream{c: c}
-	if wantsCSV(c) {
-		s.csv = csv.NewWriter(c.Response())
-	}
-	return s, nil
-}
-
-// start prepares the answer: open is the JSON up to the first row, header
-// the CSV header. Nothing is sent until the first row or the end, so a
-// report that fails before its first row is answered as an error, not as a
-// 200 cut short.
-func (s *stream) start(open string, header []string) {
-	s.open, s.header = open, header
-}
-
-// begin sends the status and the opening, once.
-func (s *stream) begin() error {
-	if s.started {
-		return nil
-	}
-	s.started = true
-	res := s.c.Response()
-	if s.csv != nil {
-		res.Header().Set(echo.HeaderContentType, "text/csv; charset=utf-8")
-		res.WriteHeader(http.StatusOK)
-		return s.csv.Write(s.header)
-	}
-	res.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
-	res.WriteHeader(http.StatusOK)
-	_, err := res.Write([]byte(s.open))
-	return err
-}
-
-// row writes one JSON array element or one CSV record.
-func (s *stream) row(v any, record []string) error {
-	if err := s.begin(); err != nil {
-		return err
-	}
-	if s.csv != nil {
-		if err := s.csv.Write(record); err != nil {
-			return err
-		}
-	} else {
-		b, err := json.Marshal(v)
-		if err != nil {
-			return err
-		}
-		if s.rows > 0 {
-			b = append([]byte(","), b...)
-		}
-		if _, err := s.c.Response().Write(b); err != nil {
-			return err
-		}
-	}
-	s.rows++
-	if s.rows%200 == 0 {
-		s.flush()
-	}
-	return nil
-}
-
-func (s *stream) flush() {
-	if s.csv != nil {
-		s.csv.Flush()
-	}
-	s.c.Response().Flush()
-}
-
-// finish closes the JSON (with close) or writes the last CSV records.
-func (s *stream) finish(close string, records ...[]string) error {
-	if err := s.begin(); err != nil {
-		return err
-	}
-	if s.csv != nil {
-		for _, r := range records {
-			if err := s.csv.Write(r); err != nil {
-				return err
-			}
-		}
-		s.csv.Flush()
-		return s.csv.Error()
-	}
-	_, err := s.c.Response().Write([]byte(close))
-	s.flush()
-	return err
-}
-
-// fail ends a report that broke: before its first row, as the error; after
-// it, the status is sent, so the body is cut short and the error is logged.
-func (s *stream) fail(srv *Server, err error) error {
-	if !s.started {
-		return err
-	}
-	srv.log.Error("report failed while streaming", "err", err, "path", s.c.Request().URL.Path)
-	return nil
-}
 
 func cny(d decimal.Decimal) string { return money(d, ledger.CNY) }
 
@@ -159,7 +34,7 @@ func (s *Server) trialBalance(c echo.Context) error {
 		return err
 	}
 	st.start(`{"as_of":`+mustJSON(asOf)+`,"accounts":[`, []string{"account", "asset", "debit", "credit", "balance"})
-	totals, err := s.ledger.TrialBalance(c.Request().Context(), asOf, func(r ledger.TrialRow) error {
+	totals, err := s.finance.TrialBalance(c.Request().Context(), asOf, func(r ledger.TrialRow) error {
 		rec := []string{r.Account, string(r.Asset), money(r.Debit, r.Asset), money(r.Credit, r.Asset), money(r.Balance, r.Asset)}
 		return st.row(map[string]string{"account": rec[0], "asset": rec[1], "debit": rec[2], "credit": rec[3], "balance": rec[4]}, rec)
 	})
@@ -200,12 +75,12 @@ func period(c echo.Context, now time.Time) (time.Time, time.Time, error) {
 var rebateHeader = []string{"customer_id", "opening", "granted", "used_by_charges", "clawed_back", "adjustments", "closing",
 	"deposits", "effective_rate"}
 
-func rebateRecord(r loyalty.RebateRow) []string {
+func rebateRecord(r finance.RebateRow) []string {
 	return []string{r.CustomerID, cny(r.Opening), cny(r.Granted), cny(r.Used), cny(r.ClawedBack), cny(r.Adjustments),
 		cny(r.Closing), cny(r.Deposits), r.EffectiveRate.StringFixed(4)}
 }
 
-func rebateObject(r loyalty.RebateRow) map[string]string {
+func rebateObject(r finance.RebateRow) map[string]string {
 	rec := rebateRecord(r)
 	m := make(map[string]string, len(rec))
 	for i, h := range rebateHeader {
@@ -224,7 +99,7 @@ func (s *Server) rebateReport(c echo.Context) error {
 		return err
 	}
 	st.start(`{"from":`+mustJSON(from)+`,"to":`+mustJSON(to)+`,"customers":[`, rebateHeader)
-	total, err := s.loyalty.RebateReport(c.Request().Context(), from, to, func(r loyalty.RebateRow) error {
+	total, err := s.finance.RebateReport(c.Request().Context(), from, to, func(r finance.RebateRow) error {
 		return st.row(rebateObject(r), rebateRecord(r))
 	})
 	if err != nil {
@@ -242,7 +117,7 @@ func (s *Server) pointsReport(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	rep, err := s.loyalty.PointsRollForward(c.Request().Context(), from, to)
+	rep, err := s.finance.PointsRollForward(c.Request().Context(), from, to)
 	if err != nil {
 		return err
 	}
@@ -250,7 +125,7 @@ func (s *Server) pointsReport(c echo.Context) error {
 	header := []string{"from", "to", "opening"}
 	record := []string{from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339), n(rep.Opening)}
 	earned := map[string]string{}
-	for _, ch := range loyalty.PointsChannels {
+	for _, ch := range finance.PointsChannels {
 		header = append(header, "earned_"+ch)
 		record = append(record, n(rep.Earned[ch]))
 		earned[ch] = n(rep.Earned[ch])
@@ -274,7 +149,7 @@ func (s *Server) segmentReport(c echo.Context) error {
 	if !month.Valid() {
 		return &fault.Error{Code: fault.Invalid, Message: "month must be YYYY-MM", Fields: map[string]string{"month": "YYYY-MM"}}
 	}
-	rep, err := s.loyalty.Segments(c.Request().Context(), month)
+	rep, err := s.finance.Segments(c.Request().Context(), month)
 	if err != nil {
 		return err
 	}
@@ -285,7 +160,7 @@ func (s *Server) segmentReport(c echo.Context) error {
 	var records [][]string
 	for _, g := range []struct {
 		name string
-		rows []loyalty.GroupRow
+		rows []finance.GroupRow
 	}{{"segment", rep.Segments}, {"class", rep.Classes}} {
 		for _, r := range g.rows {
 			records = append(records, []string{g.name, r.Name, strconv.Itoa(r.Customers), cny(r.Contribution), r.Share.StringFixed(4)})

@@ -1,6 +1,11 @@
-// Package api is Tally's REST API on Echo: it translates HTTP to ledger
-// calls and back, authenticates and authorises every request, and answers
-// errors as application/problem+json. It holds no business rules and no SQL.
+// Package api is Tally's REST API on Echo: it translates HTTP to calls of
+// the services (loyalty, catalog, prepaid, finance and the ledger) and
+// back, authenticates and authorises every request, and answers errors as
+// application/problem+json. It holds no business rules and no SQL.
+//
+// The handlers of each resource are in the file named for it (customers,
+// events, rules, campaigns, products, redemptions, movements, accounts,
+// entries, reports, reconciliation, jobs); server.go lists the routes.
 package api
 
 import (
@@ -15,16 +20,28 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tally-ledger/tally/catalog"
+	"github.com/tally-ledger/tally/finance"
 	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
+	"github.com/tally-ledger/tally/prepaid"
 )
 
-// Config is what the API needs from its wiring.
+// Config is what the API needs from its wiring: the services, all on the
+// same ledger.
 type Config struct {
+	// Ledger answers accounts, entries and API keys.
 	Ledger *ledger.Ledger
-	// Loyalty is the loyalty programme on the same ledger.
+	// Loyalty is the loyalty programme: customers, rules, campaigns,
+	// partner events, expiry, a customer's balances and statement.
 	Loyalty *loyalty.Service
+	// Catalog is the points catalogue and its redemptions.
+	Catalog *catalog.Service
+	// Prepaid is prepaid money: deposits, charges, withdrawals.
+	Prepaid *prepaid.Service
+	// Finance answers the reports and the reconciliation.
+	Finance *finance.Service
 	Log     *slog.Logger
 	// OpenAPI is the spec served at /openapi.yaml.
 	OpenAPI []byte
@@ -39,6 +56,9 @@ type Config struct {
 type Server struct {
 	ledger  *ledger.Ledger
 	loyalty *loyalty.Service
+	catalog *catalog.Service
+	prepaid *prepaid.Service
+	finance *finance.Service
 	log     *slog.Logger
 	openapi []byte
 	ready   func(context.Context) error
@@ -55,7 +75,8 @@ func New(cfg Config) *Server {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
-	s := &Server{ledger: cfg.Ledger, loyalty: cfg.Loyalty, log: cfg.Log, openapi: cfg.OpenAPI, ready: cfg.Ready}
+	s := &Server{ledger: cfg.Ledger, loyalty: cfg.Loyalty, catalog: cfg.Catalog, prepaid: cfg.Prepaid, finance: cfg.Finance,
+		log: cfg.Log, openapi: cfg.OpenAPI, ready: cfg.Ready}
 	s.metrics = newMetrics(cfg.Registry, cfg.Ledger, cfg.Loyalty)
 
 	e := echo.New()
@@ -80,7 +101,36 @@ func New(cfg Config) *Server {
 	admin := allow(ledger.RoleAdmin)
 	writers := allow(ledger.RoleAdmin, ledger.RolePartner)
 	readers := allow(ledger.RoleAdmin, ledger.RoleFinance, ledger.RolePartner)
+	redeemers := allow(ledger.RoleAdmin, ledger.RolePartner, ledger.RoleCustomer)
 
+	// customers.go
+	v1.POST("/customers", s.createCustomer, writers)
+	v1.GET("/customers/:id", s.getCustomer, accountReaders)
+	v1.GET("/customers/:id/balances", s.customerBalances, accountReaders)
+	v1.GET("/customers/:id/statement", s.customerStatement, accountReaders)
+	v1.GET("/customers/:id/points/expiring", s.expiringPoints, accountReaders)
+	// events.go
+	v1.POST("/events", s.postEvent, writers)
+	v1.POST("/events/batch", s.postEventBatch, writers)
+	// rules.go, campaigns.go
+	v1.GET("/rules", s.getRules, readers)
+	v1.GET("/rules/versions", s.listRuleVersions, readers)
+	v1.PUT("/rules", s.putRules, admin)
+	v1.POST("/campaigns", s.createCampaign, admin)
+	v1.GET("/campaigns", s.listCampaigns, readers)
+	// products.go, redemptions.go
+	v1.POST("/products", s.createProduct, admin)
+	v1.PATCH("/products/:sku", s.patchProduct, admin)
+	v1.GET("/products", s.listProducts, books)
+	v1.GET("/customers/:id/catalog", s.customerCatalog, accountReaders)
+	v1.POST("/redemptions", s.redeem, redeemers)
+	v1.POST("/redemptions/:id/cancel", s.cancelRedemption, redeemers)
+	// movements.go
+	for _, kind := range []string{prepaid.Deposit, prepaid.Charge, prepaid.Withdrawal} {
+		v1.POST("/"+kind+"s", s.moneyHandler(kind), writers)
+		v1.POST("/"+kind+"s/:id/reversal", s.moneyReversal(kind), admin)
+	}
+	// accounts.go, entries.go
 	v1.GET("/accounts", s.listAccounts, books)
 	v1.GET("/accounts/:code", s.getAccount, accountReaders)
 	v1.GET("/accounts/:code/balance", s.getBalance, accountReaders)
@@ -88,38 +138,14 @@ func New(cfg Config) *Server {
 	v1.POST("/entries", s.postEntry, admin)
 	v1.GET("/entries/:id", s.getEntry, books)
 	v1.POST("/entries/:id/reversal", s.reverseEntry, admin)
-	v1.GET("/reconciliation", s.reconcile, books)
-
-	v1.POST("/customers", s.createCustomer, writers)
-	v1.GET("/customers/:id", s.getCustomer, accountReaders)
-	v1.POST("/events", s.postEvent, writers)
-	v1.POST("/events/batch", s.postEventBatch, writers)
-	v1.GET("/rules", s.getRules, readers)
-	v1.GET("/rules/versions", s.listRuleVersions, readers)
-	v1.PUT("/rules", s.putRules, admin)
-	v1.POST("/campaigns", s.createCampaign, admin)
-	v1.GET("/campaigns", s.listCampaigns, readers)
-
-	v1.POST("/products", s.createProduct, admin)
-	v1.PATCH("/products/:sku", s.patchProduct, admin)
-	v1.GET("/products", s.listProducts, books)
-	v1.GET("/customers/:id/catalog", s.customerCatalog, accountReaders)
-	v1.GET("/customers/:id/balances", s.customerBalances, accountReaders)
-	v1.GET("/customers/:id/statement", s.customerStatement, accountReaders)
-	v1.GET("/customers/:id/points/expiring", s.expiringPoints, accountReaders)
-	redeemers := allow(ledger.RoleAdmin, ledger.RolePartner, ledger.RoleCustomer)
-	v1.POST("/redemptions", s.redeem, redeemers)
-	v1.POST("/redemptions/:id/cancel", s.cancelRedemption, redeemers)
-	v1.POST("/jobs/expire", s.runExpiry, admin)
-
-	for _, kind := range []string{loyalty.Deposit, loyalty.Charge, loyalty.Withdrawal} {
-		v1.POST("/"+kind+"s", s.moneyHandler(kind), writers)
-		v1.POST("/"+kind+"s/:id/reversal", s.moneyReversal(kind), admin)
-	}
+	// reports.go, reconciliation.go
 	v1.GET("/reports/trial-balance", s.trialBalance, books)
 	v1.GET("/reports/rebates", s.rebateReport, books)
 	v1.GET("/reports/points", s.pointsReport, books)
 	v1.GET("/reports/segments", s.segmentReport, books)
+	v1.GET("/reconciliation", s.reconcile, books)
+	// jobs.go
+	v1.POST("/jobs/expire", s.runExpiry, admin)
 
 	s.echo = e
 	return s

@@ -12,6 +12,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-ledger/tally/catalog"
 	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
@@ -85,20 +86,6 @@ func wantPriced(t *testing.T, e *env, res loyalty.Result, version int, points in
 	if got := e.pricedShipment(res.ShipmentID); got != want {
 		t.Errorf("%s in the books: %+v, want %+v", res.ShipmentID, got, want)
 	}
-}
-
-// statementLines are the customer's statement, newest first.
-func (e *env) statementLines(customer string) []string {
-	e.t.Helper()
-	entries, _, err := e.svc.Statement(e.ctx, customer, 0, 100)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	out := make([]string, len(entries))
-	for i, s := range entries {
-		out[i] = s.Description
-	}
-	return out
 }
 
 // Version 2 doubles floating customers' points and lets lots live 6 months.
@@ -288,91 +275,6 @@ func wantTier(t *testing.T, res loyalty.Result, segment string, level int, month
 	}
 }
 
-func TestDepositIsPricedByTheRateTableInEffectWhenItOccurred(t *testing.T) {
-	e := newEnv(t)
-	e.customer("P")
-	// Version 2 pays 1% from 500 CNY and 2.5% from 1,000.
-	e.putVersion2(switchAt, func(rs *rules.RuleSet) {
-		rs.Rebates = []rules.RebateTier{{Min: d("0"), Rate: d("0")}, {Min: d("500"), Rate: d("0.01")},
-			{Min: d("1000"), Rate: d("0.025")}, {Min: d("5000"), Rate: d("0.035")}, {Min: d("10000"), Rate: d("0.045")},
-			{Min: d("50000"), Rate: d("0.055")}}
-	})
-	deposit := func(id, amount string, at time.Time) loyalty.MoneyMovement {
-		t.Helper()
-		m, _, err := e.svc.Deposit(e.ctx, loyalty.MoneyInput{ID: id, CustomerID: "P", Amount: d(amount), OccurredAt: at}, "test")
-		if err != nil {
-			t.Fatalf("deposit %s: %v", id, err)
-		}
-		return m
-	}
-	early := deposit("D-EARLY", "1000", march(15, 11)) // arrives before the switch
-	e.clock.set(time.Date(2026, 3, 25, 12, 0, 0, 0, shanghai))
-	before := deposit("D-BEFORE", "1000", switchAt.Add(-time.Microsecond))
-	at := deposit("D-AT", "1000", switchAt)
-	after := deposit("D-AFTER", "999.99", time.Date(2026, 3, 21, 9, 0, 0, 0, shanghai))
-	late := deposit("D-LATE", "999.99", time.Date(2026, 3, 19, 9, 0, 0, 0, shanghai))
-
-	for _, tc := range []struct {
-		m              loyalty.MoneyMovement
-		version        int
-		rate, rebate   string
-		postedRebate   string // on the customer's rebate account; "" for no posting
-		recordedRebate string
-	}{
-		{early, 1, "0.02", "20.00", "20.00", "20.00"},
-		{before, 1, "0.02", "20.00", "20.00", "20.00"},
-		{at, 2, "0.025", "25.00", "25.00", "25.00"},
-		{after, 2, "0.01", "9.99", "9.99", "9.99"}, // 9.9999 rounded down to the fen
-		{late, 1, "0", "0", "", "0"},
-	} {
-		m := tc.m
-		if m.RuleVersion != tc.version || !m.Rate.Equal(d(tc.rate)) || !m.Rebate.Equal(d(tc.rebate)) {
-			t.Errorf("%s answered v%d rate %s rebate %s, want v%d %s %s", m.ID, m.RuleVersion, m.Rate, m.Rebate, tc.version, tc.rate, tc.rebate)
-		}
-		var entryVersion, recordedVersion int
-		var rate, rebate decimal.Decimal
-		var posted *decimal.Decimal
-		if err := e.pool.QueryRow(e.ctx, `SELECT en.rule_version, m.rule_version, m.rate, m.rebate,
-    (SELECT p.amount FROM postings p JOIN accounts a ON a.id = p.account_id
-     WHERE p.entry_id = m.entry_id AND a.code = 'customer:P:rebate')
-FROM money_movements m JOIN entries en ON en.id = m.entry_id WHERE m.kind = 'deposit' AND m.id = $1`, m.ID).
-			Scan(&entryVersion, &recordedVersion, &rate, &rebate, &posted); err != nil {
-			t.Fatal(err)
-		}
-		if entryVersion != tc.version || recordedVersion != tc.version || !rate.Equal(d(tc.rate)) || !rebate.Equal(d(tc.recordedRebate)) {
-			t.Errorf("%s in the books: entry v%d, recorded v%d rate %s rebate %s; want v%d %s %s",
-				m.ID, entryVersion, recordedVersion, rate, rebate, tc.version, tc.rate, tc.recordedRebate)
-		}
-		if (posted == nil) != (tc.postedRebate == "") || (posted != nil && !posted.Equal(d(tc.postedRebate))) {
-			t.Errorf("%s posted rebate %v, want %q", m.ID, posted, tc.postedRebate)
-		}
-	}
-	// The books: 20 + 20 + 25 + 9.99 of rebate on 4,999.98 of deposits, and
-	// March's rebate roll-forward closes at that balance.
-	wantBalanceOf(t, e, "customer:P:prepaid", "4999.98")
-	wantBalanceOf(t, e, "customer:P:rebate", "74.99")
-	total, err := e.svc.RebateReport(e.ctx, time.Date(2026, 3, 1, 0, 0, 0, 0, shanghai), time.Date(2026, 4, 1, 0, 0, 0, 0, shanghai),
-		func(loyalty.RebateRow) error { return nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !total.Opening.IsZero() || !total.Granted.Equal(d("74.99")) || !total.Deposits.Equal(d("4999.98")) || !total.Closing.Equal(d("74.99")) {
-		t.Errorf("March rebate roll-forward %+v, want 0 + 74.99 granted = 74.99 on 4999.98 deposited", total)
-	}
-	e.reconcile()
-}
-
-func wantBalanceOf(t *testing.T, e *env, code, want string) {
-	t.Helper()
-	a, err := e.ledger.Account(e.ctx, code)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !a.Balance.Equal(d(want)) {
-		t.Errorf("balance of %s = %s, want %s", code, a.Balance, want)
-	}
-}
-
 // expiryEntries lists the expiry postings on customer accounts as
 // "account amount effective_at", effective_at in Shanghai.
 func (e *env) expiryEntries() []string {
@@ -380,28 +282,6 @@ func (e *env) expiryEntries() []string {
 	return e.queryLines(`SELECT a.code || ' ' || p.amount || ' ' || to_char(en.effective_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD"T"HH24:MI:SS.US')
 FROM postings p JOIN entries en ON en.id = p.entry_id JOIN accounts a ON a.id = p.account_id
 WHERE en.kind = 'expiry' AND a.code LIKE 'customer:%' ORDER BY a.code, en.effective_at`)
-}
-
-// queryLines runs a query of one text column.
-func (e *env) queryLines(q string, args ...any) []string {
-	e.t.Helper()
-	rows, err := e.pool.Query(e.ctx, q, args...)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer rows.Close()
-	out := []string{}
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			e.t.Fatal(err)
-		}
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
-		e.t.Fatal(err)
-	}
-	return out
 }
 
 func TestExpiryRunExpiresALotAtExactlyItsExpiresAtAndNotAnInstantBefore(t *testing.T) {
@@ -476,75 +356,6 @@ JOIN entries en ON en.id = d.entry_id WHERE en.kind = 'expiry' ORDER BY 1`),
 		t.Errorf("run again at expires_at: %+v, %v; want nothing", rep, err)
 	}
 	e.reconcile()
-}
-
-func TestRedemptionAtExactlyExpiresAtCannotUseTheLotExpiringThen(t *testing.T) {
-	e := newEnv(t)
-	e.customer("C1")
-	e.ship("C1", "S1", "100", march(10, 9)) // lot A, expires 2027-04-01
-	e.clock.set(time.Date(2026, 4, 5, 12, 0, 0, 0, shanghai))
-	e.ship("C1", "S2", "100", time.Date(2026, 4, 2, 9, 0, 0, 0, shanghai)) // lot B, expires 2027-05-01
-	e.product(loyalty.Product{SKU: "pen", Name: "Pen", Kind: loyalty.Standard, PointsPrice: 60})
-	expiresAt := marchLotV1
-
-	// One instant before, lot A is the soonest to expire: it is spent first,
-	// and the customer is told it expires within the next instant.
-	e.clock.set(expiresAt.Add(-time.Microsecond))
-	if p := e.points("C1"); p.Balance != 200 || p.Available != 200 {
-		t.Errorf("one instant before: %+v, want 200 available", p)
-	}
-	soon, err := e.svc.Expiring(e.ctx, "C1", time.Microsecond)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(soon) != 1 || soon[0].Date != "2027-04-01" || soon[0].Points != 100 {
-		t.Errorf("expiring within an instant: %+v, want lot A's 100", soon)
-	}
-	if _, err := e.redeem("C1", "pen", 1); err != nil {
-		t.Fatal(err)
-	}
-	wantLots(t, e, "C1", "2027-04-01:40", "2027-05-01:100")
-
-	// At expires_at lot A's 40 are still in the balance (the expiry job has
-	// not run) but cannot be spent: a redemption draws on lot B only.
-	e.clock.set(expiresAt)
-	if p := e.points("C1"); p.Balance != 140 || p.Available != 100 {
-		t.Errorf("at expires_at: %+v, want 140 held, 100 available", p)
-	}
-	if soon, err := e.svc.Expiring(e.ctx, "C1", 31*24*time.Hour); err != nil || len(soon) != 1 || soon[0].Date != "2027-05-01" {
-		t.Errorf("expiring at expires_at: %+v, %v; want only lot B", soon, err)
-	}
-	if _, err := e.redeem("C1", "pen", 1); err != nil {
-		t.Fatal(err)
-	}
-	wantLots(t, e, "C1", "2027-04-01:40", "2027-05-01:40")
-	// 40 available, 80 held: a pen is refused, and nothing is written.
-	entries, redemptions := e.tableRows("entries"), e.tableRows("redemptions")
-	_, err = e.redeem("C1", "pen", 1)
-	wantCode(t, err, fault.InsufficientPoints)
-	if e.tableRows("entries") != entries || e.tableRows("redemptions") != redemptions {
-		t.Errorf("a refused redemption wrote entries or redemptions")
-	}
-	wantLots(t, e, "C1", "2027-04-01:40", "2027-05-01:40")
-	wantBalanceOf(t, e, "customer:C1:points", "80")
-	wantBalanceOf(t, e, "platform:points:redeemed", "120")
-
-	// The expiry job takes exactly what could no longer be spent.
-	rep, err := e.svc.Expire(e.ctx, expiresAt, "test", nil)
-	if err != nil || rep.Points != 40 {
-		t.Errorf("expiry at expires_at: %+v, %v; want lot A's 40", rep, err)
-	}
-	wantBalanceOf(t, e, "customer:C1:points", "40")
-	e.reconcile()
-}
-
-func (e *env) tableRows(table string) int {
-	e.t.Helper()
-	var n int
-	if err := e.pool.QueryRow(e.ctx, "SELECT count(*) FROM "+table).Scan(&n); err != nil {
-		e.t.Fatal(err)
-	}
-	return n
 }
 
 // expiryCustomers is more than two chunks of the expiry job.
@@ -759,7 +570,7 @@ func TestReferralBonusBecomesAvailableAtExactlyTheEndOfTheWindow(t *testing.T) {
 	e := newEnv(t)
 	e.customer("R")
 	e.customer("E", "R")
-	e.product(loyalty.Product{SKU: "pen", Name: "Pen", Kind: loyalty.Standard, PointsPrice: 100})
+	e.product(catalog.Product{SKU: "pen", Name: "Pen", Kind: catalog.Standard, PointsPrice: 100})
 	res := e.ship("E", "S1", "80", march(2, 9))
 	windowEnds := march(16, 9) // 14 days after the qualifying shipment
 	if res.Referral == nil || res.Referral.Status != "pending" || !res.Referral.AvailableAt.Equal(windowEnds) {

@@ -86,6 +86,23 @@ func sameReferrer(a, b *string) bool {
 	return (a == nil) == (b == nil) && (a == nil || *a == *b)
 }
 
+// LockCustomer reads the customer and locks their row until tx ends. Every
+// write that concerns a customer (an event, a redemption, a money movement)
+// takes this lock first, so that one customer's writes are serialised and
+// each prices from settled state.
+//
+// Errors: fault.UnknownCustomer.
+func LockCustomer(ctx context.Context, tx *ledger.Tx, id string) (Customer, error) {
+	return customer(ctx, tx, id, true)
+}
+
+// ReadCustomer reads the customer in tx without locking them.
+//
+// Errors: fault.UnknownCustomer.
+func ReadCustomer(ctx context.Context, tx *ledger.Tx, id string) (Customer, error) {
+	return customer(ctx, tx, id, false)
+}
+
 // customer reads a customer, locking the row for the transaction when lock:
 // every event of a customer holds this lock, so that contribution, tier and
 // points are computed from settled state.
@@ -168,6 +185,21 @@ func (s *Service) Profile(ctx context.Context, id string) (Profile, error) {
 	return p, err
 }
 
+// TierAt is the customer's tier in effect at t, by the rules in effect at
+// t: the higher of last month's and this month's so far.
+func (s *Service) TierAt(ctx context.Context, tx *ledger.Tx, customerID string, t time.Time) (rules.Tier, error) {
+	rs, err := s.rulesAt(ctx, tx, t)
+	if err != nil {
+		return rules.Tier{}, err
+	}
+	st, err := monthState(ctx, tx, rs, customerID, t)
+	if err != nil {
+		return rules.Tier{}, err
+	}
+	tier, _ := rs.TierInEffect(st.last.Amount, st.this.Amount)
+	return tier, nil
+}
+
 type months struct{ last, this Contribution }
 
 // monthState reads the contribution of the month of t and of the month
@@ -201,4 +233,39 @@ WHERE customer_id = $1 AND month IN ($2, $3)`, customerID, string(st.last.Month)
 func pointsSummary(ctx context.Context, tx *ledger.Tx, customerID string) (PointsSummary, error) {
 	l, err := tx.LotSummary(ctx, ledger.CustomerAccount(customerID, "points"), tx.Now().Add(expiringSoon))
 	return PointsSummary{Balance: l.Balance, Available: l.Available, Pending: l.Pending, ExpiringSoon: l.Expiring}, err
+}
+
+// RankedContribution is one customer's contribution in a month, ranked
+// among the customers counted: Rank 1 contributed the most (ties by
+// customer id) of Of customers.
+type RankedContribution struct {
+	Amount   decimal.Decimal
+	Rank, Of int
+}
+
+// RankContributions emits, highest first, the month's contribution of every
+// customer registered before registeredBefore (0 for those without
+// shipments in it), read in tx.
+func RankContributions(ctx context.Context, tx *ledger.Tx, month rules.Month, registeredBefore time.Time,
+	emit func(RankedContribution) error) error {
+	rows, err := tx.Query(ctx, `WITH c AS (
+    SELECT cu.id, coalesce(m.contribution, 0) AS contribution
+    FROM customers cu LEFT JOIN customer_months m ON m.customer_id = cu.id AND m.month = $1
+    WHERE cu.created_at < $2)
+SELECT contribution, row_number() OVER (ORDER BY contribution DESC, id), count(*) OVER ()
+FROM c ORDER BY contribution DESC, id`, string(month), registeredBefore)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c RankedContribution
+		if err := rows.Scan(&c.Amount, &c.Rank, &c.Of); err != nil {
+			return err
+		}
+		if err := emit(c); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }

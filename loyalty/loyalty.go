@@ -1,15 +1,19 @@
 // Package loyalty runs the loyalty programme on the ledger: customers and
 // their referrers, versioned rule sets, campaigns, partner events
 // (shipments, refunds, feedback) turned into balanced entries each exactly
-// once, the catalogue and its redemptions, points expiry, prepaid money,
-// and the finance reports and checks composed from the ledger's.
+// once, points expiry, and what a customer reads of it all (profile,
+// balances, statement, points expiring). It also answers the packages above
+// it (catalog, prepaid, finance) what they need of a customer: a lock on
+// them, their tier, the rules in effect, their ranked contributions.
 //
-// It owns the loyalty tables and their SQL, which it runs on its own pool
-// and in ledger transactions, so that an event's state and its entry commit
-// together. It reads and writes the books only through the ledger's
-// operations: it never names the ledger's tables. The rules of earning,
-// tiers and rebates are the pure rules package's; loyalty loads their
-// inputs and records their outcomes.
+// It owns the customers, customer_months, rule_sets, campaigns, events,
+// shipments and referral_bonuses tables and their SQL, which it runs on its
+// own pool and in ledger transactions, so that an event's rows and its
+// entry commit together. It reads and writes the books only through the
+// ledger's operations and never names the ledger's tables; it never names
+// the tables of the catalogue or of prepaid money and never imports the
+// packages above it. The rules of earning, tiers and expiry are the pure
+// rules package's: loyalty loads their inputs and records their outcomes.
 package loyalty
 
 import (
@@ -77,16 +81,23 @@ func New(db *pgxpool.Pool, l *ledger.Ledger, opts ...Option) *Service {
 	return s
 }
 
-// Owns reports whether entries of the kind belong to a loyalty flow, whose
-// state (shipments, redemptions, lots) a bare ledger reversal would leave
-// behind: they are corrected through their own flow (a refund event, a
-// cancelled redemption, a money movement's own reversal), never reversed by
-// hand.
+// Owns reports whether entries of the kind are written by loyalty's own
+// flows (partner events, expiry), whose rows (shipments, months, bonuses)
+// a bare ledger reversal would leave behind: they are corrected through
+// their own flow (a refund event), never reversed by hand.
 func Owns(kind string) bool {
 	switch kind {
-	case ShipmentCompleted, ShipmentRefunded, FeedbackSubmitted, "redemption", "redemption.cancelled", "expiry",
-		Deposit, Charge, Withdrawal:
+	case ShipmentCompleted, ShipmentRefunded, FeedbackSubmitted, "expiry":
 		return true
 	}
 	return false
 }
+
+// ClockSkew is how far ahead of the server's clock the instant a partner
+// says something happened (an event's or a money movement's occurred_at)
+// may be.
+const ClockSkew = clockSkew
+
+// ValidShipmentID reports whether id is a well-formed shipment id: 1 to 64
+// letters, digits, '_', '.', ':' or '-'.
+func ValidShipmentID(id string) bool { return shipmentIDPattern.MatchString(id) }

@@ -1,165 +1,16 @@
 package loyalty_test
 
 import (
-	"context"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/shopspring/decimal"
-
 	"github.com/tally-ledger/tally/internal/fault"
-	"github.com/tally-ledger/tally/internal/testdb"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 	"github.com/tally-ledger/tally/rules"
 )
-
-var shanghai, _ = time.LoadLocation("Asia/Shanghai")
-
-// clock is a settable now.
-type clock struct{ t atomic.Pointer[time.Time] }
-
-func (c *clock) now() time.Time      { return *c.t.Load() }
-func (c *clock) set(t time.Time)     { c.t.Store(&t) }
-func (c *clock) add(d time.Duration) { c.set(c.now().Add(d)) }
-
-type env struct {
-	t      *testing.T
-	ctx    context.Context
-	pool   *pgxpool.Pool
-	ledger *ledger.Ledger
-	svc    *loyalty.Service
-	clock  *clock
-	keyID  int64
-	seq    atomic.Int64
-	// eventByEvent sends the events through the path a group falls back
-	// to (loyalty.Service.ProcessEventByEvent) rather than ProcessBatch.
-	eventByEvent bool
-}
-
-// newEnv is a fresh database with the clock at 2026-03-15 12:00 Shanghai.
-func newEnv(t *testing.T) *env {
-	t.Helper()
-	pool := testdb.Pool(t)
-	c := &clock{}
-	c.set(time.Date(2026, 3, 15, 12, 0, 0, 0, shanghai))
-	l := ledger.New(pool, ledger.WithClock(c.now))
-	e := &env{t: t, ctx: context.Background(), pool: pool, ledger: l, svc: loyalty.New(pool, l), clock: c}
-	_, k, err := l.CreateKey(e.ctx, "partner", ledger.RolePartner, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.keyID = k.ID
-	return e
-}
-
-func d(s string) decimal.Decimal { return decimal.RequireFromString(s) }
-
-func (e *env) customer(id string, referredBy ...string) {
-	e.t.Helper()
-	c := loyalty.Customer{ID: id, Name: "Customer " + id}
-	if len(referredBy) > 0 {
-		c.ReferredBy = &referredBy[0]
-	}
-	if _, _, err := e.svc.CreateCustomer(e.ctx, c); err != nil {
-		e.t.Fatalf("create customer %s: %v", id, err)
-	}
-}
-
-func (e *env) event(typ, customer, shipment, amount string, at time.Time) loyalty.Event {
-	ev := loyalty.Event{EventID: fmt.Sprintf("ev-%d", e.seq.Add(1)), Type: typ, CustomerID: customer,
-		ShipmentID: shipment, OccurredAt: at}
-	if amount != "" {
-		a := d(amount)
-		ev.Amount = &a
-	}
-	return ev
-}
-
-func (e *env) process(ev loyalty.Event) (loyalty.Result, error) {
-	o := e.processAs(e.keyID, ev)
-	return o.Result, o.Err
-}
-
-// processAs processes one event as the partner key keyID.
-func (e *env) processAs(keyID int64, ev loyalty.Event) loyalty.Outcome {
-	return e.processBatch(keyID, []loyalty.Event{ev})[0]
-}
-
-// processBatch processes the events as the partner key keyID, through
-// ProcessBatch or, when the env says so, event by event.
-func (e *env) processBatch(keyID int64, events []loyalty.Event) []loyalty.Outcome {
-	if e.eventByEvent {
-		return e.svc.ProcessEventByEvent(e.ctx, keyID, "test", events)
-	}
-	return e.svc.ProcessBatch(e.ctx, keyID, "test", events)
-}
-
-func (e *env) mustProcess(ev loyalty.Event) loyalty.Result {
-	e.t.Helper()
-	res, err := e.process(ev)
-	if err != nil {
-		e.t.Fatalf("%s %s: %v", ev.Type, ev.ShipmentID, err)
-	}
-	return res
-}
-
-func (e *env) ship(customer, shipment, amount string, at time.Time) loyalty.Result {
-	e.t.Helper()
-	return e.mustProcess(e.event(loyalty.ShipmentCompleted, customer, shipment, amount, at))
-}
-
-func (e *env) points(customer string) loyalty.PointsSummary {
-	e.t.Helper()
-	p, err := e.svc.Profile(e.ctx, customer)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return p.Points
-}
-
-func (e *env) reconcile() {
-	e.t.Helper()
-	r, err := e.ledger.Reconcile(e.ctx, e.svc.ReferenceCheck, e.svc.RebateCheck)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	for _, c := range r.Checks {
-		if !c.Pass {
-			e.t.Errorf("invariant %s fails: %v", c.Name, c.Offending)
-		}
-	}
-}
-
-// scan reads one row into dest, failing the test on any error.
-func (e *env) scan(t testing.TB, q string, dest ...any) {
-	t.Helper()
-	if err := e.pool.QueryRow(e.ctx, q).Scan(dest...); err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-}
-
-func (e *env) profile(t testing.TB, customer string) loyalty.Profile {
-	t.Helper()
-	p, err := e.svc.Profile(e.ctx, customer)
-	if err != nil {
-		t.Fatalf("profile of %s: %v", customer, err)
-	}
-	return p
-}
-
-func wantCode(t *testing.T, err error, code fault.Code) {
-	t.Helper()
-	if got := fault.CodeOf(err); got != code {
-		t.Fatalf("error %v: code %q, want %q", err, got, code)
-	}
-}
-
-func march(day, hour int) time.Time { return time.Date(2026, 3, day, hour, 0, 0, 0, shanghai) }
 
 func TestMidTierCustomerEarnsTimesOnePointTwo(t *testing.T) {
 	e := newEnv(t)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-ledger/tally/catalog"
 	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/internal/pricemodel"
 	"github.com/tally-ledger/tally/loyalty"
@@ -60,8 +61,8 @@ func runProperty(t *testing.T, seed uint64, steps int) {
 		"pen": {price: 30},
 		"box": {price: 45, featured: true, stock: ptr(40), from: march(1, 0), until: time.Date(2030, 1, 1, 0, 0, 0, 0, shanghai)},
 	}
-	e.product(loyalty.Product{SKU: "pen", Name: "Pen", Kind: loyalty.Standard, PointsPrice: 30})
-	e.product(loyalty.Product{SKU: "box", Name: "Box", Kind: loyalty.Featured, PointsPrice: 45,
+	e.product(catalog.Product{SKU: "pen", Name: "Pen", Kind: catalog.Standard, PointsPrice: 30})
+	e.product(catalog.Product{SKU: "box", Name: "Box", Kind: catalog.Featured, PointsPrice: 45,
 		ValidFrom: ptr(products["box"].from), ValidUntil: ptr(products["box"].until), Stock: ptr(40)})
 
 	type ship struct {
@@ -135,7 +136,7 @@ func runProperty(t *testing.T, seed uint64, steps int) {
 			default:
 				want = model.Redeem(id, c, p.price*int64(q), now)
 			}
-			_, _, err := e.svc.Redeem(e.ctx, loyalty.RedemptionInput{ID: id, CustomerID: c, SKU: sku, Quantity: q}, "test")
+			_, _, err := e.catalog.Redeem(e.ctx, catalog.RedemptionInput{ID: id, CustomerID: c, SKU: sku, Quantity: q}, "test")
 			if got := string(fault.CodeOf(err)); got != want {
 				t.Fatalf("step %d: redeem %d %s by %s: %q (%v), the model says %q", step, q, sku, c, got, err, want)
 			}
@@ -151,7 +152,7 @@ func runProperty(t *testing.T, seed uint64, steps int) {
 		case op < 9 && len(redemptions) > 0:
 			i := r.IntN(len(redemptions))
 			red := redemptions[i]
-			if _, err := e.svc.CancelRedemption(e.ctx, red.id, "", "test"); err != nil {
+			if _, err := e.catalog.CancelRedemption(e.ctx, red.id, "", "test"); err != nil {
 				t.Fatalf("cancel: %v", err)
 			}
 			if code := model.CancelRedemption(red.id); code != "" {

@@ -21,6 +21,18 @@ func (s *Service) RulesAt(ctx context.Context, t time.Time) (rules.RuleSet, erro
 	return s.rulesAt(ctx, s.db, t)
 }
 
+// RulesAtIn is RulesAt read in the transaction tx, for callers that price
+// inside their own transaction.
+func (s *Service) RulesAtIn(ctx context.Context, tx *ledger.Tx, t time.Time) (rules.RuleSet, error) {
+	return s.rulesAt(ctx, tx, t)
+}
+
+// RuleVersion is the rule set of the version, read in tx (parsed once, then
+// kept: a version never changes).
+func (s *Service) RuleVersion(ctx context.Context, tx *ledger.Tx, version int) (rules.RuleSet, error) {
+	return s.version(ctx, tx, version)
+}
+
 func (s *Service) rulesAt(ctx context.Context, q interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }, t time.Time) (rules.RuleSet, error) {

@@ -13,9 +13,12 @@ import (
 
 	"github.com/tally-ledger/tally"
 	"github.com/tally-ledger/tally/api"
+	"github.com/tally-ledger/tally/catalog"
+	"github.com/tally-ledger/tally/finance"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 	"github.com/tally-ledger/tally/migrations"
+	"github.com/tally-ledger/tally/prepaid"
 )
 
 // serve runs the API until ctx is cancelled (SIGINT, SIGTERM), then stops
@@ -49,7 +52,7 @@ func serve(ctx context.Context, env environment, args []string) error {
 	if err != nil || writers < 1 {
 		return usageError{"TALLY_EVENT_WRITERS must be a positive number"}
 	}
-	srv := api.New(api.Config{Ledger: l, Loyalty: loyalty.New(pool, l, loyalty.WithEventWriters(writers)), Log: log, OpenAPI: tally.OpenAPI, Ready: func(ctx context.Context) error {
+	ready := func(ctx context.Context) error {
 		var version uint
 		var dirty bool
 		if err := pool.QueryRow(ctx, `SELECT version, dirty FROM schema_migrations`).Scan(&version, &dirty); err != nil {
@@ -59,7 +62,11 @@ func serve(ctx context.Context, env environment, args []string) error {
 			return fmt.Errorf("schema at version %d (dirty %v), want %d", version, dirty, latest)
 		}
 		return nil
-	}})
+	}
+	customers := loyalty.New(pool, l, loyalty.WithEventWriters(writers))
+	money := prepaid.New(l, customers)
+	srv := api.New(api.Config{Ledger: l, Loyalty: customers, Catalog: catalog.New(pool, l, customers), Prepaid: money,
+		Finance: finance.New(l, customers, money), Log: log, OpenAPI: tally.OpenAPI, Ready: ready})
 
 	ln, err := net.Listen("tcp", env.get("TALLY_ADDR", "127.0.0.1:8080"))
 	if err != nil {

@@ -21,8 +21,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-ledger/tally/finance"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
+	"github.com/tally-ledger/tally/prepaid"
 )
 
 // maxReported is how many discrepancies Check reports one by one.
@@ -73,18 +75,25 @@ type Proof struct {
 // Verify proves the books of the database (see the package comment).
 func Verify(ctx context.Context, pool *pgxpool.Pool) (Proof, error) {
 	l := ledger.New(pool)
-	p := &prover{ctx: ctx, pool: pool, l: l, svc: loyalty.New(pool, l), stored: map[string]decimal.Decimal{}, assets: map[string]ledger.Asset{}}
+	p := &prover{ctx: ctx, pool: pool, l: l, fin: newFinance(pool, l), stored: map[string]decimal.Decimal{}, assets: map[string]ledger.Asset{}}
 	if err := p.run(); err != nil {
 		return Proof{}, err
 	}
 	return Proof{Problems: p.problems, Summary: p.summary}, nil
 }
 
+// newFinance is finance's reports on the database, wired as cmd/tally wires
+// them.
+func newFinance(pool *pgxpool.Pool, l *ledger.Ledger) *finance.Service {
+	customers := loyalty.New(pool, l)
+	return finance.New(l, customers, prepaid.New(l, customers))
+}
+
 type prover struct {
 	ctx      context.Context
 	pool     *pgxpool.Pool // to find the history's instants
 	l        *ledger.Ledger
-	svc      *loyalty.Service
+	fin      *finance.Service
 	codes    []string                   // every account, in code order
 	stored   map[string]decimal.Decimal // stored balances (the balance rows)
 	assets   map[string]ledger.Asset
@@ -246,7 +255,7 @@ func (p *prover) trialBalance(asOf time.Time, want balances, what string) {
 // points accounts, each movement with its platform account's change.
 func (p *prover) points(from, to time.Time, open, close balances) {
 	what := period(from, to)
-	rep, err := p.svc.PointsRollForward(p.ctx, from, to)
+	rep, err := p.fin.PointsRollForward(p.ctx, from, to)
 	if err != nil {
 		p.fail("points roll-forward %s: %v", what, err)
 		return
@@ -267,11 +276,11 @@ func (p *prover) points(from, to time.Time, open, close balances) {
 	check("closing", rep.Closing, closing)
 	check("redeemed", rep.Redeemed, moved("platform:points:redeemed"))
 	check("expired", rep.Expired, moved("platform:points:expired"))
-	for _, ch := range loyalty.PointsChannels {
+	for _, ch := range finance.PointsChannels {
 		check("earned "+ch, rep.Earned[ch], moved("platform:points:earned:"+ch).Neg())
 	}
-	if len(rep.Earned) != len(loyalty.PointsChannels) {
-		p.fail("points roll-forward %s: channels %v, want %v", what, rep.Earned, loyalty.PointsChannels)
+	if len(rep.Earned) != len(finance.PointsChannels) {
+		p.fail("points roll-forward %s: channels %v, want %v", what, rep.Earned, finance.PointsChannels)
 	}
 	if rep.Opening+rep.EarnedTotal()-rep.Redeemed-rep.Expired != rep.Closing {
 		p.fail("points roll-forward %s: %d + %d - %d - %d is not the closing %d", what, rep.Opening, rep.EarnedTotal(),
@@ -284,9 +293,9 @@ func (p *prover) points(from, to time.Time, open, close balances) {
 // customer and in total.
 func (p *prover) rebates(from, to time.Time, open, close balances) {
 	what := period(from, to)
-	rows := map[string]loyalty.RebateRow{}
-	var sum loyalty.RebateRow
-	total, err := p.svc.RebateReport(p.ctx, from, to, func(r loyalty.RebateRow) error {
+	rows := map[string]finance.RebateRow{}
+	var sum finance.RebateRow
+	total, err := p.fin.RebateReport(p.ctx, from, to, func(r finance.RebateRow) error {
 		if _, dup := rows[r.CustomerID]; dup {
 			p.fail("rebate roll-forward %s: %s listed twice", what, r.CustomerID)
 		}
@@ -346,16 +355,16 @@ func (p *prover) rebates(from, to time.Time, open, close balances) {
 	}
 }
 
-func identity(p *prover, what string, r loyalty.RebateRow) {
+func identity(p *prover, what string, r finance.RebateRow) {
 	if got := r.Opening.Add(r.Granted).Sub(r.Used).Sub(r.ClawedBack).Add(r.Adjustments); !got.Equal(r.Closing) {
 		p.fail("rebate roll-forward %s: %s: %s + %s - %s - %s + %s = %s, not the closing %s", what, r.CustomerID,
 			r.Opening, r.Granted, r.Used, r.ClawedBack, r.Adjustments, got, r.Closing)
 	}
 }
 
-// reconcile runs every invariant, the ledger's and loyalty's.
+// reconcile runs every invariant, as finance reconciles.
 func (p *prover) reconcile() error {
-	r, err := p.l.Reconcile(p.ctx, p.svc.ReferenceCheck, p.svc.RebateCheck)
+	r, err := p.fin.Reconcile(p.ctx)
 	if err != nil {
 		return err
 	}

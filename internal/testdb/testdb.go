@@ -39,11 +39,20 @@ var (
 // ServerURL is the URL of the test server's maintenance database.
 func ServerURL(tb testing.TB) string {
 	tb.Helper()
+	url, err := serverOnce()
+	if err != nil {
+		tb.Fatalf("testdb: %v", err)
+	}
+	return url
+}
+
+// serverOnce finds (or starts) the test server, once per test binary.
+func serverOnce() (string, error) {
 	once.Do(func() { serverURL, setupErr = server() })
 	if setupErr != nil {
-		tb.Fatalf("testdb: no PostgreSQL for the tests: %v", setupErr)
+		return "", fmt.Errorf("no PostgreSQL for the tests: %w", setupErr)
 	}
-	return serverURL
+	return serverURL, nil
 }
 
 func server() (string, error) {
@@ -84,41 +93,58 @@ func ModuleRoot() (string, error) {
 // when the test ends (see CheckBooks), then drops it, and returns its URL.
 func New(tb testing.TB) string {
 	tb.Helper()
+	url, drop, err := create()
+	if err != nil {
+		tb.Fatalf("testdb: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := drop(); err != nil {
+			tb.Errorf("testdb: %v", err)
+		}
+	})
+	tb.Cleanup(func() { checkBooks(tb, url) }) // runs before the drop
+	return url
+}
+
+// create makes a database from the template of the current migrations and
+// returns its URL and the function that drops it.
+func create() (string, func() error, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	server := ServerURL(tb)
+	server, err := serverOnce()
+	if err != nil {
+		return "", nil, err
+	}
 	conn, err := pgx.Connect(ctx, server)
 	if err != nil {
-		tb.Fatalf("testdb: connect: %v", err)
+		return "", nil, fmt.Errorf("connect: %w", err)
 	}
 	defer conn.Close(ctx)
 
 	template := "tally_tpl_" + migrations.Fingerprint()
 	if err := ensureTemplate(ctx, conn, server, template); err != nil {
-		tb.Fatalf("testdb: template: %v", err)
+		return "", nil, fmt.Errorf("template: %w", err)
 	}
 	var raw [6]byte
 	rand.Read(raw[:])
 	name := "tally_test_" + hex.EncodeToString(raw[:])
 	if _, err := conn.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s", name, template)); err != nil {
-		tb.Fatalf("testdb: create database: %v", err)
+		return "", nil, fmt.Errorf("create database: %w", err)
 	}
-	tb.Cleanup(func() {
+	drop := func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		conn, err := pgx.Connect(ctx, server)
 		if err != nil {
-			tb.Errorf("testdb: drop %s: %v", name, err)
-			return
+			return fmt.Errorf("drop %s: %w", name, err)
 		}
 		defer conn.Close(ctx)
 		if _, err := conn.Exec(ctx, "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
-			tb.Errorf("testdb: drop %s: %v", name, err)
+			return fmt.Errorf("drop %s: %w", name, err)
 		}
-	})
-	url := withDatabase(server, name)
-	tb.Cleanup(func() { checkBooks(tb, url) }) // runs before the drop
-	return url
+		return nil
+	}
+	return withDatabase(server, name), drop, nil
 }
 
 // Pool is New, connected.

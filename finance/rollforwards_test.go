@@ -1,33 +1,19 @@
-package loyalty_test
+package finance_test
 
 import (
+	"math/rand/v2"
 	"testing"
 	"time"
 
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-ledger/tally/catalog"
+	"github.com/tally-ledger/tally/finance"
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
+	"github.com/tally-ledger/tally/prepaid"
 )
-
-func shanghaiAt(y int, m time.Month, d, h int) time.Time {
-	return time.Date(y, m, d, h, 0, 0, 0, shanghai)
-}
-
-// heldBefore sums the accounts' balances over the entries effective before
-// t, as the ledger reads one account's balance as of an instant.
-func (e *env) heldBefore(t testing.TB, at time.Time, codes ...string) decimal.Decimal {
-	t.Helper()
-	sum := decimal.Zero
-	for _, code := range codes {
-		b, err := e.ledger.BalanceAsOf(e.ctx, code, at.Add(-time.Microsecond))
-		if err != nil {
-			t.Fatalf("%s as of %s: %v", code, at, err)
-		}
-		sum = sum.Add(b)
-	}
-	return sum
-}
 
 type pointsWant struct {
 	opening, volume, referral, adjustment, redeemed, expired, closing int64
@@ -81,8 +67,8 @@ func TestPointsRollForwardCountsExpiryReversalAndCancellation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.product(loyalty.Product{SKU: "pen", Name: "Pen", Kind: loyalty.Standard, PointsPrice: 150})
-	e.product(loyalty.Product{SKU: "clip", Name: "Clip", Kind: loyalty.Standard, PointsPrice: 20})
+	e.product(catalog.Product{SKU: "pen", Name: "Pen", Kind: catalog.Standard, PointsPrice: 150})
+	e.product(catalog.Product{SKU: "clip", Name: "Clip", Kind: catalog.Standard, PointsPrice: 20})
 
 	// January 2027.
 	e.clock.set(shanghaiAt(2027, 1, 15, 12))
@@ -99,7 +85,7 @@ func TestPointsRollForwardCountsExpiryReversalAndCancellation(t *testing.T) {
 	if refund.Points != -30 {
 		t.Fatalf("refund of 30 of 300: %d points, want -30", refund.Points)
 	}
-	if _, err := e.svc.CancelRedemption(e.ctx, pen.ID, "", "test"); err != nil { // S1's lot holds 100 again
+	if _, err := e.catalog.CancelRedemption(e.ctx, pen.ID, "", "test"); err != nil { // S1's lot holds 100 again
 		t.Fatal(err)
 	}
 	if _, _, err := e.ledger.Reverse(e.ctx, adjustment.ID, ledger.ReversalInput{Actor: "ops", Reason: "posted in error"}); err != nil {
@@ -109,7 +95,7 @@ func TestPointsRollForwardCountsExpiryReversalAndCancellation(t *testing.T) {
 	// The expiry job the day after the lots expired: C1's restored 100 and
 	// C2's 50.
 	e.clock.set(shanghaiAt(2027, 2, 2, 12))
-	rep, err := e.svc.Expire(e.ctx, shanghaiAt(2027, 2, 1, 0), "test", nil)
+	rep, err := e.customers.Expire(e.ctx, shanghaiAt(2027, 2, 1, 0), "test", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,32 +124,12 @@ func TestPointsRollForwardCountsExpiryReversalAndCancellation(t *testing.T) {
 	e.reconcile()
 }
 
-// moneyAt records a movement that occurred at a given time.
-func (e *env) moneyAt(t *testing.T, kind, id, customer, amount string, at time.Time) loyalty.MoneyMovement {
-	t.Helper()
-	in := loyalty.MoneyInput{ID: id, CustomerID: customer, Amount: d(amount), OccurredAt: at}
-	var m loyalty.MoneyMovement
-	var err error
-	switch kind {
-	case loyalty.Deposit:
-		m, _, err = e.svc.Deposit(e.ctx, in, "test")
-	case loyalty.Charge:
-		m, _, err = e.svc.Charge(e.ctx, in, "test")
-	case loyalty.Withdrawal:
-		m, _, err = e.svc.Withdraw(e.ctx, in, "test")
-	}
-	if err != nil {
-		t.Fatalf("%s %s: %v", kind, id, err)
-	}
-	return m
-}
-
 // rebateRows runs the rebate report and returns its rows by customer and
 // the total.
-func (e *env) rebateRows(t *testing.T, from, to time.Time) map[string]loyalty.RebateRow {
+func (e *env) rebateRows(t *testing.T, from, to time.Time) map[string]finance.RebateRow {
 	t.Helper()
-	rows := map[string]loyalty.RebateRow{}
-	total, err := e.svc.RebateReport(e.ctx, from, to, func(r loyalty.RebateRow) error {
+	rows := map[string]finance.RebateRow{}
+	total, err := e.svc.RebateReport(e.ctx, from, to, func(r finance.RebateRow) error {
 		rows[r.CustomerID] = r
 		return nil
 	})
@@ -178,7 +144,7 @@ func (e *env) rebateRows(t *testing.T, from, to time.Time) map[string]loyalty.Re
 // and deposits, as decimal strings.
 type rebateWant [7]string
 
-func wantRebateRow(t *testing.T, period string, got loyalty.RebateRow, want rebateWant) {
+func wantRebateRow(t *testing.T, period string, got finance.RebateRow, want rebateWant) {
 	t.Helper()
 	fields := []decimal.Decimal{got.Opening, got.Granted, got.Used, got.ClawedBack, got.Adjustments, got.Closing, got.Deposits}
 	for i, f := range fields {
@@ -203,22 +169,22 @@ func TestRebateRollForwardCountsReversalsAndClawbacks(t *testing.T) {
 		e.customer(c)
 	}
 	e.clock.set(shanghaiAt(2026, 2, 15, 12))
-	e.moneyAt(t, loyalty.Deposit, "d1", "C1", "10000", shanghaiAt(2026, 2, 10, 9)) // 4%: 400
-	e.moneyAt(t, loyalty.Deposit, "d2", "C2", "5000", shanghaiAt(2026, 2, 11, 9))  // 3%: 150
+	e.moneyAt(t, prepaid.Deposit, "d1", "C1", "10000", shanghaiAt(2026, 2, 10, 9)) // 4%: 400
+	e.moneyAt(t, prepaid.Deposit, "d2", "C2", "5000", shanghaiAt(2026, 2, 11, 9))  // 3%: 150
 
 	e.clock.set(shanghaiAt(2026, 3, 20, 12))
-	w := e.moneyAt(t, loyalty.Withdrawal, "w1", "C1", "2500", shanghaiAt(2026, 3, 5, 9)) // 400 x 2500 / 10000
+	w := e.moneyAt(t, prepaid.Withdrawal, "w1", "C1", "2500", shanghaiAt(2026, 3, 5, 9)) // 400 x 2500 / 10000
 	wantMoney(t, "clawback", w.Clawback, "100.00")
-	e.moneyAt(t, loyalty.Deposit, "d3", "C1", "1000", shanghaiAt(2026, 3, 6, 9)) // 2%: 20
-	c := e.moneyAt(t, loyalty.Charge, "c1", "C1", "8600", shanghaiAt(2026, 3, 7, 9))
+	e.moneyAt(t, prepaid.Deposit, "d3", "C1", "1000", shanghaiAt(2026, 3, 6, 9)) // 2%: 20
+	c := e.moneyAt(t, prepaid.Charge, "c1", "C1", "8600", shanghaiAt(2026, 3, 7, 9))
 	wantMoney(t, "charge from rebate", c.FromRebate, "100.00") // principal 8,500 first
-	if _, err := e.svc.ReverseMoney(e.ctx, loyalty.Deposit, "d2", "bounced", "test"); err != nil {
+	if _, err := e.prepaid.ReverseMoney(e.ctx, prepaid.Deposit, "d2", "bounced", "test"); err != nil {
 		t.Fatal(err)
 	}
 	e.clock.set(shanghaiAt(2026, 3, 26, 12))
-	e.moneyAt(t, loyalty.Deposit, "d4", "C3", "2000", shanghaiAt(2026, 3, 25, 9)) // 2%: 40
+	e.moneyAt(t, prepaid.Deposit, "d4", "C3", "2000", shanghaiAt(2026, 3, 25, 9)) // 2%: 40
 	e.clock.set(shanghaiAt(2026, 4, 3, 12))
-	if _, err := e.svc.ReverseMoney(e.ctx, loyalty.Deposit, "d4", "bounced", "test"); err != nil {
+	if _, err := e.prepaid.ReverseMoney(e.ctx, prepaid.Deposit, "d4", "bounced", "test"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -248,7 +214,7 @@ func TestRebateRollForwardCountsReversalsAndClawbacks(t *testing.T) {
 	for _, p := range []struct {
 		name     string
 		from, to time.Time
-		rows     map[string]loyalty.RebateRow
+		rows     map[string]finance.RebateRow
 	}{{"February", feb, mar, february}, {"March", mar, apr, march}, {"April", apr, may, april}} {
 		for _, c := range []string{"C1", "C2", "C3"} {
 			code := ledger.CustomerAccount(c, "rebate")
@@ -264,4 +230,122 @@ func TestRebateRollForwardCountsReversalsAndClawbacks(t *testing.T) {
 		}
 	}
 	e.reconcile()
+}
+
+// TestRollForwardIdentities: a random history of deposits, charges,
+// withdrawals and reversals over several months; for every period the
+// roll-forward adds up, each closing is the next opening, and the
+// per-customer rows sum to the total.
+func TestRollForwardIdentities(t *testing.T) {
+	e := newEnv(t)
+	r := rand.New(rand.NewPCG(5, 5))
+	customers := []string{"A", "B", "C", "D", "E"}
+	for _, c := range customers {
+		e.customer(c)
+	}
+	e.clock.set(time.Date(2026, 1, 1, 0, 0, 0, 0, shanghai))
+	var reversible []prepaid.MoneyMovement
+	for range 300 {
+		e.clock.add(time.Duration(r.IntN(36)) * time.Hour)
+		c := customers[r.IntN(len(customers))]
+		var m prepaid.MoneyMovement
+		var err error
+		switch op := r.IntN(10); {
+		case op < 4:
+			m, err = e.money(prepaid.Deposit, c, decimal.New(int64(50000+r.IntN(3000000)), -2).String())
+		case op < 6:
+			m, err = e.money(prepaid.Charge, c, decimal.New(int64(100+r.IntN(3000000)), -2).String())
+		case op < 7: // a charge that reaches into the rebate
+			b := e.balances(t, c)
+			amount := b.Prepaid.Principal.Add(b.Prepaid.Rebate.Div(decimal.NewFromInt(2))).RoundDown(2)
+			if !amount.IsPositive() {
+				continue
+			}
+			m, err = e.money(prepaid.Charge, c, amount.String())
+		case op < 9:
+			m, err = e.money(prepaid.Withdrawal, c, decimal.New(int64(100+r.IntN(200000)), -2).String())
+		default:
+			if len(reversible) > 0 {
+				i := r.IntN(len(reversible))
+				_, err = e.prepaid.ReverseMoney(e.ctx, reversible[i].Kind, reversible[i].ID, "correction", "test")
+				reversible = append(reversible[:i], reversible[i+1:]...)
+			}
+		}
+		switch fault.CodeOf(err) {
+		case "":
+			if m.ID != "" {
+				reversible = append(reversible, m)
+			}
+		case fault.InsufficientFunds, fault.AlreadyReversed:
+		default:
+			t.Fatalf("history: %v", err)
+		}
+	}
+	// Monthly periods from the first movement to past the last one.
+	bounds := []time.Time{time.Date(2026, 1, 1, 0, 0, 0, 0, shanghai)}
+	for !bounds[len(bounds)-1].After(e.clock.now()) {
+		bounds = append(bounds, bounds[0].AddDate(0, len(bounds), 0))
+	}
+	if len(bounds) < 4 {
+		t.Fatalf("the history spans %d months, want at least 3", len(bounds)-1)
+	}
+	var prevClosing map[string]decimal.Decimal
+	var seen finance.RebateRow
+	for i := 0; i+1 < len(bounds); i++ {
+		rows := map[string]finance.RebateRow{}
+		sum := finance.RebateRow{}
+		total, err := e.svc.RebateReport(e.ctx, bounds[i], bounds[i+1], func(r finance.RebateRow) error {
+			rows[r.CustomerID] = r
+			sum.Opening, sum.Granted, sum.Used = sum.Opening.Add(r.Opening), sum.Granted.Add(r.Granted), sum.Used.Add(r.Used)
+			sum.ClawedBack, sum.Closing, sum.Deposits = sum.ClawedBack.Add(r.ClawedBack), sum.Closing.Add(r.Closing), sum.Deposits.Add(r.Deposits)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range append([]finance.RebateRow{total}, values(rows)...) {
+			if got := r.Opening.Add(r.Granted).Sub(r.Used).Sub(r.ClawedBack).Add(r.Adjustments); !got.Equal(r.Closing) {
+				t.Errorf("period %d, %s: opening %s + granted %s - used %s - clawed back %s + adj %s = %s, closing %s",
+					i, r.CustomerID, r.Opening, r.Granted, r.Used, r.ClawedBack, r.Adjustments, got, r.Closing)
+			}
+			if prevClosing != nil && !r.Opening.Equal(prevClosing[r.CustomerID]) {
+				t.Errorf("period %d, %s: opening %s, previous closing %s", i, r.CustomerID, r.Opening, prevClosing[r.CustomerID])
+			}
+		}
+		if !sum.Opening.Equal(total.Opening) || !sum.Granted.Equal(total.Granted) || !sum.Used.Equal(total.Used) ||
+			!sum.ClawedBack.Equal(total.ClawedBack) || !sum.Closing.Equal(total.Closing) || !sum.Deposits.Equal(total.Deposits) {
+			t.Errorf("period %d: customers sum to %+v, total %+v", i, sum, total)
+		}
+		prevClosing = map[string]decimal.Decimal{"TOTAL": total.Closing}
+		for c, r := range rows {
+			prevClosing[c] = r.Closing
+		}
+		seen.Granted, seen.Used = seen.Granted.Add(total.Granted.Abs()), seen.Used.Add(total.Used.Abs())
+		seen.ClawedBack = seen.ClawedBack.Add(total.ClawedBack.Abs())
+	}
+	if !seen.Granted.IsPositive() || !seen.Used.IsPositive() || !seen.ClawedBack.IsPositive() {
+		t.Errorf("the history lacks some kind of movement: %+v", seen)
+	}
+	// The last period ends after the history: its closing is today's
+	// rebate balances, for every customer.
+	sum := decimal.Zero
+	for _, c := range customers {
+		b := e.balances(t, c)
+		sum = sum.Add(b.Prepaid.Rebate)
+		if closing, ok := prevClosing[c]; !ok || !b.Prepaid.Rebate.Equal(closing) {
+			t.Errorf("%s rebate balance %s, last closing %s (listed: %v)", c, b.Prepaid.Rebate, closing, ok)
+		}
+	}
+	if !sum.Equal(prevClosing["TOTAL"]) || !sum.IsPositive() {
+		t.Errorf("rebate balances sum to %s, last total closing %s", sum, prevClosing["TOTAL"])
+	}
+	e.reconcile() // rebates_match_rules among the checks: every rebate against its rules
+}
+
+func values(m map[string]finance.RebateRow) []finance.RebateRow {
+	out := make([]finance.RebateRow, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
 }

@@ -8,58 +8,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tally-ledger/tally/internal/fault"
-	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
-	"github.com/tally-ledger/tally/rules"
 )
-
-type customerRequest struct {
-	ID         string  `json:"id"`
-	Name       string  `json:"name"`
-	ReferredBy *string `json:"referred_by,omitempty"`
-}
-
-// createCustomer registers a customer: 201 when new, 200 when the same
-// registration is repeated.
-func (s *Server) createCustomer(c echo.Context) error {
-	var req customerRequest
-	if err := decode(c, &req); err != nil {
-		return err
-	}
-	cust, created, err := s.loyalty.CreateCustomer(c.Request().Context(),
-		loyalty.Customer{ID: req.ID, Name: req.Name, ReferredBy: req.ReferredBy})
-	if err != nil {
-		return err
-	}
-	return createdOrRepeated(c, created, cust)
-}
-
-// createdOrRepeated answers a registration: 201 when it created something,
-// 200 when the very same registration was made before.
-func createdOrRepeated(c echo.Context, created bool, v any) error {
-	if created {
-		return reply(c, http.StatusCreated, v)
-	}
-	return reply(c, http.StatusOK, v)
-}
-
-func (s *Server) getCustomer(c echo.Context) error {
-	id := c.Param("id")
-	if err := canReadCustomer(keyOf(c), id); err != nil {
-		return err
-	}
-	p, err := s.loyalty.Profile(c.Request().Context(), id)
-	if err != nil {
-		return err
-	}
-	return reply(c, http.StatusOK, p)
-}
-
-// canReadCustomer: admin and finance read every customer, a customer key
-// only its own.
-func canReadCustomer(key ledger.APIKey, id string) error {
-	return canReadAccount(key, ledger.CustomerAccount(id, "points"))
-}
 
 type eventRequest struct {
 	EventID    string    `json:"event_id"`
@@ -163,75 +113,4 @@ func (s *Server) postEventBatch(c echo.Context) error {
 		items[i] = batchItem{Index: i, Status: http.StatusCreated, Replayed: o.Replayed, Result: res}
 	}
 	return reply(c, http.StatusOK, map[string]any{"results": items})
-}
-
-func (s *Server) getRules(c echo.Context) error {
-	at, err := timeParam(c, "at", s.ledger.Now())
-	if err != nil {
-		return err
-	}
-	rs, err := s.loyalty.RulesAt(c.Request().Context(), at)
-	if err != nil {
-		return err
-	}
-	return reply(c, http.StatusOK, rs)
-}
-
-func (s *Server) listRuleVersions(c echo.Context) error {
-	versions, err := s.loyalty.RuleVersions(c.Request().Context())
-	if err != nil {
-		return err
-	}
-	return reply(c, http.StatusOK, map[string]any{"versions": versions})
-}
-
-// putRules stores a new version of the rule set.
-func (s *Server) putRules(c echo.Context) error {
-	var rs rules.RuleSet
-	if err := decode(c, &rs); err != nil {
-		return err
-	}
-	rs, err := s.loyalty.PutRules(c.Request().Context(), rs, actor(c))
-	if err != nil {
-		return err
-	}
-	return reply(c, http.StatusCreated, rs)
-}
-
-type campaignRequest struct {
-	ID         string    `json:"id"`
-	Name       string    `json:"name"`
-	StartsAt   time.Time `json:"starts_at"`
-	EndsAt     time.Time `json:"ends_at"`
-	Multiplier Amount    `json:"multiplier"`
-	Segments   []string  `json:"segments,omitempty"`
-}
-
-func (s *Server) createCampaign(c echo.Context) error {
-	var req campaignRequest
-	if err := decode(c, &req); err != nil {
-		return err
-	}
-	camp := loyalty.Campaign{Name: req.Name, Campaign: rules.Campaign{ID: req.ID, StartsAt: req.StartsAt,
-		EndsAt: req.EndsAt, Multiplier: req.Multiplier.Decimal, Segments: req.Segments}}
-	camp, created, err := s.loyalty.CreateCampaign(c.Request().Context(), camp)
-	if err != nil {
-		return err
-	}
-	return createdOrRepeated(c, created, camp)
-}
-
-func (s *Server) listCampaigns(c echo.Context) error {
-	at, err := timeParam(c, "active_at", time.Time{})
-	if err != nil {
-		return err
-	}
-	list, err := s.loyalty.Campaigns(c.Request().Context(), at)
-	if err != nil {
-		return err
-	}
-	if list == nil {
-		list = []loyalty.Campaign{}
-	}
-	return reply(c, http.StatusOK, map[string]any{"campaigns": list})
 }

@@ -1,4 +1,4 @@
-package loyalty
+package prepaid
 
 import (
 	"context"
@@ -13,14 +13,8 @@ import (
 
 	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/loyalty"
 	"github.com/tally-ledger/tally/rules"
-)
-
-// Kinds of money movement.
-const (
-	Deposit    = "deposit"
-	Charge     = "charge"
-	Withdrawal = "withdrawal"
 )
 
 // MoneyInput is a deposit, charge or withdrawal to record.
@@ -77,11 +71,11 @@ func (s *Service) checkMoney(kind string, in *MoneyInput) error {
 		return &fault.Error{Code: fault.InvalidAmount, Message: "amount " + in.Amount.String() + " is finer than the fen",
 			Fields: map[string]string{"amount": "at most 2 decimals"}}
 	}
-	if in.OccurredAt.After(s.now().Add(clockSkew)) {
+	if in.OccurredAt.After(s.ledger.Now().Add(loyalty.ClockSkew)) {
 		bad["occurred_at"] = "must not be in the future"
 	}
 	in.OccurredAt = in.OccurredAt.UTC().Truncate(time.Microsecond)
-	if kind == Charge && in.ShipmentID != "" && !shipmentIDPattern.MatchString(in.ShipmentID) {
+	if kind == Charge && in.ShipmentID != "" && !loyalty.ValidShipmentID(in.ShipmentID) {
 		bad["shipment_id"] = "1 to 64 letters, digits, '_', '.', ':' or '-'"
 	}
 	if len(bad) > 0 {
@@ -191,7 +185,7 @@ func (s *Service) move(ctx context.Context, kind string, in MoneyInput, actor st
 	)
 	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
 		replayed = false
-		if _, err := customer(ctx, tx, in.CustomerID, true); err != nil {
+		if _, err := loyalty.LockCustomer(ctx, tx, in.CustomerID); err != nil {
 			return err
 		}
 		var stored []byte
@@ -211,7 +205,7 @@ func (s *Service) move(ctx context.Context, kind string, in MoneyInput, actor st
 		if at.IsZero() {
 			at = tx.Now().UTC().Truncate(time.Microsecond)
 		}
-		rs, err := s.rulesAt(ctx, tx, at)
+		rs, err := s.customers.RulesAtIn(ctx, tx, at)
 		if err != nil {
 			return err
 		}
@@ -297,7 +291,7 @@ WHERE kind = $1 AND id = $2`, kind, id).Scan(&customerID, &entryID, &reversed)
 		if err != nil {
 			return err
 		}
-		if _, err := customer(ctx, tx, customerID, true); err != nil {
+		if _, err := loyalty.LockCustomer(ctx, tx, customerID); err != nil {
 			return err
 		}
 		if err := tx.QueryRow(ctx, `SELECT reversal_entry_id FROM money_movements WHERE kind = $1 AND id = $2`, kind, id).

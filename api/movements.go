@@ -1,7 +1,7 @@
 package api
 
 import (
-	stdctx "context"
+	"context"
 	"net/http"
 	"strings"
 	"time"
@@ -9,7 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tally-ledger/tally/internal/fault"
-	"github.com/tally-ledger/tally/loyalty"
+	"github.com/tally-ledger/tally/prepaid"
 )
 
 type moneyRequest struct {
@@ -30,26 +30,26 @@ func (s *Server) moneyHandler(kind string) echo.HandlerFunc {
 		if err := decode(c, &req); err != nil {
 			return err
 		}
-		ids := map[string]string{loyalty.Deposit: req.DepositID, loyalty.Charge: req.ChargeID, loyalty.Withdrawal: req.WithdrawalID}
+		ids := map[string]string{prepaid.Deposit: req.DepositID, prepaid.Charge: req.ChargeID, prepaid.Withdrawal: req.WithdrawalID}
 		for k, v := range ids {
 			if k != kind && v != "" {
 				return &fault.Error{Code: fault.InvalidJSON, Message: "unknown field \"" + k + "_id\"",
 					Fields: map[string]string{k + "_id": "unknown"}}
 			}
 		}
-		if kind != loyalty.Charge && req.ShipmentID != "" {
+		if kind != prepaid.Charge && req.ShipmentID != "" {
 			return &fault.Error{Code: fault.InvalidJSON, Message: "unknown field \"shipment_id\"", Fields: map[string]string{"shipment_id": "unknown"}}
 		}
-		if kind == loyalty.Charge && req.ShipmentID == "" {
+		if kind == prepaid.Charge && req.ShipmentID == "" {
 			return &fault.Error{Code: fault.Invalid, Message: "a charge names the shipment it pays for",
 				Fields: map[string]string{"shipment_id": "required"}}
 		}
-		in := loyalty.MoneyInput{ID: ids[kind], CustomerID: req.CustomerID, Amount: req.Amount.Decimal, ShipmentID: req.ShipmentID}
+		in := prepaid.MoneyInput{ID: ids[kind], CustomerID: req.CustomerID, Amount: req.Amount.Decimal, ShipmentID: req.ShipmentID}
 		if req.OccurredAt != nil {
 			in.OccurredAt = *req.OccurredAt
 		}
-		do := map[string]func(stdctx.Context, loyalty.MoneyInput, string) (loyalty.MoneyMovement, bool, error){
-			loyalty.Deposit: s.loyalty.Deposit, loyalty.Charge: s.loyalty.Charge, loyalty.Withdrawal: s.loyalty.Withdraw,
+		do := map[string]func(context.Context, prepaid.MoneyInput, string) (prepaid.MoneyMovement, bool, error){
+			prepaid.Deposit: s.prepaid.Deposit, prepaid.Charge: s.prepaid.Charge, prepaid.Withdrawal: s.prepaid.Withdraw,
 		}[kind]
 		m, replayed, err := do(c.Request().Context(), in, actor(c))
 		if err != nil {
@@ -74,7 +74,7 @@ func (s *Server) moneyReversal(kind string) echo.HandlerFunc {
 		if strings.TrimSpace(req.Reason) == "" {
 			return &fault.Error{Code: fault.Invalid, Message: "a reversal needs a reason", Fields: map[string]string{"reason": "required"}}
 		}
-		m, err := s.loyalty.ReverseMoney(c.Request().Context(), kind, c.Param("id"), strings.TrimSpace(req.Reason), actor(c))
+		m, err := s.prepaid.ReverseMoney(c.Request().Context(), kind, c.Param("id"), strings.TrimSpace(req.Reason), actor(c))
 		if err != nil {
 			return err
 		}

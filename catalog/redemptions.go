@@ -1,4 +1,4 @@
-package loyalty
+package catalog
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/loyalty"
 )
 
 // Redemption is points exchanged for a product.
@@ -84,7 +85,7 @@ func (s *Service) Redeem(ctx context.Context, in RedemptionInput, actor string) 
 		// the product (stock), then the claim on the id, which a concurrent
 		// twin waits on and then replays. The product is locked before the
 		// claim's foreign key takes its share lock, never upgraded after.
-		if _, err := customer(ctx, tx, in.CustomerID, true); err != nil {
+		if _, err := loyalty.LockCustomer(ctx, tx, in.CustomerID); err != nil {
 			return err
 		}
 		p, err := product(ctx, tx, in.SKU, true)
@@ -106,7 +107,7 @@ VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING`, in.ID, in.Customer
 		if !p.Active {
 			return &fault.Error{Code: fault.UnknownProduct, Message: "product " + in.SKU + " is not in the catalogue"}
 		}
-		level, err := s.levelNow(ctx, tx, in.CustomerID, now)
+		tier, err := s.customers.TierAt(ctx, tx, in.CustomerID, now)
 		if err != nil {
 			return err
 		}
@@ -117,12 +118,12 @@ VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING`, in.ID, in.Customer
 		points := p.PointsPrice * int64(in.Quantity)
 		// Points are checked by the ledger's draw on the lots, in the same
 		// transaction; here everything else.
-		if err := eligible(p, in.Quantity, level, redeemed, math.MaxInt64, now); err != nil {
+		if err := eligible(p, in.Quantity, tier.Level, redeemed, math.MaxInt64, now); err != nil {
 			return err
 		}
 		meta, _ := json.Marshal(map[string]any{"redemption_id": in.ID, "sku": in.SKU, "product": p.Name,
 			"quantity": in.Quantity, "customer_id": in.CustomerID})
-		entry, err := tx.Post(ctx, ledger.EntryInput{Kind: "redemption", Actor: actor, Metadata: meta,
+		entry, err := tx.Post(ctx, ledger.EntryInput{Kind: KindRedemption, Actor: actor, Metadata: meta,
 			Postings: []ledger.PostingInput{
 				{Account: ledger.CustomerAccount(in.CustomerID, "points"), Amount: decimal.NewFromInt(-points)},
 				{Account: "platform:points:redeemed", Amount: decimal.NewFromInt(points)},
@@ -211,13 +212,13 @@ func (s *Service) CancelRedemption(ctx context.Context, id, reason, actor string
 				r.CancelledAt.Format(time.RFC3339)}
 		}
 		// The same order as Redeem: customer, product, then the books.
-		if _, err := customer(ctx, tx, r.CustomerID, true); err != nil {
+		if _, err := loyalty.LockCustomer(ctx, tx, r.CustomerID); err != nil {
 			return err
 		}
 		if _, err := product(ctx, tx, r.SKU, true); err != nil {
 			return err
 		}
-		entry, err := tx.Reverse(ctx, r.EntryID, ledger.ReversalInput{Actor: actor, Reason: reason, Kind: "redemption.cancelled"})
+		entry, err := tx.Reverse(ctx, r.EntryID, ledger.ReversalInput{Actor: actor, Reason: reason, Kind: KindCancelled})
 		if err != nil {
 			return err
 		}

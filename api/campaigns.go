@@ -1,0 +1,49 @@
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tally-ledger/tally/loyalty"
+	"github.com/tally-ledger/tally/rules"
+)
+
+type campaignRequest struct {
+	ID         string    `json:"id"`
+	Name       string    `json:"name"`
+	StartsAt   time.Time `json:"starts_at"`
+	EndsAt     time.Time `json:"ends_at"`
+	Multiplier Amount    `json:"multiplier"`
+	Segments   []string  `json:"segments,omitempty"`
+}
+
+func (s *Server) createCampaign(c echo.Context) error {
+	var req campaignRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	camp := loyalty.Campaign{Name: req.Name, Campaign: rules.Campaign{ID: req.ID, StartsAt: req.StartsAt,
+		EndsAt: req.EndsAt, Multiplier: req.Multiplier.Decimal, Segments: req.Segments}}
+	camp, created, err := s.loyalty.CreateCampaign(c.Request().Context(), camp)
+	if err != nil {
+		return err
+	}
+	return createdOrRepeated(c, created, camp)
+}
+
+func (s *Server) listCampaigns(c echo.Context) error {
+	at, err := timeParam(c, "active_at", time.Time{})
+	if err != nil {
+		return err
+	}
+	list, err := s.loyalty.Campaigns(c.Request().Context(), at)
+	if err != nil {
+		return err
+	}
+	if list == nil {
+		list = []loyalty.Campaign{}
+	}
+	return reply(c, http.StatusOK, map[string]any{"campaigns": list})
+}

@@ -1,0 +1,106 @@
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tally-ledger/tally/catalog"
+	"github.com/tally-ledger/tally/internal/fault"
+)
+
+type productRequest struct {
+	SKU              string     `json:"sku"`
+	Name             string     `json:"name"`
+	Kind             string     `json:"kind"`
+	PointsPrice      Amount     `json:"points_price"`
+	MinLevel         *int       `json:"min_level,omitempty"`
+	ValidFrom        *time.Time `json:"valid_from,omitempty"`
+	ValidUntil       *time.Time `json:"valid_until,omitempty"`
+	Stock            *int       `json:"stock,omitempty"`
+	PerCustomerLimit *int       `json:"per_customer_limit,omitempty"`
+}
+
+// points reads a whole number of points from a decimal string.
+func points(a Amount, field string) (int64, error) {
+	if !a.IsInteger() || a.IsNegative() || a.GreaterThan(decimalMaxPoints) {
+		return 0, &fault.Error{Code: fault.InvalidAmount, Message: field + " must be a whole number of points",
+			Fields: map[string]string{field: "a whole number of points"}}
+	}
+	return a.IntPart(), nil
+}
+
+func (s *Server) createProduct(c echo.Context) error {
+	var req productRequest
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	price, err := points(req.PointsPrice, "points_price")
+	if err != nil {
+		return err
+	}
+	p, err := s.catalog.CreateProduct(c.Request().Context(), catalog.Product{SKU: req.SKU, Name: req.Name, Kind: req.Kind,
+		PointsPrice: price, MinLevel: req.MinLevel, ValidFrom: req.ValidFrom, ValidUntil: req.ValidUntil, Stock: req.Stock,
+		PerCustomerLimit: req.PerCustomerLimit})
+	if err != nil {
+		return err
+	}
+	return reply(c, http.StatusCreated, p)
+}
+
+func (s *Server) patchProduct(c echo.Context) error {
+	var req struct {
+		Name             *string    `json:"name,omitempty"`
+		PointsPrice      *Amount    `json:"points_price,omitempty"`
+		MinLevel         *int       `json:"min_level,omitempty"`
+		ValidFrom        *time.Time `json:"valid_from,omitempty"`
+		ValidUntil       *time.Time `json:"valid_until,omitempty"`
+		Stock            *int       `json:"stock,omitempty"`
+		PerCustomerLimit *int       `json:"per_customer_limit,omitempty"`
+		Active           *bool      `json:"active,omitempty"`
+	}
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	patch := catalog.ProductPatch{Name: req.Name, MinLevel: req.MinLevel, ValidFrom: req.ValidFrom, ValidUntil: req.ValidUntil,
+		Stock: req.Stock, PerCustomerLimit: req.PerCustomerLimit, Active: req.Active}
+	if req.PointsPrice != nil {
+		price, err := points(*req.PointsPrice, "points_price")
+		if err != nil {
+			return err
+		}
+		patch.PointsPrice = &price
+	}
+	p, err := s.catalog.UpdateProduct(c.Request().Context(), c.Param("sku"), patch)
+	if fault.CodeOf(err) == fault.UnknownProduct {
+		return fault.Errorf(fault.NotFound, "no product %q", clip(c.Param("sku")))
+	}
+	if err != nil {
+		return err
+	}
+	return reply(c, http.StatusOK, p)
+}
+
+func (s *Server) listProducts(c echo.Context) error {
+	list, err := s.catalog.Products(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	if list == nil {
+		list = []catalog.Product{}
+	}
+	return reply(c, http.StatusOK, map[string]any{"products": list})
+}
+
+func (s *Server) customerCatalog(c echo.Context) error {
+	id := c.Param("id")
+	if err := canReadCustomer(keyOf(c), id); err != nil {
+		return err
+	}
+	items, err := s.catalog.Catalog(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return reply(c, http.StatusOK, map[string]any{"customer_id": id, "items": items})
+}

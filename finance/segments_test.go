@@ -1,0 +1,120 @@
+package finance_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/tally-ledger/tally/catalog"
+	"github.com/tally-ledger/tally/finance"
+	"github.com/tally-ledger/tally/loyalty"
+	"github.com/tally-ledger/tally/rules"
+)
+
+func TestPointsReportAndSegments(t *testing.T) {
+	e := newEnv(t)
+	for i := range 20 {
+		e.customer(fmt.Sprintf("C%02d", i))
+	}
+	e.customer("R")
+	e.customer("E", "R")
+	for i := range 20 {
+		e.ship(fmt.Sprintf("C%02d", i), fmt.Sprintf("S%02d", i), fmt.Sprint(100*(i+1)*(i+1)), march(2, 9))
+	}
+	e.ship("E", "SE", "60", march(3, 9))
+	e.product(catalog.Product{SKU: "pen", Name: "Pen", Kind: catalog.Standard, PointsPrice: 100})
+	if _, err := e.redeem("C05", "pen", 2); err != nil {
+		t.Fatal(err)
+	}
+	e.mustProcess(e.event(loyalty.ShipmentRefunded, "C03", "S03", "800", march(4, 9)))
+
+	rep, err := e.svc.PointsRollForward(e.ctx, march(1, 0), march(16, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Opening != 0 || rep.Redeemed != 200 || rep.Earned["referral"] != 500 || rep.Expired != 0 {
+		t.Errorf("points report %+v", rep)
+	}
+	if rep.Opening+rep.EarnedTotal()-rep.Redeemed-rep.Expired != rep.Closing {
+		t.Errorf("roll-forward does not add up: %+v", rep)
+	}
+	var held int64
+	e.scan(t, `SELECT sum(b.balance) FROM balance_buckets b JOIN accounts a ON a.id = b.account_id
+WHERE a.code LIKE 'customer:%:points'`, &held)
+	if rep.Closing != held {
+		t.Errorf("closing %d, customers hold %d", rep.Closing, held)
+	}
+
+	seg, err := e.svc.Segments(e.ctx, rules.Month("2026-03"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seg.Customers != 22 {
+		t.Errorf("%d customers, want 22", seg.Customers)
+	}
+	classes := map[string]finance.GroupRow{}
+	for _, c := range seg.Classes {
+		classes[c.Name] = c
+	}
+	// 22 customers: A = ceil(1.1) = 2, B = ceil(4.4) - 2 = 3, C = 17.
+	if classes["A"].Customers != 2 || classes["B"].Customers != 3 || classes["C"].Customers != 17 {
+		t.Errorf("classes %+v", seg.Classes)
+	}
+	// A: C19 (40,000) and C18 (36,100) of 287,060 shipped less 800 refunded.
+	if !classes["A"].Contribution.Equal(d("76100")) || !classes["A"].Share.Equal(d("0.2658")) {
+		t.Errorf("A %+v, total %s", classes["A"], seg.Contribution)
+	}
+	sum := decimal.Zero
+	n := 0
+	for _, s := range seg.Segments {
+		sum, n = sum.Add(s.Contribution), n+s.Customers
+	}
+	if !sum.Equal(seg.Contribution) || n != seg.Customers {
+		t.Errorf("segments sum to %s over %d customers, want %s over %d", sum, n, seg.Contribution, seg.Customers)
+	}
+}
+
+// TestSegmentsAreThoseOfTheVersionInEffectAtTheMonthsLastInstant: months
+// end in the rules' zone (Shanghai), and the version in effect at a month's
+// last instant (a microsecond, PostgreSQL's precision, before it ends)
+// sorts its customers. Version 2 starts at that instant and lowers the
+// mid-tier to 1,000 CNY; version 3 starts with April and puts it back at
+// 2,000. March's 1,500 is mid-tier under version 2, regular under 1 and 3.
+func TestSegmentsAreThoseOfTheVersionInEffectAtTheMonthsLastInstant(t *testing.T) {
+	e := newEnv(t)
+	april := time.Date(2026, 4, 1, 0, 0, 0, 0, shanghai)
+	for i, from := range []time.Time{april.Add(-time.Microsecond), april} {
+		rs := rules.Default()
+		if i == 0 {
+			rs.Segments[2].Min = d("1000")
+		}
+		rs.EffectiveFrom = from
+		if v, err := e.customers.PutRules(e.ctx, rs, "test"); err != nil || v.Version != i+2 {
+			t.Fatalf("put rules from %s: version %d, %v", from, v.Version, err)
+		}
+	}
+	e.customer("C1")
+	e.ship("C1", "S1", "1500", march(10, 9))
+
+	segments := func(month rules.Month) (int, map[string]int) {
+		t.Helper()
+		rep, err := e.svc.Segments(e.ctx, month)
+		if err != nil {
+			t.Fatal(err)
+		}
+		counts := map[string]int{}
+		for _, s := range rep.Segments {
+			counts[s.Name] = s.Customers
+		}
+		return rep.RuleVersion, counts
+	}
+	if version, counts := segments("2026-03"); version != 2 || counts["mid"] != 1 {
+		t.Errorf("March: version %d, segments %v; want version 2 with C1 mid-tier", version, counts)
+	}
+	// In April C1 has shipped nothing: floating.
+	if version, counts := segments("2026-04"); version != 3 || counts["floating"] != 1 {
+		t.Errorf("April: version %d, segments %v; want version 3 with C1 floating", version, counts)
+	}
+}

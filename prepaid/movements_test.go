@@ -1,0 +1,232 @@
+package prepaid_test
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/prepaid"
+)
+
+func TestDepositRebatesFromTheSchedule(t *testing.T) {
+	e := newEnv(t)
+	for _, tc := range []struct{ deposit, rate, rebate string }{
+		{"12345.67", "0.04", "493.82"},
+		{"999.99", "0", "0"},
+		{"5000", "0.03", "150.00"},
+		{"50000", "0.05", "2500.00"},
+	} {
+		t.Run(tc.deposit, func(t *testing.T) {
+			c := "C" + tc.deposit
+			e.customer(c[:len(c)-3])
+			m := e.mustMoney(prepaid.Deposit, c[:len(c)-3], tc.deposit)
+			wantMoney(t, "rate", m.Rate, tc.rate)
+			wantMoney(t, "rebate", m.Rebate, tc.rebate)
+			if !m.Principal.Equal(d(tc.deposit)) || !m.RebateBalance.Equal(d(tc.rebate)) || m.RuleVersion != 1 {
+				t.Errorf("balances %s / %s, version %d", m.Principal, m.RebateBalance, m.RuleVersion)
+			}
+		})
+	}
+	var zeroRate string
+	e.scan(t, `SELECT rate::text FROM money_movements WHERE amount = 999.99`, &zeroRate)
+	if zeroRate != "0" {
+		t.Errorf("a rebate rounding to nothing recorded rate %q, want 0", zeroRate)
+	}
+	e.reconcile()
+}
+
+func TestChargeDrawsPrincipalThenRebate(t *testing.T) {
+	e := newEnv(t)
+	e.customer("C1")
+	e.mustMoney(prepaid.Deposit, "C1", "12345.67")
+	m := e.mustMoney(prepaid.Charge, "C1", "12500")
+	wantMoney(t, "from principal", m.FromPrincipal, "12345.67")
+	wantMoney(t, "from rebate", m.FromRebate, "154.33")
+	if !m.Principal.IsZero() || !m.RebateBalance.Equal(d("339.49")) {
+		t.Errorf("after the charge: principal %s rebate %s, want 0 and 339.49", m.Principal, m.RebateBalance)
+	}
+	_, err := e.money(prepaid.Charge, "C1", "339.50")
+	wantCode(t, err, fault.InsufficientFunds)
+	var n int
+	e.scan(t, `SELECT count(*) FROM money_movements WHERE kind = 'charge'`, &n)
+	if n != 1 {
+		t.Errorf("%d charges recorded, want the refused one not written", n)
+	}
+	e.mustMoney(prepaid.Charge, "C1", "339.49")
+	e.reconcile()
+}
+
+func TestWithdrawalClawsBackInProportion(t *testing.T) {
+	e := newEnv(t)
+	e.customer("C1")
+	e.mustMoney(prepaid.Deposit, "C1", "10000") // rebate 400
+	first := e.mustMoney(prepaid.Withdrawal, "C1", "2500")
+	wantMoney(t, "first clawback", first.Clawback, "100.00")
+	second := e.mustMoney(prepaid.Withdrawal, "C1", "7500")
+	wantMoney(t, "second clawback", second.Clawback, "300.00")
+	if !second.Principal.IsZero() || !second.RebateBalance.IsZero() {
+		t.Errorf("after withdrawing everything: %s / %s", second.Principal, second.RebateBalance)
+	}
+
+	e.customer("C2")
+	e.mustMoney(prepaid.Deposit, "C2", "3000") // rebate 60; 17.77 more by hand makes 77.77
+	if _, _, err := e.ledger.Post(e.ctx, ledger.EntryInput{Kind: "manual", Actor: "t", Reason: "goodwill",
+		Postings: []ledger.PostingInput{{Account: "platform:rebate:expense", Amount: d("-17.77")},
+			{Account: "customer:C2:rebate", Amount: d("17.77")}}}); err != nil {
+		t.Fatal(err)
+	}
+	w := e.mustMoney(prepaid.Withdrawal, "C2", "1000")
+	wantMoney(t, "clawback of 77.77 x 1000 / 3000", w.Clawback, "25.92")
+	_, err := e.money(prepaid.Withdrawal, "C2", "2000.01")
+	wantCode(t, err, fault.InsufficientFunds)
+	e.reconcile()
+}
+
+func TestMoneyIdempotencyAndReversals(t *testing.T) {
+	e := newEnv(t)
+	e.customer("C1")
+	in := prepaid.MoneyInput{ID: "dep-1", CustomerID: "C1", Amount: d("5000"), OccurredAt: march(1, 9)}
+	first, _, err := e.svc.Deposit(e.ctx, in, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, replayed, err := e.svc.Deposit(e.ctx, in, "test")
+	if err != nil || !replayed || again.EntryID != first.EntryID {
+		t.Errorf("replay: %+v replayed=%v err=%v", again, replayed, err)
+	}
+	in.Amount = d("5001")
+	_, _, err = e.svc.Deposit(e.ctx, in, "test")
+	wantCode(t, err, fault.IdempotencyConflict)
+
+	charge := e.mustMoney(prepaid.Charge, "C1", "5100") // all principal and 100 of the 150 rebate
+	_, err = e.svc.ReverseMoney(e.ctx, prepaid.Deposit, "dep-1", "bounced", "test")
+	wantCode(t, err, fault.InsufficientFunds) // the money has been spent
+	rev, err := e.svc.ReverseMoney(e.ctx, prepaid.Charge, charge.ID, "shipment cancelled", "test")
+	if err != nil || rev.ReversalEntryID == nil || !rev.Principal.Equal(d("5000")) || !rev.RebateBalance.Equal(d("150")) {
+		t.Fatalf("charge reversal: %+v %v", rev, err)
+	}
+	_, err = e.svc.ReverseMoney(e.ctx, prepaid.Charge, charge.ID, "again", "test")
+	wantCode(t, err, fault.AlreadyReversed)
+	dep, err := e.svc.ReverseMoney(e.ctx, prepaid.Deposit, "dep-1", "bounced", "test")
+	if err != nil || !dep.Principal.IsZero() || !dep.RebateBalance.IsZero() {
+		t.Fatalf("deposit reversal (with its rebate): %+v %v", dep, err)
+	}
+	_, err = e.svc.ReverseMoney(e.ctx, prepaid.Withdrawal, "nope", "x", "test")
+	wantCode(t, err, fault.NotFound)
+	e.reconcile()
+}
+
+// TestConcurrentChargesNeverOverdraw: 40 goroutines charge one customer at
+// once; exactly as many succeed as the money covers, and neither balance
+// goes below zero.
+func TestConcurrentChargesNeverOverdraw(t *testing.T) {
+	e := newEnv(t)
+	e.customer("C1")
+	e.mustMoney(prepaid.Deposit, "C1", "1000") // 1000 principal + 20 rebate
+	var ok, refused atomic.Int64
+	var wg sync.WaitGroup
+	for range 40 {
+		wg.Go(func() {
+			_, err := e.money(prepaid.Charge, "C1", "30")
+			switch fault.CodeOf(err) {
+			case "":
+				ok.Add(1)
+			case fault.InsufficientFunds:
+				refused.Add(1)
+			default:
+				t.Errorf("charge: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if ok.Load() != 34 || refused.Load() != 6 { // 34 x 30 = 1020 exactly
+		t.Errorf("%d charges, %d refused; want 34 and 6", ok.Load(), refused.Load())
+	}
+	b := e.balances(t, "C1")
+	if !b.Prepaid.Principal.IsZero() || !b.Prepaid.Rebate.IsZero() {
+		t.Errorf("balances %+v, want both zero", b.Prepaid)
+	}
+	e.reconcile()
+}
+
+func TestRebateReconciliationFindsAMispricedGrant(t *testing.T) {
+	e := newEnv(t)
+	e.breaksBooks("a recorded rebate is edited on purpose")
+	e.customer("C1")
+	dep := e.mustMoney(prepaid.Deposit, "C1", "5000")
+	if check, err := e.rebateCheck(); err != nil || !check.Pass {
+		t.Fatalf("a correct grant fails: %+v %v", check, err)
+	}
+	// Someone edits the recorded rebate behind the ledger's back.
+	if _, err := e.pool.Exec(e.ctx, `UPDATE money_movements SET rebate = 151`); err != nil {
+		t.Fatal(err)
+	}
+	check, err := e.rebateCheck()
+	if err != nil || check.Pass || len(check.Offending) != 1 || check.Offending[0] != "deposit:"+dep.ID {
+		t.Errorf("a mispriced grant passes: %+v %v", check, err)
+	}
+}
+
+// The same deposit id sent at once for two customers: exactly one is
+// recorded, the other is an idempotency conflict (never an internal error,
+// never both), and only the winner's balances move.
+func TestMoneyIDRaceAcrossCustomers(t *testing.T) {
+	e := newEnv(t)
+	e.customer("C1")
+	e.customer("C2")
+	customers := []string{"C1", "C2"}
+	won := map[string]int{}
+	for round := range 10 {
+		id := fmt.Sprint("same-", round)
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		moves := make([]prepaid.MoneyMovement, 2)
+		for i, c := range customers {
+			wg.Go(func() {
+				moves[i], _, errs[i] = e.svc.Deposit(e.ctx, prepaid.MoneyInput{ID: id, CustomerID: c,
+					Amount: d("1000"), OccurredAt: e.clock.now().Add(-time.Minute)}, "test")
+			})
+		}
+		wg.Wait()
+		winner := -1
+		for i, err := range errs {
+			switch fault.CodeOf(err) {
+			case "":
+				if winner >= 0 {
+					t.Fatalf("round %d: both deposits recorded under one id", round)
+				}
+				winner = i
+			case fault.IdempotencyConflict:
+			default:
+				t.Fatalf("round %d, %s: %v, want success or idempotency_conflict", round, customers[i], err)
+			}
+		}
+		if winner < 0 {
+			t.Fatalf("round %d: both refused: %v", round, errs)
+		}
+		if m := moves[winner]; m.CustomerID != customers[winner] || m.ID != id {
+			t.Errorf("round %d: the winner's answer %+v", round, m)
+		}
+		won[customers[winner]]++
+		var owner string
+		e.scan(t, `SELECT customer_id FROM money_movements WHERE kind = 'deposit' AND id = '`+id+`'`, &owner)
+		if owner != customers[winner] {
+			t.Errorf("round %d: deposit recorded for %s, %s won", round, owner, customers[winner])
+		}
+	}
+	// Each deposit of 1,000 is 1,000 principal and a 2% rebate of 20.
+	for _, c := range customers {
+		b := e.balances(t, c)
+		n := decimal.NewFromInt(int64(won[c]))
+		if !b.Prepaid.Principal.Equal(d("1000").Mul(n)) || !b.Prepaid.Rebate.Equal(d("20").Mul(n)) {
+			t.Errorf("%s won %d rounds, holds %s principal and %s rebate", c, won[c], b.Prepaid.Principal, b.Prepaid.Rebate)
+		}
+	}
+	e.reconcile()
+}
