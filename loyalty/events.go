@@ -1,11 +1,12 @@
 package loyalty
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
-	"errors"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -151,75 +152,191 @@ func hashEvent(ev Event) []byte {
 	return sum[:]
 }
 
-func storedResult(ctx context.Context, tx pgx.Tx, keyID int64, eventID string, hash []byte, res *Result) ([]byte, error) {
-	var stored, doc []byte
-	if err := tx.QueryRow(ctx, `SELECT request_hash, result FROM events WHERE key_id = $1 AND event_id = $2`,
-		keyID, eventID).Scan(&stored, &doc); err != nil {
+// Outcome is one event's answer in a batch.
+type Outcome struct {
+	Result   Result
+	Replayed bool
+	Err      error
+	// JSON is Result as JSON when it was encoded already (to be stored),
+	// for callers that answer it as is; nil otherwise.
+	JSON json.RawMessage
+}
+
+// job is one event to record: the partner key that sent it, who acted,
+// and the event's hash, which tells a retry from a conflicting reuse of its
+// id.
+type job struct {
+	keyID int64
+	actor string
+	ev    Event
+	hash  []byte
+}
+
+// ProcessBatch records partners' events, each exactly once per (key,
+// event_id): a retry of the same event answers the first result and
+// Replayed = true; the same event_id with a different body is
+// fault.IdempotencyConflict. An event, its effects on the customer and its
+// entry commit together; a refused event writes nothing, so it may be sent
+// again once fixed. Each event is refused or recorded on its own (one
+// failing never fails another), those of one customer in the order given;
+// outcomes are by index.
+//
+// Concurrent events are written together, many to a transaction (see
+// processGroup). ProcessBatch returns when every event is durable or
+// refused, or when ctx ends (the events still in flight then are recorded
+// or not, and a retry finds out).
+//
+// Errors (per outcome): fault.Invalid, fault.InvalidAmount,
+// fault.IdempotencyConflict, fault.UnknownCustomer, fault.UnknownShipment,
+// fault.DuplicateShipment, fault.RefundExceeds, fault.AlreadyRated.
+func (s *Service) ProcessBatch(ctx context.Context, keyID int64, actor string, events []Event) []Outcome {
+	out, jobs, at := s.newJobs(keyID, actor, events)
+	if len(jobs) == 0 {
+		return out
+	}
+	for n, j := range s.events.Submit(jobs) {
+		o, err := j.Wait(ctx)
+		if err != nil {
+			o = Outcome{Err: err}
+		}
+		out[at[n]] = o
+	}
+	return out
+}
+
+// newJobs validates the events and makes a job of each valid one: out has
+// the outcome of each invalid event, jobs[n] is events[at[n]].
+func (s *Service) newJobs(keyID int64, actor string, events []Event) (out []Outcome, jobs []job, at []int) {
+	out = make([]Outcome, len(events))
+	jobs = make([]job, 0, len(events))
+	at = make([]int, 0, len(events))
+	for i := range events {
+		ev := events[i]
+		if err := s.Validate(&ev); err != nil {
+			out[i].Err = err
+			continue
+		}
+		jobs = append(jobs, job{keyID: keyID, actor: actor, ev: ev, hash: hashEvent(ev)})
+		at = append(at, i)
+	}
+	return out, jobs, at
+}
+
+// Every event is recorded once per partner key and event id, in the events
+// table with its result, in the transaction that records its effects. An
+// event's load reads whether its id is recorded already (storedEvent), and
+// the write that records its effects inserts its row (eventRows); a twin
+// recorded meanwhile by a concurrent transaction makes that insert fail,
+// and the event is loaded again (processAlone).
+
+// eventKey is an event's identity: a partner key and its event id.
+type eventKey struct {
+	keyID   int64
+	eventID string
+}
+
+// storedEvent is a recorded event's hash and result.
+type storedEvent struct {
+	hash   []byte
+	result []byte
+}
+
+// queueStoredEvent queues the lookup of one event's row, into stored when
+// it exists.
+func queueStoredEvent(b *pgx.Batch, j job, stored map[eventKey]storedEvent) {
+	b.Queue(`SELECT request_hash, result FROM events WHERE key_id = $1 AND event_id = $2`, j.keyID, j.ev.EventID).
+		Query(func(rows pgx.Rows) error {
+			var se storedEvent
+			_, err := pgx.ForEachRow(rows, []any{&se.hash, &se.result}, func() error {
+				stored[eventKey{j.keyID, j.ev.EventID}] = storedEvent{hash: slices.Clone(se.hash), result: slices.Clone(se.result)}
+				return nil
+			})
+			return err
+		})
+}
+
+// replayOf answers a job whose event id is recorded already: the first
+// answer's bytes for the same event, fault.IdempotencyConflict for another.
+func replayOf(j job, stored storedEvent) Outcome {
+	if !bytes.Equal(stored.hash, j.hash) {
+		return Outcome{Err: &fault.Error{Code: fault.IdempotencyConflict,
+			Message: "event_id " + j.ev.EventID + " was already posted with a different body"}}
+	}
+	var res Result
+	if err := json.Unmarshal(stored.result, &res); err != nil {
+		return Outcome{Err: err}
+	}
+	return Outcome{Result: res, Replayed: true, JSON: stored.result}
+}
+
+// encodeResult is a result's JSON, as stored and answered.
+func encodeResult(res Result) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(res); err != nil {
 		return nil, err
 	}
-	if string(stored) != string(hash) {
-		return nil, &fault.Error{Code: fault.IdempotencyConflict,
-			Message: "event_id " + eventID + " was already posted with a different body"}
-	}
-	return doc, json.Unmarshal(doc, res)
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
-// processor applies one event inside its transaction.
-type processor struct {
-	s     *Service
-	tx    *ledger.Tx
-	ev    Event
-	actor string
-
-	rs       rules.RuleSet
-	postings postingSet
-	after    []func(entryID *int64) error // rows to write once the entry exists
+// eventRows are the rows of recorded events, as arrays for one statement.
+type eventRows struct {
+	keys                  []int64
+	ids, types, customers []string
+	hashes, results       [][]byte
+	entries               []int64 // 0: none
 }
 
-func (p *processor) run(ctx context.Context) (Result, error) {
-	ev := p.ev
-	cust, err := customer(ctx, p.tx, ev.CustomerID, true)
-	if err != nil {
-		return Result{}, err
+func (r *eventRows) add(j job, result []byte, entryID *int64) {
+	var entry int64
+	if entryID != nil {
+		entry = *entryID
 	}
-	if p.rs, err = p.s.rulesAt(ctx, p.tx, ev.OccurredAt); err != nil {
-		return Result{}, err
-	}
-	res := resultOf(ev, p.rs)
-	switch ev.Type {
-	case ShipmentCompleted:
-		err = p.shipment(ctx, cust, &res)
-	case ShipmentRefunded:
-		err = p.refund(ctx, cust, &res)
-	case FeedbackSubmitted:
-		err = p.feedback(ctx, &res)
-	}
-	if err != nil {
-		return res, err
-	}
-	if postings := p.postings.nonZero(); len(postings) > 0 {
-		version := p.rs.Version
-		meta := entryMetadata(ev, res)
-		entry, err := p.tx.Post(ctx, ledger.EntryInput{Kind: ev.Type, EffectiveAt: ev.OccurredAt, Metadata: meta,
-			Actor: p.actor, Postings: postings, RuleVersion: &version})
-		if err != nil {
-			return res, err
-		}
-		res.EntryID = &entry.ID
-	}
-	return res, p.afterPost(ctx, &res)
+	r.keys, r.ids, r.types, r.customers = append(r.keys, j.keyID), append(r.ids, j.ev.EventID), append(r.types, j.ev.Type),
+		append(r.customers, j.ev.CustomerID)
+	r.hashes, r.results, r.entries = append(r.hashes, j.hash), append(r.results, result), append(r.entries, entry)
 }
 
-// credit adds points for the customer from a platform earning channel, as a
-// lot available from availableAt that expires per the rules.
-func (p *processor) credit(customerID, channel string, points int64, availableAt time.Time) {
-	p.postings.credit(customerID, channel, points, availableAt, p.rs.ExpiresAt(p.ev.OccurredAt))
+// queue queues the insert of the rows, recorded at now. No ON CONFLICT: a
+// twin recorded since the events were loaded fails it.
+func (r *eventRows) queue(b *pgx.Batch, now time.Time) {
+	b.Queue(`INSERT INTO events (key_id, event_id, type, customer_id, request_hash, result, entry_id, created_at)
+SELECT u.key_id, u.event_id, u.type, u.customer, u.hash, u.result, nullif(u.entry, 0), $8::timestamptz
+FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::json[], $7::bigint[])
+    AS u (key_id, event_id, type, customer, hash, result, entry)`,
+		r.keys, r.ids, r.types, r.customers, r.hashes, r.results, r.entries, now)
 }
 
 // resultOf is an event's result before it is priced.
 func resultOf(ev Event, rs rules.RuleSet) Result {
 	return Result{EventID: ev.EventID, Type: ev.Type, CustomerID: ev.CustomerID, ShipmentID: ev.ShipmentID,
 		OccurredAt: ev.OccurredAt, RuleVersion: rs.Version}
+}
+
+// entryMetadata is what an event's entry records of its pricing.
+func entryMetadata(ev Event, res Result) json.RawMessage {
+	m := struct {
+		EventID            string           `json:"event_id"`
+		CustomerID         string           `json:"customer_id"`
+		ShipmentID         string           `json:"shipment_id"`
+		Segment            string           `json:"segment,omitempty"`
+		Level              int              `json:"level,omitempty"`
+		Multiplier         *decimal.Decimal `json:"multiplier,omitempty"`
+		Campaign           *string          `json:"campaign,omitempty"`
+		CampaignMultiplier *decimal.Decimal `json:"campaign_multiplier,omitempty"`
+	}{EventID: ev.EventID, CustomerID: ev.CustomerID, ShipmentID: ev.ShipmentID}
+	if res.Tier != nil {
+		m.Segment, m.Level = res.Tier.Segment, res.Tier.Level
+	}
+	if e := res.Earning; e != nil {
+		m.Multiplier = &e.Multiplier
+		if e.Campaign != nil {
+			m.Campaign, m.CampaignMultiplier = e.Campaign, &e.CampaignMultiplier
+		}
+	}
+	meta, _ := json.Marshal(m)
+	return meta
 }
 
 // postingSet builds an event's entry, adding up the postings to one account
@@ -267,240 +384,4 @@ func (ps postingSet) nonZero() []ledger.PostingInput {
 		}
 	}
 	return out
-}
-
-// earnShipment prices a shipment: the customer's tier from last month's
-// contribution and this month's so far, the earning with the campaigns
-// active at its time, and the credits, into res and ps. An event alone and
-// a group price through it alike.
-func earnShipment(rs rules.RuleSet, ev Event, month rules.Month, last, this decimal.Decimal, campaigns []rules.Campaign,
-	res *Result, ps *postingSet) rules.Earning {
-	tier, _ := rs.TierInEffect(last, this)
-	earning := rs.EarnShipment(*ev.Amount, tier, ev.OccurredAt, campaigns)
-	expires := rs.ExpiresAt(ev.OccurredAt)
-	ps.credit(ev.CustomerID, "volume", earning.Volume, ev.OccurredAt, expires)
-	ps.credit(ev.CustomerID, "campaign", earning.CampaignPoints, ev.OccurredAt, expires)
-	res.Tier, res.Earning, res.Points = &tier, &earning, earning.Points
-	res.Contribution = &Change{Month: month, Before: this, After: this.Add(*ev.Amount)}
-	return earning
-}
-
-// payReferral decides the referrer's bonus for a referee's shipment, credits
-// it (pending until its lot is available) and records it in res. status is
-// what its row says: paid, or capped (recorded, not paid).
-func payReferral(rs rules.RuleSet, ev Event, referrer string, state rules.ReferralState, res *Result, ps *postingSet) (
-	status string, points int64, availableAt time.Time) {
-	outcome, points, availableAt := rs.ReferralFor(*ev.Amount, ev.OccurredAt, state)
-	status = "paid"
-	if outcome == rules.ReferralCapped {
-		status = "capped"
-	}
-	ps.credit(referrer, "referral", points, availableAt, rs.ExpiresAt(ev.OccurredAt))
-	res.Referral = &Referral{ReferrerID: referrer, Status: string(outcome), Points: points, AvailableAt: availableAt}
-	return status, points, availableAt
-}
-
-// afterPost writes the rows that name the entry, now that it exists (or
-// with a NULL entry when the event moved nothing).
-func (p *processor) afterPost(ctx context.Context, res *Result) error {
-	for _, write := range p.after {
-		if err := write(res.EntryID); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (p *processor) shipment(ctx context.Context, cust Customer, res *Result) error {
-	ev, rs := p.ev, p.rs
-	amount := *ev.Amount
-	st, err := monthState(ctx, p.tx, rs, cust.ID, ev.OccurredAt)
-	if err != nil {
-		return err
-	}
-	campaigns, err := campaignsWhere(ctx, p.tx, `starts_at <= $1 AND ends_at > $1`, ev.OccurredAt)
-	if err != nil {
-		return err
-	}
-	active := make([]rules.Campaign, len(campaigns))
-	for i, c := range campaigns {
-		active[i] = c.Campaign
-	}
-	earning := earnShipment(rs, ev, st.this.Month, st.last.Amount, st.this.Amount, active, res, &p.postings)
-
-	p.after = append(p.after, func(entryID *int64) error {
-		_, err := p.tx.Exec(ctx, `INSERT INTO shipments (shipment_id, customer_id, amount, occurred_at, month,
-    points_volume, points_campaign, rule_version, entry_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-			ev.ShipmentID, cust.ID, amount, ev.OccurredAt, string(st.this.Month), earning.Volume, earning.CampaignPoints, rs.Version, entryID)
-		if fault.UniqueViolation(err, "") {
-			return &fault.Error{Code: fault.DuplicateShipment, Message: "shipment " + ev.ShipmentID + " was already completed by another event"}
-		}
-		return err
-	})
-	if _, err := p.tx.Exec(ctx, `INSERT INTO customer_months (customer_id, month, contribution, shipments) VALUES ($1, $2, $3, 1)
-ON CONFLICT (customer_id, month) DO UPDATE SET contribution = customer_months.contribution + excluded.contribution,
-    shipments = customer_months.shipments + 1`, cust.ID, string(st.this.Month), amount); err != nil {
-		return err
-	}
-	if cust.ReferredBy != nil {
-		return p.referral(ctx, cust, amount, st.this.Month, res)
-	}
-	return nil
-}
-
-func (p *processor) referral(ctx context.Context, cust Customer, amount decimal.Decimal, month rules.Month, res *Result) error {
-	referrer := *cust.ReferredBy
-	state := rules.ReferralState{HasReferrer: true}
-	if err := p.tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM referral_bonuses WHERE referee_id = $1)`, cust.ID).
-		Scan(&state.AlreadyQualified); err != nil {
-		return err
-	}
-	if state.AlreadyQualified || amount.LessThan(p.rs.Referral.MinShipment) {
-		return nil
-	}
-	// The referrer's lock serialises the monthly cap. Referrers are
-	// registered before their referees, so locks always run from referee to
-	// referrer and never in a cycle.
-	if _, err := customer(ctx, p.tx, referrer, true); err != nil {
-		return err
-	}
-	if err := p.tx.QueryRow(ctx, `SELECT count(*) FROM referral_bonuses WHERE referrer_id = $1 AND month = $2 AND status = 'paid'`,
-		referrer, string(month)).Scan(&state.PaidThisMonth); err != nil {
-		return err
-	}
-	status, points, availableAt := payReferral(p.rs, p.ev, referrer, state, res, &p.postings)
-	p.after = append(p.after, func(entryID *int64) error {
-		if status != "paid" {
-			entryID = nil
-		}
-		_, err := p.tx.Exec(ctx, `INSERT INTO referral_bonuses (referee_id, referrer_id, shipment_id, month, status, points,
-    available_at, entry_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			cust.ID, referrer, p.ev.ShipmentID, string(month), status, points, availableAt, entryID)
-		return err
-	})
-	return nil
-}
-
-type shipment struct {
-	amount, refunded  decimal.Decimal
-	month             string
-	volume, campaign  int64
-	reversed, dropped int64
-	rated             bool
-}
-
-func (p *processor) loadShipment(ctx context.Context) (shipment, error) {
-	var sh shipment
-	err := p.tx.QueryRow(ctx, `SELECT amount, refunded, month, points_volume, points_campaign, points_reversed,
-    points_dropped, rated_at IS NOT NULL
-FROM shipments WHERE shipment_id = $1 AND customer_id = $2 FOR UPDATE`, p.ev.ShipmentID, p.ev.CustomerID).
-		Scan(&sh.amount, &sh.refunded, &sh.month, &sh.volume, &sh.campaign, &sh.reversed, &sh.dropped, &sh.rated)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return sh, &fault.Error{Code: fault.UnknownShipment,
-			Message: "no completed shipment " + p.ev.ShipmentID + " for customer " + p.ev.CustomerID}
-	}
-	return sh, err
-}
-
-func (p *processor) refund(ctx context.Context, cust Customer, res *Result) error {
-	ev := p.ev
-	sh, err := p.loadShipment(ctx)
-	if err != nil {
-		return err
-	}
-	total := sh.refunded.Add(*ev.Amount)
-	if total.GreaterThan(sh.amount) {
-		return &fault.Error{Code: fault.RefundExceeds, Message: "refunds of " + total.StringFixed(2) +
-			" would exceed shipment " + ev.ShipmentID + "'s " + sh.amount.StringFixed(2)}
-	}
-	earned := sh.volume + sh.campaign
-	want := rules.TakeBack(earned, sh.amount, sh.refunded, *ev.Amount, sh.reversed+sh.dropped)
-	// Lock the points balance before reading what is available, so that no
-	// debit outside loyalty's own flows (an expiry run, a manual entry) can
-	// take it between the read and the draw.
-	if err := p.tx.LockBalance(ctx, ledger.CustomerAccount(cust.ID, "points")); err != nil {
-		return err
-	}
-	held, err := pointsSummary(ctx, p.tx, cust.ID)
-	if err != nil {
-		return err
-	}
-	take := min(want, held.Available)
-	dropped := want - take
-	// Take back from the volume channel first, then the campaign's.
-	fromVolume := min(take, max(0, sh.volume-sh.reversed))
-	p.postings.debit(cust.ID, "volume", fromVolume)
-	p.postings.debit(cust.ID, "campaign", take-fromVolume)
-	res.Refund = &Refund{Refunded: *ev.Amount, TotalRefunded: total, PointsTakenBack: take, PointsDropped: dropped}
-	res.Points = -take
-
-	var before decimal.Decimal
-	if err := p.tx.QueryRow(ctx, `UPDATE customer_months SET contribution = contribution - $3
-WHERE customer_id = $1 AND month = $2 RETURNING contribution + $3`, cust.ID, sh.month, *ev.Amount).Scan(&before); err != nil {
-		return err
-	}
-	res.Contribution = &Change{Month: rules.Month(sh.month), Before: before, After: before.Sub(*ev.Amount)}
-	if _, err := p.tx.Exec(ctx, `UPDATE shipments SET refunded = $2, points_reversed = points_reversed + $3,
-    points_dropped = points_dropped + $4 WHERE shipment_id = $1`, ev.ShipmentID, total, take, dropped); err != nil {
-		return err
-	}
-	if total.Equal(sh.amount) {
-		return p.cancelReferral(ctx, res)
-	}
-	return nil
-}
-
-// cancelReferral takes back a still-pending referral bonus that this
-// shipment paid, now that it is refunded in full inside the return window.
-func (p *processor) cancelReferral(ctx context.Context, res *Result) error {
-	var referrer string
-	var points, paidBy int64
-	var availableAt time.Time
-	err := p.tx.QueryRow(ctx, `SELECT referrer_id, points, available_at, entry_id FROM referral_bonuses
-WHERE shipment_id = $1 AND status = 'paid'`, p.ev.ShipmentID).Scan(&referrer, &points, &availableAt, &paidBy)
-	if errors.Is(err, pgx.ErrNoRows) || (err == nil && !p.ev.OccurredAt.Before(availableAt)) {
-		return nil // none, or the window has closed: the bonus stands
-	}
-	if err != nil {
-		return err
-	}
-	if _, err := customer(ctx, p.tx, referrer, true); err != nil {
-		return err
-	}
-	// Take back what is left of the bonus's own lot. A refund that occurred
-	// inside the window may arrive after it, when the referrer has spent the
-	// bonus: what is gone is dropped, never the referee's refund refused.
-	left, err := p.tx.LotRemaining(ctx, ledger.CustomerAccount(referrer, "points"), paidBy)
-	if err != nil {
-		return err
-	}
-	take := min(points, left)
-	if d := p.postings.debit(referrer, "referral", take); d != nil {
-		d.DrawFrom = paidBy
-	}
-	p.after = append(p.after, func(entryID *int64) error {
-		_, err := p.tx.Exec(ctx, `UPDATE referral_bonuses SET status = 'cancelled', cancel_entry_id = $2 WHERE shipment_id = $1`,
-			p.ev.ShipmentID, entryID)
-		return err
-	})
-	res.Referral = &Referral{ReferrerID: referrer, Status: "cancelled", Points: -take, AvailableAt: availableAt}
-	return nil
-}
-
-func (p *processor) feedback(ctx context.Context, res *Result) error {
-	sh, err := p.loadShipment(ctx)
-	if err != nil {
-		return err
-	}
-	if sh.rated {
-		return &fault.Error{Code: fault.AlreadyRated, Message: "shipment " + p.ev.ShipmentID + " has already been rated"}
-	}
-	if _, err := p.tx.Exec(ctx, `UPDATE shipments SET rated_at = $2 WHERE shipment_id = $1`, p.ev.ShipmentID, p.ev.OccurredAt); err != nil {
-		return err
-	}
-	points := p.rs.FeedbackPoints
-	p.credit(p.ev.CustomerID, "feedback", points, p.ev.OccurredAt)
-	res.Feedback = &Feedback{Rating: *p.ev.Rating, Points: points}
-	res.Points = points
-	return nil
 }

@@ -4,8 +4,8 @@ import "context"
 
 // ProcessEventByEvent is ProcessBatch written as the path a group falls
 // back to when its grouped write fails: the events in one group, in order,
-// each on its own in a savepoint. It is the reference the grouped fast path
-// is checked against.
+// each alone in a savepoint, a shipment loaded by the single-event loader.
+// It is the reference the group loader is checked against.
 func (s *Service) ProcessEventByEvent(ctx context.Context, keyID int64, actor string, events []Event) []Outcome {
 	out, jobs, at := s.newJobs(keyID, actor, events)
 	if len(jobs) == 0 {

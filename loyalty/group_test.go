@@ -1,33 +1,41 @@
 package loyalty_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
 	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/internal/pricemodel"
+	"github.com/tally-ledger/tally/internal/testdb"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 	"github.com/tally-ledger/tally/rules"
 )
 
-// TestGroupedEqualsAlone checks the grouped fast path against the
-// event-by-event path: the same random events (shipments across a month
-// boundary and a campaign, referral bonuses past the monthly cap, refunds,
-// feedback, duplicate shipments, unknown customers, retried and conflicting
-// event ids) are processed as one batch with the fast path, as one batch
-// event by event, and one request at a time. Every event's outcome and the
-// resulting books must be the same in all three databases, and every
-// event's answer and every points balance must be those of the independent
-// model of the rules (pricemodel), run over the same events: the paths share
-// their pricing, so only the model can tell a pricing bug common to them.
+// TestGroupedEqualsAlone checks the group loader against the single-event
+// loader: the same random events (shipments across a month boundary and a
+// campaign, referral bonuses past the monthly cap, refunds, feedback,
+// duplicate shipments, unknown customers, retried and conflicting event
+// ids) are processed as one batch in groups (each run of shipments loaded
+// together, and priced against state kept up to date in Go), as one batch
+// with every event alone (each shipment loaded by its own keys, after the
+// one before it is written), and one request at a time. Every event's
+// outcome and the resulting books must be the same in all three databases,
+// and every event's answer and every points balance must be those of the
+// independent model of the rules (pricemodel), run over the same events:
+// the paths share their pricer and their writer, so only the model can tell
+// a bug common to them.
 //
 // With one writer a batch is one group, in order. With two, each writer
 // takes its own customers, so events of different customers may be written
@@ -350,4 +358,197 @@ func lastCheck(e *env, check ledger.ExtraCheck) (ledger.Check, error) {
 		return ledger.Check{}, err
 	}
 	return r.Checks[len(r.Checks)-1], nil
+}
+
+// statements counts what a pool sends PostgreSQL while it is on: round trips
+// (a statement alone, or a pipelined batch of them) and statements.
+type statements struct {
+	mu               sync.Mutex
+	on               bool
+	roundTrips, sent int
+}
+
+func (s *statements) count(trips, stmts int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.on {
+		s.roundTrips += trips
+		s.sent += stmts
+	}
+}
+
+func (s *statements) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	s.count(1, 1)
+	return ctx
+}
+func (s *statements) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (s *statements) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	s.count(1, 0)
+	return ctx
+}
+func (s *statements) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {
+	s.count(0, 1)
+}
+func (s *statements) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+
+// measure is the round trips and statements of fn.
+func (s *statements) measure(fn func()) (roundTrips, sent int) {
+	s.mu.Lock()
+	s.on, s.roundTrips, s.sent = true, 0, 0
+	s.mu.Unlock()
+	fn()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.on = false
+	return s.roundTrips, s.sent
+}
+
+// TestShipmentsCostAFixedNumberOfRoundTrips counts what completing
+// shipments sends PostgreSQL. A group of shipments costs the same whatever
+// its size: BEGIN; one round trip that locks the customers, reads the
+// shipments' state and reserves their entry ids; one that writes every
+// table; COMMIT (and one more to read the referral state when a customer
+// was referred). A shipment recorded alone costs a savepoint, one round
+// trip that loads its state, one that writes it, and the release.
+func TestShipmentsCostAFixedNumberOfRoundTrips(t *testing.T) {
+	counter := &statements{}
+	cfg, err := pgxpool.ParseConfig(testdb.New(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ConnConfig.Tracer = counter
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	c := &clock{}
+	c.set(march(15, 12))
+	l := ledger.New(pool, ledger.WithClock(c.now))
+	e := &env{t: t, ctx: context.Background(), pool: pool, ledger: l, svc: loyalty.New(pool, l, loyalty.WithEventWriters(1)), clock: c}
+	if _, k, err := l.CreateKey(e.ctx, "partner", ledger.RolePartner, ""); err != nil {
+		t.Fatal(err)
+	} else {
+		e.keyID = k.ID
+	}
+	e.customer("R")
+	for i := range 10 {
+		e.customer(fmt.Sprintf("C%d", i))
+		e.customer(fmt.Sprintf("F%d", i), "R")
+	}
+	n := 0
+	// cost is the round trips and statements of count shipments of the
+	// customers prefix0..prefix9. It processes them three times: the first
+	// prepares the statements and opens the accounts; of the other two, the
+	// cheaper counts (the rule versions' cache may expire in one).
+	cost := func(count int, prefix string, alone bool) (trips, sent int) {
+		e.eventByEvent = alone
+		trips, sent = -1, -1
+		for round := range 3 {
+			var evs []loyalty.Event
+			for i := range count {
+				n++
+				evs = append(evs, e.event(loyalty.ShipmentCompleted, fmt.Sprintf("%s%d", prefix, i%10), fmt.Sprintf("S%d", n), "100", march(14, 9)))
+			}
+			tr, st := counter.measure(func() {
+				for _, o := range e.processBatch(e.keyID, evs) {
+					if o.Err != nil {
+						t.Fatal(o.Err)
+					}
+				}
+			})
+			if round > 0 && (trips < 0 || tr < trips) {
+				trips, sent = tr, st
+			}
+		}
+		return trips, sent
+	}
+	trips1, sent1 := cost(1, "C", false)
+	for _, size := range []int{20, 100} {
+		if trips, sent := cost(size, "C", false); trips != trips1 || sent != sent1 {
+			t.Errorf("a group of %d shipments: %d round trips, %d statements; a group of one: %d, %d", size, trips, sent, trips1, sent1)
+		}
+	}
+	if trips1 != 4 {
+		t.Errorf("a group of shipments: %d round trips, want 4", trips1)
+	}
+	for _, size := range []int{1, 10} {
+		if trips, _ := cost(size, "F", false); trips != 5 {
+			t.Errorf("a group of %d referees' shipments: %d round trips, want 5", size, trips)
+		}
+	}
+	for _, size := range []int{1, 20} {
+		if trips, _ := cost(size, "C", true); trips != 3+4*size {
+			t.Errorf("%d shipments alone in one transaction: %d round trips, want %d", size, trips, 3+4*size)
+		}
+	}
+	t.Logf("a group of shipments: %d round trips, %d statements", trips1, sent1)
+}
+
+// TestAnEventAloneFindsATwinRecordedWhileItWaited records events alone
+// while a concurrent transaction holds, uncommitted, a row the event's
+// write will collide with: the shipment completed by another event, or the
+// event's id recorded with another body. The event's load does not see the
+// row, its write waits on it, and fails once it commits: the event is then
+// loaded again and answered as the rules say (a duplicate shipment, an
+// idempotency conflict), never with the database's error.
+func TestAnEventAloneFindsATwinRecordedWhileItWaited(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		twin string // inserted by the concurrent transaction
+		want fault.Code
+	}{
+		{"Shipment", `INSERT INTO shipments (shipment_id, customer_id, amount, occurred_at, month, points_volume, points_campaign,
+    rule_version) VALUES ('S-TWIN', 'C2', 10, now(), '2026-03', 0, 0, 1)`, fault.DuplicateShipment},
+		{"EventID", `INSERT INTO events (key_id, event_id, type, customer_id, request_hash, result)
+VALUES ($1, 'e-twin', 'shipment.completed', 'C2', '\x00', '{}')`, fault.IdempotencyConflict},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.breaksBooks("the twin rows are written by hand, without their effects")
+			e.eventByEvent = true
+			e.customer("C1")
+			e.customer("C2")
+			twin, err := e.pool.Begin(e.ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer twin.Rollback(e.ctx)
+			var args []any
+			if strings.Contains(tc.twin, "$1") {
+				args = append(args, e.keyID)
+			}
+			if _, err := twin.Exec(e.ctx, tc.twin, args...); err != nil {
+				t.Fatal(err)
+			}
+			committed := make(chan error, 1)
+			go func() {
+				// The signal: a backend of this database waits on a lock,
+				// which only the event's write can.
+				for {
+					var waiting int
+					err := e.pool.QueryRow(e.ctx, `SELECT count(*) FROM pg_stat_activity
+WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting)
+					if err != nil || waiting > 0 {
+						if err == nil {
+							err = twin.Commit(e.ctx)
+						}
+						committed <- err
+						return
+					}
+					time.Sleep(time.Millisecond)
+				}
+			}()
+			ev := e.event(loyalty.ShipmentCompleted, "C1", "S-TWIN", "100", march(14, 9))
+			ev.EventID = "e-twin"
+			_, err = e.process(ev)
+			if err := <-committed; err != nil {
+				t.Fatal(err)
+			}
+			wantCode(t, err, tc.want)
+			if p := e.points("C1"); p.Balance != 0 {
+				t.Errorf("C1 holds %d points after a refused shipment", p.Balance)
+			}
+		})
+	}
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tally-ledger/tally/internal/coalesce"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/rules"
 )
@@ -38,7 +39,7 @@ type Service struct {
 	cachedSchedule  []scheduled
 	scheduleExpires time.Time
 
-	events       *coalescer // partner events, written in groups
+	events       *coalesce.Coalescer[job, Outcome] // partner events, written in groups
 	eventWriters int
 
 	stats Stats
@@ -76,7 +77,7 @@ func New(db *pgxpool.Pool, l *ledger.Ledger, opts ...Option) *Service {
 	for _, o := range opts {
 		o(s)
 	}
-	s.events = newCoalescer(s.eventWriters, groupMaxEvents, s.processGroup)
+	s.events = s.newEventQueue()
 	return s
 }
 

@@ -1,0 +1,229 @@
+package loyalty
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/rules"
+)
+
+// Refunds and feedback, the events on a completed shipment. Each is
+// recorded alone, in a savepoint of its group's transaction: it reads and
+// changes the shipment's row (locked), and a refund takes points back from
+// the customer's lots. (Completing a shipment is shipments.go's.)
+
+// processFollowUp records a refund or a feedback event in tx, or answers
+// the recorded result of an earlier one with the same id. A refusal is
+// returned as the error, for the savepoint to undo what the event did.
+func (s *Service) processFollowUp(ctx context.Context, tx *ledger.Tx, j job) (Outcome, error) {
+	var b pgx.Batch
+	stored := map[eventKey]storedEvent{}
+	queueStoredEvent(&b, j, stored)
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return Outcome{}, err
+	}
+	if se, ok := stored[eventKey{j.keyID, j.ev.EventID}]; ok {
+		o := replayOf(j, se)
+		return o, o.Err
+	}
+	p := processor{s: s, tx: tx, ev: j.ev, actor: j.actor}
+	res, err := p.run(ctx)
+	if err != nil {
+		return Outcome{}, err
+	}
+	doc, err := encodeResult(res)
+	if err != nil {
+		return Outcome{}, err
+	}
+	var rows eventRows
+	rows.add(j, doc, res.EntryID)
+	b = pgx.Batch{}
+	rows.queue(&b, tx.Now())
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return Outcome{}, err
+	}
+	return Outcome{Result: res, JSON: doc}, nil
+}
+
+// processor applies one refund or feedback event inside its transaction.
+type processor struct {
+	s     *Service
+	tx    *ledger.Tx
+	ev    Event
+	actor string
+
+	rs       rules.RuleSet
+	postings postingSet
+	after    []func(entryID *int64) error // rows to write once the entry exists
+}
+
+func (p *processor) run(ctx context.Context) (Result, error) {
+	ev := p.ev
+	cust, err := customer(ctx, p.tx, ev.CustomerID, true)
+	if err != nil {
+		return Result{}, err
+	}
+	if p.rs, err = p.s.rulesAt(ctx, p.tx, ev.OccurredAt); err != nil {
+		return Result{}, err
+	}
+	res := resultOf(ev, p.rs)
+	switch ev.Type {
+	case ShipmentRefunded:
+		err = p.refund(ctx, cust, &res)
+	case FeedbackSubmitted:
+		err = p.feedback(ctx, &res)
+	default:
+		err = fault.Errorf(fault.Internal, "event type %s is not a refund or feedback", ev.Type)
+	}
+	if err != nil {
+		return res, err
+	}
+	if postings := p.postings.nonZero(); len(postings) > 0 {
+		version := p.rs.Version
+		entry, err := p.tx.Post(ctx, ledger.EntryInput{Kind: ev.Type, EffectiveAt: ev.OccurredAt, Metadata: entryMetadata(ev, res),
+			Actor: p.actor, Postings: postings, RuleVersion: &version})
+		if err != nil {
+			return res, err
+		}
+		res.EntryID = &entry.ID
+	}
+	for _, write := range p.after {
+		if err := write(res.EntryID); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// shipment is a completed shipment's row, as a refund or a rating reads it.
+type shipment struct {
+	amount, refunded  decimal.Decimal
+	month             string
+	volume, campaign  int64
+	reversed, dropped int64
+	rated             bool
+}
+
+// lockShipment reads and locks the event's shipment, which must be the
+// customer's.
+func (p *processor) lockShipment(ctx context.Context) (shipment, error) {
+	var sh shipment
+	err := p.tx.QueryRow(ctx, `SELECT amount, refunded, month, points_volume, points_campaign, points_reversed,
+    points_dropped, rated_at IS NOT NULL
+FROM shipments WHERE shipment_id = $1 AND customer_id = $2 FOR UPDATE`, p.ev.ShipmentID, p.ev.CustomerID).
+		Scan(&sh.amount, &sh.refunded, &sh.month, &sh.volume, &sh.campaign, &sh.reversed, &sh.dropped, &sh.rated)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return sh, &fault.Error{Code: fault.UnknownShipment,
+			Message: "no completed shipment " + p.ev.ShipmentID + " for customer " + p.ev.CustomerID}
+	}
+	return sh, err
+}
+
+func (p *processor) refund(ctx context.Context, cust Customer, res *Result) error {
+	ev := p.ev
+	sh, err := p.lockShipment(ctx)
+	if err != nil {
+		return err
+	}
+	total := sh.refunded.Add(*ev.Amount)
+	if total.GreaterThan(sh.amount) {
+		return &fault.Error{Code: fault.RefundExceeds, Message: "refunds of " + total.StringFixed(2) +
+			" would exceed shipment " + ev.ShipmentID + "'s " + sh.amount.StringFixed(2)}
+	}
+	earned := sh.volume + sh.campaign
+	want := rules.TakeBack(earned, sh.amount, sh.refunded, *ev.Amount, sh.reversed+sh.dropped)
+	// Lock the points balance before reading what is available, so that no
+	// debit outside loyalty's own flows (an expiry run, a manual entry) can
+	// take it between the read and the draw.
+	if err := p.tx.LockBalance(ctx, ledger.CustomerAccount(cust.ID, "points")); err != nil {
+		return err
+	}
+	held, err := pointsSummary(ctx, p.tx, cust.ID)
+	if err != nil {
+		return err
+	}
+	take := min(want, held.Available)
+	dropped := want - take
+	// Take back from the volume channel first, then the campaign's.
+	fromVolume := min(take, max(0, sh.volume-sh.reversed))
+	p.postings.debit(cust.ID, "volume", fromVolume)
+	p.postings.debit(cust.ID, "campaign", take-fromVolume)
+	res.Refund = &Refund{Refunded: *ev.Amount, TotalRefunded: total, PointsTakenBack: take, PointsDropped: dropped}
+	res.Points = -take
+
+	var before decimal.Decimal
+	if err := p.tx.QueryRow(ctx, `UPDATE customer_months SET contribution = contribution - $3
+WHERE customer_id = $1 AND month = $2 RETURNING contribution + $3`, cust.ID, sh.month, *ev.Amount).Scan(&before); err != nil {
+		return err
+	}
+	res.Contribution = &Change{Month: rules.Month(sh.month), Before: before, After: before.Sub(*ev.Amount)}
+	if _, err := p.tx.Exec(ctx, `UPDATE shipments SET refunded = $2, points_reversed = points_reversed + $3,
+    points_dropped = points_dropped + $4 WHERE shipment_id = $1`, ev.ShipmentID, total, take, dropped); err != nil {
+		return err
+	}
+	if total.Equal(sh.amount) {
+		return p.cancelReferral(ctx, res)
+	}
+	return nil
+}
+
+// cancelReferral takes back a still-pending referral bonus that this
+// shipment paid, now that it is refunded in full inside the return window.
+func (p *processor) cancelReferral(ctx context.Context, res *Result) error {
+	var referrer string
+	var points, paidBy int64
+	var availableAt time.Time
+	err := p.tx.QueryRow(ctx, `SELECT referrer_id, points, available_at, entry_id FROM referral_bonuses
+WHERE shipment_id = $1 AND status = 'paid'`, p.ev.ShipmentID).Scan(&referrer, &points, &availableAt, &paidBy)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && !p.ev.OccurredAt.Before(availableAt)) {
+		return nil // none, or the window has closed: the bonus stands
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := customer(ctx, p.tx, referrer, true); err != nil {
+		return err
+	}
+	// Take back what is left of the bonus's own lot. A refund that occurred
+	// inside the window may arrive after it, when the referrer has spent the
+	// bonus: what is gone is dropped, never the referee's refund refused.
+	left, err := p.tx.LotRemaining(ctx, ledger.CustomerAccount(referrer, "points"), paidBy)
+	if err != nil {
+		return err
+	}
+	take := min(points, left)
+	if d := p.postings.debit(referrer, "referral", take); d != nil {
+		d.DrawFrom = paidBy
+	}
+	p.after = append(p.after, func(entryID *int64) error {
+		_, err := p.tx.Exec(ctx, `UPDATE referral_bonuses SET status = 'cancelled', cancel_entry_id = $2 WHERE shipment_id = $1`,
+			p.ev.ShipmentID, entryID)
+		return err
+	})
+	res.Referral = &Referral{ReferrerID: referrer, Status: "cancelled", Points: -take, AvailableAt: availableAt}
+	return nil
+}
+
+func (p *processor) feedback(ctx context.Context, res *Result) error {
+	sh, err := p.lockShipment(ctx)
+	if err != nil {
+		return err
+	}
+	if sh.rated {
+		return &fault.Error{Code: fault.AlreadyRated, Message: "shipment " + p.ev.ShipmentID + " has already been rated"}
+	}
+	if _, err := p.tx.Exec(ctx, `UPDATE shipments SET rated_at = $2 WHERE shipment_id = $1`, p.ev.ShipmentID, p.ev.OccurredAt); err != nil {
+		return err
+	}
+	points := p.rs.FeedbackPoints
+	p.postings.credit(p.ev.CustomerID, "feedback", points, p.ev.OccurredAt, p.rs.ExpiresAt(p.ev.OccurredAt))
+	res.Feedback = &Feedback{Rating: *p.ev.Rating, Points: points}
+	res.Points = points
+	return nil
+}
