@@ -137,8 +137,10 @@ func (s *Service) Charge(ctx context.Context, in MoneyInput, actor string) (Mone
 }
 
 // Withdraw pays principal back to the customer and claws back rebate in
-// proportion in the same entry: rebate * W / principal, rounded half up to
-// the fen, capped at the rebate. More than the principal is refused.
+// proportion in the same entry (rules.Clawback: the rebate left is
+// rebate * (principal - W) / principal rounded down to the fen, so no split
+// of a withdrawal keeps more rebate than one). More than the principal is
+// refused.
 //
 // Errors: fault.Invalid, fault.InvalidAmount, fault.UnknownCustomer,
 // fault.InsufficientFunds, fault.IdempotencyConflict.

@@ -82,7 +82,8 @@ func TestWithdrawalClawsBackInProportion(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := e.mustMoney(prepaid.Withdrawal, "C2", "1000")
-	wantMoney(t, "clawback of 77.77 x 1000 / 3000", w.Clawback, "25.92")
+	// 77.77 x 2000 / 3000 = 51.8466... is left, rounded down to 51.84.
+	wantMoney(t, "clawback of 77.77 x 1000 / 3000", w.Clawback, "25.93")
 	_, err := e.money(prepaid.Withdrawal, "C2", "2000.01")
 	wantCode(t, err, fault.InsufficientFunds)
 	e.reconcile()

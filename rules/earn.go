@@ -142,12 +142,25 @@ func (rs *RuleSet) Rebate(deposit decimal.Decimal) (rate, rebate decimal.Decimal
 	return rate, deposit.Mul(rate).RoundDown(2)
 }
 
-// Clawback is the rebate taken back when withdrawing w of principal:
-// rebate * w / principal, rounded half up to the fen, capped at the rebate.
+// Clawback is the rebate taken back when withdrawing w of principal. What
+// the withdrawal leaves is rounded down to the fen:
+//
+//	rebate_after = floor_fen(rebate * (principal - w) / principal)
+//	clawback     = rebate - rebate_after
+//
+// so a withdrawal of all the principal (or more) takes all the rebate.
+// Rounding what is left down never favours splitting: since
+// floor(floor(x) * a) <= floor(x * a) for 0 <= a <= 1, no sequence of
+// withdrawals leaves more rebate than one withdrawal of the same total,
+// and k withdrawals leave at most k-1 fen less than one. For a rebate in
+// whole fen this is rebate * w / principal rounded up to the fen.
 func Clawback(rebate, principal, w decimal.Decimal) decimal.Decimal {
 	if !principal.IsPositive() || !rebate.IsPositive() || !w.IsPositive() {
 		return decimal.Zero
 	}
-	fen := roundHalfUpDiv(rebate.Mul(w).Shift(2), principal).Shift(-2)
-	return decimal.Min(fen, rebate)
+	if w.GreaterThanOrEqual(principal) {
+		return rebate
+	}
+	left := floorDiv(rebate.Mul(principal.Sub(w)).Shift(2), principal).Shift(-2)
+	return rebate.Sub(left)
 }

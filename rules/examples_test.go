@@ -53,7 +53,7 @@ var exampleChecks = map[string]struct {
 	"rebate-schedule": {2, checkRebateScheduleRow},
 	"rebate":          {4, checkRebateRow},
 	"charge":          {7, checkChargeRow},
-	"clawback":        {5, checkClawbackRow},
+	"clawback":        {6, checkClawbackRow},
 	"deposit-entry":   {3, nil}, // the whole table is one entry: checkDepositEntry
 }
 
@@ -457,9 +457,13 @@ func checkChargeRow(t *testing.T, _ rules.RuleSet, row []string) {
 
 func checkClawbackRow(t *testing.T, _ rules.RuleSet, row []string) {
 	principal, rebate, w := cny(t, row[0]), cny(t, row[1]), cny(t, row[2])
-	exactOrElided(t, "rebate × withdrawal ÷ principal", row[3], rebate.Mul(w), principal)
-	if got, want := rules.Clawback(rebate, principal, w), cny(t, row[4]); !got.Equal(want) {
-		t.Errorf("claws back %s, the document says %s", got, want)
+	exactOrElided(t, "rebate × principal after ÷ principal before", row[3], rebate.Mul(principal.Sub(w)), principal)
+	claw := rules.Clawback(rebate, principal, w)
+	if left, want := rebate.Sub(claw), cny(t, row[4]); !left.Equal(want) {
+		t.Errorf("leaves rebate %s, the document says %s", left, want)
+	}
+	if want := cny(t, row[5]); !claw.Equal(want) {
+		t.Errorf("claws back %s, the document says %s", claw, want)
 	}
 }
 

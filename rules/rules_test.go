@@ -297,13 +297,22 @@ func TestRebate(t *testing.T) {
 }
 
 func TestClawback(t *testing.T) {
+	// What is left, rebate * (principal - w) / principal, is rounded down to
+	// the fen; the clawback is the rest of the rebate.
 	for _, tc := range []struct{ rebate, principal, w, want string }{
-		{"400", "10000", "2500", "100.00"},
-		{"300", "7500", "7500", "300.00"},  // then the rest
-		{"77.77", "3000", "1000", "25.92"}, // 25.9233
-		{"0.01", "3", "1.5", "0.01"},       // 0.005 rounds half up
-		{"10", "100", "200", "10"},         // capped at the rebate
-		{"0", "100", "50", "0"},
+		{"400", "10000", "2500", "100.00"},  // leaves 300 exactly
+		{"300", "7500", "7500", "300.00"},   // then the rest: all of it
+		{"150", "5000", "1234.56", "37.04"}, // leaves 112.9632 -> 112.96
+		{"77.77", "3000", "1000", "25.93"},  // leaves 51.8466... -> 51.84
+		{"0.01", "3", "1.5", "0.01"},        // leaves 0.005 -> 0.00
+		{"400", "10000", "0.12", "0.01"},    // leaves 399.9952 -> 399.99
+		{"400", "10000", "0.24", "0.01"},    // leaves 399.9904 -> 399.99
+		{"1", "300", "100", "0.34"},         // leaves 0.666... -> 0.66
+		{"1", "300", "1", "0.01"},           // leaves 0.99666... -> 0.99
+		{"400", "10000", "9999.99", "400"},  // leaves 0.0004 -> 0.00
+		{"10", "100", "200", "10"},          // more than the principal: all the rebate
+		{"0", "100", "50", "0"},             // no rebate
+		{"10", "0", "50", "0"},              // no principal
 	} {
 		if got := Clawback(d(tc.rebate), d(tc.principal), d(tc.w)); !got.Equal(d(tc.want)) {
 			t.Errorf("rebate %s principal %s withdraw %s: clawback %s, want %s", tc.rebate, tc.principal, tc.w, got, tc.want)

@@ -194,16 +194,17 @@ func Charge(principal, rebate, charge decimal.Decimal) (fromPrincipal, fromRebat
 }
 
 // Clawback is the rebate a withdrawal of w from principal takes back:
-// rebate * w / principal, rounded half up to the fen, capped at the rebate;
-// nothing when there is no principal. (Half up is the rule the service
-// documents; the domain asks for a rounding that never lets a sequence of
-// withdrawals keep more rebate than one withdrawal of the same total, which
-// half up does not guarantee.)
+// rebate * w / principal rounded up to the fen, at most the rebate; nothing
+// when there is no principal. The rule rounds what the withdrawal leaves
+// down to the fen; for a rebate in whole fen (every rebate balance) taking
+// back the share rounded up is the same, since r - floor(r - x) = ceil(x)
+// for a whole r. Rounding the share up is what keeps a split from keeping
+// more: ceilings of the parts add up to at least the ceiling of the whole.
 func Clawback(rebate, principal, w decimal.Decimal) decimal.Decimal {
 	if !principal.IsPositive() {
 		return decimal.Zero
 	}
-	fen := roundHalfUp(mul(quo(mul(rat(rebate), rat(w)), rat(principal)), ratInt(100)))
+	fen := ceil(mul(quo(mul(rat(rebate), rat(w)), rat(principal)), ratInt(100)))
 	return decimal.Min(decimal.New(fen, -2), rebate)
 }
 
@@ -224,6 +225,9 @@ func floor(r *big.Rat) int64 {
 	}
 	return q.Int64()
 }
+
+// ceil is the least integer >= r.
+func ceil(r *big.Rat) int64 { return -floor(new(big.Rat).Neg(r)) }
 
 // roundHalfUp is r rounded to the nearest integer, halves up.
 func roundHalfUp(r *big.Rat) int64 { return floor(new(big.Rat).Add(r, big.NewRat(1, 2))) }

@@ -261,9 +261,14 @@ func TestClawbackMatchesTheDomainExamples(t *testing.T) {
 		{"300", "7500", "7500", "300.00"},
 		// "principal 5,000, rebate 150, withdraw 1,234.56 -> 37.04" (37.0368)
 		{"150", "5000", "1234.56", "37.04"},
-		{"0.01", "2", "1", "0.01"}, // 0.005: half up
-		{"0.01", "3", "1", "0"},    // 0.00333
-		{"100", "0", "10", "0"},    // no principal
+		{"0.01", "2", "1", "0.01"},         // 0.005, up
+		{"0.01", "3", "1", "0.01"},         // 0.00333..., up
+		{"400", "10000", "0.12", "0.01"},   // 0.0048, up: twice 0.12 claws back 0.02
+		{"400", "10000", "0.24", "0.01"},   // 0.0096, up
+		{"77.77", "3000", "1000", "25.93"}, // 25.9233..., up
+		{"1", "300", "100", "0.34"},        // 0.333..., up
+		{"10", "100", "200", "10"},         // more than the principal: at most the rebate
+		{"100", "0", "10", "0"},            // no principal
 	} {
 		if got := Clawback(d(tc.rebate), d(tc.principal), d(tc.w)); !got.Equal(d(tc.want)) {
 			t.Errorf("rebate %s, principal %s, withdraw %s: %s, want %s", tc.rebate, tc.principal, tc.w, got, tc.want)
