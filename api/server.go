@@ -82,7 +82,7 @@ func New(cfg Config) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
-	e.Use(middleware.RequestID())
+	e.Use(safeRequestID, middleware.RequestID())
 	e.Use(s.observe)
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogLevel: 0,
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
@@ -169,14 +169,15 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			route = "unmatched"
 		}
 		elapsed := time.Since(start)
-		s.metrics.observe(req.Method, route, res.Status, elapsed)
+		method := methodLabel(req.Method)
+		s.metrics.observe(method, route, res.Status, elapsed)
 		level := slog.LevelInfo
 		if res.Status >= 500 {
 			level = slog.LevelError
 		}
 		s.log.Log(req.Context(), level, "request",
 			"request_id", res.Header().Get(echo.HeaderXRequestID),
-			"method", req.Method, "path", req.URL.Path, "route", route,
+			"method", method, "path", clipPath(req.URL.Path), "route", route,
 			"status", res.Status, "bytes", res.Size, "duration_ms", float64(elapsed.Microseconds())/1000,
 			"key_id", keyOf(c).ID)
 		return nil

@@ -130,6 +130,6 @@ func (s *stream) fail(srv *Server, err error) error {
 	if !s.started {
 		return err
 	}
-	srv.log.Error("report failed while streaming", "err", err, "path", s.c.Request().URL.Path)
+	srv.log.Error("report failed while streaming", "err", err, "route", s.c.Path())
 	return nil
 }
