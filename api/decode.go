@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 	"github.com/shopspring/decimal"
@@ -261,4 +263,51 @@ func createdOrRepeated(c echo.Context, created bool, v any) error {
 		return reply(c, http.StatusCreated, v)
 	}
 	return reply(c, http.StatusOK, v)
+}
+
+// textInput refuses a request whose query values or path parameters are
+// not text (not UTF-8, or holding a control character such as NUL), which
+// no parameter of the API accepts and PostgreSQL could not store or compare:
+// 422 invalid, naming the parameter, or 422 unknown_customer for a customer
+// route's id.
+func textInput(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		for name, values := range c.QueryParams() {
+			for _, v := range values {
+				if !isText(v) {
+					return notText(name)
+				}
+			}
+		}
+		for i, name := range c.ParamNames() {
+			if i < len(c.ParamValues()) && !isText(c.ParamValues()[i]) {
+				if strings.HasPrefix(c.Path(), "/v1/customers/:id") {
+					// What every customer route answers for an id it does not know.
+					return fault.Errorf(fault.UnknownCustomer, "no customer is registered with this id")
+				}
+				return notText(name)
+			}
+		}
+		return next(c)
+	}
+}
+
+func notText(name string) error {
+	if !isText(name) {
+		name = "query"
+	}
+	return &fault.Error{Code: fault.Invalid, Message: clip(name) + " is not text",
+		Fields: map[string]string{clip(name): "UTF-8 text without control characters"}}
+}
+
+func isText(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
 }

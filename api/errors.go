@@ -110,7 +110,7 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	p := *finish(c, problemFor(err))
 	if p.Status >= 500 {
 		s.log.ErrorContext(c.Request().Context(), "request failed", "err", err, "request_id", p.RequestID,
-			"method", c.Request().Method, "path", c.Request().URL.Path)
+			"method", methodLabel(c.Request().Method), "path", clipPath(c.Request().URL.Path))
 	}
 	c.Response().Header().Set(echo.HeaderContentType, "application/problem+json")
 	c.Response().WriteHeader(p.Status)

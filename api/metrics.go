@@ -4,6 +4,9 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+	"unicode/utf8"
+
+	"github.com/labstack/echo/v4"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -53,4 +56,62 @@ func newMetrics(reg *prometheus.Registry, l *ledger.Ledger, svc *loyalty.Service
 func (m *metrics) observe(method, route string, status int, elapsed time.Duration) {
 	m.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
 	m.duration.WithLabelValues(method, route).Observe(elapsed.Seconds())
+}
+
+// methodLabel is the request's method as a metrics label or log field: a
+// method of HTTP's own is itself, any other (a client may send any token,
+// of any length) is OTHER, so the labels are a fixed set.
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete,
+		http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return method
+	}
+	return "OTHER"
+}
+
+// maxLoggedPath is how much of a request's path a log line holds.
+const maxLoggedPath = 256
+
+// clipPath is a client's path as a log field: at most maxLoggedPath bytes, cut
+// at a character boundary and marked when cut.
+func clipPath(path string) string {
+	if len(path) <= maxLoggedPath {
+		return path
+	}
+	cut := maxLoggedPath
+	for cut > 0 && !utf8.RuneStart(path[cut]) {
+		cut--
+	}
+	return path[:cut] + "…"
+}
+
+// maxRequestID is the longest X-Request-ID a client's request may set.
+const maxRequestID = 64
+
+// safeRequestID drops a client's X-Request-ID unless it is at most
+// maxRequestID characters of [A-Za-z0-9._-], so the server makes a new one:
+// the id is echoed in every answer and written in every log line.
+func safeRequestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Request().Header
+		if id := h.Get(echo.HeaderXRequestID); id != "" && !validRequestID(id) {
+			h.Del(echo.HeaderXRequestID)
+		}
+		return next(c)
+	}
+}
+
+func validRequestID(id string) bool {
+	if len(id) > maxRequestID {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		switch b := id[i]; {
+		case b >= 'a' && b <= 'z', b >= 'A' && b <= 'Z', b >= '0' && b <= '9', b == '.', b == '_', b == '-':
+		default:
+			return false
+		}
+	}
+	return true
 }

@@ -3,6 +3,10 @@ package api
 import (
 	"context"
 	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -74,4 +78,68 @@ func wantMetric(t *testing.T, h *harness, line string) {
 		}
 	}
 	t.Errorf("/metrics lacks the line %q", line)
+}
+
+// TestClientStringsDoNotBecomeLabels sends requests with methods a client
+// made up (60 kB long, and random short ones) and with request ids too long
+// or unsafe to keep: /metrics stays small, its method labels are the known
+// methods and OTHER, and every such request id is replaced by one the
+// server made.
+func TestClientStringsDoNotBecomeLabels(t *testing.T) {
+	h := newHarness(t)
+	before := len(h.expect(200, call{method: "GET", path: "/metrics"}).body)
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for i := range 20 {
+		method := strings.Repeat(string(rune('A'+i)), 60<<10)
+		if i%2 == 1 {
+			b := make([]byte, 1+rnd.IntN(12))
+			for j := range b {
+				b[j] = byte('A' + rnd.IntN(26))
+			}
+			method = string(b)
+		}
+		for _, path := range []string{"/v1/accounts", "/healthz", "/no/such/" + strconv.Itoa(i)} {
+			req, err := http.NewRequest(method, h.srv.URL+path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := h.srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+		}
+	}
+	m := h.expect(200, call{method: "GET", path: "/metrics"})
+	// Each (method, route, status) adds a counter and a histogram of 15
+	// lines; a few new series fit, a series per made-up method does not.
+	if grew := len(m.body) - before; grew > 16<<10 {
+		t.Errorf("/metrics grew by %d bytes over 60 requests with made-up methods, want at most 16 kB", grew)
+	}
+	known := map[string]bool{"GET": true, "HEAD": true, "POST": true, "PUT": true, "PATCH": true, "DELETE": true,
+		"OPTIONS": true, "CONNECT": true, "TRACE": true, "OTHER": true}
+	for _, l := range strings.Split(string(m.body), "\n") {
+		if _, rest, ok := strings.Cut(l, `method="`); ok && strings.HasPrefix(l, "tally_http_") {
+			method, _, _ := strings.Cut(rest, `"`)
+			if !known[method] {
+				t.Errorf("/metrics has the method label %.40q", method)
+				break
+			}
+		}
+	}
+
+	for _, id := range []string{strings.Repeat("a", 65), "abc def", "<script>", "ünïcode", "a/b"} {
+		r := h.do(call{method: "GET", path: "/healthz", header: map[string]string{"X-Request-ID": id}})
+		got := r.header.Get("X-Request-ID")
+		if got == id || got == "" {
+			t.Errorf("request id %.70q answered with %q, want a new one", id, got)
+		}
+	}
+	for _, id := range []string{strings.Repeat("a", 64), "req-1.2_3", "A"} {
+		r := h.do(call{method: "GET", path: "/healthz", header: map[string]string{"X-Request-ID": id}})
+		if got := r.header.Get("X-Request-ID"); got != id {
+			t.Errorf("request id %q answered with %q, want it kept", id, got)
+		}
+	}
 }

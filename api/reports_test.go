@@ -2,9 +2,12 @@ package api
 
 import (
 	"encoding/csv"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shopspring/decimal"
 
 	"github.com/tally-ledger/tally/internal/fault"
 )
@@ -100,5 +103,85 @@ func TestFinanceReports(t *testing.T) {
 	}
 	if !found {
 		t.Error("reconciliation does not recompute rebates")
+	}
+}
+
+// TestCSVCellsCannotBeFormulas exports reports whose text cells begin with
+// each character a spreadsheet reads as the start of a formula: every such
+// text cell reaches the spreadsheet with a leading single quote, inside
+// double quotes, and a cell that is a decimal number (a negative balance)
+// is left as the number it is.
+func TestCSVCellsCannotBeFormulas(t *testing.T) {
+	// Through the API: a customer id may begin with '-'.
+	h := newHarness(t)
+	start := time.Now().Add(-time.Hour)
+	ids := []string{"-2-3", "-HYPERLINK", "-12.34", "--1"}
+	for i, id := range ids {
+		h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": id, "name": id}})
+		h.expect(201, call{method: "POST", path: "/v1/deposits", key: "partner",
+			body: map[string]any{"deposit_id": "d" + strconv.Itoa(i), "customer_id": id, "amount": "1500"}})
+	}
+	raw := h.expect(200, call{method: "GET", path: "/v1/reports/rebates?format=csv&from=" + queryTime(start), key: "finance"})
+	recs, err := csv.NewReader(strings.NewReader(string(raw.body))).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, r := range recs[1:] {
+		got[r[0]] = true
+	}
+	for _, id := range ids {
+		want := "'" + id
+		if _, err := decimal.NewFromString(id); err == nil {
+			want = id // a number, not a formula
+		}
+		if !got[want] {
+			t.Errorf("rebate CSV lacks the customer cell %q: %q", want, recs)
+		}
+		if want != id && !strings.Contains(string(raw.body), "\n\""+want+"\",") {
+			t.Errorf("the cell %q is not quoted: %s", want, raw.body)
+		}
+	}
+	tb := h.expect(200, call{method: "GET", path: "/v1/reports/trial-balance?format=csv", key: "finance"})
+	recs, err = csv.NewReader(strings.NewReader(string(tb.body))).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	negative := 0
+	for _, r := range recs[1:] {
+		if strings.HasPrefix(r[4], "-") {
+			negative++
+			if _, err := decimal.NewFromString(r[4]); err != nil {
+				t.Errorf("trial balance CSV balance %q of %s is not a decimal number", r[4], r[0])
+			}
+		}
+	}
+	if negative == 0 {
+		t.Errorf("trial balance CSV has no negative balance to check: %s", tb.body)
+	}
+
+	// The writer itself, with a cell beginning with each character.
+	cells := []string{"=1+1", "+1+1", "-1+1", "@SUM(A1)", "\t=1", "\r=1", "-", "+", "=", "@", "-1e5", "-1.2.3",
+		"-12.34", "+5", "-0.50", "12", "plain", ""}
+	var b strings.Builder
+	w := newCSVWriter(&b)
+	if err := w.Write(cells); err != nil {
+		t.Fatal(err)
+	}
+	w.Flush()
+	back, err := csv.NewReader(strings.NewReader(b.String())).Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range cells {
+		want := c
+		if c != "" && strings.ContainsRune("=+-@\t\r", rune(c[0])) {
+			if _, err := decimal.NewFromString(c); err != nil || strings.ContainsAny(c, "eE") {
+				want = "'" + c
+			}
+		}
+		if back[i] != want {
+			t.Errorf("cell %q reads back as %q, want %q", c, back[i], want)
+		}
 	}
 }

@@ -64,6 +64,9 @@ type Server struct {
 	ready   func(context.Context) error
 	metrics *metrics
 	keys    keyCache
+	// reading tells the event writers of a read in flight (loyalty's
+	// Reading).
+	reading func() (done func())
 	echo    *echo.Echo
 }
 
@@ -76,13 +79,13 @@ func New(cfg Config) *Server {
 		cfg.Registry = prometheus.NewRegistry()
 	}
 	s := &Server{ledger: cfg.Ledger, loyalty: cfg.Loyalty, catalog: cfg.Catalog, prepaid: cfg.Prepaid, finance: cfg.Finance,
-		log: cfg.Log, openapi: cfg.OpenAPI, ready: cfg.Ready}
+		log: cfg.Log, openapi: cfg.OpenAPI, ready: cfg.Ready, reading: cfg.Loyalty.Reading}
 	s.metrics = newMetrics(cfg.Registry, cfg.Ledger, cfg.Loyalty)
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
-	e.Use(middleware.RequestID())
+	e.Use(safeRequestID, middleware.RequestID())
 	e.Use(s.observe)
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogLevel: 0,
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
@@ -95,7 +98,7 @@ func New(cfg Config) *Server {
 	e.GET("/metrics", echo.WrapHandler(s.metrics.handler))
 	e.GET("/openapi.yaml", s.spec)
 
-	v1 := e.Group("/v1", s.readsFirst, s.authenticate)
+	v1 := e.Group("/v1", s.authenticate, textInput, s.readsFirst)
 	books := allow(ledger.RoleAdmin, ledger.RoleFinance)
 	accountReaders := allow(ledger.RoleAdmin, ledger.RoleFinance, ledger.RoleCustomer)
 	admin := allow(ledger.RoleAdmin)
@@ -169,29 +172,31 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			route = "unmatched"
 		}
 		elapsed := time.Since(start)
-		s.metrics.observe(req.Method, route, res.Status, elapsed)
+		method := methodLabel(req.Method)
+		s.metrics.observe(method, route, res.Status, elapsed)
 		level := slog.LevelInfo
 		if res.Status >= 500 {
 			level = slog.LevelError
 		}
 		s.log.Log(req.Context(), level, "request",
 			"request_id", res.Header().Get(echo.HeaderXRequestID),
-			"method", req.Method, "path", req.URL.Path, "route", route,
+			"method", method, "path", clipPath(req.URL.Path), "route", route,
 			"status", res.Status, "bytes", res.Size, "duration_ms", float64(elapsed.Microseconds())/1000,
 			"key_id", keyOf(c).ID)
 		return nil
 	}
 }
 
-// readsFirst marks GET requests (but reports) as reads in flight, which
-// the event writers let go first.
+// readsFirst marks authenticated GET requests (but reports) as reads in
+// flight, which the event writers let go first: it runs after
+// authenticate, so a caller without a key cannot hold the writers back.
 func (s *Server) readsFirst(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		// Reports stream for long: they would hold every group back.
 		if c.Request().Method != http.MethodGet || strings.HasPrefix(c.Path(), "/v1/reports/") {
 			return next(c)
 		}
-		done := s.loyalty.Reading()
+		done := s.reading()
 		defer done()
 		return next(c)
 	}

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/csv"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -16,7 +15,7 @@ import (
 // it goes: nothing holds the whole report.
 type stream struct {
 	c       echo.Context
-	csv     *csv.Writer
+	csv     *csvWriter
 	open    string   // the JSON up to the first row
 	header  []string // the CSV header
 	started bool     // the status and the opening are sent
@@ -39,7 +38,7 @@ func newStream(c echo.Context) (*stream, error) {
 	}
 	s := &stream{c: c}
 	if wantsCSV(c) {
-		s.csv = csv.NewWriter(c.Response())
+		s.csv = newCSVWriter(c.Response())
 	}
 	return s, nil
 }
@@ -130,6 +129,6 @@ func (s *stream) fail(srv *Server, err error) error {
 	if !s.started {
 		return err
 	}
-	srv.log.Error("report failed while streaming", "err", err, "path", s.c.Request().URL.Path)
+	srv.log.Error("report failed while streaming", "err", err, "route", s.c.Path())
 	return nil
 }

@@ -110,8 +110,8 @@ func (s *Service) Deposit(ctx context.Context, in MoneyInput, actor string) (Mon
 }
 
 // Charge pays for a shipment from prepaid: principal first, then rebate. A
-// charge larger than both together is refused whole. Idempotent on the
-// charge id.
+// charge larger than both together is refused whole, without saying the
+// balances (a partner may not read them). Idempotent on the charge id.
 //
 // Errors: fault.Invalid, fault.InvalidAmount, fault.UnknownCustomer,
 // fault.InsufficientFunds, fault.IdempotencyConflict.
@@ -119,8 +119,7 @@ func (s *Service) Charge(ctx context.Context, in MoneyInput, actor string) (Mone
 	return s.move(ctx, Charge, in, actor, func(m *MoneyMovement, _ rules.RuleSet, principal, rebate decimal.Decimal) ([]ledger.PostingInput, error) {
 		if in.Amount.GreaterThan(principal.Add(rebate)) {
 			return nil, &fault.Error{Code: fault.InsufficientFunds, Account: ledger.CustomerAccount(in.CustomerID, "prepaid"),
-				Message: "a charge of " + in.Amount.StringFixed(2) + " exceeds principal " + principal.StringFixed(2) +
-					" and rebate " + rebate.StringFixed(2) + " together"}
+				Message: "a charge of " + in.Amount.StringFixed(2) + " exceeds the customer's principal and rebate together"}
 		}
 		fromPrincipal := decimal.Min(in.Amount, principal)
 		fromRebate := in.Amount.Sub(fromPrincipal)
@@ -148,7 +147,7 @@ func (s *Service) Withdraw(ctx context.Context, in MoneyInput, actor string) (Mo
 	return s.move(ctx, Withdrawal, in, actor, func(m *MoneyMovement, _ rules.RuleSet, principal, rebate decimal.Decimal) ([]ledger.PostingInput, error) {
 		if in.Amount.GreaterThan(principal) {
 			return nil, &fault.Error{Code: fault.InsufficientFunds, Account: ledger.CustomerAccount(in.CustomerID, "prepaid"),
-				Message: "a withdrawal of " + in.Amount.StringFixed(2) + " exceeds the principal " + principal.StringFixed(2)}
+				Message: "a withdrawal of " + in.Amount.StringFixed(2) + " exceeds the customer's principal"}
 		}
 		claw := rules.Clawback(rebate, principal, in.Amount)
 		m.Clawback = &claw

@@ -1,0 +1,112 @@
+package api
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/tally-ledger/tally/internal/fault"
+)
+
+// TestQueryValuesThatAreNotTextAreRefusedAsInput sends every query
+// parameter of every /v1 read (and the expiry job's) a NUL, a byte that is
+// not UTF-8, and a NUL inside text: each is refused as input, 422 invalid
+// naming the parameter, never a 500; path parameters holding them are a
+// 4xx.
+func TestQueryValuesThatAreNotTextAreRefusedAsInput(t *testing.T) {
+	h := newHarness(t)
+	h.expect(201, call{method: "POST", path: "/v1/customers", key: "admin", body: map[string]any{"id": "C1", "name": "One"}})
+	doc, _ := spec(t)
+	bad := []string{"%00", "%FF", "a%00b", "%C3%28"}
+	queried := 0
+	for _, o := range operations(t) {
+		if o.public || (o.method != http.MethodGet && o.id != "runExpiry") {
+			continue
+		}
+		op := doc.Paths.Find(o.path).GetOperation(o.method)
+		for _, p := range append(doc.Paths.Find(o.path).Parameters, op.Parameters...) {
+			if p.Value.In != "query" {
+				continue
+			}
+			for _, v := range bad {
+				queried++
+				r := h.do(call{method: o.method, path: concrete(o.path) + "?" + p.Value.Name + "=" + v, key: "admin", invalid: true})
+				pr := wantProblem(t, r, 422, fault.Invalid)
+				if fields, _ := pr["errors"].(map[string]any); fields[p.Value.Name] == nil {
+					t.Errorf("%s ?%s=%s: the problem does not name the parameter: %s", o.id, p.Value.Name, v, r.body)
+				}
+			}
+		}
+	}
+	if queried < 40 {
+		t.Fatalf("only %d bad query values sent", queried)
+	}
+	for _, path := range []string{"/v1/customers/%00", "/v1/customers/%FF/balances", "/v1/accounts/customer:%00:points",
+		"/v1/accounts/%FF/postings", "/v1/entries/%00"} {
+		if r := h.do(call{method: "GET", path: path, key: "admin", invalid: true}); r.status < 400 || r.status >= 500 {
+			t.Errorf("GET %s: status %d, want a 4xx: %s", url.PathEscape(path), r.status, r.body)
+		}
+	}
+}
+
+// TestReadsHoldBackEventWritersOnlyOnceAuthenticated counts the reads the
+// event writers are told of: a GET with no key, or with a key the service
+// never issued, is not one; an authenticated GET is.
+func TestReadsHoldBackEventWritersOnlyOnceAuthenticated(t *testing.T) {
+	h := newHarness(t)
+	cfg := wired(h.pool, h.ledger)
+	s := New(cfg)
+	var reads atomic.Int64
+	s.reading = func() func() { reads.Add(1); return func() {} }
+	srv := &harness{t: t, srv: httptest.NewServer(s), ledger: h.ledger, pool: h.pool, keys: h.keys}
+	t.Cleanup(srv.srv.Close)
+	for _, key := range []string{"", "tly_not-a-key"} {
+		wantProblem(t, srv.do(call{method: "GET", path: "/v1/customers/C1/balances", key: key}), 401, fault.Unauthorized)
+	}
+	if n := reads.Load(); n != 0 {
+		t.Errorf("%d unauthenticated reads held back the event writers, want none", n)
+	}
+	srv.do(call{method: "GET", path: "/v1/customers/C1/balances", key: "admin"})
+	if n := reads.Load(); n != 1 {
+		t.Errorf("an authenticated read told the event writers of %d reads, want 1", n)
+	}
+}
+
+// TestRefusedMoneyMovementsDoNotTellBalances: a partner's charge or
+// withdrawal larger than the customer holds is refused 422
+// insufficient_funds, and the problem names neither the principal nor the
+// rebate the customer holds.
+func TestRefusedMoneyMovementsDoNotTellBalances(t *testing.T) {
+	h := newHarness(t)
+	h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": "C1", "name": "One"}})
+	h.expect(201, call{method: "POST", path: "/v1/deposits", key: "partner", body: map[string]any{"deposit_id": "d1", "customer_id": "C1", "amount": "1234.56"}})
+	bal := h.expect(200, call{method: "GET", path: "/v1/customers/C1/balances", key: "admin"})
+	var held []string
+	for _, s := range strings.FieldsFunc(string(bal.body), func(r rune) bool { return r == '"' }) {
+		if d, err := decimal.NewFromString(s); err == nil && d.IsPositive() && strings.Contains(s, ".") {
+			held = append(held, s, d.String())
+		}
+	}
+	if !slices.Contains(held, "1234.56") {
+		t.Fatalf("balances %s: no prepaid principal 1234.56 among %v", bal.body, held)
+	}
+	for _, kind := range []string{"charge", "withdrawal"} {
+		body := map[string]any{kind + "_id": kind + "1", "customer_id": "C1", "amount": "99999"}
+		if kind == "charge" {
+			body["shipment_id"] = "S1"
+		}
+		r := h.do(call{method: "POST", path: "/v1/" + kind + "s", key: "partner", body: body})
+		wantProblem(t, r, 422, fault.InsufficientFunds)
+		for _, v := range held {
+			if strings.Contains(string(r.body), v) {
+				t.Errorf("a refused %s tells the partner %s of the customer's balances: %s", kind, v, r.body)
+			}
+		}
+	}
+}
