@@ -95,7 +95,7 @@ func New(cfg Config) *Server {
 	e.GET("/metrics", echo.WrapHandler(s.metrics.handler))
 	e.GET("/openapi.yaml", s.spec)
 
-	v1 := e.Group("/v1", s.readsFirst, s.authenticate)
+	v1 := routes{group: e.Group("/v1"), use: []echo.MiddlewareFunc{s.readsFirst, s.authenticate}}
 	books := allow(ledger.RoleAdmin, ledger.RoleFinance)
 	accountReaders := allow(ledger.RoleAdmin, ledger.RoleFinance, ledger.RoleCustomer)
 	admin := allow(ledger.RoleAdmin)
