@@ -5,7 +5,7 @@ export PATH := $(PATH):/usr/local/go/bin
 GO ?= go
 BIN := bin/tally
 
-.PHONY: help build run test vet fuzz bench chaos clean-db
+.PHONY: help build run test vet lint-openapi fuzz bench chaos clean-db
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -20,11 +20,22 @@ vet: ## go vet and a gofmt check
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 
-test: build vet ## vet, every test with the race detector against a throwaway cluster in .data/pgtest, short fuzz runs
+test: build vet lint-openapi ## vet, lint openapi.yaml, every test with the race detector against a throwaway cluster in .data/pgtest, short fuzz runs
 	@rm -f .data/openapi-coverage.txt; status=0; $(GO) test -race -count=1 ./... || status=$$?; \
 	if [ -f .data/openapi-coverage.txt ]; then cat .data/openapi-coverage.txt; fi; \
 	[ -n "$$TALLY_TEST_DATABASE_URL" ] || ./$(BIN) devdb stop --dir .data/pgtest; \
 	[ $$status = 0 ] && $(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME) || status=1; exit $$status
+
+# Spectral (npm, pinned) lints openapi.yaml with its spectral:oas ruleset
+# (.spectral.yaml); it is installed into .data/npm on first use.
+SPECTRAL_VERSION := 6.15.0
+SPECTRAL_STAMP := .data/npm/spectral-$(SPECTRAL_VERSION).installed
+$(SPECTRAL_STAMP):
+	npm install --prefix .data/npm --no-save --no-audit --no-fund --loglevel=error @stoplight/spectral-cli@$(SPECTRAL_VERSION)
+	touch $@
+
+lint-openapi: $(SPECTRAL_STAMP) ## lint openapi.yaml with Spectral's OpenAPI ruleset; any error fails
+	.data/npm/node_modules/.bin/spectral lint --ruleset .spectral.yaml --fail-severity error openapi.yaml
 
 FUZZTIME ?= 5s
 fuzz: ## each fuzz target for FUZZTIME (default 5s) from its committed corpus; crashes land in testdata/fuzz

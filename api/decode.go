@@ -51,10 +51,14 @@ func noBody(c echo.Context) error {
 }
 
 // decodeStrict decodes one JSON value with no unknown fields. A NUL
-// character is refused: PostgreSQL text cannot hold it.
+// character is refused: PostgreSQL text cannot hold it. Every body (and
+// every event of a batch) is an object, so null is refused too.
 func decodeStrict(data []byte, v any) error {
 	if bytes.Contains(data, []byte(`\u0000`)) || bytes.Contains(data, []byte(`\U0000`)) {
 		return fault.Errorf(fault.InvalidJSON, "strings may not contain the NUL character (\\u0000)")
+	}
+	if bytes.Equal(bytes.TrimSpace(data), []byte("null")) {
+		return fault.Errorf(fault.InvalidJSON, "the body must be a JSON object, not null")
 	}
 	return decodeReader(bytes.NewReader(data), v)
 }

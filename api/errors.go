@@ -30,6 +30,7 @@ var statusOf = map[fault.Code]int{
 	fault.UnsupportedMediaType: http.StatusUnsupportedMediaType,
 	fault.MethodNotAllowed:     http.StatusMethodNotAllowed,
 	fault.Unavailable:          http.StatusServiceUnavailable,
+	fault.MalformedRequest:     http.StatusBadRequest,
 
 	fault.UnknownCustomer:   http.StatusUnprocessableEntity,
 	fault.CustomerConflict:  http.StatusConflict,

@@ -86,7 +86,10 @@ func newHarness(t *testing.T) *harness {
 	cfg := wired(pool, l)
 	cfg.OpenAPI, cfg.Ready = tally.OpenAPI, func(ctx context.Context) error { return pool.Ping(ctx) }
 	s := New(cfg)
-	h := &harness{t: t, srv: httptest.NewServer(s), ledger: l, pool: pool, keys: map[string]string{}}
+	srv := httptest.NewUnstartedServer(s)
+	srv.Listener = Listener(srv.Listener) // as cmd/tally serves it
+	srv.Start()
+	h := &harness{t: t, srv: srv, ledger: l, pool: pool, keys: map[string]string{}}
 	t.Cleanup(h.srv.Close)
 	for name, k := range map[string]struct {
 		role ledger.Role

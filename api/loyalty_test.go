@@ -118,7 +118,7 @@ func TestEventBatch(t *testing.T) {
 		map[string]any{"event_id": "b4", "colour": "red"},
 		shipment("b5", "C1", "S5", "50", at),
 	}}
-	res := h.do(call{method: "POST", path: "/v1/events/batch", key: "partner", body: body})
+	res := h.do(call{method: "POST", path: "/v1/events/batch", key: "partner", body: body, invalid: true}) // events b3 and b4 break EventRequest
 	wantStatus(t, res, 200)
 	var out struct {
 		Results []struct {
@@ -143,7 +143,7 @@ func TestEventBatch(t *testing.T) {
 			t.Errorf("result %d: %+v, want status %d code %q", i, r, w.status, w.code)
 		}
 	}
-	replay := h.expect(200, call{method: "POST", path: "/v1/events/batch", key: "partner", body: body})
+	replay := h.expect(200, call{method: "POST", path: "/v1/events/batch", key: "partner", body: body, invalid: true})
 	out.Results = nil
 	replay.json(t, &out)
 	if len(out.Results) != len(want) {

@@ -98,7 +98,7 @@ func New(cfg Config) *Server {
 	e.GET("/metrics", echo.WrapHandler(s.metrics.handler))
 	e.GET("/openapi.yaml", s.spec)
 
-	v1 := e.Group("/v1", s.authenticate, textInput, s.readsFirst)
+	v1 := routes{group: e.Group("/v1"), use: []echo.MiddlewareFunc{s.authenticate, textInput, s.readsFirst}}
 	books := allow(ledger.RoleAdmin, ledger.RoleFinance)
 	accountReaders := allow(ledger.RoleAdmin, ledger.RoleFinance, ledger.RoleCustomer)
 	admin := allow(ledger.RoleAdmin)

@@ -67,6 +67,7 @@ const (
 	UnsupportedMediaType Code = "unsupported_media_type" // body not application/json
 	MethodNotAllowed     Code = "method_not_allowed"     // route exists, method does not
 	Unavailable          Code = "unavailable"            // not ready to serve
+	MalformedRequest     Code = "malformed_request"      // request line or headers cannot be parsed
 )
 
 // Error is the one error type Tally's packages return to their callers.
