@@ -21,3 +21,7 @@ func (s *Service) ProcessEventByEvent(ctx context.Context, keyID int64, actor st
 	}
 	return out
 }
+
+// SetGroupedFault makes f run as the group loader completes each run of
+// shipments (nil: nothing runs).
+func (s *Service) SetGroupedFault(f func()) { s.groupedFault = f }

@@ -2,6 +2,7 @@ package loyalty
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strconv"
 	"time"
@@ -51,7 +52,7 @@ func (s *Service) Reading() (done func()) { return s.events.Reading() }
 func (s *Service) processGroup(group []job) ([]Outcome, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
 	defer cancel()
-	outs, err := s.writeGroup(ctx, group, true)
+	outs, err := s.writeGroupRecovered(ctx, group)
 	if err != nil && ctx.Err() == nil {
 		s.stats.Fallbacks.Add(1)
 		// A deadline of its own: the first attempt may have used most of
@@ -62,6 +63,19 @@ func (s *Service) processGroup(group []job) ([]Outcome, error) {
 		outs, err = s.writeGroup(ctx, group, false)
 	}
 	return outs, err
+}
+
+// writeGroupRecovered is the grouped attempt, with a panic in it (a bug in
+// the group loader, say) turned into an error, so that the group falls back
+// to writing every event alone instead of failing all of them. A panic on
+// that fallback, the path a single event takes, still fails the group.
+func (s *Service) writeGroupRecovered(ctx context.Context, group []job) (outs []Outcome, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			outs, err = nil, fmt.Errorf("loyalty: the grouped write panicked: %v", r)
+		}
+	}()
+	return s.writeGroup(ctx, group, true)
 }
 
 // writeGroup writes the group in one transaction, its runs of shipments
@@ -109,6 +123,9 @@ func (s *Service) groupTx(ctx context.Context, tx *ledger.Tx, group []job, outs 
 	flush := func() error {
 		if len(run) == 0 {
 			return nil
+		}
+		if s.groupedFault != nil {
+			s.groupedFault()
 		}
 		err := s.completeRun(ctx, tx, group, run, custs, st, outs)
 		run, st = nil, nil

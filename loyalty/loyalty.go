@@ -43,6 +43,10 @@ type Service struct {
 	eventWriters int
 
 	stats Stats
+
+	// groupedFault, when set (by tests), runs as each run of shipments
+	// is completed by the group loader: a stand-in for a bug there.
+	groupedFault func()
 }
 
 // Stats counts what the service did since it started; read it for metrics.
