@@ -48,6 +48,9 @@ func (s *Service) Balances(ctx context.Context, customerID string) (Balances, er
 		held            ledger.Holdings
 		batch           pgx.Batch
 	)
+	// One snapshot for both statements, in the same round trip: the tier
+	// and the holdings agree even while a group commits between them.
+	batch.Queue(`BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY`)
 	batch.Queue(`SELECT EXISTS (SELECT 1 FROM customers WHERE id = $1),
     coalesce((SELECT contribution FROM customer_months WHERE customer_id = $1 AND month = $2), 0),
     coalesce((SELECT contribution FROM customer_months WHERE customer_id = $1 AND month = $3), 0)`,
@@ -55,6 +58,7 @@ func (s *Service) Balances(ctx context.Context, customerID string) (Balances, er
 		return row.Scan(&known, &last, &thisMonth)
 	})
 	ledger.QueueHoldings(&batch, customerID, now, now.Add(expiringSoon), &held)
+	batch.Queue(`COMMIT`)
 	if err := s.db.SendBatch(ctx, &batch).Close(); err != nil {
 		return b, err
 	}
