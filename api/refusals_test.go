@@ -1,0 +1,129 @@
+package api
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/tally-ledger/tally/internal/fault"
+)
+
+// books is what a refused write must leave as it was: the rows of the
+// ledger, and the marks a reversal or a cancellation leaves on its
+// movement, redemption and product.
+func (h *harness) books() map[string]int {
+	h.t.Helper()
+	return map[string]int{
+		"entries":               h.count("entries"),
+		"postings":              h.count("postings"),
+		"reversed movements":    h.count("money_movements WHERE reversal_entry_id IS NOT NULL"),
+		"cancelled redemptions": h.count("redemptions WHERE cancelled_at IS NOT NULL"),
+		"products in stock":     h.count("products WHERE stock > 0"),
+	}
+}
+
+// wantUnwritten fails the test if the books differ from before.
+func (h *harness) wantUnwritten(what string, before map[string]int) {
+	h.t.Helper()
+	if after := h.books(); !reflect.DeepEqual(after, before) {
+		h.t.Errorf("%s wrote to the books: %v, before %v", what, after, before)
+	}
+}
+
+// wantInvalid checks a 422 invalid whose problem names field.
+func wantInvalid(t *testing.T, r response, field string) {
+	t.Helper()
+	p := wantProblem(t, r, 422, fault.Invalid)
+	if fields, _ := p["errors"].(map[string]any); fields[field] == nil {
+		t.Errorf("the problem does not name %q: %s", field, r.body)
+	}
+}
+
+// TestReadsWithoutParametersRefuseQueryValuesThatAreNotText: the products,
+// the rule versions and the reconciliation take no query parameter, yet a
+// query value that is not text (a NUL, a byte that is not UTF-8) is
+// refused 422 invalid naming it, as for every operation, while the same
+// parameter holding text is answered 200.
+func TestReadsWithoutParametersRefuseQueryValuesThatAreNotText(t *testing.T) {
+	h := newHarness(t)
+	for _, path := range []string{"/v1/products", "/v1/rules/versions", "/v1/reconciliation"} {
+		h.expect(200, call{method: "GET", path: path + "?note=plain", key: "admin", invalid: true})
+		for _, v := range []string{"%00", "%FF", "a%00b"} {
+			wantInvalid(t, h.do(call{method: "GET", path: path + "?note=" + v, key: "finance", invalid: true}), "note")
+		}
+	}
+}
+
+// TestCancellingARedemptionWithAParameterThatIsNotTextIsRefused: a
+// redemption's cancellation whose query value or redemption id is not text
+// is refused 422 invalid naming the parameter, and leaves the redemption,
+// the stock and the books as they were; the same cancellation with text
+// parameters then goes through.
+func TestCancellingARedemptionWithAParameterThatIsNotTextIsRefused(t *testing.T) {
+	h := newHarness(t)
+	h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": "C1", "name": "One"}})
+	h.expect(201, call{method: "POST", path: "/v1/events", key: "partner", body: shipment("e1", "C1", "S1", "100", time.Now().Add(-time.Minute))})
+	h.expect(201, call{method: "POST", path: "/v1/products", key: "admin", body: map[string]any{"sku": "mug", "name": "Mug",
+		"kind": "featured", "points_price": "50", "valid_from": time.Now().Add(-time.Hour).Format(time.RFC3339),
+		"valid_until": time.Now().Add(time.Hour).Format(time.RFC3339), "stock": 1}})
+	h.expect(201, call{method: "POST", path: "/v1/redemptions", key: "partner",
+		body: map[string]any{"redemption_id": "r1", "customer_id": "C1", "sku": "mug", "quantity": 1}})
+
+	before := h.books()
+	body := map[string]any{"reason": "changed their mind"}
+	for _, v := range []string{"%00", "%FF", "a%00b"} {
+		for _, key := range []string{"admin", "customer"} {
+			r := h.do(call{method: "POST", path: "/v1/redemptions/r1/cancel?note=" + v, key: key, body: body, invalid: true})
+			wantInvalid(t, r, "note")
+		}
+		r := h.do(call{method: "POST", path: "/v1/redemptions/" + v + "/cancel", key: "admin", body: body, invalid: true})
+		wantInvalid(t, r, "id")
+	}
+	h.wantUnwritten("a refused cancellation", before)
+
+	cancelled := h.expect(200, call{method: "POST", path: "/v1/redemptions/r1/cancel?note=plain", key: "customer", body: body,
+		invalid: true}).object(t)
+	if cancelled["status"] != "cancelled" {
+		t.Errorf("the cancellation with text parameters: %v", cancelled)
+	}
+}
+
+// TestMoneyReversalsWithoutAReasonOrWithSpentMoneyAreRefused: reversing a
+// deposit, a charge or a withdrawal with no reason, an empty one or only
+// blanks is 422 invalid naming `reason`; reversing a deposit part of whose
+// money has been spent since is 422 insufficient_funds. None writes
+// anything. Once the charge and the withdrawal that spent it are reversed
+// (with a reason), the deposit's reversal goes through.
+func TestMoneyReversalsWithoutAReasonOrWithSpentMoneyAreRefused(t *testing.T) {
+	h := newHarness(t)
+	h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": "C1", "name": "One"}})
+	wantStatus(t, h.money("deposit", map[string]any{"deposit_id": "d1", "customer_id": "C1", "amount": "10000"}), 201)
+	wantStatus(t, h.money("charge", map[string]any{"charge_id": "c1", "customer_id": "C1", "amount": "100", "shipment_id": "S1"}), 201)
+	wantStatus(t, h.money("withdrawal", map[string]any{"withdrawal_id": "w1", "customer_id": "C1", "amount": "100"}), 201)
+	reverse := func(kind, id string, body any) response {
+		t.Helper()
+		return h.do(call{method: "POST", path: "/v1/" + kind + "s/" + id + "/reversal", key: "admin", body: body, invalid: body == "{}"})
+	}
+
+	before := h.books()
+	movements := []struct{ kind, id string }{{"deposit", "d1"}, {"charge", "c1"}, {"withdrawal", "w1"}}
+	for _, m := range movements {
+		for _, body := range []any{"{}", map[string]any{"reason": ""}, map[string]any{"reason": " \t\n "}} {
+			wantInvalid(t, reverse(m.kind, m.id, body), "reason")
+		}
+	}
+	h.wantUnwritten("a reversal without a reason", before)
+
+	// The deposit put 10,000 of principal; the charge and the withdrawal
+	// took 200 of it, so taking the deposit back would leave it below zero.
+	wantProblem(t, reverse("deposit", "d1", map[string]any{"reason": "bounced"}), 422, fault.InsufficientFunds)
+	h.wantUnwritten("a refused reversal of a spent deposit", before)
+
+	for _, m := range movements[1:] {
+		wantStatus(t, reverse(m.kind, m.id, map[string]any{"reason": "recorded for the wrong customer"}), 201)
+	}
+	wantStatus(t, reverse("deposit", "d1", map[string]any{"reason": "bounced"}), 201)
+	if n, want := h.count("money_movements WHERE reversal_entry_id IS NOT NULL"), 3; n != want {
+		t.Errorf("%d movements reversed, want %d", n, want)
+	}
+}
