@@ -18,15 +18,15 @@ import (
 func TestReconcileRunsTheChecksOfTheRowsBesideTheBooks(t *testing.T) {
 	e := newEnv(t)
 	testdb.SkipBooks(t, "a rebate and a shipment row are broken on purpose")
-	e.customer("C1")
-	dep, err := e.money(prepaid.Deposit, "C1", "5000")
+	e.Customer("C1")
+	dep, err := e.Money(prepaid.Deposit, "C1", "5000")
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.ship("C1", "S1", "100", march(10, 9))
+	e.Ship("C1", "S1", "100", march(10, 9))
 	checks := func() map[string]ledger.Check {
 		t.Helper()
-		r, err := e.svc.Reconcile(e.ctx)
+		r, err := e.Finance.Reconcile(e.Ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -46,10 +46,10 @@ func TestReconcileRunsTheChecksOfTheRowsBesideTheBooks(t *testing.T) {
 		}
 	}
 
-	if _, err := e.pool.Exec(e.ctx, `UPDATE money_movements SET rebate = 151`); err != nil {
+	if _, err := e.Pool.Exec(e.Ctx, `UPDATE money_movements SET rebate = 151`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.pool.Exec(e.ctx, `INSERT INTO shipments (shipment_id, customer_id, amount, occurred_at, month,
+	if _, err := e.Pool.Exec(e.Ctx, `INSERT INTO shipments (shipment_id, customer_id, amount, occurred_at, month,
     points_volume, points_campaign, rule_version, entry_id)
 SELECT 'S2', 'NOBODY', amount, occurred_at, month, 0, 0, rule_version, 999999999 FROM shipments WHERE shipment_id = 'S1'`); err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"github.com/tally-ledger/tally/catalog"
 	"github.com/tally-ledger/tally/finance"
 	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/internal/servicetest"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 	"github.com/tally-ledger/tally/prepaid"
@@ -21,7 +22,7 @@ type pointsWant struct {
 
 func (e *env) wantPoints(t *testing.T, from, to time.Time, want pointsWant, customers ...string) {
 	t.Helper()
-	rep, err := e.svc.PointsRollForward(e.ctx, from, to)
+	rep, err := e.Finance.PointsRollForward(e.Ctx, from, to)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,15 +52,15 @@ func (e *env) wantPoints(t *testing.T, from, to time.Time, want pointsWant, cust
 // starting February, counts in February, not January.
 func TestPointsRollForwardCountsExpiryReversalAndCancellation(t *testing.T) {
 	e := newEnv(t)
-	e.clock.set(shanghaiAt(2026, 1, 26, 12))
+	e.Clock.Set(shanghaiAt(2026, 1, 26, 12))
 	for _, c := range []string{"C1", "C2", "R"} {
-		e.customer(c)
+		e.Customer(c)
 	}
-	e.customer("E", "R")
-	e.ship("C1", "S1", "100", shanghaiAt(2026, 1, 10, 9)) // 100 points, expiring 2027-02-01
-	e.ship("C2", "S2", "70", shanghaiAt(2026, 1, 20, 9))  // 70 points, expiring 2027-02-01
+	e.Customer("E", "R")
+	e.Ship("C1", "S1", "100", shanghaiAt(2026, 1, 10, 9)) // 100 points, expiring 2027-02-01
+	e.Ship("C2", "S2", "70", shanghaiAt(2026, 1, 20, 9))  // 70 points, expiring 2027-02-01
 	far := &ledger.Lot{ExpiresAt: shanghaiAt(2099, 1, 1, 0)}
-	adjustment, _, err := e.ledger.Post(e.ctx, ledger.EntryInput{Kind: "adjustment", Actor: "ops", Reason: "goodwill",
+	adjustment, _, err := e.Ledger.Post(e.Ctx, ledger.EntryInput{Kind: "adjustment", Actor: "ops", Reason: "goodwill",
 		Postings: []ledger.PostingInput{
 			{Account: "platform:points:earned:adjustment", Amount: d("-25")},
 			{Account: "customer:C2:points", Amount: d("25"), Lot: far},
@@ -67,35 +68,35 @@ func TestPointsRollForwardCountsExpiryReversalAndCancellation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.product(catalog.Product{SKU: "pen", Name: "Pen", Kind: catalog.Standard, PointsPrice: 150})
-	e.product(catalog.Product{SKU: "clip", Name: "Clip", Kind: catalog.Standard, PointsPrice: 20})
+	e.Product(catalog.Product{SKU: "pen", Name: "Pen", Kind: catalog.Standard, PointsPrice: 150})
+	e.Product(catalog.Product{SKU: "clip", Name: "Clip", Kind: catalog.Standard, PointsPrice: 20})
 
 	// January 2027.
-	e.clock.set(shanghaiAt(2027, 1, 15, 12))
-	e.ship("C1", "S3", "300", shanghaiAt(2027, 1, 10, 9)) // 300 points (December's 0: floating x1)
-	e.ship("E", "S4", "60", shanghaiAt(2027, 1, 12, 9))   // 60 points, and R's referral bonus of 500
-	pen, err := e.redeem("C1", "pen", 1)                  // 100 from S1's lot, 50 from S3's
+	e.Clock.Set(shanghaiAt(2027, 1, 15, 12))
+	e.Ship("C1", "S3", "300", shanghaiAt(2027, 1, 10, 9)) // 300 points (December's 0: floating x1)
+	e.Ship("E", "S4", "60", shanghaiAt(2027, 1, 12, 9))   // 60 points, and R's referral bonus of 500
+	pen, err := e.Redeem("C1", "pen", 1)                  // 100 from S1's lot, 50 from S3's
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.redeem("C2", "clip", 1); err != nil { // 20 from S2's lot: 50 left in it
+	if _, err := e.Redeem("C2", "clip", 1); err != nil { // 20 from S2's lot: 50 left in it
 		t.Fatal(err)
 	}
-	refund := e.mustProcess(e.event(loyalty.ShipmentRefunded, "C1", "S3", "30", shanghaiAt(2027, 1, 13, 9)))
+	refund := e.MustProcess(e.Event(loyalty.ShipmentRefunded, "C1", "S3", "30", shanghaiAt(2027, 1, 13, 9)))
 	if refund.Points != -30 {
 		t.Fatalf("refund of 30 of 300: %d points, want -30", refund.Points)
 	}
-	if _, err := e.catalog.CancelRedemption(e.ctx, pen.ID, "", "test"); err != nil { // S1's lot holds 100 again
+	if _, err := e.Catalog.CancelRedemption(e.Ctx, pen.ID, "", "test"); err != nil { // S1's lot holds 100 again
 		t.Fatal(err)
 	}
-	if _, _, err := e.ledger.Reverse(e.ctx, adjustment.ID, ledger.ReversalInput{Actor: "ops", Reason: "posted in error"}); err != nil {
+	if _, _, err := e.Ledger.Reverse(e.Ctx, adjustment.ID, ledger.ReversalInput{Actor: "ops", Reason: "posted in error"}); err != nil {
 		t.Fatal(err)
 	}
 
 	// The expiry job the day after the lots expired: C1's restored 100 and
 	// C2's 50.
-	e.clock.set(shanghaiAt(2027, 2, 2, 12))
-	rep, err := e.customers.Expire(e.ctx, shanghaiAt(2027, 2, 1, 0), "test", nil)
+	e.Clock.Set(shanghaiAt(2027, 2, 2, 12))
+	rep, err := e.Loyalty.Expire(e.Ctx, shanghaiAt(2027, 2, 1, 0), "test", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,8 +104,8 @@ func TestPointsRollForwardCountsExpiryReversalAndCancellation(t *testing.T) {
 		t.Fatalf("expiry %+v, want 2 customers and 150 points", rep)
 	}
 	// March, after the period.
-	e.clock.set(shanghaiAt(2027, 3, 5, 12))
-	e.ship("C2", "S5", "10", shanghaiAt(2027, 3, 2, 9))
+	e.Clock.Set(shanghaiAt(2027, 3, 5, 12))
+	e.Ship("C2", "S5", "10", shanghaiAt(2027, 3, 2, 9))
 
 	customers := []string{"C1", "C2", "E", "R"}
 	jan, feb, mar, apr := shanghaiAt(2027, 1, 1, 0), shanghaiAt(2027, 2, 1, 0), shanghaiAt(2027, 3, 1, 0), shanghaiAt(2027, 4, 1, 0)
@@ -117,11 +118,11 @@ func TestPointsRollForwardCountsExpiryReversalAndCancellation(t *testing.T) {
 	e.wantPoints(t, feb, mar, pointsWant{opening: 980, expired: 150, closing: 830}, customers...)
 	e.wantPoints(t, mar, apr, pointsWant{opening: 830, volume: 10, closing: 840}, customers...)
 	for c, want := range map[string]int64{"C1": 270, "C2": 10, "E": 60, "R": 500} {
-		if got := e.points(c).Balance; got != want {
+		if got := e.Points(c).Balance; got != want {
 			t.Errorf("%s holds %d points, want %d", c, got, want)
 		}
 	}
-	e.reconcile()
+	e.Reconcile()
 }
 
 // rebateRows runs the rebate report and returns its rows by customer and
@@ -129,7 +130,7 @@ func TestPointsRollForwardCountsExpiryReversalAndCancellation(t *testing.T) {
 func (e *env) rebateRows(t *testing.T, from, to time.Time) map[string]finance.RebateRow {
 	t.Helper()
 	rows := map[string]finance.RebateRow{}
-	total, err := e.svc.RebateReport(e.ctx, from, to, func(r finance.RebateRow) error {
+	total, err := e.Finance.RebateReport(e.Ctx, from, to, func(r finance.RebateRow) error {
 		rows[r.CustomerID] = r
 		return nil
 	})
@@ -166,25 +167,25 @@ func wantRebateRow(t *testing.T, period string, got finance.RebateRow, want reba
 func TestRebateRollForwardCountsReversalsAndClawbacks(t *testing.T) {
 	e := newEnv(t)
 	for _, c := range []string{"C1", "C2", "C3"} {
-		e.customer(c)
+		e.Customer(c)
 	}
-	e.clock.set(shanghaiAt(2026, 2, 15, 12))
-	e.moneyAt(t, prepaid.Deposit, "d1", "C1", "10000", shanghaiAt(2026, 2, 10, 9)) // 4%: 400
-	e.moneyAt(t, prepaid.Deposit, "d2", "C2", "5000", shanghaiAt(2026, 2, 11, 9))  // 3%: 150
+	e.Clock.Set(shanghaiAt(2026, 2, 15, 12))
+	e.MoneyAt(t, prepaid.Deposit, "d1", "C1", "10000", shanghaiAt(2026, 2, 10, 9)) // 4%: 400
+	e.MoneyAt(t, prepaid.Deposit, "d2", "C2", "5000", shanghaiAt(2026, 2, 11, 9))  // 3%: 150
 
-	e.clock.set(shanghaiAt(2026, 3, 20, 12))
-	w := e.moneyAt(t, prepaid.Withdrawal, "w1", "C1", "2500", shanghaiAt(2026, 3, 5, 9)) // 400 x 2500 / 10000
-	wantMoney(t, "clawback", w.Clawback, "100.00")
-	e.moneyAt(t, prepaid.Deposit, "d3", "C1", "1000", shanghaiAt(2026, 3, 6, 9)) // 2%: 20
-	c := e.moneyAt(t, prepaid.Charge, "c1", "C1", "8600", shanghaiAt(2026, 3, 7, 9))
-	wantMoney(t, "charge from rebate", c.FromRebate, "100.00") // principal 8,500 first
-	if _, err := e.prepaid.ReverseMoney(e.ctx, prepaid.Deposit, "d2", "bounced", "test"); err != nil {
+	e.Clock.Set(shanghaiAt(2026, 3, 20, 12))
+	w := e.MoneyAt(t, prepaid.Withdrawal, "w1", "C1", "2500", shanghaiAt(2026, 3, 5, 9)) // 400 x 2500 / 10000
+	servicetest.WantMoney(t, "clawback", w.Clawback, "100.00")
+	e.MoneyAt(t, prepaid.Deposit, "d3", "C1", "1000", shanghaiAt(2026, 3, 6, 9)) // 2%: 20
+	c := e.MoneyAt(t, prepaid.Charge, "c1", "C1", "8600", shanghaiAt(2026, 3, 7, 9))
+	servicetest.WantMoney(t, "charge from rebate", c.FromRebate, "100.00") // principal 8,500 first
+	if _, err := e.Prepaid.ReverseMoney(e.Ctx, prepaid.Deposit, "d2", "bounced", "test"); err != nil {
 		t.Fatal(err)
 	}
-	e.clock.set(shanghaiAt(2026, 3, 26, 12))
-	e.moneyAt(t, prepaid.Deposit, "d4", "C3", "2000", shanghaiAt(2026, 3, 25, 9)) // 2%: 40
-	e.clock.set(shanghaiAt(2026, 4, 3, 12))
-	if _, err := e.prepaid.ReverseMoney(e.ctx, prepaid.Deposit, "d4", "bounced", "test"); err != nil {
+	e.Clock.Set(shanghaiAt(2026, 3, 26, 12))
+	e.MoneyAt(t, prepaid.Deposit, "d4", "C3", "2000", shanghaiAt(2026, 3, 25, 9)) // 2%: 40
+	e.Clock.Set(shanghaiAt(2026, 4, 3, 12))
+	if _, err := e.Prepaid.ReverseMoney(e.Ctx, prepaid.Deposit, "d4", "bounced", "test"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -229,7 +230,7 @@ func TestRebateRollForwardCountsReversalsAndClawbacks(t *testing.T) {
 			}
 		}
 	}
-	e.reconcile()
+	e.Reconcile()
 }
 
 // TestRollForwardIdentities: a random history of deposits, charges,
@@ -241,33 +242,33 @@ func TestRollForwardIdentities(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 5))
 	customers := []string{"A", "B", "C", "D", "E"}
 	for _, c := range customers {
-		e.customer(c)
+		e.Customer(c)
 	}
-	e.clock.set(time.Date(2026, 1, 1, 0, 0, 0, 0, shanghai))
+	e.Clock.Set(time.Date(2026, 1, 1, 0, 0, 0, 0, shanghai))
 	var reversible []prepaid.MoneyMovement
 	for range 300 {
-		e.clock.add(time.Duration(r.IntN(36)) * time.Hour)
+		e.Clock.Add(time.Duration(r.IntN(36)) * time.Hour)
 		c := customers[r.IntN(len(customers))]
 		var m prepaid.MoneyMovement
 		var err error
 		switch op := r.IntN(10); {
 		case op < 4:
-			m, err = e.money(prepaid.Deposit, c, decimal.New(int64(50000+r.IntN(3000000)), -2).String())
+			m, err = e.Money(prepaid.Deposit, c, decimal.New(int64(50000+r.IntN(3000000)), -2).String())
 		case op < 6:
-			m, err = e.money(prepaid.Charge, c, decimal.New(int64(100+r.IntN(3000000)), -2).String())
+			m, err = e.Money(prepaid.Charge, c, decimal.New(int64(100+r.IntN(3000000)), -2).String())
 		case op < 7: // a charge that reaches into the rebate
-			b := e.balances(t, c)
+			b := e.Balances(t, c)
 			amount := b.Prepaid.Principal.Add(b.Prepaid.Rebate.Div(decimal.NewFromInt(2))).RoundDown(2)
 			if !amount.IsPositive() {
 				continue
 			}
-			m, err = e.money(prepaid.Charge, c, amount.String())
+			m, err = e.Money(prepaid.Charge, c, amount.String())
 		case op < 9:
-			m, err = e.money(prepaid.Withdrawal, c, decimal.New(int64(100+r.IntN(200000)), -2).String())
+			m, err = e.Money(prepaid.Withdrawal, c, decimal.New(int64(100+r.IntN(200000)), -2).String())
 		default:
 			if len(reversible) > 0 {
 				i := r.IntN(len(reversible))
-				_, err = e.prepaid.ReverseMoney(e.ctx, reversible[i].Kind, reversible[i].ID, "correction", "test")
+				_, err = e.Prepaid.ReverseMoney(e.Ctx, reversible[i].Kind, reversible[i].ID, "correction", "test")
 				reversible = append(reversible[:i], reversible[i+1:]...)
 			}
 		}
@@ -283,7 +284,7 @@ func TestRollForwardIdentities(t *testing.T) {
 	}
 	// Monthly periods from the first movement to past the last one.
 	bounds := []time.Time{time.Date(2026, 1, 1, 0, 0, 0, 0, shanghai)}
-	for !bounds[len(bounds)-1].After(e.clock.now()) {
+	for !bounds[len(bounds)-1].After(e.Clock.Now()) {
 		bounds = append(bounds, bounds[0].AddDate(0, len(bounds), 0))
 	}
 	if len(bounds) < 4 {
@@ -294,7 +295,7 @@ func TestRollForwardIdentities(t *testing.T) {
 	for i := 0; i+1 < len(bounds); i++ {
 		rows := map[string]finance.RebateRow{}
 		sum := finance.RebateRow{}
-		total, err := e.svc.RebateReport(e.ctx, bounds[i], bounds[i+1], func(r finance.RebateRow) error {
+		total, err := e.Finance.RebateReport(e.Ctx, bounds[i], bounds[i+1], func(r finance.RebateRow) error {
 			rows[r.CustomerID] = r
 			sum.Opening, sum.Granted, sum.Used = sum.Opening.Add(r.Opening), sum.Granted.Add(r.Granted), sum.Used.Add(r.Used)
 			sum.ClawedBack, sum.Closing, sum.Deposits = sum.ClawedBack.Add(r.ClawedBack), sum.Closing.Add(r.Closing), sum.Deposits.Add(r.Deposits)
@@ -330,7 +331,7 @@ func TestRollForwardIdentities(t *testing.T) {
 	// rebate balances, for every customer.
 	sum := decimal.Zero
 	for _, c := range customers {
-		b := e.balances(t, c)
+		b := e.Balances(t, c)
 		sum = sum.Add(b.Prepaid.Rebate)
 		if closing, ok := prevClosing[c]; !ok || !b.Prepaid.Rebate.Equal(closing) {
 			t.Errorf("%s rebate balance %s, last closing %s (listed: %v)", c, b.Prepaid.Rebate, closing, ok)
@@ -339,7 +340,7 @@ func TestRollForwardIdentities(t *testing.T) {
 	if !sum.Equal(prevClosing["TOTAL"]) || !sum.IsPositive() {
 		t.Errorf("rebate balances sum to %s, last total closing %s", sum, prevClosing["TOTAL"])
 	}
-	e.reconcile() // rebates_match_rules among the checks: every rebate against its rules
+	e.Reconcile() // rebates_match_rules among the checks: every rebate against its rules
 }
 
 func values(m map[string]finance.RebateRow) []finance.RebateRow {

@@ -16,21 +16,21 @@ import (
 func TestPointsReportAndSegments(t *testing.T) {
 	e := newEnv(t)
 	for i := range 20 {
-		e.customer(fmt.Sprintf("C%02d", i))
+		e.Customer(fmt.Sprintf("C%02d", i))
 	}
-	e.customer("R")
-	e.customer("E", "R")
+	e.Customer("R")
+	e.Customer("E", "R")
 	for i := range 20 {
-		e.ship(fmt.Sprintf("C%02d", i), fmt.Sprintf("S%02d", i), fmt.Sprint(100*(i+1)*(i+1)), march(2, 9))
+		e.Ship(fmt.Sprintf("C%02d", i), fmt.Sprintf("S%02d", i), fmt.Sprint(100*(i+1)*(i+1)), march(2, 9))
 	}
-	e.ship("E", "SE", "60", march(3, 9))
-	e.product(catalog.Product{SKU: "pen", Name: "Pen", Kind: catalog.Standard, PointsPrice: 100})
-	if _, err := e.redeem("C05", "pen", 2); err != nil {
+	e.Ship("E", "SE", "60", march(3, 9))
+	e.Product(catalog.Product{SKU: "pen", Name: "Pen", Kind: catalog.Standard, PointsPrice: 100})
+	if _, err := e.Redeem("C05", "pen", 2); err != nil {
 		t.Fatal(err)
 	}
-	e.mustProcess(e.event(loyalty.ShipmentRefunded, "C03", "S03", "800", march(4, 9)))
+	e.MustProcess(e.Event(loyalty.ShipmentRefunded, "C03", "S03", "800", march(4, 9)))
 
-	rep, err := e.svc.PointsRollForward(e.ctx, march(1, 0), march(16, 0))
+	rep, err := e.Finance.PointsRollForward(e.Ctx, march(1, 0), march(16, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,13 +41,13 @@ func TestPointsReportAndSegments(t *testing.T) {
 		t.Errorf("roll-forward does not add up: %+v", rep)
 	}
 	var held int64
-	e.scan(t, `SELECT sum(b.balance) FROM balance_buckets b JOIN accounts a ON a.id = b.account_id
+	e.Scan(t, `SELECT sum(b.balance) FROM balance_buckets b JOIN accounts a ON a.id = b.account_id
 WHERE a.code LIKE 'customer:%:points'`, &held)
 	if rep.Closing != held {
 		t.Errorf("closing %d, customers hold %d", rep.Closing, held)
 	}
 
-	seg, err := e.svc.Segments(e.ctx, rules.Month("2026-03"))
+	seg, err := e.Finance.Segments(e.Ctx, rules.Month("2026-03"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,16 +91,16 @@ func TestSegmentsAreThoseOfTheVersionInEffectAtTheMonthsLastInstant(t *testing.T
 			rs.Segments[2].Min = d("1000")
 		}
 		rs.EffectiveFrom = from
-		if v, err := e.customers.PutRules(e.ctx, rs, "test"); err != nil || v.Version != i+2 {
+		if v, err := e.Loyalty.PutRules(e.Ctx, rs, "test"); err != nil || v.Version != i+2 {
 			t.Fatalf("put rules from %s: version %d, %v", from, v.Version, err)
 		}
 	}
-	e.customer("C1")
-	e.ship("C1", "S1", "1500", march(10, 9))
+	e.Customer("C1")
+	e.Ship("C1", "S1", "1500", march(10, 9))
 
 	segments := func(month rules.Month) (int, map[string]int) {
 		t.Helper()
-		rep, err := e.svc.Segments(e.ctx, month)
+		rep, err := e.Finance.Segments(e.Ctx, month)
 		if err != nil {
 			t.Fatal(err)
 		}

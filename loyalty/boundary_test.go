@@ -14,6 +14,7 @@ import (
 
 	"github.com/tally-ledger/tally/catalog"
 	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/internal/servicetest"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 	"github.com/tally-ledger/tally/rules"
@@ -31,13 +32,13 @@ var switchAt = time.Date(2026, 3, 20, 0, 0, 0, 0, shanghai)
 // putVersion2 stores the default rules (docs/RULES.md) changed by change as version
 // 2, effective from `from`.
 func (e *env) putVersion2(from time.Time, change func(*rules.RuleSet)) {
-	e.t.Helper()
+	e.T.Helper()
 	rs := rules.Default()
 	change(&rs)
 	rs.EffectiveFrom = from
-	stored, err := e.svc.PutRules(e.ctx, rs, "test")
+	stored, err := e.Loyalty.PutRules(e.Ctx, rs, "test")
 	if err != nil || stored.Version != 2 {
-		e.t.Fatalf("put rules: version %d, %v", stored.Version, err)
+		e.T.Fatalf("put rules: version %d, %v", stored.Version, err)
 	}
 }
 
@@ -47,7 +48,7 @@ func eachEventPath(t *testing.T, test func(t *testing.T, e *env)) {
 	t.Run("Grouped", func(t *testing.T) { test(t, newEnv(t)) })
 	t.Run("Alone", func(t *testing.T) {
 		e := newEnv(t)
-		e.eventByEvent = true
+		e.sendEventByEvent(true)
 		test(t, e)
 	})
 }
@@ -61,15 +62,15 @@ type priced struct {
 }
 
 func (e *env) pricedShipment(shipmentID string) priced {
-	e.t.Helper()
+	e.T.Helper()
 	var p priced
 	var expires time.Time
-	if err := e.pool.QueryRow(e.ctx, `SELECT en.rule_version, s.rule_version, l.amount, l.expires_at
+	if err := e.Pool.QueryRow(e.Ctx, `SELECT en.rule_version, s.rule_version, l.amount, l.expires_at
 FROM shipments s JOIN entries en ON en.id = s.entry_id
 JOIN points_lots l ON l.entry_id = en.id JOIN accounts a ON a.id = l.account_id
 WHERE s.shipment_id = $1 AND a.code = 'customer:' || s.customer_id || ':points'`, shipmentID).
 		Scan(&p.entryVersion, &p.shipmentVersion, &p.points, &expires); err != nil {
-		e.t.Fatalf("shipment %s in the books: %v", shipmentID, err)
+		e.T.Fatalf("shipment %s in the books: %v", shipmentID, err)
 	}
 	p.lotExpires = expires.In(shanghai).Format(time.RFC3339Nano)
 	return p
@@ -104,22 +105,22 @@ var (
 
 func TestLateEventIsPricedByTheVersionInEffectWhenItOccurred(t *testing.T) {
 	eachEventPath(t, func(t *testing.T, e *env) {
-		e.customer("C1")
+		e.Customer("C1")
 		e.putVersion2(switchAt, doubleFloatingSixMonths)
-		e.clock.set(time.Date(2026, 3, 25, 12, 0, 0, 0, shanghai))
+		e.Clock.Set(time.Date(2026, 3, 25, 12, 0, 0, 0, shanghai))
 
 		// After the switch, first an event of the new period, then one that
 		// occurred before the switch and arrives late.
-		recent := e.ship("C1", "S-NEW", "10", time.Date(2026, 3, 21, 9, 0, 0, 0, shanghai))
-		late := e.ship("C1", "S-LATE", "10", switchAt.Add(-time.Hour))
+		recent := e.Ship("C1", "S-NEW", "10", time.Date(2026, 3, 21, 9, 0, 0, 0, shanghai))
+		late := e.Ship("C1", "S-LATE", "10", switchAt.Add(-time.Hour))
 		wantPriced(t, e, recent, 2, 20, marchLotV2) // floating: 10 x 2
 		wantPriced(t, e, late, 1, 10, marchLotV1)   // floating: 10 x 1.0
 
 		// A late rating is priced by the old version's feedback points too.
 		rate := func(shipment string, at time.Time) loyalty.Result {
-			ev := e.event(loyalty.FeedbackSubmitted, "C1", shipment, "", at)
+			ev := e.Event(loyalty.FeedbackSubmitted, "C1", shipment, "", at)
 			ev.Rating = ptr(5)
-			return e.mustProcess(ev)
+			return e.MustProcess(ev)
 		}
 		rateNew := rate("S-NEW", time.Date(2026, 3, 22, 9, 0, 0, 0, shanghai))
 		rateLate := rate("S-LATE", switchAt.Add(-time.Minute))
@@ -128,7 +129,7 @@ func TestLateEventIsPricedByTheVersionInEffectWhenItOccurred(t *testing.T) {
 				rateNew.RuleVersion, rateNew.Points, rateLate.RuleVersion, rateLate.Points)
 		}
 		var versions []string
-		rows, err := e.pool.Query(e.ctx, `SELECT metadata->>'shipment_id' || ':v' || rule_version FROM entries
+		rows, err := e.Pool.Query(e.Ctx, `SELECT metadata->>'shipment_id' || ':v' || rule_version FROM entries
 WHERE kind = 'feedback.submitted' ORDER BY metadata->>'shipment_id'`)
 		if err != nil {
 			t.Fatal(err)
@@ -144,7 +145,7 @@ WHERE kind = 'feedback.submitted' ORDER BY metadata->>'shipment_id'`)
 			t.Errorf("feedback entries priced by %v, want S-LATE:v1 S-NEW:v2", versions)
 		}
 
-		if p := e.points("C1"); p.Balance != 20+10+25+10 || p.Available != p.Balance {
+		if p := e.Points("C1"); p.Balance != 20+10+25+10 || p.Available != p.Balance {
 			t.Errorf("points %+v, want 65 available", p)
 		}
 		if got, want := e.statementLines("C1"), []string{
@@ -155,24 +156,24 @@ WHERE kind = 'feedback.submitted' ORDER BY metadata->>'shipment_id'`)
 		}; !slices.Equal(got, want) {
 			t.Errorf("statement %q, want %q", got, want)
 		}
-		e.reconcile()
+		e.Reconcile()
 	})
 }
 
 func TestEventAtExactlyEffectiveFromIsPricedByTheNewVersion(t *testing.T) {
 	eachEventPath(t, func(t *testing.T, e *env) {
-		e.customer("C1")
+		e.Customer("C1")
 		e.putVersion2(switchAt, doubleFloatingSixMonths)
-		e.clock.set(switchAt.Add(time.Hour))
+		e.Clock.Set(switchAt.Add(time.Hour))
 
-		before := e.ship("C1", "S-BEFORE", "10", switchAt.Add(-time.Microsecond))
-		at := e.ship("C1", "S-AT", "10", switchAt)
-		after := e.ship("C1", "S-AFTER", "10", switchAt.Add(time.Microsecond))
+		before := e.Ship("C1", "S-BEFORE", "10", switchAt.Add(-time.Microsecond))
+		at := e.Ship("C1", "S-AT", "10", switchAt)
+		after := e.Ship("C1", "S-AFTER", "10", switchAt.Add(time.Microsecond))
 		wantPriced(t, e, before, 1, 10, marchLotV1)
 		wantPriced(t, e, at, 2, 20, marchLotV2)
 		wantPriced(t, e, after, 2, 20, marchLotV2)
 		for _, res := range []loyalty.Result{before, at, after} {
-			entry, err := e.ledger.Entry(e.ctx, *res.EntryID)
+			entry, err := e.Ledger.Entry(e.Ctx, *res.EntryID)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -180,17 +181,17 @@ func TestEventAtExactlyEffectiveFromIsPricedByTheNewVersion(t *testing.T) {
 				t.Errorf("%s: entry effective %s, want %s (when it occurred)", res.ShipmentID, entry.EffectiveAt, res.OccurredAt)
 			}
 		}
-		rs, err := e.svc.RulesAt(e.ctx, switchAt.Add(-time.Microsecond))
+		rs, err := e.Loyalty.RulesAt(e.Ctx, switchAt.Add(-time.Microsecond))
 		if err != nil || rs.Version != 1 {
 			t.Errorf("rules one instant before the switch: v%d, %v; want v1", rs.Version, err)
 		}
-		if rs, err = e.svc.RulesAt(e.ctx, switchAt); err != nil || rs.Version != 2 {
+		if rs, err = e.Loyalty.RulesAt(e.Ctx, switchAt); err != nil || rs.Version != 2 {
 			t.Errorf("rules at the switch: v%d, %v; want v2", rs.Version, err)
 		}
-		if p := e.points("C1"); p.Balance != 50 {
+		if p := e.Points("C1"); p.Balance != 50 {
 			t.Errorf("points %d, want 10 + 20 + 20", p.Balance)
 		}
-		e.reconcile()
+		e.Reconcile()
 	})
 }
 
@@ -203,28 +204,28 @@ func cheaperMidTier(rs *rules.RuleSet) {
 
 func TestMidMonthSwitchPricesEachSideByItsVersionOverTheWholeMonthsContribution(t *testing.T) {
 	eachEventPath(t, func(t *testing.T, e *env) {
-		e.customer("C1")
+		e.Customer("C1")
 		e.putVersion2(switchAt, cheaperMidTier)
 		// Nothing in February: the tier comes from March's contribution so
 		// far, which counts every March shipment, whichever version priced it.
-		a := e.ship("C1", "SA", "1500", march(10, 9))
+		a := e.Ship("C1", "SA", "1500", march(10, 9))
 		// v1, March so far 0: floating L1 x1.0.
 		wantTier(t, a, "floating", 1, "0", 1500)
-		e.clock.set(time.Date(2026, 3, 25, 12, 0, 0, 0, shanghai))
+		e.Clock.Set(time.Date(2026, 3, 25, 12, 0, 0, 0, shanghai))
 		// v1, March so far 1500: regular [300, 2000) L4-8,
 		// 4 + floor(1200*5/1700) = L7, x1.0.
-		b := e.ship("C1", "SB", "100", switchAt.Add(-time.Microsecond))
+		b := e.Ship("C1", "SB", "100", switchAt.Add(-time.Microsecond))
 		wantTier(t, b, "regular", 7, "1500", 100)
 		// v2, March so far 1600: mid [1000, 10000) L9-15,
 		// 9 + floor(600*7/9000) = L9, x1.5.
-		c := e.ship("C1", "SC", "100", switchAt)
+		c := e.Ship("C1", "SC", "100", switchAt)
 		wantTier(t, c, "mid", 9, "1600", 150)
 		// Late, v1, March so far 1700: regular, 4 + floor(1400*5/1700) = L8, x1.0
 		// (under v2 it would be mid x1.5).
-		late := e.ship("C1", "SD", "100", time.Date(2026, 3, 19, 12, 0, 0, 0, shanghai))
+		late := e.Ship("C1", "SD", "100", time.Date(2026, 3, 19, 12, 0, 0, 0, shanghai))
 		wantTier(t, late, "regular", 8, "1700", 100)
 		// v2, March so far 1800: mid L9, 60 x 1.5.
-		e2 := e.ship("C1", "SE", "60", time.Date(2026, 3, 25, 9, 0, 0, 0, shanghai))
+		e2 := e.Ship("C1", "SE", "60", time.Date(2026, 3, 25, 9, 0, 0, 0, shanghai))
 		wantTier(t, e2, "mid", 9, "1800", 90)
 
 		for id, version := range map[string]int{"SA": 1, "SB": 1, "SC": 2, "SD": 1, "SE": 2} {
@@ -234,7 +235,7 @@ func TestMidMonthSwitchPricesEachSideByItsVersionOverTheWholeMonthsContribution(
 		}
 		var contribution decimal.Decimal
 		var shipments int
-		if err := e.pool.QueryRow(e.ctx, `SELECT contribution, shipments FROM customer_months
+		if err := e.Pool.QueryRow(e.Ctx, `SELECT contribution, shipments FROM customer_months
 WHERE customer_id = 'C1' AND month = '2026-03'`).Scan(&contribution, &shipments); err != nil {
 			t.Fatal(err)
 		}
@@ -243,14 +244,14 @@ WHERE customer_id = 'C1' AND month = '2026-03'`).Scan(&contribution, &shipments)
 		}
 		// Now (25 March, v2): March's 1860 is mid L9 under v2 (regular L8
 		// under v1).
-		prof, err := e.svc.Profile(e.ctx, "C1")
+		prof, err := e.Loyalty.Profile(e.Ctx, "C1")
 		if err != nil {
 			t.Fatal(err)
 		}
 		if prof.RuleVersion != 2 || prof.Segment != "mid" || prof.Level != 9 || prof.TierBasis != rules.BasisThisMonth {
 			t.Errorf("profile v%d %s L%d (%s), want v2 mid L9 from this month", prof.RuleVersion, prof.Segment, prof.Level, prof.TierBasis)
 		}
-		if p := e.points("C1"); p.Balance != 1500+100+150+100+90 {
+		if p := e.Points("C1"); p.Balance != 1500+100+150+100+90 {
 			t.Errorf("points %d, want 1940", p.Balance)
 		}
 		if got, want := e.statementLines("C1"), []string{
@@ -262,7 +263,7 @@ WHERE customer_id = 'C1' AND month = '2026-03'`).Scan(&contribution, &shipments)
 		}; !slices.Equal(got, want) {
 			t.Errorf("statement %q, want %q", got, want)
 		}
-		e.reconcile()
+		e.Reconcile()
 	})
 }
 
@@ -278,7 +279,7 @@ func wantTier(t *testing.T, res loyalty.Result, segment string, level int, month
 // expiryEntries lists the expiry postings on customer accounts as
 // "account amount effective_at", effective_at in Shanghai.
 func (e *env) expiryEntries() []string {
-	e.t.Helper()
+	e.T.Helper()
 	return e.queryLines(`SELECT a.code || ' ' || p.amount || ' ' || to_char(en.effective_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD"T"HH24:MI:SS.US')
 FROM postings p JOIN entries en ON en.id = p.entry_id JOIN accounts a ON a.id = p.account_id
 WHERE en.kind = 'expiry' AND a.code LIKE 'customer:%' ORDER BY a.code, en.effective_at`)
@@ -286,50 +287,50 @@ WHERE en.kind = 'expiry' AND a.code LIKE 'customer:%' ORDER BY a.code, en.effect
 
 func TestExpiryRunExpiresALotAtExactlyItsExpiresAtAndNotAnInstantBefore(t *testing.T) {
 	e := newEnv(t)
-	e.customer("C1")
-	e.customer("C2")
-	e.ship("C1", "S1", "100", march(10, 9)) // expires 2027-04-01 00:00 Shanghai
+	e.Customer("C1")
+	e.Customer("C2")
+	e.Ship("C1", "S1", "100", march(10, 9)) // expires 2027-04-01 00:00 Shanghai
 	expiresAt := marchLotV1
 	// C2's lots, credited by hand, expire one instant before C1's and with it.
 	for _, lot := range []struct {
 		points  int64
 		expires time.Time
 	}{{7, expiresAt.Add(-time.Microsecond)}, {5, expiresAt}} {
-		if _, _, err := e.ledger.Post(e.ctx, ledger.EntryInput{Kind: "adjustment", Actor: "test", Reason: "goodwill",
+		if _, _, err := e.Ledger.Post(e.Ctx, ledger.EntryInput{Kind: "adjustment", Actor: "test", Reason: "goodwill",
 			Postings: []ledger.PostingInput{
 				{Account: "customer:C2:points", Amount: decimal.NewFromInt(lot.points), Lot: &ledger.Lot{ExpiresAt: lot.expires}},
 				{Account: "platform:points:earned:adjustment", Amount: decimal.NewFromInt(-lot.points)}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	e.clock.set(time.Date(2026, 4, 5, 12, 0, 0, 0, shanghai))
-	e.ship("C1", "S2", "40", time.Date(2026, 4, 2, 9, 0, 0, 0, shanghai)) // expires 2027-05-01
-	e.clock.set(expiresAt.Add(time.Hour))
+	e.Clock.Set(time.Date(2026, 4, 5, 12, 0, 0, 0, shanghai))
+	e.Ship("C1", "S2", "40", time.Date(2026, 4, 2, 9, 0, 0, 0, shanghai)) // expires 2027-05-01
+	e.Clock.Set(expiresAt.Add(time.Hour))
 
 	// One instant before: only C2's first lot is due.
-	rep, err := e.svc.Expire(e.ctx, expiresAt.Add(-time.Microsecond), "test", nil)
+	rep, err := e.Loyalty.Expire(e.Ctx, expiresAt.Add(-time.Microsecond), "test", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rep.Customers != 1 || rep.Points != 7 || rep.Chunks != 1 {
 		t.Errorf("run one instant before: %+v, want C2's 7 points", rep)
 	}
-	wantLots(t, e, "C1", "2027-04-01:100", "2027-05-01:40")
-	wantLots(t, e, "C2", "2027-03-31:0", "2027-04-01:5")
+	e.WantLots(t, "C1", "2027-04-01:100", "2027-05-01:40")
+	e.WantLots(t, "C2", "2027-03-31:0", "2027-04-01:5")
 	if got, want := e.expiryEntries(), []string{"customer:C2:points -7 2027-03-31T23:59:59.999999"}; !slices.Equal(got, want) {
 		t.Errorf("expiry entries %v, want %v", got, want)
 	}
 
 	// At expires_at: C1's lot and C2's second.
-	rep, err = e.svc.Expire(e.ctx, expiresAt, "test", nil)
+	rep, err = e.Loyalty.Expire(e.Ctx, expiresAt, "test", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rep.Customers != 2 || rep.Points != 105 || rep.Chunks != 1 {
 		t.Errorf("run at expires_at: %+v, want C1's 100 and C2's 5 points", rep)
 	}
-	wantLots(t, e, "C1", "2027-04-01:0", "2027-05-01:40")
-	wantLots(t, e, "C2", "2027-03-31:0", "2027-04-01:0")
+	e.WantLots(t, "C1", "2027-04-01:0", "2027-05-01:40")
+	e.WantLots(t, "C2", "2027-03-31:0", "2027-04-01:0")
 	if got, want := e.expiryEntries(), []string{
 		"customer:C1:points -100 2027-04-01T00:00:00.000000",
 		"customer:C2:points -7 2027-03-31T23:59:59.999999",
@@ -344,18 +345,18 @@ JOIN entries en ON en.id = d.entry_id WHERE en.kind = 'expiry' ORDER BY 1`),
 		[]string{"customer:C1:points 100:100", "customer:C2:points 5:5", "customer:C2:points 7:7"}; !slices.Equal(got, want) {
 		t.Errorf("expiries drew %v (lot:drawn), want %v", got, want)
 	}
-	wantBalanceOf(t, e, "customer:C1:points", "40")
-	wantBalanceOf(t, e, "customer:C2:points", "0")
-	wantBalanceOf(t, e, "platform:points:expired", "112")
+	e.WantBalanceOf(t, "customer:C1:points", "40")
+	e.WantBalanceOf(t, "customer:C2:points", "0")
+	e.WantBalanceOf(t, "platform:points:expired", "112")
 	if got := e.statementLines("C1"); len(got) == 0 || got[0] != "100 points expired" {
 		t.Errorf("statement %q, want it to start with the expiry", got)
 	}
 
-	rep, err = e.svc.Expire(e.ctx, expiresAt, "test", nil)
+	rep, err = e.Loyalty.Expire(e.Ctx, expiresAt, "test", nil)
 	if err != nil || rep.Customers != 0 || rep.Points != 0 {
 		t.Errorf("run again at expires_at: %+v, %v; want nothing", rep, err)
 	}
-	e.reconcile()
+	e.Reconcile()
 }
 
 // expiryCustomers is more than two chunks of the expiry job.
@@ -369,12 +370,12 @@ func expiryCustomer(i int) string { return fmt.Sprintf("X%04d", i) }
 // expiresAt.
 func (e *env) seedExpiry(expiresAt time.Time) (int64, error) {
 	var expiring int64
-	err := e.ledger.InTx(e.ctx, func(tx *ledger.Tx) error {
+	err := e.Ledger.InTx(e.Ctx, func(tx *ledger.Tx) error {
 		expiring = 0
 		for i := range expiryCustomers {
 			code := ledger.CustomerAccount(expiryCustomer(i), "points")
 			earn := func(points int64, expires time.Time) error {
-				_, err := tx.Post(e.ctx, ledger.EntryInput{Kind: "adjustment", Actor: "test", Postings: []ledger.PostingInput{
+				_, err := tx.Post(e.Ctx, ledger.EntryInput{Kind: "adjustment", Actor: "test", Postings: []ledger.PostingInput{
 					{Account: code, Amount: decimal.NewFromInt(points), Lot: &ledger.Lot{ExpiresAt: expires}},
 					{Account: "platform:points:earned:adjustment", Amount: decimal.NewFromInt(-points)}}})
 				return err
@@ -389,7 +390,7 @@ func (e *env) seedExpiry(expiresAt time.Time) (int64, error) {
 				}
 			}
 			if i%5 == 0 {
-				if _, err := tx.Post(e.ctx, ledger.EntryInput{Kind: "redemption", Actor: "test", Postings: []ledger.PostingInput{
+				if _, err := tx.Post(e.Ctx, ledger.EntryInput{Kind: "redemption", Actor: "test", Postings: []ledger.PostingInput{
 					{Account: code, Amount: d("-3")}, {Account: "platform:points:redeemed", Amount: d("3")}}}); err != nil {
 					return err
 				}
@@ -405,7 +406,7 @@ func (e *env) seedExpiry(expiresAt time.Time) (int64, error) {
 // every lot, each expiry posting with its time and as_of, and what each
 // expiry drew from which lot.
 func (e *env) expiryBooks() []string {
-	e.t.Helper()
+	e.T.Helper()
 	out := e.queryLines(`
 SELECT 'balance ' || a.code || ' ' || sum(b.balance) FROM balance_buckets b JOIN accounts a ON a.id = b.account_id GROUP BY a.code
 UNION ALL SELECT 'lot ' || a.code || ' ' || l.amount || ' ' || l.remaining || ' ' || l.expires_at
@@ -438,10 +439,10 @@ func TestInterruptedExpiryRunEndsWithTheBooksOfAnUninterruptedOne(t *testing.T) 
 		t.Fatalf("the two databases were seeded differently: %d, %d", seeded, want)
 	}
 	for _, e := range []*env{whole, interrupted} {
-		e.clock.set(expiresAt.Add(time.Hour))
+		e.Clock.Set(expiresAt.Add(time.Hour))
 	}
 
-	rep, err := whole.svc.Expire(whole.ctx, expiresAt, "test", nil)
+	rep, err := whole.Loyalty.Expire(whole.Ctx, expiresAt, "test", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -454,20 +455,20 @@ func TestInterruptedExpiryRunEndsWithTheBooksOfAnUninterruptedOne(t *testing.T) 
 	// chunk posted in its open transaction; then it is cancelled.
 	e := interrupted
 	blocked := ledger.CustomerAccount(expiryCustomer(loyalty.ExpiryChunk+loyalty.ExpiryChunk/2), "points")
-	blocker, err := e.pool.Begin(e.ctx)
+	blocker, err := e.Pool.Begin(e.Ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer blocker.Rollback(e.ctx)
+	defer blocker.Rollback(e.Ctx)
 	var blockerPID int
-	if err := blocker.QueryRow(e.ctx, `SELECT pg_backend_pid()`).Scan(&blockerPID); err != nil {
+	if err := blocker.QueryRow(e.Ctx, `SELECT pg_backend_pid()`).Scan(&blockerPID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := blocker.Exec(e.ctx, `SELECT 1 FROM balance_buckets b JOIN accounts a ON a.id = b.account_id
+	if _, err := blocker.Exec(e.Ctx, `SELECT 1 FROM balance_buckets b JOIN accounts a ON a.id = b.account_id
 WHERE a.code = $1 FOR UPDATE OF b`, blocked); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(e.ctx)
+	ctx, cancel := context.WithCancel(e.Ctx)
 	defer cancel()
 	chunks := make(chan loyalty.ExpiryReport, expiryCustomers)
 	type result struct {
@@ -476,7 +477,7 @@ WHERE a.code = $1 FOR UPDATE OF b`, blocked); err != nil {
 	}
 	done := make(chan result, 1)
 	go func() {
-		rep, err := e.svc.Expire(ctx, expiresAt, "test", func(r loyalty.ExpiryReport) { chunks <- r })
+		rep, err := e.Loyalty.Expire(ctx, expiresAt, "test", func(r loyalty.ExpiryReport) { chunks <- r })
 		done <- result{rep, err}
 	}()
 	waitUntilBlockedBy(t, e, blockerPID)
@@ -488,16 +489,16 @@ WHERE a.code = $1 FOR UPDATE OF b`, blocked); err != nil {
 	if first.rep.Chunks != 1 || first.rep.Customers != loyalty.ExpiryChunk || len(chunks) != 1 {
 		t.Fatalf("interrupted run reported %+v after %d chunks, want the first chunk of %d customers", first.rep, len(chunks), loyalty.ExpiryChunk)
 	}
-	if err := blocker.Rollback(e.ctx); err != nil {
+	if err := blocker.Rollback(e.Ctx); err != nil {
 		t.Fatal(err)
 	}
 	// Whole chunks only: the first chunk's customers are expired, none of
 	// the second chunk's (its transaction rolled back).
 	var expired, left int
-	if err := e.pool.QueryRow(e.ctx, `SELECT count(*) FROM entries WHERE kind = 'expiry'`).Scan(&expired); err != nil {
+	if err := e.Pool.QueryRow(e.Ctx, `SELECT count(*) FROM entries WHERE kind = 'expiry'`).Scan(&expired); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.pool.QueryRow(e.ctx, `SELECT count(DISTINCT account_id) FROM points_lots WHERE remaining > 0 AND expires_at <= $1`,
+	if err := e.Pool.QueryRow(e.Ctx, `SELECT count(DISTINCT account_id) FROM points_lots WHERE remaining > 0 AND expires_at <= $1`,
 		expiresAt).Scan(&left); err != nil {
 		t.Fatal(err)
 	}
@@ -506,7 +507,7 @@ WHERE a.code = $1 FOR UPDATE OF b`, blocked); err != nil {
 			expired, left, loyalty.ExpiryChunk, expiryCustomers-loyalty.ExpiryChunk)
 	}
 
-	second, err := e.svc.Expire(e.ctx, expiresAt, "test", nil)
+	second, err := e.Loyalty.Expire(e.Ctx, expiresAt, "test", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -522,9 +523,9 @@ WHERE en.kind = 'expiry' AND a.code LIKE 'customer:%' GROUP BY a.code HAVING cou
 	if !slices.Equal(got, wantBooks) {
 		t.Errorf("books after an interrupted run and a second one differ from one whole run:\n%s", lineDiff(got, wantBooks))
 	}
-	wantBalanceOf(t, e, "platform:points:expired", decimal.NewFromInt(want).String())
-	e.reconcile()
-	whole.reconcile()
+	e.WantBalanceOf(t, "platform:points:expired", decimal.NewFromInt(want).String())
+	e.Reconcile()
+	whole.Reconcile()
 }
 
 // waitUntilBlockedBy waits until a session of e's database waits for a lock
@@ -534,7 +535,7 @@ func waitUntilBlockedBy(t *testing.T, e *env, pid int) {
 	deadline := time.Now().Add(time.Minute)
 	for {
 		var waiting bool
-		if err := e.pool.QueryRow(e.ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid)))`,
+		if err := e.Pool.QueryRow(e.Ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid)))`,
 			pid).Scan(&waiting); err != nil {
 			t.Fatal(err)
 		}
@@ -568,16 +569,16 @@ func lineDiff(got, want []string) string {
 
 func TestReferralBonusBecomesAvailableAtExactlyTheEndOfTheWindow(t *testing.T) {
 	e := newEnv(t)
-	e.customer("R")
-	e.customer("E", "R")
-	e.product(catalog.Product{SKU: "pen", Name: "Pen", Kind: catalog.Standard, PointsPrice: 100})
-	res := e.ship("E", "S1", "80", march(2, 9))
+	e.Customer("R")
+	e.Customer("E", "R")
+	e.Product(catalog.Product{SKU: "pen", Name: "Pen", Kind: catalog.Standard, PointsPrice: 100})
+	res := e.Ship("E", "S1", "80", march(2, 9))
 	windowEnds := march(16, 9) // 14 days after the qualifying shipment
 	if res.Referral == nil || res.Referral.Status != "pending" || !res.Referral.AvailableAt.Equal(windowEnds) {
 		t.Fatalf("referral %+v, want pending until %s", res.Referral, windowEnds)
 	}
 	var lotAvailable time.Time
-	if err := e.pool.QueryRow(e.ctx, `SELECT l.available_at FROM points_lots l JOIN accounts a ON a.id = l.account_id
+	if err := e.Pool.QueryRow(e.Ctx, `SELECT l.available_at FROM points_lots l JOIN accounts a ON a.id = l.account_id
 WHERE a.code = 'customer:R:points'`).Scan(&lotAvailable); err != nil {
 		t.Fatal(err)
 	}
@@ -585,42 +586,42 @@ WHERE a.code = 'customer:R:points'`).Scan(&lotAvailable); err != nil {
 		t.Errorf("the bonus's lot is available from %s, want %s", lotAvailable, windowEnds)
 	}
 
-	e.clock.set(windowEnds.Add(-time.Microsecond))
-	if p := e.points("R"); p.Balance != 500 || p.Pending != 500 || p.Available != 0 {
+	e.Clock.Set(windowEnds.Add(-time.Microsecond))
+	if p := e.Points("R"); p.Balance != 500 || p.Pending != 500 || p.Available != 0 {
 		t.Errorf("one instant before the end: %+v, want 500 pending", p)
 	}
-	entries := e.tableRows("entries")
-	_, err := e.redeem("R", "pen", 1)
-	wantCode(t, err, fault.InsufficientPoints)
-	if e.tableRows("entries") != entries || e.tableRows("redemptions") != 0 {
+	entries := e.TableRows("entries")
+	_, err := e.Redeem("R", "pen", 1)
+	servicetest.WantCode(t, err, fault.InsufficientPoints)
+	if e.TableRows("entries") != entries || e.TableRows("redemptions") != 0 {
 		t.Error("a refused redemption of pending points wrote something")
 	}
 
-	e.clock.set(windowEnds)
-	if p := e.points("R"); p.Balance != 500 || p.Pending != 0 || p.Available != 500 {
+	e.Clock.Set(windowEnds)
+	if p := e.Points("R"); p.Balance != 500 || p.Pending != 0 || p.Available != 500 {
 		t.Errorf("at the end of the window: %+v, want 500 available", p)
 	}
-	if _, err := e.redeem("R", "pen", 1); err != nil {
+	if _, err := e.Redeem("R", "pen", 1); err != nil {
 		t.Fatalf("redeeming at the end of the window: %v", err)
 	}
-	wantLots(t, e, "R", "2027-04-01:400")
-	wantBalanceOf(t, e, "customer:R:points", "400")
-	e.reconcile()
+	e.WantLots(t, "R", "2027-04-01:400")
+	e.WantBalanceOf(t, "customer:R:points", "400")
+	e.Reconcile()
 }
 
 func TestFullRefundCancelsTheReferralBonusOnlyBeforeTheWindowEnds(t *testing.T) {
 	e := newEnv(t)
-	e.customer("R")
+	e.Customer("R")
 	for _, id := range []string{"E1", "E2", "E3"} {
-		e.customer(id, "R")
-		e.ship(id, "S"+id, "80", march(2, 9))
+		e.Customer(id, "R")
+		e.Ship(id, "S"+id, "80", march(2, 9))
 	}
 	windowEnds := march(16, 9)
 	// The refunds arrive after every window has ended; what counts is when
 	// each occurred.
-	e.clock.set(time.Date(2026, 3, 20, 12, 0, 0, 0, shanghai))
+	e.Clock.Set(time.Date(2026, 3, 20, 12, 0, 0, 0, shanghai))
 	refund := func(referee string, at time.Time) loyalty.Result {
-		return e.mustProcess(e.event(loyalty.ShipmentRefunded, referee, "S"+referee, "80", at))
+		return e.MustProcess(e.Event(loyalty.ShipmentRefunded, referee, "S"+referee, "80", at))
 	}
 	before := refund("E1", windowEnds.Add(-time.Microsecond))
 	at := refund("E2", windowEnds)
@@ -640,11 +641,11 @@ func TestFullRefundCancelsTheReferralBonusOnlyBeforeTheWindowEnds(t *testing.T) 
 		[]string{"E1 cancelled true", "E2 paid false", "E3 paid false"}; !slices.Equal(got, want) {
 		t.Errorf("referral bonuses %v, want %v", got, want)
 	}
-	wantLots(t, e, "R", "2027-04-01:0", "2027-04-01:500", "2027-04-01:500")
-	wantBalanceOf(t, e, "customer:R:points", "1000")
-	wantBalanceOf(t, e, "platform:points:earned:referral", "-1000")
+	e.WantLots(t, "R", "2027-04-01:0", "2027-04-01:500", "2027-04-01:500")
+	e.WantBalanceOf(t, "customer:R:points", "1000")
+	e.WantBalanceOf(t, "platform:points:earned:referral", "-1000")
 	if got := e.statementLines("R"); len(got) == 0 || got[0] != "500 referral points cancelled: E1's shipment SE1 refunded in full" {
 		t.Errorf("referrer statement %q, want it to start with E1's cancellation", got)
 	}
-	e.reconcile()
+	e.Reconcile()
 }

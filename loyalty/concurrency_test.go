@@ -23,11 +23,11 @@ import (
 func TestConcurrentEventsForOneCustomerLoseNothing(t *testing.T) {
 	const workers, perWorker = 32, 12
 	e := newEnv(t)
-	e.customer("C1")
-	e.customer("E1", "C1")
+	e.Customer("C1")
+	e.Customer("E1", "C1")
 	feb := time.Date(2026, 2, 10, 9, 0, 0, 0, shanghai)
-	e.ship("C1", "F1", "100000", feb) // floating x1: 100,000 points
-	e.ship("E1", "F2", "100000", feb) // and C1's referral bonus of 500, available from 24 February
+	e.Ship("C1", "F1", "100000", feb) // floating x1: 100,000 points
+	e.Ship("E1", "F2", "100000", feb) // and C1's referral bonus of 500, available from 24 February
 	var (
 		mu           sync.Mutex
 		contribution = map[string]decimal.Decimal{}
@@ -47,7 +47,7 @@ func TestConcurrentEventsForOneCustomerLoseNothing(t *testing.T) {
 				fen := int64(100 + r.IntN(100000))
 				amount := decimal.New(fen, -2)
 				earned := 2 * fen / 100 // floor(amount x 2.0)
-				res, err := e.process(e.event(loyalty.ShipmentCompleted, customer, shipment, amount.String(), at))
+				res, err := e.Process(e.Event(loyalty.ShipmentCompleted, customer, shipment, amount.String(), at))
 				if err != nil {
 					t.Errorf("shipment: %v", err)
 					return
@@ -63,7 +63,7 @@ func TestConcurrentEventsForOneCustomerLoseNothing(t *testing.T) {
 					partFen := (fen + 1) / 3 // amount / 3, rounded to the fen
 					refunded = decimal.New(partFen, -2)
 					back := (2*earned*partFen + fen) / (2 * fen)
-					res, err := e.process(e.event(loyalty.ShipmentRefunded, customer, shipment, refunded.String(), at.Add(time.Hour)))
+					res, err := e.Process(e.Event(loyalty.ShipmentRefunded, customer, shipment, refunded.String(), at.Add(time.Hour)))
 					if err != nil {
 						t.Errorf("refund: %v", err)
 						return
@@ -73,10 +73,10 @@ func TestConcurrentEventsForOneCustomerLoseNothing(t *testing.T) {
 					}
 					change -= back
 				case 1:
-					ev := e.event(loyalty.FeedbackSubmitted, customer, shipment, "", at.Add(time.Hour))
+					ev := e.Event(loyalty.FeedbackSubmitted, customer, shipment, "", at.Add(time.Hour))
 					rating := 1 + r.IntN(5)
 					ev.Rating = &rating
-					res, err := e.process(ev)
+					res, err := e.Process(ev)
 					if err != nil {
 						t.Errorf("feedback: %v", err)
 						return
@@ -95,48 +95,48 @@ func TestConcurrentEventsForOneCustomerLoseNothing(t *testing.T) {
 	}
 	wg.Wait()
 	for _, customer := range []string{"C1", "E1"} {
-		prof := e.profile(t, customer)
+		prof := e.Profile(t, customer)
 		if !prof.ThisMonth.Amount.Equal(contribution[customer]) || !prof.LastMonth.Amount.Equal(d("100000")) {
 			t.Errorf("%s: March contribution %s, February %s; want %s and 100000", customer, prof.ThisMonth.Amount,
 				prof.LastMonth.Amount, contribution[customer])
 		}
-		if got := e.points(customer).Balance; got != points[customer] {
+		if got := e.Points(customer).Balance; got != points[customer] {
 			t.Errorf("%s points %d, want %d from the rules", customer, got, points[customer])
 		}
 	}
-	e.reconcile()
+	e.Reconcile()
 }
 
 func TestBatchCommitsTheGoodAndReportsTheBad(t *testing.T) {
 	e := newEnv(t)
-	e.customer("C1")
-	e.customer("C2")
+	e.Customer("C1")
+	e.Customer("C2")
 	events := []loyalty.Event{
-		e.event(loyalty.ShipmentCompleted, "C1", "S1", "100", march(1, 9)),
-		e.event(loyalty.ShipmentCompleted, "nobody", "S2", "100", march(1, 9)), // unknown customer
-		e.event(loyalty.ShipmentCompleted, "C2", "S3", "50", march(1, 9)),
-		e.event(loyalty.ShipmentRefunded, "C1", "S1", "40", march(2, 9)),   // after S1, same customer: in order
-		e.event(loyalty.ShipmentRefunded, "C2", "S3", "99", march(2, 9)),   // more than shipped
-		e.event(loyalty.ShipmentCompleted, "C1", "S1", "100", march(1, 9)), // duplicate shipment
+		e.Event(loyalty.ShipmentCompleted, "C1", "S1", "100", march(1, 9)),
+		e.Event(loyalty.ShipmentCompleted, "nobody", "S2", "100", march(1, 9)), // unknown customer
+		e.Event(loyalty.ShipmentCompleted, "C2", "S3", "50", march(1, 9)),
+		e.Event(loyalty.ShipmentRefunded, "C1", "S1", "40", march(2, 9)),   // after S1, same customer: in order
+		e.Event(loyalty.ShipmentRefunded, "C2", "S3", "99", march(2, 9)),   // more than shipped
+		e.Event(loyalty.ShipmentCompleted, "C1", "S1", "100", march(1, 9)), // duplicate shipment
 	}
-	out := e.svc.ProcessBatch(e.ctx, e.keyID, "test", events)
+	out := e.Loyalty.ProcessBatch(e.Ctx, e.KeyID, "test", events)
 	wantErr := []fault.Code{"", fault.UnknownCustomer, "", "", fault.RefundExceeds, fault.DuplicateShipment}
 	for i, o := range out {
 		if code := fault.CodeOf(o.Err); code != wantErr[i] {
 			t.Errorf("event %d: err %v, want code %q", i, o.Err, wantErr[i])
 		}
 	}
-	if p := e.points("C1"); p.Balance != 60 {
+	if p := e.Points("C1"); p.Balance != 60 {
 		t.Errorf("C1 points %d, want 100 - 40", p.Balance)
 	}
-	again := e.svc.ProcessBatch(e.ctx, e.keyID, "test", events)
+	again := e.Loyalty.ProcessBatch(e.Ctx, e.KeyID, "test", events)
 	for i, o := range again {
 		if code := fault.CodeOf(o.Err); code != wantErr[i] || o.Replayed != (wantErr[i] == "") {
 			t.Errorf("replayed batch, event %d: replayed=%v err=%v, want a replay or code %q again", i, o.Replayed, o.Err, wantErr[i])
 		}
 	}
-	if p := e.points("C1"); p.Balance != 60 {
+	if p := e.Points("C1"); p.Balance != 60 {
 		t.Errorf("C1 points %d after the replayed batch, want still 60", p.Balance)
 	}
-	e.reconcile()
+	e.Reconcile()
 }

@@ -13,12 +13,12 @@ import (
 // fallback (one customer's events: one group).
 func TestAPanicInTheGroupedWriteFallsBackToEventByEvent(t *testing.T) {
 	e := newEnv(t)
-	e.customer("C1")
-	e.svc.SetGroupedFault(func() { panic("a bug in the group loader") })
-	at := e.clock.now().Add(-time.Hour)
-	outs := e.svc.ProcessBatch(e.ctx, e.keyID, "test", []loyalty.Event{
-		e.event(loyalty.ShipmentCompleted, "C1", "S1", "123.45", at),
-		e.event(loyalty.ShipmentCompleted, "C1", "S2", "80", at),
+	e.Customer("C1")
+	e.Loyalty.SetGroupedFault(func() { panic("a bug in the group loader") })
+	at := e.Clock.Now().Add(-time.Hour)
+	outs := e.Loyalty.ProcessBatch(e.Ctx, e.KeyID, "test", []loyalty.Event{
+		e.Event(loyalty.ShipmentCompleted, "C1", "S1", "123.45", at),
+		e.Event(loyalty.ShipmentCompleted, "C1", "S2", "80", at),
 	})
 	for i, want := range []int64{123, 80} { // floating customers earn 1 point per whole CNY
 		if outs[i].Err != nil {
@@ -28,13 +28,13 @@ func TestAPanicInTheGroupedWriteFallsBackToEventByEvent(t *testing.T) {
 			t.Errorf("event %d earned %d points, want %d", i, got, want)
 		}
 	}
-	if n := e.svc.Stats().Fallbacks.Load(); n != 1 {
+	if n := e.Loyalty.Stats().Fallbacks.Load(); n != 1 {
 		t.Errorf("%d fallbacks, want 1", n)
 	}
 	for c, want := range map[string]int64{"C1": 203} {
-		if got := e.points(c).Balance; got != want {
+		if got := e.Points(c).Balance; got != want {
 			t.Errorf("%s holds %d points, want %d", c, got, want)
 		}
 	}
-	e.reconcile()
+	e.Reconcile()
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/internal/pricemodel"
+	"github.com/tally-ledger/tally/internal/servicetest"
 	"github.com/tally-ledger/tally/internal/testdb"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
@@ -51,7 +52,7 @@ func TestGroupedEqualsAlone(t *testing.T) {
 			t.Run(fmt.Sprintf("writers%d/seed%d", tc.writers, seed), func(t *testing.T) {
 				events := randomEvents(seed, 400, tc.crossCustomer)
 				grouped, alone, single := groupEnv(t, tc.writers), groupEnv(t, 1), groupEnv(t, tc.writers)
-				alone.eventByEvent = true
+				alone.sendEventByEvent(true)
 				compareRuns(t, events, grouped, alone, single)
 			})
 		}
@@ -59,13 +60,13 @@ func TestGroupedEqualsAlone(t *testing.T) {
 }
 
 func compareRuns(t *testing.T, events []loyalty.Event, grouped, alone, single *env) {
-	aloneOut := alone.processBatch(alone.keyID, events)
-	groupedOut := grouped.svc.ProcessBatch(grouped.ctx, grouped.keyID, "test", events)
+	aloneOut := alone.ProcessBatch(alone.KeyID, events)
+	groupedOut := grouped.Loyalty.ProcessBatch(grouped.Ctx, grouped.KeyID, "test", events)
 	var one []loyalty.Outcome
 	for _, ev := range events {
-		one = append(one, single.svc.ProcessBatch(single.ctx, single.keyID, "test", []loyalty.Event{ev})...)
+		one = append(one, single.Loyalty.ProcessBatch(single.Ctx, single.KeyID, "test", []loyalty.Event{ev})...)
 	}
-	model := compareWithModel(t, events, alone.clock.now(), map[string][]loyalty.Outcome{
+	model := compareWithModel(t, events, alone.Clock.Now(), map[string][]loyalty.Outcome{
 		"grouped": groupedOut, "event by event": aloneOut, "one at a time": one})
 	for name, e := range map[string]*env{"grouped": grouped, "event by event": alone, "one at a time": single} {
 		if diff := e.balancesDiffer(model); diff != "" {
@@ -88,9 +89,9 @@ func compareRuns(t *testing.T, events []loyalty.Event, grouped, alone, single *e
 		if diff := diffLines(e.books(), wantBooks); diff != "" {
 			t.Errorf("%s books differ from event by event:\n%s", name, diff)
 		}
-		e.reconcile()
+		e.Reconcile()
 	}
-	if n := grouped.svc.Stats().Fallbacks.Load(); n != 0 {
+	if n := grouped.Loyalty.Stats().Fallbacks.Load(); n != 0 {
 		t.Errorf("the grouped batch fell back to event by event %d times", n)
 	}
 	if created := strings.Count(strings.Join(wantBooks, "\n"), "shipment "); created < 100 {
@@ -171,16 +172,15 @@ const referees = 48
 // groupEnv is an environment with a referrer R of customers F0..F47,
 // customers C0..C9 and the spring campaign.
 func groupEnv(t *testing.T, writers int) *env {
-	e := newEnv(t)
-	e.svc = loyalty.New(e.pool, e.ledger, loyalty.WithEventWriters(writers))
-	e.customer("R")
+	e := &env{servicetest.NewWith(t, servicetest.Config{Loyalty: []loyalty.Option{loyalty.WithEventWriters(writers)}})}
+	e.Customer("R")
 	for i := range referees {
-		e.customer(fmt.Sprintf("F%d", i), "R")
+		e.Customer(fmt.Sprintf("F%d", i), "R")
 	}
 	for i := range 10 {
-		e.customer(fmt.Sprintf("C%d", i))
+		e.Customer(fmt.Sprintf("C%d", i))
 	}
-	if _, _, err := e.svc.CreateCampaign(e.ctx, loyalty.Campaign{Name: "Spring", Campaign: spring}); err != nil {
+	if _, _, err := e.Loyalty.CreateCampaign(e.Ctx, loyalty.Campaign{Name: "Spring", Campaign: spring}); err != nil {
 		t.Fatal(err)
 	}
 	return e
@@ -281,8 +281,8 @@ func outcomes(out []loyalty.Outcome) []string {
 // books is every balance, lot, shipment, month, bonus and event of the
 // database, without ids, sorted.
 func (e *env) books() []string {
-	e.t.Helper()
-	rows, err := e.pool.Query(e.ctx, `
+	e.T.Helper()
+	out := e.queryLines(`
 SELECT 'balance ' || a.code || ' ' || sum(b.balance) FROM balance_buckets b JOIN accounts a ON a.id = b.account_id GROUP BY a.code
 UNION ALL SELECT 'lot ' || a.code || ' ' || l.amount || ' ' || l.remaining || ' ' || l.available_at || ' ' || l.expires_at || ' ' || (en.metadata->>'event_id')
     FROM points_lots l JOIN accounts a ON a.id = l.account_id JOIN entries en ON en.id = l.entry_id
@@ -295,20 +295,6 @@ UNION ALL SELECT 'bonus ' || concat_ws(' ', referee_id, referrer_id, shipment_id
     entry_id IS NOT NULL, cancel_entry_id IS NOT NULL) FROM referral_bonuses
 UNION ALL SELECT 'event ' || concat_ws(' ', event_id, type, customer_id, encode(request_hash, 'hex'), entry_id IS NOT NULL,
     result::jsonb - 'entry_id') FROM events`)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			e.t.Fatal(err)
-		}
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
-		e.t.Fatal(err)
-	}
 	slices.Sort(out)
 	return out
 }
@@ -335,15 +321,15 @@ func diffLines(got, want []string) string {
 // that names a customer or an entry that does not exist.
 func TestReconcileFindsDanglingEventRows(t *testing.T) {
 	e := newEnv(t)
-	e.breaksBooks("a dangling shipment row is inserted on purpose")
-	e.customer("A")
-	e.ship("A", "S1", "100", e.clock.now().Add(-time.Hour))
-	if _, err := e.pool.Exec(e.ctx, `INSERT INTO shipments (shipment_id, customer_id, amount, occurred_at, month,
+	e.BreaksBooks("a dangling shipment row is inserted on purpose")
+	e.Customer("A")
+	e.Ship("A", "S1", "100", e.Clock.Now().Add(-time.Hour))
+	if _, err := e.Pool.Exec(e.Ctx, `INSERT INTO shipments (shipment_id, customer_id, amount, occurred_at, month,
     points_volume, points_campaign, rule_version, entry_id)
 SELECT 'S2', 'NOBODY', amount, occurred_at, month, 0, 0, rule_version, 999999999 FROM shipments WHERE shipment_id = 'S1'`); err != nil {
 		t.Fatal(err)
 	}
-	check, err := lastCheck(e, e.svc.ReferenceCheck)
+	check, err := lastCheck(e, e.Loyalty.ReferenceCheck)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -353,7 +339,7 @@ SELECT 'S2', 'NOBODY', amount, occurred_at, month, 0, 0, rule_version, 999999999
 }
 
 func lastCheck(e *env, check ledger.ExtraCheck) (ledger.Check, error) {
-	r, err := e.ledger.Reconcile(e.ctx, check)
+	r, err := e.Ledger.Reconcile(e.Ctx, check)
 	if err != nil {
 		return ledger.Check{}, err
 	}
@@ -422,19 +408,11 @@ func TestShipmentsCostAFixedNumberOfRoundTrips(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	c := &clock{}
-	c.set(march(15, 12))
-	l := ledger.New(pool, ledger.WithClock(c.now))
-	e := &env{t: t, ctx: context.Background(), pool: pool, ledger: l, svc: loyalty.New(pool, l, loyalty.WithEventWriters(1)), clock: c}
-	if _, k, err := l.CreateKey(e.ctx, "partner", ledger.RolePartner, ""); err != nil {
-		t.Fatal(err)
-	} else {
-		e.keyID = k.ID
-	}
-	e.customer("R")
+	e := &env{servicetest.NewWith(t, servicetest.Config{Pool: pool, Loyalty: []loyalty.Option{loyalty.WithEventWriters(1)}})}
+	e.Customer("R")
 	for i := range 10 {
-		e.customer(fmt.Sprintf("C%d", i))
-		e.customer(fmt.Sprintf("F%d", i), "R")
+		e.Customer(fmt.Sprintf("C%d", i))
+		e.Customer(fmt.Sprintf("F%d", i), "R")
 	}
 	n := 0
 	// cost is the round trips and statements of count shipments of the
@@ -442,16 +420,16 @@ func TestShipmentsCostAFixedNumberOfRoundTrips(t *testing.T) {
 	// prepares the statements and opens the accounts; of the other two, the
 	// cheaper counts (the rule versions' cache may expire in one).
 	cost := func(count int, prefix string, alone bool) (trips, sent int) {
-		e.eventByEvent = alone
+		e.sendEventByEvent(alone)
 		trips, sent = -1, -1
 		for round := range 3 {
 			var evs []loyalty.Event
 			for i := range count {
 				n++
-				evs = append(evs, e.event(loyalty.ShipmentCompleted, fmt.Sprintf("%s%d", prefix, i%10), fmt.Sprintf("S%d", n), "100", march(14, 9)))
+				evs = append(evs, e.Event(loyalty.ShipmentCompleted, fmt.Sprintf("%s%d", prefix, i%10), fmt.Sprintf("S%d", n), "100", march(14, 9)))
 			}
 			tr, st := counter.measure(func() {
-				for _, o := range e.processBatch(e.keyID, evs) {
+				for _, o := range e.ProcessBatch(e.KeyID, evs) {
 					if o.Err != nil {
 						t.Fatal(o.Err)
 					}
@@ -505,20 +483,20 @@ VALUES ($1, 'e-twin', 'shipment.completed', 'C2', '\x00', '{}')`, fault.Idempote
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
-			e.breaksBooks("the twin rows are written by hand, without their effects")
-			e.eventByEvent = true
-			e.customer("C1")
-			e.customer("C2")
-			twin, err := e.pool.Begin(e.ctx)
+			e.BreaksBooks("the twin rows are written by hand, without their effects")
+			e.sendEventByEvent(true)
+			e.Customer("C1")
+			e.Customer("C2")
+			twin, err := e.Pool.Begin(e.Ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer twin.Rollback(e.ctx)
+			defer twin.Rollback(e.Ctx)
 			var args []any
 			if strings.Contains(tc.twin, "$1") {
-				args = append(args, e.keyID)
+				args = append(args, e.KeyID)
 			}
-			if _, err := twin.Exec(e.ctx, tc.twin, args...); err != nil {
+			if _, err := twin.Exec(e.Ctx, tc.twin, args...); err != nil {
 				t.Fatal(err)
 			}
 			committed := make(chan error, 1)
@@ -527,11 +505,11 @@ VALUES ($1, 'e-twin', 'shipment.completed', 'C2', '\x00', '{}')`, fault.Idempote
 				// which only the event's write can.
 				for {
 					var waiting int
-					err := e.pool.QueryRow(e.ctx, `SELECT count(*) FROM pg_stat_activity
+					err := e.Pool.QueryRow(e.Ctx, `SELECT count(*) FROM pg_stat_activity
 WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting)
 					if err != nil || waiting > 0 {
 						if err == nil {
-							err = twin.Commit(e.ctx)
+							err = twin.Commit(e.Ctx)
 						}
 						committed <- err
 						return
@@ -539,14 +517,14 @@ WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting)
 					time.Sleep(time.Millisecond)
 				}
 			}()
-			ev := e.event(loyalty.ShipmentCompleted, "C1", "S-TWIN", "100", march(14, 9))
+			ev := e.Event(loyalty.ShipmentCompleted, "C1", "S-TWIN", "100", march(14, 9))
 			ev.EventID = "e-twin"
-			_, err = e.process(ev)
+			_, err = e.Process(ev)
 			if err := <-committed; err != nil {
 				t.Fatal(err)
 			}
-			wantCode(t, err, tc.want)
-			if p := e.points("C1"); p.Balance != 0 {
+			servicetest.WantCode(t, err, tc.want)
+			if p := e.Points("C1"); p.Balance != 0 {
 				t.Errorf("C1 holds %d points after a refused shipment", p.Balance)
 			}
 		})

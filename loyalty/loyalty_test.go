@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/internal/servicetest"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 	"github.com/tally-ledger/tally/rules"
@@ -14,13 +15,13 @@ import (
 
 func TestMidTierCustomerEarnsTimesOnePointTwo(t *testing.T) {
 	e := newEnv(t)
-	e.customer("C1")
+	e.Customer("C1")
 	// February's 5,000 makes C1 mid-tier (L11) for March.
-	feb := e.ship("C1", "S0", "5000", time.Date(2026, 2, 10, 9, 0, 0, 0, shanghai))
+	feb := e.Ship("C1", "S0", "5000", time.Date(2026, 2, 10, 9, 0, 0, 0, shanghai))
 	if feb.Tier.Segment != "floating" || feb.Earning.Points != 5000 {
 		t.Errorf("February shipment: %+v, %+v; want floating x1.0 = 5000", feb.Tier, feb.Earning)
 	}
-	res := e.ship("C1", "S1", "123.45", march(10, 9))
+	res := e.Ship("C1", "S1", "123.45", march(10, 9))
 	if res.Tier.Segment != "mid" || res.Tier.Level != 11 {
 		t.Errorf("tier %+v, want mid L11 from February", res.Tier)
 	}
@@ -30,17 +31,17 @@ func TestMidTierCustomerEarnsTimesOnePointTwo(t *testing.T) {
 	if res.RuleVersion != 1 || res.EntryID == nil {
 		t.Errorf("rule version %d entry %v", res.RuleVersion, res.EntryID)
 	}
-	entry, err := e.ledger.Entry(e.ctx, *res.EntryID)
+	entry, err := e.Ledger.Entry(e.Ctx, *res.EntryID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if entry.RuleVersion == nil || *entry.RuleVersion != 1 || !entry.EffectiveAt.Equal(march(10, 9)) {
 		t.Errorf("entry rule version %v effective %s", entry.RuleVersion, entry.EffectiveAt)
 	}
-	if p := e.points("C1"); p.Balance != 5148 || p.Available != 5148 {
+	if p := e.Points("C1"); p.Balance != 5148 || p.Available != 5148 {
 		t.Errorf("points %+v, want 5148", p)
 	}
-	prof := e.profile(t, "C1")
+	prof := e.Profile(t, "C1")
 	if prof.Segment != "mid" || prof.Level != 11 || prof.TierBasis != rules.BasisLastMonth ||
 		!prof.LastMonth.Amount.Equal(d("5000")) || !prof.ThisMonth.Amount.Equal(d("123.45")) {
 		t.Errorf("profile %+v", prof)
@@ -52,14 +53,14 @@ func TestMidTierCustomerEarnsTimesOnePointTwo(t *testing.T) {
 	if prof.NextSegment == nil || prof.NextSegment.Segment != "vip" || !prof.NextSegment.Needed.Equal(d("9876.55")) {
 		t.Errorf("next segment %+v, want vip needing 9876.55", prof.NextSegment)
 	}
-	e.reconcile()
+	e.Reconcile()
 }
 
 func TestUpgradeIsImmediateWithinTheMonth(t *testing.T) {
 	e := newEnv(t)
-	e.customer("C1")
-	first := e.ship("C1", "S1", "2000", march(1, 9))
-	second := e.ship("C1", "S2", "100", march(2, 9))
+	e.Customer("C1")
+	first := e.Ship("C1", "S1", "2000", march(1, 9))
+	second := e.Ship("C1", "S2", "100", march(2, 9))
 	if first.Tier.Segment != "floating" || first.Earning.Points != 2000 {
 		t.Errorf("first shipment %+v %d, want floating 2000", first.Tier, first.Earning.Points)
 	}
@@ -70,93 +71,93 @@ func TestUpgradeIsImmediateWithinTheMonth(t *testing.T) {
 
 func TestLateEventsCountTowardTheMonthTheyOccurredIn(t *testing.T) {
 	e := newEnv(t)
-	e.customer("C1")
+	e.Customer("C1")
 	// 2026-01-31T20:00Z is 1 February 04:00 in Shanghai.
-	res := e.ship("C1", "S1", "300", time.Date(2026, 1, 31, 20, 0, 0, 0, time.UTC))
+	res := e.Ship("C1", "S1", "300", time.Date(2026, 1, 31, 20, 0, 0, 0, time.UTC))
 	if res.Contribution.Month != "2026-02" {
 		t.Errorf("contribution month %s, want 2026-02", res.Contribution.Month)
 	}
 	// February's 300 (regular) sets March's tier.
-	if got := e.ship("C1", "S2", "10", march(5, 9)); got.Tier.Segment != "regular" {
+	if got := e.Ship("C1", "S2", "10", march(5, 9)); got.Tier.Segment != "regular" {
 		t.Errorf("March tier %+v, want regular from February", got.Tier)
 	}
 }
 
 func TestCampaignsHighestWinsAndNeverStack(t *testing.T) {
 	e := newEnv(t)
-	e.customer("C1")
+	e.Customer("C1")
 	for _, c := range []struct {
 		id, mult string
 		segments []string
 	}{{"spring", "1.5", nil}, {"double", "2", nil}, {"vip-triple", "3", []string{"vip"}}} {
-		_, _, err := e.svc.CreateCampaign(e.ctx, loyalty.Campaign{Name: c.id, Campaign: rules.Campaign{
+		_, _, err := e.Loyalty.CreateCampaign(e.Ctx, loyalty.Campaign{Name: c.id, Campaign: rules.Campaign{
 			ID: c.id, StartsAt: march(1, 0), EndsAt: march(31, 0), Multiplier: d(c.mult), Segments: c.segments}})
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	res := e.ship("C1", "S1", "123.45", march(10, 9))
+	res := e.Ship("C1", "S1", "123.45", march(10, 9))
 	if res.Earning.Campaign == nil || *res.Earning.Campaign != "double" || res.Earning.Points != 246 ||
 		res.Earning.Volume != 123 || res.Earning.CampaignPoints != 123 {
 		t.Errorf("earning %+v, want double: floor(246.9) = 246 (123 volume + 123 campaign)", res.Earning)
 	}
-	e.clock.set(time.Date(2026, 4, 2, 12, 0, 0, 0, shanghai))
-	outside := e.ship("C1", "S2", "100", time.Date(2026, 4, 2, 9, 0, 0, 0, shanghai))
+	e.Clock.Set(time.Date(2026, 4, 2, 12, 0, 0, 0, shanghai))
+	outside := e.Ship("C1", "S2", "100", time.Date(2026, 4, 2, 9, 0, 0, 0, shanghai))
 	if outside.Earning.Campaign != nil {
 		t.Errorf("campaign %v applied after its window", *outside.Earning.Campaign)
 	}
-	e.reconcile()
+	e.Reconcile()
 
 	t.Run("Conflicts", func(t *testing.T) {
-		_, created, err := e.svc.CreateCampaign(e.ctx, loyalty.Campaign{Name: "double", Campaign: rules.Campaign{
+		_, created, err := e.Loyalty.CreateCampaign(e.Ctx, loyalty.Campaign{Name: "double", Campaign: rules.Campaign{
 			ID: "double", StartsAt: march(1, 0), EndsAt: march(31, 0), Multiplier: d("2")}})
 		if err != nil || created {
 			t.Errorf("same campaign again: created=%v err=%v, want a no-op", created, err)
 		}
-		_, _, err = e.svc.CreateCampaign(e.ctx, loyalty.Campaign{Name: "double", Campaign: rules.Campaign{
+		_, _, err = e.Loyalty.CreateCampaign(e.Ctx, loyalty.Campaign{Name: "double", Campaign: rules.Campaign{
 			ID: "double", StartsAt: march(1, 0), EndsAt: march(31, 0), Multiplier: d("2.5")}})
-		wantCode(t, err, fault.CampaignConflict)
-		_, _, err = e.svc.CreateCampaign(e.ctx, loyalty.Campaign{Name: "x", Campaign: rules.Campaign{
+		servicetest.WantCode(t, err, fault.CampaignConflict)
+		_, _, err = e.Loyalty.CreateCampaign(e.Ctx, loyalty.Campaign{Name: "x", Campaign: rules.Campaign{
 			ID: "bad", StartsAt: march(2, 0), EndsAt: march(1, 0), Multiplier: d("2")}})
-		wantCode(t, err, fault.Invalid)
-		_, _, err = e.svc.CreateCampaign(e.ctx, loyalty.Campaign{Name: "x", Campaign: rules.Campaign{
+		servicetest.WantCode(t, err, fault.Invalid)
+		_, _, err = e.Loyalty.CreateCampaign(e.Ctx, loyalty.Campaign{Name: "x", Campaign: rules.Campaign{
 			ID: "bad", StartsAt: march(1, 0), EndsAt: march(2, 0), Multiplier: d("2"), Segments: []string{"gold"}}})
-		wantCode(t, err, fault.Invalid)
+		servicetest.WantCode(t, err, fault.Invalid)
 	})
 }
 
 func TestReferralBonusIsPendingForTheReturnWindow(t *testing.T) {
 	e := newEnv(t)
-	e.customer("R")
-	e.customer("E", "R")
-	if res := e.ship("E", "S1", "49.99", march(1, 9)); res.Referral != nil {
+	e.Customer("R")
+	e.Customer("E", "R")
+	if res := e.Ship("E", "S1", "49.99", march(1, 9)); res.Referral != nil {
 		t.Errorf("a 49.99 shipment qualified: %+v", res.Referral)
 	}
-	res := e.ship("E", "S2", "50", march(2, 9))
+	res := e.Ship("E", "S2", "50", march(2, 9))
 	if res.Referral == nil || res.Referral.Status != "pending" || res.Referral.Points != 500 ||
 		!res.Referral.AvailableAt.Equal(march(16, 9)) {
 		t.Fatalf("referral %+v, want 500 pending until 16 March 09:00", res.Referral)
 	}
-	if again := e.ship("E", "S3", "500", march(3, 9)); again.Referral != nil {
+	if again := e.Ship("E", "S3", "500", march(3, 9)); again.Referral != nil {
 		t.Errorf("a second qualifying shipment paid again: %+v", again.Referral)
 	}
-	if p := e.points("R"); p.Balance != 500 || p.Pending != 500 || p.Available != 0 {
+	if p := e.Points("R"); p.Balance != 500 || p.Pending != 500 || p.Available != 0 {
 		t.Errorf("referrer points %+v, want 500 pending", p)
 	}
-	e.clock.set(march(16, 9))
-	if p := e.points("R"); p.Pending != 0 || p.Available != 500 {
+	e.Clock.Set(march(16, 9))
+	if p := e.Points("R"); p.Pending != 0 || p.Available != 500 {
 		t.Errorf("after the window: %+v, want 500 available", p)
 	}
-	e.reconcile()
+	e.Reconcile()
 }
 
 func TestReferralMonthlyCap(t *testing.T) {
 	e := newEnv(t)
-	e.customer("R")
+	e.Customer("R")
 	for i := range 21 {
 		id := fmt.Sprintf("E%02d", i)
-		e.customer(id, "R")
-		res := e.ship(id, "S"+id, "60", march(2, 9))
+		e.Customer(id, "R")
+		res := e.Ship(id, "S"+id, "60", march(2, 9))
 		want := "pending"
 		if i == 20 {
 			want = "capped"
@@ -165,18 +166,18 @@ func TestReferralMonthlyCap(t *testing.T) {
 			t.Errorf("referee %d: %+v, want %s", i, res.Referral, want)
 		}
 	}
-	if p := e.points("R"); p.Balance != 20*500 {
+	if p := e.Points("R"); p.Balance != 20*500 {
 		t.Errorf("referrer balance %d, want 10000 (20 paid, 1 capped)", p.Balance)
 	}
 	var capped int
-	e.scan(t, `SELECT count(*) FROM referral_bonuses WHERE status = 'capped'`, &capped)
+	e.Scan(t, `SELECT count(*) FROM referral_bonuses WHERE status = 'capped'`, &capped)
 	if capped != 1 {
 		t.Errorf("%d capped bonuses recorded, want 1", capped)
 	}
 	// A new month, a new cap.
-	e.clock.set(time.Date(2026, 4, 2, 12, 0, 0, 0, shanghai))
-	e.customer("April", "R")
-	if res := e.ship("April", "SA", "60", time.Date(2026, 4, 1, 9, 0, 0, 0, shanghai)); res.Referral == nil ||
+	e.Clock.Set(time.Date(2026, 4, 2, 12, 0, 0, 0, shanghai))
+	e.Customer("April", "R")
+	if res := e.Ship("April", "SA", "60", time.Date(2026, 4, 1, 9, 0, 0, 0, shanghai)); res.Referral == nil ||
 		res.Referral.Status != "pending" {
 		t.Errorf("April referral %+v, want pending", res.Referral)
 	}
@@ -184,120 +185,120 @@ func TestReferralMonthlyCap(t *testing.T) {
 
 func TestFeedbackOncePerShipment(t *testing.T) {
 	e := newEnv(t)
-	e.customer("C1")
-	e.customer("C2")
-	e.ship("C1", "S1", "10", march(1, 9))
+	e.Customer("C1")
+	e.Customer("C2")
+	e.Ship("C1", "S1", "10", march(1, 9))
 	rate := func(customer, shipment string, rating int) (loyalty.Result, error) {
-		ev := e.event(loyalty.FeedbackSubmitted, customer, shipment, "", march(2, 9))
+		ev := e.Event(loyalty.FeedbackSubmitted, customer, shipment, "", march(2, 9))
 		ev.Rating = &rating
-		return e.process(ev)
+		return e.Process(ev)
 	}
 	res, err := rate("C1", "S1", 5)
 	if err != nil || res.Points != 10 || res.Feedback.Points != 10 {
 		t.Fatalf("feedback: %+v %v, want 10 points", res, err)
 	}
 	_, err = rate("C1", "S1", 4)
-	wantCode(t, err, fault.AlreadyRated)
+	servicetest.WantCode(t, err, fault.AlreadyRated)
 	_, err = rate("C1", "S9", 4)
-	wantCode(t, err, fault.UnknownShipment)
+	servicetest.WantCode(t, err, fault.UnknownShipment)
 	_, err = rate("C2", "S1", 4) // someone else's shipment
-	wantCode(t, err, fault.UnknownShipment)
+	servicetest.WantCode(t, err, fault.UnknownShipment)
 	_, err = rate("C1", "S1", 6)
-	wantCode(t, err, fault.Invalid)
-	if p := e.points("C1"); p.Balance != 20 {
+	servicetest.WantCode(t, err, fault.Invalid)
+	if p := e.Points("C1"); p.Balance != 20 {
 		t.Errorf("points %d, want 10 + 10", p.Balance)
 	}
 }
 
 func TestRefundTakesBackInProportion(t *testing.T) {
 	e := newEnv(t)
-	e.customer("C1")
-	e.ship("C1", "S0", "5000", time.Date(2026, 2, 10, 9, 0, 0, 0, shanghai)) // mid for March
-	e.ship("C1", "S1", "123.45", march(10, 9))                               // 148 points
-	res := e.mustProcess(e.event(loyalty.ShipmentRefunded, "C1", "S1", "23.45", march(11, 9)))
+	e.Customer("C1")
+	e.Ship("C1", "S0", "5000", time.Date(2026, 2, 10, 9, 0, 0, 0, shanghai)) // mid for March
+	e.Ship("C1", "S1", "123.45", march(10, 9))                               // 148 points
+	res := e.MustProcess(e.Event(loyalty.ShipmentRefunded, "C1", "S1", "23.45", march(11, 9)))
 	if res.Refund.PointsTakenBack != 28 || res.Refund.PointsDropped != 0 || res.Points != -28 {
 		t.Errorf("refund %+v, want 28 taken back (round 28.11)", res.Refund)
 	}
 	if res.Contribution.Month != "2026-03" || !res.Contribution.After.Equal(d("100")) {
 		t.Errorf("contribution %+v, want March down to 100", res.Contribution)
 	}
-	if p := e.points("C1"); p.Balance != 5000+148-28 {
+	if p := e.Points("C1"); p.Balance != 5000+148-28 {
 		t.Errorf("balance %d, want 5120", p.Balance)
 	}
 	t.Run("MoreThanShipped", func(t *testing.T) {
-		_, err := e.process(e.event(loyalty.ShipmentRefunded, "C1", "S1", "100.01", march(11, 10)))
-		wantCode(t, err, fault.RefundExceeds)
+		_, err := e.Process(e.Event(loyalty.ShipmentRefunded, "C1", "S1", "100.01", march(11, 10)))
+		servicetest.WantCode(t, err, fault.RefundExceeds)
 	})
 	t.Run("NeverSeen", func(t *testing.T) {
-		_, err := e.process(e.event(loyalty.ShipmentRefunded, "C1", "S404", "1", march(11, 10)))
-		wantCode(t, err, fault.UnknownShipment)
+		_, err := e.Process(e.Event(loyalty.ShipmentRefunded, "C1", "S404", "1", march(11, 10)))
+		servicetest.WantCode(t, err, fault.UnknownShipment)
 	})
 	t.Run("RestOfTheShipment", func(t *testing.T) {
-		rest := e.mustProcess(e.event(loyalty.ShipmentRefunded, "C1", "S1", "100", march(12, 9)))
+		rest := e.MustProcess(e.Event(loyalty.ShipmentRefunded, "C1", "S1", "100", march(12, 9)))
 		if rest.Refund.PointsTakenBack != 120 || !rest.Refund.TotalRefunded.Equal(d("123.45")) {
 			t.Errorf("rest refund %+v, want the remaining 120", rest.Refund)
 		}
 	})
-	e.reconcile()
+	e.Reconcile()
 }
 
 func TestRefundShortfallIsDroppedAndRecorded(t *testing.T) {
 	e := newEnv(t)
-	e.customer("C1")
-	e.ship("C1", "S1", "100", march(1, 9)) // 100 points
+	e.Customer("C1")
+	e.Ship("C1", "S1", "100", march(1, 9)) // 100 points
 	// The customer spends 90 of them.
-	if _, _, err := e.ledger.Post(e.ctx, ledger.EntryInput{Kind: "redeem", Actor: "t", Postings: []ledger.PostingInput{
+	if _, _, err := e.Ledger.Post(e.Ctx, ledger.EntryInput{Kind: "redeem", Actor: "t", Postings: []ledger.PostingInput{
 		{Account: "customer:C1:points", Amount: d("-90")}, {Account: "platform:points:redeemed", Amount: d("90")}}}); err != nil {
 		t.Fatal(err)
 	}
-	res := e.mustProcess(e.event(loyalty.ShipmentRefunded, "C1", "S1", "100", march(2, 9)))
+	res := e.MustProcess(e.Event(loyalty.ShipmentRefunded, "C1", "S1", "100", march(2, 9)))
 	if res.Refund.PointsTakenBack != 10 || res.Refund.PointsDropped != 90 {
 		t.Errorf("refund %+v, want 10 taken, 90 dropped", res.Refund)
 	}
-	if p := e.points("C1"); p.Balance != 0 {
+	if p := e.Points("C1"); p.Balance != 0 {
 		t.Errorf("balance %d, want 0, never negative", p.Balance)
 	}
 	var dropped int64
-	e.scan(t, `SELECT points_dropped FROM shipments WHERE shipment_id = 'S1'`, &dropped)
+	e.Scan(t, `SELECT points_dropped FROM shipments WHERE shipment_id = 'S1'`, &dropped)
 	if dropped != 90 {
 		t.Errorf("recorded shortfall %d, want 90", dropped)
 	}
-	e.reconcile()
+	e.Reconcile()
 }
 
 func TestFullRefundInsideTheWindowCancelsThePendingReferral(t *testing.T) {
 	e := newEnv(t)
-	e.customer("R")
-	e.customer("E", "R")
-	e.customer("F", "R")
-	e.ship("E", "SE", "80", march(1, 9))
-	e.ship("F", "SF", "80", march(1, 9))
+	e.Customer("R")
+	e.Customer("E", "R")
+	e.Customer("F", "R")
+	e.Ship("E", "SE", "80", march(1, 9))
+	e.Ship("F", "SF", "80", march(1, 9))
 
 	// A partial refund leaves the bonus; a full one inside the window cancels it.
-	if res := e.mustProcess(e.event(loyalty.ShipmentRefunded, "E", "SE", "30", march(3, 9))); res.Referral != nil {
+	if res := e.MustProcess(e.Event(loyalty.ShipmentRefunded, "E", "SE", "30", march(3, 9))); res.Referral != nil {
 		t.Errorf("partial refund touched the referral: %+v", res.Referral)
 	}
-	res := e.mustProcess(e.event(loyalty.ShipmentRefunded, "E", "SE", "50", march(4, 9)))
+	res := e.MustProcess(e.Event(loyalty.ShipmentRefunded, "E", "SE", "50", march(4, 9)))
 	if res.Referral == nil || res.Referral.Status != "cancelled" || res.Referral.Points != -500 {
 		t.Errorf("full refund in the window: %+v, want the bonus cancelled", res.Referral)
 	}
 	// After the window, a full refund leaves the bonus standing.
-	late := e.mustProcess(e.event(loyalty.ShipmentRefunded, "F", "SF", "80", march(15, 10)))
+	late := e.MustProcess(e.Event(loyalty.ShipmentRefunded, "F", "SF", "80", march(15, 10)))
 	if late.Referral != nil {
 		t.Errorf("refund after the window cancelled the bonus: %+v", late.Referral)
 	}
-	if p := e.points("R"); p.Balance != 500 {
+	if p := e.Points("R"); p.Balance != 500 {
 		t.Errorf("referrer balance %d, want 500 (one bonus cancelled)", p.Balance)
 	}
-	e.reconcile()
+	e.Reconcile()
 }
 
 func TestEventsAreRecordedOncePerPartnerKey(t *testing.T) {
 	e := newEnv(t)
-	e.customer("C1")
-	ev := e.event(loyalty.ShipmentCompleted, "C1", "S1", "100", march(1, 9))
-	first := e.mustProcess(ev)
-	o := e.processAs(e.keyID, ev)
+	e.Customer("C1")
+	ev := e.Event(loyalty.ShipmentCompleted, "C1", "S1", "100", march(1, 9))
+	first := e.MustProcess(ev)
+	o := e.ProcessAs(e.KeyID, ev)
 	again := o.Result
 	if o.Err != nil || !o.Replayed || *again.EntryID != *first.EntryID || again.Earning.Points != first.Earning.Points {
 		t.Errorf("replay: %+v replayed=%v err=%v", again, o.Replayed, o.Err)
@@ -305,23 +306,23 @@ func TestEventsAreRecordedOncePerPartnerKey(t *testing.T) {
 	changed := ev
 	other := d("101")
 	changed.Amount = &other
-	wantCode(t, e.processAs(e.keyID, changed).Err, fault.IdempotencyConflict)
+	servicetest.WantCode(t, e.ProcessAs(e.KeyID, changed).Err, fault.IdempotencyConflict)
 
 	// Another partner's event with the same id is another event; the same
 	// shipment completed twice is refused.
-	_, k, err := e.ledger.CreateKey(e.ctx, "other partner", ledger.RolePartner, "")
+	_, k, err := e.Ledger.CreateKey(e.Ctx, "other partner", ledger.RolePartner, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantCode(t, e.processAs(k.ID, ev).Err, fault.DuplicateShipment)
+	servicetest.WantCode(t, e.ProcessAs(k.ID, ev).Err, fault.DuplicateShipment)
 
 	t.Run("ConcurrentSameEventMakesOneEntry", func(t *testing.T) {
-		ev := e.event(loyalty.ShipmentCompleted, "C1", "S2", "77", march(2, 9))
+		ev := e.Event(loyalty.ShipmentCompleted, "C1", "S2", "77", march(2, 9))
 		var wg sync.WaitGroup
 		entries := make(chan int64, 10)
 		for range 10 {
 			wg.Go(func() {
-				o := e.processAs(e.keyID, ev)
+				o := e.ProcessAs(e.KeyID, ev)
 				if o.Err != nil {
 					t.Errorf("concurrent: %v", o.Err)
 					return
@@ -339,7 +340,7 @@ func TestEventsAreRecordedOncePerPartnerKey(t *testing.T) {
 			t.Errorf("concurrent submissions answered %d different entries", len(ids))
 		}
 		var n int
-		e.scan(t, `SELECT count(*) FROM entries WHERE metadata->>'shipment_id' = 'S2'`, &n)
+		e.Scan(t, `SELECT count(*) FROM entries WHERE metadata->>'shipment_id' = 'S2'`, &n)
 		if n != 1 {
 			t.Errorf("%d entries for one event, want 1", n)
 		}
@@ -348,28 +349,28 @@ func TestEventsAreRecordedOncePerPartnerKey(t *testing.T) {
 
 func TestRefusedEventsWriteNothing(t *testing.T) {
 	e := newEnv(t)
-	e.customer("C1")
+	e.Customer("C1")
 	for _, tc := range []struct {
 		name string
 		ev   loyalty.Event
 		code fault.Code
 	}{
-		{"UnknownCustomer", e.event(loyalty.ShipmentCompleted, "nobody", "S1", "10", march(1, 9)), fault.UnknownCustomer},
-		{"FutureEvent", e.event(loyalty.ShipmentCompleted, "C1", "S1", "10", march(20, 9)), fault.Invalid},
-		{"ZeroAmount", e.event(loyalty.ShipmentCompleted, "C1", "S1", "0", march(1, 9)), fault.Invalid},
-		{"FenFraction", e.event(loyalty.ShipmentCompleted, "C1", "S1", "1.001", march(1, 9)), fault.InvalidAmount},
-		{"NoAmount", e.event(loyalty.ShipmentCompleted, "C1", "S1", "", march(1, 9)), fault.Invalid},
-		{"UnknownType", e.event("shipment.lost", "C1", "S1", "10", march(1, 9)), fault.Invalid},
-		{"BadShipmentID", e.event(loyalty.ShipmentCompleted, "C1", "S 1", "10", march(1, 9)), fault.Invalid},
+		{"UnknownCustomer", e.Event(loyalty.ShipmentCompleted, "nobody", "S1", "10", march(1, 9)), fault.UnknownCustomer},
+		{"FutureEvent", e.Event(loyalty.ShipmentCompleted, "C1", "S1", "10", march(20, 9)), fault.Invalid},
+		{"ZeroAmount", e.Event(loyalty.ShipmentCompleted, "C1", "S1", "0", march(1, 9)), fault.Invalid},
+		{"FenFraction", e.Event(loyalty.ShipmentCompleted, "C1", "S1", "1.001", march(1, 9)), fault.InvalidAmount},
+		{"NoAmount", e.Event(loyalty.ShipmentCompleted, "C1", "S1", "", march(1, 9)), fault.Invalid},
+		{"UnknownType", e.Event("shipment.lost", "C1", "S1", "10", march(1, 9)), fault.Invalid},
+		{"BadShipmentID", e.Event(loyalty.ShipmentCompleted, "C1", "S 1", "10", march(1, 9)), fault.Invalid},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := e.process(tc.ev)
-			wantCode(t, err, tc.code)
+			_, err := e.Process(tc.ev)
+			servicetest.WantCode(t, err, tc.code)
 		})
 	}
 	for _, table := range []string{"events", "entries", "shipments", "customer_months"} {
 		var n int
-		e.scan(t, "SELECT count(*) FROM "+table, &n)
+		e.Scan(t, "SELECT count(*) FROM "+table, &n)
 		if n != 0 {
 			t.Errorf("%d rows in %s after refused events", n, table)
 		}
@@ -378,22 +379,22 @@ func TestRefusedEventsWriteNothing(t *testing.T) {
 
 func TestCustomerRegistration(t *testing.T) {
 	e := newEnv(t)
-	e.customer("R")
-	e.customer("R2")
-	e.customer("E", "R")
+	e.Customer("R")
+	e.Customer("R2")
+	e.Customer("E", "R")
 	create := func(id, name string, referredBy *string) error {
-		_, _, err := e.svc.CreateCustomer(e.ctx, loyalty.Customer{ID: id, Name: name, ReferredBy: referredBy})
+		_, _, err := e.Loyalty.CreateCustomer(e.Ctx, loyalty.Customer{ID: id, Name: name, ReferredBy: referredBy})
 		return err
 	}
 	s := func(v string) *string { return &v }
-	wantCode(t, create("X", "X", s("X")), fault.SelfReferral)
-	wantCode(t, create("X", "X", s("ghost")), fault.UnknownReferrer)
-	wantCode(t, create("E", "Customer E", s("R2")), fault.ReferrerImmutable)
-	wantCode(t, create("E", "Customer E", nil), fault.ReferrerImmutable)
-	wantCode(t, create("E", "Someone else", s("R")), fault.CustomerConflict)
-	wantCode(t, create("bad id", "x", nil), fault.Invalid)
-	wantCode(t, create("Y", " ", nil), fault.Invalid)
-	c, created, err := e.svc.CreateCustomer(e.ctx, loyalty.Customer{ID: "E", Name: "Customer E", ReferredBy: s("R")})
+	servicetest.WantCode(t, create("X", "X", s("X")), fault.SelfReferral)
+	servicetest.WantCode(t, create("X", "X", s("ghost")), fault.UnknownReferrer)
+	servicetest.WantCode(t, create("E", "Customer E", s("R2")), fault.ReferrerImmutable)
+	servicetest.WantCode(t, create("E", "Customer E", nil), fault.ReferrerImmutable)
+	servicetest.WantCode(t, create("E", "Someone else", s("R")), fault.CustomerConflict)
+	servicetest.WantCode(t, create("bad id", "x", nil), fault.Invalid)
+	servicetest.WantCode(t, create("Y", " ", nil), fault.Invalid)
+	c, created, err := e.Loyalty.CreateCustomer(e.Ctx, loyalty.Customer{ID: "E", Name: "Customer E", ReferredBy: s("R")})
 	if err != nil || created || *c.ReferredBy != "R" {
 		t.Errorf("same registration again: %+v created=%v err=%v, want a no-op", c, created, err)
 	}
@@ -401,17 +402,17 @@ func TestCustomerRegistration(t *testing.T) {
 
 func TestRuleVersionsPriceTheirOwnPeriod(t *testing.T) {
 	e := newEnv(t)
-	e.customer("C1")
+	e.Customer("C1")
 	rs := rules.Default()
 	rs.Segments[0].Multiplier = d("2") // floating customers earn double from April
 	rs.EffectiveFrom = time.Date(2026, 4, 1, 0, 0, 0, 0, shanghai)
-	stored, err := e.svc.PutRules(e.ctx, rs, "test")
+	stored, err := e.Loyalty.PutRules(e.Ctx, rs, "test")
 	if err != nil || stored.Version != 2 {
 		t.Fatalf("put rules: version %d err %v", stored.Version, err)
 	}
-	march := e.ship("C1", "S1", "10", march(20, 9).Add(-6*24*time.Hour))
-	e.clock.set(time.Date(2026, 4, 2, 12, 0, 0, 0, shanghai))
-	april := e.ship("C1", "S2", "10", time.Date(2026, 4, 2, 9, 0, 0, 0, shanghai))
+	march := e.Ship("C1", "S1", "10", march(20, 9).Add(-6*24*time.Hour))
+	e.Clock.Set(time.Date(2026, 4, 2, 12, 0, 0, 0, shanghai))
+	april := e.Ship("C1", "S2", "10", time.Date(2026, 4, 2, 9, 0, 0, 0, shanghai))
 	if march.RuleVersion != 1 || march.Earning.Points != 10 || april.RuleVersion != 2 || april.Earning.Points != 20 {
 		t.Errorf("March v%d %d points, April v%d %d points; want v1 10, v2 20",
 			march.RuleVersion, march.Earning.Points, april.RuleVersion, april.Earning.Points)
@@ -419,14 +420,14 @@ func TestRuleVersionsPriceTheirOwnPeriod(t *testing.T) {
 	t.Run("Refusals", func(t *testing.T) {
 		past := rules.Default()
 		past.EffectiveFrom = time.Date(2026, 3, 1, 0, 0, 0, 0, shanghai)
-		_, err := e.svc.PutRules(e.ctx, past, "test")
-		wantCode(t, err, fault.Invalid)
+		_, err := e.Loyalty.PutRules(e.Ctx, past, "test")
+		servicetest.WantCode(t, err, fault.Invalid)
 		overlapping := rules.Default()
 		overlapping.Segments[2].Min = d("250")
-		_, err = e.svc.PutRules(e.ctx, overlapping, "test")
-		wantCode(t, err, fault.InvalidRules)
+		_, err = e.Loyalty.PutRules(e.Ctx, overlapping, "test")
+		servicetest.WantCode(t, err, fault.InvalidRules)
 	})
-	versions, err := e.svc.RuleVersions(e.ctx)
+	versions, err := e.Loyalty.RuleVersions(e.Ctx)
 	if err != nil || len(versions) != 2 {
 		t.Errorf("%d versions, err %v; want 2", len(versions), err)
 	}

@@ -43,9 +43,9 @@ func runProperty(t *testing.T, seed uint64, steps int) {
 	customers := []string{"A", "B", "C", "D"}
 	for _, c := range [][2]string{{"A", ""}, {"B", "A"}, {"C", "A"}, {"D", "B"}} {
 		if c[1] == "" {
-			e.customer(c[0])
+			e.Customer(c[0])
 		} else {
-			e.customer(c[0], c[1])
+			e.Customer(c[0], c[1])
 		}
 		model.AddCustomer(c[0], c[1])
 	}
@@ -61,8 +61,8 @@ func runProperty(t *testing.T, seed uint64, steps int) {
 		"pen": {price: 30},
 		"box": {price: 45, featured: true, stock: ptr(40), from: march(1, 0), until: time.Date(2030, 1, 1, 0, 0, 0, 0, shanghai)},
 	}
-	e.product(catalog.Product{SKU: "pen", Name: "Pen", Kind: catalog.Standard, PointsPrice: 30})
-	e.product(catalog.Product{SKU: "box", Name: "Box", Kind: catalog.Featured, PointsPrice: 45,
+	e.Product(catalog.Product{SKU: "pen", Name: "Pen", Kind: catalog.Standard, PointsPrice: 30})
+	e.Product(catalog.Product{SKU: "box", Name: "Box", Kind: catalog.Featured, PointsPrice: 45,
 		ValidFrom: ptr(products["box"].from), ValidUntil: ptr(products["box"].until), Stock: ptr(40)})
 
 	type ship struct {
@@ -77,14 +77,14 @@ func runProperty(t *testing.T, seed uint64, steps int) {
 	var redemptions []redeemed
 	ops := map[string]int{}
 	for step := range steps {
-		now := e.clock.now()
+		now := e.Clock.Now()
 		at := now.Add(-time.Minute)
 		switch op := r.IntN(10); {
 		case op < 3:
 			c := customers[r.IntN(len(customers))]
 			id := fmt.Sprintf("S%d", step)
 			amount := decimal.New(int64(100+r.IntN(50000)), -2)
-			a := e.processLikeModel(model, e.event(loyalty.ShipmentCompleted, c, id, amount.String(), at))
+			a := e.processLikeModel(model, e.Event(loyalty.ShipmentCompleted, c, id, amount.String(), at))
 			if a.Refused == "" {
 				shipments = append(shipments, ship{c, id, amount})
 			}
@@ -105,7 +105,7 @@ func runProperty(t *testing.T, seed uint64, steps int) {
 			if !part.IsPositive() {
 				continue
 			}
-			a := e.processLikeModel(model, e.event(loyalty.ShipmentRefunded, s.customer, s.id, part.String(), at))
+			a := e.processLikeModel(model, e.Event(loyalty.ShipmentRefunded, s.customer, s.id, part.String(), at))
 			if a.Refused == "" {
 				s.left = s.left.Sub(part)
 			}
@@ -118,7 +118,7 @@ func runProperty(t *testing.T, seed uint64, steps int) {
 			ops["refund"]++
 		case op < 6 && len(shipments) > 0:
 			s := shipments[r.IntN(len(shipments))]
-			ev := e.event(loyalty.FeedbackSubmitted, s.customer, s.id, "", at)
+			ev := e.Event(loyalty.FeedbackSubmitted, s.customer, s.id, "", at)
 			rating := 1 + r.IntN(5)
 			ev.Rating = &rating
 			e.processLikeModel(model, ev)
@@ -136,7 +136,7 @@ func runProperty(t *testing.T, seed uint64, steps int) {
 			default:
 				want = model.Redeem(id, c, p.price*int64(q), now)
 			}
-			_, _, err := e.catalog.Redeem(e.ctx, catalog.RedemptionInput{ID: id, CustomerID: c, SKU: sku, Quantity: q}, "test")
+			_, _, err := e.Catalog.Redeem(e.Ctx, catalog.RedemptionInput{ID: id, CustomerID: c, SKU: sku, Quantity: q}, "test")
 			if got := string(fault.CodeOf(err)); got != want {
 				t.Fatalf("step %d: redeem %d %s by %s: %q (%v), the model says %q", step, q, sku, c, got, err, want)
 			}
@@ -152,7 +152,7 @@ func runProperty(t *testing.T, seed uint64, steps int) {
 		case op < 9 && len(redemptions) > 0:
 			i := r.IntN(len(redemptions))
 			red := redemptions[i]
-			if _, err := e.catalog.CancelRedemption(e.ctx, red.id, "", "test"); err != nil {
+			if _, err := e.Catalog.CancelRedemption(e.Ctx, red.id, "", "test"); err != nil {
 				t.Fatalf("cancel: %v", err)
 			}
 			if code := model.CancelRedemption(red.id); code != "" {
@@ -165,13 +165,13 @@ func runProperty(t *testing.T, seed uint64, steps int) {
 			ops["cancel"]++
 		default:
 			// Time passes; now and then the expiry job runs.
-			e.clock.add(time.Duration(r.IntN(90*24)) * time.Hour)
-			rep, err := e.svc.Expire(e.ctx, e.clock.now(), "test", nil)
+			e.Clock.Add(time.Duration(r.IntN(90*24)) * time.Hour)
+			rep, err := e.Loyalty.Expire(e.Ctx, e.Clock.Now(), "test", nil)
 			if err != nil {
 				t.Fatalf("expire: %v", err)
 			}
-			if points, customers := model.Expire(e.clock.now()); rep.Points != points || rep.Customers != customers {
-				t.Fatalf("step %d: expiry at %s: %d points of %d customers, the model says %d of %d", step, e.clock.now(),
+			if points, customers := model.Expire(e.Clock.Now()); rep.Points != points || rep.Customers != customers {
+				t.Fatalf("step %d: expiry at %s: %d points of %d customers, the model says %d of %d", step, e.Clock.Now(),
 					rep.Points, rep.Customers, points, customers)
 			}
 			if rep.Points > 0 {
@@ -183,7 +183,7 @@ func runProperty(t *testing.T, seed uint64, steps int) {
 			t.Fatalf("step %d: the points balances differ from the model's:\n%s", step, diff)
 		}
 		var bad []string
-		rows, err := e.pool.Query(e.ctx, `SELECT a.code FROM accounts a
+		rows, err := e.Pool.Query(e.Ctx, `SELECT a.code FROM accounts a
 LEFT JOIN (SELECT account_id, sum(remaining) AS s FROM points_lots GROUP BY account_id) l ON l.account_id = a.id
 JOIN balance_buckets b ON b.account_id = a.id
 WHERE a.asset = 'PTS' AND NOT a.allow_negative AND b.balance <> coalesce(l.s, 0)`)
@@ -202,10 +202,10 @@ WHERE a.asset = 'PTS' AND NOT a.allow_negative AND b.balance <> coalesce(l.s, 0)
 			t.Fatalf("step %d: points balance differs from the sum of lots for %v", step, bad)
 		}
 		if step%25 == 0 {
-			e.reconcile()
+			e.Reconcile()
 		}
 	}
-	e.reconcile()
+	e.Reconcile()
 	for _, what := range []string{"ship", "refund", "feedback", "redeem", "cancel", "expiry of points", "referral pending"} {
 		if ops[what] == 0 {
 			t.Errorf("no %s in %d steps: the model is checked on too little", what, steps)
@@ -218,10 +218,10 @@ WHERE a.asset = 'PTS' AND NOT a.allow_negative AND b.balance <> coalesce(l.s, 0)
 // clock's now, fails the test if their answers differ, and returns the
 // answer.
 func (e *env) processLikeModel(model *pricemodel.Books, ev loyalty.Event) pricemodel.Answer {
-	e.t.Helper()
-	answer := model.Process(modelEvent(ev), e.clock.now())
-	if got, want := describeOutcome(e.processAs(e.keyID, ev)), describeAnswer(answer); got != want {
-		e.t.Fatalf("%s %s of %s at %s:\n  the books: %s\n  the model: %s", ev.Type, ev.ShipmentID, ev.CustomerID, ev.OccurredAt, got, want)
+	e.T.Helper()
+	answer := model.Process(modelEvent(ev), e.Clock.Now())
+	if got, want := describeOutcome(e.ProcessAs(e.KeyID, ev)), describeAnswer(answer); got != want {
+		e.T.Fatalf("%s %s of %s at %s:\n  the books: %s\n  the model: %s", ev.Type, ev.ShipmentID, ev.CustomerID, ev.OccurredAt, got, want)
 	}
 	return answer
 }
@@ -323,23 +323,23 @@ func describeRefund(b *strings.Builder, refunded, total decimal.Decimal, taken, 
 // balancesDiffer lists the points accounts whose balance in the books is not
 // the model's, one per line; "" when all agree.
 func (e *env) balancesDiffer(model *pricemodel.Books) string {
-	e.t.Helper()
-	rows, err := e.pool.Query(e.ctx, `SELECT a.code, sum(b.balance)::bigint FROM balance_buckets b
+	e.T.Helper()
+	rows, err := e.Pool.Query(e.Ctx, `SELECT a.code, sum(b.balance)::bigint FROM balance_buckets b
 JOIN accounts a ON a.id = b.account_id WHERE a.asset = 'PTS' GROUP BY a.code`)
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
 	books := map[string]int64{}
 	for rows.Next() {
 		var code string
 		var balance int64
 		if err := rows.Scan(&code, &balance); err != nil {
-			e.t.Fatal(err)
+			e.T.Fatal(err)
 		}
 		books[code] = balance
 	}
 	if err := rows.Err(); err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
 	want := model.Balances()
 	var codes []string

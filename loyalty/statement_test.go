@@ -10,16 +10,16 @@ import (
 
 func TestStatementDescribesEntries(t *testing.T) {
 	e := newEnv(t)
-	e.customer("R")
-	e.customer("C1", "R")
-	e.ship("C1", "S0", "5000", time.Date(2026, 2, 10, 9, 0, 0, 0, shanghai))
-	e.ship("C1", "S1", "123.45", march(10, 9))
-	e.mustProcess(e.event(loyalty.ShipmentRefunded, "C1", "S1", "23.45", march(11, 9)))
-	e.product(catalog.Product{SKU: "pen", Name: "Pen", Kind: catalog.Standard, PointsPrice: 100})
-	if _, err := e.redeem("C1", "pen", 2); err != nil {
+	e.Customer("R")
+	e.Customer("C1", "R")
+	e.Ship("C1", "S0", "5000", time.Date(2026, 2, 10, 9, 0, 0, 0, shanghai))
+	e.Ship("C1", "S1", "123.45", march(10, 9))
+	e.MustProcess(e.Event(loyalty.ShipmentRefunded, "C1", "S1", "23.45", march(11, 9)))
+	e.Product(catalog.Product{SKU: "pen", Name: "Pen", Kind: catalog.Standard, PointsPrice: 100})
+	if _, err := e.Redeem("C1", "pen", 2); err != nil {
 		t.Fatal(err)
 	}
-	entries, next, err := e.svc.Statement(e.ctx, "C1", 0, 3)
+	entries, next, err := e.Loyalty.Statement(e.Ctx, "C1", 0, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,14 +36,14 @@ func TestStatementDescribesEntries(t *testing.T) {
 	if next == 0 {
 		t.Fatal("no next page")
 	}
-	rest, next, err := e.svc.Statement(e.ctx, "C1", next, 3)
+	rest, next, err := e.Loyalty.Statement(e.Ctx, "C1", next, 3)
 	if err != nil || len(rest) != 1 || next != 0 || rest[0].Description != "5000 points for shipment S0 (floating x1)" {
 		t.Errorf("last page %+v next %d err %v", rest, next, err)
 	}
 	if b := entries[0].Movements[0].BalanceAfter; b.IntPart() != 5000+148-28-200 {
 		t.Errorf("balance after the redemption %s", b)
 	}
-	ref, _, err := e.svc.Statement(e.ctx, "R", 0, 10)
+	ref, _, err := e.Loyalty.Statement(e.Ctx, "R", 0, 10)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,19 +22,19 @@ var switchAt = time.Date(2026, 3, 20, 0, 0, 0, 0, shanghai)
 // putVersion2 stores the default rules (docs/RULES.md) changed by change as
 // version 2, effective from switchAt.
 func (e *env) putVersion2(change func(*rules.RuleSet)) {
-	e.t.Helper()
+	e.T.Helper()
 	rs := rules.Default()
 	change(&rs)
 	rs.EffectiveFrom = switchAt
-	stored, err := e.customers.PutRules(e.ctx, rs, "test")
+	stored, err := e.Loyalty.PutRules(e.Ctx, rs, "test")
 	if err != nil || stored.Version != 2 {
-		e.t.Fatalf("put rules: version %d, %v", stored.Version, err)
+		e.T.Fatalf("put rules: version %d, %v", stored.Version, err)
 	}
 }
 
 func TestDepositIsPricedByTheRateTableInEffectWhenItOccurred(t *testing.T) {
 	e := newEnv(t)
-	e.customer("P")
+	e.Customer("P")
 	// Version 2 pays 1% from 500 CNY and 2.5% from 1,000.
 	e.putVersion2(func(rs *rules.RuleSet) {
 		rs.Rebates = []rules.RebateTier{{Min: d("0"), Rate: d("0")}, {Min: d("500"), Rate: d("0.01")},
@@ -43,14 +43,14 @@ func TestDepositIsPricedByTheRateTableInEffectWhenItOccurred(t *testing.T) {
 	})
 	deposit := func(id, amount string, at time.Time) prepaid.MoneyMovement {
 		t.Helper()
-		m, _, err := e.svc.Deposit(e.ctx, prepaid.MoneyInput{ID: id, CustomerID: "P", Amount: d(amount), OccurredAt: at}, "test")
+		m, _, err := e.Prepaid.Deposit(e.Ctx, prepaid.MoneyInput{ID: id, CustomerID: "P", Amount: d(amount), OccurredAt: at}, "test")
 		if err != nil {
 			t.Fatalf("deposit %s: %v", id, err)
 		}
 		return m
 	}
 	early := deposit("D-EARLY", "1000", march(15, 11)) // arrives before the switch
-	e.clock.set(time.Date(2026, 3, 25, 12, 0, 0, 0, shanghai))
+	e.Clock.Set(time.Date(2026, 3, 25, 12, 0, 0, 0, shanghai))
 	before := deposit("D-BEFORE", "1000", switchAt.Add(-time.Microsecond))
 	at := deposit("D-AT", "1000", switchAt)
 	after := deposit("D-AFTER", "999.99", time.Date(2026, 3, 21, 9, 0, 0, 0, shanghai))
@@ -76,7 +76,7 @@ func TestDepositIsPricedByTheRateTableInEffectWhenItOccurred(t *testing.T) {
 		var entryVersion, recordedVersion int
 		var rate, rebate decimal.Decimal
 		var posted *decimal.Decimal
-		if err := e.pool.QueryRow(e.ctx, `SELECT en.rule_version, m.rule_version, m.rate, m.rebate,
+		if err := e.Pool.QueryRow(e.Ctx, `SELECT en.rule_version, m.rule_version, m.rate, m.rebate,
     (SELECT p.amount FROM postings p JOIN accounts a ON a.id = p.account_id
      WHERE p.entry_id = m.entry_id AND a.code = 'customer:P:rebate')
 FROM money_movements m JOIN entries en ON en.id = m.entry_id WHERE m.kind = 'deposit' AND m.id = $1`, m.ID).
@@ -93,9 +93,9 @@ FROM money_movements m JOIN entries en ON en.id = m.entry_id WHERE m.kind = 'dep
 	}
 	// The books: 20 + 20 + 25 + 9.99 of rebate on 4,999.98 of deposits, and
 	// March's rebate roll-forward closes at that balance.
-	wantBalanceOf(t, e, "customer:P:prepaid", "4999.98")
-	wantBalanceOf(t, e, "customer:P:rebate", "74.99")
-	total, err := finance.New(e.ledger, e.customers, e.svc).RebateReport(e.ctx, time.Date(2026, 3, 1, 0, 0, 0, 0, shanghai), time.Date(2026, 4, 1, 0, 0, 0, 0, shanghai),
+	e.WantBalanceOf(t, "customer:P:prepaid", "4999.98")
+	e.WantBalanceOf(t, "customer:P:rebate", "74.99")
+	total, err := finance.New(e.Ledger, e.Loyalty, e.Prepaid).RebateReport(e.Ctx, time.Date(2026, 3, 1, 0, 0, 0, 0, shanghai), time.Date(2026, 4, 1, 0, 0, 0, 0, shanghai),
 		func(finance.RebateRow) error { return nil })
 	if err != nil {
 		t.Fatal(err)
@@ -103,5 +103,5 @@ FROM money_movements m JOIN entries en ON en.id = m.entry_id WHERE m.kind = 'dep
 	if !total.Opening.IsZero() || !total.Granted.Equal(d("74.99")) || !total.Deposits.Equal(d("4999.98")) || !total.Closing.Equal(d("74.99")) {
 		t.Errorf("March rebate roll-forward %+v, want 0 + 74.99 granted = 74.99 on 4999.98 deposited", total)
 	}
-	e.reconcile()
+	e.Reconcile()
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/internal/pricemodel"
+	"github.com/tally-ledger/tally/internal/servicetest"
 	"github.com/tally-ledger/tally/prepaid"
 )
 
@@ -47,19 +48,19 @@ func TestSplitWithdrawalsNeverKeepMoreRebateThanOne(t *testing.T) {
 				t.Helper()
 				n++
 				c := fmt.Sprintf("C%d", n)
-				e.customer(c)
-				e.mustMoney(prepaid.Deposit, c, "10000")
+				e.Customer(c)
+				e.MustMoney(prepaid.Deposit, c, "10000")
 				principal, rebate := d("10000"), d("400")
 				for i, p := range pieces {
-					m := e.mustMoney(prepaid.Withdrawal, c, p)
+					m := e.MustMoney(prepaid.Withdrawal, c, p)
 					want := pricemodel.Clawback(rebate, principal, d(p))
 					principal, rebate = principal.Sub(d(p)), rebate.Sub(want)
-					wantMoney(t, fmt.Sprintf("%s's withdrawal %d of %s: clawback", c, i+1, p), m.Clawback, want.String())
+					servicetest.WantMoney(t, fmt.Sprintf("%s's withdrawal %d of %s: clawback", c, i+1, p), m.Clawback, want.String())
 					if !m.Principal.Equal(principal) || !m.RebateBalance.Equal(rebate) {
 						t.Errorf("%s after withdrawal %d: principal %s rebate %s, want %s and %s", c, i+1, m.Principal, m.RebateBalance, principal, rebate)
 					}
 				}
-				b := e.balances(t, c)
+				b := e.Balances(t, c)
 				if !b.Prepaid.Principal.Equal(principal) || !b.Prepaid.Rebate.Equal(rebate) {
 					t.Errorf("%s's books: principal %s rebate %s, want %s and %s", c, b.Prepaid.Principal, b.Prepaid.Rebate, principal, rebate)
 				}
@@ -86,8 +87,8 @@ func TestSplitWithdrawalsNeverKeepMoreRebateThanOne(t *testing.T) {
 			}
 		})
 	}
-	wantBalanceOf(t, e, "platform:rebate:expense", expense.String())
-	e.reconcile()
+	e.WantBalanceOf(t, "platform:rebate:expense", expense.String())
+	e.Reconcile()
 }
 
 // TestSplitWithdrawalsReverseToTheDeposit: the rounding of split
@@ -99,17 +100,17 @@ func TestSplitWithdrawalsNeverKeepMoreRebateThanOne(t *testing.T) {
 // every reconciliation check, the rebate check among them, passes.
 func TestSplitWithdrawalsReverseToTheDeposit(t *testing.T) {
 	e := newEnv(t)
-	e.customer("C1")
-	dep := e.mustMoney(prepaid.Deposit, "C1", "10000")
-	first := e.mustMoney(prepaid.Withdrawal, "C1", "0.12")
-	second := e.mustMoney(prepaid.Withdrawal, "C1", "0.12")
-	wantMoney(t, "first clawback", first.Clawback, "0.01")
-	wantMoney(t, "second clawback", second.Clawback, "0.01")
+	e.Customer("C1")
+	dep := e.MustMoney(prepaid.Deposit, "C1", "10000")
+	first := e.MustMoney(prepaid.Withdrawal, "C1", "0.12")
+	second := e.MustMoney(prepaid.Withdrawal, "C1", "0.12")
+	servicetest.WantMoney(t, "first clawback", first.Clawback, "0.01")
+	servicetest.WantMoney(t, "second clawback", second.Clawback, "0.01")
 
-	_, err := e.svc.ReverseMoney(e.ctx, prepaid.Deposit, dep.ID, "bounced", "test")
-	wantCode(t, err, fault.InsufficientFunds)
+	_, err := e.Prepaid.ReverseMoney(e.Ctx, prepaid.Deposit, dep.ID, "bounced", "test")
+	servicetest.WantCode(t, err, fault.InsufficientFunds)
 	for _, w := range []prepaid.MoneyMovement{second, first} {
-		rev, err := e.svc.ReverseMoney(e.ctx, prepaid.Withdrawal, w.ID, "paid back by mistake", "test")
+		rev, err := e.Prepaid.ReverseMoney(e.Ctx, prepaid.Withdrawal, w.ID, "paid back by mistake", "test")
 		if err != nil {
 			t.Fatalf("reverse withdrawal %s: %v", w.ID, err)
 		}
@@ -120,14 +121,14 @@ func TestSplitWithdrawalsReverseToTheDeposit(t *testing.T) {
 			t.Errorf("reversing %s: rebate %s, want %s", w.ID, rev.RebateBalance, want)
 		}
 	}
-	rev, err := e.svc.ReverseMoney(e.ctx, prepaid.Deposit, dep.ID, "bounced", "test")
+	rev, err := e.Prepaid.ReverseMoney(e.Ctx, prepaid.Deposit, dep.ID, "bounced", "test")
 	if err != nil {
 		t.Fatalf("reverse the deposit: %v", err)
 	}
 	if !rev.Principal.IsZero() || !rev.RebateBalance.IsZero() {
 		t.Errorf("after every reversal: principal %s rebate %s, want 0 and 0", rev.Principal, rev.RebateBalance)
 	}
-	wantBalanceOf(t, e, "platform:rebate:expense", "0")
-	wantBalanceOf(t, e, "platform:cash", "0")
-	e.reconcile()
+	e.WantBalanceOf(t, "platform:rebate:expense", "0")
+	e.WantBalanceOf(t, "platform:cash", "0")
+	e.Reconcile()
 }

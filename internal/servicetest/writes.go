@@ -1,0 +1,129 @@
+package servicetest
+
+import (
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tally-ledger/tally/catalog"
+	"github.com/tally-ledger/tally/loyalty"
+	"github.com/tally-ledger/tally/prepaid"
+)
+
+// Customer creates the customer id, referred by referredBy[0] if given.
+func (e *Env) Customer(id string, referredBy ...string) {
+	e.T.Helper()
+	c := loyalty.Customer{ID: id, Name: "Customer " + id}
+	if len(referredBy) > 0 {
+		c.ReferredBy = &referredBy[0]
+	}
+	if _, _, err := e.Loyalty.CreateCustomer(e.Ctx, c); err != nil {
+		e.T.Fatalf("create customer %s: %v", id, err)
+	}
+}
+
+// Event is a partner event with a fresh id (ev-1, ev-2, ... in this Env);
+// amount "" is none.
+func (e *Env) Event(typ, customer, shipment, amount string, at time.Time) loyalty.Event {
+	ev := loyalty.Event{EventID: fmt.Sprintf("ev-%d", e.seq.Add(1)), Type: typ, CustomerID: customer,
+		ShipmentID: shipment, OccurredAt: at}
+	if amount != "" {
+		a := D(amount)
+		ev.Amount = &a
+	}
+	return ev
+}
+
+// ProcessBatch sends the events as the partner key keyID, along Send.
+func (e *Env) ProcessBatch(keyID int64, events []loyalty.Event) []loyalty.Outcome {
+	return e.Send(e.Ctx, keyID, "test", events)
+}
+
+// ProcessAs sends one event as the partner key keyID.
+func (e *Env) ProcessAs(keyID int64, ev loyalty.Event) loyalty.Outcome {
+	return e.ProcessBatch(keyID, []loyalty.Event{ev})[0]
+}
+
+// Process sends one event as the Env's partner key.
+func (e *Env) Process(ev loyalty.Event) (loyalty.Result, error) {
+	o := e.ProcessAs(e.KeyID, ev)
+	return o.Result, o.Err
+}
+
+// MustProcess sends one event, failing the test if it is refused.
+func (e *Env) MustProcess(ev loyalty.Event) loyalty.Result {
+	e.T.Helper()
+	res, err := e.Process(ev)
+	if err != nil {
+		e.T.Fatalf("%s %s: %v", ev.Type, ev.ShipmentID, err)
+	}
+	return res
+}
+
+// Ship completes the customer's shipment of amount at at.
+func (e *Env) Ship(customer, shipment, amount string, at time.Time) loyalty.Result {
+	e.T.Helper()
+	return e.MustProcess(e.Event(loyalty.ShipmentCompleted, customer, shipment, amount, at))
+}
+
+// Product adds p to the catalogue.
+func (e *Env) Product(p catalog.Product) {
+	e.T.Helper()
+	if _, err := e.Catalog.CreateProduct(e.Ctx, p); err != nil {
+		e.T.Fatalf("product %s: %v", p.SKU, err)
+	}
+}
+
+var redemptionSeq atomic.Int64
+
+// Redeem redeems q of the product sku for the customer, under a fresh id.
+func (e *Env) Redeem(customer, sku string, q int) (catalog.Redemption, error) {
+	r, _, err := e.Catalog.Redeem(e.Ctx, catalog.RedemptionInput{ID: fmt.Sprintf("r-%d", redemptionSeq.Add(1)),
+		CustomerID: customer, SKU: sku, Quantity: q}, "test")
+	return r, err
+}
+
+var moneySeq atomic.Int64
+
+// Money records a movement of the kind (prepaid.Deposit, Charge or
+// Withdrawal) under a fresh id, for shipment S1, a minute before now.
+func (e *Env) Money(kind, customer, amount string) (prepaid.MoneyMovement, error) {
+	return e.move(kind, prepaid.MoneyInput{ID: fmt.Sprintf("%s-%d", kind, moneySeq.Add(1)), CustomerID: customer,
+		Amount: D(amount), OccurredAt: e.Clock.Now().Add(-time.Minute), ShipmentID: "S1"})
+}
+
+// MustMoney is Money, failing the test if the movement is refused.
+func (e *Env) MustMoney(kind, customer, amount string) prepaid.MoneyMovement {
+	e.T.Helper()
+	m, err := e.Money(kind, customer, amount)
+	if err != nil {
+		e.T.Fatalf("%s %s %s: %v", kind, customer, amount, err)
+	}
+	return m
+}
+
+// MoneyAt records the movement id of the kind that occurred at at, with no
+// shipment, failing the test if it is refused.
+func (e *Env) MoneyAt(t testing.TB, kind, id, customer, amount string, at time.Time) prepaid.MoneyMovement {
+	t.Helper()
+	m, err := e.move(kind, prepaid.MoneyInput{ID: id, CustomerID: customer, Amount: D(amount), OccurredAt: at})
+	if err != nil {
+		t.Fatalf("%s %s: %v", kind, id, err)
+	}
+	return m
+}
+
+func (e *Env) move(kind string, in prepaid.MoneyInput) (m prepaid.MoneyMovement, err error) {
+	switch kind {
+	case prepaid.Deposit:
+		m, _, err = e.Prepaid.Deposit(e.Ctx, in, "test")
+	case prepaid.Charge:
+		m, _, err = e.Prepaid.Charge(e.Ctx, in, "test")
+	case prepaid.Withdrawal:
+		m, _, err = e.Prepaid.Withdraw(e.Ctx, in, "test")
+	default:
+		e.T.Fatalf("no movement of kind %q", kind)
+	}
+	return m, err
+}
