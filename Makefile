@@ -89,4 +89,5 @@ clean-db: build ## stop and delete the local clusters (all local data is lost)
 	-./$(BIN) devdb stop --dir .data/pgbench
 	-./$(BIN) devdb stop --dir .data/pgbench-go
 	-./$(BIN) devdb stop --dir .data/pgchaos
+	-./$(BIN) devdb stop --dir .data/pgmutation
 	rm -rf .data
