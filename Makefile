@@ -5,7 +5,7 @@ export PATH := $(PATH):/usr/local/go/bin
 GO ?= go
 BIN := bin/tally
 
-.PHONY: help build run test vet lint-openapi fuzz bench chaos clean-db
+.PHONY: help build run test vet lint-openapi fuzz bench chaos mutation clean-db
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -56,10 +56,38 @@ bench: build ## pgbench and the real server under load, 3 runs back to back -> d
 chaos: ## kill the server (SIGKILL, 3x) and crash PostgreSQL (1x) under load; check nothing acknowledged is lost or doubled
 	set -o pipefail; $(GO) test ./internal/chaos -count=1 -run '^TestChaos$$' -timeout 5m -v -args -chaos.full | grep -E '^(ops acknowledged|--- |ok|FAIL)|chaos_test'
 
+# Mutation testing (docs/TESTING.md): gremlins changes one operator at a time
+# in a package and runs that package's own tests; a mutant the tests do not
+# notice "lived". Gremlins copies the whole module root per worker, so it
+# runs on a copy of the sources only (not .data and its clusters), with test
+# caching off, and every test run uses one PostgreSQL cluster started here.
+# internal/mutscore then corrects gremlins' counts and prints the scores.
+GREMLINS_VERSION := v0.6.0
+GREMLINS := .data/gremlins-$(GREMLINS_VERSION)/gremlins
+MUTATION_PKGS ?= rules ledger
+MUTATION_WORKERS ?= 1
+MUTATION_TIMEOUT ?= 10
+MUTATION_MIN ?= 90
+mutation: build ## mutation scores of MUTATION_PKGS (default "rules ledger"; add loyalty); fails under 90% efficacy or coverage
+	@test -x $(GREMLINS) || GOBIN=$(CURDIR)/$(dir $(GREMLINS)) $(GO) install github.com/go-gremlins/gremlins/cmd/gremlins@$(GREMLINS_VERSION)
+	@$(GO) build -o .data/mutscore ./internal/mutscore
+	@out=$(CURDIR)/.data/mutation; rm -rf $$out && mkdir -p $$out/src && \
+	git ls-files -z -co --exclude-standard | tar --null --ignore-failed-read -T - -cf - | tar -xf - -C $$out/src && \
+	trap './$(BIN) devdb stop --dir .data/pgmutation >/dev/null' EXIT && \
+	url=$$(./$(BIN) devdb start --dir .data/pgmutation --db postgres --fast) && export TALLY_TEST_DATABASE_URL=$$url && \
+	status=0; for p in $(MUTATION_PKGS); do \
+		start=$$(date +%s); \
+		(cd $$out/src && GOFLAGS=-count=1 $(CURDIR)/$(GREMLINS) unleash ./$$p --workers $(MUTATION_WORKERS) \
+			--timeout-coefficient $(MUTATION_TIMEOUT) -o $$out/$$p.json) > $$out/$$p.log 2>&1 \
+			|| { echo "mutation $$p: gremlins failed, see .data/mutation/$$p.log"; status=1; continue; }; \
+		.data/mutscore -src $$out/src -pkg $$p -report $$out/$$p.json -min $(MUTATION_MIN) -started $$start || status=1; \
+	done; exit $$status
+
 clean-db: build ## stop and delete the local clusters (all local data is lost)
 	-./$(BIN) devdb stop --dir .data/pg
 	-./$(BIN) devdb stop --dir .data/pgtest
 	-./$(BIN) devdb stop --dir .data/pgbench
 	-./$(BIN) devdb stop --dir .data/pgbench-go
 	-./$(BIN) devdb stop --dir .data/pgchaos
+	-./$(BIN) devdb stop --dir .data/pgmutation
 	rm -rf .data

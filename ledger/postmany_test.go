@@ -1,0 +1,220 @@
+package ledger_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"github.com/tally-ledger/tally/internal/fault"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tally-ledger/tally/internal/testdb"
+	"github.com/tally-ledger/tally/ledger"
+)
+
+// PostMany records each entry as Post would: its postings with the balance
+// after each, its lots, its metadata and rule version, under the ids given;
+// what the caller queues in then runs in the same transaction with the ids.
+func TestPostManyRecordsEachEntry(t *testing.T) {
+	at := time.Date(2026, 3, 10, 4, 0, 0, 0, time.UTC)
+	now := at.Add(time.Hour)
+	pool := testdb.Pool(t)
+	l := ledger.New(pool, ledger.WithClock(func() time.Time { return now }))
+	ctx := context.Background()
+	expires := time.Date(2027, 4, 1, 0, 0, 0, 0, time.UTC)
+	version := 3
+
+	first := earn("C1", "5")
+	first.EffectiveAt, first.Metadata, first.RuleVersion = at, json.RawMessage(`{"event":"e1"}`), &version
+	first.Postings[1].Lot = &ledger.Lot{ExpiresAt: expires}
+	second := earn("C1", "7")
+	second.EffectiveAt = at.Add(time.Minute)
+	second.Postings[1].Lot = &ledger.Lot{AvailableAt: at.AddDate(0, 0, 14), ExpiresAt: expires}
+	deposit := ledger.EntryInput{Kind: "deposit", Actor: "test", EffectiveAt: at, Postings: []ledger.PostingInput{
+		{Account: "platform:cash", Amount: d("-1000.00")},
+		{Account: "customer:C2:prepaid", Amount: d("1000.00")},
+		{Account: "platform:rebate:expense", Amount: d("-20.00")},
+		{Account: "customer:C2:rebate", Amount: d("20.00")},
+	}}
+
+	var ids, seen []int64
+	err := l.InTx(ctx, func(tx *ledger.Tx) error {
+		var b pgx.Batch
+		ledger.QueueEntryIDs(&b, 3, &ids)
+		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE seen (entry_id bigint) ON COMMIT DROP`); err != nil {
+			return err
+		}
+		if err := tx.PostMany(ctx, []ledger.EntryInput{first, second, deposit}, ids, func(ids []int64, b *pgx.Batch) {
+			b.Queue(`INSERT INTO seen SELECT unnest($1::bigint[])`, ids)
+		}); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT s.entry_id FROM seen s JOIN entries e ON e.id = s.entry_id ORDER BY 1`)
+		if err != nil {
+			return err
+		}
+		seen, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != 3 || !slices.IsSorted(ids) || !slices.Equal(seen, ids) {
+		t.Fatalf("reserved ids %v; then saw %v of them as entries, want all three", ids, seen)
+	}
+	if got := l.Stats().Posted.Load(); got != 3 {
+		t.Errorf("Stats.Posted = %d, want 3", got)
+	}
+
+	e1, err := l.Entry(ctx, ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e1.Kind != "earn" || !e1.EffectiveAt.Equal(at) || e1.RuleVersion == nil || *e1.RuleVersion != 3 ||
+		!jsonEqual(e1.Metadata, `{"event":"e1"}`) {
+		t.Errorf("entry %+v, want earn at %s, rule version 3, its metadata", e1, at)
+	}
+	e2, err := l.Entry(ctx, ids[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e2.RuleVersion != nil || !jsonEqual(e2.Metadata, `{}`) {
+		t.Errorf("entry %d: rule version %v, metadata %s; want none and {}", e2.ID, e2.RuleVersion, e2.Metadata)
+	}
+	// The same account in two entries of one call: each posting's balance
+	// after is the running balance.
+	wantAfter := map[int64]string{ids[0]: "5", ids[1]: "12"}
+	for _, e := range []*ledger.Entry{e1, e2} {
+		for _, p := range e.Postings {
+			if p.Account != "customer:C1:points" {
+				continue
+			}
+			if p.BalanceAfter == nil || !p.BalanceAfter.Equal(d(wantAfter[e.ID])) {
+				t.Errorf("entry %d: balance after %v, want %s", e.ID, p.BalanceAfter, wantAfter[e.ID])
+			}
+		}
+	}
+	wantBalance(t, l, "customer:C1:points", "12")
+	wantBalance(t, l, "platform:points:earned:volume", "-12")
+	wantBalance(t, l, "customer:C2:prepaid", "1000")
+	wantBalance(t, l, "customer:C2:rebate", "20")
+	wantBalance(t, l, "platform:cash", "-1000")
+
+	// One lot per points credit, with its terms; the second is pending.
+	rows, err := pool.Query(ctx, `SELECT entry_id, amount, remaining, available_at, expires_at FROM points_lots ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type lot struct {
+		entry, amount, remaining int64
+		available, expires       time.Time
+	}
+	lots, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (lot, error) {
+		var x lot
+		err := r.Scan(&x.entry, &x.amount, &x.remaining, &x.available, &x.expires)
+		return x, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A lot without an available time is available from the ledger's now.
+	if len(lots) != 2 ||
+		lots[0].entry != ids[0] || lots[0].amount != 5 || lots[0].remaining != 5 || !lots[0].available.Equal(now) || !lots[0].expires.Equal(expires) ||
+		lots[1].entry != ids[1] || lots[1].amount != 7 || !lots[1].available.Equal(at.AddDate(0, 0, 14)) || !lots[1].expires.Equal(expires) {
+		t.Errorf("lots %+v, want 5 available from %s (entry %d) and 7 from %s (entry %d), expiring %s",
+			lots, now, ids[0], at.AddDate(0, 0, 14), ids[1], expires)
+	}
+	mustReconcile(t, l)
+}
+
+func jsonEqual(got json.RawMessage, want string) bool {
+	var a, b any
+	return json.Unmarshal(got, &a) == nil && json.Unmarshal([]byte(want), &b) == nil &&
+		string(mustJSON(a)) == string(mustJSON(b))
+}
+
+func mustJSON(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
+}
+
+func TestPostManyReservesIDsItself(t *testing.T) {
+	l, _ := newLedger(t)
+	ctx := context.Background()
+	err := l.InTx(ctx, func(tx *ledger.Tx) error {
+		return tx.PostMany(ctx, []ledger.EntryInput{earn("C1", "5"), earn("C2", "6")}, nil, nil)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantBalance(t, l, "customer:C1:points", "5")
+	wantBalance(t, l, "customer:C2:points", "6")
+	wantBalance(t, l, "platform:points:earned:volume", "-11")
+	mustReconcile(t, l)
+}
+
+func TestPostManyOfNothingWritesNothing(t *testing.T) {
+	l, pool := newLedger(t)
+	ctx := context.Background()
+	called := false
+	err := l.InTx(ctx, func(tx *ledger.Tx) error {
+		return tx.PostMany(ctx, nil, nil, func(ids []int64, b *pgx.Batch) { called = len(ids) == 0 })
+	})
+	if err != nil || !called {
+		t.Fatalf("PostMany(nil) = %v, then called with no ids: %v", err, called)
+	}
+	if n := countRows(t, pool, "entries"); n != 0 {
+		t.Errorf("%d entries, want none", n)
+	}
+}
+
+// PostMany takes only what a group of earnings needs and refuses the rest
+// whole: nothing of the call is written.
+func TestPostManyRefuses(t *testing.T) {
+	keyed := earn("C1", "5")
+	keyed.IdempotencyKey = "k1"
+	restore := earn("C1", "5")
+	restore.Postings[1].Lot, restore.Postings[1].RestoreOf = nil, 1
+	unbalanced := earn("C1", "5")
+	unbalanced.Postings[0].Amount = d("-4")
+	l, pool := newLedger(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name    string
+		ins     []ledger.EntryInput
+		ids     []int64
+		code    fault.Code
+		account string
+	}{
+		{"AnIdempotencyKey", []ledger.EntryInput{earn("C2", "1"), keyed}, nil, fault.Invalid, ""},
+		{"ADebitOfACustomer", []ledger.EntryInput{earn("C2", "1"), redeem("C1", "1")}, nil, fault.Invalid, "customer:C1:points"},
+		{"APointsCreditWithoutANewLot", []ledger.EntryInput{restore}, nil, fault.Invalid, "customer:C1:points"},
+		{"AnUnbalancedEntry", []ledger.EntryInput{earn("C2", "1"), unbalanced}, nil, fault.Unbalanced, ""},
+		{"TooFewIDs", []ledger.EntryInput{earn("C2", "1"), earn("C3", "1")}, []int64{1}, fault.Invalid, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var err error
+			txErr := l.InTx(ctx, func(tx *ledger.Tx) error {
+				err = tx.PostMany(ctx, tc.ins, tc.ids, nil)
+				return nil
+			})
+			if txErr != nil {
+				t.Fatal(txErr)
+			}
+			wantCode(t, err, tc.code)
+			var e *fault.Error
+			if errors.As(err, &e); e.Account != tc.account {
+				t.Errorf("error names account %q, want %q", e.Account, tc.account)
+			}
+			if n := countRows(t, pool, "entries"); n != 0 {
+				t.Errorf("%d entries written, want none", n)
+			}
+		})
+	}
+}
