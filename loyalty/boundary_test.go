@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -521,7 +520,7 @@ WHERE en.kind = 'expiry' AND a.code LIKE 'customer:%' GROUP BY a.code HAVING cou
 	}
 	got, wantBooks := e.expiryBooks(), whole.expiryBooks()
 	if !slices.Equal(got, wantBooks) {
-		t.Errorf("books after an interrupted run and a second one differ from one whole run:\n%s", lineDiff(got, wantBooks))
+		t.Errorf("books after an interrupted run and a second one differ from one whole run:\n%s", diffLines(got, wantBooks))
 	}
 	e.WantBalanceOf(t, "platform:points:expired", decimal.NewFromInt(want).String())
 	e.Reconcile()
@@ -547,24 +546,6 @@ func waitUntilBlockedBy(t *testing.T, e *env, pid int) {
 		}
 		time.Sleep(5 * time.Millisecond) // polling the server's lock table: there is no notification to wait on
 	}
-}
-
-func lineDiff(got, want []string) string {
-	var b strings.Builder
-	for _, s := range got {
-		if _, ok := slices.BinarySearch(want, s); !ok {
-			fmt.Fprintf(&b, "+ %s\n", s)
-		}
-	}
-	for _, s := range want {
-		if _, ok := slices.BinarySearch(got, s); !ok {
-			fmt.Fprintf(&b, "- %s\n", s)
-		}
-	}
-	if b.Len() > 4000 {
-		return b.String()[:4000] + "..."
-	}
-	return b.String()
 }
 
 func TestReferralBonusBecomesAvailableAtExactlyTheEndOfTheWindow(t *testing.T) {
