@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"regexp"
 
 	"github.com/labstack/echo/v4"
 
@@ -9,6 +10,27 @@ import (
 	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 )
+
+var spacePattern = regexp.MustCompile(`^(partner:[1-9][0-9]{0,18}|key:[1-9][0-9]{0,18}|customer:[A-Za-z0-9_.-]{1,64}|unknown)$`)
+
+// namedSpace is the space of the id a request's path names: the key's own
+// (ledger.APIKey.Space), or for an admin key the one ?space= names, every
+// space when it names none. Another key naming a space not its own is 403.
+func namedSpace(c echo.Context) (string, error) {
+	k, named := keyOf(c), c.QueryParam("space")
+	switch {
+	case k.Role == ledger.RoleAdmin && named == "":
+		return ledger.AnySpace, nil
+	case named != "" && !spacePattern.MatchString(named):
+		return "", &fault.Error{Code: fault.Invalid, Message: "space is partner:<id>, customer:<id>, key:<id> or unknown",
+			Fields: map[string]string{"space": "partner:<id>, customer:<id>, key:<id> or unknown"}}
+	case k.Role == ledger.RoleAdmin:
+		return named, nil
+	case named != "" && named != k.Space():
+		return "", fault.Errorf(fault.Forbidden, "a %s key names only ids of its own space", k.Role)
+	}
+	return k.Space(), nil
+}
 
 // canActForCustomer: admin and partner keys act for any customer, a
 // customer key for its own.
@@ -27,6 +49,7 @@ func (s *Server) redeem(c echo.Context) error {
 	if err := canActForCustomer(keyOf(c), req.CustomerID); err != nil {
 		return err
 	}
+	req.Space = keyOf(c).Space()
 	r, replayed, err := s.catalog.Redeem(c.Request().Context(), req, actor(c))
 	if err != nil {
 		return err
@@ -46,18 +69,12 @@ func (s *Server) cancelRedemption(c echo.Context) error {
 			return err
 		}
 	}
-	ctx := c.Request().Context()
-	id := c.Param("id")
-	if key := keyOf(c); key.Role == ledger.RoleCustomer {
-		r, err := s.catalog.Redemption(ctx, id)
-		if err != nil {
-			return err
-		}
-		if err := canActForCustomer(key, r.CustomerID); err != nil {
-			return err
-		}
+	// A customer key's space holds only its customer's redemptions.
+	space, err := namedSpace(c)
+	if err != nil {
+		return err
 	}
-	r, err := s.catalog.CancelRedemption(ctx, id, req.Reason, actor(c))
+	r, err := s.catalog.CancelRedemption(c.Request().Context(), space, c.Param("id"), req.Reason, actor(c))
 	if err != nil {
 		return err
 	}
