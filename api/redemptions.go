@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"regexp"
 
 	"github.com/labstack/echo/v4"
 
@@ -11,19 +10,15 @@ import (
 	"github.com/tally-ledger/tally/ledger"
 )
 
-var spacePattern = regexp.MustCompile(`^(partner:[1-9][0-9]{0,18}|key:[1-9][0-9]{0,18}|customer:[A-Za-z0-9_.-]{1,64}|unknown)$`)
-
 // namedSpace is the space of the id a request's path names: the key's own
-// (ledger.APIKey.Space), or for an admin key the one ?space= names, every
-// space when it names none. Another key naming a space not its own is 403.
+// (ledger.APIKey.Space), or for an admin key the one ?space= names (a space
+// that does not exist holds nothing: 404), every space when it names none.
+// Another key naming a space not its own is 403.
 func namedSpace(c echo.Context) (string, error) {
 	k, named := keyOf(c), c.QueryParam("space")
 	switch {
 	case k.Role == ledger.RoleAdmin && named == "":
 		return ledger.AnySpace, nil
-	case named != "" && !spacePattern.MatchString(named):
-		return "", &fault.Error{Code: fault.Invalid, Message: "space is partner:<id>, customer:<id>, key:<id> or unknown",
-			Fields: map[string]string{"space": "partner:<id>, customer:<id>, key:<id> or unknown"}}
 	case k.Role == ledger.RoleAdmin:
 		return named, nil
 	case named != "" && named != k.Space():
