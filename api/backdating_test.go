@@ -32,9 +32,20 @@ func TestBusinessDatedBeforeTheBackdatingWindowIsRefused(t *testing.T) {
 			t.Errorf("%s: errors %v, want occurred_at named", c.path, p["errors"])
 		}
 	}
+	// A manual entry's effective_at is held to the same window.
+	entry := adjustment("5", "C1")
+	entry["effective_at"] = old
+	p := wantProblem(t, h.do(call{method: "POST", path: "/v1/entries", key: "admin", body: entry,
+		header: map[string]string{"Idempotency-Key": "old-entry"}}), 422, fault.OccurredAtTooOld)
+	if errs, _ := p["errors"].(map[string]any); errs["effective_at"] == nil {
+		t.Errorf("entry: errors %v, want effective_at named", p["errors"])
+	}
 	if after := h.rowCount(); after != before {
 		t.Errorf("refused business wrote %d rows", after-before)
 	}
+	entry["effective_at"] = time.Now().Add(-59 * 24 * time.Hour).Format(time.RFC3339)
+	h.expect(201, call{method: "POST", path: "/v1/entries", key: "admin", body: entry,
+		header: map[string]string{"Idempotency-Key": "recent-entry"}})
 
 	res := h.expect(200, call{method: "POST", path: "/v1/events/batch", key: "partner", body: map[string]any{"events": []any{
 		shipment("b1", "C1", "S1", "100", time.Now().Add(-time.Minute)),

@@ -59,7 +59,7 @@ func (s *Service) completeShipments(ctx context.Context, tx *ledger.Tx, run []jo
 	st *shipmentState) ([]Outcome, error) {
 	outs := make([]Outcome, len(run))
 	priced := make([]*pricedShipment, 0, len(run))
-	earliest, err := s.earliestOccurredAt(ctx, tx)
+	earliest, err := s.earliestOccurredAt(ctx, tx, tx.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +68,7 @@ func (s *Service) completeShipments(ctx context.Context, tx *ledger.Tx, run []jo
 			outs[n] = replayOf(j, stored)
 			continue
 		}
-		if outs[n].Err = tooOld(j.ev.OccurredAt, earliest); outs[n].Err != nil {
+		if outs[n].Err = tooOld("occurred_at", j.ev.OccurredAt, earliest); outs[n].Err != nil {
 			continue
 		}
 		p, err := st.price(j, custs, st.rulesets[n])
