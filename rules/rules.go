@@ -149,7 +149,6 @@ const (
 	maxPendingDays    = 366
 	maxExpiryMonths   = 120
 	maxBackdatingDays = 366
-	maxTimezoneLength = 64
 )
 
 // segmentCodePattern is what a segment's code may be: it is answered in
@@ -163,7 +162,7 @@ func decimalsAtMost(d decimal.Decimal, n int32) bool { return d.Exponent() >= -n
 func (rs *RuleSet) Validate() error {
 	bad := map[string]string{}
 	loc, err := time.LoadLocation(rs.Timezone)
-	if err != nil || rs.Timezone == "" || len(rs.Timezone) > maxTimezoneLength {
+	if err != nil || rs.Timezone == "" {
 		bad["timezone"] = "not a known IANA time zone"
 	}
 	rs.loc = loc
@@ -256,8 +255,8 @@ func (rs *RuleSet) Validate() error {
 		if i > 0 && r.Rate.LessThan(rs.Rebates[i-1].Rate) {
 			bad[f+".rate"] = "a larger deposit never earns a lower rate"
 		}
-		if r.Min.IsNegative() || r.Min.GreaterThan(maxCNY) || !decimalsAtMost(r.Min, 2) {
-			bad[f+".min"] = "a CNY amount from 0 to 1,000,000,000,000, at most 2 decimals"
+		if r.Min.GreaterThan(maxCNY) || !decimalsAtMost(r.Min, 2) {
+			bad[f+".min"] = "a CNY amount of at most 1,000,000,000,000, at most 2 decimals"
 		}
 		if r.Rate.IsNegative() || r.Rate.GreaterThanOrEqual(one) || !decimalsAtMost(r.Rate, maxFactorDecimals) {
 			bad[f+".rate"] = "a rate from 0 up to (not including) 1, with at most 4 decimals"
