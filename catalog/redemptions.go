@@ -203,20 +203,6 @@ FROM redemptions WHERE id = $2 AND (space = $1 OR $1 IS NULL) LIMIT 2`
 	return r, err
 }
 
-// Redemption reads redemption id of the space (ledger.AnySpace: of any
-// space, provided only one holds it).
-//
-// Errors: fault.NotFound, fault.AmbiguousID.
-func (s *Service) Redemption(ctx context.Context, space, id string) (Redemption, error) {
-	var r Redemption
-	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
-		var err error
-		r, err = redemption(ctx, tx, space, id, false)
-		return err
-	})
-	return r, err
-}
-
 // CancelRedemption returns the points to the lots they came from (with their
 // original expiry) and restores the stock. A redemption is cancelled once.
 // It is redemption id of the space (ledger.AnySpace: of any space, provided
