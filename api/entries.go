@@ -67,8 +67,9 @@ var (
 	kindPattern           = regexp.MustCompile(`^[a-z][a-z0-9_.]{0,39}$`)
 )
 
-// idempotencyKey reads the Idempotency-Key header, scoped to the API key so
-// that two callers can never collide. Empty when the header is absent.
+// idempotencyKey reads the Idempotency-Key header, scoped to the key's space
+// (ledger.APIKey.Space: its partner's, shared by every key of the partner)
+// so that two callers can never collide. Empty when the header is absent.
 func idempotencyKey(c echo.Context, route string) (string, error) {
 	v := c.Request().Header.Get("Idempotency-Key")
 	if v == "" {
@@ -78,7 +79,17 @@ func idempotencyKey(c echo.Context, route string) (string, error) {
 		return "", &fault.Error{Code: fault.Invalid, Message: "Idempotency-Key must be 1 to 255 visible ASCII characters",
 			Fields: map[string]string{"Idempotency-Key": "1-255 visible ASCII characters"}}
 	}
-	return "api:" + itoa(keyOf(c).ID) + ":" + route + ":" + v, nil
+	return "api:" + idempotencySpace(keyOf(c)) + ":" + route + ":" + v, nil
+}
+
+// idempotencySpace is the key's space as idempotency keys carry it: a key's
+// own space is written as its id alone, as the keys recorded before there
+// were partners are.
+func idempotencySpace(k ledger.APIKey) string {
+	if s := k.Space(); s != "key:"+itoa(k.ID) {
+		return s
+	}
+	return itoa(k.ID)
 }
 
 type postingRequest struct {
@@ -130,6 +141,12 @@ func (s *Server) postEntry(c echo.Context) error {
 	if len(fields) > 0 {
 		return &fault.Error{Code: fault.Invalid, Message: "the entry is invalid", Fields: fields}
 	}
+	ctx := c.Request().Context()
+	if req.EffectiveAt != nil {
+		if err := s.loyalty.CheckEffectiveAt(ctx, now, *req.EffectiveAt); err != nil {
+			return err
+		}
+	}
 	// Effective now unless the request says otherwise; the hash is the
 	// request's, so a retry without effective_at is still the same request.
 	in := ledger.EntryInput{Kind: req.Kind, EffectiveAt: now, IdempotencyKey: key, RequestHash: requestHash(c, req),
@@ -137,7 +154,6 @@ func (s *Server) postEntry(c echo.Context) error {
 	if req.EffectiveAt != nil {
 		in.EffectiveAt = *req.EffectiveAt
 	}
-	ctx := c.Request().Context()
 	for _, p := range req.Postings {
 		posting := ledger.PostingInput{Account: p.Account, Asset: p.Asset, Amount: p.Amount.Decimal}
 		if spec, err := ledger.Chart(p.Account); err == nil && spec.Asset == ledger.PTS && !spec.AllowNegative && p.Amount.IsPositive() {

@@ -16,7 +16,7 @@ func TestRedemptionsTakeSoonestExpiringLotsAndCancelRestoresThem(t *testing.T) {
 	e := newEnv(t)
 	e.Customer("C1")
 	e.Ship("C1", "S1", "100", march(10, 9))                                 // expires 2027-04-01
-	e.Ship("C1", "S2", "100", time.Date(2026, 1, 10, 9, 0, 0, 0, shanghai)) // expires 2027-02-01
+	e.Ship("C1", "S2", "100", time.Date(2026, 1, 20, 9, 0, 0, 0, shanghai)) // expires 2027-02-01
 	e.Ship("C1", "S3", "100", time.Date(2026, 2, 10, 9, 0, 0, 0, shanghai)) // expires 2027-03-01
 	e.Product(catalog.Product{SKU: "mug", Name: "Mug", Kind: catalog.Featured, PointsPrice: 75,
 		ValidFrom: ptr(march(1, 0)), ValidUntil: ptr(march(31, 0)), Stock: ptr(5)})
@@ -28,7 +28,7 @@ func TestRedemptionsTakeSoonestExpiringLotsAndCancelRestoresThem(t *testing.T) {
 	if s := e.stock(t, "mug"); s != 3 {
 		t.Errorf("stock %d, want 3", s)
 	}
-	c, err := e.Catalog.CancelRedemption(e.Ctx, r.ID, "", "test")
+	c, err := e.Catalog.CancelRedemption(e.Ctx, "", r.ID, "", "test")
 	if err != nil || c.Status != "cancelled" || c.CancelEntryID == nil {
 		t.Fatalf("cancel: %+v %v", c, err)
 	}
@@ -36,7 +36,7 @@ func TestRedemptionsTakeSoonestExpiringLotsAndCancelRestoresThem(t *testing.T) {
 	if s := e.stock(t, "mug"); s != 5 {
 		t.Errorf("stock %d after cancel, want 5", s)
 	}
-	_, err = e.Catalog.CancelRedemption(e.Ctx, r.ID, "", "test")
+	_, err = e.Catalog.CancelRedemption(e.Ctx, "", r.ID, "", "test")
 	servicetest.WantCode(t, err, fault.AlreadyCancelled)
 	e.Reconcile()
 }

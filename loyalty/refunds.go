@@ -28,9 +28,12 @@ func (s *Service) processFollowUp(ctx context.Context, tx *ledger.Tx, j job) (Ou
 	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 		return Outcome{}, err
 	}
-	if se, ok := stored[eventKey{j.keyID, j.ev.EventID}]; ok {
+	if se, ok := stored[eventKey{j.space, j.ev.EventID}]; ok {
 		o := replayOf(j, se)
 		return o, o.Err
+	}
+	if err := s.CheckBackdating(ctx, tx, j.ev.OccurredAt); err != nil {
+		return Outcome{}, err
 	}
 	p := processor{s: s, tx: tx, ev: j.ev, actor: j.actor}
 	res, err := p.run(ctx)

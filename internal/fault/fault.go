@@ -46,6 +46,7 @@ const (
 	AlreadyRated      Code = "already_rated"           // feedback is once per shipment
 	CampaignConflict  Code = "campaign_conflict"       // campaign id taken, with other data
 	InvalidRules      Code = "invalid_rules"           // rule set inconsistent
+	OccurredAtTooOld  Code = "occurred_at_too_old"     // occurred_at before the back-dating window
 )
 
 // The codes of the catalogue and its redemptions.
@@ -58,6 +59,7 @@ const (
 	OutsideWindow      Code = "outside_window"      // featured product not on offer now
 	LimitReached       Code = "limit_reached"       // per-customer limit reached
 	AlreadyCancelled   Code = "already_cancelled"   // redemption cancelled before
+	AmbiguousID        Code = "ambiguous_id"        // an admin names an id several spaces hold: name the space
 )
 
 // The codes of the HTTP layer.
