@@ -19,7 +19,7 @@ func TestOwnsTheEntriesOfRedemptionsOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := e.Catalog.CancelRedemption(e.Ctx, red.ID, "", "test")
+	c, err := e.Catalog.CancelRedemption(e.Ctx, "", red.ID, "", "test")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ func TestOwnsTheEntriesOfMoneyMovementsOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rev, err := e.Prepaid.ReverseMoney(e.Ctx, prepaid.Withdrawal, wd.ID, "test", "test")
+	rev, err := e.Prepaid.ReverseMoney(e.Ctx, prepaid.Withdrawal, "", wd.ID, "test", "test")
 	if err != nil {
 		t.Fatal(err)
 	}
