@@ -121,6 +121,10 @@ VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING`, in.ID, in.Customer
 		if err := eligible(p, in.Quantity, tier.Level, redeemed, math.MaxInt64, now); err != nil {
 			return err
 		}
+		// What the customer owes is settled before they spend.
+		if _, err := loyalty.SettleOwed(ctx, tx, in.CustomerID, actor); err != nil {
+			return err
+		}
 		meta, _ := json.Marshal(map[string]any{"redemption_id": in.ID, "sku": in.SKU, "product": p.Name,
 			"quantity": in.Quantity, "customer_id": in.CustomerID})
 		entry, err := tx.Post(ctx, ledger.EntryInput{Kind: KindRedemption, Actor: actor, Metadata: meta,
@@ -193,7 +197,9 @@ func (s *Service) Redemption(ctx context.Context, id string) (Redemption, error)
 }
 
 // CancelRedemption returns the points to the lots they came from (with their
-// original expiry) and restores the stock. A redemption is cancelled once.
+// original expiry) and restores the stock; the points returned settle what
+// the customer owes first (loyalty.SettleOwed). A redemption is cancelled
+// once.
 //
 // Errors: fault.NotFound, fault.AlreadyCancelled.
 func (s *Service) CancelRedemption(ctx context.Context, id, reason, actor string) (Redemption, error) {
@@ -220,6 +226,10 @@ func (s *Service) CancelRedemption(ctx context.Context, id, reason, actor string
 		}
 		entry, err := tx.Reverse(ctx, r.EntryID, ledger.ReversalInput{Actor: actor, Reason: reason, Kind: KindCancelled})
 		if err != nil {
+			return err
+		}
+		// The points returned settle what the customer owes first.
+		if _, err := loyalty.SettleOwed(ctx, tx, r.CustomerID, actor); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE products SET stock = stock + $2 WHERE sku = $1 AND stock IS NOT NULL`, r.SKU, r.Quantity); err != nil {
