@@ -109,12 +109,12 @@ func (p *processor) run(ctx context.Context) (Result, error) {
 
 // shipment is a completed shipment's row, as a refund or a rating reads it.
 type shipment struct {
-	amount, refunded  decimal.Decimal
-	month             string
-	volume, campaign  int64
-	reversed, owed    int64 // taken back by refunds, and owed by the customer
-	dropped           int64 // let go by refunds before shortfalls were owed
-	rated             bool
+	amount, refunded decimal.Decimal
+	month            string
+	volume, campaign int64
+	reversed, owed   int64 // taken back by refunds, and owed by the customer
+	dropped          int64 // let go by refunds before shortfalls were owed
+	rated            bool
 }
 
 // lockShipment reads and locks the event's shipment, which must be the
