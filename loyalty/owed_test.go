@@ -286,3 +286,34 @@ func TestConcurrentRefundsEarningsAndCancellationsKeepOwedPointsRight(t *testing
 	}
 	e.Reconcile()
 }
+
+// The prose example of docs/RULES.md after the take-back table: the mid
+// customer's 123.45 shipment earned 148; holding 20 when the refund of
+// 23.45 arrives, they give back 20 and owe 8; the refund of the remaining
+// 100.00 asks for 120, all owed; the next 128 points settle both, the 8
+// first.
+func TestRefundShortfallIsOwedAsTheRulesSay(t *testing.T) {
+	e := newEnv(t)
+	e.Customer("C1")
+	e.Ship("C1", "S0", "5000", time.Date(2026, 2, 10, 9, 0, 0, 0, shanghai)) // 5000 points; mid for March
+	e.Ship("C1", "S1", "123.45", march(10, 9))                               // 148
+	e.Product(catalog.Product{SKU: "tv", Name: "TV", Kind: catalog.Standard, PointsPrice: 5128})
+	if _, err := e.Redeem("C1", "tv", 1); err != nil {
+		t.Fatal(err)
+	}
+	first := e.MustProcess(e.Event(loyalty.ShipmentRefunded, "C1", "S1", "23.45", march(11, 9)))
+	if r := first.Refund; r.PointsDue != 28 || r.PointsTakenBack != 20 || r.PointsOwed != 8 {
+		t.Errorf("refund of 23.45 holding 20: %+v, want 28 due, 20 taken back, 8 owed", r)
+	}
+	rest := e.MustProcess(e.Event(loyalty.ShipmentRefunded, "C1", "S1", "100", march(11, 10)))
+	if r := rest.Refund; r.PointsDue != 120 || r.PointsTakenBack != 0 || r.PointsOwed != 120 {
+		t.Errorf("refund of the remaining 100.00: %+v, want 120 due, all owed", r)
+	}
+	e.wantPoints(t, "C1", 0, 128)
+	e.Ship("C1", "S2", "100", march(12, 9)) // mid: 120 points settle the 8, then 112 of the 120
+	if got := e.owedRows("C1"); !slices.Equal(got, []owedRow{{28, 8, 8}, {120, 120, 112}}) {
+		t.Errorf("points_owed %v", got)
+	}
+	e.wantPoints(t, "C1", 0, 8)
+	e.Reconcile()
+}
