@@ -277,6 +277,10 @@ func TestConcurrentRefundsEarningsAndCancellationsKeepOwedPointsRight(t *testing
 		}()
 	}
 	wg.Wait()
+	if e.TableRows("points_owed") == 0 || e.TableRows("points_settlements") == 0 {
+		t.Errorf("%d refunds owed, %d settlements: the run never met the case it is about",
+			e.TableRows("points_owed"), e.TableRows("points_settlements"))
+	}
 	for _, c := range customers {
 		b := e.Balances(t, c).Points
 		if b.Balance-b.Owed != net[c] || b.Owed < 0 || b.Balance < 0 || (b.Owed > 0 && b.Balance > 0) {
