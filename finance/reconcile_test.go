@@ -125,10 +125,10 @@ func TestReconcileProvesThePointsOwed(t *testing.T) {
 		"owed_within_due": {"customer:C1:points_owed"}})
 
 	id := *refund.EntryID
-	if _, err := e.Pool.Exec(e.Ctx, `INSERT INTO points_settlements (settlement_entry_id, refund_entry_id, points)
-VALUES ($1, $1, 95)`, id); err != nil {
+	if _, err := e.Pool.Exec(e.Ctx, `INSERT INTO points_settlements (settlement_entry_id, refund_entry_id, customer_id, points)
+VALUES ($1, $1, 'C1', 95)`, id); err != nil {
 		t.Fatal(err)
 	}
 	want(checks(), map[string][]string{"owed_not_negative": {"customer:C1:points_owed"},
-		"owed_within_due": {fmt.Sprintf("refund:%d", id), fmt.Sprintf("settlement:%d", id), "customer:C1:points_owed"}})
+		"owed_within_due": {fmt.Sprintf("refund:%d:C1", id), fmt.Sprintf("settlement:%d", id), "customer:C1:points_owed"}})
 }

@@ -101,8 +101,8 @@ SELECT 'event:' || key_id || ':' || event_id, entry_id FROM events WHERE entry_i
 // points_owed account, its take-back plus its settlements never exceed what
 // it was due, every settlement entry moved exactly what it says it settled,
 // and each customer's points_owed balance is minus what their refunds still
-// have owed. Offenders are named refund:{entry}, settlement:{entry} or the
-// account code, at most 100 of them.
+// have owed. Offenders are named refund:{entry}:{customer},
+// settlement:{entry} or the account code, at most 100 of them.
 func (s *Service) OwedCheck(ctx context.Context, tx *ledger.Tx) (ledger.Check, error) {
 	check := ledger.Check{Name: "owed_within_due",
 		Description: "every refund's take-back plus its settlements is at most what it was due, and the points owed agree with the books"}
@@ -114,16 +114,18 @@ func (s *Service) OwedCheck(ctx context.Context, tx *ledger.Tx) (ledger.Check, e
 	}
 	open := map[string]int64{} // what each customer's refunds still have owed
 	err := pages(ctx, tx, "owed_rows", `SELECT o.refund_entry_id, o.customer_id, o.due, o.owed, o.settled,
-    coalesce((SELECT sum(s.points) FROM points_settlements s WHERE s.refund_entry_id = o.refund_entry_id), 0)
-FROM points_owed o ORDER BY o.refund_entry_id`, func(rows pgx.Rows) error {
+    coalesce((SELECT sum(s.points) FROM points_settlements s
+              WHERE s.refund_entry_id = o.refund_entry_id AND s.customer_id = o.customer_id), 0)
+FROM points_owed o ORDER BY o.refund_entry_id, o.customer_id`, func(rows pgx.Rows) error {
 		var (
 			entries, due, owed, settled, linked []int64
-			codes                               []string
+			codes, customers                    []string
 			e, d, o, st, l                      int64
 			c                                   string
 		)
 		if _, err := pgx.ForEachRow(rows, []any{&e, &c, &d, &o, &st, &l}, func() error {
 			entries, due, owed, settled, linked = append(entries, e, e), append(due, d), append(owed, o), append(settled, st), append(linked, l)
+			customers = append(customers, c)
 			codes = append(codes, ledger.CustomerAccount(c, "points"), ledger.CustomerAccount(c, "points_owed"))
 			open[c] += o - st
 			return nil
@@ -141,7 +143,7 @@ FROM points_owed o ORDER BY o.refund_entry_id`, func(rows pgx.Rows) error {
 			taken, owedPosted := posted[2*i].Neg().IntPart(), posted[2*i+1].Neg().IntPart()
 			if taken < 0 || taken+owedPosted != due[i] || owedPosted != owed[i] || linked[i] != settled[i] ||
 				taken+linked[i] > due[i] {
-				flag("refund:" + strconv.FormatInt(entries[2*i], 10))
+				flag("refund:" + strconv.FormatInt(entries[2*i], 10) + ":" + customers[i])
 			}
 		}
 		return nil
@@ -149,9 +151,8 @@ FROM points_owed o ORDER BY o.refund_entry_id`, func(rows pgx.Rows) error {
 	if err != nil {
 		return check, err
 	}
-	err = pages(ctx, tx, "settlement_rows", `SELECT s.settlement_entry_id, min(o.customer_id), count(DISTINCT o.customer_id), sum(s.points)
-FROM points_settlements s JOIN points_owed o ON o.refund_entry_id = s.refund_entry_id
-GROUP BY s.settlement_entry_id ORDER BY s.settlement_entry_id`, func(rows pgx.Rows) error {
+	err = pages(ctx, tx, "settlement_rows", `SELECT settlement_entry_id, min(customer_id), count(DISTINCT customer_id), sum(points)
+FROM points_settlements GROUP BY settlement_entry_id ORDER BY settlement_entry_id`, func(rows pgx.Rows) error {
 		var (
 			entries, sums []int64
 			codes         []string

@@ -101,14 +101,18 @@ WHERE customer_id = $1 AND settled < owed ORDER BY refund_entry_id FOR UPDATE`, 
 		refunds[i], amounts[i] = s.RefundEntryID, s.Points
 	}
 	var b pgx.Batch
-	b.Queue(`INSERT INTO points_settlements (settlement_entry_id, refund_entry_id, points)
-SELECT $1, u.refund, u.points FROM unnest($2::bigint[], $3::bigint[]) AS u (refund, points)`, entry.ID, refunds, amounts)
+	b.Queue(`INSERT INTO points_settlements (settlement_entry_id, refund_entry_id, customer_id, points)
+SELECT $1, u.refund, $4, u.points FROM unnest($2::bigint[], $3::bigint[]) AS u (refund, points)`, entry.ID, refunds, amounts,
+		customerID)
 	b.Queue(`UPDATE points_owed o SET settled = o.settled + u.points
-FROM unnest($1::bigint[], $2::bigint[]) AS u (refund, points) WHERE o.refund_entry_id = u.refund`, refunds, amounts)
+FROM unnest($1::bigint[], $2::bigint[]) AS u (refund, points) WHERE o.refund_entry_id = u.refund AND o.customer_id = $3`,
+		refunds, amounts, customerID)
 	return total, tx.SendBatch(ctx, &b).Close()
 }
 
-// recordOwed records what the refund entry could not take back.
+// recordOwed records what the refund entry could not take back from the
+// customer (the refunded shipment's customer, or the referrer whose bonus
+// it cancels).
 func recordOwed(ctx context.Context, tx *ledger.Tx, refundEntryID int64, customerID, shipmentID string, due, owed int64) error {
 	_, err := tx.Exec(ctx, `INSERT INTO points_owed (refund_entry_id, customer_id, shipment_id, due, owed)
 VALUES ($1, $2, $3, $4, $5)`, refundEntryID, customerID, shipmentID, due, owed)

@@ -214,21 +214,28 @@ WHERE shipment_id = $1 AND status = 'paid'`, p.ev.ShipmentID).Scan(&referrer, &p
 	}
 	// Take back what is left of the bonus's own lot. A refund that occurred
 	// inside the window may arrive after it, when the referrer has spent the
-	// bonus: what is gone is dropped, never the referee's refund refused.
+	// bonus: what is gone is owed by the referrer (settled by the next
+	// points that reach them), never the referee's refund refused.
 	left, err := p.tx.LotRemaining(ctx, ledger.CustomerAccount(referrer, "points"), paidBy)
 	if err != nil {
 		return err
 	}
 	take := min(points, left)
+	owed := points - take
 	if d := p.postings.debit(referrer, "referral", take); d != nil {
 		d.DrawFrom = paidBy
 	}
+	p.postings.add("platform:points:earned:referral", owed)
+	p.postings.add(ledger.CustomerAccount(referrer, "points_owed"), -owed)
 	p.after = append(p.after, func(entryID *int64) error {
 		_, err := p.tx.Exec(ctx, `UPDATE referral_bonuses SET status = 'cancelled', cancel_entry_id = $2 WHERE shipment_id = $1`,
 			p.ev.ShipmentID, entryID)
+		if err == nil && owed > 0 {
+			err = recordOwed(ctx, p.tx, *entryID, referrer, p.ev.ShipmentID, points, owed)
+		}
 		return err
 	})
-	res.Referral = &Referral{ReferrerID: referrer, Status: "cancelled", Points: -take, AvailableAt: availableAt}
+	res.Referral = &Referral{ReferrerID: referrer, Status: "cancelled", Points: -take, PointsOwed: owed, AvailableAt: availableAt}
 	return nil
 }
 

@@ -109,7 +109,11 @@ func describe(e StatementEntry, customerID string, metadata []byte, reason strin
 		return d + ")"
 	case ShipmentRefunded:
 		if !own {
-			return fmt.Sprintf("%d referral points cancelled: %s's shipment %s refunded in full", abs, str("customer_id"), str("shipment_id"))
+			d := fmt.Sprintf("%d referral points cancelled: %s's shipment %s refunded in full", abs, str("customer_id"), str("shipment_id"))
+			if owed := str("referral_points_owed"); owed != "" {
+				d += fmt.Sprintf("; %s more owed, settled from the next points you receive", owed)
+			}
+			return d
 		}
 		d := fmt.Sprintf("%d points taken back for the refund of shipment %s", abs, str("shipment_id"))
 		if owed := str("points_owed"); owed != "" && owed != "0" {

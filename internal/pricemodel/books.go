@@ -64,6 +64,7 @@ type Referral struct {
 	Referrer    string
 	Status      string
 	Points      int64
+	Owed        int64 // cancelled: what the referrer had spent of it, and owes
 	AvailableAt time.Time
 }
 
@@ -93,7 +94,8 @@ type Refund struct {
 //     customer:{id}:points_owed;
 //   - every credit is a lot; a debit draws from the lots available at that
 //     moment that expire soonest (of equal expiry, the older lot first); a
-//     cancelled referral bonus takes back what is left of its own lot.
+//     cancelled referral bonus takes back what is left of its own lot, and
+//     the referrer owes the rest;
 type Books struct {
 	Rules     Rules
 	Campaigns []Campaign
@@ -326,12 +328,18 @@ func (b *Books) refund(c *customer, ev Event, now time.Time) Answer {
 		Refund: &Refund{Refunded: amount, TotalRefunded: total, Due: due, TakenBack: take, Owed: due - take}, Points: -take}
 
 	if bn := s.bonus; total.Equal(s.amount) && bn != nil && bn.status == "paid" && ev.At.Before(bn.availableAt) {
-		back := min(bn.points, bn.lot.remaining) // what the referrer spent of it is gone
+		back := min(bn.points, bn.lot.remaining) // what the referrer spent of it, they owe
 		bn.lot.remaining -= back
 		b.balances["customer:"+bn.referrer+":points"] -= back
-		b.balances["platform:points:earned:referral"] += back
+		b.balances["platform:points:earned:referral"] += bn.points
+		if owed := bn.points - back; owed > 0 {
+			b.balances["customer:"+bn.referrer+":points_owed"] -= owed
+			r := b.customers[bn.referrer]
+			r.debts = append(r.debts, owed)
+		}
 		bn.status = "cancelled"
-		a.Referral = &Referral{Referrer: bn.referrer, Status: "cancelled", Points: -back, AvailableAt: bn.availableAt}
+		a.Referral = &Referral{Referrer: bn.referrer, Status: "cancelled", Points: -back, Owed: bn.points - back,
+			AvailableAt: bn.availableAt}
 	}
 	return a
 }
