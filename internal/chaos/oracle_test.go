@@ -25,7 +25,7 @@ type oracle struct {
 	changes   map[string][]change        // customer|month: contribution changes answered
 	points    map[string]int64           // customer: points, by the model
 	owed      map[string]int64           // customer: points owed by acknowledged refunds
-	refunds   map[int64]int64            // refund entry: the points it answered owed
+	refunds   map[string]int64           // refund entry:customer: the points it answered owed
 	principal map[string]decimal.Decimal // customer: prepaid principal, by the model
 	rebate    map[string]decimal.Decimal // customer: rebate, by the model
 	cancels   map[string]int             // redemption: cancellations acknowledged
@@ -57,7 +57,7 @@ type expiryRun struct {
 
 func newOracle(b *books, sc *scene, fail func(string, ...any)) *oracle {
 	return &oracle{b: b, sc: sc, fail: fail, ships: map[string]*shipModel{}, changes: map[string][]change{},
-		points: map[string]int64{}, owed: map[string]int64{}, refunds: map[int64]int64{}, principal: map[string]decimal.Decimal{}, rebate: map[string]decimal.Decimal{}, cancels: map[string]int{},
+		points: map[string]int64{}, owed: map[string]int64{}, refunds: map[string]int64{}, principal: map[string]decimal.Decimal{}, rebate: map[string]decimal.Decimal{}, cancels: map[string]int{},
 		reverses: map[string]int{}, expired: map[string]expiryRun{}, byKind: map[string][2]int{}}
 }
 
@@ -328,7 +328,7 @@ func (o *oracle) refund(a *answer) {
 			o.fail("refund %s left %d points owed, but %s still held %s after it", op.id, owed, account, o.b.after(account, e.id))
 		}
 		if owed > 0 {
-			o.refunds[e.id] = owed
+			o.refunds[fmt.Sprintf("%d:%s", e.id, op.customer)] = owed
 		}
 	case res.EntryID != nil:
 		o.fail("refund %s was due nothing and answers entry %d", op.id, *res.EntryID)
@@ -831,7 +831,7 @@ func (o *oracle) tally(workers []*worker) {
 // beyond what it answered owed. What they settle leaves the customer's
 // points and what they owe (the models of both).
 func (o *oracle) settlements() {
-	settled := map[int64]int64{} // refund entry: settled so far
+	settled := map[string]int64{} // refund entry:customer: settled so far
 	for _, id := range o.b.settlements {
 		e := o.b.entries[id]
 		var customer string
@@ -853,12 +853,13 @@ func (o *oracle) settlements() {
 			refund, _ := m["refund_entry_id"].(float64)
 			part, err := decimal.NewFromString(str(m["points"]))
 			r := o.b.entries[int64(refund)]
-			if err != nil || !part.IsPositive() || r == nil || r.kind != "shipment.refunded" || str(r.meta["customer_id"]) != customer {
+			if err != nil || !part.IsPositive() || r == nil || r.kind != "shipment.refunded" ||
+				!r.amounts()["customer:"+customer+":points_owed"].IsNegative() {
 				o.fail("settlement entry %d settles %v: not a refund of %s", id, m, customer)
 				continue
 			}
 			sum += part.IntPart()
-			settled[int64(refund)] += part.IntPart()
+			settled[fmt.Sprintf("%d:%s", int64(refund), customer)] += part.IntPart()
 		}
 		if sum != points || str(e.meta["customer_id"]) != customer {
 			o.fail("settlement entry %d moves %d points of %s and says it settles %d of %v", id, points, customer, sum, e.meta["customer_id"])
@@ -868,7 +869,7 @@ func (o *oracle) settlements() {
 	}
 	for refund, n := range settled {
 		if n > o.refunds[refund] {
-			o.fail("refund entry %d is settled %d points; it answered %d owed", refund, n, o.refunds[refund])
+			o.fail("refund entry:customer %s is settled %d points; it answered %d owed", refund, n, o.refunds[refund])
 		}
 	}
 }
