@@ -969,6 +969,12 @@ func (o *oracle) balances(customer string, api customerBalances, now time.Time) 
 	if bowed := -o.b.final("customer:" + customer + ":points_owed").IntPart(); o.owed[customer] != bowed || api.Points.Owed != bowed || bowed < 0 {
 		o.fail("%s: points owed by the answers %d, in the books %d, by the API %d", customer, o.owed[customer], bowed, api.Points.Owed)
 	}
+	// Every write that credits a customer settles what they owe, and no
+	// lot of the run is pending: whoever still owes holds nothing (an E
+	// customer's expired points are taken by the last expiry run).
+	if api.Points.Owed > 0 && api.Points.Balance > 0 && !isE(customer) {
+		o.fail("%s holds %d points and owes %d", customer, api.Points.Balance, api.Points.Owed)
+	}
 	if !o.principal[customer].Equal(bp) || !ap.Equal(bp) || !o.rebate[customer].Equal(br) || !ar.Equal(br) {
 		o.fail("%s: principal and rebate by the answers %s and %s, in the books %s and %s, by the API %s and %s", customer,
 			o.principal[customer], o.rebate[customer], bp, br, ap, ar)
