@@ -70,7 +70,7 @@ func TestRedeemRefundCancelLeavesTheRefundedPointsSettled(t *testing.T) {
 	}
 	e.wantPoints(t, "C1", 0, 90)
 
-	if _, err := e.Catalog.CancelRedemption(e.Ctx, r.ID, "changed my mind", "test"); err != nil {
+	if _, err := e.Catalog.CancelRedemption(e.Ctx, "", r.ID, "changed my mind", "test"); err != nil {
 		t.Fatal(err)
 	}
 	e.wantPoints(t, "C1", 0, 0)
@@ -111,7 +111,7 @@ func TestNewEarningsSettleOwedFirst(t *testing.T) {
 			e.wantPoints(t, "C1", 0, 90)
 
 			// Two shipments in one batch: 50 settle 50, then 60 settle the last 40.
-			outs := e.Send(e.Ctx, e.KeyID, "test", []loyalty.Event{
+			outs := e.Send(e.Ctx, e.Key, "test", []loyalty.Event{
 				e.Event(loyalty.ShipmentCompleted, "C1", "S2", "50", march(3, 9)),
 				e.Event(loyalty.ShipmentCompleted, "C1", "S3", "60", march(3, 10)),
 			})
@@ -242,7 +242,7 @@ func TestConcurrentRefundsEarningsAndCancellationsKeepOwedPointsRight(t *testing
 			at := march(2+w%10, 9).Add(time.Duration(w) * time.Minute)
 			var held int64 // what this worker's answers say it moved
 			send := func(typ, shipment, amount string, at time.Time) *loyalty.Result {
-				outs := e.Send(e.Ctx, e.KeyID, "test", []loyalty.Event{e.Event(typ, c, shipment, amount, at)})
+				outs := e.Send(e.Ctx, e.Key, "test", []loyalty.Event{e.Event(typ, c, shipment, amount, at)})
 				if outs[0].Err != nil {
 					t.Errorf("%s %s: %v", typ, shipment, outs[0].Err)
 					return nil
@@ -266,7 +266,7 @@ func TestConcurrentRefundsEarningsAndCancellationsKeepOwedPointsRight(t *testing
 				held += r.Earning.Points
 			}
 			if redErr == nil && w%2 == 0 {
-				if _, err := e.Catalog.CancelRedemption(e.Ctx, red.ID, "", "test"); err != nil {
+				if _, err := e.Catalog.CancelRedemption(e.Ctx, "", red.ID, "", "test"); err != nil {
 					t.Errorf("cancel: %v", err)
 				}
 				held += 30
