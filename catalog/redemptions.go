@@ -124,6 +124,10 @@ VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (space, id) DO NOTHING`, in.Spac
 		if err := eligible(p, in.Quantity, tier.Level, redeemed, math.MaxInt64, now); err != nil {
 			return err
 		}
+		// What the customer owes is settled before they spend.
+		if _, err := loyalty.SettleOwed(ctx, tx, in.CustomerID, actor); err != nil {
+			return err
+		}
 		meta, _ := json.Marshal(map[string]any{"redemption_id": in.ID, "sku": in.SKU, "product": p.Name,
 			"quantity": in.Quantity, "customer_id": in.CustomerID})
 		entry, err := tx.Post(ctx, ledger.EntryInput{Kind: KindRedemption, Actor: actor, Metadata: meta,
@@ -204,9 +208,10 @@ FROM redemptions WHERE id = $2 AND (space = $1 OR $1 IS NULL) LIMIT 2`
 }
 
 // CancelRedemption returns the points to the lots they came from (with their
-// original expiry) and restores the stock. A redemption is cancelled once.
-// It is redemption id of the space (ledger.AnySpace: of any space, provided
-// only one holds it).
+// original expiry) and restores the stock; the points returned settle what
+// the customer owes first (loyalty.SettleOwed). A redemption is cancelled
+// once. It is redemption id of the space (ledger.AnySpace: of any space,
+// provided only one holds it).
 //
 // Errors: fault.NotFound, fault.AmbiguousID, fault.AlreadyCancelled.
 func (s *Service) CancelRedemption(ctx context.Context, space, id, reason, actor string) (Redemption, error) {
@@ -233,6 +238,10 @@ func (s *Service) CancelRedemption(ctx context.Context, space, id, reason, actor
 		}
 		entry, err := tx.Reverse(ctx, r.EntryID, ledger.ReversalInput{Actor: actor, Reason: reason, Kind: KindCancelled})
 		if err != nil {
+			return err
+		}
+		// The points returned settle what the customer owes first.
+		if _, err := loyalty.SettleOwed(ctx, tx, r.CustomerID, actor); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE products SET stock = stock + $2 WHERE sku = $1 AND stock IS NOT NULL`, r.SKU, r.Quantity); err != nil {

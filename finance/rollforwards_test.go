@@ -350,3 +350,37 @@ func values(m map[string]finance.RebateRow) []finance.RebateRow {
 	}
 	return out
 }
+
+// TestPointsRollForwardCountsOwedAndSettled: a refund the customer cannot
+// give back in full counts all it was due in "earned" and the shortfall in
+// "owed"; the points that settle it later count in "settled"; the identity
+// holds per period: opening + earned - redeemed - expired + owed - settled
+// = closing, each the customers' points as the ledger holds them.
+func TestPointsRollForwardCountsOwedAndSettled(t *testing.T) {
+	e := newEnv(t)
+	e.Customer("C1")
+	e.Ship("C1", "S1", "100", march(1, 9)) // 100 points
+	e.Product(catalog.Product{SKU: "mug", Name: "Mug", Kind: catalog.Standard, PointsPrice: 90})
+	if _, err := e.Redeem("C1", "mug", 1); err != nil { // effective now, March 15
+		t.Fatal(err)
+	}
+	e.MustProcess(e.Event(loyalty.ShipmentRefunded, "C1", "S1", "100", march(2, 9))) // 100 due: 10 taken, 90 owed
+	e.Ship("C1", "S2", "50", march(3, 9))                                            // 50 earned, settled at once (now)
+	rep, err := e.Finance.PointsRollForward(e.Ctx, march(1, 0), shanghaiAt(2026, 4, 1, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Opening != 0 || rep.Earned["volume"] != 100-100+50 || rep.Redeemed != 90 || rep.Owed != 90 || rep.Settled != 50 ||
+		rep.Closing != 0 {
+		t.Errorf("March: %+v, want 50 earned (100 less the 100 due, 50), 90 redeemed, 90 owed, 50 settled, closing 0", rep)
+	}
+	// Up to March 15: the redemption and the settlement (both recorded
+	// now) are after it; the refund's 10 and 90 owed are in it.
+	rep, err = e.Finance.PointsRollForward(e.Ctx, march(1, 0), march(15, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Earned["volume"] != 50 || rep.Redeemed != 0 || rep.Owed != 90 || rep.Settled != 0 || rep.Closing != 140 {
+		t.Errorf("to March 15: %+v, want 50 earned, 90 owed, nothing settled, closing 140 (100 - 10 + 50)", rep)
+	}
+}
