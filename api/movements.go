@@ -74,9 +74,17 @@ func (s *Server) moneyReversal(kind string) echo.HandlerFunc {
 		if strings.TrimSpace(req.Reason) == "" {
 			return &fault.Error{Code: fault.Invalid, Message: "a reversal needs a reason", Fields: map[string]string{"reason": "required"}}
 		}
-		m, err := s.prepaid.ReverseMoney(c.Request().Context(), kind, c.Param("id"), strings.TrimSpace(req.Reason), actor(c))
+		key, err := idempotencyKey(c, kind+".reversal")
 		if err != nil {
 			return err
+		}
+		m, replayed, err := s.prepaid.ReverseMoneyWithKey(c.Request().Context(), kind, c.Param("id"), strings.TrimSpace(req.Reason),
+			actor(c), key, requestHash(c, req))
+		if err != nil {
+			return err
+		}
+		if replayed {
+			c.Response().Header().Set("Idempotent-Replayed", "true")
 		}
 		return reply(c, http.StatusCreated, m)
 	}

@@ -57,9 +57,16 @@ func (s *Server) cancelRedemption(c echo.Context) error {
 			return err
 		}
 	}
-	r, err := s.catalog.CancelRedemption(ctx, id, req.Reason, actor(c))
+	key, err := idempotencyKey(c, "cancel")
 	if err != nil {
 		return err
+	}
+	r, replayed, err := s.catalog.CancelRedemptionWithKey(ctx, id, req.Reason, actor(c), key, requestHash(c, req))
+	if err != nil {
+		return err
+	}
+	if replayed {
+		c.Response().Header().Set("Idempotent-Replayed", "true")
 	}
 	return reply(c, http.StatusOK, r)
 }

@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -197,6 +198,37 @@ func (s *Service) Redemption(ctx context.Context, id string) (Redemption, error)
 //
 // Errors: fault.NotFound, fault.AlreadyCancelled.
 func (s *Service) CancelRedemption(ctx context.Context, id, reason, actor string) (Redemption, error) {
+	return s.cancelRedemption(ctx, id, reason, actor, "", nil)
+}
+
+// CancelRedemptionWithKey is CancelRedemption made safe to retry: the
+// cancellation records the idempotency key and the hash of the request, and
+// a later request with both (a retry, or a twin racing the original) answers
+// the cancellation it made with replayed = true. Any other request on a
+// cancelled redemption is fault.AlreadyCancelled.
+//
+// Errors: as CancelRedemption, and fault.IdempotencyConflict (the key was
+// used for another request).
+func (s *Service) CancelRedemptionWithKey(ctx context.Context, id, reason, actor, key string, hash []byte) (Redemption, bool, error) {
+	r, err := s.cancelRedemption(ctx, id, reason, actor, key, hash)
+	if key == "" || fault.CodeOf(err) != fault.AlreadyCancelled {
+		return r, false, err
+	}
+	e, found, rerr := s.ledger.Replay(ctx, key, hash)
+	if rerr != nil || !found {
+		return Redemption{}, false, cmp.Or(rerr, err)
+	}
+	if r, err = s.Redemption(ctx, id); err != nil {
+		return Redemption{}, false, err
+	}
+	if r.CancelEntryID == nil || *r.CancelEntryID != e.ID {
+		return Redemption{}, false, fault.Errorf(fault.IdempotencyConflict,
+			"this idempotency key was already used for a different request (entry %d)", e.ID)
+	}
+	return r, true, nil
+}
+
+func (s *Service) cancelRedemption(ctx context.Context, id, reason, actor, key string, hash []byte) (Redemption, error) {
 	reason = strings.TrimSpace(reason)
 	if reason == "" {
 		reason = "redemption cancelled"
@@ -218,7 +250,8 @@ func (s *Service) CancelRedemption(ctx context.Context, id, reason, actor string
 		if _, err := product(ctx, tx, r.SKU, true); err != nil {
 			return err
 		}
-		entry, err := tx.Reverse(ctx, r.EntryID, ledger.ReversalInput{Actor: actor, Reason: reason, Kind: KindCancelled})
+		entry, err := tx.Reverse(ctx, r.EntryID, ledger.ReversalInput{Actor: actor, Reason: reason, Kind: KindCancelled,
+			IdempotencyKey: key, RequestHash: hash})
 		if err != nil {
 			return err
 		}

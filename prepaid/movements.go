@@ -1,6 +1,7 @@
 package prepaid
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -279,6 +280,41 @@ FROM money_movements WHERE kind = $1 AND id = $2`, kind, id).Scan(&m.Kind, &m.ID
 // Errors: fault.NotFound, fault.Invalid, fault.AlreadyReversed,
 // fault.InsufficientFunds.
 func (s *Service) ReverseMoney(ctx context.Context, kind, id, reason, actor string) (MoneyMovement, error) {
+	return s.reverseMoney(ctx, kind, id, reason, actor, "", nil)
+}
+
+// ReverseMoneyWithKey is ReverseMoney made safe to retry: the reversal
+// records the idempotency key and the hash of the request, and a later
+// request with both (a retry, or a twin racing the original) answers the
+// reversal it made with replayed = true. Any other request on a reversed
+// movement is fault.AlreadyReversed.
+//
+// Errors: as ReverseMoney, and fault.IdempotencyConflict (the key was used
+// for another request).
+func (s *Service) ReverseMoneyWithKey(ctx context.Context, kind, id, reason, actor, key string, hash []byte) (MoneyMovement, bool, error) {
+	m, err := s.reverseMoney(ctx, kind, id, reason, actor, key, hash)
+	if key == "" || fault.CodeOf(err) != fault.AlreadyReversed {
+		return m, false, err
+	}
+	e, found, rerr := s.ledger.Replay(ctx, key, hash)
+	if rerr != nil || !found {
+		return MoneyMovement{}, false, cmp.Or(rerr, err)
+	}
+	err = s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
+		m, err = moneyMovement(ctx, tx, kind, id)
+		return err
+	})
+	if err != nil {
+		return MoneyMovement{}, false, err
+	}
+	if m.ReversalEntryID == nil || *m.ReversalEntryID != e.ID {
+		return MoneyMovement{}, false, fault.Errorf(fault.IdempotencyConflict,
+			"this idempotency key was already used for a different request (entry %d)", e.ID)
+	}
+	return m, true, nil
+}
+
+func (s *Service) reverseMoney(ctx context.Context, kind, id, reason, actor, key string, hash []byte) (MoneyMovement, error) {
 	var out MoneyMovement
 	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
 		var customerID string
@@ -302,7 +338,7 @@ WHERE kind = $1 AND id = $2`, kind, id).Scan(&customerID, &entryID, &reversed)
 		if reversed != nil {
 			return fault.Errorf(fault.AlreadyReversed, "%s %s was reversed by entry %d", kind, id, *reversed)
 		}
-		entry, err := tx.Reverse(ctx, entryID, ledger.ReversalInput{Actor: actor, Reason: reason})
+		entry, err := tx.Reverse(ctx, entryID, ledger.ReversalInput{Actor: actor, Reason: reason, IdempotencyKey: key, RequestHash: hash})
 		if fault.CodeOf(err) == fault.InsufficientFunds {
 			return &fault.Error{Code: fault.InsufficientFunds, Message: "the " + kind + "'s money or rebate has been spent since: it cannot be reversed"}
 		}
