@@ -43,6 +43,8 @@ var statusOf = map[fault.Code]int{
 	fault.AlreadyRated:      http.StatusConflict,
 	fault.CampaignConflict:  http.StatusConflict,
 	fault.InvalidRules:      http.StatusUnprocessableEntity,
+	fault.AsOfInFuture:      http.StatusUnprocessableEntity,
+	fault.AlreadyUndone:     http.StatusConflict,
 
 	fault.UnknownProduct:     http.StatusUnprocessableEntity,
 	fault.ProductExists:      http.StatusConflict,
