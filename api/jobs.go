@@ -40,15 +40,15 @@ func (s *Server) runExpiry(c echo.Context) error {
 }
 
 func (s *Server) undoExpiry(c echo.Context) error {
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil || id <= 0 {
-		return fault.Errorf(fault.NotFound, "no expiry run %q", clip(c.Param("id")))
-	}
 	var req struct {
 		Reason string `json:"reason"`
 	}
 	if err := decode(c, &req); err != nil {
 		return err
+	}
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return fault.Errorf(fault.NotFound, "no expiry run %q", clip(c.Param("id")))
 	}
 	key, err := idempotencyKey(c, "expiry.undo")
 	if err != nil {

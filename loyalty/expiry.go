@@ -31,7 +31,7 @@ const MaxUndoReason = 500
 // it would do.
 type ExpiryReport struct {
 	// RunID identifies a run, in its entries' metadata and to undo it; a
-	// preview has none.
+	// preview has none, nor a run that expired nothing.
 	RunID     int64     `json:"run_id,omitempty"`
 	AsOf      time.Time `json:"as_of"`
 	DryRun    bool      `json:"dry_run"`
@@ -65,8 +65,9 @@ func (s *Service) checkAsOf(asOf time.Time) error {
 // the lots that expire at or before asOf. It works through customers in
 // chunks of ExpiryChunk, each its own transaction, in bounded memory: an
 // interrupted run leaves whole chunks done, and running again (or twice)
-// posts only what is still unexpired. Each run is recorded with an id that
-// its entries' metadata carry (run_id), by which UndoExpiry undoes it.
+// posts only what is still unexpired. A run that expires points is
+// recorded with an id that its entries' metadata carry (run_id), by which
+// UndoExpiry undoes it; one that expires nothing writes nothing.
 // progress, if not nil, hears after each chunk.
 //
 // Errors: fault.AsOfInFuture (asOf later than now plus the clock skew
@@ -90,16 +91,7 @@ func (s *Service) expire(ctx context.Context, asOf time.Time, actor string, dryR
 	}
 	if dryRun {
 		rep.ByCustomer = []CustomerExpiry{}
-	} else {
-		err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
-			return tx.QueryRow(ctx, `INSERT INTO expiry_runs (as_of, actor, started_at) VALUES ($1, $2, $3) RETURNING id`,
-				asOf, actor, tx.Now()).Scan(&rep.RunID)
-		})
-		if err != nil {
-			return rep, err
-		}
 	}
-	meta, _ := json.Marshal(map[string]any{"as_of": asOf, "run_id": rep.RunID})
 	after := ""
 	for {
 		codes, err := s.ledger.ExpiringAccounts(ctx, asOf, after, ExpiryChunk)
@@ -110,12 +102,13 @@ func (s *Service) expire(ctx context.Context, asOf time.Time, actor string, dryR
 			return rep, nil
 		}
 		var chunk []CustomerExpiry
+		var runID int64
 		run := s.ledger.InTx
 		if dryRun {
 			run = s.ledger.ReadTx
 		}
 		err = run(ctx, func(tx *ledger.Tx) error {
-			chunk = chunk[:0]
+			chunk, runID = chunk[:0], rep.RunID
 			effective := asOf
 			if now := tx.Now(); effective.After(now) {
 				effective = now // within the clock skew: the points go now
@@ -144,6 +137,15 @@ func (s *Service) expire(ctx context.Context, asOf time.Time, actor string, dryR
 				if dryRun {
 					continue
 				}
+				if runID == 0 {
+					// The run is recorded with the first points it expires:
+					// a run that expires nothing has nothing to undo.
+					if err := tx.QueryRow(ctx, `INSERT INTO expiry_runs (as_of, actor, started_at) VALUES ($1, $2, $3) RETURNING id`,
+						asOf, actor, tx.Now()).Scan(&runID); err != nil {
+						return err
+					}
+				}
+				meta, _ := json.Marshal(map[string]any{"as_of": asOf, "run_id": runID})
 				amount := decimal.NewFromInt(expiring)
 				e, err := tx.Post(ctx, ledger.EntryInput{Kind: "expiry", EffectiveAt: effective, Actor: actor,
 					Reason: "points expired", Metadata: meta, Postings: []ledger.PostingInput{
@@ -153,11 +155,11 @@ func (s *Service) expire(ctx context.Context, asOf time.Time, actor string, dryR
 				if err != nil {
 					return err
 				}
-				if _, err := tx.Exec(ctx, `INSERT INTO expiry_run_entries (run_id, entry_id) VALUES ($1, $2)`, rep.RunID, e.ID); err != nil {
+				if _, err := tx.Exec(ctx, `INSERT INTO expiry_run_entries (run_id, entry_id) VALUES ($1, $2)`, runID, e.ID); err != nil {
 					return err
 				}
 			}
-			if dryRun {
+			if dryRun || len(chunk) == 0 {
 				return nil
 			}
 			var points int64
@@ -165,12 +167,13 @@ func (s *Service) expire(ctx context.Context, asOf time.Time, actor string, dryR
 				points += c.Points
 			}
 			_, err := tx.Exec(ctx, `UPDATE expiry_runs SET customers = customers + $2, points = points + $3 WHERE id = $1`,
-				rep.RunID, len(chunk), points)
+				runID, len(chunk), points)
 			return err
 		})
 		if err != nil {
 			return rep, err
 		}
+		rep.RunID = runID
 		for _, c := range chunk {
 			rep.Customers++
 			rep.Points += c.Points
