@@ -100,7 +100,9 @@ func (s *Service) RebateReport(ctx context.Context, from, to time.Time, emit fun
 
 // PointsReport is the points liability roll-forward for a period: opening +
 // earned (by channel, net of refund take-backs) - redeemed (net of
-// cancellations) - expired = closing.
+// cancellations) - expired (net of undone expiry runs, counted in the period
+// of the undo, so a period holding only an undo expires a negative amount)
+// = closing.
 type PointsReport struct {
 	From, To time.Time
 	Opening  int64
