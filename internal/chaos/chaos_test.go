@@ -302,8 +302,13 @@ func TestChaos(t *testing.T) {
 func setup(t *testing.T, c *client) *scene {
 	t0 := time.Now().Add(-time.Second).UTC().Truncate(time.Microsecond)
 	rules := pricemodel.Default()
-	// The lots earned in the month before t0's expire at the boundary.
-	sc := &scene{rules: rules, t0: t0, boundary: rules.ExpiresAt(rules.MonthStart(rules.MonthOf(t0).Prev()))}
+	// E customers earn 14 months before t0's month: their lots expire at
+	// the start of the month before t0's, in the past.
+	eMonth := rules.MonthOf(t0)
+	for range 14 {
+		eMonth = eMonth.Prev()
+	}
+	sc := &scene{rules: rules, t0: t0, eMonth: eMonth, boundary: rules.ExpiresAt(rules.MonthStart(eMonth))}
 	for _, cp := range []pricemodel.Campaign{
 		{ID: "chaos-all", Multiplier: decimal.RequireFromString("1.1")},
 		{ID: "chaos-mid", Segments: []string{"mid", "vip"}, Multiplier: decimal.RequireFromString("1.25")},

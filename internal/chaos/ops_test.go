@@ -16,8 +16,10 @@ import (
 
 // The customers of the run. K customers are shared by every worker and
 // earn in the month of t0 (their lots expire after the expiry runs' as_of);
-// E customers earn only on shipments dated in the month before, whose lots
-// all expire at boundary, so every expiry run takes all their points.
+// E customers earn only on shipments dated in eMonth, 14 months before t0's,
+// whose lots all expire at boundary (the start of the month before t0's: an
+// expiry job never acts ahead of now), so every expiry run takes all their
+// points.
 var (
 	kCustomers = names("K", 12)
 	eCustomers = names("E", 4)
@@ -41,7 +43,8 @@ const giftPrice = 50
 type scene struct {
 	rules     pricemodel.Rules
 	t0        time.Time // every K event occurs at t0
-	boundary  time.Time // when the lots of the month before t0 expire
+	eMonth    pricemodel.Month // when E customers' shipments occur
+	boundary  time.Time        // when the lots of eMonth expire
 	campaigns []pricemodel.Campaign
 }
 
@@ -279,13 +282,13 @@ func (w *worker) pick() *shipment {
 }
 
 // eventAt is when a shipment's events occur: t0 for a K customer; for an E
-// customer, in the month before t0's, at most 20 days before it ends.
+// customer, in eMonth, at most 20 days before it ends.
 func (w *worker) eventAt(customer string) time.Time {
 	if !isE(customer) {
 		return w.sc.t0
 	}
 	back := time.Hour + time.Duration(w.r.Int64N(int64(19*24*time.Hour)))
-	return w.sc.rules.MonthStart(w.sc.rules.MonthOf(w.sc.t0)).Add(-back).Truncate(time.Microsecond)
+	return w.sc.rules.MonthStart(w.sc.eMonth).AddDate(0, 1, 0).Add(-back).Truncate(time.Microsecond)
 }
 
 func (w *worker) newShipment() *op {
