@@ -80,14 +80,18 @@ func TestCatalogWalkthrough(t *testing.T) {
 		t.Errorf("expiring within 300 days %v", none)
 	}
 
-	// The expiry job never acts ahead of now: a run as of the day these
-	// points expire is refused, its preview too, and nothing is written.
+	// The expiry job never acts ahead of now: a run as of a day after these
+	// points expire is refused; its preview says what would go.
 	future := time.Now().AddDate(1, 2, 0)
 	entriesBefore := h.count("entries")
 	wantProblem(t, admin("POST", "/v1/jobs/expire?as_of="+queryTime(future), nil), 422, fault.AsOfInFuture)
-	wantProblem(t, admin("POST", "/v1/jobs/expire?dry_run=true&as_of="+queryTime(future), nil), 422, fault.AsOfInFuture)
+	preview := admin("POST", "/v1/jobs/expire?dry_run=true&as_of="+queryTime(future), nil)
+	wantStatus(t, preview, 200)
+	if rep := preview.object(t); rep["points"] != "3700" || fmt.Sprint(rep["by_customer"]) != "[map[customer_id:C1 points:3700]]" {
+		t.Errorf("preview %s, want C1's 3700", preview.body)
+	}
 	if n := h.count("entries"); n != entriesBefore || h.count("expiry_runs") != 0 {
-		t.Errorf("refused expiry runs wrote %d entries and %d runs", n-entriesBefore, h.count("expiry_runs"))
+		t.Errorf("a refused run and a preview wrote %d entries and %d runs", n-entriesBefore, h.count("expiry_runs"))
 	}
 	now := admin("POST", "/v1/jobs/expire", nil)
 	wantStatus(t, now, 200)

@@ -6,23 +6,28 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/ledger"
 )
 
-// expiredLots gives C1 100 and C2 50 points in lots credited by hand 14
-// months ago, so already past their expiry, and C1 a shipment's 100 points
-// earned now, which expire in a year.
+// expiredLots gives C1 100 and C2 50 points in lots credited in the ledger
+// that expired an hour ago (no request dates business that far back), and
+// C1 a shipment's 100 points earned now, which expire in a year.
 func expiredLots(t *testing.T, h *harness) {
 	t.Helper()
 	for _, c := range []string{"C1", "C2"} {
 		h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": c, "name": c}})
 	}
-	long := time.Now().AddDate(0, -14, 0).UTC()
-	for c, points := range map[string]string{"C1": "100", "C2": "50"} {
-		h.expect(201, call{method: "POST", path: "/v1/entries", key: "admin", body: map[string]any{
-			"reason": "goodwill", "effective_at": long.Format(time.RFC3339), "postings": []map[string]any{
-				{"account": "customer:" + c + ":points", "amount": points},
-				{"account": "platform:points:earned:adjustment", "amount": "-" + points}}}})
+	lot := &ledger.Lot{AvailableAt: time.Now().Add(-2 * time.Hour), ExpiresAt: time.Now().Add(-time.Hour)}
+	for c, points := range map[string]int64{"C1": 100, "C2": 50} {
+		if _, _, err := h.ledger.Post(t.Context(), ledger.EntryInput{Kind: "adjustment", Actor: "test", Reason: "goodwill",
+			Postings: []ledger.PostingInput{
+				{Account: "customer:" + c + ":points", Amount: decimal.NewFromInt(points), Lot: lot},
+				{Account: "platform:points:earned:adjustment", Amount: decimal.NewFromInt(-points)}}}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	h.expect(201, call{method: "POST", path: "/v1/events", key: "partner", body: shipment("e1", "C1", "S1", "100", time.Now().Add(-time.Minute))})
 }
@@ -32,16 +37,21 @@ func (h *harness) pointsOf(customer string) map[string]any {
 	return h.expect(200, call{method: "GET", path: "/v1/customers/" + customer + "/balances", key: "admin"}).object(h.t)["points"].(map[string]any)
 }
 
-// TestExpiryJobNeverActsAheadOfNowAndPreviews: an as_of past now plus the
-// clock skew is 422 as_of_in_future, preview or run, and writes nothing; a
-// preview (dry_run=true) says per customer and in total what the run then
-// expires, and writes nothing.
+// TestExpiryJobNeverActsAheadOfNowAndPreviews: a run as of an instant past
+// now plus the clock skew is 422 as_of_in_future and writes nothing; a
+// preview (dry_run=true), of any as_of, says per customer and in total what
+// would expire, and writes nothing.
 func TestExpiryJobNeverActsAheadOfNowAndPreviews(t *testing.T) {
 	h := newHarness(t)
 	expiredLots(t, h)
 	entries := h.count("entries")
-	for _, q := range []string{"as_of=2999-01-01T00:00:00Z", "dry_run=true&as_of=" + queryTime(time.Now().Add(6*time.Minute))} {
+	for _, q := range []string{"as_of=2999-01-01T00:00:00Z", "dry_run=false&as_of=" + queryTime(time.Now().Add(6*time.Minute))} {
 		wantProblem(t, h.do(call{method: "POST", path: "/v1/jobs/expire?" + q, key: "admin"}), 422, fault.AsOfInFuture)
+	}
+	// A preview may look ahead: in two years C1's shipment lot expires too.
+	ahead := h.expect(200, call{method: "POST", path: "/v1/jobs/expire?dry_run=true&as_of=" + queryTime(time.Now().AddDate(2, 0, 0)), key: "admin"}).object(t)
+	if ahead["points"] != "250" || ahead["customers"] != float64(2) {
+		t.Errorf("preview two years ahead %v, want C1's 200 and C2's 50", ahead)
 	}
 	wantProblem(t, h.do(call{method: "POST", path: "/v1/jobs/expire?dry_run=yes", key: "admin", invalid: true}), 422, fault.Invalid)
 

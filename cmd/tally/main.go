@@ -49,6 +49,7 @@ commands:
                                 expire the points lots due by T (RFC 3339; default now; never
                                 later than now plus 5 minutes), in chunks that commit separately;
                                 safe to interrupt and rerun; --dry-run lists what would expire
+                                by T (T may then be later), writing nothing
   expire undo --run ID --reason R
                                 undo an expiry run: its points back in their lots
   devdb start|stop|url [--dir D] [--fast]
