@@ -32,7 +32,7 @@ func expiredLots(t *testing.T, h *harness) {
 	h.expect(201, call{method: "POST", path: "/v1/events", key: "partner", body: shipment("e1", "C1", "S1", "100", time.Now().Add(-time.Minute))})
 }
 
-func (h *harness) pointsOf(customer string) map[string]any {
+func (h *harness) heldPoints(customer string) map[string]any {
 	h.t.Helper()
 	return h.expect(200, call{method: "GET", path: "/v1/customers/" + customer + "/balances", key: "admin"}).object(h.t)["points"].(map[string]any)
 }
@@ -74,7 +74,7 @@ func TestExpiryJobNeverActsAheadOfNowAndPreviews(t *testing.T) {
 	if n := h.count("entries"); n != entries || h.count("expiry_runs") != 0 {
 		t.Errorf("refusals and a preview wrote %d entries and %d runs", n-entries, h.count("expiry_runs"))
 	}
-	if pts := h.pointsOf("C1"); pts["balance"] != "200" {
+	if pts := h.heldPoints("C1"); pts["balance"] != "200" {
 		t.Errorf("C1's points after the preview %v, want 200 held", pts)
 	}
 
@@ -82,7 +82,7 @@ func TestExpiryJobNeverActsAheadOfNowAndPreviews(t *testing.T) {
 	if run["dry_run"] != false || run["customers"] != float64(2) || run["points"] != "150" || run["run_id"] == nil {
 		t.Errorf("run %v, want C1's 100 and C2's 50 expired, with a run id", run)
 	}
-	if pts := h.pointsOf("C1"); pts["balance"] != "100" {
+	if pts := h.heldPoints("C1"); pts["balance"] != "100" {
 		t.Errorf("C1's points after the run %v, want the 100 earned now", pts)
 	}
 }
@@ -122,7 +122,7 @@ func TestUndoExpiryRunOverHTTP(t *testing.T) {
 	if n := h.countWhere(`SELECT count(*) FROM entries WHERE kind = 'expiry.undone'`); n != 2 {
 		t.Errorf("%d undo entries, want one per customer: 2", n)
 	}
-	if pts := h.pointsOf("C1"); pts["balance"] != "200" || pts["available"] != "100" {
+	if pts := h.heldPoints("C1"); pts["balance"] != "200" || pts["available"] != "100" {
 		t.Errorf("C1's points after the undo %v, want 200 held, the 100 expired ones not available", pts)
 	}
 	wantProblem(t, h.do(call{method: "POST", path: path, key: "admin", body: map[string]any{"reason": "run by mistake"}}), 409, fault.AlreadyUndone)
