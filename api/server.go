@@ -149,6 +149,7 @@ func New(cfg Config) *Server {
 	v1.GET("/reconciliation", s.reconcile, books)
 	// jobs.go
 	v1.POST("/jobs/expire", s.runExpiry, admin)
+	v1.POST("/jobs/expire/runs/:id/undo", s.undoExpiry, admin)
 
 	s.echo = e
 	return s

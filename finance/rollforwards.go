@@ -101,10 +101,11 @@ func (s *Service) RebateReport(ctx context.Context, from, to time.Time, emit fun
 
 // PointsReport is the points liability roll-forward for a period: opening +
 // earned (by channel, net of all that refunds were due) - redeemed (net of
-// cancellations) - expired + owed - settled = closing. Owed is what refunds
-// were due and could not take back (the customers owe it: the liability
-// did not fall by it); Settled is what customers' points then paid of what
-// they owed.
+// cancellations) - expired (net of undone expiry runs, counted in the period
+// of the undo, so a period holding only an undo expires a negative amount)
+// + owed - settled = closing. Owed is what refunds were due and could not
+// take back (the customers owe it: the liability did not fall by it);
+// Settled is what customers' points then paid of what they owed.
 type PointsReport struct {
 	From, To time.Time
 	Opening  int64

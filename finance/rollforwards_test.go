@@ -384,3 +384,35 @@ func TestPointsRollForwardCountsOwedAndSettled(t *testing.T) {
 		t.Errorf("to March 15: %+v, want 50 earned, 90 owed, nothing settled, closing 140 (100 - 10 + 50)", rep)
 	}
 }
+
+// TestPointsRollForwardCountsAnUndoneExpiryAgainstExpired: an expiry run
+// on 1 March 2027 undone on 5 March, and the next run on 1 April taking
+// the same points again. The undo counts against expired in the period it
+// is posted: March nets to nothing expired, its first two days show the
+// run, the rest of March a negative line; April shows the second run.
+func TestPointsRollForwardCountsAnUndoneExpiryAgainstExpired(t *testing.T) {
+	e := newEnv(t)
+	e.Clock.Set(shanghaiAt(2026, 2, 15, 12))
+	e.Customer("C1")
+	e.Ship("C1", "S1", "100", shanghaiAt(2026, 2, 10, 9)) // 100 points, expiring 2027-03-01
+	e.Clock.Set(shanghaiAt(2027, 3, 2, 12))
+	run, err := e.Loyalty.Expire(e.Ctx, shanghaiAt(2027, 3, 1, 0), "test", nil)
+	if err != nil || run.Points != 100 {
+		t.Fatalf("run %+v, %v", run, err)
+	}
+	e.Clock.Set(shanghaiAt(2027, 3, 5, 12))
+	if _, _, err := e.Loyalty.UndoExpiry(e.Ctx, run.RunID, loyalty.UndoInput{Reason: "run by mistake", Actor: "ops"}); err != nil {
+		t.Fatal(err)
+	}
+	e.Clock.Set(shanghaiAt(2027, 4, 2, 12))
+	if again, err := e.Loyalty.Expire(e.Ctx, shanghaiAt(2027, 4, 1, 0), "test", nil); err != nil || again.Points != 100 {
+		t.Fatalf("second run %+v, %v", again, err)
+	}
+
+	mar, mar3, apr, may := shanghaiAt(2027, 3, 1, 0), shanghaiAt(2027, 3, 3, 0), shanghaiAt(2027, 4, 1, 0), shanghaiAt(2027, 5, 1, 0)
+	e.wantPoints(t, mar, apr, pointsWant{opening: 100, closing: 100}, "C1")
+	e.wantPoints(t, mar, mar3, pointsWant{opening: 100, expired: 100, closing: 0}, "C1")
+	e.wantPoints(t, mar3, apr, pointsWant{opening: 0, expired: -100, closing: 100}, "C1")
+	e.wantPoints(t, apr, may, pointsWant{opening: 100, expired: 100, closing: 0}, "C1")
+	e.Reconcile()
+}

@@ -138,6 +138,8 @@ func describe(e StatementEntry, customerID string, metadata []byte, reason strin
 		return fmt.Sprintf("%d points returned: redemption cancelled (%s)", abs, reason)
 	case "expiry":
 		return fmt.Sprintf("%d points expired", abs)
+	case KindExpiryUndone:
+		return fmt.Sprintf("%d expired points restored: expiry run %s undone (%s)", abs, str("run_id"), reason)
 	case "reversal":
 		return fmt.Sprintf("correction of an earlier %s: %s", str("reversed_kind"), reason)
 	}

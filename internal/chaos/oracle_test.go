@@ -902,8 +902,8 @@ func (o *oracle) contributions() {
 	}
 }
 
-// expiries: every expiry entry takes all that an E customer holds (all
-// their lots expire at the boundary) and nothing from anyone else; each run
+// expiries: every expiry entry takes from an X customer all its lots that
+// expire by the run's as_of (and nothing from anyone else); each run
 // answered the entries carrying its as_of, all of them unless an unheard
 // attempt may have posted some.
 func (o *oracle) expiries() {
@@ -925,12 +925,12 @@ func (o *oracle) expiries() {
 				o.fail("expiry entry %d moves %s %s", id, acct, v)
 			}
 		}
-		if customer == "" || !isE(customer) || len(e.postings) != 2 {
-			o.fail("expiry entry %d expires points of %q: only E customers hold lots that expire by %s", id, customer, o.sc.boundary)
+		if customer == "" || !isX(customer) || len(e.postings) != 2 {
+			o.fail("expiry entry %d expires points of %q: only X customers hold lots that have expired", id, customer)
 			continue
 		}
-		if held := o.b.after("customer:"+customer+":points", id); !held.IsZero() {
-			o.fail("expiry entry %d left %s with %s points, all of whose lots expire by %s", id, customer, held, asOf)
+		if held, want := o.b.after("customer:"+customer+":points", id), xHeldAfter(o.sc.boundary, asOf); held.IntPart() != want {
+			o.fail("expiry entry %d as of %s left %s with %s points, want %d (its lots expiring later)", id, asOf, customer, held, want)
 		}
 		o.points[customer] -= points
 		key := asOf.UTC().Format(time.RFC3339Nano)
@@ -979,7 +979,7 @@ func (o *oracle) balances(customer string, api customerBalances, now time.Time) 
 		o.fail("%s: principal and rebate by the answers %s and %s, in the books %s and %s, by the API %s and %s", customer,
 			o.principal[customer], o.rebate[customer], bp, br, ap, ar)
 	}
-	if isE(customer) && api.Points.Balance != 0 {
+	if isX(customer) && api.Points.Balance != 0 {
 		o.fail("%s holds %d points after the last expiry run", customer, api.Points.Balance)
 	}
 	// The tier in effect now: the higher of last month's and this month's.
