@@ -98,15 +98,32 @@ type StatementLine struct {
 
 // Statement lists an account's postings newest first, each with the
 // balance after it, limit at a time. before is the keyset cursor (0 for the
-// first page; then the previous page's next cursor): pages never shift or
-// repeat when entries are posted meanwhile. next is 0 on the last page.
+// first page; then the previous page's next cursor, the id of the last
+// posting it showed): pages never shift or repeat when entries are posted
+// meanwhile. next is 0 on the last page.
 //
-// Errors: fault.NotFound.
+// An account that may not go negative has its balance row locked by every
+// entry, so its postings' ids follow commit order and are the page order.
+// A hot (platform) account is written by many transactions side by side,
+// whose ids do not follow commit order; its postings are ordered by the
+// transaction that wrote them, then id, and a page shows only postings of
+// transactions older than every transaction still in flight. A posting that
+// commits later therefore sorts above every posting already shown, and a
+// reader that pages down from the top, and later again from the top down to
+// where it started before, sees each posting exactly once. A posting shows
+// once every transaction that began writing before it has ended.
+//
+// Errors: fault.NotFound; fault.Invalid (before is not a posting of the
+// account).
 func (l *Ledger) Statement(ctx context.Context, code string, before int64, limit int) (lines []StatementLine, next int64, err error) {
 	err = l.inTx(ctx, readOnly, func(tx pgx.Tx) error {
 		lines, next = nil, 0
 		id, acct, err := l.account(ctx, tx, code)
 		if err != nil {
+			return err
+		}
+		if acct.AllowNegative {
+			lines, next, err = hotStatement(ctx, tx, id, acct.Balance, before, limit)
 			return err
 		}
 		rows, err := tx.Query(ctx, `SELECT p.id, p.entry_id, e.kind, e.effective_at, e.recorded_at, p.amount, p.balance_after
@@ -116,14 +133,7 @@ ORDER BY p.id DESC LIMIT $3`, id, before, limit+1)
 		if err != nil {
 			return err
 		}
-		var stored []*decimal.Decimal
-		lines, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (StatementLine, error) {
-			var s StatementLine
-			var after *decimal.Decimal
-			err := row.Scan(&s.PostingID, &s.EntryID, &s.Kind, &s.EffectiveAt, &s.RecordedAt, &s.Amount, &after)
-			stored = append(stored, after)
-			return s, err
-		})
+		lines, err = pgx.CollectRows(rows, scanStatementLine)
 		if err != nil {
 			return err
 		}
@@ -131,33 +141,72 @@ ORDER BY p.id DESC LIMIT $3`, id, before, limit+1)
 			lines = lines[:limit]
 			next = lines[limit-1].PostingID
 		}
-		if len(lines) == 0 {
-			return nil
-		}
-		if !acct.AllowNegative {
-			for i := range lines {
-				lines[i].BalanceAfter = *stored[i]
-			}
-			return nil
-		}
-		// A hot account stores no balance per posting: walk back from its
-		// current balance, less what was posted after this page.
-		after := acct.Balance
-		if before != 0 {
-			var newer decimal.Decimal
-			if err := tx.QueryRow(ctx, `SELECT coalesce(sum(amount), 0) FROM postings
-WHERE account_id = $1 AND id >= $2`, id, before).Scan(&newer); err != nil {
-				return err
-			}
-			after = after.Sub(newer)
-		}
-		for i := range lines {
-			lines[i].BalanceAfter = after
-			after = after.Sub(lines[i].Amount)
-		}
 		return nil
 	})
 	return lines, next, err
+}
+
+func scanStatementLine(row pgx.CollectableRow) (StatementLine, error) {
+	var s StatementLine
+	err := row.Scan(&s.PostingID, &s.EntryID, &s.Kind, &s.EffectiveAt, &s.RecordedAt, &s.Amount, &s.BalanceAfter)
+	return s, err
+}
+
+// hotStatement is a page of a hot account's statement, in (xid, id) order,
+// of the postings whose transactions are older than the snapshot's xmin.
+// Such a posting stores no balance after it: that is the current balance
+// less every posting that sorts above it (including those committed but
+// not shown yet).
+func hotStatement(ctx context.Context, tx pgx.Tx, account int64, balance decimal.Decimal, before int64, limit int) ([]StatementLine, int64, error) {
+	// The cursor's (xid, id); for the first page, everything at or above
+	// the snapshot's xmin is above the page.
+	const qCursor = `SELECT pg_snapshot_xmin(pg_current_snapshot()),
+       coalesce((SELECT xid FROM postings WHERE id = $2 AND account_id = $1 AND balance_after IS NULL), '0'),
+       EXISTS (SELECT 1 FROM postings WHERE id = $2 AND account_id = $1 AND balance_after IS NULL)`
+	var xmin, xid uint64 // xid8 values
+	var found bool
+	if err := tx.QueryRow(ctx, qCursor, account, before).Scan(&xmin, &xid, &found); err != nil {
+		return nil, 0, err
+	}
+	if before != 0 && !found {
+		return nil, 0, &fault.Error{Code: fault.Invalid, Message: "cursor must be a next_cursor from an earlier page of this statement",
+			Fields: map[string]string{"cursor": "not a cursor of this statement"}}
+	}
+	// above: the postings of the account that sort above the page: the
+	// cursor's and those above it (for the first page, those not shown yet).
+	const above = `p.account_id = $1 AND p.balance_after IS NULL
+  AND (CASE WHEN $2 = 0 THEN p.xid >= $3 ELSE (p.xid, p.id) >= ($4::xid8, $2) END)`
+	rows, err := tx.Query(ctx, `SELECT p.id, p.entry_id, e.kind, e.effective_at, e.recorded_at, p.amount, 0::numeric
+FROM postings p JOIN entries e ON e.id = p.entry_id
+WHERE p.account_id = $1 AND p.balance_after IS NULL AND p.xid < $3
+  AND ($2 = 0 OR (p.xid, p.id) < ($4::xid8, $2))
+ORDER BY p.xid DESC, p.id DESC LIMIT $5`, account, before, xmin, xid, limit+1)
+	if err != nil {
+		return nil, 0, err
+	}
+	lines, err := pgx.CollectRows(rows, scanStatementLine)
+	if err != nil {
+		return nil, 0, err
+	}
+	var next int64
+	if len(lines) > limit {
+		lines = lines[:limit]
+		next = lines[limit-1].PostingID
+	}
+	if len(lines) == 0 {
+		return lines, 0, nil
+	}
+	var newer decimal.Decimal
+	if err := tx.QueryRow(ctx, `SELECT coalesce(sum(p.amount), 0) FROM postings p WHERE `+above,
+		account, before, xmin, xid).Scan(&newer); err != nil {
+		return nil, 0, err
+	}
+	after := balance.Sub(newer)
+	for i := range lines {
+		lines[i].BalanceAfter = after
+		after = after.Sub(lines[i].Amount)
+	}
+	return lines, next, nil
 }
 
 // Entry returns the entry with its postings.
