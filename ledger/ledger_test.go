@@ -299,11 +299,14 @@ func TestBalanceAsOf(t *testing.T) {
 // between pages the reader waits until more entries have committed. What
 // Statement promises: no posting shows twice, pages run newest to oldest,
 // and every posting committed before the first page was read shows exactly
-// once, with its amount and balance. A customer's account takes its row
+// once (or, on a hot account, sorts above it), with its amount and balance.
+// A customer's account takes its row
 // lock before its posting gets an id, so its ids follow its commits: its
 // pages are exactly the account as of the first page. A hot account's
 // pages run in the order of its whole statement (by transaction, then id)
-// and are exactly its postings up to the first page's newest in that order.
+// and are exactly its postings up to the first page's newest in that order;
+// a posting committed before the first page may sort above it, held back
+// while an older transaction was in flight.
 func TestStatementPagesAreStableUnderConcurrentInserts(t *testing.T) {
 	const seeded, pageSize, writers = 25, 5, 4
 	for _, tc := range []struct {
@@ -408,7 +411,10 @@ func TestStatementPagesAreStableUnderConcurrentInserts(t *testing.T) {
 				}
 			}
 			for _, id := range before {
-				if !shown[id] {
+				// A hot account's posting committed before the first page
+				// may be held back by an older transaction still in flight
+				// then: it sorts above the first page, never below it.
+				if !shown[id] && (tc.sign == 1 || place[id] > place[seen[0].PostingID]) {
 					t.Errorf("posting %d, committed before the first page, not shown", id)
 				}
 			}
