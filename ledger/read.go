@@ -153,19 +153,31 @@ func scanStatementLine(row pgx.CollectableRow) (StatementLine, error) {
 }
 
 // hotStatement is a page of a hot account's statement, in (xid, id) order,
-// of the postings whose transactions are older than the snapshot's xmin.
+// of the postings whose transactions are older than the horizon: every
+// transaction in flight that may write to this database.
 // Such a posting stores no balance after it: that is the current balance
 // less every posting that sorts above it (including those committed but
 // not shown yet).
 func hotStatement(ctx context.Context, tx pgx.Tx, account int64, balance decimal.Decimal, before int64, limit int) ([]StatementLine, int64, error) {
-	// The cursor's (xid, id); for the first page, everything at or above
-	// the snapshot's xmin is above the page.
-	const qCursor = `SELECT pg_snapshot_xmin(pg_current_snapshot()),
+	// The horizon: the oldest transaction in flight when the snapshot was
+	// taken that may write to this database, or the snapshot's xmax when
+	// there is none. A transaction known (pg_stat_activity) to belong to
+	// another database cannot, and does not hold the page back; one that
+	// is not known (it ended since, or its session cannot be seen) may,
+	// and does. Every posting that becomes visible later has an xid at or
+	// above the horizon.
+	const qCursor = `WITH s AS (SELECT pg_current_snapshot() AS snap)
+SELECT coalesce((SELECT min(x) FROM pg_snapshot_xip(s.snap) AS x
+                 WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity a
+                                   WHERE a.backend_xid::text = (x::text::numeric % 4294967296)::text
+                                     AND a.datid <> (SELECT oid FROM pg_database WHERE datname = current_database()))),
+                pg_snapshot_xmax(s.snap)),
        coalesce((SELECT xid FROM postings WHERE id = $2 AND account_id = $1 AND balance_after IS NULL), '0'),
-       EXISTS (SELECT 1 FROM postings WHERE id = $2 AND account_id = $1 AND balance_after IS NULL)`
-	var xmin, xid uint64 // xid8 values
+       EXISTS (SELECT 1 FROM postings WHERE id = $2 AND account_id = $1 AND balance_after IS NULL)
+FROM s`
+	var horizon, xid uint64 // xid8 values
 	var found bool
-	if err := tx.QueryRow(ctx, qCursor, account, before).Scan(&xmin, &xid, &found); err != nil {
+	if err := tx.QueryRow(ctx, qCursor, account, before).Scan(&horizon, &xid, &found); err != nil {
 		return nil, 0, err
 	}
 	if before != 0 && !found {
@@ -180,7 +192,7 @@ func hotStatement(ctx context.Context, tx pgx.Tx, account int64, balance decimal
 FROM postings p JOIN entries e ON e.id = p.entry_id
 WHERE p.account_id = $1 AND p.balance_after IS NULL AND p.xid < $3
   AND ($2 = 0 OR (p.xid, p.id) < ($4::xid8, $2))
-ORDER BY p.xid DESC, p.id DESC LIMIT $5`, account, before, xmin, xid, limit+1)
+ORDER BY p.xid DESC, p.id DESC LIMIT $5`, account, before, horizon, xid, limit+1)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -198,7 +210,7 @@ ORDER BY p.xid DESC, p.id DESC LIMIT $5`, account, before, xmin, xid, limit+1)
 	}
 	var newer decimal.Decimal
 	if err := tx.QueryRow(ctx, `SELECT coalesce(sum(p.amount), 0) FROM postings p WHERE `+above,
-		account, before, xmin, xid).Scan(&newer); err != nil {
+		account, before, horizon, xid).Scan(&newer); err != nil {
 		return nil, 0, err
 	}
 	after := balance.Sub(newer)

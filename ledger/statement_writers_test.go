@@ -278,3 +278,27 @@ func TestStatementPagesShowEachPostingOnceWhileWritersRun(t *testing.T) {
 		r.check(t, pool)
 	}
 }
+
+// A transaction held open in another database of the cluster writes no
+// posting here: it does not hold back a platform account's statement.
+func TestPlatformStatementIsNotHeldBackByAnotherDatabase(t *testing.T) {
+	l, _ := newLedger(t)
+	ctx := context.Background()
+	other, err := testdb.Pool(t).Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Rollback(ctx)
+	var xid string
+	if err := other.QueryRow(ctx, `SELECT pg_current_xact_id()::text`).Scan(&xid); err != nil {
+		t.Fatal(err)
+	}
+	e := mustPost(t, l, earn("C1", "5"))
+	lines, _, err := l.Statement(ctx, "platform:points:earned:volume", 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lines) != 1 || lines[0].EntryID != e.ID {
+		t.Errorf("with transaction %s open in another database, the statement shows %+v, want entry %d", xid, lines, e.ID)
+	}
+}
