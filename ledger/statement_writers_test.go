@@ -16,37 +16,68 @@ import (
 // transaction held open rarely holds the row another one needs.
 const manyBuckets = 32000
 
-// tailReader pages an account's statement the way a client that keeps up
-// with it does: from the top, small pages, down to the posting at the top
-// of its previous pass (or the end), and keeps every posting id it is shown.
+// tailReader pages a statement the way a client that keeps up with it
+// does: from the top, small pages, down to the row at the top of its
+// previous pass (or the end), and keeps every row id it is shown. A row is
+// a posting of an account's statement, or an entry of a customer's.
 type tailReader struct {
-	l     *ledger.Ledger
-	code  string
-	limit int
-	top   int64 // the first posting of the last pass that showed any
+	name  string
+	page  func(ctx context.Context, cursor int64) (ids []int64, next int64, err error)
+	books string // the query of every row id the statement should show
+	top   int64  // the first row of the last pass that showed any
 	seen  map[int64]int
 }
 
+// newTailReader reads an account's statement (ledger.Statement).
 func newTailReader(l *ledger.Ledger, code string, limit int) *tailReader {
-	return &tailReader{l: l, code: code, limit: limit, seen: map[int64]int{}}
+	return &tailReader{name: code, seen: map[int64]int{},
+		books: `SELECT p.id FROM postings p JOIN accounts a ON a.id = p.account_id WHERE a.code = '` + code + `'`,
+		page: func(ctx context.Context, cursor int64) ([]int64, int64, error) {
+			lines, next, err := l.Statement(ctx, code, cursor, limit)
+			var ids []int64
+			for _, ln := range lines {
+				ids = append(ids, ln.PostingID)
+			}
+			return ids, next, err
+		}}
+}
+
+// newCustomerReader reads the statement of a customer's three accounts
+// (Tx.AccountsStatement), as loyalty's customer statement does.
+func newCustomerReader(l *ledger.Ledger, customer string, limit int) *tailReader {
+	codes := []string{"customer:" + customer + ":points", "customer:" + customer + ":prepaid", "customer:" + customer + ":rebate"}
+	return &tailReader{name: "customer " + customer, seen: map[int64]int{},
+		books: `SELECT DISTINCT p.entry_id FROM postings p JOIN accounts a ON a.id = p.account_id
+WHERE a.code LIKE 'customer:` + customer + `:%'`,
+		page: func(ctx context.Context, cursor int64) (ids []int64, next int64, err error) {
+			err = l.InTx(ctx, func(tx *ledger.Tx) error {
+				entries, n, err := tx.AccountsStatement(ctx, codes, cursor, limit)
+				ids, next = nil, n
+				for _, e := range entries {
+					ids = append(ids, e.ID)
+				}
+				return err
+			})
+			return ids, next, err
+		}}
 }
 
 func (r *tailReader) pass(ctx context.Context) error {
 	var cursor, first int64
 	for {
-		lines, next, err := r.l.Statement(ctx, r.code, cursor, r.limit)
+		ids, next, err := r.page(ctx, cursor)
 		if err != nil {
 			return err
 		}
-		for _, ln := range lines {
-			if ln.PostingID == r.top {
+		for _, id := range ids {
+			if id == r.top {
 				next = 0
 				break
 			}
 			if first == 0 {
-				first = ln.PostingID
+				first = id
 			}
-			r.seen[ln.PostingID]++
+			r.seen[id]++
 		}
 		if next == 0 {
 			break
@@ -59,12 +90,11 @@ func (r *tailReader) pass(ctx context.Context) error {
 	return nil
 }
 
-// check compares what the reader was shown with the account's postings in
-// the books: each exactly once.
+// check compares what the reader was shown with the books: each row
+// exactly once.
 func (r *tailReader) check(t *testing.T, pool *pgxpool.Pool) {
 	t.Helper()
-	rows, err := pool.Query(context.Background(), `SELECT p.id FROM postings p JOIN accounts a ON a.id = p.account_id
-WHERE a.code = $1`, r.code)
+	rows, err := pool.Query(context.Background(), r.books)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,9 +124,59 @@ WHERE a.code = $1`, r.code)
 		}
 	}
 	if len(missing)+len(doubled)+len(foreign) > 0 || len(books) == 0 {
-		t.Errorf("%s: %d postings in the books, the pages showed %d: never shown %v, shown twice or more %v, not in the books %v",
-			r.code, len(books), len(r.seen), missing, doubled, foreign)
+		t.Errorf("%s: %d rows in the books, the pages showed %d: never shown %v, shown twice or more %v, not in the books %v",
+			r.name, len(books), len(r.seen), missing, doubled, foreign)
 	}
+}
+
+// deposit credits the customer's prepaid account.
+func deposit(customer string) ledger.EntryInput {
+	return ledger.EntryInput{Kind: "deposit", Actor: "test", Postings: []ledger.PostingInput{
+		{Account: "platform:cash", Amount: d("-1")},
+		{Account: "customer:" + customer + ":prepaid", Amount: d("1")},
+	}}
+}
+
+// A customer's points entry whose transaction began before deposits to
+// the customer's prepaid account (another account, another lock) but
+// commits after them is shown by a pass from the top that begins after it
+// commits: it never lands below a page of the customer's statement already
+// read.
+func TestCustomerStatementShowsALateCommitAboveWhatWasRead(t *testing.T) {
+	l, pool := newLedger(t)
+	ctx := context.Background()
+	mustPost(t, l, earn("C1", "1"))
+	r := newCustomerReader(l, "C1", 2)
+	posted, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		done <- l.InTx(ctx, func(tx *ledger.Tx) error {
+			if _, err := tx.Post(ctx, earn("C1", "10")); err != nil {
+				return err
+			}
+			select {
+			case <-posted: // a retry: the others have committed already
+			default:
+				close(posted)
+				<-release // held open while later entries commit
+			}
+			return nil
+		})
+	}()
+	<-posted
+	for range 3 {
+		mustPost(t, l, deposit("C1"))
+	}
+	if err := r.pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := r.pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r.check(t, pool)
 }
 
 // A posting whose transaction began before others but commits after them,
@@ -163,10 +243,11 @@ func TestPlatformStatementShowsALateCommitAboveWhatWasRead(t *testing.T) {
 }
 
 // Many writers post to one platform account, some holding their
-// transactions open while others commit, and to a customer account they
-// share, while readers page through both statements again and again with
-// small pages: in the end each reader was shown every posting of the books
-// exactly once.
+// transactions open while others commit, and to a customer they share (its
+// points, and its prepaid account from the held transactions), while
+// readers page through the platform account's, the customer account's and
+// the customer's statements again and again with small pages: in the end
+// each reader was shown every row of the books exactly once.
 func TestStatementPagesShowEachPostingOnceWhileWritersRun(t *testing.T) {
 	pool := testdb.Pool(t)
 	l := ledger.New(pool, ledger.WithHotBuckets(manyBuckets)) // held transactions rarely block a committer
@@ -227,6 +308,9 @@ func TestStatementPagesShowEachPostingOnceWhileWritersRun(t *testing.T) {
 					if _, err := tx.Post(ctx, earn(fmt.Sprintf("h%d", h), "1")); err != nil {
 						return err
 					}
+					if _, err := tx.Post(ctx, deposit("shared")); err != nil {
+						return err
+					}
 					holdUntilOthersCommit()
 					return nil
 				})
@@ -245,7 +329,7 @@ func TestStatementPagesShowEachPostingOnceWhileWritersRun(t *testing.T) {
 		cond.Broadcast()
 	}()
 	stop := make(chan struct{})
-	readers := []*tailReader{newTailReader(l, platform, 3), newTailReader(l, shared, 2)}
+	readers := []*tailReader{newTailReader(l, platform, 3), newTailReader(l, shared, 2), newCustomerReader(l, "shared", 2)}
 	var reading sync.WaitGroup
 	for _, r := range readers {
 		reading.Add(1)

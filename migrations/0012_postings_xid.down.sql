@@ -1,2 +1,3 @@
-DROP INDEX postings_hot_account_xid;
+CREATE INDEX postings_account_entry ON postings (account_id, entry_id);
+DROP INDEX postings_account_xid;
 ALTER TABLE postings DROP COLUMN xid;
