@@ -86,7 +86,7 @@ func TestPointsRollForwardCountsExpiryReversalAndCancellation(t *testing.T) {
 	if refund.Points != -30 {
 		t.Fatalf("refund of 30 of 300: %d points, want -30", refund.Points)
 	}
-	if _, err := e.Catalog.CancelRedemption(e.Ctx, pen.ID, "", "test"); err != nil { // S1's lot holds 100 again
+	if _, err := e.Catalog.CancelRedemption(e.Ctx, "", pen.ID, "", "test"); err != nil { // S1's lot holds 100 again
 		t.Fatal(err)
 	}
 	if _, _, err := e.Ledger.Reverse(e.Ctx, adjustment.ID, ledger.ReversalInput{Actor: "ops", Reason: "posted in error"}); err != nil {
@@ -179,13 +179,13 @@ func TestRebateRollForwardCountsReversalsAndClawbacks(t *testing.T) {
 	e.MoneyAt(t, prepaid.Deposit, "d3", "C1", "1000", shanghaiAt(2026, 3, 6, 9)) // 2%: 20
 	c := e.MoneyAt(t, prepaid.Charge, "c1", "C1", "8600", shanghaiAt(2026, 3, 7, 9))
 	servicetest.WantMoney(t, "charge from rebate", c.FromRebate, "100.00") // principal 8,500 first
-	if _, err := e.Prepaid.ReverseMoney(e.Ctx, prepaid.Deposit, "d2", "bounced", "test"); err != nil {
+	if _, err := e.Prepaid.ReverseMoney(e.Ctx, prepaid.Deposit, "", "d2", "bounced", "test"); err != nil {
 		t.Fatal(err)
 	}
 	e.Clock.Set(shanghaiAt(2026, 3, 26, 12))
 	e.MoneyAt(t, prepaid.Deposit, "d4", "C3", "2000", shanghaiAt(2026, 3, 25, 9)) // 2%: 40
 	e.Clock.Set(shanghaiAt(2026, 4, 3, 12))
-	if _, err := e.Prepaid.ReverseMoney(e.Ctx, prepaid.Deposit, "d4", "bounced", "test"); err != nil {
+	if _, err := e.Prepaid.ReverseMoney(e.Ctx, prepaid.Deposit, "", "d4", "bounced", "test"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -268,7 +268,7 @@ func TestRollForwardIdentities(t *testing.T) {
 		default:
 			if len(reversible) > 0 {
 				i := r.IntN(len(reversible))
-				_, err = e.Prepaid.ReverseMoney(e.Ctx, reversible[i].Kind, reversible[i].ID, "correction", "test")
+				_, err = e.Prepaid.ReverseMoney(e.Ctx, reversible[i].Kind, "", reversible[i].ID, "correction", "test")
 				reversible = append(reversible[:i], reversible[i+1:]...)
 			}
 		}
@@ -349,4 +349,38 @@ func values(m map[string]finance.RebateRow) []finance.RebateRow {
 		out = append(out, v)
 	}
 	return out
+}
+
+// TestPointsRollForwardCountsOwedAndSettled: a refund the customer cannot
+// give back in full counts all it was due in "earned" and the shortfall in
+// "owed"; the points that settle it later count in "settled"; the identity
+// holds per period: opening + earned - redeemed - expired + owed - settled
+// = closing, each the customers' points as the ledger holds them.
+func TestPointsRollForwardCountsOwedAndSettled(t *testing.T) {
+	e := newEnv(t)
+	e.Customer("C1")
+	e.Ship("C1", "S1", "100", march(1, 9)) // 100 points
+	e.Product(catalog.Product{SKU: "mug", Name: "Mug", Kind: catalog.Standard, PointsPrice: 90})
+	if _, err := e.Redeem("C1", "mug", 1); err != nil { // effective now, March 15
+		t.Fatal(err)
+	}
+	e.MustProcess(e.Event(loyalty.ShipmentRefunded, "C1", "S1", "100", march(2, 9))) // 100 due: 10 taken, 90 owed
+	e.Ship("C1", "S2", "50", march(3, 9))                                            // 50 earned, settled at once (now)
+	rep, err := e.Finance.PointsRollForward(e.Ctx, march(1, 0), shanghaiAt(2026, 4, 1, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Opening != 0 || rep.Earned["volume"] != 100-100+50 || rep.Redeemed != 90 || rep.Owed != 90 || rep.Settled != 50 ||
+		rep.Closing != 0 {
+		t.Errorf("March: %+v, want 50 earned (100 less the 100 due, 50), 90 redeemed, 90 owed, 50 settled, closing 0", rep)
+	}
+	// Up to March 15: the redemption and the settlement (both recorded
+	// now) are after it; the refund's 10 and 90 owed are in it.
+	rep, err = e.Finance.PointsRollForward(e.Ctx, march(1, 0), march(15, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Earned["volume"] != 50 || rep.Redeemed != 0 || rep.Owed != 90 || rep.Settled != 0 || rep.Closing != 140 {
+		t.Errorf("to March 15: %+v, want 50 earned, 90 owed, nothing settled, closing 140 (100 - 10 + 50)", rep)
+	}
 }

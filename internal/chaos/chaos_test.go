@@ -292,9 +292,9 @@ func TestChaos(t *testing.T) {
 	}
 	fmt.Printf("ops acknowledged %d, lost %d, duplicated %d, refused-but-written %d, invariants %s, "+
 		"content-checked %d, replays byte-equal %d of %d, refusals by code %d "+
-		"(%d events, %d of them in %d batches, %d expiry runs (%d retried through a disruption), %d done by a lost attempt, %d retries, %d transport failures outside disruptions, %d server kills, 1 database crash, %s)\n",
+		"(%d events, %d of them in %d batches, %d expiry runs (%d retried through a disruption), %d refunds owing, %d settlements, %d done by a lost attempt, %d retries, %d transport failures outside disruptions, %d server kills, 1 database crash, %s)\n",
 		o.acked, o.lost, o.duplicated, o.wrongly, invariants, o.checked, o.byteEqual, o.replays, o.refusals,
-		events, inBatches, batches, runs, expiriesRetried, o.unheard, c.retries.Load(), c.transportOutside.Load(), len(kills), ran)
+		events, inBatches, batches, runs, expiriesRetried, len(o.refunds), len(b.settlements), o.unheard, c.retries.Load(), c.transportOutside.Load(), len(kills), ran)
 }
 
 // setup registers the customers, the product and two campaigns around t0:

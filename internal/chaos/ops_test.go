@@ -489,6 +489,11 @@ func (w *worker) redeem() *op {
 		customer = eCustomers[w.r.IntN(len(eCustomers))]
 	}
 	q := 1 + w.r.IntN(3)
+	if w.r.IntN(4) == 0 {
+		// Up to 10,000 points: a customer who can pay is drained, so that
+		// refunds meet points already spent (owed, then settled).
+		q = 1 + w.r.IntN(200)
+	}
 	return &op{kind: "redemption", id: id, method: "POST", path: "/v1/redemptions", customer: customer, quantity: q,
 		body: mustJSON(map[string]any{"redemption_id": id, "customer_id": customer, "sku": "gift", "quantity": q}),
 		red:  &redemption{id: id, customer: customer}, ok: true, codes: []string{"insufficient_points"}}
