@@ -75,7 +75,7 @@ func concrete(path string) string {
 	switch {
 	case strings.HasPrefix(path, "/v1/customers/"):
 		id = "C1"
-	case strings.HasPrefix(path, "/v1/entries/"):
+	case strings.HasPrefix(path, "/v1/entries/"), strings.HasPrefix(path, "/v1/jobs/"):
 		id = "1"
 	}
 	return strings.NewReplacer("{code}", "customer:C1:points", "{id}", id, "{sku}", "pen").Replace(path)
@@ -200,6 +200,7 @@ func TestDatabaseOutageAnswersInternalProblems(t *testing.T) {
 		"reverseDeposit":    {body: map[string]any{"reason": "x"}},
 		"reverseCharge":     {body: map[string]any{"reason": "x"}},
 		"reverseWithdrawal": {body: map[string]any{"reason": "x"}},
+		"undoExpiryRun":     {body: map[string]any{"reason": "x"}},
 		"getRebateReport":   {path: "?from=" + queryTime(at)},
 		"getPointsReport":   {path: "?from=" + queryTime(at)},
 		"getSegmentReport":  {path: "?month=" + at.In(shanghaiZone()).Format("2006-01")},
