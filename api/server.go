@@ -50,6 +50,8 @@ type Config struct {
 	Ready func(context.Context) error
 	// Registry receives the API's metrics; nil makes a new one.
 	Registry *prometheus.Registry
+	// Pages, when set, are served beside the API (pages.go).
+	Pages Pages
 }
 
 // Server is the HTTP API.
@@ -67,6 +69,7 @@ type Server struct {
 	// reading tells the event writers of a read in flight (loyalty's
 	// Reading).
 	reading func() (done func())
+	pages   Pages
 	echo    *echo.Echo
 }
 
@@ -149,6 +152,11 @@ func New(cfg Config) *Server {
 	v1.GET("/reconciliation", s.reconcile, books)
 	// jobs.go
 	v1.POST("/jobs/expire", s.runExpiry, admin)
+	// pages.go
+	if cfg.Pages != nil {
+		s.pages = cfg.Pages
+		s.mountPages(e, v1, books)
+	}
 
 	s.echo = e
 	return s
