@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -12,10 +13,10 @@ import (
 )
 
 // Pages are the HTML pages served beside the API (package web): the
-// customer portal and the finance console.
+// customer portal and the finance console, at /, /portal/..., /console/...
+// (but /console/csv/..., the API's) and /static/....
 type Pages interface {
-	// Mount adds the pages' own routes.
-	Mount(e *echo.Echo)
+	http.Handler
 	// PortalLink makes a one-time link into the portal for the customer,
 	// asked for by the key keyID: its path and when it stops working.
 	// Errors: fault.UnknownCustomer.
@@ -25,11 +26,19 @@ type Pages interface {
 	ConsoleKey(r *http.Request) (ledger.APIKey, bool, error)
 }
 
-// mountPages serves the pages, POST /v1/portal/sessions, and the reports'
-// CSV to the console's session at /console/csv/..., by the same handlers
-// as /v1/reports/... (so a download is what the API answers).
+// isPage reports whether the pages serve the path.
+func isPage(path string) bool {
+	if strings.HasPrefix(path, "/console/csv/") {
+		return false
+	}
+	return path == "/" || path == "/portal" || path == "/console" || strings.HasPrefix(path, "/portal/") ||
+		strings.HasPrefix(path, "/console/") || strings.HasPrefix(path, "/static/")
+}
+
+// mountPages adds POST /v1/portal/sessions, and the reports' CSV for the
+// console's session at /console/csv/..., by the same handlers as
+// /v1/reports/... (so a download is what the API answers).
 func (s *Server) mountPages(e *echo.Echo, v1 routes, books echo.MiddlewareFunc) {
-	s.pages.Mount(e)
 	v1.POST("/portal/sessions", s.createPortalSession, allow(ledger.RoleAdmin, ledger.RolePartner))
 	csv := routes{group: e.Group("/console/csv"), use: []echo.MiddlewareFunc{s.consoleSession, asCSV}}
 	csv.GET("/trial-balance", s.trialBalance, books)

@@ -86,6 +86,9 @@ var messages = map[string][2]string{
 	"console.name": {"财务控制台", "Finance console"},
 	"unit.points":  {"积分", "points"},
 
+	"index.title":               {"Tally", "Tally"},
+	"index.portal":              {"会员中心：用客户密钥登录（通常从应用中的链接进入）", "Member portal: sign in with a customer key (customers usually arrive through a link from the app)"},
+	"index.console":             {"财务控制台：用财务或管理员密钥登录", "Finance console: sign in with a finance or admin key"},
 	"signin.title":              {"登录", "Sign in"},
 	"signin.customer_key":       {"客户密钥", "Customer key"},
 	"signin.finance_key":        {"财务或管理员密钥", "Finance or admin key"},

@@ -26,6 +26,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/tally-ledger/tally/catalog"
 	"github.com/tally-ledger/tally/finance"
@@ -63,6 +64,7 @@ type Pages struct {
 	finance *finance.Service
 	log     *slog.Logger
 	pages   map[string]*template.Template
+	echo    *echo.Echo
 }
 
 // New parses the templates; it panics if they do not parse (they are
@@ -84,17 +86,44 @@ func New(cfg Config) *Pages {
 		}
 		p.pages[base] = template.Must(template.New(base).Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", name))
 	}
+	p.routes()
 	return p
 }
 
-// Mount adds the pages' routes to e: /portal/..., /console/... and
-// /static/... (the style sheet and icons).
-func (p *Pages) Mount(e *echo.Echo) {
+// ServeHTTP serves the pages: /, /portal/..., /console/... and /static/...
+// (the style sheet and the icon).
+func (p *Pages) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.echo.ServeHTTP(w, r) }
+
+// routes builds the pages' own router, whose errors are pages too.
+func (p *Pages) routes() {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	p.echo = e
+	e.HTTPErrorHandler = func(err error, c echo.Context) {
+		if c.Response().Committed {
+			return
+		}
+		var he *echo.HTTPError
+		if errors.As(err, &he) && he.Code == http.StatusNotFound {
+			err = fault.Errorf(fault.NotFound, "no such page")
+		} else if errors.As(err, &he) && he.Code == http.StatusMethodNotAllowed {
+			err = fault.Errorf(fault.NotFound, "no such page")
+		}
+		if ferr := p.fail(c, err); ferr != nil {
+			p.log.Error("page", "err", ferr)
+		}
+	}
+	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true,
+		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+			p.log.Error("page panic", "err", err, "stack", string(stack))
+			return err
+		}}))
+	e.Use(p.headers)
 	static, _ := fs.Sub(staticFiles, "static")
 	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", staticHandler(static))))
-	e.GET("/", func(c echo.Context) error { return c.Redirect(http.StatusSeeOther, "/portal") })
+	e.GET("/", func(c echo.Context) error { return p.render(c, http.StatusOK, "index", "index.title", nil) })
 
-	portal := e.Group("/portal", p.headers)
+	portal := e.Group("/portal")
 	portal.GET("/enter/:token", p.enter)
 	portal.GET("/signin", p.customerSignInForm)
 	portal.POST("/signin", p.customerSignIn)
@@ -109,7 +138,7 @@ func (p *Pages) Mount(e *echo.Echo) {
 	in.GET("/prepaid", p.prepaidPage)
 	in.POST("/signout", p.signOut(kindPortal))
 
-	console := e.Group("/console", p.headers)
+	console := e.Group("/console")
 	console.GET("/signin", p.consoleSignInForm)
 	console.POST("/signin", p.consoleSignIn)
 	cin := console.Group("", p.session(kindConsole))
