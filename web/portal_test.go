@@ -1,11 +1,15 @@
 package web_test
 
 import (
+	"fmt"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/tally-ledger/tally/catalog"
 	"github.com/tally-ledger/tally/internal/servicetest"
@@ -166,4 +170,60 @@ func TestSpentLinkIsRefused(t *testing.T) {
 	if got := again.text("main [role=alert]"); !strings.Contains(got, "已退出") {
 		t.Errorf("the portal without a session says %q, want signed out", got)
 	}
+}
+
+// TestStatementIsPaged: 25 entries show as a page of 20, the latest
+// first, and an "older" link to the other 5, which has none further.
+func TestStatementIsPaged(t *testing.T) {
+	s := newSite(t)
+	s.Customer("C1")
+	for i := 1; i <= 25; i++ {
+		s.Ship("C1", fmt.Sprintf("S-%02d", i), fmt.Sprintf("%d.00", i), march(1, 0).Add(time.Duration(i)*time.Hour))
+	}
+	c, _ := s.signedIn(t, "C1")
+	first := get(t, c, s.srv.URL+"/portal/statement")
+	older := regexp.MustCompile(`href="(/portal/statement\?before=\d+)" rel="next"`).FindStringSubmatch(first.body)
+	if n := strings.Count(first.body, "<tr>") - 1; n != 20 || older == nil {
+		t.Fatalf("first page: %d entries, older link %v; want 20 and a link", n, older)
+	}
+	if !strings.Contains(first.body, "S-25") || strings.Contains(first.body, "S-05 ") {
+		t.Errorf("the first page does not start with the latest shipment")
+	}
+	second := get(t, c, s.srv.URL+older[1])
+	if n := strings.Count(second.body, "<tr>") - 1; n != 5 || strings.Contains(second.body, `rel="next"`) {
+		t.Errorf("second page: %d entries, want the other 5 and no older link", n)
+	}
+}
+
+// TestRedeemWithTheKeyboardAlone: from the catalogue, Tab reaches the
+// redeem link and Enter follows it; Tab reaches the confirmation and Enter
+// submits it.
+func TestRedeemWithTheKeyboardAlone(t *testing.T) {
+	s := newSite(t)
+	s.history(t)
+	tb := newTab(t)
+	tb.phone()
+	tb.open(s.portalLink(t, "C1"))
+	tb.open(s.srv.URL + "/portal/catalog")
+	tb.tabTo("#product-MUG a.button")
+	tb.load(chromedp.KeyEvent(kb.Enter))
+	tb.tabTo("#confirm")
+	tb.load(chromedp.KeyEvent(kb.Enter))
+	tb.want(map[string]string{"#status": "已兑换"})
+	if got := s.Balances(t, "C1").Points.Available; got != 2748-500 {
+		t.Errorf("available after redeeming by keyboard %d, want 2,248", got)
+	}
+}
+
+// tabTo presses Tab until the element the selector finds has the focus.
+func (tb *tab) tabTo(sel string) {
+	tb.t.Helper()
+	for range 40 {
+		var focused bool
+		tb.run(chromedp.KeyEvent(kb.Tab), chromedp.Evaluate(`document.activeElement === document.querySelector(`+jsString(sel)+`)`, &focused))
+		if focused {
+			return
+		}
+	}
+	tb.t.Fatalf("40 presses of Tab never reached %s", sel)
 }
