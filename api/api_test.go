@@ -124,9 +124,10 @@ func TestManualEntryLifecycle(t *testing.T) {
 	t.Run("SameMeaningReplays", func(t *testing.T) {
 		// The default kind spelled out, metadata keys in another order and a
 		// time in another zone are the same request.
-		body := `{"reason":"r","effective_at":"2026-01-01T08:00:00+08:00","metadata":{"a":1,"b":2},` +
+		yesterday := time.Now().Add(-24 * time.Hour).Truncate(time.Hour).UTC()
+		body := `{"reason":"r","effective_at":"` + yesterday.In(shanghaiZone()).Format(time.RFC3339) + `","metadata":{"a":1,"b":2},` +
 			`"postings":[{"account":"platform:points:earned:adjustment","amount":"-3"},{"account":"customer:C4:points","amount":"3"}]}`
-		same := `{"kind":"manual","reason":" r ","effective_at":"2026-01-01T00:00:00Z","metadata":{"b":2,"a":1},` +
+		same := `{"kind":"manual","reason":" r ","effective_at":"` + yesterday.Format(time.RFC3339) + `","metadata":{"b":2,"a":1},` +
 			`"postings":[{"account":"platform:points:earned:adjustment","amount":"-3"},{"account":"customer:C4:points","amount":"3"}]}`
 		hdr := map[string]string{"Idempotency-Key": "same-meaning"}
 		first := h.do(call{method: "POST", path: "/v1/entries", key: "admin", body: body, header: hdr})

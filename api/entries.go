@@ -130,6 +130,12 @@ func (s *Server) postEntry(c echo.Context) error {
 	if len(fields) > 0 {
 		return &fault.Error{Code: fault.Invalid, Message: "the entry is invalid", Fields: fields}
 	}
+	ctx := c.Request().Context()
+	if req.EffectiveAt != nil {
+		if err := s.loyalty.CheckEffectiveAt(ctx, now, *req.EffectiveAt); err != nil {
+			return err
+		}
+	}
 	// Effective now unless the request says otherwise; the hash is the
 	// request's, so a retry without effective_at is still the same request.
 	in := ledger.EntryInput{Kind: req.Kind, EffectiveAt: now, IdempotencyKey: key, RequestHash: requestHash(c, req),
@@ -137,7 +143,6 @@ func (s *Server) postEntry(c echo.Context) error {
 	if req.EffectiveAt != nil {
 		in.EffectiveAt = *req.EffectiveAt
 	}
-	ctx := c.Request().Context()
 	for _, p := range req.Postings {
 		posting := ledger.PostingInput{Account: p.Account, Asset: p.Asset, Amount: p.Amount.Decimal}
 		if spec, err := ledger.Chart(p.Account); err == nil && spec.Asset == ledger.PTS && !spec.AllowNegative && p.Amount.IsPositive() {

@@ -43,6 +43,7 @@ var statusOf = map[fault.Code]int{
 	fault.AlreadyRated:      http.StatusConflict,
 	fault.CampaignConflict:  http.StatusConflict,
 	fault.InvalidRules:      http.StatusUnprocessableEntity,
+	fault.OccurredAtTooOld:  http.StatusUnprocessableEntity,
 
 	fault.UnknownProduct:     http.StatusUnprocessableEntity,
 	fault.ProductExists:      http.StatusConflict,

@@ -2,13 +2,18 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
 
 	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/rules"
 )
 
 // rowCount is the number of rows in every table but the migrations' and the
@@ -81,6 +86,11 @@ func TestHostileRequests(t *testing.T) {
 		"sql-ids":       `{"id":"C1' OR '1'='1","customer_id":"C1; DROP TABLE entries","sku":"pen'--","deposit_id":"x' OR 1=1","name":"x"}`,
 		"unicode-ids":   `{"id":"客户一","customer_id":"клиент","sku":"ペン","name":"名字","redemption_id":"赎回","quantity":1}`,
 		"huge-numbers":  `{"quantity":99999999999999999999999,"rating":1e400,"min_level":-1,"stock":-5}`,
+		// Rule sets whose numbers would cost every read and event.
+		"huge-multiplier": hostileRuleSet(t, func(rs *rules.RuleSet) {
+			rs.Segments[2].Multiplier = decimal.RequireFromString("1." + strings.Repeat("7", 5000))
+		}),
+		"huge-level": hostileRuleSet(t, func(rs *rules.RuleSet) { rs.Segments[4].LastLevel = 1 << 31 }),
 	}
 	contentTypes := []string{"text/plain", "application/xml", "application/x-www-form-urlencoded", ""}
 
@@ -138,9 +148,29 @@ func TestHostileRequests(t *testing.T) {
 			}
 		}
 	}
+	// On the rule set's own route, each costly number is refused by name.
+	for name, field := range map[string]string{"huge-multiplier": "segments[2].multiplier", "huge-level": "segments[4].last_level"} {
+		p := wantProblem(t, h.do(call{method: "PUT", path: "/v1/rules", key: "admin", body: bodies[name], invalid: true}), 422, fault.InvalidRules)
+		if errs, _ := p["errors"].(map[string]any); errs[field] == nil {
+			t.Errorf("%s: errors %v, want %s named", name, p["errors"], field)
+		}
+	}
 	if after := h.rowCount(); after != before {
 		t.Errorf("hostile requests wrote %d rows", after-before)
 	}
+}
+
+// hostileRuleSet is the default rule set changed by change, effective
+// tomorrow, as a PUT /v1/rules body.
+func hostileRuleSet(t *testing.T, change func(*rules.RuleSet)) string {
+	rs := rules.Default()
+	change(&rs)
+	rs.EffectiveFrom = time.Now().Add(24 * time.Hour)
+	doc, err := json.Marshal(rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(doc)
 }
 
 func TestNULIsRefused(t *testing.T) {

@@ -30,7 +30,7 @@ func (s *Server) listRuleVersions(c echo.Context) error {
 
 // putRules stores a new version of the rule set.
 func (s *Server) putRules(c echo.Context) error {
-	var rs rules.RuleSet
+	rs := rules.RuleSet{BackdatingDays: rules.DefaultBackdatingDays} // when the document does not set it
 	if err := decode(c, &rs); err != nil {
 		return err
 	}

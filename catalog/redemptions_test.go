@@ -16,7 +16,7 @@ func TestRedemptionsTakeSoonestExpiringLotsAndCancelRestoresThem(t *testing.T) {
 	e := newEnv(t)
 	e.Customer("C1")
 	e.Ship("C1", "S1", "100", march(10, 9))                                 // expires 2027-04-01
-	e.Ship("C1", "S2", "100", time.Date(2026, 1, 10, 9, 0, 0, 0, shanghai)) // expires 2027-02-01
+	e.Ship("C1", "S2", "100", time.Date(2026, 1, 20, 9, 0, 0, 0, shanghai)) // expires 2027-02-01
 	e.Ship("C1", "S3", "100", time.Date(2026, 2, 10, 9, 0, 0, 0, shanghai)) // expires 2027-03-01
 	e.Product(catalog.Product{SKU: "mug", Name: "Mug", Kind: catalog.Featured, PointsPrice: 75,
 		ValidFrom: ptr(march(1, 0)), ValidUntil: ptr(march(31, 0)), Stock: ptr(5)})

@@ -188,7 +188,8 @@ type job struct {
 //
 // Errors (per outcome): fault.Invalid, fault.InvalidAmount,
 // fault.IdempotencyConflict, fault.UnknownCustomer, fault.UnknownShipment,
-// fault.DuplicateShipment, fault.RefundExceeds, fault.AlreadyRated.
+// fault.DuplicateShipment, fault.RefundExceeds, fault.AlreadyRated,
+// fault.OccurredAtTooOld (see CheckBackdating).
 func (s *Service) ProcessBatch(ctx context.Context, keyID int64, actor string, events []Event) []Outcome {
 	out, jobs, at := s.newJobs(keyID, actor, events)
 	if len(jobs) == 0 {

@@ -23,7 +23,7 @@ func TestExpiryJob(t *testing.T) {
 	for _, c := range []string{"C1", "C2", "C3"} {
 		e.Customer(c)
 	}
-	e.Ship("C1", "S1", "100", time.Date(2026, 1, 10, 9, 0, 0, 0, shanghai)) // expires 2027-02-01
+	e.Ship("C1", "S1", "100", time.Date(2026, 1, 15, 9, 0, 0, 0, shanghai)) // expires 2027-02-01
 	e.Ship("C1", "S2", "40", march(10, 9))                                  // expires 2027-04-01
 	e.Ship("C2", "S3", "70", time.Date(2026, 1, 20, 9, 0, 0, 0, shanghai))  // expires 2027-02-01
 	e.Ship("C3", "S4", "10", march(10, 9))

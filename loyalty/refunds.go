@@ -32,6 +32,9 @@ func (s *Service) processFollowUp(ctx context.Context, tx *ledger.Tx, j job) (Ou
 		o := replayOf(j, se)
 		return o, o.Err
 	}
+	if err := s.CheckBackdating(ctx, tx, j.ev.OccurredAt); err != nil {
+		return Outcome{}, err
+	}
 	p := processor{s: s, tx: tx, ev: j.ev, actor: j.actor}
 	res, err := p.run(ctx)
 	if err != nil {

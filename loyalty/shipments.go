@@ -59,9 +59,16 @@ func (s *Service) completeShipments(ctx context.Context, tx *ledger.Tx, run []jo
 	st *shipmentState) ([]Outcome, error) {
 	outs := make([]Outcome, len(run))
 	priced := make([]*pricedShipment, 0, len(run))
+	earliest, err := s.earliestOccurredAt(ctx, tx, tx.Now())
+	if err != nil {
+		return nil, err
+	}
 	for n, j := range run {
 		if stored, ok := st.stored[eventKey{j.keyID, j.ev.EventID}]; ok {
 			outs[n] = replayOf(j, stored)
+			continue
+		}
+		if outs[n].Err = tooOld("occurred_at", j.ev.OccurredAt, earliest); outs[n].Err != nil {
 			continue
 		}
 		p, err := st.price(j, custs, st.rulesets[n])

@@ -91,7 +91,7 @@ func (s *Service) checkMoney(kind string, in *MoneyInput) error {
 // Idempotent on the deposit id.
 //
 // Errors: fault.Invalid, fault.InvalidAmount, fault.UnknownCustomer,
-// fault.IdempotencyConflict.
+// fault.IdempotencyConflict, fault.OccurredAtTooOld.
 func (s *Service) Deposit(ctx context.Context, in MoneyInput, actor string) (MoneyMovement, bool, error) {
 	return s.move(ctx, Deposit, in, actor, func(m *MoneyMovement, rs rules.RuleSet, _, _ decimal.Decimal) ([]ledger.PostingInput, error) {
 		rate, rebate := rs.Rebate(in.Amount)
@@ -114,7 +114,7 @@ func (s *Service) Deposit(ctx context.Context, in MoneyInput, actor string) (Mon
 // balances (a partner may not read them). Idempotent on the charge id.
 //
 // Errors: fault.Invalid, fault.InvalidAmount, fault.UnknownCustomer,
-// fault.InsufficientFunds, fault.IdempotencyConflict.
+// fault.InsufficientFunds, fault.IdempotencyConflict, fault.OccurredAtTooOld.
 func (s *Service) Charge(ctx context.Context, in MoneyInput, actor string) (MoneyMovement, bool, error) {
 	return s.move(ctx, Charge, in, actor, func(m *MoneyMovement, _ rules.RuleSet, principal, rebate decimal.Decimal) ([]ledger.PostingInput, error) {
 		if in.Amount.GreaterThan(principal.Add(rebate)) {
@@ -142,7 +142,7 @@ func (s *Service) Charge(ctx context.Context, in MoneyInput, actor string) (Mone
 // refused.
 //
 // Errors: fault.Invalid, fault.InvalidAmount, fault.UnknownCustomer,
-// fault.InsufficientFunds, fault.IdempotencyConflict.
+// fault.InsufficientFunds, fault.IdempotencyConflict, fault.OccurredAtTooOld.
 func (s *Service) Withdraw(ctx context.Context, in MoneyInput, actor string) (MoneyMovement, bool, error) {
 	return s.move(ctx, Withdrawal, in, actor, func(m *MoneyMovement, _ rules.RuleSet, principal, rebate decimal.Decimal) ([]ledger.PostingInput, error) {
 		if in.Amount.GreaterThan(principal) {
@@ -205,6 +205,9 @@ func (s *Service) move(ctx context.Context, kind string, in MoneyInput, actor st
 		at := sent // when it happened: when it is recorded, unless the caller said
 		if at.IsZero() {
 			at = tx.Now().UTC().Truncate(time.Microsecond)
+		}
+		if err := s.customers.CheckBackdating(ctx, tx, at); err != nil {
+			return err
 		}
 		rs, err := s.customers.RulesAtIn(ctx, tx, at)
 		if err != nil {

@@ -55,6 +55,7 @@ var exampleChecks = map[string]struct {
 	"charge":          {7, checkChargeRow},
 	"clawback":        {6, checkClawbackRow},
 	"deposit-entry":   {3, nil}, // the whole table is one entry: checkDepositEntry
+	"back-dating":     {4, checkBackdatingRow},
 }
 
 func TestRulesDocExamplesAreWhatTheRulesAnswer(t *testing.T) {
@@ -407,6 +408,20 @@ func checkExpiryRow(t *testing.T, rs rules.RuleSet, row []string) {
 	}
 	if got := rs.ExpiresAt(earned); !got.Equal(instant(t, row[2])) {
 		t.Errorf("expires at %s, the document says %s", got.Format(time.RFC3339), row[2])
+	}
+}
+
+// checkBackdatingRow: the occurred_at is accepted exactly when it is not
+// before the earliest instant the window of backdating_days allows.
+func checkBackdatingRow(t *testing.T, rs rules.RuleSet, row []string) {
+	recorded, occurred := instant(t, row[0]), instant(t, row[1])
+	days, err := strconv.Atoi(row[2])
+	if err != nil {
+		t.Fatalf("not a number of days: %q", row[2])
+	}
+	rs.BackdatingDays = days
+	if got := !occurred.Before(rs.EarliestOccurredAt(recorded)); got != yes(t, row[3]) {
+		t.Errorf("recorded at %s, occurred at %s, window %d days: accepted %v, the document says %s", row[0], row[1], days, got, row[3])
 	}
 }
 

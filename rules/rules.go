@@ -10,6 +10,7 @@ package rules
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -37,6 +38,12 @@ type RuleSet struct {
 	ExpiryMonths int `json:"expiry_months"`
 	// Rebates is the prepaid rebate schedule, ascending by minimum deposit.
 	Rebates []RebateTier `json:"rebates"`
+	// BackdatingDays is how far back an event or a money movement may be
+	// dated: its occurred_at is at most BackdatingDays × 24 hours before
+	// the instant it is recorded. The window is that of the version in
+	// effect when it is recorded, never of the one its occurred_at falls
+	// in. Absent from a document, it is DefaultBackdatingDays.
+	BackdatingDays int `json:"backdating_days"`
 
 	loc *time.Location
 }
@@ -85,6 +92,7 @@ func Default() RuleSet {
 		Referral:       Referral{Bonus: 500, MinShipment: d("50"), MonthlyCap: 20, PendingDays: 14},
 		FeedbackPoints: 10,
 		ExpiryMonths:   12,
+		BackdatingDays: DefaultBackdatingDays,
 		Rebates: []RebateTier{
 			{Min: d("0"), Rate: d("0")},
 			{Min: d("1000"), Rate: d("0.02")},
@@ -99,9 +107,14 @@ func Default() RuleSet {
 	return rs
 }
 
-// Parse reads a rule set document and validates it.
+// DefaultBackdatingDays is the back-dating window of version 1, and of a
+// document that does not set one.
+const DefaultBackdatingDays = 60
+
+// Parse reads a rule set document and validates it. A document without
+// backdating_days gets DefaultBackdatingDays.
 func Parse(doc []byte) (RuleSet, error) {
-	var rs RuleSet
+	rs := RuleSet{BackdatingDays: DefaultBackdatingDays}
 	if err := json.Unmarshal(doc, &rs); err != nil {
 		return rs, &ValidationError{Fields: map[string]string{"": err.Error()}}
 	}
@@ -117,12 +130,33 @@ func (e *ValidationError) Error() string {
 	return fmt.Sprintf("the rule set is inconsistent: %v", e.Fields)
 }
 
+// The bounds of every number of a rule set, so that no version stored makes
+// pricing or reading expensive (docs/RULES.md, "Rule versions", lists them;
+// openapi.yaml states them on RuleSet). Each is inclusive.
 var (
 	maxMultiplier = decimal.NewFromInt(100)
 	maxCNY        = decimal.NewFromInt(1_000_000_000_000)
+	one           = decimal.NewFromInt(1)
 )
 
-const maxPoints = 1_000_000_000
+const (
+	maxPoints         = 1_000_000_000
+	maxLevel          = 1000 // levels run from 1 to at most this
+	maxSegments       = 20
+	maxRebateTiers    = 20
+	maxFactorDecimals = 4 // multipliers, points per CNY and rebate rates
+	maxMonthlyCap     = 1000
+	maxPendingDays    = 366
+	maxExpiryMonths   = 120
+	maxBackdatingDays = 366
+)
+
+// segmentCodePattern is what a segment's code may be: it is answered in
+// every event's tier.
+var segmentCodePattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,32}$`)
+
+// decimalsAtMost reports whether d is written with at most n decimals.
+func decimalsAtMost(d decimal.Decimal, n int32) bool { return d.Exponent() >= -n }
 
 // Validate checks the rule set for consistency and prepares it for use.
 func (rs *RuleSet) Validate() error {
@@ -132,14 +166,14 @@ func (rs *RuleSet) Validate() error {
 		bad["timezone"] = "not a known IANA time zone"
 	}
 	rs.loc = loc
-	if len(rs.Segments) == 0 {
-		bad["segments"] = "at least one segment"
+	if len(rs.Segments) == 0 || len(rs.Segments) > maxSegments {
+		bad["segments"] = "from 1 to 20 segments"
 	}
 	codes := map[string]bool{}
 	for i, s := range rs.Segments {
 		f := fmt.Sprintf("segments[%d]", i)
-		if s.Code == "" || codes[s.Code] {
-			bad[f+".code"] = "required and unique"
+		if !segmentCodePattern.MatchString(s.Code) || codes[s.Code] {
+			bad[f+".code"] = "required and unique: 1 to 32 letters, digits, '_', '.' or '-'"
 		}
 		codes[s.Code] = true
 		if i == 0 && !s.Min.IsZero() {
@@ -160,11 +194,17 @@ func (rs *RuleSet) Validate() error {
 		if s.FirstLevel < 1 || s.LastLevel < s.FirstLevel {
 			bad[f+".last_level"] = "levels run from first_level up to last_level"
 		}
-		if !s.Multiplier.IsPositive() || s.Multiplier.GreaterThan(maxMultiplier) {
-			bad[f+".multiplier"] = "must be positive, at most 100"
+		if s.LastLevel > maxLevel {
+			bad[f+".last_level"] = "at most 1000"
+		}
+		if !s.Multiplier.IsPositive() || s.Multiplier.GreaterThan(maxMultiplier) || !decimalsAtMost(s.Multiplier, maxFactorDecimals) {
+			bad[f+".multiplier"] = "must be positive, at most 100, with at most 4 decimals"
 		}
 		if s.Min.GreaterThan(maxCNY) || s.LevelStep.GreaterThan(maxCNY) || s.LevelStep.IsNegative() {
 			bad[f+".min"] = "at most 1,000,000,000,000"
+		}
+		if !decimalsAtMost(s.LevelStep, 2) {
+			bad[f+".level_step"] = "a CNY amount: at most 2 decimals"
 		}
 		last := i == len(rs.Segments)-1
 		if last && !s.LevelStep.IsPositive() {
@@ -174,12 +214,21 @@ func (rs *RuleSet) Validate() error {
 			bad[f+".level_step"] = "only the last segment has a level_step"
 		}
 	}
-	if !rs.PointsPerCNY.IsPositive() || rs.PointsPerCNY.GreaterThan(maxMultiplier) {
-		bad["points_per_cny"] = "must be positive, at most 100"
+	if !rs.PointsPerCNY.IsPositive() || rs.PointsPerCNY.GreaterThan(maxMultiplier) || !decimalsAtMost(rs.PointsPerCNY, maxFactorDecimals) {
+		bad["points_per_cny"] = "must be positive, at most 100, with at most 4 decimals"
 	}
-	if rs.Referral.Bonus > maxPoints || rs.FeedbackPoints > maxPoints || rs.ExpiryMonths > 120 ||
-		rs.Referral.PendingDays > 366 || rs.Referral.MinShipment.GreaterThan(maxCNY) {
+	if rs.Referral.Bonus > maxPoints || rs.FeedbackPoints > maxPoints || rs.ExpiryMonths > maxExpiryMonths ||
+		rs.Referral.PendingDays > maxPendingDays || rs.Referral.MinShipment.GreaterThan(maxCNY) {
 		bad["referral"] = "values out of range"
+	}
+	if rs.Referral.MonthlyCap > maxMonthlyCap {
+		bad["referral.monthly_cap"] = "at most 1000"
+	}
+	if !decimalsAtMost(rs.Referral.MinShipment, 2) {
+		bad["referral.min_shipment"] = "a CNY amount: at most 2 decimals"
+	}
+	if rs.BackdatingDays < 1 || rs.BackdatingDays > maxBackdatingDays {
+		bad["backdating_days"] = "from 1 to 366"
 	}
 	if rs.Referral.Bonus < 0 || rs.Referral.MonthlyCap < 0 || rs.Referral.PendingDays < 0 || rs.Referral.MinShipment.IsNegative() {
 		bad["referral"] = "bonus, min_shipment, monthly_cap and pending_days must not be negative"
@@ -192,8 +241,8 @@ func (rs *RuleSet) Validate() error {
 	} else if rs.Referral.PendingDays >= 28*rs.ExpiryMonths {
 		bad["referral.pending_days"] = "shorter than the shortest life of a lot"
 	}
-	if len(rs.Rebates) == 0 {
-		bad["rebates"] = "at least one tier, from 0"
+	if len(rs.Rebates) == 0 || len(rs.Rebates) > maxRebateTiers {
+		bad["rebates"] = "from 1 to 20 tiers, the first from 0"
 	}
 	for i, r := range rs.Rebates {
 		f := fmt.Sprintf("rebates[%d]", i)
@@ -206,14 +255,24 @@ func (rs *RuleSet) Validate() error {
 		if i > 0 && r.Rate.LessThan(rs.Rebates[i-1].Rate) {
 			bad[f+".rate"] = "a larger deposit never earns a lower rate"
 		}
-		if r.Rate.IsNegative() || r.Rate.GreaterThanOrEqual(decimal.NewFromInt(1)) {
-			bad[f+".rate"] = "a rate from 0 up to (not including) 1"
+		if r.Min.GreaterThan(maxCNY) || !decimalsAtMost(r.Min, 2) {
+			bad[f+".min"] = "a CNY amount of at most 1,000,000,000,000, at most 2 decimals"
+		}
+		if r.Rate.IsNegative() || r.Rate.GreaterThanOrEqual(one) || !decimalsAtMost(r.Rate, maxFactorDecimals) {
+			bad[f+".rate"] = "a rate from 0 up to (not including) 1, with at most 4 decimals"
 		}
 	}
 	if len(bad) > 0 {
 		return &ValidationError{Fields: bad}
 	}
 	return nil
+}
+
+// EarliestOccurredAt is the earliest occurred_at that business recorded at
+// the instant recorded may carry under this rule set, which must be the
+// version in effect at recorded: anything dated before it is too old.
+func (rs *RuleSet) EarliestOccurredAt(recorded time.Time) time.Time {
+	return recorded.Add(-time.Duration(rs.BackdatingDays) * 24 * time.Hour)
 }
 
 // Location is the rule set's time zone.

@@ -2,9 +2,12 @@ package rules
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shopspring/decimal"
 )
 
 // Each limit of Validate is inclusive: the value at the limit is a valid
@@ -35,6 +38,21 @@ func TestValidateAcceptsEveryLimitValue(t *testing.T) {
 		{"LargestLevelStep", func(rs *RuleSet) { rs.Segments[4].LevelStep = d("1000000000000") }},
 		{"HighestRebateRate", func(rs *RuleSet) { rs.Rebates[4].Rate = d("0.9999") }},
 		{"EqualRatesOnTwoTiers", func(rs *RuleSet) { rs.Rebates[2].Rate = d("0.02") }},
+		{"HighestLevel", func(rs *RuleSet) { rs.Segments[4].LastLevel = 1000 }},
+		{"MultiplierToFourDecimals", func(rs *RuleSet) { rs.Segments[2].Multiplier = d("1.2345") }},
+		{"PointsPerCNYToFourDecimals", func(rs *RuleSet) { rs.PointsPerCNY = d("0.0001") }},
+		{"RebateRateToFourDecimals", func(rs *RuleSet) { rs.Rebates[1].Rate = d("0.0201") }},
+		{"LevelStepToTheFen", func(rs *RuleSet) { rs.Segments[4].LevelStep = d("0.01") }},
+		{"MinimumShipmentToTheFen", func(rs *RuleSet) { rs.Referral.MinShipment = d("49.99") }},
+		{"LargestMonthlyCap", func(rs *RuleSet) { rs.Referral.MonthlyCap = 1000 }},
+		{"LargestRebateThreshold", func(rs *RuleSet) { rs.Rebates[4].Min = d("1000000000000") }},
+		{"RebateThresholdToTheFen", func(rs *RuleSet) { rs.Rebates[1].Min = d("999.99") }},
+		{"ShortestBackdatingWindow", func(rs *RuleSet) { rs.BackdatingDays = 1 }},
+		{"LongestBackdatingWindow", func(rs *RuleSet) { rs.BackdatingDays = 366 }},
+		{"MostSegments", func(rs *RuleSet) { rs.Segments = segments(20) }},
+		{"MostRebateTiers", func(rs *RuleSet) { rs.Rebates = rebateTiers(20) }},
+		{"LongestSegmentCode", func(rs *RuleSet) { rs.Segments[0].Code = strings.Repeat("f", 32) }},
+		{"LongestTimezone", func(rs *RuleSet) { rs.Timezone = "America/Argentina/ComodRivadavia" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rs := Default()
@@ -82,6 +100,24 @@ func TestValidateRefusesOneStepPastEveryLimit(t *testing.T) {
 		{"NoSegments", func(rs *RuleSet) { rs.Segments = nil }, "segments"},
 		{"SegmentWithoutCode", func(rs *RuleSet) { rs.Segments[2].Code = "" }, "segments[2].code"},
 		{"NoTimezone", func(rs *RuleSet) { rs.Timezone = "" }, "timezone"},
+		{"LevelPastTheHighest", func(rs *RuleSet) { rs.Segments[4].LastLevel = 1001 }, "segments[4].last_level"},
+		{"LevelOf2To31", func(rs *RuleSet) { rs.Segments[4].LastLevel = 1 << 31 }, "segments[4].last_level"},
+		{"MultiplierToFiveDecimals", func(rs *RuleSet) { rs.Segments[2].Multiplier = d("1.23451") }, "segments[2].multiplier"},
+		{"MultiplierOfThousandsOfDigits", func(rs *RuleSet) { rs.Segments[2].Multiplier = d("1." + strings.Repeat("3", 5000)) }, "segments[2].multiplier"},
+		{"PointsPerCNYToFiveDecimals", func(rs *RuleSet) { rs.PointsPerCNY = d("0.00001") }, "points_per_cny"},
+		{"RebateRateToFiveDecimals", func(rs *RuleSet) { rs.Rebates[1].Rate = d("0.02001") }, "rebates[1].rate"},
+		{"LevelStepFinerThanAFen", func(rs *RuleSet) { rs.Segments[4].LevelStep = d("0.001") }, "segments[4].level_step"},
+		{"MinimumShipmentFinerThanAFen", func(rs *RuleSet) { rs.Referral.MinShipment = d("49.999") }, "referral.min_shipment"},
+		{"MonthlyCapTooLarge", func(rs *RuleSet) { rs.Referral.MonthlyCap = 1001 }, "referral.monthly_cap"},
+		{"RebateThresholdTooLarge", func(rs *RuleSet) { rs.Rebates[4].Min = d("1000000000000.01") }, "rebates[4].min"},
+		{"RebateThresholdFinerThanAFen", func(rs *RuleSet) { rs.Rebates[1].Min = d("999.999") }, "rebates[1].min"},
+		{"NoBackdatingWindow", func(rs *RuleSet) { rs.BackdatingDays = 0 }, "backdating_days"},
+		{"BackdatingWindowTooLong", func(rs *RuleSet) { rs.BackdatingDays = 367 }, "backdating_days"},
+		{"TooManySegments", func(rs *RuleSet) { rs.Segments = segments(21) }, "segments"},
+		{"TooManyRebateTiers", func(rs *RuleSet) { rs.Rebates = rebateTiers(21) }, "rebates"},
+		{"SegmentCodeTooLong", func(rs *RuleSet) { rs.Segments[0].Code = strings.Repeat("f", 33) }, "segments[0].code"},
+		{"SegmentCodeWithASpace", func(rs *RuleSet) { rs.Segments[0].Code = "flo ating" }, "segments[0].code"},
+		{"TimezoneTooLong", func(rs *RuleSet) { rs.Timezone = strings.Repeat("A/", 32) + "B" }, "timezone"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rs := Default()
@@ -95,6 +131,27 @@ func TestValidateRefusesOneStepPastEveryLimit(t *testing.T) {
 			}
 		})
 	}
+}
+
+// segments is n consistent segments of one level each, 1,000 CNY apart,
+// its level step 1,000 CNY.
+func segments(n int) []Segment {
+	out := make([]Segment, n)
+	for i := range out {
+		out[i] = Segment{Code: fmt.Sprintf("s%d", i), Min: decimal.NewFromInt(int64(i) * 1000), FirstLevel: i + 1, LastLevel: i + 1,
+			Multiplier: d("1")}
+	}
+	out[n-1].LevelStep = d("1000")
+	return out
+}
+
+// rebateTiers is n consistent rebate tiers, from 0 in steps of 1,000 CNY.
+func rebateTiers(n int) []RebateTier {
+	out := make([]RebateTier, n)
+	for i := range out {
+		out[i] = RebateTier{Min: decimal.NewFromInt(int64(i) * 1000), Rate: decimal.New(int64(i), -3)}
+	}
+	return out
 }
 
 // shiftLevelsFrom moves the levels of segments[from:] by delta, so that
@@ -140,6 +197,22 @@ func TestParse(t *testing.T) {
 		earned := time.Date(2026, 3, 15, 10, 0, 0, 0, shanghai)
 		if got, want := rs.ExpiresAt(earned), time.Date(2027, 4, 1, 0, 0, 0, 0, shanghai); !got.Equal(want) {
 			t.Errorf("earned %s expires %s, want %s", earned, got, want)
+		}
+	})
+	// A version stored before rule sets had a back-dating window has the
+	// default one, which DOMAIN.md sets at 60 days.
+	t.Run("WithoutBackdatingDaysHasSixtyDays", func(t *testing.T) {
+		doc, _ := json.Marshal(Default())
+		doc = []byte(strings.Replace(string(doc), `,"backdating_days":60`, ``, 1))
+		if strings.Contains(string(doc), "backdating_days") {
+			t.Fatalf("the document still sets backdating_days: %s", doc)
+		}
+		rs, err := Parse(doc)
+		if err != nil {
+			t.Fatalf("Parse = %v", err)
+		}
+		if rs.BackdatingDays != 60 {
+			t.Errorf("backdating_days %d, want 60", rs.BackdatingDays)
 		}
 	})
 	t.Run("NotJSON", func(t *testing.T) {

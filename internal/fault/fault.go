@@ -46,6 +46,7 @@ const (
 	AlreadyRated      Code = "already_rated"           // feedback is once per shipment
 	CampaignConflict  Code = "campaign_conflict"       // campaign id taken, with other data
 	InvalidRules      Code = "invalid_rules"           // rule set inconsistent
+	OccurredAtTooOld  Code = "occurred_at_too_old"     // occurred_at before the back-dating window
 )
 
 // The codes of the catalogue and its redemptions.
