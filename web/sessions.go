@@ -174,6 +174,11 @@ func (p *Pages) session(kind string) echo.MiddlewareFunc {
 	}
 }
 
+// touchEvery is how stale a session's last_seen_at may grow before a
+// request writes it again: most page views then only read their session,
+// and the idle timeout is kept to within this much.
+const touchEvery = time.Minute
+
 // lookup finds the request's live session of the kind and marks it seen:
 // nil when there is none (no cookie, unknown, signed out, idle too long or
 // too old).
@@ -186,14 +191,21 @@ func (p *Pages) lookup(r *http.Request, kind string) (*session, error) {
 	s := &session{Kind: kind, idHash: hash(ck.Value)}
 	var cust *string
 	var role string
-	err = p.db.QueryRow(r.Context(), `UPDATE web_sessions SET last_seen_at = $3
-WHERE id_hash = $1 AND kind = $2 AND revoked_at IS NULL AND expires_at > $3 AND last_seen_at > $3 - $4 * interval '1 second'
-RETURNING customer_id, key_id, role, csrf`, s.idHash, kind, now, int64(idle(kind)/time.Second)).Scan(&cust, &s.KeyID, &role, &s.CSRF)
+	var seen time.Time
+	err = p.db.QueryRow(r.Context(), `SELECT customer_id, key_id, role, csrf, last_seen_at FROM web_sessions
+WHERE id_hash = $1 AND kind = $2 AND revoked_at IS NULL AND expires_at > $3 AND last_seen_at > $3 - $4 * interval '1 second'`,
+		s.idHash, kind, now, int64(idle(kind)/time.Second)).Scan(&cust, &s.KeyID, &role, &s.CSRF, &seen)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
+	}
+	if now.Sub(seen) >= touchEvery {
+		if _, err := p.db.Exec(r.Context(), `UPDATE web_sessions SET last_seen_at = $2 WHERE id_hash = $1 AND last_seen_at < $2`,
+			s.idHash, now); err != nil {
+			return nil, err
+		}
 	}
 	if cust != nil {
 		s.CustomerID = *cust

@@ -244,3 +244,21 @@ func TestLanguageFollowsAcceptLanguageAndTheSwitch(t *testing.T) {
 		t.Errorf("the switch to English is not remembered")
 	}
 }
+
+// TestCustomerKeySignsInToItsOwnPortal: a customer key opens a session for
+// its own customer; a finance key cannot sign in to the portal.
+func TestCustomerKeySignsInToItsOwnPortal(t *testing.T) {
+	s := newSite(t)
+	s.history(t)
+	c := s.client(t)
+	form := get(t, c, s.srv.URL+"/portal/signin")
+	if p := post(t, c, s.srv.URL+"/portal/signin", url.Values{"csrf": {form.csrf(t)}, "key": {s.keys["finance"]}}); p.status != http.StatusForbidden {
+		t.Errorf("a finance key signing in to the portal: %d, want 403", p.status)
+	}
+	if p := post(t, c, s.srv.URL+"/portal/signin", url.Values{"csrf": {form.csrf(t)}, "key": {s.keys["customer"]}}); p.status != http.StatusSeeOther {
+		t.Fatalf("C1's key signing in: %d, want 303", p.status)
+	}
+	if p := get(t, c, s.srv.URL+"/portal"); p.status != 200 || !strings.Contains(p.body, `id="points-balance">3,248<`) {
+		t.Errorf("C1's portal after signing in with its key: %d, without C1's 3,248 points", p.status)
+	}
+}
