@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
@@ -26,25 +27,30 @@ type Pages interface {
 	ConsoleKey(r *http.Request) (ledger.APIKey, bool, error)
 }
 
-// isPage reports whether the pages serve the path.
+// isPage reports whether the pages serve the path (/console/csv/... is
+// the API's).
 func isPage(path string) bool {
-	if strings.HasPrefix(path, "/console/csv/") {
-		return false
-	}
 	return path == "/" || path == "/portal" || path == "/console" || strings.HasPrefix(path, "/portal/") ||
 		strings.HasPrefix(path, "/console/") || strings.HasPrefix(path, "/static/")
 }
 
-// mountPages adds POST /v1/portal/sessions, and the reports' CSV for the
-// console's session at /console/csv/..., by the same handlers as
-// /v1/reports/... (so a download is what the API answers).
-func (s *Server) mountPages(e *echo.Echo, v1 routes, books echo.MiddlewareFunc) {
+// mountPages adds POST /v1/portal/sessions, and serves the reports' CSV
+// to the console's session at /console/csv/..., by the same handlers as
+// /v1/reports/... (so a download is what the API answers). The CSV routes
+// are on a router of their own: they are the console's, not operations of
+// the API (openapi.yaml).
+func (s *Server) mountPages(v1 routes, books echo.MiddlewareFunc) {
 	v1.POST("/portal/sessions", s.createPortalSession, allow(ledger.RoleAdmin, ledger.RolePartner))
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.errorHandler
+	e.Use(safeRequestID, middleware.RequestID(), s.observe)
 	csv := routes{group: e.Group("/console/csv"), use: []echo.MiddlewareFunc{s.consoleSession, asCSV}}
 	csv.GET("/trial-balance", s.trialBalance, books)
 	csv.GET("/rebates", s.rebateReport, books)
 	csv.GET("/points", s.pointsReport, books)
 	csv.GET("/segments", s.segmentReport, books)
+	s.consoleCSV = e
 }
 
 type portalSessionRequest struct {

@@ -70,7 +70,9 @@ type Server struct {
 	// Reading).
 	reading func() (done func())
 	pages   Pages
-	echo    *echo.Echo
+	// consoleCSV serves the console's CSV downloads (pages.go).
+	consoleCSV *echo.Echo
+	echo       *echo.Echo
 }
 
 // New builds the API's routes and middleware.
@@ -155,7 +157,7 @@ func New(cfg Config) *Server {
 	// pages.go
 	if cfg.Pages != nil {
 		s.pages = cfg.Pages
-		s.mountPages(e, v1, books)
+		s.mountPages(v1, books)
 	}
 
 	s.echo = e
@@ -165,6 +167,10 @@ func New(cfg Config) *Server {
 // ServeHTTP implements http.Handler: the pages' paths go to the pages
 // (pages.go), the others to the API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.pages != nil && strings.HasPrefix(r.URL.Path, "/console/csv/") {
+		s.consoleCSV.ServeHTTP(w, r)
+		return
+	}
 	if s.pages != nil && isPage(r.URL.Path) {
 		s.pages.ServeHTTP(w, r)
 		return

@@ -29,7 +29,13 @@ var funcs = template.FuncMap{
 		}
 		return s
 	},
-	"add": func(a, b int) int { return a + b },
+	"signedCNY": func(d decimal.Decimal) string {
+		s := "¥" + group(d.Abs().StringFixed(2))
+		if d.IsNegative() {
+			return "-" + s
+		}
+		return "+" + s
+	},
 }
 
 // group puts a comma between each three digits of the whole part:

@@ -111,8 +111,8 @@ func TestCustomerOpensAPortalLinkAndSeesTheirNumbers(t *testing.T) {
 	// Three shipments, the referral bonus, two deposits and the charge:
 	// seven entries, the charge last posted and first shown.
 	rows := tb.rows("#statement")
-	if len(rows) != 7 || len(rows[0]) != 3 || rows[0][2] != "¥-500.00" {
-		t.Errorf("statement rows %q, want 7, the charge of ¥-500.00 first", rows)
+	if len(rows) != 7 || len(rows[0]) != 3 || rows[0][2] != "-¥500.00" {
+		t.Errorf("statement rows %q, want 7, the charge of -¥500.00 first", rows)
 	}
 	tb.accessible()
 }
