@@ -96,10 +96,15 @@ func keyOf(c echo.Context) ledger.APIKey {
 	return k
 }
 
-// actor names the key behind a write, for the entry's audit trail.
+// actor names the key behind a write, for the entry's audit trail, after
+// its partner when it has one: "partner:7/key:12:name".
 func actor(c echo.Context) string {
 	k := keyOf(c)
-	return "key:" + itoa(k.ID) + ":" + k.Name
+	a := "key:" + itoa(k.ID) + ":" + k.Name
+	if k.PartnerID != 0 {
+		a = "partner:" + itoa(k.PartnerID) + "/" + a
+	}
+	return a
 }
 
 // canReadAccount: admin and finance read every account, a customer key only

@@ -305,8 +305,9 @@ func TestFeaturedStockIsRedeemedOnceAndCancelledBack(t *testing.T) {
 		t.Errorf("C1 points, C2 points, stock = %v, want %v", got, want)
 	}
 
+	// Another customer's key names ids of its own space only: C1's r1 is not there.
 	wantProblem(t, h.do(call{method: "POST", path: "/v1/redemptions/r1/cancel", key: "other", body: map[string]any{"reason": "not mine"}}),
-		403, fault.Forbidden)
+		404, fault.NotFound)
 	cancelled := h.expect(200, call{method: "POST", path: "/v1/redemptions/r1/cancel", key: "customer", body: map[string]any{"reason": "no"}}).object(t)
 	if cancelled["status"] != "cancelled" || cancelled["cancel_entry_id"] == nil {
 		t.Errorf("cancelled redemption %v", cancelled)

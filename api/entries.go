@@ -67,8 +67,9 @@ var (
 	kindPattern           = regexp.MustCompile(`^[a-z][a-z0-9_.]{0,39}$`)
 )
 
-// idempotencyKey reads the Idempotency-Key header, scoped to the API key so
-// that two callers can never collide. Empty when the header is absent.
+// idempotencyKey reads the Idempotency-Key header, scoped to the key's space
+// (ledger.APIKey.Space: its partner's, shared by every key of the partner)
+// so that two callers can never collide. Empty when the header is absent.
 func idempotencyKey(c echo.Context, route string) (string, error) {
 	v := c.Request().Header.Get("Idempotency-Key")
 	if v == "" {
@@ -78,7 +79,17 @@ func idempotencyKey(c echo.Context, route string) (string, error) {
 		return "", &fault.Error{Code: fault.Invalid, Message: "Idempotency-Key must be 1 to 255 visible ASCII characters",
 			Fields: map[string]string{"Idempotency-Key": "1-255 visible ASCII characters"}}
 	}
-	return "api:" + itoa(keyOf(c).ID) + ":" + route + ":" + v, nil
+	return "api:" + idempotencySpace(keyOf(c)) + ":" + route + ":" + v, nil
+}
+
+// idempotencySpace is the key's space as idempotency keys carry it: a key's
+// own space is written as its id alone, as the keys recorded before there
+// were partners are.
+func idempotencySpace(k ledger.APIKey) string {
+	if s := k.Space(); s != "key:"+itoa(k.ID) {
+		return s
+	}
+	return itoa(k.ID)
 }
 
 type postingRequest struct {

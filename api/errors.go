@@ -53,6 +53,7 @@ var statusOf = map[fault.Code]int{
 	fault.OutsideWindow:      http.StatusUnprocessableEntity,
 	fault.LimitReached:       http.StatusUnprocessableEntity,
 	fault.AlreadyCancelled:   http.StatusConflict,
+	fault.AmbiguousID:        http.StatusConflict,
 }
 
 // Problem is an RFC 9457 problem document with Tally's stable code.

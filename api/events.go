@@ -35,7 +35,7 @@ func (s *Server) postEvent(c echo.Context) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	o := s.loyalty.ProcessBatch(c.Request().Context(), keyOf(c).ID, actor(c), []loyalty.Event{req.event()})[0]
+	o := s.loyalty.ProcessBatch(c.Request().Context(), keyOf(c), actor(c), []loyalty.Event{req.event()})[0]
 	if o.Err != nil {
 		return o.Err
 	}
@@ -95,7 +95,7 @@ func (s *Server) postEventBatch(c echo.Context) error {
 		events = append(events, ev.event())
 		at = append(at, i)
 	}
-	for j, o := range s.loyalty.ProcessBatch(c.Request().Context(), keyOf(c).ID, actor(c), events) {
+	for j, o := range s.loyalty.ProcessBatch(c.Request().Context(), keyOf(c), actor(c), events) {
 		i := at[j]
 		if o.Err != nil {
 			p := problemFor(o.Err)

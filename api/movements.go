@@ -44,7 +44,8 @@ func (s *Server) moneyHandler(kind string) echo.HandlerFunc {
 			return &fault.Error{Code: fault.Invalid, Message: "a charge names the shipment it pays for",
 				Fields: map[string]string{"shipment_id": "required"}}
 		}
-		in := prepaid.MoneyInput{ID: ids[kind], CustomerID: req.CustomerID, Amount: req.Amount.Decimal, ShipmentID: req.ShipmentID}
+		in := prepaid.MoneyInput{ID: ids[kind], CustomerID: req.CustomerID, Amount: req.Amount.Decimal, ShipmentID: req.ShipmentID,
+			Space: keyOf(c).Space()}
 		if req.OccurredAt != nil {
 			in.OccurredAt = *req.OccurredAt
 		}
@@ -74,7 +75,11 @@ func (s *Server) moneyReversal(kind string) echo.HandlerFunc {
 		if strings.TrimSpace(req.Reason) == "" {
 			return &fault.Error{Code: fault.Invalid, Message: "a reversal needs a reason", Fields: map[string]string{"reason": "required"}}
 		}
-		m, err := s.prepaid.ReverseMoney(c.Request().Context(), kind, c.Param("id"), strings.TrimSpace(req.Reason), actor(c))
+		space, err := namedSpace(c)
+		if err != nil {
+			return err
+		}
+		m, err := s.prepaid.ReverseMoney(c.Request().Context(), kind, space, c.Param("id"), strings.TrimSpace(req.Reason), actor(c))
 		if err != nil {
 			return err
 		}

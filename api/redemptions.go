@@ -10,6 +10,23 @@ import (
 	"github.com/tally-ledger/tally/ledger"
 )
 
+// namedSpace is the space of the id a request's path names: the key's own
+// (ledger.APIKey.Space), or for an admin key the one ?space= names (a space
+// that does not exist holds nothing: 404), every space when it names none.
+// Another key naming a space not its own is 403.
+func namedSpace(c echo.Context) (string, error) {
+	k, named := keyOf(c), c.QueryParam("space")
+	switch {
+	case k.Role == ledger.RoleAdmin && named == "":
+		return ledger.AnySpace, nil
+	case k.Role == ledger.RoleAdmin:
+		return named, nil
+	case named != "" && named != k.Space():
+		return "", fault.Errorf(fault.Forbidden, "a %s key names only ids of its own space", k.Role)
+	}
+	return k.Space(), nil
+}
+
 // canActForCustomer: admin and partner keys act for any customer, a
 // customer key for its own.
 func canActForCustomer(key ledger.APIKey, id string) error {
@@ -27,6 +44,7 @@ func (s *Server) redeem(c echo.Context) error {
 	if err := canActForCustomer(keyOf(c), req.CustomerID); err != nil {
 		return err
 	}
+	req.Space = keyOf(c).Space()
 	r, replayed, err := s.catalog.Redeem(c.Request().Context(), req, actor(c))
 	if err != nil {
 		return err
@@ -46,18 +64,12 @@ func (s *Server) cancelRedemption(c echo.Context) error {
 			return err
 		}
 	}
-	ctx := c.Request().Context()
-	id := c.Param("id")
-	if key := keyOf(c); key.Role == ledger.RoleCustomer {
-		r, err := s.catalog.Redemption(ctx, id)
-		if err != nil {
-			return err
-		}
-		if err := canActForCustomer(key, r.CustomerID); err != nil {
-			return err
-		}
+	// A customer key's space holds only its customer's redemptions.
+	space, err := namedSpace(c)
+	if err != nil {
+		return err
 	}
-	r, err := s.catalog.CancelRedemption(ctx, id, req.Reason, actor(c))
+	r, err := s.catalog.CancelRedemption(c.Request().Context(), space, c.Param("id"), req.Reason, actor(c))
 	if err != nil {
 		return err
 	}

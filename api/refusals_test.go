@@ -66,7 +66,7 @@ func TestCancellingARedemptionWithAParameterThatIsNotTextIsRefused(t *testing.T)
 	h.expect(201, call{method: "POST", path: "/v1/products", key: "admin", body: map[string]any{"sku": "mug", "name": "Mug",
 		"kind": "featured", "points_price": "50", "valid_from": time.Now().Add(-time.Hour).Format(time.RFC3339),
 		"valid_until": time.Now().Add(time.Hour).Format(time.RFC3339), "stock": 1}})
-	h.expect(201, call{method: "POST", path: "/v1/redemptions", key: "partner",
+	h.expect(201, call{method: "POST", path: "/v1/redemptions", key: "customer",
 		body: map[string]any{"redemption_id": "r1", "customer_id": "C1", "sku": "mug", "quantity": 1}})
 
 	before := h.books()

@@ -23,7 +23,7 @@ func TestEachTransactionOfTheCatalogueHasOneClock(t *testing.T) {
 	}
 	red := e.Entry(r.EntryID)
 	servicetest.WantOneInstant(t, "a redemption created, its entry effective and recorded", r.CreatedAt, red.EffectiveAt, red.RecordedAt)
-	c, err := e.Catalog.CancelRedemption(e.Ctx, "r1", "", "test")
+	c, err := e.Catalog.CancelRedemption(e.Ctx, "", "r1", "", "test")
 	if err != nil {
 		t.Fatal(err)
 	}

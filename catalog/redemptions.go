@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"regexp"
@@ -22,6 +21,7 @@ import (
 // Redemption is points exchanged for a product.
 type Redemption struct {
 	ID            string     `json:"redemption_id"`
+	Space         string     `json:"space"` // whose id it is: see RedemptionInput.Space
 	CustomerID    string     `json:"customer_id"`
 	SKU           string     `json:"sku"`
 	Quantity      int        `json:"quantity"`
@@ -39,6 +39,9 @@ type RedemptionInput struct {
 	CustomerID string `json:"customer_id"`
 	SKU        string `json:"sku"`
 	Quantity   int    `json:"quantity"`
+	// Space is the space the id lives in (ledger.APIKey.Space of the key
+	// that redeems): ids are unique per space.
+	Space string `json:"-"`
 }
 
 // Redemption ids travel in URL paths: no '/', '%', '?' or '#'.
@@ -47,7 +50,7 @@ var redemptionIDPattern = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,128}$`)
 const maxQuantity = 1000
 
 // Redeem exchanges the customer's points for q units of a product, once per
-// redemption id: a retry answers the first redemption with replayed = true;
+// space and redemption id: a retry answers the first redemption with replayed = true;
 // the same id for another request is fault.IdempotencyConflict. Stock
 // never goes below zero and per-customer limits hold under concurrency (the
 // product's row is locked). Refused: nothing is written.
@@ -92,17 +95,17 @@ func (s *Service) Redeem(ctx context.Context, in RedemptionInput, actor string) 
 		if err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, `INSERT INTO redemptions (id, customer_id, sku, quantity, request_hash, created_at)
-VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING`, in.ID, in.CustomerID, in.SKU, in.Quantity, hash[:], now)
+		tag, err := tx.Exec(ctx, `INSERT INTO redemptions (space, id, customer_id, sku, quantity, request_hash, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (space, id) DO NOTHING`, in.Space, in.ID, in.CustomerID, in.SKU, in.Quantity, hash[:], now)
 		if err != nil {
 			return err
 		}
 		if tag.RowsAffected() == 0 {
-			if out, err = redemption(ctx, tx, in.ID, false); err != nil {
+			if out, err = redemption(ctx, tx, in.Space, in.ID, false); err != nil {
 				return err
 			}
 			replayed = true
-			return sameRedemption(ctx, tx, in.ID, hash[:])
+			return sameRedemption(ctx, tx, in.Space, in.ID, hash[:])
 		}
 		if !p.Active {
 			return &fault.Error{Code: fault.UnknownProduct, Message: "product " + in.SKU + " is not in the catalogue"}
@@ -140,18 +143,19 @@ VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING`, in.ID, in.Customer
 				return err
 			}
 		}
-		if _, err := tx.Exec(ctx, `UPDATE redemptions SET points = $2, entry_id = $3 WHERE id = $1`, in.ID, points, entry.ID); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE redemptions SET points = $3, entry_id = $4 WHERE space = $1 AND id = $2`,
+			in.Space, in.ID, points, entry.ID); err != nil {
 			return err
 		}
-		out, err = redemption(ctx, tx, in.ID, false)
+		out, err = redemption(ctx, tx, in.Space, in.ID, false)
 		return err
 	})
 	return out, replayed, err
 }
 
-func sameRedemption(ctx context.Context, tx pgx.Tx, id string, hash []byte) error {
+func sameRedemption(ctx context.Context, tx pgx.Tx, space, id string, hash []byte) error {
 	var stored []byte
-	if err := tx.QueryRow(ctx, `SELECT request_hash FROM redemptions WHERE id = $1`, id).Scan(&stored); err != nil {
+	if err := tx.QueryRow(ctx, `SELECT request_hash FROM redemptions WHERE space = $1 AND id = $2`, space, id).Scan(&stored); err != nil {
 		return err
 	}
 	if string(stored) != string(hash) {
@@ -160,18 +164,38 @@ func sameRedemption(ctx context.Context, tx pgx.Tx, id string, hash []byte) erro
 	return nil
 }
 
-func redemption(ctx context.Context, tx pgx.Tx, id string, lock bool) (Redemption, error) {
-	q := `SELECT id, customer_id, sku, quantity, points, coalesce(entry_id, 0), created_at, cancelled_at, cancel_entry_id
-FROM redemptions WHERE id = $1`
+// redemption reads redemption id of the space; of any space when space is
+// AnySpace, provided only one holds it.
+func redemption(ctx context.Context, tx pgx.Tx, space, id string, lock bool) (Redemption, error) {
+	q := `SELECT space, id, customer_id, sku, quantity, points, coalesce(entry_id, 0), created_at, cancelled_at, cancel_entry_id
+FROM redemptions WHERE id = $2 AND (space = $1 OR $1 IS NULL) LIMIT 2`
 	if lock {
 		q += ` FOR UPDATE`
 	}
-	var r Redemption
-	err := tx.QueryRow(ctx, q, id).Scan(&r.ID, &r.CustomerID, &r.SKU, &r.Quantity, &r.Points, &r.EntryID, &r.CreatedAt,
-		&r.CancelledAt, &r.CancelEntryID)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return r, fault.Errorf(fault.NotFound, "no redemption %s", id)
+	var sp *string
+	if space != ledger.AnySpace {
+		sp = &space
 	}
+	rows, err := tx.Query(ctx, q, sp, id)
+	if err != nil {
+		return Redemption{}, err
+	}
+	found, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Redemption, error) {
+		var r Redemption
+		err := row.Scan(&r.Space, &r.ID, &r.CustomerID, &r.SKU, &r.Quantity, &r.Points, &r.EntryID, &r.CreatedAt,
+			&r.CancelledAt, &r.CancelEntryID)
+		return r, err
+	})
+	if err != nil {
+		return Redemption{}, err
+	}
+	switch len(found) {
+	case 0:
+		return Redemption{}, fault.Errorf(fault.NotFound, "no redemption %s", id)
+	case 2:
+		return Redemption{}, fault.Errorf(fault.AmbiguousID, "redemption %s is held by several spaces: name one", id)
+	}
+	r := found[0]
 	r.Status = "redeemed"
 	if r.CancelledAt != nil {
 		r.Status = "cancelled"
@@ -179,31 +203,20 @@ FROM redemptions WHERE id = $1`
 	return r, err
 }
 
-// Redemption reads one.
-//
-// Errors: fault.NotFound.
-func (s *Service) Redemption(ctx context.Context, id string) (Redemption, error) {
-	var r Redemption
-	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
-		var err error
-		r, err = redemption(ctx, tx, id, false)
-		return err
-	})
-	return r, err
-}
-
 // CancelRedemption returns the points to the lots they came from (with their
 // original expiry) and restores the stock. A redemption is cancelled once.
+// It is redemption id of the space (ledger.AnySpace: of any space, provided
+// only one holds it).
 //
-// Errors: fault.NotFound, fault.AlreadyCancelled.
-func (s *Service) CancelRedemption(ctx context.Context, id, reason, actor string) (Redemption, error) {
+// Errors: fault.NotFound, fault.AmbiguousID, fault.AlreadyCancelled.
+func (s *Service) CancelRedemption(ctx context.Context, space, id, reason, actor string) (Redemption, error) {
 	reason = strings.TrimSpace(reason)
 	if reason == "" {
 		reason = "redemption cancelled"
 	}
 	var out Redemption
 	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
-		r, err := redemption(ctx, tx, id, true)
+		r, err := redemption(ctx, tx, space, id, true)
 		if err != nil {
 			return err
 		}
@@ -225,11 +238,11 @@ func (s *Service) CancelRedemption(ctx context.Context, id, reason, actor string
 		if _, err := tx.Exec(ctx, `UPDATE products SET stock = stock + $2 WHERE sku = $1 AND stock IS NOT NULL`, r.SKU, r.Quantity); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE redemptions SET cancelled_at = $2, cancel_entry_id = $3 WHERE id = $1`,
-			id, tx.Now(), entry.ID); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE redemptions SET cancelled_at = $3, cancel_entry_id = $4 WHERE space = $1 AND id = $2`,
+			r.Space, id, tx.Now(), entry.ID); err != nil {
 			return err
 		}
-		out, err = redemption(ctx, tx, id, false)
+		out, err = redemption(ctx, tx, r.Space, id, false)
 		return err
 	})
 	return out, err

@@ -28,7 +28,7 @@ func TestRedemptionsTakeSoonestExpiringLotsAndCancelRestoresThem(t *testing.T) {
 	if s := e.stock(t, "mug"); s != 3 {
 		t.Errorf("stock %d, want 3", s)
 	}
-	c, err := e.Catalog.CancelRedemption(e.Ctx, r.ID, "", "test")
+	c, err := e.Catalog.CancelRedemption(e.Ctx, "", r.ID, "", "test")
 	if err != nil || c.Status != "cancelled" || c.CancelEntryID == nil {
 		t.Fatalf("cancel: %+v %v", c, err)
 	}
@@ -36,7 +36,7 @@ func TestRedemptionsTakeSoonestExpiringLotsAndCancelRestoresThem(t *testing.T) {
 	if s := e.stock(t, "mug"); s != 5 {
 		t.Errorf("stock %d after cancel, want 5", s)
 	}
-	_, err = e.Catalog.CancelRedemption(e.Ctx, r.ID, "", "test")
+	_, err = e.Catalog.CancelRedemption(e.Ctx, "", r.ID, "", "test")
 	servicetest.WantCode(t, err, fault.AlreadyCancelled)
 	e.Reconcile()
 }

@@ -86,7 +86,7 @@ func TestPointsRollForwardCountsExpiryReversalAndCancellation(t *testing.T) {
 	if refund.Points != -30 {
 		t.Fatalf("refund of 30 of 300: %d points, want -30", refund.Points)
 	}
-	if _, err := e.Catalog.CancelRedemption(e.Ctx, pen.ID, "", "test"); err != nil { // S1's lot holds 100 again
+	if _, err := e.Catalog.CancelRedemption(e.Ctx, "", pen.ID, "", "test"); err != nil { // S1's lot holds 100 again
 		t.Fatal(err)
 	}
 	if _, _, err := e.Ledger.Reverse(e.Ctx, adjustment.ID, ledger.ReversalInput{Actor: "ops", Reason: "posted in error"}); err != nil {
@@ -179,13 +179,13 @@ func TestRebateRollForwardCountsReversalsAndClawbacks(t *testing.T) {
 	e.MoneyAt(t, prepaid.Deposit, "d3", "C1", "1000", shanghaiAt(2026, 3, 6, 9)) // 2%: 20
 	c := e.MoneyAt(t, prepaid.Charge, "c1", "C1", "8600", shanghaiAt(2026, 3, 7, 9))
 	servicetest.WantMoney(t, "charge from rebate", c.FromRebate, "100.00") // principal 8,500 first
-	if _, err := e.Prepaid.ReverseMoney(e.Ctx, prepaid.Deposit, "d2", "bounced", "test"); err != nil {
+	if _, err := e.Prepaid.ReverseMoney(e.Ctx, prepaid.Deposit, "", "d2", "bounced", "test"); err != nil {
 		t.Fatal(err)
 	}
 	e.Clock.Set(shanghaiAt(2026, 3, 26, 12))
 	e.MoneyAt(t, prepaid.Deposit, "d4", "C3", "2000", shanghaiAt(2026, 3, 25, 9)) // 2%: 40
 	e.Clock.Set(shanghaiAt(2026, 4, 3, 12))
-	if _, err := e.Prepaid.ReverseMoney(e.Ctx, prepaid.Deposit, "d4", "bounced", "test"); err != nil {
+	if _, err := e.Prepaid.ReverseMoney(e.Ctx, prepaid.Deposit, "", "d4", "bounced", "test"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -268,7 +268,7 @@ func TestRollForwardIdentities(t *testing.T) {
 		default:
 			if len(reversible) > 0 {
 				i := r.IntN(len(reversible))
-				_, err = e.Prepaid.ReverseMoney(e.Ctx, reversible[i].Kind, reversible[i].ID, "correction", "test")
+				_, err = e.Prepaid.ReverseMoney(e.Ctx, reversible[i].Kind, "", reversible[i].ID, "correction", "test")
 				reversible = append(reversible[:i], reversible[i+1:]...)
 			}
 		}

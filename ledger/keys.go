@@ -40,9 +40,31 @@ type APIKey struct {
 	Name       string     `json:"name"`
 	Role       Role       `json:"role"`
 	CustomerID string     `json:"customer_id,omitempty"`
+	PartnerID  int64      `json:"partner_id,omitempty"` // every partner key, and only they
 	CreatedAt  time.Time  `json:"created_at"`
 	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
 }
+
+// Space names the space the ids a key writes live in (event ids,
+// redemption ids, money-movement ids, idempotency keys): a partner key
+// writes in its partner's space, shared by every key of that partner, so a
+// rotated key replays what the old one wrote; a customer key in its
+// customer's own space, which no partner key reaches; an admin or finance
+// key in a space of its own.
+func (k APIKey) Space() string {
+	switch {
+	case k.PartnerID != 0:
+		return "partner:" + strconv.FormatInt(k.PartnerID, 10)
+	case k.CustomerID != "":
+		return "customer:" + k.CustomerID
+	}
+	return "key:" + strconv.FormatInt(k.ID, 10)
+}
+
+// AnySpace, where a space is asked for, means every space: the reach of an
+// admin acting on an id it did not write (the lookups that take it refuse
+// an id several spaces hold).
+const AnySpace = "*"
 
 const keyPrefix = "tly_"
 
@@ -52,17 +74,46 @@ func hashKey(secret string) []byte {
 }
 
 // CreateKey stores a new random key and returns its secret, which is shown
-// once and cannot be recovered.
+// once and cannot be recovered. A partner key is the first key of a new
+// partner, named as the key (AddPartnerKey adds more).
 //
 // Errors: fault.Invalid.
 func (l *Ledger) CreateKey(ctx context.Context, name string, role Role, customerID string) (string, APIKey, error) {
-	var raw [32]byte
-	if _, err := rand.Read(raw[:]); err != nil {
+	secret, err := newSecret()
+	if err != nil {
 		return "", APIKey{}, err
 	}
-	secret := keyPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
-	k, err := l.storeKey(ctx, name, role, customerID, secret)
+	k, err := l.storeKey(ctx, name, role, customerID, 0, secret)
 	return secret, k, err
+}
+
+// AddPartnerKey stores a new random partner key of the existing partner
+// partnerID, sharing its space (a rotated key replays what the others
+// wrote), and returns its secret.
+//
+// Errors: fault.Invalid, fault.NotFound (no such partner).
+func (l *Ledger) AddPartnerKey(ctx context.Context, partnerID int64, name string) (string, APIKey, error) {
+	secret, err := newSecret()
+	if err != nil {
+		return "", APIKey{}, err
+	}
+	var known bool
+	if err := l.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM partners WHERE id = $1)`, partnerID).Scan(&known); err != nil {
+		return "", APIKey{}, err
+	}
+	if !known { // partners are never deleted: it cannot vanish before the insert
+		return "", APIKey{}, fault.Errorf(fault.NotFound, "no partner %d", partnerID)
+	}
+	k, err := l.storeKey(ctx, name, RolePartner, "", partnerID, secret)
+	return secret, k, err
+}
+
+func newSecret() (string, error) {
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", err
+	}
+	return keyPrefix + base64.RawURLEncoding.EncodeToString(raw[:]), nil
 }
 
 // EnsureKey makes sure a key with this secret exists (for automation that
@@ -75,14 +126,16 @@ func (l *Ledger) EnsureKey(ctx context.Context, name string, role Role, secret s
 	if _, err := l.Authenticate(ctx, secret); err == nil {
 		return false, nil
 	}
-	_, err := l.storeKey(ctx, name, role, "", secret)
+	_, err := l.storeKey(ctx, name, role, "", 0, secret)
 	if fault.UniqueViolation(err, "") {
 		return false, nil // created concurrently, or exists but revoked: leave it
 	}
 	return err == nil, err
 }
 
-func (l *Ledger) storeKey(ctx context.Context, name string, role Role, customerID, secret string) (APIKey, error) {
+// storeKey stores the key; a partner key joins partnerID, or a new partner
+// named as the key when partnerID is 0.
+func (l *Ledger) storeKey(ctx context.Context, name string, role Role, customerID string, partnerID int64, secret string) (APIKey, error) {
 	switch {
 	case name == "":
 		return APIKey{}, &fault.Error{Code: fault.Invalid, Message: "a key needs a name", Fields: map[string]string{"name": "required"}}
@@ -96,13 +149,18 @@ func (l *Ledger) storeKey(ctx context.Context, name string, role Role, customerI
 		return APIKey{}, &fault.Error{Code: fault.Invalid, Message: "invalid customer id " + quote(customerID),
 			Fields: map[string]string{"customer_id": "1-64 letters, digits, '_', '.', '-'"}}
 	}
-	k := APIKey{Name: name, Role: role, CustomerID: customerID}
+	k := APIKey{Name: name, Role: role, CustomerID: customerID, PartnerID: partnerID}
 	var cust *string
 	if customerID != "" {
 		cust = &customerID
 	}
-	err := l.pool.QueryRow(ctx, `INSERT INTO api_keys (name, role, customer_id, key_hash)
-VALUES ($1, $2, $3, $4) RETURNING id, created_at`, name, role, cust, hashKey(secret)).Scan(&k.ID, &k.CreatedAt)
+	const q = `WITH p AS (
+    INSERT INTO partners (name) SELECT $1 WHERE $2 = 'partner' AND $5::bigint = 0 RETURNING id
+)
+INSERT INTO api_keys (name, role, customer_id, key_hash, partner_id)
+VALUES ($1, $2, $3, $4, CASE WHEN $2 = 'partner' THEN coalesce((SELECT id FROM p), $5) END)
+RETURNING id, coalesce(partner_id, 0), created_at`
+	err := l.pool.QueryRow(ctx, q, name, role, cust, hashKey(secret), partnerID).Scan(&k.ID, &k.PartnerID, &k.CreatedAt)
 	return k, err
 }
 
@@ -112,8 +170,8 @@ VALUES ($1, $2, $3, $4) RETURNING id, created_at`, name, role, cust, hashKey(sec
 func (l *Ledger) Authenticate(ctx context.Context, secret string) (APIKey, error) {
 	var k APIKey
 	var cust *string
-	err := l.pool.QueryRow(ctx, `SELECT id, name, role, customer_id, created_at FROM api_keys
-WHERE key_hash = $1 AND revoked_at IS NULL`, hashKey(secret)).Scan(&k.ID, &k.Name, &k.Role, &cust, &k.CreatedAt)
+	err := l.pool.QueryRow(ctx, `SELECT id, name, role, customer_id, coalesce(partner_id, 0), created_at FROM api_keys
+WHERE key_hash = $1 AND revoked_at IS NULL`, hashKey(secret)).Scan(&k.ID, &k.Name, &k.Role, &cust, &k.PartnerID, &k.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return k, fault.Errorf(fault.Unauthorized, "unknown or revoked API key")
 	}
@@ -125,14 +183,14 @@ WHERE key_hash = $1 AND revoked_at IS NULL`, hashKey(secret)).Scan(&k.ID, &k.Nam
 
 // Keys lists every key, newest first, without secrets.
 func (l *Ledger) Keys(ctx context.Context) ([]APIKey, error) {
-	rows, err := l.pool.Query(ctx, `SELECT id, name, role, coalesce(customer_id, ''), created_at, revoked_at
+	rows, err := l.pool.Query(ctx, `SELECT id, name, role, coalesce(customer_id, ''), coalesce(partner_id, 0), created_at, revoked_at
 FROM api_keys ORDER BY id DESC`)
 	if err != nil {
 		return nil, err
 	}
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (APIKey, error) {
 		var k APIKey
-		err := row.Scan(&k.ID, &k.Name, &k.Role, &k.CustomerID, &k.CreatedAt, &k.RevokedAt)
+		err := row.Scan(&k.ID, &k.Name, &k.Role, &k.CustomerID, &k.PartnerID, &k.CreatedAt, &k.RevokedAt)
 		return k, err
 	})
 }

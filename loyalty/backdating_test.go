@@ -63,7 +63,7 @@ func TestABatchRefusesOnlyItsEventDatedBeforeTheWindow(t *testing.T) {
 	eachEventPath(t, func(t *testing.T, e *env) {
 		e.Customer("C1")
 		e.Customer("C2")
-		out := e.ProcessBatch(e.KeyID, []loyalty.Event{
+		out := e.ProcessBatch(e.Key, []loyalty.Event{
 			e.Event(loyalty.ShipmentCompleted, "C1", "S1", "100", windowStart),
 			e.Event(loyalty.ShipmentCompleted, "C1", "S2", "100", windowStart.Add(-time.Microsecond)),
 			e.Event(loyalty.ShipmentCompleted, "C2", "S3", "100", march(15, 11)),
@@ -137,7 +137,7 @@ func TestARetryAfterTheWindowHasPassedIsReplayed(t *testing.T) {
 		first := []loyalty.Result{e.MustProcess(ship), e.MustProcess(refund)}
 		e.Clock.Add(61 * 24 * time.Hour)
 		for i, ev := range []loyalty.Event{ship, refund} {
-			o := e.ProcessAs(e.KeyID, ev)
+			o := e.ProcessAs(e.Key, ev)
 			if o.Err != nil || !o.Replayed || o.Result.EntryID == nil || *o.Result.EntryID != *first[i].EntryID {
 				t.Errorf("%s retried: replayed %v, %+v, %v; want the first answer replayed", ev.Type, o.Replayed, o.Result, o.Err)
 			}

@@ -21,12 +21,15 @@ const checkPage = "1000"
 // checks.
 func (s *Service) ReferenceCheck(ctx context.Context, tx *ledger.Tx) (ledger.Check, error) {
 	check := ledger.Check{Name: "event_rows_intact",
-		Description: "every shipment, event and month names an existing customer, API key and entry"}
+		Description: "every shipment, event and month names an existing customer, API key and entry; every event is in its key's space"}
 	rows, err := tx.Query(ctx, `SELECT 'shipment:' || s.shipment_id FROM shipments s
 WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.id = s.customer_id)
 UNION ALL
-SELECT 'event:' || v.key_id || ':' || v.event_id FROM events v
-WHERE NOT EXISTS (SELECT 1 FROM api_keys k WHERE k.id = v.key_id)
+SELECT 'event:' || v.space || ':' || v.event_id FROM events v
+WHERE NOT EXISTS (SELECT 1 FROM api_keys k WHERE k.id = v.key_id AND v.space = CASE
+    WHEN k.partner_id IS NOT NULL THEN 'partner:' || k.partner_id
+    WHEN k.customer_id IS NOT NULL THEN 'customer:' || k.customer_id
+    ELSE 'key:' || k.id END)
 UNION ALL
 SELECT 'month:' || m.customer_id || ':' || m.month FROM customer_months m
 WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.id = m.customer_id)
@@ -46,7 +49,7 @@ LIMIT 100`)
 	if _, err := tx.Exec(ctx, `DECLARE entry_refs NO SCROLL CURSOR FOR
 SELECT 'shipment:' || shipment_id, entry_id FROM shipments WHERE entry_id IS NOT NULL
 UNION ALL
-SELECT 'event:' || key_id || ':' || event_id, entry_id FROM events WHERE entry_id IS NOT NULL`); err != nil {
+SELECT 'event:' || space || ':' || event_id, entry_id FROM events WHERE entry_id IS NOT NULL`); err != nil {
 		return check, err
 	}
 	for len(bad) < 100 {

@@ -119,7 +119,7 @@ func TestBatchCommitsTheGoodAndReportsTheBad(t *testing.T) {
 		e.Event(loyalty.ShipmentRefunded, "C2", "S3", "99", march(2, 9)),   // more than shipped
 		e.Event(loyalty.ShipmentCompleted, "C1", "S1", "100", march(1, 9)), // duplicate shipment
 	}
-	out := e.Loyalty.ProcessBatch(e.Ctx, e.KeyID, "test", events)
+	out := e.Loyalty.ProcessBatch(e.Ctx, e.Key, "test", events)
 	wantErr := []fault.Code{"", fault.UnknownCustomer, "", "", fault.RefundExceeds, fault.DuplicateShipment}
 	for i, o := range out {
 		if code := fault.CodeOf(o.Err); code != wantErr[i] {
@@ -129,7 +129,7 @@ func TestBatchCommitsTheGoodAndReportsTheBad(t *testing.T) {
 	if p := e.Points("C1"); p.Balance != 60 {
 		t.Errorf("C1 points %d, want 100 - 40", p.Balance)
 	}
-	again := e.Loyalty.ProcessBatch(e.Ctx, e.KeyID, "test", events)
+	again := e.Loyalty.ProcessBatch(e.Ctx, e.Key, "test", events)
 	for i, o := range again {
 		if code := fault.CodeOf(o.Err); code != wantErr[i] || o.Replayed != (wantErr[i] == "") {
 			t.Errorf("replayed batch, event %d: replayed=%v err=%v, want a replay or code %q again", i, o.Replayed, o.Err, wantErr[i])

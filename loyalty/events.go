@@ -162,18 +162,20 @@ type Outcome struct {
 	JSON json.RawMessage
 }
 
-// job is one event to record: the partner key that sent it, who acted,
-// and the event's hash, which tells a retry from a conflicting reuse of its
-// id.
+// job is one event to record: the key that sent it and the space its
+// event id lives in (the key's partner's), who acted, and the event's hash,
+// which tells a retry from a conflicting reuse of its id.
 type job struct {
 	keyID int64
+	space string
 	actor string
 	ev    Event
 	hash  []byte
 }
 
-// ProcessBatch records partners' events, each exactly once per (key,
-// event_id): a retry of the same event answers the first result and
+// ProcessBatch records partners' events sent with key, each exactly once
+// per (space, event_id), where the space is the key's (ledger.APIKey.Space:
+// one per partner, whichever of its keys sends): a retry of the same event answers the first result and
 // Replayed = true; the same event_id with a different body is
 // fault.IdempotencyConflict. An event, its effects on the customer and its
 // entry commit together; a refused event writes nothing, so it may be sent
@@ -190,8 +192,8 @@ type job struct {
 // fault.IdempotencyConflict, fault.UnknownCustomer, fault.UnknownShipment,
 // fault.DuplicateShipment, fault.RefundExceeds, fault.AlreadyRated,
 // fault.OccurredAtTooOld (see CheckBackdating).
-func (s *Service) ProcessBatch(ctx context.Context, keyID int64, actor string, events []Event) []Outcome {
-	out, jobs, at := s.newJobs(keyID, actor, events)
+func (s *Service) ProcessBatch(ctx context.Context, key ledger.APIKey, actor string, events []Event) []Outcome {
+	out, jobs, at := s.newJobs(key, actor, events)
 	if len(jobs) == 0 {
 		return out
 	}
@@ -207,7 +209,8 @@ func (s *Service) ProcessBatch(ctx context.Context, keyID int64, actor string, e
 
 // newJobs validates the events and makes a job of each valid one: out has
 // the outcome of each invalid event, jobs[n] is events[at[n]].
-func (s *Service) newJobs(keyID int64, actor string, events []Event) (out []Outcome, jobs []job, at []int) {
+func (s *Service) newJobs(key ledger.APIKey, actor string, events []Event) (out []Outcome, jobs []job, at []int) {
+	space := key.Space()
 	out = make([]Outcome, len(events))
 	jobs = make([]job, 0, len(events))
 	at = make([]int, 0, len(events))
@@ -217,22 +220,22 @@ func (s *Service) newJobs(keyID int64, actor string, events []Event) (out []Outc
 			out[i].Err = err
 			continue
 		}
-		jobs = append(jobs, job{keyID: keyID, actor: actor, ev: ev, hash: hashEvent(ev)})
+		jobs = append(jobs, job{keyID: key.ID, space: space, actor: actor, ev: ev, hash: hashEvent(ev)})
 		at = append(at, i)
 	}
 	return out, jobs, at
 }
 
-// Every event is recorded once per partner key and event id, in the events
+// Every event is recorded once per space and event id, in the events
 // table with its result, in the transaction that records its effects. An
 // event's load reads whether its id is recorded already (storedEvent), and
 // the write that records its effects inserts its row (eventRows); a twin
 // recorded meanwhile by a concurrent transaction makes that insert fail,
 // and the event is loaded again (processAlone).
 
-// eventKey is an event's identity: a partner key and its event id.
+// eventKey is an event's identity: its space and its event id.
 type eventKey struct {
-	keyID   int64
+	space   string
 	eventID string
 }
 
@@ -245,11 +248,11 @@ type storedEvent struct {
 // queueStoredEvent queues the lookup of one event's row, into stored when
 // it exists.
 func queueStoredEvent(b *pgx.Batch, j job, stored map[eventKey]storedEvent) {
-	b.Queue(`SELECT request_hash, result FROM events WHERE key_id = $1 AND event_id = $2`, j.keyID, j.ev.EventID).
+	b.Queue(`SELECT request_hash, result FROM events WHERE space = $1 AND event_id = $2`, j.space, j.ev.EventID).
 		Query(func(rows pgx.Rows) error {
 			var se storedEvent
 			_, err := pgx.ForEachRow(rows, []any{&se.hash, &se.result}, func() error {
-				stored[eventKey{j.keyID, j.ev.EventID}] = storedEvent{hash: slices.Clone(se.hash), result: slices.Clone(se.result)}
+				stored[eventKey{j.space, j.ev.EventID}] = storedEvent{hash: slices.Clone(se.hash), result: slices.Clone(se.result)}
 				return nil
 			})
 			return err
@@ -283,10 +286,10 @@ func encodeResult(res Result) ([]byte, error) {
 
 // eventRows are the rows of recorded events, as arrays for one statement.
 type eventRows struct {
-	keys                  []int64
-	ids, types, customers []string
-	hashes, results       [][]byte
-	entries               []int64 // 0: none
+	keys                          []int64
+	spaces, ids, types, customers []string
+	hashes, results               [][]byte
+	entries                       []int64 // 0: none
 }
 
 func (r *eventRows) add(j job, result []byte, entryID *int64) {
@@ -294,19 +297,20 @@ func (r *eventRows) add(j job, result []byte, entryID *int64) {
 	if entryID != nil {
 		entry = *entryID
 	}
-	r.keys, r.ids, r.types, r.customers = append(r.keys, j.keyID), append(r.ids, j.ev.EventID), append(r.types, j.ev.Type),
-		append(r.customers, j.ev.CustomerID)
+	r.keys, r.spaces, r.ids, r.types = append(r.keys, j.keyID), append(r.spaces, j.space), append(r.ids, j.ev.EventID),
+		append(r.types, j.ev.Type)
+	r.customers = append(r.customers, j.ev.CustomerID)
 	r.hashes, r.results, r.entries = append(r.hashes, j.hash), append(r.results, result), append(r.entries, entry)
 }
 
 // queue queues the insert of the rows, recorded at now. No ON CONFLICT: a
 // twin recorded since the events were loaded fails it.
 func (r *eventRows) queue(b *pgx.Batch, now time.Time) {
-	b.Queue(`INSERT INTO events (key_id, event_id, type, customer_id, request_hash, result, entry_id, created_at)
-SELECT u.key_id, u.event_id, u.type, u.customer, u.hash, u.result, nullif(u.entry, 0), $8::timestamptz
-FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::json[], $7::bigint[])
-    AS u (key_id, event_id, type, customer, hash, result, entry)`,
-		r.keys, r.ids, r.types, r.customers, r.hashes, r.results, r.entries, now)
+	b.Queue(`INSERT INTO events (key_id, space, event_id, type, customer_id, request_hash, result, entry_id, created_at)
+SELECT u.key_id, u.space, u.event_id, u.type, u.customer, u.hash, u.result, nullif(u.entry, 0), $9::timestamptz
+FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::json[], $8::bigint[])
+    AS u (key_id, space, event_id, type, customer, hash, result, entry)`,
+		r.keys, r.spaces, r.ids, r.types, r.customers, r.hashes, r.results, r.entries, now)
 }
 
 // resultOf is an event's result before it is priced.

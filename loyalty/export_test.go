@@ -1,13 +1,17 @@
 package loyalty
 
-import "context"
+import (
+	"context"
+
+	"github.com/tally-ledger/tally/ledger"
+)
 
 // ProcessEventByEvent is ProcessBatch written as the path a group falls
 // back to when its grouped write fails: the events in one group, in order,
 // each alone in a savepoint, a shipment loaded by the single-event loader.
 // It is the reference the group loader is checked against.
-func (s *Service) ProcessEventByEvent(ctx context.Context, keyID int64, actor string, events []Event) []Outcome {
-	out, jobs, at := s.newJobs(keyID, actor, events)
+func (s *Service) ProcessEventByEvent(ctx context.Context, key ledger.APIKey, actor string, events []Event) []Outcome {
+	out, jobs, at := s.newJobs(key, actor, events)
 	if len(jobs) == 0 {
 		return out
 	}

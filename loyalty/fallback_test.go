@@ -16,7 +16,7 @@ func TestAPanicInTheGroupedWriteFallsBackToEventByEvent(t *testing.T) {
 	e.Customer("C1")
 	e.Loyalty.SetGroupedFault(func() { panic("a bug in the group loader") })
 	at := e.Clock.Now().Add(-time.Hour)
-	outs := e.Loyalty.ProcessBatch(e.Ctx, e.KeyID, "test", []loyalty.Event{
+	outs := e.Loyalty.ProcessBatch(e.Ctx, e.Key, "test", []loyalty.Event{
 		e.Event(loyalty.ShipmentCompleted, "C1", "S1", "123.45", at),
 		e.Event(loyalty.ShipmentCompleted, "C1", "S2", "80", at),
 	})

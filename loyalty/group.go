@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -33,7 +32,7 @@ func (s *Service) newEventQueue() *coalesce.Coalescer[job, Outcome] {
 	return coalesce.New(coalesce.Config[job, Outcome]{
 		Writers: s.eventWriters, MaxGroup: groupMaxEvents, MaxYield: groupMaxYield,
 		Key:   func(j job) string { return j.ev.CustomerID },
-		Apart: func(j job) string { return strconv.FormatInt(j.keyID, 10) + " " + j.ev.EventID },
+		Apart: func(j job) string { return j.space + " " + j.ev.EventID },
 		Run:   s.processGroup,
 	})
 }

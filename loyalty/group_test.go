@@ -60,11 +60,11 @@ func TestGroupedEqualsAlone(t *testing.T) {
 }
 
 func compareRuns(t *testing.T, events []loyalty.Event, grouped, alone, single *env) {
-	aloneOut := alone.ProcessBatch(alone.KeyID, events)
-	groupedOut := grouped.Loyalty.ProcessBatch(grouped.Ctx, grouped.KeyID, "test", events)
+	aloneOut := alone.ProcessBatch(alone.Key, events)
+	groupedOut := grouped.Loyalty.ProcessBatch(grouped.Ctx, grouped.Key, "test", events)
 	var one []loyalty.Outcome
 	for _, ev := range events {
-		one = append(one, single.Loyalty.ProcessBatch(single.Ctx, single.KeyID, "test", []loyalty.Event{ev})...)
+		one = append(one, single.Loyalty.ProcessBatch(single.Ctx, single.Key, "test", []loyalty.Event{ev})...)
 	}
 	model := compareWithModel(t, events, alone.Clock.Now(), map[string][]loyalty.Outcome{
 		"grouped": groupedOut, "event by event": aloneOut, "one at a time": one})
@@ -429,7 +429,7 @@ func TestShipmentsCostAFixedNumberOfRoundTrips(t *testing.T) {
 				evs = append(evs, e.Event(loyalty.ShipmentCompleted, fmt.Sprintf("%s%d", prefix, i%10), fmt.Sprintf("S%d", n), "100", march(14, 9)))
 			}
 			tr, st := counter.measure(func() {
-				for _, o := range e.ProcessBatch(e.KeyID, evs) {
+				for _, o := range e.ProcessBatch(e.Key, evs) {
 					if o.Err != nil {
 						t.Fatal(o.Err)
 					}
@@ -478,8 +478,8 @@ func TestAnEventAloneFindsATwinRecordedWhileItWaited(t *testing.T) {
 	}{
 		{"Shipment", `INSERT INTO shipments (shipment_id, customer_id, amount, occurred_at, month, points_volume, points_campaign,
     rule_version) VALUES ('S-TWIN', 'C2', 10, now(), '2026-03', 0, 0, 1)`, fault.DuplicateShipment},
-		{"EventID", `INSERT INTO events (key_id, event_id, type, customer_id, request_hash, result)
-VALUES ($1, 'e-twin', 'shipment.completed', 'C2', '\x00', '{}')`, fault.IdempotencyConflict},
+		{"EventID", `INSERT INTO events (key_id, space, event_id, type, customer_id, request_hash, result)
+VALUES ($1, $2, 'e-twin', 'shipment.completed', 'C2', '\x00', '{}')`, fault.IdempotencyConflict},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
@@ -494,7 +494,7 @@ VALUES ($1, 'e-twin', 'shipment.completed', 'C2', '\x00', '{}')`, fault.Idempote
 			defer twin.Rollback(e.Ctx)
 			var args []any
 			if strings.Contains(tc.twin, "$1") {
-				args = append(args, e.KeyID)
+				args = append(args, e.KeyID, e.Key.Space())
 			}
 			if _, err := twin.Exec(e.Ctx, tc.twin, args...); err != nil {
 				t.Fatal(err)

@@ -298,7 +298,7 @@ func TestEventsAreRecordedOncePerPartnerKey(t *testing.T) {
 	e.Customer("C1")
 	ev := e.Event(loyalty.ShipmentCompleted, "C1", "S1", "100", march(1, 9))
 	first := e.MustProcess(ev)
-	o := e.ProcessAs(e.KeyID, ev)
+	o := e.ProcessAs(e.Key, ev)
 	again := o.Result
 	if o.Err != nil || !o.Replayed || *again.EntryID != *first.EntryID || again.Earning.Points != first.Earning.Points {
 		t.Errorf("replay: %+v replayed=%v err=%v", again, o.Replayed, o.Err)
@@ -306,7 +306,7 @@ func TestEventsAreRecordedOncePerPartnerKey(t *testing.T) {
 	changed := ev
 	other := d("101")
 	changed.Amount = &other
-	servicetest.WantCode(t, e.ProcessAs(e.KeyID, changed).Err, fault.IdempotencyConflict)
+	servicetest.WantCode(t, e.ProcessAs(e.Key, changed).Err, fault.IdempotencyConflict)
 
 	// Another partner's event with the same id is another event; the same
 	// shipment completed twice is refused.
@@ -314,7 +314,7 @@ func TestEventsAreRecordedOncePerPartnerKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	servicetest.WantCode(t, e.ProcessAs(k.ID, ev).Err, fault.DuplicateShipment)
+	servicetest.WantCode(t, e.ProcessAs(k, ev).Err, fault.DuplicateShipment)
 
 	t.Run("ConcurrentSameEventMakesOneEntry", func(t *testing.T) {
 		ev := e.Event(loyalty.ShipmentCompleted, "C1", "S2", "77", march(2, 9))
@@ -322,7 +322,7 @@ func TestEventsAreRecordedOncePerPartnerKey(t *testing.T) {
 		entries := make(chan int64, 10)
 		for range 10 {
 			wg.Go(func() {
-				o := e.ProcessAs(e.KeyID, ev)
+				o := e.ProcessAs(e.Key, ev)
 				if o.Err != nil {
 					t.Errorf("concurrent: %v", o.Err)
 					return

@@ -152,7 +152,7 @@ func runProperty(t *testing.T, seed uint64, steps int) {
 		case op < 9 && len(redemptions) > 0:
 			i := r.IntN(len(redemptions))
 			red := redemptions[i]
-			if _, err := e.Catalog.CancelRedemption(e.Ctx, red.id, "", "test"); err != nil {
+			if _, err := e.Catalog.CancelRedemption(e.Ctx, "", red.id, "", "test"); err != nil {
 				t.Fatalf("cancel: %v", err)
 			}
 			if code := model.CancelRedemption(red.id); code != "" {
@@ -220,7 +220,7 @@ WHERE a.asset = 'PTS' AND NOT a.allow_negative AND b.balance <> coalesce(l.s, 0)
 func (e *env) processLikeModel(model *pricemodel.Books, ev loyalty.Event) pricemodel.Answer {
 	e.T.Helper()
 	answer := model.Process(modelEvent(ev), e.Clock.Now())
-	if got, want := describeOutcome(e.ProcessAs(e.KeyID, ev)), describeAnswer(answer); got != want {
+	if got, want := describeOutcome(e.ProcessAs(e.Key, ev)), describeAnswer(answer); got != want {
 		e.T.Fatalf("%s %s of %s at %s:\n  the books: %s\n  the model: %s", ev.Type, ev.ShipmentID, ev.CustomerID, ev.OccurredAt, got, want)
 	}
 	return answer

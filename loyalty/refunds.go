@@ -28,7 +28,7 @@ func (s *Service) processFollowUp(ctx context.Context, tx *ledger.Tx, j job) (Ou
 	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 		return Outcome{}, err
 	}
-	if se, ok := stored[eventKey{j.keyID, j.ev.EventID}]; ok {
+	if se, ok := stored[eventKey{j.space, j.ev.EventID}]; ok {
 		o := replayOf(j, se)
 		return o, o.Err
 	}

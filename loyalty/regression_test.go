@@ -22,7 +22,7 @@ func TestFullRefundWithoutABonus(t *testing.T) {
 	e.Customer("R")
 	e.Customer("E", "R")
 	e.Ship("E", "S1", "80", march(17, 9))
-	out := e.Loyalty.ProcessBatch(e.Ctx, e.KeyID, "test", []loyalty.Event{e.Event(loyalty.ShipmentRefunded, "E", "S1", "80", march(17, 10))})
+	out := e.Loyalty.ProcessBatch(e.Ctx, e.Key, "test", []loyalty.Event{e.Event(loyalty.ShipmentRefunded, "E", "S1", "80", march(17, 10))})
 	if out[0].Err != nil {
 		t.Fatalf("refund: %v", out[0].Err)
 	}

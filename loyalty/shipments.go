@@ -64,7 +64,7 @@ func (s *Service) completeShipments(ctx context.Context, tx *ledger.Tx, run []jo
 		return nil, err
 	}
 	for n, j := range run {
-		if stored, ok := st.stored[eventKey{j.keyID, j.ev.EventID}]; ok {
+		if stored, ok := st.stored[eventKey{j.space, j.ev.EventID}]; ok {
 			outs[n] = replayOf(j, stored)
 			continue
 		}
@@ -93,10 +93,10 @@ func (s *Service) completeShipments(ctx context.Context, tx *ledger.Tx, run []jo
 func (s *Service) queueRunReads(ctx context.Context, tx *ledger.Tx, b *pgx.Batch, run []job) (*shipmentState, error) {
 	st := newShipmentState(len(run))
 	var (
-		keyIDs                []int64
-		eventIDs, shipmentIDs []string
-		mCustomers, mMonths   []string
-		from, until           time.Time
+		spaces, eventIDs    []string
+		shipmentIDs         []string
+		mCustomers, mMonths []string
+		from, until         time.Time
 	)
 	for n, j := range run {
 		ev := j.ev
@@ -105,7 +105,7 @@ func (s *Service) queueRunReads(ctx context.Context, tx *ledger.Tx, b *pgx.Batch
 			return nil, err
 		}
 		st.rulesets[n] = rs
-		keyIDs, eventIDs, shipmentIDs = append(keyIDs, j.keyID), append(eventIDs, ev.EventID), append(shipmentIDs, ev.ShipmentID)
+		spaces, eventIDs, shipmentIDs = append(spaces, j.space), append(eventIDs, ev.EventID), append(shipmentIDs, ev.ShipmentID)
 		this := rs.MonthOf(ev.OccurredAt)
 		mCustomers = append(mCustomers, ev.CustomerID, ev.CustomerID)
 		mMonths = append(mMonths, string(this), string(this.Prev()))
@@ -116,13 +116,13 @@ func (s *Service) queueRunReads(ctx context.Context, tx *ledger.Tx, b *pgx.Batch
 			until = ev.OccurredAt
 		}
 	}
-	b.Queue(`SELECT u.key_id, u.event_id, e.request_hash, e.result
-FROM unnest($1::bigint[], $2::text[]) AS u (key_id, event_id)
-CROSS JOIN LATERAL (SELECT request_hash, result FROM events WHERE key_id = u.key_id AND event_id = u.event_id OFFSET 0) e`,
-		keyIDs, eventIDs).Query(func(rows pgx.Rows) error {
+	b.Queue(`SELECT u.space, u.event_id, e.request_hash, e.result
+FROM unnest($1::text[], $2::text[]) AS u (space, event_id)
+CROSS JOIN LATERAL (SELECT request_hash, result FROM events WHERE space = u.space AND event_id = u.event_id OFFSET 0) e`,
+		spaces, eventIDs).Query(func(rows pgx.Rows) error {
 		var k eventKey
 		var se storedEvent
-		_, err := pgx.ForEachRow(rows, []any{&k.keyID, &k.eventID, &se.hash, &se.result}, func() error {
+		_, err := pgx.ForEachRow(rows, []any{&k.space, &k.eventID, &se.hash, &se.result}, func() error {
 			st.stored[k] = storedEvent{hash: slices.Clone(se.hash), result: slices.Clone(se.result)}
 			return nil
 		})

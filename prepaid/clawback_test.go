@@ -107,10 +107,10 @@ func TestSplitWithdrawalsReverseToTheDeposit(t *testing.T) {
 	servicetest.WantMoney(t, "first clawback", first.Clawback, "0.01")
 	servicetest.WantMoney(t, "second clawback", second.Clawback, "0.01")
 
-	_, err := e.Prepaid.ReverseMoney(e.Ctx, prepaid.Deposit, dep.ID, "bounced", "test")
+	_, err := e.Prepaid.ReverseMoney(e.Ctx, prepaid.Deposit, "", dep.ID, "bounced", "test")
 	servicetest.WantCode(t, err, fault.InsufficientFunds)
 	for _, w := range []prepaid.MoneyMovement{second, first} {
-		rev, err := e.Prepaid.ReverseMoney(e.Ctx, prepaid.Withdrawal, w.ID, "paid back by mistake", "test")
+		rev, err := e.Prepaid.ReverseMoney(e.Ctx, prepaid.Withdrawal, "", w.ID, "paid back by mistake", "test")
 		if err != nil {
 			t.Fatalf("reverse withdrawal %s: %v", w.ID, err)
 		}
@@ -121,7 +121,7 @@ func TestSplitWithdrawalsReverseToTheDeposit(t *testing.T) {
 			t.Errorf("reversing %s: rebate %s, want %s", w.ID, rev.RebateBalance, want)
 		}
 	}
-	rev, err := e.Prepaid.ReverseMoney(e.Ctx, prepaid.Deposit, dep.ID, "bounced", "test")
+	rev, err := e.Prepaid.ReverseMoney(e.Ctx, prepaid.Deposit, "", dep.ID, "bounced", "test")
 	if err != nil {
 		t.Fatalf("reverse the deposit: %v", err)
 	}

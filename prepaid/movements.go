@@ -26,12 +26,16 @@ type MoneyInput struct {
 	OccurredAt time.Time
 	// ShipmentID is what a charge paid for.
 	ShipmentID string
+	// Space is the space the id lives in (ledger.APIKey.Space of the key
+	// that records it): ids are unique per space and kind.
+	Space string
 }
 
 // MoneyMovement is a recorded deposit, charge or withdrawal.
 type MoneyMovement struct {
 	Kind        string          `json:"kind"`
 	ID          string          `json:"id"`
+	Space       string          `json:"space"` // whose id it is: see MoneyInput.Space
 	CustomerID  string          `json:"customer_id"`
 	Amount      decimal.Decimal `json:"amount"`
 	OccurredAt  time.Time       `json:"occurred_at"`
@@ -190,13 +194,14 @@ func (s *Service) move(ctx context.Context, kind string, in MoneyInput, actor st
 			return err
 		}
 		var stored []byte
-		err := tx.QueryRow(ctx, `SELECT request_hash FROM money_movements WHERE kind = $1 AND id = $2`, kind, in.ID).Scan(&stored)
+		err := tx.QueryRow(ctx, `SELECT request_hash FROM money_movements WHERE space = $1 AND kind = $2 AND id = $3`,
+			in.Space, kind, in.ID).Scan(&stored)
 		if err == nil {
 			if string(stored) != string(hash[:]) {
 				return &fault.Error{Code: fault.IdempotencyConflict, Message: kind + " " + in.ID + " was already recorded with other details"}
 			}
 			replayed = true
-			out, err = moneyMovement(ctx, tx, kind, in.ID)
+			out, err = moneyMovement(ctx, tx, kind, in.Space, in.ID)
 			return err
 		}
 		if !errors.Is(err, pgx.ErrNoRows) {
@@ -235,9 +240,10 @@ func (s *Service) move(ctx context.Context, kind string, in MoneyInput, actor st
 			return err
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO money_movements (kind, id, customer_id, amount, occurred_at, shipment_id,
-    rate, rebate, from_principal, from_rebate, clawback, rule_version, request_hash, entry_id, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`, kind, in.ID, in.CustomerID, in.Amount, at,
-			m.ShipmentID, m.Rate, m.Rebate, m.FromPrincipal, m.FromRebate, m.Clawback, rs.Version, hash[:], entry.ID, tx.Now()); err != nil {
+    rate, rebate, from_principal, from_rebate, clawback, rule_version, request_hash, entry_id, created_at, space)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`, kind, in.ID, in.CustomerID, in.Amount, at,
+			m.ShipmentID, m.Rate, m.Rebate, m.FromPrincipal, m.FromRebate, m.Clawback, rs.Version, hash[:], entry.ID, tx.Now(),
+			in.Space); err != nil {
 			if fault.UniqueViolation(err, "") {
 				// Taken meanwhile by a request for another customer (one for
 				// the same customer would have waited on its lock).
@@ -245,7 +251,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`, kind
 			}
 			return err
 		}
-		out, err = moneyMovement(ctx, tx, kind, in.ID)
+		out, err = moneyMovement(ctx, tx, kind, in.Space, in.ID)
 		return err
 	})
 	return out, replayed, err
@@ -259,12 +265,13 @@ func prepaidBalances(ctx context.Context, tx *ledger.Tx, customerID string) (pri
 	return b[0], b[1], nil
 }
 
-func moneyMovement(ctx context.Context, tx *ledger.Tx, kind, id string) (MoneyMovement, error) {
+func moneyMovement(ctx context.Context, tx *ledger.Tx, kind, space, id string) (MoneyMovement, error) {
 	var m MoneyMovement
-	err := tx.QueryRow(ctx, `SELECT kind, id, customer_id, amount, occurred_at, shipment_id, rule_version, rate, rebate,
+	err := tx.QueryRow(ctx, `SELECT kind, space, id, customer_id, amount, occurred_at, shipment_id, rule_version, rate, rebate,
     from_principal, from_rebate, clawback, entry_id, reversal_entry_id
-FROM money_movements WHERE kind = $1 AND id = $2`, kind, id).Scan(&m.Kind, &m.ID, &m.CustomerID, &m.Amount, &m.OccurredAt,
-		&m.ShipmentID, &m.RuleVersion, &m.Rate, &m.Rebate, &m.FromPrincipal, &m.FromRebate, &m.Clawback, &m.EntryID, &m.ReversalEntryID)
+FROM money_movements WHERE space = $1 AND kind = $2 AND id = $3`, space, kind, id).Scan(&m.Kind, &m.Space, &m.ID, &m.CustomerID,
+		&m.Amount, &m.OccurredAt, &m.ShipmentID, &m.RuleVersion, &m.Rate, &m.Rebate, &m.FromPrincipal, &m.FromRebate, &m.Clawback,
+		&m.EntryID, &m.ReversalEntryID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return m, fault.Errorf(fault.NotFound, "no %s %s", kind, id)
 	}
@@ -277,29 +284,41 @@ FROM money_movements WHERE kind = $1 AND id = $2`, kind, id).Scan(&m.Kind, &m.ID
 
 // ReverseMoney reverses a deposit (with its rebate), a charge or a
 // withdrawal (with its clawback), once, with a reason. A deposit whose money
-// or rebate has been spent cannot be reversed.
+// or rebate has been spent cannot be reversed. It is the movement id of the
+// space (ledger.AnySpace: of any space, provided only one holds it).
 //
-// Errors: fault.NotFound, fault.Invalid, fault.AlreadyReversed,
-// fault.InsufficientFunds.
-func (s *Service) ReverseMoney(ctx context.Context, kind, id, reason, actor string) (MoneyMovement, error) {
+// Errors: fault.NotFound, fault.AmbiguousID, fault.Invalid,
+// fault.AlreadyReversed, fault.InsufficientFunds.
+func (s *Service) ReverseMoney(ctx context.Context, kind, space, id, reason, actor string) (MoneyMovement, error) {
 	var out MoneyMovement
 	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
 		var customerID string
 		var entryID int64
 		var reversed *int64
-		err := tx.QueryRow(ctx, `SELECT customer_id, entry_id, reversal_entry_id FROM money_movements
-WHERE kind = $1 AND id = $2`, kind, id).Scan(&customerID, &entryID, &reversed)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return fault.Errorf(fault.NotFound, "no %s %s", kind, id)
+		var sp *string
+		if space != ledger.AnySpace {
+			sp = &space
 		}
+		rows, err := tx.Query(ctx, `SELECT space, customer_id, entry_id FROM money_movements
+WHERE kind = $2 AND id = $3 AND (space = $1 OR $1 IS NULL) LIMIT 2`, sp, kind, id)
 		if err != nil {
 			return err
+		}
+		n := 0
+		_, err = pgx.ForEachRow(rows, []any{&space, &customerID, &entryID}, func() error { n++; return nil })
+		switch {
+		case err != nil:
+			return err
+		case n == 0:
+			return fault.Errorf(fault.NotFound, "no %s %s", kind, id)
+		case n > 1:
+			return fault.Errorf(fault.AmbiguousID, "%s %s is held by several spaces: name one", kind, id)
 		}
 		if _, err := loyalty.LockCustomer(ctx, tx, customerID); err != nil {
 			return err
 		}
-		if err := tx.QueryRow(ctx, `SELECT reversal_entry_id FROM money_movements WHERE kind = $1 AND id = $2`, kind, id).
-			Scan(&reversed); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT reversal_entry_id FROM money_movements WHERE space = $1 AND kind = $2 AND id = $3`,
+			space, kind, id).Scan(&reversed); err != nil {
 			return err
 		}
 		if reversed != nil {
@@ -312,11 +331,11 @@ WHERE kind = $1 AND id = $2`, kind, id).Scan(&customerID, &entryID, &reversed)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE money_movements SET reversal_entry_id = $3 WHERE kind = $1 AND id = $2`,
-			kind, id, entry.ID); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE money_movements SET reversal_entry_id = $4 WHERE space = $1 AND kind = $2 AND id = $3`,
+			space, kind, id, entry.ID); err != nil {
 			return err
 		}
-		out, err = moneyMovement(ctx, tx, kind, id)
+		out, err = moneyMovement(ctx, tx, kind, space, id)
 		return err
 	})
 	return out, err

@@ -107,19 +107,19 @@ func TestMoneyIdempotencyAndReversals(t *testing.T) {
 	servicetest.WantCode(t, err, fault.IdempotencyConflict)
 
 	charge := e.MustMoney(prepaid.Charge, "C1", "5100") // all principal and 100 of the 150 rebate
-	_, err = e.Prepaid.ReverseMoney(e.Ctx, prepaid.Deposit, "dep-1", "bounced", "test")
+	_, err = e.Prepaid.ReverseMoney(e.Ctx, prepaid.Deposit, "", "dep-1", "bounced", "test")
 	servicetest.WantCode(t, err, fault.InsufficientFunds) // the money has been spent
-	rev, err := e.Prepaid.ReverseMoney(e.Ctx, prepaid.Charge, charge.ID, "shipment cancelled", "test")
+	rev, err := e.Prepaid.ReverseMoney(e.Ctx, prepaid.Charge, "", charge.ID, "shipment cancelled", "test")
 	if err != nil || rev.ReversalEntryID == nil || !rev.Principal.Equal(d("5000")) || !rev.RebateBalance.Equal(d("150")) {
 		t.Fatalf("charge reversal: %+v %v", rev, err)
 	}
-	_, err = e.Prepaid.ReverseMoney(e.Ctx, prepaid.Charge, charge.ID, "again", "test")
+	_, err = e.Prepaid.ReverseMoney(e.Ctx, prepaid.Charge, "", charge.ID, "again", "test")
 	servicetest.WantCode(t, err, fault.AlreadyReversed)
-	dep, err := e.Prepaid.ReverseMoney(e.Ctx, prepaid.Deposit, "dep-1", "bounced", "test")
+	dep, err := e.Prepaid.ReverseMoney(e.Ctx, prepaid.Deposit, "", "dep-1", "bounced", "test")
 	if err != nil || !dep.Principal.IsZero() || !dep.RebateBalance.IsZero() {
 		t.Fatalf("deposit reversal (with its rebate): %+v %v", dep, err)
 	}
-	_, err = e.Prepaid.ReverseMoney(e.Ctx, prepaid.Withdrawal, "nope", "x", "test")
+	_, err = e.Prepaid.ReverseMoney(e.Ctx, prepaid.Withdrawal, "", "nope", "x", "test")
 	servicetest.WantCode(t, err, fault.NotFound)
 	e.Reconcile()
 }

@@ -67,16 +67,34 @@ func keysCmd(ctx context.Context, env environment, args []string) error {
 		fs.SetOutput(io.Discard)
 		role := fs.String("role", "", "admin, partner, finance or customer")
 		customer := fs.String("customer", "", "customer id, for --role customer")
+		partner := fs.Int64("partner", 0, "an existing partner's id, for another key of that partner")
 		name := fs.String("name", "", "what the key is for")
+		const usage = "keys create --role R [--customer ID] --name N, or keys create --partner ID --name N"
 		if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 {
-			return usageError{"keys create --role R [--customer ID] --name N"}
+			return usageError{usage}
 		}
+		if *partner != 0 && (*role != "" && *role != string(ledger.RolePartner) || *customer != "") {
+			return usageError{usage + ": --partner adds a partner key"}
+		}
+		// The secret alone goes to stdout (scripts capture it); the partner
+		// a new partner key founded goes to stderr.
 		run = func(l *ledger.Ledger) error {
-			secret, _, err := l.CreateKey(ctx, *name, ledger.Role(*role), *customer)
+			if *partner != 0 {
+				secret, _, err := l.AddPartnerKey(ctx, *partner, *name)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(env.stdout, secret)
+				return nil
+			}
+			secret, k, err := l.CreateKey(ctx, *name, ledger.Role(*role), *customer)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintln(env.stdout, secret)
+			if k.PartnerID != 0 {
+				fmt.Fprintf(env.stderr, "partner %d (add keys to it with keys create --partner %d)\n", k.PartnerID, k.PartnerID)
+			}
 			return nil
 		}
 	case "list":
@@ -86,13 +104,17 @@ func keysCmd(ctx context.Context, env environment, args []string) error {
 				return err
 			}
 			w := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "ID\tROLE\tCUSTOMER\tNAME\tCREATED\tREVOKED")
+			fmt.Fprintln(w, "ID\tROLE\tCUSTOMER\tPARTNER\tNAME\tCREATED\tREVOKED")
 			for _, k := range keys {
 				revoked := ""
 				if k.RevokedAt != nil {
 					revoked = k.RevokedAt.Format("2006-01-02T15:04:05Z07:00")
 				}
-				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Role, k.CustomerID, k.Name,
+				partner := ""
+				if k.PartnerID != 0 {
+					partner = strconv.FormatInt(k.PartnerID, 10)
+				}
+				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Role, k.CustomerID, partner, k.Name,
 					k.CreatedAt.Format("2006-01-02T15:04:05Z07:00"), revoked)
 			}
 			return w.Flush()

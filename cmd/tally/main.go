@@ -41,7 +41,10 @@ commands:
   serve                         run the HTTP API; applies pending migrations first
   migrate up|down|version       manage the database schema (down reverts one step)
   keys create --role R [--customer ID] --name N
-                                create an API key and print it alone on stdout
+                                create an API key and print it alone on stdout; a
+                                partner key founds a new partner, its id on stderr
+  keys create --partner ID --name N
+                                add a key to partner ID (same event and other ids)
   keys list                     list API keys (never their secrets)
   keys revoke ID                revoke an API key
   expire [--as-of T]            expire the points lots due by T (RFC 3339; default now),

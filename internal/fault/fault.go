@@ -59,6 +59,7 @@ const (
 	OutsideWindow      Code = "outside_window"      // featured product not on offer now
 	LimitReached       Code = "limit_reached"       // per-customer limit reached
 	AlreadyCancelled   Code = "already_cancelled"   // redemption cancelled before
+	AmbiguousID        Code = "ambiguous_id"        // an admin names an id several spaces hold: name the space
 )
 
 // The codes of the HTTP layer.

@@ -87,11 +87,13 @@ type Env struct {
 	Catalog *catalog.Service
 	Prepaid *prepaid.Service
 	Finance *finance.Service
-	// KeyID is the partner key events are sent as.
+	// Key is the partner key events are sent as (the first key of a
+	// partner of its own); KeyID is its id.
+	Key   ledger.APIKey
 	KeyID int64
 	// Send is the path events take to the programme: Loyalty.ProcessBatch
 	// unless the test sets another.
-	Send func(ctx context.Context, keyID int64, actor string, events []loyalty.Event) []loyalty.Outcome
+	Send func(ctx context.Context, key ledger.APIKey, actor string, events []loyalty.Event) []loyalty.Outcome
 
 	seq atomic.Int64
 }
@@ -135,7 +137,7 @@ func NewWith(t *testing.T, cfg Config) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.KeyID = k.ID
+	e.Key, e.KeyID = k, k.ID
 	return e
 }
 

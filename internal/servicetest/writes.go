@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tally-ledger/tally/catalog"
+	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 	"github.com/tally-ledger/tally/prepaid"
 )
@@ -35,19 +36,19 @@ func (e *Env) Event(typ, customer, shipment, amount string, at time.Time) loyalt
 	return ev
 }
 
-// ProcessBatch sends the events as the partner key keyID, along Send.
-func (e *Env) ProcessBatch(keyID int64, events []loyalty.Event) []loyalty.Outcome {
-	return e.Send(e.Ctx, keyID, "test", events)
+// ProcessBatch sends the events as the partner key, along Send.
+func (e *Env) ProcessBatch(key ledger.APIKey, events []loyalty.Event) []loyalty.Outcome {
+	return e.Send(e.Ctx, key, "test", events)
 }
 
-// ProcessAs sends one event as the partner key keyID.
-func (e *Env) ProcessAs(keyID int64, ev loyalty.Event) loyalty.Outcome {
-	return e.ProcessBatch(keyID, []loyalty.Event{ev})[0]
+// ProcessAs sends one event as the partner key.
+func (e *Env) ProcessAs(key ledger.APIKey, ev loyalty.Event) loyalty.Outcome {
+	return e.ProcessBatch(key, []loyalty.Event{ev})[0]
 }
 
 // Process sends one event as the Env's partner key.
 func (e *Env) Process(ev loyalty.Event) (loyalty.Result, error) {
-	o := e.ProcessAs(e.KeyID, ev)
+	o := e.ProcessAs(e.Key, ev)
 	return o.Result, o.Err
 }
 
