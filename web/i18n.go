@@ -110,6 +110,7 @@ var messages = map[string][2]string{
 	"error.not_eligible":        {"您的等级还不能兑换此商品。", "Your level cannot redeem this product yet."},
 	"error.out_of_stock":        {"已兑完。", "Out of stock."},
 	"error.outside_window":      {"不在兑换时间内。", "Not redeemable at this time."},
+	"error.already_cancelled":   {"此兑换已取消。", "This redemption is already cancelled."},
 	"error.limit_reached":       {"已达兑换上限。", "You have reached the limit for this product."},
 
 	"overview.title":         {"我的账户", "My account"},

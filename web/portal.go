@@ -1,7 +1,6 @@
 package web
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/tally-ledger/tally/catalog"
 	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 	"github.com/tally-ledger/tally/prepaid"
 	"github.com/tally-ledger/tally/rules"
@@ -117,48 +117,35 @@ func (p *Pages) redeemConfirm(c echo.Context) error {
 	return p.fail(c, fault.Errorf(fault.UnknownProduct, "no product %s", c.Param("sku")))
 }
 
+// redeem redeems in the customer's own space (the space a customer key
+// writes in), and shows the redemption with the form that cancels it.
 func (p *Pages) redeem(c echo.Context) error {
 	q, err := strconv.Atoi(c.FormValue("quantity"))
 	if err != nil || q < 1 || q > 100 {
 		return p.fail(c, fault.Errorf(fault.Invalid, "quantity is 1 to 100"))
 	}
 	in := catalog.RedemptionInput{ID: c.FormValue("redemption_id"), CustomerID: customerOf(c), SKU: c.FormValue("sku"),
-		Quantity: q}
+		Quantity: q, Space: spaceOf(c)}
 	r, _, err := p.catalog.Redeem(c.Request().Context(), in, actor(c))
-	if err != nil {
-		return p.fail(c, err)
-	}
-	return c.Redirect(http.StatusSeeOther, "/portal/redemptions/"+r.ID)
-}
-
-// ownRedemption is the redemption id if it is the session's customer's;
-// another customer's is not found, as if it did not exist.
-func (p *Pages) ownRedemption(c echo.Context) (catalog.Redemption, error) {
-	r, err := p.catalog.Redemption(c.Request().Context(), c.Param("id"))
-	if err == nil && r.CustomerID != customerOf(c) {
-		return catalog.Redemption{}, fault.Errorf(fault.NotFound, "no redemption %s", c.Param("id"))
-	}
-	return r, err
-}
-
-func (p *Pages) redemption(c echo.Context) error {
-	r, err := p.ownRedemption(c)
 	if err != nil {
 		return p.fail(c, err)
 	}
 	return p.render(c, http.StatusOK, "redemption", "redemption.title", r)
 }
 
+// spaceOf is the id space of the session's customer, which holds only
+// their redemptions: another customer's redemption id is not found there.
+func spaceOf(c echo.Context) string {
+	return ledger.APIKey{Role: ledger.RoleCustomer, CustomerID: customerOf(c)}.Space()
+}
+
 func (p *Pages) cancel(c echo.Context) error {
-	r, err := p.ownRedemption(c)
+	r, err := p.catalog.CancelRedemption(c.Request().Context(), spaceOf(c), c.Param("id"),
+		"cancelled by the customer in the portal", actor(c))
 	if err != nil {
 		return p.fail(c, err)
 	}
-	if _, err := p.catalog.CancelRedemption(c.Request().Context(), r.ID, "cancelled by the customer in the portal",
-		actor(c)); err != nil && !isCode(err, fault.AlreadyCancelled) {
-		return p.fail(c, err)
-	}
-	return c.Redirect(http.StatusSeeOther, "/portal/redemptions/"+r.ID)
+	return p.render(c, http.StatusOK, "redemption", "redemption.title", r)
 }
 
 // prepaidHistory is how many money movements the prepaid page lists.
@@ -191,9 +178,4 @@ func (p *Pages) prepaidPage(c echo.Context) error {
 func actor(c echo.Context) string {
 	s := c.Get(sessionContext).(*session)
 	return "portal:key:" + strconv.FormatInt(s.KeyID, 10) + ":" + s.CustomerID
-}
-
-func isCode(err error, code fault.Code) bool {
-	var fe *fault.Error
-	return errors.As(err, &fe) && fe.Code == code
 }

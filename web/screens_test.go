@@ -44,7 +44,8 @@ func (s *site) showcase(t *testing.T) {
 	s.Clock.Set(servicetest.Start)
 	s.history(t)
 	s.Product(catalog.Product{SKU: "UMBRELLA", Name: "雨伞 Umbrella", Kind: catalog.Standard, PointsPrice: 1200, Active: true})
-	if _, _, err := s.Catalog.Redeem(s.Ctx, catalog.RedemptionInput{ID: "R-1", CustomerID: "C1", SKU: "MUG", Quantity: 1}, "showcase"); err != nil {
+	if _, _, err := s.Catalog.Redeem(s.Ctx, catalog.RedemptionInput{ID: "R-1", CustomerID: "C1", SKU: "MUG", Quantity: 1,
+		Space: "customer:C1"}, "showcase"); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -62,8 +63,7 @@ func TestScreens(t *testing.T) {
 	s.showcase(t)
 	portal := []struct{ name, path string }{
 		{"portal-overview", "/portal"}, {"portal-statement", "/portal/statement"}, {"portal-catalog", "/portal/catalog"},
-		{"portal-redeem", "/portal/redeem/MUG"}, {"portal-redemption", "/portal/redemptions/R-1"},
-		{"portal-prepaid", "/portal/prepaid"},
+		{"portal-redeem", "/portal/redeem/MUG"}, {"portal-prepaid", "/portal/prepaid"},
 	}
 	console := []struct{ name, path string }{
 		{"console-trial-balance", "/console"}, {"console-rebates", "/console/rebates?from=2025-11&to=2026-03"},
@@ -89,6 +89,9 @@ func TestScreens(t *testing.T) {
 			tb.open(s.srv.URL + p.path)
 			shoot(p.name)
 		}
+		tb.open(s.srv.URL + "/portal/redeem/MUG")
+		tb.click("#confirm")
+		shoot("portal-redemption")
 		tb.open(s.srv.URL + "/portal?lang=en")
 		shoot("portal-overview-en")
 		tb.open(s.srv.URL + "/console/signin?lang=zh-CN")

@@ -133,7 +133,6 @@ func (p *Pages) routes() {
 	in.GET("/catalog", p.catalogPage)
 	in.GET("/redeem/:sku", p.redeemConfirm)
 	in.POST("/redeem", p.redeem)
-	in.GET("/redemptions/:id", p.redemption)
 	in.POST("/redemptions/:id/cancel", p.cancel)
 	in.GET("/prepaid", p.prepaidPage)
 	in.POST("/signout", p.signOut(kindPortal))
