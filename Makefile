@@ -38,12 +38,13 @@ lint-openapi: $(SPECTRAL_STAMP) ## lint openapi.yaml with Spectral's OpenAPI rul
 	.data/npm/node_modules/.bin/spectral lint --ruleset .spectral.yaml --fail-severity error openapi.yaml
 
 # axe-core (npm, pinned, MPL-2.0) is what the browser tests of web/ run on
-# every page for accessibility; it is installed into .data/npm beside
-# Spectral and read by the tests from there, never served by the binary.
+# every page for accessibility; it is installed into .data/npm-axe (a prefix
+# of its own: an npm install --no-save prunes what it did not install) and
+# read by the tests from there, never served by the binary.
 AXE_VERSION := 4.11.0
-AXE_STAMP := .data/npm/axe-core-$(AXE_VERSION).installed
+AXE_STAMP := .data/npm-axe/axe-core-$(AXE_VERSION).installed
 $(AXE_STAMP):
-	npm install --prefix .data/npm --no-save --no-audit --no-fund --loglevel=error axe-core@$(AXE_VERSION)
+	npm install --prefix .data/npm-axe --no-save --no-audit --no-fund --loglevel=error axe-core@$(AXE_VERSION)
 	touch $@
 
 axe: $(AXE_STAMP) ## install axe-core for the browser tests (web/, in Debian's chromium)

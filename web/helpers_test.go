@@ -346,7 +346,7 @@ var axeSource struct {
 }
 
 // axePath is where `make axe` puts axe-core (npm, pinned in the Makefile).
-const axePath = "../.data/npm/node_modules/axe-core/axe.min.js"
+const axePath = "../.data/npm-axe/node_modules/axe-core/axe.min.js"
 
 // accessible runs axe-core on the page and fails the test on any serious or
 // critical violation.
