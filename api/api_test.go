@@ -138,6 +138,19 @@ func TestManualEntryLifecycle(t *testing.T) {
 			t.Errorf("equivalent request not replayed identically:\n%s\n%s", first.body, again.body)
 		}
 	})
+	t.Run("PointsOwedMoveOnlyByRefunds", func(t *testing.T) {
+		// A hand-made entry on a points_owed account would forgive (or add
+		// to) a debt the refunds' records still hold.
+		for _, amount := range []string{"5", "-5"} {
+			body := `{"reason":"forgive","postings":[{"account":"customer:C1:points_owed","amount":"` + amount +
+				`"},{"account":"platform:points:earned:adjustment","amount":"` + strings.TrimPrefix("-"+amount, "--") + `"}]}`
+			r := h.do(call{method: "POST", path: "/v1/entries", key: "admin", body: body, invalid: true})
+			wantProblem(t, r, 422, fault.Invalid)
+			if !strings.Contains(string(r.body), "points owed move only by refunds") {
+				t.Errorf("refusal does not say why: %s", r.body)
+			}
+		}
+	})
 	t.Run("KeysAreScopedToTheAPIKey", func(t *testing.T) {
 		secret, _, err := h.ledger.CreateKey(t.Context(), "second admin", ledger.RoleAdmin, "")
 		if err != nil {

@@ -11,8 +11,8 @@ import (
 )
 
 // TestCatalogWalkthrough is the README's: a level product redeemed and
-// cancelled, points expiring soon, an expiry run at a future date, and the
-// books reconciling.
+// cancelled, points expiring soon, an expiry run refused at a future date,
+// and the books reconciling.
 func TestCatalogWalkthrough(t *testing.T) {
 	h := newHarness(t)
 	partner := func(path string, body any) response {
@@ -80,18 +80,26 @@ func TestCatalogWalkthrough(t *testing.T) {
 		t.Errorf("expiring within 300 days %v", none)
 	}
 
+	// The expiry job never acts ahead of now: a run as of a day after these
+	// points expire is refused; its preview says what would go.
 	future := time.Now().AddDate(1, 2, 0)
-	exp := admin("POST", "/v1/jobs/expire?as_of="+queryTime(future), nil)
-	wantStatus(t, exp, 200)
-	if rep := exp.object(t); rep["points"] != "3700" || rep["customers"] != float64(1) {
-		t.Errorf("expiry %s", exp.body)
+	entriesBefore := h.count("entries")
+	wantProblem(t, admin("POST", "/v1/jobs/expire?as_of="+queryTime(future), nil), 422, fault.AsOfInFuture)
+	preview := admin("POST", "/v1/jobs/expire?dry_run=true&as_of="+queryTime(future), nil)
+	wantStatus(t, preview, 200)
+	if rep := preview.object(t); rep["points"] != "3700" || fmt.Sprint(rep["by_customer"]) != "[map[customer_id:C1 points:3700]]" {
+		t.Errorf("preview %s, want C1's 3700", preview.body)
 	}
-	again := admin("POST", "/v1/jobs/expire?as_of="+queryTime(future), nil).object(t)
-	if again["points"] != "0" {
-		t.Errorf("second expiry run %v, want nothing", again)
+	if n := h.count("entries"); n != entriesBefore || h.count("expiry_runs") != 0 {
+		t.Errorf("a refused run and a preview wrote %d entries and %d runs", n-entriesBefore, h.count("expiry_runs"))
+	}
+	now := admin("POST", "/v1/jobs/expire", nil)
+	wantStatus(t, now, 200)
+	if rep := now.object(t); rep["points"] != "0" || rep["customers"] != float64(0) || rep["run_id"] != nil {
+		t.Errorf("expiry now %s, want a run that expires nothing, without a run id (nothing to undo)", now.body)
 	}
 	bal = h.expect(200, call{method: "GET", path: "/v1/customers/C1/balances", key: "customer"}).object(t)
-	if pts := bal["points"].(map[string]any); pts["balance"] != "0" {
+	if pts := bal["points"].(map[string]any); pts["balance"] != "3700" {
 		t.Errorf("balances after expiry %v", bal)
 	}
 
@@ -99,20 +107,24 @@ func TestCatalogWalkthrough(t *testing.T) {
 	wantStatus(t, st, 200)
 	page := st.object(t)
 	entries := page["entries"].([]any)
-	if first := entries[0].(map[string]any); first["kind"] != "expiry" || first["description"] != "3700 points expired" {
+	if first := entries[0].(map[string]any); first["kind"] != "redemption.cancelled" ||
+		first["description"] != "800 points returned: redemption cancelled (changed my mind)" {
 		t.Errorf("newest statement entry %v", first)
 	}
 	next, ok := page["next_cursor"].(string)
 	if !ok || len(entries) != 2 {
 		t.Fatalf("statement first page of %d entries, next_cursor %v: want 2 and a cursor", len(entries), page["next_cursor"])
 	}
+	if second := entries[1].(map[string]any); second["description"] != "800 points redeemed for 1 x Desk lamp (lamp)" {
+		t.Errorf("second statement entry %v", second)
+	}
 	rest := h.expect(200, call{method: "GET", path: "/v1/customers/C1/statement?cursor=" + next, key: "customer"}).object(t)
 	var descriptions []string
 	for _, e := range rest["entries"].([]any) {
 		descriptions = append(descriptions, e.(map[string]any)["description"].(string))
 	}
-	if got := strings.Join(descriptions, " | "); !strings.Contains(got, "800 points redeemed for 1 x Desk lamp (lamp)") ||
-		!strings.Contains(got, "1200 points for shipment S2 (mid-tier x1.2)") {
+	if got := strings.Join(descriptions, " | "); !strings.Contains(got, "1200 points for shipment S2 (mid-tier x1.2)") ||
+		!strings.Contains(got, "points for shipment S1 (") {
 		t.Errorf("statement %s", got)
 	}
 

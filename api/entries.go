@@ -134,6 +134,11 @@ func (s *Server) postEntry(c echo.Context) error {
 	if req.Reason == "" {
 		fields["reason"] = "required: say why this manual entry is made"
 	}
+	for _, p := range req.Postings {
+		if strings.HasSuffix(p.Account, ":points_owed") {
+			fields["postings"] = "points owed move only by refunds and their settlements"
+		}
+	}
 	now := s.ledger.Now() // the one instant of this request
 	if req.EffectiveAt != nil && req.EffectiveAt.After(now) {
 		fields["effective_at"] = "must not be in the future"

@@ -44,6 +44,8 @@ var statusOf = map[fault.Code]int{
 	fault.CampaignConflict:  http.StatusConflict,
 	fault.InvalidRules:      http.StatusUnprocessableEntity,
 	fault.OccurredAtTooOld:  http.StatusUnprocessableEntity,
+	fault.AsOfInFuture:      http.StatusUnprocessableEntity,
+	fault.AlreadyUndone:     http.StatusConflict,
 
 	fault.UnknownProduct:     http.StatusUnprocessableEntity,
 	fault.ProductExists:      http.StatusConflict,

@@ -2,8 +2,12 @@ package api
 
 import (
 	"net/http"
+	"strconv"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/loyalty"
 )
 
 func (s *Server) runExpiry(c echo.Context) error {
@@ -14,9 +18,49 @@ func (s *Server) runExpiry(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	rep, err := s.loyalty.Expire(c.Request().Context(), asOf, actor(c), nil)
+	var dryRun bool
+	switch v := c.QueryParam("dry_run"); v {
+	case "", "false":
+	case "true":
+		dryRun = true
+	default:
+		return fault.InvalidField("dry_run", "true or false")
+	}
+	ctx := c.Request().Context()
+	var rep loyalty.ExpiryReport
+	if dryRun {
+		rep, err = s.loyalty.PreviewExpiry(ctx, asOf)
+	} else {
+		rep, err = s.loyalty.Expire(ctx, asOf, actor(c), nil)
+	}
 	if err != nil {
 		return err
 	}
 	return reply(c, http.StatusOK, rep)
+}
+
+func (s *Server) undoExpiry(c echo.Context) error {
+	var req struct {
+		Reason string `json:"reason"`
+	}
+	if err := decode(c, &req); err != nil {
+		return err
+	}
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return fault.Errorf(fault.NotFound, "no expiry run %q", clip(c.Param("id")))
+	}
+	key, err := idempotencyKey(c, "expiry.undo")
+	if err != nil {
+		return err
+	}
+	u, replayed, err := s.loyalty.UndoExpiry(c.Request().Context(), id, loyalty.UndoInput{Reason: req.Reason, Actor: actor(c),
+		IdempotencyKey: key, RequestHash: requestHash(c, req)})
+	if err != nil {
+		return err
+	}
+	if replayed {
+		c.Response().Header().Set("Idempotent-Replayed", "true")
+	}
+	return reply(c, http.StatusOK, u)
 }

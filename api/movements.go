@@ -79,9 +79,17 @@ func (s *Server) moneyReversal(kind string) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		m, err := s.prepaid.ReverseMoney(c.Request().Context(), kind, space, c.Param("id"), strings.TrimSpace(req.Reason), actor(c))
+		key, err := idempotencyKey(c, kind+".reversal")
 		if err != nil {
 			return err
+		}
+		m, replayed, err := s.prepaid.ReverseMoneyWithKey(c.Request().Context(), kind, space, c.Param("id"),
+			strings.TrimSpace(req.Reason), actor(c), key, requestHash(c, req))
+		if err != nil {
+			return err
+		}
+		if replayed {
+			c.Response().Header().Set("Idempotent-Replayed", "true")
 		}
 		return reply(c, http.StatusCreated, m)
 	}

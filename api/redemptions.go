@@ -69,9 +69,17 @@ func (s *Server) cancelRedemption(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	r, err := s.catalog.CancelRedemption(c.Request().Context(), space, c.Param("id"), req.Reason, actor(c))
+	key, err := idempotencyKey(c, "cancel")
 	if err != nil {
 		return err
+	}
+	r, replayed, err := s.catalog.CancelRedemptionWithKey(c.Request().Context(), space, c.Param("id"), req.Reason, actor(c),
+		key, requestHash(c, req))
+	if err != nil {
+		return err
+	}
+	if replayed {
+		c.Response().Header().Set("Idempotent-Replayed", "true")
 	}
 	return reply(c, http.StatusOK, r)
 }

@@ -130,14 +130,15 @@ func (s *Server) pointsReport(c echo.Context) error {
 		record = append(record, n(rep.Earned[ch]))
 		earned[ch] = n(rep.Earned[ch])
 	}
-	header = append(header, "earned_total", "redeemed", "expired", "closing")
-	record = append(record, n(rep.EarnedTotal()), n(rep.Redeemed), n(rep.Expired), n(rep.Closing))
+	header = append(header, "earned_total", "redeemed", "expired", "owed", "settled", "closing")
+	record = append(record, n(rep.EarnedTotal()), n(rep.Redeemed), n(rep.Expired), n(rep.Owed), n(rep.Settled), n(rep.Closing))
 	if st.csv != nil {
 		st.start("", header)
 		return st.finish("", record)
 	}
 	return reply(c, http.StatusOK, map[string]any{"from": from, "to": to, "opening": n(rep.Opening), "earned": earned,
-		"earned_total": n(rep.EarnedTotal()), "redeemed": n(rep.Redeemed), "expired": n(rep.Expired), "closing": n(rep.Closing)})
+		"earned_total": n(rep.EarnedTotal()), "redeemed": n(rep.Redeemed), "expired": n(rep.Expired), "owed": n(rep.Owed),
+		"settled": n(rep.Settled), "closing": n(rep.Closing)})
 }
 
 func (s *Server) segmentReport(c echo.Context) error {

@@ -154,6 +154,7 @@ func New(cfg Config) *Server {
 	v1.GET("/reconciliation", s.reconcile, books)
 	// jobs.go
 	v1.POST("/jobs/expire", s.runExpiry, admin)
+	v1.POST("/jobs/expire/runs/:id/undo", s.undoExpiry, admin)
 	// pages.go
 	if cfg.Pages != nil {
 		s.pages = cfg.Pages

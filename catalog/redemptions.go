@@ -1,9 +1,11 @@
 package catalog
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"regexp"
@@ -124,6 +126,10 @@ VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (space, id) DO NOTHING`, in.Spac
 		if err := eligible(p, in.Quantity, tier.Level, redeemed, math.MaxInt64, now); err != nil {
 			return err
 		}
+		// What the customer owes is settled before they spend.
+		if _, err := loyalty.SettleOwed(ctx, tx, in.CustomerID, actor); err != nil {
+			return err
+		}
 		meta, _ := json.Marshal(map[string]any{"redemption_id": in.ID, "sku": in.SKU, "product": p.Name,
 			"quantity": in.Quantity, "customer_id": in.CustomerID})
 		entry, err := tx.Post(ctx, ledger.EntryInput{Kind: KindRedemption, Actor: actor, Metadata: meta,
@@ -204,12 +210,53 @@ FROM redemptions WHERE id = $2 AND (space = $1 OR $1 IS NULL) LIMIT 2`
 }
 
 // CancelRedemption returns the points to the lots they came from (with their
-// original expiry) and restores the stock. A redemption is cancelled once.
-// It is redemption id of the space (ledger.AnySpace: of any space, provided
-// only one holds it).
+// original expiry) and restores the stock; the points returned settle what
+// the customer owes first (loyalty.SettleOwed). A redemption is cancelled
+// once. It is redemption id of the space (ledger.AnySpace: of any space,
+// provided only one holds it).
 //
 // Errors: fault.NotFound, fault.AmbiguousID, fault.AlreadyCancelled.
 func (s *Service) CancelRedemption(ctx context.Context, space, id, reason, actor string) (Redemption, error) {
+	return s.cancelRedemption(ctx, space, id, reason, actor, "", nil)
+}
+
+// CancelRedemptionWithKey is CancelRedemption made safe to retry: the
+// cancellation records the idempotency key and the hash of the request, and
+// a later request with both (a retry, or a twin racing the original) answers
+// the cancellation it made with replayed = true. Any other request on a
+// cancelled redemption is fault.AlreadyCancelled.
+//
+// Errors: as CancelRedemption, and fault.IdempotencyConflict (the key was
+// used for another request).
+func (s *Service) CancelRedemptionWithKey(ctx context.Context, space, id, reason, actor, key string, hash []byte) (Redemption, bool, error) {
+	r, err := s.cancelRedemption(ctx, space, id, reason, actor, key, hash)
+	if key == "" || fault.CodeOf(err) != fault.AlreadyCancelled {
+		return r, false, err
+	}
+	e, found, rerr := s.ledger.Replay(ctx, key, hash)
+	if rerr != nil || !found {
+		return Redemption{}, false, cmp.Or(rerr, err)
+	}
+	// The redemption the key's entry cancelled, as it is now.
+	err = s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
+		var sp string
+		err := tx.QueryRow(ctx, `SELECT space FROM redemptions WHERE id = $1 AND cancel_entry_id = $2`, id, e.ID).Scan(&sp)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fault.Errorf(fault.IdempotencyConflict, "this idempotency key was already used for a different request (entry %d)", e.ID)
+		}
+		if err != nil {
+			return err
+		}
+		r, err = redemption(ctx, tx, sp, id, false)
+		return err
+	})
+	if err != nil {
+		return Redemption{}, false, err
+	}
+	return r, true, nil
+}
+
+func (s *Service) cancelRedemption(ctx context.Context, space, id, reason, actor, key string, hash []byte) (Redemption, error) {
 	reason = strings.TrimSpace(reason)
 	if reason == "" {
 		reason = "redemption cancelled"
@@ -231,8 +278,13 @@ func (s *Service) CancelRedemption(ctx context.Context, space, id, reason, actor
 		if _, err := product(ctx, tx, r.SKU, true); err != nil {
 			return err
 		}
-		entry, err := tx.Reverse(ctx, r.EntryID, ledger.ReversalInput{Actor: actor, Reason: reason, Kind: KindCancelled})
+		entry, err := tx.Reverse(ctx, r.EntryID, ledger.ReversalInput{Actor: actor, Reason: reason, Kind: KindCancelled,
+			IdempotencyKey: key, RequestHash: hash})
 		if err != nil {
+			return err
+		}
+		// The points returned settle what the customer owes first.
+		if _, err := loyalty.SettleOwed(ctx, tx, r.CustomerID, actor); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE products SET stock = stock + $2 WHERE sku = $1 AND stock IS NOT NULL`, r.SKU, r.Quantity); err != nil {

@@ -1,11 +1,14 @@
 package finance_test
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 
+	"github.com/tally-ledger/tally/catalog"
 	"github.com/tally-ledger/tally/internal/testdb"
 	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/loyalty"
 	"github.com/tally-ledger/tally/prepaid"
 )
 
@@ -66,4 +69,66 @@ SELECT 'S2', 'NOBODY', amount, occurred_at, month, 0, 0, rule_version, 999999999
 			t.Errorf("%s fails: %v", name, c.Offending)
 		}
 	}
+}
+
+// TestReconcileProvesThePointsOwed: finance's reconciliation proves what
+// customers owe against the books. Sound books pass; a hand-made credit to
+// a points_owed account (the customer "owes" -10) fails owed_not_negative
+// and owed_within_due; a settlement record beyond what the refund was due
+// fails owed_within_due, naming the refund and the entry.
+func TestReconcileProvesThePointsOwed(t *testing.T) {
+	e := newEnv(t)
+	testdb.SkipBooks(t, "the points owed are broken on purpose")
+	e.Customer("C1")
+	e.Ship("C1", "S1", "100", march(1, 9)) // 100 points
+	e.Product(catalog.Product{SKU: "mug", Name: "Mug", Kind: catalog.Standard, PointsPrice: 90})
+	if _, err := e.Redeem("C1", "mug", 1); err != nil {
+		t.Fatal(err)
+	}
+	refund := e.MustProcess(e.Event(loyalty.ShipmentRefunded, "C1", "S1", "100", march(2, 9))) // 10 taken, 90 owed
+	if refund.Refund.PointsOwed != 90 {
+		t.Fatalf("refund %+v, want 90 owed", refund.Refund)
+	}
+	checks := func() map[string]ledger.Check {
+		t.Helper()
+		r, err := e.Finance.Reconcile(e.Ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]ledger.Check{}
+		for _, c := range r.Checks {
+			out[c.Name] = c
+		}
+		return out
+	}
+	want := func(got map[string]ledger.Check, offenders map[string][]string) {
+		t.Helper()
+		for _, name := range []string{"owed_not_negative", "owed_within_due"} {
+			if _, ok := got[name]; !ok {
+				t.Errorf("no check %s", name)
+			}
+		}
+		for name, c := range got {
+			if w := offenders[name]; !slices.Equal(c.Offending, w) || c.Pass != (len(w) == 0) {
+				t.Errorf("%s = %+v, want offenders %v", name, c, w)
+			}
+		}
+	}
+	want(checks(), nil)
+
+	if _, _, err := e.Ledger.Post(e.Ctx, ledger.EntryInput{Kind: "manual", Actor: "t", Reason: "forgive more than owed",
+		Postings: []ledger.PostingInput{{Account: "customer:C1:points_owed", Amount: d("100")},
+			{Account: "platform:points:earned:adjustment", Amount: d("-100")}}}); err != nil {
+		t.Fatal(err)
+	}
+	want(checks(), map[string][]string{"owed_not_negative": {"customer:C1:points_owed"},
+		"owed_within_due": {"customer:C1:points_owed"}})
+
+	id := *refund.EntryID
+	if _, err := e.Pool.Exec(e.Ctx, `INSERT INTO points_settlements (settlement_entry_id, refund_entry_id, customer_id, points)
+VALUES ($1, $1, 'C1', 95)`, id); err != nil {
+		t.Fatal(err)
+	}
+	want(checks(), map[string][]string{"owed_not_negative": {"customer:C1:points_owed"},
+		"owed_within_due": {fmt.Sprintf("refund:%d:C1", id), fmt.Sprintf("settlement:%d", id), "customer:C1:points_owed"}})
 }

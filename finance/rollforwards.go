@@ -8,6 +8,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/loyalty"
 	"github.com/tally-ledger/tally/prepaid"
 )
 
@@ -99,14 +100,20 @@ func (s *Service) RebateReport(ctx context.Context, from, to time.Time, emit fun
 }
 
 // PointsReport is the points liability roll-forward for a period: opening +
-// earned (by channel, net of refund take-backs) - redeemed (net of
-// cancellations) - expired = closing.
+// earned (by channel, net of all that refunds were due) - redeemed (net of
+// cancellations) - expired (net of undone expiry runs, counted in the period
+// of the undo, so a period holding only an undo expires a negative amount)
+// + owed - settled = closing. Owed is what refunds were due and could not
+// take back (the customers owe it: the liability did not fall by it);
+// Settled is what customers' points then paid of what they owed.
 type PointsReport struct {
 	From, To time.Time
 	Opening  int64
 	Earned   map[string]int64 // volume, referral, feedback, campaign, adjustment
 	Redeemed int64
 	Expired  int64
+	Owed     int64
+	Settled  int64
 	Closing  int64
 }
 
@@ -122,15 +129,33 @@ func (p PointsReport) EarnedTotal() int64 {
 	return n
 }
 
+// pointsAccounts selects, for the points report, the platform's points
+// accounts and every customer's points_owed account (a suffix matches a
+// platform code only as the whole code).
+var pointsAccounts = ledger.MovementFilter{Suffixes: []string{"platform:points:redeemed", "platform:points:expired",
+	"platform:points:earned:volume", "platform:points:earned:referral", "platform:points:earned:feedback",
+	"platform:points:earned:campaign", "platform:points:earned:adjustment", ":points_owed"}}
+
 // PointsRollForward computes the points report for [from, to). The
 // liability is what customers hold: the opposite of the platform's points
-// accounts, which sum with the customers' to zero.
+// accounts and the customers' points_owed accounts, which sum with the
+// customers' points to zero.
 func (s *Service) PointsRollForward(ctx context.Context, from, to time.Time) (PointsReport, error) {
 	rep := PointsReport{From: from, To: to, Earned: map[string]int64{}}
-	err := s.ledger.Movements(ctx, ledger.MovementFilter{Prefix: "platform:points:"}, from, to, func(m ledger.Movements) error {
+	err := s.ledger.Movements(ctx, pointsAccounts, from, to, func(m ledger.Movements) error {
 		before, during := m.Opening.IntPart(), m.Closing.Sub(m.Opening).IntPart()
 		rep.Opening -= before
 		rep.Closing -= before + during
+		if strings.HasSuffix(m.Account, ":points_owed") {
+			for kind, amount := range m.ByKind {
+				if kind == loyalty.KindSettlement {
+					rep.Settled += amount.IntPart()
+				} else {
+					rep.Owed -= amount.IntPart()
+				}
+			}
+			return nil
+		}
 		switch m.Account {
 		case "platform:points:redeemed":
 			rep.Redeemed += during

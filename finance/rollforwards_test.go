@@ -350,3 +350,69 @@ func values(m map[string]finance.RebateRow) []finance.RebateRow {
 	}
 	return out
 }
+
+// TestPointsRollForwardCountsOwedAndSettled: a refund the customer cannot
+// give back in full counts all it was due in "earned" and the shortfall in
+// "owed"; the points that settle it later count in "settled"; the identity
+// holds per period: opening + earned - redeemed - expired + owed - settled
+// = closing, each the customers' points as the ledger holds them.
+func TestPointsRollForwardCountsOwedAndSettled(t *testing.T) {
+	e := newEnv(t)
+	e.Customer("C1")
+	e.Ship("C1", "S1", "100", march(1, 9)) // 100 points
+	e.Product(catalog.Product{SKU: "mug", Name: "Mug", Kind: catalog.Standard, PointsPrice: 90})
+	if _, err := e.Redeem("C1", "mug", 1); err != nil { // effective now, March 15
+		t.Fatal(err)
+	}
+	e.MustProcess(e.Event(loyalty.ShipmentRefunded, "C1", "S1", "100", march(2, 9))) // 100 due: 10 taken, 90 owed
+	e.Ship("C1", "S2", "50", march(3, 9))                                            // 50 earned, settled at once (now)
+	rep, err := e.Finance.PointsRollForward(e.Ctx, march(1, 0), shanghaiAt(2026, 4, 1, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Opening != 0 || rep.Earned["volume"] != 100-100+50 || rep.Redeemed != 90 || rep.Owed != 90 || rep.Settled != 50 ||
+		rep.Closing != 0 {
+		t.Errorf("March: %+v, want 50 earned (100 less the 100 due, 50), 90 redeemed, 90 owed, 50 settled, closing 0", rep)
+	}
+	// Up to March 15: the redemption and the settlement (both recorded
+	// now) are after it; the refund's 10 and 90 owed are in it.
+	rep, err = e.Finance.PointsRollForward(e.Ctx, march(1, 0), march(15, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Earned["volume"] != 50 || rep.Redeemed != 0 || rep.Owed != 90 || rep.Settled != 0 || rep.Closing != 140 {
+		t.Errorf("to March 15: %+v, want 50 earned, 90 owed, nothing settled, closing 140 (100 - 10 + 50)", rep)
+	}
+}
+
+// TestPointsRollForwardCountsAnUndoneExpiryAgainstExpired: an expiry run
+// on 1 March 2027 undone on 5 March, and the next run on 1 April taking
+// the same points again. The undo counts against expired in the period it
+// is posted: March nets to nothing expired, its first two days show the
+// run, the rest of March a negative line; April shows the second run.
+func TestPointsRollForwardCountsAnUndoneExpiryAgainstExpired(t *testing.T) {
+	e := newEnv(t)
+	e.Clock.Set(shanghaiAt(2026, 2, 15, 12))
+	e.Customer("C1")
+	e.Ship("C1", "S1", "100", shanghaiAt(2026, 2, 10, 9)) // 100 points, expiring 2027-03-01
+	e.Clock.Set(shanghaiAt(2027, 3, 2, 12))
+	run, err := e.Loyalty.Expire(e.Ctx, shanghaiAt(2027, 3, 1, 0), "test", nil)
+	if err != nil || run.Points != 100 {
+		t.Fatalf("run %+v, %v", run, err)
+	}
+	e.Clock.Set(shanghaiAt(2027, 3, 5, 12))
+	if _, _, err := e.Loyalty.UndoExpiry(e.Ctx, run.RunID, loyalty.UndoInput{Reason: "run by mistake", Actor: "ops"}); err != nil {
+		t.Fatal(err)
+	}
+	e.Clock.Set(shanghaiAt(2027, 4, 2, 12))
+	if again, err := e.Loyalty.Expire(e.Ctx, shanghaiAt(2027, 4, 1, 0), "test", nil); err != nil || again.Points != 100 {
+		t.Fatalf("second run %+v, %v", again, err)
+	}
+
+	mar, mar3, apr, may := shanghaiAt(2027, 3, 1, 0), shanghaiAt(2027, 3, 3, 0), shanghaiAt(2027, 4, 1, 0), shanghaiAt(2027, 5, 1, 0)
+	e.wantPoints(t, mar, apr, pointsWant{opening: 100, closing: 100}, "C1")
+	e.wantPoints(t, mar, mar3, pointsWant{opening: 100, expired: 100, closing: 0}, "C1")
+	e.wantPoints(t, mar3, apr, pointsWant{opening: 0, expired: -100, closing: 100}, "C1")
+	e.wantPoints(t, apr, may, pointsWant{opening: 100, expired: 100, closing: 0}, "C1")
+	e.Reconcile()
+}

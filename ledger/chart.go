@@ -11,7 +11,9 @@ import (
 type AccountSpec struct {
 	Asset Asset
 	// AllowNegative is true for platform accounts, which hold the other side
-	// of customer balances; customer accounts never go below zero.
+	// of customer balances, and for a customer's points owed (a receivable,
+	// whose balance is never above zero); the other customer accounts never
+	// go below zero.
 	AllowNegative bool
 }
 
@@ -33,14 +35,20 @@ var platformAccounts = map[string]Asset{
 	"platform:rebate:expense":           CNY,
 }
 
-var customerAccounts = map[string]Asset{
-	"points":  PTS,
-	"prepaid": CNY,
-	"rebate":  CNY,
+var customerAccounts = map[string]AccountSpec{
+	"points":  {Asset: PTS},
+	"prepaid": {Asset: CNY},
+	"rebate":  {Asset: CNY},
+	// Points a refund could not take back: the refund debits it, and
+	// settlements from the customer's points credit it back to zero. Its
+	// balance is minus what the customer owes (reconciliation proves it is
+	// never above zero); it has no lots.
+	"points_owed": {Asset: PTS, AllowNegative: true},
 }
 
 // Chart resolves an account code against the chart of accounts (docs/RULES.md):
-// `customer:{id}:{points|prepaid|rebate}` and the fixed platform accounts.
+// `customer:{id}:{points|prepaid|rebate|points_owed}` and the fixed platform
+// accounts.
 // Accounts of the chart are created on first use. It returns
 // fault.UnknownAccount for any other code.
 func Chart(code string) (AccountSpec, error) {
@@ -49,8 +57,8 @@ func Chart(code string) (AccountSpec, error) {
 	}
 	if rest, ok := strings.CutPrefix(code, "customer:"); ok {
 		if i := strings.LastIndexByte(rest, ':'); i > 0 && ValidCustomerID(rest[:i]) {
-			if asset, ok := customerAccounts[rest[i+1:]]; ok {
-				return AccountSpec{Asset: asset}, nil
+			if spec, ok := customerAccounts[rest[i+1:]]; ok {
+				return spec, nil
 			}
 		}
 	}
@@ -59,7 +67,7 @@ func Chart(code string) (AccountSpec, error) {
 }
 
 // CustomerAccount is the code of a customer's account of the given kind
-// ("points", "prepaid" or "rebate").
+// ("points", "prepaid", "rebate" or "points_owed").
 func CustomerAccount(customerID, kind string) string {
 	return "customer:" + customerID + ":" + kind
 }

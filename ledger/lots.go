@@ -39,9 +39,11 @@ func (tx *Tx) LotSummary(ctx context.Context, code string, expiringBy time.Time)
 }
 
 // Holdings is what a customer holds: their points by the state of their
-// lots, and the balances of their prepaid and rebate accounts (CNY).
+// lots, the points they owe (minus their points_owed balance), and the
+// balances of their prepaid and rebate accounts (CNY).
 type Holdings struct {
 	Points  LotSummary
+	Owed    int64
 	Prepaid decimal.Decimal
 	Rebate  decimal.Decimal
 }
@@ -52,12 +54,13 @@ type Holdings struct {
 func QueueHoldings(b *pgx.Batch, customerID string, at, expiringBy time.Time, into *Holdings) {
 	b.Queue(`SELECT l.*,
     coalesce((SELECT sum(b.balance) FROM balance_buckets b JOIN accounts a ON a.id = b.account_id WHERE a.code = $4), 0),
-    coalesce((SELECT sum(b.balance) FROM balance_buckets b JOIN accounts a ON a.id = b.account_id WHERE a.code = $5), 0)
+    coalesce((SELECT sum(b.balance) FROM balance_buckets b JOIN accounts a ON a.id = b.account_id WHERE a.code = $5), 0),
+    coalesce((SELECT -sum(b.balance) FROM balance_buckets b JOIN accounts a ON a.id = b.account_id WHERE a.code = $6), 0)
 FROM (`+qLotSummary+`) l`,
 		CustomerAccount(customerID, "points"), at, expiringBy, CustomerAccount(customerID, "prepaid"),
-		CustomerAccount(customerID, "rebate")).QueryRow(func(row pgx.Row) error {
+		CustomerAccount(customerID, "rebate"), CustomerAccount(customerID, "points_owed")).QueryRow(func(row pgx.Row) error {
 		p := &into.Points
-		return row.Scan(&p.Balance, &p.Available, &p.Pending, &p.Expiring, &into.Prepaid, &into.Rebate)
+		return row.Scan(&p.Balance, &p.Available, &p.Pending, &p.Expiring, &into.Prepaid, &into.Rebate, &into.Owed)
 	})
 }
 

@@ -388,6 +388,21 @@ func postError(err error, lines []line, applied int) error {
 	return err
 }
 
+// Replay is the entry recorded under the idempotency key, for a flow that
+// refused a request as already done (a cancelled redemption, a reversed
+// movement) and must tell a retry of the request that did it from another
+// request: found is false when no entry holds the key.
+//
+// Errors: fault.IdempotencyConflict (the key was recorded for a request with
+// another hash).
+func (l *Ledger) Replay(ctx context.Context, key string, hash []byte) (e *Entry, found bool, err error) {
+	e, err = l.replay(ctx, key, hash)
+	if errors.Is(err, errUnknownKey) {
+		return nil, false, nil
+	}
+	return e, err == nil, err
+}
+
 // replay answers a Post whose idempotency key is already recorded.
 // It returns errUnknownKey when no entry holds the key.
 func (l *Ledger) replay(ctx context.Context, key string, hash []byte) (*Entry, error) {

@@ -50,6 +50,9 @@ WHERE NOT a.allow_negative GROUP BY a.code HAVING sum(b.balance) < 0
 UNION
 SELECT a.code FROM accounts a JOIN postings p ON p.account_id = a.id
 WHERE NOT a.allow_negative GROUP BY a.code HAVING sum(p.amount) < 0`},
+	{"owed_not_negative", "no customer owes a negative number of points: every points_owed account is at or below zero",
+		`SELECT a.code FROM accounts a JOIN balance_buckets b ON b.account_id = a.id
+WHERE a.code LIKE 'customer:%:points_owed' GROUP BY a.code HAVING sum(b.balance) > 0`},
 	{"points_match_lots", "every customer's points balance equals the sum of their lots' remaining amounts",
 		`SELECT a.code FROM accounts a
 LEFT JOIN (SELECT account_id, sum(balance) AS s FROM balance_buckets GROUP BY account_id) b ON b.account_id = a.id

@@ -16,6 +16,8 @@ type ReversalInput struct {
 	Reason         string
 	// Kind names the reversal entry; "reversal" when empty.
 	Kind string
+	// Metadata adds keys to the reversal's metadata, beside reversed_kind.
+	Metadata map[string]any
 }
 
 // Reverse records a new entry with the opposite postings of entry id that
@@ -84,7 +86,13 @@ func reversalOf(orig *Entry, in ReversalInput) (EntryInput, error) {
 	if kind == "" {
 		kind = "reversal"
 	}
-	meta, _ := json.Marshal(map[string]any{"reversed_kind": orig.Kind})
+	m := map[string]any{"reversed_kind": orig.Kind}
+	for k, v := range in.Metadata {
+		if k != "reversed_kind" {
+			m[k] = v
+		}
+	}
+	meta, _ := json.Marshal(m)
 	id := orig.ID
 	return EntryInput{
 		Kind:           kind,

@@ -67,8 +67,7 @@ func (s *Service) Balances(ctx context.Context, customerID string) (Balances, er
 	}
 	tier, _ := rs.TierInEffect(last, thisMonth)
 	b.Segment, b.Level = tier.Segment, tier.Level
-	b.Points = PointsSummary{Balance: held.Points.Balance, Available: held.Points.Available, Pending: held.Points.Pending,
-		ExpiringSoon: held.Points.Expiring}
+	b.Points = summarise(held.Points, held.Owed)
 	b.Prepaid = Prepaid{Principal: held.Prepaid.Round(2), Rebate: held.Rebate.Round(2)}
 	return b, nil
 }

@@ -2,6 +2,9 @@ package loyalty
 
 import (
 	"context"
+	"errors"
+	"slices"
+	"strconv"
 
 	"github.com/jackc/pgx/v5"
 
@@ -93,4 +96,143 @@ SELECT 'event:' || space || ':' || event_id, entry_id FROM events WHERE entry_id
 	}
 	check.Pass, check.Offending = len(bad) == 0, bad
 	return check, nil
+}
+
+// OwedCheck proves the points owed against the books, one of
+// ledger.Reconcile's extra checks: every refund that left a shortfall
+// posted what it took back to the customer's points and the rest to their
+// points_owed account, its take-back plus its settlements never exceed what
+// it was due, every settlement entry moved exactly what it says it settled,
+// and each customer's points_owed balance is minus what their refunds still
+// have owed. Offenders are named refund:{entry}:{customer},
+// settlement:{entry} or the account code, at most 100 of them.
+func (s *Service) OwedCheck(ctx context.Context, tx *ledger.Tx) (ledger.Check, error) {
+	check := ledger.Check{Name: "owed_within_due",
+		Description: "every refund's take-back plus its settlements is at most what it was due, and the points owed agree with the books"}
+	bad := []string{}
+	flag := func(name string) {
+		if len(bad) < 100 {
+			bad = append(bad, name)
+		}
+	}
+	open := map[string]int64{} // what each customer's refunds still have owed
+	err := pages(ctx, tx, "owed_rows", `SELECT o.refund_entry_id, o.customer_id, o.due, o.owed, o.settled,
+    coalesce((SELECT sum(s.points) FROM points_settlements s
+              WHERE s.refund_entry_id = o.refund_entry_id AND s.customer_id = o.customer_id), 0)
+FROM points_owed o ORDER BY o.refund_entry_id, o.customer_id`, func(rows pgx.Rows) error {
+		var (
+			entries, due, owed, settled, linked []int64
+			codes, customers                    []string
+			e, d, o, st, l                      int64
+			c                                   string
+		)
+		if _, err := pgx.ForEachRow(rows, []any{&e, &c, &d, &o, &st, &l}, func() error {
+			entries, due, owed, settled, linked = append(entries, e, e), append(due, d), append(owed, o), append(settled, st), append(linked, l)
+			customers = append(customers, c)
+			codes = append(codes, ledger.CustomerAccount(c, "points"), ledger.CustomerAccount(c, "points_owed"))
+			open[c] += o - st
+			return nil
+		}); err != nil {
+			return err
+		}
+		if len(due) == 0 {
+			return errNoMoreRows
+		}
+		posted, err := tx.PostedAmounts(ctx, entries, codes)
+		if err != nil {
+			return err
+		}
+		for i := range due {
+			taken, owedPosted := posted[2*i].Neg().IntPart(), posted[2*i+1].Neg().IntPart()
+			if taken < 0 || taken+owedPosted != due[i] || owedPosted != owed[i] || linked[i] != settled[i] ||
+				taken+linked[i] > due[i] {
+				flag("refund:" + strconv.FormatInt(entries[2*i], 10) + ":" + customers[i])
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return check, err
+	}
+	err = pages(ctx, tx, "settlement_rows", `SELECT settlement_entry_id, min(customer_id), count(DISTINCT customer_id), sum(points)
+FROM points_settlements GROUP BY settlement_entry_id ORDER BY settlement_entry_id`, func(rows pgx.Rows) error {
+		var (
+			entries, sums []int64
+			codes         []string
+			e, n, sum     int64
+			c             string
+		)
+		if _, err := pgx.ForEachRow(rows, []any{&e, &c, &n, &sum}, func() error {
+			if n != 1 {
+				flag("settlement:" + strconv.FormatInt(e, 10))
+			}
+			entries, sums = append(entries, e, e), append(sums, sum)
+			codes = append(codes, ledger.CustomerAccount(c, "points"), ledger.CustomerAccount(c, "points_owed"))
+			return nil
+		}); err != nil {
+			return err
+		}
+		if len(sums) == 0 {
+			return errNoMoreRows
+		}
+		posted, err := tx.PostedAmounts(ctx, entries, codes)
+		if err != nil {
+			return err
+		}
+		for i, sum := range sums {
+			if posted[2*i].Neg().IntPart() != sum || posted[2*i+1].IntPart() != sum {
+				flag("settlement:" + strconv.FormatInt(entries[2*i], 10))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return check, err
+	}
+	customers := make([]string, 0, len(open))
+	for c := range open {
+		customers = append(customers, c)
+	}
+	slices.Sort(customers)
+	codes := make([]string, len(customers))
+	for i, c := range customers {
+		codes[i] = ledger.CustomerAccount(c, "points_owed")
+	}
+	balances, err := tx.Balances(ctx, codes...)
+	if err != nil {
+		return check, err
+	}
+	for i, c := range customers {
+		if b := balances[i].Neg().IntPart(); b != open[c] || b < 0 {
+			flag(codes[i])
+		}
+	}
+	check.Pass, check.Offending = len(bad) == 0, bad
+	return check, nil
+}
+
+var errNoMoreRows = errors.New("no more rows")
+
+// pages runs query through a cursor named name of the snapshot, handing
+// each page of checkPage rows to page until it returns errNoMoreRows.
+func pages(ctx context.Context, tx *ledger.Tx, name, query string, page func(pgx.Rows) error) error {
+	if _, err := tx.Exec(ctx, `DECLARE `+name+` NO SCROLL CURSOR FOR `+query); err != nil {
+		return err
+	}
+	for {
+		rows, err := tx.Query(ctx, `FETCH `+checkPage+` FROM `+name)
+		if err != nil {
+			return err
+		}
+		err = page(rows)
+		rows.Close()
+		if errors.Is(err, errNoMoreRows) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	_, err := tx.Exec(ctx, `CLOSE `+name)
+	return err
 }

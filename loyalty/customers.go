@@ -141,13 +141,22 @@ type Contribution struct {
 
 // PointsSummary splits a customer's points balance by its lots: pending
 // points (referral bonuses inside their return window) and expired points
-// (awaiting the expiry run) cannot be spent.
+// (awaiting the expiry run) cannot be spent. Owed are the points refunds
+// could not take back (owed.go); the customer's next write settles them
+// from their available points first, so Available is net of them.
 type PointsSummary struct {
 	Balance   int64 `json:"balance,string"`
 	Available int64 `json:"available,string"`
 	Pending   int64 `json:"pending,string"`
 	// ExpiringSoon are available points that expire within 30 days.
 	ExpiringSoon int64 `json:"expiring_soon,string"`
+	Owed         int64 `json:"owed,string"`
+}
+
+// summarise is the summary of the customer's lots and what they owe.
+func summarise(l ledger.LotSummary, owed int64) PointsSummary {
+	return PointsSummary{Balance: l.Balance, Available: max(0, l.Available-owed), Pending: l.Pending,
+		ExpiringSoon: l.Expiring, Owed: owed}
 }
 
 // expiringSoon is the horizon of PointsSummary.ExpiringSoon.
@@ -232,7 +241,14 @@ WHERE customer_id = $1 AND month IN ($2, $3)`, customerID, string(st.last.Month)
 // transaction's Now.
 func pointsSummary(ctx context.Context, tx *ledger.Tx, customerID string) (PointsSummary, error) {
 	l, err := tx.LotSummary(ctx, ledger.CustomerAccount(customerID, "points"), tx.Now().Add(expiringSoon))
-	return PointsSummary{Balance: l.Balance, Available: l.Available, Pending: l.Pending, ExpiringSoon: l.Expiring}, err
+	if err != nil {
+		return PointsSummary{}, err
+	}
+	owed, err := tx.Balances(ctx, ledger.CustomerAccount(customerID, "points_owed"))
+	if err != nil {
+		return PointsSummary{}, err
+	}
+	return summarise(l, -owed[0].IntPart()), nil
 }
 
 // RankedContribution is one customer's contribution in a month, ranked

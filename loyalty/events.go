@@ -62,9 +62,12 @@ type Change struct {
 
 // Referral is what a shipment or refund meant for the referrer.
 type Referral struct {
-	ReferrerID  string    `json:"referrer_id"`
-	Status      string    `json:"status"` // pending, capped, cancelled
-	Points      int64     `json:"points,string"`
+	ReferrerID string `json:"referrer_id"`
+	Status     string `json:"status"` // pending, capped, cancelled
+	Points     int64  `json:"points,string"`
+	// PointsOwed, when a cancelled bonus was spent already: what the
+	// referrer owes (settled by the next points that reach them).
+	PointsOwed  int64     `json:"points_owed,string,omitempty"`
 	AvailableAt time.Time `json:"available_at"`
 }
 
@@ -72,9 +75,11 @@ type Referral struct {
 type Refund struct {
 	Refunded        decimal.Decimal `json:"refunded"`
 	TotalRefunded   decimal.Decimal `json:"total_refunded"`
+	PointsDue       int64           `json:"points_due,string"`
 	PointsTakenBack int64           `json:"points_taken_back,string"`
-	// PointsDropped could not be taken back: the customer held too few.
-	PointsDropped int64 `json:"points_dropped,string"`
+	// PointsOwed could not be taken back (the customer held too few): the
+	// customer owes them, and the next points that reach them settle them.
+	PointsOwed int64 `json:"points_owed,string"`
 }
 
 // Feedback is what a rating earned.
@@ -330,7 +335,16 @@ func entryMetadata(ev Event, res Result) json.RawMessage {
 		Multiplier         *decimal.Decimal `json:"multiplier,omitempty"`
 		Campaign           *string          `json:"campaign,omitempty"`
 		CampaignMultiplier *decimal.Decimal `json:"campaign_multiplier,omitempty"`
+		PointsDue          *int64           `json:"points_due,omitempty"`
+		PointsOwed         *int64           `json:"points_owed,omitempty"`
+		ReferralOwed       int64            `json:"referral_points_owed,omitempty"`
 	}{EventID: ev.EventID, CustomerID: ev.CustomerID, ShipmentID: ev.ShipmentID}
+	if r := res.Refund; r != nil {
+		m.PointsDue, m.PointsOwed = &r.PointsDue, &r.PointsOwed
+	}
+	if r := res.Referral; r != nil {
+		m.ReferralOwed = r.PointsOwed
+	}
 	if res.Tier != nil {
 		m.Segment, m.Level = res.Tier.Segment, res.Tier.Level
 	}

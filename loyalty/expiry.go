@@ -1,35 +1,96 @@
 package loyalty
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 )
 
 // ExpiryChunk is how many customers one expiry transaction covers.
 const ExpiryChunk = 500
 
-// ExpiryReport is what an expiry run did.
+// ExpiryPreviewCustomers is how many customers a preview lists one by one;
+// its totals count every customer.
+const ExpiryPreviewCustomers = 1000
+
+// MaxUndoReason is the longest reason an undo takes, in characters.
+const MaxUndoReason = 500
+
+// ExpiryReport is what an expiry run did, or, for a preview (DryRun), what
+// it would do.
 type ExpiryReport struct {
+	// RunID identifies a run, in its entries' metadata and to undo it; a
+	// preview has none, nor a run that expired nothing.
+	RunID     int64     `json:"run_id,omitempty"`
 	AsOf      time.Time `json:"as_of"`
+	DryRun    bool      `json:"dry_run"`
 	Customers int       `json:"customers"`
 	Points    int64     `json:"points,string"`
 	Chunks    int       `json:"chunks"`
+	// ByCustomer is a preview's points per customer, in customer id order:
+	// the first ExpiryPreviewCustomers, Truncated when there are more.
+	ByCustomer []CustomerExpiry `json:"by_customer,omitempty"`
+	Truncated  bool             `json:"truncated,omitempty"`
+}
+
+// CustomerExpiry is the points of one customer an expiry run would take.
+type CustomerExpiry struct {
+	CustomerID string `json:"customer_id"`
+	Points     int64  `json:"points,string"`
+}
+
+// checkAsOf refuses an as_of ahead of now by more than the clock skew an
+// event's occurred_at may have: no job acts ahead of now.
+func (s *Service) checkAsOf(asOf time.Time) error {
+	if latest := s.now().Add(clockSkew); asOf.After(latest) {
+		return &fault.Error{Code: fault.AsOfInFuture, Fields: map[string]string{"as_of": "not later than now plus " + clockSkew.String()},
+			Message: "as_of " + asOf.UTC().Format(time.RFC3339Nano) + " is later than now (" +
+				s.now().UTC().Format(time.RFC3339) + ") plus the clock skew allowed, " + clockSkew.String()}
+	}
+	return nil
 }
 
 // Expire posts, per customer, one entry expiring every remaining point of
 // the lots that expire at or before asOf. It works through customers in
 // chunks of ExpiryChunk, each its own transaction, in bounded memory: an
 // interrupted run leaves whole chunks done, and running again (or twice)
-// posts only what is still unexpired. progress, if not nil, hears after
-// each chunk.
+// posts only what is still unexpired. A run that expires points is
+// recorded with an id that its entries' metadata carry (run_id), by which
+// UndoExpiry undoes it; one that expires nothing writes nothing.
+// progress, if not nil, hears after each chunk.
+//
+// Errors: fault.AsOfInFuture (asOf later than now plus the clock skew
+// events may have; nothing is written).
 func (s *Service) Expire(ctx context.Context, asOf time.Time, actor string, progress func(ExpiryReport)) (ExpiryReport, error) {
-	rep := ExpiryReport{AsOf: asOf}
-	meta, _ := json.Marshal(map[string]any{"as_of": asOf})
+	return s.expire(ctx, asOf, actor, false, progress)
+}
+
+// PreviewExpiry is what Expire would do now, written nowhere: the same
+// totals (and chunks), and the points per customer. A preview acts on
+// nothing, so its asOf may be in the future: what the lots held now would
+// lose by then.
+func (s *Service) PreviewExpiry(ctx context.Context, asOf time.Time) (ExpiryReport, error) {
+	return s.expire(ctx, asOf, "", true, nil)
+}
+
+func (s *Service) expire(ctx context.Context, asOf time.Time, actor string, dryRun bool, progress func(ExpiryReport)) (ExpiryReport, error) {
+	rep := ExpiryReport{AsOf: asOf, DryRun: dryRun}
+	if dryRun {
+		rep.ByCustomer = []CustomerExpiry{}
+	} else if err := s.checkAsOf(asOf); err != nil {
+		return rep, err
+	}
 	after := ""
 	for {
 		codes, err := s.ledger.ExpiringAccounts(ctx, asOf, after, ExpiryChunk)
@@ -39,19 +100,25 @@ func (s *Service) Expire(ctx context.Context, asOf time.Time, actor string, prog
 		if len(codes) == 0 {
 			return rep, nil
 		}
-		var customers int
-		var points int64
-		err = s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
-			customers, points = 0, 0
+		var chunk []CustomerExpiry
+		var runID int64
+		run := s.ledger.InTx
+		if dryRun {
+			run = s.ledger.ReadTx
+		}
+		err = run(ctx, func(tx *ledger.Tx) error {
+			chunk, runID = chunk[:0], rep.RunID
 			effective := asOf
 			if now := tx.Now(); effective.After(now) {
-				effective = now // an early run: the points go now
+				effective = now // within the clock skew: the points go now
 			}
 			for _, code := range codes {
 				// Lock the account (as every posting does) before reading
 				// what its lots hold, so nothing draws on them meanwhile.
-				if err := tx.LockBalance(ctx, code); err != nil {
-					return err
+				if !dryRun {
+					if err := tx.LockBalance(ctx, code); err != nil {
+						return err
+					}
 				}
 				groups, err := tx.ExpiringLots(ctx, code, time.Time{}, asOf)
 				if err != nil {
@@ -64,30 +131,208 @@ func (s *Service) Expire(ctx context.Context, asOf time.Time, actor string, prog
 				if expiring == 0 {
 					continue
 				}
+				id, _ := ledger.CustomerOf(code)
+				chunk = append(chunk, CustomerExpiry{CustomerID: id, Points: expiring})
+				if dryRun {
+					continue
+				}
+				if runID == 0 {
+					// The run is recorded with the first points it expires:
+					// a run that expires nothing has nothing to undo.
+					if err := tx.QueryRow(ctx, `INSERT INTO expiry_runs (as_of, actor, started_at) VALUES ($1, $2, $3) RETURNING id`,
+						asOf, actor, tx.Now()).Scan(&runID); err != nil {
+						return err
+					}
+				}
+				meta, _ := json.Marshal(map[string]any{"as_of": asOf, "run_id": runID})
 				amount := decimal.NewFromInt(expiring)
-				if _, err := tx.Post(ctx, ledger.EntryInput{Kind: "expiry", EffectiveAt: effective, Actor: actor,
+				e, err := tx.Post(ctx, ledger.EntryInput{Kind: "expiry", EffectiveAt: effective, Actor: actor,
 					Reason: "points expired", Metadata: meta, Postings: []ledger.PostingInput{
 						{Account: code, Amount: amount.Neg(), ExpiringBy: &asOf},
 						{Account: "platform:points:expired", Amount: amount},
-					}}); err != nil {
+					}})
+				if err != nil {
 					return err
 				}
-				customers++
-				points += expiring
+				if _, err := tx.Exec(ctx, `INSERT INTO expiry_run_entries (run_id, entry_id) VALUES ($1, $2)`, runID, e.ID); err != nil {
+					return err
+				}
 			}
-			return nil
+			if dryRun || len(chunk) == 0 {
+				return nil
+			}
+			var points int64
+			for _, c := range chunk {
+				points += c.Points
+			}
+			_, err := tx.Exec(ctx, `UPDATE expiry_runs SET customers = customers + $2, points = points + $3 WHERE id = $1`,
+				runID, len(chunk), points)
+			return err
 		})
 		if err != nil {
 			return rep, err
 		}
-		rep.Customers += customers
-		rep.Points += points
+		rep.RunID = runID
+		for _, c := range chunk {
+			rep.Customers++
+			rep.Points += c.Points
+			if dryRun {
+				if len(rep.ByCustomer) == ExpiryPreviewCustomers {
+					rep.Truncated = true
+				} else {
+					rep.ByCustomer = append(rep.ByCustomer, c)
+				}
+			}
+		}
 		rep.Chunks++
 		if progress != nil {
 			progress(rep)
 		}
 		after = codes[len(codes)-1]
 	}
+}
+
+// KindExpiryUndone is the kind of the entries that undo an expiry run.
+const KindExpiryUndone = "expiry.undone"
+
+// UndoInput asks for an expiry run to be undone.
+type UndoInput struct {
+	Reason string
+	Actor  string
+	// IdempotencyKey and RequestHash make the undo safe to retry: the same
+	// key and hash answer the undo first made, marked as a replay.
+	IdempotencyKey string
+	RequestHash    []byte
+}
+
+// ExpiryUndo is an expiry run undone.
+type ExpiryUndo struct {
+	RunID     int64     `json:"run_id"`
+	AsOf      time.Time `json:"as_of"`
+	UndoneAt  time.Time `json:"undone_at"`
+	Actor     string    `json:"actor"`
+	Reason    string    `json:"reason"`
+	Customers int       `json:"customers"`
+	Points    int64     `json:"points,string"`
+}
+
+// UndoExpiry undoes an expiry run exactly, in one transaction: each entry
+// it posted is reversed by a new entry of kind expiry.undone (with the
+// reason, the actor and the run_id in its metadata), which returns the
+// points to the lots they were taken from, with their original expiry, so
+// every balance is what it was before the run. The restored lots are
+// still past their expiry: they cannot be spent, and the next run whose
+// as_of reaches their expiry takes them again. A run is undone once: a
+// retry with the same idempotency key and request answers the undo first
+// made with replayed = true.
+//
+// Errors: fault.Invalid (no reason, or one over MaxUndoReason characters),
+// fault.NotFound, fault.AlreadyUndone, fault.IdempotencyConflict.
+func (s *Service) UndoExpiry(ctx context.Context, runID int64, in UndoInput) (ExpiryUndo, bool, error) {
+	in.Reason = strings.TrimSpace(in.Reason)
+	switch {
+	case in.Reason == "":
+		return ExpiryUndo{}, false, fault.InvalidField("reason", "required: say why the run is undone")
+	case utf8.RuneCountInString(in.Reason) > MaxUndoReason:
+		return ExpiryUndo{}, false, fault.InvalidField("reason", fmt.Sprintf("at most %d characters", MaxUndoReason))
+	}
+	var (
+		out      ExpiryUndo
+		replayed bool
+	)
+	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
+		replayed = false
+		var key *string
+		var hash []byte
+		var undoneAt *time.Time
+		err := tx.QueryRow(ctx, `SELECT as_of, undone_at, undo_key, undo_hash FROM expiry_runs WHERE id = $1 FOR UPDATE`,
+			runID).Scan(&out.AsOf, &undoneAt, &key, &hash)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fault.Errorf(fault.NotFound, "no expiry run %d", runID)
+		}
+		if err != nil {
+			return err
+		}
+		if undoneAt != nil {
+			if in.IdempotencyKey == "" || key == nil || *key != in.IdempotencyKey {
+				return fault.Errorf(fault.AlreadyUndone, "expiry run %d was undone at %s", runID, undoneAt.UTC().Format(time.RFC3339))
+			}
+			if !bytes.Equal(hash, in.RequestHash) {
+				return fault.Errorf(fault.IdempotencyConflict, "this idempotency key was already used for a different request (the undo of expiry run %d)", runID)
+			}
+			replayed = true
+			out, err = expiryUndo(ctx, tx, runID)
+			return err
+		}
+		if in.IdempotencyKey != "" {
+			var other int64
+			err := tx.QueryRow(ctx, `SELECT id FROM expiry_runs WHERE undo_key = $1`, in.IdempotencyKey).Scan(&other)
+			if err == nil {
+				return fault.Errorf(fault.IdempotencyConflict, "this idempotency key was already used for a different request (the undo of expiry run %d)", other)
+			}
+			if !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+		}
+		// The run's entries in id order, which is its customers' account
+		// order (a run posts them in that order): the balance rows are
+		// locked in the order every posting locks them.
+		var customers int
+		var points int64
+		var after int64
+		for {
+			rows, err := tx.Query(ctx, `SELECT entry_id FROM expiry_run_entries WHERE run_id = $1 AND entry_id > $2
+ORDER BY entry_id LIMIT $3`, runID, after, ExpiryChunk)
+			if err != nil {
+				return err
+			}
+			ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+			if err != nil {
+				return err
+			}
+			if len(ids) == 0 {
+				break
+			}
+			for _, id := range ids {
+				e, err := tx.Reverse(ctx, id, ledger.ReversalInput{Kind: KindExpiryUndone, Actor: in.Actor, Reason: in.Reason,
+					Metadata: map[string]any{"run_id": runID}})
+				if err != nil {
+					return err
+				}
+				for _, p := range e.Postings {
+					if p.Account != "platform:points:expired" {
+						points += p.Amount.IntPart()
+					}
+				}
+				customers++
+			}
+			after = ids[len(ids)-1]
+		}
+		var k *string
+		if in.IdempotencyKey != "" {
+			k = &in.IdempotencyKey
+		}
+		if _, err := tx.Exec(ctx, `UPDATE expiry_runs SET undone_at = $2, undo_actor = $3, undo_reason = $4, undo_key = $5,
+    undo_hash = $6, undo_customers = $7, undo_points = $8 WHERE id = $1`,
+			runID, tx.Now(), in.Actor, in.Reason, k, in.RequestHash, customers, points); err != nil {
+			return err
+		}
+		out, err = expiryUndo(ctx, tx, runID)
+		return err
+	})
+	if fault.UniqueViolation(err, "expiry_runs_undo_key_key") {
+		// A twin with the same key undid another run meanwhile.
+		return ExpiryUndo{}, false, fault.Errorf(fault.IdempotencyConflict, "this idempotency key was already used for a different request")
+	}
+	return out, replayed, err
+}
+
+func expiryUndo(ctx context.Context, tx *ledger.Tx, runID int64) (ExpiryUndo, error) {
+	u := ExpiryUndo{RunID: runID}
+	err := tx.QueryRow(ctx, `SELECT as_of, undone_at, undo_actor, undo_reason, undo_customers, undo_points
+FROM expiry_runs WHERE id = $1`, runID).Scan(&u.AsOf, &u.UndoneAt, &u.Actor, &u.Reason, &u.Customers, &u.Points)
+	u.AsOf, u.UndoneAt = u.AsOf.UTC(), u.UndoneAt.UTC()
+	return u, err
 }
 
 // ExpiringPoints are points that expire on one day.

@@ -86,12 +86,12 @@ func New(db *pgxpool.Pool, l *ledger.Ledger, opts ...Option) *Service {
 }
 
 // Owns reports whether entries of the kind are written by loyalty's own
-// flows (partner events, expiry), whose rows (shipments, months, bonuses)
+// flows (partner events, settlements of points owed, expiry and its undo), whose rows (shipments, months, bonuses)
 // a bare ledger reversal would leave behind: they are corrected through
 // their own flow (a refund event), never reversed by hand.
 func Owns(kind string) bool {
 	switch kind {
-	case ShipmentCompleted, ShipmentRefunded, FeedbackSubmitted, "expiry":
+	case ShipmentCompleted, ShipmentRefunded, FeedbackSubmitted, KindSettlement, "expiry", KindExpiryUndone:
 		return true
 	}
 	return false

@@ -109,7 +109,7 @@ func runProperty(t *testing.T, seed uint64, steps int) {
 			if a.Refused == "" {
 				s.left = s.left.Sub(part)
 			}
-			if a.Refund != nil && a.Refund.Dropped > 0 {
+			if a.Refund != nil && a.Refund.Owed > 0 {
 				ops["refund short of points"]++
 			}
 			if a.Referral != nil {
@@ -155,7 +155,7 @@ func runProperty(t *testing.T, seed uint64, steps int) {
 			if _, err := e.Catalog.CancelRedemption(e.Ctx, "", red.id, "", "test"); err != nil {
 				t.Fatalf("cancel: %v", err)
 			}
-			if code := model.CancelRedemption(red.id); code != "" {
+			if code := model.CancelRedemption(red.id, e.Clock.Now()); code != "" {
 				t.Fatalf("step %d: the model cannot cancel %s: %s", step, red.id, code)
 			}
 			if p := products[red.sku]; p.stock != nil {
@@ -260,7 +260,7 @@ func describeOutcome(o loyalty.Outcome) string {
 		describeReferral(&b, r.ReferrerID, r.Status, r.Points, r.AvailableAt)
 	}
 	if r := res.Refund; r != nil {
-		describeRefund(&b, r.Refunded, r.TotalRefunded, r.PointsTakenBack, r.PointsDropped)
+		describeRefund(&b, r.Refunded, r.TotalRefunded, r.PointsDue, r.PointsTakenBack, r.PointsOwed)
 	}
 	if f := res.Feedback; f != nil {
 		fmt.Fprintf(&b, " feedback=%d", f.Points)
@@ -288,7 +288,7 @@ func describeAnswer(a pricemodel.Answer) string {
 		describeReferral(&b, r.Referrer, r.Status, r.Points, r.AvailableAt)
 	}
 	if r := a.Refund; r != nil {
-		describeRefund(&b, r.Refunded, r.TotalRefunded, r.TakenBack, r.Dropped)
+		describeRefund(&b, r.Refunded, r.TotalRefunded, r.Due, r.TakenBack, r.Owed)
 	}
 	if a.Feedback != 0 {
 		fmt.Fprintf(&b, " feedback=%d", a.Feedback)
@@ -316,8 +316,8 @@ func describeReferral(b *strings.Builder, referrer, status string, points int64,
 	}
 }
 
-func describeRefund(b *strings.Builder, refunded, total decimal.Decimal, taken, dropped int64) {
-	fmt.Fprintf(b, " refund=%s total=%s taken_back=%d dropped=%d", refunded.StringFixed(2), total.StringFixed(2), taken, dropped)
+func describeRefund(b *strings.Builder, refunded, total decimal.Decimal, due, taken, owed int64) {
+	fmt.Fprintf(b, " refund=%s total=%s due=%d taken_back=%d owed=%d", refunded.StringFixed(2), total.StringFixed(2), due, taken, owed)
 }
 
 // balancesDiffer lists the points accounts whose balance in the books is not

@@ -101,16 +101,23 @@ func (p *processor) run(ctx context.Context) (Result, error) {
 			return res, err
 		}
 	}
+	if res.Points > 0 {
+		// Points that reach a customer who owes settle what they owe.
+		if _, err := SettleOwed(ctx, p.tx, ev.CustomerID, p.actor); err != nil {
+			return res, err
+		}
+	}
 	return res, nil
 }
 
 // shipment is a completed shipment's row, as a refund or a rating reads it.
 type shipment struct {
-	amount, refunded  decimal.Decimal
-	month             string
-	volume, campaign  int64
-	reversed, dropped int64
-	rated             bool
+	amount, refunded decimal.Decimal
+	month            string
+	volume, campaign int64
+	reversed, owed   int64 // taken back by refunds, and owed by the customer
+	dropped          int64 // let go by refunds before shortfalls were owed
+	rated            bool
 }
 
 // lockShipment reads and locks the event's shipment, which must be the
@@ -118,9 +125,9 @@ type shipment struct {
 func (p *processor) lockShipment(ctx context.Context) (shipment, error) {
 	var sh shipment
 	err := p.tx.QueryRow(ctx, `SELECT amount, refunded, month, points_volume, points_campaign, points_reversed,
-    points_dropped, rated_at IS NOT NULL
+    points_owed, points_dropped, rated_at IS NOT NULL
 FROM shipments WHERE shipment_id = $1 AND customer_id = $2 FOR UPDATE`, p.ev.ShipmentID, p.ev.CustomerID).
-		Scan(&sh.amount, &sh.refunded, &sh.month, &sh.volume, &sh.campaign, &sh.reversed, &sh.dropped, &sh.rated)
+		Scan(&sh.amount, &sh.refunded, &sh.month, &sh.volume, &sh.campaign, &sh.reversed, &sh.owed, &sh.dropped, &sh.rated)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return sh, &fault.Error{Code: fault.UnknownShipment,
 			Message: "no completed shipment " + p.ev.ShipmentID + " for customer " + p.ev.CustomerID}
@@ -140,25 +147,37 @@ func (p *processor) refund(ctx context.Context, cust Customer, res *Result) erro
 			" would exceed shipment " + ev.ShipmentID + "'s " + sh.amount.StringFixed(2)}
 	}
 	earned := sh.volume + sh.campaign
-	want := rules.TakeBack(earned, sh.amount, sh.refunded, *ev.Amount, sh.reversed+sh.dropped)
+	due := rules.TakeBack(earned, sh.amount, sh.refunded, *ev.Amount, sh.reversed+sh.owed+sh.dropped)
 	// Lock the points balance before reading what is available, so that no
 	// debit outside loyalty's own flows (an expiry run, a manual entry) can
-	// take it between the read and the draw.
+	// take it between the read and the draw. What the customer owed before
+	// is settled first, from points that reached them since.
 	if err := p.tx.LockBalance(ctx, ledger.CustomerAccount(cust.ID, "points")); err != nil {
 		return err
 	}
-	held, err := pointsSummary(ctx, p.tx, cust.ID)
+	if _, err := SettleOwed(ctx, p.tx, cust.ID, p.actor); err != nil {
+		return err
+	}
+	held, err := p.tx.LotSummary(ctx, ledger.CustomerAccount(cust.ID, "points"), p.tx.Now())
 	if err != nil {
 		return err
 	}
-	take := min(want, held.Available)
-	dropped := want - take
-	// Take back from the volume channel first, then the campaign's.
-	fromVolume := min(take, max(0, sh.volume-sh.reversed))
-	p.postings.debit(cust.ID, "volume", fromVolume)
-	p.postings.debit(cust.ID, "campaign", take-fromVolume)
-	res.Refund = &Refund{Refunded: *ev.Amount, TotalRefunded: total, PointsTakenBack: take, PointsDropped: dropped}
+	take := min(due, held.Available)
+	owed := due - take
+	// The earning channels get back all that is due, the volume channel's
+	// first; the customer gives what they hold and owes the rest.
+	fromVolume := min(due, max(0, sh.volume-sh.reversed-sh.owed))
+	p.postings.add("platform:points:earned:volume", fromVolume)
+	p.postings.add("platform:points:earned:campaign", due-fromVolume)
+	p.postings.add(ledger.CustomerAccount(cust.ID, "points"), -take)
+	p.postings.add(ledger.CustomerAccount(cust.ID, "points_owed"), -owed)
+	res.Refund = &Refund{Refunded: *ev.Amount, TotalRefunded: total, PointsDue: due, PointsTakenBack: take, PointsOwed: owed}
 	res.Points = -take
+	if owed > 0 {
+		p.after = append(p.after, func(entryID *int64) error {
+			return recordOwed(ctx, p.tx, *entryID, cust.ID, ev.ShipmentID, due, owed)
+		})
+	}
 
 	var before decimal.Decimal
 	if err := p.tx.QueryRow(ctx, `UPDATE customer_months SET contribution = contribution - $3
@@ -167,7 +186,7 @@ WHERE customer_id = $1 AND month = $2 RETURNING contribution + $3`, cust.ID, sh.
 	}
 	res.Contribution = &Change{Month: rules.Month(sh.month), Before: before, After: before.Sub(*ev.Amount)}
 	if _, err := p.tx.Exec(ctx, `UPDATE shipments SET refunded = $2, points_reversed = points_reversed + $3,
-    points_dropped = points_dropped + $4 WHERE shipment_id = $1`, ev.ShipmentID, total, take, dropped); err != nil {
+    points_owed = points_owed + $4 WHERE shipment_id = $1`, ev.ShipmentID, total, take, owed); err != nil {
 		return err
 	}
 	if total.Equal(sh.amount) {
@@ -195,21 +214,28 @@ WHERE shipment_id = $1 AND status = 'paid'`, p.ev.ShipmentID).Scan(&referrer, &p
 	}
 	// Take back what is left of the bonus's own lot. A refund that occurred
 	// inside the window may arrive after it, when the referrer has spent the
-	// bonus: what is gone is dropped, never the referee's refund refused.
+	// bonus: what is gone is owed by the referrer (settled by the next
+	// points that reach them), never the referee's refund refused.
 	left, err := p.tx.LotRemaining(ctx, ledger.CustomerAccount(referrer, "points"), paidBy)
 	if err != nil {
 		return err
 	}
 	take := min(points, left)
+	owed := points - take
 	if d := p.postings.debit(referrer, "referral", take); d != nil {
 		d.DrawFrom = paidBy
 	}
+	p.postings.add("platform:points:earned:referral", owed)
+	p.postings.add(ledger.CustomerAccount(referrer, "points_owed"), -owed)
 	p.after = append(p.after, func(entryID *int64) error {
 		_, err := p.tx.Exec(ctx, `UPDATE referral_bonuses SET status = 'cancelled', cancel_entry_id = $2 WHERE shipment_id = $1`,
 			p.ev.ShipmentID, entryID)
+		if err == nil && owed > 0 {
+			err = recordOwed(ctx, p.tx, *entryID, referrer, p.ev.ShipmentID, points, owed)
+		}
 		return err
 	})
-	res.Referral = &Referral{ReferrerID: referrer, Status: "cancelled", Points: -take, AvailableAt: availableAt}
+	res.Referral = &Referral{ReferrerID: referrer, Status: "cancelled", Points: -take, PointsOwed: owed, AvailableAt: availableAt}
 	return nil
 }
 

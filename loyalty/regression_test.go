@@ -30,8 +30,8 @@ func TestFullRefundWithoutABonus(t *testing.T) {
 }
 
 // A refund that occurred inside the window but arrives after the referrer
-// spent the (by then available) bonus is still recorded; what is gone is
-// dropped.
+// spent the (by then available) bonus is still recorded; what the referrer
+// spent of it they owe, and their next points settle it.
 func TestLateFullRefundAfterTheBonusWasSpent(t *testing.T) {
 	e := newEnv(t)
 	e.Customer("R")
@@ -45,11 +45,19 @@ func TestLateFullRefundAfterTheBonusWasSpent(t *testing.T) {
 	if err != nil {
 		t.Fatalf("late refund refused: %v", err)
 	}
-	if res.Referral == nil || res.Referral.Points != -100 {
-		t.Errorf("referral %+v, want the 100 points left taken back", res.Referral)
+	if res.Referral == nil || res.Referral.Points != -100 || res.Referral.PointsOwed != 400 {
+		t.Errorf("referral %+v, want the 100 points left taken back, 400 owed", res.Referral)
 	}
-	if p := e.Points("R"); p.Balance != 0 {
-		t.Errorf("referrer balance %d, want 0", p.Balance)
+	if p := e.Points("R"); p.Balance != 0 || p.Owed != 400 {
+		t.Errorf("referrer %+v, want balance 0, 400 owed", p)
+	}
+	e.WantBalanceOf(t, "platform:points:earned:referral", "0") // the bonus is all given back
+	e.Ship("R", "SR", "250", march(14, 9))                     // 250 points settle 250 of the 400
+	if p := e.Points("R"); p.Balance != 0 || p.Owed != 150 {
+		t.Errorf("referrer after earning 250: %+v, want balance 0, 150 owed", p)
+	}
+	if got := e.statementLines("R")[2]; got != "100 referral points cancelled: E's shipment S1 refunded in full; 400 more owed, settled from the next points you receive" {
+		t.Errorf("statement line %q", got)
 	}
 	e.Reconcile()
 }

@@ -38,6 +38,7 @@ type shipmentState struct {
 	shipped   map[string]bool  // shipment ids already completed
 	qualified map[string]bool  // referees with a bonus recorded
 	paid      map[customerMonth]int
+	owing     map[string]bool // customers who owe points (owed.go)
 }
 
 type customerMonth struct {
@@ -48,7 +49,7 @@ type customerMonth struct {
 func newShipmentState(n int) *shipmentState {
 	return &shipmentState{rulesets: make([]rules.RuleSet, n), stored: map[eventKey]storedEvent{},
 		months: map[customerMonth]decimal.Decimal{}, shipped: map[string]bool{}, qualified: map[string]bool{},
-		paid: map[customerMonth]int{}}
+		paid: map[customerMonth]int{}, owing: map[string]bool{}}
 }
 
 // completeShipments prices the run's shipments in order against st, the
@@ -79,7 +80,34 @@ func (s *Service) completeShipments(ctx context.Context, tx *ledger.Tx, run []jo
 		p.index = n
 		priced = append(priced, p)
 	}
-	return outs, s.writeShipments(ctx, tx, run, priced, st.entryIDs, outs)
+	if err := s.writeShipments(ctx, tx, run, priced, st.entryIDs, outs); err != nil {
+		return outs, err
+	}
+	return outs, settleRun(ctx, tx, run, priced, st.owing)
+}
+
+// settleRun settles what the run's customers owe from the points the run
+// credited them, customer by customer in id order.
+func settleRun(ctx context.Context, tx *ledger.Tx, run []job, priced []*pricedShipment, owing map[string]bool) error {
+	if len(owing) == 0 {
+		return nil
+	}
+	actors := map[string]string{}
+	var ids []string
+	for _, p := range priced {
+		j := run[p.index]
+		if _, seen := actors[j.ev.CustomerID]; !seen && owing[j.ev.CustomerID] && p.earning.Points > 0 {
+			actors[j.ev.CustomerID] = j.actor
+			ids = append(ids, j.ev.CustomerID)
+		}
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		if _, err := SettleOwed(ctx, tx, id, actors[id]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // queueRunReads is the group loader's first half: it queues the reads of
@@ -95,6 +123,7 @@ func (s *Service) queueRunReads(ctx context.Context, tx *ledger.Tx, b *pgx.Batch
 	var (
 		spaces, eventIDs    []string
 		shipmentIDs         []string
+		customerIDs         []string
 		mCustomers, mMonths []string
 		from, until         time.Time
 	)
@@ -106,6 +135,7 @@ func (s *Service) queueRunReads(ctx context.Context, tx *ledger.Tx, b *pgx.Batch
 		}
 		st.rulesets[n] = rs
 		spaces, eventIDs, shipmentIDs = append(spaces, j.space), append(eventIDs, ev.EventID), append(shipmentIDs, ev.ShipmentID)
+		customerIDs = append(customerIDs, ev.CustomerID)
 		this := rs.MonthOf(ev.OccurredAt)
 		mCustomers = append(mCustomers, ev.CustomerID, ev.CustomerID)
 		mMonths = append(mMonths, string(this), string(this.Prev()))
@@ -142,6 +172,7 @@ CROSS JOIN LATERAL (SELECT contribution FROM customer_months WHERE customer_id =
 	})
 	queueCampaigns(b, from, until, &st.campaigns)
 	queueExisting(b, `SELECT 1 FROM shipments WHERE shipment_id = u.id`, shipmentIDs, st.shipped)
+	queueExisting(b, qOwing, customerIDs, st.owing)
 	ledger.QueueEntryIDs(b, len(run), &st.entryIDs)
 	return st, nil
 }
@@ -179,6 +210,9 @@ CROSS JOIN LATERAL (SELECT count(*) AS paid FROM referral_bonuses
 		})
 	}
 }
+
+// qOwing finds, for queueExisting, the customers who owe points.
+const qOwing = `SELECT 1 FROM points_owed WHERE customer_id = u.id AND settled < owed LIMIT 1`
 
 // queueExisting queues the lookup of which ids have a row, marking them in
 // found; lookup is a query on u.id.
@@ -246,6 +280,7 @@ func (s *Service) loadShipment(ctx context.Context, tx *ledger.Tx, j job, custs 
 		st.shipped[ev.ShipmentID] = shipped
 		return err
 	})
+	queueExisting(&b, qOwing, []string{ev.CustomerID}, st.owing)
 	if c, ok := custs[ev.CustomerID]; ok && c.ReferredBy != nil {
 		b.Queue(`SELECT EXISTS (SELECT 1 FROM referral_bonuses WHERE referee_id = $1)`, c.ID).QueryRow(func(row pgx.Row) error {
 			var qualified bool

@@ -109,9 +109,27 @@ func describe(e StatementEntry, customerID string, metadata []byte, reason strin
 		return d + ")"
 	case ShipmentRefunded:
 		if !own {
-			return fmt.Sprintf("%d referral points cancelled: %s's shipment %s refunded in full", abs, str("customer_id"), str("shipment_id"))
+			d := fmt.Sprintf("%d referral points cancelled: %s's shipment %s refunded in full", abs, str("customer_id"), str("shipment_id"))
+			if owed := str("referral_points_owed"); owed != "" {
+				d += fmt.Sprintf("; %s more owed, settled from the next points you receive", owed)
+			}
+			return d
 		}
-		return fmt.Sprintf("%d points taken back for the refund of shipment %s", abs, str("shipment_id"))
+		d := fmt.Sprintf("%d points taken back for the refund of shipment %s", abs, str("shipment_id"))
+		if owed := str("points_owed"); owed != "" && owed != "0" {
+			d += fmt.Sprintf("; %s more owed, settled from the next points you receive", owed)
+		}
+		return d
+	case KindSettlement:
+		var settles struct {
+			Settles []Settled `json:"settles"`
+		}
+		_ = json.Unmarshal(metadata, &settles)
+		var shipments []string
+		for _, st := range settles.Settles {
+			shipments = append(shipments, fmt.Sprintf("%d for shipment %s", st.Points, st.ShipmentID))
+		}
+		return fmt.Sprintf("%d points settle what refunds could not take back (%s)", abs, strings.Join(shipments, ", "))
 	case FeedbackSubmitted:
 		return fmt.Sprintf("%d points for rating shipment %s", abs, str("shipment_id"))
 	case "redemption":
@@ -120,6 +138,8 @@ func describe(e StatementEntry, customerID string, metadata []byte, reason strin
 		return fmt.Sprintf("%d points returned: redemption cancelled (%s)", abs, reason)
 	case "expiry":
 		return fmt.Sprintf("%d points expired", abs)
+	case KindExpiryUndone:
+		return fmt.Sprintf("%d expired points restored: expiry run %s undone (%s)", abs, str("run_id"), reason)
 	case "reversal":
 		return fmt.Sprintf("correction of an earlier %s: %s", str("reversed_kind"), reason)
 	}

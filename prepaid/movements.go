@@ -1,6 +1,7 @@
 package prepaid
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -290,6 +291,47 @@ FROM money_movements WHERE space = $1 AND kind = $2 AND id = $3`, space, kind, i
 // Errors: fault.NotFound, fault.AmbiguousID, fault.Invalid,
 // fault.AlreadyReversed, fault.InsufficientFunds.
 func (s *Service) ReverseMoney(ctx context.Context, kind, space, id, reason, actor string) (MoneyMovement, error) {
+	return s.reverseMoney(ctx, kind, space, id, reason, actor, "", nil)
+}
+
+// ReverseMoneyWithKey is ReverseMoney made safe to retry: the reversal
+// records the idempotency key and the hash of the request, and a later
+// request with both (a retry, or a twin racing the original) answers the
+// reversal it made with replayed = true. Any other request on a reversed
+// movement is fault.AlreadyReversed.
+//
+// Errors: as ReverseMoney, and fault.IdempotencyConflict (the key was used
+// for another request).
+func (s *Service) ReverseMoneyWithKey(ctx context.Context, kind, space, id, reason, actor, key string, hash []byte) (MoneyMovement, bool, error) {
+	m, err := s.reverseMoney(ctx, kind, space, id, reason, actor, key, hash)
+	if key == "" || fault.CodeOf(err) != fault.AlreadyReversed {
+		return m, false, err
+	}
+	e, found, rerr := s.ledger.Replay(ctx, key, hash)
+	if rerr != nil || !found {
+		return MoneyMovement{}, false, cmp.Or(rerr, err)
+	}
+	// The movement the key's entry reversed, as it is now.
+	err = s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
+		var sp string
+		err := tx.QueryRow(ctx, `SELECT space FROM money_movements WHERE kind = $1 AND id = $2 AND reversal_entry_id = $3`,
+			kind, id, e.ID).Scan(&sp)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fault.Errorf(fault.IdempotencyConflict, "this idempotency key was already used for a different request (entry %d)", e.ID)
+		}
+		if err != nil {
+			return err
+		}
+		m, err = moneyMovement(ctx, tx, kind, sp, id)
+		return err
+	})
+	if err != nil {
+		return MoneyMovement{}, false, err
+	}
+	return m, true, nil
+}
+
+func (s *Service) reverseMoney(ctx context.Context, kind, space, id, reason, actor, key string, hash []byte) (MoneyMovement, error) {
 	var out MoneyMovement
 	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
 		var customerID string
@@ -324,7 +366,7 @@ WHERE kind = $2 AND id = $3 AND (space = $1 OR $1 IS NULL) LIMIT 2`, sp, kind, i
 		if reversed != nil {
 			return fault.Errorf(fault.AlreadyReversed, "%s %s was reversed by entry %d", kind, id, *reversed)
 		}
-		entry, err := tx.Reverse(ctx, entryID, ledger.ReversalInput{Actor: actor, Reason: reason})
+		entry, err := tx.Reverse(ctx, entryID, ledger.ReversalInput{Actor: actor, Reason: reason, IdempotencyKey: key, RequestHash: hash})
 		if fault.CodeOf(err) == fault.InsufficientFunds {
 			return &fault.Error{Code: fault.InsufficientFunds, Message: "the " + kind + "'s money or rebate has been spent since: it cannot be reversed"}
 		}

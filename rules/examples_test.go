@@ -30,9 +30,9 @@ import (
 // (principal first, then rebate) is priced by the prepaid code, which
 // loyalty's TestChargeDrawsPrincipalThenRebate checks on the same three
 // rows; here the charge table is checked against the rule as the document
-// states it. What a refund lets go when the customer no longer holds the
+// states it. What a refund leaves owed when the customer no longer holds the
 // points (the prose example after the take-back table) is likewise the
-// loyalty code's, checked by TestRefundShortfallIsDroppedAndRecorded; its
+// loyalty code's, checked by TestRefundShortfallIsOwedAsTheRulesSay; its
 // take-back figures are rows of the take-back table.
 
 const rulesDoc = "../docs/RULES.md"

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -140,13 +141,18 @@ func keysCmd(ctx context.Context, env environment, args []string) error {
 }
 
 // expireCmd runs the points expiry job, printing progress per chunk on
-// stderr and the outcome on stdout.
+// stderr and the outcome on stdout; --dry-run previews it, and `expire undo`
+// undoes a run.
 func expireCmd(ctx context.Context, env environment, args []string) error {
+	if len(args) > 0 && args[0] == "undo" {
+		return expireUndoCmd(ctx, env, args[1:])
+	}
 	fs := flag.NewFlagSet("expire", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	asOf := fs.String("as-of", "", "expire the lots due by this instant (RFC 3339); default now")
+	dryRun := fs.Bool("dry-run", false, "say what would expire, per customer, and write nothing")
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
-		return usageError{"expire [--as-of 2027-04-01T00:00:00+08:00]"}
+		return usageError{"expire [--as-of 2027-04-01T00:00:00+08:00] [--dry-run]"}
 	}
 	at := time.Now()
 	if *asOf != "" {
@@ -160,16 +166,60 @@ func expireCmd(ctx context.Context, env environment, args []string) error {
 		return err
 	}
 	defer closeDB()
+	svc := loyalty.New(pool, ledger.New(pool))
+	if *dryRun {
+		rep, err := svc.PreviewExpiry(ctx, at)
+		if err != nil {
+			return fmt.Errorf("expire --dry-run: %w", err)
+		}
+		for _, c := range rep.ByCustomer {
+			fmt.Fprintf(env.stdout, "%s\t%d\n", c.CustomerID, c.Points)
+		}
+		more := ""
+		if rep.Truncated {
+			more = fmt.Sprintf(" (the first %d customers listed)", len(rep.ByCustomer))
+		}
+		fmt.Fprintf(env.stdout, "would expire %d points of %d customers as of %s%s; nothing written\n", rep.Points, rep.Customers,
+			rep.AsOf.Format(time.RFC3339), more)
+		return nil
+	}
 	start := time.Now()
-	rep, err := loyalty.New(pool, ledger.New(pool)).Expire(ctx, at, "tally expire", func(r loyalty.ExpiryReport) {
-		fmt.Fprintf(env.stderr, "tally expire: chunk %d: %d customers, %d points so far (%s)\n",
-			r.Chunks, r.Customers, r.Points, time.Since(start).Round(time.Millisecond))
+	rep, err := svc.Expire(ctx, at, "tally expire", func(r loyalty.ExpiryReport) {
+		fmt.Fprintf(env.stderr, "tally expire: run %d: chunk %d: %d customers, %d points so far (%s)\n",
+			r.RunID, r.Chunks, r.Customers, r.Points, time.Since(start).Round(time.Millisecond))
 	})
 	if err != nil {
 		return fmt.Errorf("expire (whole chunks done so far stay done; run again to finish): %w", err)
 	}
-	fmt.Fprintf(env.stdout, "expired %d points of %d customers as of %s in %d chunks\n", rep.Points, rep.Customers,
+	if rep.RunID == 0 {
+		fmt.Fprintf(env.stdout, "nothing to expire as of %s\n", rep.AsOf.Format(time.RFC3339))
+		return nil
+	}
+	fmt.Fprintf(env.stdout, "run %d expired %d points of %d customers as of %s in %d chunks\n", rep.RunID, rep.Points, rep.Customers,
 		rep.AsOf.Format(time.RFC3339), rep.Chunks)
+	return nil
+}
+
+// expireUndoCmd undoes an expiry run: `expire undo --run ID --reason R`.
+func expireUndoCmd(ctx context.Context, env environment, args []string) error {
+	fs := flag.NewFlagSet("expire undo", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	runID := fs.Int64("run", 0, "the run id an expiry run printed")
+	reason := fs.String("reason", "", "why the run is undone (required)")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 || *runID <= 0 || strings.TrimSpace(*reason) == "" {
+		return usageError{"expire undo --run ID --reason \"why\""}
+	}
+	pool, _, closeDB, err := env.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	u, _, err := loyalty.New(pool, ledger.New(pool)).UndoExpiry(ctx, *runID, loyalty.UndoInput{Reason: *reason, Actor: "tally expire undo"})
+	if err != nil {
+		return fmt.Errorf("expire undo: %w", err)
+	}
+	fmt.Fprintf(env.stdout, "undid run %d (as of %s): %d points of %d customers restored to their lots\n", u.RunID,
+		u.AsOf.Format(time.RFC3339), u.Points, u.Customers)
 	return nil
 }
 

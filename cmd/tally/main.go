@@ -3,7 +3,8 @@
 //	tally serve                   run the HTTP API (applies pending migrations first)
 //	tally migrate up|down|version manage the database schema
 //	tally keys create|list|revoke manage API keys
-//	tally expire [--as-of T]      expire points lots due by T
+//	tally expire [--as-of T] [--dry-run]  expire points lots due by T (or preview)
+//	tally expire undo --run ID --reason R undo an expiry run
 //	tally devdb start|stop|url    the project-local PostgreSQL cluster (make run/test)
 //
 // Configuration comes from the environment: DATABASE_URL, TALLY_ADDR,
@@ -47,8 +48,13 @@ commands:
                                 add a key to partner ID (same event and other ids)
   keys list                     list API keys (never their secrets)
   keys revoke ID                revoke an API key
-  expire [--as-of T]            expire the points lots due by T (RFC 3339; default now),
-                                in chunks that commit separately; safe to interrupt and rerun
+  expire [--as-of T] [--dry-run]
+                                expire the points lots due by T (RFC 3339; default now; never
+                                later than now plus 5 minutes), in chunks that commit separately;
+                                safe to interrupt and rerun; --dry-run lists what would expire
+                                by T (T may then be later), writing nothing
+  expire undo --run ID --reason R
+                                undo an expiry run: its points back in their lots
   devdb start|stop|url [--dir D] [--fast]
                                 the project-local PostgreSQL cluster
 

@@ -12,7 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/shopspring/decimal"
+
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/internal/testdb"
+	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/migrations"
 )
 
@@ -152,5 +157,60 @@ func TestMigrateVersion(t *testing.T) {
 	latest, _ := migrations.Latest()
 	if want := fmt.Sprintf("version: %d dirty: false\n", latest); out.String() != want {
 		t.Errorf("migrate version = %q", out.String())
+	}
+}
+
+// TestExpireCommands: tally expire refuses an --as-of past now plus the
+// clock skew, previews with --dry-run (writing nothing), runs under a run
+// id, and `expire undo` puts the points back once.
+func TestExpireCommands(t *testing.T) {
+	url := testdb.New(t)
+	vars := map[string]string{"DATABASE_URL": url}
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	l := ledger.New(pool)
+	if _, _, err := l.Post(ctx, ledger.EntryInput{Kind: "adjustment", Actor: "test", Reason: "goodwill", Postings: []ledger.PostingInput{
+		{Account: "customer:C1:points", Amount: decimal.NewFromInt(70), Lot: &ledger.Lot{AvailableAt: time.Now().Add(-2 * time.Hour), ExpiresAt: time.Now().Add(-time.Hour)}},
+		{Account: "platform:points:earned:adjustment", Amount: decimal.NewFromInt(-70)}}}); err != nil {
+		t.Fatal(err)
+	}
+	balance := func() string {
+		a, err := l.Account(ctx, "customer:C1:points")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a.Balance.String()
+	}
+	tally := func(args ...string) (string, error) {
+		var out bytes.Buffer
+		err := run(ctx, args, getenv(vars), nil, &out, io.Discard)
+		return out.String(), err
+	}
+
+	_, err = tally("expire", "--as-of", time.Now().Add(time.Hour).Format(time.RFC3339))
+	if fault.CodeOf(err) != fault.AsOfInFuture {
+		t.Errorf("expire an hour ahead: %v, want %s", err, fault.AsOfInFuture)
+	}
+	out, err := tally("expire", "--dry-run")
+	if err != nil || !strings.HasPrefix(out, "C1\t70\nwould expire 70 points of 1 customers as of ") || balance() != "70" {
+		t.Errorf("expire --dry-run printed %q, %v; balance %s: want C1's 70 listed and nothing written", out, err, balance())
+	}
+	out, err = tally("expire")
+	if err != nil || !strings.HasPrefix(out, "run 1 expired 70 points of 1 customers") || balance() != "0" {
+		t.Errorf("expire printed %q, %v; balance %s: want run 1 taking the 70", out, err, balance())
+	}
+	if _, err := tally("expire", "undo", "--run", "1"); err == nil {
+		t.Error("expire undo without a reason succeeded")
+	}
+	out, err = tally("expire", "undo", "--run", "1", "--reason", "run by mistake")
+	if err != nil || !strings.HasPrefix(out, "undid run 1 ") || !strings.Contains(out, "70 points of 1 customers restored") || balance() != "70" {
+		t.Errorf("expire undo printed %q, %v; balance %s: want the 70 back", out, err, balance())
+	}
+	if _, err := tally("expire", "undo", "--run", "1", "--reason", "again"); fault.CodeOf(err) != fault.AlreadyUndone {
+		t.Errorf("second undo: %v, want %s", err, fault.AlreadyUndone)
 	}
 }

@@ -279,12 +279,22 @@ func (p *prover) points(from, to time.Time, open, close balances) {
 	for _, ch := range finance.PointsChannels {
 		check("earned "+ch, rep.Earned[ch], moved("platform:points:earned:"+ch).Neg())
 	}
+	var owedMoved decimal.Decimal
+	for _, code := range p.codes {
+		if _, ok := ledger.CustomerOf(code); ok && strings.HasSuffix(code, ":points_owed") {
+			owedMoved = owedMoved.Add(moved(code))
+		}
+	}
+	check("owed less settled", rep.Owed-rep.Settled, owedMoved.Neg())
+	if rep.Owed < 0 || rep.Settled < 0 {
+		p.fail("points roll-forward %s: owed %d, settled %d, neither may be negative", what, rep.Owed, rep.Settled)
+	}
 	if len(rep.Earned) != len(finance.PointsChannels) {
 		p.fail("points roll-forward %s: channels %v, want %v", what, rep.Earned, finance.PointsChannels)
 	}
-	if rep.Opening+rep.EarnedTotal()-rep.Redeemed-rep.Expired != rep.Closing {
-		p.fail("points roll-forward %s: %d + %d - %d - %d is not the closing %d", what, rep.Opening, rep.EarnedTotal(),
-			rep.Redeemed, rep.Expired, rep.Closing)
+	if rep.Opening+rep.EarnedTotal()-rep.Redeemed-rep.Expired+rep.Owed-rep.Settled != rep.Closing {
+		p.fail("points roll-forward %s: %d + %d - %d - %d + %d - %d is not the closing %d", what, rep.Opening, rep.EarnedTotal(),
+			rep.Redeemed, rep.Expired, rep.Owed, rep.Settled, rep.Closing)
 	}
 }
 

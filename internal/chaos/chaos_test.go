@@ -31,6 +31,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -43,6 +44,7 @@ import (
 	"github.com/tally-ledger/tally/internal/pgdev"
 	"github.com/tally-ledger/tally/internal/pricemodel"
 	"github.com/tally-ledger/tally/internal/testdb"
+	"github.com/tally-ledger/tally/ledger"
 )
 
 var full = flag.Bool("chaos.full", false, "the full schedule: three server kills and a database crash over 100 s")
@@ -160,6 +162,7 @@ func TestChaos(t *testing.T) {
 	rep := &reporter{t: t}
 	c := &client{http: &http.Client{Timeout: 10 * time.Second}, base: "http://" + addr, fail: rep.fail}
 	sc := setup(t, c)
+	seedExpired(t, url, sc)
 
 	var (
 		seq      atomic.Int64
@@ -214,14 +217,14 @@ func TestChaos(t *testing.T) {
 	wg.Wait()
 	ran := time.Since(began).Round(time.Second)
 
-	// After the run: a last expiry (E customers must then hold nothing),
+	// After the run: a last expiry (X customers must then hold nothing),
 	// replays of acknowledged requests to the restarted server, and the
 	// balances the API answers now.
 	r := rand.New(rand.NewPCG(7, uint64(time.Now().UnixNano())))
 	expire(r)
 	replays := replaySweep(c, workers, sweep, r)
 	apiBalances := map[string]customerBalances{}
-	for _, id := range append(append([]string{}, kCustomers...), eCustomers...) {
+	for _, id := range slices.Concat(kCustomers, eCustomers, xCustomers) {
 		reply, err := c.send("GET", "/v1/customers/"+id+"/balances", nil)
 		var b customerBalances
 		if err != nil || reply.status != 200 || json.Unmarshal(reply.body, &b) != nil {
@@ -241,6 +244,9 @@ func TestChaos(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := newOracle(b, sc, rep.fail)
+	for _, x := range xCustomers {
+		o.points[x] = xLots * xLotPoints
+	}
 	events, inBatches, batches, expiriesRetried := 0, 0, 0, 0
 	for _, w := range workers {
 		for _, a := range w.log {
@@ -292,9 +298,9 @@ func TestChaos(t *testing.T) {
 	}
 	fmt.Printf("ops acknowledged %d, lost %d, duplicated %d, refused-but-written %d, invariants %s, "+
 		"content-checked %d, replays byte-equal %d of %d, refusals by code %d "+
-		"(%d events, %d of them in %d batches, %d expiry runs (%d retried through a disruption), %d done by a lost attempt, %d retries, %d transport failures outside disruptions, %d server kills, 1 database crash, %s)\n",
+		"(%d events, %d of them in %d batches, %d expiry runs (%d retried through a disruption), %d refunds owing, %d settlements, %d done by a lost attempt, %d retries, %d transport failures outside disruptions, %d server kills, 1 database crash, %s)\n",
 		o.acked, o.lost, o.duplicated, o.wrongly, invariants, o.checked, o.byteEqual, o.replays, o.refusals,
-		events, inBatches, batches, runs, expiriesRetried, o.unheard, c.retries.Load(), c.transportOutside.Load(), len(kills), ran)
+		events, inBatches, batches, runs, expiriesRetried, len(o.refunds), len(b.settlements), o.unheard, c.retries.Load(), c.transportOutside.Load(), len(kills), ran)
 }
 
 // setup registers the customers, the product and two campaigns around t0:
@@ -302,8 +308,7 @@ func TestChaos(t *testing.T) {
 func setup(t *testing.T, c *client) *scene {
 	t0 := time.Now().Add(-time.Second).UTC().Truncate(time.Microsecond)
 	rules := pricemodel.Default()
-	// The lots earned in the month before t0's expire at the boundary.
-	sc := &scene{rules: rules, t0: t0, boundary: rules.ExpiresAt(rules.MonthStart(rules.MonthOf(t0).Prev()))}
+	sc := &scene{rules: rules, t0: t0, boundary: t0.Add(-time.Hour)}
 	for _, cp := range []pricemodel.Campaign{
 		{ID: "chaos-all", Multiplier: decimal.RequireFromString("1.1")},
 		{ID: "chaos-mid", Segments: []string{"mid", "vip"}, Multiplier: decimal.RequireFromString("1.25")},
@@ -316,12 +321,38 @@ func setup(t *testing.T, c *client) *scene {
 		mustPost(t, c, "/v1/campaigns", body)
 		sc.campaigns = append(sc.campaigns, cp)
 	}
-	for _, id := range append(append([]string{}, kCustomers...), eCustomers...) {
+	for _, id := range slices.Concat(kCustomers, eCustomers, xCustomers) {
 		mustPost(t, c, "/v1/customers", map[string]any{"id": id, "name": id})
 	}
 	mustPost(t, c, "/v1/products", map[string]any{"sku": "gift", "name": "Gift", "kind": "standard",
 		"points_price": fmt.Sprint(giftPrice)})
 	return sc
+}
+
+// seedExpired gives each X customer its lots, expired already, through the
+// ledger (the API dates nothing that far back, and a lot's expiry follows
+// the rules): one entry of kind chaos.seed per lot.
+func seedExpired(t *testing.T, url string, sc *scene) {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	l := ledger.New(pool)
+	for _, x := range xCustomers {
+		for k := range xLots {
+			expires := sc.boundary.Add(time.Duration(k) * xLotStep)
+			if _, _, err := l.Post(ctx, ledger.EntryInput{Kind: "chaos.seed", Actor: "chaos", Reason: "points that expired before the run",
+				Postings: []ledger.PostingInput{
+					{Account: "customer:" + x + ":points", Amount: decimal.NewFromInt(xLotPoints),
+						Lot: &ledger.Lot{AvailableAt: sc.boundary.Add(-time.Hour), ExpiresAt: expires}},
+					{Account: "platform:points:earned:adjustment", Amount: decimal.NewFromInt(-xLotPoints)},
+				}}); err != nil {
+				t.Fatalf("seed %s: %v", x, err)
+			}
+		}
+	}
 }
 
 func mustPost(t *testing.T, c *client, path string, body any) {

@@ -15,13 +15,38 @@ import (
 )
 
 // The customers of the run. K customers are shared by every worker and
-// earn in the month of t0 (their lots expire after the expiry runs' as_of);
-// E customers earn only on shipments dated in the month before, whose lots
-// all expire at boundary, so every expiry run takes all their points.
+// earn in the month of t0; E customers earn only on shipments dated in the
+// month before. Their lots all expire months after the run, and an expiry
+// job never acts ahead of now. X customers do nothing in the run: before it
+// they are given xLots lots of xLotPoints points by hand in the ledger,
+// which expired at boundary, boundary + xLotStep, ...: the expiry runs, as
+// of boundary + n seconds, take them a few at a time, and the last run takes
+// what is left.
 var (
 	kCustomers = names("K", 12)
 	eCustomers = names("E", 4)
+	xCustomers = names("X", 4)
 )
+
+const (
+	xLots      = 8
+	xLotPoints = 25
+	xLotStep   = time.Second
+)
+
+// xHeldAfter is what an X customer holds once every lot expiring by asOf
+// has been expired.
+func xHeldAfter(boundary, asOf time.Time) int64 {
+	var held int64
+	for k := range xLots {
+		if boundary.Add(time.Duration(k) * xLotStep).After(asOf) {
+			held += xLotPoints
+		}
+	}
+	return held
+}
+
+func isX(customer string) bool { return customer[0] == 'X' }
 
 func names(prefix string, n int) []string {
 	out := make([]string, n)
@@ -41,7 +66,7 @@ const giftPrice = 50
 type scene struct {
 	rules     pricemodel.Rules
 	t0        time.Time // every K event occurs at t0
-	boundary  time.Time // when the lots of the month before t0 expire
+	boundary  time.Time // when the first of the X customers' lots expired, an hour before t0
 	campaigns []pricemodel.Campaign
 }
 
@@ -489,6 +514,11 @@ func (w *worker) redeem() *op {
 		customer = eCustomers[w.r.IntN(len(eCustomers))]
 	}
 	q := 1 + w.r.IntN(3)
+	if w.r.IntN(4) == 0 {
+		// Up to 10,000 points: a customer who can pay is drained, so that
+		// refunds meet points already spent (owed, then settled).
+		q = 1 + w.r.IntN(200)
+	}
 	return &op{kind: "redemption", id: id, method: "POST", path: "/v1/redemptions", customer: customer, quantity: q,
 		body: mustJSON(map[string]any{"redemption_id": id, "customer_id": customer, "sku": "gift", "quantity": q}),
 		red:  &redemption{id: id, customer: customer}, ok: true, codes: []string{"insufficient_points"}}

@@ -24,6 +24,8 @@ type oracle struct {
 	ships     map[string]*shipModel      // by shipment id
 	changes   map[string][]change        // customer|month: contribution changes answered
 	points    map[string]int64           // customer: points, by the model
+	owed      map[string]int64           // customer: points owed by acknowledged refunds
+	refunds   map[string]int64           // refund entry:customer: the points it answered owed
 	principal map[string]decimal.Decimal // customer: prepaid principal, by the model
 	rebate    map[string]decimal.Decimal // customer: rebate, by the model
 	cancels   map[string]int             // redemption: cancellations acknowledged
@@ -37,12 +39,12 @@ type oracle struct {
 }
 
 type shipModel struct {
-	customer, month       string
-	amount                decimal.Decimal
-	points                int64
-	refunded              decimal.Decimal // by acknowledged refunds
-	asked, taken, dropped int64
-	rated                 bool
+	customer, month    string
+	amount             decimal.Decimal
+	points             int64
+	refunded           decimal.Decimal // by acknowledged refunds
+	asked, taken, owed int64
+	rated              bool
 }
 
 type change struct{ before, after decimal.Decimal }
@@ -55,7 +57,7 @@ type expiryRun struct {
 
 func newOracle(b *books, sc *scene, fail func(string, ...any)) *oracle {
 	return &oracle{b: b, sc: sc, fail: fail, ships: map[string]*shipModel{}, changes: map[string][]change{},
-		points: map[string]int64{}, principal: map[string]decimal.Decimal{}, rebate: map[string]decimal.Decimal{}, cancels: map[string]int{},
+		points: map[string]int64{}, owed: map[string]int64{}, refunds: map[string]int64{}, principal: map[string]decimal.Decimal{}, rebate: map[string]decimal.Decimal{}, cancels: map[string]int{},
 		reverses: map[string]int{}, expired: map[string]expiryRun{}, byKind: map[string][2]int{}}
 }
 
@@ -158,8 +160,9 @@ type eventResult struct {
 	Refund   *struct {
 		Refunded        decimal.Decimal `json:"refunded"`
 		TotalRefunded   decimal.Decimal `json:"total_refunded"`
+		PointsDue       int64           `json:"points_due,string"`
 		PointsTakenBack int64           `json:"points_taken_back,string"`
-		PointsDropped   int64           `json:"points_dropped,string"`
+		PointsOwed      int64           `json:"points_owed,string"`
 	} `json:"refund"`
 	Feedback *struct {
 		Rating int   `json:"rating"`
@@ -278,20 +281,21 @@ func (o *oracle) refund(a *answer) {
 	}
 	total := sm.refunded.Add(op.amount)
 	want := pricemodel.TakeBack(sm.points, sm.amount, total, sm.asked)
-	if !r.Refunded.Equal(op.amount) || !r.TotalRefunded.Equal(total) || r.PointsTakenBack < 0 || r.PointsDropped < 0 ||
-		r.PointsTakenBack+r.PointsDropped != want || res.Points != -r.PointsTakenBack {
+	if !r.Refunded.Equal(op.amount) || !r.TotalRefunded.Equal(total) || r.PointsTakenBack < 0 || r.PointsOwed < 0 ||
+		r.PointsDue != want || r.PointsTakenBack+r.PointsOwed != want || res.Points != -r.PointsTakenBack {
 		o.fail("refund %s of %s on shipment %s (%d points on %s, %s refunded before, %d asked back before): want %s refunded in all, %d points asked back; answered %s",
 			op.id, op.amount, op.ship.id, sm.points, sm.amount, sm.refunded, sm.asked, total, want, oneLine(a.body))
 	}
 	if c.Month != sm.month || !c.Before.Sub(c.After).Equal(op.amount) {
 		o.fail("refund %s of %s: contribution of %s from %s to %s; the shipment is of %s", op.id, op.amount, c.Month, c.Before, c.After, sm.month)
 	}
-	taken := r.PointsTakenBack
+	taken, owed := r.PointsTakenBack, r.PointsOwed
 	account := "customer:" + op.customer + ":points"
+	owedAccount := "customer:" + op.customer + ":points_owed"
 	switch {
-	case taken > 0 && res.EntryID == nil:
-		o.fail("refund %s took back %d points and answers no entry", op.id, taken)
-	case taken > 0:
+	case want > 0 && res.EntryID == nil:
+		o.fail("refund %s was due %d points and answers no entry", op.id, want)
+	case want > 0:
 		e := o.b.entries[*res.EntryID]
 		if e == nil || e.kind != "shipment.refunded" || !e.effective.Equal(op.at) {
 			o.fail("refund %s: entry %d is not its shipment.refunded entry", op.id, *res.EntryID)
@@ -304,27 +308,38 @@ func (o *oracle) refund(a *answer) {
 				if !v.Equal(decimal.NewFromInt(-taken)) {
 					o.fail("refund %s: entry %d takes %s from %s, answered %d", op.id, e.id, v.Neg(), acct, taken)
 				}
+			case owedAccount:
+				if !v.Equal(decimal.NewFromInt(-owed)) {
+					o.fail("refund %s: entry %d debits %s to %s, answered %d owed", op.id, e.id, v.Neg(), acct, owed)
+				}
 			case "platform:points:earned:volume", "platform:points:earned:campaign":
 				platform = platform.Add(v)
 			default:
 				o.fail("refund %s: entry %d moves %s %s", op.id, e.id, acct, v)
 			}
 		}
-		if !platform.Equal(decimal.NewFromInt(taken)) {
-			o.fail("refund %s: entry %d gives %s back to the earning channels, answered %d", op.id, e.id, platform, taken)
+		if !platform.Equal(decimal.NewFromInt(want)) {
+			o.fail("refund %s: entry %d gives %s back to the earning channels, due %d", op.id, e.id, platform, want)
 		}
-		if r.PointsDropped > 0 && !o.b.after(account, e.id).IsZero() {
-			o.fail("refund %s dropped %d points, but %s still held %s after it", op.id, r.PointsDropped, account, o.b.after(account, e.id))
+		if (taken > 0) != got[account].IsNegative() || (owed > 0) != got[owedAccount].IsNegative() {
+			o.fail("refund %s: entry %d moves %v, answered %d taken and %d owed", op.id, e.id, got, taken, owed)
+		}
+		if owed > 0 && !o.b.after(account, e.id).IsZero() {
+			o.fail("refund %s left %d points owed, but %s still held %s after it", op.id, owed, account, o.b.after(account, e.id))
+		}
+		if owed > 0 {
+			o.refunds[fmt.Sprintf("%d:%s", e.id, op.customer)] = owed
 		}
 	case res.EntryID != nil:
-		o.fail("refund %s took back nothing and answers entry %d", op.id, *res.EntryID)
+		o.fail("refund %s was due nothing and answers entry %d", op.id, *res.EntryID)
 	}
 	o.changes[op.customer+"|"+c.Month] = append(o.changes[op.customer+"|"+c.Month], change{c.Before, c.After})
 	sm.refunded = total
 	sm.asked += want
 	sm.taken += taken
-	sm.dropped += r.PointsDropped
+	sm.owed += owed
 	o.points[op.customer] -= taken
+	o.owed[op.customer] += owed
 }
 
 func (o *oracle) feedback(a *answer) {
@@ -797,15 +812,65 @@ func (o *oracle) tally(workers []*worker) {
 	}
 	for id, sm := range o.ships {
 		row := o.b.shipments[id]
-		if !row.refunded.Equal(sm.refunded) || row.reversed != sm.taken || row.dropped != sm.dropped || row.rated != sm.rated {
-			o.fail("shipment %s: the books have %s refunded, %d points taken back and %d dropped, rated %t; the answers %s, %d, %d, %t",
-				id, row.refunded, row.reversed, row.dropped, row.rated, sm.refunded, sm.taken, sm.dropped, sm.rated)
+		if !row.refunded.Equal(sm.refunded) || row.reversed != sm.taken || row.owed != sm.owed || row.dropped != 0 || row.rated != sm.rated {
+			o.fail("shipment %s: the books have %s refunded, %d points taken back, %d owed and %d dropped, rated %t; the answers %s, %d, %d, 0, %t",
+				id, row.refunded, row.reversed, row.owed, row.dropped, row.rated, sm.refunded, sm.taken, sm.owed, sm.rated)
 		}
 	}
+	o.settlements()
 	o.contributions()
 	o.expiries()
 	if len(o.b.badBalance) > 0 {
 		o.fail("%d postings' balance_after differ from their account's running sum, first on %s", len(o.b.badBalance), o.b.badBalance[0])
+	}
+}
+
+// settlements: every settlement entry moves points from one customer's
+// points to their points_owed, exactly what its metadata says it settles,
+// of refunds of theirs that answered points owed; no refund is settled
+// beyond what it answered owed. What they settle leaves the customer's
+// points and what they owe (the models of both).
+func (o *oracle) settlements() {
+	settled := map[string]int64{} // refund entry:customer: settled so far
+	for _, id := range o.b.settlements {
+		e := o.b.entries[id]
+		var customer string
+		var points int64
+		got := e.amounts()
+		for acct, v := range got {
+			if c, ok := strings.CutSuffix(strings.TrimPrefix(acct, "customer:"), ":points"); ok && v.IsNegative() {
+				customer, points = c, -v.IntPart()
+			}
+		}
+		if customer == "" || len(got) != 2 || !got["customer:"+customer+":points_owed"].Equal(decimal.NewFromInt(points)) {
+			o.fail("settlement entry %d moves %v", id, got)
+			continue
+		}
+		var sum int64
+		items, _ := e.meta["settles"].([]any)
+		for _, it := range items {
+			m, _ := it.(map[string]any)
+			refund, _ := m["refund_entry_id"].(float64)
+			part, err := decimal.NewFromString(str(m["points"]))
+			r := o.b.entries[int64(refund)]
+			if err != nil || !part.IsPositive() || r == nil || r.kind != "shipment.refunded" ||
+				!r.amounts()["customer:"+customer+":points_owed"].IsNegative() {
+				o.fail("settlement entry %d settles %v: not a refund of %s", id, m, customer)
+				continue
+			}
+			sum += part.IntPart()
+			settled[fmt.Sprintf("%d:%s", int64(refund), customer)] += part.IntPart()
+		}
+		if sum != points || str(e.meta["customer_id"]) != customer {
+			o.fail("settlement entry %d moves %d points of %s and says it settles %d of %v", id, points, customer, sum, e.meta["customer_id"])
+		}
+		o.points[customer] -= points
+		o.owed[customer] -= points
+	}
+	for refund, n := range settled {
+		if n > o.refunds[refund] {
+			o.fail("refund entry:customer %s is settled %d points; it answered %d owed", refund, n, o.refunds[refund])
+		}
 	}
 }
 
@@ -837,8 +902,8 @@ func (o *oracle) contributions() {
 	}
 }
 
-// expiries: every expiry entry takes all that an E customer holds (all
-// their lots expire at the boundary) and nothing from anyone else; each run
+// expiries: every expiry entry takes from an X customer all its lots that
+// expire by the run's as_of (and nothing from anyone else); each run
 // answered the entries carrying its as_of, all of them unless an unheard
 // attempt may have posted some.
 func (o *oracle) expiries() {
@@ -860,12 +925,12 @@ func (o *oracle) expiries() {
 				o.fail("expiry entry %d moves %s %s", id, acct, v)
 			}
 		}
-		if customer == "" || !isE(customer) || len(e.postings) != 2 {
-			o.fail("expiry entry %d expires points of %q: only E customers hold lots that expire by %s", id, customer, o.sc.boundary)
+		if customer == "" || !isX(customer) || len(e.postings) != 2 {
+			o.fail("expiry entry %d expires points of %q: only X customers hold lots that have expired", id, customer)
 			continue
 		}
-		if held := o.b.after("customer:"+customer+":points", id); !held.IsZero() {
-			o.fail("expiry entry %d left %s with %s points, all of whose lots expire by %s", id, customer, held, asOf)
+		if held, want := o.b.after("customer:"+customer+":points", id), xHeldAfter(o.sc.boundary, asOf); held.IntPart() != want {
+			o.fail("expiry entry %d as of %s left %s with %s points, want %d (its lots expiring later)", id, asOf, customer, held, want)
 		}
 		o.points[customer] -= points
 		key := asOf.UTC().Format(time.RFC3339Nano)
@@ -901,11 +966,20 @@ func (o *oracle) balances(customer string, api customerBalances, now time.Time) 
 	if bpts := o.b.final(points).IntPart(); o.points[customer] != bpts || api.Points.Balance != bpts {
 		o.fail("%s: points by the answers %d, in the books %d, by the API %d", customer, o.points[customer], bpts, api.Points.Balance)
 	}
+	if bowed := -o.b.final("customer:" + customer + ":points_owed").IntPart(); o.owed[customer] != bowed || api.Points.Owed != bowed || bowed < 0 {
+		o.fail("%s: points owed by the answers %d, in the books %d, by the API %d", customer, o.owed[customer], bowed, api.Points.Owed)
+	}
+	// Every write that credits a customer settles what they owe, and no
+	// lot of the run is pending: whoever still owes holds nothing (an E
+	// customer's expired points are taken by the last expiry run).
+	if api.Points.Owed > 0 && api.Points.Balance > 0 && !isE(customer) {
+		o.fail("%s holds %d points and owes %d", customer, api.Points.Balance, api.Points.Owed)
+	}
 	if !o.principal[customer].Equal(bp) || !ap.Equal(bp) || !o.rebate[customer].Equal(br) || !ar.Equal(br) {
 		o.fail("%s: principal and rebate by the answers %s and %s, in the books %s and %s, by the API %s and %s", customer,
 			o.principal[customer], o.rebate[customer], bp, br, ap, ar)
 	}
-	if isE(customer) && api.Points.Balance != 0 {
+	if isX(customer) && api.Points.Balance != 0 {
 		o.fail("%s holds %d points after the last expiry run", customer, api.Points.Balance)
 	}
 	// The tier in effect now: the higher of last month's and this month's.
@@ -927,6 +1001,7 @@ type customerBalances struct {
 	Level   int    `json:"level"`
 	Points  struct {
 		Balance int64 `json:"balance,string"`
+		Owed    int64 `json:"owed,string"`
 	} `json:"points"`
 	Prepaid struct {
 		Principal decimal.Decimal `json:"principal"`

@@ -47,6 +47,8 @@ const (
 	CampaignConflict  Code = "campaign_conflict"       // campaign id taken, with other data
 	InvalidRules      Code = "invalid_rules"           // rule set inconsistent
 	OccurredAtTooOld  Code = "occurred_at_too_old"     // occurred_at before the back-dating window
+	AsOfInFuture      Code = "as_of_in_future"         // a job asked to act ahead of now
+	AlreadyUndone     Code = "already_undone"          // expiry run undone before
 )
 
 // The codes of the catalogue and its redemptions.

@@ -64,14 +64,15 @@ type Referral struct {
 	Referrer    string
 	Status      string
 	Points      int64
+	Owed        int64 // cancelled: what the referrer had spent of it, and owes
 	AvailableAt time.Time
 }
 
-// Refund is what a refund took back; Dropped is what the customer no longer
-// held.
+// Refund is what a refund was due and took back; Owed is what the
+// customer no longer held, and owes.
 type Refund struct {
 	Refunded, TotalRefunded decimal.Decimal
-	TakenBack, Dropped      int64
+	Due, TakenBack, Owed    int64
 }
 
 // Books is a model of the points books of one partner: customers and their
@@ -84,10 +85,17 @@ type Refund struct {
 //     answers the first answer, another body is refused; a refused event
 //     records nothing;
 //   - a refund takes back what TakeBack says, but never more than the
-//     customer holds available; the rest is dropped (recorded, not owed);
+//     customer holds available; the rest is owed (the platform gets all that
+//     is due, the customer's points_owed account the shortfall);
+//   - whoever owes settles, oldest debt first, from their available points,
+//     when points reach them (a shipment or a rating of theirs, a cancelled
+//     redemption) and before they spend (a refund, a redemption): the
+//     settlement moves points from customer:{id}:points to
+//     customer:{id}:points_owed;
 //   - every credit is a lot; a debit draws from the lots available at that
 //     moment that expire soonest (of equal expiry, the older lot first); a
-//     cancelled referral bonus takes back what is left of its own lot.
+//     cancelled referral bonus takes back what is left of its own lot, and
+//     the referrer owes the rest;
 type Books struct {
 	Rules     Rules
 	Campaigns []Campaign
@@ -104,6 +112,7 @@ type customer struct {
 	id, referredBy string
 	months         map[Month]decimal.Decimal // contributions, net of refunds
 	lots           []*lot                    // in the order they were created
+	debts          []int64                   // owed by refunds, oldest first: what each still has owed
 }
 
 type lot struct {
@@ -116,8 +125,7 @@ type shipment struct {
 	amount, refunded         decimal.Decimal
 	month                    Month
 	volume, campaign         int64 // the points it earned, by channel
-	volumeBack, campaignBack int64 // taken back so far, by channel
-	dropped                  int64 // due but not held when refunded
+	volumeBack, campaignBack int64 // given back to the platform so far, by channel (taken or owed)
 	rated                    bool
 	bonus                    *bonus // the referral bonus it decided, if any
 }
@@ -161,7 +169,7 @@ func (b *Books) AddCustomer(id, referredBy string) {
 }
 
 // Balances are the points accounts' balances by the domain's account codes
-// (customer:{id}:points, platform:points:earned:{channel},
+// (customer:{id}:points, customer:{id}:points_owed, platform:points:earned:{channel},
 // platform:points:redeemed, platform:points:expired), credits to a customer
 // positive, so that they sum to zero. Accounts never moved are absent.
 func (b *Books) Balances() map[string]int64 {
@@ -194,11 +202,11 @@ func (b *Books) Process(ev Event, now time.Time) Answer {
 	var a Answer
 	switch ev.Type {
 	case ShipmentCompleted:
-		a = b.shipment(c, ev)
+		a = b.shipment(c, ev, now)
 	case ShipmentRefunded:
 		a = b.refund(c, ev, now)
 	case FeedbackSubmitted:
-		a = b.feedback(c, ev)
+		a = b.feedback(c, ev, now)
 	}
 	if a.Refused == "" {
 		b.events[ev.ID] = recorded{ev, a}
@@ -236,7 +244,7 @@ func sameBody(a, b Event) bool {
 // shipment: the tier from last month's total and this month's so far, the
 // points, the contribution, and the referrer's bonus on the referee's first
 // shipment of at least the minimum (once; capped past the monthly cap).
-func (b *Books) shipment(c *customer, ev Event) Answer {
+func (b *Books) shipment(c *customer, ev Event, now time.Time) Answer {
 	if _, done := b.shipments[ev.Shipment]; done {
 		return Answer{Refused: CodeDuplicateShipment}
 	}
@@ -248,6 +256,9 @@ func (b *Books) shipment(c *customer, ev Event) Answer {
 	b.credit(c.id, e.Points, ev.At, ev.At)
 	b.balances["platform:points:earned:volume"] -= e.Volume
 	b.balances["platform:points:earned:campaign"] -= e.CampaignPoints
+	if e.Points > 0 {
+		b.settle(c, now)
+	}
 	c.months[month] = before.Add(amount)
 	s := &shipment{customer: c.id, amount: amount, month: month, volume: e.Volume, campaign: e.CampaignPoints}
 	b.shipments[ev.Shipment] = s
@@ -296,35 +307,45 @@ func (b *Books) refund(c *customer, ev Event, now time.Time) Answer {
 	if total.GreaterThan(s.amount) {
 		return Answer{Refused: CodeRefundExceeds}
 	}
-	due := TakeBack(s.volume+s.campaign, s.amount, total, s.volumeBack+s.campaignBack+s.dropped)
+	b.settle(c, now) // older debts first
+	due := TakeBack(s.volume+s.campaign, s.amount, total, s.volumeBack+s.campaignBack)
 	take := min(due, b.available(c.id, now))
 	b.draw(c.id, take, now)
 	b.balances["customer:"+c.id+":points"] -= take
-	fromVolume := min(take, s.volume-s.volumeBack) // the volume channel first
+	if owed := due - take; owed > 0 {
+		b.balances["customer:"+c.id+":points_owed"] -= owed
+		c.debts = append(c.debts, owed)
+	}
+	fromVolume := min(due, s.volume-s.volumeBack) // the volume channel first
 	b.balances["platform:points:earned:volume"] += fromVolume
-	b.balances["platform:points:earned:campaign"] += take - fromVolume
+	b.balances["platform:points:earned:campaign"] += due - fromVolume
 	s.volumeBack += fromVolume
-	s.campaignBack += take - fromVolume
-	s.dropped += due - take
+	s.campaignBack += due - fromVolume
 	s.refunded = total
 	before := c.months[s.month]
 	c.months[s.month] = before.Sub(amount)
 	a := Answer{Contribution: &Contribution{s.month, before, before.Sub(amount)},
-		Refund: &Refund{Refunded: amount, TotalRefunded: total, TakenBack: take, Dropped: due - take}, Points: -take}
+		Refund: &Refund{Refunded: amount, TotalRefunded: total, Due: due, TakenBack: take, Owed: due - take}, Points: -take}
 
 	if bn := s.bonus; total.Equal(s.amount) && bn != nil && bn.status == "paid" && ev.At.Before(bn.availableAt) {
-		back := min(bn.points, bn.lot.remaining) // what the referrer spent of it is gone
+		back := min(bn.points, bn.lot.remaining) // what the referrer spent of it, they owe
 		bn.lot.remaining -= back
 		b.balances["customer:"+bn.referrer+":points"] -= back
-		b.balances["platform:points:earned:referral"] += back
+		b.balances["platform:points:earned:referral"] += bn.points
+		if owed := bn.points - back; owed > 0 {
+			b.balances["customer:"+bn.referrer+":points_owed"] -= owed
+			r := b.customers[bn.referrer]
+			r.debts = append(r.debts, owed)
+		}
 		bn.status = "cancelled"
-		a.Referral = &Referral{Referrer: bn.referrer, Status: "cancelled", Points: -back, AvailableAt: bn.availableAt}
+		a.Referral = &Referral{Referrer: bn.referrer, Status: "cancelled", Points: -back, Owed: bn.points - back,
+			AvailableAt: bn.availableAt}
 	}
 	return a
 }
 
 // feedback earns the feedback points, once per shipment.
-func (b *Books) feedback(c *customer, ev Event) Answer {
+func (b *Books) feedback(c *customer, ev Event, now time.Time) Answer {
 	s := b.shipments[ev.Shipment]
 	if s == nil || s.customer != c.id {
 		return Answer{Refused: CodeUnknownShipment}
@@ -336,6 +357,7 @@ func (b *Books) feedback(c *customer, ev Event) Answer {
 	points := b.Rules.FeedbackPoints
 	b.credit(c.id, points, ev.At, ev.At)
 	b.balances["platform:points:earned:feedback"] -= points
+	b.settle(c, now)
 	return Answer{Feedback: points, Points: points}
 }
 
@@ -350,6 +372,39 @@ func (b *Books) credit(customerID string, points int64, availableAt, earnedAt ti
 	c.lots = append(c.lots, l)
 	b.balances["customer:"+customerID+":points"] += points
 	return l
+}
+
+// settle pays what the customer owes, oldest debt first, from their
+// available points at now.
+func (b *Books) settle(c *customer, now time.Time) {
+	var owed int64
+	for _, d := range c.debts {
+		owed += d
+	}
+	pay := min(owed, b.available(c.id, now))
+	if pay <= 0 {
+		return
+	}
+	b.draw(c.id, pay, now)
+	b.balances["customer:"+c.id+":points"] -= pay
+	b.balances["customer:"+c.id+":points_owed"] += pay
+	for i := range c.debts {
+		part := min(pay, c.debts[i])
+		c.debts[i] -= part
+		pay -= part
+	}
+	for len(c.debts) > 0 && c.debts[0] == 0 {
+		c.debts = c.debts[1:]
+	}
+}
+
+// Owed is what the customer owes.
+func (b *Books) Owed(customerID string) int64 {
+	var owed int64
+	for _, d := range b.customers[customerID].debts {
+		owed += d
+	}
+	return owed
 }
 
 func usable(l *lot, now time.Time) bool { return !l.availableAt.After(now) && l.until.After(now) }
@@ -391,16 +446,19 @@ func (b *Books) draw(customerID string, points int64, now time.Time) []draw {
 	return draws
 }
 
-// Redeem spends points of the customer's at now, under the id; refused
-// (CodeInsufficientPoints) when fewer are available. Whether the product may
-// be redeemed at all is the caller's to decide.
+// Redeem spends points of the customer's at now, under the id, once what
+// they owe is settled; refused (CodeInsufficientPoints, and nothing
+// settled) when fewer are available then. Whether the product may be
+// redeemed at all is the caller's to decide.
 func (b *Books) Redeem(id, customerID string, points int64, now time.Time) string {
-	if _, ok := b.customers[customerID]; !ok {
+	c, ok := b.customers[customerID]
+	if !ok {
 		return CodeUnknownCustomer
 	}
-	if b.available(customerID, now) < points {
+	if b.available(customerID, now)-min(b.Owed(customerID), b.available(customerID, now)) < points {
 		return CodeInsufficientPoints
 	}
+	b.settle(c, now)
 	b.redemptions[id] = &redemption{customer: customerID, draws: b.draw(customerID, points, now)}
 	b.balances["customer:"+customerID+":points"] -= points
 	b.balances["platform:points:redeemed"] += points
@@ -408,8 +466,9 @@ func (b *Books) Redeem(id, customerID string, points int64, now time.Time) strin
 }
 
 // CancelRedemption puts the points back into the lots they came from, with
-// their original expiry (an expired lot gets them back expired).
-func (b *Books) CancelRedemption(id string) string {
+// their original expiry (an expired lot gets them back expired), and then
+// settles at now what the customer owes.
+func (b *Books) CancelRedemption(id string, now time.Time) string {
 	r, ok := b.redemptions[id]
 	switch {
 	case !ok:
@@ -423,6 +482,7 @@ func (b *Books) CancelRedemption(id string) string {
 		b.balances["customer:"+r.customer+":points"] += d.points
 		b.balances["platform:points:redeemed"] -= d.points
 	}
+	b.settle(b.customers[r.customer], now)
 	return ""
 }
 

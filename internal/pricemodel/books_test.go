@@ -64,27 +64,33 @@ func TestBooksMidCustomerShipmentAndPartialRefund(t *testing.T) {
 	bt.balance("platform:points:earned:volume", -(5000 + 148 - 28))
 }
 
-// A refund takes back what the customer still holds; the rest is dropped,
-// and the take-backs of a shipment never exceed what it earned.
-func TestBooksRefundTakesBackOnlyWhatIsHeld(t *testing.T) {
+// A refund takes back what the customer still holds; the rest is owed and
+// settled by the points the cancelled redemption returns; the take-backs of
+// a shipment never exceed what it earned.
+func TestBooksRefundTakesBackWhatIsHeldAndTheRestIsOwed(t *testing.T) {
 	bt := newBooks(t, [2]string{"C", ""})
 	bt.event(ShipmentCompleted, "C", "S1", "100", march(1))
 	if code := bt.b.Redeem("r1", "C", 90, bt.now); code != "" {
 		t.Fatal(code)
 	}
 	r := bt.event(ShipmentRefunded, "C", "S1", "50", march(2))
-	if r.Refund.TakenBack != 10 || r.Refund.Dropped != 40 {
-		t.Fatalf("refund %+v, want 10 taken and 40 dropped", r.Refund)
+	if r.Refund.Due != 50 || r.Refund.TakenBack != 10 || r.Refund.Owed != 40 {
+		t.Fatalf("refund %+v, want 50 due, 10 taken and 40 owed", r.Refund)
 	}
-	if code := bt.b.CancelRedemption("r1"); code != "" {
+	bt.balance("customer:C:points_owed", -40)
+	bt.balance("platform:points:earned:volume", -50)
+	if code := bt.b.CancelRedemption("r1", bt.now); code != "" {
 		t.Fatal(code)
 	}
-	// The second half is due 50; what was dropped stays dropped.
+	// The 90 returned settle the 40 owed.
+	bt.balance("customer:C:points", 50)
+	bt.balance("customer:C:points_owed", 0)
 	r = bt.event(ShipmentRefunded, "C", "S1", "50", march(3))
-	if r.Refund.TakenBack != 50 || r.Refund.Dropped != 0 {
+	if r.Refund.TakenBack != 50 || r.Refund.Owed != 0 {
 		t.Fatalf("second refund %+v, want 50 taken", r.Refund)
 	}
-	bt.balance("customer:C:points", 40)
+	bt.balance("customer:C:points", 0)
+	bt.balance("platform:points:earned:volume", 0)
 	if r := bt.event(ShipmentRefunded, "C", "S1", "0.01", march(4)); r.Refused != CodeRefundExceeds {
 		t.Fatalf("a refund past the amount: %+v", r)
 	}
@@ -111,7 +117,7 @@ func TestBooksReferralBonus(t *testing.T) {
 	if bt.b.Redeem("r1", "R", 1, available.Add(-time.Nanosecond)) != CodeInsufficientPoints || bt.b.Redeem("r2", "R", 500, available) != "" {
 		t.Fatal("the bonus is spendable before its window ends, or not when it ends")
 	}
-	bt.b.CancelRedemption("r2")
+	bt.b.CancelRedemption("r2", bt.now)
 	// A full refund that occurred inside the window, arriving after it.
 	c := bt.event(ShipmentRefunded, "F", "S2", "50", available.Add(-time.Nanosecond))
 	if c.Referral == nil || c.Referral.Status != "cancelled" || c.Referral.Points != -500 {
@@ -197,7 +203,7 @@ func TestBooksLotsExpireAndRedemptionsDrawSoonestFirst(t *testing.T) {
 	if p, n := bt.b.Expire(edge); p != 0 || n != 0 {
 		t.Fatalf("expired %d points of %d customers: the first lot was spent", p, n)
 	}
-	bt.b.CancelRedemption("r1") // 100 back into the first lot, 50 into the second
+	bt.b.CancelRedemption("r1", bt.now) // 100 back into the first lot, 50 into the second
 	if p, n := bt.b.Expire(edge); p != 100 || n != 1 {
 		t.Fatalf("expired %d points of %d customers, want 100 of 1", p, n)
 	}

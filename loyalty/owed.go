@@ -1,0 +1,120 @@
+package loyalty
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"github.com/tally-ledger/tally/ledger"
+)
+
+// Points owed. A refund takes back what the customer still holds of what
+// it is due; the rest is owed (a row of points_owed, and a debit of the
+// customer's points_owed account). Whatever points reach the customer next
+// settle what they owe first, oldest refund first, each settlement an entry
+// of its own (KindSettlement): every write that credits or spends a
+// customer's points (an event of theirs, a redemption, a cancelled
+// redemption) settles before it spends and after it credits. Points that
+// reach the customer without a write of theirs (a pending referral bonus
+// becoming available, a manual credit) are settled by their next such
+// write, before anything is spent; until then the customer's available
+// points are shown net of what they owe.
+
+// KindSettlement is the kind of the entry that settles points owed: Dr the
+// customer's points, Cr their points_owed account.
+const KindSettlement = "points.settled"
+
+// Settled is one refund's share of a settlement.
+type Settled struct {
+	RefundEntryID int64  `json:"refund_entry_id"`
+	ShipmentID    string `json:"shipment_id"`
+	Points        int64  `json:"points,string"`
+}
+
+// SettleOwed settles what the customer owes from their available points,
+// oldest refund first, in one entry recorded by actor, and returns the
+// points settled: 0 when they owe nothing or hold nothing available. The
+// caller holds the customer's lock (LockCustomer), as every write of their
+// points does; SettleOwed locks their points balance.
+func SettleOwed(ctx context.Context, tx *ledger.Tx, customerID, actor string) (int64, error) {
+	rows, err := tx.Query(ctx, `SELECT refund_entry_id, shipment_id, owed - settled FROM points_owed
+WHERE customer_id = $1 AND settled < owed ORDER BY refund_entry_id FOR UPDATE`, customerID)
+	if err != nil {
+		return 0, err
+	}
+	open, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Settled, error) {
+		var s Settled
+		err := row.Scan(&s.RefundEntryID, &s.ShipmentID, &s.Points)
+		return s, err
+	})
+	if err != nil || len(open) == 0 {
+		return 0, err
+	}
+	points := ledger.CustomerAccount(customerID, "points")
+	if err := tx.LockBalance(ctx, points); err != nil {
+		return 0, err
+	}
+	held, err := tx.LotSummary(ctx, points, tx.Now())
+	if err != nil {
+		return 0, err
+	}
+	owedBal, err := tx.Balances(ctx, ledger.CustomerAccount(customerID, "points_owed"))
+	if err != nil {
+		return 0, err
+	}
+	// What the account says is owed bounds a settlement too: a correction
+	// posted by hand to the account may have forgiven part of it.
+	left := min(held.Available, -owedBal[0].IntPart())
+	var settles []Settled
+	var total int64
+	for _, o := range open {
+		if left <= 0 {
+			break
+		}
+		o.Points = min(o.Points, left)
+		left -= o.Points
+		total += o.Points
+		settles = append(settles, o)
+	}
+	if total <= 0 {
+		return 0, nil
+	}
+	meta, err := json.Marshal(struct {
+		CustomerID string    `json:"customer_id"`
+		Settles    []Settled `json:"settles"`
+	}{customerID, settles})
+	if err != nil {
+		return 0, err
+	}
+	entry, err := tx.Post(ctx, ledger.EntryInput{Kind: KindSettlement, Actor: actor, Metadata: meta,
+		Postings: []ledger.PostingInput{
+			{Account: points, Amount: decimal.NewFromInt(-total)},
+			{Account: ledger.CustomerAccount(customerID, "points_owed"), Amount: decimal.NewFromInt(total)},
+		}})
+	if err != nil {
+		return 0, err
+	}
+	refunds, amounts := make([]int64, len(settles)), make([]int64, len(settles))
+	for i, s := range settles {
+		refunds[i], amounts[i] = s.RefundEntryID, s.Points
+	}
+	var b pgx.Batch
+	b.Queue(`INSERT INTO points_settlements (settlement_entry_id, refund_entry_id, customer_id, points)
+SELECT $1, u.refund, $4, u.points FROM unnest($2::bigint[], $3::bigint[]) AS u (refund, points)`, entry.ID, refunds, amounts,
+		customerID)
+	b.Queue(`UPDATE points_owed o SET settled = o.settled + u.points
+FROM unnest($1::bigint[], $2::bigint[]) AS u (refund, points) WHERE o.refund_entry_id = u.refund AND o.customer_id = $3`,
+		refunds, amounts, customerID)
+	return total, tx.SendBatch(ctx, &b).Close()
+}
+
+// recordOwed records what the refund entry could not take back from the
+// customer (the refunded shipment's customer, or the referrer whose bonus
+// it cancels).
+func recordOwed(ctx context.Context, tx *ledger.Tx, refundEntryID int64, customerID, shipmentID string, due, owed int64) error {
+	_, err := tx.Exec(ctx, `INSERT INTO points_owed (refund_entry_id, customer_id, shipment_id, due, owed)
+VALUES ($1, $2, $3, $4, $5)`, refundEntryID, customerID, shipmentID, due, owed)
+	return err
+}

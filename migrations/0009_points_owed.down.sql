@@ -1,0 +1,3 @@
+ALTER TABLE shipments DROP COLUMN points_owed;
+DROP TABLE points_settlements;
+DROP TABLE points_owed;

@@ -1,0 +1,2 @@
+DROP TABLE expiry_run_entries;
+DROP TABLE expiry_runs;
