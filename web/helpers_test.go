@@ -214,7 +214,7 @@ func newTab(t *testing.T) *tab {
 		t.Fatalf("browser: %v", browser.err)
 	}
 	ctx, cancel := chromedp.NewContext(browser.ctx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute) // a bound for a stuck browser, not a timing
 	tb := &tab{t: t, ctx: ctx, refused: map[string]bool{}}
 	chromedp.ListenTarget(ctx, func(ev any) {
 		var msg string
