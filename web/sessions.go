@@ -192,8 +192,12 @@ func (p *Pages) lookup(r *http.Request, kind string) (*session, error) {
 	var cust *string
 	var role string
 	var seen time.Time
-	err = p.db.QueryRow(r.Context(), `SELECT customer_id, key_id, role, csrf, last_seen_at FROM web_sessions
-WHERE id_hash = $1 AND kind = $2 AND revoked_at IS NULL AND expires_at > $3 AND last_seen_at > $3 - $4 * interval '1 second'`,
+	// A session lives no longer than the key that opened it (the customer's
+	// or finance's own key, or the partner's that asked for the link).
+	err = p.db.QueryRow(r.Context(), `SELECT s.customer_id, s.key_id, s.role, s.csrf, s.last_seen_at
+FROM web_sessions s JOIN api_keys k ON k.id = s.key_id AND k.revoked_at IS NULL
+WHERE s.id_hash = $1 AND s.kind = $2 AND s.revoked_at IS NULL AND s.expires_at > $3
+  AND s.last_seen_at > $3 - $4 * interval '1 second'`,
 		s.idHash, kind, now, int64(idle(kind)/time.Second)).Scan(&cust, &s.KeyID, &role, &s.CSRF, &seen)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
