@@ -45,6 +45,10 @@ func (s *Server) listAccounts(c echo.Context) error {
 	for _, a := range accounts {
 		out.Accounts = append(out.Accounts, toAccountJSON(a))
 	}
+	if n := fitPage(out.Accounts); n < len(out.Accounts) {
+		out.Accounts = out.Accounts[:n]
+		out.NextCursor = &out.Accounts[n-1].Code
+	}
 	return reply(c, http.StatusOK, out)
 }
 
@@ -137,6 +141,10 @@ func (s *Server) listPostings(c echo.Context) error {
 		out.Postings = append(out.Postings, statementLineJSON{PostingID: l.PostingID, EntryID: l.EntryID,
 			Kind: l.Kind, EffectiveAt: l.EffectiveAt, RecordedAt: l.RecordedAt,
 			Amount: money(l.Amount, spec.Asset), BalanceAfter: money(l.BalanceAfter, spec.Asset)})
+	}
+	if n := fitPage(out.Postings); n < len(out.Postings) {
+		out.Postings = out.Postings[:n]
+		next = out.Postings[n-1].PostingID
 	}
 	if next != 0 {
 		n := itoa(next)

@@ -50,13 +50,21 @@ func allow(roles ...ledger.Role) echo.MiddlewareFunc {
 	}
 }
 
-// keyCache remembers authenticated keys for keyCacheTTL, so that a request
-// does not cost a database round trip to authenticate: a revoked key stops
-// working within keyCacheTTL. Unknown keys are never cached.
+// keyCache remembers authenticated keys, so that a request does not cost a
+// database round trip to authenticate: a key is asked of the database at
+// most once per keyCacheTTL. A key revoked through this server's ledger is
+// forgotten at once (Ledger.OnKeyRevoked); one revoked elsewhere (another
+// server, tally keys revoke) is refused from keyCacheTTL after its
+// revocation committed at the latest, because an entry is trusted only
+// within keyCacheTTL of the moment its database read began. Unknown keys are
+// never cached.
 type keyCache struct {
 	mu   sync.Mutex
 	keys map[[32]byte]cachedKey
-	now  func() time.Time // the cache's clock; nil is time.Now
+	// forgotten counts revocations seen: a database read that began before
+	// one may have returned the revoked key, so it is not cached.
+	forgotten uint64
+	now       func() time.Time // the cache's clock; nil is time.Now
 }
 
 type cachedKey struct {
@@ -64,7 +72,9 @@ type cachedKey struct {
 	expires time.Time
 }
 
-const keyCacheTTL = 10 * time.Second
+// keyCacheTTL is how long a key read from the database is trusted: the
+// longest a key revoked by another server keeps working here.
+const keyCacheTTL = time.Second
 
 func (kc *keyCache) authenticate(ctx context.Context, l *ledger.Ledger, secret string) (ledger.APIKey, error) {
 	h := sha256.Sum256([]byte(secret))
@@ -74,6 +84,7 @@ func (kc *keyCache) authenticate(ctx context.Context, l *ledger.Ledger, secret s
 	}
 	kc.mu.Lock()
 	cached, ok := kc.keys[h]
+	forgotten := kc.forgotten
 	kc.mu.Unlock()
 	if ok && now.Before(cached.expires) {
 		return cached.key, nil
@@ -86,9 +97,23 @@ func (kc *keyCache) authenticate(ctx context.Context, l *ledger.Ledger, secret s
 	if kc.keys == nil || len(kc.keys) > 10000 {
 		kc.keys = map[[32]byte]cachedKey{}
 	}
-	kc.keys[h] = cachedKey{key, now.Add(keyCacheTTL)}
+	if kc.forgotten == forgotten {
+		kc.keys[h] = cachedKey{key, now.Add(keyCacheTTL)}
+	}
 	kc.mu.Unlock()
 	return key, nil
+}
+
+// forget drops key id from the cache: it was revoked.
+func (kc *keyCache) forget(id int64) {
+	kc.mu.Lock()
+	defer kc.mu.Unlock()
+	kc.forgotten++
+	for h, k := range kc.keys {
+		if k.key.ID == id {
+			delete(kc.keys, h)
+		}
+	}
 }
 
 func keyOf(c echo.Context) ledger.APIKey {

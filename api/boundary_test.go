@@ -9,14 +9,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/tally-ledger/tally"
 	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 )
 
 // Key revocation: a server authenticates a key against the database and
-// then trusts it for keyCacheTTL (10 s). A revoked key is refused at once by
-// a server that does not hold it, and by every server once its window ends.
+// then trusts it for keyCacheTTL (1 s). A revoked key is refused at once by
+// a server that does not hold it and by the server whose ledger revoked it,
+// and by every other server once its window ends.
 
 // keyClock is a settable now for a server's key cache.
 type keyClock struct{ t atomic.Pointer[time.Time] }
@@ -107,45 +110,94 @@ func TestRevokedKeyIsRefusedAtOnceByAServerThatHasNotCachedIt(t *testing.T) {
 	wantStatus(t, createCustomer(h, "partner", "C1"), http.StatusCreated)
 }
 
-func TestRevokedKeyIsRefusedAtOnceByAnotherServerWhileTheFirstStillTrustsIt(t *testing.T) {
+// The server whose ledger revoked a key forgets it at once, however long
+// its cache would have trusted it (its clock stands still).
+func TestRevokedKeyIsRefusedAtOnceByTheServerThatRevokedIt(t *testing.T) {
 	clock := &keyClock{}
 	clock.set(time.Date(2026, 3, 15, 12, 0, 0, 0, time.UTC))
-	h := newHarness(t)
-	first := anotherServer(t, h, clock)
+	h := anotherServer(t, newHarness(t), clock)
 	id := newPartnerKey(t, h, "revoked")
-	wantStatus(t, createCustomer(first, "revoked", "C1"), http.StatusCreated) // now in first's cache
+	wantStatus(t, createCustomer(h, "revoked", "C1"), http.StatusCreated) // now in its cache
 	if err := h.ledger.RevokeKey(context.Background(), id); err != nil {
 		t.Fatal(err)
 	}
-	// A server that never saw the key asks the database: refused.
 	wantRevoked(t, createCustomer(h, "revoked", "C2"))
-	wantRevoked(t, createCustomer(anotherServer(t, h, nil), "revoked", "C2"))
-	// The first server's window has not ended (its clock stands still).
-	wantStatus(t, createCustomer(first, "revoked", "C3"), http.StatusCreated)
-	if got := strings.Join(h.textColumn(`SELECT id FROM customers ORDER BY id`), " "); got != "C1 C3" {
-		t.Errorf("customers %s, want C1 and C3, both through the server that trusted the key", got)
+	if got := strings.Join(h.textColumn(`SELECT id FROM customers ORDER BY id`), " "); got != "C1" {
+		t.Errorf("customers %s, want only C1, created before the revocation", got)
 	}
 }
 
+// otherInstance is a second API server on h's database, as another process
+// of the service would be: its own pool and ledger, sharing only the
+// database; its key cache reads clock (nil: the wall clock).
+func otherInstance(t *testing.T, h *harness, clock *keyClock) *harness {
+	t.Helper()
+	pool, err := pgxpool.NewWithConfig(context.Background(), h.pool.Config().Copy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	l := ledger.New(pool)
+	cfg := wired(pool, l)
+	cfg.OpenAPI, cfg.Ready = tally.OpenAPI, func(ctx context.Context) error { return pool.Ping(ctx) }
+	s := New(cfg)
+	if clock != nil {
+		s.keys.now = clock.now
+	}
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	return &harness{t: t, srv: srv, ledger: l, pool: pool, keys: h.keys}
+}
+
+// Another server that has the key in its cache refuses it within
+// keyCacheTTL (one second) of the revocation committing, by the wall clock:
+// every request that begins a second after RevokeKey returned is refused,
+// and the server is asked until it refuses.
+func TestRevokedKeyIsRefusedWithinASecondByAnotherServer(t *testing.T) {
+	h := newHarness(t)
+	other := otherInstance(t, h, nil)
+	id := newPartnerKey(t, h, "revoked")
+	rules := call{method: "GET", path: "/v1/rules", key: "revoked"}
+	other.expect(http.StatusOK, rules) // now in other's cache
+	if err := h.ledger.RevokeKey(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	revoked := time.Now()
+	wantRevoked(t, h.do(rules)) // the revoking server: at once
+	for {
+		began := time.Now()
+		r := other.do(rules)
+		if r.status != http.StatusOK {
+			wantRevoked(t, r)
+			break
+		}
+		if late := began.Sub(revoked); late >= time.Second {
+			t.Fatalf("a request that began %v after the revocation was served", late)
+		}
+	}
+}
+
+// Another server trusts a key it read from the database for keyCacheTTL
+// from the moment its read began, and asks again from then: a revocation
+// committed meanwhile is seen, and a refusal is never cached as a success.
 func TestCachedKeyIsTrustedUntilTheCacheWindowEndsAndRefusedFromThen(t *testing.T) {
 	clock := &keyClock{}
 	start := time.Date(2026, 3, 15, 12, 0, 0, 0, time.UTC)
 	clock.set(start)
 	h := newHarness(t)
-	srv := anotherServer(t, h, clock)
+	srv := otherInstance(t, h, clock)
 	id := newPartnerKey(t, h, "revoked")
 	wantStatus(t, createCustomer(srv, "revoked", "C1"), http.StatusCreated) // cached until start + keyCacheTTL
 	if err := h.ledger.RevokeKey(context.Background(), id); err != nil {
 		t.Fatal(err)
 	}
 
-	// The known limit (README): within its window the cached key still
-	// works on this server.
+	// Within its window the cached key still works on the other server.
 	clock.set(start.Add(keyCacheTTL - time.Nanosecond))
 	wantStatus(t, createCustomer(srv, "revoked", "C2"), http.StatusCreated)
 
 	// At the end of the window the server asks the database again, and from
-	// then on the key is refused: a refusal is never cached as a success.
+	// then on the key is refused.
 	clock.set(start.Add(keyCacheTTL))
 	wantRevoked(t, createCustomer(srv, "revoked", "C3"))
 	clock.add(keyCacheTTL)

@@ -76,6 +76,10 @@ func (s *Server) customerStatement(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if n := fitPage(entries); n < len(entries) {
+		entries = entries[:n]
+		next = entries[n-1].EntryID
+	}
 	out := map[string]any{"customer_id": id, "entries": entries, "next_cursor": nil}
 	if next != 0 {
 		out["next_cursor"] = itoa(next)

@@ -50,7 +50,8 @@ func noBody(c echo.Context) error {
 	return nil
 }
 
-// decodeStrict decodes one JSON value with no unknown fields. A NUL
+// decodeStrict decodes one JSON value with no unknown fields, and refuses
+// text over its bound (limits.go). A NUL
 // character is refused: PostgreSQL text cannot hold it. Every body (and
 // every event of a batch) is an object, so null is refused too.
 func decodeStrict(data []byte, v any) error {
@@ -60,7 +61,10 @@ func decodeStrict(data []byte, v any) error {
 	if bytes.Equal(bytes.TrimSpace(data), []byte("null")) {
 		return fault.Errorf(fault.InvalidJSON, "the body must be a JSON object, not null")
 	}
-	return decodeReader(bytes.NewReader(data), v)
+	if err := decodeReader(bytes.NewReader(data), v); err != nil {
+		return err
+	}
+	return checkText(v)
 }
 
 func decodeReader(r io.Reader, v any) error {
@@ -121,16 +125,18 @@ func jsonError(err error) error {
 	case errors.As(err, &typ) && typ.Field == "":
 		return fault.Errorf(fault.InvalidJSON, "expected a JSON %s, got a JSON %s", jsonKind(typ.Type), typ.Value)
 	case errors.As(err, &typ):
-		return &fault.Error{Code: fault.InvalidJSON, Message: fmt.Sprintf("field %q must be a JSON %s, not %s", typ.Field, jsonKind(typ.Type), typ.Value),
-			Fields: map[string]string{typ.Field: "must be a JSON " + jsonKind(typ.Type)}}
+		field := clip(typ.Field)
+		return &fault.Error{Code: fault.InvalidJSON, Message: fmt.Sprintf("field %q must be a JSON %s, not %s", field, jsonKind(typ.Type), typ.Value),
+			Fields: map[string]string{field: "must be a JSON " + jsonKind(typ.Type)}}
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return fault.Errorf(fault.InvalidJSON, "the body is empty or cut short")
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		field := clip(strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`))
 		return &fault.Error{Code: fault.InvalidJSON, Message: "unknown field " + strconv.Quote(field),
 			Fields: map[string]string{field: "unknown"}}
 	}
-	return fault.Errorf(fault.InvalidJSON, "the body is not valid JSON: %v", err)
+	// The error may quote the value sent (a time, a decimal): quote little.
+	return fault.Errorf(fault.InvalidJSON, "the body is not valid JSON: %s", clipMessage(err.Error()))
 }
 
 // jsonKind names the JSON kind a Go type decodes from, without Go's names.
@@ -178,6 +184,14 @@ func (a *Amount) UnmarshalJSON(b []byte) error {
 
 // MarshalJSON implements json.Marshaler.
 func (a Amount) MarshalJSON() ([]byte, error) { return json.Marshal(a.String()) }
+
+// clipMessage bounds an error message that may quote what was sent.
+func clipMessage(s string) string {
+	if len(s) > 200 {
+		return strings.ToValidUTF8(s[:200], "") + "..."
+	}
+	return s
+}
 
 func clip(s string) string {
 	if len(s) > 40 {
@@ -271,9 +285,9 @@ func createdOrRepeated(c echo.Context, created bool, v any) error {
 
 // textInput refuses a request whose query values or path parameters are
 // not text (not UTF-8, or holding a control character such as NUL), which
-// no parameter of the API accepts and PostgreSQL could not store or compare:
-// 422 invalid, naming the parameter, or 422 unknown_customer for a customer
-// route's id.
+// no parameter of the API accepts and PostgreSQL could not store or compare,
+// or are longer than maxParamBytes: 422 invalid, naming the parameter, or
+// 422 unknown_customer for a customer route's id.
 func textInput(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		for name, values := range c.QueryParams() {
@@ -281,16 +295,27 @@ func textInput(next echo.HandlerFunc) echo.HandlerFunc {
 				if !isText(v) {
 					return notText(name)
 				}
+				if len(v) > maxParamBytes || len(name) > maxParamBytes {
+					return tooLong(clip(name), maxParamBytes)
+				}
 			}
 		}
 		for i, name := range c.ParamNames() {
-			if i < len(c.ParamValues()) && !isText(c.ParamValues()[i]) {
-				if strings.HasPrefix(c.Path(), "/v1/customers/:id") {
-					// What every customer route answers for an id it does not know.
-					return fault.Errorf(fault.UnknownCustomer, "no customer is registered with this id")
-				}
+			if i >= len(c.ParamValues()) {
+				break
+			}
+			v := c.ParamValues()[i]
+			if isText(v) && len(v) <= maxParamBytes {
+				continue
+			}
+			if strings.HasPrefix(c.Path(), "/v1/customers/:id") {
+				// What every customer route answers for an id it does not know.
+				return fault.Errorf(fault.UnknownCustomer, "no customer is registered with this id")
+			}
+			if !isText(v) {
 				return notText(name)
 			}
+			return tooLong(name, maxParamBytes)
 		}
 		return next(c)
 	}

@@ -86,6 +86,9 @@ func TestHostileRequests(t *testing.T) {
 		"sql-ids":       `{"id":"C1' OR '1'='1","customer_id":"C1; DROP TABLE entries","sku":"pen'--","deposit_id":"x' OR 1=1","name":"x"}`,
 		"unicode-ids":   `{"id":"客户一","customer_id":"клиент","sku":"ペン","name":"名字","redemption_id":"赎回","quantity":1}`,
 		"huge-numbers":  `{"quantity":99999999999999999999999,"rating":1e400,"min_level":-1,"stock":-5}`,
+		// Under the body bound, far over every text bound.
+		"megabyte-reason": `{"reason":"` + strings.Repeat("R", 900_000) + `"}`,
+		"megabyte-name":   `{"name":"` + strings.Repeat("N", 900_000) + `","id":"C5","sku":"mug"}`,
 		// Rule sets whose numbers would cost every read and event.
 		"huge-multiplier": hostileRuleSet(t, func(rs *rules.RuleSet) {
 			rs.Segments[2].Multiplier = decimal.RequireFromString("1." + strings.Repeat("7", 5000))
@@ -125,6 +128,9 @@ func TestHostileRequests(t *testing.T) {
 				continue // the right request
 			}
 			res := h.do(call{method: r.method, path: r.path, key: "admin", body: body, invalid: true})
+			if len(res.body) > 4096 {
+				t.Errorf("%s %s with %s body: an answer of %d bytes", r.method, r.path, name, len(res.body))
+			}
 			want, ok := shapeless[name]
 			switch {
 			case noBody:

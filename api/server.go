@@ -81,6 +81,7 @@ func New(cfg Config) *Server {
 	s := &Server{ledger: cfg.Ledger, loyalty: cfg.Loyalty, catalog: cfg.Catalog, prepaid: cfg.Prepaid, finance: cfg.Finance,
 		log: cfg.Log, openapi: cfg.OpenAPI, ready: cfg.Ready, reading: cfg.Loyalty.Reading}
 	s.metrics = newMetrics(cfg.Registry, cfg.Ledger, cfg.Loyalty)
+	cfg.Ledger.OnKeyRevoked(s.keys.forget)
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

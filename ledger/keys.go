@@ -195,7 +195,8 @@ FROM api_keys ORDER BY id DESC`)
 	})
 }
 
-// RevokeKey revokes key id.
+// RevokeKey revokes key id, and tells the functions registered with
+// OnKeyRevoked.
 //
 // Errors: fault.NotFound.
 func (l *Ledger) RevokeKey(ctx context.Context, id int64) error {
@@ -206,7 +207,22 @@ func (l *Ledger) RevokeKey(ctx context.Context, id int64) error {
 	if tag.RowsAffected() == 0 {
 		return fault.Errorf(fault.NotFound, "no live key %d", id)
 	}
+	l.revokedMu.Lock()
+	hooks := l.onRevoked
+	l.revokedMu.Unlock()
+	for _, fn := range hooks {
+		fn(id)
+	}
 	return nil
+}
+
+// OnKeyRevoked registers fn, which RevokeKey calls with the key's id once
+// the revocation has committed: a cache of keys on this Ledger forgets the
+// key at once. Revocations by other processes are not reported.
+func (l *Ledger) OnKeyRevoked(fn func(id int64)) {
+	l.revokedMu.Lock()
+	defer l.revokedMu.Unlock()
+	l.onRevoked = append(l.onRevoked, fn)
 }
 
 // HasKey reports whether a live key with the role exists.

@@ -39,6 +39,9 @@ type Ledger struct {
 	// never deleted, so an entry here never goes stale.
 	known sync.Map // code -> struct{}
 
+	revokedMu sync.Mutex
+	onRevoked []func(id int64) // OnKeyRevoked's
+
 	stats Stats
 }
 

@@ -98,15 +98,32 @@ type StatementLine struct {
 
 // Statement lists an account's postings newest first, each with the
 // balance after it, limit at a time. before is the keyset cursor (0 for the
-// first page; then the previous page's next cursor): pages never shift or
-// repeat when entries are posted meanwhile. next is 0 on the last page.
+// first page; then the previous page's next cursor, the id of the last
+// posting it showed): pages never shift or repeat when entries are posted
+// meanwhile. next is 0 on the last page.
 //
-// Errors: fault.NotFound.
+// An account that may not go negative has its balance row locked by every
+// entry, so its postings' ids follow commit order and are the page order.
+// A hot (platform) account is written by many transactions side by side,
+// whose ids do not follow commit order; its postings are ordered by the
+// transaction that wrote them, then id, and a page shows only postings of
+// transactions older than every transaction still in flight. A posting that
+// commits later therefore sorts above every posting already shown, and a
+// reader that pages down from the top, and later again from the top down to
+// where it started before, sees each posting exactly once. A posting shows
+// once every transaction that began writing before it has ended.
+//
+// Errors: fault.NotFound; fault.Invalid (before is not a posting of the
+// account).
 func (l *Ledger) Statement(ctx context.Context, code string, before int64, limit int) (lines []StatementLine, next int64, err error) {
 	err = l.inTx(ctx, readOnly, func(tx pgx.Tx) error {
 		lines, next = nil, 0
 		id, acct, err := l.account(ctx, tx, code)
 		if err != nil {
+			return err
+		}
+		if acct.AllowNegative {
+			lines, next, err = hotStatement(ctx, tx, id, acct.Balance, before, limit)
 			return err
 		}
 		rows, err := tx.Query(ctx, `SELECT p.id, p.entry_id, e.kind, e.effective_at, e.recorded_at, p.amount, p.balance_after
@@ -116,14 +133,7 @@ ORDER BY p.id DESC LIMIT $3`, id, before, limit+1)
 		if err != nil {
 			return err
 		}
-		var stored []*decimal.Decimal
-		lines, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (StatementLine, error) {
-			var s StatementLine
-			var after *decimal.Decimal
-			err := row.Scan(&s.PostingID, &s.EntryID, &s.Kind, &s.EffectiveAt, &s.RecordedAt, &s.Amount, &after)
-			stored = append(stored, after)
-			return s, err
-		})
+		lines, err = pgx.CollectRows(rows, scanStatementLine)
 		if err != nil {
 			return err
 		}
@@ -131,33 +141,93 @@ ORDER BY p.id DESC LIMIT $3`, id, before, limit+1)
 			lines = lines[:limit]
 			next = lines[limit-1].PostingID
 		}
-		if len(lines) == 0 {
-			return nil
-		}
-		if !acct.AllowNegative {
-			for i := range lines {
-				lines[i].BalanceAfter = *stored[i]
-			}
-			return nil
-		}
-		// A hot account stores no balance per posting: walk back from its
-		// current balance, less what was posted after this page.
-		after := acct.Balance
-		if before != 0 {
-			var newer decimal.Decimal
-			if err := tx.QueryRow(ctx, `SELECT coalesce(sum(amount), 0) FROM postings
-WHERE account_id = $1 AND id >= $2`, id, before).Scan(&newer); err != nil {
-				return err
-			}
-			after = after.Sub(newer)
-		}
-		for i := range lines {
-			lines[i].BalanceAfter = after
-			after = after.Sub(lines[i].Amount)
-		}
 		return nil
 	})
 	return lines, next, err
+}
+
+func scanStatementLine(row pgx.CollectableRow) (StatementLine, error) {
+	var s StatementLine
+	err := row.Scan(&s.PostingID, &s.EntryID, &s.Kind, &s.EffectiveAt, &s.RecordedAt, &s.Amount, &s.BalanceAfter)
+	return s, err
+}
+
+// qHorizon is the horizon of statements: the oldest transaction in flight
+// when the snapshot was taken that may write to this database, or the
+// snapshot's xmax when there is none. A transaction known
+// (pg_stat_activity) to belong to another database cannot, and does not
+// hold statements back; one that is not known (it ended since, or its
+// session cannot be seen) may, and does. Every posting that becomes
+// visible later has an xid at or above the horizon, so a statement that
+// shows only postings below it, in (xid, entry) order, never gains a
+// posting below one it showed.
+const qHorizon = `(SELECT coalesce((SELECT min(x) FROM pg_snapshot_xip(s.snap) AS x
+                 WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity a
+                                   WHERE a.backend_xid::text = (x::text::numeric % 4294967296)::text
+                                     AND a.datid <> (SELECT oid FROM pg_database WHERE datname = current_database()))),
+                pg_snapshot_xmax(s.snap))
+ FROM (SELECT pg_current_snapshot() AS snap) s)`
+
+// badCursor refuses a cursor that is not one of the statement's.
+var badCursor = &fault.Error{Code: fault.Invalid, Message: "cursor must be a next_cursor from an earlier page of this statement",
+	Fields: map[string]string{"cursor": "not a cursor of this statement"}}
+
+// hotStatement is a page of a hot account's statement, in (xid, entry)
+// order, of the postings whose transactions are below the horizon
+// (qHorizon). Such a posting stores no balance after it: that is the
+// current balance less every posting that sorts above it (including those
+// committed but not shown yet).
+func hotStatement(ctx context.Context, tx pgx.Tx, account int64, balance decimal.Decimal, before int64, limit int) ([]StatementLine, int64, error) {
+	// The horizon, and the cursor posting's (xid, entry).
+	var horizon, xid uint64 // xid8 values
+	var entry *int64
+	if err := tx.QueryRow(ctx, `SELECT `+qHorizon+`,
+       coalesce((SELECT xid FROM postings WHERE id = $2 AND account_id = $1), '0'),
+       (SELECT entry_id FROM postings WHERE id = $2 AND account_id = $1)`, account, before).Scan(&horizon, &xid, &entry); err != nil {
+		return nil, 0, err
+	}
+	var cursorEntry int64
+	if before != 0 {
+		if entry == nil {
+			return nil, 0, badCursor
+		}
+		cursorEntry = *entry
+	}
+	// above: the postings of the account that sort above the page: the
+	// cursor's and those above it (for the first page, those not shown yet).
+	const above = `p.account_id = $1
+  AND (CASE WHEN $2 = 0 THEN p.xid >= $3 ELSE (p.xid, p.entry_id) >= ($4::xid8, $2) END)`
+	rows, err := tx.Query(ctx, `SELECT p.id, p.entry_id, e.kind, e.effective_at, e.recorded_at, p.amount, 0::numeric
+FROM postings p JOIN entries e ON e.id = p.entry_id
+WHERE p.account_id = $1 AND p.xid < $3
+  AND ($2 = 0 OR (p.xid, p.entry_id) < ($4::xid8, $2))
+ORDER BY p.xid DESC, p.entry_id DESC LIMIT $5`, account, cursorEntry, horizon, xid, limit+1)
+	if err != nil {
+		return nil, 0, err
+	}
+	lines, err := pgx.CollectRows(rows, scanStatementLine)
+	if err != nil {
+		return nil, 0, err
+	}
+	var next int64
+	if len(lines) > limit {
+		lines = lines[:limit]
+		next = lines[limit-1].PostingID
+	}
+	if len(lines) == 0 {
+		return lines, 0, nil
+	}
+	var newer decimal.Decimal
+	if err := tx.QueryRow(ctx, `SELECT coalesce(sum(p.amount), 0) FROM postings p WHERE `+above,
+		account, cursorEntry, horizon, xid).Scan(&newer); err != nil {
+		return nil, 0, err
+	}
+	after := balance.Sub(newer)
+	for i := range lines {
+		lines[i].BalanceAfter = after
+		after = after.Sub(lines[i].Amount)
+	}
+	return lines, next, nil
 }
 
 // Entry returns the entry with its postings.
@@ -221,21 +291,32 @@ type AccountsEntry struct {
 // or repeat when entries are posted meanwhile. next is 0 on the last page.
 // A posting's BalanceAfter is set on accounts that may not go negative (the
 // balance they hold after it), nil on the others.
+//
+// The accounts are locked one by one, so entries on different ones may
+// commit in another order than their ids: entries are ordered by the
+// transaction that wrote them, then id, and a page shows only those below
+// the horizon (qHorizon). A reader that pages down from the top, and later
+// again from the top down to where it began before, sees each entry once.
+//
+// Errors: fault.Invalid (before is not an entry of the accounts).
 func (tx *Tx) AccountsStatement(ctx context.Context, codes []string, before int64, limit int) (entries []AccountsEntry, next int64, err error) {
-	// Each account's newest entries from its own index (account_id,
+	// Each account's newest entries from its own index (account_id, xid,
 	// entry_id), then merged: never a walk over everyone's postings.
 	rows, err := tx.Query(ctx, `WITH accts AS (SELECT id FROM accounts WHERE code = ANY($1)),
+h AS (SELECT `+qHorizon+` AS horizon),
+cur AS (SELECT p.xid, p.entry_id FROM postings p WHERE p.entry_id = $2 AND p.account_id IN (SELECT id FROM accts) LIMIT 1),
 ids AS (
-    SELECT DISTINCT x.entry_id FROM accts CROSS JOIN LATERAL (
-        SELECT p.entry_id FROM postings p
-        WHERE p.account_id = accts.id AND ($2 = 0 OR p.entry_id < $2)
-        ORDER BY p.entry_id DESC LIMIT $3) x
-    ORDER BY x.entry_id DESC LIMIT $3)
+    SELECT DISTINCT x.xid, x.entry_id FROM accts CROSS JOIN LATERAL (
+        SELECT p.xid, p.entry_id FROM postings p
+        WHERE p.account_id = accts.id AND p.xid < (SELECT horizon FROM h)
+          AND ($2 = 0 OR (p.xid, p.entry_id) < (SELECT cur.xid, cur.entry_id FROM cur))
+        ORDER BY p.xid DESC, p.entry_id DESC LIMIT $3) x
+    ORDER BY x.xid DESC, x.entry_id DESC LIMIT $3)
 SELECT e.id, e.kind, e.effective_at, e.recorded_at, e.metadata, e.reason, a.code, p.id, p.asset, p.amount, p.balance_after
 FROM ids JOIN entries e ON e.id = ids.entry_id
 JOIN postings p ON p.entry_id = e.id AND p.account_id IN (SELECT id FROM accts)
 JOIN accounts a ON a.id = p.account_id
-ORDER BY e.id DESC, a.code`, codes, before, limit+1)
+ORDER BY ids.xid DESC, ids.entry_id DESC, a.code`, codes, before, limit+1)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -255,6 +336,16 @@ ORDER BY e.id DESC, a.code`, codes, before, limit+1)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, 0, err
+	}
+	if before != 0 && len(entries) == 0 { // the last page, or a cursor not of these accounts
+		var known bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM postings p JOIN accounts a ON a.id = p.account_id
+WHERE p.entry_id = $2 AND a.code = ANY($1))`, codes, before).Scan(&known); err != nil {
+			return nil, 0, err
+		}
+		if !known {
+			return nil, 0, badCursor
+		}
 	}
 	if len(entries) > limit {
 		entries = entries[:limit]

@@ -1,0 +1,189 @@
+package api
+
+import (
+	"encoding"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"github.com/tally-ledger/tally/internal/fault"
+)
+
+// The bounds of what a caller sends as text, in bytes of UTF-8, and of what
+// a list answers. openapi.yaml states each (maxLength, maxProperties).
+const (
+	// maxReasonBytes bounds a reason (reversals, cancellations, manual
+	// entries).
+	maxReasonBytes = 1000
+	// maxTextBytes bounds every other string of a body: names, ids, codes,
+	// kinds, segments. Most have a narrower grammar of their own.
+	maxTextBytes = 200
+	// maxMetadataBytes bounds an entry's metadata as sent; it holds at most
+	// maxMetadataKeys keys, each at most maxTextBytes, each with a value of
+	// at most maxMetadataValueBytes as sent.
+	maxMetadataBytes      = 4096
+	maxMetadataKeys       = 32
+	maxMetadataValueBytes = 1000
+	// maxParamBytes bounds a query or path parameter.
+	maxParamBytes = 256
+	// maxPageBytes bounds the rows of a page as encoded: a page stops before
+	// the row that would pass it (it always holds one row), and its cursor
+	// continues from there.
+	maxPageBytes = 512 << 10
+)
+
+// textLimit is the bound of a body's string field by its JSON name.
+func textLimit(field string) int {
+	if field == "reason" {
+		return maxReasonBytes
+	}
+	return maxTextBytes
+}
+
+// tooLong is the refusal of an over-long field: 422 invalid naming it.
+func tooLong(field string, limit int) error {
+	return fault.InvalidField(field, fmt.Sprintf("too long: at most %d bytes", limit))
+}
+
+// checkText walks a decoded body and refuses the first string (or map key)
+// over its bound, and metadata over its. Values that parse themselves
+// (amounts, times) have grammars of their own and are not walked.
+func checkText(v any) error {
+	return walkText(reflect.ValueOf(v), "")
+}
+
+var (
+	rawMessageType      = reflect.TypeFor[json.RawMessage]()
+	jsonUnmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
+)
+
+func walkText(v reflect.Value, path string) error {
+	if !v.IsValid() {
+		return nil
+	}
+	t := v.Type()
+	if t == rawMessageType {
+		if lastName(path) == "metadata" {
+			return checkMetadata(v.Bytes(), path)
+		}
+		return nil // decoded, and checked, on its own (a batch's events)
+	}
+	if t.Kind() != reflect.Pointer && t.Kind() != reflect.Interface &&
+		(reflect.PointerTo(t).Implements(jsonUnmarshalerType) || reflect.PointerTo(t).Implements(textUnmarshalerType)) {
+		return nil
+	}
+	switch t.Kind() {
+	case reflect.String:
+		if limit := textLimit(lastName(path)); v.Len() > limit {
+			return tooLong(path, limit)
+		}
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			return walkText(v.Elem(), path)
+		}
+	case reflect.Slice, reflect.Array:
+		for i := range v.Len() {
+			if err := walkText(v.Index(i), path+"["+strconv.Itoa(i)+"]"); err != nil {
+				return err
+			}
+		}
+	case reflect.Map:
+		iter := v.MapRange()
+		for iter.Next() {
+			k := fmt.Sprint(iter.Key().Interface())
+			if len(k) > maxTextBytes {
+				return tooLong(join(path, clip(k)), maxTextBytes)
+			}
+			if err := walkText(iter.Value(), join(path, k)); err != nil {
+				return err
+			}
+		}
+	case reflect.Struct:
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "-" {
+				continue
+			}
+			if name == "" {
+				name = f.Name
+			}
+			if f.Anonymous && f.Tag.Get("json") == "" {
+				name = "" // embedded: its fields are the parent's
+			}
+			if err := walkText(v.Field(i), join(path, name)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// checkMetadata bounds an entry's metadata: its size as sent, its number of
+// keys, and each key's length.
+func checkMetadata(raw []byte, field string) error {
+	if len(raw) > maxMetadataBytes {
+		return tooLong(field, maxMetadataBytes)
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		return nil // not an object: refused as such later
+	}
+	if len(m) > maxMetadataKeys {
+		return fault.InvalidField(field, fmt.Sprintf("too many keys: at most %d", maxMetadataKeys))
+	}
+	for k, v := range m {
+		if len(k) > maxTextBytes {
+			return tooLong(field+"."+clip(k), maxTextBytes)
+		}
+		if len(v) > maxMetadataValueBytes {
+			return tooLong(field+"."+k, maxMetadataValueBytes)
+		}
+	}
+	return nil
+}
+
+func join(path, name string) string {
+	switch {
+	case name == "":
+		return path
+	case path == "":
+		return name
+	}
+	return path + "." + name
+}
+
+// lastName is the field a path ends in, without indexes: "segments" for
+// "campaign.segments[2]".
+func lastName(path string) string {
+	if i := strings.LastIndexByte(path, '.'); i >= 0 {
+		path = path[i+1:]
+	}
+	if i := strings.IndexByte(path, '['); i >= 0 {
+		path = path[:i]
+	}
+	return path
+}
+
+// fitPage is how many of rows, from the first, fit within maxPageBytes as
+// encoded; always at least one of a page that has any.
+func fitPage[T any](rows []T) int {
+	size := 0
+	for i, r := range rows {
+		b, err := json.Marshal(r)
+		if err != nil {
+			return len(rows) // the reply reports it
+		}
+		size += len(b) + 1
+		if size > maxPageBytes && i > 0 {
+			return i
+		}
+	}
+	return len(rows)
+}

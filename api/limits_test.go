@@ -1,0 +1,319 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/rules"
+)
+
+// writingBodies is a well-formed body for each route that takes one.
+func writingBodies(t *testing.T) map[string]any {
+	t.Helper()
+	at := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	raw, err := json.Marshal(rules.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ruleSet map[string]any
+	if err := json.Unmarshal(raw, &ruleSet); err != nil {
+		t.Fatal(err)
+	}
+	delete(ruleSet, "version")
+	ruleSet["effective_from"] = time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339)
+	entry := adjustment("1", "C1")
+	entry["metadata"] = map[string]any{"ticket": "T-1"}
+	reason := map[string]any{"reason": "a reason"}
+	return map[string]any{
+		"POST /v1/customers":               map[string]any{"id": "C9", "name": "N", "referred_by": "C1"},
+		"POST /v1/events":                  shipment("e1", "C1", "S1", "100", time.Now().Add(-time.Hour)),
+		"POST /v1/events/batch":            map[string]any{"events": []any{shipment("e1", "C1", "S1", "100", time.Now().Add(-time.Hour))}},
+		"PUT /v1/rules":                    ruleSet,
+		"POST /v1/campaigns":               map[string]any{"id": "c", "name": "c", "starts_at": at, "ends_at": at, "multiplier": "2", "segments": []any{"vip"}},
+		"POST /v1/products":                map[string]any{"sku": "mug", "name": "Mug", "kind": "standard", "points_price": "10"},
+		"PATCH /v1/products/pen":           map[string]any{"name": "Pen"},
+		"POST /v1/redemptions":             map[string]any{"redemption_id": "r1", "customer_id": "C1", "sku": "pen", "quantity": 1},
+		"POST /v1/redemptions/r0/cancel":   reason,
+		"POST /v1/deposits":                map[string]any{"deposit_id": "d1", "customer_id": "C1", "amount": "100"},
+		"POST /v1/charges":                 map[string]any{"charge_id": "c1", "customer_id": "C1", "amount": "100", "shipment_id": "S1"},
+		"POST /v1/withdrawals":             map[string]any{"withdrawal_id": "w1", "customer_id": "C1", "amount": "100"},
+		"POST /v1/deposits/d0/reversal":    reason,
+		"POST /v1/charges/c0/reversal":     reason,
+		"POST /v1/withdrawals/w0/reversal": reason,
+		"POST /v1/entries":                 entry,
+		"POST /v1/entries/1/reversal":      reason,
+	}
+}
+
+// leaf is a string of a body: where it is, and the body with it replaced.
+type leaf struct {
+	path string // as the API names it: postings[0].account
+	name string // its field's name: account
+}
+
+// stringLeaves lists the strings of v, with a function that returns a copy
+// of v with the one at a path replaced.
+func stringLeaves(v any, path, name string, out *[]leaf) {
+	switch x := v.(type) {
+	case string:
+		*out = append(*out, leaf{path, name})
+	case map[string]any:
+		for k, e := range x {
+			p := k
+			if path != "" {
+				p = path + "." + k
+			}
+			stringLeaves(e, p, k, out)
+		}
+	case []any:
+		for i, e := range x {
+			stringLeaves(e, fmt.Sprintf("%s[%d]", path, i), name, out)
+		}
+	case []map[string]any:
+		for i, e := range x {
+			stringLeaves(e, fmt.Sprintf("%s[%d]", path, i), name, out)
+		}
+	}
+}
+
+// replaced is a JSON copy of body with the string at path set to s.
+func replaced(t *testing.T, body any, path, s string) map[string]any {
+	t.Helper()
+	raw, _ := json.Marshal(body)
+	var m any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	var set func(v any, parts []string) any
+	set = func(v any, parts []string) any {
+		if len(parts) == 0 {
+			return s
+		}
+		p := parts[0]
+		name, idx, indexed := strings.Cut(p, "[")
+		obj := v.(map[string]any)
+		if !indexed {
+			obj[name] = set(obj[name], parts[1:])
+			return obj
+		}
+		var i int
+		fmt.Sscanf(idx, "%d]", &i)
+		arr := obj[name].([]any)
+		arr[i] = set(arr[i], parts[1:])
+		return obj
+	}
+	return set(m, strings.Split(path, ".")).(map[string]any)
+}
+
+// Every string a caller sends in a body has a bound: sent a megabyte reason,
+// or any other string far over its bound, each writing route answers 422
+// invalid naming the field (an amount: 422 invalid_amount; a time: 400
+// invalid_json, their own grammars), with an answer that does not echo the
+// text, and writes nothing. Metadata is bounded in bytes, keys and key
+// length.
+func TestOverLongTextIsRefusedOnEveryWritingRoute(t *testing.T) {
+	h := newHarness(t)
+	h.expect(201, call{method: "POST", path: "/v1/customers", key: "admin", body: map[string]any{"id": "C1", "name": "C"}})
+	h.expect(201, call{method: "POST", path: "/v1/products", key: "admin", body: map[string]any{"sku": "pen", "name": "Pen",
+		"kind": "standard", "points_price": "10"}})
+	h.expect(201, call{method: "POST", path: "/v1/entries", key: "admin", body: adjustment("10", "C1")})
+	before := h.rowCount()
+
+	megabyte := strings.Repeat("x", 900_000) // under the 1 MiB body bound
+	long := strings.Repeat("é", 2_000)       // 4,000 bytes
+	amounts := map[string]bool{"amount": true, "points_price": true, "multiplier": true}
+	times := map[string]bool{"occurred_at": true, "starts_at": true, "ends_at": true, "effective_from": true}
+	bodies := writingBodies(t)
+	routes := 0
+	for route, body := range bodies {
+		method, path, _ := strings.Cut(route, " ")
+		var leaves []leaf
+		stringLeaves(body, "", "", &leaves)
+		if len(leaves) == 0 {
+			t.Fatalf("%s: no string to lengthen", route)
+		}
+		routes++
+		for _, lf := range leaves {
+			text := long
+			if lf.name == "reason" {
+				text = megabyte
+			}
+			res := h.do(call{method: method, path: path, key: "admin", body: replaced(t, body, lf.path, text), invalid: true})
+			if len(res.body) > 4096 {
+				t.Errorf("%s with a long %s: an answer of %d bytes", route, lf.path, len(res.body))
+			}
+			if strings.HasSuffix(path, "/batch") {
+				// The batch answers each event: that one is refused.
+				var out struct {
+					Results []struct {
+						Status  int            `json:"status"`
+						Problem map[string]any `json:"problem"`
+					} `json:"results"`
+				}
+				res.json(t, &out)
+				if res.status != 200 || len(out.Results) != 1 {
+					t.Errorf("%s with a long %s: %d %.300s", route, lf.path, res.status, res.body)
+					continue
+				}
+				p := out.Results[0].Problem
+				field := strings.TrimPrefix(lf.path, "events[0].")
+				if errs, _ := p["errors"].(map[string]any); out.Results[0].Status != 422 || p["code"] != "invalid" || errs[field] == nil {
+					if !(amounts[lf.name] && p["code"] == "invalid_amount") && !(times[lf.name] && p["code"] == "invalid_json") {
+						t.Errorf("%s with a long %s: event answered %d %v", route, lf.path, out.Results[0].Status, p)
+					}
+				}
+				continue
+			}
+			switch {
+			case amounts[lf.name] && route != "PUT /v1/rules":
+				wantProblem(t, res, 422, fault.InvalidAmount)
+			case times[lf.name]:
+				wantProblem(t, res, 400, fault.InvalidJSON)
+			case route == "PUT /v1/rules" && res.status == 400 && res.object(t)["code"] == "invalid_json":
+				// a rule set's numbers are decimal strings, with a grammar
+			default:
+				p := wantProblem(t, res, 422, fault.Invalid)
+				if errs, _ := p["errors"].(map[string]any); errs[lf.path] == nil {
+					t.Errorf("%s with a long %s: errors %v do not name it", route, lf.path, p["errors"])
+				}
+			}
+		}
+	}
+	if routes < 17 {
+		t.Errorf("only %d writing routes tried", routes)
+	}
+
+	// Metadata: over 4096 bytes, over 32 keys, a key over 200 bytes.
+	many := map[string]any{}
+	for i := range 33 {
+		many[fmt.Sprint("k", i)] = "v"
+	}
+	for name, md := range map[string]any{
+		"bytes": map[string]any{"note": strings.Repeat("m", 4100)},
+		"keys":  many,
+		"key":   map[string]any{strings.Repeat("k", 201): "v"},
+	} {
+		body := adjustment("1", "C1")
+		body["metadata"] = md
+		p := wantProblem(t, h.do(call{method: "POST", path: "/v1/entries", key: "admin", body: body, invalid: true}), 422, fault.Invalid)
+		errs, _ := p["errors"].(map[string]any)
+		named := false
+		for k := range errs {
+			named = named || strings.HasPrefix(k, "metadata")
+		}
+		if !named {
+			t.Errorf("metadata over its %s bound: errors %v do not name metadata", name, p["errors"])
+		}
+	}
+	if after := h.rowCount(); after != before {
+		t.Errorf("over-long text wrote %d rows", after-before)
+	}
+
+	// At the bound, in bytes, is accepted; one byte more is not.
+	at := adjustment("1", "C1")
+	at["reason"] = strings.Repeat("é", maxReasonBytes/2)
+	h.expect(201, call{method: "POST", path: "/v1/entries", key: "admin", body: at})
+	at["reason"] = strings.Repeat("é", maxReasonBytes/2) + "x"
+	wantProblem(t, h.do(call{method: "POST", path: "/v1/entries", key: "admin", body: at, invalid: true}), 422, fault.Invalid)
+	name := strings.Repeat("n", maxTextBytes)
+	h.expect(201, call{method: "POST", path: "/v1/customers", key: "admin", body: map[string]any{"id": "C7", "name": name}})
+	wantProblem(t, h.do(call{method: "POST", path: "/v1/customers", key: "admin", invalid: true,
+		body: map[string]any{"id": "C8", "name": name + "n"}}), 422, fault.Invalid)
+}
+
+// A query or path parameter over 256 bytes is refused, naming it; a
+// customer route answers for such an id as for any unknown one.
+func TestOverLongParameterIsRefused(t *testing.T) {
+	h := newHarness(t)
+	long := strings.Repeat("p", maxParamBytes+1)
+	p := wantProblem(t, h.do(call{method: "GET", path: "/v1/accounts?prefix=" + long, key: "admin", invalid: true}), 422, fault.Invalid)
+	if errs, _ := p["errors"].(map[string]any); errs["prefix"] == nil {
+		t.Errorf("errors %v do not name prefix", p["errors"])
+	}
+	p = wantProblem(t, h.do(call{method: "GET", path: "/v1/accounts/" + long, key: "admin", invalid: true}), 422, fault.Invalid)
+	if errs, _ := p["errors"].(map[string]any); errs["code"] == nil {
+		t.Errorf("errors %v do not name code", p["errors"])
+	}
+	wantProblem(t, h.do(call{method: "GET", path: "/v1/customers/" + long + "/balances", key: "admin", invalid: true}), 422, fault.UnknownCustomer)
+	// At the bound the parameter is read.
+	h.expect(200, call{method: "GET", path: "/v1/accounts?prefix=" + long[1:], key: "admin"})
+}
+
+// A customer's statement of entries each as long as the bounds allow (a
+// reason of 1000 bytes) stops a page before it passes maxPageBytes, and
+// its cursors page through every entry exactly once.
+func TestStatementPageOfLongRowsStaysUnderTheByteBoundAndPagesThroughOnce(t *testing.T) {
+	h := newHarness(t)
+	h.expect(201, call{method: "POST", path: "/v1/customers", key: "admin", body: map[string]any{"id": "C1", "name": "C"}})
+	const n = 600
+	ctx := context.Background()
+	reason := strings.Repeat("r", maxReasonBytes)
+	err := h.ledger.InTx(ctx, func(tx *ledger.Tx) error {
+		for range n {
+			_, err := tx.Post(ctx, ledger.EntryInput{Kind: "manual", Actor: "test", Reason: reason, Postings: []ledger.PostingInput{
+				{Account: "platform:points:earned:adjustment", Amount: decimal.NewFromInt(-1)},
+				{Account: "customer:C1:points", Amount: decimal.NewFromInt(1),
+					Lot: &ledger.Lot{ExpiresAt: time.Now().AddDate(1, 0, 0)}},
+			}})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[float64]int{}
+	pages, cursor := 0, ""
+	for {
+		path := "/v1/customers/C1/statement?limit=500"
+		if cursor != "" {
+			path += "&cursor=" + cursor
+		}
+		res := h.expect(200, call{method: "GET", path: path, key: "admin"})
+		pages++
+		// The page's rows within the bound, and its envelope a few bytes.
+		if len(res.body) > maxPageBytes+256 {
+			t.Errorf("page %d: %d bytes, over the bound of %d", pages, len(res.body), maxPageBytes)
+		}
+		var page struct {
+			Entries    []map[string]any `json:"entries"`
+			NextCursor *string          `json:"next_cursor"`
+		}
+		res.json(t, &page)
+		for _, e := range page.Entries {
+			seen[e["entry_id"].(float64)]++
+		}
+		if page.NextCursor == nil {
+			break
+		}
+		if len(page.Entries) == 0 || pages > n {
+			t.Fatalf("page %d: %d entries and a cursor", pages, len(page.Entries))
+		}
+		cursor = *page.NextCursor
+	}
+	if pages < 2 {
+		t.Errorf("%d entries of %d bytes each came in one page", n, maxReasonBytes)
+	}
+	books := h.textColumn(`SELECT DISTINCT p.entry_id::text FROM postings p JOIN accounts a ON a.id = p.account_id
+WHERE a.code LIKE 'customer:C1:%'`)
+	for _, id := range books {
+		var f float64
+		fmt.Sscan(id, &f)
+		if seen[f] != 1 {
+			t.Errorf("entry %s shown %d times", id, seen[f])
+		}
+	}
+	if len(seen) != len(books) || len(books) != n {
+		t.Errorf("the pages showed %d entries, the books hold %d for the customer, %d were posted", len(seen), len(books), n)
+	}
+}
