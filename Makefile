@@ -5,7 +5,7 @@ export PATH := $(PATH):/usr/local/go/bin
 GO ?= go
 BIN := bin/tally
 
-.PHONY: help build run test vet lint-openapi fuzz bench chaos mutation clean-db
+.PHONY: help build run test vet lint-openapi axe screens fuzz bench chaos mutation clean-db
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -20,7 +20,7 @@ vet: ## go vet and a gofmt check
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 
-test: build vet lint-openapi ## vet, lint openapi.yaml, every test with the race detector against a throwaway cluster in .data/pgtest, short fuzz runs
+test: build vet lint-openapi axe ## vet, lint openapi.yaml, every test (the pages' in headless Chromium) with the race detector against a throwaway cluster in .data/pgtest, short fuzz runs
 	@rm -f .data/openapi-coverage.txt; status=0; $(GO) test -race -count=1 ./... || status=$$?; \
 	if [ -f .data/openapi-coverage.txt ]; then cat .data/openapi-coverage.txt; fi; \
 	[ -n "$$TALLY_TEST_DATABASE_URL" ] || ./$(BIN) devdb stop --dir .data/pgtest; \
@@ -36,6 +36,22 @@ $(SPECTRAL_STAMP):
 
 lint-openapi: $(SPECTRAL_STAMP) ## lint openapi.yaml with Spectral's OpenAPI ruleset; any error fails
 	.data/npm/node_modules/.bin/spectral lint --ruleset .spectral.yaml --fail-severity error openapi.yaml
+
+# axe-core (npm, pinned, MPL-2.0) is what the browser tests of web/ run on
+# every page for accessibility; it is installed into .data/npm-axe (a prefix
+# of its own: an npm install --no-save prunes what it did not install) and
+# read by the tests from there, never served by the binary.
+AXE_VERSION := 4.11.0
+AXE_STAMP := .data/npm-axe/axe-core-$(AXE_VERSION).installed
+$(AXE_STAMP):
+	npm install --prefix .data/npm-axe --no-save --no-audit --no-fund --loglevel=error axe-core@$(AXE_VERSION)
+	touch $@
+
+axe: $(AXE_STAMP) ## install axe-core for the browser tests (web/, in Debian's chromium)
+
+screens: build axe ## screenshots of every page, phone and desktop, to docs/screens/ (needs chromium)
+	$(GO) test ./web -count=1 -run '^TestScreens$$' -args -screens=$(CURDIR)/docs/screens
+	@[ -n "$$TALLY_TEST_DATABASE_URL" ] || ./$(BIN) devdb stop --dir .data/pgtest >/dev/null 2>&1 || true
 
 FUZZTIME ?= 5s
 fuzz: ## each fuzz target for FUZZTIME (default 5s) from its committed corpus; crashes land in testdata/fuzz

@@ -26,6 +26,7 @@ import (
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 	"github.com/tally-ledger/tally/prepaid"
+	"github.com/tally-ledger/tally/web"
 )
 
 var (
@@ -74,8 +75,11 @@ type harness struct {
 func wired(pool *pgxpool.Pool, l *ledger.Ledger) Config {
 	customers := loyalty.New(pool, l)
 	money := prepaid.New(l, customers)
-	return Config{Ledger: l, Loyalty: customers, Catalog: catalog.New(pool, l, customers), Prepaid: money,
+	cfg := Config{Ledger: l, Loyalty: customers, Catalog: catalog.New(pool, l, customers), Prepaid: money,
 		Finance: finance.New(l, customers, money)}
+	cfg.Pages = web.New(web.Config{Pool: pool, Ledger: l, Loyalty: customers, Catalog: cfg.Catalog, Prepaid: money,
+		Finance: cfg.Finance})
+	return cfg
 }
 
 func newHarness(t *testing.T) *harness {

@@ -50,6 +50,8 @@ type Config struct {
 	Ready func(context.Context) error
 	// Registry receives the API's metrics; nil makes a new one.
 	Registry *prometheus.Registry
+	// Pages, when set, are served beside the API (pages.go).
+	Pages Pages
 }
 
 // Server is the HTTP API.
@@ -67,7 +69,10 @@ type Server struct {
 	// reading tells the event writers of a read in flight (loyalty's
 	// Reading).
 	reading func() (done func())
-	echo    *echo.Echo
+	pages   Pages
+	// consoleCSV serves the console's CSV downloads (pages.go).
+	consoleCSV *echo.Echo
+	echo       *echo.Echo
 }
 
 // New builds the API's routes and middleware.
@@ -151,13 +156,29 @@ func New(cfg Config) *Server {
 	// jobs.go
 	v1.POST("/jobs/expire", s.runExpiry, admin)
 	v1.POST("/jobs/expire/runs/:id/undo", s.undoExpiry, admin)
+	// pages.go
+	if cfg.Pages != nil {
+		s.pages = cfg.Pages
+		s.mountPages(v1, books)
+	}
 
 	s.echo = e
 	return s
 }
 
-// ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+// ServeHTTP implements http.Handler: the pages' paths go to the pages
+// (pages.go), the others to the API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.pages != nil && strings.HasPrefix(r.URL.Path, "/console/csv/") {
+		s.consoleCSV.ServeHTTP(w, r)
+		return
+	}
+	if s.pages != nil && isPage(r.URL.Path) {
+		s.pages.ServeHTTP(w, r)
+		return
+	}
+	s.echo.ServeHTTP(w, r)
+}
 
 // observe logs each request as one JSON line with its request id, and
 // records its metrics.

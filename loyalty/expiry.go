@@ -108,6 +108,18 @@ func (s *Service) expire(ctx context.Context, asOf time.Time, actor string, dryR
 		}
 		err = run(ctx, func(tx *ledger.Tx) error {
 			chunk, runID = chunk[:0], rep.RunID
+			if runID != 0 {
+				// An undo locks the run's row too: a run undone while it
+				// runs stops, so that its undo stays exact.
+				var undone bool
+				if err := tx.QueryRow(ctx, `SELECT undone_at IS NOT NULL FROM expiry_runs WHERE id = $1 FOR UPDATE`, runID).
+					Scan(&undone); err != nil {
+					return err
+				}
+				if undone {
+					return fault.Errorf(fault.AlreadyUndone, "expiry run %d was undone while it ran: it stops, and a later run takes what it left", runID)
+				}
+			}
 			effective := asOf
 			if now := tx.Now(); effective.After(now) {
 				effective = now // within the clock skew: the points go now

@@ -19,6 +19,7 @@ import (
 	"github.com/tally-ledger/tally/loyalty"
 	"github.com/tally-ledger/tally/migrations"
 	"github.com/tally-ledger/tally/prepaid"
+	"github.com/tally-ledger/tally/web"
 )
 
 // serve runs the API until ctx is cancelled (SIGINT, SIGTERM), then stops
@@ -65,8 +66,10 @@ func serve(ctx context.Context, env environment, args []string) error {
 	}
 	customers := loyalty.New(pool, l, loyalty.WithEventWriters(writers))
 	money := prepaid.New(l, customers)
-	srv := api.New(api.Config{Ledger: l, Loyalty: customers, Catalog: catalog.New(pool, l, customers), Prepaid: money,
-		Finance: finance.New(l, customers, money), Log: log, OpenAPI: tally.OpenAPI, Ready: ready})
+	cat, books := catalog.New(pool, l, customers), finance.New(l, customers, money)
+	pages := web.New(web.Config{Pool: pool, Ledger: l, Loyalty: customers, Catalog: cat, Prepaid: money, Finance: books, Log: log})
+	srv := api.New(api.Config{Ledger: l, Loyalty: customers, Catalog: cat, Prepaid: money,
+		Finance: books, Log: log, OpenAPI: tally.OpenAPI, Ready: ready, Pages: pages})
 
 	ln, err := net.Listen("tcp", env.get("TALLY_ADDR", "127.0.0.1:8080"))
 	if err != nil {
@@ -77,7 +80,7 @@ func serve(ctx context.Context, env environment, args []string) error {
 	if newKey != "" {
 		fmt.Fprintf(env.stdout, "tally: new admin key (shown once, keep it): %s\n", newKey)
 	}
-	fmt.Fprintf(env.stdout, "tally: serving %s\n", base)
+	fmt.Fprintf(env.stdout, "tally: serving %s (portal %s/portal, console %s/console)\n", base, base, base)
 	log.Info("serving", "addr", base)
 
 	if addr := env.getenv("TALLY_PPROF_ADDR"); addr != "" {

@@ -26,6 +26,8 @@ type request struct {
 	// key is the bearer key; empty: the partner key for writes, the finance
 	// key for reads.
 	key string
+	// cookie, when set, is sent instead of a key (a page of the portal).
+	cookie string
 }
 
 // failure is a kind of error and how many requests (events, in a batch)
@@ -82,7 +84,11 @@ func (c *client) send(req request) answer {
 			key = c.finance
 		}
 	}
-	hr.Header.Set("Authorization", "Bearer "+key)
+	if req.cookie != "" {
+		hr.Header.Set("Cookie", req.cookie)
+	} else {
+		hr.Header.Set("Authorization", "Bearer "+key)
+	}
 	if req.body != nil {
 		hr.Header.Set("Content-Type", "application/json")
 	}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -69,9 +71,10 @@ func scenarios() []scenario {
 
 // readRound is scenario 5 in one run: balance reads by 8 clients while
 // *clients others post events as in scenario 1, with the seeded postings in
-// the books; then statement pages alone.
+// the books; then statement pages alone; then the portal's pages alone,
+// each in the session of one of 16 customers.
 type readRound struct {
-	writes, reads, statements measure
+	writes, reads, statements, portal measure
 }
 
 func readsUnderLoad(env *bench) readRound {
@@ -92,5 +95,58 @@ func readsUnderLoad(env *bench) readRound {
 	rr.statements = drive("5b. statement pages (50 entries) alone, 8 clients", env.client, env.srv, 8, *duration/3, func(r *rand.Rand) request {
 		return request{method: http.MethodGet, path: fmt.Sprintf("/v1/customers/B%05d/statement?limit=50", r.IntN(funded))}
 	})
+	cookies, err := portalSessions(env.client, 16)
+	if err != nil {
+		logf("portal sessions: %v", err)
+		cookies = []string{"tally_portal=none"} // every page answers 401: counted as errors
+	}
+	rr.portal = drive("5c. portal pages (overview, statement) alone, 8 clients", env.client, env.srv, 8, *duration/3, func(r *rand.Rand) request {
+		path := "/portal"
+		if r.IntN(2) == 0 {
+			path = "/portal/statement"
+		}
+		return request{method: http.MethodGet, path: path, cookie: cookies[r.IntN(len(cookies))]}
+	})
 	return rr
+}
+
+// portalSessions opens a portal session for each of n funded customers, as
+// a partner's app does (POST /v1/portal/sessions, then the link), and
+// answers their cookies.
+func portalSessions(c *client, n int) ([]string, error) {
+	noRedirect := &http.Client{Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	var cookies []string
+	for i := range n {
+		body, _ := json.Marshal(map[string]string{"customer_id": fmt.Sprintf("B%05d", i*funded/n)})
+		req, _ := http.NewRequest(http.MethodPost, c.base+"/v1/portal/sessions", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+c.admin)
+		req.Header.Set("Content-Type", "application/json")
+		res, err := c.http.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		var link struct {
+			URL string `json:"url"`
+		}
+		err = json.NewDecoder(res.Body).Decode(&link)
+		res.Body.Close()
+		if err != nil || res.StatusCode != http.StatusCreated {
+			return nil, fmt.Errorf("POST /v1/portal/sessions: %d %v", res.StatusCode, err)
+		}
+		res, err = noRedirect.Get(link.URL)
+		if err != nil {
+			return nil, err
+		}
+		res.Body.Close()
+		for _, ck := range res.Cookies() {
+			if ck.Name == "tally_portal" {
+				cookies = append(cookies, ck.Name+"="+ck.Value)
+			}
+		}
+		if len(cookies) != i+1 {
+			return nil, fmt.Errorf("opening the portal link: %d without a session cookie", res.StatusCode)
+		}
+	}
+	return cookies, nil
 }

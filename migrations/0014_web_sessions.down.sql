@@ -1,0 +1,2 @@
+DROP TABLE web_sessions;
+DROP TABLE portal_links;

@@ -1,0 +1,178 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/shopspring/decimal"
+
+	"github.com/tally-ledger/tally/finance"
+	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/rules"
+)
+
+// The console's times are entered and shown in Asia/Shanghai: an instant
+// as 2006-01-02T15:04 (an HTML datetime-local field), a period as months
+// (2006-01), from the first month's start to the last month's end.
+const (
+	instantLayout = "2006-01-02T15:04"
+	monthLayout   = "2006-01"
+	// maxChartMonths bounds a period's chart, each month a report.
+	maxChartMonths = 24
+)
+
+func (p *Pages) trialBalance(c echo.Context) error {
+	asOf := p.ledger.Now()
+	if v := c.QueryParam("as_of"); v != "" {
+		t, err := time.ParseInLocation(instantLayout, v, shanghai)
+		if err != nil {
+			return p.fail(c, fault.Errorf(fault.Invalid, "as_of must be a date and time such as 2026-03-15T12:00"))
+		}
+		asOf = t
+	}
+	var rows []ledger.TrialRow
+	totals, err := p.finance.TrialBalance(c.Request().Context(), asOf, func(r ledger.TrialRow) error {
+		rows = append(rows, r)
+		return nil
+	})
+	if err != nil {
+		return p.fail(c, err)
+	}
+	return p.render(c, http.StatusOK, "trial_balance", "tb.title", map[string]any{
+		"AsOf": asOf.In(shanghai).Format(instantLayout), "Rows": rows, "Totals": totals,
+		"CSV": "/console/csv/trial-balance?" + url.Values{"as_of": {asOf.UTC().Format(time.RFC3339)}}.Encode()})
+}
+
+// period reads ?from=&to= months (default: the last six months to this
+// one) as the instants [start of from, end of to) in Shanghai, and the
+// months between.
+func (p *Pages) period(c echo.Context) (from, to time.Time, months []time.Time, err error) {
+	now := p.ledger.Now().In(shanghai)
+	last := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, shanghai)
+	first := last.AddDate(0, -5, 0)
+	if v := c.QueryParam("from"); v != "" {
+		if first, err = time.ParseInLocation(monthLayout, v, shanghai); err != nil {
+			return from, to, nil, fault.Errorf(fault.Invalid, "from must be a month such as 2026-03")
+		}
+	}
+	if v := c.QueryParam("to"); v != "" {
+		if last, err = time.ParseInLocation(monthLayout, v, shanghai); err != nil {
+			return from, to, nil, fault.Errorf(fault.Invalid, "to must be a month such as 2026-03")
+		}
+	}
+	if last.Before(first) {
+		return from, to, nil, fault.Errorf(fault.Invalid, "to must not be before from")
+	}
+	for m := first; !m.After(last); m = m.AddDate(0, 1, 0) {
+		if len(months) == maxChartMonths {
+			return from, to, nil, fault.Errorf(fault.Invalid, "a period is at most %d months", maxChartMonths)
+		}
+		months = append(months, m)
+	}
+	return first, last.AddDate(0, 1, 0), months, nil
+}
+
+func periodQuery(from, to time.Time) string {
+	return url.Values{"from": {from.UTC().Format(time.RFC3339)}, "to": {to.UTC().Format(time.RFC3339)}}.Encode()
+}
+
+func (p *Pages) rebates(c echo.Context) error {
+	ctx := c.Request().Context()
+	from, to, months, err := p.period(c)
+	if err != nil {
+		return p.fail(c, err)
+	}
+	var rows []finance.RebateRow
+	total, err := p.finance.RebateReport(ctx, from, to, func(r finance.RebateRow) error {
+		rows = append(rows, r)
+		return nil
+	})
+	if err != nil {
+		return p.fail(c, err)
+	}
+	ch := chart{Series: []string{"rebates.granted", "rebates.used"}, Lang: language(c)}
+	for _, m := range months {
+		t, err := p.finance.RebateReport(ctx, m, m.AddDate(0, 1, 0), func(finance.RebateRow) error { return nil })
+		if err != nil {
+			return p.fail(c, err)
+		}
+		ch.Labels = append(ch.Labels, m.Format(monthLayout))
+		ch.Values = append(ch.Values, []decimal.Decimal{t.Granted, t.Used})
+	}
+	return p.render(c, http.StatusOK, "rebates", "rebates.title", map[string]any{
+		"From": from.Format(monthLayout), "To": to.AddDate(0, -1, 0).Format(monthLayout), "Rows": rows, "Total": total,
+		"Chart": ch.bars("rebates.chart"), "CSV": "/console/csv/rebates?" + periodQuery(from, to)})
+}
+
+func (p *Pages) points(c echo.Context) error {
+	ctx := c.Request().Context()
+	from, to, months, err := p.period(c)
+	if err != nil {
+		return p.fail(c, err)
+	}
+	rep, err := p.finance.PointsRollForward(ctx, from, to)
+	if err != nil {
+		return p.fail(c, err)
+	}
+	ch := chart{Lang: language(c)}
+	for _, name := range finance.PointsChannels {
+		ch.Series = append(ch.Series, "channel."+name)
+	}
+	ch.Series = append(ch.Series, "points.redeemed", "points.expired")
+	for _, m := range months {
+		r, err := p.finance.PointsRollForward(ctx, m, m.AddDate(0, 1, 0))
+		if err != nil {
+			return p.fail(c, err)
+		}
+		var vs []decimal.Decimal
+		for _, name := range finance.PointsChannels {
+			vs = append(vs, decimal.NewFromInt(r.Earned[name]))
+		}
+		vs = append(vs, decimal.NewFromInt(r.Redeemed), decimal.NewFromInt(r.Expired))
+		ch.Labels = append(ch.Labels, m.Format(monthLayout))
+		ch.Values = append(ch.Values, vs)
+	}
+	type line struct {
+		Key, Arg string
+		Points   int64
+	}
+	lines := []line{{Key: "points.opening", Points: rep.Opening}}
+	for _, name := range finance.PointsChannels {
+		lines = append(lines, line{Key: "points.earned", Arg: "channel." + name, Points: rep.Earned[name]})
+	}
+	lines = append(lines, line{Key: "points.earned_total", Points: rep.EarnedTotal()},
+		line{Key: "points.redeemed", Points: -rep.Redeemed}, line{Key: "points.expired", Points: -rep.Expired},
+		line{Key: "points.closing", Points: rep.Closing})
+	return p.render(c, http.StatusOK, "points", "points.title", map[string]any{
+		"From": from.Format(monthLayout), "To": to.AddDate(0, -1, 0).Format(monthLayout), "Lines": lines,
+		"Chart": ch.grouped("points.chart"), "CSV": "/console/csv/points?" + periodQuery(from, to)})
+}
+
+func (p *Pages) segments(c echo.Context) error {
+	month := rules.Month(p.ledger.Now().In(shanghai).Format(monthLayout))
+	if v := c.QueryParam("month"); v != "" {
+		month = rules.Month(v)
+	}
+	if !month.Valid() {
+		return p.fail(c, fault.Errorf(fault.Invalid, "month must be YYYY-MM"))
+	}
+	rep, err := p.finance.Segments(c.Request().Context(), month)
+	if err != nil {
+		return p.fail(c, err)
+	}
+	lang := language(c)
+	return p.render(c, http.StatusOK, "segments", "segments.title", map[string]any{
+		"Month": string(month), "Report": rep, "Pyramid": pyramid(lang, rep.Segments), "Split": split(lang, rep.Classes),
+		"CSV": "/console/csv/segments?" + url.Values{"month": {string(month)}}.Encode()})
+}
+
+func (p *Pages) reconciliation(c echo.Context) error {
+	r, err := p.finance.Reconcile(c.Request().Context())
+	if err != nil {
+		return p.fail(c, err)
+	}
+	return p.render(c, http.StatusOK, "reconciliation", "recon.title", r)
+}

@@ -1,0 +1,191 @@
+package web_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	cdpbrowser "github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+)
+
+// signInToConsole signs the tab in with the key through the form.
+func (tb *tab) signInToConsole(base, key string) {
+	tb.t.Helper()
+	tb.open(base + "/console/signin?lang=en")
+	tb.accessible()
+	tb.run(chromedp.SendKeys("#key", key, chromedp.ByQuery))
+	tb.click("form button[type=submit]")
+}
+
+// TestFinanceReadsTheRebateRollForwardAndDownloadsItsCSV: finance signs in
+// with its key, which the browser keeps nowhere; the rebate roll-forward
+// of March is what DOMAIN.md makes of C1's deposits (12,345.67 at 4% ->
+// 493.82 and 999.99 at 0%, nothing used: the charge came from principal),
+// drawn by month; its CSV download is the API's report of the same period.
+func TestFinanceReadsTheRebateRollForwardAndDownloadsItsCSV(t *testing.T) {
+	s := newSite(t)
+	s.history(t)
+	tb := newTab(t)
+	tb.signInToConsole(s.srv.URL, s.keys["finance"])
+	tb.want(map[string]string{"h1": "Trial balance"})
+	tb.accessible()
+
+	var cookies []*network.Cookie
+	var stored string
+	tb.run(chromedp.ActionFunc(func(ctx context.Context) error {
+		var err error
+		cookies, err = network.GetCookies().Do(ctx)
+		return err
+	}), chromedp.Evaluate(`document.cookie + "|" + localStorage.length + "|" + sessionStorage.length`, &stored))
+	if stored != "|0|0" {
+		t.Errorf("the page can read %q (cookies|localStorage|sessionStorage), want nothing", stored)
+	}
+	for _, c := range cookies {
+		if strings.Contains(c.Value, s.keys["finance"]) {
+			t.Errorf("cookie %s holds the key", c.Name)
+		}
+		if c.Name == "tally_console" && (!c.HTTPOnly || c.SameSite != network.CookieSameSiteStrict) {
+			t.Errorf("console cookie: HttpOnly %v, SameSite %s; want HttpOnly, Strict", c.HTTPOnly, c.SameSite)
+		}
+	}
+
+	tb.open(s.srv.URL + "/console/rebates?from=2026-03&to=2026-03")
+	want := [][]string{{"C1", "0.00", "493.82", "0.00", "0.00", "0.00", "493.82", "13,345.66", "3.7%"}}
+	if got := tb.rows("#rebates"); !reflect.DeepEqual(got, want) {
+		t.Errorf("rebate roll-forward %v, want %v", got, want)
+	}
+	var total []string
+	tb.run(chromedp.Evaluate(`Array.from(document.querySelectorAll("#rebates tfoot td")).map(c => c.innerText.trim())`, &total))
+	if !reflect.DeepEqual(total, want[0][1:]) {
+		t.Errorf("total %v, want %v", total, want[0][1:])
+	}
+	var bars []string
+	tb.run(chromedp.Evaluate(`Array.from(document.querySelectorAll("svg.chart rect title")).map(t => t.textContent)`, &bars))
+	if !reflect.DeepEqual(bars, []string{"2026-03 Granted: 493.82"}) {
+		t.Errorf("chart bars %q, want March's grant alone", bars)
+	}
+	tb.accessible()
+
+	dir := t.TempDir()
+	done := make(chan string, 1)
+	chromedp.ListenTarget(tb.ctx, func(ev any) {
+		if ev, ok := ev.(*cdpbrowser.EventDownloadProgress); ok && ev.State == cdpbrowser.DownloadProgressStateCompleted {
+			select {
+			case done <- ev.GUID:
+			default:
+			}
+		}
+	})
+	tb.run(cdpbrowser.SetDownloadBehavior(cdpbrowser.SetDownloadBehaviorBehaviorAllowAndName).WithDownloadPath(dir).WithEventsEnabled(true),
+		chromedp.Click("#rebates-csv", chromedp.ByQuery))
+	var guid string
+	select {
+	case guid = <-done:
+	case <-tb.ctx.Done():
+		t.Fatal("the CSV download did not complete")
+	}
+	csv, err := os.ReadFile(filepath.Join(dir, guid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(csv)), "\n")
+	wantLines := []string{"customer_id,opening,granted,used_by_charges,clawed_back,adjustments,closing,deposits,effective_rate",
+		"C1,0.00,493.82,0.00,0.00,0.00,493.82,13345.66,0.0370"}
+	if len(lines) != 3 || lines[0] != wantLines[0] || lines[1] != wantLines[1] || !strings.HasSuffix(lines[2], ",0.00,493.82,0.00,0.00,0.00,493.82,13345.66,0.0370") {
+		t.Errorf("CSV:\n%s\nwant the header, C1's row and the total", csv)
+	}
+}
+
+// TestConsolePagesShowTheBooks: the points roll-forward of March, by
+// channel (C1's volume 2,500 + 148, C2's 60; C1's referral bonus 500;
+// February's 100 opening), the pyramid, the reconciliation and the trial
+// balance, each accessible, on a phone too.
+func TestConsolePagesShowTheBooks(t *testing.T) {
+	s := newSite(t)
+	s.history(t)
+	tb := newTab(t)
+	tb.signInToConsole(s.srv.URL, s.keys["admin"])
+	tb.open(s.srv.URL + "/console/points?from=2026-03&to=2026-03")
+	want := [][]string{{"Opening", "100"}, {"Earned: volume", "2,708"}, {"Earned: referrals", "500"},
+		{"Earned: feedback", "0"}, {"Earned: campaigns", "0"}, {"Earned: adjustments", "0"}, {"Earned in total", "3,208"},
+		{"Redeemed (net of cancellations)", "0"}, {"Expired", "0"}, {"Closing", "3,308"}}
+	if got := tb.rows("#points"); !reflect.DeepEqual(got, want) {
+		t.Errorf("points roll-forward %v, want %v", got, want)
+	}
+	tb.accessible()
+	tb.open(s.srv.URL + "/console/segments?month=2026-03")
+	// March: C1 2,623.45 (mid), C2 60.00 (floating); A is the top 5% (ceil:
+	// one customer), B the next 15% (to ceil of 20%: none), C the rest.
+	if got := tb.rows("#classes"); len(got) != 3 || got[0][1] != "1" || got[0][2] != "2,623.45" || got[2][1] != "1" ||
+		got[2][2] != "60.00" {
+		t.Errorf("A/B/C split %v", got)
+	}
+	tb.accessible()
+	tb.open(s.srv.URL + "/console/reconciliation")
+	tb.want(map[string]string{"#recon-result": "Every check passes."})
+	tb.accessible()
+	tb.phone()
+	tb.open(s.srv.URL + "/console?as_of=2026-03-13T09:30")
+	// As of 09:30 on 13 March, the first deposit is in and the second not.
+	var rows [][]string
+	rows = tb.rows("#trial-balance")
+	found := false
+	for _, r := range rows {
+		if r[0] == "customer:C1:prepaid" {
+			found = true
+			if r[3] != "12345.67" {
+				t.Errorf("C1's prepaid as of 13 March 09:30: %v, want 12345.67 credit", r)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no customer:C1:prepaid in %v", rows)
+	}
+	tb.accessible()
+}
+
+// TestConsoleNeedsAFinanceOrAdminSession: a customer or partner key cannot
+// sign in, the CSV downloads need the console's session, and a portal
+// session is no console session.
+func TestConsoleNeedsAFinanceOrAdminSession(t *testing.T) {
+	s := newSite(t)
+	s.history(t)
+	for _, role := range []string{"customer", "partner"} {
+		c := s.client(t)
+		form := get(t, c, s.srv.URL+"/console/signin")
+		if p := post(t, c, s.srv.URL+"/console/signin", url.Values{"csrf": {form.csrf(t)}, "key": {s.keys[role]}}); p.status != http.StatusForbidden {
+			t.Errorf("a %s key signing in to the console: %d, want 403", role, p.status)
+		}
+	}
+	c := s.client(t)
+	form := get(t, c, s.srv.URL+"/console/signin")
+	if p := post(t, c, s.srv.URL+"/console/signin", url.Values{"csrf": {form.csrf(t)}, "key": {"tly_never-issued"}}); p.status != http.StatusUnauthorized {
+		t.Errorf("an unknown key signing in: %d, want 401", p.status)
+	}
+	portal, _ := s.signedIn(t, "C1")
+	for _, path := range []string{"/console", "/console/rebates"} {
+		if p := get(t, portal, s.srv.URL+path); p.status != http.StatusSeeOther || p.header.Get("Location") != "/console/signin" {
+			t.Errorf("a portal session on %s: %d, want 303 to sign in", path, p.status)
+		}
+	}
+	if p := get(t, portal, s.srv.URL+"/console/csv/rebates?from=2026-03-01T00:00:00Z"); p.status != http.StatusUnauthorized {
+		t.Errorf("a CSV download without a console session: %d, want 401", p.status)
+	}
+	fin := s.client(t)
+	form = get(t, fin, s.srv.URL+"/console/signin")
+	if p := post(t, fin, s.srv.URL+"/console/signin", url.Values{"csrf": {form.csrf(t)}, "key": {s.keys["finance"]}}); p.status != http.StatusSeeOther {
+		t.Fatalf("finance signing in: %d", p.status)
+	}
+	p := get(t, fin, s.srv.URL+"/console/csv/rebates?from=2026-03-01T00:00:00%2B08:00&to=2026-04-01T00:00:00%2B08:00")
+	if p.status != 200 || !strings.HasPrefix(p.header.Get("Content-Type"), "text/csv") ||
+		!strings.Contains(p.body, "\nC1,0.00,493.82,") {
+		t.Errorf("finance's CSV download: %d %s %q", p.status, p.header.Get("Content-Type"), p.body)
+	}
+}

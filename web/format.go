@@ -1,0 +1,83 @@
+package web
+
+import (
+	"html/template"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/tally-ledger/tally/internal/fault"
+)
+
+// funcs format what the templates show: amounts grouped by thousands,
+// instants in Asia/Shanghai.
+var funcs = template.FuncMap{
+	"pts":      func(n int64) string { return group(strconv.FormatInt(n, 10)) },
+	"cny":      func(d decimal.Decimal) string { return group(d.StringFixed(2)) },
+	"cnyp":     func(d *decimal.Decimal) string { return cnyPtr(d) },
+	"pct":      func(d *decimal.Decimal) string { return percent(d) },
+	"rate":     func(d decimal.Decimal) string { return percent(&d) },
+	"date":     func(t time.Time) string { return t.In(shanghai).Format("2006-01-02") },
+	"datetime": func(t time.Time) string { return t.In(shanghai).Format("2006-01-02 15:04") },
+	"code":     func(c *fault.Code) string { return reasonKey(c) },
+	"signed": func(d decimal.Decimal, scale int32) string {
+		s := group(d.StringFixed(scale))
+		if d.IsPositive() {
+			return "+" + s
+		}
+		return s
+	},
+	"signedCNY": func(d decimal.Decimal) string {
+		s := "¥" + group(d.Abs().StringFixed(2))
+		if d.IsNegative() {
+			return "-" + s
+		}
+		return "+" + s
+	},
+}
+
+// group puts a comma between each three digits of the whole part:
+// -12345.67 -> -12,345.67.
+func group(s string) string {
+	sign := ""
+	if strings.HasPrefix(s, "-") {
+		sign, s = "-", s[1:]
+	}
+	whole, frac, dot := strings.Cut(s, ".")
+	var b strings.Builder
+	for i, r := range whole {
+		if i > 0 && (len(whole)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	if dot {
+		b.WriteString("." + frac)
+	}
+	return sign + b.String()
+}
+
+func cnyPtr(d *decimal.Decimal) string {
+	if d == nil {
+		return "–"
+	}
+	return group(d.StringFixed(2))
+}
+
+// percent writes a rate (0.04) as a percentage (4%), with the decimals it
+// needs.
+func percent(d *decimal.Decimal) string {
+	if d == nil {
+		return "–"
+	}
+	return d.Mul(decimal.NewFromInt(100)).String() + "%"
+}
+
+func reasonKey(c *fault.Code) string {
+	if c == nil {
+		return ""
+	}
+	return "reason." + string(*c)
+}

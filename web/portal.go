@@ -1,0 +1,181 @@
+package web
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/shopspring/decimal"
+
+	"github.com/tally-ledger/tally/catalog"
+	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/loyalty"
+	"github.com/tally-ledger/tally/prepaid"
+	"github.com/tally-ledger/tally/rules"
+)
+
+// The portal acts for the customer of the session only: no handler reads a
+// customer id from the request.
+func customerOf(c echo.Context) string { return c.Get(sessionContext).(*session).CustomerID }
+
+// expiringHorizon covers every lot a customer can hold: a lot lives at most
+// 13 calendar months.
+const expiringHorizon = 400 * 24 * time.Hour
+
+type overviewData struct {
+	Profile  loyalty.Profile
+	Balances loyalty.Balances
+	Expiring []loyalty.ExpiringPoints
+	// Progress is this month's contribution towards the next level, in
+	// per mille of the way from where the month started (0) to the
+	// target.
+	Progress int
+	Next     *rules.Target
+}
+
+func (p *Pages) overview(c echo.Context) error {
+	ctx, id := c.Request().Context(), customerOf(c)
+	prof, err := p.loyalty.Profile(ctx, id)
+	if err != nil {
+		return p.fail(c, err)
+	}
+	bal, err := p.loyalty.Balances(ctx, id)
+	if err != nil {
+		return p.fail(c, err)
+	}
+	exp, err := p.loyalty.Expiring(ctx, id, expiringHorizon)
+	if err != nil {
+		return p.fail(c, err)
+	}
+	d := overviewData{Profile: prof, Balances: bal, Expiring: exp, Next: prof.NextLevel}
+	if d.Next == nil {
+		d.Next = prof.NextSegment
+	}
+	if d.Next != nil {
+		d.Progress = progress(prof.ThisMonth.Amount, d.Next.Needed)
+	}
+	return p.render(c, http.StatusOK, "overview", "overview.title", d)
+}
+
+// progress is done / (done + needed) in per mille, rounded down.
+func progress(done, needed decimal.Decimal) int {
+	total := done.Add(needed)
+	if !total.IsPositive() {
+		return 0
+	}
+	return int(done.Mul(decimal.NewFromInt(1000)).Div(total).IntPart())
+}
+
+// statementPage is how many entries a statement page shows.
+const statementPage = 20
+
+func (p *Pages) statement(c echo.Context) error {
+	var before int64
+	if v := c.QueryParam("before"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			return p.fail(c, fault.Errorf(fault.Invalid, "before must be an entry id"))
+		}
+		before = n
+	}
+	entries, next, err := p.loyalty.Statement(c.Request().Context(), customerOf(c), before, statementPage)
+	if err != nil {
+		return p.fail(c, err)
+	}
+	return p.render(c, http.StatusOK, "statement", "statement.title",
+		map[string]any{"Entries": entries, "Next": next, "First": before == 0})
+}
+
+func (p *Pages) catalogPage(c echo.Context) error {
+	ctx, id := c.Request().Context(), customerOf(c)
+	items, err := p.catalog.Catalog(ctx, id)
+	if err != nil {
+		return p.fail(c, err)
+	}
+	bal, err := p.loyalty.Balances(ctx, id)
+	if err != nil {
+		return p.fail(c, err)
+	}
+	return p.render(c, http.StatusOK, "catalog", "catalog.title", map[string]any{"Items": items, "Points": bal.Points})
+}
+
+// redeemConfirm asks the customer to confirm a redemption; the form carries
+// a fresh redemption id, so that submitting it twice redeems once.
+func (p *Pages) redeemConfirm(c echo.Context) error {
+	items, err := p.catalog.Catalog(c.Request().Context(), customerOf(c))
+	if err != nil {
+		return p.fail(c, err)
+	}
+	for _, it := range items {
+		if it.SKU == c.Param("sku") {
+			return p.render(c, http.StatusOK, "redeem", "redeem.title",
+				map[string]any{"Item": it, "RedemptionID": "web-" + secret()[:22]})
+		}
+	}
+	return p.fail(c, fault.Errorf(fault.UnknownProduct, "no product %s", c.Param("sku")))
+}
+
+// redeem redeems in the customer's own space (the space a customer key
+// writes in), and shows the redemption with the form that cancels it.
+func (p *Pages) redeem(c echo.Context) error {
+	q, err := strconv.Atoi(c.FormValue("quantity"))
+	if err != nil || q < 1 || q > 100 {
+		return p.fail(c, fault.Errorf(fault.Invalid, "quantity is 1 to 100"))
+	}
+	in := catalog.RedemptionInput{ID: c.FormValue("redemption_id"), CustomerID: customerOf(c), SKU: c.FormValue("sku"),
+		Quantity: q, Space: spaceOf(c)}
+	r, _, err := p.catalog.Redeem(c.Request().Context(), in, actor(c))
+	if err != nil {
+		return p.fail(c, err)
+	}
+	return p.render(c, http.StatusOK, "redemption", "redemption.title", r)
+}
+
+// spaceOf is the id space of the session's customer, which holds only
+// their redemptions: another customer's redemption id is not found there.
+func spaceOf(c echo.Context) string {
+	return ledger.APIKey{Role: ledger.RoleCustomer, CustomerID: customerOf(c)}.Space()
+}
+
+func (p *Pages) cancel(c echo.Context) error {
+	r, err := p.catalog.CancelRedemption(c.Request().Context(), spaceOf(c), c.Param("id"),
+		"cancelled by the customer in the portal", actor(c))
+	if err != nil {
+		return p.fail(c, err)
+	}
+	return p.render(c, http.StatusOK, "redemption", "redemption.title", r)
+}
+
+// prepaidHistory is how many money movements the prepaid page lists.
+const prepaidHistory = 50
+
+func (p *Pages) prepaidPage(c echo.Context) error {
+	ctx, id := c.Request().Context(), customerOf(c)
+	bal, err := p.loyalty.Balances(ctx, id)
+	if err != nil {
+		return p.fail(c, err)
+	}
+	moves, err := p.prepaid.History(ctx, id, prepaidHistory)
+	if err != nil {
+		return p.fail(c, err)
+	}
+	var deposits, charges []prepaid.MoneyMovement
+	for _, m := range moves {
+		switch m.Kind {
+		case prepaid.Deposit:
+			deposits = append(deposits, m)
+		case prepaid.Charge:
+			charges = append(charges, m)
+		}
+	}
+	return p.render(c, http.StatusOK, "prepaid", "prepaid.title",
+		map[string]any{"Prepaid": bal.Prepaid, "Deposits": deposits, "Charges": charges})
+}
+
+// actor names the session behind a write, for the entry's audit trail.
+func actor(c echo.Context) string {
+	s := c.Get(sessionContext).(*session)
+	return "portal:key:" + strconv.FormatInt(s.KeyID, 10) + ":" + s.CustomerID
+}

@@ -1,0 +1,277 @@
+// Package web serves Tally's two faces for people, in the same binary as the
+// API: the customer portal (/portal, mobile first, simplified Chinese by
+// default and English) and the finance console (/console). The pages are
+// server-rendered from the Go templates and the style sheet embedded in the
+// binary; they run no script of their own, so the Content-Security-Policy
+// allows none.
+//
+// It owns the portal_links and web_sessions tables and their SQL: one-time
+// portal links a partner asks for on behalf of a customer, and server-side
+// sessions behind an HttpOnly cookie, with a CSRF token that every form
+// carries. It computes nothing of the books: every number on a page comes
+// from the services the API answers with (loyalty, catalog, prepaid,
+// finance). It never names a table of another package.
+package web
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/tally-ledger/tally/catalog"
+	"github.com/tally-ledger/tally/finance"
+	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/loyalty"
+	"github.com/tally-ledger/tally/prepaid"
+)
+
+//go:embed templates/*.html
+var templateFiles embed.FS
+
+//go:embed static
+var staticFiles embed.FS
+
+// Config is what the pages need: the services the API uses, on one ledger,
+// and the pool of the same database for the sessions.
+type Config struct {
+	Pool    *pgxpool.Pool
+	Ledger  *ledger.Ledger
+	Loyalty *loyalty.Service
+	Catalog *catalog.Service
+	Prepaid *prepaid.Service
+	Finance *finance.Service
+	Log     *slog.Logger
+}
+
+// Pages are the portal and the console.
+type Pages struct {
+	db      *pgxpool.Pool
+	ledger  *ledger.Ledger
+	loyalty *loyalty.Service
+	catalog *catalog.Service
+	prepaid *prepaid.Service
+	finance *finance.Service
+	log     *slog.Logger
+	pages   map[string]*template.Template
+	echo    *echo.Echo
+}
+
+// New parses the templates; it panics if they do not parse (they are
+// embedded, so that is a bug caught by any test).
+func New(cfg Config) *Pages {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	p := &Pages{db: cfg.Pool, ledger: cfg.Ledger, loyalty: cfg.Loyalty, catalog: cfg.Catalog, prepaid: cfg.Prepaid,
+		finance: cfg.Finance, log: cfg.Log, pages: map[string]*template.Template{}}
+	names, err := fs.Glob(templateFiles, "templates/*.html")
+	if err != nil {
+		panic(err)
+	}
+	for _, name := range names {
+		base := strings.TrimSuffix(strings.TrimPrefix(name, "templates/"), ".html")
+		if base == "layout" {
+			continue
+		}
+		p.pages[base] = template.Must(template.New(base).Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", name))
+	}
+	p.routes()
+	return p
+}
+
+// ServeHTTP serves the pages: /, /portal/..., /console/... and /static/...
+// (the style sheet and the icon).
+func (p *Pages) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.echo.ServeHTTP(w, r) }
+
+// routes builds the pages' own router, whose errors are pages too.
+func (p *Pages) routes() {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	p.echo = e
+	e.HTTPErrorHandler = func(err error, c echo.Context) {
+		if c.Response().Committed {
+			return
+		}
+		var he *echo.HTTPError
+		if errors.As(err, &he) && he.Code == http.StatusNotFound {
+			err = fault.Errorf(fault.NotFound, "no such page")
+		} else if errors.As(err, &he) && he.Code == http.StatusMethodNotAllowed {
+			err = fault.Errorf(fault.NotFound, "no such page")
+		}
+		if ferr := p.fail(c, err); ferr != nil {
+			p.log.Error("page", "err", ferr)
+		}
+	}
+	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true,
+		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+			p.log.Error("page panic", "err", err, "stack", string(stack))
+			return err
+		}}))
+	e.Use(p.headers)
+	static, _ := fs.Sub(staticFiles, "static")
+	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", staticHandler(static))))
+	e.GET("/", func(c echo.Context) error { return p.render(c, http.StatusOK, "index", "index.title", nil) })
+
+	portal := e.Group("/portal")
+	portal.GET("/enter/:token", p.enter)
+	portal.GET("/signin", p.customerSignInForm)
+	portal.POST("/signin", p.customerSignIn)
+	in := portal.Group("", p.session(kindPortal))
+	in.GET("", p.overview)
+	in.GET("/statement", p.statement)
+	in.GET("/catalog", p.catalogPage)
+	in.GET("/redeem/:sku", p.redeemConfirm)
+	in.POST("/redeem", p.redeem)
+	in.POST("/redemptions/:id/cancel", p.cancel)
+	in.GET("/prepaid", p.prepaidPage)
+	in.POST("/signout", p.signOut(kindPortal))
+
+	console := e.Group("/console")
+	console.GET("/signin", p.consoleSignInForm)
+	console.POST("/signin", p.consoleSignIn)
+	cin := console.Group("", p.session(kindConsole))
+	cin.GET("", p.trialBalance)
+	cin.GET("/rebates", p.rebates)
+	cin.GET("/points", p.points)
+	cin.GET("/segments", p.segments)
+	cin.GET("/reconciliation", p.reconciliation)
+	cin.POST("/signout", p.signOut(kindConsole))
+}
+
+// staticHandler serves the embedded assets, cached for a day.
+func staticHandler(root fs.FS) http.Handler {
+	files := http.FileServerFS(root)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=86400")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		files.ServeHTTP(w, r)
+	})
+}
+
+// contentSecurityPolicy allows the page's own style sheet and images and
+// nothing else: no script at all, no inline style, forms posted only here.
+const contentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self' data:; font-src 'self'; " +
+	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// headers sets the security headers of every page.
+func (p *Pages) headers(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cache-Control", "no-store")
+		if c.IsTLS() {
+			h.Set("Strict-Transport-Security", "max-age=31536000")
+		}
+		return next(c)
+	}
+}
+
+// view is what every template receives: the page's language, session and
+// data.
+type view struct {
+	Lang    string
+	Title   string
+	Path    string // the page's path with its query, for the language switch
+	Session *session
+	CSRF    string
+	Nav     string // the current section, for aria-current
+	Data    any
+}
+
+// T translates key into the page's language.
+func (v view) T(key string, args ...any) string { return translate(v.Lang, key, args...) }
+
+// OtherLang is the language the switch offers.
+func (v view) OtherLang() string {
+	if v.Lang == langEN {
+		return langZH
+	}
+	return langEN
+}
+
+// LangURL is the page's path with lang set to the other language.
+func (v view) LangURL() string {
+	path, query, _ := strings.Cut(v.Path, "?")
+	var kept []string
+	for _, kv := range strings.Split(query, "&") {
+		if kv != "" && !strings.HasPrefix(kv, "lang=") {
+			kept = append(kept, kv)
+		}
+	}
+	kept = append(kept, "lang="+v.OtherLang())
+	return path + "?" + strings.Join(kept, "&")
+}
+
+// render writes the named page with status.
+func (p *Pages) render(c echo.Context, status int, name, title string, data any) error {
+	s, _ := c.Get(sessionContext).(*session)
+	v := view{Lang: language(c), Title: title, Path: c.Request().URL.RequestURI(), Session: s, Data: data, Nav: name}
+	if s != nil {
+		v.CSRF = s.CSRF
+	} else if tok, ok := c.Get(signinCSRFContext).(string); ok {
+		v.CSRF = tok
+	}
+	var b strings.Builder
+	if err := p.pages[name].ExecuteTemplate(&b, "layout", v); err != nil {
+		return err
+	}
+	return c.HTML(status, b.String())
+}
+
+// fail answers an error as a page: the fault's status and a message in the
+// page's language; an unexpected error is logged and shown as a 500 without
+// its detail.
+func (p *Pages) fail(c echo.Context, err error) error {
+	var fe *fault.Error
+	status, msg := http.StatusInternalServerError, "error.internal"
+	detail := ""
+	if errors.As(err, &fe) {
+		status, detail = statusOf(fe.Code), fe.Message
+		msg = "error." + string(fe.Code)
+		if !hasMessage(msg) {
+			msg = "error.generic"
+		}
+	} else if !errors.Is(err, context.Canceled) {
+		p.log.Error("page", "path", c.Path(), "err", err)
+	}
+	return p.render(c, status, "error", "error.title", map[string]string{"Message": msg, "Detail": detail})
+}
+
+// statusOf is the page's status for a refusal: the API's for the codes a
+// page meets, 422 for the others.
+func statusOf(code fault.Code) int {
+	switch code {
+	case fault.NotFound:
+		return http.StatusNotFound
+	case fault.Forbidden:
+		return http.StatusForbidden
+	case fault.Unauthorized:
+		return http.StatusUnauthorized
+	case fault.OutOfStock, fault.AlreadyCancelled, fault.IdempotencyConflict:
+		return http.StatusConflict
+	}
+	return http.StatusUnprocessableEntity
+}
+
+// shanghai is the zone dates are shown in.
+var shanghai = func() *time.Location {
+	loc, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		return time.FixedZone("CST", 8*3600)
+	}
+	return loc
+}()
