@@ -173,7 +173,7 @@ func (p *Pages) headers(next echo.HandlerFunc) echo.HandlerFunc {
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Cache-Control", "no-store")
-		if c.IsTLS() {
+		if overTLS(c) {
 			h.Set("Strict-Transport-Security", "max-age=31536000")
 		}
 		return next(c)
