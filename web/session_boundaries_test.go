@@ -178,17 +178,17 @@ func TestErrorPagesAndMalformedQueriesKeepTheHeaders(t *testing.T) {
 	check("a sign-in with a token but not its cookie (a cross-site post)",
 		post(t, anon, s.srv.URL+"/console/signin", url.Values{"csrf": {strings.Repeat("A", 43)}, "key": {s.keys["admin"]}}), http.StatusForbidden)
 	for path, c := range map[string]*http.Client{
-		"/portal/statement?before=-1":                  portal,
-		"/portal/statement?before=" + huge:             portal,
+		"/portal/statement?before=-1":                   portal,
+		"/portal/statement?before=" + huge:              portal,
 		"/portal/statement?before=99999999999999999999": portal,
-		"/console/rebates?from=0001-01&to=9999-12":     console,
-		"/console/rebates?from=2026-13":                console,
-		"/console/points?from=2026-05&to=2026-01":      console,
-		"/console/points?to=" + huge:                   console,
-		"/console?as_of=" + huge:                       console,
-		"/console?as_of=2026-02-30T25:61":              console,
-		"/console/segments?month=" + huge:              console,
-		"/console/segments?month=2026-00":              console,
+		"/console/rebates?from=0001-01&to=9999-12":      console,
+		"/console/rebates?from=2026-13":                 console,
+		"/console/points?from=2026-05&to=2026-01":       console,
+		"/console/points?to=" + huge:                    console,
+		"/console?as_of=" + huge:                        console,
+		"/console?as_of=2026-02-30T25:61":               console,
+		"/console/segments?month=" + huge:               console,
+		"/console/segments?month=2026-00":               console,
 	} {
 		check("GET "+path[:min(len(path), 60)], get(t, c, s.srv.URL+path), http.StatusUnprocessableEntity)
 	}
