@@ -99,8 +99,11 @@ func canonicalObject(raw json.RawMessage, field string) (json.RawMessage, error)
 	if raw == nil {
 		return nil, nil
 	}
+	// Numbers stay as written (json.Number), not rounded through float64.
 	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil || m == nil || dec.More() {
 		return nil, &fault.Error{Code: fault.Invalid, Message: field + " must be a JSON object",
 			Fields: map[string]string{field: "not an object"}}
 	}

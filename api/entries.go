@@ -149,7 +149,19 @@ func (s *Server) postEntry(c echo.Context) error {
 	ctx := c.Request().Context()
 	if req.EffectiveAt != nil {
 		if err := s.loyalty.CheckEffectiveAt(ctx, now, *req.EffectiveAt); err != nil {
-			return err
+			// The window holds back new entries, not the retry of one
+			// recorded while its effective_at was inside it.
+			if key == "" {
+				return err
+			}
+			e, found, rerr := s.ledger.Replay(ctx, key, requestHash(c, req))
+			if rerr != nil {
+				return rerr
+			}
+			if !found {
+				return err
+			}
+			return created(c, e, true)
 		}
 	}
 	// Effective now unless the request says otherwise; the hash is the

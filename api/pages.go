@@ -92,10 +92,12 @@ func (s *Server) consoleSession(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// asCSV makes a report answer CSV, as a download.
+// asCSV makes a report answer CSV, as a download that no cache keeps (a
+// console page's figures, as its page's).
 func asCSV(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		c.QueryParams().Set("format", "csv")
+		c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
 		c.Response().Header().Set(echo.HeaderContentDisposition, `attachment; filename="tally`+
 			clipName(c.Path())+`.csv"`)
 		return next(c)

@@ -65,9 +65,11 @@ func (s *Service) checkAsOf(asOf time.Time) error {
 // the lots that expire at or before asOf. It works through customers in
 // chunks of ExpiryChunk, each its own transaction, in bounded memory: an
 // interrupted run leaves whole chunks done, and running again (or twice)
-// posts only what is still unexpired. A run that expires points is
-// recorded with an id that its entries' metadata carry (run_id), by which
-// UndoExpiry undoes it; one that expires nothing writes nothing.
+// posts only what is still unexpired. Its entries are effective at asOf,
+// but no earlier than the back-dating window of the rules in effect now.
+// A run that expires points is recorded with an id that its entries'
+// metadata carry (run_id), by which UndoExpiry undoes it; one that expires
+// nothing writes nothing.
 // progress, if not nil, hears after each chunk.
 //
 // Errors: fault.AsOfInFuture (asOf later than now plus the clock skew
@@ -108,9 +110,32 @@ func (s *Service) expire(ctx context.Context, asOf time.Time, actor string, dryR
 		}
 		err = run(ctx, func(tx *ledger.Tx) error {
 			chunk, runID = chunk[:0], rep.RunID
+			if runID != 0 {
+				// An undo locks the run's row too: a run undone while it
+				// runs stops, so that its undo stays exact.
+				var undone bool
+				if err := tx.QueryRow(ctx, `SELECT undone_at IS NOT NULL FROM expiry_runs WHERE id = $1 FOR UPDATE`, runID).
+					Scan(&undone); err != nil {
+					return err
+				}
+				if undone {
+					return fault.Errorf(fault.AlreadyUndone, "expiry run %d was undone while it ran: it stops, and a later run takes what it left", runID)
+				}
+			}
 			effective := asOf
 			if now := tx.Now(); effective.After(now) {
 				effective = now // within the clock skew: the points go now
+			} else if !dryRun {
+				// A late run dates its entries no earlier than business
+				// recorded now may be dated: months before the back-dating
+				// window stay as finance reported them.
+				earliest, err := s.earliestOccurredAt(ctx, tx, now)
+				if err != nil {
+					return err
+				}
+				if effective.Before(earliest) {
+					effective = earliest
+				}
 			}
 			for _, code := range codes {
 				// Lock the account (as every posting does) before reading

@@ -1,6 +1,7 @@
 package loyalty
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -74,8 +75,12 @@ var segmentNames = map[string]string{"mid": "mid-tier", "vip": "VIP"}
 
 // describe says in words what an entry meant for the customer.
 func describe(e StatementEntry, customerID string, metadata []byte, reason string) string {
+	// Numbers as written (json.Number): points are whole numbers, never
+	// put in exponent notation.
 	var m map[string]any
-	_ = json.Unmarshal(metadata, &m)
+	dec := json.NewDecoder(bytes.NewReader(metadata))
+	dec.UseNumber()
+	_ = dec.Decode(&m)
 	str := func(k string) string {
 		if v, ok := m[k]; ok && v != nil {
 			return fmt.Sprint(v)

@@ -27,7 +27,7 @@ func language(c echo.Context) string {
 	if q := c.QueryParam("lang"); q == langEN || q == langZH {
 		lang = q
 		c.SetCookie(&http.Cookie{Name: langCookie, Value: q, Path: "/", MaxAge: 365 * 24 * 3600, HttpOnly: true,
-			Secure: c.IsTLS(), SameSite: http.SameSiteLaxMode})
+			Secure: overTLS(c), SameSite: http.SameSiteLaxMode})
 	} else if ck, err := c.Cookie(langCookie); err == nil && (ck.Value == langEN || ck.Value == langZH) {
 		lang = ck.Value
 	} else {

@@ -137,7 +137,7 @@ func (p *Pages) setCookie(c echo.Context, kind, value string, maxAge int) {
 		same = http.SameSiteLaxMode
 	}
 	c.SetCookie(&http.Cookie{Name: cookieName(kind), Value: value, Path: "/" + kind, MaxAge: maxAge,
-		HttpOnly: true, Secure: c.IsTLS(), SameSite: same})
+		HttpOnly: true, Secure: overTLS(c), SameSite: same})
 }
 
 // idle is how long a session of the kind may go without a request.
@@ -253,7 +253,7 @@ func (p *Pages) signinToken(c echo.Context) string {
 		return ck.Value
 	}
 	tok := secret()
-	c.SetCookie(&http.Cookie{Name: signinCookie, Value: tok, Path: "/", HttpOnly: true, Secure: c.IsTLS(),
+	c.SetCookie(&http.Cookie{Name: signinCookie, Value: tok, Path: "/", HttpOnly: true, Secure: overTLS(c),
 		SameSite: http.SameSiteStrictMode})
 	return tok
 }
@@ -304,3 +304,10 @@ func (p *Pages) consoleSignInForm(c echo.Context) error {
 func (p *Pages) consoleSignIn(c echo.Context) error {
 	return p.signIn(c, kindConsole, "console_signin", ledger.RoleFinance, ledger.RoleAdmin)
 }
+
+// overTLS reports whether the browser reached the page over TLS: directly,
+// or through a proxy that ends TLS and says so (X-Forwarded-Proto: https and
+// the like), the only way TLS reaches the binary, which serves plain HTTP.
+// A client that claims https over plain HTTP gets Secure cookies its
+// browser drops and an HSTS header it ignores: it harms only itself.
+func overTLS(c echo.Context) bool { return c.Scheme() == "https" }
