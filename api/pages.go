@@ -72,8 +72,12 @@ func (s *Server) createPortalSession(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	base := s.publicURL
+	if base == "" {
+		base = c.Scheme() + "://" + c.Request().Host
+	}
 	return reply(c, http.StatusCreated, map[string]any{"customer_id": req.CustomerID,
-		"url": c.Scheme() + "://" + c.Request().Host + path, "expires_at": expires})
+		"url": base + path, "expires_at": expires})
 }
 
 // consoleSession authenticates a console CSV download by the console's

@@ -118,10 +118,18 @@ func (p *Pages) open(c echo.Context, s session) error {
 	if s.CustomerID != "" {
 		cust = &s.CustomerID
 	}
-	if _, err := p.db.Exec(c.Request().Context(), `INSERT INTO web_sessions
+	// The session this browser held on this side, if any, ends: a new
+	// sign-in replaces it rather than leaving it alive beside the new one.
+	var old []byte
+	if ck, err := c.Request().Cookie(cookieName(s.Kind)); err == nil && ck.Value != "" {
+		old = hash(ck.Value)
+	}
+	if _, err := p.db.Exec(c.Request().Context(), `WITH ended AS (
+    UPDATE web_sessions SET revoked_at = $7 WHERE id_hash = $9 AND kind = $2 AND revoked_at IS NULL)
+INSERT INTO web_sessions
     (id_hash, kind, customer_id, key_id, role, csrf, created_at, last_seen_at, expires_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)`, hash(id), s.Kind, cust, s.KeyID, string(s.Role), secret(), now,
-		now.Add(sessionMax)); err != nil {
+		now.Add(sessionMax), old); err != nil {
 		return err
 	}
 	p.setCookie(c, s.Kind, id, 0)
