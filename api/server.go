@@ -139,6 +139,7 @@ func New(cfg Config) *Server {
 	v1.PATCH("/products/:sku", s.patchProduct, admin)
 	v1.GET("/products", s.listProducts, books)
 	v1.GET("/customers/:id/catalog", s.customerCatalog, accountReaders)
+	v1.GET("/customers/:id/redemptions", s.customerRedemptions, accountReaders)
 	v1.POST("/redemptions", s.redeem, redeemers)
 	v1.POST("/redemptions/:id/cancel", s.cancelRedemption, redeemers)
 	// movements.go

@@ -55,7 +55,7 @@ func TestTextAnAdminWritesIsEscapedOnThePages(t *testing.T) {
 	}
 	escaped := regexp.MustCompile(`&lt;script&gt;alert\(1\)&lt;/script&gt;(&#34;|&quot;)&gt;&lt;img src=x onerror=alert\(2\)&gt;`)
 	pages := map[string]page{"the redemption": redeemed}
-	for _, path := range []string{"/portal/catalog", "/portal/redeem/EVIL", "/portal/statement"} {
+	for _, path := range []string{"/portal/catalog", "/portal/redeem/EVIL", "/portal/statement", "/portal/redemptions"} {
 		pages[path] = get(t, c, s.srv.URL+path)
 	}
 	for name, p := range pages {

@@ -181,6 +181,8 @@ func TestErrorPagesAndMalformedQueriesKeepTheHeaders(t *testing.T) {
 		"/portal/statement?before=-1":                   portal,
 		"/portal/statement?before=" + huge:              portal,
 		"/portal/statement?before=99999999999999999999": portal,
+		"/portal/redemptions?before=-1":                 portal,
+		"/portal/redemptions?before=" + huge:            portal,
 		"/console/rebates?from=0001-01&to=9999-12":      console,
 		"/console/rebates?from=2026-13":                 console,
 		"/console/points?from=2026-05&to=2026-01":       console,

@@ -133,6 +133,8 @@ func (p *Pages) routes() {
 	in.GET("/catalog", p.catalogPage)
 	in.GET("/redeem/:sku", p.redeemConfirm)
 	in.POST("/redeem", p.redeem)
+	in.GET("/redemptions", p.redemptions)
+	in.GET("/redemptions/:id", p.redemptionPage)
 	in.POST("/redemptions/:id/cancel", p.cancel)
 	in.GET("/prepaid", p.prepaidPage)
 	in.POST("/signout", p.signOut(kindPortal))
