@@ -72,8 +72,12 @@ func (s *Server) createPortalSession(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	base := s.publicURL
+	if base == "" {
+		base = c.Scheme() + "://" + c.Request().Host
+	}
 	return reply(c, http.StatusCreated, map[string]any{"customer_id": req.CustomerID,
-		"url": c.Scheme() + "://" + c.Request().Host + path, "expires_at": expires})
+		"url": base + path, "expires_at": expires})
 }
 
 // consoleSession authenticates a console CSV download by the console's
@@ -92,10 +96,12 @@ func (s *Server) consoleSession(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// asCSV makes a report answer CSV, as a download.
+// asCSV makes a report answer CSV, as a download that no cache keeps (a
+// console page's figures, as its page's).
 func asCSV(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		c.QueryParams().Set("format", "csv")
+		c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
 		c.Response().Header().Set(echo.HeaderContentDisposition, `attachment; filename="tally`+
 			clipName(c.Path())+`.csv"`)
 		return next(c)

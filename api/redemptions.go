@@ -83,3 +83,34 @@ func (s *Server) cancelRedemption(c echo.Context) error {
 	}
 	return reply(c, http.StatusOK, r)
 }
+
+// customerRedemptions lists the customer's redemptions in every space, each
+// saying whether the asking key's space may cancel it (an admin's: every
+// one not cancelled).
+func (s *Server) customerRedemptions(c echo.Context) error {
+	id, k := c.Param("id"), keyOf(c)
+	if err := canReadCustomer(k, id); err != nil {
+		return err
+	}
+	cursor, limit, err := pageParams(c)
+	if err != nil {
+		return err
+	}
+	space := k.Space()
+	if k.Role == ledger.RoleAdmin {
+		space = ledger.AnySpace
+	}
+	rs, next, err := s.catalog.CustomerRedemptions(c.Request().Context(), id, space, cursor, limit)
+	if err != nil {
+		return err
+	}
+	if n := fitPage(rs); n < len(rs) {
+		rs = rs[:n]
+		next = rs[n-1].EntryID
+	}
+	out := map[string]any{"customer_id": id, "redemptions": rs, "next_cursor": nil}
+	if next != 0 {
+		out["next_cursor"] = itoa(next)
+	}
+	return reply(c, http.StatusOK, out)
+}

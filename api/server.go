@@ -52,6 +52,10 @@ type Config struct {
 	Registry *prometheus.Registry
 	// Pages, when set, are served beside the API (pages.go).
 	Pages Pages
+	// PublicURL is the scheme and host the pages are reached at
+	// ("https://loyalty.example.com"), which portal links are built on;
+	// empty builds them on the request's own scheme and Host (development).
+	PublicURL string
 }
 
 // Server is the HTTP API.
@@ -70,6 +74,8 @@ type Server struct {
 	// Reading).
 	reading func() (done func())
 	pages   Pages
+	// publicURL is Config.PublicURL, without a trailing slash.
+	publicURL string
 	// consoleCSV serves the console's CSV downloads (pages.go).
 	consoleCSV *echo.Echo
 	echo       *echo.Echo
@@ -84,7 +90,8 @@ func New(cfg Config) *Server {
 		cfg.Registry = prometheus.NewRegistry()
 	}
 	s := &Server{ledger: cfg.Ledger, loyalty: cfg.Loyalty, catalog: cfg.Catalog, prepaid: cfg.Prepaid, finance: cfg.Finance,
-		log: cfg.Log, openapi: cfg.OpenAPI, ready: cfg.Ready, reading: cfg.Loyalty.Reading}
+		log: cfg.Log, openapi: cfg.OpenAPI, ready: cfg.Ready, reading: cfg.Loyalty.Reading,
+		publicURL: strings.TrimRight(cfg.PublicURL, "/")}
 	s.metrics = newMetrics(cfg.Registry, cfg.Ledger, cfg.Loyalty)
 	cfg.Ledger.OnKeyRevoked(s.keys.forget)
 
@@ -132,6 +139,7 @@ func New(cfg Config) *Server {
 	v1.PATCH("/products/:sku", s.patchProduct, admin)
 	v1.GET("/products", s.listProducts, books)
 	v1.GET("/customers/:id/catalog", s.customerCatalog, accountReaders)
+	v1.GET("/customers/:id/redemptions", s.customerRedemptions, accountReaders)
 	v1.POST("/redemptions", s.redeem, redeemers)
 	v1.POST("/redemptions/:id/cancel", s.cancelRedemption, redeemers)
 	// movements.go

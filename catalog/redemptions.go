@@ -299,3 +299,107 @@ func (s *Service) cancelRedemption(ctx context.Context, space, id, reason, actor
 	})
 	return out, err
 }
+
+// Why a redemption listed by CustomerRedemptions may not be cancelled.
+const (
+	// NotCancellableCancelled: it is cancelled already.
+	NotCancellableCancelled = "already_cancelled"
+	// NotCancellableOtherSpace: it was made by a key of another space (a
+	// partner's, for a customer who asks): only that space, or an admin,
+	// cancels it.
+	NotCancellableOtherSpace = "other_space"
+)
+
+// MaxRedemptionsPage is the most redemptions CustomerRedemptions answers at
+// once.
+const MaxRedemptionsPage = 500
+
+// CustomerRedemption is a redemption as the space that lists it sees it:
+// whether it may cancel it now, and if not why.
+type CustomerRedemption struct {
+	Redemption
+	Product     string `json:"product"` // the product's name
+	Cancellable bool   `json:"cancellable"`
+	// Reason is why it may not be cancelled: NotCancellableCancelled or
+	// NotCancellableOtherSpace; empty when it may.
+	Reason string `json:"reason,omitempty"`
+}
+
+// CustomerRedemptions lists the customer's redemptions in every space,
+// newest (the latest recorded) first, at most limit of them, those recorded
+// before the redemption whose entry is before when it is not 0. next is the
+// cursor of the following page (the entry id of this page's last
+// redemption), 0 on the last page. Each says whether space may cancel it:
+// a redemption not cancelled of space itself, or of any space when space is
+// ledger.AnySpace.
+//
+// Errors: fault.Invalid (limit outside 1 to MaxRedemptionsPage, a negative
+// cursor), fault.UnknownCustomer.
+func (s *Service) CustomerRedemptions(ctx context.Context, customerID, space string, before int64, limit int) (
+	[]CustomerRedemption, int64, error) {
+	if limit < 1 || limit > MaxRedemptionsPage || before < 0 {
+		return nil, 0, fault.Errorf(fault.Invalid, "a page is 1 to %d redemptions, from a cursor of an earlier page", MaxRedemptionsPage)
+	}
+	var (
+		out  []CustomerRedemption
+		next int64
+	)
+	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
+		out, next = []CustomerRedemption{}, 0
+		if _, err := loyalty.ReadCustomer(ctx, tx, customerID); err != nil {
+			return err
+		}
+		// Every redemption committed has its entry (Redeem sets it in the
+		// transaction that inserts it); entry ids order them as recorded.
+		rows, err := tx.Query(ctx, `SELECT r.space, r.id, r.customer_id, r.sku, r.quantity, r.points, r.entry_id, r.created_at,
+	r.cancelled_at, r.cancel_entry_id, p.name
+FROM redemptions r JOIN products p ON p.sku = r.sku
+WHERE r.customer_id = $1 AND r.entry_id IS NOT NULL AND ($2 = 0 OR r.entry_id < $2)
+ORDER BY r.entry_id DESC LIMIT $3`, customerID, before, limit+1)
+		if err != nil {
+			return err
+		}
+		found, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (CustomerRedemption, error) {
+			var cr CustomerRedemption
+			r := &cr.Redemption
+			err := row.Scan(&r.Space, &r.ID, &r.CustomerID, &r.SKU, &r.Quantity, &r.Points, &r.EntryID, &r.CreatedAt,
+				&r.CancelledAt, &r.CancelEntryID, &cr.Product)
+			return cr, err
+		})
+		if err != nil {
+			return err
+		}
+		if len(found) > limit {
+			found = found[:limit]
+			next = found[limit-1].EntryID
+		}
+		for _, cr := range found {
+			cr.Status = "redeemed"
+			switch {
+			case cr.CancelledAt != nil:
+				cr.Status, cr.Reason = "cancelled", NotCancellableCancelled
+			case space != ledger.AnySpace && cr.Space != space:
+				cr.Reason = NotCancellableOtherSpace
+			default:
+				cr.Cancellable = true
+			}
+			out = append(out, cr)
+		}
+		return nil
+	})
+	return out, next, err
+}
+
+// Redemption reads redemption id of the space (ledger.AnySpace: of any
+// space, provided only one holds it).
+//
+// Errors: fault.NotFound, fault.AmbiguousID.
+func (s *Service) Redemption(ctx context.Context, space, id string) (Redemption, error) {
+	var out Redemption
+	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
+		var err error
+		out, err = redemption(ctx, tx, space, id, false)
+		return err
+	})
+	return out, err
+}

@@ -65,9 +65,11 @@ func (s *Service) checkAsOf(asOf time.Time) error {
 // the lots that expire at or before asOf. It works through customers in
 // chunks of ExpiryChunk, each its own transaction, in bounded memory: an
 // interrupted run leaves whole chunks done, and running again (or twice)
-// posts only what is still unexpired. A run that expires points is
-// recorded with an id that its entries' metadata carry (run_id), by which
-// UndoExpiry undoes it; one that expires nothing writes nothing.
+// posts only what is still unexpired. Its entries are effective at asOf,
+// but no earlier than the back-dating window of the rules in effect now.
+// A run that expires points is recorded with an id that its entries'
+// metadata carry (run_id), by which UndoExpiry undoes it; one that expires
+// nothing writes nothing.
 // progress, if not nil, hears after each chunk.
 //
 // Errors: fault.AsOfInFuture (asOf later than now plus the clock skew
@@ -123,6 +125,17 @@ func (s *Service) expire(ctx context.Context, asOf time.Time, actor string, dryR
 			effective := asOf
 			if now := tx.Now(); effective.After(now) {
 				effective = now // within the clock skew: the points go now
+			} else if !dryRun {
+				// A late run dates its entries no earlier than business
+				// recorded now may be dated: months before the back-dating
+				// window stay as finance reported them.
+				earliest, err := s.earliestOccurredAt(ctx, tx, now)
+				if err != nil {
+					return err
+				}
+				if effective.Before(earliest) {
+					effective = earliest
+				}
 			}
 			for _, code := range codes {
 				// Lock the account (as every posting does) before reading

@@ -266,3 +266,35 @@ FROM entries u JOIN entries e ON e.id = u.reversal_of WHERE u.kind = 'expiry.und
 	}
 	e.Reconcile()
 }
+
+// TestExpiryRunLateDatesItsEntriesNoEarlierThanTheBackdatingWindow: a run
+// made long after its as_of (the job did not run for months) expires what
+// expired by then, but dates its entries no earlier than the back-dating
+// window allows business recorded now (60 days by default): months before
+// the window, which finance has reported, do not change.
+func TestExpiryRunLateDatesItsEntriesNoEarlierThanTheBackdatingWindow(t *testing.T) {
+	e, asOf := expiryScene(t)
+	now := asOf.AddDate(0, 0, 200)
+	e.Clock.Set(now)
+	rep, err := e.Loyalty.Expire(e.Ctx, asOf, "test", nil)
+	if err != nil || rep.Customers != 2 || rep.Points != 140 {
+		t.Fatalf("late run: %+v, %v; want C1's 70 and C2's 70", rep, err)
+	}
+	var earliest, latest time.Time
+	e.Scan(t, `SELECT min(effective_at), max(effective_at) FROM entries WHERE kind = 'expiry'`, &earliest, &latest)
+	if want := now.Add(-60 * 24 * time.Hour); !earliest.Equal(want) || !latest.Equal(want) {
+		t.Errorf("expiry entries effective %s to %s, want both at the window's start, %s", earliest, latest, want)
+	}
+	// Within the window, the entries keep the as_of.
+	e2, asOf2 := expiryScene(t)
+	e2.Clock.Set(asOf2.AddDate(0, 0, 59))
+	if _, err := e2.Loyalty.Expire(e2.Ctx, asOf2, "test", nil); err != nil {
+		t.Fatal(err)
+	}
+	e2.Scan(t, `SELECT min(effective_at) FROM entries WHERE kind = 'expiry'`, &earliest)
+	if !earliest.Equal(asOf2) {
+		t.Errorf("a run 59 days late dated its entries %s, want its as_of, %s", earliest, asOf2)
+	}
+	e.Reconcile()
+	e2.Reconcile()
+}

@@ -27,7 +27,7 @@ func language(c echo.Context) string {
 	if q := c.QueryParam("lang"); q == langEN || q == langZH {
 		lang = q
 		c.SetCookie(&http.Cookie{Name: langCookie, Value: q, Path: "/", MaxAge: 365 * 24 * 3600, HttpOnly: true,
-			Secure: c.IsTLS(), SameSite: http.SameSiteLaxMode})
+			Secure: overTLS(c), SameSite: http.SameSiteLaxMode})
 	} else if ck, err := c.Cookie(langCookie); err == nil && (ck.Value == langEN || ck.Value == langZH) {
 		lang = ck.Value
 	} else {
@@ -183,6 +183,15 @@ var messages = map[string][2]string{
 	"cancel.sure":                {"确定取消，退回 %s 积分", "Yes, cancel it and return %s points"},
 	"cancel.submit":              {"取消兑换", "Cancel redemption"},
 	"cancel.keep":                {"返回", "Back"},
+
+	"redemptions.title":                 {"我的兑换", "My redemptions"},
+	"redemptions.product":               {"商品", "Product"},
+	"redemptions.cancel":                {"取消", "Cancel"},
+	"redemptions.cancel_one":            {"取消兑换", "Cancel"},
+	"redemptions.empty":                 {"暂无兑换。", "No redemptions yet."},
+	"redemptions.all":                   {"全部兑换", "All redemptions"},
+	"redemptions.why.already_cancelled": {"已取消", "Already cancelled"},
+	"redemptions.why.other_space":       {"经合作方应用兑换，请在该应用中取消", "Made through the company's app: cancel it there"},
 
 	"tb.title":              {"试算平衡表", "Trial balance"},
 	"tb.as_of":              {"截至", "As of"},

@@ -71,14 +71,24 @@ func progress(done, needed decimal.Decimal) int {
 // statementPage is how many entries a statement page shows.
 const statementPage = 20
 
+// beforeParam is ?before=, the entry id a page of older rows starts
+// before; 0 when absent.
+func beforeParam(c echo.Context) (int64, error) {
+	v := c.QueryParam("before")
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 1 {
+		return 0, fault.Errorf(fault.Invalid, "before must be an entry id")
+	}
+	return n, nil
+}
+
 func (p *Pages) statement(c echo.Context) error {
-	var before int64
-	if v := c.QueryParam("before"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 1 {
-			return p.fail(c, fault.Errorf(fault.Invalid, "before must be an entry id"))
-		}
-		before = n
+	before, err := beforeParam(c)
+	if err != nil {
+		return p.fail(c, err)
 	}
 	entries, next, err := p.loyalty.Statement(c.Request().Context(), customerOf(c), before, statementPage)
 	if err != nil {
@@ -137,6 +147,35 @@ func (p *Pages) redeem(c echo.Context) error {
 // their redemptions: another customer's redemption id is not found there.
 func spaceOf(c echo.Context) string {
 	return ledger.APIKey{Role: ledger.RoleCustomer, CustomerID: customerOf(c)}.Space()
+}
+
+// redemptionsPage is how many redemptions a page lists.
+const redemptionsPage = 20
+
+// redemptions lists every redemption of the session's customer, whoever made
+// it; the customer may cancel only those of their own space (catalog's
+// CustomerRedemptions says which and why not).
+func (p *Pages) redemptions(c echo.Context) error {
+	before, err := beforeParam(c)
+	if err != nil {
+		return p.fail(c, err)
+	}
+	rs, next, err := p.catalog.CustomerRedemptions(c.Request().Context(), customerOf(c), spaceOf(c), before, redemptionsPage)
+	if err != nil {
+		return p.fail(c, err)
+	}
+	return p.render(c, http.StatusOK, "redemptions", "redemptions.title",
+		map[string]any{"Redemptions": rs, "Next": next, "First": before == 0})
+}
+
+// redemptionPage shows a redemption of the customer's own space, with the
+// form that cancels it.
+func (p *Pages) redemptionPage(c echo.Context) error {
+	r, err := p.catalog.Redemption(c.Request().Context(), spaceOf(c), c.Param("id"))
+	if err != nil {
+		return p.fail(c, err)
+	}
+	return p.render(c, http.StatusOK, "redemption", "redemption.title", r)
 }
 
 func (p *Pages) cancel(c echo.Context) error {

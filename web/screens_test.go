@@ -63,7 +63,8 @@ func TestScreens(t *testing.T) {
 	s.showcase(t)
 	portal := []struct{ name, path string }{
 		{"portal-overview", "/portal"}, {"portal-statement", "/portal/statement"}, {"portal-catalog", "/portal/catalog"},
-		{"portal-redeem", "/portal/redeem/MUG"}, {"portal-prepaid", "/portal/prepaid"},
+		{"portal-redeem", "/portal/redeem/MUG"}, {"portal-redemptions", "/portal/redemptions"},
+		{"portal-prepaid", "/portal/prepaid"},
 	}
 	console := []struct{ name, path string }{
 		{"console-trial-balance", "/console"}, {"console-rebates", "/console/rebates?from=2025-11&to=2026-03"},

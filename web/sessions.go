@@ -118,10 +118,18 @@ func (p *Pages) open(c echo.Context, s session) error {
 	if s.CustomerID != "" {
 		cust = &s.CustomerID
 	}
-	if _, err := p.db.Exec(c.Request().Context(), `INSERT INTO web_sessions
+	// The session this browser held on this side, if any, ends: a new
+	// sign-in replaces it rather than leaving it alive beside the new one.
+	var old []byte
+	if ck, err := c.Request().Cookie(cookieName(s.Kind)); err == nil && ck.Value != "" {
+		old = hash(ck.Value)
+	}
+	if _, err := p.db.Exec(c.Request().Context(), `WITH ended AS (
+    UPDATE web_sessions SET revoked_at = $7 WHERE id_hash = $9 AND kind = $2 AND revoked_at IS NULL)
+INSERT INTO web_sessions
     (id_hash, kind, customer_id, key_id, role, csrf, created_at, last_seen_at, expires_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)`, hash(id), s.Kind, cust, s.KeyID, string(s.Role), secret(), now,
-		now.Add(sessionMax)); err != nil {
+		now.Add(sessionMax), old); err != nil {
 		return err
 	}
 	p.setCookie(c, s.Kind, id, 0)
@@ -137,7 +145,7 @@ func (p *Pages) setCookie(c echo.Context, kind, value string, maxAge int) {
 		same = http.SameSiteLaxMode
 	}
 	c.SetCookie(&http.Cookie{Name: cookieName(kind), Value: value, Path: "/" + kind, MaxAge: maxAge,
-		HttpOnly: true, Secure: c.IsTLS(), SameSite: same})
+		HttpOnly: true, Secure: overTLS(c), SameSite: same})
 }
 
 // idle is how long a session of the kind may go without a request.
@@ -253,7 +261,7 @@ func (p *Pages) signinToken(c echo.Context) string {
 		return ck.Value
 	}
 	tok := secret()
-	c.SetCookie(&http.Cookie{Name: signinCookie, Value: tok, Path: "/", HttpOnly: true, Secure: c.IsTLS(),
+	c.SetCookie(&http.Cookie{Name: signinCookie, Value: tok, Path: "/", HttpOnly: true, Secure: overTLS(c),
 		SameSite: http.SameSiteStrictMode})
 	return tok
 }
@@ -304,3 +312,10 @@ func (p *Pages) consoleSignInForm(c echo.Context) error {
 func (p *Pages) consoleSignIn(c echo.Context) error {
 	return p.signIn(c, kindConsole, "console_signin", ledger.RoleFinance, ledger.RoleAdmin)
 }
+
+// overTLS reports whether the browser reached the page over TLS: directly,
+// or through a proxy that ends TLS and says so (X-Forwarded-Proto: https and
+// the like), the only way TLS reaches the binary, which serves plain HTTP.
+// A client that claims https over plain HTTP gets Secure cookies its
+// browser drops and an HSTS header it ignores: it harms only itself.
+func overTLS(c echo.Context) bool { return c.Scheme() == "https" }

@@ -174,7 +174,13 @@ func TestPortalActsForItsOwnCustomerOnly(t *testing.T) {
 	if got := s.Balances(t, "C2").Points.Available; got != 160 {
 		t.Errorf("C2 holds %d available points after C1 tried to cancel their redemption, want 160 still", got)
 	}
-	for _, path := range []string{"/portal", "/portal/prepaid", "/portal/statement", "/portal/catalog"} {
+	if p := get(t, c, s.srv.URL+"/portal/redemptions/web-theirs"); p.status != http.StatusNotFound {
+		t.Errorf("C1 opening C2's redemption: %d, want 404", p.status)
+	}
+	if p := get(t, c, s.srv.URL+"/portal/redemptions?customer_id=C2"); p.status != 200 || strings.Contains(p.body, "<tbody>") {
+		t.Errorf("C1's redemptions, C1 having none, with customer_id=C2: %d, lists some", p.status)
+	}
+	for _, path := range []string{"/portal", "/portal/prepaid", "/portal/statement", "/portal/catalog", "/portal/redemptions"} {
 		p := get(t, c, s.srv.URL+path+"?customer_id=C2&id=C2&customer=C2")
 		if p.status != 200 || strings.Contains(p.body, "5,000.00") || strings.Contains(p.body, "150.00") {
 			t.Errorf("GET %s?customer_id=C2: %d, shows C2's deposit or rebate", path, p.status)
@@ -196,7 +202,7 @@ func TestPagesSendAStrictContentSecurityPolicy(t *testing.T) {
 	s := newSite(t)
 	s.history(t)
 	c, _ := s.signedIn(t, "C1")
-	for _, path := range []string{"/portal", "/portal/statement", "/portal/catalog", "/portal/prepaid", "/portal/redeem/MUG",
+	for _, path := range []string{"/portal", "/portal/statement", "/portal/catalog", "/portal/prepaid", "/portal/redeem/MUG", "/portal/redemptions",
 		"/console/signin", "/portal/signin"} {
 		p := get(t, c, s.srv.URL+path)
 		csp := p.header.Get("Content-Security-Policy")

@@ -118,7 +118,7 @@ func (p *Pages) routes() {
 			p.log.Error("page panic", "err", err, "stack", string(stack))
 			return err
 		}}))
-	e.Use(p.headers)
+	e.Use(p.headers, p.limitForm)
 	static, _ := fs.Sub(staticFiles, "static")
 	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", staticHandler(static))))
 	e.GET("/", func(c echo.Context) error { return p.render(c, http.StatusOK, "index", "index.title", nil) })
@@ -133,6 +133,8 @@ func (p *Pages) routes() {
 	in.GET("/catalog", p.catalogPage)
 	in.GET("/redeem/:sku", p.redeemConfirm)
 	in.POST("/redeem", p.redeem)
+	in.GET("/redemptions", p.redemptions)
+	in.GET("/redemptions/:id", p.redemptionPage)
 	in.POST("/redemptions/:id/cancel", p.cancel)
 	in.GET("/prepaid", p.prepaidPage)
 	in.POST("/signout", p.signOut(kindPortal))
@@ -173,7 +175,7 @@ func (p *Pages) headers(next echo.HandlerFunc) echo.HandlerFunc {
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Cache-Control", "no-store")
-		if c.IsTLS() {
+		if overTLS(c) {
 			h.Set("Strict-Transport-Security", "max-age=31536000")
 		}
 		return next(c)
@@ -263,6 +265,8 @@ func statusOf(code fault.Code) int {
 		return http.StatusUnauthorized
 	case fault.OutOfStock, fault.AlreadyCancelled, fault.IdempotencyConflict:
 		return http.StatusConflict
+	case fault.BodyTooLarge:
+		return http.StatusRequestEntityTooLarge
 	}
 	return http.StatusUnprocessableEntity
 }

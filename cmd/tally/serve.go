@@ -7,8 +7,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	neturl "net/url"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tally-ledger/tally"
@@ -64,12 +66,17 @@ func serve(ctx context.Context, env environment, args []string) error {
 		}
 		return nil
 	}
+	publicURL := env.getenv("TALLY_PUBLIC_URL")
+	if u, err := neturl.Parse(publicURL); publicURL != "" && (err != nil || (u.Scheme != "https" && u.Scheme != "http") ||
+		u.Host == "" || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "") {
+		return usageError{"TALLY_PUBLIC_URL must be a scheme and host such as https://loyalty.example.com"}
+	}
 	customers := loyalty.New(pool, l, loyalty.WithEventWriters(writers))
 	money := prepaid.New(l, customers)
 	cat, books := catalog.New(pool, l, customers), finance.New(l, customers, money)
 	pages := web.New(web.Config{Pool: pool, Ledger: l, Loyalty: customers, Catalog: cat, Prepaid: money, Finance: books, Log: log})
 	srv := api.New(api.Config{Ledger: l, Loyalty: customers, Catalog: cat, Prepaid: money,
-		Finance: books, Log: log, OpenAPI: tally.OpenAPI, Ready: ready, Pages: pages})
+		Finance: books, Log: log, OpenAPI: tally.OpenAPI, Ready: ready, Pages: pages, PublicURL: publicURL})
 
 	ln, err := net.Listen("tcp", env.get("TALLY_ADDR", "127.0.0.1:8080"))
 	if err != nil {
