@@ -1,0 +1,42 @@
+package loyalty_test
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/tally-ledger/tally/ledger"
+)
+
+// The reference check names a shipment row whose entry does not exist, also
+// when its customer does.
+func TestReferenceCheckNamesAShipmentWhoseEntryIsMissing(t *testing.T) {
+	e := newEnv(t)
+	e.BreaksBooks("a shipment row names an entry that does not exist, on purpose")
+	e.Customer("C1")
+	e.Ship("C1", "S1", "100", march(10, 9))
+	check := func() ledger.Check {
+		t.Helper()
+		r, err := e.Ledger.Reconcile(e.Ctx, e.Loyalty.ReferenceCheck)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range r.Checks {
+			if c.Name == "event_rows_intact" {
+				return c
+			}
+		}
+		t.Fatal("no event_rows_intact check")
+		return ledger.Check{}
+	}
+	if c := check(); !c.Pass || len(c.Offending) != 0 {
+		t.Fatalf("sound rows: %+v", c)
+	}
+	if _, err := e.Pool.Exec(e.Ctx, `INSERT INTO shipments (shipment_id, customer_id, amount, occurred_at, month,
+    points_volume, points_campaign, rule_version, entry_id)
+SELECT 'S2', customer_id, amount, occurred_at, month, 0, 0, rule_version, 999999999 FROM shipments WHERE shipment_id = 'S1'`); err != nil {
+		t.Fatal(err)
+	}
+	if c := check(); c.Pass || !slices.Equal(c.Offending, []string{"shipment:S2"}) {
+		t.Errorf("a shipment naming a missing entry: %+v, want shipment:S2 named", c)
+	}
+}
