@@ -168,6 +168,35 @@ const qHorizon = `(SELECT coalesce((SELECT min(x) FROM pg_snapshot_xip(s.snap) A
                 pg_snapshot_xmax(s.snap))
  FROM (SELECT pg_current_snapshot() AS snap) s)`
 
+// qHorizonUnsure says whether a transaction of the snapshot is not known
+// to pg_stat_activity: most often one of another database that ended
+// between the snapshot and the read of pg_stat_activity, which qHorizon
+// must count as this database's and so holds statements back for nothing.
+const qHorizonUnsure = `EXISTS (SELECT 1 FROM pg_snapshot_xip(pg_current_snapshot()) AS x
+        WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity a
+                          WHERE a.backend_xid::text = (x::text::numeric % 4294967296)::text))`
+
+// horizon is qHorizon, read again (a new snapshot, under READ COMMITTED,
+// and a fresh read of pg_stat_activity) while a transaction it counts is
+// not known, a few times at most: so a transaction of another database
+// that has just ended does not hide what this one has committed, such as
+// the entry a customer was just answered for.
+func horizon(ctx context.Context, tx pgx.Tx) (uint64, error) {
+	var h uint64 // an xid8
+	for attempt := 1; ; attempt++ {
+		var unsure bool
+		if err := tx.QueryRow(ctx, `SELECT `+qHorizon+`, `+qHorizonUnsure).Scan(&h, &unsure); err != nil {
+			return 0, err
+		}
+		if !unsure || attempt == 4 {
+			return h, nil
+		}
+		if _, err := tx.Exec(ctx, `SELECT pg_stat_clear_snapshot()`); err != nil {
+			return 0, err
+		}
+	}
+}
+
 // badCursor refuses a cursor that is not one of the statement's.
 var badCursor = &fault.Error{Code: fault.Invalid, Message: "cursor must be a next_cursor from an earlier page of this statement",
 	Fields: map[string]string{"cursor": "not a cursor of this statement"}}
@@ -302,8 +331,12 @@ type AccountsEntry struct {
 func (tx *Tx) AccountsStatement(ctx context.Context, codes []string, before int64, limit int) (entries []AccountsEntry, next int64, err error) {
 	// Each account's newest entries from its own index (account_id, xid,
 	// entry_id), then merged: never a walk over everyone's postings.
+	h, err := horizon(ctx, tx)
+	if err != nil {
+		return nil, 0, err
+	}
 	rows, err := tx.Query(ctx, `WITH accts AS (SELECT id FROM accounts WHERE code = ANY($1)),
-h AS (SELECT `+qHorizon+` AS horizon),
+h AS (SELECT $4::xid8 AS horizon),
 cur AS (SELECT p.xid, p.entry_id FROM postings p WHERE p.entry_id = $2 AND p.account_id IN (SELECT id FROM accts) LIMIT 1),
 ids AS (
     SELECT DISTINCT x.xid, x.entry_id FROM accts CROSS JOIN LATERAL (
@@ -316,7 +349,7 @@ SELECT e.id, e.kind, e.effective_at, e.recorded_at, e.metadata, e.reason, a.code
 FROM ids JOIN entries e ON e.id = ids.entry_id
 JOIN postings p ON p.entry_id = e.id AND p.account_id IN (SELECT id FROM accts)
 JOIN accounts a ON a.id = p.account_id
-ORDER BY ids.xid DESC, ids.entry_id DESC, a.code`, codes, before, limit+1)
+ORDER BY ids.xid DESC, ids.entry_id DESC, a.code`, codes, before, limit+1, h)
 	if err != nil {
 		return nil, 0, err
 	}
