@@ -98,8 +98,8 @@ func TestProductsPageBySKUExactlyOnceWhileProductsAreAdded(t *testing.T) {
 		add(sku, 10)
 	}
 	got := pageThrough(t, h, "/v1/products", "products", field("sku"), func(page int) {
-		add(fmt.Sprintf("a%d", page), 10) // behind every cursor
-		ahead := fmt.Sprintf("q%d", page)
+		add(fmt.Sprintf("a%02d", page), 10) // behind every cursor
+		ahead := fmt.Sprintf("q%02d", page)
 		add(ahead, 10)
 		want = append(want, ahead)
 	})
@@ -129,15 +129,15 @@ func TestCustomerCatalogPagesInItsOrderExactlyOnceWhileProductsAreAdded(t *testi
 		add(sku, 10*(i+1))
 	}
 	got := pageThrough(t, h, "/v1/customers/C1/catalog", "items", field("sku"), func(page int) {
-		add(fmt.Sprintf("b%d", page), 1) // cheapest: behind every cursor
-		ahead := fmt.Sprintf("a%d", page)
+		add(fmt.Sprintf("b%02d", page), 1) // cheapest: behind every cursor
+		ahead := fmt.Sprintf("a%02d", page)
 		add(ahead, 1000+page)
 		want = append(want, ahead)
 	})
 	wantPagedOnce(t, "the catalogue", got, want)
 	// The customer's own key pages too.
 	first := h.expect(200, call{method: "GET", path: "/v1/customers/C1/catalog?limit=1", key: "customer"}).object(t)
-	if items := first["items"].([]any); len(items) != 1 || items[0].(map[string]any)["sku"] != "b1" || first["next_cursor"] == nil {
+	if items := first["items"].([]any); len(items) != 1 || items[0].(map[string]any)["sku"] != "b01" || first["next_cursor"] == nil {
 		t.Errorf("C1's first page of 1: %v", first)
 	}
 	badPages(t, h, "admin", "/v1/customers/C1/catalog", "x", "!!",
@@ -160,32 +160,38 @@ func TestCampaignsPageByIDExactlyOnceWhileCampaignsAreAdded(t *testing.T) {
 		h.expect(201, call{method: "POST", path: "/v1/campaigns", key: "admin", body: map[string]any{"id": id, "name": "N " + id,
 			"starts_at": start.Format(time.RFC3339), "ends_at": start.Add(48 * time.Hour).Format(time.RFC3339), "multiplier": "1.5"}})
 	}
-	var all, active []string
+	var all []string
+	active := map[string]bool{}
 	for i, id := range []string{"c1", "c2", "c3", "c4", "c5", "c6", "c7"} {
 		add(id, i%2 == 0)
 		all = append(all, id)
-		if i%2 == 0 {
-			active = append(active, id)
-		}
+		active[id] = i%2 == 0
 	}
 	got := pageThrough(t, h, "/v1/campaigns", "campaigns", field("id"), func(page int) {
-		add(fmt.Sprintf("a%d", page), true)
-		ahead := fmt.Sprintf("d%d", page)
+		add(fmt.Sprintf("a%02d", page), true) // behind every cursor
+		active[fmt.Sprintf("a%02d", page)] = true
+		ahead := fmt.Sprintf("d%02d", page)
 		add(ahead, true)
 		all = append(all, ahead)
-		active = append(active, ahead)
+		active[ahead] = true
 	})
 	wantPagedOnce(t, "campaigns", got, all)
+	var want []string // every campaign active now, by id
+	for id, on := range active {
+		if on {
+			want = append(want, id)
+		}
+	}
+	slices.Sort(want) // ids of lower-case letters and digits: byte order is the database's
 	at := url.QueryEscape(now.Format(time.RFC3339))
 	got = pageThrough(t, h, "/v1/campaigns?active_at="+at, "campaigns", field("id"), func(page int) {
-		add(fmt.Sprintf("b%d", page), true)
-		ahead := fmt.Sprintf("e%d", page)
-		add(ahead, false) // not active then: never listed
-		ahead = fmt.Sprintf("f%d", page)
+		add(fmt.Sprintf("0%02d", page), true)  // behind every cursor
+		add(fmt.Sprintf("e%02d", page), false) // not active then: never listed
+		ahead := fmt.Sprintf("f%02d", page)
 		add(ahead, true)
-		active = append(active, ahead)
+		want = append(want, ahead)
 	})
-	wantPagedOnce(t, "campaigns active at "+at, got, active)
+	wantPagedOnce(t, "campaigns active at "+at, got, want)
 	badPages(t, h, "partner", "/v1/campaigns", "!", strings.Repeat("x", 65))
 	badPages(t, h, "partner", "/v1/campaigns?active_at="+at, "!")
 }
@@ -222,24 +228,48 @@ func TestRuleVersionsPageByVersionExactlyOnceWhileVersionsArePut(t *testing.T) {
 	}
 }
 
-// A page of rule versions, each a large document, stops before its rows
-// pass maxPageBytes, and its cursors read every version once.
+// largestRuleSet is a valid rule set as large as the bounds allow: 20
+// segments with 32-byte codes and 20 rebate tiers.
+func largestRuleSet(doc map[string]any) map[string]any {
+	var segments, rebates []any
+	for i := range 20 {
+		seg := map[string]any{"code": fmt.Sprintf("%032d", i), "min": fmt.Sprintf("%d.25", 1000*i),
+			"first_level": 50*i + 1, "last_level": 50*i + 50, "multiplier": "1.2345"}
+		if i == 0 {
+			seg["min"] = "0"
+		}
+		if i == 19 {
+			seg["level_step"] = "99999.99"
+		}
+		segments = append(segments, seg)
+		rebates = append(rebates, map[string]any{"min": fmt.Sprintf("%d", 100000*i), "rate": fmt.Sprintf("0.%04d", i+1)})
+	}
+	doc["segments"], doc["rebates"] = segments, rebates
+	return doc
+}
+
+// A page of rule versions, each as large as the bounds allow, stops before
+// its rows pass maxPageBytes, and its cursors read every version once.
 func TestRuleVersionsPageStaysUnderTheByteBound(t *testing.T) {
 	h := newHarness(t)
-	doc := h.expect(200, call{method: "GET", path: "/v1/rules", key: "admin"}).body
-	one := len(doc)
+	doc := h.expect(200, call{method: "GET", path: "/v1/rules", key: "admin"}).object(t)
+	delete(doc, "version")
+	doc["effective_from"] = time.Now().Add(24 * time.Hour).Format(time.RFC3339)
+	big := h.expect(201, call{method: "PUT", path: "/v1/rules", key: "admin", body: largestRuleSet(doc)}).body
+	one := len(big)
 	n := maxPageBytes/one + 20 // more than one page's bytes, within one limit
-	if n+1 > 500 {
+	if n+2 > 500 {
 		t.Fatalf("a rule set is %d bytes: %d versions pass the bound, more than a page's limit", one, n)
 	}
-	// Stored as PutRules stores them (the document, from an hour apart),
-	// without its checks of effective_from against now.
+	// Stored as PutRules stores them (the document, an hour apart), without
+	// its checks of effective_from against now.
 	_, err := h.pool.Exec(context.Background(), `INSERT INTO rule_sets (version, effective_from, document, created_by)
-SELECT v, now() + v * interval '1 hour', $1::jsonb - 'version' - 'effective_from', 'test' FROM generate_series(2, $2::int + 1) v`,
-		string(doc), n)
+SELECT v, now() + interval '2 days' + v * interval '1 hour', document, 'test'
+FROM rule_sets, generate_series(3, $1::int + 2) v WHERE version = 2`, n)
 	if err != nil {
 		t.Fatal(err)
 	}
+	total := n + 2
 	seen, pages, cursor := map[float64]int{}, 0, ""
 	for {
 		path := "/v1/rules/versions?limit=500"
@@ -262,21 +292,21 @@ SELECT v, now() + v * interval '1 hour', $1::jsonb - 'version' - 'effective_from
 		if page.NextCursor == nil {
 			break
 		}
-		if len(page.Versions) == 0 || pages > n {
+		if len(page.Versions) == 0 || pages > total {
 			t.Fatalf("page %d: %d versions and a cursor", pages, len(page.Versions))
 		}
 		cursor = *page.NextCursor
 	}
 	if pages < 2 {
-		t.Errorf("%d versions of %d bytes in %d page", n+1, one, pages)
+		t.Errorf("%d versions of %d bytes in %d page", total, one, pages)
 	}
-	for v := 1; v <= n+1; v++ {
+	for v := 1; v <= total; v++ {
 		if seen[float64(v)] != 1 {
 			t.Errorf("version %d listed %d times", v, seen[float64(v)])
 		}
 	}
-	if len(seen) != n+1 {
-		t.Errorf("%d versions listed, want %d", len(seen), n+1)
+	if len(seen) != total {
+		t.Errorf("%d versions listed, want %d", len(seen), total)
 	}
 }
 
