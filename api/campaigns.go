@@ -38,12 +38,16 @@ func (s *Server) listCampaigns(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	list, err := s.loyalty.Campaigns(c.Request().Context(), at)
+	limit, err := listLimit(c)
 	if err != nil {
 		return err
 	}
-	if list == nil {
-		list = []loyalty.Campaign{}
+	list, next, err := s.loyalty.CampaignPage(c.Request().Context(), at, c.QueryParam("cursor"), limit)
+	if err != nil {
+		return err
 	}
-	return reply(c, http.StatusOK, map[string]any{"campaigns": list})
+	if n := fitPage(list); n < len(list) {
+		list, next = list[:n], list[n-1].ID
+	}
+	return reply(c, http.StatusOK, map[string]any{"campaigns": list, "next_cursor": nullIfEmpty(next)})
 }

@@ -244,6 +244,20 @@ func pageParams(c echo.Context) (cursor int64, limit int, err error) {
 	return cursor, limit, err
 }
 
+// listLimit reads the ?limit= of a list of what admins fill (products,
+// catalogues, campaigns, rule versions): 100 by default, at most 500.
+func listLimit(c echo.Context) (int, error) {
+	return limitParam(c, 100, 500)
+}
+
+// nullIfEmpty is a string cursor as answered: null on the last page.
+func nullIfEmpty(cursor string) *string {
+	if cursor == "" {
+		return nil
+	}
+	return &cursor
+}
+
 // cursorParam parses an opaque numeric ?cursor=.
 func cursorParam(c echo.Context) (int64, error) {
 	v := c.QueryParam("cursor")

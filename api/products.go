@@ -83,14 +83,18 @@ func (s *Server) patchProduct(c echo.Context) error {
 }
 
 func (s *Server) listProducts(c echo.Context) error {
-	list, err := s.catalog.Products(c.Request().Context())
+	limit, err := listLimit(c)
 	if err != nil {
 		return err
 	}
-	if list == nil {
-		list = []catalog.Product{}
+	list, next, err := s.catalog.ProductPage(c.Request().Context(), c.QueryParam("cursor"), limit)
+	if err != nil {
+		return err
 	}
-	return reply(c, http.StatusOK, map[string]any{"products": list})
+	if n := fitPage(list); n < len(list) {
+		list, next = list[:n], list[n-1].SKU
+	}
+	return reply(c, http.StatusOK, map[string]any{"products": list, "next_cursor": nullIfEmpty(next)})
 }
 
 func (s *Server) customerCatalog(c echo.Context) error {
@@ -98,9 +102,16 @@ func (s *Server) customerCatalog(c echo.Context) error {
 	if err := canReadCustomer(keyOf(c), id); err != nil {
 		return err
 	}
-	items, err := s.catalog.Catalog(c.Request().Context(), id)
+	limit, err := listLimit(c)
 	if err != nil {
 		return err
 	}
-	return reply(c, http.StatusOK, map[string]any{"customer_id": id, "items": items})
+	items, next, err := s.catalog.CatalogPage(c.Request().Context(), id, c.QueryParam("cursor"), limit)
+	if err != nil {
+		return err
+	}
+	if n := fitPage(items); n < len(items) {
+		items, next = items[:n], catalog.CatalogCursorAfter(items[n-1].Product)
+	}
+	return reply(c, http.StatusOK, map[string]any{"customer_id": id, "items": items, "next_cursor": nullIfEmpty(next)})
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"math"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -21,11 +22,26 @@ func (s *Server) getRules(c echo.Context) error {
 }
 
 func (s *Server) listRuleVersions(c echo.Context) error {
-	versions, err := s.loyalty.RuleVersions(c.Request().Context())
+	after, err := cursorParam(c)
 	if err != nil {
 		return err
 	}
-	return reply(c, http.StatusOK, map[string]any{"versions": versions})
+	limit, err := listLimit(c)
+	if err != nil {
+		return err
+	}
+	versions, next, err := s.loyalty.RuleVersionPage(c.Request().Context(), int(min(after, math.MaxInt32)), limit)
+	if err != nil {
+		return err
+	}
+	if n := fitPage(versions); n < len(versions) {
+		versions, next = versions[:n], versions[n-1].Version
+	}
+	out := map[string]any{"versions": versions, "next_cursor": nil}
+	if next != 0 {
+		out["next_cursor"] = itoa(int64(next))
+	}
+	return reply(c, http.StatusOK, out)
 }
 
 // putRules stores a new version of the rule set.

@@ -2,6 +2,10 @@ package catalog
 
 import (
 	"context"
+	"encoding/base64"
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -21,14 +25,42 @@ type CatalogItem struct {
 	Detail string      `json:"detail,omitempty"`
 }
 
-// Catalog lists the active products with, for each, whether the customer
-// may redeem one now and if not, why.
+// Catalog lists every active product as the customer sees it now, page by
+// page (CatalogPage).
 //
 // Errors: fault.UnknownCustomer.
 func (s *Service) Catalog(ctx context.Context, customerID string) ([]CatalogItem, error) {
-	var items []CatalogItem
+	all := []CatalogItem{}
+	for after := ""; ; {
+		page, next, err := s.CatalogPage(ctx, customerID, after, MaxPage)
+		if err != nil || next == "" {
+			return append(all, page...), err
+		}
+		all, after = append(all, page...), next
+	}
+}
+
+// CatalogPage lists up to limit active products, by kind, points price and
+// SKU, with, for each, whether the customer may redeem one now and if not,
+// why. It starts after the cursor after (from the first when it is empty)
+// and answers the cursor of the next page, empty on the last page. A cursor
+// is opaque to callers: the kind, price and SKU of the page's last product.
+//
+// Errors: fault.UnknownCustomer, fault.Invalid (a limit or cursor out of
+// range).
+func (s *Service) CatalogPage(ctx context.Context, customerID, after string, limit int) ([]CatalogItem, string, error) {
+	from, ok := parseCatalogCursor(after)
+	if limit < 1 || limit > MaxPage || !ok {
+		return nil, "", &fault.Error{Code: fault.Invalid, Message: fmt.Sprintf(
+			"a page is 1 to %d products, after the cursor of an earlier page", MaxPage),
+			Fields: map[string]string{"cursor": "a next_cursor of an earlier page"}}
+	}
+	var (
+		items []CatalogItem
+		next  string
+	)
 	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
-		items = nil
+		items, next = []CatalogItem{}, ""
 		now := tx.Now()
 		if _, err := loyalty.ReadCustomer(ctx, tx, customerID); err != nil {
 			return err
@@ -41,13 +73,19 @@ func (s *Service) Catalog(ctx context.Context, customerID string) ([]CatalogItem
 		if err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `SELECT `+productColumns+` FROM products WHERE active ORDER BY kind, points_price, sku`)
+		rows, err := tx.Query(ctx, `SELECT `+productColumns+` FROM products
+WHERE active AND ($1 = '' OR (kind, points_price, sku) > ($2, $3, $1))
+ORDER BY kind, points_price, sku LIMIT $4`, from.sku, from.kind, from.price, limit+1)
 		if err != nil {
 			return err
 		}
 		products, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Product, error) { return scanProduct(row) })
 		if err != nil {
 			return err
+		}
+		if len(products) > limit {
+			products = products[:limit]
+			next = CatalogCursorAfter(products[limit-1])
 		}
 		for _, p := range products {
 			redeemed, err := redeemedBy(ctx, tx, customerID, p.SKU)
@@ -63,10 +101,46 @@ func (s *Service) Catalog(ctx context.Context, customerID string) ([]CatalogItem
 		}
 		return nil
 	})
-	if items == nil {
-		items = []CatalogItem{}
+	if err != nil {
+		return nil, "", err
 	}
-	return items, err
+	return items, next, nil
+}
+
+// catalogCursor is where a page of a catalogue ends, in its order.
+type catalogCursor struct {
+	kind  string
+	price int64
+	sku   string
+}
+
+// String is the cursor as callers see it: base64url of kind.price.sku.
+func (c catalogCursor) String() string {
+	return base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "%s.%d.%s", c.kind, c.price, c.sku))
+}
+
+// CatalogCursorAfter is the cursor of a catalogue page that ends with p.
+func CatalogCursorAfter(p Product) string {
+	return catalogCursor{kind: p.Kind, price: p.PointsPrice, sku: p.SKU}.String()
+}
+
+// parseCatalogCursor reads a cursor made by String; "" is the start.
+func parseCatalogCursor(s string) (catalogCursor, bool) {
+	if s == "" {
+		return catalogCursor{}, true
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return catalogCursor{}, false
+	}
+	kind, rest, ok1 := strings.Cut(string(b), ".")
+	price, sku, ok2 := strings.Cut(rest, ".")
+	n, err := strconv.ParseInt(price, 10, 64)
+	if !ok1 || !ok2 || err != nil || n < 0 || strconv.FormatInt(n, 10) != price || !ledger.ValidCustomerID(sku) ||
+		(kind != Standard && kind != Level && kind != Featured) {
+		return catalogCursor{}, false
+	}
+	return catalogCursor{kind: kind, price: n, sku: sku}, true
 }
 
 // redeemedBy is how many units of the product the customer holds from

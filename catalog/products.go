@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -172,13 +173,46 @@ func setPtr[T any](dst **T, v *T) {
 	}
 }
 
-// Products lists the catalogue by SKU.
+// MaxPage is the most rows a page of products or of a catalogue holds.
+const MaxPage = 500
+
+// Products lists the whole catalogue by SKU, page by page.
 func (s *Service) Products(ctx context.Context) ([]Product, error) {
-	rows, err := s.db.Query(ctx, `SELECT `+productColumns+` FROM products ORDER BY sku`)
-	if err != nil {
-		return nil, err
+	var all []Product
+	for after := ""; ; {
+		page, next, err := s.ProductPage(ctx, after, MaxPage)
+		if err != nil || next == "" {
+			return append(all, page...), err
+		}
+		all, after = append(all, page...), next
 	}
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Product, error) { return scanProduct(row) })
+}
+
+// ProductPage lists up to limit products by SKU, those after the SKU after
+// (from the first when it is empty), and the SKU to continue after; that
+// is empty on the last page.
+//
+// Errors: fault.Invalid (a limit or cursor out of range).
+func (s *Service) ProductPage(ctx context.Context, after string, limit int) ([]Product, string, error) {
+	if limit < 1 || limit > MaxPage || (after != "" && !ledger.ValidCustomerID(after)) {
+		return nil, "", &fault.Error{Code: fault.Invalid, Message: fmt.Sprintf("a page is 1 to %d products, after a SKU", MaxPage),
+			Fields: map[string]string{"cursor": "a next_cursor of an earlier page"}}
+	}
+	rows, err := s.db.Query(ctx, `SELECT `+productColumns+` FROM products WHERE sku > $1 ORDER BY sku LIMIT $2`,
+		after, limit+1)
+	if err != nil {
+		return nil, "", err
+	}
+	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Product, error) { return scanProduct(row) })
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(list) > limit {
+		list = list[:limit]
+		next = list[limit-1].SKU
+	}
+	return list, next, nil
 }
 
 func product(ctx context.Context, tx pgx.Tx, sku string, lock bool) (Product, error) {

@@ -2,6 +2,7 @@ package loyalty
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -77,24 +78,63 @@ VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING`, c.ID, c.Name, 
 	return c, created, err
 }
 
-// Campaigns lists campaigns, those active at t only when t is not zero.
+// MaxCampaignPage is the most campaigns a page holds.
+const MaxCampaignPage = 500
+
+// Campaigns lists campaigns by id, those active at t only when t is not
+// zero, page by page (CampaignPage).
 func (s *Service) Campaigns(ctx context.Context, t time.Time) ([]Campaign, error) {
-	var out []Campaign
+	var all []Campaign
+	for after := ""; ; {
+		page, next, err := s.CampaignPage(ctx, t, after, MaxCampaignPage)
+		if err != nil || next == "" {
+			return append(all, page...), err
+		}
+		all, after = append(all, page...), next
+	}
+}
+
+// CampaignPage lists up to limit campaigns by id, those active at t only
+// when t is not zero, after the id after (from the first when it is empty),
+// and the id to continue after: empty on the last page.
+//
+// Errors: fault.Invalid (a limit or cursor out of range).
+func (s *Service) CampaignPage(ctx context.Context, t time.Time, after string, limit int) ([]Campaign, string, error) {
+	if limit < 1 || limit > MaxCampaignPage || (after != "" && !ledger.ValidCustomerID(after)) {
+		return nil, "", &fault.Error{Code: fault.Invalid, Message: fmt.Sprintf(
+			"a page is 1 to %d campaigns, after a campaign id", MaxCampaignPage),
+			Fields: map[string]string{"cursor": "a next_cursor of an earlier page"}}
+	}
+	var (
+		out  []Campaign
+		next string
+	)
 	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
 		var err error
+		next = ""
 		if t.IsZero() {
-			out, err = campaignsWhere(ctx, tx, `true`)
+			out, err = campaignsWhere(ctx, tx, `id > $1 ORDER BY id LIMIT $2`, after, limit+1)
 		} else {
-			out, err = campaignsWhere(ctx, tx, `starts_at <= $1 AND ends_at > $1`, t)
+			out, err = campaignsWhere(ctx, tx, `starts_at <= $3 AND ends_at > $3 AND id > $1 ORDER BY id LIMIT $2`,
+				after, limit+1, t)
+		}
+		if len(out) > limit {
+			out = out[:limit]
+			next = out[limit-1].ID
 		}
 		return err
 	})
-	return out, err
+	if err != nil {
+		return nil, "", err
+	}
+	return out, next, nil
 }
 
+// campaignsWhere reads the campaigns that match where, an SQL condition and
+// any ORDER BY and LIMIT after it.
 func campaignsWhere(ctx context.Context, tx pgx.Tx, where string, args ...any) ([]Campaign, error) {
 	rows, err := tx.Query(ctx, `SELECT id, name, starts_at, ends_at, multiplier, coalesce(segments, '{}'), created_at
-FROM campaigns WHERE `+where+` ORDER BY starts_at, id`, args...)
+FROM campaigns WHERE `+where, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -128,26 +129,59 @@ func (s *Service) version(ctx context.Context, q interface {
 	return rs, nil
 }
 
+// MaxRuleVersionPage is the most rule set versions a page holds.
+const MaxRuleVersionPage = 500
+
 // RuleVersions lists every rule set, oldest first, starting with the
-// default (version 1).
+// default (version 1), page by page (RuleVersionPage).
 func (s *Service) RuleVersions(ctx context.Context) ([]rules.RuleSet, error) {
-	rows, err := s.db.Query(ctx, `SELECT version FROM rule_sets ORDER BY version`)
+	var all []rules.RuleSet
+	for after := 0; ; {
+		page, next, err := s.RuleVersionPage(ctx, after, MaxRuleVersionPage)
+		if err != nil || next == 0 {
+			return append(all, page...), err
+		}
+		all, after = append(all, page...), next
+	}
+}
+
+// RuleVersionPage lists up to limit rule sets, oldest first, those after
+// version after (from the default, version 1, when it is 0), and the
+// version to continue after: 0 on the last page.
+//
+// Errors: fault.Invalid (a limit or cursor out of range).
+func (s *Service) RuleVersionPage(ctx context.Context, after, limit int) ([]rules.RuleSet, int, error) {
+	if limit < 1 || limit > MaxRuleVersionPage || after < 0 {
+		return nil, 0, &fault.Error{Code: fault.Invalid, Message: fmt.Sprintf(
+			"a page is 1 to %d versions, after a version", MaxRuleVersionPage),
+			Fields: map[string]string{"cursor": "a next_cursor of an earlier page"}}
+	}
+	rows, err := s.db.Query(ctx, `SELECT version FROM rule_sets WHERE version > $1 ORDER BY version LIMIT $2`,
+		after, limit+1)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	versions, err := pgx.CollectRows(rows, pgx.RowTo[int])
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	out := []rules.RuleSet{defaultRules()}
+	out := []rules.RuleSet{}
+	if after < 1 {
+		out = append(out, defaultRules())
+	}
 	for _, v := range versions {
 		rs, err := s.version(ctx, s.db, v)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		out = append(out, rs)
 	}
-	return out, nil
+	next := 0
+	if len(out) > limit {
+		out = out[:limit]
+		next = out[limit-1].Version
+	}
+	return out, next, nil
 }
 
 // PutRules stores a new version of the rules, effective from rs's

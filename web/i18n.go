@@ -163,6 +163,8 @@ var messages = map[string][2]string{
 	"catalog.redeem":             {"兑换", "Redeem"},
 	"catalog.why_not":            {"暂不可兑换：", "Not now:"},
 	"catalog.empty":              {"暂无商品。", "No products yet."},
+	"catalog.more":               {"更多商品", "More products"},
+	"catalog.first":              {"从头看", "From the start"},
 	"reason.not_eligible":        {"等级不足", "your level is too low"},
 	"reason.outside_window":      {"不在兑换时间内", "outside its dates"},
 	"reason.out_of_stock":        {"已兑完", "out of stock"},

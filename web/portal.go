@@ -68,6 +68,9 @@ func progress(done, needed decimal.Decimal) int {
 	return int(done.Mul(decimal.NewFromInt(1000)).Div(total).IntPart())
 }
 
+// catalogPage is how many products a catalogue page shows.
+const catalogPage = 50
+
 // statementPage is how many entries a statement page shows.
 const statementPage = 20
 
@@ -100,7 +103,8 @@ func (p *Pages) statement(c echo.Context) error {
 
 func (p *Pages) catalogPage(c echo.Context) error {
 	ctx, id := c.Request().Context(), customerOf(c)
-	items, err := p.catalog.Catalog(ctx, id)
+	after := c.QueryParam("after")
+	items, next, err := p.catalog.CatalogPage(ctx, id, after, catalogPage)
 	if err != nil {
 		return p.fail(c, err)
 	}
@@ -108,7 +112,8 @@ func (p *Pages) catalogPage(c echo.Context) error {
 	if err != nil {
 		return p.fail(c, err)
 	}
-	return p.render(c, http.StatusOK, "catalog", "catalog.title", map[string]any{"Items": items, "Points": bal.Points})
+	return p.render(c, http.StatusOK, "catalog", "catalog.title",
+		map[string]any{"Items": items, "Points": bal.Points, "Next": next, "First": after == ""})
 }
 
 // redeemConfirm asks the customer to confirm a redemption; the form carries
