@@ -172,7 +172,7 @@ func TestChaos(t *testing.T) {
 	)
 	began := time.Now()
 	u := &until{stop: began.Add(duration), limit: began.Add(limit), target: int64(minAcked + minAcked/10)}
-	for n := range 8 {
+	for n := range workerCount {
 		w := &worker{n: n, r: rand.New(rand.NewPCG(uint64(n), uint64(time.Now().UnixNano()))), c: c, sc: sc, seq: &seq,
 			acked: &u.acked, fails: rep.fail}
 		workers = append(workers, w)
@@ -224,7 +224,7 @@ func TestChaos(t *testing.T) {
 	expire(r)
 	replays := replaySweep(c, workers, sweep, r)
 	apiBalances := map[string]customerBalances{}
-	for _, id := range slices.Concat(kCustomers, eCustomers, xCustomers) {
+	for _, id := range slices.Concat(kCustomers, eCustomers, xCustomers, oCustomers) {
 		reply, err := c.send("GET", "/v1/customers/"+id+"/balances", nil)
 		var b customerBalances
 		if err != nil || reply.status != 200 || json.Unmarshal(reply.body, &b) != nil {
@@ -321,7 +321,7 @@ func setup(t *testing.T, c *client) *scene {
 		mustPost(t, c, "/v1/campaigns", body)
 		sc.campaigns = append(sc.campaigns, cp)
 	}
-	for _, id := range slices.Concat(kCustomers, eCustomers, xCustomers) {
+	for _, id := range slices.Concat(kCustomers, eCustomers, xCustomers, oCustomers) {
 		mustPost(t, c, "/v1/customers", map[string]any{"id": id, "name": id})
 	}
 	mustPost(t, c, "/v1/products", map[string]any{"sku": "gift", "name": "Gift", "kind": "standard",

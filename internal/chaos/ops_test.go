@@ -21,12 +21,19 @@ import (
 // they are given xLots lots of xLotPoints points by hand in the ledger,
 // which expired at boundary, boundary + xLotStep, ...: the expiry runs, as
 // of boundary + n seconds, take them a few at a time, and the last run takes
-// what is left.
+// what is left. Each worker has an O customer of its own, whom it drives
+// into debt: a large shipment, a redemption of all the customer holds, a
+// refund of that shipment (its points already spent: owed), and the next
+// shipment (which settles what is owed first).
 var (
 	kCustomers = names("K", 12)
 	eCustomers = names("E", 4)
 	xCustomers = names("X", 4)
+	oCustomers = names("O", workerCount)
 )
+
+// workerCount is how many workers a run has.
+const workerCount = 8
 
 const (
 	xLots      = 8
@@ -143,6 +150,8 @@ type worker struct {
 	fails func(format string, args ...any)
 
 	shipments   []*shipment
+	own         []*shipment // of the worker's O customer
+	ownStep     int
 	redemptions []*redemption
 	movements   []*movement
 	replayable  [2][]*answer // acknowledged events; movements and redemptions
@@ -206,6 +215,9 @@ func (w *worker) learn(a *answer) {
 		switch o.kind {
 		case "shipment":
 			w.shipments = append(w.shipments, o.ship)
+			if o.customer == oCustomers[w.n] {
+				w.own = append(w.own, o.ship)
+			}
 			w.replayable[0] = append(w.replayable[0], a)
 		case "refund":
 			o.ship.refunded = o.ship.refunded.Add(o.amount)
@@ -256,12 +268,49 @@ func (w *worker) next() *op {
 			o = w.cancel()
 		case n < 86:
 			o = w.reverse()
+		case n < 92:
+			o = w.intoDebt()
 		default:
 			o = w.replay()
 		}
 		if o != nil {
 			return o
 		}
+	}
+}
+
+// intoDebt is the next step of the worker's O customer's cycle: a large
+// shipment; a redemption of every gift what the customer holds pays for
+// (read from the API: only this worker moves this customer's points); a
+// full refund of one of the customer's shipments, whose points are then
+// mostly spent, so owed; and round again, the next shipment settling what
+// is owed.
+func (w *worker) intoDebt() *op {
+	customer := oCustomers[w.n]
+	step := w.ownStep
+	w.ownStep = (w.ownStep + 1) % 3
+	switch step {
+	case 0:
+		id := w.nextID("ev")
+		amount := w.amount(3000)
+		return w.single(&op{kind: "shipment", id: id, customer: customer, amount: amount, at: w.sc.t0,
+			ship: &shipment{id: "S" + id, customer: customer, amount: amount, at: w.sc.t0}, ok: true})
+	case 1:
+		rep, err := w.c.send("GET", "/v1/customers/"+customer+"/balances", nil)
+		var b customerBalances
+		if err != nil || rep.status != 200 || json.Unmarshal(rep.body, &b) != nil || b.Points.Balance < giftPrice {
+			return nil // a disruption, or nothing to spend: the next step
+		}
+		id := w.nextID("rd")
+		q := int(b.Points.Balance / giftPrice)
+		return &op{kind: "redemption", id: id, method: "POST", path: "/v1/redemptions", customer: customer, quantity: q,
+			body: mustJSON(map[string]any{"redemption_id": id, "customer_id": customer, "sku": "gift", "quantity": q}),
+			red:  &redemption{id: id, customer: customer}, ok: true, codes: []string{"insufficient_points"}}
+	default:
+		if len(w.own) == 0 {
+			return nil
+		}
+		return w.single(w.refund(w.own[w.r.IntN(len(w.own))], nil))
 	}
 }
 
