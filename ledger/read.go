@@ -116,6 +116,19 @@ type StatementLine struct {
 // Errors: fault.NotFound; fault.Invalid (before is not a posting of the
 // account).
 func (l *Ledger) Statement(ctx context.Context, code string, before int64, limit int) (lines []StatementLine, next int64, err error) {
+	// A hot account's page is read again, in a new transaction (a new
+	// snapshot), while its horizon counts a transaction pg_stat_activity
+	// does not know (qHorizonUnsure): a few times at most, then as it is.
+	for attempt := 1; ; attempt++ {
+		unsure := false
+		lines, next, err = l.statement(ctx, code, before, limit, attempt == 4, &unsure)
+		if err != nil || !unsure {
+			return lines, next, err
+		}
+	}
+}
+
+func (l *Ledger) statement(ctx context.Context, code string, before int64, limit int, last bool, unsure *bool) (lines []StatementLine, next int64, err error) {
 	err = l.inTx(ctx, readOnly, func(tx pgx.Tx) error {
 		lines, next = nil, 0
 		id, acct, err := l.account(ctx, tx, code)
@@ -123,7 +136,7 @@ func (l *Ledger) Statement(ctx context.Context, code string, before int64, limit
 			return err
 		}
 		if acct.AllowNegative {
-			lines, next, err = hotStatement(ctx, tx, id, acct.Balance, before, limit)
+			lines, next, *unsure, err = hotStatement(ctx, tx, id, acct.Balance, before, limit, last)
 			return err
 		}
 		rows, err := tx.Query(ctx, `SELECT p.id, p.entry_id, e.kind, e.effective_at, e.recorded_at, p.amount, p.balance_after
@@ -206,19 +219,27 @@ var badCursor = &fault.Error{Code: fault.Invalid, Message: "cursor must be a nex
 // (qHorizon). Such a posting stores no balance after it: that is the
 // current balance less every posting that sorts above it (including those
 // committed but not shown yet).
-func hotStatement(ctx context.Context, tx pgx.Tx, account int64, balance decimal.Decimal, before int64, limit int) ([]StatementLine, int64, error) {
+//
+// unsure is true, and nothing else is answered, when the horizon counts a
+// transaction pg_stat_activity does not know and this is not the last
+// attempt (the caller reads again in a new snapshot).
+func hotStatement(ctx context.Context, tx pgx.Tx, account int64, balance decimal.Decimal, before int64, limit int,
+	last bool) (_ []StatementLine, _ int64, unsure bool, _ error) {
 	// The horizon, and the cursor posting's (xid, entry).
 	var horizon, xid uint64 // xid8 values
 	var entry *int64
-	if err := tx.QueryRow(ctx, `SELECT `+qHorizon+`,
+	if err := tx.QueryRow(ctx, `SELECT `+qHorizon+`, `+qHorizonUnsure+`,
        coalesce((SELECT xid FROM postings WHERE id = $2 AND account_id = $1), '0'),
-       (SELECT entry_id FROM postings WHERE id = $2 AND account_id = $1)`, account, before).Scan(&horizon, &xid, &entry); err != nil {
-		return nil, 0, err
+       (SELECT entry_id FROM postings WHERE id = $2 AND account_id = $1)`, account, before).Scan(&horizon, &unsure, &xid, &entry); err != nil {
+		return nil, 0, false, err
+	}
+	if unsure && !last {
+		return nil, 0, true, nil
 	}
 	var cursorEntry int64
 	if before != 0 {
 		if entry == nil {
-			return nil, 0, badCursor
+			return nil, 0, false, badCursor
 		}
 		cursorEntry = *entry
 	}
@@ -232,11 +253,11 @@ WHERE p.account_id = $1 AND p.xid < $3
   AND ($2 = 0 OR (p.xid, p.entry_id) < ($4::xid8, $2))
 ORDER BY p.xid DESC, p.entry_id DESC LIMIT $5`, account, cursorEntry, horizon, xid, limit+1)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, false, err
 	}
 	lines, err := pgx.CollectRows(rows, scanStatementLine)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, false, err
 	}
 	var next int64
 	if len(lines) > limit {
@@ -244,19 +265,19 @@ ORDER BY p.xid DESC, p.entry_id DESC LIMIT $5`, account, cursorEntry, horizon, x
 		next = lines[limit-1].PostingID
 	}
 	if len(lines) == 0 {
-		return lines, 0, nil
+		return lines, 0, false, nil
 	}
 	var newer decimal.Decimal
 	if err := tx.QueryRow(ctx, `SELECT coalesce(sum(p.amount), 0) FROM postings p WHERE `+above,
 		account, cursorEntry, horizon, xid).Scan(&newer); err != nil {
-		return nil, 0, err
+		return nil, 0, false, err
 	}
 	after := balance.Sub(newer)
 	for i := range lines {
 		lines[i].BalanceAfter = after
 		after = after.Sub(lines[i].Amount)
 	}
-	return lines, next, nil
+	return lines, next, false, nil
 }
 
 // Entry returns the entry with its postings.
