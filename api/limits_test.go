@@ -272,35 +272,7 @@ func TestStatementPageOfLongRowsStaysUnderTheByteBoundAndPagesThroughOnce(t *tes
 	if err != nil {
 		t.Fatal(err)
 	}
-	seen := map[float64]int{}
-	pages, cursor := 0, ""
-	for {
-		path := "/v1/customers/C1/statement?limit=500"
-		if cursor != "" {
-			path += "&cursor=" + cursor
-		}
-		res := h.expect(200, call{method: "GET", path: path, key: "admin"})
-		pages++
-		// The page's rows within the bound, and its envelope a few bytes.
-		if len(res.body) > maxPageBytes+256 {
-			t.Errorf("page %d: %d bytes, over the bound of %d", pages, len(res.body), maxPageBytes)
-		}
-		var page struct {
-			Entries    []map[string]any `json:"entries"`
-			NextCursor *string          `json:"next_cursor"`
-		}
-		res.json(t, &page)
-		for _, e := range page.Entries {
-			seen[e["entry_id"].(float64)]++
-		}
-		if page.NextCursor == nil {
-			break
-		}
-		if len(page.Entries) == 0 || pages > n {
-			t.Fatalf("page %d: %d entries and a cursor", pages, len(page.Entries))
-		}
-		cursor = *page.NextCursor
-	}
+	seen, pages := pageBounded(t, h, "/v1/customers/C1/statement?limit=500", "entries", "entry_id", n)
 	if pages < 2 {
 		t.Errorf("%d entries of %d bytes each came in one page", n, maxReasonBytes)
 	}
@@ -315,5 +287,46 @@ WHERE a.code LIKE 'customer:C1:%'`)
 	}
 	if len(seen) != len(books) || len(books) != n {
 		t.Errorf("the pages showed %d entries, the books hold %d for the customer, %d were posted", len(seen), len(books), n)
+	}
+}
+
+// pageBounded pages through path (which has its own query, ending in a
+// limit) following next_cursor, checking each page holds no more than the
+// byte bound plus a small envelope; it counts how often each row's idField
+// was seen under the answer's rows field, and fails after maxPages pages.
+func pageBounded(t *testing.T, h *harness, path, rows, idField string, maxPages int) (seen map[float64]int, pages int) {
+	t.Helper()
+	seen, cursor := map[float64]int{}, ""
+	for {
+		p := path
+		if cursor != "" {
+			p += "&cursor=" + cursor
+		}
+		res := h.expect(200, call{method: "GET", path: p, key: "admin"})
+		pages++
+		// The page's rows within the bound, and its envelope a few bytes.
+		if len(res.body) > maxPageBytes+256 {
+			t.Errorf("page %d: %d bytes, over the bound of %d", pages, len(res.body), maxPageBytes)
+		}
+		var page map[string]json.RawMessage
+		res.json(t, &page)
+		var items []map[string]any
+		var next *string
+		if err := json.Unmarshal(page[rows], &items); err != nil {
+			t.Fatalf("page %d: %s: %v", pages, rows, err)
+		}
+		if err := json.Unmarshal(page["next_cursor"], &next); err != nil {
+			t.Fatalf("page %d: next_cursor: %v", pages, err)
+		}
+		for _, e := range items {
+			seen[e[idField].(float64)]++
+		}
+		if next == nil {
+			return seen, pages
+		}
+		if len(items) == 0 || pages > maxPages {
+			t.Fatalf("page %d: %d %s and a cursor", pages, len(items), rows)
+		}
+		cursor = *next
 	}
 }

@@ -270,33 +270,7 @@ FROM rule_sets, generate_series(3, $1::int + 2) v WHERE version = 2`, n)
 		t.Fatal(err)
 	}
 	total := n + 2
-	seen, pages, cursor := map[float64]int{}, 0, ""
-	for {
-		path := "/v1/rules/versions?limit=500"
-		if cursor != "" {
-			path += "&cursor=" + cursor
-		}
-		res := h.expect(200, call{method: "GET", path: path, key: "admin"})
-		pages++
-		if len(res.body) > maxPageBytes+256 {
-			t.Errorf("page %d: %d bytes, over the bound of %d", pages, len(res.body), maxPageBytes)
-		}
-		var page struct {
-			Versions   []map[string]any `json:"versions"`
-			NextCursor *string          `json:"next_cursor"`
-		}
-		res.json(t, &page)
-		for _, v := range page.Versions {
-			seen[v["version"].(float64)]++
-		}
-		if page.NextCursor == nil {
-			break
-		}
-		if len(page.Versions) == 0 || pages > total {
-			t.Fatalf("page %d: %d versions and a cursor", pages, len(page.Versions))
-		}
-		cursor = *page.NextCursor
-	}
+	seen, pages := pageBounded(t, h, "/v1/rules/versions?limit=500", "versions", "version", total)
 	if pages < 2 {
 		t.Errorf("%d versions of %d bytes in %d page", total, one, pages)
 	}
