@@ -210,6 +210,14 @@ func horizon(ctx context.Context, tx pgx.Tx) (uint64, error) {
 	}
 }
 
+// Horizon is the horizon of statements (qHorizon), for rows other
+// packages keep in commit order with the xid of the transaction that wrote
+// them (pg_current_xact_id()): every such row below it is visible now, and
+// every row that becomes visible later has an xid at or above it. A reader
+// that shows only rows below the horizon, in (xid, id) order, never gains
+// a row below one it showed.
+func (tx *Tx) Horizon(ctx context.Context) (uint64, error) { return horizon(ctx, tx.Tx) }
+
 // badCursor refuses a cursor that is not one of the statement's.
 var badCursor = &fault.Error{Code: fault.Invalid, Message: "cursor must be a next_cursor from an earlier page of this statement",
 	Fields: map[string]string{"cursor": "not a cursor of this statement"}}

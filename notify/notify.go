@@ -1,0 +1,214 @@
+// Package notify is the outbox of what Tally tells partners: a tier
+// changed, points earned or about to expire, a deposit received, a
+// reconciliation failed. A notification is written by Emit in the
+// transaction of what it announces, so it exists exactly when its cause
+// committed; Feed reads them back in commit order, for the pull feed and
+// for the webhook dispatcher.
+//
+// It owns the notifications table. Notifications are never changed or
+// deleted.
+package notify
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/ledger"
+)
+
+// The types of notification (openapi.yaml's webhooks name each one and its
+// payload).
+const (
+	TierChanged            = "customer.tier_changed"
+	PointsExpiring         = "points.expiring"
+	PointsExpired          = "points.expired"
+	PointsEarned           = "points.earned"
+	ReferralBonusAvailable = "referral.bonus_available"
+	RedemptionCreated      = "redemption.created"
+	RedemptionCancelled    = "redemption.cancelled"
+	DepositReceived        = "deposit.received"
+	WithdrawalCompleted    = "withdrawal.completed"
+	PrepaidLowBalance      = "prepaid.low_balance"
+	ReconciliationFailed   = "reconciliation.failed"
+)
+
+// Types lists every type of notification.
+var Types = []string{TierChanged, PointsExpiring, PointsExpired, PointsEarned, ReferralBonusAvailable,
+	RedemptionCreated, RedemptionCancelled, DepositReceived, WithdrawalCompleted, PrepaidLowBalance,
+	ReconciliationFailed}
+
+// KnownType says whether t is one of Types.
+func KnownType(t string) bool {
+	for _, k := range Types {
+		if k == t {
+			return true
+		}
+	}
+	return false
+}
+
+// Event is a notification to write.
+type Event struct {
+	Type     string
+	Customer string // "" when it is about no one customer
+	// Partner, when not 0, is the only partner that may hear it (a
+	// threshold that partner set); 0: every subscriber of the type.
+	Partner int64
+	// OccurredAt is when what it announces happened; zero means the
+	// transaction's Now.
+	OccurredAt time.Time
+	// Payload is the type's payload, marshalled to a JSON object.
+	Payload any
+	// OnceKey, when set, makes the notification at most once: a second
+	// Emit with the same key writes nothing (points.expiring notices).
+	OnceKey string
+}
+
+// Emit writes the events in tx, in one statement, and returns how many it
+// wrote (an event whose OnceKey was written before is skipped).
+func Emit(ctx context.Context, tx *ledger.Tx, events ...Event) (int, error) {
+	if len(events) == 0 {
+		return 0, nil
+	}
+	n := len(events)
+	types, customers, onceKeys := make([]string, n), make([]*string, n), make([]*string, n)
+	partners, at, payloads := make([]*int64, n), make([]time.Time, n), make([]string, n)
+	for i, e := range events {
+		if !KnownType(e.Type) {
+			return 0, fmt.Errorf("notify: unknown type %q", e.Type)
+		}
+		body, err := json.Marshal(e.Payload)
+		if err != nil {
+			return 0, fmt.Errorf("notify: %s payload: %w", e.Type, err)
+		}
+		if len(body) == 0 || body[0] != '{' {
+			return 0, fmt.Errorf("notify: %s payload is not a JSON object", e.Type)
+		}
+		types[i], payloads[i], at[i] = e.Type, string(body), e.OccurredAt
+		if at[i].IsZero() {
+			at[i] = tx.Now()
+		}
+		if e.Customer != "" {
+			customers[i] = &e.Customer
+		}
+		if e.Partner != 0 {
+			partners[i] = &e.Partner
+		}
+		if e.OnceKey != "" {
+			onceKeys[i] = &e.OnceKey
+		}
+	}
+	tag, err := tx.Exec(ctx, `INSERT INTO notifications (type, customer_id, partner_id, occurred_at, payload, once_key)
+SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[], $5::jsonb[], $6::text[])
+ON CONFLICT (once_key) DO NOTHING`, types, customers, partners, at, payloads, onceKeys)
+	if err != nil {
+		return 0, err
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// Notification is a notification as it was written.
+type Notification struct {
+	Seq        int64           // the row's id; ID is its public form
+	Type       string          // one of Types
+	Customer   string          // "" when about no one customer
+	Partner    int64           // 0 unless for one partner only
+	OccurredAt time.Time       // when what it announces happened
+	Payload    json.RawMessage // a JSON object
+	Position   Cursor          // the feed's position just after it
+}
+
+// ID is the notification's public id, stable across deliveries and the
+// feed ("ntf_" and its number).
+func (n Notification) ID() string { return "ntf_" + strconv.FormatInt(n.Seq, 10) }
+
+// Cursor is a position in the feed: after the notification with this
+// (transaction, id). The zero Cursor is the feed's beginning.
+type Cursor struct {
+	xid uint64
+	seq int64
+}
+
+// String is the cursor's opaque form ("0" for the beginning).
+func (c Cursor) String() string {
+	if c == (Cursor{}) {
+		return "0"
+	}
+	return strconv.FormatUint(c.xid, 10) + "." + strconv.FormatInt(c.seq, 10)
+}
+
+// ParseCursor reads a cursor that String made.
+//
+// Errors: fault.Invalid.
+func ParseCursor(s string) (Cursor, error) {
+	if s == "" || s == "0" {
+		return Cursor{}, nil
+	}
+	bad := fault.InvalidField("after", "must be a next_cursor of this feed")
+	x, q, ok := strings.Cut(s, ".")
+	if !ok || len(s) > 41 {
+		return Cursor{}, bad
+	}
+	xid, err1 := strconv.ParseUint(x, 10, 64)
+	seq, err2 := strconv.ParseInt(q, 10, 64)
+	if err1 != nil || err2 != nil || seq <= 0 {
+		return Cursor{}, bad
+	}
+	return Cursor{xid: xid, seq: seq}, nil
+}
+
+// Filter narrows a feed. The zero Filter is everything.
+type Filter struct {
+	Types []string // only these types; nil: all
+	// Partner, when not 0, leaves out the notifications for another
+	// partner only (Event.Partner).
+	Partner int64
+}
+
+// Feed reads up to limit notifications after the cursor, in commit order,
+// and the cursor after the last one it read (the given cursor when there
+// is none yet). A reader that follows the cursors sees every notification
+// exactly once, whatever commits meanwhile: the feed shows only
+// notifications of transactions older than every transaction still in
+// flight (ledger.Tx.Horizon), so none commits later before one shown.
+func Feed(ctx context.Context, l *ledger.Ledger, after Cursor, limit int, f Filter) (list []Notification, next Cursor, err error) {
+	next = after
+	err = l.ReadTx(ctx, func(tx *ledger.Tx) error {
+		h, err := tx.Horizon(ctx)
+		if err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT id, xid::text, type, coalesce(customer_id, ''), coalesce(partner_id, 0),
+       occurred_at, payload
+FROM notifications
+WHERE xid < $1::text::xid8 AND (xid, id) > ($2::text::xid8, $3)
+  AND ($4::text[] IS NULL OR type = ANY($4))
+  AND ($5 = 0 OR partner_id IS NULL OR partner_id = $5)
+ORDER BY xid, id LIMIT $6`, strconv.FormatUint(h, 10), strconv.FormatUint(after.xid, 10), after.seq, f.Types, f.Partner, limit)
+		if err != nil {
+			return err
+		}
+		list, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Notification, error) {
+			var n Notification
+			var xid string
+			if err := row.Scan(&n.Seq, &xid, &n.Type, &n.Customer, &n.Partner, &n.OccurredAt, &n.Payload); err != nil {
+				return n, err
+			}
+			x, err := strconv.ParseUint(xid, 10, 64)
+			n.Position = Cursor{xid: x, seq: n.Seq}
+			return n, err
+		})
+		return err
+	})
+	if len(list) > 0 {
+		next = list[len(list)-1].Position
+	}
+	return list, next, err
+}
