@@ -6,6 +6,7 @@
 //	tally expire [--as-of T] [--dry-run]  expire points lots due by T (or preview)
 //	tally expire undo --run ID --reason R undo an expiry run
 //	tally devdb start|stop|url    the project-local PostgreSQL cluster (make run/test)
+//	tally devdb ha start|stop|status  the project-local replicated cluster (make ha)
 //
 // Configuration comes from the environment: DATABASE_URL, TALLY_ADDR,
 // TALLY_ADMIN_KEY, TALLY_LOG_LEVEL, TALLY_DATA_DIR.
@@ -57,6 +58,10 @@ commands:
                                 undo an expiry run: its points back in their lots
   devdb start|stop|url [--dir D] [--fast]
                                 the project-local PostgreSQL cluster
+  devdb ha start|stop|status [--dir D]
+                                the project-local replicated cluster (pg_auto_failover:
+                                a monitor, a primary, two synchronous standbys); start
+                                prints DATABASE_URL and TALLY_READ_DATABASE_URL to export
 
 environment:
   DATABASE_URL        PostgreSQL URL; unset: a project-local cluster under $TALLY_DATA_DIR/pg
