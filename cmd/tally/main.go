@@ -71,6 +71,11 @@ environment:
   TALLY_DATA_DIR      where the project-local cluster lives (default .data)
   TALLY_EVENT_WRITERS how many groups of partner events are written at once (default 2)
   TALLY_PPROF_ADDR    serve Go's pprof on this separate address (default off)
+  TALLY_READ_DATABASE_URL  standbys (one or several hosts) that serve balance reads,
+                      statements, catalogue views and reports (default none)
+  TALLY_READ_MAX_LAG  a standby lagging more leaves the rotation (default 2s)
+  TALLY_READ_WAIT     how long a read with a consistency token waits for a standby
+                      to replay that far before the primary serves it (default 250ms)
 `
 
 type usageError struct{ msg string }
