@@ -214,8 +214,12 @@ func FormatLSN(lsn uint64) string { return fmt.Sprintf("%X/%X", lsn>>32, lsn&0xF
 func (s *Set) inRotation(n *Node, min uint64) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.up && n.lag <= s.MaxLag && n.replay >= min
+	return s.serving(n) && n.replay >= min
 }
+
+// serving is the rotation's rule: answering, a standby, lagging within
+// the bound. n.mu is held.
+func (s *Set) serving(n *Node) bool { return n.up && n.lag <= s.MaxLag }
 
 // Choose picks a standby to serve a read that must see everything up to
 // position min (0: a read without a token), round robin among those in
@@ -273,7 +277,7 @@ func (s *Set) Statuses() []Status {
 	out := make([]Status, len(s.Nodes))
 	for i, n := range s.Nodes {
 		n.mu.Lock()
-		out[i] = Status{Name: n.Name, InRotation: n.up && n.lag <= s.MaxLag, LagSeconds: n.lag.Seconds(),
+		out[i] = Status{Name: n.Name, InRotation: s.serving(n), LagSeconds: n.lag.Seconds(),
 			LagBytes: n.lagSize, Error: n.err}
 		n.mu.Unlock()
 	}
