@@ -157,3 +157,69 @@ func TestRefusedEventsAnnounceNothing(t *testing.T) {
 		t.Fatalf("a batch of one recorded shipment and three refusals announced %q", got)
 	}
 }
+
+// An expiry run announces, per customer, the points it took (the scene's:
+// C1's 70 left of February's lot, C2's 70), with the run and the entry that
+// took them; a preview, a second run that takes nothing, and the run's undo
+// announce nothing.
+func TestExpiryAnnouncesEachCustomersExpiredPoints(t *testing.T) {
+	e, asOf := expiryScene(t)
+	cur := notifytest.End(t, e.Ledger)
+	if _, err := e.Loyalty.PreviewExpiry(e.Ctx, asOf); err != nil {
+		t.Fatal(err)
+	}
+	e.Clock.Set(asOf)
+	run, err := e.Loyalty.Expire(e.Ctx, asOf, "test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, list, cur := e.announced(cur, "points", "run_id", "expired_at", "as_of")
+	day := asOf.UTC().Format(time.RFC3339)
+	want := []string{
+		fmt.Sprintf("points.expired C1 points=70 run_id=%d expired_at=%s as_of=%s", run.RunID, day, day),
+		fmt.Sprintf("points.expired C2 points=70 run_id=%d expired_at=%s as_of=%s", run.RunID, day, day),
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("a preview and the run announced\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+	for i, c := range []string{"C1", "C2"} {
+		if took := e.credited(notifytest.Payload(t, list[i])["entry_id"], c); took != "-70" {
+			t.Errorf("the entry %s's notice names moved %s of its points, want -70", c, took)
+		}
+	}
+	if _, err := e.Loyalty.Expire(e.Ctx, asOf, "test", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.Loyalty.UndoExpiry(e.Ctx, run.RunID, loyalty.UndoInput{Reason: "mistake", Actor: "ops"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := e.announced(cur, "points"); len(got) != 0 {
+		t.Errorf("a second run and the undo announced %q, want nothing", got)
+	}
+}
+
+// A group whose grouped write fails is written again event by event: what
+// it announces is written once, by the transaction that committed.
+func TestAGroupThatFallsBackAnnouncesOnce(t *testing.T) {
+	e := newEnv(t)
+	e.Customer("C1")
+	e.Customer("C2")
+	cur := notifytest.End(t, e.Ledger)
+	e.Loyalty.SetGroupedFault(func() { panic("a bug in the group loader") })
+	at := march(15, 10)
+	for _, o := range e.ProcessBatch(e.Key, []loyalty.Event{
+		e.Event(loyalty.ShipmentCompleted, "C1", "S1", "10.00", at),
+		e.Event(loyalty.ShipmentCompleted, "C2", "S2", "20.00", at),
+	}) {
+		if o.Err != nil {
+			t.Fatal(o.Err)
+		}
+	}
+	if n := e.Loyalty.Stats().Fallbacks.Load(); n == 0 {
+		t.Fatal("no group fell back: the test tests nothing")
+	}
+	got, _, _ := e.announced(cur, "points")
+	if !slices.Equal(got, []string{"points.earned C1 points=10", "points.earned C2 points=20"}) {
+		t.Errorf("the group announced %q, want each shipment's points once", got)
+	}
+}
