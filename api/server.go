@@ -5,7 +5,8 @@
 //
 // The handlers of each resource are in the file named for it (customers,
 // events, rules, campaigns, products, redemptions, movements, accounts,
-// entries, reports, reconciliation, jobs); server.go lists the routes.
+// entries, reports, reconciliation, jobs, notifications); server.go lists
+// the routes.
 package api
 
 import (
@@ -170,6 +171,8 @@ func New(cfg Config) *Server {
 	// jobs.go
 	v1.POST("/jobs/expire", s.runExpiry, admin)
 	v1.POST("/jobs/expire/runs/:id/undo", s.undoExpiry, admin)
+	// notifications.go
+	v1.GET("/notifications", s.listNotifications, readers)
 	// pages.go
 	if cfg.Pages != nil {
 		s.pages = cfg.Pages
