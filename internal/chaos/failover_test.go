@@ -29,7 +29,8 @@ import (
 // target_session_attrs=read-write), kills the primary node (its keeper and
 // its postmaster, SIGKILL: the machine is gone), lets the monitor promote a
 // standby while the load goes on, starts the dead node again (it rejoins
-// as a standby), then kills the server once. Afterwards the oracle judges
+// as a standby), then kills the server once; the full run then kills the
+// new primary too, once the cluster is whole again. Afterwards the oracle judges
 // every answer against the books read from the new primary, as TestChaos
 // does: every acknowledged operation present exactly once, every refused
 // one absent, reconciliation passing. A probe registers a customer every
@@ -41,9 +42,11 @@ import (
 func TestChaosFailover(t *testing.T) {
 	duration, limit, killPrimaryAt, killServerAt, minAcked, sweep := 22*time.Second, 60*time.Second,
 		5*time.Second, 16*time.Second, 600, 200
+	killPrimaryAgainAt := time.Duration(0) // -chaos.full only
 	if *full {
-		duration, limit, killPrimaryAt, killServerAt, minAcked, sweep = 90*time.Second, 150*time.Second,
-			20*time.Second, 60*time.Second, 3000, 1000
+		duration, limit, killPrimaryAt, killServerAt, minAcked, sweep = 100*time.Second, 180*time.Second,
+			15*time.Second, 40*time.Second, 3000, 1000
+		killPrimaryAgainAt = 65 * time.Second
 	}
 	root, err := testdb.ModuleRoot()
 	if err != nil {
@@ -131,43 +134,61 @@ func TestChaosFailover(t *testing.T) {
 	probeDone := make(chan struct{})
 	go pr.run(u, probeDone)
 
-	// The primary dies.
+	// The primary dies: the monitor promotes a standby, the dead node
+	// comes back and rejoins as a standby. Under -chaos.full this happens
+	// twice, the second time once the cluster is whole again.
+	type failover struct {
+		old, promoted pgdev.HANode
+		killed        time.Time
+		promotedAfter time.Duration
+	}
+	var failovers []failover
+	killPrimary := func() {
+		end := c.disrupt()
+		old, err := ha.Primary(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		oldIndex, err := ha.NodeIndex(old.Port)
+		if err != nil {
+			t.Fatal(err)
+		}
+		killed := time.Now()
+		if err := ha.KillNode(oldIndex); err != nil {
+			t.Fatal(err)
+		}
+		promoted, err := ha.WaitPrimary(ctx, old.Port, 2*time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		failovers = append(failovers, failover{old: old, promoted: promoted, killed: killed, promotedAfter: time.Since(killed)})
+		if !pr.ackedAfter(killed, time.Minute) {
+			t.Fatal("no write acknowledged within a minute of the promotion")
+		}
+		end(3 * time.Second)
+		if err := ha.StartNode(oldIndex); err != nil {
+			t.Fatal(err)
+		}
+	}
 	time.Sleep(time.Until(began.Add(killPrimaryAt)))
-	end := c.disrupt()
-	old, err := ha.Primary(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	oldIndex, err := ha.NodeIndex(old.Port)
-	if err != nil {
-		t.Fatal(err)
-	}
-	primaryKilled := time.Now()
-	if err := ha.KillNode(oldIndex); err != nil {
-		t.Fatal(err)
-	}
-	promoted, err := ha.WaitPrimary(ctx, old.Port, 2*time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	promotedAfter := time.Since(primaryKilled)
-	if !pr.ackedAfter(primaryKilled, time.Minute) {
-		t.Fatal("no write acknowledged within a minute of the promotion")
-	}
-	end(3 * time.Second)
-	// The dead node comes back, and rejoins as a standby.
-	if err := ha.StartNode(oldIndex); err != nil {
-		t.Fatal(err)
-	}
+	killPrimary()
 
 	// The server dies.
 	time.Sleep(time.Until(began.Add(killServerAt)))
-	end = c.disrupt()
+	end := c.disrupt()
 	serverKilled := time.Now()
 	srv.kill()
 	time.Sleep(time.Second)
 	srv.start()
 	end(2 * time.Second)
+
+	if *full {
+		if err := ha.WaitHealthy(ctx, 2*time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Until(began.Add(killPrimaryAgainAt)))
+		killPrimary()
+	}
 	wg.Wait()
 	<-probeDone
 	ran := time.Since(began).Round(time.Second)
@@ -203,8 +224,8 @@ func TestChaosFailover(t *testing.T) {
 	if err := pool.QueryRow(ctx, `SELECT inet_server_port()`).Scan(&port); err != nil {
 		t.Fatal(err)
 	}
-	if port == old.Port {
-		t.Errorf("the books were read from the node killed as primary (port %d): no failover happened", port)
+	if last := failovers[len(failovers)-1]; port != last.promoted.Port {
+		t.Errorf("the books were read from port %d, not from %s (port %d), the node promoted last", port, last.promoted.Name, last.promoted.Port)
 	}
 	b, err := readBooks(ctx, pool)
 	if err != nil {
@@ -259,14 +280,17 @@ func TestChaosFailover(t *testing.T) {
 			rep.fail("the server answered %d to %s %s: %s", l.Status, l.Method, l.Route, oneLine(line))
 		}
 	}
-	fmt.Printf("ops acknowledged %d, lost %d, duplicated %d, refused-but-written %d, invariants %s (on %s, promoted after %s), "+
+	fmt.Printf("ops acknowledged %d, lost %d, duplicated %d, refused-but-written %d, invariants %s (on %s), "+
 		"content-checked %d, replays byte-equal %d of %d, refusals by code %d (%d retries, %d transport failures outside disruptions, "+
-		"1 primary killed, 1 server kill, %s)\n",
-		o.acked, o.lost, o.duplicated, o.wrongly, invariants, promoted.Name, promotedAfter.Round(100*time.Millisecond),
-		o.checked, o.byteEqual, o.replays, o.refusals, c.retries.Load(), c.transportOutside.Load(), ran)
-	fmt.Printf("writes unavailable: %s after the primary was killed (SIGKILL to the acknowledgement of the first write "+
-		"on the new primary), %s after the server was killed (1 s down, then restart)\n",
-		pr.gap(primaryKilled).Round(100*time.Millisecond), pr.gap(serverKilled).Round(100*time.Millisecond))
+		"%d primaries killed, 1 server kill, %s)\n",
+		o.acked, o.lost, o.duplicated, o.wrongly, invariants, failovers[len(failovers)-1].promoted.Name,
+		o.checked, o.byteEqual, o.replays, o.refusals, c.retries.Load(), c.transportOutside.Load(), len(failovers), ran)
+	for _, f := range failovers {
+		fmt.Printf("writes unavailable: %s after primary %s was killed (SIGKILL to the acknowledgement of the first write "+
+			"on %s, promoted after %s)\n", pr.gap(f.killed).Round(100*time.Millisecond), f.old.Name, f.promoted.Name,
+			f.promotedAfter.Round(100*time.Millisecond))
+	}
+	fmt.Printf("writes unavailable: %s after the server was killed (1 s down, then restart)\n", pr.gap(serverKilled).Round(100*time.Millisecond))
 }
 
 // probe registers a new customer every 100 ms and keeps the times of the
