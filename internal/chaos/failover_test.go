@@ -90,7 +90,7 @@ func TestChaosFailover(t *testing.T) {
 	}
 	srv := &server{t: t, bin: bin, addr: addr, log: logFile,
 		env: []string{"DATABASE_URL=" + url, "TALLY_READ_DATABASE_URL=" + readURL, "TALLY_READ_MAX_LAG=2s",
-			"TALLY_READ_WAIT=2s", "TALLY_ADDR=" + addr, "TALLY_ADMIN_KEY=" + adminKey, "TALLY_LOG_LEVEL=error"}}
+			"TALLY_READ_WAIT=5s", "TALLY_ADDR=" + addr, "TALLY_ADMIN_KEY=" + adminKey, "TALLY_LOG_LEVEL=error"}}
 	srv.start()
 	defer func() { srv.kill() }()
 
