@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"time"
 
@@ -101,7 +102,14 @@ func (s *Server) useReads(r *Reads, reg *prometheus.Registry) {
 				status(func(st replica.Status) float64 { return float64(st.LagBytes) })),
 		)
 	}
-	reg.MustRegister(rt.reads)
+	reg.MustRegister(rt.reads, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tally_synchronous_standbys",
+		Help: "Standbys the primary counts as synchronous (sync or quorum): 0 means commits are acknowledged from the primary alone; NaN when it did not answer."},
+		func() float64 {
+			if n, ok := r.Set.SyncStandbys(); ok {
+				return float64(n)
+			}
+			return math.NaN()
+		}))
 	s.routing = rt
 }
 
@@ -175,10 +183,16 @@ func (s *Server) consistencyToken(next echo.HandlerFunc) echo.HandlerFunc {
 // without it may be served by a standby in rotation).
 const readTokenTimeout = 2 * time.Second
 
-// replicaStatuses are the standbys' states for /readyz, nil without any.
-func (s *Server) replicaStatuses() []replica.Status {
+// replicaStatuses are the standbys' states for /readyz, and how many
+// standbys the primary counts as synchronous (nil when it did not
+// answer); nil without standbys.
+func (s *Server) replicaStatuses() ([]replica.Status, *int) {
 	if s.routing == nil {
-		return nil
+		return nil, nil
 	}
-	return s.routing.set.Statuses()
+	n, ok := s.routing.set.SyncStandbys()
+	if !ok {
+		return s.routing.set.Statuses(), nil
+	}
+	return s.routing.set.Statuses(), &n
 }

@@ -256,8 +256,12 @@ func (s *Server) readyz(c echo.Context) error {
 			return fault.Errorf(fault.Unavailable, "not ready: the database is unreachable or its schema is not current")
 		}
 	}
-	if st := s.replicaStatuses(); st != nil {
-		return reply(c, http.StatusOK, map[string]any{"status": "ready", "replicas": st})
+	if st, syncs := s.replicaStatuses(); st != nil {
+		body := map[string]any{"status": "ready", "replicas": st}
+		if syncs != nil {
+			body["synchronous_standbys"] = *syncs
+		}
+		return reply(c, http.StatusOK, body)
 	}
 	return reply(c, http.StatusOK, map[string]string{"status": "ready"})
 }

@@ -34,8 +34,9 @@ import (
 // every answer against the books read from the new primary, as TestChaos
 // does: every acknowledged operation present exactly once, every refused
 // one absent, reconciliation passing. A probe registers a customer every
-// 100 ms throughout; the gaps in its acknowledgements are how long writes
-// were unavailable, printed at the end.
+// 100 ms throughout: the time from a death to the acknowledgement of the
+// first registration sent after it is how long writes were unavailable,
+// printed at the end.
 //
 // `go test ./internal/chaos` runs a short version (part of make test);
 // `make chaos-failover` runs the full one (-chaos.full).
@@ -153,10 +154,10 @@ func TestChaosFailover(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		killed := time.Now()
 		if err := ha.KillNode(oldIndex); err != nil {
 			t.Fatal(err)
 		}
+		killed := time.Now() // dead: nothing sent from now on is written by it
 		promoted, err := ha.WaitPrimary(ctx, old.Port, 2*time.Minute)
 		if err != nil {
 			t.Fatal(err)
@@ -176,8 +177,8 @@ func TestChaosFailover(t *testing.T) {
 	// The server dies.
 	time.Sleep(time.Until(began.Add(killServerAt)))
 	end := c.disrupt()
-	serverKilled := time.Now()
 	srv.kill()
+	serverKilled := time.Now()
 	time.Sleep(time.Second)
 	srv.start()
 	end(2 * time.Second)
@@ -286,35 +287,40 @@ func TestChaosFailover(t *testing.T) {
 		o.acked, o.lost, o.duplicated, o.wrongly, invariants, failovers[len(failovers)-1].promoted.Name,
 		o.checked, o.byteEqual, o.replays, o.refusals, c.retries.Load(), c.transportOutside.Load(), len(failovers), ran)
 	for _, f := range failovers {
-		fmt.Printf("writes unavailable: %s after primary %s was killed (SIGKILL to the acknowledgement of the first write "+
-			"on %s, promoted after %s)\n", pr.gap(f.killed).Round(100*time.Millisecond), f.old.Name, f.promoted.Name,
+		fmt.Printf("writes unavailable: %s after primary %s was killed (from its death to the acknowledgement of the first write "+
+			"sent after it, on %s, promoted after %s)\n", pr.gap(f.killed).Round(100*time.Millisecond), f.old.Name, f.promoted.Name,
 			f.promotedAfter.Round(100*time.Millisecond))
 	}
 	fmt.Printf("writes unavailable: %s after the server was killed (1 s down, then restart)\n", pr.gap(serverKilled).Round(100*time.Millisecond))
 }
 
-// probe registers a new customer every 100 ms and keeps the times of the
-// acknowledgements: the gaps are when writes were unavailable.
+// probe registers a new customer every 100 ms and keeps when each
+// acknowledged one was sent and acknowledged: the gaps are when writes
+// were unavailable.
 type probe struct {
 	c    *client
 	mu   sync.Mutex
-	acks []time.Time
+	acks []probeAck
 }
+
+type probeAck struct{ sent, acked time.Time }
 
 func (p *probe) run(u *until, done chan<- struct{}) {
 	defer close(done)
 	for n := 0; !u.over(); n++ {
+		sent := time.Now()
 		reply, err := p.c.send("POST", "/v1/customers", mustJSON(map[string]any{"id": fmt.Sprintf("P%d", n), "name": "probe"}))
 		if err == nil && reply.status == 201 {
 			p.mu.Lock()
-			p.acks = append(p.acks, time.Now())
+			p.acks = append(p.acks, probeAck{sent, time.Now()})
 			p.mu.Unlock()
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 }
 
-// ackedAfter waits up to limit for an acknowledgement after at.
+// ackedAfter waits up to limit for the acknowledgement of a write sent
+// after at.
 func (p *probe) ackedAfter(at time.Time, limit time.Duration) bool {
 	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		if p.gap(at) >= 0 {
@@ -324,14 +330,14 @@ func (p *probe) ackedAfter(at time.Time, limit time.Duration) bool {
 	return false
 }
 
-// gap is the time from at to the first acknowledgement after it; -1 when
-// there is none.
+// gap is the time from at to the acknowledgement of the first write sent
+// after it; -1 when there is none.
 func (p *probe) gap(at time.Time) time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, t := range p.acks {
-		if t.After(at) {
-			return t.Sub(at)
+	for _, a := range p.acks {
+		if a.sent.After(at) {
+			return a.acked.Sub(at)
 		}
 	}
 	return -1

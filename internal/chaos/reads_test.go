@@ -58,6 +58,19 @@ func readYourWrites(t *testing.T, c *client, ha *pgdev.HA) {
 		return b.Points.Balance, h.Get("Tally-Read-From")
 	}
 	mustPost(t, c, "/v1/customers", map[string]any{"id": "R1", "name": "R1"})
+	// Both standbys are in the primary's quorum (ANY 1 of the two).
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		_, status, body := exchange(t, c, "GET", "/readyz", nil, nil)
+		var r struct {
+			Sync *int `json:"synchronous_standbys"`
+		}
+		if status == 200 && json.Unmarshal(body, &r) == nil && r.Sync != nil && *r.Sync == pgdev.HANodes-1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz: %d %s, want synchronous_standbys %d", status, oneLine(body), pgdev.HANodes-1)
+		}
+	}
 
 	tok := post(100)
 	if points, from := balance(tok); points != 100 || from != "standby" {

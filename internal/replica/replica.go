@@ -60,6 +60,21 @@ type Set struct {
 	mu      sync.Mutex
 	history []sample // the primary's WAL position over the last MaxLag and more
 	next    int      // round robin
+	// syncs is how many standbys the primary counts as synchronous
+	// (pg_stat_replication's sync or quorum), as last read.
+	syncs      int
+	syncsKnown bool
+}
+
+// SyncStandbys is how many standbys the primary waits for to acknowledge
+// a commit, or could (sync or quorum in its pg_stat_replication), as last
+// read; known is false when the primary did not answer. 0 means commits
+// are acknowledged from the primary alone (pg_auto_failover's
+// wait_primary, or no synchronous replication at all).
+func (s *Set) SyncStandbys() (n int, known bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.syncs, s.syncsKnown
 }
 
 type sample struct {
@@ -112,7 +127,14 @@ func (s *Set) Watch(ctx context.Context, interval time.Duration) {
 // position once.
 func (s *Set) Refresh(ctx context.Context) {
 	now := time.Now()
-	if lsn, err := s.Token(ctx); err == nil {
+	var text string
+	var syncs int
+	err := s.primary.QueryRow(ctx, `SELECT pg_current_wal_flush_lsn()::text,
+		(SELECT count(*) FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum'))`).Scan(&text, &syncs)
+	s.mu.Lock()
+	s.syncs, s.syncsKnown = syncs, err == nil
+	s.mu.Unlock()
+	if lsn, err := ParseLSN(text); err == nil {
 		s.mu.Lock()
 		s.history = append(s.history, sample{now, lsn})
 		// Keep what a lag up to twice the bound needs, and one older.
