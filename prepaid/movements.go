@@ -240,6 +240,9 @@ func (s *Service) move(ctx context.Context, kind string, in MoneyInput, actor st
 		if err != nil {
 			return err
 		}
+		if err := announceLowBalance(ctx, tx, &m, entry.ID, principal, rebate, postings); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `INSERT INTO money_movements (kind, id, customer_id, amount, occurred_at, shipment_id,
     rate, rebate, from_principal, from_rebate, clawback, rule_version, request_hash, entry_id, created_at, space)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`, kind, in.ID, in.CustomerID, in.Amount, at,
