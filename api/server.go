@@ -164,6 +164,10 @@ func New(cfg Config) *Server {
 	// jobs.go
 	v1.POST("/jobs/expire", s.runExpiry, admin)
 	v1.POST("/jobs/expire/runs/:id/undo", s.undoExpiry, admin)
+	// notices.go
+	v1.POST("/jobs/notices", s.runNotices, admin)
+	v1.GET("/partners/:partner/low-balance-threshold", s.getLowBalanceThreshold, writers)
+	v1.PUT("/partners/:partner/low-balance-threshold", s.putLowBalanceThreshold, writers)
 	// pages.go
 	if cfg.Pages != nil {
 		s.pages = cfg.Pages

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"strings"
 
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/notify"
@@ -53,7 +52,7 @@ func ReconciliationFailedEvent(r ledger.Reconciliation) notify.Event {
 			continue
 		}
 		n.Failed = append(n.Failed, FailedCheck{Name: c.Name,
-			Message:   "fails: " + c.Description + " (offending: " + strings.Join(c.Offending, ", ") + ")",
+			Message:   c.Description,
 			Offending: c.Offending})
 	}
 	fingerprint, _ := json.Marshal(n.Failed)

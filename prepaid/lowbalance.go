@@ -44,13 +44,17 @@ type LowBalanceNotice struct {
 
 // LowBalanceThreshold reads the partner's threshold: 0 when it never set
 // one.
+//
+// Errors: fault.NotFound (no such partner).
 func (s *Service) LowBalanceThreshold(ctx context.Context, partnerID int64) (LowBalanceThreshold, error) {
-	t := LowBalanceThreshold{PartnerID: partnerID, Threshold: decimal.Zero}
+	t := LowBalanceThreshold{PartnerID: partnerID}
 	err := s.ledger.ReadTx(ctx, func(tx *ledger.Tx) error {
-		err := tx.QueryRow(ctx, `SELECT threshold, updated_at FROM low_balance_thresholds WHERE partner_id = $1`, partnerID).
-			Scan(&t.Threshold, &t.UpdatedAt)
+		// The partner's row (the ledger's: partners own keys) tells an
+		// unknown partner from one without a threshold.
+		err := tx.QueryRow(ctx, `SELECT coalesce(t.threshold, 0), t.updated_at FROM partners p
+LEFT JOIN low_balance_thresholds t ON t.partner_id = p.id WHERE p.id = $1`, partnerID).Scan(&t.Threshold, &t.UpdatedAt)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
+			return fault.Errorf(fault.NotFound, "no partner %d", partnerID)
 		}
 		return err
 	})
