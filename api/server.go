@@ -5,7 +5,8 @@
 //
 // The handlers of each resource are in the file named for it (customers,
 // events, rules, campaigns, products, redemptions, movements, accounts,
-// entries, reports, reconciliation, jobs); server.go lists the routes.
+// entries, reports, reconciliation, jobs, notifications); server.go lists
+// the routes.
 package api
 
 import (
@@ -168,6 +169,8 @@ func New(cfg Config) *Server {
 	v1.POST("/jobs/notices", s.runNotices, admin)
 	v1.GET("/partners/:partner/low-balance-threshold", s.getLowBalanceThreshold, writers)
 	v1.PUT("/partners/:partner/low-balance-threshold", s.putLowBalanceThreshold, writers)
+	// notifications.go
+	v1.GET("/notifications", s.listNotifications, readers)
 	// pages.go
 	if cfg.Pages != nil {
 		s.pages = cfg.Pages

@@ -51,6 +51,11 @@ type Result struct {
 	Refund       *Refund        `json:"refund,omitempty"`
 	Feedback     *Feedback      `json:"feedback,omitempty"`
 	Points       int64          `json:"points,string"` // net points this event moved for the customer
+
+	// raised is the customer's tier in effect after a shipment that raised
+	// it (Tier is the one before); nil when it did not. Not answered: it is
+	// announced (customer.tier_changed).
+	raised *rules.Tier
 }
 
 // Change is a month's contribution before and after the event.

@@ -12,7 +12,6 @@ import (
 
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/notify"
-	"github.com/tally-ledger/tally/rules"
 )
 
 // The notices of the programme that no request causes: points about to
@@ -46,14 +45,6 @@ type PointsExpiringNotice struct {
 	Points    int64     `json:"points,string"`
 	ExpiresAt time.Time `json:"expires_at"`
 	DaysAhead int       `json:"days_ahead"`
-}
-
-// TierChange is the payload of customer.tier_changed.
-type TierChange struct {
-	From      rules.Tier `json:"from"`
-	To        rules.Tier `json:"to"`
-	Direction string     `json:"direction"` // up or down
-	Month     string     `json:"month"`     // the month the new tier is in effect in, "2026-11"
 }
 
 // ReferralBonusNotice is the payload of referral.bonus_available.
@@ -213,7 +204,7 @@ ORDER BY b.customer_id LIMIT $4`, string(last.Prev()), string(last), after, Noti
 				to, _ := rsAt.TierInEffect(lastTotal, decimal.Zero)
 				if to.Level < from.Level {
 					events = append(events, notify.Event{Type: notify.TierChanged, Customer: id, OccurredAt: start,
-						Payload: TierChange{From: from, To: to, Direction: "down", Month: string(month)},
+						Payload: TierChange{From: from, To: to, Direction: "down", Month: month},
 						OnceKey: notify.TierChanged + ":down:" + id + ":" + string(month)})
 				}
 				return nil

@@ -18,8 +18,20 @@ type notice struct {
 	Payload        map[string]any
 }
 
-// notices reads the notifications of a type, oldest first.
-func (e *env) notices(typ string) []notice {
+// downgrades are the customer.tier_changed notifications going down.
+func (e *env) downgrades() []notice {
+	e.T.Helper()
+	var out []notice
+	for _, n := range e.noticesOf("customer.tier_changed") {
+		if n.Payload["direction"] == "down" {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// noticesOf reads the notifications of a type, oldest first.
+func (e *env) noticesOf(typ string) []notice {
 	e.T.Helper()
 	rows, err := e.Pool.Query(e.Ctx, `SELECT type, coalesce(customer_id, ''), occurred_at, payload FROM notifications
 WHERE type = $1 ORDER BY id`, typ)
@@ -93,7 +105,7 @@ func TestExpiringNoticeIsDueExactlyItsLeadTimeAhead(t *testing.T) {
 			t.Errorf("again as of %s: %d notices, want none", at, rep.PointsExpiring)
 		}
 	}
-	got := e.notices("points.expiring")
+	got := e.noticesOf("points.expiring")
 	if len(got) != 1 {
 		t.Fatalf("%d notices, want 1: %+v", len(got), got)
 	}
@@ -107,7 +119,7 @@ func TestExpiringNoticeIsDueExactlyItsLeadTimeAhead(t *testing.T) {
 		t.Errorf("exactly 7 days ahead: %d notices, want 1", rep.PointsExpiring)
 	}
 	e.runNotices(due7)
-	got = e.notices("points.expiring")
+	got = e.noticesOf("points.expiring")
 	if len(got) != 2 {
 		t.Fatalf("%d notices, want 2: %+v", len(got), got)
 	}
@@ -136,7 +148,7 @@ func TestExpiringNoticeOnAFirstRunInsideTheWindow(t *testing.T) {
 			if rep := e.runNotices(tc.asOf); rep.PointsExpiring != 2 {
 				t.Errorf("%d notices, want 2", rep.PointsExpiring)
 			}
-			got := e.notices("points.expiring")
+			got := e.noticesOf("points.expiring")
 			if len(got) != 2 {
 				t.Fatalf("%d notices, want 2: %+v", len(got), got)
 			}
@@ -170,7 +182,7 @@ func TestExpiringNoticesFollowTheRuleSet(t *testing.T) {
 	if rep := e.runNotices(due10); rep.PointsExpiring != 1 {
 		t.Errorf("10 days ahead: %d notices, want 1", rep.PointsExpiring)
 	}
-	wantExpiring(t, e.notices("points.expiring")[0], "C1", "100", c1Expires, 10)
+	wantExpiring(t, e.noticesOf("points.expiring")[0], "C1", "100", c1Expires, 10)
 }
 
 // TestMonthTurnDowngradeAtShanghaiMidnight: a customer whose January (5,000
@@ -205,7 +217,7 @@ func TestMonthTurnDowngradeAtShanghaiMidnight(t *testing.T) {
 	if rep := e.runNotices(turn.Add(time.Hour)); rep.TierDowngrades != 0 {
 		t.Errorf("again in March: %d downgrades, want none", rep.TierDowngrades)
 	}
-	got := e.notices("customer.tier_changed")
+	got := e.downgrades()
 	if len(got) != 1 {
 		t.Fatalf("%d tier notices, want 1: %+v", len(got), got)
 	}
@@ -245,7 +257,7 @@ func TestReferralBonusAvailableNoticeAtTheEndOfTheWindow(t *testing.T) {
 	if rep := e.runNotices(march(17, 10)); rep.ReferralBonusesAvailable != 0 {
 		t.Errorf("again: %d notices, want none", rep.ReferralBonusesAvailable)
 	}
-	got := e.notices("referral.bonus_available")
+	got := e.noticesOf("referral.bonus_available")
 	if len(got) != 1 {
 		t.Fatalf("%d notices, want 1: %+v", len(got), got)
 	}
@@ -309,12 +321,15 @@ func TestNoticesAreOnceOnlyWhenRunsRace(t *testing.T) {
 	expires := time.Date(2027, 2, 1, 0, 0, 0, 0, shanghai)
 	e.Clock.Set(expires.Add(-30 * day))
 	race(expires.Add(-30*day), "points.expiring")
-	for typ, want := range map[string]int{"points.expiring": 6, "customer.tier_changed": 5, "referral.bonus_available": 5} {
-		if got := len(e.notices(typ)); got != want {
+	for typ, want := range map[string]int{"points.expiring": 6, "referral.bonus_available": 5} {
+		if got := len(e.noticesOf(typ)); got != want {
 			t.Errorf("%d %s notices, want %d", got, typ, want)
 		}
 	}
-	for _, n := range e.notices("points.expiring") {
+	if got := len(e.downgrades()); got != 5 {
+		t.Errorf("%d downgrades, want 5", got)
+	}
+	for _, n := range e.noticesOf("points.expiring") {
 		want := "5000"
 		if n.Customer == "R" {
 			want = "2500"
@@ -330,9 +345,10 @@ func TestNoticesRefuseAnAsOfAheadOfNow(t *testing.T) {
 	e.Customer("C1")
 	e.Ship("C1", "S1", "100", march(10, 9))
 	now := e.Clock.Now()
+	before := e.TableRows("notifications") + e.TableRows("notice_marks")
 	_, err := e.Loyalty.Notices(e.Ctx, now.Add(loyalty.ClockSkew+time.Microsecond))
 	servicetest.WantCode(t, err, fault.AsOfInFuture)
-	if n := e.TableRows("notifications") + e.TableRows("notice_marks"); n != 0 {
+	if n := e.TableRows("notifications") + e.TableRows("notice_marks") - before; n != 0 {
 		t.Errorf("a refused run wrote %d rows", n)
 	}
 	e.runNotices(now.Add(loyalty.ClockSkew))

@@ -91,12 +91,12 @@ ON CONFLICT (partner_id) DO UPDATE SET threshold = EXCLUDED.threshold, updated_a
 	return t, err
 }
 
-// announceLowBalance writes, in the movement's transaction, a
-// prepaid.low_balance notice for each partner whose threshold the movement
-// took the customer's prepaid balance below: from principal+rebate before
-// it to what its postings leave.
-func announceLowBalance(ctx context.Context, tx *ledger.Tx, m *MoneyMovement, entryID int64, principal, rebate decimal.Decimal,
-	postings []ledger.PostingInput) error {
+// lowBalanceNotices are the prepaid.low_balance notices of a movement, to
+// be written in its transaction: one for each partner whose threshold the
+// movement took the customer's prepaid balance below, from principal+rebate
+// before it to what its postings leave.
+func lowBalanceNotices(ctx context.Context, tx *ledger.Tx, m *MoneyMovement, entryID int64, principal, rebate decimal.Decimal,
+	postings []ledger.PostingInput) ([]notify.Event, error) {
 	prepaidAcct, rebateAcct := ledger.CustomerAccount(m.CustomerID, "prepaid"), ledger.CustomerAccount(m.CustomerID, "rebate")
 	before := principal.Add(rebate)
 	for _, p := range postings {
@@ -109,12 +109,12 @@ func announceLowBalance(ctx context.Context, tx *ledger.Tx, m *MoneyMovement, en
 	}
 	after := principal.Add(rebate)
 	if !after.LessThan(before) {
-		return nil
+		return nil, nil
 	}
 	rows, err := tx.Query(ctx, `SELECT partner_id, threshold FROM low_balance_thresholds
 WHERE threshold > $1 AND threshold <= $2 ORDER BY partner_id`, after, before)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var events []notify.Event
 	var partner int64
@@ -126,8 +126,7 @@ WHERE threshold > $1 AND threshold <= $2 ORDER BY partner_id`, after, before)
 			OnceKey: notify.PrepaidLowBalance + ":" + strconv.FormatInt(entryID, 10) + ":" + strconv.FormatInt(partner, 10)})
 		return nil
 	}); err != nil {
-		return err
+		return nil, err
 	}
-	_, err = notify.Emit(ctx, tx, events...)
-	return err
+	return events, nil
 }
