@@ -30,7 +30,7 @@ func (s *Server) runNotices(c echo.Context) error {
 // thresholdPartner is the partner a low-balance threshold route names: an
 // id, or "me" for a partner key's own. A partner key names only its own.
 func thresholdPartner(c echo.Context) (int64, error) {
-	k, p := keyOf(c), c.Param("partner")
+	k, p := keyOf(c), c.Param("id")
 	if p == "me" {
 		if k.PartnerID == 0 {
 			return 0, fault.Errorf(fault.NotFound, "this key belongs to no partner: name the partner by its id")
