@@ -34,6 +34,9 @@ func (s *Server) listNotifications(c echo.Context) error {
 	}
 	if key := keyOf(c); key.Role == ledger.RolePartner {
 		f.Partner = key.PartnerID
+		if f.Partner == 0 {
+			f.Partner = -1 // a key of no partner: none of what is meant for one partner only
+		}
 	}
 	list, next, err := notify.Feed(c.Request().Context(), s.ledger, after, limit, f)
 	if err != nil {

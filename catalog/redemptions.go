@@ -56,7 +56,9 @@ const maxQuantity = 1000
 // space and redemption id: a retry answers the first redemption with replayed = true;
 // the same id for another request is fault.IdempotencyConflict. Stock
 // never goes below zero and per-customer limits hold under concurrency (the
-// product's row is locked). Refused: nothing is written.
+// product's row is locked). Refused: nothing is written. A redemption is
+// announced (redemption.created) in its transaction; a replay announces
+// nothing again.
 //
 // Errors: fault.Invalid, fault.UnknownCustomer, fault.UnknownProduct,
 // fault.NotEligible, fault.OutsideWindow, fault.OutOfStock, fault.LimitReached,
@@ -244,8 +246,9 @@ FROM redemptions WHERE id = $2 AND (space = $1 OR $1 IS NULL) LIMIT 2`
 
 // CancelRedemption returns the points to the lots they came from (with their
 // original expiry) and restores the stock; the points returned settle what
-// the customer owes first (loyalty.SettleOwed). A redemption is cancelled
-// once. It is redemption id of the space (ledger.AnySpace: of any space,
+// the customer owes first (loyalty.SettleOwed), and announces the
+// cancellation (redemption.cancelled) with its reason. A redemption is
+// cancelled once. It is redemption id of the space (ledger.AnySpace: of any space,
 // provided only one holds it).
 //
 // Errors: fault.NotFound, fault.AmbiguousID, fault.AlreadyCancelled.

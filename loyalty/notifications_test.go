@@ -100,7 +100,7 @@ func TestEventsAnnounceTheirPointsAndUpgrades(t *testing.T) {
 	}
 
 	// A retry replays, a twin of a completed shipment and a refund announce
-	// nothing; a rating announces its 10 points.
+	// nothing; a rating announces its 10 points, and its retry nothing.
 	e.MustProcess(first)
 	if _, err := e.Process(e.Event(loyalty.ShipmentCompleted, "C1", "S1", "5.00", at)); err == nil {
 		t.Fatal("a second completion of S1 was recorded")
@@ -109,6 +109,7 @@ func TestEventsAnnounceTheirPointsAndUpgrades(t *testing.T) {
 	rating := e.Event(loyalty.FeedbackSubmitted, "C1", "S1", "", at)
 	rating.Rating = ptr(5)
 	e.MustProcess(rating)
+	e.MustProcess(rating) // a retry, recorded alone (a follow-up event)
 	got, list, cur = e.announced(cur, fields...)
 	if !slices.Equal(got, []string{"points.earned C1 points=10 channel=feedback event_id=" + rating.EventID + " shipment_id=S1"}) {
 		t.Fatalf("a replay, a refusal, a refund and a rating announced %q, want the rating's points alone", got)
