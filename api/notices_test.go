@@ -2,11 +2,15 @@ package api
 
 import (
 	"context"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tally-ledger/tally"
 	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/internal/testdb"
+	"github.com/tally-ledger/tally/ledger"
 )
 
 // TestNoticesJobAnnouncesWhatIsDueOnce: a referral bonus whose window ended
@@ -131,4 +135,70 @@ func TestLowBalanceThresholdRoutes(t *testing.T) {
 // moneyCall is a movement posted as the partner.
 func (h *harness) moneyCall(kind string, body map[string]any) call {
 	return call{method: "POST", path: "/v1/" + kind + "s", key: "partner", body: body}
+}
+
+// TestJobNoticesInTheFeedMatchTheirSchemas: on a server whose clock the
+// test moves, a customer's 5,000 CNY shipment this month (mid L11) and
+// nothing the next makes the notice job announce a downgrade to floating
+// L1 at the turn into the month after, and the points expiring 30 days
+// before the end of the 12th month; a reconciliation of broken books
+// announces its failure. The feed answers each, checked against the
+// notification schemas.
+func TestJobNoticesInTheFeedMatchTheirSchemas(t *testing.T) {
+	h := newHarness(t)
+	testdb.SkipBooks(t, "a rebate is edited on purpose, for reconciliation to fail")
+	clock := &keyClock{}
+	now := time.Now()
+	clock.set(now)
+	l := ledger.New(h.pool, ledger.WithClock(clock.now))
+	cfg := wired(h.pool, l)
+	cfg.OpenAPI = tally.OpenAPI
+	srv := httptest.NewServer(New(cfg))
+	t.Cleanup(srv.Close)
+	c := &harness{t: t, srv: srv, ledger: l, pool: h.pool, keys: h.keys}
+
+	c.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": "C1", "name": "C"}})
+	shipped := now.Add(-time.Minute)
+	c.expect(201, call{method: "POST", path: "/v1/events", key: "partner", body: shipment("e1", "C1", "S1", "5000", shipped)})
+	c.expect(201, c.moneyCall("deposit", map[string]any{"deposit_id": "d1", "customer_id": "C1", "amount": "5000"}))
+	y, m, _ := shipped.In(shanghaiZone()).Date()
+	turn := time.Date(y, m+2, 1, 0, 0, 0, 0, shanghaiZone())
+	expires := time.Date(y, m+13, 1, 0, 0, 0, 0, shanghaiZone()) // the end of the 12th month after this one
+
+	clock.set(turn.Add(time.Hour))
+	if rep := c.expect(200, call{method: "POST", path: "/v1/jobs/notices", key: "admin"}).object(t); rep["tier_downgrades"] != float64(1) {
+		t.Errorf("at the turn: %v, want one downgrade", rep)
+	}
+	clock.set(expires.Add(-30 * 24 * time.Hour))
+	if rep := c.expect(200, call{method: "POST", path: "/v1/jobs/notices", key: "admin"}).object(t); rep["points_expiring"] != float64(1) {
+		t.Errorf("30 days before the points expire: %v, want one notice", rep)
+	}
+	if _, err := h.pool.Exec(context.Background(), `UPDATE money_movements SET rebate = rebate + 1`); err != nil {
+		t.Fatal(err)
+	}
+	if r := c.expect(200, call{method: "GET", path: "/v1/reconciliation", key: "finance"}).object(t); r["pass"] != false {
+		t.Fatalf("reconciliation of an edited rebate: %v", r)
+	}
+
+	items, _ := c.feedPage("admin", "types=customer.tier_changed,points.expiring,reconciliation.failed", "")
+	got := map[string]map[string]any{}
+	for _, n := range items {
+		if data, _ := n["data"].(map[string]any); n["type"] != "customer.tier_changed" || data["direction"] == "down" {
+			got[n["type"].(string)] = n
+		}
+	}
+	down, _ := got["customer.tier_changed"]["data"].(map[string]any)
+	if to, _ := down["to"].(map[string]any); to["segment"] != "floating" || to["level"] != float64(1) ||
+		got["customer.tier_changed"]["occurred_at"] != turn.UTC().Format(time.RFC3339) {
+		t.Errorf("downgrade %v, want to floating L1 at %s", got["customer.tier_changed"], turn.UTC().Format(time.RFC3339))
+	}
+	if exp, _ := got["points.expiring"]["data"].(map[string]any); exp["points"] != "5000" || exp["days_ahead"] != float64(30) ||
+		exp["expires_at"] != expires.UTC().Format(time.RFC3339) {
+		t.Errorf("expiring %v, want 5000 points expiring %s, 30 days ahead", got["points.expiring"], expires.UTC().Format(time.RFC3339))
+	}
+	failed, _ := got["reconciliation.failed"]["data"].(map[string]any)
+	if checks, _ := failed["failed"].([]any); len(checks) != 1 || checks[0].(map[string]any)["name"] != "rebates_match_rules" ||
+		got["reconciliation.failed"]["customer_id"] != nil {
+		t.Errorf("reconciliation.failed %v, want rebates_match_rules for no customer", got["reconciliation.failed"])
+	}
 }
