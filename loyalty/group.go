@@ -93,7 +93,9 @@ func (s *Service) writeGroup(ctx context.Context, group []job, grouped bool) ([]
 // touches and their referrers, in id order, so that concurrent groups never
 // wait for each other in a cycle. Then, in order, runs of shipment.completed
 // events are completed together when grouped is set, and every other event
-// is recorded alone in a savepoint.
+// is recorded alone in a savepoint. What the recorded events announce is
+// written last, in one statement (with the last run's writes when the group
+// ends with one).
 func (s *Service) groupTx(ctx context.Context, tx *ledger.Tx, group []job, outs []Outcome, grouped bool) error {
 	// The leading run of shipments reads its state in the lock's round trip.
 	first := 0
