@@ -15,7 +15,8 @@ import (
 
 // The envelope of a notification read back from the table is exactly the
 // contract's: its five fields, occurred_at in UTC, customer_id null for a
-// notice about no one, the payload as data; and the same bytes every time.
+// notice about no one, the payload as data (as Go encodes it, HTML left
+// unescaped); and the same bytes every time.
 func TestEnvelopeIsTheContractsFiveFields(t *testing.T) {
 	ctx := context.Background()
 	l := ledger.New(testdb.Pool(t))
@@ -34,7 +35,7 @@ func TestEnvelopeIsTheContractsFiveFields(t *testing.T) {
 		t.Fatalf("feed: %d notifications, %v", len(list), err)
 	}
 	want := []string{
-		`{"id":"ntf_` + itoa(list[0].Seq) + `","type":"points.earned","occurred_at":"2026-11-30T05:00:00Z","customer_id":"C1","data":{"note":"<&>","points":"148","channel":"volume"}}`,
+		`{"id":"ntf_` + itoa(list[0].Seq) + `","type":"points.earned","occurred_at":"2026-11-30T05:00:00Z","customer_id":"C1","data":{"channel":"volume","note":"<&>","points":"148"}}`,
 		`{"id":"ntf_` + itoa(list[1].Seq) + `","type":"reconciliation.failed","occurred_at":"2026-11-30T05:00:00Z","customer_id":null,"data":{"checks":[]}}`,
 	}
 	for i, n := range list {

@@ -10,6 +10,7 @@
 package notify
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -105,7 +106,7 @@ func Queue(b *pgx.Batch, now time.Time, events ...Event) error {
 }
 
 const qInsert = `INSERT INTO notifications (type, customer_id, partner_id, occurred_at, payload, once_key)
-SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[], $5::jsonb[], $6::text[])
+SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[], $5::json[], $6::text[])
 ON CONFLICT (once_key) DO NOTHING`
 
 // insertArgs are qInsert's arguments for the events; an event without
@@ -118,10 +119,13 @@ func insertArgs(now time.Time, events []Event) ([]any, error) {
 		if !KnownType(e.Type) {
 			return nil, fmt.Errorf("notify: unknown type %q", e.Type)
 		}
-		body, err := json.Marshal(e.Payload)
-		if err != nil {
+		var buf bytes.Buffer // the payload as written, "<" and "&" unescaped as the API writes them
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(e.Payload); err != nil {
 			return nil, fmt.Errorf("notify: %s payload: %w", e.Type, err)
 		}
+		body := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 		if len(body) == 0 || body[0] != '{' {
 			return nil, fmt.Errorf("notify: %s payload is not a JSON object", e.Type)
 		}
