@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/shopspring/decimal"
 
 	"github.com/tally-ledger/tally/internal/fault"
@@ -49,15 +48,16 @@ type LowBalanceNotice struct {
 func (s *Service) LowBalanceThreshold(ctx context.Context, partnerID int64) (LowBalanceThreshold, error) {
 	t := LowBalanceThreshold{PartnerID: partnerID}
 	err := s.ledger.ReadTx(ctx, func(tx *ledger.Tx) error {
-		// The partner's row (the ledger's: partners own keys) tells an
-		// unknown partner from one without a threshold.
-		err := tx.QueryRow(ctx, `SELECT coalesce(t.threshold, 0), t.updated_at FROM partners p
-LEFT JOIN low_balance_thresholds t ON t.partner_id = p.id WHERE p.id = $1`, partnerID).Scan(&t.Threshold, &t.UpdatedAt)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return fault.Errorf(fault.NotFound, "no partner %d", partnerID)
-		}
-		return err
+		return tx.QueryRow(ctx, `SELECT threshold, updated_at FROM low_balance_thresholds WHERE partner_id = $1`,
+			partnerID).Scan(&t.Threshold, &t.UpdatedAt)
 	})
+	if errors.Is(err, pgx.ErrNoRows) { // none set, or no such partner (partners are never deleted)
+		known, err := s.ledger.PartnerExists(ctx, partnerID)
+		if err == nil && !known {
+			err = fault.Errorf(fault.NotFound, "no partner %d", partnerID)
+		}
+		return t, err
+	}
 	return t, err
 }
 
@@ -82,8 +82,7 @@ func (s *Service) SetLowBalanceThreshold(ctx context.Context, partnerID int64, t
 		_, err := tx.Exec(ctx, `INSERT INTO low_balance_thresholds (partner_id, threshold, updated_at, updated_by) VALUES ($1, $2, $3, $4)
 ON CONFLICT (partner_id) DO UPDATE SET threshold = EXCLUDED.threshold, updated_at = EXCLUDED.updated_at, updated_by = EXCLUDED.updated_by`,
 			partnerID, threshold, now, actor)
-		var pg *pgconn.PgError
-		if errors.As(err, &pg) && pg.Code == "23503" {
+		if fault.ForeignKeyViolation(err, "") {
 			return fault.Errorf(fault.NotFound, "no partner %d", partnerID)
 		}
 		return err
