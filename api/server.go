@@ -171,6 +171,10 @@ func New(cfg Config) *Server {
 	// jobs.go
 	v1.POST("/jobs/expire", s.runExpiry, admin)
 	v1.POST("/jobs/expire/runs/:id/undo", s.undoExpiry, admin)
+	// notices.go
+	v1.POST("/jobs/notices", s.runNotices, admin)
+	v1.GET("/partners/:id/low-balance-threshold", s.getLowBalanceThreshold, writers)
+	v1.PUT("/partners/:id/low-balance-threshold", s.putLowBalanceThreshold, writers)
 	// notifications.go
 	v1.GET("/notifications", s.listNotifications, readers)
 	// pages.go

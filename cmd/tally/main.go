@@ -5,6 +5,8 @@
 //	tally keys create|list|revoke manage API keys
 //	tally expire [--as-of T] [--dry-run]  expire points lots due by T (or preview)
 //	tally expire undo --run ID --reason R undo an expiry run
+//	tally notices [--as-of T]      write the notices due by T (points expiring, ...)
+//	tally reconcile               check every invariant; announce a failure
 //	tally devdb start|stop|url    the project-local PostgreSQL cluster (make run/test)
 //	tally devdb ha start|stop|status  the project-local replicated cluster (make ha)
 //
@@ -56,6 +58,12 @@ commands:
                                 by T (T may then be later), writing nothing
   expire undo --run ID --reason R
                                 undo an expiry run: its points back in their lots
+  notices [--as-of T]           write the notices due by T (default now; never later
+                                than now plus 5 minutes): points.expiring, the month
+                                turn's customer.tier_changed downgrades,
+                                referral.bonus_available; each once only, safe to rerun
+  reconcile                     check every invariant; a failure is announced
+                                (reconciliation.failed) and exits 1
   devdb start|stop|url [--dir D] [--fast]
                                 the project-local PostgreSQL cluster
   devdb ha start|stop|status [--dir D]
@@ -76,6 +84,8 @@ environment:
   TALLY_READ_MAX_LAG  a standby lagging more leaves the rotation (default 2s)
   TALLY_READ_WAIT     how long a read with a consistency token waits for a standby
                       to replay that far before the primary serves it (default 250ms)
+  TALLY_NOTICES_EVERY   serve runs the notice jobs this often (default 15m; 0: never)
+  TALLY_RECONCILE_EVERY serve runs the reconciliation this often (default 24h; 0: never)
 `
 
 type usageError struct{ msg string }
@@ -98,6 +108,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return keysCmd(ctx, env, args[1:])
 	case "expire":
 		return expireCmd(ctx, env, args[1:])
+	case "notices":
+		return noticesCmd(ctx, env, args[1:])
+	case "reconcile":
+		return reconcileCmd(ctx, env, args[1:])
 	case "devdb":
 		return devdbCmd(ctx, env, args[1:])
 	case "help", "-h", "--help":
