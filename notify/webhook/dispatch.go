@@ -130,19 +130,18 @@ ON CONFLICT (endpoint_id, notification_id) DO NOTHING`, ids, now, now.Add(s.cfg.
 	}
 }
 
-// expire marks failed the pending deliveries past their deadline that no
-// attempt is due for before it: their endpoint is paused, or they wait
-// behind an earlier notification of their customer, or their last retry
-// was due before the deadline and did not happen (the dispatcher was not
-// running). A delivery whose last retry is due at its deadline is marked
-// failed when that retry fails.
+// expire marks failed the pending deliveries past their deadline that
+// cannot be tried now: their endpoint is paused, or they wait behind an
+// earlier notification of their customer. Any other is tried once more
+// (its retries are never later than its deadline, so it is due) and
+// marked failed when that attempt fails.
 func (s *Service) expire(ctx context.Context) error {
 	return s.l.InTx(ctx, func(tx *ledger.Tx) error {
 		_, err := tx.Exec(ctx, `UPDATE webhook_deliveries d SET status = 'failed', lease = NULL, lease_until = NULL
 FROM webhook_endpoints e
 WHERE e.id = d.endpoint_id AND d.status = 'pending' AND d.deliver_by <= $1
   AND (d.lease_until IS NULL OR d.lease_until <= $1)
-  AND (d.next_attempt_at < d.deliver_by OR e.circuit = 'open')`, s.now())
+  AND (e.circuit = 'open' OR NOT `+qHead+`)`, s.now())
 		return err
 	})
 }
@@ -192,7 +191,11 @@ RETURNING d.id, false`, now, until, lease, s.cfg.Batch)
 			id    int64
 			probe bool
 		}
-		got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[claimed])
+		got, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (claimed, error) {
+			var c claimed
+			err := row.Scan(&c.id, &c.probe)
+			return c, err
+		})
 		if err != nil {
 			return err
 		}
