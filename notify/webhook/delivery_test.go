@@ -399,7 +399,7 @@ func TestConcurrentDispatchersSendEachNotificationOnce(t *testing.T) {
 func TestDeliveryIsRetriedForThreeDaysThenFailedAndRedeliverable(t *testing.T) {
 	f := newFixture(t)
 	f.cfg.Backoff = func(int) time.Duration { return 50 * time.Minute } // due again at each hourly step
-	f.cfg.BreakAfter = 1000 // the breaker is another test's
+	f.cfg.BreakAfter = 1000                                             // the breaker is another test's
 	s := f.service()
 	r := newReceiver(t)
 	ep := f.subscribe(s, r, webhook.Owner{})
