@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/tally-ledger/tally/notify"
@@ -214,6 +215,15 @@ func TestOpenCircuitSendsOneProbeAtATime(t *testing.T) {
 	}
 	if got.Circuit != "open" || got.Failures != 3 || got.NextProbeAt == nil {
 		t.Fatalf("after 3 failures: %+v, want open", got)
+	}
+	// The queue's gauges: six pending since the start (15 minutes ago), one
+	// open circuit; three failed attempts.
+	if got := gauges(t, a); got["tally_webhook_queue_depth"] != 6 || got["tally_webhook_open_circuits"] != 1 ||
+		got["tally_webhook_oldest_pending_age_seconds"] != 15*60 {
+		t.Errorf("gauges %v, want 6 pending, 1 open, 900 s old", got)
+	}
+	if got := gauges(t, one); got[`tally_webhook_attempts_total{outcome="http_error"}`] != 3 {
+		t.Errorf("attempts %v, want 3 http errors", got)
 	}
 	// 15 minutes after it opened (at the third failure, 5 minutes ago).
 	if n := step(t, a) + step(t, b); n != 0 {
@@ -482,4 +492,31 @@ func TestEndpointsHearTheirTypesAndNotAnotherPartnersNotices(t *testing.T) {
 	if got := fmt.Sprint(types(earnedOnly)); got != "[points.earned]" {
 		t.Errorf("partner 1's points.earned endpoint got %s", got)
 	}
+}
+
+// gauges reads the service's metrics by name (and label, for the attempts).
+func gauges(t *testing.T, s *webhook.Service) map[string]float64 {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(s.Collectors()...)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			name := f.GetName()
+			for _, l := range m.GetLabel() {
+				name += "{" + l.GetName() + `="` + l.GetValue() + `"}`
+			}
+			switch {
+			case m.GetGauge() != nil:
+				out[name] = m.GetGauge().GetValue()
+			case m.GetCounter() != nil:
+				out[name] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	return out
 }

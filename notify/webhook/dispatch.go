@@ -367,10 +367,13 @@ func (s *Service) record(ctx context.Context, j job, o outcome) error {
 		if o.err != "" {
 			reason = &o.err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO webhook_attempts
+		// The endpoint may have been deleted meanwhile, with its deliveries:
+		// then there is nothing left to record.
+		tag, err := tx.Exec(ctx, `INSERT INTO webhook_attempts
     (delivery_id, endpoint_id, attempt, at, status_code, error, latency_ms, response, probe)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, j.delivery, j.endpoint, j.attempt, o.at, status, reason,
-			int(o.latency.Milliseconds()), o.excerpt, j.probe); err != nil {
+SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 WHERE EXISTS (SELECT 1 FROM webhook_deliveries WHERE id = $1)`,
+			j.delivery, j.endpoint, j.attempt, o.at, status, reason, int(o.latency.Milliseconds()), o.excerpt, j.probe)
+		if err != nil || tag.RowsAffected() == 0 {
 			return err
 		}
 		if o.ok() {
@@ -379,7 +382,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, j.delivery, j.endpoint, j.attempt,
 WHERE id = $1 AND lease = $2`, j.delivery, j.lease, now); err != nil {
 				return err
 			}
-			_, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET failures = 0, circuit = 'closed', opened_at = NULL,
+			_, err = tx.Exec(ctx, `UPDATE webhook_endpoints SET failures = 0, circuit = 'closed', opened_at = NULL,
     probe_at = NULL, probe_until = NULL WHERE id = $1`, j.endpoint)
 			return err
 		}
@@ -390,7 +393,7 @@ WHERE id = $1 AND lease = $2`, j.delivery, j.lease, now); err != nil {
 WHERE id = $1 AND lease = $2`, j.delivery, j.lease, now, next); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET failures = failures + 1,
+		_, err = tx.Exec(ctx, `UPDATE webhook_endpoints SET failures = failures + 1,
     circuit = CASE WHEN circuit = 'open' OR failures + 1 >= $2 THEN 'open' ELSE 'closed' END,
     opened_at = CASE WHEN circuit = 'closed' AND failures + 1 >= $2 THEN $3 ELSE opened_at END,
     probe_at = CASE WHEN (circuit = 'closed' AND failures + 1 >= $2) OR $5 THEN $4 ELSE probe_at END,
