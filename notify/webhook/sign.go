@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -64,11 +65,22 @@ type envelope struct {
 	Data       json.RawMessage `json:"data"`
 }
 
-// Envelope renders a notification as the body of its webhook.
+// Envelope renders a notification as the body of its webhook, exactly as
+// the pull feed shows it: occurred_at in UTC, customer_id null when about
+// no one customer, no HTML escaping.
 func Envelope(n notify.Notification) ([]byte, error) {
 	e := envelope{ID: n.ID(), Type: n.Type, OccurredAt: n.OccurredAt.UTC(), Data: n.Payload}
 	if n.Customer != "" {
 		e.CustomerID = &n.Customer
 	}
-	return json.Marshal(e)
+	if len(e.Data) == 0 {
+		e.Data = json.RawMessage("{}")
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(e); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
