@@ -520,3 +520,35 @@ func gauges(t *testing.T, s *webhook.Service) map[string]float64 {
 	}
 	return out
 }
+
+// TestOpenCircuitMakesNoRetryStormAndItsDeliveriesFailAfterThreeDays: five
+// deliveries to an endpoint that never answers well cost five attempts and
+// then one probe per cool-down, not a retry chain each; when their 72
+// hours have passed they are all marked failed, probed or not.
+func TestOpenCircuitMakesNoRetryStormAndItsDeliveriesFailAfterThreeDays(t *testing.T) {
+	f := newFixture(t)
+	f.cfg.BreakAfter, f.cfg.CoolDown = 1, 30*time.Minute
+	s := f.service()
+	r := newReceiver(t)
+	f.subscribe(s, r, webhook.Owner{})
+	for i := range 5 {
+		f.emit(earned(fmt.Sprint("C", i), "1"))
+	}
+	r.set("fail")
+	steps := 0
+	for ; f.count("status = 'failed'") < 5; steps++ {
+		if steps > 80*4 {
+			t.Fatalf("after 80 hours %d deliveries failed, want 5", f.count("status = 'failed'"))
+		}
+		step(t, s)
+		f.clock.add(15 * time.Minute)
+	}
+	// The five at once, then a probe every 30 minutes (each other step)
+	// until the deadline of the last: 72 hours, 144 probes at most.
+	if n := len(r.requests()); n > 5+144+1 {
+		t.Errorf("%d requests to an open circuit in %d steps, want at most %d", n, steps, 5+145)
+	}
+	if hours := time.Duration(steps) * 15 * time.Minute; hours < 72*time.Hour {
+		t.Errorf("all failed after %v, before their 72 hours", hours)
+	}
+}
