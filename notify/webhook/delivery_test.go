@@ -552,3 +552,58 @@ func TestOpenCircuitMakesNoRetryStormAndItsDeliveriesFailAfterThreeDays(t *testi
 		t.Errorf("all failed after %v, before their 72 hours", hours)
 	}
 }
+
+// TestSlowEndpointHoldsBackNoOther: Run keeps sending to a healthy
+// endpoint while a slow one holds its requests: the slow one never has
+// more than PerEndpoint requests in flight, and the healthy one gets all
+// of its notifications meanwhile.
+func TestSlowEndpointHoldsBackNoOther(t *testing.T) {
+	f := newFixture(t)
+	f.cfg.PerEndpoint, f.cfg.Workers, f.cfg.Poll = 2, 4, 10*time.Millisecond
+	s := f.service()
+	slow, healthy := newReceiver(t), newReceiver(t)
+	slow.set("held")
+	f.subscribe(s, slow, webhook.Owner{})
+	f.subscribe(s, healthy, webhook.Owner{})
+	const customers = 12
+	for i := range customers {
+		f.emit(earned(fmt.Sprint("C", i), "1"))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ran := make(chan struct{})
+	go func() { s.Run(ctx, func(err error) { t.Error(err) }); close(ran) }()
+	<-slow.arrived
+	<-slow.arrived // the slow endpoint's two requests are held
+	for f.count("status = 'delivered'") < customers {
+		select {
+		case <-slow.arrived:
+			t.Fatal("a third request to the slow endpoint while two are in flight")
+		case <-time.After(10 * time.Millisecond): // polls the database; the deadline is the test's
+		}
+	}
+	if n := len(healthy.requests()); n != customers {
+		t.Errorf("the healthy endpoint got %d requests, want %d", n, customers)
+	}
+	if n := f.count("endpoint_id = 1 AND status = 'pending' AND lease IS NOT NULL"); n != 2 || len(slow.arrived) != 0 {
+		t.Errorf("%d deliveries to the slow endpoint leased, %d more arrived, want 2 and none", n, len(slow.arrived))
+	}
+	// Let the slow endpoint answer everything; Run ends after its sends.
+	go func() {
+		for {
+			select {
+			case slow.release <- http.StatusOK:
+			case <-ran:
+				return
+			}
+		}
+	}()
+	for f.count("status = 'delivered'") < 2*customers {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-ran
+	if n := len(slow.requests()); n != customers {
+		t.Errorf("the slow endpoint got %d requests, want %d", n, customers)
+	}
+}

@@ -23,25 +23,60 @@ import (
 // fanOutPage is how many notifications one fan-out transaction reads.
 const fanOutPage = 500
 
-// Run delivers until ctx ends: it steps (Step) again at once while a step
-// sent something, and otherwise every Config.Poll. A step that fails (the
-// database is away) is retried at the next poll; errors go to logf.
+// Run delivers until ctx ends. It fans the feed out and expires
+// deliveries every Config.Poll, and keeps up to Workers sends in flight:
+// it claims as many due deliveries as it has free workers, again as soon
+// as one finishes, so a slow endpoint (at most PerEndpoint of them) does
+// not hold the others back. What fails (the database is away) is tried
+// again at the next poll; errors go to logf. When ctx ends it waits for
+// the sends in flight, each bounded by the client's timeout.
 func (s *Service) Run(ctx context.Context, logf func(err error)) {
-	for {
-		n, err := s.Step(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil && logf != nil {
+	report := func(err error) {
+		if err != nil && logf != nil && ctx.Err() == nil {
 			logf(err)
 		}
-		if n > 0 && err == nil {
-			continue
+	}
+	free := make(chan struct{}, s.cfg.Workers) // a token per idle worker
+	for range s.cfg.Workers {
+		free <- struct{}{}
+	}
+	finished := make(chan struct{}, 1)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	bg := context.WithoutCancel(ctx)
+	var lastPoll time.Time
+	for ctx.Err() == nil {
+		if time.Since(lastPoll) >= s.cfg.Poll {
+			lastPoll = time.Now()
+			report(s.fanOut(ctx))
+			report(s.expire(ctx))
+		}
+		var jobs []job
+		if n := len(free); n > 0 {
+			var err error
+			jobs, err = s.claim(ctx, min(n, s.cfg.Batch))
+			report(err)
+		}
+		for _, j := range jobs {
+			<-free
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				report(s.record(bg, j, s.send(bg, j)))
+				free <- struct{}{}
+				select {
+				case finished <- struct{}{}:
+				default:
+				}
+			}()
+		}
+		if len(jobs) > 0 && len(free) > 0 {
+			continue // more may be due
 		}
 		select {
 		case <-ctx.Done():
-			return
-		case <-time.After(s.cfg.Poll):
+		case <-finished:
+		case <-time.After(s.cfg.Poll - time.Since(lastPoll)):
 		}
 	}
 }
@@ -61,7 +96,7 @@ func (s *Service) Step(ctx context.Context) (int, error) {
 	if err := s.expire(ctx); err != nil {
 		return 0, fmt.Errorf("webhook: expire: %w", err)
 	}
-	jobs, err := s.claim(ctx)
+	jobs, err := s.claim(ctx, s.cfg.Batch)
 	if err != nil {
 		return 0, fmt.Errorf("webhook: claim: %w", err)
 	}
@@ -165,25 +200,38 @@ const qHead = `NOT EXISTS (SELECT 1 FROM webhook_deliveries p
     WHERE p.endpoint_id = d.endpoint_id AND p.customer_id = d.customer_id AND p.status = 'pending'
       AND (p.ntf_xid, p.notification_id) < (d.ntf_xid, d.notification_id))`
 
-// claim leases the due deliveries of closed endpoints, at most Batch, and
-// one delivery of each open endpoint whose probe is due and has none in
-// flight, and loads what sending them needs.
-func (s *Service) claim(ctx context.Context) ([]job, error) {
+// claim leases the due deliveries of closed endpoints, at most limit and
+// at most PerEndpoint in flight per endpoint (counting those already in
+// flight), and one delivery of each open endpoint whose probe is due and
+// has none in flight, and loads what sending them needs.
+func (s *Service) claim(ctx context.Context, limit int) ([]job, error) {
 	var jobs []job
 	err := s.l.InTx(ctx, func(tx *ledger.Tx) error {
 		jobs = jobs[:0]
 		now := s.now()
 		until := now.Add(s.cfg.Timeout + 30*time.Second)
 		lease := rand.Int64()
-		rows, err := tx.Query(ctx, `WITH due AS (
-    SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+		// eligible ranks the due deliveries per endpoint; due locks those
+		// within the endpoint's room, checking again that no one leased
+		// them since eligible's snapshot.
+		rows, err := tx.Query(ctx, `WITH eligible AS (
+    SELECT d.id, d.endpoint_id, d.next_attempt_at,
+           row_number() OVER (PARTITION BY d.endpoint_id ORDER BY d.next_attempt_at, d.id) AS rank
+    FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
     WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND (d.lease_until IS NULL OR d.lease_until <= $1)
       AND e.circuit = 'closed' AND `+qHead+`
-    ORDER BY d.next_attempt_at, d.id LIMIT $4
+), room AS (
+    SELECT x.id, x.next_attempt_at FROM eligible x
+    WHERE x.rank + (SELECT count(*) FROM webhook_deliveries f
+                    WHERE f.endpoint_id = x.endpoint_id AND f.status = 'pending' AND f.lease_until > $1) <= $5
+), due AS (
+    SELECT d.id FROM webhook_deliveries d JOIN room r ON r.id = d.id
+    WHERE d.status = 'pending' AND (d.lease_until IS NULL OR d.lease_until <= $1)
+    ORDER BY r.next_attempt_at, d.id LIMIT $4
     FOR UPDATE OF d SKIP LOCKED
 )
 UPDATE webhook_deliveries d SET lease_until = $2, lease = $3 FROM due WHERE d.id = due.id
-RETURNING d.id, false`, now, until, lease, s.cfg.Batch)
+RETURNING d.id, false`, now, until, lease, limit, s.cfg.PerEndpoint)
 		if err != nil {
 			return err
 		}

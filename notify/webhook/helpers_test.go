@@ -38,7 +38,7 @@ func (c *clock) add(d time.Duration) {
 // fixture is a ledger on a fresh database with a frozen clock, and the
 // config its services send with: loopback allowed (the receivers are
 // httptest servers), backoff of attempt × 1 minute, circuits opening at 3
-// failures in a row, a 10-minute cool-down.
+// failures in a row, a 10-minute cool-down, no bound per endpoint.
 type fixture struct {
 	t     *testing.T
 	l     *ledger.Ledger
@@ -56,6 +56,7 @@ func newFixture(t *testing.T) *fixture {
 		Hosts: []string{"127.0.0.1"}, AllowLoopback: true, Now: c.now, Timeout: 500 * time.Millisecond,
 		Backoff:    func(attempt int) time.Duration { return time.Duration(attempt) * time.Minute },
 		BreakAfter: 3, CoolDown: 10 * time.Minute,
+		PerEndpoint: 100, // a step sends every due delivery (the bound has a test of its own)
 	}}
 }
 

@@ -67,8 +67,10 @@ type Config struct {
 	// CoolDown is how long an open circuit waits before each probe.
 	CoolDown time.Duration
 	// Batch is how many deliveries one step claims at most (default 100);
-	// Workers how many it sends at once (default 8).
-	Batch, Workers int
+	// Workers how many it sends at once (default 8); PerEndpoint how many
+	// requests one endpoint may have in flight (default 4), so that a slow
+	// endpoint holds at most that many workers.
+	Batch, Workers, PerEndpoint int
 	// Poll is how often Run looks for work when there was none (default 1s).
 	Poll time.Duration
 	// Now is the clock (tests set time); nil is the ledger's.
@@ -118,6 +120,9 @@ func New(l *ledger.Ledger, cfg Config) *Service {
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = 8
+	}
+	if cfg.PerEndpoint <= 0 {
+		cfg.PerEndpoint = 4
 	}
 	if cfg.Poll <= 0 {
 		cfg.Poll = time.Second
