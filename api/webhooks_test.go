@@ -166,6 +166,8 @@ func TestWebhookEndpointsAreManagedByTheirOwners(t *testing.T) {
 		422, fault.UnknownNotification)
 	wantProblem(t, h.do(call{method: "POST", path: mineID + "/redeliver", key: "admin", body: map[string]any{"notification_id": "ntf_1",
 		"from": time.Now().Format(time.RFC3339), "to": time.Now().Format(time.RFC3339)}}), 422, fault.Invalid)
+	wantProblem(t, h.do(call{method: "POST", path: mineID + "/redeliver", key: "admin", body: map[string]any{
+		"from": time.Now().Format(time.RFC3339), "to": time.Now().Add(-time.Hour).Format(time.RFC3339)}}), 422, fault.Invalid)
 	wantProblem(t, h.do(call{method: "POST", path: "/v1/webhooks/999999/redeliver", key: "admin", body: map[string]any{"notification_id": "ntf_1"}}),
 		404, fault.NotFound)
 	rng := h.expect(202, call{method: "POST", path: mineID + "/redeliver", key: "admin", body: map[string]any{
