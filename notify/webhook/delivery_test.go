@@ -607,3 +607,34 @@ func TestSlowEndpointHoldsBackNoOther(t *testing.T) {
 		t.Errorf("the slow endpoint got %d requests, want %d", n, customers)
 	}
 }
+
+// TestANewURLClosesTheCircuitAndSendsAtOnce: an endpoint paused by its
+// breaker, given a working URL, is closed again and its pending
+// deliveries go at the next step, without waiting for a cool-down or a
+// backoff; a change of description alone changes neither.
+func TestANewURLClosesTheCircuitAndSendsAtOnce(t *testing.T) {
+	f := newFixture(t)
+	s := f.service()
+	broken, fixed := newReceiver(t), newReceiver(t)
+	broken.set("fail")
+	ep := f.subscribe(s, broken, webhook.Owner{})
+	for i := range 3 {
+		f.emit(earned(fmt.Sprint("C", i), "1"))
+	}
+	step(t, s) // three failures: open
+	description := "paused"
+	got, err := s.Update(context.Background(), webhook.Owner{}, ep.ID, webhook.EndpointPatch{Description: &description})
+	if err != nil || got.Circuit != "open" {
+		t.Fatalf("a new description: %+v %v, want still open", got, err)
+	}
+	if n := step(t, s); n != 0 {
+		t.Fatalf("%d sent while open", n)
+	}
+	url := fixed.srv.URL + "/v2"
+	if got, err = s.Update(context.Background(), webhook.Owner{}, ep.ID, webhook.EndpointPatch{URL: &url}); err != nil || got.Circuit != "closed" || got.Failures != 0 {
+		t.Fatalf("a new URL: %+v %v, want closed", got, err)
+	}
+	if n := step(t, s); n != 3 || len(fixed.requests()) != 3 {
+		t.Fatalf("after the new URL: %d sent, %d received, want 3 at once", n, len(fixed.requests()))
+	}
+}

@@ -283,7 +283,8 @@ WHERE id > $2 AND ($3 = 0 OR partner_id = $3) ORDER BY id LIMIT $4`, s.now(), af
 	return list, err
 }
 
-// Update changes an endpoint's URL, types or description.
+// Update changes an endpoint's URL, types or description. A new URL
+// closes the endpoint's circuit and makes its pending deliveries due now.
 //
 // Errors: fault.NotFound, fault.Invalid, fault.HostNotAllowed.
 func (s *Service) Update(ctx context.Context, o Owner, id int64, p EndpointPatch) (Endpoint, error) {
@@ -293,6 +294,7 @@ func (s *Service) Update(ctx context.Context, o Owner, id int64, p EndpointPatch
 		var types []string
 		err := tx.QueryRow(ctx, `SELECT url, types, description FROM webhook_endpoints
 WHERE id = $1 AND ($2 = 0 OR partner_id = $2) FOR UPDATE`, id, o.Partner).Scan(&url, &types, &description)
+		previousURL := url
 		if errors.Is(err, pgx.ErrNoRows) {
 			return notFound(id)
 		}
@@ -311,12 +313,22 @@ WHERE id = $1 AND ($2 = 0 OR partner_id = $2) FOR UPDATE`, id, o.Partner).Scan(&
 		if types, err = s.validate(url, types, description); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `UPDATE webhook_endpoints SET url = $3, types = $4, description = $5, updated_at = $1
-WHERE id = $2 RETURNING `+endpointColumns, s.now(), id, url, types, description)
+		// A new URL starts afresh: its circuit closed, what is pending due now.
+		moved := p.URL != nil && *p.URL != previousURL
+		rows, err := tx.Query(ctx, `UPDATE webhook_endpoints SET url = $3, types = $4, description = $5, updated_at = $1,
+    failures = CASE WHEN $6 THEN 0 ELSE failures END,
+    circuit = CASE WHEN $6 THEN 'closed' ELSE circuit END,
+    opened_at = CASE WHEN $6 THEN NULL ELSE opened_at END,
+    probe_at = CASE WHEN $6 THEN NULL ELSE probe_at END
+WHERE id = $2 RETURNING `+endpointColumns, s.now(), id, url, types, description, moved)
 		if err != nil {
 			return err
 		}
-		e, err = pgx.CollectExactlyOneRow(rows, scanEndpoint)
+		if e, err = pgx.CollectExactlyOneRow(rows, scanEndpoint); err != nil || !moved {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE webhook_deliveries SET next_attempt_at = $2
+WHERE endpoint_id = $1 AND status = 'pending' AND next_attempt_at > $2`, id, s.now())
 		return err
 	})
 	return e, err
