@@ -312,7 +312,7 @@ func TestChaos(t *testing.T) {
 		o.acked, o.lost, o.duplicated, o.wrongly, invariants, o.checked, o.byteEqual, o.replays, o.refusals,
 		events, inBatches, batches, runs, expiriesRetried, len(o.refunds), len(b.settlements), o.unheard, c.retries.Load(), c.transportOutside.Load(), len(kills), ran)
 	fmt.Printf("webhooks: %d notifications, every one delivered at least once, none uncommitted; %d requests (every 7th refused)\n",
-		notified, hooks.requests)
+		notified, hooks.sent())
 }
 
 // setup registers the customers, the product and two campaigns around t0:

@@ -154,3 +154,10 @@ func (r *hookReceiver) check(ctx context.Context, pool *pgxpool.Pool, fail func(
 	}
 	return len(ids)
 }
+
+// sent is how many requests the receiver has had.
+func (r *hookReceiver) sent() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.requests
+}
