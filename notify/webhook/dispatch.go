@@ -31,9 +31,9 @@ const fanOutPage = 500
 // again at the next poll; errors go to logf. When ctx ends it waits for
 // the sends in flight, each bounded by the client's timeout.
 func (s *Service) Run(ctx context.Context, logf func(err error)) {
-	report := func(err error) {
+	report := func(what string, err error) {
 		if err != nil && logf != nil && ctx.Err() == nil {
-			logf(err)
+			logf(fmt.Errorf("webhook: %s: %w", what, err))
 		}
 	}
 	free := make(chan struct{}, s.cfg.Workers) // a token per idle worker
@@ -48,21 +48,21 @@ func (s *Service) Run(ctx context.Context, logf func(err error)) {
 	for ctx.Err() == nil {
 		if time.Since(lastPoll) >= s.cfg.Poll {
 			lastPoll = time.Now()
-			report(s.fanOut(ctx))
-			report(s.expire(ctx))
+			report("fan-out", s.fanOut(ctx))
+			report("expire", s.expire(ctx))
 		}
 		var jobs []job
 		if n := len(free); n > 0 {
 			var err error
 			jobs, err = s.claim(ctx, min(n, s.cfg.Batch))
-			report(err)
+			report("claim", err)
 		}
 		for _, j := range jobs {
 			<-free
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				report(s.record(bg, j, s.send(bg, j)))
+				report("record", s.record(bg, j, s.send(bg, j)))
 				free <- struct{}{}
 				select {
 				case finished <- struct{}{}:
