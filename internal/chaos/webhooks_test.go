@@ -137,6 +137,15 @@ func (r *hookReceiver) check(ctx context.Context, pool *pgxpool.Pool, fail func(
 	if len(missing) > 0 {
 		fail("webhooks: %d of %d notifications never delivered, such as %s", len(missing), len(ids),
 			strings.Join(missing[:min(len(missing), 5)], ", "))
+		for _, id := range missing[:min(len(missing), 5)] {
+			var state string
+			err := pool.QueryRow(ctx, `SELECT format('xid %s customer %s cursor %s now %s: ', n.xid, n.customer_id,
+        (SELECT cursor FROM webhook_feed), now()) ||
+    coalesce((SELECT string_agg(format('%s attempts %s next %s lease %s', d.status, d.attempts, d.next_attempt_at, d.lease_until), '; ')
+              FROM webhook_deliveries d WHERE d.notification_id = n.id), 'no delivery')
+FROM notifications n WHERE 'ntf_' || n.id = $1`, id).Scan(&state)
+			fail("webhooks: %s: %s %v", id, state, err)
+		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

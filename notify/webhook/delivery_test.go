@@ -638,3 +638,30 @@ func TestANewURLClosesTheCircuitAndSendsAtOnce(t *testing.T) {
 		t.Fatalf("after the new URL: %d sent, %d received, want 3 at once", n, len(fixed.requests()))
 	}
 }
+
+// TestACustomersBacklogGoesInOrderInOneStep: once a customer's
+// notification is accepted, the worker that sent it goes on with the
+// customer's next one at once, in order, without another claim.
+func TestACustomersBacklogGoesInOrderInOneStep(t *testing.T) {
+	f := newFixture(t)
+	s := f.service()
+	r := newReceiver(t)
+	f.subscribe(s, r, webhook.Owner{})
+	for i := range 6 {
+		f.emit(earned("C1", fmt.Sprint(i+1)))
+	}
+	if n := step(t, s); n != 6 {
+		t.Fatalf("one step sent %d, want C1's 6", n)
+	}
+	var got []string
+	for _, q := range r.requests() {
+		got = append(got, q.header.Get("webhook-id"))
+	}
+	var want []string
+	for _, n := range f.feed() {
+		want = append(want, n.ID())
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("sent %v, want %v", got, want)
+	}
+}

@@ -62,7 +62,8 @@ func (s *Service) Run(ctx context.Context, logf func(err error)) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				report("record", s.record(bg, j, s.send(bg, j)))
+				_, err := s.deliver(bg, j)
+				report("record", err)
 				free <- struct{}{}
 				select {
 				case finished <- struct{}{}:
@@ -85,7 +86,8 @@ func (s *Service) Run(ctx context.Context, logf func(err error)) {
 // feed has past its cursor, marks failed the pending deliveries past their
 // deadline that cannot be tried again, then claims the due deliveries (and
 // one probe for each open endpoint whose cool-down is over), sends them
-// and records how each went. It returns how many it sent.
+// and records how each went, each followed by its customer's next ones
+// while they are due and accepted (deliver). It returns how many it sent.
 //
 // Several processes may step at once: the feed's cursor is locked while it
 // advances, and a delivery is leased to one sender at a time.
@@ -105,17 +107,21 @@ func (s *Service) Step(ctx context.Context) (int, error) {
 	bg := context.WithoutCancel(ctx)
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, s.cfg.Workers)
-	errs := make([]error, len(jobs))
+	errs, sent := make([]error, len(jobs)), make([]int, len(jobs))
 	for i := range jobs {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			errs[i] = s.record(bg, jobs[i], s.send(bg, jobs[i]))
+			sent[i], errs[i] = s.deliver(bg, jobs[i])
 		}()
 	}
 	wg.Wait()
-	return len(jobs), errors.Join(errs...)
+	total := 0
+	for _, n := range sent {
+		total += n
+	}
+	return total, errors.Join(errs...)
 }
 
 // fanOut creates the deliveries of the notifications past the feed's
@@ -187,6 +193,7 @@ type job struct {
 	attempt            int   // this attempt's number, from 1
 	lease              int64 // the lease's token
 	probe              bool  // the one probe of an open endpoint
+	customer           string
 	url                string
 	secrets            []string // the current secret, then the previous one while it is valid
 	id                 string   // the notification's id, webhook-id
@@ -286,38 +293,44 @@ RETURNING id`, e, now, until, lease).Scan(&id)
 		for i, c := range got {
 			ids[i], probes[c.id] = c.id, c.probe
 		}
-		rows, err = tx.Query(ctx, `SELECT d.id, d.endpoint_id, d.attempts + 1, e.url, e.secret,
+		jobs, err = load(ctx, tx, ids, probes, lease, now)
+		return err
+	})
+	return jobs, err
+}
+
+// load reads what sending the leased deliveries needs.
+func load(ctx context.Context, tx *ledger.Tx, ids []int64, probes map[int64]bool, lease int64, now time.Time) ([]job, error) {
+	rows, err := tx.Query(ctx, `SELECT d.id, d.endpoint_id, d.attempts + 1, e.url, e.secret,
        CASE WHEN e.previous_valid_until > $2 THEN e.previous_secret END,
        n.id, n.type, coalesce(n.customer_id, ''), n.occurred_at, n.payload
 FROM webhook_deliveries d
 JOIN webhook_endpoints e ON e.id = d.endpoint_id
 JOIN notifications n ON n.id = d.notification_id
 WHERE d.id = ANY ($1) ORDER BY d.id`, ids, now)
-		if err != nil {
-			return err
-		}
-		jobs, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (job, error) {
-			j := job{lease: lease}
-			var secret string
-			var previous *string
-			var n notify.Notification
-			if err := row.Scan(&j.delivery, &j.endpoint, &j.attempt, &j.url, &secret, &previous,
-				&n.Seq, &n.Type, &n.Customer, &n.OccurredAt, &n.Payload); err != nil {
-				return j, err
-			}
-			j.probe = probes[j.delivery]
-			j.secrets = []string{secret}
-			if previous != nil {
-				j.secrets = append(j.secrets, *previous)
-			}
-			j.id = n.ID()
-			var err error
-			j.body, err = Envelope(n)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (job, error) {
+		j := job{lease: lease}
+		var secret string
+		var previous *string
+		var n notify.Notification
+		if err := row.Scan(&j.delivery, &j.endpoint, &j.attempt, &j.url, &secret, &previous,
+			&n.Seq, &n.Type, &n.Customer, &n.OccurredAt, &n.Payload); err != nil {
 			return j, err
-		})
-		return err
+		}
+		j.probe = probes[j.delivery]
+		j.customer = n.Customer
+		j.secrets = []string{secret}
+		if previous != nil {
+			j.secrets = append(j.secrets, *previous)
+		}
+		j.id = n.ID()
+		var err error
+		j.body, err = Envelope(n)
+		return j, err
 	})
-	return jobs, err
 }
 
 // outcome is how one attempt went.
@@ -403,9 +416,10 @@ func clipText(s string, max int) string {
 // deadline), counts a failure, and opens the circuit at BreakAfter
 // failures in a row, or keeps it open for another cool-down after a
 // failed probe.
-func (s *Service) record(ctx context.Context, j job, o outcome) error {
+func (s *Service) record(ctx context.Context, j job, o outcome) (next *job, err error) {
 	s.stats.attempts.WithLabelValues(o.label()).Inc()
-	return s.l.InTx(ctx, func(tx *ledger.Tx) error {
+	err = s.l.InTx(ctx, func(tx *ledger.Tx) error {
+		next = nil
 		now := s.now()
 		var status *int
 		var reason *string
@@ -430,8 +444,30 @@ SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 WHERE EXISTS (SELECT 1 FROM webhook_de
 WHERE id = $1 AND lease = $2`, j.delivery, j.lease, now); err != nil {
 				return err
 			}
-			_, err = tx.Exec(ctx, `UPDATE webhook_endpoints SET failures = 0, circuit = 'closed', opened_at = NULL,
-    probe_at = NULL, probe_until = NULL WHERE id = $1`, j.endpoint)
+			if _, err = tx.Exec(ctx, `UPDATE webhook_endpoints SET failures = 0, circuit = 'closed', opened_at = NULL,
+    probe_at = NULL, probe_until = NULL WHERE id = $1`, j.endpoint); err != nil || j.customer == "" {
+				return err
+			}
+			// The customer's next notification to the endpoint, when due,
+			// goes next on this worker: its order needs this one
+			// acknowledged first, which it now is.
+			var id int64
+			err = tx.QueryRow(ctx, `UPDATE webhook_deliveries SET lease_until = $4, lease = $5 WHERE id = (
+    SELECT d.id FROM webhook_deliveries d
+    WHERE d.endpoint_id = $1 AND d.customer_id = $2 AND d.status = 'pending' AND d.next_attempt_at <= $3
+      AND (d.lease_until IS NULL OR d.lease_until <= $3) AND `+qHead+`
+    ORDER BY d.ntf_xid, d.notification_id LIMIT 1 FOR UPDATE SKIP LOCKED)
+RETURNING id`, j.endpoint, j.customer, now, now.Add(s.cfg.Timeout+30*time.Second), j.lease).Scan(&id)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			jobs, err := load(ctx, tx, []int64{id}, nil, j.lease, now)
+			if err == nil && len(jobs) == 1 {
+				next = &jobs[0]
+			}
 			return err
 		}
 		next := now.Add(max(s.cfg.Backoff(j.attempt), 0))
@@ -447,6 +483,36 @@ WHERE id = $1 AND lease = $2`, j.delivery, j.lease, now, next); err != nil {
     probe_at = CASE WHEN (circuit = 'closed' AND failures + 1 >= $2) OR $5 THEN $4 ELSE probe_at END,
     probe_until = CASE WHEN $5 THEN NULL ELSE probe_until END
 WHERE id = $1`, j.endpoint, s.cfg.BreakAfter, now, now.Add(s.cfg.CoolDown), j.probe)
+		return err
+	})
+	return next, err
+}
+
+// maxChain bounds how many of one customer's notifications a worker sends
+// in a row before it lets the others have a turn.
+const maxChain = 50
+
+// deliver sends the job, records it, and goes on with the customer's next
+// notification to the endpoint while there is one due (record leases it),
+// at most maxChain in all; it returns how many it sent.
+func (s *Service) deliver(ctx context.Context, j job) (int, error) {
+	for n := 1; ; n++ {
+		next, err := s.record(ctx, j, s.send(ctx, j))
+		if err != nil || next == nil || n == maxChain {
+			if next != nil { // leased, not sent: due again when the lease lapses
+				err = errors.Join(err, s.release(ctx, *next))
+			}
+			return n, err
+		}
+		j = *next
+	}
+}
+
+// release gives back a leased delivery that was not sent.
+func (s *Service) release(ctx context.Context, j job) error {
+	return s.l.InTx(ctx, func(tx *ledger.Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET lease = NULL, lease_until = NULL WHERE id = $1 AND lease = $2`,
+			j.delivery, j.lease)
 		return err
 	})
 }
