@@ -444,8 +444,11 @@ SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 WHERE EXISTS (SELECT 1 FROM webhook_de
 WHERE id = $1 AND lease = $2`, j.delivery, j.lease, now); err != nil {
 				return err
 			}
+			// (A healthy endpoint's row is left alone: every success would
+			// otherwise queue on its lock.)
 			if _, err = tx.Exec(ctx, `UPDATE webhook_endpoints SET failures = 0, circuit = 'closed', opened_at = NULL,
-    probe_at = NULL, probe_until = NULL WHERE id = $1`, j.endpoint); err != nil || j.customer == "" {
+    probe_at = NULL, probe_until = NULL WHERE id = $1 AND (failures <> 0 OR circuit <> 'closed' OR probe_until IS NOT NULL)`,
+				j.endpoint); err != nil || j.customer == "" {
 				return err
 			}
 			// The customer's next notification to the endpoint, when due,

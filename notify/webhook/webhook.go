@@ -67,8 +67,8 @@ type Config struct {
 	// CoolDown is how long an open circuit waits before each probe.
 	CoolDown time.Duration
 	// Batch is how many deliveries one step claims at most (default 100);
-	// Workers how many it sends at once (default 8); PerEndpoint how many
-	// requests one endpoint may have in flight (default 4), so that a slow
+	// Workers how many it sends at once (default 16); PerEndpoint how many
+	// requests one endpoint may have in flight (default 8), so that a slow
 	// endpoint holds at most that many workers.
 	Batch, Workers, PerEndpoint int
 	// Poll is how often Run looks for work when there was none (default 1s).
@@ -119,10 +119,10 @@ func New(l *ledger.Ledger, cfg Config) *Service {
 		cfg.Batch = 100
 	}
 	if cfg.Workers <= 0 {
-		cfg.Workers = 8
+		cfg.Workers = 16
 	}
 	if cfg.PerEndpoint <= 0 {
-		cfg.PerEndpoint = 4
+		cfg.PerEndpoint = 8
 	}
 	if cfg.Poll <= 0 {
 		cfg.Poll = time.Second
