@@ -5,7 +5,8 @@
 //
 // The handlers of each resource are in the file named for it (customers,
 // events, rules, campaigns, products, redemptions, movements, accounts,
-// entries, reports, reconciliation, jobs); server.go lists the routes.
+// entries, reports, reconciliation, jobs, notifications); server.go lists
+// the routes.
 package api
 
 import (
@@ -173,6 +174,12 @@ func New(cfg Config) *Server {
 	// jobs.go
 	v1.POST("/jobs/expire", s.runExpiry, admin)
 	v1.POST("/jobs/expire/runs/:id/undo", s.undoExpiry, admin)
+	// notices.go
+	v1.POST("/jobs/notices", s.runNotices, admin)
+	v1.GET("/partners/:id/low-balance-threshold", s.getLowBalanceThreshold, writers)
+	v1.PUT("/partners/:id/low-balance-threshold", s.putLowBalanceThreshold, writers)
+	// notifications.go
+	v1.GET("/notifications", s.listNotifications, readers)
 	// webhooks.go
 	s.mountWebhooks(v1)
 	// pages.go

@@ -18,6 +18,7 @@ import (
 	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
+	"github.com/tally-ledger/tally/notify"
 )
 
 // Redemption is points exchanged for a product.
@@ -55,7 +56,9 @@ const maxQuantity = 1000
 // space and redemption id: a retry answers the first redemption with replayed = true;
 // the same id for another request is fault.IdempotencyConflict. Stock
 // never goes below zero and per-customer limits hold under concurrency (the
-// product's row is locked). Refused: nothing is written.
+// product's row is locked). Refused: nothing is written. A redemption is
+// announced (redemption.created) in its transaction; a replay announces
+// nothing again.
 //
 // Errors: fault.Invalid, fault.UnknownCustomer, fault.UnknownProduct,
 // fault.NotEligible, fault.OutsideWindow, fault.OutOfStock, fault.LimitReached,
@@ -153,10 +156,42 @@ VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (space, id) DO NOTHING`, in.Spac
 			in.Space, in.ID, points, entry.ID); err != nil {
 			return err
 		}
-		out, err = redemption(ctx, tx, in.Space, in.ID, false)
+		if out, err = redemption(ctx, tx, in.Space, in.ID, false); err != nil {
+			return err
+		}
+		_, err = notify.Emit(ctx, tx, notify.Event{Type: notify.RedemptionCreated, Customer: out.CustomerID,
+			OccurredAt: out.CreatedAt, Payload: noticeOf(out, "")})
 		return err
 	})
 	return out, replayed, err
+}
+
+// RedemptionNotice is the payload of the redemption.created and
+// redemption.cancelled notifications, written in the transaction of the
+// redemption or of its cancellation: the redemption as answered, and for a
+// cancellation when, by which entry and why.
+type RedemptionNotice struct {
+	ID            string     `json:"redemption_id"`
+	Space         string     `json:"space"`
+	SKU           string     `json:"sku"`
+	Quantity      int        `json:"quantity"`
+	Points        int64      `json:"points,string"`
+	EntryID       int64      `json:"entry_id"`
+	CreatedAt     time.Time  `json:"created_at"`
+	CancelledAt   *time.Time `json:"cancelled_at,omitempty"`
+	CancelEntryID *int64     `json:"cancel_entry_id,omitempty"`
+	Reason        string     `json:"reason,omitempty"`
+}
+
+// noticeOf is what r announces; reason is a cancellation's.
+func noticeOf(r Redemption, reason string) RedemptionNotice {
+	n := RedemptionNotice{ID: r.ID, Space: r.Space, SKU: r.SKU, Quantity: r.Quantity, Points: r.Points, EntryID: r.EntryID,
+		CreatedAt: r.CreatedAt.UTC(), CancelEntryID: r.CancelEntryID, Reason: reason}
+	if r.CancelledAt != nil {
+		at := r.CancelledAt.UTC()
+		n.CancelledAt = &at
+	}
+	return n
 }
 
 func sameRedemption(ctx context.Context, tx pgx.Tx, space, id string, hash []byte) error {
@@ -211,8 +246,9 @@ FROM redemptions WHERE id = $2 AND (space = $1 OR $1 IS NULL) LIMIT 2`
 
 // CancelRedemption returns the points to the lots they came from (with their
 // original expiry) and restores the stock; the points returned settle what
-// the customer owes first (loyalty.SettleOwed). A redemption is cancelled
-// once. It is redemption id of the space (ledger.AnySpace: of any space,
+// the customer owes first (loyalty.SettleOwed), and announces the
+// cancellation (redemption.cancelled) with its reason. A redemption is
+// cancelled once. It is redemption id of the space (ledger.AnySpace: of any space,
 // provided only one holds it).
 //
 // Errors: fault.NotFound, fault.AmbiguousID, fault.AlreadyCancelled.
@@ -294,7 +330,11 @@ func (s *Service) cancelRedemption(ctx context.Context, space, id, reason, actor
 			r.Space, id, tx.Now(), entry.ID); err != nil {
 			return err
 		}
-		out, err = redemption(ctx, tx, r.Space, id, false)
+		if out, err = redemption(ctx, tx, r.Space, id, false); err != nil {
+			return err
+		}
+		_, err = notify.Emit(ctx, tx, notify.Event{Type: notify.RedemptionCancelled, Customer: out.CustomerID,
+			OccurredAt: *out.CancelledAt, Payload: noticeOf(out, reason)})
 		return err
 	})
 	return out, err

@@ -2,6 +2,7 @@ package ledger_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -653,5 +654,48 @@ WHERE account_id = (SELECT id FROM accounts WHERE code = 'customer:C1:points')`)
 	}
 	if _, ok := failed["entries_balance"]; ok {
 		t.Errorf("entries_balance fails, but every entry balances")
+	}
+}
+
+// A reversal's metadata keeps the caller's keys beside reversed_kind, which
+// a caller cannot overwrite.
+func TestReversalMetadata(t *testing.T) {
+	l, _ := newLedger(t)
+	ctx := context.Background()
+	e := mustPost(t, l, earn("C1", "8"))
+	rev, _, err := l.Reverse(ctx, e.ID, ledger.ReversalInput{Actor: "ops", Reason: "wrong customer",
+		Metadata: map[string]any{"ticket": "T-9", "reversed_kind": "forged"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var meta map[string]any
+	if err := json.Unmarshal(rev.Metadata, &meta); err != nil {
+		t.Fatal(err)
+	}
+	if meta["ticket"] != "T-9" || meta["reversed_kind"] != "earn" || len(meta) != 2 {
+		t.Errorf("reversal metadata %v, want ticket T-9 and reversed_kind earn", meta)
+	}
+}
+
+// Replay answers the entry recorded under a key and hash, nothing for an
+// unknown key, and a conflict for the key with another hash.
+func TestReplay(t *testing.T) {
+	l, _ := newLedger(t)
+	ctx := context.Background()
+	in := earn("C1", "6")
+	in.IdempotencyKey = "k-1"
+	in.RequestHash = []byte("hash-1")
+	e := mustPost(t, l, in)
+	got, found, err := l.Replay(ctx, "k-1", []byte("hash-1"))
+	if err != nil || !found || got == nil || got.ID != e.ID {
+		t.Errorf("replay of k-1: %+v found=%v err=%v; want entry %d", got, found, err, e.ID)
+	}
+	if got, found, err := l.Replay(ctx, "k-2", []byte("hash-1")); err != nil || found || got != nil {
+		t.Errorf("replay of an unknown key: %+v found=%v err=%v; want nothing", got, found, err)
+	}
+	_, found, err = l.Replay(ctx, "k-1", []byte("hash-2"))
+	wantCode(t, err, fault.IdempotencyConflict)
+	if found {
+		t.Error("a conflicting replay says found")
 	}
 }

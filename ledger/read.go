@@ -119,11 +119,31 @@ func (l *Ledger) Statement(ctx context.Context, code string, before int64, limit
 	// A hot account's page is read again, in a new transaction (a new
 	// snapshot), while its horizon counts a transaction pg_stat_activity
 	// does not know (qHorizonUnsure): a few times at most, then as it is.
-	for attempt := 1; ; attempt++ {
+	err = untilSure(func(last bool) (sure bool, err error) {
 		unsure := false
-		lines, next, err = l.statement(ctx, code, before, limit, attempt == 4, &unsure)
-		if err != nil || !unsure {
-			return lines, next, err
+		lines, next, err = l.statement(ctx, code, before, limit, last, &unsure)
+		return !unsure, err
+	}, nil)
+	return lines, next, err
+}
+
+// unsureReads is how many times a read is made while its horizon counts a
+// transaction pg_stat_activity does not know (qHorizonUnsure).
+const unsureReads = 4
+
+// untilSure calls read until it is sure or fails, unsureReads times at
+// most; last is true on the last call, whose answer stands as it is.
+// between, when not nil, runs before each read after the first.
+func untilSure(read func(last bool) (sure bool, err error), between func() error) error {
+	for n := 1; ; n++ {
+		last := n == unsureReads
+		if sure, err := read(last); err != nil || sure || last {
+			return err
+		}
+		if between != nil {
+			if err := between(); err != nil {
+				return err
+			}
 		}
 	}
 }
@@ -196,18 +216,18 @@ const qHorizonUnsure = `EXISTS (SELECT 1 FROM pg_snapshot_xip(pg_current_snapsho
 // the entry a customer was just answered for.
 func horizon(ctx context.Context, tx pgx.Tx) (uint64, error) {
 	var h uint64 // an xid8
-	for attempt := 1; ; attempt++ {
+	err := untilSure(func(bool) (sure bool, err error) {
 		var unsure bool
-		if err := tx.QueryRow(ctx, `SELECT `+qHorizon+`, `+qHorizonUnsure).Scan(&h, &unsure); err != nil {
-			return 0, err
-		}
-		if !unsure || attempt == 4 {
-			return h, nil
-		}
-		if _, err := tx.Exec(ctx, `SELECT pg_stat_clear_snapshot()`); err != nil {
-			return 0, err
-		}
+		err = tx.QueryRow(ctx, `SELECT `+qHorizon+`, `+qHorizonUnsure).Scan(&h, &unsure)
+		return !unsure, err
+	}, func() error {
+		_, err := tx.Exec(ctx, `SELECT pg_stat_clear_snapshot()`) // read pg_stat_activity afresh
+		return err
+	})
+	if err != nil {
+		return 0, err
 	}
+	return h, nil
 }
 
 // Horizon is the horizon of statements (qHorizon), for rows other

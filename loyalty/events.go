@@ -51,6 +51,11 @@ type Result struct {
 	Refund       *Refund        `json:"refund,omitempty"`
 	Feedback     *Feedback      `json:"feedback,omitempty"`
 	Points       int64          `json:"points,string"` // net points this event moved for the customer
+
+	// raised is the customer's tier in effect after a shipment that raised
+	// it (Tier is the one before); nil when it did not. Not answered: it is
+	// announced (customer.tier_changed).
+	raised *rules.Tier
 }
 
 // Change is a month's contribution before and after the event.
@@ -184,7 +189,8 @@ type job struct {
 // Replayed = true; the same event_id with a different body is
 // fault.IdempotencyConflict. An event, its effects on the customer and its
 // entry commit together; a refused event writes nothing, so it may be sent
-// again once fixed. Each event is refused or recorded on its own (one
+// again once fixed. What a recorded event announces (notifications.go) is
+// written in its group's transaction. Each event is refused or recorded on its own (one
 // failing never fails another), those of one customer in the order given;
 // outcomes are by index.
 //

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/notify"
 )
 
 // ExpiryChunk is how many customers one expiry transaction covers.
@@ -69,7 +70,8 @@ func (s *Service) checkAsOf(asOf time.Time) error {
 // but no earlier than the back-dating window of the rules in effect now.
 // A run that expires points is recorded with an id that its entries'
 // metadata carry (run_id), by which UndoExpiry undoes it; one that expires
-// nothing writes nothing.
+// nothing writes nothing. Each customer's expiry is announced
+// (points.expired) in the transaction of its entry.
 // progress, if not nil, hears after each chunk.
 //
 // Errors: fault.AsOfInFuture (asOf later than now plus the clock skew
@@ -110,6 +112,7 @@ func (s *Service) expire(ctx context.Context, asOf time.Time, actor string, dryR
 		}
 		err = run(ctx, func(tx *ledger.Tx) error {
 			chunk, runID = chunk[:0], rep.RunID
+			var notes []notify.Event
 			if runID != 0 {
 				// An undo locks the run's row too: a run undone while it
 				// runs stops, so that its undo stays exact.
@@ -182,9 +185,14 @@ func (s *Service) expire(ctx context.Context, asOf time.Time, actor string, dryR
 				if _, err := tx.Exec(ctx, `INSERT INTO expiry_run_entries (run_id, entry_id) VALUES ($1, $2)`, runID, e.ID); err != nil {
 					return err
 				}
+				notes = append(notes, notify.Event{Type: notify.PointsExpired, Customer: id, OccurredAt: effective,
+					Payload: Expired{Points: expiring, ExpiredAt: effective.UTC(), AsOf: asOf.UTC(), RunID: runID, EntryID: e.ID}})
 			}
 			if dryRun || len(chunk) == 0 {
 				return nil
+			}
+			if _, err := notify.Emit(ctx, tx, notes...); err != nil {
+				return err
 			}
 			var points int64
 			for _, c := range chunk {
@@ -217,6 +225,17 @@ func (s *Service) expire(ctx context.Context, asOf time.Time, actor string, dryR
 	}
 }
 
+// Expired is the payload of a points.expired notification: what a run took
+// from one customer. An undo of the run announces nothing (an operator's
+// correction; the balances say what the customer holds).
+type Expired struct {
+	Points    int64     `json:"points,string"`
+	ExpiredAt time.Time `json:"expired_at"` // the instant the expiry entry is dated
+	AsOf      time.Time `json:"as_of"`
+	RunID     int64     `json:"run_id"`
+	EntryID   int64     `json:"entry_id"`
+}
+
 // KindExpiryUndone is the kind of the entries that undo an expiry run.
 const KindExpiryUndone = "expiry.undone"
 
@@ -247,7 +266,8 @@ type ExpiryUndo struct {
 // points to the lots they were taken from, with their original expiry, so
 // every balance is what it was before the run. The restored lots are
 // still past their expiry: they cannot be spent, and the next run whose
-// as_of reaches their expiry takes them again. A run is undone once: a
+// as_of reaches their expiry takes them again. The undo announces nothing
+// (see Expired). A run is undone once: a
 // retry with the same idempotency key and request answers the undo first
 // made with replayed = true.
 //

@@ -93,7 +93,9 @@ func (s *Service) writeGroup(ctx context.Context, group []job, grouped bool) ([]
 // touches and their referrers, in id order, so that concurrent groups never
 // wait for each other in a cycle. Then, in order, runs of shipment.completed
 // events are completed together when grouped is set, and every other event
-// is recorded alone in a savepoint.
+// is recorded alone in a savepoint. What the recorded events announce is
+// written last, in one statement (with the last run's writes when the group
+// ends with one).
 func (s *Service) groupTx(ctx context.Context, tx *ledger.Tx, group []job, outs []Outcome, grouped bool) error {
 	// The leading run of shipments reads its state in the lock's round trip.
 	first := 0
@@ -104,6 +106,7 @@ func (s *Service) groupTx(ctx context.Context, tx *ledger.Tx, group []job, outs 
 		b     pgx.Batch
 		st    *shipmentState
 		custs = map[string]Customer{}
+		notes groupNotices
 		err   error
 	)
 	queueLock(&b, group, custs)
@@ -119,14 +122,16 @@ func (s *Service) groupTx(ctx context.Context, tx *ledger.Tx, group []job, outs 
 	for i := range first {
 		run = append(run, i)
 	}
-	flush := func() error {
+	// flush completes the run so far; the last one of the group queues
+	// the group's notices into its writes.
+	flush := func(last bool) error {
 		if len(run) == 0 {
 			return nil
 		}
 		if s.groupedFault != nil {
 			s.groupedFault()
 		}
-		err := s.completeRun(ctx, tx, group, run, custs, st, outs)
+		err := s.completeRun(ctx, tx, group, run, custs, st, outs, &notes, last)
 		run, st = nil, nil
 		return err
 	}
@@ -135,22 +140,28 @@ func (s *Service) groupTx(ctx context.Context, tx *ledger.Tx, group []job, outs 
 			run = append(run, i)
 			continue
 		}
-		if err := flush(); err != nil {
+		if err := flush(false); err != nil {
 			return err
 		}
 		if err := s.processAlone(ctx, tx, group[i], custs, &outs[i]); err != nil {
 			return err
 		}
+		notes.add(outs[i])
 	}
-	return flush()
+	if err := flush(true); err != nil {
+		return err
+	}
+	return notes.write(ctx, tx)
 }
 
 // completeRun completes a run of shipments of the group (indexes into it)
 // with a fixed number of statements: the group loader reads all the state
 // they need (st, when the caller has read it already) in one round trip,
-// and writeShipments writes every table once.
+// and writeShipments writes every table once. What the run announces is
+// added to notes, and when last is set the group's notices are queued with
+// the run's writes.
 func (s *Service) completeRun(ctx context.Context, tx *ledger.Tx, group []job, run []int, custs map[string]Customer,
-	st *shipmentState, outs []Outcome) error {
+	st *shipmentState, outs []Outcome, notes *groupNotices, last bool) error {
 	jobs := make([]job, len(run))
 	for n, i := range run {
 		jobs[n] = group[i]
@@ -168,7 +179,7 @@ func (s *Service) completeRun(ctx context.Context, tx *ledger.Tx, group []job, r
 			return err
 		}
 	}
-	done, err := s.completeShipments(ctx, tx, jobs, custs, st)
+	done, err := s.completeShipments(ctx, tx, jobs, custs, st, notes, last)
 	if err != nil {
 		return err
 	}
@@ -216,7 +227,7 @@ func (s *Service) processOne(ctx context.Context, tx *ledger.Tx, j job, custs ma
 	if err != nil {
 		return Outcome{}, err
 	}
-	outs, err := s.completeShipments(ctx, tx, []job{j}, custs, st)
+	outs, err := s.completeShipments(ctx, tx, []job{j}, custs, st, nil, false)
 	if err != nil {
 		return Outcome{}, err
 	}

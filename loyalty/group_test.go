@@ -66,8 +66,19 @@ func compareRuns(t *testing.T, events []loyalty.Event, grouped, alone, single *e
 	for _, ev := range events {
 		one = append(one, single.Loyalty.ProcessBatch(single.Ctx, single.Key, "test", []loyalty.Event{ev})...)
 	}
-	model := compareWithModel(t, events, alone.Clock.Now(), map[string][]loyalty.Outcome{
+	model, answers := compareWithModel(t, events, alone.Clock.Now(), map[string][]loyalty.Outcome{
 		"grouped": groupedOut, "event by event": aloneOut, "one at a time": one})
+	// What the events announce: the model's earnings and upgrades; the
+	// three runs announce the same (books, below, holds the notifications).
+	wantNotices := modelNotices(events, answers)
+	if diff := diffLines(alone.notices(), wantNotices); diff != "" {
+		t.Errorf("the notifications of the events, event by event, differ from the model's:\n%s", diff)
+	}
+	for _, kind := range []string{"customer.tier_changed", " volume ", " feedback "} {
+		if !strings.Contains(strings.Join(wantNotices, "\n"), kind) {
+			t.Errorf("no notification %q: the events announce too little", kind)
+		}
+	}
 	for name, e := range map[string]*env{"grouped": grouped, "event by event": alone, "one at a time": single} {
 		if diff := e.balancesDiffer(model); diff != "" {
 			t.Errorf("%s: the points balances differ from the model's:\n%s", name, diff)
@@ -102,7 +113,7 @@ func compareRuns(t *testing.T, events []loyalty.Event, grouped, alone, single *e
 // compareWithModel runs the events through the model at now, compares
 // every run's answers with the model's, checks that the events exercise what
 // the model prices, and returns the model after the events.
-func compareWithModel(t *testing.T, events []loyalty.Event, now time.Time, runs map[string][]loyalty.Outcome) *pricemodel.Books {
+func compareWithModel(t *testing.T, events []loyalty.Event, now time.Time, runs map[string][]loyalty.Outcome) (*pricemodel.Books, []pricemodel.Answer) {
 	t.Helper()
 	model := newGroupModel()
 	answers := make([]pricemodel.Answer, len(events))
@@ -157,7 +168,7 @@ func compareWithModel(t *testing.T, events []loyalty.Event, now time.Time, runs 
 		}
 	}
 	t.Logf("checked against the model: %v", seen)
-	return model
+	return model, answers
 }
 
 // spring is the group test's campaign: x2 over the first nine days of
@@ -294,7 +305,10 @@ UNION ALL SELECT 'month ' || concat_ws(' ', customer_id, month, contribution, sh
 UNION ALL SELECT 'bonus ' || concat_ws(' ', referee_id, referrer_id, shipment_id, month, status, points, available_at,
     entry_id IS NOT NULL, cancel_entry_id IS NOT NULL) FROM referral_bonuses
 UNION ALL SELECT 'event ' || concat_ws(' ', event_id, type, customer_id, encode(request_hash, 'hex'), entry_id IS NOT NULL,
-    result::jsonb - 'entry_id') FROM events`)
+    result::jsonb - 'entry_id') FROM events
+UNION ALL SELECT 'notification ' || concat_ws(' ', n.type, n.customer_id, n.occurred_at, n.payload - 'entry_id',
+    coalesce(en.metadata->>'event_id' = n.payload->>'event_id', false)) FROM notifications n
+    LEFT JOIN entries en ON en.id = (n.payload->>'entry_id')::bigint`)
 	slices.Sort(out)
 	return out
 }
@@ -393,9 +407,11 @@ func (s *statements) measure(fn func()) (roundTrips, sent int) {
 // shipments sends PostgreSQL. A group of shipments costs the same whatever
 // its size: BEGIN; one round trip that locks the customers, reads the
 // shipments' state and reserves their entry ids; one that writes every
-// table; COMMIT (and one more to read the referral state when a customer
-// was referred). A shipment recorded alone costs a savepoint, one round
-// trip that loads its state, one that writes it, and the release.
+// table and what the group announces; COMMIT (and one more to read the
+// referral state when a customer was referred). A shipment recorded alone
+// costs a savepoint, one round trip that loads its state, one that writes
+// it, and the release; a transaction of shipments recorded alone writes
+// what they announce in one more, at its end.
 func TestShipmentsCostAFixedNumberOfRoundTrips(t *testing.T) {
 	counter := &statements{}
 	cfg, err := pgxpool.ParseConfig(testdb.New(t))
@@ -456,8 +472,8 @@ func TestShipmentsCostAFixedNumberOfRoundTrips(t *testing.T) {
 		}
 	}
 	for _, size := range []int{1, 20} {
-		if trips, _ := cost(size, "C", true); trips != 3+4*size {
-			t.Errorf("%d shipments alone in one transaction: %d round trips, want %d", size, trips, 3+4*size)
+		if trips, _ := cost(size, "C", true); trips != 4+4*size {
+			t.Errorf("%d shipments alone in one transaction: %d round trips, want %d", size, trips, 4+4*size)
 		}
 	}
 	t.Logf("a group of shipments: %d round trips, %d statements", trips1, sent1)
@@ -529,4 +545,54 @@ WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting)
 			}
 		})
 	}
+}
+
+// notices are the env's notifications, one line each as modelNotices
+// writes them, sorted.
+func (e *env) notices() []string {
+	e.T.Helper()
+	out := e.queryLines(`SELECT concat_ws(' ', type, customer_id, payload->>'channel', payload->>'points',
+    (payload->'from'->>'level') || '>' || (payload->'to'->>'level'), payload->>'event_id') FROM notifications`)
+	slices.Sort(out)
+	return out
+}
+
+// modelNotices is what the events announce by the model's answers: the
+// points each shipment, rating and referral bonus credits, and an upgrade
+// when a shipment lifts its customer's tier in effect (the higher of last
+// month's total and this month's so far) above the one that priced it.
+func modelNotices(events []loyalty.Event, answers []pricemodel.Answer) []string {
+	rules := pricemodel.Default()
+	type cm struct {
+		customer string
+		month    pricemodel.Month
+	}
+	months := map[cm]decimal.Decimal{}
+	var out []string
+	for i, a := range answers {
+		if a.Refused != "" || a.Replayed {
+			continue
+		}
+		ev := events[i]
+		if a.Earning != nil && a.Earning.Points > 0 {
+			out = append(out, fmt.Sprintf("points.earned %s volume %d %s", ev.CustomerID, a.Earning.Points, ev.EventID))
+		}
+		if a.Feedback > 0 {
+			out = append(out, fmt.Sprintf("points.earned %s feedback %d %s", ev.CustomerID, a.Feedback, ev.EventID))
+		}
+		if r := a.Referral; r != nil && r.Status == "pending" && r.Points > 0 {
+			out = append(out, fmt.Sprintf("points.earned %s referral %d %s", r.Referrer, r.Points, ev.EventID))
+		}
+		if c := a.Contribution; c != nil {
+			months[cm{ev.CustomerID, c.Month}] = c.After
+			if a.Tier != nil {
+				after := rules.TierInEffect(months[cm{ev.CustomerID, c.Month.Prev()}], c.After)
+				if after.Level > a.Tier.Level {
+					out = append(out, fmt.Sprintf("customer.tier_changed %s %d>%d %s", ev.CustomerID, a.Tier.Level, after.Level, ev.EventID))
+				}
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }

@@ -55,9 +55,11 @@ func newShipmentState(n int) *shipmentState {
 // completeShipments prices the run's shipments in order against st, the
 // state loaded for them, and writes those the rules accept. It returns each
 // one's outcome by index: a replay, a refusal (which writes nothing), or
-// what was recorded. An error means the run could not be written.
+// what was recorded. An error means the run could not be written. When
+// notes is not nil, what the recorded shipments announce is added to it,
+// and queued with the run's writes when queue is set (writeShipments).
 func (s *Service) completeShipments(ctx context.Context, tx *ledger.Tx, run []job, custs map[string]Customer,
-	st *shipmentState) ([]Outcome, error) {
+	st *shipmentState, notes *groupNotices, queue bool) ([]Outcome, error) {
 	outs := make([]Outcome, len(run))
 	priced := make([]*pricedShipment, 0, len(run))
 	earliest, err := s.earliestOccurredAt(ctx, tx, tx.Now())
@@ -80,7 +82,7 @@ func (s *Service) completeShipments(ctx context.Context, tx *ledger.Tx, run []jo
 		p.index = n
 		priced = append(priced, p)
 	}
-	if err := s.writeShipments(ctx, tx, run, priced, st.entryIDs, outs); err != nil {
+	if err := s.writeShipments(ctx, tx, run, priced, st.entryIDs, outs, notes, queue); err != nil {
 		return outs, err
 	}
 	return outs, settleRun(ctx, tx, run, priced, st.owing)
@@ -367,6 +369,9 @@ func (st *shipmentState) price(j job, custs map[string]Customer, rs rules.RuleSe
 	}
 	st.shipped[ev.ShipmentID] = true
 	st.months[this] = st.months[this].Add(amount)
+	if after, _ := rs.TierInEffect(st.months[last], st.months[this]); after.Level > tier.Level {
+		p.res.raised = &after
+	}
 	if len(postings) > 0 {
 		version := rs.Version
 		p.entry = &ledger.EntryInput{Kind: ev.Type, EffectiveAt: ev.OccurredAt, Metadata: entryMetadata(ev, p.res),
@@ -377,9 +382,11 @@ func (st *shipmentState) price(j job, custs map[string]Customer, rs rules.RuleSe
 
 // writeShipments records the priced shipments of the run: their entries,
 // shipments, months, referral bonuses and events, each table in one
-// statement, and sets their outcomes.
+// statement, and sets their outcomes. When notes is not nil, what they
+// announce is added to it, and when queue is set too, every notice of
+// notes is queued with those statements: no round trip of their own.
 func (s *Service) writeShipments(ctx context.Context, tx *ledger.Tx, run []job, priced []*pricedShipment, entryIDs []int64,
-	outs []Outcome) error {
+	outs []Outcome, notes *groupNotices, queue bool) error {
 	if len(priced) == 0 {
 		return nil
 	}
@@ -477,6 +484,16 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigi
 		// run was loaded fails the run: the events are then loaded again, and
 		// find it.
 		events.queue(b, tx.Now())
+		if notes != nil {
+			for _, p := range priced {
+				notes.add(Outcome{Result: p.res})
+			}
+			if queue {
+				if err := notes.queue(b, tx.Now()); err != nil {
+					marshalErr = err
+				}
+			}
+		}
 	})
 	if err == nil {
 		err = marshalErr

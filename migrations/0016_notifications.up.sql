@@ -10,7 +10,7 @@ CREATE TABLE notifications (
     customer_id text,                         -- null for notices about no one customer
     partner_id  bigint,                       -- set when only this partner may hear it
     occurred_at timestamptz NOT NULL,
-    payload     jsonb NOT NULL,
+    payload     json NOT NULL,                -- kept as written (never queried inside)
     -- once_key makes a notice at most once (points.expiring for a customer,
     -- an expiry instant and a lead time); null for the others.
     once_key    text UNIQUE

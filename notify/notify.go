@@ -10,6 +10,7 @@
 package notify
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -77,23 +78,60 @@ func Emit(ctx context.Context, tx *ledger.Tx, events ...Event) (int, error) {
 	if len(events) == 0 {
 		return 0, nil
 	}
+	args, err := insertArgs(tx.Now(), events)
+	if err != nil {
+		return 0, err
+	}
+	tag, err := tx.Exec(ctx, qInsert, args...)
+	if err != nil {
+		return 0, err
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// Queue is Emit queued into b, a batch its caller sends in its
+// transaction anyway, so that the notifications cost no round trip of
+// their own; now is the transaction's Now (ledger.Tx.Now). Nothing is
+// queued when there are no events.
+func Queue(b *pgx.Batch, now time.Time, events ...Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	args, err := insertArgs(now, events)
+	if err != nil {
+		return err
+	}
+	b.Queue(qInsert, args...)
+	return nil
+}
+
+const qInsert = `INSERT INTO notifications (type, customer_id, partner_id, occurred_at, payload, once_key)
+SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[], $5::json[], $6::text[])
+ON CONFLICT (once_key) DO NOTHING`
+
+// insertArgs are qInsert's arguments for the events; an event without
+// OccurredAt happened at now.
+func insertArgs(now time.Time, events []Event) ([]any, error) {
 	n := len(events)
 	types, customers, onceKeys := make([]string, n), make([]*string, n), make([]*string, n)
 	partners, at, payloads := make([]*int64, n), make([]time.Time, n), make([]string, n)
 	for i, e := range events {
 		if !KnownType(e.Type) {
-			return 0, fmt.Errorf("notify: unknown type %q", e.Type)
+			return nil, fmt.Errorf("notify: unknown type %q", e.Type)
 		}
-		body, err := json.Marshal(e.Payload)
-		if err != nil {
-			return 0, fmt.Errorf("notify: %s payload: %w", e.Type, err)
+		var buf bytes.Buffer // the payload as written, "<" and "&" unescaped as the API writes them
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(e.Payload); err != nil {
+			return nil, fmt.Errorf("notify: %s payload: %w", e.Type, err)
 		}
+		body := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 		if len(body) == 0 || body[0] != '{' {
-			return 0, fmt.Errorf("notify: %s payload is not a JSON object", e.Type)
+			return nil, fmt.Errorf("notify: %s payload is not a JSON object", e.Type)
 		}
 		types[i], payloads[i], at[i] = e.Type, string(body), e.OccurredAt
 		if at[i].IsZero() {
-			at[i] = tx.Now()
+			at[i] = now
 		}
 		if e.Customer != "" {
 			customers[i] = &e.Customer
@@ -105,13 +143,7 @@ func Emit(ctx context.Context, tx *ledger.Tx, events ...Event) (int, error) {
 			onceKeys[i] = &e.OnceKey
 		}
 	}
-	tag, err := tx.Exec(ctx, `INSERT INTO notifications (type, customer_id, partner_id, occurred_at, payload, once_key)
-SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[], $5::jsonb[], $6::text[])
-ON CONFLICT (once_key) DO NOTHING`, types, customers, partners, at, payloads, onceKeys)
-	if err != nil {
-		return 0, err
-	}
-	return int(tag.RowsAffected()), nil
+	return []any{types, customers, partners, at, payloads, onceKeys}, nil
 }
 
 // Notification is a notification as it was written.
@@ -180,7 +212,11 @@ type Filter struct {
 // flight (ledger.Tx.Horizon), so none commits later before one shown.
 func Feed(ctx context.Context, l *ledger.Ledger, after Cursor, limit int, f Filter) (list []Notification, next Cursor, err error) {
 	next = after
-	err = l.ReadTx(ctx, func(tx *ledger.Tx) error {
+	// READ COMMITTED (InTx), as Horizon needs: when a transaction it counts
+	// is unknown (most often another database's that has just ended), it
+	// reads again in a new snapshot, which a REPEATABLE READ transaction
+	// never takes, so it would hide what has committed.
+	err = l.InTx(ctx, func(tx *ledger.Tx) error {
 		h, err := tx.Horizon(ctx)
 		if err != nil {
 			return err

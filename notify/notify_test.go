@@ -2,7 +2,12 @@ package notify_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/tally-ledger/tally/internal/testdb"
 	"github.com/tally-ledger/tally/ledger"
@@ -66,5 +71,44 @@ func TestEmittedNotificationsAreReadBackInOrderOnce(t *testing.T) {
 	}
 	if _, err := notify.ParseCursor("12"); err == nil {
 		t.Fatal("cursor 12 parsed")
+	}
+}
+
+// A notification exists exactly when its transaction commits: one emitted
+// in a transaction that rolls back is never read; one queued into a batch
+// (Queue) is written by that batch, in its transaction.
+func TestNotificationsOfARolledBackTransactionAreNeverRead(t *testing.T) {
+	ctx := context.Background()
+	l := ledger.New(testdb.Pool(t))
+	refused := errors.New("refused after emitting")
+	err := l.InTx(ctx, func(tx *ledger.Tx) error {
+		if n, err := notify.Emit(ctx, tx, notify.Event{Type: notify.DepositReceived, Customer: "C1", Payload: map[string]any{"deposit_id": "lost"}}); err != nil || n != 1 {
+			t.Fatalf("emit: %d, %v", n, err)
+		}
+		return refused
+	})
+	if !errors.Is(err, refused) {
+		t.Fatalf("the transaction: %v", err)
+	}
+	if err := l.InTx(ctx, func(tx *ledger.Tx) error {
+		var b pgx.Batch
+		if err := notify.Queue(&b, tx.Now(), notify.Event{Type: notify.DepositReceived, Customer: "C1",
+			Payload: map[string]any{"deposit_id": "kept"}}); err != nil {
+			return err
+		}
+		return tx.SendBatch(ctx, &b).Close()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	list, _, err := notify.Feed(ctx, l, notify.Cursor{}, 10, notify.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || !strings.Contains(string(list[0].Payload), `"kept"`) {
+		t.Fatalf("the feed holds %d notifications (%v), want the queued one alone", len(list), list)
+	}
+	var b pgx.Batch
+	if err := notify.Queue(&b, time.Now(), notify.Event{Type: "points.nope", Payload: map[string]any{}}); err == nil || b.Len() != 0 {
+		t.Fatalf("an unknown type queued: %v, %d statements", err, b.Len())
 	}
 }

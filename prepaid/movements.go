@@ -15,6 +15,7 @@ import (
 	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
+	"github.com/tally-ledger/tally/notify"
 	"github.com/tally-ledger/tally/rules"
 )
 
@@ -173,7 +174,8 @@ type pricer func(m *MoneyMovement, rs rules.RuleSet, principal, rebate decimal.D
 
 // move is the shape of every money movement: lock the customer (which
 // serialises their movements and makes a concurrent twin wait, then
-// replay), price it from the balances, post it, keep it.
+// replay), price it from the balances, post it, keep it, announce it
+// (notices). A replay announces nothing again.
 func (s *Service) move(ctx context.Context, kind string, in MoneyInput, actor string, price pricer) (MoneyMovement, bool, error) {
 	if err := s.checkMoney(kind, &in); err != nil {
 		return MoneyMovement{}, false, err
@@ -240,6 +242,10 @@ func (s *Service) move(ctx context.Context, kind string, in MoneyInput, actor st
 		if err != nil {
 			return err
 		}
+		low, err := lowBalanceNotices(ctx, tx, &m, entry.ID, principal, rebate, postings)
+		if err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `INSERT INTO money_movements (kind, id, customer_id, amount, occurred_at, shipment_id,
     rate, rebate, from_principal, from_rebate, clawback, rule_version, request_hash, entry_id, created_at, space)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`, kind, in.ID, in.CustomerID, in.Amount, at,
@@ -252,10 +258,50 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 			}
 			return err
 		}
-		out, err = moneyMovement(ctx, tx, kind, in.Space, in.ID)
+		if out, err = moneyMovement(ctx, tx, kind, in.Space, in.ID); err != nil {
+			return err
+		}
+		_, err = notify.Emit(ctx, tx, append(notices(out), low...)...)
 		return err
 	})
 	return out, replayed, err
+}
+
+// DepositNotice is the payload of a deposit.received notification.
+type DepositNotice struct {
+	DepositID   string          `json:"deposit_id"`
+	Amount      decimal.Decimal `json:"amount"`
+	Rebate      decimal.Decimal `json:"rebate"`
+	Rate        decimal.Decimal `json:"rate"`
+	EntryID     int64           `json:"entry_id"`
+	RuleVersion int             `json:"rule_version"`
+}
+
+// WithdrawalNotice is the payload of a withdrawal.completed notification.
+type WithdrawalNotice struct {
+	WithdrawalID string          `json:"withdrawal_id"`
+	Amount       decimal.Decimal `json:"amount"`
+	Clawback     decimal.Decimal `json:"clawback"`
+	EntryID      int64           `json:"entry_id"`
+}
+
+// notices are what a movement just recorded announces, in its
+// transaction: a deposit with its rebate and rate, a withdrawal with its
+// clawback; a charge nothing.
+func notices(m MoneyMovement) []notify.Event {
+	n := notify.Event{Customer: m.CustomerID, OccurredAt: m.OccurredAt}
+	switch m.Kind {
+	case Deposit:
+		n.Type = notify.DepositReceived
+		n.Payload = DepositNotice{DepositID: m.ID, Amount: m.Amount, Rebate: *m.Rebate, Rate: *m.Rate, EntryID: m.EntryID,
+			RuleVersion: m.RuleVersion}
+	case Withdrawal:
+		n.Type = notify.WithdrawalCompleted
+		n.Payload = WithdrawalNotice{WithdrawalID: m.ID, Amount: m.Amount, Clawback: *m.Clawback, EntryID: m.EntryID}
+	default:
+		return nil
+	}
+	return []notify.Event{n}
 }
 
 func prepaidBalances(ctx context.Context, tx *ledger.Tx, customerID string) (principal, rebate decimal.Decimal, err error) {

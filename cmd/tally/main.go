@@ -5,6 +5,8 @@
 //	tally keys create|list|revoke manage API keys
 //	tally expire [--as-of T] [--dry-run]  expire points lots due by T (or preview)
 //	tally expire undo --run ID --reason R undo an expiry run
+//	tally notices [--as-of T]      write the notices due by T (points expiring, ...)
+//	tally reconcile               check every invariant; announce a failure
 //	tally devdb start|stop|url    the project-local PostgreSQL cluster (make run/test)
 //
 // Configuration comes from the environment: DATABASE_URL, TALLY_ADDR,
@@ -55,6 +57,12 @@ commands:
                                 by T (T may then be later), writing nothing
   expire undo --run ID --reason R
                                 undo an expiry run: its points back in their lots
+  notices [--as-of T]           write the notices due by T (default now; never later
+                                than now plus 5 minutes): points.expiring, the month
+                                turn's customer.tier_changed downgrades,
+                                referral.bonus_available; each once only, safe to rerun
+  reconcile                     check every invariant; a failure is announced
+                                (reconciliation.failed) and exits 1
   devdb start|stop|url [--dir D] [--fast]
                                 the project-local PostgreSQL cluster
 
@@ -66,6 +74,8 @@ environment:
   TALLY_DATA_DIR      where the project-local cluster lives (default .data)
   TALLY_EVENT_WRITERS how many groups of partner events are written at once (default 2)
   TALLY_PPROF_ADDR    serve Go's pprof on this separate address (default off)
+  TALLY_NOTICES_EVERY   serve runs the notice jobs this often (default 15m; 0: never)
+  TALLY_RECONCILE_EVERY serve runs the reconciliation this often (default 24h; 0: never)
 `
 
 type usageError struct{ msg string }
@@ -88,6 +98,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return keysCmd(ctx, env, args[1:])
 	case "expire":
 		return expireCmd(ctx, env, args[1:])
+	case "notices":
+		return noticesCmd(ctx, env, args[1:])
+	case "reconcile":
+		return reconcileCmd(ctx, env, args[1:])
 	case "devdb":
 		return devdbCmd(ctx, env, args[1:])
 	case "help", "-h", "--help":

@@ -67,6 +67,14 @@ func serve(ctx context.Context, env environment, args []string) error {
 		}
 		return nil
 	}
+	noticesEvery, err := env.interval("TALLY_NOTICES_EVERY", "15m")
+	if err != nil {
+		return err
+	}
+	reconcileEvery, err := env.interval("TALLY_RECONCILE_EVERY", "24h")
+	if err != nil {
+		return err
+	}
 	publicURL := env.getenv("TALLY_PUBLIC_URL")
 	if u, err := neturl.Parse(publicURL); publicURL != "" && (err != nil || (u.Scheme != "https" && u.Scheme != "http") ||
 		u.Host == "" || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "") {
@@ -102,6 +110,19 @@ func serve(ctx context.Context, env environment, args []string) error {
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		go http.ListenAndServe(addr, mux)
 		log.Info("pprof", "addr", addr)
+	}
+	// The periodic jobs stop with ctx, before the server drains.
+	if noticesEvery > 0 {
+		go every(ctx, log, "notices", noticesEvery, func(ctx context.Context) error {
+			_, err := customers.Notices(ctx, l.Now())
+			return err
+		})
+	}
+	if reconcileEvery > 0 {
+		go every(ctx, log, "reconcile", reconcileEvery, func(ctx context.Context) error {
+			_, err := books.Reconcile(ctx)
+			return err
+		})
 	}
 	// The webhook dispatcher, until shutdown: the sends in flight finish
 	// (within their timeout) after the API stopped.

@@ -38,6 +38,12 @@ func CheckViolation(err error, constraint string) bool {
 	return violates(err, pgerrcode.CheckViolation, constraint)
 }
 
+// ForeignKeyViolation reports whether err is a foreign key violation of
+// the named constraint, or of any when constraint is "".
+func ForeignKeyViolation(err error, constraint string) bool {
+	return violates(err, pgerrcode.ForeignKeyViolation, constraint)
+}
+
 // NotNullViolation reports whether err is a NOT NULL violation.
 func NotNullViolation(err error) bool {
 	return violates(err, pgerrcode.NotNullViolation, "")

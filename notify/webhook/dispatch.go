@@ -328,7 +328,7 @@ WHERE d.id = ANY ($1) ORDER BY d.id`, ids, now)
 		}
 		j.id = n.ID()
 		var err error
-		j.body, err = Envelope(n)
+		j.body, err = notify.Envelope(n) // the pull feed's bytes
 		return j, err
 	})
 }

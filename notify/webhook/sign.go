@@ -1,18 +1,14 @@
 package webhook
 
 import (
-	"bytes"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/tally-ledger/tally/notify"
 )
 
 // secretPrefix starts every secret, as Standard Webhooks writes them: the
@@ -54,33 +50,4 @@ func signatures(secrets []string, id string, at time.Time, body []byte) (string,
 		sigs = append(sigs, sig)
 	}
 	return strings.Join(sigs, " "), nil
-}
-
-// envelope is a notification as a webhook body and a pull-feed item.
-type envelope struct {
-	ID         string          `json:"id"`
-	Type       string          `json:"type"`
-	OccurredAt time.Time       `json:"occurred_at"`
-	CustomerID *string         `json:"customer_id"`
-	Data       json.RawMessage `json:"data"`
-}
-
-// Envelope renders a notification as the body of its webhook, exactly as
-// the pull feed shows it: occurred_at in UTC, customer_id null when about
-// no one customer, no HTML escaping.
-func Envelope(n notify.Notification) ([]byte, error) {
-	e := envelope{ID: n.ID(), Type: n.Type, OccurredAt: n.OccurredAt.UTC(), Data: n.Payload}
-	if n.Customer != "" {
-		e.CustomerID = &n.Customer
-	}
-	if len(e.Data) == 0 {
-		e.Data = json.RawMessage("{}")
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(e); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }

@@ -221,17 +221,17 @@ func (s *Service) Create(ctx context.Context, o Owner, in EndpointInput) (WithSe
 	if in.Partner != 0 {
 		partner = &in.Partner
 	}
+	if partner != nil { // partners are never deleted: it cannot vanish before the insert
+		known, err := s.l.PartnerExists(ctx, *partner)
+		if err != nil {
+			return WithSecret{}, err
+		}
+		if !known {
+			return WithSecret{}, fault.InvalidField("partner_id", "no such partner")
+		}
+	}
 	var out WithSecret
 	err = s.l.InTx(ctx, func(tx *ledger.Tx) error {
-		if partner != nil { // partners are never deleted: it cannot vanish before the insert
-			var known bool
-			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM partners WHERE id = $1)`, *partner).Scan(&known); err != nil {
-				return err
-			}
-			if !known {
-				return fault.InvalidField("partner_id", "no such partner")
-			}
-		}
 		rows, err := tx.Query(ctx, `INSERT INTO webhook_endpoints (partner_id, url, types, description, secret, created_at, updated_at)
 VALUES ($2, $3, $4, $5, $6, $1, $1) RETURNING `+endpointColumns, s.now(), partner, in.URL, types, in.Description, secret)
 		if err != nil {
