@@ -54,6 +54,9 @@ type Config struct {
 	Registry *prometheus.Registry
 	// Pages, when set, are served beside the API (pages.go).
 	Pages Pages
+	// Reads, when set, are standbys that serve the reads marked onReplica
+	// (replicas.go).
+	Reads *Reads
 	// Webhooks manages webhook endpoints and their delivery log; nil is a
 	// service that allows no host (its dispatcher is cmd/tally's to run).
 	Webhooks *webhook.Service
@@ -74,7 +77,9 @@ type Server struct {
 	openapi []byte
 	ready   func(context.Context) error
 	metrics *metrics
-	keys    keyCache
+	keys    *keyCache
+	// routing serves reads from standbys; nil without (replicas.go).
+	routing *routing
 	// reading tells the event writers of a read in flight (loyalty's
 	// Reading).
 	reading func() (done func())
@@ -100,7 +105,7 @@ func New(cfg Config) *Server {
 		cfg.Webhooks = webhook.New(cfg.Ledger, webhook.Config{})
 	}
 	s := &Server{ledger: cfg.Ledger, loyalty: cfg.Loyalty, catalog: cfg.Catalog, prepaid: cfg.Prepaid, finance: cfg.Finance,
-		log: cfg.Log, openapi: cfg.OpenAPI, ready: cfg.Ready, reading: cfg.Loyalty.Reading,
+		log: cfg.Log, openapi: cfg.OpenAPI, ready: cfg.Ready, reading: cfg.Loyalty.Reading, keys: &keyCache{},
 		publicURL: strings.TrimRight(cfg.PublicURL, "/"), webhooks: cfg.Webhooks}
 	s.metrics = newMetrics(cfg.Registry, cfg.Ledger, cfg.Loyalty, cfg.Webhooks)
 	cfg.Ledger.OnKeyRevoked(s.keys.forget)
@@ -115,6 +120,7 @@ func New(cfg Config) *Server {
 			s.log.Error("panic", "err", err, "stack", string(stack))
 			return err
 		}}))
+	e.Use(s.consistencyToken)
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
@@ -131,10 +137,10 @@ func New(cfg Config) *Server {
 
 	// customers.go
 	v1.POST("/customers", s.createCustomer, writers)
-	v1.GET("/customers/:id", s.getCustomer, accountReaders)
-	v1.GET("/customers/:id/balances", s.customerBalances, accountReaders)
-	v1.GET("/customers/:id/statement", s.customerStatement, accountReaders)
-	v1.GET("/customers/:id/points/expiring", s.expiringPoints, accountReaders)
+	v1.GET("/customers/:id", s.onReplica((*Server).getCustomer), accountReaders)
+	v1.GET("/customers/:id/balances", s.onReplica((*Server).customerBalances), accountReaders)
+	v1.GET("/customers/:id/statement", s.onReplica((*Server).customerStatement), accountReaders)
+	v1.GET("/customers/:id/points/expiring", s.onReplica((*Server).expiringPoints), accountReaders)
 	// events.go
 	v1.POST("/events", s.postEvent, writers)
 	v1.POST("/events/batch", s.postEventBatch, writers)
@@ -147,9 +153,9 @@ func New(cfg Config) *Server {
 	// products.go, redemptions.go
 	v1.POST("/products", s.createProduct, admin)
 	v1.PATCH("/products/:sku", s.patchProduct, admin)
-	v1.GET("/products", s.listProducts, books)
-	v1.GET("/customers/:id/catalog", s.customerCatalog, accountReaders)
-	v1.GET("/customers/:id/redemptions", s.customerRedemptions, accountReaders)
+	v1.GET("/products", s.onReplica((*Server).listProducts), books)
+	v1.GET("/customers/:id/catalog", s.onReplica((*Server).customerCatalog), accountReaders)
+	v1.GET("/customers/:id/redemptions", s.onReplica((*Server).customerRedemptions), accountReaders)
 	v1.POST("/redemptions", s.redeem, redeemers)
 	v1.POST("/redemptions/:id/cancel", s.cancelRedemption, redeemers)
 	// movements.go
@@ -159,17 +165,17 @@ func New(cfg Config) *Server {
 	}
 	// accounts.go, entries.go
 	v1.GET("/accounts", s.listAccounts, books)
-	v1.GET("/accounts/:code", s.getAccount, accountReaders)
-	v1.GET("/accounts/:code/balance", s.getBalance, accountReaders)
+	v1.GET("/accounts/:code", s.onReplica((*Server).getAccount), accountReaders)
+	v1.GET("/accounts/:code/balance", s.onReplica((*Server).getBalance), accountReaders)
 	v1.GET("/accounts/:code/postings", s.listPostings, accountReaders)
 	v1.POST("/entries", s.postEntry, admin)
 	v1.GET("/entries/:id", s.getEntry, books)
 	v1.POST("/entries/:id/reversal", s.reverseEntry, admin)
 	// reports.go, reconciliation.go
-	v1.GET("/reports/trial-balance", s.trialBalance, books)
-	v1.GET("/reports/rebates", s.rebateReport, books)
-	v1.GET("/reports/points", s.pointsReport, books)
-	v1.GET("/reports/segments", s.segmentReport, books)
+	v1.GET("/reports/trial-balance", s.onReplica((*Server).trialBalance), books)
+	v1.GET("/reports/rebates", s.onReplica((*Server).rebateReport), books)
+	v1.GET("/reports/points", s.onReplica((*Server).pointsReport), books)
+	v1.GET("/reports/segments", s.onReplica((*Server).segmentReport), books)
 	v1.GET("/reconciliation", s.reconcile, books)
 	// jobs.go
 	v1.POST("/jobs/expire", s.runExpiry, admin)
@@ -189,6 +195,9 @@ func New(cfg Config) *Server {
 	}
 
 	s.echo = e
+	if cfg.Reads != nil {
+		s.useReads(cfg.Reads, cfg.Registry)
+	}
 	return s
 }
 
@@ -261,6 +270,13 @@ func (s *Server) readyz(c echo.Context) error {
 			s.log.Warn("not ready", "err", err)
 			return fault.Errorf(fault.Unavailable, "not ready: the database is unreachable or its schema is not current")
 		}
+	}
+	if st, syncs := s.replicaStatuses(); st != nil {
+		body := map[string]any{"status": "ready", "replicas": st}
+		if syncs != nil {
+			body["synchronous_standbys"] = *syncs
+		}
+		return reply(c, http.StatusOK, body)
 	}
 	return reply(c, http.StatusOK, map[string]string{"status": "ready"})
 }

@@ -8,6 +8,7 @@
 //	tally notices [--as-of T]      write the notices due by T (points expiring, ...)
 //	tally reconcile               check every invariant; announce a failure
 //	tally devdb start|stop|url    the project-local PostgreSQL cluster (make run/test)
+//	tally devdb ha start|stop|status  the project-local replicated cluster (make ha)
 //
 // Configuration comes from the environment: DATABASE_URL, TALLY_ADDR,
 // TALLY_ADMIN_KEY, TALLY_LOG_LEVEL, TALLY_DATA_DIR.
@@ -65,6 +66,10 @@ commands:
                                 (reconciliation.failed) and exits 1
   devdb start|stop|url [--dir D] [--fast]
                                 the project-local PostgreSQL cluster
+  devdb ha start|stop|status [--dir D]
+                                the project-local replicated cluster (pg_auto_failover:
+                                a monitor, a primary, two synchronous standbys); start
+                                prints DATABASE_URL and TALLY_READ_DATABASE_URL to export
 
 environment:
   DATABASE_URL        PostgreSQL URL; unset: a project-local cluster under $TALLY_DATA_DIR/pg
@@ -74,6 +79,11 @@ environment:
   TALLY_DATA_DIR      where the project-local cluster lives (default .data)
   TALLY_EVENT_WRITERS how many groups of partner events are written at once (default 2)
   TALLY_PPROF_ADDR    serve Go's pprof on this separate address (default off)
+  TALLY_READ_DATABASE_URL  standbys (one or several hosts) that serve balance reads,
+                      statements, catalogue views and reports (default none)
+  TALLY_READ_MAX_LAG  a standby lagging more leaves the rotation (default 2s)
+  TALLY_READ_WAIT     how long a read with a consistency token waits for a standby
+                      to replay that far before the primary serves it (default 250ms)
   TALLY_NOTICES_EVERY   serve runs the notice jobs this often (default 15m; 0: never)
   TALLY_RECONCILE_EVERY serve runs the reconciliation this often (default 24h; 0: never)
 `

@@ -88,8 +88,14 @@ func serve(ctx context.Context, env environment, args []string) error {
 	money := prepaid.New(l, customers)
 	cat, books := catalog.New(pool, l, customers), finance.New(l, customers, money)
 	pages := web.New(web.Config{Pool: pool, Ledger: l, Loyalty: customers, Catalog: cat, Prepaid: money, Finance: books, Log: log})
+	reads, closeReads, err := env.reads(ctx, pool)
+	if err != nil {
+		return err
+	}
+	defer closeReads()
 	srv := api.New(api.Config{Ledger: l, Loyalty: customers, Catalog: cat, Prepaid: money,
-		Finance: books, Log: log, OpenAPI: tally.OpenAPI, Ready: ready, Pages: pages, PublicURL: publicURL, Webhooks: hooks})
+		Finance: books, Log: log, OpenAPI: tally.OpenAPI, Ready: ready, Pages: pages, PublicURL: publicURL, Reads: reads,
+		Webhooks: hooks})
 
 	ln, err := net.Listen("tcp", env.get("TALLY_ADDR", "127.0.0.1:8080"))
 	if err != nil {
