@@ -57,6 +57,9 @@ var statusOf = map[fault.Code]int{
 	fault.LimitReached:       http.StatusUnprocessableEntity,
 	fault.AlreadyCancelled:   http.StatusConflict,
 	fault.AmbiguousID:        http.StatusConflict,
+
+	fault.HostNotAllowed:      http.StatusUnprocessableEntity,
+	fault.UnknownNotification: http.StatusUnprocessableEntity,
 }
 
 // Problem is an RFC 9457 problem document with Tally's stable code.

@@ -154,8 +154,10 @@ func TestChaos(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	hooks := newHookReceiver(t)
 	srv := &server{t: t, bin: bin, addr: addr, log: logFile,
-		env: []string{"DATABASE_URL=" + url, "TALLY_ADDR=" + addr, "TALLY_ADMIN_KEY=" + adminKey, "TALLY_LOG_LEVEL=error"}}
+		env: append([]string{"DATABASE_URL=" + url, "TALLY_ADDR=" + addr, "TALLY_ADMIN_KEY=" + adminKey, "TALLY_LOG_LEVEL=error"},
+			hooks.env()...)}
 	srv.start()
 	defer func() { srv.kill() }()
 
@@ -163,6 +165,12 @@ func TestChaos(t *testing.T) {
 	c := &client{http: &http.Client{Timeout: 10 * time.Second}, base: "http://" + addr, fail: rep.fail}
 	sc := setup(t, c)
 	seedExpired(t, url, sc)
+	hookPool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hooks.subscribe(t, c, hookPool)
+	hookPool.Close()
 
 	var (
 		seq      atomic.Int64
@@ -239,6 +247,8 @@ func TestChaos(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
+	// Every notification committed reached the receiver, none other did.
+	notified := hooks.check(ctx, pool, rep.fail)
 	b, err := readBooks(ctx, pool)
 	if err != nil {
 		t.Fatal(err)
@@ -301,6 +311,7 @@ func TestChaos(t *testing.T) {
 		"(%d events, %d of them in %d batches, %d expiry runs (%d retried through a disruption), %d refunds owing, %d settlements, %d done by a lost attempt, %d retries, %d transport failures outside disruptions, %d server kills, 1 database crash, %s)\n",
 		o.acked, o.lost, o.duplicated, o.wrongly, invariants, o.checked, o.byteEqual, o.replays, o.refusals,
 		events, inBatches, batches, runs, expiriesRetried, len(o.refunds), len(b.settlements), o.unheard, c.retries.Load(), c.transportOutside.Load(), len(kills), ran)
+	fmt.Printf("webhooks: %d notifications checked for delivery, %d requests (every 50th refused)\n", notified, hooks.sent())
 }
 
 // setup registers the customers, the product and two campaigns around t0:
