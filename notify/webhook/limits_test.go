@@ -1,0 +1,74 @@
+package webhook_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/notify"
+	"github.com/tally-ledger/tally/notify/webhook"
+)
+
+// TestAPartnerSubscribesAtMostMaxEndpoints: every endpoint multiplies each
+// notification into a delivery and a request, and holds up to PerEndpoint
+// workers, so a partner key subscribes at most MaxEndpoints, even when it
+// creates them all at once; the limit is per partner (another still
+// subscribes) and a deleted endpoint frees its place.
+func TestAPartnerSubscribesAtMostMaxEndpoints(t *testing.T) {
+	f := newFixture(t)
+	s := f.service()
+	var partners [2]int64
+	for i := range partners {
+		_, k, err := f.l.CreateKey(context.Background(), fmt.Sprint("partner", i), "partner", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		partners[i] = k.PartnerID
+	}
+	r := newReceiver(t)
+	in := webhook.EndpointInput{URL: r.srv.URL + "/hook", Types: []string{notify.PointsEarned}}
+	const tries = webhook.MaxEndpoints + 10
+	var wg sync.WaitGroup
+	errs := make([]error, tries)
+	ids := make([]int64, tries)
+	for i := range tries {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e, err := s.Create(context.Background(), webhook.Owner{Partner: partners[0]}, in)
+			ids[i], errs[i] = e.ID, err
+		}()
+	}
+	wg.Wait()
+	created, refused := 0, 0
+	var one int64
+	for i, err := range errs {
+		switch fault.CodeOf(err) {
+		case "":
+			created, one = created+1, ids[i]
+		case fault.LimitReached:
+			refused++
+		default:
+			t.Fatalf("create: %v", err)
+		}
+	}
+	if created != webhook.MaxEndpoints || refused != tries-webhook.MaxEndpoints {
+		t.Fatalf("a partner created %d endpoints (%d refused), want %d", created, refused, webhook.MaxEndpoints)
+	}
+	if _, err := s.Create(context.Background(), webhook.Owner{Partner: partners[1]}, in); err != nil {
+		t.Fatalf("another partner: %v", err)
+	}
+	if err := s.Delete(context.Background(), webhook.Owner{Partner: partners[0]}, one); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Create(context.Background(), webhook.Owner{Partner: partners[0]}, in); err != nil {
+		t.Fatalf("after a delete: %v", err)
+	}
+	f.emit(earned("C1", "1"))
+	step(t, s)
+	if got, want := len(r.requests()), webhook.MaxEndpoints+1; got != want {
+		t.Fatalf("one notification made %d requests, want %d", got, want)
+	}
+}
