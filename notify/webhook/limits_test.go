@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/notify"
@@ -70,5 +71,38 @@ func TestAPartnerSubscribesAtMostMaxEndpoints(t *testing.T) {
 	step(t, s)
 	if got, want := len(r.requests()), webhook.MaxEndpoints+1; got != want {
 		t.Fatalf("one notification made %d requests, want %d", got, want)
+	}
+}
+
+// TestARedeliveryQueuesAtMostMaxRedeliveries: one redeliver call for a
+// time range queues every notification the endpoint hears in it, at most
+// MaxRedeliveries: a range holding more is refused whole, with nothing
+// queued, so a key cannot enqueue a month of traffic in one call.
+func TestARedeliveryQueuesAtMostMaxRedeliveries(t *testing.T) {
+	f := newFixture(t)
+	s := f.service()
+	r := newReceiver(t)
+	ep := f.subscribe(s, r, webhook.Owner{}, notify.PointsEarned)
+	start := f.clock.now()
+	events := make([]notify.Event, webhook.MaxRedeliveries+1)
+	for i := range events {
+		events[i] = earned(fmt.Sprint("C", i), "1")
+	}
+	f.emit(events...)
+	f.clock.add(time.Hour)
+	f.emit(earned("LATE", "1"))
+	_, err := s.Redeliver(context.Background(), webhook.Owner{}, ep.ID,
+		webhook.Redelivery{From: start, To: start.Add(2 * time.Hour)})
+	var fe *fault.Error
+	if fault.CodeOf(err) != fault.Invalid || !errorsAs(err, &fe) || fe.Fields["to"] == "" {
+		t.Fatalf("a range of %d notifications: %v, want invalid naming to", len(events)+1, err)
+	}
+	if n := f.count("true"); n != 0 {
+		t.Fatalf("the refused redelivery queued %d deliveries", n)
+	}
+	n, err := s.Redeliver(context.Background(), webhook.Owner{}, ep.ID,
+		webhook.Redelivery{From: start.Add(time.Minute), To: start.Add(2 * time.Hour)})
+	if err != nil || n != 1 || f.count("true") != 1 {
+		t.Fatalf("a range of one: queued %d (%v), want 1", n, err)
 	}
 }
