@@ -3,6 +3,7 @@ package webhook_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -104,5 +105,48 @@ func TestARedeliveryQueuesAtMostMaxRedeliveries(t *testing.T) {
 		webhook.Redelivery{From: start.Add(time.Minute), To: start.Add(2 * time.Hour)})
 	if err != nil || n != 1 || f.count("true") != 1 {
 		t.Fatalf("a range of one: queued %d (%v), want 1", n, err)
+	}
+}
+
+// TestIPv6FormsOfPrivateIPv4AddressesAreRefused: an IPv6 address that
+// carries an IPv4 one a translator or tunnel reaches (NAT64's well-known
+// and local-use prefixes, 6to4, IPv4-compatible and IPv4-translated
+// forms) is as private as the IPv4 address it carries, and a literal IPv4
+// address of "this network" (0.0.0.0/8) is refused like 0.0.0.0; the same
+// addresses of public IPv4 hosts are not refused for the form alone.
+func TestIPv6FormsOfPrivateIPv4AddressesAreRefused(t *testing.T) {
+	f := newFixture(t)
+	refused := []string{
+		"64:ff9b::a9fe:a9fe", // NAT64 of 169.254.169.254
+		"64:ff9b::7f00:1",    // NAT64 of 127.0.0.1
+		"64:ff9b:1::a01:203", // local-use NAT64 of 10.1.2.3
+		"2002:a01:203::1",    // 6to4 of 10.1.2.3
+		"2002:7f00:1::1",     // 6to4 of 127.0.0.1
+		"::7f00:1",           // IPv4-compatible 127.0.0.1
+		"::ffff:0:a9fe:a9fe", // IPv4-translated 169.254.169.254
+		"0.1.2.3",            // this network
+	}
+	allowed := []string{"64:ff9b::808:808", "2002:808:808::1"} // 8.8.8.8 behind NAT64 and 6to4
+	for _, h := range append(append([]string{}, refused...), allowed...) {
+		f.cfg.Hosts = append(f.cfg.Hosts, "["+h+"]", h)
+	}
+	f.cfg.AllowLoopback = false
+	s := f.service()
+	url := func(h string) string {
+		if strings.Contains(h, ":") {
+			return "https://[" + h + "]/hook"
+		}
+		return "https://" + h + "/hook"
+	}
+	for _, h := range refused {
+		_, err := s.Create(context.Background(), webhook.Owner{}, webhook.EndpointInput{URL: url(h), Types: []string{notify.PointsEarned}})
+		if fault.CodeOf(err) != fault.HostNotAllowed {
+			t.Errorf("%s: %v, want host_not_allowed", h, err)
+		}
+	}
+	for _, h := range allowed {
+		if _, err := s.Create(context.Background(), webhook.Owner{}, webhook.EndpointInput{URL: url(h), Types: []string{notify.PointsEarned}}); err != nil {
+			t.Errorf("%s: %v", h, err)
+		}
 	}
 }
