@@ -3,6 +3,7 @@ package webhook_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -148,5 +149,61 @@ func TestIPv6FormsOfPrivateIPv4AddressesAreRefused(t *testing.T) {
 		if _, err := s.Create(context.Background(), webhook.Owner{}, webhook.EndpointInput{URL: url(h), Types: []string{notify.PointsEarned}}); err != nil {
 			t.Errorf("%s: %v", h, err)
 		}
+	}
+}
+
+// TestAPartnersSlowEndpointsHoldBackNoOther: the bound of requests in
+// flight holds for all of a partner's endpoints together, so a partner
+// cannot take every worker by subscribing several slow endpoints: with two
+// of its endpoints holding their requests, an admin's healthy endpoint
+// still gets all of its notifications.
+func TestAPartnersSlowEndpointsHoldBackNoOther(t *testing.T) {
+	f := newFixture(t)
+	f.cfg.PerEndpoint, f.cfg.Workers, f.cfg.Poll = 2, 4, 10*time.Millisecond
+	f.cfg.Timeout = time.Minute // a held request holds its worker until released
+	s := f.service()
+	_, k, err := f.l.CreateKey(context.Background(), "slow partner", "partner", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := [2]*receiver{newReceiver(t), newReceiver(t)}
+	for _, r := range slow {
+		r.set("held")
+		f.subscribe(s, r, webhook.Owner{Partner: k.PartnerID})
+	}
+	healthy := newReceiver(t)
+	f.subscribe(s, healthy, webhook.Owner{})
+	const customers = 12
+	for i := range customers {
+		f.emit(earned(fmt.Sprint("C", i), "1"))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { s.Run(ctx, func(err error) { t.Error(err) }); close(ran) }()
+	defer func() {
+		cancel()
+		for _, r := range slow {
+			go func() {
+				for {
+					select {
+					case r.release <- http.StatusOK:
+					case <-ran:
+						return
+					}
+				}
+			}()
+		}
+		<-ran
+	}()
+	deadline := time.Now().Add(10 * time.Second) // a failure's bound; a pass takes milliseconds
+	for len(healthy.requests()) < customers {
+		if time.Now().After(deadline) {
+			t.Fatalf("the healthy endpoint got %d of %d notifications while the partner's slow endpoints hold %d and %d requests",
+				len(healthy.requests()), customers, len(slow[0].arrived), len(slow[1].arrived))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := len(slow[0].arrived) + len(slow[1].arrived); n > f.cfg.PerEndpoint {
+		t.Errorf("%d requests in flight to the partner's endpoints, want at most %d", n, f.cfg.PerEndpoint)
 	}
 }

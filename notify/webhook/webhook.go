@@ -70,8 +70,10 @@ type Config struct {
 	CoolDown time.Duration
 	// Batch is how many deliveries one step claims at most (default 100);
 	// Workers how many it sends at once (default 16); PerEndpoint how many
-	// requests one endpoint may have in flight (default 8), so that a slow
-	// endpoint holds at most that many workers.
+	// requests one admin endpoint, or all the endpoints of one partner
+	// together, may have in flight (default 8), so that a slow endpoint,
+	// or a partner's several, holds at most that many workers (an open
+	// endpoint's probe aside).
 	Batch, Workers, PerEndpoint int
 	// Poll is how often Run looks for work when there was none (default 1s).
 	Poll time.Duration
