@@ -204,24 +204,27 @@ type Filter struct {
 	Partner int64
 }
 
-// feedScan is how many notifications a filtered Feed reads per query.
-const feedScan = 1000
+// feedScan is how many notifications a filtered Feed reads per query, and
+// FeedScanMax how many it reads in all, matches or not, per call.
+const (
+	feedScan    = 1000
+	FeedScanMax = 10 * feedScan
+)
 
 // Feed reads up to limit notifications after the cursor, in commit order,
 // and the cursor after the last one it read: the last of a full page, else
-// the last notification the feed holds so far, past those the filter left
-// out (the given cursor when there are none), so that a filtered reader
-// does not read them again. A reader that follows the cursors sees every
-// notification exactly once, whatever commits meanwhile: the feed shows
-// only notifications of transactions older than every transaction still in
-// flight (ledger.Tx.Horizon), so none commits later before one shown.
+// the last notification it read, past those the filter left out (the given
+// cursor when there are none), so that a filtered reader does not read
+// them again. A filtered call reads at most FeedScanMax notifications, so
+// its page may be short, even empty, before the feed's end: the end is a
+// page whose cursor is the one given. A reader that follows the cursors
+// sees every notification exactly once, whatever commits meanwhile: the
+// feed shows only notifications of transactions older than every
+// transaction still in flight (ledger.Tx.Horizon), so none commits later
+// before one shown.
 func Feed(ctx context.Context, l *ledger.Ledger, after Cursor, limit int, f Filter) (list []Notification, next Cursor, err error) {
 	if limit <= 0 {
 		return nil, after, nil
-	}
-	scan := limit
-	if f.Types != nil || f.Partner != 0 {
-		scan = max(limit, feedScan)
 	}
 	// READ COMMITTED (InTx), as Horizon needs: when a transaction it counts
 	// is unknown (most often another database's that has just ended), it
@@ -234,8 +237,9 @@ func Feed(ctx context.Context, l *ledger.Ledger, after Cursor, limit int, f Filt
 			return err
 		}
 		// Read scan at a time, the filter's misses without their payload,
-		// until the page is full or the feed ends.
-		for {
+		// until the page is full, the feed ends or FeedScanMax are read.
+		// The first read is limit, as if every one matched.
+		for scan, total := limit, 0; ; {
 			rows, err := tx.Query(ctx, `SELECT id, xid::text, type, coalesce(customer_id, ''), coalesce(partner_id, 0),
        occurred_at, CASE WHEN m THEN payload END, m
 FROM (SELECT *, ($4::text[] IS NULL OR type = ANY($4)) AND ($5 = 0 OR partner_id IS NULL OR partner_id = $5) AS m
@@ -274,6 +278,10 @@ ORDER BY xid, id`, strconv.FormatUint(h, 10), strconv.FormatUint(next.xid, 10), 
 			if err := rows.Err(); err != nil || read < scan {
 				return err
 			}
+			if total += read; total >= FeedScanMax {
+				return nil
+			}
+			scan = min(max(limit, feedScan), FeedScanMax-total)
 		}
 	})
 	return list, next, err
