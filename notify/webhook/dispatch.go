@@ -214,8 +214,9 @@ const qOwner = `coalesce(e.partner_id, -e.id)`
 
 // claim leases the due deliveries of closed endpoints, at most limit and
 // at most PerEndpoint in flight per admin endpoint or per partner, all its
-// endpoints together (counting those already in flight), and one delivery of each open endpoint whose probe is due and
-// has none in flight, and loads what sending them needs.
+// endpoints together (counting those already in flight), and one delivery
+// of each open endpoint whose probe is due and has none in flight, and
+// loads what sending them needs.
 func (s *Service) claim(ctx context.Context, limit int) ([]job, error) {
 	var jobs []job
 	err := s.l.InTx(ctx, func(tx *ledger.Tx) error {
