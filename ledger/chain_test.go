@@ -171,7 +171,10 @@ func TestSealWaitsForTheTransactionsInFlight(t *testing.T) {
 	}
 	older := make(chan struct{})
 	release := make(chan struct{})
-	done := make(chan error)
+	var releaseOnce sync.Once
+	letGo := func() { releaseOnce.Do(func() { close(release) }) }
+	defer letGo() // a failure below must not leave the transaction open
+	done := make(chan error, 1)
 	var first *ledger.Entry
 	go func() {
 		done <- l.InTx(ctx, func(tx *ledger.Tx) error {
@@ -189,7 +192,7 @@ func TestSealWaitsForTheTransactionsInFlight(t *testing.T) {
 	if n, err := l.Seal(ctx, 100); err != nil || n != 0 {
 		t.Fatalf("Seal with an older transaction in flight = %d, %v; want 0", n, err)
 	}
-	close(release)
+	letGo()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
