@@ -5,10 +5,11 @@
 //	tally keys create|list|revoke manage API keys
 //	tally expire [--as-of T] [--dry-run]  expire points lots due by T (or preview)
 //	tally expire undo --run ID --reason R undo an expiry run
+//	tally verify [--seq N --digest D]  walk the tamper-evident chain
 //	tally devdb start|stop|url    the project-local PostgreSQL cluster (make run/test)
 //
 // Configuration comes from the environment: DATABASE_URL, TALLY_ADDR,
-// TALLY_ADMIN_KEY, TALLY_LOG_LEVEL, TALLY_DATA_DIR.
+// TALLY_ADMIN_KEY, TALLY_LOG_LEVEL, TALLY_DATA_DIR, TALLY_SEAL_INTERVAL.
 package main
 
 import (
@@ -55,6 +56,10 @@ commands:
                                 by T (T may then be later), writing nothing
   expire undo --run ID --reason R
                                 undo an expiry run: its points back in their lots
+  verify [--seq N --digest HEX]
+                                walk the tamper-evident chain (progress on stderr) and
+                                name the first broken link; with a head kept elsewhere
+                                (GET /v1/audit/head), check the chain still holds it
   devdb start|stop|url [--dir D] [--fast]
                                 the project-local PostgreSQL cluster
 
@@ -64,6 +69,7 @@ environment:
   TALLY_ADMIN_KEY     make sure an admin key with this value exists at start
   TALLY_LOG_LEVEL     debug, info (default), warn or error
   TALLY_DATA_DIR      where the project-local cluster lives (default .data)
+  TALLY_SEAL_INTERVAL how often serve seals committed entries into the chain (default 1s)
   TALLY_EVENT_WRITERS how many groups of partner events are written at once (default 2)
   TALLY_PPROF_ADDR    serve Go's pprof on this separate address (default off)
 `
@@ -88,6 +94,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return keysCmd(ctx, env, args[1:])
 	case "expire":
 		return expireCmd(ctx, env, args[1:])
+	case "verify":
+		return verifyCmd(ctx, env, args[1:])
 	case "devdb":
 		return devdbCmd(ctx, env, args[1:])
 	case "help", "-h", "--help":

@@ -98,6 +98,18 @@ func serve(ctx context.Context, env environment, args []string) error {
 		go http.ListenAndServe(addr, mux)
 		log.Info("pprof", "addr", addr)
 	}
+	// The chain is sealed off the request path: writers never wait for it.
+	sealEvery, err := time.ParseDuration(env.get("TALLY_SEAL_INTERVAL", "1s"))
+	if err != nil || sealEvery <= 0 {
+		return usageError{"TALLY_SEAL_INTERVAL must be a positive duration such as 1s"}
+	}
+	sealCtx, stopSealing := context.WithCancel(ctx)
+	sealed := make(chan struct{})
+	go func() {
+		defer close(sealed)
+		l.RunSealer(sealCtx, sealEvery, func(err error) { log.Error("sealing the chain", "err", err) })
+	}()
+	defer func() { stopSealing(); <-sealed }()
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 		WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute}
 	done := make(chan error, 1)
