@@ -14,11 +14,11 @@ import (
 // figures' digest and whether the books still render it, and the history
 // of its closes and reopenings.
 type PeriodStatus struct {
-	Month    rules.Month          `json:"month"`
-	StartsAt time.Time            `json:"starts_at"`
-	EndsAt   time.Time            `json:"ends_at"`
-	Closed   bool                 `json:"closed"`
-	Period   *ledger.Period       `json:"period"`
+	Month    rules.Month    `json:"month"`
+	StartsAt time.Time      `json:"starts_at"`
+	EndsAt   time.Time      `json:"ends_at"`
+	Closed   bool           `json:"closed"`
+	Period   *ledger.Period `json:"period"`
 	// Unchanged is true when the month is closed and its figures, rendered
 	// again now, have the digest it was closed with.
 	Unchanged *bool                `json:"unchanged"`
