@@ -5,7 +5,7 @@ export PATH := $(PATH):/usr/local/go/bin
 GO ?= go
 BIN := bin/tally
 
-.PHONY: help build run test vet lint-openapi axe screens fuzz bench chaos mutation clean-db
+.PHONY: help build run test vet lint-openapi axe screens fuzz bench chaos chaos-failover ha ha-stop mutation clean-db
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -76,6 +76,16 @@ bench: build ## pgbench and the real server under load, 3 runs back to back -> d
 chaos: ## kill the server (SIGKILL, 3x) and crash PostgreSQL (1x) under load; check nothing acknowledged is lost or doubled
 	set -o pipefail; $(GO) test ./internal/chaos -count=1 -run '^TestChaos$$' -timeout 5m -v -args -chaos.full | grep -E '^(ops acknowledged|--- |ok|FAIL)|chaos_test'
 
+chaos-failover: ## under load, kill the primary PostgreSQL node (pg_auto_failover promotes a standby) and the server; check nothing acknowledged is lost or doubled, print how long writes were unavailable
+	set -o pipefail; $(GO) test ./internal/chaos -count=1 -run '^TestChaosFailover$$' -timeout 10m -v -args -chaos.full | grep -E '^(ops acknowledged|writes unavailable|--- |ok|FAIL)|chaos_test|failover_test'
+
+ha: build ## a local replicated cluster (pg_auto_failover: monitor, primary, two synchronous standbys) in .data/ha; prints the URLs to export
+	@./$(BIN) devdb ha start
+	@echo "# then: eval \"\$$(make -s ha)\" && make run; make ha-stop stops the cluster"
+
+ha-stop: build ## stop the replicated cluster of make ha (its data is kept)
+	./$(BIN) devdb ha stop
+
 # Mutation testing (docs/TESTING.md): gremlins changes one operator at a time
 # in a package and runs that package's own tests; a mutant the tests do not
 # notice "lived". Gremlins copies the whole module root per worker, so it
@@ -110,4 +120,6 @@ clean-db: build ## stop and delete the local clusters (all local data is lost)
 	-./$(BIN) devdb stop --dir .data/pgbench-go
 	-./$(BIN) devdb stop --dir .data/pgchaos
 	-./$(BIN) devdb stop --dir .data/pgmutation
+	-[ ! -d .data/ha ] || ./$(BIN) devdb ha stop
+	-[ ! -d .data/hachaos ] || ./$(BIN) devdb ha stop --dir .data/hachaos
 	rm -rf .data

@@ -30,6 +30,7 @@ var statusOf = map[fault.Code]int{
 	fault.UnsupportedMediaType: http.StatusUnsupportedMediaType,
 	fault.MethodNotAllowed:     http.StatusMethodNotAllowed,
 	fault.Unavailable:          http.StatusServiceUnavailable,
+	fault.DatabaseUnavailable:  http.StatusServiceUnavailable,
 	fault.MalformedRequest:     http.StatusBadRequest,
 
 	fault.UnknownCustomer:   http.StatusUnprocessableEntity,
@@ -108,6 +109,9 @@ func problemFor(err error) Problem {
 		}
 		return Problem{Code: code, Status: he.Code, Detail: detail}
 	}
+	if fault.DatabaseLost(err) {
+		return databaseUnavailable
+	}
 	return Problem{Code: fault.Internal, Status: http.StatusInternalServerError,
 		Detail: "internal error: the request id in this response finds it in the logs"}
 }
@@ -122,6 +126,9 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	if p.Status >= 500 {
 		s.log.ErrorContext(c.Request().Context(), "request failed", "err", err, "request_id", p.RequestID,
 			"method", methodLabel(c.Request().Method), "path", clipPath(c.Request().URL.Path))
+	}
+	if p.Status == http.StatusServiceUnavailable {
+		c.Response().Header().Set("Retry-After", retryAfter)
 	}
 	c.Response().Header().Set(echo.HeaderContentType, "application/problem+json")
 	c.Response().WriteHeader(p.Status)

@@ -33,23 +33,24 @@ func writingBodies(t *testing.T) map[string]any {
 	entry["metadata"] = map[string]any{"ticket": "T-1"}
 	reason := map[string]any{"reason": "a reason"}
 	return map[string]any{
-		"POST /v1/customers":               map[string]any{"id": "C9", "name": "N", "referred_by": "C1"},
-		"POST /v1/events":                  shipment("e1", "C1", "S1", "100", time.Now().Add(-time.Hour)),
-		"POST /v1/events/batch":            map[string]any{"events": []any{shipment("e1", "C1", "S1", "100", time.Now().Add(-time.Hour))}},
-		"PUT /v1/rules":                    ruleSet,
-		"POST /v1/campaigns":               map[string]any{"id": "c", "name": "c", "starts_at": at, "ends_at": at, "multiplier": "2", "segments": []any{"vip"}},
-		"POST /v1/products":                map[string]any{"sku": "mug", "name": "Mug", "kind": "standard", "points_price": "10"},
-		"PATCH /v1/products/pen":           map[string]any{"name": "Pen"},
-		"POST /v1/redemptions":             map[string]any{"redemption_id": "r1", "customer_id": "C1", "sku": "pen", "quantity": 1},
-		"POST /v1/redemptions/r0/cancel":   reason,
-		"POST /v1/deposits":                map[string]any{"deposit_id": "d1", "customer_id": "C1", "amount": "100"},
-		"POST /v1/charges":                 map[string]any{"charge_id": "c1", "customer_id": "C1", "amount": "100", "shipment_id": "S1"},
-		"POST /v1/withdrawals":             map[string]any{"withdrawal_id": "w1", "customer_id": "C1", "amount": "100"},
-		"POST /v1/deposits/d0/reversal":    reason,
-		"POST /v1/charges/c0/reversal":     reason,
-		"POST /v1/withdrawals/w0/reversal": reason,
-		"POST /v1/entries":                 entry,
-		"POST /v1/entries/1/reversal":      reason,
+		"POST /v1/customers":                       map[string]any{"id": "C9", "name": "N", "referred_by": "C1"},
+		"POST /v1/events":                          shipment("e1", "C1", "S1", "100", time.Now().Add(-time.Hour)),
+		"POST /v1/events/batch":                    map[string]any{"events": []any{shipment("e1", "C1", "S1", "100", time.Now().Add(-time.Hour))}},
+		"PUT /v1/rules":                            ruleSet,
+		"POST /v1/campaigns":                       map[string]any{"id": "c", "name": "c", "starts_at": at, "ends_at": at, "multiplier": "2", "segments": []any{"vip"}},
+		"POST /v1/products":                        map[string]any{"sku": "mug", "name": "Mug", "kind": "standard", "points_price": "10"},
+		"PATCH /v1/products/pen":                   map[string]any{"name": "Pen"},
+		"POST /v1/redemptions":                     map[string]any{"redemption_id": "r1", "customer_id": "C1", "sku": "pen", "quantity": 1},
+		"POST /v1/redemptions/r0/cancel":           reason,
+		"POST /v1/deposits":                        map[string]any{"deposit_id": "d1", "customer_id": "C1", "amount": "100"},
+		"POST /v1/charges":                         map[string]any{"charge_id": "c1", "customer_id": "C1", "amount": "100", "shipment_id": "S1"},
+		"POST /v1/withdrawals":                     map[string]any{"withdrawal_id": "w1", "customer_id": "C1", "amount": "100"},
+		"POST /v1/deposits/d0/reversal":            reason,
+		"POST /v1/charges/c0/reversal":             reason,
+		"POST /v1/withdrawals/w0/reversal":         reason,
+		"POST /v1/entries":                         entry,
+		"POST /v1/entries/1/reversal":              reason,
+		"PUT /v1/partners/1/low-balance-threshold": map[string]any{"threshold": "500"},
 	}
 }
 
@@ -129,7 +130,7 @@ func TestOverLongTextIsRefusedOnEveryWritingRoute(t *testing.T) {
 
 	megabyte := strings.Repeat("x", 900_000) // under the 1 MiB body bound
 	long := strings.Repeat("é", 2_000)       // 4,000 bytes
-	amounts := map[string]bool{"amount": true, "points_price": true, "multiplier": true}
+	amounts := map[string]bool{"amount": true, "points_price": true, "multiplier": true, "threshold": true}
 	times := map[string]bool{"occurred_at": true, "starts_at": true, "ends_at": true, "effective_from": true}
 	bodies := writingBodies(t)
 	routes := 0

@@ -75,8 +75,8 @@ func concrete(path string) string {
 	switch {
 	case strings.HasPrefix(path, "/v1/customers/"):
 		id = "C1"
-	case strings.HasPrefix(path, "/v1/entries/"), strings.HasPrefix(path, "/v1/jobs/"):
-		id = "1"
+	case strings.HasPrefix(path, "/v1/entries/"), strings.HasPrefix(path, "/v1/jobs/"), strings.HasPrefix(path, "/v1/partners/"):
+		id = "1" // a partner: the harness's one, the first
 	}
 	return strings.NewReplacer("{code}", "customer:C1:points", "{id}", id, "{sku}", "pen", "{month}", "2099-01").Replace(path)
 }
@@ -183,28 +183,29 @@ func TestDatabaseOutageAnswersInternalProblems(t *testing.T) {
 	ruleSet["effective_from"] = time.Now().Add(24 * time.Hour).Format(time.RFC3339)
 	at := time.Now().Add(-time.Minute)
 	valid := map[string]call{
-		"postEntry":         {body: adjustment("1", "C1")},
-		"reverseEntry":      {body: map[string]any{"reason": "x"}},
-		"createCustomer":    {body: map[string]any{"id": "C9", "name": "N"}},
-		"postEvent":         {body: shipment("o1", "C1", "S1", "100", at)},
-		"postEventBatch":    {body: map[string]any{"events": []any{shipment("o1", "C1", "S1", "100", at)}}},
-		"putRules":          {body: ruleSet},
-		"createCampaign":    {body: map[string]any{"id": "c", "name": "c", "starts_at": at.Format(time.RFC3339), "ends_at": at.Add(time.Hour).Format(time.RFC3339), "multiplier": "2"}},
-		"createProduct":     {body: map[string]any{"sku": "pen", "name": "Pen", "kind": "standard", "points_price": "10"}},
-		"updateProduct":     {body: map[string]any{"name": "Pen"}},
-		"redeem":            {body: map[string]any{"redemption_id": "m1", "customer_id": "C1", "sku": "pen", "quantity": 1}},
-		"cancelRedemption":  {body: map[string]any{"reason": "x"}},
-		"recordDeposit":     {body: map[string]any{"deposit_id": "m1", "customer_id": "C1", "amount": "100"}},
-		"recordCharge":      {body: map[string]any{"charge_id": "m1", "customer_id": "C1", "amount": "100", "shipment_id": "S1"}},
-		"recordWithdrawal":  {body: map[string]any{"withdrawal_id": "m1", "customer_id": "C1", "amount": "100"}},
-		"reverseDeposit":    {body: map[string]any{"reason": "x"}},
-		"reverseCharge":     {body: map[string]any{"reason": "x"}},
-		"reverseWithdrawal": {body: map[string]any{"reason": "x"}},
-		"undoExpiryRun":     {body: map[string]any{"reason": "x"}},
-		"reopenPeriod":      {body: map[string]any{"reason": "x"}},
-		"getRebateReport":   {path: "?from=" + queryTime(at)},
-		"getPointsReport":   {path: "?from=" + queryTime(at)},
-		"getSegmentReport":  {path: "?month=" + at.In(shanghaiZone()).Format("2006-01")},
+		"postEntry":              {body: adjustment("1", "C1")},
+		"reverseEntry":           {body: map[string]any{"reason": "x"}},
+		"createCustomer":         {body: map[string]any{"id": "C9", "name": "N"}},
+		"postEvent":              {body: shipment("o1", "C1", "S1", "100", at)},
+		"postEventBatch":         {body: map[string]any{"events": []any{shipment("o1", "C1", "S1", "100", at)}}},
+		"putRules":               {body: ruleSet},
+		"createCampaign":         {body: map[string]any{"id": "c", "name": "c", "starts_at": at.Format(time.RFC3339), "ends_at": at.Add(time.Hour).Format(time.RFC3339), "multiplier": "2"}},
+		"createProduct":          {body: map[string]any{"sku": "pen", "name": "Pen", "kind": "standard", "points_price": "10"}},
+		"updateProduct":          {body: map[string]any{"name": "Pen"}},
+		"redeem":                 {body: map[string]any{"redemption_id": "m1", "customer_id": "C1", "sku": "pen", "quantity": 1}},
+		"cancelRedemption":       {body: map[string]any{"reason": "x"}},
+		"recordDeposit":          {body: map[string]any{"deposit_id": "m1", "customer_id": "C1", "amount": "100"}},
+		"recordCharge":           {body: map[string]any{"charge_id": "m1", "customer_id": "C1", "amount": "100", "shipment_id": "S1"}},
+		"recordWithdrawal":       {body: map[string]any{"withdrawal_id": "m1", "customer_id": "C1", "amount": "100"}},
+		"reverseDeposit":         {body: map[string]any{"reason": "x"}},
+		"reverseCharge":          {body: map[string]any{"reason": "x"}},
+		"reverseWithdrawal":      {body: map[string]any{"reason": "x"}},
+		"undoExpiryRun":          {body: map[string]any{"reason": "x"}},
+		"putLowBalanceThreshold": {body: map[string]any{"threshold": "500"}},
+		"reopenPeriod":           {body: map[string]any{"reason": "x"}},
+		"getRebateReport":        {path: "?from=" + queryTime(at)},
+		"getPointsReport":        {path: "?from=" + queryTime(at)},
+		"getSegmentReport":       {path: "?month=" + at.In(shanghaiZone()).Format("2006-01")},
 
 		// pages.go
 		"createPortalSession": {body: map[string]any{"customer_id": "C1"}},

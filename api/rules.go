@@ -46,7 +46,8 @@ func (s *Server) listRuleVersions(c echo.Context) error {
 
 // putRules stores a new version of the rule set.
 func (s *Server) putRules(c echo.Context) error {
-	rs := rules.RuleSet{BackdatingDays: rules.DefaultBackdatingDays} // when the document does not set it
+	// What the document does not set.
+	rs := rules.RuleSet{BackdatingDays: rules.DefaultBackdatingDays, ExpiryNoticeDays: rules.DefaultExpiryNoticeDays()}
 	if err := decode(c, &rs); err != nil {
 		return err
 	}

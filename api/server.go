@@ -53,6 +53,9 @@ type Config struct {
 	Registry *prometheus.Registry
 	// Pages, when set, are served beside the API (pages.go).
 	Pages Pages
+	// Reads, when set, are standbys that serve the reads marked onReplica
+	// (replicas.go).
+	Reads *Reads
 	// PublicURL is the scheme and host the pages are reached at
 	// ("https://loyalty.example.com"), which portal links are built on;
 	// empty builds them on the request's own scheme and Host (development).
@@ -70,7 +73,9 @@ type Server struct {
 	openapi []byte
 	ready   func(context.Context) error
 	metrics *metrics
-	keys    keyCache
+	keys    *keyCache
+	// routing serves reads from standbys; nil without (replicas.go).
+	routing *routing
 	// reading tells the event writers of a read in flight (loyalty's
 	// Reading).
 	reading func() (done func())
@@ -91,7 +96,7 @@ func New(cfg Config) *Server {
 		cfg.Registry = prometheus.NewRegistry()
 	}
 	s := &Server{ledger: cfg.Ledger, loyalty: cfg.Loyalty, catalog: cfg.Catalog, prepaid: cfg.Prepaid, finance: cfg.Finance,
-		log: cfg.Log, openapi: cfg.OpenAPI, ready: cfg.Ready, reading: cfg.Loyalty.Reading,
+		log: cfg.Log, openapi: cfg.OpenAPI, ready: cfg.Ready, reading: cfg.Loyalty.Reading, keys: &keyCache{},
 		publicURL: strings.TrimRight(cfg.PublicURL, "/")}
 	s.metrics = newMetrics(cfg.Registry, cfg.Ledger, cfg.Loyalty)
 	cfg.Ledger.OnKeyRevoked(s.keys.forget)
@@ -106,6 +111,7 @@ func New(cfg Config) *Server {
 			s.log.Error("panic", "err", err, "stack", string(stack))
 			return err
 		}}))
+	e.Use(s.consistencyToken)
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
@@ -122,10 +128,10 @@ func New(cfg Config) *Server {
 
 	// customers.go
 	v1.POST("/customers", s.createCustomer, writers)
-	v1.GET("/customers/:id", s.getCustomer, accountReaders)
-	v1.GET("/customers/:id/balances", s.customerBalances, accountReaders)
-	v1.GET("/customers/:id/statement", s.customerStatement, accountReaders)
-	v1.GET("/customers/:id/points/expiring", s.expiringPoints, accountReaders)
+	v1.GET("/customers/:id", s.onReplica((*Server).getCustomer), accountReaders)
+	v1.GET("/customers/:id/balances", s.onReplica((*Server).customerBalances), accountReaders)
+	v1.GET("/customers/:id/statement", s.onReplica((*Server).customerStatement), accountReaders)
+	v1.GET("/customers/:id/points/expiring", s.onReplica((*Server).expiringPoints), accountReaders)
 	// events.go
 	v1.POST("/events", s.postEvent, writers)
 	v1.POST("/events/batch", s.postEventBatch, writers)
@@ -138,9 +144,9 @@ func New(cfg Config) *Server {
 	// products.go, redemptions.go
 	v1.POST("/products", s.createProduct, admin)
 	v1.PATCH("/products/:sku", s.patchProduct, admin)
-	v1.GET("/products", s.listProducts, books)
-	v1.GET("/customers/:id/catalog", s.customerCatalog, accountReaders)
-	v1.GET("/customers/:id/redemptions", s.customerRedemptions, accountReaders)
+	v1.GET("/products", s.onReplica((*Server).listProducts), books)
+	v1.GET("/customers/:id/catalog", s.onReplica((*Server).customerCatalog), accountReaders)
+	v1.GET("/customers/:id/redemptions", s.onReplica((*Server).customerRedemptions), accountReaders)
 	v1.POST("/redemptions", s.redeem, redeemers)
 	v1.POST("/redemptions/:id/cancel", s.cancelRedemption, redeemers)
 	// movements.go
@@ -150,17 +156,17 @@ func New(cfg Config) *Server {
 	}
 	// accounts.go, entries.go
 	v1.GET("/accounts", s.listAccounts, books)
-	v1.GET("/accounts/:code", s.getAccount, accountReaders)
-	v1.GET("/accounts/:code/balance", s.getBalance, accountReaders)
+	v1.GET("/accounts/:code", s.onReplica((*Server).getAccount), accountReaders)
+	v1.GET("/accounts/:code/balance", s.onReplica((*Server).getBalance), accountReaders)
 	v1.GET("/accounts/:code/postings", s.listPostings, accountReaders)
 	v1.POST("/entries", s.postEntry, admin)
 	v1.GET("/entries/:id", s.getEntry, books)
 	v1.POST("/entries/:id/reversal", s.reverseEntry, admin)
 	// reports.go, reconciliation.go
-	v1.GET("/reports/trial-balance", s.trialBalance, books)
-	v1.GET("/reports/rebates", s.rebateReport, books)
-	v1.GET("/reports/points", s.pointsReport, books)
-	v1.GET("/reports/segments", s.segmentReport, books)
+	v1.GET("/reports/trial-balance", s.onReplica((*Server).trialBalance), books)
+	v1.GET("/reports/rebates", s.onReplica((*Server).rebateReport), books)
+	v1.GET("/reports/points", s.onReplica((*Server).pointsReport), books)
+	v1.GET("/reports/segments", s.onReplica((*Server).segmentReport), books)
 	v1.GET("/reconciliation", s.reconcile, books)
 	v1.POST("/periods/:month/close", s.closePeriod, books)
 	v1.POST("/periods/:month/reopen", s.reopenPeriod, admin)
@@ -170,6 +176,10 @@ func New(cfg Config) *Server {
 	// jobs.go
 	v1.POST("/jobs/expire", s.runExpiry, admin)
 	v1.POST("/jobs/expire/runs/:id/undo", s.undoExpiry, admin)
+	// notices.go
+	v1.POST("/jobs/notices", s.runNotices, admin)
+	v1.GET("/partners/:id/low-balance-threshold", s.getLowBalanceThreshold, writers)
+	v1.PUT("/partners/:id/low-balance-threshold", s.putLowBalanceThreshold, writers)
 	// notifications.go
 	v1.GET("/notifications", s.listNotifications, readers)
 	// pages.go
@@ -179,6 +189,9 @@ func New(cfg Config) *Server {
 	}
 
 	s.echo = e
+	if cfg.Reads != nil {
+		s.useReads(cfg.Reads, cfg.Registry)
+	}
 	return s
 }
 
@@ -251,6 +264,13 @@ func (s *Server) readyz(c echo.Context) error {
 			s.log.Warn("not ready", "err", err)
 			return fault.Errorf(fault.Unavailable, "not ready: the database is unreachable or its schema is not current")
 		}
+	}
+	if st, syncs := s.replicaStatuses(); st != nil {
+		body := map[string]any{"status": "ready", "replicas": st}
+		if syncs != nil {
+			body["synchronous_standbys"] = *syncs
+		}
+		return reply(c, http.StatusOK, body)
 	}
 	return reply(c, http.StatusOK, map[string]string{"status": "ready"})
 }

@@ -123,12 +123,16 @@ func (s *stream) finish(close string, records ...[]string) error {
 	return err
 }
 
-// fail ends a report that broke: before its first row, as the error; after
-// it, the status is sent, so the body is cut short and the error is logged.
+// fail ends a report that broke: before its first row, as the error
+// (503 database_unavailable when the database went away); after it, the
+// status is sent, so the error is logged and the connection aborted
+// without the body's end (no last chunk): the client sees a failed
+// transfer, never a shorter report that looks whole.
 func (s *stream) fail(srv *Server, err error) error {
 	if !s.started {
 		return err
 	}
 	srv.log.Error("report failed while streaming", "err", err, "route", s.c.Path())
-	return nil
+	s.flush()
+	panic(http.ErrAbortHandler)
 }

@@ -26,7 +26,7 @@ func TestQueryValuesThatAreNotTextAreRefusedAsInput(t *testing.T) {
 	bad := []string{"%00", "%FF", "a%00b", "%C3%28"}
 	queried := 0
 	for _, o := range operations(t) {
-		if o.public || (o.method != http.MethodGet && o.id != "runExpiry") {
+		if o.public || (o.method != http.MethodGet && o.id != "runExpiry" && o.id != "runNotices") {
 			continue
 		}
 		op := doc.Paths.Find(o.path).GetOperation(o.method)

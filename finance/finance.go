@@ -4,8 +4,9 @@
 // runs the ledger's invariants with the checks of the packages that keep
 // rows beside the books (prepaid's rebate check, loyalty's event rows).
 //
-// It owns no table, and writes only the close or reopening of a month,
-// through the ledger, which keeps them. It reads the books only through the
+// It owns no table and writes nothing but the notice of a failed
+// reconciliation (notify) and, through the ledger, which keeps them, the
+// close or reopening of a month. It reads the books only through the
 // ledger's reports (trial balance, movements, reconciliation) and the rows
 // of loyalty and prepaid only through those packages; it never names a
 // table. Nothing but api, cmd/tally and tests import it.

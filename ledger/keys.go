@@ -92,13 +92,21 @@ func (l *Ledger) CreateKey(ctx context.Context, name string, role Role, customer
 // wrote), and returns its secret.
 //
 // Errors: fault.Invalid, fault.NotFound (no such partner).
+// PartnerExists says whether the partner was founded (partners are never
+// deleted).
+func (l *Ledger) PartnerExists(ctx context.Context, partnerID int64) (bool, error) {
+	var known bool
+	err := l.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM partners WHERE id = $1)`, partnerID).Scan(&known)
+	return known, err
+}
+
 func (l *Ledger) AddPartnerKey(ctx context.Context, partnerID int64, name string) (string, APIKey, error) {
 	secret, err := newSecret()
 	if err != nil {
 		return "", APIKey{}, err
 	}
-	var known bool
-	if err := l.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM partners WHERE id = $1)`, partnerID).Scan(&known); err != nil {
+	known, err := l.PartnerExists(ctx, partnerID)
+	if err != nil {
 		return "", APIKey{}, err
 	}
 	if !known { // partners are never deleted: it cannot vanish before the insert
@@ -223,6 +231,29 @@ func (l *Ledger) OnKeyRevoked(fn func(id int64)) {
 	l.revokedMu.Lock()
 	defer l.revokedMu.Unlock()
 	l.onRevoked = append(l.onRevoked, fn)
+}
+
+// KeyLive reports whether key id exists and is not revoked.
+func (l *Ledger) KeyLive(ctx context.Context, id int64) (bool, error) {
+	var ok bool
+	err := l.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM api_keys WHERE id = $1 AND revoked_at IS NULL)`, id).Scan(&ok)
+	return ok, err
+}
+
+// KeySpaces maps each of the keys that exists, revoked or not, to its
+// space (APIKey.Space), in the transaction's snapshot.
+func (tx *Tx) KeySpaces(ctx context.Context, ids []int64) (map[int64]string, error) {
+	rows, err := tx.Query(ctx, `SELECT id, coalesce(customer_id, ''), coalesce(partner_id, 0) FROM api_keys WHERE id = ANY($1)`, ids)
+	if err != nil {
+		return nil, err
+	}
+	spaces := make(map[int64]string, len(ids))
+	var k APIKey
+	_, err = pgx.ForEachRow(rows, []any{&k.ID, &k.CustomerID, &k.PartnerID}, func() error {
+		spaces[k.ID] = k.Space()
+		return nil
+	})
+	return spaces, err
 }
 
 // HasKey reports whether a live key with the role exists.

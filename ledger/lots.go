@@ -111,3 +111,40 @@ ORDER BY a.code LIMIT $3`, after, asOf, limit)
 	}
 	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
+
+// AccountExpiry is the points left in one customer points account's lots
+// that expire at one instant.
+type AccountExpiry struct {
+	AccountID  int64
+	CustomerID string
+	ExpiresAt  time.Time
+	Points     int64
+}
+
+// ExpiringPoints lists, soonest expiry first and by account within one
+// instant, the points left in customer lots (available or not) that expire
+// after after and at or before by: at most limit groups, those past the
+// group from (a keyset cursor: the last group of the page before; the zero
+// AccountExpiry for the first page).
+func (tx *Tx) ExpiringPoints(ctx context.Context, after, by time.Time, from AccountExpiry, limit int) ([]AccountExpiry, error) {
+	if from.ExpiresAt.IsZero() {
+		from.ExpiresAt = after
+	}
+	rows, err := tx.Query(ctx, `SELECT l.account_id, a.code, l.expires_at, sum(l.remaining) FROM points_lots l
+JOIN accounts a ON a.id = l.account_id
+WHERE l.remaining > 0 AND l.expires_at > $1 AND l.expires_at <= $2 AND (l.expires_at, l.account_id) > ($3, $4)
+  AND a.asset = 'PTS' AND NOT a.allow_negative
+GROUP BY l.expires_at, l.account_id, a.code ORDER BY l.expires_at, l.account_id LIMIT $5`, after, by, from.ExpiresAt, from.AccountID, limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (AccountExpiry, error) {
+		var g AccountExpiry
+		var code string
+		if err := row.Scan(&g.AccountID, &code, &g.ExpiresAt, &g.Points); err != nil {
+			return g, err
+		}
+		g.CustomerID, _ = CustomerOf(code)
+		return g, nil
+	})
+}

@@ -25,18 +25,41 @@ const checkPage = "1000"
 func (s *Service) ReferenceCheck(ctx context.Context, tx *ledger.Tx) (ledger.Check, error) {
 	check := ledger.Check{Name: "event_rows_intact",
 		Description: "every shipment, event and month names an existing customer, API key and entry; every event is in its key's space"}
-	rows, err := tx.Query(ctx, `SELECT 'shipment:' || s.shipment_id FROM shipments s
+	// The events' keys and spaces, checked against the ledger's keys.
+	rows, err := tx.Query(ctx, `SELECT DISTINCT key_id, space FROM events`)
+	if err != nil {
+		return check, err
+	}
+	var keys []int64
+	var keySpaces []string
+	var key int64
+	var space string
+	if _, err := pgx.ForEachRow(rows, []any{&key, &space}, func() error {
+		keys, keySpaces = append(keys, key), append(keySpaces, space)
+		return nil
+	}); err != nil {
+		return check, err
+	}
+	spaces, err := tx.KeySpaces(ctx, keys)
+	if err != nil {
+		return check, err
+	}
+	var strayKeys []int64
+	var straySpaces []string
+	for i, key := range keys {
+		if space, ok := spaces[key]; !ok || space != keySpaces[i] {
+			strayKeys, straySpaces = append(strayKeys, key), append(straySpaces, keySpaces[i])
+		}
+	}
+	rows, err = tx.Query(ctx, `SELECT 'shipment:' || s.shipment_id FROM shipments s
 WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.id = s.customer_id)
 UNION ALL
 SELECT 'event:' || v.space || ':' || v.event_id FROM events v
-WHERE NOT EXISTS (SELECT 1 FROM api_keys k WHERE k.id = v.key_id AND v.space = CASE
-    WHEN k.partner_id IS NOT NULL THEN 'partner:' || k.partner_id
-    WHEN k.customer_id IS NOT NULL THEN 'customer:' || k.customer_id
-    ELSE 'key:' || k.id END)
+WHERE (v.key_id, v.space) IN (SELECT * FROM unnest($1::bigint[], $2::text[]))
 UNION ALL
 SELECT 'month:' || m.customer_id || ':' || m.month FROM customer_months m
 WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.id = m.customer_id)
-LIMIT 100`)
+LIMIT 100`, strayKeys, straySpaces)
 	if err != nil {
 		return check, err
 	}

@@ -29,3 +29,7 @@ func (s *Service) ProcessEventByEvent(ctx context.Context, key ledger.APIKey, ac
 // SetGroupedFault makes f run as the group loader completes each run of
 // shipments (nil: nothing runs).
 func (s *Service) SetGroupedFault(f func()) { s.groupedFault = f }
+
+// SetNoticeMarkRead makes f run as each notice job has read its mark (nil:
+// nothing runs).
+func (s *Service) SetNoticeMarkRead(f func(job string)) { s.noticeMarkRead = f }

@@ -47,6 +47,9 @@ type Service struct {
 	// groupedFault, when set (by tests), runs as each run of shipments
 	// is completed by the group loader: a stand-in for a bug there.
 	groupedFault func()
+	// noticeMarkRead, when set (by tests), runs as a notice job has read
+	// its mark: where two runs at once both find the work still to do.
+	noticeMarkRead func(job string)
 }
 
 // Stats counts what the service did since it started; read it for metrics.

@@ -40,3 +40,37 @@ SELECT 'S2', customer_id, amount, occurred_at, month, 0, 0, rule_version, 999999
 		t.Errorf("a shipment naming a missing entry: %+v, want shipment:S2 named", c)
 	}
 }
+
+// The reference check names an event row out of its key's space and one
+// whose key does not exist, and no sound one.
+func TestReferenceCheckNamesAnEventOutOfItsKeysSpace(t *testing.T) {
+	e := newEnv(t)
+	e.BreaksBooks("event rows out of their keys' spaces, on purpose")
+	e.Customer("C1")
+	e.Ship("C1", "S1", "100", march(10, 9))
+	for _, q := range []string{
+		`INSERT INTO events (key_id, event_id, type, customer_id, request_hash, result, entry_id, space)
+SELECT key_id, 'E-moved', type, customer_id, request_hash, result, NULL, 'partner:424242' FROM events LIMIT 1`,
+		`INSERT INTO events (key_id, event_id, type, customer_id, request_hash, result, entry_id, space)
+SELECT 987654, 'E-keyless', type, customer_id, request_hash, result, NULL, 'key:987654' FROM events LIMIT 1`,
+	} {
+		if _, err := e.Pool.Exec(e.Ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := e.Ledger.Reconcile(e.Ctx, e.Loyalty.ReferenceCheck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range r.Checks {
+		if c.Name == "event_rows_intact" {
+			got := slices.Clone(c.Offending)
+			slices.Sort(got)
+			if c.Pass || !slices.Equal(got, []string{"event:key:987654:E-keyless", "event:partner:424242:E-moved"}) {
+				t.Errorf("events out of their keys' spaces: %+v, want the two named", c)
+			}
+			return
+		}
+	}
+	t.Fatal("no event_rows_intact check")
+}

@@ -212,7 +212,11 @@ type Filter struct {
 // flight (ledger.Tx.Horizon), so none commits later before one shown.
 func Feed(ctx context.Context, l *ledger.Ledger, after Cursor, limit int, f Filter) (list []Notification, next Cursor, err error) {
 	next = after
-	err = l.ReadTx(ctx, func(tx *ledger.Tx) error {
+	// READ COMMITTED (InTx), as Horizon needs: when a transaction it counts
+	// is unknown (most often another database's that has just ended), it
+	// reads again in a new snapshot, which a REPEATABLE READ transaction
+	// never takes, so it would hide what has committed.
+	err = l.InTx(ctx, func(tx *ledger.Tx) error {
 		h, err := tx.Horizon(ctx)
 		if err != nil {
 			return err

@@ -242,6 +242,10 @@ func (s *Service) move(ctx context.Context, kind string, in MoneyInput, actor st
 		if err != nil {
 			return err
 		}
+		low, err := lowBalanceNotices(ctx, tx, &m, entry.ID, principal, rebate, postings)
+		if err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `INSERT INTO money_movements (kind, id, customer_id, amount, occurred_at, shipment_id,
     rate, rebate, from_principal, from_rebate, clawback, rule_version, request_hash, entry_id, created_at, space)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`, kind, in.ID, in.CustomerID, in.Amount, at,
@@ -257,7 +261,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 		if out, err = moneyMovement(ctx, tx, kind, in.Space, in.ID); err != nil {
 			return err
 		}
-		_, err = notify.Emit(ctx, tx, notices(out)...)
+		_, err = notify.Emit(ctx, tx, append(notices(out), low...)...)
 		return err
 	})
 	return out, replayed, err

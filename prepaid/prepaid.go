@@ -4,7 +4,8 @@
 // the reconciliation check that every deposit's rebate is what the rules
 // that priced it say.
 //
-// It owns the money_movements table and its SQL. It locks the customer and
+// It owns the money_movements and low_balance_thresholds tables and their
+// SQL, and announces a balance under a partner's threshold (lowbalance.go). It locks the customer and
 // reads the rule set in effect through loyalty, prices with the rules
 // package, reads the customer's balances from the ledger and posts one
 // entry per movement through it. It never names a table of loyalty,

@@ -44,6 +44,11 @@ type RuleSet struct {
 	// effect when it is recorded, never of the one its occurred_at falls
 	// in. Absent from a document, it is DefaultBackdatingDays.
 	BackdatingDays int `json:"backdating_days"`
+	// ExpiryNoticeDays are how many days (of 24 hours) before its points
+	// expire a customer's partners hear of it (points.expiring), longest
+	// first: one notice per lead time, none when empty. Absent from a
+	// document, they are DefaultExpiryNoticeDays.
+	ExpiryNoticeDays []int `json:"expiry_notice_days"`
 
 	loc *time.Location
 }
@@ -88,11 +93,12 @@ func Default() RuleSet {
 			{Code: "vip", Min: d("10000"), FirstLevel: 16, LastLevel: 30, Multiplier: d("1.5")},
 			{Code: "project", Min: d("100000"), FirstLevel: 31, LastLevel: 40, Multiplier: d("2.0"), LevelStep: d("100000")},
 		},
-		PointsPerCNY:   d("1"),
-		Referral:       Referral{Bonus: 500, MinShipment: d("50"), MonthlyCap: 20, PendingDays: 14},
-		FeedbackPoints: 10,
-		ExpiryMonths:   12,
-		BackdatingDays: DefaultBackdatingDays,
+		PointsPerCNY:     d("1"),
+		Referral:         Referral{Bonus: 500, MinShipment: d("50"), MonthlyCap: 20, PendingDays: 14},
+		FeedbackPoints:   10,
+		ExpiryMonths:     12,
+		BackdatingDays:   DefaultBackdatingDays,
+		ExpiryNoticeDays: DefaultExpiryNoticeDays(),
 		Rebates: []RebateTier{
 			{Min: d("0"), Rate: d("0")},
 			{Min: d("1000"), Rate: d("0.02")},
@@ -111,10 +117,15 @@ func Default() RuleSet {
 // document that does not set one.
 const DefaultBackdatingDays = 60
 
+// DefaultExpiryNoticeDays are the lead times of expiry notices of version
+// 1, and of a document that does not set them: 30 and 7 days.
+func DefaultExpiryNoticeDays() []int { return []int{30, 7} }
+
 // Parse reads a rule set document and validates it. A document without
-// backdating_days gets DefaultBackdatingDays.
+// backdating_days gets DefaultBackdatingDays, one without
+// expiry_notice_days DefaultExpiryNoticeDays.
 func Parse(doc []byte) (RuleSet, error) {
-	rs := RuleSet{BackdatingDays: DefaultBackdatingDays}
+	rs := RuleSet{BackdatingDays: DefaultBackdatingDays, ExpiryNoticeDays: DefaultExpiryNoticeDays()}
 	if err := json.Unmarshal(doc, &rs); err != nil {
 		return rs, &ValidationError{Fields: map[string]string{"": err.Error()}}
 	}
@@ -140,15 +151,17 @@ var (
 )
 
 const (
-	maxPoints         = 1_000_000_000
-	maxLevel          = 1000 // levels run from 1 to at most this
-	maxSegments       = 20
-	maxRebateTiers    = 20
-	maxFactorDecimals = 4 // multipliers, points per CNY and rebate rates
-	maxMonthlyCap     = 1000
-	maxPendingDays    = 366
-	maxExpiryMonths   = 120
-	maxBackdatingDays = 366
+	maxPoints           = 1_000_000_000
+	maxLevel            = 1000 // levels run from 1 to at most this
+	maxSegments         = 20
+	maxRebateTiers      = 20
+	maxFactorDecimals   = 4 // multipliers, points per CNY and rebate rates
+	maxMonthlyCap       = 1000
+	maxPendingDays      = 366
+	maxExpiryMonths     = 120
+	maxBackdatingDays   = 366
+	maxExpiryNotices    = 4
+	maxExpiryNoticeDays = 366
 )
 
 // segmentCodePattern is what a segment's code may be: it is answered in
@@ -229,6 +242,17 @@ func (rs *RuleSet) Validate() error {
 	}
 	if rs.BackdatingDays < 1 || rs.BackdatingDays > maxBackdatingDays {
 		bad["backdating_days"] = "from 1 to 366"
+	}
+	if rs.ExpiryNoticeDays == nil {
+		rs.ExpiryNoticeDays = []int{} // a document's null: no notices
+	}
+	if len(rs.ExpiryNoticeDays) > maxExpiryNotices {
+		bad["expiry_notice_days"] = "at most 4 lead times"
+	}
+	for i, days := range rs.ExpiryNoticeDays {
+		if days < 1 || days > maxExpiryNoticeDays || (i > 0 && days >= rs.ExpiryNoticeDays[i-1]) {
+			bad["expiry_notice_days"] = "from 1 to 366 days each, longest first, each shorter than the one before"
+		}
 	}
 	if rs.Referral.Bonus < 0 || rs.Referral.MonthlyCap < 0 || rs.Referral.PendingDays < 0 || rs.Referral.MinShipment.IsNegative() {
 		bad["referral"] = "bonus, min_shipment, monthly_cap and pending_days must not be negative"

@@ -203,7 +203,7 @@ func (p *Pages) lookup(r *http.Request, kind string) (*session, error) {
 	// A session lives no longer than the key that opened it (the customer's
 	// or finance's own key, or the partner's that asked for the link).
 	err = p.db.QueryRow(r.Context(), `SELECT s.customer_id, s.key_id, s.role, s.csrf, s.last_seen_at
-FROM web_sessions s JOIN api_keys k ON k.id = s.key_id AND k.revoked_at IS NULL
+FROM web_sessions s
 WHERE s.id_hash = $1 AND s.kind = $2 AND s.revoked_at IS NULL AND s.expires_at > $3
   AND s.last_seen_at > $3 - $4 * interval '1 second'`,
 		s.idHash, kind, now, int64(idle(kind)/time.Second)).Scan(&cust, &s.KeyID, &role, &s.CSRF, &seen)
@@ -211,6 +211,9 @@ WHERE s.id_hash = $1 AND s.kind = $2 AND s.revoked_at IS NULL AND s.expires_at >
 		return nil, nil
 	}
 	if err != nil {
+		return nil, err
+	}
+	if live, err := p.ledger.KeyLive(r.Context(), s.KeyID); err != nil || !live {
 		return nil, err
 	}
 	if now.Sub(seen) >= touchEvery {

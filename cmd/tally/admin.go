@@ -227,7 +227,10 @@ func expireUndoCmd(ctx context.Context, env environment, args []string) error {
 // prints the URL of its "tally" database.
 func devdbCmd(ctx context.Context, env environment, args []string) error {
 	if len(args) == 0 {
-		return usageError{"devdb takes one of start, stop, url"}
+		return usageError{"devdb takes one of start, stop, url, ha"}
+	}
+	if args[0] == "ha" {
+		return devdbHA(ctx, env, args[1:])
 	}
 	fs := flag.NewFlagSet("devdb", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)

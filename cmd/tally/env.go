@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -89,6 +90,11 @@ func (e environment) pool(ctx context.Context, url string) (*pgxpool.Pool, error
 	}
 	if cfg.MaxConns < 16 {
 		cfg.MaxConns = 16
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		// Per host: with several (a failover's), a dead machine that does
+		// not refuse the connection is passed over after this.
+		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
 	}
 	cfg.ConnConfig.RuntimeParams["application_name"] = "tally"
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)

@@ -5,8 +5,11 @@
 //	tally keys create|list|revoke manage API keys
 //	tally expire [--as-of T] [--dry-run]  expire points lots due by T (or preview)
 //	tally expire undo --run ID --reason R undo an expiry run
+//	tally notices [--as-of T]      write the notices due by T (points expiring, ...)
+//	tally reconcile               check every invariant; announce a failure
 //	tally verify [--seq N --digest D]  walk the tamper-evident chain
 //	tally devdb start|stop|url    the project-local PostgreSQL cluster (make run/test)
+//	tally devdb ha start|stop|status  the project-local replicated cluster (make ha)
 //
 // Configuration comes from the environment: DATABASE_URL, TALLY_ADDR,
 // TALLY_ADMIN_KEY, TALLY_LOG_LEVEL, TALLY_DATA_DIR, TALLY_SEAL_INTERVAL.
@@ -56,12 +59,22 @@ commands:
                                 by T (T may then be later), writing nothing
   expire undo --run ID --reason R
                                 undo an expiry run: its points back in their lots
+  notices [--as-of T]           write the notices due by T (default now; never later
+                                than now plus 5 minutes): points.expiring, the month
+                                turn's customer.tier_changed downgrades,
+                                referral.bonus_available; each once only, safe to rerun
+  reconcile                     check every invariant; a failure is announced
+                                (reconciliation.failed) and exits 1
   verify [--seq N --digest HEX]
                                 walk the tamper-evident chain (progress on stderr) and
                                 name the first broken link; with a head kept elsewhere
                                 (GET /v1/audit/head), check the chain still holds it
   devdb start|stop|url [--dir D] [--fast]
                                 the project-local PostgreSQL cluster
+  devdb ha start|stop|status [--dir D]
+                                the project-local replicated cluster (pg_auto_failover:
+                                a monitor, a primary, two synchronous standbys); start
+                                prints DATABASE_URL and TALLY_READ_DATABASE_URL to export
 
 environment:
   DATABASE_URL        PostgreSQL URL; unset: a project-local cluster under $TALLY_DATA_DIR/pg
@@ -69,9 +82,17 @@ environment:
   TALLY_ADMIN_KEY     make sure an admin key with this value exists at start
   TALLY_LOG_LEVEL     debug, info (default), warn or error
   TALLY_DATA_DIR      where the project-local cluster lives (default .data)
-  TALLY_SEAL_INTERVAL how often serve seals committed entries into the chain (default 1s)
   TALLY_EVENT_WRITERS how many groups of partner events are written at once (default 2)
   TALLY_PPROF_ADDR    serve Go's pprof on this separate address (default off)
+  TALLY_READ_DATABASE_URL  standbys (one or several hosts) that serve balance reads,
+                      statements, catalogue views and reports (default none)
+  TALLY_READ_MAX_LAG  a standby lagging more leaves the rotation (default 2s)
+  TALLY_READ_WAIT     how long a read with a consistency token waits for a standby
+                      to replay that far before the primary serves it (default 250ms)
+  TALLY_NOTICES_EVERY   serve runs the notice jobs this often (default 15m; 0: never)
+  TALLY_RECONCILE_EVERY serve runs the reconciliation this often (default 24h; 0: never)
+  TALLY_SEAL_INTERVAL   serve seals committed entries into the chain this often
+                        (default 1s; 0: never, and verify covers what was sealed)
 `
 
 type usageError struct{ msg string }
@@ -94,6 +115,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return keysCmd(ctx, env, args[1:])
 	case "expire":
 		return expireCmd(ctx, env, args[1:])
+	case "notices":
+		return noticesCmd(ctx, env, args[1:])
+	case "reconcile":
+		return reconcileCmd(ctx, env, args[1:])
 	case "verify":
 		return verifyCmd(ctx, env, args[1:])
 	case "devdb":

@@ -66,6 +66,18 @@ func serve(ctx context.Context, env environment, args []string) error {
 		}
 		return nil
 	}
+	noticesEvery, err := env.interval("TALLY_NOTICES_EVERY", "15m")
+	if err != nil {
+		return err
+	}
+	reconcileEvery, err := env.interval("TALLY_RECONCILE_EVERY", "24h")
+	if err != nil {
+		return err
+	}
+	sealEvery, err := env.interval("TALLY_SEAL_INTERVAL", "1s")
+	if err != nil {
+		return err
+	}
 	publicURL := env.getenv("TALLY_PUBLIC_URL")
 	if u, err := neturl.Parse(publicURL); publicURL != "" && (err != nil || (u.Scheme != "https" && u.Scheme != "http") ||
 		u.Host == "" || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "") {
@@ -75,8 +87,13 @@ func serve(ctx context.Context, env environment, args []string) error {
 	money := prepaid.New(l, customers)
 	cat, books := catalog.New(pool, l, customers), finance.New(l, customers, money)
 	pages := web.New(web.Config{Pool: pool, Ledger: l, Loyalty: customers, Catalog: cat, Prepaid: money, Finance: books, Log: log})
+	reads, closeReads, err := env.reads(ctx, pool)
+	if err != nil {
+		return err
+	}
+	defer closeReads()
 	srv := api.New(api.Config{Ledger: l, Loyalty: customers, Catalog: cat, Prepaid: money,
-		Finance: books, Log: log, OpenAPI: tally.OpenAPI, Ready: ready, Pages: pages, PublicURL: publicURL})
+		Finance: books, Log: log, OpenAPI: tally.OpenAPI, Ready: ready, Pages: pages, PublicURL: publicURL, Reads: reads})
 
 	ln, err := net.Listen("tcp", env.get("TALLY_ADDR", "127.0.0.1:8080"))
 	if err != nil {
@@ -98,18 +115,29 @@ func serve(ctx context.Context, env environment, args []string) error {
 		go http.ListenAndServe(addr, mux)
 		log.Info("pprof", "addr", addr)
 	}
-	// The chain is sealed off the request path: writers never wait for it.
-	sealEvery, err := time.ParseDuration(env.get("TALLY_SEAL_INTERVAL", "1s"))
-	if err != nil || sealEvery <= 0 {
-		return usageError{"TALLY_SEAL_INTERVAL must be a positive duration such as 1s"}
+	// The periodic jobs stop with ctx, before the server drains.
+	if noticesEvery > 0 {
+		go every(ctx, log, "notices", noticesEvery, func(ctx context.Context) error {
+			_, err := customers.Notices(ctx, l.Now())
+			return err
+		})
 	}
-	sealCtx, stopSealing := context.WithCancel(ctx)
-	sealed := make(chan struct{})
-	go func() {
-		defer close(sealed)
-		l.RunSealer(sealCtx, sealEvery, func(err error) { log.Error("sealing the chain", "err", err) })
-	}()
-	defer func() { stopSealing(); <-sealed }()
+	if reconcileEvery > 0 {
+		go every(ctx, log, "reconcile", reconcileEvery, func(ctx context.Context) error {
+			_, err := books.Reconcile(ctx)
+			return err
+		})
+	}
+	// The chain is sealed off the request path: writers never wait for it.
+	if sealEvery > 0 {
+		sealCtx, stopSealing := context.WithCancel(ctx)
+		sealed := make(chan struct{})
+		go func() {
+			defer close(sealed)
+			l.RunSealer(sealCtx, sealEvery, func(err error) { log.Error("sealing the chain", "err", err) })
+		}()
+		defer func() { stopSealing(); <-sealed }()
+	}
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 		WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute}
 	done := make(chan error, 1)

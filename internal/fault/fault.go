@@ -80,6 +80,7 @@ const (
 	UnsupportedMediaType Code = "unsupported_media_type" // body not application/json
 	MethodNotAllowed     Code = "method_not_allowed"     // route exists, method does not
 	Unavailable          Code = "unavailable"            // not ready to serve
+	DatabaseUnavailable  Code = "database_unavailable"   // primary lost or read-only (failover): retry after Retry-After
 	MalformedRequest     Code = "malformed_request"      // request line or headers cannot be parsed
 )
 

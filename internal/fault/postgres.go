@@ -2,6 +2,9 @@ package fault
 
 import (
 	"errors"
+	"io"
+	"net"
+	"syscall"
 
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -38,6 +41,12 @@ func CheckViolation(err error, constraint string) bool {
 	return violates(err, pgerrcode.CheckViolation, constraint)
 }
 
+// ForeignKeyViolation reports whether err is a foreign key violation of
+// the named constraint, or of any when constraint is "".
+func ForeignKeyViolation(err error, constraint string) bool {
+	return violates(err, pgerrcode.ForeignKeyViolation, constraint)
+}
+
 // NotNullViolation reports whether err is a NOT NULL violation.
 func NotNullViolation(err error) bool {
 	return violates(err, pgerrcode.NotNullViolation, "")
@@ -53,4 +62,28 @@ func Transient(err error) bool {
 // UndefinedTable reports whether err says a table does not exist.
 func UndefinedTable(err error) bool {
 	return violates(err, pgerrcode.UndefinedTable, "")
+}
+
+// DatabaseLost reports whether err says the database could not do the
+// work because the connection to it is gone or could not be made, or
+// because it is not (or no longer) a writable primary: a failover in
+// progress. Nothing of a transaction that met it was acknowledged; once
+// a primary answers again the same request may be sent again.
+func DatabaseLost(err error) bool {
+	if err == nil {
+		return false
+	}
+	if pe := pgError(err); pe != nil {
+		switch pe.Code {
+		case pgerrcode.AdminShutdown, pgerrcode.CrashShutdown, pgerrcode.CannotConnectNow,
+			pgerrcode.ReadOnlySQLTransaction, pgerrcode.TooManyConnections:
+			return true
+		}
+		return len(pe.Code) == 5 && pe.Code[:2] == "08" // connection exception
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	return errors.As(err, &ce) || errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, net.ErrClosed) || pgconn.SafeToRetry(err)
 }

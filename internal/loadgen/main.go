@@ -113,6 +113,17 @@ func run(ctx context.Context) error {
 			}
 			rep.reads = append(rep.reads, readsUnderLoad(env))
 		}
+		logf("scenario 5d: a streaming standby, the server reading from it")
+		if err := env.useStandby(ctx); err != nil {
+			return fmt.Errorf("setup: %w", err)
+		}
+		for r := 1; r <= *runs; r++ {
+			logf("scenario 5d, run %d of %d", r, *runs)
+			if err := env.checkpoint(ctx); err != nil {
+				return fmt.Errorf("setup: %w", err)
+			}
+			rep.standby = append(rep.standby, readsOnStandby(env))
+		}
 	}
 	if *profile != "" {
 		if err := profilePass(ctx, env, *profile); err != nil {

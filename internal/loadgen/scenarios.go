@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,6 +78,9 @@ func scenarios() []scenario {
 // each in the session of one of 16 customers.
 type readRound struct {
 	writes, reads, statements, portal measure
+	// fromStandby is the share of the reads a standby served (scenario
+	// 5d), by the server's tally_reads_total.
+	fromStandby float64
 }
 
 func readsUnderLoad(env *bench) readRound {
@@ -107,6 +113,34 @@ func readsUnderLoad(env *bench) readRound {
 		}
 		return request{method: http.MethodGet, path: path, cookie: cookies[r.IntN(len(cookies))]}
 	})
+	return rr
+}
+
+// readsOnStandby is scenario 5's reads and writes with the server reading
+// balances from a streaming standby (TALLY_READ_DATABASE_URL), the writes
+// on the primary.
+func readsOnStandby(env *bench) (rr readRound) {
+	before := readsServed(env.srv)
+	defer func() {
+		after := readsServed(env.srv)
+		standby, primary := after["standby"]-before["standby"], after["primary"]-before["primary"]
+		if standby+primary > 0 {
+			rr.fromStandby = standby / (standby + primary)
+		}
+	}()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		rr.reads = drive("5d. balance reads on a standby, 8 clients, while scenario 1 writes on the primary", env.client, env.srv, 8, *duration,
+			func(r *rand.Rand) request {
+				cust := fmt.Sprintf("B%05d", r.IntN(funded))
+				if r.IntN(2) == 0 {
+					return request{method: http.MethodGet, path: "/v1/customers/" + cust + "/balances"}
+				}
+				return request{method: http.MethodGet, path: "/v1/accounts/customer:" + cust + ":points/balance"}
+			})
+	})
+	rr.writes = drive(fmt.Sprintf("5d. shipment events as in scenario 1 (%d clients), beside the reads on the standby", *clients), env.client, env.srv, *clients, *duration, events(*customers))
+	wg.Wait()
 	return rr
 }
 
@@ -149,4 +183,24 @@ func portalSessions(c *client, n int) ([]string, error) {
 		}
 	}
 	return cookies, nil
+}
+
+// readsServed is the server's tally_reads_total by where reads were
+// served.
+func readsServed(srv *server) map[string]float64 {
+	out := map[string]float64{}
+	res, err := http.Get("http://" + srv.addr + "/metrics")
+	if err != nil {
+		return out
+	}
+	defer res.Body.Close()
+	text, _ := io.ReadAll(res.Body)
+	for _, line := range strings.Split(string(text), "\n") {
+		for _, from := range []string{"primary", "standby"} {
+			if v, ok := strings.CutPrefix(line, `tally_reads_total{from="`+from+`"} `); ok {
+				out[from], _ = strconv.ParseFloat(v, 64)
+			}
+		}
+	}
+	return out
 }

@@ -42,6 +42,7 @@ type bench struct {
 	pgScale    int
 	srv        *server
 	client     *client
+	standby    *pgdev.Cluster // scenario 5d's, once made
 }
 
 // setUp creates a fresh cluster, initialises pgbench's tables, starts the
@@ -120,6 +121,11 @@ func (env *bench) tearDown() {
 	if env.srv != nil {
 		env.srv.stop()
 	}
+	if env.standby != nil {
+		if err := env.standby.Stop(); err != nil {
+			logf("stopping the standby: %v", err)
+		}
+	}
 	if err := env.cluster.Stop(); err != nil {
 		logf("stopping PostgreSQL: %v", err)
 	}
@@ -195,10 +201,11 @@ type server struct {
 // startServer runs `tally serve`, which applies the migrations first, and
 // waits until it answers ready: a server that exits or is not ready within
 // a minute fails the run.
-func startServer(url string) (*server, error) {
+func startServer(url string, env ...string) (*server, error) {
 	s := &server{addr: freeAddr(), exited: make(chan struct{})}
 	s.cmd = exec.Command(*bin, "serve")
 	s.cmd.Env = append(os.Environ(), "DATABASE_URL="+url, "TALLY_ADDR="+s.addr, "TALLY_ADMIN_KEY="+adminKey, "TALLY_LOG_LEVEL=error")
+	s.cmd.Env = append(s.cmd.Env, env...)
 	if *profile != "" {
 		s.pprof = freeAddr()
 		s.cmd.Env = append(s.cmd.Env, "TALLY_PPROF_ADDR="+s.pprof)
@@ -348,5 +355,41 @@ WHERE b.account_id = s.account_id AND b.bucket = 0`, rows: funded},
 			return fmt.Errorf("seed: %d rows written, want %d\n%s", tag.RowsAffected(), step.rows, step.q)
 		}
 	}
+	return nil
+}
+
+// useStandby makes a streaming standby of the cluster (pgbench's database
+// is dropped first: its runs are over) and serves again with
+// TALLY_READ_DATABASE_URL on it, for scenario 5d.
+func (env *bench) useStandby(ctx context.Context) error {
+	admin, err := env.cluster.URL("postgres")
+	if err != nil {
+		return err
+	}
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		return err
+	}
+	_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS pgbench WITH (FORCE)")
+	conn.Close(ctx)
+	if err != nil {
+		return err
+	}
+	dir, err := filepath.Abs(".data/pgbench-standby")
+	if err != nil {
+		return err
+	}
+	if env.standby, err = env.cluster.Standby(ctx, dir); err != nil {
+		return err
+	}
+	readURL, err := env.standby.URL("tally")
+	if err != nil {
+		return err
+	}
+	env.srv.stop()
+	if env.srv, err = startServer(env.url, "TALLY_READ_DATABASE_URL="+readURL); err != nil {
+		return err
+	}
+	env.client.base = "http://" + env.srv.addr
 	return nil
 }

@@ -1,0 +1,198 @@
+package api
+
+import (
+	"context"
+	"math"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tally-ledger/tally/catalog"
+	"github.com/tally-ledger/tally/finance"
+	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/internal/replica"
+	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/loyalty"
+	"github.com/tally-ledger/tally/prepaid"
+)
+
+// Reads from standbys. The read operations marked onReplica in New
+// (balances, statements, expiring points, catalogue views, accounts'
+// balances, reports and the console's CSV) run on a standby in rotation
+// (replica.Set: answering, and lagging by at most its bound) with the
+// services built on that standby's pool; every other operation, and every
+// write, runs on the primary.
+//
+// Read your writes: with standbys configured, every successful write
+// answers the header Tally-Consistency-Token, the primary's WAL position
+// once it committed. A read that sends it back is served by a standby
+// that has replayed that far (waiting up to the set's bound), else by the
+// primary. A read without one may be served by any standby in rotation:
+// it may be as old as the lag bound. Tally-Read-From says which answered.
+
+// ConsistencyHeader carries the consistency token.
+const ConsistencyHeader = "Tally-Consistency-Token"
+
+// readFromHeader says where a read was served from: primary or standby.
+const readFromHeader = "Tally-Read-From"
+
+// Reads are the standbys reads may be served from.
+type Reads struct {
+	Set *replica.Set
+	// Services are the services on each standby's pool, in the order of
+	// Set.Nodes.
+	Services []Services
+}
+
+// Services are the API's services on one pool.
+type Services struct {
+	Ledger  *ledger.Ledger
+	Loyalty *loyalty.Service
+	Catalog *catalog.Service
+	Prepaid *prepaid.Service
+	Finance *finance.Service
+}
+
+// routing is the read side of a Server with standbys.
+type routing struct {
+	set    *replica.Set
+	byNode map[*replica.Node]*Server
+	reads  *prometheus.CounterVec
+}
+
+// useReads gives s its standbys: a copy of s for each, with the services
+// on that standby's pool, and their metrics.
+func (s *Server) useReads(r *Reads, reg *prometheus.Registry) {
+	rt := &routing{set: r.Set, byNode: map[*replica.Node]*Server{},
+		reads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tally_reads_total", Help: "Reads of the operations standbys may serve, by where they were served: primary or standby.",
+		}, []string{"from"})}
+	for i, n := range r.Set.Nodes {
+		cp := *s
+		svc := r.Services[i]
+		cp.ledger, cp.loyalty, cp.catalog, cp.prepaid, cp.finance = svc.Ledger, svc.Loyalty, svc.Catalog, svc.Prepaid, svc.Finance
+		rt.byNode[n] = &cp
+		labels := prometheus.Labels{"replica": n.Name}
+		status := func(f func(replica.Status) float64) func() float64 {
+			return func() float64 {
+				for _, st := range r.Set.Statuses() {
+					if st.Name == n.Name {
+						return f(st)
+					}
+				}
+				return 0
+			}
+		}
+		reg.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tally_replica_in_rotation", ConstLabels: labels,
+				Help: "1 when the standby answers, is in recovery and lags within the bound: it serves reads."},
+				status(func(st replica.Status) float64 {
+					if st.InRotation {
+						return 1
+					}
+					return 0
+				})),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tally_replica_lag_seconds", ConstLabels: labels,
+				Help: "How long ago the primary's WAL was where the standby's replay is now."},
+				status(func(st replica.Status) float64 { return st.LagSeconds })),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tally_replica_lag_bytes", ConstLabels: labels,
+				Help: "Bytes of the primary's WAL the standby has not replayed yet."},
+				status(func(st replica.Status) float64 { return float64(st.LagBytes) })),
+		)
+	}
+	reg.MustRegister(rt.reads, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tally_synchronous_standbys",
+		Help: "Standbys the primary counts as synchronous (sync or quorum): 0 means commits are acknowledged from the primary alone; NaN when it did not answer."},
+		func() float64 {
+			if n, ok := r.Set.SyncStandbys(); ok {
+				return float64(n)
+			}
+			return math.NaN()
+		}))
+	s.routing = rt
+}
+
+// onReplica runs a read handler on a standby that may serve it, else on
+// the primary; should the standby fail it (gone, or refusing as
+// read-only), the primary answers instead.
+func (s *Server) onReplica(h func(*Server, echo.Context) error) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if s.routing == nil {
+			return h(s, c)
+		}
+		n := s.chooseReplica(c)
+		if n == nil {
+			return s.fromPrimary(h, c)
+		}
+		c.Response().Header().Set(readFromHeader, "standby")
+		err := h(s.routing.byNode[n], c)
+		if err != nil && fault.DatabaseLost(err) && !c.Response().Committed {
+			return s.fromPrimary(h, c)
+		}
+		s.routing.reads.WithLabelValues("standby").Inc()
+		return err
+	}
+}
+
+func (s *Server) fromPrimary(h func(*Server, echo.Context) error, c echo.Context) error {
+	c.Response().Header().Set(readFromHeader, "primary")
+	s.routing.reads.WithLabelValues("primary").Inc()
+	return h(s, c)
+}
+
+// chooseReplica is the standby that may serve the request, nil for the
+// primary. A token that is not a WAL position is served by the primary.
+func (s *Server) chooseReplica(c echo.Context) *replica.Node {
+	var min uint64
+	if tok := c.Request().Header.Get(ConsistencyHeader); tok != "" {
+		lsn, err := replica.ParseLSN(tok)
+		if err != nil {
+			return nil
+		}
+		min = lsn
+	}
+	return s.routing.set.Choose(c.Request().Context(), min)
+}
+
+// consistencyToken adds Tally-Consistency-Token to every successful
+// answer of a write, when there are standbys.
+func (s *Server) consistencyToken(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		m := c.Request().Method
+		if s.routing == nil || m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions {
+			return next(c)
+		}
+		res := c.Response()
+		res.Before(func() {
+			if res.Status < 200 || res.Status >= 300 {
+				return
+			}
+			ctx, cancel := context.WithTimeout(c.Request().Context(), readTokenTimeout)
+			defer cancel()
+			if lsn, err := s.routing.set.Token(ctx); err == nil {
+				res.Header().Set(ConsistencyHeader, replica.FormatLSN(lsn))
+			}
+		})
+		return next(c)
+	}
+}
+
+// readTokenTimeout bounds the read of the primary's WAL position after a
+// write: an answer without the token is served all the same (a read
+// without it may be served by a standby in rotation).
+const readTokenTimeout = 2 * time.Second
+
+// replicaStatuses are the standbys' states for /readyz, and how many
+// standbys the primary counts as synchronous (nil when it did not
+// answer); nil without standbys.
+func (s *Server) replicaStatuses() ([]replica.Status, *int) {
+	if s.routing == nil {
+		return nil, nil
+	}
+	n, ok := s.routing.set.SyncStandbys()
+	if !ok {
+		return s.routing.set.Statuses(), nil
+	}
+	return s.routing.set.Statuses(), &n
+}

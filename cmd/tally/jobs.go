@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/tally-ledger/tally/finance"
+	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/loyalty"
+	"github.com/tally-ledger/tally/prepaid"
+)
+
+// noticesCmd runs the notice jobs once: `notices [--as-of T]`.
+func noticesCmd(ctx context.Context, env environment, args []string) error {
+	fs := flag.NewFlagSet("notices", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	asOf := fs.String("as-of", "", "announce what is due by this instant (RFC 3339); default now")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+		return usageError{"notices [--as-of 2026-12-01T00:00:00+08:00]"}
+	}
+	at := time.Now()
+	if *asOf != "" {
+		var err error
+		if at, err = time.Parse(time.RFC3339, *asOf); err != nil {
+			return usageError{"--as-of must be an RFC 3339 time such as 2026-12-01T00:00:00+08:00"}
+		}
+	}
+	pool, _, closeDB, err := env.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	rep, err := loyalty.New(pool, ledger.New(pool)).Notices(ctx, at)
+	if err != nil {
+		return fmt.Errorf("notices (whole batches written so far stay written; run again to finish): %w", err)
+	}
+	fmt.Fprintf(env.stdout, "notices as of %s: %d points.expiring, %d customer.tier_changed (down), %d referral.bonus_available\n",
+		rep.AsOf.Format(time.RFC3339), rep.PointsExpiring, rep.TierDowngrades, rep.ReferralBonusesAvailable)
+	return nil
+}
+
+// reconcileCmd runs the reconciliation once, announcing a failure
+// (reconciliation.failed), and fails when a check fails.
+func reconcileCmd(ctx context.Context, env environment, args []string) error {
+	if len(args) > 0 {
+		return usageError{"reconcile takes no arguments"}
+	}
+	pool, _, closeDB, err := env.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	l := ledger.New(pool)
+	customers := loyalty.New(pool, l)
+	r, err := finance.New(l, customers, prepaid.New(l, customers)).Reconcile(ctx)
+	if err != nil {
+		return err
+	}
+	failed := 0
+	for _, c := range r.Checks {
+		status := "pass"
+		if !c.Pass {
+			status, failed = "FAIL", failed+1
+		}
+		fmt.Fprintf(env.stdout, "%s\t%s\t%v\n", status, c.Name, c.Offending)
+	}
+	if failed > 0 {
+		return fmt.Errorf("reconciliation: %d checks failed (announced as reconciliation.failed)", failed)
+	}
+	return nil
+}
+
+// every runs job every interval until ctx ends, the first time one
+// interval after it starts; a failed run is logged and the next one runs
+// as planned (each notice is once only, so a run again is safe).
+func every(ctx context.Context, log *slog.Logger, name string, interval time.Duration, job func(context.Context) error) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			start := time.Now()
+			if err := job(ctx); err != nil && ctx.Err() == nil {
+				log.Error("job failed", "job", name, "err", err)
+				continue
+			}
+			log.Info("job done", "job", name, "duration_ms", time.Since(start).Milliseconds())
+		}
+	}
+}
+
+// interval reads a job's interval variable: a Go duration, "0" for never.
+func (e environment) interval(name, def string) (time.Duration, error) {
+	v := e.get(name, def)
+	if v == "0" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < time.Second {
+		return 0, usageError{name + " must be a duration of at least 1s such as 15m, or 0 for never"}
+	}
+	return d, nil
+}

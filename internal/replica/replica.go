@@ -1,0 +1,307 @@
+// Package replica watches the standbys that reads may be served from
+// (TALLY_READ_DATABASE_URL) against the primary: how far each has
+// replayed the primary's WAL, how far behind it is, and which of them may
+// serve a read now, given the consistency token the reader presents.
+//
+// A token is a position in the primary's WAL (an LSN, as PostgreSQL
+// writes it: "0/3000060") taken after a write committed: a standby that
+// has replayed that far holds the write. Which services run on which pool
+// is the caller's business (package api).
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Node is one standby and what was last seen of it.
+type Node struct {
+	Name string // host:port
+	Pool *pgxpool.Pool
+
+	mu      sync.Mutex
+	up      bool   // answered, in recovery
+	replay  uint64 // LSN replayed
+	lag     time.Duration
+	lagSize uint64 // bytes of WAL not replayed yet
+	err     string
+}
+
+// Status is a node's state as /readyz and /metrics report it.
+type Status struct {
+	Name string `json:"name"`
+	// InRotation: answering, a standby, and lagging no more than the bound.
+	InRotation bool `json:"in_rotation"`
+	// LagSeconds is how long ago the primary's WAL was where the
+	// standby's replay is now (0 when it has replayed everything seen).
+	LagSeconds float64 `json:"lag_seconds"`
+	LagBytes   uint64  `json:"lag_bytes"`
+	Error      string  `json:"error,omitempty"`
+}
+
+// Set is the primary and its standbys.
+type Set struct {
+	primary *pgxpool.Pool
+	Nodes   []*Node
+	// MaxLag is the bound beyond which a standby leaves the rotation.
+	MaxLag time.Duration
+	// Wait is how long a read with a token waits for a standby to replay
+	// that far before the primary serves it.
+	Wait time.Duration
+
+	mu      sync.Mutex
+	history []sample // the primary's WAL position over the last MaxLag and more
+	next    int      // round robin
+	// syncs is how many standbys the primary counts as synchronous
+	// (pg_stat_replication's sync or quorum), as last read.
+	syncs      int
+	syncsKnown bool
+}
+
+// SyncStandbys is how many standbys the primary waits for to acknowledge
+// a commit, or could (sync or quorum in its pg_stat_replication), as last
+// read; known is false when the primary did not answer. 0 means commits
+// are acknowledged from the primary alone (pg_auto_failover's
+// wait_primary, or no synchronous replication at all).
+func (s *Set) SyncStandbys() (n int, known bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.syncs, s.syncsKnown
+}
+
+type sample struct {
+	at  time.Time
+	lsn uint64
+}
+
+// Split makes one URL per host of a URL that may list several
+// (postgres://u@h1:5432,h2:5433/db?...), each with the same user, database
+// and parameters.
+func Split(raw string) ([]string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+		return nil, errors.New("not a postgres:// URL with a host")
+	}
+	var out []string
+	for _, h := range strings.Split(u.Host, ",") {
+		one := *u
+		one.Host = h
+		out = append(out, one.String())
+	}
+	return out, nil
+}
+
+// New watches the standbys' pools against the primary's. The caller owns
+// the pools.
+func New(primary *pgxpool.Pool, standbys []*pgxpool.Pool, maxLag, wait time.Duration) *Set {
+	s := &Set{primary: primary, MaxLag: maxLag, Wait: wait}
+	for _, p := range standbys {
+		cc := p.Config().ConnConfig
+		s.Nodes = append(s.Nodes, &Node{Name: fmt.Sprintf("%s:%d", cc.Host, cc.Port), Pool: p})
+	}
+	return s
+}
+
+// Watch refreshes what is known of the primary and the standbys every
+// interval until ctx ends.
+func (s *Set) Watch(ctx context.Context, interval time.Duration) {
+	for {
+		s.Refresh(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+	}
+}
+
+// Refresh reads the primary's WAL position and each standby's replay
+// position once.
+func (s *Set) Refresh(ctx context.Context) {
+	now := time.Now()
+	var text string
+	var syncs int
+	err := s.primary.QueryRow(ctx, `SELECT pg_current_wal_flush_lsn()::text,
+		(SELECT count(*) FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum'))`).Scan(&text, &syncs)
+	s.mu.Lock()
+	s.syncs, s.syncsKnown = syncs, err == nil
+	s.mu.Unlock()
+	if lsn, err := ParseLSN(text); err == nil {
+		s.mu.Lock()
+		s.history = append(s.history, sample{now, lsn})
+		// Keep what a lag up to twice the bound needs, and one older.
+		cut := 0
+		for cut < len(s.history)-1 && now.Sub(s.history[cut+1].at) > 2*s.MaxLag {
+			cut++
+		}
+		s.history = s.history[cut:]
+		s.mu.Unlock()
+	}
+	var wg sync.WaitGroup
+	for _, n := range s.Nodes {
+		wg.Go(func() { s.refresh(ctx, n, now) })
+	}
+	wg.Wait()
+}
+
+func (s *Set) refresh(ctx context.Context, n *Node, now time.Time) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	lsn, recovery, err := replayed(ctx, n.Pool)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	switch {
+	case err != nil:
+		n.up, n.err = false, err.Error()
+		return
+	case !recovery:
+		n.up, n.err = false, "not a standby (promoted?)"
+		return
+	}
+	n.up, n.err, n.replay = true, "", lsn
+	n.lag, n.lagSize = s.lagOf(lsn, now)
+}
+
+// lagOf is how long ago the primary passed position lsn (0 when no sample
+// is past it), and how many bytes the newest sample is ahead.
+func (s *Set) lagOf(lsn uint64, now time.Time) (time.Duration, uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.history) == 0 {
+		return 0, 0
+	}
+	newest := s.history[len(s.history)-1].lsn
+	var size uint64
+	if newest > lsn {
+		size = newest - lsn
+	}
+	for _, h := range s.history {
+		if h.lsn > lsn {
+			// The standby had not replayed what the primary held at h.at.
+			return now.Sub(h.at), size
+		}
+	}
+	return 0, size
+}
+
+func replayed(ctx context.Context, p *pgxpool.Pool) (lsn uint64, recovery bool, err error) {
+	var text *string
+	if err := p.QueryRow(ctx, `SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text`).Scan(&recovery, &text); err != nil {
+		return 0, false, err
+	}
+	if text == nil {
+		return 0, recovery, nil
+	}
+	lsn, err = ParseLSN(*text)
+	return lsn, recovery, err
+}
+
+// Token is the primary's WAL position now, flushed: everything committed
+// before the call is at or before it.
+func (s *Set) Token(ctx context.Context) (uint64, error) {
+	var text string
+	if err := s.primary.QueryRow(ctx, `SELECT pg_current_wal_flush_lsn()::text`).Scan(&text); err != nil {
+		return 0, err
+	}
+	return ParseLSN(text)
+}
+
+// ParseLSN reads PostgreSQL's text form of a WAL position ("16/B374D848").
+func ParseLSN(s string) (uint64, error) {
+	hi, lo, ok := strings.Cut(s, "/")
+	if !ok || len(hi) == 0 || len(hi) > 8 || len(lo) == 0 || len(lo) > 8 {
+		return 0, fmt.Errorf("not an LSN: %q", s)
+	}
+	h, err1 := strconv.ParseUint(hi, 16, 32)
+	l, err2 := strconv.ParseUint(lo, 16, 32)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("not an LSN: %q", s)
+	}
+	return h<<32 | l, nil
+}
+
+// FormatLSN writes a WAL position as PostgreSQL does.
+func FormatLSN(lsn uint64) string { return fmt.Sprintf("%X/%X", lsn>>32, lsn&0xFFFFFFFF) }
+
+// inRotation reports whether n may serve a read that needs position min
+// (0: any).
+func (s *Set) inRotation(n *Node, min uint64) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return s.serving(n) && n.replay >= min
+}
+
+// serving is the rotation's rule: answering, a standby, lagging within
+// the bound. n.mu is held.
+func (s *Set) serving(n *Node) bool { return n.up && n.lag <= s.MaxLag }
+
+// Choose picks a standby to serve a read that must see everything up to
+// position min (0: a read without a token), round robin among those in
+// rotation; a read with a token waits up to Wait for one to replay that
+// far. nil: the primary serves it.
+func (s *Set) Choose(ctx context.Context, min uint64) *Node {
+	if n := s.pick(min); n != nil || min == 0 || s.Wait <= 0 {
+		return n
+	}
+	deadline := time.Now().Add(s.Wait)
+	for time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(5 * time.Millisecond):
+		}
+		for _, n := range s.Nodes {
+			if !s.inRotation(n, 0) {
+				continue
+			}
+			cctx, cancel := context.WithTimeout(ctx, time.Until(deadline))
+			lsn, recovery, err := replayed(cctx, n.Pool)
+			cancel()
+			if err == nil && recovery {
+				n.mu.Lock()
+				if lsn > n.replay {
+					n.replay = lsn
+				}
+				n.mu.Unlock()
+				if lsn >= min {
+					return n
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Set) pick(min uint64) *Node {
+	s.mu.Lock()
+	start := s.next
+	s.next++
+	s.mu.Unlock()
+	for i := range s.Nodes {
+		n := s.Nodes[(start+i)%len(s.Nodes)]
+		if s.inRotation(n, min) {
+			return n
+		}
+	}
+	return nil
+}
+
+// Statuses is every standby's state.
+func (s *Set) Statuses() []Status {
+	out := make([]Status, len(s.Nodes))
+	for i, n := range s.Nodes {
+		n.mu.Lock()
+		out[i] = Status{Name: n.Name, InRotation: s.serving(n), LagSeconds: n.lag.Seconds(),
+			LagBytes: n.lagSize, Error: n.err}
+		n.mu.Unlock()
+	}
+	return out
+}
