@@ -92,8 +92,18 @@ func TestClosingMonths(t *testing.T) {
 	wantProblem(t, h.do(call{method: "POST", path: "/v1/deposits", key: "partner",
 		body: map[string]any{"deposit_id": "d1", "customer_id": "C1", "amount": "1000", "occurred_at": late.Format(time.RFC3339)}}),
 		http.StatusConflict, fault.PeriodClosed)
-	// Now is open.
+	// Now is open; in a batch, the late shipment is refused alone, its
+	// neighbours (grouped with it) are recorded.
 	h.expect(201, call{method: "POST", path: "/v1/events", key: "partner", body: shipment("e2", "C1", "S2", "100", now.Add(-time.Minute))})
+	r = h.do(call{method: "POST", path: "/v1/events/batch", key: "partner", body: map[string]any{"events": []any{
+		shipment("e3", "C1", "S3", "50", now.Add(-time.Minute)), shipment("e4", "C1", "S4", "60", late),
+		shipment("e5", "C1", "S5", "70", now.Add(-time.Minute))}}})
+	var batch struct{ Results []batchItem }
+	r.json(t, &batch)
+	if len(batch.Results) != 3 || batch.Results[0].Status != 201 || batch.Results[2].Status != 201 ||
+		batch.Results[1].Status != 409 || batch.Results[1].Problem == nil || batch.Results[1].Problem.Code != fault.PeriodClosed {
+		t.Errorf("a batch with one late shipment: %s", r.body)
+	}
 
 	// The month's reports repeat its digest.
 	for _, path := range []string{
