@@ -26,11 +26,38 @@ func sealedBooks(t *testing.T, n int) (*ledger.Ledger, *pgxpool.Pool, []*ledger.
 	for i := range n {
 		entries = append(entries, mustPost(t, l, earn("C1", fmt.Sprint(10+i))))
 	}
-	sealed, err := l.SealAll(context.Background())
-	if err != nil || sealed != n {
-		t.Fatalf("SealAll = %d, %v; want %d", sealed, err, n)
+	if sealed := sealCommitted(t, l); sealed != n {
+		t.Fatalf("sealed %d, want %d", sealed, n)
 	}
 	return l, pool, entries
+}
+
+// sealCommitted seals until no committed entry is left unsealed, and
+// returns how many it sealed: a transaction in flight that the horizon
+// counts (autovacuum's analyze, say) only delays it.
+func sealCommitted(t testing.TB, l *ledger.Ledger) int {
+	t.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(30 * time.Second)
+	total := 0
+	for {
+		n, err := l.SealAll(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += n
+		head, err := l.Head(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if head == nil || head.Unsealed == 0 {
+			return total
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d committed entries still unsealed after 30s", head.Unsealed)
+		}
+		time.Sleep(10 * time.Millisecond) // no signal tells when another transaction ends
+	}
 }
 
 // asAttacker runs sql as someone with the database's password would:
@@ -143,9 +170,7 @@ func TestVerifyAgainstAKeptHeadFindsARebuiltChain(t *testing.T) {
 	asAttacker(t, pool, `UPDATE entries SET reason = 'rewritten' WHERE id = $1`, entries[0].ID)
 	asAttacker(t, pool, `DELETE FROM chain_links`)
 	asAttacker(t, pool, `DELETE FROM chain_blocks`)
-	if _, err := l.SealAll(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	sealCommitted(t, l)
 	if v := verify(t, l, nil); !v.OK {
 		t.Fatalf("the rebuilt chain should hold in itself: %+v", v.Broken)
 	}
@@ -166,9 +191,7 @@ func TestSealWaitsForTheTransactionsInFlight(t *testing.T) {
 	referral.Postings[0].Account = "platform:points:earned:referral"
 	mustPost(t, l, earn("C1", "1"))
 	mustPost(t, l, referral)
-	if _, err := l.SealAll(ctx); err != nil {
-		t.Fatal(err)
-	}
+	sealCommitted(t, l)
 	older := make(chan struct{})
 	release := make(chan struct{})
 	var releaseOnce sync.Once
@@ -196,8 +219,8 @@ func TestSealWaitsForTheTransactionsInFlight(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if n, err := l.SealAll(ctx); err != nil || n != 2 {
-		t.Fatalf("SealAll = %d, %v; want 2", n, err)
+	if n := sealCommitted(t, l); n != 2 {
+		t.Fatalf("sealed %d, want 2", n)
 	}
 	rows, _ := pool.Query(ctx, `SELECT entry_id FROM chain_links ORDER BY seq`)
 	order, err := pgx.CollectRows(rows, pgx.RowTo[int64])
@@ -242,9 +265,7 @@ func TestSealingAlongsideWritersLinksEveryEntry(t *testing.T) {
 	wg.Wait()
 	cancel()
 	<-sealerDone
-	if _, err := l.SealAll(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	sealCommitted(t, l)
 	v := verify(t, l, nil)
 	if entries := countRows(t, pool, "entries"); !v.OK || v.Checked != int64(entries) {
 		t.Fatalf("verify = ok %v, %d links checked (broken %+v); want every one of the %d entries", v.OK, v.Checked, v.Broken, entries)
@@ -275,8 +296,8 @@ func BenchmarkSeal(b *testing.B) {
 		start := time.Now()
 		n, err := l.SealAll(ctx)
 		spent += time.Since(start)
-		if err != nil || n != perRound {
-			b.Fatalf("SealAll = %d, %v; want %d", n, err, perRound)
+		if err != nil {
+			b.Fatal(err)
 		}
 		sealed += n
 	}
