@@ -58,6 +58,9 @@ var statusOf = map[fault.Code]int{
 	fault.AlreadyCancelled:   http.StatusConflict,
 	fault.AmbiguousID:        http.StatusConflict,
 
+	fault.HostNotAllowed:      http.StatusUnprocessableEntity,
+	fault.UnknownNotification: http.StatusUnprocessableEntity,
+
 	fault.PeriodClosed:         http.StatusConflict,
 	fault.PeriodOutOfOrder:     http.StatusConflict,
 	fault.PeriodNotEnded:       http.StatusUnprocessableEntity,

@@ -25,6 +25,7 @@ import (
 	"github.com/tally-ledger/tally/internal/testdb"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
+	"github.com/tally-ledger/tally/notify/webhook"
 	"github.com/tally-ledger/tally/prepaid"
 	"github.com/tally-ledger/tally/web"
 )
@@ -76,7 +77,8 @@ func wired(pool *pgxpool.Pool, l *ledger.Ledger) Config {
 	customers := loyalty.New(pool, l)
 	money := prepaid.New(l, customers)
 	cfg := Config{Ledger: l, Loyalty: customers, Catalog: catalog.New(pool, l, customers), Prepaid: money,
-		Finance: finance.New(l, customers, money)}
+		Finance:  finance.New(l, customers, money),
+		Webhooks: webhook.New(l, webhook.Config{Hosts: []string{"127.0.0.1", "hooks.example.com"}, AllowLoopback: true})}
 	cfg.Pages = web.New(web.Config{Pool: pool, Ledger: l, Loyalty: customers, Catalog: cfg.Catalog, Prepaid: money,
 		Finance: cfg.Finance})
 	return cfg

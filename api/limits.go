@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/notify/webhook"
 )
 
 // The bounds of what a caller sends as text, in bytes of UTF-8, and of what
@@ -36,8 +37,11 @@ const (
 
 // textLimit is the bound of a body's string field by its JSON name.
 func textLimit(field string) int {
-	if field == "reason" {
+	switch field {
+	case "reason":
 		return maxReasonBytes
+	case "url":
+		return webhook.MaxURLBytes
 	}
 	return maxTextBytes
 }

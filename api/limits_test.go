@@ -51,6 +51,9 @@ func writingBodies(t *testing.T) map[string]any {
 		"POST /v1/entries":                         entry,
 		"POST /v1/entries/1/reversal":              reason,
 		"PUT /v1/partners/1/low-balance-threshold": map[string]any{"threshold": "500"},
+		"POST /v1/webhooks":                        map[string]any{"url": "https://hooks.example.com/in", "types": []any{"points.earned"}, "description": "d"},
+		"PATCH /v1/webhooks/1":                     map[string]any{"url": "https://hooks.example.com/in", "types": []any{"points.earned"}, "description": "d"},
+		"POST /v1/webhooks/1/redeliver":            map[string]any{"notification_id": "ntf_1"},
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
+	"github.com/tally-ledger/tally/notify/webhook"
 )
 
 type metrics struct {
@@ -22,7 +23,7 @@ type metrics struct {
 	handler  http.Handler
 }
 
-func newMetrics(reg *prometheus.Registry, l *ledger.Ledger, svc *loyalty.Service) *metrics {
+func newMetrics(reg *prometheus.Registry, l *ledger.Ledger, svc *loyalty.Service, hooks *webhook.Service) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tally_http_requests_total", Help: "HTTP requests by method, route and status.",
@@ -49,6 +50,9 @@ func newMetrics(reg *prometheus.Registry, l *ledger.Ledger, svc *loyalty.Service
 			Help: "Groups of partner events whose grouped write failed and that were written again event by event.",
 		}, func() float64 { return float64(events.Fallbacks.Load()) }),
 	)
+	// Webhook deliveries: attempts by outcome, the queue's depth and the
+	// age of its oldest delivery.
+	reg.MustRegister(hooks.Collectors()...)
 	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	return m
 }

@@ -75,8 +75,9 @@ func concrete(path string) string {
 	switch {
 	case strings.HasPrefix(path, "/v1/customers/"):
 		id = "C1"
-	case strings.HasPrefix(path, "/v1/entries/"), strings.HasPrefix(path, "/v1/jobs/"), strings.HasPrefix(path, "/v1/partners/"):
-		id = "1" // a partner: the harness's one, the first
+	case strings.HasPrefix(path, "/v1/entries/"), strings.HasPrefix(path, "/v1/jobs/"), strings.HasPrefix(path, "/v1/partners/"),
+		strings.HasPrefix(path, "/v1/webhooks/"):
+		id = "1" // a partner: the harness's one, the first; a webhook endpoint
 	}
 	return strings.NewReplacer("{code}", "customer:C1:points", "{id}", id, "{sku}", "pen", "{month}", "2099-01").Replace(path)
 }
@@ -209,6 +210,12 @@ func TestDatabaseOutageAnswersInternalProblems(t *testing.T) {
 
 		// pages.go
 		"createPortalSession": {body: map[string]any{"customer_id": "C1"}},
+
+		// webhooks.go
+		"createWebhook":       {body: map[string]any{"url": "https://hooks.example.com/in", "types": []string{"points.earned"}}},
+		"updateWebhook":       {body: map[string]any{"description": "x"}},
+		"rotateWebhookSecret": {body: map[string]any{}},
+		"redeliverWebhook":    {body: map[string]any{"notification_id": "ntf_1"}},
 	}
 
 	h.pool.Close()

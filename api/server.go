@@ -26,6 +26,7 @@ import (
 	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
+	"github.com/tally-ledger/tally/notify/webhook"
 	"github.com/tally-ledger/tally/prepaid"
 )
 
@@ -56,6 +57,9 @@ type Config struct {
 	// Reads, when set, are standbys that serve the reads marked onReplica
 	// (replicas.go).
 	Reads *Reads
+	// Webhooks manages webhook endpoints and their delivery log; nil is a
+	// service that allows no host (its dispatcher is cmd/tally's to run).
+	Webhooks *webhook.Service
 	// PublicURL is the scheme and host the pages are reached at
 	// ("https://loyalty.example.com"), which portal links are built on;
 	// empty builds them on the request's own scheme and Host (development).
@@ -84,7 +88,9 @@ type Server struct {
 	publicURL string
 	// consoleCSV serves the console's CSV downloads (pages.go).
 	consoleCSV *echo.Echo
-	echo       *echo.Echo
+	// webhooks is Config.Webhooks (webhooks.go).
+	webhooks *webhook.Service
+	echo     *echo.Echo
 }
 
 // New builds the API's routes and middleware.
@@ -95,10 +101,13 @@ func New(cfg Config) *Server {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
+	if cfg.Webhooks == nil {
+		cfg.Webhooks = webhook.New(cfg.Ledger, webhook.Config{})
+	}
 	s := &Server{ledger: cfg.Ledger, loyalty: cfg.Loyalty, catalog: cfg.Catalog, prepaid: cfg.Prepaid, finance: cfg.Finance,
 		log: cfg.Log, openapi: cfg.OpenAPI, ready: cfg.Ready, reading: cfg.Loyalty.Reading, keys: &keyCache{},
-		publicURL: strings.TrimRight(cfg.PublicURL, "/")}
-	s.metrics = newMetrics(cfg.Registry, cfg.Ledger, cfg.Loyalty)
+		publicURL: strings.TrimRight(cfg.PublicURL, "/"), webhooks: cfg.Webhooks}
+	s.metrics = newMetrics(cfg.Registry, cfg.Ledger, cfg.Loyalty, cfg.Webhooks)
 	cfg.Ledger.OnKeyRevoked(s.keys.forget)
 
 	e := echo.New()
@@ -182,6 +191,8 @@ func New(cfg Config) *Server {
 	v1.PUT("/partners/:id/low-balance-threshold", s.putLowBalanceThreshold, writers)
 	// notifications.go
 	v1.GET("/notifications", s.listNotifications, readers)
+	// webhooks.go
+	s.mountWebhooks(v1)
 	// pages.go
 	if cfg.Pages != nil {
 		s.pages = cfg.Pages

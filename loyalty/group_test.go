@@ -306,7 +306,7 @@ UNION ALL SELECT 'bonus ' || concat_ws(' ', referee_id, referrer_id, shipment_id
     entry_id IS NOT NULL, cancel_entry_id IS NOT NULL) FROM referral_bonuses
 UNION ALL SELECT 'event ' || concat_ws(' ', event_id, type, customer_id, encode(request_hash, 'hex'), entry_id IS NOT NULL,
     result::jsonb - 'entry_id') FROM events
-UNION ALL SELECT 'notification ' || concat_ws(' ', n.type, n.customer_id, n.occurred_at, n.payload - 'entry_id',
+UNION ALL SELECT 'notification ' || concat_ws(' ', n.type, n.customer_id, n.occurred_at, n.payload::jsonb - 'entry_id',
     coalesce(en.metadata->>'event_id' = n.payload->>'event_id', false)) FROM notifications n
     LEFT JOIN entries en ON en.id = (n.payload->>'entry_id')::bigint`)
 	slices.Sort(out)

@@ -20,6 +20,7 @@ import (
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 	"github.com/tally-ledger/tally/migrations"
+	"github.com/tally-ledger/tally/notify/webhook"
 	"github.com/tally-ledger/tally/prepaid"
 	"github.com/tally-ledger/tally/web"
 )
@@ -83,6 +84,10 @@ func serve(ctx context.Context, env environment, args []string) error {
 		u.Host == "" || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "") {
 		return usageError{"TALLY_PUBLIC_URL must be a scheme and host such as https://loyalty.example.com"}
 	}
+	hooks, err := webhooksFromEnv(env, l)
+	if err != nil {
+		return err
+	}
 	customers := loyalty.New(pool, l, loyalty.WithEventWriters(writers))
 	money := prepaid.New(l, customers)
 	cat, books := catalog.New(pool, l, customers), finance.New(l, customers, money)
@@ -93,7 +98,8 @@ func serve(ctx context.Context, env environment, args []string) error {
 	}
 	defer closeReads()
 	srv := api.New(api.Config{Ledger: l, Loyalty: customers, Catalog: cat, Prepaid: money,
-		Finance: books, Log: log, OpenAPI: tally.OpenAPI, Ready: ready, Pages: pages, PublicURL: publicURL, Reads: reads})
+		Finance: books, Log: log, OpenAPI: tally.OpenAPI, Ready: ready, Pages: pages, PublicURL: publicURL, Reads: reads,
+		Webhooks: hooks})
 
 	ln, err := net.Listen("tcp", env.get("TALLY_ADDR", "127.0.0.1:8080"))
 	if err != nil {
@@ -128,6 +134,15 @@ func serve(ctx context.Context, env environment, args []string) error {
 			return err
 		})
 	}
+	// The webhook dispatcher, until shutdown: the sends in flight finish
+	// (within their timeout) after the API stopped.
+	dispatchCtx, stopDispatch := context.WithCancel(context.Background())
+	dispatched := make(chan struct{})
+	go func() {
+		defer close(dispatched)
+		hooks.Run(dispatchCtx, func(err error) { log.Warn("webhook dispatcher", "err", err) })
+	}()
+	defer func() { stopDispatch(); <-dispatched }()
 	// The chain is sealed off the request path: writers never wait for it.
 	if sealEvery > 0 {
 		sealCtx, stopSealing := context.WithCancel(ctx)
@@ -158,6 +173,35 @@ func serve(ctx context.Context, env environment, args []string) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// webhooksFromEnv is the webhook service as the environment configures it:
+// TALLY_WEBHOOK_HOSTS (the allow-list, comma-separated host names, "*."
+// for subdomains), TALLY_WEBHOOK_ALLOW_LOOPBACK=1 (loopback and private
+// addresses, for tests and local development) and TALLY_WEBHOOK_TIMEOUT
+// (a request's bound, a Go duration, 10s by default).
+func webhooksFromEnv(env environment, l *ledger.Ledger) (*webhook.Service, error) {
+	cfg := webhook.Config{}
+	for _, h := range strings.Split(env.getenv("TALLY_WEBHOOK_HOSTS"), ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			cfg.Hosts = append(cfg.Hosts, h)
+		}
+	}
+	switch env.getenv("TALLY_WEBHOOK_ALLOW_LOOPBACK") {
+	case "", "0":
+	case "1":
+		cfg.AllowLoopback = true
+	default:
+		return nil, usageError{"TALLY_WEBHOOK_ALLOW_LOOPBACK must be 1 or 0"}
+	}
+	if v := env.getenv("TALLY_WEBHOOK_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 || d > 5*time.Minute {
+			return nil, usageError{"TALLY_WEBHOOK_TIMEOUT must be a duration such as 10s, at most 5m"}
+		}
+		cfg.Timeout = d
+	}
+	return webhook.New(l, cfg), nil
 }
 
 // tuneGC trades memory the service has to spare for CPU it has not: its

@@ -73,6 +73,12 @@ const (
 	AmbiguousID        Code = "ambiguous_id"        // an admin names an id several spaces hold: name the space
 )
 
+// The codes of webhooks.
+const (
+	HostNotAllowed      Code = "host_not_allowed"     // a webhook URL's host is not on the allow-list, or is a private address
+	UnknownNotification Code = "unknown_notification" // no such notification for the endpoint
+)
+
 // The codes of the HTTP layer.
 const (
 	InvalidJSON          Code = "invalid_json"           // malformed JSON, unknown field, wrong type

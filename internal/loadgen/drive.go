@@ -181,6 +181,9 @@ type measure struct {
 	answered int64         // requests answered 2xx
 	p50, p99 time.Duration // of those
 	peakRSS  int64         // kB
+	// deliveredDuring and deliveredAfter are scenario 6's webhook
+	// deliveries: during the scenario, and by 30 s after it.
+	deliveredDuring, deliveredAfter int64
 }
 
 func (m measure) rate() float64 { return float64(m.ok) / m.elapsed.Seconds() }

@@ -143,7 +143,7 @@ func run(ctx context.Context) error {
 	return os.WriteFile(*out, []byte(text), 0o644)
 }
 
-// measureRun is one run: pgbench, then scenarios 1 to 4, back to back, each
+// measureRun is one run: pgbench, then scenarios 1, 1w, 2, 3 and 4, back to back, each
 // after a checkpoint so that none pays for the dirty pages of the one before.
 func measureRun(ctx context.Context, env *bench) (round, error) {
 	one := round{scenarios: map[int]measure{}}
@@ -163,7 +163,14 @@ func measureRun(ctx context.Context, env *bench) (round, error) {
 			return one, err
 		}
 		before := cpuNow(env)
-		m := drive(s.name, env.client, env.srv, s.clients, *duration, s.next)
+		var m measure
+		if s.n == 6 {
+			if m, err = withWebhook(env, s); err != nil {
+				return one, err
+			}
+		} else {
+			m = drive(s.name, env.client, env.srv, s.clients, *duration, s.next)
+		}
 		if s.n == 1 {
 			one.cpu = cpuNow(env).since(before)
 		}

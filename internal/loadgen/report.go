@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// round is one run: pgbench and scenarios 1 to 4, back to back.
+// round is one run: pgbench and scenarios 1, 1w (6), 2, 3 and 4, back to back.
 type round struct {
 	pgbench   pgbenchResult
 	scenarios map[int]measure
@@ -181,7 +181,7 @@ func (r row) peakRSS() int64 {
 // rows are the scenarios in order, each over the runs that measured it.
 func (rep *report) rows() []row {
 	var rows []row
-	for n := 1; n <= 4; n++ {
+	for _, n := range []int{1, 6, 2, 3, 4} {
 		var r row
 		for _, rd := range rep.rounds {
 			m, ok := rd.scenarios[n]
@@ -313,7 +313,9 @@ func (rep *report) render() string {
 		*bin, m.cores, m.goVer, runtime.GOMAXPROCS(0), m.cores)
 
 	b.WriteString("\n## Method\n\n")
-	fmt.Fprintf(&b, "- %s. Each run measures, back to back: pgbench for %s, then scenarios 1 to 4, %s each. Scenario 5 runs after them (%s), "+
+	fmt.Fprintf(&b, "- %s. Each run measures, back to back: pgbench for %s, then scenarios 1, 1w, 2, 3 and 4, %s each. "+
+		"Scenario 1w is scenario 1 with one webhook endpoint subscribed to points.earned, which every event announces; its receiver runs in the "+
+		"load generator on the same cores and accepts each delivery at once. Scenario 5 runs after them (%s), "+
 		"once %s postings are seeded; then scenario 5d (%s): pgbench's database is dropped, a streaming (asynchronous) standby is cloned "+
 		"from the cluster with pg_basebackup and started beside it, and the server is restarted with `TALLY_READ_DATABASE_URL` on it, so that "+
 		"balance reads are served by the standby while the events are written on the primary. A `CHECKPOINT` precedes every measurement.\n",
@@ -375,10 +377,10 @@ func (rep *report) pgbenchSpread() spread {
 func (rep *report) renderRuns(b *strings.Builder) {
 	b.WriteString("\n## Each run\n\n| run | pgbench tps |")
 	var present []int
-	for n := 1; n <= 4; n++ {
+	for _, n := range []int{1, 6, 2, 3, 4} {
 		if want(n) {
 			present = append(present, n)
-			fmt.Fprintf(b, " scenario %d |", n)
+			fmt.Fprintf(b, " scenario %s |", map[bool]string{true: "1w", false: strconv.Itoa(n)}[n == 6])
 		}
 	}
 	b.WriteString(" 1 ÷ pgbench | 2 ÷ 1 |\n|---|---|")
@@ -426,6 +428,23 @@ func (rep *report) renderTargets(b *strings.Builder) {
 	if s1, ok := rep.row("1."); ok && s1.vsPgbench != nil {
 		r := spreadOf(s1.vsPgbench)
 		fmt.Fprintf(b, "| scenario 1 >= 1.0x pgbench (%d clients each) | %s | %s |\n", *clients, r.show("%.2fx"), met(r.med >= 1.0))
+	}
+	if len(rep.rounds) > 0 && want(1) && want(6) {
+		var xs []float64
+		var ok, during, after int64
+		for _, rd := range rep.rounds {
+			x := 0.0
+			if s1 := rd.scenarios[1].rate(); s1 > 0 {
+				x = rd.scenarios[6].rate() / s1
+			}
+			xs = append(xs, x)
+			ok += rd.scenarios[6].ok
+			during += rd.scenarios[6].deliveredDuring
+			after += rd.scenarios[6].deliveredAfter
+		}
+		r := spreadOf(xs)
+		fmt.Fprintf(b, "| scenario 1w (one webhook endpoint) >= 0.9x scenario 1 | %s; %s of %s events' notices delivered during the scenario, %s by 30 s after | %s |\n",
+			r.show("%.2fx"), thousands(during), thousands(ok), thousands(after), met(r.med >= 0.9))
 	}
 	if len(rep.rounds) > 0 && want(1) && want(2) {
 		var xs []float64

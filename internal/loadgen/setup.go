@@ -42,6 +42,7 @@ type bench struct {
 	pgScale    int
 	srv        *server
 	client     *client
+	receiver   *receiver      // scenario 6's webhook endpoint
 	standby    *pgdev.Cluster // scenario 5d's, once made
 }
 
@@ -109,6 +110,9 @@ func setUp(ctx context.Context) (*bench, error) {
 		return nil, err
 	}
 	env.client = newClient("http://"+env.srv.addr, adminKey, partner, finance)
+	if env.receiver, err = startReceiver(); err != nil {
+		return nil, err
+	}
 	logf("setup: %d customers; deposits and points for %d of them; a product", *customers, funded)
 	if err := setupData(env.client); err != nil {
 		return nil, err
@@ -120,6 +124,9 @@ func setUp(ctx context.Context) (*bench, error) {
 func (env *bench) tearDown() {
 	if env.srv != nil {
 		env.srv.stop()
+	}
+	if env.receiver != nil {
+		env.receiver.stop()
 	}
 	if env.standby != nil {
 		if err := env.standby.Stop(); err != nil {
@@ -204,7 +211,8 @@ type server struct {
 func startServer(url string, env ...string) (*server, error) {
 	s := &server{addr: freeAddr(), exited: make(chan struct{})}
 	s.cmd = exec.Command(*bin, "serve")
-	s.cmd.Env = append(os.Environ(), "DATABASE_URL="+url, "TALLY_ADDR="+s.addr, "TALLY_ADMIN_KEY="+adminKey, "TALLY_LOG_LEVEL=error")
+	s.cmd.Env = append(os.Environ(), "DATABASE_URL="+url, "TALLY_ADDR="+s.addr, "TALLY_ADMIN_KEY="+adminKey, "TALLY_LOG_LEVEL=error",
+		"TALLY_WEBHOOK_HOSTS=127.0.0.1", "TALLY_WEBHOOK_ALLOW_LOOPBACK=1") // scenario 6's receiver
 	s.cmd.Env = append(s.cmd.Env, env...)
 	if *profile != "" {
 		s.pprof = freeAddr()

@@ -1,0 +1,123 @@
+package webhook
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tally-ledger/tally/internal/fault"
+)
+
+// allowList is Config.Hosts: exact host names, and "*.example.com" for the
+// subdomains of example.com.
+type allowList struct {
+	exact    map[string]bool
+	suffixes []string // ".example.com"
+}
+
+func newAllowList(hosts []string) allowList {
+	a := allowList{exact: map[string]bool{}}
+	for _, h := range hosts {
+		h = strings.ToLower(strings.TrimSpace(h))
+		switch {
+		case h == "":
+		case strings.HasPrefix(h, "*."):
+			a.suffixes = append(a.suffixes, h[1:])
+		default:
+			a.exact[strings.Trim(h, "[]")] = true
+		}
+	}
+	return a
+}
+
+func (a allowList) allows(host string) bool {
+	host = strings.ToLower(host)
+	if a.exact[host] {
+		return true
+	}
+	for _, s := range a.suffixes {
+		if strings.HasSuffix(host, s) && len(host) > len(s) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkURL refuses a URL deliveries may not go to: not http(s), too long,
+// with credentials or a fragment, a host off the allow-list, or an address
+// that is loopback or private unless loopback is allowed.
+//
+// Errors: fault.Invalid, fault.HostNotAllowed.
+func (a allowList) checkURL(raw string, loopback bool) error {
+	if len(raw) > MaxURLBytes {
+		return fault.InvalidField("url", "too long: at most 2048 bytes")
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Hostname() == "":
+		return fault.InvalidField("url", "an absolute http or https URL")
+	case u.User != nil:
+		return fault.InvalidField("url", "no user name or password in the URL: authenticate by the signature")
+	case u.Fragment != "" || strings.Contains(raw, "#"):
+		return fault.InvalidField("url", "no fragment")
+	}
+	host := u.Hostname()
+	if !a.allows(host) {
+		return &fault.Error{Code: fault.HostNotAllowed, Message: "the host of the URL is not on the allow-list (TALLY_WEBHOOK_HOSTS)",
+			Fields: map[string]string{"url": "host not allowed"}}
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && !loopback && private(ip) {
+		return &fault.Error{Code: fault.HostNotAllowed, Message: "the URL is on a loopback or private address",
+			Fields: map[string]string{"url": "private address"}}
+	}
+	return nil
+}
+
+// private reports whether ip is an address no delivery may reach unless
+// loopback is allowed: loopback, private, link-local, CGNAT, unspecified or
+// multicast.
+func private(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	return ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
+		ip.IsInterfaceLocalMulticast() || ip.IsMulticast() || ip.IsUnspecified() ||
+		netip.MustParsePrefix("100.64.0.0/10").Contains(ip)
+}
+
+// errPrivateAddress is the dial refused because the resolved address is
+// private.
+var errPrivateAddress = errors.New("refused to dial a loopback or private address")
+
+// newClient is the client deliveries are sent with: bounded by timeout,
+// no proxy (the address dialled is the one checked), the address checked
+// after resolution at each dial, and redirects never followed (the 3xx is
+// the answer, a failure).
+func newClient(timeout time.Duration, loopback bool) *http.Client {
+	dialer := &net.Dialer{Timeout: timeout, Control: func(network, address string, _ syscall.RawConn) error {
+		host, _, err := net.SplitHostPort(address)
+		if err != nil {
+			return err
+		}
+		ip, err := netip.ParseAddr(host)
+		if err != nil || (!loopback && private(ip)) {
+			return errPrivateAddress
+		}
+		return nil
+	}}
+	transport := &http.Transport{
+		Proxy:                  nil,
+		DialContext:            dialer.DialContext,
+		TLSHandshakeTimeout:    timeout,
+		ResponseHeaderTimeout:  timeout,
+		MaxResponseHeaderBytes: 16 << 10,
+		MaxIdleConnsPerHost:    4,
+		IdleConnTimeout:        90 * time.Second,
+		ForceAttemptHTTP2:      true,
+	}
+	return &http.Client{Timeout: timeout, Transport: transport,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}

@@ -1,0 +1,194 @@
+package webhook_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tally-ledger/tally/internal/testdb"
+	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/notify"
+	"github.com/tally-ledger/tally/notify/webhook"
+)
+
+// clock is a test's time: it moves only when the test says.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// fixture is a ledger on a fresh database with a frozen clock, and the
+// config its services send with: loopback allowed (the receivers are
+// httptest servers), backoff of attempt × 1 minute, circuits opening at 3
+// failures in a row, a 10-minute cool-down, no bound per endpoint.
+type fixture struct {
+	t     *testing.T
+	l     *ledger.Ledger
+	pool  *pgxpool.Pool
+	clock *clock
+	cfg   webhook.Config
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	c := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	pool := testdb.Pool(t)
+	l := ledger.New(pool, ledger.WithClock(c.now))
+	return &fixture{t: t, l: l, pool: pool, clock: c, cfg: webhook.Config{
+		Hosts: []string{"127.0.0.1"}, AllowLoopback: true, Now: c.now, Timeout: 500 * time.Millisecond,
+		Backoff:    func(attempt int) time.Duration { return time.Duration(attempt) * time.Minute },
+		BreakAfter: 3, CoolDown: 10 * time.Minute,
+		PerEndpoint: 100, // a step sends every due delivery (the bound has a test of its own)
+	}}
+}
+
+func (f *fixture) service() *webhook.Service { return webhook.New(f.l, f.cfg) }
+
+// emit writes the events in one transaction, as their cause would.
+func (f *fixture) emit(events ...notify.Event) {
+	f.t.Helper()
+	if err := f.l.InTx(context.Background(), func(tx *ledger.Tx) error {
+		_, err := notify.Emit(context.Background(), tx, events...)
+		return err
+	}); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// earned is a points.earned notification for the customer.
+func earned(customer, points string) notify.Event {
+	return notify.Event{Type: notify.PointsEarned, Customer: customer, Payload: map[string]any{"points": points}}
+}
+
+// feed is every notification, in commit order.
+func (f *fixture) feed() []notify.Notification {
+	f.t.Helper()
+	list, _, err := notify.Feed(context.Background(), f.l, notify.Cursor{}, 10000, notify.Filter{})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return list
+}
+
+// step runs one dispatcher step and fails the test on an error.
+func step(t *testing.T, s *webhook.Service) int {
+	t.Helper()
+	n, err := s.Step(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// received is one request a receiver got.
+type received struct {
+	header http.Header
+	body   []byte
+	status int // what the receiver answered; 0 when it held the request past the client's timeout
+}
+
+// receiver is an httptest endpoint whose answer the test sets: ok (200),
+// fail (500), hang (holds the request until the client gives up), or held
+// (holds it until the test releases it, telling the test it arrived).
+type receiver struct {
+	srv     *httptest.Server
+	mu      sync.Mutex
+	mode    string
+	got     []received
+	arrived chan struct{} // held: a request arrived
+	release chan int      // held: the status to answer
+	done    chan struct{}
+}
+
+func newReceiver(t *testing.T) *receiver {
+	r := &receiver{mode: "ok", arrived: make(chan struct{}, 100), release: make(chan int), done: make(chan struct{})}
+	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
+	t.Cleanup(func() { close(r.done); r.srv.Close() })
+	return r
+}
+
+func (r *receiver) set(mode string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.mode = mode
+}
+
+func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
+	body, _ := io.ReadAll(req.Body)
+	r.mu.Lock()
+	mode := r.mode
+	r.mu.Unlock()
+	status := 0
+	switch mode {
+	case "ok":
+		status = http.StatusOK
+	case "fail":
+		status = http.StatusInternalServerError
+	case "hang":
+		select {
+		case <-req.Context().Done():
+		case <-r.done:
+		}
+	case "held":
+		r.arrived <- struct{}{}
+		select {
+		case status = <-r.release:
+		case <-r.done:
+		}
+	}
+	r.mu.Lock()
+	r.got = append(r.got, received{header: req.Header.Clone(), body: body, status: status})
+	r.mu.Unlock()
+	if status != 0 {
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, `{"seen":true}`)
+	}
+}
+
+func (r *receiver) requests() []received {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]received(nil), r.got...)
+}
+
+// subscribe creates an admin endpoint at the receiver for the types (all
+// when none).
+func (f *fixture) subscribe(s *webhook.Service, r *receiver, owner webhook.Owner, types ...string) webhook.WithSecret {
+	f.t.Helper()
+	if len(types) == 0 {
+		types = notify.Types
+	}
+	e, err := s.Create(context.Background(), owner, webhook.EndpointInput{URL: r.srv.URL + "/hook", Types: types})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return e
+}
+
+// count counts the deliveries that match where.
+func (f *fixture) count(where string) int {
+	f.t.Helper()
+	var n int
+	if err := f.pool.QueryRow(context.Background(), "SELECT count(*) FROM webhook_deliveries WHERE "+where).Scan(&n); err != nil {
+		f.t.Fatal(err)
+	}
+	return n
+}
