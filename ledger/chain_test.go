@@ -177,6 +177,63 @@ func TestVerifyAgainstAKeptHeadFindsARebuiltChain(t *testing.T) {
 	wantBroken(t, verify(t, l, expect), kept.Seq, entries[4].ID, "mismatch_with_expected")
 }
 
+// A chain longer than a page of the walk, sealed in several blocks: the
+// walk checks every link, says so as it goes, and names an entry altered
+// pages in; a head kept beyond the chain's end is reported missing.
+func TestVerifyWalksALongChainPageByPage(t *testing.T) {
+	l, pool := newLedger(t)
+	ctx := context.Background()
+	const n = 4500
+	err := l.InTx(ctx, func(tx *ledger.Tx) error {
+		ins := make([]ledger.EntryInput, n)
+		for i := range ins {
+			ins[i] = earn(fmt.Sprintf("C%d", i%40), "2")
+		}
+		return tx.PostMany(ctx, ins, nil, nil)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, blocks, deadline := 0, 0, time.Now().Add(30*time.Second)
+	for sealed < n {
+		got, err := l.Seal(ctx, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got > 0 {
+			sealed, blocks = sealed+got, blocks+1
+			continue
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d entries sealed after 30s", sealed, n)
+		}
+		time.Sleep(10 * time.Millisecond) // a transaction the horizon counts is in flight
+	}
+	if blocks != 5 {
+		t.Fatalf("sealed in %d blocks of at most 1000, want 5", blocks)
+	}
+	var calls []int64
+	v, err := l.Verify(ctx, nil, func(done, total int64) {
+		if total != n {
+			t.Errorf("progress total %d, want %d", total, n)
+		}
+		calls = append(calls, done)
+	})
+	if err != nil || !v.OK || v.Checked != n || len(calls) < 3 || calls[len(calls)-1] != n {
+		t.Fatalf("verify = %+v, %v; progress %v", v, err, calls)
+	}
+	head := v.Head
+	digest, _ := hex.DecodeString(head.Digest)
+	wantBroken(t, verify(t, l, &ledger.Expect{Seq: head.Seq + 1, Digest: digest}), head.Seq+1, 0, "mismatch_with_expected")
+
+	var victim int64
+	if err := pool.QueryRow(ctx, `SELECT entry_id FROM chain_links WHERE seq = 4321`).Scan(&victim); err != nil {
+		t.Fatal(err)
+	}
+	asAttacker(t, pool, `UPDATE entries SET kind = 'earn2' WHERE id = $1`, victim)
+	wantBroken(t, verify(t, l, nil), 4321, victim, "altered")
+}
+
 // An entry committed while an older transaction is still writing is not
 // sealed until that transaction ends, and the chain then holds both in
 // the order of their transactions: nothing is ever linked before an entry

@@ -211,3 +211,65 @@ func TestACloseRacingWritersLeavesTheClosedFiguresUnchanged(t *testing.T) {
 		t.Fatalf("October's digest after the race = %s, %v; closed with %s", now, err, p.Digest)
 	}
 }
+
+// The figures a close digests, rendered for a small October: every
+// account with a posting before the month ends, in code order, with its
+// opening and closing balances and the month's movements by kind, at the
+// asset's scale; an account that did not move in the month has no kind
+// lines, and November's entry is not counted.
+func TestPeriodFiguresRenderTheMonthCanonically(t *testing.T) {
+	l := closingLedger(t)
+	ctx := context.Background()
+	mustPost(t, l, at(earn("C2", "5"), octStart.Add(-time.Hour)))
+	mustPost(t, l, at(earn("C1", "100"), octStart))
+	mustPost(t, l, at(ledger.EntryInput{Kind: "deposit", Actor: "test", Postings: []ledger.PostingInput{
+		{Account: "platform:cash", Amount: d("-12.5")}, {Account: "customer:C1:prepaid", Amount: d("12.5")}}},
+		novStart.Add(-time.Microsecond)))
+	mustPost(t, l, at(earn("C3", "7"), novStart))
+	const want = `tally period figures v1
+month 2026-10
+from 2026-09-30T16:00:00Z
+to 2026-10-31T16:00:00Z
+account customer:C1:points PTS opening 0 closing 100
+  earn 100
+account customer:C1:prepaid CNY opening 0.00 closing 12.50
+  deposit 12.50
+account customer:C2:points PTS opening 5 closing 5
+account platform:cash CNY opening 0.00 closing -12.50
+  deposit -12.50
+account platform:points:earned:volume PTS opening -5 closing -105
+  earn -100
+`
+	got, err := l.PeriodFigures(ctx, "2026-10", octStart, novStart)
+	if err != nil || got != want {
+		t.Fatalf("figures = %v\n%s\nwant\n%s", err, got, want)
+	}
+}
+
+// ClosedAt finds the closed month an instant falls in: from its first
+// instant to just before the next month's.
+func TestClosedAtIsTheClosedMonthOfAnInstant(t *testing.T) {
+	l := closingLedger(t)
+	ctx := context.Background()
+	if _, err := l.ClosePeriod(ctx, "2026-10", octStart, novStart, "finance"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		at   time.Time
+		want string
+	}{{octStart.Add(-time.Microsecond), ""}, {octStart, "2026-10"}, {novStart.Add(-time.Microsecond), "2026-10"}, {novStart, ""}} {
+		p, err := l.ClosedAt(ctx, c.at)
+		got := ""
+		if p != nil {
+			got = p.Month
+		}
+		if err != nil || got != c.want {
+			t.Errorf("ClosedAt(%s) = %q, %v; want %q", c.at.Format(time.RFC3339Nano), got, err, c.want)
+		}
+	}
+	// The refusal names the first instant still open.
+	_, _, err := l.Post(ctx, at(earn("C1", "1"), octStart))
+	if fault.CodeOf(err) != fault.PeriodClosed || !strings.Contains(err.Error(), "2026-10-31T16:00:00Z") {
+		t.Errorf("refusal %v, want period_closed naming 2026-10-31T16:00:00Z", err)
+	}
+}
