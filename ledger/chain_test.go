@@ -360,3 +360,51 @@ func BenchmarkSeal(b *testing.B) {
 	}
 	b.ReportMetric(float64(sealed)/spent.Seconds(), "entries/s")
 }
+
+// The sealer serve runs links what committed when it starts, and stops
+// when its context ends.
+func TestRunSealerSealsAndStopsWithItsContext(t *testing.T) {
+	l, _ := newLedger(t)
+	for range 3 {
+		mustPost(t, l, earn("C1", "1"))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		l.RunSealer(ctx, time.Hour, func(err error) { t.Error(err) })
+	}()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) { // no signal tells when a pass ends
+		head, err := l.Head(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if head != nil && head.Seq == 3 && head.Unsealed == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("head %+v after 30s, want the 3 entries sealed", head)
+		}
+	}
+	cancel()
+	<-done
+}
+
+// A sealer that cannot reach the database says so each time and carries
+// on.
+func TestRunSealerReportsEachFailureAndCarriesOn(t *testing.T) {
+	pool := testdb.Pool(t)
+	l := ledger.New(pool)
+	pool.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	var failures []error
+	l.RunSealer(ctx, time.Millisecond, func(err error) {
+		failures = append(failures, err)
+		if len(failures) == 2 {
+			cancel()
+		}
+	})
+	if len(failures) != 2 || failures[0] == nil {
+		t.Fatalf("failures %v, want two, then stopped", failures)
+	}
+}
