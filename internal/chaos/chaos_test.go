@@ -60,6 +60,31 @@ type server struct {
 	log  *os.File
 }
 
+// newServer builds the binary from the module at root and makes a server
+// of it on a free loopback address, logging to a file, with the address,
+// the admin key and env in its environment; it does not start it.
+func newServer(t *testing.T, root string, env ...string) *server {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "tally")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/tally")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	logFile, err := os.Create(filepath.Join(t.TempDir(), "server.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &server{t: t, bin: bin, addr: addr, log: logFile,
+		env: append([]string{"TALLY_ADDR=" + addr, "TALLY_ADMIN_KEY=" + adminKey, "TALLY_LOG_LEVEL=error"}, env...)}
+}
+
 func (s *server) start() {
 	s.t.Helper()
 	s.cmd = exec.Command(s.bin, "serve")
@@ -137,31 +162,13 @@ func TestChaos(t *testing.T) {
 	}
 	t.Cleanup(func() { cluster.Stop() })
 
-	bin := filepath.Join(t.TempDir(), "tally")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/tally")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	logFile, err := os.Create(filepath.Join(t.TempDir(), "server.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	hooks := newHookReceiver(t)
-	srv := &server{t: t, bin: bin, addr: addr, log: logFile,
-		env: append([]string{"DATABASE_URL=" + url, "TALLY_ADDR=" + addr, "TALLY_ADMIN_KEY=" + adminKey, "TALLY_LOG_LEVEL=error"},
-			hooks.env()...)}
+	srv := newServer(t, root, append([]string{"DATABASE_URL=" + url}, hooks.env()...)...)
 	srv.start()
 	defer func() { srv.kill() }()
 
 	rep := &reporter{t: t}
-	c := &client{http: &http.Client{Timeout: 10 * time.Second}, base: "http://" + addr, fail: rep.fail}
+	c := &client{http: &http.Client{Timeout: 10 * time.Second}, base: "http://" + srv.addr, fail: rep.fail}
 	sc := setup(t, c)
 	seedExpired(t, url, sc)
 	hookPool, err := pgxpool.New(ctx, url)

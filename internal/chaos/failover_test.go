@@ -5,10 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -71,30 +69,12 @@ func TestChaosFailover(t *testing.T) {
 	})
 	t.Logf("replicated cluster up in %s", time.Since(started).Round(time.Second))
 
-	bin := filepath.Join(t.TempDir(), "tally")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/tally")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	logFile, err := os.Create(filepath.Join(t.TempDir(), "server.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &server{t: t, bin: bin, addr: addr, log: logFile,
-		env: []string{"DATABASE_URL=" + url, "TALLY_READ_DATABASE_URL=" + readURL, "TALLY_READ_MAX_LAG=2s",
-			"TALLY_READ_WAIT=5s", "TALLY_ADDR=" + addr, "TALLY_ADMIN_KEY=" + adminKey, "TALLY_LOG_LEVEL=error"}}
+	srv := newServer(t, root, "DATABASE_URL="+url, "TALLY_READ_DATABASE_URL="+readURL, "TALLY_READ_MAX_LAG=2s", "TALLY_READ_WAIT=5s")
 	srv.start()
 	defer func() { srv.kill() }()
 
 	rep := &reporter{t: t}
-	c := &client{http: &http.Client{Timeout: 10 * time.Second}, base: "http://" + addr, fail: rep.fail}
+	c := &client{http: &http.Client{Timeout: 10 * time.Second}, base: "http://" + srv.addr, fail: rep.fail}
 	t.Run("ReadYourWritesFromStandbys", func(t *testing.T) { readYourWrites(t, c, ha) })
 	sc := setup(t, c)
 	seedExpired(t, url, sc)
@@ -213,7 +193,7 @@ func TestChaosFailover(t *testing.T) {
 	// What the server could not finish while the primary was gone it
 	// answered 503 database_unavailable: the client retried those as any
 	// 5xx, so the server's own log tells whether one was a 500.
-	logged, err := os.ReadFile(logFile.Name())
+	logged, err := os.ReadFile(srv.log.Name())
 	if err != nil {
 		t.Fatal(err)
 	}
