@@ -47,8 +47,8 @@ func (s *Server) postEvent(c echo.Context) error {
 	if o.Err != nil {
 		return o.Err
 	}
-	if o.Replayed {
-		c.Response().Header().Set("Idempotent-Replayed", "true")
+	if err := s.replay(c, o.Replayed); err != nil {
+		return err
 	}
 	return replyResult(c, status, o)
 }
@@ -134,6 +134,14 @@ func (s *Server) postEventBatch(c echo.Context) error {
 	}
 	if preview {
 		return reply(c, http.StatusOK, map[string]any{"results": items, "preview": true})
+	}
+	for _, it := range items {
+		if it.Replayed { // once for all: what the replays repeat is durable before any is answered
+			if err := s.ledger.Durable(c.Request().Context()); err != nil {
+				return err
+			}
+			break
+		}
 	}
 	return reply(c, http.StatusOK, map[string]any{"results": items})
 }

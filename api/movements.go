@@ -60,8 +60,8 @@ func (s *Server) moneyHandler(kind string) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		if replayed {
-			c.Response().Header().Set("Idempotent-Replayed", "true")
+		if err := s.replay(c, replayed); err != nil {
+			return err
 		}
 		if preview {
 			return reply(c, http.StatusOK, previewOfMoney(m, replayed))
@@ -95,8 +95,8 @@ func (s *Server) moneyReversal(kind string) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		if replayed {
-			c.Response().Header().Set("Idempotent-Replayed", "true")
+		if err := s.replay(c, replayed); err != nil {
+			return err
 		}
 		return reply(c, http.StatusCreated, m)
 	}

@@ -53,8 +53,8 @@ func (s *Server) redeem(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if replayed {
-		c.Response().Header().Set("Idempotent-Replayed", "true")
+	if err := s.replay(c, replayed); err != nil {
+		return err
 	}
 	if preview {
 		return reply(c, http.StatusOK, previewOfRedemption(r, replayed))
@@ -85,8 +85,8 @@ func (s *Server) cancelRedemption(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if replayed {
-		c.Response().Header().Set("Idempotent-Replayed", "true")
+	if err := s.replay(c, replayed); err != nil {
+		return err
 	}
 	return reply(c, http.StatusOK, r)
 }
