@@ -408,3 +408,14 @@ func TestRunSealerReportsEachFailureAndCarriesOn(t *testing.T) {
 		t.Fatalf("failures %v, want two, then stopped", failures)
 	}
 }
+
+func TestVerifyNamesAnEntryWhosePostingWasRedated(t *testing.T) {
+	l, pool, entries := sealedBooks(t, 5)
+	testdb.SkipBooks(t, "an attacker moved a posting into another month behind the ledger's back")
+	victim := entries[2]
+	// The statements, the trial balance as of an instant and the period
+	// figures all read the posting's own effective_at: moving it moves the
+	// points into another month without touching the entry row.
+	asAttacker(t, pool, `UPDATE postings SET effective_at = effective_at - interval '40 days' WHERE entry_id = $1`, victim.ID)
+	wantBroken(t, verify(t, l, nil), 3, victim.ID, "altered")
+}
