@@ -76,13 +76,14 @@ type chainEntry struct {
 	storedLink         []byte
 }
 
-// chainColumns reads an entry's content, its postings ordered by account.
+// chainColumns reads an entry's content, its postings ordered by account
+// code byte by byte (COLLATE "C": whatever the database's collation).
 const chainColumns = `e.id, e.xid::text, e.kind, e.effective_at, e.recorded_at, e.actor, e.reason, e.reversal_of,
        e.rule_version, e.idempotency_key, e.metadata::text,
        (SELECT coalesce(array_agg(coalesce(a.code, '?') || ' ' || p.asset || ' ' || p.amount::text ||
                 CASE WHEN p.effective_at = e.effective_at THEN ''
                      ELSE ' at ' || to_char(p.effective_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') END
-                ORDER BY a.code, p.id), '{}')
+                ORDER BY a.code COLLATE "C", p.id), '{}')
         FROM postings p LEFT JOIN accounts a ON a.id = p.account_id WHERE p.entry_id = e.id)`
 
 func (c *chainEntry) scanTargets(xid *string) []any {

@@ -217,7 +217,8 @@ WHERE starts_at <= $1 AND $1 < ends_at`, t)
 }
 
 // PeriodFigures renders the month's figures canonically: for every account
-// with a posting effective before the month ends, in code order, its
+// with a posting effective before the month ends, in code order (byte by
+// byte, whatever the database's collation), its
 // opening balance, what moved it in the month by entry kind (a reversal
 // in the kind it reversed, as Movements counts it) and its closing
 // balance, amounts at their asset's scale. The closing balances are the
@@ -261,7 +262,7 @@ JOIN accounts a ON a.id = p.account_id
 JOIN entries e ON e.id = p.entry_id
 WHERE p.effective_at < $2
 GROUP BY a.code, a.asset, 3
-ORDER BY a.code, 3`, starts, ends)
+ORDER BY a.code COLLATE "C", coalesce(e.metadata->>'reversed_kind', e.kind) COLLATE "C"`, starts, ends)
 	if err != nil {
 		return err
 	}
