@@ -69,7 +69,7 @@ const (
 	NotEligible        Code = "not_eligible"        // customer's level too low
 	OutOfStock         Code = "out_of_stock"        // featured stock exhausted
 	OutsideWindow      Code = "outside_window"      // featured product not on offer now
-	LimitReached       Code = "limit_reached"       // per-customer limit reached
+	LimitReached       Code = "limit_reached"       // per-customer limit reached; a partner's webhook endpoints
 	AlreadyCancelled   Code = "already_cancelled"   // redemption cancelled before
 	AmbiguousID        Code = "ambiguous_id"        // an admin names an id several spaces hold: name the space
 )

@@ -207,10 +207,16 @@ const qHead = `NOT EXISTS (SELECT 1 FROM webhook_deliveries p
     WHERE p.endpoint_id = d.endpoint_id AND p.customer_id = d.customer_id AND p.status = 'pending'
       AND (p.ntf_xid, p.notification_id) < (d.ntf_xid, d.notification_id))`
 
+// qOwner is whose in-flight bound delivery d (of endpoint e) counts
+// against: its endpoint's partner, all of whose endpoints share one, or an
+// admin's endpoint alone.
+const qOwner = `coalesce(e.partner_id, -e.id)`
+
 // claim leases the due deliveries of closed endpoints, at most limit and
-// at most PerEndpoint in flight per endpoint (counting those already in
-// flight), and one delivery of each open endpoint whose probe is due and
-// has none in flight, and loads what sending them needs.
+// at most PerEndpoint in flight per admin endpoint or per partner, all its
+// endpoints together (counting those already in flight), and one delivery
+// of each open endpoint whose probe is due and has none in flight, and
+// loads what sending them needs.
 func (s *Service) claim(ctx context.Context, limit int) ([]job, error) {
 	var jobs []job
 	err := s.l.InTx(ctx, func(tx *ledger.Tx) error {
@@ -221,22 +227,24 @@ func (s *Service) claim(ctx context.Context, limit int) ([]job, error) {
 		now := s.now()
 		until := now.Add(s.cfg.Timeout + 30*time.Second)
 		lease := rand.Int64()
-		// eligible ranks the due deliveries per endpoint; busy counts
-		// each endpoint's sends in flight, once (not once per eligible
+		// eligible ranks the due deliveries per owner (qOwner); busy
+		// counts each owner's sends in flight, once (not once per eligible
 		// row: with thousands pending that made a claim take seconds);
-		// due locks those within the endpoint's room, checking again that
-		// no one leased them since eligible's snapshot.
+		// due locks those within the owner's room, checking again that no
+		// one leased them since eligible's snapshot.
 		rows, err := tx.Query(ctx, `WITH eligible AS (
-    SELECT d.id, d.endpoint_id, d.next_attempt_at,
-           row_number() OVER (PARTITION BY d.endpoint_id ORDER BY d.next_attempt_at, d.id) AS rank
+    SELECT d.id, `+qOwner+` AS owner, d.next_attempt_at,
+           row_number() OVER (PARTITION BY `+qOwner+` ORDER BY d.next_attempt_at, d.id) AS rank
     FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
     WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND (d.lease_until IS NULL OR d.lease_until <= $1)
       AND e.circuit = 'closed' AND `+qHead+`
 ), busy AS (
-    SELECT f.endpoint_id, count(*) AS n FROM webhook_deliveries f
-    WHERE f.status = 'pending' AND f.lease_until > $1 GROUP BY f.endpoint_id
+    SELECT `+qOwner+` AS owner, count(*) AS n
+    FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+    WHERE d.status = 'pending' AND d.lease_until > $1
+    GROUP BY 1
 ), room AS (
-    SELECT x.id, x.next_attempt_at FROM eligible x LEFT JOIN busy b ON b.endpoint_id = x.endpoint_id
+    SELECT x.id, x.next_attempt_at FROM eligible x LEFT JOIN busy b ON b.owner = x.owner
     WHERE x.rank + coalesce(b.n, 0) <= $5
 ), due AS (
     SELECT d.id FROM webhook_deliveries d JOIN room r ON r.id = d.id
