@@ -207,6 +207,7 @@ func TestDatabaseOutageAnswersInternalProblems(t *testing.T) {
 		"getRebateReport":        {path: "?from=" + queryTime(at)},
 		"getPointsReport":        {path: "?from=" + queryTime(at)},
 		"getSegmentReport":       {path: "?month=" + at.In(shanghaiZone()).Format("2006-01")},
+		"getLifecycleReport":     {path: "?month=" + at.In(shanghaiZone()).Format("2006-01")},
 
 		// pages.go
 		"createPortalSession": {body: map[string]any{"customer_id": "C1"}},

@@ -176,6 +176,7 @@ func New(cfg Config) *Server {
 	v1.GET("/reports/rebates", s.onReplica((*Server).rebateReport), books)
 	v1.GET("/reports/points", s.onReplica((*Server).pointsReport), books)
 	v1.GET("/reports/segments", s.onReplica((*Server).segmentReport), books)
+	v1.GET("/reports/lifecycle", s.onReplica((*Server).lifecycleReport), books)
 	v1.GET("/reconciliation", s.reconcile, books)
 	v1.POST("/periods/:month/close", s.closePeriod, books)
 	v1.POST("/periods/:month/reopen", s.reopenPeriod, admin)

@@ -91,12 +91,13 @@ func serve(ctx context.Context, env environment, args []string) error {
 	customers := loyalty.New(pool, l, loyalty.WithEventWriters(writers))
 	money := prepaid.New(l, customers)
 	cat, books := catalog.New(pool, l, customers), finance.New(l, customers, money)
-	pages := web.New(web.Config{Pool: pool, Ledger: l, Loyalty: customers, Catalog: cat, Prepaid: money, Finance: books, Log: log})
 	reads, closeReads, err := env.reads(ctx, pool)
 	if err != nil {
 		return err
 	}
 	defer closeReads()
+	pages := web.New(web.Config{Pool: pool, Ledger: l, Loyalty: customers, Catalog: cat, Prepaid: money, Finance: books,
+		ReadFinance: consoleFinance(reads), Log: log})
 	srv := api.New(api.Config{Ledger: l, Loyalty: customers, Catalog: cat, Prepaid: money,
 		Finance: books, Log: log, OpenAPI: tally.OpenAPI, Ready: ready, Pages: pages, PublicURL: publicURL, Reads: reads,
 		Webhooks: hooks})

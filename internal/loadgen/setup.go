@@ -373,6 +373,18 @@ WHERE b.account_id = s.account_id AND b.bucket = 0`, rows: funded},
 	return nil
 }
 
+// restart serves again, on the same database, with env added to the
+// server's environment.
+func (env *bench) restart(extra ...string) error {
+	env.srv.stop()
+	var err error
+	if env.srv, err = startServer(env.url, extra...); err != nil {
+		return err
+	}
+	env.client.base = "http://" + env.srv.addr
+	return nil
+}
+
 // useStandby makes a streaming standby of the cluster (pgbench's database
 // is dropped first: its runs are over) and serves again with
 // TALLY_READ_DATABASE_URL on it, for scenario 5d.
