@@ -66,6 +66,7 @@ var statusOf = map[fault.Code]int{
 	fault.PeriodNotEnded:       http.StatusUnprocessableEntity,
 	fault.PeriodNotClosed:      http.StatusConflict,
 	fault.ReconciliationFailed: http.StatusConflict,
+	fault.PeriodBusy:           http.StatusConflict,
 }
 
 // Problem is an RFC 9457 problem document with Tally's stable code.

@@ -18,7 +18,9 @@ import (
 //
 // where the content is the entry's id, xid, kind, effective and recorded
 // instants, actor, reason, reversal, rule version, idempotency key,
-// metadata and its postings (account, asset, amount), and the first
+// metadata and its postings (account, asset, amount, and the posting's
+// own effective instant where it differs from the entry's: the statements
+// and the period figures read it), and the first
 // link's previous link is 32 zero bytes. Changing, deleting or inserting
 // an entry anywhere in the chain therefore changes every later link.
 //
@@ -68,16 +70,20 @@ type chainEntry struct {
 	ruleVersion        *int32
 	idempotencyKey     *string
 	metadata           string
-	postings           []string // "account asset amount", by account
+	postings           []string // "account asset amount[ at instant]", by account
 	present            bool     // false: the entry row is gone
 	linkSeq, linkEntry int64
 	storedLink         []byte
 }
 
-// chainColumns reads an entry's content, its postings ordered by account.
+// chainColumns reads an entry's content, its postings ordered by account
+// code byte by byte (COLLATE "C": whatever the database's collation).
 const chainColumns = `e.id, e.xid::text, e.kind, e.effective_at, e.recorded_at, e.actor, e.reason, e.reversal_of,
        e.rule_version, e.idempotency_key, e.metadata::text,
-       (SELECT coalesce(array_agg(coalesce(a.code, '?') || ' ' || p.asset || ' ' || p.amount::text ORDER BY a.code, p.id), '{}')
+       (SELECT coalesce(array_agg(coalesce(a.code, '?') || ' ' || p.asset || ' ' || p.amount::text ||
+                CASE WHEN p.effective_at = e.effective_at THEN ''
+                     ELSE ' at ' || to_char(p.effective_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') END
+                ORDER BY a.code COLLATE "C", p.id), '{}')
         FROM postings p LEFT JOIN accounts a ON a.id = p.account_id WHERE p.entry_id = e.id)`
 
 func (c *chainEntry) scanTargets(xid *string) []any {

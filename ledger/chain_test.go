@@ -408,3 +408,54 @@ func TestRunSealerReportsEachFailureAndCarriesOn(t *testing.T) {
 		t.Fatalf("failures %v, want two, then stopped", failures)
 	}
 }
+
+func TestVerifyNamesAnEntryWhosePostingWasRedated(t *testing.T) {
+	l, pool, entries := sealedBooks(t, 5)
+	testdb.SkipBooks(t, "an attacker moved a posting into another month behind the ledger's back")
+	victim := entries[2]
+	// The statements, the trial balance as of an instant and the period
+	// figures all read the posting's own effective_at: moving it moves the
+	// points into another month without touching the entry row.
+	asAttacker(t, pool, `UPDATE postings SET effective_at = effective_at - interval '40 days' WHERE entry_id = $1`, victim.ID)
+	wantBroken(t, verify(t, l, nil), 3, victim.ID, "altered")
+}
+
+// The chain's links and a closed month's digest are canonical: they do not
+// depend on the collation of the database they are read from, so books
+// restored into a cluster whose default collation is not C (en_US.UTF-8,
+// the default of most distributions' initdb) verify as they were sealed.
+func TestChainAndPeriodDigestDoNotDependOnTheDatabaseCollation(t *testing.T) {
+	l, pool := newLedger(t)
+	ctx := context.Background()
+	mustPost(t, l, earn("alice", "10"))
+	mustPost(t, l, earn("Bob", "20"))
+	// One entry whose postings name both customers: C orders "customer:Bob"
+	// before "customer:alice", a linguistic collation the other way.
+	mustPost(t, l, ledger.EntryInput{Kind: "adjustment", Actor: "test", Reason: "test", Postings: []ledger.PostingInput{
+		{Account: "customer:Bob:points_owed", Amount: d("-5")},
+		{Account: "customer:alice:points", Amount: d("5"), Lot: farFuture},
+	}})
+	if n := sealCommitted(t, l); n != 3 {
+		t.Fatalf("sealed %d, want 3", n)
+	}
+	starts := time.Now().AddDate(0, -1, 0)
+	ends := time.Now().AddDate(0, 1, 0)
+	before, err := l.PeriodDigest(ctx, "2026-11", starts, ends)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `ALTER TABLE accounts ALTER COLUMN code TYPE text COLLATE "und-x-icu"`); err != nil {
+		t.Fatal(err)
+	}
+	pool.Reset() // as after a restore: no statement prepared under the old column type
+	if v := verify(t, l, nil); !v.OK {
+		t.Fatalf("verify under another collation: %+v", v.Broken)
+	}
+	after, err := l.PeriodDigest(ctx, "2026-11", starts, ends)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after != before {
+		t.Fatalf("the month's digest under another collation is %s, was %s", after, before)
+	}
+}

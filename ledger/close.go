@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,6 +42,10 @@ type PeriodEvent struct {
 	Digest string    `json:"digest"` // the month's digest then
 }
 
+// CloseLockWait is how long a close waits for the transactions writing
+// entries in flight: every writer that starts meanwhile waits behind it.
+const CloseLockWait = 2 * time.Second
+
 // ClosePeriod closes the month [starts, ends) named month, at the ledger's
 // clock, and returns it with the digest of its figures. It waits for every
 // transaction writing entries to end and holds new ones back while it
@@ -49,7 +54,8 @@ type PeriodEvent struct {
 //
 // Errors: fault.PeriodClosed (the month is closed already),
 // fault.PeriodOutOfOrder (a month is closed and this one does not follow
-// the latest), fault.PeriodNotEnded (the month has not ended).
+// the latest), fault.PeriodNotEnded (the month has not ended),
+// fault.PeriodBusy (writers in flight outlasted CloseLockWait).
 func (l *Ledger) ClosePeriod(ctx context.Context, month string, starts, ends time.Time, actor string) (Period, error) {
 	var p Period
 	err := l.inTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
@@ -70,7 +76,19 @@ func (l *Ledger) ClosePeriod(ctx context.Context, month string, starts, ends tim
 			return fault.Errorf(fault.PeriodOutOfOrder, "months close in order: the latest closed month is %s, so the next to close is the one that begins at %s",
 				latest.Month, latest.EndsAt.UTC().Format(time.RFC3339))
 		}
+		// Writers that start while the close waits queue behind it: wait
+		// for the writers in flight no longer than CloseLockWait.
+		if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = `+strconv.Itoa(int(CloseLockWait/time.Millisecond))); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `LOCK TABLE entries IN SHARE ROW EXCLUSIVE MODE`); err != nil {
+			if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == "55P03" { // lock_not_available
+				return fault.Errorf(fault.PeriodBusy, "transactions writing entries kept %s's close waiting longer than %s: nothing was closed, try again",
+					month, CloseLockWait)
+			}
+			return err
+		}
+		if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = 0`); err != nil {
 			return err
 		}
 		now := l.now()
@@ -217,7 +235,8 @@ WHERE starts_at <= $1 AND $1 < ends_at`, t)
 }
 
 // PeriodFigures renders the month's figures canonically: for every account
-// with a posting effective before the month ends, in code order, its
+// with a posting effective before the month ends, in code order (byte by
+// byte, whatever the database's collation), its
 // opening balance, what moved it in the month by entry kind (a reversal
 // in the kind it reversed, as Movements counts it) and its closing
 // balance, amounts at their asset's scale. The closing balances are the
@@ -261,7 +280,7 @@ JOIN accounts a ON a.id = p.account_id
 JOIN entries e ON e.id = p.entry_id
 WHERE p.effective_at < $2
 GROUP BY a.code, a.asset, 3
-ORDER BY a.code, 3`, starts, ends)
+ORDER BY a.code COLLATE "C", coalesce(e.metadata->>'reversed_kind', e.kind) COLLATE "C"`, starts, ends)
 	if err != nil {
 		return err
 	}

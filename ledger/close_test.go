@@ -280,3 +280,47 @@ func TestClosedAtIsTheClosedMonthOfAnInstant(t *testing.T) {
 		t.Errorf("refusal %v, want period_closed naming 2026-10-31T16:00:00Z", err)
 	}
 }
+
+// A close waits for the transactions writing entries, and every writer
+// that starts meanwhile queues behind the close's lock: so a close behind
+// a long writer (a big expiry run, a session left open) gives up within
+// ledger.CloseLockWait, writing nothing, instead of holding every writer
+// back for as long as that writer lasts.
+func TestACloseBehindALongWriterGivesUpInsteadOfHoldingEveryWriterBack(t *testing.T) {
+	l := closingLedger(t)
+	ctx := context.Background()
+	inFlight, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	releaseWriter := sync.OnceFunc(func() { close(release) })
+	defer func() { releaseWriter(); <-done }() // on failure too: the books check waits for it
+	go func() {
+		done <- l.InTx(ctx, func(tx *ledger.Tx) error {
+			if _, err := tx.Post(ctx, at(earn("Long", "7"), novStart.Add(time.Hour))); err != nil {
+				return err
+			}
+			close(inFlight)
+			<-release
+			return nil
+		})
+	}()
+	<-inFlight
+	// Far above CloseLockWait: only a close that waits for the writer
+	// reaches it.
+	bounded, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	_, err := l.ClosePeriod(bounded, "2026-10", octStart, novStart, "finance")
+	if fault.CodeOf(err) != fault.PeriodBusy {
+		t.Fatalf("close behind a writer in flight: %v, want %s", err, fault.PeriodBusy)
+	}
+	releaseWriter()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	done <- nil
+	if p, _, err := l.ClosedPeriod(ctx, "2026-10"); err != nil || p != nil {
+		t.Fatalf("October after the close gave up = %+v, %v; want not closed", p, err)
+	}
+	// Once the writer has ended the close goes through.
+	if _, err := l.ClosePeriod(ctx, "2026-10", octStart, novStart, "finance"); err != nil {
+		t.Fatal(err)
+	}
+}

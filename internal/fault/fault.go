@@ -40,6 +40,7 @@ const (
 	PeriodNotEnded       Code = "period_not_ended"      // a month closes once it has ended
 	PeriodNotClosed      Code = "period_not_closed"     // reopening a month that is not closed
 	ReconciliationFailed Code = "reconciliation_failed" // a month closes only while reconciliation passes
+	PeriodBusy           Code = "period_busy"           // a close gave up waiting for the writers in flight: try again
 )
 
 // The codes of the loyalty programme.
