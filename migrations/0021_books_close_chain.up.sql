@@ -83,3 +83,11 @@ CREATE TRIGGER chain_links_append_only BEFORE UPDATE OR DELETE ON chain_links
     FOR EACH ROW EXECUTE FUNCTION forbid_change();
 CREATE TRIGGER chain_blocks_append_only BEFORE UPDATE OR DELETE ON chain_blocks
     FOR EACH ROW EXECUTE FUNCTION forbid_change();
+
+-- TRUNCATE skips row triggers: refuse it too, as on entries and postings.
+CREATE TRIGGER period_history_no_truncate BEFORE TRUNCATE ON period_history
+    FOR EACH STATEMENT EXECUTE FUNCTION forbid_change();
+CREATE TRIGGER chain_links_no_truncate BEFORE TRUNCATE ON chain_links
+    FOR EACH STATEMENT EXECUTE FUNCTION forbid_change();
+CREATE TRIGGER chain_blocks_no_truncate BEFORE TRUNCATE ON chain_blocks
+    FOR EACH STATEMENT EXECUTE FUNCTION forbid_change();
