@@ -24,16 +24,16 @@ import (
 const fanOutPage = 500
 
 // Run delivers until ctx ends. It fans the feed out and expires
-// deliveries every Config.Poll, and keeps up to Workers sends in flight:
-// it claims as many due deliveries as it has free workers, sends them at
-// once, and records the sends that ended together, in one transaction
-// (record), waiting at most flushAfter for the others in flight; then it
-// sends the next notifications of the customers whose delivery was just
-// accepted and claims again. A slow endpoint (at most PerEndpoint sends
-// in flight) holds the others back by flushAfter at most. What fails (the
-// database is away) is tried again at the next poll; errors go to logf.
-// When ctx ends it waits for the sends in flight, each bounded by the
-// client's timeout, and records them.
+// deliveries every Config.Poll, and keeps up to Workers sends in flight.
+// It claims as many due deliveries as it has free workers and sends them
+// at once; as sends end, it records them together, waiting at most
+// flushAfter for the others in flight, and claims again for the workers
+// they free, in the same transaction (record), until a claim comes back
+// short. A slow endpoint (at most PerEndpoint sends in flight) so holds
+// the others back by flushAfter at most. What fails (the database is
+// away) is tried again at the next poll; errors go to logf. When ctx ends
+// it waits for the sends in flight, each bounded by the client's timeout,
+// and records them.
 func (s *Service) Run(ctx context.Context, logf func(err error)) {
 	report := func(what string, err error) {
 		if err != nil && logf != nil && ctx.Err() == nil {
@@ -52,13 +52,6 @@ func (s *Service) Run(ctx context.Context, logf func(err error)) {
 		}
 	}
 	var batch []sent
-	flush := func(chain bool) {
-		next, err := s.record(bg, batch, chain)
-		report("record", err)
-		unrecorded -= len(batch)
-		batch = batch[:0]
-		start(next)
-	}
 	var lastPoll time.Time
 	more := false // a claim may find work: something changed since the last one came back short
 	for ctx.Err() == nil {
@@ -82,17 +75,22 @@ func (s *Service) Run(ctx context.Context, logf func(err error)) {
 				}
 			}
 			linger.Stop()
-			flush(true)
-			more = true
-		}
-		if free := s.cfg.Workers - unrecorded; free > 0 && more {
+			n := min(s.cfg.Workers-unrecorded+len(batch), s.cfg.Batch)
+			jobs, err := s.record(bg, batch, false, n)
+			report("record", err)
+			unrecorded -= len(batch)
+			batch = batch[:0]
+			start(jobs)
+			more = err == nil && len(jobs) >= n
+		} else if free := s.cfg.Workers - unrecorded; free > 0 && more {
 			n := min(free, s.cfg.Batch)
 			jobs, err := s.claim(ctx, n)
 			report("claim", err)
 			start(jobs)
-			if more = len(jobs) == n; more {
-				continue // more may be due
-			}
+			more = len(jobs) >= n
+		}
+		if more && unrecorded < s.cfg.Workers {
+			continue // more may be due
 		}
 		select {
 		case <-ctx.Done():
@@ -104,8 +102,8 @@ func (s *Service) Run(ctx context.Context, logf func(err error)) {
 	for len(batch) < unrecorded {
 		batch = append(batch, <-ended)
 	}
-	if len(batch) > 0 {
-		flush(false)
+	if _, err := s.record(bg, batch, false, 0); err != nil && logf != nil {
+		logf(fmt.Errorf("webhook: record: %w", err))
 	}
 }
 
@@ -142,7 +140,7 @@ func (s *Service) Step(ctx context.Context) (int, error) {
 	for len(jobs) > 0 {
 		done := s.sendAll(bg, jobs)
 		total += len(done)
-		if jobs, err = s.record(bg, done, true); err != nil {
+		if jobs, err = s.record(bg, done, true, 0); err != nil {
 			return total, fmt.Errorf("webhook: record: %w", err)
 		}
 	}
@@ -250,10 +248,13 @@ type job struct {
 
 // qHead says that delivery d is the first pending one of its customer to
 // its endpoint: a customer's later notification waits while an earlier
-// one is pending (in flight or waiting for a retry).
+// one is pending (in flight or waiting for a retry). (OFFSET 0 keeps it a
+// test of each row as it is read, one probe of the order index, so that
+// a claim reading the due index in order stops once it has enough; as an
+// anti-join the planner would test every pending delivery first.)
 const qHead = `NOT EXISTS (SELECT 1 FROM webhook_deliveries p
     WHERE p.endpoint_id = d.endpoint_id AND p.customer_id = d.customer_id AND p.status = 'pending'
-      AND (p.ntf_xid, p.notification_id) < (d.ntf_xid, d.notification_id))`
+      AND (p.ntf_xid, p.notification_id) < (d.ntf_xid, d.notification_id) OFFSET 0)`
 
 // qLoad reads what sending the deliveries a CTE named leased returns
 // (id, endpoint_id, attempts, notification_id) needs; $1 is now. The
@@ -266,36 +267,56 @@ JOIN webhook_endpoints e ON e.id = d.endpoint_id
 JOIN notifications n ON n.id = d.notification_id
 ORDER BY d.id`
 
-// claim leases the due deliveries of closed endpoints, at most limit and
-// at most PerEndpoint in flight per endpoint (counting those already in
-// flight), and one delivery of each open endpoint whose probe is due and
-// has none in flight, and loads what sending them needs: one transaction,
-// its statements sent together.
+// claim leases and loads the due deliveries (queueClaim) in one
+// transaction, its statements sent together.
 func (s *Service) claim(ctx context.Context, limit int) ([]job, error) {
 	var jobs []job
 	err := s.l.InTx(ctx, func(tx *ledger.Tx) error {
 		jobs = jobs[:0]
-		now := s.now()
-		until := now.Add(s.cfg.Timeout + 30*time.Second)
-		lease := rand.Int64()
 		b := &pgx.Batch{}
 		bookkeeping(b)
-		// eligible ranks the due deliveries per endpoint; busy counts
-		// each endpoint's sends in flight, once (not once per eligible
-		// row: with thousands pending that made a claim take seconds);
-		// due locks those within the endpoint's room, checking again that
-		// no one leased them since eligible's snapshot.
-		queueJobs(b, &jobs, lease, false, `WITH eligible AS (
-    SELECT d.id, d.endpoint_id, d.next_attempt_at,
-           row_number() OVER (PARTITION BY d.endpoint_id ORDER BY d.next_attempt_at, d.id) AS rank
-    FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
-    WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND (d.lease_until IS NULL OR d.lease_until <= $1)
-      AND e.circuit = 'closed' AND `+qHead+`
-), busy AS (
+		s.queueClaim(b, &jobs, s.now(), limit)
+		return tx.SendBatch(ctx, b).Close()
+	})
+	return jobs, err
+}
+
+// queueClaim queues the statements that lease the due deliveries of
+// closed endpoints, at most limit and at most PerEndpoint in flight per
+// endpoint (counting those already in flight), and one delivery of each
+// open endpoint whose probe is due and has none in flight, and load what
+// sending them needs into jobs.
+//
+// Due deliveries are taken oldest first (by next_attempt_at): of the
+// first limit × PerEndpoint that could go (their customer's first pending
+// one, to a closed endpoint with room, not in flight), as many of each
+// endpoint as its room allows. A claim so reads a bounded part of the
+// queue however long it is; an endpoint with many old deliveries may take
+// the whole of a claim, and the others follow as soon as it has no room
+// or no older ones.
+func (s *Service) queueClaim(b *pgx.Batch, jobs *[]job, now time.Time, limit int) {
+	until := now.Add(s.cfg.Timeout + 30*time.Second)
+	lease := rand.Int64()
+	// busy counts each endpoint's sends in flight, once; candidates
+	// reads the due index in order until it has enough; due locks
+	// those within their endpoint's room, checking again that no one
+	// leased them since the statement's snapshot.
+	queueJobs(b, jobs, lease, false, `WITH busy AS (
     SELECT f.endpoint_id, count(*) AS n FROM webhook_deliveries f
     WHERE f.status = 'pending' AND f.lease_until > $1 GROUP BY f.endpoint_id
+), candidates AS (
+    SELECT d.id, d.endpoint_id, d.next_attempt_at FROM webhook_deliveries d
+    WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND (d.lease_until IS NULL OR d.lease_until <= $1)
+      AND d.endpoint_id IN (SELECT e.id FROM webhook_endpoints e WHERE e.circuit = 'closed')
+      AND d.endpoint_id NOT IN (SELECT b.endpoint_id FROM busy b WHERE b.n >= $5)
+      AND `+qHead+`
+    ORDER BY d.next_attempt_at LIMIT $6
 ), room AS (
-    SELECT x.id, x.next_attempt_at FROM eligible x LEFT JOIN busy b ON b.endpoint_id = x.endpoint_id
+    SELECT x.id, x.next_attempt_at FROM (
+        SELECT c.id, c.endpoint_id, c.next_attempt_at,
+               row_number() OVER (PARTITION BY c.endpoint_id ORDER BY c.next_attempt_at, c.id) AS rank
+        FROM candidates c) x
+    LEFT JOIN busy b ON b.endpoint_id = x.endpoint_id
     WHERE x.rank + coalesce(b.n, 0) <= $5
 ), due AS (
     SELECT d.id FROM webhook_deliveries d JOIN room r ON r.id = d.id
@@ -306,11 +327,11 @@ func (s *Service) claim(ctx context.Context, limit int) ([]job, error) {
     UPDATE webhook_deliveries d SET lease_until = $2, lease = $3 FROM due WHERE d.id = due.id
     RETURNING d.id, d.endpoint_id, d.attempts, d.notification_id
 )
-`+qLoad, now, until, lease, limit, s.cfg.PerEndpoint)
-		// Probes: an open endpoint past its cool-down with no probe in
-		// flight sends its first eligible delivery, one, and marks it
-		// in flight until the lease ends.
-		queueJobs(b, &jobs, lease, true, `WITH open AS (
+`+qLoad, now, until, lease, limit, s.cfg.PerEndpoint, limit*s.cfg.PerEndpoint)
+	// Probes: an open endpoint past its cool-down with no probe in
+	// flight sends its first eligible delivery, one, and marks it in
+	// flight until the lease ends.
+	queueJobs(b, jobs, lease, true, `WITH open AS (
     SELECT id FROM webhook_endpoints
     WHERE circuit = 'open' AND probe_at <= $1 AND (probe_until IS NULL OR probe_until <= $1)
     ORDER BY id FOR UPDATE SKIP LOCKED
@@ -327,9 +348,6 @@ func (s *Service) claim(ctx context.Context, limit int) ([]job, error) {
     UPDATE webhook_endpoints e SET probe_until = $2 FROM leased l WHERE e.id = l.endpoint_id
 )
 `+qLoad, now, until, lease)
-		return tx.SendBatch(ctx, b).Close()
-	})
-	return jobs, err
 }
 
 // queueJobs queues a statement that leases deliveries and loads them
@@ -460,8 +478,10 @@ type sent struct {
 // With chain set, record then leases, and returns to be sent, the next
 // notification of each customer whose delivery was accepted to an
 // endpoint that is closed, when it is due and no one has it (at most
-// maxChain in a row of a customer).
-func (s *Service) record(ctx context.Context, done []sent, chain bool) (next []job, err error) {
+// maxChain in a row of a customer). With claim > 0 it then claims up to
+// that many due deliveries (queueClaim), in the same transaction: the
+// room its records made is seen at once.
+func (s *Service) record(ctx context.Context, done []sent, chain bool, claim int) (next []job, err error) {
 	if len(done) == 0 {
 		return nil, nil
 	}
@@ -568,14 +588,17 @@ WHERE e.id = u.id
     RETURNING d.id, d.endpoint_id, d.attempts, d.notification_id
 )
 `+qLoad, now, now.Add(s.cfg.Timeout+30*time.Second), lease, chainEndpoints, chainCustomers).Query(func(rows pgx.Rows) error {
-				var err error
-				next, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (job, error) {
+				got, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (job, error) {
 					j, err := scanJob(row, lease, false)
 					j.chain = depth[chainKey{j.endpoint, j.customer}]
 					return j, err
 				})
+				next = append(next, got...)
 				return err
 			})
+		}
+		if claim > 0 {
+			s.queueClaim(b, &next, now, claim)
 		}
 		return tx.SendBatch(ctx, b).Close()
 	})
