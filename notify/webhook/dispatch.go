@@ -278,7 +278,10 @@ func (s *Service) claim(ctx context.Context, limit int) ([]job, error) {
 		s.queueClaim(b, &jobs, s.now(), limit)
 		return tx.SendBatch(ctx, b).Close()
 	})
-	return jobs, err
+	if err != nil {
+		return nil, err // rolled back: nothing is leased
+	}
+	return jobs, nil
 }
 
 // queueClaim queues the statements that lease the due deliveries of
@@ -602,7 +605,10 @@ WHERE e.id = u.id
 		}
 		return tx.SendBatch(ctx, b).Close()
 	})
-	return next, err
+	if err != nil {
+		return nil, err // rolled back: nothing is leased
+	}
+	return next, nil
 }
 
 // chainKey is a customer's notifications to an endpoint.
