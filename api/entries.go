@@ -55,11 +55,26 @@ func toEntryJSON(e *ledger.Entry) entryJSON {
 
 // created answers a write: 201 with the entry, and Idempotent-Replayed:
 // true when it repeats an earlier identical request.
-func created(c echo.Context, e *ledger.Entry, replayed bool) error {
-	if replayed {
-		c.Response().Header().Set("Idempotent-Replayed", "true")
+func (s *Server) created(c echo.Context, e *ledger.Entry, replayed bool) error {
+	if err := s.replay(c, replayed); err != nil {
+		return err
 	}
 	return reply(c, http.StatusCreated, toEntryJSON(e))
+}
+
+// replay, for an answer that repeats what an earlier request recorded
+// (replayed), waits until that is durable (ledger.Durable: on the
+// standbys too, with synchronous replication) and marks the answer
+// Idempotent-Replayed: true. A new write needs neither.
+func (s *Server) replay(c echo.Context, replayed bool) error {
+	if !replayed {
+		return nil
+	}
+	if err := s.ledger.Durable(c.Request().Context()); err != nil {
+		return err
+	}
+	c.Response().Header().Set("Idempotent-Replayed", "true")
+	return nil
 }
 
 var (
@@ -161,7 +176,7 @@ func (s *Server) postEntry(c echo.Context) error {
 			if !found {
 				return err
 			}
-			return created(c, e, true)
+			return s.created(c, e, true)
 		}
 	}
 	// Effective now unless the request says otherwise; the hash is the
@@ -186,7 +201,7 @@ func (s *Server) postEntry(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return created(c, e, replayed)
+	return s.created(c, e, replayed)
 }
 
 func entryID(c echo.Context) (int64, error) {
@@ -234,5 +249,5 @@ func (s *Server) reverseEntry(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return created(c, e, replayed)
+	return s.created(c, e, replayed)
 }

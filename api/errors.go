@@ -60,6 +60,13 @@ var statusOf = map[fault.Code]int{
 
 	fault.HostNotAllowed:      http.StatusUnprocessableEntity,
 	fault.UnknownNotification: http.StatusUnprocessableEntity,
+
+	fault.PeriodClosed:         http.StatusConflict,
+	fault.PeriodOutOfOrder:     http.StatusConflict,
+	fault.PeriodNotEnded:       http.StatusUnprocessableEntity,
+	fault.PeriodNotClosed:      http.StatusConflict,
+	fault.ReconciliationFailed: http.StatusConflict,
+	fault.PeriodBusy:           http.StatusConflict,
 }
 
 // Problem is an RFC 9457 problem document with Tally's stable code.

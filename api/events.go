@@ -32,17 +32,25 @@ func (r eventRequest) event() loyalty.Event {
 
 func (s *Server) postEvent(c echo.Context) error {
 	var req eventRequest
+	preview, err := dryRun(c)
+	if err != nil {
+		return err
+	}
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	o := s.loyalty.ProcessBatch(c.Request().Context(), keyOf(c), actor(c), []loyalty.Event{req.event()})[0]
+	process, status := s.loyalty.ProcessBatch, http.StatusCreated
+	if preview {
+		process, status = s.loyalty.PreviewBatch, http.StatusOK
+	}
+	o := process(c.Request().Context(), keyOf(c), actor(c), []loyalty.Event{req.event()})[0]
 	if o.Err != nil {
 		return o.Err
 	}
-	if o.Replayed {
-		c.Response().Header().Set("Idempotent-Replayed", "true")
+	if err := s.replay(c, o.Replayed); err != nil {
+		return err
 	}
-	return replyResult(c, http.StatusCreated, o)
+	return replyResult(c, status, o)
 }
 
 // replyResult answers an event's result, as JSON already encoded when the
@@ -75,6 +83,10 @@ func (s *Server) postEventBatch(c echo.Context) error {
 	var req struct {
 		Events []json.RawMessage `json:"events"`
 	}
+	preview, err := dryRun(c)
+	if err != nil {
+		return err
+	}
 	if err := decode(c, &req); err != nil {
 		return err
 	}
@@ -95,7 +107,11 @@ func (s *Server) postEventBatch(c echo.Context) error {
 		events = append(events, ev.event())
 		at = append(at, i)
 	}
-	for j, o := range s.loyalty.ProcessBatch(c.Request().Context(), keyOf(c), actor(c), events) {
+	process := s.loyalty.ProcessBatch
+	if preview {
+		process = s.loyalty.PreviewBatch
+	}
+	for j, o := range process(c.Request().Context(), keyOf(c), actor(c), events) {
 		i := at[j]
 		if o.Err != nil {
 			p := problemFor(o.Err)
@@ -110,7 +126,22 @@ func (s *Server) postEventBatch(c echo.Context) error {
 			r := o.Result
 			res = &r
 		}
-		items[i] = batchItem{Index: i, Status: http.StatusCreated, Replayed: o.Replayed, Result: res}
+		status := http.StatusCreated
+		if preview {
+			status = http.StatusOK
+		}
+		items[i] = batchItem{Index: i, Status: status, Replayed: o.Replayed, Result: res}
+	}
+	if preview {
+		return reply(c, http.StatusOK, map[string]any{"results": items, "preview": true})
+	}
+	for _, it := range items {
+		if it.Replayed { // once for all: what the replays repeat is durable before any is answered
+			if err := s.ledger.Durable(c.Request().Context()); err != nil {
+				return err
+			}
+			break
+		}
 	}
 	return reply(c, http.StatusOK, map[string]any{"results": items})
 }

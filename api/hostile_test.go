@@ -104,8 +104,8 @@ func TestHostileRequests(t *testing.T) {
 		if r.Method != http.MethodPost && r.Method != http.MethodPut && r.Method != http.MethodPatch {
 			continue
 		}
-		// Aim at what exists: entry 1, product pen, customer C1.
-		path := strings.NewReplacer("/entries/:id", "/entries/1", ":sku", "pen", ":id", "C1").Replace(r.Path)
+		// Aim at what exists: entry 1, product pen, customer C1; and a month.
+		path := strings.NewReplacer("/entries/:id", "/entries/1", ":sku", "pen", ":id", "C1", ":month", "2099-01").Replace(r.Path)
 		routes = append(routes, struct{ method, path string }{r.Method, path})
 	}
 	if len(routes) < 15 {
@@ -122,8 +122,8 @@ func TestHostileRequests(t *testing.T) {
 	}
 	asInput := []fault.Code{fault.InvalidJSON, fault.Invalid, fault.InvalidAmount, fault.InvalidRules}
 	for _, r := range routes {
-		noBody := r.path == "/v1/jobs/expire" || r.path == "/v1/jobs/notices" // take no body
-		optional := strings.HasPrefix(r.path, "/v1/redemptions/")             // takes an optional reason
+		noBody := r.path == "/v1/jobs/expire" || r.path == "/v1/jobs/notices" || r.path == "/v1/periods/2099-01/close" // take no body
+		optional := strings.HasPrefix(r.path, "/v1/redemptions/")                                                      // takes an optional reason
 		for name, body := range bodies {
 			if (name == "empty" && noBody) || (name == "empty" && optional) {
 				continue // the right request

@@ -59,8 +59,8 @@ func (s *Server) undoExpiry(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if replayed {
-		c.Response().Header().Set("Idempotent-Replayed", "true")
+	if err := s.replay(c, replayed); err != nil {
+		return err
 	}
 	return reply(c, http.StatusOK, u)
 }

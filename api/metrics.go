@@ -1,6 +1,8 @@
 package api
 
 import (
+	"context"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -53,6 +55,24 @@ func newMetrics(reg *prometheus.Registry, l *ledger.Ledger, svc *loyalty.Service
 	// Webhook deliveries: attempts by outcome, the queue's depth and the
 	// age of its oldest delivery.
 	reg.MustRegister(hooks.Collectors()...)
+	// The chain's window: committed entries not sealed yet. The sealer
+	// cannot pass a transaction in flight, and waits without failing, so
+	// only this gauge shows a sealer held back.
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "tally_chain_unsealed_entries",
+		Help: "Committed entries not yet sealed into the tamper-evident chain (NaN when the database does not answer within a second).",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		h, err := l.Head(ctx)
+		switch {
+		case err != nil:
+			return math.NaN()
+		case h == nil:
+			return 0
+		}
+		return float64(h.Unsealed)
+	}))
 	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	return m
 }

@@ -143,3 +143,59 @@ func TestClientStringsDoNotBecomeLabels(t *testing.T) {
 		}
 	}
 }
+
+// TestMetricsShowASealerHeldBackByATransactionInFlight: entries committed
+// after a transaction still in flight cannot be sealed, and the sealer
+// waits without failing; /metrics counts them until it has ended.
+func TestMetricsShowASealerHeldBackByATransactionInFlight(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": "C1", "name": "One"}})
+	sealCommitted(t, h)
+	long, err := h.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer long.Rollback(ctx)
+	if _, err := long.Exec(ctx, `SELECT pg_current_xact_id()`); err != nil { // a transaction id, as a writer has
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		h.expect(201, call{method: "POST", path: "/v1/events", key: "partner", body: map[string]any{"event_id": fmt.Sprint("e", i),
+			"type": "shipment.completed", "customer_id": "C1", "shipment_id": fmt.Sprint("S", i), "amount": "100",
+			"occurred_at": time.Now().Add(-time.Minute).Format(time.RFC3339)}})
+	}
+	if _, err := h.ledger.SealAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wantMetric(t, h, "tally_chain_unsealed_entries 3")
+	if err := long.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sealCommitted(t, h)
+	wantMetric(t, h, "tally_chain_unsealed_entries 0")
+}
+
+// sealCommitted seals until no committed entry is left unsealed: another
+// transaction in flight (autovacuum's analyze, say) only delays it.
+func sealCommitted(t *testing.T, h *harness) {
+	t.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := h.ledger.SealAll(ctx); err != nil {
+			t.Fatal(err)
+		}
+		head, err := h.ledger.Head(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if head == nil || head.Unsealed == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d committed entries still unsealed after 30s", head.Unsealed)
+		}
+		time.Sleep(10 * time.Millisecond) // no signal tells when another transaction ends
+	}
+}

@@ -27,6 +27,10 @@ type moneyRequest struct {
 func (s *Server) moneyHandler(kind string) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		var req moneyRequest
+		preview, err := dryRun(c)
+		if err != nil {
+			return err
+		}
 		if err := decode(c, &req); err != nil {
 			return err
 		}
@@ -45,7 +49,7 @@ func (s *Server) moneyHandler(kind string) echo.HandlerFunc {
 				Fields: map[string]string{"shipment_id": "required"}}
 		}
 		in := prepaid.MoneyInput{ID: ids[kind], CustomerID: req.CustomerID, Amount: req.Amount.Decimal, ShipmentID: req.ShipmentID,
-			Space: keyOf(c).Space()}
+			Space: keyOf(c).Space(), Preview: preview}
 		if req.OccurredAt != nil {
 			in.OccurredAt = *req.OccurredAt
 		}
@@ -56,8 +60,11 @@ func (s *Server) moneyHandler(kind string) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		if replayed {
-			c.Response().Header().Set("Idempotent-Replayed", "true")
+		if err := s.replay(c, replayed); err != nil {
+			return err
+		}
+		if preview {
+			return reply(c, http.StatusOK, previewOfMoney(m, replayed))
 		}
 		return reply(c, http.StatusCreated, m)
 	}
@@ -88,8 +95,8 @@ func (s *Server) moneyReversal(kind string) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		if replayed {
-			c.Response().Header().Set("Idempotent-Replayed", "true")
+		if err := s.replay(c, replayed); err != nil {
+			return err
 		}
 		return reply(c, http.StatusCreated, m)
 	}

@@ -69,7 +69,7 @@ func xRoles(t *testing.T, op *openapi3.Operation) []string {
 
 // concrete fills a path template with customer C1's values: its points
 // account, C1 itself, entry 1, product pen, and m1 for a redemption,
-// deposit, charge or withdrawal.
+// deposit, charge or withdrawal, and 2099-01 for a month.
 func concrete(path string) string {
 	id := "m1"
 	switch {
@@ -79,7 +79,7 @@ func concrete(path string) string {
 		strings.HasPrefix(path, "/v1/webhooks/"):
 		id = "1" // a partner: the harness's one, the first; a webhook endpoint
 	}
-	return strings.NewReplacer("{code}", "customer:C1:points", "{id}", id, "{sku}", "pen").Replace(path)
+	return strings.NewReplacer("{code}", "customer:C1:points", "{id}", id, "{sku}", "pen", "{month}", "2099-01").Replace(path)
 }
 
 // roleKeys are the harness's keys of each role; "customer" is C1's.
@@ -203,9 +203,11 @@ func TestDatabaseOutageAnswersInternalProblems(t *testing.T) {
 		"reverseWithdrawal":      {body: map[string]any{"reason": "x"}},
 		"undoExpiryRun":          {body: map[string]any{"reason": "x"}},
 		"putLowBalanceThreshold": {body: map[string]any{"threshold": "500"}},
+		"reopenPeriod":           {body: map[string]any{"reason": "x"}},
 		"getRebateReport":        {path: "?from=" + queryTime(at)},
 		"getPointsReport":        {path: "?from=" + queryTime(at)},
 		"getSegmentReport":       {path: "?month=" + at.In(shanghaiZone()).Format("2006-01")},
+		"getLifecycleReport":     {path: "?month=" + at.In(shanghaiZone()).Format("2006-01")},
 
 		// pages.go
 		"createPortalSession": {body: map[string]any{"customer_id": "C1"}},

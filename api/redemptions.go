@@ -38,19 +38,26 @@ func canActForCustomer(key ledger.APIKey, id string) error {
 
 func (s *Server) redeem(c echo.Context) error {
 	var req catalog.RedemptionInput
+	preview, err := dryRun(c)
+	if err != nil {
+		return err
+	}
 	if err := decode(c, &req); err != nil {
 		return err
 	}
 	if err := canActForCustomer(keyOf(c), req.CustomerID); err != nil {
 		return err
 	}
-	req.Space = keyOf(c).Space()
+	req.Space, req.Preview = keyOf(c).Space(), preview
 	r, replayed, err := s.catalog.Redeem(c.Request().Context(), req, actor(c))
 	if err != nil {
 		return err
 	}
-	if replayed {
-		c.Response().Header().Set("Idempotent-Replayed", "true")
+	if err := s.replay(c, replayed); err != nil {
+		return err
+	}
+	if preview {
+		return reply(c, http.StatusOK, previewOfRedemption(r, replayed))
 	}
 	return reply(c, http.StatusCreated, r)
 }
@@ -78,8 +85,8 @@ func (s *Server) cancelRedemption(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if replayed {
-		c.Response().Header().Set("Idempotent-Replayed", "true")
+	if err := s.replay(c, replayed); err != nil {
+		return err
 	}
 	return reply(c, http.StatusOK, r)
 }

@@ -33,7 +33,11 @@ func (s *Server) trialBalance(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	st.start(`{"as_of":`+mustJSON(asOf)+`,"accounts":[`, []string{"account", "asset", "debit", "credit", "balance"})
+	closed, err := s.finance.ClosedPeriodAt(c.Request().Context(), asOf)
+	if err != nil {
+		return err
+	}
+	st.start(`{"as_of":`+mustJSON(asOf)+closedPeriod(c, closed)+`,"accounts":[`, []string{"account", "asset", "debit", "credit", "balance"})
 	totals, err := s.finance.TrialBalance(c.Request().Context(), asOf, func(r ledger.TrialRow) error {
 		rec := []string{r.Account, string(r.Asset), money(r.Debit, r.Asset), money(r.Credit, r.Asset), money(r.Balance, r.Asset)}
 		return st.row(map[string]string{"account": rec[0], "asset": rec[1], "debit": rec[2], "credit": rec[3], "balance": rec[4]}, rec)
@@ -53,6 +57,17 @@ func (s *Server) trialBalance(c echo.Context) error {
 		out = []map[string]any{}
 	}
 	return st.finish(`],"totals":`+mustJSON(out)+`}`, records...)
+}
+
+// closedPeriod repeats a closed month's digest in a report of it: the
+// Tally-Period-Digest header (JSON and CSV) and, for JSON, a
+// "closed_period" member to put after the report's first ones.
+func closedPeriod(c echo.Context, p *ledger.Period) string {
+	if p == nil {
+		return ""
+	}
+	c.Response().Header().Set("Tally-Period-Digest", p.Digest)
+	return `,"closed_period":` + mustJSON(p)
 }
 
 // period reads ?from=&to= (RFC 3339), to after from and now by default.
@@ -98,7 +113,11 @@ func (s *Server) rebateReport(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	st.start(`{"from":`+mustJSON(from)+`,"to":`+mustJSON(to)+`,"customers":[`, rebateHeader)
+	closed, err := s.finance.ClosedPeriod(c.Request().Context(), from, to)
+	if err != nil {
+		return err
+	}
+	st.start(`{"from":`+mustJSON(from)+`,"to":`+mustJSON(to)+closedPeriod(c, closed)+`,"customers":[`, rebateHeader)
 	total, err := s.finance.RebateReport(c.Request().Context(), from, to, func(r finance.RebateRow) error {
 		return st.row(rebateObject(r), rebateRecord(r))
 	})
@@ -121,6 +140,11 @@ func (s *Server) pointsReport(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	closed, err := s.finance.ClosedPeriod(c.Request().Context(), from, to)
+	if err != nil {
+		return err
+	}
+	closedPeriod(c, closed)
 	n := func(v int64) string { return strconv.FormatInt(v, 10) }
 	header := []string{"from", "to", "opening"}
 	record := []string{from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339), n(rep.Opening)}
@@ -136,9 +160,13 @@ func (s *Server) pointsReport(c echo.Context) error {
 		st.start("", header)
 		return st.finish("", record)
 	}
-	return reply(c, http.StatusOK, map[string]any{"from": from, "to": to, "opening": n(rep.Opening), "earned": earned,
+	out := map[string]any{"from": from, "to": to, "opening": n(rep.Opening), "earned": earned,
 		"earned_total": n(rep.EarnedTotal()), "redeemed": n(rep.Redeemed), "expired": n(rep.Expired), "owed": n(rep.Owed),
-		"settled": n(rep.Settled), "closing": n(rep.Closing)})
+		"settled": n(rep.Settled), "closing": n(rep.Closing)}
+	if closed != nil {
+		out["closed_period"] = closed
+	}
+	return reply(c, http.StatusOK, out)
 }
 
 func (s *Server) segmentReport(c echo.Context) error {

@@ -47,7 +47,8 @@ func (s *Server) listRuleVersions(c echo.Context) error {
 // putRules stores a new version of the rule set.
 func (s *Server) putRules(c echo.Context) error {
 	// What the document does not set.
-	rs := rules.RuleSet{BackdatingDays: rules.DefaultBackdatingDays, ExpiryNoticeDays: rules.DefaultExpiryNoticeDays()}
+	rs := rules.RuleSet{BackdatingDays: rules.DefaultBackdatingDays, ExpiryNoticeDays: rules.DefaultExpiryNoticeDays(),
+		Lifecycle: rules.DefaultLifecycle()}
 	if err := decode(c, &rs); err != nil {
 		return err
 	}

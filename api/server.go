@@ -176,7 +176,13 @@ func New(cfg Config) *Server {
 	v1.GET("/reports/rebates", s.onReplica((*Server).rebateReport), books)
 	v1.GET("/reports/points", s.onReplica((*Server).pointsReport), books)
 	v1.GET("/reports/segments", s.onReplica((*Server).segmentReport), books)
+	v1.GET("/reports/lifecycle", s.onReplica((*Server).lifecycleReport), books)
 	v1.GET("/reconciliation", s.reconcile, books)
+	v1.POST("/periods/:month/close", s.closePeriod, books)
+	v1.POST("/periods/:month/reopen", s.reopenPeriod, admin)
+	v1.GET("/periods/:month", s.getPeriod, books)
+	v1.GET("/audit/head", s.auditHead, books)
+	v1.GET("/audit/verify", s.auditVerify, books)
 	// jobs.go
 	v1.POST("/jobs/expire", s.runExpiry, admin)
 	v1.POST("/jobs/expire/runs/:id/undo", s.undoExpiry, admin)

@@ -68,15 +68,22 @@ func (s *Server) listWebhooks(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	return idPage(c, "endpoints", list, limit, func(e webhook.Endpoint) int64 { return e.ID })
+}
+
+// idPage answers a page of a list paged by id: the items under key ([]
+// when none) and next_cursor, the last item's id when the page is full
+// (null otherwise).
+func idPage[T any](c echo.Context, key string, list []T, limit int, id func(T) int64) error {
 	var next *string
 	if len(list) == limit {
-		cursor := itoa(list[len(list)-1].ID)
+		cursor := itoa(id(list[len(list)-1]))
 		next = &cursor
 	}
 	if list == nil {
-		list = []webhook.Endpoint{}
+		list = []T{}
 	}
-	return reply(c, http.StatusOK, map[string]any{"endpoints": list, "next_cursor": next})
+	return reply(c, http.StatusOK, map[string]any{key: list, "next_cursor": next})
 }
 
 func (s *Server) getWebhook(c echo.Context) error {
@@ -161,15 +168,7 @@ func (s *Server) listWebhookAttempts(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var next *string
-	if len(list) == limit {
-		cursor := itoa(list[len(list)-1].ID)
-		next = &cursor
-	}
-	if list == nil {
-		list = []webhook.Attempt{}
-	}
-	return reply(c, http.StatusOK, map[string]any{"attempts": list, "next_cursor": next})
+	return idPage(c, "attempts", list, limit, func(a webhook.Attempt) int64 { return a.ID })
 }
 
 func (s *Server) redeliverWebhook(c echo.Context) error {

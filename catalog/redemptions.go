@@ -45,6 +45,11 @@ type RedemptionInput struct {
 	// Space is the space the id lives in (ledger.APIKey.Space of the key
 	// that redeems): ids are unique per space.
 	Space string `json:"-"`
+	// Preview asks what redeeming would answer now, writing nothing
+	// (ledger.Preview): the redemption runs as it would and its
+	// transaction is rolled back. Its answer's EntryID is an entry that was
+	// never committed; an id already redeemed answers as a replay.
+	Preview bool `json:"-"`
 }
 
 // Redemption ids travel in URL paths: no '/', '%', '?' or '#'.
@@ -86,7 +91,11 @@ func (s *Service) Redeem(ctx context.Context, in RedemptionInput, actor string) 
 		out      Redemption
 		replayed bool
 	)
-	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
+	inTx := s.ledger.InTx
+	if in.Preview {
+		inTx = s.ledger.Preview
+	}
+	err := inTx(ctx, func(tx *ledger.Tx) error {
 		replayed = false
 		now := tx.Now()
 		// Locks: the customer (its redemptions are serialised: limits), then

@@ -5,7 +5,8 @@
 // rows beside the books (prepaid's rebate check, loyalty's event rows).
 //
 // It owns no table and writes nothing but the notice of a failed
-// reconciliation (notify). It reads the books only through the
+// reconciliation (notify) and, through the ledger, which keeps them, the
+// close or reopening of a month. It reads the books only through the
 // ledger's reports (trial balance, movements, reconciliation) and the rows
 // of loyalty and prepaid only through those packages; it never names a
 // table. Nothing but api, cmd/tally and tests import it.

@@ -557,6 +557,8 @@ func TestReversal(t *testing.T) {
 	mustReconcile(t, l)
 }
 
+// Entries, postings and accounts, the chain's links and blocks and the
+// history of closes refuse every change, TRUNCATE included.
 func TestEntriesAndPostingsAreAppendOnly(t *testing.T) {
 	l, pool := newLedger(t)
 	ctx := context.Background()
@@ -570,6 +572,9 @@ func TestEntriesAndPostingsAreAppendOnly(t *testing.T) {
 		"TRUNCATE postings",
 		"DELETE FROM accounts",
 		"TRUNCATE accounts CASCADE",
+		"TRUNCATE chain_links",
+		"TRUNCATE chain_blocks",
+		"TRUNCATE period_history",
 	} {
 		_, err := pool.Exec(ctx, stmt)
 		if pe := pgError(err); pe == nil || pe.Code != pgerrcode.InsufficientPrivilege {

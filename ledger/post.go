@@ -382,6 +382,8 @@ func postError(err error, lines []line, applied int) error {
 			e.Message = "account " + quote(ln.code) + " holds too little to be debited " + ln.amount.Neg().String() + " " + string(ln.spec.Asset)
 		}
 		return e
+	case fault.CheckViolation(err, "period_closed"):
+		return periodClosed(err)
 	case fault.UniqueViolation(err, "entries_reversal_of_key"):
 		return fault.Errorf(fault.AlreadyReversed, "the entry has already been reversed")
 	}

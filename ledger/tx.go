@@ -166,3 +166,18 @@ func (l *Ledger) ReadTx(ctx context.Context, fn func(tx *Tx) error) error {
 		return fn(&Tx{Tx: ptx, l: l, now: l.now()})
 	})
 }
+
+// Durable returns once everything committed before it is as durable as a
+// commit of its own: it commits a transaction that writes a commit record
+// (an xid and nothing else), and a commit waits for the WAL up to its own
+// record to be flushed, and with synchronous replication acknowledged by
+// the standbys. A request answered as a replay of what an earlier one
+// recorded calls it first: that earlier commit may have been cut off while
+// it waited for a standby (its session killed), visible on the primary but
+// on no standby yet.
+func (l *Ledger) Durable(ctx context.Context) error {
+	return pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `SELECT pg_current_xact_id()`)
+		return err
+	})
+}

@@ -131,6 +131,9 @@ type Profile struct {
 	NextLevel   *rules.Target `json:"next_level"`
 	NextSegment *rules.Target `json:"next_segment"`
 	Points      PointsSummary `json:"points"`
+	// Lifecycle is the customer's stage at the end of last month, the last
+	// whole one (rules.Lifecycle.StageOf).
+	Lifecycle rules.Stage `json:"lifecycle"`
 }
 
 // Contribution is a month's CNY spent on shipments, net of refunds.
@@ -189,7 +192,8 @@ func (s *Service) Profile(ctx context.Context, id string) (Profile, error) {
 		p = Profile{Customer: c, RuleVersion: rs.Version, Segment: tier.Segment, Level: tier.Level, TierBasis: basis,
 			LastMonth: st.last, ThisMonth: st.this, Points: points}
 		p.NextLevel, p.NextSegment = rs.Progress(tier, st.this.Amount)
-		return nil
+		p.Lifecycle, err = s.stageOf(ctx, tx, id, st.last.Month)
+		return err
 	})
 	return p, err
 }

@@ -51,6 +51,8 @@ type Result struct {
 	Refund       *Refund        `json:"refund,omitempty"`
 	Feedback     *Feedback      `json:"feedback,omitempty"`
 	Points       int64          `json:"points,string"` // net points this event moved for the customer
+	// Preview is set on a preview's answer (PreviewBatch), never stored.
+	Preview bool `json:"preview,omitempty"`
 
 	// raised is the customer's tier in effect after a shipment that raised
 	// it (Tier is the one before); nil when it did not. Not answered: it is

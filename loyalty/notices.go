@@ -91,8 +91,8 @@ func ExpiringOnceKey(customerID string, expiresAt time.Time, daysAhead int) stri
 // from d days before the instant. Of the lead times due, only the shortest
 // is announced (a run that first sees points 5 days before they expire
 // says 7, not 30 then 7). A run announces what fell due after the mark of
-// the runs before (all that is due, on a first run), then moves the mark
-// to asOf.
+// the runs before (all that is due, on a first run), of the points that
+// expire after now, then moves the mark to asOf.
 func (s *Service) expiringNotices(ctx context.Context, asOf time.Time) (int, error) {
 	rs, err := s.RulesAt(ctx, asOf)
 	if err != nil {
@@ -112,6 +112,10 @@ func (s *Service) expiringNotices(ctx context.Context, asOf time.Time) (int, err
 		after := asOf
 		if !since.IsZero() && since.Add(lead(days[0])).After(after) {
 			after = since.Add(lead(days[0]))
+		}
+		// Points whose expiry has passed are not expiring, whatever asOf.
+		if now := s.now(); now.After(after) {
+			after = now
 		}
 		by := asOf.Add(lead(days[len(days)-1]))
 		var from ledger.AccountExpiry

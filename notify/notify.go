@@ -204,47 +204,85 @@ type Filter struct {
 	Partner int64
 }
 
+// feedScan is how many notifications a filtered Feed reads per query, and
+// FeedScanMax how many it reads in all, matches or not, per call.
+const (
+	feedScan    = 1000
+	FeedScanMax = 10 * feedScan
+)
+
 // Feed reads up to limit notifications after the cursor, in commit order,
-// and the cursor after the last one it read (the given cursor when there
-// is none yet). A reader that follows the cursors sees every notification
-// exactly once, whatever commits meanwhile: the feed shows only
-// notifications of transactions older than every transaction still in
-// flight (ledger.Tx.Horizon), so none commits later before one shown.
+// and the cursor after the last one it read: the last of a full page, else
+// the last notification it read, past those the filter left out (the given
+// cursor when there are none), so that a filtered reader does not read
+// them again. A filtered call reads at most FeedScanMax notifications, so
+// its page may be short, even empty, before the feed's end: the end is a
+// page whose cursor is the one given. A reader that follows the cursors
+// sees every notification exactly once, whatever commits meanwhile: the
+// feed shows only notifications of transactions older than every
+// transaction still in flight (ledger.Tx.Horizon), so none commits later
+// before one shown.
 func Feed(ctx context.Context, l *ledger.Ledger, after Cursor, limit int, f Filter) (list []Notification, next Cursor, err error) {
-	next = after
+	if limit <= 0 {
+		return nil, after, nil
+	}
 	// READ COMMITTED (InTx), as Horizon needs: when a transaction it counts
 	// is unknown (most often another database's that has just ended), it
 	// reads again in a new snapshot, which a REPEATABLE READ transaction
 	// never takes, so it would hide what has committed.
 	err = l.InTx(ctx, func(tx *ledger.Tx) error {
+		list, next = nil, after
 		h, err := tx.Horizon(ctx)
 		if err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `SELECT id, xid::text, type, coalesce(customer_id, ''), coalesce(partner_id, 0),
-       occurred_at, payload
-FROM notifications
-WHERE xid < $1::text::xid8 AND (xid, id) > ($2::text::xid8, $3)
-  AND ($4::text[] IS NULL OR type = ANY($4))
-  AND ($5 = 0 OR partner_id IS NULL OR partner_id = $5)
-ORDER BY xid, id LIMIT $6`, strconv.FormatUint(h, 10), strconv.FormatUint(after.xid, 10), after.seq, f.Types, f.Partner, limit)
-		if err != nil {
-			return err
-		}
-		list, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Notification, error) {
-			var n Notification
-			var xid string
-			if err := row.Scan(&n.Seq, &xid, &n.Type, &n.Customer, &n.Partner, &n.OccurredAt, &n.Payload); err != nil {
-				return n, err
+		// Read scan at a time, the filter's misses without their payload,
+		// until the page is full, the feed ends or FeedScanMax are read.
+		// The first read is limit, as if every one matched.
+		for scan, total := limit, 0; ; {
+			rows, err := tx.Query(ctx, `SELECT id, xid::text, type, coalesce(customer_id, ''), coalesce(partner_id, 0),
+       occurred_at, CASE WHEN m THEN payload END, m
+FROM (SELECT *, ($4::text[] IS NULL OR type = ANY($4)) AND ($5 = 0 OR partner_id IS NULL OR partner_id = $5) AS m
+      FROM notifications
+      WHERE xid < $1::text::xid8 AND (xid, id) > ($2::text::xid8, $3)
+      ORDER BY xid, id LIMIT $6) s
+ORDER BY xid, id`, strconv.FormatUint(h, 10), strconv.FormatUint(next.xid, 10), next.seq, f.Types, f.Partner, scan)
+			if err != nil {
+				return err
 			}
-			x, err := strconv.ParseUint(xid, 10, 64)
-			n.Position = Cursor{xid: x, seq: n.Seq}
-			return n, err
-		})
-		return err
+			read := 0
+			for rows.Next() {
+				var n Notification
+				var xid string
+				var match bool
+				if err := rows.Scan(&n.Seq, &xid, &n.Type, &n.Customer, &n.Partner, &n.OccurredAt, &n.Payload, &match); err != nil {
+					rows.Close()
+					return err
+				}
+				x, err := strconv.ParseUint(xid, 10, 64)
+				if err != nil {
+					rows.Close()
+					return err
+				}
+				read++
+				n.Position = Cursor{xid: x, seq: n.Seq}
+				next = n.Position
+				if match {
+					list = append(list, n)
+					if len(list) == limit {
+						rows.Close()
+						return rows.Err()
+					}
+				}
+			}
+			if err := rows.Err(); err != nil || read < scan {
+				return err
+			}
+			if total += read; total >= FeedScanMax {
+				return nil
+			}
+			scan = min(max(limit, feedScan), FeedScanMax-total)
+		}
 	})
-	if len(list) > 0 {
-		next = list[len(list)-1].Position
-	}
 	return list, next, err
 }

@@ -31,6 +31,12 @@ type MoneyInput struct {
 	// Space is the space the id lives in (ledger.APIKey.Space of the key
 	// that records it): ids are unique per space and kind.
 	Space string
+	// Preview asks what recording it would answer now, writing nothing
+	// (ledger.Preview): the movement is priced and posted by the same code,
+	// and the transaction is rolled back. Its answer's EntryID is an entry
+	// that was never committed; a movement already recorded answers as a
+	// replay, with its real entry.
+	Preview bool
 }
 
 // MoneyMovement is a recorded deposit, charge or withdrawal.
@@ -191,7 +197,11 @@ func (s *Service) move(ctx context.Context, kind string, in MoneyInput, actor st
 		out      MoneyMovement
 		replayed bool
 	)
-	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
+	inTx := s.ledger.InTx
+	if in.Preview {
+		inTx = s.ledger.Preview
+	}
+	err := inTx(ctx, func(tx *ledger.Tx) error {
 		replayed = false
 		if _, err := loyalty.LockCustomer(ctx, tx, in.CustomerID); err != nil {
 			return err

@@ -56,6 +56,7 @@ var exampleChecks = map[string]struct {
 	"clawback":        {6, checkClawbackRow},
 	"deposit-entry":   {3, nil}, // the whole table is one entry: checkDepositEntry
 	"back-dating":     {4, checkBackdatingRow},
+	"lifecycle":       {6, checkLifecycleRow},
 }
 
 func TestRulesDocExamplesAreWhatTheRulesAnswer(t *testing.T) {
@@ -509,5 +510,21 @@ func checkDepositEntry(t *testing.T, rs rules.RuleSet, rows [][]string) {
 		if got, ok := byAccount[account]; !ok || !got.Equal(amount) {
 			t.Errorf("%s: the document says %s, want %s", account, got, amount)
 		}
+	}
+}
+
+// checkLifecycleRow: first month (or "-"), the contributions of March to
+// June 2026, and the stage at the end of June.
+func checkLifecycleRow(t *testing.T, rs rules.RuleSet, row []string) {
+	first := rules.Month(row[0])
+	if row[0] == "-" {
+		first = ""
+	}
+	months := map[rules.Month]decimal.Decimal{}
+	for i, m := range []rules.Month{"2026-03", "2026-04", "2026-05", "2026-06"} {
+		months[m] = cny(t, row[1+i])
+	}
+	if got := rs.Lifecycle.StageOf("2026-06", first, months).Stage; got != row[5] {
+		t.Errorf("first %s, March to June %v: %s, the document says %s", row[0], row[1:5], got, row[5])
 	}
 }

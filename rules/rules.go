@@ -49,6 +49,10 @@ type RuleSet struct {
 	// first: one notice per lead time, none when empty. Absent from a
 	// document, they are DefaultExpiryNoticeDays.
 	ExpiryNoticeDays []int `json:"expiry_notice_days"`
+	// Lifecycle are the thresholds of the customer lifecycle
+	// (lifecycle.go). Absent from a document, or in part, they are
+	// DefaultLifecycle's.
+	Lifecycle Lifecycle `json:"lifecycle"`
 
 	loc *time.Location
 }
@@ -99,6 +103,7 @@ func Default() RuleSet {
 		ExpiryMonths:     12,
 		BackdatingDays:   DefaultBackdatingDays,
 		ExpiryNoticeDays: DefaultExpiryNoticeDays(),
+		Lifecycle:        DefaultLifecycle(),
 		Rebates: []RebateTier{
 			{Min: d("0"), Rate: d("0")},
 			{Min: d("1000"), Rate: d("0.02")},
@@ -123,9 +128,10 @@ func DefaultExpiryNoticeDays() []int { return []int{30, 7} }
 
 // Parse reads a rule set document and validates it. A document without
 // backdating_days gets DefaultBackdatingDays, one without
-// expiry_notice_days DefaultExpiryNoticeDays.
+// expiry_notice_days DefaultExpiryNoticeDays, one without lifecycle (or
+// some of its thresholds) DefaultLifecycle's.
 func Parse(doc []byte) (RuleSet, error) {
-	rs := RuleSet{BackdatingDays: DefaultBackdatingDays, ExpiryNoticeDays: DefaultExpiryNoticeDays()}
+	rs := RuleSet{BackdatingDays: DefaultBackdatingDays, ExpiryNoticeDays: DefaultExpiryNoticeDays(), Lifecycle: DefaultLifecycle()}
 	if err := json.Unmarshal(doc, &rs); err != nil {
 		return rs, &ValidationError{Fields: map[string]string{"": err.Error()}}
 	}
@@ -265,6 +271,7 @@ func (rs *RuleSet) Validate() error {
 	} else if rs.Referral.PendingDays >= 28*rs.ExpiryMonths {
 		bad["referral.pending_days"] = "shorter than the shortest life of a lot"
 	}
+	rs.Lifecycle.validate(bad)
 	if len(rs.Rebates) == 0 || len(rs.Rebates) > maxRebateTiers {
 		bad["rebates"] = "from 1 to 20 tiers, the first from 0"
 	}

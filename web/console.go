@@ -34,9 +34,14 @@ func (p *Pages) trialBalance(c echo.Context) error {
 		asOf = t
 	}
 	var rows []ledger.TrialRow
-	totals, err := p.finance.TrialBalance(c.Request().Context(), asOf, func(r ledger.TrialRow) error {
-		rows = append(rows, r)
-		return nil
+	var totals []ledger.AssetTotal
+	err := p.books(c, func(fin *finance.Service) (err error) {
+		rows = nil
+		totals, err = fin.TrialBalance(c.Request().Context(), asOf, func(r ledger.TrialRow) error {
+			rows = append(rows, r)
+			return nil
+		})
+		return err
 	})
 	if err != nil {
 		return p.fail(c, err)
@@ -86,21 +91,29 @@ func (p *Pages) rebates(c echo.Context) error {
 		return p.fail(c, err)
 	}
 	var rows []finance.RebateRow
-	total, err := p.finance.RebateReport(ctx, from, to, func(r finance.RebateRow) error {
-		rows = append(rows, r)
+	var total finance.RebateRow
+	var ch chart
+	err = p.books(c, func(fin *finance.Service) (err error) {
+		rows, ch = nil, chart{Series: []string{"rebates.granted", "rebates.used"}, Lang: language(c)}
+		total, err = fin.RebateReport(ctx, from, to, func(r finance.RebateRow) error {
+			rows = append(rows, r)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, m := range months {
+			t, err := fin.RebateReport(ctx, m, m.AddDate(0, 1, 0), func(finance.RebateRow) error { return nil })
+			if err != nil {
+				return err
+			}
+			ch.Labels = append(ch.Labels, m.Format(monthLayout))
+			ch.Values = append(ch.Values, []decimal.Decimal{t.Granted, t.Used})
+		}
 		return nil
 	})
 	if err != nil {
 		return p.fail(c, err)
-	}
-	ch := chart{Series: []string{"rebates.granted", "rebates.used"}, Lang: language(c)}
-	for _, m := range months {
-		t, err := p.finance.RebateReport(ctx, m, m.AddDate(0, 1, 0), func(finance.RebateRow) error { return nil })
-		if err != nil {
-			return p.fail(c, err)
-		}
-		ch.Labels = append(ch.Labels, m.Format(monthLayout))
-		ch.Values = append(ch.Values, []decimal.Decimal{t.Granted, t.Used})
 	}
 	return p.render(c, http.StatusOK, "rebates", "rebates.title", map[string]any{
 		"From": from.Format(monthLayout), "To": to.AddDate(0, -1, 0).Format(monthLayout), "Rows": rows, "Total": total,
@@ -113,27 +126,34 @@ func (p *Pages) points(c echo.Context) error {
 	if err != nil {
 		return p.fail(c, err)
 	}
-	rep, err := p.finance.PointsRollForward(ctx, from, to)
+	var rep finance.PointsReport
+	var ch chart
+	err = p.books(c, func(fin *finance.Service) (err error) {
+		if rep, err = fin.PointsRollForward(ctx, from, to); err != nil {
+			return err
+		}
+		ch = chart{Lang: language(c)}
+		for _, name := range finance.PointsChannels {
+			ch.Series = append(ch.Series, "channel."+name)
+		}
+		ch.Series = append(ch.Series, "points.redeemed", "points.expired")
+		for _, m := range months {
+			r, err := fin.PointsRollForward(ctx, m, m.AddDate(0, 1, 0))
+			if err != nil {
+				return err
+			}
+			var vs []decimal.Decimal
+			for _, name := range finance.PointsChannels {
+				vs = append(vs, decimal.NewFromInt(r.Earned[name]))
+			}
+			vs = append(vs, decimal.NewFromInt(r.Redeemed), decimal.NewFromInt(r.Expired))
+			ch.Labels = append(ch.Labels, m.Format(monthLayout))
+			ch.Values = append(ch.Values, vs)
+		}
+		return nil
+	})
 	if err != nil {
 		return p.fail(c, err)
-	}
-	ch := chart{Lang: language(c)}
-	for _, name := range finance.PointsChannels {
-		ch.Series = append(ch.Series, "channel."+name)
-	}
-	ch.Series = append(ch.Series, "points.redeemed", "points.expired")
-	for _, m := range months {
-		r, err := p.finance.PointsRollForward(ctx, m, m.AddDate(0, 1, 0))
-		if err != nil {
-			return p.fail(c, err)
-		}
-		var vs []decimal.Decimal
-		for _, name := range finance.PointsChannels {
-			vs = append(vs, decimal.NewFromInt(r.Earned[name]))
-		}
-		vs = append(vs, decimal.NewFromInt(r.Redeemed), decimal.NewFromInt(r.Expired))
-		ch.Labels = append(ch.Labels, m.Format(monthLayout))
-		ch.Values = append(ch.Values, vs)
 	}
 	type line struct {
 		Key, Arg string
@@ -159,7 +179,11 @@ func (p *Pages) segments(c echo.Context) error {
 	if !month.Valid() {
 		return p.fail(c, fault.Errorf(fault.Invalid, "month must be YYYY-MM"))
 	}
-	rep, err := p.finance.Segments(c.Request().Context(), month)
+	var rep finance.SegmentReport
+	err := p.books(c, func(fin *finance.Service) (err error) {
+		rep, err = fin.Segments(c.Request().Context(), month)
+		return err
+	})
 	if err != nil {
 		return p.fail(c, err)
 	}
@@ -169,6 +193,28 @@ func (p *Pages) segments(c echo.Context) error {
 		"CSV": "/console/csv/segments?" + url.Values{"month": {string(month)}}.Encode()})
 }
 
+// books runs read, the reads of a console page, with the finance service
+// on a standby that may serve it (Config.ReadFinance), and again with the
+// primary's should the standby fail it (gone, or refusing); with the
+// primary's alone when no standby is configured or none may serve.
+// Tally-Read-From says which answered, when standbys are configured.
+func (p *Pages) books(c echo.Context, read func(*finance.Service) error) error {
+	if p.readFinance == nil {
+		return read(p.finance)
+	}
+	if fin := p.readFinance(c.Request().Context()); fin != nil {
+		err := read(fin)
+		if err == nil || !fault.DatabaseLost(err) {
+			c.Response().Header().Set("Tally-Read-From", "standby")
+			return err
+		}
+	}
+	c.Response().Header().Set("Tally-Read-From", "primary")
+	return read(p.finance)
+}
+
+// reconciliation runs on the primary: a failed run is announced
+// (reconciliation.failed), a write.
 func (p *Pages) reconciliation(c echo.Context) error {
 	r, err := p.finance.Reconcile(c.Request().Context())
 	if err != nil {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/tally-ledger/tally"
 	"github.com/tally-ledger/tally/api"
+	"github.com/tally-ledger/tally/finance"
 	"github.com/tally-ledger/tally/internal/servicetest"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/web"
@@ -37,13 +38,17 @@ type site struct {
 	keys map[string]string // partner, finance, admin, customer (of C1)
 }
 
-func newSite(t *testing.T) *site { return newSiteOn(t, httptest.NewUnstartedServer, false) }
+func newSite(t *testing.T) *site { return newSiteOn(t, httptest.NewUnstartedServer, false, nil) }
 
-func newSiteOn(t *testing.T, unstarted func(http.Handler) *httptest.Server, tls bool) *site {
+// newSiteOn is newSite served by unstarted (over TLS when tls), with the
+// console's reports read through readFinance when it is not nil (as
+// standbys serve them).
+func newSiteOn(t *testing.T, unstarted func(http.Handler) *httptest.Server, tls bool,
+	readFinance func(context.Context) *finance.Service) *site {
 	t.Helper()
 	e := servicetest.New(t)
 	pages := web.New(web.Config{Pool: e.Pool, Ledger: e.Ledger, Loyalty: e.Loyalty, Catalog: e.Catalog,
-		Prepaid: e.Prepaid, Finance: e.Finance})
+		Prepaid: e.Prepaid, Finance: e.Finance, ReadFinance: readFinance})
 	srv := unstarted(api.New(api.Config{Ledger: e.Ledger, Loyalty: e.Loyalty, Catalog: e.Catalog, Prepaid: e.Prepaid,
 		Finance: e.Finance, OpenAPI: tally.OpenAPI, Pages: pages}))
 	if tls {

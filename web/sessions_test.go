@@ -33,7 +33,7 @@ func (s *site) signedIn(t *testing.T, customer string) (*http.Client, page) {
 // over TLS and not otherwise, and lasts as long as the browser's session.
 func TestSessionCookieIsHttpOnlySameSiteAndSecureUnderTLS(t *testing.T) {
 	for _, tls := range []bool{false, true} {
-		s := newSiteOn(t, httptest.NewUnstartedServer, tls)
+		s := newSiteOn(t, httptest.NewUnstartedServer, tls, nil)
 		s.Customer("C1")
 		res, err := s.client(t).Get(s.portalLink(t, "C1"))
 		if err != nil {

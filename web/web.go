@@ -51,7 +51,11 @@ type Config struct {
 	Catalog *catalog.Service
 	Prepaid *prepaid.Service
 	Finance *finance.Service
-	Log     *slog.Logger
+	// ReadFinance, when set, is the finance service on a standby that may
+	// serve the console's reports now, nil when none may (the primary's
+	// serves them).
+	ReadFinance func(context.Context) *finance.Service
+	Log         *slog.Logger
 }
 
 // Pages are the portal and the console.
@@ -62,9 +66,11 @@ type Pages struct {
 	catalog *catalog.Service
 	prepaid *prepaid.Service
 	finance *finance.Service
-	log     *slog.Logger
-	pages   map[string]*template.Template
-	echo    *echo.Echo
+	// readFinance is Config.ReadFinance.
+	readFinance func(context.Context) *finance.Service
+	log         *slog.Logger
+	pages       map[string]*template.Template
+	echo        *echo.Echo
 }
 
 // New parses the templates; it panics if they do not parse (they are
@@ -74,7 +80,7 @@ func New(cfg Config) *Pages {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	p := &Pages{db: cfg.Pool, ledger: cfg.Ledger, loyalty: cfg.Loyalty, catalog: cfg.Catalog, prepaid: cfg.Prepaid,
-		finance: cfg.Finance, log: cfg.Log, pages: map[string]*template.Template{}}
+		finance: cfg.Finance, readFinance: cfg.ReadFinance, log: cfg.Log, pages: map[string]*template.Template{}}
 	names, err := fs.Glob(templateFiles, "templates/*.html")
 	if err != nil {
 		panic(err)

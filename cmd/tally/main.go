@@ -7,11 +7,12 @@
 //	tally expire undo --run ID --reason R undo an expiry run
 //	tally notices [--as-of T]      write the notices due by T (points expiring, ...)
 //	tally reconcile               check every invariant; announce a failure
+//	tally verify [--seq N --digest D]  walk the tamper-evident chain
 //	tally devdb start|stop|url    the project-local PostgreSQL cluster (make run/test)
 //	tally devdb ha start|stop|status  the project-local replicated cluster (make ha)
 //
 // Configuration comes from the environment: DATABASE_URL, TALLY_ADDR,
-// TALLY_ADMIN_KEY, TALLY_LOG_LEVEL, TALLY_DATA_DIR.
+// TALLY_ADMIN_KEY, TALLY_LOG_LEVEL, TALLY_DATA_DIR, TALLY_SEAL_INTERVAL.
 package main
 
 import (
@@ -64,6 +65,10 @@ commands:
                                 referral.bonus_available; each once only, safe to rerun
   reconcile                     check every invariant; a failure is announced
                                 (reconciliation.failed) and exits 1
+  verify [--seq N --digest HEX]
+                                walk the tamper-evident chain (progress on stderr) and
+                                name the first broken link; with a head kept elsewhere
+                                (GET /v1/audit/head), check the chain still holds it
   devdb start|stop|url [--dir D] [--fast]
                                 the project-local PostgreSQL cluster
   devdb ha start|stop|status [--dir D]
@@ -86,6 +91,8 @@ environment:
                       to replay that far before the primary serves it (default 250ms)
   TALLY_NOTICES_EVERY   serve runs the notice jobs this often (default 15m; 0: never)
   TALLY_RECONCILE_EVERY serve runs the reconciliation this often (default 24h; 0: never)
+  TALLY_SEAL_INTERVAL   serve seals committed entries into the chain this often
+                        (default 1s; 0: never, and verify covers what was sealed)
 `
 
 type usageError struct{ msg string }
@@ -112,6 +119,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return noticesCmd(ctx, env, args[1:])
 	case "reconcile":
 		return reconcileCmd(ctx, env, args[1:])
+	case "verify":
+		return verifyCmd(ctx, env, args[1:])
 	case "devdb":
 		return devdbCmd(ctx, env, args[1:])
 	case "help", "-h", "--help":

@@ -76,3 +76,21 @@ func (e environment) reads(ctx context.Context, primary *pgxpool.Pool) (*api.Rea
 	go set.Watch(watchCtx, 250*time.Millisecond)
 	return r, func() { stop(); closeAll() }, nil
 }
+
+// consoleFinance chooses, for each console page, the finance service of a
+// standby in rotation (any: a finance report reads whole periods and wants
+// no token), nil when none may serve; nil without standbys.
+func consoleFinance(r *api.Reads) func(context.Context) *finance.Service {
+	if r == nil {
+		return nil
+	}
+	return func(ctx context.Context) *finance.Service {
+		n := r.Set.Choose(ctx, 0)
+		for i, node := range r.Set.Nodes {
+			if n != nil && node == n {
+				return r.Services[i].Finance
+			}
+		}
+		return nil
+	}
+}

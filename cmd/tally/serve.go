@@ -75,6 +75,10 @@ func serve(ctx context.Context, env environment, args []string) error {
 	if err != nil {
 		return err
 	}
+	sealEvery, err := env.interval("TALLY_SEAL_INTERVAL", "1s")
+	if err != nil {
+		return err
+	}
 	publicURL := env.getenv("TALLY_PUBLIC_URL")
 	if u, err := neturl.Parse(publicURL); publicURL != "" && (err != nil || (u.Scheme != "https" && u.Scheme != "http") ||
 		u.Host == "" || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "") {
@@ -87,12 +91,13 @@ func serve(ctx context.Context, env environment, args []string) error {
 	customers := loyalty.New(pool, l, loyalty.WithEventWriters(writers))
 	money := prepaid.New(l, customers)
 	cat, books := catalog.New(pool, l, customers), finance.New(l, customers, money)
-	pages := web.New(web.Config{Pool: pool, Ledger: l, Loyalty: customers, Catalog: cat, Prepaid: money, Finance: books, Log: log})
 	reads, closeReads, err := env.reads(ctx, pool)
 	if err != nil {
 		return err
 	}
 	defer closeReads()
+	pages := web.New(web.Config{Pool: pool, Ledger: l, Loyalty: customers, Catalog: cat, Prepaid: money, Finance: books,
+		ReadFinance: consoleFinance(reads), Log: log})
 	srv := api.New(api.Config{Ledger: l, Loyalty: customers, Catalog: cat, Prepaid: money,
 		Finance: books, Log: log, OpenAPI: tally.OpenAPI, Ready: ready, Pages: pages, PublicURL: publicURL, Reads: reads,
 		Webhooks: hooks})
@@ -139,6 +144,16 @@ func serve(ctx context.Context, env environment, args []string) error {
 		hooks.Run(dispatchCtx, func(err error) { log.Warn("webhook dispatcher", "err", err) })
 	}()
 	defer func() { stopDispatch(); <-dispatched }()
+	// The chain is sealed off the request path: writers never wait for it.
+	if sealEvery > 0 {
+		sealCtx, stopSealing := context.WithCancel(ctx)
+		sealed := make(chan struct{})
+		go func() {
+			defer close(sealed)
+			l.RunSealer(sealCtx, sealEvery, func(err error) { log.Error("sealing the chain", "err", err) })
+		}()
+		defer func() { stopSealing(); <-sealed }()
+	}
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 		WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute}
 	done := make(chan error, 1)

@@ -33,7 +33,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -59,6 +58,31 @@ type server struct {
 	addr string
 	cmd  *exec.Cmd
 	log  *os.File
+}
+
+// newServer builds the binary from the module at root and makes a server
+// of it on a free loopback address, logging to a file, with the address,
+// the admin key and env in its environment; it does not start it.
+func newServer(t *testing.T, root string, env ...string) *server {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "tally")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/tally")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	logFile, err := os.Create(filepath.Join(t.TempDir(), "server.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &server{t: t, bin: bin, addr: addr, log: logFile,
+		env: append([]string{"TALLY_ADDR=" + addr, "TALLY_ADMIN_KEY=" + adminKey, "TALLY_LOG_LEVEL=error"}, env...)}
 }
 
 func (s *server) start() {
@@ -138,31 +162,13 @@ func TestChaos(t *testing.T) {
 	}
 	t.Cleanup(func() { cluster.Stop() })
 
-	bin := filepath.Join(t.TempDir(), "tally")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/tally")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	logFile, err := os.Create(filepath.Join(t.TempDir(), "server.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	hooks := newHookReceiver(t)
-	srv := &server{t: t, bin: bin, addr: addr, log: logFile,
-		env: append([]string{"DATABASE_URL=" + url, "TALLY_ADDR=" + addr, "TALLY_ADMIN_KEY=" + adminKey, "TALLY_LOG_LEVEL=error"},
-			hooks.env()...)}
+	srv := newServer(t, root, append([]string{"DATABASE_URL=" + url}, hooks.env()...)...)
 	srv.start()
 	defer func() { srv.kill() }()
 
 	rep := &reporter{t: t}
-	c := &client{http: &http.Client{Timeout: 10 * time.Second}, base: "http://" + addr, fail: rep.fail}
+	c := &client{http: &http.Client{Timeout: 10 * time.Second}, base: "http://" + srv.addr, fail: rep.fail}
 	sc := setup(t, c)
 	seedExpired(t, url, sc)
 	hookPool, err := pgxpool.New(ctx, url)
@@ -172,38 +178,9 @@ func TestChaos(t *testing.T) {
 	hooks.subscribe(t, c, hookPool)
 	hookPool.Close()
 
-	var (
-		seq      atomic.Int64
-		wg       sync.WaitGroup
-		workers  []*worker
-		expiries []*answer
-	)
-	began := time.Now()
-	u := &until{stop: began.Add(duration), limit: began.Add(limit), target: int64(minAcked + minAcked/10)}
-	for n := range workerCount {
-		w := &worker{n: n, r: rand.New(rand.NewPCG(uint64(n), uint64(time.Now().UnixNano()))), c: c, sc: sc, seq: &seq,
-			acked: &u.acked, fails: rep.fail}
-		workers = append(workers, w)
-		wg.Go(func() { w.run(u) })
-	}
 	// The expiry job runs all along, through the kills and the crash.
-	runs := 0
-	expire := func(r *rand.Rand) bool {
-		o := expiryOp(sc.boundary, runs)
-		runs++
-		reply, unseen, ok := c.do(o.method, o.path, nil, r)
-		if ok {
-			expiries = append(expiries, &answer{op: o, status: reply.status, body: reply.body, unseen: unseen})
-		}
-		return ok
-	}
-	wg.Go(func() {
-		r := rand.New(rand.NewPCG(99, uint64(time.Now().UnixNano())))
-		for !u.over() && expire(r) {
-			time.Sleep(300 * time.Millisecond)
-		}
-	})
-
+	ld := startLoad(c, sc, rep.fail, duration, limit, minAcked)
+	began := ld.began
 	for _, at := range kills {
 		time.Sleep(time.Until(began.Add(at)))
 		end := c.disrupt()
@@ -222,15 +199,10 @@ func TestChaos(t *testing.T) {
 		t.Fatal(err)
 	}
 	end(10 * time.Second)
-	wg.Wait()
-	ran := time.Since(began).Round(time.Second)
 
-	// After the run: a last expiry (X customers must then hold nothing),
-	// replays of acknowledged requests to the restarted server, and the
-	// balances the API answers now.
-	r := rand.New(rand.NewPCG(7, uint64(time.Now().UnixNano())))
-	expire(r)
-	replays := replaySweep(c, workers, sweep, r)
+	// After the run: a last expiry, replays of acknowledged requests to the
+	// restarted server, and the balances the API answers now.
+	replays, ran := ld.finish(sweep)
 	apiBalances := map[string]customerBalances{}
 	for _, id := range slices.Concat(kCustomers, eCustomers, xCustomers, oCustomers) {
 		reply, err := c.send("GET", "/v1/customers/"+id+"/balances", nil)
@@ -253,28 +225,9 @@ func TestChaos(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := newOracle(b, sc, rep.fail)
-	for _, x := range xCustomers {
-		o.points[x] = xLots * xLotPoints
-	}
+	o := ld.judge(t, b, replays, apiBalances, now, rep.fail)
 	events, inBatches, batches, expiriesRetried := 0, 0, 0, 0
-	for _, w := range workers {
-		for _, a := range w.log {
-			o.judge(a)
-		}
-	}
-	for _, a := range expiries {
-		o.judge(a)
-	}
-	for _, a := range replays {
-		o.judge(a)
-	}
-	o.tally(workers)
-	t.Logf("acknowledged / refused by kind: %v", o.byKind)
-	for id, api := range apiBalances {
-		o.balances(id, api, now)
-	}
-	for _, w := range workers {
+	for _, w := range ld.workers {
 		for _, a := range w.log {
 			if k := a.op.kind; a.original == nil && (k == "shipment" || k == "refund" || k == "feedback") {
 				events++
@@ -285,7 +238,7 @@ func TestChaos(t *testing.T) {
 		}
 		batches += w.batches
 	}
-	for _, a := range expiries {
+	for _, a := range ld.expiries {
 		if a.unseen {
 			expiriesRetried++
 		}
@@ -310,7 +263,7 @@ func TestChaos(t *testing.T) {
 		"content-checked %d, replays byte-equal %d of %d, refusals by code %d "+
 		"(%d events, %d of them in %d batches, %d expiry runs (%d retried through a disruption), %d refunds owing, %d settlements, %d done by a lost attempt, %d retries, %d transport failures outside disruptions, %d server kills, 1 database crash, %s)\n",
 		o.acked, o.lost, o.duplicated, o.wrongly, invariants, o.checked, o.byteEqual, o.replays, o.refusals,
-		events, inBatches, batches, runs, expiriesRetried, len(o.refunds), len(b.settlements), o.unheard, c.retries.Load(), c.transportOutside.Load(), len(kills), ran)
+		events, inBatches, batches, ld.runs, expiriesRetried, len(o.refunds), len(b.settlements), o.unheard, c.retries.Load(), c.transportOutside.Load(), len(kills), ran)
 	fmt.Printf("webhooks: %d notifications checked for delivery, %d requests (every 50th refused)\n", notified, hooks.sent())
 }
 

@@ -5,15 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -73,67 +69,21 @@ func TestChaosFailover(t *testing.T) {
 	})
 	t.Logf("replicated cluster up in %s", time.Since(started).Round(time.Second))
 
-	bin := filepath.Join(t.TempDir(), "tally")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/tally")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	logFile, err := os.Create(filepath.Join(t.TempDir(), "server.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &server{t: t, bin: bin, addr: addr, log: logFile,
-		env: []string{"DATABASE_URL=" + url, "TALLY_READ_DATABASE_URL=" + readURL, "TALLY_READ_MAX_LAG=2s",
-			"TALLY_READ_WAIT=5s", "TALLY_ADDR=" + addr, "TALLY_ADMIN_KEY=" + adminKey, "TALLY_LOG_LEVEL=error"}}
+	srv := newServer(t, root, "DATABASE_URL="+url, "TALLY_READ_DATABASE_URL="+readURL, "TALLY_READ_MAX_LAG=2s", "TALLY_READ_WAIT=5s")
 	srv.start()
 	defer func() { srv.kill() }()
 
 	rep := &reporter{t: t}
-	c := &client{http: &http.Client{Timeout: 10 * time.Second}, base: "http://" + addr, fail: rep.fail}
+	c := &client{http: &http.Client{Timeout: 10 * time.Second}, base: "http://" + srv.addr, fail: rep.fail}
 	t.Run("ReadYourWritesFromStandbys", func(t *testing.T) { readYourWrites(t, c, ha) })
 	sc := setup(t, c)
 	seedExpired(t, url, sc)
 
-	var (
-		seq      atomic.Int64
-		wg       sync.WaitGroup
-		workers  []*worker
-		expiries []*answer
-	)
-	began := time.Now()
-	u := &until{stop: began.Add(duration), limit: began.Add(limit), target: int64(minAcked + minAcked/10)}
-	for n := range workerCount {
-		w := &worker{n: n, r: rand.New(rand.NewPCG(uint64(n), uint64(time.Now().UnixNano()))), c: c, sc: sc, seq: &seq,
-			acked: &u.acked, fails: rep.fail}
-		workers = append(workers, w)
-		wg.Go(func() { w.run(u) })
-	}
-	runs := 0
-	expire := func(r *rand.Rand) bool {
-		o := expiryOp(sc.boundary, runs)
-		runs++
-		reply, unseen, ok := c.do(o.method, o.path, nil, r)
-		if ok {
-			expiries = append(expiries, &answer{op: o, status: reply.status, body: reply.body, unseen: unseen})
-		}
-		return ok
-	}
-	wg.Go(func() {
-		r := rand.New(rand.NewPCG(99, uint64(time.Now().UnixNano())))
-		for !u.over() && expire(r) {
-			time.Sleep(300 * time.Millisecond)
-		}
-	})
+	ld := startLoad(c, sc, rep.fail, duration, limit, minAcked)
+	began := ld.began
 	pr := &probe{c: c}
 	probeDone := make(chan struct{})
-	go pr.run(u, probeDone)
+	go pr.run(ld.u, probeDone)
 
 	// The primary dies: the monitor promotes a standby, the dead node
 	// comes back and rejoins as a standby. Under -chaos.full this happens
@@ -190,13 +140,8 @@ func TestChaosFailover(t *testing.T) {
 		time.Sleep(time.Until(began.Add(killPrimaryAgainAt)))
 		killPrimary()
 	}
-	wg.Wait()
+	replays, ran := ld.finish(sweep)
 	<-probeDone
-	ran := time.Since(began).Round(time.Second)
-
-	r := rand.New(rand.NewPCG(7, uint64(time.Now().UnixNano())))
-	expire(r)
-	replays := replaySweep(c, workers, sweep, r)
 	// Balances read from standbys: with the token of a write made after
 	// every other, so that they show everything.
 	hdr, status, body := exchange(t, c, "POST", "/v1/customers", mustJSON(map[string]any{"id": "P-last", "name": "probe"}), nil)
@@ -232,26 +177,7 @@ func TestChaosFailover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := newOracle(b, sc, rep.fail)
-	for _, x := range xCustomers {
-		o.points[x] = xLots * xLotPoints
-	}
-	for _, w := range workers {
-		for _, a := range w.log {
-			o.judge(a)
-		}
-	}
-	for _, a := range expiries {
-		o.judge(a)
-	}
-	for _, a := range replays {
-		o.judge(a)
-	}
-	o.tally(workers)
-	t.Logf("acknowledged / refused by kind: %v", o.byKind)
-	for id, api := range apiBalances {
-		o.balances(id, api, now)
-	}
+	o := ld.judge(t, b, replays, apiBalances, now, rep.fail)
 	reply, err := c.send("GET", "/v1/reconciliation", nil) // on the primary
 	var rec struct {
 		Pass bool `json:"pass"`
@@ -267,7 +193,7 @@ func TestChaosFailover(t *testing.T) {
 	// What the server could not finish while the primary was gone it
 	// answered 503 database_unavailable: the client retried those as any
 	// 5xx, so the server's own log tells whether one was a 500.
-	logged, err := os.ReadFile(logFile.Name())
+	logged, err := os.ReadFile(srv.log.Name())
 	if err != nil {
 		t.Fatal(err)
 	}

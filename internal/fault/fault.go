@@ -33,6 +33,16 @@ const (
 	Internal            Code = "internal"             // a bug or an outage: logged, never detailed
 )
 
+// The codes of closed periods.
+const (
+	PeriodClosed         Code = "period_closed"         // effective in (or closing) a month already closed
+	PeriodOutOfOrder     Code = "period_out_of_order"   // months close in order; only the latest reopens
+	PeriodNotEnded       Code = "period_not_ended"      // a month closes once it has ended
+	PeriodNotClosed      Code = "period_not_closed"     // reopening a month that is not closed
+	ReconciliationFailed Code = "reconciliation_failed" // a month closes only while reconciliation passes
+	PeriodBusy           Code = "period_busy"           // a close gave up waiting for the writers in flight: try again
+)
+
 // The codes of the loyalty programme.
 const (
 	UnknownCustomer   Code = "unknown_customer"        // no such customer
@@ -59,7 +69,7 @@ const (
 	NotEligible        Code = "not_eligible"        // customer's level too low
 	OutOfStock         Code = "out_of_stock"        // featured stock exhausted
 	OutsideWindow      Code = "outside_window"      // featured product not on offer now
-	LimitReached       Code = "limit_reached"       // per-customer limit reached
+	LimitReached       Code = "limit_reached"       // per-customer limit reached; a partner's webhook endpoints
 	AlreadyCancelled   Code = "already_cancelled"   // redemption cancelled before
 	AmbiguousID        Code = "ambiguous_id"        // an admin names an id several spaces hold: name the space
 )

@@ -164,11 +164,20 @@ func measureRun(ctx context.Context, env *bench) (round, error) {
 		}
 		before := cpuNow(env)
 		var m measure
-		if s.n == 6 {
+		switch s.n {
+		case 6:
 			if m, err = withWebhook(env, s); err != nil {
 				return one, err
 			}
-		} else {
+		case 7: // the same server without the sealer, then with it again
+			if err := env.restart("TALLY_SEAL_INTERVAL=0"); err != nil {
+				return one, err
+			}
+			m = drive(s.name, env.client, env.srv, s.clients, *duration, s.next)
+			if err := env.restart(); err != nil {
+				return one, err
+			}
+		default:
 			m = drive(s.name, env.client, env.srv, s.clients, *duration, s.next)
 		}
 		if s.n == 1 {

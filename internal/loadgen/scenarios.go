@@ -44,12 +44,14 @@ func events(n int) func(*rand.Rand) request {
 
 const batchSize = 500
 
-// scenarios are scenarios 1 to 4 and 6 (1 with a webhook endpoint, right
-// after 1), measured in every run beside pgbench.
+// scenarios are scenarios 1 to 4, 6 (1 with a webhook endpoint) and 7 (1
+// without the chain's sealer), both right after 1, measured in every run
+// beside pgbench.
 func scenarios() []scenario {
 	return []scenario{
 		{1, fmt.Sprintf("1. single shipment.completed events, %d clients, %s customers", *clients, thousands(int64(*customers))), *clients, events(*customers)},
 		{6, fmt.Sprintf("1w. scenario 1 with one webhook endpoint subscribed to points.earned, %d clients", *clients), *clients, events(*customers)},
+		{7, fmt.Sprintf("1s. scenario 1 with the entry chain's sealer off (TALLY_SEAL_INTERVAL=0), %d clients", *clients), *clients, events(*customers)},
 		{2, "2. the same against 10 customers", *clients, events(10)},
 		{3, fmt.Sprintf("3. POST /v1/events/batch of %d events, 4 clients", batchSize), 4, func(r *rand.Rand) request {
 			evs := make([]any, batchSize)

@@ -322,13 +322,18 @@ func setupData(c *client) error {
 }
 
 // seedPostings writes 2*entries postings (balanced entries between the
-// funded customers' points and the volume channel) straight in SQL.
+// funded customers' points and the volume channel) straight in SQL, in one
+// transaction: the entry chain's sealer sees the entries with their
+// postings or not at all.
 func seedPostings(ctx context.Context, url string, entries int) error {
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		return err
 	}
 	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `BEGIN`); err != nil {
+		return err
+	}
 	volume := `(SELECT id FROM accounts WHERE code = 'platform:points:earned:volume')`
 	for _, step := range []struct {
 		q    string
@@ -352,17 +357,31 @@ SELECT account_id, id, 1, 1, now() - interval '1 day', now() + interval '1 year'
 		{q: `UPDATE balance_buckets b SET balance = b.balance + s.n FROM (SELECT account_id, count(*) AS n FROM seeded GROUP BY 1) s
 WHERE b.account_id = s.account_id AND b.bucket = 0`, rows: funded},
 		{q: `UPDATE balance_buckets SET balance = balance - $1::int WHERE account_id = ` + volume + ` AND bucket = 0`, args: []any{entries}, rows: 1},
+		{q: `COMMIT`},
 		// As autovacuum would have done to history this old.
 		{q: `VACUUM ANALYZE`},
 	} {
 		tag, err := conn.Exec(ctx, step.q, step.args...)
 		if err != nil {
+			conn.Exec(ctx, `ROLLBACK`)
 			return fmt.Errorf("seed: %w\n%s", err, step.q)
 		}
 		if step.rows > 0 && tag.RowsAffected() != int64(step.rows) {
 			return fmt.Errorf("seed: %d rows written, want %d\n%s", tag.RowsAffected(), step.rows, step.q)
 		}
 	}
+	return nil
+}
+
+// restart serves again, on the same database, with env added to the
+// server's environment.
+func (env *bench) restart(extra ...string) error {
+	env.srv.stop()
+	var err error
+	if env.srv, err = startServer(env.url, extra...); err != nil {
+		return err
+	}
+	env.client.base = "http://" + env.srv.addr
 	return nil
 }
 

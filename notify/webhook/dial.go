@@ -79,14 +79,40 @@ func (a allowList) checkURL(raw string, loopback bool) error {
 }
 
 // private reports whether ip is an address no delivery may reach unless
-// loopback is allowed: loopback, private, link-local, CGNAT, unspecified or
-// multicast.
+// loopback is allowed: loopback, private, link-local, CGNAT, unspecified,
+// "this network" (0.0.0.0/8) or multicast, or an IPv6 address that carries
+// such an IPv4 address to a translator or tunnel (NAT64, 6to4,
+// IPv4-compatible, IPv4-translated); NAT64's local-use prefix is private
+// whole.
 func private(ip netip.Addr) bool {
 	ip = ip.Unmap()
+	if ip.Is6() {
+		b := ip.As16()
+		switch {
+		case nat64.Contains(ip), ipv4Compatible.Contains(ip) && !ip.IsLoopback() && !ip.IsUnspecified(),
+			ipv4Translated.Contains(ip):
+			return private(netip.AddrFrom4([4]byte(b[12:16])))
+		case sixToFour.Contains(ip):
+			return private(netip.AddrFrom4([4]byte(b[2:6])))
+		case nat64Local.Contains(ip):
+			return true
+		}
+	}
 	return ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
 		ip.IsInterfaceLocalMulticast() || ip.IsMulticast() || ip.IsUnspecified() ||
-		netip.MustParsePrefix("100.64.0.0/10").Contains(ip)
+		cgnat.Contains(ip) || thisNetwork.Contains(ip)
 }
+
+// The prefixes private reads beyond netip's classes.
+var (
+	cgnat          = netip.MustParsePrefix("100.64.0.0/10")
+	thisNetwork    = netip.MustParsePrefix("0.0.0.0/8")
+	nat64          = netip.MustParsePrefix("64:ff9b::/96")
+	nat64Local     = netip.MustParsePrefix("64:ff9b:1::/48")
+	sixToFour      = netip.MustParsePrefix("2002::/16")
+	ipv4Compatible = netip.MustParsePrefix("::/96")
+	ipv4Translated = netip.MustParsePrefix("::ffff:0:0:0/96")
+)
 
 // errPrivateAddress is the dial refused because the resolved address is
 // private.

@@ -256,6 +256,11 @@ const qHead = `NOT EXISTS (SELECT 1 FROM webhook_deliveries p
     WHERE p.endpoint_id = d.endpoint_id AND p.customer_id = d.customer_id AND p.status = 'pending'
       AND (p.ntf_xid, p.notification_id) < (d.ntf_xid, d.notification_id) OFFSET 0)`
 
+// qOwner is whose in-flight bound delivery d (of endpoint e) counts
+// against: its endpoint's partner, all of whose endpoints share one, or an
+// admin's endpoint alone.
+const qOwner = `coalesce(e.partner_id, -e.id)`
+
 // qLoad reads what sending the deliveries a CTE named leased returns
 // (id, endpoint_id, attempts, notification_id) needs; $1 is now. The
 // columns are those scanJob reads.
@@ -286,40 +291,43 @@ func (s *Service) claim(ctx context.Context, limit int) ([]job, error) {
 
 // queueClaim queues the statements that lease the due deliveries of
 // closed endpoints, at most limit and at most PerEndpoint in flight per
-// endpoint (counting those already in flight), and one delivery of each
-// open endpoint whose probe is due and has none in flight, and load what
-// sending them needs into jobs.
+// admin endpoint or per partner, all its endpoints together (counting
+// those already in flight), and one delivery of each open endpoint whose
+// probe is due and has none in flight, and load what sending them needs
+// into jobs.
 //
 // Due deliveries are taken oldest first (by next_attempt_at): of the
 // first limit × PerEndpoint that could go (their customer's first pending
-// one, to a closed endpoint with room, not in flight), as many of each
-// endpoint as its room allows. A claim so reads a bounded part of the
-// queue however long it is; an endpoint with many old deliveries may take
+// one, to a closed endpoint whose owner has room, not in flight), as many
+// of each owner as its room allows. A claim so reads a bounded part of
+// the queue however long it is; an owner with many old deliveries may take
 // the whole of a claim, and the others follow as soon as it has no room
 // or no older ones.
 func (s *Service) queueClaim(b *pgx.Batch, jobs *[]job, now time.Time, limit int) {
 	until := now.Add(s.cfg.Timeout + 30*time.Second)
 	lease := rand.Int64()
-	// busy counts each endpoint's sends in flight, once; candidates
-	// reads the due index in order until it has enough; due locks
-	// those within their endpoint's room, checking again that no one
+	// busy counts each owner's (qOwner) sends in flight, once;
+	// candidates reads the due index in order until it has enough; due
+	// locks those within their owner's room, checking again that no one
 	// leased them since the statement's snapshot.
 	queueJobs(b, jobs, lease, false, `WITH busy AS (
-    SELECT f.endpoint_id, count(*) AS n FROM webhook_deliveries f
-    WHERE f.status = 'pending' AND f.lease_until > $1 GROUP BY f.endpoint_id
+    SELECT `+qOwner+` AS owner, count(*) AS n
+    FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+    WHERE d.status = 'pending' AND d.lease_until > $1
+    GROUP BY 1
 ), candidates AS (
-    SELECT d.id, d.endpoint_id, d.next_attempt_at FROM webhook_deliveries d
+    SELECT d.id, `+qOwner+` AS owner, d.next_attempt_at
+    FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
     WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND (d.lease_until IS NULL OR d.lease_until <= $1)
-      AND d.endpoint_id IN (SELECT e.id FROM webhook_endpoints e WHERE e.circuit = 'closed')
-      AND d.endpoint_id NOT IN (SELECT b.endpoint_id FROM busy b WHERE b.n >= $5)
+      AND e.circuit = 'closed' AND `+qOwner+` NOT IN (SELECT b.owner FROM busy b WHERE b.n >= $5)
       AND `+qHead+`
     ORDER BY d.next_attempt_at LIMIT $6
 ), room AS (
     SELECT x.id, x.next_attempt_at FROM (
-        SELECT c.id, c.endpoint_id, c.next_attempt_at,
-               row_number() OVER (PARTITION BY c.endpoint_id ORDER BY c.next_attempt_at, c.id) AS rank
+        SELECT c.id, c.owner, c.next_attempt_at,
+               row_number() OVER (PARTITION BY c.owner ORDER BY c.next_attempt_at, c.id) AS rank
         FROM candidates c) x
-    LEFT JOIN busy b ON b.endpoint_id = x.endpoint_id
+    LEFT JOIN busy b ON b.owner = x.owner
     WHERE x.rank + coalesce(b.n, 0) <= $5
 ), due AS (
     SELECT d.id FROM webhook_deliveries d JOIN room r ON r.id = d.id

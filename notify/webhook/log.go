@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -83,6 +84,9 @@ type Redelivery struct {
 // MaxRedeliveryRange is the longest time range one redelivery covers.
 const MaxRedeliveryRange = 31 * 24 * time.Hour
 
+// MaxRedeliveries is the most notifications one redelivery queues.
+const MaxRedeliveries = 10000
+
 // Redeliver queues the notifications again for the owner's endpoint, those
 // it would hear (its types; not another partner's), and returns how many
 // it queued. Each goes again with its own webhook-id, retried for
@@ -90,7 +94,7 @@ const MaxRedeliveryRange = 31 * 24 * time.Hour
 // this endpoint.
 //
 // Errors: fault.NotFound (the endpoint), fault.UnknownNotification,
-// fault.Invalid.
+// fault.Invalid (also a range holding more than MaxRedeliveries).
 func (s *Service) Redeliver(ctx context.Context, o Owner, endpoint int64, r Redelivery) (int, error) {
 	var seq int64
 	if r.Notification != "" {
@@ -116,13 +120,17 @@ JOIN webhook_endpoints e ON e.id = $1 AND n.type = ANY (e.types)
     AND (e.partner_id IS NULL OR n.partner_id IS NULL OR n.partner_id = e.partner_id)
 WHERE CASE WHEN $2 > 0 THEN n.id = $2 ELSE n.occurred_at >= $5 AND n.occurred_at < $6 END
 ORDER BY n.xid, n.id
+LIMIT $7
 ON CONFLICT (endpoint_id, notification_id) DO UPDATE
 SET status = 'pending', next_attempt_at = $3, deliver_by = $4, delivered_at = NULL`,
-			endpoint, seq, now, now.Add(s.cfg.RetryFor), r.From, r.To)
+			endpoint, seq, now, now.Add(s.cfg.RetryFor), r.From, r.To, MaxRedeliveries+1)
 		if err != nil {
 			return err
 		}
 		queued = int(tag.RowsAffected())
+		if queued > MaxRedeliveries { // refused whole: the transaction rolls back
+			return fault.InvalidField("to", fmt.Sprintf("the range holds more than %d notifications this endpoint hears: narrow it", MaxRedeliveries))
+		}
 		if seq > 0 && queued == 0 {
 			return &fault.Error{Code: fault.UnknownNotification, Message: "no notification " + r.Notification + " this endpoint hears",
 				Fields: map[string]string{"notification_id": "unknown, or not of the endpoint's types"}}

@@ -42,6 +42,8 @@ const (
 	MaxURLBytes = 2048
 	// MaxExcerpt bounds the excerpt of an answer the log keeps, in bytes.
 	MaxExcerpt = 1024
+	// MaxEndpoints bounds how many endpoints one partner subscribes.
+	MaxEndpoints = 10
 )
 
 // Config is how the service sends.
@@ -68,8 +70,10 @@ type Config struct {
 	CoolDown time.Duration
 	// Batch is how many deliveries one step claims at most (default 100);
 	// Workers how many it sends at once (default 16); PerEndpoint how many
-	// requests one endpoint may have in flight (default 8), so that a slow
-	// endpoint holds at most that many workers.
+	// requests one admin endpoint, or all the endpoints of one partner
+	// together, may have in flight (default 8), so that a slow endpoint,
+	// or a partner's several, holds at most that many workers (an open
+	// endpoint's probe aside).
 	Batch, Workers, PerEndpoint int
 	// Poll is how often Run looks for work when there was none (default 1s).
 	Poll time.Duration
@@ -201,7 +205,8 @@ func notFound(id int64) error { return fault.Errorf(fault.NotFound, "no webhook 
 // Create subscribes an endpoint and returns it with its new secret.
 //
 // Errors: fault.Invalid (url, types, description, partner_id),
-// fault.HostNotAllowed, fault.Forbidden (a partner creating another's).
+// fault.HostNotAllowed, fault.Forbidden (a partner creating another's),
+// fault.LimitReached (the partner has MaxEndpoints).
 func (s *Service) Create(ctx context.Context, o Owner, in EndpointInput) (WithSecret, error) {
 	if o.Partner != 0 {
 		if in.Partner != 0 && in.Partner != o.Partner {
@@ -232,6 +237,21 @@ func (s *Service) Create(ctx context.Context, o Owner, in EndpointInput) (WithSe
 	}
 	var out WithSecret
 	err = s.l.InTx(ctx, func(tx *ledger.Tx) error {
+		if partner != nil {
+			// The partner's row, locked, serialises its creates: the count
+			// (read after the lock, in a new snapshot) holds until the
+			// insert commits.
+			if _, err := tx.Exec(ctx, `SELECT FROM partners WHERE id = $1 FOR NO KEY UPDATE`, *partner); err != nil {
+				return err
+			}
+			var n int
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM webhook_endpoints WHERE partner_id = $1`, *partner).Scan(&n); err != nil {
+				return err
+			}
+			if n >= MaxEndpoints {
+				return fault.Errorf(fault.LimitReached, "a partner subscribes at most %d endpoints: delete one first", MaxEndpoints)
+			}
+		}
 		rows, err := tx.Query(ctx, `INSERT INTO webhook_endpoints (partner_id, url, types, description, secret, created_at, updated_at)
 VALUES ($2, $3, $4, $5, $6, $1, $1) RETURNING `+endpointColumns, s.now(), partner, in.URL, types, in.Description, secret)
 		if err != nil {

@@ -1,0 +1,326 @@
+package ledger
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/shopspring/decimal"
+
+	"github.com/tally-ledger/tally/internal/fault"
+)
+
+// Closed periods. A close covers a month and everything before it: the
+// closed periods are one prefix of time, and no entry may be effective
+// before the end of the latest closed month (the entries_period_open
+// trigger refuses it with fault.PeriodClosed). Months close in order, and
+// only the latest closed month reopens, so the prefix never has holes and
+// a closed month's opening balances cannot change either.
+
+// Period is a closed month.
+type Period struct {
+	Month    string    `json:"month"` // YYYY-MM
+	StartsAt time.Time `json:"starts_at"`
+	EndsAt   time.Time `json:"ends_at"`
+	ClosedAt time.Time `json:"closed_at"`
+	ClosedBy string    `json:"closed_by"`
+	Digest   string    `json:"digest"` // hex SHA-256 of the month's figures (PeriodFigures)
+}
+
+// PeriodEvent is a close or a reopening, as recorded.
+type PeriodEvent struct {
+	Action string    `json:"action"` // close, reopen
+	Actor  string    `json:"actor"`
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+	Digest string    `json:"digest"` // the month's digest then
+}
+
+// CloseLockWait is how long a close waits for the transactions writing
+// entries in flight: every writer that starts meanwhile waits behind it.
+const CloseLockWait = 2 * time.Second
+
+// ClosePeriod closes the month [starts, ends) named month, at the ledger's
+// clock, and returns it with the digest of its figures. It waits for every
+// transaction writing entries to end and holds new ones back while it
+// computes the figures (a lock on entries that writers take as they
+// insert), so an entry is either in the closed figures or refused.
+//
+// Errors: fault.PeriodClosed (the month is closed already),
+// fault.PeriodOutOfOrder (a month is closed and this one does not follow
+// the latest), fault.PeriodNotEnded (the month has not ended),
+// fault.PeriodBusy (writers in flight outlasted CloseLockWait).
+func (l *Ledger) ClosePeriod(ctx context.Context, month string, starts, ends time.Time, actor string) (Period, error) {
+	var p Period
+	err := l.inTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `LOCK TABLE period_closes IN SHARE ROW EXCLUSIVE MODE`); err != nil {
+			return err
+		}
+		latest, err := latestClose(ctx, tx)
+		if err != nil {
+			return err
+		}
+		switch {
+		case latest != nil && !ends.After(latest.EndsAt):
+			if latest.Month == month {
+				return fault.Errorf(fault.PeriodClosed, "%s is closed already", month)
+			}
+			return fault.Errorf(fault.PeriodClosed, "%s is closed already: periods up to %s are", month, latest.Month)
+		case latest != nil && !starts.Equal(latest.EndsAt):
+			return fault.Errorf(fault.PeriodOutOfOrder, "months close in order: the latest closed month is %s, so the next to close is the one that begins at %s",
+				latest.Month, latest.EndsAt.UTC().Format(time.RFC3339))
+		}
+		// Writers that start while the close waits queue behind it: wait
+		// for the writers in flight no longer than CloseLockWait.
+		if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = `+strconv.Itoa(int(CloseLockWait/time.Millisecond))); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `LOCK TABLE entries IN SHARE ROW EXCLUSIVE MODE`); err != nil {
+			if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == "55P03" { // lock_not_available
+				return fault.Errorf(fault.PeriodBusy, "transactions writing entries kept %s's close waiting longer than %s: nothing was closed, try again",
+					month, CloseLockWait)
+			}
+			return err
+		}
+		if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = 0`); err != nil {
+			return err
+		}
+		now := l.now()
+		if ends.After(now) {
+			return fault.Errorf(fault.PeriodNotEnded, "%s has not ended: it ends at %s", month, ends.UTC().Format(time.RFC3339))
+		}
+		digest, err := periodDigest(ctx, tx, month, starts, ends)
+		if err != nil {
+			return err
+		}
+		p = Period{Month: month, StartsAt: starts, EndsAt: ends, ClosedAt: now, ClosedBy: actor, Digest: hex.EncodeToString(digest)}
+		if _, err := tx.Exec(ctx, `INSERT INTO period_closes (month, starts_at, ends_at, closed_at, closed_by, digest)
+VALUES ($1, $2, $3, $4, $5, $6)`, month, starts, ends, now, actor, digest); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO period_history (month, action, actor, at, digest) VALUES ($1, 'close', $2, $3, $4)`,
+			month, actor, now, digest)
+		return err
+	})
+	return p, err
+}
+
+// ReopenPeriod reopens the latest closed month, recording who, when and
+// why; its digest stays in the history.
+//
+// Errors: fault.Invalid (no reason), fault.PeriodNotClosed (the month is
+// not closed), fault.PeriodOutOfOrder (a later month is closed: reopen it
+// first).
+func (l *Ledger) ReopenPeriod(ctx context.Context, month, actor, reason string) (PeriodEvent, error) {
+	if strings.TrimSpace(reason) == "" {
+		return PeriodEvent{}, &fault.Error{Code: fault.Invalid, Message: "reopening a month needs a reason",
+			Fields: map[string]string{"reason": "required"}}
+	}
+	var ev PeriodEvent
+	err := l.inTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `LOCK TABLE period_closes IN SHARE ROW EXCLUSIVE MODE`); err != nil {
+			return err
+		}
+		latest, err := latestClose(ctx, tx)
+		if err != nil {
+			return err
+		}
+		var closed bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM period_closes WHERE month = $1)`, month).Scan(&closed); err != nil {
+			return err
+		}
+		switch {
+		case !closed:
+			return fault.Errorf(fault.PeriodNotClosed, "%s is not closed", month)
+		case latest.Month != month:
+			return fault.Errorf(fault.PeriodOutOfOrder, "only the latest closed month reopens: reopen %s first", latest.Month)
+		}
+		now := l.now()
+		digest, _ := hex.DecodeString(latest.Digest)
+		if _, err := tx.Exec(ctx, `DELETE FROM period_closes WHERE month = $1`, month); err != nil {
+			return err
+		}
+		ev = PeriodEvent{Action: "reopen", Actor: actor, Reason: reason, At: now, Digest: latest.Digest}
+		_, err = tx.Exec(ctx, `INSERT INTO period_history (month, action, actor, reason, at, digest) VALUES ($1, 'reopen', $2, $3, $4, $5)`,
+			month, actor, reason, now, digest)
+		return err
+	})
+	return ev, err
+}
+
+func latestClose(ctx context.Context, tx pgx.Tx) (*Period, error) {
+	rows, err := tx.Query(ctx, `SELECT month, starts_at, ends_at, closed_at, closed_by, digest FROM period_closes ORDER BY ends_at DESC LIMIT 1`)
+	if err != nil {
+		return nil, err
+	}
+	ps, err := pgx.CollectRows(rows, scanPeriod)
+	if err != nil || len(ps) == 0 {
+		return nil, err
+	}
+	return &ps[0], nil
+}
+
+func scanPeriod(row pgx.CollectableRow) (Period, error) {
+	var p Period
+	var digest []byte
+	err := row.Scan(&p.Month, &p.StartsAt, &p.EndsAt, &p.ClosedAt, &p.ClosedBy, &digest)
+	p.Digest = hex.EncodeToString(digest)
+	return p, err
+}
+
+// periodClosed is fault.PeriodClosed for an entry the entries_period_open
+// trigger refused; the trigger's detail is the first instant still open.
+func periodClosed(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Detail != "" {
+		return fault.Errorf(fault.PeriodClosed, "the books are closed before %s: nothing may be effective earlier", pe.Detail)
+	}
+	return fault.Errorf(fault.PeriodClosed, "the entry falls in a closed period")
+}
+
+// ClosedPeriod is the month if it is closed (nil otherwise) and its
+// history of closes and reopenings, oldest first.
+func (l *Ledger) ClosedPeriod(ctx context.Context, month string) (*Period, []PeriodEvent, error) {
+	var (
+		p       *Period
+		history []PeriodEvent
+	)
+	err := l.inTx(ctx, readOnly, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT month, starts_at, ends_at, closed_at, closed_by, digest FROM period_closes WHERE month = $1`, month)
+		if err != nil {
+			return err
+		}
+		ps, err := pgx.CollectRows(rows, scanPeriod)
+		if err != nil {
+			return err
+		}
+		p = nil
+		if len(ps) == 1 {
+			p = &ps[0]
+		}
+		rows, err = tx.Query(ctx, `SELECT action, actor, reason, at, digest FROM period_history WHERE month = $1 ORDER BY id`, month)
+		if err != nil {
+			return err
+		}
+		history, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (PeriodEvent, error) {
+			var e PeriodEvent
+			var d []byte
+			err := row.Scan(&e.Action, &e.Actor, &e.Reason, &e.At, &d)
+			e.Digest = hex.EncodeToString(d)
+			return e, err
+		})
+		return err
+	})
+	return p, history, err
+}
+
+// ClosedAt is the closed month that contains the instant, or nil.
+func (l *Ledger) ClosedAt(ctx context.Context, t time.Time) (*Period, error) {
+	rows, err := l.pool.Query(ctx, `SELECT month, starts_at, ends_at, closed_at, closed_by, digest FROM period_closes
+WHERE starts_at <= $1 AND $1 < ends_at`, t)
+	if err != nil {
+		return nil, err
+	}
+	ps, err := pgx.CollectRows(rows, scanPeriod)
+	if err != nil || len(ps) == 0 {
+		return nil, err
+	}
+	return &ps[0], nil
+}
+
+// PeriodFigures renders the month's figures canonically: for every account
+// with a posting effective before the month ends, in code order (byte by
+// byte, whatever the database's collation), its
+// opening balance, what moved it in the month by entry kind (a reversal
+// in the kind it reversed, as Movements counts it) and its closing
+// balance, amounts at their asset's scale. The closing balances are the
+// month's trial balance; the roll-forwards are sums of these movements.
+func (l *Ledger) PeriodFigures(ctx context.Context, month string, starts, ends time.Time) (string, error) {
+	var out string
+	err := l.ReadTx(ctx, func(tx *Tx) error {
+		var b strings.Builder
+		err := renderFigures(ctx, tx.Tx, &b, month, starts, ends)
+		out = b.String()
+		return err
+	})
+	return out, err
+}
+
+// PeriodDigest is the hex SHA-256 of PeriodFigures, as it is now: for a
+// closed month, the digest it was closed with.
+func (l *Ledger) PeriodDigest(ctx context.Context, month string, starts, ends time.Time) (string, error) {
+	figures, err := l.PeriodFigures(ctx, month, starts, ends)
+	sum := sha256.Sum256([]byte(figures))
+	return hex.EncodeToString(sum[:]), err
+}
+
+func periodDigest(ctx context.Context, tx pgx.Tx, month string, starts, ends time.Time) ([]byte, error) {
+	var b strings.Builder
+	if err := renderFigures(ctx, tx, &b, month, starts, ends); err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256([]byte(b.String()))
+	return sum[:], nil
+}
+
+func renderFigures(ctx context.Context, tx pgx.Tx, b *strings.Builder, month string, starts, ends time.Time) error {
+	b.WriteString("tally period figures v1\nmonth " + month + "\nfrom " + starts.UTC().Format(time.RFC3339Nano) +
+		"\nto " + ends.UTC().Format(time.RFC3339Nano) + "\n")
+	rows, err := tx.Query(ctx, `SELECT a.code, a.asset, coalesce(e.metadata->>'reversed_kind', e.kind),
+    coalesce(sum(p.amount) FILTER (WHERE p.effective_at < $1), 0),
+    coalesce(sum(p.amount) FILTER (WHERE p.effective_at >= $1), 0)
+FROM postings p
+JOIN accounts a ON a.id = p.account_id
+JOIN entries e ON e.id = p.entry_id
+WHERE p.effective_at < $2
+GROUP BY a.code, a.asset, 3
+ORDER BY a.code COLLATE "C", coalesce(e.metadata->>'reversed_kind', e.kind) COLLATE "C"`, starts, ends)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var (
+		code           string
+		asset          Asset
+		opening, moved decimal.Decimal
+		kinds          strings.Builder
+	)
+	flush := func() {
+		if code == "" {
+			return
+		}
+		s := asset.Scale()
+		b.WriteString("account " + code + " " + string(asset) + " opening " + opening.StringFixed(s) +
+			" closing " + opening.Add(moved).StringFixed(s) + "\n")
+		b.WriteString(kinds.String())
+		kinds.Reset()
+		opening, moved = decimal.Zero, decimal.Zero
+	}
+	for rows.Next() {
+		var c, kind string
+		var a Asset
+		var before, during decimal.Decimal
+		if err := rows.Scan(&c, &a, &kind, &before, &during); err != nil {
+			return err
+		}
+		if c != code {
+			flush()
+			code, asset = c, a
+		}
+		opening, moved = opening.Add(before), moved.Add(during)
+		if !during.IsZero() {
+			kinds.WriteString("  " + kind + " " + during.StringFixed(a.Scale()) + "\n")
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	flush()
+	return nil
+}

@@ -1,0 +1,80 @@
+package loyalty_test
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/tally-ledger/tally/loyalty"
+)
+
+// TestPreviewsRacingEventsLeaveTheBooksExact: 16 goroutines send shipments
+// for four customers; for each, another goroutine previews the same event
+// at the same time, and one more previews an event that is never sent.
+// Project customers (February's 100,000 each) earn x2.0 whatever March
+// adds, so every preview answers what its event earns, or (once the event
+// is recorded) the recorded result. Afterwards only the sent events are
+// recorded, each once, the balances are what they earned, and the books
+// reconcile (the books check runs at the end of the test).
+func TestPreviewsRacingEventsLeaveTheBooksExact(t *testing.T) {
+	const workers, perWorker = 16, 6
+	e := newEnv(t)
+	customers := []string{"C1", "C2", "C3", "C4"}
+	points := map[string]int64{}
+	for i, c := range customers {
+		e.Customer(c)
+		e.Ship(c, fmt.Sprintf("F%d", i), "100000", march(1, 9).AddDate(0, -1, 0))
+		points[c] = 100000
+	}
+	at := march(10, 9)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for w := range workers {
+		customer := customers[w%len(customers)]
+		for i := range perWorker {
+			amount := fmt.Sprintf("%d.%02d", 10+w, i)
+			earned := int64(2 * (10 + w)) // floor(amount x 2.0): i/100 x 2 < 1
+			ev := loyalty.Event{EventID: fmt.Sprintf("race-%d-%d", w, i), Type: loyalty.ShipmentCompleted, CustomerID: customer,
+				ShipmentID: fmt.Sprintf("S-%d-%d", w, i), OccurredAt: at, Amount: ptr(d(amount))}
+			never := ev
+			never.EventID, never.ShipmentID = "never-"+ev.EventID, "N-"+ev.ShipmentID
+			mu.Lock()
+			points[customer] += earned
+			mu.Unlock()
+			wg.Go(func() {
+				res, err := e.Process(ev)
+				if err != nil || res.Points != earned || res.Preview || res.EntryID == nil {
+					t.Errorf("event %s: %+v %v, want %d points recorded", ev.EventID, res, err, earned)
+				}
+			})
+			for _, p := range []loyalty.Event{ev, never} {
+				wg.Go(func() {
+					o := e.Loyalty.PreviewBatch(e.Ctx, e.Key, "test", []loyalty.Event{p})[0]
+					switch {
+					case o.Err != nil:
+						t.Errorf("preview of %s: %v", p.EventID, o.Err)
+					case !o.Result.Preview || o.Result.Points != earned:
+						t.Errorf("preview of %s: %+v, want %d points, marked", p.EventID, o.Result, earned)
+					case o.Replayed != (o.Result.EntryID != nil):
+						t.Errorf("preview of %s: replayed %v with entry %v: only a recorded event has one", p.EventID, o.Replayed, o.Result.EntryID)
+					case o.Replayed && p.EventID != ev.EventID:
+						t.Errorf("preview of %s replayed an event never sent", p.EventID)
+					}
+				})
+			}
+		}
+	}
+	wg.Wait()
+	var recorded, never int
+	e.Scan(t, `SELECT count(*) FILTER (WHERE event_id LIKE 'race-%'), count(*) FILTER (WHERE event_id LIKE 'never-%') FROM events`,
+		&recorded, &never)
+	if recorded != workers*perWorker || never != 0 {
+		t.Errorf("%d events recorded and %d previewed ones, want %d and 0", recorded, never, workers*perWorker)
+	}
+	for _, c := range customers {
+		if got := e.Points(c).Balance; got != points[c] {
+			t.Errorf("%s holds %d points, want %d", c, got, points[c])
+		}
+	}
+	e.Reconcile()
+}
