@@ -121,8 +121,10 @@ var errPrivateAddress = errors.New("refused to dial a loopback or private addres
 // newClient is the client deliveries are sent with: bounded by timeout,
 // no proxy (the address dialled is the one checked), the address checked
 // after resolution at each dial, and redirects never followed (the 3xx is
-// the answer, a failure).
-func newClient(timeout time.Duration, loopback bool) *http.Client {
+// the answer, a failure). It keeps up to perHost idle connections to a
+// host, the sends one endpoint may have in flight, so that a batch of
+// them reuses its connections instead of dialling again.
+func newClient(timeout time.Duration, loopback bool, perHost int) *http.Client {
 	dialer := &net.Dialer{Timeout: timeout, Control: func(network, address string, _ syscall.RawConn) error {
 		host, _, err := net.SplitHostPort(address)
 		if err != nil {
@@ -140,7 +142,7 @@ func newClient(timeout time.Duration, loopback bool) *http.Client {
 		TLSHandshakeTimeout:    timeout,
 		ResponseHeaderTimeout:  timeout,
 		MaxResponseHeaderBytes: 16 << 10,
-		MaxIdleConnsPerHost:    4,
+		MaxIdleConnsPerHost:    perHost,
 		IdleConnTimeout:        90 * time.Second,
 		ForceAttemptHTTP2:      true,
 	}

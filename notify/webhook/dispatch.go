@@ -3,11 +3,11 @@ package webhook
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,70 +24,101 @@ import (
 const fanOutPage = 500
 
 // Run delivers until ctx ends. It fans the feed out and expires
-// deliveries every Config.Poll, and keeps up to Workers sends in flight:
-// it claims as many due deliveries as it has free workers, again as soon
-// as one finishes, so a slow endpoint (at most PerEndpoint of them) does
-// not hold the others back. What fails (the database is away) is tried
-// again at the next poll; errors go to logf. When ctx ends it waits for
-// the sends in flight, each bounded by the client's timeout.
+// deliveries every Config.Poll, and keeps up to Workers sends in flight.
+// It claims as many due deliveries as it has free workers and sends them
+// at once; as sends end, it records them together, waiting at most
+// flushAfter for the others in flight, and claims again for the workers
+// they free, in the same transaction (record), until a claim comes back
+// short. A slow endpoint (at most PerEndpoint sends in flight) so holds
+// the others back by flushAfter at most. What fails (the database is
+// away) is tried again at the next poll; errors go to logf. When ctx ends
+// it waits for the sends in flight, each bounded by the client's timeout,
+// and records them.
 func (s *Service) Run(ctx context.Context, logf func(err error)) {
 	report := func(what string, err error) {
 		if err != nil && logf != nil && ctx.Err() == nil {
 			logf(fmt.Errorf("webhook: %s: %w", what, err))
 		}
 	}
-	free := make(chan struct{}, s.cfg.Workers) // a token per idle worker
-	for range s.cfg.Workers {
-		free <- struct{}{}
-	}
-	finished := make(chan struct{}, 1)
-	var wg sync.WaitGroup
-	defer wg.Wait()
+	// Sends in flight finish (within the client's timeout) and are
+	// recorded even when ctx ends meanwhile.
 	bg := context.WithoutCancel(ctx)
+	ended := make(chan sent, s.cfg.Workers) // at most Workers sends are unrecorded: never blocks
+	unrecorded := 0                         // sends started and not yet recorded
+	start := func(jobs []job) {
+		for _, j := range jobs {
+			unrecorded++
+			go func() { ended <- sent{j, s.send(bg, j)} }()
+		}
+	}
+	var batch []sent
 	var lastPoll time.Time
+	more := false // a claim may find work: something changed since the last one came back short
 	for ctx.Err() == nil {
 		if time.Since(lastPoll) >= s.cfg.Poll {
 			lastPoll = time.Now()
 			report("fan-out", s.fanOut(ctx))
 			report("expire", s.expire(ctx))
+			more = true
 		}
-		var jobs []job
-		if n := len(free); n > 0 {
-			var err error
-			jobs, err = s.claim(ctx, min(n, s.cfg.Batch))
-			report("claim", err)
-		}
-		for _, j := range jobs {
-			<-free
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				_, err := s.deliver(bg, j)
-				report("record", err)
-				free <- struct{}{}
+		if len(batch) > 0 {
+			// Gather the sends that end meanwhile, so that one
+			// transaction records many.
+			linger := time.NewTimer(flushAfter)
+		gather:
+			for len(batch) < unrecorded {
 				select {
-				case finished <- struct{}{}:
-				default:
+				case x := <-ended:
+					batch = append(batch, x)
+				case <-linger.C:
+					break gather
 				}
-			}()
+			}
+			linger.Stop()
+			n := min(s.cfg.Workers-unrecorded+len(batch), s.cfg.Batch)
+			jobs, err := s.record(bg, batch, false, n)
+			report("record", err)
+			unrecorded -= len(batch)
+			batch = batch[:0]
+			start(jobs)
+			more = err == nil && len(jobs) >= n
+		} else if free := s.cfg.Workers - unrecorded; free > 0 && more {
+			n := min(free, s.cfg.Batch)
+			jobs, err := s.claim(ctx, n)
+			report("claim", err)
+			start(jobs)
+			more = len(jobs) >= n
 		}
-		if len(jobs) > 0 && len(free) > 0 {
+		if more && unrecorded < s.cfg.Workers {
 			continue // more may be due
 		}
 		select {
 		case <-ctx.Done():
-		case <-finished:
+		case x := <-ended:
+			batch = append(batch, x)
 		case <-time.After(s.cfg.Poll - time.Since(lastPoll)):
 		}
 	}
+	for len(batch) < unrecorded {
+		batch = append(batch, <-ended)
+	}
+	if _, err := s.record(bg, batch, false, 0); err != nil && logf != nil {
+		logf(fmt.Errorf("webhook: record: %w", err))
+	}
 }
+
+// flushAfter is how long Run waits for more sends to end before it
+// records those that did.
+const flushAfter = 5 * time.Millisecond
 
 // Step is one round of the dispatcher: it fans out every notification the
 // feed has past its cursor, marks failed the pending deliveries past their
 // deadline that cannot be tried again, then claims the due deliveries (and
-// one probe for each open endpoint whose cool-down is over), sends them
-// and records how each went, each followed by its customer's next ones
-// while they are due and accepted (deliver). It returns how many it sent.
+// one probe for each open endpoint whose cool-down is over), sends them at
+// once and records how they went in one transaction; then, in the same
+// way, the next notification of each customer whose delivery was
+// accepted, while there is one due (at most maxChain of a customer in a
+// row). It returns how many it sent.
 //
 // Several processes may step at once: the feed's cursor is locked while it
 // advances, and a delivery is leased to one sender at a time.
@@ -105,23 +136,37 @@ func (s *Service) Step(ctx context.Context) (int, error) {
 	// In-flight sends finish (within the client's timeout) and are
 	// recorded even when ctx ends meanwhile.
 	bg := context.WithoutCancel(ctx)
+	total := 0
+	for len(jobs) > 0 {
+		done := s.sendAll(bg, jobs)
+		total += len(done)
+		if jobs, err = s.record(bg, done, true, 0); err != nil {
+			return total, fmt.Errorf("webhook: record: %w", err)
+		}
+	}
+	return total, nil
+}
+
+// sendAll sends the jobs, Workers at a time, and returns how each went in
+// the order the sends ended.
+func (s *Service) sendAll(ctx context.Context, jobs []job) []sent {
+	var mu sync.Mutex
 	var wg sync.WaitGroup
+	done := make([]sent, 0, len(jobs))
 	sem := make(chan struct{}, s.cfg.Workers)
-	errs, sent := make([]error, len(jobs)), make([]int, len(jobs))
-	for i := range jobs {
+	for _, j := range jobs {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			sent[i], errs[i] = s.deliver(bg, jobs[i])
+			o := s.send(ctx, j)
+			mu.Lock()
+			done = append(done, sent{j, o})
+			mu.Unlock()
 		}()
 	}
 	wg.Wait()
-	total := 0
-	for _, n := range sent {
-		total += n
-	}
-	return total, errors.Join(errs...)
+	return done
 }
 
 // fanOut creates the deliveries of the notifications past the feed's
@@ -193,6 +238,7 @@ type job struct {
 	attempt            int   // this attempt's number, from 1
 	lease              int64 // the lease's token
 	probe              bool  // the one probe of an open endpoint
+	chain              int   // how many of the customer's notifications were sent just before it, in a row
 	customer           string
 	url                string
 	secrets            []string // the current secret, then the previous one while it is valid
@@ -202,150 +248,150 @@ type job struct {
 
 // qHead says that delivery d is the first pending one of its customer to
 // its endpoint: a customer's later notification waits while an earlier
-// one is pending (in flight or waiting for a retry).
+// one is pending (in flight or waiting for a retry). (OFFSET 0 keeps it a
+// test of each row as it is read, one probe of the order index, so that
+// a claim reading the due index in order stops once it has enough; as an
+// anti-join the planner would test every pending delivery first.)
 const qHead = `NOT EXISTS (SELECT 1 FROM webhook_deliveries p
     WHERE p.endpoint_id = d.endpoint_id AND p.customer_id = d.customer_id AND p.status = 'pending'
-      AND (p.ntf_xid, p.notification_id) < (d.ntf_xid, d.notification_id))`
+      AND (p.ntf_xid, p.notification_id) < (d.ntf_xid, d.notification_id) OFFSET 0)`
 
 // qOwner is whose in-flight bound delivery d (of endpoint e) counts
 // against: its endpoint's partner, all of whose endpoints share one, or an
 // admin's endpoint alone.
 const qOwner = `coalesce(e.partner_id, -e.id)`
 
-// claim leases the due deliveries of closed endpoints, at most limit and
-// at most PerEndpoint in flight per admin endpoint or per partner, all its
-// endpoints together (counting those already in flight), and one delivery
-// of each open endpoint whose probe is due and has none in flight, and
-// loads what sending them needs.
+// qLoad reads what sending the deliveries a CTE named leased returns
+// (id, endpoint_id, attempts, notification_id) needs; $1 is now. The
+// columns are those scanJob reads.
+const qLoad = `SELECT d.id, d.endpoint_id, d.attempts + 1, e.url, e.secret,
+       CASE WHEN e.previous_valid_until > $1 THEN e.previous_secret END,
+       n.id, n.type, coalesce(n.customer_id, ''), n.occurred_at, n.payload
+FROM leased d
+JOIN webhook_endpoints e ON e.id = d.endpoint_id
+JOIN notifications n ON n.id = d.notification_id
+ORDER BY d.id`
+
+// claim leases and loads the due deliveries (queueClaim) in one
+// transaction, its statements sent together.
 func (s *Service) claim(ctx context.Context, limit int) ([]job, error) {
 	var jobs []job
 	err := s.l.InTx(ctx, func(tx *ledger.Tx) error {
 		jobs = jobs[:0]
-		if err := bookkeeping(ctx, tx); err != nil {
-			return err
-		}
-		now := s.now()
-		until := now.Add(s.cfg.Timeout + 30*time.Second)
-		lease := rand.Int64()
-		// eligible ranks the due deliveries per owner (qOwner); busy
-		// counts each owner's sends in flight, once (not once per eligible
-		// row: with thousands pending that made a claim take seconds);
-		// due locks those within the owner's room, checking again that no
-		// one leased them since eligible's snapshot.
-		rows, err := tx.Query(ctx, `WITH eligible AS (
-    SELECT d.id, `+qOwner+` AS owner, d.next_attempt_at,
-           row_number() OVER (PARTITION BY `+qOwner+` ORDER BY d.next_attempt_at, d.id) AS rank
-    FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
-    WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND (d.lease_until IS NULL OR d.lease_until <= $1)
-      AND e.circuit = 'closed' AND `+qHead+`
-), busy AS (
+		b := &pgx.Batch{}
+		bookkeeping(b)
+		s.queueClaim(b, &jobs, s.now(), limit)
+		return tx.SendBatch(ctx, b).Close()
+	})
+	if err != nil {
+		return nil, err // rolled back: nothing is leased
+	}
+	return jobs, nil
+}
+
+// queueClaim queues the statements that lease the due deliveries of
+// closed endpoints, at most limit and at most PerEndpoint in flight per
+// admin endpoint or per partner, all its endpoints together (counting
+// those already in flight), and one delivery of each open endpoint whose
+// probe is due and has none in flight, and load what sending them needs
+// into jobs.
+//
+// Due deliveries are taken oldest first (by next_attempt_at): of the
+// first limit × PerEndpoint that could go (their customer's first pending
+// one, to a closed endpoint whose owner has room, not in flight), as many
+// of each owner as its room allows. A claim so reads a bounded part of
+// the queue however long it is; an owner with many old deliveries may take
+// the whole of a claim, and the others follow as soon as it has no room
+// or no older ones.
+func (s *Service) queueClaim(b *pgx.Batch, jobs *[]job, now time.Time, limit int) {
+	until := now.Add(s.cfg.Timeout + 30*time.Second)
+	lease := rand.Int64()
+	// busy counts each owner's (qOwner) sends in flight, once;
+	// candidates reads the due index in order until it has enough; due
+	// locks those within their owner's room, checking again that no one
+	// leased them since the statement's snapshot.
+	queueJobs(b, jobs, lease, false, `WITH busy AS (
     SELECT `+qOwner+` AS owner, count(*) AS n
     FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
     WHERE d.status = 'pending' AND d.lease_until > $1
     GROUP BY 1
+), candidates AS (
+    SELECT d.id, `+qOwner+` AS owner, d.next_attempt_at
+    FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+    WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND (d.lease_until IS NULL OR d.lease_until <= $1)
+      AND e.circuit = 'closed' AND `+qOwner+` NOT IN (SELECT b.owner FROM busy b WHERE b.n >= $5)
+      AND `+qHead+`
+    ORDER BY d.next_attempt_at LIMIT $6
 ), room AS (
-    SELECT x.id, x.next_attempt_at FROM eligible x LEFT JOIN busy b ON b.owner = x.owner
+    SELECT x.id, x.next_attempt_at FROM (
+        SELECT c.id, c.owner, c.next_attempt_at,
+               row_number() OVER (PARTITION BY c.owner ORDER BY c.next_attempt_at, c.id) AS rank
+        FROM candidates c) x
+    LEFT JOIN busy b ON b.owner = x.owner
     WHERE x.rank + coalesce(b.n, 0) <= $5
 ), due AS (
     SELECT d.id FROM webhook_deliveries d JOIN room r ON r.id = d.id
     WHERE d.status = 'pending' AND (d.lease_until IS NULL OR d.lease_until <= $1)
     ORDER BY r.next_attempt_at, d.id LIMIT $4
     FOR UPDATE OF d SKIP LOCKED
+), leased AS (
+    UPDATE webhook_deliveries d SET lease_until = $2, lease = $3 FROM due WHERE d.id = due.id
+    RETURNING d.id, d.endpoint_id, d.attempts, d.notification_id
 )
-UPDATE webhook_deliveries d SET lease_until = $2, lease = $3 FROM due WHERE d.id = due.id
-RETURNING d.id, false`, now, until, lease, limit, s.cfg.PerEndpoint)
-		if err != nil {
-			return err
-		}
-		type claimed struct {
-			id    int64
-			probe bool
-		}
-		got, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (claimed, error) {
-			var c claimed
-			err := row.Scan(&c.id, &c.probe)
-			return c, err
-		})
-		if err != nil {
-			return err
-		}
-		// Probes: an open endpoint past its cool-down with no probe in
-		// flight sends its first eligible delivery, one, and marks it
-		// in flight until the lease ends.
-		rows, err = tx.Query(ctx, `SELECT id FROM webhook_endpoints
-WHERE circuit = 'open' AND probe_at <= $1 AND (probe_until IS NULL OR probe_until <= $1)
-ORDER BY id FOR UPDATE SKIP LOCKED`, now)
-		if err != nil {
-			return err
-		}
-		open, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-		if err != nil {
-			return err
-		}
-		for _, e := range open {
-			var id int64
-			err := tx.QueryRow(ctx, `UPDATE webhook_deliveries SET lease_until = $3, lease = $4 WHERE id = (
-    SELECT d.id FROM webhook_deliveries d
-    WHERE d.endpoint_id = $1 AND d.status = 'pending' AND (d.lease_until IS NULL OR d.lease_until <= $2) AND `+qHead+`
-    ORDER BY d.next_attempt_at, d.id LIMIT 1 FOR UPDATE SKIP LOCKED)
-RETURNING id`, e, now, until, lease).Scan(&id)
-			if errors.Is(err, pgx.ErrNoRows) {
-				continue // nothing to probe with yet
-			}
-			if err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET probe_until = $2 WHERE id = $1`, e, until); err != nil {
-				return err
-			}
-			got = append(got, claimed{id, true})
-		}
-		if len(got) == 0 {
-			return nil
-		}
-		ids := make([]int64, len(got))
-		probes := map[int64]bool{}
-		for i, c := range got {
-			ids[i], probes[c.id] = c.id, c.probe
-		}
-		jobs, err = load(ctx, tx, ids, probes, lease, now)
-		return err
-	})
-	return jobs, err
+`+qLoad, now, until, lease, limit, s.cfg.PerEndpoint, limit*s.cfg.PerEndpoint)
+	// Probes: an open endpoint past its cool-down with no probe in
+	// flight sends its first eligible delivery, one, and marks it in
+	// flight until the lease ends.
+	queueJobs(b, jobs, lease, true, `WITH open AS (
+    SELECT id FROM webhook_endpoints
+    WHERE circuit = 'open' AND probe_at <= $1 AND (probe_until IS NULL OR probe_until <= $1)
+    ORDER BY id FOR UPDATE SKIP LOCKED
+), due AS (
+    SELECT x.id FROM open o CROSS JOIN LATERAL (
+        SELECT d.id FROM webhook_deliveries d
+        WHERE d.endpoint_id = o.id AND d.status = 'pending' AND (d.lease_until IS NULL OR d.lease_until <= $1)
+          AND `+qHead+`
+        ORDER BY d.next_attempt_at, d.id LIMIT 1 FOR UPDATE OF d SKIP LOCKED) x
+), leased AS (
+    UPDATE webhook_deliveries d SET lease_until = $2, lease = $3 FROM due WHERE d.id = due.id
+    RETURNING d.id, d.endpoint_id, d.attempts, d.notification_id
+), probing AS (
+    UPDATE webhook_endpoints e SET probe_until = $2 FROM leased l WHERE e.id = l.endpoint_id
+)
+`+qLoad, now, until, lease)
 }
 
-// load reads what sending the leased deliveries needs.
-func load(ctx context.Context, tx *ledger.Tx, ids []int64, probes map[int64]bool, lease int64, now time.Time) ([]job, error) {
-	rows, err := tx.Query(ctx, `SELECT d.id, d.endpoint_id, d.attempts + 1, e.url, e.secret,
-       CASE WHEN e.previous_valid_until > $2 THEN e.previous_secret END,
-       n.id, n.type, coalesce(n.customer_id, ''), n.occurred_at, n.payload
-FROM webhook_deliveries d
-JOIN webhook_endpoints e ON e.id = d.endpoint_id
-JOIN notifications n ON n.id = d.notification_id
-WHERE d.id = ANY ($1) ORDER BY d.id`, ids, now)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (job, error) {
-		j := job{lease: lease}
-		var secret string
-		var previous *string
-		var n notify.Notification
-		if err := row.Scan(&j.delivery, &j.endpoint, &j.attempt, &j.url, &secret, &previous,
-			&n.Seq, &n.Type, &n.Customer, &n.OccurredAt, &n.Payload); err != nil {
-			return j, err
-		}
-		j.probe = probes[j.delivery]
-		j.customer = n.Customer
-		j.secrets = []string{secret}
-		if previous != nil {
-			j.secrets = append(j.secrets, *previous)
-		}
-		j.id = n.ID()
-		var err error
-		j.body, err = notify.Envelope(n) // the pull feed's bytes
-		return j, err
+// queueJobs queues a statement that leases deliveries and loads them
+// (its last part is qLoad), appending them to jobs as leased with lease.
+func queueJobs(b *pgx.Batch, jobs *[]job, lease int64, probe bool, q string, args ...any) {
+	b.Queue(q, args...).Query(func(rows pgx.Rows) error {
+		got, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (job, error) {
+			return scanJob(row, lease, probe)
+		})
+		*jobs = append(*jobs, got...)
+		return err
 	})
+}
+
+// scanJob reads a row of qLoad.
+func scanJob(row pgx.CollectableRow, lease int64, probe bool) (job, error) {
+	j := job{lease: lease, probe: probe}
+	var secret string
+	var previous *string
+	var n notify.Notification
+	if err := row.Scan(&j.delivery, &j.endpoint, &j.attempt, &j.url, &secret, &previous,
+		&n.Seq, &n.Type, &n.Customer, &n.OccurredAt, &n.Payload); err != nil {
+		return j, err
+	}
+	j.customer = n.Customer
+	j.secrets = []string{secret}
+	if previous != nil {
+		j.secrets = append(j.secrets, *previous)
+	}
+	j.id = n.ID()
+	var err error
+	j.body, err = notify.Envelope(n) // the pull feed's bytes
+	return j, err
 }
 
 // outcome is how one attempt went.
@@ -425,88 +471,211 @@ func clipText(s string, max int) string {
 	return strings.ToValidUTF8(s, "")
 }
 
-// record logs an attempt and moves its delivery and its endpoint's
-// circuit on: a 2xx delivers it and closes the circuit; anything else
-// schedules the next retry (or marks the delivery failed past its
-// deadline), counts a failure, and opens the circuit at BreakAfter
-// failures in a row, or keeps it open for another cool-down after a
-// failed probe.
-func (s *Service) record(ctx context.Context, j job, o outcome) (next *job, err error) {
-	s.stats.attempts.WithLabelValues(o.label()).Inc()
+// sent is a job and how its send went.
+type sent struct {
+	job
+	outcome
+}
+
+// record logs attempts and moves their deliveries and their endpoints'
+// circuits on, all in one transaction whose statements are sent together.
+// Each attempt gets a row in the log, in the order given (the order the
+// sends ended). A 2xx delivers its delivery; anything else schedules its
+// next retry (or marks it failed past its deadline). An endpoint's circuit
+// takes the attempts in that order too: a 2xx closes it and starts its
+// count of failures in a row again, each failure adds one, BreakAfter in a
+// row open it, and a failed probe keeps it open for another cool-down.
+//
+// With chain set, record then leases, and returns to be sent, the next
+// notification of each customer whose delivery was accepted to an
+// endpoint that is closed, when it is due and no one has it (at most
+// maxChain in a row of a customer). With claim > 0 it then claims up to
+// that many due deliveries (queueClaim), in the same transaction: the
+// room its records made is seen at once.
+func (s *Service) record(ctx context.Context, done []sent, chain bool, claim int) (next []job, err error) {
+	if len(done) == 0 {
+		return nil, nil
+	}
+	for _, x := range done {
+		s.stats.attempts.WithLabelValues(x.label()).Inc()
+	}
+	var (
+		n                                    = len(done)
+		deliveries, endpoints, leases        = make([]int64, n), make([]int64, n), make([]int64, n)
+		attempts, latencies                  = make([]int32, n), make([]int32, n)
+		at                                   = make([]time.Time, n)
+		statuses                             = make([]*int32, n)
+		reasons                              = make([]*string, n)
+		excerpts                             = make([]string, n)
+		probes                               = make([]bool, n)
+		okIDs, okLeases, failIDs, failLeases []int64
+		failNext                             []time.Time
+		chainEndpoints                       []int64
+		chainCustomers                       []string
+	)
+	depth := map[chainKey]int{}
+	for i, x := range done {
+		deliveries[i], endpoints[i], leases[i] = x.delivery, x.endpoint, x.lease
+		attempts[i], at[i], latencies[i] = int32(x.attempt), x.at, int32(min(x.latency.Milliseconds(), 1<<31-1))
+		if x.status != 0 {
+			statuses[i] = ptr(int32(x.status))
+		}
+		if x.err != "" {
+			reasons[i] = ptr(x.err)
+		}
+		excerpts[i], probes[i] = x.excerpt, x.probe
+	}
 	err = s.l.InTx(ctx, func(tx *ledger.Tx) error {
-		next = nil
-		if err := bookkeeping(ctx, tx); err != nil {
-			return err
-		}
+		next = next[:0]
 		now := s.now()
-		var status *int
-		var reason *string
-		if o.status != 0 {
-			status = &o.status
+		okIDs, okLeases, failIDs, failLeases, failNext = okIDs[:0], okLeases[:0], failIDs[:0], failLeases[:0], failNext[:0]
+		chainEndpoints, chainCustomers = chainEndpoints[:0], chainCustomers[:0]
+		clear(depth)
+		for _, x := range done {
+			if !x.ok() {
+				failIDs, failLeases = append(failIDs, x.delivery), append(failLeases, x.lease)
+				failNext = append(failNext, now.Add(max(s.cfg.Backoff(x.attempt), 0)))
+				continue
+			}
+			okIDs, okLeases = append(okIDs, x.delivery), append(okLeases, x.lease)
+			if k := (chainKey{x.endpoint, x.customer}); chain && x.customer != "" && x.chain+1 < maxChain && depth[k] == 0 {
+				chainEndpoints, chainCustomers = append(chainEndpoints, k.endpoint), append(chainCustomers, k.customer)
+				depth[k] = x.chain + 1
+			}
 		}
-		if o.err != "" {
-			reason = &o.err
-		}
-		// The endpoint may have been deleted meanwhile, with its deliveries:
-		// then there is nothing left to record.
-		tag, err := tx.Exec(ctx, `INSERT INTO webhook_attempts
+		c := circuits(done)
+		b := &pgx.Batch{}
+		bookkeeping(b)
+		// The endpoint may have been deleted meanwhile, with its
+		// deliveries: then there is nothing left to record of them.
+		b.Queue(`INSERT INTO webhook_attempts
     (delivery_id, endpoint_id, attempt, at, status_code, error, latency_ms, response, probe)
-SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 WHERE EXISTS (SELECT 1 FROM webhook_deliveries WHERE id = $1)`,
-			j.delivery, j.endpoint, j.attempt, o.at, status, reason, int(o.latency.Milliseconds()), o.excerpt, j.probe)
-		if err != nil || tag.RowsAffected() == 0 {
-			return err
-		}
-		if o.ok() {
-			if _, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1,
+SELECT u.delivery, u.endpoint, u.attempt, u.at, u.status, u.error, u.latency, u.response, u.probe
+FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::timestamptz[], $5::int[], $6::text[], $7::int[], $8::text[], $9::bool[])
+    WITH ORDINALITY AS u(delivery, endpoint, attempt, at, status, error, latency, response, probe, n)
+WHERE EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.id = u.delivery)
+ORDER BY u.n`, deliveries, endpoints, attempts, at, statuses, reasons, latencies, excerpts, probes)
+		if len(okIDs) > 0 {
+			b.Queue(`UPDATE webhook_deliveries d SET status = 'delivered', attempts = d.attempts + 1,
     delivered_at = $3, lease = NULL, lease_until = NULL
-WHERE id = $1 AND lease = $2`, j.delivery, j.lease, now); err != nil {
-				return err
-			}
-			// (A healthy endpoint's row is left alone: every success would
-			// otherwise queue on its lock.)
-			if _, err = tx.Exec(ctx, `UPDATE webhook_endpoints SET failures = 0, circuit = 'closed', opened_at = NULL,
-    probe_at = NULL, probe_until = NULL WHERE id = $1 AND (failures <> 0 OR circuit <> 'closed' OR probe_until IS NOT NULL)`,
-				j.endpoint); err != nil || j.customer == "" {
-				return err
-			}
-			// The customer's next notification to the endpoint, when due,
-			// goes next on this worker: its order needs this one
-			// acknowledged first, which it now is.
-			var id int64
-			err = tx.QueryRow(ctx, `UPDATE webhook_deliveries SET lease_until = $4, lease = $5 WHERE id = (
-    SELECT d.id FROM webhook_deliveries d
-    WHERE d.endpoint_id = $1 AND d.customer_id = $2 AND d.status = 'pending' AND d.next_attempt_at <= $3
-      AND (d.lease_until IS NULL OR d.lease_until <= $3) AND `+qHead+`
-    ORDER BY d.ntf_xid, d.notification_id LIMIT 1 FOR UPDATE SKIP LOCKED)
-RETURNING id`, j.endpoint, j.customer, now, now.Add(s.cfg.Timeout+30*time.Second), j.lease).Scan(&id)
-			if errors.Is(err, pgx.ErrNoRows) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			jobs, err := load(ctx, tx, []int64{id}, nil, j.lease, now)
-			if err == nil && len(jobs) == 1 {
-				next = &jobs[0]
-			}
-			return err
+FROM unnest($1::bigint[], $2::bigint[]) AS u(id, lease)
+WHERE d.id = u.id AND d.lease = u.lease`, okIDs, okLeases, now)
 		}
-		next := now.Add(max(s.cfg.Backoff(j.attempt), 0))
-		if _, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET attempts = attempts + 1,
-    status = CASE WHEN $3 >= deliver_by THEN 'failed' ELSE 'pending' END,
-    next_attempt_at = least($4, deliver_by), lease = NULL, lease_until = NULL
-WHERE id = $1 AND lease = $2`, j.delivery, j.lease, now, next); err != nil {
-			return err
+		if len(failIDs) > 0 {
+			b.Queue(`UPDATE webhook_deliveries d SET attempts = d.attempts + 1,
+    status = CASE WHEN $4 >= d.deliver_by THEN 'failed' ELSE 'pending' END,
+    next_attempt_at = least(u.next, d.deliver_by), lease = NULL, lease_until = NULL
+FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[]) AS u(id, lease, next)
+WHERE d.id = u.id AND d.lease = u.lease`, failIDs, failLeases, failNext, now)
 		}
-		_, err = tx.Exec(ctx, `UPDATE webhook_endpoints SET failures = failures + 1,
-    circuit = CASE WHEN circuit = 'open' OR failures + 1 >= $2 THEN 'open' ELSE 'closed' END,
-    opened_at = CASE WHEN circuit = 'closed' AND failures + 1 >= $2 THEN $3 ELSE opened_at END,
-    probe_at = CASE WHEN (circuit = 'closed' AND failures + 1 >= $2) OR $5 THEN $4 ELSE probe_at END,
-    probe_until = CASE WHEN $5 THEN NULL ELSE probe_until END
-WHERE id = $1`, j.endpoint, s.cfg.BreakAfter, now, now.Add(s.cfg.CoolDown), j.probe)
-		return err
+		// failures is the endpoint's failures in a row after the batch.
+		// (A healthy endpoint's row is left alone: every batch would
+		// otherwise queue on its lock.)
+		const failures = `(CASE WHEN u.reset THEN u.failures ELSE e.failures + u.failures END)`
+		const opens = `(` + failures + ` >= $2 AND (u.reset OR e.circuit = 'closed'))`
+		b.Queue(`UPDATE webhook_endpoints e SET failures = `+failures+`,
+    circuit = CASE WHEN `+failures+` >= $2 OR (e.circuit = 'open' AND NOT u.reset) THEN 'open' ELSE 'closed' END,
+    opened_at = CASE WHEN `+opens+` THEN $3 WHEN u.reset THEN NULL ELSE e.opened_at END,
+    probe_at = CASE WHEN `+opens+` OR u.probe_failed THEN $4 WHEN u.reset THEN NULL ELSE e.probe_at END,
+    probe_until = CASE WHEN u.probed OR u.reset THEN NULL ELSE e.probe_until END
+FROM unnest($1::bigint[], $5::bool[], $6::int[], $7::bool[], $8::bool[]) AS u(id, reset, failures, probed, probe_failed)
+WHERE e.id = u.id
+  AND NOT (u.reset AND u.failures = 0 AND e.failures = 0 AND e.circuit = 'closed' AND e.probe_until IS NULL)`,
+			c.ids, s.cfg.BreakAfter, now, now.Add(s.cfg.CoolDown), c.reset, c.failures, c.probed, c.probeFailed)
+		if len(chainEndpoints) > 0 {
+			// The customer's next notification to the endpoint can go: its
+			// order needs this one acknowledged first, which it now is.
+			lease := rand.Int64()
+			b.Queue(`WITH due AS (
+    SELECT x.id FROM unnest($4::bigint[], $5::text[]) AS k(endpoint, customer)
+    JOIN webhook_endpoints e ON e.id = k.endpoint AND e.circuit = 'closed'
+    CROSS JOIN LATERAL (
+        SELECT d.id FROM webhook_deliveries d
+        WHERE d.endpoint_id = k.endpoint AND d.customer_id = k.customer AND d.status = 'pending'
+          AND d.next_attempt_at <= $1 AND (d.lease_until IS NULL OR d.lease_until <= $1) AND `+qHead+`
+        ORDER BY d.ntf_xid, d.notification_id LIMIT 1 FOR UPDATE OF d SKIP LOCKED) x
+), leased AS (
+    UPDATE webhook_deliveries d SET lease_until = $2, lease = $3 FROM due WHERE d.id = due.id
+    RETURNING d.id, d.endpoint_id, d.attempts, d.notification_id
+)
+`+qLoad, now, now.Add(s.cfg.Timeout+30*time.Second), lease, chainEndpoints, chainCustomers).Query(func(rows pgx.Rows) error {
+				got, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (job, error) {
+					j, err := scanJob(row, lease, false)
+					j.chain = depth[chainKey{j.endpoint, j.customer}]
+					return j, err
+				})
+				next = append(next, got...)
+				return err
+			})
+		}
+		if claim > 0 {
+			s.queueClaim(b, &next, now, claim)
+		}
+		return tx.SendBatch(ctx, b).Close()
 	})
-	return next, err
+	if err != nil {
+		return nil, err // rolled back: nothing is leased
+	}
+	return next, nil
+}
+
+// chainKey is a customer's notifications to an endpoint.
+type chainKey struct {
+	endpoint int64
+	customer string
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// circuitChanges are the changes a batch of attempts makes to its
+// endpoints' circuits, one element per endpoint, by endpoint id.
+type circuitChanges struct {
+	ids []int64
+	// reset: an attempt succeeded, which closes the circuit and starts
+	// the count of failures in a row again.
+	reset []bool
+	// failures: the attempts that failed after the last that succeeded
+	// (all of them when none did).
+	failures []int32
+	// probed: a probe's attempt is among them: none is in flight now.
+	probed []bool
+	// probeFailed: a probe failed after the last attempt that succeeded,
+	// so the next waits for another cool-down.
+	probeFailed []bool
+}
+
+// circuits takes the attempts, in order, as each endpoint's circuit does.
+func circuits(done []sent) circuitChanges {
+	type change struct {
+		reset, probed, probeFailed bool
+		failures                   int32
+	}
+	by := map[int64]*change{}
+	var c circuitChanges
+	for _, x := range done {
+		ch := by[x.endpoint]
+		if ch == nil {
+			ch = &change{}
+			by[x.endpoint] = ch
+			c.ids = append(c.ids, x.endpoint)
+		}
+		ch.probed = ch.probed || x.probe
+		if x.ok() {
+			ch.reset, ch.failures, ch.probeFailed = true, 0, false
+			continue
+		}
+		ch.failures++
+		ch.probeFailed = ch.probeFailed || x.probe
+	}
+	slices.Sort(c.ids) // lock the endpoints' rows in one order
+	for _, id := range c.ids {
+		ch := by[id]
+		c.reset = append(c.reset, ch.reset)
+		c.failures = append(c.failures, ch.failures)
+		c.probed = append(c.probed, ch.probed)
+		c.probeFailed = append(c.probeFailed, ch.probeFailed)
+	}
+	return c
 }
 
 // bookkeeping makes the transaction commit without waiting for its WAL to
@@ -515,37 +684,13 @@ WHERE id = $1`, j.endpoint, s.cfg.BreakAfter, now, now.Add(s.cfg.CoolDown), j.pr
 // at most); a forgotten claim lapses, and a forgotten record leaves its
 // delivery pending, so it is sent again with the same webhook-id: never
 // lost, at least once as promised. The notifications themselves, and the
-// fan-out that creates the deliveries, commit durably.
-func bookkeeping(ctx context.Context, tx *ledger.Tx) error {
-	_, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`)
-	return err
+// fan-out that creates the deliveries, commit durably. It is queued first
+// in the transaction's batch of statements.
+func bookkeeping(b *pgx.Batch) {
+	b.Queue(`SET LOCAL synchronous_commit = off`)
 }
 
-// maxChain bounds how many of one customer's notifications a worker sends
-// in a row before it lets the others have a turn.
+// maxChain bounds how many of one customer's notifications are sent in a
+// row, each after the one before was accepted, before the others have a
+// turn.
 const maxChain = 50
-
-// deliver sends the job, records it, and goes on with the customer's next
-// notification to the endpoint while there is one due (record leases it),
-// at most maxChain in all; it returns how many it sent.
-func (s *Service) deliver(ctx context.Context, j job) (int, error) {
-	for n := 1; ; n++ {
-		next, err := s.record(ctx, j, s.send(ctx, j))
-		if err != nil || next == nil || n == maxChain {
-			if next != nil { // leased, not sent: due again when the lease lapses
-				err = errors.Join(err, s.release(ctx, *next))
-			}
-			return n, err
-		}
-		j = *next
-	}
-}
-
-// release gives back a leased delivery that was not sent.
-func (s *Service) release(ctx context.Context, j job) error {
-	return s.l.InTx(ctx, func(tx *ledger.Tx) error {
-		_, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET lease = NULL, lease_until = NULL WHERE id = $1 AND lease = $2`,
-			j.delivery, j.lease)
-		return err
-	})
-}

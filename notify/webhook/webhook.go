@@ -135,7 +135,7 @@ func New(l *ledger.Ledger, cfg Config) *Service {
 		cfg.Now = l.Now
 	}
 	s := &Service{l: l, cfg: cfg, hosts: newAllowList(cfg.Hosts), stats: newStats()}
-	s.client = newClient(cfg.Timeout, cfg.AllowLoopback)
+	s.client = newClient(cfg.Timeout, cfg.AllowLoopback, cfg.PerEndpoint)
 	return s
 }
 
