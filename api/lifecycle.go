@@ -5,9 +5,6 @@ import (
 	"strconv"
 
 	"github.com/labstack/echo/v4"
-
-	"github.com/tally-ledger/tally/internal/fault"
-	"github.com/tally-ledger/tally/rules"
 )
 
 // lifecycleReport answers GET /v1/reports/lifecycle: the customers at each
@@ -18,9 +15,9 @@ func (s *Server) lifecycleReport(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	month := rules.Month(c.QueryParam("month"))
-	if !month.Valid() {
-		return &fault.Error{Code: fault.Invalid, Message: "month must be YYYY-MM", Fields: map[string]string{"month": "YYYY-MM"}}
+	month, err := monthParam(c)
+	if err != nil {
+		return err
 	}
 	rep, err := s.finance.Lifecycle(c.Request().Context(), month)
 	if err != nil {

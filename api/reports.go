@@ -169,14 +169,23 @@ func (s *Server) pointsReport(c echo.Context) error {
 	return reply(c, http.StatusOK, out)
 }
 
+// monthParam reads the query parameter month (YYYY-MM).
+func monthParam(c echo.Context) (rules.Month, error) {
+	month := rules.Month(c.QueryParam("month"))
+	if !month.Valid() {
+		return "", &fault.Error{Code: fault.Invalid, Message: "month must be YYYY-MM", Fields: map[string]string{"month": "YYYY-MM"}}
+	}
+	return month, nil
+}
+
 func (s *Server) segmentReport(c echo.Context) error {
 	st, err := newStream(c)
 	if err != nil {
 		return err
 	}
-	month := rules.Month(c.QueryParam("month"))
-	if !month.Valid() {
-		return &fault.Error{Code: fault.Invalid, Message: "month must be YYYY-MM", Fields: map[string]string{"month": "YYYY-MM"}}
+	month, err := monthParam(c)
+	if err != nil {
+		return err
 	}
 	rep, err := s.finance.Segments(c.Request().Context(), month)
 	if err != nil {
