@@ -74,7 +74,7 @@ bench: build ## pgbench and the real server under load, 3 runs back to back -> d
 	./$(BIN) devdb stop --dir .data/pgbench-go; exit $$status
 
 chaos: ## kill the server (SIGKILL, 3x) and crash PostgreSQL (1x) under load; check nothing acknowledged is lost or doubled
-	set -o pipefail; $(GO) test ./internal/chaos -count=1 -run '^TestChaos$$' -timeout 5m -v -args -chaos.full | grep -E '^(ops acknowledged|--- |ok|FAIL)|chaos_test'
+	set -o pipefail; $(GO) test ./internal/chaos -count=1 -run '^TestChaos$$' -timeout 15m -v -args -chaos.full | grep -E '^(ops acknowledged|--- |ok|FAIL)|chaos_test'
 
 chaos-failover: ## under load, kill the primary PostgreSQL node (pg_auto_failover promotes a standby) and the server; check nothing acknowledged is lost or doubled, print how long writes were unavailable
 	set -o pipefail; $(GO) test ./internal/chaos -count=1 -run '^TestChaosFailover$$' -timeout 10m -v -args -chaos.full | grep -E '^(ops acknowledged|writes unavailable|--- |ok|FAIL)|chaos_test|failover_test'

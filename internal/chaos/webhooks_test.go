@@ -110,14 +110,17 @@ func notificationIDs(ctx context.Context, pool *pgxpool.Pool) ([]string, error) 
 
 // check waits until the receiver has accepted every notification the
 // database holds (written after the endpoint was), through the kills and
-// the crash, for up to two minutes (a delivery in flight at a kill waits
-// for its lease to lapse), and then that it accepted none the database
+// the crash: for as long as deliveries go on arriving (a minute without
+// one ends the wait; a delivery in flight at a kill waits for its lease to
+// lapse, and a refused one's customer waits for its backoff), ten minutes
+// at most, and then that it accepted none the database
 // does not hold (nothing uncommitted was announced) and that every request
 // was signed and whole. It returns how many notifications it checked.
 func (r *hookReceiver) check(ctx context.Context, pool *pgxpool.Pool, fail func(string, ...any)) int {
 	var ids []string
 	var missing []string
-	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(250 * time.Millisecond) {
+	last, limit := -1, time.Now().Add(10*time.Minute)
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(250 * time.Millisecond) {
 		var err error
 		if ids, err = notificationIDs(ctx, pool); err != nil {
 			fail("notifications: %v", err)
@@ -131,6 +134,12 @@ func (r *hookReceiver) check(ctx context.Context, pool *pgxpool.Pool, fail func(
 			}
 		}
 		r.mu.Unlock()
+		if len(missing) != last { // progress: wait a minute more
+			last, deadline = len(missing), time.Now().Add(time.Minute)
+			if deadline.After(limit) {
+				deadline = limit
+			}
+		}
 		if len(missing) == 0 || time.Now().After(deadline) {
 			break
 		}
