@@ -2,6 +2,7 @@ package loyalty_test
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/tally-ledger/tally/ledger"
@@ -71,6 +72,42 @@ SELECT 987654, 'E-keyless', type, customer_id, request_hash, result, NULL, 'key:
 			}
 			return
 		}
+	}
+	t.Fatal("no event_rows_intact check")
+}
+
+// The reference check names at most 100 rows: with 101 shipments naming
+// missing entries, 100 of them.
+func TestReferenceCheckNamesAtMost100(t *testing.T) {
+	e := newEnv(t)
+	e.BreaksBooks("shipment rows name entries that do not exist, on purpose")
+	e.Customer("C1")
+	e.Ship("C1", "S1", "100", march(10, 9))
+	if _, err := e.Pool.Exec(e.Ctx, `INSERT INTO shipments (shipment_id, customer_id, amount, occurred_at, month,
+    points_volume, points_campaign, rule_version, entry_id)
+SELECT 'M' || i, customer_id, amount, occurred_at, month, 0, 0, rule_version, 999999000 + i
+FROM shipments, generate_series(1, 101) AS i WHERE shipment_id = 'S1'`); err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.Ledger.Reconcile(e.Ctx, e.Loyalty.ReferenceCheck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range r.Checks {
+		if c.Name != "event_rows_intact" {
+			continue
+		}
+		named := map[string]bool{}
+		for _, o := range c.Offending {
+			if !strings.HasPrefix(o, "shipment:M") {
+				t.Errorf("%s named: not one of the broken shipments", o)
+			}
+			named[o] = true
+		}
+		if c.Pass || len(c.Offending) != 100 || len(named) != 100 {
+			t.Errorf("101 shipments naming missing entries: %d named (%d distinct), want 100", len(c.Offending), len(named))
+		}
+		return
 	}
 	t.Fatal("no event_rows_intact check")
 }
