@@ -1,7 +1,13 @@
 package loyalty_test
 
 import (
+	"fmt"
+	"slices"
 	"testing"
+	"time"
+
+	"github.com/tally-ledger/tally/internal/servicetest"
+	"github.com/tally-ledger/tally/rules"
 )
 
 // A shipment that earns no points still raises the tier: 299.50 CNY takes
@@ -31,5 +37,34 @@ func TestShipmentOfNoPointsAnnouncesTheTierItRaises(t *testing.T) {
 	if n.Customer != "C1" || !n.OccurredAt.Equal(march(3, 9)) || n.Payload["month"] != "2026-03" ||
 		from["segment"] != "floating" || from["level"] != float64(3) || to["segment"] != "regular" || to["level"] != float64(4) {
 		t.Errorf("notice %+v, want C1 up from floating L3 to regular L4 in 2026-03 at %s", n, march(3, 9))
+	}
+}
+
+// A referee's shipment that earns no points of its own but pays their
+// referrer's bonus announces the bonus only: with a version whose referral
+// needs a shipment of 0.50 CNY, 0.60 CNY earns floor(0.60) = 0 points and
+// qualifies, so the referrer is told of their 500 points and the referee of
+// nothing earned.
+func TestShipmentOfNoPointsPayingAReferralAnnouncesOnlyTheBonus(t *testing.T) {
+	e := newEnv(t)
+	rs := rules.Default()
+	rs.Referral.MinShipment = d("0.50")
+	rs.EffectiveFrom = servicetest.Start.Add(time.Hour)
+	if _, err := e.Loyalty.PutRules(e.Ctx, rs, "test"); err != nil {
+		t.Fatal(err)
+	}
+	e.Clock.Add(2 * time.Hour)
+	e.Customer("R")
+	e.Customer("E", "R")
+	res := e.Ship("E", "S1", "0.60", servicetest.Start.Add(90*time.Minute))
+	if res.EntryID == nil || res.Points != 0 || res.Referral == nil || res.Referral.Points != 500 {
+		t.Fatalf("the referee's shipment: %+v; want an entry, no points of its own, a bonus of 500", res)
+	}
+	var got []string
+	for _, n := range e.noticesOf("points.earned") {
+		got = append(got, fmt.Sprintf("%s %v %v", n.Customer, n.Payload["channel"], n.Payload["points"]))
+	}
+	if want := []string{"R referral 500"}; !slices.Equal(got, want) {
+		t.Errorf("points earned announced: %q, want %q", got, want)
 	}
 }
