@@ -68,3 +68,29 @@ func TestShipmentOfNoPointsPayingAReferralAnnouncesOnlyTheBonus(t *testing.T) {
 		t.Errorf("points earned announced: %q, want %q", got, want)
 	}
 }
+
+// A referral bonus of no points (a version whose bonus is 0) is not
+// announced: the referee hears of their 100 points, the referrer of nothing.
+func TestReferralOfNoPointsIsNotAnnounced(t *testing.T) {
+	e := newEnv(t)
+	rs := rules.Default()
+	rs.Referral.Bonus = 0
+	rs.EffectiveFrom = servicetest.Start.Add(time.Hour)
+	if _, err := e.Loyalty.PutRules(e.Ctx, rs, "test"); err != nil {
+		t.Fatal(err)
+	}
+	e.Clock.Add(2 * time.Hour)
+	e.Customer("R")
+	e.Customer("E", "R")
+	res := e.Ship("E", "S1", "100", servicetest.Start.Add(90*time.Minute))
+	if res.EntryID == nil || res.Points != 100 || res.Referral == nil || res.Referral.Points != 0 {
+		t.Fatalf("the referee's shipment: %+v; want an entry, 100 points, a bonus of 0", res)
+	}
+	var got []string
+	for _, n := range e.noticesOf("points.earned") {
+		got = append(got, fmt.Sprintf("%s %v %v", n.Customer, n.Payload["channel"], n.Payload["points"]))
+	}
+	if want := []string{"E volume 100"}; !slices.Equal(got, want) {
+		t.Errorf("points earned announced: %q, want %q", got, want)
+	}
+}
