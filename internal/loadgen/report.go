@@ -357,10 +357,10 @@ func (rep *report) render() string {
 
 	b.WriteString("\n## Profiles\n\nNo profiler ran during the measurements above. ")
 	if rep.profiled != "" {
-		fmt.Fprintf(&b, "A profiling pass ran after them (scenarios 1 and 3 under the server's CPU profiler and pg_stat_statements); "+
+		fmt.Fprintf(&b, "A profiling pass ran after them (scenarios 1, 1w and 3 under the server's CPU profiler and pg_stat_statements); "+
 			"its output is in `%s`, and none of its figures is a result.\n", rep.profiled)
 	} else {
-		b.WriteString("`make bench BENCHFLAGS='-profile FILE'` adds a pass after them that runs scenarios 1 and 3 under the server's CPU profiler " +
+		b.WriteString("`make bench BENCHFLAGS='-profile FILE'` adds a pass after them that runs scenarios 1, 1w and 3 under the server's CPU profiler " +
 			"and pg_stat_statements and writes what they show to FILE, not here.\n")
 	}
 	return b.String()
