@@ -75,6 +75,11 @@ type Config struct {
 	// or a partner's several, holds at most that many workers (an open
 	// endpoint's probe aside).
 	Batch, Workers, PerEndpoint int
+	// QueueFirst makes the dispatcher queue every notification as a
+	// pending delivery before it sends it (the tests of the queue set it).
+	// By default it sends each page of the feed straight away and queues
+	// only what could not go or was not accepted (fanOutDirect).
+	QueueFirst bool
 	// Poll is how often Run looks for work when there was none (default 1s).
 	Poll time.Duration
 	// Now is the clock (tests set time); nil is the ledger's.
