@@ -194,7 +194,7 @@ func TestEveryNotificationIsDeliveredOnceAcceptedInOrderPerCustomer(t *testing.T
 // closes the circuit and the rest follow.
 func TestOpenCircuitSendsOneProbeAtATime(t *testing.T) {
 	f := newFixture(t)
-	f.cfg.QueueFirst = true // the breaker opens at exactly 3 sends, one a step
+	f.cfg.QueueFirst = true          // the breaker opens at exactly 3 sends, one a step
 	a, b := f.service(), f.service() // two serve processes
 	r := newReceiver(t)
 	ep := f.subscribe(a, r, webhook.Owner{})
