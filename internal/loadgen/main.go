@@ -42,8 +42,9 @@ var (
 	profile      = flag.String("profile", "", "after the measurements, profile scenarios 1, 1w and 3 (server CPU profile, pg_stat_statements) and write the profiles to this file")
 	// The load generator needs a third of a core; on one P it leaves the
 	// rest to the server and the database, and its scheduler spins less.
-	procs = flag.Int("procs", 1, "GOMAXPROCS of the load generator (0: Go's default)")
-	only  = flag.String("only", "", "tuning: run only these scenarios (\"1,3\"), print the report and write none")
+	procs        = flag.Int("procs", 1, "GOMAXPROCS of the load generator (0: Go's default)")
+	receiverOnly = flag.Bool("receiver", false, "internal: be scenario 1w's webhook receiver (a process of its own)")
+	only         = flag.String("only", "", "tuning: run only these scenarios (\"1,3\"), print the report and write none")
 )
 
 // funded is how many customers get a deposit and points at setup; scenarios
@@ -57,6 +58,10 @@ func want(n int) bool {
 
 func main() {
 	flag.Parse()
+	if *receiverOnly {
+		runtime.GOMAXPROCS(1)
+		serveReceiver()
+	}
 	if *quick {
 		set := map[string]bool{}
 		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })

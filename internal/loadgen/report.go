@@ -315,8 +315,8 @@ func (rep *report) render() string {
 	b.WriteString("\n## Method\n\n")
 	fmt.Fprintf(&b, "- %s. Each run measures, back to back: pgbench for %s, then scenarios 1, 1w, 1s, 2, 3 and 4, %s each. "+
 		"Scenario 1s is scenario 1 on the server restarted with the entry chain's sealer off (`TALLY_SEAL_INTERVAL=0`), then restarted with it on again. "+
-		"Scenario 1w is scenario 1 with one webhook endpoint subscribed to points.earned, which every event announces; its receiver runs in the "+
-		"load generator on the same cores and accepts each delivery at once. Scenario 5 runs after them (%s), "+
+		"Scenario 1w is scenario 1 with one webhook endpoint subscribed to points.earned, which every event announces; its receiver runs in a "+
+		"process of its own (the load generator's binary, one thread) on the same cores and accepts each delivery at once. Scenario 5 runs after them (%s), "+
 		"once %s postings are seeded; then scenario 5d (%s): pgbench's database is dropped, a streaming (asynchronous) standby is cloned "+
 		"from the cluster with pg_basebackup and started beside it, and the server is restarted with `TALLY_READ_DATABASE_URL` on it, so that "+
 		"balance reads are served by the standby while the events are written on the primary. A `CHECKPOINT` precedes every measurement.\n",
