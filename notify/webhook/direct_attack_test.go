@@ -1,0 +1,154 @@
+package webhook_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/tally-ledger/tally/notify/webhook"
+)
+
+// TestACircuitOpensAfterBreakAfterFailuresInARowWhateverThePages: the
+// circuit opens at the BreakAfter-th failure in a row, counting the
+// failures recorded before a page as well as those in it, whether the
+// notifications are queued first or sent straight from the feed: a
+// failing endpoint gets BreakAfter requests, then nothing until its probe.
+func TestACircuitOpensAfterBreakAfterFailuresInARowWhateverThePages(t *testing.T) {
+	for _, queueFirst := range []bool{true, false} {
+		t.Run(fmt.Sprint("queue first: ", queueFirst), func(t *testing.T) {
+			f := newFixture(t)
+			f.cfg.PerEndpoint, f.cfg.QueueFirst = 1, queueFirst // one request at a time: each failure is recorded before the next
+			s := f.service()
+			r := newReceiver(t)
+			r.set("fail")
+			f.subscribe(s, r, webhook.Owner{})
+			f.emit(earned("C1", "1"), earned("C2", "1")) // BreakAfter-1 failures
+			for step(t, s) > 0 {
+			}
+			for i := range 5 {
+				f.emit(earned(fmt.Sprint("D", i), "1"))
+			}
+			for step(t, s) > 0 {
+			}
+			if n := len(r.requests()); n != f.cfg.BreakAfter {
+				t.Errorf("the failing endpoint got %d requests before its circuit opened, want BreakAfter = %d", n, f.cfg.BreakAfter)
+			}
+		})
+	}
+}
+
+// TestAnEndpointDeletedWhileAPageIsRecordedGetsNothingAndHoldsNothingBack:
+// an endpoint deleted while the page that was sent to it is being recorded
+// loses its deliveries; the page is recorded for the others all the same,
+// once: the step does not fail, and the healthy endpoint's notification is
+// not sent again.
+func TestAnEndpointDeletedWhileAPageIsRecordedGetsNothingAndHoldsNothingBack(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	s := f.service()
+	gone, healthy := newReceiver(t), newReceiver(t)
+	e := f.subscribe(s, gone, webhook.Owner{})
+	h := f.subscribe(s, healthy, webhook.Owner{})
+	f.emit(earned("C1", "1"))
+	// The partner's delete, under way while the page is sent and recorded.
+	tx, err := f.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // committed below
+	if _, err := tx.Exec(ctx, `DELETE FROM webhook_endpoints WHERE id = $1`, e.ID); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Step(ctx)
+		done <- err
+	}()
+	// The page's record waits for the delete's lock on the endpoint.
+	for wait := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		var n int
+		if err := f.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO webhook_deliveries%'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the step ended (%v) before the delete committed: the page's record did not wait for it", err)
+		default:
+		}
+		if time.Now().After(wait) {
+			t.Fatal("the page's record never waited for the delete")
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("the step whose page met the delete failed: %v", err)
+	}
+	step(t, s) // at once: the feed is not held back by the page that met the delete
+	if n := f.count("endpoint_id = $1 AND status = 'delivered'", h.ID); n != 1 {
+		t.Errorf("right after, %d deliveries to the healthy endpoint delivered, want 1", n)
+	}
+	f.clock.add(time.Hour) // past any lease on the feed
+	step(t, s)
+	if n := len(healthy.requests()); n != 1 {
+		t.Errorf("the healthy endpoint got the notification %d times, want once", n)
+	}
+	if n := f.count("endpoint_id = $1 AND status = 'delivered'", h.ID); n != 1 {
+		t.Errorf("%d deliveries to the healthy endpoint delivered, want 1", n)
+	}
+	if n := f.count("endpoint_id = $1", e.ID); n != 0 {
+		t.Errorf("%d deliveries to the deleted endpoint, want none", n)
+	}
+}
+
+// TestAPagesRequestsInFlightCountAgainstWorkers: a process has at most
+// Workers requests in flight, counting those of a page still in flight
+// after its budget: the step that recorded the page does not claim more
+// beside them.
+func TestAPagesRequestsInFlightCountAgainstWorkers(t *testing.T) {
+	f := newFixture(t)
+	f.cfg.Workers, f.cfg.Timeout = 2, time.Minute // the held requests wait for the test
+	s := f.service()
+	r := newReceiver(t)
+	r.set("held")
+	for range 3 { // three admin endpoints: three owners, each with room
+		f.subscribe(s, r, webhook.Owner{})
+	}
+	f.emit(earned("C1", "1"))
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Step(context.Background())
+		done <- err
+	}()
+	held := 0
+	defer func() {
+		for range held {
+			r.release <- http.StatusOK
+		}
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	for held < f.cfg.Workers+1 {
+		select {
+		case <-r.arrived:
+			held++
+		case err := <-done: // the step is over with Workers requests held at most
+			done <- err
+			if held != f.cfg.Workers {
+				t.Errorf("the step ended with %d requests held, want Workers = %d", held, f.cfg.Workers)
+			}
+			return
+		case <-time.After(time.Minute):
+			t.Fatalf("after a minute, %d requests held and the step not over", held)
+		}
+	}
+	t.Errorf("%d requests in flight at once, want Workers = %d at most", held, f.cfg.Workers)
+}
