@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -151,4 +152,75 @@ func TestAPagesRequestsInFlightCountAgainstWorkers(t *testing.T) {
 		}
 	}
 	t.Errorf("%d requests in flight at once, want Workers = %d at most", held, f.cfg.Workers)
+}
+
+// TestRunEndsOnlyOnceThePagesRequestsInFlightAreRecorded: when its context
+// ends, Run waits for the requests it has in flight, each bounded by the
+// client's timeout, and records them: those of a page sent straight from
+// the feed as well as the queue's, so that a process that stops does not
+// leave them to be sent again.
+func TestRunEndsOnlyOnceThePagesRequestsInFlightAreRecorded(t *testing.T) {
+	f := newFixture(t)
+	f.cfg.Timeout, f.cfg.Poll = time.Minute, 10*time.Millisecond // the held request waits for the test
+	s := f.service()
+	r := newReceiver(t)
+	r.set("held")
+	f.subscribe(s, r, webhook.Owner{})
+	f.emit(earned("C1", "1"))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ran := make(chan struct{})
+	go func() { s.Run(ctx, func(err error) { t.Error(err) }); close(ran) }()
+	<-r.arrived
+	for wait := time.Now().Add(time.Minute); f.count("status = 'pending' AND lease IS NOT NULL") == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(wait) {
+			t.Fatal("the page was never recorded with its request in flight")
+		}
+	}
+	cancel()
+	select {
+	case <-ran:
+		t.Error("Run ended while the page's request was in flight, unrecorded")
+	case <-time.After(2 * time.Second): // Run waits for it, as it should
+	}
+	r.release <- http.StatusOK
+	<-ran
+	if n := f.count("status = 'delivered'"); n != 1 {
+		t.Errorf("%d deliveries delivered once Run ended, want the page's 1", n)
+	}
+}
+
+// TestACustomersNextNotificationWaitsForItsRequestInFlightAtThePagesCut: a
+// request still in flight when its page is recorded holds the customer's
+// next notification, in the next page, back until it is accepted.
+func TestACustomersNextNotificationWaitsForItsRequestInFlightAtThePagesCut(t *testing.T) {
+	f := newFixture(t)
+	f.cfg.Timeout = time.Minute // the held request waits for the test
+	s := f.service()
+	r := newReceiver(t)
+	r.set("held")
+	f.subscribe(s, r, webhook.Owner{})
+	f.emit(earned("C1", "1"))
+	step(t, s) // the page is cut with its request held
+	<-r.arrived
+	f.emit(earned("C1", "2"), earned("C2", "1"))
+	r.set("ok")
+	if n := step(t, s); n != 1 {
+		t.Errorf("the next page sent %d requests, want C2's only", n)
+	}
+	for _, q := range r.requests() {
+		if strings.Contains(string(q.body), `"points":"2"`) {
+			t.Fatal("C1's second notification was sent while its first was in flight")
+		}
+	}
+	r.release <- http.StatusOK
+	for wait := time.Now().Add(time.Minute); f.count("customer_id = 'C1' AND status = 'delivered'") < 1; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(wait) {
+			t.Fatal("C1's first notification was never recorded as delivered")
+		}
+	}
+	step(t, s)
+	if n := f.count("status = 'delivered'"); n != 3 {
+		t.Errorf("%d deliveries delivered, want 3", n)
+	}
 }
