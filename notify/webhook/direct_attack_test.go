@@ -3,8 +3,12 @@ package webhook_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -223,5 +227,128 @@ func TestACustomersNextNotificationWaitsForItsRequestInFlightAtThePagesCut(t *te
 	step(t, s)
 	if n := f.count("status = 'delivered'"); n != 3 {
 		t.Errorf("%d deliveries delivered, want 3", n)
+	}
+}
+
+// TestTwoDispatchersDeliverEverythingInOrderPerCustomer: two processes run
+// the dispatcher on one database while notifications are written, against
+// a receiver that fails some requests at first and holds others past the
+// client's timeout: every notification is accepted by each endpoint, and
+// no request for a customer's notification arrives before each earlier
+// one of the customer was accepted by that endpoint.
+func TestTwoDispatchersDeliverEverythingInOrderPerCustomer(t *testing.T) {
+	f := newFixture(t)
+	f.cfg.Now = func() time.Time { return time.Now().UTC() } // the real clock: backoffs, leases and budgets pass by themselves
+	f.cfg.Backoff = func(attempt int) time.Duration { return time.Duration(attempt) * 20 * time.Millisecond }
+	f.cfg.CoolDown, f.cfg.Poll, f.cfg.Timeout = 50*time.Millisecond, 10*time.Millisecond, 300*time.Millisecond
+	f.cfg.PerEndpoint, f.cfg.Workers = 4, 8
+	type event struct {
+		path, id string
+		accepted bool
+	}
+	var (
+		mu    sync.Mutex
+		log   []event
+		tries = map[string]int{}
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body) // so that the server sees the client give up
+		id := r.Header.Get("webhook-id")
+		seq, _ := strconv.Atoi(strings.TrimPrefix(id, "ntf_"))
+		mu.Lock()
+		key := r.URL.Path + id
+		tries[key]++
+		try := tries[key]
+		log = append(log, event{path: r.URL.Path, id: id})
+		ok := seq%5 != 0 || try > 2    // every fifth fails twice first
+		hang := seq%7 == 0 && try == 1 // every seventh is held past the timeout first
+		if ok && !hang {
+			log = append(log, event{path: r.URL.Path, id: id, accepted: true})
+		}
+		mu.Unlock()
+		switch {
+		case hang:
+			<-r.Context().Done()
+		case ok:
+			w.WriteHeader(http.StatusOK)
+		default:
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	s1, s2 := f.service(), f.service()
+	for _, path := range []string{"/a", "/b"} {
+		if _, err := s1.Create(context.Background(), webhook.Owner{}, webhook.EndpointInput{URL: srv.URL + path, Types: []string{"points.earned"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var runs sync.WaitGroup
+	for _, s := range []*webhook.Service{s1, s2} {
+		runs.Add(1)
+		go func() { defer runs.Done(); s.Run(ctx, func(err error) { t.Error(err) }) }()
+	}
+	const writers, each = 3, 250
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i += 2 {
+				f.emit(earned(fmt.Sprint("C", (w*each+i)%17), "1"), earned(fmt.Sprint("C", (w*each+i+1)%17), "2"))
+			}
+		}()
+	}
+	wg.Wait()
+	total := 2 * writers * each
+	for wait := time.Now().Add(3 * time.Minute); f.count("status = 'delivered'") < total; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(wait) {
+			t.Fatalf("%d of %d deliveries delivered after 3 minutes (%d rows)", f.count("status = 'delivered'"), total, f.count("true"))
+		}
+	}
+	cancel()
+	runs.Wait()
+	srv.Close()
+	feed := f.feed()
+	rank := map[string]int{}
+	customer := map[string]string{}
+	per := map[string]int{}
+	for _, n := range feed {
+		rank[n.ID()], customer[n.ID()] = per[n.Customer], n.Customer
+		per[n.Customer]++
+	}
+	upTo := map[string]int{} // endpoint and customer: how many accepted, in order
+	accepted := map[string]bool{}
+	mu.Lock()
+	defer mu.Unlock()
+	violations := 0
+	for _, e := range log {
+		c, ok := customer[e.id]
+		if !ok {
+			t.Fatalf("a request for %s, no notification of the feed", e.id)
+		}
+		k := e.path + " " + c
+		switch {
+		case e.accepted:
+			accepted[e.path+e.id] = true
+			if rank[e.id] == upTo[k] {
+				upTo[k]++
+			}
+		case rank[e.id] > upTo[k]:
+			if violations++; violations <= 5 {
+				t.Errorf("%s: %s (customer %s, #%d) arrived while #%d was not accepted", e.path, e.id, c, rank[e.id], upTo[k])
+			}
+		}
+	}
+	if violations > 5 {
+		t.Errorf("%d requests out of order in all", violations)
+	}
+	for _, n := range feed {
+		for _, path := range []string{"/a", "/b"} {
+			if !accepted[path+n.ID()] {
+				t.Errorf("%s never accepted %s", path, n.ID())
+			}
+		}
 	}
 }
