@@ -151,7 +151,7 @@ func run(ctx context.Context) error {
 // measureRun is one run: pgbench, then scenarios 1, 1w, 2, 3 and 4, back to back, each
 // after a checkpoint so that none pays for the dirty pages of the one before.
 func measureRun(ctx context.Context, env *bench) (round, error) {
-	one := round{scenarios: map[int]measure{}}
+	one := round{scenarios: map[int]measure{}, cpu: map[int]ticks{}}
 	if err := env.checkpoint(ctx); err != nil {
 		return one, err
 	}
@@ -185,8 +185,8 @@ func measureRun(ctx context.Context, env *bench) (round, error) {
 		default:
 			m = drive(s.name, env.client, env.srv, s.clients, *duration, s.next)
 		}
-		if s.n == 1 {
-			one.cpu = cpuNow(env).since(before)
+		if s.n == 1 || s.n == 6 {
+			one.cpu[s.n] = cpuNow(env).since(before)
 		}
 		one.scenarios[s.n] = m
 	}

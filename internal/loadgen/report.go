@@ -17,7 +17,7 @@ import (
 type round struct {
 	pgbench   pgbenchResult
 	scenarios map[int]measure
-	cpu       ticks // over scenario 1
+	cpu       map[int]ticks // over scenarios 1 and 1w (6)
 }
 
 // report is everything the run measured, and where.
@@ -509,25 +509,36 @@ func (rep *report) renderTargets(b *strings.Builder) {
 	fmt.Fprintf(b, "| no error in any scenario | %s of %s | %s |\n", thousands(failed), thousands(total), met(failed == 0))
 }
 
-// renderCPU writes where scenario 1's CPU time went, over all its runs.
+// renderCPU writes where the CPU time of scenarios 1 and 1w went, over all
+// their runs.
 func (rep *report) renderCPU(b *strings.Builder) {
-	var cpu ticks
-	var d time.Duration
-	var events int64
-	for _, rd := range rep.rounds {
-		cpu = cpu.plus(rd.cpu)
-		if m, ok := rd.scenarios[1]; ok {
-			d += m.elapsed
-			events += m.ok
+	title := false
+	for _, n := range []int{1, 6} {
+		var cpu ticks
+		var d time.Duration
+		var events int64
+		for _, rd := range rep.rounds {
+			cpu = cpu.plus(rd.cpu[n])
+			if m, ok := rd.scenarios[n]; ok {
+				d += m.elapsed
+				events += m.ok
+			}
 		}
+		total := float64(cpu.postgres + cpu.server + cpu.loadgen + cpu.receiver)
+		if total <= 0 || events == 0 {
+			continue
+		}
+		if !title {
+			b.WriteString("\n## Where the CPU went\n\nCPU time (user + system, from /proc; 100 clock ticks a second), per event acknowledged, over all runs:\n\n" +
+				"| scenario | PostgreSQL | the server | the load generator | the webhook receiver | all | core-seconds |\n|---|---|---|---|---|---|---|\n")
+			title = true
+		}
+		per := func(t int64) string { return fmt.Sprintf("%.0f µs", float64(t)/100/float64(events)*1e6) }
+		name := "1"
+		if n == 6 {
+			name = "1w"
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %.1f over %s on %d cores |\n", name, per(cpu.postgres), per(cpu.server),
+			per(cpu.loadgen), per(cpu.receiver), per(int64(total)), total/100, d.Round(time.Second), rep.machine.cores)
 	}
-	total := float64(cpu.postgres + cpu.server + cpu.loadgen)
-	if total <= 0 || events == 0 {
-		return
-	}
-	// /proc counts in clock ticks, 100 a second on Linux.
-	fmt.Fprintf(b, "\n## Where scenario 1's CPU went\n\nCPU time (user + system, from /proc) over scenario 1 in all runs: PostgreSQL %.0f%%, "+
-		"the server %.0f%%, the load generator %.0f%%: %.1f core-seconds over %s on %d cores, %.0f µs per event.\n",
-		100*float64(cpu.postgres)/total, 100*float64(cpu.server)/total, 100*float64(cpu.loadgen)/total,
-		total/100, d.Round(time.Second), rep.machine.cores, total/100/float64(events)*1e6)
 }

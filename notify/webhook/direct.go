@@ -92,10 +92,15 @@ func (s *Service) fanOutDirect(ctx context.Context) (page, requests int, err err
 	now := s.now()
 	lease := rand.Int64()
 	var text string
+	// The lease, as the rest of the bookkeeping, need not wait for the
+	// disk: a crash that forgets it leaves the feed free.
 	err = s.l.InTx(ctx, func(tx *ledger.Tx) error {
-		return tx.QueryRow(ctx, `UPDATE webhook_feed SET lease = $2, lease_until = $3
+		b := &pgx.Batch{}
+		bookkeeping(b)
+		b.Queue(`UPDATE webhook_feed SET lease = $2, lease_until = $3
 WHERE lease_until IS NULL OR lease_until <= $1 RETURNING cursor`,
-			now, lease, now.Add(directBudget+s.cfg.Timeout+30*time.Second)).Scan(&text)
+			now, lease, now.Add(directBudget+s.cfg.Timeout+30*time.Second)).QueryRow(func(row pgx.Row) error { return row.Scan(&text) })
+		return tx.SendBatch(ctx, b).Close()
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, 0, nil // another process is sending a page
@@ -105,8 +110,10 @@ WHERE lease_until IS NULL OR lease_until <= $1 RETURNING cursor`,
 	}
 	release := func() error {
 		return s.l.InTx(ctx, func(tx *ledger.Tx) error {
-			_, err := tx.Exec(ctx, `UPDATE webhook_feed SET lease = NULL, lease_until = NULL WHERE lease = $1`, lease)
-			return err
+			b := &pgx.Batch{}
+			bookkeeping(b)
+			b.Queue(`UPDATE webhook_feed SET lease = NULL, lease_until = NULL WHERE lease = $1`, lease)
+			return tx.SendBatch(ctx, b).Close()
 		})
 	}
 	after, err := notify.ParseCursor(text)
