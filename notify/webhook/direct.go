@@ -26,13 +26,14 @@ var errFeedLeaseLost = errors.New("the feed's lease ended before the page was re
 
 // directEndpoint is an endpoint as a page's sends need it.
 type directEndpoint struct {
-	id      int64
-	partner *int64
-	url     string
-	types   []string
-	secrets []string
-	closed  bool
-	waiting map[string]bool // customers with a pending delivery to it
+	id       int64
+	partner  *int64
+	url      string
+	types    []string
+	secrets  []string
+	closed   bool
+	failures int             // its failures in a row before the page
+	waiting  map[string]bool // customers with a pending delivery to it
 }
 
 func (e *directEndpoint) hears(n notify.Notification) bool {
@@ -88,7 +89,7 @@ const (
 //
 // It returns how many notifications the page held and how many requests
 // it sent.
-func (s *Service) fanOutDirect(ctx context.Context) (page, requests int, err error) {
+func (s *Service) fanOutDirect(ctx context.Context, busy int) (page, requests int, err error) {
 	now := s.now()
 	lease := rand.Int64()
 	var text string
@@ -128,18 +129,25 @@ WHERE lease_until IS NULL OR lease_until <= $1 RETURNING cursor`,
 	if err != nil {
 		return 0, 0, errors.Join(err, release())
 	}
-	p := s.sendPage(context.WithoutCancel(ctx), items, room)
+	p := s.sendPage(context.WithoutCancel(ctx), items, room, s.cfg.Workers-busy)
 	p.mu.Lock() // sends still in flight now are recorded later, by themselves
 	p.cut = true
 	for _, it := range p.items {
 		if it.state != queued {
 			requests++
 		}
+		if it.state == inFlight {
+			s.late.Add(1)
+			s.lateN.Add(1)
+		}
 	}
 	err = s.recordPage(context.WithoutCancel(ctx), p, next, lease)
 	p.mu.Unlock()
 	close(p.recorded)
-	return len(list), requests, err
+	if err != nil {
+		return len(list), requests, errors.Join(err, release())
+	}
+	return len(list), requests, nil
 }
 
 // directPage is a page being sent.
@@ -170,7 +178,7 @@ func (s *Service) match(ctx context.Context, list []notify.Notification) ([]dire
 		now := s.now()
 		b := &pgx.Batch{}
 		b.Queue(`SELECT e.id, e.partner_id, e.url, e.types, e.secret,
-       CASE WHEN e.previous_valid_until > $1 THEN e.previous_secret END, e.circuit = 'closed',
+       CASE WHEN e.previous_valid_until > $1 THEN e.previous_secret END, e.circuit = 'closed', e.failures,
        ARRAY(SELECT DISTINCT d.customer_id FROM webhook_deliveries d
              WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.customer_id = ANY ($2))
 FROM webhook_endpoints e ORDER BY e.id`, now, customers).Query(func(rows pgx.Rows) error {
@@ -180,7 +188,7 @@ FROM webhook_endpoints e ORDER BY e.id`, now, customers).Query(func(rows pgx.Row
 				var secret string
 				var previous *string
 				var waiting []string
-				err := row.Scan(&e.id, &e.partner, &e.url, &e.types, &secret, &previous, &e.closed, &waiting)
+				err := row.Scan(&e.id, &e.partner, &e.url, &e.types, &secret, &previous, &e.closed, &e.failures, &waiting)
 				e.secrets = []string{secret}
 				if previous != nil {
 					e.secrets = append(e.secrets, *previous)
@@ -226,10 +234,14 @@ WHERE d.status = 'pending' AND d.lease_until > $1 GROUP BY 1`, now).Query(func(r
 }
 
 // sendPage starts the sends of the items that may go straight away
-// (fanOutDirect), at most Workers at once and at most each owner's room,
-// and returns once they have all ended or directBudget has passed.
-func (s *Service) sendPage(ctx context.Context, items []directItem, room map[int64]int) *directPage {
+// (fanOutDirect), at most workers at once (none: every item is queued) and
+// at most each owner's room, and returns once they have all ended or
+// directBudget has passed.
+func (s *Service) sendPage(ctx context.Context, items []directItem, room map[int64]int, workers int) *directPage {
 	p := &directPage{items: items, recorded: make(chan struct{}), lease: rand.Int64()}
+	if workers <= 0 {
+		return p
+	}
 	// A customer's items to one endpoint are one sequence, sent in order;
 	// items about no customer are each their own.
 	type key struct {
@@ -256,7 +268,7 @@ func (s *Service) sendPage(ctx context.Context, items []directItem, room map[int
 	}
 	var (
 		failures = map[int64]int{} // failures in a row in this page, by endpoint (under p.mu)
-		workers  = make(chan struct{}, s.cfg.Workers)
+		slots    = make(chan struct{}, workers)
 		owners   = map[int64]chan struct{}{}
 		wg       sync.WaitGroup
 	)
@@ -265,6 +277,9 @@ func (s *Service) sendPage(ctx context.Context, items []directItem, room map[int
 			owners[owner] = make(chan struct{}, n)
 		}
 	}
+	for _, it := range items {
+		failures[it.e.id] = it.e.failures // a circuit counts failures in a row across pages
+	}
 	// send sends item i, unless the page was cut or its endpoint failed
 	// BreakAfter times, and reports whether the customer's next may go.
 	send := func(i int) bool {
@@ -272,8 +287,8 @@ func (s *Service) sendPage(ctx context.Context, items []directItem, room map[int
 		owner := owners[it.e.owner()]
 		owner <- struct{}{}
 		defer func() { <-owner }()
-		workers <- struct{}{}
-		defer func() { <-workers }()
+		slots <- struct{}{}
+		defer func() { <-slots }()
 		p.mu.Lock()
 		if p.cut || failures[it.e.id] >= s.cfg.BreakAfter {
 			p.mu.Unlock()
@@ -299,6 +314,8 @@ func (s *Service) sendPage(ctx context.Context, items []directItem, room map[int
 				x.delivery, x.lease = it.delivery, p.lease
 				_, _ = s.record(ctx, []sent{x}, false, 0) // on failure the lease lapses and the queue sends it again
 			}
+			s.lateN.Add(-1)
+			s.late.Done()
 			return false
 		}
 		it.state, it.sent, it.end = done, &x, p.finished
@@ -331,6 +348,17 @@ func (s *Service) sendPage(ctx context.Context, items []directItem, room map[int
 	case <-budget.C:
 	}
 	return p
+}
+
+// endpointIDs is the ids of the items' endpoints.
+func endpointIDs(items []directItem) []int64 {
+	var ids []int64
+	for _, it := range items {
+		if !slices.Contains(ids, it.e.id) {
+			ids = append(ids, it.e.id)
+		}
+	}
+	return ids
 }
 
 // ended is a send of a page and its place in the order they ended.
@@ -401,7 +429,11 @@ func (s *Service) recordPage(ctx context.Context, p *directPage, next notify.Cur
 		b := &pgx.Batch{}
 		bookkeeping(b)
 		// An endpoint deleted meanwhile gets nothing: its deliveries went
-		// with it.
+		// with it. Its row is locked first, in a statement of its own,
+		// which waits for a delete in flight and skips the row it deleted;
+		// the insert, reading afresh, then no longer sees the endpoint
+		// (its foreign key would fail the whole page).
+		b.Queue(`SELECT id FROM webhook_endpoints WHERE id = ANY ($1) ORDER BY id FOR KEY SHARE`, endpointIDs(p.items))
 		b.Queue(`WITH created AS (
     INSERT INTO webhook_deliveries (endpoint_id, notification_id, ntf_xid, customer_id, status, attempts,
         created_at, next_attempt_at, deliver_by, delivered_at, lease, lease_until)

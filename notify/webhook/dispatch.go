@@ -32,8 +32,9 @@ const fanOutPage = 500
 // short. A slow endpoint (at most PerEndpoint sends in flight) so holds
 // the others back by flushAfter at most. What fails (the database is
 // away) is tried again at the next poll; errors go to logf. When ctx ends
-// it waits for the sends in flight, each bounded by the client's timeout,
-// and records them.
+// it waits for the sends in flight (the queue's and those of pages still
+// in flight after their page was recorded), each bounded by the client's
+// timeout, and records them.
 func (s *Service) Run(ctx context.Context, logf func(err error)) {
 	report := func(what string, err error) {
 		if err != nil && logf != nil && ctx.Err() == nil {
@@ -57,7 +58,7 @@ func (s *Service) Run(ctx context.Context, logf func(err error)) {
 	for ctx.Err() == nil {
 		if time.Since(lastPoll) >= s.cfg.Poll {
 			lastPoll = time.Now()
-			_, err := s.fanOut(ctx)
+			_, err := s.fanOut(ctx, unrecorded)
 			report("fan-out", err)
 			report("expire", s.expire(ctx))
 			more = true
@@ -76,14 +77,14 @@ func (s *Service) Run(ctx context.Context, logf func(err error)) {
 				}
 			}
 			linger.Stop()
-			n := min(s.cfg.Workers-unrecorded+len(batch), s.cfg.Batch)
+			n := min(s.cfg.Workers-unrecorded+len(batch)-int(s.lateN.Load()), s.cfg.Batch)
 			jobs, err := s.record(bg, batch, false, n)
 			report("record", err)
 			unrecorded -= len(batch)
 			batch = batch[:0]
 			start(jobs)
 			more = err == nil && len(jobs) >= n
-		} else if free := s.cfg.Workers - unrecorded; free > 0 && more {
+		} else if free := s.cfg.Workers - unrecorded - int(s.lateN.Load()); free > 0 && more {
 			n := min(free, s.cfg.Batch)
 			jobs, err := s.claim(ctx, n)
 			report("claim", err)
@@ -106,6 +107,7 @@ func (s *Service) Run(ctx context.Context, logf func(err error)) {
 	if _, err := s.record(bg, batch, false, 0); err != nil && logf != nil {
 		logf(fmt.Errorf("webhook: record: %w", err))
 	}
+	s.late.Wait() // the sends of pages, which record themselves
 }
 
 // flushAfter is how long Run waits for more sends to end before it
@@ -126,16 +128,18 @@ const flushAfter = 5 * time.Millisecond
 // while it sends a page (locked, when queued first), and a delivery is
 // leased to one sender at a time.
 func (s *Service) Step(ctx context.Context) (int, error) {
-	total, err := s.fanOut(ctx)
+	total, err := s.fanOut(ctx, 0)
 	if err != nil {
 		return total, fmt.Errorf("webhook: fan-out: %w", err)
 	}
 	if err := s.expire(ctx); err != nil {
 		return total, fmt.Errorf("webhook: expire: %w", err)
 	}
-	jobs, err := s.claim(ctx, s.cfg.Batch)
-	if err != nil {
-		return total, fmt.Errorf("webhook: claim: %w", err)
+	var jobs []job
+	if n := min(s.cfg.Batch, s.cfg.Workers-int(s.lateN.Load())); n > 0 { // a page's sends in flight take workers
+		if jobs, err = s.claim(ctx, n); err != nil {
+			return total, fmt.Errorf("webhook: claim: %w", err)
+		}
 	}
 	// In-flight sends finish (within the client's timeout) and are
 	// recorded even when ctx ends meanwhile.
@@ -174,15 +178,17 @@ func (s *Service) sendAll(ctx context.Context, jobs []job) []sent {
 
 // fanOut takes the notifications past the feed's cursor, a page at a
 // time, and sends them straight away (fanOutDirect), or only queues them
-// when Config.QueueFirst is set (fanOutQueued). It returns how many
+// when Config.QueueFirst is set (fanOutQueued). busy is how many of the
+// queue's sends this process has in flight: with those of pages in
+// flight, they leave a page fewer of the Workers. It returns how many
 // requests it sent.
-func (s *Service) fanOut(ctx context.Context) (int, error) {
+func (s *Service) fanOut(ctx context.Context, busy int) (int, error) {
 	if s.cfg.QueueFirst {
 		return 0, s.fanOutQueued(ctx)
 	}
 	total := 0
 	for {
-		page, n, err := s.fanOutDirect(ctx)
+		page, n, err := s.fanOutDirect(ctx, busy+int(s.lateN.Load()))
 		total += n
 		if err != nil || page < fanOutPage {
 			return total, err

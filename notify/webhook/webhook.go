@@ -19,6 +19,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -104,6 +106,10 @@ type Service struct {
 	client *http.Client
 	hosts  allowList
 	stats  *stats
+	// late counts the sends of pages still in flight after their page
+	// was recorded (Run waits for them); lateN is how many there are now.
+	late  sync.WaitGroup
+	lateN atomic.Int64
 }
 
 // New returns the service on the ledger's database, which must be
