@@ -118,13 +118,14 @@ WHERE threshold > $1 AND threshold <= $2 ORDER BY partner_id`, after, before)
 	var events []notify.Event
 	var partner int64
 	var threshold decimal.Decimal
-	if _, err := pgx.ForEachRow(rows, []any{&partner, &threshold}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&partner, &threshold}, func() error {
 		events = append(events, notify.Event{Type: notify.PrepaidLowBalance, Customer: m.CustomerID, Partner: partner,
 			Payload: LowBalanceNotice{Balance: after.StringFixed(2), Threshold: threshold.StringFixed(2),
 				Principal: principal.StringFixed(2), Rebate: rebate.StringFixed(2), Movement: m.Kind, MovementID: m.ID, EntryID: entryID},
 			OnceKey: notify.PrepaidLowBalance + ":" + strconv.FormatInt(entryID, 10) + ":" + strconv.FormatInt(partner, 10)})
 		return nil
-	}); err != nil {
+	})
+	if err != nil {
 		return nil, err
 	}
 	return events, nil

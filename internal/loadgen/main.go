@@ -39,11 +39,12 @@ var (
 
 	maxErrorRate = flag.Float64("max-error-rate", 0.001, "the run fails when a scenario's errors exceed this share of its requests (events, for batches)")
 	quick        = flag.Bool("quick", false, "a smoke run: one run of 3 s per scenario, 1,000 customers, 100,000 postings; the report says it is not a measurement")
-	profile      = flag.String("profile", "", "after the measurements, profile scenarios 1 and 3 (server CPU profile, pg_stat_statements) and write the profiles to this file")
+	profile      = flag.String("profile", "", "after the measurements, profile scenarios 1, 1w and 3 (server CPU profile, pg_stat_statements) and write the profiles to this file")
 	// The load generator needs a third of a core; on one P it leaves the
 	// rest to the server and the database, and its scheduler spins less.
-	procs = flag.Int("procs", 1, "GOMAXPROCS of the load generator (0: Go's default)")
-	only  = flag.String("only", "", "tuning: run only these scenarios (\"1,3\"), print the report and write none")
+	procs        = flag.Int("procs", 1, "GOMAXPROCS of the load generator (0: Go's default)")
+	receiverOnly = flag.Bool("receiver", false, "internal: be scenario 1w's webhook receiver (a process of its own)")
+	only         = flag.String("only", "", "tuning: run only these scenarios (\"1,3\"), print the report and write none")
 )
 
 // funded is how many customers get a deposit and points at setup; scenarios
@@ -57,6 +58,10 @@ func want(n int) bool {
 
 func main() {
 	flag.Parse()
+	if *receiverOnly {
+		runtime.GOMAXPROCS(1)
+		serveReceiver()
+	}
 	if *quick {
 		set := map[string]bool{}
 		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -146,7 +151,7 @@ func run(ctx context.Context) error {
 // measureRun is one run: pgbench, then scenarios 1, 1w, 2, 3 and 4, back to back, each
 // after a checkpoint so that none pays for the dirty pages of the one before.
 func measureRun(ctx context.Context, env *bench) (round, error) {
-	one := round{scenarios: map[int]measure{}}
+	one := round{scenarios: map[int]measure{}, cpu: map[int]ticks{}}
 	if err := env.checkpoint(ctx); err != nil {
 		return one, err
 	}
@@ -180,8 +185,8 @@ func measureRun(ctx context.Context, env *bench) (round, error) {
 		default:
 			m = drive(s.name, env.client, env.srv, s.clients, *duration, s.next)
 		}
-		if s.n == 1 {
-			one.cpu = cpuNow(env).since(before)
+		if s.n == 1 || s.n == 6 {
+			one.cpu[s.n] = cpuNow(env).since(before)
 		}
 		one.scenarios[s.n] = m
 	}

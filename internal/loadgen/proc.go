@@ -10,17 +10,17 @@ import (
 
 // ticks is CPU time (user + system, in clock ticks) by process group, read
 // from /proc: no profiler.
-type ticks struct{ postgres, server, loadgen int64 }
+type ticks struct{ postgres, server, loadgen, receiver int64 }
 
 func (t ticks) plus(o ticks) ticks {
-	return ticks{t.postgres + o.postgres, t.server + o.server, t.loadgen + o.loadgen}
+	return ticks{t.postgres + o.postgres, t.server + o.server, t.loadgen + o.loadgen, t.receiver + o.receiver}
 }
 
 // cpuSnapshot is the CPU time so far of each PostgreSQL process, the server
 // and this load generator.
 type cpuSnapshot struct {
-	postgres        map[string]int64 // by pid
-	server, loadgen int64
+	postgres                  map[string]int64 // by pid
+	server, loadgen, receiver int64
 }
 
 // procStat is a process's parent and its CPU time so far.
@@ -59,6 +59,9 @@ func cpuNow(env *bench) cpuSnapshot {
 	}
 	_, c.server, _ = procStat(strconv.Itoa(env.srv.cmd.Process.Pid))
 	_, c.loadgen, _ = procStat(strconv.Itoa(os.Getpid()))
+	if env.receiver != nil {
+		_, c.receiver, _ = procStat(strconv.Itoa(env.receiver.cmd.Process.Pid))
+	}
 	return c
 }
 
@@ -67,7 +70,7 @@ func cpuNow(env *bench) cpuSnapshot {
 // checkpoint's connection) is not counted, one that started is counted
 // whole.
 func (c cpuSnapshot) since(then cpuSnapshot) ticks {
-	t := ticks{server: c.server - then.server, loadgen: c.loadgen - then.loadgen}
+	t := ticks{server: c.server - then.server, loadgen: c.loadgen - then.loadgen, receiver: c.receiver - then.receiver}
 	for pid, n := range c.postgres {
 		t.postgres += n - then.postgres[pid]
 	}

@@ -13,12 +13,12 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// profilePass runs scenarios 1 and 3 once more, after the measurements,
+// profilePass runs scenarios 1, 1w and 3 once more, after the measurements,
 // under the server's CPU profiler and with pg_stat_statements tracking, and
 // writes what they show to path. Its throughputs are not results: the
 // profilers cost time.
 func profilePass(ctx context.Context, env *bench, path string) error {
-	logf("profiling pass (not measured): scenarios 1 and 3 under the profilers")
+	logf("profiling pass (not measured): scenarios 1, 1w and 3 under the profilers")
 	if err := env.query(ctx, func(conn *pgx.Conn) error {
 		for _, q := range []string{
 			`ALTER SYSTEM SET compute_query_id = on`,
@@ -46,14 +46,24 @@ func profilePass(ctx context.Context, env *bench, path string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Profiles of `make bench` scenarios (%s)\n\nTaken by `go run ./internal/loadgen -profile` after its measurements, "+
 		"under the profilers; the figures here are not measurements.\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
-	ss := scenarios()
-	for _, s := range []scenario{ss[0], ss[2]} {
+	for _, s := range scenarios() {
+		if s.n != 1 && s.n != 6 && s.n != 3 {
+			continue
+		}
 		if err := env.resetStatements(ctx); err != nil {
 			return err
 		}
 		profile := make(chan string, 1)
 		go func() { profile <- cpuProfile(env.srv, *duration-time.Second) }()
-		m := drive(s.name+" (profiled)", env.client, env.srv, s.clients, *duration, s.next)
+		s.name += " (profiled)"
+		var m measure
+		if s.n == 6 {
+			if m, err = withWebhook(env, s); err != nil {
+				return err
+			}
+		} else {
+			m = drive(s.name, env.client, env.srv, s.clients, *duration, s.next)
+		}
 		stmts, err := env.topStatements(ctx)
 		if err != nil {
 			return err

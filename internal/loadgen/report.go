@@ -17,7 +17,7 @@ import (
 type round struct {
 	pgbench   pgbenchResult
 	scenarios map[int]measure
-	cpu       ticks // over scenario 1
+	cpu       map[int]ticks // over scenarios 1 and 1w (6)
 }
 
 // report is everything the run measured, and where.
@@ -315,8 +315,8 @@ func (rep *report) render() string {
 	b.WriteString("\n## Method\n\n")
 	fmt.Fprintf(&b, "- %s. Each run measures, back to back: pgbench for %s, then scenarios 1, 1w, 1s, 2, 3 and 4, %s each. "+
 		"Scenario 1s is scenario 1 on the server restarted with the entry chain's sealer off (`TALLY_SEAL_INTERVAL=0`), then restarted with it on again. "+
-		"Scenario 1w is scenario 1 with one webhook endpoint subscribed to points.earned, which every event announces; its receiver runs in the "+
-		"load generator on the same cores and accepts each delivery at once. Scenario 5 runs after them (%s), "+
+		"Scenario 1w is scenario 1 with one webhook endpoint subscribed to points.earned, which every event announces; its receiver runs in a "+
+		"process of its own (the load generator's binary, one thread) on the same cores and accepts each delivery at once. Scenario 5 runs after them (%s), "+
 		"once %s postings are seeded; then scenario 5d (%s): pgbench's database is dropped, a streaming (asynchronous) standby is cloned "+
 		"from the cluster with pg_basebackup and started beside it, and the server is restarted with `TALLY_READ_DATABASE_URL` on it, so that "+
 		"balance reads are served by the standby while the events are written on the primary. A `CHECKPOINT` precedes every measurement.\n",
@@ -357,10 +357,10 @@ func (rep *report) render() string {
 
 	b.WriteString("\n## Profiles\n\nNo profiler ran during the measurements above. ")
 	if rep.profiled != "" {
-		fmt.Fprintf(&b, "A profiling pass ran after them (scenarios 1 and 3 under the server's CPU profiler and pg_stat_statements); "+
+		fmt.Fprintf(&b, "A profiling pass ran after them (scenarios 1, 1w and 3 under the server's CPU profiler and pg_stat_statements); "+
 			"its output is in `%s`, and none of its figures is a result.\n", rep.profiled)
 	} else {
-		b.WriteString("`make bench BENCHFLAGS='-profile FILE'` adds a pass after them that runs scenarios 1 and 3 under the server's CPU profiler " +
+		b.WriteString("`make bench BENCHFLAGS='-profile FILE'` adds a pass after them that runs scenarios 1, 1w and 3 under the server's CPU profiler " +
 			"and pg_stat_statements and writes what they show to FILE, not here.\n")
 	}
 	return b.String()
@@ -509,25 +509,36 @@ func (rep *report) renderTargets(b *strings.Builder) {
 	fmt.Fprintf(b, "| no error in any scenario | %s of %s | %s |\n", thousands(failed), thousands(total), met(failed == 0))
 }
 
-// renderCPU writes where scenario 1's CPU time went, over all its runs.
+// renderCPU writes where the CPU time of scenarios 1 and 1w went, over all
+// their runs.
 func (rep *report) renderCPU(b *strings.Builder) {
-	var cpu ticks
-	var d time.Duration
-	var events int64
-	for _, rd := range rep.rounds {
-		cpu = cpu.plus(rd.cpu)
-		if m, ok := rd.scenarios[1]; ok {
-			d += m.elapsed
-			events += m.ok
+	title := false
+	for _, n := range []int{1, 6} {
+		var cpu ticks
+		var d time.Duration
+		var events int64
+		for _, rd := range rep.rounds {
+			cpu = cpu.plus(rd.cpu[n])
+			if m, ok := rd.scenarios[n]; ok {
+				d += m.elapsed
+				events += m.ok
+			}
 		}
+		total := float64(cpu.postgres + cpu.server + cpu.loadgen + cpu.receiver)
+		if total <= 0 || events == 0 {
+			continue
+		}
+		if !title {
+			b.WriteString("\n## Where the CPU went\n\nCPU time (user + system, from /proc; 100 clock ticks a second), per event acknowledged, over all runs:\n\n" +
+				"| scenario | PostgreSQL | the server | the load generator | the webhook receiver | all | core-seconds |\n|---|---|---|---|---|---|---|\n")
+			title = true
+		}
+		per := func(t int64) string { return fmt.Sprintf("%.0f µs", float64(t)/100/float64(events)*1e6) }
+		name := "1"
+		if n == 6 {
+			name = "1w"
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %.1f over %s on %d cores |\n", name, per(cpu.postgres), per(cpu.server),
+			per(cpu.loadgen), per(cpu.receiver), per(int64(total)), total/100, d.Round(time.Second), rep.machine.cores)
 	}
-	total := float64(cpu.postgres + cpu.server + cpu.loadgen)
-	if total <= 0 || events == 0 {
-		return
-	}
-	// /proc counts in clock ticks, 100 a second on Linux.
-	fmt.Fprintf(b, "\n## Where scenario 1's CPU went\n\nCPU time (user + system, from /proc) over scenario 1 in all runs: PostgreSQL %.0f%%, "+
-		"the server %.0f%%, the load generator %.0f%%: %.1f core-seconds over %s on %d cores, %.0f µs per event.\n",
-		100*float64(cpu.postgres)/total, 100*float64(cpu.server)/total, 100*float64(cpu.loadgen)/total,
-		total/100, d.Round(time.Second), rep.machine.cores, total/100/float64(events)*1e6)
 }

@@ -1,40 +1,97 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 )
 
-// receiver is a webhook endpoint in the load generator's process: it
-// accepts every delivery at once (204) and counts them.
+// receiver is a webhook endpoint in a process of its own (the load
+// generator's binary run with -receiver), so that its work takes no time
+// from the load generator's one thread: it accepts every delivery at once
+// (204) and counts them.
 type receiver struct {
-	srv       *http.Server
-	url       string
-	delivered atomic.Int64
+	cmd  *exec.Cmd
+	url  string // where deliveries go
+	base string // the receiver's address
 }
 
 func startReceiver() (*receiver, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	r := &receiver{url: "http://" + l.Addr().String() + "/hook"}
-	r.srv = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		io.Copy(io.Discard, io.LimitReader(req.Body, 1<<20))
-		r.delivered.Add(1)
-		w.WriteHeader(http.StatusNoContent)
-	})}
-	go r.srv.Serve(l)
-	return r, nil
+	cmd := exec.Command(self, "-receiver")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	addr, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, fmt.Errorf("webhook receiver: %w", err)
+	}
+	base := "http://" + strings.TrimSpace(addr)
+	return &receiver{cmd: cmd, url: base + "/hook", base: base}, nil
 }
 
-func (r *receiver) stop() { r.srv.Close() }
+func (r *receiver) stop() {
+	r.cmd.Process.Kill()
+	r.cmd.Wait()
+}
+
+// delivered is how many deliveries the receiver has accepted.
+func (r *receiver) delivered() (int64, error) {
+	res, err := http.Get(r.base + "/count")
+	if err != nil {
+		return 0, err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+}
+
+// serveReceiver is the receiver's process: it prints its address, then
+// accepts deliveries on /hook and answers their count on /count.
+func serveReceiver() {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	var n atomic.Int64
+	mux := http.NewServeMux()
+	mux.HandleFunc("/hook", func(w http.ResponseWriter, req *http.Request) {
+		io.Copy(io.Discard, io.LimitReader(req.Body, 1<<20))
+		n.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("/count", func(w http.ResponseWriter, req *http.Request) {
+		fmt.Fprintln(w, n.Load())
+	})
+	fmt.Println(l.Addr().String())
+	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: mux}
+	fmt.Fprintln(os.Stderr, srv.Serve(l))
+	os.Exit(1)
+}
 
 // subscribe creates an admin webhook endpoint for the types at the
 // receiver and returns its id.
@@ -99,13 +156,24 @@ func withWebhook(env *bench, s scenario) (measure, error) {
 	if err != nil {
 		return measure{}, err
 	}
-	before := env.receiver.delivered.Load()
-	m := drive(s.name, env.client, env.srv, s.clients, *duration, s.next)
-	m.deliveredDuring = env.receiver.delivered.Load() - before
-	deadline := time.Now().Add(30 * time.Second)
-	for env.receiver.delivered.Load()-before < m.ok && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
+	before, err := env.receiver.delivered()
+	if err != nil {
+		return measure{}, err
 	}
-	m.deliveredAfter = env.receiver.delivered.Load() - before
+	m := drive(s.name, env.client, env.srv, s.clients, *duration, s.next)
+	during, err := env.receiver.delivered()
+	if err != nil {
+		return measure{}, err
+	}
+	m.deliveredDuring = during - before
+	deadline := time.Now().Add(30 * time.Second)
+	for n := during; n-before < m.ok && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		if n, err = env.receiver.delivered(); err != nil {
+			return measure{}, err
+		}
+		m.deliveredAfter = n - before
+	}
+	m.deliveredAfter = max(m.deliveredAfter, m.deliveredDuring)
 	return m, env.client.unsubscribe(id)
 }

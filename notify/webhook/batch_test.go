@@ -118,7 +118,7 @@ func TestTheBreakerTakesABatchsAnswersInTheOrderTheyCame(t *testing.T) {
 // queue as it may (one delivery) still finds the other customer's.
 func TestAWaitingCustomerHoldsBackNoOtherCustomer(t *testing.T) {
 	f := newFixture(t)
-	f.cfg.Batch, f.cfg.PerEndpoint = 1, 1
+	f.cfg.Batch, f.cfg.PerEndpoint, f.cfg.QueueFirst = 1, 1, true
 	s := f.service()
 	r := newReceiver(t)
 	f.subscribe(s, r, webhook.Owner{})
@@ -145,7 +145,7 @@ func TestAWaitingCustomerHoldsBackNoOtherCustomer(t *testing.T) {
 // little of the queue as it may.
 func TestASlowEndpointsBacklogHoldsBackNoOtherEndpoint(t *testing.T) {
 	f := newFixture(t)
-	f.cfg.Batch, f.cfg.PerEndpoint = 1, 1
+	f.cfg.Batch, f.cfg.PerEndpoint, f.cfg.QueueFirst = 1, 1, true
 	f.cfg.Timeout = time.Minute // the held request waits for the test
 	a, b := f.service(), f.service()
 	slow, healthy := newReceiver(t), newReceiver(t)

@@ -194,6 +194,7 @@ func TestEveryNotificationIsDeliveredOnceAcceptedInOrderPerCustomer(t *testing.T
 // closes the circuit and the rest follow.
 func TestOpenCircuitSendsOneProbeAtATime(t *testing.T) {
 	f := newFixture(t)
+	f.cfg.QueueFirst = true          // the breaker opens at exactly 3 sends, one a step
 	a, b := f.service(), f.service() // two serve processes
 	r := newReceiver(t)
 	ep := f.subscribe(a, r, webhook.Owner{})
@@ -556,10 +557,19 @@ func TestOpenCircuitMakesNoRetryStormAndItsDeliveriesFailAfterThreeDays(t *testi
 // TestSlowEndpointHoldsBackNoOther: Run keeps sending to a healthy
 // endpoint while a slow one holds its requests: the slow one never has
 // more than PerEndpoint requests in flight, and the healthy one gets all
-// of its notifications meanwhile.
+// of its notifications meanwhile, delivered, whether the dispatcher sends
+// the feed straight away (the slow one's requests in flight are leased
+// when the page is recorded) or queues it first.
 func TestSlowEndpointHoldsBackNoOther(t *testing.T) {
+	for _, queueFirst := range []bool{false, true} {
+		t.Run(fmt.Sprint("queue first ", queueFirst), func(t *testing.T) { testSlowEndpointHoldsBackNoOther(t, queueFirst) })
+	}
+}
+
+func testSlowEndpointHoldsBackNoOther(t *testing.T, queueFirst bool) {
 	f := newFixture(t)
-	f.cfg.PerEndpoint, f.cfg.Workers, f.cfg.Poll = 2, 4, 10*time.Millisecond
+	f.cfg.PerEndpoint, f.cfg.Workers, f.cfg.Poll, f.cfg.QueueFirst = 2, 4, 10*time.Millisecond, queueFirst
+	f.cfg.Timeout = time.Minute // the held requests wait for the test
 	s := f.service()
 	slow, healthy := newReceiver(t), newReceiver(t)
 	slow.set("held")

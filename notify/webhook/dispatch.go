@@ -32,8 +32,9 @@ const fanOutPage = 500
 // short. A slow endpoint (at most PerEndpoint sends in flight) so holds
 // the others back by flushAfter at most. What fails (the database is
 // away) is tried again at the next poll; errors go to logf. When ctx ends
-// it waits for the sends in flight, each bounded by the client's timeout,
-// and records them.
+// it waits for the sends in flight (the queue's and those of pages still
+// in flight after their page was recorded), each bounded by the client's
+// timeout, and records them.
 func (s *Service) Run(ctx context.Context, logf func(err error)) {
 	report := func(what string, err error) {
 		if err != nil && logf != nil && ctx.Err() == nil {
@@ -57,7 +58,8 @@ func (s *Service) Run(ctx context.Context, logf func(err error)) {
 	for ctx.Err() == nil {
 		if time.Since(lastPoll) >= s.cfg.Poll {
 			lastPoll = time.Now()
-			report("fan-out", s.fanOut(ctx))
+			_, err := s.fanOut(ctx, unrecorded)
+			report("fan-out", err)
 			report("expire", s.expire(ctx))
 			more = true
 		}
@@ -75,14 +77,14 @@ func (s *Service) Run(ctx context.Context, logf func(err error)) {
 				}
 			}
 			linger.Stop()
-			n := min(s.cfg.Workers-unrecorded+len(batch), s.cfg.Batch)
+			n := min(s.cfg.Workers-unrecorded+len(batch)-int(s.lateN.Load()), s.cfg.Batch)
 			jobs, err := s.record(bg, batch, false, n)
 			report("record", err)
 			unrecorded -= len(batch)
 			batch = batch[:0]
 			start(jobs)
 			more = err == nil && len(jobs) >= n
-		} else if free := s.cfg.Workers - unrecorded; free > 0 && more {
+		} else if free := s.cfg.Workers - unrecorded - int(s.lateN.Load()); free > 0 && more {
 			n := min(free, s.cfg.Batch)
 			jobs, err := s.claim(ctx, n)
 			report("claim", err)
@@ -105,6 +107,7 @@ func (s *Service) Run(ctx context.Context, logf func(err error)) {
 	if _, err := s.record(bg, batch, false, 0); err != nil && logf != nil {
 		logf(fmt.Errorf("webhook: record: %w", err))
 	}
+	s.late.Wait() // the sends of pages, which record themselves
 }
 
 // flushAfter is how long Run waits for more sends to end before it
@@ -112,7 +115,8 @@ func (s *Service) Run(ctx context.Context, logf func(err error)) {
 const flushAfter = 5 * time.Millisecond
 
 // Step is one round of the dispatcher: it fans out every notification the
-// feed has past its cursor, marks failed the pending deliveries past their
+// feed has past its cursor (sending it straight away, fanOutDirect, unless
+// Config.QueueFirst is set), marks failed the pending deliveries past their
 // deadline that cannot be tried again, then claims the due deliveries (and
 // one probe for each open endpoint whose cool-down is over), sends them at
 // once and records how they went in one transaction; then, in the same
@@ -120,23 +124,26 @@ const flushAfter = 5 * time.Millisecond
 // accepted, while there is one due (at most maxChain of a customer in a
 // row). It returns how many it sent.
 //
-// Several processes may step at once: the feed's cursor is locked while it
-// advances, and a delivery is leased to one sender at a time.
+// Several processes may step at once: the feed is leased to one process
+// while it sends a page (locked, when queued first), and a delivery is
+// leased to one sender at a time.
 func (s *Service) Step(ctx context.Context) (int, error) {
-	if err := s.fanOut(ctx); err != nil {
-		return 0, fmt.Errorf("webhook: fan-out: %w", err)
+	total, err := s.fanOut(ctx, 0)
+	if err != nil {
+		return total, fmt.Errorf("webhook: fan-out: %w", err)
 	}
 	if err := s.expire(ctx); err != nil {
-		return 0, fmt.Errorf("webhook: expire: %w", err)
+		return total, fmt.Errorf("webhook: expire: %w", err)
 	}
-	jobs, err := s.claim(ctx, s.cfg.Batch)
-	if err != nil {
-		return 0, fmt.Errorf("webhook: claim: %w", err)
+	var jobs []job
+	if n := min(s.cfg.Batch, s.cfg.Workers-int(s.lateN.Load())); n > 0 { // a page's sends in flight take workers
+		if jobs, err = s.claim(ctx, n); err != nil {
+			return total, fmt.Errorf("webhook: claim: %w", err)
+		}
 	}
 	// In-flight sends finish (within the client's timeout) and are
 	// recorded even when ctx ends meanwhile.
 	bg := context.WithoutCancel(ctx)
-	total := 0
 	for len(jobs) > 0 {
 		done := s.sendAll(bg, jobs)
 		total += len(done)
@@ -169,11 +176,31 @@ func (s *Service) sendAll(ctx context.Context, jobs []job) []sent {
 	return done
 }
 
-// fanOut creates the deliveries of the notifications past the feed's
-// cursor, a page at a time, and advances the cursor in the same
-// transaction: a notification gets its deliveries exactly once, whatever
-// crashes or runs at the same time.
-func (s *Service) fanOut(ctx context.Context) error {
+// fanOut takes the notifications past the feed's cursor, a page at a
+// time, and sends them straight away (fanOutDirect), or only queues them
+// when Config.QueueFirst is set (fanOutQueued). busy is how many of the
+// queue's sends this process has in flight: with those of pages in
+// flight, they leave a page fewer of the Workers. It returns how many
+// requests it sent.
+func (s *Service) fanOut(ctx context.Context, busy int) (int, error) {
+	if s.cfg.QueueFirst {
+		return 0, s.fanOutQueued(ctx)
+	}
+	total := 0
+	for {
+		page, n, err := s.fanOutDirect(ctx, busy+int(s.lateN.Load()))
+		total += n
+		if err != nil || page < fanOutPage {
+			return total, err
+		}
+	}
+}
+
+// fanOutQueued creates the deliveries of the notifications past the
+// feed's cursor, pending, a page at a time, and advances the cursor in the
+// same transaction: a notification gets its deliveries exactly once,
+// whatever crashes or runs at the same time.
+func (s *Service) fanOutQueued(ctx context.Context) error {
 	for {
 		var n int
 		err := s.l.InTx(ctx, func(tx *ledger.Tx) error {
@@ -568,20 +595,7 @@ WHERE d.id = u.id AND d.lease = u.lease`, okIDs, okLeases, now)
 FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[]) AS u(id, lease, next)
 WHERE d.id = u.id AND d.lease = u.lease`, failIDs, failLeases, failNext, now)
 		}
-		// failures is the endpoint's failures in a row after the batch.
-		// (A healthy endpoint's row is left alone: every batch would
-		// otherwise queue on its lock.)
-		const failures = `(CASE WHEN u.reset THEN u.failures ELSE e.failures + u.failures END)`
-		const opens = `(` + failures + ` >= $2 AND (u.reset OR e.circuit = 'closed'))`
-		b.Queue(`UPDATE webhook_endpoints e SET failures = `+failures+`,
-    circuit = CASE WHEN `+failures+` >= $2 OR (e.circuit = 'open' AND NOT u.reset) THEN 'open' ELSE 'closed' END,
-    opened_at = CASE WHEN `+opens+` THEN $3 WHEN u.reset THEN NULL ELSE e.opened_at END,
-    probe_at = CASE WHEN `+opens+` OR u.probe_failed THEN $4 WHEN u.reset THEN NULL ELSE e.probe_at END,
-    probe_until = CASE WHEN u.probed OR u.reset THEN NULL ELSE e.probe_until END
-FROM unnest($1::bigint[], $5::bool[], $6::int[], $7::bool[], $8::bool[]) AS u(id, reset, failures, probed, probe_failed)
-WHERE e.id = u.id
-  AND NOT (u.reset AND u.failures = 0 AND e.failures = 0 AND e.circuit = 'closed' AND e.probe_until IS NULL)`,
-			c.ids, s.cfg.BreakAfter, now, now.Add(s.cfg.CoolDown), c.reset, c.failures, c.probed, c.probeFailed)
+		queueCircuits(b, c, s.cfg.BreakAfter, now, s.cfg.CoolDown)
 		if len(chainEndpoints) > 0 {
 			// The customer's next notification to the endpoint can go: its
 			// order needs this one acknowledged first, which it now is.
@@ -617,6 +631,25 @@ WHERE e.id = u.id
 		return nil, err // rolled back: nothing is leased
 	}
 	return next, nil
+}
+
+// queueCircuits queues the update of the endpoints' circuits by the
+// changes c (circuits) that attempts made now.
+func queueCircuits(b *pgx.Batch, c circuitChanges, breakAfter int, now time.Time, coolDown time.Duration) {
+	// failures is the endpoint's failures in a row after the batch.
+	// (A healthy endpoint's row is left alone: every batch would
+	// otherwise queue on its lock.)
+	const failures = `(CASE WHEN u.reset THEN u.failures ELSE e.failures + u.failures END)`
+	const opens = `(` + failures + ` >= $2 AND (u.reset OR e.circuit = 'closed'))`
+	b.Queue(`UPDATE webhook_endpoints e SET failures = `+failures+`,
+    circuit = CASE WHEN `+failures+` >= $2 OR (e.circuit = 'open' AND NOT u.reset) THEN 'open' ELSE 'closed' END,
+    opened_at = CASE WHEN `+opens+` THEN $3 WHEN u.reset THEN NULL ELSE e.opened_at END,
+    probe_at = CASE WHEN `+opens+` OR u.probe_failed THEN $4 WHEN u.reset THEN NULL ELSE e.probe_at END,
+    probe_until = CASE WHEN u.probed OR u.reset THEN NULL ELSE e.probe_until END
+FROM unnest($1::bigint[], $5::bool[], $6::int[], $7::bool[], $8::bool[]) AS u(id, reset, failures, probed, probe_failed)
+WHERE e.id = u.id
+  AND NOT (u.reset AND u.failures = 0 AND e.failures = 0 AND e.circuit = 'closed' AND e.probe_until IS NULL)`,
+		c.ids, breakAfter, now, now.Add(coolDown), c.reset, c.failures, c.probed, c.probeFailed)
 }
 
 // chainKey is a customer's notifications to an endpoint.

@@ -11,7 +11,7 @@ import (
 // order in which a batch's sends end is the test's to choose. It returns
 // how many it claimed.
 func (s *Service) RecordAnswers(ctx context.Context, statuses ...int) (int, error) {
-	if err := s.fanOut(ctx); err != nil {
+	if err := s.fanOutQueued(ctx); err != nil {
 		return 0, err
 	}
 	if err := s.expire(ctx); err != nil {

@@ -183,11 +183,11 @@ func (f *fixture) subscribe(s *webhook.Service, r *receiver, owner webhook.Owner
 	return e
 }
 
-// count counts the deliveries that match where.
-func (f *fixture) count(where string) int {
+// count counts the deliveries that match where (with args).
+func (f *fixture) count(where string, args ...any) int {
 	f.t.Helper()
 	var n int
-	if err := f.pool.QueryRow(context.Background(), "SELECT count(*) FROM webhook_deliveries WHERE "+where).Scan(&n); err != nil {
+	if err := f.pool.QueryRow(context.Background(), "SELECT count(*) FROM webhook_deliveries WHERE "+where, args...).Scan(&n); err != nil {
 		f.t.Fatal(err)
 	}
 	return n

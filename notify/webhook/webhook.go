@@ -19,6 +19,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -75,6 +77,11 @@ type Config struct {
 	// or a partner's several, holds at most that many workers (an open
 	// endpoint's probe aside).
 	Batch, Workers, PerEndpoint int
+	// QueueFirst makes the dispatcher queue every notification as a
+	// pending delivery before it sends it (the tests of the queue set it).
+	// By default it sends each page of the feed straight away and queues
+	// only what could not go or was not accepted (fanOutDirect).
+	QueueFirst bool
 	// Poll is how often Run looks for work when there was none (default 1s).
 	Poll time.Duration
 	// Now is the clock (tests set time); nil is the ledger's.
@@ -99,6 +106,10 @@ type Service struct {
 	client *http.Client
 	hosts  allowList
 	stats  *stats
+	// late counts the sends of pages still in flight after their page
+	// was recorded (Run waits for them); lateN is how many there are now.
+	late  sync.WaitGroup
+	lateN atomic.Int64
 }
 
 // New returns the service on the ledger's database, which must be
