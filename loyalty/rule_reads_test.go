@@ -1,6 +1,8 @@
 package loyalty_test
 
 import (
+	"errors"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -79,5 +81,56 @@ func TestRuleVersionPagesEndWhereTheVersionsDo(t *testing.T) {
 	for _, p := range [][2]int{{0, 0}, {0, loyalty.MaxRuleVersionPage + 1}, {-1, 1}} {
 		_, _, err := e.Loyalty.RuleVersionPage(e.Ctx, p[0], p[1])
 		servicetest.WantCode(t, err, fault.Invalid)
+	}
+}
+
+// A new version starts at least 5.5 minutes after it is stored (docs/RULES.md:
+// events may arrive 5 minutes ahead and servers trust their list of
+// versions for 30 seconds): 5.5 minutes ahead is accepted, a microsecond
+// less refused naming effective_from, and none given means exactly then.
+func TestPutRulesStartsAtLeastFiveAndAHalfMinutesAhead(t *testing.T) {
+	e := newEnv(t)
+	earliest := servicetest.Start.Add(5*time.Minute + 30*time.Second)
+	rs := rules.Default()
+	rs.EffectiveFrom = earliest.Add(-time.Microsecond)
+	_, err := e.Loyalty.PutRules(e.Ctx, rs, "test")
+	var fe *fault.Error
+	if !errors.As(err, &fe) || fe.Code != fault.Invalid || !slices.Equal(slices.Sorted(maps.Keys(fe.Fields)), []string{"effective_from"}) {
+		t.Errorf("a version a microsecond short of 5.5 minutes ahead: %v, want invalid naming effective_from", err)
+	}
+	rs.EffectiveFrom = time.Time{}
+	if stored, err := e.Loyalty.PutRules(e.Ctx, rs, "test"); err != nil || !stored.EffectiveFrom.Equal(earliest) {
+		t.Errorf("a version of no effective_from: from %v, %v; want from %v", stored.EffectiveFrom, err, earliest)
+	}
+	rs.EffectiveFrom = earliest.Add(time.Minute)
+	if _, err := e.Loyalty.PutRules(e.Ctx, rs, "test"); err != nil {
+		t.Errorf("a version after the latest: %v", err)
+	}
+}
+
+// RuleVersions reads on past a full page: the defaults and
+// MaxRuleVersionPage versions more are all listed, oldest first.
+func TestRuleVersionsListsMoreThanAPage(t *testing.T) {
+	e := newEnv(t)
+	want := []int{1}
+	for i := range loyalty.MaxRuleVersionPage {
+		rs := rules.Default()
+		rs.EffectiveFrom = servicetest.Start.Add(time.Hour + time.Duration(i)*time.Minute)
+		stored, err := e.Loyalty.PutRules(e.Ctx, rs, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, stored.Version)
+	}
+	all, err := e.Loyalty.RuleVersions(e.Ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int
+	for _, rs := range all {
+		got = append(got, rs.Version)
+	}
+	if !slices.Equal(got, want) || want[len(want)-1] != loyalty.MaxRuleVersionPage+1 {
+		t.Errorf("%d versions listed (last %v), want %d: 1 to %d", len(got), got[max(0, len(got)-1):], len(want), loyalty.MaxRuleVersionPage+1)
 	}
 }
