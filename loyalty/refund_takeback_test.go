@@ -3,6 +3,7 @@ package loyalty_test
 import (
 	"testing"
 
+	"github.com/tally-ledger/tally/catalog"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 )
@@ -29,4 +30,32 @@ func TestARefundCountsThePointsEarlierRefundsLetGo(t *testing.T) {
 		t.Errorf("refund %+v, points %d; want 70 due and taken back", res.Refund, res.Points)
 	}
 	e.WantBalanceOf(t, ledger.CustomerAccount("C1", "points"), "230")
+}
+
+// A shipment refunded in two halves, all its points spent, gives each
+// earning channel back what it gave, the volume channel's first: 100 CNY in
+// a campaign of x2 earn 100 volume and 100 campaign points (DOMAIN.md); the
+// first half owes 100 (volume), the second 100 more (campaign), and both
+// channels end at zero.
+func TestARefundInHalvesGivesEachChannelBackWhatItGave(t *testing.T) {
+	e := newEnv(t)
+	e.createCampaign("double", march(1, 0), march(31, 0))
+	e.Customer("C1")
+	res := e.Ship("C1", "S1", "100", march(2, 9))
+	if res.Earning == nil || res.Earning.Volume != 100 || res.Earning.CampaignPoints != 100 {
+		t.Fatalf("earning %+v, want 100 volume and 100 campaign points", res.Earning)
+	}
+	e.Product(catalog.Product{SKU: "all", Name: "All of it", Kind: catalog.Standard, PointsPrice: 200})
+	if _, err := e.Redeem("C1", "all", 1); err != nil {
+		t.Fatal(err)
+	}
+	for _, day := range []int{3, 4} {
+		r := e.MustProcess(e.Event(loyalty.ShipmentRefunded, "C1", "S1", "50", march(day, 9)))
+		if r.Refund == nil || r.Refund.PointsDue != 100 || r.Refund.PointsOwed != 100 {
+			t.Errorf("refund of the %dth: %+v, want 100 due, all owed", day, r.Refund)
+		}
+	}
+	e.WantBalanceOf(t, "platform:points:earned:volume", "0")
+	e.WantBalanceOf(t, "platform:points:earned:campaign", "0")
+	e.wantPoints(t, "C1", 0, 200)
 }
