@@ -91,3 +91,24 @@ func TestRulesAtEndOfAMonthAreThoseOfItsLastInstant(t *testing.T) {
 		}
 	}
 }
+
+// A profile shows the customer's stage at the end of last month (the last
+// whole one): a customer whose first contribution was in February is new
+// there (DOMAIN.md's lifecycle; rules.DefaultLifecycle: new for 3 months),
+// one who has contributed nothing is a prospect.
+func TestProfileShowsTheStageAtTheEndOfLastMonth(t *testing.T) {
+	e := newEnv(t)
+	e.Customer("C1")
+	e.Customer("C2")
+	e.Ship("C1", "S1", "100", time.Date(2026, 2, 20, 9, 0, 0, 0, shanghai))
+	for _, c := range []struct{ customer, stage, first string }{{"C1", rules.StageNew, "2026-02"}, {"C2", rules.StageProspect, ""}} {
+		st := e.Profile(t, c.customer).Lifecycle
+		first := ""
+		if st.FirstMonth != nil {
+			first = string(*st.FirstMonth)
+		}
+		if st.Month != "2026-02" || st.Stage != c.stage || first != c.first {
+			t.Errorf("%s's stage %+v, want %s in 2026-02, first month %q", c.customer, st, c.stage, c.first)
+		}
+	}
+}
