@@ -184,16 +184,7 @@ func TestVerifyWalksALongChainPageByPage(t *testing.T) {
 	l, pool := newLedger(t)
 	ctx := context.Background()
 	const n = 4500
-	err := l.InTx(ctx, func(tx *ledger.Tx) error {
-		ins := make([]ledger.EntryInput, n)
-		for i := range ins {
-			ins[i] = earn(fmt.Sprintf("C%d", i%40), "2")
-		}
-		return tx.PostMany(ctx, ins, nil, nil)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	postInOneTransaction(t, l, n)
 	sealed, blocks, deadline := 0, 0, time.Now().Add(30*time.Second)
 	for sealed < n {
 		got, err := l.Seal(ctx, 1000)

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -33,6 +34,7 @@ func startReceiver() (*receiver, error) {
 	}
 	cmd := exec.Command(self, "-receiver")
 	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // it ends with the load generator, however that ends
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
