@@ -34,10 +34,11 @@ func (s *Service) ReferenceCheck(ctx context.Context, tx *ledger.Tx) (ledger.Che
 	var keySpaces []string
 	var key int64
 	var space string
-	if _, err := pgx.ForEachRow(rows, []any{&key, &space}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&key, &space}, func() error {
 		keys, keySpaces = append(keys, key), append(keySpaces, space)
 		return nil
-	}); err != nil {
+	})
+	if err != nil {
 		return check, err
 	}
 	spaces, err := tx.KeySpaces(ctx, keys)
@@ -87,10 +88,11 @@ SELECT 'event:' || space || ':' || event_id, entry_id FROM events WHERE entry_id
 		var ids []int64
 		var name string
 		var id int64
-		if _, err := pgx.ForEachRow(rows, []any{&name, &id}, func() error {
+		_, err = pgx.ForEachRow(rows, []any{&name, &id}, func() error {
 			names, ids = append(names, name), append(ids, id)
 			return nil
-		}); err != nil {
+		})
+		if err != nil {
 			return check, err
 		}
 		if len(ids) == 0 {
@@ -149,13 +151,14 @@ FROM points_owed o ORDER BY o.refund_entry_id, o.customer_id`, func(rows pgx.Row
 			e, d, o, st, l                      int64
 			c                                   string
 		)
-		if _, err := pgx.ForEachRow(rows, []any{&e, &c, &d, &o, &st, &l}, func() error {
+		_, err := pgx.ForEachRow(rows, []any{&e, &c, &d, &o, &st, &l}, func() error {
 			entries, due, owed, settled, linked = append(entries, e, e), append(due, d), append(owed, o), append(settled, st), append(linked, l)
 			customers = append(customers, c)
 			codes = append(codes, ledger.CustomerAccount(c, "points"), ledger.CustomerAccount(c, "points_owed"))
 			open[c] += o - st
 			return nil
-		}); err != nil {
+		})
+		if err != nil {
 			return err
 		}
 		if len(due) == 0 {
@@ -185,14 +188,15 @@ FROM points_settlements GROUP BY settlement_entry_id ORDER BY settlement_entry_i
 			e, n, sum     int64
 			c             string
 		)
-		if _, err := pgx.ForEachRow(rows, []any{&e, &c, &n, &sum}, func() error {
+		_, err = pgx.ForEachRow(rows, []any{&e, &c, &n, &sum}, func() error {
 			if n != 1 {
 				flag("settlement:" + strconv.FormatInt(e, 10))
 			}
 			entries, sums = append(entries, e, e), append(sums, sum)
 			codes = append(codes, ledger.CustomerAccount(c, "points"), ledger.CustomerAccount(c, "points_owed"))
 			return nil
-		}); err != nil {
+		})
+		if err != nil {
 			return err
 		}
 		if len(sums) == 0 {
