@@ -46,24 +46,12 @@ func TestShipmentOfNoPointsAnnouncesTheTierItRaises(t *testing.T) {
 // qualifies, so the referrer is told of their 500 points and the referee of
 // nothing earned.
 func TestShipmentOfNoPointsPayingAReferralAnnouncesOnlyTheBonus(t *testing.T) {
-	e := newEnv(t)
-	rs := rules.Default()
-	rs.Referral.MinShipment = d("0.50")
-	rs.EffectiveFrom = servicetest.Start.Add(time.Hour)
-	if _, err := e.Loyalty.PutRules(e.Ctx, rs, "test"); err != nil {
-		t.Fatal(err)
-	}
-	e.Clock.Add(2 * time.Hour)
-	e.Customer("R")
-	e.Customer("E", "R")
+	e := referrerAndReferee(t, func(rs *rules.RuleSet) { rs.Referral.MinShipment = d("0.50") })
 	res := e.Ship("E", "S1", "0.60", servicetest.Start.Add(90*time.Minute))
 	if res.EntryID == nil || res.Points != 0 || res.Referral == nil || res.Referral.Points != 500 {
 		t.Fatalf("the referee's shipment: %+v; want an entry, no points of its own, a bonus of 500", res)
 	}
-	var got []string
-	for _, n := range e.noticesOf("points.earned") {
-		got = append(got, fmt.Sprintf("%s %v %v", n.Customer, n.Payload["channel"], n.Payload["points"]))
-	}
+	got := e.pointsEarnedAnnounced()
 	if want := []string{"R referral 500"}; !slices.Equal(got, want) {
 		t.Errorf("points earned announced: %q, want %q", got, want)
 	}
@@ -72,9 +60,25 @@ func TestShipmentOfNoPointsPayingAReferralAnnouncesOnlyTheBonus(t *testing.T) {
 // A referral bonus of no points (a version whose bonus is 0) is not
 // announced: the referee hears of their 100 points, the referrer of nothing.
 func TestReferralOfNoPointsIsNotAnnounced(t *testing.T) {
+	e := referrerAndReferee(t, func(rs *rules.RuleSet) { rs.Referral.Bonus = 0 })
+	res := e.Ship("E", "S1", "100", servicetest.Start.Add(90*time.Minute))
+	if res.EntryID == nil || res.Points != 100 || res.Referral == nil || res.Referral.Points != 0 {
+		t.Fatalf("the referee's shipment: %+v; want an entry, 100 points, a bonus of 0", res)
+	}
+	got := e.pointsEarnedAnnounced()
+	if want := []string{"E volume 100"}; !slices.Equal(got, want) {
+		t.Errorf("points earned announced: %q, want %q", got, want)
+	}
+}
+
+// referrerAndReferee is a book with referrer R and referee E, under the
+// default rules changed by change from an hour after the start, two hours
+// in.
+func referrerAndReferee(t *testing.T, change func(*rules.RuleSet)) *env {
+	t.Helper()
 	e := newEnv(t)
 	rs := rules.Default()
-	rs.Referral.Bonus = 0
+	change(&rs)
 	rs.EffectiveFrom = servicetest.Start.Add(time.Hour)
 	if _, err := e.Loyalty.PutRules(e.Ctx, rs, "test"); err != nil {
 		t.Fatal(err)
@@ -82,15 +86,15 @@ func TestReferralOfNoPointsIsNotAnnounced(t *testing.T) {
 	e.Clock.Add(2 * time.Hour)
 	e.Customer("R")
 	e.Customer("E", "R")
-	res := e.Ship("E", "S1", "100", servicetest.Start.Add(90*time.Minute))
-	if res.EntryID == nil || res.Points != 100 || res.Referral == nil || res.Referral.Points != 0 {
-		t.Fatalf("the referee's shipment: %+v; want an entry, 100 points, a bonus of 0", res)
-	}
+	return e
+}
+
+// pointsEarnedAnnounced is each points.earned notice as "customer channel
+// points", in feed order.
+func (e *env) pointsEarnedAnnounced() []string {
 	var got []string
 	for _, n := range e.noticesOf("points.earned") {
 		got = append(got, fmt.Sprintf("%s %v %v", n.Customer, n.Payload["channel"], n.Payload["points"]))
 	}
-	if want := []string{"E volume 100"}; !slices.Equal(got, want) {
-		t.Errorf("points earned announced: %q, want %q", got, want)
-	}
+	return got
 }
