@@ -81,9 +81,12 @@ func TestChaosFailover(t *testing.T) {
 
 	ld := startLoad(c, sc, rep.fail, duration, limit, minAcked)
 	began := ld.began
+	// The probe runs until every failover has been judged, not until the
+	// load's own end: a slow promotion must not leave it stopped before
+	// the first write it is waiting for.
 	pr := &probe{c: c}
-	probeDone := make(chan struct{})
-	go pr.run(ld.u, probeDone)
+	probeStop, probeDone := make(chan struct{}), make(chan struct{})
+	go pr.run(probeStop, probeDone)
 
 	// The primary dies: the monitor promotes a standby, the dead node
 	// comes back and rejoins as a standby. Under -chaos.full this happens
@@ -112,9 +115,11 @@ func TestChaosFailover(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		failovers = append(failovers, failover{old: old, promoted: promoted, killed: killed, promotedAfter: time.Since(killed)})
+		promotedAfter := time.Since(killed)
+		failovers = append(failovers, failover{old: old, promoted: promoted, killed: killed, promotedAfter: promotedAfter})
+		t.Logf("primary %s killed; %s promoted after %s", old.Name, promoted.Name, promotedAfter.Round(100*time.Millisecond))
 		if !pr.ackedAfter(killed, time.Minute) {
-			t.Fatal("no write acknowledged within a minute of the promotion")
+			t.Fatalf("no write acknowledged within a minute of the promotion of %s", promoted.Name)
 		}
 		end(3 * time.Second)
 		if err := ha.StartNode(oldIndex); err != nil {
@@ -141,6 +146,7 @@ func TestChaosFailover(t *testing.T) {
 		killPrimary()
 	}
 	replays, ran := ld.finish(sweep)
+	close(probeStop)
 	<-probeDone
 	// Balances read from standbys: with the token of a write made after
 	// every other, so that they show everything.
@@ -231,9 +237,14 @@ type probe struct {
 
 type probeAck struct{ sent, acked time.Time }
 
-func (p *probe) run(u *until, done chan<- struct{}) {
+func (p *probe) run(stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
-	for n := 0; !u.over(); n++ {
+	for n := 0; ; n++ {
+		select {
+		case <-stop:
+			return
+		default:
+		}
 		sent := time.Now()
 		reply, err := p.c.send("POST", "/v1/customers", mustJSON(map[string]any{"id": fmt.Sprintf("P%d", n), "name": "probe"}))
 		if err == nil && reply.status == 201 {
