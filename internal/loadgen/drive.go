@@ -184,6 +184,12 @@ type measure struct {
 	// deliveredDuring and deliveredAfter are scenario 6's webhook
 	// deliveries: during the scenario, and by 30 s after it.
 	deliveredDuring, deliveredAfter int64
+	// noServer is set for a measure taken without the server (scenario
+	// 3L): it has no server RSS.
+	noServer bool
+	// walBytes is the WAL the cluster wrote during the measure (scenarios
+	// 3 and 3L), from pg_current_wal_lsn before and after it.
+	walBytes int64
 }
 
 func (m measure) rate() float64 { return float64(m.ok) / m.elapsed.Seconds() }
