@@ -20,9 +20,10 @@ import (
 // between the load and the tables: each group of limitGroupSize events is
 // one transaction of two round trips (the lock and the entry ids, then one
 // multi-row statement per table and the commit), sent by as many clients as
-// scenario 3 has, against a database of its own on the same cluster (a copy
-// of the bench's database made at setup: the same schema, customers,
-// accounts and balances).
+// scenario 3 has, each on its own share of the customers (as the service's
+// event writers each own theirs), against a database of its own on the
+// same cluster (a copy of the bench's database made at setup: the same
+// schema, customers, accounts and balances).
 //
 // Each statement below names the row of the real path it stands for
 // (loyalty/shipments.go's writeShipments, ledger/many.go's PostMany,
@@ -64,13 +65,18 @@ type limitGroup struct {
 }
 
 // newLimitGroup is n events spread over the first customers customers, as
-// scenario 3's batches are (shipment, in scenarios.go).
-func newLimitGroup(r *rand.Rand, n, customers int, at time.Time) limitGroup {
+// scenario 3's batches are (shipment, in scenarios.go), but only over the
+// share of them client w of clients owns (those whose number is w modulo
+// clients): the service's event writers each own their customers, so that
+// their groups never wait for each other's locks, and so do the limit's
+// clients.
+func newLimitGroup(r *rand.Rand, n, customers, w, clients int, at time.Time) limitGroup {
 	g := limitGroup{at: at}
+	owned := (customers - w + clients - 1) / clients
 	for range n {
 		k := seq.Add(1)
 		g.events = append(g.events, fmt.Sprintf("lim-%d", k))
-		g.customers = append(g.customers, fmt.Sprintf("B%05d", r.IntN(customers)))
+		g.customers = append(g.customers, fmt.Sprintf("B%05d", w+clients*r.IntN(owned)))
 		g.shipments = append(g.shipments, fmt.Sprintf("LS%d", k))
 		g.amounts = append(g.amounts, fmt.Sprintf("%d.%02d", 1+r.IntN(500), r.IntN(100)))
 	}
@@ -317,7 +323,7 @@ func driveLimit(name string, lr limitRun, n int, d time.Duration) measure {
 			defer conn.Close(ctx)
 			for time.Now().Before(stop) {
 				now := time.Now()
-				g := newLimitGroup(r, limitGroupSize, *customers, now.Add(-time.Second))
+				g := newLimitGroup(r, limitGroupSize, *customers, w, n, now.Add(-time.Second))
 				t0 := time.Now()
 				if err := lr.write(ctx, conn, g, r.IntN(ledger.DefaultHotBuckets), now); err != nil {
 					mine2[limitKind(err)] += limitGroupSize

@@ -44,16 +44,18 @@ var (
 	// rest to the server and the database, and its scheduler spins less.
 	procs        = flag.Int("procs", 1, "GOMAXPROCS of the load generator (0: Go's default)")
 	receiverOnly = flag.Bool("receiver", false, "internal: be scenario 1w's webhook receiver (a process of its own)")
-	only         = flag.String("only", "", "tuning: run only these scenarios (\"1,3\"), print the report and write none")
+	only         = flag.String("only", "", "tuning: run only these scenarios, by number or label (\"1,1w,3,3L\"), print the report and write none")
 )
 
 // funded is how many customers get a deposit and points at setup; scenarios
 // 4 and 5 spend and read from them.
 const funded = 1000
 
-// want reports whether scenario n runs.
+// want reports whether scenario n runs: -only names it by number or by
+// label (6 or 1w, 8 or 3L).
 func want(n int) bool {
-	return *only == "" || slices.Contains(strings.Split(*only, ","), strconv.Itoa(n))
+	names := strings.Split(*only, ",")
+	return *only == "" || slices.Contains(names, strconv.Itoa(n)) || slices.Contains(names, label(n))
 }
 
 func main() {
@@ -106,6 +108,13 @@ func run(ctx context.Context) error {
 		}
 		rep.rounds = append(rep.rounds, one)
 	}
+	if want(3) {
+		fp, err := footprintPass(ctx, env)
+		if err != nil {
+			return fmt.Errorf("footprint: %w", err)
+		}
+		rep.footprint = &fp
+	}
 	if want(5) {
 		logf("scenario 5: seeding %d postings", *postings)
 		if err := seedPostings(ctx, env.url, *postings/2); err != nil {
@@ -148,8 +157,8 @@ func run(ctx context.Context) error {
 	return os.WriteFile(*out, []byte(text), 0o644)
 }
 
-// measureRun is one run: pgbench, then scenarios 1, 1w, 2, 3 and 4, back to back, each
-// after a checkpoint so that none pays for the dirty pages of the one before.
+// measureRun is one run: pgbench, then scenarios 1, 1w, 1s, 2, 3, 3L and 4, back to
+// back, each after a checkpoint so that none pays for the dirty pages of the one before.
 func measureRun(ctx context.Context, env *bench) (round, error) {
 	one := round{scenarios: map[int]measure{}, cpu: map[int]ticks{}}
 	if err := env.checkpoint(ctx); err != nil {
@@ -168,8 +177,14 @@ func measureRun(ctx context.Context, env *bench) (round, error) {
 			return one, err
 		}
 		before := cpuNow(env)
+		wal, err := env.walNow(ctx)
+		if err != nil {
+			return one, err
+		}
 		var m measure
 		switch s.n {
+		case 8:
+			m = driveLimit(s.name, env.limit, s.clients, *duration)
 		case 6:
 			if m, err = withWebhook(env, s); err != nil {
 				return one, err
@@ -187,6 +202,13 @@ func measureRun(ctx context.Context, env *bench) (round, error) {
 		}
 		if s.n == 1 || s.n == 6 {
 			one.cpu[s.n] = cpuNow(env).since(before)
+		}
+		if s.n == 3 || s.n == 8 {
+			end, err := env.walNow(ctx)
+			if err != nil {
+				return one, err
+			}
+			m.walBytes = end - wal
 		}
 		one.scenarios[s.n] = m
 	}

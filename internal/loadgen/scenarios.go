@@ -45,7 +45,8 @@ func events(n int) func(*rand.Rand) request {
 const batchSize = 500
 
 // scenarios are scenarios 1 to 4, 6 (1 with a webhook endpoint) and 7 (1
-// without the chain's sealer), both right after 1, measured in every run
+// without the chain's sealer), both right after 1, and 8 (3L, the schema's
+// own limit, without the server) right after 3, measured in every run
 // beside pgbench.
 func scenarios() []scenario {
 	return []scenario{
@@ -60,6 +61,8 @@ func scenarios() []scenario {
 			}
 			return request{path: "/v1/events/batch", body: map[string]any{"events": evs}, events: batchSize}
 		}},
+		// The schema's own limit (limit.go): scenario 3's rows by SQL alone.
+		{8, fmt.Sprintf("3L. the schema's own limit: scenario 3's rows written by SQL alone, a transaction per %d events, 4 clients", limitGroupSize), 4, nil},
 		{4, fmt.Sprintf("4. mix: deposits, charges, redemptions, balance reads, %d clients", *clients), *clients, func(r *rand.Rand) request {
 			k := seq.Add(1)
 			cust := fmt.Sprintf("B%05d", r.IntN(funded))

@@ -44,6 +44,7 @@ type bench struct {
 	client     *client
 	receiver   *receiver      // scenario 6's webhook endpoint
 	standby    *pgdev.Cluster // scenario 5d's, once made
+	limit      limitRun       // scenario 3L's database and key
 }
 
 // setUp creates a fresh cluster, initialises pgbench's tables, starts the
@@ -117,8 +118,48 @@ func setUp(ctx context.Context) (*bench, error) {
 	if err := setupData(env.client); err != nil {
 		return nil, err
 	}
+	if want(8) {
+		if err := env.copyForLimit(ctx); err != nil {
+			return nil, fmt.Errorf("the limit's database: %w", err)
+		}
+	}
 	ok = true
 	return env, nil
+}
+
+// copyForLimit makes scenario 3L's database, tally_limit, a copy of the
+// service's as setup left it (the same schema, customers, accounts,
+// balances and keys), on the same cluster. A copy needs its template
+// unused: the server stops for it, and serves again.
+func (env *bench) copyForLimit(ctx context.Context) error {
+	logf("setup: the limit's database, a copy of the service's")
+	env.srv.stop()
+	if err := env.waitAlone(ctx); err != nil {
+		return err
+	}
+	admin, err := env.cluster.URL("postgres")
+	if err != nil {
+		return err
+	}
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		return err
+	}
+	_, err = conn.Exec(ctx, `CREATE DATABASE tally_limit TEMPLATE tally`)
+	conn.Close(ctx)
+	if err != nil {
+		return err
+	}
+	if env.srv, err = startServer(env.url); err != nil {
+		return err
+	}
+	env.client.base = "http://" + env.srv.addr
+	url, err := env.cluster.URL("tally_limit")
+	if err != nil {
+		return err
+	}
+	env.limit, err = openLimit(ctx, url)
+	return err
 }
 
 func (env *bench) tearDown() {
