@@ -28,11 +28,11 @@ const footprintBatches = 16
 
 // tableFootprint is what one table gained over the footprint's events.
 type tableFootprint struct {
-	table                        string
-	inserted, updated, hot       int64
-	indexEntries                 int64
-	heapBytes, indexBytes        int64
-	indexes, partialIndexes      int
+	table                   string
+	inserted, updated, hot  int64
+	indexEntries            int64
+	heapBytes, indexBytes   int64
+	indexes, partialIndexes int
 }
 
 // footprint is the footprint's measure: its events and what each table
