@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
@@ -154,4 +155,31 @@ ON CONFLICT DO NOTHING`, ledger.DefaultHotBuckets); err != nil {
 	}
 	t.Logf("rows written by a group of %d events, each way: %v", len(of), real)
 	e.Reconcile()
+}
+
+// TestLimitClientsOwnTheirCustomers: each of the limit's clients writes
+// only for its own share of the customers (number modulo clients), all of
+// them within the customers setup made, so that no two groups in flight
+// lock the same customer.
+func TestLimitClientsOwnTheirCustomers(t *testing.T) {
+	const customers, clients = 10, 4
+	seen := map[string]int{}
+	for w := range clients {
+		r := rand.New(rand.NewPCG(uint64(w), 1))
+		g := newLimitGroup(r, 200, customers, w, clients, time.Now())
+		if len(g.events) != 200 || len(g.customers) != 200 || len(g.shipments) != 200 || len(g.amounts) != 200 {
+			t.Fatalf("client %d: a group of %d events, %d customers, %d shipments, %d amounts; want 200 each",
+				w, len(g.events), len(g.customers), len(g.shipments), len(g.amounts))
+		}
+		for _, c := range g.customers {
+			var n int
+			if _, err := fmt.Sscanf(c, "B%05d", &n); err != nil || n < 0 || n >= customers || n%clients != w {
+				t.Fatalf("client %d wrote for customer %s", w, c)
+			}
+			seen[c]++
+		}
+	}
+	if len(seen) != customers {
+		t.Errorf("the clients wrote for %d customers of %d: %v", len(seen), customers, seen)
+	}
 }

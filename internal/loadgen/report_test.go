@@ -80,3 +80,36 @@ func TestReportFlagsErrorsBelowTheThreshold(t *testing.T) {
 		}
 	}
 }
+
+// TestReportRatesScenario3AgainstTheLimit: the ratio of scenario 3 to the
+// schema's own limit is taken within each run, its median judged against
+// 0.9, and a run without the limit has none.
+func TestReportRatesScenario3AgainstTheLimit(t *testing.T) {
+	ms := func(n int, events int64) measure {
+		return measure{name: fmt.Sprintf("%s. test", label(n)), clients: 4, unit: "events/s", ok: events, answered: 1, elapsed: time.Second}
+	}
+	run := func(s3, limit int64) round {
+		return round{pgbench: pgbenchResult{tps: 1000, txns: 1000}, scenarios: map[int]measure{3: ms(3, s3), 8: ms(8, limit)}}
+	}
+	defer func(was string) { *only = was }(*only)
+	*only = "3,3L"
+	// 9,000 ÷ 10,000 = 0.90, 4,000 ÷ 5,000 = 0.80, 19,000 ÷ 20,000 = 0.95: the median is 0.90.
+	rep := &report{rounds: []round{run(9000, 10000), run(4000, 5000), run(19000, 20000)}}
+	text := rep.render()
+	for _, want := range []string{
+		"| scenario 3 >= 0.9x the schema's own limit (3L) | 0.90x (0.80x–0.95x) | met |",
+		"| 2 | 1000 | 4000 events/s | 5000 events/s | — | — | 0.80x |",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("report lacks %q:\n%s", want, text)
+		}
+	}
+	rep = &report{rounds: []round{run(8900, 10000)}}
+	if text := rep.render(); !strings.Contains(text, "| scenario 3 >= 0.9x the schema's own limit (3L) | 0.89x | **missed** |") {
+		t.Errorf("0.89x is not reported missed:\n%s", text)
+	}
+	delete(rep.rounds[0].scenarios, 8)
+	if text := rep.render(); strings.Contains(text, "schema's own limit (3L) |") {
+		t.Errorf("a run without the limit is judged against it:\n%s", text)
+	}
+}

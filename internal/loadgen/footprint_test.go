@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tally-ledger/tally/internal/testdb"
+)
+
+// TestFootprintCountsRowsAndIndexEntries: rows written between two quiet
+// snapshots are counted on their table alone, and their index entries are
+// one per index for each row, but for a partial index only the rows that
+// meet its predicate.
+func TestFootprintCountsRowsAndIndexEntries(t *testing.T) {
+	ctx := context.Background()
+	env := &bench{url: testdb.New(t)}
+	exec := func(q string) {
+		t.Helper()
+		conn, err := pgx.Connect(ctx, env.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+		conn.Close(ctx)
+		// The backend flushes its counts as it exits.
+		if err := env.waitAlone(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exec(`INSERT INTO webhook_endpoints (url, types, secret, created_at, updated_at)
+VALUES ('https://example.com/hook', '{points.earned}', 'whsec_test', now(), now())`)
+	before, err := env.snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Three deliveries, two of them pending: webhook_deliveries has a
+	// primary key, a unique (endpoint, notification) and two indexes of the
+	// pending deliveries only.
+	exec(`INSERT INTO webhook_deliveries (endpoint_id, notification_id, ntf_xid, status, created_at, next_attempt_at, deliver_by)
+SELECT (SELECT id FROM webhook_endpoints), n, '1', s, now(), now(), now() + interval '1 day'
+FROM (VALUES (1, 'pending'), (2, 'delivered'), (3, 'pending')) AS v (n, s)`)
+	after, err := env.snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.lsn <= before.lsn || after.xmax <= before.xmax {
+		t.Errorf("WAL %d to %d, transactions %d to %d: neither moved on", before.lsn, after.lsn, before.xmax, after.xmax)
+	}
+	var tables []tableFootprint
+	err = env.query(ctx, func(conn *pgx.Conn) error {
+		tables, err = tableFootprints(ctx, conn, before, after)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tables) != 1 {
+		t.Fatalf("tables written: %+v; want webhook_deliveries alone", tables)
+	}
+	got := tables[0]
+	if got.table != "webhook_deliveries" || got.inserted != 3 || got.updated != 0 || got.indexes != 4 || got.partialIndexes != 2 ||
+		got.indexEntries != 3+3+2+2 || got.heapBytes <= 0 {
+		t.Errorf("footprint %+v; want webhook_deliveries: 3 rows inserted, 4 indexes (2 partial), 10 index entries, heap grown", got)
+	}
+}
