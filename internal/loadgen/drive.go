@@ -188,7 +188,7 @@ type measure struct {
 	// 3L): it has no server RSS.
 	noServer bool
 	// walBytes is the WAL the cluster wrote during the measure (scenarios
-	// 3 and 3L), from pg_current_wal_lsn before and after it.
+	// 3 and 3L), from pg_current_wal_insert_lsn before and after it.
 	walBytes int64
 }
 

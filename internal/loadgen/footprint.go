@@ -58,7 +58,7 @@ type statsSnapshot struct {
 func (env *bench) walNow(ctx context.Context) (int64, error) {
 	var lsn int64
 	err := env.query(ctx, func(conn *pgx.Conn) error {
-		return conn.QueryRow(ctx, `SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint`).Scan(&lsn)
+		return conn.QueryRow(ctx, `SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint`).Scan(&lsn)
 	})
 	return lsn, err
 }
@@ -121,7 +121,7 @@ FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid`)
 		}); err != nil {
 			return err
 		}
-		return conn.QueryRow(ctx, `SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint, (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint`).
+		return conn.QueryRow(ctx, `SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint, (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint`).
 			Scan(&s.xmax, &s.lsn)
 	})
 	return s, err
@@ -303,6 +303,6 @@ func (rep *report) renderFootprint(b *strings.Builder) {
 	if len(lim) > 0 {
 		fmt.Fprintf(b, "; %s over scenario 3L", spreadOf(lim).show("%.0f bytes"))
 	}
-	b.WriteString(" (pg_current_wal_lsn before and after, over the events acknowledged; scenarios 3 and 3L each begin at a CHECKPOINT, " +
+	b.WriteString(" (pg_current_wal_insert_lsn before and after, over the events acknowledged; scenarios 3 and 3L each begin at a CHECKPOINT, " +
 		"so theirs include a full-page image of every page they touch first).\n")
 }
