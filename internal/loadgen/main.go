@@ -108,6 +108,11 @@ func run(ctx context.Context) error {
 		}
 		rep.rounds = append(rep.rounds, one)
 	}
+	if want(8) {
+		if err := env.dropLimit(ctx); err != nil {
+			return fmt.Errorf("dropping the limit's database: %w", err)
+		}
+	}
 	if want(3) {
 		fp, err := footprintPass(ctx, env)
 		if err != nil {

@@ -162,6 +162,22 @@ func (env *bench) copyForLimit(ctx context.Context) error {
 	return err
 }
 
+// dropLimit drops scenario 3L's database once the runs are over: scenario
+// 5d's standby need not copy it.
+func (env *bench) dropLimit(ctx context.Context) error {
+	admin, err := env.cluster.URL("postgres")
+	if err != nil {
+		return err
+	}
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, `DROP DATABASE IF EXISTS tally_limit WITH (FORCE)`)
+	return err
+}
+
 func (env *bench) tearDown() {
 	if env.srv != nil {
 		env.srv.stop()
