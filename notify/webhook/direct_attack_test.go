@@ -338,6 +338,9 @@ func TestTwoDispatchersDeliverEverythingInOrderPerCustomer(t *testing.T) {
 		case rank[e.id] > upTo[k]:
 			if violations++; violations <= 5 {
 				t.Errorf("%s: %s (customer %s, #%d) arrived while #%d was not accepted", e.path, e.id, c, rank[e.id], upTo[k])
+				if violations == 1 {
+					f.explainOrder(e.path, c)
+				}
 			}
 		}
 	}

@@ -184,6 +184,35 @@ func (f *fixture) subscribe(s *webhook.Service, r *receiver, owner webhook.Owner
 }
 
 // count counts the deliveries that match where (with args).
+// explainOrder logs, for a test that saw a customer's notifications reach
+// an endpoint (by its URL's path) out of order, each of the customer's
+// notifications in feed order with its delivery to that endpoint: what
+// a failure needs to tell a wrong feed order from a wrong dispatch.
+func (f *fixture) explainOrder(path, customer string) {
+	f.t.Helper()
+	rows, err := f.pool.Query(context.Background(), `SELECT n.id, n.xid::text, coalesce(d.status, '-'), coalesce(d.attempts, 0),
+       coalesce(to_char(d.created_at, 'HH24:MI:SS.MS'), '-'), coalesce(to_char(d.delivered_at, 'HH24:MI:SS.MS'), '-')
+FROM notifications n
+LEFT JOIN webhook_deliveries d ON d.notification_id = n.id
+    AND d.endpoint_id = (SELECT id FROM webhook_endpoints WHERE url LIKE '%' || $2)
+WHERE n.customer_id = $1 ORDER BY n.xid, n.id`, customer, path)
+	if err != nil {
+		f.t.Log(err)
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var xid, status, created, delivered string
+		var attempts int
+		if err := rows.Scan(&id, &xid, &status, &attempts, &created, &delivered); err != nil {
+			f.t.Log(err)
+			return
+		}
+		f.t.Logf("  ntf_%d xid %s: %s after %d attempts, created %s, delivered %s", id, xid, status, attempts, created, delivered)
+	}
+}
+
 func (f *fixture) count(where string, args ...any) int {
 	f.t.Helper()
 	var n int
