@@ -279,14 +279,14 @@ func (rep *report) renderFootprint(b *strings.Builder) {
 		if t.partialIndexes > 0 {
 			ix += fmt.Sprintf(" (%d partial)", t.partialIndexes)
 		}
-		fmt.Fprintf(b, "| %s | %.2f | %.2f (%.2f) | %s | %.2f | %.0f | %.0f |\n", t.table, per(t.inserted+t.updated), per(t.updated), per(t.hot),
+		fmt.Fprintf(b, "| %s | %.3f | %.3f (%.3f) | %s | %.3f | %.0f | %.0f |\n", t.table, per(t.inserted+t.updated), per(t.updated), per(t.hot),
 			ix, per(t.indexEntries), per(t.heapBytes), per(t.indexBytes))
 		rows += t.inserted + t.updated
 		entries += t.indexEntries
 		heap += t.heapBytes
 		index += t.indexBytes
 	}
-	fmt.Fprintf(b, "| **total** | **%.2f** | | | **%.2f** | **%.0f** | **%.0f** |\n", per(rows), per(entries), per(heap), per(index))
+	fmt.Fprintf(b, "| **total** | **%.3f** | | | **%.3f** | **%.0f** | **%.0f** |\n", per(rows), per(entries), per(heap), per(index))
 	fmt.Fprintf(b, "\nWAL per event: **%.0f bytes** over these events", per(fp.walBytes))
 	var s3, lim []float64
 	for _, rd := range rep.rounds {
