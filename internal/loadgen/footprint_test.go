@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -65,5 +66,26 @@ FROM (VALUES (1, 'pending'), (2, 'delivered'), (3, 'pending')) AS v (n, s)`)
 	if got.table != "webhook_deliveries" || got.inserted != 3 || got.updated != 0 || got.indexes != 4 || got.partialIndexes != 2 ||
 		got.indexEntries != 3+3+2+2 || got.heapBytes <= 0 {
 		t.Errorf("footprint %+v; want webhook_deliveries: 3 rows inserted, 4 indexes (2 partial), 10 index entries, heap grown", got)
+	}
+}
+
+// TestFootprintTableIsPerEvent: the footprint's table divides every count
+// by the events, and its total sums the tables.
+func TestFootprintTableIsPerEvent(t *testing.T) {
+	rep := &report{footprint: &footprint{events: 1000, clients: 4, walBytes: 4_900_000, tables: []tableFootprint{
+		{table: "postings", inserted: 2000, indexEntries: 12000, heapBytes: 170_000, indexBytes: 500_000, indexes: 6},
+		{table: "balance_buckets", updated: 600, hot: 400, indexEntries: 200, indexBytes: 3000, indexes: 1},
+	}}}
+	var b strings.Builder
+	rep.renderFootprint(&b)
+	for _, want := range []string{
+		"| postings | 2.000 | 0.000 (0.000) | 6 | 12.000 | 170 | 500 |",
+		"| balance_buckets | 0.600 | 0.600 (0.400) | 1 | 0.200 | 0 | 3 |",
+		"| **total** | **2.600** | | | **12.200** | **170** | **503** |",
+		"WAL per event: **4900 bytes** over these events",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("footprint lacks %q:\n%s", want, b.String())
+		}
 	}
 }
