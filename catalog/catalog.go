@@ -13,6 +13,7 @@ package catalog
 import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tally-ledger/tally/internal/coalesce"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 )
@@ -28,12 +29,16 @@ type Service struct {
 	db        *pgxpool.Pool // the catalogue's tables, outside ledger transactions
 	ledger    *ledger.Ledger
 	customers *loyalty.Service
+	// redemptions are made in groups (groups.go)
+	redemptions *coalesce.Coalescer[redeemJob, redeemResult]
 }
 
 // New returns the catalogue on the ledger; db is the pool of the same
 // (migrated) database, customers the loyalty programme it serves.
 func New(db *pgxpool.Pool, l *ledger.Ledger, customers *loyalty.Service) *Service {
-	return &Service{db: db, ledger: l, customers: customers}
+	s := &Service{db: db, ledger: l, customers: customers}
+	s.redemptions = s.newRedemptionQueue()
+	return s
 }
 
 // Owns reports whether entries of the kind are the catalogue's: a

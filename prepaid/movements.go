@@ -181,7 +181,9 @@ type pricer func(m *MoneyMovement, rs rules.RuleSet, principal, rebate decimal.D
 // move is the shape of every money movement: lock the customer (which
 // serialises their movements and makes a concurrent twin wait, then
 // replay), price it from the balances, post it, keep it, announce it
-// (notices). A replay announces nothing again.
+// (notices). A replay announces nothing again. Movements are written in
+// groups (groups.go), one transaction for those that queued meanwhile; a
+// preview runs alone, in a transaction rolled back.
 func (s *Service) move(ctx context.Context, kind string, in MoneyInput, actor string, price pricer) (MoneyMovement, bool, error) {
 	if err := s.checkMoney(kind, &in); err != nil {
 		return MoneyMovement{}, false, err
@@ -192,89 +194,113 @@ func (s *Service) move(ctx context.Context, kind string, in MoneyInput, actor st
 		A    decimal.Decimal
 		T    time.Time
 	}{in.CustomerID, in.ShipmentID, in.Amount.Round(2), sent})
-	hash := sha256.Sum256(canon)
-	var (
-		out      MoneyMovement
-		replayed bool
-	)
-	inTx := s.ledger.InTx
-	if in.Preview {
-		inTx = s.ledger.Preview
-	}
-	err := inTx(ctx, func(tx *ledger.Tx) error {
-		replayed = false
-		if _, err := loyalty.LockCustomer(ctx, tx, in.CustomerID); err != nil {
-			return err
-		}
-		var stored []byte
-		err := tx.QueryRow(ctx, `SELECT request_hash FROM money_movements WHERE space = $1 AND kind = $2 AND id = $3`,
-			in.Space, kind, in.ID).Scan(&stored)
+	j := moneyJob{kind: kind, in: in, actor: actor, price: price, hash: sha256.Sum256(canon)}
+	if !in.Preview {
+		r, err := s.movements.Submit([]moneyJob{j})[0].Wait(ctx)
 		if err == nil {
-			if string(stored) != string(hash[:]) {
-				return &fault.Error{Code: fault.IdempotencyConflict, Message: kind + " " + in.ID + " was already recorded with other details"}
-			}
-			replayed = true
-			out, err = moneyMovement(ctx, tx, kind, in.Space, in.ID)
-			return err
+			err = r.err
 		}
-		if !errors.Is(err, pgx.ErrNoRows) {
-			return err
-		}
-		at := sent // when it happened: when it is recorded, unless the caller said
-		if at.IsZero() {
-			at = tx.Now().UTC().Truncate(time.Microsecond)
-		}
-		if err := s.customers.CheckBackdating(ctx, tx, at); err != nil {
-			return err
-		}
-		rs, err := s.customers.RulesAtIn(ctx, tx, at)
-		if err != nil {
-			return err
-		}
-		principal, rebate, err := prepaidBalances(ctx, tx, in.CustomerID)
-		if err != nil {
-			return err
-		}
-		m := MoneyMovement{Kind: kind, ID: in.ID, CustomerID: in.CustomerID, Amount: in.Amount, OccurredAt: at,
-			RuleVersion: rs.Version}
-		if in.ShipmentID != "" {
-			m.ShipmentID = &in.ShipmentID
-		}
-		postings, err := price(&m, rs, principal, rebate)
-		if err != nil {
-			return err
-		}
-		version := rs.Version
-		meta, _ := json.Marshal(map[string]any{kind + "_id": in.ID, "customer_id": in.CustomerID, "rate": m.Rate,
-			"shipment_id": m.ShipmentID})
-		entry, err := tx.Post(ctx, ledger.EntryInput{Kind: kind, EffectiveAt: at, Actor: actor, Metadata: meta,
-			Postings: postings, RuleVersion: &version})
-		if err != nil {
-			return err
-		}
-		low, err := lowBalanceNotices(ctx, tx, &m, entry.ID, principal, rebate, postings)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO money_movements (kind, id, customer_id, amount, occurred_at, shipment_id,
-    rate, rebate, from_principal, from_rebate, clawback, rule_version, request_hash, entry_id, created_at, space)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`, kind, in.ID, in.CustomerID, in.Amount, at,
-			m.ShipmentID, m.Rate, m.Rebate, m.FromPrincipal, m.FromRebate, m.Clawback, rs.Version, hash[:], entry.ID, tx.Now(),
-			in.Space); err != nil {
-			if fault.UniqueViolation(err, "") {
-				// Taken meanwhile by a request for another customer (one for
-				// the same customer would have waited on its lock).
-				return &fault.Error{Code: fault.IdempotencyConflict, Message: kind + " " + in.ID + " was already recorded with other details"}
-			}
-			return err
-		}
-		if out, err = moneyMovement(ctx, tx, kind, in.Space, in.ID); err != nil {
-			return err
-		}
-		_, err = notify.Emit(ctx, tx, append(notices(out), low...)...)
+		return r.m, r.replayed, err
+	}
+	var r moneyResult
+	err := s.ledger.Preview(ctx, func(tx *ledger.Tx) (err error) {
+		r, err = s.moveTx(ctx, tx, j)
 		return err
 	})
-	return out, replayed, err
+	return r.m, r.replayed, err
+}
+
+// moneyJob is a checked movement to record.
+type moneyJob struct {
+	kind  string
+	in    MoneyInput
+	actor string
+	price pricer
+	hash  [sha256.Size]byte // of the request: its replays must match it
+}
+
+// moneyResult is what recording a movement answered: the movement,
+// whether it was a replay, or its refusal.
+type moneyResult struct {
+	m        MoneyMovement
+	replayed bool
+	err      error
+}
+
+// moveTx records j in tx, or answers the movement recorded earlier with
+// its id; a refusal is its error.
+func (s *Service) moveTx(ctx context.Context, tx *ledger.Tx, j moneyJob) (moneyResult, error) {
+	kind, in, hash := j.kind, j.in, j.hash
+	if _, err := loyalty.LockCustomer(ctx, tx, in.CustomerID); err != nil {
+		return moneyResult{}, err
+	}
+	var stored []byte
+	err := tx.QueryRow(ctx, `SELECT request_hash FROM money_movements WHERE space = $1 AND kind = $2 AND id = $3`,
+		in.Space, kind, in.ID).Scan(&stored)
+	if err == nil {
+		if string(stored) != string(hash[:]) {
+			return moneyResult{}, &fault.Error{Code: fault.IdempotencyConflict, Message: kind + " " + in.ID + " was already recorded with other details"}
+		}
+		out, err := moneyMovement(ctx, tx, kind, in.Space, in.ID)
+		return moneyResult{m: out, replayed: true}, err
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return moneyResult{}, err
+	}
+	at := in.OccurredAt // when it happened: when it is recorded, unless the caller said
+	if at.IsZero() {
+		at = tx.Now().UTC().Truncate(time.Microsecond)
+	}
+	if err := s.customers.CheckBackdating(ctx, tx, at); err != nil {
+		return moneyResult{}, err
+	}
+	rs, err := s.customers.RulesAtIn(ctx, tx, at)
+	if err != nil {
+		return moneyResult{}, err
+	}
+	principal, rebate, err := prepaidBalances(ctx, tx, in.CustomerID)
+	if err != nil {
+		return moneyResult{}, err
+	}
+	m := MoneyMovement{Kind: kind, ID: in.ID, CustomerID: in.CustomerID, Amount: in.Amount, OccurredAt: at,
+		RuleVersion: rs.Version}
+	if in.ShipmentID != "" {
+		m.ShipmentID = &in.ShipmentID
+	}
+	postings, err := j.price(&m, rs, principal, rebate)
+	if err != nil {
+		return moneyResult{}, err
+	}
+	version := rs.Version
+	meta, _ := json.Marshal(map[string]any{kind + "_id": in.ID, "customer_id": in.CustomerID, "rate": m.Rate,
+		"shipment_id": m.ShipmentID})
+	entry, err := tx.Post(ctx, ledger.EntryInput{Kind: kind, EffectiveAt: at, Actor: j.actor, Metadata: meta,
+		Postings: postings, RuleVersion: &version})
+	if err != nil {
+		return moneyResult{}, err
+	}
+	low, err := lowBalanceNotices(ctx, tx, &m, entry.ID, principal, rebate, postings)
+	if err != nil {
+		return moneyResult{}, err
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO money_movements (kind, id, customer_id, amount, occurred_at, shipment_id,
+    rate, rebate, from_principal, from_rebate, clawback, rule_version, request_hash, entry_id, created_at, space)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`, kind, in.ID, in.CustomerID, in.Amount, at,
+		m.ShipmentID, m.Rate, m.Rebate, m.FromPrincipal, m.FromRebate, m.Clawback, rs.Version, hash[:], entry.ID, tx.Now(),
+		in.Space); err != nil {
+		if fault.UniqueViolation(err, "") {
+			// Taken meanwhile by a request for another customer (one for
+			// the same customer would have waited on its lock).
+			return moneyResult{}, &fault.Error{Code: fault.IdempotencyConflict, Message: kind + " " + in.ID + " was already recorded with other details"}
+		}
+		return moneyResult{}, err
+	}
+	out, err := moneyMovement(ctx, tx, kind, in.Space, in.ID)
+	if err != nil {
+		return moneyResult{}, err
+	}
+	_, err = notify.Emit(ctx, tx, append(notices(out), low...)...)
+	return moneyResult{m: out}, err
 }
 
 // DepositNotice is the payload of a deposit.received notification.

@@ -13,6 +13,7 @@
 package prepaid
 
 import (
+	"github.com/tally-ledger/tally/internal/coalesce"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 )
@@ -28,12 +29,15 @@ const (
 type Service struct {
 	ledger    *ledger.Ledger
 	customers *loyalty.Service
+	movements *coalesce.Coalescer[moneyJob, moneyResult] // written in groups
 }
 
 // New returns prepaid money on the ledger, for the customers of the
 // loyalty programme (on the same ledger).
 func New(l *ledger.Ledger, customers *loyalty.Service) *Service {
-	return &Service{ledger: l, customers: customers}
+	s := &Service{ledger: l, customers: customers}
+	s.movements = s.newMovementQueue()
+	return s
 }
 
 // Owns reports whether entries of the kind are money movements, corrected
