@@ -16,7 +16,7 @@ import (
 // transaction, whatever its callers' contexts: one caller giving up must
 // not abort its neighbours.
 const (
-	groupWriters = 2
+	groupWriters = 4
 	groupMaxJobs = 500
 	groupTimeout = 60 * time.Second
 )
@@ -34,8 +34,8 @@ func (s *Service) newRedemptionQueue() *coalesce.Coalescer[redeemJob, redeemResu
 // redeemGroup makes a group of redemptions in one transaction and answers
 // each one's result, by index. It locks the group's customers, then its
 // products, each in id order (the order a redemption alone takes them in),
-// so that groups never wait for each other in a cycle and a hot product is
-// locked once per group, not once per redemption. Then it makes each
+// so that groups never wait for each other in a cycle and a featured
+// product's stock is locked once per group, not once per redemption. Then it makes each
 // redemption, in order, as it would be made alone (redeemTx), in a
 // savepoint: a refusal (out of stock, over a limit, too few points, a
 // reused id) undoes only what that redemption did, and the redemptions
@@ -77,14 +77,18 @@ func (s *Service) redeemGroup(group []redeemJob) ([]redeemResult, error) {
 	return outs, err
 }
 
-// lockProducts locks the products' rows (skus in any order, repeats
-// allowed) until tx ends, in sku order, in one statement, as product(...,
-// true) locks one; an unknown sku is skipped.
+// lockProducts locks the products (skus in any order, repeats allowed)
+// until tx ends as lockForRedemption locks one, in one statement: the
+// featured ones for update, in sku order, then the others for share (which
+// never wait for each other). An unknown sku is skipped.
 func lockProducts(ctx context.Context, tx *ledger.Tx, skus []string) error {
 	skus = slices.Clone(skus)
 	slices.Sort(skus)
 	skus = slices.Compact(skus)
-	_, err := tx.Exec(ctx, `SELECT p.sku FROM unnest($1::text[]) AS u (sku)
-CROSS JOIN LATERAL (SELECT sku FROM products WHERE sku = u.sku OFFSET 0 FOR UPDATE) p`, skus)
+	_, err := tx.Exec(ctx, `WITH featured AS (SELECT p.sku FROM unnest($1::text[]) AS u (sku)
+    CROSS JOIN LATERAL (SELECT sku FROM products WHERE sku = u.sku AND kind = 'featured' OFFSET 0 FOR UPDATE) p),
+  other AS (SELECT p.sku FROM unnest($1::text[]) AS u (sku)
+    CROSS JOIN LATERAL (SELECT sku FROM products WHERE sku = u.sku AND kind <> 'featured' OFFSET 0 FOR SHARE) p)
+SELECT sku FROM featured UNION ALL SELECT sku FROM other`, skus)
 	return err
 }

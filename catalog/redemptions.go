@@ -87,8 +87,7 @@ func (s *Service) Redeem(ctx context.Context, in RedemptionInput, actor string) 
 	if len(bad) > 0 {
 		return Redemption{}, false, &fault.Error{Code: fault.Invalid, Message: "the redemption is invalid", Fields: bad}
 	}
-	canon, _ := json.Marshal(in)
-	j := redeemJob{in: in, actor: actor, hash: sha256.Sum256(canon)}
+	j := newRedeemJob(in, actor)
 	if !in.Preview {
 		r, err := s.redemptions.Submit([]redeemJob{j})[0].Wait(ctx)
 		if err == nil {
@@ -111,6 +110,11 @@ type redeemJob struct {
 	hash  [sha256.Size]byte // of the request: its replays must match it
 }
 
+func newRedeemJob(in RedemptionInput, actor string) redeemJob {
+	canon, _ := json.Marshal(in)
+	return redeemJob{in: in, actor: actor, hash: sha256.Sum256(canon)}
+}
+
 // redeemResult is what redeeming answered: the redemption, whether it
 // was a replay, or its refusal.
 type redeemResult struct {
@@ -125,13 +129,14 @@ func (s *Service) redeemTx(ctx context.Context, tx *ledger.Tx, j redeemJob) (red
 	in, actor, hash := j.in, j.actor, j.hash
 	now := tx.Now()
 	// Locks: the customer (its redemptions are serialised: limits), then
-	// the product (stock), then the claim on the id, which a concurrent
-	// twin waits on and then replays. The product is locked before the
-	// claim's foreign key takes its share lock, never upgraded after.
+	// the product (lockForRedemption: its stock, or its terms), then the
+	// claim on the id, which a concurrent twin waits on and then replays.
+	// The product is locked before the claim's foreign key takes its key
+	// share lock, never upgraded after.
 	if _, err := loyalty.LockCustomer(ctx, tx, in.CustomerID); err != nil {
 		return redeemResult{}, err
 	}
-	p, err := product(ctx, tx, in.SKU, true)
+	p, err := lockForRedemption(ctx, tx, in.SKU)
 	if err != nil {
 		return redeemResult{}, err
 	}
@@ -345,7 +350,7 @@ func (s *Service) cancelRedemption(ctx context.Context, space, id, reason, actor
 		if _, err := loyalty.LockCustomer(ctx, tx, r.CustomerID); err != nil {
 			return err
 		}
-		if _, err := product(ctx, tx, r.SKU, true); err != nil {
+		if _, err := lockForRedemption(ctx, tx, r.SKU); err != nil {
 			return err
 		}
 		entry, err := tx.Reverse(ctx, r.EntryID, ledger.ReversalInput{Actor: actor, Reason: reason, Kind: KindCancelled,

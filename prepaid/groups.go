@@ -15,7 +15,7 @@ import (
 // transaction, whatever its callers' contexts: one caller giving up must
 // not abort its neighbours.
 const (
-	groupWriters = 2
+	groupWriters = 4
 	groupMaxJobs = 500
 	groupTimeout = 60 * time.Second
 )

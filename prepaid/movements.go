@@ -105,20 +105,22 @@ func (s *Service) checkMoney(kind string, in *MoneyInput) error {
 // Errors: fault.Invalid, fault.InvalidAmount, fault.UnknownCustomer,
 // fault.IdempotencyConflict, fault.OccurredAtTooOld.
 func (s *Service) Deposit(ctx context.Context, in MoneyInput, actor string) (MoneyMovement, bool, error) {
-	return s.move(ctx, Deposit, in, actor, func(m *MoneyMovement, rs rules.RuleSet, _, _ decimal.Decimal) ([]ledger.PostingInput, error) {
-		rate, rebate := rs.Rebate(in.Amount)
-		m.Rate, m.Rebate = &rate, &rebate
-		postings := []ledger.PostingInput{
-			{Account: "platform:cash", Amount: in.Amount.Neg()},
-			{Account: ledger.CustomerAccount(in.CustomerID, "prepaid"), Amount: in.Amount},
-		}
-		if rebate.IsPositive() {
-			postings = append(postings,
-				ledger.PostingInput{Account: "platform:rebate:expense", Amount: rebate.Neg()},
-				ledger.PostingInput{Account: ledger.CustomerAccount(in.CustomerID, "rebate"), Amount: rebate})
-		}
-		return postings, nil
-	})
+	return s.move(ctx, Deposit, in, actor)
+}
+
+func priceDeposit(m *MoneyMovement, rs rules.RuleSet, _, _ decimal.Decimal) ([]ledger.PostingInput, error) {
+	rate, rebate := rs.Rebate(m.Amount)
+	m.Rate, m.Rebate = &rate, &rebate
+	postings := []ledger.PostingInput{
+		{Account: "platform:cash", Amount: m.Amount.Neg()},
+		{Account: ledger.CustomerAccount(m.CustomerID, "prepaid"), Amount: m.Amount},
+	}
+	if rebate.IsPositive() {
+		postings = append(postings,
+			ledger.PostingInput{Account: "platform:rebate:expense", Amount: rebate.Neg()},
+			ledger.PostingInput{Account: ledger.CustomerAccount(m.CustomerID, "rebate"), Amount: rebate})
+	}
+	return postings, nil
 }
 
 // Charge pays for a shipment from prepaid: principal first, then rebate. A
@@ -128,23 +130,25 @@ func (s *Service) Deposit(ctx context.Context, in MoneyInput, actor string) (Mon
 // Errors: fault.Invalid, fault.InvalidAmount, fault.UnknownCustomer,
 // fault.InsufficientFunds, fault.IdempotencyConflict, fault.OccurredAtTooOld.
 func (s *Service) Charge(ctx context.Context, in MoneyInput, actor string) (MoneyMovement, bool, error) {
-	return s.move(ctx, Charge, in, actor, func(m *MoneyMovement, _ rules.RuleSet, principal, rebate decimal.Decimal) ([]ledger.PostingInput, error) {
-		if in.Amount.GreaterThan(principal.Add(rebate)) {
-			return nil, &fault.Error{Code: fault.InsufficientFunds, Account: ledger.CustomerAccount(in.CustomerID, "prepaid"),
-				Message: "a charge of " + in.Amount.StringFixed(2) + " exceeds the customer's principal and rebate together"}
-		}
-		fromPrincipal := decimal.Min(in.Amount, principal)
-		fromRebate := in.Amount.Sub(fromPrincipal)
-		m.FromPrincipal, m.FromRebate = &fromPrincipal, &fromRebate
-		postings := []ledger.PostingInput{{Account: "platform:revenue:shipping", Amount: in.Amount}}
-		if fromPrincipal.IsPositive() {
-			postings = append(postings, ledger.PostingInput{Account: ledger.CustomerAccount(in.CustomerID, "prepaid"), Amount: fromPrincipal.Neg()})
-		}
-		if fromRebate.IsPositive() {
-			postings = append(postings, ledger.PostingInput{Account: ledger.CustomerAccount(in.CustomerID, "rebate"), Amount: fromRebate.Neg()})
-		}
-		return postings, nil
-	})
+	return s.move(ctx, Charge, in, actor)
+}
+
+func priceCharge(m *MoneyMovement, _ rules.RuleSet, principal, rebate decimal.Decimal) ([]ledger.PostingInput, error) {
+	if m.Amount.GreaterThan(principal.Add(rebate)) {
+		return nil, &fault.Error{Code: fault.InsufficientFunds, Account: ledger.CustomerAccount(m.CustomerID, "prepaid"),
+			Message: "a charge of " + m.Amount.StringFixed(2) + " exceeds the customer's principal and rebate together"}
+	}
+	fromPrincipal := decimal.Min(m.Amount, principal)
+	fromRebate := m.Amount.Sub(fromPrincipal)
+	m.FromPrincipal, m.FromRebate = &fromPrincipal, &fromRebate
+	postings := []ledger.PostingInput{{Account: "platform:revenue:shipping", Amount: m.Amount}}
+	if fromPrincipal.IsPositive() {
+		postings = append(postings, ledger.PostingInput{Account: ledger.CustomerAccount(m.CustomerID, "prepaid"), Amount: fromPrincipal.Neg()})
+	}
+	if fromRebate.IsPositive() {
+		postings = append(postings, ledger.PostingInput{Account: ledger.CustomerAccount(m.CustomerID, "rebate"), Amount: fromRebate.Neg()})
+	}
+	return postings, nil
 }
 
 // Withdraw pays principal back to the customer and claws back rebate in
@@ -156,27 +160,35 @@ func (s *Service) Charge(ctx context.Context, in MoneyInput, actor string) (Mone
 // Errors: fault.Invalid, fault.InvalidAmount, fault.UnknownCustomer,
 // fault.InsufficientFunds, fault.IdempotencyConflict, fault.OccurredAtTooOld.
 func (s *Service) Withdraw(ctx context.Context, in MoneyInput, actor string) (MoneyMovement, bool, error) {
-	return s.move(ctx, Withdrawal, in, actor, func(m *MoneyMovement, _ rules.RuleSet, principal, rebate decimal.Decimal) ([]ledger.PostingInput, error) {
-		if in.Amount.GreaterThan(principal) {
-			return nil, &fault.Error{Code: fault.InsufficientFunds, Account: ledger.CustomerAccount(in.CustomerID, "prepaid"),
-				Message: "a withdrawal of " + in.Amount.StringFixed(2) + " exceeds the customer's principal"}
-		}
-		claw := rules.Clawback(rebate, principal, in.Amount)
-		m.Clawback = &claw
-		postings := []ledger.PostingInput{
-			{Account: ledger.CustomerAccount(in.CustomerID, "prepaid"), Amount: in.Amount.Neg()},
-			{Account: "platform:cash", Amount: in.Amount},
-		}
-		if claw.IsPositive() {
-			postings = append(postings,
-				ledger.PostingInput{Account: ledger.CustomerAccount(in.CustomerID, "rebate"), Amount: claw.Neg()},
-				ledger.PostingInput{Account: "platform:rebate:expense", Amount: claw})
-		}
-		return postings, nil
-	})
+	return s.move(ctx, Withdrawal, in, actor)
 }
 
+func priceWithdrawal(m *MoneyMovement, _ rules.RuleSet, principal, rebate decimal.Decimal) ([]ledger.PostingInput, error) {
+	if m.Amount.GreaterThan(principal) {
+		return nil, &fault.Error{Code: fault.InsufficientFunds, Account: ledger.CustomerAccount(m.CustomerID, "prepaid"),
+			Message: "a withdrawal of " + m.Amount.StringFixed(2) + " exceeds the customer's principal"}
+	}
+	claw := rules.Clawback(rebate, principal, m.Amount)
+	m.Clawback = &claw
+	postings := []ledger.PostingInput{
+		{Account: ledger.CustomerAccount(m.CustomerID, "prepaid"), Amount: m.Amount.Neg()},
+		{Account: "platform:cash", Amount: m.Amount},
+	}
+	if claw.IsPositive() {
+		postings = append(postings,
+			ledger.PostingInput{Account: ledger.CustomerAccount(m.CustomerID, "rebate"), Amount: claw.Neg()},
+			ledger.PostingInput{Account: "platform:rebate:expense", Amount: claw})
+	}
+	return postings, nil
+}
+
+// pricer prices a movement m (its kind, customer and amount set) from the
+// rule set in effect when it occurred and the customer's balances before
+// it: it fills in what it decided and answers the postings, or refuses.
 type pricer func(m *MoneyMovement, rs rules.RuleSet, principal, rebate decimal.Decimal) ([]ledger.PostingInput, error)
+
+// pricers price each kind of movement.
+var pricers = map[string]pricer{Deposit: priceDeposit, Charge: priceCharge, Withdrawal: priceWithdrawal}
 
 // move is the shape of every money movement: lock the customer (which
 // serialises their movements and makes a concurrent twin wait, then
@@ -184,17 +196,11 @@ type pricer func(m *MoneyMovement, rs rules.RuleSet, principal, rebate decimal.D
 // (notices). A replay announces nothing again. Movements are written in
 // groups (groups.go), one transaction for those that queued meanwhile; a
 // preview runs alone, in a transaction rolled back.
-func (s *Service) move(ctx context.Context, kind string, in MoneyInput, actor string, price pricer) (MoneyMovement, bool, error) {
-	if err := s.checkMoney(kind, &in); err != nil {
+func (s *Service) move(ctx context.Context, kind string, in MoneyInput, actor string) (MoneyMovement, bool, error) {
+	j, err := s.newJob(kind, in, actor)
+	if err != nil {
 		return MoneyMovement{}, false, err
 	}
-	sent := in.OccurredAt // zero when the caller sent no time: a retry without one is the same request
-	canon, _ := json.Marshal(struct {
-		C, S string
-		A    decimal.Decimal
-		T    time.Time
-	}{in.CustomerID, in.ShipmentID, in.Amount.Round(2), sent})
-	j := moneyJob{kind: kind, in: in, actor: actor, price: price, hash: sha256.Sum256(canon)}
 	if !in.Preview {
 		r, err := s.movements.Submit([]moneyJob{j})[0].Wait(ctx)
 		if err == nil {
@@ -203,7 +209,7 @@ func (s *Service) move(ctx context.Context, kind string, in MoneyInput, actor st
 		return r.m, r.replayed, err
 	}
 	var r moneyResult
-	err := s.ledger.Preview(ctx, func(tx *ledger.Tx) (err error) {
+	err = s.ledger.Preview(ctx, func(tx *ledger.Tx) (err error) {
 		r, err = s.moveTx(ctx, tx, j)
 		return err
 	})
@@ -215,8 +221,22 @@ type moneyJob struct {
 	kind  string
 	in    MoneyInput
 	actor string
-	price pricer
 	hash  [sha256.Size]byte // of the request: its replays must match it
+}
+
+// newJob checks a movement of the kind and makes a job of it.
+func (s *Service) newJob(kind string, in MoneyInput, actor string) (moneyJob, error) {
+	if err := s.checkMoney(kind, &in); err != nil {
+		return moneyJob{}, err
+	}
+	// OccurredAt is zero when the caller sent no time: a retry without one
+	// is the same request.
+	canon, _ := json.Marshal(struct {
+		C, S string
+		A    decimal.Decimal
+		T    time.Time
+	}{in.CustomerID, in.ShipmentID, in.Amount.Round(2), in.OccurredAt})
+	return moneyJob{kind: kind, in: in, actor: actor, hash: sha256.Sum256(canon)}, nil
 }
 
 // moneyResult is what recording a movement answered: the movement,
@@ -267,7 +287,7 @@ func (s *Service) moveTx(ctx context.Context, tx *ledger.Tx, j moneyJob) (moneyR
 	if in.ShipmentID != "" {
 		m.ShipmentID = &in.ShipmentID
 	}
-	postings, err := j.price(&m, rs, principal, rebate)
+	postings, err := pricers[kind](&m, rs, principal, rebate)
 	if err != nil {
 		return moneyResult{}, err
 	}
