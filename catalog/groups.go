@@ -52,7 +52,8 @@ func (s *Service) redeemGroup(group []redeemJob) ([]redeemResult, error) {
 		for i, j := range group {
 			ids[i], skus[i] = j.in.CustomerID, j.in.SKU
 		}
-		if err := loyalty.LockCustomers(ctx, tx, ids); err != nil {
+		locked, err := loyalty.LockCustomers(ctx, tx, ids)
+		if err != nil {
 			return err
 		}
 		if err := lockProducts(ctx, tx, skus); err != nil {
@@ -61,7 +62,7 @@ func (s *Service) redeemGroup(group []redeemJob) ([]redeemResult, error) {
 		for i, j := range group {
 			var r redeemResult
 			err := tx.Savepoint(ctx, func(tx *ledger.Tx) (err error) {
-				r, err = s.redeemTx(ctx, tx, j)
+				r, err = s.redeemTx(ctx, tx, j, locked[j.in.CustomerID])
 				return err
 			})
 			if err != nil && (fault.Transient(err) || fault.DatabaseLost(err) || ctx.Err() != nil) {

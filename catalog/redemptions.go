@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/shopspring/decimal"
 
 	"github.com/tally-ledger/tally/internal/fault"
@@ -97,7 +98,7 @@ func (s *Service) Redeem(ctx context.Context, in RedemptionInput, actor string) 
 	}
 	var r redeemResult
 	err := s.ledger.Preview(ctx, func(tx *ledger.Tx) (err error) {
-		r, err = s.redeemTx(ctx, tx, j)
+		r, err = s.redeemTx(ctx, tx, j, false)
 		return err
 	})
 	return r.r, r.replayed, err
@@ -124,8 +125,9 @@ type redeemResult struct {
 }
 
 // redeemTx makes the redemption j in tx, or answers the one made earlier
-// with its id; a refusal is its error.
-func (s *Service) redeemTx(ctx context.Context, tx *ledger.Tx, j redeemJob) (redeemResult, error) {
+// with its id; a refusal is its error. It locks the customer first, unless
+// tx holds their lock already (locked).
+func (s *Service) redeemTx(ctx context.Context, tx *ledger.Tx, j redeemJob, locked bool) (redeemResult, error) {
 	in, actor, hash := j.in, j.actor, j.hash
 	now := tx.Now()
 	// Locks: the customer (its redemptions are serialised: limits), then
@@ -133,19 +135,33 @@ func (s *Service) redeemTx(ctx context.Context, tx *ledger.Tx, j redeemJob) (red
 	// claim on the id, which a concurrent twin waits on and then replays.
 	// The product is locked before the claim's foreign key takes its key
 	// share lock, never upgraded after.
-	if _, err := loyalty.LockCustomer(ctx, tx, in.CustomerID); err != nil {
-		return redeemResult{}, err
+	if !locked {
+		if _, err := loyalty.LockCustomer(ctx, tx, in.CustomerID); err != nil {
+			return redeemResult{}, err
+		}
 	}
 	p, err := lockForRedemption(ctx, tx, in.SKU)
 	if err != nil {
 		return redeemResult{}, err
 	}
-	tag, err := tx.Exec(ctx, `INSERT INTO redemptions (space, id, customer_id, sku, quantity, request_hash, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (space, id) DO NOTHING`, in.Space, in.ID, in.CustomerID, in.SKU, in.Quantity, hash[:], now)
-	if err != nil {
+	// The claim, and the units of the product the customer holds (read
+	// whether the claim is new or not), in one round trip.
+	var (
+		b        pgx.Batch
+		claimed  bool
+		redeemed int
+	)
+	b.Queue(`INSERT INTO redemptions (space, id, customer_id, sku, quantity, request_hash, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (space, id) DO NOTHING`, in.Space, in.ID, in.CustomerID, in.SKU, in.Quantity, hash[:], now).
+		Exec(func(tag pgconn.CommandTag) error {
+			claimed = tag.RowsAffected() > 0
+			return nil
+		})
+	queueRedeemedBy(&b, in.CustomerID, in.SKU, &redeemed)
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 		return redeemResult{}, err
 	}
-	if tag.RowsAffected() == 0 {
+	if !claimed {
 		out, err := redemption(ctx, tx, in.Space, in.ID, false)
 		if err != nil {
 			return redeemResult{}, err
@@ -156,10 +172,6 @@ VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (space, id) DO NOTHING`, in.Spac
 		return redeemResult{}, &fault.Error{Code: fault.UnknownProduct, Message: "product " + in.SKU + " is not in the catalogue"}
 	}
 	tier, err := s.customers.TierAt(ctx, tx, in.CustomerID, now)
-	if err != nil {
-		return redeemResult{}, err
-	}
-	redeemed, err := redeemedBy(ctx, tx, in.CustomerID, in.SKU)
 	if err != nil {
 		return redeemResult{}, err
 	}
@@ -187,17 +199,21 @@ VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (space, id) DO NOTHING`, in.Spac
 	if err != nil {
 		return redeemResult{}, err
 	}
+	// The stock taken, the claim completed and read back as a replay
+	// reads it, in one round trip.
+	var (
+		done pgx.Batch
+		out  Redemption
+	)
 	if p.Stock != nil {
-		if _, err := tx.Exec(ctx, `UPDATE products SET stock = stock - $2 WHERE sku = $1`, in.SKU, in.Quantity); err != nil {
-			return redeemResult{}, err
-		}
+		done.Queue(`UPDATE products SET stock = stock - $2 WHERE sku = $1`, in.SKU, in.Quantity)
 	}
-	if _, err := tx.Exec(ctx, `UPDATE redemptions SET points = $3, entry_id = $4 WHERE space = $1 AND id = $2`,
-		in.Space, in.ID, points, entry.ID); err != nil {
-		return redeemResult{}, err
-	}
-	out, err := redemption(ctx, tx, in.Space, in.ID, false)
-	if err != nil {
+	done.Queue(`UPDATE redemptions SET points = $3, entry_id = $4 WHERE space = $1 AND id = $2`, in.Space, in.ID, points, entry.ID)
+	done.Queue(qRedemption, spaceArg(in.Space), in.ID).Query(func(rows pgx.Rows) (err error) {
+		out, err = collectRedemption(rows, in.ID)
+		return err
+	})
+	if err := tx.SendBatch(ctx, &done).Close(); err != nil {
 		return redeemResult{}, err
 	}
 	_, err = notify.Emit(ctx, tx, notify.Event{Type: notify.RedemptionCreated, Customer: out.CustomerID,
@@ -247,19 +263,30 @@ func sameRedemption(ctx context.Context, tx pgx.Tx, space, id string, hash []byt
 // redemption reads redemption id of the space; of any space when space is
 // AnySpace, provided only one holds it.
 func redemption(ctx context.Context, tx pgx.Tx, space, id string, lock bool) (Redemption, error) {
-	q := `SELECT space, id, customer_id, sku, quantity, points, coalesce(entry_id, 0), created_at, cancelled_at, cancel_entry_id
-FROM redemptions WHERE id = $2 AND (space = $1 OR $1 IS NULL) LIMIT 2`
+	q := qRedemption
 	if lock {
 		q += ` FOR UPDATE`
 	}
-	var sp *string
-	if space != ledger.AnySpace {
-		sp = &space
-	}
-	rows, err := tx.Query(ctx, q, sp, id)
+	rows, err := tx.Query(ctx, q, spaceArg(space), id)
 	if err != nil {
 		return Redemption{}, err
 	}
+	return collectRedemption(rows, id)
+}
+
+const qRedemption = `SELECT space, id, customer_id, sku, quantity, points, coalesce(entry_id, 0), created_at, cancelled_at, cancel_entry_id
+FROM redemptions WHERE id = $2 AND (space = $1 OR $1 IS NULL) LIMIT 2`
+
+// spaceArg is qRedemption's $1 for the space: NULL for AnySpace.
+func spaceArg(space string) *string {
+	if space == ledger.AnySpace {
+		return nil
+	}
+	return &space
+}
+
+// collectRedemption reads the rows of qRedemption: the one redemption id.
+func collectRedemption(rows pgx.Rows, id string) (Redemption, error) {
 	found, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Redemption, error) {
 		var r Redemption
 		err := row.Scan(&r.Space, &r.ID, &r.CustomerID, &r.SKU, &r.Quantity, &r.Points, &r.EntryID, &r.CreatedAt,
@@ -280,7 +307,7 @@ FROM redemptions WHERE id = $2 AND (space = $1 OR $1 IS NULL) LIMIT 2`
 	if r.CancelledAt != nil {
 		r.Status = "cancelled"
 	}
-	return r, err
+	return r, nil
 }
 
 // CancelRedemption returns the points to the lots they came from (with their

@@ -49,13 +49,14 @@ func (s *Service) moveGroup(group []moneyJob) ([]moneyResult, error) {
 		for i, j := range group {
 			ids[i] = j.in.CustomerID
 		}
-		if err := loyalty.LockCustomers(ctx, tx, ids); err != nil {
+		locked, err := loyalty.LockCustomers(ctx, tx, ids)
+		if err != nil {
 			return err
 		}
 		for i, j := range group {
 			var r moneyResult
 			err := tx.Savepoint(ctx, func(tx *ledger.Tx) (err error) {
-				r, err = s.moveTx(ctx, tx, j)
+				r, err = s.moveTx(ctx, tx, j, locked[j.in.CustomerID])
 				return err
 			})
 			if err != nil && (fault.Transient(err) || fault.DatabaseLost(err) || ctx.Err() != nil) {

@@ -210,7 +210,7 @@ func (s *Service) move(ctx context.Context, kind string, in MoneyInput, actor st
 	}
 	var r moneyResult
 	err = s.ledger.Preview(ctx, func(tx *ledger.Tx) (err error) {
-		r, err = s.moveTx(ctx, tx, j)
+		r, err = s.moveTx(ctx, tx, j, false)
 		return err
 	})
 	return r.m, r.replayed, err
@@ -248,11 +248,14 @@ type moneyResult struct {
 }
 
 // moveTx records j in tx, or answers the movement recorded earlier with
-// its id; a refusal is its error.
-func (s *Service) moveTx(ctx context.Context, tx *ledger.Tx, j moneyJob) (moneyResult, error) {
+// its id; a refusal is its error. It locks the customer first, unless tx
+// holds their lock already (locked).
+func (s *Service) moveTx(ctx context.Context, tx *ledger.Tx, j moneyJob, locked bool) (moneyResult, error) {
 	kind, in, hash := j.kind, j.in, j.hash
-	if _, err := loyalty.LockCustomer(ctx, tx, in.CustomerID); err != nil {
-		return moneyResult{}, err
+	if !locked {
+		if _, err := loyalty.LockCustomer(ctx, tx, in.CustomerID); err != nil {
+			return moneyResult{}, err
+		}
 	}
 	var stored []byte
 	err := tx.QueryRow(ctx, `SELECT request_hash FROM money_movements WHERE space = $1 AND kind = $2 AND id = $3`,
@@ -299,15 +302,21 @@ func (s *Service) moveTx(ctx context.Context, tx *ledger.Tx, j moneyJob) (moneyR
 	if err != nil {
 		return moneyResult{}, err
 	}
-	low, err := lowBalanceNotices(ctx, tx, &m, entry.ID, principal, rebate, postings)
-	if err != nil {
-		return moneyResult{}, err
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO money_movements (kind, id, customer_id, amount, occurred_at, shipment_id,
+	// In one round trip: the movement kept, read back as a replay reads
+	// it, and the partners to tell of a low balance.
+	var (
+		b   pgx.Batch
+		out MoneyMovement
+		low []notify.Event
+	)
+	b.Queue(`INSERT INTO money_movements (kind, id, customer_id, amount, occurred_at, shipment_id,
     rate, rebate, from_principal, from_rebate, clawback, rule_version, request_hash, entry_id, created_at, space)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`, kind, in.ID, in.CustomerID, in.Amount, at,
 		m.ShipmentID, m.Rate, m.Rebate, m.FromPrincipal, m.FromRebate, m.Clawback, rs.Version, hash[:], entry.ID, tx.Now(),
-		in.Space); err != nil {
+		in.Space)
+	b.Queue(qMoneyMovement, in.Space, kind, in.ID).QueryRow(func(row pgx.Row) error { return scanMoneyMovement(row, &out) })
+	queueLowBalance(&b, &m, entry.ID, principal, rebate, postings, &low)
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 		if fault.UniqueViolation(err, "") {
 			// Taken meanwhile by a request for another customer (one for
 			// the same customer would have waited on its lock).
@@ -315,10 +324,9 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 		}
 		return moneyResult{}, err
 	}
-	out, err := moneyMovement(ctx, tx, kind, in.Space, in.ID)
-	if err != nil {
-		return moneyResult{}, err
-	}
+	// The balances after it: while tx holds the customer's lock, nothing
+	// else moves their prepaid money.
+	out.Principal, out.RebateBalance = balancesAfter(in.CustomerID, principal, rebate, postings)
 	_, err = notify.Emit(ctx, tx, append(notices(out), low...)...)
 	return moneyResult{m: out}, err
 }
@@ -368,13 +376,21 @@ func prepaidBalances(ctx context.Context, tx *ledger.Tx, customerID string) (pri
 	return b[0], b[1], nil
 }
 
+const qMoneyMovement = `SELECT kind, space, id, customer_id, amount, occurred_at, shipment_id, rule_version, rate, rebate,
+    from_principal, from_rebate, clawback, entry_id, reversal_entry_id
+FROM money_movements WHERE space = $1 AND kind = $2 AND id = $3`
+
+// scanMoneyMovement scans a row of qMoneyMovement into m (its balances
+// aside).
+func scanMoneyMovement(row pgx.Row, m *MoneyMovement) error {
+	return row.Scan(&m.Kind, &m.Space, &m.ID, &m.CustomerID, &m.Amount, &m.OccurredAt, &m.ShipmentID, &m.RuleVersion, &m.Rate,
+		&m.Rebate, &m.FromPrincipal, &m.FromRebate, &m.Clawback, &m.EntryID, &m.ReversalEntryID)
+}
+
+// moneyMovement reads the movement, with its customer's balances now.
 func moneyMovement(ctx context.Context, tx *ledger.Tx, kind, space, id string) (MoneyMovement, error) {
 	var m MoneyMovement
-	err := tx.QueryRow(ctx, `SELECT kind, space, id, customer_id, amount, occurred_at, shipment_id, rule_version, rate, rebate,
-    from_principal, from_rebate, clawback, entry_id, reversal_entry_id
-FROM money_movements WHERE space = $1 AND kind = $2 AND id = $3`, space, kind, id).Scan(&m.Kind, &m.Space, &m.ID, &m.CustomerID,
-		&m.Amount, &m.OccurredAt, &m.ShipmentID, &m.RuleVersion, &m.Rate, &m.Rebate, &m.FromPrincipal, &m.FromRebate, &m.Clawback,
-		&m.EntryID, &m.ReversalEntryID)
+	err := scanMoneyMovement(tx.QueryRow(ctx, qMoneyMovement, space, kind, id), &m)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return m, fault.Errorf(fault.NotFound, "no %s %s", kind, id)
 	}
