@@ -6,8 +6,10 @@
 // customer and their tier through loyalty, locks the customer through
 // loyalty before it writes, reads available points from the ledger's lots,
 // and moves points only by posting entries through the ledger (which draws
-// on and restores the lots). It never names a table of loyalty, prepaid or
-// the ledger, and it never prices a partner event.
+// on and restores the lots). Concurrent redemptions are made in groups
+// (groups.go): one transaction for those that queued meanwhile, each in a
+// savepoint of its own. It never names a table of loyalty, prepaid or the
+// ledger, and it never prices a partner event.
 package catalog
 
 import (

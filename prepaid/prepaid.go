@@ -8,8 +8,10 @@
 // SQL, and announces a balance under a partner's threshold (lowbalance.go). It locks the customer and
 // reads the rule set in effect through loyalty, prices with the rules
 // package, reads the customer's balances from the ledger and posts one
-// entry per movement through it. It never names a table of loyalty,
-// catalog or the ledger, and it never touches points.
+// entry per movement through it. Concurrent movements are written in
+// groups (groups.go): one transaction for those that queued meanwhile,
+// each movement in a savepoint of its own. It never names a table of
+// loyalty, catalog or the ledger, and it never touches points.
 package prepaid
 
 import (
