@@ -205,7 +205,7 @@ func measureRun(ctx context.Context, env *bench) (round, error) {
 		default:
 			m = drive(s.name, env.client, env.srv, s.clients, *duration, s.next)
 		}
-		if s.n == 1 || s.n == 6 {
+		if s.n == 1 || s.n == 6 || s.n == 4 {
 			one.cpu[s.n] = cpuNow(env).since(before)
 		}
 		if s.n == 3 || s.n == 8 {
