@@ -164,7 +164,11 @@ func (env *bench) copyForLimit(ctx context.Context) error {
 
 // dropLimit drops scenario 3L's database once the runs are over: scenario
 // 5d's standby need not copy it.
-func (env *bench) dropLimit(ctx context.Context) error {
+func (env *bench) dropLimit(ctx context.Context) error { return env.dropDatabase(ctx, "tally_limit") }
+
+// dropDatabase drops a database of the cluster, if it exists, whoever is
+// connected to it.
+func (env *bench) dropDatabase(ctx context.Context, name string) error {
 	admin, err := env.cluster.URL("postgres")
 	if err != nil {
 		return err
@@ -174,7 +178,7 @@ func (env *bench) dropLimit(ctx context.Context) error {
 		return err
 	}
 	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, `DROP DATABASE IF EXISTS tally_limit WITH (FORCE)`)
+	_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
 	return err
 }
 
@@ -446,17 +450,7 @@ func (env *bench) restart(extra ...string) error {
 // is dropped first: its runs are over) and serves again with
 // TALLY_READ_DATABASE_URL on it, for scenario 5d.
 func (env *bench) useStandby(ctx context.Context) error {
-	admin, err := env.cluster.URL("postgres")
-	if err != nil {
-		return err
-	}
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		return err
-	}
-	_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS pgbench WITH (FORCE)")
-	conn.Close(ctx)
-	if err != nil {
+	if err := env.dropDatabase(ctx, "pgbench"); err != nil {
 		return err
 	}
 	dir, err := filepath.Abs(".data/pgbench-standby")
