@@ -15,6 +15,7 @@ COMMENT ON INDEX lot_draws_pkey IS NULL;
 COMMENT ON INDEX shipments_pkey IS NULL;
 COMMENT ON INDEX events_pkey IS NULL;
 COMMENT ON INDEX notifications_pkey IS NULL;
+COMMENT ON INDEX notifications_once_key_key IS NULL;
 COMMENT ON INDEX notifications_order IS NULL;
 COMMENT ON INDEX chain_links_pkey IS NULL;
 COMMENT ON INDEX chain_links_entry_id_key IS NULL;
@@ -23,8 +24,6 @@ COMMENT ON INDEX customer_months_pkey IS NULL;
 COMMENT ON INDEX balance_buckets_pkey IS NULL;
 COMMENT ON INDEX webhook_feed_pkey IS NULL;
 
-DROP INDEX notifications_once_key_key;
-ALTER TABLE notifications ADD CONSTRAINT notifications_once_key_key UNIQUE (once_key);
 CREATE INDEX lot_draws_lot ON lot_draws (lot_id);
 CREATE INDEX shipments_customer ON shipments (customer_id);
 CREATE INDEX postings_effective ON postings (effective_at);

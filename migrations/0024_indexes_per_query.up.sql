@@ -10,14 +10,14 @@
 --   * lot_draws_lot: no query looks draws up by lot (reconciliation sums
 --     them all), and lots are never deleted, so their foreign key never
 --     searches it.
--- A notification's once_key is unique, but only notices have one: the
--- unique index, under the same name, holds only the keys there are, not a
--- NULL for every points.earned.
+-- notifications_once_key_key stays a constraint over every row, although
+-- only notices have a key: a partial index would save an entry per
+-- points.earned, but a server of an earlier release still running during
+-- an upgrade names the constraint in its ON CONFLICT and could no longer
+-- write any notification, so every event it took would fail.
 DROP INDEX postings_effective;
 DROP INDEX shipments_customer;
 DROP INDEX lot_draws_lot;
-ALTER TABLE notifications DROP CONSTRAINT notifications_once_key_key;
-CREATE UNIQUE INDEX notifications_once_key_key ON notifications (once_key) WHERE once_key IS NOT NULL;
 
 COMMENT ON INDEX postings_pkey IS
     'primary key: a posting''s identity. No query reads by it alone: statement cursors are found with their account, through postings_account_id';
@@ -60,7 +60,7 @@ COMMENT ON INDEX events_pkey IS
 COMMENT ON INDEX notifications_pkey IS
     'primary key: a notification by id (the webhook fan-out and redelivery, deliveries'' notifications)';
 COMMENT ON INDEX notifications_once_key_key IS
-    'unique: a notice at most once (notify.Emit and Queue: ON CONFLICT (once_key) WHERE once_key IS NOT NULL)';
+    'unique: a notice at most once (notify.Emit and Queue: ON CONFLICT (once_key))';
 COMMENT ON INDEX notifications_order IS
     'notify.Feed: notifications in (xid, id) order below the horizon, from a cursor';
 

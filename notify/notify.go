@@ -105,13 +105,9 @@ func Queue(b *pgx.Batch, now time.Time, events ...Event) error {
 	return nil
 }
 
-// qInsert writes the events, skipping a notice whose once_key is already
-// written. Only notices have a once_key, and only they are in its unique
-// index (notifications_once_key_key, partial): the conflict target names
-// the index's predicate so that PostgreSQL can infer it.
 const qInsert = `INSERT INTO notifications (type, customer_id, partner_id, occurred_at, payload, once_key)
 SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[], $5::json[], $6::text[])
-ON CONFLICT (once_key) WHERE once_key IS NOT NULL DO NOTHING`
+ON CONFLICT (once_key) DO NOTHING`
 
 // insertArgs are qInsert's arguments for the events; an event without
 // OccurredAt happened at now.
