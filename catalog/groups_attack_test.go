@@ -345,3 +345,80 @@ func TestMovementsRedemptionsAndShipmentsOfTheSameCustomersNeverDeadlock(t *test
 		t.Errorf("stock %d with %d redeemed of 30", s, e.redeemedCount(t, "rare"))
 	}
 }
+
+// TestRedemptionPreviewsRacingRedemptionsWriteNothingAndTakeNoID: while
+// 24 customers each redeem one unit of a featured product (stock 30) in
+// four submissions of six, each also previews a redemption of it under an
+// id of its own: the previews leave no redemption, no entry, no
+// notification and no stock taken (the stock is 30 less the redemptions
+// made), and each preview's id is then redeemed for real with another
+// quantity, as a new redemption.
+func TestRedemptionPreviewsRacingRedemptionsWriteNothingAndTakeNoID(t *testing.T) {
+	e := newEnv(t)
+	e.Product(catalog.Product{SKU: "rare", Name: "Rare", Kind: catalog.Featured, PointsPrice: 10,
+		ValidFrom: ptr(march(1, 0)), ValidUntil: ptr(march(31, 0)), Stock: ptr(30)})
+	for i := range 24 {
+		id := fmt.Sprintf("C%02d", i)
+		e.Customer(id)
+		e.Ship(id, "S"+id, "100", march(1, 9))
+	}
+	count := func() (rows, entries, notices int) {
+		e.Scan(t, `SELECT (SELECT count(*) FROM redemptions), (SELECT count(*) FROM entries),
+  (SELECT count(*) FROM notifications)`, &rows, &entries, &notices)
+		return
+	}
+	r0, en0, n0 := count()
+	var (
+		wg  sync.WaitGroup
+		mu  sync.Mutex
+		bad []string
+	)
+	note := func(s string) {
+		mu.Lock()
+		bad = append(bad, s)
+		mu.Unlock()
+	}
+	for r := range 4 {
+		wg.Go(func() {
+			ins := make([]catalog.RedemptionInput, 6)
+			for i := range ins {
+				ins[i] = catalog.RedemptionInput{ID: fmt.Sprintf("real-%d-%d", r, i), CustomerID: fmt.Sprintf("C%02d", r*6+i),
+					SKU: "rare", Quantity: 1}
+			}
+			_, _, errs := e.Catalog.RedeemTogether(e.Ctx, ins, "test")
+			for i, err := range errs {
+				if err != nil {
+					note(fmt.Sprintf("%s: %v", ins[i].ID, err))
+				}
+			}
+		})
+	}
+	for i := range 24 {
+		wg.Go(func() {
+			_, replayed, err := e.Catalog.Redeem(e.Ctx, catalog.RedemptionInput{ID: fmt.Sprintf("preview-%d", i),
+				CustomerID: fmt.Sprintf("C%02d", i), SKU: "rare", Quantity: 1, Preview: true}, "test")
+			if err != nil || replayed {
+				note(fmt.Sprintf("preview %d: replayed %v, %v", i, replayed, err))
+			}
+		})
+	}
+	wg.Wait()
+	for _, b := range bad {
+		t.Error(b)
+	}
+	r1, en1, n1 := count()
+	if r1-r0 != 24 || en1-en0 != 24 || n1-n0 != 24 {
+		t.Errorf("after 24 redemptions and 24 previews: %d redemptions, %d entries, %d notifications more; want 24 each",
+			r1-r0, en1-en0, n1-n0)
+	}
+	if s := e.stock(t, "rare"); s != 30-24 {
+		t.Errorf("stock %d after 24 redemptions of 30", s)
+	}
+	for i := range 3 {
+		r, replayed, err := e.Catalog.Redeem(e.Ctx, catalog.RedemptionInput{ID: fmt.Sprintf("preview-%d", i),
+			CustomerID: fmt.Sprintf("C%02d", i), SKU: "rare", Quantity: 2}, "test")
+		if err != nil || replayed || r.Quantity != 2 {
+			t.Errorf("redemption preview-%d after its preview: %d units, replayed %v, %v", i, r.Quantity, replayed, err)
+		}
+	}
+}
