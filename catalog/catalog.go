@@ -6,13 +6,16 @@
 // customer and their tier through loyalty, locks the customer through
 // loyalty before it writes, reads available points from the ledger's lots,
 // and moves points only by posting entries through the ledger (which draws
-// on and restores the lots). It never names a table of loyalty, prepaid or
-// the ledger, and it never prices a partner event.
+// on and restores the lots). Concurrent redemptions are made in groups
+// (groups.go): one transaction for those that queued meanwhile, each in a
+// savepoint of its own. It never names a table of loyalty, prepaid or the
+// ledger, and it never prices a partner event.
 package catalog
 
 import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tally-ledger/tally/internal/coalesce"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 )
@@ -28,12 +31,16 @@ type Service struct {
 	db        *pgxpool.Pool // the catalogue's tables, outside ledger transactions
 	ledger    *ledger.Ledger
 	customers *loyalty.Service
+	// redemptions are made in groups (groups.go)
+	redemptions *coalesce.Coalescer[redeemJob, redeemResult]
 }
 
 // New returns the catalogue on the ledger; db is the pool of the same
 // (migrated) database, customers the loyalty programme it serves.
 func New(db *pgxpool.Pool, l *ledger.Ledger, customers *loyalty.Service) *Service {
-	return &Service{db: db, ledger: l, customers: customers}
+	s := &Service{db: db, ledger: l, customers: customers}
+	s.redemptions = s.newRedemptionQueue()
+	return s
 }
 
 // Owns reports whether entries of the kind are the catalogue's: a

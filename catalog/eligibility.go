@@ -147,9 +147,16 @@ func parseCatalogCursor(s string) (catalogCursor, bool) {
 // redemptions not cancelled.
 func redeemedBy(ctx context.Context, tx pgx.Tx, customerID, sku string) (int, error) {
 	var n int
-	err := tx.QueryRow(ctx, `SELECT coalesce(sum(quantity), 0) FROM redemptions
-WHERE customer_id = $1 AND sku = $2 AND cancelled_at IS NULL AND entry_id IS NOT NULL`, customerID, sku).Scan(&n)
+	err := tx.QueryRow(ctx, qRedeemedBy, customerID, sku).Scan(&n)
 	return n, err
+}
+
+const qRedeemedBy = `SELECT coalesce(sum(quantity), 0) FROM redemptions
+WHERE customer_id = $1 AND sku = $2 AND cancelled_at IS NULL AND entry_id IS NOT NULL`
+
+// queueRedeemedBy queues redeemedBy into b, its answer into n.
+func queueRedeemedBy(b *pgx.Batch, customerID, sku string, n *int) {
+	b.Queue(qRedeemedBy, customerID, sku).QueryRow(func(row pgx.Row) error { return row.Scan(n) })
 }
 
 // eligible decides whether a customer of level, who already redeemed

@@ -226,3 +226,22 @@ func product(ctx context.Context, tx pgx.Tx, sku string, lock bool) (Product, er
 	}
 	return p, err
 }
+
+// lockForRedemption reads the product and locks it as a redemption (or
+// its cancellation) needs until tx ends: a featured product, which has a
+// stock, for update (one redemption at a time moves its stock); any other
+// for share (its terms hold while it is redeemed: an update to it waits,
+// but redemptions of it do not wait for each other). A product's kind, and
+// so its lock, never changes.
+//
+// Errors: fault.UnknownProduct.
+func lockForRedemption(ctx context.Context, tx pgx.Tx, sku string) (Product, error) {
+	p, err := scanProduct(tx.QueryRow(ctx, `WITH featured AS (SELECT `+productColumns+` FROM products
+    WHERE sku = $1 AND kind = 'featured' FOR UPDATE),
+  other AS (SELECT `+productColumns+` FROM products WHERE sku = $1 AND kind <> 'featured' FOR SHARE)
+SELECT * FROM featured UNION ALL SELECT * FROM other`, sku))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return p, &fault.Error{Code: fault.UnknownProduct, Message: "no product " + sku}
+	}
+	return p, err
+}

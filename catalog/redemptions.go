@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/shopspring/decimal"
 
 	"github.com/tally-ledger/tally/internal/fault"
@@ -63,7 +64,9 @@ const maxQuantity = 1000
 // never goes below zero and per-customer limits hold under concurrency (the
 // product's row is locked). Refused: nothing is written. A redemption is
 // announced (redemption.created) in its transaction; a replay announces
-// nothing again.
+// nothing again. Redemptions are made in groups (groups.go), one
+// transaction for those that queued meanwhile, each refused alone; a
+// preview runs alone, in a transaction rolled back.
 //
 // Errors: fault.Invalid, fault.UnknownCustomer, fault.UnknownProduct,
 // fault.NotEligible, fault.OutsideWindow, fault.OutOfStock, fault.LimitReached,
@@ -85,94 +88,137 @@ func (s *Service) Redeem(ctx context.Context, in RedemptionInput, actor string) 
 	if len(bad) > 0 {
 		return Redemption{}, false, &fault.Error{Code: fault.Invalid, Message: "the redemption is invalid", Fields: bad}
 	}
-	canon, _ := json.Marshal(in)
-	hash := sha256.Sum256(canon)
-	var (
-		out      Redemption
-		replayed bool
-	)
-	inTx := s.ledger.InTx
-	if in.Preview {
-		inTx = s.ledger.Preview
+	j := newRedeemJob(in, actor)
+	if !in.Preview {
+		r, err := s.redemptions.Submit([]redeemJob{j})[0].Wait(ctx)
+		if err == nil {
+			err = r.err
+		}
+		return r.r, r.replayed, err
 	}
-	err := inTx(ctx, func(tx *ledger.Tx) error {
-		replayed = false
-		now := tx.Now()
-		// Locks: the customer (its redemptions are serialised: limits), then
-		// the product (stock), then the claim on the id, which a concurrent
-		// twin waits on and then replays. The product is locked before the
-		// claim's foreign key takes its share lock, never upgraded after.
-		if _, err := loyalty.LockCustomer(ctx, tx, in.CustomerID); err != nil {
-			return err
-		}
-		p, err := product(ctx, tx, in.SKU, true)
-		if err != nil {
-			return err
-		}
-		tag, err := tx.Exec(ctx, `INSERT INTO redemptions (space, id, customer_id, sku, quantity, request_hash, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (space, id) DO NOTHING`, in.Space, in.ID, in.CustomerID, in.SKU, in.Quantity, hash[:], now)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			if out, err = redemption(ctx, tx, in.Space, in.ID, false); err != nil {
-				return err
-			}
-			replayed = true
-			return sameRedemption(ctx, tx, in.Space, in.ID, hash[:])
-		}
-		if !p.Active {
-			return &fault.Error{Code: fault.UnknownProduct, Message: "product " + in.SKU + " is not in the catalogue"}
-		}
-		tier, err := s.customers.TierAt(ctx, tx, in.CustomerID, now)
-		if err != nil {
-			return err
-		}
-		redeemed, err := redeemedBy(ctx, tx, in.CustomerID, in.SKU)
-		if err != nil {
-			return err
-		}
-		points := p.PointsPrice * int64(in.Quantity)
-		// Points are checked by the ledger's draw on the lots, in the same
-		// transaction; here everything else.
-		if err := eligible(p, in.Quantity, tier.Level, redeemed, math.MaxInt64, now); err != nil {
-			return err
-		}
-		// What the customer owes is settled before they spend.
-		if _, err := loyalty.SettleOwed(ctx, tx, in.CustomerID, actor); err != nil {
-			return err
-		}
-		meta, _ := json.Marshal(map[string]any{"redemption_id": in.ID, "sku": in.SKU, "product": p.Name,
-			"quantity": in.Quantity, "customer_id": in.CustomerID})
-		entry, err := tx.Post(ctx, ledger.EntryInput{Kind: KindRedemption, Actor: actor, Metadata: meta,
-			Postings: []ledger.PostingInput{
-				{Account: ledger.CustomerAccount(in.CustomerID, "points"), Amount: decimal.NewFromInt(-points)},
-				{Account: "platform:points:redeemed", Amount: decimal.NewFromInt(points)},
-			}})
-		if fault.CodeOf(err) == fault.InsufficientFunds {
-			return &fault.Error{Code: fault.InsufficientPoints, Account: ledger.CustomerAccount(in.CustomerID, "points"),
-				Message: fmt.Sprintf("%d points needed; the customer has fewer available (pending and expired points cannot be spent)", points)}
-		}
-		if err != nil {
-			return err
-		}
-		if p.Stock != nil {
-			if _, err := tx.Exec(ctx, `UPDATE products SET stock = stock - $2 WHERE sku = $1`, in.SKU, in.Quantity); err != nil {
-				return err
-			}
-		}
-		if _, err := tx.Exec(ctx, `UPDATE redemptions SET points = $3, entry_id = $4 WHERE space = $1 AND id = $2`,
-			in.Space, in.ID, points, entry.ID); err != nil {
-			return err
-		}
-		if out, err = redemption(ctx, tx, in.Space, in.ID, false); err != nil {
-			return err
-		}
-		_, err = notify.Emit(ctx, tx, notify.Event{Type: notify.RedemptionCreated, Customer: out.CustomerID,
-			OccurredAt: out.CreatedAt, Payload: noticeOf(out, "")})
+	var r redeemResult
+	err := s.ledger.Preview(ctx, func(tx *ledger.Tx) (err error) {
+		r, err = s.redeemTx(ctx, tx, j, false)
 		return err
 	})
-	return out, replayed, err
+	return r.r, r.replayed, err
+}
+
+// redeemJob is a checked redemption to make.
+type redeemJob struct {
+	in    RedemptionInput
+	actor string
+	hash  [sha256.Size]byte // of the request: its replays must match it
+}
+
+func newRedeemJob(in RedemptionInput, actor string) redeemJob {
+	canon, _ := json.Marshal(in)
+	return redeemJob{in: in, actor: actor, hash: sha256.Sum256(canon)}
+}
+
+// redeemResult is what redeeming answered: the redemption, whether it
+// was a replay, or its refusal.
+type redeemResult struct {
+	r        Redemption
+	replayed bool
+	err      error
+}
+
+// redeemTx makes the redemption j in tx, or answers the one made earlier
+// with its id; a refusal is its error. It locks the customer first, unless
+// tx holds their lock already (locked).
+func (s *Service) redeemTx(ctx context.Context, tx *ledger.Tx, j redeemJob, locked bool) (redeemResult, error) {
+	in, actor, hash := j.in, j.actor, j.hash
+	now := tx.Now()
+	// Locks: the customer (its redemptions are serialised: limits), then
+	// the product (lockForRedemption: its stock, or its terms), then the
+	// claim on the id, which a concurrent twin waits on and then replays.
+	// The product is locked before the claim's foreign key takes its key
+	// share lock, never upgraded after.
+	if !locked {
+		if _, err := loyalty.LockCustomer(ctx, tx, in.CustomerID); err != nil {
+			return redeemResult{}, err
+		}
+	}
+	p, err := lockForRedemption(ctx, tx, in.SKU)
+	if err != nil {
+		return redeemResult{}, err
+	}
+	// The claim, and the units of the product the customer holds (read
+	// whether the claim is new or not), in one round trip.
+	var (
+		b        pgx.Batch
+		claimed  bool
+		redeemed int
+	)
+	b.Queue(`INSERT INTO redemptions (space, id, customer_id, sku, quantity, request_hash, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (space, id) DO NOTHING`, in.Space, in.ID, in.CustomerID, in.SKU, in.Quantity, hash[:], now).
+		Exec(func(tag pgconn.CommandTag) error {
+			claimed = tag.RowsAffected() > 0
+			return nil
+		})
+	queueRedeemedBy(&b, in.CustomerID, in.SKU, &redeemed)
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return redeemResult{}, err
+	}
+	if !claimed {
+		out, err := redemption(ctx, tx, in.Space, in.ID, false)
+		if err != nil {
+			return redeemResult{}, err
+		}
+		return redeemResult{r: out, replayed: true}, sameRedemption(ctx, tx, in.Space, in.ID, hash[:])
+	}
+	if !p.Active {
+		return redeemResult{}, &fault.Error{Code: fault.UnknownProduct, Message: "product " + in.SKU + " is not in the catalogue"}
+	}
+	tier, err := s.customers.TierAt(ctx, tx, in.CustomerID, now)
+	if err != nil {
+		return redeemResult{}, err
+	}
+	points := p.PointsPrice * int64(in.Quantity)
+	// Points are checked by the ledger's draw on the lots, in the same
+	// transaction; here everything else.
+	if err := eligible(p, in.Quantity, tier.Level, redeemed, math.MaxInt64, now); err != nil {
+		return redeemResult{}, err
+	}
+	// What the customer owes is settled before they spend.
+	if _, err := loyalty.SettleOwed(ctx, tx, in.CustomerID, actor); err != nil {
+		return redeemResult{}, err
+	}
+	meta, _ := json.Marshal(map[string]any{"redemption_id": in.ID, "sku": in.SKU, "product": p.Name,
+		"quantity": in.Quantity, "customer_id": in.CustomerID})
+	entry, err := tx.Post(ctx, ledger.EntryInput{Kind: KindRedemption, Actor: actor, Metadata: meta,
+		Postings: []ledger.PostingInput{
+			{Account: ledger.CustomerAccount(in.CustomerID, "points"), Amount: decimal.NewFromInt(-points)},
+			{Account: "platform:points:redeemed", Amount: decimal.NewFromInt(points)},
+		}})
+	if fault.CodeOf(err) == fault.InsufficientFunds {
+		return redeemResult{}, &fault.Error{Code: fault.InsufficientPoints, Account: ledger.CustomerAccount(in.CustomerID, "points"),
+			Message: fmt.Sprintf("%d points needed; the customer has fewer available (pending and expired points cannot be spent)", points)}
+	}
+	if err != nil {
+		return redeemResult{}, err
+	}
+	// The stock taken, the claim completed and read back as a replay
+	// reads it, in one round trip.
+	var (
+		done pgx.Batch
+		out  Redemption
+	)
+	if p.Stock != nil {
+		done.Queue(`UPDATE products SET stock = stock - $2 WHERE sku = $1`, in.SKU, in.Quantity)
+	}
+	done.Queue(`UPDATE redemptions SET points = $3, entry_id = $4 WHERE space = $1 AND id = $2`, in.Space, in.ID, points, entry.ID)
+	done.Queue(qRedemption, spaceArg(in.Space), in.ID).Query(func(rows pgx.Rows) (err error) {
+		out, err = collectRedemption(rows, in.ID)
+		return err
+	})
+	if err := tx.SendBatch(ctx, &done).Close(); err != nil {
+		return redeemResult{}, err
+	}
+	_, err = notify.Emit(ctx, tx, notify.Event{Type: notify.RedemptionCreated, Customer: out.CustomerID,
+		OccurredAt: out.CreatedAt, Payload: noticeOf(out, "")})
+	return redeemResult{r: out}, err
 }
 
 // RedemptionNotice is the payload of the redemption.created and
@@ -217,19 +263,30 @@ func sameRedemption(ctx context.Context, tx pgx.Tx, space, id string, hash []byt
 // redemption reads redemption id of the space; of any space when space is
 // AnySpace, provided only one holds it.
 func redemption(ctx context.Context, tx pgx.Tx, space, id string, lock bool) (Redemption, error) {
-	q := `SELECT space, id, customer_id, sku, quantity, points, coalesce(entry_id, 0), created_at, cancelled_at, cancel_entry_id
-FROM redemptions WHERE id = $2 AND (space = $1 OR $1 IS NULL) LIMIT 2`
+	q := qRedemption
 	if lock {
 		q += ` FOR UPDATE`
 	}
-	var sp *string
-	if space != ledger.AnySpace {
-		sp = &space
-	}
-	rows, err := tx.Query(ctx, q, sp, id)
+	rows, err := tx.Query(ctx, q, spaceArg(space), id)
 	if err != nil {
 		return Redemption{}, err
 	}
+	return collectRedemption(rows, id)
+}
+
+const qRedemption = `SELECT space, id, customer_id, sku, quantity, points, coalesce(entry_id, 0), created_at, cancelled_at, cancel_entry_id
+FROM redemptions WHERE id = $2 AND (space = $1 OR $1 IS NULL) LIMIT 2`
+
+// spaceArg is qRedemption's $1 for the space: NULL for AnySpace.
+func spaceArg(space string) *string {
+	if space == ledger.AnySpace {
+		return nil
+	}
+	return &space
+}
+
+// collectRedemption reads the rows of qRedemption: the one redemption id.
+func collectRedemption(rows pgx.Rows, id string) (Redemption, error) {
 	found, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Redemption, error) {
 		var r Redemption
 		err := row.Scan(&r.Space, &r.ID, &r.CustomerID, &r.SKU, &r.Quantity, &r.Points, &r.EntryID, &r.CreatedAt,
@@ -250,7 +307,7 @@ FROM redemptions WHERE id = $2 AND (space = $1 OR $1 IS NULL) LIMIT 2`
 	if r.CancelledAt != nil {
 		r.Status = "cancelled"
 	}
-	return r, err
+	return r, nil
 }
 
 // CancelRedemption returns the points to the lots they came from (with their
@@ -320,7 +377,7 @@ func (s *Service) cancelRedemption(ctx context.Context, space, id, reason, actor
 		if _, err := loyalty.LockCustomer(ctx, tx, r.CustomerID); err != nil {
 			return err
 		}
-		if _, err := product(ctx, tx, r.SKU, true); err != nil {
+		if _, err := lockForRedemption(ctx, tx, r.SKU); err != nil {
 			return err
 		}
 		entry, err := tx.Reverse(ctx, r.EntryID, ledger.ReversalInput{Actor: actor, Reason: reason, Kind: KindCancelled,

@@ -90,14 +90,10 @@ ON CONFLICT (partner_id) DO UPDATE SET threshold = EXCLUDED.threshold, updated_a
 	return t, err
 }
 
-// lowBalanceNotices are the prepaid.low_balance notices of a movement, to
-// be written in its transaction: one for each partner whose threshold the
-// movement took the customer's prepaid balance below, from principal+rebate
-// before it to what its postings leave.
-func lowBalanceNotices(ctx context.Context, tx *ledger.Tx, m *MoneyMovement, entryID int64, principal, rebate decimal.Decimal,
-	postings []ledger.PostingInput) ([]notify.Event, error) {
-	prepaidAcct, rebateAcct := ledger.CustomerAccount(m.CustomerID, "prepaid"), ledger.CustomerAccount(m.CustomerID, "rebate")
-	before := principal.Add(rebate)
+// balancesAfter is the customer's principal and rebate once the postings
+// are added to principal and rebate.
+func balancesAfter(customerID string, principal, rebate decimal.Decimal, postings []ledger.PostingInput) (decimal.Decimal, decimal.Decimal) {
+	prepaidAcct, rebateAcct := ledger.CustomerAccount(customerID, "prepaid"), ledger.CustomerAccount(customerID, "rebate")
 	for _, p := range postings {
 		switch p.Account {
 		case prepaidAcct:
@@ -106,27 +102,33 @@ func lowBalanceNotices(ctx context.Context, tx *ledger.Tx, m *MoneyMovement, ent
 			rebate = rebate.Add(p.Amount)
 		}
 	}
+	return principal, rebate
+}
+
+// queueLowBalance queues the read of the prepaid.low_balance notices of a
+// movement, to be written in its transaction, into b; they are appended to
+// out when b is sent: one for each partner whose threshold the movement
+// took the customer's prepaid balance below, from principal+rebate before
+// it to what its postings leave.
+func queueLowBalance(b *pgx.Batch, m *MoneyMovement, entryID int64, principal, rebate decimal.Decimal,
+	postings []ledger.PostingInput, out *[]notify.Event) {
+	before := principal.Add(rebate)
+	principal, rebate = balancesAfter(m.CustomerID, principal, rebate, postings)
 	after := principal.Add(rebate)
 	if !after.LessThan(before) {
-		return nil, nil
+		return
 	}
-	rows, err := tx.Query(ctx, `SELECT partner_id, threshold FROM low_balance_thresholds
-WHERE threshold > $1 AND threshold <= $2 ORDER BY partner_id`, after, before)
-	if err != nil {
-		return nil, err
-	}
-	var events []notify.Event
-	var partner int64
-	var threshold decimal.Decimal
-	_, err = pgx.ForEachRow(rows, []any{&partner, &threshold}, func() error {
-		events = append(events, notify.Event{Type: notify.PrepaidLowBalance, Customer: m.CustomerID, Partner: partner,
-			Payload: LowBalanceNotice{Balance: after.StringFixed(2), Threshold: threshold.StringFixed(2),
-				Principal: principal.StringFixed(2), Rebate: rebate.StringFixed(2), Movement: m.Kind, MovementID: m.ID, EntryID: entryID},
-			OnceKey: notify.PrepaidLowBalance + ":" + strconv.FormatInt(entryID, 10) + ":" + strconv.FormatInt(partner, 10)})
-		return nil
+	b.Queue(`SELECT partner_id, threshold FROM low_balance_thresholds
+WHERE threshold > $1 AND threshold <= $2 ORDER BY partner_id`, after, before).Query(func(rows pgx.Rows) error {
+		var partner int64
+		var threshold decimal.Decimal
+		_, err := pgx.ForEachRow(rows, []any{&partner, &threshold}, func() error {
+			*out = append(*out, notify.Event{Type: notify.PrepaidLowBalance, Customer: m.CustomerID, Partner: partner,
+				Payload: LowBalanceNotice{Balance: after.StringFixed(2), Threshold: threshold.StringFixed(2),
+					Principal: principal.StringFixed(2), Rebate: rebate.StringFixed(2), Movement: m.Kind, MovementID: m.ID, EntryID: entryID},
+				OnceKey: notify.PrepaidLowBalance + ":" + strconv.FormatInt(entryID, 10) + ":" + strconv.FormatInt(partner, 10)})
+			return nil
+		})
+		return err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return events, nil
 }

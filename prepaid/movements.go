@@ -105,20 +105,22 @@ func (s *Service) checkMoney(kind string, in *MoneyInput) error {
 // Errors: fault.Invalid, fault.InvalidAmount, fault.UnknownCustomer,
 // fault.IdempotencyConflict, fault.OccurredAtTooOld.
 func (s *Service) Deposit(ctx context.Context, in MoneyInput, actor string) (MoneyMovement, bool, error) {
-	return s.move(ctx, Deposit, in, actor, func(m *MoneyMovement, rs rules.RuleSet, _, _ decimal.Decimal) ([]ledger.PostingInput, error) {
-		rate, rebate := rs.Rebate(in.Amount)
-		m.Rate, m.Rebate = &rate, &rebate
-		postings := []ledger.PostingInput{
-			{Account: "platform:cash", Amount: in.Amount.Neg()},
-			{Account: ledger.CustomerAccount(in.CustomerID, "prepaid"), Amount: in.Amount},
-		}
-		if rebate.IsPositive() {
-			postings = append(postings,
-				ledger.PostingInput{Account: "platform:rebate:expense", Amount: rebate.Neg()},
-				ledger.PostingInput{Account: ledger.CustomerAccount(in.CustomerID, "rebate"), Amount: rebate})
-		}
-		return postings, nil
-	})
+	return s.move(ctx, Deposit, in, actor)
+}
+
+func priceDeposit(m *MoneyMovement, rs rules.RuleSet, _, _ decimal.Decimal) ([]ledger.PostingInput, error) {
+	rate, rebate := rs.Rebate(m.Amount)
+	m.Rate, m.Rebate = &rate, &rebate
+	postings := []ledger.PostingInput{
+		{Account: "platform:cash", Amount: m.Amount.Neg()},
+		{Account: ledger.CustomerAccount(m.CustomerID, "prepaid"), Amount: m.Amount},
+	}
+	if rebate.IsPositive() {
+		postings = append(postings,
+			ledger.PostingInput{Account: "platform:rebate:expense", Amount: rebate.Neg()},
+			ledger.PostingInput{Account: ledger.CustomerAccount(m.CustomerID, "rebate"), Amount: rebate})
+	}
+	return postings, nil
 }
 
 // Charge pays for a shipment from prepaid: principal first, then rebate. A
@@ -128,23 +130,25 @@ func (s *Service) Deposit(ctx context.Context, in MoneyInput, actor string) (Mon
 // Errors: fault.Invalid, fault.InvalidAmount, fault.UnknownCustomer,
 // fault.InsufficientFunds, fault.IdempotencyConflict, fault.OccurredAtTooOld.
 func (s *Service) Charge(ctx context.Context, in MoneyInput, actor string) (MoneyMovement, bool, error) {
-	return s.move(ctx, Charge, in, actor, func(m *MoneyMovement, _ rules.RuleSet, principal, rebate decimal.Decimal) ([]ledger.PostingInput, error) {
-		if in.Amount.GreaterThan(principal.Add(rebate)) {
-			return nil, &fault.Error{Code: fault.InsufficientFunds, Account: ledger.CustomerAccount(in.CustomerID, "prepaid"),
-				Message: "a charge of " + in.Amount.StringFixed(2) + " exceeds the customer's principal and rebate together"}
-		}
-		fromPrincipal := decimal.Min(in.Amount, principal)
-		fromRebate := in.Amount.Sub(fromPrincipal)
-		m.FromPrincipal, m.FromRebate = &fromPrincipal, &fromRebate
-		postings := []ledger.PostingInput{{Account: "platform:revenue:shipping", Amount: in.Amount}}
-		if fromPrincipal.IsPositive() {
-			postings = append(postings, ledger.PostingInput{Account: ledger.CustomerAccount(in.CustomerID, "prepaid"), Amount: fromPrincipal.Neg()})
-		}
-		if fromRebate.IsPositive() {
-			postings = append(postings, ledger.PostingInput{Account: ledger.CustomerAccount(in.CustomerID, "rebate"), Amount: fromRebate.Neg()})
-		}
-		return postings, nil
-	})
+	return s.move(ctx, Charge, in, actor)
+}
+
+func priceCharge(m *MoneyMovement, _ rules.RuleSet, principal, rebate decimal.Decimal) ([]ledger.PostingInput, error) {
+	if m.Amount.GreaterThan(principal.Add(rebate)) {
+		return nil, &fault.Error{Code: fault.InsufficientFunds, Account: ledger.CustomerAccount(m.CustomerID, "prepaid"),
+			Message: "a charge of " + m.Amount.StringFixed(2) + " exceeds the customer's principal and rebate together"}
+	}
+	fromPrincipal := decimal.Min(m.Amount, principal)
+	fromRebate := m.Amount.Sub(fromPrincipal)
+	m.FromPrincipal, m.FromRebate = &fromPrincipal, &fromRebate
+	postings := []ledger.PostingInput{{Account: "platform:revenue:shipping", Amount: m.Amount}}
+	if fromPrincipal.IsPositive() {
+		postings = append(postings, ledger.PostingInput{Account: ledger.CustomerAccount(m.CustomerID, "prepaid"), Amount: fromPrincipal.Neg()})
+	}
+	if fromRebate.IsPositive() {
+		postings = append(postings, ledger.PostingInput{Account: ledger.CustomerAccount(m.CustomerID, "rebate"), Amount: fromRebate.Neg()})
+	}
+	return postings, nil
 }
 
 // Withdraw pays principal back to the customer and claws back rebate in
@@ -156,125 +160,175 @@ func (s *Service) Charge(ctx context.Context, in MoneyInput, actor string) (Mone
 // Errors: fault.Invalid, fault.InvalidAmount, fault.UnknownCustomer,
 // fault.InsufficientFunds, fault.IdempotencyConflict, fault.OccurredAtTooOld.
 func (s *Service) Withdraw(ctx context.Context, in MoneyInput, actor string) (MoneyMovement, bool, error) {
-	return s.move(ctx, Withdrawal, in, actor, func(m *MoneyMovement, _ rules.RuleSet, principal, rebate decimal.Decimal) ([]ledger.PostingInput, error) {
-		if in.Amount.GreaterThan(principal) {
-			return nil, &fault.Error{Code: fault.InsufficientFunds, Account: ledger.CustomerAccount(in.CustomerID, "prepaid"),
-				Message: "a withdrawal of " + in.Amount.StringFixed(2) + " exceeds the customer's principal"}
-		}
-		claw := rules.Clawback(rebate, principal, in.Amount)
-		m.Clawback = &claw
-		postings := []ledger.PostingInput{
-			{Account: ledger.CustomerAccount(in.CustomerID, "prepaid"), Amount: in.Amount.Neg()},
-			{Account: "platform:cash", Amount: in.Amount},
-		}
-		if claw.IsPositive() {
-			postings = append(postings,
-				ledger.PostingInput{Account: ledger.CustomerAccount(in.CustomerID, "rebate"), Amount: claw.Neg()},
-				ledger.PostingInput{Account: "platform:rebate:expense", Amount: claw})
-		}
-		return postings, nil
-	})
+	return s.move(ctx, Withdrawal, in, actor)
 }
 
+func priceWithdrawal(m *MoneyMovement, _ rules.RuleSet, principal, rebate decimal.Decimal) ([]ledger.PostingInput, error) {
+	if m.Amount.GreaterThan(principal) {
+		return nil, &fault.Error{Code: fault.InsufficientFunds, Account: ledger.CustomerAccount(m.CustomerID, "prepaid"),
+			Message: "a withdrawal of " + m.Amount.StringFixed(2) + " exceeds the customer's principal"}
+	}
+	claw := rules.Clawback(rebate, principal, m.Amount)
+	m.Clawback = &claw
+	postings := []ledger.PostingInput{
+		{Account: ledger.CustomerAccount(m.CustomerID, "prepaid"), Amount: m.Amount.Neg()},
+		{Account: "platform:cash", Amount: m.Amount},
+	}
+	if claw.IsPositive() {
+		postings = append(postings,
+			ledger.PostingInput{Account: ledger.CustomerAccount(m.CustomerID, "rebate"), Amount: claw.Neg()},
+			ledger.PostingInput{Account: "platform:rebate:expense", Amount: claw})
+	}
+	return postings, nil
+}
+
+// pricer prices a movement m (its kind, customer and amount set) from the
+// rule set in effect when it occurred and the customer's balances before
+// it: it fills in what it decided and answers the postings, or refuses.
 type pricer func(m *MoneyMovement, rs rules.RuleSet, principal, rebate decimal.Decimal) ([]ledger.PostingInput, error)
+
+// pricers price each kind of movement.
+var pricers = map[string]pricer{Deposit: priceDeposit, Charge: priceCharge, Withdrawal: priceWithdrawal}
 
 // move is the shape of every money movement: lock the customer (which
 // serialises their movements and makes a concurrent twin wait, then
 // replay), price it from the balances, post it, keep it, announce it
-// (notices). A replay announces nothing again.
-func (s *Service) move(ctx context.Context, kind string, in MoneyInput, actor string, price pricer) (MoneyMovement, bool, error) {
-	if err := s.checkMoney(kind, &in); err != nil {
+// (notices). A replay announces nothing again. Movements are written in
+// groups (groups.go), one transaction for those that queued meanwhile; a
+// preview runs alone, in a transaction rolled back.
+func (s *Service) move(ctx context.Context, kind string, in MoneyInput, actor string) (MoneyMovement, bool, error) {
+	j, err := s.newJob(kind, in, actor)
+	if err != nil {
 		return MoneyMovement{}, false, err
 	}
-	sent := in.OccurredAt // zero when the caller sent no time: a retry without one is the same request
+	if !in.Preview {
+		r, err := s.movements.Submit([]moneyJob{j})[0].Wait(ctx)
+		if err == nil {
+			err = r.err
+		}
+		return r.m, r.replayed, err
+	}
+	var r moneyResult
+	err = s.ledger.Preview(ctx, func(tx *ledger.Tx) (err error) {
+		r, err = s.moveTx(ctx, tx, j, false)
+		return err
+	})
+	return r.m, r.replayed, err
+}
+
+// moneyJob is a checked movement to record.
+type moneyJob struct {
+	kind  string
+	in    MoneyInput
+	actor string
+	hash  [sha256.Size]byte // of the request: its replays must match it
+}
+
+// newJob checks a movement of the kind and makes a job of it.
+func (s *Service) newJob(kind string, in MoneyInput, actor string) (moneyJob, error) {
+	if err := s.checkMoney(kind, &in); err != nil {
+		return moneyJob{}, err
+	}
+	// OccurredAt is zero when the caller sent no time: a retry without one
+	// is the same request.
 	canon, _ := json.Marshal(struct {
 		C, S string
 		A    decimal.Decimal
 		T    time.Time
-	}{in.CustomerID, in.ShipmentID, in.Amount.Round(2), sent})
-	hash := sha256.Sum256(canon)
-	var (
-		out      MoneyMovement
-		replayed bool
-	)
-	inTx := s.ledger.InTx
-	if in.Preview {
-		inTx = s.ledger.Preview
-	}
-	err := inTx(ctx, func(tx *ledger.Tx) error {
-		replayed = false
+	}{in.CustomerID, in.ShipmentID, in.Amount.Round(2), in.OccurredAt})
+	return moneyJob{kind: kind, in: in, actor: actor, hash: sha256.Sum256(canon)}, nil
+}
+
+// moneyResult is what recording a movement answered: the movement,
+// whether it was a replay, or its refusal.
+type moneyResult struct {
+	m        MoneyMovement
+	replayed bool
+	err      error
+}
+
+// moveTx records j in tx, or answers the movement recorded earlier with
+// its id; a refusal is its error. It locks the customer first, unless tx
+// holds their lock already (locked).
+func (s *Service) moveTx(ctx context.Context, tx *ledger.Tx, j moneyJob, locked bool) (moneyResult, error) {
+	kind, in, hash := j.kind, j.in, j.hash
+	if !locked {
 		if _, err := loyalty.LockCustomer(ctx, tx, in.CustomerID); err != nil {
-			return err
+			return moneyResult{}, err
 		}
-		var stored []byte
-		err := tx.QueryRow(ctx, `SELECT request_hash FROM money_movements WHERE space = $1 AND kind = $2 AND id = $3`,
-			in.Space, kind, in.ID).Scan(&stored)
-		if err == nil {
-			if string(stored) != string(hash[:]) {
-				return &fault.Error{Code: fault.IdempotencyConflict, Message: kind + " " + in.ID + " was already recorded with other details"}
-			}
-			replayed = true
-			out, err = moneyMovement(ctx, tx, kind, in.Space, in.ID)
-			return err
+	}
+	var stored []byte
+	err := tx.QueryRow(ctx, `SELECT request_hash FROM money_movements WHERE space = $1 AND kind = $2 AND id = $3`,
+		in.Space, kind, in.ID).Scan(&stored)
+	if err == nil {
+		if string(stored) != string(hash[:]) {
+			return moneyResult{}, &fault.Error{Code: fault.IdempotencyConflict, Message: kind + " " + in.ID + " was already recorded with other details"}
 		}
-		if !errors.Is(err, pgx.ErrNoRows) {
-			return err
-		}
-		at := sent // when it happened: when it is recorded, unless the caller said
-		if at.IsZero() {
-			at = tx.Now().UTC().Truncate(time.Microsecond)
-		}
-		if err := s.customers.CheckBackdating(ctx, tx, at); err != nil {
-			return err
-		}
-		rs, err := s.customers.RulesAtIn(ctx, tx, at)
-		if err != nil {
-			return err
-		}
-		principal, rebate, err := prepaidBalances(ctx, tx, in.CustomerID)
-		if err != nil {
-			return err
-		}
-		m := MoneyMovement{Kind: kind, ID: in.ID, CustomerID: in.CustomerID, Amount: in.Amount, OccurredAt: at,
-			RuleVersion: rs.Version}
-		if in.ShipmentID != "" {
-			m.ShipmentID = &in.ShipmentID
-		}
-		postings, err := price(&m, rs, principal, rebate)
-		if err != nil {
-			return err
-		}
-		version := rs.Version
-		meta, _ := json.Marshal(map[string]any{kind + "_id": in.ID, "customer_id": in.CustomerID, "rate": m.Rate,
-			"shipment_id": m.ShipmentID})
-		entry, err := tx.Post(ctx, ledger.EntryInput{Kind: kind, EffectiveAt: at, Actor: actor, Metadata: meta,
-			Postings: postings, RuleVersion: &version})
-		if err != nil {
-			return err
-		}
-		low, err := lowBalanceNotices(ctx, tx, &m, entry.ID, principal, rebate, postings)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO money_movements (kind, id, customer_id, amount, occurred_at, shipment_id,
+		out, err := moneyMovement(ctx, tx, kind, in.Space, in.ID)
+		return moneyResult{m: out, replayed: true}, err
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return moneyResult{}, err
+	}
+	at := in.OccurredAt // when it happened: when it is recorded, unless the caller said
+	if at.IsZero() {
+		at = tx.Now().UTC().Truncate(time.Microsecond)
+	}
+	if err := s.customers.CheckBackdating(ctx, tx, at); err != nil {
+		return moneyResult{}, err
+	}
+	rs, err := s.customers.RulesAtIn(ctx, tx, at)
+	if err != nil {
+		return moneyResult{}, err
+	}
+	principal, rebate, err := prepaidBalances(ctx, tx, in.CustomerID)
+	if err != nil {
+		return moneyResult{}, err
+	}
+	m := MoneyMovement{Kind: kind, ID: in.ID, CustomerID: in.CustomerID, Amount: in.Amount, OccurredAt: at,
+		RuleVersion: rs.Version}
+	if in.ShipmentID != "" {
+		m.ShipmentID = &in.ShipmentID
+	}
+	postings, err := pricers[kind](&m, rs, principal, rebate)
+	if err != nil {
+		return moneyResult{}, err
+	}
+	version := rs.Version
+	meta, _ := json.Marshal(map[string]any{kind + "_id": in.ID, "customer_id": in.CustomerID, "rate": m.Rate,
+		"shipment_id": m.ShipmentID})
+	entry, err := tx.Post(ctx, ledger.EntryInput{Kind: kind, EffectiveAt: at, Actor: j.actor, Metadata: meta,
+		Postings: postings, RuleVersion: &version})
+	if err != nil {
+		return moneyResult{}, err
+	}
+	// In one round trip: the movement kept, read back as a replay reads
+	// it, and the partners to tell of a low balance.
+	var (
+		b   pgx.Batch
+		out MoneyMovement
+		low []notify.Event
+	)
+	b.Queue(`INSERT INTO money_movements (kind, id, customer_id, amount, occurred_at, shipment_id,
     rate, rebate, from_principal, from_rebate, clawback, rule_version, request_hash, entry_id, created_at, space)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`, kind, in.ID, in.CustomerID, in.Amount, at,
-			m.ShipmentID, m.Rate, m.Rebate, m.FromPrincipal, m.FromRebate, m.Clawback, rs.Version, hash[:], entry.ID, tx.Now(),
-			in.Space); err != nil {
-			if fault.UniqueViolation(err, "") {
-				// Taken meanwhile by a request for another customer (one for
-				// the same customer would have waited on its lock).
-				return &fault.Error{Code: fault.IdempotencyConflict, Message: kind + " " + in.ID + " was already recorded with other details"}
-			}
-			return err
+		m.ShipmentID, m.Rate, m.Rebate, m.FromPrincipal, m.FromRebate, m.Clawback, rs.Version, hash[:], entry.ID, tx.Now(),
+		in.Space)
+	b.Queue(qMoneyMovement, in.Space, kind, in.ID).QueryRow(func(row pgx.Row) error { return scanMoneyMovement(row, &out) })
+	queueLowBalance(&b, &m, entry.ID, principal, rebate, postings, &low)
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		if fault.UniqueViolation(err, "") {
+			// Taken meanwhile by a request for another customer (one for
+			// the same customer would have waited on its lock).
+			return moneyResult{}, &fault.Error{Code: fault.IdempotencyConflict, Message: kind + " " + in.ID + " was already recorded with other details"}
 		}
-		if out, err = moneyMovement(ctx, tx, kind, in.Space, in.ID); err != nil {
-			return err
-		}
-		_, err = notify.Emit(ctx, tx, append(notices(out), low...)...)
-		return err
-	})
-	return out, replayed, err
+		return moneyResult{}, err
+	}
+	// The balances after it: while tx holds the customer's lock, nothing
+	// else moves their prepaid money.
+	out.Principal, out.RebateBalance = balancesAfter(in.CustomerID, principal, rebate, postings)
+	_, err = notify.Emit(ctx, tx, append(notices(out), low...)...)
+	return moneyResult{m: out}, err
 }
 
 // DepositNotice is the payload of a deposit.received notification.
@@ -322,13 +376,21 @@ func prepaidBalances(ctx context.Context, tx *ledger.Tx, customerID string) (pri
 	return b[0], b[1], nil
 }
 
+const qMoneyMovement = `SELECT kind, space, id, customer_id, amount, occurred_at, shipment_id, rule_version, rate, rebate,
+    from_principal, from_rebate, clawback, entry_id, reversal_entry_id
+FROM money_movements WHERE space = $1 AND kind = $2 AND id = $3`
+
+// scanMoneyMovement scans a row of qMoneyMovement into m (its balances
+// aside).
+func scanMoneyMovement(row pgx.Row, m *MoneyMovement) error {
+	return row.Scan(&m.Kind, &m.Space, &m.ID, &m.CustomerID, &m.Amount, &m.OccurredAt, &m.ShipmentID, &m.RuleVersion, &m.Rate,
+		&m.Rebate, &m.FromPrincipal, &m.FromRebate, &m.Clawback, &m.EntryID, &m.ReversalEntryID)
+}
+
+// moneyMovement reads the movement, with its customer's balances now.
 func moneyMovement(ctx context.Context, tx *ledger.Tx, kind, space, id string) (MoneyMovement, error) {
 	var m MoneyMovement
-	err := tx.QueryRow(ctx, `SELECT kind, space, id, customer_id, amount, occurred_at, shipment_id, rule_version, rate, rebate,
-    from_principal, from_rebate, clawback, entry_id, reversal_entry_id
-FROM money_movements WHERE space = $1 AND kind = $2 AND id = $3`, space, kind, id).Scan(&m.Kind, &m.Space, &m.ID, &m.CustomerID,
-		&m.Amount, &m.OccurredAt, &m.ShipmentID, &m.RuleVersion, &m.Rate, &m.Rebate, &m.FromPrincipal, &m.FromRebate, &m.Clawback,
-		&m.EntryID, &m.ReversalEntryID)
+	err := scanMoneyMovement(tx.QueryRow(ctx, qMoneyMovement, space, kind, id), &m)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return m, fault.Errorf(fault.NotFound, "no %s %s", kind, id)
 	}

@@ -8,11 +8,14 @@
 // SQL, and announces a balance under a partner's threshold (lowbalance.go). It locks the customer and
 // reads the rule set in effect through loyalty, prices with the rules
 // package, reads the customer's balances from the ledger and posts one
-// entry per movement through it. It never names a table of loyalty,
-// catalog or the ledger, and it never touches points.
+// entry per movement through it. Concurrent movements are written in
+// groups (groups.go): one transaction for those that queued meanwhile,
+// each movement in a savepoint of its own. It never names a table of
+// loyalty, catalog or the ledger, and it never touches points.
 package prepaid
 
 import (
+	"github.com/tally-ledger/tally/internal/coalesce"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 )
@@ -28,12 +31,15 @@ const (
 type Service struct {
 	ledger    *ledger.Ledger
 	customers *loyalty.Service
+	movements *coalesce.Coalescer[moneyJob, moneyResult] // written in groups
 }
 
 // New returns prepaid money on the ledger, for the customers of the
 // loyalty programme (on the same ledger).
 func New(l *ledger.Ledger, customers *loyalty.Service) *Service {
-	return &Service{ledger: l, customers: customers}
+	s := &Service{ledger: l, customers: customers}
+	s.movements = s.newMovementQueue()
+	return s
 }
 
 // Owns reports whether entries of the kind are money movements, corrected

@@ -11,7 +11,8 @@
 //
 // It knows nothing of what the jobs are, of SQL or of HTTP: loyalty hands it
 // partner events keyed by customer, and the function that writes a group of
-// them. It lives under internal/ because it is machinery that Tally's
+// them; prepaid its money movements and catalog its redemptions, the same
+// way. It lives under internal/ because it is machinery that Tally's
 // packages share, not part of the domain; it keeps the batching, its
 // ordering and its goroutines apart from the code that prices and writes,
 // so that each can be read and tested alone.

@@ -1,24 +1,32 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 )
 
-// profilePass runs scenarios 1, 1w and 3 once more, after the measurements,
-// under the server's CPU profiler and with pg_stat_statements tracking, and
+// profiled are the scenarios the profiling pass runs (those of them -only
+// names, with -only).
+var profiled = []int{1, 6, 3, 4}
+
+// profilePass runs scenarios 1, 1w, 3 and 4 once more, after the
+// measurements, under the server's CPU profiler, with pg_stat_statements
+// tracking and PostgreSQL's sessions sampled for what they wait on, and
 // writes what they show to path. Its throughputs are not results: the
 // profilers cost time.
 func profilePass(ctx context.Context, env *bench, path string) error {
-	logf("profiling pass (not measured): scenarios 1, 1w and 3 under the profilers")
+	logf("profiling pass (not measured): scenarios 1, 1w, 3 and 4 (those -only names) under the profilers")
 	if err := env.query(ctx, func(conn *pgx.Conn) error {
 		for _, q := range []string{
 			`ALTER SYSTEM SET compute_query_id = on`,
@@ -47,14 +55,15 @@ func profilePass(ctx context.Context, env *bench, path string) error {
 	fmt.Fprintf(&b, "# Profiles of `make bench` scenarios (%s)\n\nTaken by `go run ./internal/loadgen -profile` after its measurements, "+
 		"under the profilers; the figures here are not measurements.\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	for _, s := range scenarios() {
-		if s.n != 1 && s.n != 6 && s.n != 3 {
+		if !slices.Contains(profiled, s.n) || !want(s.n) {
 			continue
 		}
 		if err := env.resetStatements(ctx); err != nil {
 			return err
 		}
-		profile := make(chan string, 1)
+		profile, waits := make(chan string, 1), make(chan string, 1)
 		go func() { profile <- cpuProfile(env.srv, *duration-time.Second) }()
+		go func() { waits <- env.sampleWaits(ctx, *duration-time.Second) }()
 		s.name += " (profiled)"
 		var m measure
 		if s.n == 6 {
@@ -70,10 +79,56 @@ func profilePass(ctx context.Context, env *bench, path string) error {
 		}
 		fmt.Fprintf(&b, "\n## %s\n\nUnder the profilers: %.0f %s, %d errors.\n\n"+
 			"The statements that took the most time (pg_stat_statements: planning and executing, wall time inside PostgreSQL, "+
-			"lock waits included, commits' fsync waits not):\n\n%s\nThe server's CPU profile (`go tool pprof -top`):\n\n```\n%s```\n",
-			s.name, m.rate(), m.unit, m.failed(), stmts, <-profile)
+			"lock waits included, commits' fsync waits not):\n\n%s\nWhat the server's sessions were doing (pg_stat_activity sampled every "+
+			"10 ms; a session idle in a transaction is the server's Go code or a round trip between statements):\n\n%s\n"+
+			"The server's CPU profile (`go tool pprof -top`):\n\n```\n%s```\n",
+			s.name, m.rate(), m.unit, m.failed(), stmts, <-waits, <-profile)
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+// sampleWaits samples, every 10 ms for d, what the service's sessions are
+// doing (their state and wait event, and the statement of those waiting on
+// a lock), and answers the counts as a table, the most frequent first.
+func (env *bench) sampleWaits(ctx context.Context, d time.Duration) string {
+	counts := map[string]int{}
+	samples := 0
+	err := env.query(ctx, func(conn *pgx.Conn) error {
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for end := time.Now().Add(d); time.Now().Before(end); <-tick.C {
+			rows, err := conn.Query(ctx, `SELECT state, coalesce(wait_event_type || ':' || wait_event, 'on a CPU'),
+    CASE WHEN wait_event_type = 'Lock' THEN left(regexp_replace(query, '\s+', ' ', 'g'), 70) ELSE '' END
+FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+    AND state <> 'idle'`)
+			if err != nil {
+				return err
+			}
+			var state, wait, query string
+			if _, err := pgx.ForEachRow(rows, []any{&state, &wait, &query}, func() error {
+				counts[state+" | "+wait+" | "+strings.ReplaceAll(query, "|", "\\|")]++
+				return nil
+			}); err != nil {
+				return err
+			}
+			samples++
+		}
+		return nil
+	})
+	if err != nil {
+		return err.Error() + "\n"
+	}
+	keys := slices.Collect(maps.Keys(counts))
+	slices.SortFunc(keys, func(a, b string) int { return cmp.Compare(counts[b], counts[a]) })
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d samples; sessions per sample, by what they were doing:\n\n| sessions | state | waiting on | statement (lock waits) |\n|---|---|---|---|\n", samples)
+	for i, k := range keys {
+		if i == 15 {
+			break
+		}
+		fmt.Fprintf(&b, "| %.2f | %s |\n", float64(counts[k])/float64(max(samples, 1)), strings.ReplaceAll(k, "`", "'"))
+	}
+	return b.String()
 }
 
 // resetStatements starts pg_stat_statements' counts afresh.

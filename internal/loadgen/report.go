@@ -18,7 +18,7 @@ import (
 type round struct {
 	pgbench   pgbenchResult
 	scenarios map[int]measure
-	cpu       map[int]ticks // over scenarios 1 and 1w (6)
+	cpu       map[int]ticks // over scenarios 1, 1w (6) and 4
 }
 
 // report is everything the run measured, and where.
@@ -557,11 +557,11 @@ func (rep *report) renderTargets(b *strings.Builder) {
 	fmt.Fprintf(b, "| no error in any scenario | %s of %s | %s |\n", thousands(failed), thousands(total), met(failed == 0))
 }
 
-// renderCPU writes where the CPU time of scenarios 1 and 1w went, over all
+// renderCPU writes where the CPU time of scenarios 1, 1w and 4 went, over all
 // their runs.
 func (rep *report) renderCPU(b *strings.Builder) {
 	title := false
-	for _, n := range []int{1, 6} {
+	for _, n := range []int{1, 6, 4} {
 		var cpu ticks
 		var d time.Duration
 		var events int64
@@ -585,6 +585,9 @@ func (rep *report) renderCPU(b *strings.Builder) {
 		name := "1"
 		if n == 6 {
 			name = "1w"
+		}
+		if n == 4 {
+			name = "4 (per request)"
 		}
 		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %.1f over %s on %d cores |\n", name, per(cpu.postgres), per(cpu.server),
 			per(cpu.loadgen), per(cpu.receiver), per(int64(total)), total/100, d.Round(time.Second), rep.machine.cores)

@@ -1,0 +1,23 @@
+package catalog
+
+import "context"
+
+// RedeemTogether makes the redemptions (checked by the caller) as one
+// submission to the group commit: those of one customer are made in one
+// group, in order. It answers each one's redemption, whether it was a
+// replay, and its error.
+func (s *Service) RedeemTogether(ctx context.Context, ins []RedemptionInput, actor string) ([]Redemption, []bool, []error) {
+	out, replayed, errs := make([]Redemption, len(ins)), make([]bool, len(ins)), make([]error, len(ins))
+	jobs := make([]redeemJob, len(ins))
+	for i, in := range ins {
+		jobs[i] = newRedeemJob(in, actor)
+	}
+	for i, j := range s.redemptions.Submit(jobs) {
+		r, err := j.Wait(ctx)
+		if err == nil {
+			err = r.err
+		}
+		out[i], replayed[i], errs[i] = r.r, r.replayed, err
+	}
+	return out, replayed, errs
+}
