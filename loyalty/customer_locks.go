@@ -10,7 +10,8 @@ import (
 )
 
 // LockCustomers locks the rows of the customers (ids in any order, repeats
-// allowed) until tx ends, in id order and in one statement, so that
+// allowed) until tx ends, in id order (the bytes', as a partner event
+// group's queueLock) and in one statement, so that
 // transactions that each lock several customers this way never wait for
 // each other in a cycle, and answers the ids it locked. A group of writes
 // (money movements, redemptions) takes it first: its writes for those

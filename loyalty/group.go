@@ -236,7 +236,9 @@ func (s *Service) processOne(ctx context.Context, tx *ledger.Tx, j job, custs ma
 
 // queueLock queues the locking of the group's customers and their
 // referrers, in id order, and fills custs with them (an unknown customer is
-// absent).
+// absent). Id order is the bytes' (COLLATE "C"), whatever the database's
+// collation: the order LockCustomers takes customers in for the groups of
+// money movements and redemptions, so that no two groups wait in a cycle.
 //
 // The group's statements look rows up one by one through LATERAL
 // subqueries (OFFSET 0 keeps the planner from flattening them into a join):
@@ -252,7 +254,7 @@ func queueLock(b *pgx.Batch, group []job, custs map[string]Customer) {
 	ids = slices.Compact(ids)
 	b.Queue(`SET LOCAL plan_cache_mode = force_generic_plan`)
 	b.Queue(`SELECT c.id, c.name, c.referred_by, c.created_at
-FROM (SELECT u.id FROM unnest($1::text[]) AS u (id)
+FROM (SELECT u.id COLLATE "C" FROM unnest($1::text[]) AS u (id)
       UNION SELECT r.referred_by FROM unnest($1::text[]) AS u (id)
             CROSS JOIN LATERAL (SELECT referred_by FROM customers WHERE id = u.id OFFSET 0) r
       ORDER BY 1) ids
