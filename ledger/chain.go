@@ -259,7 +259,7 @@ func (l *Ledger) RunSealer(ctx context.Context, every time.Duration, failed func
 }
 
 // Head is the latest link, with how many committed entries wait to be
-// sealed; nil when nothing is sealed yet.
+// sealed; before the first seal that count alone, nil with no entry at all.
 func (l *Ledger) Head(ctx context.Context) (*ChainHead, error) {
 	var head *ChainHead
 	err := l.inTx(ctx, readOnly, func(tx pgx.Tx) error {
