@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/tally-ledger/tally/internal/coalesce"
-	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 )
@@ -31,51 +30,26 @@ func (s *Service) newRedemptionQueue() *coalesce.Coalescer[redeemJob, redeemResu
 	})
 }
 
-// redeemGroup makes a group of redemptions in one transaction and answers
-// each one's result, by index. It locks the group's customers, then its
-// products, each in id order (the order a redemption alone takes them in),
-// so that groups never wait for each other in a cycle and a featured
-// product's stock is locked once per group, not once per redemption. Then it makes each
-// redemption, in order, as it would be made alone (redeemTx), in a
-// savepoint: a refusal (out of stock, over a limit, too few points, a
-// reused id) undoes only what that redemption did, and the redemptions
-// after it see the stock and points without it. A deadlock, a lost
-// database or the group's deadline fails the whole attempt: the
-// transaction is retried (ledger.InTx) or its error is every redemption's.
+// redeemGroup makes a group of redemptions in one transaction
+// (loyalty.WriteGroup), each as it would be made alone (redeemTx), and
+// answers each one's result, by index. After the customers it locks the
+// group's products, in sku order (the order a redemption alone takes
+// them in), so that a featured product's stock is locked once per group,
+// not once per redemption. A refusal (out of stock, over a limit, too few
+// points, a reused id) undoes only its own redemption.
 func (s *Service) redeemGroup(group []redeemJob) ([]redeemResult, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
 	defer cancel()
-	outs := make([]redeemResult, len(group))
-	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
-		clear(outs)
-		ids, skus := make([]string, len(group)), make([]string, len(group))
-		for i, j := range group {
-			ids[i], skus[i] = j.in.CustomerID, j.in.SKU
-		}
-		locked, err := loyalty.LockCustomers(ctx, tx, ids)
-		if err != nil {
-			return err
-		}
-		if err := lockProducts(ctx, tx, skus); err != nil {
-			return err
-		}
-		for i, j := range group {
-			var r redeemResult
-			err := tx.Savepoint(ctx, func(tx *ledger.Tx) (err error) {
-				r, err = s.redeemTx(ctx, tx, j, locked[j.in.CustomerID])
-				return err
-			})
-			if err != nil && (fault.Transient(err) || fault.DatabaseLost(err) || ctx.Err() != nil) {
-				return err
-			}
-			if err != nil {
-				r = redeemResult{err: err}
-			}
-			outs[i] = r
-		}
-		return nil
-	})
-	return outs, err
+	skus := make([]string, len(group))
+	for i, j := range group {
+		skus[i] = j.in.SKU
+	}
+	return loyalty.WriteGroup(ctx, s.ledger, group, func(j redeemJob) string { return j.in.CustomerID },
+		func(tx *ledger.Tx) error { return lockProducts(ctx, tx, skus) },
+		func(tx *ledger.Tx, j redeemJob, locked bool) (redeemResult, error) {
+			return s.redeemTx(ctx, tx, j, locked)
+		},
+		func(err error) redeemResult { return redeemResult{err: err} })
 }
 
 // lockProducts locks the products (skus in any order, repeats allowed)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 )
 
@@ -36,4 +37,51 @@ CROSS JOIN LATERAL (SELECT id FROM customers WHERE id = u.id OFFSET 0 FOR UPDATE
 		return nil
 	})
 	return locked, err
+}
+
+// WriteGroup writes a group of jobs, each of one customer, in one
+// transaction of l, and answers each one's result, by index: it locks the
+// group's customers (LockCustomers), then runs lock for what else the
+// group needs locked (nil: nothing), then each job, in order, with write,
+// in a savepoint, as it would be written alone. A job's error (a refusal:
+// too little money or stock, a reused id) undoes only what that job did
+// and becomes its result, made by refused; the jobs after it see the books
+// without it, as they would have one request later. A deadlock, a lost
+// database or ctx's end fails the whole attempt: the transaction is
+// retried (ledger.InTx) or its error is every job's.
+func WriteGroup[J, R any](ctx context.Context, l *ledger.Ledger, group []J, customer func(J) string,
+	lock func(tx *ledger.Tx) error, write func(tx *ledger.Tx, j J, locked bool) (R, error), refused func(error) R) ([]R, error) {
+	outs := make([]R, len(group))
+	err := l.InTx(ctx, func(tx *ledger.Tx) error {
+		clear(outs)
+		ids := make([]string, len(group))
+		for i, j := range group {
+			ids[i] = customer(j)
+		}
+		locked, err := LockCustomers(ctx, tx, ids)
+		if err != nil {
+			return err
+		}
+		if lock != nil {
+			if err := lock(tx); err != nil {
+				return err
+			}
+		}
+		for i, j := range group {
+			var r R
+			err := tx.Savepoint(ctx, func(tx *ledger.Tx) (err error) {
+				r, err = write(tx, j, locked[ids[i]])
+				return err
+			})
+			if err != nil && (fault.Transient(err) || fault.DatabaseLost(err) || ctx.Err() != nil) {
+				return err
+			}
+			if err != nil {
+				r = refused(err)
+			}
+			outs[i] = r
+		}
+		return nil
+	})
+	return outs, err
 }
