@@ -137,19 +137,10 @@ func (env *bench) copyForLimit(ctx context.Context) error {
 	if err := env.waitAlone(ctx); err != nil {
 		return err
 	}
-	admin, err := env.cluster.URL("postgres")
-	if err != nil {
+	if err := env.admin(ctx, `CREATE DATABASE tally_limit TEMPLATE tally`); err != nil {
 		return err
 	}
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		return err
-	}
-	_, err = conn.Exec(ctx, `CREATE DATABASE tally_limit TEMPLATE tally`)
-	conn.Close(ctx)
-	if err != nil {
-		return err
-	}
+	var err error
 	if env.srv, err = startServer(env.url); err != nil {
 		return err
 	}
@@ -169,16 +160,21 @@ func (env *bench) dropLimit(ctx context.Context) error { return env.dropDatabase
 // dropDatabase drops a database of the cluster, if it exists, whoever is
 // connected to it.
 func (env *bench) dropDatabase(ctx context.Context, name string) error {
-	admin, err := env.cluster.URL("postgres")
+	return env.admin(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+}
+
+// admin runs a statement on the cluster's postgres database.
+func (env *bench) admin(ctx context.Context, sql string) error {
+	url, err := env.cluster.URL("postgres")
 	if err != nil {
 		return err
 	}
-	conn, err := pgx.Connect(ctx, admin)
+	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		return err
 	}
 	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+	_, err = conn.Exec(ctx, sql)
 	return err
 }
 
