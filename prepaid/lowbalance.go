@@ -108,12 +108,9 @@ func balancesAfter(customerID string, principal, rebate decimal.Decimal, posting
 // queueLowBalance queues the read of the prepaid.low_balance notices of a
 // movement, to be written in its transaction, into b; they are appended to
 // out when b is sent: one for each partner whose threshold the movement
-// took the customer's prepaid balance below, from principal+rebate before
-// it to what its postings leave.
-func queueLowBalance(b *pgx.Batch, m *MoneyMovement, entryID int64, principal, rebate decimal.Decimal,
-	postings []ledger.PostingInput, out *[]notify.Event) {
-	before := principal.Add(rebate)
-	principal, rebate = balancesAfter(m.CustomerID, principal, rebate, postings)
+// took the customer's prepaid balance below, from before (principal and
+// rebate) to principal+rebate, what its postings leave (balancesAfter).
+func queueLowBalance(b *pgx.Batch, m *MoneyMovement, entryID int64, before, principal, rebate decimal.Decimal, out *[]notify.Event) {
 	after := principal.Add(rebate)
 	if !after.LessThan(before) {
 		return

@@ -315,7 +315,10 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 		m.ShipmentID, m.Rate, m.Rebate, m.FromPrincipal, m.FromRebate, m.Clawback, rs.Version, hash[:], entry.ID, tx.Now(),
 		in.Space)
 	b.Queue(qMoneyMovement, in.Space, kind, in.ID).QueryRow(func(row pgx.Row) error { return scanMoneyMovement(row, &out) })
-	queueLowBalance(&b, &m, entry.ID, principal, rebate, postings, &low)
+	// The balances after it: while tx holds the customer's lock, nothing
+	// else moves their prepaid money.
+	principalAfter, rebateAfter := balancesAfter(in.CustomerID, principal, rebate, postings)
+	queueLowBalance(&b, &m, entry.ID, principal.Add(rebate), principalAfter, rebateAfter, &low)
 	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 		if fault.UniqueViolation(err, "") {
 			// Taken meanwhile by a request for another customer (one for
@@ -324,9 +327,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 		}
 		return moneyResult{}, err
 	}
-	// The balances after it: while tx holds the customer's lock, nothing
-	// else moves their prepaid money.
-	out.Principal, out.RebateBalance = balancesAfter(in.CustomerID, principal, rebate, postings)
+	out.Principal, out.RebateBalance = principalAfter, rebateAfter
 	_, err = notify.Emit(ctx, tx, append(notices(out), low...)...)
 	return moneyResult{m: out}, err
 }
