@@ -152,7 +152,9 @@ func (r *hookReceiver) check(ctx context.Context, pool *pgxpool.Pool, fail func(
 			err := pool.QueryRow(ctx, `SELECT format('xid %s customer %s cursor %s now %s: ', n.xid, n.customer_id,
         (SELECT cursor FROM webhook_feed), now()) ||
     coalesce((SELECT string_agg(format('%s attempts %s next %s lease %s', d.status, d.attempts, d.next_attempt_at, d.lease_until), '; ')
-              FROM webhook_deliveries d WHERE d.notification_id = n.id), 'no delivery')
+              FROM webhook_deliveries d WHERE d.notification_id = n.id), 'no delivery') ||
+    coalesce((SELECT '; attempts without a delivery: ' || string_agg(format('%s %s', a.status_code, a.error), ', ')
+              FROM webhook_attempts a WHERE a.notification_id = n.id AND a.delivery_id IS NULL), '')
 FROM notifications n WHERE 'ntf_' || n.id = $1`, id).Scan(&state)
 			fail("webhooks: %s: %s %v", id, state, err)
 		}

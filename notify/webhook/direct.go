@@ -370,19 +370,18 @@ type ended struct {
 // recordPage records a page sent by fanOutDirect, cut (p.mu held), and
 // moves the cursor past it, in one transaction that does not wait for its
 // WAL to reach the disk (bookkeeping): a crash that forgets it forgets the
-// cursor's move too, and the page is sent again. It sets the delivery of
-// each item in flight.
+// cursor's move too, and the page is sent again. A send accepted at once
+// is recorded as its attempt alone; every other item gets a delivery row
+// (pending, for its retry or its first send), and a failed send its
+// attempt too. It sets the delivery of each item in flight.
 func (s *Service) recordPage(ctx context.Context, p *directPage, next notify.Cursor, feedLease int64) error {
 	var (
-		n                 = len(p.items)
-		endpoints, ntfs   = make([]int64, n), make([]int64, n)
-		statuses          = make([]string, n)
-		attempts          = make([]int32, n)
-		nextAt            = make([]time.Time, n)
-		deliveredAt       = make([]*time.Time, n)
-		leases            = make([]*int64, n)
-		done              []ended
-		aEndpoints, aNtfs []int64
+		endpoints, ntfs   []int64 // the deliveries
+		attempts          []int32
+		nextAt            []time.Time
+		leases            []*int64
+		ends              []ended
+		aEndpoints, aNtfs []int64 // the attempts
 		aAt               []time.Time
 		aStatus           []*int32
 		aReason           []*string
@@ -390,37 +389,35 @@ func (s *Service) recordPage(ctx context.Context, p *directPage, next notify.Cur
 		aExcerpt          []string
 	)
 	now := s.now()
-	for i, it := range p.items {
-		endpoints[i], ntfs[i] = it.e.id, it.n.Seq
-		statuses[i], nextAt[i] = "pending", now
+	for _, it := range p.items {
+		var lease *int64
+		tries, due := int32(0), now
 		switch it.state {
 		case inFlight:
-			leases[i] = &p.lease
-			continue
-		case queued:
-			continue
+			lease = &p.lease
+		case done:
+			x := it.sent
+			s.stats.attempts.WithLabelValues(x.label()).Inc()
+			ends = append(ends, ended{*x, it.end})
+			var status *int32
+			if x.status != 0 {
+				status = ptr(int32(x.status))
+			}
+			var reason *string
+			if x.err != "" {
+				reason = ptr(x.err)
+			}
+			aEndpoints, aNtfs = append(aEndpoints, it.e.id), append(aNtfs, it.n.Seq)
+			aAt, aStatus, aReason = append(aAt, x.at), append(aStatus, status), append(aReason, reason)
+			aLatency = append(aLatency, int32(min(x.latency.Milliseconds(), 1<<31-1)))
+			aExcerpt = append(aExcerpt, x.excerpt)
+			if x.ok() {
+				continue // its attempt is its record
+			}
+			tries, due = 1, now.Add(max(s.cfg.Backoff(1), 0))
 		}
-		x := it.sent
-		s.stats.attempts.WithLabelValues(x.label()).Inc()
-		done = append(done, ended{*x, it.end})
-		attempts[i] = 1
-		if x.ok() {
-			statuses[i], deliveredAt[i] = "delivered", ptr(now)
-		} else {
-			nextAt[i] = now.Add(max(s.cfg.Backoff(1), 0))
-		}
-		var status *int32
-		if x.status != 0 {
-			status = ptr(int32(x.status))
-		}
-		var reason *string
-		if x.err != "" {
-			reason = ptr(x.err)
-		}
-		aEndpoints, aNtfs = append(aEndpoints, it.e.id), append(aNtfs, it.n.Seq)
-		aAt, aStatus, aReason = append(aAt, x.at), append(aStatus, status), append(aReason, reason)
-		aLatency = append(aLatency, int32(min(x.latency.Milliseconds(), 1<<31-1)))
-		aExcerpt = append(aExcerpt, x.excerpt)
+		endpoints, ntfs = append(endpoints, it.e.id), append(ntfs, it.n.Seq)
+		attempts, nextAt, leases = append(attempts, tries), append(nextAt, due), append(leases, lease)
 	}
 	type key struct{ endpoint, ntf int64 }
 	leased := map[key]int64{}
@@ -436,26 +433,28 @@ func (s *Service) recordPage(ctx context.Context, p *directPage, next notify.Cur
 		b.Queue(`SELECT id FROM webhook_endpoints WHERE id = ANY ($1) ORDER BY id FOR KEY SHARE`, endpointIDs(p.items))
 		b.Queue(`WITH created AS (
     INSERT INTO webhook_deliveries (endpoint_id, notification_id, ntf_xid, customer_id, status, attempts,
-        created_at, next_attempt_at, deliver_by, delivered_at, lease, lease_until)
-    SELECT u.endpoint, u.ntf, n.xid, n.customer_id, u.status, u.attempts, $8, u.next, $9, u.delivered,
-        u.lease, CASE WHEN u.lease IS NOT NULL THEN $10::timestamptz END
-    FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::int[], $5::timestamptz[], $6::timestamptz[], $7::bigint[])
-        WITH ORDINALITY AS u(endpoint, ntf, status, attempts, next, delivered, lease, k)
+        created_at, next_attempt_at, deliver_by, lease, lease_until)
+    SELECT u.endpoint, u.ntf, n.xid, n.customer_id, 'pending', u.attempts, $6, u.next, $7,
+        u.lease, CASE WHEN u.lease IS NOT NULL THEN $8::timestamptz END
+    FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::timestamptz[], $5::bigint[])
+        WITH ORDINALITY AS u(endpoint, ntf, attempts, next, lease, k)
     JOIN notifications n ON n.id = u.ntf
     JOIN webhook_endpoints e ON e.id = u.endpoint
     ORDER BY u.k
     ON CONFLICT (endpoint_id, notification_id) DO NOTHING
     RETURNING id, endpoint_id, notification_id, lease
 ), logged AS (
-    INSERT INTO webhook_attempts (delivery_id, endpoint_id, attempt, at, status_code, error, latency_ms, response, probe)
-    SELECT c.id, a.endpoint, 1, a.at, a.status, a.error, a.latency, a.response, false
-    FROM unnest($11::bigint[], $12::bigint[], $13::timestamptz[], $14::int[], $15::text[], $16::int[], $17::text[])
+    INSERT INTO webhook_attempts (delivery_id, notification_id, endpoint_id, attempt, at, status_code, error,
+        latency_ms, response, probe)
+    SELECT c.id, a.ntf, a.endpoint, 1, a.at, a.status, a.error, a.latency, a.response, false
+    FROM unnest($9::bigint[], $10::bigint[], $11::timestamptz[], $12::int[], $13::text[], $14::int[], $15::text[])
         WITH ORDINALITY AS a(endpoint, ntf, at, status, error, latency, response, k)
-    JOIN created c ON c.endpoint_id = a.endpoint AND c.notification_id = a.ntf
+    JOIN webhook_endpoints e ON e.id = a.endpoint
+    LEFT JOIN created c ON c.endpoint_id = a.endpoint AND c.notification_id = a.ntf
     ORDER BY a.k
 )
 SELECT id, endpoint_id, notification_id FROM created WHERE lease IS NOT NULL`,
-			endpoints, ntfs, statuses, attempts, nextAt, deliveredAt, leases, now, now.Add(s.cfg.RetryFor),
+			endpoints, ntfs, attempts, nextAt, leases, now, now.Add(s.cfg.RetryFor),
 			now.Add(s.cfg.Timeout+30*time.Second),
 			aEndpoints, aNtfs, aAt, aStatus, aReason, aLatency, aExcerpt).Query(func(rows pgx.Rows) error {
 			var id, endpoint, ntf int64
@@ -465,11 +464,11 @@ SELECT id, endpoint_id, notification_id FROM created WHERE lease IS NOT NULL`,
 			})
 			return err
 		})
-		if len(done) > 0 {
+		if len(ends) > 0 {
 			// The circuits take the attempts in the order they ended.
-			slices.SortFunc(done, func(a, b ended) int { return a.end - b.end })
-			inOrder := make([]sent, len(done))
-			for i, x := range done {
+			slices.SortFunc(ends, func(a, b ended) int { return a.end - b.end })
+			inOrder := make([]sent, len(ends))
+			for i, x := range ends {
 				inOrder[i] = x.sent
 			}
 			queueCircuits(b, circuits(inOrder), s.cfg.BreakAfter, now, s.cfg.CoolDown)

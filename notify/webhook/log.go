@@ -43,11 +43,17 @@ func (s *Service) Attempts(ctx context.Context, o Owner, endpoint, before int64,
 		if err := owned(ctx, tx, o, endpoint, false); err != nil {
 			return err
 		}
+		// An attempt names its delivery, or (since migration 0025) its
+		// notification: one without a delivery row was accepted, unless
+		// a redelivery has written one since.
 		rows, err := tx.Query(ctx, `SELECT a.id, 'ntf_' || n.id, n.type, a.attempt, a.at, a.status_code, a.error, a.latency_ms,
-       a.response, a.probe, d.status, CASE WHEN d.status = 'pending' THEN d.next_attempt_at END
+       a.response, a.probe, coalesce(d.status, l.status, 'delivered'),
+       CASE WHEN coalesce(d.status, l.status) = 'pending' THEN coalesce(d.next_attempt_at, l.next_attempt_at) END
 FROM webhook_attempts a
-JOIN webhook_deliveries d ON d.id = a.delivery_id
-JOIN notifications n ON n.id = d.notification_id
+LEFT JOIN webhook_deliveries d ON d.id = a.delivery_id
+LEFT JOIN webhook_deliveries l ON a.delivery_id IS NULL
+    AND l.endpoint_id = a.endpoint_id AND l.notification_id = a.notification_id
+JOIN notifications n ON n.id = coalesce(a.notification_id, d.notification_id)
 WHERE a.endpoint_id = $1 AND ($2 = 0 OR a.id < $2)
 ORDER BY a.id DESC LIMIT $3`, endpoint, before, limit)
 		if err != nil {
