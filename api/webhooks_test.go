@@ -205,7 +205,7 @@ func TestWebhookEndpointsAreManagedByTheirOwners(t *testing.T) {
 	// Metrics: the attempt by outcome, and the queue.
 	metrics := string(h.expect(200, call{method: "GET", path: "/metrics"}).body)
 	for _, want := range []string{`tally_webhook_attempts_total{outcome="delivered"} 1`, "tally_webhook_queue_depth 0",
-		"tally_webhook_oldest_pending_age_seconds 0", "tally_webhook_open_circuits 0"} {
+		"tally_webhook_oldest_pending_age_seconds 0", "tally_webhook_feed_backlog 0", "tally_webhook_open_circuits 0"} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}

@@ -204,6 +204,15 @@ type Filter struct {
 	Partner int64
 }
 
+// Backlog counts the notifications committed after the cursor, up to
+// limit: what a reader following the cursors has still to read.
+func Backlog(ctx context.Context, tx *ledger.Tx, after Cursor, limit int64) (int64, error) {
+	var n int64
+	err := tx.QueryRow(ctx, `SELECT count(*) FROM (SELECT FROM notifications
+WHERE (xid, id) > ($1::text::xid8, $2) LIMIT $3) s`, strconv.FormatUint(after.xid, 10), after.seq, limit).Scan(&n)
+	return n, err
+}
+
 // feedScan is how many notifications a filtered Feed reads per query, and
 // FeedScanMax how many it reads in all, matches or not, per call.
 const (

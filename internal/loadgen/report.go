@@ -331,7 +331,7 @@ func (rep *report) render() string {
 		"process of its own (the load generator's binary, one thread) on the same cores and accepts each delivery at once. Scenario 5 runs after them (%s), "+
 		"once %s postings are seeded; then scenario 5d (%s): pgbench's database is dropped, a streaming (asynchronous) standby is cloned "+
 		"from the cluster with pg_basebackup and started beside it, and the server is restarted with `TALLY_READ_DATABASE_URL` on it, so that "+
-		"balance reads are served by the standby while the events are written on the primary. A `CHECKPOINT` precedes every measurement.\n",
+		"balance reads are served by the standby while the events are written on the primary. Before every measurement the server's webhook dispatcher reaches the end of the notification feed (`tally_webhook_feed_backlog` 0: a scenario does not send the notices of the one before), then a `CHECKPOINT` runs.\n",
 		count(len(rep.rounds), "run"), *pgbenchT, *duration, limitGroupSize, count(len(rep.reads), "time"), thousands(int64(*postings)), count(len(rep.standby), "time"))
 	fmt.Fprintf(&b, "- Each figure is the median over the runs, with the lowest and the highest in brackets. A ratio is taken within each run "+
 		"(pgbench and the scenario measured minutes apart at most), then its median over the runs.\n")

@@ -196,13 +196,7 @@ func portalSessions(c *client, n int) ([]string, error) {
 // served.
 func readsServed(srv *server) map[string]float64 {
 	out := map[string]float64{}
-	res, err := http.Get("http://" + srv.addr + "/metrics")
-	if err != nil {
-		return out
-	}
-	defer res.Body.Close()
-	text, _ := io.ReadAll(res.Body)
-	for _, line := range strings.Split(string(text), "\n") {
+	for _, line := range metricLines(srv) {
 		for _, from := range []string{"primary", "standby"} {
 			if v, ok := strings.CutPrefix(line, `tally_reads_total{from="`+from+`"} `); ok {
 				out[from], _ = strconv.ParseFloat(v, 64)
@@ -210,4 +204,27 @@ func readsServed(srv *server) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// metricLines is the server's /metrics, a line each (none when it does
+// not answer).
+func metricLines(srv *server) []string {
+	res, err := http.Get("http://" + srv.addr + "/metrics")
+	if err != nil {
+		return nil
+	}
+	defer res.Body.Close()
+	text, _ := io.ReadAll(res.Body)
+	return strings.Split(string(text), "\n")
+}
+
+// serverGauge reads one unlabelled metric of the server's /metrics.
+func serverGauge(srv *server, name string) (float64, bool) {
+	for _, line := range metricLines(srv) {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			x, err := strconv.ParseFloat(v, 64)
+			return x, err == nil
+		}
+	}
+	return 0, false
 }

@@ -205,9 +205,12 @@ func (env *bench) query(ctx context.Context, f func(*pgx.Conn) error) error {
 	return f(conn)
 }
 
-// checkpoint writes every dirty page out, so that the next measurement does
-// not pay for the previous one's.
+// checkpoint lets the server's webhook dispatcher reach the end of the
+// notification feed (settle), then writes every dirty page out, so that
+// the next measurement pays neither for the previous one's notices nor
+// for its dirty pages.
 func (env *bench) checkpoint(ctx context.Context) error {
+	env.settle()
 	return env.query(ctx, func(conn *pgx.Conn) error {
 		_, err := conn.Exec(ctx, `CHECKPOINT`)
 		return err
@@ -466,4 +469,20 @@ func (env *bench) useStandby(ctx context.Context) error {
 	}
 	env.client.base = "http://" + env.srv.addr
 	return nil
+}
+
+// settle waits, for a minute at most, until the server's webhook
+// dispatcher has reached the end of the notification feed
+// (tally_webhook_feed_backlog 0): a scenario that begins behind it would
+// send, or fan out, the notifications of the one before.
+func (env *bench) settle() {
+	if env.srv == nil {
+		return
+	}
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if n, ok := serverGauge(env.srv, "tally_webhook_feed_backlog"); ok && n == 0 {
+			return
+		}
+	}
+	logf("the webhook dispatcher is still behind the feed after a minute; measuring anyway")
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/notify"
 )
 
 // stats are the dispatcher's counters since it started.
@@ -33,6 +34,8 @@ var (
 		"Webhook deliveries pending (not yet delivered, not failed).", nil, nil)
 	oldestAge = prometheus.NewDesc("tally_webhook_oldest_pending_age_seconds",
 		"Age of the oldest pending webhook delivery (0 when none is pending).", nil, nil)
+	feedBacklog = prometheus.NewDesc("tally_webhook_feed_backlog",
+		"Notifications committed past the dispatcher's place in the feed: not yet sent or queued to any endpoint (counted up to 1,000,000).", nil, nil)
 	openCircuits = prometheus.NewDesc("tally_webhook_open_circuits",
 		"Webhook endpoints paused by their circuit breaker.", nil, nil)
 )
@@ -44,18 +47,30 @@ type queue struct{ s *Service }
 func (q queue) Describe(ch chan<- *prometheus.Desc) {
 	ch <- queueDepth
 	ch <- oldestAge
+	ch <- feedBacklog
 	ch <- openCircuits
 }
 
 func (q queue) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	var depth, open int64
+	var depth, open, backlog int64
 	var oldest *time.Time
 	err := q.s.l.ReadTx(ctx, func(tx *ledger.Tx) error {
-		return tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'),
+		var cursor string
+		err := tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'),
        (SELECT min(created_at) FROM webhook_deliveries WHERE status = 'pending'),
-       (SELECT count(*) FROM webhook_endpoints WHERE circuit = 'open')`).Scan(&depth, &oldest, &open)
+       (SELECT count(*) FROM webhook_endpoints WHERE circuit = 'open'),
+       (SELECT cursor FROM webhook_feed)`).Scan(&depth, &oldest, &open, &cursor)
+		if err != nil {
+			return err
+		}
+		after, err := notify.ParseCursor(cursor)
+		if err != nil {
+			return err
+		}
+		backlog, err = notify.Backlog(ctx, tx, after, 1_000_000)
+		return err
 	})
 	if err != nil {
 		return
@@ -66,5 +81,6 @@ func (q queue) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(queueDepth, prometheus.GaugeValue, float64(depth))
 	ch <- prometheus.MustNewConstMetric(oldestAge, prometheus.GaugeValue, age)
+	ch <- prometheus.MustNewConstMetric(feedBacklog, prometheus.GaugeValue, float64(backlog))
 	ch <- prometheus.MustNewConstMetric(openCircuits, prometheus.GaugeValue, float64(open))
 }
