@@ -326,12 +326,12 @@ func (rep *report) render() string {
 		"events, notifications, the chain's links), written by SQL alone (internal/loadgen/limit.go: no HTTP, no Go, no pricing) as one "+
 		"transaction of one statement per table for each group of %d events, by scenario 3's number of clients, in a database of its own on "+
 		"the same cluster (a copy of the service's, made at setup); a test proves that it writes, table by table, the rows the service writes. "+
-		"Scenario 1s is scenario 1 on the server restarted with the entry chain's sealer off (`TALLY_SEAL_INTERVAL=0`), then restarted with it on again. "+
+		"Scenario 1s is scenario 1 on the server restarted with the entry chain's sealer off (`TALLY_SEAL_INTERVAL=0`), then restarted with it on again; scenario 1, when 1s runs, also begins on a server just restarted (with the sealer), so that the two differ by the sealer alone. "+
 		"Scenario 1w is scenario 1 with one webhook endpoint subscribed to points.earned, which every event announces; its receiver runs in a "+
 		"process of its own (the load generator's binary, one thread) on the same cores and accepts each delivery at once. Scenario 5 runs after them (%s), "+
 		"once %s postings are seeded; then scenario 5d (%s): pgbench's database is dropped, a streaming (asynchronous) standby is cloned "+
 		"from the cluster with pg_basebackup and started beside it, and the server is restarted with `TALLY_READ_DATABASE_URL` on it, so that "+
-		"balance reads are served by the standby while the events are written on the primary. Before every measurement the server's webhook dispatcher reaches the end of the notification feed (`tally_webhook_feed_backlog` 0: a scenario does not send the notices of the one before), then a `CHECKPOINT` runs.\n",
+		"balance reads are served by the standby while the events are written on the primary. Before every measurement the server's webhook dispatcher reaches the end of the notification feed and its sealer links every entry (`tally_webhook_feed_backlog` and `tally_chain_unsealed_entries` 0: a scenario does not send the notices, or seal the entries, of the one before), then a `CHECKPOINT` runs.\n",
 		count(len(rep.rounds), "run"), *pgbenchT, *duration, limitGroupSize, count(len(rep.reads), "time"), thousands(int64(*postings)), count(len(rep.standby), "time"))
 	fmt.Fprintf(&b, "- Each figure is the median over the runs, with the lowest and the highest in brackets. A ratio is taken within each run "+
 		"(pgbench and the scenario measured minutes apart at most), then its median over the runs.\n")
@@ -557,11 +557,11 @@ func (rep *report) renderTargets(b *strings.Builder) {
 	fmt.Fprintf(b, "| no error in any scenario | %s of %s | %s |\n", thousands(failed), thousands(total), met(failed == 0))
 }
 
-// renderCPU writes where the CPU time of scenarios 1, 1w and 4 went, over all
-// their runs.
+// renderCPU writes where the CPU time of scenarios 1, 1w, 1s and 4 went,
+// over all their runs.
 func (rep *report) renderCPU(b *strings.Builder) {
 	title := false
-	for _, n := range []int{1, 6, 4} {
+	for _, n := range []int{1, 6, 7, 4} {
 		var cpu ticks
 		var d time.Duration
 		var events int64
@@ -585,6 +585,9 @@ func (rep *report) renderCPU(b *strings.Builder) {
 		name := "1"
 		if n == 6 {
 			name = "1w"
+		}
+		if n == 7 {
+			name = "1s"
 		}
 		if n == 4 {
 			name = "4 (per request)"

@@ -205,10 +205,9 @@ func (env *bench) query(ctx context.Context, f func(*pgx.Conn) error) error {
 	return f(conn)
 }
 
-// checkpoint lets the server's webhook dispatcher reach the end of the
-// notification feed (settle), then writes every dirty page out, so that
-// the next measurement pays neither for the previous one's notices nor
-// for its dirty pages.
+// checkpoint lets the server's background work catch up (settle), then
+// writes every dirty page out, so that the next measurement pays neither
+// for the previous one's notices and links nor for its dirty pages.
 func (env *bench) checkpoint(ctx context.Context) error {
 	env.settle()
 	return env.query(ctx, func(conn *pgx.Conn) error {
@@ -473,16 +472,19 @@ func (env *bench) useStandby(ctx context.Context) error {
 
 // settle waits, for a minute at most, until the server's webhook
 // dispatcher has reached the end of the notification feed
-// (tally_webhook_feed_backlog 0): a scenario that begins behind it would
-// send, or fan out, the notifications of the one before.
+// (tally_webhook_feed_backlog 0) and its sealer has linked every entry
+// (tally_chain_unsealed_entries 0): a scenario that began behind them
+// would send the notices, or seal the entries, of the one before.
 func (env *bench) settle() {
 	if env.srv == nil {
 		return
 	}
 	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if n, ok := serverGauge(env.srv, "tally_webhook_feed_backlog"); ok && n == 0 {
+		backlog, ok1 := serverGauge(env.srv, "tally_webhook_feed_backlog")
+		unsealed, ok2 := serverGauge(env.srv, "tally_chain_unsealed_entries")
+		if ok1 && ok2 && backlog == 0 && unsealed == 0 {
 			return
 		}
 	}
-	logf("the webhook dispatcher is still behind the feed after a minute; measuring anyway")
+	logf("the server's webhook dispatcher or sealer is still behind after a minute; measuring anyway")
 }
