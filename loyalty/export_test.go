@@ -33,3 +33,7 @@ func (s *Service) SetGroupedFault(f func()) { s.groupedFault = f }
 // SetNoticeMarkRead makes f run as each notice job has read its mark (nil:
 // nothing runs).
 func (s *Service) SetNoticeMarkRead(f func(job string)) { s.noticeMarkRead = f }
+
+// QLockGroup is the statement a group of events locks its customers and
+// their referrers with.
+const QLockGroup = qLockGroup

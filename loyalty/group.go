@@ -239,6 +239,9 @@ func (s *Service) processOne(ctx context.Context, tx *ledger.Tx, j job, custs ma
 // absent). Id order is the bytes' (COLLATE "C"), whatever the database's
 // collation: the order LockCustomers takes customers in for the groups of
 // money movements and redemptions, so that no two groups wait in a cycle.
+// Only the order is the bytes': the lookups compare in the column's own
+// collation, or customers_pkey could not serve them (each lookup would
+// scan the table).
 //
 // The group's statements look rows up one by one through LATERAL
 // subqueries (OFFSET 0 keeps the planner from flattening them into a join):
@@ -253,12 +256,7 @@ func queueLock(b *pgx.Batch, group []job, custs map[string]Customer) {
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
 	b.Queue(`SET LOCAL plan_cache_mode = force_generic_plan`)
-	b.Queue(`SELECT c.id, c.name, c.referred_by, c.created_at
-FROM (SELECT u.id COLLATE "C" FROM unnest($1::text[]) AS u (id)
-      UNION SELECT r.referred_by FROM unnest($1::text[]) AS u (id)
-            CROSS JOIN LATERAL (SELECT referred_by FROM customers WHERE id = u.id OFFSET 0) r
-      ORDER BY 1) ids
-CROSS JOIN LATERAL (SELECT id, name, referred_by, created_at FROM customers WHERE id = ids.id FOR UPDATE) c`, ids).
+	b.Queue(qLockGroup, ids).
 		Query(func(rows pgx.Rows) error {
 			var c Customer
 			_, err := pgx.ForEachRow(rows, []any{&c.ID, &c.Name, &c.ReferredBy, &c.CreatedAt}, func() error {
@@ -268,3 +266,11 @@ CROSS JOIN LATERAL (SELECT id, name, referred_by, created_at FROM customers WHER
 			return err
 		})
 }
+
+// qLockGroup locks the customers $1 names and their referrers (queueLock).
+const qLockGroup = `SELECT c.id, c.name, c.referred_by, c.created_at
+FROM (SELECT id FROM (SELECT u.id FROM unnest($1::text[]) AS u (id)
+                       UNION SELECT r.referred_by FROM unnest($1::text[]) AS u (id)
+                             CROSS JOIN LATERAL (SELECT referred_by FROM customers WHERE id = u.id OFFSET 0) r) s
+      ORDER BY id COLLATE "C") ids
+CROSS JOIN LATERAL (SELECT id, name, referred_by, created_at FROM customers WHERE id = ids.id FOR UPDATE) c`

@@ -89,7 +89,7 @@ const (
 	// The group's plans, as the real path's (loyalty/group.go, queueLock).
 	qLimitPlans = `SET LOCAL plan_cache_mode = force_generic_plan`
 	// The lock of the group's customers, in byte order of their ids (queueLock).
-	qLimitLock = `SELECT c.id FROM (SELECT DISTINCT u.id COLLATE "C" FROM unnest($1::text[]) AS u (id) ORDER BY 1) ids
+	qLimitLock = `SELECT c.id FROM (SELECT id FROM (SELECT DISTINCT u.id FROM unnest($1::text[]) AS u (id)) d ORDER BY id COLLATE "C") ids
 CROSS JOIN LATERAL (SELECT id FROM customers WHERE id = ids.id FOR UPDATE) c`
 	// The entry ids (ledger.QueueEntryIDs).
 	qLimitIDs = `SELECT nextval(pg_get_serial_sequence('entries', 'id')) FROM generate_series(1, $1::int)`
