@@ -205,15 +205,59 @@ func (env *bench) query(ctx context.Context, f func(*pgx.Conn) error) error {
 	return f(conn)
 }
 
-// checkpoint lets the server's background work catch up (settle), then
-// writes every dirty page out, so that the next measurement pays neither
-// for the previous one's notices and links nor for its dirty pages.
+// checkpoint lets the server's background work catch up (settle),
+// vacuums every database of the cluster, then writes every dirty page out,
+// so that the next measurement pays neither for the previous one's
+// notices and links, nor for its dead rows (pgbench's updates, the
+// scenarios' inserts: autovacuum ran in the next scenario's window, on its
+// cores), nor for its dirty pages.
 func (env *bench) checkpoint(ctx context.Context) error {
 	env.settle()
+	if err := env.vacuum(ctx); err != nil {
+		return err
+	}
 	return env.query(ctx, func(conn *pgx.Conn) error {
 		_, err := conn.Exec(ctx, `CHECKPOINT`)
 		return err
 	})
+}
+
+// vacuum runs VACUUM (ANALYZE) in every database of the cluster.
+func (env *bench) vacuum(ctx context.Context) error {
+	url, err := env.cluster.URL("postgres")
+	if err != nil {
+		return err
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	rows, err := conn.Query(ctx, `SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1`)
+	if err != nil {
+		conn.Close(ctx)
+		return err
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	conn.Close(ctx)
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		url, err := env.cluster.URL(name)
+		if err != nil {
+			return err
+		}
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			return err
+		}
+		_, err = conn.Exec(ctx, `VACUUM (ANALYZE)`)
+		conn.Close(ctx)
+		if err != nil {
+			return fmt.Errorf("vacuum %s: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // pgbenchResult is one pgbench run.
