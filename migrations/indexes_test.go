@@ -59,26 +59,9 @@ var droppedBy0024 = map[string]string{"postings": "postings_effective", "shipmen
 // comment; a notice is still once only, and the services go on writing
 // books that prove. Rolled back, the schema is 0023's again, rows intact.
 func TestLeanIndexesMigrationKeepsEveryRowAndNamesEachIndexsQuery(t *testing.T) {
-	url := testdb.New(t)
 	ctx := context.Background()
-	m, err := migrations.New(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
 	// The schema before 0024, built up from nothing (not 0024's down).
-	if err := m.Down(); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Migrate(23); err != nil {
-		t.Fatal(err)
-	}
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	e := servicetest.NewWith(t, servicetest.Config{Pool: pool})
+	url, m, pool, e := schemaAt(t, 23)
 	writeBusiness(t, e, "before")
 	emitNotice(t, e, "C03", 1)
 	emitNotice(t, e, "C04", 1)
@@ -137,7 +120,7 @@ VALUES ('points.expiring', 'C04', now(), '{}', 'expiring:C04:older-release') ON 
 	// second row with its key is refused by the index.
 	emitNotice(t, e, "C03", 0)
 	emitNotice(t, e, "C05", 1)
-	_, err = pool.Exec(ctx, `INSERT INTO notifications (type, customer_id, occurred_at, payload, once_key)
+	_, err := pool.Exec(ctx, `INSERT INTO notifications (type, customer_id, occurred_at, payload, once_key)
 VALUES ('points.expiring', 'C04', now(), '{}', 'expiring:C04:2027-03-01')`)
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) || pe.Code != "23505" || pe.ConstraintName != "notifications_once_key_key" {
@@ -317,4 +300,29 @@ WHERE r.relname = ANY($1)`, eventTables)
 		t.Fatal(err)
 	}
 	return out
+}
+
+// schemaAt is a fresh database whose schema was built up from nothing to
+// version, its migrator, a pool on it and the services on that pool (all
+// closed when the test ends).
+func schemaAt(t *testing.T, version uint) (string, *migrate.Migrate, *pgxpool.Pool, *servicetest.Env) {
+	t.Helper()
+	url := testdb.New(t)
+	m, err := migrations.New(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	if err := m.Down(); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Migrate(version); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return url, m, pool, servicetest.NewWith(t, servicetest.Config{Pool: pool})
 }

@@ -7,9 +7,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/tally-ledger/tally/internal/servicetest"
-	"github.com/tally-ledger/tally/internal/testdb"
-	"github.com/tally-ledger/tally/migrations"
 	"github.com/tally-ledger/tally/notify/webhook"
 )
 
@@ -20,25 +17,8 @@ import (
 // back it gets a delivery of its own, delivered at its attempt, so that
 // the release before reads it.
 func TestLoneAttemptsMigrationKeepsTheLogAndGivesLoneAttemptsADeliveryBack(t *testing.T) {
-	url := testdb.New(t)
 	ctx := context.Background()
-	m, err := migrations.New(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	if err := m.Down(); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Migrate(24); err != nil {
-		t.Fatal(err)
-	}
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	e := servicetest.NewWith(t, servicetest.Config{Pool: pool})
+	_, m, pool, e := schemaAt(t, 24)
 	emitNotice(t, e, "W1", 1)
 	emitNotice(t, e, "W2", 1)
 	emitNotice(t, e, "W3", 1)

@@ -165,7 +165,13 @@ func (env *bench) dropDatabase(ctx context.Context, name string) error {
 
 // admin runs a statement on the cluster's postgres database.
 func (env *bench) admin(ctx context.Context, sql string) error {
-	url, err := env.cluster.URL("postgres")
+	return env.exec(ctx, "postgres", sql)
+}
+
+// exec runs a statement on a connection of its own to the cluster's
+// database db.
+func (env *bench) exec(ctx context.Context, db, sql string) error {
+	url, err := env.cluster.URL(db)
 	if err != nil {
 		return err
 	}
@@ -243,17 +249,7 @@ func (env *bench) vacuum(ctx context.Context) error {
 		return err
 	}
 	for _, name := range names {
-		url, err := env.cluster.URL(name)
-		if err != nil {
-			return err
-		}
-		conn, err := pgx.Connect(ctx, url)
-		if err != nil {
-			return err
-		}
-		_, err = conn.Exec(ctx, `VACUUM (ANALYZE)`)
-		conn.Close(ctx)
-		if err != nil {
+		if err := env.exec(ctx, name, `VACUUM (ANALYZE)`); err != nil {
 			return fmt.Errorf("vacuum %s: %w", name, err)
 		}
 	}
