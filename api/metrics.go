@@ -73,7 +73,9 @@ func newMetrics(reg *prometheus.Registry, l *ledger.Ledger, svc *loyalty.Service
 		}
 		return float64(h.Unsealed)
 	}))
-	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	// Every scrape reads the database: a few at a time, the others
+	// answered 503.
+	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{MaxRequestsInFlight: 4})
 	return m
 }
 

@@ -205,13 +205,18 @@ type Filter struct {
 }
 
 // Backlog counts the notifications committed after the cursor, up to
-// limit: what a reader following the cursors has still to read.
+// limit: what a reader following the cursors has still to read. Its
+// ORDER BY keeps even a cached generic plan on notifications_order: without
+// it, a plan chosen while the backlog was large scans the whole table on
+// every later call.
 func Backlog(ctx context.Context, tx *ledger.Tx, after Cursor, limit int64) (int64, error) {
 	var n int64
-	err := tx.QueryRow(ctx, `SELECT count(*) FROM (SELECT FROM notifications
-WHERE (xid, id) > ($1::text::xid8, $2) LIMIT $3) s`, strconv.FormatUint(after.xid, 10), after.seq, limit).Scan(&n)
+	err := tx.QueryRow(ctx, qBacklog, strconv.FormatUint(after.xid, 10), after.seq, limit).Scan(&n)
 	return n, err
 }
+
+const qBacklog = `SELECT count(*) FROM (SELECT FROM notifications
+WHERE (xid, id) > ($1::text::xid8, $2) ORDER BY xid, id LIMIT $3) s`
 
 // feedScan is how many notifications a filtered Feed reads per query, and
 // FeedScanMax how many it reads in all, matches or not, per call.

@@ -74,10 +74,10 @@ const (
 // notification pending to it, or its owner has no room. A customer's
 // notifications to one endpoint go one after the other, each once the one
 // before was accepted. When every send has ended, or directBudget after
-// they began, it records the page in one transaction: a delivery per
-// notification and endpoint, the attempts, the circuits, and the cursor
-// past the page. A send that was accepted is delivered; one that failed is
-// pending for its retry; one still in flight is a pending delivery leased
+// they began, it records the page in one transaction: the attempts, a
+// delivery for each notification and endpoint not accepted at once, the
+// circuits, and the cursor past the page. A send that was accepted is its
+// attempt alone; one that failed is pending for its retry; one still in flight is a pending delivery leased
 // to this process, recorded as the queue's sends are when it ends; one not
 // sent (after a customer's failure, past the budget, or BreakAfter
 // failures of its endpoint in the page) is pending and due. So a slow

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -39,22 +40,27 @@ type Attempt struct {
 // Errors: fault.NotFound.
 func (s *Service) Attempts(ctx context.Context, o Owner, endpoint, before int64, limit int) ([]Attempt, error) {
 	var list []Attempt
+	if before <= 0 { // from the newest: a.id < $2 alone stays an index condition on any plan
+		before = math.MaxInt64
+	}
 	err := s.l.ReadTx(ctx, func(tx *ledger.Tx) error {
 		if err := owned(ctx, tx, o, endpoint, false); err != nil {
 			return err
 		}
-		// An attempt names its delivery, or (since migration 0025) its
-		// notification: one without a delivery row was accepted, unless
-		// a redelivery has written one since.
+		// An attempt names its delivery, or (since migration 0025) only
+		// its notification: a page's send recorded without a delivery,
+		// accepted, whose notification stands where its delivery written
+		// since by a redelivery (or a racing one) stands, if any.
 		rows, err := tx.Query(ctx, `SELECT a.id, 'ntf_' || n.id, n.type, a.attempt, a.at, a.status_code, a.error, a.latency_ms,
-       a.response, a.probe, coalesce(d.status, l.status, 'delivered'),
+       a.response, a.probe,
+       coalesce(d.status, l.status, CASE WHEN a.status_code BETWEEN 200 AND 299 THEN 'delivered' ELSE 'pending' END),
        CASE WHEN coalesce(d.status, l.status) = 'pending' THEN coalesce(d.next_attempt_at, l.next_attempt_at) END
 FROM webhook_attempts a
 LEFT JOIN webhook_deliveries d ON d.id = a.delivery_id
 LEFT JOIN webhook_deliveries l ON a.delivery_id IS NULL
     AND l.endpoint_id = a.endpoint_id AND l.notification_id = a.notification_id
 JOIN notifications n ON n.id = coalesce(a.notification_id, d.notification_id)
-WHERE a.endpoint_id = $1 AND ($2 = 0 OR a.id < $2)
+WHERE a.endpoint_id = $1 AND a.id < $2
 ORDER BY a.id DESC LIMIT $3`, endpoint, before, limit)
 		if err != nil {
 			return err
@@ -118,9 +124,14 @@ func (s *Service) Redeliver(ctx context.Context, o Owner, endpoint int64, r Rede
 			return err
 		}
 		now := s.now()
+		// A notification sent by a page without a delivery row has its
+		// attempts alone (webhook_attempts_lone): the new delivery counts
+		// them, so that its attempts number on and its backoff goes on.
 		tag, err := tx.Exec(ctx, `INSERT INTO webhook_deliveries
-    (endpoint_id, notification_id, ntf_xid, customer_id, status, created_at, next_attempt_at, deliver_by)
-SELECT e.id, n.id, n.xid, n.customer_id, 'pending', $3, $3, $4
+    (endpoint_id, notification_id, ntf_xid, customer_id, status, attempts, created_at, next_attempt_at, deliver_by)
+SELECT e.id, n.id, n.xid, n.customer_id, 'pending',
+    (SELECT count(*) FROM webhook_attempts a WHERE a.endpoint_id = e.id AND a.notification_id = n.id AND a.delivery_id IS NULL),
+    $3, $3, $4
 FROM notifications n
 JOIN webhook_endpoints e ON e.id = $1 AND n.type = ANY (e.types)
     AND (e.partner_id IS NULL OR n.partner_id IS NULL OR n.partner_id = e.partner_id)

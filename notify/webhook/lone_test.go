@@ -102,3 +102,42 @@ func TestAnAcceptedFirstSendIsItsAttemptAlone(t *testing.T) {
 		t.Errorf("%d deliveries delivered, want 2", n)
 	}
 }
+
+// TestARedeliveryNumbersOnFromALoneAttempt: a notification accepted at its
+// page's first send (its attempt alone) and then redelivered is attempt 2
+// in the log, not a second attempt 1, and a failure of that redelivery is
+// retried on the backoff of a second attempt.
+func TestARedeliveryNumbersOnFromALoneAttempt(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	s := f.service()
+	r := newReceiver(t)
+	ep := f.subscribe(s, r, webhook.Owner{})
+	f.emit(earned("C1", "1"))
+	if n := step(t, s); n != 1 {
+		t.Fatalf("the step sent %d, want 1", n)
+	}
+	ntf := f.feed()[0]
+	if _, err := s.Redeliver(ctx, webhook.Owner{}, ep.ID, webhook.Redelivery{Notification: ntf.ID()}); err != nil {
+		t.Fatal(err)
+	}
+	r.set("fail")
+	if n := step(t, s); n != 1 {
+		t.Fatalf("the redelivery's step sent %d, want 1", n)
+	}
+	log, err := s.Attempts(ctx, webhook.Owner{}, ep.ID, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int
+	for _, a := range log {
+		got = append(got, a.Attempt)
+	}
+	if fmt.Sprint(got) != "[2 1]" {
+		t.Errorf("attempt numbers, newest first: %v, want [2 1]", got)
+	}
+	if len(log) == 2 && (log[0].NextAttemptAt == nil || !log[0].NextAttemptAt.Equal(log[0].At.Add(f.cfg.Backoff(2)))) {
+		t.Errorf("the failed redelivery is due again at %v, want a second attempt's backoff (%v) after %v",
+			log[0].NextAttemptAt, f.cfg.Backoff(2), log[0].At)
+	}
+}

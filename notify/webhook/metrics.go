@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"math"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,13 +36,14 @@ var (
 	oldestAge = prometheus.NewDesc("tally_webhook_oldest_pending_age_seconds",
 		"Age of the oldest pending webhook delivery (0 when none is pending).", nil, nil)
 	feedBacklog = prometheus.NewDesc("tally_webhook_feed_backlog",
-		"Notifications committed past the dispatcher's place in the feed: not yet sent or queued to any endpoint (counted up to 1,000,000).", nil, nil)
+		"Notifications committed past the dispatcher's place in the feed: not yet sent or queued to any endpoint (counted up to 100,000; NaN when the database does not answer within a second).", nil, nil)
 	openCircuits = prometheus.NewDesc("tally_webhook_open_circuits",
 		"Webhook endpoints paused by their circuit breaker.", nil, nil)
 )
 
 // queue reads the queue's gauges when scraped; when the database does not
-// answer within a second it reports none of them.
+// answer within a second it reports none of them. The feed's backlog is
+// read apart, within its own second: NaN when it could not be counted.
 type queue struct{ s *Service }
 
 func (q queue) Describe(ch chan<- *prometheus.Desc) {
@@ -51,26 +53,19 @@ func (q queue) Describe(ch chan<- *prometheus.Desc) {
 	ch <- openCircuits
 }
 
+// maxBacklog is as far as the backlog gauge counts.
+const maxBacklog = 100_000
+
 func (q queue) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(feedBacklog, prometheus.GaugeValue, q.backlog())
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	var depth, open, backlog int64
+	var depth, open int64
 	var oldest *time.Time
 	err := q.s.l.ReadTx(ctx, func(tx *ledger.Tx) error {
-		var cursor string
-		err := tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'),
+		return tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'),
        (SELECT min(created_at) FROM webhook_deliveries WHERE status = 'pending'),
-       (SELECT count(*) FROM webhook_endpoints WHERE circuit = 'open'),
-       (SELECT cursor FROM webhook_feed)`).Scan(&depth, &oldest, &open, &cursor)
-		if err != nil {
-			return err
-		}
-		after, err := notify.ParseCursor(cursor)
-		if err != nil {
-			return err
-		}
-		backlog, err = notify.Backlog(ctx, tx, after, 1_000_000)
-		return err
+       (SELECT count(*) FROM webhook_endpoints WHERE circuit = 'open')`).Scan(&depth, &oldest, &open)
 	})
 	if err != nil {
 		return
@@ -81,6 +76,29 @@ func (q queue) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(queueDepth, prometheus.GaugeValue, float64(depth))
 	ch <- prometheus.MustNewConstMetric(oldestAge, prometheus.GaugeValue, age)
-	ch <- prometheus.MustNewConstMetric(feedBacklog, prometheus.GaugeValue, float64(backlog))
 	ch <- prometheus.MustNewConstMetric(openCircuits, prometheus.GaugeValue, float64(open))
+}
+
+// backlog counts the notifications past the dispatcher's cursor, up to
+// maxBacklog, or is NaN when the database does not answer within a second.
+func (q queue) backlog() float64 {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	var n int64
+	err := q.s.l.ReadTx(ctx, func(tx *ledger.Tx) error {
+		var cursor string
+		if err := tx.QueryRow(ctx, `SELECT cursor FROM webhook_feed`).Scan(&cursor); err != nil {
+			return err
+		}
+		after, err := notify.ParseCursor(cursor)
+		if err != nil {
+			return err
+		}
+		n, err = notify.Backlog(ctx, tx, after, maxBacklog)
+		return err
+	})
+	if err != nil {
+		return math.NaN()
+	}
+	return float64(n)
 }

@@ -1,7 +1,8 @@
 // Package webhook delivers notifications (package notify) to the HTTP
 // endpoints admins and partners subscribe, signed in the Standard Webhooks
-// scheme: it owns the endpoints, one delivery per endpoint and
-// notification, the log of every attempt, and the dispatcher that fans the
+// scheme: it owns the endpoints, the deliveries (a notification and an
+// endpoint, pending until accepted; one accepted at its first send is its
+// attempt alone), the log of every attempt, and the dispatcher that fans the
 // feed out to the endpoints and sends, retries, pauses a failing endpoint
 // (its circuit breaker) and keeps each customer's notifications in order.
 //

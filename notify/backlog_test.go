@@ -1,0 +1,47 @@
+package notify_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tally-ledger/tally/internal/testdb"
+	"github.com/tally-ledger/tally/notify"
+)
+
+// TestBacklogStaysOnTheFeedIndex: the backlog's statement, on the generic
+// plan a cached statement may settle on, reads notifications_order from
+// the cursor, never the whole table, on a table of 20,000 notifications.
+// Without its ORDER BY the generic plan is a scan that filters every row.
+func TestBacklogStaysOnTheFeedIndex(t *testing.T) {
+	pool := testdb.Pool(t)
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `INSERT INTO notifications (type, customer_id, occurred_at, payload)
+SELECT 'points.earned', 'C' || i, now(), '{}' FROM generate_series(1, 20000) AS i`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `ANALYZE notifications`); err != nil {
+		t.Fatal(err)
+	}
+	var plan []string
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL plan_cache_mode = force_generic_plan`); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `EXPLAIN `+notify.QBacklog, "0", int64(0), int64(100000))
+		if err != nil {
+			return err
+		}
+		plan, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Join(plan, "\n")
+	if strings.Contains(text, "Seq Scan") || !strings.Contains(text, "notifications_order") {
+		t.Errorf("the backlog's generic plan does not read notifications_order:\n%s", text)
+	}
+}

@@ -1,0 +1,4 @@
+package notify
+
+// QBacklog is Backlog's statement.
+const QBacklog = qBacklog
