@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/tally-ledger/tally/internal/testdb"
 	"github.com/tally-ledger/tally/loyalty"
 )
@@ -29,22 +27,7 @@ ORDER BY i`); err != nil {
 	if _, err := pool.Exec(ctx, `ANALYZE customers`); err != nil {
 		t.Fatal(err)
 	}
-	var plan []string
-	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SET LOCAL plan_cache_mode = force_generic_plan`); err != nil {
-			return err
-		}
-		rows, err := tx.Query(ctx, `EXPLAIN `+loyalty.QLockGroup, []string{"P10", "P4000", "p9"})
-		if err != nil {
-			return err
-		}
-		plan, err = pgx.CollectRows(rows, pgx.RowTo[string])
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := strings.Join(plan, "\n")
+	text := testdb.GenericPlan(t, pool, loyalty.QLockGroup, []string{"P10", "P4000", "p9"})
 	if strings.Contains(text, "Seq Scan on customers") || strings.Count(text, "customers_pkey") < 2 {
 		t.Errorf("the group's lock does not probe customers_pkey for each lookup:\n%s", text)
 	}

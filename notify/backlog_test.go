@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/tally-ledger/tally/internal/testdb"
 	"github.com/tally-ledger/tally/notify"
 )
@@ -25,22 +23,7 @@ SELECT 'points.earned', 'C' || i, now(), '{}' FROM generate_series(1, 20000) AS 
 	if _, err := pool.Exec(ctx, `ANALYZE notifications`); err != nil {
 		t.Fatal(err)
 	}
-	var plan []string
-	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SET LOCAL plan_cache_mode = force_generic_plan`); err != nil {
-			return err
-		}
-		rows, err := tx.Query(ctx, `EXPLAIN `+notify.QBacklog, "0", int64(0), int64(100000))
-		if err != nil {
-			return err
-		}
-		plan, err = pgx.CollectRows(rows, pgx.RowTo[string])
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := strings.Join(plan, "\n")
+	text := testdb.GenericPlan(t, pool, notify.QBacklog, "0", int64(0), int64(100000))
 	if strings.Contains(text, "Seq Scan") || !strings.Contains(text, "notifications_order") {
 		t.Errorf("the backlog's generic plan does not read notifications_order:\n%s", text)
 	}
