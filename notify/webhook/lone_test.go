@@ -15,15 +15,8 @@ import (
 // accepted one writes a pending delivery, which the log's first attempt
 // then follows, and once sent again the log holds both attempts, delivered.
 func TestAnAcceptedFirstSendIsItsAttemptAlone(t *testing.T) {
-	f := newFixture(t)
+	f, s, r, ep := acceptedOnce(t)
 	ctx := context.Background()
-	s := f.service()
-	r := newReceiver(t)
-	ep := f.subscribe(s, r, webhook.Owner{})
-	f.emit(earned("C1", "1"))
-	if n := step(t, s); n != 1 {
-		t.Fatalf("the step sent %d, want 1", n)
-	}
 	r.set("fail")
 	f.emit(earned("C2", "1"))
 	if n := step(t, s); n != 1 {
@@ -108,15 +101,8 @@ func TestAnAcceptedFirstSendIsItsAttemptAlone(t *testing.T) {
 // in the log, not a second attempt 1, and a failure of that redelivery is
 // retried on the backoff of a second attempt.
 func TestARedeliveryNumbersOnFromALoneAttempt(t *testing.T) {
-	f := newFixture(t)
+	f, s, r, ep := acceptedOnce(t)
 	ctx := context.Background()
-	s := f.service()
-	r := newReceiver(t)
-	ep := f.subscribe(s, r, webhook.Owner{})
-	f.emit(earned("C1", "1"))
-	if n := step(t, s); n != 1 {
-		t.Fatalf("the step sent %d, want 1", n)
-	}
 	ntf := f.feed()[0]
 	if _, err := s.Redeliver(ctx, webhook.Owner{}, ep.ID, webhook.Redelivery{Notification: ntf.ID()}); err != nil {
 		t.Fatal(err)
@@ -140,4 +126,19 @@ func TestARedeliveryNumbersOnFromALoneAttempt(t *testing.T) {
 		t.Errorf("the failed redelivery is due again at %v, want a second attempt's backoff (%v) after %v",
 			log[0].NextAttemptAt, f.cfg.Backoff(2), log[0].At)
 	}
+}
+
+// acceptedOnce is a fixture whose one endpoint (at r) has accepted C1's
+// points.earned at its page's first send.
+func acceptedOnce(t *testing.T) (*fixture, *webhook.Service, *receiver, webhook.WithSecret) {
+	t.Helper()
+	f := newFixture(t)
+	s := f.service()
+	r := newReceiver(t)
+	ep := f.subscribe(s, r, webhook.Owner{})
+	f.emit(earned("C1", "1"))
+	if n := step(t, s); n != 1 {
+		t.Fatalf("the step sent %d, want 1", n)
+	}
+	return f, s, r, ep
 }
