@@ -128,7 +128,7 @@ func create() (string, func() error, error) {
 	var raw [6]byte
 	rand.Read(raw[:])
 	name := "tally_test_" + hex.EncodeToString(raw[:])
-	if _, err := conn.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s", name, template)); err != nil {
+	if _, err := conn.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s STRATEGY FILE_COPY", name, template)); err != nil {
 		return "", nil, fmt.Errorf("create database: %w", err)
 	}
 	drop := func() error {
