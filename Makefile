@@ -101,16 +101,22 @@ MUTATION_MIN ?= 90
 mutation: build ## mutation scores of MUTATION_PKGS (default: rules, ledger and the domain packages; hours); fails under 90% efficacy or coverage
 	@test -x $(GREMLINS) || GOBIN=$(CURDIR)/$(dir $(GREMLINS)) $(GO) install github.com/go-gremlins/gremlins/cmd/gremlins@$(GREMLINS_VERSION)
 	@$(GO) build -o .data/mutscore ./internal/mutscore
-	@out=$(CURDIR)/.data/mutation; rm -rf $$out && mkdir -p $$out/src && \
-	git ls-files -z -co --exclude-standard | tar --null --ignore-failed-read -T - -cf - | tar -xf - -C $$out/src && \
+	@out=$(CURDIR)/.data/mutation; rm -rf $$out && mkdir -p $$out/src $$out/pristine $$out/bin && \
+	git ls-files -z -co --exclude-standard | tar --null --ignore-failed-read -T - -cf $$out/src.tar && \
+	tar -xf $$out/src.tar -C $$out/src && tar -xf $$out/src.tar -C $$out/pristine && rm $$out/src.tar && \
+	$(GO) build -o $$out/bin/go ./internal/mutselect && ln $$out/bin/go $$out/mutselect && \
+	export MUTSELECT_GO=$$(command -v $(GO)) MUTSELECT_PRISTINE=$$out/pristine && \
 	trap './$(BIN) devdb stop --dir .data/pgmutation >/dev/null' EXIT && \
 	url=$$(./$(BIN) devdb start --dir .data/pgmutation --db postgres --fast) && export TALLY_TEST_DATABASE_URL=$$url && \
 	status=0; for p in $(MUTATION_PKGS); do \
 		start=$$(date +%s); \
-		(cd $$out/src && GOFLAGS=-count=1 $(CURDIR)/$(GREMLINS) unleash ./$$p --workers $(MUTATION_WORKERS) \
+		$$out/mutselect cover -dir $$out/pristine/$$p -out $$out/$$p.cover.json -j $(MUTATION_WORKERS) \
+			|| { echo "mutation $$p: its tests fail without a mutant"; status=1; continue; }; \
+		export MUTSELECT_COVER=$$out/$$p.cover.json MUTSELECT_LOG=$$out/$$p.selected; \
+		(cd $$out/src && PATH=$$out/bin:$$PATH GOFLAGS=-count=1 $(CURDIR)/$(GREMLINS) unleash ./$$p --workers $(MUTATION_WORKERS) \
 			--timeout-coefficient $(MUTATION_TIMEOUT) -o $$out/$$p.json) > $$out/$$p.log 2>&1 \
 			|| { echo "mutation $$p: gremlins failed, see .data/mutation/$$p.log"; status=1; continue; }; \
-		.data/mutscore -src $$out/src -pkg $$p -report $$out/$$p.json -min $(MUTATION_MIN) -started $$start || status=1; \
+		PATH=$$out/bin:$$PATH .data/mutscore -src $$out/src -pkg $$p -report $$out/$$p.json -min $(MUTATION_MIN) -started $$start || status=1; \
 	done; exit $$status
 
 clean-db: build ## stop and delete the local clusters (all local data is lost)
