@@ -134,6 +134,12 @@ func cover(dir string, jobs int) (*coverMap, error) {
 	for range max(jobs, 1) {
 		wg.Go(func() {
 			for name := range next {
+				mu.Lock()
+				failed := firstErr != nil
+				mu.Unlock()
+				if failed {
+					continue // the map is not written: no need for the rest
+				}
 				blocks, err := runAlone(dir, bin, filepath.Join(tmp, name+".cover"), m.Package, name)
 				mu.Lock()
 				if err != nil && firstErr == nil {
@@ -154,7 +160,7 @@ func cover(dir string, jobs int) (*coverMap, error) {
 
 // runAlone runs one test with coverage and returns the blocks it ran.
 func runAlone(dir, bin, profile, pkg, name string) ([]block, error) {
-	cmd := exec.Command(bin, "-test.run", "^"+name+"$", "-test.count=1", "-test.coverprofile="+profile)
+	cmd := exec.Command(bin, "-test.run", "^"+name+"$", "-test.count=1", "-test.timeout=10m", "-test.coverprofile="+profile)
 	cmd.Dir = dir
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("%s fails without any mutant: %v\n%s", name, err, lastLines(out, 20))
@@ -217,12 +223,17 @@ func asGo(args []string) int {
 	real := os.Getenv("MUTSELECT_GO")
 	if real == "" {
 		fmt.Fprintln(os.Stderr, "mutselect: MUTSELECT_GO (the real go tool) is not set")
-		return 2
+		return cannotRun
 	}
 	err := syscall.Exec(real, append([]string{real}, args...), os.Environ())
 	fmt.Fprintln(os.Stderr, "mutselect:", err)
-	return 2
+	return cannotRun
 }
+
+// cannotRun is the exit status when the real go tool cannot be run. Not 1
+// or 2, which gremlins books as killed and not viable: it books any other
+// status as lived, so a broken wrapper can only lower a score.
+const cannotRun = 3
 
 // selection returns the -run pattern for the mutant in the working
 // directory's module, or "" for the whole package, and why.
