@@ -13,10 +13,13 @@
 // command with the real go tool (MUTSELECT_GO), changing one: a mutant's test
 // run, `go test ... -failfast PKG`. For that one it finds the mutant by
 // comparing the package's sources with the unmutated copy (MUTSELECT_PRISTINE,
-// the module's root), finds the function the changed line is in, and adds
-// `-run` naming the tests whose coverage in MUTSELECT_COVER reached that
-// function. A mutant outside every function, or in one no test reached, runs
-// the whole package, as without mutselect.
+// the module's root), finds the function the changed line is in, and runs
+// only the tests whose coverage in MUTSELECT_COVER reached that function:
+// it builds the test binary and runs them quickest first (by their time in
+// the coverage run), in up to three runs of the binary, failing fast, and
+// exits as go test would. A mutant outside every function, or in one no
+// test reached, runs the whole package with the real go test, as without
+// mutselect.
 //
 // A test that did not run a function in the coverage run cannot run the
 // mutant's line; selecting by the whole function rather than the line also
@@ -42,11 +45,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // block is a span of a source file, by lines, that a test ran.
@@ -55,10 +60,12 @@ type block struct {
 	Start, End int
 }
 
-// coverMap is what `cover` writes: the blocks each test ran.
+// coverMap is what `cover` writes: the blocks each test ran, and how long
+// it took alone.
 type coverMap struct {
 	Package string             // import path
 	Tests   map[string][]block // by top-level test name
+	Seconds map[string]float64 // by top-level test name
 }
 
 func main() {
@@ -113,7 +120,7 @@ func cover(dir string, jobs int) (*coverMap, error) {
 	if err != nil {
 		return nil, fmt.Errorf("go list: %v", err)
 	}
-	m := &coverMap{Package: strings.TrimSpace(string(out)), Tests: map[string][]block{}}
+	m := &coverMap{Package: strings.TrimSpace(string(out)), Tests: map[string][]block{}, Seconds: map[string]float64{}}
 	listed, err := exec.Command(bin, "-test.list", ".").Output()
 	if err != nil {
 		return nil, fmt.Errorf("%s -test.list: %v", bin, err)
@@ -140,12 +147,14 @@ func cover(dir string, jobs int) (*coverMap, error) {
 				if failed {
 					continue // the map is not written: no need for the rest
 				}
+				start := time.Now()
 				blocks, err := runAlone(dir, bin, filepath.Join(tmp, name+".cover"), m.Package, name)
 				mu.Lock()
 				if err != nil && firstErr == nil {
 					firstErr = err
 				}
 				m.Tests[name] = blocks
+				m.Seconds[name] = time.Since(start).Seconds()
 				mu.Unlock()
 			}
 		})
@@ -212,13 +221,13 @@ func lineOf(pos string) (int, error) {
 
 // asGo runs the real go tool with args, narrowing a mutant's test run.
 func asGo(args []string) int {
-	if len(args) > 0 && args[0] == "test" && contains(args, "-failfast") && !contains(args, "-run") {
-		if run, why := selection(); run != "" {
-			args = append(append(append([]string{}, args[:len(args)-1]...), "-run", run), args[len(args)-1])
-			logf("%s: -run %s", why, run)
-		} else {
-			logf("%s: the whole package", why)
+	if len(args) > 1 && args[0] == "test" && contains(args, "-failfast") && !contains(args, "-run") {
+		sel, why := selection()
+		if len(sel.tests) > 0 {
+			logf("%s: -run %s", why, pattern(sel.tests))
+			return runTiers(args, sel)
 		}
+		logf("%s: the whole package", why)
 	}
 	real := os.Getenv("MUTSELECT_GO")
 	if real == "" {
@@ -230,49 +239,134 @@ func asGo(args []string) int {
 	return cannotRun
 }
 
+// chosen is the tests to run for a mutant, and where.
+type chosen struct {
+	tests   []string           // top-level names
+	seconds map[string]float64 // each one's time alone
+	dir     string             // the mutated copy of the package's directory
+}
+
+func pattern(tests []string) string {
+	quoted := make([]string, len(tests))
+	for i, t := range tests {
+		quoted[i] = regexp.QuoteMeta(t)
+	}
+	return "^(" + strings.Join(quoted, "|") + ")$"
+}
+
+// tierLimits are the cumulative seconds (alone) after which runTiers starts
+// a new run of the test binary: most mutants are killed by a quick test,
+// and failing fast only helps once the quick ones come first.
+var tierLimits = []float64{2, 10}
+
+// runTiers does what `go test -failfast` of the chosen tests would: it
+// builds the package's test binary (args' last is the package, as gremlins
+// and mutscore pass it) and runs the tests, quickest first, in up to three
+// runs of the binary, stopping at the first that fails. It exits as go test
+// does: 0 when all pass, 1 when a test fails or the package does not build.
+func runTiers(args []string, sel chosen) int {
+	tmp, err := os.MkdirTemp("", "mutselect")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mutselect:", err)
+		return cannotRun
+	}
+	defer os.RemoveAll(tmp)
+	bin := filepath.Join(tmp, "pkg.test")
+	build := goCmd("", "test", "-c", "-o", bin, args[len(args)-1])
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "mutselect: go test -c:", err)
+		return 1 // as go test exits for a package that does not build
+	}
+	timeout := "10m"
+	for i, a := range args {
+		if a == "-timeout" && i+1 < len(args) {
+			timeout = args[i+1]
+		}
+	}
+	tests := slices.Clone(sel.tests)
+	sort.SliceStable(tests, func(i, j int) bool { return sel.seconds[tests[i]] < sel.seconds[tests[j]] })
+	for _, tier := range tiers(tests, sel.seconds) {
+		cmd := exec.Command(bin, "-test.run", pattern(tier), "-test.failfast", "-test.count=1", "-test.timeout="+timeout)
+		cmd.Dir = sel.dir
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		// gremlins kills this process at its timeout: the test binary
+		// goes with it.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Run(); err != nil {
+			return 1 // a test failed (or the binary died): killed
+		}
+	}
+	return 0
+}
+
+// tiers cuts tests (quickest first) where their cumulative time passes
+// each of tierLimits.
+func tiers(tests []string, seconds map[string]float64) [][]string {
+	var out [][]string
+	var sum float64
+	limit := 0
+	start := 0
+	for i, t := range tests {
+		sum += seconds[t]
+		if limit < len(tierLimits) && sum > tierLimits[limit] && i+1 < len(tests) {
+			out = append(out, tests[start:i+1])
+			start = i + 1
+			for limit < len(tierLimits) && sum > tierLimits[limit] {
+				limit++
+			}
+		}
+	}
+	if start < len(tests) {
+		out = append(out, tests[start:])
+	}
+	return out
+}
+
 // cannotRun is the exit status when the real go tool cannot be run. Not 1
 // or 2, which gremlins books as killed and not viable: it books any other
 // status as lived, so a broken wrapper can only lower a score.
 const cannotRun = 3
 
-// selection returns the -run pattern for the mutant in the working
-// directory's module, or "" for the whole package, and why.
-func selection() (run, why string) {
+// selection returns the tests to run for the mutant in the working
+// directory's module (none: the whole package), and why.
+func selection() (chosen, string) {
 	pristine, mapFile := os.Getenv("MUTSELECT_PRISTINE"), os.Getenv("MUTSELECT_COVER")
 	if pristine == "" || mapFile == "" {
-		return "", "MUTSELECT_PRISTINE or MUTSELECT_COVER unset"
+		return chosen{}, "MUTSELECT_PRISTINE or MUTSELECT_COVER unset"
 	}
 	b, err := os.ReadFile(mapFile)
 	if err != nil {
-		return "", err.Error()
+		return chosen{}, err.Error()
 	}
 	var m coverMap
 	if err := json.Unmarshal(b, &m); err != nil {
-		return "", mapFile + ": " + err.Error()
+		return chosen{}, mapFile + ": " + err.Error()
 	}
 	wd, _ := os.Getwd()
 	root, err := moduleRoot(wd)
 	if err != nil {
-		return "", err.Error()
+		return chosen{}, err.Error()
 	}
 	rel, err := packageDir(pristine, m.Package)
 	if err != nil {
-		return "", err.Error()
+		return chosen{}, err.Error()
 	}
 	file, line, err := mutated(filepath.Join(pristine, rel), filepath.Join(root, rel))
 	if err != nil {
-		return "", err.Error()
+		return chosen{}, err.Error()
 	}
 	where := fmt.Sprintf("%s:%d", filepath.Join(rel, file), line)
 	from, to, err := enclosingFunc(filepath.Join(pristine, rel, file), line)
 	if err != nil {
-		return "", where + ": " + err.Error()
+		return chosen{}, where + ": " + err.Error()
 	}
 	tests := reaching(&m, file, from, to)
 	if len(tests) == 0 {
-		return "", where + ": no test runs its function"
+		return chosen{}, where + ": no test runs its function"
 	}
-	return "^(" + strings.Join(tests, "|") + ")$", fmt.Sprintf("%s: %d of %d tests", where, len(tests), len(m.Tests))
+	return chosen{tests: tests, seconds: m.Seconds, dir: filepath.Join(root, rel)},
+		fmt.Sprintf("%s: %d of %d tests", where, len(tests), len(m.Tests))
 }
 
 // reaching returns the tests that ran any block of file within lines
@@ -282,7 +376,7 @@ func reaching(m *coverMap, file string, from, to int) []string {
 	for name, blocks := range m.Tests {
 		for _, b := range blocks {
 			if b.File == file && b.Start <= to && b.End >= from {
-				tests = append(tests, regexp.QuoteMeta(name))
+				tests = append(tests, name)
 				break
 			}
 		}
@@ -401,6 +495,7 @@ func enclosingFunc(path string, line int) (from, to int, err error) {
 	return 0, 0, errors.New("not in a function")
 }
 
+// goCmd is the real go tool run in dir ("": this process's).
 func goCmd(dir string, args ...string) *exec.Cmd {
 	real := os.Getenv("MUTSELECT_GO")
 	if real == "" {

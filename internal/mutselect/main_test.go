@@ -2,7 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -106,7 +108,12 @@ func TestSelectionNamesTheTestsThatRanTheMutantsFunction(t *testing.T) {
 		}
 		mutant := writeTree(t, files)
 		t.Chdir(filepath.Join(mutant, "p"))
-		if run, why := selection(); run != tc.want {
+		sel, why := selection()
+		run := ""
+		if len(sel.tests) > 0 {
+			run = pattern(sel.tests)
+		}
+		if run != tc.want {
 			t.Errorf("%s → %s: -run %q (%s), want %q", tc.from, tc.to, run, why, tc.want)
 		}
 	}
@@ -133,5 +140,55 @@ func writeMap(t *testing.T, path string, m *coverMap) {
 	}
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The chosen tests run from the mutant's copy, quickest first: a mutant a
+// test notices exits 1 (killed), one none notices 0 (lived), and one that
+// does not build 1, as go test would.
+func TestRunTiersExitsAsGoTestWould(t *testing.T) {
+	if os.Getenv("MUTSELECT_GO") == "" {
+		real, err := exec.LookPath("go")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("MUTSELECT_GO", real)
+	}
+	for _, tc := range []struct {
+		from, to string
+		want     int
+	}{
+		{"return a < 3", "return a <= 3", 0},    // Small(3) is never asked
+		{"return a < 3", "return a > 3", 1},     // Small(1) is false
+		{"return a < 3", "return a < \"3\"", 1}, // does not build
+	} {
+		files := map[string]string{}
+		for k, v := range fixture {
+			files[k] = v
+		}
+		files["p/p.go"] = strings.Replace(fixture["p/p.go"], tc.from, tc.to, 1)
+		root := writeTree(t, files)
+		t.Chdir(root)
+		sel := chosen{tests: []string{"TestBoth", "TestSmall"}, seconds: map[string]float64{"TestSmall": 3, "TestBoth": 1},
+			dir: filepath.Join(root, "p")}
+		if got := runTiers([]string{"test", "-timeout", "1m", "-failfast", "./p"}, sel); got != tc.want {
+			t.Errorf("%s → %s: exit %d, want %d", tc.from, tc.to, got, tc.want)
+		}
+	}
+}
+
+// Tests are cut, quickest first, where their time alone adds up past each
+// limit; the last cut takes the rest.
+func TestTiersCutAtTheLimits(t *testing.T) {
+	seconds := map[string]float64{"A": 0.5, "B": 1, "C": 1, "D": 5, "E": 20, "F": 30}
+	got := fmt.Sprint(tiers([]string{"A", "B", "C", "D", "E", "F"}, seconds))
+	if want := "[[A B C] [D E] [F]]"; got != want {
+		t.Errorf("tiers: %s, want %s", got, want)
+	}
+	if got := fmt.Sprint(tiers([]string{"E"}, seconds)); got != "[[E]]" {
+		t.Errorf("one slow test: %s, want [[E]]", got)
+	}
+	if got := fmt.Sprint(tiers([]string{"A", "B"}, map[string]float64{})); got != "[[A B]]" {
+		t.Errorf("no times (an older map): %s, want one run [[A B]]", got)
 	}
 }
