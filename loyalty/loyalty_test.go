@@ -1,6 +1,7 @@
 package loyalty_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"sync"
 	"testing"
@@ -105,6 +106,20 @@ func TestCampaignsHighestWinsAndNeverStack(t *testing.T) {
 	outside := e.Ship("C1", "S2", "100", time.Date(2026, 4, 2, 9, 0, 0, 0, shanghai))
 	if outside.Earning.Campaign != nil {
 		t.Errorf("campaign %v applied after its window", *outside.Earning.Campaign)
+	}
+	// Each entry records the campaign that priced it, and only then.
+	for _, c := range []struct {
+		res                  loyalty.Result
+		campaign, multiplier any
+	}{{res, "double", "2"}, {outside, nil, nil}} {
+		var meta map[string]any
+		if err := json.Unmarshal(e.Entry(*c.res.EntryID).Metadata, &meta); err != nil {
+			t.Fatal(err)
+		}
+		if meta["campaign"] != c.campaign || meta["campaign_multiplier"] != c.multiplier {
+			t.Errorf("%s's entry records campaign %v × %v, want %v × %v", c.res.ShipmentID,
+				meta["campaign"], meta["campaign_multiplier"], c.campaign, c.multiplier)
+		}
 	}
 	e.Reconcile()
 
