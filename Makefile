@@ -95,8 +95,8 @@ ha-stop: build ## stop the replicated cluster of make ha (its data is kept)
 GREMLINS_VERSION := v0.6.0
 GREMLINS := .data/gremlins-$(GREMLINS_VERSION)/gremlins
 MUTATION_PKGS ?= rules ledger finance prepaid catalog loyalty
-MUTATION_WORKERS ?= 1
-MUTATION_TIMEOUT ?= 10
+MUTATION_WORKERS ?= 2
+MUTATION_TIMEOUT ?= 3
 MUTATION_MIN ?= 90
 mutation: build ## mutation scores of MUTATION_PKGS (default: rules, ledger and the domain packages; hours); fails under 90% efficacy or coverage
 	@test -x $(GREMLINS) || GOBIN=$(CURDIR)/$(dir $(GREMLINS)) $(GO) install github.com/go-gremlins/gremlins/cmd/gremlins@$(GREMLINS_VERSION)
