@@ -105,7 +105,7 @@ mutation: build ## mutation scores of MUTATION_PKGS (default: rules, ledger and 
 	git ls-files -z -co --exclude-standard | tar --null --ignore-failed-read -T - -cf $$out/src.tar && \
 	tar -xf $$out/src.tar -C $$out/src && tar -xf $$out/src.tar -C $$out/pristine && rm $$out/src.tar && \
 	$(GO) build -o $$out/bin/go ./internal/mutselect && ln $$out/bin/go $$out/mutselect && \
-	export MUTSELECT_GO=$$(command -v $(GO)) MUTSELECT_PRISTINE=$$out/pristine && \
+	export MUTSELECT_GO=$$(command -v $(GO)) MUTSELECT_PRISTINE=$$out/pristine GOCACHE=$$out/gocache && \
 	trap './$(BIN) devdb stop --dir .data/pgmutation >/dev/null' EXIT && \
 	url=$$(./$(BIN) devdb start --dir .data/pgmutation --db postgres --fast) && export TALLY_TEST_DATABASE_URL=$$url && \
 	status=0; for p in $(MUTATION_PKGS); do \

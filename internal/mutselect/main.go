@@ -41,6 +41,7 @@ import (
 	"go/parser"
 	"go/scanner"
 	"go/token"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -221,6 +222,11 @@ func lineOf(pos string) (int, error) {
 
 // asGo runs the real go tool with args, narrowing a mutant's test run.
 func asGo(args []string) int {
+	real := os.Getenv("MUTSELECT_GO")
+	if real == "" {
+		fmt.Fprintln(os.Stderr, "mutselect: MUTSELECT_GO (the real go tool) is not set")
+		return cannotRun
+	}
 	if len(args) > 1 && args[0] == "test" && contains(args, "-failfast") && !contains(args, "-run") {
 		sel, why := selection()
 		if len(sel.tests) > 0 {
@@ -228,11 +234,14 @@ func asGo(args []string) int {
 			return runTiers(args, sel)
 		}
 		logf("%s: the whole package", why)
-	}
-	real := os.Getenv("MUTSELECT_GO")
-	if real == "" {
-		fmt.Fprintln(os.Stderr, "mutselect: MUTSELECT_GO (the real go tool) is not set")
-		return cannotRun
+		cmd := goCmd("", args...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if failed, broken := watch(cmd); broken {
+			return cannotRun
+		} else if failed {
+			return max(cmd.ProcessState.ExitCode(), 1)
+		}
+		return 0
 	}
 	err := syscall.Exec(real, append([]string{real}, args...), os.Environ())
 	fmt.Fprintln(os.Stderr, "mutselect:", err)
@@ -273,9 +282,10 @@ func runTiers(args []string, sel chosen) int {
 	defer os.RemoveAll(tmp)
 	bin := filepath.Join(tmp, "pkg.test")
 	build := goCmd("", "test", "-c", "-o", bin, args[len(args)-1])
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "mutselect: go test -c:", err)
+	if failed, broken := watch(build); broken {
+		return cannotRun
+	} else if failed {
+		fmt.Fprintln(os.Stderr, "mutselect: go test -c failed")
 		return 1 // as go test exits for a package that does not build
 	}
 	timeout := "10m"
@@ -289,15 +299,40 @@ func runTiers(args []string, sel chosen) int {
 	for _, tier := range tiers(tests, sel.seconds) {
 		cmd := exec.Command(bin, "-test.run", pattern(tier), "-test.failfast", "-test.count=1", "-test.timeout="+timeout)
 		cmd.Dir = sel.dir
-		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 		// gremlins kills this process at its timeout: the test binary
 		// goes with it.
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Run(); err != nil {
+		if failed, broken := watch(cmd); broken {
+			return cannotRun
+		} else if failed {
 			return 1 // a test failed (or the binary died): killed
 		}
 	}
 	return 0
+}
+
+// machineFaults are what a command may print when the machine, not the
+// mutant, made it fail: a full disk made every build of loyalty/'s first
+// whole run fail for its last 170 mutants, each booked killed.
+var machineFaults = []string{"no space left on device", "cannot allocate memory"}
+
+// watch runs cmd with its output passed on (and kept), and reports whether
+// it failed, and whether the machine is to blame (broken: what it printed
+// names one of machineFaults).
+func watch(cmd *exec.Cmd) (failed, broken bool) {
+	var out bytes.Buffer
+	cmd.Stdout = io.MultiWriter(os.Stdout, &out)
+	cmd.Stderr = io.MultiWriter(os.Stderr, &out)
+	if err := cmd.Run(); err == nil {
+		return false, false
+	}
+	for _, f := range machineFaults {
+		if bytes.Contains(bytes.ToLower(out.Bytes()), []byte(f)) {
+			fmt.Fprintf(os.Stderr, "mutselect: %s: the machine, not the mutant; booked lived\n", f)
+			return true, true
+		}
+	}
+	return true, false
 }
 
 // tiers cuts tests (quickest first) where their cumulative time passes

@@ -192,3 +192,19 @@ func TestTiersCutAtTheLimits(t *testing.T) {
 		t.Errorf("no times (an older map): %s, want one run [[A B]]", got)
 	}
 }
+
+// A failure the machine caused (a full disk) is not the mutant's kill.
+func TestWatchTellsTheMachinesFaultsFromTheMutants(t *testing.T) {
+	for _, tc := range []struct {
+		script         string
+		failed, broken bool
+	}{
+		{"exit 0", false, false},
+		{"echo FAIL; exit 1", true, false},
+		{"echo 'compile: writing output: write /tmp/x.a: no space left on device' >&2; exit 1", true, true},
+	} {
+		if failed, broken := watch(exec.Command("sh", "-c", tc.script)); failed != tc.failed || broken != tc.broken {
+			t.Errorf("%s: failed %v broken %v, want %v %v", tc.script, failed, broken, tc.failed, tc.broken)
+		}
+	}
+}
