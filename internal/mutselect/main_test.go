@@ -202,6 +202,7 @@ func TestWatchTellsTheMachinesFaultsFromTheMutants(t *testing.T) {
 		{"exit 0", false, false},
 		{"echo FAIL; exit 1", true, false},
 		{"echo 'compile: writing output: write /tmp/x.a: no space left on device' >&2; exit 1", true, true},
+		{"echo 'warning: no tests to run'; echo PASS", true, true},
 	} {
 		if failed, broken := watch(exec.Command("sh", "-c", tc.script)); failed != tc.failed || broken != tc.broken {
 			t.Errorf("%s: failed %v broken %v, want %v %v", tc.script, failed, broken, tc.failed, tc.broken)
