@@ -25,9 +25,12 @@
 // mutant's line; selecting by the whole function rather than the line also
 // keeps the tests that evaluate a case expression without entering its
 // clause. The selection is a superset of the tests that run the mutant, so a
-// mutant is killed with it exactly when it is killed by the whole package
-// (tests whose path depends on timing aside: those can only be missed, which
-// counts against the score, never for it).
+// mutant is killed with it when it is killed by the whole package (tests
+// whose path depends on timing aside: those can only be missed, which counts
+// against the score). The one way it can help a mutant's count: one so slow
+// that the whole package times out (counted neither way) may finish with
+// fewer tests. A run the machine broke (a full disk) or that ran no test is
+// booked lived, never killed.
 package main
 
 import (
