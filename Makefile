@@ -117,6 +117,7 @@ mutation: build ## mutation scores of MUTATION_PKGS (default: rules, ledger and 
 			--timeout-coefficient $(MUTATION_TIMEOUT) -o $$out/$$p.json) > $$out/$$p.log 2>&1 \
 			|| { echo "mutation $$p: gremlins failed, see .data/mutation/$$p.log"; status=1; continue; }; \
 		PATH=$$out/bin:$$PATH .data/mutscore -src $$out/src -pkg $$p -report $$out/$$p.json -min $(MUTATION_MIN) -started $$start || status=1; \
+		rm -rf $$out/gocache; \
 	done; exit $$status
 
 clean-db: build ## stop and delete the local clusters (all local data is lost)
