@@ -63,6 +63,7 @@ fuzz: ## each fuzz target for FUZZTIME (default 20000x: inputs, not seconds) fro
 	$(GO) test ./api -run '^$$' -fuzz '^FuzzEvent$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./rules -run '^$$' -fuzz '^FuzzPricing$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./rules -run '^$$' -fuzz '^FuzzTakeBack$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./notify -run '^$$' -fuzz '^FuzzEnvelope$$' -fuzztime $(FUZZTIME)
 
 BENCHFLAGS ?=
 bench: build ## pgbench and the real server under load, 3 runs back to back -> docs/BENCHMARKS.md (BENCHFLAGS=-quick: a smoke run); then the Go benchmarks

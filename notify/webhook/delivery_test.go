@@ -173,7 +173,7 @@ func TestEveryNotificationIsDeliveredOnceAcceptedInOrderPerCustomer(t *testing.T
 			logged["ok"]++
 		case a.StatusCode != nil && *a.StatusCode == 500 && a.Error != nil && a.Response == `{"seen":true}`:
 			logged["500"]++
-		case a.StatusCode == nil && a.Error != nil && strings.Contains(*a.Error, "Timeout"):
+		case a.StatusCode == nil && a.Error != nil && strings.HasPrefix(*a.Error, "timeout: no answer within 500ms"):
 			logged["timeout"]++
 		default:
 			t.Errorf("log entry %+v is none of ok, 500, timeout", a)

@@ -54,28 +54,34 @@ func (a allowList) allows(host string) bool {
 //
 // Errors: fault.Invalid, fault.HostNotAllowed.
 func (a allowList) checkURL(raw string, loopback bool) error {
+	_, err := a.parseURL(raw, loopback)
+	return err
+}
+
+// parseURL is the URL, parsed, unless checkURL refuses it.
+func (a allowList) parseURL(raw string, loopback bool) (*url.URL, error) {
 	if len(raw) > MaxURLBytes {
-		return fault.InvalidField("url", "too long: at most 2048 bytes")
+		return nil, fault.InvalidField("url", "too long: at most 2048 bytes")
 	}
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Hostname() == "":
-		return fault.InvalidField("url", "an absolute http or https URL")
+		return nil, fault.InvalidField("url", "an absolute http or https URL")
 	case u.User != nil:
-		return fault.InvalidField("url", "no user name or password in the URL: authenticate by the signature")
+		return nil, fault.InvalidField("url", "no user name or password in the URL: authenticate by the signature")
 	case u.Fragment != "" || strings.Contains(raw, "#"):
-		return fault.InvalidField("url", "no fragment")
+		return nil, fault.InvalidField("url", "no fragment")
 	}
 	host := u.Hostname()
 	if !a.allows(host) {
-		return &fault.Error{Code: fault.HostNotAllowed, Message: "the host of the URL is not on the allow-list (TALLY_WEBHOOK_HOSTS)",
+		return nil, &fault.Error{Code: fault.HostNotAllowed, Message: "the host of the URL is not on the allow-list (TALLY_WEBHOOK_HOSTS)",
 			Fields: map[string]string{"url": "host not allowed"}}
 	}
 	if ip, err := netip.ParseAddr(host); err == nil && !loopback && private(ip) {
-		return &fault.Error{Code: fault.HostNotAllowed, Message: "the URL is on a loopback or private address",
+		return nil, &fault.Error{Code: fault.HostNotAllowed, Message: "the URL is on a loopback or private address",
 			Fields: map[string]string{"url": "private address"}}
 	}
-	return nil
+	return u, nil
 }
 
 // private reports whether ip is an address no delivery may reach unless
@@ -118,13 +124,14 @@ var (
 // private.
 var errPrivateAddress = errors.New("refused to dial a loopback or private address")
 
-// newClient is the client deliveries are sent with: bounded by timeout,
-// no proxy (the address dialled is the one checked), the address checked
-// after resolution at each dial, and redirects never followed (the 3xx is
-// the answer, a failure). It keeps up to perHost idle connections to a
+// newTransport is what deliveries are sent with: dials and answers'
+// headers bounded by timeout (send bounds the whole request by it), no
+// proxy (the address dialled is the one checked), the address checked
+// after resolution at each dial, and, sent by the transport alone,
+// redirects never followed (the 3xx is the answer, a failure). It keeps up to perHost idle connections to a
 // host, the sends one endpoint may have in flight, so that a batch of
 // them reuses its connections instead of dialling again.
-func newClient(timeout time.Duration, loopback bool, perHost int) *http.Client {
+func newTransport(timeout time.Duration, loopback bool, perHost int) *http.Transport {
 	dialer := &net.Dialer{Timeout: timeout, Control: func(network, address string, _ syscall.RawConn) error {
 		host, _, err := net.SplitHostPort(address)
 		if err != nil {
@@ -136,7 +143,7 @@ func newClient(timeout time.Duration, loopback bool, perHost int) *http.Client {
 		}
 		return nil
 	}}
-	transport := &http.Transport{
+	return &http.Transport{
 		Proxy:                  nil,
 		DialContext:            dialer.DialContext,
 		TLSHandshakeTimeout:    timeout,
@@ -146,6 +153,4 @@ func newClient(timeout time.Duration, loopback bool, perHost int) *http.Client {
 		IdleConnTimeout:        90 * time.Second,
 		ForceAttemptHTTP2:      true,
 	}
-	return &http.Client{Timeout: timeout, Transport: transport,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }

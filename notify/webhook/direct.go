@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -269,14 +270,8 @@ func (s *Service) sendPage(ctx context.Context, items []directItem, room map[int
 	var (
 		failures = map[int64]int{} // failures in a row in this page, by endpoint (under p.mu)
 		slots    = make(chan struct{}, workers)
-		owners   = map[int64]chan struct{}{}
 		wg       sync.WaitGroup
 	)
-	for owner, n := range room {
-		if n > 0 {
-			owners[owner] = make(chan struct{}, n)
-		}
-	}
 	for _, it := range items {
 		failures[it.e.id] = it.e.failures // a circuit counts failures in a row across pages
 	}
@@ -284,9 +279,6 @@ func (s *Service) sendPage(ctx context.Context, items []directItem, room map[int
 	// BreakAfter times, and reports whether the customer's next may go.
 	send := func(i int) bool {
 		it := &items[i]
-		owner := owners[it.e.owner()]
-		owner <- struct{}{}
-		defer func() { <-owner }()
 		slots <- struct{}{}
 		defer func() { <-slots }()
 		p.mu.Lock()
@@ -328,16 +320,37 @@ func (s *Service) sendPage(ctx context.Context, items []directItem, room map[int
 		p.mu.Unlock()
 		return x.ok()
 	}
+	// Each owner's sequences are taken, in order, by as many senders as
+	// it has room for (and no more than there are sequences or workers):
+	// so an owner never has more requests in flight than its room, a
+	// sender waits for no owner but its own, and a page starts a few
+	// goroutines, not one per customer (each would grow its stack anew
+	// for the HTTP client).
+	byOwner := map[int64][][]int{}
+	var owners []int64
 	for _, seq := range seqs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for _, i := range seq {
-				if !send(i) {
-					return // the customer's later ones are queued
+		o := items[seq[0]].e.owner()
+		if byOwner[o] == nil {
+			owners = append(owners, o)
+		}
+		byOwner[o] = append(byOwner[o], seq)
+	}
+	for _, o := range owners {
+		queue := byOwner[o]
+		var next atomic.Int64
+		for range min(room[o], len(queue), workers) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for k := next.Add(1) - 1; k < int64(len(queue)); k = next.Add(1) - 1 {
+					for _, i := range queue[k] {
+						if !send(i) {
+							break // the customer's later ones are queued
+						}
+					}
 				}
-			}
-		}()
+			}()
+		}
 	}
 	all := make(chan struct{})
 	go func() { wg.Wait(); close(all) }()

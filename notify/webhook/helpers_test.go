@@ -40,14 +40,14 @@ func (c *clock) add(d time.Duration) {
 // httptest servers), backoff of attempt × 1 minute, circuits opening at 3
 // failures in a row, a 10-minute cool-down, no bound per endpoint.
 type fixture struct {
-	t     *testing.T
+	t     testing.TB
 	l     *ledger.Ledger
 	pool  *pgxpool.Pool
 	clock *clock
 	cfg   webhook.Config
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	c := &clock{t: time.Now().UTC().Truncate(time.Second)}
 	pool := testdb.Pool(t)
@@ -89,7 +89,7 @@ func (f *fixture) feed() []notify.Notification {
 }
 
 // step runs one dispatcher step and fails the test on an error.
-func step(t *testing.T, s *webhook.Service) int {
+func step(t testing.TB, s *webhook.Service) int {
 	t.Helper()
 	n, err := s.Step(context.Background())
 	if err != nil {

@@ -28,26 +28,46 @@ func newSecret() (string, error) {
 // "v1," and the base64 HMAC-SHA256, keyed by the secret's bytes, of id,
 // the unix timestamp and the body joined by dots.
 func Sign(secret, id string, at time.Time, body []byte) (string, error) {
-	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, secretPrefix))
-	if err != nil {
-		return "", fmt.Errorf("webhook: secret: %w", err)
+	sig, err := appendSignature(nil, secret, id, at, body)
+	return string(sig), err
+}
+
+// appendSignature appends Sign's signature to b.
+func appendSignature(b []byte, secret, id string, at time.Time, body []byte) ([]byte, error) {
+	var keyBuf [64]byte
+	text := strings.TrimPrefix(secret, secretPrefix)
+	var key []byte
+	if n := base64.StdEncoding.DecodedLen(len(text)); n <= len(keyBuf) {
+		key = keyBuf[:n]
+	} else {
+		key = make([]byte, n)
 	}
-	mac := hmac.New(sha256.New, key)
-	mac.Write([]byte(id + "." + strconv.FormatInt(at.Unix(), 10) + "."))
+	n, err := base64.StdEncoding.Decode(key, []byte(text))
+	if err != nil {
+		return b, fmt.Errorf("webhook: secret: %w", err)
+	}
+	mac := hmac.New(sha256.New, key[:n])
+	var head [128]byte
+	mac.Write(strconv.AppendInt(append(append(head[:0], id...), '.'), at.Unix(), 10))
+	mac.Write([]byte{'.'})
 	mac.Write(body)
-	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil)), nil
+	var sum [sha256.Size]byte
+	b = append(b, "v1,"...)
+	return base64.StdEncoding.AppendEncode(b, mac.Sum(sum[:0])), nil
 }
 
 // signatures is the webhook-signature header: the signature by each
 // secret, separated by spaces.
 func signatures(secrets []string, id string, at time.Time, body []byte) (string, error) {
-	sigs := make([]string, 0, len(secrets))
-	for _, s := range secrets {
-		sig, err := Sign(s, id, at, body)
-		if err != nil {
+	b := make([]byte, 0, len(secrets)*48)
+	for i, s := range secrets {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		var err error
+		if b, err = appendSignature(b, s, id, at, body); err != nil {
 			return "", err
 		}
-		sigs = append(sigs, sig)
 	}
-	return strings.Join(sigs, " "), nil
+	return string(b), nil
 }

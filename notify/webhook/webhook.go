@@ -102,11 +102,12 @@ func FullJitter(attempt int) time.Duration {
 // Service manages endpoints and delivers to them. It is safe for
 // concurrent use.
 type Service struct {
-	l      *ledger.Ledger
-	cfg    Config
-	client *http.Client
-	hosts  allowList
-	stats  *stats
+	l   *ledger.Ledger
+	cfg Config
+	// transport sends the deliveries (send bounds each by cfg.Timeout)
+	transport *http.Transport
+	hosts     allowList
+	stats     *stats
 	// late counts the sends of pages still in flight after their page
 	// was recorded (Run waits for them); lateN is how many there are now.
 	late  sync.WaitGroup
@@ -147,7 +148,7 @@ func New(l *ledger.Ledger, cfg Config) *Service {
 		cfg.Now = l.Now
 	}
 	s := &Service{l: l, cfg: cfg, hosts: newAllowList(cfg.Hosts), stats: newStats()}
-	s.client = newClient(cfg.Timeout, cfg.AllowLoopback, cfg.PerEndpoint)
+	s.transport = newTransport(cfg.Timeout, cfg.AllowLoopback, cfg.PerEndpoint)
 	return s
 }
 
