@@ -252,7 +252,9 @@ func Feed(ctx context.Context, l *ledger.Ledger, after Cursor, limit int, f Filt
 		}
 		// Read scan at a time, the filter's misses without their payload,
 		// until the page is full, the feed ends or FeedScanMax are read.
-		// The first read is limit, as if every one matched.
+		// The first read is limit, as if every one matched. The outer
+		// ORDER BY names s.xid, the number: a bare xid would name the
+		// output column, its text, by which transaction 10 sorts before 9.
 		for scan, total := limit, 0; ; {
 			rows, err := tx.Query(ctx, `SELECT id, xid::text, type, coalesce(customer_id, ''), coalesce(partner_id, 0),
        occurred_at, CASE WHEN m THEN payload END, m
@@ -260,7 +262,7 @@ FROM (SELECT *, ($4::text[] IS NULL OR type = ANY($4)) AND ($5 = 0 OR partner_id
       FROM notifications
       WHERE xid < $1::text::xid8 AND (xid, id) > ($2::text::xid8, $3)
       ORDER BY xid, id LIMIT $6) s
-ORDER BY xid, id`, strconv.FormatUint(h, 10), strconv.FormatUint(next.xid, 10), next.seq, f.Types, f.Partner, scan)
+ORDER BY s.xid, s.id`, strconv.FormatUint(h, 10), strconv.FormatUint(next.xid, 10), next.seq, f.Types, f.Partner, scan)
 			if err != nil {
 				return err
 			}
