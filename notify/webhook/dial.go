@@ -81,6 +81,7 @@ func (a allowList) parseURL(raw string, loopback bool) (*url.URL, error) {
 		return nil, &fault.Error{Code: fault.HostNotAllowed, Message: "the URL is on a loopback or private address",
 			Fields: map[string]string{"url": "private address"}}
 	}
+	u.Host = strings.TrimSuffix(u.Host, ":") // an empty port is the scheme's, as http.NewRequest reads it
 	return u, nil
 }
 

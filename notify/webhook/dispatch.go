@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -483,7 +484,9 @@ func (s *Service) send(ctx context.Context, j job) outcome {
 	res, err := s.transport.RoundTrip(req)
 	if err != nil {
 		o.latency = time.Since(start)
-		if errors.Is(err, context.DeadlineExceeded) {
+		// The context's deadline, or one of the transport's own bounds
+		// (the TLS handshake's, the answer's headers'), each cfg.Timeout.
+		if ne, ok := errors.AsType[net.Error](err); errors.Is(err, context.DeadlineExceeded) || ok && ne.Timeout() {
 			err = fmt.Errorf("timeout: no answer within %v", s.cfg.Timeout)
 		}
 		return fail(err)
