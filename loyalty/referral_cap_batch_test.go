@@ -36,12 +36,20 @@ func TestReferralMonthlyCapHoldsWithinOneBatch(t *testing.T) {
 	if paid != 20 || capped != 1 {
 		t.Errorf("%d referrals paid and %d capped in one batch, want 20 and 1", paid, capped)
 	}
-	if p := e.Points("R"); p.Balance != 20*500 {
+	e.wantReferrerCapped(t, "R")
+}
+
+// wantReferrerCapped checks the books of a referrer whose 21 referees
+// qualified in one month (the only referrer of the test): 20 bonuses of
+// 500 paid, 1 recorded capped.
+func (e *env) wantReferrerCapped(t *testing.T, referrer string) {
+	t.Helper()
+	if p := e.Points(referrer); p.Balance != 20*500 {
 		t.Errorf("referrer balance %d, want 10000 (20 paid, 1 capped)", p.Balance)
 	}
-	var rows int
-	e.Scan(t, `SELECT count(*) FROM referral_bonuses WHERE status = 'capped'`, &rows)
-	if rows != 1 {
-		t.Errorf("%d capped bonuses recorded, want 1", rows)
+	var capped int
+	e.Scan(t, `SELECT count(*) FROM referral_bonuses WHERE status = 'capped'`, &capped)
+	if capped != 1 {
+		t.Errorf("%d capped bonuses recorded, want 1", capped)
 	}
 }
