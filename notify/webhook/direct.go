@@ -323,9 +323,10 @@ func (s *Service) sendPage(ctx context.Context, items []directItem, room map[int
 	// Each owner's sequences are taken, in order, by as many senders as
 	// it has room for (and no more than there are sequences or workers):
 	// so an owner never has more requests in flight than its room, a
-	// sender waits for no owner but its own, and a page starts a few
-	// goroutines, not one per customer (each would grow its stack anew
-	// for the HTTP client).
+	// sender holds no slot while it has nothing to send (the page's
+	// workers are shared by all owners, each taken for one request), and
+	// a page starts a few goroutines, not one per customer (each would
+	// grow its stack anew for the HTTP client).
 	byOwner := map[int64][][]int{}
 	var owners []int64
 	for _, seq := range seqs {
