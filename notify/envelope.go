@@ -54,6 +54,9 @@ func Envelope(n Notification) ([]byte, error) {
 // MarshalJSON renders the notification as its Envelope.
 func (n Notification) MarshalJSON() ([]byte, error) { return Envelope(n) }
 
+// shortEscape is the letter of each control character JSON escapes short.
+var shortEscape = [...]byte{'\b': 'b', '\t': 't', '\n': 'n', '\f': 'f', '\r': 'r'}
+
 // appendString appends s as a JSON string, as encoding/json writes one
 // with HTML left unescaped: `"` and `\` escaped, \b \f \n \r \t short,
 // other control characters as \u00XX, U+2028 and U+2029 as \u2028 and
@@ -63,48 +66,34 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
+		var esc []byte
+		c, size := s[i], 1
+		switch {
+		case c >= 0x20 && c < utf8.RuneSelf && c != '"' && c != '\\':
+			i++
+			continue
+		case c == '"' || c == '\\':
+			esc = []byte{'\\', c}
+		case int(c) < len(shortEscape) && shortEscape[c] != 0:
+			esc = []byte{'\\', shortEscape[c]}
+		case c < utf8.RuneSelf:
+			esc = []byte{'\\', 'u', '0', '0', hex[c>>4], hex[c&0xf]}
+		default:
+			var r rune
+			r, size = utf8.DecodeRuneInString(s[i:])
+			switch {
+			case r == utf8.RuneError && size == 1:
+				esc = []byte(`\ufffd`)
+			case r == '\u2028' || r == '\u2029':
+				esc = []byte{'\\', 'u', '2', '0', '2', hex[r&0xf]}
+			default:
+				i += size
 				continue
 			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, `\b`...)
-			case '\f':
-				b = append(b, `\f`...)
-			case '\n':
-				b = append(b, `\n`...)
-			case '\r':
-				b = append(b, `\r`...)
-			case '\t':
-				b = append(b, `\t`...)
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
-			i += size
-			start = i
-			continue
-		}
+		b = append(append(b, s[start:i]...), esc...)
 		i += size
+		start = i
 	}
 	return append(append(b, s[start:]...), '"')
 }

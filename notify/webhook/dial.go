@@ -129,9 +129,10 @@ var errPrivateAddress = errors.New("refused to dial a loopback or private addres
 // headers bounded by timeout (send bounds the whole request by it), no
 // proxy (the address dialled is the one checked), the address checked
 // after resolution at each dial, and, sent by the transport alone,
-// redirects never followed (the 3xx is the answer, a failure). It keeps up to perHost idle connections to a
-// host, the sends one endpoint may have in flight, so that a batch of
-// them reuses its connections instead of dialling again.
+// redirects never followed (the 3xx is the answer, a failure). It keeps
+// up to perHost idle connections to a host, the sends one endpoint may
+// have in flight, so that a batch of them reuses its connections instead
+// of dialling again.
 func newTransport(timeout time.Duration, loopback bool, perHost int) *http.Transport {
 	dialer := &net.Dialer{Timeout: timeout, Control: func(network, address string, _ syscall.RawConn) error {
 		host, _, err := net.SplitHostPort(address)

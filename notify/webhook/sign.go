@@ -34,22 +34,13 @@ func Sign(secret, id string, at time.Time, body []byte) (string, error) {
 
 // appendSignature appends Sign's signature to b.
 func appendSignature(b []byte, secret, id string, at time.Time, body []byte) ([]byte, error) {
-	var keyBuf [64]byte
-	text := strings.TrimPrefix(secret, secretPrefix)
-	var key []byte
-	if n := base64.StdEncoding.DecodedLen(len(text)); n <= len(keyBuf) {
-		key = keyBuf[:n]
-	} else {
-		key = make([]byte, n)
-	}
-	n, err := base64.StdEncoding.Decode(key, []byte(text))
+	var buf [128]byte // the key (32 bytes as Tally makes them), then the message's head
+	key, err := base64.StdEncoding.AppendDecode(buf[:0], []byte(strings.TrimPrefix(secret, secretPrefix)))
 	if err != nil {
 		return b, fmt.Errorf("webhook: secret: %w", err)
 	}
-	mac := hmac.New(sha256.New, key[:n])
-	var head [128]byte
-	mac.Write(strconv.AppendInt(append(append(head[:0], id...), '.'), at.Unix(), 10))
-	mac.Write([]byte{'.'})
+	mac := hmac.New(sha256.New, key)
+	mac.Write(append(strconv.AppendInt(append(append(buf[:0], id...), '.'), at.Unix(), 10), '.'))
 	mac.Write(body)
 	var sum [sha256.Size]byte
 	b = append(b, "v1,"...)
