@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"sort"
 	"time"
@@ -60,15 +61,25 @@ func (tx *Tx) PostMany(ctx context.Context, ins []EntryInput, ids []int64, then 
 	}
 	ids = ids[:len(ins)]
 	var (
-		batch  pgx.Batch
-		opened []string
+		batch    pgx.Batch
+		opened   []string
+		deferred platformSums
 	)
 	if len(ins) > 0 {
-		opened = tx.queueMany(&batch, ins, entries, ids)
+		opened, deferred = tx.queueMany(&batch, ins, entries, ids)
 	}
 	if then != nil {
 		then(ids, &batch)
 	}
+	// What the transaction owes the platform accounts so far is applied as
+	// the batch's last statement, in account-code order: a transaction that
+	// ends with PostMany (a group of events) takes the platform accounts
+	// last, and adds no round trip for it.
+	pending := maps.Clone(tx.platform)
+	for code, sum := range deferred {
+		pending.add(code, sum)
+	}
+	pending.queue(&batch, tx.bucket)
 	if batch.Len() == 0 {
 		return nil
 	}
@@ -77,6 +88,7 @@ func (tx *Tx) PostMany(ctx context.Context, ins []EntryInput, ids []int64, then 
 	}
 	tx.codes = append(tx.codes, opened...)
 	tx.posted += int64(len(ins))
+	tx.platform = nil
 	return nil
 }
 
@@ -147,7 +159,7 @@ ORDER BY u.ord -- lot ids follow the entries: a draw takes the older of two lots
 
 // queueMany queues the statements that record the entries with the given
 // ids. It returns the accounts it opens (those the ledger does not know yet).
-func (tx *Tx) queueMany(b *pgx.Batch, ins []EntryInput, entries [][]line, ids []int64) (opened []string) {
+func (tx *Tx) queueMany(b *pgx.Batch, ins []EntryInput, entries [][]line, ids []int64) (opened []string, deferred platformSums) {
 	now := tx.now
 	var (
 		eIDs      = make([]int64, len(ins))
@@ -202,6 +214,7 @@ func (tx *Tx) queueMany(b *pgx.Batch, ins []EntryInput, entries [][]line, ids []
 			}
 		}
 	}
+	deferred = platformSums{}
 	codes := make([]string, 0, len(specs))
 	for code := range specs {
 		codes = append(codes, code)
@@ -218,7 +231,9 @@ func (tx *Tx) queueMany(b *pgx.Batch, ins []EntryInput, entries [][]line, ids []
 		if _, ok := tx.l.known.Load(code); !ok {
 			newCodes, newAssets, newNegative = append(newCodes, code), append(newAssets, string(spec.Asset)), append(newNegative, spec.AllowNegative)
 		}
-		if spec.AllowNegative {
+		if isPlatform(code) {
+			deferred[code] = sums[code] // applied at the transaction's end
+		} else if spec.AllowNegative {
 			hotCodes, hotSums = append(hotCodes, code), append(hotSums, sums[code].String())
 		} else {
 			coldCodes, coldSums = append(coldCodes, code), append(coldSums, sums[code].String())
@@ -238,7 +253,7 @@ func (tx *Tx) queueMany(b *pgx.Batch, ins []EntryInput, entries [][]line, ids []
 	if len(lCodes) > 0 {
 		b.Queue(qManyLots, lCodes, lEntries, lAmounts, lAvailable, lExpire)
 	}
-	return newCodes
+	return newCodes, deferred
 }
 
 // Savepoint runs fn in a savepoint of the transaction: if fn fails, what it
@@ -260,5 +275,8 @@ func (tx *Tx) Savepoint(ctx context.Context, fn func(tx *Tx) error) error {
 	}
 	tx.codes = append(tx.codes, inner.codes...)
 	tx.posted += inner.posted
+	for code, sum := range inner.platform {
+		tx.platform.add(code, sum)
+	}
 	return nil
 }

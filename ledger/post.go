@@ -102,7 +102,7 @@ func (l *Ledger) Post(ctx context.Context, in EntryInput) (*Entry, bool, error) 
 	)
 	err = l.retry(ctx, func() error {
 		var err error
-		entry, applied, err = l.post(ctx, l.pool, in, lines, hash, rand.IntN(l.buckets), l.now())
+		entry, applied, err = l.post(ctx, l.pool, in, lines, hash, rand.IntN(l.buckets), l.now(), nil)
 		return err
 	})
 	if fault.NotNullViolation(err) {
@@ -111,7 +111,7 @@ func (l *Ledger) Post(ctx context.Context, in EntryInput) (*Entry, bool, error) 
 		for _, ln := range lines {
 			l.known.Delete(ln.code)
 		}
-		entry, applied, err = l.post(ctx, l.pool, in, lines, hash, rand.IntN(l.buckets), l.now())
+		entry, applied, err = l.post(ctx, l.pool, in, lines, hash, rand.IntN(l.buckets), l.now(), nil)
 	}
 	if err != nil {
 		// A unique violation with a key is most likely the key: a retry of a
@@ -279,7 +279,12 @@ func lotError(err error, lines []line, done []string) error {
 // effective, unless it says otherwise), and which lots are available. applied
 // counts the balance rows updated, so that a refusal can name the account
 // that caused it.
-func (l *Ledger) post(ctx context.Context, db batcher, in EntryInput, lines []line, hash []byte, bucket int, now time.Time) (entry *Entry, applied int, err error) {
+// post records the entry through db. A hot account's line adds to its
+// bucket in the same batch, unless deferred is not nil: then the line's
+// amount is added to deferred once the batch succeeds, for the transaction
+// to apply at its end (Tx.applyDeferred).
+func (l *Ledger) post(ctx context.Context, db batcher, in EntryInput, lines []line, hash []byte, bucket int, now time.Time,
+	deferred *platformSums) (entry *Entry, applied int, err error) {
 	var (
 		lotsDone []string // lot statements that succeeded, by account
 		batch    pgx.Batch
@@ -313,6 +318,9 @@ func (l *Ledger) post(ctx context.Context, db batcher, in EntryInput, lines []li
 	for i, ln := range lines {
 		codes[i], amounts[i] = ln.code, ln.amount
 		var q *pgx.QueuedQuery
+		if deferred != nil && isPlatform(ln.code) {
+			continue
+		}
 		if ln.spec.AllowNegative {
 			q = batch.Queue(qAddHotBalance, ln.code, bucket, ln.amount)
 		} else {
@@ -367,6 +375,13 @@ func (l *Ledger) post(ctx context.Context, db batcher, in EntryInput, lines []li
 	if err := db.SendBatch(ctx, &batch).Close(); err != nil {
 		return nil, applied, lotError(err, lines, lotsDone)
 	}
+	if deferred != nil {
+		for _, ln := range lines {
+			if isPlatform(ln.code) {
+				deferred.add(ln.code, ln.amount)
+			}
+		}
+	}
 	return entry, applied, nil
 }
 
@@ -376,6 +391,12 @@ func postError(err error, lines []line, applied int) error {
 	switch {
 	case fault.CheckViolation(err, "balance_nonnegative"):
 		e := &fault.Error{Code: fault.InsufficientFunds, Message: "the entry would take an account below zero"}
+		// The line that failed is the first after those applied that may
+		// not go negative: a deferred line of a platform account is not
+		// applied here, and could not have failed.
+		for applied < len(lines) && lines[applied].spec.AllowNegative {
+			applied++
+		}
 		if applied < len(lines) {
 			ln := lines[applied]
 			e.Account = ln.code

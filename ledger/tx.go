@@ -2,7 +2,9 @@ package ledger
 
 import (
 	"context"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -21,10 +23,11 @@ type Tx struct {
 	codes  []string // accounts the transaction may have created
 	posted int64
 	// bucket is the one balance bucket of each hot account this
-	// transaction adds to, whatever the number of its entries: a
-	// transaction holds at most one bucket row per hot account, so two
-	// transactions of many entries never lock buckets in a cycle.
+	// transaction adds to, whatever the number of its entries.
 	bucket int
+	// platform is what the transaction's entries add to the platform
+	// accounts, applied as its last statement (applyDeferred).
+	platform platformSums
 }
 
 // InTx runs fn in a READ COMMITTED transaction and commits it, retrying the
@@ -40,6 +43,9 @@ func (l *Ledger) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 			if err := fn(tx); err != nil {
 				return err
 			}
+			if err := tx.applyDeferred(ctx); err != nil {
+				return err
+			}
 			done = tx
 			return nil
 		})
@@ -53,6 +59,57 @@ func (l *Ledger) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 	}
 	l.stats.Posted.Add(done.posted)
 	return nil
+}
+
+// platformSums is what entries add to each platform account, by code.
+type platformSums map[string]decimal.Decimal
+
+func (p *platformSums) add(code string, amount decimal.Decimal) {
+	if *p == nil {
+		*p = platformSums{}
+	}
+	(*p)[code] = (*p)[code].Add(amount)
+}
+
+// isPlatform reports whether the code names a platform account (one of the
+// chart's fixed accounts, which every kind of entry shares).
+func isPlatform(code string) bool {
+	_, ok := platformAccounts[code]
+	return ok
+}
+
+// applyDeferred adds what the transaction's entries moved on the platform
+// accounts and has not applied yet to their balances, as the
+// transaction's last statement (see queue).
+func (tx *Tx) applyDeferred(ctx context.Context) error {
+	var b pgx.Batch
+	if tx.platform.queue(&b, tx.bucket); b.Len() == 0 {
+		return nil
+	}
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return err
+	}
+	tx.platform = nil
+	return nil
+}
+
+// queue queues into b the statement that adds the sums to the platform
+// accounts' bucket, in one statement in account-code order. It is a
+// transaction's last: a transaction of many entries holds a platform
+// account's bucket only from then until it commits, and every transaction
+// takes those buckets in the same order, so two of them never wait for
+// each other in a cycle, whatever the order of their entries. Nothing
+// reads a platform account's balance inside a transaction that posts.
+func (p platformSums) queue(b *pgx.Batch, bucket int) {
+	if len(p) == 0 {
+		return
+	}
+	codes := slices.Sorted(maps.Keys(p))
+	sums := make([]string, len(codes))
+	for i, code := range codes {
+		sums[i] = p[code].String()
+	}
+	b.Queue(qManyBalances, codes, sums, bucket)
 }
 
 // Now is the instant the transaction began, by the ledger's clock: the
@@ -75,7 +132,7 @@ func (tx *Tx) Post(ctx context.Context, in EntryInput) (*Entry, error) {
 	if hash == nil {
 		hash = hashInput(in)
 	}
-	entry, applied, err := tx.l.post(ctx, tx.Tx, in, lines, hash, tx.bucket, tx.now)
+	entry, applied, err := tx.l.post(ctx, tx.Tx, in, lines, hash, tx.bucket, tx.now, &tx.platform)
 	if err != nil {
 		if fault.UniqueViolation(err, "entries_idempotency_key_key") {
 			return nil, fault.Errorf(fault.IdempotencyConflict, "this idempotency key was already used")
