@@ -252,8 +252,10 @@ ON CONFLICT (account_id, bucket) DO UPDATE SET balance = balance_buckets.balance
 SELECT currval('entries_id_seq'), a.id, a.asset, l.amount,
        b.balance, $3
 FROM unnest($1::text[], $2::numeric[]) WITH ORDINALITY AS l (code, amount, ord)
-LEFT JOIN accounts a ON a.code = l.code -- a missing account fails NOT NULL, never drops a line
-LEFT JOIN balance_buckets b ON b.account_id = a.id AND b.bucket = 0 AND NOT a.allow_negative
+-- a missing account fails NOT NULL, never drops a line; each lookup is an
+-- index probe, whatever a generic plan guesses of the array (OFFSET 0)
+LEFT JOIN LATERAL (SELECT id, asset, allow_negative FROM accounts WHERE code = l.code OFFSET 0) a ON true
+LEFT JOIN LATERAL (SELECT balance FROM balance_buckets WHERE account_id = a.id AND bucket = 0 AND NOT a.allow_negative OFFSET 0) b ON true
 ORDER BY l.ord
 RETURNING id, balance_after`
 	qCreateLot = `INSERT INTO points_lots (account_id, entry_id, amount, remaining, available_at, expires_at)

@@ -1,0 +1,12 @@
+package ledger
+
+// The statements a transaction of many entries runs, for the tests of
+// their generic plans.
+const (
+	QInsertPostings = qInsertPostings
+	QAddBalance     = qAddBalance
+	QManyBalances   = qManyBalances
+	QBalances       = qBalances
+	QLotSummary     = qLotSummary
+	QCreateLot      = qCreateLot
+)

@@ -1,0 +1,59 @@
+package ledger_test
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/tally-ledger/tally/internal/testdb"
+	"github.com/tally-ledger/tally/ledger"
+)
+
+// A group of money movements or redemptions runs on generic plans
+// (loyalty.WriteGroup): each statement Tx.Post and the group's reads run
+// must find its rows through an index on them, whatever the plan guessed of
+// its arrays, never by scanning the accounts, their balances or their lots.
+func TestTheStatementsOfAGroupProbeTheirIndexesOnGenericPlans(t *testing.T) {
+	pool := testdb.Pool(t)
+	ctx := context.Background()
+	// 3,000 customers with three lots each, written as the ledger writes them.
+	l := ledger.New(pool)
+	var ins []ledger.EntryInput
+	for i := range 3000 {
+		for k := range 3 {
+			ins = append(ins, ledger.EntryInput{Kind: "earn", Actor: "test", Postings: []ledger.PostingInput{
+				{Account: "platform:points:earned:volume", Amount: decimal.NewFromInt(-10)},
+				{Account: fmt.Sprintf("customer:G%d:points", i), Amount: decimal.NewFromInt(10),
+					Lot: &ledger.Lot{ExpiresAt: time.Now().AddDate(1, k, 0)}},
+			}})
+		}
+	}
+	if err := l.InTx(ctx, func(tx *ledger.Tx) error { return tx.PostMany(ctx, ins, nil, nil) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `ANALYZE accounts; ANALYZE balance_buckets; ANALYZE points_lots`); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	codes := []string{"customer:G7:points", "platform:points:redeemed"}
+	for name, c := range map[string]struct {
+		query string
+		args  []any
+	}{
+		"postings":     {ledger.QInsertPostings, []any{codes, []decimal.Decimal{decimal.NewFromInt(-5), decimal.NewFromInt(5)}, now}},
+		"balance":      {ledger.QAddBalance, []any{codes[0], decimal.NewFromInt(-5)}},
+		"platform":     {ledger.QManyBalances, []any{codes[1:], []string{"5"}, 0}},
+		"balances":     {ledger.QBalances, []any{codes}},
+		"lots summary": {ledger.QLotSummary, []any{codes[0], now, now}},
+		"new lot":      {ledger.QCreateLot, []any{codes[0], int64(5), now, now.AddDate(1, 0, 0)}},
+	} {
+		plan := testdb.GenericPlan(t, pool, c.query, c.args...)
+		if scan := regexp.MustCompile(`Seq Scan on (accounts|balance_buckets|points_lots)\b`).FindString(plan); scan != "" {
+			t.Errorf("%s: the generic plan has a %s:\n%s", name, scan, plan)
+		}
+	}
+}
