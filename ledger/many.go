@@ -16,10 +16,17 @@ import (
 // PostMany records many entries in the transaction with a fixed number of
 // statements whatever their number (two round trips), for callers that
 // coalesce many requests into one transaction. It takes what a group of
-// earnings needs and refuses the rest with fault.Invalid: no idempotency keys
-// (callers keep their own, as with Tx.Post), no reversals, and on accounts
-// that may not go negative only credits, each points credit with a new Lot.
-// (A debit there must be checked and drawn from lots in order: Tx.Post.)
+// earnings or of money movements needs and refuses the rest with
+// fault.Invalid: no idempotency keys (callers keep their own, as with
+// Tx.Post), no reversals, and on points accounts only credits, each with a
+// new Lot (a debit of points is drawn from lots in order: Tx.Post).
+//
+// A debit of an account that may not go negative is checked against the
+// balance each posting leaves (the posting's balance_after must not be
+// below zero, a constraint of postings): a group whose debits the caller
+// did not check against the balance it holds locked fails whole, with
+// fault.InsufficientFunds, even where the group's credits would cover it
+// in the end.
 //
 // ids are entry ids the caller reserved (QueueEntryIDs), at least one per
 // entry; when nil, PostMany reserves them itself, in a round trip of its
@@ -42,9 +49,9 @@ func (tx *Tx) PostMany(ctx context.Context, ins []EntryInput, ids []int64, then 
 			if ln.spec.AllowNegative {
 				continue
 			}
-			if !ln.amount.IsPositive() || (ln.spec.hasLots() && ln.in.Lot == nil) {
+			if ln.spec.hasLots() && (!ln.amount.IsPositive() || ln.in.Lot == nil) {
 				return &fault.Error{Code: fault.Invalid, Account: ln.code,
-					Message: "PostMany only credits account " + quote(ln.code) + ", each points credit with a new lot"}
+					Message: "PostMany only credits account " + quote(ln.code) + ", each credit with a new lot"}
 			}
 		}
 		entries[i] = lines
@@ -243,7 +250,15 @@ func (tx *Tx) queueMany(b *pgx.Batch, ins []EntryInput, entries [][]line, ids []
 		b.Queue(qManyCreateAccounts, newCodes, newAssets, newNegative, now)
 	}
 	b.Queue(qManyEntries, eIDs, kinds, effective, hashes, metadata, actors, reasons, versions, now)
-	if len(coldCodes) > 0 {
+	switch {
+	case slices.ContainsFunc(coldCodes, func(code string) bool { return sums[code].IsNegative() }):
+		// A debit: an upsert's proposed row would break the CHECK before it
+		// met its conflict. The rows exist (an account that may not go
+		// negative is opened with its row): update each, in code order.
+		for _, code := range coldCodes {
+			b.Queue(qAddBalance, code, sums[code])
+		}
+	case len(coldCodes) > 0:
 		b.Queue(qManyBalances, coldCodes, coldSums, 0)
 	}
 	if len(hotCodes) > 0 {

@@ -391,7 +391,7 @@ func (l *Ledger) post(ctx context.Context, db batcher, in EntryInput, lines []li
 // applied is the number of balance rows updated before the failure.
 func postError(err error, lines []line, applied int) error {
 	switch {
-	case fault.CheckViolation(err, "balance_nonnegative"):
+	case fault.CheckViolation(err, "balance_nonnegative"), fault.CheckViolation(err, "posting_balance_nonnegative"):
 		e := &fault.Error{Code: fault.InsufficientFunds, Message: "the entry would take an account below zero"}
 		// The line that failed is the first after those applied that may
 		// not go negative: a deferred line of a platform account is not

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"github.com/tally-ledger/tally/internal/fault"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -216,5 +217,62 @@ func TestPostManyRefuses(t *testing.T) {
 				t.Errorf("%d entries written, want none", n)
 			}
 		})
+	}
+}
+
+// money is an entry moving CNY between the platform's cash and the
+// customer's prepaid principal (a deposit when positive, a withdrawal
+// when negative).
+func money(customer, amount string) ledger.EntryInput {
+	return ledger.EntryInput{Kind: "money", Actor: "test", Postings: []ledger.PostingInput{
+		{Account: "platform:cash", Amount: d(amount).Neg()},
+		{Account: "customer:" + customer + ":prepaid", Amount: d(amount)},
+	}}
+}
+
+// PostMany debits an account that may not go negative (money) as the
+// entries come: each posting records the balance it leaves.
+func TestPostManyDebitsMoney(t *testing.T) {
+	l, pool := newLedger(t)
+	ctx := context.Background()
+	mustPost(t, l, money("C1", "10"))
+	if err := l.InTx(ctx, func(tx *ledger.Tx) error {
+		return tx.PostMany(ctx, []ledger.EntryInput{money("C1", "-4"), money("C2", "3"), money("C1", "7.50"), money("C1", "-13.50")}, nil, nil)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := balance(t, l, "customer:C1:prepaid"); !got.Equal(d("0")) {
+		t.Errorf("C1's prepaid = %s, want 0", got)
+	}
+	var after []string
+	rows, err := pool.Query(ctx, `SELECT trim_scale(p.balance_after)::text FROM postings p JOIN accounts a ON a.id = p.account_id
+WHERE a.code = 'customer:C1:prepaid' ORDER BY p.id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(after, " "); got != "10 6 13.5 0" {
+		t.Errorf("C1's balances after each posting: %s, want 10 6 13.5 0", got)
+	}
+}
+
+// A debit PostMany's caller did not check fails the whole call, even
+// where a later credit of the same call would cover it in the end: no
+// posting may leave the account below zero.
+func TestPostManyRefusesADebitBelowZeroThatALaterCreditWouldCover(t *testing.T) {
+	l, pool := newLedger(t)
+	ctx := context.Background()
+	mustPost(t, l, money("C1", "10"))
+	err := l.InTx(ctx, func(tx *ledger.Tx) error {
+		return tx.PostMany(ctx, []ledger.EntryInput{money("C1", "-15"), money("C1", "20")}, nil, nil)
+	})
+	wantCode(t, err, fault.InsufficientFunds)
+	if n := countRows(t, pool, "entries"); n != 1 {
+		t.Errorf("%d entries, want the first deposit's alone", n)
+	}
+	if got := balance(t, l, "customer:C1:prepaid"); !got.Equal(d("10")) {
+		t.Errorf("C1's prepaid = %s, want 10", got)
 	}
 }

@@ -28,3 +28,37 @@ func (s *Service) MoveTogether(ctx context.Context, kinds []string, ins []MoneyI
 	}
 	return out, replayed, errs
 }
+
+// MoveGroup records the movements as one group, in order, as the group
+// commit's writer records a group (together, unless it must fall back),
+// or, with each, movement by movement in savepoints (the path a group
+// falls back to). It answers each one's movement, whether it was a replay,
+// and its error.
+func (s *Service) MoveGroup(ctx context.Context, kinds []string, ins []MoneyInput, actor string, each bool) (
+	[]MoneyMovement, []bool, []error) {
+	out, replayed, errs := make([]MoneyMovement, len(ins)), make([]bool, len(ins)), make([]error, len(ins))
+	var jobs []moneyJob
+	var at []int
+	for i, in := range ins {
+		j, err := s.newJob(kinds[i], in, actor)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		jobs, at = append(jobs, j), append(at, i)
+	}
+	run := s.moveGroup
+	if each {
+		run = func(group []moneyJob) ([]moneyResult, error) { return s.moveEach(ctx, group) }
+	}
+	results, err := run(jobs)
+	for n := range jobs {
+		if err != nil {
+			errs[at[n]] = err
+			continue
+		}
+		r := results[n]
+		out[at[n]], replayed[at[n]], errs[at[n]] = r.m, r.replayed, r.err
+	}
+	return out, replayed, errs
+}

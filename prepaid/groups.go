@@ -1,12 +1,21 @@
 package prepaid
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
+	"errors"
+	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
 	"github.com/tally-ledger/tally/internal/coalesce"
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
+	"github.com/tally-ledger/tally/notify"
 )
 
 // How movements are grouped: up to groupWriters transactions at once, each
@@ -29,14 +38,224 @@ func (s *Service) newMovementQueue() *coalesce.Coalescer[moneyJob, moneyResult] 
 	})
 }
 
-// moveGroup records a group of movements in one transaction
-// (loyalty.WriteGroup), each as it would be recorded alone (moveTx), and
-// answers each one's result, by index. A refusal (insufficient funds, a
-// reused id) undoes only its own movement.
+// Stats counts what the group commit did since the service started.
+type Stats struct {
+	// Fallbacks counts the groups written movement by movement (moveEach)
+	// because they could not be written together (moveTogether).
+	Fallbacks atomic.Int64
+}
+
+// Stats is the group commit's counts.
+func (s *Service) Stats() *Stats { return &s.stats }
+
+// moveGroup records a group of movements in one transaction and answers
+// each one's result, by index. A group of new movements of known customers
+// (every group, but for retries) is written together, in a fixed number of
+// statements (moveTogether); any other group, or one whose write together
+// fails, movement by movement (moveEach).
 func (s *Service) moveGroup(group []moneyJob) ([]moneyResult, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
 	defer cancel()
+	var outs []moneyResult
+	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) (err error) {
+		outs, err = s.moveTogether(ctx, tx, group)
+		return err
+	})
+	if err == nil || fault.Transient(err) || fault.DatabaseLost(err) || ctx.Err() != nil {
+		return outs, err
+	}
+	s.stats.Fallbacks.Add(1)
+	return s.moveEach(ctx, group)
+}
+
+// moveEach records a group of movements in one transaction
+// (loyalty.WriteGroup), each as it would be recorded alone (moveTx), in a
+// savepoint: a refusal (insufficient funds, a reused id) undoes only its
+// own movement.
+func (s *Service) moveEach(ctx context.Context, group []moneyJob) ([]moneyResult, error) {
 	return loyalty.WriteGroup(ctx, s.ledger, group, func(j moneyJob) string { return j.in.CustomerID }, nil,
 		func(tx *ledger.Tx, j moneyJob, locked bool) (moneyResult, error) { return s.moveTx(ctx, tx, j, locked) },
 		func(err error) moneyResult { return moneyResult{err: err} })
+}
+
+// errNotTogether is moveTogether declining a group that moveEach must
+// write: one with a retry, a reused id or an unknown customer.
+var errNotTogether = errors.New("prepaid: the group cannot be written together")
+
+// moveTogether records a group of new movements as moveTx records each
+// one, in order, with the same answers, entries, rows and notices, but in
+// a fixed number of round trips whatever the group's size: lock the
+// customers; read which ids are taken, every partner's low-balance
+// threshold and the customers' balances; price each movement in Go from the
+// balances the movements before it left; write the entries (PostMany), the
+// movements and the notices. A movement the rules refuse is answered its
+// refusal and writes nothing. It answers errNotTogether, having written
+// nothing, when a movement's id is taken (or twice in the group) or its
+// customer unknown.
+func (s *Service) moveTogether(ctx context.Context, tx *ledger.Tx, group []moneyJob) ([]moneyResult, error) {
+	customers := make([]string, len(group))
+	for i, j := range group {
+		customers[i] = j.in.CustomerID
+	}
+	locked, err := loyalty.LockCustomers(ctx, tx, customers)
+	if err != nil {
+		return nil, err
+	}
+	type movementID struct{ space, kind, id string }
+	seen := make(map[movementID]bool, len(group))
+	var spaces, kinds, ids []string
+	for _, j := range group {
+		key := movementID{j.in.Space, j.kind, j.in.ID}
+		if !locked[j.in.CustomerID] || seen[key] {
+			return nil, errNotTogether
+		}
+		seen[key] = true
+		spaces, kinds, ids = append(spaces, key.space), append(kinds, key.kind), append(ids, key.id)
+	}
+	var (
+		b          pgx.Batch
+		taken      bool
+		thresholds []LowBalanceThreshold
+	)
+	b.Queue(`SELECT EXISTS (SELECT FROM unnest($1::text[], $2::text[], $3::text[]) AS u (space, kind, id)
+CROSS JOIN LATERAL (SELECT FROM money_movements m WHERE m.space = u.space AND m.kind = u.kind AND m.id = u.id OFFSET 0) m)`,
+		spaces, kinds, ids).QueryRow(func(row pgx.Row) error { return row.Scan(&taken) })
+	b.Queue(`SELECT partner_id, threshold FROM low_balance_thresholds WHERE threshold > 0 ORDER BY partner_id`).
+		Query(func(rows pgx.Rows) error {
+			var t LowBalanceThreshold
+			_, err := pgx.ForEachRow(rows, []any{&t.PartnerID, &t.Threshold}, func() error {
+				thresholds = append(thresholds, t)
+				return nil
+			})
+			return err
+		})
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return nil, err
+	}
+	if taken {
+		return nil, errNotTogether
+	}
+	codes := make([]string, 0, 2*len(locked))
+	for c := range locked {
+		codes = append(codes, ledger.CustomerAccount(c, "prepaid"), ledger.CustomerAccount(c, "rebate"))
+	}
+	balances, err := tx.Balances(ctx, codes...)
+	if err != nil {
+		return nil, err
+	}
+	type held struct{ principal, rebate decimal.Decimal }
+	holds := make(map[string]held, len(locked))
+	for i := 0; i < len(codes); i += 2 {
+		c, _ := ledger.CustomerOf(codes[i])
+		holds[c] = held{balances[i], balances[i+1]}
+	}
+
+	// Each movement priced as moveTx prices it, against the balances the
+	// movements before it leave.
+	type written struct {
+		at     int // the job's index
+		m      MoneyMovement
+		before decimal.Decimal // principal + rebate before it
+	}
+	outs := make([]moneyResult, len(group))
+	var (
+		entries []ledger.EntryInput
+		moves   []written
+	)
+	for i, j := range group {
+		in := j.in
+		at := in.OccurredAt
+		if at.IsZero() {
+			at = tx.Now().UTC().Truncate(time.Microsecond)
+		}
+		m, postings, err := s.price(ctx, tx, j, at, holds[in.CustomerID].principal, holds[in.CustomerID].rebate)
+		var refusal *fault.Error
+		if errors.As(err, &refusal) {
+			outs[i].err = err
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		meta, _ := json.Marshal(map[string]any{j.kind + "_id": in.ID, "customer_id": in.CustomerID, "rate": m.Rate,
+			"shipment_id": m.ShipmentID})
+		version := m.RuleVersion
+		entries = append(entries, ledger.EntryInput{Kind: j.kind, EffectiveAt: at, Actor: j.actor, Metadata: meta,
+			Postings: postings, RuleVersion: &version})
+		h := holds[in.CustomerID]
+		m.Principal, m.RebateBalance = balancesAfter(in.CustomerID, h.principal, h.rebate, postings)
+		holds[in.CustomerID] = held{m.Principal, m.RebateBalance}
+		moves = append(moves, written{at: i, m: m, before: h.principal.Add(h.rebate)})
+	}
+	if len(entries) == 0 {
+		return outs, nil
+	}
+
+	// The entries, the movements and their notices, in one round trip
+	// once the entries' ids are reserved.
+	var notifyErr error
+	err = tx.PostMany(ctx, entries, nil, func(entryIDs []int64, b *pgx.Batch) {
+		rows := newMovementRows(len(moves))
+		var tell []notify.Event
+		for k := range moves {
+			w := &moves[k]
+			w.m.EntryID = entryIDs[k]
+			rows.add(&w.m, group[w.at].hash[:], tx.Now())
+			tell = append(tell, notices(w.m)...)
+			tell = lowBalanceNotices(tell, thresholds, &w.m, w.m.EntryID, w.before, w.m.Principal, w.m.RebateBalance)
+		}
+		rows.queue(b)
+		notifyErr = notify.Queue(b, tx.Now(), tell...)
+	})
+	if err := cmp.Or(notifyErr, err); err != nil {
+		return nil, err
+	}
+	for _, w := range moves {
+		w.m.OccurredAt = w.m.OccurredAt.Local() // as a movement read back is (pgx reads in time.Local)
+		outs[w.at].m = w.m
+	}
+	return outs, nil
+}
+
+// movementRows are money_movements rows to insert, column by column.
+type movementRows struct {
+	kinds, ids, customers, amounts, spaces             []string
+	shipments, rates, rebates, principals, fromRebates []*string
+	clawbacks                                          []*string
+	occurred, created                                  []time.Time
+	versions                                           []int32
+	hashes                                             [][]byte
+	entries                                            []int64
+}
+
+func newMovementRows(n int) *movementRows {
+	return &movementRows{kinds: make([]string, 0, n)}
+}
+
+// add adds the row of m (its entry known), requested with hash, recorded at now.
+func (r *movementRows) add(m *MoneyMovement, hash []byte, now time.Time) {
+	text := func(d *decimal.Decimal) *string {
+		if d == nil {
+			return nil
+		}
+		s := d.String()
+		return &s
+	}
+	r.kinds, r.ids, r.customers, r.amounts, r.spaces = append(r.kinds, m.Kind), append(r.ids, m.ID),
+		append(r.customers, m.CustomerID), append(r.amounts, m.Amount.String()), append(r.spaces, m.Space)
+	r.shipments, r.rates, r.rebates = append(r.shipments, m.ShipmentID), append(r.rates, text(m.Rate)), append(r.rebates, text(m.Rebate))
+	r.principals, r.fromRebates, r.clawbacks = append(r.principals, text(m.FromPrincipal)), append(r.fromRebates, text(m.FromRebate)),
+		append(r.clawbacks, text(m.Clawback))
+	r.occurred, r.created = append(r.occurred, m.OccurredAt), append(r.created, now)
+	r.versions, r.hashes, r.entries = append(r.versions, int32(m.RuleVersion)), append(r.hashes, hash), append(r.entries, m.EntryID)
+}
+
+// queue queues the insert of the rows into b, in one statement.
+func (r *movementRows) queue(b *pgx.Batch) {
+	b.Queue(`INSERT INTO money_movements (kind, id, customer_id, amount, occurred_at, shipment_id,
+    rate, rebate, from_principal, from_rebate, clawback, rule_version, request_hash, entry_id, created_at, space)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::numeric[], $5::timestamptz[], $6::text[],
+    $7::numeric[], $8::numeric[], $9::numeric[], $10::numeric[], $11::numeric[], $12::integer[], $13::bytea[], $14::bigint[],
+    $15::timestamptz[], $16::text[])`, r.kinds, r.ids, r.customers, r.amounts, r.occurred, r.shipments,
+		r.rates, r.rebates, r.principals, r.fromRebates, r.clawbacks, r.versions, r.hashes, r.entries, r.created, r.spaces)
 }

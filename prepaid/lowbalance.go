@@ -117,15 +117,34 @@ func queueLowBalance(b *pgx.Batch, m *MoneyMovement, entryID int64, before, prin
 	}
 	b.Queue(`SELECT partner_id, threshold FROM low_balance_thresholds
 WHERE threshold > $1 AND threshold <= $2 ORDER BY partner_id`, after, before).Query(func(rows pgx.Rows) error {
-		var partner int64
-		var threshold decimal.Decimal
-		_, err := pgx.ForEachRow(rows, []any{&partner, &threshold}, func() error {
-			*out = append(*out, notify.Event{Type: notify.PrepaidLowBalance, Customer: m.CustomerID, Partner: partner,
-				Payload: LowBalanceNotice{Balance: after.StringFixed(2), Threshold: threshold.StringFixed(2),
-					Principal: principal.StringFixed(2), Rebate: rebate.StringFixed(2), Movement: m.Kind, MovementID: m.ID, EntryID: entryID},
-				OnceKey: notify.PrepaidLowBalance + ":" + strconv.FormatInt(entryID, 10) + ":" + strconv.FormatInt(partner, 10)})
+		var t LowBalanceThreshold
+		_, err := pgx.ForEachRow(rows, []any{&t.PartnerID, &t.Threshold}, func() error {
+			*out = append(*out, lowBalanceNotice(m, entryID, t, principal, rebate))
 			return nil
 		})
 		return err
 	})
+}
+
+// lowBalanceNotices appends to out the prepaid.low_balance notices of a
+// movement (those queueLowBalance finds), given every partner's threshold,
+// in partner order.
+func lowBalanceNotices(out []notify.Event, thresholds []LowBalanceThreshold, m *MoneyMovement, entryID int64,
+	before, principal, rebate decimal.Decimal) []notify.Event {
+	after := principal.Add(rebate)
+	for _, t := range thresholds {
+		if t.Threshold.GreaterThan(after) && !t.Threshold.GreaterThan(before) {
+			out = append(out, lowBalanceNotice(m, entryID, t, principal, rebate))
+		}
+	}
+	return out
+}
+
+// lowBalanceNotice tells the partner of t that the movement m (its entry
+// entryID) left principal and rebate below t's threshold.
+func lowBalanceNotice(m *MoneyMovement, entryID int64, t LowBalanceThreshold, principal, rebate decimal.Decimal) notify.Event {
+	return notify.Event{Type: notify.PrepaidLowBalance, Customer: m.CustomerID, Partner: t.PartnerID,
+		Payload: LowBalanceNotice{Balance: principal.Add(rebate).StringFixed(2), Threshold: t.Threshold.StringFixed(2),
+			Principal: principal.StringFixed(2), Rebate: rebate.StringFixed(2), Movement: m.Kind, MovementID: m.ID, EntryID: entryID},
+		OnceKey: notify.PrepaidLowBalance + ":" + strconv.FormatInt(entryID, 10) + ":" + strconv.FormatInt(t.PartnerID, 10)}
 }

@@ -274,27 +274,15 @@ func (s *Service) moveTx(ctx context.Context, tx *ledger.Tx, j moneyJob, locked 
 	if at.IsZero() {
 		at = tx.Now().UTC().Truncate(time.Microsecond)
 	}
-	if err := s.customers.CheckBackdating(ctx, tx, at); err != nil {
-		return moneyResult{}, err
-	}
-	rs, err := s.customers.RulesAtIn(ctx, tx, at)
-	if err != nil {
-		return moneyResult{}, err
-	}
 	principal, rebate, err := prepaidBalances(ctx, tx, in.CustomerID)
 	if err != nil {
 		return moneyResult{}, err
 	}
-	m := MoneyMovement{Kind: kind, ID: in.ID, CustomerID: in.CustomerID, Amount: in.Amount, OccurredAt: at,
-		RuleVersion: rs.Version}
-	if in.ShipmentID != "" {
-		m.ShipmentID = &in.ShipmentID
-	}
-	postings, err := pricers[kind](&m, rs, principal, rebate)
+	m, postings, err := s.price(ctx, tx, j, at, principal, rebate)
 	if err != nil {
 		return moneyResult{}, err
 	}
-	version := rs.Version
+	version := m.RuleVersion
 	meta, _ := json.Marshal(map[string]any{kind + "_id": in.ID, "customer_id": in.CustomerID, "rate": m.Rate,
 		"shipment_id": m.ShipmentID})
 	entry, err := tx.Post(ctx, ledger.EntryInput{Kind: kind, EffectiveAt: at, Actor: j.actor, Metadata: meta,
@@ -312,7 +300,7 @@ func (s *Service) moveTx(ctx context.Context, tx *ledger.Tx, j moneyJob, locked 
 	b.Queue(`INSERT INTO money_movements (kind, id, customer_id, amount, occurred_at, shipment_id,
     rate, rebate, from_principal, from_rebate, clawback, rule_version, request_hash, entry_id, created_at, space)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`, kind, in.ID, in.CustomerID, in.Amount, at,
-		m.ShipmentID, m.Rate, m.Rebate, m.FromPrincipal, m.FromRebate, m.Clawback, rs.Version, hash[:], entry.ID, tx.Now(),
+		m.ShipmentID, m.Rate, m.Rebate, m.FromPrincipal, m.FromRebate, m.Clawback, m.RuleVersion, hash[:], entry.ID, tx.Now(),
 		in.Space)
 	b.Queue(qMoneyMovement, in.Space, kind, in.ID).QueryRow(func(row pgx.Row) error { return scanMoneyMovement(row, &out) })
 	// The balances after it: while tx holds the customer's lock, nothing
@@ -330,6 +318,30 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 	out.Principal, out.RebateBalance = principalAfter, rebateAfter
 	_, err = notify.Emit(ctx, tx, append(notices(out), low...)...)
 	return moneyResult{m: out}, err
+}
+
+// price prices the movement j, dated at, for a customer whose balances
+// before it are principal and rebate, as moveTx and moveTogether record it:
+// the movement (without its entry or the balances after it) and its
+// entry's postings. A refusal is a *fault.Error: dated before the
+// back-dating window, or what the kind's pricer refuses.
+func (s *Service) price(ctx context.Context, tx *ledger.Tx, j moneyJob, at time.Time, principal, rebate decimal.Decimal) (
+	MoneyMovement, []ledger.PostingInput, error) {
+	in := j.in
+	if err := s.customers.CheckBackdating(ctx, tx, at); err != nil {
+		return MoneyMovement{}, nil, err
+	}
+	rs, err := s.customers.RulesAtIn(ctx, tx, at)
+	if err != nil {
+		return MoneyMovement{}, nil, err
+	}
+	m := MoneyMovement{Kind: j.kind, ID: in.ID, Space: in.Space, CustomerID: in.CustomerID, Amount: in.Amount, OccurredAt: at,
+		RuleVersion: rs.Version}
+	if in.ShipmentID != "" {
+		m.ShipmentID = &in.ShipmentID
+	}
+	postings, err := pricers[j.kind](&m, rs, principal, rebate)
+	return m, postings, err
 }
 
 // DepositNotice is the payload of a deposit.received notification.

@@ -10,7 +10,8 @@
 // package, reads the customer's balances from the ledger and posts one
 // entry per movement through it. Concurrent movements are written in
 // groups (groups.go): one transaction for those that queued meanwhile,
-// each movement in a savepoint of its own. It never names a table of
+// written together in a fixed number of statements (or, for a group with
+// a retry in it, each movement in a savepoint of its own). It never names a table of
 // loyalty, catalog or the ledger, and it never touches points.
 package prepaid
 
@@ -32,6 +33,7 @@ type Service struct {
 	ledger    *ledger.Ledger
 	customers *loyalty.Service
 	movements *coalesce.Coalescer[moneyJob, moneyResult] // written in groups
+	stats     Stats
 }
 
 // New returns prepaid money on the ledger, for the customers of the

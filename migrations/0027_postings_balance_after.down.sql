@@ -1,0 +1,1 @@
+ALTER TABLE postings DROP CONSTRAINT posting_balance_nonnegative;
