@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/tally-ledger/tally/internal/coalesce"
 	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
@@ -75,7 +77,10 @@ func (s *Service) redeemGroup(group []redeemJob) ([]redeemResult, error) {
 // redemption.
 func (s *Service) redeemEach(ctx context.Context, group []redeemJob) ([]redeemResult, error) {
 	return loyalty.WriteGroup(ctx, s.ledger, group, func(j redeemJob) string { return j.in.CustomerID },
-		func(tx *ledger.Tx) error { return lockProducts(ctx, tx, skusOf(group)) },
+		func(tx *ledger.Tx) error {
+			_, err := lockProducts(ctx, tx, skusOf(group))
+			return err
+		},
 		func(tx *ledger.Tx, j redeemJob, locked bool) (redeemResult, error) {
 			return s.redeemTx(ctx, tx, j, locked)
 		},
@@ -93,15 +98,25 @@ func skusOf(group []redeemJob) []string {
 // lockProducts locks the products (skus in any order, repeats allowed)
 // until tx ends as lockForRedemption locks one, in one statement: the
 // featured ones for update, in sku order, then the others for share (which
-// never wait for each other). An unknown sku is skipped.
-func lockProducts(ctx context.Context, tx *ledger.Tx, skus []string) error {
+// never wait for each other), and answers the skus it locked. An unknown
+// sku is skipped.
+func lockProducts(ctx context.Context, tx *ledger.Tx, skus []string) (map[string]bool, error) {
 	skus = slices.Clone(skus)
 	slices.Sort(skus)
 	skus = slices.Compact(skus)
-	_, err := tx.Exec(ctx, `WITH featured AS (SELECT p.sku FROM unnest($1::text[]) AS u (sku)
+	rows, err := tx.Query(ctx, `WITH featured AS (SELECT p.sku FROM unnest($1::text[]) AS u (sku)
     CROSS JOIN LATERAL (SELECT sku FROM products WHERE sku = u.sku AND kind = 'featured' OFFSET 0 FOR UPDATE) p),
   other AS (SELECT p.sku FROM unnest($1::text[]) AS u (sku)
     CROSS JOIN LATERAL (SELECT sku FROM products WHERE sku = u.sku AND kind <> 'featured' OFFSET 0 FOR SHARE) p)
 SELECT sku FROM featured UNION ALL SELECT sku FROM other`, skus)
-	return err
+	if err != nil {
+		return nil, err
+	}
+	locked := make(map[string]bool, len(skus))
+	var sku string
+	_, err = pgx.ForEachRow(rows, []any{&sku}, func() error {
+		locked[sku] = true
+		return nil
+	})
+	return locked, err
 }

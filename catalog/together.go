@@ -20,8 +20,8 @@ import (
 )
 
 // errNotTogether is redeemTogether declining a group that redeemEach must
-// make: one with a retry, an id used twice, an unknown customer or one who
-// owes points.
+// make: one with a retry, an id used twice, an unknown customer, one who
+// owes points, or a product added after the group locked its products.
 var errNotTogether = errors.New("catalog: the group cannot be made together")
 
 // redeemTogether makes a group of new redemptions as redeemTx makes each
@@ -45,7 +45,8 @@ func (s *Service) redeemTogether(ctx context.Context, tx *ledger.Tx, group []red
 	if err != nil {
 		return nil, err
 	}
-	if err := lockProducts(ctx, tx, skusOf(group)); err != nil {
+	lockedSKUs, err := lockProducts(ctx, tx, skusOf(group))
+	if err != nil {
 		return nil, err
 	}
 	type redemptionID struct{ space, id string }
@@ -107,6 +108,13 @@ CROSS JOIN LATERAL (SELECT FROM redemptions r WHERE r.space = u.space AND r.id =
 	}
 	if taken {
 		return nil, errNotTogether
+	}
+	// A product added since the products were locked is not locked: made
+	// alone, its redemption locks it (lockForRedemption).
+	for sku := range products {
+		if !lockedSKUs[sku] {
+			return nil, errNotTogether
+		}
 	}
 
 	// Each redemption decided as redeemTx decides it, against the stock,
