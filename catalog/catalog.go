@@ -7,8 +7,10 @@
 // loyalty before it writes, reads available points from the ledger's lots,
 // and moves points only by posting entries through the ledger (which draws
 // on and restores the lots). Concurrent redemptions are made in groups
-// (groups.go): one transaction for those that queued meanwhile, each in a
-// savepoint of its own. It never names a table of loyalty, prepaid or the
+// (groups.go): one transaction for those that queued meanwhile, made
+// together in a fixed number of round trips (together.go), or, for a group
+// with a retry in it, each in a savepoint of its own. It never names a
+// table of loyalty, prepaid or the
 // ledger, and it never prices a partner event.
 package catalog
 
@@ -33,6 +35,7 @@ type Service struct {
 	customers *loyalty.Service
 	// redemptions are made in groups (groups.go)
 	redemptions *coalesce.Coalescer[redeemJob, redeemResult]
+	stats       Stats
 }
 
 // New returns the catalogue on the ledger; db is the pool of the same

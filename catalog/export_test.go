@@ -21,3 +21,29 @@ func (s *Service) RedeemTogether(ctx context.Context, ins []RedemptionInput, act
 	}
 	return out, replayed, errs
 }
+
+// RedeemGroup makes the redemptions as one group, in order, as the group
+// commit's writer makes a group (together, unless it must fall back), or,
+// with each, redemption by redemption in savepoints (the path a group
+// falls back to). It answers each one's redemption, whether it was a
+// replay, and its error.
+func (s *Service) RedeemGroup(ctx context.Context, ins []RedemptionInput, actor string, each bool) ([]Redemption, []bool, []error) {
+	jobs := make([]redeemJob, len(ins))
+	for i, in := range ins {
+		jobs[i] = newRedeemJob(in, actor)
+	}
+	run := s.redeemGroup
+	if each {
+		run = func(group []redeemJob) ([]redeemResult, error) { return s.redeemEach(ctx, group) }
+	}
+	results, err := run(jobs)
+	out, replayed, errs := make([]Redemption, len(ins)), make([]bool, len(ins)), make([]error, len(ins))
+	for i := range jobs {
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		out[i], replayed[i], errs[i] = results[i].r, results[i].replayed, results[i].err
+	}
+	return out, replayed, errs
+}

@@ -3,9 +3,11 @@ package catalog
 import (
 	"context"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/tally-ledger/tally/internal/coalesce"
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 )
@@ -33,26 +35,59 @@ func (s *Service) newRedemptionQueue() *coalesce.Coalescer[redeemJob, redeemResu
 	})
 }
 
-// redeemGroup makes a group of redemptions in one transaction
-// (loyalty.WriteGroup), each as it would be made alone (redeemTx), and
-// answers each one's result, by index. After the customers it locks the
-// group's products, in sku order (the order a redemption alone takes
-// them in), so that a featured product's stock is locked once per group,
-// not once per redemption. A refusal (out of stock, over a limit, too few
-// points, a reused id) undoes only its own redemption.
+// Stats counts what the group commit did since the service started.
+type Stats struct {
+	// Fallbacks counts the groups made redemption by redemption
+	// (redeemEach) because they could not be made together (redeemTogether).
+	Fallbacks atomic.Int64
+}
+
+// Stats is the group commit's counts.
+func (s *Service) Stats() *Stats { return &s.stats }
+
+// redeemGroup makes a group of redemptions in one transaction and answers
+// each one's result, by index. A group of new redemptions of known
+// customers who owe no points (every group, but for retries) is made
+// together, in a fixed number of round trips (redeemTogether); any other
+// group, or one whose write together fails, redemption by redemption
+// (redeemEach).
 func (s *Service) redeemGroup(group []redeemJob) ([]redeemResult, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
 	defer cancel()
-	skus := make([]string, len(group))
-	for i, j := range group {
-		skus[i] = j.in.SKU
+	var outs []redeemResult
+	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) (err error) {
+		outs, err = s.redeemTogether(ctx, tx, group)
+		return err
+	})
+	if err == nil || fault.Transient(err) || fault.DatabaseLost(err) || ctx.Err() != nil {
+		return outs, err
 	}
+	s.stats.Fallbacks.Add(1)
+	return s.redeemEach(ctx, group)
+}
+
+// redeemEach makes a group of redemptions in one transaction
+// (loyalty.WriteGroup), each as it would be made alone (redeemTx). After
+// the customers it locks the group's products, in sku order (the order a
+// redemption alone takes them in), so that a featured product's stock is
+// locked once per group, not once per redemption. A refusal (out of stock,
+// over a limit, too few points, a reused id) undoes only its own
+// redemption.
+func (s *Service) redeemEach(ctx context.Context, group []redeemJob) ([]redeemResult, error) {
 	return loyalty.WriteGroup(ctx, s.ledger, group, func(j redeemJob) string { return j.in.CustomerID },
-		func(tx *ledger.Tx) error { return lockProducts(ctx, tx, skus) },
+		func(tx *ledger.Tx) error { return lockProducts(ctx, tx, skusOf(group)) },
 		func(tx *ledger.Tx, j redeemJob, locked bool) (redeemResult, error) {
 			return s.redeemTx(ctx, tx, j, locked)
 		},
 		func(err error) redeemResult { return redeemResult{err: err} })
+}
+
+func skusOf(group []redeemJob) []string {
+	skus := make([]string, len(group))
+	for i, j := range group {
+		skus[i] = j.in.SKU
+	}
+	return skus
 }
 
 // lockProducts locks the products (skus in any order, repeats allowed)

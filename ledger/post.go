@@ -277,23 +277,56 @@ func lotError(err error, lines []line, done []string) error {
 	return err
 }
 
-// post sends the entry as one batch, at now: when it is recorded (and
-// effective, unless it says otherwise), and which lots are available. applied
-// counts the balance rows updated, so that a refusal can name the account
-// that caused it.
-// post records the entry through db. A hot account's line adds to its
-// bucket in the same batch, unless deferred is not nil: then the line's
-// amount is added to deferred once the batch succeeds, for the transaction
-// to apply at its end (Tx.applyDeferred).
+// post records the entry through db in one batch (queuePost), at now: when
+// it is recorded (and effective, unless it says otherwise), and which lots
+// are available. applied counts the balance rows updated, so that a refusal
+// can name the account that caused it. A platform account's line adds to
+// its bucket in the same batch, unless deferred is not nil: then the
+// line's amount is added to deferred once the batch succeeds, for the
+// transaction to apply at its end (Tx.applyDeferred).
 func (l *Ledger) post(ctx context.Context, db batcher, in EntryInput, lines []line, hash []byte, bucket int, now time.Time,
 	deferred *platformSums) (entry *Entry, applied int, err error) {
+	var batch pgx.Batch
+	q := l.queuePost(&batch, in, lines, hash, bucket, now, deferred != nil)
+	if err := db.SendBatch(ctx, &batch).Close(); err != nil {
+		return nil, q.applied, lotError(err, lines, q.lotsDone)
+	}
+	q.deferTo(deferred)
+	return q.entry, q.applied, nil
+}
+
+// queuedEntry is an entry queued into a batch by queuePost: its answer
+// once the batch is sent, and how far its statements went.
+type queuedEntry struct {
+	entry    *Entry
+	lines    []line
+	applied  int      // balance rows updated
+	lotsDone []string // lot statements that succeeded, by account
+	done     bool     // every statement succeeded
+}
+
+// deferTo adds the entry's platform lines to deferred (nil: none).
+func (q *queuedEntry) deferTo(deferred *platformSums) {
+	if deferred == nil {
+		return
+	}
+	for _, ln := range q.lines {
+		if isPlatform(ln.code) {
+			deferred.add(ln.code, ln.amount)
+		}
+	}
+}
+
+// queuePost queues into batch the statements that record the entry; with
+// deferring, its platform lines are left to the caller (queuedEntry.deferTo).
+func (l *Ledger) queuePost(batch *pgx.Batch, in EntryInput, lines []line, hash []byte, bucket int, now time.Time,
+	deferring bool) *queuedEntry {
 	var (
-		lotsDone []string // lot statements that succeeded, by account
-		batch    pgx.Batch
-		eff      *time.Time
-		key      *string
-		codes    = make([]string, len(lines))
-		amounts  = make([]decimal.Decimal, len(lines))
+		q       = &queuedEntry{lines: lines}
+		eff     *time.Time
+		key     *string
+		codes   = make([]string, len(lines))
+		amounts = make([]decimal.Decimal, len(lines))
 	)
 	if in.EffectiveAt.IsZero() {
 		eff = &now // effective when the ledger's clock says it is
@@ -308,8 +341,9 @@ func (l *Ledger) post(ctx context.Context, db batcher, in EntryInput, lines []li
 			batch.Queue(qCreateAccount, ln.code, ln.spec.Asset, ln.spec.AllowNegative, now)
 		}
 	}
-	entry = &Entry{Kind: in.Kind, IdempotencyKey: key, Metadata: in.Metadata, Actor: in.Actor,
+	entry := &Entry{Kind: in.Kind, IdempotencyKey: key, Metadata: in.Metadata, Actor: in.Actor,
 		Reason: in.Reason, ReversalOf: in.reversalOf, RuleVersion: in.RuleVersion}
+	q.entry = entry
 	batch.Queue(qInsertEntry, in.Kind, eff, key, hash, in.Metadata, in.Actor, in.Reason, in.reversalOf, in.RuleVersion, now).
 		QueryRow(func(row pgx.Row) error {
 			return row.Scan(&entry.ID, &entry.EffectiveAt, &entry.RecordedAt, &entry.Metadata)
@@ -319,22 +353,23 @@ func (l *Ledger) post(ctx context.Context, db batcher, in EntryInput, lines []li
 	// negative has only bucket 0.
 	for i, ln := range lines {
 		codes[i], amounts[i] = ln.code, ln.amount
-		var q *pgx.QueuedQuery
-		if deferred != nil && isPlatform(ln.code) {
+		var bq *pgx.QueuedQuery
+		if deferring && isPlatform(ln.code) {
 			continue
 		}
 		if ln.spec.AllowNegative {
-			q = batch.Queue(qAddHotBalance, ln.code, bucket, ln.amount)
+			bq = batch.Queue(qAddHotBalance, ln.code, bucket, ln.amount)
 		} else {
-			q = batch.Queue(qAddBalance, ln.code, ln.amount)
+			bq = batch.Queue(qAddBalance, ln.code, ln.amount)
 		}
-		q.Exec(func(pgconn.CommandTag) error {
-			applied++
+		bq.Exec(func(pgconn.CommandTag) error {
+			q.applied++
 			return nil
 		})
 	}
 	entry.Postings = make([]Posting, len(lines))
-	batch.Queue(qInsertPostings, codes, amounts, eff).Query(func(rows pgx.Rows) error {
+	last := batch.Queue(qInsertPostings, codes, amounts, eff)
+	last.Query(func(rows pgx.Rows) error {
 		i := 0
 		for rows.Next() {
 			p := &entry.Postings[i]
@@ -344,47 +379,103 @@ func (l *Ledger) post(ctx context.Context, db batcher, in EntryInput, lines []li
 			p.Account, p.Asset, p.Amount = lines[i].code, lines[i].spec.Asset, lines[i].amount
 			i++
 		}
-		return rows.Err()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		q.done = !slices.ContainsFunc(lines, func(ln line) bool { return ln.spec.hasLots() })
+		return nil
 	})
+	lots := 0
+	for _, ln := range lines {
+		if ln.spec.hasLots() {
+			lots++
+		}
+	}
 	for _, ln := range lines {
 		if !ln.spec.hasLots() {
 			continue
 		}
-		var q *pgx.QueuedQuery
+		var lq *pgx.QueuedQuery
 		points := ln.amount.IntPart()
 		switch p := ln.in; {
 		case points > 0 && p.RestoreOf != 0:
-			q = batch.Queue(`SELECT restore_lots($1, $2, $3)`, ln.code, points, p.RestoreOf)
+			lq = batch.Queue(`SELECT restore_lots($1, $2, $3)`, ln.code, points, p.RestoreOf)
 		case points > 0:
 			available := p.Lot.AvailableAt
 			if available.IsZero() {
 				available = now
 			}
-			q = batch.Queue(qCreateLot, ln.code, points, available, p.Lot.ExpiresAt)
+			lq = batch.Queue(qCreateLot, ln.code, points, available, p.Lot.ExpiresAt)
 		default:
 			var from *int64
 			if p.DrawFrom != 0 {
 				from = &p.DrawFrom
 			}
-			q = batch.Queue(`SELECT draw_lots($1, $2, $3, $4, $5)`, ln.code, -points, from, p.ExpiringBy, now)
+			lq = batch.Queue(`SELECT draw_lots($1, $2, $3, $4, $5)`, ln.code, -points, from, p.ExpiringBy, now)
 		}
 		code := ln.code
-		q.Exec(func(pgconn.CommandTag) error {
-			lotsDone = append(lotsDone, code)
+		lq.Exec(func(pgconn.CommandTag) error {
+			q.lotsDone = append(q.lotsDone, code)
+			q.done = len(q.lotsDone) == lots
 			return nil
 		})
 	}
-	if err := db.SendBatch(ctx, &batch).Close(); err != nil {
-		return nil, applied, lotError(err, lines, lotsDone)
+	return q
+}
+
+// PostEach records the entries as Tx.Post records each of them, in order,
+// in one round trip: for a caller that writes a group of entries it has
+// checked (a group of redemptions), where a refusal of any one fails the
+// whole call (and the caller writes them one by one, each in a savepoint,
+// to find out which).
+//
+// Errors: as Tx.Post, for the first entry that failed.
+func (tx *Tx) PostEach(ctx context.Context, ins []EntryInput) ([]*Entry, error) {
+	all := make([][]line, len(ins))
+	for i, in := range ins {
+		lines, err := validate(in)
+		if err != nil {
+			return nil, err
+		}
+		all[i] = lines
 	}
-	if deferred != nil {
-		for _, ln := range lines {
-			if isPlatform(ln.code) {
-				deferred.add(ln.code, ln.amount)
+	var (
+		batch  pgx.Batch
+		queued = make([]*queuedEntry, len(ins))
+	)
+	for i, in := range ins {
+		if len(in.Metadata) == 0 {
+			in.Metadata = []byte(`{}`)
+		}
+		hash := in.RequestHash
+		if hash == nil {
+			hash = hashInput(in)
+		}
+		queued[i] = tx.l.queuePost(&batch, in, all[i], hash, tx.bucket, tx.now, true)
+	}
+	if err := tx.SendBatch(ctx, &batch).Close(); err != nil {
+		for _, q := range queued {
+			if !q.done {
+				if fault.UniqueViolation(err, "entries_idempotency_key_key") {
+					return nil, fault.Errorf(fault.IdempotencyConflict, "this idempotency key was already used")
+				}
+				return nil, postError(lotError(err, q.lines, q.lotsDone), q.lines, q.applied)
+			}
+		}
+		return nil, err
+	}
+	entries := make([]*Entry, len(ins))
+	for i, q := range queued {
+		q.deferTo(&tx.platform)
+		entries[i] = q.entry
+		for _, ln := range q.lines {
+			if _, ok := tx.l.known.Load(ln.code); !ok {
+				tx.codes = append(tx.codes, ln.code)
 			}
 		}
 	}
-	return entry, applied, nil
+	tx.posted += int64(len(ins))
+	return entries, nil
 }
 
 // postError turns the database's refusals into domain errors.

@@ -276,3 +276,38 @@ func TestPostManyRefusesADebitBelowZeroThatALaterCreditWouldCover(t *testing.T) 
 		t.Errorf("C1's prepaid = %s, want 10", got)
 	}
 }
+
+// PostEach records entries as Tx.Post records each, lot draws included, in
+// one call; a refusal of any one fails the whole call, naming the account
+// of the first entry that failed.
+func TestPostEachRecordsEachEntryOrNone(t *testing.T) {
+	l, pool := newLedger(t)
+	ctx := context.Background()
+	mustPost(t, l, earn("C1", "50"))
+	var entries []*ledger.Entry
+	if err := l.InTx(ctx, func(tx *ledger.Tx) (err error) {
+		entries, err = tx.PostEach(ctx, []ledger.EntryInput{redeem("C1", "20"), earn("C2", "5"), redeem("C1", "30")})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 3 || entries[2].Postings[0].Account != "customer:C1:points" || !entries[2].Postings[0].BalanceAfter.Equal(d("0")) {
+		t.Errorf("entries answered: %+v", entries)
+	}
+	mustPost(t, l, earn("C1", "10"))
+	err := l.InTx(ctx, func(tx *ledger.Tx) error {
+		_, err := tx.PostEach(ctx, []ledger.EntryInput{redeem("C1", "4"), redeem("C1", "7")})
+		return err
+	})
+	wantCode(t, err, fault.InsufficientFunds)
+	var e *fault.Error
+	if errors.As(err, &e); e == nil || e.Account != "customer:C1:points" {
+		t.Errorf("the refusal names %v, want customer:C1:points", err)
+	}
+	if n := countRows(t, pool, "entries"); n != 5 {
+		t.Errorf("%d entries, want the 5 recorded before the refused call", n)
+	}
+	if got := balance(t, l, "customer:C1:points"); !got.Equal(d("10")) {
+		t.Errorf("C1's points = %s, want 10", got)
+	}
+}

@@ -3,11 +3,14 @@ package loyalty
 import (
 	"context"
 	"slices"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
 
 	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/rules"
 )
 
 // LockCustomers locks the rows of the customers (ids in any order, repeats
@@ -98,4 +101,47 @@ func WriteGroup[J, R any](ctx context.Context, l *ledger.Ledger, group []J, cust
 		return nil
 	})
 	return outs, err
+}
+
+// TiersAt is TierAt for each of the customers (ids in any order, repeats
+// allowed), read in tx in one statement, by customer id.
+func (s *Service) TiersAt(ctx context.Context, tx *ledger.Tx, ids []string, t time.Time) (map[string]rules.Tier, error) {
+	rs, err := s.rulesAt(ctx, tx, t)
+	if err != nil {
+		return nil, err
+	}
+	this := rs.MonthOf(t)
+	rows, err := tx.Query(ctx, `SELECT u.id, coalesce(m.last, 0), coalesce(m.this, 0) FROM unnest($1::text[]) AS u (id)
+CROSS JOIN LATERAL (SELECT sum(contribution) FILTER (WHERE month = $2) AS last, sum(contribution) FILTER (WHERE month = $3) AS this
+    FROM customer_months WHERE customer_id = u.id AND month IN ($2, $3) OFFSET 0) m`, ids, string(this.Prev()), string(this))
+	if err != nil {
+		return nil, err
+	}
+	tiers := make(map[string]rules.Tier, len(ids))
+	var (
+		id        string
+		last, cur decimal.Decimal
+	)
+	_, err = pgx.ForEachRow(rows, []any{&id, &last, &cur}, func() error {
+		tiers[id], _ = rs.TierInEffect(last, cur)
+		return nil
+	})
+	return tiers, err
+}
+
+// Owing reports which of the customers owe points (an open row of
+// points_owed: SettleOwed would settle it), read in tx in one statement.
+func Owing(ctx context.Context, tx *ledger.Tx, ids []string) (map[string]bool, error) {
+	rows, err := tx.Query(ctx, `SELECT u.id FROM unnest($1::text[]) AS u (id)
+WHERE EXISTS (SELECT FROM points_owed o WHERE o.customer_id = u.id AND o.settled < o.owed)`, ids)
+	if err != nil {
+		return nil, err
+	}
+	owing := map[string]bool{}
+	var id string
+	_, err = pgx.ForEachRow(rows, []any{&id}, func() error {
+		owing[id] = true
+		return nil
+	})
+	return owing, err
 }

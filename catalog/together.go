@@ -1,0 +1,210 @@
+package catalog
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/loyalty"
+	"github.com/tally-ledger/tally/notify"
+)
+
+// errNotTogether is redeemTogether declining a group that redeemEach must
+// make: one with a retry, an id used twice, an unknown customer or one who
+// owes points.
+var errNotTogether = errors.New("catalog: the group cannot be made together")
+
+// redeemTogether makes a group of new redemptions as redeemTx makes each
+// one, in order, with the same answers, entries, rows and notices, in a
+// fixed number of round trips whatever the group's size: lock the
+// customers and the products; read which ids are taken, who owes points,
+// the products, what each customer redeemed of each, their available
+// points and their tiers; decide each redemption in Go against what the
+// ones before it left (stock, limits, points); write the entries with
+// their lot draws (ledger.Tx.PostEach), then the redemptions, the stock
+// and the notices. A redemption refused is answered its refusal and
+// writes nothing. It answers errNotTogether, having written nothing, for
+// a group it cannot make so.
+func (s *Service) redeemTogether(ctx context.Context, tx *ledger.Tx, group []redeemJob) ([]redeemResult, error) {
+	now := tx.Now()
+	customers := make([]string, len(group))
+	for i, j := range group {
+		customers[i] = j.in.CustomerID
+	}
+	locked, err := loyalty.LockCustomers(ctx, tx, customers)
+	if err != nil {
+		return nil, err
+	}
+	if err := lockProducts(ctx, tx, skusOf(group)); err != nil {
+		return nil, err
+	}
+	type redemptionID struct{ space, id string }
+	type bought struct{ customer, sku string }
+	seen := make(map[redemptionID]bool, len(group))
+	var spaces, ids []string
+	for _, j := range group {
+		key := redemptionID{j.in.Space, j.in.ID}
+		if !locked[j.in.CustomerID] || seen[key] {
+			return nil, errNotTogether
+		}
+		seen[key] = true
+		spaces, ids = append(spaces, key.space), append(ids, key.id)
+	}
+	owing, err := loyalty.Owing(ctx, tx, customers)
+	if err != nil {
+		return nil, err
+	}
+	if len(owing) > 0 {
+		return nil, errNotTogether
+	}
+	tiers, err := s.customers.TiersAt(ctx, tx, customers, now)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		b        pgx.Batch
+		taken    bool
+		products = map[string]*Product{}
+		redeemed = map[bought]*int{}
+		held     = map[string]*ledger.Holdings{}
+	)
+	b.Queue(`SELECT EXISTS (SELECT FROM unnest($1::text[], $2::text[]) AS u (space, id)
+CROSS JOIN LATERAL (SELECT FROM redemptions r WHERE r.space = u.space AND r.id = u.id OFFSET 0) r)`, spaces, ids).
+		QueryRow(func(row pgx.Row) error { return row.Scan(&taken) })
+	b.Queue(`SELECT `+productColumns+` FROM products WHERE sku = ANY($1)`, skusOf(group)).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			p, err := scanProduct(rows)
+			if err != nil {
+				return err
+			}
+			products[p.SKU] = &p
+		}
+		return rows.Err()
+	})
+	for _, j := range group {
+		k := bought{j.in.CustomerID, j.in.SKU}
+		if redeemed[k] == nil {
+			redeemed[k] = new(int)
+			queueRedeemedBy(&b, k.customer, k.sku, redeemed[k])
+		}
+		if held[k.customer] == nil {
+			held[k.customer] = new(ledger.Holdings)
+			ledger.QueueHoldings(&b, k.customer, now, now, held[k.customer])
+		}
+	}
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return nil, err
+	}
+	if taken {
+		return nil, errNotTogether
+	}
+
+	// Each redemption decided as redeemTx decides it, against the stock,
+	// the units redeemed and the points the ones before it left.
+	outs := make([]redeemResult, len(group))
+	type made struct {
+		at int // the job's index
+		r  Redemption
+	}
+	var (
+		entries []ledger.EntryInput
+		makes   []made
+		stock   = map[string]int{} // units taken, by sku
+	)
+	for i, j := range group {
+		in := j.in
+		p := products[in.SKU]
+		if p == nil {
+			outs[i].err = &fault.Error{Code: fault.UnknownProduct, Message: "no product " + in.SKU}
+			continue
+		}
+		if !p.Active {
+			outs[i].err = &fault.Error{Code: fault.UnknownProduct, Message: "product " + in.SKU + " is not in the catalogue"}
+			continue
+		}
+		k := bought{in.CustomerID, in.SKU}
+		points := p.PointsPrice * int64(in.Quantity)
+		if err := eligible(*p, in.Quantity, tiers[in.CustomerID].Level, *redeemed[k], math.MaxInt64, now); err != nil {
+			outs[i].err = err
+			continue
+		}
+		available := &held[in.CustomerID].Points.Available
+		if points > *available {
+			outs[i].err = &fault.Error{Code: fault.InsufficientPoints, Account: ledger.CustomerAccount(in.CustomerID, "points"),
+				Message: fmt.Sprintf("%d points needed; the customer has fewer available (pending and expired points cannot be spent)", points)}
+			continue
+		}
+		*available -= points
+		*redeemed[k] += in.Quantity
+		if p.Stock != nil {
+			*p.Stock -= in.Quantity
+			stock[in.SKU] += in.Quantity
+		}
+		meta, _ := json.Marshal(map[string]any{"redemption_id": in.ID, "sku": in.SKU, "product": p.Name,
+			"quantity": in.Quantity, "customer_id": in.CustomerID})
+		entries = append(entries, ledger.EntryInput{Kind: KindRedemption, Actor: j.actor, Metadata: meta,
+			Postings: []ledger.PostingInput{
+				{Account: ledger.CustomerAccount(in.CustomerID, "points"), Amount: decimal.NewFromInt(-points)},
+				{Account: "platform:points:redeemed", Amount: decimal.NewFromInt(points)},
+			}})
+		makes = append(makes, made{at: i, r: Redemption{ID: in.ID, Space: in.Space, CustomerID: in.CustomerID, SKU: in.SKU,
+			Quantity: in.Quantity, Points: points, Status: "redeemed",
+			CreatedAt: now.Truncate(time.Microsecond).Local()}}) // as read back (microseconds, time.Local)
+	}
+	if len(entries) == 0 {
+		return outs, nil
+	}
+	posted, err := tx.PostEach(ctx, entries)
+	if err != nil {
+		return nil, err
+	}
+
+	// The redemptions, the stock taken and the notices, in one round trip.
+	var (
+		w                                pgx.Batch
+		rSpaces, rIDs, rCustomers, rSKUs []string
+		rQuantities                      []int32
+		rPoints, rEntries                []int64
+		rHashes                          [][]byte
+		tell                             []notify.Event
+	)
+	for k := range makes {
+		m := &makes[k]
+		m.r.EntryID = posted[k].ID
+		j := group[m.at]
+		rSpaces, rIDs, rCustomers, rSKUs = append(rSpaces, m.r.Space), append(rIDs, m.r.ID), append(rCustomers, m.r.CustomerID),
+			append(rSKUs, m.r.SKU)
+		rQuantities, rPoints, rEntries = append(rQuantities, int32(m.r.Quantity)), append(rPoints, m.r.Points), append(rEntries, m.r.EntryID)
+		rHashes = append(rHashes, j.hash[:])
+		tell = append(tell, notify.Event{Type: notify.RedemptionCreated, Customer: m.r.CustomerID, OccurredAt: m.r.CreatedAt,
+			Payload: noticeOf(m.r, "")})
+	}
+	w.Queue(`INSERT INTO redemptions (space, id, customer_id, sku, quantity, request_hash, created_at, points, entry_id)
+SELECT u.space, u.id, u.customer_id, u.sku, u.quantity, u.hash, $9, u.points, u.entry_id
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::integer[], $6::bytea[], $7::bigint[], $8::bigint[])
+    AS u (space, id, customer_id, sku, quantity, hash, points, entry_id)`,
+		rSpaces, rIDs, rCustomers, rSKUs, rQuantities, rHashes, rPoints, rEntries, now)
+	for _, sku := range slices.Sorted(maps.Keys(stock)) {
+		w.Queue(`UPDATE products SET stock = stock - $2 WHERE sku = $1`, sku, stock[sku])
+	}
+	if err := notify.Queue(&w, now, tell...); err != nil {
+		return nil, err
+	}
+	if err := tx.SendBatch(ctx, &w).Close(); err != nil {
+		return nil, err
+	}
+	for _, m := range makes {
+		outs[m.at].r = m.r
+	}
+	return outs, nil
+}
