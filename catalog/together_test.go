@@ -11,6 +11,7 @@ import (
 
 	"github.com/tally-ledger/tally/catalog"
 	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/internal/servicetest"
 )
 
 // TestTogetherEqualsEach checks the group made together (decided in Go
@@ -71,7 +72,7 @@ func TestTogetherEqualsEach(t *testing.T) {
 			if n := together.Catalog.Stats().Fallbacks.Load(); n != 1 {
 				t.Errorf("the group with a retry fell back %d times, want 1", n)
 			}
-			if diff := diffLines(together.redemptionBooks(t), each.redemptionBooks(t)); diff != "" {
+			if diff := servicetest.DiffLines(together.redemptionBooks(t), each.redemptionBooks(t)); diff != "" {
 				t.Errorf("the books differ (+ together, - each):\n%s", diff)
 			}
 			all := strings.Join(seen, "\n")
@@ -126,7 +127,7 @@ func (e *env) answers(rs []catalog.Redemption, replayed []bool, errs []error) []
 // draws, redemptions, products, notifications, balances and lots.
 func (e *env) redemptionBooks(t *testing.T) []string {
 	t.Helper()
-	rows, err := e.Pool.Query(e.Ctx, `
+	out := e.Lines(`
 WITH named AS (SELECT coalesce(en.metadata->>'redemption_id', en.metadata->>'event_id', en.id::text) AS name, en.*
     FROM entries en)
 SELECT concat_ws(' ', 'entry', n.name, n.kind, n.effective_at, n.recorded_at, encode(n.request_hash, 'hex'), n.metadata::text, n.actor)
@@ -144,38 +145,6 @@ UNION ALL SELECT concat_ws(' ', 'balance', a.code, trim_scale(sum(b.balance))) F
     JOIN accounts a ON a.id = b.account_id GROUP BY a.code
 UNION ALL SELECT concat_ws(' ', 'lot', a.code, l.amount, l.remaining, l.expires_at) FROM points_lots l
     JOIN accounts a ON a.id = l.account_id`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
 	slices.Sort(out)
 	return out
-}
-
-func diffLines(got, want []string) string {
-	var b strings.Builder
-	for _, s := range got {
-		if _, ok := slices.BinarySearch(want, s); !ok {
-			fmt.Fprintf(&b, "+ %s\n", s)
-		}
-	}
-	for _, s := range want {
-		if _, ok := slices.BinarySearch(got, s); !ok {
-			fmt.Fprintf(&b, "- %s\n", s)
-		}
-	}
-	if b.Len() > 6000 {
-		return b.String()[:6000] + "..."
-	}
-	return b.String()
 }

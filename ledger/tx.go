@@ -214,6 +214,43 @@ WHERE a.code = $1 AND b.bucket = 0 FOR UPDATE OF b`, code)
 	return err
 }
 
+// LockBalances locks the balances of accounts that may not go negative, as
+// LockBalance locks one, in code order (the order every transaction updates
+// balance rows in), and reads them, in the order given, in one round trip:
+// what a decision reads from them holds when the transaction posts.
+//
+// Errors: as LockBalance.
+func (tx *Tx) LockBalances(ctx context.Context, codes ...string) ([]decimal.Decimal, error) {
+	for _, code := range codes {
+		spec, err := Chart(code)
+		if err != nil {
+			return nil, err
+		}
+		if spec.AllowNegative {
+			return nil, &fault.Error{Code: fault.Invalid, Account: code, Message: "account " + quote(code) + " may go negative: its balance cannot be locked"}
+		}
+	}
+	sorted := slices.Sorted(slices.Values(codes))
+	var (
+		b        pgx.Batch
+		balances []decimal.Decimal
+	)
+	b.Queue(qLockBalances, slices.Compact(sorted))
+	b.Queue(qBalances, codes).Query(func(rows pgx.Rows) (err error) {
+		balances, err = pgx.CollectRows(rows, pgx.RowTo[decimal.Decimal])
+		return err
+	})
+	return balances, tx.SendBatch(ctx, &b).Close()
+}
+
+// qLockBalances locks the balance rows of the accounts $1 names, in its
+// order: one index probe and lock per code, as unnest yields them (OFFSET 0
+// keeps the planner from turning the lookups into a join).
+const qLockBalances = `SELECT 1 FROM unnest($1::text[]) WITH ORDINALITY AS u (code, ord)
+CROSS JOIN LATERAL (SELECT FROM accounts a JOIN balance_buckets b ON b.account_id = a.id AND b.bucket = 0
+    WHERE a.code = u.code OFFSET 0 FOR UPDATE OF b) l
+ORDER BY u.ord`
+
 // ReadTx runs fn in a read-only REPEATABLE READ transaction: one consistent
 // snapshot, for reports that stream while they read and for the ledger's
 // reads composed with the caller's own. It is not retried (a read-only

@@ -279,7 +279,7 @@ func wantTier(t *testing.T, res loyalty.Result, segment string, level int, month
 // "account amount effective_at", effective_at in Shanghai.
 func (e *env) expiryEntries() []string {
 	e.T.Helper()
-	return e.queryLines(`SELECT a.code || ' ' || p.amount || ' ' || to_char(en.effective_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD"T"HH24:MI:SS.US')
+	return e.Lines(`SELECT a.code || ' ' || p.amount || ' ' || to_char(en.effective_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD"T"HH24:MI:SS.US')
 FROM postings p JOIN entries en ON en.id = p.entry_id JOIN accounts a ON a.id = p.account_id
 WHERE en.kind = 'expiry' AND a.code LIKE 'customer:%' ORDER BY a.code, en.effective_at`)
 }
@@ -338,7 +338,7 @@ func TestExpiryRunExpiresALotAtExactlyItsExpiresAtAndNotAnInstantBefore(t *testi
 		t.Errorf("expiry entries %v, want %v (effective at each run's as_of)", got, want)
 	}
 	// Each expiry drew on the lots that expired, nothing else.
-	if got, want := e.queryLines(`SELECT a.code || ' ' || l.amount || ':' || d.amount FROM lot_draws d
+	if got, want := e.Lines(`SELECT a.code || ' ' || l.amount || ':' || d.amount FROM lot_draws d
 JOIN points_lots l ON l.id = d.lot_id JOIN accounts a ON a.id = l.account_id
 JOIN entries en ON en.id = d.entry_id WHERE en.kind = 'expiry' ORDER BY 1`),
 		[]string{"customer:C1:points 100:100", "customer:C2:points 5:5", "customer:C2:points 7:7"}; !slices.Equal(got, want) {
@@ -406,7 +406,7 @@ func (e *env) seedExpiry(expiresAt time.Time) (int64, error) {
 // expiry drew from which lot.
 func (e *env) expiryBooks() []string {
 	e.T.Helper()
-	out := e.queryLines(`
+	out := e.Lines(`
 SELECT 'balance ' || a.code || ' ' || sum(b.balance) FROM balance_buckets b JOIN accounts a ON a.id = b.account_id GROUP BY a.code
 UNION ALL SELECT 'lot ' || a.code || ' ' || l.amount || ' ' || l.remaining || ' ' || l.expires_at
     FROM points_lots l JOIN accounts a ON a.id = l.account_id
@@ -514,13 +514,13 @@ WHERE a.code = $1 FOR UPDATE OF b`, blocked); err != nil {
 		t.Errorf("the run again: %+v after %+v; want the other %d customers and %d points in all",
 			second, first.rep, expiryCustomers-loyalty.ExpiryChunk, want)
 	}
-	if twice := e.queryLines(`SELECT a.code FROM postings p JOIN entries en ON en.id = p.entry_id JOIN accounts a ON a.id = p.account_id
+	if twice := e.Lines(`SELECT a.code FROM postings p JOIN entries en ON en.id = p.entry_id JOIN accounts a ON a.id = p.account_id
 WHERE en.kind = 'expiry' AND a.code LIKE 'customer:%' GROUP BY a.code HAVING count(*) > 1`); len(twice) > 0 {
 		t.Errorf("expired twice: %v", twice)
 	}
 	got, wantBooks := e.expiryBooks(), whole.expiryBooks()
 	if !slices.Equal(got, wantBooks) {
-		t.Errorf("books after an interrupted run and a second one differ from one whole run:\n%s", diffLines(got, wantBooks))
+		t.Errorf("books after an interrupted run and a second one differ from one whole run:\n%s", servicetest.DiffLines(got, wantBooks))
 	}
 	e.WantBalanceOf(t, "platform:points:expired", decimal.NewFromInt(want).String())
 	e.Reconcile()
@@ -618,7 +618,7 @@ func TestFullRefundCancelsTheReferralBonusOnlyBeforeTheWindowEnds(t *testing.T) 
 			t.Errorf("%s: refund %+v, want the shipment's 80 points taken back", r.ShipmentID, r.Refund)
 		}
 	}
-	if got, want := e.queryLines(`SELECT referee_id || ' ' || status || ' ' || (cancel_entry_id IS NOT NULL) FROM referral_bonuses ORDER BY referee_id`),
+	if got, want := e.Lines(`SELECT referee_id || ' ' || status || ' ' || (cancel_entry_id IS NOT NULL) FROM referral_bonuses ORDER BY referee_id`),
 		[]string{"E1 cancelled true", "E2 paid false", "E3 paid false"}; !slices.Equal(got, want) {
 		t.Errorf("referral bonuses %v, want %v", got, want)
 	}

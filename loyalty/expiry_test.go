@@ -94,7 +94,7 @@ func expiryScene(t *testing.T) (*env, time.Time) {
 // an undo must give back exactly.
 func (e *env) heldAndLots() []string {
 	e.T.Helper()
-	return e.queryLines(`SELECT 'lot ' || l.entry_id || ' ' || a.code || ' ' || l.amount || ' ' || l.remaining || ' ' || l.expires_at
+	return e.Lines(`SELECT 'lot ' || l.entry_id || ' ' || a.code || ' ' || l.amount || ' ' || l.remaining || ' ' || l.expires_at
 FROM points_lots l JOIN accounts a ON a.id = l.account_id
 UNION ALL
 SELECT 'balance ' || a.code || ' ' || sum(b.balance) FROM balance_buckets b JOIN accounts a ON a.id = b.account_id
@@ -165,7 +165,7 @@ func TestExpiryPreviewWritesNothingAndSaysWhatTheRunThenDoes(t *testing.T) {
 		t.Errorf("run %+v after preview %+v", rep, preview)
 	}
 	// Every entry of the run carries its id.
-	if got := e.queryLines(`SELECT metadata->>'run_id' FROM entries WHERE kind = 'expiry'`); !slices.Equal(got, []string{
+	if got := e.Lines(`SELECT metadata->>'run_id' FROM entries WHERE kind = 'expiry'`); !slices.Equal(got, []string{
 		fmt.Sprint(rep.RunID), fmt.Sprint(rep.RunID)}) {
 		t.Errorf("run ids of the expiry entries %v, want %d twice", got, rep.RunID)
 	}
@@ -187,7 +187,7 @@ func TestUndoExpiryRestoresLotsAndBalancesExactlyOnce(t *testing.T) {
 		t.Fatalf("run %+v, %v", run, err)
 	}
 	expired := e.heldAndLots()
-	expiryEntries := e.queryLines(`SELECT id || ' ' || metadata::text FROM entries WHERE kind = 'expiry' ORDER BY id`)
+	expiryEntries := e.Lines(`SELECT id || ' ' || metadata::text FROM entries WHERE kind = 'expiry' ORDER BY id`)
 
 	for name, reason := range map[string]string{"NoReason": "", "Blank": " \t", "TooLong": strings.Repeat("x", loyalty.MaxUndoReason+1)} {
 		_, _, err := e.Loyalty.UndoExpiry(e.Ctx, run.RunID, loyalty.UndoInput{Reason: reason, Actor: "ops"})
@@ -216,10 +216,10 @@ func TestUndoExpiryRestoresLotsAndBalancesExactlyOnce(t *testing.T) {
 	}
 	// New entries, one per customer, each reversing one of the run's; the
 	// run's own entries are as they were.
-	if got := e.queryLines(`SELECT id || ' ' || metadata::text FROM entries WHERE kind = 'expiry' ORDER BY id`); !slices.Equal(got, expiryEntries) {
+	if got := e.Lines(`SELECT id || ' ' || metadata::text FROM entries WHERE kind = 'expiry' ORDER BY id`); !slices.Equal(got, expiryEntries) {
 		t.Errorf("expiry entries changed: %v, were %v", got, expiryEntries)
 	}
-	undos := e.queryLines(`SELECT u.actor || ' ' || u.reason || ' ' || (u.metadata->>'run_id') || ' ' || e.kind
+	undos := e.Lines(`SELECT u.actor || ' ' || u.reason || ' ' || (u.metadata->>'run_id') || ' ' || e.kind
 FROM entries u JOIN entries e ON e.id = u.reversal_of WHERE u.kind = 'expiry.undone' ORDER BY u.id`)
 	line := fmt.Sprintf("ops run by mistake %d expiry", run.RunID)
 	if !slices.Equal(undos, []string{line, line}) {

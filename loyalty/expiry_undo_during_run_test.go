@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/internal/servicetest"
 	"github.com/tally-ledger/tally/loyalty"
 )
 
@@ -50,7 +51,7 @@ WHERE r.undone_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM entries x WHERE x.re
 	}
 	// Nothing expired stands: every lot and balance is as before the run.
 	if got := e.heldAndLots(); !slices.Equal(got, before) {
-		t.Errorf("books after the undone run differ from before it:\n%s", diffLines(got, before))
+		t.Errorf("books after the undone run differ from before it:\n%s", servicetest.DiffLines(got, before))
 	}
 	e.Reconcile()
 }

@@ -71,7 +71,7 @@ func compareRuns(t *testing.T, events []loyalty.Event, grouped, alone, single *e
 	// What the events announce: the model's earnings and upgrades; the
 	// three runs announce the same (books, below, holds the notifications).
 	wantNotices := modelNotices(events, answers)
-	if diff := diffLines(alone.notices(), wantNotices); diff != "" {
+	if diff := servicetest.DiffLines(alone.notices(), wantNotices); diff != "" {
 		t.Errorf("the notifications of the events, event by event, differ from the model's:\n%s", diff)
 	}
 	for _, kind := range []string{"customer.tier_changed", " volume ", " feedback "} {
@@ -97,7 +97,7 @@ func compareRuns(t *testing.T, events []loyalty.Event, grouped, alone, single *e
 	}
 	wantBooks := alone.books()
 	for name, e := range map[string]*env{"grouped": grouped, "one at a time": single} {
-		if diff := diffLines(e.books(), wantBooks); diff != "" {
+		if diff := servicetest.DiffLines(e.books(), wantBooks); diff != "" {
 			t.Errorf("%s books differ from event by event:\n%s", name, diff)
 		}
 		e.Reconcile()
@@ -293,7 +293,7 @@ func outcomes(out []loyalty.Outcome) []string {
 // database, without ids, sorted.
 func (e *env) books() []string {
 	e.T.Helper()
-	out := e.queryLines(`
+	out := e.Lines(`
 SELECT 'balance ' || a.code || ' ' || sum(b.balance) FROM balance_buckets b JOIN accounts a ON a.id = b.account_id GROUP BY a.code
 UNION ALL SELECT 'lot ' || a.code || ' ' || l.amount || ' ' || l.remaining || ' ' || l.available_at || ' ' || l.expires_at || ' ' || (en.metadata->>'event_id')
     FROM points_lots l JOIN accounts a ON a.id = l.account_id JOIN entries en ON en.id = l.entry_id
@@ -311,24 +311,6 @@ UNION ALL SELECT 'notification ' || concat_ws(' ', n.type, n.customer_id, n.occu
     LEFT JOIN entries en ON en.id = (n.payload->>'entry_id')::bigint`)
 	slices.Sort(out)
 	return out
-}
-
-func diffLines(got, want []string) string {
-	var b strings.Builder
-	for _, s := range got {
-		if _, ok := slices.BinarySearch(want, s); !ok {
-			fmt.Fprintf(&b, "+ %s\n", s)
-		}
-	}
-	for _, s := range want {
-		if _, ok := slices.BinarySearch(got, s); !ok {
-			fmt.Fprintf(&b, "- %s\n", s)
-		}
-	}
-	if b.Len() > 4000 {
-		return b.String()[:4000] + "..."
-	}
-	return b.String()
 }
 
 // The event tables keep no foreign keys: reconciliation must report a row
@@ -551,7 +533,7 @@ WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting)
 // writes them, sorted.
 func (e *env) notices() []string {
 	e.T.Helper()
-	out := e.queryLines(`SELECT concat_ws(' ', type, customer_id, payload->>'channel', payload->>'points',
+	out := e.Lines(`SELECT concat_ws(' ', type, customer_id, payload->>'channel', payload->>'points',
     (payload->'from'->>'level') || '>' || (payload->'to'->>'level'), payload->>'event_id') FROM notifications`)
 	slices.Sort(out)
 	return out

@@ -29,28 +29,6 @@ var shanghai, march, d = servicetest.Shanghai, servicetest.March, servicetest.D
 
 func ptr[T any](v T) *T { return &v }
 
-// queryLines runs a query of one text column.
-func (e *env) queryLines(q string, args ...any) []string {
-	e.T.Helper()
-	rows, err := e.Pool.Query(e.Ctx, q, args...)
-	if err != nil {
-		e.T.Fatal(err)
-	}
-	defer rows.Close()
-	out := []string{}
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			e.T.Fatal(err)
-		}
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
-		e.T.Fatal(err)
-	}
-	return out
-}
-
 // statementLines are the customer's statement, newest first.
 func (e *env) statementLines(customer string) []string {
 	e.T.Helper()

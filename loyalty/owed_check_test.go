@@ -116,7 +116,7 @@ func TestOwedCheckReadsEveryPageAndNamesAtMost100(t *testing.T) {
 	}
 
 	e.exec(`UPDATE points_owed SET due = 2`) // each posted 1
-	want := e.queryLines(`SELECT 'refund:' || refund_entry_id || ':C1' FROM points_owed ORDER BY refund_entry_id LIMIT 100`)
+	want := e.Lines(`SELECT 'refund:' || refund_entry_id || ':C1' FROM points_owed ORDER BY refund_entry_id LIMIT 100`)
 	if c := e.owedCheck(); c.Pass || !slices.Equal(c.Offending, want) {
 		t.Errorf("every refund wrong: %d named (%s ... %s), want the first 100", len(c.Offending),
 			strings.Join(c.Offending[:min(1, len(c.Offending))], ""), strings.Join(c.Offending[max(0, len(c.Offending)-1):], ""))

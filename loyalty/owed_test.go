@@ -9,6 +9,7 @@ import (
 
 	"github.com/tally-ledger/tally/catalog"
 	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/internal/servicetest"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 )
@@ -88,7 +89,7 @@ func TestRedeemRefundCancelLeavesTheRefundedPointsSettled(t *testing.T) {
 		"100 points for shipment S1 (floating x1)",
 	}
 	if got := e.statementLines("C1"); !slices.Equal(got, want) {
-		t.Errorf("statement\n%s", diffLines(got, want))
+		t.Errorf("statement\n%s", servicetest.DiffLines(got, want))
 	}
 	e.Reconcile()
 }
@@ -205,7 +206,7 @@ func TestSeveralRefundsOwedAreSettledOldestFirst(t *testing.T) {
 	if got := e.owedRows("C1"); !slices.Equal(got, []owedRow{{50, 50, 50}, {100, 100, 100}}) {
 		t.Errorf("after 100 more: points_owed %v", got)
 	}
-	got := e.queryLines(`SELECT string_agg(s->>'refund_entry_id' || ':' || (s->>'points'), ' ' ORDER BY e.id, ord)
+	got := e.Lines(`SELECT string_agg(s->>'refund_entry_id' || ':' || (s->>'points'), ' ' ORDER BY e.id, ord)
 FROM entries e, jsonb_array_elements(e.metadata->'settles') WITH ORDINALITY AS x (s, ord)
 WHERE e.kind = $1`, loyalty.KindSettlement)
 	want := fmt.Sprintf("%d:50 %d:30 %d:70", *older.EntryID, *newer.EntryID, *newer.EntryID)

@@ -112,7 +112,7 @@ func TestRefundRacedThroughTwoKeysOfAPartnerIsOneRefund(t *testing.T) {
 	if p := e.Points("C1"); p.Balance != 60 {
 		t.Errorf("C1 points %d, want 100 - 40 taken back once", p.Balance)
 	}
-	if n := e.queryLines(`SELECT event_id FROM events WHERE event_id = $1`, refund.EventID); len(n) != 1 {
+	if n := e.Lines(`SELECT event_id FROM events WHERE event_id = $1`, refund.EventID); len(n) != 1 {
 		t.Errorf("events recorded for the refund: %v, want one", n)
 	}
 	e.Reconcile()

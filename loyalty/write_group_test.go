@@ -42,7 +42,7 @@ func (e *env) writeGroup(jobs ...groupJob) (outs []string, err error, writes map
 		},
 		func(err error) string { return "refused: " + err.Error() })
 	for _, j := range jobs {
-		names = append(names, e.queryLines(`SELECT id || repeat('+', length(name) - length(rtrim(name, '+')))
+		names = append(names, e.Lines(`SELECT id || repeat('+', length(name) - length(rtrim(name, '+')))
 FROM customers WHERE id = $1`, j.customer)...)
 	}
 	return outs, err, writes, names

@@ -8,17 +8,7 @@ import "context"
 // replay, and its error.
 func (s *Service) MoveTogether(ctx context.Context, kinds []string, ins []MoneyInput, actor string) (
 	[]MoneyMovement, []bool, []error) {
-	out, replayed, errs := make([]MoneyMovement, len(ins)), make([]bool, len(ins)), make([]error, len(ins))
-	var jobs []moneyJob
-	var at []int
-	for i, in := range ins {
-		j, err := s.newJob(kinds[i], in, actor)
-		if err != nil {
-			errs[i] = err
-			continue
-		}
-		jobs, at = append(jobs, j), append(at, i)
-	}
+	jobs, at, out, replayed, errs := s.testJobs(kinds, ins, actor)
 	for n, j := range s.movements.Submit(jobs) {
 		r, err := j.Wait(ctx)
 		if err == nil {
@@ -36,17 +26,7 @@ func (s *Service) MoveTogether(ctx context.Context, kinds []string, ins []MoneyI
 // and its error.
 func (s *Service) MoveGroup(ctx context.Context, kinds []string, ins []MoneyInput, actor string, each bool) (
 	[]MoneyMovement, []bool, []error) {
-	out, replayed, errs := make([]MoneyMovement, len(ins)), make([]bool, len(ins)), make([]error, len(ins))
-	var jobs []moneyJob
-	var at []int
-	for i, in := range ins {
-		j, err := s.newJob(kinds[i], in, actor)
-		if err != nil {
-			errs[i] = err
-			continue
-		}
-		jobs, at = append(jobs, j), append(at, i)
-	}
+	jobs, at, out, replayed, errs := s.testJobs(kinds, ins, actor)
 	run := s.moveGroup
 	if each {
 		run = func(group []moneyJob) ([]moneyResult, error) { return s.moveEach(ctx, group) }
@@ -61,4 +41,21 @@ func (s *Service) MoveGroup(ctx context.Context, kinds []string, ins []MoneyInpu
 		out[at[n]], replayed[at[n]], errs[at[n]] = r.m, r.replayed, r.err
 	}
 	return out, replayed, errs
+}
+
+// testJobs checks the movements (kinds[i] of ins[i]) into jobs, at[n]
+// being the index of jobs[n] in ins, and makes the answers to fill: an
+// input refused by its checks has its error already.
+func (s *Service) testJobs(kinds []string, ins []MoneyInput, actor string) (
+	jobs []moneyJob, at []int, out []MoneyMovement, replayed []bool, errs []error) {
+	out, replayed, errs = make([]MoneyMovement, len(ins)), make([]bool, len(ins)), make([]error, len(ins))
+	for i, in := range ins {
+		j, err := s.newJob(kinds[i], in, actor)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		jobs, at = append(jobs, j), append(at, i)
+	}
+	return jobs, at, out, replayed, errs
 }

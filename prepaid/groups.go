@@ -142,7 +142,10 @@ CROSS JOIN LATERAL (SELECT FROM money_movements m WHERE m.space = u.space AND m.
 	for c := range locked {
 		codes = append(codes, ledger.CustomerAccount(c, "prepaid"), ledger.CustomerAccount(c, "rebate"))
 	}
-	balances, err := tx.Balances(ctx, codes...)
+	// Locked until the group commits: a writer that takes no customer's
+	// lock (a manual entry) cannot move them between the pricing and the
+	// postings.
+	balances, err := tx.LockBalances(ctx, codes...)
 	if err != nil {
 		return nil, err
 	}

@@ -274,10 +274,13 @@ func (s *Service) moveTx(ctx context.Context, tx *ledger.Tx, j moneyJob, locked 
 	if at.IsZero() {
 		at = tx.Now().UTC().Truncate(time.Microsecond)
 	}
-	principal, rebate, err := prepaidBalances(ctx, tx, in.CustomerID)
+	// Locked as read: a manual entry (which takes no customer lock) cannot
+	// move them between the pricing and the posting.
+	held, err := tx.LockBalances(ctx, ledger.CustomerAccount(in.CustomerID, "prepaid"), ledger.CustomerAccount(in.CustomerID, "rebate"))
 	if err != nil {
 		return moneyResult{}, err
 	}
+	principal, rebate := held[0], held[1]
 	m, postings, err := s.price(ctx, tx, j, at, principal, rebate)
 	if err != nil {
 		return moneyResult{}, err

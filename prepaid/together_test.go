@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/internal/servicetest"
 	"github.com/tally-ledger/tally/prepaid"
 )
 
@@ -70,7 +71,7 @@ func TestTogetherEqualsEach(t *testing.T) {
 			if n := together.Prepaid.Stats().Fallbacks.Load(); n != 1 {
 				t.Errorf("the group with a retry fell back %d times, want 1", n)
 			}
-			if diff := diffLines(together.moneyBooks(), each.moneyBooks()); diff != "" {
+			if diff := servicetest.DiffLines(together.moneyBooks(), each.moneyBooks()); diff != "" {
 				t.Errorf("the books differ (+ together, - each):\n%s", diff)
 			}
 			all := strings.Join(answers, "\n")
@@ -141,7 +142,7 @@ func (e *env) answers(moves []prepaid.MoneyMovement, replayed []bool, errs []err
 // value: the scale a NUMERIC keeps (500 or 500.00) is not the books'.
 func (e *env) moneyBooks() []string {
 	e.T.Helper()
-	rows, err := e.Pool.Query(e.Ctx, `
+	out := e.Lines(`
 SELECT concat_ws(' ', 'entry', en.id, en.kind, en.effective_at, en.recorded_at, encode(en.request_hash, 'hex'), en.metadata::text,
     en.actor, en.rule_version) FROM entries en
 UNION ALL SELECT concat_ws(' ', 'posting', p.entry_id, a.code, trim_scale(p.amount), trim_scale(p.balance_after), p.effective_at)
@@ -153,38 +154,6 @@ UNION ALL SELECT concat_ws(' ', 'notification', n.id, n.type, n.customer_id, n.p
     FROM notifications n
 UNION ALL SELECT concat_ws(' ', 'balance', a.code, trim_scale(sum(b.balance))) FROM balance_buckets b JOIN accounts a ON a.id = b.account_id
     GROUP BY a.code`)
-	if err != nil {
-		e.T.Fatal(err)
-	}
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			e.T.Fatal(err)
-		}
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
-		e.T.Fatal(err)
-	}
 	slices.Sort(out)
 	return out
-}
-
-func diffLines(got, want []string) string {
-	var b strings.Builder
-	for _, s := range got {
-		if _, ok := slices.BinarySearch(want, s); !ok {
-			fmt.Fprintf(&b, "+ %s\n", s)
-		}
-	}
-	for _, s := range want {
-		if _, ok := slices.BinarySearch(got, s); !ok {
-			fmt.Fprintf(&b, "- %s\n", s)
-		}
-	}
-	if b.Len() > 6000 {
-		return b.String()[:6000] + "..."
-	}
-	return b.String()
 }

@@ -2,6 +2,7 @@ package servicetest
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -153,4 +154,47 @@ func WantOneInstant(t *testing.T, what string, times ...time.Time) {
 			return
 		}
 	}
+}
+
+// Lines runs a query of one text column and answers its rows, in order.
+func (e *Env) Lines(q string, args ...any) []string {
+	e.T.Helper()
+	rows, err := e.Pool.Query(e.Ctx, q, args...)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	defer rows.Close()
+	out := []string{}
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			e.T.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		e.T.Fatal(err)
+	}
+	return out
+}
+
+// DiffLines is the lines of got that want lacks ("+ ") and those of want
+// that got lacks ("- "), both sorted; empty when they hold the same lines.
+// Long differences are cut after 6,000 bytes.
+func DiffLines(got, want []string) string {
+	var b strings.Builder
+	for _, s := range got {
+		if _, ok := slices.BinarySearch(want, s); !ok {
+			fmt.Fprintf(&b, "+ %s\n", s)
+		}
+	}
+	for _, s := range want {
+		if _, ok := slices.BinarySearch(got, s); !ok {
+			fmt.Fprintf(&b, "- %s\n", s)
+		}
+	}
+	if b.Len() > 6000 {
+		return b.String()[:6000] + "..."
+	}
+	return b.String()
 }
