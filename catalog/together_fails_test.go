@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tally-ledger/tally/catalog"
+	"github.com/tally-ledger/tally/internal/servicetest"
 )
 
 // TestAGroupWhoseEntriesFailPartwayIsMadeOneByOne: the database refuses
@@ -75,7 +76,7 @@ CREATE TRIGGER refuse_third AFTER INSERT ON entries FOR EACH ROW WHEN (NEW.kind 
 			if n := together.Catalog.Stats().Fallbacks.Load(); n != c.fallbacks {
 				t.Errorf("%d groups fell back, want %d", n, c.fallbacks)
 			}
-			if diff := diffLines(together.redemptionBooks(t), each.redemptionBooks(t)); diff != "" {
+			if diff := servicetest.DiffLines(together.redemptionBooks(t), each.redemptionBooks(t)); diff != "" {
 				t.Errorf("the books differ (+ together, - each):\n%s", diff)
 			}
 		})

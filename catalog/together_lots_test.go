@@ -11,6 +11,7 @@ import (
 
 	"github.com/tally-ledger/tally/catalog"
 	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/internal/servicetest"
 	"github.com/tally-ledger/tally/ledger"
 )
 
@@ -78,7 +79,7 @@ func TestTogetherSpendsOnlyLotsAvailableAndUnexpiredAtNow(t *testing.T) {
 	if n := together.Catalog.Stats().Fallbacks.Load(); n != 0 {
 		t.Errorf("%d groups fell back, want none", n)
 	}
-	if diff := diffLines(together.redemptionBooks(t), each.redemptionBooks(t)); diff != "" {
+	if diff := servicetest.DiffLines(together.redemptionBooks(t), each.redemptionBooks(t)); diff != "" {
 		t.Errorf("the books differ (+ together, - each):\n%s", diff)
 	}
 	// What is left, lot by lot: C1 spent the lot available at now and
