@@ -91,6 +91,8 @@ WHERE a.code = 'customer:C1:points' FOR UPDATE OF b`); err != nil {
 			}
 			out = true
 		case <-time.After(time.Millisecond):
+		case <-ctx.Done():
+			t.Fatal("taking the product out neither returned nor waited")
 		}
 	}
 	if err := balance.Commit(ctx); err != nil {
