@@ -102,7 +102,7 @@ func (l *Ledger) Post(ctx context.Context, in EntryInput) (*Entry, bool, error) 
 	)
 	err = l.retry(ctx, func() error {
 		var err error
-		entry, applied, err = l.post(ctx, l.pool, in, lines, hash, rand.IntN(l.buckets), l.now(), nil)
+		entry, applied, err = l.post(ctx, l.pool, in, lines, hash, rand.IntN(l.buckets), l.now())
 		return err
 	})
 	if fault.NotNullViolation(err) {
@@ -111,7 +111,7 @@ func (l *Ledger) Post(ctx context.Context, in EntryInput) (*Entry, bool, error) 
 		for _, ln := range lines {
 			l.known.Delete(ln.code)
 		}
-		entry, applied, err = l.post(ctx, l.pool, in, lines, hash, rand.IntN(l.buckets), l.now(), nil)
+		entry, applied, err = l.post(ctx, l.pool, in, lines, hash, rand.IntN(l.buckets), l.now())
 	}
 	if err != nil {
 		// A unique violation with a key is most likely the key: a retry of a
@@ -280,18 +280,14 @@ func lotError(err error, lines []line, done []string) error {
 // post records the entry through db in one batch (queuePost), at now: when
 // it is recorded (and effective, unless it says otherwise), and which lots
 // are available. applied counts the balance rows updated, so that a refusal
-// can name the account that caused it. A platform account's line adds to
-// its bucket in the same batch, unless deferred is not nil: then the
-// line's amount is added to deferred once the batch succeeds, for the
-// transaction to apply at its end (Tx.applyDeferred).
-func (l *Ledger) post(ctx context.Context, db batcher, in EntryInput, lines []line, hash []byte, bucket int, now time.Time,
-	deferred *platformSums) (entry *Entry, applied int, err error) {
+// can name the account that caused it.
+func (l *Ledger) post(ctx context.Context, db batcher, in EntryInput, lines []line, hash []byte, bucket int, now time.Time) (
+	entry *Entry, applied int, err error) {
 	var batch pgx.Batch
-	q := l.queuePost(&batch, in, lines, hash, bucket, now, deferred != nil)
+	q := l.queuePost(&batch, in, lines, hash, bucket, now, false)
 	if err := db.SendBatch(ctx, &batch).Close(); err != nil {
 		return nil, q.applied, lotError(err, lines, q.lotsDone)
 	}
-	q.deferTo(deferred)
 	return q.entry, q.applied, nil
 }
 
@@ -302,23 +298,26 @@ type queuedEntry struct {
 	lines    []line
 	applied  int      // balance rows updated
 	lotsDone []string // lot statements that succeeded, by account
-	done     bool     // every statement succeeded
 }
 
-// deferTo adds the entry's platform lines to deferred (nil: none).
-func (q *queuedEntry) deferTo(deferred *platformSums) {
-	if deferred == nil {
-		return
+// complete reports whether every statement of the entry succeeded: its
+// postings were read back and each of its lot statements ran.
+func (q *queuedEntry) complete() bool {
+	if len(q.entry.Postings) == 0 || q.entry.Postings[len(q.entry.Postings)-1].ID == 0 {
+		return false
 	}
+	lots := 0
 	for _, ln := range q.lines {
-		if isPlatform(ln.code) {
-			deferred.add(ln.code, ln.amount)
+		if ln.spec.hasLots() {
+			lots++
 		}
 	}
+	return len(q.lotsDone) == lots
 }
 
 // queuePost queues into batch the statements that record the entry; with
-// deferring, its platform lines are left to the caller (queuedEntry.deferTo).
+// deferring, its platform lines are left to the caller (Tx.PostEach adds
+// them to the transaction's platform sums once the batch succeeds).
 func (l *Ledger) queuePost(batch *pgx.Batch, in EntryInput, lines []line, hash []byte, bucket int, now time.Time,
 	deferring bool) *queuedEntry {
 	var (
@@ -368,8 +367,7 @@ func (l *Ledger) queuePost(batch *pgx.Batch, in EntryInput, lines []line, hash [
 		})
 	}
 	entry.Postings = make([]Posting, len(lines))
-	last := batch.Queue(qInsertPostings, codes, amounts, eff)
-	last.Query(func(rows pgx.Rows) error {
+	batch.Queue(qInsertPostings, codes, amounts, eff).Query(func(rows pgx.Rows) error {
 		i := 0
 		for rows.Next() {
 			p := &entry.Postings[i]
@@ -379,18 +377,8 @@ func (l *Ledger) queuePost(batch *pgx.Batch, in EntryInput, lines []line, hash [
 			p.Account, p.Asset, p.Amount = lines[i].code, lines[i].spec.Asset, lines[i].amount
 			i++
 		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		q.done = !slices.ContainsFunc(lines, func(ln line) bool { return ln.spec.hasLots() })
-		return nil
+		return rows.Err()
 	})
-	lots := 0
-	for _, ln := range lines {
-		if ln.spec.hasLots() {
-			lots++
-		}
-	}
 	for _, ln := range lines {
 		if !ln.spec.hasLots() {
 			continue
@@ -416,20 +404,23 @@ func (l *Ledger) queuePost(batch *pgx.Batch, in EntryInput, lines []line, hash [
 		code := ln.code
 		lq.Exec(func(pgconn.CommandTag) error {
 			q.lotsDone = append(q.lotsDone, code)
-			q.done = len(q.lotsDone) == lots
 			return nil
 		})
 	}
 	return q
 }
 
-// PostEach records the entries as Tx.Post records each of them, in order,
-// in one round trip: for a caller that writes a group of entries it has
-// checked (a group of redemptions), where a refusal of any one fails the
-// whole call (and the caller writes them one by one, each in a savepoint,
-// to find out which).
+// PostEach records the entries as part of the transaction, in order, in
+// one round trip, each with the statements Ledger.Post sends for one entry
+// but for the platform accounts (applied at the transaction's end): for a
+// caller that writes a group of entries it has checked (a group of
+// redemptions), where a refusal of any one fails the whole call (and the
+// caller writes them one by one, each in a savepoint, to find out which).
+// It does not replay: callers that need idempotency keep their own key in
+// the same transaction.
 //
-// Errors: as Tx.Post, for the first entry that failed.
+// Errors: as Ledger.Post, for the first entry that failed, but
+// fault.IdempotencyConflict for any reused key.
 func (tx *Tx) PostEach(ctx context.Context, ins []EntryInput) ([]*Entry, error) {
 	all := make([][]line, len(ins))
 	for i, in := range ins {
@@ -455,7 +446,7 @@ func (tx *Tx) PostEach(ctx context.Context, ins []EntryInput) ([]*Entry, error) 
 	}
 	if err := tx.SendBatch(ctx, &batch).Close(); err != nil {
 		for _, q := range queued {
-			if !q.done {
+			if !q.complete() {
 				if fault.UniqueViolation(err, "entries_idempotency_key_key") {
 					return nil, fault.Errorf(fault.IdempotencyConflict, "this idempotency key was already used")
 				}
@@ -466,11 +457,13 @@ func (tx *Tx) PostEach(ctx context.Context, ins []EntryInput) ([]*Entry, error) 
 	}
 	entries := make([]*Entry, len(ins))
 	for i, q := range queued {
-		q.deferTo(&tx.platform)
 		entries[i] = q.entry
 		for _, ln := range q.lines {
+			if isPlatform(ln.code) {
+				tx.platform.add(ln.code, ln.amount)
+			}
 			if _, ok := tx.l.known.Load(ln.code); !ok {
-				tx.codes = append(tx.codes, ln.code)
+				tx.codes = append(tx.codes, ln.code) // may have been opened: known once committed
 			}
 		}
 	}

@@ -121,31 +121,11 @@ func (tx *Tx) Now() time.Time { return tx.now }
 //
 // Errors: as Ledger.Post, but fault.IdempotencyConflict for any reused key.
 func (tx *Tx) Post(ctx context.Context, in EntryInput) (*Entry, error) {
-	lines, err := validate(in)
+	entries, err := tx.PostEach(ctx, []EntryInput{in})
 	if err != nil {
 		return nil, err
 	}
-	if len(in.Metadata) == 0 {
-		in.Metadata = []byte(`{}`)
-	}
-	hash := in.RequestHash
-	if hash == nil {
-		hash = hashInput(in)
-	}
-	entry, applied, err := tx.l.post(ctx, tx.Tx, in, lines, hash, tx.bucket, tx.now, &tx.platform)
-	if err != nil {
-		if fault.UniqueViolation(err, "entries_idempotency_key_key") {
-			return nil, fault.Errorf(fault.IdempotencyConflict, "this idempotency key was already used")
-		}
-		return nil, postError(err, lines, applied)
-	}
-	for _, ln := range lines {
-		if _, ok := tx.l.known.Load(ln.code); !ok {
-			tx.codes = append(tx.codes, ln.code) // may have been opened: known once committed
-		}
-	}
-	tx.posted++
-	return entry, nil
+	return entries[0], nil
 }
 
 // OpenAccounts creates the accounts, as the chart defines them, that do not
@@ -202,15 +182,7 @@ FROM unnest($1::text[]) WITH ORDINALITY AS u (code, ord) ORDER BY u.ord`
 // account that may go negative: its balance is spread over rows that are
 // never locked).
 func (tx *Tx) LockBalance(ctx context.Context, code string) error {
-	spec, err := Chart(code)
-	if err != nil {
-		return err
-	}
-	if spec.AllowNegative {
-		return &fault.Error{Code: fault.Invalid, Account: code, Message: "account " + quote(code) + " may go negative: its balance cannot be locked"}
-	}
-	_, err = tx.Exec(ctx, `SELECT 1 FROM balance_buckets b JOIN accounts a ON a.id = b.account_id
-WHERE a.code = $1 AND b.bucket = 0 FOR UPDATE OF b`, code)
+	_, err := tx.LockBalances(ctx, code)
 	return err
 }
 
