@@ -9,7 +9,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tally-ledger/tally/internal/coalesce"
-	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 )
@@ -57,16 +56,11 @@ func (s *Service) Stats() *Stats { return &s.stats }
 func (s *Service) redeemGroup(group []redeemJob) ([]redeemResult, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
 	defer cancel()
-	var outs []redeemResult
-	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) (err error) {
-		outs, err = s.redeemTogether(ctx, tx, group)
-		return err
-	})
-	if err == nil || fault.Transient(err) || fault.DatabaseLost(err) || ctx.Err() != nil {
-		return outs, err
-	}
-	s.stats.Fallbacks.Add(1)
-	return s.redeemEach(ctx, group)
+	return loyalty.WriteTogether(ctx, s.ledger, group, func(j redeemJob) string { return j.in.CustomerID }, &s.stats.Fallbacks,
+		func(tx *ledger.Tx, locked map[string]bool) ([]redeemResult, error) {
+			return s.redeemTogether(ctx, tx, group, locked)
+		},
+		func() ([]redeemResult, error) { return s.redeemEach(ctx, group) })
 }
 
 // redeemEach makes a group of redemptions in one transaction

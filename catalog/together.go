@@ -35,16 +35,9 @@ var errNotTogether = errors.New("catalog: the group cannot be made together")
 // and the notices. A redemption refused is answered its refusal and
 // writes nothing. It answers errNotTogether, having written nothing, for
 // a group it cannot make so.
-func (s *Service) redeemTogether(ctx context.Context, tx *ledger.Tx, group []redeemJob) ([]redeemResult, error) {
+func (s *Service) redeemTogether(ctx context.Context, tx *ledger.Tx, group []redeemJob, locked map[string]bool) ([]redeemResult, error) {
 	now := tx.Now()
-	customers := make([]string, len(group))
-	for i, j := range group {
-		customers[i] = j.in.CustomerID
-	}
-	locked, err := loyalty.LockCustomers(ctx, tx, customers)
-	if err != nil {
-		return nil, err
-	}
+	customers := slices.Sorted(maps.Keys(locked))
 	lockedSKUs, err := lockProducts(ctx, tx, skusOf(group))
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package loyalty
 import (
 	"context"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -144,4 +145,33 @@ WHERE EXISTS (SELECT FROM points_owed o WHERE o.customer_id = u.id AND o.settled
 		return nil
 	})
 	return owing, err
+}
+
+// WriteTogether writes a group of jobs, each of one customer, in one
+// transaction of l with together, once their customers are locked
+// (LockCustomers: locked says which exist), and answers each job's result,
+// by index. When together declines the group or fails (with anything but a
+// deadlock or serialization failure, which retry it, a lost database or
+// ctx's end), the group is written again with each (WriteGroup, job by
+// job) and fallbacks counts it.
+func WriteTogether[J, R any](ctx context.Context, l *ledger.Ledger, group []J, customer func(J) string, fallbacks *atomic.Int64,
+	together func(tx *ledger.Tx, locked map[string]bool) ([]R, error), each func() ([]R, error)) ([]R, error) {
+	ids := make([]string, len(group))
+	for i, j := range group {
+		ids[i] = customer(j)
+	}
+	var outs []R
+	err := l.InTx(ctx, func(tx *ledger.Tx) error {
+		locked, err := LockCustomers(ctx, tx, ids)
+		if err != nil {
+			return err
+		}
+		outs, err = together(tx, locked)
+		return err
+	})
+	if err == nil || fault.Transient(err) || fault.DatabaseLost(err) || ctx.Err() != nil {
+		return outs, err
+	}
+	fallbacks.Add(1)
+	return each()
 }

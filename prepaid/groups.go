@@ -60,16 +60,11 @@ func (s *Service) Stats() *Stats { return &s.stats }
 func (s *Service) moveGroup(group []moneyJob) ([]moneyResult, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
 	defer cancel()
-	var outs []moneyResult
-	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) (err error) {
-		outs, err = s.moveTogether(ctx, tx, group)
-		return err
-	})
-	if err == nil || fault.Transient(err) || fault.DatabaseLost(err) || ctx.Err() != nil {
-		return outs, err
-	}
-	s.stats.Fallbacks.Add(1)
-	return s.moveEach(ctx, group)
+	return loyalty.WriteTogether(ctx, s.ledger, group, func(j moneyJob) string { return j.in.CustomerID }, &s.stats.Fallbacks,
+		func(tx *ledger.Tx, locked map[string]bool) ([]moneyResult, error) {
+			return s.moveTogether(ctx, tx, group, locked)
+		},
+		func() ([]moneyResult, error) { return s.moveEach(ctx, group) })
 }
 
 // moveEach records a group of movements in one transaction
@@ -96,15 +91,7 @@ var errNotTogether = errors.New("prepaid: the group cannot be written together")
 // refusal and writes nothing. It answers errNotTogether, having written
 // nothing, when a movement's id is taken (or twice in the group) or its
 // customer unknown.
-func (s *Service) moveTogether(ctx context.Context, tx *ledger.Tx, group []moneyJob) ([]moneyResult, error) {
-	customers := make([]string, len(group))
-	for i, j := range group {
-		customers[i] = j.in.CustomerID
-	}
-	locked, err := loyalty.LockCustomers(ctx, tx, customers)
-	if err != nil {
-		return nil, err
-	}
+func (s *Service) moveTogether(ctx context.Context, tx *ledger.Tx, group []moneyJob, locked map[string]bool) ([]moneyResult, error) {
 	type movementID struct{ space, kind, id string }
 	seen := make(map[movementID]bool, len(group))
 	var spaces, kinds, ids []string
