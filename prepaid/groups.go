@@ -189,7 +189,7 @@ CROSS JOIN LATERAL (SELECT FROM money_movements m WHERE m.space = u.space AND m.
 	// once the entries' ids are reserved.
 	var notifyErr error
 	err = tx.PostMany(ctx, entries, nil, func(entryIDs []int64, b *pgx.Batch) {
-		rows := newMovementRows(len(moves))
+		var rows movementRows
 		var tell []notify.Event
 		for k := range moves {
 			w := &moves[k]
@@ -220,10 +220,6 @@ type movementRows struct {
 	versions                                           []int32
 	hashes                                             [][]byte
 	entries                                            []int64
-}
-
-func newMovementRows(n int) *movementRows {
-	return &movementRows{kinds: make([]string, 0, n)}
 }
 
 // add adds the row of m (its entry known), requested with hash, recorded at now.
