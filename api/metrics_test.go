@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/internal/servicetest"
 )
 
 // TestMetricsCountAGroupWrittenAgainEventByEvent makes a group's grouped
@@ -31,8 +32,7 @@ func TestMetricsCountAGroupWrittenAgainEventByEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer twin.Rollback(ctx)
-	if _, err := twin.Exec(ctx, `INSERT INTO shipments (shipment_id, customer_id, amount, occurred_at, month,
-    points_volume, points_campaign, rule_version) VALUES ('S-TWIN', 'C1', 10, now(), '2026-03', 0, 0, 1)`); err != nil {
+	if err := servicetest.HandShipment(ctx, twin, "S-TWIN", "C1", 0); err != nil {
 		t.Fatal(err)
 	}
 	committed := make(chan error, 1)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/tally-ledger/tally/finance"
+	"github.com/tally-ledger/tally/internal/servicetest"
 	"github.com/tally-ledger/tally/internal/testdb"
 	"github.com/tally-ledger/tally/prepaid"
 )
@@ -82,9 +83,7 @@ func TestReconciliationFailureIsAnnouncedOncePerFailure(t *testing.T) {
 		t.Fatalf("after an edited rebate and two runs: %v, want one notice of rebates_match_rules", got)
 	}
 
-	if _, err := e.Pool.Exec(e.Ctx, `INSERT INTO shipments (shipment_id, customer_id, amount, occurred_at, month,
-    points_volume, points_campaign, rule_version, entry_id)
-SELECT 'S2', 'NOBODY', amount, occurred_at, month, 0, 0, rule_version, 999999999 FROM shipments WHERE shipment_id = 'S1'`); err != nil {
+	if err := servicetest.HandShipment(e.Ctx, e.Pool, "S2", "NOBODY", 999999999); err != nil {
 		t.Fatal(err)
 	}
 	reconcile()

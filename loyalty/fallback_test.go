@@ -55,7 +55,7 @@ BEGIN
     END IF;
     RETURN NEW;
 END $$;
-CREATE TRIGGER test_deadlock_once BEFORE INSERT ON shipments FOR EACH ROW EXECUTE FUNCTION test_deadlock_once();`); err != nil {
+CREATE TRIGGER test_deadlock_once BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION test_deadlock_once();`); err != nil {
 		t.Fatal(err)
 	}
 	at := e.Clock.Now().Add(-time.Hour)

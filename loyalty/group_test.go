@@ -320,9 +320,7 @@ func TestReconcileFindsDanglingEventRows(t *testing.T) {
 	e.BreaksBooks("a dangling shipment row is inserted on purpose")
 	e.Customer("A")
 	e.Ship("A", "S1", "100", e.Clock.Now().Add(-time.Hour))
-	if _, err := e.Pool.Exec(e.Ctx, `INSERT INTO shipments (shipment_id, customer_id, amount, occurred_at, month,
-    points_volume, points_campaign, rule_version, entry_id)
-SELECT 'S2', 'NOBODY', amount, occurred_at, month, 0, 0, rule_version, 999999999 FROM shipments WHERE shipment_id = 'S1'`); err != nil {
+	if err := servicetest.HandShipment(e.Ctx, e.Pool, "S2", "NOBODY", 999999999); err != nil {
 		t.Fatal(err)
 	}
 	check, err := lastCheck(e, e.Loyalty.ReferenceCheck)
@@ -471,11 +469,10 @@ func TestShipmentsCostAFixedNumberOfRoundTrips(t *testing.T) {
 func TestAnEventAloneFindsATwinRecordedWhileItWaited(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		twin string // inserted by the concurrent transaction
+		twin string // inserted by the concurrent transaction ("": a shipment S-TWIN of C2)
 		want fault.Code
 	}{
-		{"Shipment", `INSERT INTO shipments (shipment_id, customer_id, amount, occurred_at, month, points_volume, points_campaign,
-    rule_version) VALUES ('S-TWIN', 'C2', 10, now(), '2026-03', 0, 0, 1)`, fault.DuplicateShipment},
+		{"Shipment", "", fault.DuplicateShipment}, // servicetest.HandShipment
 		{"EventID", `INSERT INTO events (key_id, space, event_id, type, customer_id, request_hash, result)
 VALUES ($1, $2, 'e-twin', 'shipment.completed', 'C2', '\x00', '{}')`, fault.IdempotencyConflict},
 	} {
@@ -494,7 +491,12 @@ VALUES ($1, $2, 'e-twin', 'shipment.completed', 'C2', '\x00', '{}')`, fault.Idem
 			if strings.Contains(tc.twin, "$1") {
 				args = append(args, e.KeyID, e.Key.Space())
 			}
-			if _, err := twin.Exec(e.Ctx, tc.twin, args...); err != nil {
+			if tc.twin == "" {
+				err = servicetest.HandShipment(e.Ctx, twin, "S-TWIN", "C2", 0)
+			} else {
+				_, err = twin.Exec(e.Ctx, tc.twin, args...)
+			}
+			if err != nil {
 				t.Fatal(err)
 			}
 			committed := make(chan error, 1)

@@ -1,10 +1,12 @@
 package loyalty_test
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/tally-ledger/tally/internal/servicetest"
 	"github.com/tally-ledger/tally/ledger"
 )
 
@@ -32,9 +34,7 @@ func TestReferenceCheckNamesAShipmentWhoseEntryIsMissing(t *testing.T) {
 	if c := check(); !c.Pass || len(c.Offending) != 0 {
 		t.Fatalf("sound rows: %+v", c)
 	}
-	if _, err := e.Pool.Exec(e.Ctx, `INSERT INTO shipments (shipment_id, customer_id, amount, occurred_at, month,
-    points_volume, points_campaign, rule_version, entry_id)
-SELECT 'S2', customer_id, amount, occurred_at, month, 0, 0, rule_version, 999999999 FROM shipments WHERE shipment_id = 'S1'`); err != nil {
+	if err := servicetest.HandShipment(e.Ctx, e.Pool, "S2", "C1", 999999999); err != nil {
 		t.Fatal(err)
 	}
 	if c := check(); c.Pass || !slices.Equal(c.Offending, []string{"shipment:S2"}) {
@@ -83,11 +83,10 @@ func TestReferenceCheckNamesAtMost100(t *testing.T) {
 	e.BreaksBooks("shipment rows name entries that do not exist, on purpose")
 	e.Customer("C1")
 	e.Ship("C1", "S1", "100", march(10, 9))
-	if _, err := e.Pool.Exec(e.Ctx, `INSERT INTO shipments (shipment_id, customer_id, amount, occurred_at, month,
-    points_volume, points_campaign, rule_version, entry_id)
-SELECT 'M' || i, customer_id, amount, occurred_at, month, 0, 0, rule_version, 999999000 + i
-FROM shipments, generate_series(1, 101) AS i WHERE shipment_id = 'S1'`); err != nil {
-		t.Fatal(err)
+	for i := 1; i <= 101; i++ {
+		if err := servicetest.HandShipment(e.Ctx, e.Pool, fmt.Sprintf("M%d", i), "C1", int64(999999000+i)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	r, err := e.Ledger.Reconcile(e.Ctx, e.Loyalty.ReferenceCheck)
 	if err != nil {

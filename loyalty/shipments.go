@@ -381,7 +381,7 @@ func (st *shipmentState) price(j job, custs map[string]Customer, rs rules.RuleSe
 }
 
 // writeShipments records the priced shipments of the run: their entries,
-// shipments, months, referral bonuses and events, each table in one
+// events (which hold the shipments), months and referral bonuses, each table in one
 // statement, and sets their outcomes. When notes is not nil, what they
 // announce is added to it, and when queue is set too, every notice of
 // notes is queued with those statements: no round trip of their own.
@@ -399,12 +399,7 @@ func (s *Service) writeShipments(ctx context.Context, tx *ledger.Tx, run []job, 
 	var marshalErr error
 	err := tx.PostMany(ctx, entries, entryIDs, func(ids []int64, b *pgx.Batch) {
 		var (
-			shipIDs, shipCusts, shipMonths []string
-			shipAmounts                    []string // amounts as text: no reflection to encode
-			shipAt                         []time.Time
-			shipVolume, shipCampaign       []int64
-			shipVersions                   []int32
-			shipEntries                    []int64 // 0: none
+			ships shipmentRows
 
 			months = map[customerMonth]decimal.Decimal{}
 			counts = map[customerMonth]int32{}
@@ -426,14 +421,11 @@ func (s *Service) writeShipments(ctx context.Context, tx *ledger.Tx, run []job, 
 				n++
 				p.res.EntryID = &id
 			}
-			shipIDs, shipCusts, shipMonths = append(shipIDs, ev.ShipmentID), append(shipCusts, ev.CustomerID), append(shipMonths, string(p.month))
-			shipAmounts, shipAt = append(shipAmounts, ev.Amount.String()), append(shipAt, ev.OccurredAt)
-			shipVolume, shipCampaign = append(shipVolume, p.earning.Volume), append(shipCampaign, p.earning.CampaignPoints)
+			ships.add(ev, p)
 			var entryID int64
 			if p.res.EntryID != nil {
 				entryID = *p.res.EntryID
 			}
-			shipVersions, shipEntries = append(shipVersions, int32(p.rs.Version)), append(shipEntries, entryID)
 			cm := customerMonth{ev.CustomerID, p.month}
 			if _, ok := months[cm]; !ok {
 				order = append(order, cm)
@@ -456,11 +448,6 @@ func (s *Service) writeShipments(ctx context.Context, tx *ledger.Tx, run []job, 
 			p.doc = doc
 			events.add(j, doc, p.res.EntryID)
 		}
-		b.Queue(`INSERT INTO shipments (shipment_id, customer_id, amount, occurred_at, month, points_volume, points_campaign,
-    rule_version, entry_id)
-SELECT u.id, u.customer, u.amount::numeric, u.at, u.month, u.volume, u.campaign, u.version, nullif(u.entry, 0)
-FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::bigint[], $7::bigint[],
-    $8::integer[], $9::bigint[]) AS u (id, customer, amount, at, month, volume, campaign, version, entry)`, shipIDs, shipCusts, shipAmounts, shipAt, shipMonths, shipVolume, shipCampaign, shipVersions, shipEntries)
 		slices.SortFunc(order, func(a, b customerMonth) int {
 			return cmp.Or(strings.Compare(a.customer, b.customer), strings.Compare(string(a.month), string(b.month)))
 		})
@@ -473,6 +460,10 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $
 SELECT u.customer, u.month, u.amount::numeric, u.n FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[]) AS u (customer, month, amount, n)
 ON CONFLICT (customer_id, month) DO UPDATE SET contribution = customer_months.contribution + excluded.contribution,
     shipments = customer_months.shipments + excluded.shipments`, mCusts, mMonths, mAmounts, mCounts)
+		// A shipment or event recorded by a concurrent transaction since the
+		// run was loaded fails the run: the events are then loaded again, and
+		// find it. Before the bonuses, whose shipments are in these rows.
+		ships.queue(b, &events, tx.Now())
 		if len(refReferees) > 0 {
 			b.Queue(`INSERT INTO referral_bonuses (referee_id, referrer_id, shipment_id, month, status, points, available_at, entry_id)
 SELECT u.referee, u.referrer, u.shipment, u.month, u.status, u.points, u.available_at, nullif(u.entry, 0)
@@ -480,10 +471,6 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigi
     AS u (referee, referrer, shipment, month, status, points, available_at, entry)`,
 				refReferees, refReferrers, refShipments, refMonths, refStatus, refPoints, refAvailable, refEntries)
 		}
-		// A shipment or event recorded by a concurrent transaction since the
-		// run was loaded fails the run: the events are then loaded again, and
-		// find it.
-		events.queue(b, tx.Now())
 		if notes != nil {
 			for _, p := range priced {
 				notes.add(Outcome{Result: p.res})
@@ -505,4 +492,34 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigi
 		outs[p.index] = Outcome{Result: p.res, JSON: p.doc}
 	}
 	return nil
+}
+
+// shipmentRows are the shipments of a run's event rows (one each, in the
+// same order), as arrays for the events' one statement.
+type shipmentRows struct {
+	ids, amounts, months []string // amounts as text: no reflection to encode
+	at                   []time.Time
+	volume, campaign     []int64
+	versions             []int32
+}
+
+func (r *shipmentRows) add(ev Event, p *pricedShipment) {
+	r.ids, r.amounts, r.months = append(r.ids, ev.ShipmentID), append(r.amounts, ev.Amount.String()), append(r.months, string(p.month))
+	r.at, r.versions = append(r.at, ev.OccurredAt), append(r.versions, int32(p.rs.Version))
+	r.volume, r.campaign = append(r.volume, p.earning.Volume), append(r.campaign, p.earning.CampaignPoints)
+}
+
+// queue queues the insert of the event rows with their shipments, recorded
+// at now. No ON CONFLICT, as eventRows.queue.
+func (r *shipmentRows) queue(b *pgx.Batch, ev *eventRows, now time.Time) {
+	b.Queue(`INSERT INTO events (key_id, space, event_id, type, customer_id, request_hash, result, entry_id, created_at,
+    shipment_id, amount, refunded, occurred_at, month, points_volume, points_campaign, points_reversed, points_dropped,
+    points_owed, rule_version)
+SELECT u.key_id, u.space, u.event_id, u.type, u.customer, u.hash, u.result, nullif(u.entry, 0), $9::timestamptz,
+    u.shipment, u.amount::numeric, 0, u.at, u.month, u.volume, u.campaign, 0, 0, 0, u.version
+FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::json[], $8::bigint[],
+    $10::text[], $11::text[], $12::timestamptz[], $13::text[], $14::bigint[], $15::bigint[], $16::integer[])
+    AS u (key_id, space, event_id, type, customer, hash, result, entry, shipment, amount, at, month, volume, campaign, version)`,
+		ev.keys, ev.spaces, ev.ids, ev.types, ev.customers, ev.hashes, ev.results, ev.entries, now,
+		r.ids, r.amounts, r.at, r.months, r.volume, r.campaign, r.versions)
 }

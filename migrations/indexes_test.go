@@ -62,7 +62,7 @@ func TestLeanIndexesMigrationKeepsEveryRowAndNamesEachIndexsQuery(t *testing.T) 
 	ctx := context.Background()
 	// The schema before 0024, built up from nothing (not 0024's down).
 	url, m, pool, e := schemaAt(t, 23)
-	writeBusiness(t, e, "before")
+	atHead(t, m, 23, func() { writeBusiness(t, e, "before") })
 	emitNotice(t, e, "C03", 1)
 	emitNotice(t, e, "C04", 1)
 	if _, err := e.Ledger.SealAll(ctx); err != nil {
@@ -127,12 +127,14 @@ VALUES ('points.expiring', 'C04', now(), '{}', 'expiring:C04:2027-03-01')`)
 		t.Errorf("a second notice with a key written: %v, want 23505 on notifications_once_key_key", err)
 	}
 	// The services write on the lean schema, and the books prove.
-	writeBusiness(t, e, "after")
-	if _, err := e.Ledger.SealAll(ctx); err != nil {
-		t.Fatal(err)
-	}
-	e.Reconcile()
-	books.Check(t, url)
+	atHead(t, m, 24, func() {
+		writeBusiness(t, e, "after")
+		if _, err := e.Ledger.SealAll(ctx); err != nil {
+			t.Fatal(err)
+		}
+		e.Reconcile()
+		books.Check(t, url)
+	})
 	testdb.SkipBooks(t, "the books are checked by the test itself, on the migrated schema")
 
 	// Rolled back: 0023's indexes, no comments, the rows as they were.
@@ -198,6 +200,20 @@ func writeBusiness(t *testing.T, e *servicetest.Env, tag string) {
 	}
 	e.MustMoney(prepaid.Deposit, "C06", "500.00")
 	e.MustMoney(prepaid.Charge, "C06", "120.50")
+}
+
+// atHead runs write, which writes through the services, on a schema
+// older than theirs: on the latest schema, migrated down to version
+// afterwards (each down keeps the rows, as its own test proves).
+func atHead(t *testing.T, m *migrate.Migrate, version uint, write func()) {
+	t.Helper()
+	if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
+		t.Fatalf("up to write through the services: %v", err)
+	}
+	write()
+	if err := m.Migrate(version); err != nil {
+		t.Fatalf("down to %d after writing through the services: %v", version, err)
+	}
 }
 
 // emitNotice emits the customer's points.expiring notice for March 2027,

@@ -148,13 +148,6 @@ SELECT a.id, u.id, floor(u.amount::numeric), floor(u.amount::numeric), $4::times
 FROM unnest($1::bigint[], $2::text[], $3::text[]) WITH ORDINALITY AS u (id, customer, amount, ord)
 CROSS JOIN LATERAL (SELECT id FROM accounts WHERE code = 'customer:' || u.customer || ':points' OFFSET 0) a
 ORDER BY u.ord`
-	// A shipment row per event (writeShipments' INSERT INTO shipments). $4
-	// shipments, $5 when they completed, $6 the rules' zone.
-	qLimitShipments = `INSERT INTO shipments (shipment_id, customer_id, amount, occurred_at, month, points_volume, points_campaign,
-    rule_version, entry_id)
-SELECT u.shipment, u.customer, u.amount::numeric, $5::timestamptz, to_char($5::timestamptz AT TIME ZONE $6::text, 'YYYY-MM'),
-    floor(u.amount::numeric), 0, 1, u.id
-FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS u (id, customer, amount, shipment)`
 	// The month's contribution of each customer of the group
 	// (writeShipments' upsert of customer_months). $4 when the shipments
 	// completed, $5 the rules' zone.
@@ -164,10 +157,13 @@ FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u (id, customer, amount)
 GROUP BY u.customer ORDER BY u.customer
 ON CONFLICT (customer_id, month) DO UPDATE SET contribution = customer_months.contribution + excluded.contribution,
     shipments = customer_months.shipments + excluded.shipments`
-	// The event row with its result (loyalty's eventRows.queue), the result
-	// shaped as the service's. $4 events, $5 shipments, $6 when they
-	// completed, $7 now, $8 the key, $9 its space, $10 the rules' zone.
-	qLimitEvents = `INSERT INTO events (key_id, space, event_id, type, customer_id, request_hash, result, entry_id, created_at)
+	// The event row with its shipment and its result (loyalty's
+	// shipmentRows.queue), the result shaped as the service's. $4 events,
+	// $5 shipments, $6 when they completed, $7 now, $8 the key, $9 its
+	// space, $10 the rules' zone.
+	qLimitEvents = `INSERT INTO events (key_id, space, event_id, type, customer_id, request_hash, result, entry_id, created_at,
+    shipment_id, amount, refunded, occurred_at, month, points_volume, points_campaign, points_reversed, points_dropped,
+    points_owed, rule_version)
 SELECT $8::bigint, $9::text, u.event, 'shipment.completed', u.customer, sha256(convert_to(u.event, 'UTF8')),
     json_build_object('event_id', u.event, 'type', 'shipment.completed', 'customer_id', u.customer, 'shipment_id', u.shipment,
         'occurred_at', $6::timestamptz, 'entry_id', u.id, 'rule_version', 1,
@@ -176,7 +172,9 @@ SELECT $8::bigint, $9::text, u.event, 'shipment.completed', u.customer, sha256(c
         'earning', json_build_object('base', u.amount, 'multiplier', '1', 'campaign', NULL, 'campaign_multiplier', '1',
             'volume', floor(u.amount::numeric)::text, 'campaign_points', '0', 'points', floor(u.amount::numeric)::text),
         'points', floor(u.amount::numeric)::text),
-    u.id, $7::timestamptz
+    u.id, $7::timestamptz,
+    u.shipment, u.amount::numeric, 0, $6::timestamptz, to_char($6::timestamptz AT TIME ZONE $10::text, 'YYYY-MM'),
+    floor(u.amount::numeric), 0, 0, 0, 0, 1
 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[]) AS u (id, customer, amount, event, shipment)`
 	// The points.earned notification each earning announces
 	// (loyalty/notifications.go, notify.Queue), its payload shaped as the
@@ -229,7 +227,6 @@ func (lr limitRun) write(ctx context.Context, conn *pgx.Conn, g limitGroup, buck
 	b.Queue(qLimitPlatformBalance, ids, cs, am, bucket)
 	b.Queue(qLimitPostings, ids, cs, am, at)
 	b.Queue(qLimitLots, ids, cs, am, at, lr.zone, lr.expiry)
-	b.Queue(qLimitShipments, ids, cs, am, g.shipments, at, lr.zone)
 	b.Queue(qLimitMonths, ids, cs, am, at, lr.zone)
 	b.Queue(qLimitEvents, ids, cs, am, g.events, g.shipments, at, now, lr.keyID, lr.space, lr.zone)
 	b.Queue(qLimitNotifications, ids, cs, am, g.events, g.shipments, at, lr.zone)

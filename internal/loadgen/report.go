@@ -322,8 +322,8 @@ func (rep *report) render() string {
 
 	b.WriteString("\n## Method\n\n")
 	fmt.Fprintf(&b, "- %s. Each run measures, back to back: pgbench for %s, then scenarios 1, 1w, 1s, 2, 3, 3L and 4, %s each. "+
-		"Scenario 3L is the schema's own limit: the rows scenario 3's events write (entries, postings, balances, lots, shipments, months, "+
-		"events, notifications, the chain's links), written by SQL alone (internal/loadgen/limit.go: no HTTP, no Go, no pricing) as one "+
+		"Scenario 3L is the schema's own limit: the rows scenario 3's events write (entries, postings, balances, lots, months, "+
+		"events with their shipments, notifications, the chain's links), written by SQL alone (internal/loadgen/limit.go: no HTTP, no Go, no pricing) as one "+
 		"transaction of one statement per table for each group of %d events, by scenario 3's number of clients, in a database of its own on "+
 		"the same cluster (a copy of the service's, made at setup); a test proves that it writes, table by table, the rows the service writes. "+
 		"Scenario 1s is scenario 1 on the server restarted with the entry chain's sealer off (`TALLY_SEAL_INTERVAL=0`), then restarted with it on again; scenario 1, when 1s runs, also begins on a server just restarted (with the sealer), so that the two differ by the sealer alone. "+

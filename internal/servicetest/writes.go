@@ -1,11 +1,13 @@
 package servicetest
 
 import (
+	"context"
 	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/tally-ledger/tally/catalog"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
@@ -127,4 +129,26 @@ func (e *Env) move(kind string, in prepaid.MoneyInput) (m prepaid.MoneyMovement,
 		e.T.Fatalf("no movement of kind %q", kind)
 	}
 	return m, err
+}
+
+// Execer is what runs a statement: a pool, a connection or a transaction.
+type Execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// HandShipment writes by hand, as a broken or a concurrent writer would, a
+// shipment of customer naming entry (0: none), in an event row of its own
+// (event id "hand-" + id, recorded under the first API key, in its space):
+// none of its effects are written. For tests of what the service and
+// reconciliation make of such a row.
+func HandShipment(ctx context.Context, db Execer, id, customer string, entry int64) error {
+	_, err := db.Exec(ctx, `INSERT INTO events (key_id, space, event_id, type, customer_id, request_hash, result, entry_id,
+    shipment_id, amount, refunded, occurred_at, month, points_volume, points_campaign, points_reversed, points_dropped,
+    points_owed, rule_version)
+SELECT k.id, CASE WHEN k.partner_id IS NOT NULL THEN 'partner:' || k.partner_id -- ledger.APIKey.Space
+                  WHEN k.customer_id IS NOT NULL THEN 'customer:' || k.customer_id ELSE 'key:' || k.id END,
+    'hand-' || $1, 'shipment.completed', $2, '\x00', '{}', nullif($3::bigint, 0),
+    $1, 10, 0, now(), to_char(now(), 'YYYY-MM'), 0, 0, 0, 0, 0, 1
+FROM (SELECT * FROM api_keys ORDER BY id LIMIT 1) k`, id, customer, entry)
+	return err
 }
