@@ -61,8 +61,8 @@ func profilePass(ctx context.Context, env *bench, path string) error {
 		if err := env.resetStatements(ctx); err != nil {
 			return err
 		}
-		profile, waits := make(chan string, 1), make(chan string, 1)
-		go func() { profile <- cpuProfile(env.srv, *duration-time.Second) }()
+		top, waits := make(chan string, 1), make(chan string, 1)
+		go func() { top <- cpuProfile(env.srv, *duration-time.Second, fmt.Sprintf("%s.%s.pprof", *profile, label(s.n))) }()
 		go func() { waits <- env.sampleWaits(ctx, *duration-time.Second) }()
 		s.name += " (profiled)"
 		var m measure
@@ -82,7 +82,7 @@ func profilePass(ctx context.Context, env *bench, path string) error {
 			"lock waits included, commits' fsync waits not):\n\n%s\nWhat the server's sessions were doing (pg_stat_activity sampled every "+
 			"10 ms; a session idle in a transaction is the server's Go code or a round trip between statements):\n\n%s\n"+
 			"The server's CPU profile (`go tool pprof -top`):\n\n```\n%s```\n",
-			s.name, m.rate(), m.unit, m.failed(), stmts, <-waits, <-profile)
+			s.name, m.rate(), m.unit, m.failed(), stmts, <-waits, <-top)
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
@@ -170,19 +170,19 @@ ORDER BY total_exec_time + total_plan_time DESC LIMIT 12`)
 	return b.String(), err
 }
 
-// cpuProfile takes a CPU profile of the server for d and returns pprof's
-// top functions as text, or what went wrong.
-func cpuProfile(srv *server, d time.Duration) string {
+// cpuProfile takes a CPU profile of the server for d, keeps it in file
+// (for go tool pprof), and returns pprof's top functions as text, or what
+// went wrong.
+func cpuProfile(srv *server, d time.Duration, file string) string {
 	res, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", srv.pprof, max(1, int(d.Seconds()))))
 	if err != nil {
 		return err.Error() + "\n"
 	}
 	defer res.Body.Close()
-	f, err := os.CreateTemp("", "tally-*.pprof")
+	f, err := os.Create(file)
 	if err != nil {
 		return err.Error() + "\n"
 	}
-	defer os.Remove(f.Name())
 	if _, err := io.Copy(f, res.Body); err != nil {
 		return err.Error() + "\n"
 	}
