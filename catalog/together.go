@@ -31,8 +31,8 @@ var errNotTogether = errors.New("catalog: the group cannot be made together")
 // the products, what each customer redeemed of each, their available
 // points and their tiers; decide each redemption in Go against what the
 // ones before it left (stock, limits, points); write the entries with
-// their lot draws (ledger.Tx.PostEach), then the redemptions, the stock
-// and the notices. A redemption refused is answered its refusal and
+// their lot draws (ledger.Tx.PostMany), the redemptions, the stock and
+// the notices. A redemption refused is answered its refusal and
 // writes nothing. It answers errNotTogether, having written nothing, for
 // a group it cannot make so.
 func (s *Service) redeemTogether(ctx context.Context, tx *ledger.Tx, group []redeemJob, locked map[string]bool) ([]redeemResult, error) {
@@ -71,6 +71,7 @@ func (s *Service) redeemTogether(ctx context.Context, tx *ledger.Tx, group []red
 		products = map[string]*Product{}
 		redeemed = map[bought]*int{}
 		held     = map[string]*ledger.Holdings{}
+		entryIDs []int64 // one per job; those of refusals are gaps
 	)
 	b.Queue(`SELECT EXISTS (SELECT FROM unnest($1::text[], $2::text[]) AS u (space, id)
 CROSS JOIN LATERAL (SELECT FROM redemptions r WHERE r.space = u.space AND r.id = u.id OFFSET 0) r)`, spaces, ids).
@@ -96,6 +97,7 @@ CROSS JOIN LATERAL (SELECT FROM redemptions r WHERE r.space = u.space AND r.id =
 			ledger.QueueHoldings(&b, k.customer, now, now, held[k.customer])
 		}
 	}
+	ledger.QueueEntryIDs(&b, len(group), &entryIDs)
 	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 		return nil, err
 	}
@@ -165,43 +167,42 @@ CROSS JOIN LATERAL (SELECT FROM redemptions r WHERE r.space = u.space AND r.id =
 	if len(entries) == 0 {
 		return outs, nil
 	}
-	posted, err := tx.PostEach(ctx, entries)
-	if err != nil {
-		return nil, err
-	}
-
-	// The redemptions, the stock taken and the notices, in one round trip.
-	var (
-		w                                pgx.Batch
-		rSpaces, rIDs, rCustomers, rSKUs []string
-		rQuantities                      []int32
-		rPoints, rEntries                []int64
-		rHashes                          [][]byte
-		tell                             []notify.Event
-	)
-	for k := range makes {
-		m := &makes[k]
-		m.r.EntryID = posted[k].ID
-		j := group[m.at]
-		rSpaces, rIDs, rCustomers, rSKUs = append(rSpaces, m.r.Space), append(rIDs, m.r.ID), append(rCustomers, m.r.CustomerID),
-			append(rSKUs, m.r.SKU)
-		rQuantities, rPoints, rEntries = append(rQuantities, int32(m.r.Quantity)), append(rPoints, m.r.Points), append(rEntries, m.r.EntryID)
-		rHashes = append(rHashes, j.hash[:])
-		tell = append(tell, notify.Event{Type: notify.RedemptionCreated, Customer: m.r.CustomerID, OccurredAt: m.r.CreatedAt,
-			Payload: noticeOf(m.r, "")})
-	}
-	w.Queue(`INSERT INTO redemptions (space, id, customer_id, sku, quantity, request_hash, created_at, points, entry_id)
+	// The entries with their lot draws, the redemptions, the stock taken
+	// and the notices, in one round trip.
+	var queueErr error
+	err = tx.PostMany(ctx, entries, entryIDs, func(posted []int64, w *pgx.Batch) {
+		var (
+			rSpaces, rIDs, rCustomers, rSKUs []string
+			rQuantities                      []int32
+			rPoints, rEntries                []int64
+			rHashes                          [][]byte
+			tell                             []notify.Event
+		)
+		for k := range makes {
+			m := &makes[k]
+			m.r.EntryID = posted[k]
+			j := group[m.at]
+			rSpaces, rIDs, rCustomers, rSKUs = append(rSpaces, m.r.Space), append(rIDs, m.r.ID), append(rCustomers, m.r.CustomerID),
+				append(rSKUs, m.r.SKU)
+			rQuantities, rPoints, rEntries = append(rQuantities, int32(m.r.Quantity)), append(rPoints, m.r.Points), append(rEntries, m.r.EntryID)
+			rHashes = append(rHashes, j.hash[:])
+			tell = append(tell, notify.Event{Type: notify.RedemptionCreated, Customer: m.r.CustomerID, OccurredAt: m.r.CreatedAt,
+				Payload: noticeOf(m.r, "")})
+		}
+		w.Queue(`INSERT INTO redemptions (space, id, customer_id, sku, quantity, request_hash, created_at, points, entry_id)
 SELECT u.space, u.id, u.customer_id, u.sku, u.quantity, u.hash, $9, u.points, u.entry_id
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::integer[], $6::bytea[], $7::bigint[], $8::bigint[])
     AS u (space, id, customer_id, sku, quantity, hash, points, entry_id)`,
-		rSpaces, rIDs, rCustomers, rSKUs, rQuantities, rHashes, rPoints, rEntries, now)
-	for _, sku := range slices.Sorted(maps.Keys(stock)) {
-		w.Queue(`UPDATE products SET stock = stock - $2 WHERE sku = $1`, sku, stock[sku])
+			rSpaces, rIDs, rCustomers, rSKUs, rQuantities, rHashes, rPoints, rEntries, now)
+		for _, sku := range slices.Sorted(maps.Keys(stock)) {
+			w.Queue(`UPDATE products SET stock = stock - $2 WHERE sku = $1`, sku, stock[sku])
+		}
+		queueErr = notify.Queue(w, now, tell...)
+	})
+	if err == nil {
+		err = queueErr
 	}
-	if err := notify.Queue(&w, now, tell...); err != nil {
-		return nil, err
-	}
-	if err := tx.SendBatch(ctx, &w).Close(); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	for _, m := range makes {

@@ -13,7 +13,7 @@ import (
 // TestAGroupWhoseEntriesFailPartwayIsMadeOneByOne: the database refuses
 // the third redemption entry ever inserted (a trigger on entries), which
 // is one of those a group made together writes in one round trip
-// (ledger.Tx.PostEach): the group's transaction leaves nothing of what it
+// (ledger.Tx.PostMany): the group's transaction leaves nothing of what it
 // wrote, the group is made again redemption by redemption, and its
 // answers and books are those of the same group made one by one where
 // nothing failed. With the refusal a serialization failure instead, the

@@ -16,10 +16,14 @@ import (
 // PostMany records many entries in the transaction with a fixed number of
 // statements whatever their number (two round trips), for callers that
 // coalesce many requests into one transaction. It takes what a group of
-// earnings or of money movements needs and refuses the rest with
-// fault.Invalid: no idempotency keys (callers keep their own, as with
-// Tx.Post), no reversals, and on points accounts only credits, each with a
-// new Lot (a debit of points is drawn from lots in order: Tx.Post).
+// earnings, of money movements or of redemptions needs and refuses the
+// rest with fault.Invalid: no idempotency keys (callers keep their own, as
+// with Tx.Post), no reversals, and on points accounts credits each with a
+// new Lot and debits drawn from the lots available at the transaction's
+// now, soonest expiry first, as Tx.Post draws them: the entries of one
+// account in order (draw_lots_many), each from what the ones before it
+// left. A debit the available lots cannot cover fails the whole call with
+// fault.InsufficientFunds (other draws, a restore: Tx.Post).
 //
 // A debit of an account that may not go negative is checked against the
 // balance each posting leaves (the posting's balance_after must not be
@@ -37,6 +41,7 @@ import (
 // roll back to a savepoint or the whole transaction.
 func (tx *Tx) PostMany(ctx context.Context, ins []EntryInput, ids []int64, then func(ids []int64, b *pgx.Batch)) error {
 	entries := make([][]line, len(ins))
+	credited, drawn := map[string]bool{}, map[string]bool{} // points accounts
 	for i, in := range ins {
 		lines, err := validate(in)
 		if err != nil {
@@ -46,12 +51,20 @@ func (tx *Tx) PostMany(ctx context.Context, ins []EntryInput, ids []int64, then 
 			return fault.Errorf(fault.Invalid, "PostMany records neither idempotency keys nor reversals")
 		}
 		for _, ln := range lines {
-			if ln.spec.AllowNegative {
+			if !ln.spec.hasLots() {
 				continue
 			}
-			if ln.spec.hasLots() && (!ln.amount.IsPositive() || ln.in.Lot == nil) {
+			p := ln.in
+			credit := ln.amount.IsPositive() && p.Lot != nil && p.RestoreOf == 0
+			draw := !ln.amount.IsPositive() && p.Lot == nil && p.DrawFrom == 0 && p.ExpiringBy == nil
+			if !credit && !draw {
 				return &fault.Error{Code: fault.Invalid, Account: ln.code,
-					Message: "PostMany only credits account " + quote(ln.code) + ", each credit with a new lot"}
+					Message: "PostMany credits account " + quote(ln.code) + " each with a new lot, or debits its available lots"}
+			}
+			credited[ln.code], drawn[ln.code] = credited[ln.code] || credit, drawn[ln.code] || draw
+			if credited[ln.code] && drawn[ln.code] { // the draws run after every new lot: not the order of the entries
+				return &fault.Error{Code: fault.Invalid, Account: ln.code,
+					Message: "PostMany either credits or debits account " + quote(ln.code) + " in one call"}
 			}
 		}
 		entries[i] = lines
@@ -91,6 +104,11 @@ func (tx *Tx) PostMany(ctx context.Context, ins []EntryInput, ids []int64, then 
 		return nil
 	}
 	if err := tx.SendBatch(ctx, &batch).Close(); err != nil {
+		if fault.CheckViolation(err, "lots_available") {
+			code := fault.Detail(err)
+			return &fault.Error{Code: fault.InsufficientFunds, Account: code,
+				Message: "account " + quote(code) + " has too few available points (pending and expired points cannot be spent)"}
+		}
 		return postError(err, nil, 0)
 	}
 	tx.codes = append(tx.codes, opened...)
@@ -187,6 +205,9 @@ func (tx *Tx) queueMany(b *pgx.Batch, ins []EntryInput, entries [][]line, ids []
 		lEntries, lAmounts  []int64
 		lAvailable, lExpire []time.Time
 
+		dCodes             []string // draws
+		dEntries, dAmounts []int64
+
 		specs = map[string]AccountSpec{}
 		sums  = map[string]decimal.Decimal{}
 	)
@@ -211,7 +232,9 @@ func (tx *Tx) queueMany(b *pgx.Batch, ins []EntryInput, entries [][]line, ids []
 			pEntries, pCodes, pAmounts, pEff = append(pEntries, ids[i]), append(pCodes, ln.code), append(pAmounts, ln.amount.String()), append(pEff, eff)
 			specs[ln.code] = ln.spec
 			sums[ln.code] = sums[ln.code].Add(ln.amount)
-			if ln.spec.hasLots() {
+			if ln.spec.hasLots() && !ln.amount.IsPositive() {
+				dCodes, dEntries, dAmounts = append(dCodes, ln.code), append(dEntries, ids[i]), append(dAmounts, -ln.amount.IntPart())
+			} else if ln.spec.hasLots() {
 				available := ln.in.Lot.AvailableAt
 				if available.IsZero() {
 					available = now
@@ -267,6 +290,9 @@ func (tx *Tx) queueMany(b *pgx.Batch, ins []EntryInput, entries [][]line, ids []
 	b.Queue(qManyPostings, pEntries, pCodes, pAmounts, pEff)
 	if len(lCodes) > 0 {
 		b.Queue(qManyLots, lCodes, lEntries, lAmounts, lAvailable, lExpire)
+	}
+	if len(dCodes) > 0 {
+		b.Queue(`SELECT draw_lots_many($1, $2, $3, $4)`, dCodes, dEntries, dAmounts, now)
 	}
 	return newCodes, deferred
 }

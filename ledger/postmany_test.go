@@ -175,13 +175,16 @@ func TestPostManyOfNothingWritesNothing(t *testing.T) {
 	}
 }
 
-// PostMany takes only what a group of earnings needs and refuses the rest
-// whole: nothing of the call is written.
+// PostMany takes only what a group of earnings, money movements or
+// redemptions needs and refuses the rest whole: nothing of the call is
+// written.
 func TestPostManyRefuses(t *testing.T) {
 	keyed := earn("C1", "5")
 	keyed.IdempotencyKey = "k1"
 	restore := earn("C1", "5")
 	restore.Postings[1].Lot, restore.Postings[1].RestoreOf = nil, 1
+	drawFrom := redeem("C1", "1")
+	drawFrom.Postings[0].DrawFrom = 1
 	unbalanced := earn("C1", "5")
 	unbalanced.Postings[0].Amount = d("-4")
 	l, pool := newLedger(t)
@@ -194,7 +197,8 @@ func TestPostManyRefuses(t *testing.T) {
 		account string
 	}{
 		{"AnIdempotencyKey", []ledger.EntryInput{earn("C2", "1"), keyed}, nil, fault.Invalid, ""},
-		{"ADebitOfACustomer", []ledger.EntryInput{earn("C2", "1"), redeem("C1", "1")}, nil, fault.Invalid, "customer:C1:points"},
+		{"ADrawFromAnEntrysLots", []ledger.EntryInput{earn("C2", "1"), drawFrom}, nil, fault.Invalid, "customer:C1:points"},
+		{"ACreditAndADrawOfOneAccount", []ledger.EntryInput{earn("C1", "3"), redeem("C1", "1")}, nil, fault.Invalid, "customer:C1:points"},
 		{"APointsCreditWithoutANewLot", []ledger.EntryInput{restore}, nil, fault.Invalid, "customer:C1:points"},
 		{"AnUnbalancedEntry", []ledger.EntryInput{earn("C2", "1"), unbalanced}, nil, fault.Unbalanced, ""},
 		{"TooFewIDs", []ledger.EntryInput{earn("C2", "1"), earn("C3", "1")}, []int64{1}, fault.Invalid, ""},

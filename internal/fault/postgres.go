@@ -34,6 +34,15 @@ func UniqueViolation(err error, constraint string) bool {
 	return violates(err, pgerrcode.UniqueViolation, constraint)
 }
 
+// Detail is the DETAIL of err's PostgreSQL error (what a function of the
+// schema says of its refusal), or "".
+func Detail(err error) string {
+	if pe := pgError(err); pe != nil {
+		return pe.Detail
+	}
+	return ""
+}
+
 // CheckViolation reports whether err is a check violation of the named
 // constraint (a CHECK, or a constraint name the schema's functions raise
 // with), or of any when constraint is "".

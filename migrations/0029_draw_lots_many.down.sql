@@ -1,0 +1,1 @@
+DROP FUNCTION draw_lots_many(text[], bigint[], bigint[], timestamptz);
