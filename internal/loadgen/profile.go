@@ -62,7 +62,9 @@ func profilePass(ctx context.Context, env *bench, path string) error {
 			return err
 		}
 		top, waits := make(chan string, 1), make(chan string, 1)
-		go func() { top <- cpuProfile(env.srv, *duration-time.Second, fmt.Sprintf("%s.%s.pprof", *profile, label(s.n))) }()
+		go func() {
+			top <- cpuProfile(env.srv, *duration-time.Second, fmt.Sprintf("%s.%s.pprof", *profile, label(s.n)))
+		}()
 		go func() { waits <- env.sampleWaits(ctx, *duration-time.Second) }()
 		s.name += " (profiled)"
 		var m measure
