@@ -33,7 +33,7 @@ func TestPostManyDrawsRacingPostsAndReversalsOnTwoLedgersDrawEachPointOnce(t *te
 	mustPost(t, l, earnLot("C1", "50", ledger.Lot{AvailableAt: now.Add(24 * time.Hour), ExpiresAt: now.Add(90 * 24 * time.Hour)}))
 	var (
 		mu        sync.Mutex
-		available int64 = 300
+		available int64   = 300
 		drawn     []int64 // entries of draws not reversed
 		refused   int
 		wg        sync.WaitGroup
