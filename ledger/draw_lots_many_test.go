@@ -29,6 +29,7 @@ func TestDrawLotsManyNeverDrawsLessThanAskedWithoutFailing(t *testing.T) {
 		want    string // "": drawn in full; else a word of the error
 	}{
 		{"TwoLinesOfOneEntryBothCovered", []int64{1, 1}, []string{"customer:C1:points", "customer:C1:points"}, []int64{10, 15}, ""},
+		{"TwoLinesOfOneEntryInOneLot", []int64{1, 1}, []string{"customer:C1:points", "customer:C1:points"}, []int64{5, 3}, ""},
 		{"TwoLinesOfOneEntryNotCovered", []int64{1, 1}, []string{"customer:C1:points", "customer:C1:points"}, []int64{10, 30}, "lacks"},
 		{"AnAmountMissing", []int64{1, 2}, []string{"customer:C1:points", "customer:C1:points"}, []int64{10}, "amount"},
 		{"ANegativeAmount", []int64{1}, []string{"customer:C1:points"}, []int64{-5}, "amount"},

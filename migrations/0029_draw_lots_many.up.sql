@@ -13,8 +13,17 @@ RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     short record;
 BEGIN
+    -- Every line asks a positive amount of an account for an entry: a
+    -- line missing any of them (arrays of different lengths) or asking
+    -- nothing or less would otherwise draw nothing, silently.
+    IF cardinality(p_codes) <> cardinality(p_entries) OR cardinality(p_codes) <> cardinality(p_amounts)
+       OR EXISTS (SELECT FROM unnest(p_codes, p_entries, p_amounts) AS u (code, entry_id, amount)
+                  WHERE u.code IS NULL OR u.entry_id IS NULL OR u.amount IS NULL OR u.amount <= 0) THEN
+        RAISE EXCEPTION 'draw_lots_many: each line needs an account, an entry and a positive amount'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     WITH asked AS (
-        SELECT u.code, u.entry_id, u.amount,
+        SELECT u.ord, u.code, u.entry_id, u.amount,
                sum(u.amount) OVER (PARTITION BY u.code ORDER BY u.ord) - u.amount AS start
         FROM unnest(p_codes, p_entries, p_amounts) WITH ORDINALITY AS u (code, entry_id, amount, ord)
     ), accounts_asked AS (
@@ -28,7 +37,7 @@ BEGIN
                             WHERE account_id = a.id AND remaining > 0 AND available_at <= p_now AND expires_at > p_now
                             OFFSET 0) l
     ), takes AS (
-        SELECT d.code, d.entry_id, l.id AS lot_id,
+        SELECT d.ord, d.code, d.entry_id, l.id AS lot_id,
                least(d.start + d.amount, l.start + l.remaining) - greatest(d.start, l.start) AS take
         FROM asked d JOIN lots l ON l.code = d.code
         WHERE l.start < d.start + d.amount AND d.start < l.start + l.remaining
@@ -36,14 +45,15 @@ BEGIN
         UPDATE points_lots p SET remaining = p.remaining - t.take
         FROM (SELECT lot_id, sum(take) AS take FROM takes GROUP BY lot_id) t WHERE p.id = t.lot_id
     ), drawn AS (
-        INSERT INTO lot_draws (entry_id, lot_id, amount) SELECT entry_id, lot_id, take FROM takes
+        -- One draw per entry and lot, should two lines of an entry meet in one.
+        INSERT INTO lot_draws (entry_id, lot_id, amount) SELECT entry_id, lot_id, sum(take) FROM takes GROUP BY entry_id, lot_id
     )
-    -- An entry the lots could not cover in full (pending or expired points
-    -- are in the balance, not in the lots that can be spent).
+    -- A line the lots could not cover in full (pending or expired points
+    -- are in the balance, not in the lots that can be spent): each line
+    -- against what it took itself, not what its entry's lines took.
     SELECT d.code, d.amount - coalesce(t.took, 0) AS lacking INTO short
     FROM asked d
-    LEFT JOIN (SELECT code, entry_id, sum(take) AS took FROM takes GROUP BY code, entry_id) t
-        ON t.code = d.code AND t.entry_id = d.entry_id
+    LEFT JOIN (SELECT ord, sum(take) AS took FROM takes GROUP BY ord) t ON t.ord = d.ord
     WHERE d.amount > coalesce(t.took, 0)
     LIMIT 1;
     IF FOUND THEN
