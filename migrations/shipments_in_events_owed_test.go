@@ -101,3 +101,38 @@ func TestShipmentsInEventsMigrationKeepsWhatRefundsLeft(t *testing.T) {
 		t.Errorf("up again, the shipments read %s, were %s", got, shipments)
 	}
 }
+
+// A shipment whose row names another customer or entry than its event's
+// row (the service writes both from one value; a broken or hand-made
+// write may not) stops migration 0028 with its name, nothing written:
+// the view would read the event's customer and entry, and the shipment's
+// own, which 0028 drops, would be lost without a word.
+func TestShipmentsInEventsMigrationStopsAtAShipmentThatDisagreesWithItsEvent(t *testing.T) {
+	for _, tc := range []struct{ name, edit string }{
+		{"Customer", `UPDATE shipments SET customer_id = 'C2' WHERE shipment_id = 'S1'`},
+		{"Entry", `UPDATE shipments SET entry_id = NULL WHERE shipment_id = 'S1'`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, m, pool, e := schemaAt(t, 27)
+			atHead(t, m, 27, func() {
+				e.Customer("C1")
+				e.Customer("C2")
+				e.Ship("C1", "S1", "100", servicetest.March(1, 9))
+			})
+			if _, err := pool.Exec(e.Ctx, tc.edit); err != nil {
+				t.Fatal(err)
+			}
+			before := tableDigests(t, pool)
+			err := m.Migrate(28)
+			if err == nil || !strings.Contains(err.Error(), "shipment S1") {
+				t.Fatalf("0028 over a shipment whose %s is not its event's: %v, want it stopped naming S1", tc.name, err)
+			}
+			for table, b := range before {
+				if after := tableDigests(t, pool)[table]; after != b {
+					t.Errorf("after the stopped 0028 %s is %s, was %s", table, after, b)
+				}
+			}
+			e.BreaksBooks("the shipment row is edited by hand")
+		})
+	}
+}
