@@ -47,6 +47,13 @@ BEGIN
     IF lost IS NOT NULL THEN
         RAISE EXCEPTION 'shipment % has no shipment.completed event to move into', lost;
     END IF;
+    -- The view reads the event's customer and entry: a shipment naming
+    -- others (the service writes both from one value) would lose its own.
+    SELECT s.shipment_id INTO lost FROM shipments s JOIN events e ON e.shipment_id = s.shipment_id
+    WHERE e.customer_id <> s.customer_id OR e.entry_id IS DISTINCT FROM s.entry_id LIMIT 1;
+    IF lost IS NOT NULL THEN
+        RAISE EXCEPTION 'shipment % names another customer or entry than its shipment.completed event', lost;
+    END IF;
 END $$;
 
 -- A shipment by id: unique, over every row (events of other types hold
