@@ -185,6 +185,11 @@ func TestPostManyRefuses(t *testing.T) {
 	restore.Postings[1].Lot, restore.Postings[1].RestoreOf = nil, 1
 	drawFrom := redeem("C1", "1")
 	drawFrom.Postings[0].DrawFrom = 1
+	expiring := redeem("C1", "1")
+	expiry := time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC)
+	expiring.Postings[0].ExpiringBy = &expiry
+	transfer := redeem("C2", "1") // C2 draws, C1 is credited a lot
+	transfer.Postings[1] = ledger.PostingInput{Account: "customer:C1:points", Amount: d("1"), Lot: farFuture}
 	unbalanced := earn("C1", "5")
 	unbalanced.Postings[0].Amount = d("-4")
 	l, pool := newLedger(t)
@@ -199,6 +204,9 @@ func TestPostManyRefuses(t *testing.T) {
 		{"AnIdempotencyKey", []ledger.EntryInput{earn("C2", "1"), keyed}, nil, fault.Invalid, ""},
 		{"ADrawFromAnEntrysLots", []ledger.EntryInput{earn("C2", "1"), drawFrom}, nil, fault.Invalid, "customer:C1:points"},
 		{"ACreditAndADrawOfOneAccount", []ledger.EntryInput{earn("C1", "3"), redeem("C1", "1")}, nil, fault.Invalid, "customer:C1:points"},
+		{"ADrawOfPointsExpiringBy", []ledger.EntryInput{earn("C2", "1"), expiring}, nil, fault.Invalid, "customer:C1:points"},
+		{"ADrawThenACreditOfOneAccount", []ledger.EntryInput{redeem("C1", "1"), earn("C1", "3")}, nil, fault.Invalid, "customer:C1:points"},
+		{"ACreditInAnEntryThenADrawOfItsAccount", []ledger.EntryInput{transfer, redeem("C1", "1")}, nil, fault.Invalid, "customer:C1:points"},
 		{"APointsCreditWithoutANewLot", []ledger.EntryInput{restore}, nil, fault.Invalid, "customer:C1:points"},
 		{"AnUnbalancedEntry", []ledger.EntryInput{earn("C2", "1"), unbalanced}, nil, fault.Unbalanced, ""},
 		{"TooFewIDs", []ledger.EntryInput{earn("C2", "1"), earn("C3", "1")}, []int64{1}, fault.Invalid, ""},
