@@ -98,3 +98,52 @@ func TestOneShipmentPostedByTwoPartnersAtOnceIsCompletedOnce(t *testing.T) {
 	}
 	e.Reconcile()
 }
+
+// A shipment, its retry (the same event) and its refund, sent at once to
+// two servers for one customer: the shipment is recorded once (the retry
+// answers its entry), and the refund either finds it and takes back its
+// share, or finds nothing and writes nothing; the shipment's row says
+// which, and the customer's balance is what the answers add up to.
+func TestAShipmentItsRetryAndItsRefundAtOnceOnTwoServersAddUp(t *testing.T) {
+	const rounds = 20
+	e := newEnv(t)
+	other := servicetest.NewWith(t, servicetest.Config{Pool: e.Pool, Clock: e.Clock})
+	e.Customer("C1")
+	at := march(10, 9)
+	var want int64
+	for i := range rounds {
+		shipment := fmt.Sprintf("S-RETRY-%d", i)
+		ev := e.Event(loyalty.ShipmentCompleted, "C1", shipment, "100", at)
+		var first, retry, refund loyalty.Outcome
+		var wg sync.WaitGroup
+		wg.Go(func() { first = e.ProcessAs(e.Key, ev) })
+		wg.Go(func() { retry = other.ProcessAs(e.Key, ev) })
+		back := e.Event(loyalty.ShipmentRefunded, "C1", shipment, "40", at.Add(time.Hour))
+		wg.Go(func() { refund = other.ProcessAs(e.Key, back) })
+		wg.Wait()
+		if first.Err != nil || retry.Err != nil || first.Result.EntryID == nil || retry.Result.EntryID == nil ||
+			*first.Result.EntryID != *retry.Result.EntryID || first.Replayed == retry.Replayed {
+			t.Fatalf("%s and its retry: %+v (%v), %+v (%v); want one recorded, one replayed, one entry",
+				shipment, first.Result, first.Err, retry.Result, retry.Err)
+		}
+		want += first.Result.Points
+		refunded := "0"
+		switch {
+		case refund.Err == nil:
+			want += refund.Result.Points
+			refunded = "40"
+		case fault.CodeOf(refund.Err) != fault.UnknownShipment:
+			t.Fatalf("refund of %s: %v, want recorded or unknown shipment", shipment, refund.Err)
+		}
+		var rows int
+		var got string
+		e.Scan(t, `SELECT count(*) OVER (), refunded::text FROM events WHERE shipment_id = '`+shipment+`'`, &rows, &got)
+		if rows != 1 || got != refunded {
+			t.Errorf("%s: %d rows, refunded %s; want one, refunded %s", shipment, rows, got, refunded)
+		}
+	}
+	if got := e.Points("C1").Balance; got != want {
+		t.Errorf("C1 holds %d points, the answers add up to %d", got, want)
+	}
+	e.Reconcile()
+}
