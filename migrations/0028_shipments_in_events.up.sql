@@ -6,8 +6,12 @@
 -- shipments stays, as a view of those rows, so what reads shipments reads
 -- the same columns; refunds and ratings update it through the view (a
 -- simple view is updatable). The service inserts a shipment with its
--- event (loyalty.eventRows); an insert into the view is refused (the
+-- event (loyalty.shipmentRows); an insert into the view is refused (the
 -- event's own columns are missing).
+--
+-- So a server of the release before cannot record a shipment on this
+-- schema (its insert into shipments is refused, and nothing is written):
+-- the README's upgrade note asks to stop those servers before it runs.
 ALTER TABLE events
     ADD COLUMN shipment_id     text,
     ADD COLUMN amount          numeric CHECK (amount > 0),
