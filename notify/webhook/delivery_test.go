@@ -675,3 +675,64 @@ func TestACustomersBacklogGoesInOrderInOneStep(t *testing.T) {
 		t.Errorf("sent %v, want %v", got, want)
 	}
 }
+
+// TestRunDrainsACustomersQueueWithoutAClaimPerDelivery: with a few
+// customers each holding a long queue (what a receiver that was down, or a
+// server killed mid-page, leaves), Run goes on with each customer's next
+// notification once one is accepted, found through that customer's own
+// order, instead of claiming after every batch: a claim reads the due
+// deliveries of every customer, and those behind their customer's first
+// are read in vain. Every notification is delivered, in each customer's
+// order, with a claim per many deliveries (one per batch before: about
+// one per customer's delivery here).
+func TestRunDrainsACustomersQueueWithoutAClaimPerDelivery(t *testing.T) {
+	f := newFixture(t)
+	f.cfg.Workers, f.cfg.Poll, f.cfg.QueueFirst = 8, 20*time.Millisecond, true
+	s := f.service()
+	r := newReceiver(t)
+	f.subscribe(s, r, webhook.Owner{})
+	const customers, each = 3, 120
+	for i := range each {
+		for c := range customers {
+			f.emit(earned(fmt.Sprint("C", c), fmt.Sprint(i+1)))
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ran := make(chan struct{})
+	go func() { s.Run(ctx, func(err error) { t.Error(err) }); close(ran) }()
+	for deadline := time.Now().Add(2 * time.Minute); f.count("status = 'delivered'") < customers*each; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d delivered in two minutes", f.count("status = 'delivered'"), customers*each)
+		}
+	}
+	cancel()
+	<-ran
+	order := map[string][]string{}
+	for _, req := range r.requests() {
+		var env struct {
+			Customer string `json:"customer_id"`
+			Data     struct {
+				Points string `json:"points"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(req.body, &env); err != nil {
+			t.Fatal(err)
+		}
+		order[env.Customer] = append(order[env.Customer], env.Data.Points)
+	}
+	for c := range customers {
+		got := order[fmt.Sprint("C", c)]
+		if len(got) != each {
+			t.Fatalf("C%d got %d requests, want %d", c, len(got), each)
+		}
+		for i, p := range got {
+			if p != fmt.Sprint(i+1) {
+				t.Fatalf("C%d's request %d carries points %s, want %d: out of order", c, i, p, i+1)
+			}
+		}
+	}
+	if n := s.Claims(); n > customers*each/10 {
+		t.Errorf("%d claims for %d deliveries, want at most one per ten", n, customers*each)
+	}
+}

@@ -79,13 +79,26 @@ func (s *Service) Run(ctx context.Context, logf func(err error)) {
 				}
 			}
 			linger.Stop()
-			n := min(s.cfg.Workers-unrecorded+len(batch)-int(s.lateN.Load()), s.cfg.Batch)
-			jobs, err := s.record(bg, batch, false, n)
+			// A customer whose notification was accepted goes on with its
+			// next (chained, found through its own order); a claim, which
+			// reads the due deliveries of every customer, runs only when
+			// the last one may have left some due (more) or at the poll.
+			n := 0
+			if more {
+				n = max(min(s.cfg.Workers-unrecorded+len(batch)-int(s.lateN.Load()), s.cfg.Batch), 0)
+			}
+			jobs, err := s.record(bg, batch, true, n)
 			report("record", err)
 			unrecorded -= len(batch)
 			batch = batch[:0]
 			start(jobs)
-			more = err == nil && len(jobs) >= n
+			claimed := 0
+			for _, j := range jobs {
+				if j.chain == 0 {
+					claimed++
+				}
+			}
+			more = more && err == nil && claimed >= n // a full claim (or none, for want of room): there may be more
 		} else if free := s.cfg.Workers - unrecorded - int(s.lateN.Load()); free > 0 && more {
 			n := min(free, s.cfg.Batch)
 			jobs, err := s.claim(ctx, n)
@@ -333,6 +346,7 @@ func (s *Service) claim(ctx context.Context, limit int) ([]job, error) {
 // the whole of a claim, and the others follow as soon as it has no room
 // or no older ones.
 func (s *Service) queueClaim(b *pgx.Batch, jobs *[]job, now time.Time, limit int) {
+	s.claims.Add(1)
 	until := now.Add(s.cfg.Timeout + 30*time.Second)
 	lease := rand.Int64()
 	// busy counts each owner's (qOwner) sends in flight, once;

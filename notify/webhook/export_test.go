@@ -35,3 +35,6 @@ func (s *Service) RecordAnswers(ctx context.Context, statuses ...int) (int, erro
 	_, err = s.record(ctx, done, false, 0)
 	return len(jobs), err
 }
+
+// Claims is how many claims the service has queued.
+func (s *Service) Claims() int64 { return s.claims.Load() }

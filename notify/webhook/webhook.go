@@ -112,6 +112,9 @@ type Service struct {
 	// was recorded (Run waits for them); lateN is how many there are now.
 	late  sync.WaitGroup
 	lateN atomic.Int64
+	// claims counts the claims queued (queueClaim), each a read of the
+	// due deliveries of every customer: the costly part of dispatching.
+	claims atomic.Int64
 }
 
 // New returns the service on the ledger's database, which must be
