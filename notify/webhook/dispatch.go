@@ -83,9 +83,11 @@ func (s *Service) Run(ctx context.Context, logf func(err error)) {
 			// next (chained, found through its own order); a claim, which
 			// reads the due deliveries of every customer, runs only when
 			// the last one may have left some due (more) or at the poll.
+			// The chained sends take slots the batch frees: the claim
+			// gets the others, so that at most Workers are in flight.
 			n := 0
 			if more {
-				n = max(min(s.cfg.Workers-unrecorded+len(batch)-int(s.lateN.Load()), s.cfg.Batch), 0)
+				n = max(min(s.cfg.Workers-unrecorded+len(batch)-chainable(batch)-int(s.lateN.Load()), s.cfg.Batch), 0)
 			}
 			jobs, err := s.record(bg, batch, true, n)
 			report("record", err)
@@ -683,6 +685,20 @@ FROM unnest($1::bigint[], $5::bool[], $6::int[], $7::bool[], $8::bool[]) AS u(id
 WHERE e.id = u.id
   AND NOT (u.reset AND u.failures = 0 AND e.failures = 0 AND e.circuit = 'closed' AND e.probe_until IS NULL)`,
 		c.ids, breakAfter, now, now.Add(coolDown), c.reset, c.failures, c.probed, c.probeFailed)
+}
+
+// chainable is how many of the customers' next notifications a record of
+// done with chain set may lease at most: one for each customer and
+// endpoint with an accepted send there that is not its maxChain-th in a
+// row (record's test).
+func chainable(done []sent) int {
+	keys := map[chainKey]bool{}
+	for _, x := range done {
+		if x.ok() && x.customer != "" && x.chain+1 < maxChain {
+			keys[chainKey{x.endpoint, x.customer}] = true
+		}
+	}
+	return len(keys)
 }
 
 // chainKey is a customer's notifications to an endpoint.
