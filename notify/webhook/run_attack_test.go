@@ -2,6 +2,7 @@ package webhook_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -74,5 +75,126 @@ func TestRunSendsAtMostWorkersAtOnceWhileChaining(t *testing.T) {
 	<-ran
 	if p := r.max(); p > f.cfg.Workers {
 		t.Errorf("%d requests in flight at once, want at most Workers = %d", p, f.cfg.Workers)
+	}
+}
+
+// orderReceiver answers 500 to the first request of every fifth
+// notification of a customer and 200 otherwise, and notes, per customer,
+// requests in flight at once and the notifications accepted in the order
+// they were.
+type orderReceiver struct {
+	srv      *httptest.Server
+	mu       sync.Mutex
+	inFlight map[string]int
+	overlap  []string
+	tried    map[string]bool  // webhook-ids failed once
+	accepted map[string][]int // by customer, points in the order accepted
+}
+
+func newOrderReceiver(t *testing.T) *orderReceiver {
+	r := &orderReceiver{inFlight: map[string]int{}, tried: map[string]bool{}, accepted: map[string][]int{}}
+	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		var env struct {
+			Customer string `json:"customer_id"`
+			Data     struct {
+				Points string `json:"points"`
+			} `json:"data"`
+		}
+		if err := json.NewDecoder(req.Body).Decode(&env); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		var p int
+		fmt.Sscan(env.Data.Points, &p)
+		id := req.Header.Get("webhook-id")
+		r.mu.Lock()
+		r.inFlight[env.Customer]++
+		if r.inFlight[env.Customer] > 1 {
+			r.overlap = append(r.overlap, fmt.Sprintf("%s's %d", env.Customer, p))
+		}
+		fail := p%5 == 0 && !r.tried[id]
+		r.tried[id] = true
+		r.mu.Unlock()
+		time.Sleep(time.Millisecond)
+		r.mu.Lock()
+		r.inFlight[env.Customer]--
+		if !fail {
+			r.accepted[env.Customer] = append(r.accepted[env.Customer], p)
+		}
+		r.mu.Unlock()
+		if fail {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+// TestTwoRunsKeepEachCustomersOrderThroughFailuresAndPages: two Runs on
+// one database, sending pages straight from the feed while notifications
+// are written and chaining the queue's, with every fifth notification of
+// a customer failed once (retried at once): each customer's notifications
+// are accepted in order (a duplicate may follow, never a later one before
+// an earlier), never two of a customer in flight at once.
+func TestTwoRunsKeepEachCustomersOrderThroughFailuresAndPages(t *testing.T) {
+	for _, queued := range []bool{false, true} {
+		t.Run(fmt.Sprint("QueueFirst=", queued), func(t *testing.T) { twoRunsKeepOrder(t, queued) })
+	}
+}
+
+func twoRunsKeepOrder(t *testing.T, queueFirst bool) {
+	f := newFixture(t)
+	f.cfg.Workers, f.cfg.Poll, f.cfg.BreakAfter, f.cfg.QueueFirst = 6, 10*time.Millisecond, 1000, queueFirst
+	f.cfg.Backoff = func(int) time.Duration { return 0 }
+	r := newOrderReceiver(t)
+	if _, err := f.service().Create(context.Background(), webhook.Owner{}, webhook.EndpointInput{URL: r.srv.URL + "/hook", Types: []string{"points.earned"}}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var runs sync.WaitGroup
+	for range 2 {
+		s := f.service()
+		runs.Add(1)
+		go func() { defer runs.Done(); s.Run(ctx, func(err error) { t.Error(err) }) }()
+	}
+	const customers, each = 5, 60
+	var writers sync.WaitGroup
+	for c := range customers {
+		writers.Add(1)
+		go func() {
+			defer writers.Done()
+			for i := range each {
+				f.emit(earned(fmt.Sprint("C", c), fmt.Sprint(i+1)))
+			}
+		}()
+	}
+	writers.Wait()
+	for deadline := time.Now().Add(2 * time.Minute); f.count("status = 'delivered'") < customers*each; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d delivered in two minutes", f.count("status = 'delivered'"), customers*each)
+		}
+	}
+	cancel()
+	runs.Wait()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.overlap) > 0 {
+		t.Errorf("sent while the customer's earlier one was in flight: %v", r.overlap)
+	}
+	for c := range customers {
+		got, last := r.accepted[fmt.Sprint("C", c)], 0
+		for _, p := range got {
+			if p > last+1 {
+				t.Errorf("C%d: %d accepted after %d: out of order (%v)", c, p, last, got)
+				break
+			}
+			last = max(last, p)
+		}
+		if last != each {
+			t.Errorf("C%d: last accepted %d, want %d", c, last, each)
+		}
 	}
 }
