@@ -198,3 +198,38 @@ func twoRunsKeepOrder(t *testing.T, queueFirst bool) {
 		}
 	}
 }
+
+// TestRunRefillsAnOwnersRoomWithoutWaitingForThePoll: one endpoint, its
+// room (PerEndpoint) smaller than the workers, many customers with one
+// queued notification each. A claim comes back short (the owner's room),
+// and no accepted send has a next to chain: the room each send frees must
+// still be claimed again at once, as Run did before it chained, not at
+// the next poll (120 notifications, 4 a poll: half a minute).
+func TestRunRefillsAnOwnersRoomWithoutWaitingForThePoll(t *testing.T) {
+	f := newFixture(t)
+	f.cfg.Workers, f.cfg.PerEndpoint, f.cfg.Poll, f.cfg.QueueFirst = 8, 4, time.Second, true
+	s := f.service()
+	r := newPeakReceiver(t, 5*time.Millisecond)
+	if _, err := s.Create(context.Background(), webhook.Owner{}, webhook.EndpointInput{URL: r.srv.URL + "/hook", Types: []string{"points.earned"}}); err != nil {
+		t.Fatal(err)
+	}
+	const customers = 120
+	for c := range customers {
+		f.emit(earned(fmt.Sprint("C", c), "1"))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ran := make(chan struct{})
+	go func() { s.Run(ctx, func(err error) { t.Error(err) }); close(ran) }()
+	defer func() { cancel(); <-ran }()
+	began := time.Now()
+	for deadline := began.Add(10 * time.Second); f.count("status = 'delivered'") < customers; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d delivered in 10 s, at most %d at once", f.count("status = 'delivered'"), customers, f.cfg.PerEndpoint)
+		}
+	}
+	t.Logf("%d delivered in %v", customers, time.Since(began))
+	if p := r.max(); p > f.cfg.PerEndpoint {
+		t.Errorf("%d requests in flight at once, want at most PerEndpoint = %d", p, f.cfg.PerEndpoint)
+	}
+}
