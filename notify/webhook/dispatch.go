@@ -91,6 +91,7 @@ func (s *Service) Run(ctx context.Context, logf func(err error)) {
 			}
 			jobs, err := s.record(bg, batch, true, n)
 			report("record", err)
+			recorded := len(batch)
 			unrecorded -= len(batch)
 			batch = batch[:0]
 			start(jobs)
@@ -100,7 +101,11 @@ func (s *Service) Run(ctx context.Context, logf func(err error)) {
 					claimed++
 				}
 			}
-			more = more && err == nil && claimed >= n // a full claim (or none, for want of room): there may be more
+			// A full claim (or none, for want of room) may have left
+			// some due; so may a send whose slot no chained send took (it
+			// failed, or its customer had no next due): the room it
+			// freed, a worker's and its owner's, is claimed at once.
+			more = err == nil && (more && claimed >= n || len(jobs)-claimed < recorded)
 		} else if free := s.cfg.Workers - unrecorded - int(s.lateN.Load()); free > 0 && more {
 			n := min(free, s.cfg.Batch)
 			jobs, err := s.claim(ctx, n)
