@@ -233,3 +233,55 @@ func TestRunRefillsAnOwnersRoomWithoutWaitingForThePoll(t *testing.T) {
 		t.Errorf("%d requests in flight at once, want at most PerEndpoint = %d", p, f.cfg.PerEndpoint)
 	}
 }
+
+// TestRunChainsWithinTheOwnersRoomAndShutsDownRecordingEverything: a
+// partner's room (PerEndpoint) bounds its sends in flight while its
+// customers' queues are chained; and a Run stopped in the middle of
+// them records every send it started: no delivery is left leased.
+func TestRunChainsWithinTheOwnersRoomAndShutsDownRecordingEverything(t *testing.T) {
+	f := newFixture(t)
+	f.cfg.Workers, f.cfg.PerEndpoint, f.cfg.Poll, f.cfg.QueueFirst = 8, 2, 10*time.Millisecond, true
+	s := f.service()
+	r := newPeakReceiver(t, 3*time.Millisecond)
+	if _, err := s.Create(context.Background(), webhook.Owner{}, webhook.EndpointInput{URL: r.srv.URL + "/hook", Types: []string{"points.earned"}}); err != nil {
+		t.Fatal(err)
+	}
+	const customers, each = 6, 60
+	for i := range each {
+		for c := range customers {
+			f.emit(earned(fmt.Sprint("C", c), fmt.Sprint(i+1)))
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ran := make(chan struct{})
+	go func() { s.Run(ctx, func(err error) { t.Error(err) }); close(ran) }()
+	for deadline := time.Now().Add(time.Minute); f.count("status = 'delivered'") < customers*each/2; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d delivered in a minute", f.count("status = 'delivered'"), customers*each)
+		}
+	}
+	cancel()
+	<-ran
+	if n := f.count("lease IS NOT NULL"); n != 0 {
+		t.Errorf("%d deliveries still leased after Run returned", n)
+	}
+	if p := r.max(); p > f.cfg.PerEndpoint {
+		t.Errorf("%d requests in flight at once, want at most PerEndpoint = %d", p, f.cfg.PerEndpoint)
+	}
+	// The rest goes on the next Run, in order.
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	ran = make(chan struct{})
+	go func() { s.Run(ctx, func(err error) { t.Error(err) }); close(ran) }()
+	for deadline := time.Now().Add(time.Minute); f.count("status = 'delivered'") < customers*each; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d delivered in a minute", f.count("status = 'delivered'"), customers*each)
+		}
+	}
+	cancel()
+	<-ran
+	if n := f.count("attempts <> 1"); n != 0 {
+		t.Errorf("%d deliveries not delivered at their first attempt: a send was lost or repeated", n)
+	}
+}
