@@ -285,3 +285,61 @@ func TestRunChainsWithinTheOwnersRoomAndShutsDownRecordingEverything(t *testing.
 		t.Errorf("%d deliveries not delivered at their first attempt: a send was lost or repeated", n)
 	}
 }
+
+// TestRunStopsChainingWhenTheCircuitOpens: customers' queues are being
+// chained when the endpoint starts failing; once its circuit is open
+// (before its cool-down ends, the clock frozen) no chain or claim sends to
+// it any more: what was in flight when it opened, Workers at most, ends,
+// and nothing follows.
+func TestRunStopsChainingWhenTheCircuitOpens(t *testing.T) {
+	f := newFixture(t)
+	f.cfg.Workers, f.cfg.Poll, f.cfg.QueueFirst = 4, 10*time.Millisecond, true
+	s := f.service()
+	r := newReceiver(t)
+	e := f.subscribe(s, r, webhook.Owner{})
+	const customers, each = 4, 60
+	for i := range each {
+		for c := range customers {
+			f.emit(earned(fmt.Sprint("C", c), fmt.Sprint(i+1)))
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ran := make(chan struct{})
+	go func() { s.Run(ctx, func(err error) { t.Error(err) }); close(ran) }()
+	defer func() { cancel(); <-ran }()
+	for deadline := time.Now().Add(time.Minute); f.count("status = 'delivered'") < 20; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("nothing delivered in a minute")
+		}
+	}
+	r.set("fail")
+	open := func() bool {
+		var circuit string
+		if err := f.pool.QueryRow(context.Background(), `SELECT circuit FROM webhook_endpoints WHERE id = $1`, e.ID).Scan(&circuit); err != nil {
+			t.Fatal(err)
+		}
+		return circuit == "open"
+	}
+	for deadline := time.Now().Add(time.Minute); !open(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the circuit did not open in a minute")
+		}
+	}
+	var failed int
+	for _, q := range r.requests() {
+		if q.status != http.StatusOK {
+			failed++
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // 30 polls
+	var after int
+	for _, q := range r.requests() {
+		if q.status != http.StatusOK {
+			after++
+		}
+	}
+	if after-failed > f.cfg.Workers {
+		t.Errorf("%d requests after the circuit opened, want at most the %d in flight then", after-failed, f.cfg.Workers)
+	}
+}
