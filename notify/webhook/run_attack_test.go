@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -341,5 +342,46 @@ func TestRunStopsChainingWhenTheCircuitOpens(t *testing.T) {
 	}
 	if after-failed > f.cfg.Workers {
 		t.Errorf("%d requests after the circuit opened, want at most the %d in flight then", after-failed, f.cfg.Workers)
+	}
+}
+
+// TestRunWaitsIdleWhilePagesSendsTakeEveryWorker: a page's sends still in
+// flight when it was recorded (lateN) take workers; while they take them
+// all, Run has nothing to claim and must wait (for a send, or the poll),
+// not go round its loop without pause.
+func TestRunWaitsIdleWhilePagesSendsTakeEveryWorker(t *testing.T) {
+	f := newFixture(t)
+	f.cfg.Workers, f.cfg.Poll, f.cfg.Timeout = 2, 50*time.Millisecond, 10*time.Second
+	s := f.service()
+	r := newReceiver(t)
+	r.set("held")
+	f.subscribe(s, r, webhook.Owner{})
+	f.emit(earned("C1", "1"))
+	f.emit(earned("C2", "1"))
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { s.Run(ctx, func(err error) { t.Error(err) }); close(ran) }()
+	defer func() { cancel(); <-ran }()
+	defer func() { r.release <- http.StatusOK; r.release <- http.StatusOK }()
+	<-r.arrived
+	<-r.arrived
+	// The page is recorded 2 s (directBudget) after its sends began.
+	for deadline := time.Now().Add(time.Minute); f.count("lease IS NOT NULL") < 2; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the page was not recorded in a minute")
+		}
+	}
+	cpu := func() time.Duration {
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+			t.Fatal(err)
+		}
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	before, began := cpu(), time.Now()
+	time.Sleep(time.Second)
+	used, wall := cpu()-before, time.Since(began)
+	if used > wall/3 {
+		t.Errorf("%v of CPU in %v while every worker was a page's: Run spins", used, wall)
 	}
 }
