@@ -113,8 +113,8 @@ func (s *Service) Run(ctx context.Context, logf func(err error)) {
 			start(jobs)
 			more = len(jobs) >= n
 		}
-		if more && unrecorded < s.cfg.Workers {
-			continue // more may be due
+		if more && unrecorded+int(s.lateN.Load()) < s.cfg.Workers {
+			continue // more may be due, and there is a worker to send it
 		}
 		select {
 		case <-ctx.Done():
