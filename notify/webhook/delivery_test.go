@@ -692,22 +692,10 @@ func TestRunDrainsACustomersQueueWithoutAClaimPerDelivery(t *testing.T) {
 	r := newReceiver(t)
 	f.subscribe(s, r, webhook.Owner{})
 	const customers, each = 3, 120
-	for i := range each {
-		for c := range customers {
-			f.emit(earned(fmt.Sprint("C", c), fmt.Sprint(i+1)))
-		}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ran := make(chan struct{})
-	go func() { s.Run(ctx, func(err error) { t.Error(err) }); close(ran) }()
-	for deadline := time.Now().Add(2 * time.Minute); f.count("status = 'delivered'") < customers*each; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d delivered in two minutes", f.count("status = 'delivered'"), customers*each)
-		}
-	}
-	cancel()
-	<-ran
+	f.emitQueues(customers, each)
+	stop := run(t, s)
+	f.waitDelivered(customers*each, 2*time.Minute)
+	stop()
 	order := map[string][]string{}
 	for _, req := range r.requests() {
 		var env struct {

@@ -2,6 +2,7 @@ package webhook_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -235,4 +236,36 @@ func (f *fixture) count(where string, args ...any) int {
 		f.t.Fatal(err)
 	}
 	return n
+}
+
+// emitQueues emits each points.earned notification for each of customers
+// C0, C1, ..., round after round: a customer's i-th carries points i+1, so
+// that the order it arrived in can be read back.
+func (f *fixture) emitQueues(customers, each int) {
+	f.t.Helper()
+	for i := range each {
+		for c := range customers {
+			f.emit(earned(fmt.Sprint("C", c), fmt.Sprint(i+1)))
+		}
+	}
+}
+
+// run runs s.Run until stop is called, which waits for it to return; an
+// error it reports fails the test.
+func run(t *testing.T, s *webhook.Service) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { s.Run(ctx, func(err error) { t.Error(err) }); close(ran) }()
+	return func() { cancel(); <-ran }
+}
+
+// waitDelivered polls the database until n deliveries are delivered, and
+// fails the test when that takes longer than within.
+func (f *fixture) waitDelivered(n int, within time.Duration) {
+	f.t.Helper()
+	for deadline := time.Now().Add(within); f.count("status = 'delivered'") < n; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			f.t.Fatalf("%d of %d delivered in %v", f.count("status = 'delivered'"), n, within)
+		}
+	}
 }

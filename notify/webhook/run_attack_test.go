@@ -58,22 +58,10 @@ func TestRunSendsAtMostWorkersAtOnceWhileChaining(t *testing.T) {
 		t.Fatal(err)
 	}
 	const customers, each = 16, 8
-	for i := range each {
-		for c := range customers {
-			f.emit(earned(fmt.Sprint("C", c), fmt.Sprint(i+1)))
-		}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ran := make(chan struct{})
-	go func() { s.Run(ctx, func(err error) { t.Error(err) }); close(ran) }()
-	for deadline := time.Now().Add(2 * time.Minute); f.count("status = 'delivered'") < customers*each; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d delivered in two minutes", f.count("status = 'delivered'"), customers*each)
-		}
-	}
-	cancel()
-	<-ran
+	f.emitQueues(customers, each)
+	stop := run(t, s)
+	f.waitDelivered(customers*each, 2*time.Minute)
+	stop()
 	if p := r.max(); p > f.cfg.Workers {
 		t.Errorf("%d requests in flight at once, want at most Workers = %d", p, f.cfg.Workers)
 	}
@@ -248,22 +236,10 @@ func TestRunChainsWithinTheOwnersRoomAndShutsDownRecordingEverything(t *testing.
 		t.Fatal(err)
 	}
 	const customers, each = 6, 60
-	for i := range each {
-		for c := range customers {
-			f.emit(earned(fmt.Sprint("C", c), fmt.Sprint(i+1)))
-		}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ran := make(chan struct{})
-	go func() { s.Run(ctx, func(err error) { t.Error(err) }); close(ran) }()
-	for deadline := time.Now().Add(time.Minute); f.count("status = 'delivered'") < customers*each/2; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d delivered in a minute", f.count("status = 'delivered'"), customers*each)
-		}
-	}
-	cancel()
-	<-ran
+	f.emitQueues(customers, each)
+	stop := run(t, s)
+	f.waitDelivered(customers*each/2, time.Minute)
+	stop()
 	if n := f.count("lease IS NOT NULL"); n != 0 {
 		t.Errorf("%d deliveries still leased after Run returned", n)
 	}
@@ -271,17 +247,9 @@ func TestRunChainsWithinTheOwnersRoomAndShutsDownRecordingEverything(t *testing.
 		t.Errorf("%d requests in flight at once, want at most PerEndpoint = %d", p, f.cfg.PerEndpoint)
 	}
 	// The rest goes on the next Run, in order.
-	ctx, cancel = context.WithCancel(context.Background())
-	defer cancel()
-	ran = make(chan struct{})
-	go func() { s.Run(ctx, func(err error) { t.Error(err) }); close(ran) }()
-	for deadline := time.Now().Add(time.Minute); f.count("status = 'delivered'") < customers*each; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d delivered in a minute", f.count("status = 'delivered'"), customers*each)
-		}
-	}
-	cancel()
-	<-ran
+	stop = run(t, s)
+	f.waitDelivered(customers*each, time.Minute)
+	stop()
 	if n := f.count("attempts <> 1"); n != 0 {
 		t.Errorf("%d deliveries not delivered at their first attempt: a send was lost or repeated", n)
 	}
@@ -299,21 +267,9 @@ func TestRunStopsChainingWhenTheCircuitOpens(t *testing.T) {
 	r := newReceiver(t)
 	e := f.subscribe(s, r, webhook.Owner{})
 	const customers, each = 4, 60
-	for i := range each {
-		for c := range customers {
-			f.emit(earned(fmt.Sprint("C", c), fmt.Sprint(i+1)))
-		}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ran := make(chan struct{})
-	go func() { s.Run(ctx, func(err error) { t.Error(err) }); close(ran) }()
-	defer func() { cancel(); <-ran }()
-	for deadline := time.Now().Add(time.Minute); f.count("status = 'delivered'") < 20; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("nothing delivered in a minute")
-		}
-	}
+	f.emitQueues(customers, each)
+	defer run(t, s)()
+	f.waitDelivered(20, time.Minute)
 	r.set("fail")
 	open := func() bool {
 		var circuit string
@@ -358,10 +314,7 @@ func TestRunWaitsIdleWhilePagesSendsTakeEveryWorker(t *testing.T) {
 	f.subscribe(s, r, webhook.Owner{})
 	f.emit(earned("C1", "1"))
 	f.emit(earned("C2", "1"))
-	ctx, cancel := context.WithCancel(context.Background())
-	ran := make(chan struct{})
-	go func() { s.Run(ctx, func(err error) { t.Error(err) }); close(ran) }()
-	defer func() { cancel(); <-ran }()
+	defer run(t, s)()
 	defer func() { r.release <- http.StatusOK; r.release <- http.StatusOK }()
 	<-r.arrived
 	<-r.arrived
