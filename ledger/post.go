@@ -295,33 +295,17 @@ func (l *Ledger) post(ctx context.Context, db batcher, in EntryInput, lines []li
 // once the batch is sent, and how far its statements went.
 type queuedEntry struct {
 	entry    *Entry
-	lines    []line
 	applied  int      // balance rows updated
 	lotsDone []string // lot statements that succeeded, by account
 }
 
-// complete reports whether every statement of the entry succeeded: its
-// postings were read back and each of its lot statements ran.
-func (q *queuedEntry) complete() bool {
-	if len(q.entry.Postings) == 0 || q.entry.Postings[len(q.entry.Postings)-1].ID == 0 {
-		return false
-	}
-	lots := 0
-	for _, ln := range q.lines {
-		if ln.spec.hasLots() {
-			lots++
-		}
-	}
-	return len(q.lotsDone) == lots
-}
-
 // queuePost queues into batch the statements that record the entry; with
-// deferring, its platform lines are left to the caller (Tx.PostEach adds
+// deferring, its platform lines are left to the caller (Tx.Post adds
 // them to the transaction's platform sums once the batch succeeds).
 func (l *Ledger) queuePost(batch *pgx.Batch, in EntryInput, lines []line, hash []byte, bucket int, now time.Time,
 	deferring bool) *queuedEntry {
 	var (
-		q       = &queuedEntry{lines: lines}
+		q       = &queuedEntry{}
 		eff     *time.Time
 		key     *string
 		codes   = make([]string, len(lines))
@@ -410,65 +394,42 @@ func (l *Ledger) queuePost(batch *pgx.Batch, in EntryInput, lines []line, hash [
 	return q
 }
 
-// PostEach records the entries as part of the transaction, in order, in
-// one round trip, each with the statements Ledger.Post sends for one entry
-// but for the platform accounts (applied at the transaction's end): for a
-// caller that writes a group of entries it has checked (a group of
-// redemptions), where a refusal of any one fails the whole call (and the
-// caller writes them one by one, each in a savepoint, to find out which).
-// It does not replay: callers that need idempotency keep their own key in
-// the same transaction.
+// Post records the entry as part of the transaction, with the statements
+// Ledger.Post sends but for the platform accounts' (applied at the
+// transaction's end, in account order). It does not replay: callers that
+// need idempotency keep their own key in the same transaction.
 //
-// Errors: as Ledger.Post, for the first entry that failed, but
-// fault.IdempotencyConflict for any reused key.
-func (tx *Tx) PostEach(ctx context.Context, ins []EntryInput) ([]*Entry, error) {
-	all := make([][]line, len(ins))
-	for i, in := range ins {
-		lines, err := validate(in)
-		if err != nil {
-			return nil, err
-		}
-		all[i] = lines
-	}
-	var (
-		batch  pgx.Batch
-		queued = make([]*queuedEntry, len(ins))
-	)
-	for i, in := range ins {
-		if len(in.Metadata) == 0 {
-			in.Metadata = []byte(`{}`)
-		}
-		hash := in.RequestHash
-		if hash == nil {
-			hash = hashInput(in)
-		}
-		queued[i] = tx.l.queuePost(&batch, in, all[i], hash, tx.bucket, tx.now, true)
-	}
-	if err := tx.SendBatch(ctx, &batch).Close(); err != nil {
-		for _, q := range queued {
-			if !q.complete() {
-				if fault.UniqueViolation(err, "entries_idempotency_key_key") {
-					return nil, fault.Errorf(fault.IdempotencyConflict, "this idempotency key was already used")
-				}
-				return nil, postError(lotError(err, q.lines, q.lotsDone), q.lines, q.applied)
-			}
-		}
+// Errors: as Ledger.Post, but fault.IdempotencyConflict for any reused key.
+func (tx *Tx) Post(ctx context.Context, in EntryInput) (*Entry, error) {
+	lines, err := validate(in)
+	if err != nil {
 		return nil, err
 	}
-	entries := make([]*Entry, len(ins))
-	for i, q := range queued {
-		entries[i] = q.entry
-		for _, ln := range q.lines {
-			if isPlatform(ln.code) {
-				tx.platform.add(ln.code, ln.amount)
-			}
-			if _, ok := tx.l.known.Load(ln.code); !ok {
-				tx.codes = append(tx.codes, ln.code) // may have been opened: known once committed
-			}
+	if len(in.Metadata) == 0 {
+		in.Metadata = []byte(`{}`)
+	}
+	hash := in.RequestHash
+	if hash == nil {
+		hash = hashInput(in)
+	}
+	var batch pgx.Batch
+	q := tx.l.queuePost(&batch, in, lines, hash, tx.bucket, tx.now, true)
+	if err := tx.SendBatch(ctx, &batch).Close(); err != nil {
+		if fault.UniqueViolation(err, "entries_idempotency_key_key") {
+			return nil, fault.Errorf(fault.IdempotencyConflict, "this idempotency key was already used")
+		}
+		return nil, postError(lotError(err, lines, q.lotsDone), lines, q.applied)
+	}
+	for _, ln := range lines {
+		if isPlatform(ln.code) {
+			tx.platform.add(ln.code, ln.amount)
+		}
+		if _, ok := tx.l.known.Load(ln.code); !ok {
+			tx.codes = append(tx.codes, ln.code) // may have been opened: known once committed
 		}
 	}
-	tx.posted += int64(len(ins))
-	return entries, nil
+	tx.posted++
+	return q.entry, nil
 }
 
 // postError turns the database's refusals into domain errors.

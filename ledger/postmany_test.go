@@ -289,16 +289,27 @@ func TestPostManyRefusesADebitBelowZeroThatALaterCreditWouldCover(t *testing.T) 
 	}
 }
 
-// PostEach records entries as Tx.Post records each, lot draws included, in
-// one call; a refusal of any one fails the whole call, naming the account
-// of the first entry that failed.
-func TestPostEachRecordsEachEntryOrNone(t *testing.T) {
+// Tx.Post records entries one after another in one transaction, lot draws
+// included; a refusal of any one fails the transaction, naming the account
+// of the entry that failed, and nothing of it is written.
+func TestTxPostRecordsEachEntryOrNone(t *testing.T) {
+	postAll := func(tx *ledger.Tx, ins ...ledger.EntryInput) ([]*ledger.Entry, error) {
+		var entries []*ledger.Entry
+		for _, in := range ins {
+			e, err := tx.Post(context.Background(), in)
+			if err != nil {
+				return nil, err
+			}
+			entries = append(entries, e)
+		}
+		return entries, nil
+	}
 	l, pool := newLedger(t)
 	ctx := context.Background()
 	mustPost(t, l, earn("C1", "50"))
 	var entries []*ledger.Entry
 	if err := l.InTx(ctx, func(tx *ledger.Tx) (err error) {
-		entries, err = tx.PostEach(ctx, []ledger.EntryInput{redeem("C1", "20"), earn("C2", "5"), redeem("C1", "30")})
+		entries, err = postAll(tx, redeem("C1", "20"), earn("C2", "5"), redeem("C1", "30"))
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -308,7 +319,7 @@ func TestPostEachRecordsEachEntryOrNone(t *testing.T) {
 	}
 	mustPost(t, l, earn("C1", "10"))
 	err := l.InTx(ctx, func(tx *ledger.Tx) error {
-		_, err := tx.PostEach(ctx, []ledger.EntryInput{redeem("C1", "4"), redeem("C1", "7")})
+		_, err := postAll(tx, redeem("C1", "4"), redeem("C1", "7"))
 		return err
 	})
 	wantCode(t, err, fault.InsufficientFunds)

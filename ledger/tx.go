@@ -116,18 +116,6 @@ func (p platformSums) queue(b *pgx.Batch, bucket int) {
 // time of everything in it.
 func (tx *Tx) Now() time.Time { return tx.now }
 
-// Post records the entry as part of the transaction. It does not replay:
-// callers that need idempotency keep their own key in the same transaction.
-//
-// Errors: as Ledger.Post, but fault.IdempotencyConflict for any reused key.
-func (tx *Tx) Post(ctx context.Context, in EntryInput) (*Entry, error) {
-	entries, err := tx.PostEach(ctx, []EntryInput{in})
-	if err != nil {
-		return nil, err
-	}
-	return entries[0], nil
-}
-
 // OpenAccounts creates the accounts, as the chart defines them, that do not
 // exist yet (with their balance row when they may not go negative), so
 // that the first entries on them need not.
