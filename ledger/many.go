@@ -105,9 +105,7 @@ func (tx *Tx) PostMany(ctx context.Context, ins []EntryInput, ids []int64, then 
 	}
 	if err := tx.SendBatch(ctx, &batch).Close(); err != nil {
 		if fault.CheckViolation(err, "lots_available") {
-			code := fault.Detail(err)
-			return &fault.Error{Code: fault.InsufficientFunds, Account: code,
-				Message: "account " + quote(code) + " has too few available points (pending and expired points cannot be spent)"}
+			return pointsLacking(fault.Detail(err)) // draw_lots_many's DETAIL: the account
 		}
 		return postError(err, nil, 0)
 	}

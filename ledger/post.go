@@ -270,11 +270,17 @@ func lotError(err error, lines []line, done []string) error {
 	}
 	for _, ln := range lines {
 		if ln.spec.hasLots() && !ln.amount.IsPositive() && !slices.Contains(done, ln.code) {
-			return &fault.Error{Code: fault.InsufficientFunds, Account: ln.code,
-				Message: "account " + quote(ln.code) + " has too few available points (pending and expired points cannot be spent)"}
+			return pointsLacking(ln.code)
 		}
 	}
 	return err
+}
+
+// pointsLacking is the refusal of a debit of the points account code that
+// its available lots cannot cover.
+func pointsLacking(code string) error {
+	return &fault.Error{Code: fault.InsufficientFunds, Account: code,
+		Message: "account " + quote(code) + " has too few available points (pending and expired points cannot be spent)"}
 }
 
 // post records the entry through db in one batch (queuePost), at now: when
