@@ -92,7 +92,7 @@ const (
 	qLimitLock = `SELECT c.id FROM (SELECT id FROM (SELECT DISTINCT u.id FROM unnest($1::text[]) AS u (id)) d ORDER BY id COLLATE "C") ids
 CROSS JOIN LATERAL (SELECT id FROM customers WHERE id = ids.id FOR UPDATE) c`
 	// The entry ids (ledger.QueueEntryIDs).
-	qLimitIDs = `SELECT nextval(pg_get_serial_sequence('entries', 'id')) FROM generate_series(1, $1::int)`
+	qLimitIDs = `SELECT nextval((SELECT pg_get_serial_sequence('entries', 'id')::regclass)) FROM generate_series(1, $1::int)`
 )
 
 // The second round trip: one statement per table, then the commit. In
