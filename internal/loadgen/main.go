@@ -39,7 +39,7 @@ var (
 
 	maxErrorRate = flag.Float64("max-error-rate", 0.001, "the run fails when a scenario's errors exceed this share of its requests (events, for batches)")
 	quick        = flag.Bool("quick", false, "a smoke run: one run of 3 s per scenario, 1,000 customers, 100,000 postings; the report says it is not a measurement")
-	profile      = flag.String("profile", "", "after the measurements, profile scenarios 1, 1w, 3 and 4, those -only names (server CPU profile, pg_stat_statements, what sessions wait on) and write the profiles to this file (and each server CPU profile to FILE.<scenario>.pprof)")
+	profile      = flag.String("profile", "", "after the measurements, profile scenarios 1, 1w, 3, 3L and 4, those -only names (server CPU profile, pg_stat_statements, what sessions wait on; 3L has no server) and write the profiles to this file (and each server CPU profile to FILE.<scenario>.pprof)")
 	// The load generator needs a third of a core; on one P it leaves the
 	// rest to the server and the database, and its scheduler spins less.
 	procs        = flag.Int("procs", 1, "GOMAXPROCS of the load generator (0: Go's default)")
@@ -108,17 +108,17 @@ func run(ctx context.Context) error {
 		}
 		rep.rounds = append(rep.rounds, one)
 	}
-	if want(8) {
-		if err := env.dropLimit(ctx); err != nil {
-			return fmt.Errorf("dropping the limit's database: %w", err)
-		}
-	}
 	if want(3) {
 		fp, err := footprintPass(ctx, env)
 		if err != nil {
 			return fmt.Errorf("footprint: %w", err)
 		}
 		rep.footprint = &fp
+	}
+	if want(8) && want(5) { // else after the profiling pass, which profiles 3L too
+		if err := env.dropLimit(ctx); err != nil {
+			return fmt.Errorf("dropping the limit's database: %w", err)
+		}
 	}
 	if want(5) {
 		logf("scenario 5: seeding %d postings", *postings)
@@ -149,6 +149,11 @@ func run(ctx context.Context) error {
 			return fmt.Errorf("profiling pass: %w", err)
 		}
 		rep.profiled = *profile
+	}
+	if want(8) && !want(5) {
+		if err := env.dropLimit(ctx); err != nil {
+			return fmt.Errorf("dropping the limit's database: %w", err)
+		}
 	}
 	rep.elapsed = time.Since(started)
 	text := rep.render()
@@ -213,7 +218,7 @@ func measureRun(ctx context.Context, env *bench) (round, error) {
 		default:
 			m = drive(s.name, env.client, env.srv, s.clients, *duration, s.next)
 		}
-		if s.n == 1 || s.n == 6 || s.n == 4 {
+		if s.n != 7 { // 1s: measured above, between its restarts
 			one.cpu[s.n] = cpuNow(env).since(before)
 		}
 		if s.n == 3 || s.n == 8 {

@@ -20,27 +20,37 @@ func (t ticks) plus(o ticks) ticks {
 // and this load generator.
 type cpuSnapshot struct {
 	postgres                  map[string]int64 // by pid
+	reaped                    int64            // of the postmaster's children that exited and were waited for
 	server, loadgen, receiver int64
 }
 
 // procStat is a process's parent and its CPU time so far.
 func procStat(pid string) (ppid string, n int64, ok bool) {
+	ppid, n, _, ok = procTimes(pid)
+	return ppid, n, ok
+}
+
+// procTimes is a process's parent, its CPU time so far, and that of its
+// children that exited and were waited for.
+func procTimes(pid string) (ppid string, n, children int64, ok bool) {
 	data, err := os.ReadFile("/proc/" + pid + "/stat")
 	if err != nil {
-		return "", 0, false
+		return "", 0, 0, false
 	}
 	s := string(data)
 	close := strings.LastIndexByte(s, ')')
 	if close < 0 || close+2 > len(s) {
-		return "", 0, false
+		return "", 0, 0, false
 	}
 	fields := strings.Fields(s[close+2:])
-	if len(fields) < 13 {
-		return "", 0, false
+	if len(fields) < 15 {
+		return "", 0, 0, false
 	}
-	u, _ := strconv.ParseInt(fields[11], 10, 64)
-	k, _ := strconv.ParseInt(fields[12], 10, 64)
-	return fields[1], u + k, true
+	var t [4]int64 // utime, stime, cutime, cstime
+	for i := range t {
+		t[i], _ = strconv.ParseInt(fields[11+i], 10, 64)
+	}
+	return fields[1], t[0] + t[1], t[2] + t[3], true
 }
 
 // cpuNow reads the CPU time so far of the run's own PostgreSQL (its
@@ -48,8 +58,8 @@ func procStat(pid string) (ppid string, n int64, ok bool) {
 // machine), the server and this load generator.
 func cpuNow(env *bench) cpuSnapshot {
 	c := cpuSnapshot{postgres: map[string]int64{}}
-	if _, n, ok := procStat(env.postmaster); ok {
-		c.postgres[env.postmaster] = n
+	if _, n, reaped, ok := procTimes(env.postmaster); ok {
+		c.postgres[env.postmaster], c.reaped = n, reaped
 	}
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
@@ -65,14 +75,21 @@ func cpuNow(env *bench) cpuSnapshot {
 	return c
 }
 
-// since is the CPU time spent between then and c, process by process: a
-// PostgreSQL backend that exited in between (say pgbench's, or a
-// checkpoint's connection) is not counted, one that started is counted
-// whole.
+// since is the CPU time spent between then and c, process by process. A
+// PostgreSQL backend that started in between is counted whole; one that
+// exited in between (scenario 3L's connections, closed when it ends) is
+// counted through the postmaster's reaped children, less what it had
+// spent by then.
 func (c cpuSnapshot) since(then cpuSnapshot) ticks {
 	t := ticks{server: c.server - then.server, loadgen: c.loadgen - then.loadgen, receiver: c.receiver - then.receiver}
 	for pid, n := range c.postgres {
 		t.postgres += n - then.postgres[pid]
+	}
+	t.postgres += c.reaped - then.reaped
+	for pid, n := range then.postgres {
+		if _, alive := c.postgres[pid]; !alive {
+			t.postgres -= n
+		}
 	}
 	return t
 }

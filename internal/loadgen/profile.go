@@ -17,16 +17,19 @@ import (
 )
 
 // profiled are the scenarios the profiling pass runs (those of them -only
-// names, with -only).
-var profiled = []int{1, 6, 3, 4}
+// names, with -only). 3L (8) has no server: its statements are read from
+// its own database, to be set beside scenario 3's; it is left out when
+// scenario 5 ran (its database is dropped before 5d's standby copies the
+// cluster).
+var profiled = []int{1, 6, 3, 8, 4}
 
-// profilePass runs scenarios 1, 1w, 3 and 4 once more, after the
+// profilePass runs scenarios 1, 1w, 3, 3L and 4 once more, after the
 // measurements, under the server's CPU profiler, with pg_stat_statements
 // tracking and PostgreSQL's sessions sampled for what they wait on, and
 // writes what they show to path. Its throughputs are not results: the
 // profilers cost time.
 func profilePass(ctx context.Context, env *bench, path string) error {
-	logf("profiling pass (not measured): scenarios 1, 1w, 3 and 4 (those -only names) under the profilers")
+	logf("profiling pass (not measured): scenarios 1, 1w, 3, 3L and 4 (those -only names) under the profilers")
 	if err := env.query(ctx, func(conn *pgx.Conn) error {
 		for _, q := range []string{
 			`ALTER SYSTEM SET compute_query_id = on`,
@@ -55,27 +58,42 @@ func profilePass(ctx context.Context, env *bench, path string) error {
 	fmt.Fprintf(&b, "# Profiles of `make bench` scenarios (%s)\n\nTaken by `go run ./internal/loadgen -profile` after its measurements, "+
 		"under the profilers; the figures here are not measurements.\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	for _, s := range scenarios() {
-		if !slices.Contains(profiled, s.n) || !want(s.n) {
+		if !slices.Contains(profiled, s.n) || !want(s.n) || s.n == 8 && env.limit.url == "" {
 			continue
 		}
 		if err := env.resetStatements(ctx); err != nil {
 			return err
 		}
 		top, waits := make(chan string, 1), make(chan string, 1)
-		go func() {
-			top <- cpuProfile(env.srv, *duration-time.Second, fmt.Sprintf("%s.%s.pprof", *profile, label(s.n)))
-		}()
-		go func() { waits <- env.sampleWaits(ctx, *duration-time.Second) }()
+		db := env.url
+		if s.n == 8 {
+			db = env.limit.url
+			if err := onConn(ctx, db, func(conn *pgx.Conn) error {
+				_, err := conn.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS pg_stat_statements`)
+				return err
+			}); err != nil {
+				return err
+			}
+			top <- "no server: the load is SQL alone\n"
+		} else {
+			go func() {
+				top <- cpuProfile(env.srv, *duration-time.Second, fmt.Sprintf("%s.%s.pprof", *profile, label(s.n)))
+			}()
+		}
+		go func() { waits <- sampleWaits(ctx, db, *duration-time.Second) }()
 		s.name += " (profiled)"
 		var m measure
-		if s.n == 6 {
+		switch s.n {
+		case 6:
 			if m, err = withWebhook(env, s); err != nil {
 				return err
 			}
-		} else {
+		case 8:
+			m = driveLimit(s.name, env.limit, s.clients, *duration)
+		default:
 			m = drive(s.name, env.client, env.srv, s.clients, *duration, s.next)
 		}
-		stmts, err := env.topStatements(ctx)
+		stmts, err := topStatements(ctx, db)
 		if err != nil {
 			return err
 		}
@@ -89,13 +107,14 @@ func profilePass(ctx context.Context, env *bench, path string) error {
 	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
 
-// sampleWaits samples, every 10 ms for d, what the service's sessions are
-// doing (their state and wait event, and the statement of those waiting on
-// a lock), and answers the counts as a table, the most frequent first.
-func (env *bench) sampleWaits(ctx context.Context, d time.Duration) string {
+// sampleWaits samples, every 10 ms for d, what the sessions on the
+// database at url are doing (their state and wait event, and the statement
+// of those waiting on a lock), and answers the counts as a table, the most
+// frequent first.
+func sampleWaits(ctx context.Context, url string, d time.Duration) string {
 	counts := map[string]int{}
 	samples := 0
-	err := env.query(ctx, func(conn *pgx.Conn) error {
+	err := onConn(ctx, url, func(conn *pgx.Conn) error {
 		tick := time.NewTicker(10 * time.Millisecond)
 		defer tick.Stop()
 		for end := time.Now().Add(d); time.Now().Before(end); <-tick.C {
@@ -141,11 +160,11 @@ func (env *bench) resetStatements(ctx context.Context) error {
 	})
 }
 
-// topStatements is the statements that took the most database time since
-// the last reset, as a table.
-func (env *bench) topStatements(ctx context.Context) (string, error) {
+// topStatements is the statements on the database at url that took the
+// most time since the last reset, as a table.
+func topStatements(ctx context.Context, url string) (string, error) {
 	var b strings.Builder
-	err := env.query(ctx, func(conn *pgx.Conn) error {
+	err := onConn(ctx, url, func(conn *pgx.Conn) error {
 		rows, err := conn.Query(ctx, `SELECT calls, round(total_exec_time)::bigint, round(total_plan_time)::bigint,
     round(100 * (total_exec_time + total_plan_time) / nullif(sum(total_exec_time + total_plan_time) OVER (), 0))::int,
     round(1000 * mean_exec_time)::bigint, rows, regexp_replace(query, '\s+', ' ', 'g')

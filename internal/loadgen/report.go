@@ -374,11 +374,11 @@ func (rep *report) render() string {
 
 	b.WriteString("\n## Profiles\n\nNo profiler ran during the measurements above. ")
 	if rep.profiled != "" {
-		fmt.Fprintf(&b, "A profiling pass ran after them (scenarios 1, 1w and 3 under the server's CPU profiler and pg_stat_statements); "+
+		fmt.Fprintf(&b, "A profiling pass ran after them (scenarios 1, 1w, 3 and 4 under the server's CPU profiler and pg_stat_statements, 3L under pg_stat_statements); "+
 			"its output is in `%s`, and none of its figures is a result.\n", rep.profiled)
 	} else {
-		b.WriteString("`make bench BENCHFLAGS='-profile FILE'` adds a pass after them that runs scenarios 1, 1w and 3 under the server's CPU profiler " +
-			"and pg_stat_statements and writes what they show to FILE, not here.\n")
+		b.WriteString("`make bench BENCHFLAGS='-profile FILE'` adds a pass after them that runs scenarios 1, 1w, 3 and 4 under the server's CPU profiler " +
+			"and pg_stat_statements (3L under pg_stat_statements) and writes what they show to FILE, not here.\n")
 	}
 	return b.String()
 }
@@ -557,11 +557,12 @@ func (rep *report) renderTargets(b *strings.Builder) {
 	fmt.Fprintf(b, "| no error in any scenario | %s of %s | %s |\n", thousands(failed), thousands(total), met(failed == 0))
 }
 
-// renderCPU writes where the CPU time of scenarios 1, 1w, 1s and 4 went,
-// over all their runs.
+// renderCPU writes where the CPU time of scenarios 1, 1w, 1s, 3, 3L and 4
+// went, over all their runs: 3 beside 3L shows what the service adds to
+// the rows' own cost, tier by tier.
 func (rep *report) renderCPU(b *strings.Builder) {
 	title := false
-	for _, n := range []int{1, 6, 7, 4} {
+	for _, n := range []int{1, 6, 7, 3, 8, 4} {
 		var cpu ticks
 		var d time.Duration
 		var events int64
@@ -582,16 +583,7 @@ func (rep *report) renderCPU(b *strings.Builder) {
 			title = true
 		}
 		per := func(t int64) string { return fmt.Sprintf("%.0f µs", float64(t)/100/float64(events)*1e6) }
-		name := "1"
-		if n == 6 {
-			name = "1w"
-		}
-		if n == 7 {
-			name = "1s"
-		}
-		if n == 4 {
-			name = "4 (per request)"
-		}
+		name := map[int]string{1: "1", 6: "1w", 7: "1s", 3: "3", 8: "3L (no server: what it shows is idle)", 4: "4 (per request)"}[n]
 		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %.1f over %s on %d cores |\n", name, per(cpu.postgres), per(cpu.server),
 			per(cpu.loadgen), per(cpu.receiver), per(int64(total)), total/100, d.Round(time.Second), rep.machine.cores)
 	}
