@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/notify/webhook"
@@ -64,6 +65,58 @@ var (
 	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
 )
 
+// textPlan is what walkText needs of a type, worked out once per type: the
+// walk runs over every request body (each event of a batch), and asking
+// reflect whether a type parses itself, or reading a struct's tags, cost
+// more than the walk.
+type textPlan struct {
+	parsesItself bool // its own UnmarshalJSON or UnmarshalText: not walked
+	fields       []textField
+}
+
+type textField struct {
+	index int
+	name  string // JSON name; "" for an embedded struct's fields, which are the parent's
+	// leaf: a plain string, bounded by its own name without a walk
+	leaf bool
+}
+
+var textPlans sync.Map // reflect.Type → *textPlan
+
+func planOf(t reflect.Type) *textPlan {
+	if p, ok := textPlans.Load(t); ok {
+		return p.(*textPlan)
+	}
+	p := &textPlan{parsesItself: parsesItself(t)}
+	if t.Kind() == reflect.Struct {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "-" {
+				continue
+			}
+			if name == "" {
+				name = f.Name
+			}
+			if f.Anonymous && f.Tag.Get("json") == "" {
+				name = "" // embedded: its fields are the parent's
+			}
+			leaf := name != "" && f.Type.Kind() == reflect.String && f.Type != rawMessageType && !parsesItself(f.Type)
+			p.fields = append(p.fields, textField{index: i, name: name, leaf: leaf})
+		}
+	}
+	textPlans.Store(t, p)
+	return p
+}
+
+func parsesItself(t reflect.Type) bool {
+	return t.Kind() != reflect.Pointer && t.Kind() != reflect.Interface &&
+		(reflect.PointerTo(t).Implements(jsonUnmarshalerType) || reflect.PointerTo(t).Implements(textUnmarshalerType))
+}
+
 func walkText(v reflect.Value, path string) error {
 	if !v.IsValid() {
 		return nil
@@ -75,8 +128,8 @@ func walkText(v reflect.Value, path string) error {
 		}
 		return nil // decoded, and checked, on its own (a batch's events)
 	}
-	if t.Kind() != reflect.Pointer && t.Kind() != reflect.Interface &&
-		(reflect.PointerTo(t).Implements(jsonUnmarshalerType) || reflect.PointerTo(t).Implements(textUnmarshalerType)) {
+	plan := planOf(t)
+	if plan.parsesItself {
 		return nil
 	}
 	switch t.Kind() {
@@ -106,22 +159,18 @@ func walkText(v reflect.Value, path string) error {
 			}
 		}
 	case reflect.Struct:
-		for i := range t.NumField() {
-			f := t.Field(i)
-			if !f.IsExported() {
+		for _, f := range plan.fields {
+			fv := v.Field(f.index)
+			switch {
+			case f.leaf: // the path is built only for a refusal
+				if limit := textLimit(f.name); fv.Len() > limit {
+					return tooLong(join(path, f.name), limit)
+				}
+				continue
+			case (fv.Kind() == reflect.Pointer || fv.Kind() == reflect.Interface) && fv.IsNil():
 				continue
 			}
-			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-			if name == "-" {
-				continue
-			}
-			if name == "" {
-				name = f.Name
-			}
-			if f.Anonymous && f.Tag.Get("json") == "" {
-				name = "" // embedded: its fields are the parent's
-			}
-			if err := walkText(v.Field(i), join(path, name)); err != nil {
+			if err := walkText(fv, join(path, f.name)); err != nil {
 				return err
 			}
 		}

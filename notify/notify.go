@@ -111,6 +111,27 @@ ON CONFLICT (once_key) DO NOTHING`
 
 // insertArgs are qInsert's arguments for the events; an event without
 // OccurredAt happened at now.
+// Appender is a payload that writes its own JSON: the bytes encoding/json
+// would write for it (HTML characters not escaped), without its cost.
+type Appender interface {
+	AppendJSON(b []byte) []byte
+}
+
+// encodePayload is a payload's JSON, "<" and "&" unescaped as the API
+// writes them.
+func encodePayload(p any) ([]byte, error) {
+	if a, ok := p.(Appender); ok {
+		return a.AppendJSON(make([]byte, 0, 384)), nil
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(p); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
 func insertArgs(now time.Time, events []Event) ([]any, error) {
 	n := len(events)
 	types, customers, onceKeys := make([]string, n), make([]*string, n), make([]*string, n)
@@ -119,13 +140,10 @@ func insertArgs(now time.Time, events []Event) ([]any, error) {
 		if !KnownType(e.Type) {
 			return nil, fmt.Errorf("notify: unknown type %q", e.Type)
 		}
-		var buf bytes.Buffer // the payload as written, "<" and "&" unescaped as the API writes them
-		enc := json.NewEncoder(&buf)
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(e.Payload); err != nil {
+		body, err := encodePayload(e.Payload)
+		if err != nil {
 			return nil, fmt.Errorf("notify: %s payload: %w", e.Type, err)
 		}
-		body := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 		if len(body) == 0 || body[0] != '{' {
 			return nil, fmt.Errorf("notify: %s payload is not a JSON object", e.Type)
 		}
