@@ -162,6 +162,17 @@ SELECT a.id, $3, a.allow_negative, u.amount::numeric FROM unnest($1::text[], $2:
 CROSS JOIN LATERAL (SELECT id, allow_negative FROM accounts WHERE code = u.code OFFSET 0) a
 ORDER BY u.ord
 ON CONFLICT (account_id, bucket) DO UPDATE SET balance = balance_buckets.balance + excluded.balance`
+	// The debits' balances (and credits' beside them): each account's one
+	// row is locked in the order given (code order, as every writer locks
+	// them: two transactions never wait for each other in a cycle), then
+	// updated; a row that would go below zero breaks its CHECK.
+	qManyAddBalances = `UPDATE balance_buckets b SET balance = b.balance + l.amount
+FROM (SELECT r.account_id, u.amount::numeric AS amount
+      FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u (code, amount, ord)
+      CROSS JOIN LATERAL (SELECT id FROM accounts WHERE code = u.code OFFSET 0) a
+      CROSS JOIN LATERAL (SELECT account_id FROM balance_buckets WHERE account_id = a.id AND bucket = 0 OFFSET 0 FOR UPDATE) r
+      ORDER BY u.ord) l
+WHERE b.account_id = l.account_id AND b.bucket = 0`
 	qManyPostings = `INSERT INTO postings (entry_id, account_id, asset, amount, balance_after, effective_at)
 SELECT u.entry_id, a.id, a.asset, u.amount,
        b.balance - coalesce(sum(u.amount) OVER (PARTITION BY u.code ORDER BY u.ord DESC
@@ -276,10 +287,9 @@ func (tx *Tx) queueMany(b *pgx.Batch, ins []EntryInput, entries [][]line, ids []
 	case slices.ContainsFunc(coldCodes, func(code string) bool { return sums[code].IsNegative() }):
 		// A debit: an upsert's proposed row would break the CHECK before it
 		// met its conflict. The rows exist (an account that may not go
-		// negative is opened with its row): update each, in code order.
-		for _, code := range coldCodes {
-			b.Queue(qAddBalance, code, sums[code])
-		}
+		// negative is opened with its row): they are locked in code order,
+		// then updated, in one statement.
+		b.Queue(qManyAddBalances, coldCodes, coldSums)
 	case len(coldCodes) > 0:
 		b.Queue(qManyBalances, coldCodes, coldSums, 0)
 	}
