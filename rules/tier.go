@@ -43,6 +43,14 @@ func (m Month) Valid() bool {
 // [lo, hi) of levels a..b, a + floor((c-lo)*n/(hi-lo)); in the open-ended
 // last segment one more level per level_step, up to its last level.
 func (rs *RuleSet) TierOf(c decimal.Decimal) Tier {
+	if t, ok := rs.tierOfFen(c); ok {
+		return t
+	}
+	return rs.tierOfDecimal(c)
+}
+
+// tierOfDecimal is TierOf in decimal arithmetic, for any c.
+func (rs *RuleSet) tierOfDecimal(c decimal.Decimal) Tier {
 	i := rs.segmentIndex(c)
 	s := rs.Segments[i]
 	var steps decimal.Decimal
@@ -54,6 +62,61 @@ func (rs *RuleSet) TierOf(c decimal.Decimal) Tier {
 	}
 	level := s.FirstLevel + int(steps.IntPart())
 	return Tier{Segment: s.Code, Level: min(level, s.LastLevel)}
+}
+
+// tierOfFen is TierOf in whole fen, int64 arithmetic, when c and the
+// segments' bounds are whole fen of less than 10^15 (false otherwise): the
+// same floors (Go's division truncates as QuoRem does), without the
+// decimals' allocations. It runs twice per shipment priced
+// (TestTierOfFenIsTierOf holds it to the decimal arithmetic).
+func (rs *RuleSet) tierOfFen(c decimal.Decimal) (Tier, bool) {
+	cf, ok := fen(c)
+	if !ok || len(rs.Segments) == 0 {
+		return Tier{}, false
+	}
+	i := 0
+	for j, s := range rs.Segments {
+		m, ok := fen(s.Min)
+		if !ok {
+			return Tier{}, false
+		}
+		if cf >= m {
+			i = j
+		}
+	}
+	s := rs.Segments[i]
+	lo, _ := fen(s.Min)
+	var steps int64
+	if i == len(rs.Segments)-1 {
+		step, ok := fen(s.LevelStep)
+		if !ok || step <= 0 {
+			return Tier{}, false
+		}
+		steps = (cf - lo) / step
+	} else {
+		hi, _ := fen(rs.Segments[i+1].Min)
+		n := int64(s.LastLevel - s.FirstLevel + 1)
+		if hi <= lo || n <= 0 || n > 1000 {
+			return Tier{}, false
+		}
+		steps = (cf - lo) * n / (hi - lo) // |cf - lo| < 2e15, n <= 1000: no overflow
+	}
+	level := s.FirstLevel + int(steps)
+	return Tier{Segment: s.Code, Level: min(level, s.LastLevel)}, true
+}
+
+// fen is d in whole fen (hundredths), when it is a whole number of them
+// and less than 10^15 in size.
+func fen(d decimal.Decimal) (int64, bool) {
+	exp := d.Exponent() + 2
+	if exp < 0 || exp > 15 || d.NumDigits()+int(exp) > 15 {
+		return 0, false
+	}
+	f := d.CoefficientInt64()
+	for range exp {
+		f *= 10
+	}
+	return f, true
 }
 
 func (rs *RuleSet) segmentIndex(c decimal.Decimal) int {
