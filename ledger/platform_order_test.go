@@ -74,12 +74,7 @@ func TestEntriesOfOneTransactionNeverDeadlockOnPlatformAccounts(t *testing.T) {
 	}
 	wg.Wait()
 	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
-	if n := l.Stats().Retries.Load(); n != 0 {
-		t.Errorf("%d transactions retried after a deadlock or serialization failure, want none", n)
-	}
+	noErrorsNorRetries(t, l, errs)
 	want := d("-10.00").Mul(d(fmt.Sprint(workers*rounds + workers)))
 	if got := balance(t, l, "platform:cash"); !got.Equal(want) {
 		t.Errorf("platform:cash = %s, want %s", got, want)
@@ -156,12 +151,7 @@ func TestPostManyDebitsOfOverlappingGroupsNeverDeadlock(t *testing.T) {
 	}
 	wg.Wait()
 	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
-	if n := l.Stats().Retries.Load(); n != 0 {
-		t.Errorf("%d transactions retried after a deadlock or serialization failure, want none", n)
-	}
+	noErrorsNorRetries(t, l, errs)
 	if refused.Load() == 0 {
 		t.Error("no group was refused: the balances never ran low, so the CHECK was not exercised")
 	}
@@ -171,5 +161,17 @@ func TestPostManyDebitsOfOverlappingGroupsNeverDeadlock(t *testing.T) {
 		if got := balance(t, l, code); !got.Equal(want) || got.IsNegative() {
 			t.Errorf("%s = %s, want %s", code, got, want)
 		}
+	}
+}
+
+// noErrorsNorRetries fails for each error the workers sent and for any
+// transaction the ledger retried after a deadlock or serialization failure.
+func noErrorsNorRetries(t *testing.T, l *ledger.Ledger, errs <-chan error) {
+	t.Helper()
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := l.Stats().Retries.Load(); n != 0 {
+		t.Errorf("%d transactions retried after a deadlock or serialization failure, want none", n)
 	}
 }

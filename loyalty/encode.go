@@ -27,24 +27,7 @@ func (r *Result) AppendJSON(b []byte) []byte {
 		b = jsonw.Int(b, *r.EntryID)
 	}
 	b = jsonw.Int(jsonw.Key(b, "rule_version"), int64(r.RuleVersion))
-	if r.Tier != nil {
-		b = appendTier(jsonw.Key(b, "tier"), *r.Tier)
-	}
-	if r.Contribution != nil {
-		b = r.Contribution.appendJSON(jsonw.Key(b, "contribution"))
-	}
-	if r.Earning != nil {
-		b = appendEarning(jsonw.Key(b, "earning"), r.Earning)
-	}
-	if r.Referral != nil {
-		b = r.Referral.appendJSON(jsonw.Key(b, "referral"))
-	}
-	if r.Refund != nil {
-		b = r.Refund.appendJSON(jsonw.Key(b, "refund"))
-	}
-	if r.Feedback != nil {
-		b = r.Feedback.appendJSON(jsonw.Key(b, "feedback"))
-	}
+	b = appendPriced(b, r.Tier, r.Contribution, r.Earning, r.Referral, r.Refund, r.Feedback)
 	b = jsonw.QuotedInt(jsonw.Key(b, "points"), r.Points)
 	if r.Preview {
 		b = jsonw.Bool(jsonw.Key(b, "preview"), true)
@@ -131,22 +114,32 @@ func (e Earned) AppendJSON(b []byte) []byte {
 func (p *Pricing) appendJSON(b []byte) []byte {
 	b = append(b, '{')
 	b = jsonw.Int(jsonw.Key(b, "rule_version"), int64(p.RuleVersion))
-	if p.Tier != nil {
-		b = appendTier(jsonw.Key(b, "tier"), *p.Tier)
-	}
-	if p.Contribution != nil {
-		b = p.Contribution.appendJSON(jsonw.Key(b, "contribution"))
-	}
-	if p.Earning != nil {
-		b = appendEarning(jsonw.Key(b, "earning"), p.Earning)
-	}
-	if p.Referral != nil {
-		b = p.Referral.appendJSON(jsonw.Key(b, "referral"))
-	}
-	if p.Feedback != nil {
-		b = p.Feedback.appendJSON(jsonw.Key(b, "feedback"))
-	}
+	b = appendPriced(b, p.Tier, p.Contribution, p.Earning, p.Referral, nil, p.Feedback)
 	return append(b, '}')
+}
+
+// appendPriced appends the members a result and its pricing share, in the
+// order both declare them (a pricing has no refund), each omitted when nil.
+func appendPriced(b []byte, tier *rules.Tier, c *Change, e *rules.Earning, ref *Referral, refund *Refund, f *Feedback) []byte {
+	if tier != nil {
+		b = appendTier(jsonw.Key(b, "tier"), *tier)
+	}
+	if c != nil {
+		b = c.appendJSON(jsonw.Key(b, "contribution"))
+	}
+	if e != nil {
+		b = appendEarning(jsonw.Key(b, "earning"), e)
+	}
+	if ref != nil {
+		b = ref.appendJSON(jsonw.Key(b, "referral"))
+	}
+	if refund != nil {
+		b = refund.appendJSON(jsonw.Key(b, "refund"))
+	}
+	if f != nil {
+		b = f.appendJSON(jsonw.Key(b, "feedback"))
+	}
+	return b
 }
 
 // AppendJSON appends the customer.tier_changed payload's JSON.
