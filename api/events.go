@@ -180,7 +180,16 @@ func batchReply(items []batchItem, preview bool) ([]byte, error) {
 		switch r := it.Result.(type) {
 		case nil:
 		case json.RawMessage:
-			b = append(append(b, `,"result":`...), r...)
+			b = append(b, `,"result":`...)
+			if bytes.ContainsAny(r, " \t\r\n") { // a result stored as jsonb's text (before migration 0008): compacted, as encoding/json did
+				buf := bytes.NewBuffer(b)
+				if err := json.Compact(buf, r); err != nil {
+					return nil, fmt.Errorf("batch item %d: %w", it.Index, err)
+				}
+				b = buf.Bytes()
+			} else {
+				b = append(b, r...)
+			}
 		case *loyalty.Result:
 			b = r.AppendJSON(append(b, `,"result":`...))
 		default:
