@@ -32,3 +32,27 @@ func TestPoolTurnsJITOff(t *testing.T) {
 		}
 	}
 }
+
+// TestPoolKeepsJITSetThroughOptions: a URL that sets jit through libpq's
+// options ("-c jit=on"), as PGOPTIONS does, sets it too: the pool does not
+// override it with a jit=off of its own.
+func TestPoolKeepsJITSetThroughOptions(t *testing.T) {
+	base := testdb.New(t)
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.RawQuery != "" {
+		u.RawQuery += "&"
+	}
+	u.RawQuery += "options=-c%20jit%3Don" // %20, not +: pgx reads the query as libpq does
+	pool, err := (environment{getenv: getenv(nil)}).pool(context.Background(), u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	var jit string
+	if err := pool.QueryRow(context.Background(), `SHOW jit`).Scan(&jit); err != nil || jit != "on" {
+		t.Errorf("%s: SHOW jit = %q, %v; want on", u, jit, err)
+	}
+}
