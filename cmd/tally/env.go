@@ -90,9 +90,23 @@ func (e environment) open(ctx context.Context) (pool *pgxpool.Pool, url string, 
 // compiling for 34 ms of work. A report over many rows may run a little
 // slower without it; `jit=on` in the URL gives it back.
 func noJIT(cfg *pgx.ConnConfig) {
-	if _, set := cfg.RuntimeParams["jit"]; !set {
-		cfg.RuntimeParams["jit"] = "off"
+	if _, set := cfg.RuntimeParams["jit"]; set || setsJIT(cfg.RuntimeParams["options"]) {
+		return
 	}
+	cfg.RuntimeParams["jit"] = "off"
+}
+
+// setsJIT tells whether libpq's options (the URL's options, or PGOPTIONS)
+// set jit: "-c jit=on", "-cjit=on" or "--jit=on". A startup parameter of
+// our own would override it.
+func setsJIT(options string) bool {
+	for _, f := range strings.Fields(options) {
+		f = strings.TrimPrefix(strings.TrimPrefix(f, "--"), "-c")
+		if name, _, ok := strings.Cut(f, "="); ok && strings.EqualFold(name, "jit") {
+			return true
+		}
+	}
+	return false
 }
 
 // pool connects to the database.
