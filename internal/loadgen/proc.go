@@ -19,8 +19,12 @@ func (t ticks) plus(o ticks) ticks {
 // cpuSnapshot is the CPU time so far of each PostgreSQL process, the server
 // and this load generator.
 type cpuSnapshot struct {
-	postgres                  map[string]int64 // by pid
-	reaped                    int64            // of the postmaster's children that exited and were waited for
+	postgres map[string]int64 // by pid
+	reaped   int64            // of the postmaster's children that exited and were waited for
+	// postmasterStart is the postmaster's start time (/proc stat's 22nd
+	// field), "" when it was not there: reaped is comparable between two
+	// snapshots of the same postmaster only.
+	postmasterStart           string
 	server, loadgen, receiver int64
 }
 
@@ -33,38 +37,55 @@ func procStat(pid string) (ppid string, n int64, ok bool) {
 // procTimes is a process's parent, its CPU time so far, and that of its
 // children that exited and were waited for.
 func procTimes(pid string) (ppid string, n, children int64, ok bool) {
+	ppid, n, children, _, ok = procTimesStart(pid)
+	return ppid, n, children, ok
+}
+
+// procTimesStart is procTimes and the process's start time.
+func procTimesStart(pid string) (ppid string, n, children int64, start string, ok bool) {
 	data, err := os.ReadFile("/proc/" + pid + "/stat")
 	if err != nil {
-		return "", 0, 0, false
+		return "", 0, 0, "", false
 	}
 	s := string(data)
 	close := strings.LastIndexByte(s, ')')
 	if close < 0 || close+2 > len(s) {
-		return "", 0, 0, false
+		return "", 0, 0, "", false
 	}
 	fields := strings.Fields(s[close+2:])
-	if len(fields) < 15 {
-		return "", 0, 0, false
+	if len(fields) < 20 {
+		return "", 0, 0, "", false
 	}
 	var t [4]int64 // utime, stime, cutime, cstime
 	for i := range t {
 		t[i], _ = strconv.ParseInt(fields[11+i], 10, 64)
 	}
-	return fields[1], t[0] + t[1], t[2] + t[3], true
+	return fields[1], t[0] + t[1], t[2] + t[3], fields[19], true
 }
 
 // cpuNow reads the CPU time so far of the run's own PostgreSQL (its
 // postmaster and the postmaster's children, not other clusters on the
 // machine), the server and this load generator.
 func cpuNow(env *bench) cpuSnapshot {
-	c := cpuSnapshot{postgres: map[string]int64{}}
-	if _, n, reaped, ok := procTimes(env.postmaster); ok {
-		c.postgres[env.postmaster], c.reaped = n, reaped
-	}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		if ppid, n, ok := procStat(e.Name()); ok && ppid == env.postmaster {
-			c.postgres[e.Name()] = n
+	var c cpuSnapshot
+	// A child reaped while /proc is read would be missed (reaped after
+	// the postmaster was read, gone before its turn) or counted twice
+	// (read, then reaped): the postmaster is read again after, and the
+	// whole read again while its reaped time moved.
+	for try := 0; ; try++ {
+		c = cpuSnapshot{postgres: map[string]int64{}}
+		if _, n, reaped, start, ok := procTimesStart(env.postmaster); ok {
+			c.postgres[env.postmaster], c.reaped, c.postmasterStart = n, reaped, start
+		}
+		entries, _ := os.ReadDir("/proc")
+		for _, e := range entries {
+			if ppid, n, ok := procStat(e.Name()); ok && ppid == env.postmaster {
+				c.postgres[e.Name()] = n
+			}
+		}
+		if _, _, reaped, start, ok := procTimesStart(env.postmaster); try == 4 || !ok ||
+			(reaped == c.reaped && start == c.postmasterStart) {
+			break
 		}
 	}
 	_, c.server, _ = procStat(strconv.Itoa(env.srv.cmd.Process.Pid))
@@ -84,6 +105,12 @@ func (c cpuSnapshot) since(then cpuSnapshot) ticks {
 	t := ticks{server: c.server - then.server, loadgen: c.loadgen - then.loadgen, receiver: c.receiver - then.receiver}
 	for pid, n := range c.postgres {
 		t.postgres += n - then.postgres[pid]
+	}
+	if c.postmasterStart == "" || c.postmasterStart != then.postmasterStart {
+		// Not the same postmaster at both (gone, or restarted): its reaped
+		// children cannot be told, and the processes that exited are not
+		// counted.
+		return t
 	}
 	t.postgres += c.reaped - then.reaped
 	for pid, n := range then.postgres {

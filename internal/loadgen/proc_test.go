@@ -21,11 +21,11 @@ func TestReapedChildrenCount(t *testing.T) {
 	}
 	self := strconv.Itoa(os.Getpid())
 	snap := func() cpuSnapshot {
-		_, n, reaped, ok := procTimes(self)
+		_, n, reaped, start, ok := procTimesStart(self)
 		if !ok {
 			t.Fatal("no /proc/self/stat")
 		}
-		return cpuSnapshot{postgres: map[string]int64{self: n}, reaped: reaped}
+		return cpuSnapshot{postgres: map[string]int64{self: n}, reaped: reaped, postmasterStart: start}
 	}
 	burn() // before: not counted
 	before := snap()
