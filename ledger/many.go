@@ -2,12 +2,14 @@ package ledger
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"sort"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/shopspring/decimal"
 
 	"github.com/tally-ledger/tally/internal/fault"
@@ -289,7 +291,13 @@ func (tx *Tx) queueMany(b *pgx.Batch, ins []EntryInput, entries [][]line, ids []
 		// met its conflict. The rows exist (an account that may not go
 		// negative is opened with its row): they are locked in code order,
 		// then updated, in one statement.
-		b.Queue(qManyAddBalances, coldCodes, coldSums)
+		b.Queue(qManyAddBalances, coldCodes, coldSums).Exec(func(tag pgconn.CommandTag) error {
+			// A row not found would leave its debit unchecked.
+			if n := tag.RowsAffected(); n != int64(len(coldCodes)) {
+				return fmt.Errorf("ledger: %d of the %d balance rows of %v found", n, len(coldCodes), coldCodes)
+			}
+			return nil
+		})
 	case len(coldCodes) > 0:
 		b.Queue(qManyBalances, coldCodes, coldSums, 0)
 	}
