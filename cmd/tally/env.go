@@ -84,30 +84,32 @@ func (e environment) open(ctx context.Context) (pool *pgxpool.Pool, url string, 
 }
 
 // noJIT turns PostgreSQL's JIT compilation off for the service's sessions,
-// unless the URL sets it. It compiles the plans estimated dearer than
-// jit_above_cost, anew at every execution of a prepared statement: the
-// sealer's read of 4,000 entries (a subquery each) paid 12 to 18 ms of
-// compiling for 34 ms of work. A report over many rows may run a little
-// slower without it; `jit=on` in the URL gives it back.
-func noJIT(cfg *pgx.ConnConfig) {
-	if _, set := cfg.RuntimeParams["jit"]; set || setsJIT(cfg.RuntimeParams["options"]) {
-		return
+// unless something chose it for them: the URL (a parameter, or libpq's
+// options), the role or the database (ALTER ROLE/DATABASE ... SET jit).
+// JIT compiles the plans estimated dearer than jit_above_cost, anew at
+// every execution of a prepared statement: the sealer's read of 4,000
+// entries (a subquery each) paid 12 to 18 ms of compiling for 34 ms of
+// work. A report over many rows may run a little slower without it.
+//
+// It is a SET after connecting, not a startup parameter: a connection
+// pooler such as PgBouncer refuses startup parameters it does not know.
+func noJIT(cfg *pgxpool.Config) {
+	after := cfg.AfterConnect
+	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+		if after != nil {
+			if err := after(ctx, conn); err != nil {
+				return err
+			}
+		}
+		_, err := conn.Exec(ctx, qNoJIT)
+		return err
 	}
-	cfg.RuntimeParams["jit"] = "off"
 }
 
-// setsJIT tells whether libpq's options (the URL's options, or PGOPTIONS)
-// set jit: "-c jit=on", "-cjit=on" or "--jit=on". A startup parameter of
-// our own would override it.
-func setsJIT(options string) bool {
-	for _, f := range strings.Fields(options) {
-		f = strings.TrimPrefix(strings.TrimPrefix(f, "--"), "-c")
-		if name, _, ok := strings.Cut(f, "="); ok && strings.EqualFold(name, "jit") {
-			return true
-		}
-	}
-	return false
-}
+// qNoJIT sets jit off where it has its default or the cluster's
+// configuration file's value, and leaves any other choice alone.
+const qNoJIT = `SELECT set_config('jit', 'off', false) FROM pg_settings
+WHERE name = 'jit' AND source IN ('default', 'configuration file')`
 
 // pool connects to the database.
 func (e environment) pool(ctx context.Context, url string) (*pgxpool.Pool, error) {
@@ -124,7 +126,7 @@ func (e environment) pool(ctx context.Context, url string) (*pgxpool.Pool, error
 		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
 	}
 	cfg.ConnConfig.RuntimeParams["application_name"] = "tally"
-	noJIT(cfg.ConnConfig)
+	noJIT(cfg)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, err

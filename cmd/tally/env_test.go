@@ -56,3 +56,32 @@ func TestPoolKeepsJITSetThroughOptions(t *testing.T) {
 		t.Errorf("%s: SHOW jit = %q, %v; want on", u, jit, err)
 	}
 }
+
+// TestPoolKeepsJITSetForTheDatabase: a database whose owner chose jit
+// (ALTER DATABASE ... SET jit) keeps that choice in the service's sessions;
+// the pool sends no startup parameter of its own for it, so a pooler that
+// refuses unknown ones (PgBouncer) lets it connect.
+func TestPoolKeepsJITSetForTheDatabase(t *testing.T) {
+	u := testdb.New(t)
+	ctx := context.Background()
+	admin, err := (environment{getenv: getenv(nil)}).pool(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, `DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET jit = on', current_database()); END $$`); err != nil {
+		t.Fatal(err)
+	}
+	admin.Close()
+	pool, err := (environment{getenv: getenv(nil)}).pool(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	var jit string
+	if err := pool.QueryRow(ctx, `SHOW jit`).Scan(&jit); err != nil || jit != "on" {
+		t.Errorf("SHOW jit = %q, %v; want on (the database's)", jit, err)
+	}
+	if _, set := pool.Config().ConnConfig.RuntimeParams["jit"]; set {
+		t.Error("the pool sends jit as a startup parameter")
+	}
+}
