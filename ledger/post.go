@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -363,6 +364,12 @@ func (l *Ledger) queuePost(batch *pgx.Batch, in EntryInput, lines []line, hash [
 			p := &entry.Postings[i]
 			if err := rows.Scan(&p.ID, &p.BalanceAfter); err != nil {
 				return err
+			}
+			if p.BalanceAfter == nil && !lines[i].spec.AllowNegative {
+				// Its balance row was not found: its debit went unchecked. (A
+				// missing account fails before, on the postings' NOT NULL,
+				// which Ledger.Post takes as a cache to forget.)
+				return fmt.Errorf("ledger: the balance row of %s was not found", lines[i].code)
 			}
 			p.Account, p.Asset, p.Amount = lines[i].code, lines[i].spec.Asset, lines[i].amount
 			i++
