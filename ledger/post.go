@@ -85,16 +85,9 @@ func (s AccountSpec) hasLots() bool { return s.Asset == PTS && !s.AllowNegative 
 // account that may not go negative would); fault.IdempotencyConflict (the key
 // was used for a different request); fault.AlreadyReversed.
 func (l *Ledger) Post(ctx context.Context, in EntryInput) (*Entry, bool, error) {
-	lines, err := validate(in)
+	lines, hash, err := prepare(&in)
 	if err != nil {
 		return nil, false, err
-	}
-	if len(in.Metadata) == 0 {
-		in.Metadata = json.RawMessage(`{}`)
-	}
-	hash := in.RequestHash
-	if hash == nil {
-		hash = hashInput(in)
 	}
 
 	var (
@@ -277,6 +270,23 @@ func lotError(err error, lines []line, done []string) error {
 	return err
 }
 
+// prepare validates an entry to post, defaults its metadata to {}, and
+// answers its lines and its request hash (the caller's, or the entry's own).
+func prepare(in *EntryInput) ([]line, []byte, error) {
+	lines, err := validate(*in)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(in.Metadata) == 0 {
+		in.Metadata = json.RawMessage(`{}`)
+	}
+	hash := in.RequestHash
+	if hash == nil {
+		hash = hashInput(*in)
+	}
+	return lines, hash, nil
+}
+
 // pointsLacking is the refusal of a debit of the points account code that
 // its available lots cannot cover.
 func pointsLacking(code string) error {
@@ -414,16 +424,9 @@ func (l *Ledger) queuePost(batch *pgx.Batch, in EntryInput, lines []line, hash [
 //
 // Errors: as Ledger.Post, but fault.IdempotencyConflict for any reused key.
 func (tx *Tx) Post(ctx context.Context, in EntryInput) (*Entry, error) {
-	lines, err := validate(in)
+	lines, hash, err := prepare(&in)
 	if err != nil {
 		return nil, err
-	}
-	if len(in.Metadata) == 0 {
-		in.Metadata = []byte(`{}`)
-	}
-	hash := in.RequestHash
-	if hash == nil {
-		hash = hashInput(in)
 	}
 	var batch pgx.Batch
 	q := tx.l.queuePost(&batch, in, lines, hash, tx.bucket, tx.now, true)
