@@ -169,8 +169,7 @@ CROSS JOIN LATERAL (SELECT FROM redemptions r WHERE r.space = u.space AND r.id =
 	}
 	// The entries with their lot draws, the redemptions, the stock taken
 	// and the notices, in one round trip.
-	var queueErr error
-	err = tx.PostMany(ctx, entries, entryIDs, func(posted []int64, w *pgx.Batch) {
+	err = tx.PostMany(ctx, entries, entryIDs, func(posted []int64, w *pgx.Batch) error {
 		var (
 			rSpaces, rIDs, rCustomers, rSKUs []string
 			rQuantities                      []int32
@@ -197,11 +196,8 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::integer[], $6::b
 		for _, sku := range slices.Sorted(maps.Keys(stock)) {
 			w.Queue(`UPDATE products SET stock = stock - $2 WHERE sku = $1`, sku, stock[sku])
 		}
-		queueErr = notify.Queue(w, now, tell...)
+		return notify.Queue(w, now, tell...)
 	})
-	if err == nil {
-		err = queueErr
-	}
 	if err != nil {
 		return nil, err
 	}

@@ -38,10 +38,10 @@ import (
 // entry; when nil, PostMany reserves them itself, in a round trip of its
 // own. then, when not nil, queues the caller's own statements into the same
 // round trip as the entries, once their ids are known: ids[i] is ins[i]'s
-// entry.
+// entry; an error it returns fails the call before anything is sent.
 // A failure anywhere fails the whole call; the caller decides whether to
 // roll back to a savepoint or the whole transaction.
-func (tx *Tx) PostMany(ctx context.Context, ins []EntryInput, ids []int64, then func(ids []int64, b *pgx.Batch)) error {
+func (tx *Tx) PostMany(ctx context.Context, ins []EntryInput, ids []int64, then func(ids []int64, b *pgx.Batch) error) error {
 	entries := make([][]line, len(ins))
 	credited, drawn := map[string]bool{}, map[string]bool{} // points accounts
 	for i, in := range ins {
@@ -91,7 +91,9 @@ func (tx *Tx) PostMany(ctx context.Context, ins []EntryInput, ids []int64, then 
 		opened, deferred = tx.queueMany(&batch, ins, entries, ids)
 	}
 	if then != nil {
-		then(ids, &batch)
+		if err := then(ids, &batch); err != nil {
+			return err
+		}
 	}
 	// What the transaction owes the platform accounts so far is applied as
 	// the batch's last statement, in account-code order: a transaction that

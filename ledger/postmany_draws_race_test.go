@@ -53,7 +53,7 @@ func TestPostManyDrawsRacingPostsAndReversalsOnTwoLedgersDrawEachPointOnce(t *te
 					}
 					var ids []int64
 					err := led.InTx(ctx, func(tx *ledger.Tx) error {
-						return tx.PostMany(ctx, ins, nil, func(got []int64, _ *pgx.Batch) { ids = got })
+						return tx.PostMany(ctx, ins, nil, func(got []int64, _ *pgx.Batch) error { ids = got; return nil })
 					})
 					mu.Lock()
 					switch {

@@ -4,11 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/tally-ledger/tally/internal/fault"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tally-ledger/tally/internal/fault"
 
 	"github.com/jackc/pgx/v5"
 
@@ -51,8 +52,9 @@ func TestPostManyRecordsEachEntry(t *testing.T) {
 		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE seen (entry_id bigint) ON COMMIT DROP`); err != nil {
 			return err
 		}
-		if err := tx.PostMany(ctx, []ledger.EntryInput{first, second, deposit}, ids, func(ids []int64, b *pgx.Batch) {
+		if err := tx.PostMany(ctx, []ledger.EntryInput{first, second, deposit}, ids, func(ids []int64, b *pgx.Batch) error {
 			b.Queue(`INSERT INTO seen SELECT unnest($1::bigint[])`, ids)
+			return nil
 		}); err != nil {
 			return err
 		}
@@ -165,7 +167,7 @@ func TestPostManyOfNothingWritesNothing(t *testing.T) {
 	ctx := context.Background()
 	called := false
 	err := l.InTx(ctx, func(tx *ledger.Tx) error {
-		return tx.PostMany(ctx, nil, nil, func(ids []int64, b *pgx.Batch) { called = len(ids) == 0 })
+		return tx.PostMany(ctx, nil, nil, func(ids []int64, b *pgx.Batch) error { called = len(ids) == 0; return nil })
 	})
 	if err != nil || !called {
 		t.Fatalf("PostMany(nil) = %v, then called with no ids: %v", err, called)

@@ -40,10 +40,7 @@ func (s *Service) processFollowUp(ctx context.Context, tx *ledger.Tx, j job) (Ou
 	if err != nil {
 		return Outcome{}, err
 	}
-	doc, err := encodeResult(res)
-	if err != nil {
-		return Outcome{}, err
-	}
+	doc := encodeResult(res)
 	var rows eventRows
 	rows.add(j, doc, res.EntryID)
 	b = pgx.Batch{}

@@ -396,8 +396,7 @@ func (s *Service) writeShipments(ctx context.Context, tx *ledger.Tx, run []job, 
 			entries = append(entries, *p.entry)
 		}
 	}
-	var marshalErr error
-	err := tx.PostMany(ctx, entries, entryIDs, func(ids []int64, b *pgx.Batch) {
+	err := tx.PostMany(ctx, entries, entryIDs, func(ids []int64, b *pgx.Batch) error {
 		var (
 			ships shipmentRows
 
@@ -422,10 +421,6 @@ func (s *Service) writeShipments(ctx context.Context, tx *ledger.Tx, run []job, 
 				p.res.EntryID = &id
 			}
 			ships.add(ev, p)
-			var entryID int64
-			if p.res.EntryID != nil {
-				entryID = *p.res.EntryID
-			}
 			cm := customerMonth{ev.CustomerID, p.month}
 			if _, ok := months[cm]; !ok {
 				order = append(order, cm)
@@ -433,20 +428,16 @@ func (s *Service) writeShipments(ctx context.Context, tx *ledger.Tx, run []job, 
 			months[cm] = months[cm].Add(*ev.Amount)
 			counts[cm]++
 			if r := p.referral; r != nil {
-				entry := entryID
-				if r.status != "paid" {
-					entry = 0
+				var entry int64 // a paid bonus's is the shipment's entry
+				if r.status == "paid" && p.res.EntryID != nil {
+					entry = *p.res.EntryID
 				}
 				refReferees, refReferrers, refShipments = append(refReferees, ev.CustomerID), append(refReferrers, r.referrer), append(refShipments, ev.ShipmentID)
 				refMonths, refStatus, refPoints = append(refMonths, string(p.month)), append(refStatus, r.status), append(refPoints, r.points)
 				refAvailable, refEntries = append(refAvailable, r.availableAt), append(refEntries, entry)
 			}
-			doc, err := encodeResult(p.res)
-			if err != nil {
-				marshalErr = err
-			}
-			p.doc = doc
-			events.add(j, doc, p.res.EntryID)
+			p.doc = encodeResult(p.res)
+			events.add(j, p.doc, p.res.EntryID)
 		}
 		slices.SortFunc(order, func(a, b customerMonth) int {
 			return cmp.Or(strings.Compare(a.customer, b.customer), strings.Compare(string(a.month), string(b.month)))
@@ -476,15 +467,11 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigi
 				notes.add(Outcome{Result: p.res})
 			}
 			if queue {
-				if err := notes.queue(b, tx.Now()); err != nil {
-					marshalErr = err
-				}
+				return notes.queue(b, tx.Now())
 			}
 		}
+		return nil
 	})
-	if err == nil {
-		err = marshalErr
-	}
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,6 @@
 package prepaid
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -187,8 +186,7 @@ CROSS JOIN LATERAL (SELECT FROM money_movements m WHERE m.space = u.space AND m.
 
 	// The entries, the movements and their notices, in one round trip
 	// once the entries' ids are reserved.
-	var notifyErr error
-	err = tx.PostMany(ctx, entries, nil, func(entryIDs []int64, b *pgx.Batch) {
+	err = tx.PostMany(ctx, entries, nil, func(entryIDs []int64, b *pgx.Batch) error {
 		var rows movementRows
 		var tell []notify.Event
 		for k := range moves {
@@ -199,9 +197,9 @@ CROSS JOIN LATERAL (SELECT FROM money_movements m WHERE m.space = u.space AND m.
 			tell = lowBalanceNotices(tell, thresholds, &w.m, w.m.EntryID, w.before, w.m.Principal, w.m.RebateBalance)
 		}
 		rows.queue(b)
-		notifyErr = notify.Queue(b, tx.Now(), tell...)
+		return notify.Queue(b, tx.Now(), tell...)
 	})
-	if err := cmp.Or(notifyErr, err); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	for _, w := range moves {
