@@ -605,7 +605,7 @@ func (s *Service) record(ctx context.Context, done []sent, chain bool, claim int
 				continue
 			}
 			okIDs, okLeases = append(okIDs, x.delivery), append(okLeases, x.lease)
-			if k := (chainKey{x.endpoint, x.customer}); chain && x.customer != "" && x.chain+1 < maxChain && depth[k] == 0 {
+			if k := (chainKey{x.endpoint, x.customer}); chain && x.chains() && depth[k] == 0 {
 				chainEndpoints, chainCustomers = append(chainEndpoints, k.endpoint), append(chainCustomers, k.customer)
 				depth[k] = x.chain + 1
 			}
@@ -694,17 +694,21 @@ WHERE e.id = u.id
 
 // chainable is how many of the customers' next notifications a record of
 // done with chain set may lease at most: one for each customer and
-// endpoint with an accepted send there that is not its maxChain-th in a
-// row (record's test).
+// endpoint with a send that chains.
 func chainable(done []sent) int {
 	keys := map[chainKey]bool{}
 	for _, x := range done {
-		if x.ok() && x.customer != "" && x.chain+1 < maxChain {
+		if x.chains() {
 			keys[chainKey{x.endpoint, x.customer}] = true
 		}
 	}
 	return len(keys)
 }
+
+// chains reports whether the send leads its customer's next notification
+// to the endpoint to be leased at once: it was accepted, it is about a
+// customer, and it is not the maxChain-th of them in a row.
+func (x sent) chains() bool { return x.ok() && x.customer != "" && x.chain+1 < maxChain }
 
 // chainKey is a customer's notifications to an endpoint.
 type chainKey struct {
