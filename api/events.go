@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/internal/jsonw"
 	"github.com/tally-ledger/tally/loyalty"
 )
 
@@ -196,11 +197,10 @@ func batchReply(items []batchItem, preview bool) ([]byte, error) {
 			return nil, fmt.Errorf("batch item %d: a result of type %T", it.Index, it.Result)
 		}
 		if it.Problem != nil {
-			var buf bytes.Buffer
-			if err := encodeJSON(&buf, it.Problem); err != nil {
+			var err error
+			if b, err = jsonw.Value(append(b, `,"problem":`...), it.Problem); err != nil {
 				return nil, err
 			}
-			b = append(append(b, `,"problem":`...), bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
 		}
 		b = append(b, '}')
 	}

@@ -10,7 +10,6 @@
 package notify
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/internal/jsonw"
 	"github.com/tally-ledger/tally/ledger"
 )
 
@@ -109,8 +109,6 @@ const qInsert = `INSERT INTO notifications (type, customer_id, partner_id, occur
 SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[], $5::json[], $6::text[])
 ON CONFLICT (once_key) DO NOTHING`
 
-// insertArgs are qInsert's arguments for the events; an event without
-// OccurredAt happened at now.
 // Appender is a payload that writes its own JSON: the bytes encoding/json
 // would write for it (HTML characters not escaped), without its cost.
 type Appender interface {
@@ -123,15 +121,11 @@ func encodePayload(p any) ([]byte, error) {
 	if a, ok := p.(Appender); ok {
 		return a.AppendJSON(make([]byte, 0, 384)), nil
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(p); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	return jsonw.Value(nil, p)
 }
 
+// insertArgs are qInsert's arguments for the events; an event without
+// OccurredAt happened at now.
 func insertArgs(now time.Time, events []Event) ([]any, error) {
 	n := len(events)
 	types, customers, onceKeys := make([]string, n), make([]*string, n), make([]*string, n)

@@ -31,11 +31,20 @@ func String(b []byte, s string) []byte {
 // escapes or checks (control characters, quotes, backslashes, non-ASCII:
 // invalid UTF-8, U+2028 and U+2029).
 func slow(b []byte, s string) []byte {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
+	b, _ = Value(b, s) // a string always encodes
+	return b
+}
+
+// Value appends v as encoding/json writes it with HTML escaping off,
+// through encoding/json itself: for values with no appender of their own.
+func Value(b []byte, v any) ([]byte, error) {
+	buf := bytes.NewBuffer(b)
+	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s) // a string always encodes
-	return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
+	if err := enc.Encode(v); err != nil {
+		return b, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // Key appends a member's name and its colon, after a comma unless it is the
