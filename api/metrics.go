@@ -51,6 +51,13 @@ func newMetrics(reg *prometheus.Registry, l *ledger.Ledger, svc *loyalty.Service
 			Name: "tally_event_group_fallbacks_total",
 			Help: "Groups of partner events whose grouped write failed and that were written again event by event.",
 		}, func() float64 { return float64(events.Fallbacks.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "tally_event_groups_total",
+			Help: "Groups of partner events written, each in one transaction: events over groups is what a commit carries.",
+		}, func() float64 { return float64(events.Groups.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "tally_event_group_events_total", Help: "Partner events written in those groups.",
+		}, func() float64 { return float64(events.GroupedEvents.Load()) }),
 	)
 	// Webhook deliveries: attempts by outcome, the queue's depth and the
 	// age of its oldest delivery.

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -198,4 +199,68 @@ func sealCommitted(t *testing.T, h *harness) {
 		}
 		time.Sleep(10 * time.Millisecond) // no signal tells when another transaction ends
 	}
+}
+
+// TestMetricsCountEventGroups follows events into their groups: an event
+// alone is a group of one, a batch over ten customers is a group for each
+// event writer it reaches, and events posted at once from many clients are
+// each counted once, in at most as many groups as there are events.
+func TestMetricsCountEventGroups(t *testing.T) {
+	h := newHarness(t)
+	for i := range 10 {
+		h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": fmt.Sprintf("G%d", i), "name": "G"}})
+	}
+	at := time.Now().Add(-time.Hour)
+	h.expect(201, call{method: "POST", path: "/v1/events", key: "partner", body: shipment("e0", "G0", "S0", "10", at)})
+	groups, events := metricValue(t, h, "tally_event_groups_total"), metricValue(t, h, "tally_event_group_events_total")
+	if groups != 1 || events != 1 {
+		t.Fatalf("one event alone: %v groups of %v events, want 1 of 1", groups, events)
+	}
+
+	var batch []any
+	for i := range 10 {
+		batch = append(batch, shipment(fmt.Sprintf("b%d", i), fmt.Sprintf("G%d", i), fmt.Sprintf("SB%d", i), "10", at))
+	}
+	h.expect(200, call{method: "POST", path: "/v1/events/batch", key: "partner", body: map[string]any{"events": batch}})
+	groups, events = metricValue(t, h, "tally_event_groups_total")-groups, metricValue(t, h, "tally_event_group_events_total")-events
+	// Ten customers over the two writers: one group each, or one in all
+	// should every customer land on the same writer.
+	if events != 10 || groups < 1 || groups > 2 {
+		t.Fatalf("a batch of 10: %v groups of %v events, want 1 or 2 of 10", groups, events)
+	}
+
+	groups, events = metricValue(t, h, "tally_event_groups_total"), metricValue(t, h, "tally_event_group_events_total")
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Go(func() {
+			r := h.do(call{method: "POST", path: "/v1/events", key: "partner",
+				body: shipment(fmt.Sprintf("c%d", i), fmt.Sprintf("G%d", i%10), fmt.Sprintf("SC%d", i), "10", at)})
+			if r.status != 201 {
+				t.Errorf("event c%d: %d %s", i, r.status, r.body)
+			}
+		})
+	}
+	wg.Wait()
+	groups, events = metricValue(t, h, "tally_event_groups_total")-groups, metricValue(t, h, "tally_event_group_events_total")-events
+	if events != 40 || groups < 1 || groups > 40 {
+		t.Fatalf("40 events at once: %v groups of %v events, want 40 events in 1 to 40 groups", groups, events)
+	}
+	t.Logf("40 events at once: %v groups", groups)
+}
+
+// metricValue is the value of the unlabelled metric name on /metrics.
+func metricValue(t *testing.T, h *harness, name string) float64 {
+	t.Helper()
+	m := h.expect(200, call{method: "GET", path: "/metrics"})
+	for _, l := range strings.Split(string(m.body), "\n") {
+		if v, ok := strings.CutPrefix(l, name+" "); ok {
+			x, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("/metrics: %q: %v", l, err)
+			}
+			return x
+		}
+	}
+	t.Fatalf("/metrics lacks %s", name)
+	return 0
 }

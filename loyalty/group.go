@@ -13,16 +13,16 @@ import (
 	"github.com/tally-ledger/tally/ledger"
 )
 
-// How events are grouped: up to groupWriters transactions at once, each of
+// How events are grouped: up to DefaultEventWriters transactions at once, each of
 // at most groupMaxEvents events (unless one submission, a batch, has more).
 // A writer holds a group back for reads in flight for groupMaxYield at
 // most. groupTimeout bounds a group's transaction, whatever its callers'
 // contexts: one caller giving up must not abort its neighbours.
 const (
-	groupWriters   = 2
-	groupMaxEvents = 1000
-	groupMaxYield  = 2 * time.Millisecond
-	groupTimeout   = 60 * time.Second
+	DefaultEventWriters = 2
+	groupMaxEvents      = 1000
+	groupMaxYield       = 2 * time.Millisecond
+	groupTimeout        = 60 * time.Second
 )
 
 // newEventQueue is the group commit of partner events: the events of one
@@ -60,6 +60,10 @@ func (s *Service) processGroup(group []job) ([]Outcome, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
 		defer cancel()
 		outs, err = s.writeGroup(ctx, group, false)
+	}
+	if err == nil {
+		s.stats.Groups.Add(1)
+		s.stats.GroupedEvents.Add(int64(len(group)))
 	}
 	return outs, err
 }

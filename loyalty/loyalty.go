@@ -57,6 +57,10 @@ type Stats struct {
 	// Fallbacks counts the groups of events whose grouped write failed and
 	// that were written again event by event.
 	Fallbacks atomic.Int64
+	// Groups counts the groups of events written, each one transaction
+	// (a fallback's included), and GroupedEvents the events in them:
+	// GroupedEvents / Groups is the mean group, what one commit carries.
+	Groups, GroupedEvents atomic.Int64
 }
 
 // Stats returns the service's counters.
@@ -80,7 +84,7 @@ func WithEventWriters(n int) Option {
 // pool of the same (migrated) database, for the loyalty tables: the ledger
 // lends no access to its own.
 func New(db *pgxpool.Pool, l *ledger.Ledger, opts ...Option) *Service {
-	s := &Service{db: db, ledger: l, now: l.Now, versions: map[int]rules.RuleSet{}, eventWriters: groupWriters}
+	s := &Service{db: db, ledger: l, now: l.Now, versions: map[int]rules.RuleSet{}, eventWriters: DefaultEventWriters}
 	for _, o := range opts {
 		o(s)
 	}
