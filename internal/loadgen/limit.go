@@ -284,10 +284,10 @@ WHERE effective_from <= now() ORDER BY effective_from DESC LIMIT 1`).Scan(&lr.zo
 	return lr, nil
 }
 
-// driveLimit is scenario 3L: n clients write groups of limitGroupSize
+// driveLimit is scenario 3L (or 1L): n clients write groups of size
 // events for d, each on a connection of its own, and the throughput is
 // the events of the groups committed.
-func driveLimit(name string, lr limitRun, n int, d time.Duration) measure {
+func driveLimit(name string, lr limitRun, n int, d time.Duration, size int) measure {
 	logf("%s (%s)", name, d)
 	ctx := context.Background()
 	var (
@@ -314,20 +314,20 @@ func driveLimit(name string, lr limitRun, n int, d time.Duration) measure {
 			}()
 			conn, err := pgx.Connect(ctx, lr.url)
 			if err != nil {
-				mine2["no connection: "+err.Error()] += limitGroupSize
+				mine2["no connection: "+err.Error()] += int64(size)
 				return
 			}
 			defer conn.Close(ctx)
 			for time.Now().Before(stop) {
 				now := time.Now()
-				g := newLimitGroup(r, limitGroupSize, *customers, w, n, now.Add(-time.Second))
+				g := newLimitGroup(r, size, *customers, w, n, now.Add(-time.Second))
 				t0 := time.Now()
 				if err := lr.write(ctx, conn, g, r.IntN(ledger.DefaultHotBuckets), now); err != nil {
-					mine2[limitKind(err)] += limitGroupSize
+					mine2[limitKind(err)] += int64(size)
 					continue
 				}
 				mine = append(mine, time.Since(t0))
-				ok.Add(limitGroupSize)
+				ok.Add(int64(size))
 			}
 		})
 	}

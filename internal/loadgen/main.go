@@ -18,6 +18,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"slices"
@@ -52,11 +53,15 @@ var (
 const funded = 1000
 
 // want reports whether scenario n runs: -only names it by number or by
-// label (6 or 1w, 8 or 3L).
+// label (6 or 1w, 8 or 3L, 9 or 1L).
 func want(n int) bool {
 	names := strings.Split(*only, ",")
 	return *only == "" || slices.Contains(names, strconv.Itoa(n)) || slices.Contains(names, label(n))
 }
+
+// wantLimit reports whether a limit (3L or 1L) runs, and so needs its
+// database.
+func wantLimit() bool { return want(8) || want(9) }
 
 func main() {
 	flag.Parse()
@@ -115,7 +120,7 @@ func run(ctx context.Context) error {
 		}
 		rep.footprint = &fp
 	}
-	if want(8) && want(5) { // else after the profiling pass, which profiles 3L too
+	if wantLimit() && want(5) { // else after the profiling pass, which profiles 3L too
 		if err := env.dropLimit(ctx); err != nil {
 			return fmt.Errorf("dropping the limit's database: %w", err)
 		}
@@ -150,7 +155,7 @@ func run(ctx context.Context) error {
 		}
 		rep.profiled = *profile
 	}
-	if want(8) && !want(5) {
+	if wantLimit() && !want(5) {
 		if err := env.dropLimit(ctx); err != nil {
 			return fmt.Errorf("dropping the limit's database: %w", err)
 		}
@@ -199,8 +204,19 @@ func measureRun(ctx context.Context, env *bench) (round, error) {
 		}
 		var m measure
 		switch s.n {
+		case 1: // and its mean group, for 1L
+			groups, events := eventGroups(env.srv)
+			m = drive(s.name, env.client, env.srv, s.clients, *duration, s.next)
+			if g, e := eventGroups(env.srv); g > groups {
+				one.group = (e - events) / (g - groups)
+			}
+		case 9:
+			if one.group <= 0 {
+				return one, fmt.Errorf("scenario 1L: scenario 1 measured no group of events before it")
+			}
+			m = driveLimit(s.name, env.limit, s.clients, *duration, max(1, int(math.Round(one.group))))
 		case 8:
-			m = driveLimit(s.name, env.limit, s.clients, *duration)
+			m = driveLimit(s.name, env.limit, s.clients, *duration, limitGroupSize)
 		case 6:
 			if m, err = withWebhook(env, s); err != nil {
 				return one, err

@@ -89,7 +89,7 @@ func profilePass(ctx context.Context, env *bench, path string) error {
 				return err
 			}
 		case 8:
-			m = driveLimit(s.name, env.limit, s.clients, *duration)
+			m = driveLimit(s.name, env.limit, s.clients, *duration, limitGroupSize)
 		default:
 			m = drive(s.name, env.client, env.srv, s.clients, *duration, s.next)
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"maps"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,12 +14,15 @@ import (
 	"time"
 )
 
-// round is one run: pgbench and scenarios 1, 1w (6), 1s (7), 2, 3, 3L (8)
-// and 4, back to back.
+// round is one run: pgbench and scenarios 1, 1L (9), 1w (6), 1s (7), 2, 3,
+// 3L (8) and 4, back to back.
 type round struct {
 	pgbench   pgbenchResult
 	scenarios map[int]measure
 	cpu       map[int]ticks // over scenarios 1, 1w (6) and 4
+	// group is scenario 1's mean group of events (events per group the
+	// server wrote), which 1L writes at.
+	group float64
 }
 
 // report is everything the run measured, and where.
@@ -184,7 +188,7 @@ func (r row) peakRSS() int64 {
 }
 
 // order is the scenarios' order in the report.
-var order = []int{1, 6, 7, 2, 3, 8, 4}
+var order = []int{1, 9, 6, 7, 2, 3, 8, 4}
 
 // rows are the scenarios in order, each over the runs that measured it.
 func (rep *report) rows() []row {
@@ -321,11 +325,14 @@ func (rep *report) render() string {
 		*bin, m.cores, m.goVer, runtime.GOMAXPROCS(0), m.cores)
 
 	b.WriteString("\n## Method\n\n")
-	fmt.Fprintf(&b, "- %s. Each run measures, back to back: pgbench for %s, then scenarios 1, 1w, 1s, 2, 3, 3L and 4, %s each. "+
+	fmt.Fprintf(&b, "- %s. Each run measures, back to back: pgbench for %s, then scenarios 1, 1L, 1w, 1s, 2, 3, 3L and 4, %s each. "+
 		"Scenario 3L is the schema's own limit: the rows scenario 3's events write (entries, postings, balances, lots, months, "+
 		"events with their shipments, notifications, the chain's links), written by SQL alone (internal/loadgen/limit.go: no HTTP, no Go, no pricing) as one "+
 		"transaction of one statement per table for each group of %d events, by scenario 3's number of clients, in a database of its own on "+
 		"the same cluster (a copy of the service's, made at setup); a test proves that it writes, table by table, the rows the service writes. "+
+		"Scenario 1L is the same limit at scenario 1's group size: the server counts the groups of events it writes and the events in them "+
+		"(`tally_event_groups_total`, `tally_event_group_events_total`), and 1L writes scenario 1's rows in transactions of scenario 1's mean group in the same run, "+
+		"by as many clients as the server has event writers, right after scenario 1. "+
 		"Scenario 1s is scenario 1 on the server restarted with the entry chain's sealer off (`TALLY_SEAL_INTERVAL=0`), then restarted with it on again; scenario 1, when 1s runs, also begins on a server just restarted (with the sealer), so that the two differ by the sealer alone. "+
 		"Scenario 1w is scenario 1 with one webhook endpoint subscribed to points.earned, which every event announces; its receiver runs in a "+
 		"process of its own (the load generator's binary, one thread) on the same cores and accepts each delivery at once. Scenario 5 runs after them (%s), "+
@@ -391,9 +398,12 @@ func (rep *report) pgbenchSpread() spread {
 	return spreadOf(xs)
 }
 
-// label is scenario n's name in the report: 6, 7 and 8 are 1w, 1s and 3L.
+// label is scenario n's name in the report: 6, 7, 8 and 9 are 1w, 1s, 3L
+// and 1L.
 func label(n int) string {
 	switch n {
+	case 9:
+		return "1L"
 	case 6:
 		return "1w"
 	case 7:
@@ -414,18 +424,32 @@ func (rep *report) renderRuns(b *strings.Builder) {
 			fmt.Fprintf(b, " scenario %s |", label(n))
 		}
 	}
-	b.WriteString(" 1 ÷ pgbench | 2 ÷ 1 | 3 ÷ 3L |\n|---|---|")
-	b.WriteString(strings.Repeat("---|", len(present)+3) + "\n")
+	b.WriteString(" 1 ÷ pgbench | 1L ÷ pgbench | 1 ÷ 1L | 2 ÷ 1 | 3 ÷ 3L |\n|---|---|")
+	b.WriteString(strings.Repeat("---|", len(present)+5) + "\n")
 	for i, rd := range rep.rounds {
 		fmt.Fprintf(b, "| %d | %.0f |", i+1, rd.pgbench.tps)
 		for _, n := range present {
 			m := rd.scenarios[n]
+			if n == 9 {
+				fmt.Fprintf(b, " %.0f %s in groups of %d |", m.rate(), m.unit, max(1, int(math.Round(rd.group))))
+				continue
+			}
 			fmt.Fprintf(b, " %.0f %s |", m.rate(), m.unit)
 		}
 		s1, ok1 := rd.scenarios[1]
 		s2, ok2 := rd.scenarios[2]
 		if ok1 {
 			fmt.Fprintf(b, " %.2fx |", s1.rate()/rd.pgbench.tps)
+		} else {
+			b.WriteString(" — |")
+		}
+		if lim, ok := rd.scenarios[9]; ok {
+			fmt.Fprintf(b, " %.2fx |", lim.rate()/rd.pgbench.tps)
+		} else {
+			b.WriteString(" — |")
+		}
+		if x, ok := rd.oneToLimit(); ok {
+			fmt.Fprintf(b, " %.2fx |", x)
 		} else {
 			b.WriteString(" — |")
 		}
@@ -470,6 +494,17 @@ func (rd round) toLimit() (float64, bool) {
 	return s3.rate() / lim.rate(), true
 }
 
+// oneToLimit is scenario 1's throughput over its own limit's (1L) in the
+// run, when both ran.
+func (rd round) oneToLimit() (float64, bool) {
+	s1, ok1 := rd.scenarios[1]
+	lim, okL := rd.scenarios[9]
+	if !ok1 || !okL || lim.rate() <= 0 {
+		return 0, false
+	}
+	return s1.rate() / lim.rate(), true
+}
+
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // renderTargets writes each target as met or missed, judged on the median.
@@ -477,7 +512,20 @@ func (rep *report) renderTargets(b *strings.Builder) {
 	fmt.Fprintf(b, "\n## Targets\n\nJudged on the median over the runs.\n\n| target | measured | |\n|---|---|---|\n")
 	if s1, ok := rep.row("1."); ok && s1.vsPgbench != nil {
 		r := spreadOf(s1.vsPgbench)
-		fmt.Fprintf(b, "| scenario 1 >= 1.0x pgbench (%d clients each) | %s | %s |\n", *clients, r.show("%.2fx"), met(r.med >= 1.0))
+		var ceiling, toLimit []float64
+		for _, rd := range rep.rounds {
+			if lim, ok := rd.scenarios[9]; ok && rd.pgbench.tps > 0 {
+				ceiling = append(ceiling, lim.rate()/rd.pgbench.tps)
+			}
+			if x, ok := rd.oneToLimit(); ok {
+				toLimit = append(toLimit, x)
+			}
+		}
+		limit := ""
+		if len(ceiling) > 0 {
+			limit = fmt.Sprintf("; its rows alone at its group size (1L) %s pgbench, scenario 1 %s of that", spreadOf(ceiling).show("%.2fx"), spreadOf(toLimit).show("%.2fx"))
+		}
+		fmt.Fprintf(b, "| scenario 1 >= 1.0x pgbench (%d clients each) | %s%s | %s |\n", *clients, r.show("%.2fx"), limit, met(r.med >= 1.0))
 	}
 	if len(rep.rounds) > 0 && want(1) && want(6) {
 		var xs []float64
@@ -557,12 +605,12 @@ func (rep *report) renderTargets(b *strings.Builder) {
 	fmt.Fprintf(b, "| no error in any scenario | %s of %s | %s |\n", thousands(failed), thousands(total), met(failed == 0))
 }
 
-// renderCPU writes where the CPU time of scenarios 1, 1w, 1s, 3, 3L and 4
-// went, over all their runs: 3 beside 3L shows what the service adds to
-// the rows' own cost, tier by tier.
+// renderCPU writes where the CPU time of scenarios 1, 1L, 1w, 1s, 3, 3L
+// and 4 went, over all their runs: 1 beside 1L, and 3 beside 3L, show what
+// the service adds to the rows' own cost, tier by tier.
 func (rep *report) renderCPU(b *strings.Builder) {
 	title := false
-	for _, n := range []int{1, 6, 7, 3, 8, 4} {
+	for _, n := range []int{1, 9, 6, 7, 3, 8, 4} {
 		var cpu ticks
 		var d time.Duration
 		var events int64
@@ -583,7 +631,8 @@ func (rep *report) renderCPU(b *strings.Builder) {
 			title = true
 		}
 		per := func(t int64) string { return fmt.Sprintf("%.0f µs", float64(t)/100/float64(events)*1e6) }
-		name := map[int]string{1: "1", 6: "1w", 7: "1s", 3: "3", 8: "3L (no server: what it shows is idle)", 4: "4 (per request)"}[n]
+		name := map[int]string{1: "1", 9: "1L (no server: what it shows is idle)", 6: "1w", 7: "1s", 3: "3",
+			8: "3L (no server: what it shows is idle)", 4: "4 (per request)"}[n]
 		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %.1f over %s on %d cores |\n", name, per(cpu.postgres), per(cpu.server),
 			per(cpu.loadgen), per(cpu.receiver), per(int64(total)), total/100, d.Round(time.Second), rep.machine.cores)
 	}

@@ -98,7 +98,7 @@ func TestReportRatesScenario3AgainstTheLimit(t *testing.T) {
 	text := rep.render()
 	for _, want := range []string{
 		"| scenario 3 >= 0.9x the schema's own limit (3L) | 0.90x (0.80x–0.95x) | met |",
-		"| 2 | 1000 | 4000 events/s | 5000 events/s | — | — | 0.80x |",
+		"| 2 | 1000 | 4000 events/s | 5000 events/s | — | — | — | — | 0.80x |",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("report lacks %q:\n%s", want, text)
@@ -111,5 +111,34 @@ func TestReportRatesScenario3AgainstTheLimit(t *testing.T) {
 	delete(rep.rounds[0].scenarios, 8)
 	if text := rep.render(); strings.Contains(text, "schema's own limit (3L) |") {
 		t.Errorf("a run without the limit is judged against it:\n%s", text)
+	}
+}
+
+// TestReportRatesScenario1AgainstItsLimit: 1L is shown at scenario 1's
+// mean group of its run, over pgbench and under scenario 1, run by run,
+// and beside scenario 1's target as medians.
+func TestReportRatesScenario1AgainstItsLimit(t *testing.T) {
+	ms := func(n, clients int, events int64) measure {
+		return measure{name: fmt.Sprintf("%s. test", label(n)), clients: clients, unit: "events/s", ok: events, answered: 1, elapsed: time.Second}
+	}
+	run := func(pgbench float64, s1, limit int64, group float64) round {
+		return round{pgbench: pgbenchResult{tps: pgbench, txns: 1000}, group: group,
+			scenarios: map[int]measure{1: ms(1, *clients, s1), 9: ms(9, 2, limit)}}
+	}
+	defer func(was string) { *only = was }(*only)
+	*only = "1,1L"
+	// 1L over pgbench: 1.20, 1.10, 1.50; scenario 1 over 1L: 0.50, 0.60, 0.40.
+	rep := &report{rounds: []round{run(1000, 600, 1200, 7.6), run(2000, 1320, 2200, 8.4), run(1000, 600, 1500, 12)}}
+	rep.rounds[0].cpu = map[int]ticks{9: {postgres: 50}} // 0.5 s over the 4,900 events of 1L
+	text := rep.render()
+	for _, want := range []string{
+		"| 1 | 1000 | 600 events/s | 1200 events/s in groups of 8 | 0.60x | 1.20x | 0.50x | — | — |",
+		"| 3 | 1000 | 600 events/s | 1500 events/s in groups of 12 | 0.60x | 1.50x | 0.40x | — | — |",
+		"| scenario 1 >= 1.0x pgbench (32 clients each) | 0.60x (0.60x–0.66x); its rows alone at its group size (1L) 1.20x (1.10x–1.50x) pgbench, scenario 1 0.50x (0.40x–0.60x) of that | **missed** |",
+		"| 1L (no server: what it shows is idle) | 102 µs |",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("report lacks %q:\n%s", want, text)
+		}
 	}
 }

@@ -7,11 +7,14 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tally-ledger/tally/loyalty"
 )
 
 // scenario is one measured workload.
@@ -45,12 +48,15 @@ func events(n int) func(*rand.Rand) request {
 const batchSize = 500
 
 // scenarios are scenarios 1 to 4, 6 (1 with a webhook endpoint) and 7 (1
-// without the chain's sealer), both right after 1, and 8 (3L, the schema's
-// own limit, without the server) right after 3, measured in every run
-// beside pgbench.
+// without the chain's sealer), both right after 1, and the schema's own
+// limits, without the server: 9 (1L) right after 1, at its mean group, and
+// 8 (3L) right after 3, measured in every run beside pgbench.
 func scenarios() []scenario {
 	return []scenario{
 		{1, fmt.Sprintf("1. single shipment.completed events, %d clients, %s customers", *clients, thousands(int64(*customers))), *clients, events(*customers)},
+		// The schema's own limit (limit.go) at scenario 1's mean group in
+		// the run, by as many clients as the server has event writers.
+		{9, fmt.Sprintf("1L. the schema's own limit at scenario 1's group size: its rows written by SQL alone, a transaction per group of scenario 1's mean size in the run, %d clients", eventWriters()), eventWriters(), nil},
 		{6, fmt.Sprintf("1w. scenario 1 with one webhook endpoint subscribed to points.earned, %d clients", *clients), *clients, events(*customers)},
 		{7, fmt.Sprintf("1s. scenario 1 with the entry chain's sealer off (TALLY_SEAL_INTERVAL=0), %d clients", *clients), *clients, events(*customers)},
 		{2, "2. the same against 10 customers", *clients, events(10)},
@@ -204,6 +210,24 @@ func readsServed(srv *server) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// eventGroups reads the server's counters of event groups written and of
+// the events in them (0 when it does not answer).
+func eventGroups(srv *server) (groups, events float64) {
+	groups, _ = serverGauge(srv, "tally_event_groups_total")
+	events, _ = serverGauge(srv, "tally_event_group_events_total")
+	return groups, events
+}
+
+// eventWriters is how many groups of events the server writes at once:
+// TALLY_EVENT_WRITERS, which the server is started with when set, or its
+// default.
+func eventWriters() int {
+	if n, err := strconv.Atoi(os.Getenv("TALLY_EVENT_WRITERS")); err == nil && n > 0 {
+		return n
+	}
+	return loyalty.DefaultEventWriters
 }
 
 // metricLines is the server's /metrics, a line each (none when it does

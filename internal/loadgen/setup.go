@@ -118,7 +118,7 @@ func setUp(ctx context.Context) (*bench, error) {
 	if err := setupData(env.client); err != nil {
 		return nil, err
 	}
-	if want(8) {
+	if wantLimit() {
 		if err := env.copyForLimit(ctx); err != nil {
 			return nil, fmt.Errorf("the limit's database: %w", err)
 		}
