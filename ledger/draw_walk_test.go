@@ -63,14 +63,16 @@ FROM accounts a, generate_series(1, 3000) g WHERE a.code = 'customer:C1:points'`
 			if n := read() - before; n > 20 {
 				t.Errorf("the draw of 25 points read %d index entries of points_lots, want at most 20 (three lots, and the probes' ends)", n)
 			}
-			rows, _ := tx.Query(ctx, `SELECT d.amount FROM lot_draws d JOIN points_lots l ON l.id = d.lot_id WHERE d.entry_id = $1 ORDER BY l.expires_at`, entry)
-			got, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-			if err != nil {
-				t.Fatal(err)
-			}
+			var got []int64
 			var last []time.Time
-			rows, _ = tx.Query(ctx, `SELECT l.expires_at FROM lot_draws d JOIN points_lots l ON l.id = d.lot_id WHERE d.entry_id = $1 ORDER BY l.expires_at`, entry)
-			if last, err = pgx.CollectRows(rows, pgx.RowTo[time.Time]); err != nil {
+			rows, _ := tx.Query(ctx, `SELECT d.amount, l.expires_at FROM lot_draws d JOIN points_lots l ON l.id = d.lot_id
+WHERE d.entry_id = $1 ORDER BY l.expires_at`, entry)
+			var amount int64
+			var expires time.Time
+			if _, err := pgx.ForEachRow(rows, []any{&amount, &expires}, func() error {
+				got, last = append(got, amount), append(last, expires)
+				return nil
+			}); err != nil {
 				t.Fatal(err)
 			}
 			var first time.Time
