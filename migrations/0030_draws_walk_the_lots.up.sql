@@ -47,6 +47,10 @@ BEGIN
                 JOIN accounts a ON a.code = c.code
     LOOP
         laid := 0;
+        -- NULL, so that the cursor's portal gets a name of its own: on
+        -- PostgreSQL 15 it would otherwise be named open_lots, and fail
+        -- beside any cursor of that name open in the session.
+        open_lots := NULL;
         FOR lot IN open_lots(acct.id) LOOP
             lot_codes := lot_codes || acct.code;
             lot_ids := lot_ids || lot.id;
