@@ -8,7 +8,9 @@
 -- the account is covered: a redemption from a lot that covers it reads that
 -- lot alone. At worst, should the planner sort instead, it reads what it
 -- read before.
--- What is drawn, from which lots, and every refusal are unchanged.
+-- What is drawn, from which lots, and every refusal's message, SQLSTATE
+-- and constraint are unchanged (a spend refused through draw_lots now names
+-- its account in DETAIL too, as draw_lots_many's refusals did).
 CREATE OR REPLACE FUNCTION draw_lots_many(p_codes text[], p_entries bigint[], p_amounts bigint[], p_now timestamptz)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE

@@ -69,6 +69,10 @@ func main() {
 		runtime.GOMAXPROCS(1)
 		serveReceiver()
 	}
+	if want(9) && !want(1) {
+		fmt.Fprintln(os.Stderr, "loadgen: scenario 1L writes at scenario 1's group size in the same run: -only must name 1 with it")
+		os.Exit(2)
+	}
 	if *quick {
 		set := map[string]bool{}
 		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
