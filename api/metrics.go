@@ -56,7 +56,7 @@ func newMetrics(reg *prometheus.Registry, l *ledger.Ledger, svc *loyalty.Service
 			Help: "Groups of partner events written, each in one transaction: events over groups is what a commit carries.",
 		}, func() float64 { return float64(events.Groups.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "tally_event_group_events_total", Help: "Partner events written in those groups.",
+			Name: "tally_event_group_events_total", Help: "Partner events those groups carried, refused ones included.",
 		}, func() float64 { return float64(events.GroupedEvents.Load()) }),
 	)
 	// Webhook deliveries: attempts by outcome, the queue's depth and the

@@ -13,16 +13,20 @@ import (
 	"github.com/tally-ledger/tally/ledger"
 )
 
-// How events are grouped: up to DefaultEventWriters transactions at once, each of
-// at most groupMaxEvents events (unless one submission, a batch, has more).
-// A writer holds a group back for reads in flight for groupMaxYield at
-// most. groupTimeout bounds a group's transaction, whatever its callers'
-// contexts: one caller giving up must not abort its neighbours.
+// DefaultEventWriters is how many groups of events are written at once,
+// each for its own share of the customers, unless WithEventWriters says
+// otherwise.
+const DefaultEventWriters = 2
+
+// How events are grouped: each group at most groupMaxEvents events (unless
+// one submission, a batch, has more). A writer holds a group back for reads
+// in flight for groupMaxYield at most. groupTimeout bounds a group's
+// transaction, whatever its callers' contexts: one caller giving up must
+// not abort its neighbours.
 const (
-	DefaultEventWriters = 2
-	groupMaxEvents      = 1000
-	groupMaxYield       = 2 * time.Millisecond
-	groupTimeout        = 60 * time.Second
+	groupMaxEvents = 1000
+	groupMaxYield  = 2 * time.Millisecond
+	groupTimeout   = 60 * time.Second
 )
 
 // newEventQueue is the group commit of partner events: the events of one
