@@ -18,7 +18,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"math"
 	"os"
 	"runtime"
 	"slices"
@@ -218,7 +217,7 @@ func measureRun(ctx context.Context, env *bench) (round, error) {
 			if one.group <= 0 {
 				return one, fmt.Errorf("scenario 1L: scenario 1 measured no group of events before it")
 			}
-			m = driveLimit(s.name, env.limit, s.clients, *duration, max(1, int(math.Round(one.group))))
+			m = driveLimit(s.name, env.limit, s.clients, *duration, one.limitGroup())
 		case 8:
 			m = driveLimit(s.name, env.limit, s.clients, *duration, limitGroupSize)
 		case 6:

@@ -431,7 +431,7 @@ func (rep *report) renderRuns(b *strings.Builder) {
 		for _, n := range present {
 			m := rd.scenarios[n]
 			if n == 9 {
-				fmt.Fprintf(b, " %.0f %s in groups of %d |", m.rate(), m.unit, max(1, int(math.Round(rd.group))))
+				fmt.Fprintf(b, " %.0f %s in groups of %d |", m.rate(), m.unit, rd.limitGroup())
 				continue
 			}
 			fmt.Fprintf(b, " %.0f %s |", m.rate(), m.unit)
@@ -493,6 +493,10 @@ func (rd round) toLimit() (float64, bool) {
 	}
 	return s3.rate() / lim.rate(), true
 }
+
+// limitGroup is the group 1L writes at: scenario 1's mean group in the
+// run, in whole events.
+func (rd round) limitGroup() int { return max(1, int(math.Round(rd.group))) }
 
 // oneToLimit is scenario 1's throughput over its own limit's (1L) in the
 // run, when both ran.
