@@ -44,9 +44,11 @@ BEGIN
     -- another from the same start; an entry takes from each lot the overlap
     -- of their stretches. Lots are laid only up to the end of what the
     -- account's entries ask: a lot past it overlaps nothing.
+    -- (Each account looked up by its code, whatever the plan guesses of the
+    -- arrays: OFFSET 0 keeps the lookup from being flattened into a join.)
     FOR acct IN SELECT c.code, a.id, c.need
                 FROM (SELECT u.code, sum(u.amount) AS need FROM unnest(p_codes, p_amounts) AS u (code, amount) GROUP BY u.code) c
-                JOIN accounts a ON a.code = c.code
+                CROSS JOIN LATERAL (SELECT id FROM accounts WHERE code = c.code OFFSET 0) a
     LOOP
         laid := 0;
         -- NULL, so that the cursor's portal gets a name of its own: on
