@@ -70,8 +70,11 @@ func (s *Service) redeemTogether(ctx context.Context, tx *ledger.Tx, group []red
 		taken    bool
 		products = map[string]*Product{}
 		redeemed = map[bought]*int{}
-		held     = map[string]*ledger.Holdings{}
 		entryIDs []int64 // one per job; those of refusals are gaps
+		// The points each customer has available, by their index in customers.
+		spendable = make([]int64, len(customers))
+		accounts  = make([]string, len(customers))
+		customerN = make(map[string]int, len(customers))
 	)
 	b.Queue(`SELECT EXISTS (SELECT FROM unnest($1::text[], $2::text[]) AS u (space, id)
 CROSS JOIN LATERAL (SELECT FROM redemptions r WHERE r.space = u.space AND r.id = u.id OFFSET 0) r)`, spaces, ids).
@@ -92,11 +95,11 @@ CROSS JOIN LATERAL (SELECT FROM redemptions r WHERE r.space = u.space AND r.id =
 			redeemed[k] = new(int)
 			queueRedeemedBy(&b, k.customer, k.sku, redeemed[k])
 		}
-		if held[k.customer] == nil {
-			held[k.customer] = new(ledger.Holdings)
-			ledger.QueueHoldings(&b, k.customer, now, now, held[k.customer])
-		}
 	}
+	for i, c := range customers {
+		accounts[i], customerN[c] = ledger.CustomerAccount(c, "points"), i
+	}
+	ledger.QueueAvailablePoints(&b, accounts, now, spendable)
 	ledger.QueueEntryIDs(&b, len(group), &entryIDs)
 	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 		return nil, err
@@ -141,7 +144,7 @@ CROSS JOIN LATERAL (SELECT FROM redemptions r WHERE r.space = u.space AND r.id =
 			outs[i].err = err
 			continue
 		}
-		available := &held[in.CustomerID].Points.Available
+		available := &spendable[customerN[in.CustomerID]]
 		if points > *available {
 			outs[i].err = &fault.Error{Code: fault.InsufficientPoints, Account: ledger.CustomerAccount(in.CustomerID, "points"),
 				Message: fmt.Sprintf("%d points needed; the customer has fewer available (pending and expired points cannot be spent)", points)}

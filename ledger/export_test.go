@@ -3,10 +3,11 @@ package ledger
 // The statements a transaction of many entries runs, for the tests of
 // their generic plans.
 const (
-	QInsertPostings = qInsertPostings
-	QAddBalance     = qAddBalance
-	QManyBalances   = qManyBalances
-	QBalances       = qBalances
-	QLotSummary     = qLotSummary
-	QCreateLot      = qCreateLot
+	QInsertPostings  = qInsertPostings
+	QAddBalance      = qAddBalance
+	QManyBalances    = qManyBalances
+	QBalances        = qBalances
+	QLotSummary      = qLotSummary
+	QCreateLot       = qCreateLot
+	QAvailablePoints = qAvailablePoints
 )

@@ -50,6 +50,7 @@ func TestTheStatementsOfAGroupProbeTheirIndexesOnGenericPlans(t *testing.T) {
 		"balances":     {ledger.QBalances, []any{codes}},
 		"lots summary": {ledger.QLotSummary, []any{codes[0], now, now}},
 		"new lot":      {ledger.QCreateLot, []any{codes[0], int64(5), now, now.AddDate(1, 0, 0)}},
+		"available":    {ledger.QAvailablePoints, []any{codes, now}},
 	} {
 		plan := testdb.GenericPlan(t, pool, c.query, c.args...)
 		if scan := regexp.MustCompile(`Seq Scan on (accounts|balance_buckets|points_lots)\b`).FindString(plan); scan != "" {

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -36,6 +37,31 @@ func (tx *Tx) LotSummary(ctx context.Context, code string, expiringBy time.Time)
 	var s LotSummary
 	err := tx.QueryRow(ctx, qLotSummary, code, tx.now, expiringBy).Scan(&s.Balance, &s.Available, &s.Pending, &s.Expiring)
 	return s, err
+}
+
+// qAvailablePoints is, for each account code of $1 in its order, the
+// points in its lots available and unexpired at $2 (LotSummary's
+// Available; 0 for an account without lots, or unknown). Each account is
+// looked up by its code and its lots summed from the open-lots index,
+// whatever a generic plan guesses of the array (OFFSET 0).
+const qAvailablePoints = `SELECT coalesce((SELECT sum(l.remaining) FROM points_lots l
+        WHERE l.account_id = a.id AND l.remaining > 0 AND l.available_at <= $2 AND l.expires_at > $2), 0)
+FROM unnest($1::text[]) WITH ORDINALITY AS u (code, ord)
+LEFT JOIN LATERAL (SELECT id FROM accounts WHERE code = u.code OFFSET 0) a ON true
+ORDER BY u.ord`
+
+// QueueAvailablePoints queues into b one read, in one statement, of the
+// points available at at in each of the accounts: into available, by
+// index (a slice as long as codes).
+func QueueAvailablePoints(b *pgx.Batch, codes []string, at time.Time, available []int64) {
+	b.Queue(qAvailablePoints, codes, at).Query(func(rows pgx.Rows) error {
+		got, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err == nil && len(got) != len(available) {
+			err = fmt.Errorf("ledger: %d available points read for %d accounts", len(got), len(available))
+		}
+		copy(available, got)
+		return err
+	})
 }
 
 // Holdings is what a customer holds: their points by the state of their
