@@ -159,6 +159,28 @@ func queueRedeemedBy(b *pgx.Batch, customerID, sku string, n *int) {
 	b.Queue(qRedeemedBy, customerID, sku).QueryRow(func(row pgx.Row) error { return row.Scan(n) })
 }
 
+// qRedeemedByMany is redeemedBy of each (customer $1[i], product $2[i]),
+// in their order: each pair's redemptions found through
+// redemptions_customer_sku, whatever a generic plan guesses of the arrays
+// (OFFSET 0).
+const qRedeemedByMany = `SELECT coalesce(r.n, 0) FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u (customer, sku, ord)
+CROSS JOIN LATERAL (SELECT sum(quantity) AS n FROM redemptions
+                    WHERE customer_id = u.customer AND sku = u.sku AND cancelled_at IS NULL AND entry_id IS NOT NULL OFFSET 0) r
+ORDER BY u.ord`
+
+// queueRedeemedByMany queues redeemedBy of every (customers[i], skus[i])
+// into b, in one statement, the answers into n by index.
+func queueRedeemedByMany(b *pgx.Batch, customers, skus []string, n []int) {
+	b.Queue(qRedeemedByMany, customers, skus).Query(func(rows pgx.Rows) error {
+		got, err := pgx.CollectRows(rows, pgx.RowTo[int])
+		if err == nil && len(got) != len(n) {
+			err = fmt.Errorf("catalog: %d redeemed counts read for %d pairs", len(got), len(n))
+		}
+		copy(n, got)
+		return err
+	})
+}
+
 // eligible decides whether a customer of level, who already redeemed
 // `redeemed` units and has `available` points, may redeem q units now.
 func eligible(p Product, q int, level, redeemed int, available int64, now time.Time) error {

@@ -47,3 +47,7 @@ func (s *Service) RedeemGroup(ctx context.Context, ins []RedemptionInput, actor 
 	}
 	return out, replayed, errs
 }
+
+// QRedeemedByMany is the group's read of the units each customer holds of
+// each product, for the test of its generic plan.
+const QRedeemedByMany = qRedeemedByMany

@@ -69,7 +69,8 @@ func (s *Service) redeemTogether(ctx context.Context, tx *ledger.Tx, group []red
 		b        pgx.Batch
 		taken    bool
 		products = map[string]*Product{}
-		redeemed = map[bought]*int{}
+		redeemed = map[bought]int{} // units of each product each customer holds
+		asked    = map[bought]bool{}
 		entryIDs []int64 // one per job; those of refusals are gaps
 		// The points each customer has available, by their index in customers.
 		spendable = make([]int64, len(customers))
@@ -89,13 +90,19 @@ CROSS JOIN LATERAL (SELECT FROM redemptions r WHERE r.space = u.space AND r.id =
 		}
 		return rows.Err()
 	})
+	var pairs []bought
 	for _, j := range group {
-		k := bought{j.in.CustomerID, j.in.SKU}
-		if redeemed[k] == nil {
-			redeemed[k] = new(int)
-			queueRedeemedBy(&b, k.customer, k.sku, redeemed[k])
+		if k := (bought{j.in.CustomerID, j.in.SKU}); !asked[k] {
+			asked[k] = true
+			pairs = append(pairs, k)
 		}
 	}
+	pairCustomers, pairSKUs := make([]string, len(pairs)), make([]string, len(pairs))
+	for i, k := range pairs {
+		pairCustomers[i], pairSKUs[i] = k.customer, k.sku
+	}
+	counts := make([]int, len(pairs))
+	queueRedeemedByMany(&b, pairCustomers, pairSKUs, counts)
 	for i, c := range customers {
 		accounts[i], customerN[c] = ledger.CustomerAccount(c, "points"), i
 	}
@@ -103,6 +110,9 @@ CROSS JOIN LATERAL (SELECT FROM redemptions r WHERE r.space = u.space AND r.id =
 	ledger.QueueEntryIDs(&b, len(group), &entryIDs)
 	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 		return nil, err
+	}
+	for i, k := range pairs {
+		redeemed[k] = counts[i]
 	}
 	if taken {
 		return nil, errNotTogether
@@ -140,7 +150,7 @@ CROSS JOIN LATERAL (SELECT FROM redemptions r WHERE r.space = u.space AND r.id =
 		}
 		k := bought{in.CustomerID, in.SKU}
 		points := p.PointsPrice * int64(in.Quantity)
-		if err := eligible(*p, in.Quantity, tiers[in.CustomerID].Level, *redeemed[k], math.MaxInt64, now); err != nil {
+		if err := eligible(*p, in.Quantity, tiers[in.CustomerID].Level, redeemed[k], math.MaxInt64, now); err != nil {
 			outs[i].err = err
 			continue
 		}
@@ -151,7 +161,7 @@ CROSS JOIN LATERAL (SELECT FROM redemptions r WHERE r.space = u.space AND r.id =
 			continue
 		}
 		*available -= points
-		*redeemed[k] += in.Quantity
+		redeemed[k] += in.Quantity
 		if p.Stock != nil {
 			*p.Stock -= in.Quantity
 			stock[in.SKU] += in.Quantity
