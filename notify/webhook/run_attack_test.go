@@ -266,7 +266,14 @@ func TestRunStopsChainingWhenTheCircuitOpens(t *testing.T) {
 	s := f.service()
 	r := newReceiver(t)
 	e := f.subscribe(s, r, webhook.Owner{})
-	const customers, each = 4, 60
+	// With the clock frozen, a customer whose send failed waits for its
+	// retry for good: each customer fails once after the endpoint starts
+	// failing. A send accepted before that (Workers at most, in flight)
+	// may be recorded after some of those failures, and reset the count.
+	// With more than 2 × (Workers + 1) customers, three failures follow one
+	// another whatever the order (BreakAfter 3); with 4, two late
+	// successes could leave the count at 2, and the circuit closed.
+	const customers, each = 12, 30
 	f.emitQueues(customers, each)
 	defer run(t, s)()
 	f.waitDelivered(20, time.Minute)
