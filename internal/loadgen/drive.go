@@ -1,7 +1,7 @@
 package main
 
 import (
-	"bytes"
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,8 +11,11 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -47,15 +50,141 @@ type answer struct {
 }
 
 type client struct {
+	// base is the server's URL, http://host:port; the bench sets it anew
+	// when it restarts the server.
 	base                    string
-	http                    *http.Client
+	http                    *http.Client // setup's and the profiles' requests
 	admin, partner, finance string
+	// idle are the keep-alive connections of the load generator's own
+	// HTTP/1.1 client, which sends the measured requests (send).
+	idle chan *rawConn
 }
 
 func newClient(base, admin, partner, finance string) *client {
 	return &client{base: base, admin: admin, partner: partner, finance: finance,
 		http: &http.Client{Timeout: 30 * time.Second,
-			Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}}}
+			Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}},
+		idle: make(chan *rawConn, 256)}
+}
+
+// rawConn is one keep-alive connection of send: a request is written in
+// one write and its answer read through http.ReadResponse on the
+// connection's buffer, with no goroutine but its caller's. net/http's
+// Transport hands each request to a connection's reading and writing
+// goroutines, which cost the load generator, on the cores it shares with
+// the server and PostgreSQL, about as much CPU again as the rest of a
+// request (pgbench, which the scenarios are compared with, is a lean C
+// client).
+type rawConn struct {
+	addr   string // host:port it was dialled to
+	conn   net.Conn
+	br     *bufio.Reader
+	buf    []byte
+	reused bool // it answered a request before: the server may have closed it since
+}
+
+// timeout is how long a measured request may take before it counts as
+// not answered.
+const timeout = 30 * time.Second
+
+// conn is an idle connection to addr, or a new one; idle connections to
+// another address (a server since restarted elsewhere) are closed.
+func (c *client) conn(addr string) (*rawConn, error) {
+	for {
+		select {
+		case rc := <-c.idle:
+			if rc.addr == addr {
+				return rc, nil
+			}
+			rc.conn.Close()
+			continue
+		default:
+		}
+		break
+	}
+	conn, err := net.DialTimeout("tcp", addr, timeout)
+	if err != nil {
+		return nil, err
+	}
+	return &rawConn{addr: addr, conn: conn, br: bufio.NewReaderSize(conn, 64<<10)}, nil
+}
+
+// release keeps rc for the next request, or closes it when the pool is full.
+func (c *client) release(rc *rawConn) {
+	rc.reused = true
+	select {
+	case c.idle <- rc:
+	default:
+		rc.conn.Close()
+	}
+}
+
+// exchange writes the request and reads its whole answer. On a connection
+// that answered before, a failure before any byte of the answer (the server
+// closed it while it was idle, or restarted) is tried once more on a new
+// connection: the server never read that request.
+func (c *client) exchange(method, path, auth string, body []byte) (*http.Response, []byte, error) {
+	host := strings.TrimPrefix(c.base, "http://")
+	for {
+		rc, err := c.conn(host)
+		if err != nil {
+			return nil, nil, err
+		}
+		rc.buf = appendRequest(rc.buf[:0], method, path, host, auth, body)
+		rc.conn.SetDeadline(time.Now().Add(timeout))
+		_, err = rc.conn.Write(rc.buf)
+		if err == nil {
+			_, err = rc.br.Peek(1) // the answer's first byte, or why none came
+		}
+		if err != nil {
+			rc.conn.Close()
+			if rc.reused && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)) {
+				continue
+			}
+			return nil, nil, err
+		}
+		res, err := http.ReadResponse(rc.br, nil)
+		if err != nil {
+			rc.conn.Close()
+			return nil, nil, err
+		}
+		answer, err := io.ReadAll(res.Body)
+		if err != nil {
+			rc.conn.Close()
+			return nil, nil, err
+		}
+		if res.Close {
+			rc.conn.Close()
+		} else {
+			c.release(rc)
+		}
+		return res, answer, nil
+	}
+}
+
+// appendRequest appends an HTTP/1.1 request to b. auth is a whole header
+// line's value after its name: "Authorization: Bearer k" or "Cookie: c".
+func appendRequest(b []byte, method, path, host, auth string, body []byte) []byte {
+	b = append(b, method...)
+	b = append(b, ' ')
+	b = append(b, path...)
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, host...)
+	b = append(b, "\r\n"...)
+	b = append(b, auth...)
+	b = append(b, "\r\n"...)
+	if body != nil {
+		b = append(b, "Content-Type: application/json\r\nContent-Length: "...)
+		b = strconv.AppendInt(b, int64(len(body)), 10)
+		b = append(b, "\r\n"...)
+	}
+	b = append(b, "\r\n"...)
+	return append(b, body...)
+}
+
+func isTimeout(err error) bool {
+	ne, ok := errors.AsType[net.Error](err)
+	return ok && ne.Timeout()
 }
 
 // send sends the request and classifies the answer. A single request
@@ -65,41 +194,36 @@ func newClient(base, admin, partner, finance string) *client {
 func (c *client) send(req request) answer {
 	units := max(1, req.events)
 	fail := func(kind string) answer { return answer{failed: []failure{{kind, units}}} }
-	var rd io.Reader
+	var body []byte
 	if req.body != nil {
 		b, err := json.Marshal(req.body)
 		if err != nil {
 			return fail("unencodable request: " + err.Error())
 		}
-		rd = bytes.NewReader(b)
+		body = b
 	}
-	hr, err := http.NewRequest(req.method, c.base+req.path, rd)
-	if err != nil {
-		return fail("unsendable request: " + err.Error())
+	method := req.method
+	if method == "" {
+		method = http.MethodGet
 	}
-	key := req.key
-	if key == "" {
-		key = c.partner
-		if req.method == http.MethodGet {
-			key = c.finance
+	auth := "Cookie: " + req.cookie
+	if req.cookie == "" {
+		key := req.key
+		if key == "" {
+			key = c.partner
+			if method == http.MethodGet {
+				key = c.finance
+			}
 		}
+		auth = "Authorization: Bearer " + key
 	}
-	if req.cookie != "" {
-		hr.Header.Set("Cookie", req.cookie)
-	} else {
-		hr.Header.Set("Authorization", "Bearer "+key)
-	}
-	if req.body != nil {
-		hr.Header.Set("Content-Type", "application/json")
-	}
-	res, err := c.http.Do(hr)
+	res, data, err := c.exchange(method, req.path, auth, body)
 	if err != nil {
-		if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+		if isTimeout(err) {
 			return fail("no answer (timeout)")
 		}
 		return fail("no answer (connection)")
 	}
-	defer res.Body.Close()
 	prefix := ""
 	if req.events > 0 {
 		prefix = "batch "
@@ -108,22 +232,19 @@ func (c *client) send(req request) answer {
 		var p struct {
 			Code string `json:"code"`
 		}
-		json.NewDecoder(io.LimitReader(res.Body, 1<<16)).Decode(&p)
+		json.Unmarshal(data, &p)
 		return fail(fmt.Sprintf("%s%d %s", prefix, res.StatusCode, p.Code))
 	}
 	if req.events == 0 {
-		if _, err := io.Copy(io.Discard, res.Body); err != nil {
-			return fail(fmt.Sprintf("%d answer cut short", res.StatusCode))
-		}
 		return answer{ok: 1, success: true}
 	}
-	return batchAnswer(res, req.events)
+	return batchAnswer(res.StatusCode, data, req.events)
 }
 
 // batchAnswer counts a batch's items: 201 succeeded, any other status
 // failed by status and problem code, and an item missing from the answer
 // failed too.
-func batchAnswer(res *http.Response, events int) answer {
+func batchAnswer(status int, data []byte, events int) answer {
 	var body struct {
 		Results []struct {
 			Index   int `json:"index"`
@@ -133,10 +254,10 @@ func batchAnswer(res *http.Response, events int) answer {
 			} `json:"problem"`
 		} `json:"results"`
 	}
-	if res.StatusCode != http.StatusOK {
-		return answer{failed: []failure{{fmt.Sprintf("batch %d, not 200", res.StatusCode), events}}}
+	if status != http.StatusOK {
+		return answer{failed: []failure{{fmt.Sprintf("batch %d, not 200", status), events}}}
 	}
-	if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
+	if err := json.Unmarshal(data, &body); err != nil {
 		return answer{failed: []failure{{"batch 200 unreadable", events}}}
 	}
 	a := answer{success: true}

@@ -124,3 +124,68 @@ func TestDriveLeavesErrorsOutOfThroughput(t *testing.T) {
 		t.Errorf("unit %q, peak RSS %d kB; want requests/s and the process's RSS", m.unit, m.peakRSS)
 	}
 }
+
+// TestSendTriesAgainOnlyWhatTheServerNeverRead: a keep-alive connection the
+// server closed while it was idle is left for a new one, the request sent
+// once more; an answer cut short is a failure, never sent again.
+func TestSendTriesAgainOnlyWhatTheServerNeverRead(t *testing.T) {
+	var seen atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := seen.Add(1)
+		if r.URL.Path == "/cut" && n > 1 {
+			// Promise ten bytes, send three, and close the connection.
+			w.Header().Set("Content-Length", "10")
+			w.WriteHeader(http.StatusCreated)
+			w.Write([]byte("abc"))
+			conn, _, _ := http.NewResponseController(w).Hijack()
+			conn.Close()
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+	}))
+	defer srv.Close()
+	c := newClient(srv.URL, "admin", "partner", "finance")
+	if a := c.send(request{method: "POST", path: "/ok"}); !a.success {
+		t.Fatalf("first request: %v", a.failed)
+	}
+	srv.CloseClientConnections() // the idle connection the client keeps is gone
+	if a := c.send(request{method: "POST", path: "/ok"}); !a.success {
+		t.Errorf("a request on a connection the server closed while idle: %v; want it sent again on a new one", a.failed)
+	}
+	if n := seen.Load(); n != 2 {
+		t.Errorf("the server read %d requests; want 2", n)
+	}
+	seen.Store(1)
+	a := c.send(request{method: "POST", path: "/cut"})
+	if a.success || !slices.Equal(a.failed, []failure{{"no answer (connection)", 1}}) {
+		t.Errorf("an answer cut short: success %v, failed %v; want one failure", a.success, a.failed)
+	}
+	if n := seen.Load(); n != 2 {
+		t.Errorf("the server read %d requests of the one whose answer was cut; want it sent once", n-1)
+	}
+}
+
+// TestSendFollowsTheServerToItsNewAddress: the bench restarts the server
+// on a new port and sets the client's base; no request may go to the old
+// one over a connection kept from before.
+func TestSendFollowsTheServerToItsNewAddress(t *testing.T) {
+	var old, moved atomic.Int64
+	count := func(n *atomic.Int64) *httptest.Server {
+		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			n.Add(1)
+			w.WriteHeader(http.StatusCreated)
+		}))
+	}
+	a, b := count(&old), count(&moved)
+	defer a.Close()
+	defer b.Close()
+	c := newClient(a.URL, "admin", "partner", "finance")
+	c.send(request{method: "POST", path: "/x"})
+	c.base = b.URL
+	if got := c.send(request{method: "POST", path: "/x"}); !got.success {
+		t.Fatalf("send after the move: %v", got.failed)
+	}
+	if old.Load() != 1 || moved.Load() != 1 {
+		t.Errorf("the old server read %d requests, the new one %d; want 1 each", old.Load(), moved.Load())
+	}
+}
