@@ -288,8 +288,14 @@ func wantSameRows(t *testing.T, when string, before, after map[string]string) {
 // indexNames are the indexes of the event tables, by table, by name.
 func indexNames(t *testing.T, pool *pgxpool.Pool) map[string][]string {
 	t.Helper()
+	return indexNamesOf(t, pool, eventTables)
+}
+
+// indexNamesOf are the indexes of the tables, by table, by name.
+func indexNamesOf(t *testing.T, pool *pgxpool.Pool, tables []string) map[string][]string {
+	t.Helper()
 	rows, err := pool.Query(context.Background(), `SELECT tablename, indexname FROM pg_indexes
-WHERE schemaname = 'public' AND tablename = ANY($1) ORDER BY 1, 2`, eventTables)
+WHERE schemaname = 'public' AND tablename = ANY($1) ORDER BY 1, 2`, tables)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,9 +314,16 @@ WHERE schemaname = 'public' AND tablename = ANY($1) ORDER BY 1, 2`, eventTables)
 // "" for none.
 func indexComments(t *testing.T, pool *pgxpool.Pool) map[string]string {
 	t.Helper()
+	return indexCommentsOf(t, pool, eventTables)
+}
+
+// indexCommentsOf are the comments of the tables' indexes, by index, ""
+// for none.
+func indexCommentsOf(t *testing.T, pool *pgxpool.Pool, tables []string) map[string]string {
+	t.Helper()
 	rows, err := pool.Query(context.Background(), `SELECT c.relname, coalesce(obj_description(c.oid, 'pg_class'), '')
 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class r ON r.oid = i.indrelid
-WHERE r.relname = ANY($1)`, eventTables)
+WHERE r.relname = ANY($1)`, tables)
 	if err != nil {
 		t.Fatal(err)
 	}
