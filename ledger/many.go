@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-ledger/tally/internal/dectext"
 	"github.com/tally-ledger/tally/internal/fault"
 )
 
@@ -243,7 +244,7 @@ func (tx *Tx) queueMany(b *pgx.Batch, ins []EntryInput, entries [][]line, ids []
 			metadata[i] = string(in.Metadata)
 		}
 		for _, ln := range entries[i] {
-			pEntries, pCodes, pAmounts, pEff = append(pEntries, ids[i]), append(pCodes, ln.code), append(pAmounts, ln.amount.String()), append(pEff, eff)
+			pEntries, pCodes, pAmounts, pEff = append(pEntries, ids[i]), append(pCodes, ln.code), append(pAmounts, dectext.String(ln.amount)), append(pEff, eff)
 			specs[ln.code] = ln.spec
 			sums[ln.code] = sums[ln.code].Add(ln.amount)
 			if ln.spec.hasLots() && !ln.amount.IsPositive() {
@@ -278,9 +279,9 @@ func (tx *Tx) queueMany(b *pgx.Batch, ins []EntryInput, entries [][]line, ids []
 		if isPlatform(code) {
 			deferred[code] = sums[code] // applied at the transaction's end
 		} else if spec.AllowNegative {
-			hotCodes, hotSums = append(hotCodes, code), append(hotSums, sums[code].String())
+			hotCodes, hotSums = append(hotCodes, code), append(hotSums, dectext.String(sums[code]))
 		} else {
-			coldCodes, coldSums = append(coldCodes, code), append(coldSums, sums[code].String())
+			coldCodes, coldSums = append(coldCodes, code), append(coldSums, dectext.String(sums[code]))
 		}
 	}
 	if len(newCodes) > 0 {

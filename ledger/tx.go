@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-ledger/tally/internal/dectext"
 	"github.com/tally-ledger/tally/internal/fault"
 )
 
@@ -107,7 +108,7 @@ func (p platformSums) queue(b *pgx.Batch, bucket int) {
 	codes := slices.Sorted(maps.Keys(p))
 	sums := make([]string, len(codes))
 	for i, code := range codes {
-		sums[i] = p[code].String()
+		sums[i] = dectext.String(p[code])
 	}
 	b.Queue(qManyBalances, codes, sums, bucket)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-ledger/tally/internal/dectext"
 	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/rules"
@@ -445,7 +446,7 @@ func (s *Service) writeShipments(ctx context.Context, tx *ledger.Tx, run []job, 
 		mCusts, mMonths := make([]string, len(order)), make([]string, len(order))
 		mAmounts, mCounts := make([]string, len(order)), make([]int32, len(order))
 		for i, cm := range order {
-			mCusts[i], mMonths[i], mAmounts[i], mCounts[i] = cm.customer, string(cm.month), months[cm].String(), counts[cm]
+			mCusts[i], mMonths[i], mAmounts[i], mCounts[i] = cm.customer, string(cm.month), dectext.String(months[cm]), counts[cm]
 		}
 		b.Queue(`INSERT INTO customer_months (customer_id, month, contribution, shipments)
 SELECT u.customer, u.month, u.amount::numeric, u.n FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[]) AS u (customer, month, amount, n)
@@ -491,7 +492,7 @@ type shipmentRows struct {
 }
 
 func (r *shipmentRows) add(ev Event, p *pricedShipment) {
-	r.ids, r.amounts, r.months = append(r.ids, ev.ShipmentID), append(r.amounts, ev.Amount.String()), append(r.months, string(p.month))
+	r.ids, r.amounts, r.months = append(r.ids, ev.ShipmentID), append(r.amounts, dectext.String(*ev.Amount)), append(r.months, string(p.month))
 	r.at, r.versions = append(r.at, ev.OccurredAt), append(r.versions, int32(p.rs.Version))
 	r.volume, r.campaign = append(r.volume, p.earning.Volume), append(r.campaign, p.earning.CampaignPoints)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/tally-ledger/tally/internal/coalesce"
+	"github.com/tally-ledger/tally/internal/dectext"
 	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
@@ -226,11 +227,11 @@ func (r *movementRows) add(m *MoneyMovement, hash []byte, now time.Time) {
 		if d == nil {
 			return nil
 		}
-		s := d.String()
+		s := dectext.String(*d)
 		return &s
 	}
 	r.kinds, r.ids, r.customers, r.amounts, r.spaces = append(r.kinds, m.Kind), append(r.ids, m.ID),
-		append(r.customers, m.CustomerID), append(r.amounts, m.Amount.String()), append(r.spaces, m.Space)
+		append(r.customers, m.CustomerID), append(r.amounts, dectext.String(m.Amount)), append(r.spaces, m.Space)
 	r.shipments, r.rates, r.rebates = append(r.shipments, m.ShipmentID), append(r.rates, text(m.Rate)), append(r.rebates, text(m.Rebate))
 	r.principals, r.fromRebates, r.clawbacks = append(r.principals, text(m.FromPrincipal)), append(r.fromRebates, text(m.FromRebate)),
 		append(r.clawbacks, text(m.Clawback))

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+	"github.com/tally-ledger/tally/internal/dectext"
 )
 
 // String appends s as a JSON string.
@@ -25,6 +26,18 @@ func String(b []byte, s string) []byte {
 	b = append(b, '"')
 	b = append(b, s...)
 	return append(b, '"')
+}
+
+// Plain reports whether s is written as it is between quotes by
+// encoding/json with HTML escaping on or off: printable ASCII but the
+// quote, the backslash and the characters HTML escaping changes (<, >, &).
+func Plain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
 }
 
 // slow appends what encoding/json writes for a string with characters it
@@ -74,10 +87,10 @@ func Bool(b []byte, v bool) []byte { return strconv.AppendBool(b, v) }
 // Decimal appends d as decimal.Decimal's MarshalJSON writes it.
 func Decimal(b []byte, d decimal.Decimal) []byte {
 	if decimal.MarshalJSONWithoutQuotes {
-		return append(b, d.String()...)
+		return dectext.Append(b, d)
 	}
 	b = append(b, '"')
-	b = append(b, d.String()...)
+	b = dectext.Append(b, d)
 	return append(b, '"')
 }
 
