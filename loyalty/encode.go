@@ -1,6 +1,8 @@
 package loyalty
 
 import (
+	"encoding/json"
+
 	"github.com/tally-ledger/tally/internal/jsonw"
 	"github.com/tally-ledger/tally/rules"
 )
@@ -151,6 +153,71 @@ func (t TierChange) AppendJSON(b []byte) []byte {
 	b = jsonw.String(jsonw.Key(b, "month"), string(t.Month))
 	if t.EventID != "" {
 		b = jsonw.String(jsonw.Key(b, "event_id"), t.EventID)
+	}
+	return append(b, '}')
+}
+
+// What json.Marshal writes (HTML escaping on) for an event, which its hash
+// is taken of, and for an entry's metadata: appended by hand when every
+// string in them is plain (jsonw.Plain) and the event's time lies in years
+// 0 to 9999, through json.Marshal otherwise, so that the bytes are
+// json.Marshal's always (TestMarshalledMatchesJSONMarshal): a stored
+// event's hash must not change.
+
+func (ev *Event) appendMarshalled(b []byte) []byte {
+	if y := ev.OccurredAt.Year(); y < 0 || y > 9999 ||
+		!jsonw.Plain(ev.EventID) || !jsonw.Plain(ev.Type) || !jsonw.Plain(ev.CustomerID) || !jsonw.Plain(ev.ShipmentID) {
+		m, _ := json.Marshal(ev) // a time out of range: nil, as hashEvent always took it
+		return append(b, m...)
+	}
+	b = append(b, '{')
+	b = jsonw.String(jsonw.Key(b, "event_id"), ev.EventID)
+	b = jsonw.String(jsonw.Key(b, "type"), ev.Type)
+	b = jsonw.String(jsonw.Key(b, "customer_id"), ev.CustomerID)
+	b = jsonw.Time(jsonw.Key(b, "occurred_at"), ev.OccurredAt)
+	b = jsonw.String(jsonw.Key(b, "shipment_id"), ev.ShipmentID)
+	if ev.Amount != nil {
+		b = jsonw.Decimal(jsonw.Key(b, "amount"), *ev.Amount)
+	}
+	if ev.Rating != nil {
+		b = jsonw.Int(jsonw.Key(b, "rating"), int64(*ev.Rating))
+	}
+	return append(b, '}')
+}
+
+func (m *entryMeta) appendMarshalled(b []byte) []byte {
+	if !jsonw.Plain(m.EventID) || !jsonw.Plain(m.CustomerID) || !jsonw.Plain(m.ShipmentID) || !jsonw.Plain(m.Segment) ||
+		m.Campaign != nil && !jsonw.Plain(*m.Campaign) {
+		j, _ := json.Marshal(m)
+		return append(b, j...)
+	}
+	b = append(b, '{')
+	b = jsonw.String(jsonw.Key(b, "event_id"), m.EventID)
+	b = jsonw.String(jsonw.Key(b, "customer_id"), m.CustomerID)
+	b = jsonw.String(jsonw.Key(b, "shipment_id"), m.ShipmentID)
+	if m.Segment != "" {
+		b = jsonw.String(jsonw.Key(b, "segment"), m.Segment)
+	}
+	if m.Level != 0 {
+		b = jsonw.Int(jsonw.Key(b, "level"), int64(m.Level))
+	}
+	if m.Multiplier != nil {
+		b = jsonw.Decimal(jsonw.Key(b, "multiplier"), *m.Multiplier)
+	}
+	if m.Campaign != nil {
+		b = jsonw.String(jsonw.Key(b, "campaign"), *m.Campaign)
+	}
+	if m.CampaignMultiplier != nil {
+		b = jsonw.Decimal(jsonw.Key(b, "campaign_multiplier"), *m.CampaignMultiplier)
+	}
+	if m.PointsDue != nil {
+		b = jsonw.Int(jsonw.Key(b, "points_due"), *m.PointsDue)
+	}
+	if m.PointsOwed != nil {
+		b = jsonw.Int(jsonw.Key(b, "points_owed"), *m.PointsOwed)
+	}
+	if m.ReferralOwed != 0 {
+		b = jsonw.Int(jsonw.Key(b, "referral_points_owed"), m.ReferralOwed)
 	}
 	return append(b, '}')
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-ledger/tally/internal/jsonw"
 	"github.com/tally-ledger/tally/rules"
 )
 
@@ -187,4 +188,62 @@ func (g gen) result() Result {
 		res.Feedback = &Feedback{Rating: g.r.IntN(7) - 1, Points: g.int()}
 	}
 	return res
+}
+
+// TestMarshalledMatchesJSONMarshal: an event (whose hash tells a retry from
+// a conflicting reuse of its id, against hashes stored by earlier releases)
+// and an entry's metadata are written, byte for byte, as json.Marshal
+// writes them (HTML escaping on), over random values: plain strings, which
+// are written by hand, and strings that need escaping, and times out of
+// json's range, which go through json.Marshal.
+func TestMarshalledMatchesJSONMarshal(t *testing.T) {
+	r := rand.New(rand.NewPCG(31, 7))
+	g := gen{r}
+	plain := []string{"", "a", "C00042", "evt-1", "ship.7:x", "shipment.completed", "Gold level/2", "x y~z"}
+	word := func() string {
+		if g.maybe() {
+			return plain[r.IntN(len(plain))] + plain[r.IntN(len(plain))]
+		}
+		return g.str()
+	}
+	byHand := 0
+	nonZero := map[string]bool{}
+	for i := range 20000 {
+		ev := Event{EventID: word(), Type: word(), CustomerID: word(), OccurredAt: g.time(), ShipmentID: word()}
+		if r.IntN(50) == 0 {
+			ev.OccurredAt = time.Date(10000+r.IntN(5), 1, 2, 3, 4, 5, 0, time.UTC)
+		}
+		if g.maybe() {
+			a := g.dec()
+			ev.Amount = &a
+		}
+		if g.maybe() {
+			n := r.IntN(11) - 5
+			ev.Rating = &n
+		}
+		want, _ := json.Marshal(ev)
+		if got := ev.appendMarshalled(nil); !bytes.Equal(got, want) {
+			t.Fatalf("event %d:\n got %s\nwant %s", i, got, want)
+		}
+		res := g.result()
+		if res.Tier != nil && g.maybe() {
+			res.Tier.Segment = word() // plain more often than g.str
+		}
+		m := metadataOf(ev, res)
+		want, _ = json.Marshal(m)
+		if got := m.appendMarshalled(nil); !bytes.Equal(got, want) {
+			t.Fatalf("metadata %d:\n got %s\nwant %s", i, got, want)
+		}
+		if jsonw.Plain(ev.EventID) && jsonw.Plain(ev.Type) && jsonw.Plain(ev.CustomerID) && jsonw.Plain(ev.ShipmentID) {
+			byHand++
+		}
+		markNonZero(reflect.ValueOf(ev), nonZero)
+		markNonZero(reflect.ValueOf(m), nonZero)
+	}
+	if byHand < 1000 {
+		t.Errorf("only %d events written by hand: the test does not exercise that path", byHand)
+	}
+	for _, v := range []any{Event{}, entryMeta{}} {
+		checkAllSeen(t, reflect.TypeOf(v), nonZero)
+	}
 }

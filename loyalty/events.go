@@ -159,8 +159,8 @@ func hashEvent(ev Event) []byte {
 		a := canon.Amount.Round(2)
 		canon.Amount = &a
 	}
-	b, _ := json.Marshal(canon)
-	sum := sha256.Sum256(b)
+	var buf [256]byte
+	sum := sha256.Sum256(canon.appendMarshalled(buf[:0]))
 	return sum[:]
 }
 
@@ -329,19 +329,27 @@ func resultOf(ev Event, rs rules.RuleSet) Result {
 
 // entryMetadata is what an event's entry records of its pricing.
 func entryMetadata(ev Event, res Result) json.RawMessage {
-	m := struct {
-		EventID            string           `json:"event_id"`
-		CustomerID         string           `json:"customer_id"`
-		ShipmentID         string           `json:"shipment_id"`
-		Segment            string           `json:"segment,omitempty"`
-		Level              int              `json:"level,omitempty"`
-		Multiplier         *decimal.Decimal `json:"multiplier,omitempty"`
-		Campaign           *string          `json:"campaign,omitempty"`
-		CampaignMultiplier *decimal.Decimal `json:"campaign_multiplier,omitempty"`
-		PointsDue          *int64           `json:"points_due,omitempty"`
-		PointsOwed         *int64           `json:"points_owed,omitempty"`
-		ReferralOwed       int64            `json:"referral_points_owed,omitempty"`
-	}{EventID: ev.EventID, CustomerID: ev.CustomerID, ShipmentID: ev.ShipmentID}
+	m := metadataOf(ev, res)
+	return m.appendMarshalled(nil)
+}
+
+// entryMeta is an event's entry's metadata.
+type entryMeta struct {
+	EventID            string           `json:"event_id"`
+	CustomerID         string           `json:"customer_id"`
+	ShipmentID         string           `json:"shipment_id"`
+	Segment            string           `json:"segment,omitempty"`
+	Level              int              `json:"level,omitempty"`
+	Multiplier         *decimal.Decimal `json:"multiplier,omitempty"`
+	Campaign           *string          `json:"campaign,omitempty"`
+	CampaignMultiplier *decimal.Decimal `json:"campaign_multiplier,omitempty"`
+	PointsDue          *int64           `json:"points_due,omitempty"`
+	PointsOwed         *int64           `json:"points_owed,omitempty"`
+	ReferralOwed       int64            `json:"referral_points_owed,omitempty"`
+}
+
+func metadataOf(ev Event, res Result) entryMeta {
+	m := entryMeta{EventID: ev.EventID, CustomerID: ev.CustomerID, ShipmentID: ev.ShipmentID}
 	if r := res.Refund; r != nil {
 		m.PointsDue, m.PointsOwed = &r.PointsDue, &r.PointsOwed
 	}
@@ -357,8 +365,7 @@ func entryMetadata(ev Event, res Result) json.RawMessage {
 			m.Campaign, m.CampaignMultiplier = e.Campaign, &e.CampaignMultiplier
 		}
 	}
-	meta, _ := json.Marshal(m)
-	return meta
+	return m
 }
 
 // postingSet builds an event's entry, adding up the postings to one account
