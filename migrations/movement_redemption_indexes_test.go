@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/golang-migrate/migrate/v4"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tally-ledger/tally/internal/testdb"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/prepaid"
 )
@@ -94,7 +97,8 @@ func TestMovementAndRedemptionIndexesMigrationKeepsEveryRowAndNamesEachIndexsQue
 		}
 	}
 	for _, l := range lookUps {
-		plan := genericPlan(t, pool, l.query)
+		plan := testdb.GenericPlanWith(t, pool, []string{"enable_seqscan = off", "enable_sort = off", "jit = off"},
+			l.query, make([]any, params(l.query))...)
 		ok := strings.Contains(plan, "using "+l.index+" on") && !strings.Contains(plan, "Seq Scan") && !strings.Contains(plan, "Sort")
 		for _, c := range append(l.cond, "("+leadingColumn(t, pool, l.index)+" = ") {
 			ok = ok && strings.Contains(indexCond(plan), c)
@@ -175,57 +179,6 @@ WHERE schemaname = 'public' AND tablename = $1 ORDER BY 1`, table)
 	return out
 }
 
-// genericPlan is the query's plan as a prepared statement on its generic
-// plan, with sequential scans and sorts priced out of reach: what an index
-// can serve, it serves, however few the rows.
-func genericPlan(t *testing.T, pool *pgxpool.Pool, query string) string {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Release()
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
-	var params []string // NULL for each of $1 to $3 the query takes
-	for i := 1; i <= 3; i++ {
-		if strings.Contains(query, fmt.Sprintf("$%d", i)) {
-			params = append(params, "NULL")
-		}
-	}
-	for _, s := range []string{`SET LOCAL plan_cache_mode = force_generic_plan`, `SET LOCAL jit = off`, `SET LOCAL enable_seqscan = off`,
-		`SET LOCAL enable_sort = off`, `PREPARE look_up AS ` + query} {
-		if _, err := tx.Exec(ctx, s); err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
-	}
-	defer conn.Exec(ctx, `DEALLOCATE look_up`)
-	execute := `EXPLAIN EXECUTE look_up`
-	if len(params) > 0 {
-		execute += "(" + strings.Join(params, ", ") + ")"
-	}
-	rows, err := tx.Query(ctx, execute)
-	if err != nil {
-		t.Fatalf("%s: %v", execute, err)
-	}
-	var b strings.Builder
-	for rows.Next() {
-		var line string
-		if err := rows.Scan(&line); err != nil {
-			t.Fatal(err)
-		}
-		b.WriteString(line + "\n")
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return b.String()
-}
-
 // indexCond is the plan's Index Cond lines, joined.
 func indexCond(plan string) string {
 	var conds []string
@@ -247,4 +200,14 @@ WHERE i.indexrelid = $1::regclass`, index).Scan(&col); err != nil {
 		t.Fatal(err)
 	}
 	return col
+}
+
+// params is the number of the query's parameters: its highest $n.
+func params(query string) int {
+	n := 0
+	for _, m := range regexp.MustCompile(`\$([0-9]+)`).FindAllStringSubmatch(query, -1) {
+		k, _ := strconv.Atoi(m[1])
+		n = max(n, k)
+	}
+	return n
 }

@@ -18,6 +18,14 @@ import (
 // would plan it for those values: a custom plan).
 func GenericPlan(tb testing.TB, pool *pgxpool.Pool, query string, args ...any) string {
 	tb.Helper()
+	return GenericPlanWith(tb, pool, nil, query, args...)
+}
+
+// GenericPlanWith is GenericPlan with the settings ("enable_seqscan = off")
+// in force as the plan is made: with sequential scans priced out of reach,
+// a plan shows what an index can serve, however few the rows.
+func GenericPlanWith(tb testing.TB, pool *pgxpool.Pool, settings []string, query string, args ...any) string {
+	tb.Helper()
 	ctx := context.Background()
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
@@ -36,8 +44,10 @@ func GenericPlan(tb testing.TB, pool *pgxpool.Pool, query string, args ...any) s
 	}
 	var plan []string
 	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SET LOCAL plan_cache_mode = force_generic_plan`); err != nil {
-			return err
+		for _, set := range append([]string{"plan_cache_mode = force_generic_plan"}, settings...) {
+			if _, err := tx.Exec(ctx, `SET LOCAL `+set); err != nil {
+				return err
+			}
 		}
 		execute := `EXPLAIN EXECUTE testdb_generic_plan`
 		if len(nulls) > 0 {
