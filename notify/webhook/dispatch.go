@@ -271,14 +271,16 @@ ON CONFLICT (endpoint_id, notification_id) DO NOTHING`, ids, now, now.Add(s.cfg.
 // (its retries are never later than its deadline, so it is due) and
 // marked failed when that attempt fails.
 func (s *Service) expire(ctx context.Context) error {
-	return s.l.InTx(ctx, func(tx *ledger.Tx) error {
-		_, err := tx.Exec(ctx, `UPDATE webhook_deliveries d SET status = 'failed', lease = NULL, lease_until = NULL
+	return s.l.InTx(ctx, func(tx *ledger.Tx) error { return s.expireIn(ctx, tx) })
+}
+
+func (s *Service) expireIn(ctx context.Context, tx *ledger.Tx) error {
+	_, err := tx.Exec(ctx, `UPDATE webhook_deliveries d SET status = 'failed', lease = NULL, lease_until = NULL
 FROM webhook_endpoints e
 WHERE e.id = d.endpoint_id AND d.status = 'pending' AND d.deliver_by <= $1
   AND (d.lease_until IS NULL OR d.lease_until <= $1)
   AND (e.circuit = 'open' OR NOT `+qHead+`)`, s.now())
-		return err
-	})
+	return err
 }
 
 // job is a delivery leased to this process for one attempt.
@@ -348,10 +350,17 @@ func (s *Service) claim(ctx context.Context, limit int) ([]job, error) {
 // Due deliveries are taken oldest first (by next_attempt_at): of the
 // first limit × PerEndpoint that could go (their customer's first pending
 // one, to a closed endpoint whose owner has room, not in flight), as many
-// of each owner as its room allows. A claim so reads a bounded part of
-// the queue however long it is; an owner with many old deliveries may take
-// the whole of a claim, and the others follow as soon as it has no room
-// or no older ones.
+// of each owner as its room allows. An owner with many old deliveries may
+// take the whole of a claim, and the others follow as soon as it has no
+// room or no older ones.
+//
+// The due deliveries are read endpoint by endpoint, closed ones only, each
+// through its own order of due deliveries (webhook_deliveries_endpoint_due)
+// up to limit × PerEndpoint of its own, then merged: the oldest of all are
+// among them. An endpoint whose circuit is open keeps every notification
+// it hears as a due delivery, millions within hours of a partner's outage;
+// read in one order across endpoints, as it once was, every claim (one a
+// poll at least) went through them all to find the few it could send.
 func (s *Service) queueClaim(b *pgx.Batch, jobs *[]job, now time.Time, limit int) {
 	s.claims.Add(1)
 	until := now.Add(s.cfg.Timeout + 30*time.Second)
@@ -366,12 +375,15 @@ func (s *Service) queueClaim(b *pgx.Batch, jobs *[]job, now time.Time, limit int
     WHERE d.status = 'pending' AND d.lease_until > $1
     GROUP BY 1
 ), candidates AS (
-    SELECT d.id, `+qOwner+` AS owner, d.next_attempt_at
-    FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
-    WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND (d.lease_until IS NULL OR d.lease_until <= $1)
-      AND e.circuit = 'closed' AND `+qOwner+` NOT IN (SELECT b.owner FROM busy b WHERE b.n >= $5)
-      AND `+qHead+`
-    ORDER BY d.next_attempt_at LIMIT $6
+    SELECT c.id, `+qOwner+` AS owner, c.next_attempt_at
+    FROM webhook_endpoints e
+    CROSS JOIN LATERAL (
+        SELECT d.id, d.next_attempt_at FROM webhook_deliveries d
+        WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= $1
+          AND (d.lease_until IS NULL OR d.lease_until <= $1) AND `+qHead+`
+        ORDER BY d.next_attempt_at LIMIT $6) c
+    WHERE e.circuit = 'closed' AND `+qOwner+` NOT IN (SELECT b.owner FROM busy b WHERE b.n >= $5)
+    ORDER BY c.next_attempt_at LIMIT $6
 ), room AS (
     SELECT x.id, x.next_attempt_at FROM (
         SELECT c.id, c.owner, c.next_attempt_at,

@@ -3,6 +3,9 @@ package webhook
 import (
 	"context"
 	"strconv"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/tally-ledger/tally/ledger"
 )
 
 // RecordAnswers fans out, expires and claims up to len(statuses) due
@@ -38,3 +41,23 @@ func (s *Service) RecordAnswers(ctx context.Context, statuses ...int) (int, erro
 
 // Claims is how many claims the service has queued.
 func (s *Service) Claims() int64 { return s.claims.Load() }
+
+// ClaimInTx is a claim of up to limit due deliveries (queueClaim) run in
+// tx, the caller's, which a test reads its statistics in. It returns the
+// ids of the deliveries it leased.
+func (s *Service) ClaimInTx(ctx context.Context, tx *ledger.Tx, limit int) ([]int64, error) {
+	var jobs []job
+	b := &pgx.Batch{}
+	s.queueClaim(b, &jobs, s.now(), limit)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, err
+	}
+	ids := make([]int64, len(jobs))
+	for i, j := range jobs {
+		ids[i] = j.delivery
+	}
+	return ids, nil
+}
+
+// ExpireInTx is the expiry of deliveries past their deadline, run in tx.
+func (s *Service) ExpireInTx(ctx context.Context, tx *ledger.Tx) error { return s.expireIn(ctx, tx) }

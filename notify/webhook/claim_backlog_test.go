@@ -1,0 +1,106 @@
+package webhook_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/notify"
+	"github.com/tally-ledger/tally/notify/webhook"
+)
+
+// TestAClaimDoesNotReadADeadEndpointsBacklog: an endpoint whose circuit is
+// open keeps every notification it hears as a pending delivery, due, until
+// it answers again or their deadline passes: a partner's endpoint down for
+// an hour holds millions. A claim takes the due deliveries of closed
+// endpoints only, and the process claims at every poll (and the expiry
+// looks for deliveries past their deadline): neither may read the dead
+// endpoint's backlog to find the few it wants. Here a claim of the three
+// due deliveries of a live endpoint, behind 20,000 of a dead one (all due
+// earlier), must lease those three and read at most a few dozen rows and
+// index entries of webhook_deliveries, and the expiry, with none past its
+// deadline, as few.
+func TestAClaimDoesNotReadADeadEndpointsBacklog(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	s := f.service()
+	dead := f.subscribe(s, newReceiver(t), webhook.Owner{}, "points.earned")
+	live := f.subscribe(s, newReceiver(t), webhook.Owner{}, "points.earned")
+	var events []notify.Event
+	for i := range 20000 {
+		events = append(events, earned(fmt.Sprintf("C%04d", i), "1"))
+	}
+	f.emit(events...)
+	// As the fan-out leaves them: the dead endpoint's circuit open and a
+	// pending delivery of every notification, due since before the live
+	// endpoint's three (its customers' first, not leased).
+	now := f.clock.now()
+	for _, q := range []string{
+		`UPDATE webhook_endpoints SET circuit = 'open', failures = 3, opened_at = $2::timestamptz, probe_at = $2::timestamptz + interval '10 minutes' WHERE id = $1`,
+		`INSERT INTO webhook_deliveries (endpoint_id, notification_id, ntf_xid, customer_id, status, created_at, next_attempt_at, deliver_by)
+SELECT $1, id, xid, customer_id, 'pending', $2::timestamptz, $2::timestamptz - interval '1 hour' + id * interval '1 ms', $2::timestamptz + interval '3 days' FROM notifications`,
+	} {
+		if _, err := f.pool.Exec(ctx, q, dead.ID, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var want []int64
+	rows, err := f.pool.Query(ctx, `INSERT INTO webhook_deliveries (endpoint_id, notification_id, ntf_xid, customer_id, status, created_at, next_attempt_at, deliver_by)
+SELECT $1, id, xid, customer_id, 'pending', $2::timestamptz, $2::timestamptz - interval '1 minute', $2::timestamptz + interval '3 days' FROM notifications ORDER BY id LIMIT 3
+RETURNING id`, live.ID, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id int64
+		rows.Scan(&id)
+		want = append(want, id)
+	}
+	if _, err := f.pool.Exec(ctx, `ANALYZE webhook_deliveries`); err != nil {
+		t.Fatal(err)
+	}
+
+	read := func(tx *ledger.Tx) int64 {
+		var n int64
+		if err := tx.QueryRow(ctx, `SELECT pg_stat_get_xact_tuples_returned('webhook_deliveries'::regclass)
+    + (SELECT sum(pg_stat_get_xact_tuples_returned(indexrelid)) FROM pg_index WHERE indrelid = 'webhook_deliveries'::regclass)`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	err = f.l.InTx(ctx, func(tx *ledger.Tx) error {
+		before := read(tx)
+		got, err := s.ClaimInTx(ctx, tx, 16)
+		if err != nil {
+			return err
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("the claim leased %v; want the live endpoint's %v", got, want)
+		}
+		if n := read(tx) - before; n > 60 {
+			t.Errorf("the claim read %d rows and index entries of webhook_deliveries to lease 3; want at most 60, not the dead endpoint's backlog", n)
+		}
+		return fmt.Errorf("roll back") // the leases are the test's only
+	})
+	if err == nil || err.Error() != "roll back" {
+		t.Fatal(err)
+	}
+	f.clock.add(time.Minute)
+	err = f.l.InTx(ctx, func(tx *ledger.Tx) error {
+		before := read(tx)
+		if err := s.ExpireInTx(ctx, tx); err != nil {
+			return err
+		}
+		if n := read(tx) - before; n > 60 {
+			t.Errorf("the expiry read %d rows and index entries of webhook_deliveries with none past its deadline; want at most 60", n)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
