@@ -119,16 +119,24 @@ func (c *client) release(rc *rawConn) {
 	}
 }
 
-// exchange writes the request and reads its whole answer. On a connection
-// that answered before, a failure before any byte of the answer (the server
-// closed it while it was idle, or restarted) is tried once more on a new
-// connection: the server never read that request.
+// exchange writes the request and reads its whole answer. A kept
+// connection the server closed while it was idle (or a restarted server)
+// is found so before the request is written (closedWhileIdle) and left
+// for a new one. Once written, a request is sent again only when it is a
+// GET and no byte of an answer came: no byte does not prove the server
+// did not read it (it may have read it, done it, and died), and a POST
+// must not be done twice (net/http's Transport does not resend one
+// either).
 func (c *client) exchange(method, path, auth string, body []byte) (*http.Response, []byte, error) {
 	host := strings.TrimPrefix(c.base, "http://")
 	for {
 		rc, err := c.conn(host)
 		if err != nil {
 			return nil, nil, err
+		}
+		if rc.reused && closedWhileIdle(rc) {
+			rc.conn.Close()
+			continue
 		}
 		rc.buf = appendRequest(rc.buf[:0], method, path, host, auth, body)
 		rc.conn.SetDeadline(time.Now().Add(timeout))
@@ -138,7 +146,7 @@ func (c *client) exchange(method, path, auth string, body []byte) (*http.Respons
 		}
 		if err != nil {
 			rc.conn.Close()
-			if rc.reused && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)) {
+			if rc.reused && method == http.MethodGet && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)) {
 				continue
 			}
 			return nil, nil, err
@@ -160,6 +168,31 @@ func (c *client) exchange(method, path, auth string, body []byte) (*http.Respons
 		}
 		return res, answer, nil
 	}
+}
+
+// closedWhileIdle reports whether the server closed rc (or wrote to it)
+// while it was kept: one non-blocking peek at the socket, which net/http's
+// Transport learns from the reading goroutine it keeps per connection.
+func closedWhileIdle(rc *rawConn) bool {
+	if rc.br.Buffered() > 0 {
+		return true // bytes no request asked for
+	}
+	sc, ok := rc.conn.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return true
+	}
+	closed := false
+	var one [1]byte
+	err = raw.Read(func(fd uintptr) bool {
+		n, _, err := syscall.Recvfrom(int(fd), one[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		closed = n > 0 || err == nil || err != syscall.EAGAIN && err != syscall.EWOULDBLOCK && err != syscall.EINTR
+		return true // never wait
+	})
+	return closed || err != nil
 }
 
 // appendRequest appends an HTTP/1.1 request to b. auth is a whole header
