@@ -152,6 +152,16 @@ func (c *client) exchange(method, path, auth string, body []byte) (*http.Respons
 			return nil, nil, err
 		}
 		res, err := http.ReadResponse(rc.br, nil)
+		// An interim answer (1xx: 100 Continue, 103 Early Hints) comes
+		// before the request's own on the same connection: read past it, or
+		// the next request on the connection would take this one's answer.
+		for n := 0; err == nil && res.StatusCode/100 == 1 && res.StatusCode != http.StatusSwitchingProtocols; n++ {
+			if n == 5 {
+				err = errors.New("too many 1xx answers")
+				break
+			}
+			res, err = http.ReadResponse(rc.br, nil)
+		}
 		if err != nil {
 			rc.conn.Close()
 			return nil, nil, err
