@@ -165,9 +165,10 @@ func (t TierChange) AppendJSON(b []byte) []byte {
 // event's hash must not change.
 
 func (ev *Event) appendMarshalled(b []byte) []byte {
-	if y := ev.OccurredAt.Year(); y < 0 || y > 9999 ||
+	_, off := ev.OccurredAt.Zone() // json refuses an offset of 24 hours or more, as a year out of range
+	if y := ev.OccurredAt.Year(); y < 0 || y > 9999 || off <= -24*3600 || off >= 24*3600 ||
 		!jsonw.Plain(ev.EventID) || !jsonw.Plain(ev.Type) || !jsonw.Plain(ev.CustomerID) || !jsonw.Plain(ev.ShipmentID) {
-		m, _ := json.Marshal(ev) // a time out of range: nil, as hashEvent always took it
+		m, _ := json.Marshal(ev) // a time json refuses: nil, as hashEvent always took it
 		return append(b, m...)
 	}
 	b = append(b, '{')
