@@ -84,3 +84,64 @@ SELECT $1, id, xid, customer_id, 'pending', $2::timestamptz, $2::timestamptz - i
 		t.Errorf("the claim read %d rows and index entries of webhook_deliveries to lease 8; want at most 600, not the backlog of 20,000", read)
 	}
 }
+
+// A page of the feed (fanOutDirect's match) asks of every endpoint which
+// of the page's customers have a pending delivery to it (those wait). A
+// paused endpoint holds 20,000 of a busy customer's, and 10 each of 2,000
+// others (a live one 1 each of theirs): a page naming the busy customer
+// and one of the others must learn who waits where with a probe or so per
+// endpoint and customer, not by reading the customer's 20,000, nor every
+// pending delivery of each endpoint (as SELECT DISTINCT over them did, by
+// a bitmap scan of the endpoint's, at every page).
+func TestAPageDoesNotReadACustomersBacklogOnAPausedEndpoint(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	s := f.service()
+	dead := f.subscribe(s, newReceiver(t), webhook.Owner{}, "points.earned")
+	live := f.subscribe(s, newReceiver(t), webhook.Owner{}, "points.earned")
+	var events []notify.Event
+	for i := range 20000 {
+		events = append(events, earned("BUSY", "1"), earned(fmt.Sprintf("C%04d", i%2000), "1"))
+	}
+	f.emit(events...)
+	now := f.clock.now()
+	for _, q := range []string{
+		`UPDATE webhook_endpoints SET circuit = 'open', failures = 3, opened_at = $2::timestamptz, probe_at = $2::timestamptz + interval '10 minutes' WHERE id = $1 AND $3::bigint > 0`,
+		`INSERT INTO webhook_deliveries (endpoint_id, notification_id, ntf_xid, customer_id, status, created_at, next_attempt_at, deliver_by)
+SELECT $1, id, xid, customer_id, 'pending', $2::timestamptz, $2::timestamptz, $2::timestamptz + interval '3 days' FROM notifications WHERE $3::bigint > 0`,
+		`INSERT INTO webhook_deliveries (endpoint_id, notification_id, ntf_xid, customer_id, status, created_at, next_attempt_at, deliver_by)
+SELECT $3, id, xid, customer_id, 'pending', $2::timestamptz, $2::timestamptz, $2::timestamptz + interval '3 days' FROM notifications
+WHERE customer_id <> 'BUSY' AND id % 20 = 0 AND $1::bigint > 0`,
+	} {
+		if _, err := f.pool.Exec(ctx, q, dead.ID, now, live.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.pool.Exec(ctx, `ANALYZE webhook_deliveries`); err != nil {
+		t.Fatal(err)
+	}
+	var other string // a customer waiting at both endpoints
+	if err := f.pool.QueryRow(ctx, `SELECT min(customer_id) FROM webhook_deliveries WHERE endpoint_id = $1`, live.ID).Scan(&other); err != nil {
+		t.Fatal(err)
+	}
+	err := f.l.InTx(ctx, func(tx *ledger.Tx) error {
+		before := readDeliveries(t, tx)
+		waiting, err := s.MatchWaitingInTx(ctx, tx, []string{"BUSY", other, "NOBODY", "BUSY"})
+		if err != nil {
+			return err
+		}
+		if got, want := waiting[dead.ID], []string{"BUSY", other}; !slices.Equal(got, want) {
+			t.Errorf("the paused endpoint's waiting customers are %v; want %v", got, want)
+		}
+		if got := waiting[live.ID]; !slices.Equal(got, []string{other}) {
+			t.Errorf("the live endpoint's waiting customers are %v; want [%s]", got, other)
+		}
+		if n := readDeliveries(t, tx) - before; n > 60 {
+			t.Errorf("the page's match read %d rows and index entries of webhook_deliveries; want at most 60, not the customer's 20,000 on the paused endpoint", n)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -176,41 +176,9 @@ func (s *Service) match(ctx context.Context, list []notify.Notification) ([]dire
 	room := map[int64]int{}
 	err := s.l.InTx(ctx, func(tx *ledger.Tx) error {
 		endpoints = endpoints[:0]
-		now := s.now()
+		clear(room)
 		b := &pgx.Batch{}
-		b.Queue(`SELECT e.id, e.partner_id, e.url, e.types, e.secret,
-       CASE WHEN e.previous_valid_until > $1 THEN e.previous_secret END, e.circuit = 'closed', e.failures,
-       ARRAY(SELECT DISTINCT d.customer_id FROM webhook_deliveries d
-             WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.customer_id = ANY ($2))
-FROM webhook_endpoints e ORDER BY e.id`, now, customers).Query(func(rows pgx.Rows) error {
-			var err error
-			endpoints, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (*directEndpoint, error) {
-				e := &directEndpoint{}
-				var secret string
-				var previous *string
-				var waiting []string
-				err := row.Scan(&e.id, &e.partner, &e.url, &e.types, &secret, &previous, &e.closed, &e.failures, &waiting)
-				e.secrets = []string{secret}
-				if previous != nil {
-					e.secrets = append(e.secrets, *previous)
-				}
-				e.waiting = make(map[string]bool, len(waiting))
-				for _, c := range waiting {
-					e.waiting[c] = true
-				}
-				return e, err
-			})
-			return err
-		})
-		b.Queue(`SELECT `+qOwner+`, count(*) FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
-WHERE d.status = 'pending' AND d.lease_until > $1 GROUP BY 1`, now).Query(func(rows pgx.Rows) error {
-			var owner, n int64
-			_, err := pgx.ForEachRow(rows, []any{&owner, &n}, func() error {
-				room[owner] = -int(n)
-				return nil
-			})
-			return err
-		})
+		queueMatch(b, s.now(), customers, &endpoints, room)
 		return tx.SendBatch(ctx, b).Close()
 	})
 	if err != nil {
@@ -232,6 +200,47 @@ WHERE d.status = 'pending' AND d.lease_until > $1 GROUP BY 1`, now).Query(func(r
 		}
 	}
 	return items, room, nil
+}
+
+// queueMatch queues the statements that read, as of now, every endpoint
+// into endpoints, with those of customers that have a pending delivery to
+// it (one index probe per endpoint and customer, not every pending
+// delivery of the customer's, which a paused endpoint may hold by the
+// hundred thousand), and each owner's sends in flight, negated, into room.
+func queueMatch(b *pgx.Batch, now time.Time, customers []string, endpoints *[]*directEndpoint, room map[int64]int) {
+	b.Queue(`SELECT e.id, e.partner_id, e.url, e.types, e.secret,
+       CASE WHEN e.previous_valid_until > $1 THEN e.previous_secret END, e.circuit = 'closed', e.failures,
+       ARRAY(SELECT DISTINCT c FROM unnest($2::text[]) c WHERE EXISTS (SELECT 1 FROM webhook_deliveries d
+             WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.customer_id = c OFFSET 0))
+FROM webhook_endpoints e ORDER BY e.id`, now, customers).Query(func(rows pgx.Rows) error {
+		var err error
+		*endpoints, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (*directEndpoint, error) {
+			e := &directEndpoint{}
+			var secret string
+			var previous *string
+			var waiting []string
+			err := row.Scan(&e.id, &e.partner, &e.url, &e.types, &secret, &previous, &e.closed, &e.failures, &waiting)
+			e.secrets = []string{secret}
+			if previous != nil {
+				e.secrets = append(e.secrets, *previous)
+			}
+			e.waiting = make(map[string]bool, len(waiting))
+			for _, c := range waiting {
+				e.waiting[c] = true
+			}
+			return e, err
+		})
+		return err
+	})
+	b.Queue(`SELECT `+qOwner+`, count(*) FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+WHERE d.status = 'pending' AND d.lease_until > $1 GROUP BY 1`, now).Query(func(rows pgx.Rows) error {
+		var owner, n int64
+		_, err := pgx.ForEachRow(rows, []any{&owner, &n}, func() error {
+			room[owner] = -int(n)
+			return nil
+		})
+		return err
+	})
 }
 
 // sendPage starts the sends of the items that may go straight away

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"slices"
 	"strconv"
 
 	"github.com/jackc/pgx/v5"
@@ -61,3 +62,23 @@ func (s *Service) ClaimInTx(ctx context.Context, tx *ledger.Tx, limit int) ([]in
 
 // ExpireInTx is the expiry of deliveries past their deadline, run in tx.
 func (s *Service) ExpireInTx(ctx context.Context, tx *ledger.Tx) error { return s.expireIn(ctx, tx) }
+
+// MatchWaitingInTx runs match's statements (queueMatch) for a page of the
+// customers' notifications in tx, the caller's, and returns each
+// endpoint's customers among them that have a pending delivery to it.
+func (s *Service) MatchWaitingInTx(ctx context.Context, tx *ledger.Tx, customers []string) (map[int64][]string, error) {
+	var endpoints []*directEndpoint
+	b := &pgx.Batch{}
+	queueMatch(b, s.now(), customers, &endpoints, map[int64]int{})
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, err
+	}
+	waiting := map[int64][]string{}
+	for _, e := range endpoints {
+		for c := range e.waiting {
+			waiting[e.id] = append(waiting[e.id], c)
+		}
+		slices.Sort(waiting[e.id])
+	}
+	return waiting, nil
+}
