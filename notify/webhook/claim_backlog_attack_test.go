@@ -106,7 +106,7 @@ func TestAPageDoesNotReadACustomersBacklogOnAPausedEndpoint(t *testing.T) {
 	f.emit(events...)
 	now := f.clock.now()
 	for _, q := range []string{
-		`UPDATE webhook_endpoints SET circuit = 'open', failures = 3, opened_at = $2::timestamptz, probe_at = $2::timestamptz + interval '10 minutes' WHERE id = $1 AND $3::bigint > 0`,
+		qPause + ` AND $3::bigint > 0`,
 		`INSERT INTO webhook_deliveries (endpoint_id, notification_id, ntf_xid, customer_id, status, created_at, next_attempt_at, deliver_by)
 SELECT $1, id, xid, customer_id, 'pending', $2::timestamptz, $2::timestamptz, $2::timestamptz + interval '3 days' FROM notifications WHERE $3::bigint > 0`,
 		`INSERT INTO webhook_deliveries (endpoint_id, notification_id, ntf_xid, customer_id, status, created_at, next_attempt_at, deliver_by)
