@@ -95,15 +95,8 @@ SELECT $1, id, xid, customer_id, 'pending', $2::timestamptz, $2::timestamptz - i
 // a bitmap scan of the endpoint's, at every page).
 func TestAPageDoesNotReadACustomersBacklogOnAPausedEndpoint(t *testing.T) {
 	ctx := context.Background()
-	f := newFixture(t)
-	s := f.service()
-	dead := f.subscribe(s, newReceiver(t), webhook.Owner{}, "points.earned")
-	live := f.subscribe(s, newReceiver(t), webhook.Owner{}, "points.earned")
-	var events []notify.Event
-	for i := range 20000 {
-		events = append(events, earned("BUSY", "1"), earned(fmt.Sprintf("C%04d", i%2000), "1"))
-	}
-	f.emit(events...)
+	f, s, dead, live := deadAndLive(t, 20000, func(int) string { return "BUSY" },
+		func(i int) string { return fmt.Sprintf("C%04d", i%2000) })
 	now := f.clock.now()
 	for _, q := range []string{
 		qPause + ` AND $3::bigint > 0`,

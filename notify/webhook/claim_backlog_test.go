@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/notify"
 	"github.com/tally-ledger/tally/notify/webhook"
@@ -28,17 +29,28 @@ import (
 const qPause = `UPDATE webhook_endpoints SET circuit = 'open', failures = 3, opened_at = $2::timestamptz,
     probe_at = $2::timestamptz + interval '10 minutes' WHERE id = $1`
 
-func TestAClaimDoesNotReadADeadEndpointsBacklog(t *testing.T) {
-	ctx := context.Background()
-	f := newFixture(t)
-	s := f.service()
-	dead := f.subscribe(s, newReceiver(t), webhook.Owner{}, "points.earned")
-	live := f.subscribe(s, newReceiver(t), webhook.Owner{}, "points.earned")
+// deadAndLive is a fixture with two endpoints hearing points.earned, the
+// first for the test to pause, and, for each i below n, a notification of
+// each customer(i), emitted in one transaction.
+func deadAndLive(t *testing.T, n int, customers ...func(i int) string) (f *fixture, s *webhook.Service, dead, live webhook.WithSecret) {
+	t.Helper()
+	f = newFixture(t)
+	s = f.service()
+	dead = f.subscribe(s, newReceiver(t), webhook.Owner{}, "points.earned")
+	live = f.subscribe(s, newReceiver(t), webhook.Owner{}, "points.earned")
 	var events []notify.Event
-	for i := range 20000 {
-		events = append(events, earned(fmt.Sprintf("C%04d", i), "1"))
+	for i := range n {
+		for _, c := range customers {
+			events = append(events, earned(c(i), "1"))
+		}
 	}
 	f.emit(events...)
+	return f, s, dead, live
+}
+
+func TestAClaimDoesNotReadADeadEndpointsBacklog(t *testing.T) {
+	ctx := context.Background()
+	f, s, dead, live := deadAndLive(t, 20000, func(i int) string { return fmt.Sprintf("C%04d", i) })
 	// As the fan-out leaves them: the dead endpoint's circuit open and a
 	// pending delivery of every notification, due since before the live
 	// endpoint's three (its customers' first, not leased).
@@ -52,21 +64,14 @@ SELECT $1, id, xid, customer_id, 'pending', $2::timestamptz, $2::timestamptz - i
 			t.Fatal(err)
 		}
 	}
-	var want []int64
 	rows, err := f.pool.Query(ctx, `INSERT INTO webhook_deliveries (endpoint_id, notification_id, ntf_xid, customer_id, status, created_at, next_attempt_at, deliver_by)
 SELECT $1, id, xid, customer_id, 'pending', $2::timestamptz, $2::timestamptz - interval '1 minute', $2::timestamptz + interval '3 days' FROM notifications ORDER BY id LIMIT 3
 RETURNING id`, live.ID, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		want = append(want, id)
-	}
-	if err := rows.Err(); err != nil {
+	want, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
 		t.Fatal(err)
 	}
 	slices.Sort(want)
