@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -125,26 +126,40 @@ func TestDriveLeavesErrorsOutOfThroughput(t *testing.T) {
 	}
 }
 
+// counting is a test server whose handler also gets the number of the
+// request it answers (from 1), and a client of it; seen counts them.
+func counting(t *testing.T, handle func(n int64, w http.ResponseWriter, r *http.Request)) (c *client, seen *atomic.Int64, srv *httptest.Server) {
+	t.Helper()
+	seen = new(atomic.Int64)
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		handle(seen.Add(1), w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return newClient(srv.URL, "admin", "partner", "finance"), seen, srv
+}
+
+// hangUp closes the connection of the request w answers, with no more
+// written.
+func hangUp(w http.ResponseWriter) {
+	conn, _, _ := http.NewResponseController(w).Hijack()
+	conn.Close()
+}
+
 // TestSendTriesAgainOnlyWhatTheServerNeverRead: a keep-alive connection the
 // server closed while it was idle is left for a new one, the request sent
 // once more; an answer cut short is a failure, never sent again.
 func TestSendTriesAgainOnlyWhatTheServerNeverRead(t *testing.T) {
-	var seen atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n := seen.Add(1)
+	c, seen, srv := counting(t, func(n int64, w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/cut" && n > 1 {
 			// Promise ten bytes, send three, and close the connection.
 			w.Header().Set("Content-Length", "10")
 			w.WriteHeader(http.StatusCreated)
 			w.Write([]byte("abc"))
-			conn, _, _ := http.NewResponseController(w).Hijack()
-			conn.Close()
+			hangUp(w)
 			return
 		}
 		w.WriteHeader(http.StatusCreated)
-	}))
-	defer srv.Close()
-	c := newClient(srv.URL, "admin", "partner", "finance")
+	})
 	if a := c.send(request{method: "POST", path: "/ok"}); !a.success {
 		t.Fatalf("first request: %v", a.failed)
 	}
@@ -169,17 +184,9 @@ func TestSendTriesAgainOnlyWhatTheServerNeverRead(t *testing.T) {
 // on a new port and sets the client's base; no request may go to the old
 // one over a connection kept from before.
 func TestSendFollowsTheServerToItsNewAddress(t *testing.T) {
-	var old, moved atomic.Int64
-	count := func(n *atomic.Int64) *httptest.Server {
-		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			n.Add(1)
-			w.WriteHeader(http.StatusCreated)
-		}))
-	}
-	a, b := count(&old), count(&moved)
-	defer a.Close()
-	defer b.Close()
-	c := newClient(a.URL, "admin", "partner", "finance")
+	created := func(_ int64, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusCreated) }
+	c, old, _ := counting(t, created)
+	_, moved, b := counting(t, created)
 	c.send(request{method: "POST", path: "/x"})
 	c.base = b.URL
 	if got := c.send(request{method: "POST", path: "/x"}); !got.success {
@@ -187,5 +194,50 @@ func TestSendFollowsTheServerToItsNewAddress(t *testing.T) {
 	}
 	if old.Load() != 1 || moved.Load() != 1 {
 		t.Errorf("the old server read %d requests, the new one %d; want 1 each", old.Load(), moved.Load())
+	}
+}
+
+// TestSendDoesNotSendAgainWhatTheServerRead: on a kept connection, the
+// server reads a POST whole and drops the connection before any byte of an
+// answer (a crash, a killed process). No byte came, yet the server read
+// it: sending it again may do it twice (net/http's Transport does not
+// resend a POST it wrote in full).
+func TestSendDoesNotSendAgainWhatTheServerRead(t *testing.T) {
+	c, seen, _ := counting(t, func(n int64, w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		if n == 2 {
+			hangUp(w)
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+	})
+	c.send(request{method: "POST", path: "/v1/deposits", body: map[string]any{"deposit_id": "d1"}})
+	a := c.send(request{method: "POST", path: "/v1/deposits", body: map[string]any{"deposit_id": "d2"}})
+	if n := seen.Load(); n != 2 {
+		t.Errorf("the server read the second POST %d times (answer: success %v, failed %v); want once", n-1, a.success, a.failed)
+	}
+}
+
+// TestSendSkipsInterimAnswers: a 1xx answer (103 Early Hints here) comes
+// before the request's real one on the same connection; it is not the
+// answer, and the connection must not be kept with the real one unread
+// (the next request would take it for its own).
+func TestSendSkipsInterimAnswers(t *testing.T) {
+	c, _, _ := counting(t, func(n int64, w http.ResponseWriter, r *http.Request) {
+		if n == 1 {
+			w.Header().Set("Link", "</x>; rel=preload")
+			w.WriteHeader(http.StatusEarlyHints)
+		}
+		if r.URL.Path == "/fail" {
+			w.WriteHeader(http.StatusConflict)
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+	})
+	if a := c.send(request{method: "POST", path: "/ok"}); !a.success {
+		t.Errorf("a 201 after a 103: %v; want a success", a.failed)
+	}
+	if a := c.send(request{method: "POST", path: "/fail"}); a.success {
+		t.Errorf("a 409 on the same connection counted a success (the previous request's answer read for it)")
 	}
 }
