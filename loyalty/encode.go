@@ -159,14 +159,13 @@ func (t TierChange) AppendJSON(b []byte) []byte {
 
 // What json.Marshal writes (HTML escaping on) for an event, which its hash
 // is taken of, and for an entry's metadata: appended by hand when every
-// string in them is plain (jsonw.Plain) and the event's time lies in years
-// 0 to 9999, through json.Marshal otherwise, so that the bytes are
+// string in them is plain (jsonw.Plain) and json writes the event's time
+// at all (jsonw.TimeEncodes), through json.Marshal otherwise, so that the bytes are
 // json.Marshal's always (TestMarshalledMatchesJSONMarshal): a stored
 // event's hash must not change.
 
 func (ev *Event) appendMarshalled(b []byte) []byte {
-	_, off := ev.OccurredAt.Zone() // json refuses an offset of 24 hours or more, as a year out of range
-	if y := ev.OccurredAt.Year(); y < 0 || y > 9999 || off <= -24*3600 || off >= 24*3600 ||
+	if !jsonw.TimeEncodes(ev.OccurredAt) ||
 		!jsonw.Plain(ev.EventID) || !jsonw.Plain(ev.Type) || !jsonw.Plain(ev.CustomerID) || !jsonw.Plain(ev.ShipmentID) {
 		m, _ := json.Marshal(ev) // a time json refuses: nil, as hashEvent always took it
 		return append(b, m...)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
 	"github.com/tally-ledger/tally/internal/dectext"
 )
 
@@ -95,12 +96,21 @@ func Decimal(b []byte, d decimal.Decimal) []byte {
 }
 
 // Time appends t as time.Time's MarshalJSON writes it (RFC 3339 with the
-// nanoseconds it has), for years 0 to 9999; the callers' times are
-// validated to lie well inside.
+// nanoseconds it has), for the times it writes at all (TimeEncodes); the
+// callers' times are validated to lie well inside.
 func Time(b []byte, t time.Time) []byte {
 	b = append(b, '"')
 	b = t.AppendFormat(b, time.RFC3339Nano)
 	return append(b, '"')
+}
+
+// TimeEncodes reports whether time.Time's MarshalJSON writes t: a year from
+// 0 to 9999 and a zone offset under 24 hours either way (it refuses any
+// other).
+func TimeEncodes(t time.Time) bool {
+	_, off := t.Zone()
+	y := t.Year()
+	return y >= 0 && y <= 9999 && off > -24*3600 && off < 24*3600
 }
 
 // Null appends null.
