@@ -406,7 +406,9 @@ ORDER BY ids.xid DESC, ids.entry_id DESC, a.code`, codes, before, limit+1, h)
 	for rows.Next() {
 		var e AccountsEntry
 		var p Posting
-		if err := rows.Scan(&e.ID, &e.Kind, &e.EffectiveAt, &e.RecordedAt, &e.Metadata, &e.Reason, &p.Account, &p.ID, &p.Asset,
+		// Metadata as bytes: pgx would run a *json.RawMessage through
+		// json.Unmarshal, a check of what jsonb holds valid.
+		if err := rows.Scan(&e.ID, &e.Kind, &e.EffectiveAt, &e.RecordedAt, (*[]byte)(&e.Metadata), &e.Reason, &p.Account, &p.ID, &p.Asset,
 			&p.Amount, &p.BalanceAfter); err != nil {
 			return nil, 0, err
 		}

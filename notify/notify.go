@@ -283,7 +283,9 @@ ORDER BY s.xid, s.id`, strconv.FormatUint(h, 10), strconv.FormatUint(next.xid, 1
 				var n Notification
 				var xid string
 				var match bool
-				if err := rows.Scan(&n.Seq, &xid, &n.Type, &n.Customer, &n.Partner, &n.OccurredAt, &n.Payload, &match); err != nil {
+				// The payload as bytes: pgx would run a *json.RawMessage
+				// through json.Unmarshal, a check of what jsonb holds valid.
+				if err := rows.Scan(&n.Seq, &xid, &n.Type, &n.Customer, &n.Partner, &n.OccurredAt, (*[]byte)(&n.Payload), &match); err != nil {
 					rows.Close()
 					return err
 				}
