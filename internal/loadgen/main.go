@@ -39,7 +39,7 @@ var (
 
 	maxErrorRate = flag.Float64("max-error-rate", 0.001, "the run fails when a scenario's errors exceed this share of its requests (events, for batches)")
 	quick        = flag.Bool("quick", false, "a smoke run: one run of 3 s per scenario, 1,000 customers, 100,000 postings; the report says it is not a measurement")
-	profile      = flag.String("profile", "", "after the measurements, profile scenarios 1, 1w, 3, 3L and 4, those -only names (server CPU profile, pg_stat_statements, what sessions wait on; 3L has no server) and write the profiles to this file (and each server CPU profile to FILE.<scenario>.pprof)")
+	profile      = flag.String("profile", "", "after the measurements, profile scenarios 1, 1w, 3, 3L and 4, and 5b and 5c (scenario 5's pages), those -only names (server CPU profile, pg_stat_statements, what sessions wait on; 3L has no server) and write the profiles to this file (and each server CPU profile to FILE.<scenario>.pprof)")
 	// The load generator needs a third of a core; on one P it leaves the
 	// rest to the server and the database, and its scheduler spins less.
 	procs        = flag.Int("procs", 1, "GOMAXPROCS of the load generator (0: Go's default)")

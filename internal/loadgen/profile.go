@@ -3,9 +3,11 @@ package main
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"os/exec"
@@ -24,12 +26,13 @@ import (
 var profiled = []int{1, 6, 3, 8, 4}
 
 // profilePass runs scenarios 1, 1w, 3, 3L and 4 once more, after the
-// measurements, under the server's CPU profiler, with pg_stat_statements
+// measurements, and scenario 5's statement and portal pages (5b, 5c),
+// under the server's CPU profiler, with pg_stat_statements
 // tracking and PostgreSQL's sessions sampled for what they wait on, and
 // writes what they show to path. Its throughputs are not results: the
 // profilers cost time.
 func profilePass(ctx context.Context, env *bench, path string) error {
-	logf("profiling pass (not measured): scenarios 1, 1w, 3, 3L and 4 (those -only names) under the profilers")
+	logf("profiling pass (not measured): scenarios 1, 1w, 3, 3L, 4, 5b and 5c (those -only names) under the profilers")
 	if err := env.query(ctx, func(conn *pgx.Conn) error {
 		for _, q := range []string{
 			`ALTER SYSTEM SET compute_query_id = on`,
@@ -57,42 +60,21 @@ func profilePass(ctx context.Context, env *bench, path string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Profiles of `make bench` scenarios (%s)\n\nTaken by `go run ./internal/loadgen -profile` after its measurements, "+
 		"under the profilers; the figures here are not measurements.\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
-	for _, s := range scenarios() {
-		if !slices.Contains(profiled, s.n) || !want(s.n) || s.n == 8 && env.limit.url == "" {
-			continue
-		}
+	// one profiles a run of name: its statements on the database at db,
+	// the server's CPU (file, when given) and its sessions' waits.
+	one := func(name, db, file string, run func() measure) error {
 		if err := env.resetStatements(ctx); err != nil {
 			return err
 		}
 		top, waits := make(chan string, 1), make(chan string, 1)
-		db := env.url
-		if s.n == 8 {
-			db = env.limit.url
-			if err := onConn(ctx, db, func(conn *pgx.Conn) error {
-				_, err := conn.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS pg_stat_statements`)
-				return err
-			}); err != nil {
-				return err
-			}
+		if file == "" {
 			top <- "no server: the load is SQL alone\n"
 		} else {
-			go func() {
-				top <- cpuProfile(env.srv, *duration-time.Second, fmt.Sprintf("%s.%s.pprof", *profile, label(s.n)))
-			}()
+			go func() { top <- cpuProfile(env.srv, *duration-time.Second, file) }()
 		}
 		go func() { waits <- sampleWaits(ctx, db, *duration-time.Second) }()
-		s.name += " (profiled)"
-		var m measure
-		switch s.n {
-		case 6:
-			if m, err = withWebhook(env, s); err != nil {
-				return err
-			}
-		case 8:
-			m = driveLimit(s.name, env.limit, s.clients, *duration, limitGroupSize)
-		default:
-			m = drive(s.name, env.client, env.srv, s.clients, *duration, s.next)
-		}
+		name += " (profiled)"
+		m := run()
 		stmts, err := topStatements(ctx, db)
 		if err != nil {
 			return err
@@ -102,7 +84,55 @@ func profilePass(ctx context.Context, env *bench, path string) error {
 			"lock waits included, commits' fsync waits not):\n\n%s\nWhat the server's sessions were doing (pg_stat_activity sampled every "+
 			"10 ms; a session idle in a transaction is the server's Go code or a round trip between statements):\n\n%s\n"+
 			"The server's CPU profile (`go tool pprof -top`):\n\n```\n%s```\n",
-			s.name, m.rate(), m.unit, m.failed(), stmts, <-waits, <-top)
+			name, m.rate(), m.unit, m.failed(), stmts, <-waits, <-top)
+		return nil
+	}
+	for _, s := range scenarios() {
+		if !slices.Contains(profiled, s.n) || !want(s.n) || s.n == 8 && env.limit.url == "" {
+			continue
+		}
+		db, file := env.url, fmt.Sprintf("%s.%s.pprof", *profile, label(s.n))
+		if s.n == 8 {
+			db, file = env.limit.url, ""
+			if err := onConn(ctx, db, func(conn *pgx.Conn) error {
+				_, err := conn.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS pg_stat_statements`)
+				return err
+			}); err != nil {
+				return err
+			}
+		}
+		var werr error
+		err := one(s.name, db, file, func() measure {
+			switch s.n {
+			case 6:
+				m, err := withWebhook(env, s)
+				werr = err
+				return m
+			case 8:
+				return driveLimit(s.name, env.limit, s.clients, *duration, limitGroupSize)
+			}
+			return drive(s.name, env.client, env.srv, s.clients, *duration, s.next)
+		})
+		if err = errors.Join(err, werr); err != nil {
+			return err
+		}
+	}
+	// The pages of scenario 5 (its seeded postings in the books), for as
+	// long as the other scenarios, on the primary.
+	if want(5) {
+		for _, p := range []struct {
+			name, file string
+			next       func(*rand.Rand) request
+		}{
+			{statementsName, "5b", statementPages},
+			{portalName, "5c", portalPages(env.client)},
+		} {
+			if err := one(p.name, env.url, fmt.Sprintf("%s.%s.pprof", *profile, p.file), func() measure {
+				return drive(p.name, env.client, env.srv, 8, *duration, p.next)
+			}); err != nil {
+				return err
+			}
+		}
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o644)
 }

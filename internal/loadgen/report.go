@@ -381,7 +381,7 @@ func (rep *report) render() string {
 
 	b.WriteString("\n## Profiles\n\nNo profiler ran during the measurements above. ")
 	if rep.profiled != "" {
-		fmt.Fprintf(&b, "A profiling pass ran after them (scenarios 1, 1w, 3 and 4 under the server's CPU profiler and pg_stat_statements, 3L under pg_stat_statements); "+
+		fmt.Fprintf(&b, "A profiling pass ran after them (scenarios 1, 1w, 3 and 4, and scenario 5's statement and portal pages, under the server's CPU profiler and pg_stat_statements, 3L under pg_stat_statements); "+
 			"its output is in `%s`, and none of its figures is a result.\n", rep.profiled)
 	} else {
 		b.WriteString("`make bench BENCHFLAGS='-profile FILE'` adds a pass after them that runs scenarios 1, 1w, 3 and 4 under the server's CPU profiler " +

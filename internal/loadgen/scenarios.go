@@ -111,22 +111,36 @@ func readsUnderLoad(env *bench) readRound {
 	})
 	rr.writes = drive(fmt.Sprintf("5. shipment events as in scenario 1 (%d clients), beside the reads", *clients), env.client, env.srv, *clients, *duration, events(*customers))
 	wg.Wait()
-	rr.statements = drive("5b. statement pages (50 entries) alone, 8 clients", env.client, env.srv, 8, *duration/3, func(r *rand.Rand) request {
-		return request{method: http.MethodGet, path: fmt.Sprintf("/v1/customers/B%05d/statement?limit=50", r.IntN(funded))}
-	})
-	cookies, err := portalSessions(env.client, 16)
+	rr.statements = drive(statementsName, env.client, env.srv, 8, *duration/3, statementPages)
+	rr.portal = drive(portalName, env.client, env.srv, 8, *duration/3, portalPages(env.client))
+	return rr
+}
+
+const (
+	statementsName = "5b. statement pages (50 entries) alone, 8 clients"
+	portalName     = "5c. portal pages (overview, statement) alone, 8 clients"
+)
+
+// statementPages asks for a funded customer's newest 50 entries.
+func statementPages(r *rand.Rand) request {
+	return request{method: http.MethodGet, path: fmt.Sprintf("/v1/customers/B%05d/statement?limit=50", r.IntN(funded))}
+}
+
+// portalPages asks for the portal's overview or statement page, each time
+// in the session of one of 16 funded customers, opened now.
+func portalPages(c *client) func(*rand.Rand) request {
+	cookies, err := portalSessions(c, 16)
 	if err != nil {
 		logf("portal sessions: %v", err)
 		cookies = []string{"tally_portal=none"} // every page answers 401: counted as errors
 	}
-	rr.portal = drive("5c. portal pages (overview, statement) alone, 8 clients", env.client, env.srv, 8, *duration/3, func(r *rand.Rand) request {
+	return func(r *rand.Rand) request {
 		path := "/portal"
 		if r.IntN(2) == 0 {
 			path = "/portal/statement"
 		}
 		return request{method: http.MethodGet, path: path, cookie: cookies[r.IntN(len(cookies))]}
-	})
-	return rr
+	}
 }
 
 // readsOnStandby is scenario 5's reads and writes with the server reading
