@@ -11,3 +11,7 @@ const (
 	QCreateLot       = qCreateLot
 	QAvailablePoints = qAvailablePoints
 )
+
+// QAccountsStatement is a statement page's query, for the test of its
+// generic plan.
+const QAccountsStatement = qAccountsStatement

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,5 +57,22 @@ func TestTheStatementsOfAGroupProbeTheirIndexesOnGenericPlans(t *testing.T) {
 		if scan := regexp.MustCompile(`Seq Scan on (accounts|balance_buckets|points_lots)\b`).FindString(plan); scan != "" {
 			t.Errorf("%s: the generic plan has a %s:\n%s", name, scan, plan)
 		}
+	}
+}
+
+// A statement page runs on its generic plan (InTxGeneric): each account's
+// index scan starts at the page's bound, the cursor's posting or the
+// horizon, an index condition whatever the page, not a filter of every
+// posting newer than it, which "$2 = 0 OR (xid, entry_id) < cursor" was.
+func TestAStatementPageStartsAtItsCursorOnItsGenericPlan(t *testing.T) {
+	pool := testdb.Pool(t)
+	plan := testdb.GenericPlanWith(t, pool, []string{"enable_seqscan = off"}, ledger.QAccountsStatement,
+		[]string{"customer:C1:points"}, int64(0), 50, uint64(0))
+	scan := regexp.MustCompile(`(?m)^.*Scan Backward using postings_account_xid on postings.*\n\s*Index Cond: (.*)$`).FindStringSubmatch(plan)
+	if scan == nil || !strings.Contains(scan[1], "(ROW(xid, entry_id) < ROW(") {
+		t.Errorf("each account's newest postings are not read from the page's bound on:\n%s", plan)
+	}
+	if strings.Contains(plan, "Filter: ((") && strings.Contains(plan, "= 0) OR") {
+		t.Errorf("the generic plan tests the cursor row by row:\n%s", plan)
 	}
 }

@@ -363,6 +363,33 @@ type AccountsEntry struct {
 	Postings    []Posting
 }
 
+// qAccountsStatement is AccountsStatement's page: each account's newest
+// entries from its own index (account_id, xid, entry_id), then merged,
+// never a walk over everyone's postings. A page ends above its bound, the
+// cursor's posting ($2), or the horizon ($4) on the first page ($2 = 0):
+// one condition on the index's columns whatever the page, so that a
+// generic plan (pages run in InTxGeneric) starts each account's index scan
+// at the bound, where "$2 = 0 OR (xid, entry_id) < cursor" could only be
+// tested row by row, from the newest. A cursor not of these accounts has
+// no bound: the page is empty.
+const qAccountsStatement = `WITH accts AS (SELECT id FROM accounts WHERE code = ANY($1)),
+bound AS (
+    SELECT p.xid, p.entry_id FROM postings p WHERE p.entry_id = $2 AND p.account_id IN (SELECT id FROM accts)
+    UNION ALL SELECT $4::xid8, 0 WHERE $2 = 0
+    LIMIT 1),
+ids AS (
+    SELECT DISTINCT x.xid, x.entry_id FROM accts CROSS JOIN LATERAL (
+        SELECT p.xid, p.entry_id FROM postings p
+        WHERE p.account_id = accts.id AND p.xid < $4::xid8
+          AND (p.xid, p.entry_id) < (SELECT b.xid, b.entry_id FROM bound b)
+        ORDER BY p.xid DESC, p.entry_id DESC LIMIT $3) x
+    ORDER BY x.xid DESC, x.entry_id DESC LIMIT $3)
+SELECT e.id, e.kind, e.effective_at, e.recorded_at, e.metadata, e.reason, a.code, p.id, p.asset, p.amount, p.balance_after
+FROM ids JOIN entries e ON e.id = ids.entry_id
+JOIN postings p ON p.entry_id = e.id AND p.account_id IN (SELECT id FROM accts)
+JOIN accounts a ON a.id = p.account_id
+ORDER BY ids.xid DESC, ids.entry_id DESC, a.code`
+
 // AccountsStatement lists the entries that moved any of the accounts,
 // newest first, limit at a time. before is the keyset cursor, an entry id
 // (0 for the first page; then the previous page's next): pages never shift
@@ -378,27 +405,11 @@ type AccountsEntry struct {
 //
 // Errors: fault.Invalid (before is not an entry of the accounts).
 func (tx *Tx) AccountsStatement(ctx context.Context, codes []string, before int64, limit int) (entries []AccountsEntry, next int64, err error) {
-	// Each account's newest entries from its own index (account_id, xid,
-	// entry_id), then merged: never a walk over everyone's postings.
 	h, err := horizon(ctx, tx)
 	if err != nil {
 		return nil, 0, err
 	}
-	rows, err := tx.Query(ctx, `WITH accts AS (SELECT id FROM accounts WHERE code = ANY($1)),
-h AS (SELECT $4::xid8 AS horizon),
-cur AS (SELECT p.xid, p.entry_id FROM postings p WHERE p.entry_id = $2 AND p.account_id IN (SELECT id FROM accts) LIMIT 1),
-ids AS (
-    SELECT DISTINCT x.xid, x.entry_id FROM accts CROSS JOIN LATERAL (
-        SELECT p.xid, p.entry_id FROM postings p
-        WHERE p.account_id = accts.id AND p.xid < (SELECT horizon FROM h)
-          AND ($2 = 0 OR (p.xid, p.entry_id) < (SELECT cur.xid, cur.entry_id FROM cur))
-        ORDER BY p.xid DESC, p.entry_id DESC LIMIT $3) x
-    ORDER BY x.xid DESC, x.entry_id DESC LIMIT $3)
-SELECT e.id, e.kind, e.effective_at, e.recorded_at, e.metadata, e.reason, a.code, p.id, p.asset, p.amount, p.balance_after
-FROM ids JOIN entries e ON e.id = ids.entry_id
-JOIN postings p ON p.entry_id = e.id AND p.account_id IN (SELECT id FROM accts)
-JOIN accounts a ON a.id = p.account_id
-ORDER BY ids.xid DESC, ids.entry_id DESC, a.code`, codes, before, limit+1, h)
+	rows, err := tx.Query(ctx, qAccountsStatement, codes, before, limit+1, h)
 	if err != nil {
 		return nil, 0, err
 	}

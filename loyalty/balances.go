@@ -51,6 +51,7 @@ func (s *Service) Balances(ctx context.Context, customerID string) (Balances, er
 	// One snapshot for both statements, in the same round trip: the tier
 	// and the holdings agree even while a group commits between them.
 	batch.Queue(`BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY`)
+	batch.Queue(ledger.QGenericPlans) // asked most of all: planned once per connection
 	batch.Queue(`SELECT EXISTS (SELECT 1 FROM customers WHERE id = $1),
     coalesce((SELECT contribution FROM customer_months WHERE customer_id = $1 AND month = $2), 0),
     coalesce((SELECT contribution FROM customer_months WHERE customer_id = $1 AND month = $3), 0)`,

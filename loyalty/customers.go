@@ -170,7 +170,7 @@ const expiringSoon = 30 * 24 * time.Hour
 // Errors: fault.UnknownCustomer.
 func (s *Service) Profile(ctx context.Context, id string) (Profile, error) {
 	var p Profile
-	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
+	err := s.ledger.InTxGeneric(ctx, func(tx *ledger.Tx) error {
 		now := tx.Now()
 		c, err := customer(ctx, tx, id, false)
 		if err != nil {

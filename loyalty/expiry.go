@@ -393,7 +393,7 @@ type ExpiringPoints struct {
 // Errors: fault.UnknownCustomer.
 func (s *Service) Expiring(ctx context.Context, customerID string, within time.Duration) ([]ExpiringPoints, error) {
 	out := []ExpiringPoints{}
-	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
+	err := s.ledger.InTxGeneric(ctx, func(tx *ledger.Tx) error {
 		now := tx.Now()
 		if _, err := customer(ctx, tx, customerID, false); err != nil {
 			return err

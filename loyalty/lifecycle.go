@@ -30,19 +30,14 @@ func Histories(ctx context.Context, tx *ledger.Tx, through rules.Month, span int
 	for range span - 1 {
 		from = from.Prev()
 	}
-	var only *string
-	if customerID != "" {
-		only = &customerID
+	// One customer's history is a probe of customers_pkey, on any plan: a
+	// statement of its own, not "id = $4 OR $4 IS NULL", which a generic
+	// plan (a profile's reads run in InTxGeneric) tests row by row.
+	q, args := qHistories+` AND cu.id = $4 ORDER BY cu.id`, []any{string(through), string(from), registeredBefore, customerID}
+	if customerID == "" {
+		q, args = qHistories+` ORDER BY cu.id`, args[:3]
 	}
-	rows, err := tx.Query(ctx, `SELECT cu.id,
-    coalesce((SELECT min(f.month) FROM customer_months f WHERE f.customer_id = cu.id AND f.contribution > 0 AND f.month <= $1), ''),
-    coalesce((SELECT array_agg(w.month ORDER BY w.month) FROM customer_months w
-              WHERE w.customer_id = cu.id AND w.month BETWEEN $2 AND $1), '{}'),
-    coalesce((SELECT array_agg(w.contribution ORDER BY w.month) FROM customer_months w
-              WHERE w.customer_id = cu.id AND w.month BETWEEN $2 AND $1), '{}')
-FROM customers cu
-WHERE cu.created_at < $3 AND (cu.id = $4 OR $4 IS NULL)
-ORDER BY cu.id`, string(through), string(from), registeredBefore, only)
+	rows, err := tx.Query(ctx, q, args...)
 	if err != nil {
 		return err
 	}
@@ -62,6 +57,17 @@ ORDER BY cu.id`, string(through), string(from), registeredBefore, only)
 	})
 	return err
 }
+
+// qHistories reads customers' contributions by month, through $1, from $2
+// on, of those registered before $3.
+const qHistories = `SELECT cu.id,
+    coalesce((SELECT min(f.month) FROM customer_months f WHERE f.customer_id = cu.id AND f.contribution > 0 AND f.month <= $1), ''),
+    coalesce((SELECT array_agg(w.month ORDER BY w.month) FROM customer_months w
+              WHERE w.customer_id = cu.id AND w.month BETWEEN $2 AND $1), '{}'),
+    coalesce((SELECT array_agg(w.contribution ORDER BY w.month) FROM customer_months w
+              WHERE w.customer_id = cu.id AND w.month BETWEEN $2 AND $1), '{}')
+FROM customers cu
+WHERE cu.created_at < $3`
 
 // RulesAtEndOf is the rule set in effect at the month's last instant (a
 // microsecond before the next month begins in the zone of the version in

@@ -41,7 +41,7 @@ func (s *Service) Statement(ctx context.Context, customerID string, before int64
 		out  []StatementEntry
 		next int64
 	)
-	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
+	err := s.ledger.InTxGeneric(ctx, func(tx *ledger.Tx) error {
 		out, next = []StatementEntry{}, 0
 		if _, err := customer(ctx, tx, customerID, false); err != nil {
 			return err
