@@ -97,10 +97,13 @@ const chainColumns = sealColumns + `,
 const sealColumns = `e.id, e.xid::text, e.kind, e.effective_at, e.recorded_at, e.actor, e.reason, e.reversal_of,
        e.rule_version, e.idempotency_key, e.metadata::text`
 
-// qSealPostings reads the postings of the entries $1 as renderPostings
-// takes them.
+// qSealPostings reads the postings of the entries $1 to $2 as
+// renderPostings takes them: one range of postings_entry_id_account_id_key
+// (a block's entries are near each other by id, in xid order; the few
+// others in the range are left aside). A list of the block's ids, "=
+// ANY($1)", was planned as a scan of every posting.
 const qSealPostings = `SELECT p.entry_id, p.id, coalesce(a.code, ''), a.code IS NULL, p.asset, p.amount::text, p.effective_at
-FROM postings p LEFT JOIN accounts a ON a.id = p.account_id WHERE p.entry_id = ANY($1::bigint[])`
+FROM postings p LEFT JOIN accounts a ON a.id = p.account_id WHERE p.entry_id BETWEEN $1 AND $2`
 
 func (c *chainEntry) scanTargets(xid *string) []any {
 	return []any{&c.id, xid, &c.kind, &c.effectiveAt, &c.recordedAt, &c.actor, &c.reason, &c.reversalOf,
@@ -268,14 +271,19 @@ ORDER BY e.xid, e.id LIMIT $4`, xid, entry, strconv.FormatUint(h, 10), max)
 			return nil
 		}
 		postings := make(map[int64][]sealPosting, len(ids))
-		rows, err = tx.Query(ctx, qSealPostings, ids)
+		for _, id := range ids {
+			postings[id] = nil
+		}
+		rows, err = tx.Query(ctx, qSealPostings, slices.Min(ids), slices.Max(ids))
 		if err != nil {
 			return err
 		}
 		var p sealPosting
 		var of int64
 		if _, err := pgx.ForEachRow(rows, []any{&of, &p.id, &p.code, &p.gone, &p.asset, &p.amount, &p.effectiveAt}, func() error {
-			postings[of] = append(postings[of], p)
+			if ps, ok := postings[of]; ok { // else not in this block
+				postings[of] = append(ps, p)
+			}
 			return nil
 		}); err != nil {
 			return err
