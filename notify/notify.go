@@ -180,6 +180,11 @@ type Cursor struct {
 	seq int64
 }
 
+// XID and Seq are the position's two keys, the transaction's xid and the
+// notification's id: the feed is in (xid, id) order (notifications_order).
+func (c Cursor) XID() uint64 { return c.xid }
+func (c Cursor) Seq() int64  { return c.seq }
+
 // String is the cursor's opaque form ("0" for the beginning).
 func (c Cursor) String() string {
 	if c == (Cursor{}) {

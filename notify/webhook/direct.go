@@ -122,6 +122,30 @@ WHERE lease_until IS NULL OR lease_until <= $1 RETURNING cursor`,
 	if err != nil {
 		return 0, 0, errors.Join(err, release())
 	}
+	skipped := false
+	err = s.l.InTx(ctx, func(tx *ledger.Tx) error {
+		next, ok, err := skipUnheard(ctx, tx, after)
+		if err != nil || !ok {
+			return err
+		}
+		b := &pgx.Batch{}
+		bookkeeping(b)
+		b.Queue(`UPDATE webhook_feed SET cursor = $1, lease = NULL, lease_until = NULL WHERE lease = $2`,
+			next.String(), lease).Exec(func(tag pgconn.CommandTag) error {
+			if tag.RowsAffected() != 1 {
+				return errFeedLeaseLost
+			}
+			return nil
+		})
+		skipped = true
+		return tx.SendBatch(ctx, b).Close()
+	})
+	if err != nil {
+		return 0, 0, errors.Join(err, release())
+	}
+	if skipped { // the cursor moved and the lease with it
+		return 0, 0, nil
+	}
 	list, next, err := notify.Feed(ctx, s.l, after, fanOutPage, notify.Filter{})
 	if err != nil || len(list) == 0 {
 		return 0, 0, errors.Join(err, release())

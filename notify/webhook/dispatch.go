@@ -218,6 +218,37 @@ func (s *Service) fanOut(ctx context.Context, busy int) (int, error) {
 	}
 }
 
+// skipUnheard answers the feed's position past every notification that
+// has committed after after (those below the horizon), when no endpoint
+// exists to hear them: the fan-out moves its cursor there without reading
+// them (their payloads, their matches), which was about 4% of PostgreSQL's
+// statement time in a service with no endpoint. ok is false when an
+// endpoint exists or nothing is past after: the fan-out reads its page.
+// The check and the position are one statement, one snapshot: an endpoint
+// it does not see was saved after every notification it skips had
+// committed (each was below the horizon, read before), so the endpoint
+// hears every notification that commits once it exists.
+func skipUnheard(ctx context.Context, tx *ledger.Tx, after notify.Cursor) (next notify.Cursor, ok bool, err error) {
+	h, err := tx.Horizon(ctx)
+	if err != nil {
+		return after, false, err
+	}
+	var xid string
+	var id int64
+	err = tx.QueryRow(ctx, `SELECT n.xid::text, n.id FROM notifications n
+WHERE NOT EXISTS (SELECT 1 FROM webhook_endpoints)
+  AND n.xid < $1::text::xid8 AND (n.xid, n.id) > ($2::text::xid8, $3)
+ORDER BY n.xid DESC, n.id DESC LIMIT 1`, strconv.FormatUint(h, 10), strconv.FormatUint(after.XID(), 10), after.Seq()).Scan(&xid, &id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return after, false, nil
+	}
+	if err != nil {
+		return after, false, err
+	}
+	next, err = notify.ParseCursor(xid + "." + strconv.FormatInt(id, 10))
+	return next, err == nil, err
+}
+
 // fanOutQueued creates the deliveries of the notifications past the
 // feed's cursor, pending, a page at a time, and advances the cursor in the
 // same transaction: a notification gets its deliveries exactly once,
@@ -232,6 +263,12 @@ func (s *Service) fanOutQueued(ctx context.Context) error {
 			}
 			after, err := notify.ParseCursor(text)
 			if err != nil {
+				return err
+			}
+			if next, ok, err := skipUnheard(ctx, tx, after); err != nil || ok {
+				if ok {
+					_, err = tx.Exec(ctx, `UPDATE webhook_feed SET cursor = $1`, next.String())
+				}
 				return err
 			}
 			list, next, err := notify.Feed(ctx, s.l, after, fanOutPage, notify.Filter{})

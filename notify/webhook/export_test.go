@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/notify"
 )
 
 // RecordAnswers fans out, expires and claims up to len(statuses) due
@@ -81,4 +82,15 @@ func (s *Service) MatchWaitingInTx(ctx context.Context, tx *ledger.Tx, customers
 		slices.Sort(waiting[e.id])
 	}
 	return waiting, nil
+}
+
+// SkipUnheardInTx is skipUnheard run in tx, the caller's, which a test
+// reads its statistics in; after and next are cursors' strings.
+func SkipUnheardInTx(ctx context.Context, tx *ledger.Tx, after string) (next string, ok bool, err error) {
+	c, err := notify.ParseCursor(after)
+	if err != nil {
+		return "", false, err
+	}
+	n, ok, err := skipUnheard(ctx, tx, c)
+	return n.String(), ok, err
 }
