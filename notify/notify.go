@@ -289,7 +289,8 @@ ORDER BY s.xid, s.id`, strconv.FormatUint(h, 10), strconv.FormatUint(next.xid, 1
 				var xid string
 				var match bool
 				// The payload as bytes: pgx would run a *json.RawMessage
-				// through json.Unmarshal, a check of what jsonb holds valid.
+				// through json.Unmarshal, a check of what the json column holds valid
+				// (Envelope compacts it).
 				if err := rows.Scan(&n.Seq, &xid, &n.Type, &n.Customer, &n.Partner, &n.OccurredAt, (*[]byte)(&n.Payload), &match); err != nil {
 					rows.Close()
 					return err
