@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tally-ledger/tally/internal/pgarray"
 	"github.com/tally-ledger/tally/internal/pgdev"
 	"github.com/tally-ledger/tally/migrations"
 )
@@ -106,6 +107,19 @@ func noJIT(cfg *pgxpool.Config) {
 	}
 }
 
+// fastArrays has each connection write the array parameters of the
+// event, money and redemption groups itself (internal/pgarray).
+func fastArrays(cfg *pgxpool.Config) {
+	after := cfg.AfterConnect
+	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+		pgarray.Register(conn.TypeMap())
+		if after != nil {
+			return after(ctx, conn)
+		}
+		return nil
+	}
+}
+
 // qNoJIT sets jit off where it has its default or the cluster's
 // configuration file's value, and leaves any other choice alone.
 const qNoJIT = `SELECT set_config('jit', 'off', false) FROM pg_settings
@@ -127,6 +141,7 @@ func (e environment) pool(ctx context.Context, url string) (*pgxpool.Pool, error
 	}
 	cfg.ConnConfig.RuntimeParams["application_name"] = "tally"
 	noJIT(cfg)
+	fastArrays(cfg)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, err

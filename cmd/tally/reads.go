@@ -54,6 +54,7 @@ func (e environment) reads(ctx context.Context, primary *pgxpool.Pool) (*api.Rea
 		}
 		cfg.ConnConfig.RuntimeParams["application_name"] = "tally-reads"
 		noJIT(cfg)
+		fastArrays(cfg)
 		// A standby that is down is out of rotation, not a reason not to
 		// start: the pool connects when it is asked to.
 		p, err := pgxpool.NewWithConfig(ctx, cfg)

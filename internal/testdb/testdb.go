@@ -26,6 +26,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/internal/pgarray"
 	"github.com/tally-ledger/tally/internal/pgdev"
 	"github.com/tally-ledger/tally/migrations"
 )
@@ -155,6 +156,12 @@ func Pool(tb testing.TB) *pgxpool.Pool {
 		tb.Fatal(err)
 	}
 	cfg.MaxConns = 40
+	// As the service's pools do (cmd/tally): the tests write through the
+	// same array encoding.
+	cfg.AfterConnect = func(_ context.Context, conn *pgx.Conn) error {
+		pgarray.Register(conn.TypeMap())
+		return nil
+	}
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		tb.Fatal(err)
