@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -147,11 +148,22 @@ func renderPostings(effectiveAt time.Time, ps []sealPosting) []string {
 		}
 		s := code + " " + p.asset + " " + p.amount
 		if !p.effectiveAt.Equal(effectiveAt) {
-			s += " at " + p.effectiveAt.UTC().Format(chainTime)
+			s += " at " + toCharTime(p.effectiveAt)
 		}
 		out[i] = s
 	}
 	return out
+}
+
+// toCharTime is t as chainColumns' to_char writes it. Its YYYY is the
+// year of the era, with neither sign nor era ("0044" for 44 BC), where
+// Go writes the astronomical year ("-0043"; 1 BC is Go's year 0).
+func toCharTime(t time.Time) string {
+	t = t.UTC()
+	if y := t.Year(); y <= 0 {
+		return fmt.Sprintf("%04d", 1-y) + t.Format(chainTime[len("2006"):])
+	}
+	return t.Format(chainTime)
 }
 
 // link is SHA-256(prev || canonical content): each field length-prefixed,

@@ -50,3 +50,23 @@ WHERE entry_id = $1 AND amount > 0`, redated.ID)
 		t.Fatalf("verify after the seal: checked %d, broken %+v; want 5 intact (entries %d to %d)", v.Checked, v.Broken, cash.ID-1, orphan.ID)
 	}
 }
+
+// A posting redated behind the ledger's back to an instant before the
+// common era (or to year 1 BC, Go's year 0) renders its year as
+// PostgreSQL's to_char writes it in chainColumns ("0044", no sign, no
+// era), not as Go's time.Format does ("-0043"): otherwise the entry,
+// sealed as it was, verifies as "altered".
+func TestEntriesRedatedBeforeTheCommonEraVerifyOnceSealed(t *testing.T) {
+	l, pool := newLedger(t)
+	testdb.SkipBooks(t, "postings redated behind the ledger's back")
+	bc := mustPost(t, l, earn("alice", "10"))
+	yearOne := mustPost(t, l, earn("bob", "10"))
+	asAttacker(t, pool, `UPDATE postings SET effective_at = '0044-03-15 12:00:00.00012+00 BC' WHERE entry_id = $1 AND amount > 0`, bc.ID)
+	asAttacker(t, pool, `UPDATE postings SET effective_at = '0001-12-31 23:59:59+00 BC' WHERE entry_id = $1 AND amount > 0`, yearOne.ID)
+	if n := sealCommitted(t, l); n != 2 {
+		t.Fatalf("sealed %d, want 2", n)
+	}
+	if v := verify(t, l, nil); !v.OK || v.Checked != 2 {
+		t.Fatalf("verify after the seal: checked %d, broken %+v; want 2 intact", v.Checked, v.Broken)
+	}
+}
