@@ -586,6 +586,10 @@ func (rep *report) renderTargets(b *strings.Builder) {
 		r := spreadOf(toLimit)
 		fmt.Fprintf(b, "| scenario 3 >= 0.9x the schema's own limit (3L) | %s | %s |\n", r.show("%.2fx"), met(r.med >= 0.9))
 	}
+	if s4, ok := rep.row("4."); ok && s4.vsPgbench != nil {
+		r := spreadOf(s4.vsPgbench)
+		fmt.Fprintf(b, "| scenario 4 >= 0.8x pgbench (%d clients each) | %s | %s |\n", *clients, r.show("%.2fx"), met(r.med >= 0.8))
+	}
 	if reads, ok := rep.row("5. balance reads"); ok {
 		r := spreadOf(reads.ms(func(m measure) time.Duration { return m.p99 }))
 		fmt.Fprintf(b, "| scenario 5 balance read p99 <= 5 ms | %s | %s |\n", r.show("%.2f ms"), met(r.n > 0 && r.med <= 5))
