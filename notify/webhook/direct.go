@@ -122,29 +122,14 @@ WHERE lease_until IS NULL OR lease_until <= $1 RETURNING cursor`,
 	if err != nil {
 		return 0, 0, errors.Join(err, release())
 	}
-	skipped := false
-	err = s.l.InTx(ctx, func(tx *ledger.Tx) error {
-		next, ok, err := skipUnheard(ctx, tx, after)
-		if err != nil || !ok {
-			return err
+	if !s.heard.Load() {
+		skipped, err := s.skipAll(ctx, after, lease)
+		if err != nil {
+			return 0, 0, errors.Join(err, release())
 		}
-		b := &pgx.Batch{}
-		bookkeeping(b)
-		b.Queue(`UPDATE webhook_feed SET cursor = $1, lease = NULL, lease_until = NULL WHERE lease = $2`,
-			next.String(), lease).Exec(func(tag pgconn.CommandTag) error {
-			if tag.RowsAffected() != 1 {
-				return errFeedLeaseLost
-			}
-			return nil
-		})
-		skipped = true
-		return tx.SendBatch(ctx, b).Close()
-	})
-	if err != nil {
-		return 0, 0, errors.Join(err, release())
-	}
-	if skipped { // the cursor moved and the lease with it
-		return 0, 0, nil
+		if skipped { // the cursor moved and the lease with it
+			return 0, 0, nil
+		}
 	}
 	list, next, err := notify.Feed(ctx, s.l, after, fanOutPage, notify.Filter{})
 	if err != nil || len(list) == 0 {
@@ -173,6 +158,31 @@ WHERE lease_until IS NULL OR lease_until <= $1 RETURNING cursor`,
 		return len(list), requests, errors.Join(err, release())
 	}
 	return len(list), requests, nil
+}
+
+// skipAll moves the feed's cursor past what no endpoint hears
+// (skipUnheard) and gives the feed's lease back, in one transaction; it
+// reports whether it did.
+func (s *Service) skipAll(ctx context.Context, after notify.Cursor, lease int64) (skipped bool, err error) {
+	err = s.l.InTx(ctx, func(tx *ledger.Tx) error {
+		skipped = false // each attempt anew
+		next, ok, err := s.skipUnheard(ctx, tx, after)
+		if err != nil || !ok {
+			return err
+		}
+		b := &pgx.Batch{}
+		bookkeeping(b)
+		b.Queue(`UPDATE webhook_feed SET cursor = $1, lease = NULL, lease_until = NULL WHERE lease = $2`,
+			next.String(), lease).Exec(func(tag pgconn.CommandTag) error {
+			if tag.RowsAffected() != 1 {
+				return errFeedLeaseLost
+			}
+			return nil
+		})
+		skipped = true
+		return tx.SendBatch(ctx, b).Close()
+	})
+	return skipped, err
 }
 
 // directPage is a page being sent.
@@ -208,6 +218,7 @@ func (s *Service) match(ctx context.Context, list []notify.Notification) ([]dire
 	if err != nil {
 		return nil, nil, err
 	}
+	s.heard.Store(len(endpoints) > 0)
 	owners := map[int64]bool{}
 	for _, e := range endpoints {
 		if !owners[e.owner()] {

@@ -223,29 +223,31 @@ func (s *Service) fanOut(ctx context.Context, busy int) (int, error) {
 // exists to hear them: the fan-out moves its cursor there without reading
 // them (their payloads, their matches), which was about 4% of PostgreSQL's
 // statement time in a service with no endpoint. ok is false when an
-// endpoint exists or nothing is past after: the fan-out reads its page.
-// The check and the position are one statement, one snapshot: an endpoint
-// it does not see was saved after every notification it skips had
-// committed (each was below the horizon, read before), so the endpoint
-// hears every notification that commits once it exists.
-func skipUnheard(ctx context.Context, tx *ledger.Tx, after notify.Cursor) (next notify.Cursor, ok bool, err error) {
+// endpoint exists (s.heard is set then) or nothing is past after: the
+// fan-out reads its page. The check and the position are one statement,
+// one snapshot: an endpoint it does not see was saved after every
+// notification it skips had committed (each was below the horizon, read
+// before), so the endpoint hears every notification that commits once it
+// exists.
+func (s *Service) skipUnheard(ctx context.Context, tx *ledger.Tx, after notify.Cursor) (next notify.Cursor, ok bool, err error) {
 	h, err := tx.Horizon(ctx)
 	if err != nil {
 		return after, false, err
 	}
-	var xid string
-	var id int64
-	err = tx.QueryRow(ctx, `SELECT n.xid::text, n.id FROM notifications n
-WHERE NOT EXISTS (SELECT 1 FROM webhook_endpoints)
-  AND n.xid < $1::text::xid8 AND (n.xid, n.id) > ($2::text::xid8, $3)
-ORDER BY n.xid DESC, n.id DESC LIMIT 1`, strconv.FormatUint(h, 10), strconv.FormatUint(after.XID(), 10), after.Seq()).Scan(&xid, &id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return after, false, nil
-	}
+	var heard bool
+	var last *string
+	err = tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM webhook_endpoints),
+    (SELECT n.xid::text || '.' || n.id FROM notifications n
+     WHERE n.xid < $1::text::xid8 AND (n.xid, n.id) > ($2::text::xid8, $3)
+     ORDER BY n.xid DESC, n.id DESC LIMIT 1)`, strconv.FormatUint(h, 10), strconv.FormatUint(after.XID(), 10), after.Seq()).Scan(&heard, &last)
 	if err != nil {
 		return after, false, err
 	}
-	next, err = notify.ParseCursor(xid + "." + strconv.FormatInt(id, 10))
+	s.heard.Store(heard)
+	if heard || last == nil {
+		return after, false, nil
+	}
+	next, err = notify.ParseCursor(*last)
 	return next, err == nil, err
 }
 
@@ -265,11 +267,13 @@ func (s *Service) fanOutQueued(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			if next, ok, err := skipUnheard(ctx, tx, after); err != nil || ok {
-				if ok {
-					_, err = tx.Exec(ctx, `UPDATE webhook_feed SET cursor = $1`, next.String())
+			if !s.heard.Load() {
+				if next, ok, err := s.skipUnheard(ctx, tx, after); err != nil || ok {
+					if ok {
+						_, err = tx.Exec(ctx, `UPDATE webhook_feed SET cursor = $1`, next.String())
+					}
+					return err
 				}
-				return err
 			}
 			list, next, err := notify.Feed(ctx, s.l, after, fanOutPage, notify.Filter{})
 			if err != nil || len(list) == 0 {

@@ -86,11 +86,14 @@ func (s *Service) MatchWaitingInTx(ctx context.Context, tx *ledger.Tx, customers
 
 // SkipUnheardInTx is skipUnheard run in tx, the caller's, which a test
 // reads its statistics in; after and next are cursors' strings.
-func SkipUnheardInTx(ctx context.Context, tx *ledger.Tx, after string) (next string, ok bool, err error) {
+func (s *Service) SkipUnheardInTx(ctx context.Context, tx *ledger.Tx, after string) (next string, ok bool, err error) {
 	c, err := notify.ParseCursor(after)
 	if err != nil {
 		return "", false, err
 	}
-	n, ok, err := skipUnheard(ctx, tx, c)
+	n, ok, err := s.skipUnheard(ctx, tx, c)
 	return n.String(), ok, err
 }
+
+// Heard is whether the service saw an endpoint at its last look.
+func (s *Service) Heard() bool { return s.heard.Load() }

@@ -38,7 +38,7 @@ FROM pg_index WHERE indrelid = 'notifications'::regclass`).Scan(&n); err != nil 
 			return n
 		}
 		before = read()
-		next, ok, err := webhook.SkipUnheardInTx(ctx, tx, "0")
+		next, ok, err := s.SkipUnheardInTx(ctx, tx, "0")
 		if err != nil {
 			return err
 		}
@@ -58,10 +58,10 @@ FROM pg_index WHERE indrelid = 'notifications'::regclass`).Scan(&n); err != nil 
 		t.Errorf("backlog %v after a step with no endpoint, want 0", n)
 	}
 	r := newReceiver(t)
-	f.subscribe(s, r, webhook.Owner{}, "points.earned")
+	e := f.subscribe(s, r, webhook.Owner{}, "points.earned")
 	f.emit(earned("C1", "2"), earned("C2", "3"))
 	if err := f.l.InTx(ctx, func(tx *ledger.Tx) error {
-		_, ok, err := webhook.SkipUnheardInTx(ctx, tx, last)
+		_, ok, err := s.SkipUnheardInTx(ctx, tx, last)
 		if ok {
 			t.Error("with an endpoint, the notifications past the cursor were skipped")
 		}
@@ -72,5 +72,24 @@ FROM pg_index WHERE indrelid = 'notifications'::regclass`).Scan(&n); err != nil 
 	step(t, s)
 	if n := len(r.requests()); n != 2 {
 		t.Errorf("the endpoint subscribed after the skip got %d requests, want the 2 notifications since", n)
+	}
+	// While an endpoint exists the fan-out reads its pages without trying
+	// to skip first; once none is left, a page's match says so and the
+	// next fan-out skips again.
+	if !s.Heard() {
+		t.Error("after a page matched an endpoint, the service does not know one exists")
+	}
+	if err := s.Delete(ctx, webhook.Owner{}, e.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.emit(earned("C3", "4"))
+	step(t, s)
+	if s.Heard() {
+		t.Error("after a page matched no endpoint, the service still counts on one")
+	}
+	f.emit(earned("C4", "5"))
+	step(t, s)
+	if n := gauges(t, s)["tally_webhook_feed_backlog"]; n != 0 || len(r.requests()) != 2 {
+		t.Errorf("backlog %v and %d requests after the endpoint was deleted, want 0 and the 2 before", n, len(r.requests()))
 	}
 }

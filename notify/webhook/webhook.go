@@ -115,6 +115,10 @@ type Service struct {
 	// claims counts the claims queued (queueClaim), each a read of the
 	// due deliveries of every customer: the costly part of dispatching.
 	claims atomic.Int64
+	// heard is whether an endpoint existed at the last look (a page's
+	// match, or skipUnheard): while one does, the fan-out reads its pages
+	// without trying skipUnheard first.
+	heard atomic.Bool
 }
 
 // New returns the service on the ledger's database, which must be
