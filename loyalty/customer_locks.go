@@ -31,7 +31,7 @@ func LockCustomers(ctx context.Context, tx *ledger.Tx, ids []string) (map[string
 	ids = slices.Compact(ids)
 	locked := make(map[string]bool, len(ids))
 	var b pgx.Batch
-	b.Queue(`SET LOCAL plan_cache_mode = force_generic_plan`)
+	b.Queue(ledger.QGenericPlans)
 	b.Queue(QLockCustomers, ids).Query(func(rows pgx.Rows) error {
 		var id string
 		_, err := pgx.ForEachRow(rows, []any{&id}, func() error {

@@ -263,7 +263,7 @@ func queueLock(b *pgx.Batch, group []job, custs map[string]Customer) {
 	}
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
-	b.Queue(`SET LOCAL plan_cache_mode = force_generic_plan`)
+	b.Queue(ledger.QGenericPlans)
 	b.Queue(qLockGroup, ids).
 		Query(func(rows pgx.Rows) error {
 			var c Customer

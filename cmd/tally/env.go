@@ -84,7 +84,8 @@ func (e environment) open(ctx context.Context) (pool *pgxpool.Pool, url string, 
 	return pool, url, func() { pool.Close(); stopDB() }, nil
 }
 
-// noJIT turns PostgreSQL's JIT compilation off for the service's sessions,
+// sessions sets up each of the pool's connections: its array parameters
+// written by internal/pgarray, and PostgreSQL's JIT compilation off,
 // unless something chose it for them: the URL (a parameter, or libpq's
 // options), the role or the database (ALTER ROLE/DATABASE ... SET jit).
 // JIT compiles the plans estimated dearer than jit_above_cost, anew at
@@ -94,9 +95,10 @@ func (e environment) open(ctx context.Context) (pool *pgxpool.Pool, url string, 
 //
 // It is a SET after connecting, not a startup parameter: a connection
 // pooler such as PgBouncer refuses startup parameters it does not know.
-func noJIT(cfg *pgxpool.Config) {
+func sessions(cfg *pgxpool.Config) {
 	after := cfg.AfterConnect
 	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+		pgarray.Register(conn.TypeMap())
 		if after != nil {
 			if err := after(ctx, conn); err != nil {
 				return err
@@ -104,19 +106,6 @@ func noJIT(cfg *pgxpool.Config) {
 		}
 		_, err := conn.Exec(ctx, qNoJIT)
 		return err
-	}
-}
-
-// fastArrays has each connection write the array parameters of the
-// event, money and redemption groups itself (internal/pgarray).
-func fastArrays(cfg *pgxpool.Config) {
-	after := cfg.AfterConnect
-	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
-		pgarray.Register(conn.TypeMap())
-		if after != nil {
-			return after(ctx, conn)
-		}
-		return nil
 	}
 }
 
@@ -140,8 +129,7 @@ func (e environment) pool(ctx context.Context, url string) (*pgxpool.Pool, error
 		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
 	}
 	cfg.ConnConfig.RuntimeParams["application_name"] = "tally"
-	noJIT(cfg)
-	fastArrays(cfg)
+	sessions(cfg)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, err
