@@ -99,7 +99,7 @@ const sealColumns = `e.id, e.xid::text, e.kind, e.effective_at, e.recorded_at, e
        e.rule_version, e.idempotency_key, e.metadata::text`
 
 // qSealPostings reads the postings of the entries $1 to $2 as
-// renderPostings takes them: one range of postings_entry_id_account_id_key
+// renderPostings takes them: one range of postings_pkey (entry_id, account_id)
 // (a block's entries are near each other by id, in xid order; the few
 // others in the range are left aside). A list of the block's ids, "=
 // ANY($1)", was planned as a scan of every posting.
