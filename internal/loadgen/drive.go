@@ -238,7 +238,9 @@ func (c *client) send(req request) answer {
 	units := max(1, req.events)
 	fail := func(kind string) answer { return answer{failed: []failure{{kind, units}}} }
 	var body []byte
-	if req.body != nil {
+	if raw, ok := req.body.(json.RawMessage); ok {
+		body = raw
+	} else if req.body != nil {
 		b, err := json.Marshal(req.body)
 		if err != nil {
 			return fail("unencodable request: " + err.Error())
