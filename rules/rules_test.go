@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -349,5 +350,26 @@ func TestValidateRefusesInconsistentRuleSets(t *testing.T) {
 				t.Errorf("fields %v, want %s", ve.Fields, tc.field)
 			}
 		})
+	}
+}
+
+// Month.Prev by arithmetic is what time's parse and format give, for every
+// month of years 0000 to 9999 and for strings that are not months.
+func TestMonthPrevIsTimesPreviousMonth(t *testing.T) {
+	slow := func(m Month) Month {
+		tm, _ := time.Parse("2006-01", string(m))
+		return Month(tm.AddDate(0, -1, 0).Format("2006-01"))
+	}
+	var months []Month
+	for y := 0; y <= 9999; y += 1 + y%7 {
+		for mo := 0; mo <= 13; mo++ {
+			months = append(months, Month(fmt.Sprintf("%04d-%02d", y, mo)))
+		}
+	}
+	months = append(months, "2026-1", "2026-010", "2026/01", "abcd-ef", "", "20a6-01", "9999-12", "0000-01", "0001-01")
+	for _, m := range months {
+		if got, want := m.Prev(), slow(m); got != want {
+			t.Errorf("Month(%q).Prev() = %q, time gives %q", m, got, want)
+		}
 	}
 }
