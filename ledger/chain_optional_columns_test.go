@@ -45,9 +45,9 @@ func TestVerifyNamesAnEntryWhoseReversalRuleVersionOrKeyWasEdited(t *testing.T) 
 		{"rule version changed", 1, withAll.ID, `UPDATE entries SET rule_version = $1 WHERE id = $2`, 4, 3},
 		{"rule version set", 2, plain.ID, `UPDATE entries SET rule_version = $1 WHERE id = $2`, 3, nil},
 		{"rule version cleared", 1, withAll.ID, `UPDATE entries SET rule_version = $1 WHERE id = $2`, nil, 3},
-		{"key changed", 1, withAll.ID, `UPDATE entries SET idempotency_key = $1 WHERE id = $2`, "earn-2", "earn-1"},
-		{"key set", 2, plain.ID, `UPDATE entries SET idempotency_key = $1 WHERE id = $2`, "earn-9", nil},
-		{"key cleared", 1, withAll.ID, `UPDATE entries SET idempotency_key = $1 WHERE id = $2`, nil, "earn-1"},
+		{"key changed", 1, withAll.ID, `UPDATE entries SET idempotency_key = $1, request_hash = coalesce(request_hash, '\x00') WHERE id = $2`, "earn-2", "earn-1"},
+		{"key set", 2, plain.ID, `UPDATE entries SET idempotency_key = $1, request_hash = coalesce(request_hash, '\x00') WHERE id = $2`, "earn-9", nil},
+		{"key cleared", 1, withAll.ID, `UPDATE entries SET idempotency_key = $1, request_hash = coalesce(request_hash, '\x00') WHERE id = $2`, nil, "earn-1"},
 	} {
 		asAttacker(t, pool, c.edit, c.to, c.entry)
 		v := verify(t, l, nil)

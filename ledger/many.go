@@ -154,11 +154,11 @@ const (
     ON CONFLICT (code) DO NOTHING RETURNING id, allow_negative)
 INSERT INTO balance_buckets (account_id, bucket, allow_negative, balance)
 SELECT id, 0, false, 0 FROM a WHERE NOT allow_negative`
-	qManyEntries = `INSERT INTO entries (id, kind, effective_at, request_hash, metadata, actor, reason, rule_version, recorded_at)
+	qManyEntries = `INSERT INTO entries (id, kind, effective_at, metadata, actor, reason, rule_version, recorded_at)
 OVERRIDING SYSTEM VALUE
-SELECT u.id, u.kind, u.effective_at, u.hash, u.metadata::jsonb, u.actor, u.reason, nullif(u.rule_version, 0), $9::timestamptz
-FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::bytea[], $5::text[], $6::text[], $7::text[], $8::integer[])
-    AS u (id, kind, effective_at, hash, metadata, actor, reason, rule_version)`
+SELECT u.id, u.kind, u.effective_at, u.metadata::jsonb, u.actor, u.reason, nullif(u.rule_version, 0), $8::timestamptz
+FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::integer[])
+    AS u (id, kind, effective_at, metadata, actor, reason, rule_version)`
 	// Balances are upserts, so that each row is found through the primary
 	// key; an account that may not go negative always has its row already
 	// (the CHECKs refuse a negative balance or a second bucket).
@@ -205,7 +205,6 @@ func (tx *Tx) queueMany(b *pgx.Batch, ins []EntryInput, entries [][]line, ids []
 		eIDs      = make([]int64, len(ins))
 		kinds     = make([]string, len(ins))
 		effective = make([]time.Time, len(ins))
-		hashes    = make([][]byte, len(ins))
 		metadata  = make([]string, len(ins))
 		actors    = make([]string, len(ins))
 		reasons   = make([]string, len(ins))
@@ -236,9 +235,6 @@ func (tx *Tx) queueMany(b *pgx.Batch, ins []EntryInput, entries [][]line, ids []
 			eff = in.EffectiveAt
 		}
 		effective[i] = eff
-		if hashes[i] = in.RequestHash; hashes[i] == nil {
-			hashes[i] = hashInput(in)
-		}
 		metadata[i] = "{}"
 		if len(in.Metadata) > 0 {
 			metadata[i] = string(in.Metadata)
@@ -287,7 +283,7 @@ func (tx *Tx) queueMany(b *pgx.Batch, ins []EntryInput, entries [][]line, ids []
 	if len(newCodes) > 0 {
 		b.Queue(qManyCreateAccounts, newCodes, newAssets, newNegative, now)
 	}
-	b.Queue(qManyEntries, eIDs, kinds, effective, hashes, metadata, actors, reasons, versions, now)
+	b.Queue(qManyEntries, eIDs, kinds, effective, metadata, actors, reasons, versions, now)
 	switch {
 	case slices.ContainsFunc(coldCodes, func(code string) bool { return sums[code].IsNegative() }):
 		// A debit: an upsert's proposed row would break the CHECK before it

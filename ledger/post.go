@@ -29,7 +29,8 @@ type EntryInput struct {
 	// and the same request records nothing and returns the first entry.
 	IdempotencyKey string
 	// RequestHash identifies the request behind the key; when nil, Post
-	// hashes the input itself.
+	// hashes the input itself. An entry without a key stores no hash:
+	// nothing replays it.
 	RequestHash []byte
 	Metadata    json.RawMessage
 	Actor       string
@@ -271,7 +272,8 @@ func lotError(err error, lines []line, done []string) error {
 }
 
 // prepare validates an entry to post, defaults its metadata to {}, and
-// answers its lines and its request hash (the caller's, or the entry's own).
+// answers its lines and its request hash (the caller's, or the entry's
+// own): nil for an entry without an idempotency key.
 func prepare(in *EntryInput) ([]line, []byte, error) {
 	lines, err := validate(*in)
 	if err != nil {
@@ -279,6 +281,9 @@ func prepare(in *EntryInput) ([]line, []byte, error) {
 	}
 	if len(in.Metadata) == 0 {
 		in.Metadata = json.RawMessage(`{}`)
+	}
+	if in.IdempotencyKey == "" {
+		return lines, nil, nil // stored as NULL: no replay compares it
 	}
 	hash := in.RequestHash
 	if hash == nil {

@@ -376,7 +376,7 @@ func (st *shipmentState) price(j job, custs map[string]Customer, rs rules.RuleSe
 	if len(postings) > 0 {
 		version := rs.Version
 		p.entry = &ledger.EntryInput{Kind: ev.Type, EffectiveAt: ev.OccurredAt, Metadata: entryMetadata(ev, p.res),
-			Actor: j.actor, Postings: postings, RuleVersion: &version, RequestHash: j.hash}
+			Actor: j.actor, Postings: postings, RuleVersion: &version}
 	}
 	return p, nil
 }

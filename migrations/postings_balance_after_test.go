@@ -14,9 +14,11 @@ import (
 func TestPostingBalanceAfterMigrationKeepsTheRowsAndRefusesANegativeBalance(t *testing.T) {
 	ctx := context.Background()
 	_, m, pool, e := schemaAt(t, 26)
-	e.Customer("A")
-	e.MustMoney("deposit", "A", "100.00")
-	e.MustMoney("charge", "A", "40.00")
+	atHead(t, m, 26, func() {
+		e.Customer("A")
+		e.MustMoney("deposit", "A", "100.00")
+		e.MustMoney("charge", "A", "40.00")
+	})
 	before := tableDigests(t, pool)
 	if err := m.Migrate(27); err != nil {
 		t.Fatalf("0027 up: %v", err)
@@ -39,9 +41,12 @@ SELECT (SELECT max(id) FROM entries), a.id, a.asset, 1, $2::numeric, now() FROM 
 		t.Errorf("a posting leaving customer:A:prepaid at -0.01: %v, want the constraint refusing it", err)
 	}
 	// What the service writes passes: balances at or above zero, and none
-	// on the platform's accounts.
-	e.MustMoney("charge", "A", "60.00")
-	e.MustMoney("deposit", "A", "5.00")
+	// on the platform's accounts (on the service's own schema, the latest,
+	// which keeps 0027's constraint; migrated back to 0027 after).
+	atHead(t, m, 27, func() {
+		e.MustMoney("charge", "A", "60.00")
+		e.MustMoney("deposit", "A", "5.00")
+	})
 	if err := m.Steps(-1); err != nil {
 		t.Fatalf("0027 down: %v", err)
 	}

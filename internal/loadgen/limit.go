@@ -102,9 +102,9 @@ const (
 	// A shipment's entry (PostMany's qManyEntries), with the metadata an
 	// earning records (loyalty.entryMetadata). $4 events, $5 shipments,
 	// $6 when they completed, $7 now, $8 the actor.
-	qLimitEntries = `INSERT INTO entries (id, kind, effective_at, request_hash, metadata, actor, reason, rule_version, recorded_at)
+	qLimitEntries = `INSERT INTO entries (id, kind, effective_at, metadata, actor, reason, rule_version, recorded_at)
 OVERRIDING SYSTEM VALUE
-SELECT u.id, 'shipment.completed', $6::timestamptz, sha256(convert_to(u.event, 'UTF8')),
+SELECT u.id, 'shipment.completed', $6::timestamptz,
     jsonb_build_object('event_id', u.event, 'customer_id', u.customer, 'shipment_id', u.shipment,
                        'segment', 'floating', 'level', 1, 'multiplier', '1'),
     $8::text, '', 1, $7::timestamptz

@@ -1,0 +1,8 @@
+-- Back to a hash on every entry: the entries written without one get an
+-- empty one (no replay reads it: they have no key), the append-only
+-- trigger set aside for that update alone.
+ALTER TABLE entries DROP CONSTRAINT entries_key_has_hash;
+ALTER TABLE entries DISABLE TRIGGER entries_append_only;
+UPDATE entries SET request_hash = '\x' WHERE request_hash IS NULL;
+ALTER TABLE entries ENABLE TRIGGER entries_append_only;
+ALTER TABLE entries ALTER COLUMN request_hash SET NOT NULL;
