@@ -346,6 +346,7 @@ type measure struct {
 	elapsed  time.Duration
 	answered int64         // requests answered 2xx
 	p50, p99 time.Duration // of those
+	within5  float64       // the share of those answered within 5 ms
 	peakRSS  int64         // kB
 	// deliveredDuring and deliveredAfter are scenario 6's webhook
 	// deliveries: during the scenario, and by 30 s after it.
@@ -441,8 +442,23 @@ func drive(name string, c *client, srv *server, n int, d time.Duration, next fun
 	m := measure{name: name, clients: n, unit: unit, ok: ok.Load(), failures: failures, elapsed: elapsed, peakRSS: peak.Load()}
 	m.answered = int64(len(latencies))
 	m.p50, m.p99 = percentiles(latencies)
+	m.within5 = shareWithin(latencies, 5*time.Millisecond)
 	logf("  %.0f %s, p50 %s, p99 %s, peak RSS %d MB, %d errors %v", m.rate(), m.unit, m.p50, m.p99, m.peakRSS/1024, m.failed(), m.failures)
 	return m
+}
+
+// shareWithin is the share of the latencies at most d (0 for none).
+func shareWithin(l []time.Duration, d time.Duration) float64 {
+	if len(l) == 0 {
+		return 0
+	}
+	n := 0
+	for _, x := range l {
+		if x <= d {
+			n++
+		}
+	}
+	return float64(n) / float64(len(l))
 }
 
 func percentiles(l []time.Duration) (time.Duration, time.Duration) {

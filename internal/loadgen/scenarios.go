@@ -128,10 +128,16 @@ type readRound struct {
 	// fromStandby is the share of the reads a standby served (scenario
 	// 5d), by the server's tally_reads_total.
 	fromStandby float64
+	// handled is the share of the balance reads the server's handler
+	// answered within 5 ms (its tally_http_request_duration_seconds, from
+	// the handler's start to its answer): what the reads waited outside the
+	// handler (queued for a core before it, in the load generator) is the
+	// difference between it and the share the clients saw within 5 ms.
+	handled float64
 }
 
-func readsUnderLoad(env *bench) readRound {
-	var rr readRound
+func readsUnderLoad(env *bench) (rr readRound) {
+	defer handledWithin5ms(env.srv)(&rr)
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		rr.reads = drive(fmt.Sprintf("5. balance reads, 8 clients, with %s postings, while scenario 1 runs", thousands(int64(*postings))), env.client, env.srv, 8, *duration,
@@ -181,6 +187,7 @@ func portalPages(c *client) func(*rand.Rand) request {
 // balances from a streaming standby (TALLY_READ_DATABASE_URL), the writes
 // on the primary.
 func readsOnStandby(env *bench) (rr readRound) {
+	defer handledWithin5ms(env.srv)(&rr)
 	before := readsServed(env.srv)
 	defer func() {
 		after := readsServed(env.srv)
@@ -258,6 +265,42 @@ func readsServed(srv *server) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// readRoutes are the balance reads of scenario 5, as the server's metrics
+// name their routes.
+var readRoutes = []string{"/v1/customers/:id/balances", "/v1/accounts/:code/balance"}
+
+// handledWithin5ms reads the server's latency histogram of the balance
+// reads now; the function it returns reads it again and sets rr.handled to
+// the share of the reads in between that the handler answered within 5 ms.
+func handledWithin5ms(srv *server) func(rr *readRound) {
+	within, all := readsHandled(srv)
+	return func(rr *readRound) {
+		w, a := readsHandled(srv)
+		if a > all {
+			rr.handled = (w - within) / (a - all)
+		}
+	}
+}
+
+// readsHandled is how many balance reads the server's handler answered
+// within 5 ms, and in all (its histogram's 0.005 bucket and count).
+func readsHandled(srv *server) (within, all float64) {
+	for _, line := range metricLines(srv) {
+		for _, route := range readRoutes {
+			labels := `{method="GET",route="` + route + `"`
+			if v, ok := strings.CutPrefix(line, `tally_http_request_duration_seconds_bucket`+labels+`,le="0.005"} `); ok {
+				x, _ := strconv.ParseFloat(v, 64)
+				within += x
+			}
+			if v, ok := strings.CutPrefix(line, `tally_http_request_duration_seconds_count`+labels+`} `); ok {
+				x, _ := strconv.ParseFloat(v, 64)
+				all += x
+			}
+		}
+	}
+	return within, all
 }
 
 // eventGroups reads the server's counters of event groups written and of
