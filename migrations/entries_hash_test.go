@@ -25,7 +25,7 @@ func keyedEntry(key, points string) ledger.EntryInput {
 	}}
 }
 
-// Migration 0034, applied to a database the services wrote to (every
+// Migration 0035, applied to a database the services wrote to (every
 // entry with a hash then): every row is as it was; the entries written
 // after it store a hash only when they have an idempotency key, and a
 // keyed entry without one is refused; a retry of a key still replays the
@@ -34,13 +34,13 @@ func keyedEntry(key, points string) ledger.EntryInput {
 // otherwise as they were.
 func TestEntriesHashWithKeyMigrationKeepsEveryRowAndStillReplays(t *testing.T) {
 	ctx := context.Background()
-	url, m, pool, e := schemaAt(t, 33)
-	atHead(t, m, 33, func() { writeBusiness(t, e, "before") })
-	rowsAt33 := tableDigests(t, pool)
-	if err := m.Migrate(34); err != nil {
-		t.Fatalf("0034 up: %v", err)
+	url, m, pool, e := schemaAt(t, 34)
+	atHead(t, m, 34, func() { writeBusiness(t, e, "before") })
+	rowsAt34 := tableDigests(t, pool)
+	if err := m.Migrate(35); err != nil {
+		t.Fatalf("0035 up: %v", err)
 	}
-	wantSameRows(t, "after 0034", rowsAt33, tableDigests(t, pool))
+	wantSameRows(t, "after 0035", rowsAt34, tableDigests(t, pool))
 	var before int
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM entries`).Scan(&before); err != nil || before == 0 {
 		t.Fatalf("entries before: %d, %v", before, err)
@@ -68,7 +68,7 @@ FROM entries WHERE id > (SELECT id FROM entries ORDER BY id OFFSET $1 - 1 LIMIT 
 		t.Fatal(err)
 	}
 	if keyless < 60 || keylessHashed != 0 || keyed != 1 || keyedHashed != 1 {
-		t.Errorf("entries after 0034: %d without a key (%d with a hash), %d with one (%d with a hash); want 60 or more without, none hashed, one keyed and hashed",
+		t.Errorf("entries after 0035: %d without a key (%d with a hash), %d with one (%d with a hash); want 60 or more without, none hashed, one keyed and hashed",
 			keyless, keylessHashed, keyed, keyedHashed)
 	}
 	_, err = pool.Exec(ctx, `INSERT INTO entries (kind, effective_at, idempotency_key, actor) VALUES ('x', now(), 'no-hash', 'test')`)
@@ -78,35 +78,35 @@ FROM entries WHERE id > (SELECT id FROM entries ORDER BY id OFFSET $1 - 1 LIMIT 
 	}
 	proveBooks(t, e, url)
 
-	rowsAt34 := tableDigests(t, pool)
+	rowsAt35 := tableDigests(t, pool)
 	// The entries as the down leaves them: a missing hash an empty one.
 	const qEntries = `SELECT md5(string_agg(r::text, E'\n' ORDER BY r.id)) FROM (SELECT id, kind, effective_at, recorded_at,
     idempotency_key, coalesce(request_hash, '\x') AS request_hash, metadata, actor, reason, reversal_of, rule_version, xid
     FROM entries) r`
-	var entriesAt34, entriesAt33 string
-	if err := pool.QueryRow(ctx, qEntries).Scan(&entriesAt34); err != nil {
+	var entriesAt35, entriesAt34 string
+	if err := pool.QueryRow(ctx, qEntries).Scan(&entriesAt35); err != nil {
 		t.Fatal(err)
 	}
 	if err := m.Steps(-1); err != nil {
-		t.Fatalf("0034 down: %v", err)
+		t.Fatalf("0035 down: %v", err)
 	}
 	var unhashed int
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM entries WHERE request_hash IS NULL`).Scan(&unhashed); err != nil || unhashed != 0 {
-		t.Errorf("after 0034 down: %d entries without a hash, %v", unhashed, err)
+		t.Errorf("after 0035 down: %d entries without a hash, %v", unhashed, err)
 	}
-	if err := pool.QueryRow(ctx, qEntries).Scan(&entriesAt33); err != nil || entriesAt33 != entriesAt34 {
-		t.Errorf("after 0034 down the entries differ but for their empty hashes (%v)", err)
+	if err := pool.QueryRow(ctx, qEntries).Scan(&entriesAt34); err != nil || entriesAt34 != entriesAt35 {
+		t.Errorf("after 0035 down the entries differ but for their empty hashes (%v)", err)
 	}
 	after := tableDigests(t, pool)
-	for table, digest := range rowsAt34 {
+	for table, digest := range rowsAt35 {
 		if table != "entries" && after[table] != digest {
-			t.Errorf("after 0034 down, %s changed", table)
+			t.Errorf("after 0035 down, %s changed", table)
 		}
 	}
 	var notNull bool
 	if err := pool.QueryRow(ctx, `SELECT attnotnull FROM pg_attribute WHERE attrelid = 'entries'::regclass AND attname = 'request_hash'`).
 		Scan(&notNull); err != nil || !notNull {
-		t.Errorf("after 0034 down request_hash is NOT NULL: %v, %v", notNull, err)
+		t.Errorf("after 0035 down request_hash is NOT NULL: %v, %v", notNull, err)
 	}
 	if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
 		t.Fatalf("up again: %v", err)

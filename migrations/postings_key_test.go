@@ -13,7 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// postingIndexes are the indexes of postings after 0033, with the columns
+// postingIndexes are the indexes of postings after 0034, with the columns
 // of their keys.
 var postingIndexes = []string{
 	"postings_account_effective (account_id, effective_at) INCLUDE (amount)",
@@ -23,7 +23,7 @@ var postingIndexes = []string{
 }
 
 // postingLookUps are the reads of a posting by identity, each with the
-// index that must serve it after 0033 and the conditions its probe must
+// index that must serve it after 0034 and the conditions its probe must
 // carry: the one the dropped id index could have served among them.
 var postingLookUps = []struct {
 	name, query, index string
@@ -37,7 +37,7 @@ var postingLookUps = []struct {
 		"postings_pkey", []string{"(entry_id >= $1)", "(entry_id <= $2)"}},
 }
 
-// Migration 0033, applied to a database the services wrote to: every row
+// Migrations 0033 and 0034, applied to a database the services wrote to: every row
 // of every table is as it was; postings are keyed by (entry, account) and
 // keep four indexes, each naming its query; every read of a posting by
 // identity probes an index on a generic plan; a second posting of an
@@ -54,12 +54,12 @@ func TestPostingsKeyedByEntryMigrationKeepsEveryRowAndNamesEachIndexsQuery(t *te
 		t.Fatal("at 0032 postings has no rows: the test proves nothing")
 	}
 
-	if err := m.Migrate(33); err != nil {
-		t.Fatalf("0033 up: %v", err)
+	if err := m.Migrate(34); err != nil {
+		t.Fatalf("0033 and 0034 up: %v", err)
 	}
-	wantSameRows(t, "after 0033", rowsAt32, tableDigests(t, pool))
+	wantSameRows(t, "after 0034", rowsAt32, tableDigests(t, pool))
 	if got := indexKeys(t, pool, "postings"); fmt.Sprint(got) != fmt.Sprint(postingIndexes) {
-		t.Errorf("postings' indexes after 0033:\n %v\nwant\n %v", got, postingIndexes)
+		t.Errorf("postings' indexes after 0034:\n %v\nwant\n %v", got, postingIndexes)
 	}
 	var primary string
 	if err := pool.QueryRow(ctx, `SELECT conname FROM pg_constraint WHERE conrelid = 'postings'::regclass AND contype = 'p'`).
@@ -91,10 +91,10 @@ SELECT entry_id, account_id, asset, amount, balance_after, effective_at FROM pos
 	}
 
 	// The services write on it (on their own schema, the latest, migrated
-	// back to 0033 after), statements page by their cursors (a customer's
+	// back to 0034 after), statements page by their cursors (a customer's
 	// account and a platform one, whose cursor is looked up by account and
 	// id), and the books prove.
-	atHead(t, m, 33, func() {
+	atHead(t, m, 34, func() {
 		writeBusiness(t, e, "after")
 		for _, code := range []string{"customer:C01:points", "platform:points:earned:volume"} {
 			seen, cursor := 0, int64(0)
@@ -122,13 +122,13 @@ SELECT entry_id, account_id, asset, amount, balance_after, effective_at FROM pos
 	proveBooks(t, e, url)
 
 	// Rolled back: 0032's indexes, the rows as they were.
-	rowsAt33 := tableDigests(t, pool)
-	if err := m.Steps(-1); err != nil {
-		t.Fatalf("0033 down: %v", err)
+	rowsAt34 := tableDigests(t, pool)
+	if err := m.Migrate(32); err != nil {
+		t.Fatalf("0034 and 0033 down: %v", err)
 	}
-	wantSameRows(t, "after 0033 down", rowsAt33, tableDigests(t, pool))
+	wantSameRows(t, "after 0034 and 0033 down", rowsAt34, tableDigests(t, pool))
 	if got := indexKeys(t, pool, "postings"); fmt.Sprint(got) != fmt.Sprint(indexesAt32) {
-		t.Errorf("postings' indexes after 0033 down:\n %v\nwant 0032's\n %v", got, indexesAt32)
+		t.Errorf("postings' indexes after 0034 and 0033 down:\n %v\nwant 0032's\n %v", got, indexesAt32)
 	}
 	if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
 		t.Fatalf("up again: %v", err)

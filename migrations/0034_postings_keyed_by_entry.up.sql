@@ -8,12 +8,14 @@
 --     the API still shows it as posting_id.
 --   * the unique constraint one posting per account per entry (entry_id,
 --     account_id) becomes the primary key, with the same columns: its
---     index is built again under the primary key's name (an index that
---     backs a constraint cannot be handed to another), then the old one
---     goes.
+--     index, built again under the primary key's name (an index that backs
+--     a constraint cannot be handed to another), is 0033's, built
+--     concurrently; then the old one goes. The one statement takes the
+--     table's ACCESS EXCLUSIVE lock first, and holds it briefly: no lock
+--     weaker is taken before it, which a transaction that read postings
+--     and then writes one could deadlock with.
 -- Each posting so enters four indexes instead of five; a shipment event,
 -- with its two postings, two index entries fewer.
-CREATE UNIQUE INDEX postings_entry_account ON postings (entry_id, account_id);
 ALTER TABLE postings DROP CONSTRAINT postings_pkey,
     DROP CONSTRAINT postings_entry_id_account_id_key,
     ADD CONSTRAINT postings_pkey PRIMARY KEY USING INDEX postings_entry_account;
