@@ -5,11 +5,36 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // postingsKeyedAt is the version at which postings are keyed by (entry,
 // account).
 const postingsKeyedAt = 34
+
+// session is a transaction of its own on the pool, held until the test
+// ends: its backend's pid, a function that runs a statement in it, and one
+// that commits it.
+func session(t *testing.T, pool *pgxpool.Pool) (int, func(string) error, func() error) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(conn.Release)
+	var pid int
+	if err := conn.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tx.Rollback(ctx) })
+	return pid, func(q string) error { _, err := tx.Exec(ctx, q); return err }, func() error { return tx.Commit(ctx) }
+}
 
 // Re-keying postings, on a database where a server of the previous release
 // still runs (an upgrade), must not deadlock with a transaction that reads
@@ -21,22 +46,9 @@ const postingsKeyedAt = 34
 func TestPostingsKeyMigrationDoesNotDeadlockAReaderThatThenWrites(t *testing.T) {
 	ctx := context.Background()
 	_, m, pool, _ := schemaAt(t, 32)
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Release()
-	var pid int
-	if err := conn.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
-		t.Fatal(err)
-	}
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
+	pid, exec, commit := session(t, pool)
 	// The reversal reads the entry's postings...
-	if _, err := tx.Exec(ctx, `SELECT count(*) FROM postings WHERE entry_id = 1`); err != nil {
+	if err := exec(`SELECT count(*) FROM postings WHERE entry_id = 1`); err != nil {
 		t.Fatal(err)
 	}
 	migrated := make(chan error, 1)
@@ -50,12 +62,10 @@ func TestPostingsKeyMigrationDoesNotDeadlockAReaderThatThenWrites(t *testing.T) 
 		}
 	}
 	// ...and the reversal posts (no row: the lock is what matters).
-	_, werr := tx.Exec(ctx, `INSERT INTO postings (entry_id, account_id, asset, amount, effective_at)
+	werr := exec(`INSERT INTO postings (entry_id, account_id, asset, amount, effective_at)
 SELECT entry_id, account_id, asset, amount, effective_at FROM postings WHERE false`)
 	if werr == nil {
-		werr = tx.Commit(ctx)
-	} else {
-		tx.Rollback(ctx)
+		werr = commit()
 	}
 	var merr error
 	select {
@@ -80,23 +90,6 @@ func TestPostingsKeyMigrationIsNotAbortedByAReaderThatThenWrites(t *testing.T) {
 	_, m, pool, _ := schemaAt(t, 32)
 	const noRow = `INSERT INTO postings (entry_id, account_id, asset, amount, effective_at)
 SELECT entry_id, account_id, asset, amount, effective_at FROM postings WHERE false`
-	begin := func() (int, func(string) error, func() error) {
-		conn, err := pool.Acquire(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(conn.Release)
-		var pid int
-		if err := conn.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
-			t.Fatal(err)
-		}
-		tx, err := conn.Begin(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { tx.Rollback(ctx) })
-		return pid, func(q string) error { _, err := tx.Exec(ctx, q); return err }, func() error { return tx.Commit(ctx) }
-	}
 	// waiters waits until n sessions wait for a lock, or done is.
 	waiters := func(n int, done *atomic.Bool) {
 		t.Helper()
@@ -116,14 +109,14 @@ SELECT entry_id, account_id, asset, amount, effective_at FROM postings WHERE fal
 		}
 	}
 	var never, reversalDone atomic.Bool
-	_, inFlight, commitInFlight := begin()
+	_, inFlight, commitInFlight := session(t, pool)
 	if err := inFlight(noRow); err != nil {
 		t.Fatal(err)
 	}
 	migrated := make(chan error, 1)
 	go func() { migrated <- m.Migrate(postingsKeyedAt) }()
 	waiters(1, &never) // the migration, behind the writer in flight
-	_, reversal, commitReversal := begin()
+	_, reversal, commitReversal := session(t, pool)
 	if err := reversal(`SELECT count(*) FROM postings WHERE entry_id = 1`); err != nil {
 		t.Fatal(err)
 	}
