@@ -15,3 +15,11 @@ const (
 // QAccountsStatement is a statement page's query, for the test of its
 // generic plan.
 const QAccountsStatement = qAccountsStatement
+
+// The queries of an account's statement page (Ledger.Statement), for the
+// test of their generic plans.
+const (
+	QStatementPage     = qStatementPage
+	QHotStatementPage  = qHotStatementPage
+	QHotStatementAbove = qHotStatementAbove
+)

@@ -76,3 +76,32 @@ func TestAStatementPageStartsAtItsCursorOnItsGenericPlan(t *testing.T) {
 		t.Errorf("the generic plan tests the cursor row by row:\n%s", plan)
 	}
 }
+
+// An account's statement (Ledger.Statement) on its generic plans: a page
+// starts its index scan at its cursor, of an account that may not go
+// negative (by posting id) or of a hot one (by xid and entry, as does the
+// sum of the postings above the page), instead of testing each posting
+// above the cursor, as "$2 = 0 OR ..." made the generic plan do: a page
+// deep in a platform account's million postings read all those before it.
+func TestAnAccountsStatementPageStartsAtItsCursorOnItsGenericPlans(t *testing.T) {
+	pool := testdb.Pool(t)
+	for _, c := range []struct {
+		name, query, index, cond string
+		args                     []any
+	}{
+		{"a page by posting id", ledger.QStatementPage, "postings_account_id", "(id < $2)", []any{int64(1), int64(9), 51}},
+		{"a hot account's page", ledger.QHotStatementPage, "postings_account_xid", "(ROW(xid, entry_id) < ROW($2, $3))",
+			[]any{int64(1), uint64(5), int64(9), 51}},
+		{"the sum above a hot account's page", ledger.QHotStatementAbove, "postings_account_xid", "(ROW(xid, entry_id) >= ROW($2, $3))",
+			[]any{int64(1), uint64(5), int64(9)}},
+	} {
+		plan := testdb.GenericPlanWith(t, pool, []string{"enable_seqscan = off", "enable_bitmapscan = off"}, c.query, c.args...)
+		cond := regexp.MustCompile(`(?m)^.*Index (Only )?Scan (Backward )?using ` + c.index + ` on postings.*\n\s*Index Cond: (.*)$`).FindStringSubmatch(plan)
+		if cond == nil || !strings.Contains(cond[3], "(account_id = $1)") || !strings.Contains(cond[3], c.cond) {
+			t.Errorf("%s: the generic plan does not start at the cursor, %s on %s:\n%s", c.name, c.cond, c.index, plan)
+		}
+		if strings.Contains(plan, "Filter:") {
+			t.Errorf("%s: the generic plan filters postings one by one:\n%s", c.name, plan)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -159,10 +160,11 @@ func (l *Ledger) statement(ctx context.Context, code string, before int64, limit
 			lines, next, *unsure, err = hotStatement(ctx, tx, id, acct.Balance, before, limit, last)
 			return err
 		}
-		rows, err := tx.Query(ctx, `SELECT p.id, p.entry_id, e.kind, e.effective_at, e.recorded_at, p.amount, p.balance_after
-FROM postings p JOIN entries e ON e.id = p.entry_id
-WHERE p.account_id = $1 AND ($2 = 0 OR p.id < $2)
-ORDER BY p.id DESC LIMIT $3`, id, before, limit+1)
+		below := before
+		if below == 0 {
+			below = math.MaxInt64 // the first page: every posting is below it
+		}
+		rows, err := tx.Query(ctx, qStatementPage, id, below, limit+1)
 		if err != nil {
 			return err
 		}
@@ -178,6 +180,32 @@ ORDER BY p.id DESC LIMIT $3`, id, before, limit+1)
 	})
 	return lines, next, err
 }
+
+// qStatementPage is a page of the statement of an account that may not go
+// negative: its postings below the cursor $2, newest first. The cursor is
+// a plain bound (the first page's is the largest id), so that a generic
+// plan starts the index scan at the cursor instead of testing each posting
+// above it ("$2 = 0 OR p.id < $2" is a filter in a generic plan: a page
+// deep in the statement read every posting before it).
+const qStatementPage = `SELECT p.id, p.entry_id, e.kind, e.effective_at, e.recorded_at, p.amount, p.balance_after
+FROM postings p JOIN entries e ON e.id = p.entry_id
+WHERE p.account_id = $1 AND p.id < $2
+ORDER BY p.id DESC LIMIT $3`
+
+// qHotStatementPage and qHotStatementAbove are a hot account's page below
+// the bound ($2, $3) in (xid, entry) order, and the sum of its postings at
+// or above it: the cursor posting's (xid, entry), or (the horizon, 0) for
+// the first page (every posting below the horizon, none above it shown).
+// Row comparisons, so that a generic plan starts the index scan at the
+// bound.
+const (
+	qHotStatementPage = `SELECT p.id, p.entry_id, e.kind, e.effective_at, e.recorded_at, p.amount, 0::numeric
+FROM postings p JOIN entries e ON e.id = p.entry_id
+WHERE p.account_id = $1 AND (p.xid, p.entry_id) < ($2::xid8, $3::bigint)
+ORDER BY p.xid DESC, p.entry_id DESC LIMIT $4`
+	qHotStatementAbove = `SELECT coalesce(sum(p.amount), 0) FROM postings p
+WHERE p.account_id = $1 AND (p.xid, p.entry_id) >= ($2::xid8, $3::bigint)`
+)
 
 func scanStatementLine(row pgx.CollectableRow) (StatementLine, error) {
 	var s StatementLine
@@ -264,22 +292,19 @@ func hotStatement(ctx context.Context, tx pgx.Tx, account int64, balance decimal
 	if unsure && !last {
 		return nil, 0, true, nil
 	}
-	var cursorEntry int64
+	// The page's bound in (xid, entry) order: the first page's is (the
+	// horizon, 0), below which is every posting below the horizon (an
+	// entry id is never 0); a later page's is its cursor posting, whose
+	// xid is below the horizon (it was shown, and the horizon never moves
+	// back).
+	boundXID, boundEntry := horizon, int64(0)
 	if before != 0 {
 		if entry == nil {
 			return nil, 0, false, badCursor
 		}
-		cursorEntry = *entry
+		boundXID, boundEntry = xid, *entry
 	}
-	// above: the postings of the account that sort above the page: the
-	// cursor's and those above it (for the first page, those not shown yet).
-	const above = `p.account_id = $1
-  AND (CASE WHEN $2 = 0 THEN p.xid >= $3 ELSE (p.xid, p.entry_id) >= ($4::xid8, $2) END)`
-	rows, err := tx.Query(ctx, `SELECT p.id, p.entry_id, e.kind, e.effective_at, e.recorded_at, p.amount, 0::numeric
-FROM postings p JOIN entries e ON e.id = p.entry_id
-WHERE p.account_id = $1 AND p.xid < $3
-  AND ($2 = 0 OR (p.xid, p.entry_id) < ($4::xid8, $2))
-ORDER BY p.xid DESC, p.entry_id DESC LIMIT $5`, account, cursorEntry, horizon, xid, limit+1)
+	rows, err := tx.Query(ctx, qHotStatementPage, account, boundXID, boundEntry, limit+1)
 	if err != nil {
 		return nil, 0, false, err
 	}
@@ -296,8 +321,9 @@ ORDER BY p.xid DESC, p.entry_id DESC LIMIT $5`, account, cursorEntry, horizon, x
 		return lines, 0, false, nil
 	}
 	var newer decimal.Decimal
-	if err := tx.QueryRow(ctx, `SELECT coalesce(sum(p.amount), 0) FROM postings p WHERE `+above,
-		account, cursorEntry, horizon, xid).Scan(&newer); err != nil {
+	// The postings that sort above the page: the cursor's and those above
+	// it (for the first page, those not shown yet).
+	if err := tx.QueryRow(ctx, qHotStatementAbove, account, boundXID, boundEntry).Scan(&newer); err != nil {
 		return nil, 0, false, err
 	}
 	after := balance.Sub(newer)
