@@ -1,10 +1,10 @@
 package ledger
 
 import (
-	"regexp"
 	"strings"
 
 	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/internal/textclass"
 )
 
 // AccountSpec is what the chart of accounts says of an account code.
@@ -17,10 +17,12 @@ type AccountSpec struct {
 	AllowNegative bool
 }
 
-var customerID = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+// customerIDBytes are the bytes of a customer id: ^[A-Za-z0-9_.-]{1,64}$.
+var customerIDBytes = textclass.Of("_.-", "AZ", "az", "09")
 
-// ValidCustomerID reports whether id may name a customer.
-func ValidCustomerID(id string) bool { return customerID.MatchString(id) }
+// ValidCustomerID reports whether id may name a customer: 1 to 64 letters,
+// digits, '_', '.' or '-'.
+func ValidCustomerID(id string) bool { return customerIDBytes.Match(id, 1, 64) }
 
 var platformAccounts = map[string]Asset{
 	"platform:points:earned:volume":     PTS,

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
-	"regexp"
 	"slices"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/internal/textclass"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/rules"
 )
@@ -96,9 +96,11 @@ type Feedback struct {
 }
 
 var (
-	eventIDPattern    = regexp.MustCompile(`^[\x21-\x7e]{1,128}$`)
-	shipmentIDPattern = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
-	maxEventAmount    = decimal.NewFromInt(1_000_000_000)
+	// An event id is 1 to 128 visible ASCII bytes (^[\x21-\x7e]{1,128}$),
+	// a shipment id 1 to 64 of ^[A-Za-z0-9_.:-]{1,64}$.
+	eventIDBytes    = textclass.Of("", "\x21\x7e")
+	shipmentIDBytes = textclass.Of("_.:-", "AZ", "az", "09")
+	maxEventAmount  = decimal.NewFromInt(1_000_000_000)
 )
 
 // clockSkew is how far in the future an event's occurred_at may be.
@@ -108,7 +110,7 @@ const clockSkew = 5 * time.Minute
 // normalises it (times in UTC).
 func (s *Service) Validate(ev *Event) error {
 	bad := map[string]string{}
-	if !eventIDPattern.MatchString(ev.EventID) {
+	if !eventIDBytes.Match(ev.EventID, 1, 128) {
 		bad["event_id"] = "1 to 128 visible ASCII characters"
 	}
 	if !ledger.ValidCustomerID(ev.CustomerID) {
@@ -120,7 +122,7 @@ func (s *Service) Validate(ev *Event) error {
 		bad["occurred_at"] = "must not be in the future"
 	}
 	ev.OccurredAt = ev.OccurredAt.UTC().Truncate(time.Microsecond) // PostgreSQL's precision
-	if !shipmentIDPattern.MatchString(ev.ShipmentID) {
+	if !shipmentIDBytes.Match(ev.ShipmentID, 1, 64) {
 		bad["shipment_id"] = "1 to 64 letters, digits, '_', '.', ':' or '-'"
 	}
 	switch ev.Type {

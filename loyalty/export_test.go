@@ -37,3 +37,7 @@ func (s *Service) SetNoticeMarkRead(f func(job string)) { s.noticeMarkRead = f }
 // QLockGroup is the statement a group of events locks its customers and
 // their referrers with.
 const QLockGroup = qLockGroup
+
+// ValidEventID is Validate's check of an event id, for the test that holds
+// it to its regular expression.
+func ValidEventID(id string) bool { return eventIDBytes.Match(id, 1, 128) }

@@ -111,4 +111,4 @@ const ClockSkew = clockSkew
 
 // ValidShipmentID reports whether id is a well-formed shipment id: 1 to 64
 // letters, digits, '_', '.', ':' or '-'.
-func ValidShipmentID(id string) bool { return shipmentIDPattern.MatchString(id) }
+func ValidShipmentID(id string) bool { return shipmentIDBytes.Match(id, 1, 64) }

@@ -1,0 +1,36 @@
+// Package textclass checks that a string is made of bytes of one class,
+// a length within bounds: what a regular expression ^[class]{min,max}$
+// checks, without running a regexp engine. The event path checks an
+// event's ids this way for every event of a batch.
+package textclass
+
+// Class is a set of bytes.
+type Class [256]bool
+
+// Of is the class of the bytes lo to hi (inclusive) in each range, a
+// two-byte string ("az", "09"), and of each byte of extra.
+func Of(extra string, ranges ...string) *Class {
+	var c Class
+	for _, r := range ranges {
+		for b := int(r[0]); b <= int(r[1]); b++ {
+			c[b] = true
+		}
+	}
+	for i := 0; i < len(extra); i++ {
+		c[extra[i]] = true
+	}
+	return &c
+}
+
+// Match reports whether s has min to max bytes, each of the class.
+func (c *Class) Match(s string, min, max int) bool {
+	if len(s) < min || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !c[s[i]] {
+			return false
+		}
+	}
+	return true
+}
