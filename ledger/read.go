@@ -294,9 +294,16 @@ func hotStatement(ctx context.Context, tx pgx.Tx, account int64, balance decimal
 	}
 	// The page's bound in (xid, entry) order: the first page's is (the
 	// horizon, 0), below which is every posting below the horizon (an
-	// entry id is never 0); a later page's is its cursor posting, whose
-	// xid is below the horizon (it was shown, and the horizon never moves
-	// back).
+	// entry id is never 0); a later page's is its cursor posting, and the
+	// page is every posting below it, whatever this read's horizon. The
+	// cursor was below the horizon of the page that showed it, so every
+	// posting below it had committed then. This read's horizon may be
+	// lower: it moves back when a transaction of another database that an
+	// earlier read did not count is then prepared (PREPARE TRANSACTION:
+	// pg_stat_activity no longer knows it), or ends between this read's
+	// snapshot and its read of pg_stat_activity on the last unsure
+	// attempt. Kept below it too, the page skipped the postings between
+	// (TestPlatformStatementPageIsCompleteWhenTheHorizonMovesBack).
 	boundXID, boundEntry := horizon, int64(0)
 	if before != 0 {
 		if entry == nil {

@@ -1,0 +1,101 @@
+package ledger_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/tally-ledger/tally/internal/testdb"
+)
+
+// holdInAnotherDatabase opens a transaction, with an xid, in another
+// database of the cluster (pg_stat_activity knows it: no statement counts
+// it), and returns what prepares it (PREPARE TRANSACTION): its session no
+// longer holds it, pg_stat_activity no longer knows it, and every horizon
+// read from then on counts it (qHorizon cannot tell whose it is). The
+// horizon so moves back, below postings that pages were read past. It
+// skips the test when the cluster cannot prepare transactions
+// (max_prepared_transactions = 0, PostgreSQL's default).
+func holdInAnotherDatabase(t *testing.T) (prepare func()) {
+	t.Helper()
+	ctx := context.Background()
+	otherPool := testdb.Pool(t)
+	var maxPrepared int
+	if err := otherPool.QueryRow(ctx, `SELECT current_setting('max_prepared_transactions')::int`).Scan(&maxPrepared); err != nil {
+		t.Fatal(err)
+	}
+	if maxPrepared == 0 {
+		t.Skip("max_prepared_transactions = 0: no transaction can be prepared")
+	}
+	other, err := otherPool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var db string
+	if _, err := other.Exec(ctx, `BEGIN`); err != nil {
+		t.Fatal(err)
+	}
+	var xid string
+	if err := other.QueryRow(ctx, `SELECT current_database(), pg_current_xact_id()::text`).Scan(&db, &xid); err != nil {
+		t.Fatal(err)
+	}
+	gid := "tally-test-" + db
+	prepared := false
+	t.Cleanup(func() {
+		if prepared {
+			otherPool.Exec(context.Background(), `ROLLBACK PREPARED '`+gid+`'`)
+		} else {
+			other.Exec(context.Background(), `ROLLBACK`)
+		}
+		other.Release()
+	})
+	return func() {
+		t.Helper()
+		if _, err := other.Exec(ctx, `PREPARE TRANSACTION '`+gid+`'`); err != nil {
+			t.Fatal(err)
+		}
+		prepared = true
+	}
+}
+
+// A platform account's page shows every posting below its cursor, even
+// when the horizon has moved back below the cursor (holdInAnotherDatabase):
+// the cursor was below the horizon of the page that showed it, so every
+// posting below it had committed then. A page that also kept only the
+// postings below its own horizon skipped them (the statement ended there),
+// and the balances after the next ones would have been off by their
+// amounts.
+func TestPlatformStatementPageIsCompleteWhenTheHorizonMovesBack(t *testing.T) {
+	l, _ := newLedger(t)
+	ctx := context.Background()
+	prepare := holdInAnotherDatabase(t)
+	const code = "platform:points:earned:volume"
+	for i := range 4 {
+		mustPost(t, l, earn(fmt.Sprint("C", i), fmt.Sprint(i+1)))
+	}
+	first, next, err := l.Statement(ctx, code, 0, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first) != 2 || next == 0 {
+		t.Fatalf("the first page, with the other database's transaction open: %d lines, next %d; want 2 and a cursor", len(first), next)
+	}
+	prepare()
+	second, _, err := l.Statement(ctx, code, next, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(second) != 2 {
+		t.Fatalf("the second page shows %d postings, want the 2 below the cursor: %+v", len(second), second)
+	}
+	want := first[len(first)-1].BalanceAfter.Sub(first[len(first)-1].Amount)
+	for _, ln := range second {
+		if !ln.BalanceAfter.Equal(want) {
+			t.Errorf("posting %d: balance after %s, want %s", ln.PostingID, ln.BalanceAfter, want)
+		}
+		want = want.Sub(ln.Amount)
+	}
+	if !want.IsZero() {
+		t.Errorf("the balance before the first posting is %s, want 0", want)
+	}
+}
