@@ -404,7 +404,11 @@ type AccountsEntry struct {
 // generic plan (pages run in InTxGeneric) starts each account's index scan
 // at the bound, where "$2 = 0 OR (xid, entry_id) < cursor" could only be
 // tested row by row, from the newest. A cursor not of these accounts has
-// no bound: the page is empty.
+// no bound: the page is empty. A later page is every entry below its
+// cursor, not also below this read's horizon: the cursor was below the
+// horizon of the page that showed it, so everything below it had
+// committed then, and this read's horizon may have moved back below it
+// (see hotStatement), which skipped those entries.
 const qAccountsStatement = `WITH accts AS (SELECT id FROM accounts WHERE code = ANY($1)),
 bound AS (
     SELECT p.xid, p.entry_id FROM postings p WHERE p.entry_id = $2 AND p.account_id IN (SELECT id FROM accts)
@@ -413,8 +417,7 @@ bound AS (
 ids AS (
     SELECT DISTINCT x.xid, x.entry_id FROM accts CROSS JOIN LATERAL (
         SELECT p.xid, p.entry_id FROM postings p
-        WHERE p.account_id = accts.id AND p.xid < $4::xid8
-          AND (p.xid, p.entry_id) < (SELECT b.xid, b.entry_id FROM bound b)
+        WHERE p.account_id = accts.id AND (p.xid, p.entry_id) < (SELECT b.xid, b.entry_id FROM bound b)
         ORDER BY p.xid DESC, p.entry_id DESC LIMIT $3) x
     ORDER BY x.xid DESC, x.entry_id DESC LIMIT $3)
 SELECT e.id, e.kind, e.effective_at, e.recorded_at, e.metadata, e.reason, a.code, p.id, p.asset, p.amount, p.balance_after

@@ -3,9 +3,11 @@ package ledger_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/tally-ledger/tally/internal/testdb"
+	"github.com/tally-ledger/tally/ledger"
 )
 
 // holdInAnotherDatabase opens a transaction, with an xid, in another
@@ -97,5 +99,43 @@ func TestPlatformStatementPageIsCompleteWhenTheHorizonMovesBack(t *testing.T) {
 	}
 	if !want.IsZero() {
 		t.Errorf("the balance before the first posting is %s, want 0", want)
+	}
+}
+
+// A customer's statement (Tx.AccountsStatement) page shows every entry
+// below its cursor, even when the horizon has moved back below the cursor
+// (holdInAnotherDatabase): kept below its own horizon too, the page was
+// empty, its next 0, and the reader took the statement to end there.
+func TestAccountsStatementPageIsCompleteWhenTheHorizonMovesBack(t *testing.T) {
+	l, _ := newLedger(t)
+	ctx := context.Background()
+	prepare := holdInAnotherDatabase(t)
+	codes := []string{"customer:C:points", "customer:C:prepaid", "customer:C:rebate"}
+	var posted []int64
+	for i := range 4 {
+		posted = append(posted, mustPost(t, l, earn("C", fmt.Sprint(i+1))).ID)
+	}
+	page := func(before int64) (ids []int64, next int64) {
+		t.Helper()
+		err := l.InTx(ctx, func(tx *ledger.Tx) error {
+			entries, n, err := tx.AccountsStatement(ctx, codes, before, 2)
+			ids, next = nil, n
+			for _, e := range entries {
+				ids = append(ids, e.ID)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ids, next
+	}
+	first, next := page(0)
+	if !slices.Equal(first, []int64{posted[3], posted[2]}) || next == 0 {
+		t.Fatalf("the first page: %v, next %d; want %v and a cursor", first, next, []int64{posted[3], posted[2]})
+	}
+	prepare()
+	if second, _ := page(next); !slices.Equal(second, []int64{posted[1], posted[0]}) {
+		t.Errorf("the second page: %v, want the entries below the cursor %v", second, []int64{posted[1], posted[0]})
 	}
 }
