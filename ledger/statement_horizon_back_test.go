@@ -3,45 +3,93 @@ package ledger_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tally-ledger/tally/internal/pgdev"
 	"github.com/tally-ledger/tally/internal/testdb"
 	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/migrations"
 )
 
-// holdInAnotherDatabase opens a transaction, with an xid, in another
-// database of the cluster (pg_stat_activity knows it: no statement counts
-// it), and returns what prepares it (PREPARE TRANSACTION): its session no
-// longer holds it, pg_stat_activity no longer knows it, and every horizon
-// read from then on counts it (qHorizon cannot tell whose it is). The
-// horizon so moves back, below postings that pages were read past. It
-// skips the test when the cluster cannot prepare transactions
-// (max_prepared_transactions = 0, PostgreSQL's default).
-func holdInAnotherDatabase(t *testing.T) (prepare func()) {
+// horizonCluster is a cluster of the test's own, which can prepare
+// transactions (max_prepared_transactions), with a ledger on one database
+// and a pool on another. A prepared transaction holds back the horizon of
+// every database of its cluster: on the cluster the other packages' tests
+// share, it would hold back their statements, feeds and sealer.
+func horizonCluster(t *testing.T) (*ledger.Ledger, *pgxpool.Pool) {
 	t.Helper()
 	ctx := context.Background()
-	otherPool := testdb.Pool(t)
-	var maxPrepared int
-	if err := otherPool.QueryRow(ctx, `SELECT current_setting('max_prepared_transactions')::int`).Scan(&maxPrepared); err != nil {
+	root, err := testdb.ModuleRoot()
+	if err != nil {
 		t.Fatal(err)
 	}
-	if maxPrepared == 0 {
-		t.Skip("max_prepared_transactions = 0: no transaction can be prepared")
+	dir := filepath.Join(root, ".data", "pghorizon")
+	c, err := pgdev.Open(dir, pgdev.Options{Fast: true, Settings: "max_prepared_transactions = 4\n"})
+	if err != nil {
+		t.Fatal(err)
 	}
+	c.Stop() // a cluster an earlier run left behind
+	os.RemoveAll(dir)
+	url, _, err := c.Ensure(ctx, "tally")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Stop(); err != nil {
+			t.Logf("stop the cluster: %v", err)
+		}
+		os.RemoveAll(dir)
+	})
+	otherURL, _, err := c.Ensure(ctx, "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := migrations.New(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Up(); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	other, err := pgxpool.New(ctx, otherURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(other.Close)
+	return ledger.New(pool), other
+}
+
+// holdInAnotherDatabase opens a transaction, with an xid, in the other
+// database of the test's cluster (pg_stat_activity knows it: no statement
+// counts it), and returns what prepares it (PREPARE TRANSACTION): its
+// session no longer holds it, pg_stat_activity no longer knows it, and
+// every horizon read from then on counts it (qHorizon cannot tell whose it
+// is). The horizon so moves back, below postings that pages were read past.
+func holdInAnotherDatabase(t *testing.T, otherPool *pgxpool.Pool) (prepare func()) {
+	t.Helper()
+	ctx := context.Background()
 	other, err := otherPool.Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var db string
 	if _, err := other.Exec(ctx, `BEGIN`); err != nil {
 		t.Fatal(err)
 	}
-	var xid string
-	if err := other.QueryRow(ctx, `SELECT current_database(), pg_current_xact_id()::text`).Scan(&db, &xid); err != nil {
+	if _, err := other.Exec(ctx, `SELECT pg_current_xact_id()`); err != nil {
 		t.Fatal(err)
 	}
-	gid := "tally-test-" + db
+	const gid = "tally-test-horizon"
 	prepared := false
 	t.Cleanup(func() {
 		if prepared {
@@ -68,9 +116,9 @@ func holdInAnotherDatabase(t *testing.T) (prepare func()) {
 // and the balances after the next ones would have been off by their
 // amounts.
 func TestPlatformStatementPageIsCompleteWhenTheHorizonMovesBack(t *testing.T) {
-	l, _ := newLedger(t)
+	l, other := horizonCluster(t)
 	ctx := context.Background()
-	prepare := holdInAnotherDatabase(t)
+	prepare := holdInAnotherDatabase(t, other)
 	const code = "platform:points:earned:volume"
 	for i := range 4 {
 		mustPost(t, l, earn(fmt.Sprint("C", i), fmt.Sprint(i+1)))
@@ -107,9 +155,9 @@ func TestPlatformStatementPageIsCompleteWhenTheHorizonMovesBack(t *testing.T) {
 // (holdInAnotherDatabase): kept below its own horizon too, the page was
 // empty, its next 0, and the reader took the statement to end there.
 func TestAccountsStatementPageIsCompleteWhenTheHorizonMovesBack(t *testing.T) {
-	l, _ := newLedger(t)
+	l, other := horizonCluster(t)
 	ctx := context.Background()
-	prepare := holdInAnotherDatabase(t)
+	prepare := holdInAnotherDatabase(t, other)
 	codes := []string{"customer:C:points", "customer:C:prepaid", "customer:C:rebate"}
 	var posted []int64
 	for i := range 4 {
