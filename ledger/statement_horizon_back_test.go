@@ -138,16 +138,7 @@ func TestPlatformStatementPageIsCompleteWhenTheHorizonMovesBack(t *testing.T) {
 	if len(second) != 2 {
 		t.Fatalf("the second page shows %d postings, want the 2 below the cursor: %+v", len(second), second)
 	}
-	want := first[len(first)-1].BalanceAfter.Sub(first[len(first)-1].Amount)
-	for _, ln := range second {
-		if !ln.BalanceAfter.Equal(want) {
-			t.Errorf("posting %d: balance after %s, want %s", ln.PostingID, ln.BalanceAfter, want)
-		}
-		want = want.Sub(ln.Amount)
-	}
-	if !want.IsZero() {
-		t.Errorf("the balance before the first posting is %s, want 0", want)
-	}
+	wantRunningBalance(t, second, first[len(first)-1].BalanceAfter.Sub(first[len(first)-1].Amount))
 }
 
 // A customer's statement (Tx.AccountsStatement) page shows every entry

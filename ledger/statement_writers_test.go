@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/shopspring/decimal"
 
 	"github.com/tally-ledger/tally/internal/testdb"
 	"github.com/tally-ledger/tally/ledger"
@@ -230,15 +231,22 @@ func TestPlatformStatementShowsALateCommitAboveWhatWasRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := balance(t, l, code)
+	wantRunningBalance(t, lines, balance(t, l, code))
+}
+
+// wantRunningBalance checks that the lines, newest first, each hold the
+// balance after them, the first one after, and that the balance before
+// the last of them (the account's first posting) is zero.
+func wantRunningBalance(t *testing.T, lines []ledger.StatementLine, after decimal.Decimal) {
+	t.Helper()
 	for _, ln := range lines {
-		if !ln.BalanceAfter.Equal(want) {
-			t.Errorf("posting %d: balance after %s, want %s", ln.PostingID, ln.BalanceAfter, want)
+		if !ln.BalanceAfter.Equal(after) {
+			t.Errorf("posting %d: balance after %s, want %s", ln.PostingID, ln.BalanceAfter, after)
 		}
-		want = want.Sub(ln.Amount)
+		after = after.Sub(ln.Amount)
 	}
-	if !want.IsZero() {
-		t.Errorf("the balance before the first posting is %s, want 0", want)
+	if !after.IsZero() {
+		t.Errorf("the balance before the first posting is %s, want 0", after)
 	}
 }
 
