@@ -103,6 +103,10 @@ var (
 	maxEventAmount  = decimal.NewFromInt(1_000_000_000)
 )
 
+// validEventID reports whether id may name an event: 1 to 128 visible
+// ASCII characters.
+func validEventID(id string) bool { return eventIDBytes.Match(id, 1, 128) }
+
 // clockSkew is how far in the future an event's occurred_at may be.
 const clockSkew = 5 * time.Minute
 
@@ -110,7 +114,7 @@ const clockSkew = 5 * time.Minute
 // normalises it (times in UTC).
 func (s *Service) Validate(ev *Event) error {
 	bad := map[string]string{}
-	if !eventIDBytes.Match(ev.EventID, 1, 128) {
+	if !validEventID(ev.EventID) {
 		bad["event_id"] = "1 to 128 visible ASCII characters"
 	}
 	if !ledger.ValidCustomerID(ev.CustomerID) {
@@ -122,7 +126,7 @@ func (s *Service) Validate(ev *Event) error {
 		bad["occurred_at"] = "must not be in the future"
 	}
 	ev.OccurredAt = ev.OccurredAt.UTC().Truncate(time.Microsecond) // PostgreSQL's precision
-	if !shipmentIDBytes.Match(ev.ShipmentID, 1, 64) {
+	if !ValidShipmentID(ev.ShipmentID) {
 		bad["shipment_id"] = "1 to 64 letters, digits, '_', '.', ':' or '-'"
 	}
 	switch ev.Type {
