@@ -114,15 +114,25 @@ func sessions(cfg *pgxpool.Config) {
 const qNoJIT = `SELECT set_config('jit', 'off', false) FROM pg_settings
 WHERE name = 'jit' AND source IN ('default', 'configuration file')`
 
+// minConns is the fewest connections a pool of the service holds at most,
+// whatever its URL says: pgx's default is the number of cores (4 at
+// least), and a server of 2 cores then let 4 requests use a database at a
+// time: the others waited for a connection. A standby's pool serves the
+// balance reads, which clients send many at a time.
+const minConns = 16
+
+// sizePool raises the pool's size to minConns.
+func sizePool(cfg *pgxpool.Config) {
+	cfg.MaxConns = max(cfg.MaxConns, minConns)
+}
+
 // pool connects to the database.
 func (e environment) pool(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
 	}
-	if cfg.MaxConns < 16 {
-		cfg.MaxConns = 16
-	}
+	sizePool(cfg)
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		// Per host: with several (a failover's), a dead machine that does
 		// not refuse the connection is passed over after this.

@@ -53,6 +53,7 @@ func (e environment) reads(ctx context.Context, primary *pgxpool.Pool) (*api.Rea
 			cfg.ConnConfig.ConnectTimeout = 2 * time.Second
 		}
 		cfg.ConnConfig.RuntimeParams["application_name"] = "tally-reads"
+		sizePool(cfg)
 		sessions(cfg)
 		// A standby that is down is out of rotation, not a reason not to
 		// start: the pool connects when it is asked to.
