@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -64,6 +65,8 @@ type Set struct {
 	// (pg_stat_replication's sync or quorum), as last read.
 	syncs      int
 	syncsKnown bool
+
+	tokens tokenReads
 }
 
 // SyncStandbys is how many standbys the primary waits for to acknowledge
@@ -206,12 +209,76 @@ func replayed(ctx context.Context, p *pgxpool.Pool) (lsn uint64, recovery bool, 
 
 // Token is the primary's WAL position now, flushed: everything committed
 // before the call is at or before it.
+//
+// Every successful write asks for one, so concurrent calls share a read:
+// a call waits for the next read that starts after it was made (one in
+// flight may have started before the caller's commit, and could be short
+// of it), and every call waiting then gets that read's answer. Under load
+// one read serves the writes of a round trip instead of one each, and the
+// writes no longer hold a connection of the pool each for it.
 func (s *Set) Token(ctx context.Context) (uint64, error) {
-	var text string
-	if err := s.primary.QueryRow(ctx, `SELECT pg_current_wal_flush_lsn()::text`).Scan(&text); err != nil {
-		return 0, err
+	s.tokens.mu.Lock()
+	c := s.tokens.next
+	if c == nil {
+		c = &tokenRead{done: make(chan struct{})}
+		s.tokens.next = c
 	}
-	return ParseLSN(text)
+	if !s.tokens.reading {
+		s.tokens.reading = true
+		go s.readTokens()
+	}
+	s.tokens.mu.Unlock()
+	select {
+	case <-c.done:
+		return c.lsn, c.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// tokenReads are the shared reads of Token: next is the read the calls
+// made since the last one started wait for; reading is whether a
+// goroutine is reading them.
+type tokenReads struct {
+	mu      sync.Mutex
+	next    *tokenRead
+	reading bool
+	queries atomic.Int64 // reads sent, for tests
+}
+
+type tokenRead struct {
+	done chan struct{}
+	lsn  uint64
+	err  error
+}
+
+// tokenTimeout bounds one shared read: its callers stop waiting sooner
+// when their own context ends.
+const tokenTimeout = 5 * time.Second
+
+// readTokens reads the position for each waiting group of calls in turn,
+// until none waits.
+func (s *Set) readTokens() {
+	for {
+		s.tokens.mu.Lock()
+		c := s.tokens.next
+		s.tokens.next = nil
+		if c == nil {
+			s.tokens.reading = false
+			s.tokens.mu.Unlock()
+			return
+		}
+		s.tokens.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), tokenTimeout)
+		s.tokens.queries.Add(1)
+		var text string
+		c.err = s.primary.QueryRow(ctx, `SELECT pg_current_wal_flush_lsn()::text`).Scan(&text)
+		cancel()
+		if c.err == nil {
+			c.lsn, c.err = ParseLSN(text)
+		}
+		close(c.done)
+	}
 }
 
 // ParseLSN reads PostgreSQL's text form of a WAL position ("16/B374D848").

@@ -1,0 +1,91 @@
+package replica
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tally-ledger/tally/internal/testdb"
+)
+
+// TestTokenCoversTheCallersCommitAndIsShared: many writers commit and ask
+// for a token at once, as every successful write does. Each token is at
+// or past the WAL its own commit flushed (a read that began before the
+// call must not answer it), and the writers share reads: fewer reads of
+// the primary than tokens.
+func TestTokenCoversTheCallersCommitAndIsShared(t *testing.T) {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, testdb.New(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := pool.Exec(ctx, `CREATE TABLE token_writes (n int)`); err != nil {
+		t.Fatal(err)
+	}
+	s := New(pool, nil, 0, 0)
+	const writers, rounds = 24, 25
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*rounds)
+	for w := range writers {
+		wg.Go(func() {
+			for i := range rounds {
+				var text string
+				// The write commits, then its own flushed position is read:
+				// the commit is at or before it.
+				if _, err := pool.Exec(ctx, `INSERT INTO token_writes VALUES ($1)`, w*rounds+i); err != nil {
+					errs <- err
+					return
+				}
+				if err := pool.QueryRow(ctx, `SELECT pg_current_wal_flush_lsn()::text`).Scan(&text); err != nil {
+					errs <- err
+					return
+				}
+				own, err := ParseLSN(text)
+				if err != nil {
+					errs <- err
+					return
+				}
+				tok, err := s.Token(ctx)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if tok < own {
+					t.Errorf("writer %d, round %d: token %s is short of its commit's flushed WAL %s", w, i, FormatLSN(tok), FormatLSN(own))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if n := s.tokens.queries.Load(); n >= writers*rounds {
+		t.Errorf("%d reads of the primary for %d tokens: none shared", n, writers*rounds)
+	} else {
+		t.Logf("%d reads of the primary for %d tokens", n, writers*rounds)
+	}
+}
+
+// TestTokenCallerStopsWaitingWithItsContext: a call whose context ends
+// returns at once, with its context's error.
+func TestTokenCallerStopsWaitingWithItsContext(t *testing.T) {
+	pool, err := pgxpool.New(context.Background(), testdb.New(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	s := New(pool, nil, 0, 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := s.Token(ctx); err != context.Canceled {
+		t.Fatalf("Token with a cancelled context: %v, want context.Canceled", err)
+	}
+	if _, err := s.Token(context.Background()); err != nil {
+		t.Fatalf("Token after a cancelled call: %v", err)
+	}
+}
