@@ -1,6 +1,7 @@
 // Package pgarray writes the slices the ledger's writers send as array
-// parameters ([]string, []int64, []int32, []time.Time: a group's entries,
-// postings and lots go as one array per column) in PostgreSQL's binary
+// parameters ([]string, []int64, []int32, []time.Time, [][]byte, and
+// []*string and []*int64 whose nil elements are NULL: a group's entries,
+// postings, lots, events and notifications go as one array per column) in PostgreSQL's binary
 // array format itself, byte for byte what pgx's array codec writes. pgx
 // boxes each element in an interface and looks its plan up again, which
 // was a tenth of the server's CPU in the event scenarios; this writes the
@@ -9,21 +10,24 @@ package pgarray
 
 import (
 	"encoding/binary"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // Register makes m encode those slices itself, in binary, to text[],
-// int8[], int4[] and timestamptz[] parameters; any other value, and the
-// text format, go to pgx's codec as before. Call it on each connection's
-// type map before its first query (pgxpool.Config.AfterConnect).
+// int8[], int4[], timestamptz[], bytea[] and json[] parameters; any other
+// value, and the text format, go to pgx's codec as before. Call it on each
+// connection's type map before its first query (pgxpool.Config.AfterConnect).
 func Register(m *pgtype.Map) {
 	for _, a := range [...]struct{ array, elem uint32 }{
 		{pgtype.TextArrayOID, pgtype.TextOID},
 		{pgtype.Int8ArrayOID, pgtype.Int8OID},
 		{pgtype.Int4ArrayOID, pgtype.Int4OID},
 		{pgtype.TimestamptzArrayOID, pgtype.TimestamptzOID},
+		{pgtype.ByteaArrayOID, pgtype.ByteaOID},
+		{pgtype.JSONArrayOID, pgtype.JSONOID},
 	} {
 		t, ok := m.TypeForOID(a.array)
 		if !ok {
@@ -44,33 +48,57 @@ type codec struct {
 
 func (c *codec) PlanEncode(m *pgtype.Map, oid uint32, format int16, value any) pgtype.EncodePlan {
 	if format == pgtype.BinaryFormatCode {
-		switch value.(type) {
-		case []string:
-			if c.elem == pgtype.TextOID {
-				return plan[string]{elem: c.elem, put: putText}
-			}
-		case []int64:
-			if c.elem == pgtype.Int8OID {
-				return plan[int64]{elem: c.elem, put: putInt8}
-			}
-		case []int32:
-			if c.elem == pgtype.Int4OID {
-				return plan[int32]{elem: c.elem, put: putInt4}
-			}
-		case []time.Time:
-			if c.elem == pgtype.TimestamptzOID {
-				return plan[time.Time]{elem: c.elem, put: putTimestamptz}
-			}
+		if p := c.plan(value); p != nil {
+			return p
 		}
 	}
 	return c.Codec.PlanEncode(m, oid, format, value)
 }
 
+// plan is this package's plan for value to an array of c.elem, nil when
+// it has none. JSON in binary is its text as is (jsonb, which has a
+// version byte first, is not among them).
+func (c *codec) plan(value any) pgtype.EncodePlan {
+	switch value.(type) {
+	case []string:
+		if c.elem == pgtype.TextOID || c.elem == pgtype.JSONOID {
+			return plan[string]{elem: c.elem, put: putText}
+		}
+	case []*string:
+		if c.elem == pgtype.TextOID {
+			return plan[*string]{elem: c.elem, put: putTextPtr, null: isNil[string]}
+		}
+	case [][]byte:
+		if c.elem == pgtype.ByteaOID || c.elem == pgtype.JSONOID {
+			return plan[[]byte]{elem: c.elem, put: putBytes, null: isNilBytes}
+		}
+	case []int64:
+		if c.elem == pgtype.Int8OID {
+			return plan[int64]{elem: c.elem, put: putInt8}
+		}
+	case []*int64:
+		if c.elem == pgtype.Int8OID {
+			return plan[*int64]{elem: c.elem, put: putInt8Ptr, null: isNil[int64]}
+		}
+	case []int32:
+		if c.elem == pgtype.Int4OID {
+			return plan[int32]{elem: c.elem, put: putInt4}
+		}
+	case []time.Time:
+		if c.elem == pgtype.TimestamptzOID {
+			return plan[time.Time]{elem: c.elem, put: putTimestamptz}
+		}
+	}
+	return nil
+}
+
 // plan writes a []T as a one-dimensional array of elem, each element by
-// put (its length, then its bytes); a nil slice is NULL.
+// put (its length, then its bytes), or as NULL where null says so; a nil
+// slice is NULL.
 type plan[T any] struct {
 	elem uint32
 	put  func([]byte, T) []byte
+	null func(T) bool // nil: no element is NULL
 }
 
 func (p plan[T]) Encode(value any, buf []byte) ([]byte, error) {
@@ -78,21 +106,42 @@ func (p plan[T]) Encode(value any, buf []byte) ([]byte, error) {
 	if s == nil {
 		return nil, nil
 	}
+	var nulls uint32
+	if p.null != nil && slices.ContainsFunc(s, p.null) {
+		nulls = 1
+	}
 	buf = binary.BigEndian.AppendUint32(buf, 1) // one dimension, even empty
-	buf = binary.BigEndian.AppendUint32(buf, 0) // no NULL
+	buf = binary.BigEndian.AppendUint32(buf, nulls)
 	buf = binary.BigEndian.AppendUint32(buf, p.elem)
 	buf = binary.BigEndian.AppendUint32(buf, uint32(len(s)))
 	buf = binary.BigEndian.AppendUint32(buf, 1) // lower bound
 	for _, v := range s {
+		if nulls != 0 && p.null(v) {
+			buf = binary.BigEndian.AppendUint32(buf, 0xFFFFFFFF) // length -1: NULL
+			continue
+		}
 		buf = p.put(buf, v)
 	}
 	return buf, nil
 }
 
+func isNil[T any](v *T) bool { return v == nil }
+
+func isNilBytes(b []byte) bool { return b == nil }
+
 func putText(buf []byte, s string) []byte {
 	buf = binary.BigEndian.AppendUint32(buf, uint32(len(s)))
 	return append(buf, s...)
 }
+
+func putTextPtr(buf []byte, s *string) []byte { return putText(buf, *s) }
+
+func putBytes(buf []byte, b []byte) []byte {
+	buf = binary.BigEndian.AppendUint32(buf, uint32(len(b)))
+	return append(buf, b...)
+}
+
+func putInt8Ptr(buf []byte, n *int64) []byte { return putInt8(buf, *n) }
 
 func putInt8(buf []byte, n int64) []byte {
 	buf = binary.BigEndian.AppendUint32(buf, 8)

@@ -42,6 +42,28 @@ func TestArraysAreWrittenAsPgxWritesThem(t *testing.T) {
 				time.Date(1, 1, 2, 0, 0, 0, 0, time.UTC).Unix()
 			times[i] = time.Unix(sec, r.Int64N(1e9)).In(zones[r.IntN(len(zones))])
 		}
+		// Nullable elements: nil pointers and nil byte slices are NULL (an
+		// empty byte slice is not).
+		strPtrs, i8Ptrs, bytess := make([]*string, n), make([]*int64, n), make([][]byte, n)
+		for i := range n {
+			if r.IntN(3) > 0 {
+				strPtrs[i], i8Ptrs[i] = &strs[i], &i8s[i]
+			}
+			switch r.IntN(3) {
+			case 1:
+				bytess[i] = []byte{}
+			case 2:
+				bytess[i] = []byte(strs[i])
+			}
+		}
+		jsons := make([]string, n)
+		for i := range n {
+			jsons[i] = fmt.Sprintf(`{"n":%d,"s":%q}`, i8s[i], strs[i])
+		}
+		values[pgtype.TextArrayOID] = append(values[pgtype.TextArrayOID], strPtrs)
+		values[pgtype.Int8ArrayOID] = append(values[pgtype.Int8ArrayOID], i8Ptrs)
+		values[pgtype.ByteaArrayOID] = append(values[pgtype.ByteaArrayOID], bytess)
+		values[pgtype.JSONArrayOID] = append(values[pgtype.JSONArrayOID], jsons, bytess)
 		values[pgtype.TextArrayOID] = append(values[pgtype.TextArrayOID], strs)
 		values[pgtype.Int8ArrayOID] = append(values[pgtype.Int8ArrayOID], i8s)
 		values[pgtype.Int4ArrayOID] = append(values[pgtype.Int4ArrayOID], i4s)
@@ -51,6 +73,10 @@ func TestArraysAreWrittenAsPgxWritesThem(t *testing.T) {
 	values[pgtype.Int8ArrayOID] = append(values[pgtype.Int8ArrayOID], []int64(nil), []int64{})
 	values[pgtype.Int4ArrayOID] = append(values[pgtype.Int4ArrayOID], []int32(nil), []int32{})
 	values[pgtype.TimestamptzArrayOID] = append(values[pgtype.TimestamptzArrayOID], []time.Time(nil), []time.Time{})
+	values[pgtype.TextArrayOID] = append(values[pgtype.TextArrayOID], []*string(nil), []*string{}, []*string{nil})
+	values[pgtype.Int8ArrayOID] = append(values[pgtype.Int8ArrayOID], []*int64(nil), []*int64{}, []*int64{nil})
+	values[pgtype.ByteaArrayOID] = append(values[pgtype.ByteaArrayOID], [][]byte(nil), [][]byte{}, [][]byte{nil}, [][]byte{{}})
+	values[pgtype.JSONArrayOID] = append(values[pgtype.JSONArrayOID], []string(nil), []string{}, [][]byte{nil})
 	for oid, vs := range values {
 		for _, v := range vs {
 			if p := fmt.Sprintf("%T", fast.PlanEncode(oid, pgtype.BinaryFormatCode, v)); !strings.HasPrefix(p, "pgarray.plan[") {
@@ -76,7 +102,8 @@ func TestArraysAreWrittenAsPgxWritesThem(t *testing.T) {
 		format int16
 		v      any
 	}{
-		{pgtype.TextArrayOID, pgtype.BinaryFormatCode, []*string{nil}},
+		{pgtype.Int4ArrayOID, pgtype.BinaryFormatCode, []*int32{nil}},
+		{pgtype.JSONBArrayOID, pgtype.BinaryFormatCode, []string{`{}`}},
 		{pgtype.Int8ArrayOID, pgtype.BinaryFormatCode, []int32{1}},
 		{pgtype.BoolArrayOID, pgtype.BinaryFormatCode, []bool{true}},
 		{pgtype.TextArrayOID, pgtype.TextFormatCode, []string{"a", "b c"}},
