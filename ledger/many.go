@@ -210,10 +210,11 @@ func (tx *Tx) queueMany(b *pgx.Batch, ins []EntryInput, entries [][]line, ids []
 		reasons   = make([]string, len(ins))
 		versions  = make([]int32, len(ins)) // 0: none
 
-		pEntries []int64
-		pCodes   []string
-		pAmounts []string // as text: pgx encodes it without reflection
-		pEff     []time.Time
+		// Two postings an entry, most often: room for them at once.
+		pEntries = make([]int64, 0, 2*len(ins))
+		pCodes   = make([]string, 0, 2*len(ins))
+		pAmounts = make([]string, 0, 2*len(ins)) // as text: pgx encodes it without reflection
+		pEff     = make([]time.Time, 0, 2*len(ins))
 
 		lCodes              []string
 		lEntries, lAmounts  []int64
