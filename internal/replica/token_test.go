@@ -3,8 +3,11 @@ package replica
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tally-ledger/tally/internal/testdb"
@@ -88,4 +91,50 @@ func TestTokenCallerStopsWaitingWithItsContext(t *testing.T) {
 	if _, err := s.Token(context.Background()); err != nil {
 		t.Fatalf("Token after a cancelled call: %v", err)
 	}
+}
+
+// TestTokenNotHeldUpByAReadThatHangs: one read of the primary hangs (a
+// pooled connection to a machine that vanished, a stalled server; here a
+// PrepareConn hook that blocks until the read's context ends), and the
+// primary answers again right after. A write answered then gets its token
+// in its own budget, as it did when each call read for itself: a shared
+// read that hangs must not hold up the calls made after it started.
+func TestTokenNotHeldUpByAReadThatHangs(t *testing.T) {
+	cfg, err := pgxpool.ParseConfig(testdb.New(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stalled atomic.Bool
+	stalled.Store(true)
+	cfg.PrepareConn = func(ctx context.Context, _ *pgx.Conn) (bool, error) {
+		if stalled.Load() {
+			<-ctx.Done()
+			return false, ctx.Err()
+		}
+		return true, nil
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	s := New(pool, nil, 0, 0)
+	// The budget api's consistencyToken gives each call.
+	const budget = 2 * time.Second
+	first := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), budget)
+		defer cancel()
+		_, err := s.Token(ctx)
+		first <- err
+	}()
+	time.Sleep(200 * time.Millisecond) // the first read is in flight, hanging
+	stalled.Store(false)               // the primary answers again
+	ctx, cancel := context.WithTimeout(context.Background(), budget)
+	defer cancel()
+	start := time.Now()
+	if _, err := s.Token(ctx); err != nil {
+		t.Errorf("Token after the primary answers again: %v after %v (held up by the read that hangs)", err, time.Since(start).Round(time.Millisecond))
+	}
+	<-first
 }
