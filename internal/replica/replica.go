@@ -238,7 +238,7 @@ func (s *Set) Token(ctx context.Context) (uint64, error) {
 
 // tokenReads are the shared reads of Token: next is the read the calls
 // made since the last one started wait for; reading is whether a
-// goroutine is reading them.
+// goroutine is starting them (readTokens).
 type tokenReads struct {
 	mu      sync.Mutex
 	next    *tokenRead
@@ -252,12 +252,21 @@ type tokenRead struct {
 	err  error
 }
 
-// tokenTimeout bounds one shared read: its callers stop waiting sooner
-// when their own context ends.
-const tokenTimeout = 5 * time.Second
+// tokenTimeout bounds one shared read. It is the budget api gives each
+// call (readTokenTimeout): a read that outlived every call waiting for it
+// would only hold a connection of the pool.
+const tokenTimeout = 2 * time.Second
 
-// readTokens reads the position for each waiting group of calls in turn,
-// until none waits.
+// tokenPatience is how long the calls made during a read wait for it to
+// end before their own read starts regardless: a read that hangs (a
+// pooled connection to a machine that is gone, a stalled server) holds
+// the next one up by this much, not by its whole timeout. A read takes
+// well under a millisecond when the primary is well.
+const tokenPatience = 50 * time.Millisecond
+
+// readTokens starts a read for each waiting group of calls in turn, the
+// next once the one before has ended or tokenPatience has passed, until
+// none waits.
 func (s *Set) readTokens() {
 	for {
 		s.tokens.mu.Lock()
@@ -269,16 +278,27 @@ func (s *Set) readTokens() {
 			return
 		}
 		s.tokens.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), tokenTimeout)
-		s.tokens.queries.Add(1)
-		var text string
-		c.err = s.primary.QueryRow(ctx, `SELECT pg_current_wal_flush_lsn()::text`).Scan(&text)
-		cancel()
-		if c.err == nil {
-			c.lsn, c.err = ParseLSN(text)
+		go s.readToken(c)
+		patience := time.NewTimer(tokenPatience)
+		select {
+		case <-c.done:
+		case <-patience.C:
 		}
-		close(c.done)
+		patience.Stop()
 	}
+}
+
+// readToken reads the primary's position for the calls waiting on c.
+func (s *Set) readToken(c *tokenRead) {
+	ctx, cancel := context.WithTimeout(context.Background(), tokenTimeout)
+	defer cancel()
+	s.tokens.queries.Add(1)
+	var text string
+	c.err = s.primary.QueryRow(ctx, `SELECT pg_current_wal_flush_lsn()::text`).Scan(&text)
+	if c.err == nil {
+		c.lsn, c.err = ParseLSN(text)
+	}
+	close(c.done)
 }
 
 // ParseLSN reads PostgreSQL's text form of a WAL position ("16/B374D848").
