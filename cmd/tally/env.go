@@ -114,16 +114,16 @@ func sessions(cfg *pgxpool.Config) {
 const qNoJIT = `SELECT set_config('jit', 'off', false) FROM pg_settings
 WHERE name = 'jit' AND source IN ('default', 'configuration file')`
 
-// minConns is the fewest connections a pool of the service holds at most,
+// poolFloor is the least size (pgx's MaxConns) of any pool of the service,
 // whatever its URL says: pgx's default is the number of cores (4 at
 // least), and a server of 2 cores then let 4 requests use a database at a
 // time: the others waited for a connection. A standby's pool serves the
 // balance reads, which clients send many at a time.
-const minConns = 16
+const poolFloor = 16
 
-// sizePool raises the pool's size to minConns.
+// sizePool raises the pool's size to poolFloor at least.
 func sizePool(cfg *pgxpool.Config) {
-	cfg.MaxConns = max(cfg.MaxConns, minConns)
+	cfg.MaxConns = max(cfg.MaxConns, poolFloor)
 }
 
 // pool connects to the database.

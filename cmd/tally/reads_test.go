@@ -11,7 +11,7 @@ import (
 )
 
 // TestReadPoolLetsAsManyReadsInAsThePrimarys: a standby's pool, which
-// serves the balance reads, lets minConns requests use the database at
+// serves the balance reads, lets poolFloor requests use the database at
 // once, as the primary's does. pgx's default size, the number of cores,
 // made the eighth of 8 concurrent reads on 2 cores wait for a connection.
 func TestReadPoolLetsAsManyReadsInAsThePrimarys(t *testing.T) {
@@ -31,12 +31,12 @@ func TestReadPoolLetsAsManyReadsInAsThePrimarys(t *testing.T) {
 	defer closeReads()
 	for name, pool := range map[string]*pgxpool.Pool{"primary": primary, "standby": reads.Set.Nodes[0].Pool} {
 		var held []*pgxpool.Conn
-		for i := range minConns {
+		for i := range poolFloor {
 			actx, acancel := context.WithTimeout(ctx, 5*time.Second)
 			c, err := pool.Acquire(actx)
 			acancel()
 			if err != nil {
-				t.Errorf("%s pool: connection %d of %d held at once: %v", name, i+1, minConns, err)
+				t.Errorf("%s pool: connection %d of %d held at once: %v", name, i+1, poolFloor, err)
 				break
 			}
 			held = append(held, c)
