@@ -166,6 +166,13 @@ func (s *Set) refresh(ctx context.Context, n *Node, now time.Time) {
 		n.up, n.err = false, err.Error()
 		return
 	case !recovery:
+		if n.up {
+			// Promoted: the connections its pool opened as a standby's
+			// (target_session_attrs is checked only when connecting) would
+			// sit idle on the new primary for pgx's idle time, 30 minutes,
+			// up to a pool's size of them. They are closed now.
+			n.Pool.Reset()
+		}
 		n.up, n.err = false, "not a standby (promoted?)"
 		return
 	}
