@@ -114,6 +114,7 @@ type receiver struct {
 	mu      sync.Mutex
 	mode    string
 	got     []received
+	oks     []string      // the webhook-id of each request answered ok, as soon as its mode was read
 	arrived chan struct{} // held: a request arrived
 	release chan int      // held: the status to answer
 	done    chan struct{}
@@ -136,6 +137,9 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(req.Body)
 	r.mu.Lock()
 	mode := r.mode
+	if mode == "ok" {
+		r.oks = append(r.oks, req.Header.Get("Webhook-Id"))
+	}
 	r.mu.Unlock()
 	status := 0
 	switch mode {
@@ -162,6 +166,14 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 		w.WriteHeader(status)
 		_, _ = io.WriteString(w, `{"seen":true}`)
 	}
+}
+
+// accepted is the webhook-id of every request the receiver decided to
+// answer ok, even those not answered yet: after set, no other will be.
+func (r *receiver) accepted() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.oks...)
 }
 
 func (r *receiver) requests() []received {

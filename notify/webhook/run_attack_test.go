@@ -268,26 +268,43 @@ func TestRunStopsChainingWhenTheCircuitOpens(t *testing.T) {
 	e := f.subscribe(s, r, webhook.Owner{})
 	// With the clock frozen, a customer whose send failed waits for its
 	// retry for good: each customer fails once after the endpoint starts
-	// failing. A send accepted before that (Workers at most, in flight)
-	// may be recorded after some of those failures, and reset the count.
-	// With more than 2 × (Workers + 1) customers, three failures follow one
-	// another whatever the order (BreakAfter 3); with 4, two late
-	// successes could leave the count at 2, and the circuit closed.
-	const customers, each = 12, 30
+	// failing (each gets one more notification then, should its queue
+	// have been all delivered by a test slow to switch). A send the
+	// receiver accepted before that (Workers at most, in flight then) may
+	// be recorded after failures: a 2xx starts the count again and closes
+	// the circuit, even an open one
+	// (TestRunALateSuccessClosesTheOpenCircuitAgain), and failures before
+	// it in the same record never count. So three failures in a row are
+	// not enough. Before each late success the count stays below
+	// BreakAfter (2 failures) until the circuit opens or the success is
+	// recorded, and the failures recorded from then on up to it were in
+	// flight with it (Workers - 1 at most): Workers × (BreakAfter - 1 +
+	// Workers - 1) + BreakAfter - 1 = 22 failures can leave the circuit
+	// closed (with 12 customers, three late successes could). With more
+	// customers, BreakAfter failures follow the last late success, and
+	// the circuit, once it is open with every accepted send recorded,
+	// stays open.
+	const customers, each = 24, 10
 	f.emitQueues(customers, each)
 	defer run(t, s)()
 	f.waitDelivered(20, time.Minute)
 	r.set("fail")
+	accepted := r.accepted() // none is accepted after set
+	f.emitQueues(customers, 1)
 	open := func() bool {
 		var circuit string
-		if err := f.pool.QueryRow(context.Background(), `SELECT circuit FROM webhook_endpoints WHERE id = $1`, e.ID).Scan(&circuit); err != nil {
+		var late int // accepted sends not recorded yet
+		if err := f.pool.QueryRow(context.Background(), `SELECT (SELECT circuit FROM webhook_endpoints WHERE id = $1),
+    cardinality($2::text[]) - (SELECT count(*) FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id
+        WHERE 'ntf_' || d.notification_id = ANY ($2))`, e.ID, accepted).Scan(&circuit, &late); err != nil {
 			t.Fatal(err)
 		}
-		return circuit == "open"
+		// Open with no late success to come: open for good.
+		return circuit == "open" && late == 0
 	}
 	for deadline := time.Now().Add(time.Minute); !open(); time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatal("the circuit did not open in a minute")
+			t.Fatal("the circuit did not open for good in a minute")
 		}
 	}
 	var failed int
@@ -343,5 +360,72 @@ func TestRunWaitsIdleWhilePagesSendsTakeEveryWorker(t *testing.T) {
 	used, wall := cpu()-before, time.Since(began)
 	if used > wall/3 {
 		t.Errorf("%v of CPU in %v while every worker was a page's: Run spins", used, wall)
+	}
+}
+
+// TestRunALateSuccessClosesTheOpenCircuitAgain: a send the endpoint
+// accepted before it started failing, recorded after three failures in a
+// row opened its circuit, closes it again (a 2xx closes it, record), and
+// the customer's next is chained. On a frozen clock, where each customer
+// fails once, such late successes can so leave the circuit closed for good
+// although failures followed one another: what
+// TestRunStopsChainingWhenTheCircuitOpens must count with.
+func TestRunALateSuccessClosesTheOpenCircuitAgain(t *testing.T) {
+	f := newFixture(t)
+	f.cfg.Workers, f.cfg.Poll, f.cfg.QueueFirst = 4, 10*time.Millisecond, true
+	f.cfg.Timeout = time.Minute // the held requests wait for the test
+	s := f.service()
+	r := newReceiver(t)
+	r.set("held")
+	e := f.subscribe(s, r, webhook.Owner{})
+	const customers = 6
+	f.emitQueues(customers, 2)
+	defer run(t, s)()
+	defer func() { r.set("fail") }()
+	circuit := func() (state string, failures int) {
+		if err := f.pool.QueryRow(context.Background(), `SELECT circuit, failures FROM webhook_endpoints WHERE id = $1`, e.ID).Scan(&state, &failures); err != nil {
+			t.Fatal(err)
+		}
+		return state, failures
+	}
+	failed := func() int {
+		var n int
+		for _, q := range r.requests() {
+			if q.status != http.StatusOK {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(time.Minute); !ok(); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				state, n := circuit()
+				t.Fatalf("%s: not in a minute (circuit %s, %d failures; %d requests failed)", what, state, n, failed())
+			}
+		}
+	}
+	// Four customers' first sends take every worker, held.
+	for range 4 {
+		<-r.arrived
+	}
+	r.set("fail")
+	// One of them fails; its worker sends the two other customers' first,
+	// which fail: three in a row open the circuit.
+	r.release <- http.StatusInternalServerError
+	waitFor("the circuit opens after three failures in a row", func() bool { s, _ := circuit(); return s == "open" })
+	// Each held send, sent before the endpoint failed, is accepted now: it
+	// closes the circuit, and its customer's next is sent, and fails.
+	for i := range 3 {
+		r.release <- http.StatusOK
+		waitFor(fmt.Sprint("late success ", i+1, " and its customer's next"), func() bool { return failed() == 4+i })
+	}
+	waitFor("every send recorded", func() bool { return f.count("lease IS NOT NULL") == 0 })
+	if state, n := circuit(); state != "closed" || n != 1 {
+		t.Errorf("circuit %s with %d failures in a row, want closed with 1: the late successes came after the three failures", state, n)
+	}
+	if n := f.count("status = 'pending' AND attempts = 1"); n != customers {
+		t.Errorf("%d customers failed once, want all %d: nothing else was due", n, customers)
 	}
 }
