@@ -417,9 +417,22 @@ func TestRunALateSuccessClosesTheOpenCircuitAgain(t *testing.T) {
 	waitFor("the circuit opens after three failures in a row", func() bool { s, _ := circuit(); return s == "open" })
 	// Each held send, sent before the endpoint failed, is accepted now: it
 	// closes the circuit, and its customer's next is sent, and fails.
+	// Each success and its customer's next failure are recorded before
+	// the next success is let go: the order of the records is the test's.
+	recorded := func() (oks, fails int) {
+		if err := f.pool.QueryRow(context.Background(), `SELECT count(*) FILTER (WHERE status_code BETWEEN 200 AND 299),
+    count(*) FILTER (WHERE status_code IS NULL OR status_code NOT BETWEEN 200 AND 299)
+FROM webhook_attempts WHERE endpoint_id = $1`, e.ID).Scan(&oks, &fails); err != nil {
+			t.Fatal(err)
+		}
+		return oks, fails
+	}
 	for i := range 3 {
 		r.release <- http.StatusOK
-		waitFor(fmt.Sprint("late success ", i+1, " and its customer's next"), func() bool { return failed() == 4+i })
+		waitFor(fmt.Sprint("late success ", i+1, " and its customer's next, recorded"), func() bool {
+			oks, fails := recorded()
+			return failed() == 4+i && oks == i+1 && fails == 4+i
+		})
 	}
 	waitFor("every send recorded", func() bool { return f.count("lease IS NOT NULL") == 0 })
 	if state, n := circuit(); state != "closed" || n != 1 {
