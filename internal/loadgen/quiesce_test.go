@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
 	"github.com/tally-ledger/tally/internal/testdb"
@@ -19,15 +18,10 @@ import (
 // links are counted as the next window's rows.
 func TestSealEverythingWaitsPastAHeldHorizon(t *testing.T) {
 	ctx := context.Background()
-	url := testdb.New(t)
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	pool := testdb.Pool(t)
 	l := ledger.New(pool)
 
-	holder, err := pgx.Connect(ctx, url)
+	holder, err := pgx.Connect(ctx, pool.Config().ConnString())
 	if err != nil {
 		t.Fatal(err)
 	}

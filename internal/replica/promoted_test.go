@@ -16,24 +16,9 @@ import (
 // primary.
 func TestAPromotedStandbysPoolLetsItsConnectionsGo(t *testing.T) {
 	ctx := context.Background()
-	url := testdb.New(t)
-	primary, err := pgxpool.New(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer primary.Close()
-	// The "standby" is the primary itself: it answers not in recovery, as
-	// a standby does once promoted. Its pool has room for the 8 reads.
-	cfg, err := pgxpool.ParseConfig(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.MaxConns = 16
-	standby, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer standby.Close()
+	// The "standby" is a database that answers not in recovery, as a
+	// standby does once promoted.
+	primary, standby := testdb.Pool(t), testdb.Pool(t)
 	s := New(primary, []*pgxpool.Pool{standby}, time.Second, 0)
 	n := s.Nodes[0]
 	n.up = true // it served as a standby until now

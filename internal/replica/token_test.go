@@ -20,11 +20,7 @@ import (
 // the primary than tokens.
 func TestTokenCoversTheCallersCommitAndIsShared(t *testing.T) {
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, testdb.New(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	pool := testdb.Pool(t)
 	if _, err := pool.Exec(ctx, `CREATE TABLE token_writes (n int)`); err != nil {
 		t.Fatal(err)
 	}
@@ -77,12 +73,7 @@ func TestTokenCoversTheCallersCommitAndIsShared(t *testing.T) {
 // TestTokenCallerStopsWaitingWithItsContext: a call whose context ends
 // returns at once, with its context's error.
 func TestTokenCallerStopsWaitingWithItsContext(t *testing.T) {
-	pool, err := pgxpool.New(context.Background(), testdb.New(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	s := New(pool, nil, 0, 0)
+	s := New(testdb.Pool(t), nil, 0, 0)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := s.Token(ctx); err != context.Canceled {
