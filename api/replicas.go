@@ -4,7 +4,6 @@ import (
 	"context"
 	"math"
 	"net/http"
-	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
@@ -168,7 +167,10 @@ func (s *Server) consistencyToken(next echo.HandlerFunc) echo.HandlerFunc {
 			if res.Status < 200 || res.Status >= 300 {
 				return
 			}
-			ctx, cancel := context.WithTimeout(c.Request().Context(), readTokenTimeout)
+			// Past the shared read's own bound nobody would hear the answer;
+			// a write answered without the token is served all the same (a
+			// read without it may be served by a standby in rotation).
+			ctx, cancel := context.WithTimeout(c.Request().Context(), replica.TokenTimeout)
 			defer cancel()
 			if lsn, err := s.routing.set.Token(ctx); err == nil {
 				res.Header().Set(ConsistencyHeader, replica.FormatLSN(lsn))
@@ -177,11 +179,6 @@ func (s *Server) consistencyToken(next echo.HandlerFunc) echo.HandlerFunc {
 		return next(c)
 	}
 }
-
-// readTokenTimeout bounds the read of the primary's WAL position after a
-// write: an answer without the token is served all the same (a read
-// without it may be served by a standby in rotation).
-const readTokenTimeout = 2 * time.Second
 
 // replicaStatuses are the standbys' states for /readyz, and how many
 // standbys the primary counts as synchronous (nil when it did not

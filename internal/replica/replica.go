@@ -259,10 +259,10 @@ type tokenRead struct {
 	err  error
 }
 
-// tokenTimeout bounds one shared read. It is the budget api gives each
-// call (readTokenTimeout): a read that outlived every call waiting for it
-// would only hold a connection of the pool.
-const tokenTimeout = 2 * time.Second
+// TokenTimeout bounds one shared read of Token, and is what a caller
+// should wait for it at most: a read that outlived every call waiting for
+// it would only hold a connection of the pool.
+const TokenTimeout = 2 * time.Second
 
 // tokenPatience is how long the calls made during a read wait for it to
 // end before their own read starts regardless: a read that hangs (a
@@ -297,7 +297,7 @@ func (s *Set) readTokens() {
 
 // readToken reads the primary's position for the calls waiting on c.
 func (s *Set) readToken(c *tokenRead) {
-	ctx, cancel := context.WithTimeout(context.Background(), tokenTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), TokenTimeout)
 	defer cancel()
 	s.tokens.queries.Add(1)
 	var text string
