@@ -1,8 +1,9 @@
 // Package pgarray writes the slices the ledger's writers send as array
 // parameters ([]string, []int64, []int32, []time.Time, [][]byte, and
 // []*string and []*int64 whose nil elements are NULL: a group's entries,
-// postings, lots, events and notifications go as one array per column) in PostgreSQL's binary
-// array format itself, byte for byte what pgx's array codec writes. pgx
+// postings, lots, events and notifications go as one array per column)
+// in PostgreSQL's binary array format itself, byte for byte what pgx's
+// array codec writes. pgx
 // boxes each element in an interface and looks its plan up again, which
 // was a tenth of the server's CPU in the event scenarios; this writes the
 // header and the elements from the typed slice.
