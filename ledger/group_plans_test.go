@@ -40,17 +40,20 @@ func TestTheStatementsOfAGroupProbeTheirIndexesOnGenericPlans(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now()
+	expiry := now.AddDate(1, 0, 0)
 	codes := []string{"customer:G7:points", "platform:points:redeemed"}
 	for name, c := range map[string]struct {
 		query string
 		args  []any
 	}{
-		"postings":     {ledger.QInsertPostings, []any{codes, []decimal.Decimal{decimal.NewFromInt(-5), decimal.NewFromInt(5)}, now}},
+		"postings": {ledger.QInsertPostings, []any{codes, []decimal.Decimal{decimal.NewFromInt(5), decimal.NewFromInt(-5)}, now,
+			[]*time.Time{&expiry, nil}}},
 		"balance":      {ledger.QAddBalance, []any{codes[0], decimal.NewFromInt(-5)}},
 		"platform":     {ledger.QManyBalances, []any{codes[1:], []string{"5"}, 0}},
 		"balances":     {ledger.QBalances, []any{codes}},
 		"lots summary": {ledger.QLotSummary, []any{codes[0], now, now}},
-		"new lot":      {ledger.QCreateLot, []any{codes[0], int64(5), now, now.AddDate(1, 0, 0)}},
+		"shared lot":   {ledger.QCreateLot, []any{codes[0], int64(5), now, expiry, true}},
+		"own lot":      {ledger.QCreateLot, []any{codes[0], int64(5), now.AddDate(0, 0, 14), expiry, false}},
 		"available":    {ledger.QAvailablePoints, []any{codes, now}},
 	} {
 		plan := testdb.GenericPlan(t, pool, c.query, c.args...)

@@ -28,7 +28,7 @@ const qLotSummary = `SELECT coalesce(sum(l.remaining), 0),
     coalesce(sum(l.remaining) FILTER (WHERE l.available_at > $2), 0),
     coalesce(sum(l.remaining) FILTER (WHERE l.available_at <= $2 AND l.expires_at > $2 AND l.expires_at <= $3), 0)
 FROM points_lots l JOIN accounts a ON a.id = l.account_id
-WHERE a.code = $1 AND l.remaining > 0`
+WHERE a.code = $1 AND l.open`
 
 // LotSummary reads the account's lots as of the transaction's Now, counting
 // as Expiring the available points that expire by expiringBy. An account
@@ -45,7 +45,7 @@ func (tx *Tx) LotSummary(ctx context.Context, code string, expiringBy time.Time)
 // looked up by its code and its lots summed from the open-lots index,
 // whatever a generic plan guesses of the array (OFFSET 0).
 const qAvailablePoints = `SELECT coalesce((SELECT sum(l.remaining) FROM points_lots l
-        WHERE l.account_id = a.id AND l.remaining > 0 AND l.available_at <= $2 AND l.expires_at > $2), 0)
+        WHERE l.account_id = a.id AND l.open AND l.available_at <= $2 AND l.expires_at > $2), 0)
 FROM unnest($1::text[]) WITH ORDINALITY AS u (code, ord)
 LEFT JOIN LATERAL (SELECT id FROM accounts WHERE code = u.code OFFSET 0) a ON true
 ORDER BY u.ord`
@@ -103,7 +103,7 @@ type ExpiryGroup struct {
 func (tx *Tx) ExpiringLots(ctx context.Context, code string, after, by time.Time) ([]ExpiryGroup, error) {
 	rows, err := tx.Query(ctx, `SELECT l.expires_at, sum(l.remaining) FROM points_lots l
 JOIN accounts a ON a.id = l.account_id
-WHERE a.code = $1 AND l.remaining > 0 AND l.expires_at > $2 AND l.expires_at <= $3
+WHERE a.code = $1 AND l.open AND l.expires_at > $2 AND l.expires_at <= $3
 GROUP BY l.expires_at ORDER BY l.expires_at`, code, after, by)
 	if err != nil {
 		return nil, err
@@ -115,12 +115,15 @@ GROUP BY l.expires_at ORDER BY l.expires_at`, code, after, by)
 	})
 }
 
-// LotRemaining is what is left of the lot the entry created on the account:
-// 0 when it created none there.
+// LotRemaining is what is left of the lot the entry credited on the
+// account (its own, or the shared lot its posting names): 0 when it
+// credited none there.
 func (tx *Tx) LotRemaining(ctx context.Context, code string, entryID int64) (int64, error) {
 	var left int64
-	err := tx.QueryRow(ctx, `SELECT coalesce(sum(l.remaining), 0) FROM points_lots l
-JOIN accounts a ON a.id = l.account_id WHERE l.entry_id = $1 AND a.code = $2`, entryID, code).Scan(&left)
+	err := tx.QueryRow(ctx, `SELECT coalesce(sum(l.remaining), 0) FROM accounts a
+JOIN points_lots l ON l.account_id = a.id
+WHERE a.code = $2 AND ((l.entry_id = $1 AND NOT l.shared)
+    OR l.id = (SELECT p.lot_id FROM postings p WHERE p.entry_id = $1 AND p.account_id = a.id))`, entryID, code).Scan(&left)
 	return left, err
 }
 
@@ -130,7 +133,7 @@ JOIN accounts a ON a.id = l.account_id WHERE l.entry_id = $1 AND a.code = $2`, e
 func (l *Ledger) ExpiringAccounts(ctx context.Context, asOf time.Time, after string, limit int) ([]string, error) {
 	rows, err := l.pool.Query(ctx, `SELECT a.code FROM accounts a
 WHERE a.code > $1 AND a.asset = 'PTS' AND NOT a.allow_negative
-  AND EXISTS (SELECT 1 FROM points_lots l WHERE l.account_id = a.id AND l.remaining > 0 AND l.expires_at <= $2)
+  AND EXISTS (SELECT 1 FROM points_lots l WHERE l.account_id = a.id AND l.open AND l.expires_at <= $2)
 ORDER BY a.code LIMIT $3`, after, asOf, limit)
 	if err != nil {
 		return nil, err
@@ -158,7 +161,7 @@ func (tx *Tx) ExpiringPoints(ctx context.Context, after, by time.Time, from Acco
 	}
 	rows, err := tx.Query(ctx, `SELECT l.account_id, a.code, l.expires_at, sum(l.remaining) FROM points_lots l
 JOIN accounts a ON a.id = l.account_id
-WHERE l.remaining > 0 AND l.expires_at > $1 AND l.expires_at <= $2 AND (l.expires_at, l.account_id) > ($3, $4)
+WHERE l.open AND l.expires_at > $1 AND l.expires_at <= $2 AND (l.expires_at, l.account_id) > ($3, $4)
   AND a.asset = 'PTS' AND NOT a.allow_negative
 GROUP BY l.expires_at, l.account_id, a.code ORDER BY l.expires_at, l.account_id LIMIT $5`, after, by, from.ExpiresAt, from.AccountID, limit)
 	if err != nil {

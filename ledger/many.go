@@ -178,16 +178,18 @@ FROM (SELECT r.account_id, u.amount::numeric AS amount
       CROSS JOIN LATERAL (SELECT account_id FROM balance_buckets WHERE account_id = a.id AND bucket = 0 OFFSET 0 FOR UPDATE) r
       ORDER BY u.ord) l
 WHERE b.account_id = l.account_id AND b.bucket = 0`
-	qManyPostings = `INSERT INTO postings (entry_id, account_id, asset, amount, balance_after, effective_at)
+	qManyPostings = `INSERT INTO postings (entry_id, account_id, asset, amount, balance_after, effective_at, lot_id)
 SELECT u.entry_id, a.id, a.asset, u.amount,
        b.balance - coalesce(sum(u.amount) OVER (PARTITION BY u.code ORDER BY u.ord DESC
                                                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0),
-       u.effective_at
-FROM (SELECT entry_id, code, amount::numeric, effective_at, ord
-      FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[]) WITH ORDINALITY AS u (entry_id, code, amount, effective_at, ord)) u
+       u.effective_at, s.id
+FROM (SELECT entry_id, code, amount::numeric, effective_at, shared_expiry, ord
+      FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[])
+          WITH ORDINALITY AS u (entry_id, code, amount, effective_at, shared_expiry, ord)) u
 -- a missing account fails NOT NULL, never drops a line
 LEFT JOIN LATERAL (SELECT id, asset, allow_negative FROM accounts WHERE code = u.code OFFSET 0) a ON true
 LEFT JOIN LATERAL (SELECT balance FROM balance_buckets WHERE account_id = a.id AND bucket = 0 AND NOT a.allow_negative OFFSET 0) b ON true
+` + joinSharedLot + `
 ORDER BY u.ord`
 	qManyLots = `INSERT INTO points_lots (account_id, entry_id, amount, remaining, available_at, expires_at)
 SELECT a.id, u.entry_id, u.amount, u.amount, u.available_at, u.expires_at
@@ -195,6 +197,19 @@ FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::timestamptz[], $5::times
     AS u (code, entry_id, amount, available_at, expires_at, ord)
 CROSS JOIN LATERAL (SELECT id FROM accounts WHERE code = u.code OFFSET 0) a
 ORDER BY u.ord -- lot ids follow the entries: a draw takes the older of two lots expiring together`
+	// qManySharedLots adds the credits to the shared lots of their
+	// accounts, in one row per account and expiry (a row is upserted once
+	// a statement), opened by the first entry that credits it.
+	qManySharedLots = `INSERT INTO points_lots AS p (account_id, entry_id, amount, remaining, available_at, expires_at, shared)
+SELECT a.id, u.entry_id, u.amount, u.amount, u.available_at, u.expires_at, true
+FROM (SELECT code, expires_at, min(entry_id) AS entry_id, sum(amount)::bigint AS amount,
+             min(available_at) AS available_at, min(ord) AS ord
+      FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::timestamptz[], $5::timestamptz[]) WITH ORDINALITY
+          AS u (code, entry_id, amount, available_at, expires_at, ord)
+      GROUP BY code, expires_at) u
+CROSS JOIN LATERAL (SELECT id FROM accounts WHERE code = u.code OFFSET 0) a
+ORDER BY u.ord
+` + addToSharedLot
 )
 
 // queueMany queues the statements that record the entries with the given
@@ -216,9 +231,14 @@ func (tx *Tx) queueMany(b *pgx.Batch, ins []EntryInput, entries [][]line, ids []
 		pAmounts = make([]string, 0, 2*len(ins)) // as text: pgx encodes it without reflection
 		pEff     = make([]time.Time, 0, 2*len(ins))
 
-		lCodes              []string
+		pShared = make([]*time.Time, 0, 2*len(ins)) // a credit's shared lot's expiry
+
+		lCodes              []string // credits to lots of their own
 		lEntries, lAmounts  []int64
 		lAvailable, lExpire []time.Time
+		sCodes              []string // credits to shared lots
+		sEntries, sAmounts  []int64
+		sAvailable, sExpire []time.Time
 
 		dCodes             []string // draws
 		dEntries, dAmounts []int64
@@ -242,17 +262,21 @@ func (tx *Tx) queueMany(b *pgx.Batch, ins []EntryInput, entries [][]line, ids []
 		}
 		for _, ln := range entries[i] {
 			pEntries, pCodes, pAmounts, pEff = append(pEntries, ids[i]), append(pCodes, ln.code), append(pAmounts, dectext.String(ln.amount)), append(pEff, eff)
+			pShared = append(pShared, nil)
 			specs[ln.code] = ln.spec
 			sums[ln.code] = sums[ln.code].Add(ln.amount)
 			if ln.spec.hasLots() && !ln.amount.IsPositive() {
 				dCodes, dEntries, dAmounts = append(dCodes, ln.code), append(dEntries, ids[i]), append(dAmounts, -ln.amount.IntPart())
 			} else if ln.spec.hasLots() {
-				available := ln.in.Lot.AvailableAt
-				if available.IsZero() {
-					available = now
+				available, shared := ln.in.Lot.terms(now)
+				if shared {
+					pShared[len(pShared)-1] = &ln.in.Lot.ExpiresAt
+					sCodes, sEntries, sAmounts = append(sCodes, ln.code), append(sEntries, ids[i]), append(sAmounts, ln.amount.IntPart())
+					sAvailable, sExpire = append(sAvailable, available), append(sExpire, ln.in.Lot.ExpiresAt)
+				} else {
+					lCodes, lEntries, lAmounts = append(lCodes, ln.code), append(lEntries, ids[i]), append(lAmounts, ln.amount.IntPart())
+					lAvailable, lExpire = append(lAvailable, available), append(lExpire, ln.in.Lot.ExpiresAt)
 				}
-				lCodes, lEntries, lAmounts = append(lCodes, ln.code), append(lEntries, ids[i]), append(lAmounts, ln.amount.IntPart())
-				lAvailable, lExpire = append(lAvailable, available), append(lExpire, ln.in.Lot.ExpiresAt)
 			}
 		}
 	}
@@ -304,10 +328,15 @@ func (tx *Tx) queueMany(b *pgx.Batch, ins []EntryInput, entries [][]line, ids []
 	if len(hotCodes) > 0 {
 		b.Queue(qManyBalances, hotCodes, hotSums, tx.bucket) // the transaction's one bucket per hot account
 	}
-	b.Queue(qManyPostings, pEntries, pCodes, pAmounts, pEff)
+	// Credits to lots go first: a credit's posting names the shared lot it
+	// went into.
+	if len(sCodes) > 0 {
+		b.Queue(qManySharedLots, sCodes, sEntries, sAmounts, sAvailable, sExpire)
+	}
 	if len(lCodes) > 0 {
 		b.Queue(qManyLots, lCodes, lEntries, lAmounts, lAvailable, lExpire)
 	}
+	b.Queue(qManyPostings, pEntries, pCodes, pAmounts, pEff, pShared)
 	if len(dCodes) > 0 {
 		b.Queue(`SELECT draw_lots_many($1, $2, $3, $4)`, dCodes, dEntries, dAmounts, now)
 	}

@@ -54,16 +54,30 @@ type PostingInput struct {
 	Asset   Asset           `json:"asset,omitempty"`
 	Amount  decimal.Decimal `json:"amount"`
 
-	Lot        *Lot       `json:"-"` // credit: the new lot's terms
+	Lot        *Lot       `json:"-"` // credit: the lot's terms
 	RestoreOf  int64      `json:"-"` // credit: undo the draws of this entry
-	DrawFrom   int64      `json:"-"` // debit: only from the lots this entry created
+	DrawFrom   int64      `json:"-"` // debit: only from the lots this entry credited
 	ExpiringBy *time.Time `json:"-"` // debit: the lots expiring by then (expiry)
 }
 
 // Lot is when a credit of points becomes available and when it expires.
+// A credit available when it is posted adds to the account's shared lot
+// of its expiry instant (one per account and instant, opened by the first
+// such credit; the posting names it): its points cannot be told apart
+// from the others there by any draw or expiry. A credit available later
+// (a pending bonus) opens a lot of its own.
 type Lot struct {
 	AvailableAt time.Time // zero: at once
 	ExpiresAt   time.Time
+}
+
+// terms is when the lot becomes available, as of now, and whether the
+// credit goes into the account's shared lot.
+func (l *Lot) terms(now time.Time) (available time.Time, shared bool) {
+	if l.AvailableAt.IsZero() {
+		return now, true
+	}
+	return l.AvailableAt, !l.AvailableAt.After(now)
 }
 
 type line struct {
@@ -243,18 +257,34 @@ WHERE account_id = (SELECT id FROM accounts WHERE code = $1) AND bucket = 0`
 	qAddHotBalance = `INSERT INTO balance_buckets (account_id, bucket, allow_negative, balance)
 SELECT id, $2, true, $3 FROM accounts WHERE code = $1
 ON CONFLICT (account_id, bucket) DO UPDATE SET balance = balance_buckets.balance + excluded.balance`
-	qInsertPostings = `INSERT INTO postings (entry_id, account_id, asset, amount, balance_after, effective_at)
-SELECT currval('entries_id_seq'), a.id, a.asset, l.amount,
-       b.balance, $3
-FROM unnest($1::text[], $2::numeric[]) WITH ORDINALITY AS l (code, amount, ord)
+	qInsertPostings = `INSERT INTO postings (entry_id, account_id, asset, amount, balance_after, effective_at, lot_id)
+SELECT currval('entries_id_seq'), a.id, a.asset, u.amount,
+       b.balance, $3, s.id
+FROM unnest($1::text[], $2::numeric[], $4::timestamptz[]) WITH ORDINALITY AS u (code, amount, shared_expiry, ord)
 -- a missing account fails NOT NULL, never drops a line; each lookup is an
 -- index probe, whatever a generic plan guesses of the array (OFFSET 0)
-LEFT JOIN LATERAL (SELECT id, asset, allow_negative FROM accounts WHERE code = l.code OFFSET 0) a ON true
+LEFT JOIN LATERAL (SELECT id, asset, allow_negative FROM accounts WHERE code = u.code OFFSET 0) a ON true
 LEFT JOIN LATERAL (SELECT balance FROM balance_buckets WHERE account_id = a.id AND bucket = 0 AND NOT a.allow_negative OFFSET 0) b ON true
-ORDER BY l.ord
+` + joinSharedLot + `
+ORDER BY u.ord
 RETURNING id, balance_after`
-	qCreateLot = `INSERT INTO points_lots (account_id, entry_id, amount, remaining, available_at, expires_at)
-SELECT id, currval('entries_id_seq'), $2, $2, $3, $4 FROM accounts WHERE code = $1`
+	// joinSharedLot finds, for a line u that credited a shared lot (its
+	// shared_expiry set), the lot it went into: the lot statements run
+	// before the postings'.
+	joinSharedLot = `LEFT JOIN LATERAL (SELECT id FROM points_lots
+                   WHERE account_id = a.id AND expires_at = u.shared_expiry AND shared OFFSET 0) s ON true`
+	// qCreateLot credits a lot of account $1 with $2 points available at
+	// $3 and expiring at $4: the account's shared lot of that expiry (when
+	// $5), or a lot of its own opened by the entry.
+	qCreateLot = `INSERT INTO points_lots AS p (account_id, entry_id, amount, remaining, available_at, expires_at, shared)
+SELECT id, currval('entries_id_seq'), $2, $2, $3, $4, $5 FROM accounts WHERE code = $1
+` + addToSharedLot
+	// addToSharedLot makes the insert of a shared lot that exists already
+	// a credit to it. (A lot's available_at is the earliest of its
+	// credits': each was available when it was posted.)
+	addToSharedLot = `ON CONFLICT (account_id, expires_at) WHERE shared DO UPDATE
+SET amount = p.amount + excluded.amount, remaining = p.remaining + excluded.remaining,
+    available_at = least(p.available_at, excluded.available_at)`
 )
 
 // lotError names the account whose lots could not give what a debit asked:
@@ -372,8 +402,21 @@ func (l *Ledger) queuePost(batch *pgx.Batch, in EntryInput, lines []line, hash [
 			return nil
 		})
 	}
+	// Credits to lots go first: a credit's posting names the shared lot it
+	// went into.
+	sharedExpiry := make([]*time.Time, len(lines))
+	for i, ln := range lines {
+		if !ln.spec.hasLots() || !ln.amount.IsPositive() || ln.in.RestoreOf != 0 {
+			continue
+		}
+		available, shared := ln.in.Lot.terms(now)
+		if shared {
+			sharedExpiry[i] = &ln.in.Lot.ExpiresAt
+		}
+		batch.Queue(qCreateLot, ln.code, ln.amount.IntPart(), available, ln.in.Lot.ExpiresAt, shared)
+	}
 	entry.Postings = make([]Posting, len(lines))
-	batch.Queue(qInsertPostings, codes, amounts, eff).Query(func(rows pgx.Rows) error {
+	batch.Queue(qInsertPostings, codes, amounts, eff, sharedExpiry).Query(func(rows pgx.Rows) error {
 		i := 0
 		for rows.Next() {
 			p := &entry.Postings[i]
@@ -401,11 +444,7 @@ func (l *Ledger) queuePost(batch *pgx.Batch, in EntryInput, lines []line, hash [
 		case points > 0 && p.RestoreOf != 0:
 			lq = batch.Queue(`SELECT restore_lots($1, $2, $3)`, ln.code, points, p.RestoreOf)
 		case points > 0:
-			available := p.Lot.AvailableAt
-			if available.IsZero() {
-				available = now
-			}
-			lq = batch.Queue(qCreateLot, ln.code, points, available, p.Lot.ExpiresAt)
+			continue // credited before the postings
 		default:
 			var from *int64
 			if p.DrawFrom != 0 {

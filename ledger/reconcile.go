@@ -62,6 +62,15 @@ WHERE a.asset = 'PTS' AND NOT a.allow_negative AND coalesce(b.s, 0) <> coalesce(
 		`SELECT l.id::text FROM points_lots l
 LEFT JOIN (SELECT lot_id, sum(amount) AS s FROM lot_draws GROUP BY lot_id) d ON d.lot_id = l.id
 WHERE l.remaining <> l.amount - coalesce(d.s, 0)`},
+	{"lots_match_credits", "every lot's amount is what the credits that went into it gave (a shared lot: the postings that name it; a lot of its own: the posting of the entry that opened it), and a posting names only a shared lot of its own account",
+		`SELECT 'lot:' || l.id FROM points_lots l
+LEFT JOIN (SELECT lot_id, sum(amount) AS s FROM postings WHERE lot_id IS NOT NULL GROUP BY lot_id) c ON c.lot_id = l.id
+LEFT JOIN postings o ON o.entry_id = l.entry_id AND o.account_id = l.account_id
+WHERE l.amount IS DISTINCT FROM CASE WHEN l.shared THEN c.s ELSE o.amount END
+UNION ALL
+SELECT 'posting:' || p.id FROM postings p
+LEFT JOIN points_lots l ON l.id = p.lot_id
+WHERE p.lot_id IS NOT NULL AND (l.id IS NULL OR NOT l.shared OR l.account_id <> p.account_id OR p.amount <= 0)`},
 	{"references_intact", "every posting names an existing entry and an existing account of its asset, every lot an existing entry and account",
 		`SELECT 'posting:' || p.id FROM postings p
 LEFT JOIN entries e ON e.id = p.entry_id

@@ -64,10 +64,14 @@ func (e *env) pricedShipment(shipmentID string) priced {
 	e.T.Helper()
 	var p priced
 	var expires time.Time
-	if err := e.Pool.QueryRow(e.Ctx, `SELECT en.rule_version, s.rule_version, l.amount, l.expires_at
+	// The points its entry credited, and the expiry of the lot they went
+	// into (shared, named by the posting, or of its own).
+	if err := e.Pool.QueryRow(e.Ctx, `SELECT en.rule_version, s.rule_version, p.amount::bigint, l.expires_at
 FROM shipments s JOIN entries en ON en.id = s.entry_id
-JOIN points_lots l ON l.entry_id = en.id JOIN accounts a ON a.id = l.account_id
-WHERE s.shipment_id = $1 AND a.code = 'customer:' || s.customer_id || ':points'`, shipmentID).
+JOIN accounts a ON a.code = 'customer:' || s.customer_id || ':points'
+JOIN postings p ON p.entry_id = en.id AND p.account_id = a.id
+JOIN points_lots l ON l.id = p.lot_id OR (l.entry_id = en.id AND l.account_id = a.id AND NOT l.shared)
+WHERE s.shipment_id = $1`, shipmentID).
 		Scan(&p.entryVersion, &p.shipmentVersion, &p.points, &expires); err != nil {
 		e.T.Fatalf("shipment %s in the books: %v", shipmentID, err)
 	}

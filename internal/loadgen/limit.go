@@ -127,27 +127,36 @@ ON CONFLICT (account_id, bucket) DO UPDATE SET balance = balance_buckets.balance
 	// Two postings per entry, the customer's credit with its balance after
 	// and the platform's debit (PostMany's qManyPostings). $4 when the
 	// shipments completed.
-	qLimitPostings = `INSERT INTO postings (entry_id, account_id, asset, amount, balance_after, effective_at)
-SELECT u.id, x.account_id, 'PTS', x.amount, x.after, $4::timestamptz
-FROM (SELECT u.id, u.ord, floor(u.amount::numeric) AS points, a.id AS account_id,
+	qLimitPostings = `INSERT INTO postings (entry_id, account_id, asset, amount, balance_after, effective_at, lot_id)
+SELECT u.id, x.account_id, 'PTS', x.amount, x.after, $4::timestamptz, x.lot_id
+FROM (SELECT u.id, u.ord, floor(u.amount::numeric) AS points, a.id AS account_id, s.id AS lot_id,
              b.balance - coalesce(sum(floor(u.amount::numeric)) OVER (PARTITION BY a.id ORDER BY u.ord DESC
                                                                      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS after
       FROM unnest($1::bigint[], $2::text[], $3::text[]) WITH ORDINALITY AS u (id, customer, amount, ord)
       CROSS JOIN LATERAL (SELECT id FROM accounts WHERE code = 'customer:' || u.customer || ':points' OFFSET 0) a
-      CROSS JOIN LATERAL (SELECT balance FROM balance_buckets WHERE account_id = a.id AND bucket = 0 OFFSET 0) b) u
-CROSS JOIN LATERAL (VALUES (0, u.account_id, u.points, u.after),
-                           (1, (SELECT id FROM accounts WHERE code = 'platform:points:earned:volume'), -u.points, NULL))
-    AS x (line, account_id, amount, after)
+      CROSS JOIN LATERAL (SELECT balance FROM balance_buckets WHERE account_id = a.id AND bucket = 0 OFFSET 0) b
+      CROSS JOIN LATERAL (SELECT id FROM points_lots WHERE account_id = a.id AND expires_at = ` + limitExpiry + ` AND shared OFFSET 0) s) u
+CROSS JOIN LATERAL (VALUES (0, u.account_id, u.points, u.after, u.lot_id),
+                           (1, (SELECT id FROM accounts WHERE code = 'platform:points:earned:volume'), -u.points, NULL, NULL))
+    AS x (line, account_id, amount, after, lot_id)
 ORDER BY u.ord, x.line`
-	// A points lot per entry (PostMany's qManyLots), available when the
-	// shipment completed ($4) and expiring as the rules say: at the start of
-	// the month $6 months after the shipment's, in the rules' zone $5.
-	qLimitLots = `INSERT INTO points_lots (account_id, entry_id, amount, remaining, available_at, expires_at)
-SELECT a.id, u.id, floor(u.amount::numeric), floor(u.amount::numeric), $4::timestamptz,
-    (date_trunc('month', $4::timestamptz AT TIME ZONE $5::text) + make_interval(months => $6::int + 1)) AT TIME ZONE $5::text
-FROM unnest($1::bigint[], $2::text[], $3::text[]) WITH ORDINALITY AS u (id, customer, amount, ord)
+	// The credits to the customers' shared points lots, one row per
+	// customer (PostMany's qManySharedLots), available when the shipments
+	// completed ($4) and expiring as the rules say.
+	qLimitLots = `INSERT INTO points_lots AS p (account_id, entry_id, amount, remaining, available_at, expires_at, shared)
+SELECT a.id, u.id, u.points, u.points, $4::timestamptz, ` + limitExpiry + `, true
+FROM (SELECT u.customer, min(u.id) AS id, sum(floor(u.amount::numeric))::bigint AS points, min(u.ord) AS ord
+      FROM unnest($1::bigint[], $2::text[], $3::text[]) WITH ORDINALITY AS u (id, customer, amount, ord)
+      GROUP BY u.customer) u
 CROSS JOIN LATERAL (SELECT id FROM accounts WHERE code = 'customer:' || u.customer || ':points' OFFSET 0) a
-ORDER BY u.ord`
+ORDER BY u.ord
+ON CONFLICT (account_id, expires_at) WHERE shared DO UPDATE
+SET amount = p.amount + excluded.amount, remaining = p.remaining + excluded.remaining,
+    available_at = least(p.available_at, excluded.available_at)`
+	// limitExpiry is when the points of shipments completed at $4 expire:
+	// at the start of the month $6 months after the shipment's, in the
+	// rules' zone $5.
+	limitExpiry = `(date_trunc('month', $4::timestamptz AT TIME ZONE $5::text) + make_interval(months => $6::int + 1)) AT TIME ZONE $5::text`
 	// The month's contribution of each customer of the group
 	// (writeShipments' upsert of customer_months). $4 when the shipments
 	// completed, $5 the rules' zone.
@@ -225,8 +234,8 @@ func (lr limitRun) write(ctx context.Context, conn *pgx.Conn, g limitGroup, buck
 	b.Queue(qLimitEntries, ids, cs, am, g.events, g.shipments, at, now, lr.actor)
 	b.Queue(qLimitCustomerBalances, ids, cs, am)
 	b.Queue(qLimitPlatformBalance, ids, cs, am, bucket)
-	b.Queue(qLimitPostings, ids, cs, am, at)
 	b.Queue(qLimitLots, ids, cs, am, at, lr.zone, lr.expiry)
+	b.Queue(qLimitPostings, ids, cs, am, at, lr.zone, lr.expiry)
 	b.Queue(qLimitMonths, ids, cs, am, at, lr.zone)
 	b.Queue(qLimitEvents, ids, cs, am, g.events, g.shipments, at, now, lr.keyID, lr.space, lr.zone)
 	b.Queue(qLimitNotifications, ids, cs, am, g.events, g.shipments, at, lr.zone)

@@ -1,6 +1,6 @@
 // Package pgarray writes the slices the ledger's writers send as array
 // parameters ([]string, []int64, []int32, []time.Time, [][]byte, and
-// []*string and []*int64 whose nil elements are NULL: a group's entries,
+// []*string, []*int64 and []*time.Time whose nil elements are NULL: a group's entries,
 // postings, lots, events and notifications go as one array per column)
 // in PostgreSQL's binary array format itself, byte for byte what pgx's
 // array codec writes. pgx
@@ -89,6 +89,10 @@ func (c *codec) plan(value any) pgtype.EncodePlan {
 		if c.elem == pgtype.TimestamptzOID {
 			return plan[time.Time]{elem: c.elem, put: putTimestamptz}
 		}
+	case []*time.Time:
+		if c.elem == pgtype.TimestamptzOID {
+			return plan[*time.Time]{elem: c.elem, put: putTimestamptzPtr, null: isNil[time.Time]}
+		}
 	}
 	return nil
 }
@@ -156,6 +160,8 @@ func putInt4(buf []byte, n int32) []byte {
 
 // microsecFromUnixEpochToY2K is where PostgreSQL's instants count from.
 const microsecFromUnixEpochToY2K = 946684800 * 1000000
+
+func putTimestamptzPtr(buf []byte, t *time.Time) []byte { return putTimestamptz(buf, *t) }
 
 func putTimestamptz(buf []byte, t time.Time) []byte {
 	buf = binary.BigEndian.AppendUint32(buf, 8)

@@ -44,10 +44,10 @@ func TestArraysAreWrittenAsPgxWritesThem(t *testing.T) {
 		}
 		// Nullable elements: nil pointers and nil byte slices are NULL (an
 		// empty byte slice is not).
-		strPtrs, i8Ptrs, bytess := make([]*string, n), make([]*int64, n), make([][]byte, n)
+		strPtrs, i8Ptrs, timePtrs, bytess := make([]*string, n), make([]*int64, n), make([]*time.Time, n), make([][]byte, n)
 		for i := range n {
 			if r.IntN(3) > 0 {
-				strPtrs[i], i8Ptrs[i] = &strs[i], &i8s[i]
+				strPtrs[i], i8Ptrs[i], timePtrs[i] = &strs[i], &i8s[i], &times[i]
 			}
 			switch r.IntN(3) {
 			case 1:
@@ -62,6 +62,7 @@ func TestArraysAreWrittenAsPgxWritesThem(t *testing.T) {
 		}
 		values[pgtype.TextArrayOID] = append(values[pgtype.TextArrayOID], strPtrs)
 		values[pgtype.Int8ArrayOID] = append(values[pgtype.Int8ArrayOID], i8Ptrs)
+		values[pgtype.TimestamptzArrayOID] = append(values[pgtype.TimestamptzArrayOID], timePtrs)
 		values[pgtype.ByteaArrayOID] = append(values[pgtype.ByteaArrayOID], bytess)
 		values[pgtype.JSONArrayOID] = append(values[pgtype.JSONArrayOID], jsons, bytess)
 		values[pgtype.TextArrayOID] = append(values[pgtype.TextArrayOID], strs)
@@ -75,6 +76,7 @@ func TestArraysAreWrittenAsPgxWritesThem(t *testing.T) {
 	values[pgtype.TimestamptzArrayOID] = append(values[pgtype.TimestamptzArrayOID], []time.Time(nil), []time.Time{})
 	values[pgtype.TextArrayOID] = append(values[pgtype.TextArrayOID], []*string(nil), []*string{}, []*string{nil})
 	values[pgtype.Int8ArrayOID] = append(values[pgtype.Int8ArrayOID], []*int64(nil), []*int64{}, []*int64{nil})
+	values[pgtype.TimestamptzArrayOID] = append(values[pgtype.TimestamptzArrayOID], []*time.Time(nil), []*time.Time{}, []*time.Time{nil})
 	values[pgtype.ByteaArrayOID] = append(values[pgtype.ByteaArrayOID], [][]byte(nil), [][]byte{}, [][]byte{nil}, [][]byte{{}})
 	values[pgtype.JSONArrayOID] = append(values[pgtype.JSONArrayOID], []string(nil), []string{}, [][]byte{nil})
 	for oid, vs := range values {
