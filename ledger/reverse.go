@@ -23,12 +23,14 @@ type ReversalInput struct {
 // Reverse records a new entry with the opposite postings of entry id that
 // references it. An entry is reversed at most once, and a reversal is not
 // itself reversible (post a new entry instead). Points move back exactly:
-// a reversed credit takes back the points of the lots it created, a reversed
-// debit returns its points to the lots they came from, with their expiry.
+// a reversed credit takes back its points from the lot they went into (its
+// own, or the shared lot its posting names), a reversed debit returns its
+// points to the lots they came from, with their expiry.
 //
 // Errors: fault.NotFound, fault.Invalid (no reason), fault.NotReversible,
-// fault.AlreadyReversed, fault.InsufficientFunds (the money or points have been
-// spent since), fault.IdempotencyConflict.
+// fault.AlreadyReversed, fault.InsufficientFunds (the money has been spent
+// since, or the credit's lot holds fewer points than it gave),
+// fault.IdempotencyConflict.
 func (l *Ledger) Reverse(ctx context.Context, id int64, in ReversalInput) (*Entry, bool, error) {
 	if err := checkReason(in); err != nil {
 		return nil, false, err
