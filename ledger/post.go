@@ -56,7 +56,7 @@ type PostingInput struct {
 
 	Lot        *Lot       `json:"-"` // credit: the lot's terms
 	RestoreOf  int64      `json:"-"` // credit: undo the draws of this entry
-	DrawFrom   int64      `json:"-"` // debit: only from the lots this entry credited
+	DrawFrom   int64      `json:"-"` // debit: only from the lot this entry credited (see Lot)
 	ExpiringBy *time.Time `json:"-"` // debit: the lots expiring by then (expiry)
 }
 
@@ -66,6 +66,11 @@ type PostingInput struct {
 // such credit; the posting names it): its points cannot be told apart
 // from the others there by any draw or expiry. A credit available later
 // (a pending bonus) opens a lot of its own.
+//
+// A debit with DrawFrom undoes a credit: it takes at most its own amount
+// from the credit's lot. A shared lot does not remember how much of it
+// was undone for each credit, so a credit must be undone once: Reverse
+// reverses an entry once, loyalty cancels a bonus once.
 type Lot struct {
 	AvailableAt time.Time // zero: at once
 	ExpiresAt   time.Time
