@@ -442,6 +442,8 @@ func seedPostings(ctx context.Context, url string, entries int) error {
 		return err
 	}
 	volume := `(SELECT id FROM accounts WHERE code = 'platform:points:earned:volume')`
+	y, m, _ := time.Now().UTC().AddDate(1, 0, 0).Date()
+	seedExpiry := time.Date(y, m, 15, 0, 0, 0, 0, time.UTC)
 	for _, step := range []struct {
 		q    string
 		args []any
@@ -454,18 +456,21 @@ FROM (SELECT id, row_number() OVER (ORDER BY id) - 1 AS n FROM entries WHERE kin
 JOIN accounts a ON a.code = 'customer:B' || lpad((e.n % $1::int)::text, 5, '0') || ':points'`, args: []any{funded}, rows: entries},
 		// The points go into one shared lot per customer (credits available
 		// at once and expiring together, as the ledger keeps them), which
-		// each customer posting names.
+		// each customer posting names. Its expiry, the 15th of a month at
+		// midnight UTC, is none of the service's (a month's start in
+		// Shanghai): the customers' earlier points keep their own lots.
 		{q: `INSERT INTO points_lots (account_id, entry_id, amount, remaining, available_at, expires_at, shared)
-SELECT account_id, min(id), count(*), count(*), now() - interval '1 day', date_trunc('month', now()) + interval '13 months'
-FROM seeded GROUP BY account_id`, rows: funded},
+SELECT account_id, min(id), count(*), count(*), now() - interval '1 day', $1::timestamptz, true
+FROM seeded GROUP BY account_id`, args: []any{seedExpiry}, rows: funded},
 		// A customer's postings carry the balance after them, as the ledger's
 		// do: what the account held, plus the seeded points so far.
 		{q: `INSERT INTO postings (entry_id, account_id, asset, amount, balance_after, effective_at, lot_id)
 SELECT s.id, x.account_id, 'PTS', x.amount, x.after, now() - interval '1 day', x.lot_id
 FROM (SELECT s.*, b.balance + row_number() OVER (PARTITION BY s.account_id ORDER BY s.id) AS after, l.id AS lot_id
       FROM seeded s JOIN balance_buckets b ON b.account_id = s.account_id AND b.bucket = 0
-      JOIN points_lots l ON l.account_id = s.account_id AND l.shared) s
-CROSS JOIN LATERAL (VALUES (s.account_id, 1, s.after, s.lot_id), (` + volume + `, -1, NULL, NULL)) x (account_id, amount, after, lot_id)`, rows: 2 * entries},
+      JOIN points_lots l ON l.account_id = s.account_id AND l.shared AND l.expires_at = $1) s
+CROSS JOIN LATERAL (VALUES (s.account_id, 1, s.after, s.lot_id), (` + volume + `, -1, NULL, NULL)) x (account_id, amount, after, lot_id)`,
+			args: []any{seedExpiry}, rows: 2 * entries},
 		{q: `UPDATE balance_buckets b SET balance = b.balance + s.n FROM (SELECT account_id, count(*) AS n FROM seeded GROUP BY 1) s
 WHERE b.account_id = s.account_id AND b.bucket = 0`, rows: funded},
 		{q: `UPDATE balance_buckets SET balance = balance - $1::int WHERE account_id = ` + volume + ` AND bucket = 0`, args: []any{entries}, rows: 1},
