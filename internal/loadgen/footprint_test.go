@@ -13,7 +13,7 @@ import (
 // TestFootprintCountsRowsAndIndexEntries: rows written between two quiet
 // snapshots are counted on their table alone, and their index entries are
 // one per index for each row, but for a partial index only the rows that
-// meet its predicate.
+// meet its predicate, and none for an update in place (HOT).
 func TestFootprintCountsRowsAndIndexEntries(t *testing.T) {
 	ctx := context.Background()
 	env := &bench{url: testdb.New(t)}
@@ -34,6 +34,11 @@ func TestFootprintCountsRowsAndIndexEntries(t *testing.T) {
 	}
 	exec(`INSERT INTO webhook_endpoints (url, types, secret, created_at, updated_at)
 VALUES ('https://example.com/hook', '{points.earned}', 'whsec_test', now(), now())`)
+	// A table whose rows are updated in place (HOT): the updates meet its
+	// partial index's predicate, and enter no index.
+	exec(`CREATE TABLE hot_rows (id int PRIMARY KEY, n int NOT NULL, open boolean NOT NULL) WITH (fillfactor = 50);
+CREATE INDEX hot_rows_open ON hot_rows (id) WHERE open;
+INSERT INTO hot_rows VALUES (1, 0, true), (2, 0, true), (3, 0, false)`)
 	before, err := env.snapshot(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +48,8 @@ VALUES ('https://example.com/hook', '{points.earned}', 'whsec_test', now(), now(
 	// the pending deliveries only and one of the leased pending ones.
 	exec(`INSERT INTO webhook_deliveries (endpoint_id, notification_id, ntf_xid, status, created_at, next_attempt_at, deliver_by)
 SELECT (SELECT id FROM webhook_endpoints), n, '1', s, now(), now(), now() + interval '1 day'
-FROM (VALUES (1, 'pending'), (2, 'delivered'), (3, 'pending')) AS v (n, s)`)
+FROM (VALUES (1, 'pending'), (2, 'delivered'), (3, 'pending')) AS v (n, s);
+UPDATE hot_rows SET n = n + 1`)
 	after, err := env.snapshot(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -59,10 +65,13 @@ FROM (VALUES (1, 'pending'), (2, 'delivered'), (3, 'pending')) AS v (n, s)`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(tables) != 1 {
-		t.Fatalf("tables written: %+v; want webhook_deliveries alone", tables)
+	if len(tables) != 2 {
+		t.Fatalf("tables written: %+v; want webhook_deliveries and hot_rows", tables)
 	}
-	got := tables[0]
+	hot, got := tables[0], tables[1] // by rows written, then by name
+	if hot.table != "hot_rows" || hot.inserted != 0 || hot.updated != 3 || hot.hot != 3 || hot.indexes != 2 || hot.indexEntries != 0 {
+		t.Errorf("footprint %+v; want hot_rows: 3 rows updated, all HOT, 2 indexes, no index entry", hot)
+	}
 	if got.table != "webhook_deliveries" || got.inserted != 3 || got.updated != 0 || got.indexes != 6 || got.partialIndexes != 4 ||
 		got.indexEntries != 3+3+2+2+2+0 || got.heapBytes <= 0 {
 		t.Errorf("footprint %+v; want webhook_deliveries: 3 rows inserted, 6 indexes (4 partial), 12 index entries, heap grown", got)
