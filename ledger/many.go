@@ -267,7 +267,7 @@ func (tx *Tx) queueMany(b *pgx.Batch, ins []EntryInput, entries [][]line, ids []
 			sums[ln.code] = sums[ln.code].Add(ln.amount)
 			if ln.spec.hasLots() && !ln.amount.IsPositive() {
 				dCodes, dEntries, dAmounts = append(dCodes, ln.code), append(dEntries, ids[i]), append(dAmounts, -ln.amount.IntPart())
-			} else if ln.spec.hasLots() {
+			} else if ln.newLot() {
 				available, shared := ln.in.Lot.terms(now)
 				if shared {
 					pShared[len(pShared)-1] = &ln.in.Lot.ExpiresAt

@@ -92,6 +92,12 @@ type line struct {
 	in     PostingInput
 }
 
+// newLot reports whether the line credits points to a lot (its Lot's
+// terms), rather than restoring draws or drawing.
+func (ln line) newLot() bool {
+	return ln.spec.hasLots() && ln.amount.IsPositive() && ln.in.RestoreOf == 0
+}
+
 // hasLots reports whether the account's balance is kept as lots: customer
 // points.
 func (s AccountSpec) hasLots() bool { return s.Asset == PTS && !s.AllowNegative }
@@ -276,8 +282,9 @@ RETURNING id, balance_after`
 	// joinSharedLot finds, for a line u that credited a shared lot (its
 	// shared_expiry set), the lot it went into: the lot statements run
 	// before the postings'.
+	// (The other lines skip the probe: a one-time filter.)
 	joinSharedLot = `LEFT JOIN LATERAL (SELECT id FROM points_lots
-                   WHERE account_id = a.id AND expires_at = u.shared_expiry AND shared OFFSET 0) s ON true`
+                   WHERE u.shared_expiry IS NOT NULL AND account_id = a.id AND expires_at = u.shared_expiry AND shared OFFSET 0) s ON true`
 	// qCreateLot credits a lot of account $1 with $2 points available at
 	// $3 and expiring at $4: the account's shared lot of that expiry (when
 	// $5), or a lot of its own opened by the entry.
@@ -411,7 +418,7 @@ func (l *Ledger) queuePost(batch *pgx.Batch, in EntryInput, lines []line, hash [
 	// went into.
 	sharedExpiry := make([]*time.Time, len(lines))
 	for i, ln := range lines {
-		if !ln.spec.hasLots() || !ln.amount.IsPositive() || ln.in.RestoreOf != 0 {
+		if !ln.newLot() {
 			continue
 		}
 		available, shared := ln.in.Lot.terms(now)
@@ -440,16 +447,14 @@ func (l *Ledger) queuePost(batch *pgx.Batch, in EntryInput, lines []line, hash [
 		return rows.Err()
 	})
 	for _, ln := range lines {
-		if !ln.spec.hasLots() {
+		if !ln.spec.hasLots() || ln.newLot() { // credits went before the postings
 			continue
 		}
 		var lq *pgx.QueuedQuery
 		points := ln.amount.IntPart()
 		switch p := ln.in; {
-		case points > 0 && p.RestoreOf != 0:
-			lq = batch.Queue(`SELECT restore_lots($1, $2, $3)`, ln.code, points, p.RestoreOf)
 		case points > 0:
-			continue // credited before the postings
+			lq = batch.Queue(`SELECT restore_lots($1, $2, $3)`, ln.code, points, p.RestoreOf)
 		default:
 			var from *int64
 			if p.DrawFrom != 0 {
