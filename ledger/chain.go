@@ -51,7 +51,7 @@ type ChainHead struct {
 type BrokenLink struct {
 	Seq     int64  `json:"seq"` // the link's position; for an unchained entry, the next link's
 	EntryID int64  `json:"entry_id"`
-	Problem string `json:"problem"` // altered, missing, unchained, gap, mismatch_with_expected
+	Problem string `json:"problem"` // altered, missing, unchained, gap, out_of_order, mismatch_with_expected
 	Detail  string `json:"detail"`
 }
 
@@ -408,10 +408,11 @@ const chainPage = 2000
 // Verify walks the whole chain in one snapshot, recomputing every link
 // from the entries as they are now, and names the first place where they
 // disagree: an entry altered (or the chain before it), an entry missing,
-// an entry inside the sealed part that is not in the chain (inserted), or
-// a link missing. expect, when not nil, is a head kept elsewhere that the
-// chain must still hold. progress, when not nil, hears the links checked
-// so far and the total, after each page.
+// an entry inside the sealed part that is not in the chain (inserted), a
+// link missing, or an entry linked twice or out of the sealer's order.
+// expect, when not nil, is a head kept elsewhere that the chain must
+// still hold. progress, when not nil, hears the links checked so far and
+// the total, after each page.
 func (l *Ledger) Verify(ctx context.Context, expect *Expect, progress func(done, total int64)) (Verification, error) {
 	var v Verification
 	err := l.ReadTx(ctx, func(tx *Tx) error {
@@ -428,7 +429,8 @@ func (l *Ledger) Verify(ctx context.Context, expect *Expect, progress func(done,
 			total = v.Head.Seq
 		}
 		prev := genesis
-		var last int64 // the last link's seq
+		var last int64             // the last link's seq
+		var prevXid, prevID uint64 // the last link's entry: its transaction and id
 		for v.Broken == nil {
 			rows, err := tx.Query(ctx, `SELECT c.seq, c.entry_id, c.link, e.id IS NOT NULL, `+
 				chainColumns+`
@@ -469,12 +471,21 @@ WHERE c.seq > $1 ORDER BY c.seq LIMIT $2`, last, chainPage)
 						Detail: "entry " + strconv.FormatInt(c.linkEntry, 10) + " (or the chain before it) differs from when it was sealed"}
 					break
 				}
+				// The sealer links entries in (transaction, id) order, each
+				// once: a link whose entry does not sort after the one
+				// before it is an entry linked twice, or out of order.
+				if v.Checked > 0 && (c.xid < prevXid || c.xid == prevXid && c.id <= prevID) {
+					v.Broken = &BrokenLink{Seq: c.linkSeq, EntryID: c.linkEntry, Problem: "out_of_order",
+						Detail: "entry " + strconv.FormatInt(c.linkEntry, 10) + " is linked after entry " + strconv.FormatUint(prevID, 10) +
+							", which does not sort before it in (transaction, id) order: an entry linked twice, or out of order"}
+					break
+				}
 				if expect != nil && c.linkSeq == expect.Seq && !bytes.Equal(link, expect.Digest) {
 					v.Broken = &BrokenLink{Seq: c.linkSeq, EntryID: c.linkEntry, Problem: "mismatch_with_expected",
 						Detail: "link " + strconv.FormatInt(c.linkSeq, 10) + " is not the digest kept: the chain up to it was rewritten"}
 					break
 				}
-				prev, last = link, c.linkSeq
+				prev, last, prevXid, prevID = link, c.linkSeq, c.xid, c.id
 				v.Checked++
 			}
 			rows.Close()
