@@ -20,8 +20,19 @@ import (
 )
 
 func migrateCmd(ctx context.Context, env environment, args []string) error {
-	if len(args) != 1 {
-		return usageError{"migrate takes one of up, down, version"}
+	var force int
+	switch {
+	case len(args) == 2 && args[0] == "force":
+		n, err := strconv.Atoi(args[1])
+		if err != nil || n < 1 {
+			return usageError{"migrate force takes a version, a whole number from 1"}
+		}
+		if latest, err := migrations.Latest(); err == nil && uint(n) > latest {
+			return usageError{fmt.Sprintf("migrate force %d: the latest version is %d", n, latest)}
+		}
+		force = n
+	case len(args) != 1 || args[0] == "force":
+		return usageError{"migrate takes one of up, down, version, force N"}
 	}
 	url, stopDB, err := env.database(ctx)
 	if err != nil {
@@ -39,6 +50,10 @@ func migrateCmd(ctx context.Context, env environment, args []string) error {
 	case "down":
 		err = m.Steps(-1)
 	case "version":
+	case "force":
+		// What a failed migration left half done was put right by hand:
+		// the schema is at version force, clean, and nothing runs.
+		err = m.Force(force)
 	default:
 		return usageError{fmt.Sprintf("unknown migrate command %q", args[0])}
 	}

@@ -1,7 +1,7 @@
 // Command tally is the Tally service and its operator tools in one binary.
 //
 //	tally serve                   run the HTTP API (applies pending migrations first)
-//	tally migrate up|down|version manage the database schema
+//	tally migrate up|down|version|force N manage the database schema
 //	tally keys create|list|revoke manage API keys
 //	tally expire [--as-of T] [--dry-run]  expire points lots due by T (or preview)
 //	tally expire undo --run ID --reason R undo an expiry run
@@ -45,6 +45,8 @@ const usage = `usage: tally <command> [arguments]
 commands:
   serve                         run the HTTP API; applies pending migrations first
   migrate up|down|version       manage the database schema (down reverts one step)
+  migrate force N               mark the schema clean at version N, running nothing
+                                (after a failed migration was put right by hand)
   keys create --role R [--customer ID] --name N
                                 create an API key and print it alone on stdout; a
                                 partner key founds a new partner, its id on stderr

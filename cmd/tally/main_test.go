@@ -160,6 +160,47 @@ func TestMigrateVersion(t *testing.T) {
 	}
 }
 
+// After a migration that failed halfway was put right by hand, migrate
+// force marks the schema clean at the version given, running nothing; a
+// version that is not one is refused.
+func TestMigrateForce(t *testing.T) {
+	url := testdb.New(t)
+	vars := map[string]string{"DATABASE_URL": url}
+	ctx := context.Background()
+	latest, _ := migrations.Latest()
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := pool.Exec(ctx, `UPDATE schema_migrations SET version = $1, dirty = true`, latest); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := run(ctx, []string{"migrate", "up"}, getenv(vars), nil, io.Discard, io.Discard); err == nil {
+		t.Fatal("migrate up on a dirty schema succeeded")
+	}
+	target := fmt.Sprint(latest - 1)
+	if err := run(ctx, []string{"migrate", "force", target}, getenv(vars), nil, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("version: %d dirty: false\n", latest-1); out.String() != want {
+		t.Errorf("migrate force %s = %q, want %q", target, out.String(), want)
+	}
+	var version int
+	var dirty bool
+	if err := pool.QueryRow(ctx, `SELECT version, dirty FROM schema_migrations`).Scan(&version, &dirty); err != nil ||
+		version != int(latest-1) || dirty {
+		t.Errorf("schema_migrations = %d, dirty %v, %v; want %d, clean", version, dirty, err, latest-1)
+	}
+	for _, bad := range [][]string{{"migrate", "force"}, {"migrate", "force", "0"}, {"migrate", "force", "x"},
+		{"migrate", "force", fmt.Sprint(latest + 1)}, {"migrate", "up", "1"}} {
+		if err := run(ctx, bad, getenv(vars), nil, io.Discard, io.Discard); err == nil {
+			t.Errorf("tally %s succeeded, want an error", strings.Join(bad, " "))
+		}
+	}
+}
+
 // TestExpireCommands: tally expire refuses an --as-of past now plus the
 // clock skew, previews with --dry-run (writing nothing), runs under a run
 // id, and `expire undo` puts the points back once.
