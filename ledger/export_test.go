@@ -22,4 +22,5 @@ const (
 	QStatementPage     = qStatementPage
 	QHotStatementPage  = qHotStatementPage
 	QHotStatementAbove = qHotStatementAbove
+	QCursorPosting     = qCursorPosting
 )

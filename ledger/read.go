@@ -182,14 +182,17 @@ func (l *Ledger) statement(ctx context.Context, code string, before int64, limit
 }
 
 // qStatementPage is a page of the statement of an account that may not go
-// negative: its postings below the cursor $2, newest first. The cursor is
+// negative: its postings below the cursor $2, newest first. Each of them
+// records the balance it left, as only such an account's postings do
+// (the check balance_after_where_kept): the predicate of the index that
+// holds them, postings_account_id_nonnegative. The cursor is
 // a plain bound (the first page's is the largest id), so that a generic
 // plan starts the index scan at the cursor instead of testing each posting
 // above it ("$2 = 0 OR p.id < $2" is a filter in a generic plan: a page
 // deep in the statement read every posting before it).
 const qStatementPage = `SELECT p.id, p.entry_id, e.kind, e.effective_at, e.recorded_at, p.amount, p.balance_after
 FROM postings p JOIN entries e ON e.id = p.entry_id
-WHERE p.account_id = $1 AND p.id < $2
+WHERE p.account_id = $1 AND p.id < $2 AND p.balance_after IS NOT NULL
 ORDER BY p.id DESC LIMIT $3`
 
 // qHotStatementPage and qHotStatementAbove are a hot account's page below
@@ -206,6 +209,11 @@ ORDER BY p.xid DESC, p.entry_id DESC LIMIT $4`
 	qHotStatementAbove = `SELECT coalesce(sum(p.amount), 0) FROM postings p
 WHERE p.account_id = $1 AND (p.xid, p.entry_id) >= ($2::xid8, $3::bigint)`
 )
+
+// qCursorPosting is the posting $2, a hot account's statement cursor:
+// found by its id alone, through postings_id_brin (a platform posting is in
+// no B-tree by its id), then told to be the account's by the caller.
+const qCursorPosting = `SELECT xid, entry_id, account_id FROM postings WHERE id = $2 OFFSET 0`
 
 func scanStatementLine(row pgx.CollectableRow) (StatementLine, error) {
 	var s StatementLine
@@ -284,9 +292,8 @@ func hotStatement(ctx context.Context, tx pgx.Tx, account int64, balance decimal
 	// The horizon, and the cursor posting's (xid, entry).
 	var horizon, xid uint64 // xid8 values
 	var entry *int64
-	if err := tx.QueryRow(ctx, `SELECT `+qHorizon+`, `+qHorizonUnsure+`,
-       coalesce((SELECT xid FROM postings WHERE id = $2 AND account_id = $1), '0'),
-       (SELECT entry_id FROM postings WHERE id = $2 AND account_id = $1)`, account, before).Scan(&horizon, &unsure, &xid, &entry); err != nil {
+	if err := tx.QueryRow(ctx, `SELECT `+qHorizon+`, `+qHorizonUnsure+`, coalesce(c.xid, '0'), c.entry_id
+FROM (SELECT NULL) AS one LEFT JOIN (`+qCursorPosting+`) c ON c.account_id = $1`, account, before).Scan(&horizon, &unsure, &xid, &entry); err != nil {
 		return nil, 0, false, err
 	}
 	if unsure && !last {

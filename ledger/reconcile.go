@@ -81,6 +81,9 @@ SELECT 'lot:' || l.id FROM points_lots l
 LEFT JOIN entries e ON e.id = l.entry_id
 LEFT JOIN accounts a ON a.id = l.account_id
 WHERE e.id IS NULL OR a.id IS NULL`},
+	{"balance_after_where_kept", "a posting records the balance it left exactly when its account may not go negative: the statement of such an account reads its postings by that",
+		`SELECT 'posting:' || p.id FROM postings p JOIN accounts a ON a.id = p.account_id
+WHERE (p.balance_after IS NULL) <> a.allow_negative`},
 	{"amounts_respect_scale", "no posting is finer than its asset's scale",
 		`SELECT DISTINCT p.entry_id::text FROM postings p JOIN assets s ON s.code = p.asset
 WHERE p.amount <> round(p.amount, s.scale)`},

@@ -28,11 +28,11 @@ const footprintBatches = 16
 
 // tableFootprint is what one table gained over the footprint's events.
 type tableFootprint struct {
-	table                   string
-	inserted, updated, hot  int64
-	indexEntries            int64
-	heapBytes, indexBytes   int64
-	indexes, partialIndexes int
+	table                                string
+	inserted, updated, hot               int64
+	indexEntries                         int64
+	heapBytes, indexBytes                int64
+	indexes, partialIndexes, brinIndexes int
 }
 
 // footprint is the footprint's measure: its events and what each table
@@ -228,17 +228,22 @@ func footprintPass(ctx context.Context, env *bench) (footprint, error) {
 // predicate it meets, an update that is not HOT every index; a partial
 // index's entries are counted as the rows written between the snapshots
 // that meet its predicate, at most the rows inserted and the updates that
-// are not HOT (a HOT update meets it and enters no index).
+// are not HOT (a HOT update meets it and enters no index). A BRIN index
+// enters none: it summarises ranges of pages.
 func tableFootprints(ctx context.Context, conn *pgx.Conn, before, after statsSnapshot) ([]tableFootprint, error) {
-	type index struct{ table, predicate string }
-	rows, err := conn.Query(ctx, `SELECT t.relname, coalesce(pg_get_expr(i.indpred, i.indrelid), '')
-FROM pg_index i JOIN pg_stat_user_tables t ON t.relid = i.indrelid ORDER BY 1`)
+	type index struct {
+		table, predicate string
+		brin             bool
+	}
+	rows, err := conn.Query(ctx, `SELECT t.relname, coalesce(pg_get_expr(i.indpred, i.indrelid), ''), am.amname = 'brin'
+FROM pg_index i JOIN pg_stat_user_tables t ON t.relid = i.indrelid
+JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am am ON am.oid = c.relam ORDER BY 1`)
 	if err != nil {
 		return nil, err
 	}
 	var indexes []index
 	var ix index
-	if _, err := pgx.ForEachRow(rows, []any{&ix.table, &ix.predicate}, func() error {
+	if _, err := pgx.ForEachRow(rows, []any{&ix.table, &ix.predicate, &ix.brin}, func() error {
 		indexes = append(indexes, ix)
 		return nil
 	}); err != nil {
@@ -257,6 +262,12 @@ FROM pg_index i JOIN pg_stat_user_tables t ON t.relid = i.indrelid ORDER BY 1`)
 				continue
 			}
 			t.indexes++
+			if ix.brin {
+				// A summary of each range of pages, not an entry per row:
+				// what it costs shows in the index bytes.
+				t.brinIndexes++
+				continue
+			}
 			if ix.predicate == "" {
 				t.indexEntries += t.inserted + t.updated - t.hot
 				continue
@@ -298,15 +309,23 @@ func (rep *report) renderFootprint(b *strings.Builder) {
 		"Read between two quiet moments, the server stopped and the chain sealed (the sealer's links are the events' rows too), so that "+
 		"every count is flushed: rows from pg_stat_user_tables (inserted, and updated, of which HOT); index entries as the rows inserted "+
 		"times the indexes whose predicate they meet, plus the updates that are not HOT times the table's indexes (a HOT update enters "+
-		"none; a partial index counts the rows written that meet its predicate, at most the rows that entered an index); heap bytes (TOAST "+
+		"none; a partial index counts the rows written that meet its predicate, at most the rows that entered an index; a BRIN index, "+
+		"which summarises ranges of pages, none); heap bytes (TOAST "+
 		"included) and index bytes from the growth of the relations' sizes, so a page allocated counts whole.\n\n"+
 		"| table | rows | of which updates (HOT) | indexes | index entries | heap bytes | index bytes |\n|---|---|---|---|---|---|---|\n",
 		thousands(fp.events), footprintBatches, batchSize, fp.clients)
 	var rows, entries, heap, index int64
 	for _, t := range fp.tables {
 		ix := fmt.Sprint(t.indexes)
+		var kinds []string
 		if t.partialIndexes > 0 {
-			ix += fmt.Sprintf(" (%d partial)", t.partialIndexes)
+			kinds = append(kinds, fmt.Sprintf("%d partial", t.partialIndexes))
+		}
+		if t.brinIndexes > 0 {
+			kinds = append(kinds, fmt.Sprintf("%d BRIN", t.brinIndexes))
+		}
+		if len(kinds) > 0 {
+			ix += " (" + strings.Join(kinds, ", ") + ")"
 		}
 		fmt.Fprintf(b, "| %s | %.3f | %.3f (%.3f) | %s | %.3f | %.0f | %.0f |\n", t.table, per(t.inserted+t.updated), per(t.updated), per(t.hot),
 			ix, per(t.indexEntries), per(t.heapBytes), per(t.indexBytes))

@@ -38,7 +38,8 @@ VALUES ('https://example.com/hook', '{points.earned}', 'whsec_test', now(), now(
 	// partial index's predicate, and enter no index.
 	exec(`CREATE TABLE hot_rows (id int PRIMARY KEY, n int NOT NULL, open boolean NOT NULL) WITH (fillfactor = 50);
 CREATE INDEX hot_rows_open ON hot_rows (id) WHERE open;
-INSERT INTO hot_rows VALUES (1, 0, true), (2, 0, true), (3, 0, false)`)
+INSERT INTO hot_rows VALUES (1, 0, true), (2, 0, true), (3, 0, false);
+CREATE INDEX webhook_deliveries_brin ON webhook_deliveries USING brin (id)`)
 	before, err := env.snapshot(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -72,9 +73,9 @@ UPDATE hot_rows SET n = n + 1`)
 	if hot.table != "hot_rows" || hot.inserted != 0 || hot.updated != 3 || hot.hot != 3 || hot.indexes != 2 || hot.indexEntries != 0 {
 		t.Errorf("footprint %+v; want hot_rows: 3 rows updated, all HOT, 2 indexes, no index entry", hot)
 	}
-	if got.table != "webhook_deliveries" || got.inserted != 3 || got.updated != 0 || got.indexes != 6 || got.partialIndexes != 4 ||
-		got.indexEntries != 3+3+2+2+2+0 || got.heapBytes <= 0 {
-		t.Errorf("footprint %+v; want webhook_deliveries: 3 rows inserted, 6 indexes (4 partial), 12 index entries, heap grown", got)
+	if got.table != "webhook_deliveries" || got.inserted != 3 || got.updated != 0 || got.indexes != 7 || got.partialIndexes != 4 ||
+		got.brinIndexes != 1 || got.indexEntries != 3+3+2+2+2+0 || got.heapBytes <= 0 {
+		t.Errorf("footprint %+v; want webhook_deliveries: 3 rows inserted, 7 indexes (4 partial, 1 BRIN), 12 index entries, heap grown", got)
 	}
 }
 
@@ -82,13 +83,13 @@ UPDATE hot_rows SET n = n + 1`)
 // by the events, and its total sums the tables.
 func TestFootprintTableIsPerEvent(t *testing.T) {
 	rep := &report{footprint: &footprint{events: 1000, clients: 4, walBytes: 4_900_000, tables: []tableFootprint{
-		{table: "postings", inserted: 2000, indexEntries: 12000, heapBytes: 170_000, indexBytes: 500_000, indexes: 6},
+		{table: "postings", inserted: 2000, indexEntries: 12000, heapBytes: 170_000, indexBytes: 500_000, indexes: 7, partialIndexes: 1, brinIndexes: 1},
 		{table: "balance_buckets", updated: 600, hot: 400, indexEntries: 200, indexBytes: 3000, indexes: 1},
 	}}}
 	var b strings.Builder
 	rep.renderFootprint(&b)
 	for _, want := range []string{
-		"| postings | 2.000 | 0.000 (0.000) | 6 | 12.000 | 170 | 500 |",
+		"| postings | 2.000 | 0.000 (0.000) | 7 (1 partial, 1 BRIN) | 12.000 | 170 | 500 |",
 		"| balance_buckets | 0.600 | 0.600 (0.400) | 1 | 0.200 | 0 | 3 |",
 		"| **total** | **2.600** | | | **12.200** | **170** | **503** |",
 		"WAL per event: **4900 bytes** over these events",

@@ -1,0 +1,1 @@
+DROP INDEX CONCURRENTLY IF EXISTS postings_id_brin;
