@@ -122,7 +122,13 @@ func (s *Server) listPostings(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	cursor, limit, err := pageParams(c)
+	// A statement's cursor may be negative (a platform account's names an
+	// entry): ledger.Statement tells its own from another.
+	cursor, err := signedCursorParam(c)
+	if err != nil {
+		return err
+	}
+	limit, err := limitParam(c, 50, 500)
 	if err != nil {
 		return err
 	}
@@ -144,7 +150,7 @@ func (s *Server) listPostings(c echo.Context) error {
 	}
 	if n := fitPage(out.Postings); n < len(out.Postings) {
 		out.Postings = out.Postings[:n]
-		next = out.Postings[n-1].PostingID
+		next = lines[n-1].Cursor
 	}
 	if next != 0 {
 		n := itoa(next)

@@ -310,7 +310,7 @@ func TestBadInputIsRefusedAndWritesNothing(t *testing.T) {
 	}
 	t.Run("BadQueries", func(t *testing.T) {
 		for _, path := range []string{
-			"/v1/accounts?limit=0", "/v1/accounts?limit=abc", "/v1/accounts/customer:C1:points/postings?cursor=-3",
+			"/v1/accounts?limit=0", "/v1/accounts?limit=abc", "/v1/accounts/customer:C1:points/postings?cursor=0", "/v1/accounts/customer:C1:points/postings?cursor=1.5",
 			"/v1/accounts/customer:C1:points/balance?as_of=tomorrow",
 			"/v1/accounts/customer%25ZZ", // the code, once the path is decoded, is not properly escaped
 		} {

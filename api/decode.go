@@ -268,19 +268,31 @@ func nullIfEmpty(cursor string) *string {
 	return &cursor
 }
 
-// cursorParam parses an opaque numeric ?cursor=.
+// cursorParam parses an opaque numeric ?cursor=, a positive whole number.
 func cursorParam(c echo.Context) (int64, error) {
+	n, err := signedCursorParam(c)
+	if n < 0 {
+		return 0, badCursorParam
+	}
+	return n, err
+}
+
+// signedCursorParam parses an opaque numeric ?cursor= that may be negative
+// (an account statement's: a platform account's names an entry, negated).
+func signedCursorParam(c echo.Context) (int64, error) {
 	v := c.QueryParam("cursor")
 	if v == "" {
 		return 0, nil
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n <= 0 {
-		return 0, &fault.Error{Code: fault.Invalid, Message: "cursor must be a next_cursor from an earlier page",
-			Fields: map[string]string{"cursor": "not a cursor"}}
+	if err != nil || n == 0 {
+		return 0, badCursorParam
 	}
 	return n, nil
 }
+
+var badCursorParam = &fault.Error{Code: fault.Invalid, Message: "cursor must be a next_cursor from an earlier page",
+	Fields: map[string]string{"cursor": "not a cursor"}}
 
 func encodeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)

@@ -432,7 +432,7 @@ func (l *Ledger) Verify(ctx context.Context, expect *Expect, progress func(done,
 		var last int64             // the last link's seq
 		var prevXid, prevID uint64 // the last link's entry: its transaction and id
 		for v.Broken == nil {
-			rows, err := tx.Query(ctx, `SELECT c.seq, c.entry_id, c.link, e.id IS NOT NULL, `+
+			rows, err := tx.Query(ctx, `SELECT c.seq, c.entry_id, c.link, c.xid::text, e.id IS NOT NULL, `+
 				chainColumns+`
 FROM chain_links c LEFT JOIN entries e ON e.id = c.entry_id
 WHERE c.seq > $1 ORDER BY c.seq LIMIT $2`, last, chainPage)
@@ -444,10 +444,11 @@ WHERE c.seq > $1 ORDER BY c.seq LIMIT $2`, last, chainPage)
 				n++
 				var c chainEntry
 				var xid *string
+				var linkXid string
 				var id *uint64
 				var kind, actor, reason, metadata *string
 				var eff, rec *time.Time
-				if err := rows.Scan(&c.linkSeq, &c.linkEntry, &c.storedLink, &c.present,
+				if err := rows.Scan(&c.linkSeq, &c.linkEntry, &c.storedLink, &linkXid, &c.present,
 					&id, &xid, &kind, &eff, &rec, &actor, &reason, &c.reversalOf, &c.ruleVersion, &c.idempotencyKey,
 					&metadata, &c.postings); err != nil {
 					rows.Close()
@@ -469,6 +470,16 @@ WHERE c.seq > $1 ORDER BY c.seq LIMIT $2`, last, chainPage)
 				if !bytes.Equal(link, c.storedLink) {
 					v.Broken = &BrokenLink{Seq: c.linkSeq, EntryID: c.linkEntry, Problem: "altered",
 						Detail: "entry " + strconv.FormatInt(c.linkEntry, 10) + " (or the chain before it) differs from when it was sealed"}
+					break
+				}
+				// The link's own record of its entry's transaction is where
+				// the sealer goes on from, and what the search for an entry
+				// inserted inside the chain starts below: no digest covers
+				// it, so it must be the entry's.
+				if linkXid != *xid {
+					v.Broken = &BrokenLink{Seq: c.linkSeq, EntryID: c.linkEntry, Problem: "altered",
+						Detail: "link " + strconv.FormatInt(c.linkSeq, 10) + " records transaction " + linkXid + ", its entry " +
+							strconv.FormatInt(c.linkEntry, 10) + " was written by " + *xid}
 					break
 				}
 				// The sealer links entries in (transaction, id) order, each
@@ -507,10 +518,19 @@ WHERE c.seq > $1 ORDER BY c.seq LIMIT $2`, last, chainPage)
 		// was inserted there; the first one is the break if it comes
 		// before the one found.
 		if v.Head != nil {
+			// Below the head entry's own transaction (the link's record of
+			// it may have been changed). A hash anti-join: with no index on
+			// the linked entry, a nested loop (chosen when most entries
+			// share the head's transaction, whose rows a row comparison's
+			// estimate misses) would read the links once per entry.
+			if _, err := tx.Exec(ctx, `SET LOCAL enable_nestloop = off`); err != nil {
+				return err
+			}
 			var id int64
 			var xid string
 			err := tx.QueryRow(ctx, `SELECT e.id, e.xid::text FROM entries e
-WHERE (e.xid, e.id) < ($1::text::xid8, $2) AND NOT EXISTS (SELECT 1 FROM chain_links c WHERE c.entry_id = e.id)
+WHERE (e.xid, e.id) < (coalesce((SELECT h.xid FROM entries h WHERE h.id = $2), $1::text::xid8), $2)
+  AND NOT EXISTS (SELECT 1 FROM chain_links c WHERE c.entry_id = e.id)
 ORDER BY e.xid, e.id LIMIT 1`, v.Head.xid, v.Head.EntryID).Scan(&id, &xid)
 			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 				return err

@@ -22,5 +22,5 @@ const (
 	QStatementPage     = qStatementPage
 	QHotStatementPage  = qHotStatementPage
 	QHotStatementAbove = qHotStatementAbove
-	QCursorPosting     = qCursorPosting
+	QHotCursor         = qHotCursor
 )

@@ -97,6 +97,7 @@ func TestAnAccountsStatementPageStartsAtItsCursorOnItsGenericPlans(t *testing.T)
 			[]any{int64(1), uint64(5), int64(9), 51}},
 		{"the sum above a hot account's page", ledger.QHotStatementAbove, "postings_account_xid", "(ROW(xid, entry_id) >= ROW($2, $3))",
 			[]any{int64(1), uint64(5), int64(9)}},
+		{"a hot account's cursor posting", ledger.QHotCursor, "postings_pkey", "(entry_id = $2)", []any{int64(1), int64(9)}},
 	} {
 		plan := testdb.GenericPlanWith(t, pool, []string{"enable_seqscan = off", "enable_bitmapscan = off"}, c.query, c.args...)
 		cond := regexp.MustCompile(`(?m)^.*Index (Only )?Scan (Backward )?using ` + c.index + ` on postings.*\n\s*Index Cond: (.*)$`).FindStringSubmatch(plan)
@@ -106,15 +107,5 @@ func TestAnAccountsStatementPageStartsAtItsCursorOnItsGenericPlans(t *testing.T)
 		if strings.Contains(plan, "Filter:") {
 			t.Errorf("%s: the generic plan filters postings one by one:\n%s", c.name, plan)
 		}
-	}
-}
-
-// A hot account's cursor posting is found by its id through the postings'
-// BRIN index: a platform posting is in no B-tree by its id.
-func TestAHotStatementsCursorIsFoundThroughTheBRINIndex(t *testing.T) {
-	pool := testdb.Pool(t)
-	plan := testdb.GenericPlanWith(t, pool, []string{"enable_seqscan = off"}, `SELECT * FROM (`+ledger.QCursorPosting+`) c WHERE c.account_id = $1`, int64(1), int64(9))
-	if !regexp.MustCompile(`Bitmap Index Scan on postings_id_brin\b.*\n\s*Index Cond: \(id = \$2\)`).MatchString(plan) {
-		t.Errorf("the cursor posting is not looked up through postings_id_brin:\n%s", plan)
 	}
 }

@@ -95,13 +95,19 @@ type StatementLine struct {
 	RecordedAt   time.Time       `json:"recorded_at"`
 	Amount       decimal.Decimal `json:"amount"`
 	BalanceAfter decimal.Decimal `json:"balance_after"`
+	// Cursor is the cursor of the page that goes on after this line
+	// (Statement's before).
+	Cursor int64 `json:"-"`
 }
 
 // Statement lists an account's postings newest first, each with the
 // balance after it, limit at a time. before is the keyset cursor (0 for the
-// first page; then the previous page's next cursor, the id of the last
-// posting it showed): pages never shift or repeat when entries are posted
-// meanwhile. next is 0 on the last page.
+// first page; then the previous page's next cursor, or a line's Cursor):
+// pages never shift or repeat when entries are posted meanwhile. next is 0
+// on the last page. A cursor is the id of the last posting shown, for an
+// account that may not go negative; for a hot one, its entry's id,
+// negated (so that a posting id, a cursor given before 0040, is refused
+// rather than read as an entry).
 //
 // An account that may not go negative has its balance row locked by every
 // entry, so its postings' ids follow commit order and are the page order.
@@ -114,8 +120,8 @@ type StatementLine struct {
 // where it started before, sees each posting exactly once. A posting shows
 // once every transaction that began writing before it has ended.
 //
-// Errors: fault.NotFound; fault.Invalid (before is not a posting of the
-// account).
+// Errors: fault.NotFound; fault.Invalid (before is not a cursor of the
+// account's statement).
 func (l *Ledger) Statement(ctx context.Context, code string, before int64, limit int) (lines []StatementLine, next int64, err error) {
 	// A hot account's page is read again, in a new transaction (a new
 	// snapshot), while its horizon counts a transaction pg_stat_activity
@@ -161,8 +167,11 @@ func (l *Ledger) statement(ctx context.Context, code string, before int64, limit
 			return err
 		}
 		below := before
-		if below == 0 {
+		switch {
+		case below == 0:
 			below = math.MaxInt64 // the first page: every posting is below it
+		case below < 0:
+			return badCursor // a hot account's
 		}
 		rows, err := tx.Query(ctx, qStatementPage, id, below, limit+1)
 		if err != nil {
@@ -172,9 +181,12 @@ func (l *Ledger) statement(ctx context.Context, code string, before int64, limit
 		if err != nil {
 			return err
 		}
+		for i := range lines {
+			lines[i].Cursor = lines[i].PostingID
+		}
 		if len(lines) > limit {
 			lines = lines[:limit]
-			next = lines[limit-1].PostingID
+			next = lines[limit-1].Cursor
 		}
 		return nil
 	})
@@ -210,10 +222,9 @@ ORDER BY p.xid DESC, p.entry_id DESC LIMIT $4`
 WHERE p.account_id = $1 AND (p.xid, p.entry_id) >= ($2::xid8, $3::bigint)`
 )
 
-// qCursorPosting is the posting $2, a hot account's statement cursor:
-// found by its id alone, through postings_id_brin (a platform posting is in
-// no B-tree by its id), then told to be the account's by the caller.
-const qCursorPosting = `SELECT xid, entry_id, account_id FROM postings WHERE id = $2 OFFSET 0`
+// qHotCursor is a hot account's cursor posting: the account's ($1)
+// posting in the entry $2, by the primary key.
+const qHotCursor = `SELECT xid, entry_id FROM postings WHERE entry_id = $2 AND account_id = $1`
 
 func scanStatementLine(row pgx.CollectableRow) (StatementLine, error) {
 	var s StatementLine
@@ -289,11 +300,15 @@ var badCursor = &fault.Error{Code: fault.Invalid, Message: "cursor must be a nex
 // attempt (the caller reads again in a new snapshot).
 func hotStatement(ctx context.Context, tx pgx.Tx, account int64, balance decimal.Decimal, before int64, limit int,
 	last bool) (_ []StatementLine, _ int64, unsure bool, _ error) {
-	// The horizon, and the cursor posting's (xid, entry).
+	// The horizon, and the cursor posting's (xid, entry): the account's
+	// posting in the entry the cursor names (negated), by the primary key.
+	if before > 0 {
+		return nil, 0, false, badCursor // a posting id: a cursor of an account that may not go negative, or from before 0040
+	}
 	var horizon, xid uint64 // xid8 values
 	var entry *int64
 	if err := tx.QueryRow(ctx, `SELECT `+qHorizon+`, `+qHorizonUnsure+`, coalesce(c.xid, '0'), c.entry_id
-FROM (SELECT NULL) AS one LEFT JOIN (`+qCursorPosting+`) c ON c.account_id = $1`, account, before).Scan(&horizon, &unsure, &xid, &entry); err != nil {
+FROM (SELECT NULL) AS one LEFT JOIN (`+qHotCursor+`) c ON true`, account, -before).Scan(&horizon, &unsure, &xid, &entry); err != nil {
 		return nil, 0, false, err
 	}
 	if unsure && !last {
@@ -326,10 +341,13 @@ FROM (SELECT NULL) AS one LEFT JOIN (`+qCursorPosting+`) c ON c.account_id = $1`
 	if err != nil {
 		return nil, 0, false, err
 	}
+	for i := range lines {
+		lines[i].Cursor = -lines[i].EntryID
+	}
 	var next int64
 	if len(lines) > limit {
 		lines = lines[:limit]
-		next = lines[limit-1].PostingID
+		next = lines[limit-1].Cursor
 	}
 	if len(lines) == 0 {
 		return lines, 0, false, nil

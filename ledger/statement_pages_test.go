@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"testing"
+
+	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/ledger"
 )
 
 // The page that holds the last postings says so (next 0), also when it is
@@ -27,8 +30,8 @@ func TestStatementLastPageExactlyFull(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(first) != 2 || next != first[1].PostingID {
-				t.Fatalf("first page of 2: %d lines, next %d; want 2, next %d", len(first), next, first[len(first)-1].PostingID)
+			if len(first) != 2 || next != first[1].Cursor {
+				t.Fatalf("first page of 2: %d lines, next %d; want 2, next %d (its last line's cursor)", len(first), next, first[len(first)-1].Cursor)
 			}
 			second, next, err := l.Statement(ctx, code, next, 2)
 			if err != nil {
@@ -38,5 +41,43 @@ func TestStatementLastPageExactlyFull(t *testing.T) {
 				t.Errorf("second page of 2: %+v, next %d; want the two older postings and next 0", second, next)
 			}
 		})
+	}
+}
+
+// A platform statement's cursor names an entry, negated; an account that
+// may not go negative has a posting id. Each statement refuses the other's
+// cursor, and a platform statement refuses a posting id, a cursor given
+// before 0040, rather than read it as an entry.
+func TestStatementCursorsAreTheirAccountsOwn(t *testing.T) {
+	l, _ := newLedger(t)
+	ctx := context.Background()
+	var entries []*ledger.Entry
+	for i := 1; i <= 3; i++ {
+		entries = append(entries, mustPost(t, l, earn("C1", fmt.Sprint(i))))
+	}
+	hot, hotNext, err := l.Statement(ctx, "platform:points:earned:volume", 0, 1)
+	if err != nil || len(hot) != 1 || hotNext != -entries[2].ID {
+		t.Fatalf("platform's first page: %+v, next %d, %v; want the newest entry's, next %d", hot, hotNext, err, -entries[2].ID)
+	}
+	cold, coldNext, err := l.Statement(ctx, "customer:C1:points", 0, 1)
+	if err != nil || len(cold) != 1 || coldNext != cold[0].PostingID || coldNext <= 0 {
+		t.Fatalf("customer's first page: %+v, next %d, %v; want next its posting id", cold, coldNext, err)
+	}
+	for _, c := range []struct {
+		code   string
+		cursor int64
+	}{
+		{"platform:points:earned:volume", hot[0].PostingID}, // a posting id, as before 0040
+		{"platform:points:earned:volume", coldNext},
+		{"platform:points:earned:volume", -999999}, // no such entry
+		{"customer:C1:points", hotNext},
+	} {
+		if _, _, err := l.Statement(ctx, c.code, c.cursor, 1); fault.CodeOf(err) != fault.Invalid {
+			t.Errorf("%s from cursor %d: %v, want %s", c.code, c.cursor, err, fault.Invalid)
+		}
+	}
+	second, _, err := l.Statement(ctx, "platform:points:earned:volume", hotNext, 1)
+	if err != nil || len(second) != 1 || second[0].EntryID != entries[1].ID {
+		t.Errorf("platform's second page: %+v, %v; want entry %d's posting", second, err, entries[1].ID)
 	}
 }

@@ -4,8 +4,8 @@
 -- posting, records the balance it left (balance_after): a platform
 -- account's, or a customer's points owed, none. So the index keeps those
 -- postings alone, and a shipment event's platform posting, half of every
--- event's postings, enters it no more. 0040 drops the index of every
--- posting, postings_account_id, once this one and 0039's are built.
+-- event's postings, enters it no more. 0039 checks that it was built,
+-- and 0040 drops the index of every posting, postings_account_id.
 --
 -- Built CONCURRENTLY (the statement alone in its file runs outside a
 -- transaction): writers of postings are not held back while it builds.

@@ -54,20 +54,31 @@ func Up(databaseURL string) error {
 
 // Latest is the version of the newest embedded migration.
 func Latest() (uint, error) {
-	src, err := iofs.New(files, ".")
+	vs, err := Versions()
 	if err != nil {
 		return 0, err
+	}
+	return vs[len(vs)-1], nil
+}
+
+// Versions are the versions of the embedded migrations, oldest first.
+func Versions() ([]uint, error) {
+	src, err := iofs.New(files, ".")
+	if err != nil {
+		return nil, err
 	}
 	defer src.Close()
 	v, err := src.First()
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
+	vs := []uint{v}
 	for {
 		next, err := src.Next(v)
 		if err != nil {
-			return v, nil
+			return vs, nil
 		}
+		vs = append(vs, next)
 		v = next
 	}
 }

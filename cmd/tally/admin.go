@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -24,11 +25,12 @@ func migrateCmd(ctx context.Context, env environment, args []string) error {
 	switch {
 	case len(args) == 2 && args[0] == "force":
 		n, err := strconv.Atoi(args[1])
-		if err != nil || n < 1 {
-			return usageError{"migrate force takes a version, a whole number from 1"}
+		vs, verr := migrations.Versions()
+		if verr != nil {
+			return verr
 		}
-		if latest, err := migrations.Latest(); err == nil && uint(n) > latest {
-			return usageError{fmt.Sprintf("migrate force %d: the latest version is %d", n, latest)}
+		if err != nil || n < 1 || !slices.Contains(vs, uint(n)) {
+			return usageError{fmt.Sprintf("migrate force takes the version of a migration, from %d to %d", vs[0], vs[len(vs)-1])}
 		}
 		force = n
 	case len(args) != 1 || args[0] == "force":
@@ -52,7 +54,12 @@ func migrateCmd(ctx context.Context, env environment, args []string) error {
 	case "version":
 	case "force":
 		// What a failed migration left half done was put right by hand:
-		// the schema is at version force, clean, and nothing runs.
+		// the schema is at version force, clean, and nothing runs. Only a
+		// schema left dirty: forcing a clean one would make up run
+		// migrations again over what they did.
+		if _, dirty, verr := m.Version(); verr != nil || !dirty {
+			return usageError{"migrate force is for a schema a failed migration left dirty; this one is not"}
+		}
 		err = m.Force(force)
 	default:
 		return usageError{fmt.Sprintf("unknown migrate command %q", args[0])}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -180,6 +181,16 @@ func TestMigrateForce(t *testing.T) {
 	if err := run(ctx, []string{"migrate", "up"}, getenv(vars), nil, io.Discard, io.Discard); err == nil {
 		t.Fatal("migrate up on a dirty schema succeeded")
 	}
+	// Versions 19 and 20 have no migration (they were never numbered).
+	vs, _ := migrations.Versions()
+	for _, missing := range []uint{19, 20} {
+		if slices.Contains(vs, missing) {
+			t.Fatalf("migration %d exists: pick another missing version for this test", missing)
+		}
+		if err := run(ctx, []string{"migrate", "force", fmt.Sprint(missing)}, getenv(vars), nil, io.Discard, io.Discard); err == nil {
+			t.Errorf("migrate force %d (no such migration) succeeded", missing)
+		}
+	}
 	target := fmt.Sprint(latest - 1)
 	if err := run(ctx, []string{"migrate", "force", target}, getenv(vars), nil, &out, io.Discard); err != nil {
 		t.Fatal(err)
@@ -193,8 +204,10 @@ func TestMigrateForce(t *testing.T) {
 		version != int(latest-1) || dirty {
 		t.Errorf("schema_migrations = %d, dirty %v, %v; want %d, clean", version, dirty, err, latest-1)
 	}
+	// The schema is clean now: forcing it again is refused, as are
+	// versions no migration has.
 	for _, bad := range [][]string{{"migrate", "force"}, {"migrate", "force", "0"}, {"migrate", "force", "x"},
-		{"migrate", "force", fmt.Sprint(latest + 1)}, {"migrate", "up", "1"}} {
+		{"migrate", "force", fmt.Sprint(latest + 1)}, {"migrate", "up", "1"}, {"migrate", "force", target}} {
 		if err := run(ctx, bad, getenv(vars), nil, io.Discard, io.Discard); err == nil {
 			t.Errorf("tally %s succeeded, want an error", strings.Join(bad, " "))
 		}

@@ -1,1 +1,0 @@
-DROP INDEX CONCURRENTLY IF EXISTS postings_id_brin;
