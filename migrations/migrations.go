@@ -4,16 +4,19 @@
 package migrations
 
 import (
+	"context"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/golang-migrate/migrate/v4"
 	_ "github.com/golang-migrate/migrate/v4/database/pgx/v5" // the pgx5:// driver
 	"github.com/golang-migrate/migrate/v4/source/iofs"
+	"github.com/jackc/pgx/v5"
 )
 
 //go:embed *.sql
@@ -39,17 +42,58 @@ func New(databaseURL string) (*migrate.Migrate, error) {
 	return m, nil
 }
 
-// Up applies every pending migration.
-func Up(databaseURL string) error {
-	m, err := New(databaseURL)
+// Up applies every pending migration, once this process holds the
+// migrators' turn (see Exclusive).
+func Up(ctx context.Context, databaseURL string) error {
+	return Exclusive(ctx, databaseURL, func() error {
+		m, err := New(databaseURL)
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
+			return fmt.Errorf("migrations: %w", err)
+		}
+		return nil
+	})
+}
+
+// turnKey names the advisory lock that gives migrators their turn, one at a
+// time, in a database (advisory locks are the database's own). It is not
+// golang-migrate's lock, which New already waits for.
+const turnKey int64 = 0x74616c6c795f6d67 // "tally_mg"
+
+// Exclusive runs fn, which migrates the database at databaseURL, while no
+// other migrator that asks for its turn here does. It waits for its turn
+// without holding a statement open: it asks with pg_try_advisory_lock and
+// sleeps between asks, its session idle. golang-migrate's own lock waits
+// inside a statement, pg_advisory_lock, and a migration that builds or
+// drops an index CONCURRENTLY (0033, 0038, 0040) waits for every
+// statement in flight, that one among them, while it holds the lock that
+// statement waits for: PostgreSQL ended the cycle as a deadlock, failing a
+// server that started beside another. The turn ends with fn, or with the
+// session if the process dies. Waiting ends with ctx.
+func Exclusive(ctx context.Context, databaseURL string, fn func() error) error {
+	conn, err := pgx.Connect(ctx, databaseURL)
 	if err != nil {
-		return err
-	}
-	defer m.Close()
-	if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
 		return fmt.Errorf("migrations: %w", err)
 	}
-	return nil
+	// Closing the session ends its turn, whatever fn did.
+	defer conn.Close(context.Background())
+	for wait := 20 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		var mine bool
+		if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", turnKey).Scan(&mine); err != nil {
+			return fmt.Errorf("migrations: waiting for another migrator: %w", err)
+		}
+		if mine {
+			return fn()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("migrations: waiting for another migrator: %w", ctx.Err())
+		case <-time.After(wait):
+		}
+	}
 }
 
 // Latest is the version of the newest embedded migration.

@@ -56,7 +56,7 @@ func linguisticPool(t *testing.T) *pgxpool.Pool {
 		t.Fatal(err)
 	}
 	u.Path = "/" + name
-	if err := migrations.Up(u.String()); err != nil {
+	if err := migrations.Up(ctx, u.String()); err != nil {
 		t.Fatal(err)
 	}
 	pool, err := pgxpool.New(ctx, u.String())

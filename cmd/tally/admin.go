@@ -41,12 +41,23 @@ func migrateCmd(ctx context.Context, env environment, args []string) error {
 		return err
 	}
 	defer stopDB()
+	// In its turn, as a server's migrations are: a migrator waiting for
+	// golang-migrate's lock would deadlock with a migration that builds an
+	// index CONCURRENTLY.
+	return migrations.Exclusive(ctx, url, func() error {
+		return migrateInTurn(env, url, args[0], force)
+	})
+}
+
+// migrateInTurn runs the migrate command cmd on the database at url and
+// prints the version it leaves.
+func migrateInTurn(env environment, url, cmd string, force int) error {
 	m, err := migrations.New(url)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	switch args[0] {
+	switch cmd {
 	case "up":
 		err = m.Up()
 	case "down":
@@ -62,7 +73,7 @@ func migrateCmd(ctx context.Context, env environment, args []string) error {
 		}
 		err = m.Force(force)
 	default:
-		return usageError{fmt.Sprintf("unknown migrate command %q", args[0])}
+		return usageError{fmt.Sprintf("unknown migrate command %q", cmd)}
 	}
 	if err != nil && !errors.Is(err, migrate.ErrNoChange) {
 		return err

@@ -73,7 +73,7 @@ func (e environment) open(ctx context.Context) (pool *pgxpool.Pool, url string, 
 	if err != nil {
 		return nil, "", nil, err
 	}
-	if err := migrations.Up(url); err != nil {
+	if err := migrations.Up(ctx, url); err != nil {
 		stopDB()
 		return nil, "", nil, err
 	}

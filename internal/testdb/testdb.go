@@ -189,7 +189,7 @@ func ensureTemplate(ctx context.Context, conn *pgx.Conn, server, name string) er
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+building); err != nil {
 		return err
 	}
-	if err := migrations.Up(withDatabase(server, building)); err != nil {
+	if err := migrations.Up(ctx, withDatabase(server, building)); err != nil {
 		return err
 	}
 	_, err := conn.Exec(ctx, "ALTER DATABASE "+building+" RENAME TO "+name)
