@@ -2,15 +2,11 @@ package prepaid_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"net/url"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tally-ledger/tally/internal/fault"
@@ -27,39 +23,11 @@ import (
 func linguisticPool(t *testing.T) *pgxpool.Pool {
 	t.Helper()
 	ctx := context.Background()
-	server := testdb.ServerURL(t)
-	conn, err := pgx.Connect(ctx, server)
-	if err != nil {
+	target := testdb.Empty(t, "TEMPLATE template0 ENCODING 'UTF8' LOCALE 'C' LOCALE_PROVIDER icu ICU_LOCALE 'und'")
+	if err := migrations.Up(ctx, target); err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close(ctx)
-	var raw [6]byte
-	rand.Read(raw[:])
-	name := "tally_icu_" + hex.EncodeToString(raw[:])
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name+
-		" TEMPLATE template0 ENCODING 'UTF8' LOCALE 'C' LOCALE_PROVIDER icu ICU_LOCALE 'und'"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, server)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
-			t.Error(err)
-		}
-	})
-	u, err := url.Parse(server)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	if err := migrations.Up(ctx, u.String()); err != nil {
-		t.Fatal(err)
-	}
-	pool, err := pgxpool.New(ctx, u.String())
+	pool, err := pgxpool.New(ctx, target)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -276,3 +276,34 @@ func checkBooks(tb testing.TB, url string) {
 		tb.Errorf("testdb: the test wrote %d entries, but its package sets no books check (testdb.CheckBooks)", entries)
 	}
 }
+
+// Empty creates a database with no schema (CREATE DATABASE with options,
+// which may be empty), dropped when the test ends, and returns its URL.
+func Empty(tb testing.TB, options string) string {
+	tb.Helper()
+	ctx := context.Background()
+	server := ServerURL(tb)
+	conn, err := pgx.Connect(ctx, server)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var raw [6]byte
+	rand.Read(raw[:])
+	name := "tally_empty_" + hex.EncodeToString(raw[:])
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name+" "+options); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		conn, err := pgx.Connect(ctx, server)
+		if err != nil {
+			tb.Error(err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
+			tb.Error(err)
+		}
+	})
+	return withDatabase(server, name)
+}
