@@ -11,6 +11,7 @@ import (
 	"github.com/tally-ledger/tally/finance"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
+	"github.com/tally-ledger/tally/notify/webhook"
 	"github.com/tally-ledger/tally/prepaid"
 )
 
@@ -41,6 +42,60 @@ func noticesCmd(ctx context.Context, env environment, args []string) error {
 	fmt.Fprintf(env.stdout, "notices as of %s: %d points.expiring, %d customer.tier_changed (down), %d referral.bonus_available\n",
 		rep.AsOf.Format(time.RFC3339), rep.PointsExpiring, rep.TierDowngrades, rep.ReferralBonusesAvailable)
 	return nil
+}
+
+// webhooksCmd runs the webhook jobs: `webhooks prune [--keep D]`.
+func webhooksCmd(ctx context.Context, env environment, args []string) error {
+	const use = "webhooks prune [--keep 720h]"
+	if len(args) == 0 || args[0] != "prune" {
+		return usageError{use}
+	}
+	fs := flag.NewFlagSet("webhooks prune", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	keepFlag := fs.String("keep", "", "how long the delivery log is kept (default $TALLY_WEBHOOK_LOG_KEEP, else 720h)")
+	if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 {
+		return usageError{use}
+	}
+	keep, err := env.logKeep(*keepFlag)
+	if err != nil {
+		return err
+	}
+	if keep == 0 {
+		return usageError{"webhooks prune: the log is kept forever (TALLY_WEBHOOK_LOG_KEEP=0): give --keep"}
+	}
+	pool, _, closeDB, err := env.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	hooks, err := webhooksFromEnv(env, ledger.New(pool))
+	if err != nil {
+		return err
+	}
+	p, err := hooks.Prune(ctx, time.Now().Add(-keep))
+	if err != nil {
+		return fmt.Errorf("webhooks prune (what was deleted so far stays deleted; run again to finish): %w", err)
+	}
+	fmt.Fprintf(env.stdout, "webhooks prune: %d attempts and %d settled deliveries from before %s deleted, in %d transactions\n",
+		p.Attempts, p.Deliveries, p.Before.UTC().Format(time.RFC3339), p.Steps)
+	return nil
+}
+
+// logKeep is how long the webhook delivery log is kept: flag when given,
+// else TALLY_WEBHOOK_LOG_KEEP, else webhook.DefaultKeep; 0 is forever.
+func (e environment) logKeep(flag string) (time.Duration, error) {
+	v := flag
+	if v == "" {
+		v = e.get("TALLY_WEBHOOK_LOG_KEEP", webhook.DefaultKeep.String())
+	}
+	if v == "0" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < time.Hour {
+		return 0, usageError{"the webhook log's keep (--keep, TALLY_WEBHOOK_LOG_KEEP) must be a duration of at least 1h such as 720h, or 0 for forever"}
+	}
+	return d, nil
 }
 
 // reconcileCmd runs the reconciliation once, announcing a failure

@@ -17,6 +17,8 @@ import (
 	"github.com/tally-ledger/tally/internal/testdb"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
+	"github.com/tally-ledger/tally/notify"
+	"github.com/tally-ledger/tally/notify/webhook"
 )
 
 // referralDue makes, in the database at url, a referral bonus whose
@@ -138,5 +140,62 @@ func TestServeRunsTheNoticeJobsEveryInterval(t *testing.T) {
 	var u usageError
 	if err := run(context.Background(), []string{"serve"}, getenv(vars), nil, io.Discard, io.Discard); !errors.As(err, &u) {
 		t.Errorf("TALLY_NOTICES_EVERY=often: %v, want a usage error", err)
+	}
+}
+
+// TestWebhooksPruneCommand: `tally webhooks prune --keep 720h` deletes an
+// attempt made 40 days ago and keeps one made an hour ago; a keep under an
+// hour, or no subcommand, is a usage error, as is a bad
+// TALLY_WEBHOOK_LOG_KEEP for serve.
+func TestWebhooksPruneCommand(t *testing.T) {
+	ctx := context.Background()
+	url := testdb.New(t)
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	l := ledger.New(pool)
+	hooks := webhook.New(l, webhook.Config{Hosts: []string{"127.0.0.1"}, AllowLoopback: true})
+	ep, err := hooks.Create(ctx, webhook.Owner{}, webhook.EndpointInput{URL: "http://127.0.0.1:9/hook", Types: []string{notify.PointsEarned}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ntf int64
+	if err := l.InTx(ctx, func(tx *ledger.Tx) error {
+		if _, err := notify.Emit(ctx, tx, notify.Event{Type: notify.PointsEarned, Customer: "C1", Payload: map[string]any{"points": "1"}}); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `SELECT max(id) FROM notifications`).Scan(&ntf)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, ago := range []time.Duration{40 * 24 * time.Hour, time.Hour} {
+		if _, err := pool.Exec(ctx, `INSERT INTO webhook_attempts (notification_id, endpoint_id, attempt, at, status_code, latency_ms)
+VALUES ($1, $2, 1, now() - $3::interval, 200, 1)`, ntf, ep.ID, ago.String()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	vars := getenv(map[string]string{"DATABASE_URL": url})
+	var out bytes.Buffer
+	if err := run(ctx, []string{"webhooks", "prune", "--keep", "720h"}, vars, nil, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	var left time.Time
+	if err := pool.QueryRow(ctx, `SELECT min(at) FROM webhook_attempts`).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out.String(), "webhooks prune: 1 attempts and 0 settled deliveries") || time.Since(left) > 2*time.Hour {
+		t.Errorf("printed %q, oldest attempt left %v; want one attempt deleted, the one an hour old kept", out.String(), left)
+	}
+	var u usageError
+	for _, args := range [][]string{{"webhooks"}, {"webhooks", "prune", "--keep", "5m"}, {"webhooks", "prune", "--keep", "a month"}} {
+		if err := run(ctx, args, vars, nil, io.Discard, io.Discard); !errors.As(err, &u) {
+			t.Errorf("%v: %v, want a usage error", args, err)
+		}
+	}
+	bad := getenv(map[string]string{"DATABASE_URL": url, "TALLY_WEBHOOK_LOG_KEEP": "a month"})
+	if err := run(ctx, []string{"serve"}, bad, nil, io.Discard, io.Discard); !errors.As(err, &u) {
+		t.Errorf("serve with TALLY_WEBHOOK_LOG_KEEP=a month: %v, want a usage error", err)
 	}
 }

@@ -7,6 +7,7 @@
 //	tally expire undo --run ID --reason R undo an expiry run
 //	tally notices [--as-of T]      write the notices due by T (points expiring, ...)
 //	tally reconcile               check every invariant; announce a failure
+//	tally webhooks prune [--keep D]  delete the webhook delivery log older than D
 //	tally verify [--seq N --digest D]  walk the tamper-evident chain
 //	tally devdb start|stop|url    the project-local PostgreSQL cluster (make run/test)
 //	tally devdb ha start|stop|status  the project-local replicated cluster (make ha)
@@ -67,6 +68,10 @@ commands:
                                 referral.bonus_available; each once only, safe to rerun
   reconcile                     check every invariant; a failure is announced
                                 (reconciliation.failed) and exits 1
+  webhooks prune [--keep D]     delete the webhook delivery log older than D (a Go
+                                duration; default $TALLY_WEBHOOK_LOG_KEEP, else 720h):
+                                attempts, and deliveries delivered or failed; what is
+                                pending stays; safe to interrupt and rerun
   verify [--seq N --digest HEX]
                                 walk the tamper-evident chain (progress on stderr) and
                                 name the first broken link; with a head kept elsewhere
@@ -93,6 +98,8 @@ environment:
                       to replay that far before the primary serves it (default 250ms)
   TALLY_NOTICES_EVERY   serve runs the notice jobs this often (default 15m; 0: never)
   TALLY_RECONCILE_EVERY serve runs the reconciliation this often (default 24h; 0: never)
+  TALLY_WEBHOOK_LOG_KEEP how long the webhook delivery log is kept; serve prunes
+                        it hourly (default 720h, 30 days; 0: forever)
   TALLY_SEAL_INTERVAL   serve seals committed entries into the chain this often
                         (default 1s; 0: never, and verify covers what was sealed)
 `
@@ -121,6 +128,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return noticesCmd(ctx, env, args[1:])
 	case "reconcile":
 		return reconcileCmd(ctx, env, args[1:])
+	case "webhooks":
+		return webhooksCmd(ctx, env, args[1:])
 	case "verify":
 		return verifyCmd(ctx, env, args[1:])
 	case "devdb":

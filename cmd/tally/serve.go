@@ -79,6 +79,10 @@ func serve(ctx context.Context, env environment, args []string) error {
 	if err != nil {
 		return err
 	}
+	logKeep, err := env.logKeep("")
+	if err != nil {
+		return err
+	}
 	publicURL := env.getenv("TALLY_PUBLIC_URL")
 	if u, err := neturl.Parse(publicURL); publicURL != "" && (err != nil || (u.Scheme != "https" && u.Scheme != "http") ||
 		u.Host == "" || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "") {
@@ -132,6 +136,12 @@ func serve(ctx context.Context, env environment, args []string) error {
 	if reconcileEvery > 0 {
 		go every(ctx, log, "reconcile", reconcileEvery, func(ctx context.Context) error {
 			_, err := books.Reconcile(ctx)
+			return err
+		})
+	}
+	if logKeep > 0 {
+		go every(ctx, log, "webhook log prune", time.Hour, func(ctx context.Context) error {
+			_, err := hooks.Prune(ctx, l.Now().Add(-logKeep))
 			return err
 		})
 	}

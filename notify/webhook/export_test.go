@@ -97,3 +97,11 @@ func (s *Service) SkipUnheardInTx(ctx context.Context, tx *ledger.Tx, after stri
 
 // Heard is whether the service saw an endpoint at its last look.
 func (s *Service) Heard() bool { return s.heard.Load() }
+
+// SetPruneChunk sets how many rows a step of Prune reads, until the test
+// ends.
+func SetPruneChunk(t interface{ Cleanup(func()) }, n int) {
+	was := pruneChunk
+	pruneChunk = n
+	t.Cleanup(func() { pruneChunk = was })
+}

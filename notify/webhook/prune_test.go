@@ -1,0 +1,171 @@
+package webhook_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/tally-ledger/tally/notify/webhook"
+)
+
+// TestPruneDeletesTheLogOlderThanItsCutoffAndKeepsWhatIsPending: five
+// customers' notifications reach one endpoint in turn: C1's accepted at
+// its first send (an attempt alone), C2's accepted at its second (a
+// delivery, delivered), C3's and C5's failed after their deadline, C5's
+// then redelivered to a receiver still failing (pending again, though
+// created before the cutoff), C4's sent after the cutoff and failing
+// (pending). A prune at the cutoff, in steps of two rows, deletes every
+// attempt made before it and the settled deliveries, C2's and C3's; it
+// keeps C4's and C5's pending deliveries and their attempts after the
+// cutoff. The delivery log then lists what is left, and a pruned
+// notification can still be redelivered, and is delivered.
+func TestPruneDeletesTheLogOlderThanItsCutoffAndKeepsWhatIsPending(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.cfg.RetryFor = 3 * time.Hour
+	f.cfg.BreakAfter = 1000 // the breaker is another test's
+	f.cfg.Backoff = func(int) time.Duration { return 50 * time.Minute }
+	webhook.SetPruneChunk(t, 2)
+	s := f.service()
+	r := newReceiver(t)
+	ep := f.subscribe(s, r, webhook.Owner{})
+	t0 := f.clock.now()
+
+	f.emit(earned("C1", "1")) // accepted at once
+	step(t, s)
+	r.set("fail")
+	f.emit(earned("C2", "2")) // fails, then is accepted an hour later
+	step(t, s)
+	f.clock.add(time.Hour)
+	r.set("ok")
+	step(t, s)
+	r.set("fail")
+	f.emit(earned("C3", "3"), earned("C5", "5")) // fail until their deadline
+	for f.count("status = 'failed'") < 2 {
+		step(t, s)
+		f.clock.add(time.Hour)
+		if f.clock.now().Sub(t0) > 10*time.Hour {
+			t.Fatal("C3's and C5's deliveries did not fail")
+		}
+	}
+	cutoff := f.clock.now().Add(time.Minute)
+	f.clock.add(2 * time.Hour)
+	ntf := map[string]string{}
+	for _, n := range f.feed() {
+		ntf[n.Customer] = n.ID()
+	}
+	if n, err := s.Redeliver(ctx, webhook.Owner{}, ep.ID, webhook.Redelivery{Notification: ntf["C5"]}); err != nil || n != 1 {
+		t.Fatalf("redeliver C5's: %d, %v", n, err)
+	}
+	f.emit(earned("C4", "4"))
+	step(t, s) // C5's again and C4's, both failing
+
+	var before, old, pending int
+	if err := f.pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE at < $1) FROM webhook_attempts`, cutoff).
+		Scan(&before, &old); err != nil {
+		t.Fatal(err)
+	}
+	pending = f.count("status = 'pending'")
+	if old < 5 || before-old != 2 || pending != 2 {
+		t.Fatalf("before the prune: %d attempts, %d before the cutoff, %d pending; want at least 5 of them before it, 2 after, 2 pending",
+			before, old, pending)
+	}
+
+	got, err := s.Prune(ctx, cutoff)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Attempts != int64(old) || got.Deliveries != 2 {
+		t.Errorf("pruned %d attempts and %d deliveries, want %d and 2 (C2's delivered, C3's failed)",
+			got.Attempts, got.Deliveries, old)
+	}
+	var left, leftOld int
+	if err := f.pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE at < $1) FROM webhook_attempts`, cutoff).
+		Scan(&left, &leftOld); err != nil {
+		t.Fatal(err)
+	}
+	if left != before-old || leftOld != 0 {
+		t.Errorf("%d attempts left, %d of them before the cutoff; want %d and 0", left, leftOld, before-old)
+	}
+	var rows []string
+	dr, err := f.pool.Query(ctx, `SELECT customer_id || ' ' || status FROM webhook_deliveries ORDER BY customer_id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for dr.Next() {
+		var row string
+		if err := dr.Scan(&row); err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, row)
+	}
+	if fmt.Sprint(rows) != "[C4 pending C5 pending]" {
+		t.Errorf("deliveries left: %v, want C4's and C5's, pending", rows)
+	}
+	log, err := s.Attempts(ctx, webhook.Owner{}, ep.ID, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(log) != before-old {
+		t.Errorf("the delivery log lists %d attempts, want %d", len(log), before-old)
+	}
+	for _, a := range log {
+		if a.At.Before(cutoff) {
+			t.Errorf("the log still lists an attempt at %v, before the cutoff %v", a.At, cutoff)
+		}
+	}
+
+	// Nothing is left before the cutoff: a prune again deletes nothing.
+	if again, err := s.Prune(ctx, cutoff); err != nil || again.Attempts != 0 || again.Deliveries != 0 {
+		t.Errorf("a second prune: %+v, %v; want nothing deleted", again, err)
+	}
+
+	// Past C4's and C5's deadlines, before a dispatcher marked them
+	// failed, a prune up to now keeps them: they are pending still.
+	f.clock.add(10 * time.Hour)
+	if _, err := s.Prune(ctx, f.clock.now()); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.count("status = 'pending'"); n != 2 {
+		t.Errorf("%d pending deliveries after a prune past their deadline, want C4's and C5's", n)
+	}
+
+	// Pruned, C2's notification is redelivered all the same.
+	r.set("ok")
+	if n, err := s.Redeliver(ctx, webhook.Owner{}, ep.ID, webhook.Redelivery{Notification: ntf["C2"]}); err != nil || n != 1 {
+		t.Fatalf("redeliver C2's after the prune: %d, %v", n, err)
+	}
+	f.clock.add(time.Hour)
+	step(t, s)
+	if n := f.count("customer_id = 'C2' AND status = 'delivered'"); n != 1 {
+		t.Errorf("C2's redelivery: %d delivered, want 1", n)
+	}
+}
+
+// TestPruneReadsTheLogOnlyAsFarAsItDeletes: behind 35 attempts older than
+// the cutoff, 3,000 newer ones. In chunks of 10, the prune deletes the 35
+// in 4 transactions and a fifth, for the deliveries (there are none):
+// it stops at the first chunk reaching the newer attempts rather than
+// reading the whole log.
+func TestPruneReadsTheLogOnlyAsFarAsItDeletes(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	webhook.SetPruneChunk(t, 10)
+	s := f.service()
+	ep := f.subscribe(s, newReceiver(t), webhook.Owner{})
+	f.emit(earned("C1", "1"))
+	now := f.clock.now()
+	if _, err := f.pool.Exec(ctx, `INSERT INTO webhook_attempts (notification_id, endpoint_id, attempt, at, status_code, latency_ms)
+SELECT (SELECT max(id) FROM notifications), $1, 1, CASE WHEN i <= 35 THEN $2::timestamptz - interval '40 days' ELSE $2::timestamptz END, 200, 1
+FROM generate_series(1, 3035) AS i ORDER BY i`, ep.ID, now); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Prune(ctx, now.Add(-30*24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Attempts != 35 || got.Steps > 5 {
+		t.Errorf("pruned %d attempts in %d steps; want 35 in at most 5", got.Attempts, got.Steps)
+	}
+}
