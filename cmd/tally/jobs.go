@@ -61,7 +61,7 @@ func webhooksCmd(ctx context.Context, env environment, args []string) error {
 		return err
 	}
 	if keep == 0 {
-		return usageError{"webhooks prune: the log is kept forever (TALLY_WEBHOOK_LOG_KEEP=0): give --keep"}
+		return usageError{"webhooks prune: a keep of 0 is forever, and there is nothing to prune: give --keep 720h, say"}
 	}
 	pool, _, closeDB, err := env.open(ctx)
 	if err != nil {
@@ -81,6 +81,11 @@ func webhooksCmd(ctx context.Context, env environment, args []string) error {
 	return nil
 }
 
+// minLogKeep is the shortest the webhook delivery log may be kept: longer
+// than a delivery is retried (webhook.DefaultRetryFor), so that the log of
+// a delivery still being tried is whole.
+const minLogKeep = 7 * 24 * time.Hour
+
 // logKeep is how long the webhook delivery log is kept: flag when given,
 // else TALLY_WEBHOOK_LOG_KEEP, else webhook.DefaultKeep; 0 is forever.
 func (e environment) logKeep(flag string) (time.Duration, error) {
@@ -88,12 +93,12 @@ func (e environment) logKeep(flag string) (time.Duration, error) {
 	if v == "" {
 		v = e.get("TALLY_WEBHOOK_LOG_KEEP", webhook.DefaultKeep.String())
 	}
-	if v == "0" {
+	d, err := time.ParseDuration(v)
+	if v == "0" || (err == nil && d == 0) {
 		return 0, nil
 	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < time.Hour {
-		return 0, usageError{"the webhook log's keep (--keep, TALLY_WEBHOOK_LOG_KEEP) must be a duration of at least 1h such as 720h, or 0 for forever"}
+	if err != nil || d < minLogKeep {
+		return 0, usageError{"the webhook log's keep (--keep, TALLY_WEBHOOK_LOG_KEEP) must be a duration of at least 168h (7 days) such as 720h, or 0 for forever"}
 	}
 	return d, nil
 }

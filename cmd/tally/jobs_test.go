@@ -143,13 +143,12 @@ func TestServeRunsTheNoticeJobsEveryInterval(t *testing.T) {
 	}
 }
 
-// TestWebhooksPruneCommand: `tally webhooks prune --keep 720h` deletes an
-// attempt made 40 days ago and keeps one made an hour ago; a keep under an
-// hour, or no subcommand, is a usage error, as is a bad
-// TALLY_WEBHOOK_LOG_KEEP for serve.
-func TestWebhooksPruneCommand(t *testing.T) {
+// oldAndNewAttempts inserts, in the database at url, an attempt made 40
+// days ago and one made an hour ago, both of one notification to one
+// endpoint.
+func oldAndNewAttempts(t *testing.T, url string) *pgxpool.Pool {
+	t.Helper()
 	ctx := context.Background()
-	url := testdb.New(t)
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		t.Fatal(err)
@@ -176,26 +175,66 @@ VALUES ($1, $2, 1, now() - $3::interval, 200, 1)`, ntf, ep.ID, ago.String()); er
 			t.Fatal(err)
 		}
 	}
+	return pool
+}
+
+// oldestAttempt is when the oldest attempt left was made.
+func oldestAttempt(t *testing.T, pool *pgxpool.Pool) time.Time {
+	t.Helper()
+	var at time.Time
+	if err := pool.QueryRow(context.Background(), `SELECT min(at) FROM webhook_attempts`).Scan(&at); err != nil {
+		t.Fatal(err)
+	}
+	return at
+}
+
+// TestServePrunesTheWebhookLogAtStart: `tally serve` prunes the delivery
+// log when it starts (then hourly): the attempt 40 days old is gone within
+// seconds, the one an hour old stays.
+func TestServePrunesTheWebhookLogAtStart(t *testing.T) {
+	url := testdb.New(t)
+	pool := oldAndNewAttempts(t, url)
+	_, _, stop := startServe(t, map[string]string{"DATABASE_URL": url, "TALLY_ADDR": "127.0.0.1:0"})
+	defer stop()
+	for deadline := time.Now().Add(20 * time.Second); time.Since(oldestAttempt(t, pool)) > 2*time.Hour; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the attempt 40 days old is still there 20 s after serve started")
+		}
+	}
+}
+
+// TestWebhooksPruneCommand: `tally webhooks prune --keep 720h` deletes an
+// attempt made 40 days ago and keeps one made an hour ago; a keep under 7
+// days (longer than a delivery is retried), 0 (forever: nothing to prune),
+// or no subcommand, is a usage error, as is a bad or short
+// TALLY_WEBHOOK_LOG_KEEP for serve.
+func TestWebhooksPruneCommand(t *testing.T) {
+	ctx := context.Background()
+	url := testdb.New(t)
+	pool := oldAndNewAttempts(t, url)
 	vars := getenv(map[string]string{"DATABASE_URL": url})
 	var out bytes.Buffer
 	if err := run(ctx, []string{"webhooks", "prune", "--keep", "720h"}, vars, nil, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	var left time.Time
-	if err := pool.QueryRow(ctx, `SELECT min(at) FROM webhook_attempts`).Scan(&left); err != nil {
-		t.Fatal(err)
-	}
+	left := oldestAttempt(t, pool)
 	if !strings.HasPrefix(out.String(), "webhooks prune: 1 attempts and 0 settled deliveries") || time.Since(left) > 2*time.Hour {
 		t.Errorf("printed %q, oldest attempt left %v; want one attempt deleted, the one an hour old kept", out.String(), left)
 	}
 	var u usageError
-	for _, args := range [][]string{{"webhooks"}, {"webhooks", "prune", "--keep", "5m"}, {"webhooks", "prune", "--keep", "a month"}} {
+	for _, args := range [][]string{{"webhooks"}, {"webhooks", "prune", "--keep", "5m"}, {"webhooks", "prune", "--keep", "100h"},
+		{"webhooks", "prune", "--keep", "a month"}, {"webhooks", "prune", "--keep", "0"}} {
 		if err := run(ctx, args, vars, nil, io.Discard, io.Discard); !errors.As(err, &u) {
 			t.Errorf("%v: %v, want a usage error", args, err)
 		}
 	}
-	bad := getenv(map[string]string{"DATABASE_URL": url, "TALLY_WEBHOOK_LOG_KEEP": "a month"})
-	if err := run(ctx, []string{"serve"}, bad, nil, io.Discard, io.Discard); !errors.As(err, &u) {
-		t.Errorf("serve with TALLY_WEBHOOK_LOG_KEEP=a month: %v, want a usage error", err)
+	for _, keep := range []string{"a month", "24h"} {
+		// Should serve start anyway, it stops after 5 s (and the test fails).
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		bad := getenv(map[string]string{"DATABASE_URL": url, "TALLY_WEBHOOK_LOG_KEEP": keep, "TALLY_ADDR": "127.0.0.1:0"})
+		if err := run(sctx, []string{"serve"}, bad, nil, io.Discard, io.Discard); !errors.As(err, &u) {
+			t.Errorf("serve with TALLY_WEBHOOK_LOG_KEEP=%s: %v, want a usage error", keep, err)
+		}
+		cancel()
 	}
 }

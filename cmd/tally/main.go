@@ -69,9 +69,10 @@ commands:
   reconcile                     check every invariant; a failure is announced
                                 (reconciliation.failed) and exits 1
   webhooks prune [--keep D]     delete the webhook delivery log older than D (a Go
-                                duration; default $TALLY_WEBHOOK_LOG_KEEP, else 720h):
-                                attempts, and deliveries delivered or failed; what is
-                                pending stays; safe to interrupt and rerun
+                                duration, at least 168h; default $TALLY_WEBHOOK_LOG_KEEP,
+                                else 720h): attempts, and deliveries settled (delivered
+                                or failed); what is pending stays; safe to interrupt
+                                and rerun
   verify [--seq N --digest HEX]
                                 walk the tamper-evident chain (progress on stderr) and
                                 name the first broken link; with a head kept elsewhere
@@ -98,8 +99,8 @@ environment:
                       to replay that far before the primary serves it (default 250ms)
   TALLY_NOTICES_EVERY   serve runs the notice jobs this often (default 15m; 0: never)
   TALLY_RECONCILE_EVERY serve runs the reconciliation this often (default 24h; 0: never)
-  TALLY_WEBHOOK_LOG_KEEP how long the webhook delivery log is kept; serve prunes
-                        it hourly (default 720h, 30 days; 0: forever)
+  TALLY_WEBHOOK_LOG_KEEP how long the webhook delivery log is kept, at least 168h;
+                        serve prunes it at start, then hourly (default 720h; 0: forever)
   TALLY_SEAL_INTERVAL   serve seals committed entries into the chain this often
                         (default 1s; 0: never, and verify covers what was sealed)
 `

@@ -140,10 +140,18 @@ func serve(ctx context.Context, env environment, args []string) error {
 		})
 	}
 	if logKeep > 0 {
-		go every(ctx, log, "webhook log prune", time.Hour, func(ctx context.Context) error {
+		// At start (a server restarted more often than hourly prunes too),
+		// then hourly.
+		prune := func(ctx context.Context) error {
 			_, err := hooks.Prune(ctx, l.Now().Add(-logKeep))
 			return err
-		})
+		}
+		go func() {
+			if err := prune(ctx); err != nil && ctx.Err() == nil {
+				log.Error("job failed", "job", "webhook log prune", "err", err)
+			}
+			every(ctx, log, "webhook log prune", time.Hour, prune)
+		}()
 	}
 	// The webhook dispatcher, until shutdown: the sends in flight finish
 	// (within their timeout) after the API stopped.

@@ -316,7 +316,7 @@ func (s *Service) expire(ctx context.Context) error {
 }
 
 func (s *Service) expireIn(ctx context.Context, tx *ledger.Tx) error {
-	_, err := tx.Exec(ctx, `UPDATE webhook_deliveries d SET status = 'failed', lease = NULL, lease_until = NULL
+	_, err := tx.Exec(ctx, `UPDATE webhook_deliveries d SET status = 'failed', failed_at = $1, lease = NULL, lease_until = NULL
 FROM webhook_endpoints e
 WHERE e.id = d.endpoint_id AND d.status = 'pending' AND d.deliver_by <= $1
   AND (d.lease_until IS NULL OR d.lease_until <= $1)
@@ -684,6 +684,7 @@ WHERE d.id = u.id AND d.lease = u.lease`, okIDs, okLeases, now)
 		if len(failIDs) > 0 {
 			b.Queue(`UPDATE webhook_deliveries d SET attempts = d.attempts + 1,
     status = CASE WHEN $4 >= d.deliver_by THEN 'failed' ELSE 'pending' END,
+    failed_at = CASE WHEN $4 >= d.deliver_by THEN $4::timestamptz END,
     next_attempt_at = least(u.next, d.deliver_by), lease = NULL, lease_until = NULL
 FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[]) AS u(id, lease, next)
 WHERE d.id = u.id AND d.lease = u.lease`, failIDs, failLeases, failNext, now)

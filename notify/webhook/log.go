@@ -139,7 +139,7 @@ WHERE CASE WHEN $2 > 0 THEN n.id = $2 ELSE n.occurred_at >= $5 AND n.occurred_at
 ORDER BY n.xid, n.id
 LIMIT $7
 ON CONFLICT (endpoint_id, notification_id) DO UPDATE
-SET status = 'pending', next_attempt_at = $3, deliver_by = $4, delivered_at = NULL`,
+SET status = 'pending', next_attempt_at = $3, deliver_by = $4, delivered_at = NULL, failed_at = NULL`,
 			endpoint, seq, now, now.Add(s.cfg.RetryFor), r.From, r.To, MaxRedeliveries+1)
 		if err != nil {
 			return err

@@ -21,45 +21,48 @@ type Pruned struct {
 	Before     time.Time `json:"before"`
 	Attempts   int64     `json:"attempts"`
 	Deliveries int64     `json:"deliveries"`
-	// Steps is how many transactions it took: a few more than the rows
-	// deleted divided by the chunk, whatever is kept.
+	// Steps is how many transactions it took: about the rows read (those
+	// deleted, those kept among them) divided by the chunk, and one more
+	// for each table.
 	Steps int `json:"steps"`
 }
 
 // Prune deletes the delivery log older than before: the attempts made
-// before it, and the deliveries settled before it (delivered, or failed
-// when their deadline passed). A pending delivery is kept whatever its
-// age, and so is every notification: a redelivery of one whose delivery
-// was pruned writes its delivery anew. The log's rows are read in id
-// order, which is the order they were written in, from the oldest until
-// the first one written at or after before (allowing for the clocks of
-// several servers, the rows a step reads are each tested on their own
-// time, so one written a little late is taken by the next prune). Each
-// step commits on its own: safe to interrupt, to run again, and to run on
-// several servers at once.
+// before it, and the deliveries settled before it (delivered, or marked
+// failed; a delivery failed before migration 0041 counts from its
+// deadline). A pending delivery is kept whatever its age, and so is every
+// notification: a redelivery of one whose delivery was pruned writes its
+// delivery anew. Each table is read in id order, the order its rows were
+// written in, from the oldest, a chunk at a time, until a chunk holds no
+// row written before the cutoff (an attempt's time, a delivery's
+// creation): a row stamped late by another server's clock, or kept
+// because it is pending, does not stop it. Each chunk commits on its own:
+// safe to interrupt, to run again, and to run on several servers at once.
+// What it reads is what it deletes, the rows kept among them, and one
+// chunk more.
 func (s *Service) Prune(ctx context.Context, before time.Time) (Pruned, error) {
 	out := Pruned{Before: before}
 	var err error
-	// The attempts: their time is when the send began.
-	out.Attempts, err = s.pruneSteps(ctx, before, &out.Steps, `SELECT max(id), count(*), coalesce(bool_or(at >= $3), false)
+	out.Attempts, err = s.pruneSteps(ctx, before, &out.Steps, `SELECT max(id), count(*), count(*) FILTER (WHERE at < $3)
 FROM (SELECT id, at FROM webhook_attempts WHERE id > $1 ORDER BY id LIMIT $2) c`,
 		`DELETE FROM webhook_attempts WHERE id > $1 AND id <= $2 AND at < $3`)
 	if err != nil {
 		return out, err
 	}
-	// The deliveries: settled before it, so created before it too. The
-	// conditions are tested on the row the DELETE locks, so a delivery
-	// made pending again meanwhile (redelivered) is kept.
-	out.Deliveries, err = s.pruneSteps(ctx, before, &out.Steps, `SELECT max(id), count(*), coalesce(bool_or(created_at >= $3), false)
+	// Settled before the cutoff, a delivery's attempts are all older than
+	// it, and were deleted above. The conditions are tested on the row the
+	// DELETE locks, so a delivery made pending again meanwhile
+	// (redelivered) is kept.
+	out.Deliveries, err = s.pruneSteps(ctx, before, &out.Steps, `SELECT max(id), count(*), count(*) FILTER (WHERE created_at < $3)
 FROM (SELECT id, created_at FROM webhook_deliveries WHERE id > $1 ORDER BY id LIMIT $2) c`,
 		`DELETE FROM webhook_deliveries WHERE id > $1 AND id <= $2 AND status <> 'pending'
-    AND coalesce(delivered_at, deliver_by) < $3`)
+    AND coalesce(delivered_at, failed_at, deliver_by) < $3`)
 	return out, err
 }
 
 // pruneSteps runs the steps of one table's prune: span reads the next
-// chunk after the cursor (its last id, its size, and whether it reached
-// rows written at or after before), del deletes what is old in it.
+// chunk after the cursor (its last id, its size, and how many of its rows
+// were written before the cutoff), del deletes what is old in it.
 func (s *Service) pruneSteps(ctx context.Context, before time.Time, steps *int, span, del string) (int64, error) {
 	var (
 		cursor, deleted int64
@@ -69,9 +72,8 @@ func (s *Service) pruneSteps(ctx context.Context, before time.Time, steps *int, 
 		*steps++
 		err := s.l.InTx(ctx, func(tx *ledger.Tx) error {
 			var last *int64
-			var n int
-			var reached bool
-			if err := tx.QueryRow(ctx, span, cursor, pruneChunk, before).Scan(&last, &n, &reached); err != nil {
+			var n, old int
+			if err := tx.QueryRow(ctx, span, cursor, pruneChunk, before).Scan(&last, &n, &old); err != nil {
 				return err
 			}
 			if last == nil {
@@ -83,7 +85,7 @@ func (s *Service) pruneSteps(ctx context.Context, before time.Time, steps *int, 
 				return err
 			}
 			deleted += tag.RowsAffected()
-			cursor, done = *last, reached || n < pruneChunk
+			cursor, done = *last, old == 0 || n < pruneChunk
 			return nil
 		})
 		if err != nil {

@@ -9,17 +9,20 @@ import (
 	"github.com/tally-ledger/tally/notify/webhook"
 )
 
-// TestPruneDeletesTheLogOlderThanItsCutoffAndKeepsWhatIsPending: five
+// TestPruneDeletesTheLogOlderThanItsCutoffAndKeepsWhatIsPending: six
 // customers' notifications reach one endpoint in turn: C1's accepted at
 // its first send (an attempt alone), C2's accepted at its second (a
-// delivery, delivered), C3's and C5's failed after their deadline, C5's
-// then redelivered to a receiver still failing (pending again, though
-// created before the cutoff), C4's sent after the cutoff and failing
-// (pending). A prune at the cutoff, in steps of two rows, deletes every
-// attempt made before it and the settled deliveries, C2's and C3's; it
-// keeps C4's and C5's pending deliveries and their attempts after the
-// cutoff. The delivery log then lists what is left, and a pruned
-// notification can still be redelivered, and is delivered.
+// delivery, delivered), C3's and C5's failed at their deadline, C6's
+// failed when tried once more two hours after its deadline (the
+// dispatcher got to it late), then C5's redelivered to a receiver still
+// failing (pending again, though created before the cutoff) and C4's sent
+// after the cutoff and failing (pending). The cutoff falls between C6's
+// deadline and its last attempt. A prune at the cutoff, in steps of two
+// rows, deletes every attempt made before it and the deliveries settled
+// before it, C2's and C3's; it keeps C4's and C5's pending deliveries and
+// C6's (failed after the cutoff), and the attempts after the cutoff,
+// which the delivery log still lists. A pruned notification can still be
+// redelivered, and is delivered.
 func TestPruneDeletesTheLogOlderThanItsCutoffAndKeepsWhatIsPending(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
@@ -49,8 +52,16 @@ func TestPruneDeletesTheLogOlderThanItsCutoffAndKeepsWhatIsPending(t *testing.T)
 			t.Fatal("C3's and C5's deliveries did not fail")
 		}
 	}
-	cutoff := f.clock.now().Add(time.Minute)
-	f.clock.add(2 * time.Hour)
+	f.emit(earned("C6", "6")) // fails, then is tried once more two hours after its deadline
+	step(t, s)
+	c6 := f.clock.now()
+	f.clock.add(5 * time.Hour)
+	step(t, s)
+	if n := f.count("customer_id = 'C6' AND status = 'failed'"); n != 1 {
+		t.Fatalf("C6's delivery: %d failed, want 1", n)
+	}
+	cutoff := c6.Add(4 * time.Hour)
+	f.clock.add(time.Hour)
 	ntf := map[string]string{}
 	for _, n := range f.feed() {
 		ntf[n.Customer] = n.ID()
@@ -67,8 +78,8 @@ func TestPruneDeletesTheLogOlderThanItsCutoffAndKeepsWhatIsPending(t *testing.T)
 		t.Fatal(err)
 	}
 	pending = f.count("status = 'pending'")
-	if old < 5 || before-old != 2 || pending != 2 {
-		t.Fatalf("before the prune: %d attempts, %d before the cutoff, %d pending; want at least 5 of them before it, 2 after, 2 pending",
+	if old < 5 || before-old != 3 || pending != 2 {
+		t.Fatalf("before the prune: %d attempts, %d before the cutoff, %d pending; want at least 5 of them before it, 3 after, 2 pending",
 			before, old, pending)
 	}
 
@@ -100,8 +111,8 @@ func TestPruneDeletesTheLogOlderThanItsCutoffAndKeepsWhatIsPending(t *testing.T)
 		}
 		rows = append(rows, row)
 	}
-	if fmt.Sprint(rows) != "[C4 pending C5 pending]" {
-		t.Errorf("deliveries left: %v, want C4's and C5's, pending", rows)
+	if fmt.Sprint(rows) != "[C4 pending C5 pending C6 failed]" {
+		t.Errorf("deliveries left: %v, want C4's and C5's, pending, and C6's, failed after the cutoff", rows)
 	}
 	log, err := s.Attempts(ctx, webhook.Owner{}, ep.ID, 0, 100)
 	if err != nil {
@@ -143,11 +154,14 @@ func TestPruneDeletesTheLogOlderThanItsCutoffAndKeepsWhatIsPending(t *testing.T)
 	}
 }
 
-// TestPruneReadsTheLogOnlyAsFarAsItDeletes: behind 35 attempts older than
-// the cutoff, 3,000 newer ones. In chunks of 10, the prune deletes the 35
-// in 4 transactions and a fifth, for the deliveries (there are none):
-// it stops at the first chunk reaching the newer attempts rather than
-// reading the whole log.
+// TestPruneReadsTheLogOnlyAsFarAsItDeletes: the log's oldest attempt is
+// stamped a day ahead (a server's clock was), then come 35 attempts older
+// than the cutoff and 3,000 newer ones; the oldest deliveries are 25
+// delivered 40 days ago, then one created as long ago but delivered an
+// hour ago (redelivered), then 1,000 pending ones created now. In chunks
+// of 10, the prune deletes the 35 attempts and the 25 deliveries in 9
+// transactions: the row stamped ahead does not stop it, the newer rows
+// do, and a delivery is judged by when it was settled, not created.
 func TestPruneReadsTheLogOnlyAsFarAsItDeletes(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
@@ -156,16 +170,28 @@ func TestPruneReadsTheLogOnlyAsFarAsItDeletes(t *testing.T) {
 	ep := f.subscribe(s, newReceiver(t), webhook.Owner{})
 	f.emit(earned("C1", "1"))
 	now := f.clock.now()
-	if _, err := f.pool.Exec(ctx, `INSERT INTO webhook_attempts (notification_id, endpoint_id, attempt, at, status_code, latency_ms)
-SELECT (SELECT max(id) FROM notifications), $1, 1, CASE WHEN i <= 35 THEN $2::timestamptz - interval '40 days' ELSE $2::timestamptz END, 200, 1
-FROM generate_series(1, 3035) AS i ORDER BY i`, ep.ID, now); err != nil {
-		t.Fatal(err)
+	for _, q := range []string{
+		`INSERT INTO webhook_attempts (notification_id, endpoint_id, attempt, at, status_code, latency_ms)
+SELECT (SELECT max(id) FROM notifications), $1, 1, CASE WHEN i = 0 THEN $2::timestamptz + interval '1 day'
+    WHEN i <= 35 THEN $2::timestamptz - interval '40 days' ELSE $2::timestamptz END, 200, 1
+FROM generate_series(0, 3035) AS i ORDER BY i`,
+		`INSERT INTO webhook_deliveries (endpoint_id, notification_id, ntf_xid, customer_id, status, created_at, next_attempt_at,
+    deliver_by, delivered_at)
+SELECT $1, (SELECT max(id) FROM notifications) + i, '1'::xid8, 'C1', CASE WHEN i <= 26 THEN 'delivered' ELSE 'pending' END,
+    CASE WHEN i <= 26 THEN $2::timestamptz - interval '41 days' ELSE $2::timestamptz END, $2::timestamptz,
+    $2::timestamptz + interval '3 days',
+    CASE WHEN i <= 25 THEN $2::timestamptz - interval '40 days' WHEN i = 26 THEN $2::timestamptz - interval '1 hour' END
+FROM generate_series(1, 1026) AS i ORDER BY i`,
+	} {
+		if _, err := f.pool.Exec(ctx, q, ep.ID, now); err != nil {
+			t.Fatal(err)
+		}
 	}
 	got, err := s.Prune(ctx, now.Add(-30*24*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Attempts != 35 || got.Steps > 5 {
-		t.Errorf("pruned %d attempts in %d steps; want 35 in at most 5", got.Attempts, got.Steps)
+	if got.Attempts != 35 || got.Deliveries != 25 || got.Steps > 9 {
+		t.Errorf("pruned %d attempts and %d deliveries in %d steps; want 35 and 25 in at most 9", got.Attempts, got.Deliveries, got.Steps)
 	}
 }
