@@ -27,11 +27,7 @@ import (
 func referralDue(t *testing.T, url string) *pgxpool.Pool {
 	t.Helper()
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	pool := openPool(t, url)
 	l := ledger.New(pool)
 	svc := loyalty.New(pool, l)
 	r := "R"
@@ -149,11 +145,7 @@ func TestServeRunsTheNoticeJobsEveryInterval(t *testing.T) {
 func oldAndNewAttempts(t *testing.T, url string) *pgxpool.Pool {
 	t.Helper()
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	pool := openPool(t, url)
 	l := ledger.New(pool)
 	hooks := webhook.New(l, webhook.Config{Hosts: []string{"127.0.0.1"}, AllowLoopback: true})
 	ep, err := hooks.Create(ctx, webhook.Owner{}, webhook.EndpointInput{URL: "http://127.0.0.1:9/hook", Types: []string{notify.PointsEarned}})

@@ -26,6 +26,17 @@ func getenv(vars map[string]string) func(string) string {
 	return func(k string) string { return vars[k] }
 }
 
+// openPool opens a pool on the database at url, closed when the test ends.
+func openPool(t *testing.T, url string) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
 // startServe runs `tally serve` with the environment and returns the base
 // URL it prints, everything it printed up to that line, and a stop function
 // that cancels it (as SIGTERM would) and returns its error.
@@ -169,11 +180,7 @@ func TestMigrateForce(t *testing.T) {
 	vars := map[string]string{"DATABASE_URL": url}
 	ctx := context.Background()
 	latest, _ := migrations.Latest()
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	pool := openPool(t, url)
 	if _, err := pool.Exec(ctx, `UPDATE schema_migrations SET version = $1, dirty = true`, latest); err != nil {
 		t.Fatal(err)
 	}
@@ -221,11 +228,7 @@ func TestExpireCommands(t *testing.T) {
 	url := testdb.New(t)
 	vars := map[string]string{"DATABASE_URL": url}
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	pool := openPool(t, url)
 	l := ledger.New(pool)
 	if _, _, err := l.Post(ctx, ledger.EntryInput{Kind: "adjustment", Actor: "test", Reason: "goodwill", Postings: []ledger.PostingInput{
 		{Account: "customer:C1:points", Amount: decimal.NewFromInt(70), Lot: &ledger.Lot{AvailableAt: time.Now().Add(-2 * time.Hour), ExpiresAt: time.Now().Add(-time.Hour)}},
@@ -245,7 +248,7 @@ func TestExpireCommands(t *testing.T) {
 		return out.String(), err
 	}
 
-	_, err = tally("expire", "--as-of", time.Now().Add(time.Hour).Format(time.RFC3339))
+	_, err := tally("expire", "--as-of", time.Now().Add(time.Hour).Format(time.RFC3339))
 	if fault.CodeOf(err) != fault.AsOfInFuture {
 		t.Errorf("expire an hour ahead: %v, want %s", err, fault.AsOfInFuture)
 	}

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
 	"github.com/tally-ledger/tally/internal/testdb"
@@ -25,11 +24,7 @@ func TestVerifyCommand(t *testing.T) {
 	testdb.SkipBooks(t, "a posting is edited behind the ledger's back")
 	vars := map[string]string{"DATABASE_URL": url}
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	pool := openPool(t, url)
 	l := ledger.New(pool)
 	var ids []int64
 	for i := range 3 {
