@@ -243,6 +243,16 @@ func emitNotice(t *testing.T, e *servicetest.Env, customer string, n int) {
 	}
 }
 
+// queryString is the one text value query q reads from pool.
+func queryString(t *testing.T, pool *pgxpool.Pool, q string) string {
+	t.Helper()
+	var s string
+	if err := pool.QueryRow(context.Background(), q).Scan(&s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // tableDigests is every table's row count and a digest of its rows (as
 // text, sorted), but the migrations' own.
 func tableDigests(t *testing.T, pool *pgxpool.Pool) map[string]string {

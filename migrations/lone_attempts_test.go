@@ -42,14 +42,7 @@ SELECT d.id, 1, 1, now(), CASE d.status WHEN 'delivered' THEN 204 ELSE 503 END, 
 FROM webhook_deliveries d ORDER BY d.id`)
 	const attemptsAt24 = `SELECT coalesce(string_agg(format('%s %s %s %s %s %s %s %s %s', id, delivery_id, endpoint_id, attempt, at,
     status_code, error, latency_ms, response), E'\n' ORDER BY id), '') FROM webhook_attempts`
-	read := func(q string) string {
-		t.Helper()
-		var s string
-		if err := pool.QueryRow(ctx, q).Scan(&s); err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
+	read := func(q string) string { t.Helper(); return queryString(t, pool, q) }
 	before := tableDigests(t, pool)
 	attemptsBefore := read(attemptsAt24)
 	if err := m.Migrate(25); err != nil {

@@ -8,8 +8,8 @@ import (
 	"github.com/tally-ledger/tally/notify/webhook"
 )
 
-// Migration 0041, applied to a database holding deliveries failed and
-// delivered by the release before: every row is as it was, with no
+// Migration 0041, applied to a database holding deliveries failed by the
+// release before: every row is as it was, with no
 // failed_at, and the prune takes a failed delivery's deadline for it: the
 // one failed 40 days ago is pruned at a cutoff of 30 days, the one failed
 // a day ago is not (nor its attempt). Rolled back, the rows are as they
@@ -37,14 +37,7 @@ SELECT id, 1, 1, created_at, 503, 5 FROM webhook_deliveries ORDER BY id`,
 	}
 	const rows040 = `SELECT string_agg(format('%s %s %s %s %s %s %s %s', id, endpoint_id, notification_id, customer_id, status,
     attempts, created_at, deliver_by), E'\n' ORDER BY id) FROM webhook_deliveries`
-	read := func(q string) string {
-		t.Helper()
-		var s string
-		if err := pool.QueryRow(ctx, q).Scan(&s); err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
+	read := func(q string) string { t.Helper(); return queryString(t, pool, q) }
 	before, rowsBefore := tableDigests(t, pool), read(rows040)
 	if err := m.Migrate(41); err != nil {
 		t.Fatalf("0041 up: %v", err)
