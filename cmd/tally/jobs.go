@@ -52,7 +52,7 @@ func webhooksCmd(ctx context.Context, env environment, args []string) error {
 	}
 	fs := flag.NewFlagSet("webhooks prune", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	keepFlag := fs.String("keep", "", "how long the delivery log is kept (default $TALLY_WEBHOOK_LOG_KEEP, else 720h)")
+	keepFlag := fs.String("keep", "", "how long the delivery log is kept, at least 168h (default $TALLY_WEBHOOK_LOG_KEEP, else 720h)")
 	if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 {
 		return usageError{use}
 	}

@@ -214,7 +214,7 @@ func TestWebhooksPruneCommand(t *testing.T) {
 		t.Errorf("printed %q, oldest attempt left %v; want one attempt deleted, the one an hour old kept", out.String(), left)
 	}
 	var u usageError
-	for _, args := range [][]string{{"webhooks"}, {"webhooks", "prune", "--keep", "5m"}, {"webhooks", "prune", "--keep", "100h"},
+	for _, args := range [][]string{{"webhooks"}, {"webhooks", "prune", "--keep", "5m"}, {"webhooks", "prune", "--keep", "167h"},
 		{"webhooks", "prune", "--keep", "a month"}, {"webhooks", "prune", "--keep", "0"}} {
 		if err := run(ctx, args, vars, nil, io.Discard, io.Discard); !errors.As(err, &u) {
 			t.Errorf("%v: %v, want a usage error", args, err)

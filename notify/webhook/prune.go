@@ -28,9 +28,9 @@ type Pruned struct {
 }
 
 // Prune deletes the delivery log older than before: the attempts made
-// before it, and the deliveries settled before it (delivered, or marked
-// failed; a delivery failed before migration 0041 counts from its
-// deadline). A pending delivery is kept whatever its age, and so is every
+// before it, and the deliveries settled before it (delivered, or failed:
+// a failed delivery counts from the later of its failure and its
+// deadline, and one failed before migration 0041 from its deadline). A pending delivery is kept whatever its age, and so is every
 // notification: a redelivery of one whose delivery was pruned writes its
 // delivery anew. Each table is read in id order, the order its rows were
 // written in, from the oldest, a chunk at a time, until a chunk holds no
@@ -50,13 +50,17 @@ FROM (SELECT id, at FROM webhook_attempts WHERE id > $1 ORDER BY id LIMIT $2) c`
 		return out, err
 	}
 	// Settled before the cutoff, a delivery's attempts are all older than
-	// it, and were deleted above. The conditions are tested on the row the
+	// it, and were deleted above. A failed delivery counts from the later
+	// of its failure and its deadline: a server of the release before
+	// fails a delivery without a time, and may fail one again that a
+	// newer server failed before (a redelivery of the release before
+	// leaves its failed_at). The conditions are tested on the row the
 	// DELETE locks, so a delivery made pending again meanwhile
 	// (redelivered) is kept.
 	out.Deliveries, err = s.pruneSteps(ctx, before, &out.Steps, `SELECT max(id), count(*), count(*) FILTER (WHERE created_at < $3)
 FROM (SELECT id, created_at FROM webhook_deliveries WHERE id > $1 ORDER BY id LIMIT $2) c`,
 		`DELETE FROM webhook_deliveries WHERE id > $1 AND id <= $2 AND status <> 'pending'
-    AND coalesce(delivered_at, failed_at, deliver_by) < $3`)
+    AND CASE WHEN status = 'delivered' THEN delivered_at ELSE greatest(failed_at, deliver_by) END < $3`)
 	return out, err
 }
 

@@ -195,3 +195,44 @@ FROM generate_series(1, 1026) AS i ORDER BY i`,
 		t.Errorf("pruned %d attempts and %d deliveries in %d steps; want 35 and 25 in at most 9", got.Attempts, got.Deliveries, got.Steps)
 	}
 }
+
+// TestPruneTakesTheLaterOfAFailuresTimeAndItsDeadline: during a rolling
+// upgrade, a delivery failed 20 days ago by a newer server (failed_at
+// set), then redelivered and failed again two days ago by a server of the
+// release before (which neither clears nor sets failed_at), keeps its
+// stale failed_at. A prune at 7 days keeps it and its recent attempt, by
+// its deadline; it prunes one whose failure and deadline are both older.
+func TestPruneTakesTheLaterOfAFailuresTimeAndItsDeadline(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	s := f.service()
+	ep := f.subscribe(s, newReceiver(t), webhook.Owner{})
+	f.emit(earned("C1", "1"), earned("C2", "2"))
+	now := f.clock.now()
+	for _, q := range []string{
+		`INSERT INTO webhook_deliveries (endpoint_id, notification_id, ntf_xid, customer_id, status, created_at, next_attempt_at,
+    deliver_by, failed_at)
+SELECT $1, n.id, n.xid, n.customer_id, 'failed', $2::timestamptz - interval '23 days', $2::timestamptz,
+    $2::timestamptz - CASE n.customer_id WHEN 'C1' THEN interval '2 days' ELSE interval '20 days' END,
+    $2::timestamptz - interval '20 days'
+FROM notifications n ORDER BY n.id`,
+		`INSERT INTO webhook_attempts (delivery_id, endpoint_id, attempt, at, status_code, latency_ms)
+SELECT id, $1, 1, least(deliver_by, $2::timestamptz), 503, 1 FROM webhook_deliveries ORDER BY id`,
+	} {
+		if _, err := f.pool.Exec(ctx, q, ep.ID, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.Prune(ctx, now.Add(-7*24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, err := s.Attempts(ctx, webhook.Owner{}, ep.ID, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Deliveries != 1 || got.Attempts != 1 || f.count("customer_id = 'C1' AND status = 'failed'") != 1 || len(log) != 1 {
+		t.Errorf("pruned %+v, C1's delivery kept %d times, the log lists %d attempts; want C2's delivery and attempt pruned, C1's kept and listed",
+			got, f.count("customer_id = 'C1' AND status = 'failed'"), len(log))
+	}
+}
