@@ -24,3 +24,10 @@ const (
 	QHotStatementAbove = qHotStatementAbove
 	QHotCursor         = qHotCursor
 )
+
+// RememberAtMost bounds how many account codes l remembers per generation
+// (DefaultKnownAccounts otherwise), and KnownAccounts is how many it
+// remembers now.
+func RememberAtMost(l *Ledger, n int) { l.known = newKnownAccounts(n) }
+
+func KnownAccounts(l *Ledger) int { return l.known.size() }

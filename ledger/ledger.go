@@ -35,9 +35,9 @@ type Ledger struct {
 	buckets int
 	now     func() time.Time
 
-	// known caches account codes that exist in the database. Accounts are
-	// never deleted, so an entry here never goes stale.
-	known sync.Map // code -> struct{}
+	// known remembers account codes that exist in the database, a bounded
+	// number of them (knownAccounts).
+	known *knownAccounts
 
 	revokedMu sync.Mutex
 	onRevoked []func(id int64) // OnKeyRevoked's
@@ -85,7 +85,7 @@ func (l *Ledger) Now() time.Time { return l.now() }
 
 // New returns a Ledger on the pool, whose database must be migrated.
 func New(pool *pgxpool.Pool, opts ...Option) *Ledger {
-	l := &Ledger{pool: pool, buckets: DefaultHotBuckets, now: time.Now}
+	l := &Ledger{pool: pool, buckets: DefaultHotBuckets, now: time.Now, known: newKnownAccounts(DefaultKnownAccounts)}
 	for _, o := range opts {
 		o(l)
 	}

@@ -294,7 +294,7 @@ func (tx *Tx) queueMany(b *pgx.Batch, ins []EntryInput, entries [][]line, ids []
 	)
 	for _, code := range codes {
 		spec := specs[code]
-		if _, ok := tx.l.known.Load(code); !ok {
+		if !tx.l.known.has(code) {
 			newCodes, newAssets, newNegative = append(newCodes, code), append(newAssets, string(spec.Asset)), append(newNegative, spec.AllowNegative)
 		}
 		if isPlatform(code) {

@@ -129,7 +129,7 @@ func (l *Ledger) Post(ctx context.Context, in EntryInput) (*Entry, bool, error) 
 		// An account the cache believed in does not exist (its creating
 		// transaction rolled back): forget the cache and try once more.
 		for _, ln := range lines {
-			l.known.Delete(ln.code)
+			l.known.forget(ln.code)
 		}
 		entry, applied, err = l.post(ctx, l.pool, in, lines, hash, rand.IntN(l.buckets), l.now())
 	}
@@ -145,7 +145,7 @@ func (l *Ledger) Post(ctx context.Context, in EntryInput) (*Entry, bool, error) 
 	}
 	l.stats.Posted.Add(1)
 	for _, ln := range lines {
-		l.known.Store(ln.code, struct{}{})
+		l.known.add(ln.code)
 	}
 	return entry, false, nil
 }
@@ -384,7 +384,7 @@ func (l *Ledger) queuePost(batch *pgx.Batch, in EntryInput, lines []line, hash [
 		key = &in.IdempotencyKey
 	}
 	for _, ln := range lines {
-		if _, ok := l.known.Load(ln.code); !ok {
+		if !l.known.has(ln.code) {
 			batch.Queue(qCreateAccount, ln.code, ln.spec.Asset, ln.spec.AllowNegative, now)
 		}
 	}
@@ -494,7 +494,7 @@ func (tx *Tx) Post(ctx context.Context, in EntryInput) (*Entry, error) {
 		if isPlatform(ln.code) {
 			tx.platform.add(ln.code, ln.amount)
 		}
-		if _, ok := tx.l.known.Load(ln.code); !ok {
+		if !tx.l.known.has(ln.code) {
 			tx.codes = append(tx.codes, ln.code) // may have been opened: known once committed
 		}
 	}

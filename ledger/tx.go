@@ -76,9 +76,7 @@ func (l *Ledger) ledgerTx(ctx context.Context, opts pgx.TxOptions, fn func(tx *T
 		return err
 	}
 	// Committed: the accounts exist now.
-	for _, code := range done.codes {
-		l.known.Store(code, struct{}{})
-	}
+	l.known.add(done.codes...)
 	l.stats.Posted.Add(done.posted)
 	return nil
 }
