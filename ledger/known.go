@@ -1,6 +1,9 @@
 package ledger
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // DefaultKnownAccounts is how many account codes a Ledger remembers as
 // existing, per generation (knownAccounts): at most twice as many are
@@ -16,25 +19,34 @@ const DefaultKnownAccounts = 1 << 16
 // previous generation moves to the current one, so that the codes in use
 // stay. A code forgotten costs a posting on it the statement that opens
 // accounts that do not exist (ON CONFLICT DO NOTHING), not a wrong answer.
+// Reads take no lock (a generation is a sync.Map, as the set was before it
+// had a bound); a new generation is made under mu.
 type knownAccounts struct {
-	mu        sync.Mutex
-	cur, prev map[string]struct{}
-	limit     int
+	limit int64
+	cur   atomic.Pointer[generation]
+	prev  atomic.Pointer[generation]
+	mu    sync.Mutex // held to make a new generation
+}
+
+type generation struct {
+	codes sync.Map // code -> struct{}
+	n     atomic.Int64
 }
 
 func newKnownAccounts(limit int) *knownAccounts {
-	return &knownAccounts{cur: make(map[string]struct{}), limit: max(limit, 1)}
+	k := &knownAccounts{limit: int64(max(limit, 1))}
+	k.cur.Store(new(generation))
+	k.prev.Store(new(generation))
+	return k
 }
 
 // has reports whether code is remembered.
 func (k *knownAccounts) has(code string) bool {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if _, ok := k.cur[code]; ok {
+	if _, ok := k.cur.Load().codes.Load(code); ok {
 		return true
 	}
-	if _, ok := k.prev[code]; ok {
-		k.addLocked(code)
+	if _, ok := k.prev.Load().codes.Load(code); ok {
+		k.add(code)
 		return true
 	}
 	return false
@@ -42,34 +54,30 @@ func (k *knownAccounts) has(code string) bool {
 
 // add remembers the codes.
 func (k *knownAccounts) add(codes ...string) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
 	for _, code := range codes {
-		k.addLocked(code)
+		g := k.cur.Load()
+		if _, loaded := g.codes.LoadOrStore(code, struct{}{}); loaded {
+			continue
+		}
+		if g.n.Add(1) >= k.limit {
+			k.mu.Lock()
+			if k.cur.Load() == g { // not made new meanwhile
+				k.prev.Store(g)
+				k.cur.Store(new(generation))
+			}
+			k.mu.Unlock()
+		}
 	}
-}
-
-func (k *knownAccounts) addLocked(code string) {
-	if _, ok := k.cur[code]; ok {
-		return
-	}
-	if len(k.cur) >= k.limit {
-		k.prev, k.cur = k.cur, make(map[string]struct{}, k.limit)
-	}
-	k.cur[code] = struct{}{}
 }
 
 // forget drops the code (its creating transaction rolled back after all).
 func (k *knownAccounts) forget(code string) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	delete(k.cur, code)
-	delete(k.prev, code)
+	k.cur.Load().codes.Delete(code)
+	k.prev.Load().codes.Delete(code)
 }
 
-// size is how many codes are remembered.
+// size is how many codes are remembered (forgotten ones included: a
+// bound, for the tests).
 func (k *knownAccounts) size() int {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return len(k.cur) + len(k.prev)
+	return int(k.cur.Load().n.Load() + k.prev.Load().n.Load())
 }
