@@ -93,8 +93,8 @@ func (e environment) logKeep(flag string) (time.Duration, error) {
 	if v == "" {
 		v = e.get("TALLY_WEBHOOK_LOG_KEEP", webhook.DefaultKeep.String())
 	}
-	d, err := time.ParseDuration(v)
-	if v == "0" || (err == nil && d == 0) {
+	d, err := time.ParseDuration(v) // "0" parses, as 0: forever
+	if err == nil && d == 0 {
 		return 0, nil
 	}
 	if err != nil || d < minLogKeep {

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/tally-ledger/tally/notify/webhook"
 )
 
@@ -99,17 +101,13 @@ func TestPruneDeletesTheLogOlderThanItsCutoffAndKeepsWhatIsPending(t *testing.T)
 	if left != before-old || leftOld != 0 {
 		t.Errorf("%d attempts left, %d of them before the cutoff; want %d and 0", left, leftOld, before-old)
 	}
-	var rows []string
 	dr, err := f.pool.Query(ctx, `SELECT customer_id || ' ' || status FROM webhook_deliveries ORDER BY customer_id`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for dr.Next() {
-		var row string
-		if err := dr.Scan(&row); err != nil {
-			t.Fatal(err)
-		}
-		rows = append(rows, row)
+	rows, err := pgx.CollectRows(dr, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
 	}
 	if fmt.Sprint(rows) != "[C4 pending C5 pending C6 failed]" {
 		t.Errorf("deliveries left: %v, want C4's and C5's, pending, and C6's, failed after the cutoff", rows)
