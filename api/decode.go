@@ -13,14 +13,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 	"github.com/shopspring/decimal"
 
 	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/internal/textclass"
 	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/rules"
 )
 
 // maxBody bounds every request body.
@@ -227,6 +227,9 @@ func timeParam(c echo.Context, name string, def time.Time) (time.Time, error) {
 		return t, &fault.Error{Code: fault.Invalid, Message: name + " must be an RFC 3339 time such as 2026-03-15T10:00:00+08:00",
 			Fields: map[string]string{name: "not an RFC 3339 time"}}
 	}
+	if !rules.InRange(t) {
+		return t, fault.InvalidField(name, "out of range: "+rules.InstantsRange)
+	}
 	return t, nil
 }
 
@@ -331,7 +334,7 @@ func textInput(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		for name, values := range c.QueryParams() {
 			for _, v := range values {
-				if !isText(v) {
+				if !textclass.IsText(v) {
 					return notText(name)
 				}
 				if len(v) > maxParamBytes || len(name) > maxParamBytes {
@@ -344,14 +347,14 @@ func textInput(next echo.HandlerFunc) echo.HandlerFunc {
 				break
 			}
 			v := c.ParamValues()[i]
-			if isText(v) && len(v) <= maxParamBytes {
+			if textclass.IsText(v) && len(v) <= maxParamBytes {
 				continue
 			}
 			if strings.HasPrefix(c.Path(), "/v1/customers/:id") {
 				// What every customer route answers for an id it does not know.
 				return fault.Errorf(fault.UnknownCustomer, "no customer is registered with this id")
 			}
-			if !isText(v) {
+			if !textclass.IsText(v) {
 				return notText(name)
 			}
 			return tooLong(name, maxParamBytes)
@@ -361,21 +364,9 @@ func textInput(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 func notText(name string) error {
-	if !isText(name) {
+	if !textclass.IsText(name) {
 		name = "query"
 	}
 	return &fault.Error{Code: fault.Invalid, Message: clip(name) + " is not text",
 		Fields: map[string]string{clip(name): "UTF-8 text without control characters"}}
-}
-
-func isText(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			return false
-		}
-	}
-	return true
 }

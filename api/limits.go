@@ -1,16 +1,20 @@
 package api
 
 import (
+	"bytes"
 	"encoding"
 	"encoding/json"
 	"fmt"
+	"math"
 	"reflect"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/notify/webhook"
+	"github.com/tally-ledger/tally/rules"
 )
 
 // The bounds of what a caller sends as text, in bytes of UTF-8, and of what
@@ -53,13 +57,15 @@ func tooLong(field string, limit int) error {
 }
 
 // checkText walks a decoded body and refuses the first string (or map key)
-// over its bound, and metadata over its. Values that parse themselves
-// (amounts, times) have grammars of their own and are not walked.
+// over its bound, and metadata over its, and every instant outside the
+// years the service takes (checkInstant). Values that parse themselves
+// (amounts) have grammars of their own and are not walked.
 func checkText(v any) error {
 	return walkText(reflect.ValueOf(v), "")
 }
 
 var (
+	timeType            = reflect.TypeFor[time.Time]()
 	rawMessageType      = reflect.TypeFor[json.RawMessage]()
 	jsonUnmarshalerType = reflect.TypeFor[json.Unmarshaler]()
 	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
@@ -122,6 +128,9 @@ func walkText(v reflect.Value, path string) error {
 		return nil
 	}
 	t := v.Type()
+	if t == timeType {
+		return checkInstant(v.Interface().(time.Time), path)
+	}
 	if t == rawMessageType {
 		if lastName(path) == "metadata" {
 			return checkMetadata(v.Bytes(), path)
@@ -178,6 +187,17 @@ func walkText(v reflect.Value, path string) error {
 	return nil
 }
 
+// checkInstant refuses an instant outside the years 1970 to 2999 (UTC),
+// which no business is dated in and which JSON or PostgreSQL could not write
+// back once stored (rules.InRange): 422 invalid, naming the field. An
+// instant left out (the zero time) is for its handler to default or refuse.
+func checkInstant(t time.Time, field string) error {
+	if t.IsZero() || rules.InRange(t) {
+		return nil
+	}
+	return fault.InvalidField(field, "out of range: "+rules.InstantsRange)
+}
+
 // checkMetadata bounds an entry's metadata: its size as sent, its number of
 // keys, and each key's length.
 func checkMetadata(raw []byte, field string) error {
@@ -198,8 +218,53 @@ func checkMetadata(raw []byte, field string) error {
 		if len(v) > maxMetadataValueBytes {
 			return tooLong(field+"."+k, maxMetadataValueBytes)
 		}
+		if !numbersWithin(v, maxMetadataDigits) {
+			return fault.InvalidField(field+"."+k, fmt.Sprintf("a number of at most %d digits written out in full", maxMetadataDigits))
+		}
 	}
 	return nil
+}
+
+// maxMetadataDigits bounds a number of the metadata written out in full:
+// its size as sent does not bound it, an exponent does the rest. PostgreSQL
+// keeps a number in full: 1e131071, eight bytes sent, stored 131,072 digits
+// in every read of its entry, and 1e999999 failed the insert.
+const maxMetadataDigits = 100
+
+// numbersWithin reports whether every number of the JSON value v takes at
+// most max digits written out in full: its digits, and its exponent's
+// size (1e99 is 100 digits, 1.5e-98 is 100). A value that is not JSON is
+// refused as such elsewhere.
+func numbersWithin(v []byte, max int) bool {
+	dec := json.NewDecoder(bytes.NewReader(v))
+	dec.UseNumber()
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return true // the end, or not JSON
+		}
+		if n, ok := tok.(json.Number); ok && numberDigits(string(n)) > max {
+			return false
+		}
+	}
+}
+
+// numberDigits is how many digits the JSON number n takes written out in
+// full, at least: its digits, plus its exponent's size.
+func numberDigits(n string) int {
+	mantissa, exp, _ := strings.Cut(strings.ToLower(n), "e")
+	digits := 0
+	for i := 0; i < len(mantissa); i++ {
+		if '0' <= mantissa[i] && mantissa[i] <= '9' {
+			digits++
+		}
+	}
+	exp = strings.TrimLeft(exp, "+-")
+	if len(exp) > 9 { // more than any bound
+		return math.MaxInt
+	}
+	e, _ := strconv.Atoi(exp)
+	return digits + e
 }
 
 func join(path, name string) string {

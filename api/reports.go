@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -18,9 +19,14 @@ import (
 
 func cny(d decimal.Decimal) string { return money(d, ledger.CNY) }
 
+// mustJSON is v as JSON, for a value that always encodes: a value that
+// does not is a bug, and panics (a 500) rather than answer a broken
+// document.
 func mustJSON(v any) string {
 	var b bytes.Buffer
-	_ = encodeJSON(&b, v)
+	if err := encodeJSON(&b, v); err != nil {
+		panic(fmt.Sprintf("mustJSON(%T): %v", v, err))
+	}
 	return strings.TrimSuffix(b.String(), "\n")
 }
 
@@ -173,7 +179,7 @@ func (s *Server) pointsReport(c echo.Context) error {
 func monthParam(c echo.Context) (rules.Month, error) {
 	month := rules.Month(c.QueryParam("month"))
 	if !month.Valid() {
-		return "", &fault.Error{Code: fault.Invalid, Message: "month must be YYYY-MM", Fields: map[string]string{"month": "YYYY-MM"}}
+		return "", &fault.Error{Code: fault.Invalid, Message: "month must be YYYY-MM, from 1970-01 to 2999-12", Fields: map[string]string{"month": "YYYY-MM, from 1970-01 to 2999-12"}}
 	}
 	return month, nil
 }

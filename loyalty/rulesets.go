@@ -184,9 +184,13 @@ func (s *Service) RuleVersionPage(ctx context.Context, after, limit int) ([]rule
 	return out, next, nil
 }
 
+// MaxRulesAhead is how many days ahead a version of the rules may start.
+const MaxRulesAhead = 366
+
 // PutRules stores a new version of the rules, effective from rs's
 // EffectiveFrom (now when zero), which may not be in the past nor before
-// the latest version's: what has been priced stays priced.
+// the latest version's (what has been priced stays priced), nor more than
+// MaxRulesAhead days ahead.
 //
 // Errors: fault.InvalidRules (with field errors), fault.Invalid.
 func (s *Service) PutRules(ctx context.Context, rs rules.RuleSet, actor string) (rules.RuleSet, error) {
@@ -207,6 +211,12 @@ func (s *Service) PutRules(ctx context.Context, rs rules.RuleSet, actor string) 
 	}
 	if rs.EffectiveFrom.Before(earliest) {
 		return rs, fault.InvalidField("effective_from", "at least 5.5 minutes ahead: priced events stay priced")
+	}
+	// Every later version must start after this one, and none can be
+	// withdrawn: a version dated years ahead by a slip would hold every
+	// change back until then.
+	if rs.EffectiveFrom.After(s.now().AddDate(0, 0, MaxRulesAhead)) {
+		return rs, fault.InvalidField("effective_from", fmt.Sprintf("at most %d days ahead: a later version must start after it", MaxRulesAhead))
 	}
 	doc, err := json.Marshal(rs)
 	if err != nil {

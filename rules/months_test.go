@@ -5,7 +5,8 @@ import (
 	"time"
 )
 
-// Month.Valid guards the month a client names (a report's period).
+// Month.Valid guards the month a client names (a report's period, a
+// period to close).
 func TestMonthValid(t *testing.T) {
 	for _, tc := range []struct {
 		m    Month
@@ -20,6 +21,14 @@ func TestMonthValid(t *testing.T) {
 		{"2026-02-01", false},
 		{"2026/02", false},
 		{"", false},
+		// The years 1970 to 2999 (InRange): a month far outside them
+		// cannot be answered in JSON once stored.
+		{"1970-01", true},
+		{"2999-12", true},
+		{"1969-12", false},
+		{"3000-01", false},
+		{"0000-01", false},
+		{"9999-12", false},
 	} {
 		if got := tc.m.Valid(); got != tc.want {
 			t.Errorf("Month(%q).Valid() = %v, want %v", tc.m, got, tc.want)
@@ -38,5 +47,28 @@ func TestAnUnvalidatedRuleSetUsesItsZone(t *testing.T) {
 	want := time.Date(2027, 3, 1, 0, 0, 0, 0, shanghai)
 	if got := rs.ExpiresAt(at); !got.Equal(want) {
 		t.Errorf("earned %s expires %s, want %s", at, got, want)
+	}
+}
+
+// InRange takes the years 1970 to 2999 in UTC, whatever the offset an
+// instant is written with.
+func TestInRange(t *testing.T) {
+	plus8 := time.FixedZone("+08:00", 8*3600)
+	for _, tc := range []struct {
+		t    time.Time
+		want bool
+	}{
+		{time.Date(2026, 3, 15, 10, 0, 0, 0, plus8), true},
+		{time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC), true},
+		{time.Date(1970, 1, 1, 7, 59, 59, 0, plus8), false}, // 1969 in UTC
+		{time.Date(2999, 12, 31, 23, 59, 59, 999999999, time.UTC), true},
+		{time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC), false},
+		{time.Date(2999, 12, 31, 23, 59, 59, 0, time.FixedZone("-23:59", -(23*3600+59*60))), false}, // 3000 in UTC
+		{time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC), false},
+		{time.Time{}, false},
+	} {
+		if got := InRange(tc.t); got != tc.want {
+			t.Errorf("InRange(%s) = %v, want %v", tc.t.Format(time.RFC3339Nano), got, tc.want)
+		}
 	}
 }

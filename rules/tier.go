@@ -53,10 +53,11 @@ func (m Month) Prev() Month {
 	return Month(t.AddDate(0, -1, 0).Format("2006-01"))
 }
 
-// Valid reports whether m is a well-formed month.
+// Valid reports whether m is a well-formed month of the years 1970 to 2999
+// (see InRange).
 func (m Month) Valid() bool {
-	_, err := time.Parse("2006-01", string(m))
-	return err == nil && len(m) == 7
+	t, err := time.Parse("2006-01", string(m))
+	return err == nil && len(m) == 7 && t.Year() >= FirstInstant.Year() && t.Year() < EndOfInstants.Year()
 }
 
 // TierOf is the tier a monthly contribution c reaches: within a segment

@@ -28,8 +28,8 @@ func (p *Pages) trialBalance(c echo.Context) error {
 	asOf := p.ledger.Now()
 	if v := c.QueryParam("as_of"); v != "" {
 		t, err := time.ParseInLocation(instantLayout, v, shanghai)
-		if err != nil {
-			return p.fail(c, fault.Errorf(fault.Invalid, "as_of must be a date and time such as 2026-03-15T12:00"))
+		if err != nil || !rules.InRange(t) {
+			return p.fail(c, fault.Errorf(fault.Invalid, "as_of must be a date and time such as 2026-03-15T12:00, in the years 1970 to 2999"))
 		}
 		asOf = t
 	}
@@ -59,13 +59,13 @@ func (p *Pages) period(c echo.Context) (from, to time.Time, months []time.Time, 
 	last := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, shanghai)
 	first := last.AddDate(0, -5, 0)
 	if v := c.QueryParam("from"); v != "" {
-		if first, err = time.ParseInLocation(monthLayout, v, shanghai); err != nil {
-			return from, to, nil, fault.Errorf(fault.Invalid, "from must be a month such as 2026-03")
+		if first, err = time.ParseInLocation(monthLayout, v, shanghai); err != nil || !rules.Month(v).Valid() {
+			return from, to, nil, fault.Errorf(fault.Invalid, "from must be a month such as 2026-03, in the years 1970 to 2999")
 		}
 	}
 	if v := c.QueryParam("to"); v != "" {
-		if last, err = time.ParseInLocation(monthLayout, v, shanghai); err != nil {
-			return from, to, nil, fault.Errorf(fault.Invalid, "to must be a month such as 2026-03")
+		if last, err = time.ParseInLocation(monthLayout, v, shanghai); err != nil || !rules.Month(v).Valid() {
+			return from, to, nil, fault.Errorf(fault.Invalid, "to must be a month such as 2026-03, in the years 1970 to 2999")
 		}
 	}
 	if last.Before(first) {
@@ -177,7 +177,7 @@ func (p *Pages) segments(c echo.Context) error {
 		month = rules.Month(v)
 	}
 	if !month.Valid() {
-		return p.fail(c, fault.Errorf(fault.Invalid, "month must be YYYY-MM"))
+		return p.fail(c, fault.Errorf(fault.Invalid, "month must be YYYY-MM, from 1970-01 to 2999-12"))
 	}
 	var rep finance.SegmentReport
 	err := p.books(c, func(fin *finance.Service) (err error) {

@@ -4,6 +4,11 @@
 // event's ids this way for every event of a batch.
 package textclass
 
+import (
+	"unicode"
+	"unicode/utf8"
+)
+
 // Class is a set of bytes.
 type Class [256]bool
 
@@ -29,6 +34,21 @@ func (c *Class) Match(s string, min, max int) bool {
 	}
 	for i := 0; i < len(s); i++ {
 		if !c[s[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// IsText reports whether s is UTF-8 without a control character (NUL
+// among them): what a parameter must be to be stored or compared by
+// PostgreSQL, whose text holds no NUL and must be valid in its encoding.
+func IsText(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
 			return false
 		}
 	}
