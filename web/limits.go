@@ -3,10 +3,12 @@ package web
 import (
 	"errors"
 	"net/http"
+	"net/url"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/internal/textclass"
 )
 
 // maxForm bounds a posted form's body: the pages' forms are a few short
@@ -33,6 +35,35 @@ func (p *Pages) limitForm(next echo.HandlerFunc) echo.HandlerFunc {
 			return p.fail(c, fault.Errorf(fault.BodyTooLarge, "a form is at most %d bytes", maxForm))
 		case err != nil && !errors.Is(err, http.ErrNotMultipart):
 			return p.fail(c, fault.Errorf(fault.Invalid, "the form cannot be read"))
+		}
+		return next(c)
+	}
+}
+
+// maxParam bounds a page's path parameter or query value, as the API bounds
+// its own.
+const maxParam = 256
+
+// textParams refuses a page whose path parameters, query values or posted
+// form fields (read by limitForm before it) are not text (not UTF-8, or
+// holding a control character such as NUL, which PostgreSQL can neither
+// store nor compare) or are longer than maxParam: no such page for a path,
+// invalid for the others. Nothing else is read.
+func (p *Pages) textParams(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		for _, v := range c.ParamValues()[:min(len(c.ParamNames()), len(c.ParamValues()))] {
+			if !textclass.IsText(v) || len(v) > maxParam {
+				return p.fail(c, fault.Errorf(fault.NotFound, "no such page"))
+			}
+		}
+		for _, params := range []url.Values{c.QueryParams(), c.Request().PostForm} {
+			for name, values := range params {
+				for _, v := range values {
+					if !textclass.IsText(name) || !textclass.IsText(v) || len(name) > maxParam || len(v) > maxParam {
+						return p.fail(c, fault.Errorf(fault.Invalid, "a parameter or a form's field is not text, or is too long"))
+					}
+				}
+			}
 		}
 		return next(c)
 	}

@@ -124,7 +124,7 @@ func (p *Pages) routes() {
 			p.log.Error("page panic", "err", err, "stack", string(stack))
 			return err
 		}}))
-	e.Use(p.headers, p.limitForm)
+	e.Use(p.headers, p.limitForm, p.textParams)
 	static, _ := fs.Sub(staticFiles, "static")
 	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", staticHandler(static))))
 	e.GET("/", func(c echo.Context) error { return p.render(c, http.StatusOK, "index", "index.title", nil) })
