@@ -5,6 +5,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -61,11 +62,12 @@ func newMetrics(reg *prometheus.Registry, l *ledger.Ledger, svc *loyalty.Service
 	)
 	// Webhook deliveries: attempts by outcome, the queue's depth and the
 	// age of its oldest delivery.
-	reg.MustRegister(hooks.Collectors()...)
+	counted, read := hooks.Collectors()
+	reg.MustRegister(counted...)
 	// The chain's window: committed entries not sealed yet. The sealer
 	// cannot pass a transaction in flight, and waits without failing, so
 	// only this gauge shows a sealer held back.
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+	read = append(read, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "tally_chain_unsealed_entries",
 		Help: "Committed entries not yet sealed into the tamper-evident chain (NaN when the database does not answer within a second).",
 	}, func() float64 {
@@ -80,10 +82,60 @@ func newMetrics(reg *prometheus.Registry, l *ledger.Ledger, svc *loyalty.Service
 		}
 		return float64(h.Unsealed)
 	}))
-	// Every scrape reads the database: a few at a time, the others
-	// answered 503.
+	// /metrics needs no key: what reads the database is read at most once
+	// a readEvery, whatever the rate of scrapes, and scrapes run a few at a
+	// time, the others answered 503.
+	reg.MustRegister(&recent{cs: read, every: readEvery})
 	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{MaxRequestsInFlight: 4})
 	return m
+}
+
+// readEvery is how often /metrics reads its gauges from the database at
+// most: a scrape within it answers the last reading.
+const readEvery = time.Second
+
+// recent collects the collectors it holds, which read the database,
+// together and at most once an every (counted from the end of the last
+// reading): a collection within that answers the last reading, and
+// collections that arrive while a reading runs wait for it. A client that
+// scrapes in a loop (the endpoint takes no key) costs the database one
+// reading an every, however long a reading takes.
+type recent struct {
+	cs    []prometheus.Collector
+	every time.Duration
+
+	mu   sync.Mutex
+	at   time.Time // when the last reading ended
+	last []prometheus.Metric
+}
+
+func (r *recent) Describe(ch chan<- *prometheus.Desc) {
+	for _, c := range r.cs {
+		c.Describe(ch)
+	}
+}
+
+func (r *recent) Collect(ch chan<- prometheus.Metric) {
+	r.mu.Lock()
+	if r.at.IsZero() || time.Since(r.at) >= r.every {
+		got := make(chan prometheus.Metric)
+		go func() {
+			defer close(got)
+			for _, c := range r.cs {
+				c.Collect(got)
+			}
+		}()
+		r.last = r.last[:0:0]
+		for m := range got {
+			r.last = append(r.last, m)
+		}
+		r.at = time.Now()
+	}
+	last := r.last
+	r.mu.Unlock()
+	for _, m := range last {
+		ch <- m
+	}
 }
 
 func (m *metrics) observe(method, route string, status int, elapsed time.Duration) {

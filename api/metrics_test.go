@@ -6,11 +6,15 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/internal/servicetest"
@@ -72,13 +76,74 @@ WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting)
 
 func wantMetric(t *testing.T, h *harness, line string) {
 	t.Helper()
-	m := h.expect(200, call{method: "GET", path: "/metrics"})
-	for _, l := range strings.Split(string(m.body), "\n") {
-		if l == line {
+	// What /metrics reads from the database may be a reading old.
+	for deadline := time.Now().Add(readEvery + 2*time.Second); ; time.Sleep(50 * time.Millisecond) {
+		m := h.expect(200, call{method: "GET", path: "/metrics"})
+		if slices.Contains(strings.Split(string(m.body), "\n"), line) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("/metrics lacks the line %q", line)
 			return
 		}
 	}
-	t.Errorf("/metrics lacks the line %q", line)
+}
+
+// counting is a collector that counts its collections, each a gauge of
+// their number, and takes a while.
+type counting struct {
+	n    atomic.Int64
+	desc *prometheus.Desc
+}
+
+func (c *counting) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *counting) Collect(ch chan<- prometheus.Metric) {
+	time.Sleep(20 * time.Millisecond)
+	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(c.n.Add(1)))
+}
+
+// What /metrics reads from the database is read at most once a readEvery:
+// 200 scrapes, 20 at a time, as fast as they go, make one reading and all
+// answer it; a scrape after the interval makes the next.
+func TestRecentReadsAtMostOnceAnInterval(t *testing.T) {
+	gauge := func(every time.Duration) (*counting, func() float64) {
+		c := &counting{desc: prometheus.NewDesc("readings", "", nil, nil)}
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(&recent{cs: []prometheus.Collector{c}, every: every})
+		return c, func() float64 {
+			families, err := reg.Gather()
+			if err != nil || len(families) != 1 {
+				t.Errorf("gather: %v, %d families", err, len(families))
+				return -1
+			}
+			return families[0].GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	c, value := gauge(time.Hour)
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			for range 10 {
+				if v := value(); v != 1 {
+					t.Errorf("a scrape answered reading %v, want 1", v)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if got := c.n.Load(); got != 1 {
+		t.Errorf("%d readings for 200 scrapes within the interval, want 1", got)
+	}
+
+	c, value = gauge(50 * time.Millisecond)
+	if v := value(); v != 1 {
+		t.Errorf("the first scrape answered reading %v, want 1", v)
+	}
+	time.Sleep(60 * time.Millisecond)
+	if v := value(); v != 2 {
+		t.Errorf("a scrape after the interval answered reading %v, want 2", v)
+	}
 }
 
 // TestClientStringsDoNotBecomeLabels sends requests with methods a client

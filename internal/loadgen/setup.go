@@ -537,6 +537,10 @@ func (env *bench) settle() {
 	if env.srv == nil {
 		return
 	}
+	// The server reads these gauges at most once a second and answers the
+	// last reading meanwhile: one taken before the scenario ended must not
+	// pass for the end.
+	time.Sleep(time.Second + 100*time.Millisecond)
 	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		backlog, ok1 := serverGauge(env.srv, "tally_webhook_feed_backlog")
 		unsealed, ok2 := serverGauge(env.srv, "tally_chain_unsealed_entries")

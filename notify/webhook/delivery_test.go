@@ -499,7 +499,8 @@ func TestEndpointsHearTheirTypesAndNotAnotherPartnersNotices(t *testing.T) {
 func gauges(t *testing.T, s *webhook.Service) map[string]float64 {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(s.Collectors()...)
+	counted, read := s.Collectors()
+	reg.MustRegister(append(counted, read...)...)
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

@@ -23,11 +23,12 @@ func newStats() *stats {
 	}, []string{"outcome"})}
 }
 
-// Collectors are the service's metrics: attempts by outcome, and, read
-// from the database at each scrape, the queue's depth, the age of its
-// oldest delivery and the endpoints paused by their circuit breaker.
-func (s *Service) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{s.stats.attempts, queue{s}}
+// Collectors are the service's metrics: counted, the attempts by outcome;
+// read from the database at each collection, the queue's depth, the age of
+// its oldest delivery, the feed's backlog and the endpoints paused by their
+// circuit breaker.
+func (s *Service) Collectors() (counted, read []prometheus.Collector) {
+	return []prometheus.Collector{s.stats.attempts}, []prometheus.Collector{queue{s}}
 }
 
 var (
