@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tally-ledger/tally/loyalty"
 )
@@ -77,4 +78,46 @@ func TestPreviewsRacingEventsLeaveTheBooksExact(t *testing.T) {
 		}
 	}
 	e.Reconcile()
+}
+
+// A preview completes its runs of shipments together, as a group written
+// for real does, so that it holds its customers' locks no longer than the
+// real write would (every event alone in a savepoint held them several
+// times longer); should the grouped preview fail (a panic in the group
+// loader), it answers the same from every event alone. Neither writes.
+func TestAPreviewIsGroupedAndFallsBackToEventByEvent(t *testing.T) {
+	e := newEnv(t)
+	e.Customer("C1")
+	e.Customer("C2")
+	at := e.Clock.Now().Add(-time.Hour)
+	batch := []loyalty.Event{
+		e.Event(loyalty.ShipmentCompleted, "C1", "S1", "123.45", at),
+		e.Event(loyalty.ShipmentCompleted, "C2", "S2", "80", at),
+		e.Event(loyalty.ShipmentCompleted, "C1", "S3", "10", at),
+	}
+	want := []int64{123, 80, 10} // floating customers earn 1 point per whole CNY
+	check := func(how string, outs []loyalty.Outcome) {
+		t.Helper()
+		for i, o := range outs {
+			if o.Err != nil || !o.Result.Preview || o.Result.Points != want[i] || o.Result.EntryID != nil {
+				t.Errorf("%s: event %d: %+v %v, want a preview of %d points", how, i, o.Result, o.Err, want[i])
+			}
+		}
+	}
+	runs := 0
+	e.Loyalty.SetGroupedFault(func() { runs++ })
+	check("grouped", e.Loyalty.PreviewBatch(e.Ctx, e.Key, "test", batch))
+	if runs == 0 {
+		t.Error("the preview completed no run of shipments together")
+	}
+	e.Loyalty.SetGroupedFault(func() { panic("a bug in the group loader") })
+	check("after a panic in the grouped preview", e.Loyalty.PreviewBatch(e.Ctx, e.Key, "test", batch))
+	if got := e.TableRows("events"); got != 0 {
+		t.Errorf("%d events recorded by previews, want none", got)
+	}
+	for _, c := range []string{"C1", "C2"} {
+		if got := e.Points(c).Balance; got != 0 {
+			t.Errorf("%s holds %d points after previews, want 0", c, got)
+		}
+	}
 }
