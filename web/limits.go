@@ -40,15 +40,16 @@ func (p *Pages) limitForm(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// maxParam bounds a page's path parameter or query value, as the API bounds
-// its own.
+// maxParam bounds a page's path parameter, as the API bounds its own.
 const maxParam = 256
 
 // textParams refuses a page whose path parameters, query values or posted
 // form fields (read by limitForm before it) are not text (not UTF-8, or
 // holding a control character such as NUL, which PostgreSQL can neither
-// store nor compare) or are longer than maxParam: no such page for a path,
-// invalid for the others. Nothing else is read.
+// store nor compare), or whose path parameters are longer than maxParam:
+// no such page for a path, invalid for the others. Nothing else is read.
+// (A query value too long for its grammar is refused by the page that
+// reads it; one no page reads, such as an unknown language, is ignored.)
 func (p *Pages) textParams(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		for _, v := range c.ParamValues()[:min(len(c.ParamNames()), len(c.ParamValues()))] {
@@ -59,8 +60,8 @@ func (p *Pages) textParams(next echo.HandlerFunc) echo.HandlerFunc {
 		for _, params := range []url.Values{c.QueryParams(), c.Request().PostForm} {
 			for name, values := range params {
 				for _, v := range values {
-					if !textclass.IsText(name) || !textclass.IsText(v) || len(name) > maxParam || len(v) > maxParam {
-						return p.fail(c, fault.Errorf(fault.Invalid, "a parameter or a form's field is not text, or is too long"))
+					if !textclass.IsText(name) || !textclass.IsText(v) {
+						return p.fail(c, fault.Errorf(fault.Invalid, "a parameter or a form's field is not text"))
 					}
 				}
 			}
