@@ -66,6 +66,30 @@ func (s *Service) previewGrouped(ctx context.Context, jobs []job, outs []Outcome
 	}()
 	return s.ledger.Preview(ctx, func(tx *ledger.Tx) error {
 		clear(outs)
-		return s.groupTx(ctx, tx, jobs, outs, true)
+		for from := 0; from < len(jobs); {
+			to := apart(jobs, from)
+			if err := s.groupTx(ctx, tx, jobs[from:to], outs[from:to], true); err != nil {
+				return err
+			}
+			from = to
+		}
+		return nil
 	})
+}
+
+// apart is where the run of jobs from from ends: before the first job whose
+// space and event id one before it in the run holds. As the event queue
+// keeps a retry out of its original's group (Apart), a preview writes the
+// repeat after the run, where it finds its original recorded and answers
+// it, as the real call does.
+func apart(jobs []job, from int) int {
+	seen := map[eventKey]bool{}
+	for i := from; i < len(jobs); i++ {
+		k := eventKey{jobs[i].space, jobs[i].ev.EventID}
+		if seen[k] {
+			return i
+		}
+		seen[k] = true
+	}
+	return len(jobs)
 }

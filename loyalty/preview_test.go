@@ -2,10 +2,12 @@ package loyalty_test
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/loyalty"
 )
 
@@ -119,5 +121,46 @@ func TestAPreviewIsGroupedAndFallsBackToEventByEvent(t *testing.T) {
 		if got := e.Points(c).Balance; got != 0 {
 			t.Errorf("%s holds %d points after previews, want 0", c, got)
 		}
+	}
+}
+
+// A batch may repeat an event (a retry inside it, or an id reused with
+// another body): the event queue never puts a repeat in its original's
+// group, so the repeat finds its original recorded. The grouped preview
+// keeps the repeat apart in the same way, and answers every event of the
+// batch as the real call then does: status, replay and points.
+func TestAPreviewOfABatchThatRepeatsAnEventAnswersAsTheCall(t *testing.T) {
+	e := newEnv(t)
+	e.Customer("C1")
+	e.Customer("C2")
+	at := e.Clock.Now().Add(-time.Hour)
+	first := e.Event(loyalty.ShipmentCompleted, "C1", "S1", "100", at)
+	second := e.Event(loyalty.ShipmentCompleted, "C2", "S2", "50", at)
+	reused := second
+	reused.Amount = ptr(d("60")) // the same id, another body
+	batch := []loyalty.Event{first, first, second, first, reused, e.Event(loyalty.ShipmentCompleted, "C1", "S3", "10", at)}
+	type answer struct {
+		err      string
+		replayed bool
+		points   int64
+	}
+	answers := func(outs []loyalty.Outcome) []answer {
+		var a []answer
+		for _, o := range outs {
+			x := answer{replayed: o.Replayed, points: o.Result.Points}
+			if o.Err != nil {
+				x.err = fmt.Sprint(fault.CodeOf(o.Err))
+			}
+			a = append(a, x)
+		}
+		return a
+	}
+	preview := answers(e.Loyalty.PreviewBatch(e.Ctx, e.Key, "test", batch))
+	real := answers(e.Loyalty.ProcessBatch(e.Ctx, e.Key, "test", batch))
+	if !slices.Equal(preview, real) {
+		t.Errorf("the preview answered %+v, the call then %+v", preview, real)
+	}
+	if !real[1].replayed || real[1].points != 100 || real[4].err == "" {
+		t.Errorf("the call answered %+v: want the repeat replayed with 100 points, the reused id refused", real)
 	}
 }
