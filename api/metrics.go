@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
@@ -96,7 +98,9 @@ const readEvery = time.Second
 
 // recent collects the collectors it holds, which read the database,
 // together and at most once an every (counted from the end of the last
-// reading): a collection within that answers the last reading, and
+// reading), and writes down each metric's value as it reads it (a
+// GaugeFunc would read its own when written, at every scrape): a
+// collection within that answers the last reading, and
 // collections that arrive while a reading runs wait for it. A client that
 // scrapes in a loop (the endpoint takes no key) costs the database one
 // reading an every, however long a reading takes.
@@ -127,7 +131,14 @@ func (r *recent) Collect(ch chan<- prometheus.Metric) {
 		}()
 		r.last = r.last[:0:0]
 		for m := range got {
-			r.last = append(r.last, m)
+			// A GaugeFunc sends itself and reads its value when written:
+			// the value is read now, and kept.
+			var pb dto.Metric
+			if err := m.Write(&pb); err != nil {
+				r.last = append(r.last, prometheus.NewInvalidMetric(m.Desc(), err))
+				continue
+			}
+			r.last = append(r.last, frozen{m.Desc(), &pb})
 		}
 		r.at = time.Now()
 	}
@@ -199,4 +210,17 @@ func validRequestID(id string) bool {
 		}
 	}
 	return true
+}
+
+// frozen is a metric as it was written once.
+type frozen struct {
+	desc *prometheus.Desc
+	pb   *dto.Metric
+}
+
+func (f frozen) Desc() *prometheus.Desc { return f.desc }
+
+func (f frozen) Write(out *dto.Metric) error {
+	proto.Merge(out, f.pb)
+	return nil
 }

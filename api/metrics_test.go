@@ -107,20 +107,28 @@ func (c *counting) Collect(ch chan<- prometheus.Metric) {
 // 200 scrapes, 20 at a time, as fast as they go, make one reading and all
 // answer it; a scrape after the interval makes the next.
 func TestRecentReadsAtMostOnceAnInterval(t *testing.T) {
-	gauge := func(every time.Duration) (*counting, func() float64) {
+	// Two collectors: one that sends a value, and a GaugeFunc, which sends
+	// itself and reads its value only when written.
+	gauge := func(every time.Duration) (*counting, *atomic.Int64, func() float64) {
 		c := &counting{desc: prometheus.NewDesc("readings", "", nil, nil)}
+		var calls atomic.Int64
+		fn := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "calls"}, func() float64 { return float64(calls.Add(1)) })
 		reg := prometheus.NewRegistry()
-		reg.MustRegister(&recent{cs: []prometheus.Collector{c}, every: every})
-		return c, func() float64 {
+		reg.MustRegister(&recent{cs: []prometheus.Collector{c, fn}, every: every})
+		return c, &calls, func() float64 {
 			families, err := reg.Gather()
-			if err != nil || len(families) != 1 {
+			if err != nil || len(families) != 2 {
 				t.Errorf("gather: %v, %d families", err, len(families))
 				return -1
 			}
-			return families[0].GetMetric()[0].GetGauge().GetValue()
+			v := families[0].GetMetric()[0].GetGauge().GetValue() // calls
+			if w := families[1].GetMetric()[0].GetGauge().GetValue(); w != v {
+				t.Errorf("readings %v, but the GaugeFunc was called %v times", w, v)
+			}
+			return v
 		}
 	}
-	c, value := gauge(time.Hour)
+	c, calls, value := gauge(time.Hour)
 	var wg sync.WaitGroup
 	for range 20 {
 		wg.Go(func() {
@@ -132,11 +140,11 @@ func TestRecentReadsAtMostOnceAnInterval(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if got := c.n.Load(); got != 1 {
-		t.Errorf("%d readings for 200 scrapes within the interval, want 1", got)
+	if got, fn := c.n.Load(), calls.Load(); got != 1 || fn != 1 {
+		t.Errorf("%d readings and %d GaugeFunc calls for 200 scrapes within the interval, want 1 each", got, fn)
 	}
 
-	c, value = gauge(50 * time.Millisecond)
+	_, _, value = gauge(50 * time.Millisecond)
 	if v := value(); v != 1 {
 		t.Errorf("the first scrape answered reading %v, want 1", v)
 	}
