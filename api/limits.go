@@ -129,7 +129,7 @@ func walkText(v reflect.Value, path string) error {
 	}
 	t := v.Type()
 	if t == timeType {
-		return checkInstant(v.Interface().(time.Time), path)
+		return checkInstant(v.Interface().(time.Time), path, false)
 	}
 	if t == rawMessageType {
 		if lastName(path) == "metadata" {
@@ -147,6 +147,11 @@ func walkText(v reflect.Value, path string) error {
 			return tooLong(path, limit)
 		}
 	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() && v.Elem().Type() == timeType {
+			// An optional instant sent is never absent: the zero time too
+			// is refused.
+			return checkInstant(v.Elem().Interface().(time.Time), path, true)
+		}
 		if !v.IsNil() {
 			return walkText(v.Elem(), path)
 		}
@@ -189,10 +194,12 @@ func walkText(v reflect.Value, path string) error {
 
 // checkInstant refuses an instant outside the years 1970 to 2999 (UTC),
 // which no business is dated in and which JSON or PostgreSQL could not write
-// back once stored (rules.InRange): 422 invalid, naming the field. An
-// instant left out (the zero time) is for its handler to default or refuse.
-func checkInstant(t time.Time, field string) error {
-	if t.IsZero() || rules.InRange(t) {
+// back once stored (rules.InRange): 422 invalid, naming the field. A
+// required instant left out (the zero time, unless sent says it was sent,
+// as an optional one's pointer does) is for its handler to default or
+// refuse.
+func checkInstant(t time.Time, field string, sent bool) error {
+	if (t.IsZero() && !sent) || rules.InRange(t) {
 		return nil
 	}
 	return fault.InvalidField(field, "out of range: "+rules.InstantsRange)
@@ -259,8 +266,8 @@ func numberDigits(n string) int {
 			digits++
 		}
 	}
-	exp = strings.TrimLeft(exp, "+-")
-	if len(exp) > 9 { // more than any bound
+	exp = strings.TrimLeft(strings.TrimLeft(exp, "+-"), "0") // JSON allows 1e007
+	if len(exp) > 9 {                                        // more than any bound
 		return math.MaxInt
 	}
 	e, _ := strconv.Atoi(exp)

@@ -52,6 +52,7 @@ func TestManualEntryMetadataNumbersAreBoundedWrittenOut(t *testing.T) {
 		{`{"a":-1.5e-100}`, "metadata.a"},
 		{`{"ok":1,"nested":[2,{"b":1e200}]}`, "metadata.nested"},
 		{`{"a":1e99999999999999999999}`, "metadata.a"},
+		{`{"a":1e0000000000101}`, "metadata.a"},
 	} {
 		p := wantProblem(t, h.do(call{method: "POST", path: "/v1/entries", key: "admin", body: entry(tc.metadata)}), 422, fault.Invalid)
 		if errs, _ := p["errors"].(map[string]any); errs[tc.key] == nil {
@@ -61,5 +62,7 @@ func TestManualEntryMetadataNumbersAreBoundedWrittenOut(t *testing.T) {
 	if after := h.rowCount(); after != before {
 		t.Errorf("%d rows written by refused entries", after-before)
 	}
-	h.expect(201, call{method: "POST", path: "/v1/entries", key: "admin", body: entry(`{"a":1e99,"b":-1.5e-98}`)})
+	// JSON allows an exponent's leading zeros: 1E+0000000099 is 1e99.
+	h.expect(201, call{method: "POST", path: "/v1/entries", key: "admin",
+		body: entry(`{"a":1e99,"b":-1.5e-98,"c":1e0000000001,"d":1E+0000000099}`)})
 }

@@ -179,7 +179,7 @@ func (s *Server) pointsReport(c echo.Context) error {
 func monthParam(c echo.Context) (rules.Month, error) {
 	month := rules.Month(c.QueryParam("month"))
 	if !month.Valid() {
-		return "", &fault.Error{Code: fault.Invalid, Message: "month must be YYYY-MM, from 1970-01 to 2999-12", Fields: map[string]string{"month": "YYYY-MM, from 1970-01 to 2999-12"}}
+		return "", &fault.Error{Code: fault.Invalid, Message: "month must be YYYY-MM, from 1971-01 to 2998-12", Fields: map[string]string{"month": "YYYY-MM, from 1971-01 to 2998-12"}}
 	}
 	return month, nil
 }

@@ -30,7 +30,7 @@ type PeriodStatus struct {
 // default), as the reports count months.
 func (s *Service) monthBounds(ctx context.Context, month rules.Month) (time.Time, time.Time, error) {
 	if !month.Valid() {
-		return time.Time{}, time.Time{}, fault.InvalidField("month", "YYYY-MM, from 1970-01 to 2999-12")
+		return time.Time{}, time.Time{}, fault.InvalidField("month", "YYYY-MM, from 1971-01 to 2998-12")
 	}
 	rs, err := s.customers.RulesAt(ctx, month.Start(time.UTC).AddDate(0, 1, 0))
 	if err != nil {
@@ -75,7 +75,7 @@ func (s *Service) ClosePeriod(ctx context.Context, month rules.Month, actor stri
 // ledger.ReopenPeriod's.
 func (s *Service) ReopenPeriod(ctx context.Context, month rules.Month, actor, reason string) (ledger.PeriodEvent, error) {
 	if !month.Valid() {
-		return ledger.PeriodEvent{}, fault.InvalidField("month", "YYYY-MM, from 1970-01 to 2999-12")
+		return ledger.PeriodEvent{}, fault.InvalidField("month", "YYYY-MM, from 1971-01 to 2998-12")
 	}
 	return s.ledger.ReopenPeriod(ctx, string(month), actor, reason)
 }

@@ -190,13 +190,13 @@ WHERE account_id = (SELECT id FROM accounts WHERE code = 'customer:C1:prepaid')`
 	}
 }
 
-// A month is written YYYY-MM, in the years 1970 to 2999: anything else is
+// A month is written YYYY-MM, in the years 1971 to 2998: anything else is
 // refused before the books are read. (Closed, 0000-01 was answered as
 // invalid JSON and held every real month's close back; 9999-12's period
 // could not be answered at all.)
 func TestPeriodRefusesWhatIsNotAMonth(t *testing.T) {
 	e := newEnv(t)
-	for _, month := range []rules.Month{"2026-13", "2026-2", "02-2026", "", "0000-01", "1969-12", "3000-01", "9999-12"} {
+	for _, month := range []rules.Month{"2026-13", "2026-2", "02-2026", "", "0000-01", "1970-12", "2999-01", "9999-12"} {
 		_, err := e.Finance.ClosePeriod(e.Ctx, month, "ana")
 		servicetest.WantCode(t, err, fault.Invalid)
 		_, err = e.Finance.Period(e.Ctx, month)

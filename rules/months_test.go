@@ -21,12 +21,13 @@ func TestMonthValid(t *testing.T) {
 		{"2026-02-01", false},
 		{"2026/02", false},
 		{"", false},
-		// The years 1970 to 2999 (InRange): a month far outside them
-		// cannot be answered in JSON once stored.
-		{"1970-01", true},
-		{"2999-12", true},
-		{"1969-12", false},
-		{"3000-01", false},
+		// The years 1971 to 2998, inside InRange's on each side: a month
+		// far outside cannot be answered in JSON once stored, and 1970-01
+		// begins in 1969 in UTC when reckoned in Asia/Shanghai.
+		{"1971-01", true},
+		{"2998-12", true},
+		{"1970-12", false},
+		{"2999-01", false},
 		{"0000-01", false},
 		{"9999-12", false},
 	} {

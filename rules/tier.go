@@ -53,11 +53,12 @@ func (m Month) Prev() Month {
 	return Month(t.AddDate(0, -1, 0).Format("2006-01"))
 }
 
-// Valid reports whether m is a well-formed month of the years 1970 to 2999
-// (see InRange).
+// Valid reports whether m is a well-formed month of the years 1971 to 2998:
+// a year inside the instants' range (InRange) on each side, so that the
+// month begins and ends inside it in any time zone.
 func (m Month) Valid() bool {
 	t, err := time.Parse("2006-01", string(m))
-	return err == nil && len(m) == 7 && t.Year() >= FirstInstant.Year() && t.Year() < EndOfInstants.Year()
+	return err == nil && len(m) == 7 && t.Year() > FirstInstant.Year() && t.Year() < EndOfInstants.Year()-1
 }
 
 // TierOf is the tier a monthly contribution c reaches: within a segment

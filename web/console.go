@@ -60,12 +60,12 @@ func (p *Pages) period(c echo.Context) (from, to time.Time, months []time.Time, 
 	first := last.AddDate(0, -5, 0)
 	if v := c.QueryParam("from"); v != "" {
 		if first, err = time.ParseInLocation(monthLayout, v, shanghai); err != nil || !rules.Month(v).Valid() {
-			return from, to, nil, fault.Errorf(fault.Invalid, "from must be a month such as 2026-03, in the years 1970 to 2999")
+			return from, to, nil, fault.Errorf(fault.Invalid, "from must be a month such as 2026-03, in the years 1971 to 2998")
 		}
 	}
 	if v := c.QueryParam("to"); v != "" {
 		if last, err = time.ParseInLocation(monthLayout, v, shanghai); err != nil || !rules.Month(v).Valid() {
-			return from, to, nil, fault.Errorf(fault.Invalid, "to must be a month such as 2026-03, in the years 1970 to 2999")
+			return from, to, nil, fault.Errorf(fault.Invalid, "to must be a month such as 2026-03, in the years 1971 to 2998")
 		}
 	}
 	if last.Before(first) {
@@ -177,7 +177,7 @@ func (p *Pages) segments(c echo.Context) error {
 		month = rules.Month(v)
 	}
 	if !month.Valid() {
-		return p.fail(c, fault.Errorf(fault.Invalid, "month must be YYYY-MM, from 1970-01 to 2999-12"))
+		return p.fail(c, fault.Errorf(fault.Invalid, "month must be YYYY-MM, from 1971-01 to 2998-12"))
 	}
 	var rep finance.SegmentReport
 	err := p.books(c, func(fin *finance.Service) (err error) {
