@@ -52,12 +52,7 @@ func TestBusinessDatedBeforeTheBackdatingWindowIsRefused(t *testing.T) {
 		shipment("b2", "C1", "S2", "100", time.Now().Add(-61*24*time.Hour)),
 		shipment("b3", "C1", "S3", "100", time.Now().Add(-59*24*time.Hour)),
 	}}})
-	var out struct {
-		Results []struct {
-			Status  int            `json:"status"`
-			Problem map[string]any `json:"problem"`
-		} `json:"results"`
-	}
+	var out batchAnswer
 	res.json(t, &out)
 	want := []struct {
 		status int

@@ -272,3 +272,12 @@ func (h *harness) count(table string) int {
 	}
 	return n
 }
+
+// batchAnswer is a batch's answer as far as most tests read it: each
+// event's status and problem.
+type batchAnswer struct {
+	Results []struct {
+		Status  int            `json:"status"`
+		Problem map[string]any `json:"problem"`
+	} `json:"results"`
+}

@@ -78,12 +78,7 @@ func TestInstantsOutsideTheYearsAreRefused(t *testing.T) {
 		ev := shipment("b1", "C1", "S2", "100", now)
 		ev["occurred_at"] = at
 		res := h.expect(200, call{method: "POST", path: "/v1/events/batch", key: "partner", body: map[string]any{"events": []any{ev}}, invalid: true})
-		var out struct {
-			Results []struct {
-				Status  int            `json:"status"`
-				Problem map[string]any `json:"problem"`
-			} `json:"results"`
-		}
+		var out batchAnswer
 		res.json(t, &out)
 		if len(out.Results) != 1 || out.Results[0].Status != 422 || out.Results[0].Problem["code"] != "invalid" {
 			t.Errorf("a batch's event at %s: %s", at, res.body)

@@ -156,12 +156,7 @@ func TestOverLongTextIsRefusedOnEveryWritingRoute(t *testing.T) {
 			}
 			if strings.HasSuffix(path, "/batch") {
 				// The batch answers each event: that one is refused.
-				var out struct {
-					Results []struct {
-						Status  int            `json:"status"`
-						Problem map[string]any `json:"problem"`
-					} `json:"results"`
-				}
+				var out batchAnswer
 				res.json(t, &out)
 				if res.status != 200 || len(out.Results) != 1 {
 					t.Errorf("%s with a long %s: %d %.300s", route, lf.path, res.status, res.body)
