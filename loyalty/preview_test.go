@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/internal/servicetest"
 	"github.com/tally-ledger/tally/loyalty"
 )
 
@@ -125,20 +126,13 @@ func TestAPreviewIsGroupedAndFallsBackToEventByEvent(t *testing.T) {
 }
 
 // A batch may repeat an event (a retry inside it, or an id reused with
-// another body): the event queue never puts a repeat in its original's
-// group, so the repeat finds its original recorded. The grouped preview
-// keeps the repeat apart in the same way, and answers every event of the
-// batch as the real call then does: status, replay and points.
+// another body): the event queue defers a repeat, alone, to the group after
+// its original's, and the preview writes the batch in the same passes. So
+// it answers every event as the real call then does (status, replay,
+// points): a repeat of a recorded event replays it, and a repeat of a
+// refused one (a refund, or a rating, of a shipment the batch ships after
+// it) is written after the rest of the first pass, as the call writes it.
 func TestAPreviewOfABatchThatRepeatsAnEventAnswersAsTheCall(t *testing.T) {
-	e := newEnv(t)
-	e.Customer("C1")
-	e.Customer("C2")
-	at := e.Clock.Now().Add(-time.Hour)
-	first := e.Event(loyalty.ShipmentCompleted, "C1", "S1", "100", at)
-	second := e.Event(loyalty.ShipmentCompleted, "C2", "S2", "50", at)
-	reused := second
-	reused.Amount = ptr(d("60")) // the same id, another body
-	batch := []loyalty.Event{first, first, second, first, reused, e.Event(loyalty.ShipmentCompleted, "C1", "S3", "10", at)}
 	type answer struct {
 		err      string
 		replayed bool
@@ -155,12 +149,98 @@ func TestAPreviewOfABatchThatRepeatsAnEventAnswersAsTheCall(t *testing.T) {
 		}
 		return a
 	}
-	preview := answers(e.Loyalty.PreviewBatch(e.Ctx, e.Key, "test", batch))
-	real := answers(e.Loyalty.ProcessBatch(e.Ctx, e.Key, "test", batch))
-	if !slices.Equal(preview, real) {
-		t.Errorf("the preview answered %+v, the call then %+v", preview, real)
+	for _, tc := range []struct {
+		name  string
+		batch func(e *env) []loyalty.Event
+		want  func(real []answer) bool // what the call answers, so that the case tests what it says
+	}{
+		{"a retry of a recorded event, and an id reused with another body", func(e *env) []loyalty.Event {
+			at := e.Clock.Now().Add(-time.Hour)
+			first := e.Event(loyalty.ShipmentCompleted, "C1", "S1", "100", at)
+			second := e.Event(loyalty.ShipmentCompleted, "C2", "S2", "50", at)
+			reused := second
+			reused.Amount = ptr(d("60"))
+			return []loyalty.Event{first, first, second, first, reused, e.Event(loyalty.ShipmentCompleted, "C1", "S3", "10", at)}
+		}, func(real []answer) bool { return real[1].replayed && real[1].points == 100 && real[4].err != "" }},
+		{"a refused refund retried before the shipment it refunds", func(e *env) []loyalty.Event {
+			at := e.Clock.Now().Add(-time.Hour)
+			refund := e.Event(loyalty.ShipmentRefunded, "C1", "S1", "40", at)
+			return []loyalty.Event{refund, refund, e.Event(loyalty.ShipmentCompleted, "C1", "S1", "100", at)}
+		}, func(real []answer) bool { return real[0].err != "" && real[1].err == "" && real[1].points == -40 }},
+		{"a refused rating retried", func(e *env) []loyalty.Event {
+			at := e.Clock.Now().Add(-time.Hour)
+			rating := e.Event(loyalty.FeedbackSubmitted, "C1", "S1", "", at)
+			rating.Rating = ptr(5)
+			return []loyalty.Event{rating, e.Event(loyalty.ShipmentCompleted, "C1", "S2", "10", at), rating,
+				e.Event(loyalty.ShipmentCompleted, "C1", "S1", "20", at)}
+		}, func(real []answer) bool { return real[0].err != "" && real[2].err == "" && real[2].points == 10 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.Customer("C1")
+			e.Customer("C2")
+			batch := tc.batch(e)
+			preview := answers(e.Loyalty.PreviewBatch(e.Ctx, e.Key, "test", batch))
+			real := answers(e.Loyalty.ProcessBatch(e.Ctx, e.Key, "test", batch))
+			if !slices.Equal(preview, real) {
+				t.Errorf("the preview answered %+v, the call then %+v", preview, real)
+			}
+			if !tc.want(real) {
+				t.Errorf("the call answered %+v, not what the case is about", real)
+			}
+		})
 	}
-	if !real[1].replayed || real[1].points != 100 || real[4].err == "" {
-		t.Errorf("the call answered %+v: want the repeat replayed with 100 points, the reused id refused", real)
+}
+
+// A preview in several passes locks every customer of its batch at once,
+// in order, before its first pass: a pass that locked its own customers
+// only would take C1 after the first pass took C2, while a real group
+// holding C1 waits for C2, a deadlock that cost the real write a retry.
+func TestAPreviewInPassesTakesNoCustomerAfterAnother(t *testing.T) {
+	e := newEnv(t)
+	e.Customer("C1")
+	e.Customer("C2")
+	other := &env{servicetest.NewWith(t, servicetest.Config{Pool: e.Pool, Clock: e.Clock,
+		Loyalty: []loyalty.Option{loyalty.WithEventWriters(1)}})}
+	at := e.Clock.Now().Add(-time.Hour)
+	// The second pass holds the id reused for C1 alone: C2 in the first
+	// pass, C1 in the second.
+	first := e.Event(loyalty.ShipmentCompleted, "C2", "S1", "100", at)
+	reused := e.Event(loyalty.ShipmentCompleted, "C1", "S2", "100", at)
+	reused.EventID = first.EventID
+	holding, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	e.Loyalty.SetGroupedFault(func() { once.Do(func() { close(holding); <-release }) })
+	previewed := make(chan []loyalty.Outcome)
+	go func() { previewed <- e.Loyalty.PreviewBatch(e.Ctx, e.Key, "test", []loyalty.Event{first, reused}) }()
+	<-holding // the preview's first pass is writing C2's shipment
+	written := make(chan []loyalty.Outcome)
+	go func() {
+		written <- other.Loyalty.ProcessBatch(other.Ctx, other.Key, "test", []loyalty.Event{
+			other.Event(loyalty.ShipmentCompleted, "C1", "R1", "10", at), other.Event(loyalty.ShipmentCompleted, "C2", "R2", "10", at)})
+	}()
+	// The real group waits on a customer's lock (C1 held by the preview;
+	// without the lock at once, C2, while holding C1).
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		var waiting int
+		e.Scan(t, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`, &waiting)
+		if waiting > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the real group never waited on a lock")
+		}
+	}
+	close(release)
+	if p := <-previewed; p[0].Err != nil || fault.CodeOf(p[1].Err) != fault.IdempotencyConflict {
+		t.Errorf("the preview answered %v and %v, want the shipment and the reused id refused", p[0].Err, p[1].Err)
+	}
+	for i, o := range <-written {
+		if o.Err != nil {
+			t.Errorf("real event %d: %v", i, o.Err)
+		}
+	}
+	if n := other.Ledger.Stats().Retries.Load(); n != 0 {
+		t.Errorf("the real write was retried %d times (a deadlock with the preview), want 0", n)
 	}
 }
