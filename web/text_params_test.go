@@ -53,9 +53,9 @@ func TestPagesRefuseParametersThatAreNotText(t *testing.T) {
 	// Months run 1971-01 to 2998-12: 1970-01 begins in 1969 in UTC in
 	// Shanghai, and its CSV link would ask the API for an instant it
 	// refuses.
-	for _, month := range []string{"0000-01", "1970-01", "2999-12"} {
-		if p := get(t, fin, s.srv.URL+"/console/rebates?from="+month); p.status != http.StatusUnprocessableEntity {
-			t.Errorf("a console period from %s: %d, want 422", month, p.status)
+	for _, period := range []string{"from=0000-01&to=0000-02", "from=1970-01&to=1970-02", "from=2999-11&to=2999-12"} {
+		if p := get(t, fin, s.srv.URL+"/console/rebates?"+period); p.status != http.StatusUnprocessableEntity {
+			t.Errorf("a console period %s: %d, want 422", period, p.status)
 		}
 	}
 	if p := get(t, fin, s.srv.URL+"/console/rebates?from=1971-01&to=1971-02"); p.status != http.StatusOK {
