@@ -3,6 +3,7 @@ package loyalty
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -105,6 +106,12 @@ func (s *Service) writeGroup(ctx context.Context, group []job, grouped bool) ([]
 // written last, in one statement (with the last run's writes when the group
 // ends with one).
 func (s *Service) groupTx(ctx context.Context, tx *ledger.Tx, group []job, outs []Outcome, grouped bool) error {
+	return s.groupTxLocked(ctx, tx, group, outs, grouped, nil)
+}
+
+// groupTxLocked is groupTx with the customers locked already (locked, from
+// queueLock) when not nil: it takes no lock of its own.
+func (s *Service) groupTxLocked(ctx context.Context, tx *ledger.Tx, group []job, outs []Outcome, grouped bool, locked map[string]Customer) error {
 	// The leading run of shipments reads its state in the lock's round trip.
 	first := 0
 	for grouped && first < len(group) && group[first].ev.Type == ShipmentCompleted {
@@ -117,14 +124,20 @@ func (s *Service) groupTx(ctx context.Context, tx *ledger.Tx, group []job, outs 
 		notes groupNotices
 		err   error
 	)
-	queueLock(&b, group, custs)
+	if locked == nil {
+		queueLock(&b, group, custs)
+	} else {
+		maps.Copy(custs, locked)
+	}
 	if first > 0 {
 		if st, err = s.queueRunReads(ctx, tx, &b, group[:first]); err != nil {
 			return err
 		}
 	}
-	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
-		return err
+	if b.Len() > 0 {
+		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+			return err
+		}
 	}
 	var run []int
 	for i := range first {

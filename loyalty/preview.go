@@ -11,16 +11,21 @@ import (
 
 // PreviewBatch answers what ProcessBatch would answer for the events now,
 // and writes nothing: the events are recorded by the same code, in one
-// transaction of their own (outside the event groups, in the order given,
-// runs of shipments together as a group writes them, or, should that
-// fail, every event alone in a savepoint) that is rolled back at the end
-// (ledger.Preview). A preview consumes no event id: the same events sent
-// for real afterwards are recorded, with the same figures unless something
-// else changed the customer meanwhile.
+// transaction of their own (outside the event groups, in the passes the
+// event queue makes of a batch that repeats an event, each in the order
+// given, runs of shipments together as a group writes them, or, should
+// that fail, every event alone in a savepoint) that is rolled back at the
+// end (ledger.Preview). A preview consumes no event id: the same events
+// sent for real afterwards are recorded, with the same figures unless
+// something else changed the customer meanwhile. (The call spreads the
+// batch's customers over the event writers: events of two customers that
+// name the same shipment or event id race there, and the preview answers
+// one order of that race.)
 //
 // Each outcome's Result has Preview set. A new event's entry_id is nil (the
-// entry it would have was never committed); an event id already recorded
-// answers its recorded result (Replayed), with its real entry.
+// entry it would have was never committed), and so is a repeat's that
+// replays it; an event id already recorded answers its recorded result
+// (Replayed), with its real entry.
 //
 // Errors (per outcome): those of ProcessBatch; a failure of the preview's
 // transaction itself is every outcome's.
@@ -35,11 +40,18 @@ func (s *Service) PreviewBatch(ctx context.Context, key ledger.APIKey, actor str
 		// As a group written for real falls back (processGroup): every
 		// event alone, each in a savepoint.
 		err = s.ledger.Preview(ctx, func(tx *ledger.Tx) error {
-			clear(outs)
-			return s.groupTx(ctx, tx, jobs, outs, false)
+			return s.previewPasses(ctx, tx, jobs, outs, false)
 		})
 	}
+	here := map[eventKey]bool{} // recorded by this preview: its entry id never exists
 	for n, o := range outs {
+		k := eventKey{jobs[n].space, jobs[n].ev.EventID}
+		if o.Err == nil && !o.Replayed {
+			here[k] = true
+		}
+		if o.Replayed && here[k] {
+			o.Result.EntryID = nil
+		}
 		switch {
 		case err != nil:
 			o = Outcome{Err: err}
@@ -63,42 +75,50 @@ func (s *Service) PreviewBatch(ctx context.Context, key ledger.APIKey, actor str
 //
 // The event queue never puts a repeated event (its space and event id) in
 // its original's group: it defers the repeat alone to the next group
-// (coalesce.Config.Apart). The preview writes the batch in the same passes,
-// the first occurrence of each event, then the second, and so on, each in
-// the batch's order; a pass is one groupTx. With more than one pass, every
-// customer of the batch is locked at once first, in the order a group locks
-// them, so that no pass takes a customer after another pass's.
+// (coalesce.Config.Apart). The preview writes the batch in the same passes
+// (previewPasses), the first occurrence of each event, then the second, and
+// so on, each in the batch's order.
 func (s *Service) previewGrouped(ctx context.Context, jobs []job, outs []Outcome) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("loyalty: the grouped preview panicked: %v", r)
 		}
 	}()
-	passes := passesOf(jobs)
 	return s.ledger.Preview(ctx, func(tx *ledger.Tx) error {
-		clear(outs)
-		if len(passes) == 1 {
-			return s.groupTx(ctx, tx, jobs, outs, true)
+		return s.previewPasses(ctx, tx, jobs, outs, true)
+	})
+}
+
+// previewPasses writes jobs in tx in the event queue's passes (passesOf),
+// grouped or every event alone, each job's outcome into outs by index.
+// With more than one pass, the batch's customers and their referrers are
+// locked at once first, and the passes take no lock of their own: a
+// customer created since is not the preview's.
+func (s *Service) previewPasses(ctx context.Context, tx *ledger.Tx, jobs []job, outs []Outcome, grouped bool) error {
+	clear(outs)
+	passes := passesOf(jobs)
+	if len(passes) == 1 {
+		return s.groupTx(ctx, tx, jobs, outs, grouped)
+	}
+	var b pgx.Batch
+	locked := map[string]Customer{}
+	queueLock(&b, jobs, locked)
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return err
+	}
+	for _, pass := range passes {
+		group, got := make([]job, len(pass)), make([]Outcome, len(pass))
+		for i, n := range pass {
+			group[i] = jobs[n]
 		}
-		var b pgx.Batch
-		queueLock(&b, jobs, map[string]Customer{})
-		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		if err := s.groupTxLocked(ctx, tx, group, got, grouped, locked); err != nil {
 			return err
 		}
-		for _, pass := range passes {
-			group, got := make([]job, len(pass)), make([]Outcome, len(pass))
-			for i, n := range pass {
-				group[i] = jobs[n]
-			}
-			if err := s.groupTx(ctx, tx, group, got, true); err != nil {
-				return err
-			}
-			for i, n := range pass {
-				outs[n] = got[i]
-			}
+		for i, n := range pass {
+			outs[n] = got[i]
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // passesOf is the indexes of jobs by pass: pass k holds each event's k-th

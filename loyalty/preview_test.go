@@ -175,72 +175,102 @@ func TestAPreviewOfABatchThatRepeatsAnEventAnswersAsTheCall(t *testing.T) {
 				e.Event(loyalty.ShipmentCompleted, "C1", "S1", "20", at)}
 		}, func(real []answer) bool { return real[0].err != "" && real[2].err == "" && real[2].points == 10 }},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t)
-			e.Customer("C1")
-			e.Customer("C2")
-			batch := tc.batch(e)
-			preview := answers(e.Loyalty.PreviewBatch(e.Ctx, e.Key, "test", batch))
-			real := answers(e.Loyalty.ProcessBatch(e.Ctx, e.Key, "test", batch))
-			if !slices.Equal(preview, real) {
-				t.Errorf("the preview answered %+v, the call then %+v", preview, real)
-			}
-			if !tc.want(real) {
-				t.Errorf("the call answered %+v, not what the case is about", real)
-			}
-		})
+		for _, fallback := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s, fallback %v", tc.name, fallback), func(t *testing.T) {
+				e := newEnv(t)
+				e.Customer("C1")
+				e.Customer("C2")
+				if fallback { // the preview, and the call's groups, written every event alone
+					e.Loyalty.SetGroupedFault(func() { panic("a bug in the group loader") })
+				}
+				batch := tc.batch(e)
+				outs := e.Loyalty.PreviewBatch(e.Ctx, e.Key, "test", batch)
+				for i, o := range outs {
+					// A repeat replays what the preview itself wrote: no
+					// entry of it exists, and none is answered.
+					var n int
+					if o.Result.EntryID != nil {
+						if err := e.Pool.QueryRow(e.Ctx, `SELECT count(*) FROM entries WHERE id = $1`, *o.Result.EntryID).Scan(&n); err != nil {
+							t.Fatal(err)
+						}
+						if n != 1 {
+							t.Errorf("preview %d answered entry %d, which does not exist", i, *o.Result.EntryID)
+						}
+					}
+				}
+				preview := answers(outs)
+				real := answers(e.Loyalty.ProcessBatch(e.Ctx, e.Key, "test", batch))
+				if !slices.Equal(preview, real) {
+					t.Errorf("the preview answered %+v, the call then %+v", preview, real)
+				}
+				if !tc.want(real) {
+					t.Errorf("the call answered %+v, not what the case is about", real)
+				}
+			})
+		}
 	}
 }
 
 // A preview in several passes locks every customer of its batch at once,
-// in order, before its first pass: a pass that locked its own customers
-// only would take C1 after the first pass took C2, while a real group
-// holding C1 waits for C2, a deadlock that cost the real write a retry.
+// in order, before its first pass, and no pass takes a lock of its own: a
+// pass that locked its own customers would take C1 after the first pass
+// took C2 while a real group holding C1 waits for C2 (a deadlock that cost
+// the real write a retry), and so would a pass taking a customer created
+// after the preview began. Such a customer is not the preview's.
 func TestAPreviewInPassesTakesNoCustomerAfterAnother(t *testing.T) {
-	e := newEnv(t)
-	e.Customer("C1")
-	e.Customer("C2")
-	other := &env{servicetest.NewWith(t, servicetest.Config{Pool: e.Pool, Clock: e.Clock,
-		Loyalty: []loyalty.Option{loyalty.WithEventWriters(1)}})}
-	at := e.Clock.Now().Add(-time.Hour)
-	// The second pass holds the id reused for C1 alone: C2 in the first
-	// pass, C1 in the second.
-	first := e.Event(loyalty.ShipmentCompleted, "C2", "S1", "100", at)
-	reused := e.Event(loyalty.ShipmentCompleted, "C1", "S2", "100", at)
-	reused.EventID = first.EventID
-	holding, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	e.Loyalty.SetGroupedFault(func() { once.Do(func() { close(holding); <-release }) })
-	previewed := make(chan []loyalty.Outcome)
-	go func() { previewed <- e.Loyalty.PreviewBatch(e.Ctx, e.Key, "test", []loyalty.Event{first, reused}) }()
-	<-holding // the preview's first pass is writing C2's shipment
-	written := make(chan []loyalty.Outcome)
-	go func() {
-		written <- other.Loyalty.ProcessBatch(other.Ctx, other.Key, "test", []loyalty.Event{
-			other.Event(loyalty.ShipmentCompleted, "C1", "R1", "10", at), other.Event(loyalty.ShipmentCompleted, "C2", "R2", "10", at)})
-	}()
-	// The real group waits on a customer's lock (C1 held by the preview;
-	// without the lock at once, C2, while holding C1).
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		var waiting int
-		e.Scan(t, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`, &waiting)
-		if waiting > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the real group never waited on a lock")
-		}
-	}
-	close(release)
-	if p := <-previewed; p[0].Err != nil || fault.CodeOf(p[1].Err) != fault.IdempotencyConflict {
-		t.Errorf("the preview answered %v and %v, want the shipment and the reused id refused", p[0].Err, p[1].Err)
-	}
-	for i, o := range <-written {
-		if o.Err != nil {
-			t.Errorf("real event %d: %v", i, o.Err)
-		}
-	}
-	if n := other.Ledger.Stats().Retries.Load(); n != 0 {
-		t.Errorf("the real write was retried %d times (a deadlock with the preview), want 0", n)
+	for _, late := range []bool{false, true} {
+		t.Run(fmt.Sprintf("customer created during the preview %v", late), func(t *testing.T) {
+			e := newEnv(t)
+			e.Customer("C2")
+			if !late {
+				e.Customer("C1")
+			}
+			other := &env{servicetest.NewWith(t, servicetest.Config{Pool: e.Pool, Clock: e.Clock,
+				Loyalty: []loyalty.Option{loyalty.WithEventWriters(1)}})}
+			at := e.Clock.Now().Add(-time.Hour)
+			// The second pass holds the id reused for C1 alone: C2 in the
+			// first pass, C1 in the second.
+			first := e.Event(loyalty.ShipmentCompleted, "C2", "S1", "100", at)
+			reused := e.Event(loyalty.ShipmentCompleted, "C1", "S2", "100", at)
+			reused.EventID = first.EventID
+			holding, release := make(chan struct{}), make(chan struct{})
+			var once sync.Once
+			e.Loyalty.SetGroupedFault(func() { once.Do(func() { close(holding); <-release }) })
+			previewed := make(chan []loyalty.Outcome)
+			go func() { previewed <- e.Loyalty.PreviewBatch(e.Ctx, e.Key, "test", []loyalty.Event{first, reused}) }()
+			<-holding // the preview's first pass is writing C2's shipment
+			if late {
+				e.Customer("C1")
+			}
+			written := make(chan []loyalty.Outcome)
+			go func() {
+				written <- other.Loyalty.ProcessBatch(other.Ctx, other.Key, "test", []loyalty.Event{
+					other.Event(loyalty.ShipmentCompleted, "C1", "R1", "10", at), other.Event(loyalty.ShipmentCompleted, "C2", "R2", "10", at)})
+			}()
+			// The real group waits on a customer's lock (held by the
+			// preview; without the lock at once, C2, while holding C1).
+			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+				var waiting int
+				e.Scan(t, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`, &waiting)
+				if waiting > 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the real group never waited on a lock")
+				}
+			}
+			close(release)
+			if p := <-previewed; p[0].Err != nil || fault.CodeOf(p[1].Err) != fault.IdempotencyConflict {
+				t.Errorf("the preview answered %v and %v, want the shipment and the reused id refused", p[0].Err, p[1].Err)
+			}
+			for i, o := range <-written {
+				if o.Err != nil {
+					t.Errorf("real event %d: %v", i, o.Err)
+				}
+			}
+			if n, m := other.Ledger.Stats().Retries.Load(), e.Ledger.Stats().Retries.Load(); n+m != 0 {
+				t.Errorf("the real write was retried %d times and the preview %d (a deadlock), want 0", n, m)
+			}
+		})
 	}
 }
