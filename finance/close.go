@@ -69,13 +69,15 @@ func (s *Service) ClosePeriod(ctx context.Context, month rules.Month, actor stri
 }
 
 // ReopenPeriod reopens the latest closed month, for a reason that is
-// recorded with who reopened it and when.
+// recorded with who reopened it and when. The month may be of any year:
+// one closed before months were bounded (0000-01, say, which held every
+// later close back) must still reopen.
 //
-// Errors: fault.Invalid (not a month, or no reason), and
+// Errors: fault.Invalid (not written YYYY-MM, or no reason), and
 // ledger.ReopenPeriod's.
 func (s *Service) ReopenPeriod(ctx context.Context, month rules.Month, actor, reason string) (ledger.PeriodEvent, error) {
-	if !month.Valid() {
-		return ledger.PeriodEvent{}, fault.InvalidField("month", "YYYY-MM, from 1971-01 to 2998-12")
+	if _, err := time.Parse("2006-01", string(month)); err != nil || len(month) != 7 {
+		return ledger.PeriodEvent{}, fault.InvalidField("month", "YYYY-MM")
 	}
 	return s.ledger.ReopenPeriod(ctx, string(month), actor, reason)
 }

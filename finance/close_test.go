@@ -207,6 +207,28 @@ func TestPeriodRefusesWhatIsNotAMonth(t *testing.T) {
 	}
 }
 
+// A month closed before months were bounded (0000-01, by a release that
+// took any year) held every later close back; it can still be reopened,
+// and then the real months close.
+func TestAMonthClosedOutsideTheYearsReopens(t *testing.T) {
+	e := newEnv(t)
+	februaryBusiness(t, e)
+	if _, err := e.Ledger.ClosePeriod(e.Ctx, "0000-01", time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(0, 2, 1, 0, 0, 0, 0, time.UTC), "ana"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.Finance.ClosePeriod(e.Ctx, "2026-02", "ana")
+	servicetest.WantCode(t, err, fault.PeriodOutOfOrder)
+	if _, err := e.Finance.ReopenPeriod(e.Ctx, "0000-01", "root", "closed by mistake"); err != nil {
+		t.Fatalf("reopening 0000-01: %v", err)
+	}
+	if _, err := e.Finance.ClosePeriod(e.Ctx, "2026-02", "ana"); err != nil {
+		t.Errorf("closing 2026-02 after 0000-01 reopened: %v", err)
+	}
+	_, err = e.Finance.ReopenPeriod(e.Ctx, "0000-13", "root", "no such month")
+	servicetest.WantCode(t, err, fault.Invalid)
+}
+
 // The reads and the close stop at the first error of the database: a
 // cancelled context fails them, closes nothing and answers no status.
 func TestCloseAndPeriodStopAtTheDatabasesError(t *testing.T) {
