@@ -266,8 +266,10 @@ func numberDigits(n string) int {
 			digits++
 		}
 	}
-	exp = strings.TrimLeft(strings.TrimLeft(exp, "+-"), "0") // JSON allows 1e007
-	if len(exp) > 9 {                                        // more than any bound
+	// JSON allows an exponent's leading zeros (1e007); past nine digits
+	// it is more than any bound.
+	exp = strings.TrimLeft(strings.TrimLeft(exp, "+-"), "0")
+	if len(exp) > 9 {
 		return math.MaxInt
 	}
 	e, _ := strconv.Atoi(exp)
