@@ -345,6 +345,16 @@ func (s *Set) Choose(ctx context.Context, min uint64) *Node {
 	if n := s.pick(min); n != nil || min == 0 || s.Wait <= 0 {
 		return n
 	}
+	// A token past the primary's own position was never issued by it (a
+	// client's made-up or garbled one): no standby reaches it, so the
+	// primary serves at once, without polling the standbys for Wait. The
+	// primary's position is read through Token, one read for the calls
+	// that ask at once.
+	if !s.seenPast(min) {
+		if cur, err := s.Token(ctx); err != nil || min > cur {
+			return nil
+		}
+	}
 	deadline := time.Now().Add(s.Wait)
 	for time.Now().Before(deadline) {
 		select {
@@ -372,6 +382,14 @@ func (s *Set) Choose(ctx context.Context, min uint64) *Node {
 		}
 	}
 	return nil
+}
+
+// seenPast reports whether the primary's newest sampled position is at or
+// past lsn.
+func (s *Set) seenPast(lsn uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.history) > 0 && s.history[len(s.history)-1].lsn >= lsn
 }
 
 func (s *Set) pick(min uint64) *Node {

@@ -129,3 +129,32 @@ func TestTokenNotHeldUpByAReadThatHangs(t *testing.T) {
 	}
 	<-first
 }
+
+// TestATokenFromTheFutureIsServedByThePrimaryAtOnce: a client's made-up
+// token past the primary's position (FFFFFFFF/FFFFFFFF) made every read
+// poll the standbys for the whole wait, then read the primary anyway. It
+// is now answered at once: no standby, before the wait (an hour here) or
+// the caller's context ends. A token the primary has passed still waits
+// for a standby, as it may (here none can serve, so until its context).
+func TestATokenFromTheFutureIsServedByThePrimaryAtOnce(t *testing.T) {
+	pool := testdb.Pool(t)
+	s := New(pool, []*pgxpool.Pool{pool}, time.Second, time.Hour) // the "standby" is no standby: never in rotation
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	future, err := ParseLSN("FFFFFFFF/FFFFFFFF")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Choose(ctx, future); n != nil || ctx.Err() != nil {
+		t.Errorf("a token from the future: node %v, context %v; want the primary before the context ended", n, ctx.Err())
+	}
+	cur, err := s.Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancelShort := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancelShort()
+	if n := s.Choose(short, cur); n != nil || short.Err() == nil {
+		t.Errorf("a token the primary has passed: node %v, context %v; want it to wait for a standby until its context ends", n, short.Err())
+	}
+}
