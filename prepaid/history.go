@@ -6,6 +6,13 @@ import (
 	"github.com/tally-ledger/tally/ledger"
 )
 
+// QHistory is History's statement: a customer's ($1) latest movements, at
+// most $2, read in the order of money_movements_customer_latest (a test of
+// the migrations reads its plan).
+const QHistory = `SELECT kind, id, customer_id, amount, occurred_at, shipment_id, rule_version, rate, rebate,
+    from_principal, from_rebate, clawback, entry_id, reversal_entry_id
+FROM money_movements WHERE customer_id = $1 ORDER BY occurred_at DESC, entry_id DESC LIMIT $2`
+
 // History lists the customer's money movements, the latest first, at most
 // limit of them, each with its rate and rebate (deposits), its split
 // (charges) or its clawback (withdrawals). Principal and RebateBalance are
@@ -14,9 +21,7 @@ func (s *Service) History(ctx context.Context, customerID string, limit int) ([]
 	var out []MoneyMovement
 	err := s.ledger.ReadTx(ctx, func(tx *ledger.Tx) error {
 		out = out[:0]
-		rows, err := tx.Query(ctx, `SELECT kind, id, customer_id, amount, occurred_at, shipment_id, rule_version, rate, rebate,
-    from_principal, from_rebate, clawback, entry_id, reversal_entry_id
-FROM money_movements WHERE customer_id = $1 ORDER BY occurred_at DESC, entry_id DESC LIMIT $2`, customerID, limit)
+		rows, err := tx.Query(ctx, QHistory, customerID, limit)
 		if err != nil {
 			return err
 		}
