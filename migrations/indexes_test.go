@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -371,4 +372,38 @@ func schemaAt(t *testing.T, version uint) (string, *migrate.Migrate, *pgxpool.Po
 	}
 	t.Cleanup(pool.Close)
 	return url, m, pool, servicetest.NewWith(t, servicetest.Config{Pool: pool})
+}
+
+// swapIndexConcurrently runs a swap of indexes as 0038 to 0040 made it:
+// migration first builds index on table CONCURRENTLY, first+1 checks that
+// it is valid, first+2 drops old. It first proves the check: the build
+// left invalid (as an interrupted CONCURRENTLY build leaves it), the
+// migrations to first+2 are refused naming the index, and old is kept;
+// then the way out the error names (drop the index, force first-1,
+// migrate again) takes the schema to first+2.
+func swapIndexConcurrently(t *testing.T, m *migrate.Migrate, pool *pgxpool.Pool, table, index, old string, first uint) {
+	t.Helper()
+	ctx := context.Background()
+	if err := m.Migrate(first); err != nil {
+		t.Fatalf("%04d up: %v", first, err)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE pg_index SET indisvalid = false WHERE indexrelid = $1::regclass`, index); err != nil {
+		t.Fatal(err)
+	}
+	err := m.Migrate(first + 2)
+	if err == nil || !strings.Contains(err.Error(), index+" is missing or invalid") {
+		t.Fatalf("%04d over an invalid index: %v, want it refused", first+1, err)
+	}
+	if got := indexNamesOf(t, pool, []string{table})[table]; !slices.Contains(got, old) {
+		t.Fatalf("the refused %04d let %s go: %v", first+1, old, got)
+	}
+	if _, err := pool.Exec(ctx, `DROP INDEX `+index); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Force(int(first - 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Migrate(first + 2); err != nil {
+		t.Fatalf("%04d to %04d again: %v", first, first+2, err)
+	}
 }

@@ -51,30 +51,7 @@ func TestMoneyMovementsCustomerLatestMigrationsKeepTheHistory(t *testing.T) {
 	rowsAt41 := tableDigests(t, pool)
 	indexesAt41 := indexNamesOf(t, pool, []string{"money_movements"})["money_movements"]
 
-	if err := m.Migrate(42); err != nil {
-		t.Fatalf("0042 up: %v", err)
-	}
-	// An interrupted CONCURRENTLY build leaves its index invalid.
-	if _, err := pool.Exec(ctx, `UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'money_movements_customer_latest'::regclass`); err != nil {
-		t.Fatal(err)
-	}
-	err := m.Migrate(44)
-	if err == nil || !strings.Contains(err.Error(), "money_movements_customer_latest is missing or invalid") {
-		t.Fatalf("0043 over an invalid index: %v, want it refused", err)
-	}
-	if got := indexNamesOf(t, pool, []string{"money_movements"})["money_movements"]; !slices.Contains(got, "money_movements_customer") {
-		t.Fatalf("the refused 0043 let money_movements_customer go: %v", got)
-	}
-	// The way out the error names.
-	if _, err := pool.Exec(ctx, `DROP INDEX money_movements_customer_latest`); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Force(41); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Migrate(44); err != nil {
-		t.Fatalf("0042 to 0044 again: %v", err)
-	}
+	swapIndexConcurrently(t, m, pool, "money_movements", "money_movements_customer_latest", "money_movements_customer", 42)
 	wantSameRows(t, "after 0044", rowsAt41, tableDigests(t, pool))
 	want := []string{"money_movements_customer_latest", "money_movements_pkey"}
 	if got := indexNamesOf(t, pool, []string{"money_movements"})["money_movements"]; !slices.Equal(got, want) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/golang-migrate/migrate/v4"
@@ -66,30 +65,7 @@ func TestPostingsAccountIDMigrationsKeepEveryStatement(t *testing.T) {
 	}
 	rowsAt37 := tableDigests(t, pool)
 
-	if err := m.Migrate(38); err != nil {
-		t.Fatalf("0038 up: %v", err)
-	}
-	// An interrupted CONCURRENTLY build leaves its index invalid.
-	if _, err := pool.Exec(ctx, `UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'postings_account_id_nonnegative'::regclass`); err != nil {
-		t.Fatal(err)
-	}
-	err := m.Migrate(40)
-	if err == nil || !strings.Contains(err.Error(), "postings_account_id_nonnegative is missing or invalid") {
-		t.Fatalf("0039 over an invalid index: %v, want it refused", err)
-	}
-	if got := indexNamesOf(t, pool, []string{"postings"})["postings"]; !slices.Contains(got, "postings_account_id") {
-		t.Fatalf("the refused 0039 let postings_account_id go: %v", got)
-	}
-	// The way out the error names.
-	if _, err := pool.Exec(ctx, `DROP INDEX postings_account_id_nonnegative`); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Force(37); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Migrate(40); err != nil {
-		t.Fatalf("0038 to 0040 again: %v", err)
-	}
+	swapIndexConcurrently(t, m, pool, "postings", "postings_account_id_nonnegative", "postings_account_id", 38)
 	wantSameRows(t, "after 0040", rowsAt37, tableDigests(t, pool))
 	want := []string{"postings_account_effective", "postings_account_id_nonnegative", "postings_account_xid", "postings_pkey"}
 	if got := indexNamesOf(t, pool, []string{"postings"})["postings"]; !slices.Equal(got, want) {
