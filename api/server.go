@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -253,14 +254,18 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 
 // readsFirst marks authenticated GET requests (but reports) as reads in
 // flight, which the event writers let go first: it runs after
-// authenticate, so a caller without a key cannot hold the writers back.
+// authenticate, so a caller without a key cannot hold the writers back. A
+// read is in flight until its answer starts, not until the client has
+// taken all of it: a client that never reads its answer would otherwise
+// hold every group back for the write timeout.
 func (s *Server) readsFirst(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		// Reports stream for long: they would hold every group back.
 		if c.Request().Method != http.MethodGet || strings.HasPrefix(c.Path(), "/v1/reports/") {
 			return next(c)
 		}
-		done := s.reading()
+		done := sync.OnceFunc(s.reading())
+		c.Response().Before(done)
 		defer done()
 		return next(c)
 	}
