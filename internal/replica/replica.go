@@ -345,17 +345,21 @@ func (s *Set) Choose(ctx context.Context, min uint64) *Node {
 	if n := s.pick(min); n != nil || min == 0 || s.Wait <= 0 {
 		return n
 	}
+	deadline := time.Now().Add(s.Wait)
 	// A token past the primary's own position was never issued by it (a
 	// client's made-up or garbled one): no standby reaches it, so the
 	// primary serves at once, without polling the standbys for Wait. The
 	// primary's position is read through Token, one read for the calls
-	// that ask at once.
+	// that ask at once, within Wait: a primary that does not answer (down,
+	// failing over) leaves the standbys to be asked as before.
 	if !s.seenPast(min) {
-		if cur, err := s.Token(ctx); err != nil || min > cur {
+		tctx, cancel := context.WithDeadline(ctx, deadline)
+		cur, err := s.Token(tctx)
+		cancel()
+		if err == nil && min > cur {
 			return nil
 		}
 	}
-	deadline := time.Now().Add(s.Wait)
 	for time.Now().Before(deadline) {
 		select {
 		case <-ctx.Done():

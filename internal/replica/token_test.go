@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -156,5 +157,48 @@ func TestATokenFromTheFutureIsServedByThePrimaryAtOnce(t *testing.T) {
 	defer cancelShort()
 	if n := s.Choose(short, cur); n != nil || short.Err() == nil {
 		t.Errorf("a token the primary has passed: node %v, context %v; want it to wait for a standby until its context ends", n, short.Err())
+	}
+}
+
+// TestATokenCheckWaitsNoLongerThanWait: the check of a token against the
+// primary's position waits no longer than Wait for a primary that does not
+// answer (a listener that accepts and says nothing), where the shared read
+// alone would wait TokenTimeout (2 s); the read is then the primary's, as
+// before the check.
+func TestATokenCheckWaitsNoLongerThanWait(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c) // never answered
+		}
+	}()
+	silent, err := pgxpool.New(context.Background(), "postgres://tally@"+ln.Addr().String()+"/x?sslmode=disable&connect_timeout=10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	s := New(silent, nil, time.Second, 100*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second) // TokenTimeout is 2 s
+	defer cancel()
+	token, err := ParseLSN("0/10000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Choose(ctx, token); n != nil || ctx.Err() != nil {
+		t.Errorf("a token with a silent primary: node %v, context %v; want the primary within Wait, before the context ended", n, ctx.Err())
 	}
 }
