@@ -121,7 +121,7 @@ func (r *recent) Describe(ch chan<- *prometheus.Desc) {
 
 func (r *recent) Collect(ch chan<- prometheus.Metric) {
 	r.mu.Lock()
-	if r.at.IsZero() || time.Since(r.at) >= r.every {
+	if time.Since(r.at) >= r.every { // the zero time: never read yet
 		got := make(chan prometheus.Metric)
 		go func() {
 			defer close(got)

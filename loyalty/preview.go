@@ -43,20 +43,17 @@ func (s *Service) PreviewBatch(ctx context.Context, key ledger.APIKey, actor str
 			return s.previewPasses(ctx, tx, jobs, outs, false)
 		})
 	}
-	here := map[eventKey]bool{} // recorded by this preview: its entry id never exists
+	here := map[eventKey]bool{} // the events this preview recorded: their entries never commit
 	for n, o := range outs {
-		k := eventKey{jobs[n].space, jobs[n].ev.EventID}
-		if o.Err == nil && !o.Replayed {
-			here[k] = true
-		}
-		if o.Replayed && here[k] {
-			o.Result.EntryID = nil
-		}
 		switch {
 		case err != nil:
 			o = Outcome{Err: err}
 		case o.Err == nil:
+			k := eventKey{jobs[n].space, jobs[n].ev.EventID}
 			if !o.Replayed {
+				here[k] = true
+			}
+			if here[k] { // recorded here, or a repeat replaying what was
 				o.Result.EntryID = nil
 			}
 			o.Result.Preview, o.JSON = true, nil
