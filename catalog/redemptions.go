@@ -97,7 +97,7 @@ func (s *Service) Redeem(ctx context.Context, in RedemptionInput, actor string) 
 		return r.r, r.replayed, err
 	}
 	var r redeemResult
-	err := s.ledger.Preview(ctx, func(tx *ledger.Tx) (err error) {
+	err := s.ledger.Preview(ctx, []string{loyalty.PreviewKey(in.CustomerID), "product:" + in.SKU}, func(tx *ledger.Tx) (err error) {
 		r, err = s.redeemTx(ctx, tx, j, false)
 		return err
 	})

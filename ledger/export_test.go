@@ -31,3 +31,10 @@ const (
 func RememberAtMost(l *Ledger, n int) { l.known = newKnownAccounts(n) }
 
 func KnownAccounts(l *Ledger) int { return l.known.size() }
+
+// PreviewKeysInUse is how many keys previews of l wait for or hold now.
+func PreviewKeysInUse(l *Ledger) int {
+	l.previews.mu.Lock()
+	defer l.previews.mu.Unlock()
+	return len(l.previews.keys)
+}

@@ -43,6 +43,8 @@ type Ledger struct {
 	onRevoked []func(id int64) // OnKeyRevoked's
 
 	stats Stats
+
+	previews turns // Preview's waiting line
 }
 
 // Stats counts what the ledger did since it started; read it for metrics.

@@ -39,7 +39,7 @@ func (s *Service) PreviewBatch(ctx context.Context, key ledger.APIKey, actor str
 	if err != nil && ctx.Err() == nil {
 		// As a group written for real falls back (processGroup): every
 		// event alone, each in a savepoint.
-		err = s.ledger.Preview(ctx, func(tx *ledger.Tx) error {
+		err = s.ledger.Preview(ctx, previewKeys(jobs), func(tx *ledger.Tx) error {
 			return s.previewPasses(ctx, tx, jobs, outs, false)
 		})
 	}
@@ -81,7 +81,7 @@ func (s *Service) previewGrouped(ctx context.Context, jobs []job, outs []Outcome
 			err = fmt.Errorf("loyalty: the grouped preview panicked: %v", r)
 		}
 	}()
-	return s.ledger.Preview(ctx, func(tx *ledger.Tx) error {
+	return s.ledger.Preview(ctx, previewKeys(jobs), func(tx *ledger.Tx) error {
 		return s.previewPasses(ctx, tx, jobs, outs, true)
 	})
 }
@@ -133,4 +133,17 @@ func passesOf(jobs []job) [][]int {
 		passes[pass] = append(passes[pass], n)
 	}
 	return passes
+}
+
+// PreviewKey is the key (ledger.Preview) of a preview that locks the
+// customer id: previews of one customer take their turns.
+func PreviewKey(id string) string { return "customer:" + id }
+
+// previewKeys are the keys of a preview of jobs: their customers'.
+func previewKeys(jobs []job) []string {
+	keys := make([]string, len(jobs))
+	for i, j := range jobs {
+		keys[i] = PreviewKey(j.ev.CustomerID)
+	}
+	return keys
 }

@@ -209,7 +209,7 @@ func (s *Service) move(ctx context.Context, kind string, in MoneyInput, actor st
 		return r.m, r.replayed, err
 	}
 	var r moneyResult
-	err = s.ledger.Preview(ctx, func(tx *ledger.Tx) (err error) {
+	err = s.ledger.Preview(ctx, []string{loyalty.PreviewKey(in.CustomerID)}, func(tx *ledger.Tx) (err error) {
 		r, err = s.moveTx(ctx, tx, j, false)
 		return err
 	})
