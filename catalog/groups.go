@@ -48,11 +48,11 @@ type Stats struct {
 func (s *Service) Stats() *Stats { return &s.stats }
 
 // redeemGroup makes a group of redemptions in one transaction and answers
-// each one's result, by index. A group of new redemptions of known
-// customers who owe no points (every group, but for retries) is made
-// together, in a fixed number of round trips (redeemTogether); any other
-// group, or one whose write together fails, redemption by redemption
-// (redeemEach).
+// each one's result, by index. A group of known customers who owe no
+// points, new redemptions and retries of ones made, is made together, in a
+// fixed number of round trips (redeemTogether); any other group (with a
+// new redemption and its retry in it, say), or one whose write together
+// fails, redemption by redemption (redeemEach).
 func (s *Service) redeemGroup(group []redeemJob) ([]redeemResult, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
 	defer cancel()

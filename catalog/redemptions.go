@@ -254,6 +254,13 @@ func sameRedemption(ctx context.Context, tx pgx.Tx, space, id string, hash []byt
 	if err := tx.QueryRow(ctx, `SELECT request_hash FROM redemptions WHERE space = $1 AND id = $2`, space, id).Scan(&stored); err != nil {
 		return err
 	}
+	return sameHash(id, stored, hash)
+}
+
+// sameHash refuses redemption id, made with the request whose hash is
+// stored, asked again with the request whose hash is hash, when they
+// differ.
+func sameHash(id string, stored, hash []byte) error {
 	if string(stored) != string(hash) {
 		return &fault.Error{Code: fault.IdempotencyConflict, Message: "redemption " + id + " was already made with other details"}
 	}
@@ -289,8 +296,7 @@ func spaceArg(space string) *string {
 func collectRedemption(rows pgx.Rows, id string) (Redemption, error) {
 	found, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Redemption, error) {
 		var r Redemption
-		err := row.Scan(&r.Space, &r.ID, &r.CustomerID, &r.SKU, &r.Quantity, &r.Points, &r.EntryID, &r.CreatedAt,
-			&r.CancelledAt, &r.CancelEntryID)
+		err := row.Scan(redemptionFields(&r)...)
 		return r, err
 	})
 	if err != nil {
@@ -302,12 +308,23 @@ func collectRedemption(rows pgx.Rows, id string) (Redemption, error) {
 	case 2:
 		return Redemption{}, fault.Errorf(fault.AmbiguousID, "redemption %s is held by several spaces: name one", id)
 	}
-	r := found[0]
+	return found[0].status(), nil
+}
+
+// redemptionFields are the fields of r that the columns of qRedemption
+// scan into, in their order.
+func redemptionFields(r *Redemption) []any {
+	return []any{&r.Space, &r.ID, &r.CustomerID, &r.SKU, &r.Quantity, &r.Points, &r.EntryID, &r.CreatedAt,
+		&r.CancelledAt, &r.CancelEntryID}
+}
+
+// status is r, read back, with its status set: cancelled or redeemed.
+func (r Redemption) status() Redemption {
 	r.Status = "redeemed"
 	if r.CancelledAt != nil {
 		r.Status = "cancelled"
 	}
-	return r, nil
+	return r
 }
 
 // CancelRedemption returns the points to the lots they came from (with their

@@ -19,15 +19,30 @@ import (
 	"github.com/tally-ledger/tally/notify"
 )
 
+// recorded is a redemption made earlier, with its request's hash.
+type recorded struct {
+	r    Redemption
+	hash []byte
+}
+
+// qRecordedRedemptions reads the redemptions made under the ids of a group
+// ($1, $2: their spaces and ids), each with its request's hash first, then
+// the columns of qRedemption: one index probe an id.
+const qRecordedRedemptions = `SELECT r.request_hash, r.space, r.id, r.customer_id, r.sku, r.quantity, r.points, coalesce(r.entry_id, 0),
+    r.created_at, r.cancelled_at, r.cancel_entry_id
+FROM unnest($1::text[], $2::text[]) AS u (space, id)
+CROSS JOIN LATERAL (SELECT * FROM redemptions r WHERE r.space = u.space AND r.id = u.id OFFSET 0) r`
+
 // errNotTogether is redeemTogether declining a group that redeemEach must
-// make: one with a retry, an id used twice, an unknown customer, one who
-// owes points, or a product added after the group locked its products.
+// make: one with a new redemption and its retry, an unknown customer, one
+// who owes points, or a product added after the group locked its products.
 var errNotTogether = errors.New("catalog: the group cannot be made together")
 
-// redeemTogether makes a group of new redemptions as redeemTx makes each
-// one, in order, with the same answers, entries, rows and notices, in a
-// fixed number of round trips whatever the group's size: lock the
-// customers and the products; read which ids are taken, who owes points,
+// redeemTogether makes a group of redemptions as redeemTx makes each one,
+// in order, with the same answers, entries, rows and notices, in a fixed
+// number of round trips whatever the group's size: lock the customers and
+// the products; read the redemptions made under the group's ids (a retry
+// is answered as a replay, or refused if its details differ), who owes points,
 // the products, what each customer redeemed of each, their available
 // points and their tiers; decide each redemption in Go against what the
 // ones before it left (stock, limits, points); write the entries with
@@ -44,15 +59,16 @@ func (s *Service) redeemTogether(ctx context.Context, tx *ledger.Tx, group []red
 	}
 	type redemptionID struct{ space, id string }
 	type bought struct{ customer, sku string }
-	seen := make(map[redemptionID]bool, len(group))
+	seen := make(map[redemptionID]int, len(group)) // how many times
 	var spaces, ids []string
 	for _, j := range group {
 		key := redemptionID{j.in.Space, j.in.ID}
-		if !locked[j.in.CustomerID] || seen[key] {
+		if !locked[j.in.CustomerID] {
 			return nil, errNotTogether
 		}
-		seen[key] = true
-		spaces, ids = append(spaces, key.space), append(ids, key.id)
+		if seen[key]++; seen[key] == 1 {
+			spaces, ids = append(spaces, key.space), append(ids, key.id)
+		}
 	}
 	owing, err := loyalty.Owing(ctx, tx, customers)
 	if err != nil {
@@ -67,7 +83,7 @@ func (s *Service) redeemTogether(ctx context.Context, tx *ledger.Tx, group []red
 	}
 	var (
 		b        pgx.Batch
-		taken    bool
+		earlier  = map[redemptionID]recorded{} // made before, under the group's ids
 		products = map[string]*Product{}
 		redeemed = map[bought]int{} // units of each product each customer holds
 		asked    = map[bought]bool{}
@@ -77,9 +93,14 @@ func (s *Service) redeemTogether(ctx context.Context, tx *ledger.Tx, group []red
 		accounts  = make([]string, len(customers))
 		customerN = make(map[string]int, len(customers))
 	)
-	b.Queue(`SELECT EXISTS (SELECT FROM unnest($1::text[], $2::text[]) AS u (space, id)
-CROSS JOIN LATERAL (SELECT FROM redemptions r WHERE r.space = u.space AND r.id = u.id OFFSET 0) r)`, spaces, ids).
-		QueryRow(func(row pgx.Row) error { return row.Scan(&taken) })
+	b.Queue(qRecordedRedemptions, spaces, ids).Query(func(rows pgx.Rows) error {
+		var r recorded
+		_, err := pgx.ForEachRow(rows, append([]any{&r.hash}, redemptionFields(&r.r)...), func() error {
+			earlier[redemptionID{r.r.Space, r.r.ID}] = r
+			return nil
+		})
+		return err
+	})
 	b.Queue(`SELECT `+productColumns+` FROM products WHERE sku = ANY($1)`, skusOf(group)).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			p, err := scanProduct(rows)
@@ -114,8 +135,10 @@ CROSS JOIN LATERAL (SELECT FROM redemptions r WHERE r.space = u.space AND r.id =
 	for i, k := range pairs {
 		redeemed[k] = counts[i]
 	}
-	if taken {
-		return nil, errNotTogether
+	for key, n := range seen {
+		if _, ok := earlier[key]; n > 1 && !ok {
+			return nil, errNotTogether // a new redemption and its retry
+		}
 	}
 	// A product added since the products were locked is not locked: made
 	// alone, its redemption locks it (lockForRedemption).
@@ -142,6 +165,15 @@ CROSS JOIN LATERAL (SELECT FROM redemptions r WHERE r.space = u.space AND r.id =
 		p := products[in.SKU]
 		if p == nil {
 			outs[i].err = &fault.Error{Code: fault.UnknownProduct, Message: "no product " + in.SKU}
+			continue
+		}
+		if r, ok := earlier[redemptionID{in.Space, in.ID}]; ok {
+			// A retry: answered as redeemTx answers it.
+			if err := sameHash(in.ID, r.hash, j.hash[:]); err != nil {
+				outs[i].err = err
+				continue
+			}
+			outs[i] = redeemResult{r: r.r.status(), replayed: true}
 			continue
 		}
 		if !p.Active {

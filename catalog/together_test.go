@@ -21,8 +21,9 @@ import (
 // one with a stock, a per-customer limit and a window, by customers of
 // several levels and points (some too few), must give the same answers and
 // the same books, lot draws and notices included. Each group is made
-// together (no fallback); then a group with a retry must fall back, and
-// answer alike too.
+// together (no fallback), and so is a last group with retries in it (of
+// redemptions made earlier, one sent again with another quantity, one
+// naming a product that does not exist): it answers alike too.
 func TestTogetherEqualsEach(t *testing.T) {
 	for seed := range uint64(3) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
@@ -43,8 +44,8 @@ func TestTogetherEqualsEach(t *testing.T) {
 			}
 			r := rand.New(rand.NewPCG(seed, 11))
 			var (
-				seen  []string
-				retry catalog.RedemptionInput
+				seen    []string
+				retries []catalog.RedemptionInput
 			)
 			for g := range 5 {
 				ins := randomRedemptions(r, g, 30)
@@ -54,8 +55,8 @@ func TestTogetherEqualsEach(t *testing.T) {
 					if a[i] != b[i] {
 						t.Errorf("group %d, %s: together\n  %s\neach\n  %s", g, ins[i].ID, a[i], b[i])
 					}
-					if retry.ID == "" && !strings.HasPrefix(a[i], "refused") {
-						retry = ins[i]
+					if len(retries) < 2 && !strings.HasPrefix(a[i], "refused") {
+						retries = append(retries, ins[i])
 					}
 				}
 				seen = append(seen, a...)
@@ -63,14 +64,33 @@ func TestTogetherEqualsEach(t *testing.T) {
 			if n := together.Catalog.Stats().Fallbacks.Load(); n != 0 {
 				t.Errorf("%d groups fell back to redemption by redemption, want none", n)
 			}
-			ins := append([]catalog.RedemptionInput{retry}, randomRedemptions(r, 9, 3)...)
+			more, nowhere := retries[0], retries[0]
+			more.Quantity++
+			nowhere.SKU = "nope"
+			ins := slices.Concat([]catalog.RedemptionInput{retries[0]}, randomRedemptions(r, 9, 3),
+				[]catalog.RedemptionInput{more, nowhere, retries[1]})
 			a := together.answers(together.Catalog.RedeemGroup(together.Ctx, ins, "test", false))
 			b := each.answers(each.Catalog.RedeemGroup(each.Ctx, ins, "test", true))
 			if !slices.Equal(a, b) {
-				t.Errorf("with a retry: together\n  %s\neach\n  %s", strings.Join(a, "\n  "), strings.Join(b, "\n  "))
+				t.Errorf("with retries: together\n  %s\neach\n  %s", strings.Join(a, "\n  "), strings.Join(b, "\n  "))
 			}
-			if n := together.Catalog.Stats().Fallbacks.Load(); n != 1 {
-				t.Errorf("the group with a retry fell back %d times, want 1", n)
+			if n := together.Catalog.Stats().Fallbacks.Load(); n != 0 {
+				t.Errorf("the group with retries fell back %d times, want none", n)
+			}
+			replays, conflicts, unknown := 0, 0, 0
+			for _, x := range a {
+				switch {
+				case strings.HasSuffix(x, "replayed true"):
+					replays++
+				case strings.HasPrefix(x, "refused idempotency_conflict"):
+					conflicts++
+				case strings.HasPrefix(x, "refused unknown_product"):
+					unknown++
+				}
+			}
+			if replays != 2 || conflicts != 1 || unknown < 1 {
+				t.Errorf("%d replays, %d conflicts and %d unknown products among the answers, want 2, 1 and at least 1:\n  %s",
+					replays, conflicts, unknown, strings.Join(a, "\n  "))
 			}
 			if diff := servicetest.DiffLines(together.redemptionBooks(t), each.redemptionBooks(t)); diff != "" {
 				t.Errorf("the books differ (+ together, - each):\n%s", diff)

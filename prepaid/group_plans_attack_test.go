@@ -159,17 +159,28 @@ SET auto_explain.log_nested_statements = on; SET auto_explain.log_level = notice
 		}
 	}
 	check("movements written together")
+	// A retry of a recorded movement beside a new one: still together.
 	kinds, ins = append(kinds[:1], prepaid.Deposit), append(ins[:1], prepaid.MoneyInput{ID: "y", CustomerID: "K7", Amount: d("5")})
-	_, _, errs = l.Prepaid.MoveGroup(ctx, kinds, ins, "test", false)
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("%s %s: %v", kinds[i], ins[i].ID, err)
+	group := func(what string, fallbacks int64) {
+		_, replayed, errs := l.Prepaid.MoveGroup(ctx, kinds, ins, "test", false)
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("%s %s: %v", kinds[i], ins[i].ID, err)
+			}
 		}
+		if !replayed[len(replayed)-1] && !replayed[0] {
+			t.Errorf("%s: no movement replayed", what)
+		}
+		if n := l.Prepaid.Stats().Fallbacks.Load(); n != fallbacks {
+			t.Errorf("%s: %d groups fell back, want %d", what, n, fallbacks)
+		}
+		check(what)
 	}
-	if n := l.Prepaid.Stats().Fallbacks.Load(); n != 1 {
-		t.Errorf("the group with a retry fell back %d times, want 1", n)
-	}
-	check("movements written one by one")
+	group("a retry written together", 0)
+	// A new movement and its retry in one group: one by one.
+	kinds = []string{prepaid.Deposit, prepaid.Deposit}
+	ins = []prepaid.MoneyInput{{ID: "z", CustomerID: "K8", Amount: d("5")}, {ID: "z", CustomerID: "K8", Amount: d("5")}}
+	group("movements written one by one", 1)
 	for i := 2000; i < 2010; i++ {
 		if _, err := l.Redeem(fmt.Sprint("K", i), "P1", 2); err != nil {
 			t.Fatal(err)

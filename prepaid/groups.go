@@ -53,10 +53,11 @@ type Stats struct {
 func (s *Service) Stats() *Stats { return &s.stats }
 
 // moveGroup records a group of movements in one transaction and answers
-// each one's result, by index. A group of new movements of known customers
-// (every group, but for retries) is written together, in a fixed number of
-// statements (moveTogether); any other group, or one whose write together
-// fails, movement by movement (moveEach).
+// each one's result, by index. A group of known customers, new movements
+// and retries of recorded ones, is written together, in a fixed number of
+// statements (moveTogether); a group with a new movement and its retry in
+// it, or an unknown customer, or one whose write together fails, movement
+// by movement (moveEach).
 func (s *Service) moveGroup(group []moneyJob) ([]moneyResult, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
 	defer cancel()
@@ -78,39 +79,54 @@ func (s *Service) moveEach(ctx context.Context, group []moneyJob) ([]moneyResult
 }
 
 // errNotTogether is moveTogether declining a group that moveEach must
-// write: one with a retry, a reused id or an unknown customer.
+// write: one with a movement twice in it, or an unknown customer.
 var errNotTogether = errors.New("prepaid: the group cannot be written together")
 
-// moveTogether records a group of new movements as moveTx records each
-// one, in order, with the same answers, entries, rows and notices, but in
-// a fixed number of round trips whatever the group's size: lock the
-// customers; read which ids are taken, every partner's low-balance
-// threshold and the customers' balances; price each movement in Go from the
-// balances the movements before it left; write the entries (PostMany), the
-// movements and the notices. A movement the rules refuse is answered its
-// refusal and writes nothing. It answers errNotTogether, having written
-// nothing, when a movement's id is taken (or twice in the group) or its
-// customer unknown.
+// movementID names a movement: ids are unique per space and kind.
+type movementID struct{ space, kind, id string }
+
+// moveTogether records a group of movements as moveTx records each one,
+// in order, with the same answers, entries, rows and notices, but in a
+// fixed number of round trips whatever the group's size: lock the
+// customers; read the movements recorded already under the group's ids,
+// every partner's low-balance threshold and the customers' balances;
+// price each new movement in Go from the balances the movements before it
+// left; write the entries (PostMany), the movements and the notices. A
+// movement the rules refuse is answered its refusal and writes nothing. A
+// retry of a movement recorded earlier is answered as a replay (or, sent
+// with other details, refused), as moveTx answers it, and the rest of the
+// group is still written together. It answers errNotTogether, having
+// written nothing, when a customer is unknown or a new movement's id is
+// twice in the group.
 func (s *Service) moveTogether(ctx context.Context, tx *ledger.Tx, group []moneyJob, locked map[string]bool) ([]moneyResult, error) {
-	type movementID struct{ space, kind, id string }
-	seen := make(map[movementID]bool, len(group))
+	seen := make(map[movementID]int, len(group)) // how many times
 	var spaces, kinds, ids []string
 	for _, j := range group {
 		key := movementID{j.in.Space, j.kind, j.in.ID}
-		if !locked[j.in.CustomerID] || seen[key] {
+		if !locked[j.in.CustomerID] {
 			return nil, errNotTogether
 		}
-		seen[key] = true
-		spaces, kinds, ids = append(spaces, key.space), append(kinds, key.kind), append(ids, key.id)
+		if seen[key]++; seen[key] == 1 {
+			spaces, kinds, ids = append(spaces, key.space), append(kinds, key.kind), append(ids, key.id)
+		}
+	}
+	type recorded struct {
+		m    MoneyMovement
+		hash []byte
 	}
 	var (
 		b          pgx.Batch
-		taken      bool
+		earlier    = map[movementID]recorded{}
 		thresholds []LowBalanceThreshold
 	)
-	b.Queue(`SELECT EXISTS (SELECT FROM unnest($1::text[], $2::text[], $3::text[]) AS u (space, kind, id)
-CROSS JOIN LATERAL (SELECT FROM money_movements m WHERE m.space = u.space AND m.kind = u.kind AND m.id = u.id OFFSET 0) m)`,
-		spaces, kinds, ids).QueryRow(func(row pgx.Row) error { return row.Scan(&taken) })
+	b.Queue(qRecordedMovements, spaces, kinds, ids).Query(func(rows pgx.Rows) error {
+		var r recorded
+		_, err := pgx.ForEachRow(rows, append([]any{&r.hash}, movementFields(&r.m)...), func() error {
+			earlier[movementID{r.m.Space, r.m.Kind, r.m.ID}] = r
+			return nil
+		})
+		return err
+	})
 	b.Queue(`SELECT partner_id, threshold FROM low_balance_thresholds WHERE threshold > 0 ORDER BY partner_id`).
 		Query(func(rows pgx.Rows) error {
 			var t LowBalanceThreshold
@@ -123,8 +139,10 @@ CROSS JOIN LATERAL (SELECT FROM money_movements m WHERE m.space = u.space AND m.
 	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 		return nil, err
 	}
-	if taken {
-		return nil, errNotTogether
+	for key, n := range seen {
+		if _, ok := earlier[key]; n > 1 && !ok {
+			return nil, errNotTogether // a new movement and its retry
+		}
 	}
 	codes := make([]string, 0, 2*len(locked))
 	for c := range locked {
@@ -158,6 +176,18 @@ CROSS JOIN LATERAL (SELECT FROM money_movements m WHERE m.space = u.space AND m.
 	)
 	for i, j := range group {
 		in := j.in
+		if r, ok := earlier[movementID{in.Space, j.kind, in.ID}]; ok {
+			// A retry: answered as moveTx answers it, with the balances
+			// as the movements before it in the group leave them.
+			if string(r.hash) != string(j.hash[:]) {
+				outs[i].err = idConflict(j.kind, in.ID)
+				continue
+			}
+			h := holds[r.m.CustomerID]
+			r.m.Principal, r.m.RebateBalance = h.principal, h.rebate
+			outs[i] = moneyResult{m: r.m, replayed: true}
+			continue
+		}
 		at := in.OccurredAt
 		if at.IsZero() {
 			at = tx.Now().UTC().Truncate(time.Microsecond)
@@ -209,6 +239,14 @@ CROSS JOIN LATERAL (SELECT FROM money_movements m WHERE m.space = u.space AND m.
 	}
 	return outs, nil
 }
+
+// qRecordedMovements reads the movements recorded under the ids of a
+// group ($1, $2, $3: their spaces, kinds and ids), each with its request's
+// hash first, then the columns of qMoneyMovement: one index probe an id.
+const qRecordedMovements = `SELECT m.request_hash, m.kind, m.space, m.id, m.customer_id, m.amount, m.occurred_at, m.shipment_id,
+    m.rule_version, m.rate, m.rebate, m.from_principal, m.from_rebate, m.clawback, m.entry_id, m.reversal_entry_id
+FROM unnest($1::text[], $2::text[], $3::text[]) AS u (space, kind, id)
+CROSS JOIN LATERAL (SELECT * FROM money_movements m WHERE m.space = u.space AND m.kind = u.kind AND m.id = u.id OFFSET 0) m`
 
 // movementRows are money_movements rows to insert, column by column.
 type movementRows struct {

@@ -1,6 +1,7 @@
 package prepaid_test
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -175,7 +176,50 @@ FROM money_movements GROUP BY customer_id ORDER BY customer_id`)
 	if len(got) != customers {
 		t.Errorf("movements of %d customers, want %d", len(got), customers)
 	}
-	if n := e.Prepaid.Stats().Fallbacks.Load() + other.Prepaid.Stats().Fallbacks.Load(); n == 0 {
-		t.Errorf("no group fell back: the conflicts were never in flight at once")
+}
+
+// TestAnIDInFlightOnTwoInstancesIsRecordedOnce: the same deposit id, for
+// two customers, sent to two servers at the same instant. A server's group
+// reads the ids recorded before it writes; when the other's is recorded
+// after that read, its insert fails on the id, and the group is written
+// again movement by movement (a fallback), where the id is found. Pairs
+// are sent until one has taken that path (at most 300); every pair has one
+// deposit recorded and the other refused as a conflict, and the books hold
+// exactly the recorded ones.
+func TestAnIDInFlightOnTwoInstancesIsRecordedOnce(t *testing.T) {
+	e := newEnv(t)
+	other := servicetest.NewWith(t, servicetest.Config{Pool: e.Pool, Clock: e.Clock})
+	e.Customer("A")
+	e.Customer("B")
+	fallbacks := func() int64 { return e.Prepaid.Stats().Fallbacks.Load() + other.Prepaid.Stats().Fallbacks.Load() }
+	pairs := 0
+	for ; pairs < 300 && fallbacks() == 0; pairs++ {
+		id := fmt.Sprintf("x%d", pairs)
+		var (
+			wg   sync.WaitGroup
+			errs [2]error
+		)
+		start := make(chan struct{})
+		for i, srv := range []*prepaid.Service{e.Prepaid, other.Prepaid} {
+			wg.Go(func() {
+				<-start
+				_, _, errs[i] = srv.Deposit(e.Ctx, prepaid.MoneyInput{ID: id, CustomerID: []string{"A", "B"}[i], Amount: d("10")}, "test")
+			})
+		}
+		close(start)
+		wg.Wait()
+		if (errs[0] == nil) == (errs[1] == nil) || fault.CodeOf(errors.Join(errs[0], errs[1])) != fault.IdempotencyConflict {
+			t.Fatalf("%s: answers %v and %v, want one recorded and one idempotency_conflict", id, errs[0], errs[1])
+		}
 	}
+	if fallbacks() == 0 {
+		t.Fatalf("no group fell back in %d pairs: the ids were never in flight at once", pairs)
+	}
+	var recorded int
+	e.Scan(t, `SELECT count(*) FROM money_movements WHERE id LIKE 'x%'`, &recorded)
+	a, b := e.Balances(t, "A"), e.Balances(t, "B")
+	if held := a.Prepaid.Principal.Add(b.Prepaid.Principal); recorded != pairs || !held.Equal(d(fmt.Sprint(10*pairs))) {
+		t.Errorf("%d pairs: %d deposits recorded, %s held; want %d and %d", pairs, recorded, held, pairs, 10*pairs)
+	}
+	e.Reconcile()
 }

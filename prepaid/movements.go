@@ -262,7 +262,7 @@ func (s *Service) moveTx(ctx context.Context, tx *ledger.Tx, j moneyJob, locked 
 		in.Space, kind, in.ID).Scan(&stored)
 	if err == nil {
 		if string(stored) != string(hash[:]) {
-			return moneyResult{}, &fault.Error{Code: fault.IdempotencyConflict, Message: kind + " " + in.ID + " was already recorded with other details"}
+			return moneyResult{}, idConflict(kind, in.ID)
 		}
 		out, err := moneyMovement(ctx, tx, kind, in.Space, in.ID)
 		return moneyResult{m: out, replayed: true}, err
@@ -314,13 +314,19 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 		if fault.UniqueViolation(err, "") {
 			// Taken meanwhile by a request for another customer (one for
 			// the same customer would have waited on its lock).
-			return moneyResult{}, &fault.Error{Code: fault.IdempotencyConflict, Message: kind + " " + in.ID + " was already recorded with other details"}
+			return moneyResult{}, idConflict(kind, in.ID)
 		}
 		return moneyResult{}, err
 	}
 	out.Principal, out.RebateBalance = principalAfter, rebateAfter
 	_, err = notify.Emit(ctx, tx, append(notices(out), low...)...)
 	return moneyResult{m: out}, err
+}
+
+// idConflict is the refusal of a movement whose id was recorded with
+// other details.
+func idConflict(kind, id string) error {
+	return &fault.Error{Code: fault.IdempotencyConflict, Message: kind + " " + id + " was already recorded with other details"}
 }
 
 // price prices the movement j, dated at, for a customer whose balances
@@ -399,8 +405,14 @@ FROM money_movements WHERE space = $1 AND kind = $2 AND id = $3`
 // scanMoneyMovement scans a row of qMoneyMovement into m (its balances
 // aside).
 func scanMoneyMovement(row pgx.Row, m *MoneyMovement) error {
-	return row.Scan(&m.Kind, &m.Space, &m.ID, &m.CustomerID, &m.Amount, &m.OccurredAt, &m.ShipmentID, &m.RuleVersion, &m.Rate,
-		&m.Rebate, &m.FromPrincipal, &m.FromRebate, &m.Clawback, &m.EntryID, &m.ReversalEntryID)
+	return row.Scan(movementFields(m)...)
+}
+
+// movementFields are the fields of m that the columns of qMoneyMovement
+// scan into, in their order.
+func movementFields(m *MoneyMovement) []any {
+	return []any{&m.Kind, &m.Space, &m.ID, &m.CustomerID, &m.Amount, &m.OccurredAt, &m.ShipmentID, &m.RuleVersion, &m.Rate,
+		&m.Rebate, &m.FromPrincipal, &m.FromRebate, &m.Clawback, &m.EntryID, &m.ReversalEntryID}
 }
 
 // moneyMovement reads the movement, with its customer's balances now.

@@ -22,8 +22,9 @@ import (
 // back-dating window, of several customers, crossing two partners'
 // low-balance thresholds, must give the same answers and the same books,
 // notices included, entry ids and all. Each group is written together
-// (no fallback); then a group with a retry of a movement already recorded
-// must fall back, and answer alike too.
+// (no fallback), and so is a last group with retries in it (of movements
+// recorded earlier, one sent again with another amount, one after a new
+// movement of its customer): it answers alike too.
 func TestTogetherEqualsEach(t *testing.T) {
 	for seed := range uint64(3) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
@@ -37,9 +38,9 @@ func TestTogetherEqualsEach(t *testing.T) {
 			}
 			r := rand.New(rand.NewPCG(seed, 7))
 			var (
-				answers    []string
-				retryKind  string
-				retryInput prepaid.MoneyInput
+				answers     []string
+				retryKinds  []string
+				retryInputs []prepaid.MoneyInput
 			)
 			for g := range 6 {
 				kinds, ins := randomMovements(r, g, together.Clock.Now(), 40)
@@ -52,24 +53,43 @@ func TestTogetherEqualsEach(t *testing.T) {
 				}
 				answers = append(answers, a...)
 				for i := range a {
-					if retryKind == "" && !strings.HasPrefix(a[i], "refused") {
-						retryKind, retryInput = kinds[i], ins[i]
+					if len(retryKinds) < 2 && !strings.HasPrefix(a[i], "refused") {
+						retryKinds, retryInputs = append(retryKinds, kinds[i]), append(retryInputs, ins[i])
 					}
 				}
 			}
 			if n := together.Prepaid.Stats().Fallbacks.Load(); n != 0 {
 				t.Errorf("%d groups fell back to movement by movement, want none", n)
 			}
-			// A retry of the first movement recorded, beside new ones.
+			// Retries of the first two movements recorded, beside new ones:
+			// the first at the head, the second at the end after a new
+			// deposit of its customer, and the first again with another
+			// amount (refused).
 			kinds, ins := randomMovements(r, 9, together.Clock.Now(), 3)
-			kinds, ins = append([]string{retryKind}, kinds...), append([]prepaid.MoneyInput{retryInput}, ins...)
+			other := retryInputs[0]
+			other.Amount = other.Amount.Add(d("0.01"))
+			second := prepaid.MoneyInput{ID: "g9-deposit", CustomerID: retryInputs[1].CustomerID, Amount: d("700")}
+			kinds = slices.Concat([]string{retryKinds[0]}, kinds, []string{retryKinds[0], prepaid.Deposit, retryKinds[1]})
+			ins = slices.Concat([]prepaid.MoneyInput{retryInputs[0]}, ins, []prepaid.MoneyInput{other, second, retryInputs[1]})
 			a := together.answers(together.Prepaid.MoveGroup(together.Ctx, kinds, ins, "test", false))
 			b := each.answers(each.Prepaid.MoveGroup(each.Ctx, kinds, ins, "test", true))
 			if !slices.Equal(a, b) {
-				t.Errorf("with a retry: together\n  %s\neach\n  %s", strings.Join(a, "\n  "), strings.Join(b, "\n  "))
+				t.Errorf("with retries: together\n  %s\neach\n  %s", strings.Join(a, "\n  "), strings.Join(b, "\n  "))
 			}
-			if n := together.Prepaid.Stats().Fallbacks.Load(); n != 1 {
-				t.Errorf("the group with a retry fell back %d times, want 1", n)
+			if n := together.Prepaid.Stats().Fallbacks.Load(); n != 0 {
+				t.Errorf("the group with retries fell back %d times, want none", n)
+			}
+			replays, conflicts := 0, 0
+			for _, x := range a {
+				if strings.HasSuffix(x, "replayed true") {
+					replays++
+				}
+				if strings.HasPrefix(x, "refused idempotency_conflict") {
+					conflicts++
+				}
+			}
+			if replays != 2 || conflicts != 1 {
+				t.Errorf("%d replays and %d conflicts among the answers, want 2 and 1:\n  %s", replays, conflicts, strings.Join(a, "\n  "))
 			}
 			if diff := servicetest.DiffLines(together.moneyBooks(), each.moneyBooks()); diff != "" {
 				t.Errorf("the books differ (+ together, - each):\n%s", diff)
