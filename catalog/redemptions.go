@@ -96,8 +96,19 @@ func (s *Service) Redeem(ctx context.Context, in RedemptionInput, actor string) 
 		}
 		return r.r, r.replayed, err
 	}
+	// A featured product is locked for its stock (lockForRedemption):
+	// its previews take turns too.
+	keys := []string{loyalty.PreviewKey(in.CustomerID)}
+	var featured bool
+	err := s.db.QueryRow(ctx, `SELECT kind = 'featured' FROM products WHERE sku = $1`, in.SKU).Scan(&featured)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return Redemption{}, false, err
+	}
+	if featured {
+		keys = append(keys, "product:"+in.SKU)
+	}
 	var r redeemResult
-	err := s.ledger.Preview(ctx, []string{loyalty.PreviewKey(in.CustomerID), "product:" + in.SKU}, func(tx *ledger.Tx) (err error) {
+	err = s.ledger.Preview(ctx, keys, func(tx *ledger.Tx) (err error) {
 		r, err = s.redeemTx(ctx, tx, j, false)
 		return err
 	})

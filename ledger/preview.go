@@ -10,10 +10,6 @@ import (
 // errPreview ends a preview's transaction: InTx rolls back on any error.
 var errPreview = errors.New("ledger: a preview is rolled back")
 
-// PreviewSlots is how many previews run at once in a Ledger; more wait
-// their turn (Preview).
-const PreviewSlots = 4
-
 // Preview runs fn exactly as InTx does (same isolation, same locks, same
 // retries) and then rolls the transaction back instead of committing it:
 // the answer fn computed is what the same work would do now, and nothing
@@ -22,16 +18,17 @@ const PreviewSlots = 4
 // to their sequences: a preview must not answer them as ids. fn's own
 // error is returned as InTx would return it.
 //
-// Previews wait their turn here, in the process, before they begin: at
-// most one at a time for each of keys (what fn will lock: its customers,
-// a product), and at most PreviewSlots in all. A preview holds its locks
-// as the real call would, so without the turn, previews of one customer
-// sent faster than they run would queue in the database, on the
-// customer's lock, and a real write for that customer (and the group
-// written with it) would wait behind every one of them. With it, a real
-// write waits behind the one preview in the database, and then, now and
-// then, another that took the row as it came free, before the woken write
-// did. Waiting ends with ctx.
+// Previews take turns here, in the process, before they begin: one at a
+// time for each of keys (what fn will lock that a real call waits for: its
+// customers, a featured product's stock). A preview holds its locks as the
+// real call would, so without the turns, previews of one customer sent
+// faster than they run would queue in the database, on the customer's
+// lock, and a real write for that customer (and the group written with
+// it) would wait behind every one of them. With them, a real write waits
+// behind the one preview in the database, and then, now and then, another
+// that took the row as it came free, before the woken write did. Previews
+// without a key in common do not wait for each other. Waiting ends with
+// ctx.
 func (l *Ledger) Preview(ctx context.Context, keys []string, fn func(tx *Tx) error) error {
 	leave, err := l.previews.enter(ctx, keys)
 	if err != nil {
@@ -50,13 +47,10 @@ func (l *Ledger) Preview(ctx context.Context, keys []string, fn func(tx *Tx) err
 	return err
 }
 
-// turns is the previews' waiting line: a turn for each key in use, and the
-// slots.
+// turns is the previews' waiting line: a turn for each key in use.
 type turns struct {
-	once  sync.Once
-	slots chan struct{} // a value in it is a slot taken
-	mu    sync.Mutex
-	keys  map[string]*turn
+	mu   sync.Mutex
+	keys map[string]*turn
 }
 
 // turn is one key's: held while a preview naming the key is taken, and
@@ -66,44 +60,33 @@ type turn struct {
 	users int
 }
 
-// enter waits for every key (in sorted order, so that two previews wait
-// for each other's keys in one order and never in a circle), then for a
-// slot, and answers how to leave. A key is taken before the slot: a
-// preview holding a slot never waits for a key.
+// enter waits for every key, in sorted order (so that two previews wait
+// for each other's keys in one order and never in a circle), and answers
+// how to leave.
 func (t *turns) enter(ctx context.Context, keys []string) (leave func(), err error) {
-	t.once.Do(func() {
-		t.slots = make(chan struct{}, PreviewSlots)
-		t.keys = map[string]*turn{}
-	})
 	keys = slices.Compact(slices.Sorted(slices.Values(keys)))
 	var held []string
-	release := func() {
+	leave = func() {
 		for _, k := range slices.Backward(held) {
 			t.release(k)
 		}
 	}
 	for _, k := range keys {
 		if err := t.take(ctx, k); err != nil {
-			release()
+			leave()
 			return nil, err
 		}
 		held = append(held, k)
 	}
-	select {
-	case t.slots <- struct{}{}:
-	case <-ctx.Done():
-		release()
-		return nil, ctx.Err()
-	}
-	return func() {
-		<-t.slots
-		release()
-	}, nil
+	return leave, nil
 }
 
 // take waits for key k.
 func (t *turns) take(ctx context.Context, k string) error {
 	t.mu.Lock()
+	if t.keys == nil {
+		t.keys = map[string]*turn{}
+	}
 	u := t.keys[k]
 	if u == nil {
 		u = &turn{held: make(chan struct{}, 1)}

@@ -35,11 +35,14 @@ func (s *Service) PreviewBatch(ctx context.Context, key ledger.APIKey, actor str
 		return out
 	}
 	outs := make([]Outcome, len(jobs))
-	err := s.previewGrouped(ctx, jobs, outs)
-	if err != nil && ctx.Err() == nil {
+	keys, err := s.previewKeys(ctx, jobs)
+	if err == nil {
+		err = s.previewGrouped(ctx, keys, jobs, outs)
+	}
+	if err != nil && keys != nil && ctx.Err() == nil {
 		// As a group written for real falls back (processGroup): every
 		// event alone, each in a savepoint.
-		err = s.ledger.Preview(ctx, previewKeys(jobs), func(tx *ledger.Tx) error {
+		err = s.ledger.Preview(ctx, keys, func(tx *ledger.Tx) error {
 			return s.previewPasses(ctx, tx, jobs, outs, false)
 		})
 	}
@@ -75,13 +78,13 @@ func (s *Service) PreviewBatch(ctx context.Context, key ledger.APIKey, actor str
 // (coalesce.Config.Apart). The preview writes the batch in the same passes
 // (previewPasses), the first occurrence of each event, then the second, and
 // so on, each in the batch's order.
-func (s *Service) previewGrouped(ctx context.Context, jobs []job, outs []Outcome) (err error) {
+func (s *Service) previewGrouped(ctx context.Context, keys []string, jobs []job, outs []Outcome) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("loyalty: the grouped preview panicked: %v", r)
 		}
 	}()
-	return s.ledger.Preview(ctx, previewKeys(jobs), func(tx *ledger.Tx) error {
+	return s.ledger.Preview(ctx, keys, func(tx *ledger.Tx) error {
 		return s.previewPasses(ctx, tx, jobs, outs, true)
 	})
 }
@@ -139,11 +142,25 @@ func passesOf(jobs []job) [][]int {
 // customer id: previews of one customer take their turns.
 func PreviewKey(id string) string { return "customer:" + id }
 
-// previewKeys are the keys of a preview of jobs: their customers'.
-func previewKeys(jobs []job) []string {
-	keys := make([]string, len(jobs))
+// previewKeys are the keys of a preview of jobs: their customers' and
+// their referrers' (the group locks both: qLockGroup), as they are before
+// the preview begins.
+func (s *Service) previewKeys(ctx context.Context, jobs []job) ([]string, error) {
+	ids := make([]string, len(jobs))
 	for i, j := range jobs {
-		keys[i] = PreviewKey(j.ev.CustomerID)
+		ids[i] = j.ev.CustomerID
 	}
-	return keys
+	rows, err := s.db.Query(ctx, `SELECT referred_by FROM customers WHERE id = ANY($1) AND referred_by IS NOT NULL`, ids)
+	if err != nil {
+		return nil, err
+	}
+	referrers, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]string, 0, len(ids)+len(referrers))
+	for _, id := range append(ids, referrers...) {
+		keys = append(keys, PreviewKey(id))
+	}
+	return keys, nil
 }

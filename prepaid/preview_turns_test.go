@@ -23,18 +23,7 @@ func TestPreviewsOfACustomerQueueInTheServer(t *testing.T) {
 	e.Customer("C1")
 	e.MustMoney(prepaid.Deposit, "C1", "100")
 	ctx := e.Ctx
-	waiting := func() (n int) {
-		e.Scan(t, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`, &n)
-		return n
-	}
-	holder, err := e.Pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer holder.Rollback(ctx)
-	if _, err := holder.Exec(ctx, `SELECT FROM customers WHERE id = 'C1' FOR UPDATE`); err != nil {
-		t.Fatal(err)
-	}
+	release := e.Hold(`SELECT FROM customers WHERE id = 'C1' FOR UPDATE`)
 
 	const previews = 6
 	previewed := make([]int64, previews)
@@ -51,10 +40,7 @@ func TestPreviewsOfACustomerQueueInTheServer(t *testing.T) {
 	}
 	// The first preview waits in the database; the others, had they no
 	// turns to wait for, would be there within the second.
-	for deadline := time.Now().Add(time.Second); waiting() < previews && time.Now().Before(deadline); {
-		time.Sleep(5 * time.Millisecond)
-	}
-	before := waiting()
+	before := e.LockWaitersWithin(time.Second, previews)
 	if before != 1 {
 		t.Errorf("%d previews of C1 wait in the database's lock queue, want 1", before)
 	}
@@ -65,12 +51,8 @@ func TestPreviewsOfACustomerQueueInTheServer(t *testing.T) {
 			t.Errorf("the real deposit: %v", err)
 		}
 	})
-	for waiting() < before+1 {
-		time.Sleep(time.Millisecond)
-	}
-	if err := holder.Rollback(ctx); err != nil {
-		t.Fatal(err)
-	}
+	e.LockWaitersWithin(time.Minute, before+1)
+	release()
 	wg.Wait()
 	for i, id := range previewed {
 		if id == 0 || id == real.EntryID {

@@ -198,3 +198,39 @@ func DiffLines(got, want []string) string {
 	}
 	return b.String()
 }
+
+// LockWaiters is how many sessions of the test's database wait for a lock
+// now.
+func (e *Env) LockWaiters() (n int) {
+	e.T.Helper()
+	e.Scan(e.T, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`, &n)
+	return n
+}
+
+// Hold locks what q locks (a SELECT ... FOR UPDATE) in a transaction of its
+// own until release is called (or the test ends).
+func (e *Env) Hold(q string) (release func()) {
+	e.T.Helper()
+	tx, err := e.Pool.Begin(e.Ctx)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	if _, err := tx.Exec(e.Ctx, q); err != nil {
+		tx.Rollback(e.Ctx)
+		e.T.Fatal(err)
+	}
+	release = func() { tx.Rollback(e.Ctx) }
+	e.T.Cleanup(release)
+	return release
+}
+
+// LockWaitersWithin is how many sessions wait for a lock once want of them
+// do, or within d at most (then fewer, or more).
+func (e *Env) LockWaitersWithin(d time.Duration, want int) int {
+	e.T.Helper()
+	n := e.LockWaiters()
+	for deadline := time.Now().Add(d); n < want && time.Now().Before(deadline); n = e.LockWaiters() {
+		time.Sleep(5 * time.Millisecond)
+	}
+	return n
+}
