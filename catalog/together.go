@@ -87,7 +87,7 @@ func (s *Service) redeemTogether(ctx context.Context, tx *ledger.Tx, group []red
 		products = map[string]*Product{}
 		redeemed = map[bought]int{} // units of each product each customer holds
 		asked    = map[bought]bool{}
-		entryIDs []int64 // one per job; those of refusals are gaps
+		entryIDs []int64 // one per job; those of refusals and retries are gaps
 		// The points each customer has available, by their index in customers.
 		spendable = make([]int64, len(customers))
 		accounts  = make([]string, len(customers))

@@ -95,13 +95,17 @@ func (l *Ledger) ClosePeriod(ctx context.Context, month string, starts, ends tim
 		if ends.After(now) {
 			return fault.Errorf(fault.PeriodNotEnded, "%s has not ended: it ends at %s", month, ends.UTC().Format(time.RFC3339))
 		}
-		digest, err := periodDigest(ctx, tx, month, starts, ends)
+		var closings []closing
+		digest, err := periodDigest(ctx, tx, month, starts, ends, &closings)
 		if err != nil {
 			return err
 		}
 		p = Period{Month: month, StartsAt: starts, EndsAt: ends, ClosedAt: now, ClosedBy: actor, Digest: hex.EncodeToString(digest)}
 		if _, err := tx.Exec(ctx, `INSERT INTO period_closes (month, starts_at, ends_at, closed_at, closed_by, digest)
 VALUES ($1, $2, $3, $4, $5, $6)`, month, starts, ends, now, actor, digest); err != nil {
+			return err
+		}
+		if err := keepBalances(ctx, tx, starts, ends, closings); err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO period_history (month, action, actor, at, digest) VALUES ($1, 'close', $2, $3, $4)`,
@@ -245,7 +249,7 @@ func (l *Ledger) PeriodFigures(ctx context.Context, month string, starts, ends t
 	var out string
 	err := l.ReadTx(ctx, func(tx *Tx) error {
 		var b strings.Builder
-		err := renderFigures(ctx, tx.Tx, &b, month, starts, ends)
+		err := renderFigures(ctx, tx.Tx, &b, month, starts, ends, nil)
 		out = b.String()
 		return err
 	})
@@ -260,16 +264,49 @@ func (l *Ledger) PeriodDigest(ctx context.Context, month string, starts, ends ti
 	return hex.EncodeToString(sum[:]), err
 }
 
-func periodDigest(ctx context.Context, tx pgx.Tx, month string, starts, ends time.Time) ([]byte, error) {
+func periodDigest(ctx context.Context, tx pgx.Tx, month string, starts, ends time.Time, closings *[]closing) ([]byte, error) {
 	var b strings.Builder
-	if err := renderFigures(ctx, tx, &b, month, starts, ends); err != nil {
+	if err := renderFigures(ctx, tx, &b, month, starts, ends, closings); err != nil {
 		return nil, err
 	}
 	sum := sha256.Sum256([]byte(b.String()))
 	return sum[:], nil
 }
 
-func renderFigures(ctx context.Context, tx pgx.Tx, b *strings.Builder, month string, starts, ends time.Time) error {
+// closing is an account's balance at the end of a month, as the month's
+// figures say, and whether the month moved it.
+type closing struct {
+	code    string
+	balance string // at the asset's scale, as its postings sum
+	zero    bool
+	moved   bool
+}
+
+// keepBalances keeps the closing balances of the month [starts, ends) being
+// closed in tx (period_balances): of the accounts it moved, or, when the
+// month before kept none (the first close, or the first since these were
+// kept), of every account with a balance, so that every later balance as
+// of an instant starts from a row at or after this close.
+func keepBalances(ctx context.Context, tx pgx.Tx, starts, ends time.Time, closings []closing) error {
+	var before bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT FROM period_balances WHERE ends_at = $1)`, starts).Scan(&before); err != nil {
+		return err
+	}
+	var codes, balances []string
+	for _, c := range closings {
+		if c.moved || (!before && !c.zero) {
+			codes, balances = append(codes, c.code), append(balances, c.balance)
+		}
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO period_balances (account_id, ends_at, balance)
+SELECT a.id, $3, u.balance FROM unnest($1::text[], $2::numeric[]) AS u (code, balance) JOIN accounts a ON a.code = u.code`,
+		codes, balances, ends)
+	return err
+}
+
+// renderFigures writes the month's figures to b and, when closings is not
+// nil, appends every account's closing balance to it.
+func renderFigures(ctx context.Context, tx pgx.Tx, b *strings.Builder, month string, starts, ends time.Time, closings *[]closing) error {
 	b.WriteString("tally period figures v1\nmonth " + month + "\nfrom " + starts.UTC().Format(time.RFC3339Nano) +
 		"\nto " + ends.UTC().Format(time.RFC3339Nano) + "\n")
 	rows, err := tx.Query(ctx, `SELECT a.code, a.asset, coalesce(e.metadata->>'reversed_kind', e.kind),
@@ -298,6 +335,10 @@ ORDER BY a.code COLLATE "C", coalesce(e.metadata->>'reversed_kind', e.kind) COLL
 		s := asset.Scale()
 		b.WriteString("account " + code + " " + string(asset) + " opening " + opening.StringFixed(s) +
 			" closing " + opening.Add(moved).StringFixed(s) + "\n")
+		if closings != nil {
+			closed := opening.Add(moved)
+			*closings = append(*closings, closing{code: code, balance: closed.StringFixed(s), zero: closed.IsZero(), moved: !moved.IsZero()})
+		}
 		b.WriteString(kinds.String())
 		kinds.Reset()
 		opening, moved = decimal.Zero, decimal.Zero

@@ -38,3 +38,9 @@ func PreviewKeysInUse(l *Ledger) int {
 	defer l.previews.mu.Unlock()
 	return len(l.previews.keys)
 }
+
+// QBalanceAsOf is BalanceAsOf's query, for the test of what it reads.
+const QBalanceAsOf = qBalanceAsOf
+
+// QTrialBalance is TrialBalance's query, for the test of its plan.
+const QTrialBalance = qTrialBalance

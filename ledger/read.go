@@ -70,7 +70,8 @@ ORDER BY a.code LIMIT $3`, f.After, f.Prefix, f.Limit)
 }
 
 // BalanceAsOf is the account's balance counting the entries effective at or
-// before t.
+// before t: its balance kept at the end of the latest closed month at or
+// before t (period_balances), plus its postings effective since.
 //
 // Errors: fault.NotFound.
 func (l *Ledger) BalanceAsOf(ctx context.Context, code string, t time.Time) (decimal.Decimal, error) {
@@ -80,11 +81,19 @@ func (l *Ledger) BalanceAsOf(ctx context.Context, code string, t time.Time) (dec
 		if err != nil {
 			return err
 		}
-		return tx.QueryRow(ctx, `SELECT coalesce(sum(amount), 0) FROM postings
-WHERE account_id = $1 AND effective_at <= $2`, id, t).Scan(&sum)
+		return tx.QueryRow(ctx, qBalanceAsOf, id, t).Scan(&sum)
 	})
 	return sum, err
 }
+
+// qBalanceAsOf is account $1's balance as of $2: its latest kept balance at
+// or before $2, and the sum of its postings effective from that balance's
+// instant (or ever) to $2.
+const qBalanceAsOf = `SELECT coalesce(k.balance, 0) + coalesce((SELECT sum(p.amount) FROM postings p
+    WHERE p.account_id = $1 AND p.effective_at <= $2 AND p.effective_at >= coalesce(k.ends_at, '-infinity')), 0)
+FROM (SELECT) one
+LEFT JOIN LATERAL (SELECT ends_at, balance FROM period_balances WHERE account_id = $1 AND ends_at <= $2
+    ORDER BY ends_at DESC LIMIT 1) k ON true`
 
 // StatementLine is a posting of an account's statement.
 type StatementLine struct {

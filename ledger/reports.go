@@ -32,13 +32,13 @@ type AssetTotal struct {
 
 // TrialBalance emits every account with its balance as of asOf (entries
 // effective at or before it), in code order, and returns the totals per
-// asset, by asset: debits equal credits.
+// asset, by asset: debits equal credits. The balances start from those
+// kept at the end of the latest closed month at or before asOf
+// (period_balances), and add the postings effective since.
 func (l *Ledger) TrialBalance(ctx context.Context, asOf time.Time, emit func(TrialRow) error) ([]AssetTotal, error) {
 	totals := map[Asset]*AssetTotal{}
 	err := l.ReadTx(ctx, func(tx *Tx) error {
-		rows, err := tx.Query(ctx, `SELECT a.code, a.asset, coalesce(sum(p.amount), 0)
-FROM accounts a LEFT JOIN postings p ON p.account_id = a.id AND p.effective_at <= $1
-GROUP BY a.code, a.asset ORDER BY a.code`, asOf)
+		rows, err := tx.Query(ctx, qTrialBalance, asOf)
 		if err != nil {
 			return err
 		}
@@ -73,6 +73,25 @@ GROUP BY a.code, a.asset ORDER BY a.code`, asOf)
 	sort.Slice(out, func(i, j int) bool { return out[i].Asset < out[j].Asset })
 	return out, err
 }
+
+// qTrialBalance is every account's balance as of $1. The latest month
+// closed at or before $1 that kept balances (L) is one of a run of closes
+// that each kept them, back to one that kept every account's (a close
+// keeps the accounts it moved when the month before kept balances, every
+// account's otherwise: keepBalances), so an account's latest kept balance
+// up to L is its balance at L's end (none: zero). Each account's postings
+// effective from L's end to $1 are added, read by the account and their
+// effective instant (postings_account_effective): the postings before L
+// are not read, and there is no index on the effective instant alone for
+// the write path to keep.
+const qTrialBalance = `WITH kept AS (SELECT DISTINCT ON (b.account_id) b.account_id, b.balance FROM period_balances b
+    WHERE b.ends_at <= (SELECT max(ends_at) FROM period_balances WHERE ends_at <= $1) ORDER BY b.account_id, b.ends_at DESC)
+SELECT a.code, a.asset, coalesce(k.balance, 0) + coalesce(m.amount, 0)
+FROM accounts a
+LEFT JOIN kept k ON k.account_id = a.id
+LEFT JOIN LATERAL (SELECT sum(p.amount) AS amount FROM postings p WHERE p.account_id = a.id AND p.effective_at <= $1
+    AND p.effective_at >= coalesce((SELECT max(ends_at) FROM period_balances WHERE ends_at <= $1), '-infinity')) m ON true
+ORDER BY a.code`
 
 // Movements is what moved an account over a period [from, to).
 type Movements struct {

@@ -54,9 +54,9 @@ func TestChainLinksOneIndexMigrationKeepsTheChain(t *testing.T) {
 		t.Fatalf("sealed %d after 0037: %v", more, err)
 	}
 	wantVerified("written and sealed after 0037", int64(sealed+more))
-	proveBooks(t, e, url)
+	proveBooks(t, m, e, url)
 
-	rowsAt37 := tableDigests(t, pool)
+	rowsAt37 := rowsAt(t, m, pool, 37)
 	if err := m.Migrate(36); err != nil {
 		t.Fatalf("0037 down: %v", err)
 	}

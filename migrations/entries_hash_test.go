@@ -80,9 +80,9 @@ FROM entries WHERE id > (SELECT id FROM entries ORDER BY id OFFSET $1 - 1 LIMIT 
 	if !errors.As(err, &pe) || pe.Code != "23514" || pe.ConstraintName != "entries_key_has_hash" {
 		t.Errorf("a keyed entry without a hash: %v, want 23514 on entries_key_has_hash", err)
 	}
-	proveBooks(t, e, url)
+	proveBooks(t, m, e, url)
 
-	rowsAt35 := tableDigests(t, pool)
+	rowsAt35 := rowsAt(t, m, pool, 35)
 	// The entries as the down leaves them: a missing hash an empty one.
 	const qEntries = `SELECT md5(string_agg(r::text, E'\n' ORDER BY r.id)) FROM (SELECT id, kind, effective_at, recorded_at,
     idempotency_key, coalesce(request_hash, '\x') AS request_hash, metadata, actor, reason, reversal_of, rule_version, xid

@@ -99,9 +99,9 @@ func TestMoneyMovementsCustomerLatestMigrationsKeepTheHistory(t *testing.T) {
 		t.Fatalf("up to the latest: %v", err)
 	}
 	writeBusiness(t, e, "after")
-	proveBooks(t, e, url)
+	proveBooks(t, m, e, url)
 
-	rowsAt44 := tableDigests(t, pool)
+	rowsAt44 := rowsAt(t, m, pool, 44)
 	if err := m.Migrate(41); err != nil {
 		t.Fatalf("0044 to 0042 down: %v", err)
 	}

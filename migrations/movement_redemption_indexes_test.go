@@ -147,7 +147,7 @@ ON CONFLICT (space, id) DO NOTHING`, space, id)
 			t.Errorf("reverse after 0031: %v", err)
 		}
 	})
-	proveBooks(t, e, url)
+	proveBooks(t, m, e, url)
 
 	// Rolled back: 0030's indexes, no comments, the rows as they were.
 	rowsAt31 := tableDigests(t, pool)

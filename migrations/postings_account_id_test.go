@@ -95,9 +95,9 @@ func TestPostingsAccountIDMigrationsKeepEveryStatement(t *testing.T) {
 		t.Fatalf("up to the latest: %v", err)
 	}
 	writeBusiness(t, e, "after")
-	proveBooks(t, e, url)
+	proveBooks(t, m, e, url)
 
-	rowsAt40 := tableDigests(t, pool)
+	rowsAt40 := rowsAt(t, m, pool, 40)
 	if err := m.Migrate(37); err != nil {
 		t.Fatalf("0040 to 0038 down: %v", err)
 	}

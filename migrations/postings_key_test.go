@@ -119,7 +119,7 @@ SELECT entry_id, account_id, asset, amount, balance_after, effective_at FROM pos
 			}
 		}
 	})
-	proveBooks(t, e, url)
+	proveBooks(t, m, e, url)
 
 	// Rolled back: 0032's indexes, the rows as they were.
 	rowsAt34 := tableDigests(t, pool)

@@ -81,7 +81,7 @@ func TestShipmentsInEventsMigrationKeepsWhatRefundsLeft(t *testing.T) {
 	if o := e.ProcessAs(other, e.Event(loyalty.ShipmentRefunded, "F", "SF", "0.50", march(6, 9))); o.Err != nil {
 		t.Errorf("refund of SF through its partner after 0028: %v", o.Err)
 	}
-	proveBooks(t, e, url)
+	proveBooks(t, m, e, url)
 
 	shipments := digestOf(t, pool, `SELECT * FROM shipments`)
 	if err := m.Migrate(27); err != nil {

@@ -77,7 +77,7 @@ func TestShipmentsInEventsMigrationKeepsEveryShipment(t *testing.T) {
 	// The services write on it (on their own schema, the latest, migrated
 	// back to 0028 after), and the books prove.
 	atHead(t, m, 28, func() { writeBusiness(t, e, "after") })
-	proveBooks(t, e, url)
+	proveBooks(t, m, e, url)
 	// A second row of a shipment is refused, and a bonus of no shipment.
 	var pe *pgconn.PgError
 	if err := servicetest.HandShipment(ctx, pool, "after-S3", "C03", 0); !errors.As(err, &pe) ||
