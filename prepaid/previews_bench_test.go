@@ -18,14 +18,22 @@ import (
 // BenchmarkDepositsBesidePreviews: eight clients make real deposits, one
 // of them for customer T and the others for customers of their own, while
 // 0 or 16 more clients send previews (?dry_run=true) of deposits for T as
-// fast as they are answered. It reports the real deposits' median and p99
-// (ms): for T, for the others, and the previews answered a second. A
-// preview takes T's lock as the real call would; the previews' turns
-// (ledger.Preview) keep them from queuing in the database ahead of the
-// real deposits.
+// fast as they are answered ("-spread": each for a customer of its own).
+// It reports the real deposits' median and p99 (ms): for T, for the
+// others, and the previews answered a second. A preview takes T's lock as
+// the real call would; the previews' turns (ledger.Preview) keep them from
+// queuing in the database ahead of the real deposits.
 func BenchmarkDepositsBesidePreviews(b *testing.B) {
-	for _, previewers := range []int{0, 16} {
-		b.Run(fmt.Sprintf("previewers=%d", previewers), func(b *testing.B) {
+	for _, flood := range []struct {
+		previewers int
+		spread     bool // each previewer for a customer of its own, not T
+	}{{0, false}, {16, false}, {16, true}} {
+		previewers := flood.previewers
+		name := fmt.Sprintf("previewers=%d", previewers)
+		if flood.spread {
+			name += "-spread"
+		}
+		b.Run(name, func(b *testing.B) {
 			pool := testdb.Pool(b)
 			ctx := context.Background()
 			l := ledger.New(pool)
@@ -48,16 +56,23 @@ func BenchmarkDepositsBesidePreviews(b *testing.B) {
 			}
 			stop := make(chan struct{})
 			var previews atomic.Int64
-			var flood sync.WaitGroup
-			for range previewers {
-				flood.Go(func() {
+			var floods sync.WaitGroup
+			for p := range previewers {
+				target := "T"
+				if flood.spread {
+					target = fmt.Sprintf("P%d", p)
+					if _, _, err := customers.CreateCustomer(ctx, loyalty.Customer{ID: target, Name: "bench"}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				floods.Go(func() {
 					for {
 						select {
 						case <-stop:
 							return
 						default:
 						}
-						in := prepaid.MoneyInput{ID: "p", CustomerID: "T", Amount: d("100"), Preview: true}
+						in := prepaid.MoneyInput{ID: "p", CustomerID: target, Amount: d("100"), Preview: true}
 						if _, _, err := money.Deposit(ctx, in, "bench"); err != nil {
 							b.Error(err)
 							return
@@ -86,7 +101,7 @@ func BenchmarkDepositsBesidePreviews(b *testing.B) {
 			real.Wait()
 			b.StopTimer()
 			close(stop)
-			flood.Wait()
+			floods.Wait()
 			others := slices.Concat(took[1:]...)
 			for _, s := range []struct {
 				name string
