@@ -278,15 +278,16 @@ func periodDigest(ctx context.Context, tx pgx.Tx, month string, starts, ends tim
 type closing struct {
 	code    string
 	balance string // at the asset's scale, as its postings sum
-	zero    bool
 	moved   bool
 }
 
 // keepBalances keeps the closing balances of the month [starts, ends) being
 // closed in tx (period_balances): of the accounts it moved, or, when the
-// month before kept none (the first close, or the first since these were
-// kept), of every account with a balance, so that every later balance as
-// of an instant starts from a row at or after this close.
+// month before kept none (the first close, the first since these were
+// kept, or one after a close by a release that kept none), of every
+// account in its figures, zeros included, so that an account's latest
+// kept balance up to this close is its balance at this close's end
+// (qTrialBalance relies on it).
 func keepBalances(ctx context.Context, tx pgx.Tx, starts, ends time.Time, closings []closing) error {
 	var before bool
 	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT FROM period_balances WHERE ends_at = $1)`, starts).Scan(&before); err != nil {
@@ -294,7 +295,7 @@ func keepBalances(ctx context.Context, tx pgx.Tx, starts, ends time.Time, closin
 	}
 	var codes, balances []string
 	for _, c := range closings {
-		if c.moved || (!before && !c.zero) {
+		if c.moved || !before {
 			codes, balances = append(codes, c.code), append(balances, c.balance)
 		}
 	}
@@ -337,7 +338,7 @@ ORDER BY a.code COLLATE "C", coalesce(e.metadata->>'reversed_kind', e.kind) COLL
 			" closing " + opening.Add(moved).StringFixed(s) + "\n")
 		if closings != nil {
 			closed := opening.Add(moved)
-			*closings = append(*closings, closing{code: code, balance: closed.StringFixed(s), zero: closed.IsZero(), moved: !moved.IsZero()})
+			*closings = append(*closings, closing{code: code, balance: closed.StringFixed(s), moved: !moved.IsZero()})
 		}
 		b.WriteString(kinds.String())
 		kinds.Reset()

@@ -19,10 +19,11 @@ import (
 // TestBalancesAsOfStartFromClosedMonthsAndEqualTheirPostings: months June
 // to November 2026 are written and closed in order, with random entries
 // (points earned and redeemed, money deposited) effective anywhere the
-// books are still open, exactly on a month's first instant too, and one
-// account that moves in June only; the first close's kept balances are
-// deleted (a month closed before balances were kept); one month is
-// reopened, written to and closed again. After each
+// books are still open, exactly on a month's first instant too, one
+// account that moves in June only and one that goes back to zero in
+// September; June and September are closed as a release before kept
+// balances closed them (keeping none); October is reopened, written to and
+// closed again. After each
 // step, at every month's edges (its first instant and the one before),
 // and at random instants, every account's BalanceAsOf and every row of
 // TrialBalance equal the sum of the account's postings effective at or
@@ -108,6 +109,23 @@ func TestBalancesAsOfStartFromClosedMonthsAndEqualTheirPostings(t *testing.T) {
 		}
 		open = ends
 	}
+	// closeAsBefore closes month m as a release before 0045 did: its
+	// close and its history, no balance kept.
+	closeAsBefore := func(m int) {
+		t.Helper()
+		name, starts, ends := month(m)
+		digest, err := l.PeriodDigest(ctx, name, starts, ends)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pool.Exec(ctx, `WITH c AS (INSERT INTO period_closes (month, starts_at, ends_at, closed_at, closed_by, digest)
+    VALUES ($1, $2, $3, $4, 'finance', decode($5, 'hex')) RETURNING month, closed_at, digest)
+INSERT INTO period_history (month, action, actor, at, digest) SELECT month, 'close', 'finance', closed_at, digest FROM c`,
+			name, starts, ends, now, digest); err != nil {
+			t.Fatal(err)
+		}
+		open = ends
+	}
 	kept := func() (n int) {
 		if err := pool.QueryRow(ctx, `SELECT count(*) FROM period_balances`).Scan(&n); err != nil {
 			t.Fatal(err)
@@ -120,15 +138,17 @@ func TestBalancesAsOfStartFromClosedMonthsAndEqualTheirPostings(t *testing.T) {
 	// every account (July's, June having kept none) holds them.
 	mustPost(t, l, at2(earn("Q", "5"), time.Date(2026, 6, 20, 0, 0, 0, 0, time.UTC)))
 	check("nothing closed")
-	closeMonth(6)
-	// June closed as before balances were kept.
-	if _, err := pool.Exec(ctx, `DELETE FROM period_balances`); err != nil {
-		t.Fatal(err)
-	}
+	closeAsBefore(6)
 	write(40)
 	check("June closed, no balance kept")
+	mustPost(t, l, at2(earn("Z", "10"), time.Date(2026, 8, 20, 0, 0, 0, 0, time.UTC)))
+	mustPost(t, l, at2(redeem("Z", "10"), time.Date(2026, 9, 20, 0, 0, 0, 0, time.UTC)))
 	for m := 7; m <= 10; m++ {
-		closeMonth(m)
+		if m == 9 {
+			closeAsBefore(m) // Z's zero is kept by no one but October
+		} else {
+			closeMonth(m)
+		}
 		write(30)
 		check(fmt.Sprint("closed to month ", m))
 	}
@@ -222,5 +242,63 @@ WHERE indrelid = 'postings'::regclass`).Scan(&n); err != nil {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestKeptBalancesAreCheckedAndKept: a kept balance that does not equal its
+// account's postings fails reconciliation (kept_balances_match_postings,
+// naming the account and the month's end); a kept balance cannot be
+// deleted while its month is closed, nor changed; a reopening removes it.
+func TestKeptBalancesAreCheckedAndKept(t *testing.T) {
+	pool := testdb.Pool(t)
+	now := time.Date(2026, 12, 15, 0, 0, 0, 0, time.UTC)
+	l := ledger.New(pool, ledger.WithClock(func() time.Time { return now }))
+	ctx := context.Background()
+	nov, dec := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	mustPost(t, l, at2(earn("C1", "10"), nov.Add(time.Hour)))
+	if _, err := l.ClosePeriod(ctx, "2026-11", nov, dec, "finance"); err != nil {
+		t.Fatal(err)
+	}
+	failing := func() []string {
+		r, err := l.Reconcile(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range r.Checks {
+			if c.Name == "kept_balances_match_postings" {
+				return c.Offending
+			}
+		}
+		t.Fatal("no kept_balances_match_postings check")
+		return nil
+	}
+	if got := failing(); len(got) != 0 {
+		t.Fatalf("sound kept balances offend: %v", got)
+	}
+	for _, q := range []string{`DELETE FROM period_balances`, `UPDATE period_balances SET balance = 1000000`} {
+		if _, err := pool.Exec(ctx, q); err == nil {
+			t.Errorf("%s: allowed while November is closed", q)
+		}
+	}
+	// A forged row at November's end, for an account opened in December.
+	mustPost(t, l, at2(earn("C2", "5"), dec.Add(time.Hour)))
+	tag, err := pool.Exec(ctx, `INSERT INTO period_balances (account_id, ends_at, balance)
+SELECT id, $1, 1000000 FROM accounts WHERE code = 'customer:C2:points'`, dec)
+	if err != nil || tag.RowsAffected() != 1 {
+		t.Fatalf("the forged row: %v, %v", tag, err)
+	}
+	want := []string{"customer:C2:points 2026-12-01T00:00:00.000000Z"}
+	if got := failing(); !slices.Equal(got, want) {
+		t.Errorf("with a forged kept balance, offending %v, want %v", got, want)
+	}
+	if _, err := l.ReopenPeriod(ctx, "2026-11", "finance", "a forged row"); err != nil {
+		t.Fatal(err)
+	}
+	var kept int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM period_balances`).Scan(&kept); err != nil || kept != 0 {
+		t.Errorf("%d balances kept after November was reopened (%v), want none", kept, err)
+	}
+	if got := failing(); len(got) != 0 {
+		t.Errorf("after the reopening, offending %v", got)
 	}
 }

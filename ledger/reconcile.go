@@ -44,6 +44,15 @@ SELECT a.asset FROM balance_buckets b JOIN accounts a ON a.id = b.account_id GRO
 LEFT JOIN (SELECT account_id, sum(balance) AS s FROM balance_buckets GROUP BY account_id) b ON b.account_id = a.id
 LEFT JOIN (SELECT account_id, sum(amount) AS s FROM postings GROUP BY account_id) p ON p.account_id = a.id
 WHERE coalesce(b.s, 0) <> coalesce(p.s, 0)`},
+	{"kept_balances_match_postings", "every balance kept at a closed month's end equals the sum of its account's postings effective before it",
+		`WITH k AS (SELECT account_id, ends_at, balance,
+    lag(ends_at) OVER (PARTITION BY account_id ORDER BY ends_at) AS prev_ends,
+    lag(balance) OVER (PARTITION BY account_id ORDER BY ends_at) AS prev_balance
+  FROM period_balances)
+SELECT coalesce(a.code, k.account_id::text) || ' ' || to_char(k.ends_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+FROM k LEFT JOIN accounts a ON a.id = k.account_id
+WHERE a.id IS NULL OR k.balance <> coalesce(k.prev_balance, 0) + coalesce((SELECT sum(p.amount) FROM postings p
+    WHERE p.account_id = k.account_id AND p.effective_at < k.ends_at AND p.effective_at >= coalesce(k.prev_ends, '-infinity')), 0)`},
 	{"no_forbidden_negative", "no account that may not go negative is below zero",
 		`SELECT a.code FROM accounts a JOIN balance_buckets b ON b.account_id = a.id
 WHERE NOT a.allow_negative GROUP BY a.code HAVING sum(b.balance) < 0

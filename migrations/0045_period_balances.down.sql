@@ -1,1 +1,2 @@
 DROP TABLE period_balances;
+DROP FUNCTION period_balances_kept();

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
@@ -173,16 +174,35 @@ FROM (SELECT DISTINCT effective_at AS s FROM postings ORDER BY 1 OFFSET $1 LIMIT
 	return nil
 }
 
-// asOf reads every account's balance as of t (entries effective at or before
-// it) with the ledger's own read.
+// asOf is every account's balance as of t (entries effective at or before
+// it), summed from the postings alone; the ledger's own read
+// (BalanceAsOf, which starts from the balances kept by closes) must say
+// the same.
 func (p *prover) asOf(t time.Time) (balances, error) {
 	out := balances{}
+	rows, err := p.pool.Query(p.ctx, `SELECT a.code, coalesce(sum(p.amount), 0) FROM accounts a
+LEFT JOIN postings p ON p.account_id = a.id AND p.effective_at <= $1 GROUP BY a.code`, t)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		code string
+		sum  decimal.Decimal
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&code, &sum}, func() error {
+		out[code] = sum
+		return nil
+	}); err != nil {
+		return nil, err
+	}
 	for _, code := range p.codes {
 		b, err := p.l.BalanceAsOf(p.ctx, code, t)
 		if err != nil {
 			return nil, err
 		}
-		out[code] = b
+		if !b.Equal(out[code]) {
+			p.fail("balance of %s as of %s: %s, its postings sum to %s", code, t.UTC().Format(time.RFC3339Nano), b, out[code])
+		}
 	}
 	return out, nil
 }
