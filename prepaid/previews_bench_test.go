@@ -34,17 +34,9 @@ func BenchmarkDepositsBesidePreviews(b *testing.B) {
 			name += "-spread"
 		}
 		b.Run(name, func(b *testing.B) {
-			pool := testdb.Pool(b)
-			ctx := context.Background()
-			l := ledger.New(pool)
-			customers := loyalty.New(pool, l)
-			money := prepaid.New(l, customers)
 			const clients = 8
-			for i := range clients {
-				if _, _, err := customers.CreateCustomer(ctx, loyalty.Customer{ID: fmt.Sprintf("C%d", i), Name: "bench"}); err != nil {
-					b.Fatal(err)
-				}
-			}
+			ctx := context.Background()
+			customers, money := benchMoney(b, clients)
 			customer := func(client int) string { // client 0 deposits for T
 				if client == 0 {
 					return "T"
@@ -119,4 +111,19 @@ func BenchmarkDepositsBesidePreviews(b *testing.B) {
 			b.ReportMetric(0, "ns/op")
 		})
 	}
+}
+
+// benchMoney is prepaid money (and the loyalty service its customers are
+// made by) on a fresh database with customers C0 to C(n-1).
+func benchMoney(b *testing.B, n int) (*loyalty.Service, *prepaid.Service) {
+	b.Helper()
+	pool := testdb.Pool(b)
+	l := ledger.New(pool)
+	customers := loyalty.New(pool, l)
+	for i := range n {
+		if _, _, err := customers.CreateCustomer(context.Background(), loyalty.Customer{ID: fmt.Sprintf("C%d", i), Name: "bench"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return customers, prepaid.New(l, customers)
 }

@@ -7,9 +7,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/tally-ledger/tally/internal/testdb"
-	"github.com/tally-ledger/tally/ledger"
-	"github.com/tally-ledger/tally/loyalty"
 	"github.com/tally-ledger/tally/prepaid"
 )
 
@@ -25,17 +22,9 @@ func BenchmarkDepositsWithRetries(b *testing.B) {
 			name = fmt.Sprintf("retries=%d%%", 100/every)
 		}
 		b.Run(name, func(b *testing.B) {
-			pool := testdb.Pool(b)
-			ctx := context.Background()
-			l := ledger.New(pool)
-			customers := loyalty.New(pool, l)
-			money := prepaid.New(l, customers)
 			const clients = 32
-			for i := range clients {
-				if _, _, err := customers.CreateCustomer(ctx, loyalty.Customer{ID: fmt.Sprintf("C%d", i), Name: "bench"}); err != nil {
-					b.Fatal(err)
-				}
-			}
+			ctx := context.Background()
+			_, money := benchMoney(b, clients)
 			var n atomic.Int64
 			var wg sync.WaitGroup
 			before := money.Stats().Fallbacks.Load()
