@@ -285,9 +285,9 @@ type closing struct {
 // closed in tx (period_balances): of the accounts it moved, or, when the
 // month before kept none (the first close, the first since these were
 // kept, or one after a close by a release that kept none), of every
-// account in its figures, zeros included, so that an account's latest
-// kept balance up to this close is its balance at this close's end
-// (qTrialBalance relies on it).
+// account in its figures, zeros included, so that every account's latest
+// kept balance is at most a run of closes old and a balance as of an
+// instant reads the postings since then at most.
 func keepBalances(ctx context.Context, tx pgx.Tx, starts, ends time.Time, closings []closing) error {
 	var before bool
 	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT FROM period_balances WHERE ends_at = $1)`, starts).Scan(&before); err != nil {

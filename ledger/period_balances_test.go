@@ -302,3 +302,58 @@ SELECT id, $1, 1000000 FROM accounts WHERE code = 'customer:C2:points'`, dec)
 		t.Errorf("after the reopening, offending %v", got)
 	}
 }
+
+// TestATrialBalanceLineRestsOnItsOwnAccountsRows: July's kept balances
+// are lost (its close deleted and inserted again, by hand, in one
+// transaction), while June's and August's remain. The trial balance and
+// BalanceAsOf still equal the postings' sums: an account's line starts
+// from its own latest kept balance (June's, for C1), not from the latest
+// month that kept any.
+func TestATrialBalanceLineRestsOnItsOwnAccountsRows(t *testing.T) {
+	pool := testdb.Pool(t)
+	now := time.Date(2026, 12, 15, 0, 0, 0, 0, time.UTC)
+	l := ledger.New(pool, ledger.WithClock(func() time.Time { return now }))
+	ctx := context.Background()
+	month := func(m int) time.Time { return time.Date(2026, time.Month(m), 1, 0, 0, 0, 0, time.UTC) }
+	mustPost(t, l, at2(earn("C1", "10"), month(6).Add(time.Hour)))
+	mustPost(t, l, at2(earn("C1", "5"), month(7).Add(time.Hour)))
+	mustPost(t, l, at2(earn("C2", "1"), month(8).Add(time.Hour)))
+	for m := 6; m <= 8; m++ {
+		if _, err := l.ClosePeriod(ctx, month(m).Format("2006-01"), month(m), month(m+1), "finance"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE july AS SELECT * FROM period_closes WHERE month = '2026-07'`); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM period_closes WHERE month = '2026-07'`); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO period_closes SELECT * FROM july`)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var july int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM period_balances WHERE ends_at = $1`, month(8)).Scan(&july); err != nil || july != 0 {
+		t.Fatalf("July keeps %d balances (%v), want none", july, err)
+	}
+	for _, at := range []time.Time{month(9), month(8), month(8).Add(-time.Microsecond), now} {
+		want := sums(t, pool, at)
+		var got []string
+		if _, err := l.TrialBalance(ctx, at, func(row ledger.TrialRow) error {
+			got = append(got, row.Account+" "+row.Balance.String())
+			b, err := l.BalanceAsOf(ctx, row.Account, at)
+			if err != nil || !b.Equal(row.Balance) {
+				t.Errorf("%s as of %s: BalanceAsOf %s (%v), the trial balance %s", row.Account, at, b, err, row.Balance)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("trial balance as of %s:\n  %v\nthe postings say\n  %v", at.Format(time.RFC3339), got, want)
+		}
+	}
+}

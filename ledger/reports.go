@@ -74,23 +74,21 @@ func (l *Ledger) TrialBalance(ctx context.Context, asOf time.Time, emit func(Tri
 	return out, err
 }
 
-// qTrialBalance is every account's balance as of $1. The latest month
-// closed at or before $1 that kept balances (L) is one of a run of closes
-// that each kept them, back to one that kept every account's (a close
-// keeps the accounts it moved when the month before kept balances, every
-// account's otherwise: keepBalances), so an account's latest kept balance
-// up to L is its balance at L's end (none: zero). Each account's postings
-// effective from L's end to $1 are added, read by the account and their
-// effective instant (postings_account_effective): the postings before L
-// are not read, and there is no index on the effective instant alone for
-// the write path to keep. Both are one probe an account (the kept balance
-// by period_balances_pkey): sorting every kept row up to L cost more.
+// qTrialBalance is every account's balance as of $1, as BalanceAsOf reads
+// one: the account's latest kept balance at or before $1 (by
+// period_balances_pkey), plus its postings effective from that balance's
+// instant (or ever) to $1 (by postings_account_effective). Each account's
+// line rests on its own kept rows only, which reconciliation checks
+// (kept_balances_match_postings): a month that kept no row for an account
+// costs that account's line more postings to read, never a wrong sum.
+// Postings before the kept balance are not read, and there is no index on
+// the effective instant alone for the write path to keep.
 const qTrialBalance = `SELECT a.code, a.asset, coalesce(k.balance, 0) + coalesce(m.amount, 0)
 FROM accounts a
-LEFT JOIN LATERAL (SELECT b.balance FROM period_balances b WHERE b.account_id = a.id
-    AND b.ends_at <= (SELECT max(ends_at) FROM period_balances WHERE ends_at <= $1) ORDER BY b.ends_at DESC LIMIT 1) k ON true
+LEFT JOIN LATERAL (SELECT b.ends_at, b.balance FROM period_balances b WHERE b.account_id = a.id
+    AND b.ends_at <= $1 ORDER BY b.ends_at DESC LIMIT 1) k ON true
 LEFT JOIN LATERAL (SELECT sum(p.amount) AS amount FROM postings p WHERE p.account_id = a.id AND p.effective_at <= $1
-    AND p.effective_at >= coalesce((SELECT max(ends_at) FROM period_balances WHERE ends_at <= $1), '-infinity')) m ON true
+    AND p.effective_at >= coalesce(k.ends_at, '-infinity')) m ON true
 ORDER BY a.code`
 
 // Movements is what moved an account over a period [from, to).

@@ -22,7 +22,7 @@ COMMENT ON INDEX period_balances_pkey IS
     'An account''s latest kept balance at or before an instant (Ledger.BalanceAsOf, Ledger.TrialBalance), and the row before it (the reconciliation check).';
 CREATE INDEX period_balances_ends_at ON period_balances (ends_at);
 COMMENT ON INDEX period_balances_ends_at IS
-    'The latest month that kept balances at or before an instant (Ledger.TrialBalance), and the rows a reopening deletes (the foreign key''s cascade).';
+    'The rows a reopening deletes (the foreign key''s cascade).';
 CREATE TRIGGER period_balances_no_update BEFORE UPDATE ON period_balances
     FOR EACH ROW EXECUTE FUNCTION forbid_change();
 -- A kept balance goes only with its month's close (the cascade of a
