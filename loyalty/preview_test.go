@@ -249,15 +249,8 @@ func TestAPreviewInPassesTakesNoCustomerAfterAnother(t *testing.T) {
 			}()
 			// The real group waits on a customer's lock (held by the
 			// preview; without the lock at once, C2, while holding C1).
-			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-				var waiting int
-				e.Scan(t, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`, &waiting)
-				if waiting > 0 {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatal("the real group never waited on a lock")
-				}
+			if e.LockWaitersWithin(30*time.Second, 1) == 0 {
+				t.Fatal("the real group never waited on a lock")
 			}
 			close(release)
 			if p := <-previewed; p[0].Err != nil || fault.CodeOf(p[1].Err) != fault.IdempotencyConflict {

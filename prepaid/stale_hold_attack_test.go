@@ -50,14 +50,8 @@ VALUES ('customer:Z:prepaid', 'CNY', false, now())`); err != nil {
 		}, "test", false)
 		group <- result{m, errs}
 	}()
-	waiting := func(n int) bool { // n sessions wait for a lock
-		var got int
-		e.Scan(t, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`, &got)
-		return got >= n
-	}
-	for !waiting(1) {
-		time.Sleep(time.Millisecond)
-	}
+	waiting := func(n int) bool { return e.LockWaiters() >= n } // n sessions wait for a lock
+	e.LockWaitersWithin(time.Minute, 1)
 	manual := make(chan error, 1)
 	go func() {
 		_, _, err := e.Ledger.Post(ctx, ledger.EntryInput{Kind: "manual", Actor: "test", Reason: "goodwill", Postings: []ledger.PostingInput{
