@@ -96,6 +96,7 @@ func (s *Service) redeemTogether(ctx context.Context, tx *ledger.Tx, group []red
 	b.Queue(qRecordedRedemptions, spaces, ids).Query(func(rows pgx.Rows) error {
 		var r recorded
 		_, err := pgx.ForEachRow(rows, append([]any{&r.hash}, redemptionFields(&r.r)...), func() error {
+			r.hash = slices.Clone(r.hash) // the next row scans into the same variable
 			earlier[redemptionID{r.r.Space, r.r.ID}] = r
 			return nil
 		})

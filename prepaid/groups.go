@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -79,7 +80,7 @@ func (s *Service) moveEach(ctx context.Context, group []moneyJob) ([]moneyResult
 }
 
 // errNotTogether is moveTogether declining a group that moveEach must
-// write: one with a movement twice in it, or an unknown customer.
+// write: one with a new movement and its retry, or an unknown customer.
 var errNotTogether = errors.New("prepaid: the group cannot be written together")
 
 // movementID names a movement: ids are unique per space and kind.
@@ -122,6 +123,7 @@ func (s *Service) moveTogether(ctx context.Context, tx *ledger.Tx, group []money
 	b.Queue(qRecordedMovements, spaces, kinds, ids).Query(func(rows pgx.Rows) error {
 		var r recorded
 		_, err := pgx.ForEachRow(rows, append([]any{&r.hash}, movementFields(&r.m)...), func() error {
+			r.hash = slices.Clone(r.hash) // the next row scans into the same variable
 			earlier[movementID{r.m.Space, r.m.Kind, r.m.ID}] = r
 			return nil
 		})
