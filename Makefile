@@ -72,6 +72,7 @@ bench: build ## pgbench and the real server under load, 3 runs back to back -> d
 	status=0; \
 	$(GO) test -run '^$$' -bench HotAccounts -benchtime 4000x ./ledger || status=$$?; \
 	$(GO) test -run '^$$' -bench BalanceAsOf -benchtime 2s ./ledger || status=$$?; \
+	$(GO) test -run '^$$' -bench ClosePeriod -benchtime 3x ./ledger || status=$$?; \
 	$(GO) test -run '^$$' -bench Expire1MLots -benchtime 1x -timeout 30m ./loyalty || status=$$?; \
 	$(GO) test -run '^$$' -bench 'DepositsBesidePreviews|DepositsWithRetries' -benchtime 3000x ./prepaid || status=$$?; \
 	./$(BIN) devdb stop --dir .data/pgbench-go; exit $$status

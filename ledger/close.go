@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -47,18 +48,50 @@ type PeriodEvent struct {
 const CloseLockWait = 2 * time.Second
 
 // ClosePeriod closes the month [starts, ends) named month, at the ledger's
-// clock, and returns it with the digest of its figures. It waits for every
-// transaction writing entries to end and holds new ones back while it
-// computes the figures (a lock on entries that writers take as they
-// insert), so an entry is either in the closed figures or refused.
+// clock, and returns it with the digest of its figures. Every entry
+// effective before ends is either in the closed figures or refused.
+//
+// The figures cover the whole history, so they are read before any lock
+// is taken, in a snapshot of their own, and recorded (the close and the
+// balances it keeps) in the close's transaction, still unseen by others.
+// Only then does the close wait for the transactions writing entries in
+// flight and hold new ones back (a lock on entries that writers take as
+// they insert), while it reads what committed since the snapshot: the
+// entries of transactions the snapshot did not see. Those effective before
+// ends (entries back-dated into the month, or before it when no month is
+// closed) are added to the figures, and the close is recorded again with
+// them, under the lock; writers wait for that read and nothing else when
+// there are none.
 //
 // Errors: fault.PeriodClosed (the month is closed already),
 // fault.PeriodOutOfOrder (a month is closed and this one does not follow
 // the latest), fault.PeriodNotEnded (the month has not ended),
 // fault.PeriodBusy (writers in flight outlasted CloseLockWait).
 func (l *Ledger) ClosePeriod(ctx context.Context, month string, starts, ends time.Time, actor string) (Period, error) {
+	var (
+		figs figures
+		snap string // the snapshot figs were read in; "" when they were not read
+	)
+	err := l.inTx(ctx, readOnly, func(tx pgx.Tx) error {
+		figs, snap = nil, ""
+		latest, err := latestClose(ctx, tx)
+		if err != nil || closable(latest, month, starts, ends, l.now()) != nil {
+			return err // the close below refuses it, with its lock held
+		}
+		if err := tx.QueryRow(ctx, `SELECT pg_current_snapshot()::text`).Scan(&snap); err != nil {
+			return err
+		}
+		figs, err = readFigures(ctx, tx, starts, ends)
+		return err
+	})
+	if err != nil {
+		return Period{}, err
+	}
+	if l.afterFiguresRead != nil {
+		l.afterFiguresRead()
+	}
 	var p Period
-	err := l.inTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
+	err = l.inTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `LOCK TABLE period_closes IN SHARE ROW EXCLUSIVE MODE`); err != nil {
 			return err
 		}
@@ -66,15 +99,23 @@ func (l *Ledger) ClosePeriod(ctx context.Context, month string, starts, ends tim
 		if err != nil {
 			return err
 		}
-		switch {
-		case latest != nil && !ends.After(latest.EndsAt):
-			if latest.Month == month {
-				return fault.Errorf(fault.PeriodClosed, "%s is closed already", month)
+		now := l.now()
+		if err := closable(latest, month, starts, ends, now); err != nil {
+			return err
+		}
+		record := func(f figures) error {
+			digest := f.digest(month, starts, ends)
+			p = Period{Month: month, StartsAt: starts, EndsAt: ends, ClosedAt: now, ClosedBy: actor, Digest: hex.EncodeToString(digest)}
+			if _, err := tx.Exec(ctx, `INSERT INTO period_closes (month, starts_at, ends_at, closed_at, closed_by, digest)
+VALUES ($1, $2, $3, $4, $5, $6)`, month, starts, ends, now, actor, digest); err != nil {
+				return err
 			}
-			return fault.Errorf(fault.PeriodClosed, "%s is closed already: periods up to %s are", month, latest.Month)
-		case latest != nil && !starts.Equal(latest.EndsAt):
-			return fault.Errorf(fault.PeriodOutOfOrder, "months close in order: the latest closed month is %s, so the next to close is the one that begins at %s",
-				latest.Month, latest.EndsAt.UTC().Format(time.RFC3339))
+			return keepBalances(ctx, tx, starts, ends, f)
+		}
+		if snap != "" {
+			if err := record(figs); err != nil {
+				return err
+			}
 		}
 		// Writers that start while the close waits queue behind it: wait
 		// for the writers in flight no longer than CloseLockWait.
@@ -91,28 +132,56 @@ func (l *Ledger) ClosePeriod(ctx context.Context, month string, starts, ends tim
 		if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = 0`); err != nil {
 			return err
 		}
-		now := l.now()
-		if ends.After(now) {
-			return fault.Errorf(fault.PeriodNotEnded, "%s has not ended: it ends at %s", month, ends.UTC().Format(time.RFC3339))
+		switch {
+		case snap == "": // refused by the first look, closable now: a race with another close
+			all, err := readFigures(ctx, tx, starts, ends)
+			if err != nil {
+				return err
+			}
+			if err := record(all); err != nil {
+				return err
+			}
+		default:
+			since, err := figuresSince(ctx, tx, snap, starts, ends)
+			if err != nil {
+				return err
+			}
+			if len(since) > 0 {
+				// Record the close again, with them: its kept balances go
+				// with its row (period_balances' cascade).
+				if _, err := tx.Exec(ctx, `DELETE FROM period_closes WHERE month = $1`, month); err != nil {
+					return err
+				}
+				if err := record(figs.plus(since)); err != nil {
+					return err
+				}
+			}
 		}
-		var closings []closing
-		digest, err := periodDigest(ctx, tx, month, starts, ends, &closings)
-		if err != nil {
-			return err
-		}
-		p = Period{Month: month, StartsAt: starts, EndsAt: ends, ClosedAt: now, ClosedBy: actor, Digest: hex.EncodeToString(digest)}
-		if _, err := tx.Exec(ctx, `INSERT INTO period_closes (month, starts_at, ends_at, closed_at, closed_by, digest)
-VALUES ($1, $2, $3, $4, $5, $6)`, month, starts, ends, now, actor, digest); err != nil {
-			return err
-		}
-		if err := keepBalances(ctx, tx, starts, ends, closings); err != nil {
-			return err
-		}
+		digest, _ := hex.DecodeString(p.Digest)
 		_, err = tx.Exec(ctx, `INSERT INTO period_history (month, action, actor, at, digest) VALUES ($1, 'close', $2, $3, $4)`,
 			month, actor, now, digest)
 		return err
 	})
 	return p, err
+}
+
+// closable says why month [starts, ends) may not close after latest (the
+// latest closed month, or nil), or nil if it may; a zero now skips the
+// check that the month has ended.
+func closable(latest *Period, month string, starts, ends, now time.Time) error {
+	switch {
+	case latest != nil && !ends.After(latest.EndsAt):
+		if latest.Month == month {
+			return fault.Errorf(fault.PeriodClosed, "%s is closed already", month)
+		}
+		return fault.Errorf(fault.PeriodClosed, "%s is closed already: periods up to %s are", month, latest.Month)
+	case latest != nil && !starts.Equal(latest.EndsAt):
+		return fault.Errorf(fault.PeriodOutOfOrder, "months close in order: the latest closed month is %s, so the next to close is the one that begins at %s",
+			latest.Month, latest.EndsAt.UTC().Format(time.RFC3339))
+	case !now.IsZero() && ends.After(now):
+		return fault.Errorf(fault.PeriodNotEnded, "%s has not ended: it ends at %s", month, ends.UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 // ReopenPeriod reopens the latest closed month, recording who, when and
@@ -248,10 +317,14 @@ WHERE starts_at <= $1 AND $1 < ends_at`, t)
 func (l *Ledger) PeriodFigures(ctx context.Context, month string, starts, ends time.Time) (string, error) {
 	var out string
 	err := l.ReadTx(ctx, func(tx *Tx) error {
+		f, err := readFigures(ctx, tx.Tx, starts, ends)
+		if err != nil {
+			return err
+		}
 		var b strings.Builder
-		err := renderFigures(ctx, tx.Tx, &b, month, starts, ends, nil)
+		f.render(&b, month, starts, ends)
 		out = b.String()
-		return err
+		return nil
 	})
 	return out, err
 }
@@ -264,21 +337,178 @@ func (l *Ledger) PeriodDigest(ctx context.Context, month string, starts, ends ti
 	return hex.EncodeToString(sum[:]), err
 }
 
-func periodDigest(ctx context.Context, tx pgx.Tx, month string, starts, ends time.Time, closings *[]closing) ([]byte, error) {
-	var b strings.Builder
-	if err := renderFigures(ctx, tx, &b, month, starts, ends, closings); err != nil {
-		return nil, err
-	}
-	sum := sha256.Sum256([]byte(b.String()))
-	return sum[:], nil
+// figures are a month's figures, a line per account with a posting
+// effective before the month ends, in code order (byte by byte).
+type figures []figureLine
+
+// figureLine is an account's line of a month's figures. Amounts are at the
+// asset's scale, which every posting's amount respects (the amount_scale
+// check), so their text is exact.
+type figureLine struct {
+	code             string
+	asset            Asset
+	opening, closing string
+	kinds            []kindAmount // the month's postings by kind, in kind order (byte by byte); kinds that sum to zero left out
+	moved            bool         // the month's postings do not sum to zero
 }
 
-// closing is an account's balance at the end of a month, as the month's
-// figures say, and whether the month moved it.
-type closing struct {
-	code    string
-	balance string // at the asset's scale, as its postings sum
-	moved   bool
+type kindAmount struct{ kind, amount string }
+
+// qFigures sums the postings effective before $2 by account and kind: before
+// $1 (the month's start) and from it. A reversal counts in the kind it
+// reversed.
+const qFigures = `SELECT a.code, a.asset, coalesce(e.metadata->>'reversed_kind', e.kind),
+    coalesce(sum(p.amount) FILTER (WHERE p.effective_at < $1), 0),
+    coalesce(sum(p.amount) FILTER (WHERE p.effective_at >= $1), 0)
+FROM postings p
+JOIN accounts a ON a.id = p.account_id
+JOIN entries e ON e.id = p.entry_id
+WHERE p.effective_at < $2
+GROUP BY a.code, a.asset, 3
+ORDER BY a.code COLLATE "C", coalesce(e.metadata->>'reversed_kind', e.kind) COLLATE "C"`
+
+// qFiguresSince sums, as qFigures does, the postings of the entries that
+// the snapshot $3 does not see: those committed since it was taken. They
+// are found by the transaction that wrote them (entries_xid): every one
+// not committed when the snapshot was taken has an xid at or above its
+// xmin.
+const qFiguresSince = `SELECT a.code, a.asset, coalesce(e.metadata->>'reversed_kind', e.kind),
+    coalesce(sum(p.amount) FILTER (WHERE p.effective_at < $1), 0),
+    coalesce(sum(p.amount) FILTER (WHERE p.effective_at >= $1), 0)
+FROM entries e
+JOIN postings p ON p.entry_id = e.id
+JOIN accounts a ON a.id = p.account_id
+WHERE e.xid >= pg_snapshot_xmin($3::text::pg_snapshot) AND NOT pg_visible_in_snapshot(e.xid, $3::text::pg_snapshot)
+    AND p.effective_at < $2
+GROUP BY a.code, a.asset, 3
+ORDER BY a.code COLLATE "C", coalesce(e.metadata->>'reversed_kind', e.kind) COLLATE "C"`
+
+// readFigures reads the figures of the month [starts, ends) from every
+// posting tx sees.
+func readFigures(ctx context.Context, tx pgx.Tx, starts, ends time.Time) (figures, error) {
+	return queryFigures(ctx, tx, qFigures, starts, ends)
+}
+
+// figuresSince reads what the postings committed since the snapshot snap
+// (pg_current_snapshot's text) add to the figures of the month [starts,
+// ends), as a month's figures of their own: added to those read in snap
+// (plus), they are the month's figures now.
+func figuresSince(ctx context.Context, tx pgx.Tx, snap string, starts, ends time.Time) (figures, error) {
+	return queryFigures(ctx, tx, qFiguresSince, starts, ends, snap)
+}
+
+func queryFigures(ctx context.Context, tx pgx.Tx, q string, starts, ends time.Time, args ...any) (figures, error) {
+	rows, err := tx.Query(ctx, q, append([]any{starts, ends}, args...)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var (
+		out            figures
+		line           figureLine
+		opening, moved decimal.Decimal
+		kinds          = map[string]string{} // each kind's text once
+	)
+	flush := func() {
+		if line.code == "" {
+			return
+		}
+		s := line.asset.Scale()
+		line.opening, line.closing, line.moved = opening.StringFixed(s), opening.Add(moved).StringFixed(s), !moved.IsZero()
+		out = append(out, line)
+		line, opening, moved = figureLine{}, decimal.Zero, decimal.Zero
+	}
+	for rows.Next() {
+		var c, kind string
+		var a Asset
+		var before, during decimal.Decimal
+		if err := rows.Scan(&c, &a, &kind, &before, &during); err != nil {
+			return nil, err
+		}
+		if c != line.code {
+			flush()
+			line.code, line.asset = c, a
+		}
+		opening, moved = opening.Add(before), moved.Add(during)
+		if !during.IsZero() {
+			k, ok := kinds[kind]
+			if !ok {
+				k, kinds[kind] = kind, kind
+			}
+			line.kinds = append(line.kinds, kindAmount{k, during.StringFixed(a.Scale())})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	flush()
+	return out, nil
+}
+
+// plus is the figures of f and g together: f's lines with g's added, and
+// g's accounts f has not, in code order. It reads the amounts of the lines
+// both have only.
+func (f figures) plus(g figures) figures {
+	if len(g) == 0 {
+		return f
+	}
+	out := make(figures, 0, len(f)+len(g))
+	i, j := 0, 0
+	for i < len(f) || j < len(g) {
+		switch {
+		case j == len(g) || i < len(f) && f[i].code < g[j].code:
+			out = append(out, f[i])
+			i++
+		case i == len(f) || g[j].code < f[i].code:
+			out = append(out, g[j])
+			j++
+		default:
+			out = append(out, f[i].plus(g[j]))
+			i, j = i+1, j+1
+		}
+	}
+	return out
+}
+
+// plus adds g's line of the same account to l's.
+func (l figureLine) plus(g figureLine) figureLine {
+	s := l.asset.Scale()
+	opening := decimal.RequireFromString(l.opening).Add(decimal.RequireFromString(g.opening))
+	sums := map[string]decimal.Decimal{}
+	for _, k := range append(append([]kindAmount(nil), l.kinds...), g.kinds...) {
+		sums[k.kind] = sums[k.kind].Add(decimal.RequireFromString(k.amount))
+	}
+	out := figureLine{code: l.code, asset: l.asset, opening: opening.StringFixed(s)}
+	moved := decimal.Zero
+	for k, sum := range sums {
+		moved = moved.Add(sum)
+		if !sum.IsZero() {
+			out.kinds = append(out.kinds, kindAmount{k, sum.StringFixed(s)})
+		}
+	}
+	sort.Slice(out.kinds, func(i, j int) bool { return out.kinds[i].kind < out.kinds[j].kind })
+	out.closing, out.moved = opening.Add(moved).StringFixed(s), !moved.IsZero()
+	return out
+}
+
+// render writes the month's figures canonically (PeriodFigures).
+func (f figures) render(b *strings.Builder, month string, starts, ends time.Time) {
+	b.WriteString("tally period figures v1\nmonth " + month + "\nfrom " + starts.UTC().Format(time.RFC3339Nano) +
+		"\nto " + ends.UTC().Format(time.RFC3339Nano) + "\n")
+	for _, l := range f {
+		b.WriteString("account " + l.code + " " + string(l.asset) + " opening " + l.opening + " closing " + l.closing + "\n")
+		for _, k := range l.kinds {
+			b.WriteString("  " + k.kind + " " + k.amount + "\n")
+		}
+	}
+}
+
+// digest is the SHA-256 of the figures' rendering.
+func (f figures) digest(month string, starts, ends time.Time) []byte {
+	var b strings.Builder
+	f.render(&b, month, starts, ends)
+	sum := sha256.Sum256([]byte(b.String()))
+	return sum[:]
 }
 
 // keepBalances keeps the closing balances of the month [starts, ends) being
@@ -288,81 +518,19 @@ type closing struct {
 // account in its figures, zeros included, so that every account's latest
 // kept balance is at most a run of closes old and a balance as of an
 // instant reads the postings since then at most.
-func keepBalances(ctx context.Context, tx pgx.Tx, starts, ends time.Time, closings []closing) error {
+func keepBalances(ctx context.Context, tx pgx.Tx, starts, ends time.Time, f figures) error {
 	var before bool
 	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT FROM period_balances WHERE ends_at = $1)`, starts).Scan(&before); err != nil {
 		return err
 	}
 	var codes, balances []string
-	for _, c := range closings {
-		if c.moved || !before {
-			codes, balances = append(codes, c.code), append(balances, c.balance)
+	for _, l := range f {
+		if l.moved || !before {
+			codes, balances = append(codes, l.code), append(balances, l.closing)
 		}
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO period_balances (account_id, ends_at, balance)
 SELECT a.id, $3, u.balance FROM unnest($1::text[], $2::numeric[]) AS u (code, balance) JOIN accounts a ON a.code = u.code`,
 		codes, balances, ends)
 	return err
-}
-
-// renderFigures writes the month's figures to b and, when closings is not
-// nil, appends every account's closing balance to it.
-func renderFigures(ctx context.Context, tx pgx.Tx, b *strings.Builder, month string, starts, ends time.Time, closings *[]closing) error {
-	b.WriteString("tally period figures v1\nmonth " + month + "\nfrom " + starts.UTC().Format(time.RFC3339Nano) +
-		"\nto " + ends.UTC().Format(time.RFC3339Nano) + "\n")
-	rows, err := tx.Query(ctx, `SELECT a.code, a.asset, coalesce(e.metadata->>'reversed_kind', e.kind),
-    coalesce(sum(p.amount) FILTER (WHERE p.effective_at < $1), 0),
-    coalesce(sum(p.amount) FILTER (WHERE p.effective_at >= $1), 0)
-FROM postings p
-JOIN accounts a ON a.id = p.account_id
-JOIN entries e ON e.id = p.entry_id
-WHERE p.effective_at < $2
-GROUP BY a.code, a.asset, 3
-ORDER BY a.code COLLATE "C", coalesce(e.metadata->>'reversed_kind', e.kind) COLLATE "C"`, starts, ends)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	var (
-		code           string
-		asset          Asset
-		opening, moved decimal.Decimal
-		kinds          strings.Builder
-	)
-	flush := func() {
-		if code == "" {
-			return
-		}
-		s := asset.Scale()
-		b.WriteString("account " + code + " " + string(asset) + " opening " + opening.StringFixed(s) +
-			" closing " + opening.Add(moved).StringFixed(s) + "\n")
-		if closings != nil {
-			closed := opening.Add(moved)
-			*closings = append(*closings, closing{code: code, balance: closed.StringFixed(s), moved: !moved.IsZero()})
-		}
-		b.WriteString(kinds.String())
-		kinds.Reset()
-		opening, moved = decimal.Zero, decimal.Zero
-	}
-	for rows.Next() {
-		var c, kind string
-		var a Asset
-		var before, during decimal.Decimal
-		if err := rows.Scan(&c, &a, &kind, &before, &during); err != nil {
-			return err
-		}
-		if c != code {
-			flush()
-			code, asset = c, a
-		}
-		opening, moved = opening.Add(before), moved.Add(during)
-		if !during.IsZero() {
-			kinds.WriteString("  " + kind + " " + during.StringFixed(a.Scale()) + "\n")
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	flush()
-	return nil
 }

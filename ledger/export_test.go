@@ -44,3 +44,7 @@ const QBalanceAsOf = qBalanceAsOf
 
 // QTrialBalance is TrialBalance's query, for the test of its plan.
 const QTrialBalance = qTrialBalance
+
+// AfterFiguresRead makes ClosePeriod call fn once it has read the month's
+// figures, before it takes its lock on entries.
+func AfterFiguresRead(l *Ledger, fn func()) { l.afterFiguresRead = fn }

@@ -45,6 +45,8 @@ type Ledger struct {
 	stats Stats
 
 	previews turns // Preview's waiting line
+
+	afterFiguresRead func() // tests: runs between a close's read of its figures and its lock
 }
 
 // Stats counts what the ledger did since it started; read it for metrics.

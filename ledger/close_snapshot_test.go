@@ -1,0 +1,135 @@
+package ledger_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/tally-ledger/tally/ledger"
+)
+
+// TestACloseAddsWhatCommittedAfterItReadItsFigures: a close reads its
+// figures with no lock held, then adds under its lock what committed since
+// its snapshot. Between the two (ledger.AfterFiguresRead): an entry that
+// was in flight when the figures were read commits, and entries back-dated
+// into October (one for an account the figures have not seen, one that
+// reverses a deposit, so that "deposit" sums to zero) and into September (no month is closed, so October's
+// opening balances move) commit; an entry in November does not count.
+// October's digest is then the one its figures give when rendered from the
+// postings alone, its kept balances match the postings, and each line of
+// the trial balance as of its end equals the postings' sum.
+func TestACloseAddsWhatCommittedAfterItReadItsFigures(t *testing.T) {
+	l := closingLedger(t)
+	ctx := context.Background()
+	mustPost(t, l, at(earn("C1", "10"), octStart.Add(-time.Hour)))
+	mustPost(t, l, at(earn("C1", "20"), octStart.Add(time.Hour)))
+	mustPost(t, l, at(ledger.EntryInput{Kind: "deposit", Actor: "test", Postings: []ledger.PostingInput{
+		{Account: "platform:cash", Amount: d("-8.25")}, {Account: "customer:C2:prepaid", Amount: d("8.25")}}},
+		octStart.Add(2*time.Hour)))
+
+	// In flight while the figures are read.
+	posted, release, done := make(chan struct{}), make(chan struct{}), make(chan error)
+	go func() {
+		done <- l.InTx(ctx, func(tx *ledger.Tx) error {
+			if _, err := tx.Post(ctx, at(earn("C1", "5"), octStart.Add(3*time.Hour))); err != nil {
+				return err
+			}
+			close(posted)
+			<-release
+			return nil
+		})
+	}()
+	<-posted
+	// A later transaction completes first, so that the snapshot lists the
+	// one in flight among those it does not see (below its xmax), not
+	// after them.
+	mustPost(t, l, at(earn("C5", "1"), novStart.Add(time.Hour)))
+	hooked := 0
+	ledger.AfterFiguresRead(l, func() {
+		hooked++
+		close(release)
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+		mustPost(t, l, at(earn("C3", "7"), novStart.Add(-time.Second)))
+		mustPost(t, l, at(earn("C2", "4"), octStart.Add(-time.Minute)))
+		mustPost(t, l, at(ledger.EntryInput{Kind: "reversal", Actor: "test", Metadata: []byte(`{"reversed_kind":"deposit"}`),
+			Postings: []ledger.PostingInput{{Account: "platform:cash", Amount: d("8.25")}, {Account: "customer:C2:prepaid", Amount: d("-8.25")}}},
+			octStart.Add(4*time.Hour)))
+		mustPost(t, l, at(earn("C1", "100"), novStart))
+	})
+	p, err := l.ClosePeriod(ctx, "2026-10", octStart, novStart, "finance")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hooked != 1 {
+		t.Fatalf("the hook ran %d times, want once", hooked)
+	}
+	figures, err := l.PeriodFigures(ctx, "2026-10", octStart, novStart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := l.PeriodDigest(ctx, "2026-10", octStart, novStart); err != nil || got != p.Digest {
+		t.Fatalf("October closed with %s; its postings give %s (%v):\n%s", p.Digest, got, err, figures)
+	}
+	for _, want := range []string{
+		"account customer:C1:points PTS opening 10 closing 35\n  earn 25\n",
+		"account customer:C2:points PTS opening 4 closing 4\n",
+		"account customer:C2:prepaid CNY opening 0.00 closing 0.00\naccount customer:C3:points",
+		"account customer:C3:points PTS opening 0 closing 7\n  earn 7\n",
+	} {
+		if !containsLine(figures, want) {
+			t.Errorf("October's figures lack\n%s\nin\n%s", want, figures)
+		}
+	}
+	mustReconcile(t, l)
+	rows := map[string]string{}
+	if _, err := l.TrialBalance(ctx, novStart.Add(-time.Microsecond), func(r ledger.TrialRow) error {
+		rows[r.Account] = r.Balance.String()
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for code, want := range map[string]string{"customer:C1:points": "35", "customer:C2:points": "4", "customer:C3:points": "7", "customer:C2:prepaid": "0"} {
+		if rows[code] != want {
+			t.Errorf("trial balance at October's end: %s = %q, want %s", code, rows[code], want)
+		}
+	}
+}
+
+func containsLine(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub && (i == 0 || s[i-1] == '\n') {
+			return true
+		}
+	}
+	return false
+}
+
+// TestACloseRefusedAtFirstLookAndClosableUnderItsLockReadsItsFiguresThere:
+// November's close first finds October open (out of order), so it reads no
+// figures; October closes before November's close takes its lock, and
+// November closes with its figures read under the lock.
+func TestACloseRefusedAtFirstLookAndClosableUnderItsLockReadsItsFiguresThere(t *testing.T) {
+	l := closingLedger(t)
+	ctx := context.Background()
+	mustPost(t, l, at(earn("C1", "10"), octStart.Add(time.Hour)))
+	mustPost(t, l, at(earn("C1", "3"), novStart.Add(time.Hour)))
+	if _, err := l.ClosePeriod(ctx, "2026-09", octStart.AddDate(0, -1, 0), octStart, "finance"); err != nil {
+		t.Fatal(err)
+	}
+	ledger.AfterFiguresRead(l, func() {
+		ledger.AfterFiguresRead(l, nil)
+		if _, err := l.ClosePeriod(ctx, "2026-10", octStart, novStart, "finance"); err != nil {
+			t.Error(err)
+		}
+	})
+	p, err := l.ClosePeriod(ctx, "2026-11", novStart, decStart, "finance")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := l.PeriodDigest(ctx, "2026-11", novStart, decStart); err != nil || got != p.Digest {
+		t.Fatalf("November closed with %s; its postings give %s (%v)", p.Digest, got, err)
+	}
+	mustReconcile(t, l)
+}
