@@ -81,6 +81,16 @@ func (l *Ledger) ClosePeriod(ctx context.Context, month string, starts, ends tim
 		if err := tx.QueryRow(ctx, `SELECT pg_current_snapshot()::text`).Scan(&snap); err != nil {
 			return err
 		}
+		// Entries keep the transaction ids that wrote them. Books copied
+		// from another cluster (a dump restored, a logical replica) carry
+		// ids this cluster has not reached: the snapshot sees their rows
+		// but not their ids, and they would count twice. Then the figures
+		// are read under the lock, as if the snapshot had none.
+		var foreign bool
+		if err := tx.QueryRow(ctx, qForeignXIDs, snap).Scan(&foreign); err != nil || foreign {
+			snap = ""
+			return err
+		}
 		figs, err = readFigures(ctx, tx, starts, ends)
 		return err
 	})
@@ -382,6 +392,13 @@ WHERE e.xid >= pg_snapshot_xmin($3::text::pg_snapshot) AND NOT pg_visible_in_sna
     AND p.effective_at < $2
 GROUP BY a.code, a.asset, 3
 ORDER BY a.code COLLATE "C", coalesce(e.metadata->>'reversed_kind', e.kind) COLLATE "C"`
+
+// qForeignXIDs says whether the snapshot $1, the transaction's own, sees
+// an entry whose transaction id it does not: an id from another cluster.
+// It reads entries_xid from the snapshot's xmin, where the entries of the
+// transactions in flight, unseen, are the only others.
+const qForeignXIDs = `SELECT EXISTS (SELECT FROM entries e WHERE e.xid >= pg_snapshot_xmin($1::text::pg_snapshot)
+    AND NOT pg_visible_in_snapshot(e.xid, $1::text::pg_snapshot))`
 
 // readFigures reads the figures of the month [starts, ends) from every
 // posting tx sees.

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tally-ledger/tally/internal/testdb"
 	"github.com/tally-ledger/tally/ledger"
 )
 
@@ -132,4 +133,43 @@ func TestACloseRefusedAtFirstLookAndClosableUnderItsLockReadsItsFiguresThere(t *
 		t.Fatalf("November closed with %s; its postings give %s (%v)", p.Digest, got, err)
 	}
 	mustReconcile(t, l)
+}
+
+// TestACloseOfBooksFromAnotherClusterCountsEachEntryOnce: entries keep the
+// id of the transaction that wrote them, and books restored from a dump of
+// another cluster carry ids this cluster has not reached (made here by
+// moving them ahead, with the triggers off). The close's snapshot sees
+// those entries but not their ids; it must not count them again as
+// committed since.
+func TestACloseOfBooksFromAnotherClusterCountsEachEntryOnce(t *testing.T) {
+	pool := testdb.Pool(t)
+	l := ledger.New(pool, ledger.WithClock(func() time.Time { return inDec }))
+	ctx := context.Background()
+	mustPost(t, l, at(earn("C1", "10"), octStart.Add(-time.Hour)))
+	mustPost(t, l, at(earn("C1", "20"), octStart.Add(time.Hour)))
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	for _, q := range []string{`SET LOCAL session_replication_role = replica`,
+		`UPDATE entries SET xid = (pg_current_xact_id()::text::bigint + 100000)::text::xid8`} {
+		if _, err := tx.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p, err := l.ClosePeriod(ctx, "2026-10", octStart, novStart, "finance")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := l.PeriodDigest(ctx, "2026-10", octStart, novStart); err != nil || got != p.Digest {
+		t.Fatalf("October closed with %s; its postings give %s (%v)", p.Digest, got, err)
+	}
+	mustReconcile(t, l)
+	if b, err := l.BalanceAsOf(ctx, "customer:C1:points", novStart); err != nil || b.String() != "30" {
+		t.Errorf("C1's balance at October's end: %v, %v; want 30", b, err)
+	}
 }
