@@ -59,9 +59,9 @@ const CloseLockWait = 2 * time.Second
 // they insert), while it reads what committed since the snapshot: the
 // entries of transactions the snapshot did not see. Those effective before
 // ends (entries back-dated into the month, or before it when no month is
-// closed) are added to the figures, and the close is recorded again with
-// them, under the lock; writers wait for that read and nothing else when
-// there are none.
+// closed) are added to the figures, and the close's digest and the kept
+// balances of the accounts they moved are corrected, under the lock:
+// writers wait for that read and those few rows.
 //
 // Errors: fault.PeriodClosed (the month is closed already),
 // fault.PeriodOutOfOrder (a month is closed and this one does not follow
@@ -120,7 +120,7 @@ func (l *Ledger) ClosePeriod(ctx context.Context, month string, starts, ends tim
 VALUES ($1, $2, $3, $4, $5, $6)`, month, starts, ends, now, actor, digest); err != nil {
 				return err
 			}
-			return keepBalances(ctx, tx, starts, ends, f)
+			return keepBalances(ctx, tx, starts, ends, f, nil)
 		}
 		if snap != "" {
 			if err := record(figs); err != nil {
@@ -157,12 +157,19 @@ VALUES ($1, $2, $3, $4, $5, $6)`, month, starts, ends, now, actor, digest); err 
 				return err
 			}
 			if len(since) > 0 {
-				// Record the close again, with them: its kept balances go
-				// with its row (period_balances' cascade).
-				if _, err := tx.Exec(ctx, `DELETE FROM period_closes WHERE month = $1`, month); err != nil {
+				// Correct the close with them: its digest, and the kept
+				// balances of the accounts they moved.
+				all := figs.plus(since)
+				digest := all.digest(month, starts, ends)
+				p.Digest = hex.EncodeToString(digest)
+				if _, err := tx.Exec(ctx, `UPDATE period_closes SET digest = $2 WHERE month = $1`, month, digest); err != nil {
 					return err
 				}
-				if err := record(figs.plus(since)); err != nil {
+				moved := make(map[string]bool, len(since))
+				for _, l := range since {
+					moved[l.code] = true
+				}
+				if err := keepBalances(ctx, tx, starts, ends, all, moved); err != nil {
 					return err
 				}
 			}
@@ -534,16 +541,28 @@ func (f figures) digest(month string, starts, ends time.Time) []byte {
 // kept, or one after a close by a release that kept none), of every
 // account in its figures, zeros included, so that every account's latest
 // kept balance is at most a run of closes old and a balance as of an
-// instant reads the postings since then at most.
-func keepBalances(ctx context.Context, tx pgx.Tx, starts, ends time.Time, f figures) error {
+// instant reads the postings since then at most. With only, it keeps those
+// accounts' alone, replacing what tx kept of them before (period_balances_kept
+// lets the transaction that inserted the close do that).
+func keepBalances(ctx context.Context, tx pgx.Tx, starts, ends time.Time, f figures, only map[string]bool) error {
 	var before bool
 	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT FROM period_balances WHERE ends_at = $1)`, starts).Scan(&before); err != nil {
 		return err
 	}
-	var codes, balances []string
+	var codes, balances, replaced []string
 	for _, l := range f {
+		if only != nil && !only[l.code] {
+			continue
+		}
+		replaced = append(replaced, l.code)
 		if l.moved || !before {
 			codes, balances = append(codes, l.code), append(balances, l.closing)
+		}
+	}
+	if only != nil {
+		if _, err := tx.Exec(ctx, `DELETE FROM period_balances b USING accounts a
+WHERE b.ends_at = $2 AND b.account_id = a.id AND a.code = ANY($1::text[])`, replaced, ends); err != nil {
+			return err
 		}
 	}
 	_, err := tx.Exec(ctx, `INSERT INTO period_balances (account_id, ends_at, balance)

@@ -2,8 +2,11 @@ package ledger_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/tally-ledger/tally/internal/testdb"
 	"github.com/tally-ledger/tally/ledger"
@@ -172,4 +175,47 @@ func TestACloseOfBooksFromAnotherClusterCountsEachEntryOnce(t *testing.T) {
 	if b, err := l.BalanceAsOf(ctx, "customer:C1:points", novStart); err != nil || b.String() != "30" {
 		t.Errorf("C1's balance at October's end: %v, %v; want 30", b, err)
 	}
+}
+
+// TestACloseCorrectsOnlyTheBalancesBackDatedEntriesMoved: September is
+// closed (its balances kept); October's close reads C1 moved by 5 and C2 by
+// 3, then an entry back-dated into October takes C1's 5 back before the
+// close takes its lock. C1 did not move in October after all: the balance
+// the close kept for it is withdrawn (September's holds), C2's stays, and
+// the kept balances and the digest match the postings.
+func TestACloseCorrectsOnlyTheBalancesBackDatedEntriesMoved(t *testing.T) {
+	pool := testdb.Pool(t)
+	l := ledger.New(pool, ledger.WithClock(func() time.Time { return inDec }))
+	ctx := context.Background()
+	sepStart := octStart.AddDate(0, -1, 0)
+	mustPost(t, l, at(earn("C1", "10"), sepStart.Add(time.Hour)))
+	mustPost(t, l, at(earn("C2", "10"), sepStart.Add(time.Hour)))
+	if _, err := l.ClosePeriod(ctx, "2026-09", sepStart, octStart, "finance"); err != nil {
+		t.Fatal(err)
+	}
+	mustPost(t, l, at(earn("C1", "5"), octStart.Add(time.Hour)))
+	mustPost(t, l, at(earn("C2", "3"), octStart.Add(time.Hour)))
+	ledger.AfterFiguresRead(l, func() {
+		mustPost(t, l, at(redeem("C1", "5"), octStart.Add(2*time.Hour)))
+	})
+	p, err := l.ClosePeriod(ctx, "2026-10", octStart, novStart, "finance")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := l.PeriodDigest(ctx, "2026-10", octStart, novStart); err != nil || got != p.Digest {
+		t.Fatalf("October closed with %s; its postings give %s (%v)", p.Digest, got, err)
+	}
+	rows, err := pool.Query(ctx, `SELECT a.code || ' ' || b.balance FROM period_balances b JOIN accounts a ON a.id = b.account_id
+WHERE b.ends_at = $1 AND a.code LIKE 'customer:%' ORDER BY 1`, novStart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"customer:C2:points 13"}; !slices.Equal(kept, want) {
+		t.Errorf("customers' balances kept at October's end: %v, want %v", kept, want)
+	}
+	mustReconcile(t, l)
 }

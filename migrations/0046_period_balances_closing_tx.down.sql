@@ -1,0 +1,7 @@
+CREATE OR REPLACE FUNCTION period_balances_kept() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT FROM period_closes WHERE ends_at = OLD.ends_at) THEN
+        RAISE EXCEPTION 'period_balances: the balances of a closed month are kept until it is reopened';
+    END IF;
+    RETURN OLD;
+END $$;
