@@ -371,34 +371,36 @@ type figureLine struct {
 
 type kindAmount struct{ kind, amount string }
 
-// qFigures sums the postings effective before $2 by account and kind: before
-// $1 (the month's start) and from it. A reversal counts in the kind it
-// reversed.
-const qFigures = `SELECT a.code, a.asset, coalesce(e.metadata->>'reversed_kind', e.kind),
+// figuresSums is what the figures' queries select from postings p of
+// entries e in accounts a: by account and kind (a reversal in the kind it
+// reversed), the sums before $1 (the month's start) and from it, in code
+// and kind order, byte by byte; figuresOrder ends them.
+const (
+	figuresSums = `SELECT a.code, a.asset, coalesce(e.metadata->>'reversed_kind', e.kind),
     coalesce(sum(p.amount) FILTER (WHERE p.effective_at < $1), 0),
     coalesce(sum(p.amount) FILTER (WHERE p.effective_at >= $1), 0)
-FROM postings p
-JOIN accounts a ON a.id = p.account_id
-JOIN entries e ON e.id = p.entry_id
-WHERE p.effective_at < $2
+`
+	figuresOrder = `
 GROUP BY a.code, a.asset, 3
 ORDER BY a.code COLLATE "C", coalesce(e.metadata->>'reversed_kind', e.kind) COLLATE "C"`
+)
+
+// qFigures sums the postings effective before $2 (the month's end).
+const qFigures = figuresSums + `FROM postings p
+JOIN accounts a ON a.id = p.account_id
+JOIN entries e ON e.id = p.entry_id
+WHERE p.effective_at < $2` + figuresOrder
 
 // qFiguresSince sums, as qFigures does, the postings of the entries that
 // the snapshot $3 does not see: those committed since it was taken. They
 // are found by the transaction that wrote them (entries_xid): every one
 // not committed when the snapshot was taken has an xid at or above its
 // xmin.
-const qFiguresSince = `SELECT a.code, a.asset, coalesce(e.metadata->>'reversed_kind', e.kind),
-    coalesce(sum(p.amount) FILTER (WHERE p.effective_at < $1), 0),
-    coalesce(sum(p.amount) FILTER (WHERE p.effective_at >= $1), 0)
-FROM entries e
+const qFiguresSince = figuresSums + `FROM entries e
 JOIN postings p ON p.entry_id = e.id
 JOIN accounts a ON a.id = p.account_id
 WHERE e.xid >= pg_snapshot_xmin($3::text::pg_snapshot) AND NOT pg_visible_in_snapshot(e.xid, $3::text::pg_snapshot)
-    AND p.effective_at < $2
-GROUP BY a.code, a.asset, 3
-ORDER BY a.code COLLATE "C", coalesce(e.metadata->>'reversed_kind', e.kind) COLLATE "C"`
+    AND p.effective_at < $2` + figuresOrder
 
 // qForeignXIDs says whether the snapshot $1, the transaction's own, sees
 // an entry whose transaction id it does not: an id from another cluster.
