@@ -51,6 +51,10 @@ func newMetrics(reg *prometheus.Registry, l *ledger.Ledger, svc *loyalty.Service
 			Name: "tally_tx_retries_total", Help: "Transactions retried after a serialization failure or deadlock.",
 		}, func() float64 { return float64(stats.Retries.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "tally_period_closes_read_under_lock_total",
+			Help: "Month closes that read their figures while holding writers back (closable only once locked, or books from another cluster).",
+		}, func() float64 { return float64(stats.ClosesReadUnderLock.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "tally_event_group_fallbacks_total",
 			Help: "Groups of partner events whose grouped write failed and that were written again event by event.",
 		}, func() float64 { return float64(events.Fallbacks.Load()) }),

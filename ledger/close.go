@@ -69,11 +69,12 @@ const CloseLockWait = 2 * time.Second
 // fault.PeriodBusy (writers in flight outlasted CloseLockWait).
 func (l *Ledger) ClosePeriod(ctx context.Context, month string, starts, ends time.Time, actor string) (Period, error) {
 	var (
-		figs figures
-		snap string // the snapshot figs were read in; "" when they were not read
+		figs    figures
+		snap    string // the snapshot figs were read in; "" when they were not read
+		foreign string // the least id of a transaction snap sees the entries of but not the id; "" if none
 	)
 	err := l.inTx(ctx, readOnly, func(tx pgx.Tx) error {
-		figs, snap = nil, ""
+		figs, snap, foreign = nil, "", ""
 		latest, err := latestClose(ctx, tx)
 		if err != nil || closable(latest, month, starts, ends, l.now()) != nil {
 			return err // the close below refuses it, with its lock held
@@ -84,12 +85,18 @@ func (l *Ledger) ClosePeriod(ctx context.Context, month string, starts, ends tim
 		// Entries keep the transaction ids that wrote them. Books copied
 		// from another cluster (a dump restored, a logical replica) carry
 		// ids this cluster has not reached: the snapshot sees their rows
-		// but not their ids, and they would count twice. Then the figures
-		// are read under the lock, as if the snapshot had none.
-		var foreign bool
-		if err := tx.QueryRow(ctx, qForeignXIDs, snap).Scan(&foreign); err != nil || foreign {
-			snap = ""
+		// but not their ids. What committed since is then read below the
+		// least of them, if the cluster has not reached it by the lock.
+		rows, err := tx.Query(ctx, qForeignXID, snap)
+		if err != nil {
 			return err
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		if len(ids) > 0 {
+			foreign = ids[0]
 		}
 		figs, err = readFigures(ctx, tx, starts, ends)
 		return err
@@ -142,8 +149,26 @@ VALUES ($1, $2, $3, $4, $5, $6)`, month, starts, ends, now, actor, digest); err 
 		if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = 0`); err != nil {
 			return err
 		}
+		// Every transaction that committed since the snapshot has an id
+		// below xmax now; ids from another cluster at or above it are not
+		// theirs.
+		var xmax string
+		var reached bool
+		if err := tx.QueryRow(ctx, `SELECT pg_snapshot_xmax(pg_current_snapshot())::text,
+    coalesce(pg_snapshot_xmax(pg_current_snapshot()) > nullif($1, '')::xid8, false)`, foreign).Scan(&xmax, &reached); err != nil {
+			return err
+		}
 		switch {
-		case snap == "": // refused by the first look, closable now: a race with another close
+		case snap == "" || reached:
+			// Refused by the first look and closable now (a race with
+			// another close), or the cluster reached an id from another
+			// one while the close read: read the figures here.
+			l.stats.ClosesReadUnderLock.Add(1)
+			if snap != "" { // recorded with figs: record it anew (its kept balances go with its row)
+				if _, err := tx.Exec(ctx, `DELETE FROM period_closes WHERE month = $1`, month); err != nil {
+					return err
+				}
+			}
 			all, err := readFigures(ctx, tx, starts, ends)
 			if err != nil {
 				return err
@@ -152,7 +177,7 @@ VALUES ($1, $2, $3, $4, $5, $6)`, month, starts, ends, now, actor, digest); err 
 				return err
 			}
 		default:
-			since, err := figuresSince(ctx, tx, snap, starts, ends)
+			since, err := figuresSince(ctx, tx, snap, xmax, starts, ends)
 			if err != nil {
 				return err
 			}
@@ -392,22 +417,23 @@ JOIN entries e ON e.id = p.entry_id
 WHERE p.effective_at < $2` + figuresOrder
 
 // qFiguresSince sums, as qFigures does, the postings of the entries that
-// the snapshot $3 does not see: those committed since it was taken. They
-// are found by the transaction that wrote them (entries_xid): every one
-// not committed when the snapshot was taken has an xid at or above its
-// xmin.
+// the snapshot $3 does not see: those committed since it was taken, by
+// transactions with ids below $4 (the xmax of a snapshot taken since: ids
+// of another cluster's entries at or above it are not theirs). They are
+// found by the transaction that wrote them (entries_xid): every one not
+// committed when the snapshot was taken has an xid at or above its xmin.
 const qFiguresSince = figuresSums + `FROM entries e
 JOIN postings p ON p.entry_id = e.id
 JOIN accounts a ON a.id = p.account_id
-WHERE e.xid >= pg_snapshot_xmin($3::text::pg_snapshot) AND NOT pg_visible_in_snapshot(e.xid, $3::text::pg_snapshot)
-    AND p.effective_at < $2` + figuresOrder
+WHERE e.xid >= pg_snapshot_xmin($3::text::pg_snapshot) AND e.xid < $4::text::xid8
+    AND NOT pg_visible_in_snapshot(e.xid, $3::text::pg_snapshot) AND p.effective_at < $2` + figuresOrder
 
-// qForeignXIDs says whether the snapshot $1, the transaction's own, sees
-// an entry whose transaction id it does not: an id from another cluster.
-// It reads entries_xid from the snapshot's xmin, where the entries of the
-// transactions in flight, unseen, are the only others.
-const qForeignXIDs = `SELECT EXISTS (SELECT FROM entries e WHERE e.xid >= pg_snapshot_xmin($1::text::pg_snapshot)
-    AND NOT pg_visible_in_snapshot(e.xid, $1::text::pg_snapshot))`
+// qForeignXID is the least transaction id of an entry the snapshot $1, the
+// transaction's own, sees but whose id it does not: an id from another
+// cluster. It reads entries_xid from the snapshot's xmin, where the entries
+// of the transactions in flight, unseen, are the only others.
+const qForeignXID = `SELECT e.xid::text FROM entries e WHERE e.xid >= pg_snapshot_xmin($1::text::pg_snapshot)
+    AND NOT pg_visible_in_snapshot(e.xid, $1::text::pg_snapshot) ORDER BY e.xid LIMIT 1`
 
 // readFigures reads the figures of the month [starts, ends) from every
 // posting tx sees.
@@ -416,11 +442,12 @@ func readFigures(ctx context.Context, tx pgx.Tx, starts, ends time.Time) (figure
 }
 
 // figuresSince reads what the postings committed since the snapshot snap
-// (pg_current_snapshot's text) add to the figures of the month [starts,
-// ends), as a month's figures of their own: added to those read in snap
-// (plus), they are the month's figures now.
-func figuresSince(ctx context.Context, tx pgx.Tx, snap string, starts, ends time.Time) (figures, error) {
-	return queryFigures(ctx, tx, qFiguresSince, starts, ends, snap)
+// (pg_current_snapshot's text), by transactions with ids below xmax, add
+// to the figures of the month [starts, ends), as a month's figures of
+// their own: added to those read in snap (plus), they are the month's
+// figures now.
+func figuresSince(ctx context.Context, tx pgx.Tx, snap, xmax string, starts, ends time.Time) (figures, error) {
+	return queryFigures(ctx, tx, qFiguresSince, starts, ends, snap, xmax)
 }
 
 func queryFigures(ctx context.Context, tx pgx.Tx, q string, starts, ends time.Time, args ...any) (figures, error) {

@@ -2,6 +2,7 @@ package ledger_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -69,6 +70,9 @@ func TestACloseAddsWhatCommittedAfterItReadItsFigures(t *testing.T) {
 	if hooked != 1 {
 		t.Fatalf("the hook ran %d times, want once", hooked)
 	}
+	if got := l.Stats().ClosesReadUnderLock.Load(); got != 0 {
+		t.Errorf("%d closes read their figures under the lock, want none", got)
+	}
 	figures, err := l.PeriodFigures(ctx, "2026-10", octStart, novStart)
 	if err != nil {
 		t.Fatal(err)
@@ -132,6 +136,9 @@ func TestACloseRefusedAtFirstLookAndClosableUnderItsLockReadsItsFiguresThere(t *
 	if err != nil {
 		t.Fatal(err)
 	}
+	if got := l.Stats().ClosesReadUnderLock.Load(); got != 1 {
+		t.Errorf("closes that read their figures under the lock: %d, want November's", got)
+	}
 	if got, err := l.PeriodDigest(ctx, "2026-11", novStart, decStart); err != nil || got != p.Digest {
 		t.Fatalf("November closed with %s; its postings give %s (%v)", p.Digest, got, err)
 	}
@@ -143,37 +150,65 @@ func TestACloseRefusedAtFirstLookAndClosableUnderItsLockReadsItsFiguresThere(t *
 // another cluster carry ids this cluster has not reached (made here by
 // moving them ahead, with the triggers off). The close's snapshot sees
 // those entries but not their ids; it must not count them again as
-// committed since.
+// committed since, and still counts an entry back-dated while it reads.
+// Ids far ahead: what committed since is read below them, with no lock
+// held for the figures. Ids the cluster reaches while the close reads
+// (transactions spent in the hook): the close reads its figures under its
+// lock.
 func TestACloseOfBooksFromAnotherClusterCountsEachEntryOnce(t *testing.T) {
-	pool := testdb.Pool(t)
-	l := ledger.New(pool, ledger.WithClock(func() time.Time { return inDec }))
-	ctx := context.Background()
-	mustPost(t, l, at(earn("C1", "10"), octStart.Add(-time.Hour)))
-	mustPost(t, l, at(earn("C1", "20"), octStart.Add(time.Hour)))
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
-	for _, q := range []string{`SET LOCAL session_replication_role = replica`,
-		`UPDATE entries SET xid = (pg_current_xact_id()::text::bigint + 100000)::text::xid8`} {
-		if _, err := tx.Exec(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tx.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
-	p, err := l.ClosePeriod(ctx, "2026-10", octStart, novStart, "finance")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, err := l.PeriodDigest(ctx, "2026-10", octStart, novStart); err != nil || got != p.Digest {
-		t.Fatalf("October closed with %s; its postings give %s (%v)", p.Digest, got, err)
-	}
-	mustReconcile(t, l)
-	if b, err := l.BalanceAsOf(ctx, "customer:C1:points", novStart); err != nil || b.String() != "30" {
-		t.Errorf("C1's balance at October's end: %v, %v; want 30", b, err)
+	for _, c := range []struct {
+		name               string
+		ahead, spent       int
+		readUnderLockCount int64
+	}{
+		{"ids far ahead", 100000, 0, 0},
+		{"ids reached while the close reads", 20, 40, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			pool := testdb.Pool(t)
+			l := ledger.New(pool, ledger.WithClock(func() time.Time { return inDec }))
+			ctx := context.Background()
+			mustPost(t, l, at(earn("C1", "10"), octStart.Add(-time.Hour)))
+			mustPost(t, l, at(earn("C1", "20"), octStart.Add(time.Hour)))
+			tx, err := pool.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback(ctx)
+			for _, q := range []string{`SET LOCAL session_replication_role = replica`,
+				fmt.Sprintf(`UPDATE entries SET xid = (pg_current_xact_id()::text::bigint + %d)::text::xid8`, c.ahead)} {
+				if _, err := tx.Exec(ctx, q); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := tx.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			ledger.AfterFiguresRead(l, func() {
+				for range c.spent {
+					if _, err := pool.Exec(ctx, `SELECT pg_current_xact_id()`); err != nil {
+						t.Error(err)
+					}
+				}
+				mustPost(t, l, at(earn("C2", "4"), octStart.Add(2*time.Hour)))
+			})
+			p, err := l.ClosePeriod(ctx, "2026-10", octStart, novStart, "finance")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, err := l.PeriodDigest(ctx, "2026-10", octStart, novStart); err != nil || got != p.Digest {
+				t.Fatalf("October closed with %s; its postings give %s (%v)", p.Digest, got, err)
+			}
+			mustReconcile(t, l)
+			for code, want := range map[string]string{"customer:C1:points": "30", "customer:C2:points": "4"} {
+				if b, err := l.BalanceAsOf(ctx, code, novStart); err != nil || b.String() != want {
+					t.Errorf("%s's balance at October's end: %v, %v; want %s", code, b, err, want)
+				}
+			}
+			if got := l.Stats().ClosesReadUnderLock.Load(); got != c.readUnderLockCount {
+				t.Errorf("closes that read their figures under the lock: %d, want %d", got, c.readUnderLockCount)
+			}
+		})
 	}
 }
 

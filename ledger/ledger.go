@@ -54,6 +54,11 @@ type Stats struct {
 	Posted   atomic.Int64 // entries committed
 	Replayed atomic.Int64 // idempotent replays answered
 	Retries  atomic.Int64 // transactions retried after a serialization failure or deadlock
+	// ClosesReadUnderLock counts the closes that read their figures
+	// holding writers back: one that found its month closable only once
+	// it held its lock, or on books from another cluster whose transaction
+	// ids this one reached while the close read.
+	ClosesReadUnderLock atomic.Int64
 }
 
 // Option configures a Ledger.

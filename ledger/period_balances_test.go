@@ -104,8 +104,14 @@ func TestBalancesAsOfStartFromClosedMonthsAndEqualTheirPostings(t *testing.T) {
 	closeMonth := func(m int) {
 		t.Helper()
 		name, starts, ends := month(m)
-		if _, err := l.ClosePeriod(ctx, name, starts, ends, "finance"); err != nil {
+		p, err := l.ClosePeriod(ctx, name, starts, ends, "finance")
+		if err != nil {
 			t.Fatal(err)
+		}
+		// The close read its figures from the kept balances; the
+		// digest is the postings' own.
+		if digest, err := l.PeriodDigest(ctx, name, starts, ends); err != nil || digest != p.Digest {
+			t.Errorf("%s closed with %s; its postings give %s (%v)", name, p.Digest, digest, err)
 		}
 		open = ends
 	}
@@ -275,7 +281,10 @@ func TestKeptBalancesAreCheckedAndKept(t *testing.T) {
 	if got := failing(); len(got) != 0 {
 		t.Fatalf("sound kept balances offend: %v", got)
 	}
-	for _, q := range []string{`DELETE FROM period_balances`, `UPDATE period_balances SET balance = 1000000`} {
+	// Nor may a transaction that touches November's close first (as its
+	// own transaction corrects it).
+	for _, q := range []string{`DELETE FROM period_balances`, `UPDATE period_balances SET balance = 1000000`,
+		`UPDATE period_closes SET closed_by = closed_by; DELETE FROM period_balances`} {
 		if _, err := pool.Exec(ctx, q); err == nil {
 			t.Errorf("%s: allowed while November is closed", q)
 		}

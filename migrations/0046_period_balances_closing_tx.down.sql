@@ -1,3 +1,5 @@
+DROP TRIGGER period_closes_digest_only ON period_closes;
+DROP FUNCTION period_closes_digest_only();
 CREATE OR REPLACE FUNCTION period_balances_kept() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF EXISTS (SELECT FROM period_closes WHERE ends_at = OLD.ends_at) THEN
@@ -5,3 +7,4 @@ BEGIN
     END IF;
     RETURN OLD;
 END $$;
+ALTER TABLE period_closes DROP COLUMN closing_xid;

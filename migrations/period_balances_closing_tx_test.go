@@ -9,9 +9,12 @@ import (
 )
 
 // Migration 0046, on a database with March closed and its balances kept:
-// every row stays as it was; a closed month's kept balances still refuse a
-// delete from any transaction but the one that inserted its close, which
-// may replace them before it commits; rolled back, even that one may not.
+// every row stays as it was, March's close with no closing transaction; a
+// closed month's kept balances still refuse a delete from any transaction
+// but the one that inserted its close, which may replace them before it
+// commits; a close's row changes its digest only, in that transaction only
+// (so no other transaction becomes it by updating the row); rolled back,
+// even the close's own transaction may delete nothing.
 func TestPeriodBalancesClosingTransactionMigration(t *testing.T) {
 	ctx := context.Background()
 	url, m, pool, e := schemaAt(t, 45)
@@ -31,7 +34,15 @@ func TestPeriodBalancesClosingTransactionMigration(t *testing.T) {
 	if err := m.Migrate(46); err != nil {
 		t.Fatalf("0046: %v", err)
 	}
-	wantSameRows(t, "after 0046", before, tableDigests(t, pool))
+	var zero int
+	e.Scan(t, `SELECT count(*) FROM period_closes WHERE closing_xid = '0'`, &zero)
+	if zero != 1 {
+		t.Errorf("after 0046, %d closes with closing_xid 0, want March's", zero)
+	}
+	after := tableDigests(t, pool)
+	delete(before, "period_closes")
+	delete(after, "period_closes")
+	wantSameRows(t, "after 0046", before, after)
 
 	// deletes tries, in one transaction, to close April (a row of its own)
 	// and keep a balance for it, then to delete a balance of the month named.
@@ -65,13 +76,25 @@ VALUES ('2026-04', $1, $2, now(), 'test', '\x00')`, april, april.AddDate(0, 1, 0
 	if _, err := pool.Exec(ctx, `DELETE FROM period_balances`); err == nil {
 		t.Error("at 0046, March's kept balances were deleted")
 	}
+	for _, q := range []string{
+		`UPDATE period_closes SET closed_by = closed_by`,
+		`UPDATE period_closes SET digest = '\x01'`,
+		`UPDATE period_closes SET closing_xid = pg_current_xact_id()`,
+	} {
+		if _, err := pool.Exec(ctx, q); err == nil {
+			t.Errorf("at 0046, %s: allowed outside the close's transaction", q)
+		}
+	}
 	proveBooks(t, m, e, url)
 
 	rowsAt46 := tableDigests(t, pool)
 	if err := m.Migrate(45); err != nil {
 		t.Fatalf("0046 down: %v", err)
 	}
-	wantSameRows(t, "after 0046 down", rowsAt46, tableDigests(t, pool))
+	down := tableDigests(t, pool)
+	delete(rowsAt46, "period_closes")
+	delete(down, "period_closes")
+	wantSameRows(t, "after 0046 down", rowsAt46, down)
 	if err := deletes(true); err == nil {
 		t.Error("at 0045, a close's transaction replaced its own kept balances")
 	}
