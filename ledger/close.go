@@ -72,9 +72,10 @@ func (l *Ledger) ClosePeriod(ctx context.Context, month string, starts, ends tim
 		figs    figures
 		snap    string // the snapshot figs were read in; "" when they were not read
 		foreign string // the least id of a transaction snap sees the entries of but not the id; "" if none
+		maxXID  string // the greatest entries.xid snap sees
 	)
 	err := l.inTx(ctx, readOnly, func(tx pgx.Tx) error {
-		figs, snap, foreign = nil, "", ""
+		figs, snap, foreign, maxXID = nil, "", "", ""
 		latest, err := latestClose(ctx, tx)
 		if err != nil || closable(latest, month, starts, ends, l.now()) != nil {
 			return err // the close below refuses it, with its lock held
@@ -86,7 +87,9 @@ func (l *Ledger) ClosePeriod(ctx context.Context, month string, starts, ends tim
 		// from another cluster (a dump restored, a logical replica) carry
 		// ids this cluster has not reached: the snapshot sees their rows
 		// but not their ids. What committed since is then read below the
-		// least of them, if the cluster has not reached it by the lock.
+		// least of them, if the cluster has not reached it by the lock and
+		// no entry has come with an id above every one the snapshot saw
+		// (more of the other cluster's, written meanwhile).
 		rows, err := tx.Query(ctx, qForeignXID, snap)
 		if err != nil {
 			return err
@@ -97,6 +100,9 @@ func (l *Ledger) ClosePeriod(ctx context.Context, month string, starts, ends tim
 		}
 		if len(ids) > 0 {
 			foreign = ids[0]
+			if err := tx.QueryRow(ctx, `SELECT max(xid)::text FROM entries`).Scan(&maxXID); err != nil {
+				return err
+			}
 		}
 		figs, err = readFigures(ctx, tx, starts, ends)
 		return err
@@ -150,19 +156,19 @@ VALUES ($1, $2, $3, $4, $5, $6)`, month, starts, ends, now, actor, digest); err 
 			return err
 		}
 		// Every transaction that committed since the snapshot has an id
-		// below xmax now; ids from another cluster at or above it are not
-		// theirs.
-		var xmax string
+		// below xmax now: if the least foreign id is at or above it, the
+		// foreign entries the snapshot saw are not among them.
 		var reached bool
-		if err := tx.QueryRow(ctx, `SELECT pg_snapshot_xmax(pg_current_snapshot())::text,
-    coalesce(pg_snapshot_xmax(pg_current_snapshot()) > nullif($1, '')::xid8, false)`, foreign).Scan(&xmax, &reached); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT coalesce(pg_snapshot_xmax(pg_current_snapshot()) > nullif($1, '')::xid8, false)
+    OR coalesce((SELECT max(xid) FROM entries) > nullif($2, '')::xid8, false)`, foreign, maxXID).Scan(&reached); err != nil {
 			return err
 		}
 		switch {
 		case snap == "" || reached:
 			// Refused by the first look and closable now (a race with
 			// another close), or the cluster reached an id from another
-			// one while the close read: read the figures here.
+			// one, or more of them came, while the close read: read the
+			// figures here.
 			l.stats.ClosesReadUnderLock.Add(1)
 			if snap != "" { // recorded with figs: record it anew (its kept balances go with its row)
 				if _, err := tx.Exec(ctx, `DELETE FROM period_closes WHERE month = $1`, month); err != nil {
@@ -177,7 +183,7 @@ VALUES ($1, $2, $3, $4, $5, $6)`, month, starts, ends, now, actor, digest); err 
 				return err
 			}
 		default:
-			since, err := figuresSince(ctx, tx, snap, xmax, starts, ends)
+			since, err := figuresSince(ctx, tx, snap, foreign, starts, ends)
 			if err != nil {
 				return err
 			}
@@ -418,14 +424,15 @@ WHERE p.effective_at < $2` + figuresOrder
 
 // qFiguresSince sums, as qFigures does, the postings of the entries that
 // the snapshot $3 does not see: those committed since it was taken, by
-// transactions with ids below $4 (the xmax of a snapshot taken since: ids
-// of another cluster's entries at or above it are not theirs). They are
-// found by the transaction that wrote them (entries_xid): every one not
-// committed when the snapshot was taken has an xid at or above its xmin.
+// transactions with ids below $4 when $4 is not empty (the least id of
+// another cluster's entries the snapshot saw; the close checks that every
+// transaction since has a lower one). They are found by the transaction
+// that wrote them (entries_xid): every one not committed when the snapshot
+// was taken has an xid at or above its xmin.
 const qFiguresSince = figuresSums + `FROM entries e
 JOIN postings p ON p.entry_id = e.id
 JOIN accounts a ON a.id = p.account_id
-WHERE e.xid >= pg_snapshot_xmin($3::text::pg_snapshot) AND e.xid < $4::text::xid8
+WHERE e.xid >= pg_snapshot_xmin($3::text::pg_snapshot) AND (nullif($4, '') IS NULL OR e.xid < nullif($4, '')::xid8)
     AND NOT pg_visible_in_snapshot(e.xid, $3::text::pg_snapshot) AND p.effective_at < $2` + figuresOrder
 
 // qForeignXID is the least transaction id of an entry the snapshot $1, the
@@ -442,12 +449,13 @@ func readFigures(ctx context.Context, tx pgx.Tx, starts, ends time.Time) (figure
 }
 
 // figuresSince reads what the postings committed since the snapshot snap
-// (pg_current_snapshot's text), by transactions with ids below xmax, add
+// (pg_current_snapshot's text), by transactions with ids below bound (none
+// when ""), add
 // to the figures of the month [starts, ends), as a month's figures of
 // their own: added to those read in snap (plus), they are the month's
 // figures now.
-func figuresSince(ctx context.Context, tx pgx.Tx, snap, xmax string, starts, ends time.Time) (figures, error) {
-	return queryFigures(ctx, tx, qFiguresSince, starts, ends, snap, xmax)
+func figuresSince(ctx context.Context, tx pgx.Tx, snap, bound string, starts, ends time.Time) (figures, error) {
+	return queryFigures(ctx, tx, qFiguresSince, starts, ends, snap, bound)
 }
 
 func queryFigures(ctx context.Context, tx pgx.Tx, q string, starts, ends time.Time, args ...any) (figures, error) {

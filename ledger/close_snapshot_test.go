@@ -254,3 +254,191 @@ WHERE b.ends_at = $1 AND a.code LIKE 'customer:%' ORDER BY 1`, novStart)
 	}
 	mustReconcile(t, l)
 }
+
+// replica runs qs in one transaction with the triggers off, as a restore
+// or a logical replica's apply writes rows.
+func replica(t *testing.T, ctx context.Context, pool interface {
+	Begin(context.Context) (pgx.Tx, error)
+}, qs ...string) {
+	t.Helper()
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	for _, q := range append([]string{`SET LOCAL session_replication_role = replica`}, qs...) {
+		if _, err := tx.Exec(ctx, q); err != nil {
+			t.Fatal(q, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestACloseCountsRestoredEntriesOnceWhereverTheirIdsFallAroundItsSnapshot:
+// a transaction A is in flight when the close's snapshot S is taken (its
+// id in S's in-flight list), B committed after A began (between S's xmin
+// and xmax, not in flight). The restored entries take an id: A's, B's, one
+// below S's xmin, or one far ahead. While the close reads, A ends and an
+// entry is back-dated into October. Each entry counts once.
+func TestACloseCountsRestoredEntriesOnceWhereverTheirIdsFallAroundItsSnapshot(t *testing.T) {
+	for _, where := range []string{"in xip", "between xmin and xmax", "below xmin", "ahead"} {
+		t.Run(where, func(t *testing.T) {
+			pool := testdb.Pool(t)
+			l := ledger.New(pool, ledger.WithClock(func() time.Time { return inDec }))
+			ctx := context.Background()
+			mustPost(t, l, at(earn("C1", "10"), octStart.Add(-time.Hour)))
+			mustPost(t, l, at(earn("C1", "20"), octStart.Add(time.Hour)))
+			var old uint64
+			if err := pool.QueryRow(ctx, `SELECT pg_current_xact_id()::text::bigint`).Scan(&old); err != nil {
+				t.Fatal(err)
+			}
+			a, err := pool.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Rollback(ctx)
+			var ax, bx uint64
+			if err := a.QueryRow(ctx, `SELECT pg_current_xact_id()::text::bigint`).Scan(&ax); err != nil {
+				t.Fatal(err)
+			}
+			if err := pool.QueryRow(ctx, `SELECT pg_current_xact_id()::text::bigint`).Scan(&bx); err != nil {
+				t.Fatal(err)
+			}
+			var x uint64
+			switch where {
+			case "in xip":
+				x = ax
+			case "between xmin and xmax":
+				x = bx
+			case "below xmin":
+				x = old
+			case "ahead":
+				x = bx + 100000
+			}
+			replica(t, ctx, pool, fmt.Sprintf(`UPDATE entries SET xid = '%d'`, x))
+			ledger.AfterFiguresRead(l, func() {
+				a.Rollback(ctx)
+				mustPost(t, l, at(earn("C2", "4"), octStart.Add(2*time.Hour)))
+			})
+			p, err := l.ClosePeriod(ctx, "2026-10", octStart, novStart, "finance")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, err := l.PeriodDigest(ctx, "2026-10", octStart, novStart); err != nil || got != p.Digest {
+				f, _ := l.PeriodFigures(ctx, "2026-10", octStart, novStart)
+				t.Fatalf("October closed with %s; its postings give %s (%v)\n%s", p.Digest, got, err, f)
+			}
+			mustReconcile(t, l)
+		})
+	}
+}
+
+// TestACloseCountsEntriesWithForeignIdsThatArriveWhileItReads: books
+// restored from another cluster (ids far ahead), and more of them arrive
+// while the close reads (a logical replica's apply: rows written with the
+// other cluster's ids, committed after the snapshot, before the lock).
+// With what committed since read below the current xmax, the new entry
+// was in neither read; the close now reads under its lock when entries
+// with ids above all its snapshot saw have arrived.
+func TestACloseCountsEntriesWithForeignIdsThatArriveWhileItReads(t *testing.T) {
+	pool := testdb.Pool(t)
+	l := ledger.New(pool, ledger.WithClock(func() time.Time { return inDec }))
+	ctx := context.Background()
+	mustPost(t, l, at(earn("C1", "10"), octStart.Add(-time.Hour)))
+	mustPost(t, l, at(earn("C1", "20"), octStart.Add(time.Hour)))
+	replica(t, ctx, pool, `UPDATE entries SET xid = (pg_current_xact_id()::text::bigint + 100000)::text::xid8`)
+	ledger.AfterFiguresRead(l, func() {
+		e := mustPost(t, l, at(earn("C2", "4"), octStart.Add(2*time.Hour)))
+		// As the replica's apply writes it: with the other cluster's id.
+		replica(t, ctx, pool, fmt.Sprintf(`UPDATE entries SET xid = (pg_current_xact_id()::text::bigint + 100050)::text::xid8 WHERE id = %d`, e.ID))
+	})
+	p, err := l.ClosePeriod(ctx, "2026-10", octStart, novStart, "finance")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := l.PeriodDigest(ctx, "2026-10", octStart, novStart); err != nil || got != p.Digest {
+		f, _ := l.PeriodFigures(ctx, "2026-10", octStart, novStart)
+		t.Errorf("October closed with %s; its postings give %s (%v)\n%s", p.Digest, got, err, f)
+	}
+	mustReconcile(t, l)
+}
+
+// TestACloseCountsAForeignIdArrivingWhenItsSnapshotHadNone: the same with
+// no foreign id before the close: what committed since is read unbounded.
+func TestACloseCountsAForeignIdArrivingWhenItsSnapshotHadNone(t *testing.T) {
+	pool := testdb.Pool(t)
+	l := ledger.New(pool, ledger.WithClock(func() time.Time { return inDec }))
+	ctx := context.Background()
+	mustPost(t, l, at(earn("C1", "20"), octStart.Add(time.Hour)))
+	ledger.AfterFiguresRead(l, func() {
+		e := mustPost(t, l, at(earn("C2", "4"), octStart.Add(2*time.Hour)))
+		replica(t, ctx, pool, fmt.Sprintf(`UPDATE entries SET xid = (pg_current_xact_id()::text::bigint + 100050)::text::xid8 WHERE id = %d`, e.ID))
+	})
+	p, err := l.ClosePeriod(ctx, "2026-10", octStart, novStart, "finance")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := l.PeriodDigest(ctx, "2026-10", octStart, novStart); err != nil || got != p.Digest {
+		t.Errorf("October closed with %s; its postings give %s (%v)", p.Digest, got, err)
+	}
+}
+
+// TestARestoredCloseIsCorrectedByNoTransactionHere: a close restored from
+// another cluster keeps the id of the transaction that made it there
+// (closing_xid). A transaction here that comes to have that id (ids are
+// handed out in order: anyone can spend them until theirs is next) may
+// neither delete the closed month's kept balances nor change its digest:
+// the close's row was not written by it (its xmin is the restore's).
+func TestARestoredCloseIsCorrectedByNoTransactionHere(t *testing.T) {
+	pool := testdb.Pool(t)
+	l := ledger.New(pool, ledger.WithClock(func() time.Time { return inDec }))
+	ctx := context.Background()
+	mustPost(t, l, at(earn("C1", "10"), octStart.Add(time.Hour)))
+	if _, err := l.ClosePeriod(ctx, "2026-10", octStart, novStart, "finance"); err != nil {
+		t.Fatal(err)
+	}
+	// Other tests share the cluster's ids: aim a few ahead, and aim again
+	// when they take the one aimed at.
+	for attempt := 0; ; attempt++ {
+		if attempt == 50 {
+			t.Fatal("never had the restored close's transaction id in 50 attempts")
+		}
+		replica(t, ctx, pool, `UPDATE period_closes SET closing_xid = (pg_current_xact_id()::text::bigint + 5)::text::xid8`)
+		var target uint64
+		if err := pool.QueryRow(ctx, `SELECT closing_xid::text::bigint FROM period_closes`).Scan(&target); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			tx, err := pool.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var x uint64
+			if err := tx.QueryRow(ctx, `SELECT pg_current_xact_id()::text::bigint`).Scan(&x); err != nil {
+				t.Fatal(err)
+			}
+			if x != target {
+				tx.Rollback(ctx)
+				if x > target {
+					break // taken by another session: aim again
+				}
+				continue
+			}
+			for _, q := range []string{`DELETE FROM period_balances`, `UPDATE period_closes SET digest = '\xdeadbeef'`} {
+				if _, err := tx.Exec(ctx, `SAVEPOINT s`); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := tx.Exec(ctx, q); err == nil {
+					t.Errorf("transaction %d, not October's close, was allowed: %s", x, q)
+				}
+				if _, err := tx.Exec(ctx, `ROLLBACK TO SAVEPOINT s`); err != nil {
+					t.Fatal(err)
+				}
+			}
+			tx.Rollback(ctx)
+			return
+		}
+	}
+}

@@ -557,8 +557,9 @@ func TestReversal(t *testing.T) {
 	mustReconcile(t, l)
 }
 
-// Entries, postings and accounts, the chain's links and blocks and the
-// history of closes refuse every change, TRUNCATE included.
+// Entries, postings and accounts, the chain's links and blocks, the
+// history of closes, the closes and their kept balances refuse every
+// change, TRUNCATE included.
 func TestEntriesAndPostingsAreAppendOnly(t *testing.T) {
 	l, pool := newLedger(t)
 	ctx := context.Background()
@@ -575,6 +576,8 @@ func TestEntriesAndPostingsAreAppendOnly(t *testing.T) {
 		"TRUNCATE chain_links",
 		"TRUNCATE chain_blocks",
 		"TRUNCATE period_history",
+		"TRUNCATE period_closes CASCADE",
+		"TRUNCATE period_balances",
 	} {
 		_, err := pool.Exec(ctx, stmt)
 		if pe := pgError(err); pe == nil || pe.Code != pgerrcode.InsufficientPrivilege {

@@ -1,3 +1,5 @@
+DROP TRIGGER period_balances_no_truncate ON period_balances;
+DROP TRIGGER period_closes_no_truncate ON period_closes;
 DROP TRIGGER period_closes_digest_only ON period_closes;
 DROP FUNCTION period_closes_digest_only();
 CREATE OR REPLACE FUNCTION period_balances_kept() RETURNS trigger LANGUAGE plpgsql AS $$
