@@ -77,9 +77,7 @@ func TestACloseAddsWhatCommittedAfterItReadItsFigures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := l.PeriodDigest(ctx, "2026-10", octStart, novStart); err != nil || got != p.Digest {
-		t.Fatalf("October closed with %s; its postings give %s (%v):\n%s", p.Digest, got, err, figures)
-	}
+	wantClosedAsPostingsSay(t, l, p)
 	for _, want := range []string{
 		"account customer:C1:points PTS opening 10 closing 35\n  earn 25\n",
 		"account customer:C2:points PTS opening 4 closing 4\n",
@@ -90,7 +88,6 @@ func TestACloseAddsWhatCommittedAfterItReadItsFigures(t *testing.T) {
 			t.Errorf("October's figures lack\n%s\nin\n%s", want, figures)
 		}
 	}
-	mustReconcile(t, l)
 	rows := map[string]string{}
 	if _, err := l.TrialBalance(ctx, novStart.Add(-time.Microsecond), func(r ledger.TrialRow) error {
 		rows[r.Account] = r.Balance.String()
@@ -139,10 +136,7 @@ func TestACloseRefusedAtFirstLookAndClosableUnderItsLockReadsItsFiguresThere(t *
 	if got := l.Stats().ClosesReadUnderLock.Load(); got != 1 {
 		t.Errorf("closes that read their figures under the lock: %d, want November's", got)
 	}
-	if got, err := l.PeriodDigest(ctx, "2026-11", novStart, decStart); err != nil || got != p.Digest {
-		t.Fatalf("November closed with %s; its postings give %s (%v)", p.Digest, got, err)
-	}
-	mustReconcile(t, l)
+	wantClosedAsPostingsSay(t, l, p)
 }
 
 // TestACloseOfBooksFromAnotherClusterCountsEachEntryOnce: entries keep the
@@ -196,10 +190,7 @@ func TestACloseOfBooksFromAnotherClusterCountsEachEntryOnce(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got, err := l.PeriodDigest(ctx, "2026-10", octStart, novStart); err != nil || got != p.Digest {
-				t.Fatalf("October closed with %s; its postings give %s (%v)", p.Digest, got, err)
-			}
-			mustReconcile(t, l)
+			wantClosedAsPostingsSay(t, l, p)
 			for code, want := range map[string]string{"customer:C1:points": "30", "customer:C2:points": "4"} {
 				if b, err := l.BalanceAsOf(ctx, code, novStart); err != nil || b.String() != want {
 					t.Errorf("%s's balance at October's end: %v, %v; want %s", code, b, err, want)
@@ -237,9 +228,7 @@ func TestACloseCorrectsOnlyTheBalancesBackDatedEntriesMoved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := l.PeriodDigest(ctx, "2026-10", octStart, novStart); err != nil || got != p.Digest {
-		t.Fatalf("October closed with %s; its postings give %s (%v)", p.Digest, got, err)
-	}
+	wantClosedAsPostingsSay(t, l, p)
 	rows, err := pool.Query(ctx, `SELECT a.code || ' ' || b.balance FROM period_balances b JOIN accounts a ON a.id = b.account_id
 WHERE b.ends_at = $1 AND a.code LIKE 'customer:%' ORDER BY 1`, novStart)
 	if err != nil {
@@ -252,7 +241,6 @@ WHERE b.ends_at = $1 AND a.code LIKE 'customer:%' ORDER BY 1`, novStart)
 	if want := []string{"customer:C2:points 13"}; !slices.Equal(kept, want) {
 		t.Errorf("customers' balances kept at October's end: %v, want %v", kept, want)
 	}
-	mustReconcile(t, l)
 }
 
 // replica runs qs in one transaction with the triggers off, as a restore
@@ -326,62 +314,42 @@ func TestACloseCountsRestoredEntriesOnceWhereverTheirIdsFallAroundItsSnapshot(t 
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got, err := l.PeriodDigest(ctx, "2026-10", octStart, novStart); err != nil || got != p.Digest {
-				f, _ := l.PeriodFigures(ctx, "2026-10", octStart, novStart)
-				t.Fatalf("October closed with %s; its postings give %s (%v)\n%s", p.Digest, got, err, f)
-			}
-			mustReconcile(t, l)
+			wantClosedAsPostingsSay(t, l, p)
 		})
 	}
 }
 
-// TestACloseCountsEntriesWithForeignIdsThatArriveWhileItReads: books
-// restored from another cluster (ids far ahead), and more of them arrive
-// while the close reads (a logical replica's apply: rows written with the
-// other cluster's ids, committed after the snapshot, before the lock).
-// With what committed since read below the current xmax, the new entry
-// was in neither read; the close now reads under its lock when entries
-// with ids above all its snapshot saw have arrived.
+// TestACloseCountsEntriesWithForeignIdsThatArriveWhileItReads: more
+// entries with another cluster's ids arrive while the close reads (a
+// logical replica's apply: rows written with the other cluster's ids,
+// committed after the snapshot, before the lock), on books restored from
+// that cluster (ids far ahead) or on books with none before. With what
+// committed since read below the current xmax, the new entry was in
+// neither read; now the close reads under its lock when entries with ids
+// above all its snapshot saw have arrived, and reads what committed since
+// unbounded when its snapshot saw no foreign id.
 func TestACloseCountsEntriesWithForeignIdsThatArriveWhileItReads(t *testing.T) {
-	pool := testdb.Pool(t)
-	l := ledger.New(pool, ledger.WithClock(func() time.Time { return inDec }))
-	ctx := context.Background()
-	mustPost(t, l, at(earn("C1", "10"), octStart.Add(-time.Hour)))
-	mustPost(t, l, at(earn("C1", "20"), octStart.Add(time.Hour)))
-	replica(t, ctx, pool, `UPDATE entries SET xid = (pg_current_xact_id()::text::bigint + 100000)::text::xid8`)
-	ledger.AfterFiguresRead(l, func() {
-		e := mustPost(t, l, at(earn("C2", "4"), octStart.Add(2*time.Hour)))
-		// As the replica's apply writes it: with the other cluster's id.
-		replica(t, ctx, pool, fmt.Sprintf(`UPDATE entries SET xid = (pg_current_xact_id()::text::bigint + 100050)::text::xid8 WHERE id = %d`, e.ID))
-	})
-	p, err := l.ClosePeriod(ctx, "2026-10", octStart, novStart, "finance")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, err := l.PeriodDigest(ctx, "2026-10", octStart, novStart); err != nil || got != p.Digest {
-		f, _ := l.PeriodFigures(ctx, "2026-10", octStart, novStart)
-		t.Errorf("October closed with %s; its postings give %s (%v)\n%s", p.Digest, got, err, f)
-	}
-	mustReconcile(t, l)
-}
-
-// TestACloseCountsAForeignIdArrivingWhenItsSnapshotHadNone: the same with
-// no foreign id before the close: what committed since is read unbounded.
-func TestACloseCountsAForeignIdArrivingWhenItsSnapshotHadNone(t *testing.T) {
-	pool := testdb.Pool(t)
-	l := ledger.New(pool, ledger.WithClock(func() time.Time { return inDec }))
-	ctx := context.Background()
-	mustPost(t, l, at(earn("C1", "20"), octStart.Add(time.Hour)))
-	ledger.AfterFiguresRead(l, func() {
-		e := mustPost(t, l, at(earn("C2", "4"), octStart.Add(2*time.Hour)))
-		replica(t, ctx, pool, fmt.Sprintf(`UPDATE entries SET xid = (pg_current_xact_id()::text::bigint + 100050)::text::xid8 WHERE id = %d`, e.ID))
-	})
-	p, err := l.ClosePeriod(ctx, "2026-10", octStart, novStart, "finance")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, err := l.PeriodDigest(ctx, "2026-10", octStart, novStart); err != nil || got != p.Digest {
-		t.Errorf("October closed with %s; its postings give %s (%v)", p.Digest, got, err)
+	for _, restored := range []bool{true, false} {
+		t.Run(fmt.Sprintf("restored books %v", restored), func(t *testing.T) {
+			pool := testdb.Pool(t)
+			l := ledger.New(pool, ledger.WithClock(func() time.Time { return inDec }))
+			ctx := context.Background()
+			mustPost(t, l, at(earn("C1", "10"), octStart.Add(-time.Hour)))
+			mustPost(t, l, at(earn("C1", "20"), octStart.Add(time.Hour)))
+			if restored {
+				replica(t, ctx, pool, `UPDATE entries SET xid = (pg_current_xact_id()::text::bigint + 100000)::text::xid8`)
+			}
+			ledger.AfterFiguresRead(l, func() {
+				e := mustPost(t, l, at(earn("C2", "4"), octStart.Add(2*time.Hour)))
+				// As the replica's apply writes it: with the other cluster's id.
+				replica(t, ctx, pool, fmt.Sprintf(`UPDATE entries SET xid = (pg_current_xact_id()::text::bigint + 100050)::text::xid8 WHERE id = %d`, e.ID))
+			})
+			p, err := l.ClosePeriod(ctx, "2026-10", octStart, novStart, "finance")
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantClosedAsPostingsSay(t, l, p)
+		})
 	}
 }
 
@@ -441,4 +409,20 @@ func TestARestoredCloseIsCorrectedByNoTransactionHere(t *testing.T) {
 			return
 		}
 	}
+}
+
+// wantClosedAsPostingsSay fails t unless p, just closed, has the digest
+// its month's figures give when rendered from the postings alone, and the
+// books reconcile (the kept balances match the postings).
+func wantClosedAsPostingsSay(t *testing.T, l *ledger.Ledger, p ledger.Period) {
+	t.Helper()
+	ctx := context.Background()
+	figures, err := l.PeriodFigures(ctx, p.Month, p.StartsAt, p.EndsAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := l.PeriodDigest(ctx, p.Month, p.StartsAt, p.EndsAt); err != nil || got != p.Digest {
+		t.Fatalf("%s closed with %s; its postings give %s (%v):\n%s", p.Month, p.Digest, got, err, figures)
+	}
+	mustReconcile(t, l)
 }
