@@ -5,7 +5,7 @@ export PATH := $(PATH):/usr/local/go/bin
 GO ?= go
 BIN := bin/tally
 
-.PHONY: help build run test vet lint-openapi axe screens fuzz bench chaos chaos-failover ha ha-stop mutation clean-db
+.PHONY: help build run test vet deps lint-openapi axe screens fuzz bench chaos chaos-failover ha ha-stop mutation clean-db
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -20,11 +20,29 @@ vet: ## go vet and a gofmt check
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 
-test: build vet lint-openapi axe ## vet, lint openapi.yaml, every test (the pages' in headless Chromium) with the race detector against a throwaway cluster in .data/pgtest, short fuzz runs
+test: build vet deps lint-openapi axe ## vet, lint openapi.yaml, every test (the pages' in headless Chromium) with the race detector against a throwaway cluster in .data/pgtest, short fuzz runs
 	@rm -f .data/openapi-coverage.txt; status=0; $(GO) test -race -count=1 ./... || status=$$?; \
 	if [ -f .data/openapi-coverage.txt ]; then cat .data/openapi-coverage.txt; fi; \
 	[ -n "$$TALLY_TEST_DATABASE_URL" ] || ./$(BIN) devdb stop --dir .data/pgtest; \
 	[ $$status = 0 ] && $(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME) || status=1; exit $$status
+
+# What the tests need beyond Go and PostgreSQL's server, from Debian's
+# packages, installed when missing: npm (Spectral and axe-core), chromium and
+# a CJK font (the pages' browser tests), pg_auto_failover for the cluster's
+# PostgreSQL major (the failover chaos run, make ha). As root apt-get runs
+# directly, otherwise through sudo -n; without either it says what to install.
+PG_MAJOR := $(shell ls /usr/lib/postgresql 2>/dev/null | sort -V | tail -1)
+deps: ## install what the tests need from Debian's packages when it is missing
+	@need=""; \
+	command -v npm >/dev/null || need="$$need nodejs npm"; \
+	command -v chromium >/dev/null || need="$$need chromium"; \
+	[ -d /usr/share/fonts/opentype/noto ] || need="$$need fonts-noto-cjk"; \
+	command -v pg_autoctl >/dev/null || need="$$need postgresql-$(or $(PG_MAJOR),15)-auto-failover"; \
+	[ -z "$$need" ] && exit 0; \
+	if [ "$$(id -u)" = 0 ]; then sudo=""; elif sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+	else echo "make deps: install$$need (apt-get install -y$$need as root)"; exit 1; fi; \
+	echo "make deps: apt-get install$$need"; \
+	$$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$need >/dev/null
 
 # Spectral (npm, pinned) lints openapi.yaml with its spectral:oas ruleset
 # (.spectral.yaml); it is installed into .data/npm on first use.
@@ -49,7 +67,7 @@ $(AXE_STAMP):
 
 axe: $(AXE_STAMP) ## install axe-core for the browser tests (web/, in Debian's chromium)
 
-screens: build axe ## screenshots of every page, phone and desktop, to docs/screens/ (needs chromium)
+screens: build deps axe ## screenshots of every page, phone and desktop, to docs/screens/ (needs chromium)
 	$(GO) test ./web -count=1 -run '^TestScreens$$' -args -screens=$(CURDIR)/docs/screens
 	@[ -n "$$TALLY_TEST_DATABASE_URL" ] || ./$(BIN) devdb stop --dir .data/pgtest >/dev/null 2>&1 || true
 
@@ -80,10 +98,10 @@ bench: build ## pgbench and the real server under load, 3 runs back to back -> d
 chaos: ## kill the server (SIGKILL, 3x) and crash PostgreSQL (1x) under load; check nothing acknowledged is lost or doubled
 	set -o pipefail; $(GO) test ./internal/chaos -count=1 -run '^TestChaos$$' -timeout 15m -v -args -chaos.full | grep -E '^(ops acknowledged|--- |ok|FAIL)|chaos_test'
 
-chaos-failover: ## under load, kill the primary PostgreSQL node (pg_auto_failover promotes a standby) and the server; check nothing acknowledged is lost or doubled, print how long writes were unavailable
+chaos-failover: deps ## under load, kill the primary PostgreSQL node (pg_auto_failover promotes a standby) and the server; check nothing acknowledged is lost or doubled, print how long writes were unavailable
 	set -o pipefail; $(GO) test ./internal/chaos -count=1 -run '^TestChaosFailover$$' -timeout 10m -v -args -chaos.full | grep -E '^(ops acknowledged|writes unavailable|--- |ok|FAIL)|chaos_test|failover_test'
 
-ha: build ## a local replicated cluster (pg_auto_failover: monitor, primary, two synchronous standbys) in .data/ha; prints the URLs to export
+ha: build deps ## a local replicated cluster (pg_auto_failover: monitor, primary, two synchronous standbys) in .data/ha; prints the URLs to export
 	@./$(BIN) devdb ha start
 	@echo "# then: eval \"\$$(make -s ha)\" && make run; make ha-stop stops the cluster"
 

@@ -164,7 +164,7 @@ func chromium() (string, error) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("no chromium on PATH: apt-get install chromium fonts-noto-cjk (.ci/run does)")
+	return "", fmt.Errorf("no chromium on PATH: make deps installs it (apt-get install chromium fonts-noto-cjk)")
 }
 
 func startBrowser() {

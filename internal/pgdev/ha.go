@@ -71,7 +71,7 @@ func OpenHA(dir string, opts Options) (*HA, error) {
 	}
 	if _, err := exec.LookPath("pg_autoctl"); err != nil {
 		return nil, errors.New("pg_autoctl not found: install pg_auto_failover " +
-			"(`apt-get install postgresql-15-auto-failover`)")
+			"(`make deps`, or `apt-get install postgresql-15-auto-failover`)")
 	}
 	if opts.Log == nil {
 		opts.Log = func(string, ...any) {}
