@@ -31,13 +31,14 @@ test: build vet deps lint-openapi axe ## vet, lint openapi.yaml, every test (the
 # a CJK font (the pages' browser tests), pg_auto_failover for the cluster's
 # PostgreSQL major (the failover chaos run, make ha). As root apt-get runs
 # directly, otherwise through sudo -n; without either it says what to install.
-PG_MAJOR := $(shell ls /usr/lib/postgresql 2>/dev/null | sort -V | tail -1)
+PG_MAJOR := $(or $(shell ls /usr/lib/postgresql 2>/dev/null | sort -V | tail -1),15)
 deps: ## install what the tests need from Debian's packages when it is missing
 	@need=""; \
 	command -v npm >/dev/null || need="$$need nodejs npm"; \
 	command -v chromium >/dev/null || need="$$need chromium"; \
 	[ -d /usr/share/fonts/opentype/noto ] || need="$$need fonts-noto-cjk"; \
-	command -v pg_autoctl >/dev/null || need="$$need postgresql-$(or $(PG_MAJOR),15)-auto-failover"; \
+	{ command -v pg_autoctl >/dev/null && [ -f /usr/share/postgresql/$(PG_MAJOR)/extension/pgautofailover.control ]; } \
+		|| need="$$need postgresql-$(PG_MAJOR)-auto-failover"; \
 	[ -z "$$need" ] && exit 0; \
 	if [ "$$(id -u)" = 0 ]; then sudo=""; elif sudo -n true 2>/dev/null; then sudo="sudo -n"; \
 	else echo "make deps: install$$need (apt-get install -y$$need as root)"; exit 1; fi; \
