@@ -49,7 +49,7 @@ deps: ## install what the tests need from Debian's packages when it is missing
 # (.spectral.yaml); it is installed into .data/npm on first use.
 SPECTRAL_VERSION := 6.15.0
 SPECTRAL_STAMP := .data/npm/spectral-$(SPECTRAL_VERSION).installed
-$(SPECTRAL_STAMP):
+$(SPECTRAL_STAMP): | deps
 	npm install --prefix .data/npm --no-save --no-audit --no-fund --loglevel=error @stoplight/spectral-cli@$(SPECTRAL_VERSION)
 	touch $@
 
@@ -62,7 +62,7 @@ lint-openapi: $(SPECTRAL_STAMP) ## lint openapi.yaml with Spectral's OpenAPI rul
 # read by the tests from there, never served by the binary.
 AXE_VERSION := 4.11.0
 AXE_STAMP := .data/npm-axe/axe-core-$(AXE_VERSION).installed
-$(AXE_STAMP):
+$(AXE_STAMP): | deps
 	npm install --prefix .data/npm-axe --no-save --no-audit --no-fund --loglevel=error axe-core@$(AXE_VERSION)
 	touch $@
 

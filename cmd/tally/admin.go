@@ -33,7 +33,9 @@ func migrateCmd(ctx context.Context, env environment, args []string) error {
 			return usageError{fmt.Sprintf("migrate force takes the version of a migration, from %d to %d", vs[0], vs[len(vs)-1])}
 		}
 		force = n
-	case len(args) != 1 || args[0] == "force":
+	case len(args) != 1 || !slices.Contains([]string{"up", "down", "version"}, args[0]):
+		// Before the database: a mistyped command must not create or
+		// start the local cluster only to be refused.
 		return usageError{"migrate takes one of up, down, version, force N"}
 	}
 	url, stopDB, err := env.database(ctx)

@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -169,6 +171,28 @@ func TestMigrateVersion(t *testing.T) {
 	latest, _ := migrations.Latest()
 	if want := fmt.Sprintf("version: %d dirty: false\n", latest); out.String() != want {
 		t.Errorf("migrate version = %q", out.String())
+	}
+}
+
+// A mistyped command is refused before any database is touched: with
+// DATABASE_URL unset, none creates or starts the local cluster only to be
+// refused.
+func TestAMistypedCommandStartsNoCluster(t *testing.T) {
+	dir := t.TempDir()
+	vars := map[string]string{"TALLY_DATA_DIR": dir}
+	for _, args := range [][]string{
+		{"serve", "--port", "9"}, {"migrate"}, {"migrate", "--help"}, {"migrate", "upp"}, {"migrate", "force"}, {"migrate", "up", "1"},
+		{"keys"}, {"keys", "frob"}, {"keys", "revoke", "x"}, {"expire", "--as-of", "tomorrow"},
+		{"expire", "undo"}, {"notices", "x"}, {"reconcile", "now"}, {"webhooks"}, {"verify", "--seq", "1"},
+	} {
+		err := run(context.Background(), args, getenv(vars), nil, io.Discard, io.Discard)
+		var usage usageError
+		if !errors.As(err, &usage) {
+			t.Errorf("tally %s: %v, want a usage error", strings.Join(args, " "), err)
+		}
+		if left, _ := os.ReadDir(dir); len(left) > 0 {
+			t.Fatalf("tally %s left %s in the data directory", strings.Join(args, " "), left[0].Name())
+		}
 	}
 }
 
