@@ -233,6 +233,37 @@ func TestManualEntryLifecycle(t *testing.T) {
 	}
 }
 
+// A manual entry may not take the kind of the entries the service writes for
+// its own business (a deposit, a redemption, an expiry, ...): such an entry
+// could not be reversed by hand, which refuses those kinds, nor through a
+// flow of its own, which has no row for it, and the reports would count it
+// as that business. It is refused and writes nothing; the same postings as
+// an adjustment are recorded and can be reversed.
+func TestAManualEntryTakesNoKindTheServiceWrites(t *testing.T) {
+	h := newHarness(t)
+	h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": "C1", "name": "C1"}})
+	entry := func(kind string) map[string]any {
+		return map[string]any{"kind": kind, "reason": "a rebate by hand", "postings": []map[string]any{
+			{"account": "platform:rebate:expense", "amount": "-1000.00"},
+			{"account": "customer:C1:rebate", "amount": "1000.00"},
+		}}
+	}
+	before := h.count("entries")
+	for _, kind := range []string{"shipment.completed", "shipment.refunded", "feedback.submitted", "points.settled",
+		"expiry", "expiry.undone", "redemption", "redemption.cancelled", "deposit", "charge", "withdrawal"} {
+		p := wantProblem(t, h.do(call{method: "POST", path: "/v1/entries", key: "admin", body: entry(kind)}), 422, fault.Invalid)
+		if fields, _ := p["errors"].(map[string]any); fields["kind"] == nil {
+			t.Errorf("kind %s: the problem names no kind field: %v", kind, p)
+		}
+	}
+	if n := h.count("entries"); n != before {
+		t.Fatalf("refused entries wrote %d entries", n-before)
+	}
+	id := int64(h.expect(201, call{method: "POST", path: "/v1/entries", key: "admin", body: entry("adjustment")}).object(t)["id"].(float64))
+	h.expect(201, call{method: "POST", path: fmt.Sprintf("/v1/entries/%d/reversal", id), key: "admin",
+		body: map[string]any{"reason": "given twice"}})
+}
+
 // TestBadInputIsRefusedAndWritesNothing sends broken requests to every POST:
 // each gets a 4xx problem with a stable code, and nothing is written.
 func TestBadInputIsRefusedAndWritesNothing(t *testing.T) {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -121,6 +122,13 @@ type entryRequest struct {
 	Postings    []postingRequest `json:"postings"`
 }
 
+// serviceKind reports whether entries of the kind are written by the
+// service's own flows (events, redemptions, money movements, expiry,
+// settlements), which also correct them: never by hand.
+func serviceKind(kind string) bool {
+	return loyalty.Owns(kind) || catalog.Owns(kind) || prepaid.Owns(kind)
+}
+
 // postEntry records a manual, balanced entry (an adjustment) with a reason.
 func (s *Server) postEntry(c echo.Context) error {
 	var req entryRequest
@@ -143,8 +151,15 @@ func (s *Server) postEntry(c echo.Context) error {
 		return err
 	}
 	fields := map[string]string{}
-	if !kindPattern.MatchString(req.Kind) || req.Kind == "reversal" {
+	switch {
+	case !kindPattern.MatchString(req.Kind) || req.Kind == "reversal":
 		fields["kind"] = "lowercase letters, digits, '_' or '.', up to 40; not \"reversal\""
+	case serviceKind(req.Kind):
+		// Such an entry would be refused the hand reversal that corrects a
+		// manual entry, with no flow of its own to correct it, and the
+		// reports would count it as that business.
+		fields["kind"] = fmt.Sprintf("%q is the kind of the entries the service writes for that business; "+
+			"a manual entry takes another, such as manual or adjustment", req.Kind)
 	}
 	if req.Reason == "" {
 		fields["reason"] = "required: say why this manual entry is made"
@@ -240,7 +255,7 @@ func (s *Server) reverseEntry(c echo.Context) error {
 		return err
 	}
 	req.Reason = strings.TrimSpace(req.Reason)
-	if orig, err := s.ledger.Entry(c.Request().Context(), id); err == nil && (loyalty.Owns(orig.Kind) || catalog.Owns(orig.Kind) || prepaid.Owns(orig.Kind)) {
+	if orig, err := s.ledger.Entry(c.Request().Context(), id); err == nil && serviceKind(orig.Kind) {
 		return fault.Errorf(fault.NotReversible, "a %s entry is corrected through its own flow "+
 			"(a refund event, a cancelled redemption, the movement's reversal endpoint), not reversed by hand", orig.Kind)
 	}
