@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -61,15 +62,7 @@ func (s *Service) CatalogPage(ctx context.Context, customerID, after string, lim
 	)
 	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
 		items, next = []CatalogItem{}, ""
-		now := tx.Now()
-		if _, err := loyalty.ReadCustomer(ctx, tx, customerID); err != nil {
-			return err
-		}
-		tier, err := s.customers.TierAt(ctx, tx, customerID, now)
-		if err != nil {
-			return err
-		}
-		points, err := tx.LotSummary(ctx, ledger.CustomerAccount(customerID, "points"), now)
+		v, err := s.viewOf(ctx, tx, customerID)
 		if err != nil {
 			return err
 		}
@@ -88,14 +81,9 @@ ORDER BY kind, points_price, sku LIMIT $4`, from.sku, from.kind, from.price, lim
 			next = CatalogCursorAfter(products[limit-1])
 		}
 		for _, p := range products {
-			redeemed, err := redeemedBy(ctx, tx, customerID, p.SKU)
+			item, err := v.item(ctx, tx, p)
 			if err != nil {
 				return err
-			}
-			item := CatalogItem{Product: p, Redeemable: true}
-			if err := eligible(p, 1, tier.Level, redeemed, points.Available, now); err != nil {
-				code := fault.CodeOf(err)
-				item.Redeemable, item.Reason, item.Detail = false, &code, err.(*fault.Error).Message
 			}
 			items = append(items, item)
 		}
@@ -105,6 +93,79 @@ ORDER BY kind, points_price, sku LIMIT $4`, from.sku, from.kind, from.price, lim
 		return nil, "", err
 	}
 	return items, next, nil
+}
+
+// Item is one active product as the customer sees it now, as a catalogue
+// page shows it, read by its SKU alone: what the portal's confirmation of a
+// redemption shows, at the cost of one product whatever the catalogue's
+// size.
+//
+// Errors: fault.UnknownCustomer, fault.UnknownProduct (no active product
+// of that SKU).
+func (s *Service) Item(ctx context.Context, customerID, sku string) (CatalogItem, error) {
+	var item CatalogItem
+	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
+		v, err := s.viewOf(ctx, tx, customerID)
+		if err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT `+productColumns+` FROM products WHERE sku = $1 AND active`, sku)
+		if err != nil {
+			return err
+		}
+		p, err := pgx.CollectOneRow(rows, func(row pgx.CollectableRow) (Product, error) { return scanProduct(row) })
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fault.Errorf(fault.UnknownProduct, "no product %s", sku)
+		}
+		if err != nil {
+			return err
+		}
+		item, err = v.item(ctx, tx, p)
+		return err
+	})
+	return item, err
+}
+
+// customerView is what decides, for one customer now, whether a product
+// may be redeemed: their level and the points they may spend.
+type customerView struct {
+	id        string
+	level     int
+	available int64
+	now       time.Time
+}
+
+// viewOf reads the customer's view in tx.
+//
+// Errors: fault.UnknownCustomer.
+func (s *Service) viewOf(ctx context.Context, tx *ledger.Tx, customerID string) (customerView, error) {
+	now := tx.Now()
+	if _, err := loyalty.ReadCustomer(ctx, tx, customerID); err != nil {
+		return customerView{}, err
+	}
+	tier, err := s.customers.TierAt(ctx, tx, customerID, now)
+	if err != nil {
+		return customerView{}, err
+	}
+	points, err := tx.LotSummary(ctx, ledger.CustomerAccount(customerID, "points"), now)
+	if err != nil {
+		return customerView{}, err
+	}
+	return customerView{id: customerID, level: tier.Level, available: points.Available, now: now}, nil
+}
+
+// item is p as the customer sees it: redeemable, or why not.
+func (v customerView) item(ctx context.Context, tx *ledger.Tx, p Product) (CatalogItem, error) {
+	redeemed, err := redeemedBy(ctx, tx, v.id, p.SKU)
+	if err != nil {
+		return CatalogItem{}, err
+	}
+	item := CatalogItem{Product: p, Redeemable: true}
+	if err := eligible(p, 1, v.level, redeemed, v.available, v.now); err != nil {
+		code := fault.CodeOf(err)
+		item.Redeemable, item.Reason, item.Detail = false, &code, err.(*fault.Error).Message
+	}
+	return item, nil
 }
 
 // catalogCursor is where a page of a catalogue ends, in its order.

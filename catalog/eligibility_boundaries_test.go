@@ -3,6 +3,7 @@ package catalog_test
 import (
 	"errors"
 	"maps"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -52,6 +53,12 @@ func TestEligibilityAtEachLimitAndOneStepPast(t *testing.T) {
 		"pen": "ok", "last": "ok", "two": "ok", "lim2": "ok"}
 	if !maps.Equal(reasons, want) {
 		t.Errorf("catalogue for C1 (level 4, 300 points): %v, want %v", reasons, want)
+	}
+	// One product read alone is the catalogue's item, reason and all.
+	for _, it := range items {
+		if one, err := e.Catalog.Item(e.Ctx, "C1", it.SKU); err != nil || !reflect.DeepEqual(one, it) {
+			t.Errorf("Item(%s) = %+v, %v; the catalogue has %+v", it.SKU, one, err, it)
+		}
 	}
 
 	for _, tc := range []struct {

@@ -46,7 +46,13 @@ func newSite(t *testing.T) *site { return newSiteOn(t, httptest.NewUnstartedServ
 func newSiteOn(t *testing.T, unstarted func(http.Handler) *httptest.Server, tls bool,
 	readFinance func(context.Context) *finance.Service) *site {
 	t.Helper()
-	e := servicetest.New(t)
+	return newSiteOnEnv(t, servicetest.New(t), unstarted, tls, readFinance)
+}
+
+// newSiteOnEnv is newSiteOn over the services of e.
+func newSiteOnEnv(t *testing.T, e *servicetest.Env, unstarted func(http.Handler) *httptest.Server, tls bool,
+	readFinance func(context.Context) *finance.Service) *site {
+	t.Helper()
 	pages := web.New(web.Config{Pool: e.Pool, Ledger: e.Ledger, Loyalty: e.Loyalty, Catalog: e.Catalog,
 		Prepaid: e.Prepaid, Finance: e.Finance, ReadFinance: readFinance})
 	srv := unstarted(api.New(api.Config{Ledger: e.Ledger, Loyalty: e.Loyalty, Catalog: e.Catalog, Prepaid: e.Prepaid,

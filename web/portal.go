@@ -119,17 +119,12 @@ func (p *Pages) catalogPage(c echo.Context) error {
 // redeemConfirm asks the customer to confirm a redemption; the form carries
 // a fresh redemption id, so that submitting it twice redeems once.
 func (p *Pages) redeemConfirm(c echo.Context) error {
-	items, err := p.catalog.Catalog(c.Request().Context(), customerOf(c))
+	it, err := p.catalog.Item(c.Request().Context(), customerOf(c), c.Param("sku"))
 	if err != nil {
 		return p.fail(c, err)
 	}
-	for _, it := range items {
-		if it.SKU == c.Param("sku") {
-			return p.render(c, http.StatusOK, "redeem", "redeem.title",
-				map[string]any{"Item": it, "RedemptionID": "web-" + secret()[:22]})
-		}
-	}
-	return p.fail(c, fault.Errorf(fault.UnknownProduct, "no product %s", c.Param("sku")))
+	return p.render(c, http.StatusOK, "redeem", "redeem.title",
+		map[string]any{"Item": it, "RedemptionID": "web-" + secret()[:22]})
 }
 
 // redeem redeems in the customer's own space (the space a customer key
