@@ -261,3 +261,55 @@ UPDATE postings SET amount = amount * 3 WHERE entry_id = `+fmt.Sprint(ids[1]))
 		t.Fatalf("verify after an edit of entry %v: %s", ids[1], r.body)
 	}
 }
+
+// An event worth no points posts no entry, which the ledger's closed-period
+// trigger would refuse, but it still writes its month's contribution, which
+// sets tiers. Dated in a closed month it is refused as any business is, alone
+// or in a batch, a shipment or a refund; one recorded before the close still
+// replays; the closed month's contribution stays what it was, and so does
+// what this month's shipments earn.
+func TestEventsWorthNoPointsAreRefusedInAClosedMonth(t *testing.T) {
+	h := newHarness(t)
+	now := h.ledger.Now()
+	m1, _, m1End := monthsBack(now, 1)
+	late := m1End.Add(-time.Hour)
+	event := func(body map[string]any) response {
+		return h.do(call{method: "POST", path: "/v1/events", key: "partner", body: body})
+	}
+	h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": "C1", "name": "Shop"}})
+	h.expect(201, call{method: "POST", path: "/v1/events", key: "partner", body: shipment("e1", "C1", "S1", "1999.00", late)})
+	small := shipment("e2", "C1", "S2", "0.50", late) // worth no points, recorded before the close
+	wantStatus(t, event(small), 201)
+	h.expect(http.StatusOK, call{method: "POST", path: "/v1/periods/" + m1 + "/close", key: "finance"})
+
+	if r := event(small); r.status != 201 || r.header.Get("Idempotent-Replayed") != "true" {
+		t.Errorf("the retry of an event recorded before the close: %d %v %s", r.status, r.header, r.body)
+	}
+	wantProblem(t, event(shipment("e3", "C1", "S3", "0.50", late)), http.StatusConflict, fault.PeriodClosed)
+	wantProblem(t, event(map[string]any{"event_id": "e4", "type": "shipment.refunded", "customer_id": "C1",
+		"shipment_id": "S2", "amount": "0.50", "occurred_at": late.Format(time.RFC3339)}), http.StatusConflict, fault.PeriodClosed)
+	var batch batchAnswer
+	h.expect(200, call{method: "POST", path: "/v1/events/batch", key: "partner", body: map[string]any{"events": []any{
+		shipment("e5", "C1", "S5", "0.50", late), shipment("e6", "C1", "S6", "0.50", now.Add(-time.Minute))}}}).json(t, &batch)
+	if len(batch.Results) != 2 || batch.Results[0].Status != http.StatusConflict ||
+		batch.Results[0].Problem["code"] != string(fault.PeriodClosed) || batch.Results[1].Status != 201 {
+		t.Errorf("a batch of an event dated in the closed month and one now: %+v", batch.Results)
+	}
+
+	var contribution string
+	var same bool
+	if err := h.pool.QueryRow(t.Context(), `SELECT contribution::text, contribution = 1999.50 FROM customer_months
+WHERE customer_id = 'C1' AND month = $1`, m1).Scan(&contribution, &same); err != nil {
+		t.Fatal(err)
+	}
+	if !same {
+		t.Errorf("C1's contribution in closed %s is %s; it was 1999.50 when the month closed", m1, contribution)
+	}
+	var earned struct {
+		Points string `json:"points"`
+	}
+	h.expect(201, call{method: "POST", path: "/v1/events", key: "partner", body: shipment("e7", "C1", "S7", "100", now.Add(-time.Minute))}).json(t, &earned)
+	if earned.Points != "100" {
+		t.Errorf("a 100 CNY shipment after a month of 1999.50 (regular, x1.0) earned %s points", earned.Points)
+	}
+}

@@ -300,9 +300,40 @@ func scanPeriod(row pgx.CollectableRow) (Period, error) {
 func periodClosed(err error) error {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Detail != "" {
-		return fault.Errorf(fault.PeriodClosed, "the books are closed before %s: nothing may be effective earlier", pe.Detail)
+		return closedBefore(pe.Detail)
 	}
 	return fault.Errorf(fault.PeriodClosed, "the entry falls in a closed period")
+}
+
+func closedBefore(through string) error {
+	return fault.Errorf(fault.PeriodClosed, "the books are closed before %s: nothing may be effective earlier", through)
+}
+
+// ClosedBefore is fault.PeriodClosed for business dated before through, the
+// end of the latest closed month (Tx.ClosedThrough), worded as the ledger
+// words an entry it refuses.
+func ClosedBefore(through time.Time) error {
+	return closedBefore(through.UTC().Format(time.RFC3339))
+}
+
+// ClosedThrough is the end of the latest closed month, the zero time when
+// no month is closed: what tx records dated before it falls in a closed
+// period. It is for what tx writes beside the books without an entry (an
+// event worth no points still adds to its month's contribution), which
+// the entries_period_open trigger never sees. tx first takes the lock an
+// insert into entries takes, which a close waits for and which waits for a
+// close: no month closes between this read and tx's commit.
+func (tx *Tx) ClosedThrough(ctx context.Context) (time.Time, error) {
+	var (
+		b       pgx.Batch
+		through *time.Time
+	)
+	b.Queue(`LOCK TABLE entries IN ROW EXCLUSIVE MODE`)
+	b.Queue(`SELECT max(ends_at) FROM period_closes`).QueryRow(func(row pgx.Row) error { return row.Scan(&through) })
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil || through == nil {
+		return time.Time{}, err
+	}
+	return *through, nil
 }
 
 // ClosedPeriod is the month if it is closed (nil otherwise) and its

@@ -32,7 +32,7 @@ func (s *Service) processFollowUp(ctx context.Context, tx *ledger.Tx, j job) (Ou
 		o := replayOf(j, se)
 		return o, o.Err
 	}
-	if err := s.CheckBackdating(ctx, tx, j.ev.OccurredAt); err != nil {
+	if err := s.checkDating(ctx, tx, j.ev.OccurredAt); err != nil {
 		return Outcome{}, err
 	}
 	p := processor{s: s, tx: tx, ev: j.ev, actor: j.actor}

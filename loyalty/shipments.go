@@ -63,16 +63,25 @@ func (s *Service) completeShipments(ctx context.Context, tx *ledger.Tx, run []jo
 	st *shipmentState, notes *groupNotices, queue bool) ([]Outcome, error) {
 	outs := make([]Outcome, len(run))
 	priced := make([]*pricedShipment, 0, len(run))
-	earliest, err := s.earliestOccurredAt(ctx, tx, tx.Now())
+	now := tx.Now()
+	rs, err := s.rulesAt(ctx, tx, now)
 	if err != nil {
 		return nil, err
 	}
+	earliest, periods := rs.EarliestOccurredAt(now), newPeriodGuard(&rs, now)
 	for n, j := range run {
 		if stored, ok := st.stored[eventKey{j.space, j.ev.EventID}]; ok {
 			outs[n] = replayOf(j, stored)
 			continue
 		}
 		if outs[n].Err = tooOld("occurred_at", j.ev.OccurredAt, earliest); outs[n].Err != nil {
+			continue
+		}
+		if err := periods.check(ctx, tx, j.ev.OccurredAt); err != nil {
+			if fault.CodeOf(err) != fault.PeriodClosed {
+				return nil, err
+			}
+			outs[n].Err = err
 			continue
 		}
 		p, err := st.price(j, custs, st.rulesets[n])
