@@ -116,6 +116,16 @@ type page struct {
 	body   string
 }
 
+// seeOther checks that p sends the browser on to path (303) and is the page
+// there, as the browser then shows it.
+func (s *site) seeOther(t *testing.T, c *http.Client, p page, path string) page {
+	t.Helper()
+	if p.status != http.StatusSeeOther || p.header.Get("Location") != path {
+		t.Fatalf("answered %d to %q, want 303 to %s: %.300s", p.status, p.header.Get("Location"), path, p.body)
+	}
+	return get(t, c, s.srv.URL+path)
+}
+
 func get(t *testing.T, c *http.Client, u string) page {
 	t.Helper()
 	res, err := c.Get(u)

@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -128,7 +129,8 @@ func (p *Pages) redeemConfirm(c echo.Context) error {
 }
 
 // redeem redeems in the customer's own space (the space a customer key
-// writes in), and shows the redemption with the form that cancels it.
+// writes in), and sends the customer to the redemption's page, with the
+// form that cancels it.
 func (p *Pages) redeem(c echo.Context) error {
 	q, err := strconv.Atoi(c.FormValue("quantity"))
 	if err != nil || q < 1 || q > 100 {
@@ -140,7 +142,14 @@ func (p *Pages) redeem(c echo.Context) error {
 	if err != nil {
 		return p.fail(c, err)
 	}
-	return p.render(c, http.StatusOK, "redemption", "redemption.title", r)
+	return seeRedemption(c, r.ID)
+}
+
+// seeRedemption answers a form that redeemed or cancelled with the
+// redemption's own page (303): reloading it sends nothing again, and its
+// links, the language switch among them, are to pages that exist.
+func seeRedemption(c echo.Context, id string) error {
+	return c.Redirect(http.StatusSeeOther, "/portal/redemptions/"+url.PathEscape(id))
 }
 
 // spaceOf is the id space of the session's customer, which holds only
@@ -184,7 +193,7 @@ func (p *Pages) cancel(c echo.Context) error {
 	if err != nil {
 		return p.fail(c, err)
 	}
-	return p.render(c, http.StatusOK, "redemption", "redemption.title", r)
+	return seeRedemption(c, r.ID)
 }
 
 // prepaidHistory is how many money movements the prepaid page lists.

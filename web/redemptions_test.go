@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"html"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -177,4 +178,36 @@ func TestCustomerCancelsAnOlderRedemptionFromTheList(t *testing.T) {
 	}
 	tb.open(s.srv.URL + "/portal")
 	tb.want(map[string]string{"#points-available": "1,748"})
+}
+
+// Redeeming and cancelling from the portal answer with the redemption's own
+// page (303), so that its language switch leads to a page that exists and
+// reloading sends nothing again. (They answered the page themselves, whose
+// switch was a GET of the form's path: 404.)
+func TestAfterRedeemingAndCancellingTheLanguageSwitchWorks(t *testing.T) {
+	s := newSite(t)
+	s.history(t)
+	c, home := s.signedIn(t, "C1")
+	confirm := get(t, c, s.srv.URL+"/portal/redeem/MUG")
+	m := regexp.MustCompile(`name="redemption_id" value="([^"]+)"`).FindStringSubmatch(confirm.body)
+	if confirm.status != http.StatusOK || m == nil {
+		t.Fatalf("the confirmation: %d", confirm.status)
+	}
+	id := m[1]
+	done := s.seeOther(t, c, post(t, c, s.srv.URL+"/portal/redeem", url.Values{"csrf": {home.csrf(t)}, "sku": {"MUG"},
+		"redemption_id": {id}, "quantity": {"1"}}), "/portal/redemptions/"+id)
+	cancelled := s.seeOther(t, c, post(t, c, s.srv.URL+"/portal/redemptions/"+id+"/cancel", url.Values{"csrf": {done.csrf(t)}, "sure": {"yes"}}),
+		"/portal/redemptions/"+id)
+	for what, p := range map[string]page{"the redemption": done, "the cancellation": cancelled} {
+		link := regexp.MustCompile(`<a class="lang" href="([^"]*)"`).FindStringSubmatch(p.body)
+		if link == nil {
+			t.Fatalf("%s: no language switch", what)
+		}
+		if got := get(t, c, s.srv.URL+html.UnescapeString(link[1])); got.status != http.StatusOK {
+			t.Errorf("%s's language switch %s: %d, want 200", what, link[1], got.status)
+		}
+	}
+	if !strings.Contains(cancelled.body, `id="status"`) || strings.Contains(cancelled.body, `id="cancel"`) {
+		t.Errorf("the page after the cancellation does not show it cancelled: %.500s", cancelled.body)
+	}
 }
