@@ -323,17 +323,30 @@ func ClosedBefore(through time.Time) error {
 // the entries_period_open trigger never sees. tx first takes the lock an
 // insert into entries takes, which a close waits for and which waits for a
 // close: no month closes between this read and tx's commit.
-func (tx *Tx) ClosedThrough(ctx context.Context) (time.Time, error) {
+//
+// month is the latest closed month's name (YYYY-MM, "" when none): business
+// that its rules count in a month (a shipment's contribution) must not be
+// counted in a closed one, whatever the instant, since rule versions may
+// count months in other time zones than the close did.
+func (tx *Tx) ClosedThrough(ctx context.Context) (through time.Time, month string, err error) {
 	var (
-		b       pgx.Batch
-		through *time.Time
+		b    pgx.Batch
+		ends *time.Time
+		name *string
 	)
 	b.Queue(`LOCK TABLE entries IN ROW EXCLUSIVE MODE`)
-	b.Queue(`SELECT max(ends_at) FROM period_closes`).QueryRow(func(row pgx.Row) error { return row.Scan(&through) })
-	if err := tx.SendBatch(ctx, &b).Close(); err != nil || through == nil {
-		return time.Time{}, err
+	b.Queue(`SELECT ends_at, month FROM period_closes ORDER BY ends_at DESC LIMIT 1`).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			if err := rows.Scan(&ends, &name); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	})
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil || ends == nil {
+		return time.Time{}, "", err
 	}
-	return *through, nil
+	return *ends, *name, nil
 }
 
 // ClosedPeriod is the month if it is closed (nil otherwise) and its

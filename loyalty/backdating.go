@@ -42,7 +42,7 @@ func (s *Service) checkDating(ctx context.Context, tx *ledger.Tx, occurredAt tim
 		return err
 	}
 	periods := newPeriodGuard(&rs, now)
-	return periods.check(ctx, tx, occurredAt)
+	return periods.check(ctx, tx, occurredAt, "")
 }
 
 // CheckEffectiveAt is CheckBackdating for a manual entry's effective_at,
@@ -86,38 +86,55 @@ func tooOld(field string, at, earliest time.Time) error {
 // still writes its rows (its month's contribution among them, which sets
 // tiers), so events are checked before they are priced. Events dated from
 // open on cannot fall in a closed period: only older ones make the guard
-// read, once, where the closed periods end, taking the lock that holds a close back until its
-// transaction commits (ledger.Tx.ClosedThrough).
+// read, once, where the closed periods end, taking the lock that holds a
+// close back until this transaction commits (ledger.Tx.ClosedThrough).
 type periodGuard struct {
 	open    time.Time
-	through *time.Time
+	read    bool
+	through time.Time // the latest closed month's end
+	month   string    // and its name
 }
+
+// zoneSpread is the most two time zones' clocks differ by (UTC-12 to
+// UTC+14).
+const zoneSpread = 26 * time.Hour
+
+// closeLag is how much later than this transaction's now a close may
+// commit unseen by it: the time the transaction takes, and the clock of the
+// server that closes, which may be ahead.
+const closeLag = time.Hour
 
 // newPeriodGuard is the guard for business recorded at now under rs, the
 // rules in effect then. A month closes once it has ended, so the latest
-// closed month ends at the latest a month's start before now, in the time
-// zone of the rules that closed it, which need not be rs's (zones lie
-// within 26 hours of each other): open is two days after the start of
-// now's month in rs's zone.
+// closed month ends at a month's start no later than now plus closeLag, in
+// the time zone of the rules that closed it, which need not be rs's. That
+// start lies before the start, in rs's zone, of the month that holds that
+// instant plus the zones' spread, by at most the spread; and the end of a
+// closed month in any zone an event's rules count months in lies no later.
 func newPeriodGuard(rs *rules.RuleSet, now time.Time) periodGuard {
-	return periodGuard{open: rs.MonthOf(now).Start(rs.Location()).Add(48 * time.Hour)}
+	latest := rs.MonthOf(now.Add(closeLag + zoneSpread))
+	return periodGuard{open: latest.Start(rs.Location()).Add(zoneSpread)}
 }
 
 // check is fault.PeriodClosed when occurredAt falls in a closed period, or
-// the error that kept it from knowing.
-func (g *periodGuard) check(ctx context.Context, tx *ledger.Tx, occurredAt time.Time) error {
+// month (the month the event's rules count it in, "" for none) is closed;
+// or the error that kept it from knowing.
+func (g *periodGuard) check(ctx context.Context, tx *ledger.Tx, occurredAt time.Time, month rules.Month) error {
 	if !occurredAt.Before(g.open) {
 		return nil
 	}
-	if g.through == nil {
-		through, err := tx.ClosedThrough(ctx)
+	if !g.read {
+		through, closed, err := tx.ClosedThrough(ctx)
 		if err != nil {
 			return err
 		}
-		g.through = &through
+		g.read, g.through, g.month = true, through, closed
 	}
-	if occurredAt.Before(*g.through) {
-		return ledger.ClosedBefore(*g.through)
+	switch {
+	case occurredAt.Before(g.through):
+		return ledger.ClosedBefore(g.through)
+	case month != "" && g.month != "" && string(month) <= g.month:
+		return fault.Errorf(fault.PeriodClosed, "the rules count this business in %s, which is closed: periods up to %s are", month, g.month)
 	}
 	return nil
 }

@@ -77,7 +77,7 @@ func (s *Service) completeShipments(ctx context.Context, tx *ledger.Tx, run []jo
 		if outs[n].Err = tooOld("occurred_at", j.ev.OccurredAt, earliest); outs[n].Err != nil {
 			continue
 		}
-		if err := periods.check(ctx, tx, j.ev.OccurredAt); err != nil {
+		if err := periods.check(ctx, tx, j.ev.OccurredAt, st.rulesets[n].MonthOf(j.ev.OccurredAt)); err != nil {
 			if fault.CodeOf(err) != fault.PeriodClosed {
 				return nil, err
 			}
