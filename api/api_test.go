@@ -391,3 +391,36 @@ func TestSpecCoversEveryRoute(t *testing.T) {
 		}
 	}
 }
+
+// No id that a path names may be "." or "..": clients resolve those path
+// segments away, so the customer, product, redemption or movement could
+// never be read, cancelled or reversed. Each is refused with 422 naming the
+// field, and writes nothing; "..." is an id like any other.
+func TestIDsThatAPathCannotCarryAreRefused(t *testing.T) {
+	h := newHarness(t)
+	h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": "C1", "name": "C1"}})
+	h.expect(201, call{method: "POST", path: "/v1/products", key: "admin", body: map[string]any{"sku": "pen", "name": "Pen",
+		"kind": "standard", "points_price": "10"}})
+	before := h.count("entries") + h.count("customers") + h.count("products")
+	for _, id := range []string{".", ".."} {
+		for _, tc := range []struct {
+			path, key, field string
+			body             map[string]any
+		}{
+			{"/v1/customers", "partner", "id", map[string]any{"id": id, "name": "dots"}},
+			{"/v1/products", "admin", "sku", map[string]any{"sku": id, "name": "dots", "kind": "standard", "points_price": "10"}},
+			{"/v1/redemptions", "admin", "redemption_id", map[string]any{"redemption_id": id, "customer_id": "C1", "sku": "pen", "quantity": 1}},
+			{"/v1/deposits", "partner", "deposit_id", map[string]any{"deposit_id": id, "customer_id": "C1", "amount": "10"}},
+		} {
+			p := wantProblem(t, h.do(call{method: "POST", path: tc.path, key: tc.key, body: tc.body}), 422, fault.Invalid)
+			if fields, _ := p["errors"].(map[string]any); fields[tc.field] == nil {
+				t.Errorf("POST %s with %s %q: the problem names no %s: %v", tc.path, tc.field, id, tc.field, p)
+			}
+		}
+	}
+	if after := h.count("entries") + h.count("customers") + h.count("products"); after != before {
+		t.Errorf("refused requests wrote %d rows", after-before)
+	}
+	h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": "...", "name": "three dots"}})
+	h.expect(200, call{method: "GET", path: "/v1/customers/...", key: "admin"})
+}

@@ -73,8 +73,8 @@ const maxQuantity = 1000
 // fault.InsufficientPoints, fault.IdempotencyConflict.
 func (s *Service) Redeem(ctx context.Context, in RedemptionInput, actor string) (Redemption, bool, error) {
 	bad := map[string]string{}
-	if !redemptionIDPattern.MatchString(in.ID) {
-		bad["redemption_id"] = "1 to 128 letters, digits, '_', '.', ':' or '-'"
+	if !redemptionIDPattern.MatchString(in.ID) || ledger.DotSegment(in.ID) {
+		bad["redemption_id"] = "1 to 128 letters, digits, '_', '.', ':' or '-'; not . or .."
 	}
 	if !ledger.ValidCustomerID(in.CustomerID) {
 		bad["customer_id"] = "1 to 64 letters, digits, '_', '.' or '-'"

@@ -20,9 +20,14 @@ type AccountSpec struct {
 // customerIDBytes are the bytes of a customer id: ^[A-Za-z0-9_.-]{1,64}$.
 var customerIDBytes = textclass.Of("_.-", "AZ", "az", "09")
 
-// ValidCustomerID reports whether id may name a customer: 1 to 64 letters,
-// digits, '_', '.' or '-'.
-func ValidCustomerID(id string) bool { return customerIDBytes.Match(id, 1, 64) }
+// ValidCustomerID reports whether id may name a customer (or a product):
+// 1 to 64 letters, digits, '_', '.' or '-', and not a DotSegment.
+func ValidCustomerID(id string) bool { return customerIDBytes.Match(id, 1, 64) && !DotSegment(id) }
+
+// DotSegment reports whether id is "." or "..", which no URL path can carry
+// as a segment (clients resolve them away): an id the API names in a path
+// (a customer, a product, a redemption, a money movement) may not be one.
+func DotSegment(id string) bool { return id == "." || id == ".." }
 
 var platformAccounts = map[string]Asset{
 	"platform:points:earned:volume":     PTS,

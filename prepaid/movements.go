@@ -71,8 +71,8 @@ var maxMoney = decimal.NewFromInt(1_000_000_000_000)
 
 func (s *Service) checkMoney(kind string, in *MoneyInput) error {
 	bad := map[string]string{}
-	if !moneyIDPattern.MatchString(in.ID) {
-		bad[kind+"_id"] = "1 to 128 letters, digits, '_', '.', ':' or '-'"
+	if !moneyIDPattern.MatchString(in.ID) || ledger.DotSegment(in.ID) {
+		bad[kind+"_id"] = "1 to 128 letters, digits, '_', '.', ':' or '-'; not . or .."
 	}
 	if !ledger.ValidCustomerID(in.CustomerID) {
 		bad["customer_id"] = "1 to 64 letters, digits, '_', '.' or '-'"
