@@ -132,6 +132,10 @@ func (p *Pages) redeemConfirm(c echo.Context) error {
 // writes in), and sends the customer to the redemption's page, with the
 // form that cancels it.
 func (p *Pages) redeem(c echo.Context) error {
+	c.Set(langBack, "/portal/catalog")
+	if sku := c.FormValue("sku"); ledger.ValidCustomerID(sku) {
+		c.Set(langBack, "/portal/redeem/"+sku)
+	}
 	q, err := strconv.Atoi(c.FormValue("quantity"))
 	if err != nil || q < 1 || q > 100 {
 		return p.fail(c, fault.Errorf(fault.Invalid, "quantity is 1 to 100"))
@@ -188,6 +192,7 @@ func (p *Pages) redemptionPage(c echo.Context) error {
 }
 
 func (p *Pages) cancel(c echo.Context) error {
+	c.Set(langBack, "/portal/redemptions")
 	r, err := p.catalog.CancelRedemption(c.Request().Context(), spaceOf(c), c.Param("id"),
 		"cancelled by the customer in the portal", actor(c))
 	if err != nil {

@@ -211,3 +211,31 @@ func TestAfterRedeemingAndCancellingTheLanguageSwitchWorks(t *testing.T) {
 		t.Errorf("the page after the cancellation does not show it cancelled: %.500s", cancelled.body)
 	}
 }
+
+// A refused redemption or cancellation answers at the form's path, which no
+// GET serves: its language switch leads to the product's confirmation, or
+// to the list of redemptions, not to a 404.
+func TestTheLanguageSwitchOfARefusedFormLeadsToAPage(t *testing.T) {
+	s := newSite(t)
+	s.history(t)
+	c, home := s.signedIn(t, "C1")
+	for what, p := range map[string]page{
+		"a redemption beyond the customer's points": post(t, c, s.srv.URL+"/portal/redeem", url.Values{"csrf": {home.csrf(t)},
+			"sku": {"MUG"}, "redemption_id": {"web-too-many"}, "quantity": {"100"}}),
+		"a redemption of no product": post(t, c, s.srv.URL+"/portal/redeem", url.Values{"csrf": {home.csrf(t)},
+			"sku": {"no/such"}, "redemption_id": {"web-none"}, "quantity": {"1"}}),
+		"a cancellation of no redemption": post(t, c, s.srv.URL+"/portal/redemptions/web-none/cancel",
+			url.Values{"csrf": {home.csrf(t)}, "sure": {"yes"}}),
+	} {
+		if p.status < 400 {
+			t.Errorf("%s: %d, want a refusal", what, p.status)
+		}
+		link := regexp.MustCompile(`<a class="lang" href="([^"]*)"`).FindStringSubmatch(p.body)
+		if link == nil {
+			t.Fatalf("%s (%d): no language switch", what, p.status)
+		}
+		if got := get(t, c, s.srv.URL+html.UnescapeString(link[1])); got.status != http.StatusOK {
+			t.Errorf("%s (%d): its language switch %s answers %d", what, p.status, link[1], got.status)
+		}
+	}
+}

@@ -224,10 +224,17 @@ func (v view) LangURL() string {
 	return path + "?" + strings.Join(kept, "&")
 }
 
+// langBack names, for a form whose path no GET serves, the page that the
+// language switch of its answer (a refusal) leads to.
+const langBack = "web.langBack"
+
 // render writes the named page with status.
 func (p *Pages) render(c echo.Context, status int, name, title string, data any) error {
 	s, _ := c.Get(sessionContext).(*session)
 	v := view{Lang: language(c), Title: title, Path: c.Request().URL.RequestURI(), Session: s, Data: data, Nav: name}
+	if back, ok := c.Get(langBack).(string); ok && c.Request().Method != http.MethodGet {
+		v.Path = back // a form's answer: its path is no page to switch to
+	}
 	if s != nil {
 		v.CSRF = s.CSRF
 	} else if tok, ok := c.Get(signinCSRFContext).(string); ok {
