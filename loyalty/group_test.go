@@ -1,18 +1,14 @@
 package loyalty_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
 	"github.com/tally-ledger/tally/internal/fault"
@@ -340,49 +336,6 @@ func lastCheck(e *env, check ledger.ExtraCheck) (ledger.Check, error) {
 	return r.Checks[len(r.Checks)-1], nil
 }
 
-// statements counts what a pool sends PostgreSQL while it is on: round trips
-// (a statement alone, or a pipelined batch of them) and statements.
-type statements struct {
-	mu               sync.Mutex
-	on               bool
-	roundTrips, sent int
-}
-
-func (s *statements) count(trips, stmts int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.on {
-		s.roundTrips += trips
-		s.sent += stmts
-	}
-}
-
-func (s *statements) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
-	s.count(1, 1)
-	return ctx
-}
-func (s *statements) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-func (s *statements) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
-	s.count(1, 0)
-	return ctx
-}
-func (s *statements) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {
-	s.count(0, 1)
-}
-func (s *statements) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
-
-// measure is the round trips and statements of fn.
-func (s *statements) measure(fn func()) (roundTrips, sent int) {
-	s.mu.Lock()
-	s.on, s.roundTrips, s.sent = true, 0, 0
-	s.mu.Unlock()
-	fn()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.on = false
-	return s.roundTrips, s.sent
-}
-
 // TestShipmentsCostAFixedNumberOfRoundTrips counts what completing
 // shipments sends PostgreSQL. A group of shipments costs the same whatever
 // its size: BEGIN; one round trip that locks the customers, reads the
@@ -393,17 +346,7 @@ func (s *statements) measure(fn func()) (roundTrips, sent int) {
 // it, and the release; a transaction of shipments recorded alone writes
 // what they announce in one more, at its end.
 func TestShipmentsCostAFixedNumberOfRoundTrips(t *testing.T) {
-	counter := &statements{}
-	cfg, err := pgxpool.ParseConfig(testdb.New(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.ConnConfig.Tracer = counter
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	pool, counter := testdb.CountedPool(t)
 	e := &env{servicetest.NewWith(t, servicetest.Config{Pool: pool, Loyalty: []loyalty.Option{loyalty.WithEventWriters(1)}})}
 	e.Customer("R")
 	for i := range 10 {
@@ -424,7 +367,7 @@ func TestShipmentsCostAFixedNumberOfRoundTrips(t *testing.T) {
 				n++
 				evs = append(evs, e.Event(loyalty.ShipmentCompleted, fmt.Sprintf("%s%d", prefix, i%10), fmt.Sprintf("S%d", n), "100", march(14, 9)))
 			}
-			tr, st := counter.measure(func() {
+			tr, st := counter.Measure(func() {
 				for _, o := range e.ProcessBatch(e.Key, evs) {
 					if o.Err != nil {
 						t.Fatal(o.Err)

@@ -1,58 +1,15 @@
 package web_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
-
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tally-ledger/tally/catalog"
 	"github.com/tally-ledger/tally/internal/servicetest"
 	"github.com/tally-ledger/tally/internal/testdb"
 )
-
-// statements counts the statements a pool sends PostgreSQL while it is on.
-type statements struct {
-	mu   sync.Mutex
-	on   bool
-	sent int
-}
-
-func (s *statements) add() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.on {
-		s.sent++
-	}
-}
-
-func (s *statements) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
-	s.add()
-	return ctx
-}
-func (s *statements) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-func (s *statements) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
-	return ctx
-}
-func (s *statements) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) { s.add() }
-func (s *statements) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
-
-// measure is the statements fn sends.
-func (s *statements) measure(fn func()) int {
-	s.mu.Lock()
-	s.on, s.sent = true, 0
-	s.mu.Unlock()
-	fn()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.on = false
-	return s.sent
-}
 
 // The page that confirms a redemption reads the one product it confirms: it
 // sends as many statements with a catalogue of 603 products as with one of
@@ -60,17 +17,7 @@ func (s *statements) measure(fn func()) int {
 // catalogue, a statement per product, so that any customer's session could
 // make each request cost the whole catalogue.)
 func TestARedemptionsConfirmationReadsOneProduct(t *testing.T) {
-	counter := &statements{}
-	cfg, err := pgxpool.ParseConfig(testdb.New(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.ConnConfig.Tracer = counter
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	pool, counter := testdb.CountedPool(t)
 	s := newSiteOnEnv(t, servicetest.NewWith(t, servicetest.Config{Pool: pool}), httptest.NewUnstartedServer, false, nil)
 	s.Customer("C1")
 	add := func(from, to int) {
@@ -85,7 +32,7 @@ func TestARedemptionsConfirmationReadsOneProduct(t *testing.T) {
 	cost := func(path string, status int) int {
 		least := -1
 		for range 2 {
-			n := counter.measure(func() {
+			_, n := counter.Measure(func() {
 				if p := get(t, c, s.srv.URL+path); p.status != status {
 					t.Fatalf("GET %s: %d, want %d", path, p.status, status)
 				}

@@ -151,10 +151,17 @@ func create() (string, func() error, error) {
 // Pool is New, connected.
 func Pool(tb testing.TB) *pgxpool.Pool {
 	tb.Helper()
+	return pool(tb, func(*pgxpool.Config) {})
+}
+
+// pool is Pool, its configuration changed by set.
+func pool(tb testing.TB, set func(*pgxpool.Config)) *pgxpool.Pool {
+	tb.Helper()
 	cfg, err := pgxpool.ParseConfig(New(tb))
 	if err != nil {
 		tb.Fatal(err)
 	}
+	set(cfg)
 	cfg.MaxConns = 40
 	// As the service's pools do (cmd/tally): the tests write through the
 	// same array encoding.
