@@ -174,9 +174,9 @@ func TestMigrateVersion(t *testing.T) {
 	}
 }
 
-// A mistyped command is refused before any database is touched: with
-// DATABASE_URL unset, none creates or starts the local cluster only to be
-// refused.
+// A mistyped command, or serve with a mistyped setting, is refused before
+// any database is touched: with DATABASE_URL unset, none creates or starts
+// the local cluster only to be refused.
 func TestAMistypedCommandStartsNoCluster(t *testing.T) {
 	dir := t.TempDir()
 	vars := map[string]string{"TALLY_DATA_DIR": dir}
@@ -192,6 +192,20 @@ func TestAMistypedCommandStartsNoCluster(t *testing.T) {
 		}
 		if left, _ := os.ReadDir(dir); len(left) > 0 {
 			t.Fatalf("tally %s left %s in the data directory", strings.Join(args, " "), left[0].Name())
+		}
+	}
+	// And serve with a mistyped setting.
+	for name, value := range map[string]string{"TALLY_EVENT_WRITERS": "two", "TALLY_NOTICES_EVERY": "soon",
+		"TALLY_RECONCILE_EVERY": "1ms", "TALLY_SEAL_INTERVAL": "-1s", "TALLY_WEBHOOK_LOG_KEEP": "1h",
+		"TALLY_PUBLIC_URL": "ftp://tally.example.com"} {
+		err := run(context.Background(), []string{"serve"}, getenv(map[string]string{"TALLY_DATA_DIR": dir, name: value}),
+			nil, io.Discard, io.Discard)
+		var usage usageError
+		if !errors.As(err, &usage) {
+			t.Errorf("tally serve with %s=%s: %v, want a usage error", name, value, err)
+		}
+		if left, _ := os.ReadDir(dir); len(left) > 0 {
+			t.Fatalf("tally serve with %s=%s left %s in the data directory", name, value, left[0].Name())
 		}
 	}
 }

@@ -36,36 +36,11 @@ func serve(ctx context.Context, env environment, args []string) error {
 		return err
 	}
 	tuneGC(env)
-	pool, url, closeDB, err := env.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer closeDB()
-	l := ledger.New(pool)
-
-	newKey, err := bootstrapAdminKey(ctx, env, l)
-	if err != nil {
-		return err
-	}
-
-	latest, err := migrations.Latest()
-	if err != nil {
-		return err
-	}
+	// The settings first: a mistyped one must not start the local cluster
+	// only to be refused.
 	writers, err := strconv.Atoi(env.get("TALLY_EVENT_WRITERS", "2"))
 	if err != nil || writers < 1 {
 		return usageError{"TALLY_EVENT_WRITERS must be a positive number"}
-	}
-	ready := func(ctx context.Context) error {
-		var version uint
-		var dirty bool
-		if err := pool.QueryRow(ctx, `SELECT version, dirty FROM schema_migrations`).Scan(&version, &dirty); err != nil {
-			return fmt.Errorf("database: %w", err)
-		}
-		if dirty || version != latest {
-			return fmt.Errorf("schema at version %d (dirty %v), want %d", version, dirty, latest)
-		}
-		return nil
 	}
 	noticesEvery, err := env.interval("TALLY_NOTICES_EVERY", "15m")
 	if err != nil {
@@ -87,6 +62,33 @@ func serve(ctx context.Context, env environment, args []string) error {
 	if u, err := neturl.Parse(publicURL); publicURL != "" && (err != nil || (u.Scheme != "https" && u.Scheme != "http") ||
 		u.Host == "" || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "") {
 		return usageError{"TALLY_PUBLIC_URL must be a scheme and host such as https://loyalty.example.com"}
+	}
+	pool, url, closeDB, err := env.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	l := ledger.New(pool)
+
+	newKey, err := bootstrapAdminKey(ctx, env, l)
+	if err != nil {
+		return err
+	}
+
+	latest, err := migrations.Latest()
+	if err != nil {
+		return err
+	}
+	ready := func(ctx context.Context) error {
+		var version uint
+		var dirty bool
+		if err := pool.QueryRow(ctx, `SELECT version, dirty FROM schema_migrations`).Scan(&version, &dirty); err != nil {
+			return fmt.Errorf("database: %w", err)
+		}
+		if dirty || version != latest {
+			return fmt.Errorf("schema at version %d (dirty %v), want %d", version, dirty, latest)
+		}
+		return nil
 	}
 	hooks, err := webhooksFromEnv(env, l)
 	if err != nil {
