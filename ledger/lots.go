@@ -177,3 +177,21 @@ GROUP BY l.expires_at, l.account_id, a.code ORDER BY l.expires_at, l.account_id 
 		return g, nil
 	})
 }
+
+// ReturnedExpired lists, by expiry instant, soonest first, the points the
+// entry put back (restored draws) on the account into lots that expire at
+// or before the transaction's Now: points returned expired.
+func (tx *Tx) ReturnedExpired(ctx context.Context, code string, entryID int64) ([]ExpiryGroup, error) {
+	rows, err := tx.Query(ctx, `SELECT l.expires_at, sum(-d.amount) FROM lot_draws d
+JOIN points_lots l ON l.id = d.lot_id JOIN accounts a ON a.id = l.account_id
+WHERE d.entry_id = $1 AND d.amount < 0 AND a.code = $2 AND l.expires_at <= $3
+GROUP BY l.expires_at ORDER BY l.expires_at`, entryID, code, tx.now)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (ExpiryGroup, error) {
+		var g ExpiryGroup
+		err := row.Scan(&g.ExpiresAt, &g.Points)
+		return g, err
+	})
+}

@@ -3,6 +3,7 @@ package loyalty
 import (
 	"context"
 	"encoding/json"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
@@ -78,23 +79,119 @@ WHERE customer_id = $1 AND settled < owed ORDER BY refund_entry_id FOR UPDATE`, 
 		total += o.Points
 		settles = append(settles, o)
 	}
+	return total, settle(ctx, tx, customerID, actor, settles, nil)
+}
+
+// SettleOwedOnReturn settles what the customer owes once the entry
+// returned has put back the points of a cancelled redemption: first from
+// the points it put back into lots that have expired since, then from
+// their available points (SettleOwed). It returns the points settled.
+//
+// Points returned expired settle a debt only where, had the redemption not
+// been, the refund would have found them and taken them back: a refund of
+// the customer's own shipment, from the points of lots that expired after
+// it. (Every debt still open was left by a refund after the redemption: a
+// redemption settles what is owed first, and is refused unless it can.)
+// A debt a cancelled referral bonus left (whose take-back reaches the
+// bonus's own lot alone), and points that had expired before the refund,
+// stay as they are: the debt owed, the points for the expiry run. Oldest
+// refund first, each from the soonest-expiring points it may take, in one
+// entry.
+func SettleOwedOnReturn(ctx context.Context, tx *ledger.Tx, customerID, actor string, returned int64) (int64, error) {
+	rows, err := tx.Query(ctx, `SELECT o.refund_entry_id, o.shipment_id, o.owed - o.settled, e.recorded_at
+FROM points_owed o JOIN entries e ON e.id = o.refund_entry_id
+WHERE o.customer_id = $1 AND o.settled < o.owed
+  AND EXISTS (SELECT FROM shipments s WHERE s.shipment_id = o.shipment_id AND s.customer_id = o.customer_id)
+ORDER BY o.refund_entry_id FOR UPDATE OF o`, customerID)
+	if err != nil {
+		return 0, err
+	}
+	type debt struct {
+		Settled
+		refundedAt time.Time
+	}
+	debts, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (debt, error) {
+		var d debt
+		err := row.Scan(&d.RefundEntryID, &d.ShipmentID, &d.Points, &d.refundedAt)
+		return d, err
+	})
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	if len(debts) > 0 {
+		points := ledger.CustomerAccount(customerID, "points")
+		if err := tx.LockBalance(ctx, points); err != nil {
+			return 0, err
+		}
+		lots, err := tx.ReturnedExpired(ctx, points, returned)
+		if err != nil {
+			return 0, err
+		}
+		held, err := tx.LotSummary(ctx, points, tx.Now())
+		if err != nil {
+			return 0, err
+		}
+		owedBal, err := tx.Balances(ctx, ledger.CustomerAccount(customerID, "points_owed"))
+		if err != nil {
+			return 0, err
+		}
+		// Bounded by what the account says is owed (see SettleOwed) and by
+		// the expired points the account holds.
+		left := min(held.Balance-held.Available-held.Pending, -owedBal[0].IntPart())
+		var settles []Settled
+		for _, d := range debts {
+			s := d.Settled
+			s.Points = 0
+			for i := range lots {
+				if take := min(d.Points-s.Points, lots[i].Points, left); take > 0 && lots[i].ExpiresAt.After(d.refundedAt) {
+					s.Points += take
+					lots[i].Points -= take
+					left -= take
+				}
+			}
+			if s.Points > 0 {
+				settles = append(settles, s)
+				total += s.Points
+			}
+		}
+		now := tx.Now()
+		if err := settle(ctx, tx, customerID, actor, settles, &now); err != nil {
+			return 0, err
+		}
+	}
+	more, err := SettleOwed(ctx, tx, customerID, actor)
+	return total + more, err
+}
+
+// settle records a settlement of what the customer owes: an entry of
+// KindSettlement moving the settles' points from their points account (its
+// available lots; with expiredBy, the lots expired by then) to their
+// points_owed account, and each refund's share. Nothing settles nothing.
+func settle(ctx context.Context, tx *ledger.Tx, customerID, actor string, settles []Settled, expiredBy *time.Time) error {
+	var total int64
+	for _, s := range settles {
+		total += s.Points
+	}
 	if total <= 0 {
-		return 0, nil
+		return nil
 	}
 	meta, err := json.Marshal(struct {
 		CustomerID string    `json:"customer_id"`
 		Settles    []Settled `json:"settles"`
-	}{customerID, settles})
+		Expired    bool      `json:"from_expired_returns,omitempty"`
+	}{customerID, settles, expiredBy != nil})
 	if err != nil {
-		return 0, err
+		return err
 	}
+	points := ledger.CustomerAccount(customerID, "points")
 	entry, err := tx.Post(ctx, ledger.EntryInput{Kind: KindSettlement, Actor: actor, Metadata: meta,
 		Postings: []ledger.PostingInput{
-			{Account: points, Amount: decimal.NewFromInt(-total)},
+			{Account: points, Amount: decimal.NewFromInt(-total), ExpiringBy: expiredBy},
 			{Account: ledger.CustomerAccount(customerID, "points_owed"), Amount: decimal.NewFromInt(total)},
 		}})
 	if err != nil {
-		return 0, err
+		return err
 	}
 	refunds, amounts := make([]int64, len(settles)), make([]int64, len(settles))
 	for i, s := range settles {
@@ -107,7 +204,7 @@ SELECT $1, u.refund, $4, u.points FROM unnest($2::bigint[], $3::bigint[]) AS u (
 	b.Queue(`UPDATE points_owed o SET settled = o.settled + u.points
 FROM unnest($1::bigint[], $2::bigint[]) AS u (refund, points) WHERE o.refund_entry_id = u.refund AND o.customer_id = $3`,
 		refunds, amounts, customerID)
-	return total, tx.SendBatch(ctx, &b).Close()
+	return tx.SendBatch(ctx, &b).Close()
 }
 
 // recordOwed records what the refund entry could not take back from the

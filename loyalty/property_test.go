@@ -31,12 +31,24 @@ import (
 func TestPropertyPointsEqualLots(t *testing.T) {
 	for seed := range uint64(3) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
-			runProperty(t, seed, 250)
+			runProperty(t, seed, 250, everyday)
 		})
 	}
 }
 
-func runProperty(t *testing.T, seed uint64, steps int) {
+// mix is how often, in tenths or any other unit, runProperty takes each
+// step: a shipment, a refund, a rating, a redemption, a cancellation, or
+// the passing of time with an expiry run.
+type mix struct {
+	ship, refund, feedback, redeem, cancel, time int
+	oldestFirst                                  bool     // cancel the oldest redemption standing, not any
+	want                                         []string // steps the run must take, besides every run's
+}
+
+// everyday is the mix of TestPropertyPointsEqualLots.
+var everyday = mix{ship: 3, refund: 2, feedback: 1, redeem: 2, cancel: 1, time: 1}
+
+func runProperty(t *testing.T, seed uint64, steps int, m mix) {
 	e := newEnv(t)
 	model := pricemodel.NewBooks(pricemodel.Default())
 	r := rand.New(rand.NewPCG(seed, 99))
@@ -79,8 +91,8 @@ func runProperty(t *testing.T, seed uint64, steps int) {
 	for step := range steps {
 		now := e.Clock.Now()
 		at := now.Add(-time.Minute)
-		switch op := r.IntN(10); {
-		case op < 3:
+		switch op := r.IntN(m.ship + m.refund + m.feedback + m.redeem + m.cancel + m.time); {
+		case op < m.ship:
 			c := customers[r.IntN(len(customers))]
 			id := fmt.Sprintf("S%d", step)
 			amount := decimal.New(int64(100+r.IntN(50000)), -2)
@@ -92,7 +104,7 @@ func runProperty(t *testing.T, seed uint64, steps int) {
 				ops["referral "+a.Referral.Status]++
 			}
 			ops["ship"]++
-		case op < 5 && len(shipments) > 0:
+		case op < m.ship+m.refund && len(shipments) > 0:
 			i := r.IntN(len(shipments))
 			s := &shipments[i]
 			if !s.left.IsPositive() {
@@ -116,14 +128,14 @@ func runProperty(t *testing.T, seed uint64, steps int) {
 				ops["referral "+a.Referral.Status]++
 			}
 			ops["refund"]++
-		case op < 6 && len(shipments) > 0:
+		case op < m.ship+m.refund+m.feedback && len(shipments) > 0:
 			s := shipments[r.IntN(len(shipments))]
 			ev := e.Event(loyalty.FeedbackSubmitted, s.customer, s.id, "", at)
 			rating := 1 + r.IntN(5)
 			ev.Rating = &rating
 			e.processLikeModel(model, ev)
 			ops["feedback"]++
-		case op < 8:
+		case op < m.ship+m.refund+m.feedback+m.redeem:
 			sku, c, q := []string{"pen", "box"}[r.IntN(2)], customers[r.IntN(len(customers))], 1+r.IntN(3)
 			id := fmt.Sprintf("red-%d", step)
 			p := products[sku]
@@ -149,14 +161,21 @@ func runProperty(t *testing.T, seed uint64, steps int) {
 			}
 			redemptions = append(redemptions, redeemed{id, sku, q})
 			ops["redeem"]++
-		case op < 9 && len(redemptions) > 0:
+		case op < m.ship+m.refund+m.feedback+m.redeem+m.cancel && len(redemptions) > 0:
 			i := r.IntN(len(redemptions))
+			if m.oldestFirst {
+				i = 0
+			}
 			red := redemptions[i]
 			if _, err := e.Catalog.CancelRedemption(e.Ctx, "", red.id, "", "test"); err != nil {
 				t.Fatalf("cancel: %v", err)
 			}
+			before := model.ExpiredSettled
 			if code := model.CancelRedemption(red.id, e.Clock.Now()); code != "" {
 				t.Fatalf("step %d: the model cannot cancel %s: %s", step, red.id, code)
+			}
+			if model.ExpiredSettled > before {
+				ops["cancel settling with expired points"]++
 			}
 			if p := products[red.sku]; p.stock != nil {
 				*p.stock += red.q
@@ -206,7 +225,7 @@ WHERE a.asset = 'PTS' AND NOT a.allow_negative AND b.balance <> coalesce(l.s, 0)
 		}
 	}
 	e.Reconcile()
-	for _, what := range []string{"ship", "refund", "feedback", "redeem", "cancel", "expiry of points", "referral pending"} {
+	for _, what := range append([]string{"ship", "refund", "feedback", "redeem", "cancel", "expiry of points", "referral pending"}, m.want...) {
 		if ops[what] == 0 {
 			t.Errorf("no %s in %d steps: the model is checked on too little", what, steps)
 		}
@@ -359,4 +378,19 @@ JOIN accounts a ON a.id = b.account_id WHERE a.asset = 'PTS' GROUP BY a.code`)
 		}
 	}
 	return diff.String()
+}
+
+// TestPropertyLateCancellations is TestPropertyPointsEqualLots with more
+// spending and refunds, fewer shipments to settle what is owed, and the
+// oldest redemption cancelled first: so that refunds fall short of points
+// the customer spent, and cancellations put those points back after their
+// lots expired. Its seeds are ones that do (each run fails unless it does).
+func TestPropertyLateCancellations(t *testing.T) {
+	late := mix{ship: 1, refund: 3, feedback: 1, redeem: 4, cancel: 1, time: 2, oldestFirst: true,
+		want: []string{"refund short of points", "cancel settling with expired points"}}
+	for _, seed := range []uint64{3, 5, 11} {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			runProperty(t, seed, 250, late)
+		})
+	}
 }

@@ -128,13 +128,18 @@ func describe(e StatementEntry, customerID string, metadata []byte, reason strin
 	case KindSettlement:
 		var settles struct {
 			Settles []Settled `json:"settles"`
+			Expired bool      `json:"from_expired_returns"`
 		}
 		_ = json.Unmarshal(metadata, &settles)
 		var shipments []string
 		for _, st := range settles.Settles {
 			shipments = append(shipments, fmt.Sprintf("%d for shipment %s", st.Points, st.ShipmentID))
 		}
-		return fmt.Sprintf("%d points settle what refunds could not take back (%s)", abs, strings.Join(shipments, ", "))
+		d := fmt.Sprintf("%d points settle what refunds could not take back (%s)", abs, strings.Join(shipments, ", "))
+		if settles.Expired {
+			d += ", from points returned after they expired"
+		}
+		return d
 	case FeedbackSubmitted:
 		return fmt.Sprintf("%d points for rating shipment %s", abs, str("shipment_id"))
 	case "redemption":

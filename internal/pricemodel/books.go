@@ -106,13 +106,24 @@ type Books struct {
 	bonuses     map[string]*bonus // by referee: one each, ever
 	redemptions map[string]*redemption
 	balances    map[string]int64
+
+	// ExpiredSettled counts the points cancellations put back expired that
+	// settled what was owed.
+	ExpiredSettled int64
 }
 
 type customer struct {
 	id, referredBy string
 	months         map[Month]decimal.Decimal // contributions, net of refunds
 	lots           []*lot                    // in the order they were created
-	debts          []int64                   // owed by refunds, oldest first: what each still has owed
+	debts          []*debt                   // owed by refunds, oldest first
+}
+
+// debt is what a refund could not take back, and still has owed.
+type debt struct {
+	left int64
+	at   time.Time // when
+	own  bool      // a refund of the customer's own shipment, not a referral bonus's cancellation
 }
 
 type lot struct {
@@ -314,7 +325,7 @@ func (b *Books) refund(c *customer, ev Event, now time.Time) Answer {
 	b.balances["customer:"+c.id+":points"] -= take
 	if owed := due - take; owed > 0 {
 		b.balances["customer:"+c.id+":points_owed"] -= owed
-		c.debts = append(c.debts, owed)
+		c.debts = append(c.debts, &debt{left: owed, at: now, own: true})
 	}
 	fromVolume := min(due, s.volume-s.volumeBack) // the volume channel first
 	b.balances["platform:points:earned:volume"] += fromVolume
@@ -335,7 +346,7 @@ func (b *Books) refund(c *customer, ev Event, now time.Time) Answer {
 		if owed := bn.points - back; owed > 0 {
 			b.balances["customer:"+bn.referrer+":points_owed"] -= owed
 			r := b.customers[bn.referrer]
-			r.debts = append(r.debts, owed)
+			r.debts = append(r.debts, &debt{left: owed, at: now})
 		}
 		bn.status = "cancelled"
 		a.Referral = &Referral{Referrer: bn.referrer, Status: "cancelled", Points: -back, Owed: bn.points - back,
@@ -377,32 +388,26 @@ func (b *Books) credit(customerID string, points int64, availableAt, earnedAt ti
 // settle pays what the customer owes, oldest debt first, from their
 // available points at now.
 func (b *Books) settle(c *customer, now time.Time) {
-	var owed int64
-	for _, d := range c.debts {
-		owed += d
-	}
-	pay := min(owed, b.available(c.id, now))
+	pay := min(b.Owed(c.id), b.available(c.id, now))
 	if pay <= 0 {
 		return
 	}
 	b.draw(c.id, pay, now)
 	b.balances["customer:"+c.id+":points"] -= pay
 	b.balances["customer:"+c.id+":points_owed"] += pay
-	for i := range c.debts {
-		part := min(pay, c.debts[i])
-		c.debts[i] -= part
+	for _, d := range c.debts {
+		part := min(pay, d.left)
+		d.left -= part
 		pay -= part
 	}
-	for len(c.debts) > 0 && c.debts[0] == 0 {
-		c.debts = c.debts[1:]
-	}
+	c.debts = slices.DeleteFunc(c.debts, func(d *debt) bool { return d.left == 0 })
 }
 
 // Owed is what the customer owes.
 func (b *Books) Owed(customerID string) int64 {
 	var owed int64
 	for _, d := range b.customers[customerID].debts {
-		owed += d
+		owed += d.left
 	}
 	return owed
 }
@@ -467,7 +472,15 @@ func (b *Books) Redeem(id, customerID string, points int64, now time.Time) strin
 
 // CancelRedemption puts the points back into the lots they came from, with
 // their original expiry (an expired lot gets them back expired), and then
-// settles at now what the customer owes.
+// settles at now what the customer owes: first from the points put back
+// expired, then from the available points.
+//
+// Points put back expired settle only what the redemption left owed: had
+// it not been, a refund of the customer's own shipment would have taken
+// back the points of lots that had not expired by then. (Every debt open
+// is a refund's after the redemption: a redemption settles what is owed
+// first, and is refused unless it can.) Oldest debt first, each from the
+// soonest-expiring of those lots.
 func (b *Books) CancelRedemption(id string, now time.Time) string {
 	r, ok := b.redemptions[id]
 	switch {
@@ -482,7 +495,31 @@ func (b *Books) CancelRedemption(id string, now time.Time) string {
 		b.balances["customer:"+r.customer+":points"] += d.points
 		b.balances["platform:points:redeemed"] -= d.points
 	}
-	b.settle(b.customers[r.customer], now)
+	c := b.customers[r.customer]
+	returned := slices.Clone(r.draws) // what each lot got back
+	slices.SortStableFunc(returned, func(x, y draw) int { return x.lot.until.Compare(y.lot.until) })
+	var pay int64
+	for _, d := range c.debts {
+		if !d.own {
+			continue
+		}
+		for i := range returned {
+			l := returned[i].lot
+			if l.until.After(now) || !l.until.After(d.at) {
+				continue
+			}
+			part := min(d.left, returned[i].points)
+			returned[i].points -= part
+			l.remaining -= part
+			d.left -= part
+			pay += part
+		}
+	}
+	c.debts = slices.DeleteFunc(c.debts, func(d *debt) bool { return d.left == 0 })
+	b.ExpiredSettled += pay
+	b.balances["customer:"+r.customer+":points"] -= pay
+	b.balances["customer:"+r.customer+":points_owed"] += pay
+	b.settle(c, now)
 	return ""
 }
 

@@ -1,0 +1,133 @@
+package loyalty_test
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/tally-ledger/tally/catalog"
+	"github.com/tally-ledger/tally/internal/servicetest"
+	"github.com/tally-ledger/tally/loyalty"
+)
+
+// A redemption cancelled after the lots it drew from expired puts its
+// points back expired. What a refund could not take back because those
+// points were spent, they settle still: had the redemption not been, the
+// refund would have taken them back before they expired. Points that had
+// expired before the refund settle nothing: the refund could not have
+// taken them either.
+
+// april2027 is a day after the lots of points earned in March 2026 expire
+// (2027-04-01T00:00:00+08:00).
+var april2027 = time.Date(2027, 4, 2, 10, 0, 0, 0, shanghai)
+
+func (e *env) expire(t *testing.T) int64 {
+	t.Helper()
+	rep, err := e.Loyalty.Expire(e.Ctx, e.Clock.Now(), "test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep.Points
+}
+
+func TestPointsReturnedExpiredSettleWhatTheRedemptionLeftOwed(t *testing.T) {
+	e := newEnv(t)
+	e.Customer("C1")
+	e.Ship("C1", "S1", "100", march(1, 9)) // floating x1.0: 100 points, expiring 2027-04-01
+	e.Product(catalog.Product{SKU: "mug", Name: "Mug", Kind: catalog.Standard, PointsPrice: 90})
+	r, err := e.Redeem("C1", "mug", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.MustProcess(e.Event(loyalty.ShipmentRefunded, "C1", "S1", "100", march(15, 9)))
+	e.wantPoints(t, "C1", 0, 90)
+
+	e.Clock.Set(april2027)
+	if _, err := e.Catalog.CancelRedemption(e.Ctx, "", r.ID, "late", "test"); err != nil {
+		t.Fatal(err)
+	}
+	// The 90 points came back into the lot that expired, and settled the 90
+	// owed: the refund is whole, and nothing is left to expire.
+	e.wantPoints(t, "C1", 0, 0)
+	if got := e.owedRows("C1"); !slices.Equal(got, []owedRow{{100, 90, 90}}) {
+		t.Errorf("points_owed %v, want the refund's 90 settled", got)
+	}
+	if got := e.expire(t); got != 0 {
+		t.Errorf("the expiry run took %d points, want none", got)
+	}
+	e.WantBalanceOf(t, "platform:points:earned:volume", "0")
+	want := []string{
+		"90 points settle what refunds could not take back (90 for shipment S1), from points returned after they expired",
+		"90 points returned: redemption cancelled (late)",
+	}
+	if got := e.statementLines("C1")[:2]; !slices.Equal(got, want) {
+		t.Errorf("statement\n%s", servicetest.DiffLines(got, want))
+	}
+	e.Reconcile()
+}
+
+// Of two lots, the one that expired settles first: the refund would have
+// taken the points that expire soonest. The lot still available keeps
+// what the expired one could settle.
+func TestPointsReturnedExpiredSettleBeforeAvailableOnes(t *testing.T) {
+	e := newEnv(t)
+	e.Customer("C1")
+	e.Ship("C1", "S1", "100", march(1, 9)) // 100 points, expiring 2027-04-01
+	e.Clock.Set(time.Date(2026, 4, 10, 12, 0, 0, 0, shanghai))
+	s2 := e.Ship("C1", "S2", "100", time.Date(2026, 4, 2, 9, 0, 0, 0, shanghai)) // expiring 2027-05-01
+	if s2.Points <= 50 {
+		t.Fatalf("S2 earned %d points; the test needs more than 50", s2.Points)
+	}
+	e.Product(catalog.Product{SKU: "lamp", Name: "Lamp", Kind: catalog.Standard, PointsPrice: 150})
+	r, err := e.Redeem("C1", "lamp", 1) // 100 from the March lot, 50 from April's
+	if err != nil {
+		t.Fatal(err)
+	}
+	left := 100 + s2.Points - 150
+	e.MustProcess(e.Event(loyalty.ShipmentRefunded, "C1", "S2", "100", time.Date(2026, 4, 10, 9, 0, 0, 0, shanghai)))
+	owed := s2.Points - left
+	e.wantPoints(t, "C1", 0, owed)
+
+	e.Clock.Set(april2027)
+	if _, err := e.Catalog.CancelRedemption(e.Ctx, "", r.ID, "late", "test"); err != nil {
+		t.Fatal(err)
+	}
+	// The March lot gets 100 back, expired; April's gets 50, available. The
+	// expired points settle what is owed; April's 50 stay the customer's.
+	e.wantPoints(t, "C1", 150-owed, 0)
+	if p := e.Balances(t, "C1").Points; p.Available != 50 {
+		t.Errorf("available %d, want April's 50", p.Available)
+	}
+	if got := e.expire(t); got != 100-owed {
+		t.Errorf("the expiry run took %d points, want the %d the debt left of the March lot", got, 100-owed)
+	}
+	e.wantPoints(t, "C1", 50, 0)
+	e.Reconcile()
+}
+
+// Points of a lot that had expired when the refund came settle nothing:
+// the refund could not have taken them either, so the debt stays and the
+// points expire.
+func TestPointsExpiredBeforeTheRefundSettleNothing(t *testing.T) {
+	e := newEnv(t)
+	e.Customer("C1")
+	e.Ship("C1", "S1", "100", march(1, 9)) // 100 points, expiring 2027-04-01
+	e.Product(catalog.Product{SKU: "mug", Name: "Mug", Kind: catalog.Standard, PointsPrice: 90})
+	r, err := e.Redeem("C1", "mug", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Clock.Set(april2027)
+	e.MustProcess(e.Event(loyalty.ShipmentRefunded, "C1", "S1", "100", april2027.Add(-time.Hour)))
+	e.wantPoints(t, "C1", 10, 100) // the 10 left are expired: nothing available to take back
+	e.Clock.Add(time.Hour)
+	if _, err := e.Catalog.CancelRedemption(e.Ctx, "", r.ID, "late", "test"); err != nil {
+		t.Fatal(err)
+	}
+	e.wantPoints(t, "C1", 100, 100)
+	if got := e.expire(t); got != 100 {
+		t.Errorf("the expiry run took %d points, want 100", got)
+	}
+	e.wantPoints(t, "C1", 0, 100)
+	e.Reconcile()
+}
