@@ -105,6 +105,11 @@ func (tx *Tx) ExpiringLots(ctx context.Context, code string, after, by time.Time
 JOIN accounts a ON a.id = l.account_id
 WHERE a.code = $1 AND l.open AND l.expires_at > $2 AND l.expires_at <= $3
 GROUP BY l.expires_at ORDER BY l.expires_at`, code, after, by)
+	return expiryGroups(rows, err)
+}
+
+// expiryGroups collects the rows of (expires_at, points) a query answered.
+func expiryGroups(rows pgx.Rows, err error) ([]ExpiryGroup, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -186,12 +191,5 @@ func (tx *Tx) ReturnedExpired(ctx context.Context, code string, entryID int64) (
 JOIN points_lots l ON l.id = d.lot_id JOIN accounts a ON a.id = l.account_id
 WHERE d.entry_id = $1 AND d.amount < 0 AND a.code = $2 AND l.expires_at <= $3
 GROUP BY l.expires_at ORDER BY l.expires_at`, entryID, code, tx.now)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (ExpiryGroup, error) {
-		var g ExpiryGroup
-		err := row.Scan(&g.ExpiresAt, &g.Points)
-		return g, err
-	})
+	return expiryGroups(rows, err)
 }

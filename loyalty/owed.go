@@ -53,21 +53,13 @@ WHERE customer_id = $1 AND settled < owed ORDER BY refund_entry_id FOR UPDATE`, 
 	if err != nil || len(open) == 0 {
 		return 0, err
 	}
-	points := ledger.CustomerAccount(customerID, "points")
-	if err := tx.LockBalance(ctx, points); err != nil {
-		return 0, err
-	}
-	held, err := tx.LotSummary(ctx, points, tx.Now())
-	if err != nil {
-		return 0, err
-	}
-	owedBal, err := tx.Balances(ctx, ledger.CustomerAccount(customerID, "points_owed"))
+	held, owedNow, err := holding(ctx, tx, customerID)
 	if err != nil {
 		return 0, err
 	}
 	// What the account says is owed bounds a settlement too: a correction
 	// posted by hand to the account may have forgiven part of it.
-	left := min(held.Available, -owedBal[0].IntPart())
+	left := min(held.Available, owedNow)
 	var settles []Settled
 	var total int64
 	for _, o := range open {
@@ -120,25 +112,17 @@ ORDER BY o.refund_entry_id FOR UPDATE OF o`, customerID)
 	}
 	var total int64
 	if len(debts) > 0 {
-		points := ledger.CustomerAccount(customerID, "points")
-		if err := tx.LockBalance(ctx, points); err != nil {
-			return 0, err
-		}
-		lots, err := tx.ReturnedExpired(ctx, points, returned)
+		held, owedNow, err := holding(ctx, tx, customerID)
 		if err != nil {
 			return 0, err
 		}
-		held, err := tx.LotSummary(ctx, points, tx.Now())
-		if err != nil {
-			return 0, err
-		}
-		owedBal, err := tx.Balances(ctx, ledger.CustomerAccount(customerID, "points_owed"))
+		lots, err := tx.ReturnedExpired(ctx, ledger.CustomerAccount(customerID, "points"), returned)
 		if err != nil {
 			return 0, err
 		}
 		// Bounded by what the account says is owed (see SettleOwed) and by
 		// the expired points the account holds.
-		left := min(held.Balance-held.Available-held.Pending, -owedBal[0].IntPart())
+		left := min(held.Balance-held.Available-held.Pending, owedNow)
 		var settles []Settled
 		for _, d := range debts {
 			s := d.Settled
@@ -162,6 +146,24 @@ ORDER BY o.refund_entry_id FOR UPDATE OF o`, customerID)
 	}
 	more, err := SettleOwed(ctx, tx, customerID, actor)
 	return total + more, err
+}
+
+// holding locks the customer's points balance and reads their lots as of
+// the transaction's Now, and what their points_owed account says they owe.
+func holding(ctx context.Context, tx *ledger.Tx, customerID string) (ledger.LotSummary, int64, error) {
+	points := ledger.CustomerAccount(customerID, "points")
+	if err := tx.LockBalance(ctx, points); err != nil {
+		return ledger.LotSummary{}, 0, err
+	}
+	held, err := tx.LotSummary(ctx, points, tx.Now())
+	if err != nil {
+		return held, 0, err
+	}
+	owed, err := tx.Balances(ctx, ledger.CustomerAccount(customerID, "points_owed"))
+	if err != nil {
+		return held, 0, err
+	}
+	return held, -owed[0].IntPart(), nil
 }
 
 // settle records a settlement of what the customer owes: an entry of
