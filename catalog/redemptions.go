@@ -415,7 +415,7 @@ func (s *Service) cancelRedemption(ctx context.Context, space, id, reason, actor
 		}
 		// The points returned settle what the customer owes first, those
 		// returned expired too where the redemption left the debt.
-		if _, err := loyalty.SettleOwedOnReturn(ctx, tx, r.CustomerID, actor, entry.ID); err != nil {
+		if _, err := loyalty.SettleOwedOnReturn(ctx, tx, r.CustomerID, actor, r.EntryID, entry.ID); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE products SET stock = stock + $2 WHERE sku = $1 AND stock IS NOT NULL`, r.SKU, r.Quantity); err != nil {

@@ -183,13 +183,28 @@ GROUP BY l.expires_at, l.account_id, a.code ORDER BY l.expires_at, l.account_id 
 	})
 }
 
-// ReturnedExpired lists, by expiry instant, soonest first, the points the
-// entry put back (restored draws) on the account into lots that expire at
-// or before the transaction's Now: points returned expired.
-func (tx *Tx) ReturnedExpired(ctx context.Context, code string, entryID int64) ([]ExpiryGroup, error) {
-	rows, err := tx.Query(ctx, `SELECT l.expires_at, sum(-d.amount) FROM lot_draws d
+// ReturnedLot is what an entry put back into one lot.
+type ReturnedLot struct {
+	LotID     int64
+	ExpiresAt time.Time
+	Points    int64
+}
+
+// ReturnedExpired lists, soonest expiry first (of equal expiry, the older
+// lot first), the points the entry put back (restored draws) on the
+// account into lots that expire at or before the transaction's Now:
+// points returned expired.
+func (tx *Tx) ReturnedExpired(ctx context.Context, code string, entryID int64) ([]ReturnedLot, error) {
+	rows, err := tx.Query(ctx, `SELECT l.id, l.expires_at, -d.amount FROM lot_draws d
 JOIN points_lots l ON l.id = d.lot_id JOIN accounts a ON a.id = l.account_id
 WHERE d.entry_id = $1 AND d.amount < 0 AND a.code = $2 AND l.expires_at <= $3
-GROUP BY l.expires_at ORDER BY l.expires_at`, entryID, code, tx.now)
-	return expiryGroups(rows, err)
+ORDER BY l.expires_at, l.id`, entryID, code, tx.now)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (ReturnedLot, error) {
+		var r ReturnedLot
+		err := row.Scan(&r.LotID, &r.ExpiresAt, &r.Points)
+		return r, err
+	})
 }

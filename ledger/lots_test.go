@@ -113,3 +113,60 @@ func TestReversingACreditTakesBackItsOwnLot(t *testing.T) {
 	wantRemaining(t, pool, "C1", 10, 0) // not the soonest-expiring lot
 	mustReconcile(t, l)
 }
+
+// A debit FromLots takes exactly the points it names from each lot,
+// expired or not, and nothing unless every lot named is the account's and
+// holds them; the lots must make up the debit.
+func TestADebitFromNamedLotsTakesExactlyThem(t *testing.T) {
+	l, pool := newLedger(t)
+	ctx := context.Background()
+	now := time.Now()
+	past := now.Add(-time.Hour)
+	mustPost(t, l, earnLot("C1", "30", ledger.Lot{AvailableAt: past.AddDate(-1, 0, 0), ExpiresAt: past})) // expired
+	mustPost(t, l, earnLot("C1", "20", ledger.Lot{ExpiresAt: now.AddDate(1, 0, 0)}))
+	mustPost(t, l, earnLot("C2", "40", ledger.Lot{ExpiresAt: now.AddDate(1, 0, 0)}))
+	var ids []int64
+	rows, err := pool.Query(ctx, `SELECT id FROM points_lots ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if len(ids) != 3 {
+		t.Fatalf("lots %v, want 3", ids)
+	}
+	from := func(amount string, takes ...ledger.LotTake) ledger.EntryInput {
+		return ledger.EntryInput{Kind: "adjustment", Actor: "t", Postings: []ledger.PostingInput{
+			{Account: "customer:C1:points", Amount: d(amount).Neg(), FromLots: takes},
+			{Account: "platform:points:earned:adjustment", Amount: d(amount)},
+		}}
+	}
+	for _, c := range []struct {
+		name string
+		in   ledger.EntryInput
+		code fault.Code
+	}{
+		{"LotsShortOfTheDebit", from("25", ledger.LotTake{LotID: ids[0], Points: 20}), fault.Invalid},
+		{"NothingFromALot", from("5", ledger.LotTake{LotID: ids[0], Points: 5}, ledger.LotTake{LotID: ids[1], Points: 0}), fault.Invalid},
+		{"MoreThanALotHolds", from("31", ledger.LotTake{LotID: ids[0], Points: 31}), fault.InsufficientFunds},
+		{"AnotherAccountsLot", from("10", ledger.LotTake{LotID: ids[2], Points: 10}), fault.InsufficientFunds},
+		{"ALotNamedTwice", from("20", ledger.LotTake{LotID: ids[0], Points: 10}, ledger.LotTake{LotID: ids[0], Points: 10}), fault.Invalid},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, _, err := l.Post(ctx, c.in)
+			wantCode(t, err, c.code)
+			wantRemaining(t, pool, "C1", 30, 20)
+			wantRemaining(t, pool, "C2", 40)
+		})
+	}
+	mustPost(t, l, from("35", ledger.LotTake{LotID: ids[0], Points: 25}, ledger.LotTake{LotID: ids[1], Points: 10}))
+	wantRemaining(t, pool, "C1", 5, 10)
+	wantBalance(t, l, "customer:C1:points", "15")
+	mustReconcile(t, l)
+}

@@ -59,7 +59,7 @@ func (tx *Tx) PostMany(ctx context.Context, ins []EntryInput, ids []int64, then 
 			}
 			p := ln.in
 			credit := ln.amount.IsPositive() && p.Lot != nil && p.RestoreOf == 0
-			draw := !ln.amount.IsPositive() && p.Lot == nil && p.DrawFrom == 0 && p.ExpiringBy == nil
+			draw := !ln.amount.IsPositive() && p.Lot == nil && p.DrawFrom == 0 && p.ExpiringBy == nil && p.FromLots == nil
 			if !credit && !draw {
 				return &fault.Error{Code: fault.Invalid, Account: ln.code,
 					Message: "PostMany credits account " + quote(ln.code) + " each with a new lot, or debits its available lots"}

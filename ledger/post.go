@@ -48,7 +48,7 @@ type EntryInput struct {
 //
 // A line on a customer's points account also moves its lots: a credit needs
 // either Lot (a new lot) or RestoreOf; a debit draws from the available lots
-// soonest to expire, unless DrawFrom or ExpiringBy says otherwise.
+// soonest to expire, unless DrawFrom, ExpiringBy or FromLots says otherwise.
 type PostingInput struct {
 	Account string          `json:"account"`
 	Asset   Asset           `json:"asset,omitempty"`
@@ -58,6 +58,13 @@ type PostingInput struct {
 	RestoreOf  int64      `json:"-"` // credit: undo the draws of this entry
 	DrawFrom   int64      `json:"-"` // debit: only from the lot this entry credited (see Lot)
 	ExpiringBy *time.Time `json:"-"` // debit: the lots expiring by then (expiry)
+	FromLots   []LotTake  `json:"-"` // debit: exactly these points of these lots, available or not
+}
+
+// LotTake is a number of points of one lot, by its id.
+type LotTake struct {
+	LotID  int64
+	Points int64
 }
 
 // Lot is when a credit of points becomes available and when it expires.
@@ -215,7 +222,7 @@ func checkLotTerms(p PostingInput, spec AccountSpec) error {
 	credit := p.Amount.IsPositive()
 	switch {
 	case !spec.hasLots():
-		if p.Lot != nil || p.RestoreOf != 0 || p.DrawFrom != 0 || p.ExpiringBy != nil {
+		if p.Lot != nil || p.RestoreOf != 0 || p.DrawFrom != 0 || p.ExpiringBy != nil || p.FromLots != nil {
 			return &fault.Error{Code: fault.Invalid, Account: p.Account, Message: "only customer points accounts have lots"}
 		}
 	case credit && p.Lot == nil && p.RestoreOf == 0:
@@ -223,8 +230,21 @@ func checkLotTerms(p PostingInput, spec AccountSpec) error {
 			Fields: map[string]string{"postings": "points credits need an expiry"}}
 	case credit && p.Lot != nil && !p.Lot.AvailableAt.IsZero() && !p.Lot.ExpiresAt.After(p.Lot.AvailableAt):
 		return &fault.Error{Code: fault.Invalid, Account: p.Account, Message: "a lot must expire after it becomes available"}
-	case !credit && (p.Lot != nil || p.RestoreOf != 0), credit && (p.DrawFrom != 0 || p.ExpiringBy != nil):
+	case !credit && (p.Lot != nil || p.RestoreOf != 0), credit && (p.DrawFrom != 0 || p.ExpiringBy != nil || p.FromLots != nil):
 		return &fault.Error{Code: fault.Invalid, Account: p.Account, Message: "lot terms do not match the posting's direction"}
+	case p.FromLots != nil:
+		var sum int64
+		named := map[int64]bool{}
+		for _, t := range p.FromLots {
+			if t.Points <= 0 || named[t.LotID] {
+				return &fault.Error{Code: fault.Invalid, Account: p.Account, Message: "each lot drawn from is named once, with a positive number of points"}
+			}
+			named[t.LotID] = true
+			sum += t.Points
+		}
+		if p.DrawFrom != 0 || p.ExpiringBy != nil || !p.Amount.Equal(decimal.NewFromInt(-sum)) {
+			return &fault.Error{Code: fault.Invalid, Account: p.Account, Message: "the lots drawn from must make up the debit, alone"}
+		}
 	}
 	return nil
 }
@@ -455,6 +475,8 @@ func (l *Ledger) queuePost(batch *pgx.Batch, in EntryInput, lines []line, hash [
 		switch p := ln.in; {
 		case points > 0:
 			lq = batch.Queue(`SELECT restore_lots($1, $2, $3)`, ln.code, points, p.RestoreOf)
+		case p.FromLots != nil:
+			lq = queueDrawFromLots(batch, ln.code, p.FromLots)
 		default:
 			var from *int64
 			if p.DrawFrom != 0 {
@@ -568,3 +590,14 @@ func (l *Ledger) replay(ctx context.Context, key string, hash []byte) (*Entry, e
 }
 
 var errUnknownKey = errors.New("unknown idempotency key")
+
+// queueDrawFromLots queues the draw of exactly the points named from each
+// lot of the account, for the entry just inserted (draw_named_lots: it
+// fails unless every lot is the account's and holds them).
+func queueDrawFromLots(b *pgx.Batch, code string, takes []LotTake) *pgx.QueuedQuery {
+	ids, points := make([]int64, len(takes)), make([]int64, len(takes))
+	for i, t := range takes {
+		ids[i], points[i] = t.LotID, t.Points
+	}
+	return b.Queue(`SELECT draw_named_lots($1, $2, $3)`, code, ids, points)
+}

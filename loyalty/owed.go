@@ -75,36 +75,49 @@ WHERE customer_id = $1 AND settled < owed ORDER BY refund_entry_id FOR UPDATE`, 
 }
 
 // SettleOwedOnReturn settles what the customer owes once the entry
-// returned has put back the points of a cancelled redemption: first from
-// the points it put back into lots that have expired since, then from
-// their available points (SettleOwed). It returns the points settled.
+// returned has put back the points the redemption entry redeemed had
+// spent: first from the points it put back into lots that have expired
+// since, then from their available points (SettleOwed). It returns the
+// points settled.
 //
 // Points returned expired settle a debt only where, had the redemption not
-// been, the refund would have found them and taken them back: a refund of
-// the customer's own shipment, from the points of lots that expired after
-// it. (Every debt still open was left by a refund after the redemption: a
-// redemption settles what is owed first, and is refused unless it can.)
-// A debt a cancelled referral bonus left (whose take-back reaches the
-// bonus's own lot alone), and points that had expired before the refund,
-// stay as they are: the debt owed, the points for the expiry run. Oldest
-// refund first, each from the soonest-expiring points it may take, in one
-// entry.
-func SettleOwedOnReturn(ctx context.Context, tx *ledger.Tx, customerID, actor string, returned int64) (int64, error) {
-	rows, err := tx.Query(ctx, `SELECT o.refund_entry_id, o.shipment_id, o.owed - o.settled, e.recorded_at
+// been, the take-back that left the debt would have found them: a debt
+// left after the redemption, by a refund of the customer's own shipment
+// (which takes available points, soonest to expire first) from the points
+// of any lot that expired after it, or by a cancelled referral bonus
+// (which takes what is left of the bonus's own lot) from the points of
+// that lot if it expired after the refund. Points that had expired before
+// the refund, and debts from before the redemption, stay as they are: the
+// debt owed, the points for the expiry run. Oldest debt first, each from
+// the soonest-expiring points it may take, in one entry drawing from
+// exactly those lots.
+//
+// What points reaching the customer between the refund and the
+// cancellation settled stays settled: it is not given back when the
+// returned points could have settled it.
+func SettleOwedOnReturn(ctx context.Context, tx *ledger.Tx, customerID, actor string, redeemed, returned int64) (int64, error) {
+	// bonus_lot: a referral bonus's debt, the bonus's own lot; own: a
+	// refund of the customer's own shipment.
+	rows, err := tx.Query(ctx, `SELECT o.refund_entry_id, o.shipment_id, o.owed - o.settled, e.recorded_at,
+    EXISTS (SELECT FROM shipments s WHERE s.shipment_id = o.shipment_id AND s.customer_id = o.customer_id),
+    (SELECT l.id FROM referral_bonuses rb JOIN points_lots l ON l.entry_id = rb.entry_id AND NOT l.shared
+     JOIN accounts a ON a.id = l.account_id AND a.code = $3
+     WHERE rb.shipment_id = o.shipment_id AND rb.referrer_id = o.customer_id)
 FROM points_owed o JOIN entries e ON e.id = o.refund_entry_id
-WHERE o.customer_id = $1 AND o.settled < o.owed
-  AND EXISTS (SELECT FROM shipments s WHERE s.shipment_id = o.shipment_id AND s.customer_id = o.customer_id)
-ORDER BY o.refund_entry_id FOR UPDATE OF o`, customerID)
+WHERE o.customer_id = $1 AND o.settled < o.owed AND o.refund_entry_id > $2
+ORDER BY o.refund_entry_id FOR UPDATE OF o`, customerID, redeemed, ledger.CustomerAccount(customerID, "points"))
 	if err != nil {
 		return 0, err
 	}
 	type debt struct {
 		Settled
 		refundedAt time.Time
+		own        bool
+		bonusLot   *int64
 	}
 	debts, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (debt, error) {
 		var d debt
-		err := row.Scan(&d.RefundEntryID, &d.ShipmentID, &d.Points, &d.refundedAt)
+		err := row.Scan(&d.RefundEntryID, &d.ShipmentID, &d.Points, &d.refundedAt, &d.own, &d.bonusLot)
 		return d, err
 	})
 	if err != nil {
@@ -124,14 +137,18 @@ ORDER BY o.refund_entry_id FOR UPDATE OF o`, customerID)
 		// the expired points the account holds.
 		left := min(held.Balance-held.Available-held.Pending, owedNow)
 		var settles []Settled
+		taken := map[int64]int64{}
 		for _, d := range debts {
 			s := d.Settled
 			s.Points = 0
 			for i := range lots {
-				if take := min(d.Points-s.Points, lots[i].Points, left); take > 0 && lots[i].ExpiresAt.After(d.refundedAt) {
+				l := &lots[i]
+				may := l.ExpiresAt.After(d.refundedAt) && (d.own || (d.bonusLot != nil && *d.bonusLot == l.LotID))
+				if take := min(d.Points-s.Points, l.Points, left); take > 0 && may {
 					s.Points += take
-					lots[i].Points -= take
+					l.Points -= take
 					left -= take
+					taken[l.LotID] += take
 				}
 			}
 			if s.Points > 0 {
@@ -139,8 +156,13 @@ ORDER BY o.refund_entry_id FOR UPDATE OF o`, customerID)
 				total += s.Points
 			}
 		}
-		now := tx.Now()
-		if err := settle(ctx, tx, customerID, actor, settles, &now); err != nil {
+		var from []ledger.LotTake
+		for _, l := range lots { // in the order they were read
+			if taken[l.LotID] > 0 {
+				from = append(from, ledger.LotTake{LotID: l.LotID, Points: taken[l.LotID]})
+			}
+		}
+		if err := settle(ctx, tx, customerID, actor, settles, from); err != nil {
 			return 0, err
 		}
 	}
@@ -168,9 +190,10 @@ func holding(ctx context.Context, tx *ledger.Tx, customerID string) (ledger.LotS
 
 // settle records a settlement of what the customer owes: an entry of
 // KindSettlement moving the settles' points from their points account (its
-// available lots; with expiredBy, the lots expired by then) to their
-// points_owed account, and each refund's share. Nothing settles nothing.
-func settle(ctx context.Context, tx *ledger.Tx, customerID, actor string, settles []Settled, expiredBy *time.Time) error {
+// available lots; or exactly the points of the expired lots fromExpired
+// names) to their points_owed account, and each refund's share. Nothing
+// settles nothing.
+func settle(ctx context.Context, tx *ledger.Tx, customerID, actor string, settles []Settled, fromExpired []ledger.LotTake) error {
 	var total int64
 	for _, s := range settles {
 		total += s.Points
@@ -182,14 +205,14 @@ func settle(ctx context.Context, tx *ledger.Tx, customerID, actor string, settle
 		CustomerID string    `json:"customer_id"`
 		Settles    []Settled `json:"settles"`
 		Expired    bool      `json:"from_expired_returns,omitempty"`
-	}{customerID, settles, expiredBy != nil})
+	}{customerID, settles, fromExpired != nil})
 	if err != nil {
 		return err
 	}
 	points := ledger.CustomerAccount(customerID, "points")
 	entry, err := tx.Post(ctx, ledger.EntryInput{Kind: KindSettlement, Actor: actor, Metadata: meta,
 		Postings: []ledger.PostingInput{
-			{Account: points, Amount: decimal.NewFromInt(-total), ExpiringBy: expiredBy},
+			{Account: points, Amount: decimal.NewFromInt(-total), FromLots: fromExpired},
 			{Account: ledger.CustomerAccount(customerID, "points_owed"), Amount: decimal.NewFromInt(total)},
 		}})
 	if err != nil {

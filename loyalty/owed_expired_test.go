@@ -5,7 +5,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/tally-ledger/tally/catalog"
+	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/internal/servicetest"
 	"github.com/tally-ledger/tally/loyalty"
 )
@@ -129,5 +132,121 @@ func TestPointsExpiredBeforeTheRefundSettleNothing(t *testing.T) {
 		t.Errorf("the expiry run took %d points, want 100", got)
 	}
 	e.wantPoints(t, "C1", 0, 100)
+	e.Reconcile()
+}
+
+// A debt older than the redemption (left open by a hand correction of the
+// points_owed account, which forgave it there but not on its row) is not
+// the redemption's doing: points it returns expired settle nothing of it,
+// nor, through the account's bound, of the newer debt, whose refund came
+// after they expired. (Found by review: before, the old row let the
+// expired points pay the new debt.)
+func TestPointsReturnedExpiredSettleNoDebtOlderThanTheRedemption(t *testing.T) {
+	e := newEnv(t)
+	e.Customer("C1")
+	e.Ship("C1", "S1", "100", march(1, 9))
+	e.Product(catalog.Product{SKU: "mug", Name: "Mug", Kind: catalog.Standard, PointsPrice: 100})
+	if _, err := e.Redeem("C1", "mug", 1); err != nil {
+		t.Fatal(err)
+	}
+	e.MustProcess(e.Event(loyalty.ShipmentRefunded, "C1", "S1", "100", march(2, 9)))
+	e.wantPoints(t, "C1", 0, 100)
+	if _, _, err := e.Ledger.Post(e.Ctx, ledger.EntryInput{Kind: "adjustment", Actor: "ops", Reason: "goodwill",
+		Postings: []ledger.PostingInput{
+			{Account: ledger.CustomerAccount("C1", "points_owed"), Amount: decimal.NewFromInt(100)},
+			{Account: "platform:points:earned:adjustment", Amount: decimal.NewFromInt(-100)},
+		}}); err != nil {
+		t.Fatal(err)
+	}
+	e.wantPoints(t, "C1", 0, 0)
+
+	e.Clock.Set(time.Date(2026, 4, 10, 12, 0, 0, 0, shanghai))
+	s2 := e.Ship("C1", "S2", "100", time.Date(2026, 4, 2, 9, 0, 0, 0, shanghai)) // expiring 2027-05-01
+	e.Product(catalog.Product{SKU: "s2", Name: "All of S2", Kind: catalog.Standard, PointsPrice: s2.Points})
+	r, err := e.Redeem("C1", "s2", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Clock.Set(time.Date(2027, 5, 2, 12, 0, 0, 0, shanghai))
+	e.MustProcess(e.Event(loyalty.ShipmentRefunded, "C1", "S2", "100", time.Date(2027, 5, 2, 11, 0, 0, 0, shanghai)))
+	e.wantPoints(t, "C1", 0, s2.Points)
+	e.Clock.Add(time.Hour)
+	if _, err := e.Catalog.CancelRedemption(e.Ctx, "", r.ID, "late", "test"); err != nil {
+		t.Fatal(err)
+	}
+	e.wantPoints(t, "C1", s2.Points, s2.Points)
+	if got := e.expire(t); got != s2.Points {
+		t.Errorf("the expiry run took %d points, want %d", got, s2.Points)
+	}
+	e.BreaksBooks("the hand correction forgives on the account what the refund's row still owes (owed_within_due)")
+}
+
+// A referral bonus's cancellation takes back what is left of the bonus's
+// own lot: points a cancelled redemption returns there, expired since the
+// refund, settle what the referrer owes for it.
+func TestPointsReturnedExpiredToABonusLotSettleItsDebt(t *testing.T) {
+	e := newEnv(t)
+	e.Customer("R")
+	e.Customer("E", "R")
+	e.Clock.Set(march(10, 12))
+	e.Ship("E", "SE", "80", march(10, 9)) // R's bonus, pending until March 24
+	bonus := e.Balances(t, "R").Points.Pending
+	if bonus <= 90 {
+		t.Fatalf("R's pending bonus is %d; the test needs more than 90", bonus)
+	}
+	e.Product(catalog.Product{SKU: "hat", Name: "Hat", Kind: catalog.Standard, PointsPrice: bonus - 90})
+	e.Clock.Set(march(25, 9))
+	r, err := e.Redeem("R", "hat", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The referee's full refund, dated inside the window, arrives after it:
+	// the 90 left of the bonus are taken back, the rest owed.
+	e.Clock.Set(march(26, 9))
+	e.MustProcess(e.Event(loyalty.ShipmentRefunded, "E", "SE", "80", march(23, 9)))
+	e.wantPoints(t, "R", 0, bonus-90)
+
+	e.Clock.Set(april2027) // the bonus's lot, earned in March 2026, expired
+	if _, err := e.Catalog.CancelRedemption(e.Ctx, "", r.ID, "late", "test"); err != nil {
+		t.Fatal(err)
+	}
+	e.wantPoints(t, "R", 0, 0)
+	if got := e.expire(t); got != 0 {
+		t.Errorf("the expiry run took %d points, want none", got)
+	}
+	e.Reconcile()
+}
+
+// The settlement draws from the very lots whose points settle: here the
+// lot that expired after the refund, not an older expired lot the
+// customer also holds.
+func TestASettlementFromExpiredPointsDrawsFromTheLotsThatSettle(t *testing.T) {
+	e := newEnv(t)
+	e.Customer("C1")
+	e.Ship("C1", "S1", "100", march(1, 9)) // lot A, expiring 2027-04-01
+	e.Clock.Set(time.Date(2026, 4, 10, 12, 0, 0, 0, shanghai))
+	s2 := e.Ship("C1", "S2", "100", time.Date(2026, 4, 2, 9, 0, 0, 0, shanghai)) // lot B, expiring 2027-05-01
+	e.Product(catalog.Product{SKU: "mug", Name: "Mug", Kind: catalog.Standard, PointsPrice: 100})
+	e.Product(catalog.Product{SKU: "s2", Name: "All of S2", Kind: catalog.Standard, PointsPrice: s2.Points})
+	r0, err := e.Redeem("C1", "mug", 1) // all of A
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.Redeem("C1", "s2", 1) // all of B
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Clock.Set(april2027) // A expired: its 100 come back expired, nothing owed
+	if _, err := e.Catalog.CancelRedemption(e.Ctx, "", r0.ID, "late", "test"); err != nil {
+		t.Fatal(err)
+	}
+	e.MustProcess(e.Event(loyalty.ShipmentRefunded, "C1", "S2", "100", april2027.Add(-time.Hour)))
+	e.wantPoints(t, "C1", 100, s2.Points)
+	e.Clock.Set(time.Date(2027, 5, 2, 12, 0, 0, 0, shanghai)) // B expired, after the refund
+	if _, err := e.Catalog.CancelRedemption(e.Ctx, "", r.ID, "late", "test"); err != nil {
+		t.Fatal(err)
+	}
+	e.wantPoints(t, "C1", 100, 0)
+	e.WantLots(t, "C1", "2027-04-01:100", "2027-05-01:0")
 	e.Reconcile()
 }

@@ -123,7 +123,8 @@ type customer struct {
 type debt struct {
 	left int64
 	at   time.Time // when
-	own  bool      // a refund of the customer's own shipment, not a referral bonus's cancellation
+	own  bool      // a refund of the customer's own shipment
+	lot  *lot      // a referral bonus's cancellation: the bonus's own lot
 }
 
 type lot struct {
@@ -346,7 +347,7 @@ func (b *Books) refund(c *customer, ev Event, now time.Time) Answer {
 		if owed := bn.points - back; owed > 0 {
 			b.balances["customer:"+bn.referrer+":points_owed"] -= owed
 			r := b.customers[bn.referrer]
-			r.debts = append(r.debts, &debt{left: owed, at: now})
+			r.debts = append(r.debts, &debt{left: owed, at: now, lot: bn.lot})
 		}
 		bn.status = "cancelled"
 		a.Referral = &Referral{Referrer: bn.referrer, Status: "cancelled", Points: -back, Owed: bn.points - back,
@@ -477,10 +478,11 @@ func (b *Books) Redeem(id, customerID string, points int64, now time.Time) strin
 //
 // Points put back expired settle only what the redemption left owed: had
 // it not been, a refund of the customer's own shipment would have taken
-// back the points of lots that had not expired by then. (Every debt open
-// is a refund's after the redemption: a redemption settles what is owed
-// first, and is refused unless it can.) Oldest debt first, each from the
-// soonest-expiring of those lots.
+// back the points of lots that had not expired by then, and a cancelled
+// referral bonus those of its own lot. (Every debt open is one left after
+// the redemption: a redemption settles what is owed first, and is refused
+// unless it can.) Oldest debt first, each from the soonest-expiring of
+// those lots.
 func (b *Books) CancelRedemption(id string, now time.Time) string {
 	r, ok := b.redemptions[id]
 	switch {
@@ -500,12 +502,9 @@ func (b *Books) CancelRedemption(id string, now time.Time) string {
 	slices.SortStableFunc(returned, func(x, y draw) int { return x.lot.until.Compare(y.lot.until) })
 	var pay int64
 	for _, d := range c.debts {
-		if !d.own {
-			continue
-		}
 		for i := range returned {
 			l := returned[i].lot
-			if l.until.After(now) || !l.until.After(d.at) {
+			if l.until.After(now) || !l.until.After(d.at) || !d.own && d.lot != l {
 				continue
 			}
 			part := min(d.left, returned[i].points)

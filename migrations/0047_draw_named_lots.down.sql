@@ -1,0 +1,1 @@
+DROP FUNCTION draw_named_lots(text, bigint[], bigint[]);
