@@ -42,6 +42,8 @@ var statusOf = map[fault.Code]int{
 	fault.DuplicateShipment: http.StatusConflict,
 	fault.RefundExceeds:     http.StatusUnprocessableEntity,
 	fault.AlreadyRated:      http.StatusConflict,
+	fault.BeforeShipment:    http.StatusUnprocessableEntity,
+	fault.ShipmentRefunded:  http.StatusConflict,
 	fault.CampaignConflict:  http.StatusConflict,
 	fault.InvalidRules:      http.StatusUnprocessableEntity,
 	fault.OccurredAtTooOld:  http.StatusUnprocessableEntity,

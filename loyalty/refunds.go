@@ -110,6 +110,7 @@ func (p *processor) run(ctx context.Context) (Result, error) {
 // shipment is a completed shipment's row, as a refund or a rating reads it.
 type shipment struct {
 	amount, refunded decimal.Decimal
+	occurredAt       time.Time
 	month            string
 	volume, campaign int64
 	reversed, owed   int64 // taken back by refunds, and owed by the customer
@@ -118,16 +119,21 @@ type shipment struct {
 }
 
 // lockShipment reads and locks the event's shipment, which must be the
-// customer's.
+// customer's, and which the event (a refund or a rating of it) may not
+// precede.
 func (p *processor) lockShipment(ctx context.Context) (shipment, error) {
 	var sh shipment
-	err := p.tx.QueryRow(ctx, `SELECT amount, refunded, month, points_volume, points_campaign, points_reversed,
+	err := p.tx.QueryRow(ctx, `SELECT amount, refunded, occurred_at, month, points_volume, points_campaign, points_reversed,
     points_owed, points_dropped, rated_at IS NOT NULL
 FROM shipments WHERE shipment_id = $1 AND customer_id = $2 FOR UPDATE`, p.ev.ShipmentID, p.ev.CustomerID).
-		Scan(&sh.amount, &sh.refunded, &sh.month, &sh.volume, &sh.campaign, &sh.reversed, &sh.owed, &sh.dropped, &sh.rated)
-	if errors.Is(err, pgx.ErrNoRows) {
+		Scan(&sh.amount, &sh.refunded, &sh.occurredAt, &sh.month, &sh.volume, &sh.campaign, &sh.reversed, &sh.owed, &sh.dropped, &sh.rated)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
 		return sh, &fault.Error{Code: fault.UnknownShipment,
 			Message: "no completed shipment " + p.ev.ShipmentID + " for customer " + p.ev.CustomerID}
+	case err == nil && p.ev.OccurredAt.Before(sh.occurredAt):
+		return sh, &fault.Error{Code: fault.BeforeShipment, Message: "occurred_at " + p.ev.OccurredAt.Format(time.RFC3339) +
+			" is before shipment " + p.ev.ShipmentID + " was completed (" + sh.occurredAt.Format(time.RFC3339) + ")"}
 	}
 	return sh, err
 }
@@ -243,6 +249,10 @@ func (p *processor) feedback(ctx context.Context, res *Result) error {
 	}
 	if sh.rated {
 		return &fault.Error{Code: fault.AlreadyRated, Message: "shipment " + p.ev.ShipmentID + " has already been rated"}
+	}
+	if sh.refunded.Equal(sh.amount) {
+		return &fault.Error{Code: fault.ShipmentRefunded, Message: "shipment " + p.ev.ShipmentID +
+			" was refunded in full: it earns no rating"}
 	}
 	if _, err := p.tx.Exec(ctx, `UPDATE shipments SET rated_at = $2 WHERE shipment_id = $1`, p.ev.ShipmentID, p.ev.OccurredAt); err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -177,11 +178,23 @@ var segmentCodePattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,32}$`)
 // decimalsAtMost reports whether d is written with at most n decimals.
 func decimalsAtMost(d decimal.Decimal, n int32) bool { return d.Exponent() >= -n }
 
+// zoneName reports whether a name LoadLocation knows names a zone of the
+// IANA database, the same on every host: not "" or "Local" (the host's own
+// zone), nor tzdata's files that are not zones ("Factory", "posixrules",
+// "localtime", and the copies under posix/ and right/).
+func zoneName(name string) bool {
+	switch name {
+	case "", "Local", "Factory", "posixrules", "localtime":
+		return false
+	}
+	return !strings.HasPrefix(name, "posix/") && !strings.HasPrefix(name, "right/")
+}
+
 // Validate checks the rule set for consistency and prepares it for use.
 func (rs *RuleSet) Validate() error {
 	bad := map[string]string{}
 	loc, err := time.LoadLocation(rs.Timezone)
-	if err != nil || rs.Timezone == "" {
+	if err != nil || !zoneName(rs.Timezone) {
 		bad["timezone"] = "not a known IANA time zone"
 	}
 	rs.loc = loc

@@ -334,6 +334,12 @@ func TestValidateRefusesInconsistentRuleSets(t *testing.T) {
 		{"ZeroMultiplier", func(rs *RuleSet) { rs.Segments[0].Multiplier = decimal.Zero }, "segments[0].multiplier"},
 		{"DuplicateSegment", func(rs *RuleSet) { rs.Segments[1].Code = "floating" }, "segments[1].code"},
 		{"UnknownZone", func(rs *RuleSet) { rs.Timezone = "Mars/Olympus" }, "timezone"},
+		// Names Go loads that are not zones of the database: the host's own
+		// zone, and tzdata's files that are not zones (found by review).
+		{"TheHostsZone", func(rs *RuleSet) { rs.Timezone = "Local" }, "timezone"},
+		{"Factory", func(rs *RuleSet) { rs.Timezone = "Factory" }, "timezone"},
+		{"PosixRules", func(rs *RuleSet) { rs.Timezone = "posixrules" }, "timezone"},
+		{"PosixCopy", func(rs *RuleSet) { rs.Timezone = "posix/Asia/Shanghai" }, "timezone"},
 		{"RebateFalls", func(rs *RuleSet) { rs.Rebates[3].Rate = d("0.01") }, "rebates[3].rate"},
 		{"RebateOverlaps", func(rs *RuleSet) { rs.Rebates[2].Min = d("1000") }, "rebates[2].min"},
 		{"NoExpiry", func(rs *RuleSet) { rs.ExpiryMonths = 0 }, "expiry_months"},

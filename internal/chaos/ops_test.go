@@ -253,7 +253,7 @@ func (w *worker) next() *op {
 		case n < 27:
 			o = w.single(w.refund(w.pick(), nil))
 		case n < 30:
-			o = w.single(w.feedback(w.pick(), nil))
+			o = w.single(w.feedback(w.pick(), nil, nil))
 		case n < 40:
 			o = w.newBatch()
 		case n < 51:
@@ -401,16 +401,22 @@ func (w *worker) refund(sh *shipment, planned map[*shipment]decimal.Decimal) *op
 	return o
 }
 
-// feedback rates the worker's shipment sh: once, then already_rated.
-func (w *worker) feedback(sh *shipment, planned map[*shipment]bool) *op {
+// feedback rates the worker's shipment sh: once, then already_rated; a
+// shipment refunded in full (counting the refunds planned before it in its
+// batch) is shipment_refunded.
+func (w *worker) feedback(sh *shipment, planned map[*shipment]bool, refunds map[*shipment]decimal.Decimal) *op {
 	if sh == nil {
 		return nil
 	}
 	o := &op{kind: "feedback", id: w.nextID("fb"), customer: sh.customer, at: sh.at, ship: sh,
 		rating: 1 + w.r.IntN(5)}
-	if sh.rated || planned[sh] {
+	switch {
+	case sh.rated || planned[sh]:
 		o.codes = []string{"already_rated"}
-	} else {
+	case sh.refunded.Add(refunds[sh]).Equal(sh.amount):
+		o.codes = []string{"shipment_refunded"}
+		return o
+	default:
 		o.ok = true
 	}
 	if planned != nil {
@@ -456,7 +462,7 @@ func (w *worker) newBatch() *op {
 		case n < 85:
 			o = w.refund(w.pick(), refunds)
 		default:
-			o = w.feedback(w.pick(), ratings)
+			o = w.feedback(w.pick(), ratings, refunds)
 		}
 		if o == nil {
 			continue

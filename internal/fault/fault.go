@@ -54,6 +54,8 @@ const (
 	DuplicateShipment Code = "duplicate_shipment"      // shipment already completed by another event
 	RefundExceeds     Code = "refund_exceeds_shipment" // refunds would exceed the shipment
 	AlreadyRated      Code = "already_rated"           // feedback is once per shipment
+	BeforeShipment    Code = "occurred_before_shipment" // a refund or a rating dated before its shipment
+	ShipmentRefunded  Code = "shipment_refunded"        // a shipment refunded in full earns no rating
 	CampaignConflict  Code = "campaign_conflict"       // campaign id taken, with other data
 	InvalidRules      Code = "invalid_rules"           // rule set inconsistent
 	OccurredAtTooOld  Code = "occurred_at_too_old"     // occurred_at before the back-dating window

@@ -24,6 +24,8 @@ const (
 	CodeUnknownShipment     = "unknown_shipment"
 	CodeRefundExceeds       = "refund_exceeds_shipment"
 	CodeAlreadyRated        = "already_rated"
+	CodeBeforeShipment      = "occurred_before_shipment"
+	CodeShipmentRefunded    = "shipment_refunded"
 	CodeInsufficientPoints  = "insufficient_points"
 	CodeNotFound            = "not_found"
 	CodeAlreadyCancelled    = "already_cancelled"
@@ -135,6 +137,7 @@ type lot struct {
 type shipment struct {
 	customer                 string
 	amount, refunded         decimal.Decimal
+	at                       time.Time // completed
 	month                    Month
 	volume, campaign         int64 // the points it earned, by channel
 	volumeBack, campaignBack int64 // given back to the platform so far, by channel (taken or owed)
@@ -272,7 +275,7 @@ func (b *Books) shipment(c *customer, ev Event, now time.Time) Answer {
 		b.settle(c, now)
 	}
 	c.months[month] = before.Add(amount)
-	s := &shipment{customer: c.id, amount: amount, month: month, volume: e.Volume, campaign: e.CampaignPoints}
+	s := &shipment{customer: c.id, amount: amount, at: ev.At, month: month, volume: e.Volume, campaign: e.CampaignPoints}
 	b.shipments[ev.Shipment] = s
 	a := Answer{Contribution: &Contribution{month, before, before.Add(amount)}, Tier: &tier, Earning: &e, Points: e.Points}
 
@@ -313,6 +316,9 @@ func (b *Books) refund(c *customer, ev Event, now time.Time) Answer {
 	s := b.shipments[ev.Shipment]
 	if s == nil || s.customer != c.id {
 		return Answer{Refused: CodeUnknownShipment}
+	}
+	if ev.At.Before(s.at) {
+		return Answer{Refused: CodeBeforeShipment}
 	}
 	amount := *ev.Amount
 	total := s.refunded.Add(amount)
@@ -362,8 +368,14 @@ func (b *Books) feedback(c *customer, ev Event, now time.Time) Answer {
 	if s == nil || s.customer != c.id {
 		return Answer{Refused: CodeUnknownShipment}
 	}
+	if ev.At.Before(s.at) {
+		return Answer{Refused: CodeBeforeShipment}
+	}
 	if s.rated {
 		return Answer{Refused: CodeAlreadyRated}
+	}
+	if s.refunded.Equal(s.amount) { // refunded in full: no rating
+		return Answer{Refused: CodeShipmentRefunded}
 	}
 	s.rated = true
 	points := b.Rules.FeedbackPoints

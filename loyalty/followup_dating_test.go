@@ -1,0 +1,76 @@
+package loyalty_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/loyalty"
+)
+
+// A refund or a rating follows its shipment: one dated before it is
+// refused, and writes nothing. (Found by review: a refund dated a month
+// before its shipment was recorded, and the customer's points as of a
+// day between the two read -100.)
+func TestARefundOrARatingDatedBeforeItsShipmentIsRefused(t *testing.T) {
+	e := newEnv(t)
+	e.Customer("C1")
+	e.Ship("C1", "S1", "100", march(10, 10))
+	entries := e.TableRows("entries")
+
+	refund := e.Event(loyalty.ShipmentRefunded, "C1", "S1", "100", time.Date(2026, 2, 1, 10, 0, 0, 0, shanghai))
+	rating := e.Event(loyalty.FeedbackSubmitted, "C1", "S1", "", march(10, 9))
+	rating.Amount, rating.Rating = nil, ptr(4)
+	for _, ev := range []loyalty.Event{refund, rating} {
+		if _, err := e.Process(ev); fault.CodeOf(err) != fault.BeforeShipment {
+			t.Errorf("%s dated %s: %v, want %s", ev.Type, ev.OccurredAt, err, fault.BeforeShipment)
+		}
+		outs := e.ProcessBatch(e.Key, []loyalty.Event{ev})
+		if fault.CodeOf(outs[0].Err) != fault.BeforeShipment {
+			t.Errorf("%s dated %s in a batch: %v, want %s", ev.Type, ev.OccurredAt, outs[0].Err, fault.BeforeShipment)
+		}
+	}
+	if n := e.TableRows("entries"); n != entries {
+		t.Errorf("%d entries, want the %d before the refusals", n, entries)
+	}
+	b, err := e.Ledger.BalanceAsOf(e.Ctx, "customer:C1:points", time.Date(2026, 2, 15, 0, 0, 0, 0, shanghai))
+	if err != nil || !b.IsZero() {
+		t.Errorf("C1's points as of 15 February: %s (%v), want 0", b, err)
+	}
+	// At the shipment's own instant, both are recorded.
+	refund.EventID, refund.OccurredAt, refund.Amount = "refund-at-once", march(10, 10), ptr(d("40"))
+	rating.EventID, rating.OccurredAt = "rating-at-once", march(10, 10)
+	for _, ev := range []loyalty.Event{refund, rating} {
+		e.MustProcess(ev)
+	}
+	e.Reconcile()
+}
+
+// A shipment refunded in full earns no rating: it was not delivered to be
+// rated. (Found by review: a 0.01 shipment, refunded, then rated, earned
+// 10 points, for every order placed and cancelled.) One refunded in part
+// still does.
+func TestAShipmentRefundedInFullEarnsNoRating(t *testing.T) {
+	e := newEnv(t)
+	e.Customer("C1")
+	e.Ship("C1", "S1", "0.01", march(10, 10))
+	e.Ship("C1", "S2", "100", march(10, 10))
+	e.MustProcess(e.Event(loyalty.ShipmentRefunded, "C1", "S1", "0.01", march(10, 11)))
+	e.MustProcess(e.Event(loyalty.ShipmentRefunded, "C1", "S2", "99.99", march(10, 11)))
+	before := e.Points("C1")
+	rate := func(shipment string) (loyalty.Result, error) {
+		ev := e.Event(loyalty.FeedbackSubmitted, "C1", shipment, "", march(11, 9))
+		ev.Amount, ev.Rating = nil, ptr(5)
+		return e.Process(ev)
+	}
+	if _, err := rate("S1"); fault.CodeOf(err) != fault.ShipmentRefunded {
+		t.Errorf("rating S1, refunded in full: %v, want %s", err, fault.ShipmentRefunded)
+	}
+	if got := e.Points("C1"); got != before {
+		t.Errorf("points %+v after the refused rating, want %+v", got, before)
+	}
+	if res, err := rate("S2"); err != nil || res.Points != 10 {
+		t.Errorf("rating S2, refunded in part: %+v, %v; want 10 points", res, err)
+	}
+	e.Reconcile()
+}
