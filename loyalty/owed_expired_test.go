@@ -8,8 +8,8 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/tally-ledger/tally/catalog"
-	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/internal/servicetest"
+	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 )
 

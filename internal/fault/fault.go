@@ -45,22 +45,22 @@ const (
 
 // The codes of the loyalty programme.
 const (
-	UnknownCustomer   Code = "unknown_customer"        // no such customer
-	CustomerConflict  Code = "customer_conflict"       // customer id taken, with other data
-	SelfReferral      Code = "self_referral"           // a customer cannot refer themself
-	UnknownReferrer   Code = "unknown_referrer"        // referrer must be registered first
-	ReferrerImmutable Code = "referrer_immutable"      // a referrer never changes
-	UnknownShipment   Code = "unknown_shipment"        // no such shipment for the customer
-	DuplicateShipment Code = "duplicate_shipment"      // shipment already completed by another event
-	RefundExceeds     Code = "refund_exceeds_shipment" // refunds would exceed the shipment
-	AlreadyRated      Code = "already_rated"           // feedback is once per shipment
+	UnknownCustomer   Code = "unknown_customer"         // no such customer
+	CustomerConflict  Code = "customer_conflict"        // customer id taken, with other data
+	SelfReferral      Code = "self_referral"            // a customer cannot refer themself
+	UnknownReferrer   Code = "unknown_referrer"         // referrer must be registered first
+	ReferrerImmutable Code = "referrer_immutable"       // a referrer never changes
+	UnknownShipment   Code = "unknown_shipment"         // no such shipment for the customer
+	DuplicateShipment Code = "duplicate_shipment"       // shipment already completed by another event
+	RefundExceeds     Code = "refund_exceeds_shipment"  // refunds would exceed the shipment
+	AlreadyRated      Code = "already_rated"            // feedback is once per shipment
 	BeforeShipment    Code = "occurred_before_shipment" // a refund or a rating dated before its shipment
 	ShipmentRefunded  Code = "shipment_refunded"        // a shipment refunded in full earns no rating
-	CampaignConflict  Code = "campaign_conflict"       // campaign id taken, with other data
-	InvalidRules      Code = "invalid_rules"           // rule set inconsistent
-	OccurredAtTooOld  Code = "occurred_at_too_old"     // occurred_at before the back-dating window
-	AsOfInFuture      Code = "as_of_in_future"         // a job asked to act ahead of now
-	AlreadyUndone     Code = "already_undone"          // expiry run undone before
+	CampaignConflict  Code = "campaign_conflict"        // campaign id taken, with other data
+	InvalidRules      Code = "invalid_rules"            // rule set inconsistent
+	OccurredAtTooOld  Code = "occurred_at_too_old"      // occurred_at before the back-dating window
+	AsOfInFuture      Code = "as_of_in_future"          // a job asked to act ahead of now
+	AlreadyUndone     Code = "already_undone"           // expiry run undone before
 )
 
 // The codes of the catalogue and its redemptions.
