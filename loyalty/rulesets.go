@@ -194,7 +194,7 @@ const MaxRulesAhead = 366
 //
 // Errors: fault.InvalidRules (with field errors), fault.Invalid.
 func (s *Service) PutRules(ctx context.Context, rs rules.RuleSet, actor string) (rules.RuleSet, error) {
-	if err := rs.Validate(); err != nil {
+	if err := rs.ValidateNew(); err != nil {
 		var ve *rules.ValidationError
 		if errors.As(err, &ve) {
 			return rs, &fault.Error{Code: fault.InvalidRules, Message: "the rule set is inconsistent", Fields: ve.Fields}

@@ -190,11 +190,30 @@ func zoneName(name string) bool {
 	return !strings.HasPrefix(name, "posix/") && !strings.HasPrefix(name, "right/")
 }
 
+// ValidateNew is Validate for a version about to be stored: its time zone
+// must also name a zone of the database, the same on every host
+// (zoneName). A version stored before this check loads as it is (Parse).
+func (rs *RuleSet) ValidateNew() error {
+	err := rs.Validate()
+	if zoneName(rs.Timezone) {
+		return err
+	}
+	ve, ok := err.(*ValidationError)
+	switch {
+	case err != nil && !ok:
+		return err
+	case !ok:
+		ve = &ValidationError{Fields: map[string]string{}}
+	}
+	ve.Fields["timezone"] = "not a known IANA time zone (a zone's name, not Local)"
+	return ve
+}
+
 // Validate checks the rule set for consistency and prepares it for use.
 func (rs *RuleSet) Validate() error {
 	bad := map[string]string{}
 	loc, err := time.LoadLocation(rs.Timezone)
-	if err != nil || !zoneName(rs.Timezone) {
+	if err != nil || rs.Timezone == "" {
 		bad["timezone"] = "not a known IANA time zone"
 	}
 	rs.loc = loc

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -347,7 +348,7 @@ func TestValidateRefusesInconsistentRuleSets(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			rs := Default()
 			tc.break_(&rs)
-			err := rs.Validate()
+			err := rs.ValidateNew()
 			ve, ok := err.(*ValidationError)
 			if !ok {
 				t.Fatalf("Validate = %v, want a ValidationError", err)
@@ -377,5 +378,22 @@ func TestMonthPrevIsTimesPreviousMonth(t *testing.T) {
 		if got, want := m.Prev(), slow(m); got != want {
 			t.Errorf("Month(%q).Prev() = %q, time gives %q", m, got, want)
 		}
+	}
+}
+
+// A version stored before zones were held to the database's names (one in
+// the host's own zone) still loads: ValidateNew refuses it, Parse does not.
+func TestAStoredVersionInTheHostsZoneStillLoads(t *testing.T) {
+	rs := Default()
+	rs.Timezone = "Local"
+	doc, err := json.Marshal(rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Parse(doc); err != nil {
+		t.Errorf("Parse of a stored version in Local: %v", err)
+	}
+	if err := rs.ValidateNew(); err == nil {
+		t.Errorf("ValidateNew accepted Local")
 	}
 }
