@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tally-ledger/tally/internal/fault"
@@ -125,20 +126,9 @@ func TestADebitFromNamedLotsTakesExactlyThem(t *testing.T) {
 	mustPost(t, l, earnLot("C1", "30", ledger.Lot{AvailableAt: past.AddDate(-1, 0, 0), ExpiresAt: past})) // expired
 	mustPost(t, l, earnLot("C1", "20", ledger.Lot{ExpiresAt: now.AddDate(1, 0, 0)}))
 	mustPost(t, l, earnLot("C2", "40", ledger.Lot{ExpiresAt: now.AddDate(1, 0, 0)}))
-	var ids []int64
-	rows, err := pool.Query(ctx, `SELECT id FROM points_lots ORDER BY id`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if len(ids) != 3 {
+	rows, _ := pool.Query(ctx, `SELECT id FROM points_lots ORDER BY id`)
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil || len(ids) != 3 {
 		t.Fatalf("lots %v, want 3", ids)
 	}
 	from := func(amount string, takes ...ledger.LotTake) ledger.EntryInput {
