@@ -129,7 +129,7 @@ func TestADebitFromNamedLotsTakesExactlyThem(t *testing.T) {
 	rows, _ := pool.Query(ctx, `SELECT id FROM points_lots ORDER BY id`)
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 	if err != nil || len(ids) != 3 {
-		t.Fatalf("lots %v, want 3", ids)
+		t.Fatalf("lots %v (%v), want 3", ids, err)
 	}
 	from := func(amount string, takes ...ledger.LotTake) ledger.EntryInput {
 		return ledger.EntryInput{Kind: "adjustment", Actor: "t", Postings: []ledger.PostingInput{
