@@ -100,8 +100,9 @@ func SettleOwedOnReturn(ctx context.Context, tx *ledger.Tx, customerID, actor st
 	// refund of the customer's own shipment.
 	rows, err := tx.Query(ctx, `SELECT o.refund_entry_id, o.shipment_id, o.owed - o.settled, e.recorded_at,
     EXISTS (SELECT FROM shipments s WHERE s.shipment_id = o.shipment_id AND s.customer_id = o.customer_id),
-    (SELECT l.id FROM referral_bonuses rb JOIN points_lots l ON l.entry_id = rb.entry_id AND NOT l.shared
-     JOIN accounts a ON a.id = l.account_id AND a.code = $3
+    (SELECT l.id FROM referral_bonuses rb JOIN accounts a ON a.code = $3
+     JOIN points_lots l ON l.account_id = a.id AND ((l.entry_id = rb.entry_id AND NOT l.shared)
+         OR l.id = (SELECT p.lot_id FROM postings p WHERE p.entry_id = rb.entry_id AND p.account_id = a.id))
      WHERE rb.shipment_id = o.shipment_id AND rb.referrer_id = o.customer_id)
 FROM points_owed o JOIN entries e ON e.id = o.refund_entry_id
 WHERE o.customer_id = $1 AND o.settled < o.owed AND o.refund_entry_id > $2

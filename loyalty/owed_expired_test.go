@@ -8,6 +8,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/tally-ledger/tally/catalog"
+	"github.com/tally-ledger/tally/internal/pricemodel"
 	"github.com/tally-ledger/tally/internal/servicetest"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
@@ -249,4 +250,66 @@ func TestASettlementFromExpiredPointsDrawsFromTheLotsThatSettle(t *testing.T) {
 	e.wantPoints(t, "C1", 100, 0)
 	e.WantLots(t, "C1", "2027-04-01:100", "2027-05-01:0")
 	e.Reconcile()
+}
+
+// A referral bonus whose shipment is dated more than the pending window
+// back is available at once, so it goes into the referrer's shared lot;
+// its cancellation takes back from that lot, and points returned there
+// expired settle its debt too, as the model says. (Found by review: the
+// lookup of the bonus's lot knew only lots of their own.)
+func TestPointsReturnedExpiredToASharedBonusLotSettleItsDebt(t *testing.T) {
+	e := newEnv(t)
+	model := pricemodel.NewBooks(pricemodel.Default())
+	e.Customer("R")
+	e.Customer("E", "R")
+	model.AddCustomer("R", "")
+	model.AddCustomer("E", "R")
+	both := func(ev loyalty.Event) {
+		t.Helper()
+		now := e.Clock.Now()
+		a := model.Process(modelEvent(ev), now)
+		if a.Refused != "" {
+			t.Fatalf("model refused %s: %s", ev.Type, a.Refused)
+		}
+		e.MustProcess(ev)
+	}
+
+	e.Clock.Set(march(20, 12))
+	// Dated 19 days back: the bonus's available_at (March 15) is already past,
+	// so the bonus is credited into R's shared lot of 2027-04-01.
+	both(e.Event(loyalty.ShipmentCompleted, "E", "SE", "80", march(1, 9)))
+	bonus := e.Balances(t, "R").Points.Available
+	if bonus <= 0 {
+		t.Fatalf("R holds %d available points; want the bonus", bonus)
+	}
+	var shared bool
+	e.Scan(t, `SELECT bool_and(l.shared) FROM points_lots l JOIN accounts a ON a.id = l.account_id WHERE a.code = 'customer:R:points'`, &shared)
+	if !shared {
+		t.Fatalf("R's bonus is not in a shared lot: the test needs it there")
+	}
+
+	e.Product(catalog.Product{SKU: "hat", Name: "Hat", Kind: catalog.Standard, PointsPrice: bonus})
+	r, err := e.Redeem("R", "hat", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := model.Redeem(r.ID, "R", bonus, e.Clock.Now()); code != "" {
+		t.Fatalf("model redeem: %s", code)
+	}
+	// The referee's full refund, dated inside the pending window.
+	e.Clock.Set(march(21, 12))
+	both(e.Event(loyalty.ShipmentRefunded, "E", "SE", "80", march(5, 9)))
+	e.wantPoints(t, "R", 0, bonus)
+
+	e.Clock.Set(time.Date(2027, 4, 2, 10, 0, 0, 0, shanghai)) // the lot expired
+	if _, err := e.Catalog.CancelRedemption(e.Ctx, "", r.ID, "late", "test"); err != nil {
+		t.Fatal(err)
+	}
+	if code := model.CancelRedemption(r.ID, e.Clock.Now()); code != "" {
+		t.Fatalf("model cancel: %s", code)
+	}
+	if d := e.balancesDiffer(model); d != "" {
+		t.Errorf("the books differ from the model:\n%s", d)
+	}
+	e.wantPoints(t, "R", 0, 0) // the model's answer
 }

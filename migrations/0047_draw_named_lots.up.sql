@@ -11,7 +11,7 @@ DECLARE
     v_account bigint := (SELECT id FROM accounts WHERE code = p_code);
     v_drawn   bigint;
 BEGIN
-    IF cardinality(p_lots) IS DISTINCT FROM cardinality(p_points)
+    IF coalesce(cardinality(p_lots), 0) = 0 OR cardinality(p_lots) IS DISTINCT FROM cardinality(p_points)
        OR EXISTS (SELECT FROM unnest(p_lots, p_points) AS u (lot_id, points) WHERE u.lot_id IS NULL OR u.points IS NULL OR u.points <= 0)
        OR (SELECT count(DISTINCT l) FROM unnest(p_lots) AS l) <> cardinality(p_lots) THEN
         RAISE EXCEPTION 'draw_named_lots: each lot named once, with a positive number of points'

@@ -183,12 +183,21 @@ func decimalsAtMost(d decimal.Decimal, n int32) bool { return d.Exponent() >= -n
 // zone), nor tzdata's files that are not zones ("Factory", "posixrules",
 // "localtime", and the copies under posix/ and right/).
 func zoneName(name string) bool {
+	// One spelling per zone: LoadLocation joins the name to a directory as
+	// a path, so "./localtime" or "Asia//Shanghai" would load too.
+	if !zoneSpelling.MatchString(name) {
+		return false
+	}
 	switch name {
 	case "", "Local", "Factory", "posixrules", "localtime":
 		return false
 	}
 	return !strings.HasPrefix(name, "posix/") && !strings.HasPrefix(name, "right/")
 }
+
+// zoneSpelling is how the IANA database spells a zone: segments of
+// letters, digits, '_', '+' and '-', joined by single slashes.
+var zoneSpelling = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$`)
 
 // ValidateNew is Validate for a version about to be stored: its time zone
 // must also name a zone of the database, the same on every host

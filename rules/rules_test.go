@@ -341,6 +341,13 @@ func TestValidateRefusesInconsistentRuleSets(t *testing.T) {
 		{"Factory", func(rs *RuleSet) { rs.Timezone = "Factory" }, "timezone"},
 		{"PosixRules", func(rs *RuleSet) { rs.Timezone = "posixrules" }, "timezone"},
 		{"PosixCopy", func(rs *RuleSet) { rs.Timezone = "posix/Asia/Shanghai" }, "timezone"},
+		// Other spellings of the same files: LoadLocation takes the name as a
+		// path (found by review).
+		{"TheHostsZoneAsAPath", func(rs *RuleSet) { rs.Timezone = "./localtime" }, "timezone"},
+		{"FactoryAsAPath", func(rs *RuleSet) { rs.Timezone = "./Factory" }, "timezone"},
+		{"PosixCopyAsAPath", func(rs *RuleSet) { rs.Timezone = "./posix/Asia/Shanghai" }, "timezone"},
+		{"DoubleSlash", func(rs *RuleSet) { rs.Timezone = "Asia//Shanghai" }, "timezone"},
+		{"DotSegment", func(rs *RuleSet) { rs.Timezone = "Asia/./Shanghai" }, "timezone"},
 		{"RebateFalls", func(rs *RuleSet) { rs.Rebates[3].Rate = d("0.01") }, "rebates[3].rate"},
 		{"RebateOverlaps", func(rs *RuleSet) { rs.Rebates[2].Min = d("1000") }, "rebates[2].min"},
 		{"NoExpiry", func(rs *RuleSet) { rs.ExpiryMonths = 0 }, "expiry_months"},
