@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -280,4 +281,15 @@ type batchAnswer struct {
 		Status  int            `json:"status"`
 		Problem map[string]any `json:"problem"`
 	} `json:"results"`
+}
+
+// seedCampaign stores a campaign as if created before it started (the API
+// creates campaigns only 5.5 minutes ahead or more): for tests that price
+// events against a campaign active now.
+func (h *harness) seedCampaign(id string, from, until time.Time, multiplier string, segments ...string) {
+	h.t.Helper()
+	if _, err := h.pool.Exec(context.Background(), `INSERT INTO campaigns (id, name, starts_at, ends_at, multiplier, segments, created_at)
+VALUES ($1, $1, $2, $3, $4, $5, $2::timestamptz - interval '1 hour')`, id, from, until, multiplier, segments); err != nil {
+		h.t.Fatalf("seeding campaign %s: %v", id, err)
+	}
 }

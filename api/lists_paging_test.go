@@ -153,7 +153,7 @@ func TestCampaignsPageByIDExactlyOnceWhileCampaignsAreAdded(t *testing.T) {
 	now := time.Now()
 	add := func(id string, active bool) {
 		t.Helper()
-		start := now.Add(-time.Hour)
+		start := now.Add(10 * time.Minute) // campaigns start ahead: active at now + 1 hour
 		if !active {
 			start = now.Add(240 * time.Hour)
 		}
@@ -176,14 +176,14 @@ func TestCampaignsPageByIDExactlyOnceWhileCampaignsAreAdded(t *testing.T) {
 		active[ahead] = true
 	})
 	wantPagedOnce(t, "campaigns", got, all)
-	var want []string // every campaign active now, by id
+	var want []string // every campaign active an hour from now, by id
 	for id, on := range active {
 		if on {
 			want = append(want, id)
 		}
 	}
 	slices.Sort(want) // ids of lower-case letters and digits: byte order is the database's
-	at := url.QueryEscape(now.Format(time.RFC3339))
+	at := url.QueryEscape(now.Add(time.Hour).Format(time.RFC3339))
 	got = pageThrough(t, h, "/v1/campaigns?active_at="+at, "campaigns", field("id"), func(page int) {
 		add(fmt.Sprintf("0%02d", page), true)  // behind every cursor
 		add(fmt.Sprintf("e%02d", page), false) // not active then: never listed

@@ -201,14 +201,20 @@ func TestRulesAndCampaignsEndpoints(t *testing.T) {
 		t.Errorf("rules at %s: version %v, want 2", future, v)
 	}
 
-	camp := map[string]any{"id": "double-11", "name": "Singles' Day", "starts_at": time.Now().Add(-time.Hour).Format(time.RFC3339),
+	// A campaign starts 5.5 minutes ahead at least: one in the past is refused.
+	past := map[string]any{"id": "late", "name": "Late", "starts_at": time.Now().Add(-time.Hour).Format(time.RFC3339),
+		"ends_at": time.Now().Add(time.Hour).Format(time.RFC3339), "multiplier": "2"}
+	if p := wantProblem(t, h.do(call{method: "POST", path: "/v1/campaigns", key: "admin", body: past}), 422, fault.Invalid); p["errors"].(map[string]any)["starts_at"] == nil {
+		t.Errorf("a campaign starting an hour ago: %v, want starts_at named", p)
+	}
+	camp := map[string]any{"id": "double-11", "name": "Singles' Day", "starts_at": time.Now().Add(10 * time.Minute).Format(time.RFC3339),
 		"ends_at": time.Now().Add(time.Hour).Format(time.RFC3339), "multiplier": "2", "segments": []string{"mid", "vip"}}
 	wantStatus(t, h.do(call{method: "POST", path: "/v1/campaigns", key: "admin", body: camp}), 201)
 	wantStatus(t, h.do(call{method: "POST", path: "/v1/campaigns", key: "admin", body: camp}), 200)
 	camp["multiplier"] = "3"
 	wantProblem(t, h.do(call{method: "POST", path: "/v1/campaigns", key: "admin", body: camp}), 409, fault.CampaignConflict)
 	wantProblem(t, h.do(call{method: "POST", path: "/v1/campaigns", key: "partner", body: camp}), 403, fault.Forbidden)
-	list := h.expect(200, call{method: "GET", path: "/v1/campaigns?active_at=" + queryTime(time.Now()), key: "partner"}).object(t)
+	list := h.expect(200, call{method: "GET", path: "/v1/campaigns?active_at=" + queryTime(time.Now().Add(30*time.Minute)), key: "partner"}).object(t)
 	if n := len(list["campaigns"].([]any)); n != 1 {
 		t.Errorf("%d active campaigns, want 1", n)
 	}

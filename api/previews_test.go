@@ -92,9 +92,9 @@ func TestPreviewAnswersWhatTheCallThenAnswersAndWritesNothing(t *testing.T) {
 	for _, c := range []map[string]any{{"id": "R1", "name": "R"}, {"id": "C1", "name": "Shop"}, {"id": "C3", "name": "Referee", "referred_by": "R1"}} {
 		h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: c})
 	}
-	h.expect(201, call{method: "POST", path: "/v1/campaigns", key: "admin", body: map[string]any{"id": "camp", "name": "Camp",
-		"starts_at": time.Now().Add(-time.Hour).Format(time.RFC3339), "ends_at": time.Now().Add(time.Hour).Format(time.RFC3339),
-		"multiplier": "1.5", "segments": []string{"mid"}}})
+	// A campaign active now: the API creates campaigns 5.5 minutes ahead at
+	// least, so this one is seeded as if created an hour ago.
+	h.seedCampaign("camp", time.Now().Add(-time.Hour), time.Now().Add(time.Hour), "1.5", "mid")
 	// Last month's 5,000 makes C1 mid-tier (x1.2) this month.
 	h.expect(201, call{method: "POST", path: "/v1/events", key: "partner", body: shipment("e0", "C1", "S0", "5000", lastMonth())})
 	now := time.Now().Add(-time.Minute)

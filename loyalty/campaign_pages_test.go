@@ -15,7 +15,7 @@ import (
 // createCampaign stores a campaign of multiplier 2 for the window.
 func (e *env) createCampaign(id string, from, to time.Time) {
 	e.T.Helper()
-	if _, _, err := e.Loyalty.CreateCampaign(e.Ctx, loyalty.Campaign{Name: id, Campaign: rules.Campaign{ID: id,
+	if _, _, err := e.createCampaignAhead(loyalty.Campaign{Name: id, Campaign: rules.Campaign{ID: id,
 		StartsAt: from, EndsAt: to, Multiplier: d("2")}}); err != nil {
 		e.T.Fatal(err)
 	}

@@ -26,7 +26,11 @@ var maxCampaignMultiplier = decimal.NewFromInt(100)
 
 // CreateCampaign stores a campaign; the same campaign again is a no-op that
 // reports created = false. A campaign is fixed once published: events have
-// been priced with it.
+// been priced with it. A new campaign starts at least 5.5 minutes ahead, as
+// a rule version does: events may be dated up to clockSkew ahead of the
+// clock and are priced at once, so one starting sooner would price an
+// event recorded late differently from one of the same instant recorded
+// on time.
 //
 // Errors: fault.Invalid, fault.CampaignConflict.
 func (s *Service) CreateCampaign(ctx context.Context, c Campaign) (Campaign, bool, error) {
@@ -63,6 +67,9 @@ VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING`, c.ID, c.Name, 
 			return err
 		}
 		created = tag.RowsAffected() == 1
+		if created && c.StartsAt.Before(tx.Now().Add(clockSkew+scheduleTTL)) {
+			return fault.InvalidField("starts_at", "at least 5.5 minutes ahead: events already priced stay priced")
+		}
 		stored, err := campaignsWhere(ctx, tx, `id = $1`, c.ID)
 		if err != nil {
 			return err

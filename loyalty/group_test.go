@@ -187,7 +187,7 @@ func groupEnv(t *testing.T, writers int) *env {
 	for i := range 10 {
 		e.Customer(fmt.Sprintf("C%d", i))
 	}
-	if _, _, err := e.Loyalty.CreateCampaign(e.Ctx, loyalty.Campaign{Name: "Spring", Campaign: spring}); err != nil {
+	if _, _, err := e.createCampaignAhead(loyalty.Campaign{Name: "Spring", Campaign: spring}); err != nil {
 		t.Fatal(err)
 	}
 	return e

@@ -2,8 +2,10 @@ package loyalty_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/tally-ledger/tally/internal/servicetest"
+	"github.com/tally-ledger/tally/loyalty"
 )
 
 // env is a fresh database with every service on it (servicetest.Env); the
@@ -41,4 +43,14 @@ func (e *env) statementLines(customer string) []string {
 		out[i] = s.Description
 	}
 	return out
+}
+
+// createCampaignAhead creates the campaign as an admin would, ahead of its
+// start: with the clock standing an hour before it, then put back.
+func (e *env) createCampaignAhead(c loyalty.Campaign) (loyalty.Campaign, bool, error) {
+	e.T.Helper()
+	saved := e.Clock.Now()
+	defer e.Clock.Set(saved)
+	e.Clock.Set(c.StartsAt.Add(-time.Hour))
+	return e.Loyalty.CreateCampaign(e.Ctx, c)
 }

@@ -91,7 +91,7 @@ func TestCampaignsHighestWinsAndNeverStack(t *testing.T) {
 		id, mult string
 		segments []string
 	}{{"spring", "1.5", nil}, {"double", "2", nil}, {"vip-triple", "3", []string{"vip"}}} {
-		_, _, err := e.Loyalty.CreateCampaign(e.Ctx, loyalty.Campaign{Name: c.id, Campaign: rules.Campaign{
+		_, _, err := e.createCampaignAhead(loyalty.Campaign{Name: c.id, Campaign: rules.Campaign{
 			ID: c.id, StartsAt: march(1, 0), EndsAt: march(31, 0), Multiplier: d(c.mult), Segments: c.segments}})
 		if err != nil {
 			t.Fatal(err)
@@ -129,13 +129,13 @@ func TestCampaignsHighestWinsAndNeverStack(t *testing.T) {
 		if err != nil || created {
 			t.Errorf("same campaign again: created=%v err=%v, want a no-op", created, err)
 		}
-		_, _, err = e.Loyalty.CreateCampaign(e.Ctx, loyalty.Campaign{Name: "double", Campaign: rules.Campaign{
+		_, _, err = e.createCampaignAhead(loyalty.Campaign{Name: "double", Campaign: rules.Campaign{
 			ID: "double", StartsAt: march(1, 0), EndsAt: march(31, 0), Multiplier: d("2.5")}})
 		servicetest.WantCode(t, err, fault.CampaignConflict)
-		_, _, err = e.Loyalty.CreateCampaign(e.Ctx, loyalty.Campaign{Name: "x", Campaign: rules.Campaign{
+		_, _, err = e.createCampaignAhead(loyalty.Campaign{Name: "x", Campaign: rules.Campaign{
 			ID: "bad", StartsAt: march(2, 0), EndsAt: march(1, 0), Multiplier: d("2")}})
 		servicetest.WantCode(t, err, fault.Invalid)
-		_, _, err = e.Loyalty.CreateCampaign(e.Ctx, loyalty.Campaign{Name: "x", Campaign: rules.Campaign{
+		_, _, err = e.createCampaignAhead(loyalty.Campaign{Name: "x", Campaign: rules.Campaign{
 			ID: "bad", StartsAt: march(1, 0), EndsAt: march(2, 0), Multiplier: d("2"), Segments: []string{"gold"}}})
 		servicetest.WantCode(t, err, fault.Invalid)
 	})

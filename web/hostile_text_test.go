@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // hostile is markup that would run script if a page printed it raw: a
@@ -42,10 +43,14 @@ func TestTextAnAdminWritesIsEscapedOnThePages(t *testing.T) {
 		"kind": "standard", "points_price": "100"}); st != http.StatusCreated {
 		t.Fatalf("creating the product: %d %s", st, b)
 	}
+	// A campaign starts ahead of its creation: created as of an hour before.
+	now := s.Clock.Now()
+	s.Clock.Set(march(1, 0).Add(-time.Hour))
 	if st, b := s.apiAs(t, "admin", "POST", "/v1/campaigns", map[string]any{"id": "SPRING", "name": hostile,
 		"starts_at": march(1, 0), "ends_at": march(31, 0), "multiplier": "2"}); st != http.StatusCreated {
 		t.Fatalf("creating the campaign: %d %s", st, b)
 	}
+	s.Clock.Set(now)
 	s.Ship("C1", "S-CAMPAIGN", "10.00", march(14, 15))
 	c, home := s.signedIn(t, "C1")
 	redeemed := s.seeOther(t, c, post(t, c, s.srv.URL+"/portal/redeem", url.Values{"csrf": {home.csrf(t)}, "sku": {"EVIL"},

@@ -169,7 +169,7 @@ func TestChaos(t *testing.T) {
 
 	rep := &reporter{t: t}
 	c := &client{http: &http.Client{Timeout: 10 * time.Second}, base: "http://" + srv.addr, fail: rep.fail}
-	sc := setup(t, c)
+	sc := setup(t, c, url)
 	seedExpired(t, url, sc)
 	hookPool, err := pgxpool.New(ctx, url)
 	if err != nil {
@@ -268,8 +268,11 @@ func TestChaos(t *testing.T) {
 }
 
 // setup registers the customers, the product and two campaigns around t0:
-// one for everyone, a better one for mid and VIP customers.
-func setup(t *testing.T, c *client) *scene {
+// one for everyone, a better one for mid and VIP customers. The campaigns
+// are seeded in the database as if created before they started: the API
+// creates a campaign 5.5 minutes ahead at least, and the run prices events
+// in them from its first second.
+func setup(t *testing.T, c *client, url string) *scene {
 	t0 := time.Now().Add(-time.Second).UTC().Truncate(time.Microsecond)
 	rules := pricemodel.Default()
 	sc := &scene{rules: rules, t0: t0, boundary: t0.Add(-time.Hour)}
@@ -278,11 +281,7 @@ func setup(t *testing.T, c *client) *scene {
 		{ID: "chaos-mid", Segments: []string{"mid", "vip"}, Multiplier: decimal.RequireFromString("1.25")},
 	} {
 		cp.From, cp.Until = t0.Add(-30*time.Minute), t0.Add(time.Hour)
-		body := map[string]any{"id": cp.ID, "name": cp.ID, "starts_at": cp.From, "ends_at": cp.Until, "multiplier": cp.Multiplier.String()}
-		if cp.Segments != nil {
-			body["segments"] = cp.Segments
-		}
-		mustPost(t, c, "/v1/campaigns", body)
+		seedCampaign(t, url, cp)
 		sc.campaigns = append(sc.campaigns, cp)
 	}
 	for _, id := range slices.Concat(kCustomers, eCustomers, xCustomers, oCustomers) {
@@ -291,6 +290,20 @@ func setup(t *testing.T, c *client) *scene {
 	mustPost(t, c, "/v1/products", map[string]any{"sku": "gift", "name": "Gift", "kind": "standard",
 		"points_price": fmt.Sprint(giftPrice)})
 	return sc
+}
+
+// seedCampaign stores the campaign as if created an hour before it started.
+func seedCampaign(t *testing.T, url string, cp pricemodel.Campaign) {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := pool.Exec(ctx, `INSERT INTO campaigns (id, name, starts_at, ends_at, multiplier, segments, created_at)
+VALUES ($1, $1, $2, $3, $4, $5, $2::timestamptz - interval '1 hour')`, cp.ID, cp.From, cp.Until, cp.Multiplier, cp.Segments); err != nil {
+		t.Fatalf("seeding campaign %s: %v", cp.ID, err)
+	}
 }
 
 // seedExpired gives each X customer its lots, expired already, through the

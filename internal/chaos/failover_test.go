@@ -76,7 +76,7 @@ func TestChaosFailover(t *testing.T) {
 	rep := &reporter{t: t}
 	c := &client{http: &http.Client{Timeout: 10 * time.Second}, base: "http://" + srv.addr, fail: rep.fail}
 	t.Run("ReadYourWritesFromStandbys", func(t *testing.T) { readYourWrites(t, c, ha) })
-	sc := setup(t, c)
+	sc := setup(t, c, url)
 	seedExpired(t, url, sc)
 
 	ld := startLoad(c, sc, rep.fail, duration, limit, minAcked)
