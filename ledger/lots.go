@@ -120,16 +120,27 @@ func expiryGroups(rows pgx.Rows, err error) ([]ExpiryGroup, error) {
 	})
 }
 
+// creditedLot finds the lot l that entry $1 credited on account a (code
+// $2): its own, or the shared lot its posting names.
+const creditedLot = `FROM accounts a JOIN points_lots l ON l.account_id = a.id
+WHERE a.code = $2 AND ((l.entry_id = $1 AND NOT l.shared)
+    OR l.id = (SELECT p.lot_id FROM postings p WHERE p.entry_id = $1 AND p.account_id = a.id))`
+
 // LotRemaining is what is left of the lot the entry credited on the
 // account (its own, or the shared lot its posting names): 0 when it
 // credited none there.
 func (tx *Tx) LotRemaining(ctx context.Context, code string, entryID int64) (int64, error) {
 	var left int64
-	err := tx.QueryRow(ctx, `SELECT coalesce(sum(l.remaining), 0) FROM accounts a
-JOIN points_lots l ON l.account_id = a.id
-WHERE a.code = $2 AND ((l.entry_id = $1 AND NOT l.shared)
-    OR l.id = (SELECT p.lot_id FROM postings p WHERE p.entry_id = $1 AND p.account_id = a.id))`, entryID, code).Scan(&left)
+	err := tx.QueryRow(ctx, `SELECT coalesce(sum(l.remaining), 0) `+creditedLot, entryID, code).Scan(&left)
 	return left, err
+}
+
+// CreditedLot is the id of the lot the entry credited on the account (as
+// LotRemaining finds it): 0 when it credited none there.
+func (tx *Tx) CreditedLot(ctx context.Context, code string, entryID int64) (int64, error) {
+	var id int64
+	err := tx.QueryRow(ctx, `SELECT coalesce(max(l.id), 0) `+creditedLot, entryID, code).Scan(&id)
+	return id, err
 }
 
 // ExpiringAccounts lists the customer points accounts that hold points in

@@ -96,17 +96,14 @@ WHERE customer_id = $1 AND settled < owed ORDER BY refund_entry_id FOR UPDATE`, 
 // cancellation settled stays settled: it is not given back when the
 // returned points could have settled it.
 func SettleOwedOnReturn(ctx context.Context, tx *ledger.Tx, customerID, actor string, redeemed, returned int64) (int64, error) {
-	// bonus_lot: a referral bonus's debt, the bonus's own lot; own: a
-	// refund of the customer's own shipment.
+	// own: a refund of the customer's own shipment; bonus: a referral
+	// bonus's debt, the entry that paid the bonus.
 	rows, err := tx.Query(ctx, `SELECT o.refund_entry_id, o.shipment_id, o.owed - o.settled, e.recorded_at,
     EXISTS (SELECT FROM shipments s WHERE s.shipment_id = o.shipment_id AND s.customer_id = o.customer_id),
-    (SELECT l.id FROM referral_bonuses rb JOIN accounts a ON a.code = $3
-     JOIN points_lots l ON l.account_id = a.id AND ((l.entry_id = rb.entry_id AND NOT l.shared)
-         OR l.id = (SELECT p.lot_id FROM postings p WHERE p.entry_id = rb.entry_id AND p.account_id = a.id))
-     WHERE rb.shipment_id = o.shipment_id AND rb.referrer_id = o.customer_id)
+    (SELECT rb.entry_id FROM referral_bonuses rb WHERE rb.shipment_id = o.shipment_id AND rb.referrer_id = o.customer_id)
 FROM points_owed o JOIN entries e ON e.id = o.refund_entry_id
 WHERE o.customer_id = $1 AND o.settled < o.owed AND o.refund_entry_id > $2
-ORDER BY o.refund_entry_id FOR UPDATE OF o`, customerID, redeemed, ledger.CustomerAccount(customerID, "points"))
+ORDER BY o.refund_entry_id FOR UPDATE OF o`, customerID, redeemed)
 	if err != nil {
 		return 0, err
 	}
@@ -114,15 +111,24 @@ ORDER BY o.refund_entry_id FOR UPDATE OF o`, customerID, redeemed, ledger.Custom
 		Settled
 		refundedAt time.Time
 		own        bool
-		bonusLot   *int64
+		bonus      *int64 // the entry that paid the bonus
+		bonusLot   int64  // and the lot it went into
 	}
 	debts, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (debt, error) {
 		var d debt
-		err := row.Scan(&d.RefundEntryID, &d.ShipmentID, &d.Points, &d.refundedAt, &d.own, &d.bonusLot)
+		err := row.Scan(&d.RefundEntryID, &d.ShipmentID, &d.Points, &d.refundedAt, &d.own, &d.bonus)
 		return d, err
 	})
 	if err != nil {
 		return 0, err
+	}
+	points := ledger.CustomerAccount(customerID, "points")
+	for i := range debts {
+		if d := &debts[i]; !d.own && d.bonus != nil {
+			if d.bonusLot, err = tx.CreditedLot(ctx, points, *d.bonus); err != nil {
+				return 0, err
+			}
+		}
 	}
 	var total int64
 	if len(debts) > 0 {
@@ -130,7 +136,7 @@ ORDER BY o.refund_entry_id FOR UPDATE OF o`, customerID, redeemed, ledger.Custom
 		if err != nil {
 			return 0, err
 		}
-		lots, err := tx.ReturnedExpired(ctx, ledger.CustomerAccount(customerID, "points"), returned)
+		lots, err := tx.ReturnedExpired(ctx, points, returned)
 		if err != nil {
 			return 0, err
 		}
@@ -144,7 +150,7 @@ ORDER BY o.refund_entry_id FOR UPDATE OF o`, customerID, redeemed, ledger.Custom
 			s.Points = 0
 			for i := range lots {
 				l := &lots[i]
-				may := l.ExpiresAt.After(d.refundedAt) && (d.own || (d.bonusLot != nil && *d.bonusLot == l.LotID))
+				may := l.ExpiresAt.After(d.refundedAt) && (d.own || d.bonusLot == l.LotID)
 				if take := min(d.Points-s.Points, l.Points, left); take > 0 && may {
 					s.Points += take
 					l.Points -= take
