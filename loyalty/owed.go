@@ -96,6 +96,14 @@ WHERE customer_id = $1 AND settled < owed ORDER BY refund_entry_id FOR UPDATE`, 
 // cancellation settled stays settled: it is not given back when the
 // returned points could have settled it.
 func SettleOwedOnReturn(ctx context.Context, tx *ledger.Tx, customerID, actor string, redeemed, returned int64) (int64, error) {
+	points := ledger.CustomerAccount(customerID, "points")
+	lots, err := tx.ReturnedExpired(ctx, points, returned)
+	if err != nil {
+		return 0, err
+	}
+	if len(lots) == 0 { // nothing came back expired
+		return SettleOwed(ctx, tx, customerID, actor)
+	}
 	// own: a refund of the customer's own shipment; bonus: a referral
 	// bonus's debt, the entry that paid the bonus.
 	rows, err := tx.Query(ctx, `SELECT o.refund_entry_id, o.shipment_id, o.owed - o.settled, e.recorded_at,
@@ -122,7 +130,6 @@ ORDER BY o.refund_entry_id FOR UPDATE OF o`, customerID, redeemed)
 	if err != nil {
 		return 0, err
 	}
-	points := ledger.CustomerAccount(customerID, "points")
 	for i := range debts {
 		if d := &debts[i]; !d.own && d.bonus != nil {
 			if d.bonusLot, err = tx.CreditedLot(ctx, points, *d.bonus); err != nil {
@@ -133,10 +140,6 @@ ORDER BY o.refund_entry_id FOR UPDATE OF o`, customerID, redeemed)
 	var total int64
 	if len(debts) > 0 {
 		held, owedNow, err := holding(ctx, tx, customerID)
-		if err != nil {
-			return 0, err
-		}
-		lots, err := tx.ReturnedExpired(ctx, points, returned)
 		if err != nil {
 			return 0, err
 		}
