@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tally-ledger/tally/catalog"
 	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/loyalty"
 )
@@ -72,5 +73,44 @@ func TestAShipmentRefundedInFullEarnsNoRating(t *testing.T) {
 	if res, err := rate("S2"); err != nil || res.Points != 10 {
 		t.Errorf("rating S2, refunded in part: %+v, %v; want 10 points", res, err)
 	}
+	e.Reconcile()
+}
+
+// A refund in full takes back the rating's points with the shipment's, so
+// rating first and refunding after ends where refunding first does: no
+// points left from an order refunded in full. (Found by review of the
+// refusal above: rating before the refund kept the 10 points.) Points
+// already spent are owed, as any refund's.
+func TestARefundInFullTakesBackTheRatingsPoints(t *testing.T) {
+	e := newEnv(t)
+	e.Customer("C1")
+	e.Ship("C1", "S1", "0.01", march(10, 10))
+	rate := e.Event(loyalty.FeedbackSubmitted, "C1", "S1", "", march(10, 11))
+	rate.Amount, rate.Rating = nil, ptr(5)
+	if res := e.MustProcess(rate); res.Points != 10 {
+		t.Fatalf("the rating earned %d points, want 10", res.Points)
+	}
+	res := e.MustProcess(e.Event(loyalty.ShipmentRefunded, "C1", "S1", "0.01", march(10, 12)))
+	if r := res.Refund; r.PointsDue != 10 || r.PointsTakenBack != 10 || r.PointsOwed != 0 || res.Points != -10 {
+		t.Errorf("refund %+v, points %d; want the rating's 10 due and taken back", *r, res.Points)
+	}
+	e.WantBalanceOf(t, "customer:C1:points", "0")
+	e.WantBalanceOf(t, "platform:points:earned:feedback", "0")
+
+	// A refund in part leaves the rating; the refund completing it takes
+	// it back, owed when spent.
+	e.Ship("C1", "S2", "100", march(11, 10))
+	rate.EventID, rate.ShipmentID, rate.OccurredAt = "rate-S2", "S2", march(11, 11)
+	e.MustProcess(rate)
+	e.MustProcess(e.Event(loyalty.ShipmentRefunded, "C1", "S2", "50", march(11, 12)))
+	e.Product(catalog.Product{SKU: "all", Name: "All", Kind: catalog.Standard, PointsPrice: e.Points("C1").Available})
+	if _, err := e.Redeem("C1", "all", 1); err != nil {
+		t.Fatal(err)
+	}
+	res = e.MustProcess(e.Event(loyalty.ShipmentRefunded, "C1", "S2", "50", march(11, 13)))
+	if r := res.Refund; r.PointsOwed != r.PointsDue || r.PointsDue != 50+10 {
+		t.Errorf("the refund completing S2: %+v; want the other 50 points and the rating's 10 owed", *r)
+	}
+	e.WantBalanceOf(t, "platform:points:earned:feedback", "0")
 	e.Reconcile()
 }

@@ -116,6 +116,7 @@ type shipment struct {
 	reversed, owed   int64 // taken back by refunds, and owed by the customer
 	dropped          int64 // let go by refunds before shortfalls were owed
 	rated            bool
+	ratedAt          time.Time // the rating's occurred_at, when rated
 }
 
 // lockShipment reads and locks the event's shipment, which must be the
@@ -124,9 +125,9 @@ type shipment struct {
 func (p *processor) lockShipment(ctx context.Context) (shipment, error) {
 	var sh shipment
 	err := p.tx.QueryRow(ctx, `SELECT amount, refunded, occurred_at, month, points_volume, points_campaign, points_reversed,
-    points_owed, points_dropped, rated_at IS NOT NULL
+    points_owed, points_dropped, rated_at IS NOT NULL, coalesce(rated_at, occurred_at)
 FROM shipments WHERE shipment_id = $1 AND customer_id = $2 FOR UPDATE`, p.ev.ShipmentID, p.ev.CustomerID).
-		Scan(&sh.amount, &sh.refunded, &sh.occurredAt, &sh.month, &sh.volume, &sh.campaign, &sh.reversed, &sh.owed, &sh.dropped, &sh.rated)
+		Scan(&sh.amount, &sh.refunded, &sh.occurredAt, &sh.month, &sh.volume, &sh.campaign, &sh.reversed, &sh.owed, &sh.dropped, &sh.rated, &sh.ratedAt)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return sh, &fault.Error{Code: fault.UnknownShipment,
@@ -151,6 +152,19 @@ func (p *processor) refund(ctx context.Context, cust Customer, res *Result) erro
 	}
 	earned := sh.volume + sh.campaign
 	due := rules.TakeBack(earned, sh.amount, sh.refunded, *ev.Amount, sh.reversed+sh.owed+sh.dropped)
+	// A refund in full takes back the rating's points too: a shipment
+	// refunded in full earns no rating, whichever came first. They are
+	// what the rules in effect at the rating gave.
+	var rating int64
+	if sh.rated && total.Equal(sh.amount) {
+		rs, err := p.s.rulesAt(ctx, p.tx, sh.ratedAt)
+		if err != nil {
+			return err
+		}
+		rating = rs.FeedbackPoints
+	}
+	shipmentDue := due
+	due += rating
 	// Lock the points balance before reading what is available, so that no
 	// debit outside loyalty's own flows (an expiry run, a manual entry) can
 	// take it between the read and the draw. What the customer owed before
@@ -169,9 +183,10 @@ func (p *processor) refund(ctx context.Context, cust Customer, res *Result) erro
 	owed := due - take
 	// The earning channels get back all that is due, the volume channel's
 	// first; the customer gives what they hold and owes the rest.
-	fromVolume := min(due, max(0, sh.volume-sh.reversed-sh.owed))
+	fromVolume := min(shipmentDue, max(0, sh.volume-sh.reversed-sh.owed))
 	p.postings.add("platform:points:earned:volume", fromVolume)
-	p.postings.add("platform:points:earned:campaign", due-fromVolume)
+	p.postings.add("platform:points:earned:campaign", shipmentDue-fromVolume)
+	p.postings.add("platform:points:earned:feedback", rating)
 	p.postings.add(ledger.CustomerAccount(cust.ID, "points"), -take)
 	p.postings.add(ledger.CustomerAccount(cust.ID, "points_owed"), -owed)
 	res.Refund = &Refund{Refunded: *ev.Amount, TotalRefunded: total, PointsDue: due, PointsTakenBack: take, PointsOwed: owed}

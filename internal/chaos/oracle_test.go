@@ -281,6 +281,12 @@ func (o *oracle) refund(a *answer) {
 	}
 	total := sm.refunded.Add(op.amount)
 	want := pricemodel.TakeBack(sm.points, sm.amount, total, sm.asked)
+	rating := int64(0) // a refund in full takes back the rating's points too
+	if sm.rated && total.Equal(sm.amount) {
+		rating = o.sc.rules.FeedbackPoints
+	}
+	shipmentWant := want
+	want += rating
 	if !r.Refunded.Equal(op.amount) || !r.TotalRefunded.Equal(total) || r.PointsTakenBack < 0 || r.PointsOwed < 0 ||
 		r.PointsDue != want || r.PointsTakenBack+r.PointsOwed != want || res.Points != -r.PointsTakenBack {
 		o.fail("refund %s of %s on shipment %s (%d points on %s, %s refunded before, %d asked back before): want %s refunded in all, %d points asked back; answered %s",
@@ -314,12 +320,16 @@ func (o *oracle) refund(a *answer) {
 				}
 			case "platform:points:earned:volume", "platform:points:earned:campaign":
 				platform = platform.Add(v)
+			case "platform:points:earned:feedback":
+				if !v.Equal(decimal.NewFromInt(rating)) {
+					o.fail("refund %s: entry %d gives %s back to the feedback channel, the rating's %d", op.id, e.id, v, rating)
+				}
 			default:
 				o.fail("refund %s: entry %d moves %s %s", op.id, e.id, acct, v)
 			}
 		}
-		if !platform.Equal(decimal.NewFromInt(want)) {
-			o.fail("refund %s: entry %d gives %s back to the earning channels, due %d", op.id, e.id, platform, want)
+		if !platform.Equal(decimal.NewFromInt(shipmentWant)) {
+			o.fail("refund %s: entry %d gives %s back to the volume and campaign channels, due %d", op.id, e.id, platform, shipmentWant)
 		}
 		if (taken > 0) != got[account].IsNegative() || (owed > 0) != got[owedAccount].IsNegative() {
 			o.fail("refund %s: entry %d moves %v, answered %d taken and %d owed", op.id, e.id, got, taken, owed)
@@ -335,7 +345,7 @@ func (o *oracle) refund(a *answer) {
 	}
 	o.changes[op.customer+"|"+c.Month] = append(o.changes[op.customer+"|"+c.Month], change{c.Before, c.After})
 	sm.refunded = total
-	sm.asked += want
+	sm.asked += shipmentWant
 	sm.taken += taken
 	sm.owed += owed
 	o.points[op.customer] -= taken

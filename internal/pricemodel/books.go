@@ -86,7 +86,8 @@ type Refund struct {
 //   - an event is recorded once per event id: a retry with the same body
 //     answers the first answer, another body is refused; a refused event
 //     records nothing;
-//   - a refund takes back what TakeBack says, but never more than the
+//   - a refund takes back what TakeBack says, and a refund in full of a
+//     rated shipment the rating's points too, but never more than the
 //     customer holds available; the rest is owed (the platform gets all that
 //     is due, the customer's points_owed account the shortfall);
 //   - whoever owes settles, oldest debt first, from their available points,
@@ -326,7 +327,12 @@ func (b *Books) refund(c *customer, ev Event, now time.Time) Answer {
 		return Answer{Refused: CodeRefundExceeds}
 	}
 	b.settle(c, now) // older debts first
-	due := TakeBack(s.volume+s.campaign, s.amount, total, s.volumeBack+s.campaignBack)
+	shipmentDue := TakeBack(s.volume+s.campaign, s.amount, total, s.volumeBack+s.campaignBack)
+	due := shipmentDue
+	if s.rated && total.Equal(s.amount) { // refunded in full: the rating's points go back too
+		due += b.Rules.FeedbackPoints
+		b.balances["platform:points:earned:feedback"] += b.Rules.FeedbackPoints
+	}
 	take := min(due, b.available(c.id, now))
 	b.draw(c.id, take, now)
 	b.balances["customer:"+c.id+":points"] -= take
@@ -334,11 +340,11 @@ func (b *Books) refund(c *customer, ev Event, now time.Time) Answer {
 		b.balances["customer:"+c.id+":points_owed"] -= owed
 		c.debts = append(c.debts, &debt{left: owed, at: now, own: true})
 	}
-	fromVolume := min(due, s.volume-s.volumeBack) // the volume channel first
+	fromVolume := min(shipmentDue, s.volume-s.volumeBack) // the volume channel first
 	b.balances["platform:points:earned:volume"] += fromVolume
-	b.balances["platform:points:earned:campaign"] += due - fromVolume
+	b.balances["platform:points:earned:campaign"] += shipmentDue - fromVolume
 	s.volumeBack += fromVolume
-	s.campaignBack += due - fromVolume
+	s.campaignBack += shipmentDue - fromVolume
 	s.refunded = total
 	before := c.months[s.month]
 	c.months[s.month] = before.Sub(amount)
