@@ -114,3 +114,34 @@ func TestARefundInFullTakesBackTheRatingsPoints(t *testing.T) {
 	e.WantBalanceOf(t, "platform:points:earned:feedback", "0")
 	e.Reconcile()
 }
+
+// A refund in full dated before the rating it takes back is effective no
+// earlier than the rating: points are never taken back before they were
+// earned, so no balance as of an instant between the two reads negative.
+// (Found by review of a7b5dd7: the customer's points as of 11 March read
+// -10, and 11 March's roll-forward showed -10 earned by feedback.)
+func TestARefundTakingBackARatingIsNotEffectiveBeforeIt(t *testing.T) {
+	e := newEnv(t)
+	e.Customer("C1")
+	e.Ship("C1", "S1", "0.01", march(10, 10)) // earns 0 points
+	rate := e.Event(loyalty.FeedbackSubmitted, "C1", "S1", "", march(12, 10))
+	rate.Amount, rate.Rating = nil, ptr(5)
+	e.MustProcess(rate)
+	res := e.MustProcess(e.Event(loyalty.ShipmentRefunded, "C1", "S1", "0.01", march(11, 10)))
+	if r := res.Refund; r.PointsDue != 10 || r.PointsTakenBack != 10 {
+		t.Errorf("refund %+v, want the rating's 10 due and taken back", *r)
+	}
+	if eff := e.Entry(*res.EntryID).EffectiveAt; !eff.Equal(march(12, 10)) {
+		t.Errorf("the refund's entry is effective %s, want the rating's instant %s", eff, march(12, 10))
+	}
+	for _, at := range []time.Time{march(11, 12), march(12, 9)} {
+		if b, err := e.Ledger.BalanceAsOf(e.Ctx, "customer:C1:points", at); err != nil || b.IsNegative() {
+			t.Errorf("C1's points as of %s: %s (%v), want none negative", at, b, err)
+		}
+	}
+	rep, err := e.Finance.PointsRollForward(e.Ctx, march(11, 0), march(12, 0))
+	if err != nil || rep.Earned["feedback"] != 0 || rep.Closing != 0 {
+		t.Errorf("11 March's roll-forward: %+v (%v), want nothing earned by feedback and nothing held", rep, err)
+	}
+	e.Reconcile()
+}

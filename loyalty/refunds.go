@@ -58,9 +58,10 @@ type processor struct {
 	ev    Event
 	actor string
 
-	rs       rules.RuleSet
-	postings postingSet
-	after    []func(entryID *int64) error // rows to write once the entry exists
+	rs        rules.RuleSet
+	postings  postingSet
+	notBefore time.Time                    // the entry is effective no earlier than this (a rating it takes back)
+	after     []func(entryID *int64) error // rows to write once the entry exists
 }
 
 func (p *processor) run(ctx context.Context) (Result, error) {
@@ -86,7 +87,11 @@ func (p *processor) run(ctx context.Context) (Result, error) {
 	}
 	if postings := p.postings.nonZero(); len(postings) > 0 {
 		version := p.rs.Version
-		entry, err := p.tx.Post(ctx, ledger.EntryInput{Kind: ev.Type, EffectiveAt: ev.OccurredAt, Metadata: entryMetadata(ev, res),
+		effective := ev.OccurredAt
+		if p.notBefore.After(effective) {
+			effective = p.notBefore
+		}
+		entry, err := p.tx.Post(ctx, ledger.EntryInput{Kind: ev.Type, EffectiveAt: effective, Metadata: entryMetadata(ev, res),
 			Actor: p.actor, Postings: postings, RuleVersion: &version})
 		if err != nil {
 			return res, err
@@ -162,6 +167,9 @@ func (p *processor) refund(ctx context.Context, cust Customer, res *Result) erro
 			return err
 		}
 		rating = rs.FeedbackPoints
+		if rating > 0 {
+			p.notBefore = sh.ratedAt
+		}
 	}
 	shipmentDue := due
 	due += rating
