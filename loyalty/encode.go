@@ -88,6 +88,9 @@ func (r *Refund) appendJSON(b []byte) []byte {
 	b = jsonw.QuotedInt(jsonw.Key(b, "points_due"), r.PointsDue)
 	b = jsonw.QuotedInt(jsonw.Key(b, "points_taken_back"), r.PointsTakenBack)
 	b = jsonw.QuotedInt(jsonw.Key(b, "points_owed"), r.PointsOwed)
+	if r.RatingPoints != 0 {
+		b = jsonw.QuotedInt(jsonw.Key(b, "rating_points"), r.RatingPoints)
+	}
 	return append(b, '}')
 }
 
@@ -215,6 +218,9 @@ func (m *entryMeta) appendMarshalled(b []byte) []byte {
 	}
 	if m.PointsOwed != nil {
 		b = jsonw.Int(jsonw.Key(b, "points_owed"), *m.PointsOwed)
+	}
+	if m.RatingPoints != 0 {
+		b = jsonw.Int(jsonw.Key(b, "rating_points"), m.RatingPoints)
 	}
 	if m.ReferralOwed != 0 {
 		b = jsonw.Int(jsonw.Key(b, "referral_points_owed"), m.ReferralOwed)

@@ -183,6 +183,9 @@ func (g gen) result() Result {
 	if g.maybe() {
 		res.Refund = &Refund{Refunded: g.dec(), TotalRefunded: g.dec(), PointsDue: g.int(), PointsTakenBack: g.int(),
 			PointsOwed: g.int()}
+		if g.maybe() {
+			res.Refund.RatingPoints = g.int()
+		}
 	}
 	if g.maybe() {
 		res.Feedback = &Feedback{Rating: g.r.IntN(7) - 1, Points: g.int()}

@@ -87,6 +87,9 @@ type Refund struct {
 	// PointsOwed could not be taken back (the customer held too few): the
 	// customer owes them, and the next points that reach them settle them.
 	PointsOwed int64 `json:"points_owed,string"`
+	// RatingPoints, of PointsDue, are the rating's: a refund in full of a
+	// rated shipment takes them back too.
+	RatingPoints int64 `json:"rating_points,string,omitempty"`
 }
 
 // Feedback is what a rating earned.
@@ -351,13 +354,14 @@ type entryMeta struct {
 	CampaignMultiplier *decimal.Decimal `json:"campaign_multiplier,omitempty"`
 	PointsDue          *int64           `json:"points_due,omitempty"`
 	PointsOwed         *int64           `json:"points_owed,omitempty"`
+	RatingPoints       int64            `json:"rating_points,omitempty"`
 	ReferralOwed       int64            `json:"referral_points_owed,omitempty"`
 }
 
 func metadataOf(ev Event, res Result) entryMeta {
 	m := entryMeta{EventID: ev.EventID, CustomerID: ev.CustomerID, ShipmentID: ev.ShipmentID}
 	if r := res.Refund; r != nil {
-		m.PointsDue, m.PointsOwed = &r.PointsDue, &r.PointsOwed
+		m.PointsDue, m.PointsOwed, m.RatingPoints = &r.PointsDue, &r.PointsOwed, r.RatingPoints
 	}
 	if r := res.Referral; r != nil {
 		m.ReferralOwed = r.PointsOwed

@@ -91,8 +91,12 @@ func TestARefundInFullTakesBackTheRatingsPoints(t *testing.T) {
 		t.Fatalf("the rating earned %d points, want 10", res.Points)
 	}
 	res := e.MustProcess(e.Event(loyalty.ShipmentRefunded, "C1", "S1", "0.01", march(10, 12)))
-	if r := res.Refund; r.PointsDue != 10 || r.PointsTakenBack != 10 || r.PointsOwed != 0 || res.Points != -10 {
+	if r := res.Refund; r.PointsDue != 10 || r.RatingPoints != 10 || r.PointsTakenBack != 10 || r.PointsOwed != 0 || res.Points != -10 {
 		t.Errorf("refund %+v, points %d; want the rating's 10 due and taken back", *r, res.Points)
+	}
+	want := "10 points taken back for the refund of shipment S1 (in full: its rating's 10 points too)"
+	if got := e.statementLines("C1")[0]; got != want {
+		t.Errorf("statement line %q, want %q", got, want)
 	}
 	e.WantBalanceOf(t, "customer:C1:points", "0")
 	e.WantBalanceOf(t, "platform:points:earned:feedback", "0")

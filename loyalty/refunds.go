@@ -197,7 +197,8 @@ func (p *processor) refund(ctx context.Context, cust Customer, res *Result) erro
 	p.postings.add("platform:points:earned:feedback", rating)
 	p.postings.add(ledger.CustomerAccount(cust.ID, "points"), -take)
 	p.postings.add(ledger.CustomerAccount(cust.ID, "points_owed"), -owed)
-	res.Refund = &Refund{Refunded: *ev.Amount, TotalRefunded: total, PointsDue: due, PointsTakenBack: take, PointsOwed: owed}
+	res.Refund = &Refund{Refunded: *ev.Amount, TotalRefunded: total, PointsDue: due, PointsTakenBack: take, PointsOwed: owed,
+		RatingPoints: rating}
 	res.Points = -take
 	if owed > 0 {
 		p.after = append(p.after, func(entryID *int64) error {

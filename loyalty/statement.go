@@ -121,6 +121,9 @@ func describe(e StatementEntry, customerID string, metadata []byte, reason strin
 			return d
 		}
 		d := fmt.Sprintf("%d points taken back for the refund of shipment %s", abs, str("shipment_id"))
+		if rating := str("rating_points"); rating != "" && rating != "0" {
+			d += fmt.Sprintf(" (in full: its rating's %s points too)", rating)
+		}
 		if owed := str("points_owed"); owed != "" && owed != "0" {
 			d += fmt.Sprintf("; %s more owed, settled from the next points you receive", owed)
 		}
