@@ -43,6 +43,20 @@ import (
 // A failure anywhere fails the whole call; the caller decides whether to
 // roll back to a savepoint or the whole transaction.
 func (tx *Tx) PostMany(ctx context.Context, ins []EntryInput, ids []int64, then func(ids []int64, b *pgx.Batch) error) error {
+	return tx.postMany(ctx, ins, ids, then, false)
+}
+
+// PostManyAndCommit is PostMany as the transaction's last statement: its
+// round trip carries the transaction's COMMIT (in InTx; in a savepoint it
+// is PostMany), so that a group of events commits in the round trip that
+// writes it. Nothing may run in the transaction after it: when it returns
+// nil the transaction may have committed already, and fn must return nil
+// at once. When it returns an error, nothing was committed.
+func (tx *Tx) PostManyAndCommit(ctx context.Context, ins []EntryInput, ids []int64, then func(ids []int64, b *pgx.Batch) error) error {
+	return tx.postMany(ctx, ins, ids, then, tx.pipe != nil)
+}
+
+func (tx *Tx) postMany(ctx context.Context, ins []EntryInput, ids []int64, then func(ids []int64, b *pgx.Batch) error, commit bool) error {
 	entries := make([][]line, len(ins))
 	credited, drawn := map[string]bool{}, map[string]bool{} // points accounts
 	for i, in := range ins {
@@ -108,7 +122,11 @@ func (tx *Tx) PostMany(ctx context.Context, ins []EntryInput, ids []int64, then 
 	if batch.Len() == 0 {
 		return nil
 	}
-	if err := tx.SendBatch(ctx, &batch).Close(); err != nil {
+	send := tx.SendBatch
+	if commit {
+		send = tx.pipe.sendCommitting
+	}
+	if err := send(ctx, &batch).Close(); err != nil {
 		if fault.CheckViolation(err, "lots_available") {
 			return pointsLacking(fault.Detail(err)) // draw_lots_many's DETAIL: the account
 		}

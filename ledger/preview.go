@@ -36,6 +36,7 @@ func (l *Ledger) Preview(ctx context.Context, keys []string, fn func(tx *Tx) err
 	}
 	defer leave()
 	err = l.InTx(ctx, func(tx *Tx) error {
+		tx.pipe = nil // never committed: PostManyAndCommit is PostMany in it
 		if err := fn(tx); err != nil {
 			return err
 		}

@@ -27,8 +27,11 @@ type Tx struct {
 	// transaction adds to, whatever the number of its entries.
 	bucket int
 	// platform is what the transaction's entries add to the platform
-	// accounts, applied as its last statement (applyDeferred).
+	// accounts, applied as its last statement (with its COMMIT).
 	platform platformSums
+	// pipe is the transaction InTx runs it in, which PostManyAndCommit may
+	// commit; nil in a savepoint or a read.
+	pipe *pipeTx
 }
 
 // InTx runs fn in a READ COMMITTED transaction and commits it, retrying the
@@ -37,13 +40,19 @@ type Tx struct {
 // is a transaction of its own, with its own Now. Row locks fn takes must
 // follow a fixed order, as Post's do (by account code).
 func (l *Ledger) InTx(ctx context.Context, fn func(tx *Tx) error) error {
-	return l.ledgerTx(ctx, pgx.TxOptions{}, fn)
+	return l.ledgerTx(ctx, beginPlain, fn)
 }
 
 // QGenericPlans puts the rest of a transaction's statements on their
 // generic plans: each prepared statement is planned once per connection,
 // not at every execution.
 const QGenericPlans = `SET LOCAL plan_cache_mode = force_generic_plan`
+
+// The statements that begin a transaction of InTx, and of InTxGeneric.
+var (
+	beginPlain   = []string{"begin"}
+	beginGeneric = []string{"begin", QGenericPlans}
+)
 
 // InTxGeneric is InTx with every statement of the transaction on its
 // generic plan (QGenericPlans, sent with BEGIN: no round trip of its own).
@@ -55,22 +64,26 @@ const QGenericPlans = `SET LOCAL plan_cache_mode = force_generic_plan`
 // probes its indexes: conditions on columns, never "$1 = 0 OR ...", which
 // a generic plan can only test row by row.
 func (l *Ledger) InTxGeneric(ctx context.Context, fn func(tx *Tx) error) error {
-	return l.ledgerTx(ctx, pgx.TxOptions{BeginQuery: "BEGIN; " + QGenericPlans}, fn)
+	return l.ledgerTx(ctx, beginGeneric, fn)
 }
 
-// ledgerTx is InTx with the transaction's options.
-func (l *Ledger) ledgerTx(ctx context.Context, opts pgx.TxOptions, fn func(tx *Tx) error) error {
+// ledgerTx is InTx with the statements that begin the transaction. The
+// transaction's BEGIN goes with its first statement, and its COMMIT with
+// what the entries moved on the platform accounts and it has not applied
+// yet (see pipeTx): no round trip of their own.
+func (l *Ledger) ledgerTx(ctx context.Context, begin []string, fn func(tx *Tx) error) error {
 	var done *Tx
-	err := l.inTx(ctx, opts, func(ptx pgx.Tx) error {
-		tx := &Tx{Tx: ptx, l: l, now: l.now(), bucket: rand.IntN(l.buckets)}
-		if err := fn(tx); err != nil {
-			return err
-		}
-		if err := tx.applyDeferred(ctx); err != nil {
-			return err
-		}
-		done = tx
-		return nil
+	err := l.retry(ctx, func() error {
+		return pipelined(ctx, l.pool, begin, func(pt *pipeTx) (*pgx.Batch, error) {
+			tx := &Tx{Tx: pt, pipe: pt, l: l, now: l.now(), bucket: rand.IntN(l.buckets)}
+			if err := fn(tx); err != nil {
+				return nil, err
+			}
+			done = tx
+			var b pgx.Batch
+			tx.platform.queue(&b, tx.bucket)
+			return &b, nil
+		})
 	})
 	if err != nil {
 		return err
@@ -96,21 +109,6 @@ func (p *platformSums) add(code string, amount decimal.Decimal) {
 func isPlatform(code string) bool {
 	_, ok := platformAccounts[code]
 	return ok
-}
-
-// applyDeferred adds what the transaction's entries moved on the platform
-// accounts and has not applied yet to their balances, as the
-// transaction's last statement (see queue).
-func (tx *Tx) applyDeferred(ctx context.Context) error {
-	var b pgx.Batch
-	if tx.platform.queue(&b, tx.bucket); b.Len() == 0 {
-		return nil
-	}
-	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
-		return err
-	}
-	tx.platform = nil
-	return nil
 }
 
 // queue queues into b the statement that adds the sums to the platform

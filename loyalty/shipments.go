@@ -92,7 +92,9 @@ func (s *Service) completeShipments(ctx context.Context, tx *ledger.Tx, run []jo
 		p.index = n
 		priced = append(priced, p)
 	}
-	if err := s.writeShipments(ctx, tx, run, priced, st.entryIDs, outs, notes, queue); err != nil {
+	// The group's last writes commit it, unless debts are settled after them.
+	commit := queue && len(st.owing) == 0
+	if err := s.writeShipments(ctx, tx, run, priced, st.entryIDs, outs, notes, queue, commit); err != nil {
 		return outs, err
 	}
 	return outs, settleRun(ctx, tx, run, priced, st.owing)
@@ -394,11 +396,17 @@ func (st *shipmentState) price(j job, custs map[string]Customer, rs rules.RuleSe
 // events (which hold the shipments), months and referral bonuses, each table in one
 // statement, and sets their outcomes. When notes is not nil, what they
 // announce is added to it, and when queue is set too, every notice of
-// notes is queued with those statements: no round trip of their own.
+// notes is queued with those statements: no round trip of their own. When
+// commit is set, those statements are the transaction's last, and its
+// COMMIT goes with them (ledger.Tx.PostManyAndCommit).
 func (s *Service) writeShipments(ctx context.Context, tx *ledger.Tx, run []job, priced []*pricedShipment, entryIDs []int64,
-	outs []Outcome, notes *groupNotices, queue bool) error {
+	outs []Outcome, notes *groupNotices, queue, commit bool) error {
 	if len(priced) == 0 {
 		return nil
+	}
+	post := tx.PostMany
+	if commit {
+		post = tx.PostManyAndCommit
 	}
 	var entries []ledger.EntryInput
 	for _, p := range priced {
@@ -406,7 +414,7 @@ func (s *Service) writeShipments(ctx context.Context, tx *ledger.Tx, run []job, 
 			entries = append(entries, *p.entry)
 		}
 	}
-	err := tx.PostMany(ctx, entries, entryIDs, func(ids []int64, b *pgx.Batch) error {
+	err := post(ctx, entries, entryIDs, func(ids []int64, b *pgx.Batch) error {
 		var (
 			ships shipmentRows
 
