@@ -3,7 +3,10 @@ package ledger
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -30,8 +33,15 @@ type pipeTx struct {
 	begun     bool     // its BEGIN was sent
 	closed    bool     // it committed or rolled back
 	committed bool
+	// cancelled: its context ended while a batch carrying its COMMIT ran.
+	cancelled bool
 	sp        int64 // savepoints begun
 }
+
+// commitCancelWait bounds the wait for a committing batch's answer once its
+// context ended and PostgreSQL was asked to cancel it, and the confirmation
+// that a commit so cut short is durable.
+const commitCancelWait = 5 * time.Second
 
 // errNotCommitted is what a COMMIT answered ROLLBACK returns: the
 // transaction had failed, and PostgreSQL rolled it back.
@@ -67,7 +77,7 @@ func pipelined(ctx context.Context, pool *pgxpool.Pool, begin []string, fn func(
 	case t.committed && final != nil && final.Len() > 0:
 		return &committedError{errors.New("statements queued after the commit")}
 	case t.committed:
-		return nil
+		return t.confirm(ctx, pool)
 	case t.closed:
 		return errors.New("ledger: the transaction ended without its commit")
 	}
@@ -86,7 +96,35 @@ func pipelined(ctx context.Context, pool *pgxpool.Pool, begin []string, fn func(
 	if !t.committed {
 		return errors.New("ledger: the transaction's commit did not run")
 	}
+	return t.confirm(ctx, pool)
+}
+
+// confirm answers for a commit whose context ended while its batch ran.
+// PostgreSQL was asked to cancel the batch, and answered that it had
+// committed: it had reached the COMMIT before the request. That COMMIT may
+// have been cut short while it waited for a synchronous standby, committed
+// here and not there: it is answered committed once a commit of its own
+// (durable) is durable, which covers it, and as committed with a failure
+// otherwise, as a COMMIT cut short always was.
+func (t *pipeTx) confirm(ctx context.Context, pool *pgxpool.Pool) error {
+	if !t.cancelled {
+		return nil
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitCancelWait)
+	defer cancel()
+	if err := durable(dctx, pool); err != nil {
+		return &committedError{fmt.Errorf("its context ended as it committed, and its durability is not confirmed: %w", err)}
+	}
 	return nil
+}
+
+// durable returns once everything committed before it is as durable as a
+// commit of its own (see Ledger.Durable).
+func durable(ctx context.Context, pool *pgxpool.Pool) error {
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `SELECT pg_current_xact_id()`)
+		return err
+	})
 }
 
 // committedError is a failure of a caller after its transaction committed:
@@ -139,12 +177,8 @@ func (t *pipeTx) ensureBegun(ctx context.Context) error {
 		return err
 	}
 	t.begun = true
-	for _, sql := range t.begin {
-		if _, err := t.conn.Exec(ctx, sql); err != nil {
-			return err
-		}
-	}
-	return nil
+	_, err := t.conn.Exec(ctx, strings.Join(t.begin, "; ")) // no arguments: one simple query, one round trip
+	return err
 }
 
 // SendBatch sends b, after the BEGIN if it has not gone out yet; the
@@ -166,8 +200,19 @@ func (t *pipeTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 // PostgreSQL ran the whole pipeline and could fail in Go after the COMMIT
 // ran, b goes alone and the COMMIT after it. Closing the results reads
 // whether it committed.
+//
+// The batch's answer is always read, whatever becomes of ctx: PostgreSQL
+// holds the COMMIT already, so a connection dropped when ctx ends (pgx's
+// way with a context that ends) could leave a transaction committed and
+// its caller told it failed. When ctx ends while the batch runs, PostgreSQL
+// is asked to cancel it instead: the statement running fails and the
+// COMMIT is skipped, or the COMMIT had run and says so. Only if no answer
+// comes within commitCancelWait is the connection dropped.
 func (t *pipeTx) sendCommitting(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	if err := t.usable(); err != nil {
+		return pgx.FailedBatchResults(b, err)
+	}
+	if err := ctx.Err(); err != nil {
 		return pgx.FailedBatchResults(b, err)
 	}
 	for _, qq := range b.QueuedQueries {
@@ -186,21 +231,37 @@ func (t *pipeTx) sendCommitting(ctx context.Context, b *pgx.Batch) pgx.BatchResu
 		t.committed = true
 		return nil
 	})
-	br := t.conn.SendBatch(ctx, nb)
+	wctx, drop := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		cctx, cancel := context.WithTimeout(context.Background(), commitCancelWait)
+		defer cancel()
+		_ = t.conn.PgConn().CancelRequest(cctx)
+		time.AfterFunc(commitCancelWait, drop)
+	})
+	br := t.conn.SendBatch(wctx, nb)
 	for range skip {
 		_, _ = br.Exec()
 	}
-	return &committing{BatchResults: br, t: t}
+	return &committing{BatchResults: br, t: t, stop: stop, drop: drop}
 }
 
 // committing are the results of a batch that carried the COMMIT.
 type committing struct {
 	pgx.BatchResults
-	t *pipeTx
+	t    *pipeTx
+	stop func() bool // stops the cancellation, if it has not begun
+	drop context.CancelFunc
 }
 
 func (c *committing) Close() error {
 	err := c.BatchResults.Close()
+	if !c.stop() {
+		// The context ended during the batch: a cancel request is on its
+		// way, and could reach the connection's next statement.
+		c.t.cancelled = true
+		_ = c.t.conn.Close(context.Background())
+	}
+	c.drop()
 	c.t.settle()
 	return err
 }

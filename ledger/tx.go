@@ -248,8 +248,5 @@ func (l *Ledger) ReadTx(ctx context.Context, fn func(tx *Tx) error) error {
 // it waited for a standby (its session killed), visible on the primary but
 // on no standby yet.
 func (l *Ledger) Durable(ctx context.Context) error {
-	return pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `SELECT pg_current_xact_id()`)
-		return err
-	})
+	return durable(ctx, l.pool)
 }
