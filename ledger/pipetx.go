@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -56,7 +57,10 @@ func pipelined(ctx context.Context, pool *pgxpool.Pool, begin []string, fn func(
 	if err != nil {
 		return err
 	}
-	defer c.Release() // a connection left in a transaction block is closed by Release
+	// A connection left in a transaction block is closed by Release. It is
+	// released before confirm, which takes a connection of its own.
+	release := sync.OnceFunc(c.Release)
+	defer release()
 	t := &pipeTx{conn: c.Conn(), begin: begin}
 	defer func() {
 		if p := recover(); p != nil {
@@ -77,6 +81,7 @@ func pipelined(ctx context.Context, pool *pgxpool.Pool, begin []string, fn func(
 	case t.committed && final != nil && final.Len() > 0:
 		return &committedError{errors.New("statements queued after the commit")}
 	case t.committed:
+		release()
 		return t.confirm(ctx, pool)
 	case t.closed:
 		return errors.New("ledger: the transaction ended without its commit")
@@ -96,6 +101,7 @@ func pipelined(ctx context.Context, pool *pgxpool.Pool, begin []string, fn func(
 	if !t.committed {
 		return errors.New("ledger: the transaction's commit did not run")
 	}
+	release()
 	return t.confirm(ctx, pool)
 }
 
@@ -232,32 +238,38 @@ func (t *pipeTx) sendCommitting(ctx context.Context, b *pgx.Batch) pgx.BatchResu
 		return nil
 	})
 	wctx, drop := context.WithCancel(context.WithoutCancel(ctx))
-	stop := context.AfterFunc(ctx, func() {
+	c := &committing{t: t, drop: drop, asked: make(chan struct{})}
+	c.stop = context.AfterFunc(ctx, func() {
+		defer close(c.asked)
+		c.timer = time.AfterFunc(commitCancelWait, drop)
 		cctx, cancel := context.WithTimeout(context.Background(), commitCancelWait)
 		defer cancel()
 		_ = t.conn.PgConn().CancelRequest(cctx)
-		time.AfterFunc(commitCancelWait, drop)
 	})
-	br := t.conn.SendBatch(wctx, nb)
+	c.BatchResults = t.conn.SendBatch(wctx, nb)
 	for range skip {
-		_, _ = br.Exec()
+		_, _ = c.BatchResults.Exec()
 	}
-	return &committing{BatchResults: br, t: t, stop: stop, drop: drop}
+	return c
 }
 
 // committing are the results of a batch that carried the COMMIT.
 type committing struct {
 	pgx.BatchResults
-	t    *pipeTx
-	stop func() bool // stops the cancellation, if it has not begun
-	drop context.CancelFunc
+	t     *pipeTx
+	stop  func() bool // stops the cancellation, if it has not begun
+	drop  context.CancelFunc
+	asked chan struct{} // closed once the cancellation, begun, has been asked for
+	timer *time.Timer   // the cancellation's bound on the wait (set before asked closes)
 }
 
 func (c *committing) Close() error {
 	err := c.BatchResults.Close()
 	if !c.stop() {
-		// The context ended during the batch: a cancel request is on its
-		// way, and could reach the connection's next statement.
+		// The context ended during the batch: a cancel request was sent,
+		// and could reach the connection's next statement.
+		<-c.asked
+		c.timer.Stop()
 		c.t.cancelled = true
 		_ = c.t.conn.Close(context.Background())
 	}
@@ -278,7 +290,7 @@ func (c *commitAfter) Close() error {
 	if err := c.BatchResults.Close(); err != nil {
 		return err
 	}
-	return c.t.Commit(c.ctx)
+	return c.t.sendCommitting(c.ctx, &pgx.Batch{}).Close() // the COMMIT alone, answered as it ended
 }
 
 // settle reads, after a batch that carried the COMMIT, whether the
