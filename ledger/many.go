@@ -2,14 +2,12 @@ package ledger
 
 import (
 	"context"
-	"fmt"
 	"maps"
 	"slices"
 	"sort"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/shopspring/decimal"
 
 	"github.com/tally-ledger/tally/internal/dectext"
@@ -188,14 +186,20 @@ ON CONFLICT (account_id, bucket) DO UPDATE SET balance = balance_buckets.balance
 	// The debits' balances (and credits' beside them): each account's one
 	// row is locked in the order given (code order, as every writer locks
 	// them: two transactions never wait for each other in a cycle), then
-	// updated; a row that would go below zero breaks its CHECK.
-	qManyAddBalances = `UPDATE balance_buckets b SET balance = b.balance + l.amount
+	// updated; a row that would go below zero breaks its CHECK. A row not
+	// found would leave its debit unchecked: the statement fails unless it
+	// updated one row per code (expect_rows, migration 0048), in
+	// PostgreSQL, so that the COMMIT may ride in its round trip.
+	qManyAddBalances = `WITH updated AS (
+UPDATE balance_buckets b SET balance = b.balance + l.amount
 FROM (SELECT r.account_id, u.amount::numeric AS amount
       FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u (code, amount, ord)
       CROSS JOIN LATERAL (SELECT id FROM accounts WHERE code = u.code OFFSET 0) a
       CROSS JOIN LATERAL (SELECT account_id FROM balance_buckets WHERE account_id = a.id AND bucket = 0 OFFSET 0 FOR UPDATE) r
       ORDER BY u.ord) l
-WHERE b.account_id = l.account_id AND b.bucket = 0`
+WHERE b.account_id = l.account_id AND b.bucket = 0
+RETURNING 1)
+SELECT expect_rows(count(*), cardinality($1::text[]), 'balance rows of ' || array_to_string($1::text[], ', ')) FROM updated`
 	qManyPostings = `INSERT INTO postings (entry_id, account_id, asset, amount, balance_after, effective_at, lot_id)
 SELECT u.entry_id, a.id, a.asset, u.amount,
        b.balance - coalesce(sum(u.amount) OVER (PARTITION BY u.code ORDER BY u.ord DESC
@@ -333,13 +337,7 @@ func (tx *Tx) queueMany(b *pgx.Batch, ins []EntryInput, entries [][]line, ids []
 		// met its conflict. The rows exist (an account that may not go
 		// negative is opened with its row): they are locked in code order,
 		// then updated, in one statement.
-		b.Queue(qManyAddBalances, coldCodes, coldSums).Exec(func(tag pgconn.CommandTag) error {
-			// A row not found would leave its debit unchecked.
-			if n := tag.RowsAffected(); n != int64(len(coldCodes)) {
-				return fmt.Errorf("ledger: %d of the %d balance rows of %v found", n, len(coldCodes), coldCodes)
-			}
-			return nil
-		})
+		b.Queue(qManyAddBalances, coldCodes, coldSums)
 	case len(coldCodes) > 0:
 		b.Queue(qManyBalances, coldCodes, coldSums, 0)
 	}

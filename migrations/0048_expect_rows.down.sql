@@ -1,0 +1,1 @@
+DROP FUNCTION expect_rows(bigint, integer, text);
