@@ -56,10 +56,10 @@ func (s *Service) Stats() *Stats { return &s.stats }
 func (s *Service) redeemGroup(group []redeemJob) ([]redeemResult, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
 	defer cancel()
+	g := &together{s: s, group: group}
 	return loyalty.WriteTogether(ctx, s.ledger, group, func(j redeemJob) string { return j.in.CustomerID }, &s.stats.Fallbacks,
-		func(tx *ledger.Tx, locked map[string]bool) ([]redeemResult, error) {
-			return s.redeemTogether(ctx, tx, group, locked)
-		},
+		func(tx *ledger.Tx, b *pgx.Batch) error { return g.queueReads(ctx, tx, b) },
+		func(tx *ledger.Tx, locked map[string]bool) ([]redeemResult, error) { return g.write(ctx, tx, locked) },
 		func() ([]redeemResult, error) { return s.redeemEach(ctx, group) })
 }
 
@@ -96,22 +96,29 @@ func skusOf(group []redeemJob) []string {
 // never wait for each other), and answers the skus it locked. An unknown
 // sku is skipped.
 func lockProducts(ctx context.Context, tx *ledger.Tx, skus []string) (map[string]bool, error) {
+	var b pgx.Batch
+	locked := queueLockProducts(&b, skus)
+	return locked, tx.SendBatch(ctx, &b).Close()
+}
+
+// queueLockProducts queues lockProducts' statement into b: the map it
+// answers holds the skus locked once b's results are read.
+func queueLockProducts(b *pgx.Batch, skus []string) map[string]bool {
 	skus = slices.Clone(skus)
 	slices.Sort(skus)
 	skus = slices.Compact(skus)
-	rows, err := tx.Query(ctx, `WITH featured AS (SELECT p.sku FROM unnest($1::text[]) AS u (sku)
+	locked := make(map[string]bool, len(skus))
+	b.Queue(`WITH featured AS (SELECT p.sku FROM unnest($1::text[]) AS u (sku)
     CROSS JOIN LATERAL (SELECT sku FROM products WHERE sku = u.sku AND kind = 'featured' OFFSET 0 FOR UPDATE) p),
   other AS (SELECT p.sku FROM unnest($1::text[]) AS u (sku)
     CROSS JOIN LATERAL (SELECT sku FROM products WHERE sku = u.sku AND kind <> 'featured' OFFSET 0 FOR SHARE) p)
-SELECT sku FROM featured UNION ALL SELECT sku FROM other`, skus)
-	if err != nil {
-		return nil, err
-	}
-	locked := make(map[string]bool, len(skus))
-	var sku string
-	_, err = pgx.ForEachRow(rows, []any{&sku}, func() error {
-		locked[sku] = true
-		return nil
+SELECT sku FROM featured UNION ALL SELECT sku FROM other`, skus).Query(func(rows pgx.Rows) error {
+		var sku string
+		_, err := pgx.ForEachRow(rows, []any{&sku}, func() error {
+			locked[sku] = true
+			return nil
+		})
+		return err
 	})
-	return locked, err
+	return locked
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 	"github.com/tally-ledger/tally/notify"
+	"github.com/tally-ledger/tally/rules"
 )
 
 // recorded is a redemption made earlier, with its request's hash.
@@ -38,66 +39,75 @@ CROSS JOIN LATERAL (SELECT * FROM redemptions r WHERE r.space = u.space AND r.id
 // who owes points, or a product added after the group locked its products.
 var errNotTogether = errors.New("catalog: the group cannot be made together")
 
-// redeemTogether makes a group of redemptions as redeemTx makes each one,
-// in order, with the same answers, entries, rows and notices, in a fixed
-// number of round trips whatever the group's size: lock the customers and
-// the products; read the redemptions made under the group's ids (a retry
-// is answered as a replay, or refused if its details differ), who owes points,
-// the products, what each customer redeemed of each, their available
-// points and their tiers; decide each redemption in Go against what the
-// ones before it left (stock, limits, points); write the entries with
-// their lot draws (ledger.Tx.PostMany), the redemptions, the stock and
-// the notices. A redemption refused is answered its refusal and
-// writes nothing. It answers errNotTogether, having written nothing, for
-// a group it cannot make so.
-func (s *Service) redeemTogether(ctx context.Context, tx *ledger.Tx, group []redeemJob, locked map[string]bool) ([]redeemResult, error) {
-	now := tx.Now()
-	customers := slices.Sorted(maps.Keys(locked))
-	lockedSKUs, err := lockProducts(ctx, tx, skusOf(group))
-	if err != nil {
-		return nil, err
+// together makes a group of redemptions as redeemTx makes each one, in
+// order, with the same answers, entries, rows and notices, in two round
+// trips whatever the group's size. The first locks the customers
+// (loyalty.WriteTogether) and, with them locked, runs queueReads' reads:
+// it locks the products, and reads who owes points, the customers' tiers,
+// the redemptions made under the group's ids (a retry is answered as a
+// replay, or refused if its details differ), the products, what each
+// customer redeemed of each, their available points, and reserves one
+// entry id a redemption (those of refusals and retries are gaps). write
+// then decides each redemption in Go against what the ones before it left
+// (stock, limits, points), and sends the entries with their lot draws
+// (ledger.Tx.PostManyAndCommit), the redemptions, the stock and the
+// notices with the COMMIT. A redemption refused is answered its refusal
+// and writes nothing. write answers errNotTogether, having written
+// nothing, for a group it cannot make so.
+type together struct {
+	s     *Service
+	group []redeemJob
+
+	// What queueReads reads, once its round trip's results are read.
+	now        time.Time
+	customers  []string // the group's, sorted, each once
+	lockedSKUs map[string]bool
+	seen       map[redemptionID]int // how many times each id is in the group
+	owing      map[string]bool
+	tiers      map[string]rules.Tier
+	earlier    map[redemptionID]recorded // made before, under the group's ids
+	products   map[string]*Product
+	pairs      []bought // each customer and product of the group, once
+	counts     []int    // the units each pair's customer holds of its product
+	spendable  []int64  // the points each customer has available
+	entryIDs   []int64  // one per job
+}
+
+type (
+	redemptionID struct{ space, id string }
+	bought       struct{ customer, sku string }
+)
+
+// queueReads queues the group's reads into b, after the customers' locks.
+// It starts afresh each time: a transaction retried reads again.
+func (g *together) queueReads(ctx context.Context, tx *ledger.Tx, b *pgx.Batch) (err error) {
+	group := g.group
+	g.now = tx.Now()
+	g.customers = make([]string, 0, len(group))
+	for _, j := range group {
+		g.customers = append(g.customers, j.in.CustomerID)
 	}
-	type redemptionID struct{ space, id string }
-	type bought struct{ customer, sku string }
-	seen := make(map[redemptionID]int, len(group)) // how many times
+	slices.Sort(g.customers)
+	g.customers = slices.Compact(g.customers)
+	g.lockedSKUs = queueLockProducts(b, skusOf(group))
+	g.seen = make(map[redemptionID]int, len(group))
 	var spaces, ids []string
 	for _, j := range group {
 		key := redemptionID{j.in.Space, j.in.ID}
-		if !locked[j.in.CustomerID] {
-			return nil, errNotTogether
-		}
-		if seen[key]++; seen[key] == 1 {
+		if g.seen[key]++; g.seen[key] == 1 {
 			spaces, ids = append(spaces, key.space), append(ids, key.id)
 		}
 	}
-	owing, err := loyalty.Owing(ctx, tx, customers)
-	if err != nil {
-		return nil, err
+	g.owing = loyalty.QueueOwing(b, g.customers)
+	if g.tiers, err = g.s.customers.QueueTiersAt(ctx, tx, b, g.customers, g.now); err != nil {
+		return err
 	}
-	if len(owing) > 0 {
-		return nil, errNotTogether
-	}
-	tiers, err := s.customers.TiersAt(ctx, tx, customers, now)
-	if err != nil {
-		return nil, err
-	}
-	var (
-		b        pgx.Batch
-		earlier  = map[redemptionID]recorded{} // made before, under the group's ids
-		products = map[string]*Product{}
-		redeemed = map[bought]int{} // units of each product each customer holds
-		asked    = map[bought]bool{}
-		entryIDs []int64 // one per job; those of refusals and retries are gaps
-		// The points each customer has available, by their index in customers.
-		spendable = make([]int64, len(customers))
-		accounts  = make([]string, len(customers))
-		customerN = make(map[string]int, len(customers))
-	)
+	g.earlier, g.products = map[redemptionID]recorded{}, map[string]*Product{}
 	b.Queue(qRecordedRedemptions, spaces, ids).Query(func(rows pgx.Rows) error {
 		var r recorded
 		_, err := pgx.ForEachRow(rows, append([]any{&r.hash}, redemptionFields(&r.r)...), func() error {
 			r.hash = slices.Clone(r.hash) // the next row scans into the same variable
-			earlier[redemptionID{r.r.Space, r.r.ID}] = r
+			g.earlier[redemptionID{r.r.Space, r.r.ID}] = r
 			return nil
 		})
 		return err
@@ -108,35 +118,52 @@ func (s *Service) redeemTogether(ctx context.Context, tx *ledger.Tx, group []red
 			if err != nil {
 				return err
 			}
-			products[p.SKU] = &p
+			g.products[p.SKU] = &p
 		}
 		return rows.Err()
 	})
-	var pairs []bought
+	asked := map[bought]bool{}
+	g.pairs = nil
 	for _, j := range group {
 		if k := (bought{j.in.CustomerID, j.in.SKU}); !asked[k] {
 			asked[k] = true
-			pairs = append(pairs, k)
+			g.pairs = append(g.pairs, k)
 		}
 	}
-	pairCustomers, pairSKUs := make([]string, len(pairs)), make([]string, len(pairs))
-	for i, k := range pairs {
+	pairCustomers, pairSKUs := make([]string, len(g.pairs)), make([]string, len(g.pairs))
+	for i, k := range g.pairs {
 		pairCustomers[i], pairSKUs[i] = k.customer, k.sku
 	}
-	counts := make([]int, len(pairs))
-	queueRedeemedByMany(&b, pairCustomers, pairSKUs, counts)
-	for i, c := range customers {
-		accounts[i], customerN[c] = ledger.CustomerAccount(c, "points"), i
+	g.counts = make([]int, len(g.pairs))
+	queueRedeemedByMany(b, pairCustomers, pairSKUs, g.counts)
+	accounts := make([]string, len(g.customers))
+	for i, c := range g.customers {
+		accounts[i] = ledger.CustomerAccount(c, "points")
 	}
-	ledger.QueueAvailablePoints(&b, accounts, now, spendable)
-	ledger.QueueEntryIDs(&b, len(group), &entryIDs)
-	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
-		return nil, err
+	g.spendable = make([]int64, len(g.customers))
+	ledger.QueueAvailablePoints(b, accounts, g.now, g.spendable)
+	g.entryIDs = nil
+	ledger.QueueEntryIDs(b, len(group), &g.entryIDs)
+	return nil
+}
+
+// write decides and makes the group, its customers locked (locked says
+// which exist) and its reads answered.
+func (g *together) write(ctx context.Context, tx *ledger.Tx, locked map[string]bool) ([]redeemResult, error) {
+	group, now, products, tiers, earlier := g.group, g.now, g.products, g.tiers, g.earlier
+	for _, j := range group {
+		if !locked[j.in.CustomerID] {
+			return nil, errNotTogether
+		}
 	}
-	for i, k := range pairs {
-		redeemed[k] = counts[i]
+	if len(g.owing) > 0 {
+		return nil, errNotTogether
 	}
-	for key, n := range seen {
+	redeemed := make(map[bought]int, len(g.pairs)) // units of each product each customer holds
+	for i, k := range g.pairs {
+		redeemed[k] = g.counts[i]
+	}
+	for key, n := range g.seen {
 		if _, ok := earlier[key]; n > 1 && !ok {
 			return nil, errNotTogether // a new redemption and its retry
 		}
@@ -144,10 +171,15 @@ func (s *Service) redeemTogether(ctx context.Context, tx *ledger.Tx, group []red
 	// A product added since the products were locked is not locked: made
 	// alone, its redemption locks it (lockForRedemption).
 	for sku := range products {
-		if !lockedSKUs[sku] {
+		if !g.lockedSKUs[sku] {
 			return nil, errNotTogether
 		}
 	}
+	customerN := make(map[string]int, len(g.customers))
+	for i, c := range g.customers {
+		customerN[c] = i
+	}
+	spendable := g.spendable
 
 	// Each redemption decided as redeemTx decides it, against the stock,
 	// the units redeemed and the points the ones before it left.
@@ -214,8 +246,9 @@ func (s *Service) redeemTogether(ctx context.Context, tx *ledger.Tx, group []red
 		return outs, nil
 	}
 	// The entries with their lot draws, the redemptions, the stock taken
-	// and the notices, in one round trip.
-	err = tx.PostMany(ctx, entries, entryIDs, func(posted []int64, w *pgx.Batch) error {
+	// and the notices, and the COMMIT, in one round trip: nothing runs in
+	// the transaction after it.
+	err := tx.PostManyAndCommit(ctx, entries, g.entryIDs, func(posted []int64, w *pgx.Batch) error {
 		var (
 			rSpaces, rIDs, rCustomers, rSKUs []string
 			rQuantities                      []int32

@@ -199,26 +199,37 @@ func (tx *Tx) LockBalance(ctx context.Context, code string) error {
 //
 // Errors: as LockBalance.
 func (tx *Tx) LockBalances(ctx context.Context, codes ...string) ([]decimal.Decimal, error) {
-	for _, code := range codes {
-		spec, err := Chart(code)
-		if err != nil {
-			return nil, err
-		}
-		if spec.AllowNegative {
-			return nil, &fault.Error{Code: fault.Invalid, Account: code, Message: "account " + quote(code) + " may go negative: its balance cannot be locked"}
-		}
-	}
-	sorted := slices.Sorted(slices.Values(codes))
 	var (
 		b        pgx.Batch
 		balances []decimal.Decimal
 	)
+	if err := QueueLockBalances(&b, &balances, codes...); err != nil {
+		return nil, err
+	}
+	return balances, tx.SendBatch(ctx, &b).Close()
+}
+
+// QueueLockBalances queues LockBalances' statements into b, for a caller
+// that locks the balances in a round trip it makes anyway: balances gets
+// them, in the order given, once b's results are read. It fails, queueing
+// nothing, as LockBalances fails.
+func QueueLockBalances(b *pgx.Batch, balances *[]decimal.Decimal, codes ...string) error {
+	for _, code := range codes {
+		spec, err := Chart(code)
+		if err != nil {
+			return err
+		}
+		if spec.AllowNegative {
+			return &fault.Error{Code: fault.Invalid, Account: code, Message: "account " + quote(code) + " may go negative: its balance cannot be locked"}
+		}
+	}
+	sorted := slices.Sorted(slices.Values(codes))
 	b.Queue(qLockBalances, slices.Compact(sorted))
 	b.Queue(qBalances, codes).Query(func(rows pgx.Rows) (err error) {
-		balances, err = pgx.CollectRows(rows, pgx.RowTo[decimal.Decimal])
+		*balances, err = pgx.CollectRows(rows, pgx.RowTo[decimal.Decimal])
 		return err
 	})
-	return balances, tx.SendBatch(ctx, &b).Close()
+	return nil
 }
 
 // qLockBalances locks the balance rows of the accounts $1 names, in its

@@ -26,11 +26,19 @@ import (
 // In the same round trip, it sets the rest of the transaction to run on
 // generic plans (see WriteGroup).
 func LockCustomers(ctx context.Context, tx *ledger.Tx, ids []string) (map[string]bool, error) {
+	var b pgx.Batch
+	locked := QueueLockCustomers(&b, ids)
+	return locked, tx.SendBatch(ctx, &b).Close()
+}
+
+// QueueLockCustomers queues LockCustomers' statements into b, for a caller
+// that reads, in the same round trip, what it needs once they are locked:
+// the map it answers holds the ids locked once b's results are read.
+func QueueLockCustomers(b *pgx.Batch, ids []string) map[string]bool {
 	ids = slices.Clone(ids)
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
 	locked := make(map[string]bool, len(ids))
-	var b pgx.Batch
 	b.Queue(ledger.QGenericPlans)
 	b.Queue(QLockCustomers, ids).Query(func(rows pgx.Rows) error {
 		var id string
@@ -40,7 +48,7 @@ func LockCustomers(ctx context.Context, tx *ledger.Tx, ids []string) (map[string
 		})
 		return err
 	})
-	return locked, tx.SendBatch(ctx, &b).Close()
+	return locked
 }
 
 // QLockCustomers locks the customers $1 names, in its order: one index
@@ -107,65 +115,96 @@ func WriteGroup[J, R any](ctx context.Context, l *ledger.Ledger, group []J, cust
 // TiersAt is TierAt for each of the customers (ids in any order, repeats
 // allowed), read in tx in one statement, by customer id.
 func (s *Service) TiersAt(ctx context.Context, tx *ledger.Tx, ids []string, t time.Time) (map[string]rules.Tier, error) {
+	var b pgx.Batch
+	tiers, err := s.QueueTiersAt(ctx, tx, &b, ids, t)
+	if err != nil {
+		return nil, err
+	}
+	return tiers, tx.SendBatch(ctx, &b).Close()
+}
+
+// QueueTiersAt queues TiersAt's read into b, for a caller that reads them
+// in a round trip it makes anyway: the map it answers holds the tiers once
+// b's results are read. The rule set in effect at t is looked up first
+// (in tx, when it is not cached).
+func (s *Service) QueueTiersAt(ctx context.Context, tx *ledger.Tx, b *pgx.Batch, ids []string, t time.Time) (map[string]rules.Tier, error) {
 	rs, err := s.rulesAt(ctx, tx, t)
 	if err != nil {
 		return nil, err
 	}
 	this := rs.MonthOf(t)
-	rows, err := tx.Query(ctx, `SELECT u.id, coalesce(m.last, 0), coalesce(m.this, 0) FROM unnest($1::text[]) AS u (id)
-CROSS JOIN LATERAL (SELECT sum(contribution) FILTER (WHERE month = $2) AS last, sum(contribution) FILTER (WHERE month = $3) AS this
-    FROM customer_months WHERE customer_id = u.id AND month IN ($2, $3) OFFSET 0) m`, ids, string(this.Prev()), string(this))
-	if err != nil {
-		return nil, err
-	}
 	tiers := make(map[string]rules.Tier, len(ids))
-	var (
-		id        string
-		last, cur decimal.Decimal
-	)
-	_, err = pgx.ForEachRow(rows, []any{&id, &last, &cur}, func() error {
-		tiers[id], _ = rs.TierInEffect(last, cur)
-		return nil
-	})
-	return tiers, err
+	b.Queue(`SELECT u.id, coalesce(m.last, 0), coalesce(m.this, 0) FROM unnest($1::text[]) AS u (id)
+CROSS JOIN LATERAL (SELECT sum(contribution) FILTER (WHERE month = $2) AS last, sum(contribution) FILTER (WHERE month = $3) AS this
+    FROM customer_months WHERE customer_id = u.id AND month IN ($2, $3) OFFSET 0) m`, ids, string(this.Prev()), string(this)).
+		Query(func(rows pgx.Rows) error {
+			var (
+				id        string
+				last, cur decimal.Decimal
+			)
+			_, err := pgx.ForEachRow(rows, []any{&id, &last, &cur}, func() error {
+				tiers[id], _ = rs.TierInEffect(last, cur)
+				return nil
+			})
+			return err
+		})
+	return tiers, nil
 }
 
 // Owing reports which of the customers owe points (an open row of
 // points_owed: SettleOwed would settle it), read in tx in one statement.
 func Owing(ctx context.Context, tx *ledger.Tx, ids []string) (map[string]bool, error) {
-	rows, err := tx.Query(ctx, `SELECT u.id FROM unnest($1::text[]) AS u (id)
-WHERE EXISTS (SELECT FROM points_owed o WHERE o.customer_id = u.id AND o.settled < o.owed)`, ids)
-	if err != nil {
-		return nil, err
-	}
+	var b pgx.Batch
+	owing := QueueOwing(&b, ids)
+	return owing, tx.SendBatch(ctx, &b).Close()
+}
+
+// QueueOwing queues Owing's read into b: the map it answers holds the
+// customers who owe once b's results are read.
+func QueueOwing(b *pgx.Batch, ids []string) map[string]bool {
 	owing := map[string]bool{}
-	var id string
-	_, err = pgx.ForEachRow(rows, []any{&id}, func() error {
-		owing[id] = true
-		return nil
+	b.Queue(`SELECT u.id FROM unnest($1::text[]) AS u (id)
+WHERE EXISTS (SELECT FROM points_owed o WHERE o.customer_id = u.id AND o.settled < o.owed)`, ids).Query(func(rows pgx.Rows) error {
+		var id string
+		_, err := pgx.ForEachRow(rows, []any{&id}, func() error {
+			owing[id] = true
+			return nil
+		})
+		return err
 	})
-	return owing, err
+	return owing
 }
 
 // WriteTogether writes a group of jobs, each of one customer, in one
 // transaction of l with together, once their customers are locked
 // (LockCustomers: locked says which exist), and answers each job's result,
-// by index. When together declines the group or fails (with anything but a
-// deadlock or serialization failure, which retry it, a lost database or
-// ctx's end), the group is written again with each (WriteGroup, job by
-// job) and fallbacks counts it.
+// by index. reads, when not nil, queues what together needs to read into
+// the round trip that locks the customers: it runs once they are locked,
+// and its results are read before together runs. When reads or together
+// declines the group or fails (with anything but a deadlock or
+// serialization failure, which retry it, a lost database or ctx's end),
+// the group is written again with each (WriteGroup, job by job) and
+// fallbacks counts it.
 func WriteTogether[J, R any](ctx context.Context, l *ledger.Ledger, group []J, customer func(J) string, fallbacks *atomic.Int64,
-	together func(tx *ledger.Tx, locked map[string]bool) ([]R, error), each func() ([]R, error)) ([]R, error) {
+	reads func(tx *ledger.Tx, b *pgx.Batch) error, together func(tx *ledger.Tx, locked map[string]bool) ([]R, error),
+	each func() ([]R, error)) ([]R, error) {
 	ids := make([]string, len(group))
 	for i, j := range group {
 		ids[i] = customer(j)
 	}
 	var outs []R
 	err := l.InTx(ctx, func(tx *ledger.Tx) error {
-		locked, err := LockCustomers(ctx, tx, ids)
-		if err != nil {
+		var b pgx.Batch
+		locked := QueueLockCustomers(&b, ids)
+		if reads != nil {
+			if err := reads(tx, &b); err != nil {
+				return err
+			}
+		}
+		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 			return err
 		}
+		var err error
 		outs, err = together(tx, locked)
 		return err
 	})

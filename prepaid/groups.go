@@ -56,16 +56,16 @@ func (s *Service) Stats() *Stats { return &s.stats }
 // moveGroup records a group of movements in one transaction and answers
 // each one's result, by index. A group of known customers, new movements
 // and retries of recorded ones, is written together, in a fixed number of
-// statements (moveTogether); a group with a new movement and its retry in
+// round trips (moveTogether); a group with a new movement and its retry in
 // it, or an unknown customer, or one whose write together fails, movement
 // by movement (moveEach).
 func (s *Service) moveGroup(group []moneyJob) ([]moneyResult, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
 	defer cancel()
+	g := &together{s: s, group: group}
 	return loyalty.WriteTogether(ctx, s.ledger, group, func(j moneyJob) string { return j.in.CustomerID }, &s.stats.Fallbacks,
-		func(tx *ledger.Tx, locked map[string]bool) ([]moneyResult, error) {
-			return s.moveTogether(ctx, tx, group, locked)
-		},
+		g.queueReads,
+		func(tx *ledger.Tx, locked map[string]bool) ([]moneyResult, error) { return g.write(ctx, tx, locked) },
 		func() ([]moneyResult, error) { return s.moveEach(ctx, group) })
 }
 
@@ -86,45 +86,62 @@ var errNotTogether = errors.New("prepaid: the group cannot be written together")
 // movementID names a movement: ids are unique per space and kind.
 type movementID struct{ space, kind, id string }
 
-// moveTogether records a group of movements as moveTx records each one,
-// in order, with the same answers, entries, rows and notices, but in a
-// fixed number of round trips whatever the group's size: lock the
-// customers; read the movements recorded already under the group's ids,
-// every partner's low-balance threshold and the customers' balances;
-// price each new movement in Go from the balances the movements before it
-// left; write the entries (PostMany), the movements and the notices. A
-// movement the rules refuse is answered its refusal and writes nothing. A
-// retry of a movement recorded earlier is answered as a replay (or, sent
-// with other details, refused), as moveTx answers it, and the rest of the
-// group is still written together. It answers errNotTogether, having
-// written nothing, when a customer is unknown or a new movement's id is
-// twice in the group.
-func (s *Service) moveTogether(ctx context.Context, tx *ledger.Tx, group []moneyJob, locked map[string]bool) ([]moneyResult, error) {
-	seen := make(map[movementID]int, len(group)) // how many times
+// together records a group of movements as moveTx records each one, in
+// order, with the same answers, entries, rows and notices, entry ids
+// included, but in three round trips whatever the group's size. The first
+// locks the customers (loyalty.WriteTogether) and, with them locked, runs
+// queueReads' reads: the movements recorded already under the group's ids,
+// every partner's low-balance threshold, and the customers' balances
+// (locked until the group commits: a writer that takes no customer's lock,
+// a manual entry, cannot move them between the pricing and the postings).
+// write then prices each new movement in Go from the balances the
+// movements before it left, reserves the entries' ids (as many as it
+// writes: a refusal or a retry leaves no gap), and sends the entries
+// (PostManyAndCommit), the movements and the notices with the COMMIT. A movement the rules refuse is answered its
+// refusal and writes nothing. A retry of a movement recorded earlier is
+// answered as a replay (or, sent with other details, refused), as moveTx
+// answers it, and the rest of the group is still written together. write
+// answers errNotTogether, having written nothing, when a customer is
+// unknown or a new movement's id is twice in the group.
+type together struct {
+	s     *Service
+	group []moneyJob
+
+	// What queueReads reads, once its round trip's results are read.
+	seen       map[movementID]int // how many times each id is in the group
+	earlier    map[movementID]recorded
+	thresholds []LowBalanceThreshold
+	customers  []string          // the group's, sorted, each once
+	balances   []decimal.Decimal // each customer's principal, then rebate
+}
+
+// recorded is a movement recorded earlier, with its request's hash.
+type recorded struct {
+	m    MoneyMovement
+	hash []byte
+}
+
+// queueReads queues the group's reads into b, after the customers' locks.
+// It starts afresh each time: a transaction retried reads again.
+func (g *together) queueReads(_ *ledger.Tx, b *pgx.Batch) error {
+	g.seen = make(map[movementID]int, len(g.group))
+	g.earlier = map[movementID]recorded{}
+	g.thresholds, g.customers, g.balances = nil, nil, nil
 	var spaces, kinds, ids []string
-	for _, j := range group {
+	for _, j := range g.group {
 		key := movementID{j.in.Space, j.kind, j.in.ID}
-		if !locked[j.in.CustomerID] {
-			return nil, errNotTogether
-		}
-		if seen[key]++; seen[key] == 1 {
+		if g.seen[key]++; g.seen[key] == 1 {
 			spaces, kinds, ids = append(spaces, key.space), append(kinds, key.kind), append(ids, key.id)
 		}
+		g.customers = append(g.customers, j.in.CustomerID)
 	}
-	type recorded struct {
-		m    MoneyMovement
-		hash []byte
-	}
-	var (
-		b          pgx.Batch
-		earlier    = map[movementID]recorded{}
-		thresholds []LowBalanceThreshold
-	)
+	slices.Sort(g.customers)
+	g.customers = slices.Compact(g.customers)
 	b.Queue(qRecordedMovements, spaces, kinds, ids).Query(func(rows pgx.Rows) error {
 		var r recorded
 		_, err := pgx.ForEachRow(rows, append([]any{&r.hash}, movementFields(&r.m)...), func() error {
 			r.hash = slices.Clone(r.hash) // the next row scans into the same variable
-			earlier[movementID{r.m.Space, r.m.Kind, r.m.ID}] = r
+			g.earlier[movementID{r.m.Space, r.m.Kind, r.m.ID}] = r
 			return nil
 		})
 		return err
@@ -133,35 +150,36 @@ func (s *Service) moveTogether(ctx context.Context, tx *ledger.Tx, group []money
 		Query(func(rows pgx.Rows) error {
 			var t LowBalanceThreshold
 			_, err := pgx.ForEachRow(rows, []any{&t.PartnerID, &t.Threshold}, func() error {
-				thresholds = append(thresholds, t)
+				g.thresholds = append(g.thresholds, t)
 				return nil
 			})
 			return err
 		})
-	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
-		return nil, err
+	codes := make([]string, 0, 2*len(g.customers))
+	for _, c := range g.customers {
+		codes = append(codes, ledger.CustomerAccount(c, "prepaid"), ledger.CustomerAccount(c, "rebate"))
 	}
-	for key, n := range seen {
-		if _, ok := earlier[key]; n > 1 && !ok {
+	return ledger.QueueLockBalances(b, &g.balances, codes...)
+}
+
+// write prices and writes the group, its customers locked (locked says
+// which exist) and its reads answered.
+func (g *together) write(ctx context.Context, tx *ledger.Tx, locked map[string]bool) ([]moneyResult, error) {
+	group := g.group
+	for _, j := range group {
+		if !locked[j.in.CustomerID] {
+			return nil, errNotTogether
+		}
+	}
+	for key, n := range g.seen {
+		if _, ok := g.earlier[key]; n > 1 && !ok {
 			return nil, errNotTogether // a new movement and its retry
 		}
 	}
-	codes := make([]string, 0, 2*len(locked))
-	for c := range locked {
-		codes = append(codes, ledger.CustomerAccount(c, "prepaid"), ledger.CustomerAccount(c, "rebate"))
-	}
-	// Locked until the group commits: a writer that takes no customer's
-	// lock (a manual entry) cannot move them between the pricing and the
-	// postings.
-	balances, err := tx.LockBalances(ctx, codes...)
-	if err != nil {
-		return nil, err
-	}
 	type held struct{ principal, rebate decimal.Decimal }
-	holds := make(map[string]held, len(locked))
-	for i := 0; i < len(codes); i += 2 {
-		c, _ := ledger.CustomerOf(codes[i])
-		holds[c] = held{balances[i], balances[i+1]}
+	holds := make(map[string]held, len(g.customers))
+	for i, c := range g.customers {
+		holds[c] = held{g.balances[2*i], g.balances[2*i+1]}
 	}
 
 	// Each movement priced as moveTx prices it, against the balances the
@@ -178,7 +196,7 @@ func (s *Service) moveTogether(ctx context.Context, tx *ledger.Tx, group []money
 	)
 	for i, j := range group {
 		in := j.in
-		if r, ok := earlier[movementID{in.Space, j.kind, in.ID}]; ok {
+		if r, ok := g.earlier[movementID{in.Space, j.kind, in.ID}]; ok {
 			// A retry: answered as moveTx answers it, with the balances
 			// as the movements before it in the group leave them.
 			if string(r.hash) != string(j.hash[:]) {
@@ -194,7 +212,7 @@ func (s *Service) moveTogether(ctx context.Context, tx *ledger.Tx, group []money
 		if at.IsZero() {
 			at = tx.Now().UTC().Truncate(time.Microsecond)
 		}
-		m, postings, err := s.price(ctx, tx, j, at, holds[in.CustomerID].principal, holds[in.CustomerID].rebate)
+		m, postings, err := g.s.price(ctx, tx, j, at, holds[in.CustomerID].principal, holds[in.CustomerID].rebate)
 		var refusal *fault.Error
 		if errors.As(err, &refusal) {
 			outs[i].err = err
@@ -217,9 +235,10 @@ func (s *Service) moveTogether(ctx context.Context, tx *ledger.Tx, group []money
 		return outs, nil
 	}
 
-	// The entries, the movements and their notices, in one round trip
-	// once the entries' ids are reserved.
-	err = tx.PostMany(ctx, entries, nil, func(entryIDs []int64, b *pgx.Batch) error {
+	// The entries' ids, then the entries, the movements and their notices,
+	// and the COMMIT, in one round trip: nothing runs in the transaction
+	// after it.
+	err := tx.PostManyAndCommit(ctx, entries, nil, func(entryIDs []int64, b *pgx.Batch) error {
 		var rows movementRows
 		var tell []notify.Event
 		for k := range moves {
@@ -227,7 +246,7 @@ func (s *Service) moveTogether(ctx context.Context, tx *ledger.Tx, group []money
 			w.m.EntryID = entryIDs[k]
 			rows.add(&w.m, group[w.at].hash[:], tx.Now())
 			tell = append(tell, notices(w.m)...)
-			tell = lowBalanceNotices(tell, thresholds, &w.m, w.m.EntryID, w.before, w.m.Principal, w.m.RebateBalance)
+			tell = lowBalanceNotices(tell, g.thresholds, &w.m, w.m.EntryID, w.before, w.m.Principal, w.m.RebateBalance)
 		}
 		rows.queue(b)
 		return notify.Queue(b, tx.Now(), tell...)
