@@ -63,35 +63,35 @@ func (c *codec) plan(value any) pgtype.EncodePlan {
 	switch value.(type) {
 	case []string:
 		if c.elem == pgtype.TextOID || c.elem == pgtype.JSONOID {
-			return plan[string]{elem: c.elem, put: putText}
+			return plan[string]{elem: c.elem, put: putText, size: textSize}
 		}
 	case []*string:
 		if c.elem == pgtype.TextOID {
-			return plan[*string]{elem: c.elem, put: putTextPtr, null: isNil[string]}
+			return plan[*string]{elem: c.elem, put: putTextPtr, null: isNil[string], size: textPtrSize}
 		}
 	case [][]byte:
 		if c.elem == pgtype.ByteaOID || c.elem == pgtype.JSONOID {
-			return plan[[]byte]{elem: c.elem, put: putBytes, null: isNilBytes}
+			return plan[[]byte]{elem: c.elem, put: putBytes, null: isNilBytes, size: bytesSize}
 		}
 	case []int64:
 		if c.elem == pgtype.Int8OID {
-			return plan[int64]{elem: c.elem, put: putInt8}
+			return plan[int64]{elem: c.elem, put: putInt8, fixed: 12}
 		}
 	case []*int64:
 		if c.elem == pgtype.Int8OID {
-			return plan[*int64]{elem: c.elem, put: putInt8Ptr, null: isNil[int64]}
+			return plan[*int64]{elem: c.elem, put: putInt8Ptr, null: isNil[int64], fixed: 12}
 		}
 	case []int32:
 		if c.elem == pgtype.Int4OID {
-			return plan[int32]{elem: c.elem, put: putInt4}
+			return plan[int32]{elem: c.elem, put: putInt4, fixed: 8}
 		}
 	case []time.Time:
 		if c.elem == pgtype.TimestamptzOID {
-			return plan[time.Time]{elem: c.elem, put: putTimestamptz}
+			return plan[time.Time]{elem: c.elem, put: putTimestamptz, fixed: 12}
 		}
 	case []*time.Time:
 		if c.elem == pgtype.TimestamptzOID {
-			return plan[*time.Time]{elem: c.elem, put: putTimestamptzPtr, null: isNil[time.Time]}
+			return plan[*time.Time]{elem: c.elem, put: putTimestamptzPtr, null: isNil[time.Time], fixed: 12}
 		}
 	}
 	return nil
@@ -99,11 +99,16 @@ func (c *codec) plan(value any) pgtype.EncodePlan {
 
 // plan writes a []T as a one-dimensional array of elem, each element by
 // put (its length, then its bytes), or as NULL where null says so; a nil
-// slice is NULL.
+// slice is NULL. The buffer is grown once, to the array's size: an element
+// takes fixed bytes, or size's when fixed is 0 (a NULL's 4 bytes are
+// within either). A group's arrays are tens of kilobytes, and growing by
+// appends copied each several times.
 type plan[T any] struct {
-	elem uint32
-	put  func([]byte, T) []byte
-	null func(T) bool // nil: no element is NULL
+	elem  uint32
+	put   func([]byte, T) []byte
+	null  func(T) bool // nil: no element is NULL
+	fixed int
+	size  func(T) int
 }
 
 func (p plan[T]) Encode(value any, buf []byte) ([]byte, error) {
@@ -115,6 +120,13 @@ func (p plan[T]) Encode(value any, buf []byte) ([]byte, error) {
 	if p.null != nil && slices.ContainsFunc(s, p.null) {
 		nulls = 1
 	}
+	need := 20 + p.fixed*len(s)
+	if p.fixed == 0 {
+		for _, v := range s {
+			need += p.size(v)
+		}
+	}
+	buf = slices.Grow(buf, need)
 	buf = binary.BigEndian.AppendUint32(buf, 1) // one dimension, even empty
 	buf = binary.BigEndian.AppendUint32(buf, nulls)
 	buf = binary.BigEndian.AppendUint32(buf, p.elem)
@@ -140,6 +152,17 @@ func putText(buf []byte, s string) []byte {
 }
 
 func putTextPtr(buf []byte, s *string) []byte { return putText(buf, *s) }
+
+func textSize(s string) int { return 4 + len(s) }
+
+func textPtrSize(s *string) int {
+	if s == nil {
+		return 4
+	}
+	return 4 + len(*s)
+}
+
+func bytesSize(b []byte) int { return 4 + len(b) }
 
 func putBytes(buf []byte, b []byte) []byte {
 	buf = binary.BigEndian.AppendUint32(buf, uint32(len(b)))

@@ -117,3 +117,24 @@ func TestArraysAreWrittenAsPgxWritesThem(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkTextArray writes a group's worth of text (500 account codes) as
+// a parameter would be: appended to a buffer that holds the ones before.
+func BenchmarkTextArray(b *testing.B) {
+	m := pgtype.NewMap()
+	pgarray.Register(m)
+	codes := make([]string, 500)
+	for i := range codes {
+		codes[i] = fmt.Sprintf("customer:C%06d:points", i)
+	}
+	b.ReportAllocs()
+	var buf []byte
+	for b.Loop() {
+		var err error
+		buf, err = m.Encode(pgtype.TextArrayOID, pgtype.BinaryFormatCode, codes, buf[:0:0])
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	_ = buf
+}
