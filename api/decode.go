@@ -29,16 +29,25 @@ const maxBody = 1 << 20
 // decode reads the JSON body into v strictly: application/json only, one
 // value, no unknown fields, within maxBody.
 func decode(c echo.Context, v any) error {
+	body, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	return jsonError(decodeStrict(body, v))
+}
+
+// readBody reads a JSON body of at most maxBody bytes.
+func readBody(c echo.Context) ([]byte, error) {
 	req := c.Request()
 	mt, _, err := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType))
 	if err != nil || mt != echo.MIMEApplicationJSON {
-		return fault.Errorf(fault.UnsupportedMediaType, "the body must be application/json")
+		return nil, fault.Errorf(fault.UnsupportedMediaType, "the body must be application/json")
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), req.Body, maxBody))
 	if err != nil {
-		return jsonError(err)
+		return nil, jsonError(err)
 	}
-	return jsonError(decodeStrict(body, v))
+	return body, nil
 }
 
 // noBody refuses a body where none is taken.

@@ -3,8 +3,11 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -84,32 +87,17 @@ type batchItem struct {
 // and answers a result per event by index: a bad event is reported, its
 // neighbours still commit.
 func (s *Server) postEventBatch(c echo.Context) error {
-	var req struct {
-		Events []json.RawMessage `json:"events"`
-	}
 	preview, err := dryRun(c)
 	if err != nil {
 		return err
 	}
-	if err := decode(c, &req); err != nil {
+	body, err := readBody(c)
+	if err != nil {
 		return err
 	}
-	if len(req.Events) == 0 || len(req.Events) > maxBatch {
-		return &fault.Error{Code: fault.Invalid, Message: "a batch holds 1 to 1000 events",
-			Fields: map[string]string{"events": "1 to 1000 events"}}
-	}
-	items := make([]batchItem, len(req.Events))
-	var events []loyalty.Event
-	var at []int
-	for i, raw := range req.Events {
-		var ev eventRequest
-		if err := decodeStrict(raw, &ev); err != nil {
-			p := problemFor(jsonError(err))
-			items[i] = batchItem{Index: i, Status: p.Status, Problem: finish(c, p)}
-			continue
-		}
-		events = append(events, ev.event())
-		at = append(at, i)
+	items, events, at, err := batchEvents(c, body)
+	if err != nil {
+		return err
 	}
 	process := s.loyalty.ProcessBatch
 	if preview {
@@ -146,14 +134,96 @@ func (s *Server) postEventBatch(c echo.Context) error {
 			}
 		}
 	}
-	body, err := batchReply(items, preview)
+	answer, err := batchReply(items, preview)
 	if err != nil {
 		return err
 	}
 	c.Response().Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
 	c.Response().WriteHeader(http.StatusOK)
-	_, err = c.Response().Write(body)
+	_, err = c.Response().Write(answer)
 	return err
+}
+
+// batchEvents decodes a batch's body: an item for each event, the events
+// that decoded and the index of each. A bad event is its item's problem; the
+// others still go.
+//
+// A batch whose every event is good, as nearly all are, decodes in one pass
+// (batchOnePass). Anything else decodes again event by event, each in a pass
+// of its own, so that each bad event gets its own problem.
+func batchEvents(c echo.Context, body []byte) ([]batchItem, []loyalty.Event, []int, error) {
+	if whole, ok := batchOnePass(body); ok {
+		events, at := make([]loyalty.Event, len(whole)), make([]int, len(whole))
+		for i, ev := range whole {
+			events[i], at[i] = ev.event(), i
+		}
+		return make([]batchItem, len(events)), events, at, nil
+	}
+	return batchEventsEach(c, body)
+}
+
+// batchOnePass decodes a body that is exactly {"events": [...]}, the key
+// once, with 1 to maxBatch events and every one of them good, into the events
+// themselves; ok is false for any other body. It holds the rules of the event
+// by event pass (the decoder's options apply at every depth, and checkText
+// bounds a field by its own name wherever it is), so it never takes what that
+// pass refuses (TestBatchDecodesInOnePassAsEventByEvent). A key sent twice is
+// left to that pass: encoding/json would decode the second array into the
+// first one's events, merging them.
+func batchOnePass(body []byte) ([]*eventRequest, bool) {
+	if bytes.Contains(body, []byte(`\u0000`)) || bytes.Contains(body, []byte(`\U0000`)) {
+		return nil, false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, false
+	}
+	if tok, err := dec.Token(); err != nil || tok != "events" {
+		return nil, false
+	}
+	var events []*eventRequest
+	if err := dec.Decode(&events); err != nil {
+		return nil, false
+	}
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
+		return nil, false
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, false
+	}
+	if len(events) == 0 || len(events) > maxBatch || slices.Contains(events, nil) || checkText(events) != nil {
+		return nil, false
+	}
+	return events, true
+}
+
+// batchEventsEach is batchEvents event by event.
+func batchEventsEach(c echo.Context, body []byte) ([]batchItem, []loyalty.Event, []int, error) {
+	var req struct {
+		Events []json.RawMessage `json:"events"`
+	}
+	if err := jsonError(decodeStrict(body, &req)); err != nil {
+		return nil, nil, nil, err
+	}
+	if len(req.Events) == 0 || len(req.Events) > maxBatch {
+		return nil, nil, nil, &fault.Error{Code: fault.Invalid, Message: "a batch holds 1 to 1000 events",
+			Fields: map[string]string{"events": "1 to 1000 events"}}
+	}
+	items := make([]batchItem, len(req.Events))
+	var events []loyalty.Event
+	var at []int
+	for i, raw := range req.Events {
+		var ev eventRequest
+		if err := decodeStrict(raw, &ev); err != nil {
+			p := problemFor(jsonError(err))
+			items[i] = batchItem{Index: i, Status: p.Status, Problem: finish(c, p)}
+			continue
+		}
+		events = append(events, ev.event())
+		at = append(at, i)
+	}
+	return items, events, at, nil
 }
 
 // batchReply is a batch's answer, the bytes encodeJSON writes for
