@@ -195,7 +195,10 @@ func (tx *Tx) LockBalance(ctx context.Context, code string) error {
 // LockBalances locks the balances of accounts that may not go negative, as
 // LockBalance locks one, in code order (the order every transaction updates
 // balance rows in), and reads them, in the order given, in one round trip:
-// what a decision reads from them holds when the transaction posts.
+// what a decision reads from them holds when the transaction posts. An
+// account another transaction is opening is waited for, then locked: read
+// as not opened, it would be priced from zero while the posting lands on
+// what that transaction put in it.
 //
 // Errors: as LockBalance.
 func (tx *Tx) LockBalances(ctx context.Context, codes ...string) ([]decimal.Decimal, error) {
@@ -223,14 +226,35 @@ func QueueLockBalances(b *pgx.Batch, balances *[]decimal.Decimal, codes ...strin
 			return &fault.Error{Code: fault.Invalid, Account: code, Message: "account " + quote(code) + " may go negative: its balance cannot be locked"}
 		}
 	}
-	sorted := slices.Sorted(slices.Values(codes))
-	b.Queue(qLockBalances, slices.Compact(sorted))
+	sorted := slices.Compact(slices.Sorted(slices.Values(codes)))
+	assets := make([]string, len(sorted))
+	for i, code := range sorted {
+		spec, _ := Chart(code)
+		assets[i] = string(spec.Asset)
+	}
+	b.Queue("savepoint ledger_await_openings")
+	b.Queue(qAwaitOpenings, sorted, assets)
+	b.Queue("rollback to savepoint ledger_await_openings")
+	b.Queue("release savepoint ledger_await_openings")
+	b.Queue(qLockBalances, sorted)
 	b.Queue(qBalances, codes).Query(func(rows pgx.Rows) (err error) {
 		*balances, err = pgx.CollectRows(rows, pgx.RowTo[decimal.Decimal])
 		return err
 	})
 	return nil
 }
+
+// qAwaitOpenings waits for the transactions opening any of the accounts $1
+// names (their assets in $2): it opens those it finds missing, so that the
+// unique index makes it wait for one another transaction has opened and not
+// committed yet, and conflict with it once committed. Its caller rolls it
+// back at once: it writes nothing, and the lock after it, a statement of its
+// own, sees what those transactions committed. Accounts found open (all of
+// them, nearly always) cost an index probe each.
+const qAwaitOpenings = `INSERT INTO accounts (code, asset, allow_negative)
+SELECT u.code, u.asset, false FROM unnest($1::text[], $2::text[]) AS u (code, asset)
+WHERE NOT EXISTS (SELECT FROM accounts a WHERE a.code = u.code)
+ON CONFLICT (code) DO NOTHING`
 
 // qLockBalances locks the balance rows of the accounts $1 names, in its
 // order: one index probe and lock per code, as unnest yields them (OFFSET 0
