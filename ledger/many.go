@@ -49,7 +49,11 @@ func (tx *Tx) PostMany(ctx context.Context, ins []EntryInput, ids []int64, then 
 // is PostMany), so that a group of events commits in the round trip that
 // writes it. Nothing may run in the transaction after it: when it returns
 // nil the transaction may have committed already, and fn must return nil
-// at once. When it returns an error, nothing was committed.
+// at once. When it returns an error, nothing was committed, unless the
+// connection was lost with the COMMIT sent (or a cancel of it went
+// unanswered and the connection was dropped): then the outcome is unknown,
+// as with any commit whose answer never came, and a retry of the same
+// requests is answered as a replay of what committed.
 func (tx *Tx) PostManyAndCommit(ctx context.Context, ins []EntryInput, ids []int64, then func(ids []int64, b *pgx.Batch) error) error {
 	return tx.postMany(ctx, ins, ids, then, tx.pipe != nil)
 }
