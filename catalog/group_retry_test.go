@@ -2,7 +2,6 @@ package catalog_test
 
 import (
 	"testing"
-	"time"
 
 	"github.com/tally-ledger/tally/catalog"
 	"github.com/tally-ledger/tally/internal/fault"
@@ -71,17 +70,7 @@ func (e *env) checkRedemptions(t *testing.T, ins []catalog.RedemptionInput, rs [
 func TestARedemptionGroupRetriedAfterItsCommittingBatchFailedIsExact(t *testing.T) {
 	e := newEnv(t)
 	e.redeemSetup(t)
-	if _, err := e.Pool.Exec(e.Ctx, `CREATE SEQUENCE test_fail;
-CREATE FUNCTION test_fail_once() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF nextval('test_fail') = 1 THEN
-    RAISE EXCEPTION 'injected deadlock' USING ERRCODE = '40P01';
-  END IF;
-  RETURN NULL;
-END $$;
-CREATE TRIGGER test_fail_once AFTER INSERT ON redemptions FOR EACH STATEMENT EXECUTE FUNCTION test_fail_once();`); err != nil {
-		t.Fatal(err)
-	}
+	e.FailOnce(t, "redemptions", "40P01")
 	retries := e.Ledger.Stats().Retries.Load()
 	ins := mixedRedemptions()
 	rs, replayed, errs := e.Catalog.RedeemGroup(e.Ctx, ins, "test", false)
@@ -102,45 +91,21 @@ CREATE TRIGGER test_fail_once AFTER INSERT ON redemptions FOR EACH STATEMENT EXE
 func TestARedemptionGroupRetriedAfterADeadlockInItsReadsRereadsThem(t *testing.T) {
 	e := newEnv(t)
 	e.redeemSetup(t)
-	held, goOn, writer := make(chan struct{}), make(chan struct{}), make(chan error, 1)
-	go func() {
-		first := true
-		writer <- e.Ledger.InTx(e.Ctx, func(tx *ledger.Tx) error {
-			if _, err := tx.Exec(e.Ctx, `UPDATE products SET stock = 1 WHERE sku = 'kite'`); err != nil {
-				return err
-			}
-			if first {
-				first = false
-				close(held)
-				<-goOn
-			}
-			_, err := tx.Exec(e.Ctx, `SELECT FROM customers WHERE id = 'A' FOR UPDATE`)
-			return err
-		})
-	}()
-	<-held
-	retries := e.Ledger.Stats().Retries.Load()
 	ins := mixedRedemptions()
-	type result struct {
+	var r struct {
 		rs       []catalog.Redemption
 		replayed []bool
 		errs     []error
 	}
-	done := make(chan result, 1)
-	go func() {
-		rs, replayed, errs := e.Catalog.RedeemGroup(e.Ctx, ins, "test", false)
-		done <- result{rs, replayed, errs}
-	}()
-	if e.LockWaitersWithin(time.Minute, 1) < 1 {
-		t.Fatal("the group never waited for the kite")
-	}
-	close(goOn)
-	if err := <-writer; err != nil {
-		t.Fatal(err)
-	}
-	r := <-done
-	if n := e.Ledger.Stats().Retries.Load() - retries; n < 1 {
-		t.Errorf("%d retries, want at least 1", n)
+	retries := e.Deadlock(t, func(tx *ledger.Tx) error {
+		_, err := tx.Exec(e.Ctx, `UPDATE products SET stock = 1 WHERE sku = 'kite'`)
+		return err
+	}, func(tx *ledger.Tx) error {
+		_, err := tx.Exec(e.Ctx, `SELECT FROM customers WHERE id = 'A' FOR UPDATE`)
+		return err
+	}, func() { r.rs, r.replayed, r.errs = e.Catalog.RedeemGroup(e.Ctx, ins, "test", false) })
+	if retries < 1 {
+		t.Errorf("%d retries, want at least 1", retries)
 	}
 	e.checkRedemptions(t, ins, r.rs, r.replayed, r.errs,
 		[]fault.Code{"", fault.OutOfStock, fault.OutOfStock, "", fault.IdempotencyConflict, fault.InsufficientPoints, ""}, 0)

@@ -96,17 +96,7 @@ func (e *env) mixedSetup(t *testing.T) {
 func TestAGroupRetriedAfterItsCommittingBatchFailedIsExact(t *testing.T) {
 	e := newEnv(t)
 	e.mixedSetup(t)
-	if _, err := e.Pool.Exec(e.Ctx, `CREATE SEQUENCE test_fail;
-CREATE FUNCTION test_fail_once() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF nextval('test_fail') = 1 THEN
-    RAISE EXCEPTION 'injected deadlock' USING ERRCODE = '40P01';
-  END IF;
-  RETURN NULL;
-END $$;
-CREATE TRIGGER test_fail_once AFTER INSERT ON money_movements FOR EACH STATEMENT EXECUTE FUNCTION test_fail_once();`); err != nil {
-		t.Fatal(err)
-	}
+	e.FailOnce(t, "money_movements", "40P01")
 	retries := e.Ledger.Stats().Retries.Load()
 	kinds, ins := mixedGroup()
 	ms, replayed, errs := e.Prepaid.MoveGroup(e.Ctx, kinds, ins, "test", false)
@@ -128,57 +118,33 @@ CREATE TRIGGER test_fail_once AFTER INSERT ON money_movements FOR EACH STATEMENT
 func TestAGroupRetriedAfterADeadlockInItsReadsRereadsThem(t *testing.T) {
 	e := newEnv(t)
 	e.mixedSetup(t)
-	// The writer: holds B's balance, waits for the go, takes 100 of it,
-	// then wants A's customer lock.
-	held, goOn, writer := make(chan struct{}), make(chan struct{}), make(chan error, 1)
-	go func() {
-		first := true
-		writer <- e.Ledger.InTx(e.Ctx, func(tx *ledger.Tx) error {
-			if _, err := tx.LockBalances(e.Ctx, "customer:B:prepaid"); err != nil {
-				return err
-			}
-			if first {
-				first = false
-				close(held)
-				<-goOn
-			}
-			if _, err := tx.Post(e.Ctx, ledger.EntryInput{Kind: "manual", Actor: "test", Reason: "review", Postings: []ledger.PostingInput{
-				{Account: "customer:B:prepaid", Amount: d("-100")},
-				{Account: "platform:cash", Amount: d("100")},
-			}}); err != nil {
-				return err
-			}
-			_, err := tx.Exec(e.Ctx, `SELECT FROM customers WHERE id = 'A' FOR UPDATE`)
-			return err
-		})
-	}()
-	<-held
-	retries := e.Ledger.Stats().Retries.Load()
 	kinds, ins := mixedGroup()
 	// B's deposit of 10 and a charge of 150: with B's 200 it passes, with
 	// 200 less 100 taken by the writer it is refused.
 	kinds = append(kinds, prepaid.Charge)
 	ins = append(ins, prepaid.MoneyInput{ID: "late-c", CustomerID: "B", Amount: d("150")})
-	type result struct {
+	var r struct {
 		ms       []prepaid.MoneyMovement
 		replayed []bool
 		errs     []error
 	}
-	done := make(chan result, 1)
-	go func() {
-		ms, replayed, errs := e.Prepaid.MoveGroup(e.Ctx, kinds, ins, "test", false)
-		done <- result{ms, replayed, errs}
-	}()
-	if e.LockWaitersWithin(time.Minute, 1) < 1 {
-		t.Fatal("the group never waited for B's balance")
-	}
-	close(goOn)
-	if err := <-writer; err != nil {
-		t.Fatal(err)
-	}
-	r := <-done
-	if n := e.Ledger.Stats().Retries.Load() - retries; n < 1 {
-		t.Errorf("%d retries, want at least 1", n)
+	// The writer holds B's balance, takes 100 of it, then wants A's
+	// customer lock.
+	retries := e.Deadlock(t, func(tx *ledger.Tx) error {
+		_, err := tx.LockBalances(e.Ctx, "customer:B:prepaid")
+		return err
+	}, func(tx *ledger.Tx) error {
+		if _, err := tx.Post(e.Ctx, ledger.EntryInput{Kind: "manual", Actor: "test", Reason: "deadlock", Postings: []ledger.PostingInput{
+			{Account: "customer:B:prepaid", Amount: d("-100")},
+			{Account: "platform:cash", Amount: d("100")},
+		}}); err != nil {
+			return err
+		}
+		_, err := tx.Exec(e.Ctx, `SELECT FROM customers WHERE id = 'A' FOR UPDATE`)
+		return err
+	}, func() { r.ms, r.replayed, r.errs = e.Prepaid.MoveGroup(e.Ctx, kinds, ins, "test", false) })
+	if retries < 1 {
+		t.Errorf("%d retries, want at least 1", retries)
 	}
 	last := len(ins) - 1
 	if fault.CodeOf(r.errs[last]) != fault.InsufficientFunds {
