@@ -7,6 +7,8 @@ const (
 	QAddBalance      = qAddBalance
 	QManyBalances    = qManyBalances
 	QBalances        = qBalances
+	QOpenToLock      = qOpenToLock
+	QLockBalances    = qLockBalances
 	QLotSummary      = qLotSummary
 	QCreateLot       = qCreateLot
 	QAvailablePoints = qAvailablePoints

@@ -55,6 +55,8 @@ func TestTheStatementsOfAGroupProbeTheirIndexesOnGenericPlans(t *testing.T) {
 		"shared lot":   {ledger.QCreateLot, []any{codes[0], int64(5), now, expiry, true}},
 		"own lot":      {ledger.QCreateLot, []any{codes[0], int64(5), now.AddDate(0, 0, 14), expiry, false}},
 		"available":    {ledger.QAvailablePoints, []any{codes, now}},
+		"open to lock": {ledger.QOpenToLock, []any{codes[:1], []string{"PTS"}, now}},
+		"lock":         {ledger.QLockBalances, []any{codes[:1]}},
 	} {
 		plan := testdb.GenericPlan(t, pool, c.query, c.args...)
 		if scan := regexp.MustCompile(`Seq Scan on (accounts|balance_buckets|points_lots)\b`).FindString(plan); scan != "" {

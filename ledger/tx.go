@@ -196,9 +196,11 @@ func (tx *Tx) LockBalance(ctx context.Context, code string) error {
 // LockBalance locks one, in code order (the order every transaction updates
 // balance rows in), and reads them, in the order given, in one round trip:
 // what a decision reads from them holds when the transaction posts. An
-// account another transaction is opening is waited for, then locked: read
-// as not opened, it would be priced from zero while the posting lands on
-// what that transaction put in it.
+// account not opened yet is opened (empty, and left so should the decision
+// post nothing), then locked: a lock on no row holds nothing, and another
+// transaction could open and fund the account between the decision and the
+// posting, which would land on that money while the decision priced from
+// zero. An account another transaction is opening is waited for.
 //
 // Errors: as LockBalance.
 func (tx *Tx) LockBalances(ctx context.Context, codes ...string) ([]decimal.Decimal, error) {
@@ -206,7 +208,7 @@ func (tx *Tx) LockBalances(ctx context.Context, codes ...string) ([]decimal.Deci
 		b        pgx.Batch
 		balances []decimal.Decimal
 	)
-	if err := QueueLockBalances(&b, &balances, codes...); err != nil {
+	if err := tx.QueueLockBalances(&b, &balances, codes...); err != nil {
 		return nil, err
 	}
 	return balances, tx.SendBatch(ctx, &b).Close()
@@ -216,7 +218,7 @@ func (tx *Tx) LockBalances(ctx context.Context, codes ...string) ([]decimal.Deci
 // that locks the balances in a round trip it makes anyway: balances gets
 // them, in the order given, once b's results are read. It fails, queueing
 // nothing, as LockBalances fails.
-func QueueLockBalances(b *pgx.Batch, balances *[]decimal.Decimal, codes ...string) error {
+func (tx *Tx) QueueLockBalances(b *pgx.Batch, balances *[]decimal.Decimal, codes ...string) error {
 	for _, code := range codes {
 		spec, err := Chart(code)
 		if err != nil {
@@ -232,10 +234,7 @@ func QueueLockBalances(b *pgx.Batch, balances *[]decimal.Decimal, codes ...strin
 		spec, _ := Chart(code)
 		assets[i] = string(spec.Asset)
 	}
-	b.Queue("savepoint ledger_await_openings")
-	b.Queue(qAwaitOpenings, sorted, assets)
-	b.Queue("rollback to savepoint ledger_await_openings")
-	b.Queue("release savepoint ledger_await_openings")
+	b.Queue(qOpenToLock, sorted, assets, tx.now)
 	b.Queue(qLockBalances, sorted)
 	b.Queue(qBalances, codes).Query(func(rows pgx.Rows) (err error) {
 		*balances, err = pgx.CollectRows(rows, pgx.RowTo[decimal.Decimal])
@@ -244,17 +243,21 @@ func QueueLockBalances(b *pgx.Batch, balances *[]decimal.Decimal, codes ...strin
 	return nil
 }
 
-// qAwaitOpenings waits for the transactions opening any of the accounts $1
-// names (their assets in $2): it opens those it finds missing, so that the
-// unique index makes it wait for one another transaction has opened and not
-// committed yet, and conflict with it once committed. Its caller rolls it
-// back at once: it writes nothing, and the lock after it, a statement of its
-// own, sees what those transactions committed. Accounts found open (all of
-// them, nearly always) cost an index probe each.
-const qAwaitOpenings = `INSERT INTO accounts (code, asset, allow_negative)
-SELECT u.code, u.asset, false FROM unnest($1::text[], $2::text[]) AS u (code, asset)
-WHERE NOT EXISTS (SELECT FROM accounts a WHERE a.code = u.code)
-ON CONFLICT (code) DO NOTHING`
+// qOpenToLock opens the accounts $1 names (their assets in $2, none of
+// them may go negative) that are not open, each with its balance row, in
+// the order qManyCreateAccounts opens accounts in: an account another
+// transaction is opening is waited for through the unique index, and then
+// conflicts. Accounts found open (nearly always all of them) cost an index
+// probe each and write nothing, nor use up an id (the probe comes before the
+// insert; OFFSET 0 keeps it a probe per code on a generic plan).
+const qOpenToLock = `WITH a AS (
+    INSERT INTO accounts (code, asset, allow_negative, created_at)
+    SELECT u.code, u.asset, false, $3::timestamptz FROM unnest($1::text[], $2::text[]) AS u (code, asset)
+    WHERE NOT EXISTS (SELECT FROM accounts x WHERE x.code = u.code OFFSET 0)
+    ORDER BY 1
+    ON CONFLICT (code) DO NOTHING RETURNING id)
+INSERT INTO balance_buckets (account_id, bucket, allow_negative, balance)
+SELECT id, 0, false, 0 FROM a`
 
 // qLockBalances locks the balance rows of the accounts $1 names, in its
 // order: one index probe and lock per code, as unnest yields them (OFFSET 0

@@ -123,7 +123,7 @@ type recorded struct {
 
 // queueReads queues the group's reads into b, after the customers' locks.
 // It starts afresh each time: a transaction retried reads again.
-func (g *together) queueReads(_ *ledger.Tx, b *pgx.Batch) error {
+func (g *together) queueReads(tx *ledger.Tx, b *pgx.Batch) error {
 	g.seen = make(map[movementID]int, len(g.group))
 	g.earlier = map[movementID]recorded{}
 	g.thresholds, g.customers, g.balances = nil, nil, nil
@@ -159,7 +159,7 @@ func (g *together) queueReads(_ *ledger.Tx, b *pgx.Batch) error {
 	for _, c := range g.customers {
 		codes = append(codes, ledger.CustomerAccount(c, "prepaid"), ledger.CustomerAccount(c, "rebate"))
 	}
-	return ledger.QueueLockBalances(b, &g.balances, codes...)
+	return tx.QueueLockBalances(b, &g.balances, codes...)
 }
 
 // write prices and writes the group, its customers locked (locked says
