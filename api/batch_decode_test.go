@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/http/httptest"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -81,21 +82,35 @@ func TestBatchDecodesInOnePassAsEventByEvent(t *testing.T) {
 	}
 }
 
-// BenchmarkBatchDecode decodes a batch of 500 events as scenario 3 sends it.
+// BenchmarkBatchDecode decodes batches both ways: 500 good events, as
+// scenario 3 sends them, and bodies the one pass gives up on, which are
+// decoded again event by event (the last event bad, one event too many, a
+// megabyte of empty objects): what such a body costs over the event by
+// event pass alone is the one pass's risk.
 func BenchmarkBatchDecode(b *testing.B) {
-	body := []byte(`{"events":[` + strings.TrimSuffix(strings.Repeat(batchElements[0]+",", 500), ",") + `]}`)
+	good := batchElements[0]
+	batch := func(events ...string) []byte { return []byte(`{"events":[` + strings.Join(events, ",") + `]}`) }
+	bodies := []struct {
+		name string
+		body []byte
+	}{
+		{"500-good", batch(slices.Repeat([]string{good}, 500)...)},
+		{"1000-last-bad", batch(append(slices.Repeat([]string{good}, 999), batchElements[7])...)},
+		{"1001-good", batch(slices.Repeat([]string{good}, maxBatch+1)...)},
+		{"1MiB-of-empty-objects", batch(slices.Repeat([]string{"{}"}, maxBody/3)...)},
+	}
 	c := echo.New().NewContext(httptest.NewRequest("POST", "/v1/events/batch", nil), httptest.NewRecorder())
-	for _, f := range []struct {
-		name   string
-		decode func(echo.Context, []byte) ([]batchItem, []loyalty.Event, []int, error)
-	}{{"one-pass", batchEvents}, {"event-by-event", batchEventsEach}} {
-		b.Run(f.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, events, _, err := f.decode(c, body); err != nil || len(events) != 500 {
-					b.Fatal(err, len(events))
+	for _, body := range bodies {
+		for _, f := range []struct {
+			name   string
+			decode func(echo.Context, []byte) ([]batchItem, []loyalty.Event, []int, error)
+		}{{"one-pass", batchEvents}, {"event-by-event", batchEventsEach}} {
+			b.Run(body.name+"/"+f.name, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					f.decode(c, body.body)
 				}
-			}
-		})
+			})
+		}
 	}
 }

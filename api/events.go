@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strconv"
 	"time"
 
@@ -169,30 +168,34 @@ func batchEvents(c echo.Context, body []byte) ([]batchItem, []loyalty.Event, []i
 // bounds a field by its own name wherever it is), so it never takes what that
 // pass refuses (TestBatchDecodesInOnePassAsEventByEvent). A key sent twice is
 // left to that pass: encoding/json would decode the second array into the
-// first one's events, merging them.
+// first one's events, merging them. The events are decoded one at a time, and
+// it stops at the first bad one or at one too many: a body it gives up on
+// costs little more than the event by event pass that decodes it again.
 func batchOnePass(body []byte) ([]*eventRequest, bool) {
 	if bytes.Contains(body, []byte(`\u0000`)) || bytes.Contains(body, []byte(`\U0000`)) {
 		return nil, false
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil, false
-	}
-	if tok, err := dec.Token(); err != nil || tok != "events" {
-		return nil, false
+	for _, want := range []json.Token{json.Delim('{'), "events", json.Delim('[')} {
+		if tok, err := dec.Token(); err != nil || tok != want {
+			return nil, false
+		}
 	}
 	var events []*eventRequest
-	if err := dec.Decode(&events); err != nil {
-		return nil, false
+	for dec.More() {
+		var ev *eventRequest
+		if len(events) == maxBatch || dec.Decode(&ev) != nil || ev == nil || checkText(ev) != nil {
+			return nil, false
+		}
+		events = append(events, ev)
 	}
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
-		return nil, false
+	for _, want := range []json.Token{json.Delim(']'), json.Delim('}')} {
+		if tok, err := dec.Token(); err != nil || tok != want {
+			return nil, false
+		}
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, false
-	}
-	if len(events) == 0 || len(events) > maxBatch || slices.Contains(events, nil) || checkText(events) != nil {
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) || len(events) == 0 {
 		return nil, false
 	}
 	return events, true
