@@ -97,8 +97,10 @@ type movementID struct{ space, kind, id string }
 // write then prices each new movement in Go from the balances the
 // movements before it left, reserves the entries' ids (as many as it
 // writes: a refusal or a retry leaves no gap), and sends the entries
-// (PostManyAndCommit), the movements and the notices with the COMMIT. A movement the rules refuse is answered its
-// refusal and writes nothing. A retry of a movement recorded earlier is
+// (PostManyAndCommit), the movements and the notices with the COMMIT. A
+// movement the rules refuse is answered its refusal and writes nothing of
+// its own (the lock may have opened its customer's accounts, empty: see
+// ledger.Tx.LockBalances). A retry of a movement recorded earlier is
 // answered as a replay (or, sent with other details, refused), as moveTx
 // answers it, and the rest of the group is still written together. write
 // answers errNotTogether, having written nothing, when a customer is
