@@ -63,7 +63,7 @@ func noBody(c echo.Context) error {
 // character is refused: PostgreSQL text cannot hold it. Every body (and
 // every event of a batch) is an object, so null is refused too.
 func decodeStrict(data []byte, v any) error {
-	if bytes.Contains(data, []byte(`\u0000`)) || bytes.Contains(data, []byte(`\U0000`)) {
+	if hasNUL(data) {
 		return fault.Errorf(fault.InvalidJSON, "strings may not contain the NUL character (\\u0000)")
 	}
 	if bytes.Equal(bytes.TrimSpace(data), []byte("null")) {
@@ -73,6 +73,11 @@ func decodeStrict(data []byte, v any) error {
 		return err
 	}
 	return checkText(v)
+}
+
+// hasNUL says whether JSON text holds the NUL character's escape.
+func hasNUL(data []byte) bool {
+	return bytes.Contains(data, []byte(`\u0000`)) || bytes.Contains(data, []byte(`\U0000`))
 }
 
 func decodeReader(r io.Reader, v any) error {

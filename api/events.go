@@ -172,7 +172,7 @@ func batchEvents(c echo.Context, body []byte) ([]batchItem, []loyalty.Event, []i
 // it stops at the first bad one or at one too many: a body it gives up on
 // costs little more than the event by event pass that decodes it again.
 func batchOnePass(body []byte) ([]*eventRequest, bool) {
-	if bytes.Contains(body, []byte(`\u0000`)) || bytes.Contains(body, []byte(`\U0000`)) {
+	if hasNUL(body) {
 		return nil, false
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
