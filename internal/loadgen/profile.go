@@ -71,6 +71,7 @@ func profilePass(ctx context.Context, env *bench, path string) error {
 			top <- "no server: the load is SQL alone\n"
 		} else {
 			go func() { top <- cpuProfile(env.srv, *duration-time.Second, file) }()
+			go allocProfile(env.srv, *duration-time.Second, strings.TrimSuffix(file, ".pprof")+".allocs.pprof")
 		}
 		go func() { waits <- sampleWaits(ctx, db, *duration-time.Second) }()
 		name += " (profiled)"
@@ -219,6 +220,30 @@ ORDER BY total_exec_time + total_plan_time DESC LIMIT 12`)
 		return err
 	})
 	return b.String(), err
+}
+
+// allocProfile keeps in file what the server allocated over the next d
+// (a delta of its allocation profile, for go tool pprof -sample_index
+// alloc_space or alloc_objects); a failure leaves no file.
+func allocProfile(srv *server, d time.Duration, file string) {
+	res, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/allocs?seconds=%d", srv.pprof, max(1, int(d.Seconds()))))
+	if err != nil {
+		return
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return
+	}
+	if _, err := io.Copy(f, res.Body); err != nil {
+		f.Close()
+		os.Remove(file)
+		return
+	}
+	f.Close()
 }
 
 // cpuProfile takes a CPU profile of the server for d, keeps it in file
