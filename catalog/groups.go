@@ -72,7 +72,7 @@ func (s *Service) redeemGroup(group []redeemJob) ([]redeemResult, error) {
 // redemption.
 func (s *Service) redeemEach(ctx context.Context, group []redeemJob) ([]redeemResult, error) {
 	return loyalty.WriteGroup(ctx, s.ledger, group, func(j redeemJob) string { return j.in.CustomerID },
-		func(tx *ledger.Tx) error {
+		func(tx *ledger.Tx, _ map[string]bool) error {
 			_, err := lockProducts(ctx, tx, skusOf(group))
 			return err
 		},

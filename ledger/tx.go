@@ -219,20 +219,9 @@ func (tx *Tx) LockBalances(ctx context.Context, codes ...string) ([]decimal.Deci
 // them, in the order given, once b's results are read. It fails, queueing
 // nothing, as LockBalances fails.
 func (tx *Tx) QueueLockBalances(b *pgx.Batch, balances *[]decimal.Decimal, codes ...string) error {
-	for _, code := range codes {
-		spec, err := Chart(code)
-		if err != nil {
-			return err
-		}
-		if spec.AllowNegative {
-			return &fault.Error{Code: fault.Invalid, Account: code, Message: "account " + quote(code) + " may go negative: its balance cannot be locked"}
-		}
-	}
-	sorted := slices.Compact(slices.Sorted(slices.Values(codes)))
-	assets := make([]string, len(sorted))
-	for i, code := range sorted {
-		spec, _ := Chart(code)
-		assets[i] = string(spec.Asset)
+	sorted, assets, err := lockable(codes)
+	if err != nil {
+		return err
 	}
 	b.Queue(qOpenToLock, sorted, assets, tx.now)
 	b.Queue(qLockBalances, sorted)
@@ -241,6 +230,46 @@ func (tx *Tx) QueueLockBalances(b *pgx.Batch, balances *[]decimal.Decimal, codes
 		return err
 	})
 	return nil
+}
+
+// OpenToLock opens, as LockBalances would, the accounts not opened yet of
+// those codes names, and locks nothing. A transaction that will lock
+// several customers' balances one at a time opens them all first, in one
+// statement: once it holds a balance, it must not wait for another
+// transaction's opening of an account, for that transaction may be waiting
+// for the balance it holds (a manual entry opens its accounts first, then
+// posts, in the same order). An account another transaction is opening is
+// waited for here, while nothing is held.
+//
+// Errors: as LockBalance.
+func (tx *Tx) OpenToLock(ctx context.Context, codes ...string) error {
+	sorted, assets, err := lockable(codes)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, qOpenToLock, sorted, assets, tx.now)
+	return err
+}
+
+// lockable checks that every code names an account whose balance can be
+// locked, and answers them sorted, each once, with their assets.
+func lockable(codes []string) (sorted, assets []string, err error) {
+	for _, code := range codes {
+		spec, err := Chart(code)
+		if err != nil {
+			return nil, nil, err
+		}
+		if spec.AllowNegative {
+			return nil, nil, &fault.Error{Code: fault.Invalid, Account: code, Message: "account " + quote(code) + " may go negative: its balance cannot be locked"}
+		}
+	}
+	sorted = slices.Compact(slices.Sorted(slices.Values(codes)))
+	assets = make([]string, len(sorted))
+	for i, code := range sorted {
+		spec, _ := Chart(code)
+		assets[i] = string(spec.Asset)
+	}
+	return sorted, assets, nil
 }
 
 // qOpenToLock opens the accounts $1 names (their assets in $2, none of

@@ -61,7 +61,8 @@ CROSS JOIN LATERAL (SELECT id FROM customers WHERE id = u.id OFFSET 0 FOR UPDATE
 // WriteGroup writes a group of jobs, each of one customer, in one
 // transaction of l, and answers each one's result, by index: it locks the
 // group's customers (LockCustomers), then runs lock for what else the
-// group needs locked (nil: nothing), then each job, in order, with write,
+// group needs locked or opened before any job runs (nil: nothing; it is
+// told which customers are known: locked), then each job, in order, with write,
 // in a savepoint, as it would be written alone. A job's error (a refusal:
 // too little money or stock, a reused id) undoes only what that job did
 // and becomes its result, made by refused; the jobs after it see the books
@@ -76,7 +77,7 @@ CROSS JOIN LATERAL (SELECT id FROM customers WHERE id = u.id OFFSET 0 FOR UPDATE
 // statement a group runs looks its rows up by key, through LATERAL
 // subqueries where it reads arrays (group_plans_test.go checks the plans).
 func WriteGroup[J, R any](ctx context.Context, l *ledger.Ledger, group []J, customer func(J) string,
-	lock func(tx *ledger.Tx) error, write func(tx *ledger.Tx, j J, locked bool) (R, error), refused func(error) R) ([]R, error) {
+	lock func(tx *ledger.Tx, locked map[string]bool) error, write func(tx *ledger.Tx, j J, locked bool) (R, error), refused func(error) R) ([]R, error) {
 	outs := make([]R, len(group))
 	err := l.InTx(ctx, func(tx *ledger.Tx) error {
 		clear(outs)
@@ -89,7 +90,7 @@ func WriteGroup[J, R any](ctx context.Context, l *ledger.Ledger, group []J, cust
 			return err
 		}
 		if lock != nil {
-			if err := lock(tx); err != nil {
+			if err := lock(tx, locked); err != nil {
 				return err
 			}
 		}

@@ -72,9 +72,25 @@ func (s *Service) moveGroup(group []moneyJob) ([]moneyResult, error) {
 // moveEach records a group of movements in one transaction
 // (loyalty.WriteGroup), each as it would be recorded alone (moveTx), in a
 // savepoint: a refusal (insufficient funds, a reused id) undoes only its
-// own movement.
+// own movement. Each movement locks its customer's balances in turn, so
+// the accounts of every known customer of the group are opened first,
+// before any balance is locked (ledger.Tx.OpenToLock): a movement must not
+// wait for an opening while an earlier one holds a balance that the
+// opening transaction wants next.
 func (s *Service) moveEach(ctx context.Context, group []moneyJob) ([]moneyResult, error) {
-	return loyalty.WriteGroup(ctx, s.ledger, group, func(j moneyJob) string { return j.in.CustomerID }, nil,
+	return loyalty.WriteGroup(ctx, s.ledger, group, func(j moneyJob) string { return j.in.CustomerID },
+		func(tx *ledger.Tx, locked map[string]bool) error {
+			codes := make([]string, 0, 2*len(locked))
+			for id, ok := range locked {
+				if ok {
+					codes = append(codes, ledger.CustomerAccount(id, "prepaid"), ledger.CustomerAccount(id, "rebate"))
+				}
+			}
+			if len(codes) == 0 {
+				return nil
+			}
+			return tx.OpenToLock(ctx, codes...)
+		},
 		func(tx *ledger.Tx, j moneyJob, locked bool) (moneyResult, error) { return s.moveTx(ctx, tx, j, locked) },
 		func(err error) moneyResult { return moneyResult{err: err} })
 }

@@ -75,3 +75,46 @@ WHERE p.entry_id = $1 AND a.code = 'customer:N:prepaid'`, m.EntryID).Scan(&after
 		})
 	}
 }
+
+// TestOneByOneOpensEveryAccountBeforeLockingAny: written one by one
+// (moveEach), each movement locks its customer's balances in turn. A
+// manual entry has opened B's prepaid account (not committed yet) and goes
+// on to post to A's. Had the group locked A's balance for A's movement
+// and then waited for that opening for B's, the two would wait for each
+// other: a deadlock PostgreSQL breaks after a second by aborting one, and
+// the aborted transaction runs again. The group opens every account of its
+// customers before it locks any balance, so it waits for the entry, which
+// commits, and nothing runs twice. (Found by review: the group was retried.)
+func TestOneByOneOpensEveryAccountBeforeLockingAny(t *testing.T) {
+	e := newEnv(t)
+	e.Customer("A")
+	e.Customer("B")
+	e.MustMoney(prepaid.Deposit, "A", "300")
+	kinds := []string{prepaid.Deposit, prepaid.Charge}
+	ins := []prepaid.MoneyInput{{ID: "a-d", CustomerID: "A", Amount: d("100")}, {ID: "b-c", CustomerID: "B", Amount: d("30")}}
+	manual := func(tx *ledger.Tx, account, amount string) error {
+		_, err := tx.Post(e.Ctx, ledger.EntryInput{Kind: "manual", Actor: "test", Reason: "opening", Postings: []ledger.PostingInput{
+			{Account: account, Amount: d(amount)},
+			{Account: "platform:cash", Amount: d(amount).Neg()},
+		}})
+		return err
+	}
+	var (
+		ms   []prepaid.MoneyMovement
+		errs []error
+	)
+	retries := e.Deadlock(t,
+		func(tx *ledger.Tx) error { return manual(tx, "customer:B:prepaid", "50") },
+		func(tx *ledger.Tx) error { return manual(tx, "customer:A:prepaid", "-20") },
+		func() { ms, _, errs = e.Prepaid.MoveGroup(e.Ctx, kinds, ins, "test", true) })
+	if retries != 0 {
+		t.Errorf("%d transactions ran again, want none", retries)
+	}
+	// Each movement is priced after the entry: A's 300 less its 20, and
+	// the 50 it put in B's account.
+	for i, want := range []string{"380", "20"} {
+		if errs[i] != nil || !ms[i].Principal.Equal(d(want)) {
+			t.Errorf("%s %s: principal %s, %v; want %s", kinds[i], ins[i].ID, ms[i].Principal, errs[i], want)
+		}
+	}
+}
