@@ -232,25 +232,6 @@ func (tx *Tx) QueueLockBalances(b *pgx.Batch, balances *[]decimal.Decimal, codes
 	return nil
 }
 
-// OpenToLock opens, as LockBalances would, the accounts not opened yet of
-// those codes names, and locks nothing. A transaction that will lock
-// several customers' balances one at a time opens them all first, in one
-// statement: once it holds a balance, it must not wait for another
-// transaction's opening of an account, for that transaction may be waiting
-// for the balance it holds (a manual entry opens its accounts first, then
-// posts, in the same order). An account another transaction is opening is
-// waited for here, while nothing is held.
-//
-// Errors: as LockBalance.
-func (tx *Tx) OpenToLock(ctx context.Context, codes ...string) error {
-	sorted, assets, err := lockable(codes)
-	if err != nil {
-		return err
-	}
-	_, err = tx.Exec(ctx, qOpenToLock, sorted, assets, tx.now)
-	return err
-}
-
 // lockable checks that every code names an account whose balance can be
 // locked, and answers them sorted, each once, with their assets.
 func lockable(codes []string) (sorted, assets []string, err error) {

@@ -72,11 +72,11 @@ func (s *Service) moveGroup(group []moneyJob) ([]moneyResult, error) {
 // moveEach records a group of movements in one transaction
 // (loyalty.WriteGroup), each as it would be recorded alone (moveTx), in a
 // savepoint: a refusal (insufficient funds, a reused id) undoes only its
-// own movement. Each movement locks its customer's balances in turn, so
-// the accounts of every known customer of the group are opened first,
-// before any balance is locked (ledger.Tx.OpenToLock): a movement must not
-// wait for an opening while an earlier one holds a balance that the
-// opening transaction wants next.
+// own movement. The balances of every known customer of the group are
+// opened and locked first, all at once in code order (ledger.Tx.LockBalances,
+// the order a manual entry takes them in): locked movement by movement, in
+// the group's order, a movement could wait for an opening or a balance
+// while an earlier one held a balance the other transaction wants next.
 func (s *Service) moveEach(ctx context.Context, group []moneyJob) ([]moneyResult, error) {
 	return loyalty.WriteGroup(ctx, s.ledger, group, func(j moneyJob) string { return j.in.CustomerID },
 		func(tx *ledger.Tx, locked map[string]bool) error {
@@ -89,7 +89,8 @@ func (s *Service) moveEach(ctx context.Context, group []moneyJob) ([]moneyResult
 			if len(codes) == 0 {
 				return nil
 			}
-			return tx.OpenToLock(ctx, codes...)
+			_, err := tx.LockBalances(ctx, codes...)
+			return err
 		},
 		func(tx *ledger.Tx, j moneyJob, locked bool) (moneyResult, error) { return s.moveTx(ctx, tx, j, locked) },
 		func(err error) moneyResult { return moneyResult{err: err} })
