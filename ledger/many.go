@@ -170,7 +170,8 @@ func QueueEntryIDs(b *pgx.Batch, n int, ids *[]int64) {
 const (
 	qManyCreateAccounts = `WITH a AS (
     INSERT INTO accounts (code, asset, allow_negative, created_at)
-    SELECT u.*, $4::timestamptz FROM unnest($1::text[], $2::text[], $3::boolean[]) AS u ORDER BY 1
+    SELECT u.*, $4::timestamptz FROM unnest($1::text[], $2::text[], $3::boolean[]) AS u (code, asset, allow_negative)
+    ORDER BY u.code COLLATE "C"
     ON CONFLICT (code) DO NOTHING RETURNING id, allow_negative)
 INSERT INTO balance_buckets (account_id, bucket, allow_negative, balance)
 SELECT id, 0, false, 0 FROM a WHERE NOT allow_negative`

@@ -255,7 +255,8 @@ func lockable(codes []string) (sorted, assets []string, err error) {
 
 // qOpenToLock opens the accounts $1 names (their assets in $2, none of
 // them may go negative) that are not open, each with its balance row, in
-// the order qManyCreateAccounts opens accounts in: an account another
+// the order qManyCreateAccounts opens accounts in (the codes' bytes, COLLATE
+// "C", as Go sorts them, whatever the database's collation): an account another
 // transaction is opening is waited for through the unique index, and then
 // conflicts. Accounts found open (nearly always all of them) cost an index
 // probe each and write nothing, nor use up an id (the probe comes before the
@@ -264,7 +265,7 @@ const qOpenToLock = `WITH a AS (
     INSERT INTO accounts (code, asset, allow_negative, created_at)
     SELECT u.code, u.asset, false, $3::timestamptz FROM unnest($1::text[], $2::text[]) AS u (code, asset)
     WHERE NOT EXISTS (SELECT FROM accounts x WHERE x.code = u.code OFFSET 0)
-    ORDER BY 1
+    ORDER BY u.code COLLATE "C"
     ON CONFLICT (code) DO NOTHING RETURNING id)
 INSERT INTO balance_buckets (account_id, bucket, allow_negative, balance)
 SELECT id, 0, false, 0 FROM a`

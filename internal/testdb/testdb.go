@@ -14,10 +14,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -107,9 +109,36 @@ func New(tb testing.TB) string {
 	return url
 }
 
+// PoolCollated is Pool on a database whose default collation is the ICU
+// locale given (say "en-US", where "a" sorts before "B"), not the C locale
+// the project's clusters use: for what must hold whatever the collation.
+// It is migrated from scratch (a template's collation cannot be changed),
+// so it costs the migrations' time.
+func PoolCollated(tb testing.TB, icuLocale string) *pgxpool.Pool {
+	tb.Helper()
+	url, drop, err := createFrom("TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE '"+strings.ReplaceAll(icuLocale, "'", "")+"'", true)
+	if err != nil {
+		tb.Fatalf("testdb: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := drop(); err != nil {
+			tb.Errorf("testdb: %v", err)
+		}
+	})
+	tb.Cleanup(func() { checkBooks(tb, url) })
+	return connect(tb, url, func(*pgxpool.Config) {})
+}
+
 // create makes a database from the template of the current migrations and
 // returns its URL and the function that drops it.
 func create() (string, func() error, error) {
+	return createFrom("", false)
+}
+
+// createFrom makes a database: with the template of the current migrations
+// when how is empty, else as how says (a CREATE DATABASE's options), then
+// migrated when migrate is set.
+func createFrom(how string, migrate bool) (string, func() error, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	server, err := serverOnce()
@@ -122,14 +151,17 @@ func create() (string, func() error, error) {
 	}
 	defer conn.Close(ctx)
 
-	template := "tally_tpl_" + migrations.Fingerprint()
-	if err := ensureTemplate(ctx, conn, server, template); err != nil {
-		return "", nil, fmt.Errorf("template: %w", err)
+	if how == "" {
+		template := "tally_tpl_" + migrations.Fingerprint()
+		if err := ensureTemplate(ctx, conn, server, template); err != nil {
+			return "", nil, fmt.Errorf("template: %w", err)
+		}
+		how = "TEMPLATE " + template + " STRATEGY FILE_COPY"
 	}
 	var raw [6]byte
 	rand.Read(raw[:])
 	name := "tally_test_" + hex.EncodeToString(raw[:])
-	if _, err := conn.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s STRATEGY FILE_COPY", name, template)); err != nil {
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name+" "+how); err != nil {
 		return "", nil, fmt.Errorf("create database: %w", err)
 	}
 	drop := func() error {
@@ -145,6 +177,11 @@ func create() (string, func() error, error) {
 		}
 		return nil
 	}
+	if migrate {
+		if err := migrations.Up(ctx, withDatabase(server, name)); err != nil {
+			return "", nil, errors.Join(fmt.Errorf("migrate %s: %w", name, err), drop())
+		}
+	}
 	return withDatabase(server, name), drop, nil
 }
 
@@ -157,7 +194,14 @@ func Pool(tb testing.TB) *pgxpool.Pool {
 // pool is Pool, its configuration changed by set.
 func pool(tb testing.TB, set func(*pgxpool.Config)) *pgxpool.Pool {
 	tb.Helper()
-	cfg, err := pgxpool.ParseConfig(New(tb))
+	return connect(tb, New(tb), set)
+}
+
+// connect opens a pool on url as the service's are, its configuration
+// changed by set, closed when the test ends.
+func connect(tb testing.TB, url string, set func(*pgxpool.Config)) *pgxpool.Pool {
+	tb.Helper()
+	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		tb.Fatal(err)
 	}
