@@ -118,3 +118,47 @@ func TestOneByOneOpensEveryAccountBeforeLockingAny(t *testing.T) {
 		}
 	}
 }
+
+// TestOneByOneLocksBalancesInCodeOrder: a group [B, A] written one by one.
+// A manual entry holds A's balance and goes on to post to B's; it locks
+// them in code order, A before B. Had the group locked B's balance for its
+// first movement and then waited for A's for its second, the two would
+// wait for each other (PostgreSQL breaks that after a second and one runs
+// again). The group locks every balance it needs at once, in code order, as
+// the entry does: it waits for A's holding nothing, and nothing runs twice.
+// (Found by review of the fix above.)
+func TestOneByOneLocksBalancesInCodeOrder(t *testing.T) {
+	e := newEnv(t)
+	e.Customer("A")
+	e.Customer("B")
+	e.MustMoney(prepaid.Deposit, "A", "300")
+	e.MustMoney(prepaid.Deposit, "B", "300")
+	kinds := []string{prepaid.Charge, prepaid.Deposit}
+	ins := []prepaid.MoneyInput{{ID: "b-c", CustomerID: "B", Amount: d("30")}, {ID: "a-d", CustomerID: "A", Amount: d("100")}}
+	manual := func(tx *ledger.Tx, account, amount string) error {
+		_, err := tx.Post(e.Ctx, ledger.EntryInput{Kind: "manual", Actor: "test", Reason: "adjustment", Postings: []ledger.PostingInput{
+			{Account: account, Amount: d(amount)},
+			{Account: "platform:cash", Amount: d(amount).Neg()},
+		}})
+		return err
+	}
+	var (
+		ms   []prepaid.MoneyMovement
+		errs []error
+	)
+	retries := e.Deadlock(t,
+		func(tx *ledger.Tx) error { return manual(tx, "customer:A:prepaid", "-20") },
+		func(tx *ledger.Tx) error { return manual(tx, "customer:B:prepaid", "50") },
+		func() { ms, _, errs = e.Prepaid.MoveGroup(e.Ctx, kinds, ins, "test", true) })
+	if retries != 0 {
+		t.Errorf("%d transactions ran again, want none", retries)
+	}
+	// Each movement is priced after the entry: B's 300 and 50 less the
+	// charge of 30; A's 300 less 20 and the deposit of 100.
+	for i, want := range []string{"320", "380"} {
+		if errs[i] != nil || !ms[i].Principal.Equal(d(want)) {
+			t.Errorf("%s %s: principal %s, %v; want %s", kinds[i], ins[i].ID, ms[i].Principal, errs[i], want)
+		}
+	}
+	e.Reconcile()
+}
