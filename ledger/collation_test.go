@@ -19,16 +19,12 @@ import (
 func TestAccountsOpenInByteOrderWhateverTheCollation(t *testing.T) {
 	pool := testdb.PoolCollated(t, "en-US")
 	ctx := context.Background()
-	var collation string
-	if err := pool.QueryRow(ctx, `SELECT daticulocale FROM pg_database WHERE datname = current_database()`).Scan(&collation); err != nil {
-		t.Fatal(err)
-	}
 	var icuFirst string
 	if err := pool.QueryRow(ctx, `SELECT min(c) FROM unnest(array['customer:B1', 'customer:a1']) c`).Scan(&icuFirst); err != nil {
 		t.Fatal(err)
 	}
 	if icuFirst != "customer:a1" {
-		t.Fatalf("the database (ICU locale %q) sorts %q first, want customer:a1: the test needs a collation that is not the bytes'", collation, icuFirst)
+		t.Fatalf("the database sorts %q first, want customer:a1: the test needs a collation that is not the bytes'", icuFirst)
 	}
 	l := ledger.New(pool)
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -140,7 +141,12 @@ func (s *Service) expire(ctx context.Context, asOf time.Time, actor string, dryR
 					effective = earliest
 				}
 			}
-			for _, code := range codes {
+			// The page comes in the database's collation (the index's
+			// order, which keeps the cursor cheap); the accounts are
+			// locked in their codes' byte order, as every writer locks
+			// balances, or a writer taking two of them could wait for
+			// this run while it waits for that writer.
+			for _, code := range slices.Sorted(slices.Values(codes)) {
 				// Lock the account (as every posting does) before reading
 				// what its lots hold, so nothing draws on them meanwhile.
 				if !dryRun {
@@ -319,9 +325,26 @@ func (s *Service) UndoExpiry(ctx context.Context, runID int64, in UndoInput) (Ex
 				return err
 			}
 		}
-		// The run's entries in id order, which is its customers' account
-		// order (a run posts them in that order): the balance rows are
-		// locked in the order every posting locks them.
+		// The balances of the run's customers are locked first, all at
+		// once in code order (the order every writer locks them in): the
+		// run's entries, reversed in id order below, follow its chunks,
+		// and the chunks follow the database's collation, which need not
+		// be the codes' bytes.
+		rows, err := tx.Query(ctx, `SELECT DISTINCT a.code FROM expiry_run_entries r
+JOIN postings p ON p.entry_id = r.entry_id JOIN accounts a ON a.id = p.account_id
+WHERE r.run_id = $1 AND NOT a.allow_negative`, runID)
+		if err != nil {
+			return err
+		}
+		codes, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		if len(codes) > 0 {
+			if _, err := tx.LockBalances(ctx, codes...); err != nil {
+				return err
+			}
+		}
 		var customers int
 		var points int64
 		var after int64
