@@ -90,33 +90,45 @@ func TestOneByOneOpensEveryAccountBeforeLockingAny(t *testing.T) {
 	e.Customer("A")
 	e.Customer("B")
 	e.MustMoney(prepaid.Deposit, "A", "300")
-	kinds := []string{prepaid.Deposit, prepaid.Charge}
-	ins := []prepaid.MoneyInput{{ID: "a-d", CustomerID: "A", Amount: d("100")}, {ID: "b-c", CustomerID: "B", Amount: d("30")}}
-	manual := func(tx *ledger.Tx, account, amount string) error {
-		_, err := tx.Post(e.Ctx, ledger.EntryInput{Kind: "manual", Actor: "test", Reason: "opening", Postings: []ledger.PostingInput{
-			{Account: account, Amount: d(amount)},
-			{Account: "platform:cash", Amount: d(amount).Neg()},
-		}})
-		return err
+	// Each movement is priced after the entry: A's 300 less its 20, and
+	// the 50 it put in B's account.
+	oneByOneBesideAManualEntry(t, e, "customer:B:prepaid", "50", "customer:A:prepaid", "-20",
+		[]string{prepaid.Deposit, prepaid.Charge},
+		[]prepaid.MoneyInput{{ID: "a-d", CustomerID: "A", Amount: d("100")}, {ID: "b-c", CustomerID: "B", Amount: d("30")}},
+		"380", "20")
+}
+
+// oneByOneBesideAManualEntry writes a group one by one (moveEach) while a
+// manual entry moves first account by amount, then then by thenAmount,
+// the group starting between the two, and checks that nothing ran twice
+// (no deadlock) and that each movement answered the principal wanted.
+func oneByOneBesideAManualEntry(t *testing.T, e *env, first, amount, then, thenAmount string,
+	kinds []string, ins []prepaid.MoneyInput, want ...string) {
+	t.Helper()
+	manual := func(account, amount string) func(tx *ledger.Tx) error {
+		return func(tx *ledger.Tx) error {
+			_, err := tx.Post(e.Ctx, ledger.EntryInput{Kind: "manual", Actor: "test", Reason: "adjustment", Postings: []ledger.PostingInput{
+				{Account: account, Amount: d(amount)},
+				{Account: "platform:cash", Amount: d(amount).Neg()},
+			}})
+			return err
+		}
 	}
 	var (
 		ms   []prepaid.MoneyMovement
 		errs []error
 	)
-	retries := e.Deadlock(t,
-		func(tx *ledger.Tx) error { return manual(tx, "customer:B:prepaid", "50") },
-		func(tx *ledger.Tx) error { return manual(tx, "customer:A:prepaid", "-20") },
+	retries := e.Deadlock(t, manual(first, amount), manual(then, thenAmount),
 		func() { ms, _, errs = e.Prepaid.MoveGroup(e.Ctx, kinds, ins, "test", true) })
 	if retries != 0 {
 		t.Errorf("%d transactions ran again, want none", retries)
 	}
-	// Each movement is priced after the entry: A's 300 less its 20, and
-	// the 50 it put in B's account.
-	for i, want := range []string{"380", "20"} {
-		if errs[i] != nil || !ms[i].Principal.Equal(d(want)) {
-			t.Errorf("%s %s: principal %s, %v; want %s", kinds[i], ins[i].ID, ms[i].Principal, errs[i], want)
+	for i, w := range want {
+		if errs[i] != nil || !ms[i].Principal.Equal(d(w)) {
+			t.Errorf("%s %s: principal %s, %v; want %s", kinds[i], ins[i].ID, ms[i].Principal, errs[i], w)
 		}
 	}
+	e.Reconcile()
 }
 
 // TestOneByOneLocksBalancesInCodeOrder: a group [B, A] written one by one.
@@ -133,32 +145,10 @@ func TestOneByOneLocksBalancesInCodeOrder(t *testing.T) {
 	e.Customer("B")
 	e.MustMoney(prepaid.Deposit, "A", "300")
 	e.MustMoney(prepaid.Deposit, "B", "300")
-	kinds := []string{prepaid.Charge, prepaid.Deposit}
-	ins := []prepaid.MoneyInput{{ID: "b-c", CustomerID: "B", Amount: d("30")}, {ID: "a-d", CustomerID: "A", Amount: d("100")}}
-	manual := func(tx *ledger.Tx, account, amount string) error {
-		_, err := tx.Post(e.Ctx, ledger.EntryInput{Kind: "manual", Actor: "test", Reason: "adjustment", Postings: []ledger.PostingInput{
-			{Account: account, Amount: d(amount)},
-			{Account: "platform:cash", Amount: d(amount).Neg()},
-		}})
-		return err
-	}
-	var (
-		ms   []prepaid.MoneyMovement
-		errs []error
-	)
-	retries := e.Deadlock(t,
-		func(tx *ledger.Tx) error { return manual(tx, "customer:A:prepaid", "-20") },
-		func(tx *ledger.Tx) error { return manual(tx, "customer:B:prepaid", "50") },
-		func() { ms, _, errs = e.Prepaid.MoveGroup(e.Ctx, kinds, ins, "test", true) })
-	if retries != 0 {
-		t.Errorf("%d transactions ran again, want none", retries)
-	}
 	// Each movement is priced after the entry: B's 300 and 50 less the
 	// charge of 30; A's 300 less 20 and the deposit of 100.
-	for i, want := range []string{"320", "380"} {
-		if errs[i] != nil || !ms[i].Principal.Equal(d(want)) {
-			t.Errorf("%s %s: principal %s, %v; want %s", kinds[i], ins[i].ID, ms[i].Principal, errs[i], want)
-		}
-	}
-	e.Reconcile()
+	oneByOneBesideAManualEntry(t, e, "customer:A:prepaid", "-20", "customer:B:prepaid", "50",
+		[]string{prepaid.Charge, prepaid.Deposit},
+		[]prepaid.MoneyInput{{ID: "b-c", CustomerID: "B", Amount: d("30")}, {ID: "a-d", CustomerID: "A", Amount: d("100")}},
+		"320", "380")
 }
