@@ -12,6 +12,8 @@ const (
 	QLotSummary      = qLotSummary
 	QCreateLot       = qCreateLot
 	QAvailablePoints = qAvailablePoints
+
+	QAccountsOfEntries = qAccountsOfEntries
 )
 
 // QAccountsStatement is a statement page's query, for the test of its

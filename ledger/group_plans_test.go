@@ -36,7 +36,7 @@ func TestTheStatementsOfAGroupProbeTheirIndexesOnGenericPlans(t *testing.T) {
 	if err := l.InTx(ctx, func(tx *ledger.Tx) error { return tx.PostMany(ctx, ins, nil, nil) }); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pool.Exec(ctx, `ANALYZE accounts; ANALYZE balance_buckets; ANALYZE points_lots`); err != nil {
+	if _, err := pool.Exec(ctx, `ANALYZE accounts; ANALYZE balance_buckets; ANALYZE points_lots; ANALYZE postings`); err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now()
@@ -48,18 +48,19 @@ func TestTheStatementsOfAGroupProbeTheirIndexesOnGenericPlans(t *testing.T) {
 	}{
 		"postings": {ledger.QInsertPostings, []any{codes, []decimal.Decimal{decimal.NewFromInt(5), decimal.NewFromInt(-5)}, now,
 			[]*time.Time{&expiry, nil}}},
-		"balance":      {ledger.QAddBalance, []any{codes[0], decimal.NewFromInt(-5)}},
-		"platform":     {ledger.QManyBalances, []any{codes[1:], []string{"5"}, 0}},
-		"balances":     {ledger.QBalances, []any{codes}},
-		"lots summary": {ledger.QLotSummary, []any{codes[0], now, now}},
-		"shared lot":   {ledger.QCreateLot, []any{codes[0], int64(5), now, expiry, true}},
-		"own lot":      {ledger.QCreateLot, []any{codes[0], int64(5), now.AddDate(0, 0, 14), expiry, false}},
-		"available":    {ledger.QAvailablePoints, []any{codes, now}},
-		"open to lock": {ledger.QOpenToLock, []any{codes[:1], []string{"PTS"}, now}},
-		"lock":         {ledger.QLockBalances, []any{codes[:1]}},
+		"balance":             {ledger.QAddBalance, []any{codes[0], decimal.NewFromInt(-5)}},
+		"platform":            {ledger.QManyBalances, []any{codes[1:], []string{"5"}, 0}},
+		"balances":            {ledger.QBalances, []any{codes}},
+		"lots summary":        {ledger.QLotSummary, []any{codes[0], now, now}},
+		"shared lot":          {ledger.QCreateLot, []any{codes[0], int64(5), now, expiry, true}},
+		"own lot":             {ledger.QCreateLot, []any{codes[0], int64(5), now.AddDate(0, 0, 14), expiry, false}},
+		"available":           {ledger.QAvailablePoints, []any{codes, now}},
+		"open to lock":        {ledger.QOpenToLock, []any{codes[:1], []string{"PTS"}, now}},
+		"lock":                {ledger.QLockBalances, []any{codes[:1]}},
+		"accounts of entries": {ledger.QAccountsOfEntries, []any{[]int64{1, 2}}},
 	} {
 		plan := testdb.GenericPlan(t, pool, c.query, c.args...)
-		if scan := regexp.MustCompile(`Seq Scan on (accounts|balance_buckets|points_lots)\b`).FindString(plan); scan != "" {
+		if scan := regexp.MustCompile(`Seq Scan on (accounts|balance_buckets|points_lots|postings)\b`).FindString(plan); scan != "" {
 			t.Errorf("%s: the generic plan has a %s:\n%s", name, scan, plan)
 		}
 	}

@@ -214,6 +214,34 @@ func (tx *Tx) LockBalances(ctx context.Context, codes ...string) ([]decimal.Deci
 	return balances, tx.SendBatch(ctx, &b).Close()
 }
 
+// LockBalancesOfEntries locks, as LockBalances does, the balances of every
+// account that may not go negative the entries post to: all at once, in
+// code order, for a caller that goes on to post to them in another order
+// (reversing entries in id order, say).
+func (tx *Tx) LockBalancesOfEntries(ctx context.Context, entryIDs []int64) error {
+	if len(entryIDs) == 0 {
+		return nil
+	}
+	rows, err := tx.Query(ctx, qAccountsOfEntries, entryIDs)
+	if err != nil {
+		return err
+	}
+	codes, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(codes) == 0 {
+		return err
+	}
+	_, err = tx.LockBalances(ctx, codes...)
+	return err
+}
+
+// qAccountsOfEntries lists the accounts that may not go negative which the
+// entries $1 post to, each once: a probe of postings_pkey per entry and of
+// accounts_pkey per posting (OFFSET 0 keeps them probes on any plan).
+const qAccountsOfEntries = `SELECT DISTINCT a.code FROM unnest($1::bigint[]) AS u (id)
+CROSS JOIN LATERAL (SELECT account_id FROM postings WHERE entry_id = u.id OFFSET 0) p
+CROSS JOIN LATERAL (SELECT code, allow_negative FROM accounts WHERE id = p.account_id OFFSET 0) a
+WHERE NOT a.allow_negative`
+
 // QueueLockBalances queues LockBalances' statements into b, for a caller
 // that locks the balances in a round trip it makes anyway: balances gets
 // them, in the order given, once b's results are read. It fails, queueing

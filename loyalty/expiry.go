@@ -330,20 +330,16 @@ func (s *Service) UndoExpiry(ctx context.Context, runID int64, in UndoInput) (Ex
 		// run's entries, reversed in id order below, follow its chunks,
 		// and the chunks follow the database's collation, which need not
 		// be the codes' bytes.
-		rows, err := tx.Query(ctx, `SELECT DISTINCT a.code FROM expiry_run_entries r
-JOIN postings p ON p.entry_id = r.entry_id JOIN accounts a ON a.id = p.account_id
-WHERE r.run_id = $1 AND NOT a.allow_negative`, runID)
+		rows, err := tx.Query(ctx, `SELECT entry_id FROM expiry_run_entries WHERE run_id = $1`, runID)
 		if err != nil {
 			return err
 		}
-		codes, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		entries, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 		if err != nil {
 			return err
 		}
-		if len(codes) > 0 {
-			if _, err := tx.LockBalances(ctx, codes...); err != nil {
-				return err
-			}
+		if err := tx.LockBalancesOfEntries(ctx, entries); err != nil {
+			return err
 		}
 		var customers int
 		var points int64
