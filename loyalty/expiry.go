@@ -142,11 +142,16 @@ func (s *Service) expire(ctx context.Context, asOf time.Time, actor string, dryR
 				}
 			}
 			// The page comes in the database's collation (the index's
-			// order, which keeps the cursor cheap); the accounts are
-			// locked in their codes' byte order, as every writer locks
+			// order, which keeps the cursor cheap); a run locks the
+			// accounts in their codes' byte order, as every writer locks
 			// balances, or a writer taking two of them could wait for
-			// this run while it waits for that writer.
-			for _, code := range slices.Sorted(slices.Values(codes)) {
+			// this run while it waits for that writer. A preview locks
+			// nothing and lists its customers in the page's order.
+			order := codes
+			if !dryRun {
+				order = slices.Sorted(slices.Values(codes))
+			}
+			for _, code := range order {
 				// Lock the account (as every posting does) before reading
 				// what its lots hold, so nothing draws on them meanwhile.
 				if !dryRun {

@@ -2,6 +2,7 @@ package loyalty_test
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -64,6 +65,31 @@ func TestExpiryLocksBalancesInByteOrderWhateverTheCollation(t *testing.T) {
 			t.Errorf("the run expired %d customers' %d points, want 2 customers' 20", rep.Customers, rep.Points)
 		}
 		e.Reconcile()
+	})
+
+	// A preview locks nothing: it lists its customers in the collation's
+	// order, its pages' order, across pages as within them.
+	t.Run("preview", func(t *testing.T) {
+		customers := []string{"a1", "B1", "Z9"}
+		for i := range loyalty.ExpiryChunk {
+			customers = append(customers, fmt.Sprintf("z%03d", i))
+		}
+		e := seed(t, customers...)
+		rep, err := e.Loyalty.PreviewExpiry(e.Ctx, expiresAt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var listed []string
+		for _, c := range rep.ByCustomer {
+			listed = append(listed, c.CustomerID)
+		}
+		var want []string
+		if err := e.Pool.QueryRow(e.Ctx, `SELECT array_agg(c ORDER BY c) FROM unnest($1::text[]) c`, listed).Scan(&want); err != nil {
+			t.Fatal(err)
+		}
+		if rep.Chunks != 2 || !slices.Equal(listed, want) {
+			t.Errorf("the preview took %d chunks and listed %v…, want 2 chunks in the collation's order %v…", rep.Chunks, listed[:4], want[:4])
+		}
 	})
 
 	// The undo reverses a whole run in one transaction: its chunks follow
