@@ -489,7 +489,7 @@ func (s *Service) CustomerRedemptions(ctx context.Context, customerID, space str
 		rows, err := tx.Query(ctx, `SELECT r.space, r.id, r.customer_id, r.sku, r.quantity, r.points, r.entry_id, r.created_at,
 	r.cancelled_at, r.cancel_entry_id, p.name
 FROM redemptions r JOIN products p ON p.sku = r.sku
-WHERE r.customer_id = $1 AND r.entry_id IS NOT NULL AND ($2 = 0 OR r.entry_id < $2)
+WHERE r.customer_id = $1 AND r.entry_id IS NOT NULL AND ($2::bigint = 0 OR r.entry_id < $2)
 ORDER BY r.entry_id DESC LIMIT $3`, customerID, before, limit+1)
 		if err != nil {
 			return err

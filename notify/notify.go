@@ -275,7 +275,7 @@ func Feed(ctx context.Context, l *ledger.Ledger, after Cursor, limit int, f Filt
 		for scan, total := limit, 0; ; {
 			rows, err := tx.Query(ctx, `SELECT id, xid::text, type, coalesce(customer_id, ''), coalesce(partner_id, 0),
        occurred_at, CASE WHEN m THEN payload END, m
-FROM (SELECT *, ($4::text[] IS NULL OR type = ANY($4)) AND ($5 = 0 OR partner_id IS NULL OR partner_id = $5) AS m
+FROM (SELECT *, ($4::text[] IS NULL OR type = ANY($4)) AND ($5::bigint = 0 OR partner_id IS NULL OR partner_id = $5) AS m
       FROM notifications
       WHERE xid < $1::text::xid8 AND (xid, id) > ($2::text::xid8, $3)
       ORDER BY xid, id LIMIT $6) s

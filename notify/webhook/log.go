@@ -74,7 +74,7 @@ ORDER BY a.id DESC LIMIT $3`, endpoint, before, limit)
 // owned checks that the endpoint exists and is the owner's, and locks it
 // against a delete when lock is set.
 func owned(ctx context.Context, tx *ledger.Tx, o Owner, endpoint int64, lock bool) error {
-	q := `SELECT id FROM webhook_endpoints WHERE id = $1 AND ($2 = 0 OR partner_id = $2)`
+	q := `SELECT id FROM webhook_endpoints WHERE id = $1 AND ($2::bigint = 0 OR partner_id = $2)`
 	if lock {
 		q += ` FOR SHARE`
 	}
@@ -135,7 +135,7 @@ SELECT e.id, n.id, n.xid, n.customer_id, 'pending',
 FROM notifications n
 JOIN webhook_endpoints e ON e.id = $1 AND n.type = ANY (e.types)
     AND (e.partner_id IS NULL OR n.partner_id IS NULL OR n.partner_id = e.partner_id)
-WHERE CASE WHEN $2 > 0 THEN n.id = $2 ELSE n.occurred_at >= $5 AND n.occurred_at < $6 END
+WHERE CASE WHEN $2::bigint > 0 THEN n.id = $2 ELSE n.occurred_at >= $5 AND n.occurred_at < $6 END
 ORDER BY n.xid, n.id
 LIMIT $7
 ON CONFLICT (endpoint_id, notification_id) DO UPDATE

@@ -294,7 +294,7 @@ func (s *Service) Get(ctx context.Context, o Owner, id int64) (Endpoint, error) 
 	var e Endpoint
 	err := s.l.ReadTx(ctx, func(tx *ledger.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT `+endpointColumns+` FROM webhook_endpoints
-WHERE id = $2 AND ($3 = 0 OR partner_id = $3)`, s.now(), id, o.Partner)
+WHERE id = $2 AND ($3::bigint = 0 OR partner_id = $3)`, s.now(), id, o.Partner)
 		if err != nil {
 			return err
 		}
@@ -313,7 +313,7 @@ func (s *Service) List(ctx context.Context, o Owner, after int64, limit int) ([]
 	var list []Endpoint
 	err := s.l.ReadTx(ctx, func(tx *ledger.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT `+endpointColumns+` FROM webhook_endpoints
-WHERE id > $2 AND ($3 = 0 OR partner_id = $3) ORDER BY id LIMIT $4`, s.now(), after, o.Partner, limit)
+WHERE id > $2 AND ($3::bigint = 0 OR partner_id = $3) ORDER BY id LIMIT $4`, s.now(), after, o.Partner, limit)
 		if err != nil {
 			return err
 		}
@@ -333,7 +333,7 @@ func (s *Service) Update(ctx context.Context, o Owner, id int64, p EndpointPatch
 		var url, description string
 		var types []string
 		err := tx.QueryRow(ctx, `SELECT url, types, description FROM webhook_endpoints
-WHERE id = $1 AND ($2 = 0 OR partner_id = $2) FOR UPDATE`, id, o.Partner).Scan(&url, &types, &description)
+WHERE id = $1 AND ($2::bigint = 0 OR partner_id = $2) FOR UPDATE`, id, o.Partner).Scan(&url, &types, &description)
 		previousURL := url
 		if errors.Is(err, pgx.ErrNoRows) {
 			return notFound(id)
@@ -379,7 +379,7 @@ WHERE endpoint_id = $1 AND status = 'pending' AND next_attempt_at > $2`, id, s.n
 // Errors: fault.NotFound.
 func (s *Service) Delete(ctx context.Context, o Owner, id int64) error {
 	return s.l.InTx(ctx, func(tx *ledger.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM webhook_endpoints WHERE id = $1 AND ($2 = 0 OR partner_id = $2)`, id, o.Partner)
+		tag, err := tx.Exec(ctx, `DELETE FROM webhook_endpoints WHERE id = $1 AND ($2::bigint = 0 OR partner_id = $2)`, id, o.Partner)
 		if err == nil && tag.RowsAffected() == 0 {
 			return notFound(id)
 		}
@@ -409,7 +409,7 @@ func (s *Service) Rotate(ctx context.Context, o Owner, id int64, grace time.Dura
 		}
 		rows, err := tx.Query(ctx, `UPDATE webhook_endpoints SET previous_secret = CASE WHEN $5::timestamptz IS NULL THEN NULL ELSE secret END,
     previous_valid_until = $5, secret = $4, updated_at = $1
-WHERE id = $2 AND ($3 = 0 OR partner_id = $3) RETURNING `+endpointColumns, now, id, o.Partner, secret, until)
+WHERE id = $2 AND ($3::bigint = 0 OR partner_id = $3) RETURNING `+endpointColumns, now, id, o.Partner, secret, until)
 		if err != nil {
 			return err
 		}
