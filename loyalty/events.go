@@ -184,11 +184,14 @@ type Outcome struct {
 }
 
 // job is one event to record: the key that sent it and the space its
-// event id lives in (the key's partner's), who acted, and the event's hash,
-// which tells a retry from a conflicting reuse of its id.
+// event id lives in (the key's partner's), the shipments it may refund or
+// rate (those recorded in its space; an admin's, any: ledger.AnySpace), who
+// acted, and the event's hash, which tells a retry from a conflicting reuse
+// of its id.
 type job struct {
 	keyID int64
 	space string
+	reach string
 	actor string
 	ev    Event
 	hash  []byte
@@ -232,7 +235,10 @@ func (s *Service) ProcessBatch(ctx context.Context, key ledger.APIKey, actor str
 // newJobs validates the events and makes a job of each valid one: out has
 // the outcome of each invalid event, jobs[n] is events[at[n]].
 func (s *Service) newJobs(key ledger.APIKey, actor string, events []Event) (out []Outcome, jobs []job, at []int) {
-	space := key.Space()
+	space, reach := key.Space(), key.Space()
+	if key.Role == ledger.RoleAdmin {
+		reach = ledger.AnySpace
+	}
 	out = make([]Outcome, len(events))
 	jobs = make([]job, 0, len(events))
 	at = make([]int, 0, len(events))
@@ -242,7 +248,7 @@ func (s *Service) newJobs(key ledger.APIKey, actor string, events []Event) (out 
 			out[i].Err = err
 			continue
 		}
-		jobs = append(jobs, job{keyID: key.ID, space: space, actor: actor, ev: ev, hash: hashEvent(ev)})
+		jobs = append(jobs, job{keyID: key.ID, space: space, reach: reach, actor: actor, ev: ev, hash: hashEvent(ev)})
 		at = append(at, i)
 	}
 	return out, jobs, at

@@ -35,7 +35,7 @@ func (s *Service) processFollowUp(ctx context.Context, tx *ledger.Tx, j job) (Ou
 	if err := s.checkDating(ctx, tx, j.ev.OccurredAt); err != nil {
 		return Outcome{}, err
 	}
-	p := processor{s: s, tx: tx, ev: j.ev, actor: j.actor}
+	p := processor{s: s, tx: tx, ev: j.ev, reach: j.reach, actor: j.actor}
 	res, err := p.run(ctx)
 	if err != nil {
 		return Outcome{}, err
@@ -56,6 +56,7 @@ type processor struct {
 	s     *Service
 	tx    *ledger.Tx
 	ev    Event
+	reach string // the space whose shipments it may refund or rate (job.reach)
 	actor string
 
 	rs        rules.RuleSet
@@ -125,13 +126,17 @@ type shipment struct {
 }
 
 // lockShipment reads and locks the event's shipment, which must be the
-// customer's, and which the event (a refund or a rating of it) may not
-// precede.
+// customer's and recorded in the sender's space (a partner refunds and
+// rates only the shipments it recorded; an admin any), and which the event
+// (a refund or a rating of it) may not precede. Another partner's shipment
+// is answered as no shipment at all: its id tells the sender nothing.
 func (p *processor) lockShipment(ctx context.Context) (shipment, error) {
 	var sh shipment
+	// The shipment is its event's row (the shipments view has no space).
 	err := p.tx.QueryRow(ctx, `SELECT amount, refunded, occurred_at, month, points_volume, points_campaign, points_reversed,
     points_owed, points_dropped, rated_at IS NOT NULL, coalesce(rated_at, occurred_at)
-FROM shipments WHERE shipment_id = $1 AND customer_id = $2 FOR UPDATE`, p.ev.ShipmentID, p.ev.CustomerID).
+FROM events WHERE shipment_id = $1 AND customer_id = $2 AND ($3 = '*' OR space = $3) FOR UPDATE`,
+		p.ev.ShipmentID, p.ev.CustomerID, p.reach).
 		Scan(&sh.amount, &sh.refunded, &sh.occurredAt, &sh.month, &sh.volume, &sh.campaign, &sh.reversed, &sh.owed, &sh.dropped, &sh.rated, &sh.ratedAt)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
