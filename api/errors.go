@@ -21,6 +21,7 @@ var statusOf = map[fault.Code]int{
 	fault.NotFound:             http.StatusNotFound,
 	fault.IdempotencyConflict:  http.StatusConflict,
 	fault.AlreadyReversed:      http.StatusConflict,
+	fault.WithdrawnSince:       http.StatusConflict,
 	fault.NotReversible:        http.StatusConflict,
 	fault.Unauthorized:         http.StatusUnauthorized,
 	fault.Forbidden:            http.StatusForbidden,

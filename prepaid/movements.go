@@ -519,6 +519,11 @@ WHERE kind = $2 AND id = $3 AND (space = $1 OR $1 IS NULL) LIMIT 2`, sp, kind, i
 		if err != nil {
 			return err
 		}
+		if kind == Deposit { // (its refusal rolls the reversal back)
+			if err := refuseWithdrawnSince(ctx, tx, customerID, id, entryID); err != nil {
+				return err
+			}
+		}
 		if _, err := tx.Exec(ctx, `UPDATE money_movements SET reversal_entry_id = $4 WHERE space = $1 AND kind = $2 AND id = $3`,
 			space, kind, id, entry.ID); err != nil {
 			return err
@@ -527,4 +532,29 @@ WHERE kind = $2 AND id = $3 AND (space = $1 OR $1 IS NULL) LIMIT 2`, sp, kind, i
 		return err
 	})
 	return out, err
+}
+
+// refuseWithdrawnSince refuses the reversal of a deposit (entry depositEntry)
+// when a withdrawal of the customer, not itself reversed, was recorded after
+// it: the withdrawal's clawback was priced on the principal and rebate the
+// deposit was part of (docs/RULES.md, Withdrawals and clawback), so taking
+// the deposit back alone would leave the customer the rebate its principal
+// had diluted (a deposit of 999.99 at 0% beside one of 50,000.00 at 5%, the
+// 50,000.00 withdrawn: 49.01 of rebate left, then none of the principal).
+// Reverse the withdrawal first, then the deposit. Entry ids order a
+// customer's movements: each draws its entry id while it holds the
+// customer's lock. The customer is locked.
+func refuseWithdrawnSince(ctx context.Context, tx *ledger.Tx, customerID, depositID string, depositEntry int64) error {
+	var withdrawal string
+	err := tx.QueryRow(ctx, `SELECT id FROM money_movements
+WHERE customer_id = $1 AND kind = 'withdrawal' AND entry_id > $2 AND reversal_entry_id IS NULL
+ORDER BY entry_id LIMIT 1`, customerID, depositEntry).Scan(&withdrawal)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil
+	case err != nil:
+		return err
+	}
+	return fault.Errorf(fault.WithdrawnSince, "withdrawal %s was recorded after deposit %s and clawed back rebate "+
+		"from the principal the deposit was part of: reverse the withdrawal first", withdrawal, depositID)
 }

@@ -597,7 +597,8 @@ func (w *worker) cancel() *op {
 }
 
 // reverse reverses one of the worker's movements (admin): once, then
-// already_reversed; a deposit whose money was spent since cannot be.
+// already_reversed; a deposit whose money was spent since cannot be, nor
+// one a later withdrawal was priced with.
 func (w *worker) reverse() *op {
 	if len(w.movements) == 0 {
 		return nil
@@ -609,7 +610,7 @@ func (w *worker) reverse() *op {
 	case m.reversed:
 		o.codes = []string{"already_reversed"}
 	case m.kind == "deposit":
-		o.ok, o.codes = true, []string{"insufficient_funds"}
+		o.ok, o.codes = true, []string{"insufficient_funds", "withdrawn_since"}
 	default:
 		o.ok = true
 	}
