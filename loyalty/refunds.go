@@ -104,10 +104,8 @@ func (p *processor) run(ctx context.Context) (Result, error) {
 			return res, err
 		}
 	}
-	// Points that reach a customer who owes settle what they owe: the
-	// rating's, and any that reached them without a write of theirs (a
-	// refund settled those before it took back).
-	if ev.Type == FeedbackSubmitted {
+	if res.Points > 0 {
+		// Points that reach a customer who owes settle what they owe.
 		if _, err := SettleOwed(ctx, p.tx, ev.CustomerID, p.actor); err != nil {
 			return res, err
 		}

@@ -100,11 +100,8 @@ func (s *Service) completeShipments(ctx context.Context, tx *ledger.Tx, run []jo
 	return outs, settleRun(ctx, tx, run, priced, st.owing)
 }
 
-// settleRun settles what the run's customers owe, customer by customer in
-// id order: from the points the run credited them, and from any that
-// reached them without a write of theirs (a referral bonus that became
-// available, a manual credit), since a shipment of theirs is a write of
-// theirs even when it earns nothing.
+// settleRun settles what the run's customers owe from the points the run
+// credited them, customer by customer in id order.
 func settleRun(ctx context.Context, tx *ledger.Tx, run []job, priced []*pricedShipment, owing map[string]bool) error {
 	if len(owing) == 0 {
 		return nil
@@ -113,7 +110,7 @@ func settleRun(ctx context.Context, tx *ledger.Tx, run []job, priced []*pricedSh
 	var ids []string
 	for _, p := range priced {
 		j := run[p.index]
-		if _, seen := actors[j.ev.CustomerID]; !seen && owing[j.ev.CustomerID] {
+		if _, seen := actors[j.ev.CustomerID]; !seen && owing[j.ev.CustomerID] && p.earning.Points > 0 {
 			actors[j.ev.CustomerID] = j.actor
 			ids = append(ids, j.ev.CustomerID)
 		}

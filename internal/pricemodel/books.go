@@ -272,7 +272,9 @@ func (b *Books) shipment(c *customer, ev Event, now time.Time) Answer {
 	b.credit(c.id, e.Points, ev.At, ev.At)
 	b.balances["platform:points:earned:volume"] -= e.Volume
 	b.balances["platform:points:earned:campaign"] -= e.CampaignPoints
-	b.settle(c, now) // a write of theirs, even when it earns nothing
+	if e.Points > 0 {
+		b.settle(c, now)
+	}
 	c.months[month] = before.Add(amount)
 	s := &shipment{customer: c.id, amount: amount, at: ev.At, month: month, volume: e.Volume, campaign: e.CampaignPoints}
 	b.shipments[ev.Shipment] = s
