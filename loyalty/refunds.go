@@ -129,7 +129,9 @@ type shipment struct {
 // customer's and recorded in the sender's space (a partner refunds and
 // rates only the shipments it recorded; an admin any), and which the event
 // (a refund or a rating of it) may not precede. Another partner's shipment
-// is answered as no shipment at all: its id tells the sender nothing.
+// is answered as no shipment at all. (Shipment ids are still unique over
+// all partners: a shipment.completed reusing another partner's id is
+// duplicate_shipment, which tells the sender that the id is taken.)
 func (p *processor) lockShipment(ctx context.Context) (shipment, error) {
 	var sh shipment
 	// The shipment is its event's row (the shipments view has no space).
