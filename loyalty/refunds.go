@@ -134,11 +134,15 @@ type shipment struct {
 // duplicate_shipment, which tells the sender that the id is taken.)
 func (p *processor) lockShipment(ctx context.Context) (shipment, error) {
 	var sh shipment
+	var space *string // nil: any space
+	if p.reach != ledger.AnySpace {
+		space = &p.reach
+	}
 	// The shipment is its event's row (the shipments view has no space).
 	err := p.tx.QueryRow(ctx, `SELECT amount, refunded, occurred_at, month, points_volume, points_campaign, points_reversed,
     points_owed, points_dropped, rated_at IS NOT NULL, coalesce(rated_at, occurred_at)
-FROM events WHERE shipment_id = $1 AND customer_id = $2 AND ($3 = '*' OR space = $3) FOR UPDATE`,
-		p.ev.ShipmentID, p.ev.CustomerID, p.reach).
+FROM events WHERE shipment_id = $1 AND customer_id = $2 AND (space = $3 OR $3 IS NULL) FOR UPDATE`,
+		p.ev.ShipmentID, p.ev.CustomerID, space).
 		Scan(&sh.amount, &sh.refunded, &sh.occurredAt, &sh.month, &sh.volume, &sh.campaign, &sh.reversed, &sh.owed, &sh.dropped, &sh.rated, &sh.ratedAt)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
