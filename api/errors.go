@@ -22,6 +22,7 @@ var statusOf = map[fault.Code]int{
 	fault.IdempotencyConflict:  http.StatusConflict,
 	fault.AlreadyReversed:      http.StatusConflict,
 	fault.WithdrawnSince:       http.StatusConflict,
+	fault.RebateDrawnSince:     http.StatusConflict,
 	fault.NotReversible:        http.StatusConflict,
 	fault.Unauthorized:         http.StatusUnauthorized,
 	fault.Forbidden:            http.StatusForbidden,

@@ -288,4 +288,11 @@ func TestChargeAndWithdrawalReversalsPutTheMoneyBack(t *testing.T) {
 	if rec := h.expect(200, call{method: "GET", path: "/v1/reconciliation", key: "finance"}).object(t); rec["pass"] != true {
 		t.Errorf("reconciliation %v", rec)
 	}
+	// A charge that drew rebate because the principal was gone stands in
+	// the way of the reversal that would give the principal back.
+	wantStatus(t, h.money("charge", map[string]any{"charge_id": "c2", "customer_id": "C1", "amount": "10000", "shipment_id": "S2"}), 201)
+	wantStatus(t, h.money("charge", map[string]any{"charge_id": "c3", "customer_id": "C1", "amount": "100", "shipment_id": "S3"}), 201)
+	wantProblem(t, reverse("charge", "c2"), 409, fault.RebateDrawnSince)
+	wantStatus(t, reverse("charge", "c3"), 201)
+	wantStatus(t, reverse("charge", "c2"), 201)
 }

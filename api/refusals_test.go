@@ -91,9 +91,10 @@ func TestCancellingARedemptionWithAParameterThatIsNotTextIsRefused(t *testing.T)
 // TestMoneyReversalsWithoutAReasonOrWithSpentMoneyAreRefused: reversing a
 // deposit, a charge or a withdrawal with no reason, an empty one or only
 // blanks is 422 invalid naming `reason`; reversing a deposit part of whose
-// money has been spent since is 422 insufficient_funds. None writes
-// anything. Once the charge and the withdrawal that spent it are reversed
-// (with a reason), the deposit's reversal goes through.
+// money has been spent since is 422 insufficient_funds, and the charge's
+// before the withdrawal priced on what it left is 409 withdrawn_since. None
+// writes anything. Once the withdrawal and the charge that spent it are
+// reversed (with a reason), the deposit's reversal goes through.
 func TestMoneyReversalsWithoutAReasonOrWithSpentMoneyAreRefused(t *testing.T) {
 	h := newHarness(t)
 	h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": "C1", "name": "One"}})
@@ -119,7 +120,10 @@ func TestMoneyReversalsWithoutAReasonOrWithSpentMoneyAreRefused(t *testing.T) {
 	wantProblem(t, reverse("deposit", "d1", map[string]any{"reason": "bounced"}), 422, fault.InsufficientFunds)
 	h.wantUnwritten("a refused reversal of a spent deposit", before)
 
-	for _, m := range movements[1:] {
+	// The charge only after the withdrawal priced on what it left.
+	wantProblem(t, reverse("charge", "c1", map[string]any{"reason": "recorded for the wrong customer"}), 409, fault.WithdrawnSince)
+	h.wantUnwritten("a refused reversal of a charge a later withdrawal was priced on", before)
+	for _, m := range []struct{ kind, id string }{{"withdrawal", "w1"}, {"charge", "c1"}} {
 		wantStatus(t, reverse(m.kind, m.id, map[string]any{"reason": "recorded for the wrong customer"}), 201)
 	}
 	wantStatus(t, reverse("deposit", "d1", map[string]any{"reason": "bounced"}), 201)

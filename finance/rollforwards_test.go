@@ -277,7 +277,7 @@ func TestRollForwardIdentities(t *testing.T) {
 			if m.ID != "" {
 				reversible = append(reversible, m)
 			}
-		case fault.InsufficientFunds, fault.AlreadyReversed, fault.WithdrawnSince:
+		case fault.InsufficientFunds, fault.AlreadyReversed, fault.WithdrawnSince, fault.RebateDrawnSince:
 		default:
 			t.Fatalf("history: %v", err)
 		}

@@ -9,8 +9,8 @@ import (
 
 // TestHistoryListsTheCustomersMovementsLatestFirst: C1 deposits 5,000 on
 // March 1 (3%: a rebate of 150.00), is charged 1,000 for shipment S9 on
-// March 2 (all principal), withdraws 2,000 on March 3 (clawback 150 ×
-// 2,000 / 4,000 = 75.00), and the charge is reversed; C2 deposits 1,000.
+// March 2 (all principal), which is reversed, withdraws 2,000 on March 3
+// (clawback 150 × 2,000 / 5,000 = 60.00); C2 deposits 1,000.
 // C1's history is those three, the latest first, each with what DOMAIN.md
 // says it records and the charge with its reversal; a limit keeps the
 // latest; C2's is its own deposit; an unknown customer's is empty.
@@ -24,11 +24,11 @@ func TestHistoryListsTheCustomersMovementsLatestFirst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wd := e.MoneyAt(t, prepaid.Withdrawal, "wd-1", "C1", "2000", march(3, 9))
 	rev, err := e.Prepaid.ReverseMoney(e.Ctx, prepaid.Charge, "", "chg-1", "shipment cancelled", "test")
 	if err != nil || rev.ReversalEntryID == nil {
 		t.Fatalf("charge reversal: %+v %v", rev, err)
 	}
+	wd := e.MoneyAt(t, prepaid.Withdrawal, "wd-1", "C1", "2000", march(3, 9))
 	e.MoneyAt(t, prepaid.Deposit, "dep-2", "C2", "1000", march(4, 9))
 
 	history := func(customer string, limit int) []prepaid.MoneyMovement {
@@ -59,7 +59,7 @@ func TestHistoryListsTheCustomersMovementsLatestFirst(t *testing.T) {
 	if !h[0].OccurredAt.Equal(march(3, 9)) || !h[1].OccurredAt.Equal(march(2, 9)) || !h[2].OccurredAt.Equal(march(1, 9)) {
 		t.Errorf("occurred at %s, %s, %s; want March 3, 2 and 1 at 09:00", h[0].OccurredAt, h[1].OccurredAt, h[2].OccurredAt)
 	}
-	servicetest.WantMoney(t, "withdrawal's clawback", h[0].Clawback, "75.00")
+	servicetest.WantMoney(t, "withdrawal's clawback", h[0].Clawback, "60.00")
 	servicetest.WantMoney(t, "charge from principal", h[1].FromPrincipal, "1000")
 	servicetest.WantMoney(t, "charge from rebate", h[1].FromRebate, "0")
 	servicetest.WantMoney(t, "deposit's rate", h[2].Rate, "0.03")

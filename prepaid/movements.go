@@ -519,10 +519,8 @@ WHERE kind = $2 AND id = $3 AND (space = $1 OR $1 IS NULL) LIMIT 2`, sp, kind, i
 		if err != nil {
 			return err
 		}
-		if kind == Deposit { // (its refusal rolls the reversal back)
-			if err := refuseWithdrawnSince(ctx, tx, customerID, id, entryID); err != nil {
-				return err
-			}
+		if err := refusePricedSince(ctx, tx, kind, customerID, id, entryID); err != nil {
+			return err // (and rolls the reversal back)
 		}
 		if _, err := tx.Exec(ctx, `UPDATE money_movements SET reversal_entry_id = $4 WHERE space = $1 AND kind = $2 AND id = $3`,
 			space, kind, id, entry.ID); err != nil {
@@ -534,27 +532,43 @@ WHERE kind = $2 AND id = $3 AND (space = $1 OR $1 IS NULL) LIMIT 2`, sp, kind, i
 	return out, err
 }
 
-// refuseWithdrawnSince refuses the reversal of a deposit (entry depositEntry)
-// when a withdrawal of the customer, not itself reversed, was recorded after
-// it: the withdrawal's clawback was priced on the principal and rebate the
-// deposit was part of (docs/RULES.md, Withdrawals and clawback), so taking
-// the deposit back alone would leave the customer the rebate its principal
-// had diluted (a deposit of 999.99 at 0% beside one of 50,000.00 at 5%, the
-// 50,000.00 withdrawn: 49.01 of rebate left, then none of the principal).
-// Reverse the withdrawal first, then the deposit. Entry ids order a
-// customer's movements: each draws its entry id while it holds the
-// customer's lock. The customer is locked.
-func refuseWithdrawnSince(ctx context.Context, tx *ledger.Tx, customerID, depositID string, depositEntry int64) error {
-	var withdrawal string
-	err := tx.QueryRow(ctx, `SELECT id FROM money_movements
-WHERE customer_id = $1 AND kind = 'withdrawal' AND entry_id > $2 AND reversal_entry_id IS NULL
-ORDER BY entry_id LIMIT 1`, customerID, depositEntry).Scan(&withdrawal)
+// refusePricedSince refuses the reversal of a movement (entry entryID) while
+// a later movement of the customer, not itself reversed, was priced on the
+// balances the reversal changes (docs/RULES.md, Prepaid deposits and
+// rebates): reversed alone, it would keep what that pricing gave. Reverse
+// the later movement first. Entry ids order a customer's movements: each
+// draws its entry id while it holds the customer's lock, which is held here.
+//
+//   - A withdrawal's clawback took rebate back at the rate of the principal
+//     and rebate before it (withdrawn_since). A deposit's reversal would keep
+//     the rebate its principal diluted (999.99 at 0% beside 50,000.00 at 5%,
+//     50,000.00 withdrawn: 49.01 of rebate left, then none of the
+//     principal); a charge's or a withdrawal's would keep what the rates the
+//     movement left, rounded, spared (a fen per withdrawal, or the rebate
+//     of principal the charge had taken).
+//   - A charge that drew rebate did so because the principal was gone
+//     (rebate_drawn_since). A charge's or a withdrawal's reversal gives
+//     principal back, and the charge would keep having spent rebate where it
+//     would now spend principal (deposit 50,000.00, rebate 2,500.00; charges
+//     of 50,000.00 and of 2,500.00; the first reversed: 50,000.00 of
+//     principal to withdraw and no rebate to claw back). A deposit's
+//     reversal takes principal away, so such a charge spent no more rebate
+//     than it would have.
+func refusePricedSince(ctx context.Context, tx *ledger.Tx, kind, customerID, id string, entryID int64) error {
+	var laterKind, later string
+	err := tx.QueryRow(ctx, `SELECT kind, id FROM money_movements
+WHERE customer_id = $1 AND entry_id > $2 AND reversal_entry_id IS NULL
+  AND (kind = 'withdrawal' OR (kind = 'charge' AND from_rebate > 0 AND $3 <> 'deposit'))
+ORDER BY entry_id LIMIT 1`, customerID, entryID, kind).Scan(&laterKind, &later)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return nil
 	case err != nil:
 		return err
+	case laterKind == Withdrawal:
+		return fault.Errorf(fault.WithdrawnSince, "withdrawal %s was recorded after %s %s and its clawback was priced "+
+			"on the balances this reversal would change: reverse the withdrawal first", later, kind, id)
 	}
-	return fault.Errorf(fault.WithdrawnSince, "withdrawal %s was recorded after deposit %s and clawed back rebate "+
-		"from the principal the deposit was part of: reverse the withdrawal first", withdrawal, depositID)
+	return fault.Errorf(fault.RebateDrawnSince, "charge %s was recorded after %s %s and drew on rebate because the "+
+		"principal was gone, which this reversal would give back: reverse the charge first", later, kind, id)
 }

@@ -18,9 +18,11 @@ import (
 // TestReversalsRacingGroupsLeaveWhatTheMovementsSay: while groups of
 // deposits, charges and withdrawals of six customers are written, each
 // movement is reversed (ReverseMoney) by another goroutine as soon as it
-// is answered: a reversal either succeeds or is refused because the money
-// has been spent since (insufficient_funds) or, a deposit, withdrawn since
-// (withdrawn_since), never anything else. Then each
+// is answered: a reversal either succeeds or is refused because a later
+// withdrawal was priced on it (withdrawn_since) or, a deposit, because its
+// money has been spent since (insufficient_funds) or, a charge or a
+// withdrawal, because a later charge drew rebate (rebate_drawn_since),
+// never anything else. Then each
 // customer's principal and rebate in the ledger are what the movements not
 // reversed say they moved, and every reversal recorded is the movement's.
 func TestReversalsRacingGroupsLeaveWhatTheMovementsSay(t *testing.T) {
@@ -66,7 +68,11 @@ func TestReversalsRacingGroupsLeaveWhatTheMovementsSay(t *testing.T) {
 		reversers.Go(func() {
 			for m := range answered {
 				_, err := e.Prepaid.ReverseMoney(e.Ctx, m.kind, "", m.id, "test", "test")
-				if c := fault.CodeOf(err); err != nil && c != fault.InsufficientFunds && (c != fault.WithdrawnSince || m.kind != prepaid.Deposit) {
+				refusal := fault.RebateDrawnSince
+				if m.kind == prepaid.Deposit {
+					refusal = fault.InsufficientFunds
+				}
+				if c := fault.CodeOf(err); err != nil && c != fault.WithdrawnSince && c != refusal {
 					t.Errorf("reversing %s %s: %v", m.kind, m.id, err)
 				}
 			}

@@ -597,8 +597,9 @@ func (w *worker) cancel() *op {
 }
 
 // reverse reverses one of the worker's movements (admin): once, then
-// already_reversed; a deposit whose money was spent since cannot be, nor
-// one a later withdrawal was priced with.
+// already_reversed; none a later withdrawal was priced with, nor a deposit
+// whose money was spent since, nor a charge or a withdrawal whose principal
+// a later charge would have spent in place of rebate.
 func (w *worker) reverse() *op {
 	if len(w.movements) == 0 {
 		return nil
@@ -612,7 +613,7 @@ func (w *worker) reverse() *op {
 	case m.kind == "deposit":
 		o.ok, o.codes = true, []string{"insufficient_funds", "withdrawn_since"}
 	default:
-		o.ok = true
+		o.ok, o.codes = true, []string{"withdrawn_since", "rebate_drawn_since"}
 	}
 	return o
 }

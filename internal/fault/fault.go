@@ -28,7 +28,8 @@ const (
 	IdempotencyConflict Code = "idempotency_conflict" // key or id reused with a different request
 	AlreadyReversed     Code = "already_reversed"     // entry has been reversed before
 	NotReversible       Code = "not_reversible"       // a reversal, or an entry corrected through its own flow
-	WithdrawnSince      Code = "withdrawn_since"      // a deposit pooled into a withdrawal's clawback since
+	WithdrawnSince      Code = "withdrawn_since"      // a later withdrawal's clawback was priced on the movement
+	RebateDrawnSince    Code = "rebate_drawn_since"   // a later charge drew rebate the movement's reversal would spare
 	Unauthorized        Code = "unauthorized"         // missing or unknown API key
 	Forbidden           Code = "forbidden"            // key's role or scope does not allow it
 	Internal            Code = "internal"             // a bug or an outage: logged, never detailed
