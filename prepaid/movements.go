@@ -431,11 +431,13 @@ func moneyMovement(ctx context.Context, tx *ledger.Tx, kind, space, id string) (
 
 // ReverseMoney reverses a deposit (with its rebate), a charge or a
 // withdrawal (with its clawback), once, with a reason. A deposit whose money
-// or rebate has been spent cannot be reversed. It is the movement id of the
-// space (ledger.AnySpace: of any space, provided only one holds it).
+// or rebate has been spent cannot be reversed, nor a movement a later one of
+// the customer was priced on (refusePricedSince). It is the movement id of
+// the space (ledger.AnySpace: of any space, provided only one holds it).
 //
 // Errors: fault.NotFound, fault.AmbiguousID, fault.Invalid,
-// fault.AlreadyReversed, fault.InsufficientFunds.
+// fault.AlreadyReversed, fault.InsufficientFunds, fault.WithdrawnSince,
+// fault.RebateDrawnSince.
 func (s *Service) ReverseMoney(ctx context.Context, kind, space, id, reason, actor string) (MoneyMovement, error) {
 	return s.reverseMoney(ctx, kind, space, id, reason, actor, "", nil)
 }
