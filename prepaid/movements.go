@@ -534,6 +534,15 @@ WHERE kind = $2 AND id = $3 AND (space = $1 OR $1 IS NULL) LIMIT 2`, sp, kind, i
 	return out, err
 }
 
+// QPricedSince is refusePricedSince's statement: the first movement of the
+// customer ($1) after entry $2 that stands in the way of reversing a
+// movement of kind $3, read from the index of such movements (migration
+// 0049), whose predicate each arm of the OR implies.
+const QPricedSince = `SELECT kind, id FROM money_movements
+WHERE customer_id = $1 AND entry_id > $2 AND reversal_entry_id IS NULL
+  AND (kind = 'withdrawal' OR (kind = 'charge' AND from_rebate > 0 AND $3 <> 'deposit'))
+ORDER BY entry_id LIMIT 1`
+
 // refusePricedSince refuses the reversal of a movement (entry entryID) while
 // a later movement of the customer, not itself reversed, was priced on the
 // balances the reversal changes (docs/RULES.md, Prepaid deposits and
@@ -558,10 +567,7 @@ WHERE kind = $2 AND id = $3 AND (space = $1 OR $1 IS NULL) LIMIT 2`, sp, kind, i
 //     than it would have.
 func refusePricedSince(ctx context.Context, tx *ledger.Tx, kind, customerID, id string, entryID int64) error {
 	var laterKind, later string
-	err := tx.QueryRow(ctx, `SELECT kind, id FROM money_movements
-WHERE customer_id = $1 AND entry_id > $2 AND reversal_entry_id IS NULL
-  AND (kind = 'withdrawal' OR (kind = 'charge' AND from_rebate > 0 AND $3 <> 'deposit'))
-ORDER BY entry_id LIMIT 1`, customerID, entryID, kind).Scan(&laterKind, &later)
+	err := tx.QueryRow(ctx, QPricedSince, customerID, entryID, kind).Scan(&laterKind, &later)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return nil

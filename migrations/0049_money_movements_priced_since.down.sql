@@ -1,0 +1,1 @@
+DROP INDEX CONCURRENTLY IF EXISTS money_movements_priced_since;
