@@ -226,6 +226,12 @@ func TestRuleVersionsPageByVersionExactlyOnceWhileVersionsArePut(t *testing.T) {
 	if vs := page["versions"].([]any); len(vs) != 1 || vs[0].(map[string]any)["version"] != float64(3) || page["next_cursor"] != "3" {
 		t.Errorf("after version 2, limit 1: %v", page)
 	}
+	// A cursor past the last version (a page kept while no version came) is
+	// an empty last page, as the other lists answer it.
+	page = h.expect(200, call{method: "GET", path: fmt.Sprintf("/v1/rules/versions?cursor=%d", len(want)+100), key: "partner"}).object(t)
+	if vs := page["versions"].([]any); len(vs) != 0 || page["next_cursor"] != nil {
+		t.Errorf("past the last version: %v", page)
+	}
 }
 
 // largestRuleSet is a valid rule set as large as the bounds allow: 20
