@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"regexp"
 	"time"
 
@@ -514,6 +515,11 @@ WHERE kind = $2 AND id = $3 AND (space = $1 OR $1 IS NULL) LIMIT 2`, sp, kind, i
 		if reversed != nil {
 			return fault.Errorf(fault.AlreadyReversed, "%s %s was reversed by entry %d", kind, id, *reversed)
 		}
+		if kind == Deposit {
+			if err := refuseSpentSince(ctx, tx, customerID, id, entryID); err != nil {
+				return err
+			}
+		}
 		entry, err := tx.Reverse(ctx, entryID, ledger.ReversalInput{Actor: actor, Reason: reason, IdempotencyKey: key, RequestHash: hash})
 		if fault.CodeOf(err) == fault.InsufficientFunds {
 			return &fault.Error{Code: fault.InsufficientFunds, Message: "the " + kind + "'s money or rebate has been spent since: it cannot be reversed"}
@@ -534,13 +540,61 @@ WHERE kind = $2 AND id = $3 AND (space = $1 OR $1 IS NULL) LIMIT 2`, sp, kind, i
 	return out, err
 }
 
+// QSpentSince is refuseSpentSince's statement: the first later debit, of an
+// entry not reversed, that left the customer's account ($2: prepaid and
+// rebate) with less than the deposit (entry $1) put on it. A posting of a
+// later movement has a later id too: the movement took the customer's lock
+// after the deposit committed (a manual entry takes none, and is priced on
+// nothing), so the account's postings are read from the deposit's on
+// (postings_account_id_nonnegative).
+const QSpentSince = `SELECT a.code, p.entry_id FROM postings d
+JOIN accounts a ON a.id = d.account_id
+JOIN postings p ON p.account_id = d.account_id AND p.id > d.id AND p.entry_id > d.entry_id
+  AND p.amount < 0 AND p.balance_after < d.amount
+WHERE d.entry_id = $1 AND a.code = ANY($2::text[]) AND d.amount > 0
+  AND NOT EXISTS (SELECT 1 FROM entries r WHERE r.reversal_of = p.entry_id)
+ORDER BY p.entry_id LIMIT 1`
+
+// refuseSpentSince refuses the reversal of a deposit (entry depositEntry)
+// whose money or rebate has been spent since, though the balances now hold
+// as much (a later deposit refilled them): after some later debit, not
+// reversed, the account held less than the deposit put on it, so without
+// the deposit that debit would have been priced otherwise (a charge would
+// have drawn on rebate, or been refused). Taking the deposit back then
+// would take a later deposit's money and leave the rebate that should have
+// paid: deposits of 50,000.00 and d of 1,000.00, a charge of 51,000.00, a
+// deposit of 1,000.00; d reversed would leave no principal and 2,520.00 of
+// rebate, where without d the charge took 1,000.00 of rebate and the
+// customer holds 1,000.00 and 1,500.00. The customer is locked.
+func refuseSpentSince(ctx context.Context, tx *ledger.Tx, customerID, depositID string, depositEntry int64) error {
+	var account string
+	var debit int64
+	err := tx.QueryRow(ctx, QSpentSince, depositEntry, []string{
+		ledger.CustomerAccount(customerID, "prepaid"), ledger.CustomerAccount(customerID, "rebate")}).Scan(&account, &debit)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil
+	case err != nil:
+		return err
+	}
+	return &fault.Error{Code: fault.InsufficientFunds, Account: account, Message: fmt.Sprintf(
+		"the deposit's money or rebate has been spent since (entry %d left %s with less than deposit %s put on it): "+
+			"it cannot be reversed", debit, account, depositID)}
+}
+
 // QPricedSince is refusePricedSince's statement: the first movement of the
 // customer ($1) after entry $2 that stands in the way of reversing a
-// movement of kind $3, read from the index of such movements (migration
-// 0049), whose predicate each arm of the OR implies.
-const QPricedSince = `SELECT kind, id FROM money_movements
-WHERE customer_id = $1 AND entry_id > $2 AND reversal_entry_id IS NULL
-  AND (kind = 'withdrawal' OR (kind = 'charge' AND from_rebate > 0 AND $3 <> 'deposit'))
+// movement of kind $3: the first later withdrawal not reversed, and unless
+// $3 is a deposit the first later charge that drew on rebate, each read
+// from the index of such movements (migration 0049) in entry order.
+const QPricedSince = `(SELECT kind, id, entry_id FROM money_movements
+  WHERE customer_id = $1 AND kind = 'withdrawal' AND entry_id > $2 AND reversal_entry_id IS NULL
+  ORDER BY entry_id LIMIT 1)
+UNION ALL
+(SELECT kind, id, entry_id FROM money_movements
+  WHERE customer_id = $1 AND kind = 'charge' AND from_rebate > 0 AND entry_id > $2 AND reversal_entry_id IS NULL
+    AND $3::text <> 'deposit'
+  ORDER BY entry_id LIMIT 1)
 ORDER BY entry_id LIMIT 1`
 
 // refusePricedSince refuses the reversal of a movement (entry entryID) while
@@ -563,11 +617,12 @@ ORDER BY entry_id LIMIT 1`
 //     would now spend principal (deposit 50,000.00, rebate 2,500.00; charges
 //     of 50,000.00 and of 2,500.00; the first reversed: 50,000.00 of
 //     principal to withdraw and no rebate to claw back). A deposit's
-//     reversal takes principal away, so such a charge spent no more rebate
-//     than it would have.
+//     reversal is not asked this: such a charge left no principal, so the
+//     deposit's money was spent (refuseSpentSince).
 func refusePricedSince(ctx context.Context, tx *ledger.Tx, kind, customerID, id string, entryID int64) error {
 	var laterKind, later string
-	err := tx.QueryRow(ctx, QPricedSince, customerID, entryID, kind).Scan(&laterKind, &later)
+	var laterEntry int64
+	err := tx.QueryRow(ctx, QPricedSince, customerID, entryID, kind).Scan(&laterKind, &later, &laterEntry)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return nil

@@ -121,3 +121,54 @@ func TestWithdrawalReversalAfterAWithdrawalIsRefused(t *testing.T) {
 	e.reverse(t, prepaid.Charge, "C", "1234.57", "24.69")
 	e.Reconcile()
 }
+
+// A deposit whose money was spent cannot be reversed, though a later
+// deposit has refilled the balance: deposits D0 of 50,000.00 (rebate
+// 2,500.00) and d of 1,000.00 (rebate 20.00), a charge of 51,000.00 (all
+// principal, d's included), then D3 of 1,000.00. Reversing d would take
+// D3's money and leave the rebate that, without d, paid 1,000.00 of the
+// charge: principal 0.00 and rebate 2,520.00 where the history without d
+// holds 1,000.00 and 1,520.00. Refused (insufficient_funds, as when the
+// balance is short), writing nothing, with or without a later charge from
+// rebate; reversing the charges first, d goes.
+func TestDepositReversalAfterItsMoneyWasSpentIsRefused(t *testing.T) {
+	for _, fromRebate := range []bool{false, true} {
+		t.Run(map[bool]string{false: "charges from principal", true: "a later charge from rebate"}[fromRebate], func(t *testing.T) {
+			e := newEnv(t)
+			e.Customer("C1")
+			e.MoneyAt(t, prepaid.Deposit, "D0", "C1", "50000", march(1, 9))
+			e.MoneyAt(t, prepaid.Deposit, "d", "C1", "1000", march(1, 10))
+			e.MoneyAt(t, prepaid.Charge, "C1", "C1", "51000", march(1, 11))
+			rebate := "2540"
+			if fromRebate {
+				e.MoneyAt(t, prepaid.Charge, "C2", "C1", "20", march(1, 12))
+				rebate = "2520"
+			}
+			e.MoneyAt(t, prepaid.Deposit, "D3", "C1", "1000", march(1, 13))
+
+			e.refused(t, prepaid.Deposit, "d", "insufficient_funds", "1000", rebate)
+			if fromRebate {
+				e.reverse(t, prepaid.Charge, "C2", "1000", "2540")
+			}
+			e.reverse(t, prepaid.Charge, "C1", "52000", "2540")
+			e.reverse(t, prepaid.Deposit, "d", "51000", "2520")
+			e.Reconcile()
+		})
+	}
+}
+
+// A deposit whose money a later charge spent, the charge reversed since,
+// goes: the reversed charge priced nothing that stays. And one whose
+// balance never went below it since goes, however much was charged.
+func TestDepositReversalAfterReversedSpendingGoes(t *testing.T) {
+	e := newEnv(t)
+	e.Customer("C1")
+	e.MoneyAt(t, prepaid.Deposit, "d", "C1", "1000", march(1, 9))
+	e.MoneyAt(t, prepaid.Charge, "C1", "C1", "900", march(1, 10))
+	e.MoneyAt(t, prepaid.Deposit, "D2", "C1", "5000", march(1, 11))
+	e.MoneyAt(t, prepaid.Charge, "C2", "C1", "4000", march(1, 12)) // leaves 1,100.00: d's 1,000.00 unspent
+	e.refused(t, prepaid.Deposit, "d", "insufficient_funds", "1100", "170")
+	e.reverse(t, prepaid.Charge, "C1", "2000", "170")
+	e.reverse(t, prepaid.Deposit, "d", "1000", "150")
+	e.Reconcile()
+}
