@@ -540,8 +540,9 @@ WHERE kind = $2 AND id = $3 AND (space = $1 OR $1 IS NULL) LIMIT 2`, sp, kind, i
 	return out, err
 }
 
-// QSpentSince is refuseSpentSince's statement: the first later debit, of an
-// entry not reversed, that left the customer's account ($2: prepaid and
+// QSpentSince is refuseSpentSince's statement: a later debit (any: the
+// first found, so that a spent deposit stops the scan there), of an entry
+// not reversed, that left the customer's account ($2: prepaid and
 // rebate) with less than the deposit (entry $1) put on it. A posting of a
 // later movement has a later id too: the movement took the customer's lock
 // after the deposit committed (a manual entry takes none, and is priced on
@@ -553,7 +554,7 @@ JOIN postings p ON p.account_id = d.account_id AND p.id > d.id AND p.entry_id > 
   AND p.amount < 0 AND p.balance_after < d.amount
 WHERE d.entry_id = $1 AND a.code = ANY($2::text[]) AND d.amount > 0
   AND NOT EXISTS (SELECT 1 FROM entries r WHERE r.reversal_of = p.entry_id)
-ORDER BY p.entry_id LIMIT 1`
+LIMIT 1`
 
 // refuseSpentSince refuses the reversal of a deposit (entry depositEntry)
 // whose money or rebate has been spent since, though the balances now hold
