@@ -542,7 +542,9 @@ WHERE kind = $2 AND id = $3 AND (space = $1 OR $1 IS NULL) LIMIT 2`, sp, kind, i
 
 // QSpentSince is refuseSpentSince's statement: a later debit (any: the
 // first found, so that a spent deposit stops the scan there), of an entry
-// not reversed, that left the customer's account ($2: prepaid and
+// neither reversed nor itself a reversal (a later deposit's reversal takes
+// back money that came after this one, never this one's: counted, it would
+// trap this deposit for good, since a reversal is never reversed), that left the customer's account ($2: prepaid and
 // rebate) with less than the deposit (entry $1) put on it. A posting of a
 // later movement has a later id too: the movement took the customer's lock
 // after the deposit committed (a manual entry takes none, and is priced on
@@ -552,6 +554,7 @@ const QSpentSince = `SELECT a.code, p.entry_id FROM postings d
 JOIN accounts a ON a.id = d.account_id
 JOIN postings p ON p.account_id = d.account_id AND p.id > d.id AND p.entry_id > d.entry_id
   AND p.amount < 0 AND p.balance_after < d.amount
+JOIN entries pe ON pe.id = p.entry_id AND pe.reversal_of IS NULL
 WHERE d.entry_id = $1 AND a.code = ANY($2::text[]) AND d.amount > 0
   AND NOT EXISTS (SELECT 1 FROM entries r WHERE r.reversal_of = p.entry_id)
 LIMIT 1`

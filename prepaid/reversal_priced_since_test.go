@@ -172,3 +172,24 @@ func TestDepositReversalAfterReversedSpendingGoes(t *testing.T) {
 	e.reverse(t, prepaid.Deposit, "d", "1000", "150")
 	e.Reconcile()
 }
+
+// A later deposit's reversal is a debit that spends none of an earlier
+// deposit's money: reversed latest first, as the refusals ask, every
+// movement goes. D1 1,000.00 (rebate 20.00), a charge C, D2 1,000.00;
+// D2 reversed, then C, then D1: the books are empty. With C of 500.00 D1
+// was never spent; with C of 1,000.00 it was, until C's reversal.
+func TestDepositsReversedLatestFirstAllGo(t *testing.T) {
+	for _, charge := range []string{"500", "1000"} {
+		t.Run(charge, func(t *testing.T) {
+			e := newEnv(t)
+			e.Customer("C1")
+			e.MoneyAt(t, prepaid.Deposit, "D1", "C1", "1000", march(1, 9))
+			e.MoneyAt(t, prepaid.Charge, "C", "C1", charge, march(1, 10))
+			e.MoneyAt(t, prepaid.Deposit, "D2", "C1", "1000", march(1, 11))
+			e.reverse(t, prepaid.Deposit, "D2", d("1000").Sub(d(charge)).String(), "20")
+			e.reverse(t, prepaid.Charge, "C", "1000", "20")
+			e.reverse(t, prepaid.Deposit, "D1", "0", "0")
+			e.Reconcile()
+		})
+	}
+}
