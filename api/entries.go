@@ -259,7 +259,9 @@ func (s *Server) reverseEntry(c echo.Context) error {
 		return fault.Errorf(fault.NotReversible, "a %s entry is corrected through its own flow "+
 			"(a refund event, a cancelled redemption, the movement's reversal endpoint), not reversed by hand", orig.Kind)
 	}
-	e, replayed, err := s.ledger.Reverse(c.Request().Context(), id, ledger.ReversalInput{
+	// An entry that moved a customer's prepaid money is asked what a
+	// movement's reversal is asked (prepaid.ReverseEntry).
+	e, replayed, err := s.prepaid.ReverseEntry(c.Request().Context(), id, ledger.ReversalInput{
 		IdempotencyKey: key, RequestHash: requestHash(c, req), Actor: actor(c), Reason: req.Reason})
 	if err != nil {
 		return err

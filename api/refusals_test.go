@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -129,5 +130,45 @@ func TestMoneyReversalsWithoutAReasonOrWithSpentMoneyAreRefused(t *testing.T) {
 	wantStatus(t, reverse("deposit", "d1", map[string]any{"reason": "bounced"}), 201)
 	if n, want := h.count("money_movements WHERE reversal_entry_id IS NOT NULL"), 3; n != want {
 		t.Errorf("%d movements reversed, want %d", n, want)
+	}
+}
+
+// TestHandReversalOfAManualDebitWaitsForTheChargeItPriced: a manual debit
+// of a customer's principal, a charge paid from rebate since the principal
+// was gone, then the debit reversed by hand over HTTP: 409
+// rebate_drawn_since, nothing written. Once the charge is reversed, the
+// debit's reversal retried by eight racing requests with one
+// Idempotency-Key reverses it once and answers the others as replays; the
+// key with another reason is idempotency_conflict; the books reconcile.
+func TestHandReversalOfAManualDebitWaitsForTheChargeItPriced(t *testing.T) {
+	h := newHarness(t)
+	h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": "C1", "name": "One"}})
+	wantStatus(t, h.money("deposit", map[string]any{"deposit_id": "d1", "customer_id": "C1", "amount": "50000"}), 201)
+	debit := h.expect(201, call{method: "POST", path: "/v1/entries", key: "admin", body: map[string]any{
+		"reason": "posted to the wrong customer", "postings": []map[string]any{
+			{"account": "customer:C1:prepaid", "amount": "-50000"}, {"account": "platform:cash", "amount": "50000"}}}}).object(t)
+	wantStatus(t, h.money("charge", map[string]any{"charge_id": "c1", "customer_id": "C1", "amount": "2500", "shipment_id": "S1"}), 201)
+	path := fmt.Sprintf("/v1/entries/%v/reversal", debit["id"])
+	undo := call{method: "POST", path: path, key: "admin", body: map[string]any{"reason": "mistake"},
+		header: map[string]string{"Idempotency-Key": "undo-debit"}}
+
+	before := h.books()
+	wantProblem(t, h.do(undo), 409, fault.RebateDrawnSince)
+	h.wantUnwritten("a refused hand reversal", before)
+
+	wantStatus(t, h.do(call{method: "POST", path: "/v1/charges/c1/reversal", key: "admin", body: map[string]any{"reason": "cancelled"}}), 201)
+	first := wantOneEffect(t, h.racing(8, undo), 201)
+	if rev := first.object(t); rev["reversal_of"] != debit["id"] {
+		t.Errorf("the reversal %s is not of entry %v", first.body, debit["id"])
+	}
+	other := undo
+	other.body = map[string]any{"reason": "another"}
+	wantProblem(t, h.do(other), 409, fault.IdempotencyConflict)
+	bal := h.expect(200, call{method: "GET", path: "/v1/customers/C1/balances", key: "customer"}).object(t)
+	if p := bal["prepaid"].(map[string]any); p["principal"] != "50000" || p["rebate"] != "2500" {
+		t.Errorf("balances after the reversals %v, want the deposit's 50000 and 2500", p)
+	}
+	if rec := h.expect(200, call{method: "GET", path: "/v1/reconciliation", key: "finance"}).object(t); rec["pass"] != true {
+		t.Errorf("reconciliation %v", rec)
 	}
 }

@@ -516,7 +516,7 @@ WHERE kind = $2 AND id = $3 AND (space = $1 OR $1 IS NULL) LIMIT 2`, sp, kind, i
 			return fault.Errorf(fault.AlreadyReversed, "%s %s was reversed by entry %d", kind, id, *reversed)
 		}
 		if kind == Deposit {
-			if err := refuseSpentSince(ctx, tx, customerID, id, entryID); err != nil {
+			if err := refuseSpentSince(ctx, tx, customerID, kind+" "+id, entryID); err != nil {
 				return err
 			}
 		}
@@ -527,7 +527,7 @@ WHERE kind = $2 AND id = $3 AND (space = $1 OR $1 IS NULL) LIMIT 2`, sp, kind, i
 		if err != nil {
 			return err
 		}
-		if err := refusePricedSince(ctx, tx, kind, customerID, id, entryID); err != nil {
+		if err := refusePricedSince(ctx, tx, kind, customerID, kind+" "+id, entryID); err != nil {
 			return err // (and rolls the reversal back)
 		}
 		if _, err := tx.Exec(ctx, `UPDATE money_movements SET reversal_entry_id = $4 WHERE space = $1 AND kind = $2 AND id = $3`,
@@ -569,11 +569,13 @@ LIMIT 1`
 // paid: deposits of 50,000.00 and d of 1,000.00, a charge of 51,000.00, a
 // deposit of 1,000.00; d reversed would leave no principal and 2,520.00 of
 // rebate, where without d the charge took 1,000.00 of rebate and the
-// customer holds 1,000.00 and 1,500.00. The customer is locked.
-func refuseSpentSince(ctx context.Context, tx *ledger.Tx, customerID, depositID string, depositEntry int64) error {
+// customer holds 1,000.00 and 1,500.00. A manual credit's reversal by hand
+// is asked the same (ReverseEntry). what names the movement ("deposit d1").
+// The customer is locked.
+func refuseSpentSince(ctx context.Context, tx *ledger.Tx, customerID, what string, entryID int64) error {
 	var account string
 	var debit int64
-	err := tx.QueryRow(ctx, QSpentSince, depositEntry, []string{
+	err := tx.QueryRow(ctx, QSpentSince, entryID, []string{
 		ledger.CustomerAccount(customerID, "prepaid"), ledger.CustomerAccount(customerID, "rebate")}).Scan(&account, &debit)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
@@ -582,8 +584,8 @@ func refuseSpentSince(ctx context.Context, tx *ledger.Tx, customerID, depositID 
 		return err
 	}
 	return &fault.Error{Code: fault.InsufficientFunds, Account: account, Message: fmt.Sprintf(
-		"the deposit's money or rebate has been spent since (entry %d left %s with less than deposit %s put on it): "+
-			"it cannot be reversed", debit, account, depositID)}
+		"the money or rebate %s put on %s has been spent since (entry %d left it with less): it cannot be reversed",
+		what, account, debit)}
 }
 
 // QPricedSince is refusePricedSince's statement: the first movement of the
@@ -623,7 +625,10 @@ ORDER BY entry_id LIMIT 1`
 //     principal to withdraw and no rebate to claw back). A deposit's
 //     reversal is not asked this: such a charge left no principal, so the
 //     deposit's money was spent (refuseSpentSince).
-func refusePricedSince(ctx context.Context, tx *ledger.Tx, kind, customerID, id string, entryID int64) error {
+//
+// kind is the reversed movement's kind (Deposit, or any other for a
+// reversal that gives principal back); what names it ("charge c1").
+func refusePricedSince(ctx context.Context, tx *ledger.Tx, kind, customerID, what string, entryID int64) error {
 	var laterKind, later string
 	var laterEntry int64
 	err := tx.QueryRow(ctx, QPricedSince, customerID, entryID, kind).Scan(&laterKind, &later, &laterEntry)
@@ -633,9 +638,9 @@ func refusePricedSince(ctx context.Context, tx *ledger.Tx, kind, customerID, id 
 	case err != nil:
 		return err
 	case laterKind == Withdrawal:
-		return fault.Errorf(fault.WithdrawnSince, "withdrawal %s was recorded after %s %s and its clawback was priced "+
-			"on the balances this reversal would change: reverse the withdrawal first", later, kind, id)
+		return fault.Errorf(fault.WithdrawnSince, "withdrawal %s was recorded after %s and its clawback was priced "+
+			"on the balances this reversal would change: reverse the withdrawal first", later, what)
 	}
-	return fault.Errorf(fault.RebateDrawnSince, "charge %s was recorded after %s %s and drew on rebate because the "+
-		"principal was gone, which this reversal would give back: reverse the charge first", later, kind, id)
+	return fault.Errorf(fault.RebateDrawnSince, "charge %s was recorded after %s and drew on rebate because the "+
+		"principal was gone, which this reversal would give back: reverse the charge first", later, what)
 }

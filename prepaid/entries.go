@@ -1,0 +1,113 @@
+package prepaid
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/loyalty"
+)
+
+// ReverseEntry reverses an entry by hand (POST /v1/entries/{id}/reversal),
+// as ledger.Reverse does, asking an entry that moved a customer's prepaid
+// money what a movement's reversal is asked (reverseMoney): a manual debit
+// of principal or rebate is a charge to the books that came after it, and
+// a manual credit a deposit. So its reversal is refused while a later
+// movement of the customer, not reversed, was priced on what it left
+// (withdrawn_since; rebate_drawn_since when the reversal gives money back),
+// or, when it takes money back, while what it put on an account has been
+// spent since (insufficient_funds): a manual debit of 50,000.00 made by
+// mistake, a charge of 2,500.00 paid from rebate since the principal was
+// gone, then the debit reversed, would leave 50,000.00 to withdraw and no
+// rebate to claw back. The customers are locked, in id order, as
+// movements lock them. An entry that moves no customer's money is
+// ledger.Reverse's alone.
+//
+// Errors: as ledger.Reverse, and fault.WithdrawnSince,
+// fault.RebateDrawnSince.
+func (s *Service) ReverseEntry(ctx context.Context, id int64, in ledger.ReversalInput) (*ledger.Entry, bool, error) {
+	if strings.TrimSpace(in.Reason) == "" {
+		return s.ledger.Reverse(ctx, id, in) // its refusal, before the entry is looked for
+	}
+	orig, err := s.ledger.Entry(ctx, id)
+	if err != nil {
+		return nil, false, err
+	}
+	// What the entry moved on each customer's prepaid and rebate accounts.
+	gave, took := map[string]bool{}, map[string]bool{}
+	var customers []string
+	for _, p := range orig.Postings {
+		customer, ok := ledger.CustomerOf(p.Account)
+		if !ok || !(strings.HasSuffix(p.Account, ":prepaid") || strings.HasSuffix(p.Account, ":rebate")) {
+			continue
+		}
+		if p.Amount.IsPositive() {
+			gave[customer] = true
+		} else {
+			took[customer] = true
+		}
+		customers = append(customers, customer)
+	}
+	if len(customers) == 0 || orig.ReversalOf != nil {
+		return s.ledger.Reverse(ctx, id, in)
+	}
+	slices.Sort(customers)
+	customers = slices.Compact(customers)
+
+	var out *ledger.Entry
+	err = s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
+		if _, err := loyalty.LockCustomers(ctx, tx, customers); err != nil {
+			return err
+		}
+		var reversal int64
+		err := tx.QueryRow(ctx, `SELECT id FROM entries WHERE reversal_of = $1`, id).Scan(&reversal)
+		switch {
+		case err == nil:
+			return fault.Errorf(fault.AlreadyReversed, "entry %d was reversed by entry %d", id, reversal)
+		case !errors.Is(err, pgx.ErrNoRows):
+			return err
+		}
+		what := fmt.Sprintf("entry %d", id)
+		for _, c := range customers {
+			if gave[c] {
+				if err := refuseSpentSince(ctx, tx, c, what, id); err != nil {
+					return err
+				}
+			}
+			// Taking money back is a deposit's reversal; giving it back,
+			// a charge's.
+			kind := Deposit
+			if took[c] {
+				kind = Charge
+			}
+			if err := refusePricedSince(ctx, tx, kind, c, what, id); err != nil {
+				return err
+			}
+		}
+		out, err = tx.Reverse(ctx, id, in)
+		return err
+	})
+	if err == nil {
+		return out, false, nil
+	}
+	if in.IdempotencyKey == "" || fault.CodeOf(err) != fault.AlreadyReversed {
+		return nil, false, err
+	}
+	// A retry of the reversal (or its twin, which waited for the lock):
+	// the entry the key recorded, if it is this entry's reversal.
+	e, found, rerr := s.ledger.Replay(ctx, in.IdempotencyKey, in.RequestHash)
+	switch {
+	case rerr != nil || !found:
+		return nil, false, cmp.Or(rerr, err)
+	case e.ReversalOf == nil || *e.ReversalOf != id:
+		return nil, false, fault.Errorf(fault.IdempotencyConflict, "this idempotency key was already used for a different request (entry %d)", e.ID)
+	}
+	return e, true, nil
+}
