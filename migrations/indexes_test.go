@@ -222,6 +222,21 @@ func rowsAt(t *testing.T, m *migrate.Migrate, pool *pgxpool.Pool, version uint) 
 	return tableDigests(t, pool)
 }
 
+// downKeepsRows migrates from version from (reached from the latest, where
+// the services wrote) down to version to, and wants every row kept and
+// table's indexes to be those it had at to (indexesAtTo).
+func downKeepsRows(t *testing.T, m *migrate.Migrate, pool *pgxpool.Pool, from, to uint, table string, indexesAtTo []string) {
+	t.Helper()
+	rowsAtFrom := rowsAt(t, m, pool, from)
+	if err := m.Migrate(to); err != nil {
+		t.Fatalf("%04d to %04d down: %v", from, to+1, err)
+	}
+	wantSameRows(t, fmt.Sprintf("after %04d to %04d down", from, to+1), rowsAtFrom, tableDigests(t, pool))
+	if got := indexNamesOf(t, pool, []string{table})[table]; !slices.Equal(got, indexesAtTo) {
+		t.Errorf("%s's indexes after the downs: %v, want %04d's %v", table, got, to, indexesAtTo)
+	}
+}
+
 // proveBooks seals the chain, reconciles and checks the books of the
 // migrated schema the test wrote to: the test checks them itself. The
 // services read them on their own schema, the latest (atHead), migrated
