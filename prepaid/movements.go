@@ -540,29 +540,11 @@ WHERE kind = $2 AND id = $3 AND (space = $1 OR $1 IS NULL) LIMIT 2`, sp, kind, i
 	return out, err
 }
 
-// QSpentSince is refuseSpentSince's statement: a later debit (any: the
-// first found, so that a spent deposit stops the scan there), of an entry
-// neither reversed nor itself a reversal (a later deposit's reversal takes
-// back money that came after this one, never this one's: counted, it would
-// trap this deposit for good, since a reversal is never reversed), that left the customer's account ($2: prepaid and
-// rebate) with less than the deposit (entry $1) put on it. A posting of a
-// later movement has a later id too: the movement took the customer's lock
-// after the deposit committed (a manual entry takes none, and is priced on
-// nothing), so the account's postings are read from the deposit's on
-// (postings_account_id_nonnegative).
-const QSpentSince = `SELECT a.code, p.entry_id FROM postings d
-JOIN accounts a ON a.id = d.account_id
-JOIN postings p ON p.account_id = d.account_id AND p.id > d.id AND p.entry_id > d.entry_id
-  AND p.amount < 0 AND p.balance_after < d.amount
-JOIN entries pe ON pe.id = p.entry_id AND pe.reversal_of IS NULL
-WHERE d.entry_id = $1 AND a.code = ANY($2::text[]) AND d.amount > 0
-  AND NOT EXISTS (SELECT 1 FROM entries r WHERE r.reversal_of = p.entry_id)
-LIMIT 1`
-
-// refuseSpentSince refuses the reversal of a deposit (entry depositEntry)
-// whose money or rebate has been spent since, though the balances now hold
-// as much (a later deposit refilled them): after some later debit, not
-// reversed, the account held less than the deposit put on it, so without
+// refuseSpentSince refuses the reversal of a deposit (entry entryID) whose
+// money or rebate has been spent since, though the balances now hold as
+// much (a later deposit refilled them): after some later debit
+// (ledger.Tx.SpentSince) the account held less than the deposit put on
+// it, so without
 // the deposit that debit would have been priced otherwise (a charge would
 // have drawn on rebate, or been refused). Taking the deposit back then
 // would take a later deposit's money and leave the rebate that should have
@@ -573,14 +555,9 @@ LIMIT 1`
 // is asked the same (ReverseEntry). what names the movement ("deposit d1").
 // The customer is locked.
 func refuseSpentSince(ctx context.Context, tx *ledger.Tx, customerID, what string, entryID int64) error {
-	var account string
-	var debit int64
-	err := tx.QueryRow(ctx, QSpentSince, entryID, []string{
-		ledger.CustomerAccount(customerID, "prepaid"), ledger.CustomerAccount(customerID, "rebate")}).Scan(&account, &debit)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return nil
-	case err != nil:
+	account, debit, spent, err := tx.SpentSince(ctx, entryID, []string{
+		ledger.CustomerAccount(customerID, "prepaid"), ledger.CustomerAccount(customerID, "rebate")})
+	if err != nil || !spent {
 		return err
 	}
 	return &fault.Error{Code: fault.InsufficientFunds, Account: account, Message: fmt.Sprintf(

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/tally-ledger/tally/internal/testdb"
+	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/prepaid"
 )
 
@@ -16,7 +17,7 @@ import (
 // and entry, and a deposit's reversal does not read the charges at all.
 func TestAReversalsQuestionsReadIndexes(t *testing.T) {
 	e := newEnv(t)
-	spent := testdb.GenericPlan(t, e.Pool, prepaid.QSpentSince, 1, []string{})
+	spent := testdb.GenericPlan(t, e.Pool, ledger.QSpentSince, 1, []string{})
 	if !strings.Contains(spent, "postings_account_id_nonnegative") || !strings.Contains(spent, "(id > d.id)") {
 		t.Errorf("whether a deposit was spent does not read its account's postings from its own on:\n%s", spent)
 	}
