@@ -1,7 +1,6 @@
 package prepaid
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -60,6 +59,11 @@ func (s *Service) ReverseEntry(ctx context.Context, id int64, in ledger.Reversal
 	}
 	slices.Sort(customers)
 	customers = slices.Compact(customers)
+	// A key already recorded answers first, as ledger.Reverse's insert of
+	// the key would: a retry is a replay, another request a conflict.
+	if e, replayed, err := s.replayReversal(ctx, id, in); replayed || err != nil {
+		return e, replayed, err
+	}
 
 	var out *ledger.Entry
 	err = s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
@@ -97,15 +101,29 @@ func (s *Service) ReverseEntry(ctx context.Context, id int64, in ledger.Reversal
 	if err == nil {
 		return out, false, nil
 	}
-	if in.IdempotencyKey == "" || fault.CodeOf(err) != fault.AlreadyReversed {
-		return nil, false, err
+	// A twin racing with the key, committed meanwhile: the entry is
+	// reversed (the customers' lock held it back), or, with no customer
+	// row to lock, the key was inserted first.
+	if c := fault.CodeOf(err); c == fault.AlreadyReversed || c == fault.IdempotencyConflict {
+		if e, replayed, rerr := s.replayReversal(ctx, id, in); replayed || rerr != nil {
+			return e, replayed, rerr
+		}
 	}
-	// A retry of the reversal (or its twin, which waited for the lock):
-	// the entry the key recorded, if it is this entry's reversal.
-	e, found, rerr := s.ledger.Replay(ctx, in.IdempotencyKey, in.RequestHash)
+	return nil, false, err
+}
+
+// replayReversal answers the entry in.IdempotencyKey recorded when it is
+// entry id's reversal (replayed), fault.IdempotencyConflict when it is
+// another entry or the request differs, and nothing when the key is new
+// (or none is given).
+func (s *Service) replayReversal(ctx context.Context, id int64, in ledger.ReversalInput) (*ledger.Entry, bool, error) {
+	if in.IdempotencyKey == "" {
+		return nil, false, nil
+	}
+	e, found, err := s.ledger.Replay(ctx, in.IdempotencyKey, in.RequestHash)
 	switch {
-	case rerr != nil || !found:
-		return nil, false, cmp.Or(rerr, err)
+	case err != nil || !found:
+		return nil, false, err
 	case e.ReversalOf == nil || *e.ReversalOf != id:
 		return nil, false, fault.Errorf(fault.IdempotencyConflict, "this idempotency key was already used for a different request (entry %d)", e.ID)
 	}

@@ -570,11 +570,11 @@ func refuseSpentSince(ctx context.Context, tx *ledger.Tx, customerID, what strin
 // movement of kind $3: the first later withdrawal not reversed, and unless
 // $3 is a deposit the first later charge that drew on rebate, each read
 // from the index of such movements (migration 0049) in entry order.
-const QPricedSince = `(SELECT kind, id, entry_id FROM money_movements
+const QPricedSince = `(SELECT kind, id, space, entry_id FROM money_movements
   WHERE customer_id = $1 AND kind = 'withdrawal' AND entry_id > $2 AND reversal_entry_id IS NULL
   ORDER BY entry_id LIMIT 1)
 UNION ALL
-(SELECT kind, id, entry_id FROM money_movements
+(SELECT kind, id, space, entry_id FROM money_movements
   WHERE customer_id = $1 AND kind = 'charge' AND from_rebate > 0 AND entry_id > $2 AND reversal_entry_id IS NULL
     AND $3::text <> 'deposit'
   ORDER BY entry_id LIMIT 1)
@@ -606,9 +606,12 @@ ORDER BY entry_id LIMIT 1`
 // kind is the reversed movement's kind (Deposit, or any other for a
 // reversal that gives principal back); what names it ("charge c1").
 func refusePricedSince(ctx context.Context, tx *ledger.Tx, kind, customerID, what string, entryID int64) error {
-	var laterKind, later string
+	var laterKind, later, space string
 	var laterEntry int64
-	err := tx.QueryRow(ctx, QPricedSince, customerID, entryID, kind).Scan(&laterKind, &later, &laterEntry)
+	err := tx.QueryRow(ctx, QPricedSince, customerID, entryID, kind).Scan(&laterKind, &later, &space, &laterEntry)
+	// Named so that an admin can reverse it: its space, and the customer
+	// (an entry by hand may move several customers' money).
+	later += fmt.Sprintf(" (customer %s, space %s)", customerID, space)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return nil

@@ -88,14 +88,16 @@ WHERE m.reversal_entry_id IS NOT NULL`, &reversed, &bad, &sample)
 	if bad != 0 {
 		t.Errorf("%d reversals went through past a movement that should have refused them, e.g. %s", bad, *sample)
 	}
-	// Nor a deposit's past a debit, not reversed before it, that left its
-	// account with less than the deposit put on it.
+	// Nor a deposit's past a debit, not reversed before it and no reversal
+	// itself (ledger.Tx.SpentSince), that left its account with less than
+	// the deposit put on it.
 	e.Scan(t, `SELECT count(*), min(m.id || ' reversed at ' || m.reversal_entry_id || ' past entry ' || p.entry_id)
 FROM money_movements m
 JOIN postings d ON d.entry_id = m.entry_id AND d.amount > 0
 JOIN accounts a ON a.id = d.account_id AND a.code LIKE 'customer:%'
 JOIN postings p ON p.account_id = d.account_id AND p.entry_id > m.entry_id AND p.entry_id < m.reversal_entry_id
   AND p.amount < 0 AND p.balance_after < d.amount
+JOIN entries pe ON pe.id = p.entry_id AND pe.reversal_of IS NULL
 WHERE m.kind = 'deposit' AND m.reversal_entry_id IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM entries r WHERE r.reversal_of = p.entry_id AND r.id < m.reversal_entry_id)`, &bad, &sample)
 	if bad != 0 {

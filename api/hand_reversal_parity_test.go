@@ -1,0 +1,173 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tally-ledger/tally/internal/fault"
+)
+
+// A manual entry on a customer account whose customer row does not exist
+// (the chart opens customer:ghost:prepaid on first use; POST /v1/entries
+// does not ask for the customer): there is no customer to lock, so racing
+// twins with one key both reach the insert; the second trips the key's
+// unique index (checked before the reversal's) and must still be answered
+// as a replay, as entries on no customer's money are.
+func TestGhostCustomerRacingTwinsReplay(t *testing.T) {
+	h := newHarness(t)
+	for round := range 5 {
+		credit := h.expect(201, call{method: "POST", path: "/v1/entries", key: "admin", body: map[string]any{
+			"reason": "goodwill", "postings": []map[string]any{
+				{"account": "customer:ghost:prepaid", "amount": "100"}, {"account": "platform:cash", "amount": "-100"}}}}).object(t)
+		undo := call{method: "POST", path: fmt.Sprintf("/v1/entries/%v/reversal", credit["id"]), key: "admin",
+			body: map[string]any{"reason": "mistake"}, header: map[string]string{"Idempotency-Key": fmt.Sprintf("ghost-%d", round)}}
+		answers := h.racing(8, undo)
+		bad := 0
+		for i, a := range answers {
+			if a.status != 201 {
+				bad++
+				if bad == 1 {
+					t.Errorf("round %d answer %d: %d %s, want 201 (a replay)", round, i, a.status, a.body)
+				}
+			}
+		}
+		if bad > 0 {
+			t.Errorf("round %d: %d of 8 twins refused", round, bad)
+		}
+		// Control: the old path (an entry on no customer's money) replays.
+		plat := h.expect(201, call{method: "POST", path: "/v1/entries", key: "admin", body: map[string]any{
+			"reason": "move", "postings": []map[string]any{
+				{"account": "platform:cash", "amount": "100"}, {"account": "platform:rebate:expense", "amount": "-100"}}}}).object(t)
+		ctl := call{method: "POST", path: fmt.Sprintf("/v1/entries/%v/reversal", plat["id"]), key: "admin",
+			body: map[string]any{"reason": "mistake"}, header: map[string]string{"Idempotency-Key": fmt.Sprintf("plat-%d", round)}}
+		wantOneEffect(t, h.racing(8, ctl), 201)
+	}
+}
+
+// A key reused for another entry's reversal is idempotency_conflict naming
+// the entry that holds the key, before any refusal of the entry asked for
+// (a 422 insufficient_funds about an entry the key was never about would
+// tell the client nothing about its mistake).
+func TestKeyReusedForAnotherEntryIsAConflictFirst(t *testing.T) {
+	h := newHarness(t)
+	h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": "C1", "name": "One"}})
+	manual := func(amount string) any {
+		return h.expect(201, call{method: "POST", path: "/v1/entries", key: "admin", body: map[string]any{
+			"reason": "goodwill", "postings": []map[string]any{
+				{"account": "customer:C1:prepaid", "amount": amount}, {"account": "platform:cash", "amount": "-" + amount}}}}).object(t)["id"]
+	}
+	a, b, c := manual("10"), manual("1000"), manual("5")
+	rev := func(id any) call {
+		return call{method: "POST", path: fmt.Sprintf("/v1/entries/%v/reversal", id), key: "admin",
+			body: map[string]any{"reason": "mistake"}, header: map[string]string{"Idempotency-Key": "K"}}
+	}
+	first := h.expect(201, rev(a)).object(t)
+	// b's money spent by a charge.
+	wantStatus(t, h.money("charge", map[string]any{"charge_id": "c1", "customer_id": "C1", "amount": "1000", "shipment_id": "S1"}), 201)
+	p := wantProblem(t, h.do(rev(b)), 409, fault.IdempotencyConflict)
+	t.Logf("b: %v", p)
+	p = wantProblem(t, h.do(rev(c)), 409, fault.IdempotencyConflict)
+	if msg, _ := p["detail"].(string); !strings.Contains(fmt.Sprint(p), fmt.Sprintf("entry %v", first["id"])) {
+		t.Errorf("the conflict does not name the entry that holds the key (as the old path did): %q / %v", msg, p)
+	}
+}
+
+// An entry dated in a closed month, on a customer's principal, is reversed
+// now (in the open month) as an entry on no customer's money is: parity.
+// Then its reversal's retry with the key replays after the close.
+func TestHandReversalOfAnEntryInAClosedMonthIsDatedNow(t *testing.T) {
+	h := newHarness(t)
+	now := h.ledger.Now()
+	m1, _, m1End := monthsBack(now, 1)
+	late := m1End.Add(-time.Hour)
+	h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": "C1", "name": "One"}})
+	post := func(postings []map[string]any) any {
+		return h.expect(201, call{method: "POST", path: "/v1/entries", key: "admin", body: map[string]any{
+			"reason": "goodwill", "effective_at": late.Format(time.RFC3339), "postings": postings}}).object(t)["id"]
+	}
+	cust := post([]map[string]any{{"account": "customer:C1:prepaid", "amount": "100"}, {"account": "platform:cash", "amount": "-100"}})
+	plat := post([]map[string]any{{"account": "platform:cash", "amount": "100"}, {"account": "platform:rebate:expense", "amount": "-100"}})
+	h.expect(http.StatusOK, call{method: "POST", path: "/v1/periods/" + m1 + "/close", key: "finance"})
+	for _, id := range []any{cust, plat} {
+		c := call{method: "POST", path: fmt.Sprintf("/v1/entries/%v/reversal", id), key: "admin",
+			body: map[string]any{"reason": "mistake"}, header: map[string]string{"Idempotency-Key": fmt.Sprintf("closed-%v", id)}}
+		r := h.do(c)
+		t.Logf("entry %v: %d %s", id, r.status, r.body)
+		if r2 := h.do(c); r2.status != r.status || (r.status == 201 && r2.header.Get("Idempotent-Replayed") != "true") {
+			t.Errorf("retry of entry %v's reversal: %d %s (first %d)", id, r2.status, r2.body, r.status)
+		}
+	}
+}
+
+// An entry moving principal from C1 to C2, reversed by hand while both
+// customers' charges and deposits race it: no 500, no deadlock left
+// unretried, and the books reconcile.
+func TestHandReversalOfATwoCustomerEntryRacesMovements(t *testing.T) {
+	h := newHarness(t)
+	for _, c := range []string{"C1", "C2"} {
+		h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": c, "name": c}})
+		wantStatus(t, h.money("deposit", map[string]any{"deposit_id": "d-" + c, "customer_id": c, "amount": "100000"}), 201)
+	}
+	for round := range 6 {
+		m := h.expect(201, call{method: "POST", path: "/v1/entries", key: "admin", body: map[string]any{
+			"reason": "wrong customer", "postings": []map[string]any{
+				{"account": "customer:C1:prepaid", "amount": "-10"}, {"account": "customer:C2:prepaid", "amount": "10"},
+				{"account": "customer:C2:rebate", "amount": "1"}, {"account": "customer:C1:rebate", "amount": "-1"}}}}).object(t)
+		var calls []call
+		calls = append(calls, call{method: "POST", path: fmt.Sprintf("/v1/entries/%v/reversal", m["id"]), key: "admin",
+			body: map[string]any{"reason": "mistake"}})
+		for i, c := range []string{"C2", "C1", "C2", "C1"} {
+			calls = append(calls, h.moneyCall("deposit", map[string]any{"deposit_id": fmt.Sprintf("r%d-%d", round, i), "customer_id": c, "amount": "5"}))
+		}
+		out := make([]response, len(calls))
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i, c := range calls {
+			wg.Go(func() { <-start; out[i] = h.do(c) })
+		}
+		close(start)
+		wg.Wait()
+		for i, r := range out {
+			if r.status != 201 {
+				t.Errorf("round %d call %d: %d %s", round, i, r.status, r.body)
+			}
+		}
+	}
+	if rec := h.expect(200, call{method: "GET", path: "/v1/reconciliation", key: "finance"}).object(t); rec["pass"] != true {
+		t.Errorf("reconciliation %v", rec)
+	}
+}
+
+// Points with lots beside principal in one entry: reversed by hand through
+// ReverseEntry (tx.Reverse) as a points-only entry is through
+// ledger.Reverse: the same refusal (status, code, account) once the
+// points were spent.
+func TestHandReversalOfPointsBesidePrincipalRefusesAsAlone(t *testing.T) {
+	h := newHarness(t)
+	h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": "C1", "name": "One"}})
+	post := func(postings ...map[string]any) any {
+		return h.expect(201, call{method: "POST", path: "/v1/entries", key: "admin", body: map[string]any{
+			"reason": "goodwill", "postings": postings}}).object(t)["id"]
+	}
+	pts := func(n string) []map[string]any {
+		return []map[string]any{{"account": "customer:C1:points", "amount": n}, {"account": "platform:points:earned:adjustment", "amount": "-" + n}}
+	}
+	mixed := post(append(pts("100"), map[string]any{"account": "customer:C1:prepaid", "amount": "10"},
+		map[string]any{"account": "platform:cash", "amount": "-10"})...)
+	only := post(pts("100")...)
+	// Spend 150 points (both lots share one: a shared lot of the same expiry).
+	post(map[string]any{"account": "customer:C1:points", "amount": "-150"}, map[string]any{"account": "platform:points:earned:adjustment", "amount": "150"})
+	var codes []string
+	for _, id := range []any{mixed, only} {
+		r := h.do(call{method: "POST", path: fmt.Sprintf("/v1/entries/%v/reversal", id), key: "admin", body: map[string]any{"reason": "mistake"}})
+		t.Logf("entry %v: %d %s", id, r.status, r.body)
+		codes = append(codes, fmt.Sprint(r.status, r.object(t)["code"], r.object(t)["account"]))
+	}
+	if codes[0] != codes[1] {
+		t.Errorf("the mixed entry answered %s, the points-only %s", codes[0], codes[1])
+	}
+}
