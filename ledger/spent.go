@@ -13,11 +13,16 @@ import (
 // itself a reversal, that left the account with less than entry $1 put on
 // it. A reversal's debit takes back what came after the entry, never what
 // the entry put there: counted, it would keep the entry from being reversed
-// for good, since a reversal is never reversed. The account's postings are
-// read from the entry's own on (postings_account_id_nonnegative).
-const QSpentSince = `SELECT a.code, p.entry_id FROM postings d
+// for good, since a reversal is never reversed. "After" is the posting's
+// id, not its entry's: an account's postings are numbered in the order
+// they changed its balance (each is inserted while its writer holds the
+// balance row), while an entry id is drawn before (a manual entry draws it
+// before it waits for the row, and may post after a later one). The
+// account's postings are read from the entry's own on
+// (postings_account_id_nonnegative).
+const QSpentSince = `SELECT a.code, pe.id, pe.kind, pe.metadata FROM postings d
 JOIN accounts a ON a.id = d.account_id
-JOIN postings p ON p.account_id = d.account_id AND p.id > d.id AND p.entry_id > d.entry_id
+JOIN postings p ON p.account_id = d.account_id AND p.id > d.id
   AND p.amount < 0 AND p.balance_after < d.amount
 JOIN entries pe ON pe.id = p.entry_id AND pe.reversal_of IS NULL
 WHERE d.entry_id = $1 AND a.code = ANY($2::text[]) AND d.amount > 0
@@ -28,15 +33,16 @@ LIMIT 1`
 // (which may not go negative: their postings record the balance they
 // left) has been spent since: after some later debit, not reversed and no
 // reversal, the account held less than the entry put on it, whatever it
-// holds now. It answers the account and the debit's entry. A debit posted
-// after the entry has a later posting id provided the writers of the
-// accounts take a lock the entry's writer held until it committed (the
-// prepaid movements' customer lock): a debit that took no such lock can be
-// posted later under an earlier entry id, and is not seen.
-func (tx *Tx) SpentSince(ctx context.Context, id int64, accounts []string) (account string, debit int64, spent bool, err error) {
-	err = tx.QueryRow(ctx, QSpentSince, id, accounts).Scan(&account, &debit)
+// holds now. It answers the account and the debit's entry (its id, kind
+// and metadata; no postings).
+func (tx *Tx) SpentSince(ctx context.Context, id int64, accounts []string) (account string, debit *Entry, err error) {
+	var e Entry
+	err = tx.QueryRow(ctx, QSpentSince, id, accounts).Scan(&account, &e.ID, &e.Kind, &e.Metadata)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return "", 0, false, nil
+		return "", nil, nil
 	}
-	return account, debit, err == nil, err
+	if err != nil {
+		return "", nil, err
+	}
+	return account, &e, nil
 }

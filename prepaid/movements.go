@@ -1,7 +1,6 @@
 package prepaid
 
 import (
-	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -452,15 +451,36 @@ func (s *Service) ReverseMoney(ctx context.Context, kind, space, id, reason, act
 // Errors: as ReverseMoney, and fault.IdempotencyConflict (the key was used
 // for another request).
 func (s *Service) ReverseMoneyWithKey(ctx context.Context, kind, space, id, reason, actor, key string, hash []byte) (MoneyMovement, bool, error) {
-	m, err := s.reverseMoney(ctx, kind, space, id, reason, actor, key, hash)
-	if key == "" || fault.CodeOf(err) != fault.AlreadyReversed {
-		return m, false, err
+	// A key already recorded answers first: a retry is a replay, another
+	// request a conflict, whatever would refuse the movement's reversal.
+	if m, replayed, err := s.replayMoneyReversal(ctx, kind, id, key, hash); replayed || err != nil {
+		return m, replayed, err
 	}
-	e, found, rerr := s.ledger.Replay(ctx, key, hash)
-	if rerr != nil || !found {
-		return MoneyMovement{}, false, cmp.Or(rerr, err)
+	m, err := s.reverseMoney(ctx, kind, space, id, reason, actor, key, hash)
+	// A twin racing with the key committed meanwhile (the customer's lock
+	// held this one back): the movement is reversed.
+	if c := fault.CodeOf(err); key != "" && (c == fault.AlreadyReversed || c == fault.IdempotencyConflict) {
+		if m, replayed, rerr := s.replayMoneyReversal(ctx, kind, id, key, hash); replayed || rerr != nil {
+			return m, replayed, rerr
+		}
+	}
+	return m, false, err
+}
+
+// replayMoneyReversal answers the movement kind id, as it is now, when key
+// recorded its reversal (replayed), fault.IdempotencyConflict when the key
+// recorded another entry or the request differs, and nothing when the key
+// is new (or none is given).
+func (s *Service) replayMoneyReversal(ctx context.Context, kind, id, key string, hash []byte) (MoneyMovement, bool, error) {
+	if key == "" {
+		return MoneyMovement{}, false, nil
+	}
+	e, found, err := s.ledger.Replay(ctx, key, hash)
+	if err != nil || !found {
+		return MoneyMovement{}, false, err
 	}
 	// The movement the key's entry reversed, as it is now.
+	var m MoneyMovement
 	err = s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
 		var sp string
 		err := tx.QueryRow(ctx, `SELECT space FROM money_movements WHERE kind = $1 AND id = $2 AND reversal_entry_id = $3`,
@@ -551,18 +571,33 @@ WHERE kind = $2 AND id = $3 AND (space = $1 OR $1 IS NULL) LIMIT 2`, sp, kind, i
 // paid: deposits of 50,000.00 and d of 1,000.00, a charge of 51,000.00, a
 // deposit of 1,000.00; d reversed would leave no principal and 2,520.00 of
 // rebate, where without d the charge took 1,000.00 of rebate and the
-// customer holds 1,000.00 and 1,500.00. A manual credit's reversal by hand
+// customer holds 1,000.00 and 1,520.00. A manual credit's reversal by hand
 // is asked the same (ReverseEntry). what names the movement ("deposit d1").
 // The customer is locked.
 func refuseSpentSince(ctx context.Context, tx *ledger.Tx, customerID, what string, entryID int64) error {
-	account, debit, spent, err := tx.SpentSince(ctx, entryID, []string{
+	account, debit, err := tx.SpentSince(ctx, entryID, []string{
 		ledger.CustomerAccount(customerID, "prepaid"), ledger.CustomerAccount(customerID, "rebate")})
-	if err != nil || !spent {
+	if err != nil || debit == nil {
 		return err
 	}
 	return &fault.Error{Code: fault.InsufficientFunds, Account: account, Message: fmt.Sprintf(
-		"the money or rebate %s put on %s has been spent since (entry %d left it with less): it cannot be reversed",
-		what, account, debit)}
+		"the money or rebate %s put on %s has been spent since (%s left it with less): it cannot be reversed",
+		what, account, entryName(debit))}
+}
+
+// entryName names an entry as an admin reverses it: a money movement by
+// its kind and id ("charge c1", through its reversal endpoint), any other
+// entry by its id ("entry 12 (manual)").
+func entryName(e *ledger.Entry) string {
+	if e.Kind == Deposit || e.Kind == Charge || e.Kind == Withdrawal {
+		var meta map[string]any
+		if json.Unmarshal(e.Metadata, &meta) == nil {
+			if id, ok := meta[e.Kind+"_id"].(string); ok {
+				return e.Kind + " " + id
+			}
+		}
+	}
+	return fmt.Sprintf("entry %d (%s)", e.ID, e.Kind)
 }
 
 // QPricedSince is refusePricedSince's statement: the first movement of the
