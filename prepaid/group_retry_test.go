@@ -128,19 +128,23 @@ func TestAGroupRetriedAfterADeadlockInItsReadsRereadsThem(t *testing.T) {
 		replayed []bool
 		errs     []error
 	}
-	// The writer holds B's balance, takes 100 of it, then wants A's
-	// customer lock.
+	// The writer holds B's balance, wants A's customer lock, then takes
+	// 100 of B's balance. It asks for A's lock at once, so that the cycle
+	// is whole before the group, which waited first, checks for one (after
+	// deadlock_timeout) and gives way: were the writer still posting then,
+	// the group would find no cycle, and the writer, checking later, would
+	// be the one retried (and find B short after the group's charges).
 	retries := e.Deadlock(t, func(tx *ledger.Tx) error {
 		_, err := tx.LockBalances(e.Ctx, "customer:B:prepaid")
 		return err
 	}, func(tx *ledger.Tx) error {
-		if _, err := tx.Post(e.Ctx, ledger.EntryInput{Kind: "manual", Actor: "test", Reason: "deadlock", Postings: []ledger.PostingInput{
-			{Account: "customer:B:prepaid", Amount: d("-100")},
-			{Account: "platform:cash", Amount: d("100")},
-		}}); err != nil {
+		if _, err := tx.Exec(e.Ctx, `SELECT FROM customers WHERE id = 'A' FOR UPDATE`); err != nil {
 			return err
 		}
-		_, err := tx.Exec(e.Ctx, `SELECT FROM customers WHERE id = 'A' FOR UPDATE`)
+		_, err := tx.Post(e.Ctx, ledger.EntryInput{Kind: "manual", Actor: "test", Reason: "deadlock", Postings: []ledger.PostingInput{
+			{Account: "customer:B:prepaid", Amount: d("-100")},
+			{Account: "platform:cash", Amount: d("100")},
+		}})
 		return err
 	}, func() { r.ms, r.replayed, r.errs = e.Prepaid.MoveGroup(e.Ctx, kinds, ins, "test", false) })
 	if retries < 1 {
