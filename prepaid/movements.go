@@ -453,25 +453,26 @@ func (s *Service) ReverseMoney(ctx context.Context, kind, space, id, reason, act
 func (s *Service) ReverseMoneyWithKey(ctx context.Context, kind, space, id, reason, actor, key string, hash []byte) (MoneyMovement, bool, error) {
 	// A key already recorded answers first: a retry is a replay, another
 	// request a conflict, whatever would refuse the movement's reversal.
-	if m, replayed, err := s.replayMoneyReversal(ctx, kind, id, key, hash); replayed || err != nil {
+	if m, replayed, err := s.replayMoneyReversal(ctx, kind, space, id, key, hash); replayed || err != nil {
 		return m, replayed, err
 	}
 	m, err := s.reverseMoney(ctx, kind, space, id, reason, actor, key, hash)
 	// A twin racing with the key committed meanwhile (the customer's lock
 	// held this one back): the movement is reversed.
 	if c := fault.CodeOf(err); key != "" && (c == fault.AlreadyReversed || c == fault.IdempotencyConflict) {
-		if m, replayed, rerr := s.replayMoneyReversal(ctx, kind, id, key, hash); replayed || rerr != nil {
+		if m, replayed, rerr := s.replayMoneyReversal(ctx, kind, space, id, key, hash); replayed || rerr != nil {
 			return m, replayed, rerr
 		}
 	}
 	return m, false, err
 }
 
-// replayMoneyReversal answers the movement kind id, as it is now, when key
-// recorded its reversal (replayed), fault.IdempotencyConflict when the key
-// recorded another entry or the request differs, and nothing when the key
-// is new (or none is given).
-func (s *Service) replayMoneyReversal(ctx context.Context, kind, id, key string, hash []byte) (MoneyMovement, bool, error) {
+// replayMoneyReversal answers the movement kind id of the space
+// (ledger.AnySpace: of any), as it is now, when key recorded its reversal
+// (replayed), fault.IdempotencyConflict when the key recorded another
+// entry (another space's movement of that id included) or the request
+// differs, and nothing when the key is new (or none is given).
+func (s *Service) replayMoneyReversal(ctx context.Context, kind, space, id, key string, hash []byte) (MoneyMovement, bool, error) {
 	if key == "" {
 		return MoneyMovement{}, false, nil
 	}
@@ -483,8 +484,13 @@ func (s *Service) replayMoneyReversal(ctx context.Context, kind, id, key string,
 	var m MoneyMovement
 	err = s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
 		var sp string
-		err := tx.QueryRow(ctx, `SELECT space FROM money_movements WHERE kind = $1 AND id = $2 AND reversal_entry_id = $3`,
-			kind, id, e.ID).Scan(&sp)
+		var named *string
+		if space != ledger.AnySpace {
+			named = &space
+		}
+		err := tx.QueryRow(ctx, `SELECT space FROM money_movements
+WHERE kind = $1 AND id = $2 AND reversal_entry_id = $3 AND (space = $4 OR $4 IS NULL)`,
+			kind, id, e.ID, named).Scan(&sp)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fault.Errorf(fault.IdempotencyConflict, "this idempotency key was already used for a different request (entry %d)", e.ID)
 		}
