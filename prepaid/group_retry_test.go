@@ -130,11 +130,15 @@ func TestAGroupRetriedAfterADeadlockInItsReadsRereadsThem(t *testing.T) {
 	}
 	// The writer holds B's balance, wants A's customer lock, then takes
 	// 100 of B's balance. It asks for A's lock at once, so that the cycle
-	// is whole before the group, which waited first, checks for one (after
-	// deadlock_timeout) and gives way: were the writer still posting then,
-	// the group would find no cycle, and the writer, checking later, would
-	// be the one retried (and find B short after the group's charges).
+	// is whole before the group checks for one (after deadlock_timeout)
+	// and gives way: had the writer been the one to find it, it would be
+	// retried, and find B short after the group's charges.
+	// The writer also checks for a deadlock only after a minute, so the
+	// group is the one to find it, whichever started waiting first.
 	retries := e.Deadlock(t, func(tx *ledger.Tx) error {
+		if _, err := tx.Exec(e.Ctx, `SET LOCAL deadlock_timeout = '1min'`); err != nil {
+			return err
+		}
 		_, err := tx.LockBalances(e.Ctx, "customer:B:prepaid")
 		return err
 	}, func(tx *ledger.Tx) error {
