@@ -46,3 +46,29 @@ func (tx *Tx) SpentSince(ctx context.Context, id int64, accounts []string) (acco
 	}
 	return account, &e, nil
 }
+
+// QLastBefore is LastBefore's statement: for each of the accounts ($2)
+// entry $1 posted to, the entry of the last posting before its own (by
+// posting id: the order they changed the balance) whose entry is of one of
+// the kinds ($3), read backwards from the entry's posting
+// (postings_account_id_nonnegative); the greatest of them, 0 for none.
+const QLastBefore = `SELECT coalesce(max(l.entry_id), 0) FROM postings d
+JOIN accounts a ON a.id = d.account_id
+CROSS JOIN LATERAL (SELECT p.entry_id FROM postings p JOIN entries e ON e.id = p.entry_id
+    WHERE p.account_id = d.account_id AND p.id < d.id AND p.balance_after IS NOT NULL AND e.kind = ANY($3::text[])
+    ORDER BY p.id DESC LIMIT 1) l
+WHERE d.entry_id = $1 AND a.code = ANY($2::text[])`
+
+// LastBefore answers the greatest id of the entries of the kinds that
+// posted to any of the accounts (which may not go negative) before entry
+// id did, in the order the postings changed the balance (0 for none). For
+// entries whose ids are drawn in that order too (the prepaid movements,
+// drawn under the customer's lock), the entries of those kinds with a
+// greater id are exactly those that came after entry id, whenever its own
+// id was drawn: a manual entry draws its id before it waits for a balance
+// row, and may post after entries with greater ids.
+func (tx *Tx) LastBefore(ctx context.Context, id int64, accounts, kinds []string) (int64, error) {
+	var last int64
+	err := tx.QueryRow(ctx, QLastBefore, id, accounts, kinds).Scan(&last)
+	return last, err
+}

@@ -80,6 +80,14 @@ func (s *Service) ReverseEntry(ctx context.Context, id int64, in ledger.Reversal
 		}
 		what := fmt.Sprintf("entry %d", id)
 		for _, c := range customers {
+			accounts := []string{ledger.CustomerAccount(c, "prepaid"), ledger.CustomerAccount(c, "rebate")}
+			// The movements after the entry in the order of the balances:
+			// those with an entry id past the last one before it (the
+			// entry's own id was drawn before it waited for the rows).
+			before, err := tx.LastBefore(ctx, id, accounts, []string{Deposit, Charge, Withdrawal})
+			if err != nil {
+				return err
+			}
 			if gave[c] {
 				if err := refuseSpentSince(ctx, tx, c, what, id); err != nil {
 					return err
@@ -91,7 +99,7 @@ func (s *Service) ReverseEntry(ctx context.Context, id int64, in ledger.Reversal
 			if took[c] {
 				kind = Charge
 			}
-			if err := refusePricedSince(ctx, tx, kind, c, what, id); err != nil {
+			if err := refusePricedSince(ctx, tx, kind, c, what, before); err != nil {
 				return err
 			}
 		}

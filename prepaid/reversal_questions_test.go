@@ -12,7 +12,8 @@ import (
 
 // A reversal's questions read indexes whatever their arguments (generic
 // plans): whether a deposit's money was spent reads the account's postings
-// from the deposit's on; what was priced since reads the index of
+// from the deposit's on, and the last movement before a manual entry
+// backwards from the entry's posting; what was priced since reads the index of
 // withdrawals and charges from rebate (migration 0049) by customer, kind
 // and entry, and a deposit's reversal does not read the charges at all.
 func TestAReversalsQuestionsReadIndexes(t *testing.T) {
@@ -20,6 +21,10 @@ func TestAReversalsQuestionsReadIndexes(t *testing.T) {
 	spent := testdb.GenericPlan(t, e.Pool, ledger.QSpentSince, 1, []string{})
 	if !strings.Contains(spent, "postings_account_id_nonnegative") || !strings.Contains(spent, "(id > d.id)") {
 		t.Errorf("whether a deposit was spent does not read its account's postings from its own on:\n%s", spent)
+	}
+	last := testdb.GenericPlan(t, e.Pool, ledger.QLastBefore, 1, []string{}, []string{})
+	if !strings.Contains(last, "Index Scan Backward using postings_account_id_nonnegative") || !strings.Contains(last, "(id < d.id)") {
+		t.Errorf("the last movement before an entry is not read backwards from its posting:\n%s", last)
 	}
 	priced := testdb.GenericPlan(t, e.Pool, prepaid.QPricedSince, "", 1, "")
 	for _, want := range []string{"(customer_id = $1) AND (kind = 'withdrawal'::text) AND (entry_id > $2)",
