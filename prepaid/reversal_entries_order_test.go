@@ -2,7 +2,6 @@ package prepaid_test
 
 import (
 	"testing"
-	"time"
 
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/prepaid"
@@ -21,29 +20,11 @@ func TestAManualCreditPostedAfterAWithdrawalIsNotPricedOn(t *testing.T) {
 	e.MoneyAt(t, prepaid.Deposit, "X0", "C0", "1", march(1, 8))
 	e.MoneyAt(t, prepaid.Deposit, "D0", "C1", "50000", march(1, 9))
 
-	release := e.Hold(`SELECT 1 FROM balance_buckets WHERE account_id =
-  (SELECT id FROM accounts WHERE code = 'customer:C0:prepaid') FOR UPDATE`)
-	done := make(chan error, 1)
-	var credit int64
-	go func() {
-		en, _, err := e.Ledger.Post(e.Ctx, ledger.EntryInput{Kind: "manual", Actor: "admin", Reason: "goodwill",
-			Postings: []ledger.PostingInput{
-				{Account: "customer:C0:prepaid", Amount: d("1")},
-				{Account: "customer:C1:prepaid", Amount: d("999")},
-				{Account: "platform:cash", Amount: d("-1000")}}})
-		if err == nil {
-			credit = en.ID
-		}
-		done <- err
-	}()
-	if n := e.LockWaitersWithin(5*time.Second, 1); n < 1 {
-		t.Fatalf("the manual entry never waited (%d waiters)", n)
-	}
-	w := e.MoneyAt(t, prepaid.Withdrawal, "w", "C1", "1000", march(1, 10))
-	release()
-	if err := <-done; err != nil {
-		t.Fatalf("manual credit: %v", err)
-	}
+	var w prepaid.MoneyMovement
+	credit := e.manualBehindC0(t, func() { w = e.MoneyAt(t, prepaid.Withdrawal, "w", "C1", "1000", march(1, 10)) },
+		ledger.PostingInput{Account: "customer:C0:prepaid", Amount: d("1")},
+		ledger.PostingInput{Account: "customer:C1:prepaid", Amount: d("999")},
+		ledger.PostingInput{Account: "platform:cash", Amount: d("-1000")})
 	if credit > w.EntryID {
 		t.Fatalf("the credit's entry %d was drawn after the withdrawal's %d: no race", credit, w.EntryID)
 	}

@@ -25,32 +25,15 @@ func TestADebitWithAnEarlierEntryIDPostedLaterSpendsADeposit(t *testing.T) {
 	e.MoneyAt(t, prepaid.Deposit, "X0", "C0", "1", march(1, 8)) // C0's accounts exist
 	e.MoneyAt(t, prepaid.Deposit, "D0", "C1", "50000", march(1, 9))
 
-	// Something in flight holds C0's principal row.
-	release := e.Hold(`SELECT 1 FROM balance_buckets WHERE account_id =
-  (SELECT id FROM accounts WHERE code = 'customer:C0:prepaid') FOR UPDATE`)
-
-	// A manual move of 51,000.00 from C1 to C0 (locks C0 first: code order).
-	done := make(chan error, 1)
-	var moved int64
-	go func() {
-		en, _, err := e.Ledger.Post(e.Ctx, ledger.EntryInput{Kind: "manual", Actor: "admin", Reason: "move",
-			Postings: []ledger.PostingInput{
-				{Account: "customer:C1:prepaid", Amount: d("-51000")},
-				{Account: "customer:C0:prepaid", Amount: d("51000")}}})
-		if err == nil {
-			moved = en.ID
-		}
-		done <- err
-	}()
-	if n := e.LockWaitersWithin(5*time.Second, 1); n < 1 {
-		t.Fatalf("the manual entry never waited (%d waiters)", n)
+	// A manual move of 51,000.00 from C1 to C0 waits for C0's principal
+	// row (code order) while deposit d is written.
+	var dep prepaid.MoneyMovement
+	moved := e.manualBehindC0(t, func() { dep = e.MoneyAt(t, prepaid.Deposit, "d", "C1", "1000", march(1, 10)) },
+		ledger.PostingInput{Account: "customer:C1:prepaid", Amount: d("-51000")},
+		ledger.PostingInput{Account: "customer:C0:prepaid", Amount: d("51000")})
+	if moved > dep.EntryID {
+		t.Fatalf("the move's entry %d was drawn after the deposit's %d: no race", moved, dep.EntryID)
 	}
-	dep := e.MoneyAt(t, prepaid.Deposit, "d", "C1", "1000", march(1, 10)) // later entry id, posted first
-	release()
-	if err := <-done; err != nil {
-		t.Fatalf("manual move: %v", err)
-	}
-	t.Logf("manual move entry %d, deposit d entry %d", moved, dep.EntryID)
 	e.WantBalanceOf(t, "customer:C1:prepaid", "0") // the move spent d's 1,000.00: without d it is refused
 	e.MoneyAt(t, prepaid.Deposit, "D3", "C1", "1000", march(1, 11))
 
@@ -75,4 +58,33 @@ func TestADepositAManualMoveSpentIsNotReversed(t *testing.T) {
 	}
 	e.MoneyAt(t, prepaid.Deposit, "D3", "C1", "1000", march(1, 11))
 	e.refused(t, prepaid.Deposit, "d", "insufficient_funds", "1000", "2540")
+}
+
+// manualBehindC0 posts a manual entry of the postings (one on C0's
+// principal, which sorts first) while another transaction holds C0's
+// principal row: the entry draws its id, then waits; meanwhile runs, then
+// the row is let go and the entry posts. It answers the entry's id.
+func (e *env) manualBehindC0(t *testing.T, meanwhile func(), postings ...ledger.PostingInput) int64 {
+	t.Helper()
+	release := e.Hold(`SELECT 1 FROM balance_buckets WHERE account_id =
+  (SELECT id FROM accounts WHERE code = 'customer:C0:prepaid') FOR UPDATE`)
+	done := make(chan error, 1)
+	var id int64
+	go func() {
+		en, _, err := e.Ledger.Post(e.Ctx, ledger.EntryInput{Kind: "manual", Actor: "admin", Reason: "by hand", Postings: postings})
+		if err == nil {
+			id = en.ID
+		}
+		done <- err
+	}()
+	if n := e.LockWaitersWithin(5*time.Second, 1); n < 1 {
+		release()
+		t.Fatalf("the manual entry never waited (%d waiters)", n)
+	}
+	meanwhile()
+	release()
+	if err := <-done; err != nil {
+		t.Fatalf("manual entry: %v", err)
+	}
+	return id
 }
