@@ -255,14 +255,18 @@ func (s *Server) reverseEntry(c echo.Context) error {
 		return err
 	}
 	req.Reason = strings.TrimSpace(req.Reason)
-	if orig, err := s.ledger.Entry(c.Request().Context(), id); err == nil && serviceKind(orig.Kind) {
-		return fault.Errorf(fault.NotReversible, "a %s entry is corrected through its own flow "+
-			"(a refund event, a cancelled redemption, the movement's reversal endpoint), not reversed by hand", orig.Kind)
-	}
 	// An entry that moved a customer's prepaid money is asked what a
-	// movement's reversal is asked (prepaid.ReverseEntry).
+	// movement's reversal is asked (prepaid.ReverseEntry), after a recorded
+	// key is answered.
 	e, replayed, err := s.prepaid.ReverseEntry(c.Request().Context(), id, ledger.ReversalInput{
-		IdempotencyKey: key, RequestHash: requestHash(c, req), Actor: actor(c), Reason: req.Reason})
+		IdempotencyKey: key, RequestHash: requestHash(c, req), Actor: actor(c), Reason: req.Reason},
+		func(kind string) error {
+			if serviceKind(kind) {
+				return fault.Errorf(fault.NotReversible, "a %s entry is corrected through its own flow "+
+					"(a refund event, a cancelled redemption, the movement's reversal endpoint), not reversed by hand", kind)
+			}
+			return nil
+		})
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -74,6 +75,52 @@ func TestKeyReusedForAnotherEntryIsAConflictFirst(t *testing.T) {
 	if msg, _ := p["detail"].(string); !strings.Contains(fmt.Sprint(p), fmt.Sprintf("entry %v", first["id"])) {
 		t.Errorf("the conflict does not name the entry that holds the key (as the old path did): %q / %v", msg, p)
 	}
+}
+
+// A key reused for the reversal of an entry that cannot be reversed by hand
+// (missing, itself a reversal, written by a service flow, or on no
+// customer's money) is idempotency_conflict too, before the entry's own
+// refusal: the client's mistake is the key, whatever the entry. Nothing is
+// written, and the key's own retry still replays.
+func TestKeyReusedForAnEntryNotReversibleIsAConflictFirst(t *testing.T) {
+	h := newHarness(t)
+	h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": "C1", "name": "One"}})
+	h.expect(201, call{method: "POST", path: "/v1/events", key: "partner", body: shipment("e1", "C1", "S1", "100", time.Now().Add(-time.Minute))})
+	manual := func(account string) any {
+		return h.expect(201, call{method: "POST", path: "/v1/entries", key: "admin", body: map[string]any{
+			"reason": "goodwill", "postings": []map[string]any{
+				{"account": account, "amount": "10"}, {"account": "platform:cash", "amount": "-10"}}}}).object(t)["id"]
+	}
+	a, platformOnly := manual("customer:C1:prepaid"), manual("platform:rebate:expense")
+	rev := func(id any) call {
+		return call{method: "POST", path: fmt.Sprintf("/v1/entries/%v/reversal", id), key: "admin",
+			body: map[string]any{"reason": "mistake"}, header: map[string]string{"Idempotency-Key": "K"}}
+	}
+	first := h.expect(201, rev(a)).object(t)
+	var service int64
+	if err := h.pool.QueryRow(t.Context(), `SELECT min(id) FROM entries WHERE kind = 'shipment.completed'`).Scan(&service); err != nil {
+		t.Fatal(err)
+	}
+	before := h.tableRows()
+	for what, id := range map[string]any{"a missing entry": 999999, "a reversal": first["id"],
+		"a shipment's entry": service, "an entry on no customer's money": platformOnly} {
+		p := wantProblem(t, h.do(rev(id)), 409, fault.IdempotencyConflict)
+		if !strings.Contains(fmt.Sprint(p), fmt.Sprintf("entry %v", first["id"])) {
+			t.Errorf("%s: the conflict does not name the entry that holds the key: %v", what, p)
+		}
+	}
+	if after := h.tableRows(); !maps.Equal(before, after) {
+		t.Errorf("refused requests wrote rows: %v, then %v", before, after)
+	}
+	if r := h.do(rev(a)); r.status != 201 || r.header.Get("Idempotent-Replayed") != "true" {
+		t.Errorf("the key's retry: %d %s", r.status, r.body)
+	}
+	// Without a key the entries' own refusals stand.
+	noKey := func(id any) call {
+		return call{method: "POST", path: fmt.Sprintf("/v1/entries/%v/reversal", id), key: "admin", body: map[string]any{"reason": "mistake"}}
+	}
+	wantProblem(t, h.do(noKey(999999)), 404, fault.NotFound)
+	wantProblem(t, h.do(noKey(service)), 409, fault.NotReversible)
 }
 
 // An entry dated in a closed month, on a customer's principal, is reversed

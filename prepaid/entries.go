@@ -29,15 +29,31 @@ import (
 // movements lock them. An entry that moves no customer's money is
 // ledger.Reverse's alone.
 //
-// Errors: as ledger.Reverse, and fault.WithdrawnSince,
+// refuse, when not nil, is asked about the entry's kind once the key is
+// known to be new and the entry found: the API refuses by it the kinds the
+// service's own flows write and correct.
+//
+// Errors: as ledger.Reverse, refuse's, and fault.WithdrawnSince,
 // fault.RebateDrawnSince.
-func (s *Service) ReverseEntry(ctx context.Context, id int64, in ledger.ReversalInput) (*ledger.Entry, bool, error) {
+func (s *Service) ReverseEntry(ctx context.Context, id int64, in ledger.ReversalInput, refuse func(kind string) error) (*ledger.Entry, bool, error) {
 	if strings.TrimSpace(in.Reason) == "" {
 		return s.ledger.Reverse(ctx, id, in) // its refusal, before the entry is looked for
+	}
+	// A key already recorded answers first, as ledger.Reverse's insert of
+	// the key would: a retry is a replay, another request a conflict, even
+	// about an entry that is missing, a reversal, or moves no customer's
+	// money (the client's mistake is the key, whatever the entry).
+	if e, replayed, err := s.ReplayReversal(ctx, id, in); replayed || err != nil {
+		return e, replayed, err
 	}
 	orig, err := s.ledger.Entry(ctx, id)
 	if err != nil {
 		return nil, false, err
+	}
+	if refuse != nil {
+		if err := refuse(orig.Kind); err != nil {
+			return nil, false, err
+		}
 	}
 	// What the entry moved on each customer's prepaid and rebate accounts.
 	gave, took := map[string]bool{}, map[string]bool{}
@@ -59,11 +75,6 @@ func (s *Service) ReverseEntry(ctx context.Context, id int64, in ledger.Reversal
 	}
 	slices.Sort(customers)
 	customers = slices.Compact(customers)
-	// A key already recorded answers first, as ledger.Reverse's insert of
-	// the key would: a retry is a replay, another request a conflict.
-	if e, replayed, err := s.replayReversal(ctx, id, in); replayed || err != nil {
-		return e, replayed, err
-	}
 
 	var out *ledger.Entry
 	err = s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
@@ -113,18 +124,19 @@ func (s *Service) ReverseEntry(ctx context.Context, id int64, in ledger.Reversal
 	// reversed (the customers' lock held it back), or, with no customer
 	// row to lock, the key was inserted first.
 	if c := fault.CodeOf(err); c == fault.AlreadyReversed || c == fault.IdempotencyConflict {
-		if e, replayed, rerr := s.replayReversal(ctx, id, in); replayed || rerr != nil {
+		if e, replayed, rerr := s.ReplayReversal(ctx, id, in); replayed || rerr != nil {
 			return e, replayed, rerr
 		}
 	}
 	return nil, false, err
 }
 
-// replayReversal answers the entry in.IdempotencyKey recorded when it is
+// ReplayReversal answers the entry in.IdempotencyKey recorded when it is
 // entry id's reversal (replayed), fault.IdempotencyConflict when it is
 // another entry or the request differs, and nothing when the key is new
-// (or none is given).
-func (s *Service) replayReversal(ctx context.Context, id int64, in ledger.ReversalInput) (*ledger.Entry, bool, error) {
+// (or none is given). A hand reversal asks it before anything else about
+// the entry.
+func (s *Service) ReplayReversal(ctx context.Context, id int64, in ledger.ReversalInput) (*ledger.Entry, bool, error) {
 	if in.IdempotencyKey == "" {
 		return nil, false, nil
 	}

@@ -30,7 +30,7 @@ func TestAManualCreditPostedAfterAWithdrawalIsNotPricedOn(t *testing.T) {
 	}
 	// Written one after the other (withdrawal, then the credit), the
 	// credit's reversal goes: nothing after it was priced on it.
-	_, _, err := e.Prepaid.ReverseEntry(e.Ctx, credit, ledger.ReversalInput{Actor: "admin", Reason: "mistake"})
+	_, _, err := e.Prepaid.ReverseEntry(e.Ctx, credit, ledger.ReversalInput{Actor: "admin", Reason: "mistake"}, nil)
 	if err != nil {
 		t.Errorf("reversing the manual credit posted after withdrawal w: %v, want reversed (w was priced before it)", err)
 	}

@@ -24,7 +24,7 @@ func (e *env) manual(t *testing.T, account, amount string) int64 {
 // none).
 func (e *env) reverseEntry(t *testing.T, id int64, want string) {
 	t.Helper()
-	_, _, err := e.Prepaid.ReverseEntry(e.Ctx, id, ledger.ReversalInput{Actor: "admin", Reason: "mistake"})
+	_, _, err := e.Prepaid.ReverseEntry(e.Ctx, id, ledger.ReversalInput{Actor: "admin", Reason: "mistake"}, nil)
 	if fault.CodeOf(err) != fault.Code(want) {
 		t.Fatalf("reversing entry %d by hand: %v, want %q", id, err, want)
 	}
