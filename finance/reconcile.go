@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 
-	"github.com/tally-ledger/tally/catalog"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/notify"
 )
@@ -14,16 +13,13 @@ import (
 // Reconcile checks every invariant in one snapshot: the ledger's (entries
 // balance, balances match postings, points match lots, no customer below
 // zero, ...), every deposit's rebate against the rules that priced it
-// (rebates_match_rules), the rows of events, money movements and
-// redemptions against what they name (event_rows_intact,
-// movement_rows_intact, redemption_rows_intact), and the points owed by
-// refunds against the books
+// (rebates_match_rules), the event rows against what they name
+// (event_rows_intact), and the points owed by refunds against the books
 // (owed_within_due; owed_not_negative is the ledger's). A run that finds a
 // failure announces it (reconciliation.failed), once per distinct failure:
 // the same checks failing on the same ids are not announced again.
 func (s *Service) Reconcile(ctx context.Context) (ledger.Reconciliation, error) {
-	r, err := s.ledger.Reconcile(ctx, s.money.RebateCheck, s.customers.ReferenceCheck, s.money.ReferenceCheck,
-		catalog.ReferenceCheck, s.customers.OwedCheck)
+	r, err := s.ledger.Reconcile(ctx, s.money.RebateCheck, s.customers.ReferenceCheck, s.customers.OwedCheck)
 	if err != nil || r.Pass {
 		return r, err
 	}

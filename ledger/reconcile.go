@@ -80,7 +80,7 @@ UNION ALL
 SELECT 'posting:' || p.id FROM postings p
 LEFT JOIN points_lots l ON l.id = p.lot_id
 WHERE p.lot_id IS NOT NULL AND (l.id IS NULL OR NOT l.shared OR l.account_id <> p.account_id OR p.amount <= 0)`},
-	{"references_intact", "every posting names an existing entry and an existing account of its asset, every lot an existing entry and account, every draw an existing entry and lot",
+	{"references_intact", "every posting names an existing entry and an existing account of its asset, every lot an existing entry and account",
 		`SELECT 'posting:' || p.id FROM postings p
 LEFT JOIN entries e ON e.id = p.entry_id
 LEFT JOIN accounts a ON a.id = p.account_id AND a.asset = p.asset
@@ -89,12 +89,7 @@ UNION ALL
 SELECT 'lot:' || l.id FROM points_lots l
 LEFT JOIN entries e ON e.id = l.entry_id
 LEFT JOIN accounts a ON a.id = l.account_id
-WHERE e.id IS NULL OR a.id IS NULL
-UNION ALL
-SELECT 'draw:' || d.entry_id || ':' || d.lot_id FROM lot_draws d
-LEFT JOIN entries e ON e.id = d.entry_id
-LEFT JOIN points_lots l ON l.id = d.lot_id
-WHERE e.id IS NULL OR l.id IS NULL`},
+WHERE e.id IS NULL OR a.id IS NULL`},
 	{"balance_after_where_kept", "a posting records the balance it left exactly when its account may not go negative: the statement of such an account reads its postings by that",
 		`SELECT 'posting:' || p.id FROM postings p JOIN accounts a ON a.id = p.account_id
 WHERE (p.balance_after IS NULL) <> a.allow_negative`},
@@ -175,55 +170,4 @@ WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.id = u.id) ORDER BY u.ord`, id
 		return nil, err
 	}
 	return pgx.CollectRows(rows, pgx.RowTo[int64])
-}
-
-// DanglingEntryRefs reads the rows of query, each a name and an entry id,
-// through a cursor of tx's snapshot, a page at a time, and adds to bad the
-// names (each once, up to max names in all) whose entry does not exist: for
-// the owners of rows that refer to entries without a foreign key, in
-// ledger.Reconcile's extra checks. It stops reading once bad holds max.
-func (tx *Tx) DanglingEntryRefs(ctx context.Context, bad []string, max int, query string, args ...any) ([]string, error) {
-	named := make(map[string]bool, len(bad))
-	for _, b := range bad {
-		named[b] = true
-	}
-	if _, err := tx.Exec(ctx, `DECLARE entry_refs NO SCROLL CURSOR FOR `+query, args...); err != nil {
-		return bad, err
-	}
-	for len(bad) < max {
-		rows, err := tx.Query(ctx, `FETCH 1000 FROM entry_refs`)
-		if err != nil {
-			return bad, err
-		}
-		var names []string
-		var ids []int64
-		var name string
-		var id int64
-		_, err = pgx.ForEachRow(rows, []any{&name, &id}, func() error {
-			names, ids = append(names, name), append(ids, id)
-			return nil
-		})
-		if err != nil {
-			return bad, err
-		}
-		if len(ids) == 0 {
-			break
-		}
-		missing, err := tx.MissingEntries(ctx, ids)
-		if err != nil {
-			return bad, err
-		}
-		gone := make(map[int64]bool, len(missing))
-		for _, id := range missing {
-			gone[id] = true
-		}
-		for i, id := range ids {
-			if gone[id] && !named[names[i]] && len(bad) < max {
-				named[names[i]] = true
-				bad = append(bad, names[i])
-			}
-		}
-	}
-	_, err := tx.Exec(ctx, `CLOSE entry_refs`)
-	return bad, err
 }

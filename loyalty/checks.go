@@ -68,11 +68,52 @@ LIMIT 100`, strayKeys, straySpaces)
 	if err != nil {
 		return check, err
 	}
-	// The entries they name, asked of the ledger. A shipment's entry is its
-	// event's: the row is named by its shipment.
-	bad, err = tx.DanglingEntryRefs(ctx, bad, 100, `SELECT CASE WHEN shipment_id IS NULL THEN 'event:' || space || ':' || event_id ELSE 'shipment:' || shipment_id END, entry_id
-FROM events WHERE entry_id IS NOT NULL`)
-	if err != nil {
+	named := map[string]bool{}
+	for _, b := range bad {
+		named[b] = true
+	}
+	// The entries they name, a page at a time, asked of the ledger.
+	// A shipment's entry is its event's: the row is named by its shipment.
+	if _, err := tx.Exec(ctx, `DECLARE entry_refs NO SCROLL CURSOR FOR
+SELECT CASE WHEN shipment_id IS NULL THEN 'event:' || space || ':' || event_id ELSE 'shipment:' || shipment_id END, entry_id
+FROM events WHERE entry_id IS NOT NULL`); err != nil {
+		return check, err
+	}
+	for len(bad) < 100 {
+		rows, err := tx.Query(ctx, `FETCH `+checkPage+` FROM entry_refs`)
+		if err != nil {
+			return check, err
+		}
+		var names []string
+		var ids []int64
+		var name string
+		var id int64
+		_, err = pgx.ForEachRow(rows, []any{&name, &id}, func() error {
+			names, ids = append(names, name), append(ids, id)
+			return nil
+		})
+		if err != nil {
+			return check, err
+		}
+		if len(ids) == 0 {
+			break
+		}
+		missing, err := tx.MissingEntries(ctx, ids)
+		if err != nil {
+			return check, err
+		}
+		gone := make(map[int64]bool, len(missing))
+		for _, id := range missing {
+			gone[id] = true
+		}
+		for i, id := range ids {
+			if gone[id] && !named[names[i]] && len(bad) < 100 {
+				named[names[i]] = true
+				bad = append(bad, names[i])
+			}
+		}
+	}
+	if _, err := tx.Exec(ctx, `CLOSE entry_refs`); err != nil {
 		return check, err
 	}
 	if bad == nil {

@@ -86,27 +86,3 @@ FROM money_movements WHERE kind = 'deposit' ORDER BY id`); err != nil {
 		}
 	}
 }
-
-// ReferenceCheck reports the money movements (which keep no foreign keys
-// to customers and entries, for speed) that name a customer or an entry
-// that does not exist: at most 100 of them, as kind:space:id. For
-// ledger.Reconcile's extra checks.
-func (s *Service) ReferenceCheck(ctx context.Context, tx *ledger.Tx) (ledger.Check, error) {
-	check := ledger.Check{Name: "movement_rows_intact",
-		Description: "every deposit, charge and withdrawal names an existing customer and entry"}
-	rows, err := tx.Query(ctx, `SELECT m.kind || ':' || m.space || ':' || m.id FROM money_movements m
-WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.id = m.customer_id) LIMIT 100`)
-	if err != nil {
-		return check, err
-	}
-	bad, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return check, err
-	}
-	bad, err = tx.DanglingEntryRefs(ctx, bad, 100, `SELECT kind || ':' || space || ':' || id, entry_id FROM money_movements WHERE entry_id IS NOT NULL`)
-	if err != nil {
-		return check, err
-	}
-	check.Pass, check.Offending = len(bad) == 0, append([]string{}, bad...)
-	return check, nil
-}
