@@ -43,7 +43,7 @@ func (s *Service) ReverseEntry(ctx context.Context, id int64, in ledger.Reversal
 	// the key would: a retry is a replay, another request a conflict, even
 	// about an entry that is missing, a reversal, or moves no customer's
 	// money (the client's mistake is the key, whatever the entry).
-	if e, replayed, err := s.ReplayReversal(ctx, id, in); replayed || err != nil {
+	if e, replayed, err := s.replayReversal(ctx, id, in); replayed || err != nil {
 		return e, replayed, err
 	}
 	orig, err := s.ledger.Entry(ctx, id)
@@ -124,19 +124,19 @@ func (s *Service) ReverseEntry(ctx context.Context, id int64, in ledger.Reversal
 	// reversed (the customers' lock held it back), or, with no customer
 	// row to lock, the key was inserted first.
 	if c := fault.CodeOf(err); c == fault.AlreadyReversed || c == fault.IdempotencyConflict {
-		if e, replayed, rerr := s.ReplayReversal(ctx, id, in); replayed || rerr != nil {
+		if e, replayed, rerr := s.replayReversal(ctx, id, in); replayed || rerr != nil {
 			return e, replayed, rerr
 		}
 	}
 	return nil, false, err
 }
 
-// ReplayReversal answers the entry in.IdempotencyKey recorded when it is
+// replayReversal answers the entry in.IdempotencyKey recorded when it is
 // entry id's reversal (replayed), fault.IdempotencyConflict when it is
 // another entry or the request differs, and nothing when the key is new
 // (or none is given). A hand reversal asks it before anything else about
 // the entry.
-func (s *Service) ReplayReversal(ctx context.Context, id int64, in ledger.ReversalInput) (*ledger.Entry, bool, error) {
+func (s *Service) replayReversal(ctx context.Context, id int64, in ledger.ReversalInput) (*ledger.Entry, bool, error) {
 	if in.IdempotencyKey == "" {
 		return nil, false, nil
 	}
