@@ -123,6 +123,82 @@ func TestKeyReusedForAnEntryNotReversibleIsAConflictFirst(t *testing.T) {
 	wantProblem(t, h.do(noKey(service)), 409, fault.NotReversible)
 }
 
+// One key sent at once for the reversals of four entries (on two customers'
+// principal, on a customer with no row, on platform accounts alone), three
+// times each: one reversal is recorded, the others answer its replay (its
+// own entry) or idempotency_conflict (the other entries), and the books
+// reconcile (the harness checks them at the end).
+func TestOneKeyRacingOverFourEntriesReversesOne(t *testing.T) {
+	h := newHarness(t)
+	for _, id := range []string{"C1", "C2"} {
+		h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": id, "name": id}})
+	}
+	for round := range 4 {
+		var ids []any
+		for _, account := range []string{"customer:C1:prepaid", "customer:C2:prepaid", "customer:ghost:prepaid", "platform:rebate:expense"} {
+			ids = append(ids, h.expect(201, call{method: "POST", path: "/v1/entries", key: "admin", body: map[string]any{
+				"reason": "goodwill", "postings": []map[string]any{
+					{"account": account, "amount": "10"}, {"account": "platform:cash", "amount": "-10"}}}}).object(t)["id"])
+		}
+		key := fmt.Sprintf("K%d", round)
+		answers := make([]response, 3*len(ids))
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range answers {
+			wg.Go(func() {
+				<-start
+				answers[i] = h.do(call{method: "POST", path: fmt.Sprintf("/v1/entries/%v/reversal", ids[i%len(ids)]), key: "admin",
+					body: map[string]any{"reason": "mistake"}, header: map[string]string{"Idempotency-Key": key}})
+			})
+		}
+		close(start)
+		wg.Wait()
+		var fresh []string
+		winner := ""
+		for i, a := range answers {
+			switch {
+			case a.status == 201 && a.header.Get("Idempotent-Replayed") != "true":
+				fresh = append(fresh, string(a.body))
+				winner = fmt.Sprint(ids[i%len(ids)])
+			case a.status == 201:
+			case a.status == 409 && a.object(t)["code"] == string(fault.IdempotencyConflict):
+			default:
+				t.Errorf("round %d, entry %v: %d %s", round, ids[i%len(ids)], a.status, a.body)
+			}
+		}
+		if len(fresh) != 1 {
+			t.Fatalf("round %d: %d reversals answered as new: %v", round, len(fresh), fresh)
+		}
+		for i, a := range answers {
+			if a.status == 201 && fmt.Sprint(ids[i%len(ids)]) != winner {
+				t.Errorf("round %d: entry %v answered 201 where %s holds the key: %s", round, ids[i%len(ids)], winner, a.body)
+			}
+			if a.status == 201 && string(a.body) != fresh[0] {
+				t.Errorf("round %d: a replay differs from the reversal: %s, %s", round, a.body, fresh[0])
+			}
+		}
+		var reversed []string
+		rows, err := h.pool.Query(t.Context(), `SELECT reversal_of::text FROM entries WHERE reversal_of = ANY($1::bigint[])`,
+			[]string{fmt.Sprint(ids[0]), fmt.Sprint(ids[1]), fmt.Sprint(ids[2]), fmt.Sprint(ids[3])})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var r string
+			if err := rows.Scan(&r); err != nil {
+				t.Fatal(err)
+			}
+			reversed = append(reversed, r)
+		}
+		if rows.Err() != nil {
+			t.Fatal(rows.Err())
+		}
+		if len(reversed) != 1 || reversed[0] != winner {
+			t.Errorf("round %d: reversed %v, want only %s", round, reversed, winner)
+		}
+	}
+}
+
 // An entry dated in a closed month, on a customer's principal, is reversed
 // now (in the open month) as an entry on no customer's money is: parity.
 // Then its reversal's retry with the key replays after the close.
