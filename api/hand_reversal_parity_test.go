@@ -5,7 +5,6 @@ import (
 	"maps"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -141,18 +140,12 @@ func TestOneKeyRacingOverFourEntriesReversesOne(t *testing.T) {
 					{"account": account, "amount": "10"}, {"account": "platform:cash", "amount": "-10"}}}}).object(t)["id"])
 		}
 		key := fmt.Sprintf("K%d", round)
-		answers := make([]response, 3*len(ids))
-		start := make(chan struct{})
-		var wg sync.WaitGroup
-		for i := range answers {
-			wg.Go(func() {
-				<-start
-				answers[i] = h.do(call{method: "POST", path: fmt.Sprintf("/v1/entries/%v/reversal", ids[i%len(ids)]), key: "admin",
-					body: map[string]any{"reason": "mistake"}, header: map[string]string{"Idempotency-Key": key}})
-			})
+		calls := make([]call, 3*len(ids))
+		for i := range calls {
+			calls[i] = call{method: "POST", path: fmt.Sprintf("/v1/entries/%v/reversal", ids[i%len(ids)]), key: "admin",
+				body: map[string]any{"reason": "mistake"}, header: map[string]string{"Idempotency-Key": key}}
 		}
-		close(start)
-		wg.Wait()
+		answers := h.racingAll(calls)
 		var fresh []string
 		winner := ""
 		for i, a := range answers {
@@ -246,15 +239,7 @@ func TestHandReversalOfATwoCustomerEntryRacesMovements(t *testing.T) {
 		for i, c := range []string{"C2", "C1", "C2", "C1"} {
 			calls = append(calls, h.moneyCall("deposit", map[string]any{"deposit_id": fmt.Sprintf("r%d-%d", round, i), "customer_id": c, "amount": "5"}))
 		}
-		out := make([]response, len(calls))
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		for i, c := range calls {
-			wg.Go(func() { <-start; out[i] = h.do(c) })
-		}
-		close(start)
-		wg.Wait()
-		for i, r := range out {
+		for i, r := range h.racingAll(calls) {
 			if r.status != 201 {
 				t.Errorf("round %d call %d: %d %s", round, i, r.status, r.body)
 			}

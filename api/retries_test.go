@@ -14,10 +14,21 @@ import (
 // answer.
 func (h *harness) racing(n int, c call) []response {
 	h.t.Helper()
-	out := make([]response, n)
+	calls := make([]call, n)
+	for i := range calls {
+		calls[i] = c
+	}
+	return h.racingAll(calls)
+}
+
+// racingAll sends every call from a goroutine of its own, all at once, and
+// returns the answers in the calls' order.
+func (h *harness) racingAll(calls []call) []response {
+	h.t.Helper()
+	out := make([]response, len(calls))
 	start := make(chan struct{})
 	var wg sync.WaitGroup
-	for i := range out {
+	for i, c := range calls {
 		wg.Go(func() {
 			<-start
 			out[i] = h.do(c)
