@@ -99,9 +99,22 @@ func decodeReader(r io.Reader, v any) error {
 // path and canonical JSON of v), which idempotency keys are checked against:
 // two requests that mean the same thing hash the same.
 func requestHash(c echo.Context, v any) []byte {
+	return requestHashAt(c, c.Request().URL.Path, v)
+}
+
+// numberedHash is requestHash of a request whose route names a resource by
+// its number (":id"), with the number written as parsed: "/entries/01/…"
+// and "/entries/+1/…" name entry 1 and hash as "/entries/1/…" does, which
+// is also what such a request hashed to before (so keys recorded then
+// still replay).
+func numberedHash(c echo.Context, id int64, v any) []byte {
+	return requestHashAt(c, strings.Replace(c.Path(), ":id", strconv.FormatInt(id, 10), 1), v)
+}
+
+func requestHashAt(c echo.Context, path string, v any) []byte {
 	canon, _ := json.Marshal(v)
 	h := sha256.New()
-	fmt.Fprintf(h, "%s %s\n", c.Request().Method, c.Request().URL.Path)
+	fmt.Fprintf(h, "%s %s\n", c.Request().Method, path)
 	h.Write(canon)
 	return h.Sum(nil)
 }

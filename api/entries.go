@@ -259,7 +259,7 @@ func (s *Server) reverseEntry(c echo.Context) error {
 	// movement's reversal is asked (prepaid.ReverseEntry), after a recorded
 	// key is answered.
 	e, replayed, err := s.prepaid.ReverseEntry(c.Request().Context(), id, ledger.ReversalInput{
-		IdempotencyKey: key, RequestHash: requestHash(c, req), Actor: actor(c), Reason: req.Reason},
+		IdempotencyKey: key, RequestHash: numberedHash(c, id, req), Actor: actor(c), Reason: req.Reason},
 		func(kind string) error {
 			if serviceKind(kind) {
 				return fault.Errorf(fault.NotReversible, "a %s entry is corrected through its own flow "+

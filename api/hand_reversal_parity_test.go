@@ -1,12 +1,17 @@
 package api
 
 import (
+	"bytes"
 	"fmt"
 	"maps"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/labstack/echo/v4"
 
 	"github.com/tally-ledger/tally/internal/fault"
 )
@@ -277,5 +282,66 @@ func TestHandReversalOfPointsBesidePrincipalRefusesAsAlone(t *testing.T) {
 	}
 	if codes[0] != codes[1] {
 		t.Errorf("the mixed entry answered %s, the points-only %s", codes[0], codes[1])
+	}
+}
+
+// A number in a path written another way ("01", "+1") names the same entry
+// or expiry run: a key's retry so written is answered as a replay, not as
+// a conflict; a key recorded on a canonical path hashes as it always did
+// (the path as sent), so that keys recorded before still replay.
+func TestANumberWrittenAnotherWayReplaysItsKey(t *testing.T) {
+	h := newHarness(t)
+	expiredLots(t, h)
+	entry := h.expect(201, call{method: "POST", path: "/v1/entries", key: "admin", body: map[string]any{
+		"reason": "goodwill", "postings": []map[string]any{
+			{"account": "customer:C1:prepaid", "amount": "10"}, {"account": "platform:cash", "amount": "-10"}}}}).object(t)["id"]
+	run := h.expect(200, call{method: "POST", path: "/v1/jobs/expire", key: "admin"}).object(t)["run_id"]
+	for _, c := range []struct {
+		path, status string
+		code         int
+	}{
+		{"/v1/entries/%s/reversal", "entry", 201},
+		{"/v1/jobs/expire/runs/%s/undo", "run", 200},
+	} {
+		id := fmt.Sprint(entry)
+		if c.status == "run" {
+			id = fmt.Sprint(run)
+		}
+		send := func(written string) response {
+			return h.do(call{method: "POST", path: fmt.Sprintf(c.path, written), key: "admin",
+				body: map[string]any{"reason": "mistake"}, header: map[string]string{"Idempotency-Key": "K-" + c.status}})
+		}
+		first := h.expect(c.code, call{method: "POST", path: fmt.Sprintf(c.path, id), key: "admin",
+			body: map[string]any{"reason": "mistake"}, header: map[string]string{"Idempotency-Key": "K-" + c.status}})
+		before := h.tableRows()
+		for _, written := range []string{"0" + id, "+" + id, "00" + id} {
+			r := send(written)
+			if r.status != c.code || r.header.Get("Idempotent-Replayed") != "true" || string(r.body) != string(first.body) {
+				t.Errorf("%s %s with the key of %s: %d %s %s, want the first answer replayed: %s",
+					c.status, written, id, r.status, r.header.Get("Idempotent-Replayed"), r.body, first.body)
+			}
+		}
+		if after := h.tableRows(); !maps.Equal(before, after) {
+			t.Errorf("%s: replays wrote rows: %v, then %v", c.status, before, after)
+		}
+	}
+}
+
+// The hash of a request on a numbered path, written canonically, is the
+// hash of the path as sent, as every request's was before numberedHash.
+func TestANumberedPathHashesAsSentWhenCanonical(t *testing.T) {
+	e := echo.New()
+	for _, route := range []string{"/v1/entries/:id/reversal", "/v1/jobs/expire/runs/:id/undo"} {
+		var got, want []byte
+		e.POST(route, func(c echo.Context) error {
+			id, _ := strconv.ParseInt(c.Param("id"), 10, 64)
+			got, want = numberedHash(c, id, map[string]string{"reason": "r"}), requestHash(c, map[string]string{"reason": "r"})
+			return nil
+		})
+		path := strings.Replace(route, ":id", "42", 1)
+		e.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", path, nil))
+		if want == nil || !bytes.Equal(got, want) {
+			t.Errorf("%s: %x, want the hash of the path as sent %x", path, got, want)
+		}
 	}
 }

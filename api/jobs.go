@@ -55,7 +55,7 @@ func (s *Server) undoExpiry(c echo.Context) error {
 		return err
 	}
 	u, replayed, err := s.loyalty.UndoExpiry(c.Request().Context(), id, loyalty.UndoInput{Reason: req.Reason, Actor: actor(c),
-		IdempotencyKey: key, RequestHash: requestHash(c, req)})
+		IdempotencyKey: key, RequestHash: numberedHash(c, id, req)})
 	if err != nil {
 		return err
 	}
