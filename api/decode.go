@@ -104,11 +104,17 @@ func requestHash(c echo.Context, v any) []byte {
 
 // numberedHash is requestHash of a request whose route names a resource by
 // its number (":id"), with the number written as parsed: "/entries/01/…"
-// and "/entries/+1/…" name entry 1 and hash as "/entries/1/…" does, which
-// is also what such a request hashed to before (so keys recorded then
-// still replay).
-func numberedHash(c echo.Context, id int64, v any) []byte {
-	return requestHashAt(c, strings.Replace(c.Path(), ":id", strconv.FormatInt(id, 10), 1), v)
+// and "/entries/+1/…" name entry 1 and hash as "/entries/1/…" does. A
+// canonical path hashes as requestHash always did; a path written otherwise
+// also gives earlier, its hash as sent, under which a version before this
+// one recorded such a request's key (so that key still replays).
+func numberedHash(c echo.Context, id int64, v any) (hash, earlier []byte) {
+	canonical := strings.Replace(c.Path(), ":id", strconv.FormatInt(id, 10), 1)
+	hash = requestHashAt(c, canonical, v)
+	if sent := c.Request().URL.Path; sent != canonical {
+		earlier = requestHashAt(c, sent, v)
+	}
+	return hash, earlier
 }
 
 func requestHashAt(c echo.Context, path string, v any) []byte {

@@ -258,8 +258,9 @@ func (s *Server) reverseEntry(c echo.Context) error {
 	// An entry that moved a customer's prepaid money is asked what a
 	// movement's reversal is asked (prepaid.ReverseEntry), after a recorded
 	// key is answered.
+	hash, earlier := numberedHash(c, id, req)
 	e, replayed, err := s.prepaid.ReverseEntry(c.Request().Context(), id, ledger.ReversalInput{
-		IdempotencyKey: key, RequestHash: numberedHash(c, id, req), Actor: actor(c), Reason: req.Reason},
+		IdempotencyKey: key, RequestHash: hash, EarlierHash: earlier, Actor: actor(c), Reason: req.Reason},
 		func(kind string) error {
 			if serviceKind(kind) {
 				return fault.Errorf(fault.NotReversible, "a %s entry is corrected through its own flow "+

@@ -327,21 +327,35 @@ func TestANumberWrittenAnotherWayReplaysItsKey(t *testing.T) {
 	}
 }
 
-// The hash of a request on a numbered path, written canonically, is the
-// hash of the path as sent, as every request's was before numberedHash.
+// The hash of a request on a numbered path is the hash of its canonical
+// path, which is the path as sent when it is written canonically (as every
+// request's hash was before numberedHash); written otherwise, its hash as
+// sent is given beside it as the earlier one, under which a version before
+// numberedHash recorded its key.
 func TestANumberedPathHashesAsSentWhenCanonical(t *testing.T) {
 	e := echo.New()
 	for _, route := range []string{"/v1/entries/:id/reversal", "/v1/jobs/expire/runs/:id/undo"} {
-		var got, want []byte
+		var hash, earlier, asSent []byte
 		e.POST(route, func(c echo.Context) error {
 			id, _ := strconv.ParseInt(c.Param("id"), 10, 64)
-			got, want = numberedHash(c, id, map[string]string{"reason": "r"}), requestHash(c, map[string]string{"reason": "r"})
+			hash, earlier = numberedHash(c, id, map[string]string{"reason": "r"})
+			asSent = requestHash(c, map[string]string{"reason": "r"})
 			return nil
 		})
-		path := strings.Replace(route, ":id", "42", 1)
-		e.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", path, nil))
-		if want == nil || !bytes.Equal(got, want) {
-			t.Errorf("%s: %x, want the hash of the path as sent %x", path, got, want)
+		serve := func(written string) {
+			hash, earlier, asSent = nil, nil, nil
+			e.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", strings.Replace(route, ":id", written, 1), nil))
+		}
+		serve("42")
+		canonical := hash
+		if asSent == nil || !bytes.Equal(hash, asSent) || earlier != nil {
+			t.Errorf("%s as 42: %x and earlier %x, want the hash of the path as sent %x and no earlier one", route, hash, earlier, asSent)
+		}
+		for _, written := range []string{"042", "+42"} {
+			serve(written)
+			if asSent == nil || !bytes.Equal(hash, canonical) || !bytes.Equal(earlier, asSent) || bytes.Equal(hash, asSent) {
+				t.Errorf("%s as %s: %x and earlier %x, want 42's %x and the hash as sent %x", route, written, hash, earlier, canonical, asSent)
+			}
 		}
 	}
 }

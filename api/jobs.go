@@ -54,8 +54,9 @@ func (s *Server) undoExpiry(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	hash, earlier := numberedHash(c, id, req)
 	u, replayed, err := s.loyalty.UndoExpiry(c.Request().Context(), id, loyalty.UndoInput{Reason: req.Reason, Actor: actor(c),
-		IdempotencyKey: key, RequestHash: numberedHash(c, id, req)})
+		IdempotencyKey: key, RequestHash: hash, EarlierHash: earlier})
 	if err != nil {
 		return err
 	}

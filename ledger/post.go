@@ -32,6 +32,10 @@ type EntryInput struct {
 	// hashes the input itself. An entry without a key stores no hash:
 	// nothing replays it.
 	RequestHash []byte
+	// EarlierHash is another hash the same request may have been recorded
+	// under, by an earlier version of the caller that hashed it otherwise;
+	// nil for none. A key recorded under either replays.
+	EarlierHash []byte
 	Metadata    json.RawMessage
 	Actor       string
 	Reason      string
@@ -144,7 +148,7 @@ func (l *Ledger) Post(ctx context.Context, in EntryInput) (*Entry, bool, error) 
 		// A unique violation with a key is most likely the key: a retry of a
 		// request already recorded, or a concurrent twin of this one.
 		if fault.UniqueViolation(err, "") && in.IdempotencyKey != "" {
-			if e, err := l.replay(ctx, in.IdempotencyKey, hash); !errors.Is(err, errUnknownKey) {
+			if e, err := l.replay(ctx, in.IdempotencyKey, hash, in.EarlierHash); !errors.Is(err, errUnknownKey) {
 				return e, err == nil, err
 			}
 		}
@@ -557,17 +561,28 @@ func postError(err error, lines []line, applied int) error {
 //
 // Errors: fault.IdempotencyConflict (the key was recorded for a request with
 // another hash).
-func (l *Ledger) Replay(ctx context.Context, key string, hash []byte) (e *Entry, found bool, err error) {
-	e, err = l.replay(ctx, key, hash)
+func (l *Ledger) Replay(ctx context.Context, key string, hashes ...[]byte) (e *Entry, found bool, err error) {
+	e, err = l.replay(ctx, key, hashes...)
 	if errors.Is(err, errUnknownKey) {
 		return nil, false, nil
 	}
 	return e, err == nil, err
 }
 
+// SameRequest reports whether the hash recorded with a key is one of the
+// hashes of the request now made (an empty one matches nothing).
+func SameRequest(stored []byte, hashes ...[]byte) bool {
+	for _, h := range hashes {
+		if len(h) > 0 && bytes.Equal(stored, h) {
+			return true
+		}
+	}
+	return false
+}
+
 // replay answers a Post whose idempotency key is already recorded.
 // It returns errUnknownKey when no entry holds the key.
-func (l *Ledger) replay(ctx context.Context, key string, hash []byte) (*Entry, error) {
+func (l *Ledger) replay(ctx context.Context, key string, hashes ...[]byte) (*Entry, error) {
 	var id int64
 	var stored []byte
 	err := l.pool.QueryRow(ctx, `SELECT id, request_hash FROM entries WHERE idempotency_key = $1`, key).Scan(&id, &stored)
@@ -577,7 +592,7 @@ func (l *Ledger) replay(ctx context.Context, key string, hash []byte) (*Entry, e
 	if err != nil {
 		return nil, err
 	}
-	if !bytes.Equal(stored, hash) {
+	if !SameRequest(stored, hashes...) {
 		return nil, fault.Errorf(fault.IdempotencyConflict,
 			"this idempotency key was already used for a different request (entry %d)", id)
 	}

@@ -12,8 +12,10 @@ import (
 type ReversalInput struct {
 	IdempotencyKey string
 	RequestHash    []byte
-	Actor          string
-	Reason         string
+	// EarlierHash is as EntryInput's.
+	EarlierHash []byte
+	Actor       string
+	Reason      string
 	// Kind names the reversal entry; "reversal" when empty.
 	Kind string
 	// Metadata adds keys to the reversal's metadata, beside reversed_kind.
@@ -100,6 +102,7 @@ func reversalOf(orig *Entry, in ReversalInput) (EntryInput, error) {
 		Kind:           kind,
 		IdempotencyKey: in.IdempotencyKey,
 		RequestHash:    in.RequestHash,
+		EarlierHash:    in.EarlierHash,
 		Metadata:       meta,
 		Actor:          in.Actor,
 		Reason:         in.Reason,

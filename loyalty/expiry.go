@@ -1,7 +1,6 @@
 package loyalty
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -258,6 +257,8 @@ type UndoInput struct {
 	// key and hash answer the undo first made, marked as a replay.
 	IdempotencyKey string
 	RequestHash    []byte
+	// EarlierHash is as ledger.EntryInput's.
+	EarlierHash []byte
 }
 
 // ExpiryUndo is an expiry run undone.
@@ -313,7 +314,7 @@ func (s *Service) UndoExpiry(ctx context.Context, runID int64, in UndoInput) (Ex
 			if in.IdempotencyKey == "" || key == nil || *key != in.IdempotencyKey {
 				return fault.Errorf(fault.AlreadyUndone, "expiry run %d was undone at %s", runID, undoneAt.UTC().Format(time.RFC3339))
 			}
-			if !bytes.Equal(hash, in.RequestHash) {
+			if !ledger.SameRequest(hash, in.RequestHash, in.EarlierHash) {
 				return fault.Errorf(fault.IdempotencyConflict, "this idempotency key was already used for a different request (the undo of expiry run %d)", runID)
 			}
 			replayed = true

@@ -140,7 +140,7 @@ func (s *Service) replayReversal(ctx context.Context, id int64, in ledger.Revers
 	if in.IdempotencyKey == "" {
 		return nil, false, nil
 	}
-	e, found, err := s.ledger.Replay(ctx, in.IdempotencyKey, in.RequestHash)
+	e, found, err := s.ledger.Replay(ctx, in.IdempotencyKey, in.RequestHash, in.EarlierHash)
 	switch {
 	case err != nil || !found:
 		return nil, false, err
