@@ -57,8 +57,9 @@ func (s *Service) Stats() *Stats { return &s.stats }
 // each one's result, by index. A group of known customers, new movements
 // and retries of recorded ones, is written together, in a fixed number of
 // round trips (moveTogether); a group with a new movement and its retry in
-// it, or an unknown customer, or one whose write together fails, movement
-// by movement (moveEach).
+// it, an unknown customer, a charge or withdrawal dated before something on
+// its customer's accounts, or one whose write together fails, movement by
+// movement (moveEach).
 func (s *Service) moveGroup(group []moneyJob) ([]moneyResult, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
 	defer cancel()
@@ -97,7 +98,8 @@ func (s *Service) moveEach(ctx context.Context, group []moneyJob) ([]moneyResult
 }
 
 // errNotTogether is moveTogether declining a group that moveEach must
-// write: one with a new movement and its retry, or an unknown customer.
+// write: one with a new movement and its retry, an unknown customer, or a
+// charge or withdrawal dated before something on its customer's accounts.
 var errNotTogether = errors.New("prepaid: the group cannot be written together")
 
 // movementID names a movement: ids are unique per space and kind.
@@ -108,7 +110,8 @@ type movementID struct{ space, kind, id string }
 // included, but in three round trips whatever the group's size. The first
 // locks the customers (loyalty.WriteTogether) and, with them locked, runs
 // queueReads' reads: the movements recorded already under the group's ids,
-// every partner's low-balance threshold, and the customers' balances
+// every partner's low-balance threshold, the latest date of a posting to
+// each customer's accounts, and the customers' balances
 // (locked until the group commits: a writer that takes no customer's lock,
 // a manual entry, cannot move them between the pricing and the postings).
 // write then prices each new movement in Go from the balances the
@@ -121,7 +124,10 @@ type movementID struct{ space, kind, id string }
 // answered as a replay (or, sent with other details, refused), as moveTx
 // answers it, and the rest of the group is still written together. write
 // answers errNotTogether, having written nothing, when a customer is
-// unknown or a new movement's id is twice in the group.
+// unknown, a new movement's id is twice in the group, or a charge or a
+// withdrawal is dated before something on its customer's accounts (the
+// latest dates queueReads reads, and those of the group's movements
+// before it), for moveTx to date from what was dated after it (fundedFrom).
 type together struct {
 	s     *Service
 	group []moneyJob
@@ -132,6 +138,7 @@ type together struct {
 	thresholds []LowBalanceThreshold
 	customers  []string          // the group's, sorted, each once
 	balances   []decimal.Decimal // each customer's principal, then rebate
+	latest     []time.Time       // the latest date of a posting to each's principal, then rebate
 }
 
 // recorded is a movement recorded earlier, with its request's hash.
@@ -178,7 +185,11 @@ func (g *together) queueReads(tx *ledger.Tx, b *pgx.Batch) error {
 	for _, c := range g.customers {
 		codes = append(codes, ledger.CustomerAccount(c, "prepaid"), ledger.CustomerAccount(c, "rebate"))
 	}
-	return tx.QueueLockBalances(b, &g.balances, codes...)
+	if err := tx.QueueLockBalances(b, &g.balances, codes...); err != nil {
+		return err
+	}
+	ledger.QueueLatestDated(b, &g.latest, codes...)
+	return nil
 }
 
 // write prices and writes the group, its customers locked (locked says
@@ -195,10 +206,13 @@ func (g *together) write(ctx context.Context, tx *ledger.Tx, locked map[string]b
 			return nil, errNotTogether // a new movement and its retry
 		}
 	}
-	type held struct{ principal, rebate decimal.Decimal }
+	type held struct {
+		principal, rebate decimal.Decimal
+		latest            time.Time // of what is dated on their accounts, the group's movements before included
+	}
 	holds := make(map[string]held, len(g.customers))
 	for i, c := range g.customers {
-		holds[c] = held{g.balances[2*i], g.balances[2*i+1]}
+		holds[c] = held{g.balances[2*i], g.balances[2*i+1], maxTime(g.latest[2*i], g.latest[2*i+1])}
 	}
 
 	// Each movement priced as moveTx prices it, against the balances the
@@ -240,6 +254,11 @@ func (g *together) write(ctx context.Context, tx *ledger.Tx, locked map[string]b
 		if err != nil {
 			return nil, err
 		}
+		if j.kind != Deposit && at.Before(holds[in.CustomerID].latest) {
+			// Dated before something on the customer's accounts: moveTx
+			// dates it from what was dated after it (fundedFrom).
+			return nil, errNotTogether
+		}
 		meta, _ := json.Marshal(map[string]any{j.kind + "_id": in.ID, "customer_id": in.CustomerID, "rate": m.Rate,
 			"shipment_id": m.ShipmentID})
 		version := m.RuleVersion
@@ -247,7 +266,7 @@ func (g *together) write(ctx context.Context, tx *ledger.Tx, locked map[string]b
 			Postings: postings, RuleVersion: &version})
 		h := holds[in.CustomerID]
 		m.Principal, m.RebateBalance = balancesAfter(in.CustomerID, h.principal, h.rebate, postings)
-		holds[in.CustomerID] = held{m.Principal, m.RebateBalance}
+		holds[in.CustomerID] = held{m.Principal, m.RebateBalance, maxTime(h.latest, at)}
 		moves = append(moves, written{at: i, m: m, before: h.principal.Add(h.rebate)})
 	}
 	if len(entries) == 0 {
@@ -278,6 +297,14 @@ func (g *together) write(ctx context.Context, tx *ledger.Tx, locked map[string]b
 		outs[w.at].m = w.m
 	}
 	return outs, nil
+}
+
+// maxTime is the later of a and b.
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // qRecordedMovements reads the movements recorded under the ids of a

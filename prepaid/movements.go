@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -285,10 +286,14 @@ func (s *Service) moveTx(ctx context.Context, tx *ledger.Tx, j moneyJob, locked 
 	if err != nil {
 		return moneyResult{}, err
 	}
+	effective, err := fundedFrom(ctx, tx, &m, held, postings)
+	if err != nil {
+		return moneyResult{}, err
+	}
 	version := m.RuleVersion
 	meta, _ := json.Marshal(map[string]any{kind + "_id": in.ID, "customer_id": in.CustomerID, "rate": m.Rate,
 		"shipment_id": m.ShipmentID})
-	entry, err := tx.Post(ctx, ledger.EntryInput{Kind: kind, EffectiveAt: at, Actor: j.actor, Metadata: meta,
+	entry, err := tx.Post(ctx, ledger.EntryInput{Kind: kind, EffectiveAt: effective, Actor: j.actor, Metadata: meta,
 		Postings: postings, RuleVersion: &version})
 	if err != nil {
 		return moneyResult{}, err
@@ -321,6 +326,84 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 	out.Principal, out.RebateBalance = principalAfter, rebateAfter
 	_, err = notify.Emit(ctx, tx, append(notices(out), low...)...)
 	return moneyResult{m: out}, err
+}
+
+// fundedFrom answers the instant the entry of movement m takes effect at,
+// m priced from the customer's principal and rebate now (held) into
+// postings: its date (m.OccurredAt), unless its debits of principal or
+// rebate are more than those accounts held from then on
+// (ledger.Tx.BalancesSince), as for a charge or a withdrawal dated before
+// the money it takes came in (a deposit recorded earlier but dated later),
+// or before a charge dated later took it. Taken as of its date, it would
+// leave the account below zero as of an instant between then and now,
+// though not now, in the books finance reads as of any instant and closes
+// by month. Such a movement takes effect at the earliest instant from which
+// the accounts held what it takes, when that is within the clock skew
+// allowed (loyalty.ClockSkew: a partner's clock and ours may disagree
+// about which came first); later than that, it is refused. Its pricing is
+// that of now whatever its date (no other share of principal and rebate,
+// no other clawback), and its movement keeps the date it was sent with. A
+// movement dated no earlier than everything on the accounts (nearly all)
+// finds them holding their balances now.
+func fundedFrom(ctx context.Context, tx *ledger.Tx, m *MoneyMovement, held []decimal.Decimal, postings []ledger.PostingInput) (time.Time, error) {
+	at := m.OccurredAt
+	codes := []string{ledger.CustomerAccount(m.CustomerID, "prepaid"), ledger.CustomerAccount(m.CustomerID, "rebate")}
+	debits := make([]decimal.Decimal, len(codes))
+	any := false
+	for _, p := range postings {
+		if i := slices.Index(codes, p.Account); i >= 0 && p.Amount.IsNegative() {
+			debits[i], any = p.Amount.Neg(), true
+		}
+	}
+	if !any {
+		return at, nil
+	}
+	history, err := tx.BalancesSince(ctx, at, codes, held)
+	if err != nil {
+		return time.Time{}, err
+	}
+	// least[i][k]: the least balance of account i from its k-th date on.
+	least := make([][]decimal.Decimal, len(codes))
+	var instants []time.Time
+	for i, h := range history {
+		least[i] = make([]decimal.Decimal, len(h))
+		for k := len(h) - 1; k >= 0; k-- {
+			least[i][k] = h[k].Balance
+			if k+1 < len(h) {
+				least[i][k] = decimal.Min(least[i][k], least[i][k+1])
+			}
+			instants = append(instants, h[k].At)
+		}
+	}
+	slices.SortFunc(instants, time.Time.Compare)
+	instants = slices.CompactFunc(instants, time.Time.Equal)
+	for _, c := range instants {
+		covered := true
+		for i, h := range history {
+			k, _ := slices.BinarySearchFunc(h, c, func(d ledger.Dated, c time.Time) int { return d.At.Compare(c) })
+			if k == len(h) || h[k].At.After(c) {
+				k-- // the balance as of c is that of the last date up to c (h[0] is at's)
+			}
+			if debits[i].GreaterThan(least[i][k]) {
+				covered = false
+				break
+			}
+		}
+		if !covered {
+			continue
+		}
+		if c.Sub(at) > loyalty.ClockSkew {
+			// As every refusal of a movement, it names the principal and
+			// says no balance (nor which one fell short, nor when), which
+			// a partner may not read.
+			return time.Time{}, &fault.Error{Code: fault.InsufficientFunds, Account: codes[0],
+				Message: fmt.Sprintf("a %s dated %s takes more than the customer's principal and rebate held from then on: a movement may take money dated at most %s after it",
+					m.Kind, at.UTC().Format(time.RFC3339Nano), loyalty.ClockSkew)}
+		}
+		return c, nil
+	}
+	// Not reached: priced from held, the movement is covered as of the last date, where the balances are held.
+	return time.Time{}, fmt.Errorf("prepaid: %s %s is not covered by the balances it was priced from", m.Kind, m.ID)
 }
 
 // idConflict is the refusal of a movement whose id was recorded with

@@ -71,7 +71,9 @@ func TestAManualCreditsReversalWaitsLikeADeposits(t *testing.T) {
 	e.Customer("C1")
 	e.MoneyAt(t, prepaid.Deposit, "D1", "C1", "1000", march(1, 9))
 	m := e.manual(t, "customer:C1:prepaid", "1000")
-	e.MoneyAt(t, prepaid.Charge, "C", "C1", "1500", march(1, 10))
+	// Dated after the goodwill (posted now): a charge may not take money
+	// dated after it.
+	e.MoneyAt(t, prepaid.Charge, "C", "C1", "1500", e.Clock.Now())
 	e.MoneyAt(t, prepaid.Deposit, "D2", "C1", "1000", march(1, 11))
 	e.reverseEntry(t, m, "insufficient_funds")
 	e.WantBalanceOf(t, "customer:C1:prepaid", "1500")

@@ -52,9 +52,12 @@ func TestChargeReversalAfterAChargeFromRebateIsRefused(t *testing.T) {
 	e.MoneyAt(t, prepaid.Deposit, "D", "C1", "50000", march(1, 9))
 	e.MoneyAt(t, prepaid.Charge, "C-early", "C1", "100", march(1, 10))
 	e.reverse(t, prepaid.Charge, "C-early", "50000", "2500") // nothing later: reversible
-	e.MoneyAt(t, prepaid.Charge, "C1", "C1", "30000", march(1, 10))
-	e.MoneyAt(t, prepaid.Charge, "C2", "C1", "20000", march(1, 11)) // from principal alone: no obstacle
-	c3 := e.MoneyAt(t, prepaid.Charge, "C3", "C1", "2500", march(1, 12))
+	// Dated after C-early's reversal gave its 100.00 back (now): a charge
+	// may not take money dated after it.
+	now := e.Clock.Now()
+	e.MoneyAt(t, prepaid.Charge, "C1", "C1", "30000", now)
+	e.MoneyAt(t, prepaid.Charge, "C2", "C1", "20000", now) // from principal alone: no obstacle
+	c3 := e.MoneyAt(t, prepaid.Charge, "C3", "C1", "2500", now)
 	if !c3.FromRebate.Equal(d("2500")) {
 		t.Fatalf("charge C3 drew %s from rebate, want 2500", c3.FromRebate)
 	}

@@ -1,0 +1,261 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tally-ledger/tally/internal/fault"
+)
+
+// A charge or a withdrawal may be dated back (within the back-dating
+// window), but not before the money it takes came in: the books read as
+// of any instant since would show the customer's account below zero.
+
+func TestChargeDatedBeforeItsDepositIsRefused(t *testing.T) {
+	h := newHarness(t)
+	h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": "P1", "name": "P1"}})
+	h.expect(201, call{method: "POST", path: "/v1/deposits", key: "partner", body: map[string]any{"deposit_id": "d1", "customer_id": "P1", "amount": "1000.00"}})
+	back := time.Now().Add(-20 * 24 * time.Hour).UTC().Format(time.RFC3339)
+	charge := map[string]any{"charge_id": "c1", "customer_id": "P1", "shipment_id": "SH1", "amount": "1020.00", "occurred_at": back}
+	movements := h.count("money_movements")
+
+	p := wantProblem(t, h.do(call{method: "POST", path: "/v1/charges", key: "partner", body: charge}), 422, fault.InsufficientFunds)
+	if p["account"] != "customer:P1:prepaid" {
+		t.Errorf("refusal names account %v, want customer:P1:prepaid: %v", p["account"], p)
+	}
+	w := h.do(call{method: "POST", path: "/v1/withdrawals", key: "partner",
+		body: map[string]any{"withdrawal_id": "w1", "customer_id": "P1", "amount": "1.00", "occurred_at": back}})
+	wantProblem(t, w, 422, fault.InsufficientFunds)
+	if n := h.count("money_movements"); n != movements {
+		t.Errorf("%d movements after the refusals, want %d", n, movements)
+	}
+	wantBalances(t, h, "P1", "1000", "20")
+	booksNeverBelowZero(t, h)
+
+	// Dated now, the same charge is paid, as it always was.
+	delete(charge, "occurred_at")
+	charge["charge_id"] = "c2"
+	h.expect(201, call{method: "POST", path: "/v1/charges", key: "partner", body: charge})
+	wantBalances(t, h, "P1", "0", "0")
+	booksNeverBelowZero(t, h)
+}
+
+func TestBackdatedChargeCoveredFromThenOnIsPaid(t *testing.T) {
+	h := newHarness(t)
+	h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": "P1", "name": "P1"}})
+	day := func(n int) string {
+		return time.Now().Add(time.Duration(n) * 24 * time.Hour).UTC().Format(time.RFC3339)
+	}
+	h.expect(201, call{method: "POST", path: "/v1/deposits", key: "partner",
+		body: map[string]any{"deposit_id": "d1", "customer_id": "P1", "amount": "1000.00", "occurred_at": day(-30)}})
+	h.expect(201, call{method: "POST", path: "/v1/charges", key: "partner",
+		body: map[string]any{"charge_id": "c1", "customer_id": "P1", "shipment_id": "S1", "amount": "500.00", "occurred_at": day(-20)}})
+	// Dated before c1: the customer held 1,000.00 then and 500.00 once c1
+	// was paid, so 400.00 more is covered all along.
+	h.expect(201, call{method: "POST", path: "/v1/charges", key: "partner",
+		body: map[string]any{"charge_id": "c2", "customer_id": "P1", "shipment_id": "S2", "amount": "400.00", "occurred_at": day(-25)}})
+	// Dated before the deposit, 110.00 is refused, though the customer
+	// holds 100.00 of principal and 20.00 of rebate now; dated after it,
+	// it is paid from both.
+	p := wantProblem(t, h.do(call{method: "POST", path: "/v1/charges", key: "partner",
+		body: map[string]any{"charge_id": "c3", "customer_id": "P1", "shipment_id": "S3", "amount": "110.00", "occurred_at": day(-35)}}),
+		422, fault.InsufficientFunds)
+	if p["account"] != "customer:P1:prepaid" {
+		t.Errorf("refusal names account %v, want customer:P1:prepaid: %v", p["account"], p)
+	}
+	wantBalances(t, h, "P1", "100", "20")
+	h.expect(201, call{method: "POST", path: "/v1/charges", key: "partner",
+		body: map[string]any{"charge_id": "c4", "customer_id": "P1", "shipment_id": "S4", "amount": "110.00", "occurred_at": day(-25)}})
+	wantBalances(t, h, "P1", "0", "10")
+	booksNeverBelowZero(t, h)
+}
+
+// The rows of docs/RULES.md's "dated before the money". A partner's clock
+// and the server's may disagree by the skew allowed:
+// a withdrawal stamped two minutes before the deposit that pays for it
+// (recorded first, dated when it was recorded) takes effect when the
+// deposit did, and keeps the date it was sent with; six minutes before, it
+// is refused.
+func TestMovementWithinTheClockSkewOfItsFundsTakesEffectWithThem(t *testing.T) {
+	h := newHarness(t)
+	h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": "P1", "name": "P1"}})
+	d := h.expect(201, call{method: "POST", path: "/v1/deposits", key: "partner",
+		body: map[string]any{"deposit_id": "d1", "customer_id": "P1", "amount": "1000.00"}}).object(t)
+	deposited, err := time.Parse(time.RFC3339Nano, d["occurred_at"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantProblem(t, h.do(call{method: "POST", path: "/v1/charges", key: "partner",
+		body: map[string]any{"charge_id": "c1", "customer_id": "P1", "shipment_id": "S1", "amount": "1020.00",
+			"occurred_at": deposited.Add(-20 * 24 * time.Hour).UTC().Format(time.RFC3339)}}), 422, fault.InsufficientFunds)
+	early := deposited.Add(-6 * time.Minute).UTC().Format(time.RFC3339Nano)
+	wantProblem(t, h.do(call{method: "POST", path: "/v1/withdrawals", key: "partner",
+		body: map[string]any{"withdrawal_id": "w0", "customer_id": "P1", "amount": "100.00", "occurred_at": early}}), 422, fault.InsufficientFunds)
+
+	stamped := deposited.Add(-2 * time.Minute).UTC().Truncate(time.Second)
+	w := h.expect(201, call{method: "POST", path: "/v1/withdrawals", key: "partner",
+		body: map[string]any{"withdrawal_id": "w1", "customer_id": "P1", "amount": "100.00", "occurred_at": stamped.Format(time.RFC3339)}}).object(t)
+	if at, _ := time.Parse(time.RFC3339Nano, w["occurred_at"].(string)); !at.Equal(stamped) {
+		t.Errorf("withdrawal answered occurred_at %v, want %s as sent", w["occurred_at"], stamped)
+	}
+	var effective time.Time
+	if err := h.pool.QueryRow(context.Background(), `SELECT effective_at FROM entries WHERE id = $1`, int64(w["entry_id"].(float64))).Scan(&effective); err != nil {
+		t.Fatal(err)
+	}
+	if !effective.Equal(deposited) {
+		t.Errorf("withdrawal's entry effective at %s, want the deposit's %s", effective.UTC(), deposited.UTC())
+	}
+	wantBalances(t, h, "P1", "900", "18")
+	h.expect(201, call{method: "POST", path: "/v1/charges", key: "partner",
+		body: map[string]any{"charge_id": "c2", "customer_id": "P1", "shipment_id": "S2", "amount": "900.00"}})
+	wantBalances(t, h, "P1", "0", "18")
+	booksNeverBelowZero(t, h)
+}
+
+// A charge dated before a charge recorded earlier must leave that one
+// paid too: the customer held 1,000.00 as of its date, but only 100.00
+// once the later-dated charge took 900.00, and holds 1,100.00 now.
+func TestBackdatedChargeALaterChargeWouldOverdrawIsRefused(t *testing.T) {
+	h := newHarness(t)
+	h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": "P1", "name": "P1"}})
+	day := func(n int) string {
+		return time.Now().Add(time.Duration(n) * 24 * time.Hour).UTC().Format(time.RFC3339)
+	}
+	h.expect(201, call{method: "POST", path: "/v1/deposits", key: "partner",
+		body: map[string]any{"deposit_id": "d1", "customer_id": "P1", "amount": "1000.00", "occurred_at": day(-30)}})
+	h.expect(201, call{method: "POST", path: "/v1/charges", key: "partner",
+		body: map[string]any{"charge_id": "c1", "customer_id": "P1", "shipment_id": "S1", "amount": "900.00", "occurred_at": day(-20)}})
+	h.expect(201, call{method: "POST", path: "/v1/deposits", key: "partner",
+		body: map[string]any{"deposit_id": "d2", "customer_id": "P1", "amount": "1000.00"}})
+	c2 := map[string]any{"charge_id": "c2", "customer_id": "P1", "shipment_id": "S2", "amount": "500.00", "occurred_at": day(-25)}
+	p := wantProblem(t, h.do(call{method: "POST", path: "/v1/charges", key: "partner", body: c2}), 422, fault.InsufficientFunds)
+	if p["account"] != "customer:P1:prepaid" {
+		t.Errorf("refusal names account %v, want customer:P1:prepaid: %v", p["account"], p)
+	}
+	c2["amount"] = "100.00" // what c1 left of the first deposit
+	h.expect(201, call{method: "POST", path: "/v1/charges", key: "partner", body: c2})
+	wantBalances(t, h, "P1", "1000", "40")
+	booksNeverBelowZero(t, h)
+}
+
+// A withdrawal dated between two deposits takes principal the first one
+// put there, but its clawback, priced from the balances now, takes rebate
+// only the second one granted: refused, rather than priced otherwise.
+func TestBackdatedWithdrawalsClawbackBeforeItsRebateIsRefused(t *testing.T) {
+	h := newHarness(t)
+	h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": "P1", "name": "P1"}})
+	day := func(n int) string {
+		return time.Now().Add(time.Duration(n) * 24 * time.Hour).UTC().Format(time.RFC3339)
+	}
+	h.expect(201, call{method: "POST", path: "/v1/deposits", key: "partner",
+		body: map[string]any{"deposit_id": "d0", "customer_id": "P1", "amount": "900.00", "occurred_at": day(-30)}})
+	h.expect(201, call{method: "POST", path: "/v1/deposits", key: "partner",
+		body: map[string]any{"deposit_id": "d2", "customer_id": "P1", "amount": "5000.00", "occurred_at": day(-10)}})
+	w := map[string]any{"withdrawal_id": "w1", "customer_id": "P1", "amount": "900.00", "occurred_at": day(-20)}
+	p := wantProblem(t, h.do(call{method: "POST", path: "/v1/withdrawals", key: "partner", body: w}), 422, fault.InsufficientFunds)
+	if p["account"] != "customer:P1:prepaid" {
+		t.Errorf("refusal names account %v, want customer:P1:prepaid: %v", p["account"], p)
+	}
+	wantBalances(t, h, "P1", "5900", "150")
+	// Dated after the second deposit, it is priced and taken as ever.
+	w["occurred_at"], w["withdrawal_id"] = day(-5), "w2"
+	h.expect(201, call{method: "POST", path: "/v1/withdrawals", key: "partner", body: w})
+	wantBalances(t, h, "P1", "5000", "127.11") // clawback 150 × 900 / 5900 = 22.88…, rounded up: 22.89
+	booksNeverBelowZero(t, h)
+}
+
+// Many customers' movements at once, dated back and forth: whatever is
+// refused, the books never show a customer's money below zero as of any
+// instant, and they reconcile. Grouped movements with one dated before
+// something on its customer's accounts are written one by one.
+func TestRacingBackdatedMovementsNeverLeaveMoneyBelowZero(t *testing.T) {
+	h := newHarness(t)
+	const customers = 6
+	for c := range customers {
+		h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": fmt.Sprintf("R%d", c), "name": "R"}})
+	}
+	day := func(n int) string {
+		return time.Now().Add(time.Duration(n) * 24 * time.Hour).UTC().Format(time.RFC3339)
+	}
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		statuses = map[int]int{}
+	)
+	for c := range customers {
+		for k := range 8 {
+			wg.Go(func() {
+				cust := fmt.Sprintf("R%d", c)
+				var r response
+				switch k % 4 {
+				case 0:
+					r = h.do(call{method: "POST", path: "/v1/deposits", key: "partner",
+						body: map[string]any{"deposit_id": fmt.Sprintf("d%d-%d", c, k), "customer_id": cust, "amount": "1000.00", "occurred_at": day(-k - 1)}})
+				case 1:
+					r = h.do(call{method: "POST", path: "/v1/charges", key: "partner",
+						body: map[string]any{"charge_id": fmt.Sprintf("c%d-%d", c, k), "customer_id": cust, "shipment_id": "S", "amount": "700.00", "occurred_at": day(-k - 2)}})
+				case 2:
+					r = h.do(call{method: "POST", path: "/v1/withdrawals", key: "partner",
+						body: map[string]any{"withdrawal_id": fmt.Sprintf("w%d-%d", c, k), "customer_id": cust, "amount": "300.00", "occurred_at": day(-k)}})
+				default:
+					r = h.do(call{method: "POST", path: "/v1/charges", key: "partner",
+						body: map[string]any{"charge_id": fmt.Sprintf("n%d-%d", c, k), "customer_id": cust, "shipment_id": "S", "amount": "10.00"}})
+				}
+				mu.Lock()
+				statuses[r.status]++
+				mu.Unlock()
+				if r.status != 201 {
+					wantProblem(t, r, 422, fault.InsufficientFunds)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	if statuses[201] == 0 || statuses[422] == 0 {
+		t.Errorf("answers %v: want some movements paid and some refused", statuses)
+	}
+	booksNeverBelowZero(t, h)
+	if rec := h.expect(200, call{method: "GET", path: "/v1/reconciliation", key: "finance"}).object(t); rec["pass"] != true {
+		t.Errorf("reconciliation failed: %v", rec)
+	}
+}
+
+// wantBalances checks a customer's principal and rebate now, as the
+// API writes them (trailing zeros trimmed).
+func wantBalances(t *testing.T, h *harness, customer, principal, rebate string) {
+	t.Helper()
+	b := h.expect(200, call{method: "GET", path: "/v1/customers/" + customer + "/balances", key: "admin"}).object(t)
+	pre, _ := b["prepaid"].(map[string]any)
+	if pre["principal"] != principal || pre["rebate"] != rebate {
+		t.Errorf("%s holds principal %v and rebate %v, want %s and %s", customer, pre["principal"], pre["rebate"], principal, rebate)
+	}
+}
+
+// booksNeverBelowZero fails when any customer's principal or rebate, read
+// as of the instant of any of its postings, is below zero.
+func booksNeverBelowZero(t *testing.T, h *harness) {
+	t.Helper()
+	rows, err := h.pool.Query(context.Background(), `SELECT a.code, s.effective_at, s.balance::text FROM accounts a
+CROSS JOIN LATERAL (SELECT effective_at, sum(amount) OVER (ORDER BY effective_at) AS balance FROM postings WHERE account_id = a.id) s
+WHERE a.code ~ '^customer:.*:(prepaid|rebate)$' AND s.balance < 0 ORDER BY 1, 2`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			code, balance string
+			at            time.Time
+		)
+		if err := rows.Scan(&code, &at, &balance); err != nil {
+			t.Fatal(err)
+		}
+		t.Errorf("%s as of %s: %s", code, at.UTC().Format(time.RFC3339), balance)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+}

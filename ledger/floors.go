@@ -1,0 +1,97 @@
+package ledger
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+)
+
+// qPostedAfter is BalancesSince's statement: for each account ($1, by
+// its place in the array), what its postings dated after $2 moved, instant
+// by instant, oldest first (postings_account_effective, index only).
+const qPostedAfter = `SELECT u.ord, p.effective_at, sum(p.amount)
+FROM unnest($1::text[]) WITH ORDINALITY AS u (code, ord)
+CROSS JOIN LATERAL (SELECT id FROM accounts WHERE code = u.code OFFSET 0) a
+JOIN postings p ON p.account_id = a.id AND p.effective_at > $2
+GROUP BY u.ord, p.effective_at
+ORDER BY u.ord, p.effective_at`
+
+// Dated is an account's balance as of an instant.
+type Dated struct {
+	At      time.Time
+	Balance decimal.Decimal
+}
+
+// BalancesSince answers, for each account (codes, whose balances the
+// transaction holds now are held, in the same order), its balances by date
+// from at on: as of at (held less what the postings dated after at moved),
+// then as of each later instant a posting to it is dated at, oldest first;
+// the last is held. Postings may be dated in the past (back-dated business)
+// or a little ahead, so an account's history by date differs from the order
+// it was written in: a debit dated at may take no more than the least of
+// these, or the account would stand below zero as of some instant since,
+// though not now. With nothing dated after at, an account's one balance is
+// held, as of at.
+//
+// Lock the accounts' balances first (LockBalances): the postings read are
+// then all that can move them until the transaction ends.
+func (tx *Tx) BalancesSince(ctx context.Context, at time.Time, codes []string, held []decimal.Decimal) ([][]Dated, error) {
+	moved := make([][]Dated, len(codes)) // each account's later instants, what they moved
+	rows, err := tx.Query(ctx, qPostedAfter, codes, at)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		ord int
+		d   Dated
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&ord, &d.At, &d.Balance}, func() error {
+		moved[ord-1] = append(moved[ord-1], d)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	history := make([][]Dated, len(codes))
+	for i := range codes {
+		balance := held[i]
+		for _, m := range moved[i] {
+			balance = balance.Sub(m.Balance) // as of at, once every later instant is taken off
+		}
+		history[i] = append(make([]Dated, 0, len(moved[i])+1), Dated{At: at, Balance: balance})
+		for _, m := range moved[i] {
+			balance = balance.Add(m.Balance)
+			history[i] = append(history[i], Dated{At: m.At, Balance: balance})
+		}
+	}
+	return history, nil
+}
+
+// qLatestDated is QueueLatestDated's statement: for each account ($1, in
+// order), the latest instant a posting to it is dated at, null for none
+// (a backward probe of postings_account_effective).
+const qLatestDated = `SELECT (SELECT max(p.effective_at) FROM postings p
+        WHERE p.account_id = (SELECT id FROM accounts WHERE code = u.code))
+FROM unnest($1::text[]) WITH ORDINALITY AS u (code, ord) ORDER BY u.ord`
+
+// QueueLatestDated queues into b a read of the latest instant each
+// account's postings are dated at (the zero time for an account with
+// none), in the order given, into latest once b's results are read: a
+// debit dated no earlier than that instant finds the account's balances
+// since (BalancesSince) to be its balance now, with no need to read them.
+func QueueLatestDated(b *pgx.Batch, latest *[]time.Time, codes ...string) {
+	b.Queue(qLatestDated, codes).Query(func(rows pgx.Rows) error {
+		*latest = (*latest)[:0]
+		var at *time.Time
+		_, err := pgx.ForEachRow(rows, []any{&at}, func() error {
+			var t time.Time
+			if at != nil {
+				t = *at
+			}
+			*latest = append(*latest, t)
+			return nil
+		})
+		return err
+	})
+}
