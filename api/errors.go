@@ -32,6 +32,7 @@ var statusOf = map[fault.Code]int{
 	fault.UnsupportedMediaType: http.StatusUnsupportedMediaType,
 	fault.MethodNotAllowed:     http.StatusMethodNotAllowed,
 	fault.Unavailable:          http.StatusServiceUnavailable,
+	fault.ReportsBusy:          http.StatusServiceUnavailable,
 	fault.DatabaseUnavailable:  http.StatusServiceUnavailable,
 	fault.MalformedRequest:     http.StatusBadRequest,
 

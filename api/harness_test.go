@@ -67,6 +67,7 @@ func spec(t testing.TB) (*openapi3.T, routers.Router) {
 // whose client checks every request and response against openapi.yaml.
 type harness struct {
 	t      *testing.T
+	server *Server
 	srv    *httptest.Server
 	ledger *ledger.Ledger
 	pool   *pgxpool.Pool
@@ -96,7 +97,7 @@ func newHarness(t *testing.T) *harness {
 	srv := httptest.NewUnstartedServer(s)
 	srv.Listener = Listener(srv.Listener) // as cmd/tally serves it
 	srv.Start()
-	h := &harness{t: t, srv: srv, ledger: l, pool: pool, keys: map[string]string{}}
+	h := &harness{t: t, server: s, srv: srv, ledger: l, pool: pool, keys: map[string]string{}}
 	t.Cleanup(h.srv.Close)
 	for name, k := range map[string]struct {
 		role ledger.Role

@@ -46,10 +46,10 @@ func (s *Server) mountPages(v1 routes, books echo.MiddlewareFunc) {
 	e.HTTPErrorHandler = s.errorHandler
 	e.Use(safeRequestID, middleware.RequestID(), s.observe)
 	csv := routes{group: e.Group("/console/csv"), use: []echo.MiddlewareFunc{s.consoleSession, asCSV}}
-	csv.GET("/trial-balance", s.onReplica((*Server).trialBalance), books)
-	csv.GET("/rebates", s.onReplica((*Server).rebateReport), books)
-	csv.GET("/points", s.onReplica((*Server).pointsReport), books)
-	csv.GET("/segments", s.onReplica((*Server).segmentReport), books)
+	csv.GET("/trial-balance", s.heavy(s.onReplica((*Server).trialBalance)), books)
+	csv.GET("/rebates", s.heavy(s.onReplica((*Server).rebateReport)), books)
+	csv.GET("/points", s.heavy(s.onReplica((*Server).pointsReport)), books)
+	csv.GET("/segments", s.heavy(s.onReplica((*Server).segmentReport)), books)
 	s.consoleCSV = e
 }
 

@@ -69,16 +69,18 @@ type Config struct {
 
 // Server is the HTTP API.
 type Server struct {
-	ledger  *ledger.Ledger
-	loyalty *loyalty.Service
-	catalog *catalog.Service
-	prepaid *prepaid.Service
-	finance *finance.Service
-	log     *slog.Logger
-	openapi []byte
-	ready   func(context.Context) error
-	metrics *metrics
-	keys    *keyCache
+	// heavyTurns holds a token for each heavy read running (heavy.go).
+	heavyTurns chan struct{}
+	ledger     *ledger.Ledger
+	loyalty    *loyalty.Service
+	catalog    *catalog.Service
+	prepaid    *prepaid.Service
+	finance    *finance.Service
+	log        *slog.Logger
+	openapi    []byte
+	ready      func(context.Context) error
+	metrics    *metrics
+	keys       *keyCache
 	// routing serves reads from standbys; nil without (replicas.go).
 	routing *routing
 	// reading tells the event writers of a read in flight (loyalty's
@@ -107,7 +109,7 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{ledger: cfg.Ledger, loyalty: cfg.Loyalty, catalog: cfg.Catalog, prepaid: cfg.Prepaid, finance: cfg.Finance,
 		log: cfg.Log, openapi: cfg.OpenAPI, ready: cfg.Ready, reading: cfg.Loyalty.Reading, keys: &keyCache{},
-		publicURL: strings.TrimRight(cfg.PublicURL, "/"), webhooks: cfg.Webhooks}
+		publicURL: strings.TrimRight(cfg.PublicURL, "/"), webhooks: cfg.Webhooks, heavyTurns: make(chan struct{}, heavyReads)}
 	s.metrics = newMetrics(cfg.Registry, cfg.Ledger, cfg.Loyalty, cfg.Webhooks)
 	cfg.Ledger.OnKeyRevoked(s.keys.forget)
 
@@ -173,17 +175,17 @@ func New(cfg Config) *Server {
 	v1.GET("/entries/:id", s.getEntry, books)
 	v1.POST("/entries/:id/reversal", s.reverseEntry, admin)
 	// reports.go, reconciliation.go
-	v1.GET("/reports/trial-balance", s.onReplica((*Server).trialBalance), books)
-	v1.GET("/reports/rebates", s.onReplica((*Server).rebateReport), books)
-	v1.GET("/reports/points", s.onReplica((*Server).pointsReport), books)
-	v1.GET("/reports/segments", s.onReplica((*Server).segmentReport), books)
-	v1.GET("/reports/lifecycle", s.onReplica((*Server).lifecycleReport), books)
-	v1.GET("/reconciliation", s.reconcile, books)
+	v1.GET("/reports/trial-balance", s.heavy(s.onReplica((*Server).trialBalance)), books)
+	v1.GET("/reports/rebates", s.heavy(s.onReplica((*Server).rebateReport)), books)
+	v1.GET("/reports/points", s.heavy(s.onReplica((*Server).pointsReport)), books)
+	v1.GET("/reports/segments", s.heavy(s.onReplica((*Server).segmentReport)), books)
+	v1.GET("/reports/lifecycle", s.heavy(s.onReplica((*Server).lifecycleReport)), books)
+	v1.GET("/reconciliation", s.heavy(s.reconcile), books)
 	v1.POST("/periods/:month/close", s.closePeriod, books)
 	v1.POST("/periods/:month/reopen", s.reopenPeriod, admin)
 	v1.GET("/periods/:month", s.getPeriod, books)
 	v1.GET("/audit/head", s.auditHead, books)
-	v1.GET("/audit/verify", s.auditVerify, books)
+	v1.GET("/audit/verify", s.heavy(s.auditVerify), books)
 	// jobs.go
 	v1.POST("/jobs/expire", s.runExpiry, admin)
 	v1.POST("/jobs/expire/runs/:id/undo", s.undoExpiry, admin)

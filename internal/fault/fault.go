@@ -91,6 +91,7 @@ const (
 	UnsupportedMediaType Code = "unsupported_media_type" // body not application/json
 	MethodNotAllowed     Code = "method_not_allowed"     // route exists, method does not
 	Unavailable          Code = "unavailable"            // not ready to serve
+	ReportsBusy          Code = "reports_busy"           // every turn of the heavy reads is taken: retry after Retry-After
 	DatabaseUnavailable  Code = "database_unavailable"   // primary lost or read-only (failover): retry after Retry-After
 	MalformedRequest     Code = "malformed_request"      // request line or headers cannot be parsed
 )

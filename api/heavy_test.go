@@ -1,0 +1,68 @@
+package api
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tally-ledger/tally/internal/fault"
+)
+
+// While every turn of the heavy reads is taken (here by the test, as by
+// reports whose clients never read their answers), another report waits
+// for one, then is answered 503 reports_busy with Retry-After, reading
+// nothing; balances and writes go on meanwhile, on the connections the
+// turns leave free. A turn given back lets the next one run.
+func TestHeavyReadsTakeTurnsAndLeaveTheRestServed(t *testing.T) {
+	h := newHarness(t)
+	h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": "C1", "name": "C1"}})
+	for range heavyReads {
+		h.server.heavyTurns <- struct{}{}
+	}
+	start := time.Now()
+	busy := h.do(call{method: "GET", path: "/v1/reports/trial-balance", key: "finance"})
+	wantProblem(t, busy, 503, fault.ReportsBusy)
+	if busy.header.Get("Retry-After") == "" {
+		t.Error("a busy report has no Retry-After")
+	}
+	if waited := time.Since(start); waited < heavyWait {
+		t.Errorf("answered busy after %s, want a wait of %s for a turn first", waited, heavyWait)
+	}
+	wantProblem(t, h.do(call{method: "GET", path: "/v1/reconciliation", key: "finance"}), 503, fault.ReportsBusy)
+
+	h.expect(200, call{method: "GET", path: "/v1/customers/C1/balances", key: "customer"})
+	h.expect(201, call{method: "POST", path: "/v1/deposits", key: "partner", body: map[string]any{"deposit_id": "d1", "customer_id": "C1", "amount": "10.00"}})
+
+	// A turn given back while a report waits lets it run.
+	done := make(chan response)
+	go func() { done <- h.do(call{method: "GET", path: "/v1/reports/trial-balance", key: "finance"}) }()
+	time.Sleep(100 * time.Millisecond)
+	<-h.server.heavyTurns
+	wantStatus(t, <-done, 200)
+	for range heavyReads - 1 {
+		<-h.server.heavyTurns
+	}
+}
+
+// Every heavy read gives its turn back, answered or refused: many more of
+// them than there are turns, some at once, all answer.
+func TestHeavyReadsGiveTheirTurnsBack(t *testing.T) {
+	h := newHarness(t)
+	paths := []string{"/v1/reports/trial-balance", "/v1/reports/trial-balance?format=csv", "/v1/reconciliation",
+		"/v1/audit/verify", "/v1/reports/points?from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z",
+		"/v1/reports/trial-balance?as_of=yesterday"}
+	var wg sync.WaitGroup
+	for round := range 3 * heavyReads {
+		wg.Go(func() {
+			path := paths[round%len(paths)]
+			r := h.do(call{method: "GET", path: path, key: "finance"})
+			if r.status == 503 {
+				t.Errorf("%s: 503 %s", path, r.body)
+			}
+		})
+	}
+	wg.Wait()
+	if n := len(h.server.heavyTurns); n != 0 {
+		t.Errorf("%d turns still taken after every heavy read answered", n)
+	}
+}
