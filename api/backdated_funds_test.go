@@ -2,12 +2,16 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/internal/servicetest"
 )
 
 // A charge or a withdrawal may be dated back (within the back-dating
@@ -258,4 +262,87 @@ WHERE a.code ~ '^customer:.*:(prepaid|rebate)$' AND s.balance < 0 ORDER BY 1, 2`
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A refund dated back before a redemption takes back no more points than
+// the customer held from its date on; the rest is owed, as it is when they
+// no longer hold them. Shipment S1 earns 100 points, the customer redeems
+// them the next day, S2 earns 100 more on the tenth, and on the eleventh a
+// refund of S1 dated an hour after it arrives: taking the 100 held now
+// would leave the account at -100 as of the days between the redemption
+// and S2. It takes nothing and leaves 100 owed; the next write that moves
+// the customer's points settles them.
+func TestBackdatedRefundTakesNoPointsHeldOnlySince(t *testing.T) {
+	clock := servicetest.NewClock(servicetest.Start)
+	h := harnessWithClock(t, clock)
+	t0 := clock.Now()
+	event := func(id, typ, shipment, amount string, at time.Time) map[string]any {
+		return map[string]any{"event_id": id, "type": typ, "customer_id": "C", "shipment_id": shipment, "amount": amount,
+			"occurred_at": at.UTC().Format(time.RFC3339Nano)}
+	}
+	h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": "C", "name": "C"}})
+	h.expect(201, call{method: "POST", path: "/v1/products", key: "admin",
+		body: map[string]any{"sku": "pen", "name": "Pen", "kind": "standard", "points_price": "100"}})
+	h.expect(201, call{method: "POST", path: "/v1/events", key: "partner", body: event("e1", "shipment.completed", "S1", "100", t0)})
+	clock.Add(24 * time.Hour)
+	h.expect(201, call{method: "POST", path: "/v1/redemptions", key: "admin", body: map[string]any{"redemption_id": "r1", "customer_id": "C", "sku": "pen", "quantity": 1}})
+	clock.Add(9 * 24 * time.Hour)
+	h.expect(201, call{method: "POST", path: "/v1/events", key: "partner", body: event("e2", "shipment.completed", "S2", "100", clock.Now())})
+	clock.Add(24 * time.Hour)
+	refund := h.expect(201, call{method: "POST", path: "/v1/events", key: "partner",
+		body: event("e3", "shipment.refunded", "S1", "100", t0.Add(time.Hour))}).object(t)
+	r, _ := refund["refund"].(map[string]any)
+	if r["points_due"] != "100" || r["points_taken_back"] != "0" || r["points_owed"] != "100" {
+		t.Errorf("refund %v: want 100 due, none taken back, 100 owed", r)
+	}
+	pointsNeverBelowZero(t, h)
+	// The next write that moves points settles what is owed first: a
+	// redemption finds nothing left to spend.
+	wantProblem(t, h.do(call{method: "POST", path: "/v1/redemptions", key: "admin",
+		body: map[string]any{"redemption_id": "r2", "customer_id": "C", "sku": "pen", "quantity": 1}}), 422, fault.InsufficientPoints)
+	if p := h.heldPoints("C"); p["available"] != "0" {
+		t.Errorf("points after the settlement: %v, want none available", p)
+	}
+	pointsNeverBelowZero(t, h)
+	if rec := h.expect(200, call{method: "GET", path: "/v1/reconciliation", key: "admin"}).object(t); rec["pass"] != true {
+		t.Errorf("reconciliation failed: %v", rec)
+	}
+}
+
+// pointsNeverBelowZero fails when any customer's points, read as of the
+// instant of any of its postings, are below zero.
+func pointsNeverBelowZero(t *testing.T, h *harness) {
+	t.Helper()
+	var code string
+	var at time.Time
+	err := h.pool.QueryRow(context.Background(), `SELECT a.code, s.effective_at FROM accounts a
+CROSS JOIN LATERAL (SELECT effective_at, sum(amount) OVER (ORDER BY effective_at) AS balance FROM postings WHERE account_id = a.id) s
+WHERE a.code ~ '^customer:.*:points$' AND s.balance < 0 LIMIT 1`).Scan(&code, &at)
+	if err == nil {
+		t.Errorf("%s is below zero as of %s", code, at.UTC().Format(time.RFC3339))
+	} else if !errors.Is(err, pgx.ErrNoRows) {
+		t.Fatal(err)
+	}
+}
+
+// A deposit dated ahead of the server's clock (within the skew) and
+// reversed before that instant comes: the reversal takes effect when the
+// deposit does, not before it, or the principal and rebate would stand at
+// -1,000.00 and -20.00 in between.
+func TestReversalOfADepositDatedAheadTakesEffectWithIt(t *testing.T) {
+	h := newHarness(t)
+	h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": "P1", "name": "P1"}})
+	ahead := time.Now().Add(4 * time.Minute).UTC().Truncate(time.Second)
+	h.expect(201, call{method: "POST", path: "/v1/deposits", key: "partner",
+		body: map[string]any{"deposit_id": "d1", "customer_id": "P1", "amount": "1000.00", "occurred_at": ahead.Format(time.RFC3339)}})
+	h.expect(201, call{method: "POST", path: "/v1/deposits/d1/reversal", key: "admin", body: map[string]any{"reason": "sent twice"}})
+	var effective time.Time
+	if err := h.pool.QueryRow(context.Background(), `SELECT effective_at FROM entries WHERE reversal_of IS NOT NULL`).Scan(&effective); err != nil {
+		t.Fatal(err)
+	}
+	if !effective.Equal(ahead) {
+		t.Errorf("the reversal is effective at %s, want the deposit's %s", effective.UTC(), ahead)
+	}
+	wantBalances(t, h, "P1", "0", "0")
+	booksNeverBelowZero(t, h)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"time"
 
 	"github.com/tally-ledger/tally/internal/fault"
 )
@@ -41,7 +42,7 @@ func (l *Ledger) Reverse(ctx context.Context, id int64, in ReversalInput) (*Entr
 	if err != nil {
 		return nil, false, err
 	}
-	rev, err := reversalOf(orig, in)
+	rev, err := reversalOf(orig, in, l.Now())
 	if err != nil {
 		return nil, false, err
 	}
@@ -57,7 +58,7 @@ func (tx *Tx) Reverse(ctx context.Context, id int64, in ReversalInput) (*Entry, 
 	if err != nil {
 		return nil, err
 	}
-	rev, err := reversalOf(orig, in)
+	rev, err := reversalOf(orig, in, tx.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +72,11 @@ func checkReason(in ReversalInput) error {
 	return nil
 }
 
-func reversalOf(orig *Entry, in ReversalInput) (EntryInput, error) {
+// reversalOf is the entry that reverses orig, effective now, or when orig
+// takes effect if that is later (an entry dated ahead, within the clock
+// skew): a reversal effective before the entry it takes back would leave
+// its accounts below zero as of the instants between.
+func reversalOf(orig *Entry, in ReversalInput, now time.Time) (EntryInput, error) {
 	if orig.ReversalOf != nil {
 		return EntryInput{}, fault.Errorf(fault.NotReversible, "entry %d is a reversal of entry %d and cannot be reversed", orig.ID, *orig.ReversalOf)
 	}
@@ -98,8 +103,13 @@ func reversalOf(orig *Entry, in ReversalInput) (EntryInput, error) {
 	}
 	meta, _ := json.Marshal(m)
 	id := orig.ID
+	var effective time.Time // now, as Post dates an entry that says nothing
+	if orig.EffectiveAt.After(now) {
+		effective = orig.EffectiveAt
+	}
 	return EntryInput{
 		Kind:           kind,
+		EffectiveAt:    effective,
 		IdempotencyKey: in.IdempotencyKey,
 		RequestHash:    in.RequestHash,
 		EarlierHash:    in.EarlierHash,

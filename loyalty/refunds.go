@@ -199,6 +199,21 @@ func (p *processor) refund(ctx context.Context, cust Customer, res *Result) erro
 		return err
 	}
 	take := min(due, held.Available)
+	if take > 0 {
+		// No more than the account held from the refund's date on: dated
+		// back before a redemption (or before points that came later),
+		// taking what is available now would leave the account below zero
+		// as of the instants between, though not now.
+		effective := ev.OccurredAt
+		if p.notBefore.After(effective) {
+			effective = p.notBefore
+		}
+		least, err := leastSince(ctx, p.tx, ledger.CustomerAccount(cust.ID, "points"), effective)
+		if err != nil {
+			return err
+		}
+		take = min(take, least)
+	}
 	owed := due - take
 	// The earning channels get back all that is due, the volume channel's
 	// first; the customer gives what they hold and owes the rest.
@@ -297,4 +312,23 @@ func (p *processor) feedback(ctx context.Context, res *Result) error {
 	res.Feedback = &Feedback{Rating: *p.ev.Rating, Points: points}
 	res.Points = points
 	return nil
+}
+
+// leastSince is the least balance the points account code shows as of at
+// or any later instant (ledger.Tx.BalancesSince), never below zero; lock
+// the balance first.
+func leastSince(ctx context.Context, tx *ledger.Tx, code string, at time.Time) (int64, error) {
+	now, err := tx.Balances(ctx, code)
+	if err != nil {
+		return 0, err
+	}
+	history, err := tx.BalancesSince(ctx, at, []string{code}, now)
+	if err != nil {
+		return 0, err
+	}
+	least := now[0]
+	for _, d := range history[0] {
+		least = decimal.Min(least, d.Balance)
+	}
+	return max(0, least.IntPart()), nil
 }

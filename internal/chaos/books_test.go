@@ -296,6 +296,41 @@ func (b *books) heldSince(account string, id int64, v decimal.Decimal) bool {
 	return false
 }
 
+// leastDatedSince is the least balance the account showed by date as of
+// entry id's effective instant or any later one, counting the postings
+// recorded up to entry id's own: zero when a refund dated back took all
+// that the account held from its date on.
+func (b *books) leastDatedSince(account string, id int64) decimal.Decimal {
+	e := b.entries[id]
+	last := int64(0)
+	for _, p := range e.postings {
+		last = max(last, p.id)
+	}
+	type dated struct {
+		at     time.Time
+		amount decimal.Decimal
+	}
+	var ps []dated
+	for _, p := range b.accounts[account] {
+		if p.id <= last {
+			ps = append(ps, dated{b.entries[p.entry].effective, p.amount})
+		}
+	}
+	sort.SliceStable(ps, func(i, j int) bool { return ps[i].at.Before(ps[j].at) })
+	var balance, least decimal.Decimal
+	seen := false
+	for i, p := range ps {
+		balance = balance.Add(p.amount)
+		if i+1 < len(ps) && ps[i+1].at.Equal(p.at) || p.at.Before(e.effective) {
+			continue // the balance as of an instant counts every posting dated at it
+		}
+		if !seen || balance.LessThan(least) {
+			least, seen = balance, true
+		}
+	}
+	return least
+}
+
 // final is the account's balance at the end.
 func (b *books) final(account string) decimal.Decimal {
 	ps := b.accounts[account]

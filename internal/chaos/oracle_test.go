@@ -334,8 +334,12 @@ func (o *oracle) refund(a *answer) {
 		if (taken > 0) != got[account].IsNegative() || (owed > 0) != got[owedAccount].IsNegative() {
 			o.fail("refund %s: entry %d moves %v, answered %d taken and %d owed", op.id, e.id, got, taken, owed)
 		}
-		if owed > 0 && !o.b.after(account, e.id).IsZero() {
-			o.fail("refund %s left %d points owed, but %s still held %s after it", op.id, owed, account, o.b.after(account, e.id))
+		// Owed: the customer held nothing more after it, or nothing more
+		// from its date on (a refund dated back takes no points that came
+		// later).
+		if owed > 0 && !o.b.after(account, e.id).IsZero() && !o.b.leastDatedSince(account, e.id).IsZero() {
+			o.fail("refund %s left %d points owed, but %s still held %s after it, and at least %s from its date on",
+				op.id, owed, account, o.b.after(account, e.id), o.b.leastDatedSince(account, e.id))
 		}
 		if owed > 0 {
 			o.refunds[fmt.Sprintf("%d:%s", e.id, op.customer)] = owed
