@@ -295,15 +295,23 @@ func TestBackdatedRefundTakesNoPointsHeldOnlySince(t *testing.T) {
 	if r["points_due"] != "100" || r["points_taken_back"] != "0" || r["points_owed"] != "100" {
 		t.Errorf("refund %v: want 100 due, none taken back, 100 owed", r)
 	}
-	pointsNeverBelowZero(t, h)
-	// The next write that moves points settles what is owed first: a
-	// redemption finds nothing left to spend.
-	wantProblem(t, h.do(call{method: "POST", path: "/v1/redemptions", key: "admin",
-		body: map[string]any{"redemption_id": "r2", "customer_id": "C", "sku": "pen", "quantity": 1}}), 422, fault.InsufficientPoints)
-	if p := h.heldPoints("C"); p["available"] != "0" {
-		t.Errorf("points after the settlement: %v, want none available", p)
+	// The points S2 earned came after the refund's date, so the refund
+	// could not take them; they are held now, and a settlement dated now
+	// takes them at once: the customer does not hold points and owe.
+	if p := h.heldPoints("C"); p["available"] != "0" || p["owed"] != "0" {
+		t.Errorf("points after the refund: %v, want none available and none owed", p)
+	}
+	var settledAt time.Time
+	if err := h.pool.QueryRow(context.Background(), `SELECT e.effective_at FROM entries e JOIN points_settlements s
+    ON s.settlement_entry_id = e.id WHERE s.customer_id = 'C' AND s.points = 100`).Scan(&settledAt); err != nil {
+		t.Fatalf("the settlement of 100 points: %v", err)
+	}
+	if !settledAt.Equal(clock.Now()) {
+		t.Errorf("the settlement is effective at %s, want now (%s)", settledAt.UTC(), clock.Now().UTC())
 	}
 	pointsNeverBelowZero(t, h)
+	wantProblem(t, h.do(call{method: "POST", path: "/v1/redemptions", key: "admin",
+		body: map[string]any{"redemption_id": "r2", "customer_id": "C", "sku": "pen", "quantity": 1}}), 422, fault.InsufficientPoints)
 	if rec := h.expect(200, call{method: "GET", path: "/v1/reconciliation", key: "admin"}).object(t); rec["pass"] != true {
 		t.Errorf("reconciliation failed: %v", rec)
 	}

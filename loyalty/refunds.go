@@ -104,8 +104,10 @@ func (p *processor) run(ctx context.Context) (Result, error) {
 			return res, err
 		}
 	}
-	if res.Points > 0 {
-		// Points that reach a customer who owes settle what they owe.
+	// Points that reach a customer who owes settle what they owe. So do the
+	// points a refund dated back could not take because they came after its
+	// date: they are held now, and a settlement takes effect now.
+	if res.Points > 0 || (res.Refund != nil && res.Refund.PointsOwed > 0) {
 		if _, err := SettleOwed(ctx, p.tx, ev.CustomerID, p.actor); err != nil {
 			return res, err
 		}
