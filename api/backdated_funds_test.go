@@ -354,3 +354,58 @@ func TestReversalOfADepositDatedAheadTakesEffectWithIt(t *testing.T) {
 	wantBalances(t, h, "P1", "0", "0")
 	booksNeverBelowZero(t, h)
 }
+
+// A manual entry dated back takes nothing its customer's account held only
+// from a later instant: a deposit recorded today cannot pay a debit dated
+// two days ago, though the balance now holds it. Dated now, the same entry
+// is written.
+func TestManualEntryDatedBackTakesNothingThatCameLater(t *testing.T) {
+	h := newHarness(t)
+	h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": "M1", "name": "M1"}})
+	h.expect(201, call{method: "POST", path: "/v1/deposits", key: "partner",
+		body: map[string]any{"deposit_id": "d1", "customer_id": "M1", "amount": "1000.00"}})
+	entry := func(effective *time.Time) map[string]any {
+		body := map[string]any{"reason": "a correction", "postings": []map[string]any{
+			{"account": "customer:M1:prepaid", "amount": "-400.00"}, {"account": "platform:cash", "amount": "400.00"}}}
+		if effective != nil {
+			body["effective_at"] = effective.UTC().Format(time.RFC3339)
+		}
+		return body
+	}
+	entries := h.count("entries")
+	back := time.Now().Add(-48 * time.Hour)
+	res := h.do(call{method: "POST", path: "/v1/entries", key: "admin", body: entry(&back)})
+	wantProblem(t, res, 422, fault.InsufficientFunds)
+	if n := h.count("entries"); n != entries {
+		t.Errorf("the refused entry wrote %d entries", n-entries)
+	}
+	wantBalances(t, h, "M1", "1000", "20")
+	h.expect(201, call{method: "POST", path: "/v1/entries", key: "admin", body: entry(nil)})
+	wantBalances(t, h, "M1", "600", "20")
+	booksNeverBelowZero(t, h)
+}
+
+// A deposit reversed while another deposit of the customer is dated ahead
+// of the clock: recorded first, d2 makes the balances now (and the order
+// the entries were recorded in) cover d1's reversal, but as of now, before
+// d2 takes effect, d1's money paid a charge, and taking it back would
+// leave the principal at -800.00 until d2's instant.
+func TestDepositReversalTakesNothingDatedAhead(t *testing.T) {
+	h := newHarness(t)
+	h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": "A1", "name": "A1"}})
+	ahead := time.Now().Add(4 * time.Minute).UTC().Truncate(time.Second)
+	h.expect(201, call{method: "POST", path: "/v1/deposits", key: "partner",
+		body: map[string]any{"deposit_id": "d2", "customer_id": "A1", "amount": "1000.00", "occurred_at": ahead.Format(time.RFC3339)}})
+	h.expect(201, call{method: "POST", path: "/v1/deposits", key: "partner",
+		body: map[string]any{"deposit_id": "d1", "customer_id": "A1", "amount": "1000.00"}})
+	h.expect(201, call{method: "POST", path: "/v1/charges", key: "partner",
+		body: map[string]any{"charge_id": "c1", "customer_id": "A1", "shipment_id": "S1", "amount": "800.00"}})
+	entries := h.count("entries")
+	wantProblem(t, h.do(call{method: "POST", path: "/v1/deposits/d1/reversal", key: "admin", body: map[string]any{"reason": "sent twice"}}),
+		422, fault.InsufficientFunds)
+	if n := h.count("entries"); n != entries {
+		t.Errorf("the refused reversal wrote %d entries", n-entries)
+	}
+	wantBalances(t, h, "A1", "1200", "40")
+	booksNeverBelowZero(t, h)
+}

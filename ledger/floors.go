@@ -6,6 +6,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
+
+	"github.com/tally-ledger/tally/internal/fault"
 )
 
 // qPostedAfter is BalancesSince's statement: for each account ($1, by
@@ -94,4 +96,67 @@ func QueueLatestDated(b *pgx.Batch, latest *[]time.Time, codes ...string) {
 		})
 		return err
 	})
+}
+
+// qDatedFloors is checkDatedFloors' statement: for each account ($1, by
+// its place in the array), the least balance it shows as of $2 or any
+// later instant a posting to it is dated at. The balance as of $2 is the
+// balance now less what the postings dated after $2 moved; each later
+// instant adds what was dated up to it (the running sum, ties together).
+// Non-negative accounts have one balance row, bucket 0.
+const qDatedFloors = `SELECT u.ord, b.balance - coalesce(sum(x.amount), 0) + least(0, coalesce(min(x.running), 0))
+FROM unnest($1::text[]) WITH ORDINALITY AS u (code, ord)
+JOIN accounts a ON a.code = u.code
+JOIN balance_buckets b ON b.account_id = a.id AND b.bucket = 0
+LEFT JOIN LATERAL (SELECT p.amount, sum(p.amount) OVER (ORDER BY p.effective_at) AS running
+    FROM postings p WHERE p.account_id = a.id AND p.effective_at > $2) x ON true
+GROUP BY u.ord, b.balance
+ORDER BY u.ord`
+
+// flooredDebits are the accounts that may not go below zero among those
+// the postings debit.
+func flooredDebits(postings []PostingInput) []string {
+	var codes []string
+	for _, p := range postings {
+		if spec, err := Chart(p.Account); err == nil && !spec.AllowNegative && p.Amount.IsNegative() {
+			codes = append(codes, p.Account)
+		}
+	}
+	return codes
+}
+
+// checkDatedFloors refuses, once an entry effective at at has been
+// posted in q's transaction, a debit of codes (flooredDebits) that leaves
+// an account below zero as of at or any later instant a posting to it is
+// dated at, though not now: an entry dated back before money or points
+// came in (or a debit effective now while a credit is dated a little
+// ahead) would take what the account did not yet hold. The rows of the
+// accounts' balances are locked by the entry's own update, so no posting
+// to them can come between the entry and the check.
+func checkDatedFloors(ctx context.Context, q interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}, at time.Time, codes []string) error {
+	if len(codes) == 0 {
+		return nil
+	}
+	rows, err := q.Query(ctx, qDatedFloors, codes, at)
+	if err != nil {
+		return err
+	}
+	var (
+		ord   int
+		least decimal.Decimal
+		below = -1
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&ord, &least}, func() error {
+		if least.IsNegative() && below < 0 {
+			below = ord - 1
+		}
+		return nil
+	}); err != nil || below < 0 {
+		return err
+	}
+	return &fault.Error{Code: fault.InsufficientFunds, Account: codes[below], Message: "account " + quote(codes[below]) +
+		" did not hold enough from " + at.UTC().Format(time.RFC3339Nano) + " on to be debited then: " +
+		"as of some instant since, it would stand below zero"}
 }

@@ -133,7 +133,7 @@ func (l *Ledger) Post(ctx context.Context, in EntryInput) (*Entry, bool, error) 
 	)
 	err = l.retry(ctx, func() error {
 		var err error
-		entry, applied, err = l.post(ctx, l.pool, in, lines, hash, rand.IntN(l.buckets), l.now())
+		entry, applied, err = l.postChecked(ctx, in, lines, hash)
 		return err
 	})
 	if fault.NotNullViolation(err) {
@@ -142,7 +142,7 @@ func (l *Ledger) Post(ctx context.Context, in EntryInput) (*Entry, bool, error) 
 		for _, ln := range lines {
 			l.known.forget(ln.code)
 		}
-		entry, applied, err = l.post(ctx, l.pool, in, lines, hash, rand.IntN(l.buckets), l.now())
+		entry, applied, err = l.postChecked(ctx, in, lines, hash)
 	}
 	if err != nil {
 		// A unique violation with a key is most likely the key: a retry of a
@@ -159,6 +159,29 @@ func (l *Ledger) Post(ctx context.Context, in EntryInput) (*Entry, bool, error) 
 		l.known.add(ln.code)
 	}
 	return entry, false, nil
+}
+
+// postChecked is post in one implicit transaction, or, when the entry
+// debits an account that may not go below zero, in a transaction that
+// checks that account by date before it commits (checkDatedFloors).
+func (l *Ledger) postChecked(ctx context.Context, in EntryInput, lines []line, hash []byte) (*Entry, int, error) {
+	floored := flooredDebits(in.Postings)
+	if len(floored) == 0 {
+		return l.post(ctx, l.pool, in, lines, hash, rand.IntN(l.buckets), l.now())
+	}
+	tx, err := l.pool.Begin(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	entry, applied, err := l.post(ctx, tx, in, lines, hash, rand.IntN(l.buckets), l.now())
+	if err == nil {
+		err = checkDatedFloors(ctx, tx, entry.EffectiveAt, floored)
+	}
+	if err == nil {
+		err = tx.Commit(ctx)
+	}
+	return entry, applied, err
 }
 
 // batcher is a pool (one implicit transaction per batch) or a transaction.
