@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -10,17 +11,19 @@ import (
 	"github.com/tally-ledger/tally/internal/fault"
 )
 
-// qPostedAfter is BalancesSince's statement: for each account ($1, by
-// its place in the array), what its postings dated after $2 moved, instant
-// by instant, oldest first (postings_account_effective, index only).
+// qPostedAfter is BalancesSince's statement, and QueuePostedAfter's: for
+// each account ($1, by its place in the array), what its postings dated
+// after its instant in $2 moved, instant by instant, oldest first
+// (postings_account_effective, index only).
 const qPostedAfter = `SELECT u.ord, p.effective_at, sum(p.amount)
-FROM unnest($1::text[]) WITH ORDINALITY AS u (code, ord)
+FROM unnest($1::text[], $2::timestamptz[]) WITH ORDINALITY AS u (code, since, ord)
 CROSS JOIN LATERAL (SELECT id FROM accounts WHERE code = u.code OFFSET 0) a
-JOIN postings p ON p.account_id = a.id AND p.effective_at > $2
+JOIN postings p ON p.account_id = a.id AND p.effective_at > u.since
 GROUP BY u.ord, p.effective_at
 ORDER BY u.ord, p.effective_at`
 
-// Dated is an account's balance as of an instant.
+// Dated is an account's balance as of an instant, or what the postings
+// dated at an instant moved.
 type Dated struct {
 	At      time.Time
 	Balance decimal.Decimal
@@ -28,74 +31,76 @@ type Dated struct {
 
 // BalancesSince answers, for each account (codes, whose balances the
 // transaction holds now are held, in the same order), its balances by date
-// from at on: as of at (held less what the postings dated after at moved),
-// then as of each later instant a posting to it is dated at, oldest first;
-// the last is held. Postings may be dated in the past (back-dated business)
-// or a little ahead, so an account's history by date differs from the order
-// it was written in: a debit dated at may take no more than the least of
-// these, or the account would stand below zero as of some instant since,
-// though not now. With nothing dated after at, an account's one balance is
-// held, as of at.
+// from at on (HistorySince). Postings may be dated in the past
+// (back-dated business) or a little ahead, so an account's history by date
+// differs from the order it was written in: a debit dated at may take no
+// more than the least of these, or the account would stand below zero as
+// of some instant since, though not now.
 //
 // Lock the accounts' balances first (LockBalances): the postings read are
 // then all that can move them until the transaction ends.
 func (tx *Tx) BalancesSince(ctx context.Context, at time.Time, codes []string, held []decimal.Decimal) ([][]Dated, error) {
-	moved := make([][]Dated, len(codes)) // each account's later instants, what they moved
-	rows, err := tx.Query(ctx, qPostedAfter, codes, at)
-	if err != nil {
-		return nil, err
+	var moved [][]Dated
+	var b pgx.Batch
+	sinces := make([]time.Time, len(codes))
+	for i := range sinces {
+		sinces[i] = at
 	}
-	var (
-		ord int
-		d   Dated
-	)
-	if _, err := pgx.ForEachRow(rows, []any{&ord, &d.At, &d.Balance}, func() error {
-		moved[ord-1] = append(moved[ord-1], d)
-		return nil
-	}); err != nil {
+	QueuePostedAfter(&b, &moved, codes, sinces)
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 		return nil, err
 	}
 	history := make([][]Dated, len(codes))
 	for i := range codes {
-		balance := held[i]
-		for _, m := range moved[i] {
-			balance = balance.Sub(m.Balance) // as of at, once every later instant is taken off
-		}
-		history[i] = append(make([]Dated, 0, len(moved[i])+1), Dated{At: at, Balance: balance})
-		for _, m := range moved[i] {
-			balance = balance.Add(m.Balance)
-			history[i] = append(history[i], Dated{At: m.At, Balance: balance})
-		}
+		history[i] = HistorySince(at, held[i], moved[i])
 	}
 	return history, nil
 }
 
-// qLatestDated is QueueLatestDated's statement: for each account ($1, in
-// order), the latest instant a posting to it is dated at, null for none
-// (a backward probe of postings_account_effective).
-const qLatestDated = `SELECT (SELECT max(p.effective_at) FROM postings p
-        WHERE p.account_id = (SELECT id FROM accounts WHERE code = u.code))
-FROM unnest($1::text[]) WITH ORDINALITY AS u (code, ord) ORDER BY u.ord`
-
-// QueueLatestDated queues into b a read of the latest instant each
-// account's postings are dated at (the zero time for an account with
-// none), in the order given, into latest once b's results are read: a
-// debit dated no earlier than that instant finds the account's balances
-// since (BalancesSince) to be its balance now, with no need to read them.
-func QueueLatestDated(b *pgx.Batch, latest *[]time.Time, codes ...string) {
-	b.Queue(qLatestDated, codes).Query(func(rows pgx.Rows) error {
-		*latest = (*latest)[:0]
-		var at *time.Time
-		_, err := pgx.ForEachRow(rows, []any{&at}, func() error {
-			var t time.Time
-			if at != nil {
-				t = *at
-			}
-			*latest = append(*latest, t)
+// QueuePostedAfter queues into b a read of what each account's postings
+// dated after its instant in sinces moved (codes and sinces in the same
+// order), instant by instant, oldest first, into moved once b's results
+// are read: what HistorySince needs of the account for any instant from
+// its since on. Lock the accounts' balances first (LockBalances).
+func QueuePostedAfter(b *pgx.Batch, moved *[][]Dated, codes []string, sinces []time.Time) {
+	b.Queue(qPostedAfter, codes, sinces).Query(func(rows pgx.Rows) error {
+		*moved = make([][]Dated, len(codes))
+		var (
+			ord int
+			d   Dated
+		)
+		_, err := pgx.ForEachRow(rows, []any{&ord, &d.At, &d.Balance}, func() error {
+			(*moved)[ord-1] = append((*moved)[ord-1], d)
 			return nil
 		})
 		return err
 	})
+}
+
+// HistorySince is an account's balances by date from at on, its balance
+// now held and moved what its postings dated after some instant up to at
+// moved, instant by instant, oldest first (QueuePostedAfter): as of at
+// (held less what was dated after at), then as of each later instant, the
+// last held. With nothing dated after at, its one balance is held, as of
+// at.
+func HistorySince(at time.Time, held decimal.Decimal, moved []Dated) []Dated {
+	k, _ := slices.BinarySearchFunc(moved, at, func(d Dated, at time.Time) int {
+		if d.At.After(at) {
+			return 1
+		}
+		return -1
+	})
+	moved = moved[k:] // those dated after at
+	balance := held
+	for _, m := range moved {
+		balance = balance.Sub(m.Balance) // as of at, once every later instant is taken off
+	}
+	history := append(make([]Dated, 0, len(moved)+1), Dated{At: at, Balance: balance})
+	for _, m := range moved {
+		balance = balance.Add(m.Balance)
+		history = append(history, Dated{At: m.At, Balance: balance})
+	}
+	return history
 }
 
 // qDatedFloors is checkDatedFloors' statement: for each account ($1, by

@@ -98,8 +98,7 @@ func (s *Service) moveEach(ctx context.Context, group []moneyJob) ([]moneyResult
 }
 
 // errNotTogether is moveTogether declining a group that moveEach must
-// write: one with a new movement and its retry, an unknown customer, or a
-// charge or withdrawal dated before something on its customer's accounts.
+// write: one with a new movement and its retry, or an unknown customer.
 var errNotTogether = errors.New("prepaid: the group cannot be written together")
 
 // movementID names a movement: ids are unique per space and kind.
@@ -110,8 +109,9 @@ type movementID struct{ space, kind, id string }
 // included, but in three round trips whatever the group's size. The first
 // locks the customers (loyalty.WriteTogether) and, with them locked, runs
 // queueReads' reads: the movements recorded already under the group's ids,
-// every partner's low-balance threshold, the latest date of a posting to
-// each customer's accounts, and the customers' balances
+// every partner's low-balance threshold, the customers' balances, and
+// what was dated on the accounts of customers with a charge or a withdrawal
+// in the group after the earliest of those (nearly always nothing)
 // (locked until the group commits: a writer that takes no customer's lock,
 // a manual entry, cannot move them between the pricing and the postings).
 // write then prices each new movement in Go from the balances the
@@ -124,10 +124,9 @@ type movementID struct{ space, kind, id string }
 // answered as a replay (or, sent with other details, refused), as moveTx
 // answers it, and the rest of the group is still written together. write
 // answers errNotTogether, having written nothing, when a customer is
-// unknown, a new movement's id is twice in the group, or a charge or a
-// withdrawal is dated before something on its customer's accounts (the
-// latest dates queueReads reads, and those of the group's movements
-// before it), for moveTx to date from what was dated after it (fundedFrom).
+// unknown or a new movement's id is twice in the group. A charge or a
+// withdrawal is dated as moveTx dates it (datedFrom), from what is dated
+// on its customer's accounts and the group's movements before it.
 type together struct {
 	s     *Service
 	group []moneyJob
@@ -138,7 +137,9 @@ type together struct {
 	thresholds []LowBalanceThreshold
 	customers  []string          // the group's, sorted, each once
 	balances   []decimal.Decimal // each customer's principal, then rebate
-	latest     []time.Time       // the latest date of a posting to each's principal, then rebate
+	since      map[string]int    // a customer with a debit in the group: its place in sinces
+	sinces     []time.Time       // the earliest date of each such customer's debits
+	moved      [][]ledger.Dated  // what was dated after it on their principal, then rebate
 }
 
 // recorded is a movement recorded earlier, with its request's hash.
@@ -153,13 +154,25 @@ func (g *together) queueReads(tx *ledger.Tx, b *pgx.Batch) error {
 	g.seen = make(map[movementID]int, len(g.group))
 	g.earlier = map[movementID]recorded{}
 	g.thresholds, g.customers, g.balances = nil, nil, nil
-	var spaces, kinds, ids []string
+	g.since, g.sinces, g.moved = map[string]int{}, nil, nil
+	var spaces, kinds, ids, dated []string
 	for _, j := range g.group {
 		key := movementID{j.in.Space, j.kind, j.in.ID}
 		if g.seen[key]++; g.seen[key] == 1 {
 			spaces, kinds, ids = append(spaces, key.space), append(kinds, key.kind), append(ids, key.id)
 		}
 		g.customers = append(g.customers, j.in.CustomerID)
+		if j.kind == Deposit {
+			continue
+		}
+		at := dateOf(tx, j.in)
+		if k, ok := g.since[j.in.CustomerID]; !ok {
+			g.since[j.in.CustomerID] = len(g.sinces)
+			g.sinces = append(g.sinces, at)
+			dated = append(dated, ledger.CustomerAccount(j.in.CustomerID, "prepaid"), ledger.CustomerAccount(j.in.CustomerID, "rebate"))
+		} else if at.Before(g.sinces[k]) {
+			g.sinces[k] = at
+		}
 	}
 	slices.Sort(g.customers)
 	g.customers = slices.Compact(g.customers)
@@ -188,8 +201,23 @@ func (g *together) queueReads(tx *ledger.Tx, b *pgx.Batch) error {
 	if err := tx.QueueLockBalances(b, &g.balances, codes...); err != nil {
 		return err
 	}
-	ledger.QueueLatestDated(b, &g.latest, codes...)
+	if len(dated) > 0 {
+		sinces := make([]time.Time, 0, len(dated))
+		for _, at := range g.sinces {
+			sinces = append(sinces, at, at)
+		}
+		ledger.QueuePostedAfter(b, &g.moved, dated, sinces)
+	}
 	return nil
+}
+
+// dateOf is the date of the movement in: its occurred_at, or the
+// transaction's now.
+func dateOf(tx *ledger.Tx, in MoneyInput) time.Time {
+	if in.OccurredAt.IsZero() {
+		return tx.Now().UTC().Truncate(time.Microsecond)
+	}
+	return in.OccurredAt
 }
 
 // write prices and writes the group, its customers locked (locked says
@@ -208,11 +236,18 @@ func (g *together) write(ctx context.Context, tx *ledger.Tx, locked map[string]b
 	}
 	type held struct {
 		principal, rebate decimal.Decimal
-		latest            time.Time // of what is dated on their accounts, the group's movements before included
+		// For a customer with a debit in the group: what is dated on their
+		// principal and rebate after the earliest of those, the group's
+		// movements before included, instant by instant.
+		moved [][]ledger.Dated
 	}
 	holds := make(map[string]held, len(g.customers))
 	for i, c := range g.customers {
-		holds[c] = held{g.balances[2*i], g.balances[2*i+1], maxTime(g.latest[2*i], g.latest[2*i+1])}
+		h := held{principal: g.balances[2*i], rebate: g.balances[2*i+1]}
+		if k, ok := g.since[c]; ok {
+			h.moved = [][]ledger.Dated{g.moved[2*k], g.moved[2*k+1]}
+		}
+		holds[c] = h
 	}
 
 	// Each movement priced as moveTx prices it, against the balances the
@@ -241,11 +276,9 @@ func (g *together) write(ctx context.Context, tx *ledger.Tx, locked map[string]b
 			outs[i] = moneyResult{m: r.m, replayed: true}
 			continue
 		}
-		at := in.OccurredAt
-		if at.IsZero() {
-			at = tx.Now().UTC().Truncate(time.Microsecond)
-		}
-		m, postings, err := g.s.price(ctx, tx, j, at, holds[in.CustomerID].principal, holds[in.CustomerID].rebate)
+		at := dateOf(tx, in)
+		h := holds[in.CustomerID]
+		m, postings, err := g.s.price(ctx, tx, j, at, h.principal, h.rebate)
 		var refusal *fault.Error
 		if errors.As(err, &refusal) {
 			outs[i].err = err
@@ -254,19 +287,30 @@ func (g *together) write(ctx context.Context, tx *ledger.Tx, locked map[string]b
 		if err != nil {
 			return nil, err
 		}
-		if j.kind != Deposit && at.Before(holds[in.CustomerID].latest) {
-			// Dated before something on the customer's accounts: moveTx
-			// dates it from what was dated after it (fundedFrom).
-			return nil, errNotTogether
+		effective := at
+		if _, debits := moneyDebits(in.CustomerID, postings); debits != nil {
+			// Dated as moveTx dates it (fundedFrom), from the balances by
+			// date the movements before it leave.
+			history := [][]ledger.Dated{ledger.HistorySince(at, h.principal, h.moved[0]), ledger.HistorySince(at, h.rebate, h.moved[1])}
+			if effective, err = datedFrom(&m, debits, history); err != nil {
+				outs[i].err = err
+				continue
+			}
 		}
 		meta, _ := json.Marshal(map[string]any{j.kind + "_id": in.ID, "customer_id": in.CustomerID, "rate": m.Rate,
 			"shipment_id": m.ShipmentID})
 		version := m.RuleVersion
-		entries = append(entries, ledger.EntryInput{Kind: j.kind, EffectiveAt: at, Actor: j.actor, Metadata: meta,
+		entries = append(entries, ledger.EntryInput{Kind: j.kind, EffectiveAt: effective, Actor: j.actor, Metadata: meta,
 			Postings: postings, RuleVersion: &version})
-		h := holds[in.CustomerID]
 		m.Principal, m.RebateBalance = balancesAfter(in.CustomerID, h.principal, h.rebate, postings)
-		holds[in.CustomerID] = held{m.Principal, m.RebateBalance, maxTime(h.latest, at)}
+		if k, ok := g.since[in.CustomerID]; ok && effective.After(g.sinces[k]) {
+			// Dated after the earliest debit of its customer: later debits
+			// may find it in their history.
+			h.moved = [][]ledger.Dated{
+				datedAdd(h.moved[0], effective, m.Principal.Sub(h.principal)),
+				datedAdd(h.moved[1], effective, m.RebateBalance.Sub(h.rebate))}
+		}
+		holds[in.CustomerID] = held{m.Principal, m.RebateBalance, h.moved}
 		moves = append(moves, written{at: i, m: m, before: h.principal.Add(h.rebate)})
 	}
 	if len(entries) == 0 {
@@ -299,12 +343,19 @@ func (g *together) write(ctx context.Context, tx *ledger.Tx, locked map[string]b
 	return outs, nil
 }
 
-// maxTime is the later of a and b.
-func maxTime(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
+// datedAdd is moved (an account's postings dated after some instant,
+// instant by instant, oldest first) with amount more dated at, in a copy.
+func datedAdd(moved []ledger.Dated, at time.Time, amount decimal.Decimal) []ledger.Dated {
+	if amount.IsZero() {
+		return moved
 	}
-	return b
+	k, found := slices.BinarySearchFunc(moved, at, func(d ledger.Dated, at time.Time) int { return d.At.Compare(at) })
+	out := slices.Clone(moved)
+	if found {
+		out[k].Balance = out[k].Balance.Add(amount)
+		return out
+	}
+	return slices.Insert(out, k, ledger.Dated{At: at, Balance: amount})
 }
 
 // qRecordedMovements reads the movements recorded under the ids of a

@@ -346,24 +346,38 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 // movement dated no earlier than everything on the accounts (nearly all)
 // finds them holding their balances now.
 func fundedFrom(ctx context.Context, tx *ledger.Tx, m *MoneyMovement, held []decimal.Decimal, postings []ledger.PostingInput) (time.Time, error) {
-	at := m.OccurredAt
-	codes := []string{ledger.CustomerAccount(m.CustomerID, "prepaid"), ledger.CustomerAccount(m.CustomerID, "rebate")}
-	debits := make([]decimal.Decimal, len(codes))
-	any := false
-	for _, p := range postings {
-		if i := slices.Index(codes, p.Account); i >= 0 && p.Amount.IsNegative() {
-			debits[i], any = p.Amount.Neg(), true
-		}
+	codes, debits := moneyDebits(m.CustomerID, postings)
+	if debits == nil {
+		return m.OccurredAt, nil
 	}
-	if !any {
-		return at, nil
-	}
-	history, err := tx.BalancesSince(ctx, at, codes, held)
+	history, err := tx.BalancesSince(ctx, m.OccurredAt, codes, held)
 	if err != nil {
 		return time.Time{}, err
 	}
+	return datedFrom(m, debits, history)
+}
+
+// moneyDebits are the customer's prepaid and rebate accounts, and what the
+// postings debit each; debits is nil when they debit neither.
+func moneyDebits(customerID string, postings []ledger.PostingInput) (codes []string, debits []decimal.Decimal) {
+	codes = []string{ledger.CustomerAccount(customerID, "prepaid"), ledger.CustomerAccount(customerID, "rebate")}
+	for _, p := range postings {
+		if i := slices.Index(codes, p.Account); i >= 0 && p.Amount.IsNegative() {
+			if debits == nil {
+				debits = make([]decimal.Decimal, len(codes))
+			}
+			debits[i] = p.Amount.Neg()
+		}
+	}
+	return codes, debits
+}
+
+// datedFrom is fundedFrom's answer from the accounts' balances by date
+// from m's date on (history, ledger.HistorySince) and what m debits each.
+func datedFrom(m *MoneyMovement, debits []decimal.Decimal, history [][]ledger.Dated) (time.Time, error) {
+	at := m.OccurredAt
 	// least[i][k]: the least balance of account i from its k-th date on.
-	least := make([][]decimal.Decimal, len(codes))
+	least := make([][]decimal.Decimal, len(history))
 	var instants []time.Time
 	for i, h := range history {
 		least[i] = make([]decimal.Decimal, len(h))
@@ -396,7 +410,7 @@ func fundedFrom(ctx context.Context, tx *ledger.Tx, m *MoneyMovement, held []dec
 			// As every refusal of a movement, it names the principal and
 			// says no balance (nor which one fell short, nor when), which
 			// a partner may not read.
-			return time.Time{}, &fault.Error{Code: fault.InsufficientFunds, Account: codes[0],
+			return time.Time{}, &fault.Error{Code: fault.InsufficientFunds, Account: ledger.CustomerAccount(m.CustomerID, "prepaid"),
 				Message: fmt.Sprintf("a %s dated %s takes more than the customer's principal and rebate held from then on: a movement may take money dated at most %s after it",
 					m.Kind, at.UTC().Format(time.RFC3339Nano), loyalty.ClockSkew)}
 		}

@@ -96,10 +96,14 @@ func TestTogetherEqualsEach(t *testing.T) {
 			}
 			all := strings.Join(answers, "\n")
 			for _, want := range []string{`"kind":"deposit"`, `"kind":"charge"`, `"kind":"withdrawal"`, "insufficient_funds",
-				"occurred_at_too_old", `"clawback":"`, `"from_rebate":"`} {
+				"occurred_at_too_old", `"clawback":"`, `"from_rebate":"`, "held from then on"} {
 				if !strings.Contains(all, want) {
 					t.Errorf("no answer has %s: the movements test too little", want)
 				}
+			}
+			if redated := together.Lines(`SELECT m.id FROM money_movements m JOIN entries e ON e.id = m.entry_id
+WHERE e.effective_at <> m.occurred_at`); len(redated) == 0 {
+				t.Errorf("no movement took effect after its occurred_at: the dates test too little")
 			}
 			if n := strings.Count(strings.Join(together.moneyBooks(), "\n"), "prepaid.low_balance"); n < 3 {
 				t.Errorf("%d low-balance notices: the movements cross the thresholds too rarely", n)
@@ -132,12 +136,12 @@ func randomMovements(r *rand.Rand, g int, now time.Time, n int) ([]string, []pre
 		case 0:
 			in.OccurredAt = now.AddDate(0, 0, -400) // before the back-dating window
 		case 1:
-			// Dated back: a deposit (a charge or a withdrawal dated before
-			// something on its customer's accounts is written movement by
-			// movement, from what was dated after it: TestBackdated*).
-			if kinds[i] == prepaid.Deposit {
-				in.OccurredAt = now.Add(-time.Duration(r.IntN(100)) * time.Hour)
-			}
+			// Dated back: a charge or a withdrawal dated before money it
+			// takes is dated from it, within the clock skew, or refused.
+			in.OccurredAt = now.Add(-time.Duration(r.IntN(100)) * time.Hour)
+		case 2:
+			// Minutes either side of now: the skew's edge.
+			in.OccurredAt = now.Add(time.Duration(r.IntN(480)-240) * time.Second)
 		}
 		ins[i] = in
 	}
