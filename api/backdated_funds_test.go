@@ -317,6 +317,49 @@ func TestBackdatedRefundTakesNoPointsHeldOnlySince(t *testing.T) {
 	}
 }
 
+// A referee's refund dated back cancels their referrer's bonus as of its
+// date: no more than the referrer's points held from then on. R's refund
+// of S1, dated back, took 100 points while the bonus was still counted;
+// the bonus cancelled at an earlier date then would leave R at -100 as of
+// the days between R's redemption and S2. The cancellation takes what R
+// held from its date on and owes the rest, settled at once from the points
+// R holds now.
+func TestBackdatedBonusCancellationTakesNoPointsHeldOnlySince(t *testing.T) {
+	clock := servicetest.NewClock(servicetest.Start)
+	h := harnessWithClock(t, clock)
+	t0 := clock.Now()
+	clock.Add(3 * time.Hour)
+	event := func(id, typ, customer, shipment string, at time.Time) map[string]any {
+		return map[string]any{"event_id": id, "type": typ, "customer_id": customer, "shipment_id": shipment, "amount": "100",
+			"occurred_at": at.UTC().Format(time.RFC3339Nano)}
+	}
+	h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": "R", "name": "R"}})
+	h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": "E", "name": "E", "referred_by": "R"}})
+	h.expect(201, call{method: "POST", path: "/v1/products", key: "admin",
+		body: map[string]any{"sku": "pen", "name": "Pen", "kind": "standard", "points_price": "100"}})
+	h.expect(201, call{method: "POST", path: "/v1/events", key: "partner", body: event("e1", "shipment.completed", "E", "SE", t0)})
+	h.expect(201, call{method: "POST", path: "/v1/events", key: "partner", body: event("e2", "shipment.completed", "R", "S1", t0.Add(time.Hour))})
+	clock.Add(24 * time.Hour)
+	h.expect(201, call{method: "POST", path: "/v1/redemptions", key: "admin", body: map[string]any{"redemption_id": "r1", "customer_id": "R", "sku": "pen", "quantity": 1}})
+	clock.Add(24 * time.Hour)
+	h.expect(201, call{method: "POST", path: "/v1/events", key: "partner", body: event("e3", "shipment.completed", "R", "S2", clock.Now())})
+	clock.Add(time.Hour)
+	h.expect(201, call{method: "POST", path: "/v1/events", key: "partner", body: event("e4", "shipment.refunded", "R", "S1", t0.Add(2*time.Hour))})
+	cancel := h.expect(201, call{method: "POST", path: "/v1/events", key: "partner",
+		body: event("e5", "shipment.refunded", "E", "SE", t0.Add(30*time.Minute))}).object(t)
+	ref, _ := cancel["referral"].(map[string]any)
+	if ref == nil || ref["points_owed"] == nil || ref["points_owed"] == "0" {
+		t.Errorf("the cancellation answered %v: want points owed by R (R held less than the bonus from its date on)", ref)
+	}
+	pointsNeverBelowZero(t, h)
+	if p := h.heldPoints("R"); p["owed"] != "0" && p["balance"] != "0" {
+		t.Errorf("R holds and owes: %v", p)
+	}
+	if rec := h.expect(200, call{method: "GET", path: "/v1/reconciliation", key: "admin"}).object(t); rec["pass"] != true {
+		t.Errorf("reconciliation failed: %v", rec)
+	}
+}
+
 // pointsNeverBelowZero fails when any customer's points, read as of the
 // instant of any of its postings, are below zero.
 func pointsNeverBelowZero(t *testing.T, h *harness) {

@@ -71,7 +71,7 @@ WHERE customer_id = $1 AND settled < owed ORDER BY refund_entry_id FOR UPDATE`, 
 		total += o.Points
 		settles = append(settles, o)
 	}
-	return total, settle(ctx, tx, customerID, actor, settles, nil)
+	return total, settle(ctx, tx, customerID, actor, settles, lotsFrom{})
 }
 
 // SettleOwedOnReturn settles what the customer owes once the entry
@@ -172,7 +172,7 @@ ORDER BY o.refund_entry_id FOR UPDATE OF o`, customerID, redeemed)
 				from = append(from, ledger.LotTake{LotID: l.LotID, Points: taken[l.LotID]})
 			}
 		}
-		if err := settle(ctx, tx, customerID, actor, settles, from); err != nil {
+		if err := settle(ctx, tx, customerID, actor, settles, lotsFrom{expired: from}); err != nil {
 			return 0, err
 		}
 	}
@@ -198,12 +198,20 @@ func holding(ctx context.Context, tx *ledger.Tx, customerID string) (ledger.LotS
 	return held, -owed[0].IntPart(), nil
 }
 
+// lotsFrom are the lots a settlement draws from: by default the available
+// ones; or exactly the points of the expired lots expired names; or the
+// lot the entry bonus credited (a cancelled referral bonus's, pending or
+// not).
+type lotsFrom struct {
+	expired []ledger.LotTake
+	bonus   int64
+}
+
 // settle records a settlement of what the customer owes: an entry of
-// KindSettlement moving the settles' points from their points account (its
-// available lots; or exactly the points of the expired lots fromExpired
-// names) to their points_owed account, and each refund's share. Nothing
-// settles nothing.
-func settle(ctx context.Context, tx *ledger.Tx, customerID, actor string, settles []Settled, fromExpired []ledger.LotTake) error {
+// KindSettlement moving the settles' points from their points account
+// (the lots from names) to their points_owed account, and each refund's
+// share. Nothing settles nothing.
+func settle(ctx context.Context, tx *ledger.Tx, customerID, actor string, settles []Settled, from lotsFrom) error {
 	var total int64
 	for _, s := range settles {
 		total += s.Points
@@ -215,14 +223,15 @@ func settle(ctx context.Context, tx *ledger.Tx, customerID, actor string, settle
 		CustomerID string    `json:"customer_id"`
 		Settles    []Settled `json:"settles"`
 		Expired    bool      `json:"from_expired_returns,omitempty"`
-	}{customerID, settles, fromExpired != nil})
+		Bonus      bool      `json:"from_cancelled_bonus,omitempty"`
+	}{customerID, settles, from.expired != nil, from.bonus != 0})
 	if err != nil {
 		return err
 	}
 	points := ledger.CustomerAccount(customerID, "points")
 	entry, err := tx.Post(ctx, ledger.EntryInput{Kind: KindSettlement, Actor: actor, Metadata: meta,
 		Postings: []ledger.PostingInput{
-			{Account: points, Amount: decimal.NewFromInt(-total), FromLots: fromExpired},
+			{Account: points, Amount: decimal.NewFromInt(-total), FromLots: from.expired, DrawFrom: from.bonus},
 			{Account: ledger.CustomerAccount(customerID, "points_owed"), Amount: decimal.NewFromInt(total)},
 		}})
 	if err != nil {

@@ -65,6 +65,15 @@ type processor struct {
 	after     []func(entryID *int64) error // rows to write once the entry exists
 }
 
+// effective is the instant the event's entry takes effect at: when it
+// occurred, or notBefore if that is later.
+func (p *processor) effective() time.Time {
+	if p.notBefore.After(p.ev.OccurredAt) {
+		return p.notBefore
+	}
+	return p.ev.OccurredAt
+}
+
 func (p *processor) run(ctx context.Context) (Result, error) {
 	ev := p.ev
 	cust, err := customer(ctx, p.tx, ev.CustomerID, true)
@@ -88,11 +97,7 @@ func (p *processor) run(ctx context.Context) (Result, error) {
 	}
 	if postings := p.postings.nonZero(); len(postings) > 0 {
 		version := p.rs.Version
-		effective := ev.OccurredAt
-		if p.notBefore.After(effective) {
-			effective = p.notBefore
-		}
-		entry, err := p.tx.Post(ctx, ledger.EntryInput{Kind: ev.Type, EffectiveAt: effective, Metadata: entryMetadata(ev, res),
+		entry, err := p.tx.Post(ctx, ledger.EntryInput{Kind: ev.Type, EffectiveAt: p.effective(), Metadata: entryMetadata(ev, res),
 			Actor: p.actor, Postings: postings, RuleVersion: &version})
 		if err != nil {
 			return res, err
@@ -206,11 +211,7 @@ func (p *processor) refund(ctx context.Context, cust Customer, res *Result) erro
 		// back before a redemption (or before points that came later),
 		// taking what is available now would leave the account below zero
 		// as of the instants between, though not now.
-		effective := ev.OccurredAt
-		if p.notBefore.After(effective) {
-			effective = p.notBefore
-		}
-		least, err := leastSince(ctx, p.tx, ledger.CustomerAccount(cust.ID, "points"), effective)
+		least, err := leastSince(ctx, p.tx, ledger.CustomerAccount(cust.ID, "points"), p.effective())
 		if err != nil {
 			return err
 		}
@@ -271,11 +272,25 @@ WHERE shipment_id = $1 AND status = 'paid'`, p.ev.ShipmentID).Scan(&referrer, &p
 	// inside the window may arrive after it, when the referrer has spent the
 	// bonus: what is gone is owed by the referrer (settled by the next
 	// points that reach them), never the referee's refund refused.
-	left, err := p.tx.LotRemaining(ctx, ledger.CustomerAccount(referrer, "points"), paidBy)
+	code := ledger.CustomerAccount(referrer, "points")
+	if err := p.tx.LockBalance(ctx, code); err != nil {
+		return err
+	}
+	left, err := p.tx.LotRemaining(ctx, code, paidBy)
 	if err != nil {
 		return err
 	}
-	take := min(points, left)
+	// Dated back, it takes no more than the referrer's points held from
+	// its date on: a redemption since may have spent them, with points
+	// that came later in their place (pending bonus points count in the
+	// balance by date as any others). The rest is owed, and settled at
+	// once, dated now: first from what is left of the bonus's lot, then
+	// from what the referrer holds available.
+	least, err := leastSince(ctx, p.tx, code, p.effective())
+	if err != nil {
+		return err
+	}
+	take := min(points, left, least)
 	owed := points - take
 	if d := p.postings.debit(referrer, "referral", take); d != nil {
 		d.DrawFrom = paidBy
@@ -287,6 +302,13 @@ WHERE shipment_id = $1 AND status = 'paid'`, p.ev.ShipmentID).Scan(&referrer, &p
 			p.ev.ShipmentID, entryID)
 		if err == nil && owed > 0 {
 			err = recordOwed(ctx, p.tx, *entryID, referrer, p.ev.ShipmentID, points, owed)
+		}
+		if err == nil && owed > 0 && left > take {
+			err = settle(ctx, p.tx, referrer, p.actor, []Settled{{RefundEntryID: *entryID, ShipmentID: p.ev.ShipmentID,
+				Points: min(owed, left-take)}}, lotsFrom{bonus: paidBy})
+		}
+		if err == nil && owed > 0 {
+			_, err = SettleOwed(ctx, p.tx, referrer, p.actor)
 		}
 		return err
 	})
