@@ -1,11 +1,13 @@
 package api
 
 import (
+	"context"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/internal/turns"
 )
 
 // While every turn of the heavy reads is taken (here by the test, as by
@@ -16,8 +18,13 @@ import (
 func TestHeavyReadsTakeTurnsAndLeaveTheRestServed(t *testing.T) {
 	h := newHarness(t)
 	h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": "C1", "name": "C1"}})
-	for range heavyReads {
-		h.server.heavyTurns <- struct{}{}
+	var releases []func()
+	for range turns.Reads {
+		release, err := h.server.turns.Take(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		releases = append(releases, release)
 	}
 	start := time.Now()
 	busy := h.do(call{method: "GET", path: "/v1/reports/trial-balance", key: "finance"})
@@ -25,8 +32,8 @@ func TestHeavyReadsTakeTurnsAndLeaveTheRestServed(t *testing.T) {
 	if busy.header.Get("Retry-After") == "" {
 		t.Error("a busy report has no Retry-After")
 	}
-	if waited := time.Since(start); waited < heavyWait {
-		t.Errorf("answered busy after %s, want a wait of %s for a turn first", waited, heavyWait)
+	if waited := time.Since(start); waited < turns.Wait {
+		t.Errorf("answered busy after %s, want a wait of %s for a turn first", waited, turns.Wait)
 	}
 	wantProblem(t, h.do(call{method: "GET", path: "/v1/reconciliation", key: "finance"}), 503, fault.ReportsBusy)
 
@@ -37,10 +44,10 @@ func TestHeavyReadsTakeTurnsAndLeaveTheRestServed(t *testing.T) {
 	done := make(chan response)
 	go func() { done <- h.do(call{method: "GET", path: "/v1/reports/trial-balance", key: "finance"}) }()
 	time.Sleep(100 * time.Millisecond)
-	<-h.server.heavyTurns
+	releases[0]()
 	wantStatus(t, <-done, 200)
-	for range heavyReads - 1 {
-		<-h.server.heavyTurns
+	for _, release := range releases[1:] {
+		release()
 	}
 }
 
@@ -52,7 +59,7 @@ func TestHeavyReadsGiveTheirTurnsBack(t *testing.T) {
 		"/v1/audit/verify", "/v1/reports/points?from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z",
 		"/v1/reports/trial-balance?as_of=yesterday"}
 	var wg sync.WaitGroup
-	for round := range 3 * heavyReads {
+	for round := range 3 * turns.Reads {
 		wg.Go(func() {
 			path := paths[round%len(paths)]
 			r := h.do(call{method: "GET", path: path, key: "finance"})
@@ -62,7 +69,7 @@ func TestHeavyReadsGiveTheirTurnsBack(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if n := len(h.server.heavyTurns); n != 0 {
+	if n := h.server.turns.Held(); n != 0 {
 		t.Errorf("%d turns still taken after every heavy read answered", n)
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/tally-ledger/tally/catalog"
 	"github.com/tally-ledger/tally/finance"
 	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/internal/turns"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 	"github.com/tally-ledger/tally/notify/webhook"
@@ -65,22 +66,25 @@ type Config struct {
 	// ("https://loyalty.example.com"), which portal links are built on;
 	// empty builds them on the request's own scheme and Host (development).
 	PublicURL string
+	// Turns are the heavy reads' turns, shared with the console's pages
+	// (web.Config.Turns); nil is turns of the API's own (turns.Default).
+	Turns *turns.Turns
 }
 
 // Server is the HTTP API.
 type Server struct {
-	// heavyTurns holds a token for each heavy read running (heavy.go).
-	heavyTurns chan struct{}
-	ledger     *ledger.Ledger
-	loyalty    *loyalty.Service
-	catalog    *catalog.Service
-	prepaid    *prepaid.Service
-	finance    *finance.Service
-	log        *slog.Logger
-	openapi    []byte
-	ready      func(context.Context) error
-	metrics    *metrics
-	keys       *keyCache
+	// turns are the heavy reads' (heavy.go).
+	turns   *turns.Turns
+	ledger  *ledger.Ledger
+	loyalty *loyalty.Service
+	catalog *catalog.Service
+	prepaid *prepaid.Service
+	finance *finance.Service
+	log     *slog.Logger
+	openapi []byte
+	ready   func(context.Context) error
+	metrics *metrics
+	keys    *keyCache
 	// routing serves reads from standbys; nil without (replicas.go).
 	routing *routing
 	// reading tells the event writers of a read in flight (loyalty's
@@ -109,7 +113,10 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{ledger: cfg.Ledger, loyalty: cfg.Loyalty, catalog: cfg.Catalog, prepaid: cfg.Prepaid, finance: cfg.Finance,
 		log: cfg.Log, openapi: cfg.OpenAPI, ready: cfg.Ready, reading: cfg.Loyalty.Reading, keys: &keyCache{},
-		publicURL: strings.TrimRight(cfg.PublicURL, "/"), webhooks: cfg.Webhooks, heavyTurns: make(chan struct{}, heavyReads)}
+		publicURL: strings.TrimRight(cfg.PublicURL, "/"), webhooks: cfg.Webhooks, turns: cfg.Turns}
+	if s.turns == nil {
+		s.turns = turns.Default()
+	}
 	s.metrics = newMetrics(cfg.Registry, cfg.Ledger, cfg.Loyalty, cfg.Webhooks)
 	cfg.Ledger.OnKeyRevoked(s.keys.forget)
 

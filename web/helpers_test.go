@@ -26,6 +26,7 @@ import (
 	"github.com/tally-ledger/tally/api"
 	"github.com/tally-ledger/tally/finance"
 	"github.com/tally-ledger/tally/internal/servicetest"
+	"github.com/tally-ledger/tally/internal/turns"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/web"
 )
@@ -34,8 +35,9 @@ import (
 // cmd/tally serves them, and a key of each role.
 type site struct {
 	*servicetest.Env
-	srv  *httptest.Server
-	keys map[string]string // partner, finance, admin, customer (of C1)
+	srv   *httptest.Server
+	keys  map[string]string // partner, finance, admin, customer (of C1)
+	turns *turns.Turns      // the heavy reads', shared by the API and the pages as cmd/tally shares them
 }
 
 func newSite(t *testing.T) *site { return newSiteOn(t, httptest.NewUnstartedServer, false, nil) }
@@ -53,17 +55,18 @@ func newSiteOn(t *testing.T, unstarted func(http.Handler) *httptest.Server, tls 
 func newSiteOnEnv(t *testing.T, e *servicetest.Env, unstarted func(http.Handler) *httptest.Server, tls bool,
 	readFinance func(context.Context) *finance.Service) *site {
 	t.Helper()
+	heavy := turns.Default()
 	pages := web.New(web.Config{Pool: e.Pool, Ledger: e.Ledger, Loyalty: e.Loyalty, Catalog: e.Catalog,
-		Prepaid: e.Prepaid, Finance: e.Finance, ReadFinance: readFinance})
+		Prepaid: e.Prepaid, Finance: e.Finance, ReadFinance: readFinance, Turns: heavy})
 	srv := unstarted(api.New(api.Config{Ledger: e.Ledger, Loyalty: e.Loyalty, Catalog: e.Catalog, Prepaid: e.Prepaid,
-		Finance: e.Finance, OpenAPI: tally.OpenAPI, Pages: pages}))
+		Finance: e.Finance, OpenAPI: tally.OpenAPI, Pages: pages, Turns: heavy}))
 	if tls {
 		srv.StartTLS()
 	} else {
 		srv.Start()
 	}
 	t.Cleanup(srv.Close)
-	s := &site{Env: e, srv: srv, keys: map[string]string{}}
+	s := &site{Env: e, srv: srv, keys: map[string]string{}, turns: heavy}
 	for name, k := range map[string]struct {
 		role ledger.Role
 		cust string

@@ -103,6 +103,7 @@ var messages = map[string][2]string{
 	"error.csrf":                {"表单已过期，请返回重试。", "The form has expired; go back and try again."},
 	"error.internal":            {"服务暂时出错，请稍后再试。", "The service failed; try again later."},
 	"error.generic":             {"请求未能完成。", "The request could not be completed."},
+	"error.reports_busy":        {"报表正忙，请几秒后刷新重试。", "Other reports are being prepared; reload this page in a few seconds."},
 	"error.not_found":           {"找不到该内容。", "Not found."},
 	"error.invalid":             {"输入无效。", "The input is not valid."},
 	"error.unknown_product":     {"没有此商品。", "There is no such product."},

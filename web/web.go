@@ -31,6 +31,7 @@ import (
 	"github.com/tally-ledger/tally/catalog"
 	"github.com/tally-ledger/tally/finance"
 	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/internal/turns"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 	"github.com/tally-ledger/tally/prepaid"
@@ -56,6 +57,9 @@ type Config struct {
 	// serves them).
 	ReadFinance func(context.Context) *finance.Service
 	Log         *slog.Logger
+	// Turns are the heavy reads' turns, which the console's pages take as
+	// the API's reports do (api.Config.Turns); nil is turns of their own.
+	Turns *turns.Turns
 }
 
 // Pages are the portal and the console.
@@ -69,6 +73,7 @@ type Pages struct {
 	// readFinance is Config.ReadFinance.
 	readFinance func(context.Context) *finance.Service
 	log         *slog.Logger
+	turns       *turns.Turns
 	pages       map[string]*template.Template
 	echo        *echo.Echo
 }
@@ -80,7 +85,10 @@ func New(cfg Config) *Pages {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	p := &Pages{db: cfg.Pool, ledger: cfg.Ledger, loyalty: cfg.Loyalty, catalog: cfg.Catalog, prepaid: cfg.Prepaid,
-		finance: cfg.Finance, readFinance: cfg.ReadFinance, log: cfg.Log, pages: map[string]*template.Template{}}
+		finance: cfg.Finance, readFinance: cfg.ReadFinance, log: cfg.Log, turns: cfg.Turns, pages: map[string]*template.Template{}}
+	if p.turns == nil {
+		p.turns = turns.Default()
+	}
 	names, err := fs.Glob(templateFiles, "templates/*.html")
 	if err != nil {
 		panic(err)
@@ -149,11 +157,13 @@ func (p *Pages) routes() {
 	console.GET("/signin", p.consoleSignInForm)
 	console.POST("/signin", p.consoleSignIn)
 	cin := console.Group("", p.session(kindConsole))
-	cin.GET("", p.trialBalance)
-	cin.GET("/rebates", p.rebates)
-	cin.GET("/points", p.points)
-	cin.GET("/segments", p.segments)
-	cin.GET("/reconciliation", p.reconciliation)
+	// Each builds a report whole, or reconciles the books: they take a
+	// turn, as the API's reports do.
+	cin.GET("", p.heavy(p.trialBalance))
+	cin.GET("/rebates", p.heavy(p.rebates))
+	cin.GET("/points", p.heavy(p.points))
+	cin.GET("/segments", p.heavy(p.segments))
+	cin.GET("/reconciliation", p.heavy(p.reconciliation))
 	cin.POST("/signout", p.signOut(kindConsole))
 }
 
@@ -266,6 +276,23 @@ func (p *Pages) fail(c echo.Context, err error) error {
 	return p.render(c, status, "error", "error.title", map[string]string{"Message": msg, "Detail": detail})
 }
 
+// heavy runs h, a console page that reads the whole books, when one of the
+// heavy reads' turns is free; after waiting for one in vain it answers 503
+// with Retry-After, as the API does.
+func (p *Pages) heavy(h echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		release, err := p.turns.Take(c.Request().Context())
+		if err != nil {
+			if fault.CodeOf(err) == fault.ReportsBusy {
+				c.Response().Header().Set("Retry-After", "5")
+			}
+			return p.fail(c, err)
+		}
+		defer release()
+		return h(c)
+	}
+}
+
 // statusOf is the page's status for a refusal: the API's for the codes a
 // page meets, 422 for the others.
 func statusOf(code fault.Code) int {
@@ -280,6 +307,8 @@ func statusOf(code fault.Code) int {
 		return http.StatusConflict
 	case fault.BodyTooLarge:
 		return http.StatusRequestEntityTooLarge
+	case fault.ReportsBusy:
+		return http.StatusServiceUnavailable
 	}
 	return http.StatusUnprocessableEntity
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/tally-ledger/tally/api"
 	"github.com/tally-ledger/tally/catalog"
 	"github.com/tally-ledger/tally/finance"
+	"github.com/tally-ledger/tally/internal/turns"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 	"github.com/tally-ledger/tally/migrations"
@@ -102,11 +103,12 @@ func serve(ctx context.Context, env environment, args []string) error {
 		return err
 	}
 	defer closeReads()
+	heavy := turns.Default() // the API's heavy reads and the console's pages take the same turns
 	pages := web.New(web.Config{Pool: pool, Ledger: l, Loyalty: customers, Catalog: cat, Prepaid: money, Finance: books,
-		ReadFinance: consoleFinance(reads), Log: log})
+		ReadFinance: consoleFinance(reads), Log: log, Turns: heavy})
 	srv := api.New(api.Config{Ledger: l, Loyalty: customers, Catalog: cat, Prepaid: money,
 		Finance: books, Log: log, OpenAPI: tally.OpenAPI, Ready: ready, Pages: pages, PublicURL: publicURL, Reads: reads,
-		Webhooks: hooks})
+		Webhooks: hooks, Turns: heavy})
 
 	ln, err := net.Listen("tcp", env.get("TALLY_ADDR", "127.0.0.1:8080"))
 	if err != nil {
