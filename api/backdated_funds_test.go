@@ -360,6 +360,46 @@ func TestBackdatedBonusCancellationTakesNoPointsHeldOnlySince(t *testing.T) {
 	}
 }
 
+// A late expiry run (as_of in the past) takes at its as_of only what the
+// account held from then on: points a cancelled redemption put back into a
+// lot that had expired came back now, and taken as of the run's as_of they
+// would leave the account at -100 from then until the cancellation. They
+// expire from the instant they came back.
+func TestLateExpiryRunTakesNoPointsThatCameBackSince(t *testing.T) {
+	clock := servicetest.NewClock(servicetest.Start)
+	h := harnessWithClock(t, clock)
+	h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": "C", "name": "C"}})
+	h.expect(201, call{method: "POST", path: "/v1/products", key: "admin",
+		body: map[string]any{"sku": "pen", "name": "Pen", "kind": "standard", "points_price": "100"}})
+	h.expect(201, call{method: "POST", path: "/v1/events", key: "partner", body: map[string]any{"event_id": "e1",
+		"type": "shipment.completed", "customer_id": "C", "shipment_id": "S1", "amount": "100",
+		"occurred_at": clock.Now().UTC().Format(time.RFC3339)}})
+	clock.Add(24 * time.Hour)
+	h.expect(201, call{method: "POST", path: "/v1/redemptions", key: "admin", body: map[string]any{"redemption_id": "r1", "customer_id": "C", "sku": "pen", "quantity": 1}})
+	var expires time.Time
+	if err := h.pool.QueryRow(context.Background(), `SELECT max(expires_at) FROM points_lots`).Scan(&expires); err != nil {
+		t.Fatal(err)
+	}
+	clock.Set(expires.Add(10 * 24 * time.Hour))
+	cancelled := clock.Now()
+	h.expect(200, call{method: "POST", path: "/v1/redemptions/r1/cancel", key: "admin"})
+	run := h.expect(200, call{method: "POST", path: "/v1/jobs/expire?as_of=" + queryTime(expires.Add(time.Hour)), key: "admin"}).object(t)
+	if run["points"] != "100" {
+		t.Errorf("the run answered %v, want 100 points expired", run)
+	}
+	var at time.Time
+	if err := h.pool.QueryRow(context.Background(), `SELECT effective_at FROM entries WHERE kind = 'expiry'`).Scan(&at); err != nil {
+		t.Fatal(err)
+	}
+	if !at.Equal(cancelled) {
+		t.Errorf("the expiry entry is effective at %s, want when the points came back (%s)", at.UTC(), cancelled.UTC())
+	}
+	pointsNeverBelowZero(t, h)
+	if p := h.heldPoints("C"); p["balance"] != "0" {
+		t.Errorf("points after the run: %v, want none", p)
+	}
+}
+
 // pointsNeverBelowZero fails when any customer's points, read as of the
 // instant of any of its postings, are below zero.
 func pointsNeverBelowZero(t *testing.T, h *harness) {

@@ -165,3 +165,25 @@ func checkDatedFloors(ctx context.Context, q interface {
 		" did not hold enough from " + at.UTC().Format(time.RFC3339Nano) + " on to be debited then: " +
 		"as of some instant since, it would stand below zero"}
 }
+
+// HeldFrom is the earliest instant from at on from which the account code
+// held amount or more at every later instant (by date: BalancesSince), its
+// balance now being held; the last instant a posting to it is dated at when
+// none did (held is less than amount). Lock its balance first.
+func (tx *Tx) HeldFrom(ctx context.Context, code string, at time.Time, held, amount decimal.Decimal) (time.Time, error) {
+	history, err := tx.BalancesSince(ctx, at, []string{code}, []decimal.Decimal{held})
+	if err != nil {
+		return time.Time{}, err
+	}
+	h := history[0]
+	from := h[len(h)-1].At
+	least := h[len(h)-1].Balance
+	for k := len(h) - 1; k >= 0; k-- {
+		least = decimal.Min(least, h[k].Balance)
+		if least.LessThan(amount) {
+			break
+		}
+		from = h[k].At
+	}
+	return from, nil
+}

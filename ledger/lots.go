@@ -101,11 +101,43 @@ type ExpiryGroup struct {
 // after after and at or before by, available or not, by expiry instant,
 // soonest first.
 func (tx *Tx) ExpiringLots(ctx context.Context, code string, after, by time.Time) ([]ExpiryGroup, error) {
-	rows, err := tx.Query(ctx, `SELECT l.expires_at, sum(l.remaining) FROM points_lots l
+	rows, err := tx.Query(ctx, qExpiringLots, code, after, by)
+	return expiryGroups(rows, err)
+}
+
+// qExpiringLots is ExpiringLots' statement.
+const qExpiringLots = `SELECT l.expires_at, sum(l.remaining) FROM points_lots l
 JOIN accounts a ON a.id = l.account_id
 WHERE a.code = $1 AND l.open AND l.expires_at > $2 AND l.expires_at <= $3
-GROUP BY l.expires_at ORDER BY l.expires_at`, code, after, by)
-	return expiryGroups(rows, err)
+GROUP BY l.expires_at ORDER BY l.expires_at`
+
+// LockExpiring locks the points account code's balance (LockBalance) and
+// reads, in the same round trip, what ExpiringLots(code, after, by)
+// answers, the balance now, and its least balance from since on
+// (LeastSince): what an expiry run needs of a customer to take their
+// expired points at the right instant.
+func (tx *Tx) LockExpiring(ctx context.Context, code string, after, by, since time.Time) (
+	groups []ExpiryGroup, held, least decimal.Decimal, err error) {
+	var (
+		b        pgx.Batch
+		balances []decimal.Decimal
+	)
+	if err := tx.QueueLockBalances(&b, &balances, code); err != nil {
+		return nil, held, least, err
+	}
+	b.Queue(qExpiringLots, code, after, by).Query(func(rows pgx.Rows) error {
+		groups, err = expiryGroups(rows, nil)
+		return err
+	})
+	b.Queue(qDatedFloors, []string{code}, since).Query(func(rows pgx.Rows) error {
+		var ord int
+		_, err := pgx.ForEachRow(rows, []any{&ord, &least}, func() error { return nil })
+		return err
+	})
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return nil, held, least, err
+	}
+	return groups, balances[0], least, nil
 }
 
 // expiryGroups collects the rows of (expires_at, points) a query answered.

@@ -67,7 +67,8 @@ func (s *Service) checkAsOf(asOf time.Time) error {
 // chunks of ExpiryChunk, each its own transaction, in bounded memory: an
 // interrupted run leaves whole chunks done, and running again (or twice)
 // posts only what is still unexpired. Its entries are effective at asOf,
-// but no earlier than the back-dating window of the rules in effect now.
+// but no earlier than the back-dating window of the rules in effect now,
+// nor than the customer's account held the points it takes (expiredFrom).
 // A run that expires points is recorded with an id that its entries'
 // metadata carry (run_id), by which UndoExpiry undoes it; one that expires
 // nothing writes nothing. Each customer's expiry is announced
@@ -78,6 +79,23 @@ func (s *Service) checkAsOf(asOf time.Time) error {
 // events may have; nothing is written).
 func (s *Service) Expire(ctx context.Context, asOf time.Time, actor string, progress func(ExpiryReport)) (ExpiryReport, error) {
 	return s.expire(ctx, asOf, actor, false, progress)
+}
+
+// expiredFrom is the instant a customer's expiry entry, taking amount
+// points from the points account code (locked), takes effect at: the
+// run's (effective), unless the account did not hold them from then on,
+// by date: points a cancelled redemption put back into lots that had
+// expired are credited when they came back, after a late run's as_of, and
+// taken at its date they would leave the account below zero as of the
+// instants between. Those expire from the earliest instant from which the
+// account held them.
+// held is the account's balance now, least its least balance from
+// effective on (ledger.Tx.LockExpiring).
+func expiredFrom(ctx context.Context, tx *ledger.Tx, code string, effective time.Time, amount, held, least decimal.Decimal) (time.Time, error) {
+	if !least.LessThan(amount) {
+		return effective, nil
+	}
+	return tx.HeldFrom(ctx, code, effective, held, amount)
 }
 
 // PreviewExpiry is what Expire would do now, written nowhere: the same
@@ -152,13 +170,18 @@ func (s *Service) expire(ctx context.Context, asOf time.Time, actor string, dryR
 			}
 			for _, code := range order {
 				// Lock the account (as every posting does) before reading
-				// what its lots hold, so nothing draws on them meanwhile.
-				if !dryRun {
-					if err := tx.LockBalance(ctx, code); err != nil {
-						return err
-					}
+				// what its lots hold, so nothing draws on them meanwhile;
+				// with its balance now and its least from effective on.
+				var (
+					groups      []ledger.ExpiryGroup
+					held, least decimal.Decimal
+					err         error
+				)
+				if dryRun {
+					groups, err = tx.ExpiringLots(ctx, code, time.Time{}, asOf)
+				} else {
+					groups, held, least, err = tx.LockExpiring(ctx, code, time.Time{}, asOf, effective)
 				}
-				groups, err := tx.ExpiringLots(ctx, code, time.Time{}, asOf)
 				if err != nil {
 					return err
 				}
@@ -184,7 +207,11 @@ func (s *Service) expire(ctx context.Context, asOf time.Time, actor string, dryR
 				}
 				meta, _ := json.Marshal(map[string]any{"as_of": asOf, "run_id": runID})
 				amount := decimal.NewFromInt(expiring)
-				e, err := tx.Post(ctx, ledger.EntryInput{Kind: "expiry", EffectiveAt: effective, Actor: actor,
+				at, err := expiredFrom(ctx, tx, code, effective, amount, held, least)
+				if err != nil {
+					return err
+				}
+				e, err := tx.Post(ctx, ledger.EntryInput{Kind: "expiry", EffectiveAt: at, Actor: actor,
 					Reason: "points expired", Metadata: meta, Postings: []ledger.PostingInput{
 						{Account: code, Amount: amount.Neg(), ExpiringBy: &asOf},
 						{Account: "platform:points:expired", Amount: amount},
@@ -195,8 +222,8 @@ func (s *Service) expire(ctx context.Context, asOf time.Time, actor string, dryR
 				if _, err := tx.Exec(ctx, `INSERT INTO expiry_run_entries (run_id, entry_id) VALUES ($1, $2)`, runID, e.ID); err != nil {
 					return err
 				}
-				notes = append(notes, notify.Event{Type: notify.PointsExpired, Customer: id, OccurredAt: effective,
-					Payload: Expired{Points: expiring, ExpiredAt: effective.UTC(), AsOf: asOf.UTC(), RunID: runID, EntryID: e.ID}})
+				notes = append(notes, notify.Event{Type: notify.PointsExpired, Customer: id, OccurredAt: at,
+					Payload: Expired{Points: expiring, ExpiredAt: at.UTC(), AsOf: asOf.UTC(), RunID: runID, EntryID: e.ID}})
 			}
 			if dryRun || len(chunk) == 0 {
 				return nil
