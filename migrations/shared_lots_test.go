@@ -40,9 +40,11 @@ func legacyCredit(t *testing.T, pool *pgxpool.Pool, customer string, points int6
 		{q: `INSERT INTO balance_buckets (account_id, bucket, allow_negative, balance) VALUES ($1, 0, false, $2), ($3, 0, true, -$2)
 ON CONFLICT (account_id, bucket) DO UPDATE SET balance = balance_buckets.balance + excluded.balance`, args: []any{&cust, points, &platform}},
 		{q: `SELECT balance FROM balance_buckets WHERE account_id = $1 AND bucket = 0`, args: []any{&cust}, into: []any{&after}},
-		{q: `INSERT INTO entries (kind, effective_at, actor) VALUES ('adjustment', now(), 'legacy') RETURNING id`, into: []any{&entry}},
+		// Dated before the clock of the test's ledger stands (servicetest's
+		// March 2026), as credits recorded before it.
+		{q: `INSERT INTO entries (kind, effective_at, actor) VALUES ('adjustment', '2026-01-01T00:00:00Z', 'legacy') RETURNING id`, into: []any{&entry}},
 		{q: `INSERT INTO postings (entry_id, account_id, asset, amount, balance_after, effective_at)
-VALUES ($1, $2, 'PTS', $3, $4, now()), ($1, $5, 'PTS', -$3, NULL, now())`, args: []any{&entry, &cust, points, &after, &platform}},
+VALUES ($1, $2, 'PTS', $3, $4, '2026-01-01T00:00:00Z'), ($1, $5, 'PTS', -$3, NULL, '2026-01-01T00:00:00Z')`, args: []any{&entry, &cust, points, &after, &platform}},
 		{q: `INSERT INTO points_lots (account_id, entry_id, amount, remaining, available_at, expires_at)
 VALUES ($2, $1, $3, $3, '2020-01-01T00:00:00Z', $4)`, args: []any{&entry, &cust, points, expires}},
 	} {
