@@ -59,6 +59,13 @@ WHERE NOT a.allow_negative GROUP BY a.code HAVING sum(b.balance) < 0
 UNION
 SELECT a.code FROM accounts a JOIN postings p ON p.account_id = a.id
 WHERE NOT a.allow_negative GROUP BY a.code HAVING sum(p.amount) < 0`},
+	{"never_below_zero_by_date", "no account that may not go negative stood below zero as of any instant: read by date (effective_at), not in the order entries were recorded, its balance is never below zero (the first instant it was is named)",
+		`SELECT a.code || ' ' || to_char(min(s.effective_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+FROM (SELECT account_id, effective_at, sum(amount) OVER (PARTITION BY account_id ORDER BY effective_at) AS balance
+    FROM postings) s
+JOIN accounts a ON a.id = s.account_id
+WHERE NOT a.allow_negative AND s.balance < 0
+GROUP BY a.code`},
 	{"owed_not_negative", "no customer owes a negative number of points: every points_owed account is at or below zero",
 		`SELECT a.code FROM accounts a JOIN balance_buckets b ON b.account_id = a.id
 WHERE a.code LIKE 'customer:%:points_owed' GROUP BY a.code HAVING sum(b.balance) > 0`},
