@@ -349,6 +349,8 @@ func (rep *report) render() string {
 		"(4xx or 5xx, a failed event inside a 200 batch answer, no answer within 30 s) is an error: counted by status and problem code below, "+
 		"left out of the throughput and the latencies. No refusal is expected in any scenario. The run fails, and writes no report, when "+
 		"any scenario's errors exceed %.2g%% of its requests (events, for batches).\n", 100**maxErrorRate)
+	b.WriteString("- Books: after every scenario that writes through the server (each of 1, 1w, 1s, 2, 3, 4, 5 and 5d, in every run), " +
+		"the server reconciles the books (`GET /v1/reconciliation`, outside the measured window); a check that fails ends the run, and no report is written.\n")
 	b.WriteString("- Latencies: of the requests answered 2xx, from writing the request to reading the whole answer, in the load generator.\n")
 	b.WriteString("- No profiler runs during the measurements: the server's pprof listener is off, and pg_stat_statements is loaded but " +
 		"computes and tracks nothing (`compute_query_id = off`, `pg_stat_statements.track = none`). CPU time and the server's RSS are read from /proc.\n")

@@ -179,3 +179,30 @@ func withWebhook(env *bench, s scenario) (measure, error) {
 	m.deliveredAfter = max(m.deliveredAfter, m.deliveredDuring)
 	return m, env.client.unsubscribe(id)
 }
+
+// reconcile asks the server to reconcile the books (GET /v1/reconciliation,
+// admin key) and answers an error naming the failing checks when they do
+// not pass: every scenario's writes must leave them proven.
+func (c *client) reconcile() error {
+	var out struct {
+		Pass   bool `json:"pass"`
+		Checks []struct {
+			Name      string   `json:"name"`
+			Pass      bool     `json:"pass"`
+			Offending []string `json:"offending"`
+		} `json:"checks"`
+	}
+	if err := c.adminJSON(http.MethodGet, "/v1/reconciliation", nil, &out); err != nil {
+		return fmt.Errorf("reconciliation: %w", err)
+	}
+	if out.Pass {
+		return nil
+	}
+	var failed []string
+	for _, ch := range out.Checks {
+		if !ch.Pass {
+			failed = append(failed, fmt.Sprintf("%s %v", ch.Name, ch.Offending))
+		}
+	}
+	return fmt.Errorf("reconciliation failed: %s", strings.Join(failed, "; "))
+}
