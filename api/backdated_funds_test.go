@@ -50,29 +50,26 @@ func TestChargeDatedBeforeItsDepositIsRefused(t *testing.T) {
 func TestBackdatedChargeCoveredFromThenOnIsPaid(t *testing.T) {
 	h := newHarness(t)
 	h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": "P1", "name": "P1"}})
-	day := func(n int) string {
-		return time.Now().Add(time.Duration(n) * 24 * time.Hour).UTC().Format(time.RFC3339)
-	}
 	h.expect(201, call{method: "POST", path: "/v1/deposits", key: "partner",
-		body: map[string]any{"deposit_id": "d1", "customer_id": "P1", "amount": "1000.00", "occurred_at": day(-30)}})
+		body: map[string]any{"deposit_id": "d1", "customer_id": "P1", "amount": "1000.00", "occurred_at": daysFromNow(-30)}})
 	h.expect(201, call{method: "POST", path: "/v1/charges", key: "partner",
-		body: map[string]any{"charge_id": "c1", "customer_id": "P1", "shipment_id": "S1", "amount": "500.00", "occurred_at": day(-20)}})
+		body: map[string]any{"charge_id": "c1", "customer_id": "P1", "shipment_id": "S1", "amount": "500.00", "occurred_at": daysFromNow(-20)}})
 	// Dated before c1: the customer held 1,000.00 then and 500.00 once c1
 	// was paid, so 400.00 more is covered all along.
 	h.expect(201, call{method: "POST", path: "/v1/charges", key: "partner",
-		body: map[string]any{"charge_id": "c2", "customer_id": "P1", "shipment_id": "S2", "amount": "400.00", "occurred_at": day(-25)}})
+		body: map[string]any{"charge_id": "c2", "customer_id": "P1", "shipment_id": "S2", "amount": "400.00", "occurred_at": daysFromNow(-25)}})
 	// Dated before the deposit, 110.00 is refused, though the customer
 	// holds 100.00 of principal and 20.00 of rebate now; dated after it,
 	// it is paid from both.
 	p := wantProblem(t, h.do(call{method: "POST", path: "/v1/charges", key: "partner",
-		body: map[string]any{"charge_id": "c3", "customer_id": "P1", "shipment_id": "S3", "amount": "110.00", "occurred_at": day(-35)}}),
+		body: map[string]any{"charge_id": "c3", "customer_id": "P1", "shipment_id": "S3", "amount": "110.00", "occurred_at": daysFromNow(-35)}}),
 		422, fault.InsufficientFunds)
 	if p["account"] != "customer:P1:prepaid" {
 		t.Errorf("refusal names account %v, want customer:P1:prepaid: %v", p["account"], p)
 	}
 	wantBalances(t, h, "P1", "100", "20")
 	h.expect(201, call{method: "POST", path: "/v1/charges", key: "partner",
-		body: map[string]any{"charge_id": "c4", "customer_id": "P1", "shipment_id": "S4", "amount": "110.00", "occurred_at": day(-25)}})
+		body: map[string]any{"charge_id": "c4", "customer_id": "P1", "shipment_id": "S4", "amount": "110.00", "occurred_at": daysFromNow(-25)}})
 	wantBalances(t, h, "P1", "0", "10")
 	booksNeverBelowZero(t, h)
 }
@@ -125,16 +122,13 @@ func TestMovementWithinTheClockSkewOfItsFundsTakesEffectWithThem(t *testing.T) {
 func TestBackdatedChargeALaterChargeWouldOverdrawIsRefused(t *testing.T) {
 	h := newHarness(t)
 	h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": "P1", "name": "P1"}})
-	day := func(n int) string {
-		return time.Now().Add(time.Duration(n) * 24 * time.Hour).UTC().Format(time.RFC3339)
-	}
 	h.expect(201, call{method: "POST", path: "/v1/deposits", key: "partner",
-		body: map[string]any{"deposit_id": "d1", "customer_id": "P1", "amount": "1000.00", "occurred_at": day(-30)}})
+		body: map[string]any{"deposit_id": "d1", "customer_id": "P1", "amount": "1000.00", "occurred_at": daysFromNow(-30)}})
 	h.expect(201, call{method: "POST", path: "/v1/charges", key: "partner",
-		body: map[string]any{"charge_id": "c1", "customer_id": "P1", "shipment_id": "S1", "amount": "900.00", "occurred_at": day(-20)}})
+		body: map[string]any{"charge_id": "c1", "customer_id": "P1", "shipment_id": "S1", "amount": "900.00", "occurred_at": daysFromNow(-20)}})
 	h.expect(201, call{method: "POST", path: "/v1/deposits", key: "partner",
 		body: map[string]any{"deposit_id": "d2", "customer_id": "P1", "amount": "1000.00"}})
-	c2 := map[string]any{"charge_id": "c2", "customer_id": "P1", "shipment_id": "S2", "amount": "500.00", "occurred_at": day(-25)}
+	c2 := map[string]any{"charge_id": "c2", "customer_id": "P1", "shipment_id": "S2", "amount": "500.00", "occurred_at": daysFromNow(-25)}
 	p := wantProblem(t, h.do(call{method: "POST", path: "/v1/charges", key: "partner", body: c2}), 422, fault.InsufficientFunds)
 	if p["account"] != "customer:P1:prepaid" {
 		t.Errorf("refusal names account %v, want customer:P1:prepaid: %v", p["account"], p)
@@ -151,21 +145,18 @@ func TestBackdatedChargeALaterChargeWouldOverdrawIsRefused(t *testing.T) {
 func TestBackdatedWithdrawalsClawbackBeforeItsRebateIsRefused(t *testing.T) {
 	h := newHarness(t)
 	h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": "P1", "name": "P1"}})
-	day := func(n int) string {
-		return time.Now().Add(time.Duration(n) * 24 * time.Hour).UTC().Format(time.RFC3339)
-	}
 	h.expect(201, call{method: "POST", path: "/v1/deposits", key: "partner",
-		body: map[string]any{"deposit_id": "d0", "customer_id": "P1", "amount": "900.00", "occurred_at": day(-30)}})
+		body: map[string]any{"deposit_id": "d0", "customer_id": "P1", "amount": "900.00", "occurred_at": daysFromNow(-30)}})
 	h.expect(201, call{method: "POST", path: "/v1/deposits", key: "partner",
-		body: map[string]any{"deposit_id": "d2", "customer_id": "P1", "amount": "5000.00", "occurred_at": day(-10)}})
-	w := map[string]any{"withdrawal_id": "w1", "customer_id": "P1", "amount": "900.00", "occurred_at": day(-20)}
+		body: map[string]any{"deposit_id": "d2", "customer_id": "P1", "amount": "5000.00", "occurred_at": daysFromNow(-10)}})
+	w := map[string]any{"withdrawal_id": "w1", "customer_id": "P1", "amount": "900.00", "occurred_at": daysFromNow(-20)}
 	p := wantProblem(t, h.do(call{method: "POST", path: "/v1/withdrawals", key: "partner", body: w}), 422, fault.InsufficientFunds)
 	if p["account"] != "customer:P1:prepaid" {
 		t.Errorf("refusal names account %v, want customer:P1:prepaid: %v", p["account"], p)
 	}
 	wantBalances(t, h, "P1", "5900", "150")
 	// Dated after the second deposit, it is priced and taken as ever.
-	w["occurred_at"], w["withdrawal_id"] = day(-5), "w2"
+	w["occurred_at"], w["withdrawal_id"] = daysFromNow(-5), "w2"
 	h.expect(201, call{method: "POST", path: "/v1/withdrawals", key: "partner", body: w})
 	wantBalances(t, h, "P1", "5000", "127.11") // clawback 150 × 900 / 5900 = 22.88…, rounded up: 22.89
 	booksNeverBelowZero(t, h)
@@ -181,9 +172,6 @@ func TestRacingBackdatedMovementsNeverLeaveMoneyBelowZero(t *testing.T) {
 	for c := range customers {
 		h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": fmt.Sprintf("R%d", c), "name": "R"}})
 	}
-	day := func(n int) string {
-		return time.Now().Add(time.Duration(n) * 24 * time.Hour).UTC().Format(time.RFC3339)
-	}
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex
@@ -197,13 +185,13 @@ func TestRacingBackdatedMovementsNeverLeaveMoneyBelowZero(t *testing.T) {
 				switch k % 4 {
 				case 0:
 					r = h.do(call{method: "POST", path: "/v1/deposits", key: "partner",
-						body: map[string]any{"deposit_id": fmt.Sprintf("d%d-%d", c, k), "customer_id": cust, "amount": "1000.00", "occurred_at": day(-k - 1)}})
+						body: map[string]any{"deposit_id": fmt.Sprintf("d%d-%d", c, k), "customer_id": cust, "amount": "1000.00", "occurred_at": daysFromNow(-k - 1)}})
 				case 1:
 					r = h.do(call{method: "POST", path: "/v1/charges", key: "partner",
-						body: map[string]any{"charge_id": fmt.Sprintf("c%d-%d", c, k), "customer_id": cust, "shipment_id": "S", "amount": "700.00", "occurred_at": day(-k - 2)}})
+						body: map[string]any{"charge_id": fmt.Sprintf("c%d-%d", c, k), "customer_id": cust, "shipment_id": "S", "amount": "700.00", "occurred_at": daysFromNow(-k - 2)}})
 				case 2:
 					r = h.do(call{method: "POST", path: "/v1/withdrawals", key: "partner",
-						body: map[string]any{"withdrawal_id": fmt.Sprintf("w%d-%d", c, k), "customer_id": cust, "amount": "300.00", "occurred_at": day(-k)}})
+						body: map[string]any{"withdrawal_id": fmt.Sprintf("w%d-%d", c, k), "customer_id": cust, "amount": "300.00", "occurred_at": daysFromNow(-k)}})
 				default:
 					r = h.do(call{method: "POST", path: "/v1/charges", key: "partner",
 						body: map[string]any{"charge_id": fmt.Sprintf("n%d-%d", c, k), "customer_id": cust, "shipment_id": "S", "amount": "10.00"}})
@@ -398,6 +386,12 @@ func TestLateExpiryRunTakesNoPointsThatCameBackSince(t *testing.T) {
 	if p := h.heldPoints("C"); p["balance"] != "0" {
 		t.Errorf("points after the run: %v, want none", p)
 	}
+}
+
+// daysFromNow is the instant n days from now (back when n < 0), as an
+// RFC 3339 occurred_at.
+func daysFromNow(n int) string {
+	return time.Now().Add(time.Duration(n) * 24 * time.Hour).UTC().Format(time.RFC3339)
 }
 
 // pointsNeverBelowZero fails when any customer's points, read as of the
