@@ -191,11 +191,28 @@ func (p *processor) refund(ctx context.Context, cust Customer, res *Result) erro
 	}
 	shipmentDue := due
 	due += rating
+	// A refund in full may cancel the referral bonus the shipment paid:
+	// read it now, so that the referrer's points are locked with the
+	// customer's.
+	var bonus *paidBonus
+	if total.Equal(sh.amount) {
+		if bonus, err = p.paidBonus(ctx); err != nil {
+			return err
+		}
+	}
 	// Lock the points balance before reading what is available, so that no
 	// debit outside loyalty's own flows (an expiry run, a manual entry) can
-	// take it between the read and the draw. What the customer owed before
-	// is settled first, from points that reached them since.
-	if err := p.tx.LockBalance(ctx, ledger.CustomerAccount(cust.ID, "points")); err != nil {
+	// take it between the read and the draw; and the referrer's, when a
+	// bonus is cancelled, in the same statement: in byte order, as every
+	// writer locks balances, never one after the other (a writer holding
+	// the referrer's and wanting the customer's would deadlock with this).
+	// What the customer owed before is settled first, from points that
+	// reached them since.
+	codes := []string{ledger.CustomerAccount(cust.ID, "points")}
+	if bonus != nil {
+		codes = append(codes, ledger.CustomerAccount(bonus.referrer, "points"))
+	}
+	if _, err := p.tx.LockBalances(ctx, codes...); err != nil {
 		return err
 	}
 	if _, err := SettleOwed(ctx, p.tx, cust.ID, p.actor); err != nil {
@@ -245,37 +262,49 @@ WHERE customer_id = $1 AND month = $2 RETURNING contribution + $3`, cust.ID, sh.
     points_owed = points_owed + $4 WHERE shipment_id = $1`, ev.ShipmentID, total, take, owed); err != nil {
 		return err
 	}
-	if total.Equal(sh.amount) {
-		return p.cancelReferral(ctx, res)
+	if bonus != nil {
+		return p.cancelReferral(ctx, res, *bonus)
 	}
 	return nil
 }
 
-// cancelReferral takes back a still-pending referral bonus that this
-// shipment paid, now that it is refunded in full inside the return window.
-func (p *processor) cancelReferral(ctx context.Context, res *Result) error {
-	var referrer string
-	var points, paidBy int64
-	var availableAt time.Time
+// paidBonus is a referral bonus a shipment paid, still pending.
+type paidBonus struct {
+	referrer       string
+	points, paidBy int64 // paidBy: the entry that paid it (its lot's)
+	availableAt    time.Time
+}
+
+// paidBonus reads the still-pending referral bonus the event's shipment
+// paid, when a refund in full occurring now would cancel it (nil: none, or
+// its window has closed and it stands), and locks the referrer's row (the
+// group locked it already, with its referees': this confirms they exist).
+func (p *processor) paidBonus(ctx context.Context) (*paidBonus, error) {
+	var b paidBonus
 	err := p.tx.QueryRow(ctx, `SELECT referrer_id, points, available_at, entry_id FROM referral_bonuses
-WHERE shipment_id = $1 AND status = 'paid'`, p.ev.ShipmentID).Scan(&referrer, &points, &availableAt, &paidBy)
-	if errors.Is(err, pgx.ErrNoRows) || (err == nil && !p.ev.OccurredAt.Before(availableAt)) {
-		return nil // none, or the window has closed: the bonus stands
+WHERE shipment_id = $1 AND status = 'paid'`, p.ev.ShipmentID).Scan(&b.referrer, &b.points, &b.availableAt, &b.paidBy)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && !p.ev.OccurredAt.Before(b.availableAt)) {
+		return nil, nil
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if _, err := customer(ctx, p.tx, referrer, true); err != nil {
-		return err
+	if _, err := customer(ctx, p.tx, b.referrer, true); err != nil {
+		return nil, err
 	}
+	return &b, nil
+}
+
+// cancelReferral takes back a still-pending referral bonus that this
+// shipment paid, now that it is refunded in full inside the return window;
+// the referrer's points are locked (refund).
+func (p *processor) cancelReferral(ctx context.Context, res *Result, b paidBonus) error {
+	referrer, points, paidBy, availableAt := b.referrer, b.points, b.paidBy, b.availableAt
 	// Take back what is left of the bonus's own lot. A refund that occurred
 	// inside the window may arrive after it, when the referrer has spent the
 	// bonus: what is gone is owed by the referrer (settled by the next
 	// points that reach them), never the referee's refund refused.
 	code := ledger.CustomerAccount(referrer, "points")
-	if err := p.tx.LockBalance(ctx, code); err != nil {
-		return err
-	}
 	left, err := p.tx.LotRemaining(ctx, code, paidBy)
 	if err != nil {
 		return err
