@@ -2,12 +2,10 @@ package api
 
 import (
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/ledger"
 )
 
@@ -52,13 +50,10 @@ func (s *Server) listAccounts(c echo.Context) error {
 	return reply(c, http.StatusOK, out)
 }
 
-// accountCode is the {code} path parameter, percent-decoded, after checking
-// that the key may read it.
+// accountCode is the {code} path parameter (decoded, and text: textInput),
+// after checking that the key may read it.
 func accountCode(c echo.Context) (string, error) {
-	code, err := url.PathUnescape(c.Param("code"))
-	if err != nil {
-		return "", fault.Errorf(fault.Invalid, "the account code is not properly escaped")
-	}
+	code := c.Param("code")
 	return code, canReadAccount(keyOf(c), code)
 }
 

@@ -9,7 +9,9 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -362,9 +364,13 @@ func createdOrRepeated(c echo.Context, created bool, v any) error {
 // not text (not UTF-8, or holding a control character such as NUL), which
 // no parameter of the API accepts and PostgreSQL could not store or compare,
 // or are longer than maxParamBytes: 422 invalid, naming the parameter, or
-// 422 unknown_customer for a customer route's id.
+// 422 unknown_customer for a customer route's id. Path parameters are
+// decoded first, exactly once (decodeParams).
 func textInput(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		if err := decodeParams(c); err != nil {
+			return err
+		}
 		for name, values := range c.QueryParams() {
 			for _, v := range values {
 				if !textclass.IsText(v) {
@@ -394,6 +400,29 @@ func textInput(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return next(c)
 	}
+}
+
+// decodeParams percent-decodes the path parameters when Echo routed on
+// the request's escaped path, so that every handler gets them decoded,
+// once. Go keeps a path's escaped form (URL.RawPath) only when it differs
+// from the form Go would write (lower-case hex: %3a; an escaped slash),
+// and Echo then routes on it and hands the parameters over still escaped;
+// otherwise they come decoded already, and decoding them again would turn
+// a %25 sent for a literal % into whatever followed it.
+func decodeParams(c echo.Context) error {
+	if c.Request().URL.RawPath == "" {
+		return nil
+	}
+	values := slices.Clone(c.ParamValues())
+	for i, v := range values {
+		d, err := url.PathUnescape(v)
+		if err != nil {
+			return fault.Errorf(fault.Invalid, "path parameter %s is not properly escaped", clip(c.ParamNames()[i]))
+		}
+		values[i] = d
+	}
+	c.SetParamValues(values...)
+	return nil
 }
 
 func notText(name string) error {

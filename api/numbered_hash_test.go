@@ -32,14 +32,17 @@ func TestANumberedPathTakesOnlyWholeNumbers(t *testing.T) {
 	const p = "/v1/entries/%s/reversal"
 	first := h.expect(201, numberedRev(p, id, "K"))
 	before := h.tableRows()
-	for _, w := range []string{"0" + id, "+" + id, "00" + id, "+0" + id, strings.Repeat("0", 40) + id} {
+	// A percent-encoded character is the character (RFC 3986, 6.2.2.2):
+	// %31 is 1, however Go and Echo keep the path.
+	for _, w := range []string{"0" + id, "+" + id, "00" + id, "+0" + id, strings.Repeat("0", 40) + id,
+		"%2B" + id, "%3" + id[:1] + id[1:]} {
 		r := h.do(numberedRev(p, w, "K"))
 		if r.status != 201 || r.header.Get("Idempotent-Replayed") != "true" || string(r.body) != string(first.body) {
 			t.Errorf("%q: %d %s", w, r.status, r.body)
 		}
 	}
 	for _, w := range []string{"0", "+0", "00", "-" + id, "-0", "9223372036854775808", "99999999999999999999999",
-		"1e3", "%20" + id, "%2B" + id, "%3" + id[:1] + id[1:], "%31", "\u0661", "\uff11", id + "%20", "0x1", "1_0"} {
+		"1e3", "%20" + id, "\u0661", "\uff11", id + "%20", "0x1", "1_0"} {
 		r := h.do(numberedRev(p, w, "K"))
 		t.Logf("%q: %d %s", w, r.status, r.body)
 		if r.status != 404 && r.status != 400 {
