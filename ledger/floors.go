@@ -11,14 +11,18 @@ import (
 	"github.com/tally-ledger/tally/internal/fault"
 )
 
-// qPostedAfter is BalancesSince's statement, and QueuePostedAfter's: for
+// QPostedAfter is BalancesSince's statement, and QueuePostedAfter's: for
 // each account ($1, by its place in the array), what its postings dated
 // after its instant in $2 moved, instant by instant, oldest first
-// (postings_account_effective, index only).
-const qPostedAfter = `SELECT u.ord, p.effective_at, sum(p.amount)
+// (postings_account_effective, from the instant on: the lateral subquery
+// keeps the instant in the index condition on a generic plan, where a join
+// on the account alone read every posting the account ever had and
+// filtered them).
+const QPostedAfter = `SELECT u.ord, p.effective_at, sum(p.amount)
 FROM unnest($1::text[], $2::timestamptz[]) WITH ORDINALITY AS u (code, since, ord)
 CROSS JOIN LATERAL (SELECT id FROM accounts WHERE code = u.code OFFSET 0) a
-JOIN postings p ON p.account_id = a.id AND p.effective_at > u.since
+CROSS JOIN LATERAL (SELECT effective_at, amount FROM postings
+    WHERE account_id = a.id AND effective_at > u.since OFFSET 0) p
 GROUP BY u.ord, p.effective_at
 ORDER BY u.ord, p.effective_at`
 
@@ -63,7 +67,7 @@ func (tx *Tx) BalancesSince(ctx context.Context, at time.Time, codes []string, h
 // are read: what HistorySince needs of the account for any instant from
 // its since on. Lock the accounts' balances first (LockBalances).
 func QueuePostedAfter(b *pgx.Batch, moved *[][]Dated, codes []string, sinces []time.Time) {
-	b.Queue(qPostedAfter, codes, sinces).Query(func(rows pgx.Rows) error {
+	b.Queue(QPostedAfter, codes, sinces).Query(func(rows pgx.Rows) error {
 		*moved = make([][]Dated, len(codes))
 		var (
 			ord int

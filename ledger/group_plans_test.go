@@ -112,3 +112,42 @@ func TestAnAccountsStatementPageStartsAtItsCursorOnItsGenericPlans(t *testing.T)
 		}
 	}
 }
+
+// What a group reads of the postings dated after its debits
+// (QueuePostedAfter, in every money group, on its generic plan) starts
+// each account's index scan at the account's instant: an index condition,
+// not a filter of every posting the account ever had, which a join on the
+// account alone made it (the read of a customer with a long history cost
+// that history, in every group, however little was dated after).
+func TestWhatIsDatedAfterADebitIsReadFromItsInstantOnItsGenericPlan(t *testing.T) {
+	pool := testdb.Pool(t)
+	ctx := context.Background()
+	l := ledger.New(pool)
+	var ins []ledger.EntryInput
+	at := time.Now().Add(-time.Hour)
+	for i := range 300 {
+		for k := range 30 {
+			ins = append(ins, ledger.EntryInput{Kind: "deposit", Actor: "test", EffectiveAt: at.Add(time.Duration(k) * time.Second),
+				Postings: []ledger.PostingInput{
+					{Account: "platform:cash", Amount: decimal.NewFromInt(-10)},
+					{Account: fmt.Sprintf("customer:G%d:prepaid", i), Amount: decimal.NewFromInt(10)},
+				}})
+		}
+	}
+	if err := l.InTx(ctx, func(tx *ledger.Tx) error { return tx.PostMany(ctx, ins, nil, nil) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `ANALYZE accounts; ANALYZE postings`); err != nil {
+		t.Fatal(err)
+	}
+	plan := testdb.GenericPlan(t, pool, ledger.QPostedAfter, []string{"customer:G7:prepaid", "customer:G8:prepaid"},
+		[]time.Time{time.Now(), time.Now()})
+	cond := regexp.MustCompile(`(?m)^.*(Scan using postings_account_effective on postings|Bitmap Index Scan on postings_account_effective).*\n\s*Index Cond: (.*)$`).
+		FindStringSubmatch(plan)
+	if cond == nil || !strings.Contains(cond[2], "(effective_at > ") {
+		t.Errorf("each account's postings are not read from its instant on:\n%s", plan)
+	}
+	if strings.Contains(plan, "Join Filter: (") || strings.Contains(plan, "Seq Scan on postings") {
+		t.Errorf("the generic plan tests the account's postings one by one:\n%s", plan)
+	}
+}
