@@ -2,8 +2,6 @@ package api
 
 import (
 	"io"
-	"net/http"
-	"net/http/cookiejar"
 	"strings"
 	"testing"
 
@@ -33,21 +31,7 @@ func TestRedemptionsCursorBeyondInt32IsRefusedAsInput(t *testing.T) {
 func TestPortalRedemptionsBeforeBeyondInt32IsNotAServerError(t *testing.T) {
 	h := newHarness(t)
 	h.expect(201, call{method: "POST", path: "/v1/customers", key: "admin", body: map[string]any{"id": "C1", "name": "C"}})
-	var link struct {
-		URL string `json:"url"`
-	}
-	h.expect(201, call{method: "POST", path: "/v1/portal/sessions", key: "partner",
-		body: map[string]any{"customer_id": "C1"}}).json(t, &link)
-	jar, _ := cookiejar.New(nil)
-	browser := &http.Client{Jar: jar}
-	res, err := browser.Get(link.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("opening the portal link: %d", res.StatusCode)
-	}
+	browser := h.portalBrowser(t, "C1")
 	for _, before := range []string{"2147483647", "2147483648"} {
 		res, err := browser.Get(h.srv.URL + "/portal/redemptions?before=" + before)
 		if err != nil {
@@ -55,7 +39,7 @@ func TestPortalRedemptionsBeforeBeyondInt32IsNotAServerError(t *testing.T) {
 		}
 		b, _ := io.ReadAll(res.Body)
 		res.Body.Close()
-		if res.StatusCode >= 500 {
+		if res.StatusCode != 200 && res.StatusCode != 422 {
 			page := strings.Join(strings.Fields(string(b)), " ")
 			t.Errorf("GET /portal/redemptions?before=%s: status %d, want 200 or 422: %s", before, res.StatusCode, page[:min(300, len(page))])
 		}

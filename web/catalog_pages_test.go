@@ -28,7 +28,7 @@ func TestPortalCatalogueShowsAPageAndAMoreLinkToTheRest(t *testing.T) {
 			PointsPrice: int64(100 + i), Active: true})
 	}
 	c := s.client(t)
-	if p := get(t, c, s.portalLink(t, "C1")); p.status != http.StatusSeeOther {
+	if p := s.enter(t, c, s.portalLink(t, "C1")); p.status != http.StatusSeeOther {
 		t.Fatalf("opening the link: %d", p.status)
 	}
 	seen := map[string]int{}

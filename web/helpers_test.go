@@ -103,6 +103,18 @@ func (s *site) portalLink(t *testing.T, customer string) string {
 	return out.URL
 }
 
+// enter opens a portal link as a browser does: its page (200), then its
+// button; it answers the button's answer (303 to the portal when it opened
+// a session).
+func (s *site) enter(t *testing.T, c *http.Client, link string) page {
+	t.Helper()
+	p := get(t, c, link)
+	if p.status != http.StatusOK {
+		t.Fatalf("opening the link: %d %.300s", p.status, p.body)
+	}
+	return post(t, c, link, url.Values{"csrf": {p.csrf(t)}})
+}
+
 // client is an HTTP client with its own cookies that does not follow
 // redirects, for the tests that read what the server sets.
 func (s *site) client(t *testing.T) *http.Client {
@@ -296,6 +308,14 @@ func (tb *tab) open(u string) {
 	if status := tb.load(chromedp.Navigate(u)); status != 200 {
 		tb.t.Fatalf("%s: status %d", u, status)
 	}
+}
+
+// enter opens a portal link (its page) and taps its button, which must
+// open the portal (200).
+func (tb *tab) enter(link string) {
+	tb.t.Helper()
+	tb.open(link)
+	tb.click("#enter")
 }
 
 // openRefused loads u, which must answer status (the browser's log of it

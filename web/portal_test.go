@@ -55,8 +55,9 @@ func (s *site) history(t *testing.T) {
 	s.Product(catalog.Product{SKU: "TV", Name: "TV", Kind: catalog.Standard, PointsPrice: 10000, Active: true})
 }
 
-// TestCustomerOpensAPortalLinkAndSeesTheirNumbers: the partner's link opens
-// the portal in Chinese, and every figure is what the rules make of the
+// TestCustomerOpensAPortalLinkAndSeesTheirNumbers: the partner's link shows
+// a page with a button (what a phone sees, accessible), which opens the
+// portal in Chinese, and every figure is what the rules make of the
 // customer's history (above), on a phone and in English.
 func TestCustomerOpensAPortalLinkAndSeesTheirNumbers(t *testing.T) {
 	s := newSite(t)
@@ -64,6 +65,9 @@ func TestCustomerOpensAPortalLinkAndSeesTheirNumbers(t *testing.T) {
 	tb := newTab(t)
 	tb.phone()
 	tb.open(s.portalLink(t, "C1"))
+	tb.want(map[string]string{"#enter": "打开", "form.card p": "点击下方按钮，查看您的积分和预付款。此链接只能使用一次。"})
+	tb.accessible()
+	tb.click("#enter")
 	var lang string
 	tb.run(chromedp.AttributeValue("html", "lang", &lang, nil, chromedp.ByQuery))
 	if lang != "zh-CN" {
@@ -124,7 +128,7 @@ func TestCustomerRedeemsAndCancels(t *testing.T) {
 	s := newSite(t)
 	s.history(t)
 	tb := newTab(t)
-	tb.open(s.portalLink(t, "C1") + "?lang=en")
+	tb.enter(s.portalLink(t, "C1") + "?lang=en")
 	tb.open(s.srv.URL + "/portal/catalog?lang=en")
 	tb.want(map[string]string{
 		"#catalog-available": "2,748",
@@ -157,7 +161,7 @@ func TestSpentLinkIsRefused(t *testing.T) {
 	s.Customer("C1")
 	link := s.portalLink(t, "C1")
 	first := newTab(t)
-	first.open(link)
+	first.enter(link)
 	first.want(map[string]string{"#points-balance": "0"})
 
 	again := newTab(t)
@@ -203,7 +207,7 @@ func TestRedeemWithTheKeyboardAlone(t *testing.T) {
 	s.history(t)
 	tb := newTab(t)
 	tb.phone()
-	tb.open(s.portalLink(t, "C1"))
+	tb.enter(s.portalLink(t, "C1"))
 	tb.open(s.srv.URL + "/portal/catalog")
 	tb.tabTo("#product-MUG a.button")
 	tb.load(chromedp.KeyEvent(kb.Enter))

@@ -126,7 +126,7 @@ func TestCustomerCancelsAnOlderRedemptionFromTheList(t *testing.T) {
 	s := newSite(t)
 	s.history(t)
 	tb := newTab(t)
-	tb.open(s.portalLink(t, "C1"))
+	tb.enter(s.portalLink(t, "C1"))
 	tb.open(s.srv.URL + "/portal?lang=en")
 	for _, q := range []string{"1", "2"} {
 		tb.open(s.srv.URL + "/portal/redeem/MUG")

@@ -15,7 +15,7 @@ func TestSigningInAgainEndsTheSessionItReplaces(t *testing.T) {
 	c, _ := s.signedIn(t, "C1")
 	u, _ := url.Parse(s.srv.URL + "/portal")
 	old := c.Jar.Cookies(u)
-	if p := get(t, c, s.portalLink(t, "C1")); p.status != http.StatusSeeOther {
+	if p := s.enter(t, c, s.portalLink(t, "C1")); p.status != http.StatusSeeOther {
 		t.Fatalf("opening a second link: %d, want 303", p.status)
 	}
 	if p := get(t, c, s.srv.URL+"/portal"); p.status != 200 {

@@ -86,6 +86,8 @@ func TestScreens(t *testing.T) {
 		tb.open(s.srv.URL + "/portal/signin")
 		shoot("portal-signin")
 		tb.open(s.portalLink(t, "C1"))
+		shoot("portal-enter")
+		tb.click("#enter")
 		for _, p := range portal {
 			tb.open(s.srv.URL + p.path)
 			shoot(p.name)

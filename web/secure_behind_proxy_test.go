@@ -2,6 +2,8 @@ package web_test
 
 import (
 	"net/http"
+	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -15,26 +17,40 @@ import (
 func TestCookiesAreSecureBehindATLSProxy(t *testing.T) {
 	s := newSite(t)
 	s.Customer("C1")
-	c := s.client(t)
 	link := s.portalLink(t, "C1")
-	for _, u := range []string{link, s.srv.URL + "/portal/signin", s.srv.URL + "/console/signin?lang=en"} {
-		req, _ := http.NewRequest("GET", u, nil)
+	linkPage := s.client(t)
+	csrf := get(t, linkPage, link).csrf(t)
+	for _, r := range []struct {
+		c       *http.Client
+		method  string
+		u, body string
+	}{
+		{s.client(t), "GET", link, ""},
+		{linkPage, "POST", link, url.Values{"csrf": {csrf}}.Encode()}, // the link's button: the session's cookie
+		{s.client(t), "GET", s.srv.URL + "/portal/signin", ""},
+		{s.client(t), "GET", s.srv.URL + "/console/signin?lang=en", ""},
+	} {
+		u := r.method + " " + r.u
+		req, _ := http.NewRequest(r.method, r.u, strings.NewReader(r.body))
 		req.Header.Set("X-Forwarded-Proto", "https")
-		res, err := c.Do(req)
+		if r.body != "" {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		res, err := r.c.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		res.Body.Close()
 		if len(res.Cookies()) == 0 {
-			t.Errorf("GET %s: no cookie set", u)
+			t.Errorf("%s: no cookie set", u)
 		}
 		for _, ck := range res.Cookies() {
 			if !ck.Secure {
-				t.Errorf("GET %s behind a TLS proxy: cookie %s is not Secure", u, ck.Name)
+				t.Errorf("%s behind a TLS proxy: cookie %s is not Secure", u, ck.Name)
 			}
 		}
 		if res.Header.Get("Strict-Transport-Security") == "" {
-			t.Errorf("GET %s behind a TLS proxy: no Strict-Transport-Security", u)
+			t.Errorf("%s behind a TLS proxy: no Strict-Transport-Security", u)
 		}
 	}
 }

@@ -87,19 +87,48 @@ VALUES ($1, $2, $3, $4, $5)`, hash(token), customerID, keyID, now, expires)
 	return "/portal/enter/" + token, expires, nil
 }
 
-// enter spends a portal link and opens the customer's session; a spent,
-// expired or unknown link is refused alike.
+// enterForm is what opening a portal link shows: a button that opens the
+// customer's session (enter), the link still unspent. A GET spends
+// nothing: chat and mail apps fetch a link to preview it before anyone
+// taps it, and a link spent by its preview would greet its customer as
+// spent; and a page elsewhere could sign its visitors in to someone else's
+// portal by embedding a link that a GET spends. A spent, expired or
+// unknown link is refused alike, as enter refuses it.
+func (p *Pages) enterForm(c echo.Context) error {
+	var live bool
+	if err := p.db.QueryRow(c.Request().Context(), `SELECT EXISTS (SELECT FROM portal_links
+WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2)`, hash(c.Param("token")), p.ledger.Now()).Scan(&live); err != nil {
+		return p.fail(c, err)
+	}
+	if !live {
+		return p.linkSpent(c)
+	}
+	c.Set(signinCSRFContext, p.signinToken(c))
+	return p.render(c, http.StatusOK, "portal_enter", "enter.title",
+		map[string]string{"Action": "/portal/enter/" + c.Param("token")})
+}
+
+func (p *Pages) linkSpent(c echo.Context) error {
+	return p.render(c, http.StatusGone, "error", "error.title", map[string]string{"Message": "error.link_spent"})
+}
+
+// enter spends a portal link, sent back by its page's form (enterForm,
+// whose CSRF token it carries, as a sign-in form's), and opens the
+// customer's session; a spent, expired or unknown link is refused alike.
 func (p *Pages) enter(c echo.Context) error {
+	ck, err := c.Cookie(signinCookie)
+	if err != nil || !sameToken(c.FormValue("csrf"), ck.Value) {
+		return p.render(c, http.StatusForbidden, "error", "error.title", map[string]string{"Message": "error.csrf"})
+	}
 	ctx := c.Request().Context()
 	now := p.ledger.Now()
 	var customerID string
 	var keyID int64
-	err := p.db.QueryRow(ctx, `UPDATE portal_links SET used_at = $2
+	err = p.db.QueryRow(ctx, `UPDATE portal_links SET used_at = $2
 WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING customer_id, key_id`,
 		hash(c.Param("token")), now).Scan(&customerID, &keyID)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return p.render(c, http.StatusGone, "error", "error.title",
-			map[string]string{"Message": "error.link_spent"})
+		return p.linkSpent(c)
 	}
 	if err != nil {
 		return p.fail(c, err)

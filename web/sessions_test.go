@@ -17,7 +17,7 @@ import (
 func (s *site) signedIn(t *testing.T, customer string) (*http.Client, page) {
 	t.Helper()
 	c := s.client(t)
-	p := get(t, c, s.portalLink(t, customer))
+	p := s.enter(t, c, s.portalLink(t, customer))
 	if p.status != http.StatusSeeOther || p.header.Get("Location") != "/portal" {
 		t.Fatalf("opening the link: %d to %q, want 303 to /portal", p.status, p.header.Get("Location"))
 	}
@@ -35,11 +35,8 @@ func TestSessionCookieIsHttpOnlySameSiteAndSecureUnderTLS(t *testing.T) {
 	for _, tls := range []bool{false, true} {
 		s := newSiteOn(t, httptest.NewUnstartedServer, tls, nil)
 		s.Customer("C1")
-		res, err := s.client(t).Get(s.portalLink(t, "C1"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
+		p := s.enter(t, s.client(t), s.portalLink(t, "C1"))
+		res := &http.Response{Header: p.header}
 		var ck *http.Cookie
 		for _, c := range res.Cookies() {
 			if c.Name == "tally_portal" {
@@ -63,10 +60,14 @@ func TestPortalLinkExpiresWithinMinutes(t *testing.T) {
 	s := newSite(t)
 	s.Customer("C1")
 	link := s.portalLink(t, "C1")
-	s.Clock.Add(web.LinkTTL)
 	c := s.client(t)
+	form := get(t, c, link) // its page, in time; its button, too late
+	s.Clock.Add(web.LinkTTL)
 	if p := get(t, c, link); p.status != http.StatusGone || len(p.header.Values("Set-Cookie")) != 0 {
 		t.Errorf("link opened at its expiry: %d, cookies %v; want 410 and none", p.status, p.header.Values("Set-Cookie"))
+	}
+	if p := post(t, c, link, url.Values{"csrf": {form.csrf(t)}}); p.status != http.StatusGone || len(p.header.Values("Set-Cookie")) != 0 {
+		t.Errorf("link's button tapped at its expiry: %d, cookies %v; want 410 and none", p.status, p.header.Values("Set-Cookie"))
 	}
 	if p := get(t, c, s.srv.URL+"/portal/enter/not-a-token"); p.status != http.StatusGone {
 		t.Errorf("an unknown token: %d, want 410", p.status)
@@ -260,5 +261,49 @@ func TestCustomerKeySignsInToItsOwnPortal(t *testing.T) {
 	}
 	if p := get(t, c, s.srv.URL+"/portal"); p.status != 200 || !strings.Contains(p.body, `id="points-balance">3,248<`) {
 		t.Errorf("C1's portal after signing in with its key: %d, without C1's 3,248 points", p.status)
+	}
+}
+
+// TestAPortalLinkOutlivesItsPreviews: opening a link shows its page and
+// spends nothing, so an app that fetches the link to preview it (as chat
+// and mail apps do) leaves it to its customer; the page's button spends
+// it. A button pressed without the page's token (a form on another site,
+// which cannot send the page's Strict cookie) is refused and spends
+// nothing either.
+func TestAPortalLinkOutlivesItsPreviews(t *testing.T) {
+	s := newSite(t)
+	s.Customer("C1")
+	link := s.portalLink(t, "C1")
+	for range 3 {
+		preview := s.client(t)
+		p := get(t, preview, link)
+		if p.status != http.StatusOK {
+			t.Fatalf("a preview of the link: %d, want 200", p.status)
+		}
+		for _, ck := range (&http.Response{Header: p.header}).Cookies() {
+			if ck.Name == "tally_portal" {
+				t.Errorf("a preview of the link set a session cookie: %s", ck)
+			}
+		}
+	}
+	forged := s.client(t)
+	token := get(t, s.client(t), link).csrf(t) // a token of another browser's page
+	for _, form := range []url.Values{{}, {"csrf": {token}}} {
+		if p := post(t, forged, link, form); p.status != http.StatusForbidden || p.header.Get("Set-Cookie") != "" {
+			t.Errorf("the button without the page's token (%v): %d, cookies %v; want 403 and none", form, p.status, p.header.Values("Set-Cookie"))
+		}
+	}
+	var used int
+	s.Scan(t, `SELECT count(*) FROM portal_links WHERE used_at IS NOT NULL`, &used)
+	if used != 0 {
+		t.Fatalf("%d links spent by previews and refused buttons, want none", used)
+	}
+	c, home := s.signedIn(t, "C1") // a new link, spent
+	_ = home
+	if p := s.enter(t, c, link); p.status != http.StatusSeeOther || p.header.Get("Location") != "/portal" {
+		t.Errorf("the previewed link, then opened: %d to %q, want 303 to /portal", p.status, p.header.Get("Location"))
+	}
+	if p := get(t, s.client(t), link); p.status != http.StatusGone {
+		t.Errorf("the link once spent: %d, want 410", p.status)
 	}
 }

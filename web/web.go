@@ -138,7 +138,8 @@ func (p *Pages) routes() {
 	e.GET("/", func(c echo.Context) error { return p.render(c, http.StatusOK, "index", "index.title", nil) })
 
 	portal := e.Group("/portal")
-	portal.GET("/enter/:token", p.enter)
+	portal.GET("/enter/:token", p.enterForm)
+	portal.POST("/enter/:token", p.enter)
 	portal.GET("/signin", p.customerSignInForm)
 	portal.POST("/signin", p.customerSignIn)
 	in := portal.Group("", p.session(kindPortal))

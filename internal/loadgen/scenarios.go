@@ -7,7 +7,9 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -214,8 +216,11 @@ func readsOnStandby(env *bench) (rr readRound) {
 	return rr
 }
 
+// csrfField is a page form's CSRF token.
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
 // portalSessions opens a portal session for each of n funded customers, as
-// a partner's app does (POST /v1/portal/sessions, then the link), and
+// a partner's app does (POST /v1/portal/sessions, then the link and its button), and
 // answers their cookies.
 func portalSessions(c *client, n int) ([]string, error) {
 	noRedirect := &http.Client{Timeout: 30 * time.Second,
@@ -238,8 +243,23 @@ func portalSessions(c *client, n int) ([]string, error) {
 		if err != nil || res.StatusCode != http.StatusCreated {
 			return nil, fmt.Errorf("POST /v1/portal/sessions: %d %v", res.StatusCode, err)
 		}
+		// The link's page (its form's CSRF token and cookie), then its button.
 		res, err = noRedirect.Get(link.URL)
 		if err != nil {
+			return nil, err
+		}
+		page, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		csrf := csrfField.FindSubmatch(page)
+		if err != nil || res.StatusCode != http.StatusOK || csrf == nil {
+			return nil, fmt.Errorf("opening the portal link: %d %v, no form", res.StatusCode, err)
+		}
+		req, _ = http.NewRequest(http.MethodPost, link.URL, strings.NewReader(url.Values{"csrf": {string(csrf[1])}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for _, ck := range res.Cookies() {
+			req.AddCookie(ck)
+		}
+		if res, err = noRedirect.Do(req); err != nil {
 			return nil, err
 		}
 		res.Body.Close()
