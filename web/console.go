@@ -24,6 +24,32 @@ const (
 	maxChartMonths = 24
 )
 
+// PageRows bounds the rows of customers a console page lists (a trial
+// balance's customer accounts, a rebate roll-forward's customers): the
+// page is built whole, and its totals are still over every row. The
+// platform's accounts are listed whatever their number (the chart's few).
+// The CSV beside it lists every row, streamed.
+var PageRows = 500
+
+// listed is what a page lists of rows handed to it in order: every row
+// that is not a customer's, the first PageRows that are, and how many of
+// those it left out.
+type listed[T any] struct {
+	Rows              []T
+	customers, Hidden int
+}
+
+func (l *listed[T]) add(r T, customers bool) {
+	if customers {
+		if l.customers == PageRows {
+			l.Hidden++
+			return
+		}
+		l.customers++
+	}
+	l.Rows = append(l.Rows, r)
+}
+
 func (p *Pages) trialBalance(c echo.Context) error {
 	asOf := p.ledger.Now()
 	if v := c.QueryParam("as_of"); v != "" {
@@ -33,12 +59,13 @@ func (p *Pages) trialBalance(c echo.Context) error {
 		}
 		asOf = t
 	}
-	var rows []ledger.TrialRow
+	var rows listed[ledger.TrialRow]
 	var totals []ledger.AssetTotal
 	err := p.books(c, func(fin *finance.Service) (err error) {
-		rows = nil
+		rows = listed[ledger.TrialRow]{}
 		totals, err = fin.TrialBalance(c.Request().Context(), asOf, func(r ledger.TrialRow) error {
-			rows = append(rows, r)
+			_, customer := ledger.CustomerOf(r.Account)
+			rows.add(r, customer)
 			return nil
 		})
 		return err
@@ -47,7 +74,7 @@ func (p *Pages) trialBalance(c echo.Context) error {
 		return p.fail(c, err)
 	}
 	return p.render(c, http.StatusOK, "trial_balance", "tb.title", map[string]any{
-		"AsOf": asOf.In(shanghai).Format(instantLayout), "Rows": rows, "Totals": totals,
+		"AsOf": asOf.In(shanghai).Format(instantLayout), "Rows": rows.Rows, "Hidden": rows.Hidden, "Totals": totals,
 		"CSV": "/console/csv/trial-balance?" + url.Values{"as_of": {asOf.UTC().Format(time.RFC3339)}}.Encode()})
 }
 
@@ -90,13 +117,13 @@ func (p *Pages) rebates(c echo.Context) error {
 	if err != nil {
 		return p.fail(c, err)
 	}
-	var rows []finance.RebateRow
+	var rows listed[finance.RebateRow]
 	var total finance.RebateRow
 	var ch chart
 	err = p.books(c, func(fin *finance.Service) (err error) {
-		rows, ch = nil, chart{Series: []string{"rebates.granted", "rebates.used"}, Lang: language(c)}
+		rows, ch = listed[finance.RebateRow]{}, chart{Series: []string{"rebates.granted", "rebates.used"}, Lang: language(c)}
 		total, err = fin.RebateReport(ctx, from, to, func(r finance.RebateRow) error {
-			rows = append(rows, r)
+			rows.add(r, true)
 			return nil
 		})
 		if err != nil {
@@ -116,7 +143,7 @@ func (p *Pages) rebates(c echo.Context) error {
 		return p.fail(c, err)
 	}
 	return p.render(c, http.StatusOK, "rebates", "rebates.title", map[string]any{
-		"From": from.Format(monthLayout), "To": to.AddDate(0, -1, 0).Format(monthLayout), "Rows": rows, "Total": total,
+		"From": from.Format(monthLayout), "To": to.AddDate(0, -1, 0).Format(monthLayout), "Rows": rows.Rows, "Hidden": rows.Hidden, "Total": total,
 		"Chart": ch.bars("rebates.chart"), "CSV": "/console/csv/rebates?" + periodQuery(from, to)})
 }
 

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -13,6 +14,8 @@ import (
 	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/tally-ledger/tally/web"
 )
 
 // signInToConsole signs the tab in with the key through the form.
@@ -188,4 +191,84 @@ func TestConsoleNeedsAFinanceOrAdminSession(t *testing.T) {
 		!strings.Contains(p.body, "\nC1,0.00,493.82,") {
 		t.Errorf("finance's CSV download: %d %s %q", p.status, p.header.Get("Content-Type"), p.body)
 	}
+}
+
+// TestConsolePagesListAtMostPageRowsOfCustomers: a trial balance lists
+// every platform account and the first web.PageRows customer accounts, a
+// rebate roll-forward its first web.PageRows customers, each saying how
+// many more there are; their totals stay those of every row (the pages
+// are built whole: with a million customers, listing all of them took the
+// memory of a million rows and their HTML).
+func TestConsolePagesListAtMostPageRowsOfCustomers(t *testing.T) {
+	s := newSite(t)
+	s.history(t)
+	tb := newTab(t)
+	tb.signInToConsole(s.srv.URL, s.keys["finance"])
+	footer := func(table string) []string {
+		var cells []string
+		tb.run(chromedp.Evaluate(`Array.from(document.querySelectorAll("#`+table+` tfoot td")).map(c => c.innerText.trim())`, &cells))
+		return cells
+	}
+	hidden := func(id string) string {
+		var text string
+		tb.run(chromedp.Evaluate(`(document.getElementById("`+id+`") || {innerText: ""}).innerText.trim()`, &text))
+		return text
+	}
+	const tbURL, rebatesURL = "/console?as_of=2026-03-31T00:00", "/console/rebates?from=2026-03&to=2026-03"
+	tb.open(s.srv.URL + tbURL)
+	all, allTotals := tb.rows("#trial-balance"), footer("trial-balance")
+	var platform, customers [][]string
+	for _, r := range all {
+		if strings.HasPrefix(r[0], "customer:") {
+			customers = append(customers, r)
+		} else {
+			platform = append(platform, r)
+		}
+	}
+	if len(customers) < 3 || len(platform) < 3 || hidden("trial-balance-hidden") != "" {
+		t.Fatalf("the whole trial balance: %d platform and %d customer accounts, %q hidden; want some of each, none hidden",
+			len(platform), len(customers), hidden("trial-balance-hidden"))
+	}
+	tb.open(s.srv.URL + rebatesURL)
+	rebates, rebatesTotal := tb.rows("#rebates"), footer("rebates")
+	if len(rebates) == 0 {
+		t.Fatal("no customer in March's rebate roll-forward")
+	}
+
+	defer func(n int) { web.PageRows = n }(web.PageRows)
+	web.PageRows = 2
+	tb.open(s.srv.URL + tbURL)
+	var want [][]string
+	kept := 0
+	for _, r := range all {
+		if !strings.HasPrefix(r[0], "customer:") || kept < 2 {
+			want = append(want, r)
+		}
+		if strings.HasPrefix(r[0], "customer:") {
+			kept++
+		}
+	}
+	if got := tb.rows("#trial-balance"); !reflect.DeepEqual(got, want) {
+		t.Errorf("trial balance with web.PageRows 2:\n%v\nwant every platform account and the first 2 customer accounts:\n%v", got, want)
+	}
+	if got := footer("trial-balance"); !reflect.DeepEqual(got, allTotals) {
+		t.Errorf("trial balance totals %v, want the whole's %v", got, allTotals)
+	}
+	if got, w := hidden("trial-balance-hidden"), fmt.Sprintf("%d more customer accounts are not listed", len(customers)-2); !strings.HasPrefix(got, w) {
+		t.Errorf("trial balance says %q, want %q…", got, w)
+	}
+	tb.accessible()
+
+	web.PageRows = 0
+	tb.open(s.srv.URL + rebatesURL)
+	if got := tb.rows("#rebates"); len(got) != 0 {
+		t.Errorf("rebate roll-forward with web.PageRows 0 lists %v", got)
+	}
+	if got := footer("rebates"); !reflect.DeepEqual(got, rebatesTotal) {
+		t.Errorf("rebate total %v, want the whole's %v", got, rebatesTotal)
+	}
+	if got, w := hidden("rebates-hidden"), fmt.Sprintf("%d more customers are not listed", len(rebates)); !strings.HasPrefix(got, w) {
+		t.Errorf("rebate roll-forward says %q, want %q…", got, w)
+	}
+	tb.accessible()
 }

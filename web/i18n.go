@@ -92,6 +92,8 @@ var messages = map[string][2]string{
 	"enter.title":               {"打开您的账户", "Open your account"},
 	"enter.lead":                {"点击下方按钮，查看您的积分和预付款。此链接只能使用一次。", "Tap the button to see your points and prepaid balance. This link works once."},
 	"enter.submit":              {"打开", "Open"},
+	"page.hidden_accounts":      {"另有 %d 个客户账户未列出（合计已包含）：下载 CSV 查看全部。", "%d more customer accounts are not listed (the totals include them): the CSV lists every one."},
+	"page.hidden_customers":     {"另有 %d 位客户未列出（合计已包含）：下载 CSV 查看全部。", "%d more customers are not listed (the total includes them): the CSV lists every one."},
 	"signin.title":              {"登录", "Sign in"},
 	"signin.customer_key":       {"客户密钥", "Customer key"},
 	"signin.finance_key":        {"财务或管理员密钥", "Finance or admin key"},
