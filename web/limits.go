@@ -50,6 +50,22 @@ const maxParam = 256
 // no such page for a path, invalid for the others. Nothing else is read.
 // (A query value too long for its grammar is refused by the page that
 // reads it; one no page reads, such as an unknown language, is ignored.)
+// sameOrigin refuses a form posted from another origin, as its browser
+// tells (Sec-Fetch-Site; else Origin against Host: net/http's
+// CrossOriginProtection), with the page a forged form gets (403). A form's
+// CSRF token matching a cookie does not prove the form is this site's
+// (a sibling subdomain's page may set cookies for this one: it could set
+// a sign-in form's, then post its token, and sign its visitor in to the
+// attacker's portal).
+func (p *Pages) sameOrigin(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if err := p.origins.Check(c.Request()); err != nil {
+			return p.render(c, http.StatusForbidden, "error", "error.title", map[string]string{"Message": "error.csrf"})
+		}
+		return next(c)
+	}
+}
+
 func (p *Pages) textParams(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		for _, v := range c.ParamValues()[:min(len(c.ParamNames()), len(c.ParamValues()))] {

@@ -307,3 +307,55 @@ func TestAPortalLinkOutlivesItsPreviews(t *testing.T) {
 		t.Errorf("the link once spent: %d, want 410", p.status)
 	}
 }
+
+// TestAFormFromAnotherOriginIsRefused: a sibling subdomain's page (the
+// same site, so the Strict cookies go with it) may set a sign-in cookie
+// for this one and post its value as the form's token: the token matches,
+// yet the form is not this site's. Any form posted from another origin, as
+// the browser tells (Sec-Fetch-Site, or Origin), is refused and changes
+// nothing; the same form from the site's own page works. (Found by
+// review: a portal link was spent and its visitor signed in to the
+// attacker's portal.)
+func TestAFormFromAnotherOriginIsRefused(t *testing.T) {
+	s := newSite(t)
+	s.Customer("C1")
+	const tossed = "AttackerChosenAttackerChosenAttackerChosen0" // 43 characters, never issued
+	post := func(u string, form url.Values, header map[string]string) page {
+		req, _ := http.NewRequest("POST", u, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Cookie", "tally_signin="+tossed)
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		res, err := s.client(t).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return page{res.StatusCode, res.Header, string(b)}
+	}
+	link := s.portalLink(t, "C1")
+	for _, from := range []map[string]string{
+		{"Sec-Fetch-Site": "same-site", "Origin": "https://evil.example.com"},
+		{"Sec-Fetch-Site": "cross-site"},
+		{"Origin": "https://evil.example.com"}, // a browser without Sec-Fetch-Site
+	} {
+		for _, u := range []string{link, s.srv.URL + "/portal/signin", s.srv.URL + "/console/signin"} {
+			form := url.Values{"csrf": {tossed}, "key": {s.keys["finance"]}}
+			if p := post(u, form, from); p.status != http.StatusForbidden || len(p.header.Values("Set-Cookie")) != 0 {
+				t.Errorf("POST %s from %v: %d, cookies %v; want 403 and none", u, from, p.status, p.header.Values("Set-Cookie"))
+			}
+		}
+	}
+	var spent, sessions int
+	s.Scan(t, `SELECT count(*) FROM portal_links WHERE used_at IS NOT NULL`, &spent)
+	s.Scan(t, `SELECT count(*) FROM web_sessions`, &sessions)
+	if spent != 0 || sessions != 0 {
+		t.Fatalf("forms from other origins spent %d links and opened %d sessions, want none", spent, sessions)
+	}
+	// The site's own form, as a browser posts it.
+	if p := post(link, url.Values{"csrf": {tossed}}, map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": s.srv.URL}); p.status != http.StatusSeeOther {
+		t.Errorf("the link's own button: %d, want 303", p.status)
+	}
+}

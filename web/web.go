@@ -64,6 +64,8 @@ type Config struct {
 
 // Pages are the portal and the console.
 type Pages struct {
+	// origins tells a form posted from another origin (sameOrigin).
+	origins *http.CrossOriginProtection
 	db      *pgxpool.Pool
 	ledger  *ledger.Ledger
 	loyalty *loyalty.Service
@@ -89,6 +91,7 @@ func New(cfg Config) *Pages {
 	if p.turns == nil {
 		p.turns = turns.Default()
 	}
+	p.origins = http.NewCrossOriginProtection()
 	names, err := fs.Glob(templateFiles, "templates/*.html")
 	if err != nil {
 		panic(err)
@@ -132,7 +135,7 @@ func (p *Pages) routes() {
 			p.log.Error("page panic", "err", err, "stack", string(stack))
 			return err
 		}}))
-	e.Use(p.headers, p.limitForm, p.textParams)
+	e.Use(p.headers, p.sameOrigin, p.limitForm, p.textParams)
 	static, _ := fs.Sub(staticFiles, "static")
 	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", staticHandler(static))))
 	e.GET("/", func(c echo.Context) error { return p.render(c, http.StatusOK, "index", "index.title", nil) })
