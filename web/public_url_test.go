@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -48,5 +49,40 @@ func TestPortalLinksAreBuiltOnThePublicURLNotTheHostHeader(t *testing.T) {
 	}
 	if !strings.HasPrefix(out.URL, "https://loyalty.example.com/portal/enter/") {
 		t.Errorf("link %q, want it on https://loyalty.example.com/portal/enter/", out.URL)
+	}
+}
+
+// TestAFormFromThePublicURLIsThisSites: behind a proxy that forwards
+// another Host than the public one (TALLY_PUBLIC_URL), a form a browser
+// posts from the public URL, with Origin and without Sec-Fetch-Site, is
+// the site's own; from any other origin it is refused.
+func TestAFormFromThePublicURLIsThisSites(t *testing.T) {
+	for _, c := range []struct {
+		origin string
+		want   int
+	}{{"https://loyalty.example.com", http.StatusSeeOther}, {"https://evil.example.com", http.StatusForbidden}} {
+		e := servicetest.New(t)
+		pages := web.New(web.Config{Pool: e.Pool, Ledger: e.Ledger, Loyalty: e.Loyalty, Catalog: e.Catalog,
+			Prepaid: e.Prepaid, Finance: e.Finance, PublicURL: "https://loyalty.example.com/"})
+		srv := httptest.NewServer(pages)
+		t.Cleanup(srv.Close)
+		e.Customer("C1")
+		secret, _, err := e.Ledger.CreateKey(e.Ctx, "C1", ledger.RoleCustomer, "C1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		const token = "SignInTokenSignInTokenSignInTokenSignInToke" // 43 characters
+		req, _ := http.NewRequest("POST", srv.URL+"/portal/signin", strings.NewReader(url.Values{"csrf": {token}, "key": {secret}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Cookie", "tally_signin="+token)
+		req.Header.Set("Origin", c.origin)
+		res, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != c.want {
+			t.Errorf("a sign-in posted from %s to %s: %d, want %d", c.origin, srv.URL, res.StatusCode, c.want)
+		}
 	}
 }

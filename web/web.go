@@ -60,6 +60,11 @@ type Config struct {
 	// Turns are the heavy reads' turns, which the console's pages take as
 	// the API's reports do (api.Config.Turns); nil is turns of their own.
 	Turns *turns.Turns
+	// PublicURL is the scheme and host the pages are reached at
+	// (TALLY_PUBLIC_URL, api.Config.PublicURL), empty when not set: a form
+	// posted from it is this site's, whatever Host a proxy in front
+	// forwards (for a browser that sends Origin but not Sec-Fetch-Site).
+	PublicURL string
 }
 
 // Pages are the portal and the console.
@@ -92,6 +97,11 @@ func New(cfg Config) *Pages {
 		p.turns = turns.Default()
 	}
 	p.origins = http.NewCrossOriginProtection()
+	if cfg.PublicURL != "" {
+		if err := p.origins.AddTrustedOrigin(strings.TrimRight(cfg.PublicURL, "/")); err != nil {
+			panic("web: PublicURL " + cfg.PublicURL + ": " + err.Error()) // serve checked it
+		}
+	}
 	names, err := fs.Glob(templateFiles, "templates/*.html")
 	if err != nil {
 		panic(err)

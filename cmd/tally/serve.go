@@ -105,7 +105,7 @@ func serve(ctx context.Context, env environment, args []string) error {
 	defer closeReads()
 	heavy := turns.Default() // the API's heavy reads and the console's pages take the same turns
 	pages := web.New(web.Config{Pool: pool, Ledger: l, Loyalty: customers, Catalog: cat, Prepaid: money, Finance: books,
-		ReadFinance: consoleFinance(reads), Log: log, Turns: heavy})
+		ReadFinance: consoleFinance(reads), Log: log, Turns: heavy, PublicURL: publicURL})
 	srv := api.New(api.Config{Ledger: l, Loyalty: customers, Catalog: cat, Prepaid: money,
 		Finance: books, Log: log, OpenAPI: tally.OpenAPI, Ready: ready, Pages: pages, PublicURL: publicURL, Reads: reads,
 		Webhooks: hooks, Turns: heavy})
