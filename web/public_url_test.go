@@ -63,7 +63,7 @@ func TestAFormFromThePublicURLIsThisSites(t *testing.T) {
 	}{{"https://loyalty.example.com", http.StatusSeeOther}, {"https://evil.example.com", http.StatusForbidden}} {
 		e := servicetest.New(t)
 		pages := web.New(web.Config{Pool: e.Pool, Ledger: e.Ledger, Loyalty: e.Loyalty, Catalog: e.Catalog,
-			Prepaid: e.Prepaid, Finance: e.Finance, PublicURL: "https://loyalty.example.com/"})
+			Prepaid: e.Prepaid, Finance: e.Finance, PublicURL: "https://loyalty.example.com"})
 		srv := httptest.NewServer(pages)
 		t.Cleanup(srv.Close)
 		e.Customer("C1")

@@ -60,8 +60,9 @@ type Config struct {
 	// Turns are the heavy reads' turns, which the console's pages take as
 	// the API's reports do (api.Config.Turns); nil is turns of their own.
 	Turns *turns.Turns
-	// PublicURL is the scheme and host the pages are reached at
-	// (TALLY_PUBLIC_URL, api.Config.PublicURL), empty when not set: a form
+	// PublicURL is the origin the pages are reached at, as a browser
+	// writes it (scheme://host[:port], lower case, no default port, no
+	// slash: serve's publicOrigin of TALLY_PUBLIC_URL), empty when not set: a form
 	// posted from it is this site's, whatever Host a proxy in front
 	// forwards (for a browser that sends Origin but not Sec-Fetch-Site).
 	PublicURL string
@@ -98,8 +99,8 @@ func New(cfg Config) *Pages {
 	}
 	p.origins = http.NewCrossOriginProtection()
 	if cfg.PublicURL != "" {
-		if err := p.origins.AddTrustedOrigin(strings.TrimRight(cfg.PublicURL, "/")); err != nil {
-			panic("web: PublicURL " + cfg.PublicURL + ": " + err.Error()) // serve checked it
+		if err := p.origins.AddTrustedOrigin(cfg.PublicURL); err != nil {
+			panic("web: PublicURL " + cfg.PublicURL + ": " + err.Error()) // serve made it an origin
 		}
 	}
 	names, err := fs.Glob(templateFiles, "templates/*.html")
@@ -203,7 +204,11 @@ func (p *Pages) headers(next echo.HandlerFunc) echo.HandlerFunc {
 		h.Set("Content-Security-Policy", contentSecurityPolicy)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "no-referrer")
+		// same-origin: no Referer leaves the site (a portal link's token is
+		// in its path), and the site's own forms carry their Origin, which
+		// no-referrer made "null": a browser without Sec-Fetch-Site then
+		// had every form refused (sameOrigin).
+		h.Set("Referrer-Policy", "same-origin")
 		h.Set("Cache-Control", "no-store")
 		if overTLS(c) {
 			h.Set("Strict-Transport-Security", "max-age=31536000")

@@ -59,9 +59,8 @@ func serve(ctx context.Context, env environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	publicURL := env.getenv("TALLY_PUBLIC_URL")
-	if u, err := neturl.Parse(publicURL); publicURL != "" && (err != nil || (u.Scheme != "https" && u.Scheme != "http") ||
-		u.Host == "" || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "") {
+	publicURL, ok := publicOrigin(env.getenv("TALLY_PUBLIC_URL"))
+	if !ok {
 		return usageError{"TALLY_PUBLIC_URL must be a scheme and host such as https://loyalty.example.com"}
 	}
 	pool, url, closeDB, err := env.open(ctx)
@@ -254,4 +253,31 @@ func bootstrapAdminKey(ctx context.Context, env environment, l *ledger.Ledger) (
 	}
 	secret, _, err := l.CreateKey(ctx, "first admin", ledger.RoleAdmin, "")
 	return secret, err
+}
+
+// publicOrigin is TALLY_PUBLIC_URL as the origin a browser writes
+// (scheme://host[:port]: lower case, without the scheme's default port
+// or a trailing slash), which the API builds portal links on and the
+// pages trust forms from; ok is false for anything but an http or https
+// scheme and a host, with at most a slash after them. Empty is empty.
+func publicOrigin(raw string) (origin string, ok bool) {
+	if raw == "" {
+		return "", true
+	}
+	u, err := neturl.Parse(raw)
+	if err != nil || strings.ContainsAny(raw, "?#") || u.User != nil || u.Opaque != "" || u.Host == "" ||
+		strings.Trim(u.EscapedPath(), "/") != "" {
+		return "", false
+	}
+	scheme, host, port := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname()), u.Port()
+	if scheme != "https" && scheme != "http" || host == "" {
+		return "", false
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]" // IPv6
+	}
+	if port != "" && !(scheme == "https" && port == "443" || scheme == "http" && port == "80") {
+		host += ":" + port
+	}
+	return scheme + "://" + host, true
 }
