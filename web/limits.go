@@ -60,7 +60,7 @@ const maxParam = 256
 func (p *Pages) sameOrigin(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if err := p.origins.Check(c.Request()); err != nil {
-			return p.render(c, http.StatusForbidden, "error", "error.title", map[string]string{"Message": "error.csrf"})
+			return p.forged(c)
 		}
 		return next(c)
 	}

@@ -116,15 +116,14 @@ func (p *Pages) linkSpent(c echo.Context) error {
 // whose CSRF token it carries, as a sign-in form's), and opens the
 // customer's session; a spent, expired or unknown link is refused alike.
 func (p *Pages) enter(c echo.Context) error {
-	ck, err := c.Cookie(signinCookie)
-	if err != nil || !sameToken(c.FormValue("csrf"), ck.Value) {
-		return p.render(c, http.StatusForbidden, "error", "error.title", map[string]string{"Message": "error.csrf"})
+	if _, ok := signinTokenSent(c); !ok {
+		return p.forged(c)
 	}
 	ctx := c.Request().Context()
 	now := p.ledger.Now()
 	var customerID string
 	var keyID int64
-	err = p.db.QueryRow(ctx, `UPDATE portal_links SET used_at = $2
+	err := p.db.QueryRow(ctx, `UPDATE portal_links SET used_at = $2
 WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING customer_id, key_id`,
 		hash(c.Param("token")), now).Scan(&customerID, &keyID)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -204,7 +203,7 @@ func (p *Pages) session(kind string) echo.MiddlewareFunc {
 			}
 			c.Set(sessionContext, s)
 			if c.Request().Method == http.MethodPost && !sameToken(c.FormValue("csrf"), s.CSRF) {
-				return p.render(c, http.StatusForbidden, "error", "error.title", map[string]string{"Message": "error.csrf"})
+				return p.forged(c)
 			}
 			return next(c)
 		}
@@ -282,6 +281,22 @@ func (p *Pages) signOut(kind string) echo.HandlerFunc {
 	}
 }
 
+// forged answers a form that is not the site's own (its CSRF token
+// wrong or missing, or posted from another origin): 403, nothing done.
+func (p *Pages) forged(c echo.Context) error {
+	return p.render(c, http.StatusForbidden, "error", "error.title", map[string]string{"Message": "error.csrf"})
+}
+
+// signinTokenSent is the sign-in cookie's token when the form sent it back
+// (a sign-in form's, a portal link's button): ok is false otherwise.
+func signinTokenSent(c echo.Context) (token string, ok bool) {
+	ck, err := c.Cookie(signinCookie)
+	if err != nil || !sameToken(c.FormValue("csrf"), ck.Value) {
+		return "", false
+	}
+	return ck.Value, true
+}
+
 func sameToken(got, want string) bool {
 	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
 }
@@ -301,11 +316,11 @@ func (p *Pages) signinToken(c echo.Context) string {
 // signIn turns a key sent by a sign-in form into a session of the kind for
 // a key of one of roles; the key itself is kept nowhere.
 func (p *Pages) signIn(c echo.Context, kind, form string, roles ...ledger.Role) error {
-	ck, err := c.Cookie(signinCookie)
-	if err != nil || !sameToken(c.FormValue("csrf"), ck.Value) {
-		return p.render(c, http.StatusForbidden, "error", "error.title", map[string]string{"Message": "error.csrf"})
+	token, ok := signinTokenSent(c)
+	if !ok {
+		return p.forged(c)
 	}
-	c.Set(signinCSRFContext, ck.Value)
+	c.Set(signinCSRFContext, token)
 	key, err := p.ledger.Authenticate(c.Request().Context(), c.FormValue("key"))
 	var fe *fault.Error
 	if errors.As(err, &fe) && fe.Code == fault.Unauthorized {
