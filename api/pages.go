@@ -24,7 +24,7 @@ type Pages interface {
 	PortalLink(ctx context.Context, customerID string, keyID int64) (string, time.Time, error)
 	// ConsoleKey is the key behind the request's finance console
 	// session, if it has a live one.
-	ConsoleKey(r *http.Request) (ledger.APIKey, bool, error)
+	ConsoleKey(c echo.Context) (ledger.APIKey, bool, error)
 }
 
 // isPage reports whether the pages serve the path (/console/csv/... is
@@ -84,7 +84,7 @@ func (s *Server) createPortalSession(c echo.Context) error {
 // session cookie instead of a bearer key.
 func (s *Server) consoleSession(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		key, ok, err := s.pages.ConsoleKey(c.Request())
+		key, ok, err := s.pages.ConsoleKey(c)
 		if err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -18,35 +19,51 @@ func TestCookiesAreSecureBehindATLSProxy(t *testing.T) {
 	s := newSite(t)
 	s.Customer("C1")
 	link := s.portalLink(t, "C1")
-	linkPage := s.client(t)
-	csrf := get(t, linkPage, link).csrf(t)
-	for _, r := range []struct {
-		c       *http.Client
-		method  string
-		u, body string
-	}{
-		{s.client(t), "GET", link, ""},
-		{linkPage, "POST", link, url.Values{"csrf": {csrf}}.Encode()}, // the link's button: the session's cookie
-		{s.client(t), "GET", s.srv.URL + "/portal/signin", ""},
-		{s.client(t), "GET", s.srv.URL + "/console/signin?lang=en", ""},
-	} {
-		u := r.method + " " + r.u
-		req, _ := http.NewRequest(r.method, r.u, strings.NewReader(r.body))
+	proxied := func(method, u, body, cookie string) (*http.Response, page) {
+		req, _ := http.NewRequest(method, u, strings.NewReader(body))
 		req.Header.Set("X-Forwarded-Proto", "https")
-		if r.body != "" {
+		if body != "" {
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		}
-		res, err := r.c.Do(req)
+		if cookie != "" { // a jar sends no Secure cookie over plain HTTP: a browser sends it over TLS
+			req.Header.Set("Cookie", cookie)
+		}
+		res, err := s.client(t).Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
-		res.Body.Close()
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res, page{res.StatusCode, res.Header, string(b)}
+	}
+	res, linkPage := proxied("GET", link, "", "")
+	csrf := linkPage.csrf(t)
+	var signin string
+	for _, ck := range res.Cookies() {
+		if ck.Name == "__Host-tally_signin" {
+			signin = ck.String()
+		}
+	}
+	for _, r := range []struct {
+		method          string
+		u, body, cookie string
+	}{
+		{"GET", link, "", ""},
+		{"POST", link, url.Values{"csrf": {csrf}}.Encode(), signin}, // the link's button: the session's cookie
+		{"GET", s.srv.URL + "/portal/signin", "", ""},
+		{"GET", s.srv.URL + "/console/signin?lang=en", "", ""},
+	} {
+		u := r.method + " " + r.u
+		res, _ := proxied(r.method, r.u, r.body, r.cookie)
 		if len(res.Cookies()) == 0 {
-			t.Errorf("%s: no cookie set", u)
+			t.Errorf("%s: no cookie set (%d)", u, res.StatusCode)
 		}
 		for _, ck := range res.Cookies() {
 			if !ck.Secure {
 				t.Errorf("%s behind a TLS proxy: cookie %s is not Secure", u, ck.Name)
+			}
+			if ck.Name != "tally_lang" && (!strings.HasPrefix(ck.Name, "__Host-") || ck.Path != "/" || ck.Domain != "") {
+				t.Errorf("%s behind a TLS proxy: cookie %s, want a __Host- cookie for Path=/ without Domain", u, ck)
 			}
 		}
 		if res.Header.Get("Strict-Transport-Security") == "" {

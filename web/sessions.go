@@ -39,7 +39,7 @@ const (
 const (
 	sessionContext    = "web.session"
 	signinCSRFContext = "web.signin_csrf"
-	signinCookie      = "tally_signin"
+	signinCookie      = "signin" // the sign-in form's token, named by cookieName as a session's kind
 )
 
 // session is a signed-in portal customer or console user.
@@ -52,7 +52,21 @@ type session struct {
 	idHash     []byte
 }
 
-func cookieName(kind string) string { return "tally_" + kind }
+// cookieName is the name of the cookie (a session's kind, or the sign-in
+// token's) for the request. Over TLS it is a __Host- cookie, which a
+// browser keeps only when this very host set it Secure, for Path=/ and
+// with no Domain: a page on a sibling subdomain (same site, another
+// origin) can set a cookie for the whole parent domain, and could
+// otherwise hand this site's visitor a session of its own (the attacker's
+// portal) or a sign-in token it knows. Only the __Host- name is read over
+// TLS; plain HTTP, where no cookie is safe from the network anyway, keeps
+// the plain name. The cookie is always for Path=/, as __Host- requires.
+func cookieName(c echo.Context, kind string) string {
+	if overTLS(c) {
+		return "__Host-tally_" + kind
+	}
+	return "tally_" + kind
+}
 
 // secret is 32 random bytes, base64url: a token, a session id, a CSRF token.
 func secret() string {
@@ -149,7 +163,7 @@ func (p *Pages) open(c echo.Context, s session) error {
 	// The session this browser held on this side, if any, ends: a new
 	// sign-in replaces it rather than leaving it alive beside the new one.
 	var old []byte
-	if ck, err := c.Request().Cookie(cookieName(s.Kind)); err == nil && ck.Value != "" {
+	if ck, err := c.Cookie(cookieName(c, s.Kind)); err == nil && ck.Value != "" {
 		old = hash(ck.Value)
 	}
 	if _, err := p.db.Exec(c.Request().Context(), `WITH ended AS (
@@ -165,14 +179,15 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)`, hash(id), s.Kind, cust, s.KeyID, s
 }
 
 // setCookie sets (maxAge 0: for the browser's session) or clears (maxAge
-// < 0) a session cookie: HttpOnly, Secure under TLS, SameSite Lax for the
-// portal (its link is opened from another app) and Strict for the console.
+// < 0) a session cookie: HttpOnly, Secure under TLS (and then __Host-,
+// cookieName), SameSite Lax for the portal (its link is opened from
+// another app) and Strict for the console.
 func (p *Pages) setCookie(c echo.Context, kind, value string, maxAge int) {
 	same := http.SameSiteStrictMode
 	if kind == kindPortal {
 		same = http.SameSiteLaxMode
 	}
-	c.SetCookie(&http.Cookie{Name: cookieName(kind), Value: value, Path: "/" + kind, MaxAge: maxAge,
+	c.SetCookie(&http.Cookie{Name: cookieName(c, kind), Value: value, Path: "/", MaxAge: maxAge,
 		HttpOnly: true, Secure: overTLS(c), SameSite: same})
 }
 
@@ -190,7 +205,7 @@ func idle(kind string) time.Duration {
 func (p *Pages) session(kind string) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			s, err := p.lookup(c.Request(), kind)
+			s, err := p.lookup(c, kind)
 			if err != nil {
 				return p.fail(c, err)
 			}
@@ -218,8 +233,9 @@ const touchEvery = time.Minute
 // lookup finds the request's live session of the kind and marks it seen:
 // nil when there is none (no cookie, unknown, signed out, idle too long or
 // too old).
-func (p *Pages) lookup(r *http.Request, kind string) (*session, error) {
-	ck, err := r.Cookie(cookieName(kind))
+func (p *Pages) lookup(c echo.Context, kind string) (*session, error) {
+	r := c.Request()
+	ck, err := r.Cookie(cookieName(c, kind))
 	if err != nil || ck.Value == "" {
 		return nil, nil
 	}
@@ -260,8 +276,8 @@ WHERE s.id_hash = $1 AND s.kind = $2 AND s.revoked_at IS NULL AND s.expires_at >
 // ConsoleKey is the key behind the request's console session, for the CSV
 // downloads the API serves to it (GET only): ok is false without a live
 // session.
-func (p *Pages) ConsoleKey(r *http.Request) (ledger.APIKey, bool, error) {
-	s, err := p.lookup(r, kindConsole)
+func (p *Pages) ConsoleKey(c echo.Context) (ledger.APIKey, bool, error) {
+	s, err := p.lookup(c, kindConsole)
 	if err != nil || s == nil {
 		return ledger.APIKey{}, false, err
 	}
@@ -290,7 +306,7 @@ func (p *Pages) forged(c echo.Context) error {
 // signinTokenSent is the sign-in cookie's token when the form sent it back
 // (a sign-in form's, a portal link's button): ok is false otherwise.
 func signinTokenSent(c echo.Context) (token string, ok bool) {
-	ck, err := c.Cookie(signinCookie)
+	ck, err := c.Cookie(cookieName(c, signinCookie))
 	if err != nil || !sameToken(c.FormValue("csrf"), ck.Value) {
 		return "", false
 	}
@@ -304,11 +320,11 @@ func sameToken(got, want string) bool {
 // signinToken is the CSRF token of a sign-in form, before any session: a
 // random value in a Strict cookie that the form sends back.
 func (p *Pages) signinToken(c echo.Context) string {
-	if ck, err := c.Cookie(signinCookie); err == nil && len(ck.Value) == 43 {
+	if ck, err := c.Cookie(cookieName(c, signinCookie)); err == nil && len(ck.Value) == 43 {
 		return ck.Value
 	}
 	tok := secret()
-	c.SetCookie(&http.Cookie{Name: signinCookie, Value: tok, Path: "/", HttpOnly: true, Secure: overTLS(c),
+	c.SetCookie(&http.Cookie{Name: cookieName(c, signinCookie), Value: tok, Path: "/", HttpOnly: true, Secure: overTLS(c),
 		SameSite: http.SameSiteStrictMode})
 	return tok
 }

@@ -29,26 +29,31 @@ func (s *site) signedIn(t *testing.T, customer string) (*http.Client, page) {
 }
 
 // TestSessionCookieIsHttpOnlySameSiteAndSecureUnderTLS: the link's session
-// cookie is HttpOnly, SameSite=Lax, for /portal only, Secure when served
-// over TLS and not otherwise, and lasts as long as the browser's session.
+// cookie is HttpOnly, SameSite=Lax, for Path=/ with no Domain, Secure and
+// named __Host- when served over TLS and neither otherwise, and lasts as
+// long as the browser's session.
 func TestSessionCookieIsHttpOnlySameSiteAndSecureUnderTLS(t *testing.T) {
 	for _, tls := range []bool{false, true} {
 		s := newSiteOn(t, httptest.NewUnstartedServer, tls, nil)
 		s.Customer("C1")
 		p := s.enter(t, s.client(t), s.portalLink(t, "C1"))
 		res := &http.Response{Header: p.header}
+		name := "tally_portal"
+		if tls {
+			name = "__Host-tally_portal"
+		}
 		var ck *http.Cookie
 		for _, c := range res.Cookies() {
-			if c.Name == "tally_portal" {
+			if c.Name == name {
 				ck = c
 			}
 		}
 		if ck == nil {
-			t.Fatalf("tls %v: no session cookie in %v", tls, res.Header["Set-Cookie"])
+			t.Fatalf("tls %v: no session cookie %s in %v", tls, name, res.Header["Set-Cookie"])
 		}
-		if !ck.HttpOnly || ck.SameSite != http.SameSiteLaxMode || ck.Path != "/portal" || ck.Secure != tls ||
+		if !ck.HttpOnly || ck.SameSite != http.SameSiteLaxMode || ck.Path != "/" || ck.Domain != "" || ck.Secure != tls ||
 			ck.MaxAge != 0 || !ck.Expires.IsZero() {
-			t.Errorf("tls %v: cookie %s, want HttpOnly, SameSite=Lax, Path=/portal, Secure only under TLS, no expiry",
+			t.Errorf("tls %v: cookie %s, want HttpOnly, SameSite=Lax, Path=/, no Domain, Secure only under TLS, no expiry",
 				tls, res.Header.Get("Set-Cookie"))
 		}
 	}
