@@ -318,14 +318,18 @@ func sameToken(got, want string) bool {
 }
 
 // signinToken is the CSRF token of a sign-in form, before any session: a
-// random value in a Strict cookie that the form sends back.
+// random value in a cookie that the form sends back. The cookie is Lax, so
+// that a sign-in page reached by a link from another site (a Strict cookie
+// stays behind on that navigation) keeps the token of a form open in
+// another tab; another site's POST carries no Lax cookie, and its origin
+// is refused before (sameOrigin).
 func (p *Pages) signinToken(c echo.Context) string {
 	if ck, err := c.Cookie(cookieName(c, signinCookie)); err == nil && len(ck.Value) == 43 {
 		return ck.Value
 	}
 	tok := secret()
 	c.SetCookie(&http.Cookie{Name: cookieName(c, signinCookie), Value: tok, Path: "/", HttpOnly: true, Secure: overTLS(c),
-		SameSite: http.SameSiteStrictMode})
+		SameSite: http.SameSiteLaxMode})
 	return tok
 }
 

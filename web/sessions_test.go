@@ -273,7 +273,7 @@ func TestCustomerKeySignsInToItsOwnPortal(t *testing.T) {
 // spends nothing, so an app that fetches the link to preview it (as chat
 // and mail apps do) leaves it to its customer; the page's button spends
 // it. A button pressed without the page's token (a form on another site,
-// which cannot send the page's Strict cookie) is refused and spends
+// whose POST carries none of this site's Lax cookies) is refused and spends
 // nothing either.
 func TestAPortalLinkOutlivesItsPreviews(t *testing.T) {
 	s := newSite(t)
@@ -314,7 +314,7 @@ func TestAPortalLinkOutlivesItsPreviews(t *testing.T) {
 }
 
 // TestAFormFromAnotherOriginIsRefused: a sibling subdomain's page (the
-// same site, so the Strict cookies go with it) may set a sign-in cookie
+// same site, so even Strict cookies go with it) may set a sign-in cookie
 // for this one and post its value as the form's token: the token matches,
 // yet the form is not this site's. Any form posted from another origin, as
 // the browser tells (Sec-Fetch-Site, or Origin), is refused and changes
