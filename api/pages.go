@@ -41,8 +41,7 @@ func isPage(path string) bool {
 // the API (openapi.yaml).
 func (s *Server) mountPages(v1 routes, books echo.MiddlewareFunc) {
 	v1.POST("/portal/sessions", s.createPortalSession, allow(ledger.RoleAdmin, ledger.RolePartner))
-	e := echo.New()
-	e.HideBanner, e.HidePort = true, true
+	e := newEcho()
 	e.HTTPErrorHandler = s.errorHandler
 	e.Use(safeRequestID, middleware.RequestID(), s.observe)
 	csv := routes{group: e.Group("/console/csv"), use: []echo.MiddlewareFunc{s.consoleSession, asCSV}}

@@ -120,8 +120,7 @@ func New(cfg Config) *Server {
 	s.metrics = newMetrics(cfg.Registry, cfg.Ledger, cfg.Loyalty, cfg.Webhooks)
 	cfg.Ledger.OnKeyRevoked(s.keys.forget)
 
-	e := echo.New()
-	e.HideBanner, e.HidePort = true, true
+	e := newEcho()
 	e.HTTPErrorHandler = s.errorHandler
 	e.Use(safeRequestID, middleware.RequestID())
 	e.Use(s.observe)
@@ -306,3 +305,18 @@ func (s *Server) spec(c echo.Context) error {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// newEcho is an Echo for one of the API's routers. TLS reaches the binary,
+// which serves plain HTTP, only through a proxy that ends it and says so
+// (X-Forwarded-Proto: https), from whatever address the proxy has (a cloud
+// load balancer's or a CDN's is public): Scheme believes the proxy's
+// headers from any address, as echo did before v4.16.5 (which believes
+// them from private addresses only). A client that claims https over
+// plain HTTP gets https links and Secure cookies its browser drops: it
+// harms only itself.
+func newEcho() *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.SchemeExtractor = echo.LegacySchemeExtractor()
+	return e
+}

@@ -54,7 +54,7 @@ func TestFinanceReadsTheRebateRollForwardAndDownloadsItsCSV(t *testing.T) {
 		if strings.Contains(c.Value, s.keys["finance"]) {
 			t.Errorf("cookie %s holds the key", c.Name)
 		}
-		if c.Name == "tally_console" && (!c.HTTPOnly || c.SameSite != network.CookieSameSiteStrict) {
+		if c.Name == "tally_console_session" && (!c.HTTPOnly || c.SameSite != network.CookieSameSiteStrict) {
 			t.Errorf("console cookie: HttpOnly %v, SameSite %s; want HttpOnly, Strict", c.HTTPOnly, c.SameSite)
 		}
 	}

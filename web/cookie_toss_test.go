@@ -21,20 +21,20 @@ func TestASiblingSubdomainCannotPlantASession(t *testing.T) {
 	s := newSiteOn(t, httptest.NewUnstartedServer, true, nil)
 	s.history(t)
 	attacker, _ := s.signedIn(t, "C2")
-	portalID := s.cookieOf(t, attacker, "/portal", "__Host-tally_portal")
+	portalID := s.cookieOf(t, attacker, "/portal", "__Host-tally_portal_session")
 	console, _ := s.consoleSignedIn(t, "admin")
-	consoleID := s.cookieOf(t, console, "/console", "__Host-tally_console")
+	consoleID := s.cookieOf(t, console, "/console", "__Host-tally_console_session")
 
 	for _, r := range []struct {
 		path, name, id string
 		want           int
 	}{
-		{"/portal", "tally_portal", portalID, http.StatusUnauthorized},
-		{"/portal", "__Host-tally_portal", portalID, http.StatusOK},
-		{"/console", "tally_console", consoleID, http.StatusSeeOther},
-		{"/console", "__Host-tally_console", consoleID, http.StatusOK},
-		{"/console/csv/rebates?from=2026-03-01T00:00:00Z", "tally_console", consoleID, http.StatusUnauthorized},
-		{"/console/csv/rebates?from=2026-03-01T00:00:00Z", "__Host-tally_console", consoleID, http.StatusOK},
+		{"/portal", "tally_portal_session", portalID, http.StatusUnauthorized},
+		{"/portal", "__Host-tally_portal_session", portalID, http.StatusOK},
+		{"/console", "tally_console_session", consoleID, http.StatusSeeOther},
+		{"/console", "__Host-tally_console_session", consoleID, http.StatusOK},
+		{"/console/csv/rebates?from=2026-03-01T00:00:00Z", "tally_console_session", consoleID, http.StatusUnauthorized},
+		{"/console/csv/rebates?from=2026-03-01T00:00:00Z", "__Host-tally_console_session", consoleID, http.StatusOK},
 	} {
 		if p := s.withCookie(t, r.path, r.name, r.id); p.status != r.want {
 			t.Errorf("GET %s over TLS with a live session's id as %s: %d, want %d", r.path, r.name, p.status, r.want)

@@ -37,7 +37,7 @@ func TestOnePortalLinkOpenedManyTimesAtOnceOpensOneSession(t *testing.T) {
 				res.Body.Close()
 				statuses[i] = res.StatusCode
 				for _, ck := range res.Cookies() {
-					if ck.Name == "tally_portal" && ck.Value != "" {
+					if ck.Name == "tally_portal_session" && ck.Value != "" {
 						cookies[i]++
 					}
 				}

@@ -61,18 +61,18 @@ func TestASessionOpensOnlyItsOwnSide(t *testing.T) {
 	if tb.status != http.StatusOK {
 		t.Fatalf("the console after signing in: %d", tb.status)
 	}
-	pid := s.cookieOf(t, portal, "/portal", "tally_portal")
-	cid := s.cookieOf(t, console, "/console", "tally_console")
-	if p := s.withCookie(t, "/console", "tally_console", pid); p.status != http.StatusSeeOther || p.header.Get("Location") != "/console/signin" {
+	pid := s.cookieOf(t, portal, "/portal", "tally_portal_session")
+	cid := s.cookieOf(t, console, "/console", "tally_console_session")
+	if p := s.withCookie(t, "/console", "tally_console_session", pid); p.status != http.StatusSeeOther || p.header.Get("Location") != "/console/signin" {
 		t.Errorf("a portal session id as the console's cookie: %d to %q, want 303 to sign in", p.status, p.header.Get("Location"))
 	}
-	if p := s.withCookie(t, "/console/csv/rebates?from=2026-03-01T00:00:00Z", "tally_console", pid); p.status != http.StatusUnauthorized {
+	if p := s.withCookie(t, "/console/csv/rebates?from=2026-03-01T00:00:00Z", "tally_console_session", pid); p.status != http.StatusUnauthorized {
 		t.Errorf("a portal session id on a CSV download: %d, want 401", p.status)
 	}
-	if p := s.withCookie(t, "/portal", "tally_portal", cid); p.status != http.StatusUnauthorized {
+	if p := s.withCookie(t, "/portal", "tally_portal_session", cid); p.status != http.StatusUnauthorized {
 		t.Errorf("an admin's console session id as the portal's cookie: %d, want 401", p.status)
 	}
-	for _, ck := range []struct{ name, value string }{{"tally_console", cid}, {"tally_portal", pid}} {
+	for _, ck := range []struct{ name, value string }{{"tally_console_session", cid}, {"tally_portal_session", pid}} {
 		for _, path := range []string{"/v1/reports/rebates?from=2026-03-01T00:00:00Z", "/v1/customers/C1/balances"} {
 			if p := s.withCookie(t, path, ck.name, ck.value); p.status != http.StatusUnauthorized {
 				t.Errorf("GET %s with only the %s cookie: %d, want 401", path, ck.name, p.status)
@@ -103,7 +103,7 @@ func TestSessionIdsAreRandomAndStoredHashed(t *testing.T) {
 		link := s.portalLink(t, "C1")
 		tokens = append(tokens, link[strings.LastIndex(link, "/")+1:])
 		c, _ := s.signedIn(t, "C1")
-		id := s.cookieOf(t, c, "/portal", "tally_portal")
+		id := s.cookieOf(t, c, "/portal", "tally_portal_session")
 		if len(id) != 43 || seen[id] {
 			t.Fatalf("session id %q: want 43 characters, each id new", id)
 		}

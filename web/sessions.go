@@ -39,7 +39,7 @@ const (
 const (
 	sessionContext    = "web.session"
 	signinCSRFContext = "web.signin_csrf"
-	signinCookie      = "signin" // the sign-in form's token, named by cookieName as a session's kind
+	signinCookie      = "tally_signin" // the sign-in form's token (the base of its name: cookieName)
 )
 
 // session is a signed-in portal customer or console user.
@@ -52,21 +52,28 @@ type session struct {
 	idHash     []byte
 }
 
-// cookieName is the name of the cookie (a session's kind, or the sign-in
-// token's) for the request. Over TLS it is a __Host- cookie, which a
-// browser keeps only when this very host set it Secure, for Path=/ and
-// with no Domain: a page on a sibling subdomain (same site, another
-// origin) can set a cookie for the whole parent domain, and could
-// otherwise hand this site's visitor a session of its own (the attacker's
-// portal) or a sign-in token it knows. Only the __Host- name is read over
-// TLS; plain HTTP, where no cookie is safe from the network anyway, keeps
-// the plain name. The cookie is always for Path=/, as __Host- requires.
-func cookieName(c echo.Context, kind string) string {
+// cookieName is the name of the request's cookie of the base name (a
+// session's, sessionCookie, or the sign-in token's). Over TLS it is a
+// __Host- cookie, which a browser keeps only when this very host set it
+// Secure, for Path=/ and with no Domain: a page on a sibling subdomain
+// (same site, another origin) can set a cookie for the whole parent
+// domain, and could otherwise hand this site's visitor a session of its
+// own (the attacker's portal) or a sign-in token it knows. Only the
+// __Host- name is read over TLS; plain HTTP, where no cookie is safe from
+// the network anyway, keeps the base name. Every cookie is for Path=/, as
+// __Host- requires.
+func cookieName(c echo.Context, base string) string {
 	if overTLS(c) {
-		return "__Host-tally_" + kind
+		return "__Host-" + base
 	}
-	return "tally_" + kind
+	return base
 }
+
+// sessionCookie is the base name of the cookie of a session of the kind.
+// It is not tally_<kind>, the name its cookie had for Path=/<kind>: a
+// browser may keep such a cookie from before, and sends the cookie of the
+// longer path first, so it would shadow every new session of that name.
+func sessionCookie(kind string) string { return "tally_" + kind + "_session" }
 
 // secret is 32 random bytes, base64url: a token, a session id, a CSRF token.
 func secret() string {
@@ -163,7 +170,7 @@ func (p *Pages) open(c echo.Context, s session) error {
 	// The session this browser held on this side, if any, ends: a new
 	// sign-in replaces it rather than leaving it alive beside the new one.
 	var old []byte
-	if ck, err := c.Cookie(cookieName(c, s.Kind)); err == nil && ck.Value != "" {
+	if ck, err := c.Cookie(cookieName(c, sessionCookie(s.Kind))); err == nil && ck.Value != "" {
 		old = hash(ck.Value)
 	}
 	if _, err := p.db.Exec(c.Request().Context(), `WITH ended AS (
@@ -187,7 +194,7 @@ func (p *Pages) setCookie(c echo.Context, kind, value string, maxAge int) {
 	if kind == kindPortal {
 		same = http.SameSiteLaxMode
 	}
-	c.SetCookie(&http.Cookie{Name: cookieName(c, kind), Value: value, Path: "/", MaxAge: maxAge,
+	c.SetCookie(&http.Cookie{Name: cookieName(c, sessionCookie(kind)), Value: value, Path: "/", MaxAge: maxAge,
 		HttpOnly: true, Secure: overTLS(c), SameSite: same})
 }
 
@@ -235,7 +242,7 @@ const touchEvery = time.Minute
 // too old).
 func (p *Pages) lookup(c echo.Context, kind string) (*session, error) {
 	r := c.Request()
-	ck, err := r.Cookie(cookieName(c, kind))
+	ck, err := r.Cookie(cookieName(c, sessionCookie(kind)))
 	if err != nil || ck.Value == "" {
 		return nil, nil
 	}
@@ -383,6 +390,11 @@ func (p *Pages) consoleSignIn(c echo.Context) error {
 // overTLS reports whether the browser reached the page over TLS: directly,
 // or through a proxy that ends TLS and says so (X-Forwarded-Proto: https and
 // the like), the only way TLS reaches the binary, which serves plain HTTP.
-// A client that claims https over plain HTTP gets Secure cookies its
-// browser drops and an HSTS header it ignores: it harms only itself.
+// The proxy may have any address (a cloud load balancer's or a CDN's is
+// public): the pages' Echo believes its headers from every address, as echo
+// did before v4.16.5 (which believes them from private addresses only,
+// and so served the plain cookies a sibling subdomain can plant behind a
+// public proxy). A client that claims https over plain HTTP gets Secure
+// cookies its browser drops and an HSTS header it ignores: it harms only
+// itself.
 func overTLS(c echo.Context) bool { return c.Scheme() == "https" }

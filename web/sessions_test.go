@@ -38,9 +38,9 @@ func TestSessionCookieIsHttpOnlySameSiteAndSecureUnderTLS(t *testing.T) {
 		s.Customer("C1")
 		p := s.enter(t, s.client(t), s.portalLink(t, "C1"))
 		res := &http.Response{Header: p.header}
-		name := "tally_portal"
+		name := "tally_portal_session"
 		if tls {
-			name = "__Host-tally_portal"
+			name = "__Host-tally_portal_session"
 		}
 		var ck *http.Cookie
 		for _, c := range res.Cookies() {
@@ -106,7 +106,7 @@ func TestSignOutRevokesTheSession(t *testing.T) {
 	u, _ := url.Parse(s.srv.URL + "/portal")
 	old := c.Jar.Cookies(u)
 	p := post(t, c, s.srv.URL+"/portal/signout", url.Values{"csrf": {home.csrf(t)}})
-	if p.status != http.StatusSeeOther || !strings.Contains(p.header.Get("Set-Cookie"), "tally_portal=;") {
+	if p.status != http.StatusSeeOther || !strings.Contains(p.header.Get("Set-Cookie"), "tally_portal_session=;") {
 		t.Errorf("sign out: %d, Set-Cookie %q; want 303 clearing the cookie", p.status, p.header.Get("Set-Cookie"))
 	}
 	replay := s.client(t)
@@ -286,7 +286,7 @@ func TestAPortalLinkOutlivesItsPreviews(t *testing.T) {
 			t.Fatalf("a preview of the link: %d, want 200", p.status)
 		}
 		for _, ck := range (&http.Response{Header: p.header}).Cookies() {
-			if ck.Name == "tally_portal" {
+			if ck.Name == "tally_portal_session" {
 				t.Errorf("a preview of the link set a session cookie: %s", ck)
 			}
 		}

@@ -126,6 +126,7 @@ func (p *Pages) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.echo.Serve
 func (p *Pages) routes() {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
+	e.SchemeExtractor = echo.LegacySchemeExtractor() // overTLS
 	p.echo = e
 	e.HTTPErrorHandler = func(err error, c echo.Context) {
 		if c.Response().Committed {

@@ -176,7 +176,7 @@ func portalPages(c *client) func(*rand.Rand) request {
 	cookies, err := portalSessions(c, 16)
 	if err != nil {
 		logf("portal sessions: %v", err)
-		cookies = []string{"tally_portal=none"} // every page answers 401: counted as errors
+		cookies = []string{"tally_portal_session=none"} // every page answers 401: counted as errors
 	}
 	return func(r *rand.Rand) request {
 		path := "/portal"
@@ -264,7 +264,7 @@ func portalSessions(c *client, n int) ([]string, error) {
 		}
 		res.Body.Close()
 		for _, ck := range res.Cookies() {
-			if ck.Name == "tally_portal" {
+			if ck.Name == "tally_portal_session" {
 				cookies = append(cookies, ck.Name+"="+ck.Value)
 			}
 		}
