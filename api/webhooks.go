@@ -51,9 +51,16 @@ func (s *Server) createWebhook(c echo.Context) error {
 	if err := decode(c, &req); err != nil {
 		return err
 	}
-	e, err := s.webhooks.Create(c.Request().Context(), owner(c), webhook.EndpointInput{URL: req.URL, Types: req.Types,
-		Description: req.Description, Partner: req.PartnerID})
+	key, err := idempotencyKey(c, "webhooks.create")
 	if err != nil {
+		return err
+	}
+	e, replayed, err := s.webhooks.Create(c.Request().Context(), owner(c), webhook.EndpointInput{URL: req.URL, Types: req.Types,
+		Description: req.Description, Partner: req.PartnerID, IdempotencyKey: key, RequestHash: requestHash(c, req)})
+	if err != nil {
+		return err
+	}
+	if err := s.replay(c, replayed); err != nil {
 		return err
 	}
 	return reply(c, http.StatusCreated, e)

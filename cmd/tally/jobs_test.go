@@ -148,7 +148,7 @@ func oldAndNewAttempts(t *testing.T, url string) *pgxpool.Pool {
 	pool := openPool(t, url)
 	l := ledger.New(pool)
 	hooks := webhook.New(l, webhook.Config{Hosts: []string{"127.0.0.1"}, AllowLoopback: true})
-	ep, err := hooks.Create(ctx, webhook.Owner{}, webhook.EndpointInput{URL: "http://127.0.0.1:9/hook", Types: []string{notify.PointsEarned}})
+	ep, _, err := hooks.Create(ctx, webhook.Owner{}, webhook.EndpointInput{URL: "http://127.0.0.1:9/hook", Types: []string{notify.PointsEarned}})
 	if err != nil {
 		t.Fatal(err)
 	}

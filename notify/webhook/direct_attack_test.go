@@ -278,7 +278,7 @@ func TestTwoDispatchersDeliverEverythingInOrderPerCustomer(t *testing.T) {
 	t.Cleanup(srv.Close)
 	s1, s2 := f.service(), f.service()
 	for _, path := range []string{"/a", "/b"} {
-		if _, err := s1.Create(context.Background(), webhook.Owner{}, webhook.EndpointInput{URL: srv.URL + path, Types: []string{"points.earned"}}); err != nil {
+		if _, _, err := s1.Create(context.Background(), webhook.Owner{}, webhook.EndpointInput{URL: srv.URL + path, Types: []string{"points.earned"}}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -36,7 +36,7 @@ func BenchmarkDirectPage(b *testing.B) {
 	f.cfg.PerEndpoint = 8 // the server's default
 	s := f.service()
 	ctx := context.Background()
-	if _, err := s.Create(ctx, webhook.Owner{}, webhook.EndpointInput{URL: srv.URL + "/hook", Types: []string{notify.PointsEarned}}); err != nil {
+	if _, _, err := s.Create(ctx, webhook.Owner{}, webhook.EndpointInput{URL: srv.URL + "/hook", Types: []string{notify.PointsEarned}}); err != nil {
 		b.Fatal(err)
 	}
 	n := 0

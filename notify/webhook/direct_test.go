@@ -104,7 +104,7 @@ func TestAPageRecordedAfterItsLeaseIsSentAgainUnderTheSameIDs(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	s := f.service()
-	if _, err := s.Create(context.Background(), webhook.Owner{}, webhook.EndpointInput{URL: srv.URL + "/hook", Types: []string{"points.earned"}}); err != nil {
+	if _, _, err := s.Create(context.Background(), webhook.Owner{}, webhook.EndpointInput{URL: srv.URL + "/hook", Types: []string{"points.earned"}}); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 3 {

@@ -189,7 +189,7 @@ func (f *fixture) subscribe(s *webhook.Service, r *receiver, owner webhook.Owner
 	if len(types) == 0 {
 		types = notify.Types
 	}
-	e, err := s.Create(context.Background(), owner, webhook.EndpointInput{URL: r.srv.URL + "/hook", Types: types})
+	e, _, err := s.Create(context.Background(), owner, webhook.EndpointInput{URL: r.srv.URL + "/hook", Types: types})
 	if err != nil {
 		f.t.Fatal(err)
 	}

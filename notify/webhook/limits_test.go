@@ -40,7 +40,7 @@ func TestAPartnerSubscribesAtMostMaxEndpoints(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			e, err := s.Create(context.Background(), webhook.Owner{Partner: partners[0]}, in)
+			e, _, err := s.Create(context.Background(), webhook.Owner{Partner: partners[0]}, in)
 			ids[i], errs[i] = e.ID, err
 		}()
 	}
@@ -60,13 +60,13 @@ func TestAPartnerSubscribesAtMostMaxEndpoints(t *testing.T) {
 	if created != webhook.MaxEndpoints || refused != tries-webhook.MaxEndpoints {
 		t.Fatalf("a partner created %d endpoints (%d refused), want %d", created, refused, webhook.MaxEndpoints)
 	}
-	if _, err := s.Create(context.Background(), webhook.Owner{Partner: partners[1]}, in); err != nil {
+	if _, _, err := s.Create(context.Background(), webhook.Owner{Partner: partners[1]}, in); err != nil {
 		t.Fatalf("another partner: %v", err)
 	}
 	if err := s.Delete(context.Background(), webhook.Owner{Partner: partners[0]}, one); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Create(context.Background(), webhook.Owner{Partner: partners[0]}, in); err != nil {
+	if _, _, err := s.Create(context.Background(), webhook.Owner{Partner: partners[0]}, in); err != nil {
 		t.Fatalf("after a delete: %v", err)
 	}
 	f.emit(earned("C1", "1"))
@@ -140,13 +140,13 @@ func TestIPv6FormsOfPrivateIPv4AddressesAreRefused(t *testing.T) {
 		return "https://" + h + "/hook"
 	}
 	for _, h := range refused {
-		_, err := s.Create(context.Background(), webhook.Owner{}, webhook.EndpointInput{URL: url(h), Types: []string{notify.PointsEarned}})
+		_, _, err := s.Create(context.Background(), webhook.Owner{}, webhook.EndpointInput{URL: url(h), Types: []string{notify.PointsEarned}})
 		if fault.CodeOf(err) != fault.HostNotAllowed {
 			t.Errorf("%s: %v, want host_not_allowed", h, err)
 		}
 	}
 	for _, h := range allowed {
-		if _, err := s.Create(context.Background(), webhook.Owner{}, webhook.EndpointInput{URL: url(h), Types: []string{notify.PointsEarned}}); err != nil {
+		if _, _, err := s.Create(context.Background(), webhook.Owner{}, webhook.EndpointInput{URL: url(h), Types: []string{notify.PointsEarned}}); err != nil {
 			t.Errorf("%s: %v", h, err)
 		}
 	}

@@ -54,7 +54,7 @@ func TestRunSendsAtMostWorkersAtOnceWhileChaining(t *testing.T) {
 	f.cfg.Workers, f.cfg.Batch, f.cfg.Poll, f.cfg.QueueFirst = 4, 4, 20*time.Millisecond, true
 	s := f.service()
 	r := newPeakReceiver(t, 30*time.Millisecond)
-	if _, err := s.Create(context.Background(), webhook.Owner{}, webhook.EndpointInput{URL: r.srv.URL + "/hook", Types: []string{"points.earned"}}); err != nil {
+	if _, _, err := s.Create(context.Background(), webhook.Owner{}, webhook.EndpointInput{URL: r.srv.URL + "/hook", Types: []string{"points.earned"}}); err != nil {
 		t.Fatal(err)
 	}
 	const customers, each = 16, 8
@@ -138,7 +138,7 @@ func twoRunsKeepOrder(t *testing.T, queueFirst bool) {
 	f.cfg.Workers, f.cfg.Poll, f.cfg.BreakAfter, f.cfg.QueueFirst = 6, 10*time.Millisecond, 1000, queueFirst
 	f.cfg.Backoff = func(int) time.Duration { return 0 }
 	r := newOrderReceiver(t)
-	if _, err := f.service().Create(context.Background(), webhook.Owner{}, webhook.EndpointInput{URL: r.srv.URL + "/hook", Types: []string{"points.earned"}}); err != nil {
+	if _, _, err := f.service().Create(context.Background(), webhook.Owner{}, webhook.EndpointInput{URL: r.srv.URL + "/hook", Types: []string{"points.earned"}}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -199,7 +199,7 @@ func TestRunRefillsAnOwnersRoomWithoutWaitingForThePoll(t *testing.T) {
 	f.cfg.Workers, f.cfg.PerEndpoint, f.cfg.Poll, f.cfg.QueueFirst = 8, 4, time.Second, true
 	s := f.service()
 	r := newPeakReceiver(t, 5*time.Millisecond)
-	if _, err := s.Create(context.Background(), webhook.Owner{}, webhook.EndpointInput{URL: r.srv.URL + "/hook", Types: []string{"points.earned"}}); err != nil {
+	if _, _, err := s.Create(context.Background(), webhook.Owner{}, webhook.EndpointInput{URL: r.srv.URL + "/hook", Types: []string{"points.earned"}}); err != nil {
 		t.Fatal(err)
 	}
 	const customers = 120
@@ -232,7 +232,7 @@ func TestRunChainsWithinTheOwnersRoomAndShutsDownRecordingEverything(t *testing.
 	f.cfg.Workers, f.cfg.PerEndpoint, f.cfg.Poll, f.cfg.QueueFirst = 8, 2, 10*time.Millisecond, true
 	s := f.service()
 	r := newPeakReceiver(t, 3*time.Millisecond)
-	if _, err := s.Create(context.Background(), webhook.Owner{}, webhook.EndpointInput{URL: r.srv.URL + "/hook", Types: []string{"points.earned"}}); err != nil {
+	if _, _, err := s.Create(context.Background(), webhook.Owner{}, webhook.EndpointInput{URL: r.srv.URL + "/hook", Types: []string{"points.earned"}}); err != nil {
 		t.Fatal(err)
 	}
 	const customers, each = 6, 60

@@ -48,7 +48,7 @@ func TestEndpointURLsAreRefusedOffTheAllowListOrOnPrivateAddresses(t *testing.T)
 		{"https://hooks.example.com/", nil, fault.Invalid, "types"},
 		{"https://hooks.example.com/", []string{notify.PointsEarned, "points.stolen"}, fault.Invalid, "types[1]"},
 	} {
-		_, err := s.Create(context.Background(), webhook.Owner{}, webhook.EndpointInput{URL: c.url, Types: c.types})
+		_, _, err := s.Create(context.Background(), webhook.Owner{}, webhook.EndpointInput{URL: c.url, Types: c.types})
 		if fault.CodeOf(err) != c.code {
 			t.Errorf("%.60s: %v, want %q", c.url, err, c.code)
 			continue
@@ -59,7 +59,7 @@ func TestEndpointURLsAreRefusedOffTheAllowListOrOnPrivateAddresses(t *testing.T)
 		}
 	}
 	f.cfg.AllowLoopback = true
-	if _, err := f.service().Create(context.Background(), webhook.Owner{}, webhook.EndpointInput{URL: "http://127.0.0.1:9/", Types: types}); err != nil {
+	if _, _, err := f.service().Create(context.Background(), webhook.Owner{}, webhook.EndpointInput{URL: "http://127.0.0.1:9/", Types: types}); err != nil {
 		t.Errorf("loopback allowed: %v", err)
 	}
 }
@@ -75,7 +75,7 @@ func TestDeliveriesCheckTheAddressAtDialTimeAndFollowNoRedirect(t *testing.T) {
 	f.cfg.AllowLoopback = false
 	guarded := f.service()
 	port := r.srv.URL[strings.LastIndex(r.srv.URL, ":"):]
-	ep, err := guarded.Create(context.Background(), webhook.Owner{}, webhook.EndpointInput{URL: "http://localhost" + port + "/hook",
+	ep, _, err := guarded.Create(context.Background(), webhook.Owner{}, webhook.EndpointInput{URL: "http://localhost" + port + "/hook",
 		Types: []string{notify.PointsEarned}})
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +95,7 @@ func TestDeliveriesCheckTheAddressAtDialTimeAndFollowNoRedirect(t *testing.T) {
 	s := f.service()
 	redirect := httptest.NewServer(http.RedirectHandler(r.srv.URL+"/hook", http.StatusFound))
 	t.Cleanup(redirect.Close)
-	hop, err := s.Create(context.Background(), webhook.Owner{}, webhook.EndpointInput{URL: redirect.URL, Types: []string{notify.PointsExpired}})
+	hop, _, err := s.Create(context.Background(), webhook.Owner{}, webhook.EndpointInput{URL: redirect.URL, Types: []string{notify.PointsExpired}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -164,7 +165,8 @@ func New(l *ledger.Ledger, cfg Config) *Service {
 // (its own endpoints only).
 type Owner struct{ Partner int64 }
 
-// Endpoint is a subscribed endpoint; its secret is never read back.
+// Endpoint is a subscribed endpoint; its secret is read back only to
+// answer a retried create (Create).
 type Endpoint struct {
 	ID          int64    `json:"id"`
 	PartnerID   *int64   `json:"partner_id"`
@@ -198,6 +200,11 @@ type EndpointInput struct {
 	// Partner is the partner whose endpoint it is; 0 is an admin's. A
 	// partner owner may only create its own.
 	Partner int64
+	// IdempotencyKey, when set, makes the create once only: a create
+	// with the same key answers the endpoint the first made (RequestHash,
+	// the request's hash, must then be the first's).
+	IdempotencyKey string
+	RequestHash    []byte
 }
 
 // EndpointPatch changes the fields that are not nil.
@@ -213,34 +220,45 @@ created_at, updated_at`
 
 func scanEndpoint(row pgx.CollectableRow) (Endpoint, error) {
 	var e Endpoint
-	err := row.Scan(&e.ID, &e.PartnerID, &e.URL, &e.Types, &e.Description, &e.Circuit, &e.Failures, &e.NextProbeAt,
-		&e.PreviousSecretValidUntil, &e.CreatedAt, &e.UpdatedAt)
+	err := row.Scan(e.into()...)
 	return e, err
+}
+
+// into is where endpointColumns scan to, then the extra columns after them.
+func (e *Endpoint) into(extra ...any) []any {
+	return append([]any{&e.ID, &e.PartnerID, &e.URL, &e.Types, &e.Description, &e.Circuit, &e.Failures, &e.NextProbeAt,
+		&e.PreviousSecretValidUntil, &e.CreatedAt, &e.UpdatedAt}, extra...)
 }
 
 // notFound is the answer for an endpoint that does not exist or is not
 // the owner's (a partner cannot tell another's endpoints exist).
 func notFound(id int64) error { return fault.Errorf(fault.NotFound, "no webhook endpoint %d", id) }
 
-// Create subscribes an endpoint and returns it with its new secret.
+// Create subscribes an endpoint and returns it with its new secret. With
+// an IdempotencyKey it does so once: a create with a key already used
+// answers the endpoint that create made, as it is now and with its secret
+// (replayed true), even while the first is still being written; with
+// another request's hash it is refused. A key goes with its endpoint when
+// the endpoint is deleted.
 //
 // Errors: fault.Invalid (url, types, description, partner_id),
 // fault.HostNotAllowed, fault.Forbidden (a partner creating another's),
-// fault.LimitReached (the partner has MaxEndpoints).
-func (s *Service) Create(ctx context.Context, o Owner, in EndpointInput) (WithSecret, error) {
+// fault.LimitReached (the partner has MaxEndpoints),
+// fault.IdempotencyConflict (the key was used for another request).
+func (s *Service) Create(ctx context.Context, o Owner, in EndpointInput) (out WithSecret, replayed bool, err error) {
 	if o.Partner != 0 {
 		if in.Partner != 0 && in.Partner != o.Partner {
-			return WithSecret{}, fault.Errorf(fault.Forbidden, "a partner key creates endpoints for its own partner only")
+			return out, false, fault.Errorf(fault.Forbidden, "a partner key creates endpoints for its own partner only")
 		}
 		in.Partner = o.Partner
 	}
 	types, err := s.validate(in.URL, in.Types, in.Description)
 	if err != nil {
-		return WithSecret{}, err
+		return out, false, err
 	}
 	secret, err := newSecret()
 	if err != nil {
-		return WithSecret{}, err
+		return out, false, err
 	}
 	var partner *int64
 	if in.Partner != 0 {
@@ -249,14 +267,25 @@ func (s *Service) Create(ctx context.Context, o Owner, in EndpointInput) (WithSe
 	if partner != nil { // partners are never deleted: it cannot vanish before the insert
 		known, err := s.l.PartnerExists(ctx, *partner)
 		if err != nil {
-			return WithSecret{}, err
+			return out, false, err
 		}
 		if !known {
-			return WithSecret{}, fault.InvalidField("partner_id", "no such partner")
+			return out, false, fault.InvalidField("partner_id", "no such partner")
 		}
 	}
-	var out WithSecret
+	var key *string
+	var hash []byte
+	if in.IdempotencyKey != "" {
+		key, hash = &in.IdempotencyKey, in.RequestHash
+	}
 	err = s.l.InTx(ctx, func(tx *ledger.Tx) error {
+		if key != nil {
+			var done bool
+			if out, done, err = s.madeWith(ctx, tx, *key, hash); done || err != nil {
+				replayed = done
+				return err
+			}
+		}
 		if partner != nil {
 			// The partner's row, locked, serialises its creates: the count
 			// (read after the lock, in a new snapshot) holds until the
@@ -272,19 +301,61 @@ func (s *Service) Create(ctx context.Context, o Owner, in EndpointInput) (WithSe
 				return fault.Errorf(fault.LimitReached, "a partner subscribes at most %d endpoints: delete one first", MaxEndpoints)
 			}
 		}
-		rows, err := tx.Query(ctx, `INSERT INTO webhook_endpoints (partner_id, url, types, description, secret, created_at, updated_at)
-VALUES ($2, $3, $4, $5, $6, $1, $1) RETURNING `+endpointColumns, s.now(), partner, in.URL, types, in.Description, secret)
+		// A create with the same key that committed meanwhile wins: this
+		// one inserts nothing (having waited for it) and answers it.
+		rows, err := tx.Query(ctx, `INSERT INTO webhook_endpoints
+    (partner_id, url, types, description, secret, created_at, updated_at, idempotency_key, request_hash)
+VALUES ($2, $3, $4, $5, $6, $1, $1, $7, $8)
+ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+RETURNING `+endpointColumns, s.now(), partner, in.URL, types, in.Description, secret, key, hash)
 		if err != nil {
 			return err
 		}
 		out.Endpoint, err = pgx.CollectExactlyOneRow(rows, scanEndpoint)
+		if errors.Is(err, pgx.ErrNoRows) && key != nil {
+			var done bool
+			out, done, err = s.madeWith(ctx, tx, *key, hash)
+			if err == nil && !done { // deleted as soon as made: a conflict to retry
+				return fault.Errorf(fault.IdempotencyConflict, "a create with this Idempotency-Key is being written: retry")
+			}
+			replayed = done
+			return err
+		}
+		out.Secret = secret
 		return err
 	})
 	if err != nil {
-		return WithSecret{}, err
+		return WithSecret{}, false, err
 	}
-	out.Secret = secret
-	return out, nil
+	return out, replayed, nil
+}
+
+// madeWith is the endpoint a create with the idempotency key made, with
+// its secret (done), if any; a create of another request's hash made it:
+// fault.IdempotencyConflict.
+func (s *Service) madeWith(ctx context.Context, tx *ledger.Tx, key string, hash []byte) (out WithSecret, done bool, err error) {
+	var made []byte
+	rows, err := tx.Query(ctx, `SELECT `+endpointColumns+`, secret, request_hash FROM webhook_endpoints WHERE idempotency_key = $2`,
+		s.now(), key)
+	if err != nil {
+		return out, false, err
+	}
+	out, err = pgx.CollectExactlyOneRow(rows, func(row pgx.CollectableRow) (WithSecret, error) {
+		var e WithSecret
+		err := row.Scan(e.into(&e.Secret, &made)...)
+		return e, err
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return WithSecret{}, false, nil
+	}
+	if err != nil {
+		return WithSecret{}, false, err
+	}
+	if !bytes.Equal(made, hash) {
+		return WithSecret{}, false, fault.Errorf(fault.IdempotencyConflict,
+			"the Idempotency-Key was used for a different webhook endpoint create")
+	}
+	return out, true, nil
 }
 
 // Get reads one of the owner's endpoints.
