@@ -12,8 +12,8 @@
 //	tally devdb start|stop|url    the project-local PostgreSQL cluster (make run/test)
 //	tally devdb ha start|stop|status  the project-local replicated cluster (make ha)
 //
-// Configuration comes from the environment: DATABASE_URL, TALLY_ADDR,
-// TALLY_ADMIN_KEY, TALLY_LOG_LEVEL, TALLY_DATA_DIR, TALLY_SEAL_INTERVAL.
+// Configuration comes from the environment (DATABASE_URL, TALLY_ADDR, ...:
+// `tally --help` lists every variable).
 package main
 
 import (
@@ -92,6 +92,8 @@ environment:
   TALLY_DATA_DIR      where the project-local cluster lives (default .data)
   TALLY_EVENT_WRITERS how many groups of partner events are written at once (default 2)
   TALLY_PPROF_ADDR    serve Go's pprof on this separate address (default off)
+  TALLY_PUBLIC_URL    scheme and host the pages are reached at, for portal links and
+                      the pages' origin check (default: the request's own)
   TALLY_READ_DATABASE_URL  standbys (one or several hosts) that serve balance reads,
                       statements, catalogue views and reports (default none)
   TALLY_READ_MAX_LAG  a standby lagging more leaves the rotation (default 2s)
@@ -99,6 +101,9 @@ environment:
                       to replay that far before the primary serves it (default 250ms)
   TALLY_NOTICES_EVERY   serve runs the notice jobs this often (default 15m; 0: never)
   TALLY_RECONCILE_EVERY serve runs the reconciliation this often (default 24h; 0: never)
+  TALLY_WEBHOOK_HOSTS   hosts webhook endpoints may be on, comma-separated (default none)
+  TALLY_WEBHOOK_ALLOW_LOOPBACK  1: webhooks may reach loopback and private addresses
+  TALLY_WEBHOOK_TIMEOUT how long one webhook request may take, at most 5m (default 10s)
   TALLY_WEBHOOK_LOG_KEEP how long the webhook delivery log is kept, at least 168h;
                         serve prunes it at start, then hourly (default 720h; 0: forever)
   TALLY_SEAL_INTERVAL   serve seals committed entries into the chain this often
