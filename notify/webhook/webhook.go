@@ -293,6 +293,13 @@ func (s *Service) Create(ctx context.Context, o Owner, in EndpointInput) (out Wi
 			if _, err := tx.Exec(ctx, `SELECT FROM partners WHERE id = $1 FOR NO KEY UPDATE`, *partner); err != nil {
 				return err
 			}
+			if key != nil { // made by a create with the key that held the lock meanwhile: not one more to count
+				var done bool
+				if out, done, err = s.madeWith(ctx, tx, *key, hash); done || err != nil {
+					replayed = done
+					return err
+				}
+			}
 			var n int
 			if err := tx.QueryRow(ctx, `SELECT count(*) FROM webhook_endpoints WHERE partner_id = $1`, *partner).Scan(&n); err != nil {
 				return err
