@@ -9,6 +9,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/internal/testdb"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 )
@@ -45,25 +46,9 @@ func TestAnExpiryRunUndoneWhileItRunsAnswers409(t *testing.T) {
 WHERE a.code = $1 FOR UPDATE OF b`, customer(loyalty.ExpiryChunk+loyalty.ExpiryChunk/2)); err != nil {
 		t.Fatal(err)
 	}
-	waiting := func(n int) {
-		t.Helper()
-		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) { // a bound for a stuck test, not a timing
-			var w int
-			if err := h.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&w); err != nil {
-				t.Fatal(err)
-			}
-			if w >= n {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%d requests waited for a lock, want %d", w, n)
-			}
-		}
-	}
 	run := make(chan response, 1)
 	go func() { run <- h.do(call{method: "POST", path: "/v1/jobs/expire", key: "admin"}) }()
-	waiting(1)
+	testdb.WaitForLockWaiters(t, h.pool, 1)
 	var runID int64
 	if err := h.pool.QueryRow(ctx, `SELECT id FROM expiry_runs`).Scan(&runID); err != nil {
 		t.Fatal(err)
@@ -73,7 +58,7 @@ WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&w); err 
 		undo <- h.do(call{method: "POST", path: fmt.Sprintf("/v1/jobs/expire/runs/%d/undo", runID), key: "admin",
 			body: map[string]any{"reason": "run by mistake"}})
 	}()
-	waiting(2) // the undo waits for the run's second chunk, which holds the run
+	testdb.WaitForLockWaiters(t, h.pool, 2) // the undo waits for the run's second chunk, which holds the run
 	if err := blocker.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}

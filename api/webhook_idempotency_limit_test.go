@@ -5,8 +5,8 @@ import (
 	"net/http"
 	"sync"
 	"testing"
-	"time"
 
+	"github.com/tally-ledger/tally/internal/testdb"
 	"github.com/tally-ledger/tally/notify/webhook"
 )
 
@@ -43,19 +43,7 @@ func TestAWebhookCreateRetryRacingItsOriginalAtTheEndpointLimitReplays(t *testin
 				body:   map[string]any{"url": "https://hooks.example.com/last", "types": []string{"points.earned"}}})
 		})
 	}
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) { // a bound for a stuck test, not a timing
-		var waiting int
-		if err := h.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting); err != nil {
-			t.Fatal(err)
-		}
-		if waiting >= n {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d creates waited for the partner's lock", waiting, n)
-		}
-	}
+	testdb.WaitForLockWaiters(t, h.pool, n)
 	if err := hold.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
