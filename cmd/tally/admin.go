@@ -30,13 +30,13 @@ func migrateCmd(ctx context.Context, env environment, args []string) error {
 			return verr
 		}
 		if err != nil || n < 1 || !slices.Contains(vs, uint(n)) {
-			return usageError{fmt.Sprintf("migrate force takes the version of a migration, from %d to %d", vs[0], vs[len(vs)-1])}
+			return usageError{msg: fmt.Sprintf("migrate force takes the version of a migration, from %d to %d", vs[0], vs[len(vs)-1])}
 		}
 		force = n
 	case len(args) != 1 || !slices.Contains([]string{"up", "down", "version"}, args[0]):
 		// Before the database: a mistyped command must not create or
 		// start the local cluster only to be refused.
-		return usageError{"migrate takes one of up, down, version, force N"}
+		return usageError{msg: "migrate takes one of up, down, version, force N"}
 	}
 	url, stopDB, err := env.database(ctx)
 	if err != nil {
@@ -71,11 +71,11 @@ func migrateInTurn(env environment, url, cmd string, force int) error {
 		// schema left dirty: forcing a clean one would make up run
 		// migrations again over what they did.
 		if _, dirty, verr := m.Version(); verr != nil || !dirty {
-			return usageError{"migrate force is for a schema a failed migration left dirty; this one is not"}
+			return usageError{msg: "migrate force is for a schema a failed migration left dirty; this one is not"}
 		}
 		err = m.Force(force)
 	default:
-		return usageError{fmt.Sprintf("unknown migrate command %q", cmd)}
+		return usageError{msg: fmt.Sprintf("unknown migrate command %q", cmd)}
 	}
 	if err != nil && !errors.Is(err, migrate.ErrNoChange) {
 		return err
@@ -94,7 +94,7 @@ func migrateInTurn(env environment, url, cmd string, force int) error {
 
 func keysCmd(ctx context.Context, env environment, args []string) error {
 	if len(args) == 0 {
-		return usageError{"keys takes one of create, list, revoke"}
+		return usageError{msg: "keys takes one of create, list, revoke"}
 	}
 	var run func(*ledger.Ledger) error
 	switch args[0] {
@@ -107,10 +107,10 @@ func keysCmd(ctx context.Context, env environment, args []string) error {
 		name := fs.String("name", "", "what the key is for")
 		const usage = "keys create --role R [--customer ID] --name N, or keys create --partner ID --name N"
 		if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 {
-			return usageError{usage}
+			return usageError{msg: usage}
 		}
 		if *partner != 0 && (*role != "" && *role != string(ledger.RolePartner) || *customer != "") {
-			return usageError{usage + ": --partner adds a partner key"}
+			return usageError{msg: usage + ": --partner adds a partner key"}
 		}
 		// The secret alone goes to stdout (scripts capture it); the partner
 		// a new partner key founded goes to stderr.
@@ -157,15 +157,15 @@ func keysCmd(ctx context.Context, env environment, args []string) error {
 		}
 	case "revoke":
 		if len(args) != 2 {
-			return usageError{"keys revoke ID"}
+			return usageError{msg: "keys revoke ID"}
 		}
 		id, err := strconv.ParseInt(args[1], 10, 64)
 		if err != nil {
-			return usageError{"keys revoke ID: ID is a number from keys list"}
+			return usageError{msg: "keys revoke ID: ID is a number from keys list"}
 		}
 		run = func(l *ledger.Ledger) error { return l.RevokeKey(ctx, id) }
 	default:
-		return usageError{fmt.Sprintf("unknown keys command %q", args[0])}
+		return usageError{msg: fmt.Sprintf("unknown keys command %q", args[0])}
 	}
 	pool, _, closeDB, err := env.open(ctx)
 	if err != nil {
@@ -187,13 +187,13 @@ func expireCmd(ctx context.Context, env environment, args []string) error {
 	asOf := fs.String("as-of", "", "expire the lots due by this instant (RFC 3339); default now")
 	dryRun := fs.Bool("dry-run", false, "say what would expire, per customer, and write nothing")
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
-		return usageError{"expire [--as-of 2027-04-01T00:00:00+08:00] [--dry-run]"}
+		return usageError{msg: "expire [--as-of 2027-04-01T00:00:00+08:00] [--dry-run]"}
 	}
 	at := time.Now()
 	if *asOf != "" {
 		var err error
 		if at, err = time.Parse(time.RFC3339, *asOf); err != nil {
-			return usageError{"--as-of must be an RFC 3339 time such as 2027-04-01T00:00:00+08:00"}
+			return usageError{msg: "--as-of must be an RFC 3339 time such as 2027-04-01T00:00:00+08:00"}
 		}
 	}
 	pool, _, closeDB, err := env.open(ctx)
@@ -242,7 +242,7 @@ func expireUndoCmd(ctx context.Context, env environment, args []string) error {
 	runID := fs.Int64("run", 0, "the run id an expiry run printed")
 	reason := fs.String("reason", "", "why the run is undone (required)")
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 || *runID <= 0 || strings.TrimSpace(*reason) == "" {
-		return usageError{"expire undo --run ID --reason \"why\""}
+		return usageError{msg: "expire undo --run ID --reason \"why\""}
 	}
 	pool, _, closeDB, err := env.open(ctx)
 	if err != nil {
@@ -262,7 +262,7 @@ func expireUndoCmd(ctx context.Context, env environment, args []string) error {
 // prints the URL of its "tally" database.
 func devdbCmd(ctx context.Context, env environment, args []string) error {
 	if len(args) == 0 {
-		return usageError{"devdb takes one of start, stop, url, ha"}
+		return usageError{msg: "devdb takes one of start, stop, url, ha"}
 	}
 	if args[0] == "ha" {
 		return devdbHA(ctx, env, args[1:])
@@ -273,7 +273,7 @@ func devdbCmd(ctx context.Context, env environment, args []string) error {
 	fast := fs.Bool("fast", false, "fsync off: for throwaway test clusters")
 	db := fs.String("db", "tally", "database to create and print the URL of")
 	if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 {
-		return usageError{"devdb start|stop|url [--dir D] [--fast] [--db NAME]"}
+		return usageError{msg: "devdb start|stop|url [--dir D] [--fast] [--db NAME]"}
 	}
 	c, err := pgdev.Open(*dir, pgdev.Options{Fast: *fast,
 		Log: func(f string, a ...any) { fmt.Fprintf(env.stderr, "tally: "+f+"\n", a...) }})
@@ -298,5 +298,5 @@ func devdbCmd(ctx context.Context, env environment, args []string) error {
 		fmt.Fprintln(env.stdout, url)
 		return nil
 	}
-	return usageError{fmt.Sprintf("unknown devdb command %q", args[0])}
+	return usageError{msg: fmt.Sprintf("unknown devdb command %q", args[0])}
 }

@@ -15,13 +15,13 @@ import (
 func devdbHA(ctx context.Context, env environment, args []string) error {
 	const use = "devdb ha start|stop|status [--dir D]"
 	if len(args) == 0 {
-		return usageError{use}
+		return usageError{msg: use}
 	}
 	fs := flag.NewFlagSet("devdb ha", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	dir := fs.String("dir", env.get("TALLY_DATA_DIR", ".data")+"/ha", "directory of the cluster")
 	if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 {
-		return usageError{use}
+		return usageError{msg: use}
 	}
 	h, err := pgdev.OpenHA(*dir, pgdev.Options{Log: func(f string, a ...any) { fmt.Fprintf(env.stderr, "tally: "+f+"\n", a...) }})
 	if err != nil {
@@ -45,5 +45,5 @@ func devdbHA(ctx context.Context, env environment, args []string) error {
 		fmt.Fprint(env.stdout, out)
 		return nil
 	}
-	return usageError{fmt.Sprintf("unknown devdb ha command %q", args[0])}
+	return usageError{msg: fmt.Sprintf("unknown devdb ha command %q", args[0])}
 }

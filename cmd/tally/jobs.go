@@ -21,13 +21,13 @@ func noticesCmd(ctx context.Context, env environment, args []string) error {
 	fs.SetOutput(io.Discard)
 	asOf := fs.String("as-of", "", "announce what is due by this instant (RFC 3339); default now")
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
-		return usageError{"notices [--as-of 2026-12-01T00:00:00+08:00]"}
+		return usageError{msg: "notices [--as-of 2026-12-01T00:00:00+08:00]"}
 	}
 	at := time.Now()
 	if *asOf != "" {
 		var err error
 		if at, err = time.Parse(time.RFC3339, *asOf); err != nil {
-			return usageError{"--as-of must be an RFC 3339 time such as 2026-12-01T00:00:00+08:00"}
+			return usageError{msg: "--as-of must be an RFC 3339 time such as 2026-12-01T00:00:00+08:00"}
 		}
 	}
 	pool, _, closeDB, err := env.open(ctx)
@@ -48,20 +48,20 @@ func noticesCmd(ctx context.Context, env environment, args []string) error {
 func webhooksCmd(ctx context.Context, env environment, args []string) error {
 	const use = "webhooks prune [--keep 720h]"
 	if len(args) == 0 || args[0] != "prune" {
-		return usageError{use}
+		return usageError{msg: use}
 	}
 	fs := flag.NewFlagSet("webhooks prune", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	keepFlag := fs.String("keep", "", "how long the delivery log is kept, at least 168h (default $TALLY_WEBHOOK_LOG_KEEP, else 720h)")
 	if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 {
-		return usageError{use}
+		return usageError{msg: use}
 	}
 	keep, err := env.logKeep(*keepFlag)
 	if err != nil {
 		return err
 	}
 	if keep == 0 {
-		return usageError{"webhooks prune: a keep of 0 is forever, and there is nothing to prune: give --keep 720h, say"}
+		return usageError{msg: "webhooks prune: a keep of 0 is forever, and there is nothing to prune: give --keep 720h, say"}
 	}
 	pool, _, closeDB, err := env.open(ctx)
 	if err != nil {
@@ -98,7 +98,7 @@ func (e environment) logKeep(flag string) (time.Duration, error) {
 		return 0, nil
 	}
 	if err != nil || d < minLogKeep {
-		return 0, usageError{"the webhook log's keep (--keep, TALLY_WEBHOOK_LOG_KEEP) must be a duration of at least 168h (7 days) such as 720h, or 0 for forever"}
+		return 0, usageError{msg: "the webhook log's keep (--keep, TALLY_WEBHOOK_LOG_KEEP) must be a duration of at least 168h (7 days) such as 720h, or 0 for forever"}
 	}
 	return d, nil
 }
@@ -107,7 +107,7 @@ func (e environment) logKeep(flag string) (time.Duration, error) {
 // (reconciliation.failed), and fails when a check fails.
 func reconcileCmd(ctx context.Context, env environment, args []string) error {
 	if len(args) > 0 {
-		return usageError{"reconcile takes no arguments"}
+		return usageError{msg: "reconcile takes no arguments"}
 	}
 	pool, _, closeDB, err := env.open(ctx)
 	if err != nil {
@@ -163,7 +163,7 @@ func (e environment) interval(name, def string) (time.Duration, error) {
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil || d < time.Second {
-		return 0, usageError{name + " must be a duration of at least 1s such as 15m, or 0 for never"}
+		return 0, usageError{msg: name + " must be a duration of at least 1s such as 15m, or 0 for never"}
 	}
 	return d, nil
 }

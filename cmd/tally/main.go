@@ -33,7 +33,11 @@ func main() {
 		var u usageError
 		if errors.As(err, &u) {
 			fmt.Fprintln(os.Stderr, "tally:", err)
-			fmt.Fprint(os.Stderr, usage)
+			if u.whole {
+				fmt.Fprint(os.Stderr, usage)
+			} else {
+				fmt.Fprintln(os.Stderr, "(tally --help lists every command and variable)")
+			}
 			os.Exit(2)
 		}
 		fmt.Fprintln(os.Stderr, "tally:", err)
@@ -110,7 +114,13 @@ environment:
                         (default 1s; 0: never, and verify covers what was sealed)
 `
 
-type usageError struct{ msg string }
+// usageError is a command line the program cannot run: its message says
+// how the command is used; whole, the command itself was missing or
+// unknown, and the whole usage is shown.
+type usageError struct {
+	msg   string
+	whole bool
+}
 
 func (u usageError) Error() string { return u.msg }
 
@@ -118,7 +128,7 @@ func (u usageError) Error() string { return u.msg }
 // environment and streams.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usageError{"no command"}
+		return usageError{msg: "no command", whole: true}
 	}
 	env := environment{getenv: getenv, stdout: stdout, stderr: stderr}
 	switch args[0] {
@@ -144,5 +154,5 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
-	return usageError{fmt.Sprintf("unknown command %q", args[0])}
+	return usageError{msg: fmt.Sprintf("unknown command %q", args[0]), whole: true}
 }

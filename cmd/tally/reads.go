@@ -27,11 +27,11 @@ func (e environment) reads(ctx context.Context, primary *pgxpool.Pool) (*api.Rea
 	}
 	maxLag, err := time.ParseDuration(e.get("TALLY_READ_MAX_LAG", "2s"))
 	if err != nil || maxLag <= 0 {
-		return nil, nil, usageError{"TALLY_READ_MAX_LAG must be a positive duration such as 2s"}
+		return nil, nil, usageError{msg: "TALLY_READ_MAX_LAG must be a positive duration such as 2s"}
 	}
 	wait, err := time.ParseDuration(e.get("TALLY_READ_WAIT", "250ms"))
 	if err != nil || wait < 0 {
-		return nil, nil, usageError{"TALLY_READ_WAIT must be a duration such as 250ms"}
+		return nil, nil, usageError{msg: "TALLY_READ_WAIT must be a duration such as 250ms"}
 	}
 	urls, err := replica.Split(raw)
 	if err != nil {

@@ -30,7 +30,7 @@ import (
 // accepting connections and finishes the requests in flight.
 func serve(ctx context.Context, env environment, args []string) error {
 	if len(args) > 0 {
-		return usageError{"serve takes no arguments"}
+		return usageError{msg: "serve takes no arguments"}
 	}
 	log, err := env.logger()
 	if err != nil {
@@ -41,7 +41,7 @@ func serve(ctx context.Context, env environment, args []string) error {
 	// only to be refused.
 	writers, err := strconv.Atoi(env.get("TALLY_EVENT_WRITERS", "2"))
 	if err != nil || writers < 1 {
-		return usageError{"TALLY_EVENT_WRITERS must be a positive number"}
+		return usageError{msg: "TALLY_EVENT_WRITERS must be a positive number"}
 	}
 	noticesEvery, err := env.interval("TALLY_NOTICES_EVERY", "15m")
 	if err != nil {
@@ -61,7 +61,7 @@ func serve(ctx context.Context, env environment, args []string) error {
 	}
 	publicURL, ok := publicOrigin(env.getenv("TALLY_PUBLIC_URL"))
 	if !ok {
-		return usageError{"TALLY_PUBLIC_URL must be a scheme and host such as https://loyalty.example.com"}
+		return usageError{msg: "TALLY_PUBLIC_URL must be a scheme and host such as https://loyalty.example.com"}
 	}
 	pool, url, closeDB, err := env.open(ctx)
 	if err != nil {
@@ -214,12 +214,12 @@ func webhooksFromEnv(env environment, l *ledger.Ledger) (*webhook.Service, error
 	case "1":
 		cfg.AllowLoopback = true
 	default:
-		return nil, usageError{"TALLY_WEBHOOK_ALLOW_LOOPBACK must be 1 or 0"}
+		return nil, usageError{msg: "TALLY_WEBHOOK_ALLOW_LOOPBACK must be 1 or 0"}
 	}
 	if v := env.getenv("TALLY_WEBHOOK_TIMEOUT"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 || d > 5*time.Minute {
-			return nil, usageError{"TALLY_WEBHOOK_TIMEOUT must be a duration such as 10s, at most 5m"}
+			return nil, usageError{msg: "TALLY_WEBHOOK_TIMEOUT must be a duration such as 10s, at most 5m"}
 		}
 		cfg.Timeout = d
 	}

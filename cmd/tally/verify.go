@@ -23,13 +23,13 @@ func verifyCmd(ctx context.Context, env environment, args []string) error {
 	seq := fs.Int64("seq", 0, "the position of a head kept elsewhere (GET /v1/audit/head)")
 	digest := fs.String("digest", "", "that head's digest, 64 hex digits")
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 || (*seq == 0) != (*digest == "") {
-		return usageError{"verify [--seq N --digest HEX]"}
+		return usageError{msg: "verify [--seq N --digest HEX]"}
 	}
 	var expect *ledger.Expect
 	if *seq != 0 {
 		d, err := hex.DecodeString(*digest)
 		if err != nil || len(d) != 32 || *seq < 1 {
-			return usageError{"--seq must be a link's position and --digest its 64 hex digits"}
+			return usageError{msg: "--seq must be a link's position and --digest its 64 hex digits"}
 		}
 		expect = &ledger.Expect{Seq: *seq, Digest: d}
 	}
