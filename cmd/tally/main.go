@@ -29,20 +29,28 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
-		var u usageError
-		if errors.As(err, &u) {
-			fmt.Fprintln(os.Stderr, "tally:", err)
-			if u.whole {
-				fmt.Fprint(os.Stderr, usage)
-			} else {
-				fmt.Fprintln(os.Stderr, "(tally --help lists every command and variable)")
-			}
-			os.Exit(2)
-		}
-		fmt.Fprintln(os.Stderr, "tally:", err)
-		os.Exit(1)
+	os.Exit(exitCode(run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr), os.Stderr))
+}
+
+// exitCode tells stderr what err was and answers the exit status: 0
+// without an error, 2 for a command line that cannot run (the whole usage
+// when the command itself was missing or unknown, a pointer to it
+// otherwise), 1 for any other error.
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
 	}
+	fmt.Fprintln(stderr, "tally:", err)
+	var u usageError
+	if !errors.As(err, &u) {
+		return 1
+	}
+	if u.whole {
+		fmt.Fprint(stderr, usage)
+	} else {
+		fmt.Fprintln(stderr, "(tally --help lists every command and variable)")
+	}
+	return 2
 }
 
 const usage = `usage: tally <command> [arguments]

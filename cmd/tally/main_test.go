@@ -309,3 +309,33 @@ func TestExpireCommands(t *testing.T) {
 		t.Errorf("second undo: %v, want %s", err, fault.AlreadyUndone)
 	}
 }
+
+// TestAWrongArgumentSaysWhatIsWrongNotTheWholeUsage: a command given a
+// wrong argument exits 2 with what is wrong and where the help is; only a
+// missing or unknown command shows the whole usage; any other error exits
+// 1 with its message alone.
+func TestAWrongArgumentSaysWhatIsWrongNotTheWholeUsage(t *testing.T) {
+	for _, c := range []struct {
+		args  []string
+		code  int
+		whole bool
+	}{
+		{[]string{"expire", "--as-of", "yesterday"}, 2, false},
+		{[]string{"keys", "create", "--bogus"}, 2, false},
+		{[]string{"frob"}, 2, true},
+		{nil, 2, true},
+	} {
+		var stderr strings.Builder
+		err := run(context.Background(), c.args, func(string) string { return "" }, strings.NewReader(""), io.Discard, io.Discard)
+		code := exitCode(err, &stderr)
+		if code != c.code || strings.Contains(stderr.String(), "environment:") != c.whole ||
+			!strings.HasPrefix(stderr.String(), "tally: ") {
+			t.Errorf("tally %s: exit %d, stderr %q; want exit %d, the whole usage %v", strings.Join(c.args, " "), code,
+				stderr.String(), c.code, c.whole)
+		}
+	}
+	var stderr strings.Builder
+	if code := exitCode(errors.New("connection refused"), &stderr); code != 1 || stderr.String() != "tally: connection refused\n" {
+		t.Errorf("another error: exit %d, stderr %q; want 1 and its message", code, stderr.String())
+	}
+}
