@@ -6,12 +6,15 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/internal/textclass"
 )
 
 // Role is what an API key may do.
@@ -143,10 +146,18 @@ func (l *Ledger) EnsureKey(ctx context.Context, name string, role Role, secret s
 
 // storeKey stores the key; a partner key joins partnerID, or a new partner
 // named as the key when partnerID is 0.
+// MaxKeyName is the longest name a key takes, in characters: the name
+// goes with every entry the key writes (its actor), and into the list of
+// keys an operator reads.
+const MaxKeyName = 100
+
 func (l *Ledger) storeKey(ctx context.Context, name string, role Role, customerID string, partnerID int64, secret string) (APIKey, error) {
 	switch {
 	case name == "":
 		return APIKey{}, &fault.Error{Code: fault.Invalid, Message: "a key needs a name", Fields: map[string]string{"name": "required"}}
+	case utf8.RuneCountInString(name) > MaxKeyName || !textclass.IsText(name):
+		return APIKey{}, &fault.Error{Code: fault.Invalid, Message: fmt.Sprintf("a key's name is 1 to %d characters of text, without control characters", MaxKeyName),
+			Fields: map[string]string{"name": fmt.Sprintf("1 to %d characters, no control characters", MaxKeyName)}}
 	case !role.Valid():
 		return APIKey{}, &fault.Error{Code: fault.Invalid, Message: "unknown role " + quote(string(role)) +
 			": one of admin, partner, finance, customer", Fields: map[string]string{"role": "unknown"}}

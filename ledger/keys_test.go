@@ -76,6 +76,9 @@ func TestCreateKeyRefusesBadInput(t *testing.T) {
 		{"CustomerRoleWithoutCustomer", "x", ledger.RoleCustomer, "", "customer_id"},
 		{"CustomerWithAnotherRole", "x", ledger.RoleFinance, "C1", "customer_id"},
 		{"BadCustomerID", "x", ledger.RoleCustomer, "C 1", "customer_id"},
+		{"NameTooLong", strings.Repeat("é", ledger.MaxKeyName+1), ledger.RoleAdmin, "", "name"},
+		{"NameWithANewline", "ops\nadmin", ledger.RoleAdmin, "", "name"},
+		{"NameWithAnEscape", "ops\x1b[2J", ledger.RoleAdmin, "", "name"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := l.CreateKey(ctx, tc.keyName, tc.role, tc.customer)
@@ -88,6 +91,9 @@ func TestCreateKeyRefusesBadInput(t *testing.T) {
 	}
 	if n := countRows(t, pool, "api_keys"); n != 0 {
 		t.Errorf("%d keys stored, want none", n)
+	}
+	if _, _, err := l.CreateKey(ctx, strings.Repeat("é", ledger.MaxKeyName), ledger.RoleAdmin, ""); err != nil {
+		t.Errorf("a name of %d characters: %v, want it taken", ledger.MaxKeyName, err)
 	}
 }
 
