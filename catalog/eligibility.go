@@ -147,7 +147,9 @@ func (s *Service) viewOf(ctx context.Context, tx *ledger.Tx, customerID string) 
 	if err != nil {
 		return customerView{}, err
 	}
-	points, err := tx.LotSummary(ctx, ledger.CustomerAccount(customerID, "points"), now)
+	// What a redemption may spend: it settles what the customer owes
+	// first, so a product priced above the rest is not redeemable.
+	points, err := loyalty.PointsSummaryIn(ctx, tx, customerID)
 	if err != nil {
 		return customerView{}, err
 	}

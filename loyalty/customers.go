@@ -184,7 +184,7 @@ func (s *Service) Profile(ctx context.Context, id string) (Profile, error) {
 		if err != nil {
 			return err
 		}
-		points, err := pointsSummary(ctx, tx, id)
+		points, err := PointsSummaryIn(ctx, tx, id)
 		if err != nil {
 			return err
 		}
@@ -241,9 +241,10 @@ WHERE customer_id = $1 AND month IN ($2, $3)`, customerID, string(st.last.Month)
 	return st, rows.Err()
 }
 
-// pointsSummary is the customer's points by the state of their lots at the
-// transaction's Now.
-func pointsSummary(ctx context.Context, tx *ledger.Tx, customerID string) (PointsSummary, error) {
+// PointsSummaryIn is the customer's points by the state of their lots at
+// the transaction's Now, Available net of what they owe: what a
+// redemption may spend (it settles what is owed first).
+func PointsSummaryIn(ctx context.Context, tx *ledger.Tx, customerID string) (PointsSummary, error) {
 	l, err := tx.LotSummary(ctx, ledger.CustomerAccount(customerID, "points"), tx.Now().Add(expiringSoon))
 	if err != nil {
 		return PointsSummary{}, err
