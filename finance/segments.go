@@ -34,7 +34,8 @@ type GroupRow struct {
 }
 
 // Segments computes the pyramid for the month, over every customer
-// registered by its end (those without shipments count with 0).
+// registered by its end (those without shipments count with 0) and every
+// customer registered later whose shipments dated in it were recorded.
 func (s *Service) Segments(ctx context.Context, month rules.Month) (SegmentReport, error) {
 	rep := SegmentReport{Month: month}
 	err := s.ledger.ReadTx(ctx, func(tx *ledger.Tx) error {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tally-ledger/tally/catalog"
 	"github.com/tally-ledger/tally/finance"
+	"github.com/tally-ledger/tally/internal/servicetest"
 	"github.com/tally-ledger/tally/loyalty"
 	"github.com/tally-ledger/tally/rules"
 )
@@ -116,5 +117,39 @@ func TestSegmentsAreThoseOfTheVersionInEffectAtTheMonthsLastInstant(t *testing.T
 	// In April C1 has shipped nothing: floating.
 	if version, counts := segments("2026-04"); version != 3 || counts["floating"] != 1 {
 		t.Errorf("April: version %d, segments %v; want version 3 with C1 floating", version, counts)
+	}
+}
+
+// TestSegmentsCountACustomerRegisteredLaterForTheMonthsShipments: a
+// customer registered after a month ended, whose shipments dated in that
+// month were then recorded (within the back-dating window), is in the
+// month's pyramid with that contribution: the report's total is the
+// month's contribution of every customer, as their profiles say. A
+// customer registered later with nothing in the month is not counted.
+// (Found by review: the pyramid counted only customers registered by the
+// month's end, and left such shipments out of its total.)
+func TestSegmentsCountACustomerRegisteredLaterForTheMonthsShipments(t *testing.T) {
+	e := newEnv(t)
+	e.Clock.Set(shanghaiAt(2026, time.February, 10, 12))
+	e.Customer("EARLY")
+	e.Ship("EARLY", "S1", "100", e.Clock.Now().Add(-time.Minute))
+	e.Clock.Set(servicetest.Start) // 15 March
+	e.Customer("LATE")
+	e.Customer("IDLE")
+	e.Ship("LATE", "S2", "2500", shanghaiAt(2026, time.February, 20, 9))
+	seg, err := e.Finance.Segments(e.Ctx, rules.Month("2026-02"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seg.Customers != 2 || !seg.Contribution.Equal(d("2600")) {
+		t.Errorf("February's pyramid: %d customers, %s; want EARLY's 100 and LATE's 2,500 (2 customers, 2600)",
+			seg.Customers, seg.Contribution)
+	}
+	counts := map[string]int{}
+	for _, g := range seg.Segments {
+		counts[g.Name] = g.Customers
+	}
+	if counts["mid"] != 1 || counts["floating"] != 1 {
+		t.Errorf("February's segments %v, want LATE mid-tier and EARLY floating", counts)
 	}
 }
