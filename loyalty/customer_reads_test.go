@@ -73,9 +73,10 @@ func TestTierAtIsTheHigherOfLastMonthAndThisMonth(t *testing.T) {
 
 // RankContributions ranks the month's contribution of every customer
 // registered before the instant, highest first, those without shipments at
-// zero; a customer registered later is not counted; an error of emit stops
-// the ranking and is answered.
-func TestRankContributionsRanksEveryCustomerRegisteredBefore(t *testing.T) {
+// zero, and of a customer registered later with shipments in the month; a
+// customer registered later without any is not counted; an error of emit
+// stops the ranking and is answered.
+func TestRankContributionsRanksEveryCustomerRegisteredBeforeOrShipping(t *testing.T) {
 	e := newEnv(t)
 	for _, id := range []string{"C1", "C2", "C3"} {
 		e.Customer(id)
@@ -86,6 +87,7 @@ func TestRankContributionsRanksEveryCustomerRegisteredBefore(t *testing.T) {
 	e.Clock.Add(2 * time.Hour)
 	e.Customer("C4")
 	e.Ship("C4", "S5", "1000", march(15, 13))
+	e.Customer("C5")
 	before := servicetest.Start.Add(time.Hour)
 
 	type ranked struct {
@@ -102,7 +104,7 @@ func TestRankContributionsRanksEveryCustomerRegisteredBefore(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if want := []ranked{{"520.50", 1, 3}, {"100.00", 2, 3}, {"0.00", 3, 3}}; !slices.Equal(got, want) {
+	if want := []ranked{{"1000.00", 1, 4}, {"520.50", 2, 4}, {"100.00", 3, 4}, {"0.00", 4, 4}}; !slices.Equal(got, want) {
 		t.Errorf("ranked %v, want %v", got, want)
 	}
 
