@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"syscall"
 	"testing"
 	"time"
 
@@ -49,6 +50,11 @@ WHERE a.code = $1 FOR UPDATE OF b`, customer(loyalty.ExpiryChunk+loyalty.ExpiryC
 	run := make(chan response, 1)
 	go func() { run <- h.do(call{method: "POST", path: "/v1/jobs/expire", key: "admin"}) }()
 	testdb.WaitForLockWaiters(t, h.pool, 1)
+	var chunkPID int
+	if err := h.pool.QueryRow(ctx, `SELECT pid FROM pg_stat_activity
+WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&chunkPID); err != nil {
+		t.Fatal(err)
+	}
 	var runID int64
 	if err := h.pool.QueryRow(ctx, `SELECT id FROM expiry_runs`).Scan(&runID); err != nil {
 		t.Fatal(err)
@@ -59,9 +65,50 @@ WHERE a.code = $1 FOR UPDATE OF b`, customer(loyalty.ExpiryChunk+loyalty.ExpiryC
 			body: map[string]any{"reason": "run by mistake"}})
 	}()
 	testdb.WaitForLockWaiters(t, h.pool, 2) // the undo waits for the run's second chunk, which holds the run
+	// The undo's session, paused, as a busy machine may leave it once the
+	// second chunk ends: the run's third chunk must still wait for it.
+	var undoPID int
+	if err := h.pool.QueryRow(ctx, `SELECT pid FROM pg_stat_activity
+WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> $1`, chunkPID).Scan(&undoPID); err != nil {
+		t.Fatalf("the undo's session: %v", err)
+	}
+	if err := syscall.Kill(undoPID, syscall.SIGSTOP); err != nil {
+		t.Fatalf("pausing the undo's session %d: %v", undoPID, err)
+	}
+	resumed := false
+	resume := func() {
+		if !resumed {
+			resumed = true
+			if err := syscall.Kill(undoPID, syscall.SIGCONT); err != nil {
+				t.Errorf("resuming the undo's session: %v", err)
+			}
+		}
+	}
+	defer resume()
 	if err := blocker.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) { // a bound for a stuck test, not a timing
+		select {
+		case r := <-run:
+			resume()
+			t.Fatalf("the run went on while its undo waited for the run: %d %s", r.status, r.body)
+		default:
+		}
+		var third int // the run's next chunk, waiting for the undo to take the run
+		if err := h.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> $1
+  AND (query LIKE '%pg_advisory_xact_lock%' OR query LIKE '%FROM expiry_runs%')`, undoPID).Scan(&third); err != nil {
+			t.Fatal(err)
+		}
+		if third > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the run's third chunk never waited for the undo")
+		}
+	}
+	resume()
 	wantStatus(t, <-undo, http.StatusOK)
 	wantProblem(t, <-run, http.StatusConflict, fault.AlreadyUndone)
 	var standing, third int

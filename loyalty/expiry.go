@@ -132,8 +132,11 @@ func (s *Service) expire(ctx context.Context, asOf time.Time, actor string, dryR
 			chunk, runID = chunk[:0], rep.RunID
 			var notes []notify.Event
 			if runID != 0 {
-				// An undo locks the run's row too: a run undone while it
-				// runs stops, so that its undo stays exact.
+				// An undo locks the run too: a run undone while it runs
+				// stops, so that its undo stays exact.
+				if err := lockRun(ctx, tx, runID); err != nil {
+					return err
+				}
 				var undone bool
 				if err := tx.QueryRow(ctx, `SELECT undone_at IS NOT NULL FROM expiry_runs WHERE id = $1 FOR UPDATE`, runID).
 					Scan(&undone); err != nil {
@@ -329,6 +332,9 @@ func (s *Service) UndoExpiry(ctx context.Context, runID int64, in UndoInput) (Ex
 		var key *string
 		var hash []byte
 		var undoneAt *time.Time
+		if err := lockRun(ctx, tx, runID); err != nil {
+			return err
+		}
 		err := tx.QueryRow(ctx, `SELECT as_of, undone_at, undo_key, undo_hash FROM expiry_runs WHERE id = $1 FOR UPDATE`,
 			runID).Scan(&out.AsOf, &undoneAt, &key, &hash)
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -471,4 +477,20 @@ func (s *Service) Expiring(ctx context.Context, customerID string, within time.D
 		return nil
 	})
 	return out, err
+}
+
+// runLocks is the class of the advisory locks lockRun takes.
+const runLocks = 0x7a11e7
+
+// lockRun takes, until tx ends, the lock a run's chunks and its undo take
+// before its row: an undo queued behind a chunk then comes before the
+// run's next chunk, which stops (fault.AlreadyUndone). The row's lock
+// alone does not promise that: the chunk updates the row, and its next
+// chunk may lock the new version before the waiting undo, woken late, has
+// followed it there. Advisory locks are granted in the order asked for.
+// (A run id's hash shared with another run's only makes the two wait for
+// each other.)
+func lockRun(ctx context.Context, tx *ledger.Tx, runID int64) error {
+	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashint8($2))`, int32(runLocks), runID)
+	return err
 }
