@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
@@ -151,13 +152,28 @@ func (l *Ledger) EnsureKey(ctx context.Context, name string, role Role, secret s
 // keys an operator reads.
 const MaxKeyName = 100
 
+// plainName reports whether a key's name is text that shows as itself:
+// no control characters, nor format characters (a right-to-left override
+// that reorders what follows it) or line and paragraph separators.
+func plainName(name string) bool {
+	if !textclass.IsText(name) {
+		return false
+	}
+	for _, r := range name {
+		if unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) {
+			return false
+		}
+	}
+	return true
+}
+
 func (l *Ledger) storeKey(ctx context.Context, name string, role Role, customerID string, partnerID int64, secret string) (APIKey, error) {
 	switch {
 	case name == "":
 		return APIKey{}, &fault.Error{Code: fault.Invalid, Message: "a key needs a name", Fields: map[string]string{"name": "required"}}
-	case utf8.RuneCountInString(name) > MaxKeyName || !textclass.IsText(name):
-		return APIKey{}, &fault.Error{Code: fault.Invalid, Message: fmt.Sprintf("a key's name is 1 to %d characters of text, without control characters", MaxKeyName),
-			Fields: map[string]string{"name": fmt.Sprintf("1 to %d characters, no control characters", MaxKeyName)}}
+	case utf8.RuneCountInString(name) > MaxKeyName || !plainName(name):
+		return APIKey{}, &fault.Error{Code: fault.Invalid, Message: fmt.Sprintf("a key's name is 1 to %d characters of text, without control or format characters", MaxKeyName),
+			Fields: map[string]string{"name": fmt.Sprintf("1 to %d characters, no control or format characters", MaxKeyName)}}
 	case !role.Valid():
 		return APIKey{}, &fault.Error{Code: fault.Invalid, Message: "unknown role " + quote(string(role)) +
 			": one of admin, partner, finance, customer", Fields: map[string]string{"role": "unknown"}}

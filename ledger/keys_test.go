@@ -79,6 +79,8 @@ func TestCreateKeyRefusesBadInput(t *testing.T) {
 		{"NameTooLong", strings.Repeat("é", ledger.MaxKeyName+1), ledger.RoleAdmin, "", "name"},
 		{"NameWithANewline", "ops\nadmin", ledger.RoleAdmin, "", "name"},
 		{"NameWithAnEscape", "ops\x1b[2J", ledger.RoleAdmin, "", "name"},
+		{"NameWithARightToLeftOverride", "nightly\u202ejob", ledger.RoleAdmin, "", "name"},
+		{"NameWithALineSeparator", "nightly\u2028job", ledger.RoleAdmin, "", "name"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := l.CreateKey(ctx, tc.keyName, tc.role, tc.customer)

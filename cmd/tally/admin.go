@@ -150,7 +150,7 @@ func keysCmd(ctx context.Context, env environment, args []string) error {
 				if k.PartnerID != 0 {
 					partner = strconv.FormatInt(k.PartnerID, 10)
 				}
-				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Role, k.CustomerID, partner, k.Name,
+				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Role, k.CustomerID, partner, shownName(k.Name),
 					k.CreatedAt.Format("2006-01-02T15:04:05Z07:00"), revoked)
 			}
 			return w.Flush()
@@ -299,4 +299,15 @@ func devdbCmd(ctx context.Context, env environment, args []string) error {
 		return nil
 	}
 	return usageError{msg: fmt.Sprintf("unknown devdb command %q", args[0])}
+}
+
+// shownName is a key's name as keys list prints it: quoted when a rune of
+// it would not show as itself (a key made before names were checked may
+// hold a tab that breaks the columns, or an escape sequence that a
+// terminal runs).
+func shownName(name string) string {
+	if strings.ContainsFunc(name, func(r rune) bool { return !strconv.IsPrint(r) }) {
+		return strconv.Quote(name)
+	}
+	return name
 }

@@ -150,6 +150,23 @@ func TestKeysCommands(t *testing.T) {
 	if !strings.Contains(out.String(), "customer  C9") || strings.Contains(out.String(), "tly_") {
 		t.Errorf("keys list = %q: want the key's row and no secret", out.String())
 	}
+	// A key named before names were checked: its name is listed quoted,
+	// its escape sequence never written as it is.
+	pool, err := pgxpool.New(ctx, vars["DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := pool.Exec(ctx, `INSERT INTO api_keys (name, role, key_hash) VALUES ($1, 'admin', '\x00')`, "ops\x1b[2J\u202e"); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := run(ctx, []string{"keys", "list"}, getenv(vars), nil, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), `"ops\x1b[2J\u202e"`) || strings.ContainsAny(out.String(), "\x1b\u202e") {
+		t.Errorf("keys list = %q: want the old key's name quoted", out.String())
+	}
 	for _, bad := range [][]string{
 		{"keys", "create", "--role", "customer", "--name", "no customer"},
 		{"keys", "create", "--role", "root", "--name", "x"},
