@@ -253,9 +253,15 @@ func TestProductsListedAsCreatedAndPatched(t *testing.T) {
 		"FractionalPrice": {"points_price": "1.5"},
 		"WindowEndsFirst": {"valid_until": from.Add(-time.Hour).Format(time.RFC3339)},
 		"NegativeStock":   {"stock": -1},
+		"ClearStock":      {"clear": []string{"stock"}},
+		"SetAndClear":     {"stock": 3, "clear": []string{"stock"}},
+		"ClearTooMany":    {"clear": []string{"min_level", "min_level", "min_level", "min_level", "min_level", "min_level"}},
+		"ClearTheName":    {"clear": []string{"name"}},
 	} {
 		t.Run(name, func(t *testing.T) {
-			r := h.do(call{method: "PATCH", path: "/v1/products/mug", key: "admin", body: patch})
+			_, bad := patch["clear"]
+			bad = bad && (name == "ClearTooMany" || name == "ClearTheName") // the request breaks the spec on purpose
+			r := h.do(call{method: "PATCH", path: "/v1/products/mug", key: "admin", body: patch, invalid: bad})
 			code := fault.Invalid
 			if name == "FractionalPrice" {
 				code = fault.InvalidAmount
@@ -269,6 +275,11 @@ func TestProductsListedAsCreatedAndPatched(t *testing.T) {
 	patched := h.expect(200, call{method: "PATCH", path: "/v1/products/mug", key: "admin", body: map[string]any{"stock": 5}}).object(t)
 	if patched["stock"] != float64(5) || patched["points_price"] != "50" || patched["name"] != "Mug" {
 		t.Errorf("patched %v, want stock 5 and the rest as before", patched)
+	}
+	limited := h.expect(200, call{method: "PATCH", path: "/v1/products/mug", key: "admin", body: map[string]any{"per_customer_limit": 2}}).object(t)
+	cleared := h.expect(200, call{method: "PATCH", path: "/v1/products/mug", key: "admin", body: map[string]any{"clear": []string{"per_customer_limit"}}}).object(t)
+	if limited["per_customer_limit"] != float64(2) || cleared["per_customer_limit"] != nil || cleared["stock"] != float64(5) {
+		t.Errorf("the limit set, then cleared: %v, then %v; want 2, then none, the stock kept", limited["per_customer_limit"], cleared)
 	}
 }
 

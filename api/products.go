@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -59,12 +60,16 @@ func (s *Server) patchProduct(c echo.Context) error {
 		Stock            *int       `json:"stock,omitempty"`
 		PerCustomerLimit *int       `json:"per_customer_limit,omitempty"`
 		Active           *bool      `json:"active,omitempty"`
+		Clear            []string   `json:"clear,omitempty"`
 	}
 	if err := decode(c, &req); err != nil {
 		return err
 	}
+	if len(req.Clear) > len(catalog.ClearableFields) {
+		return fault.InvalidField("clear", "each of "+strings.Join(catalog.ClearableFields, ", ")+" at most once")
+	}
 	patch := catalog.ProductPatch{Name: req.Name, MinLevel: req.MinLevel, ValidFrom: req.ValidFrom, ValidUntil: req.ValidUntil,
-		Stock: req.Stock, PerCustomerLimit: req.PerCustomerLimit, Active: req.Active}
+		Stock: req.Stock, PerCustomerLimit: req.PerCustomerLimit, Active: req.Active, Clear: req.Clear}
 	if req.PointsPrice != nil {
 		price, err := points(*req.PointsPrice, "points_price")
 		if err != nil {

@@ -128,7 +128,14 @@ type ProductPatch struct {
 	Stock            *int
 	PerCustomerLimit *int
 	Active           *bool
+	// Clear names the optional fields to make none (a featured product's
+	// min_level or per_customer_limit), by their names in ClearableFields;
+	// a field may not be both set and cleared.
+	Clear []string
 }
+
+// ClearableFields are the fields a ProductPatch may clear, by name.
+var ClearableFields = []string{"min_level", "valid_from", "valid_until", "stock", "per_customer_limit"}
 
 // UpdateProduct applies the patch and validates the result.
 //
@@ -148,6 +155,9 @@ func (s *Service) UpdateProduct(ctx context.Context, sku string, patch ProductPa
 		setPtr(&p.ValidUntil, patch.ValidUntil)
 		setPtr(&p.Stock, patch.Stock)
 		setPtr(&p.PerCustomerLimit, patch.PerCustomerLimit)
+		if err := patch.clear(&p); err != nil {
+			return err
+		}
 		if err := p.check(); err != nil {
 			return err
 		}
@@ -158,6 +168,31 @@ WHERE sku = $1 RETURNING `+productColumns, sku, p.Name, p.PointsPrice, p.MinLeve
 		return err
 	})
 	return out, err
+}
+
+// clear makes none the fields the patch clears, which it may not also set.
+func (patch ProductPatch) clear(p *Product) error {
+	fields := map[string]struct {
+		set   bool
+		clear func()
+	}{
+		"min_level":          {patch.MinLevel != nil, func() { p.MinLevel = nil }},
+		"valid_from":         {patch.ValidFrom != nil, func() { p.ValidFrom = nil }},
+		"valid_until":        {patch.ValidUntil != nil, func() { p.ValidUntil = nil }},
+		"stock":              {patch.Stock != nil, func() { p.Stock = nil }},
+		"per_customer_limit": {patch.PerCustomerLimit != nil, func() { p.PerCustomerLimit = nil }},
+	}
+	for _, name := range patch.Clear {
+		f, ok := fields[name]
+		switch {
+		case !ok:
+			return fault.InvalidField("clear", "only "+strings.Join(ClearableFields, ", "))
+		case f.set:
+			return fault.InvalidField("clear", name+" is both set and cleared")
+		}
+		f.clear()
+	}
+	return nil
 }
 
 func set[T any](dst *T, v *T) {

@@ -55,6 +55,10 @@ func TestUpdateProductChangesOnlyThePatchedFields(t *testing.T) {
 			"mug Big mug featured 90 level=9 2026-03-02..2026-03-30 stock=7 limit=2 active=true"},
 		{"Inactive", catalog.ProductPatch{Active: ptr(false)},
 			"mug Big mug featured 90 level=9 2026-03-02..2026-03-30 stock=7 limit=2 active=false"},
+		{"ClearLevelAndLimit", catalog.ProductPatch{Clear: []string{"min_level", "per_customer_limit"}},
+			"mug Big mug featured 90 level=- 2026-03-02..2026-03-30 stock=7 limit=- active=false"},
+		{"LevelAndLimitAgain", catalog.ProductPatch{MinLevel: ptr(9), PerCustomerLimit: ptr(2)},
+			"mug Big mug featured 90 level=9 2026-03-02..2026-03-30 stock=7 limit=2 active=false"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := e.Catalog.UpdateProduct(e.Ctx, "mug", tc.patch)
@@ -70,6 +74,17 @@ func TestUpdateProductChangesOnlyThePatchedFields(t *testing.T) {
 		})
 	}
 	const last = "mug Big mug featured 90 level=9 2026-03-02..2026-03-30 stock=7 limit=2 active=false"
+	for _, bad := range []catalog.ProductPatch{
+		{Stock: ptr(-1)},
+		{Clear: []string{"stock"}},                                    // a featured product's stock is required
+		{Clear: []string{"valid_until"}},                              // and its window
+		{Clear: []string{"name"}},                                     // not an optional field
+		{Stock: ptr(3), Clear: []string{"stock"}},                     // set and cleared
+		{Name: ptr("Renamed"), Clear: []string{"min_level", "stock"}}, // nothing of a refused patch
+	} {
+		_, err := e.Catalog.UpdateProduct(e.Ctx, "mug", bad)
+		servicetest.WantCode(t, err, fault.Invalid)
+	}
 	_, err := e.Catalog.UpdateProduct(e.Ctx, "mug", catalog.ProductPatch{Stock: ptr(-1)})
 	servicetest.WantCode(t, err, fault.Invalid)
 	_, err = e.Catalog.UpdateProduct(e.Ctx, "ghost", catalog.ProductPatch{Name: ptr("Ghost")})
