@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -25,6 +26,22 @@ type Pages interface {
 	// ConsoleKey is the key behind the request's finance console
 	// session, if it has a live one.
 	ConsoleKey(c echo.Context) (ledger.APIKey, bool, error)
+	// Observe has fn told of every page request once answered, by its
+	// route (never its path, which may hold a portal link's token).
+	Observe(fn func(method, route string, status int, bytes int64, elapsed time.Duration))
+}
+
+// observePage records a page request in the request log and the metrics,
+// as observe does the API's: by its route, never its path.
+func (s *Server) observePage(method, route string, status int, bytes int64, elapsed time.Duration) {
+	method = methodLabel(method)
+	s.metrics.observe(method, route, status, elapsed)
+	level := slog.LevelInfo
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	s.log.Log(context.Background(), level, "page", "method", method, "route", route, "status", status,
+		"bytes", bytes, "duration_ms", float64(elapsed.Microseconds())/1000)
 }
 
 // isPage reports whether the pages serve the path (/console/csv/... is

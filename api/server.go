@@ -207,6 +207,7 @@ func New(cfg Config) *Server {
 	if cfg.Pages != nil {
 		s.pages = cfg.Pages
 		s.mountPages(v1, books)
+		s.pages.Observe(s.observePage)
 	}
 
 	s.echo = e

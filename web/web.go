@@ -72,12 +72,14 @@ type Config struct {
 type Pages struct {
 	// origins tells a form posted from another origin (sameOrigin).
 	origins *http.CrossOriginProtection
-	db      *pgxpool.Pool
-	ledger  *ledger.Ledger
-	loyalty *loyalty.Service
-	catalog *catalog.Service
-	prepaid *prepaid.Service
-	finance *finance.Service
+	// observer hears of each request answered (Observe).
+	observer func(method, route string, status int, bytes int64, elapsed time.Duration)
+	db       *pgxpool.Pool
+	ledger   *ledger.Ledger
+	loyalty  *loyalty.Service
+	catalog  *catalog.Service
+	prepaid  *prepaid.Service
+	finance  *finance.Service
 	// readFinance is Config.ReadFinance.
 	readFinance func(context.Context) *finance.Service
 	log         *slog.Logger
@@ -122,6 +124,32 @@ func New(cfg Config) *Pages {
 // (the style sheet and the icon).
 func (p *Pages) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.echo.ServeHTTP(w, r) }
 
+// Observe has fn told of every page request once it is answered: its
+// method, its route (the pattern it matched, "unmatched" for none: never
+// the path, which may hold a portal link's token), its status, the bytes
+// of its answer and how long it took. Call it before the pages serve.
+func (p *Pages) Observe(fn func(method, route string, status int, bytes int64, elapsed time.Duration)) {
+	p.observer = fn
+}
+
+// observed tells the observer of each request, its errors answered first.
+func (p *Pages) observed(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		if err := next(c); err != nil {
+			c.Error(err)
+		}
+		if p.observer != nil {
+			route := c.Path()
+			if route == "" {
+				route = "unmatched"
+			}
+			p.observer(c.Request().Method, route, c.Response().Status, c.Response().Size, time.Since(start))
+		}
+		return nil
+	}
+}
+
 // routes builds the pages' own router, whose errors are pages too.
 func (p *Pages) routes() {
 	e := echo.New()
@@ -142,6 +170,7 @@ func (p *Pages) routes() {
 			p.log.Error("page", "err", ferr)
 		}
 	}
+	e.Use(p.observed)
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true,
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 			p.log.Error("page panic", "err", err, "stack", string(stack))
