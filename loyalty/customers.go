@@ -264,17 +264,16 @@ type RankedContribution struct {
 	Rank, Of int
 }
 
-// RankContributions emits, highest first, the month's contribution of every
-// customer registered before registeredBefore (0 for those without
-// shipments in it) and of every customer with shipments in the month,
-// registered later or not (a shipment recorded late counts in the month it
-// occurred in), read in tx.
+// RankContributions emits, highest first, the month's contribution (0 for
+// none) of every customer of the month: registered before registeredBefore,
+// or registered later with shipments dated in it or before (a shipment
+// recorded late counts in the month it occurred in), read in tx.
 func RankContributions(ctx context.Context, tx *ledger.Tx, month rules.Month, registeredBefore time.Time,
 	emit func(RankedContribution) error) error {
 	rows, err := tx.Query(ctx, `WITH c AS (
     SELECT cu.id, coalesce(m.contribution, 0) AS contribution
     FROM customers cu LEFT JOIN customer_months m ON m.customer_id = cu.id AND m.month = $1
-    WHERE cu.created_at < $2 OR m.customer_id IS NOT NULL)
+    WHERE cu.created_at < $2 OR ` + shippedThrough + `)
 SELECT contribution, row_number() OVER (ORDER BY contribution DESC, id), count(*) OVER ()
 FROM c ORDER BY contribution DESC, id`, string(month), registeredBefore)
 	if err != nil {

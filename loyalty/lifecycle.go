@@ -21,9 +21,10 @@ type History struct {
 }
 
 // Histories reads, customer by customer in id order, the History of every
-// customer registered before registeredBefore (of customerID only, when
-// it is not ""), for the month through: their contributions in the span
-// months up to it (rules.Lifecycle.Span).
+// customer of the month through (of customerID only, when it is not ""):
+// registered before registeredBefore, or registered later with shipments
+// dated through it; their contributions in the span months up to it
+// (rules.Lifecycle.Span).
 func Histories(ctx context.Context, tx *ledger.Tx, through rules.Month, span int, registeredBefore time.Time, customerID string,
 	emit func(History) error) error {
 	from := through
@@ -59,7 +60,8 @@ func Histories(ctx context.Context, tx *ledger.Tx, through rules.Month, span int
 }
 
 // qHistories reads customers' contributions by month, through $1, from $2
-// on, of those registered before $3.
+// on, of those who are customers by then: registered before $3, or with
+// shipments dated through $1.
 const qHistories = `SELECT cu.id,
     coalesce((SELECT min(f.month) FROM customer_months f WHERE f.customer_id = cu.id AND f.contribution > 0 AND f.month <= $1), ''),
     coalesce((SELECT array_agg(w.month ORDER BY w.month) FROM customer_months w
@@ -67,7 +69,12 @@ const qHistories = `SELECT cu.id,
     coalesce((SELECT array_agg(w.contribution ORDER BY w.month) FROM customer_months w
               WHERE w.customer_id = cu.id AND w.month BETWEEN $2 AND $1), '{}')
 FROM customers cu
-WHERE cu.created_at < $3`
+WHERE (cu.created_at < $3 OR ` + shippedThrough + `)`
+
+// shippedThrough holds for a customer cu with shipments dated in a month
+// through $1 (a customer months row): with registration before a month's
+// end, what makes a customer one of that month's in its reports.
+const shippedThrough = `EXISTS (SELECT FROM customer_months x WHERE x.customer_id = cu.id AND x.month <= $1)`
 
 // RulesAtEndOf is the rule set in effect at the month's last instant (a
 // microsecond before the next month begins in the zone of the version in

@@ -13,10 +13,11 @@ import (
 	"github.com/tally-ledger/tally/rules"
 )
 
-// Histories reads, in customer id order, each customer registered before
-// the instant (or the one asked for): the first month they contributed in
+// Histories reads, in customer id order, each customer of the month (or
+// the one asked for): registered before the instant, or later with
+// shipments dated through the month; the first month they contributed in
 // up to the month read through, and their contributions in the span months
-// up to it, no earlier ones.
+// up to it, no earlier ones. One registered later with none is not read.
 func TestHistoriesReadTheSpanUpToTheMonth(t *testing.T) {
 	e := newEnv(t)
 	e.Customer("C1")
@@ -26,8 +27,9 @@ func TestHistoriesReadTheSpanUpToTheMonth(t *testing.T) {
 	e.Ship("C1", "S3", "300", march(2, 9))
 	e.Ship("C2", "S4", "50", march(3, 9))
 	e.Clock.Add(2 * time.Hour)
-	e.Customer("C3") // registered after the instant read
+	e.Customer("C3") // registered after the instant read, with a shipment in the month
 	e.Ship("C3", "S5", "70", march(15, 13))
+	e.Customer("C4") // registered after it, with none
 	before := servicetest.Start.Add(time.Hour)
 
 	read := func(customer string) []string {
@@ -51,6 +53,7 @@ func TestHistoriesReadTheSpanUpToTheMonth(t *testing.T) {
 	if got, want := read(""), []string{
 		`C1 first "2026-01": 2026-02=200.00 2026-03=300.00`,
 		`C2 first "2026-03": 2026-03=50.00`,
+		`C3 first "2026-03": 2026-03=70.00`,
 	}; !slices.Equal(got, want) {
 		t.Errorf("histories: %q, want %q", got, want)
 	}
