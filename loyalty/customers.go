@@ -273,7 +273,7 @@ func RankContributions(ctx context.Context, tx *ledger.Tx, month rules.Month, re
 	rows, err := tx.Query(ctx, `WITH c AS (
     SELECT cu.id, coalesce(m.contribution, 0) AS contribution
     FROM customers cu LEFT JOIN customer_months m ON m.customer_id = cu.id AND m.month = $1
-    WHERE cu.created_at < $2 OR ` + shippedThrough + `)
+    WHERE cu.created_at < $2 OR `+shippedThrough+`)
 SELECT contribution, row_number() OVER (ORDER BY contribution DESC, id), count(*) OVER ()
 FROM c ORDER BY contribution DESC, id`, string(month), registeredBefore)
 	if err != nil {
