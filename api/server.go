@@ -220,6 +220,16 @@ func New(cfg Config) *Server {
 // ServeHTTP implements http.Handler: the pages' paths go to the pages
 // (pages.go), the others to the API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodHead {
+		// HEAD is GET without the answer's body (RFC 9110, 9.3.2), which
+		// every server must support: a monitor or a link checker asking
+		// HEAD /healthz or a page got 405, 404 or the signed-out page. It
+		// is served as the GET (and logged and counted as one); net/http
+		// drops the body of an answer to a HEAD.
+		get := r.Clone(r.Context())
+		get.Method = http.MethodGet
+		r = get
+	}
 	if s.pages != nil && strings.HasPrefix(r.URL.Path, "/console/csv/") {
 		s.consoleCSV.ServeHTTP(w, r)
 		return
