@@ -14,6 +14,7 @@ import (
 
 	"github.com/golang-migrate/migrate/v4"
 
+	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/internal/pgdev"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
@@ -128,6 +129,20 @@ func keysCmd(ctx context.Context, env environment, args []string) error {
 				return err
 			}
 			fmt.Fprintln(env.stdout, secret)
+			if k.CustomerID != "" {
+				// A key may come before its customer's registration; a
+				// mistyped id would open whoever registers under it later.
+				err := l.ReadTx(ctx, func(tx *ledger.Tx) error {
+					_, err := loyalty.ReadCustomer(ctx, tx, k.CustomerID)
+					return err
+				})
+				if fault.CodeOf(err) == fault.UnknownCustomer {
+					fmt.Fprintf(env.stderr, "note: no customer %s is registered yet: the key reads its accounts, and whoever registers as %s (check the id)\n",
+						k.CustomerID, k.CustomerID)
+				} else if err != nil {
+					return err
+				}
+			}
 			if k.PartnerID != 0 {
 				fmt.Fprintf(env.stderr, "partner %d (add keys to it with keys create --partner %d)\n", k.PartnerID, k.PartnerID)
 			}

@@ -143,6 +143,9 @@ func TestKeysCommands(t *testing.T) {
 	if !regexp.MustCompile(`^tly_[A-Za-z0-9_-]{43}\n$`).MatchString(out.String()) {
 		t.Errorf("keys create printed %q, want the key alone on a line", out.String())
 	}
+	if !strings.Contains(errOut.String(), "no customer C9 is registered yet") {
+		t.Errorf("keys create for C9, not registered, said %q on stderr, want a note of it", errOut.String())
+	}
 	out.Reset()
 	if err := run(ctx, []string{"keys", "list"}, getenv(vars), nil, &out, &errOut); err != nil {
 		t.Fatal(err)
@@ -159,6 +162,15 @@ func TestKeysCommands(t *testing.T) {
 	defer pool.Close()
 	if _, err := pool.Exec(ctx, `INSERT INTO api_keys (name, role, key_hash) VALUES ($1, 'admin', '\x00')`, "ops\x1b[2J\u202e"); err != nil {
 		t.Fatal(err)
+	}
+	// A key of a registered customer comes with no note.
+	if _, err := pool.Exec(ctx, `INSERT INTO customers (id, name) VALUES ('C10', 'Ten')`); err != nil {
+		t.Fatal(err)
+	}
+	errOut.Reset()
+	if err := run(ctx, []string{"keys", "create", "--role", "customer", "--customer", "C10", "--name", "app"},
+		getenv(vars), nil, io.Discard, &errOut); err != nil || errOut.String() != "" {
+		t.Errorf("keys create for C10, registered: %v, stderr %q; want no note", err, errOut.String())
 	}
 	out.Reset()
 	if err := run(ctx, []string{"keys", "list"}, getenv(vars), nil, &out, &errOut); err != nil {
