@@ -21,6 +21,8 @@ type StatementEntry struct {
 	RecordedAt  time.Time  `json:"recorded_at"`
 	Description string     `json:"description"`
 	Movements   []Movement `json:"movements"`
+	// Wording is Description in pieces, for pages in other languages.
+	Wording Wording `json:"-"`
 }
 
 // Movement is what an entry did to one of the customer's accounts.
@@ -63,7 +65,8 @@ func (s *Service) Statement(ctx context.Context, customerID string, before int64
 				se.Movements = append(se.Movements, Movement{Account: p.Account, Asset: p.Asset, Amount: p.Amount,
 					BalanceAfter: *p.BalanceAfter})
 			}
-			se.Description = describe(se, customerID, e.Metadata, e.Reason)
+			se.Wording = describe(se, customerID, e.Metadata, e.Reason)
+			se.Description = se.Wording.String()
 			out = append(out, se)
 		}
 		return nil
@@ -71,10 +74,8 @@ func (s *Service) Statement(ctx context.Context, customerID string, before int64
 	return out, next, err
 }
 
-var segmentNames = map[string]string{"mid": "mid-tier", "vip": "VIP"}
-
 // describe says in words what an entry meant for the customer.
-func describe(e StatementEntry, customerID string, metadata []byte, reason string) string {
+func describe(e StatementEntry, customerID string, metadata []byte, reason string) Wording {
 	// Numbers as written (json.Number): points are whole numbers, never
 	// put in exponent notation.
 	var m map[string]any
@@ -87,13 +88,14 @@ func describe(e StatementEntry, customerID string, metadata []byte, reason strin
 		}
 		return ""
 	}
+	say := func(msg string, args ...any) Phrase { return Phrase{Msg: msg, Args: args} }
 	var points int64
-	var money []string
+	var money []Phrase
 	for _, mv := range e.Movements {
 		if mv.Asset == ledger.PTS {
 			points += mv.Amount.IntPart()
 		} else {
-			money = append(money, fmt.Sprintf("%s CNY %s", mv.Amount.StringFixed(2), strings.TrimPrefix(mv.Account, "customer:"+customerID+":")))
+			money = append(money, say("money", mv.Amount.StringFixed(2), Account(strings.TrimPrefix(mv.Account, "customer:"+customerID+":"))))
 		}
 	}
 	abs := max(points, -points)
@@ -101,68 +103,73 @@ func describe(e StatementEntry, customerID string, metadata []byte, reason strin
 	switch e.Kind {
 	case ShipmentCompleted:
 		if !own {
-			return fmt.Sprintf("%d referral points for %s's shipment %s", abs, str("customer_id"), str("shipment_id"))
+			return Wording{say("referral", abs, str("customer_id"), str("shipment_id"))}
 		}
-		seg := str("segment")
-		if name, ok := segmentNames[seg]; ok {
-			seg = name
-		}
-		d := fmt.Sprintf("%d points for shipment %s (%s x%s", abs, str("shipment_id"), seg, str("multiplier"))
+		w := Wording{say("shipment", abs, str("shipment_id"), Segment(str("segment")), str("multiplier"))}
 		if c := str("campaign"); c != "" {
-			d += fmt.Sprintf(", campaign %s x%s", c, str("campaign_multiplier"))
+			w = append(w, say("campaign", c, str("campaign_multiplier")))
 		}
-		return d + ")"
+		return append(w, say("close"))
 	case ShipmentRefunded:
 		if !own {
-			d := fmt.Sprintf("%d referral points cancelled: %s's shipment %s refunded in full", abs, str("customer_id"), str("shipment_id"))
+			w := Wording{say("referral_cancelled", abs, str("customer_id"), str("shipment_id"))}
 			if owed := str("referral_points_owed"); owed != "" {
-				d += fmt.Sprintf("; %s more owed, settled from the next points you receive", owed)
+				w = append(w, say("owed", owed))
 			}
-			return d
+			return w
 		}
-		d := fmt.Sprintf("%d points taken back for the refund of shipment %s", abs, str("shipment_id"))
+		w := Wording{say("refund", abs, str("shipment_id"))}
 		if rating := str("rating_points"); rating != "" && rating != "0" {
-			d += fmt.Sprintf(" (in full: its rating's %s points too)", rating)
+			w = append(w, say("refund_rating", rating))
 		}
 		if owed := str("points_owed"); owed != "" && owed != "0" {
-			d += fmt.Sprintf("; %s more owed, settled from the next points you receive", owed)
+			w = append(w, say("owed", owed))
 		}
-		return d
+		return w
 	case KindSettlement:
 		var settles struct {
 			Settles []Settled `json:"settles"`
 			Expired bool      `json:"from_expired_returns"`
 		}
 		_ = json.Unmarshal(metadata, &settles)
-		var shipments []string
-		for _, st := range settles.Settles {
-			shipments = append(shipments, fmt.Sprintf("%d for shipment %s", st.Points, st.ShipmentID))
+		w := Wording{say("settlement", abs)}
+		for i, st := range settles.Settles {
+			if i > 0 {
+				w = append(w, say("separator"))
+			}
+			w = append(w, say("settled", st.Points, st.ShipmentID))
 		}
-		d := fmt.Sprintf("%d points settle what refunds could not take back (%s)", abs, strings.Join(shipments, ", "))
+		w = append(w, say("close"))
 		if settles.Expired {
-			d += ", from points returned after they expired"
+			w = append(w, say("settled_expired"))
 		}
-		return d
+		return w
 	case FeedbackSubmitted:
-		return fmt.Sprintf("%d points for rating shipment %s", abs, str("shipment_id"))
+		return Wording{say("feedback", abs, str("shipment_id"))}
 	case "redemption":
-		return fmt.Sprintf("%d points redeemed for %s x %s (%s)", abs, str("quantity"), str("product"), str("sku"))
+		return Wording{say("redemption", abs, str("quantity"), str("product"), str("sku"))}
 	case "redemption.cancelled":
-		return fmt.Sprintf("%d points returned: redemption cancelled (%s)", abs, reason)
+		return Wording{say("redemption_cancel", abs, reason)}
 	case "expiry":
-		return fmt.Sprintf("%d points expired", abs)
+		return Wording{say("expiry", abs)}
 	case KindExpiryUndone:
-		return fmt.Sprintf("%d expired points restored: expiry run %s undone (%s)", abs, str("run_id"), reason)
+		return Wording{say("expiry_undone", abs, str("run_id"), reason)}
 	case "reversal":
-		return fmt.Sprintf("correction of an earlier %s: %s", str("reversed_kind"), reason)
+		return Wording{say("reversal", Kind(str("reversed_kind")), reason)}
 	}
+	w := Wording{say("other", Kind(e.Kind))}
 	parts := money
 	if points != 0 {
-		parts = append([]string{fmt.Sprintf("%+d points", points)}, parts...)
+		parts = append([]Phrase{say("points", points)}, parts...)
 	}
-	d := e.Kind + ": " + strings.Join(parts, ", ")
+	for i, p := range parts {
+		if i > 0 {
+			w = append(w, say("separator"))
+		}
+		w = append(w, p)
+	}
 	if reason != "" {
-		d += " (" + reason + ")"
+		w = append(w, say("reason", reason))
 	}
-	return d
+	return w
 }

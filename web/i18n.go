@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/tally-ledger/tally/loyalty"
 )
 
 // The pages' languages: simplified Chinese by default, English by choice.
@@ -261,4 +263,64 @@ var messages = map[string][2]string{
 	"recon.fail":            {"未通过", "FAIL"},
 	"recon.all_pass":        {"全部检查通过。", "Every check passes."},
 	"recon.some_fail":       {"有检查未通过。", "Some checks fail."},
+}
+
+// say is a statement entry's wording in lang: English as the API writes
+// it, or Chinese from wordingZH (segments' names from messages).
+func say(lang string, w loyalty.Wording) string {
+	if lang == langEN {
+		return w.String()
+	}
+	return w.Say(func(key string) string {
+		if s, ok := wordingZH[key]; ok {
+			return s
+		}
+		if m, ok := messages[key]; ok {
+			return m[0]
+		}
+		return ""
+	})
+}
+
+// wordingZH is the Chinese of loyalty.WordingEnglish's messages, and of
+// the accounts and entry kinds a statement names.
+var wordingZH = map[string]string{
+	"desc.referral":             "推荐奖励 %[1]d 积分：%[2]s 的发货 %[3]s",
+	"desc.shipment":             "发货 %[2]s 获得 %[1]d 积分（%[3]s ×%[4]s",
+	"desc.campaign":             "，活动 %s ×%s",
+	"desc.close":                "）",
+	"desc.referral_cancelled":   "推荐奖励 %[1]d 积分取消：%[2]s 的发货 %[3]s 已全额退款",
+	"desc.owed":                 "；另欠 %s 积分，将从您之后获得的积分中扣还",
+	"desc.refund":               "发货 %[2]s 退款，收回 %[1]d 积分",
+	"desc.refund_rating":        "（全额退款：其评价所得 %s 积分一并收回）",
+	"desc.settlement":           "%d 积分用于抵还退款时未能收回的积分（",
+	"desc.settled":              "发货 %[2]s %[1]d 积分",
+	"desc.separator":            "，",
+	"desc.settled_expired":      "，来自过期后退回的积分",
+	"desc.feedback":             "评价发货 %[2]s 获得 %[1]d 积分",
+	"desc.redemption":           "兑换 %[3]s ×%[2]s（%[4]s），使用 %[1]d 积分",
+	"desc.redemption_cancel":    "兑换已取消，退回 %[1]d 积分（%[2]s）",
+	"desc.expiry":               "%d 积分已过期",
+	"desc.expiry_undone":        "过期处理 %[2]s 已撤销，恢复 %[1]d 积分（%[3]s）",
+	"desc.reversal":             "更正此前的%s：%s",
+	"desc.other":                "%s：",
+	"desc.points":               "%+d 积分",
+	"desc.money":                "%[2]s %[1]s 元",
+	"desc.reason":               "（%s）",
+	"account.points":            "积分",
+	"account.prepaid":           "预付本金",
+	"account.rebate":            "返利",
+	"kind.deposit":              "充值",
+	"kind.charge":               "运费扣款",
+	"kind.withdrawal":           "提现",
+	"kind.manual":               "人工调整",
+	"kind.reversal":             "更正",
+	"kind.shipment.completed":   "发货积分",
+	"kind.shipment.refunded":    "退款",
+	"kind.feedback.submitted":   "评价积分",
+	"kind.redemption":           "兑换",
+	"kind.redemption.cancelled": "取消兑换",
+	"kind.expiry":               "积分过期",
+	"kind.expiry.undone":        "撤销过期",
+	"kind.points.settled":       "抵还欠分",
 }

@@ -118,7 +118,46 @@ func TestCustomerOpensAPortalLinkAndSeesTheirNumbers(t *testing.T) {
 	if len(rows) != 7 || len(rows[0]) != 3 || rows[0][2] != "-¥500.00" {
 		t.Errorf("statement rows %q, want 7, the charge of -¥500.00 first", rows)
 	}
+	// What each entry meant, as the API says it in English, and in Chinese
+	// once the page is switched.
+	english := []string{
+		"charge: -500.00 CNY prepaid",
+		"deposit: 999.99 CNY prepaid",
+		"deposit: 12345.67 CNY prepaid, 493.82 CNY rebate",
+		"500 referral points for C2's shipment S-4",
+		"148 points for shipment S-3 (mid-tier x1.2)",
+		"2500 points for shipment S-2 (floating x1)",
+		"100 points for shipment S-1 (floating x1)",
+	}
+	if got := column(rows, 1); !reflect.DeepEqual(got, english) {
+		t.Errorf("statement in English %q, want %q", got, english)
+	}
 	tb.accessible()
+	tb.click(".lang")
+	chinese := []string{
+		"运费扣款：预付本金 -500.00 元",
+		"充值：预付本金 999.99 元",
+		"充值：预付本金 12345.67 元，返利 493.82 元",
+		"推荐奖励 500 积分：C2 的发货 S-4",
+		"发货 S-3 获得 148 积分（中端客户 ×1.2）",
+		"发货 S-2 获得 2500 积分（浮动客户 ×1）",
+		"发货 S-1 获得 100 积分（浮动客户 ×1）",
+	}
+	if got := column(tb.rows("#statement"), 1); !reflect.DeepEqual(got, chinese) {
+		t.Errorf("statement in Chinese %q, want %q", got, chinese)
+	}
+	tb.accessible()
+}
+
+// column is the i-th cell of each row ("" where a row is shorter).
+func column(rows [][]string, i int) []string {
+	out := make([]string, len(rows))
+	for r, cells := range rows {
+		if i < len(cells) {
+			out[r] = cells[i]
+		}
+	}
+	return out
 }
 
 // TestCustomerRedeemsAndCancels: the catalogue says what may be redeemed

@@ -262,6 +262,9 @@ type view struct {
 // T translates key into the page's language.
 func (v view) T(key string, args ...any) string { return translate(v.Lang, key, args...) }
 
+// Say is a statement entry's wording in the page's language.
+func (v view) Say(w loyalty.Wording) string { return say(v.Lang, w) }
+
 // OtherLang is the language the switch offers.
 func (v view) OtherLang() string {
 	if v.Lang == langEN {
