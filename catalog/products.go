@@ -250,6 +250,19 @@ func (s *Service) ProductPage(ctx context.Context, after string, limit int) ([]P
 	return list, next, nil
 }
 
+// Product reads the product sku.
+//
+// Errors: fault.UnknownProduct.
+func (s *Service) Product(ctx context.Context, sku string) (Product, error) {
+	var out Product
+	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
+		var err error
+		out, err = product(ctx, tx, sku, false)
+		return err
+	})
+	return out, err
+}
+
 func product(ctx context.Context, tx pgx.Tx, sku string, lock bool) (Product, error) {
 	q := `SELECT ` + productColumns + ` FROM products WHERE sku = $1`
 	if lock {

@@ -19,9 +19,13 @@ var funcs = template.FuncMap{
 	"cnyp":     func(d *decimal.Decimal) string { return cnyPtr(d) },
 	"pct":      func(d *decimal.Decimal) string { return percent(d) },
 	"rate":     func(d decimal.Decimal) string { return percent(&d) },
-	"date":     func(t time.Time) string { return t.In(shanghai).Format("2006-01-02") },
-	"datetime": func(t time.Time) string { return t.In(shanghai).Format("2006-01-02 15:04") },
+	"date":     func(t time.Time) template.HTML { return instant(t, "2006-01-02") },
+	"datetime": func(t time.Time) template.HTML { return instant(t, "2006-01-02", "15:04") },
+	"day":      func(t time.Time) string { return t.In(shanghai).Format("2006-01-02") }, // as text, inside a message
 	"code":     func(c *fault.Code) string { return reasonKey(c) },
+	// accountOf is which of its customer's accounts an account code names
+	// (customer:C1:prepaid -> prepaid).
+	"accountOf": func(code string) string { return code[strings.LastIndexByte(code, ':')+1:] },
 	"signed": func(d decimal.Decimal, scale int32) string {
 		s := group(d.StringFixed(scale))
 		if d.IsPositive() {
@@ -80,4 +84,21 @@ func reasonKey(c *fault.Code) string {
 		return ""
 	}
 	return "reason." + string(*c)
+}
+
+// instant is t in Asia/Shanghai as a <time> element, each of its parts
+// (the date, the time of day) kept on one line: a narrow column breaks
+// between them, never inside a date.
+func instant(t time.Time, layouts ...string) template.HTML {
+	t = t.In(shanghai)
+	var b strings.Builder
+	b.WriteString(`<time datetime="` + t.Format(time.RFC3339) + `">`)
+	for i, l := range layouts {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(`<span class="nowrap">` + t.Format(l) + `</span>`)
+	}
+	b.WriteString(`</time>`)
+	return template.HTML(b.String())
 }

@@ -54,7 +54,7 @@ func TestTextAnAdminWritesIsEscapedOnThePages(t *testing.T) {
 	s.Ship("C1", "S-CAMPAIGN", "10.00", march(14, 15))
 	c, home := s.signedIn(t, "C1")
 	redeemed := s.seeOther(t, c, post(t, c, s.srv.URL+"/portal/redeem", url.Values{"csrf": {home.csrf(t)}, "sku": {"EVIL"},
-		"quantity": {"1"}, "redemption_id": {"web-evil"}}), "/portal/redemptions/web-evil")
+		"quantity": {"1"}, "redemption_id": {"web-evil"}}), "/portal/redemptions/web-evil?done=redeemed")
 	escaped := regexp.MustCompile(`&lt;script&gt;alert\(1\)&lt;/script&gt;(&#34;|&quot;)&gt;&lt;img src=x onerror=alert\(2\)&gt;`)
 	pages := map[string]page{"the redemption": redeemed}
 	for _, path := range []string{"/portal/catalog", "/portal/redeem/EVIL", "/portal/statement", "/portal/redemptions"} {

@@ -146,14 +146,14 @@ func (p *Pages) redeem(c echo.Context) error {
 	if err != nil {
 		return p.fail(c, err)
 	}
-	return seeRedemption(c, r.ID)
+	return seeRedemption(c, r.ID, "redeemed")
 }
 
 // seeRedemption answers a form that redeemed or cancelled with the
 // redemption's own page (303): reloading it sends nothing again, and its
 // links, the language switch among them, are to pages that exist.
-func seeRedemption(c echo.Context, id string) error {
-	return c.Redirect(http.StatusSeeOther, "/portal/redemptions/"+url.PathEscape(id))
+func seeRedemption(c echo.Context, id, done string) error {
+	return c.Redirect(http.StatusSeeOther, "/portal/redemptions/"+url.PathEscape(id)+"?done="+done)
 }
 
 // spaceOf is the id space of the session's customer, which holds only
@@ -184,11 +184,23 @@ func (p *Pages) redemptions(c echo.Context) error {
 // redemptionPage shows a redemption of the customer's own space, with the
 // form that cancels it.
 func (p *Pages) redemptionPage(c echo.Context) error {
-	r, err := p.catalog.Redemption(c.Request().Context(), spaceOf(c), c.Param("id"))
+	ctx := c.Request().Context()
+	r, err := p.catalog.Redemption(ctx, spaceOf(c), c.Param("id"))
 	if err != nil {
 		return p.fail(c, err)
 	}
-	return p.render(c, http.StatusOK, "redemption", "redemption.title", r)
+	prod, err := p.catalog.Product(ctx, r.SKU)
+	if err != nil {
+		return p.fail(c, err)
+	}
+	// What the form that led here did, said once: ?done= is only a message
+	// to show, and only one the redemption's status bears out.
+	done := c.QueryParam("done")
+	if done != r.Status {
+		done = ""
+	}
+	return p.render(c, http.StatusOK, "redemption", "redemption.title",
+		map[string]any{"R": r, "Product": prod.Name, "Done": done})
 }
 
 func (p *Pages) cancel(c echo.Context) error {
@@ -198,7 +210,7 @@ func (p *Pages) cancel(c echo.Context) error {
 	if err != nil {
 		return p.fail(c, err)
 	}
-	return seeRedemption(c, r.ID)
+	return seeRedemption(c, r.ID, "cancelled")
 }
 
 // prepaidHistory is how many money movements the prepaid page lists.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -115,19 +116,25 @@ func TestCustomerOpensAPortalLinkAndSeesTheirNumbers(t *testing.T) {
 	// Three shipments, the referral bonus, two deposits and the charge:
 	// seven entries, the charge last posted and first shown.
 	rows := tb.rows("#statement")
-	if len(rows) != 7 || len(rows[0]) != 3 || rows[0][2] != "-¥500.00" {
-		t.Errorf("statement rows %q, want 7, the charge of -¥500.00 first", rows)
+	if len(rows) != 7 || len(rows[0]) != 3 || rows[0][2] != "-¥500.00 principal" {
+		t.Errorf("statement rows %q, want 7, the charge of -¥500.00 from the principal first", rows)
+	}
+	// Entries are listed as recorded, newest first, so the first column is
+	// when each was recorded (the clock's now for all of them here); an
+	// entry dated another day says so.
+	if got, want := column(rows, 0), slices.Repeat([]string{"2026-03-15 12:00"}, 7); !reflect.DeepEqual(got, want) {
+		t.Errorf("statement recorded %q, want %q", got, want)
 	}
 	// What each entry meant, as the API says it in English, and in Chinese
 	// once the page is switched.
 	english := []string{
-		"charge: -500.00 CNY prepaid",
-		"deposit: 999.99 CNY prepaid",
-		"deposit: 12345.67 CNY prepaid, 493.82 CNY rebate",
-		"500 referral points for C2's shipment S-4",
-		"148 points for shipment S-3 (mid-tier x1.2)",
-		"2500 points for shipment S-2 (floating x1)",
-		"100 points for shipment S-1 (floating x1)",
+		"charge: -500.00 CNY prepaid (dated 2026-03-14)",
+		"deposit: 999.99 CNY prepaid (dated 2026-03-13)",
+		"deposit: 12345.67 CNY prepaid, 493.82 CNY rebate (dated 2026-03-13)",
+		"500 referral points for C2's shipment S-4 (dated 2026-03-14)",
+		"148 points for shipment S-3 (mid-tier x1.2) (dated 2026-03-12)",
+		"2500 points for shipment S-2 (floating x1) (dated 2026-03-10)",
+		"100 points for shipment S-1 (floating x1) (dated 2026-02-20)",
 	}
 	if got := column(rows, 1); !reflect.DeepEqual(got, english) {
 		t.Errorf("statement in English %q, want %q", got, english)
@@ -135,16 +142,21 @@ func TestCustomerOpensAPortalLinkAndSeesTheirNumbers(t *testing.T) {
 	tb.accessible()
 	tb.click(".lang")
 	chinese := []string{
-		"运费扣款：预付本金 -500.00 元",
-		"充值：预付本金 999.99 元",
-		"充值：预付本金 12345.67 元，返利 493.82 元",
-		"推荐奖励 500 积分：C2 的发货 S-4",
-		"发货 S-3 获得 148 积分（中端客户 ×1.2）",
-		"发货 S-2 获得 2500 积分（浮动客户 ×1）",
-		"发货 S-1 获得 100 积分（浮动客户 ×1）",
+		"运费扣款：预付本金 -500.00 元（发生于 2026-03-14）",
+		"充值：预付本金 999.99 元（发生于 2026-03-13）",
+		"充值：预付本金 12345.67 元，返利 493.82 元（发生于 2026-03-13）",
+		"推荐奖励 500 积分：C2 的发货 S-4（发生于 2026-03-14）",
+		"发货 S-3 获得 148 积分（中端客户 ×1.2）（发生于 2026-03-12）",
+		"发货 S-2 获得 2500 积分（浮动客户 ×1）（发生于 2026-03-10）",
+		"发货 S-1 获得 100 积分（浮动客户 ×1）（发生于 2026-02-20）",
 	}
-	if got := column(tb.rows("#statement"), 1); !reflect.DeepEqual(got, chinese) {
+	zh := tb.rows("#statement")
+	if got := column(zh, 1); !reflect.DeepEqual(got, chinese) {
 		t.Errorf("statement in Chinese %q, want %q", got, chinese)
+	}
+	// Each amount of money says which balance it moved.
+	if got, want := zh[2][2], "+¥12,345.67 本金\n+¥493.82 返利"; got != want {
+		t.Errorf("the deposit's movements %q, want %q", got, want)
 	}
 	tb.accessible()
 }

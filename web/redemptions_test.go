@@ -195,9 +195,19 @@ func TestAfterRedeemingAndCancellingTheLanguageSwitchWorks(t *testing.T) {
 	}
 	id := m[1]
 	done := s.seeOther(t, c, post(t, c, s.srv.URL+"/portal/redeem", url.Values{"csrf": {home.csrf(t)}, "sku": {"MUG"},
-		"redemption_id": {id}, "quantity": {"1"}}), "/portal/redemptions/"+id)
+		"redemption_id": {id}, "quantity": {"1"}}), "/portal/redemptions/"+id+"?done=redeemed")
 	cancelled := s.seeOther(t, c, post(t, c, s.srv.URL+"/portal/redemptions/"+id+"/cancel", url.Values{"csrf": {done.csrf(t)}, "sure": {"yes"}}),
-		"/portal/redemptions/"+id)
+		"/portal/redemptions/"+id+"?done=cancelled")
+	// Each says what it did, naming the product as the catalogue does.
+	for p, want := range map[*page]string{&done: "兑换成功：Mug × 1，使用 500 积分。", &cancelled: "兑换已取消：500 积分已退回。"} {
+		if !strings.Contains(p.body, `id="done">`+want+`</p>`) || !strings.Contains(p.body, `id="product">Mug × 1</dd>`) {
+			t.Errorf("want %q and the product's name: %.1500s", want, p.body)
+		}
+	}
+	// A message the redemption's status does not bear out is not shown.
+	if p := get(t, c, s.srv.URL+"/portal/redemptions/"+id+"?done=redeemed"); p.status != http.StatusOK || strings.Contains(p.body, `id="done"`) {
+		t.Errorf("a cancelled redemption's page with ?done=redeemed: %d, shows a message: %.1500s", p.status, p.body)
+	}
 	for what, p := range map[string]page{"the redemption": done, "the cancellation": cancelled} {
 		link := regexp.MustCompile(`<a class="lang" href="([^"]*)"`).FindStringSubmatch(p.body)
 		if link == nil {

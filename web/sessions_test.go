@@ -168,7 +168,7 @@ func TestPortalActsForItsOwnCustomerOnly(t *testing.T) {
 	c, home := s.signedIn(t, "C1")
 	c2, theirs := s.signedIn(t, "C2")
 	s.seeOther(t, c2, post(t, c2, s.srv.URL+"/portal/redeem", url.Values{"csrf": {theirs.csrf(t)}, "sku": {"MUG"},
-		"quantity": {"1"}, "redemption_id": {"web-theirs"}}), "/portal/redemptions/web-theirs")
+		"quantity": {"1"}, "redemption_id": {"web-theirs"}}), "/portal/redemptions/web-theirs?done=redeemed")
 	if got := s.Balances(t, "C2").Points.Available; got != 660-500 {
 		t.Fatalf("C2 holds %d available points after redeeming, want 160", got)
 	}
@@ -191,7 +191,7 @@ func TestPortalActsForItsOwnCustomerOnly(t *testing.T) {
 		}
 	}
 	s.seeOther(t, c, post(t, c, s.srv.URL+"/portal/redeem?customer_id=C2", url.Values{"csrf": {home.csrf(t)}, "sku": {"MUG"},
-		"quantity": {"1"}, "redemption_id": {"web-mine"}, "customer_id": {"C2"}}), "/portal/redemptions/web-mine")
+		"quantity": {"1"}, "redemption_id": {"web-mine"}, "customer_id": {"C2"}}), "/portal/redemptions/web-mine?done=redeemed")
 	if c1, c2 := s.Balances(t, "C1").Points.Available, s.Balances(t, "C2").Points.Available; c1 != 2748-500 || c2 != 160 {
 		t.Errorf("after C1 redeemed with customer_id=C2 smuggled in: C1 %d, C2 %d available; want 2,248 and 160", c1, c2)
 	}
