@@ -30,7 +30,7 @@ func (s *Server) createCampaign(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return createdOrRepeated(c, created, camp)
+	return s.createdOrRepeated(c, created, camp)
 }
 
 func (s *Server) listCampaigns(c echo.Context) error {

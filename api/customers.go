@@ -30,7 +30,7 @@ func (s *Server) createCustomer(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return createdOrRepeated(c, created, cust)
+	return s.createdOrRepeated(c, created, cust)
 }
 
 func (s *Server) getCustomer(c echo.Context) error {

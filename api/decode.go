@@ -352,10 +352,16 @@ func reply(c echo.Context, status int, v any) error {
 }
 
 // createdOrRepeated answers a registration: 201 when it created something,
-// 200 when the very same registration was made before.
-func createdOrRepeated(c echo.Context, created bool, v any) error {
+// 200 when the very same registration was made before, once that earlier
+// registration is durable (ledger.Durable, as a replayed write's: it may
+// be the client's own first attempt, whose commit was cut short while it
+// waited for the standbys, visible on the primary and on no standby).
+func (s *Server) createdOrRepeated(c echo.Context, created bool, v any) error {
 	if created {
 		return reply(c, http.StatusCreated, v)
+	}
+	if err := s.ledger.Durable(c.Request().Context()); err != nil {
+		return err
 	}
 	return reply(c, http.StatusOK, v)
 }

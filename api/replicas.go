@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"math"
 	"net/http"
 
@@ -114,7 +115,8 @@ func (s *Server) useReads(r *Reads, reg *prometheus.Registry) {
 
 // onReplica runs a read handler on a standby that may serve it, else on
 // the primary; should the standby fail it (gone, or refusing as
-// read-only), the primary answers instead.
+// read-only) or refuse what it may only not hold yet (behind), the
+// primary answers instead.
 func (s *Server) onReplica(h func(*Server, echo.Context) error) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if s.routing == nil {
@@ -126,12 +128,32 @@ func (s *Server) onReplica(h func(*Server, echo.Context) error) echo.HandlerFunc
 		}
 		c.Response().Header().Set(readFromHeader, "standby")
 		err := h(s.routing.byNode[n], c)
-		if err != nil && fault.DatabaseLost(err) && !c.Response().Committed {
+		if err != nil && (fault.DatabaseLost(err) || behind(err)) && !c.Response().Committed {
 			return s.fromPrimary(h, c)
 		}
 		s.routing.reads.WithLabelValues("standby").Inc()
 		return err
 	}
+}
+
+// behind reports whether a standby's refusal may be only its lag: what the
+// request names (a customer, an account, a product, an entry or a page's
+// cursor, handed out by a node that had replayed more) is not on the
+// standby yet. The primary answers such a request: a standby in rotation
+// may lag, but must not refuse what the client was already shown.
+func behind(err error) bool {
+	var fe *fault.Error
+	if !errors.As(err, &fe) {
+		return false
+	}
+	switch fe.Code {
+	case fault.NotFound, fault.UnknownCustomer, fault.UnknownProduct:
+		return true
+	case fault.Invalid:
+		_, cursor := fe.Fields["cursor"]
+		return cursor
+	}
+	return false
 }
 
 func (s *Server) fromPrimary(h func(*Server, echo.Context) error, c echo.Context) error {

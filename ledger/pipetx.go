@@ -126,11 +126,24 @@ func (t *pipeTx) confirm(ctx context.Context, pool *pgxpool.Pool) error {
 
 // durable returns once everything committed before it is as durable as a
 // commit of its own (see Ledger.Durable).
+//
+// PostgreSQL flushes a commit, and waits for the synchronous standbys, only
+// when its transaction wrote WAL before the commit record: a transaction
+// id alone (pg_current_xact_id()) writes none, and such a commit is
+// asynchronous and waits for nobody. A transactional message
+// (pg_logical_emit_message) is the least WAL a transaction can write, and
+// nothing reads it. A wait for the standbys cut short by a cancel (ctx
+// ending) still answers COMMIT, with a warning only: the commit is then not
+// known to be acknowledged, and durable fails.
 func durable(ctx context.Context, pool *pgxpool.Pool) error {
-	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `SELECT pg_current_xact_id()`)
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `SELECT pg_logical_emit_message(true, 'tally.durable', '')`)
 		return err
 	})
+	if err == nil && ctx.Err() != nil {
+		return fmt.Errorf("ledger: the standbys' acknowledgement was not awaited: %w", ctx.Err())
+	}
+	return err
 }
 
 // committedError is a failure of a caller after its transaction committed:

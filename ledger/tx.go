@@ -317,10 +317,12 @@ func (l *Ledger) ReadTx(ctx context.Context, fn func(tx *Tx) error) error {
 }
 
 // Durable returns once everything committed before it is as durable as a
-// commit of its own: it commits a transaction that writes a commit record
-// (an xid and nothing else), and a commit waits for the WAL up to its own
-// record to be flushed, and with synchronous replication acknowledged by
-// the standbys. A request answered as a replay of what an earlier one
+// commit of its own: it commits a transaction that writes WAL (a
+// transactional message, and its commit record), and such a commit waits
+// for the WAL up to its own record to be flushed, and with synchronous
+// replication acknowledged by the standbys (a transaction that writes no
+// WAL but its commit record, an xid alone, commits asynchronously and
+// waits for nobody). It fails when ctx ends first. A request answered as a replay of what an earlier one
 // recorded calls it first: that earlier commit may have been cut off while
 // it waited for a standby (its session killed), visible on the primary but
 // on no standby yet.

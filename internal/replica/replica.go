@@ -214,8 +214,8 @@ func replayed(ctx context.Context, p *pgxpool.Pool) (lsn uint64, recovery bool, 
 	return lsn, recovery, err
 }
 
-// Token is the primary's WAL position now, flushed: everything committed
-// before the call is at or before it.
+// Token is the primary's WAL position now (where its next record will be
+// inserted): everything committed before the call is at or before it.
 //
 // Every successful write asks for one, so concurrent calls share a read:
 // a call waits for the next read that starts after it was made (one in
@@ -301,7 +301,11 @@ func (s *Set) readToken(c *tokenRead) {
 	defer cancel()
 	s.tokens.queries.Add(1)
 	var text string
-	c.err = s.primary.QueryRow(ctx, `SELECT pg_current_wal_flush_lsn()::text`).Scan(&text)
+	// The insert position, not the flushed one: a commit made with
+	// synchronous_commit off (a role's, a database's or the cluster's
+	// setting) returns before its WAL is flushed, and a flushed position
+	// read after it may be short of it.
+	c.err = s.primary.QueryRow(ctx, `SELECT pg_current_wal_insert_lsn()::text`).Scan(&text)
 	if c.err == nil {
 		c.lsn, c.err = ParseLSN(text)
 	}
