@@ -73,3 +73,50 @@ func TestHeavyReadsGiveTheirTurnsBack(t *testing.T) {
 		t.Errorf("%d turns still taken after every heavy read answered", n)
 	}
 }
+
+// A close and a closed month's status read the whole books (the close
+// reconciles, then reads the month's figures; the status renders them
+// again): they take the heavy reads' turns. Without them, a finance key
+// sending such requests at once held every connection of the pool for as
+// long as each read the books, and partners' events waited for one. While
+// every turn is taken each waits, then is answered 503 reports_busy; a
+// month that cannot close is refused for that once it has a turn, without
+// the reconciliation.
+func TestPeriodsTakeTheHeavyReadsTurns(t *testing.T) {
+	h := newHarness(t)
+	now := h.ledger.Now()
+	m1, _, _ := monthsBack(now, 1)
+	m0, _, _ := monthsBack(now, 0)
+	var releases []func()
+	for range turns.Reads {
+		release, err := h.server.turns.Take(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		releases = append(releases, release)
+	}
+	calls := []call{{method: "POST", path: "/v1/periods/" + m1 + "/close", key: "finance"},
+		{method: "GET", path: "/v1/periods/" + m1, key: "finance"}}
+	answers := make([]response, len(calls))
+	var wg sync.WaitGroup
+	for i, c := range calls {
+		wg.Go(func() { answers[i] = h.do(c) })
+	}
+	wg.Wait()
+	for i, r := range answers {
+		if r.status != 503 {
+			t.Errorf("%s %s with every turn taken: %d %s, want 503 reports_busy", calls[i].method, calls[i].path, r.status, r.body)
+			continue
+		}
+		wantProblem(t, r, 503, fault.ReportsBusy)
+	}
+	for _, release := range releases {
+		release()
+	}
+	h.expect(200, call{method: "POST", path: "/v1/periods/" + m1 + "/close", key: "finance"})
+	h.expect(200, call{method: "GET", path: "/v1/periods/" + m1, key: "finance"})
+	wantProblem(t, h.do(call{method: "POST", path: "/v1/periods/" + m0 + "/close", key: "finance"}), 422, fault.PeriodNotEnded)
+	if n := h.server.turns.Held(); n != 0 {
+		t.Errorf("%d turns still taken after the periods answered", n)
+	}
+}

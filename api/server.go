@@ -187,9 +187,12 @@ func New(cfg Config) *Server {
 	v1.GET("/reports/segments", s.heavy(s.onReplica((*Server).segmentReport)), books)
 	v1.GET("/reports/lifecycle", s.heavy(s.onReplica((*Server).lifecycleReport)), books)
 	v1.GET("/reconciliation", s.heavy(s.reconcile), books)
-	v1.POST("/periods/:month/close", s.closePeriod, books)
+	// A close reconciles and reads the month's figures over the whole
+	// books, and a closed month's status renders them again: heavy reads,
+	// which take turns with the reports.
+	v1.POST("/periods/:month/close", s.heavy(s.closePeriod), books)
 	v1.POST("/periods/:month/reopen", s.reopenPeriod, admin)
-	v1.GET("/periods/:month", s.getPeriod, books)
+	v1.GET("/periods/:month", s.heavy(s.getPeriod), books)
 	v1.GET("/audit/head", s.auditHead, books)
 	v1.GET("/audit/verify", s.heavy(s.auditVerify), books)
 	// jobs.go

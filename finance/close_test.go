@@ -249,3 +249,54 @@ func TestCloseAndPeriodStopAtTheDatabasesError(t *testing.T) {
 		t.Errorf("%d months closed, want none", got)
 	}
 }
+
+// TestARefusedCloseDoesNotReconcile: a month that cannot close (closed
+// already, out of order, not ended) is refused for that, by one probe of
+// the closes, before the reconciliation a close needs, which reads the
+// whole books (seconds of the database per request on large books: a
+// finance key sending such closes at once held every connection of the
+// pool, and partners' events waited). Here reconciliation fails meanwhile:
+// each refusal still names the month's reason, not reconciliation_failed,
+// and announces no failure.
+func TestARefusedCloseDoesNotReconcile(t *testing.T) {
+	e := newEnv(t)
+	februaryBusiness(t, e)
+	if _, err := e.Finance.ClosePeriod(e.Ctx, "2026-02", "finance"); err != nil {
+		t.Fatalf("close February: %v", err)
+	}
+	tamper(t, e, `UPDATE balance_buckets SET balance = balance + 5
+WHERE account_id = (SELECT id FROM accounts WHERE code = 'customer:C1:points')`)
+	announced := func() int {
+		var n int
+		if err := e.Pool.QueryRow(e.Ctx, `SELECT count(*) FROM notifications WHERE type = 'reconciliation.failed'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := announced()
+	for month, code := range map[rules.Month]fault.Code{
+		"2026-02": fault.PeriodClosed,     // closed already
+		"2026-01": fault.PeriodClosed,     // before the latest close
+		"2026-04": fault.PeriodOutOfOrder, // March is next
+		"2026-05": fault.PeriodOutOfOrder,
+	} {
+		_, err := e.Finance.ClosePeriod(e.Ctx, month, "finance")
+		servicetest.WantCode(t, err, code)
+	}
+	if after := announced(); after != before {
+		t.Errorf("refused closes announced %d reconciliation failures: they reconciled", after-before)
+	}
+	// March may close but has not ended (the clock is at March 15): refused
+	// for that, without reconciling either.
+	_, err := e.Finance.ClosePeriod(e.Ctx, "2026-03", "finance")
+	servicetest.WantCode(t, err, fault.PeriodNotEnded)
+	if after := announced(); after != before {
+		t.Errorf("a close of a month not ended announced %d reconciliation failures", after-before)
+	}
+	// A month that may close still needs reconciliation to pass.
+	e.Clock.Set(shanghaiAt(2026, time.April, 2, 12))
+	_, err = e.Finance.ClosePeriod(e.Ctx, "2026-03", "finance")
+	servicetest.WantCode(t, err, fault.ReconciliationFailed)
+	tamper(t, e, `UPDATE balance_buckets SET balance = balance - 5
+WHERE account_id = (SELECT id FROM accounts WHERE code = 'customer:C1:points')`)
+}

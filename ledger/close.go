@@ -213,6 +213,22 @@ VALUES ($1, $2, $3, $4, $5, $6)`, month, starts, ends, now, actor, digest); err 
 	return p, err
 }
 
+// CheckClosable says why the month [starts, ends) named month may not
+// close now (fault.PeriodClosed, fault.PeriodOutOfOrder,
+// fault.PeriodNotEnded), or nil if it may: the refusals ClosePeriod gives
+// before it reads anything, found by one probe of period_closes. A close
+// asks it before the reconciliation it needs, which reads the whole books:
+// a month that cannot close is refused without it.
+func (l *Ledger) CheckClosable(ctx context.Context, month string, starts, ends time.Time) error {
+	return l.inTx(ctx, readOnly, func(tx pgx.Tx) error {
+		latest, err := latestClose(ctx, tx)
+		if err != nil {
+			return err
+		}
+		return closable(latest, month, starts, ends, l.now())
+	})
+}
+
 // closable says why month [starts, ends) may not close after latest (the
 // latest closed month, or nil), or nil if it may; a zero now skips the
 // check that the month has ended.
