@@ -36,6 +36,8 @@ deps: ## install what the tests need from Debian's packages when it is missing
 	@need=""; \
 	command -v npm >/dev/null || need="$$need nodejs npm"; \
 	command -v chromium >/dev/null || need="$$need chromium"; \
+	command -v curl >/dev/null || need="$$need curl"; \
+	command -v jq >/dev/null || need="$$need jq"; \
 	[ -d /usr/share/fonts/opentype/noto ] || need="$$need fonts-noto-cjk"; \
 	{ command -v pg_autoctl >/dev/null && [ -f /usr/share/postgresql/$(PG_MAJOR)/extension/pgautofailover.control ]; } \
 		|| need="$$need postgresql-$(PG_MAJOR)-auto-failover"; \
