@@ -145,14 +145,27 @@ func every(ctx context.Context, log *slog.Logger, name string, interval time.Dur
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			start := time.Now()
-			if err := job(ctx); err != nil && ctx.Err() == nil {
-				log.Error("job failed", "job", name, "err", err)
-				continue
-			}
-			log.Info("job done", "job", name, "duration_ms", time.Since(start).Milliseconds())
+			runJob(ctx, log, name, job)
 		}
 	}
+}
+
+// startThenEvery runs job now, then every interval until ctx ends.
+func startThenEvery(ctx context.Context, log *slog.Logger, name string, interval time.Duration, job func(context.Context) error) {
+	runJob(ctx, log, name, job)
+	every(ctx, log, name, interval, job)
+}
+
+// runJob runs job once and logs how it went.
+func runJob(ctx context.Context, log *slog.Logger, name string, job func(context.Context) error) {
+	start := time.Now()
+	if err := job(ctx); err != nil {
+		if ctx.Err() == nil {
+			log.Error("job failed", "job", name, "err", err)
+		}
+		return
+	}
+	log.Info("job done", "job", name, "duration_ms", time.Since(start).Milliseconds())
 }
 
 // interval reads a job's interval variable: a Go duration, "0" for never.

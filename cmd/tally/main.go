@@ -23,6 +23,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 )
 
@@ -111,7 +113,8 @@ environment:
   TALLY_READ_MAX_LAG  a standby lagging more leaves the rotation (default 2s)
   TALLY_READ_WAIT     how long a read with a consistency token waits for a standby
                       to replay that far before the primary serves it (default 250ms)
-  TALLY_NOTICES_EVERY   serve runs the notice jobs this often (default 15m; 0: never)
+  TALLY_NOTICES_EVERY   serve runs the notice jobs at start, then this often
+                        (default 15m; 0: never)
   TALLY_RECONCILE_EVERY serve runs the reconciliation this often (default 24h; 0: never)
   TALLY_WEBHOOK_HOSTS   hosts webhook endpoints may be on, comma-separated (default none)
   TALLY_WEBHOOK_ALLOW_LOOPBACK  1: webhooks may reach loopback and private addresses
@@ -121,6 +124,29 @@ environment:
   TALLY_SEAL_INTERVAL   serve seals committed entries into the chain this often
                         (default 1s; 0: never, and verify covers what was sealed)
 `
+
+// helpOf is what the usage says of command, each of its lines (those
+// that name it, with the lines that go on from them), and where the rest
+// is; the whole usage for a command it does not name.
+func helpOf(command string) string {
+	var b strings.Builder
+	in := false
+	for _, line := range strings.Split(usage, "\n") {
+		switch {
+		case strings.HasPrefix(line, "  "+command+" ") || line == "  "+command:
+			in = true
+		case !strings.HasPrefix(line, "    "):
+			in = false
+		}
+		if in {
+			b.WriteString(line + "\n")
+		}
+	}
+	if b.Len() == 0 {
+		return usage
+	}
+	return "usage:\n" + b.String() + "(tally --help lists every command and variable)\n"
+}
 
 // usageError is a command line the program cannot run: its message says
 // how the command is used; whole, the command itself was missing or
@@ -139,6 +165,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return usageError{msg: "no command", whole: true}
 	}
 	env := environment{getenv: getenv, stdout: stdout, stderr: stderr}
+	// Help asked anywhere on the line answers it, and runs nothing: a
+	// command never takes -h or --help for something else.
+	if slices.ContainsFunc(args, func(a string) bool { return a == "-h" || a == "-help" || a == "--help" }) {
+		fmt.Fprint(stdout, helpOf(args[0]))
+		return nil
+	}
 	switch args[0] {
 	case "serve":
 		return serve(ctx, env, args[1:])

@@ -210,7 +210,7 @@ func TestAMistypedCommandStartsNoCluster(t *testing.T) {
 	dir := t.TempDir()
 	vars := map[string]string{"TALLY_DATA_DIR": dir}
 	for _, args := range [][]string{
-		{"serve", "--port", "9"}, {"migrate"}, {"migrate", "--help"}, {"migrate", "upp"}, {"migrate", "force"}, {"migrate", "up", "1"},
+		{"serve", "--port", "9"}, {"migrate"}, {"migrate", "upp"}, {"migrate", "force"}, {"migrate", "up", "1"},
 		{"keys"}, {"keys", "frob"}, {"keys", "revoke", "x"}, {"expire", "--as-of", "tomorrow"},
 		{"expire", "undo"}, {"notices", "x"}, {"reconcile", "now"}, {"webhooks"}, {"verify", "--seq", "1"},
 	} {
@@ -367,4 +367,76 @@ func TestAWrongArgumentSaysWhatIsWrongNotTheWholeUsage(t *testing.T) {
 	if code := exitCode(errors.New("connection refused"), &stderr); code != 1 || stderr.String() != "tally: connection refused\n" {
 		t.Errorf("another error: exit %d, stderr %q; want 1 and its message", code, stderr.String())
 	}
+}
+
+// TestHelpAnywhereAnswersItAndRunsNothing: -h or --help after a command
+// prints what the usage says of that command (exit 0), and runs nothing:
+// `keys list --help` listed the keys, and on a fresh clone created and
+// started a PostgreSQL cluster to do so. Here DATABASE_URL is unset and
+// the data directory must stay empty.
+func TestHelpAnywhereAnswersItAndRunsNothing(t *testing.T) {
+	dir := t.TempDir()
+	nowhere := getenv(map[string]string{"TALLY_DATA_DIR": dir})
+	for _, c := range []struct {
+		args []string
+		want []string // lines of the usage it shows
+		not  string   // a line of another command's, not shown
+	}{
+		{[]string{"keys", "list", "--help"}, []string{"  keys list ", "  keys revoke ID"}, "  serve "},
+		{[]string{"keys", "--help"}, []string{"  keys create --role R"}, "  migrate "},
+		{[]string{"devdb", "-h"}, []string{"  devdb start|stop|url", "  devdb ha start"}, "  keys "},
+		{[]string{"expire", "undo", "--run", "1", "-help"}, []string{"  expire [--as-of T]", "  expire undo --run ID"}, "  notices "},
+		{[]string{"serve", "--help"}, []string{"  serve "}, "  keys "},
+		{[]string{"migrate", "--help"}, []string{"  migrate up|down|version", "  migrate force N"}, "  serve "},
+		{[]string{"--help"}, []string{"  serve ", "  keys list ", "environment:"}, "\x00"},
+	} {
+		var stdout strings.Builder
+		err := run(context.Background(), c.args, nowhere, strings.NewReader(""), &stdout, io.Discard)
+		if err != nil {
+			t.Errorf("tally %s: %v, want the help and no error", strings.Join(c.args, " "), err)
+			continue
+		}
+		for _, w := range c.want {
+			if !strings.Contains(stdout.String(), w) {
+				t.Errorf("tally %s: no %q in %q", strings.Join(c.args, " "), w, stdout.String())
+			}
+		}
+		if strings.Contains(stdout.String(), c.not) {
+			t.Errorf("tally %s: %q, another command's help, in %q", strings.Join(c.args, " "), c.not, stdout.String())
+		}
+		if left, _ := os.ReadDir(dir); len(left) > 0 {
+			t.Fatalf("tally %s left %s in the data directory", strings.Join(c.args, " "), left[0].Name())
+		}
+	}
+}
+
+// TestServeRunsTheNoticesAtStart: the notice jobs run when serve starts,
+// not one interval later: a server restarted more often than the interval
+// (deploys) announced nothing, and a referral bonus that became available
+// waited for someone to run `tally notices`. The expiring points' and the
+// downgrades' jobs record how far they have run (notice_marks).
+func TestServeRunsTheNoticesAtStart(t *testing.T) {
+	url := testdb.New(t)
+	_, _, stop := startServe(t, map[string]string{"DATABASE_URL": url, "TALLY_ADDR": "127.0.0.1:0",
+		"TALLY_NOTICES_EVERY": "1h", "TALLY_RECONCILE_EVERY": "0", "TALLY_WEBHOOK_LOG_KEEP": "0"})
+	defer func() {
+		if err := stop(); err != nil {
+			t.Error(err)
+		}
+	}()
+	pool, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	var marks int
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM notice_marks`).Scan(&marks); err != nil {
+			t.Fatal(err)
+		}
+		if marks == 2 {
+			return
+		}
+	}
+	t.Errorf("%d notice jobs ran within 20 s of serve's start (interval 1h), want 2", marks)
 }

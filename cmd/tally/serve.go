@@ -131,7 +131,10 @@ func serve(ctx context.Context, env environment, args []string) error {
 	}
 	// The periodic jobs stop with ctx, before the server drains.
 	if noticesEvery > 0 {
-		go every(ctx, log, "notices", noticesEvery, func(ctx context.Context) error {
+		// At start (a server restarted more often than the interval, as
+		// deploys do, would never announce anything), then every interval;
+		// each notice is written once, whoever runs the job.
+		go startThenEvery(ctx, log, "notices", noticesEvery, func(ctx context.Context) error {
 			_, err := customers.Notices(ctx, l.Now())
 			return err
 		})
@@ -149,12 +152,7 @@ func serve(ctx context.Context, env environment, args []string) error {
 			_, err := hooks.Prune(ctx, l.Now().Add(-logKeep))
 			return err
 		}
-		go func() {
-			if err := prune(ctx); err != nil && ctx.Err() == nil {
-				log.Error("job failed", "job", "webhook log prune", "err", err)
-			}
-			every(ctx, log, "webhook log prune", time.Hour, prune)
-		}()
+		go startThenEvery(ctx, log, "webhook log prune", time.Hour, prune)
 	}
 	// The webhook dispatcher, until shutdown: the sends in flight finish
 	// (within their timeout) after the API stopped.
