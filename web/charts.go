@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"html/template"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
 
@@ -69,9 +71,7 @@ func (ch chart) svg(title string) template.HTML {
 			top = decimal.Max(top, s)
 		}
 	}
-	if !top.IsPositive() {
-		top = decimal.NewFromInt(1)
-	}
+	top = niceTop(top)
 	plotW, plotH := float64(chartW-chartLeft-chartRightEdge), float64(chartH-chartTop-chartBottom)
 	y := func(v decimal.Decimal) float64 { return v.Div(top).InexactFloat64() * plotH }
 	var b strings.Builder
@@ -80,7 +80,7 @@ func (ch chart) svg(title string) template.HTML {
 		chartW, chartH, strings.ReplaceAll(title, ".", "-"))
 	fmt.Fprintf(&b, `<title id="%s-t">%s</title>`, strings.ReplaceAll(title, ".", "-"), t)
 	for _, f := range []float64{0, 0.5, 1} {
-		v := top.Mul(decimal.NewFromFloat(f)).Round(0)
+		v := top.Mul(decimal.NewFromFloat(f))
 		yy := float64(chartTop) + plotH - y(v)
 		fmt.Fprintf(&b, `<line class="grid" x1="%d" x2="%d" y1="%.1f" y2="%.1f"/>`, chartLeft, chartW-chartRightEdge, yy, yy)
 		fmt.Fprintf(&b, `<text class="axis" x="%d" y="%.1f" text-anchor="end">%s</text>`, chartLeft-6, yy+4, group(v.String()))
@@ -105,10 +105,34 @@ func (ch chart) svg(title string) template.HTML {
 	}
 	b.WriteString(`</svg><ul class="legend">`)
 	for j, s := range ch.Series {
-		fmt.Fprintf(&b, `<li><span class="sw s%d"></span>%s</li>`, j, template.HTMLEscapeString(translate(ch.Lang, s)))
+		fmt.Fprintf(&b, `<li><span class="sw s%d"></span>%s</li>`, j, template.HTMLEscapeString(capitalized(translate(ch.Lang, s))))
 	}
 	b.WriteString(`</ul>`)
 	return template.HTML(b.String())
+}
+
+// niceTop is the top of a chart whose highest bar is v: the least of 1,
+// 2, 2.5 or 5 times a power of ten at or above it (1 for nothing to
+// draw), so that the axis's figures, the top and its half, are round.
+func niceTop(v decimal.Decimal) decimal.Decimal {
+	if !v.IsPositive() {
+		return decimal.NewFromInt(1)
+	}
+	steps := []decimal.Decimal{decimal.NewFromInt(1), decimal.NewFromInt(2), decimal.RequireFromString("2.5"), decimal.NewFromInt(5)}
+	for p := decimal.New(1, -8); ; p = p.Shift(1) {
+		for _, f := range steps {
+			if c := p.Mul(f); c.GreaterThanOrEqual(v) {
+				return c
+			}
+		}
+	}
+}
+
+// capitalized is s with its first letter upper case (a legend's entry; a
+// message such as "volume" is written to go inside a sentence).
+func capitalized(s string) string {
+	r, n := utf8.DecodeRuneInString(s)
+	return string(unicode.ToUpper(r)) + s[n:]
 }
 
 // pyramid draws the segments as centred bars, the top segment on top, each
@@ -150,7 +174,7 @@ func split(lang string, rows []finance.GroupRow) template.HTML {
 		fmt.Fprintf(&b, `<text class="label" x="8" y="%d">%s</text>`, y+rowH/2+2, template.HTMLEscapeString(translate(lang, "class."+r.Name)))
 		fmt.Fprintf(&b, `<rect class="s%d" x="170" y="%d" width="%.1f" height="%d"/>`, i, y, bw, rowH-6)
 		fmt.Fprintf(&b, `<text class="label" x="%d" y="%d" text-anchor="end">%s%%</text>`, w-8, y+rowH/2+2,
-			r.Share.Mul(decimal.NewFromInt(100)).StringFixed(2))
+			strings.TrimSuffix(percent(&r.Share), "%"))
 	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())

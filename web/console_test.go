@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -143,13 +144,29 @@ func TestConsolePagesShowTheBooks(t *testing.T) {
 	for _, r := range rows {
 		if r[0] == "customer:C1:prepaid" {
 			found = true
-			if r[3] != "12345.67" {
-				t.Errorf("C1's prepaid as of 13 March 09:30: %v, want 12345.67 credit", r)
+			if r[3] != "12,345.67" {
+				t.Errorf("C1's prepaid as of 13 March 09:30: %v, want 12,345.67 credit, grouped as every page groups money", r)
 			}
 		}
 	}
 	if !found {
 		t.Errorf("no customer:C1:prepaid in %v", rows)
+	}
+	tb.accessible()
+	// In Chinese, each check says what it checks in Chinese (its name, a
+	// code, stays as it is).
+	tb.open(s.srv.URL + "/console/reconciliation?lang=zh-CN")
+	tb.want(map[string]string{"#recon-result": "全部检查通过。"})
+	han := regexp.MustCompile(`\p{Han}`)
+	checks := tb.rows("#checks")
+	if len(checks) < 15 {
+		t.Errorf("%d checks shown, want every one", len(checks))
+	}
+	for _, r := range checks {
+		name, said, _ := strings.Cut(r[0], "\n")
+		if !han.MatchString(said) {
+			t.Errorf("check %s says %q in the Chinese console", name, said)
+		}
 	}
 	tb.accessible()
 }

@@ -9,14 +9,17 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/ledger"
 )
 
 // funcs format what the templates show: amounts grouped by thousands,
 // instants in Asia/Shanghai.
 var funcs = template.FuncMap{
-	"pts":      func(n int64) string { return group(strconv.FormatInt(n, 10)) },
-	"cny":      func(d decimal.Decimal) string { return group(d.StringFixed(2)) },
-	"cnyp":     func(d *decimal.Decimal) string { return cnyPtr(d) },
+	"pts":  func(n int64) string { return group(strconv.FormatInt(n, 10)) },
+	"cny":  func(d decimal.Decimal) string { return group(d.StringFixed(2)) },
+	"cnyp": func(d *decimal.Decimal) string { return cnyPtr(d) },
+	// amount is d at its asset's scale, grouped by thousands.
+	"amount":   func(d decimal.Decimal, a ledger.Asset) string { return group(d.StringFixed(a.Scale())) },
 	"pct":      func(d *decimal.Decimal) string { return percent(d) },
 	"rate":     func(d decimal.Decimal) string { return percent(&d) },
 	"date":     func(t time.Time) template.HTML { return instant(t, "2006-01-02") },

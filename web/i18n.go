@@ -256,6 +256,7 @@ var messages = map[string][2]string{
 	"segments.contribution": {"贡献", "Contribution"},
 	"segments.share":        {"占比", "Share"},
 	"segments.pyramid":      {"按分层的客户数", "Customers by segment"},
+	"segments.note":         {"按客户当月自身的发货贡献分层。客户的当前等级取上月与本月中较高者，可能高于此处。", "Each customer is counted in the segment of their own contribution in the month. A customer's tier is the higher of last month's and this month's, so it may be above the segment shown here."},
 	"segments.abc":          {"A/B/C 分类的贡献占比", "Share of contribution by A/B/C class"},
 	"class.A":               {"A（前 5%）", "A (top 5%)"},
 	"class.B":               {"B（其后 15%）", "B (next 15%)"},
@@ -328,4 +329,26 @@ var wordingZH = map[string]string{
 	"kind.expiry":               "积分过期",
 	"kind.expiry.undone":        "撤销过期",
 	"kind.points.settled":       "抵还欠分",
+}
+
+// checksZH is the Chinese of each reconciliation check's description, by
+// the check's name.
+var checksZH = map[string]string{
+	"entries_balance":              "每笔分录的过账按资产合计为零",
+	"assets_sum_to_zero":           "按资产计，所有过账与所有存储余额各自合计为零",
+	"balances_match_postings":      "每个存储余额等于其账户的过账之和",
+	"kept_balances_match_postings": "每个在已结账月末保存的余额等于其账户在该时点前生效的过账之和",
+	"no_forbidden_negative":        "不允许为负的账户都不低于零",
+	"never_below_zero_by_date":     "不允许为负的账户在任何时点都不低于零：按生效时间而非记账顺序计算（列出首次低于零的时点）",
+	"owed_not_negative":            "没有客户欠负数积分：每个 points_owed 账户都小于或等于零",
+	"points_match_lots":            "每位客户的积分余额等于其积分批次剩余数量之和",
+	"lots_match_draws":             "每个积分批次的剩余数量等于其数量减去扣减从中取走的数量",
+	"lots_match_credits":           "每个积分批次的数量等于存入它的贷记（共享批次：指明它的过账；独立批次：开立它的分录的过账），且过账只指明本账户的共享批次",
+	"references_intact":            "每笔过账指向存在的分录及同资产的存在账户，每个积分批次指向存在的分录和账户",
+	"balance_after_where_kept":     "过账恰在其账户不允许为负时记录其后的余额：此类账户的对账单据此读取",
+	"amounts_respect_scale":        "没有过账比其资产的小数位更细",
+	"reversals_mirror":             "每笔冲正的过账与被冲正分录的过账正好相反",
+	"rebates_match_rules":          "每笔充值的返利等于按其记录的规则版本计算的金额",
+	"event_rows_intact":            "每条发货、事件和月度记录都指向存在的客户、API 密钥和分录；每个事件都在其密钥的空间内",
+	"owed_within_due":              "每笔退款的收回加上其抵还不超过应收回的积分，且所欠积分与账簿一致",
 }

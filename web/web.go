@@ -262,6 +262,15 @@ type view struct {
 // T translates key into the page's language.
 func (v view) T(key string, args ...any) string { return translate(v.Lang, key, args...) }
 
+// CheckSaid is what a reconciliation check checks, in the page's language
+// (its own English description where checksZH has no Chinese for it).
+func (v view) CheckSaid(c ledger.Check) string {
+	if zh, ok := checksZH[c.Name]; ok && v.Lang == langZH {
+		return zh
+	}
+	return c.Description
+}
+
 // Say is a statement entry's wording in the page's language.
 func (v view) Say(w loyalty.Wording) string { return say(v.Lang, w) }
 
