@@ -183,8 +183,8 @@ func TestCustomerRedeemsAndCancels(t *testing.T) {
 	tb.open(s.srv.URL + "/portal/catalog?lang=en")
 	tb.want(map[string]string{
 		"#catalog-available": "2,748",
-		"#why-BAG":           "Not now: your level is too low",
-		"#why-TV":            "Not now: not enough available points",
+		"#why-BAG":           "Not now: needs level 12",
+		"#why-TV":            "Not now: 7,252 more available points needed", // 10,000 less 2,748
 	})
 	tb.accessible()
 	tb.click("#product-MUG a.button")

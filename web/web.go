@@ -21,6 +21,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -261,6 +262,21 @@ type view struct {
 
 // T translates key into the page's language.
 func (v view) T(key string, args ...any) string { return translate(v.Lang, key, args...) }
+
+// Why says why a catalogue item cannot be redeemed now, with the figure
+// that would change it where there is one: the level it needs, the points
+// the customer lacks (of those available, which the catalogue shows).
+func (v view) Why(it catalog.CatalogItem, available int64) string {
+	switch {
+	case it.Reason == nil:
+		return ""
+	case *it.Reason == fault.NotEligible && it.MinLevel != nil:
+		return v.T("reason.needs_level", *it.MinLevel)
+	case *it.Reason == fault.InsufficientPoints && it.PointsPrice > available:
+		return v.T("reason.short_by", group(strconv.FormatInt(it.PointsPrice-available, 10)))
+	}
+	return v.T(reasonKey(it.Reason))
+}
 
 // CheckSaid is what a reconciliation check checks, in the page's language
 // (its own English description where checksZH has no Chinese for it).
