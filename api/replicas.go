@@ -60,6 +60,9 @@ type routing struct {
 	set    *replica.Set
 	byNode map[*replica.Node]*Server
 	reads  *prometheus.CounterVec
+	// fallbacks counts the reads a standby began and the primary
+	// answered, by why (fallbackReason).
+	fallbacks *prometheus.CounterVec
 }
 
 // useReads gives s its standbys: a copy of s for each, with the services
@@ -68,7 +71,10 @@ func (s *Server) useReads(r *Reads, reg *prometheus.Registry) {
 	rt := &routing{set: r.Set, byNode: map[*replica.Node]*Server{},
 		reads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tally_reads_total", Help: "Reads of the operations standbys may serve, by where they were served: primary or standby.",
-		}, []string{"from"})}
+		}, []string{"from"}),
+		fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tally_standby_fallbacks_total", Help: "Reads a standby began and the primary answered, by why: lost (the standby went away or refused as read-only), recovery_conflict (the standby cancelled the query to replay the primary's WAL), behind (the standby did not hold yet what the request names).",
+		}, []string{"reason"})}
 	for i, n := range r.Set.Nodes {
 		cp := *s
 		svc := r.Services[i]
@@ -102,7 +108,7 @@ func (s *Server) useReads(r *Reads, reg *prometheus.Registry) {
 				status(func(st replica.Status) float64 { return float64(st.LagBytes) })),
 		)
 	}
-	reg.MustRegister(rt.reads, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tally_synchronous_standbys",
+	reg.MustRegister(rt.reads, rt.fallbacks, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tally_synchronous_standbys",
 		Help: "Standbys the primary counts as synchronous (sync or quorum): 0 means commits are acknowledged from the primary alone; NaN when it did not answer."},
 		func() float64 {
 			if n, ok := r.Set.SyncStandbys(); ok {
@@ -115,8 +121,11 @@ func (s *Server) useReads(r *Reads, reg *prometheus.Registry) {
 
 // onReplica runs a read handler on a standby that may serve it, else on
 // the primary; should the standby fail it (gone, or refusing as
-// read-only) or refuse what it may only not hold yet (behind), the
-// primary answers instead.
+// read-only), cancel it for a conflict with recovery, or refuse what it
+// may only not hold yet (behind), before anything of the answer was
+// sent, the primary answers instead. A report the standby cancels once
+// its first rows were sent ends as a failed transfer (stream.fail): the
+// client asks again.
 func (s *Server) onReplica(h func(*Server, echo.Context) error) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if s.routing == nil {
@@ -128,12 +137,37 @@ func (s *Server) onReplica(h func(*Server, echo.Context) error) echo.HandlerFunc
 		}
 		c.Response().Header().Set(readFromHeader, "standby")
 		err := h(s.routing.byNode[n], c)
-		if err != nil && (fault.DatabaseLost(err) || behind(err)) && !c.Response().Committed {
+		if reason := fallbackReason(err); reason != "" && !c.Response().Committed {
+			s.routing.fallbacks.WithLabelValues(reason).Inc()
+			if reason != "behind" {
+				s.log.Warn("a standby failed a read: the primary answers it", "standby", n.Name, "reason", reason,
+					"route", c.Path(), "err", err)
+			}
 			return s.fromPrimary(h, c)
 		}
 		s.routing.reads.WithLabelValues("standby").Inc()
 		return err
 	}
+}
+
+// fallbackReason is why the primary should answer a read a standby failed
+// with err, "" when the standby's answer stands: lost (the standby is
+// gone, or refuses as read-only: fault.DatabaseLost), recovery_conflict
+// (it cancelled the query to replay the primary's WAL: the same read
+// asked again may meet the same replay, the primary has none), behind
+// (behind).
+func fallbackReason(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case fault.DatabaseLost(err):
+		return "lost"
+	case fault.RecoveryConflict(err):
+		return "recovery_conflict"
+	case behind(err):
+		return "behind"
+	}
+	return ""
 }
 
 // behind reports whether a standby's refusal may be only its lag: what the

@@ -47,6 +47,8 @@ type Ledger struct {
 	previews turns // Preview's waiting line
 
 	afterFiguresRead func() // tests: runs between a close's read of its figures and its lock
+
+	standby bool // OnStandby: transient failures are not retried
 }
 
 // Stats counts what the ledger did since it started; read it for metrics.
@@ -86,6 +88,17 @@ func WithClock(now func() time.Time) Option {
 			l.now = now
 		}
 	}
+}
+
+// OnStandby makes a ledger on a standby's pool (reads only) return a
+// serialization failure or a deadlock at once instead of retrying it. On
+// a standby these are recovery conflicts (fault.RecoveryConflict): the
+// standby raised it after holding its replay back for up to
+// max_standby_streaming_delay for the query, and the same standby may
+// well do it again; the caller (package api) has the primary answer the
+// read instead.
+func OnStandby() Option {
+	return func(l *Ledger) { l.standby = true }
 }
 
 // Now is the ledger's clock, for work outside a transaction; inside one,
@@ -150,12 +163,13 @@ func (l *Ledger) inTx(ctx context.Context, opts pgx.TxOptions, fn func(pgx.Tx) e
 	})
 }
 
-// retry runs fn again while it fails with a transient PostgreSQL error.
+// retry runs fn again while it fails with a transient PostgreSQL error
+// (on a primary: OnStandby's ledger returns it).
 func (l *Ledger) retry(ctx context.Context, fn func() error) error {
 	const maxAttempts = 20
 	for attempt := 1; ; attempt++ {
 		err := fn()
-		if err == nil || !fault.Transient(err) || attempt == maxAttempts {
+		if err == nil || !fault.Transient(err) || attempt == maxAttempts || l.standby {
 			return err
 		}
 		l.stats.Retries.Add(1)

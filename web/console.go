@@ -222,7 +222,8 @@ func (p *Pages) segments(c echo.Context) error {
 
 // books runs read, the reads of a console page, with the finance service
 // on a standby that may serve it (Config.ReadFinance), and again with the
-// primary's should the standby fail it (gone, or refusing); with the
+// primary's should the standby fail it (gone, or refusing, or cancelling
+// it for a conflict with recovery); with the
 // primary's alone when no standby is configured or none may serve.
 // Tally-Read-From says which answered, when standbys are configured.
 func (p *Pages) books(c echo.Context, read func(*finance.Service) error) error {
@@ -231,7 +232,7 @@ func (p *Pages) books(c echo.Context, read func(*finance.Service) error) error {
 	}
 	if fin := p.readFinance(c.Request().Context()); fin != nil {
 		err := read(fin)
-		if err == nil || !fault.DatabaseLost(err) {
+		if err == nil || !(fault.DatabaseLost(err) || fault.RecoveryConflict(err)) {
 			c.Response().Header().Set("Tally-Read-From", "standby")
 			return err
 		}

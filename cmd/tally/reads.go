@@ -67,7 +67,7 @@ func (e environment) reads(ctx context.Context, primary *pgxpool.Pool) (*api.Rea
 	set := replica.New(primary, pools, maxLag, wait)
 	r := &api.Reads{Set: set}
 	for _, p := range pools {
-		l := ledger.New(p)
+		l := ledger.New(p, ledger.OnStandby())
 		customers := loyalty.New(p, l)
 		money := prepaid.New(l, customers)
 		r.Services = append(r.Services, api.Services{Ledger: l, Loyalty: customers, Catalog: catalog.New(p, l, customers),

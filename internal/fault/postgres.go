@@ -68,6 +68,25 @@ func Transient(err error) bool {
 	return pe != nil && (pe.Code == pgerrcode.SerializationFailure || pe.Code == pgerrcode.DeadlockDetected)
 }
 
+// RecoveryConflict reports whether err, met on a standby's connection, is
+// the standby cancelling the query (or ending the session) for a conflict
+// with recovery: replaying the primary's WAL would remove row versions the
+// query's snapshot may need (VACUUM), or take a lock it holds (DROP,
+// TRUNCATE, LOCK), and the standby waited max_standby_streaming_delay for
+// it. PostgreSQL raises it as a serialization failure (40001: "canceling
+// statement due to conflict with recovery"), as a deadlock (40P01) when
+// the query held up replay waiting for a buffer pin, or as 57P04 when the
+// database was dropped. A read-only transaction on a standby meets no
+// serialization failure or deadlock otherwise (SERIALIZABLE is refused
+// there), so the codes say enough; on a primary's connection the same
+// codes are Transient's ordinary collisions, and this is not the question
+// to ask of them.
+func RecoveryConflict(err error) bool {
+	pe := pgError(err)
+	return pe != nil && (pe.Code == pgerrcode.SerializationFailure || pe.Code == pgerrcode.DeadlockDetected ||
+		pe.Code == pgerrcode.DatabaseDropped)
+}
+
 // UndefinedTable reports whether err says a table does not exist.
 func UndefinedTable(err error) bool {
 	return violates(err, pgerrcode.UndefinedTable, "")
