@@ -28,10 +28,18 @@ type Node struct {
 	Name string // host:port
 	Pool *pgxpool.Pool
 
-	mu      sync.Mutex
-	up      bool   // answered, in recovery
-	replay  uint64 // LSN replayed
-	lag     time.Duration
+	mu     sync.Mutex
+	up     bool   // answered, in recovery
+	replay uint64 // LSN replayed
+	// lag is how stale the standby may be: how long ago the primary was
+	// past its replay position, or, when no sample of the primary is past
+	// it, the age of the primary's newest sample (0 while the primary
+	// answers each refresh; growing while it does not: see Refresh).
+	lag time.Duration
+	// behind is how long ago the primary was where the standby has not
+	// replayed yet, as the samples show (0 when none is past it): what
+	// is known of its lag without a fresh sample of the primary.
+	behind  time.Duration
 	lagSize uint64 // bytes of WAL not replayed yet
 	err     string
 }
@@ -39,10 +47,13 @@ type Node struct {
 // Status is a node's state as /readyz and /metrics report it.
 type Status struct {
 	Name string `json:"name"`
-	// InRotation: answering, a standby, and lagging no more than the bound.
+	// InRotation: answering, a standby, and lagging no more than the
+	// bound, as a read without a token needs.
 	InRotation bool `json:"in_rotation"`
 	// LagSeconds is how long ago the primary's WAL was where the
-	// standby's replay is now (0 when it has replayed everything seen).
+	// standby's replay is now (0 when it has replayed everything seen);
+	// while the primary cannot be read, at least how long ago it was
+	// last read (the lag is unknown: Refresh).
 	LagSeconds float64 `json:"lag_seconds"`
 	LagBytes   uint64  `json:"lag_bytes"`
 	Error      string  `json:"error,omitempty"`
@@ -59,8 +70,9 @@ type Set struct {
 	Wait time.Duration
 
 	mu      sync.Mutex
-	history []sample // the primary's WAL position over the last MaxLag and more
-	next    int      // round robin
+	born    time.Time // New's: the lag is unknown until the primary answers
+	history []sample  // the primary's WAL position over the last MaxLag and more
+	next    int       // round robin
 	// syncs is how many standbys the primary counts as synchronous
 	// (pg_stat_replication's sync or quorum), as last read.
 	syncs      int
@@ -105,7 +117,7 @@ func Split(raw string) ([]string, error) {
 // New watches the standbys' pools against the primary's. The caller owns
 // the pools.
 func New(primary *pgxpool.Pool, standbys []*pgxpool.Pool, maxLag, wait time.Duration) *Set {
-	s := &Set{primary: primary, MaxLag: maxLag, Wait: wait}
+	s := &Set{primary: primary, MaxLag: maxLag, Wait: wait, born: time.Now()}
 	for _, p := range standbys {
 		cc := p.Config().ConnConfig
 		s.Nodes = append(s.Nodes, &Node{Name: fmt.Sprintf("%s:%d", cc.Host, cc.Port), Pool: p})
@@ -126,14 +138,35 @@ func (s *Set) Watch(ctx context.Context, interval time.Duration) {
 	}
 }
 
+// RefreshTimeout bounds each read of a refresh: the primary's position,
+// then each standby's, so that a refresh ends within twice it.
+const RefreshTimeout = 2 * time.Second
+
 // Refresh reads the primary's WAL position and each standby's replay
-// position once.
+// position once, each read within RefreshTimeout.
+//
+// While the primary cannot be read (down, failing over, its pool
+// exhausted, its packets dropped), how far a standby lags is unknown: the
+// primary may be writing what the standby does not have. The standby's
+// lag is then the age of the newest sample of the primary it has
+// replayed past (how long nothing is known of it), and once that passes
+// MaxLag the standby leaves the rotation for the reads without a token,
+// whose staleness it can no longer bound. It goes on serving the reads
+// with a token it has replayed (it holds the write the token names, which
+// is all such a read asks), unless the samples taken before show it
+// behind by more than MaxLag.
 func (s *Set) Refresh(ctx context.Context) {
 	now := time.Now()
 	var text string
 	var syncs int
-	err := s.primary.QueryRow(ctx, `SELECT pg_current_wal_flush_lsn()::text,
+	pctx, cancel := context.WithTimeout(ctx, RefreshTimeout)
+	err := s.primary.QueryRow(pctx, `SELECT pg_current_wal_flush_lsn()::text,
 		(SELECT count(*) FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum'))`).Scan(&text, &syncs)
+	cancel()
+	if err != nil {
+		// The time the primary was not answering counts.
+		now = time.Now()
+	}
 	s.mu.Lock()
 	s.syncs, s.syncsKnown = syncs, err == nil
 	s.mu.Unlock()
@@ -156,7 +189,7 @@ func (s *Set) Refresh(ctx context.Context) {
 }
 
 func (s *Set) refresh(ctx context.Context, n *Node, now time.Time) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, RefreshTimeout)
 	defer cancel()
 	lsn, recovery, err := replayed(ctx, n.Pool)
 	n.mu.Lock()
@@ -177,29 +210,41 @@ func (s *Set) refresh(ctx context.Context, n *Node, now time.Time) {
 		return
 	}
 	n.up, n.err, n.replay = true, "", lsn
-	n.lag, n.lagSize = s.lagOf(lsn, now)
+	var seen time.Time
+	n.lag, n.behind, n.lagSize, seen = s.lagOf(lsn, now)
+	if n.lag > s.MaxLag && n.behind <= s.MaxLag {
+		if seen.IsZero() {
+			n.err = "lag unknown: the primary's WAL position was never read; serving reads with a token only"
+		} else {
+			n.err = fmt.Sprintf("lag unknown: the primary's WAL position was last read %s ago; serving reads with a token only",
+				now.Sub(seen).Round(time.Millisecond))
+		}
+	}
 }
 
-// lagOf is how long ago the primary passed position lsn (0 when no sample
-// is past it), and how many bytes the newest sample is ahead.
-func (s *Set) lagOf(lsn uint64, now time.Time) (time.Duration, uint64) {
+// lagOf is how stale a standby that replayed lsn may be (lag: how long
+// ago the primary passed lsn, else the age of its newest sample, or the
+// set's when there is none), how long ago the primary was known past lsn
+// (behind: 0 when no sample is), how many bytes the newest sample is
+// ahead, and when that sample was taken (zero: none).
+func (s *Set) lagOf(lsn uint64, now time.Time) (lag, behind time.Duration, size uint64, seen time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.history) == 0 {
-		return 0, 0
+		return now.Sub(s.born), 0, 0, time.Time{}
 	}
-	newest := s.history[len(s.history)-1].lsn
-	var size uint64
-	if newest > lsn {
-		size = newest - lsn
+	newest := s.history[len(s.history)-1]
+	if newest.lsn > lsn {
+		size = newest.lsn - lsn
 	}
 	for _, h := range s.history {
 		if h.lsn > lsn {
 			// The standby had not replayed what the primary held at h.at.
-			return now.Sub(h.at), size
+			return now.Sub(h.at), now.Sub(h.at), size, newest.at
 		}
 	}
-	return 0, size
+	// Replayed all the samples show: stale by at most the newest's age.
+	return max(now.Sub(newest.at), 0), 0, size, newest.at
 }
 
 func replayed(ctx context.Context, p *pgxpool.Pool) (lsn uint64, recovery bool, err error) {
@@ -334,12 +379,24 @@ func FormatLSN(lsn uint64) string { return fmt.Sprintf("%X/%X", lsn>>32, lsn&0xF
 func (s *Set) inRotation(n *Node, min uint64) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return s.serving(n) && n.replay >= min
+	return s.eligible(n, min) && n.replay >= min
 }
 
 // serving is the rotation's rule: answering, a standby, lagging within
 // the bound. n.mu is held.
 func (s *Set) serving(n *Node) bool { return n.up && n.lag <= s.MaxLag }
+
+// eligible reports whether n may serve a read that needs position min
+// once it has replayed that far: a read without a token (0) needs its lag
+// within the bound (serving); one with a token only that it is not known
+// to lag beyond it (a primary that cannot be read leaves its lag unknown,
+// and the token is proof enough). n.mu is held.
+func (s *Set) eligible(n *Node, min uint64) bool {
+	if min == 0 {
+		return s.serving(n)
+	}
+	return n.up && n.behind <= s.MaxLag
+}
 
 // Choose picks a standby to serve a read that must see everything up to
 // position min (0: a read without a token), round robin among those in
@@ -371,7 +428,10 @@ func (s *Set) Choose(ctx context.Context, min uint64) *Node {
 		case <-time.After(5 * time.Millisecond):
 		}
 		for _, n := range s.Nodes {
-			if !s.inRotation(n, 0) {
+			n.mu.Lock()
+			ok := s.eligible(n, min)
+			n.mu.Unlock()
+			if !ok {
 				continue
 			}
 			cctx, cancel := context.WithTimeout(ctx, time.Until(deadline))

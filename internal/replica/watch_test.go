@@ -1,0 +1,144 @@
+package replica
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tally-ledger/tally/internal/pgdev"
+	"github.com/tally-ledger/tally/internal/testdb"
+)
+
+// streamingStandby starts a cluster of the test's own in .data/<name> and
+// a streaming standby of it, and answers the URLs of their databases
+// "tally".
+func streamingStandby(t *testing.T, name string) (primary, standby string) {
+	t.Helper()
+	ctx := context.Background()
+	root, err := testdb.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, ".data", name)
+	c, err := pgdev.Open(dir, pgdev.Options{Fast: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Stop() // a cluster an earlier run left behind
+	os.RemoveAll(dir)
+	if primary, _, err = c.Ensure(ctx, "tally"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c.Stop()
+		os.RemoveAll(dir)
+	})
+	sb, err := c.Standby(ctx, dir+"-standby")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sb.Stop()
+		os.RemoveAll(sb.Dir)
+	})
+	if standby, err = sb.URL("tally"); err != nil {
+		t.Fatal(err)
+	}
+	return primary, standby
+}
+
+// TestTheWatchGoesOnWhileThePrimaryCannotBeRead: the primary's pool is
+// exhausted (its one connection held), so the watch cannot read the
+// primary's position. Each refresh still ends, within its deadline, and
+// the standby's lag, unknown meanwhile, grows from the last time the
+// primary was read: once past the bound the standby serves no read
+// without a token (it could be any distance behind), and still serves a
+// read with a token it has replayed; it is back in rotation once the
+// primary answers.
+func TestTheWatchGoesOnWhileThePrimaryCannotBeRead(t *testing.T) {
+	ctx := context.Background()
+	primaryURL, standbyURL := streamingStandby(t, "pgwatch")
+	cfg, err := pgxpool.ParseConfig(primaryURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxConns = 1
+	primary, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer primary.Close()
+	standby, err := pgxpool.New(ctx, standbyURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer standby.Close()
+	const maxLag = 500 * time.Millisecond
+	s := New(primary, []*pgxpool.Pool{standby}, maxLag, 0)
+	n := s.Nodes[0]
+
+	// A write, and its token, replayed by the standby.
+	if _, err := primary.Exec(ctx, `CREATE TABLE watched (n int); INSERT INTO watched VALUES (1)`); err != nil {
+		t.Fatal(err)
+	}
+	token, err := s.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		s.Refresh(ctx)
+		n.mu.Lock()
+		replay := n.replay
+		n.mu.Unlock()
+		if replay >= token {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the standby does not replay the write")
+		}
+	}
+	if st := s.Statuses()[0]; !st.InRotation || st.LagSeconds != 0 {
+		t.Fatalf("standby caught up: %+v, want in rotation, lag 0", st)
+	}
+
+	// The primary's pool exhausted.
+	held, err := primary.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		rctx, cancel := context.WithTimeout(ctx, 3*RefreshTimeout)
+		start := time.Now()
+		s.Refresh(rctx)
+		took := time.Since(start)
+		cancel()
+		if took > 2*RefreshTimeout {
+			held.Release()
+			t.Fatalf("refresh %d with the primary unreadable took %s, want at most %s", i+1, took.Round(time.Millisecond), 2*RefreshTimeout)
+		}
+	}
+	st := s.Statuses()[0]
+	if st.InRotation || st.LagSeconds < maxLag.Seconds() || !strings.Contains(st.Error, "lag unknown") {
+		t.Errorf("primary unread for %s: %+v, want out of rotation, lag at least the bound, lag unknown", 2*RefreshTimeout, st)
+	}
+	if got := s.Choose(ctx, 0); got != nil {
+		t.Errorf("a read without a token was given the standby, whose lag is unknown")
+	}
+	if got := s.Choose(ctx, token); got != n {
+		t.Errorf("a read with a token the standby replayed was not given it")
+	}
+
+	held.Release()
+	s.Refresh(ctx)
+	if st := s.Statuses()[0]; !st.InRotation || st.Error != "" {
+		t.Errorf("primary answering again: %+v, want in rotation", st)
+	}
+	if got := s.Choose(ctx, 0); got != n {
+		t.Errorf("a read without a token was not given the standby back in rotation")
+	}
+}
