@@ -27,13 +27,23 @@ import (
 //
 // Read your writes: with standbys configured, every successful write
 // answers the header Tally-Consistency-Token, the primary's WAL position
-// once it committed. A read that sends it back is served by a standby
-// that has replayed that far (waiting up to the set's bound), else by the
-// primary. A read without one may be served by any standby in rotation:
-// it may be as old as the lag bound. Tally-Read-From says which answered.
+// once it committed, or primaryToken when that position could not be read
+// in time. A read that sends a position back is served by a standby that
+// has replayed that far (waiting up to the set's bound), else by the
+// primary; one that sends primaryToken (or anything that is not a
+// position) by the primary. A read without one may be served by any
+// standby in rotation: it may be as old as the lag bound. Tally-Read-From
+// says which answered.
 
 // ConsistencyHeader carries the consistency token.
 const ConsistencyHeader = "Tally-Consistency-Token"
+
+// primaryToken is the consistency token of a write whose WAL position the
+// primary did not tell within replica.TokenTimeout (busy, failing over):
+// the write committed, and a read that sends it back is served by the
+// primary, which holds it. A client merging tokens keeps it over any
+// position, until a later write's token replaces it.
+const primaryToken = "primary"
 
 // readFromHeader says where a read was served from: primary or standby.
 const readFromHeader = "Tally-Read-From"
@@ -60,6 +70,8 @@ type routing struct {
 	set    *replica.Set
 	byNode map[*replica.Node]*Server
 	reads  *prometheus.CounterVec
+	// unreadTokens counts the writes answered primaryToken.
+	unreadTokens prometheus.Counter
 	// fallbacks counts the reads a standby began and the primary
 	// answered, by why (fallbackReason).
 	fallbacks *prometheus.CounterVec
@@ -74,7 +86,10 @@ func (s *Server) useReads(r *Reads, reg *prometheus.Registry) {
 		}, []string{"from"}),
 		fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tally_standby_fallbacks_total", Help: "Reads a standby began and the primary answered, by why: lost (the standby went away or refused as read-only), recovery_conflict (the standby cancelled the query to replay the primary's WAL), behind (the standby did not hold yet what the request names).",
-		}, []string{"reason"})}
+		}, []string{"reason"}),
+		unreadTokens: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tally_consistency_tokens_unread_total", Help: "Writes answered the consistency token \"primary\": the primary's WAL position could not be read in time.",
+		})}
 	for i, n := range r.Set.Nodes {
 		cp := *s
 		svc := r.Services[i]
@@ -108,7 +123,7 @@ func (s *Server) useReads(r *Reads, reg *prometheus.Registry) {
 				status(func(st replica.Status) float64 { return float64(st.LagBytes) })),
 		)
 	}
-	reg.MustRegister(rt.reads, rt.fallbacks, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tally_synchronous_standbys",
+	reg.MustRegister(rt.reads, rt.fallbacks, rt.unreadTokens, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tally_synchronous_standbys",
 		Help: "Standbys the primary counts as synchronous (sync or quorum): 0 means commits are acknowledged from the primary alone; NaN when it did not answer."},
 		func() float64 {
 			if n, ok := r.Set.SyncStandbys(); ok {
@@ -197,10 +212,14 @@ func (s *Server) fromPrimary(h func(*Server, echo.Context) error, c echo.Context
 }
 
 // chooseReplica is the standby that may serve the request, nil for the
-// primary. A token that is not a WAL position is served by the primary.
+// primary. A token that is not a WAL position (primaryToken, or one that
+// was garbled) is served by the primary.
 func (s *Server) chooseReplica(c echo.Context) *replica.Node {
 	var min uint64
 	if tok := c.Request().Header.Get(ConsistencyHeader); tok != "" {
+		if tok == primaryToken {
+			return nil
+		}
 		lsn, err := replica.ParseLSN(tok)
 		if err != nil {
 			return nil
@@ -211,7 +230,9 @@ func (s *Server) chooseReplica(c echo.Context) *replica.Node {
 }
 
 // consistencyToken adds Tally-Consistency-Token to every successful
-// answer of a write, when there are standbys.
+// answer of a write, when there are standbys: the primary's position,
+// else primaryToken. A committed write is never failed for its token, nor
+// answered without one.
 func (s *Server) consistencyToken(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		m := c.Request().Method
@@ -224,13 +245,22 @@ func (s *Server) consistencyToken(next echo.HandlerFunc) echo.HandlerFunc {
 				return
 			}
 			// Past the shared read's own bound nobody would hear the answer;
-			// a write answered without the token is served all the same (a
-			// read without it may be served by a standby in rotation).
+			// the write is answered all the same, with the token that sends
+			// the reads presenting it to the primary.
 			ctx, cancel := context.WithTimeout(c.Request().Context(), replica.TokenTimeout)
 			defer cancel()
-			if lsn, err := s.routing.set.Token(ctx); err == nil {
-				res.Header().Set(ConsistencyHeader, replica.FormatLSN(lsn))
+			lsn, err := s.routing.set.Token(ctx)
+			if err != nil && c.Request().Context().Err() != nil {
+				return // the client is gone
 			}
+			if err != nil {
+				s.routing.unreadTokens.Inc()
+				s.log.Warn("the primary's WAL position could not be read: the write is answered the consistency token "+primaryToken,
+					"route", c.Path(), "err", err)
+				res.Header().Set(ConsistencyHeader, primaryToken)
+				return
+			}
+			res.Header().Set(ConsistencyHeader, replica.FormatLSN(lsn))
 		})
 		return next(c)
 	}
