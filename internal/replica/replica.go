@@ -79,6 +79,7 @@ type Set struct {
 	syncsKnown bool
 
 	tokens tokenReads
+	polls  atomic.Int64 // Choose's reads of a standby's position, for tests
 }
 
 // SyncStandbys is how many standbys the primary waits for to acknowledge
@@ -398,10 +399,21 @@ func (s *Set) eligible(n *Node, min uint64) bool {
 	return n.up && n.behind <= s.MaxLag
 }
 
+// pollFirst and pollMost are the first and the longest pauses of Choose
+// between its reads of the standbys' positions: doubling from the one to
+// the other, a read that waits 250 ms reads each standby about 20 times
+// (every 5 ms, as before, was 50), and one whose standby replays within a
+// few milliseconds is still served within about as many.
+const (
+	pollFirst = time.Millisecond
+	pollMost  = 16 * time.Millisecond
+)
+
 // Choose picks a standby to serve a read that must see everything up to
 // position min (0: a read without a token), round robin among those in
 // rotation; a read with a token waits up to Wait for one to replay that
-// far. nil: the primary serves it.
+// far, reading their positions after pauses that double (pollFirst to
+// pollMost). nil: the primary serves it.
 func (s *Set) Choose(ctx context.Context, min uint64) *Node {
 	if n := s.pick(min); n != nil || min == 0 || s.Wait <= 0 {
 		return n
@@ -421,11 +433,15 @@ func (s *Set) Choose(ctx context.Context, min uint64) *Node {
 			return nil
 		}
 	}
+	pause := pollFirst
 	for time.Now().Before(deadline) {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(5 * time.Millisecond):
+		case <-time.After(pause):
+		}
+		if pause *= 2; pause > pollMost {
+			pause = pollMost
 		}
 		for _, n := range s.Nodes {
 			n.mu.Lock()
@@ -435,6 +451,7 @@ func (s *Set) Choose(ctx context.Context, min uint64) *Node {
 				continue
 			}
 			cctx, cancel := context.WithTimeout(ctx, time.Until(deadline))
+			s.polls.Add(1)
 			lsn, recovery, err := replayed(cctx, n.Pool)
 			cancel()
 			if err == nil && recovery {

@@ -142,3 +142,58 @@ func TestTheWatchGoesOnWhileThePrimaryCannotBeRead(t *testing.T) {
 		t.Errorf("a read without a token was not given the standby back in rotation")
 	}
 }
+
+// TestAWaitingReadPollsTheStandbyWithBackoff: a read with a token the
+// standby has not replayed (its replay paused) waits Wait (250 ms, the
+// default) and is then the primary's. Meanwhile it reads the standby's
+// position after pauses that double from 1 ms to 16 ms: about 20 reads,
+// where a read every 5 ms made about 50.
+func TestAWaitingReadPollsTheStandbyWithBackoff(t *testing.T) {
+	ctx := context.Background()
+	primaryURL, standbyURL := streamingStandby(t, "pgpoll")
+	primary, err := pgxpool.New(ctx, primaryURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer primary.Close()
+	standby, err := pgxpool.New(ctx, standbyURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer standby.Close()
+	const wait = 250 * time.Millisecond
+	s := New(primary, []*pgxpool.Pool{standby}, time.Hour, wait)
+	if _, err := standby.Exec(ctx, `SELECT pg_wal_replay_pause()`); err != nil {
+		t.Fatal(err)
+	}
+	defer standby.Exec(context.Background(), `SELECT pg_wal_replay_resume()`)
+	if _, err := primary.Exec(ctx, `CREATE TABLE polled (n int); INSERT INTO polled VALUES (1)`); err != nil {
+		t.Fatal(err)
+	}
+	token, err := s.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Refresh(ctx)
+	if !s.Statuses()[0].InRotation {
+		t.Fatalf("standby not in rotation: %+v", s.Statuses()[0])
+	}
+	const reads = 4
+	var total int64
+	for range reads {
+		before := s.polls.Load()
+		start := time.Now()
+		if n := s.Choose(ctx, token); n != nil {
+			t.Fatal("a standby whose replay is paused was given a read past it")
+		}
+		if took := time.Since(start); took < wait {
+			t.Fatalf("the read waited %s, want Wait, %s", took, wait)
+		}
+		total += s.polls.Load() - before
+	}
+	perRead := float64(total) / reads
+	t.Logf("reads of the standby's position per waiting read (Wait %s): %.1f", wait, perRead)
+	if perRead > 25 {
+		t.Errorf("%.1f reads of the standby's position per waiting read, want at most 25", perRead)
+	}
+}
