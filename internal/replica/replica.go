@@ -347,15 +347,36 @@ func (s *Set) readToken(c *tokenRead) {
 	defer cancel()
 	s.tokens.queries.Add(1)
 	var text string
+	var block, segment uint64
 	// The insert position, not the flushed one: a commit made with
 	// synchronous_commit off (a role's, a database's or the cluster's
 	// setting) returns before its WAL is flushed, and a flushed position
 	// read after it may be short of it.
-	c.err = s.primary.QueryRow(ctx, `SELECT pg_current_wal_insert_lsn()::text`).Scan(&text)
+	c.err = s.primary.QueryRow(ctx, `SELECT pg_current_wal_insert_lsn()::text,
+		current_setting('wal_block_size')::bigint, pg_size_bytes(current_setting('wal_segment_size'))`).Scan(&text, &block, &segment)
 	if c.err == nil {
 		c.lsn, c.err = ParseLSN(text)
+		c.lsn = recordEnd(c.lsn, block, segment)
 	}
 	close(c.done)
+}
+
+// recordEnd is the insert position lsn as the end of the record before
+// it. When the WAL ends exactly at a page's end, PostgreSQL answers the
+// insert position past the next page's header (where the next record
+// would start: the page + 24 bytes, + 40 at a segment's start), a
+// position no record ends at and no standby reports as replayed (a
+// standby's replay position is its last record's end: the page's end).
+// Such a token would be reached only once the primary wrote more WAL.
+func recordEnd(lsn, block, segment uint64) uint64 {
+	const shortHeader, longHeader = 24, 40 // SizeOfXLogShortPHD, SizeOfXLogLongPHD
+	switch {
+	case segment > 0 && lsn%segment == longHeader:
+		return lsn - longHeader
+	case block > 0 && lsn%block == shortHeader:
+		return lsn - shortHeader
+	}
+	return lsn
 }
 
 // ParseLSN reads PostgreSQL's text form of a WAL position ("16/B374D848").
