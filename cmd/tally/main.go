@@ -148,6 +148,33 @@ func helpOf(command string) string {
 	return "usage:\n" + b.String() + "(tally --help lists every command and variable)\n"
 }
 
+// boolFlags are the commands' flags that take no value: after any other
+// flag, the next argument is its value, whatever it reads.
+var boolFlags = []string{"dry-run", "fast"}
+
+// asksForHelp reports whether -h, -help or --help is on the line where a
+// flag may stand: not as the value of the flag before it (a reason, a
+// key's name, a customer id may be "-h", as the flag package reads them),
+// nor after "--".
+func asksForHelp(args []string) bool {
+	valueNext := false
+	for _, a := range args {
+		if valueNext {
+			valueNext = false
+			continue
+		}
+		switch {
+		case a == "--":
+			return false
+		case a == "-h" || a == "-help" || a == "--help":
+			return true
+		case strings.HasPrefix(a, "-") && len(a) > 1 && !strings.Contains(a, "="):
+			valueNext = !slices.Contains(boolFlags, strings.TrimLeft(a, "-"))
+		}
+	}
+	return false
+}
+
 // usageError is a command line the program cannot run: its message says
 // how the command is used; whole, the command itself was missing or
 // unknown, and the whole usage is shown.
@@ -165,9 +192,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return usageError{msg: "no command", whole: true}
 	}
 	env := environment{getenv: getenv, stdout: stdout, stderr: stderr}
-	// Help asked anywhere on the line answers it, and runs nothing: a
-	// command never takes -h or --help for something else.
-	if slices.ContainsFunc(args, func(a string) bool { return a == "-h" || a == "-help" || a == "--help" }) {
+	// Help asked anywhere on the line answers it, and runs nothing.
+	if asksForHelp(args) {
 		fmt.Fprint(stdout, helpOf(args[0]))
 		return nil
 	}

@@ -440,3 +440,41 @@ func TestServeRunsTheNoticesAtStart(t *testing.T) {
 	}
 	t.Errorf("%d notice jobs ran within 20 s of serve's start (interval 1h), want 2", marks)
 }
+
+// TestHelpIsNotAFlagsValue: "-h" or "--help" given as a flag's value (a
+// reason, a key's name, a customer id) is that value, as the flag package
+// reads it, not a request for help: `expire undo --run 7 --reason -h`
+// printed the usage, undid nothing and exited 0, and `keys create --name
+// --help` printed the usage on stdout, where a script captures the
+// secret. Each of these must run its command (here against a database
+// that is not there: an error, and no usage on stdout). A help flag in a
+// flag's place (after a boolean flag, after the command) still answers
+// the help.
+func TestHelpIsNotAFlagsValue(t *testing.T) {
+	dir := t.TempDir()
+	unreachable := getenv(map[string]string{"TALLY_DATA_DIR": dir, "DATABASE_URL": "postgres://tally@127.0.0.1:1/tally?connect_timeout=2"})
+	for _, args := range [][]string{
+		{"expire", "undo", "--run", "7", "--reason", "-h"},
+		{"keys", "create", "--role", "admin", "--name", "--help"},
+		{"keys", "create", "--role", "customer", "--customer", "-help", "--name", "app"},
+	} {
+		var stdout strings.Builder
+		err := run(context.Background(), args, unreachable, strings.NewReader(""), &stdout, io.Discard)
+		if err == nil || strings.Contains(stdout.String(), "usage:") {
+			t.Errorf("tally %s: error %v, stdout %q; want the command run (an error: no database), not the help",
+				strings.Join(args, " "), err, stdout.String())
+		}
+	}
+	for _, args := range [][]string{
+		{"expire", "--dry-run", "-h"}, {"devdb", "start", "--fast", "--help"}, {"keys", "create", "--help", "--name", "x"},
+	} {
+		var stdout strings.Builder
+		err := run(context.Background(), args, unreachable, strings.NewReader(""), &stdout, io.Discard)
+		if err != nil || !strings.Contains(stdout.String(), "usage:") {
+			t.Errorf("tally %s: error %v, stdout %q; want the help", strings.Join(args, " "), err, stdout.String())
+		}
+	}
+	if left, _ := os.ReadDir(dir); len(left) > 0 {
+		t.Fatalf("left %s in the data directory", left[0].Name())
+	}
+}
