@@ -21,7 +21,7 @@ vet: ## go vet and a gofmt check
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 
 test: build vet deps lint-openapi axe ## vet, lint openapi.yaml, every test (the pages' in headless Chromium) with the race detector against a throwaway cluster in .data/pgtest, short fuzz runs
-	@rm -f .data/openapi-coverage.txt; status=0; $(GO) test -race -count=1 ./... || status=$$?; \
+	@rm -f .data/openapi-coverage.txt; status=0; $(GO) test -race -count=1 -timeout 45m ./... || status=$$?; \
 	if [ -f .data/openapi-coverage.txt ]; then cat .data/openapi-coverage.txt; fi; \
 	[ -n "$$TALLY_TEST_DATABASE_URL" ] || ./$(BIN) devdb stop --dir .data/pgtest; \
 	[ $$status = 0 ] && $(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME) || status=1; exit $$status

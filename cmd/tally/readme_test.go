@@ -352,29 +352,59 @@ func (e expect) check(s segment) []string {
 }
 
 // awayFromAMonthsTurn waits, when now is near a month's turn in
-// Asia/Shanghai, until the walkthrough may run as its README says (not in
-// a month's first 10 minutes, which have no past for "this month"'s
-// events; not in its last minutes, where the next month's rule version
-// would start less than 5.5 minutes ahead or the month turn mid-story):
-// at most about 20 minutes, a few times a year.
+// Asia/Shanghai, until the walkthrough may run as its README says: at most
+// about 20 minutes, a few times a year (turnWait says until when).
 func awayFromAMonthsTurn(t *testing.T, now time.Time) {
 	t.Helper()
-	sh, err := time.LoadLocation("Asia/Shanghai")
-	if err != nil {
-		t.Fatal(err)
-	}
-	now = now.In(sh)
-	start := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, sh)
-	next := start.AddDate(0, 1, 0)
-	var until time.Time
-	switch {
-	case now.Sub(start) < 11*time.Minute:
-		until = start.Add(11 * time.Minute)
-	case next.Sub(now) < 10*time.Minute:
-		until = next.Add(11 * time.Minute)
-	default:
+	until, wait := turnWait(now)
+	if !wait {
 		return
+	}
+	if deadline, ok := t.Deadline(); ok && deadline.Before(until.Add(time.Minute)) {
+		t.Fatalf("%s is near a month's turn in Asia/Shanghai, and the walkthrough must wait until %s: past the test's deadline %s (go test -timeout; make test gives 45m)",
+			now.Format(time.RFC3339), until.Format(time.RFC3339), deadline.Format(time.RFC3339))
 	}
 	t.Logf("%s is near a month's turn in Asia/Shanghai: the walkthrough waits until %s", now.Format(time.RFC3339), until.Format(time.RFC3339))
 	time.Sleep(time.Until(until))
+}
+
+// turnWait is until when the walkthrough must wait at now, if it must: not
+// in a month's first 10 minutes in Asia/Shanghai (this month's events would
+// have no past), nor in its last 10 (next month's rule version would start
+// less than 5.5 minutes ahead, or the month turn mid-story); 11 minutes
+// into the month is clear of both.
+func turnWait(now time.Time) (time.Time, bool) {
+	sh := time.FixedZone("Asia/Shanghai", 8*3600) // no summer time since 1991
+	now = now.In(sh)
+	start := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, sh)
+	next := start.AddDate(0, 1, 0)
+	switch {
+	case now.Sub(start) < 11*time.Minute:
+		return start.Add(11 * time.Minute), true
+	case next.Sub(now) < 10*time.Minute:
+		return next.Add(11 * time.Minute), true
+	}
+	return time.Time{}, false
+}
+
+// TestTheWalkthroughWaitsOutAMonthsTurn: the moments turnWait holds back,
+// and those it lets run.
+func TestTheWalkthroughWaitsOutAMonthsTurn(t *testing.T) {
+	for _, c := range []struct {
+		now, until string // RFC 3339; until "" when it need not wait
+	}{
+		{"2026-12-01T00:05:00+08:00", "2026-12-01T00:11:00+08:00"},
+		{"2026-11-30T16:05:00Z", "2026-12-01T00:11:00+08:00"}, // the same instant in UTC
+		{"2026-12-31T23:55:00+08:00", "2027-01-01T00:11:00+08:00"},
+		{"2026-02-28T23:51:00+08:00", "2026-03-01T00:11:00+08:00"},
+		{"2026-12-01T00:11:00+08:00", ""},
+		{"2026-12-15T12:00:00+08:00", ""},
+		{"2026-12-31T23:49:59+08:00", ""},
+	} {
+		now, _ := time.Parse(time.RFC3339, c.now)
+		until, wait := turnWait(now)
+		if want, _ := time.Parse(time.RFC3339, c.until); wait != (c.until != "") || wait && !until.Equal(want) {
+			t.Errorf("turnWait(%s) = %s, %v; want %s", c.now, until.Format(time.RFC3339), wait, c.until)
+		}
+	}
 }
