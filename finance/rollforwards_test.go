@@ -1,6 +1,7 @@
 package finance_test
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -326,6 +327,45 @@ func TestRollForwardIdentities(t *testing.T) {
 	}
 	if !seen.Granted.IsPositive() || !seen.Used.IsPositive() || !seen.ClawedBack.IsPositive() {
 		t.Errorf("the history lacks some kind of movement: %+v", seen)
+	}
+	// Read at once (the console's chart), the months' totals are each
+	// month's report's, and the whole period's rows and total are its
+	// report's; so for the points report.
+	var whole []finance.RebateRow
+	wholeTotal, months, err := e.Finance.RebateReports(e.Ctx, bounds, func(r finance.RebateRow) error {
+		whole = append(whole, r)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []finance.RebateRow
+	wantTotal, err := e.Finance.RebateReport(e.Ctx, bounds[0], bounds[len(bounds)-1], func(r finance.RebateRow) error {
+		want = append(want, r)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(append(whole, wholeTotal)) != fmt.Sprint(append(want, wantTotal)) || len(months) != len(bounds)-1 {
+		t.Errorf("RebateReports over the whole %v (%d months), RebateReport %v", append(whole, wholeTotal), len(months), append(want, wantTotal))
+	}
+	points, pointMonths, err := e.Finance.PointsRollForwards(e.Ctx, bounds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, err := e.Finance.PointsRollForward(e.Ctx, bounds[0], bounds[len(bounds)-1]); err != nil || fmt.Sprint(points) != fmt.Sprint(want) {
+		t.Errorf("PointsRollForwards over the whole %+v, PointsRollForward %+v (%v)", points, want, err)
+	}
+	for i := range months {
+		want, err := e.Finance.RebateReport(e.Ctx, bounds[i], bounds[i+1], func(finance.RebateRow) error { return nil })
+		if err != nil || fmt.Sprint(months[i]) != fmt.Sprint(want) {
+			t.Errorf("month %d: RebateReports' total %+v, RebateReport's %+v (%v)", i, months[i], want, err)
+		}
+		wantPoints, err := e.Finance.PointsRollForward(e.Ctx, bounds[i], bounds[i+1])
+		if err != nil || fmt.Sprint(pointMonths[i]) != fmt.Sprint(wantPoints) {
+			t.Errorf("month %d: PointsRollForwards' %+v, PointsRollForward's %+v (%v)", i, pointMonths[i], wantPoints, err)
+		}
 	}
 	// The last period ends after the history: its closing is today's
 	// rebate balances, for every customer.

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"time"
 
@@ -97,9 +98,11 @@ type Movements struct {
 	// Opening is the sum of the account's postings effective before from.
 	Opening decimal.Decimal
 	// ByKind sums the postings effective in the period by the kind of their
-	// entry. A reversal counts, with its opposite sign, in the kind of the
-	// entry it reversed (the reversed_kind its metadata records), so that a
-	// reversed deposit nets out of "deposit".
+	// entry, kinds that sum to zero left out. A reversal counts, with its
+	// opposite sign, in the kind of the entry it reversed (the reversed_kind
+	// its metadata records), so that a reversed deposit nets out of
+	// "deposit". Empty for an account the filter does not want by kind
+	// (MovementFilter.ByKind).
 	ByKind map[string]decimal.Decimal
 	// Closing is Opening plus the period's postings.
 	Closing decimal.Decimal
@@ -111,61 +114,167 @@ type Movements struct {
 type MovementFilter struct {
 	Prefix   string
 	Suffixes []string
+	// ByKind, when not empty, are the suffixes (as Suffixes) of the
+	// accounts whose movements are wanted by kind: the others' are summed
+	// without reading their entries, and their Movements have no ByKind.
+	// A platform account has a posting in most entries: not reading their
+	// kinds is most of the report's cost. Empty: every account by kind.
+	ByKind []string
 }
 
 // Movements emits, in one snapshot, the movements over [from, to) of every
 // account the filter selects that has a posting effective before to,
 // ordered by the second part of their codes (a customer account's
-// customer), then by code.
+// customer), then by code. It is MovementsEach over the one period.
 func (l *Ledger) Movements(ctx context.Context, f MovementFilter, from, to time.Time, emit func(Movements) error) error {
-	suffixes := f.Suffixes
+	return l.MovementsEach(ctx, f, []time.Time{from, to}, func(m PeriodMovements) error { return emit(m.Whole) })
+}
+
+// PeriodMovements is what moved an account over a period and over each of
+// the periods it is cut into.
+type PeriodMovements struct {
+	// Whole is the account's movements over the whole period.
+	Whole Movements
+	// Each is its movements over each part, in order, as Movements reports
+	// them for that part alone: nil for a part the account had no posting
+	// effective before the end of (Movements leaves it out).
+	Each []*Movements
+}
+
+// MovementsEach emits, in one snapshot and one query, what moved every
+// account the filter selects that has a posting effective before the last
+// of bounds, over [bounds[0], bounds[n-1]) and over each [bounds[i],
+// bounds[i+1]) (bounds ascending, two at least), in Movements' order.
+//
+// Its cost does not grow with the parts, nor with the books before the
+// period when months are closed: an account's opening is its balance kept
+// at the end of the latest closed month at or before bounds[0]
+// (period_balances, as TrialBalance reads it) plus its postings effective
+// since, by postings_account_effective; the period's postings are read
+// once, by the same index, and summed by part (and kind, reading their
+// entries, for the accounts wanted by kind).
+func (l *Ledger) MovementsEach(ctx context.Context, f MovementFilter, bounds []time.Time, emit func(PeriodMovements) error) error {
+	if len(bounds) < 2 {
+		return fmt.Errorf("ledger: MovementsEach needs two bounds at least, got %d", len(bounds))
+	}
+	for i := 1; i < len(bounds); i++ {
+		if !bounds[i].After(bounds[i-1]) {
+			return fmt.Errorf("ledger: MovementsEach's bounds must ascend")
+		}
+	}
+	suffixes, byKind := f.Suffixes, f.ByKind
 	if suffixes == nil {
 		suffixes = []string{}
 	}
+	if byKind == nil {
+		byKind = []string{}
+	}
+	n := len(bounds) - 1 // the parts
 	return l.ReadTx(ctx, func(tx *Tx) error {
-		rows, err := tx.Query(ctx, `SELECT a.code, coalesce(e.metadata->>'reversed_kind', e.kind),
-    coalesce(sum(p.amount) FILTER (WHERE p.effective_at < $1), 0),
-    coalesce(sum(p.amount) FILTER (WHERE p.effective_at >= $1), 0)
-FROM postings p
-JOIN accounts a ON a.id = p.account_id
-JOIN entries e ON e.id = p.entry_id
-WHERE starts_with(a.code, $3)
-  AND (cardinality($4::text[]) = 0 OR EXISTS (SELECT 1 FROM unnest($4::text[]) s WHERE right(a.code, length(s)) = s))
-  AND p.effective_at < $2
-GROUP BY a.code, 2
-ORDER BY split_part(a.code, ':', 2), a.code`, from, to, f.Prefix, suffixes)
+		rows, err := tx.Query(ctx, qMovementsEach, bounds[0], bounds[n], f.Prefix, suffixes, byKind, bounds)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
-		var m *Movements
 		for rows.Next() {
-			var code, kind string
-			var before, during decimal.Decimal
-			if err := rows.Scan(&code, &kind, &before, &during); err != nil {
+			var (
+				code    string
+				opened  bool
+				opening decimal.Decimal
+				kinds   []*string // nil: the part's sum of an account not wanted by kind
+				parts   []int32
+				amounts []string
+			)
+			if err := rows.Scan(&code, &opened, &opening, &kinds, &parts, &amounts); err != nil {
 				return err
 			}
-			if m != nil && m.Account != code {
-				if err := emit(*m); err != nil {
+			if len(kinds) != len(parts) || len(kinds) != len(amounts) {
+				return fmt.Errorf("ledger: movements of %s: %d kinds, %d parts, %d amounts", code, len(kinds), len(parts), len(amounts))
+			}
+			m := PeriodMovements{Whole: Movements{Account: code, Opening: opening, ByKind: map[string]decimal.Decimal{}}, Each: make([]*Movements, n)}
+			moved := make([]decimal.Decimal, n)
+			first := n // the first part the account had a posting by the end of
+			if opened {
+				first = 0
+			}
+			for i, kind := range kinds {
+				part := int(parts[i]) - 1 // width_bucket's 1 is [bounds[0], bounds[1])
+				if part < 0 || part >= n {
+					return fmt.Errorf("ledger: movements of %s: part %d of %d", code, part, n)
+				}
+				amount, err := decimal.NewFromString(amounts[i])
+				if err != nil {
 					return err
 				}
-				m = nil
+				first = min(first, part)
+				moved[part] = moved[part].Add(amount)
+				if m.Each[part] == nil {
+					m.Each[part] = &Movements{Account: code, ByKind: map[string]decimal.Decimal{}}
+				}
+				if kind != nil {
+					if !amount.IsZero() {
+						m.Each[part].ByKind[*kind] = amount
+					}
+					m.Whole.ByKind[*kind] = m.Whole.ByKind[*kind].Add(amount)
+				}
 			}
-			if m == nil {
-				m = &Movements{Account: code, ByKind: map[string]decimal.Decimal{}}
+			for kind, amount := range m.Whole.ByKind {
+				if amount.IsZero() {
+					delete(m.Whole.ByKind, kind)
+				}
 			}
-			m.Opening = m.Opening.Add(before)
-			m.Closing = m.Closing.Add(before).Add(during)
-			if !during.IsZero() {
-				m.ByKind[kind] = m.ByKind[kind].Add(during)
+			balance := opening
+			for i := range n {
+				if i >= first {
+					if m.Each[i] == nil {
+						m.Each[i] = &Movements{Account: code, ByKind: map[string]decimal.Decimal{}}
+					}
+					m.Each[i].Opening, m.Each[i].Closing = balance, balance.Add(moved[i])
+				}
+				balance = balance.Add(moved[i])
+			}
+			m.Whole.Closing = balance
+			if err := emit(m); err != nil {
+				return err
 			}
 		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		if m != nil {
-			return emit(*m)
-		}
-		return nil
+		return rows.Err()
 	})
 }
+
+// qMovementsEach is, for every account the filter selects ($3 the prefix,
+// $4 the suffixes) in Movements' order, whether it has a posting effective
+// before $1 (bounds[0]), its balance then, and the sums of its postings
+// effective in [$1, $2) by part of $6 (the bounds: width_bucket's 1 is
+// [$6[1], $6[2])) and kind (by part alone, kind NULL, for an account that
+// does not end with one of $5 when $5 is not empty); accounts with no
+// posting before $2 are left out. The balance is the latest kept at or
+// before $1 plus the postings effective since, as qTrialBalance reads it;
+// every posting is read by postings_account_effective, and the period's
+// entries by their key, for the accounts wanted by kind only.
+const qMovementsEach = `WITH selected AS (
+    SELECT a.id, a.code,
+        cardinality($5::text[]) = 0 OR EXISTS (SELECT 1 FROM unnest($5::text[]) s WHERE right(a.code, length(s)) = s) AS by_kind
+    FROM accounts a
+    WHERE starts_with(a.code, $3)
+      AND (cardinality($4::text[]) = 0 OR EXISTS (SELECT 1 FROM unnest($4::text[]) s WHERE right(a.code, length(s)) = s))
+)
+SELECT a.code, k.ends_at IS NOT NULL OR o.n > 0, coalesce(k.balance, 0) + coalesce(o.amount, 0),
+    coalesce(m.kinds, '{}'), coalesce(m.parts, '{}'), coalesce(m.amounts, '{}')
+FROM selected a
+LEFT JOIN LATERAL (SELECT b.ends_at, b.balance FROM period_balances b WHERE b.account_id = a.id
+    AND b.ends_at <= $1 ORDER BY b.ends_at DESC LIMIT 1) k ON true
+CROSS JOIN LATERAL (SELECT count(*) AS n, sum(p.amount) AS amount FROM postings p WHERE p.account_id = a.id
+    AND p.effective_at < $1 AND p.effective_at >= coalesce(k.ends_at, '-infinity')) o
+CROSS JOIN LATERAL (SELECT array_agg(g.kind) AS kinds, array_agg(g.part) AS parts, array_agg(g.amount::text) AS amounts FROM (
+    SELECT coalesce(e.metadata->>'reversed_kind', e.kind) AS kind, width_bucket(p.effective_at, $6::timestamptz[]) AS part, sum(p.amount) AS amount
+    FROM postings p JOIN entries e ON e.id = p.entry_id
+    WHERE a.by_kind AND p.account_id = a.id AND p.effective_at >= $1 AND p.effective_at < $2
+    GROUP BY 1, 2
+    UNION ALL
+    SELECT NULL, width_bucket(p.effective_at, $6::timestamptz[]), sum(p.amount)
+    FROM postings p
+    WHERE NOT a.by_kind AND p.account_id = a.id AND p.effective_at >= $1 AND p.effective_at < $2
+    GROUP BY 2) g) m
+WHERE k.ends_at IS NOT NULL OR o.n > 0 OR m.kinds IS NOT NULL
+ORDER BY split_part(a.code, ':', 2), a.code`

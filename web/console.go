@@ -20,7 +20,7 @@ import (
 const (
 	instantLayout = "2006-01-02T15:04"
 	monthLayout   = "2006-01"
-	// maxChartMonths bounds a period's chart, each month a report.
+	// maxChartMonths bounds a period's chart, a bar (or a group) a month.
 	maxChartMonths = 24
 )
 
@@ -80,8 +80,10 @@ func (p *Pages) trialBalance(c echo.Context) error {
 
 // period reads ?from=&to= months (default: the last six months to this
 // one) as the instants [start of from, end of to) in Shanghai, and the
-// months between.
-func (p *Pages) period(c echo.Context) (from, to time.Time, months []time.Time, err error) {
+// bounds of the months between: each month's start, then to. The page's
+// report and its chart's months are read at once
+// (ledger.MovementsEach), in one query whatever the months.
+func (p *Pages) period(c echo.Context) (from, to time.Time, bounds []time.Time, err error) {
 	now := p.ledger.Now().In(shanghai)
 	last := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, shanghai)
 	first := last.AddDate(0, -5, 0)
@@ -99,12 +101,12 @@ func (p *Pages) period(c echo.Context) (from, to time.Time, months []time.Time, 
 		return from, to, nil, fault.Errorf(fault.Invalid, "to must not be before from")
 	}
 	for m := first; !m.After(last); m = m.AddDate(0, 1, 0) {
-		if len(months) == maxChartMonths {
+		if len(bounds) == maxChartMonths {
 			return from, to, nil, fault.Errorf(fault.Invalid, "a period is at most %d months", maxChartMonths)
 		}
-		months = append(months, m)
+		bounds = append(bounds, m)
 	}
-	return first, last.AddDate(0, 1, 0), months, nil
+	return first, last.AddDate(0, 1, 0), append(bounds, last.AddDate(0, 1, 0)), nil
 }
 
 func periodQuery(from, to time.Time) string {
@@ -113,7 +115,7 @@ func periodQuery(from, to time.Time) string {
 
 func (p *Pages) rebates(c echo.Context) error {
 	ctx := c.Request().Context()
-	from, to, months, err := p.period(c)
+	from, to, bounds, err := p.period(c)
 	if err != nil {
 		return p.fail(c, err)
 	}
@@ -122,19 +124,16 @@ func (p *Pages) rebates(c echo.Context) error {
 	var ch chart
 	err = p.books(c, func(fin *finance.Service) (err error) {
 		rows, ch = listed[finance.RebateRow]{}, chart{Series: []string{"rebates.granted", "rebates.used"}, Lang: language(c)}
-		total, err = fin.RebateReport(ctx, from, to, func(r finance.RebateRow) error {
+		var months []finance.RebateRow
+		total, months, err = fin.RebateReports(ctx, bounds, func(r finance.RebateRow) error {
 			rows.add(r, true)
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		for _, m := range months {
-			t, err := fin.RebateReport(ctx, m, m.AddDate(0, 1, 0), func(finance.RebateRow) error { return nil })
-			if err != nil {
-				return err
-			}
-			ch.Labels = append(ch.Labels, m.Format(monthLayout))
+		for i, t := range months {
+			ch.Labels = append(ch.Labels, bounds[i].Format(monthLayout))
 			ch.Values = append(ch.Values, []decimal.Decimal{t.Granted, t.Used})
 		}
 		return nil
@@ -149,14 +148,15 @@ func (p *Pages) rebates(c echo.Context) error {
 
 func (p *Pages) points(c echo.Context) error {
 	ctx := c.Request().Context()
-	from, to, months, err := p.period(c)
+	from, to, bounds, err := p.period(c)
 	if err != nil {
 		return p.fail(c, err)
 	}
 	var rep finance.PointsReport
 	var ch chart
 	err = p.books(c, func(fin *finance.Service) (err error) {
-		if rep, err = fin.PointsRollForward(ctx, from, to); err != nil {
+		var months []finance.PointsReport
+		if rep, months, err = fin.PointsRollForwards(ctx, bounds); err != nil {
 			return err
 		}
 		ch = chart{Lang: language(c)}
@@ -164,17 +164,13 @@ func (p *Pages) points(c echo.Context) error {
 			ch.Series = append(ch.Series, "channel."+name)
 		}
 		ch.Series = append(ch.Series, "points.redeemed", "points.expired")
-		for _, m := range months {
-			r, err := fin.PointsRollForward(ctx, m, m.AddDate(0, 1, 0))
-			if err != nil {
-				return err
-			}
+		for i, r := range months {
 			var vs []decimal.Decimal
 			for _, name := range finance.PointsChannels {
 				vs = append(vs, decimal.NewFromInt(r.Earned[name]))
 			}
 			vs = append(vs, decimal.NewFromInt(r.Redeemed), decimal.NewFromInt(r.Expired))
-			ch.Labels = append(ch.Labels, m.Format(monthLayout))
+			ch.Labels = append(ch.Labels, bounds[i].Format(monthLayout))
 			ch.Values = append(ch.Values, vs)
 		}
 		return nil
