@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -36,6 +37,8 @@ func TestHeavyReadsTakeTurnsAndLeaveTheRestServed(t *testing.T) {
 		t.Errorf("answered busy after %s, want a wait of %s for a turn first", waited, turns.Wait)
 	}
 	wantProblem(t, h.do(call{method: "GET", path: "/v1/reconciliation", key: "finance"}), 503, fault.ReportsBusy)
+	// An expiry preview reads every customer's lots: it takes a turn too.
+	wantProblem(t, h.do(call{method: "POST", path: "/v1/jobs/expire?dry_run=true&as_of=2998-01-01T00:00:00Z", key: "admin"}), 503, fault.ReportsBusy)
 
 	h.expect(200, call{method: "GET", path: "/v1/customers/C1/balances", key: "customer"})
 	h.expect(201, call{method: "POST", path: "/v1/deposits", key: "partner", body: map[string]any{"deposit_id": "d1", "customer_id": "C1", "amount": "10.00"}})
@@ -57,12 +60,16 @@ func TestHeavyReadsGiveTheirTurnsBack(t *testing.T) {
 	h := newHarness(t)
 	paths := []string{"/v1/reports/trial-balance", "/v1/reports/trial-balance?format=csv", "/v1/reconciliation",
 		"/v1/audit/verify", "/v1/reports/points?from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z",
-		"/v1/reports/trial-balance?as_of=yesterday"}
+		"/v1/reports/trial-balance?as_of=yesterday", "POST /v1/jobs/expire?dry_run=true&as_of=2998-01-01T00:00:00Z"}
 	var wg sync.WaitGroup
 	for round := range 3 * turns.Reads {
 		wg.Go(func() {
 			path := paths[round%len(paths)]
-			r := h.do(call{method: "GET", path: path, key: "finance"})
+			cl := call{method: "GET", path: path, key: "finance"}
+			if p, ok := strings.CutPrefix(path, "POST "); ok {
+				cl = call{method: "POST", path: p, key: "admin"}
+			}
+			r := h.do(cl)
 			if r.status == 503 {
 				t.Errorf("%s: 503 %s", path, r.body)
 			}

@@ -27,12 +27,19 @@ func (s *Server) runExpiry(c echo.Context) error {
 		return fault.InvalidField("dry_run", "true or false")
 	}
 	ctx := c.Request().Context()
-	var rep loyalty.ExpiryReport
 	if dryRun {
-		rep, err = s.loyalty.PreviewExpiry(ctx, asOf)
-	} else {
-		rep, err = s.loyalty.Expire(ctx, asOf, actor(c), nil)
+		// A preview reads every customer's lots due by as_of, which may
+		// be years ahead: a heavy read, which takes its turn with the
+		// reports (heavy.go).
+		return s.heavy(func(c echo.Context) error {
+			rep, err := s.loyalty.PreviewExpiry(ctx, asOf)
+			if err != nil {
+				return err
+			}
+			return reply(c, http.StatusOK, rep)
+		})(c)
 	}
+	rep, err := s.loyalty.Expire(ctx, asOf, actor(c), nil)
 	if err != nil {
 		return err
 	}

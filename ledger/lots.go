@@ -105,6 +105,29 @@ func (tx *Tx) ExpiringLots(ctx context.Context, code string, after, by time.Time
 	return expiryGroups(rows, err)
 }
 
+// ExpiringTotals is, for each of the accounts codes that has any, the sum
+// of the points ExpiringLots(code, after, by) lists: the points left in
+// its lots that expire after after and at or before by, in one query for
+// them all (an expiry preview's chunk of customers). An account with none
+// is not in the map.
+func (tx *Tx) ExpiringTotals(ctx context.Context, codes []string, after, by time.Time) (map[string]int64, error) {
+	rows, err := tx.Query(ctx, `SELECT a.code, sum(l.remaining)::bigint FROM accounts a
+JOIN points_lots l ON l.account_id = a.id
+WHERE a.code = ANY($1::text[]) AND l.open AND l.expires_at > $2 AND l.expires_at <= $3
+GROUP BY a.code`, codes, after, by)
+	if err != nil {
+		return nil, err
+	}
+	totals := make(map[string]int64, len(codes))
+	var code string
+	var points int64
+	_, err = pgx.ForEachRow(rows, []any{&code, &points}, func() error {
+		totals[code] = points
+		return nil
+	})
+	return totals, err
+}
+
 // qExpiringLots is ExpiringLots' statement.
 const qExpiringLots = `SELECT l.expires_at, sum(l.remaining) FROM points_lots l
 JOIN accounts a ON a.id = l.account_id

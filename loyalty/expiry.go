@@ -171,6 +171,16 @@ func (s *Service) expire(ctx context.Context, asOf time.Time, actor string, dryR
 			if !dryRun {
 				order = slices.Sorted(slices.Values(codes))
 			}
+			// A preview reads what the chunk's lots would lose in one
+			// query: a query per customer cost ~90 µs each, a minute and
+			// a half a million customers.
+			var totals map[string]int64
+			if dryRun {
+				var err error
+				if totals, err = tx.ExpiringTotals(ctx, codes, time.Time{}, asOf); err != nil {
+					return err
+				}
+			}
 			for _, code := range order {
 				// Lock the account (as every posting does) before reading
 				// what its lots hold, so nothing draws on them meanwhile;
@@ -180,15 +190,12 @@ func (s *Service) expire(ctx context.Context, asOf time.Time, actor string, dryR
 					held, least decimal.Decimal
 					err         error
 				)
+				var expiring int64
 				if dryRun {
-					groups, err = tx.ExpiringLots(ctx, code, time.Time{}, asOf)
-				} else {
-					groups, held, least, err = tx.LockExpiring(ctx, code, time.Time{}, asOf, effective)
-				}
-				if err != nil {
+					expiring = totals[code]
+				} else if groups, held, least, err = tx.LockExpiring(ctx, code, time.Time{}, asOf, effective); err != nil {
 					return err
 				}
-				var expiring int64
 				for _, g := range groups {
 					expiring += g.Points
 				}
