@@ -5,8 +5,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -15,7 +13,6 @@ import (
 	"github.com/tally-ledger/tally/internal/pgdev"
 	"github.com/tally-ledger/tally/internal/testdb"
 	"github.com/tally-ledger/tally/ledger"
-	"github.com/tally-ledger/tally/migrations"
 )
 
 // TestRepeatsAreAnsweredOnceDurable: an answer that repeats what an
@@ -28,35 +25,7 @@ import (
 // nothing becomes durable: no repeat may be answered 2xx.
 func TestRepeatsAreAnsweredOnceDurable(t *testing.T) {
 	ctx := context.Background()
-	root, err := testdb.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(root, ".data", "pgsyncrepeats")
-	c, err := pgdev.Open(dir, pgdev.Options{Fast: true, Settings: "synchronous_commit = on\n"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Stop() // a cluster an earlier run left behind
-	os.RemoveAll(dir)
-	url, _, err := c.Ensure(ctx, "tally")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := c.Stop(); err != nil {
-			t.Logf("stop the cluster: %v", err)
-		}
-		os.RemoveAll(dir)
-	})
-	m, err := migrations.New(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Up(); err != nil {
-		t.Fatal(err)
-	}
-	m.Close()
+	_, url := testdb.OwnCluster(t, "pgsyncrepeats", pgdev.Options{Fast: true, Settings: "synchronous_commit = on\n"}, true)
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		t.Fatal(err)

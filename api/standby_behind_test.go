@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,7 +19,6 @@ import (
 	"github.com/tally-ledger/tally/internal/testdb"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
-	"github.com/tally-ledger/tally/migrations"
 	"github.com/tally-ledger/tally/prepaid"
 )
 
@@ -39,45 +36,8 @@ import (
 // not flushed yet when it is answered.
 func TestAStandbyBehindTheCursorLeavesThePageToThePrimary(t *testing.T) {
 	ctx := context.Background()
-	root, err := testdb.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(root, ".data", "pgbehind")
-	c, err := pgdev.Open(dir, pgdev.Options{Fast: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Stop() // a cluster an earlier run left behind
-	os.RemoveAll(dir)
-	url, _, err := c.Ensure(ctx, "tally")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c.Stop()
-		os.RemoveAll(dir)
-	})
-	m, err := migrations.New(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Up(); err != nil {
-		t.Fatal(err)
-	}
-	m.Close()
-	sb, err := c.Standby(ctx, dir+"-standby")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sb.Stop()
-		os.RemoveAll(sb.Dir)
-	})
-	sbURL, err := sb.URL("tally")
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, url := testdb.OwnCluster(t, "pgbehind", pgdev.Options{Fast: true}, true)
+	sbURL := testdb.OwnStandby(t, c)
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		t.Fatal(err)

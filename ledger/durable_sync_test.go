@@ -2,8 +2,6 @@ package ledger_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -26,27 +24,7 @@ import (
 // setting is emptied, Durable answers nil at once.
 func TestDurableWaitsForTheSynchronousStandbys(t *testing.T) {
 	ctx := context.Background()
-	root, err := testdb.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(root, ".data", "pgsyncwait")
-	c, err := pgdev.Open(dir, pgdev.Options{Fast: true, Settings: "synchronous_commit = on\n"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Stop() // a cluster an earlier run left behind
-	os.RemoveAll(dir)
-	url, _, err := c.Ensure(ctx, "tally")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := c.Stop(); err != nil {
-			t.Logf("stop the cluster: %v", err)
-		}
-		os.RemoveAll(dir)
-	})
+	_, url := testdb.OwnCluster(t, "pgsyncwait", pgdev.Options{Fast: true, Settings: "synchronous_commit = on\n"}, false)
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		t.Fatal(err)

@@ -3,8 +3,6 @@ package ledger_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 
@@ -13,7 +11,6 @@ import (
 	"github.com/tally-ledger/tally/internal/pgdev"
 	"github.com/tally-ledger/tally/internal/testdb"
 	"github.com/tally-ledger/tally/ledger"
-	"github.com/tally-ledger/tally/migrations"
 )
 
 // horizonCluster is a cluster of the test's own, which can prepare
@@ -24,39 +21,11 @@ import (
 func horizonCluster(t *testing.T) (*ledger.Ledger, *pgxpool.Pool) {
 	t.Helper()
 	ctx := context.Background()
-	root, err := testdb.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(root, ".data", "pghorizon")
-	c, err := pgdev.Open(dir, pgdev.Options{Fast: true, Settings: "max_prepared_transactions = 4\n"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Stop() // a cluster an earlier run left behind
-	os.RemoveAll(dir)
-	url, _, err := c.Ensure(ctx, "tally")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := c.Stop(); err != nil {
-			t.Logf("stop the cluster: %v", err)
-		}
-		os.RemoveAll(dir)
-	})
+	c, url := testdb.OwnCluster(t, "pghorizon", pgdev.Options{Fast: true, Settings: "max_prepared_transactions = 4\n"}, true)
 	otherURL, _, err := c.Ensure(ctx, "other")
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := migrations.New(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Up(); err != nil {
-		t.Fatal(err)
-	}
-	m.Close()
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		t.Fatal(err)

@@ -2,8 +2,6 @@ package replica
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,37 +17,8 @@ import (
 // "tally".
 func streamingStandby(t *testing.T, name string) (primary, standby string) {
 	t.Helper()
-	ctx := context.Background()
-	root, err := testdb.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(root, ".data", name)
-	c, err := pgdev.Open(dir, pgdev.Options{Fast: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Stop() // a cluster an earlier run left behind
-	os.RemoveAll(dir)
-	if primary, _, err = c.Ensure(ctx, "tally"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c.Stop()
-		os.RemoveAll(dir)
-	})
-	sb, err := c.Standby(ctx, dir+"-standby")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sb.Stop()
-		os.RemoveAll(sb.Dir)
-	})
-	if standby, err = sb.URL("tally"); err != nil {
-		t.Fatal(err)
-	}
-	return primary, standby
+	c, primary := testdb.OwnCluster(t, name, pgdev.Options{Fast: true}, false)
+	return primary, testdb.OwnStandby(t, c)
 }
 
 // TestTheWatchGoesOnWhileThePrimaryCannotBeRead: the primary's pool is
