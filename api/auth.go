@@ -31,7 +31,7 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			return err
 		}
 		c.Set(keyContext, key)
-		return next(c)
+		return s.bounded(c, key, next)
 	}
 }
 

@@ -33,6 +33,7 @@ var statusOf = map[fault.Code]int{
 	fault.MethodNotAllowed:     http.StatusMethodNotAllowed,
 	fault.Unavailable:          http.StatusServiceUnavailable,
 	fault.ReportsBusy:          http.StatusServiceUnavailable,
+	fault.TooManyRequests:      http.StatusTooManyRequests,
 	fault.DatabaseUnavailable:  http.StatusServiceUnavailable,
 	fault.MalformedRequest:     http.StatusBadRequest,
 
@@ -136,8 +137,11 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		s.log.ErrorContext(c.Request().Context(), "request failed", "err", err, "request_id", p.RequestID,
 			"method", methodLabel(c.Request().Method), "path", clipPath(c.Request().URL.Path))
 	}
-	if p.Status == http.StatusServiceUnavailable {
+	switch p.Status {
+	case http.StatusServiceUnavailable:
 		c.Response().Header().Set("Retry-After", retryAfter)
+	case http.StatusTooManyRequests:
+		c.Response().Header().Set("Retry-After", "1") // a customer key's request ends within a second or so
 	}
 	c.Response().Header().Set(echo.HeaderContentType, "application/problem+json")
 	c.Response().WriteHeader(p.Status)

@@ -85,6 +85,8 @@ type Server struct {
 	ready   func(context.Context) error
 	metrics *metrics
 	keys    *keyCache
+	// inFlight bounds each customer key's requests in flight (inflight.go).
+	inFlight *inFlight
 	// routing serves reads from standbys; nil without (replicas.go).
 	routing *routing
 	// reading tells the event writers of a read in flight (loyalty's
@@ -112,7 +114,7 @@ func New(cfg Config) *Server {
 		cfg.Webhooks = webhook.New(cfg.Ledger, webhook.Config{})
 	}
 	s := &Server{ledger: cfg.Ledger, loyalty: cfg.Loyalty, catalog: cfg.Catalog, prepaid: cfg.Prepaid, finance: cfg.Finance,
-		log: cfg.Log, openapi: cfg.OpenAPI, ready: cfg.Ready, reading: cfg.Loyalty.Reading, keys: &keyCache{},
+		log: cfg.Log, openapi: cfg.OpenAPI, ready: cfg.Ready, reading: cfg.Loyalty.Reading, keys: &keyCache{}, inFlight: &inFlight{},
 		publicURL: strings.TrimRight(cfg.PublicURL, "/"), webhooks: cfg.Webhooks, turns: cfg.Turns}
 	if s.turns == nil {
 		s.turns = turns.Default()

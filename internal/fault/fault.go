@@ -92,6 +92,7 @@ const (
 	MethodNotAllowed     Code = "method_not_allowed"     // route exists, method does not
 	Unavailable          Code = "unavailable"            // not ready to serve
 	ReportsBusy          Code = "reports_busy"           // every turn of the heavy reads is taken: retry after Retry-After
+	TooManyRequests      Code = "too_many_requests"      // a customer key has as many requests in flight as it may: retry after Retry-After
 	DatabaseUnavailable  Code = "database_unavailable"   // primary lost or read-only (failover): retry after Retry-After
 	MalformedRequest     Code = "malformed_request"      // request line or headers cannot be parsed
 )
