@@ -110,6 +110,8 @@ func TestClosingMonths(t *testing.T) {
 		"/v1/reports/rebates?from=" + queryTime(m1Start) + "&to=" + queryTime(m1End),
 		"/v1/reports/points?from=" + queryTime(m1Start) + "&to=" + queryTime(m1End),
 		"/v1/reports/trial-balance?as_of=" + queryTime(late),
+		// The month's closing books, as of its last microsecond.
+		"/v1/reports/trial-balance?as_of=" + queryTime(m1End.Add(-time.Microsecond)),
 	} {
 		r := h.do(call{method: "GET", path: path, key: "finance"})
 		wantStatus(t, r, http.StatusOK)
@@ -131,6 +133,12 @@ func TestClosingMonths(t *testing.T) {
 	r = h.do(call{method: "GET", path: "/v1/reports/points?from=" + queryTime(m1Start) + "&to=" + queryTime(now), key: "finance"})
 	if r.object(t)["closed_period"] != nil || r.header.Get("Tally-Period-Digest") != "" {
 		t.Errorf("a report past the closed month repeats its digest: %s", r.body)
+	}
+	// As of the month's end, the next month's first instant, the books are
+	// the next month's (open): no digest, as the README says.
+	r = h.do(call{method: "GET", path: "/v1/reports/trial-balance?as_of=" + queryTime(m1End), key: "finance"})
+	if r.object(t)["closed_period"] != nil || r.header.Get("Tally-Period-Digest") != "" {
+		t.Errorf("the trial balance as of the month's end claims its close: %s", r.header)
 	}
 
 	// Reopening: admin only, the latest closed month only, with a reason.
