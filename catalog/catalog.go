@@ -36,6 +36,9 @@ type Service struct {
 	// redemptions are made in groups (groups.go)
 	redemptions *coalesce.Coalescer[redeemJob, redeemResult]
 	stats       Stats
+	// beforeLocks, for tests, runs in a group's transaction before it
+	// locks its customers.
+	beforeLocks func()
 }
 
 // New returns the catalogue on the ledger; db is the pool of the same

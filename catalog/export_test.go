@@ -51,3 +51,7 @@ func (s *Service) RedeemGroup(ctx context.Context, ins []RedemptionInput, actor 
 // QRedeemedByMany is the group's read of the units each customer holds of
 // each product, for the test of its generic plan.
 const QRedeemedByMany = qRedeemedByMany
+
+// SetBeforeLocks has f run in each group's transaction before it locks
+// its customers.
+func SetBeforeLocks(s *Service, f func()) { s.beforeLocks = f }

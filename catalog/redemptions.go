@@ -140,7 +140,6 @@ type redeemResult struct {
 // tx holds their lock already (locked).
 func (s *Service) redeemTx(ctx context.Context, tx *ledger.Tx, j redeemJob, locked bool) (redeemResult, error) {
 	in, actor, hash := j.in, j.actor, j.hash
-	now := tx.Now()
 	// Locks: the customer (its redemptions are serialised: limits), then
 	// the product (lockForRedemption: its stock, or its terms), then the
 	// claim on the id, which a concurrent twin waits on and then replays.
@@ -151,6 +150,11 @@ func (s *Service) redeemTx(ctx context.Context, tx *ledger.Tx, j redeemJob, lock
 			return redeemResult{}, err
 		}
 	}
+	// The customer is locked (here, or by the group): their points are what
+	// they hold now, and the redemption is made, and dated, from now
+	// (ledger.Tx.Restamp).
+	tx.Restamp()
+	now := tx.Now()
 	p, err := lockForRedemption(ctx, tx, in.SKU)
 	if err != nil {
 		return redeemResult{}, err

@@ -82,6 +82,9 @@ type (
 // It starts afresh each time: a transaction retried reads again.
 func (g *together) queueReads(ctx context.Context, tx *ledger.Tx, b *pgx.Batch) (err error) {
 	group := g.group
+	if g.s.beforeLocks != nil {
+		g.s.beforeLocks()
+	}
 	g.now = tx.Now()
 	g.customers = make([]string, 0, len(group))
 	for _, j := range group {
@@ -150,7 +153,10 @@ func (g *together) queueReads(ctx context.Context, tx *ledger.Tx, b *pgx.Batch) 
 // write decides and makes the group, its customers locked (locked says
 // which exist) and its reads answered.
 func (g *together) write(ctx context.Context, tx *ledger.Tx, locked map[string]bool) ([]redeemResult, error) {
-	group, now, products, tiers, earlier := g.group, g.now, g.products, g.tiers, g.earlier
+	// The customers are locked (loyalty.WriteTogether restamped tx after
+	// their locks): the redemptions are made, and dated, from now.
+	now := tx.Now()
+	group, products, tiers, earlier := g.group, g.products, g.tiers, g.earlier
 	for _, j := range group {
 		if !locked[j.in.CustomerID] {
 			return nil, errNotTogether

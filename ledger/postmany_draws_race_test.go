@@ -52,7 +52,13 @@ func TestPostManyDrawsRacingPostsAndReversalsOnTwoLedgersDrawEachPointOnce(t *te
 						ins, sum = append(ins, redeem("C1", fmt.Sprint(n))), sum+n
 					}
 					var ids []int64
+					// As its callers do: the account locked, then the draws
+					// dated from then on (Tx.Restamp).
 					err := led.InTx(ctx, func(tx *ledger.Tx) error {
+						if err := tx.LockBalance(ctx, "customer:C1:points"); err != nil {
+							return err
+						}
+						tx.Restamp()
 						return tx.PostMany(ctx, ins, nil, func(got []int64, _ *pgx.Batch) error { ids = got; return nil })
 					})
 					mu.Lock()

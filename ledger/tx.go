@@ -131,8 +131,24 @@ func (p platformSums) queue(b *pgx.Batch, bucket int) {
 }
 
 // Now is the instant the transaction began, by the ledger's clock: the
-// time of everything in it.
+// time of everything in it (until Restamp).
 func (tx *Tx) Now() time.Time { return tx.now }
+
+// Restamp moves Now, the instant the transaction's entries are dated at
+// by default, to the ledger's clock, when that is later. A transaction
+// that debits an account that may not go negative calls it once it holds
+// that account's lock (its customer's): dated at its start, the debit
+// could spend what a credit committed meanwhile gave back (a cancelled
+// redemption, holding the lock first), a credit dated after the debit
+// (its own transaction began later). The books would be right, but by
+// date the account would stand below zero between the two instants, and
+// reconciliation's never_below_zero_by_date would name it. What the
+// transaction read before keeps the instant it was read at.
+func (tx *Tx) Restamp() {
+	if t := tx.l.now(); t.After(tx.now) {
+		tx.now = t
+	}
+}
 
 // OpenAccounts creates the accounts, as the chart defines them, that do not
 // exist yet (with their balance row when they may not go negative), so

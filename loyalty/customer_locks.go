@@ -89,6 +89,7 @@ func WriteGroup[J, R any](ctx context.Context, l *ledger.Ledger, group []J, cust
 		if err != nil {
 			return err
 		}
+		tx.Restamp() // the customers' points spent are what they hold now (ledger.Tx.Restamp)
 		if lock != nil {
 			if err := lock(tx, locked); err != nil {
 				return err
@@ -205,6 +206,7 @@ func WriteTogether[J, R any](ctx context.Context, l *ledger.Ledger, group []J, c
 		if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 			return err
 		}
+		tx.Restamp() // the customers' points spent are what they hold now (ledger.Tx.Restamp)
 		var err error
 		outs, err = together(tx, locked)
 		return err
