@@ -34,8 +34,8 @@ import (
 // in the end. Such debits are not checked by date: an entry without its
 // own EffectiveAt is dated at the transaction's Now, and a caller that
 // draws on such an account restamps the transaction (Tx.Restamp) once it
-// holds the account's lock, or a credit that committed meanwhile, dated
-// later, could fund a debit dated before it.
+// holds the lock the account's credits take, or a credit that committed
+// meanwhile, dated later, could fund a debit dated before it.
 //
 // ids are entry ids the caller reserved (QueueEntryIDs), at least one per
 // entry; when nil, PostMany reserves them itself, in a round trip of its

@@ -137,13 +137,17 @@ func (tx *Tx) Now() time.Time { return tx.now }
 // Restamp moves Now, the instant the transaction's entries are dated at
 // by default, to the ledger's clock, when that is later. A transaction
 // that debits an account that may not go negative calls it once it holds
-// that account's lock (its customer's): dated at its start, the debit
-// could spend what a credit committed meanwhile gave back (a cancelled
-// redemption, holding the lock first), a credit dated after the debit
-// (its own transaction began later). The books would be right, but by
-// date the account would stand below zero between the two instants, and
-// reconciliation's never_below_zero_by_date would name it. What the
-// transaction read before keeps the instant it was read at.
+// the lock every credit to that account takes first: dated at its start,
+// the debit could spend what a credit committed meanwhile gave back (a
+// cancelled redemption), a credit dated after the debit (its own
+// transaction began later). The books would be right, but by date the
+// account would stand below zero between the two instants, and
+// reconciliation's never_below_zero_by_date would name it. The customer
+// group writers and a redemption restamp once they hold the customer's
+// lock, which cancellations take too; a credit that takes only the
+// balance row's lock (a hand reversal, an expiry run undone) is not
+// covered by that. What the transaction read before keeps the instant it
+// was read at, and a savepoint's Tx restamps itself alone.
 func (tx *Tx) Restamp() {
 	if t := tx.l.now(); t.After(tx.now) {
 		tx.now = t
