@@ -7,6 +7,7 @@ import (
 
 	"github.com/tally-ledger/tally/catalog"
 	"github.com/tally-ledger/tally/internal/servicetest"
+	"github.com/tally-ledger/tally/loyalty"
 )
 
 // TestARedemptionSpendsPointsThatCameBackAfterItsStartDatedAfterThem: a
@@ -45,6 +46,62 @@ func TestARedemptionSpendsPointsThatCameBackAfterItsStartDatedAfterThem(t *testi
 	}
 	if spent := e.Entry(rs[0].EntryID).EffectiveAt; spent.Before(cancelled) {
 		t.Errorf("the redemption is dated %v, before the cancellation (%v) whose points it spent", spent, cancelled)
+	}
+	e.Reconcile()
+}
+
+// TestAnEventGroupSettlesOnlyPointsThereByItsDate: a group of partner
+// events begins, then waits for a customer's lock (held here, as another
+// writer would); meanwhile a cancellation of C1's redemption, dated later,
+// gives points back and commits. The group's refund of C1's shipment,
+// dated back, owes what it cannot take by date and settles the debt at
+// once from what C1 holds: the cancellation's points. Dated at the group's
+// start, the settlement came by date before them (never_below_zero_by_date
+// named the account); the group is dated from when it held its locks.
+func TestAnEventGroupSettlesOnlyPointsThereByItsDate(t *testing.T) {
+	e := servicetest.NewWith(t, servicetest.Config{})
+	e.Customer("A0")
+	e.Customer("C1", "A0")                                       // the group locks A0, then C1
+	e.Ship("C1", "S1", "100", servicetest.Start.Add(-time.Hour)) // 100 points
+	e.Product(catalog.Product{SKU: "pen", Name: "Pen", Kind: catalog.Standard, PointsPrice: 100})
+	if _, _, err := e.Catalog.Redeem(e.Ctx, catalog.RedemptionInput{ID: "r1", CustomerID: "C1", SKU: "pen", Quantity: 1}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	e.Clock.Add(10 * time.Second)
+	release := e.Hold(`SELECT 1 FROM customers WHERE id = 'A0' FOR UPDATE`)
+	refund := e.Event(loyalty.ShipmentRefunded, "C1", "S1", "100", servicetest.Start.Add(-30*time.Minute))
+	done := make(chan []loyalty.Outcome)
+	go func() { done <- e.ProcessBatch(e.Key, []loyalty.Event{refund}) }()
+	if n := e.LockWaitersWithin(5*time.Second, 1); n < 1 {
+		t.Fatal("the group never waited for A0")
+	}
+	e.Clock.Add(10 * time.Second)
+	c, err := e.Catalog.CancelRedemption(e.Ctx, "", "r1", "changed my mind", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancelled := e.Entry(*c.CancelEntryID).EffectiveAt
+	release()
+	for _, o := range <-done {
+		if o.Err != nil {
+			t.Fatalf("the refund: %v", o.Err)
+		}
+	}
+	var settled []time.Time
+	for _, l := range e.Lines(`SELECT to_char(effective_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') FROM entries WHERE kind = 'points.settled'`) {
+		at, err := time.Parse(time.RFC3339Nano, l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		settled = append(settled, at)
+	}
+	if len(settled) == 0 {
+		t.Fatal("no settlement: the test no longer plays the race")
+	}
+	for _, at := range settled {
+		if at.Before(cancelled) {
+			t.Errorf("a settlement dated %v spent points the cancellation dated %v gave back", at, cancelled)
+		}
 	}
 	e.Reconcile()
 }

@@ -143,8 +143,8 @@ func (tx *Tx) Now() time.Time { return tx.now }
 // transaction began later). The books would be right, but by date the
 // account would stand below zero between the two instants, and
 // reconciliation's never_below_zero_by_date would name it. The customer
-// group writers and a redemption restamp once they hold the customer's
-// lock, which cancellations take too; a credit that takes only the
+// group writers, the partner event groups and a redemption restamp once
+// they hold their customers' locks, which cancellations take too; a credit that takes only the
 // balance row's lock (a hand reversal, an expiry run undone) is not
 // covered by that. What the transaction read before keeps the instant it
 // was read at, and a savepoint's Tx restamps itself alone.

@@ -139,6 +139,11 @@ func (s *Service) groupTxLocked(ctx context.Context, tx *ledger.Tx, group []job,
 			return err
 		}
 	}
+	// The customers are locked: what the group writes is dated from now,
+	// so a refund's settlement of owed points never spends, by date,
+	// points a cancellation gave back while the group waited for a lock
+	// (ledger.Tx.Restamp).
+	tx.Restamp()
 	var run []int
 	for i := range first {
 		run = append(run, i)
