@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -22,38 +21,6 @@ import (
 	"github.com/tally-ledger/tally/prepaid"
 )
 
-// silentPool is a pool on a listener that accepts connections and never
-// answers: a primary whose position cannot be read.
-func silentPool(t *testing.T) *pgxpool.Pool {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		var held []net.Conn
-		defer func() {
-			for _, c := range held {
-				c.Close()
-			}
-		}()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			held = append(held, c) // never answered
-		}
-	}()
-	p, err := pgxpool.New(context.Background(), "postgres://tally@"+ln.Addr().String()+"/x?sslmode=disable&connect_timeout=10")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
-	return p
-}
-
 // TestAWriteWhosePositionCannotBeReadStillAnswersAToken: the write
 // commits, then the primary's WAL position cannot be read within
 // replica.TokenTimeout (here the set reads it from a primary that never
@@ -68,7 +35,7 @@ func TestAWriteWhosePositionCannotBeReadStillAnswersAToken(t *testing.T) {
 	cfg.Registry = reg
 	// The "standby" is the primary's database, not in recovery: never in
 	// rotation. Its services read the same data.
-	set := replica.New(silentPool(t), []*pgxpool.Pool{pool}, time.Hour, 100*time.Millisecond)
+	set := replica.New(testdb.SilentPool(t), []*pgxpool.Pool{pool}, time.Hour, 100*time.Millisecond)
 	sl := ledger.New(pool, ledger.OnStandby())
 	sc := loyalty.New(pool, sl)
 	sm := prepaid.New(sl, sc)

@@ -2,7 +2,6 @@ package replica
 
 import (
 	"context"
-	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -166,31 +165,7 @@ func TestATokenFromTheFutureIsServedByThePrimaryAtOnce(t *testing.T) {
 // alone would wait TokenTimeout (2 s); the read is then the primary's, as
 // before the check.
 func TestATokenCheckWaitsNoLongerThanWait(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		var held []net.Conn
-		defer func() {
-			for _, c := range held {
-				c.Close()
-			}
-		}()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			held = append(held, c) // never answered
-		}
-	}()
-	silent, err := pgxpool.New(context.Background(), "postgres://tally@"+ln.Addr().String()+"/x?sslmode=disable&connect_timeout=10")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer silent.Close()
+	silent := testdb.SilentPool(t)
 	s := New(silent, nil, time.Second, 100*time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second) // TokenTimeout is 2 s
 	defer cancel()
