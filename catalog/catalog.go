@@ -37,8 +37,9 @@ type Service struct {
 	redemptions *coalesce.Coalescer[redeemJob, redeemResult]
 	stats       Stats
 	// beforeLocks, for tests, runs in a group's transaction before it
-	// locks its customers.
-	beforeLocks func()
+	// locks its customers; afterRestamp in a redemption's (redeemTx) once
+	// it is dated.
+	beforeLocks, afterRestamp func()
 }
 
 // New returns the catalogue on the ledger; db is the pool of the same

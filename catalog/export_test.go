@@ -55,3 +55,8 @@ const QRedeemedByMany = qRedeemedByMany
 // SetBeforeLocks has f run in each group's transaction before it locks
 // its customers.
 func SetBeforeLocks(s *Service, f func()) { s.beforeLocks = f }
+
+// SetAfterRestamp has f run in a redemption's transaction (written alone,
+// or redemption by redemption in a group) once it is dated, before it
+// spends.
+func SetAfterRestamp(s *Service, f func()) { s.afterRestamp = f }

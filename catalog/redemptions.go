@@ -155,6 +155,9 @@ func (s *Service) redeemTx(ctx context.Context, tx *ledger.Tx, j redeemJob, lock
 	// (ledger.Tx.Restamp).
 	tx.Restamp()
 	now := tx.Now()
+	if s.afterRestamp != nil {
+		s.afterRestamp()
+	}
 	p, err := lockForRedemption(ctx, tx, in.SKU)
 	if err != nil {
 		return redeemResult{}, err

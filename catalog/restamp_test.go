@@ -5,8 +5,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/tally-ledger/tally/catalog"
 	"github.com/tally-ledger/tally/internal/servicetest"
+	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 )
 
@@ -101,6 +104,61 @@ func TestAnEventGroupSettlesOnlyPointsThereByItsDate(t *testing.T) {
 	for _, at := range settled {
 		if at.Before(cancelled) {
 			t.Errorf("a settlement dated %v spent points the cancellation dated %v gave back", at, cancelled)
+		}
+	}
+	e.Reconcile()
+}
+
+// TestARedemptionDoesNotSpendPointsAHandReversalGaveBackAfterIt: a
+// redemption holds its customer's lock and is dated (ledger.Tx.Restamp);
+// then, before it spends, a hand reversal of a manual debit of the
+// customer's points, begun later (so dated later), gives the points back
+// to their lots. Had the reversal not waited for the customer's lock, it
+// would commit there and the redemption would spend its points dated
+// before them (never_below_zero_by_date). It waits: the redemption finds
+// no points (refused), and the reversal commits after it.
+func TestARedemptionDoesNotSpendPointsAHandReversalGaveBackAfterIt(t *testing.T) {
+	e := servicetest.NewWith(t, servicetest.Config{})
+	e.Customer("C1")
+	e.Ship("C1", "S1", "100", servicetest.Start.Add(-time.Hour)) // 100 points
+	e.Product(catalog.Product{SKU: "pen", Name: "Pen", Kind: catalog.Standard, PointsPrice: 100})
+	debit, _, err := e.Ledger.Post(e.Ctx, ledger.EntryInput{Kind: "manual", Actor: "admin", Reason: "taken by mistake",
+		Postings: []ledger.PostingInput{
+			{Account: "customer:C1:points", Amount: decimal.NewFromInt(-100)},
+			{Account: "platform:points:earned:adjustment", Amount: decimal.NewFromInt(100)},
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reversal := make(chan *ledger.Entry, 1)
+	var once sync.Once
+	catalog.SetAfterRestamp(e.Catalog, func() {
+		once.Do(func() {
+			e.Clock.Add(10 * time.Second)
+			go func() {
+				en, _, err := e.Prepaid.ReverseEntry(e.Ctx, debit.ID, ledger.ReversalInput{Actor: "admin", Reason: "the debit was a mistake"}, nil)
+				if err != nil {
+					t.Error(err)
+				}
+				reversal <- en
+			}()
+			// The reversal commits meanwhile, or waits for C1.
+			e.LockWaitersWithin(3*time.Second, 1)
+			time.Sleep(100 * time.Millisecond)
+		})
+	})
+	_, _, errs := e.Catalog.RedeemGroup(e.Ctx, []catalog.RedemptionInput{{ID: "r1", CustomerID: "C1", SKU: "pen", Quantity: 1}}, "test", true)
+	back := <-reversal
+	if back == nil {
+		t.FailNow()
+	}
+	if errs[0] == nil {
+		r, err := e.Catalog.Redemption(e.Ctx, "", "r1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if spent := e.Entry(r.EntryID).EffectiveAt; spent.Before(back.EffectiveAt) {
+			t.Errorf("the redemption is dated %v, before the reversal (%v) whose points it spent", spent, back.EffectiveAt)
 		}
 	}
 	e.Reconcile()

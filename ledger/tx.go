@@ -144,10 +144,10 @@ func (tx *Tx) Now() time.Time { return tx.now }
 // account would stand below zero between the two instants, and
 // reconciliation's never_below_zero_by_date would name it. The customer
 // group writers, the partner event groups and a redemption restamp once
-// they hold their customers' locks, which cancellations take too; a credit that takes only the
-// balance row's lock (a hand reversal, an expiry run undone) is not
-// covered by that. What the transaction read before keeps the instant it
-// was read at, and a savepoint's Tx restamps itself alone.
+// they hold their customers' locks, which every write that gives points
+// back takes first (a cancellation, a hand reversal, an expiry run
+// undone). What the transaction read before keeps the instant it was
+// read at, and a savepoint's Tx restamps itself alone.
 func (tx *Tx) Restamp() {
 	if t := tx.l.now(); t.After(tx.now) {
 		tx.now = t
@@ -234,24 +234,19 @@ func (tx *Tx) LockBalances(ctx context.Context, codes ...string) ([]decimal.Deci
 	return balances, tx.SendBatch(ctx, &b).Close()
 }
 
-// LockBalancesOfEntries locks, as LockBalances does, the balances of every
-// account that may not go negative the entries post to: all at once, in
-// code order, for a caller that goes on to post to them in another order
-// (reversing entries in id order, say).
-func (tx *Tx) LockBalancesOfEntries(ctx context.Context, entryIDs []int64) error {
+// AccountsOfEntries lists the accounts that may not go negative which the
+// entries post to, each once, for a caller that locks their balances all
+// at once (LockBalances, in code order) before it posts to them in another
+// order (reversing entries in id order, say).
+func (tx *Tx) AccountsOfEntries(ctx context.Context, entryIDs []int64) ([]string, error) {
 	if len(entryIDs) == 0 {
-		return nil
+		return nil, nil
 	}
 	rows, err := tx.Query(ctx, qAccountsOfEntries, entryIDs)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	codes, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil || len(codes) == 0 {
-		return err
-	}
-	_, err = tx.LockBalances(ctx, codes...)
-	return err
+	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
 // qAccountsOfEntries lists the accounts that may not go negative which the

@@ -371,11 +371,15 @@ func (s *Service) UndoExpiry(ctx context.Context, runID int64, in UndoInput) (Ex
 				return err
 			}
 		}
-		// The balances of the run's customers are locked first, all at
-		// once in code order (the order every writer locks them in): the
-		// run's entries, reversed in id order below, follow its chunks,
-		// and the chunks follow the database's collation, which need not
-		// be the codes' bytes.
+		// The run's customers are locked first, as every write of their
+		// points locks them (the restored points are theirs again the
+		// moment this commits, and a write that held a customer's lock
+		// since before this transaction began, dated then, must not see
+		// them: ledger.Tx.Restamp), then their balances, all at once in
+		// code order (the order every writer locks them in): the run's
+		// entries, reversed in id order below, follow its chunks, and the
+		// chunks follow the database's collation, which need not be the
+		// codes' bytes.
 		rows, err := tx.Query(ctx, `SELECT entry_id FROM expiry_run_entries WHERE run_id = $1`, runID)
 		if err != nil {
 			return err
@@ -384,8 +388,23 @@ func (s *Service) UndoExpiry(ctx context.Context, runID int64, in UndoInput) (Ex
 		if err != nil {
 			return err
 		}
-		if err := tx.LockBalancesOfEntries(ctx, entries); err != nil {
+		codes, err := tx.AccountsOfEntries(ctx, entries)
+		if err != nil {
 			return err
+		}
+		var owners []string
+		for _, code := range codes {
+			if c, ok := ledger.CustomerOf(code); ok {
+				owners = append(owners, c)
+			}
+		}
+		if _, err := LockCustomers(ctx, tx, owners); err != nil {
+			return err
+		}
+		if len(codes) > 0 {
+			if _, err := tx.LockBalances(ctx, codes...); err != nil {
+				return err
+			}
 		}
 		var customers int
 		var points int64

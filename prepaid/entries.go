@@ -25,9 +25,10 @@ import (
 // spent since (insufficient_funds): a manual debit of 50,000.00 made by
 // mistake, a charge of 2,500.00 paid from rebate since the principal was
 // gone, then the debit reversed, would leave 50,000.00 to withdraw and no
-// rebate to claw back. The customers are locked, in id order, as
-// movements lock them. An entry that moves no customer's money is
-// ledger.Reverse's alone.
+// rebate to claw back. The customers whose accounts the entry moved
+// (money or points) are locked, in id order, as movements lock them, and
+// the reversal is dated from then (ledger.Tx.Restamp). An entry that moves
+// no customer's account is ledger.Reverse's alone.
 //
 // refuse, when not nil, is asked about the entry's kind once the key is
 // known to be new and the entry found: the API refuses by it the kinds the
@@ -55,12 +56,17 @@ func (s *Service) ReverseEntry(ctx context.Context, id int64, in ledger.Reversal
 			return nil, false, err
 		}
 	}
-	// What the entry moved on each customer's prepaid and rebate accounts.
+	// The customers whose accounts the entry moved, and what it moved on
+	// each one's prepaid and rebate accounts.
 	gave, took := map[string]bool{}, map[string]bool{}
 	var customers []string
 	for _, p := range orig.Postings {
 		customer, ok := ledger.CustomerOf(p.Account)
-		if !ok || !(strings.HasSuffix(p.Account, ":prepaid") || strings.HasSuffix(p.Account, ":rebate")) {
+		if !ok {
+			continue
+		}
+		customers = append(customers, customer)
+		if !(strings.HasSuffix(p.Account, ":prepaid") || strings.HasSuffix(p.Account, ":rebate")) {
 			continue
 		}
 		if p.Amount.IsPositive() {
@@ -68,7 +74,6 @@ func (s *Service) ReverseEntry(ctx context.Context, id int64, in ledger.Reversal
 		} else {
 			took[customer] = true
 		}
-		customers = append(customers, customer)
 	}
 	if len(customers) == 0 || orig.ReversalOf != nil {
 		return s.ledger.Reverse(ctx, id, in)
@@ -78,9 +83,17 @@ func (s *Service) ReverseEntry(ctx context.Context, id int64, in ledger.Reversal
 
 	var out *ledger.Entry
 	err = s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
+		// Every write of a customer's points or money takes their lock
+		// first, this one too. A reversal giving points back restores the
+		// lots they were drawn from, which a redemption may spend at once:
+		// had it not waited for the customer, a redemption holding their
+		// lock since before this transaction began (dated then: Restamp)
+		// could spend the points it gives back, dated after it. And a
+		// reversal taking points or money is dated from when it holds them.
 		if _, err := loyalty.LockCustomers(ctx, tx, customers); err != nil {
 			return err
 		}
+		tx.Restamp()
 		var reversal int64
 		err := tx.QueryRow(ctx, `SELECT id FROM entries WHERE reversal_of = $1`, id).Scan(&reversal)
 		switch {
@@ -91,6 +104,9 @@ func (s *Service) ReverseEntry(ctx context.Context, id int64, in ledger.Reversal
 		}
 		what := fmt.Sprintf("entry %d", id)
 		for _, c := range customers {
+			if !gave[c] && !took[c] {
+				continue // no prepaid money of theirs moved
+			}
 			accounts := []string{ledger.CustomerAccount(c, "prepaid"), ledger.CustomerAccount(c, "rebate")}
 			// The movements after the entry in the order of the balances:
 			// those with an entry id past the last one before it (the
