@@ -346,7 +346,7 @@ func TestBadInputIsRefusedAndWritesNothing(t *testing.T) {
 		} {
 			wantProblem(t, h.do(call{method: "GET", path: path, key: "admin", invalid: true}), 422, fault.Invalid)
 		}
-		wantProblem(t, h.do(call{method: "GET", path: "/v1/entries/abc", key: "admin"}), 404, fault.NotFound)
+		wantProblem(t, h.do(call{method: "GET", path: "/v1/entries/abc", key: "admin", invalid: true}), 404, fault.NotFound)
 		// Accounts in the chart but never posted to do not exist yet.
 		// A path is decoded once: customer%25ZZ names the account customer%ZZ, which there is not.
 		for _, path := range []string{"/v1/accounts/customer:nobody:points", "/v1/accounts/customer:nobody:points/balance",

@@ -107,7 +107,7 @@ func TestUndoExpiryRunOverHTTP(t *testing.T) {
 	}
 	for _, id := range []string{"999999", "abc", "0"} {
 		wantProblem(t, h.do(call{method: "POST", path: "/v1/jobs/expire/runs/" + id + "/undo", key: "admin",
-			body: map[string]any{"reason": "mistake"}}), 404, fault.NotFound)
+			body: map[string]any{"reason": "mistake"}, invalid: id != "999999"}), 404, fault.NotFound)
 	}
 	if n := h.count("entries"); n != entries {
 		t.Fatalf("refused undos wrote %d entries", n-entries)

@@ -72,7 +72,7 @@ func badPages(t *testing.T, h *harness, key, path string, cursors ...string) {
 		sep = "&"
 	}
 	for _, q := range []string{"limit=0", "limit=501", "limit=x"} {
-		wantProblem(t, h.do(call{method: "GET", path: path + sep + q, key: key}), 422, fault.Invalid)
+		wantProblem(t, h.do(call{method: "GET", path: path + sep + q, key: key, invalid: true}), 422, fault.Invalid)
 	}
 	for _, c := range cursors {
 		p := wantProblem(t, h.do(call{method: "GET", path: path + sep + "cursor=" + url.QueryEscape(c), key: key}), 422, fault.Invalid)

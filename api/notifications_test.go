@@ -144,7 +144,7 @@ func TestNotificationsFeedPagesWhatRequestsAnnounced(t *testing.T) {
 	wantProblem(t, h.do(call{method: "GET", path: "/v1/notifications", key: "customer"}), 403, fault.Forbidden)
 	for _, q := range []string{"after=x", "after=12", "after=1.0", "after=1.-2", "after=" + strings.Repeat("9", 50) + ".1",
 		"limit=0", "limit=501", "types=points.earned,nope", "types=points.earned,"} {
-		p := wantProblem(t, h.do(call{method: "GET", path: "/v1/notifications?" + q, key: "admin"}), 422, fault.Invalid)
+		p := wantProblem(t, h.do(call{method: "GET", path: "/v1/notifications?" + q, key: "admin", invalid: true}), 422, fault.Invalid)
 		name, _, _ := strings.Cut(q, "=")
 		if errs, _ := p["errors"].(map[string]any); errs[name] == nil {
 			t.Errorf("%s: errors %v, want %s named", q, p["errors"], name)

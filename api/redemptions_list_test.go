@@ -96,7 +96,7 @@ func TestCustomerRedemptionsListEveryRedemptionOfTheCustomerAndWhoMayCancelIt(t 
 	}
 
 	wantProblem(t, h.do(call{method: "GET", path: "/v1/customers/C2/redemptions", key: "customer"}), 403, fault.Forbidden)
-	wantProblem(t, h.do(call{method: "GET", path: "/v1/customers/C1/redemptions?limit=0", key: "customer"}), 422, fault.Invalid)
+	wantProblem(t, h.do(call{method: "GET", path: "/v1/customers/C1/redemptions?limit=0", key: "customer", invalid: true}), 422, fault.Invalid)
 	wantProblem(t, h.do(call{method: "GET", path: "/v1/customers/C1/redemptions?cursor=x", key: "customer"}), 422, fault.Invalid)
 	wantProblem(t, h.do(call{method: "GET", path: "/v1/customers/ghost/redemptions", key: "admin"}), 422, fault.UnknownCustomer)
 }

@@ -124,7 +124,7 @@ func TestWebhookEndpointsAreManagedByTheirOwners(t *testing.T) {
 		t.Errorf("patched types %v", got["types"])
 	}
 	wantProblem(t, h.do(call{method: "PATCH", path: "/v1/webhooks/999999", key: "admin", body: map[string]any{"description": "x"}}), 404, fault.NotFound)
-	wantProblem(t, h.do(call{method: "GET", path: "/v1/webhooks/abc", key: "admin"}), 404, fault.NotFound)
+	wantProblem(t, h.do(call{method: "GET", path: "/v1/webhooks/abc", key: "admin", invalid: true}), 404, fault.NotFound)
 
 	// Rotation: a new secret, shown once; the old one signs for 24 hours.
 	before := time.Now()
