@@ -1,11 +1,10 @@
 package api
 
 import (
-	"sync"
-
 	"github.com/labstack/echo/v4"
 
 	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/internal/inflight"
 	"github.com/tally-ledger/tally/ledger"
 )
 
@@ -15,37 +14,11 @@ import (
 // the cores the partners' writes need (64 at once held a partner's event
 // 300 ms, where it took 2.5). Partner keys are not bounded here: their
 // systems post at volume, many at once, and the event writers group them.
+// (The portal's pages bound their customers the same way: package web.)
 const customerInFlight = 8
 
-// inFlight counts the requests each customer key has in flight.
-type inFlight struct {
-	mu sync.Mutex
-	n  map[int64]int
-}
-
-// take counts a request of key id in, or reports false when the key has
-// customerInFlight already.
-func (f *inFlight) take(id int64) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.n[id] >= customerInFlight {
-		return false
-	}
-	if f.n == nil {
-		f.n = map[int64]int{}
-	}
-	f.n[id]++
-	return true
-}
-
-// give counts a request of key id out.
-func (f *inFlight) give(id int64) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.n[id]--; f.n[id] <= 0 {
-		delete(f.n, id)
-	}
-}
+// newInFlight counts the requests each customer key has in flight, by key id.
+func newInFlight() *inflight.Bound[int64] { return inflight.New[int64](customerInFlight) }
 
 // bounded answers a customer key's request beyond customerInFlight with
 // 429 too_many_requests (Retry-After: 1), reading nothing; other keys pass.
@@ -53,9 +26,9 @@ func (s *Server) bounded(c echo.Context, key ledger.APIKey, next echo.HandlerFun
 	if key.Role != ledger.RoleCustomer {
 		return next(c)
 	}
-	if !s.inFlight.take(key.ID) {
+	if !s.inFlight.Take(key.ID) {
 		return fault.Errorf(fault.TooManyRequests, "this key has %d requests in flight, as many as a customer key may: send it again when one has been answered", customerInFlight)
 	}
-	defer s.inFlight.give(key.ID)
+	defer s.inFlight.Give(key.ID)
 	return next(c)
 }

@@ -22,7 +22,7 @@ func TestACustomerKeyHasAtMostEightRequestsInFlight(t *testing.T) {
 	}
 	// The test holds the key's 8 places, as 8 slow requests would.
 	for range customerInFlight {
-		if !h.server.inFlight.take(id) {
+		if !h.server.inFlight.Take(id) {
 			t.Fatal("a place refused before the bound")
 		}
 	}
@@ -53,11 +53,11 @@ func TestACustomerKeyHasAtMostEightRequestsInFlight(t *testing.T) {
 
 	// The refused redemption wrote nothing: made once a place is free, it
 	// is new (an unknown product), not a replay of anything.
-	h.server.inFlight.give(id)
+	h.server.inFlight.Give(id)
 	wantProblem(t, h.do(call{method: "POST", path: "/v1/redemptions", key: "customer", body: redeem}), 422, fault.UnknownProduct)
 	h.expect(200, call{method: "GET", path: "/v1/customers/C1/balances", key: "customer"})
 	for range customerInFlight - 1 {
-		h.server.inFlight.give(id)
+		h.server.inFlight.Give(id)
 	}
 }
 
@@ -86,10 +86,7 @@ func TestACustomerKeysPlacesAreAllGivenBack(t *testing.T) {
 	if statuses[200] == 0 || statuses[200]+statuses[429] != 320 {
 		t.Errorf("answers by status %v, want 320 of 200 or 429, some 200", statuses)
 	}
-	h.server.inFlight.mu.Lock()
-	held := len(h.server.inFlight.n)
-	h.server.inFlight.mu.Unlock()
-	if held != 0 {
+	if held := h.server.inFlight.Held(); held != 0 {
 		t.Errorf("%d keys hold places after every request was answered", held)
 	}
 	t.Logf("answers by status: %v", statuses)

@@ -25,6 +25,7 @@ import (
 	"github.com/tally-ledger/tally/catalog"
 	"github.com/tally-ledger/tally/finance"
 	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/internal/inflight"
 	"github.com/tally-ledger/tally/internal/turns"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
@@ -86,7 +87,7 @@ type Server struct {
 	metrics *metrics
 	keys    *keyCache
 	// inFlight bounds each customer key's requests in flight (inflight.go).
-	inFlight *inFlight
+	inFlight *inflight.Bound[int64]
 	// routing serves reads from standbys; nil without (replicas.go).
 	routing *routing
 	// reading tells the event writers of a read in flight (loyalty's
@@ -114,7 +115,7 @@ func New(cfg Config) *Server {
 		cfg.Webhooks = webhook.New(cfg.Ledger, webhook.Config{})
 	}
 	s := &Server{ledger: cfg.Ledger, loyalty: cfg.Loyalty, catalog: cfg.Catalog, prepaid: cfg.Prepaid, finance: cfg.Finance,
-		log: cfg.Log, openapi: cfg.OpenAPI, ready: cfg.Ready, reading: cfg.Loyalty.Reading, keys: &keyCache{}, inFlight: &inFlight{},
+		log: cfg.Log, openapi: cfg.OpenAPI, ready: cfg.Ready, reading: cfg.Loyalty.Reading, keys: &keyCache{}, inFlight: newInFlight(),
 		publicURL: strings.TrimRight(cfg.PublicURL, "/"), webhooks: cfg.Webhooks, turns: cfg.Turns}
 	if s.turns == nil {
 		s.turns = turns.Default()
