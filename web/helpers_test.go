@@ -36,6 +36,7 @@ import (
 type site struct {
 	*servicetest.Env
 	srv   *httptest.Server
+	pages *web.Pages
 	keys  map[string]string // partner, finance, admin, customer (of C1)
 	turns *turns.Turns      // the heavy reads', shared by the API and the pages as cmd/tally shares them
 }
@@ -66,7 +67,7 @@ func newSiteOnEnv(t *testing.T, e *servicetest.Env, unstarted func(http.Handler)
 		srv.Start()
 	}
 	t.Cleanup(srv.Close)
-	s := &site{Env: e, srv: srv, keys: map[string]string{}, turns: heavy}
+	s := &site{Env: e, srv: srv, pages: pages, keys: map[string]string{}, turns: heavy}
 	for name, k := range map[string]struct {
 		role ledger.Role
 		cust string

@@ -120,6 +120,9 @@ var messages = map[string][2]string{
 	"error.outside_window":      {"不在兑换时间内。", "Not redeemable at this time."},
 	"error.already_cancelled":   {"此兑换已取消。", "This redemption is already cancelled."},
 	"error.limit_reached":       {"已达兑换上限。", "You have reached the limit for this product."},
+	"busy.title":                {"请稍候", "One moment"},
+	"busy.lead":                 {"您同时打开的页面太多，请稍等一秒再试。", "Too many of your pages are loading at once; wait a second and try again."},
+	"busy.again":                {"重试", "Try again"},
 
 	"overview.title":         {"我的账户", "My account"},
 	"tier.title":             {"等级", "Tier"},

@@ -85,8 +85,11 @@ type Pages struct {
 	readFinance func(context.Context) *finance.Service
 	log         *slog.Logger
 	turns       *turns.Turns
-	pages       map[string]*template.Template
-	echo        *echo.Echo
+	// inFlight bounds each portal session's and customer's pages in
+	// flight (inflight.go).
+	inFlight portalBounds
+	pages    map[string]*template.Template
+	echo     *echo.Echo
 }
 
 // New parses the templates; it panics if they do not parse (they are
@@ -96,7 +99,8 @@ func New(cfg Config) *Pages {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	p := &Pages{db: cfg.Pool, ledger: cfg.Ledger, loyalty: cfg.Loyalty, catalog: cfg.Catalog, prepaid: cfg.Prepaid,
-		finance: cfg.Finance, readFinance: cfg.ReadFinance, log: cfg.Log, turns: cfg.Turns, pages: map[string]*template.Template{}}
+		finance: cfg.Finance, readFinance: cfg.ReadFinance, log: cfg.Log, turns: cfg.Turns, inFlight: newPortalBounds(),
+		pages: map[string]*template.Template{}}
 	if p.turns == nil {
 		p.turns = turns.Default()
 	}
@@ -187,7 +191,10 @@ func (p *Pages) routes() {
 	portal.POST("/enter/:token", p.enter)
 	portal.GET("/signin", p.customerSignInForm)
 	portal.POST("/signin", p.customerSignIn)
-	in := portal.Group("", p.session(kindPortal))
+	// A signed-in customer's pages are bounded (inflight.go): per session
+	// before its lookup, per customer after. The sign-in pages and the
+	// links above are not, nor is sign-out, which stays reachable.
+	in := portal.Group("", p.sessionBound, p.session(kindPortal), p.customerBound)
 	in.GET("", p.overview)
 	in.GET("/statement", p.statement)
 	in.GET("/catalog", p.catalogPage)
@@ -197,7 +204,7 @@ func (p *Pages) routes() {
 	in.GET("/redemptions/:id", p.redemptionPage)
 	in.POST("/redemptions/:id/cancel", p.cancel)
 	in.GET("/prepaid", p.prepaidPage)
-	in.POST("/signout", p.signOut(kindPortal))
+	portal.POST("/signout", p.signOut(kindPortal), p.session(kindPortal))
 
 	console := e.Group("/console")
 	console.GET("/signin", p.consoleSignInForm)
