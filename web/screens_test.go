@@ -3,6 +3,7 @@ package web_test
 import (
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/tally-ledger/tally/catalog"
 	"github.com/tally-ledger/tally/internal/servicetest"
 	"github.com/tally-ledger/tally/prepaid"
+	"github.com/tally-ledger/tally/web"
 )
 
 var screensDir = flag.String("screens", "", "write screenshots of every page to this directory (make screens)")
@@ -91,6 +93,19 @@ func TestScreens(t *testing.T) {
 		for _, p := range portal {
 			tb.open(s.srv.URL + p.path)
 			shoot(p.name)
+		}
+		// The page a customer with 8 pages in flight is refused (their
+		// other session's redemptions of nothing, held on their lock).
+		c, home := s.signedIn(t, "C1")
+		answers, release := s.holdRedemptions(t, c, home.csrf(t), "NO-SUCH", web.PortalInFlight)
+		if got := s.inFlightOf("C1"); got != web.PortalInFlight {
+			t.Fatalf("%d of C1's redemptions held, want %d", got, web.PortalInFlight)
+		}
+		tb.openRefused(s.srv.URL+"/portal/statement", http.StatusTooManyRequests)
+		shoot("portal-busy")
+		release()
+		for range web.PortalInFlight {
+			<-answers
 		}
 		tb.open(s.srv.URL + "/portal/redeem/MUG")
 		tb.click("#confirm")
