@@ -42,6 +42,19 @@ type Node struct {
 	behind  time.Duration
 	lagSize uint64 // bytes of WAL not replayed yet
 	err     string
+
+	// polling is the read of the standby's position in flight for
+	// waiting reads (Choose), which every one of them waiting meanwhile
+	// shares; nil when none is.
+	polling *replayRead
+}
+
+// replayRead is one read of a standby's replay position.
+type replayRead struct {
+	done     chan struct{}
+	lsn      uint64
+	recovery bool
+	err      error
 }
 
 // Status is a node's state as /readyz and /metrics report it.
@@ -472,22 +485,51 @@ func (s *Set) Choose(ctx context.Context, min uint64) *Node {
 				continue
 			}
 			cctx, cancel := context.WithTimeout(ctx, time.Until(deadline))
-			s.polls.Add(1)
-			lsn, recovery, err := replayed(cctx, n.Pool)
+			lsn, recovery, err := s.poll(cctx, n)
 			cancel()
-			if err == nil && recovery {
-				n.mu.Lock()
-				if lsn > n.replay {
-					n.replay = lsn
-				}
-				n.mu.Unlock()
-				if lsn >= min {
-					return n
-				}
+			if err == nil && recovery && lsn >= min {
+				return n
 			}
 		}
 	}
 	return nil
+}
+
+// poll answers n's replay position for a waiting read (Choose), and
+// keeps it as n's. The reads waiting at once share one read of it: a
+// read in flight when a caller asks is its answer too, even if it began
+// before the caller asked, as a position replayed then is replayed now
+// (a caller short of its position asks again after its pause). So a
+// standby is asked by one query at a time however many reads wait for it
+// (each asking its own, 32 waiting reads asked it 32 times as often).
+// The shared read ends within Wait, whichever caller gives up first.
+func (s *Set) poll(ctx context.Context, n *Node) (lsn uint64, recovery bool, err error) {
+	n.mu.Lock()
+	r := n.polling
+	if r == nil {
+		r = &replayRead{done: make(chan struct{})}
+		n.polling = r
+		go func() {
+			rctx, cancel := context.WithTimeout(context.Background(), s.Wait)
+			defer cancel()
+			s.polls.Add(1)
+			r.lsn, r.recovery, r.err = replayed(rctx, n.Pool)
+			n.mu.Lock()
+			if r.err == nil && r.recovery && r.lsn > n.replay {
+				n.replay = r.lsn
+			}
+			n.polling = nil
+			n.mu.Unlock()
+			close(r.done)
+		}()
+	}
+	n.mu.Unlock()
+	select {
+	case <-r.done:
+		return r.lsn, r.recovery, r.err
+	case <-ctx.Done():
+		return 0, false, ctx.Err()
+	}
 }
 
 // seenPast reports whether the primary's newest sampled position is at or

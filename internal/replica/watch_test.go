@@ -3,6 +3,8 @@ package replica
 import (
 	"context"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -164,5 +166,68 @@ func TestAWaitingReadPollsTheStandbyWithBackoff(t *testing.T) {
 	t.Logf("reads of the standby's position per waiting read (Wait %s): %.1f", wait, perRead)
 	if perRead > 25 {
 		t.Errorf("%.1f reads of the standby's position per waiting read, want at most 25", perRead)
+	}
+}
+
+// TestWaitingReadsShareTheirReadsOfTheStandby: 32 reads wait at once for a
+// standby whose replay is paused. They share each read of its position (one
+// query at a time, however many wait): together they read it about as often
+// as one waiting read does, not 32 times as often. Once replay resumes, every
+// one of them is served by the standby.
+func TestWaitingReadsShareTheirReadsOfTheStandby(t *testing.T) {
+	ctx := context.Background()
+	primaryURL, standbyURL := streamingStandby(t, "pgshare")
+	primary, err := pgxpool.New(ctx, primaryURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer primary.Close()
+	standby, err := pgxpool.New(ctx, standbyURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer standby.Close()
+	const wait = 250 * time.Millisecond
+	s := New(primary, []*pgxpool.Pool{standby}, time.Hour, wait)
+	if _, err := standby.Exec(ctx, `SELECT pg_wal_replay_pause()`); err != nil {
+		t.Fatal(err)
+	}
+	defer standby.Exec(context.Background(), `SELECT pg_wal_replay_resume()`)
+	if _, err := primary.Exec(ctx, `CREATE TABLE shared (n int); INSERT INTO shared VALUES (1)`); err != nil {
+		t.Fatal(err)
+	}
+	token, err := s.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Refresh(ctx)
+	choose := func(readers int) (served int, polls int64) {
+		before := s.polls.Load()
+		var wg sync.WaitGroup
+		var n atomic.Int64
+		for range readers {
+			wg.Go(func() {
+				if s.Choose(ctx, token) != nil {
+					n.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		return int(n.Load()), s.polls.Load() - before
+	}
+	_, one := choose(1)
+	served, all := choose(32)
+	t.Logf("reads of the standby's position: %d for one waiting read, %d for 32 at once", one, all)
+	if served != 0 {
+		t.Fatalf("%d reads given to a standby whose replay is paused", served)
+	}
+	if all > 3*one {
+		t.Errorf("32 waiting reads read the standby's position %d times, one alone %d: want them to share", all, one)
+	}
+	if _, err := standby.Exec(ctx, `SELECT pg_wal_replay_resume()`); err != nil {
+		t.Fatal(err)
+	}
+	if served, _ := choose(32); served != 32 {
+		t.Errorf("%d of 32 waiting reads served by the standby once it replayed their position", served)
 	}
 }
