@@ -65,7 +65,7 @@ func TestHeavyReadsGiveTheirTurnsBack(t *testing.T) {
 	for round := range 3 * turns.Reads {
 		wg.Go(func() {
 			path := paths[round%len(paths)]
-			cl := call{method: "GET", path: path, key: "finance"}
+			cl := call{method: "GET", path: path, key: "finance", invalid: strings.Contains(path, "yesterday")}
 			if p, ok := strings.CutPrefix(path, "POST "); ok {
 				cl = call{method: "POST", path: p, key: "admin"}
 			}
