@@ -50,9 +50,22 @@ func (l *listed[T]) add(r T, customers bool) {
 	l.Rows = append(l.Rows, r)
 }
 
+// trialBalance shows the trial balance as of an instant (?as_of=, to the
+// minute; default now) or at a month's close (?month=): as of the month's
+// last microsecond, which counts every entry of the month, up to one at
+// 23:59:59.999999, and none at the next month's first instant (an expiry
+// run's, say), as a close keeps it. An instant to the minute can say
+// neither.
 func (p *Pages) trialBalance(c echo.Context) error {
 	asOf := p.ledger.Now()
-	if v := c.QueryParam("as_of"); v != "" {
+	var closing string
+	if v := c.QueryParam("month"); v != "" {
+		start, err := time.ParseInLocation(monthLayout, v, shanghai)
+		if err != nil || !rules.Month(v).Valid() {
+			return p.fail(c, fault.Errorf(fault.Invalid, "month must be a month such as 2026-03, in the years 1971 to 2998"))
+		}
+		asOf, closing = start.AddDate(0, 1, 0).Add(-time.Microsecond), v
+	} else if v := c.QueryParam("as_of"); v != "" {
 		t, err := time.ParseInLocation(instantLayout, v, shanghai)
 		if err != nil || !rules.InRange(t) {
 			return p.fail(c, fault.Errorf(fault.Invalid, "as_of must be a date and time such as 2026-03-15T12:00, in the years 1970 to 2999"))
@@ -74,8 +87,10 @@ func (p *Pages) trialBalance(c echo.Context) error {
 		return p.fail(c, err)
 	}
 	return p.render(c, http.StatusOK, "trial_balance", "tb.title", map[string]any{
-		"AsOf": asOf.In(shanghai).Format(instantLayout), "Rows": rows.Rows, "Hidden": rows.Hidden, "Totals": totals,
-		"CSV": "/console/csv/trial-balance?" + url.Values{"as_of": {asOf.UTC().Format(time.RFC3339)}}.Encode()})
+		"AsOf": asOf.In(shanghai).Format(instantLayout), "Month": closing,
+		"Last": asOf.In(shanghai).Format("2006-01-02 15:04:05.000000"), "Rows": rows.Rows, "Hidden": rows.Hidden, "Totals": totals,
+		// To the microsecond, as the page's figures are (a month's close, or now).
+		"CSV": "/console/csv/trial-balance?" + url.Values{"as_of": {asOf.UTC().Format(time.RFC3339Nano)}}.Encode()})
 }
 
 // period reads ?from=&to= months (default: the last six months to this
@@ -188,6 +203,7 @@ func (p *Pages) points(c echo.Context) error {
 	}
 	lines = append(lines, line{Key: "points.earned_total", Points: rep.EarnedTotal()},
 		line{Key: "points.redeemed", Points: -rep.Redeemed}, line{Key: "points.expired", Points: -rep.Expired},
+		line{Key: "points.owed", Points: rep.Owed}, line{Key: "points.settled", Points: -rep.Settled},
 		line{Key: "points.closing", Points: rep.Closing})
 	return p.render(c, http.StatusOK, "points", "points.title", map[string]any{
 		"From": from.Format(monthLayout), "To": to.AddDate(0, -1, 0).Format(monthLayout), "Lines": lines,

@@ -9,13 +9,19 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/shopspring/decimal"
 
+	"github.com/tally-ledger/tally/catalog"
+	"github.com/tally-ledger/tally/ledger"
+	"github.com/tally-ledger/tally/loyalty"
 	"github.com/tally-ledger/tally/web"
 )
 
@@ -119,7 +125,8 @@ func TestConsolePagesShowTheBooks(t *testing.T) {
 	tb.open(s.srv.URL + "/console/points?from=2026-03&to=2026-03")
 	want := [][]string{{"Opening", "100"}, {"Earned: volume", "2,708"}, {"Earned: referrals", "500"},
 		{"Earned: feedback", "0"}, {"Earned: campaigns", "0"}, {"Earned: adjustments", "0"}, {"Earned in total", "3,208"},
-		{"Redeemed (net of cancellations)", "0"}, {"Expired", "0"}, {"Closing", "3,308"}}
+		{"Redeemed (net of cancellations)", "0"}, {"Expired", "0"}, {"Owed on refunds (not taken back)", "0"},
+		{"Owed points settled", "0"}, {"Closing", "3,308"}}
 	if got := tb.rows("#points"); !reflect.DeepEqual(got, want) {
 		t.Errorf("points roll-forward %v, want %v", got, want)
 	}
@@ -286,6 +293,102 @@ func TestConsolePagesListAtMostPageRowsOfCustomers(t *testing.T) {
 	}
 	if got, w := hidden("rebates-hidden"), fmt.Sprintf("%d more customers are not listed", len(rebates)); !strings.HasPrefix(got, w) {
 		t.Errorf("rebate roll-forward says %q, want %q…", got, w)
+	}
+	tb.accessible()
+}
+
+// TestConsolePointsPageAddsUpWithOwedPoints: C2 spends its points, then its
+// shipment is refunded (it owes what the refund could not take back) and a
+// later shipment settles the debt. The page's lines add up to its closing,
+// owed and settled among them (a finance audit found the page listing
+// neither: its lines then missed the closing by what was owed), and every
+// line is the API report's figure.
+func TestConsolePointsPageAddsUpWithOwedPoints(t *testing.T) {
+	s := newSite(t)
+	s.history(t)
+	s.Product(catalog.Product{SKU: "PEN", Name: "Pen", Kind: catalog.Standard, PointsPrice: 50, Active: true})
+	if _, err := s.Redeem("C2", "PEN", 1); err != nil {
+		t.Fatal(err)
+	}
+	s.MustProcess(s.Event(loyalty.ShipmentRefunded, "C2", "S-4", "60.00", march(14, 12)))
+	s.Ship("C2", "S-5", "80.00", march(14, 13))
+	from, to := march(1, 0), march(1, 0).AddDate(0, 1, 0)
+	rep, err := s.Finance.PointsRollForward(s.Ctx, from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Owed == 0 || rep.Settled == 0 {
+		t.Fatalf("the history owes nothing or settles nothing: %+v", rep)
+	}
+	tb := newTab(t)
+	tb.signInToConsole(s.srv.URL, s.keys["admin"])
+	tb.open(s.srv.URL + "/console/points?from=2026-03&to=2026-03")
+	shown := map[string]int64{}
+	for _, r := range tb.rows("#points") {
+		n, err := strconv.ParseInt(strings.ReplaceAll(r[1], ",", ""), 10, 64)
+		if err != nil {
+			t.Fatalf("line %v: %v", r, err)
+		}
+		shown[r[0]] = n
+	}
+	want := map[string]int64{"Opening": rep.Opening, "Earned in total": rep.EarnedTotal(),
+		"Redeemed (net of cancellations)": -rep.Redeemed, "Expired": -rep.Expired,
+		"Owed on refunds (not taken back)": rep.Owed, "Owed points settled": -rep.Settled, "Closing": rep.Closing}
+	var sum int64
+	for line, n := range want {
+		if shown[line] != n {
+			t.Errorf("%s: %d shown, the report says %d", line, shown[line], n)
+		}
+		if line != "Closing" {
+			sum += shown[line]
+		}
+	}
+	if sum != shown["Closing"] {
+		t.Errorf("the lines add up to %d, the closing shown is %d: %v", sum, shown["Closing"], shown)
+	}
+	tb.accessible()
+}
+
+// TestConsoleTrialBalanceAtAMonthsClose: an entry at February's last
+// microsecond and one at March's first instant. The books at February's
+// close count the first and not the second, as a close keeps them; an
+// instant to the minute could say neither (23:59 misses the first, 00:00
+// counts the second). The CSV beside it is the same instant's.
+func TestConsoleTrialBalanceAtAMonthsClose(t *testing.T) {
+	s := newSite(t)
+	s.history(t)
+	for _, m := range []struct {
+		at     time.Time
+		amount string
+	}{{march(1, 0).Add(-time.Microsecond), "1.11"}, {march(1, 0), "2.22"}} {
+		amount := decimal.RequireFromString(m.amount)
+		if _, _, err := s.Ledger.Post(s.Ctx, ledger.EntryInput{Kind: "manual", Actor: "admin", Reason: "test", EffectiveAt: m.at,
+			Postings: []ledger.PostingInput{{Account: "platform:cash", Amount: amount},
+				{Account: "platform:revenue:shipping", Amount: amount.Neg()}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tb := newTab(t)
+	tb.signInToConsole(s.srv.URL, s.keys["admin"])
+	cash := func() string {
+		for _, r := range tb.rows("#trial-balance") {
+			if r[0] == "platform:cash" {
+				return r[3] // credited: a positive amount credits
+			}
+		}
+		return ""
+	}
+	for q, want := range map[string]string{"as_of=2026-02-28T23:59": "", "as_of=2026-03-01T00:00": "3.33", "month=2026-02": "1.11"} {
+		tb.open(s.srv.URL + "/console?" + q)
+		if got := cash(); got != want {
+			t.Errorf("%s: platform:cash credit %q, want %q", q, got, want)
+		}
+	}
+	tb.want(map[string]string{"#tb-closing": "The books at the close of 2026-02: every entry effective up to its last instant (2026-02-28 23:59:59.999999), none of the next month's first."})
+	var href string
+	tb.run(chromedp.AttributeValue(`a[download="trial-balance.csv"]`, "href", &href, nil, chromedp.ByQuery))
+	if want := "/console/csv/trial-balance?as_of=2026-02-28T15%3A59%3A59.999999Z"; href != want {
+		t.Errorf("CSV link %q, want %q", href, want)
 	}
 	tb.accessible()
 }
