@@ -212,7 +212,7 @@ func (s *Server) postEntry(c echo.Context) error {
 		}
 		in.Postings = append(in.Postings, posting)
 	}
-	e, replayed, err := s.ledger.Post(ctx, in)
+	e, replayed, err := s.prepaid.PostEntry(ctx, in)
 	if err != nil {
 		return err
 	}

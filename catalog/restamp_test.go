@@ -1,6 +1,7 @@
 package catalog_test
 
 import (
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -109,57 +110,82 @@ func TestAnEventGroupSettlesOnlyPointsThereByItsDate(t *testing.T) {
 	e.Reconcile()
 }
 
-// TestARedemptionDoesNotSpendPointsAHandReversalGaveBackAfterIt: a
-// redemption holds its customer's lock and is dated (ledger.Tx.Restamp);
-// then, before it spends, a hand reversal of a manual debit of the
-// customer's points, begun later (so dated later), gives the points back
-// to their lots. Had the reversal not waited for the customer's lock, it
-// would commit there and the redemption would spend its points dated
-// before them (never_below_zero_by_date). It waits: the redemption finds
-// no points (refused), and the reversal commits after it.
-func TestARedemptionDoesNotSpendPointsAHandReversalGaveBackAfterIt(t *testing.T) {
-	e := servicetest.NewWith(t, servicetest.Config{})
-	e.Customer("C1")
-	e.Ship("C1", "S1", "100", servicetest.Start.Add(-time.Hour)) // 100 points
-	e.Product(catalog.Product{SKU: "pen", Name: "Pen", Kind: catalog.Standard, PointsPrice: 100})
-	debit, _, err := e.Ledger.Post(e.Ctx, ledger.EntryInput{Kind: "manual", Actor: "admin", Reason: "taken by mistake",
-		Postings: []ledger.PostingInput{
-			{Account: "customer:C1:points", Amount: decimal.NewFromInt(-100)},
-			{Account: "platform:points:earned:adjustment", Amount: decimal.NewFromInt(100)},
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reversal := make(chan *ledger.Entry, 1)
-	var once sync.Once
-	catalog.SetAfterRestamp(e.Catalog, func() {
-		once.Do(func() {
-			e.Clock.Add(10 * time.Second)
-			go func() {
-				en, _, err := e.Prepaid.ReverseEntry(e.Ctx, debit.ID, ledger.ReversalInput{Actor: "admin", Reason: "the debit was a mistake"}, nil)
+// TestARedemptionDoesNotSpendPointsGivenBackAfterItsDate: a redemption
+// holds its customer's lock and is dated (ledger.Tx.Restamp); then, before
+// it spends, a write begun later (so dated later) gives the customer points
+// the redemption could draw: a hand reversal of a manual debit (the points
+// back in their lots), a manual credit (into the shared lot of its expiry,
+// available since the customer's earlier credit). Had the write not waited
+// for the customer's lock, it would commit there and the redemption would
+// spend its points dated before them (never_below_zero_by_date). It waits:
+// the redemption finds no points (refused), and the write commits after.
+func TestARedemptionDoesNotSpendPointsGivenBackAfterItsDate(t *testing.T) {
+	for name, giveBack := range map[string]func(e *servicetest.Env) (*ledger.Entry, error){
+		"a hand reversal of a manual debit": func(e *servicetest.Env) (*ledger.Entry, error) {
+			debit, err := strconv.ParseInt(e.Lines(`SELECT id FROM entries WHERE kind = 'manual'`)[0], 10, 64)
+			if err != nil {
+				return nil, err
+			}
+			en, _, err := e.Prepaid.ReverseEntry(e.Ctx, debit, ledger.ReversalInput{Actor: "admin", Reason: "the debit was a mistake"}, nil)
+			return en, err
+		},
+		"a manual credit": func(e *servicetest.Env) (*ledger.Entry, error) {
+			lot, err := e.Loyalty.LotAt(e.Ctx, e.Ledger.Now())
+			if err != nil {
+				return nil, err
+			}
+			en, _, err := e.Prepaid.PostEntry(e.Ctx, ledger.EntryInput{Kind: "manual", Actor: "admin", Reason: "goodwill",
+				EffectiveAt: e.Ledger.Now(), Postings: []ledger.PostingInput{
+					{Account: "customer:C1:points", Amount: decimal.NewFromInt(100), Lot: lot},
+					{Account: "platform:points:earned:adjustment", Amount: decimal.NewFromInt(-100)},
+				}})
+			return en, err
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := servicetest.NewWith(t, servicetest.Config{})
+			e.Customer("C1")
+			e.Ship("C1", "S1", "100", servicetest.Start.Add(-time.Hour)) // 100 points, in a shared lot
+			e.Product(catalog.Product{SKU: "pen", Name: "Pen", Kind: catalog.Standard, PointsPrice: 100})
+			if _, _, err := e.Ledger.Post(e.Ctx, ledger.EntryInput{Kind: "manual", Actor: "admin", Reason: "taken by mistake",
+				Postings: []ledger.PostingInput{
+					{Account: "customer:C1:points", Amount: decimal.NewFromInt(-100)},
+					{Account: "platform:points:earned:adjustment", Amount: decimal.NewFromInt(100)},
+				}}); err != nil {
+				t.Fatal(err)
+			}
+			back := make(chan *ledger.Entry, 1)
+			var once sync.Once
+			catalog.SetAfterRestamp(e.Catalog, func() {
+				once.Do(func() {
+					e.Clock.Add(10 * time.Second)
+					go func() {
+						en, err := giveBack(e)
+						if err != nil {
+							t.Error(err)
+						}
+						back <- en
+					}()
+					// The write commits meanwhile, or waits for C1.
+					e.LockWaitersWithin(3*time.Second, 1)
+					time.Sleep(100 * time.Millisecond)
+				})
+			})
+			_, _, errs := e.Catalog.RedeemGroup(e.Ctx, []catalog.RedemptionInput{{ID: "r1", CustomerID: "C1", SKU: "pen", Quantity: 1}}, "test", true)
+			given := <-back
+			if given == nil {
+				t.FailNow()
+			}
+			if errs[0] == nil {
+				r, err := e.Catalog.Redemption(e.Ctx, "", "r1")
 				if err != nil {
-					t.Error(err)
+					t.Fatal(err)
 				}
-				reversal <- en
-			}()
-			// The reversal commits meanwhile, or waits for C1.
-			e.LockWaitersWithin(3*time.Second, 1)
-			time.Sleep(100 * time.Millisecond)
+				if spent := e.Entry(r.EntryID).EffectiveAt; spent.Before(given.EffectiveAt) {
+					t.Errorf("the redemption is dated %v, before the points it spent came back (%v)", spent, given.EffectiveAt)
+				}
+			}
+			e.Reconcile()
 		})
-	})
-	_, _, errs := e.Catalog.RedeemGroup(e.Ctx, []catalog.RedemptionInput{{ID: "r1", CustomerID: "C1", SKU: "pen", Quantity: 1}}, "test", true)
-	back := <-reversal
-	if back == nil {
-		t.FailNow()
 	}
-	if errs[0] == nil {
-		r, err := e.Catalog.Redemption(e.Ctx, "", "r1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if spent := e.Entry(r.EntryID).EffectiveAt; spent.Before(back.EffectiveAt) {
-			t.Errorf("the redemption is dated %v, before the reversal (%v) whose points it spent", spent, back.EffectiveAt)
-		}
-	}
-	e.Reconcile()
 }

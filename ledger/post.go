@@ -551,6 +551,21 @@ func (tx *Tx) Post(ctx context.Context, in EntryInput) (*Entry, error) {
 	return q.entry, nil
 }
 
+// PostChecked is Post, then, as Ledger.Post does, a check by date of each
+// account that may not go below zero the entry debits: an entry dated in
+// the past (or now) may not take what an account holds only from a later
+// instant (fault.InsufficientFunds).
+func (tx *Tx) PostChecked(ctx context.Context, in EntryInput) (*Entry, error) {
+	entry, err := tx.Post(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkDatedFloors(ctx, tx.Tx, entry.EffectiveAt, flooredDebits(in.Postings)); err != nil {
+		return nil, err
+	}
+	return entry, nil
+}
+
 // postError turns the database's refusals into domain errors.
 // applied is the number of balance rows updated before the failure.
 func postError(err error, lines []line, applied int) error {

@@ -62,16 +62,9 @@ func (tx *Tx) Reverse(ctx context.Context, id int64, in ReversalInput) (*Entry, 
 	if err != nil {
 		return nil, err
 	}
-	entry, err := tx.Post(ctx, rev)
-	if err != nil {
-		return nil, err
-	}
 	// Effective now (or with the entry it reverses), it takes nothing an
 	// account holds only from a later instant (a credit dated ahead).
-	if err := checkDatedFloors(ctx, tx.Tx, entry.EffectiveAt, flooredDebits(rev.Postings)); err != nil {
-		return nil, err
-	}
-	return entry, nil
+	return tx.PostChecked(ctx, rev)
 }
 
 func checkReason(in ReversalInput) error {

@@ -146,7 +146,7 @@ func (tx *Tx) Now() time.Time { return tx.now }
 // group writers, the partner event groups and a redemption restamp once
 // they hold their customers' locks, which every write that gives points
 // back takes first (a cancellation, a hand reversal, an expiry run
-// undone). What the transaction read before keeps the instant it was
+// undone, a manual entry: prepaid.PostEntry). What the transaction read before keeps the instant it was
 // read at, and a savepoint's Tx restamps itself alone.
 func (tx *Tx) Restamp() {
 	if t := tx.l.now(); t.After(tx.now) {

@@ -56,7 +56,7 @@ func QueueLockCustomers(b *pgx.Batch, ids []string) map[string]bool {
 // runs once per element as unnest yields them; OFFSET 0 keeps the planner
 // from turning the lookups into a join).
 const QLockCustomers = `SELECT c.id FROM unnest($1::text[]) AS u (id)
-CROSS JOIN LATERAL (SELECT id FROM customers WHERE id = u.id OFFSET 0 FOR UPDATE) c`
+CROSS JOIN LATERAL (SELECT id FROM customers WHERE id = u.id OFFSET 0 FOR NO KEY UPDATE) c`
 
 // WriteGroup writes a group of jobs, each of one customer, in one
 // transaction of l, and answers each one's result, by index: it locks the

@@ -89,7 +89,11 @@ func sameReferrer(a, b *string) bool {
 // LockCustomer reads the customer and locks their row until tx ends. Every
 // write that concerns a customer (an event, a redemption, a money movement)
 // takes this lock first, so that one customer's writes are serialised and
-// each prices from settled state.
+// each prices from settled state. The lock is FOR NO KEY UPDATE: the
+// writers exclude each other, while a row that only refers to the customer
+// (a portal session, a portal link: their foreign key's check takes KEY
+// SHARE) is written without waiting for them, even for the length of an
+// expiry run's undo, which holds every one of its customers.
 //
 // Errors: fault.UnknownCustomer.
 func LockCustomer(ctx context.Context, tx *ledger.Tx, id string) (Customer, error) {
@@ -109,7 +113,7 @@ func ReadCustomer(ctx context.Context, tx *ledger.Tx, id string) (Customer, erro
 func customer(ctx context.Context, tx pgx.Tx, id string, lock bool) (Customer, error) {
 	q := `SELECT id, name, referred_by, created_at FROM customers WHERE id = $1`
 	if lock {
-		q += ` FOR UPDATE`
+		q += ` FOR NO KEY UPDATE`
 	}
 	var c Customer
 	err := tx.QueryRow(ctx, q, id).Scan(&c.ID, &c.Name, &c.ReferredBy, &c.CreatedAt)

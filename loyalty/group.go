@@ -299,4 +299,4 @@ FROM (SELECT id FROM (SELECT u.id FROM unnest($1::text[]) AS u (id)
                        UNION SELECT r.referred_by FROM unnest($1::text[]) AS u (id)
                              CROSS JOIN LATERAL (SELECT referred_by FROM customers WHERE id = u.id OFFSET 0) r) s
       ORDER BY id COLLATE "C") ids
-CROSS JOIN LATERAL (SELECT id, name, referred_by, created_at FROM customers WHERE id = ids.id FOR UPDATE) c`
+CROSS JOIN LATERAL (SELECT id, name, referred_by, created_at FROM customers WHERE id = ids.id FOR NO KEY UPDATE) c`

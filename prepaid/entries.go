@@ -147,6 +147,53 @@ func (s *Service) ReverseEntry(ctx context.Context, id int64, in ledger.Reversal
 	return nil, false, err
 }
 
+// PostEntry records a manual entry (POST /v1/entries), as ledger.Post
+// does, once it holds the lock of every customer whose accounts it moves,
+// in id order, as every write of a customer's points or money takes it:
+// points it credits go into the customer's lots (into a shared lot
+// available since an earlier credit), and a redemption holding the
+// customer's lock since before this entry began, dated then
+// (ledger.Tx.Restamp), would otherwise spend them, dated before them. An
+// entry that moves no customer's account is ledger.Post's alone.
+//
+// Errors: as ledger.Post.
+func (s *Service) PostEntry(ctx context.Context, in ledger.EntryInput) (*ledger.Entry, bool, error) {
+	var customers []string
+	for _, p := range in.Postings {
+		if c, ok := ledger.CustomerOf(p.Account); ok {
+			customers = append(customers, c)
+		}
+	}
+	if len(customers) == 0 {
+		return s.ledger.Post(ctx, in)
+	}
+	replay := func() (*ledger.Entry, bool, error) {
+		if in.IdempotencyKey == "" {
+			return nil, false, nil
+		}
+		return s.ledger.Replay(ctx, in.IdempotencyKey, in.RequestHash, in.EarlierHash)
+	}
+	if e, found, err := replay(); found || err != nil {
+		return e, found, err
+	}
+	var out *ledger.Entry
+	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) (err error) {
+		if _, err := loyalty.LockCustomers(ctx, tx, customers); err != nil {
+			return err
+		}
+		out, err = tx.PostChecked(ctx, in)
+		return err
+	})
+	if fault.CodeOf(err) == fault.IdempotencyConflict {
+		// A twin with the key committed meanwhile: its entry, if the
+		// request is the same.
+		if e, found, rerr := replay(); found || rerr != nil {
+			return e, found, rerr
+		}
+	}
+	return out, false, err
+}
+
 // replayReversal answers the entry in.IdempotencyKey recorded when it is
 // entry id's reversal (replayed), fault.IdempotencyConflict when it is
 // another entry or the request differs, and nothing when the key is new

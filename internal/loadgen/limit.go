@@ -90,7 +90,7 @@ const (
 	qLimitPlans = `SET LOCAL plan_cache_mode = force_generic_plan`
 	// The lock of the group's customers, in byte order of their ids (queueLock).
 	qLimitLock = `SELECT c.id FROM (SELECT id FROM (SELECT DISTINCT u.id FROM unnest($1::text[]) AS u (id)) d ORDER BY id COLLATE "C") ids
-CROSS JOIN LATERAL (SELECT id FROM customers WHERE id = ids.id FOR UPDATE) c`
+CROSS JOIN LATERAL (SELECT id FROM customers WHERE id = ids.id FOR NO KEY UPDATE) c`
 	// The entry ids (ledger.QueueEntryIDs).
 	qLimitIDs = `SELECT nextval((SELECT pg_get_serial_sequence('entries', 'id')::regclass)) FROM generate_series(1, $1::int)`
 )
