@@ -36,14 +36,14 @@ func TestChargeDatedBeforeItsDepositIsRefused(t *testing.T) {
 	if n := h.count("money_movements"); n != movements {
 		t.Errorf("%d movements after the refusals, want %d", n, movements)
 	}
-	wantBalances(t, h, "P1", "1000", "20")
+	wantBalances(t, h, "P1", "1000.00", "20.00")
 	booksNeverBelowZero(t, h)
 
 	// Dated now, the same charge is paid, as it always was.
 	delete(charge, "occurred_at")
 	charge["charge_id"] = "c2"
 	h.expect(201, call{method: "POST", path: "/v1/charges", key: "partner", body: charge})
-	wantBalances(t, h, "P1", "0", "0")
+	wantBalances(t, h, "P1", "0.00", "0.00")
 	booksNeverBelowZero(t, h)
 }
 
@@ -67,10 +67,10 @@ func TestBackdatedChargeCoveredFromThenOnIsPaid(t *testing.T) {
 	if p["account"] != "customer:P1:prepaid" {
 		t.Errorf("refusal names account %v, want customer:P1:prepaid: %v", p["account"], p)
 	}
-	wantBalances(t, h, "P1", "100", "20")
+	wantBalances(t, h, "P1", "100.00", "20.00")
 	h.expect(201, call{method: "POST", path: "/v1/charges", key: "partner",
 		body: map[string]any{"charge_id": "c4", "customer_id": "P1", "shipment_id": "S4", "amount": "110.00", "occurred_at": daysFromNow(-25)}})
-	wantBalances(t, h, "P1", "0", "10")
+	wantBalances(t, h, "P1", "0.00", "10.00")
 	booksNeverBelowZero(t, h)
 }
 
@@ -109,10 +109,10 @@ func TestMovementWithinTheClockSkewOfItsFundsTakesEffectWithThem(t *testing.T) {
 	if !effective.Equal(deposited) {
 		t.Errorf("withdrawal's entry effective at %s, want the deposit's %s", effective.UTC(), deposited.UTC())
 	}
-	wantBalances(t, h, "P1", "900", "18")
+	wantBalances(t, h, "P1", "900.00", "18.00")
 	h.expect(201, call{method: "POST", path: "/v1/charges", key: "partner",
 		body: map[string]any{"charge_id": "c2", "customer_id": "P1", "shipment_id": "S2", "amount": "900.00"}})
-	wantBalances(t, h, "P1", "0", "18")
+	wantBalances(t, h, "P1", "0.00", "18.00")
 	booksNeverBelowZero(t, h)
 }
 
@@ -135,7 +135,7 @@ func TestBackdatedChargeALaterChargeWouldOverdrawIsRefused(t *testing.T) {
 	}
 	c2["amount"] = "100.00" // what c1 left of the first deposit
 	h.expect(201, call{method: "POST", path: "/v1/charges", key: "partner", body: c2})
-	wantBalances(t, h, "P1", "1000", "40")
+	wantBalances(t, h, "P1", "1000.00", "40.00")
 	booksNeverBelowZero(t, h)
 }
 
@@ -154,11 +154,11 @@ func TestBackdatedWithdrawalsClawbackBeforeItsRebateIsRefused(t *testing.T) {
 	if p["account"] != "customer:P1:prepaid" {
 		t.Errorf("refusal names account %v, want customer:P1:prepaid: %v", p["account"], p)
 	}
-	wantBalances(t, h, "P1", "5900", "150")
+	wantBalances(t, h, "P1", "5900.00", "150.00")
 	// Dated after the second deposit, it is priced and taken as ever.
 	w["occurred_at"], w["withdrawal_id"] = daysFromNow(-5), "w2"
 	h.expect(201, call{method: "POST", path: "/v1/withdrawals", key: "partner", body: w})
-	wantBalances(t, h, "P1", "5000", "127.11") // clawback 150 × 900 / 5900 = 22.88…, rounded up: 22.89
+	wantBalances(t, h, "P1", "5000.00", "127.11") // clawback 150 × 900 / 5900 = 22.88…, rounded up: 22.89
 	booksNeverBelowZero(t, h)
 }
 
@@ -428,7 +428,7 @@ func TestReversalOfADepositDatedAheadTakesEffectWithIt(t *testing.T) {
 	if !effective.Equal(ahead) {
 		t.Errorf("the reversal is effective at %s, want the deposit's %s", effective.UTC(), ahead)
 	}
-	wantBalances(t, h, "P1", "0", "0")
+	wantBalances(t, h, "P1", "0.00", "0.00")
 	booksNeverBelowZero(t, h)
 }
 
@@ -456,9 +456,9 @@ func TestManualEntryDatedBackTakesNothingThatCameLater(t *testing.T) {
 	if n := h.count("entries"); n != entries {
 		t.Errorf("the refused entry wrote %d entries", n-entries)
 	}
-	wantBalances(t, h, "M1", "1000", "20")
+	wantBalances(t, h, "M1", "1000.00", "20.00")
 	h.expect(201, call{method: "POST", path: "/v1/entries", key: "admin", body: entry(nil)})
-	wantBalances(t, h, "M1", "600", "20")
+	wantBalances(t, h, "M1", "600.00", "20.00")
 	booksNeverBelowZero(t, h)
 }
 
@@ -483,6 +483,6 @@ func TestDepositReversalTakesNothingDatedAhead(t *testing.T) {
 	if n := h.count("entries"); n != entries {
 		t.Errorf("the refused reversal wrote %d entries", n-entries)
 	}
-	wantBalances(t, h, "A1", "1200", "40")
+	wantBalances(t, h, "A1", "1200.00", "40.00")
 	booksNeverBelowZero(t, h)
 }

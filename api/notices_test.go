@@ -67,17 +67,17 @@ func TestLowBalanceThresholdRoutes(t *testing.T) {
 	own, theirs := "/v1/partners/"+itoa(me.PartnerID)+"/low-balance-threshold", "/v1/partners/"+itoa(other.PartnerID)+"/low-balance-threshold"
 
 	got := h.expect(200, call{method: "GET", path: "/v1/partners/me/low-balance-threshold", key: "partner"}).object(t)
-	if got["threshold"] != "0" || got["updated_at"] != nil || got["partner_id"] != float64(me.PartnerID) {
-		t.Errorf("never set: %v, want 0", got)
+	if got["threshold"] != "0.00" || got["updated_at"] != nil || got["partner_id"] != float64(me.PartnerID) {
+		t.Errorf("never set: %v, want 0.00", got)
 	}
 	set := h.expect(200, call{method: "PUT", path: "/v1/partners/me/low-balance-threshold", key: "partner",
 		body: map[string]any{"threshold": "500.00"}}).object(t)
-	if set["threshold"] != "500" || set["updated_at"] == nil {
-		t.Errorf("set: %v, want 500", set)
+	if set["threshold"] != "500.00" || set["updated_at"] == nil {
+		t.Errorf("set: %v, want 500.00", set)
 	}
 	for _, c := range []call{{path: own, key: "partner"}, {path: own, key: "admin"}} {
-		if got := h.expect(200, call{method: "GET", path: c.path, key: c.key}).object(t); got["threshold"] != "500" {
-			t.Errorf("%s as %s: %v, want 500", c.path, c.key, got)
+		if got := h.expect(200, call{method: "GET", path: c.path, key: c.key}).object(t); got["threshold"] != "500.00" {
+			t.Errorf("%s as %s: %v, want 500.00", c.path, c.key, got)
 		}
 	}
 	h.expect(200, call{method: "PUT", path: theirs, key: "admin", body: map[string]any{"threshold": "100"}})

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tally-ledger/tally/catalog"
 	"github.com/tally-ledger/tally/internal/fault"
+	amounts "github.com/tally-ledger/tally/internal/money"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 	"github.com/tally-ledger/tally/notify"
@@ -108,7 +109,7 @@ func TestNotificationsFeedPagesWhatRequestsAnnounced(t *testing.T) {
 	}
 	if err := h.ledger.InTx(context.Background(), func(tx *ledger.Tx) error {
 		_, err := notify.Emit(context.Background(), tx, notify.Event{Type: notify.DepositReceived, Customer: "C1",
-			Partner: other.PartnerID, Payload: prepaid.DepositNotice{DepositID: "theirs", Amount: decimal.NewFromInt(1),
+			Partner: other.PartnerID, Payload: prepaid.DepositNotice{DepositID: "theirs", Amount: amounts.Of(decimal.NewFromInt(1)),
 				Rate: decimal.Zero, EntryID: 1, RuleVersion: 1}})
 		return err
 	}); err != nil {

@@ -105,7 +105,7 @@ func TestTwoPartnersUseTheSameIDsIndependently(t *testing.T) {
 			}
 		}
 	}
-	for customer, want := range map[string]struct{ points, principal string }{"C1": {"90", "100"}, "C2": {"60", "70"}} {
+	for customer, want := range map[string]struct{ points, principal string }{"C1": {"90", "100.00"}, "C2": {"60", "70.00"}} {
 		bal := h.expect(200, call{method: "GET", path: "/v1/customers/" + customer + "/balances", key: "admin"}).object(t)
 		if pts, pre := bal["points"].(map[string]any)["available"], bal["prepaid"].(map[string]any)["principal"]; pts != want.points || pre != want.principal {
 			t.Errorf("%s points %v principal %v, want %s (amount - the mug's 10) and %s", customer, pts, pre, want.points, want.principal)
@@ -120,7 +120,7 @@ func TestTwoPartnersUseTheSameIDsIndependently(t *testing.T) {
 	}
 	rev := h.expect(201, call{method: "POST", path: "/v1/deposits/same-deposit/reversal?space=partner:" + fmt.Sprint(two.PartnerID),
 		key: "admin", body: map[string]any{"reason": "wrong customer"}}).object(t)
-	if rev["customer_id"] != "C2" || rev["space"] != two.Space() || rev["principal"] != "0" {
+	if rev["customer_id"] != "C2" || rev["space"] != two.Space() || rev["principal"] != "0.00" {
 		t.Errorf("reversal of partner 2's deposit: %v", rev)
 	}
 	wantProblem(t, h.do(call{method: "POST", path: "/v1/redemptions/same-redemption/cancel", key: "admin"}), 409, fault.AmbiguousID)

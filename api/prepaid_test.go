@@ -34,7 +34,7 @@ func TestPrepaidWalkthrough(t *testing.T) {
 	ch := h.do(call{method: "POST", path: "/v1/charges", key: "partner",
 		body: map[string]any{"charge_id": "c-1", "customer_id": "C1", "amount": "12500", "shipment_id": "S1"}})
 	wantStatus(t, ch, 201)
-	if m := ch.object(t); m["principal"] != "0" || m["rebate_balance"] != "339.49" || m["from_rebate"] != "154.33" {
+	if m := ch.object(t); m["principal"] != "0.00" || m["rebate_balance"] != "339.49" || m["from_rebate"] != "154.33" {
 		t.Errorf("charge %s", ch.body)
 	}
 	wantProblem(t, h.do(call{method: "POST", path: "/v1/charges", key: "partner",
@@ -45,7 +45,7 @@ func TestPrepaidWalkthrough(t *testing.T) {
 	wantProblem(t, wd, 422, fault.InsufficientFunds)
 
 	bal := h.expect(200, call{method: "GET", path: "/v1/customers/C1/balances", key: "customer"}).object(t)
-	if p := bal["prepaid"].(map[string]any); p["principal"] != "0" || p["rebate"] != "339.49" {
+	if p := bal["prepaid"].(map[string]any); p["principal"] != "0.00" || p["rebate"] != "339.49" {
 		t.Errorf("balances %v", bal)
 	}
 
@@ -150,17 +150,17 @@ func TestWithdrawalClawsBackRebateInProportion(t *testing.T) {
 	}
 	// 10,000 is in the 4% tier, 5,000 in the 3% one.
 	wantMovement(t, h.money("deposit", map[string]any{"deposit_id": "d1", "customer_id": "C1", "amount": "10000"}),
-		map[string]any{"rate": "0.04", "rebate": "400", "principal": "10000", "rebate_balance": "400"})
+		map[string]any{"rate": "0.04", "rebate": "400.00", "principal": "10000.00", "rebate_balance": "400.00"})
 	wantMovement(t, h.money("deposit", map[string]any{"deposit_id": "d2", "customer_id": "C2", "amount": "5000"}),
-		map[string]any{"rate": "0.03", "rebate": "150", "principal": "5000", "rebate_balance": "150"})
+		map[string]any{"rate": "0.03", "rebate": "150.00", "principal": "5000.00", "rebate_balance": "150.00"})
 
 	w1 := h.money("withdrawal", map[string]any{"withdrawal_id": "w1", "customer_id": "C1", "amount": "2500"})
 	wantStatus(t, w1, 201)
-	first := wantMovement(t, w1, map[string]any{"kind": "withdrawal", "customer_id": "C1", "amount": "2500", "clawback": "100",
-		"principal": "7500", "rebate_balance": "300", "reversal_entry_id": nil})
+	first := wantMovement(t, w1, map[string]any{"kind": "withdrawal", "customer_id": "C1", "amount": "2500.00", "clawback": "100.00",
+		"principal": "7500.00", "rebate_balance": "300.00", "reversal_entry_id": nil})
 	w2 := h.money("withdrawal", map[string]any{"withdrawal_id": "w2", "customer_id": "C1", "amount": "7500"})
 	wantStatus(t, w2, 201)
-	wantMovement(t, w2, map[string]any{"amount": "7500", "clawback": "300", "principal": "0", "rebate_balance": "0"})
+	wantMovement(t, w2, map[string]any{"amount": "7500.00", "clawback": "300.00", "principal": "0.00", "rebate_balance": "0.00"})
 	w3 := h.money("withdrawal", map[string]any{"withdrawal_id": "w3", "customer_id": "C2", "amount": "1234.56"})
 	wantStatus(t, w3, 201)
 	wantMovement(t, w3, map[string]any{"clawback": "37.04", "principal": "3765.44", "rebate_balance": "112.96"})
@@ -183,7 +183,7 @@ func TestWithdrawalClawsBackRebateInProportion(t *testing.T) {
 		if again.header.Get("Idempotent-Replayed") != "true" {
 			t.Error("replay not marked Idempotent-Replayed: true")
 		}
-		wantMovement(t, again, map[string]any{"entry_id": first["entry_id"], "clawback": "100", "principal": "0", "rebate_balance": "0"})
+		wantMovement(t, again, map[string]any{"entry_id": first["entry_id"], "clawback": "100.00", "principal": "0.00", "rebate_balance": "0.00"})
 	})
 	t.Run("SameIDOtherAmountConflicts", func(t *testing.T) {
 		before := h.count("money_movements")
@@ -215,7 +215,7 @@ func TestChargeAndWithdrawalReversalsPutTheMoneyBack(t *testing.T) {
 	// Principal first, then rebate: 10,100 takes all 10,000 and 100 of the 400.
 	ch := h.money("charge", map[string]any{"charge_id": "c1", "customer_id": "C1", "amount": "10100", "shipment_id": "S1"})
 	wantStatus(t, ch, 201)
-	charge := wantMovement(t, ch, map[string]any{"from_principal": "10000", "from_rebate": "100", "principal": "0", "rebate_balance": "300"})
+	charge := wantMovement(t, ch, map[string]any{"from_principal": "10000.00", "from_rebate": "100.00", "principal": "0.00", "rebate_balance": "300.00"})
 
 	before := h.count("entries")
 	for kind, body := range map[string]map[string]any{
@@ -264,15 +264,15 @@ func TestChargeAndWithdrawalReversalsPutTheMoneyBack(t *testing.T) {
 
 	r := reverse("charge", "c1")
 	wantStatus(t, r, 201)
-	wantReversal(wantMovement(t, r, map[string]any{"entry_id": charge["entry_id"], "principal": "10000", "rebate_balance": "400"}))
+	wantReversal(wantMovement(t, r, map[string]any{"entry_id": charge["entry_id"], "principal": "10000.00", "rebate_balance": "400.00"}))
 	wantProblem(t, reverse("charge", "c1"), 409, fault.AlreadyReversed)
 
 	w := h.money("withdrawal", map[string]any{"withdrawal_id": "w1", "customer_id": "C1", "amount": "2500"})
 	wantStatus(t, w, 201)
-	withdrawal := wantMovement(t, w, map[string]any{"clawback": "100", "principal": "7500", "rebate_balance": "300"})
+	withdrawal := wantMovement(t, w, map[string]any{"clawback": "100.00", "principal": "7500.00", "rebate_balance": "300.00"})
 	r = reverse("withdrawal", "w1")
 	wantStatus(t, r, 201)
-	wantReversal(wantMovement(t, r, map[string]any{"entry_id": withdrawal["entry_id"], "principal": "10000", "rebate_balance": "400"}))
+	wantReversal(wantMovement(t, r, map[string]any{"entry_id": withdrawal["entry_id"], "principal": "10000.00", "rebate_balance": "400.00"}))
 	wantProblem(t, reverse("withdrawal", "w1"), 409, fault.AlreadyReversed)
 
 	// A replay after the reversal answers the charge as it is now: reversed.
@@ -282,8 +282,8 @@ func TestChargeAndWithdrawalReversalsPutTheMoneyBack(t *testing.T) {
 		t.Errorf("replay of a reversed charge: %s", again.body)
 	}
 	bal := h.expect(200, call{method: "GET", path: "/v1/customers/C1/balances", key: "customer"}).object(t)
-	if p := bal["prepaid"].(map[string]any); p["principal"] != "10000" || p["rebate"] != "400" {
-		t.Errorf("balances after both reversals %v, want the deposit's 10000 and 400", p)
+	if p := bal["prepaid"].(map[string]any); p["principal"] != "10000.00" || p["rebate"] != "400.00" {
+		t.Errorf("balances after both reversals %v, want the deposit's 10000.00 and 400.00", p)
 	}
 	if rec := h.expect(200, call{method: "GET", path: "/v1/reconciliation", key: "finance"}).object(t); rec["pass"] != true {
 		t.Errorf("reconciliation %v", rec)

@@ -166,8 +166,8 @@ func TestPreviewAnswersWhatTheCallThenAnswersAndWritesNothing(t *testing.T) {
 		wantStatus(t, p, 200)
 		wantStatus(t, r, 201)
 		pm = p.object(t)
-		if pm["from_principal"] != "12345.67" || pm["from_rebate"] != "154.33" || pm["principal"] != "0" || pm["rebate_balance"] != "339.49" {
-			t.Errorf("charge preview %s: want principal 0, rebate 339.49", p.body)
+		if pm["from_principal"] != "12345.67" || pm["from_rebate"] != "154.33" || pm["principal"] != "0.00" || pm["rebate_balance"] != "339.49" {
+			t.Errorf("charge preview %s: want principal 0.00, rebate 339.49", p.body)
 		}
 		wantSameAnswer(t, "charge", pm, r.object(t))
 
@@ -180,8 +180,8 @@ func TestPreviewAnswersWhatTheCallThenAnswersAndWritesNothing(t *testing.T) {
 		wantStatus(t, p, 200)
 		wantStatus(t, r, 201)
 		pm = p.object(t)
-		if pm["clawback"] != "100" && pm["clawback"] != "100.00" || pm["principal"] != "7500" || pm["rebate_balance"] != "300" && pm["rebate_balance"] != "300.00" {
-			t.Errorf("withdrawal preview %s: want clawback 100.00 of 400, principal 7,500", p.body)
+		if pm["clawback"] != "100.00" || pm["principal"] != "7500.00" || pm["rebate_balance"] != "300.00" {
+			t.Errorf("withdrawal preview %s: want clawback 100.00 of 400, principal 7500.00", p.body)
 		}
 		wantSameAnswer(t, "withdrawal", pm, r.object(t))
 	})

@@ -165,8 +165,8 @@ func TestHandReversalOfAManualDebitWaitsForTheChargeItPriced(t *testing.T) {
 	other.body = map[string]any{"reason": "another"}
 	wantProblem(t, h.do(other), 409, fault.IdempotencyConflict)
 	bal := h.expect(200, call{method: "GET", path: "/v1/customers/C1/balances", key: "customer"}).object(t)
-	if p := bal["prepaid"].(map[string]any); p["principal"] != "50000" || p["rebate"] != "2500" {
-		t.Errorf("balances after the reversals %v, want the deposit's 50000 and 2500", p)
+	if p := bal["prepaid"].(map[string]any); p["principal"] != "50000.00" || p["rebate"] != "2500.00" {
+		t.Errorf("balances after the reversals %v, want the deposit's 50000.00 and 2500.00", p)
 	}
 	if rec := h.expect(200, call{method: "GET", path: "/v1/reconciliation", key: "finance"}).object(t); rec["pass"] != true {
 		t.Errorf("reconciliation %v", rec)

@@ -207,13 +207,13 @@ func (s *Server) segmentReport(c echo.Context) error {
 		rows []finance.GroupRow
 	}{{"segment", rep.Segments}, {"class", rep.Classes}} {
 		for _, r := range g.rows {
-			records = append(records, []string{g.name, r.Name, strconv.Itoa(r.Customers), cny(r.Contribution), r.Share.StringFixed(4)})
+			records = append(records, []string{g.name, r.Name, strconv.Itoa(r.Customers), cny(r.Contribution.Decimal), r.Share.StringFixed(4)})
 		}
 	}
 	share := "0.0000"
 	if rep.Contribution.IsPositive() {
 		share = "1.0000"
 	}
-	records = append(records, []string{"TOTAL", string(rep.Month), strconv.Itoa(rep.Customers), cny(rep.Contribution), share})
+	records = append(records, []string{"TOTAL", string(rep.Month), strconv.Itoa(rep.Customers), cny(rep.Contribution.Decimal), share})
 	return st.finish("", records...)
 }

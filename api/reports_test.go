@@ -79,7 +79,7 @@ func TestFinanceReports(t *testing.T) {
 	month := time.Now().Add(-time.Hour).In(shanghaiZone()).Format("2006-01") // the shipments' month
 	seg := h.do(call{method: "GET", path: "/v1/reports/segments?month=" + month, key: "finance"})
 	wantStatus(t, seg, 200)
-	if s := seg.object(t); s["customers"] != float64(3) || s["contribution"] != "2800" {
+	if s := seg.object(t); s["customers"] != float64(3) || s["contribution"] != "2800.00" {
 		t.Errorf("segments %s", seg.body)
 	}
 	segCSV := h.expect(200, call{method: "GET", path: "/v1/reports/segments?format=csv&month=" + month, key: "finance"})

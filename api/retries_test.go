@@ -191,8 +191,8 @@ func TestRetriedMoneyReversalReplays(t *testing.T) {
 	}
 	// 5,000 deposited with 150.00 rebate, all of it taken back once.
 	bal := h.expect(200, call{method: "GET", path: "/v1/customers/C1/balances", key: "customer"}).object(t)
-	if pre := bal["prepaid"].(map[string]any); pre["principal"] != "0" || pre["rebate"] != "0" {
-		t.Errorf("prepaid after the reversal %v, want principal and rebate 0", pre)
+	if pre := bal["prepaid"].(map[string]any); pre["principal"] != "0.00" || pre["rebate"] != "0.00" {
+		t.Errorf("prepaid after the reversal %v, want principal and rebate 0.00", pre)
 	}
 	later := h.do(retry)
 	wantStatus(t, later, 201)

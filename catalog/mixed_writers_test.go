@@ -191,7 +191,7 @@ func TestMixedWritersOnTwoServersKeepEveryRefusalExact(t *testing.T) {
 			if a.rep {
 				continue
 			}
-			for acct, want := range map[string]decimal.Decimal{"prepaid": a.m.Principal, "rebate": a.m.RebateBalance} {
+			for acct, want := range map[string]decimal.Decimal{"prepaid": a.m.Principal.Decimal, "rebate": a.m.RebateBalance.Decimal} {
 				var after decimal.Decimal
 				var n int
 				if err := e.Pool.QueryRow(e.Ctx, `SELECT count(*), coalesce(max(p.balance_after), 0) FROM postings p JOIN accounts a ON a.id = p.account_id

@@ -372,7 +372,7 @@ func TestRollForwardIdentities(t *testing.T) {
 	sum := decimal.Zero
 	for _, c := range customers {
 		b := e.Balances(t, c)
-		sum = sum.Add(b.Prepaid.Rebate)
+		sum = sum.Add(b.Prepaid.Rebate.Decimal)
 		if closing, ok := prevClosing[c]; !ok || !b.Prepaid.Rebate.Equal(closing) {
 			t.Errorf("%s rebate balance %s, last closing %s (listed: %v)", c, b.Prepaid.Rebate, closing, ok)
 		}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-ledger/tally/internal/money"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 	"github.com/tally-ledger/tally/rules"
@@ -17,19 +18,19 @@ import (
 // (to ceil of 20%), C the remaining 80%, each with its share of the
 // month's contribution.
 type SegmentReport struct {
-	Month        rules.Month     `json:"month"`
-	RuleVersion  int             `json:"rule_version"`
-	Customers    int             `json:"customers"`
-	Contribution decimal.Decimal `json:"contribution"`
-	Segments     []GroupRow      `json:"segments"`
-	Classes      []GroupRow      `json:"classes"`
+	Month        rules.Month `json:"month"`
+	RuleVersion  int         `json:"rule_version"`
+	Customers    int         `json:"customers"`
+	Contribution money.CNY   `json:"contribution"`
+	Segments     []GroupRow  `json:"segments"`
+	Classes      []GroupRow  `json:"classes"`
 }
 
 // GroupRow is one segment or class of the pyramid.
 type GroupRow struct {
 	Name         string          `json:"name"`
 	Customers    int             `json:"customers"`
-	Contribution decimal.Decimal `json:"contribution"`
+	Contribution money.CNY       `json:"contribution"`
 	Share        decimal.Decimal `json:"share"` // of the month's contribution, rounded to 4 decimals
 }
 
@@ -51,9 +52,9 @@ func (s *Service) Segments(ctx context.Context, month rules.Month) (SegmentRepor
 		}
 		classes := []*GroupRow{{Name: "A"}, {Name: "B"}, {Name: "C"}}
 		err = loyalty.RankContributions(ctx, tx, month, end, func(c loyalty.RankedContribution) error {
-			rep.Customers, rep.Contribution = c.Of, rep.Contribution.Add(c.Amount)
+			rep.Customers, rep.Contribution = c.Of, money.Of(rep.Contribution.Add(c.Amount))
 			g := bySegment[rs.TierOf(c.Amount).Segment]
-			g.Customers, g.Contribution = g.Customers+1, g.Contribution.Add(c.Amount)
+			g.Customers, g.Contribution = g.Customers+1, money.Of(g.Contribution.Add(c.Amount))
 			class := classes[2]
 			switch {
 			case c.Rank <= ceilPercent(c.Of, 5):
@@ -61,7 +62,7 @@ func (s *Service) Segments(ctx context.Context, month rules.Month) (SegmentRepor
 			case c.Rank <= ceilPercent(c.Of, 20):
 				class = classes[1]
 			}
-			class.Customers, class.Contribution = class.Customers+1, class.Contribution.Add(c.Amount)
+			class.Customers, class.Contribution = class.Customers+1, money.Of(class.Contribution.Add(c.Amount))
 			return nil
 		})
 		if err != nil {
@@ -76,7 +77,7 @@ func (s *Service) Segments(ctx context.Context, month rules.Month) (SegmentRepor
 		for _, list := range [][]GroupRow{rep.Segments, rep.Classes} {
 			for i := range list {
 				if rep.Contribution.IsPositive() {
-					list[i].Share = list[i].Contribution.DivRound(rep.Contribution, 4)
+					list[i].Share = list[i].Contribution.DivRound(rep.Contribution.Decimal, 4)
 				}
 			}
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tally-ledger/tally/catalog"
 	"github.com/tally-ledger/tally/finance"
+	"github.com/tally-ledger/tally/internal/money"
 	"github.com/tally-ledger/tally/internal/servicetest"
 	"github.com/tally-ledger/tally/loyalty"
 	"github.com/tally-ledger/tally/rules"
@@ -70,9 +71,9 @@ WHERE a.code LIKE 'customer:%:points'`, &held)
 	sum := decimal.Zero
 	n := 0
 	for _, s := range seg.Segments {
-		sum, n = sum.Add(s.Contribution), n+s.Customers
+		sum, n = sum.Add(s.Contribution.Decimal), n+s.Customers
 	}
-	if !sum.Equal(seg.Contribution) || n != seg.Customers {
+	if !sum.Equal(seg.Contribution.Decimal) || n != seg.Customers {
 		t.Errorf("segments sum to %s over %d customers, want %s over %d", sum, n, seg.Contribution, seg.Customers)
 	}
 }
@@ -89,7 +90,7 @@ func TestSegmentsAreThoseOfTheVersionInEffectAtTheMonthsLastInstant(t *testing.T
 	for i, from := range []time.Time{april.Add(-time.Microsecond), april} {
 		rs := rules.Default()
 		if i == 0 {
-			rs.Segments[2].Min = d("1000")
+			rs.Segments[2].Min = money.Of(d("1000"))
 		}
 		rs.EffectiveFrom = from
 		if v, err := e.Loyalty.PutRules(e.Ctx, rs, "test"); err != nil || v.Version != i+2 {

@@ -7,6 +7,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/internal/money"
 	"github.com/tally-ledger/tally/ledger"
 )
 
@@ -22,8 +23,8 @@ type Balances struct {
 
 // Prepaid is a customer's prepaid money: principal and rebate, CNY.
 type Prepaid struct {
-	Principal decimal.Decimal `json:"principal"`
-	Rebate    decimal.Decimal `json:"rebate"`
+	Principal money.CNY `json:"principal"`
+	Rebate    money.CNY `json:"rebate"`
 }
 
 // Balances reads the customer's balances now in one round trip: the
@@ -69,6 +70,6 @@ func (s *Service) Balances(ctx context.Context, customerID string) (Balances, er
 	tier, _ := rs.TierInEffect(last, thisMonth)
 	b.Segment, b.Level = tier.Segment, tier.Level
 	b.Points = summarise(held.Points, held.Owed)
-	b.Prepaid = Prepaid{Principal: held.Prepaid.Round(2), Rebate: held.Rebate.Round(2)}
+	b.Prepaid = Prepaid{Principal: money.Of(held.Prepaid.Round(2)), Rebate: money.Of(held.Rebate.Round(2))}
 	return b, nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tally-ledger/tally/catalog"
 	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/internal/money"
 	"github.com/tally-ledger/tally/internal/servicetest"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
@@ -201,7 +202,7 @@ func TestEventAtExactlyEffectiveFromIsPricedByTheNewVersion(t *testing.T) {
 // Version 2 of the mid-month switch: the mid-tier starts at 1,000 CNY a
 // month and earns x1.5.
 func cheaperMidTier(rs *rules.RuleSet) {
-	rs.Segments[2].Min = d("1000")
+	rs.Segments[2].Min = money.Of(d("1000"))
 	rs.Segments[2].Multiplier = d("1.5")
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/internal/money"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/rules"
 )
@@ -142,8 +143,8 @@ type Profile struct {
 
 // Contribution is a month's CNY spent on shipments, net of refunds.
 type Contribution struct {
-	Month  rules.Month     `json:"month"`
-	Amount decimal.Decimal `json:"amount"`
+	Month  rules.Month `json:"month"`
+	Amount money.CNY   `json:"amount"`
 }
 
 // PointsSummary splits a customer's points balance by its lots: pending
@@ -192,10 +193,10 @@ func (s *Service) Profile(ctx context.Context, id string) (Profile, error) {
 		if err != nil {
 			return err
 		}
-		tier, basis := rs.TierInEffect(st.last.Amount, st.this.Amount)
+		tier, basis := rs.TierInEffect(st.last.Amount.Decimal, st.this.Amount.Decimal)
 		p = Profile{Customer: c, RuleVersion: rs.Version, Segment: tier.Segment, Level: tier.Level, TierBasis: basis,
 			LastMonth: st.last, ThisMonth: st.this, Points: points}
-		p.NextLevel, p.NextSegment = rs.Progress(tier, st.this.Amount)
+		p.NextLevel, p.NextSegment = rs.Progress(tier, st.this.Amount.Decimal)
 		p.Lifecycle, err = s.stageOf(ctx, tx, id, st.last.Month)
 		return err
 	})
@@ -213,7 +214,7 @@ func (s *Service) TierAt(ctx context.Context, tx *ledger.Tx, customerID string, 
 	if err != nil {
 		return rules.Tier{}, err
 	}
-	tier, _ := rs.TierInEffect(st.last.Amount, st.this.Amount)
+	tier, _ := rs.TierInEffect(st.last.Amount.Decimal, st.this.Amount.Decimal)
 	return tier, nil
 }
 
@@ -237,9 +238,9 @@ WHERE customer_id = $1 AND month IN ($2, $3)`, customerID, string(st.last.Month)
 			return st, err
 		}
 		if rules.Month(m) == this {
-			st.this.Amount = c
+			st.this.Amount = money.Of(c)
 		} else {
-			st.last.Amount = c
+			st.last.Amount = money.Of(c)
 		}
 	}
 	return st, rows.Err()

@@ -64,8 +64,8 @@ func appendEarning(b []byte, e *rules.Earning) []byte {
 func (c *Change) appendJSON(b []byte) []byte {
 	b = append(b, '{')
 	b = jsonw.String(jsonw.Key(b, "month"), string(c.Month))
-	b = jsonw.Decimal(jsonw.Key(b, "before"), c.Before)
-	b = jsonw.Decimal(jsonw.Key(b, "after"), c.After)
+	b = c.Before.AppendJSON(jsonw.Key(b, "before"))
+	b = c.After.AppendJSON(jsonw.Key(b, "after"))
 	return append(b, '}')
 }
 
@@ -83,8 +83,8 @@ func (r *Referral) appendJSON(b []byte) []byte {
 
 func (r *Refund) appendJSON(b []byte) []byte {
 	b = append(b, '{')
-	b = jsonw.Decimal(jsonw.Key(b, "refunded"), r.Refunded)
-	b = jsonw.Decimal(jsonw.Key(b, "total_refunded"), r.TotalRefunded)
+	b = r.Refunded.AppendJSON(jsonw.Key(b, "refunded"))
+	b = r.TotalRefunded.AppendJSON(jsonw.Key(b, "total_refunded"))
 	b = jsonw.QuotedInt(jsonw.Key(b, "points_due"), r.PointsDue)
 	b = jsonw.QuotedInt(jsonw.Key(b, "points_taken_back"), r.PointsTakenBack)
 	b = jsonw.QuotedInt(jsonw.Key(b, "points_owed"), r.PointsOwed)

@@ -11,6 +11,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/tally-ledger/tally/internal/jsonw"
+	"github.com/tally-ledger/tally/internal/money"
 	"github.com/tally-ledger/tally/rules"
 )
 
@@ -163,7 +164,7 @@ func (g gen) result() Result {
 		res.Tier = &tier
 	}
 	if g.maybe() {
-		res.Contribution = &Change{Month: rules.Month(g.str()), Before: g.dec(), After: g.dec()}
+		res.Contribution = &Change{Month: rules.Month(g.str()), Before: money.Of(g.dec()), After: money.Of(g.dec())}
 	}
 	if g.maybe() {
 		e := rules.Earning{Base: g.dec(), Multiplier: g.dec(), CampaignMultiplier: g.dec(), Volume: g.int(),
@@ -181,7 +182,7 @@ func (g gen) result() Result {
 		}
 	}
 	if g.maybe() {
-		res.Refund = &Refund{Refunded: g.dec(), TotalRefunded: g.dec(), PointsDue: g.int(), PointsTakenBack: g.int(),
+		res.Refund = &Refund{Refunded: money.Of(g.dec()), TotalRefunded: money.Of(g.dec()), PointsDue: g.int(), PointsTakenBack: g.int(),
 			PointsOwed: g.int()}
 		if g.maybe() {
 			res.Refund.RatingPoints = g.int()

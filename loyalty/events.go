@@ -12,6 +12,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/internal/money"
 	"github.com/tally-ledger/tally/internal/textclass"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/rules"
@@ -62,9 +63,9 @@ type Result struct {
 
 // Change is a month's contribution before and after the event.
 type Change struct {
-	Month  rules.Month     `json:"month"`
-	Before decimal.Decimal `json:"before"`
-	After  decimal.Decimal `json:"after"`
+	Month  rules.Month `json:"month"`
+	Before money.CNY   `json:"before"`
+	After  money.CNY   `json:"after"`
 }
 
 // Referral is what a shipment or refund meant for the referrer.
@@ -80,10 +81,10 @@ type Referral struct {
 
 // Refund is what a refund took back.
 type Refund struct {
-	Refunded        decimal.Decimal `json:"refunded"`
-	TotalRefunded   decimal.Decimal `json:"total_refunded"`
-	PointsDue       int64           `json:"points_due,string"`
-	PointsTakenBack int64           `json:"points_taken_back,string"`
+	Refunded        money.CNY `json:"refunded"`
+	TotalRefunded   money.CNY `json:"total_refunded"`
+	PointsDue       int64     `json:"points_due,string"`
+	PointsTakenBack int64     `json:"points_taken_back,string"`
 	// PointsOwed could not be taken back (the customer held too few): the
 	// customer owes them, and the next points that reach them settle them.
 	PointsOwed int64 `json:"points_owed,string"`

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/internal/money"
 	"github.com/tally-ledger/tally/internal/servicetest"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
@@ -407,7 +408,7 @@ func TestRuleVersionsPriceTheirOwnPeriod(t *testing.T) {
 		_, err := e.Loyalty.PutRules(e.Ctx, past, "test")
 		servicetest.WantCode(t, err, fault.Invalid)
 		overlapping := rules.Default()
-		overlapping.Segments[2].Min = d("250")
+		overlapping.Segments[2].Min = money.Of(d("250"))
 		_, err = e.Loyalty.PutRules(e.Ctx, overlapping, "test")
 		servicetest.WantCode(t, err, fault.InvalidRules)
 	})

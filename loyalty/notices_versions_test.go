@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tally-ledger/tally/internal/money"
 	"github.com/tally-ledger/tally/internal/servicetest"
 	"github.com/tally-ledger/tally/rules"
 )
@@ -36,7 +37,7 @@ func TestADowngradeAtAVersionsStartIsFromTheTierOfTheRulesBefore(t *testing.T) {
 	e := newEnv(t)
 	turn := time.Date(2026, 4, 1, 0, 0, 0, 0, shanghai)
 	rs := rules.Default()
-	rs.Segments[2].Min = d("5001")
+	rs.Segments[2].Min = money.Of(d("5001"))
 	rs.EffectiveFrom = turn
 	if _, err := e.Loyalty.PutRules(e.Ctx, rs, "test"); err != nil {
 		t.Fatal(err)

@@ -83,8 +83,8 @@ func TestEventsAnnounceTheirPointsAndUpgrades(t *testing.T) {
 		t.Errorf("the upgrade is from %s to %s, want floating 1 to mid 9", from, to)
 	}
 	pricing, _ := earned["pricing"].(map[string]any)
-	if fmt.Sprint(pricing["tier"]) != "map[level:1 segment:floating]" || fmt.Sprint(pricing["contribution"]) != "map[after:2500 before:0 month:2026-03]" {
-		t.Errorf("pricing %v: want the tier that priced it (floating 1) and the month's contribution 0 -> 2500", pricing)
+	if fmt.Sprint(pricing["tier"]) != "map[level:1 segment:floating]" || fmt.Sprint(pricing["contribution"]) != "map[after:2500.00 before:0.00 month:2026-03]" {
+		t.Errorf("pricing %v: want the tier that priced it (floating 1) and the month's contribution 0.00 -> 2500.00, at CNY's scale", pricing)
 	}
 	if !list[0].OccurredAt.Equal(at) {
 		t.Errorf("occurred_at %s, want the event's %s", list[0].OccurredAt, at)

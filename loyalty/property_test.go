@@ -263,7 +263,7 @@ func describeOutcome(o loyalty.Outcome) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "replayed=%v", o.Replayed)
 	if c := res.Contribution; c != nil {
-		describeContribution(&b, string(c.Month), c.Before, c.After)
+		describeContribution(&b, string(c.Month), c.Before.Decimal, c.After.Decimal)
 	}
 	if tier := res.Tier; tier != nil {
 		fmt.Fprintf(&b, " tier=%s/L%d", tier.Segment, tier.Level)
@@ -279,7 +279,7 @@ func describeOutcome(o loyalty.Outcome) string {
 		describeReferral(&b, r.ReferrerID, r.Status, r.Points, r.AvailableAt)
 	}
 	if r := res.Refund; r != nil {
-		describeRefund(&b, r.Refunded, r.TotalRefunded, r.PointsDue, r.PointsTakenBack, r.PointsOwed)
+		describeRefund(&b, r.Refunded.Decimal, r.TotalRefunded.Decimal, r.PointsDue, r.PointsTakenBack, r.PointsOwed)
 	}
 	if f := res.Feedback; f != nil {
 		fmt.Fprintf(&b, " feedback=%d", f.Points)

@@ -9,6 +9,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/internal/money"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/rules"
 )
@@ -243,7 +244,7 @@ func (p *processor) refund(ctx context.Context, cust Customer, res *Result) erro
 	p.postings.add("platform:points:earned:feedback", rating)
 	p.postings.add(ledger.CustomerAccount(cust.ID, "points"), -take)
 	p.postings.add(ledger.CustomerAccount(cust.ID, "points_owed"), -owed)
-	res.Refund = &Refund{Refunded: *ev.Amount, TotalRefunded: total, PointsDue: due, PointsTakenBack: take, PointsOwed: owed,
+	res.Refund = &Refund{Refunded: money.Of(*ev.Amount), TotalRefunded: money.Of(total), PointsDue: due, PointsTakenBack: take, PointsOwed: owed,
 		RatingPoints: rating}
 	res.Points = -take
 	if owed > 0 {
@@ -257,7 +258,7 @@ func (p *processor) refund(ctx context.Context, cust Customer, res *Result) erro
 WHERE customer_id = $1 AND month = $2 RETURNING contribution + $3`, cust.ID, sh.month, *ev.Amount).Scan(&before); err != nil {
 		return err
 	}
-	res.Contribution = &Change{Month: rules.Month(sh.month), Before: before, After: before.Sub(*ev.Amount)}
+	res.Contribution = &Change{Month: rules.Month(sh.month), Before: money.Of(before), After: money.Of(before.Sub(*ev.Amount))}
 	if _, err := p.tx.Exec(ctx, `UPDATE shipments SET refunded = $2, points_reversed = points_reversed + $3,
     points_owed = points_owed + $4 WHERE shipment_id = $1`, ev.ShipmentID, total, take, owed); err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tally-ledger/tally/internal/dectext"
 	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/internal/money"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/rules"
 )
@@ -361,7 +362,7 @@ func (st *shipmentState) price(j job, custs map[string]Customer, rs rules.RuleSe
 	postings.credit(ev.CustomerID, "volume", p.earning.Volume, ev.OccurredAt, expires)
 	postings.credit(ev.CustomerID, "campaign", p.earning.CampaignPoints, ev.OccurredAt, expires)
 	p.res.Tier, p.res.Earning, p.res.Points = &tier, &p.earning, p.earning.Points
-	p.res.Contribution = &Change{Month: this.month, Before: st.months[this], After: st.months[this].Add(amount)}
+	p.res.Contribution = &Change{Month: this.month, Before: money.Of(st.months[this]), After: money.Of(st.months[this].Add(amount))}
 
 	if cust.ReferredBy != nil {
 		referrer := customerMonth{*cust.ReferredBy, this.month}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-ledger/tally/internal/dectext"
 	"github.com/tally-ledger/tally/ledger"
 )
 
@@ -31,6 +32,19 @@ type Movement struct {
 	Asset        ledger.Asset    `json:"asset"`
 	Amount       decimal.Decimal `json:"amount"`
 	BalanceAfter decimal.Decimal `json:"balance_after"`
+}
+
+// MarshalJSON writes the amounts at the asset's scale, as the ledger's
+// answers do: "120" PTS, "400.00" CNY (a movement holds either asset, so
+// its amounts are decimals, not money.CNY).
+func (m Movement) MarshalJSON() ([]byte, error) {
+	scale := m.Asset.Scale()
+	return json.Marshal(struct {
+		Account      string       `json:"account"`
+		Asset        ledger.Asset `json:"asset"`
+		Amount       string       `json:"amount"`
+		BalanceAfter string       `json:"balance_after"`
+	}{m.Account, m.Asset, dectext.Fixed(m.Amount, scale), dectext.Fixed(m.BalanceAfter, scale)})
 }
 
 // Statement lists the entries that moved the customer's accounts, newest

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tally-ledger/tally/internal/money"
 	"github.com/tally-ledger/tally/internal/servicetest"
 	"github.com/tally-ledger/tally/rules"
 )
@@ -46,7 +47,7 @@ func TestShipmentOfNoPointsAnnouncesTheTierItRaises(t *testing.T) {
 // qualifies, so the referrer is told of their 500 points and the referee of
 // nothing earned.
 func TestShipmentOfNoPointsPayingAReferralAnnouncesOnlyTheBonus(t *testing.T) {
-	e := referrerAndReferee(t, func(rs *rules.RuleSet) { rs.Referral.MinShipment = d("0.50") })
+	e := referrerAndReferee(t, func(rs *rules.RuleSet) { rs.Referral.MinShipment = money.Of(d("0.50")) })
 	res := e.Ship("E", "S1", "0.60", servicetest.Start.Add(90*time.Minute))
 	if res.EntryID == nil || res.Points != 0 || res.Referral == nil || res.Referral.Points != 500 {
 		t.Fatalf("the referee's shipment: %+v; want an entry, no points of its own, a bonus of 500", res)

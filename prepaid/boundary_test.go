@@ -7,6 +7,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/tally-ledger/tally/finance"
+	"github.com/tally-ledger/tally/internal/money"
 	"github.com/tally-ledger/tally/prepaid"
 	"github.com/tally-ledger/tally/rules"
 )
@@ -37,9 +38,9 @@ func TestDepositIsPricedByTheRateTableInEffectWhenItOccurred(t *testing.T) {
 	e.Customer("P")
 	// Version 2 pays 1% from 500 CNY and 2.5% from 1,000.
 	e.putVersion2(func(rs *rules.RuleSet) {
-		rs.Rebates = []rules.RebateTier{{Min: d("0"), Rate: d("0")}, {Min: d("500"), Rate: d("0.01")},
-			{Min: d("1000"), Rate: d("0.025")}, {Min: d("5000"), Rate: d("0.035")}, {Min: d("10000"), Rate: d("0.045")},
-			{Min: d("50000"), Rate: d("0.055")}}
+		rs.Rebates = []rules.RebateTier{{Min: money.Of(d("0")), Rate: d("0")}, {Min: money.Of(d("500")), Rate: d("0.01")},
+			{Min: money.Of(d("1000")), Rate: d("0.025")}, {Min: money.Of(d("5000")), Rate: d("0.035")}, {Min: money.Of(d("10000")), Rate: d("0.045")},
+			{Min: money.Of(d("50000")), Rate: d("0.055")}}
 	})
 	deposit := func(id, amount string, at time.Time) prepaid.MoneyMovement {
 		t.Helper()

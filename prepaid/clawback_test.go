@@ -64,8 +64,8 @@ func TestSplitWithdrawalsNeverKeepMoreRebateThanOne(t *testing.T) {
 				if !b.Prepaid.Principal.Equal(principal) || !b.Prepaid.Rebate.Equal(rebate) {
 					t.Errorf("%s's books: principal %s rebate %s, want %s and %s", c, b.Prepaid.Principal, b.Prepaid.Rebate, principal, rebate)
 				}
-				expense = expense.Sub(b.Prepaid.Rebate)
-				return b.Prepaid.Rebate
+				expense = expense.Sub(b.Prepaid.Rebate.Decimal)
+				return b.Prepaid.Rebate.Decimal
 			}
 			single := withdraw([]string{tc.total})
 			for _, split := range tc.splits {
@@ -114,10 +114,10 @@ func TestSplitWithdrawalsReverseToTheDeposit(t *testing.T) {
 		if err != nil {
 			t.Fatalf("reverse withdrawal %s: %v", w.ID, err)
 		}
-		if want := w.Principal.Add(w.Amount); !rev.Principal.Equal(want) {
+		if want := w.Principal.Add(w.Amount.Decimal); !rev.Principal.Equal(want) {
 			t.Errorf("reversing %s: principal %s, want %s", w.ID, rev.Principal, want)
 		}
-		if want := w.RebateBalance.Add(*w.Clawback); !rev.RebateBalance.Equal(want) {
+		if want := w.RebateBalance.Add(w.Clawback.Decimal); !rev.RebateBalance.Equal(want) {
 			t.Errorf("reversing %s: rebate %s, want %s", w.ID, rev.RebateBalance, want)
 		}
 	}

@@ -69,7 +69,7 @@ func (e *env) checkAnswers(t *testing.T, kinds []string, ins []prepaid.MoneyInpu
 			ms[i].EntryID, ins[i].CustomerID).Scan(&principal, &rebate); err != nil {
 			t.Fatal(err)
 		}
-		if !principal.Equal(ms[i].Principal) || (!rebate.Equal(decimal.NewFromInt(-1)) && !rebate.Equal(ms[i].RebateBalance)) {
+		if !principal.Equal(ms[i].Principal.Decimal) || (!rebate.Equal(decimal.NewFromInt(-1)) && !rebate.Equal(ms[i].RebateBalance.Decimal)) {
 			t.Errorf("%s %s answered principal %s rebate %s, its postings left %s and %s", kinds[i], ins[i].ID,
 				ms[i].Principal, ms[i].RebateBalance, principal, rebate)
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/tally-ledger/tally/internal/coalesce"
 	"github.com/tally-ledger/tally/internal/dectext"
 	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/internal/money"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 	"github.com/tally-ledger/tally/notify"
@@ -272,7 +273,7 @@ func (g *together) write(ctx context.Context, tx *ledger.Tx, locked map[string]b
 				continue
 			}
 			h := holds[r.m.CustomerID]
-			r.m.Principal, r.m.RebateBalance = h.principal, h.rebate
+			r.m.Principal, r.m.RebateBalance = money.Of(h.principal), money.Of(h.rebate)
 			outs[i] = moneyResult{m: r.m, replayed: true}
 			continue
 		}
@@ -302,7 +303,8 @@ func (g *together) write(ctx context.Context, tx *ledger.Tx, locked map[string]b
 		version := m.RuleVersion
 		entries = append(entries, ledger.EntryInput{Kind: j.kind, EffectiveAt: effective, Actor: j.actor, Metadata: meta,
 			Postings: postings, RuleVersion: &version})
-		m.Principal, m.RebateBalance = balancesAfter(in.CustomerID, h.principal, h.rebate, postings)
+		principal, rebate := balancesAfter(in.CustomerID, h.principal, h.rebate, postings)
+		m.Principal, m.RebateBalance = money.Of(principal), money.Of(rebate)
 		if k, ok := g.since[in.CustomerID]; ok && effective.After(g.sinces[k]) {
 			// Dated after the earliest debit of its customer: later debits
 			// may find it in their history.
@@ -310,7 +312,7 @@ func (g *together) write(ctx context.Context, tx *ledger.Tx, locked map[string]b
 				datedAdd(h.moved[0], effective, m.Principal.Sub(h.principal)),
 				datedAdd(h.moved[1], effective, m.RebateBalance.Sub(h.rebate))}
 		}
-		holds[in.CustomerID] = held{m.Principal, m.RebateBalance, h.moved}
+		holds[in.CustomerID] = held{m.Principal.Decimal, m.RebateBalance.Decimal, h.moved}
 		moves = append(moves, written{at: i, m: m, before: h.principal.Add(h.rebate)})
 	}
 	if len(entries) == 0 {
@@ -328,7 +330,7 @@ func (g *together) write(ctx context.Context, tx *ledger.Tx, locked map[string]b
 			w.m.EntryID = entryIDs[k]
 			rows.add(&w.m, group[w.at].hash[:], tx.Now())
 			tell = append(tell, notices(w.m)...)
-			tell = lowBalanceNotices(tell, g.thresholds, &w.m, w.m.EntryID, w.before, w.m.Principal, w.m.RebateBalance)
+			tell = lowBalanceNotices(tell, g.thresholds, &w.m, w.m.EntryID, w.before, w.m.Principal.Decimal, w.m.RebateBalance.Decimal)
 		}
 		rows.queue(b)
 		return notify.Queue(b, tx.Now(), tell...)
@@ -386,11 +388,17 @@ func (r *movementRows) add(m *MoneyMovement, hash []byte, now time.Time) {
 		s := dectext.String(*d)
 		return &s
 	}
+	cny := func(c *money.CNY) *string {
+		if c == nil {
+			return nil
+		}
+		return text(&c.Decimal)
+	}
 	r.kinds, r.ids, r.customers, r.amounts, r.spaces = append(r.kinds, m.Kind), append(r.ids, m.ID),
-		append(r.customers, m.CustomerID), append(r.amounts, dectext.String(m.Amount)), append(r.spaces, m.Space)
-	r.shipments, r.rates, r.rebates = append(r.shipments, m.ShipmentID), append(r.rates, text(m.Rate)), append(r.rebates, text(m.Rebate))
-	r.principals, r.fromRebates, r.clawbacks = append(r.principals, text(m.FromPrincipal)), append(r.fromRebates, text(m.FromRebate)),
-		append(r.clawbacks, text(m.Clawback))
+		append(r.customers, m.CustomerID), append(r.amounts, dectext.String(m.Amount.Decimal)), append(r.spaces, m.Space)
+	r.shipments, r.rates, r.rebates = append(r.shipments, m.ShipmentID), append(r.rates, text(m.Rate)), append(r.rebates, cny(m.Rebate))
+	r.principals, r.fromRebates, r.clawbacks = append(r.principals, cny(m.FromPrincipal)), append(r.fromRebates, cny(m.FromRebate)),
+		append(r.clawbacks, cny(m.Clawback))
 	r.occurred, r.created = append(r.occurred, m.OccurredAt), append(r.created, now)
 	r.versions, r.hashes, r.entries = append(r.versions, int32(m.RuleVersion)), append(r.hashes, hash), append(r.entries, m.EntryID)
 }

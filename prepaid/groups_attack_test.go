@@ -46,7 +46,7 @@ func TestRetryRacingItsOriginalIsRecordedOnceAndAnsweredAlike(t *testing.T) {
 	start := map[string]string{} // each customer's balance before the races: the deposit's answer
 	for _, c := range []string{"C1", "C2"} {
 		m := e.MustMoney(prepaid.Deposit, c, "10000")
-		start[c] = m.Principal.Add(m.RebateBalance).String()
+		start[c] = m.Principal.Add(m.RebateBalance.Decimal).String()
 	}
 	at := e.Clock.Now().Add(-time.Minute)
 	twice := func(a, b prepaid.MoneyInput) (ms [2]prepaid.MoneyMovement, rs [2]bool, errs [2]error) {
@@ -289,8 +289,8 @@ func TestLowBalanceInGroupsIsToldOncePerCrossing(t *testing.T) {
 				for i, err := range errs {
 					switch fault.CodeOf(err) {
 					case "":
-						after := ms[i].Principal.Add(ms[i].RebateBalance)
-						before := after.Add(ms[i].Amount)
+						after := ms[i].Principal.Add(ms[i].RebateBalance.Decimal)
+						before := after.Add(ms[i].Amount.Decimal)
 						if !before.LessThan(d("100")) && after.LessThan(d("100")) {
 							crossed[ms[i].ID] = true
 						}

@@ -75,7 +75,7 @@ func TestChargesRacingInGroupsRefuseExactlyWhatTheBalanceCannotPay(t *testing.T)
 	for i, err := range errs {
 		switch fault.CodeOf(err) {
 		case "":
-			total := moves[i].Principal.Add(moves[i].RebateBalance).StringFixed(2)
+			total := moves[i].Principal.Add(moves[i].RebateBalance.Decimal).StringFixed(2)
 			if left[total] {
 				t.Errorf("two charges answered %s left", total)
 			}

@@ -10,6 +10,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/internal/money"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/notify"
 )
@@ -23,8 +24,8 @@ import (
 
 // LowBalanceThreshold is a partner's threshold.
 type LowBalanceThreshold struct {
-	PartnerID int64           `json:"partner_id"`
-	Threshold decimal.Decimal `json:"threshold"`
+	PartnerID int64     `json:"partner_id"`
+	Threshold money.CNY `json:"threshold"`
 	// UpdatedAt is when it was last set; nil when it never was (0).
 	UpdatedAt *time.Time `json:"updated_at"`
 }
@@ -75,7 +76,7 @@ func (s *Service) SetLowBalanceThreshold(ctx context.Context, partnerID int64, t
 		return LowBalanceThreshold{}, &fault.Error{Code: fault.InvalidAmount, Message: "threshold " + threshold.String() + " is finer than the fen",
 			Fields: map[string]string{"threshold": "at most 2 decimals"}}
 	}
-	t := LowBalanceThreshold{PartnerID: partnerID, Threshold: threshold}
+	t := LowBalanceThreshold{PartnerID: partnerID, Threshold: money.Of(threshold)}
 	err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
 		now := tx.Now()
 		t.UpdatedAt = &now

@@ -14,6 +14,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/internal/money"
 	"github.com/tally-ledger/tally/ledger"
 	"github.com/tally-ledger/tally/loyalty"
 	"github.com/tally-ledger/tally/notify"
@@ -42,28 +43,28 @@ type MoneyInput struct {
 
 // MoneyMovement is a recorded deposit, charge or withdrawal.
 type MoneyMovement struct {
-	Kind        string          `json:"kind"`
-	ID          string          `json:"id"`
-	Space       string          `json:"space"` // whose id it is: see MoneyInput.Space
-	CustomerID  string          `json:"customer_id"`
-	Amount      decimal.Decimal `json:"amount"`
-	OccurredAt  time.Time       `json:"occurred_at"`
-	ShipmentID  *string         `json:"shipment_id,omitempty"`
-	RuleVersion int             `json:"rule_version"`
+	Kind        string    `json:"kind"`
+	ID          string    `json:"id"`
+	Space       string    `json:"space"` // whose id it is: see MoneyInput.Space
+	CustomerID  string    `json:"customer_id"`
+	Amount      money.CNY `json:"amount"`
+	OccurredAt  time.Time `json:"occurred_at"`
+	ShipmentID  *string   `json:"shipment_id,omitempty"`
+	RuleVersion int       `json:"rule_version"`
 	// Deposit: the rate of the schedule and the rebate it granted.
 	Rate   *decimal.Decimal `json:"rate,omitempty"`
-	Rebate *decimal.Decimal `json:"rebate,omitempty"`
+	Rebate *money.CNY       `json:"rebate,omitempty"`
 	// Charge: what came from principal and what from rebate.
-	FromPrincipal *decimal.Decimal `json:"from_principal,omitempty"`
-	FromRebate    *decimal.Decimal `json:"from_rebate,omitempty"`
+	FromPrincipal *money.CNY `json:"from_principal,omitempty"`
+	FromRebate    *money.CNY `json:"from_rebate,omitempty"`
 	// Withdrawal: the rebate clawed back.
-	Clawback        *decimal.Decimal `json:"clawback,omitempty"`
-	EntryID         int64            `json:"entry_id"`
-	ReversalEntryID *int64           `json:"reversal_entry_id"`
+	Clawback        *money.CNY `json:"clawback,omitempty"`
+	EntryID         int64      `json:"entry_id"`
+	ReversalEntryID *int64     `json:"reversal_entry_id"`
 	// Principal and rebate balances when answered: after the movement (or
 	// its reversal); on a replay, as they are now.
-	Principal     decimal.Decimal `json:"principal"`
-	RebateBalance decimal.Decimal `json:"rebate_balance"`
+	Principal     money.CNY `json:"principal"`
+	RebateBalance money.CNY `json:"rebate_balance"`
 }
 
 var moneyIDPattern = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,128}$`)
@@ -110,11 +111,11 @@ func (s *Service) Deposit(ctx context.Context, in MoneyInput, actor string) (Mon
 }
 
 func priceDeposit(m *MoneyMovement, rs rules.RuleSet, _, _ decimal.Decimal) ([]ledger.PostingInput, error) {
-	rate, rebate := rs.Rebate(m.Amount)
-	m.Rate, m.Rebate = &rate, &rebate
+	rate, rebate := rs.Rebate(m.Amount.Decimal)
+	m.Rate, m.Rebate = &rate, money.Ptr(&rebate)
 	postings := []ledger.PostingInput{
 		{Account: "platform:cash", Amount: m.Amount.Neg()},
-		{Account: ledger.CustomerAccount(m.CustomerID, "prepaid"), Amount: m.Amount},
+		{Account: ledger.CustomerAccount(m.CustomerID, "prepaid"), Amount: m.Amount.Decimal},
 	}
 	if rebate.IsPositive() {
 		postings = append(postings,
@@ -139,10 +140,10 @@ func priceCharge(m *MoneyMovement, _ rules.RuleSet, principal, rebate decimal.De
 		return nil, &fault.Error{Code: fault.InsufficientFunds, Account: ledger.CustomerAccount(m.CustomerID, "prepaid"),
 			Message: "a charge of " + m.Amount.StringFixed(2) + " exceeds the customer's principal and rebate together"}
 	}
-	fromPrincipal := decimal.Min(m.Amount, principal)
+	fromPrincipal := decimal.Min(m.Amount.Decimal, principal)
 	fromRebate := m.Amount.Sub(fromPrincipal)
-	m.FromPrincipal, m.FromRebate = &fromPrincipal, &fromRebate
-	postings := []ledger.PostingInput{{Account: "platform:revenue:shipping", Amount: m.Amount}}
+	m.FromPrincipal, m.FromRebate = money.Ptr(&fromPrincipal), money.Ptr(&fromRebate)
+	postings := []ledger.PostingInput{{Account: "platform:revenue:shipping", Amount: m.Amount.Decimal}}
 	if fromPrincipal.IsPositive() {
 		postings = append(postings, ledger.PostingInput{Account: ledger.CustomerAccount(m.CustomerID, "prepaid"), Amount: fromPrincipal.Neg()})
 	}
@@ -169,11 +170,11 @@ func priceWithdrawal(m *MoneyMovement, _ rules.RuleSet, principal, rebate decima
 		return nil, &fault.Error{Code: fault.InsufficientFunds, Account: ledger.CustomerAccount(m.CustomerID, "prepaid"),
 			Message: "a withdrawal of " + m.Amount.StringFixed(2) + " exceeds the customer's principal"}
 	}
-	claw := rules.Clawback(rebate, principal, m.Amount)
-	m.Clawback = &claw
+	claw := rules.Clawback(rebate, principal, m.Amount.Decimal)
+	m.Clawback = money.Ptr(&claw)
 	postings := []ledger.PostingInput{
 		{Account: ledger.CustomerAccount(m.CustomerID, "prepaid"), Amount: m.Amount.Neg()},
-		{Account: "platform:cash", Amount: m.Amount},
+		{Account: "platform:cash", Amount: m.Amount.Decimal},
 	}
 	if claw.IsPositive() {
 		postings = append(postings,
@@ -323,7 +324,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 		}
 		return moneyResult{}, err
 	}
-	out.Principal, out.RebateBalance = principalAfter, rebateAfter
+	out.Principal, out.RebateBalance = money.Of(principalAfter), money.Of(rebateAfter)
 	_, err = notify.Emit(ctx, tx, append(notices(out), low...)...)
 	return moneyResult{m: out}, err
 }
@@ -441,7 +442,7 @@ func (s *Service) price(ctx context.Context, tx *ledger.Tx, j moneyJob, at time.
 	if err != nil {
 		return MoneyMovement{}, nil, err
 	}
-	m := MoneyMovement{Kind: j.kind, ID: in.ID, Space: in.Space, CustomerID: in.CustomerID, Amount: in.Amount, OccurredAt: at,
+	m := MoneyMovement{Kind: j.kind, ID: in.ID, Space: in.Space, CustomerID: in.CustomerID, Amount: money.Of(in.Amount), OccurredAt: at,
 		RuleVersion: rs.Version}
 	if in.ShipmentID != "" {
 		m.ShipmentID = &in.ShipmentID
@@ -453,8 +454,8 @@ func (s *Service) price(ctx context.Context, tx *ledger.Tx, j moneyJob, at time.
 // DepositNotice is the payload of a deposit.received notification.
 type DepositNotice struct {
 	DepositID   string          `json:"deposit_id"`
-	Amount      decimal.Decimal `json:"amount"`
-	Rebate      decimal.Decimal `json:"rebate"`
+	Amount      money.CNY       `json:"amount"`
+	Rebate      money.CNY       `json:"rebate"`
 	Rate        decimal.Decimal `json:"rate"`
 	EntryID     int64           `json:"entry_id"`
 	RuleVersion int             `json:"rule_version"`
@@ -462,10 +463,10 @@ type DepositNotice struct {
 
 // WithdrawalNotice is the payload of a withdrawal.completed notification.
 type WithdrawalNotice struct {
-	WithdrawalID string          `json:"withdrawal_id"`
-	Amount       decimal.Decimal `json:"amount"`
-	Clawback     decimal.Decimal `json:"clawback"`
-	EntryID      int64           `json:"entry_id"`
+	WithdrawalID string    `json:"withdrawal_id"`
+	Amount       money.CNY `json:"amount"`
+	Clawback     money.CNY `json:"clawback"`
+	EntryID      int64     `json:"entry_id"`
 }
 
 // notices are what a movement just recorded announces, in its
@@ -522,7 +523,8 @@ func moneyMovement(ctx context.Context, tx *ledger.Tx, kind, space, id string) (
 	if err != nil {
 		return m, err
 	}
-	m.Principal, m.RebateBalance, err = prepaidBalances(ctx, tx, m.CustomerID)
+	principal, rebate, err := prepaidBalances(ctx, tx, m.CustomerID)
+	m.Principal, m.RebateBalance = money.Of(principal), money.Of(rebate)
 	return m, err
 }
 

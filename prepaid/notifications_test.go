@@ -41,7 +41,8 @@ func (e *env) moneyNotices(t *testing.T, cur notify.Cursor) ([]string, notify.Cu
 }
 
 // A deposit announces itself with its rebate and rate (the rules' example:
-// 12,345.67 earns 4%, 493.82), a withdrawal with its clawback; a charge, a
+// 12,345.67 earns 4%, 493.82), a withdrawal with its clawback, their CNY
+// at CNY's scale ("10000.00") and the rate as it is ("0.04"); a charge, a
 // replay and a refused withdrawal announce nothing.
 func TestDepositsAndWithdrawalsAnnounceTheirRebateAndClawback(t *testing.T) {
 	e := newEnv(t)
@@ -64,8 +65,8 @@ func TestDepositsAndWithdrawalsAnnounceTheirRebateAndClawback(t *testing.T) {
 	got, _ := e.moneyNotices(t, cur)
 	want := []string{
 		"deposit.received C1 deposit_id=d1 amount=12345.67 rate=0.04 rebate=493.82 books: prepaid 12345.67 rebate 493.82",
-		"deposit.received C2 deposit_id=d2 amount=10000 rate=0.04 rebate=400 books: prepaid 10000 rebate 400",
-		"withdrawal.completed C1 withdrawal_id=w1 amount=2500 clawback=102.88 books: prepaid -2500 rebate -102.88",
+		"deposit.received C2 deposit_id=d2 amount=10000.00 rate=0.04 rebate=400.00 books: prepaid 10000 rebate 400",
+		"withdrawal.completed C1 withdrawal_id=w1 amount=2500.00 clawback=102.88 books: prepaid -2500 rebate -102.88",
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("announced\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))

@@ -67,7 +67,7 @@ func TestAnAccountOpenedMeanwhileIsWaitedFor(t *testing.T) {
 WHERE p.entry_id = $1 AND a.code = 'customer:N:prepaid'`, m.EntryID).Scan(&after); err != nil {
 					t.Fatal(err)
 				}
-				if !after.Equal(m.Principal) || !after.Equal(d(want[i])) {
+				if !after.Equal(m.Principal.Decimal) || !after.Equal(d(want[i])) {
 					t.Errorf("%s %s answered principal %s, its posting left %s, want %s", m.Kind, m.ID, m.Principal, after, want[i])
 				}
 			}

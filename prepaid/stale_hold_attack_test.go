@@ -99,9 +99,9 @@ VALUES ('customer:Z:prepaid', 'CNY', false, now())`); err != nil {
 	if w.Clawback == nil {
 		t.Fatalf("the withdrawal recorded no clawback: %+v", w)
 	}
-	principalBefore := principalAfter.Add(w.Amount)
-	rebateBefore := rebateAfter.Add(*w.Clawback)
-	if want := rules.Clawback(rebateBefore, principalBefore, w.Amount); !w.Clawback.Equal(want) {
+	principalBefore := principalAfter.Add(w.Amount.Decimal)
+	rebateBefore := rebateAfter.Add(w.Clawback.Decimal)
+	if want := rules.Clawback(rebateBefore, principalBefore, w.Amount.Decimal); !w.Clawback.Equal(want) {
 		t.Errorf("clawback %s, want %s: rebate %s and principal %s before it, as the ledger orders it",
 			w.Clawback, want, rebateBefore, principalBefore)
 	}

@@ -97,7 +97,7 @@ type ReferralState struct {
 // monthly_cap bonuses per referrer per month are paid. A paid bonus becomes
 // available pending_days after the shipment.
 func (rs *RuleSet) ReferralFor(amount decimal.Decimal, t time.Time, st ReferralState) (ReferralOutcome, int64, time.Time) {
-	if !st.HasReferrer || st.AlreadyQualified || amount.LessThan(rs.Referral.MinShipment) {
+	if !st.HasReferrer || st.AlreadyQualified || amount.LessThan(rs.Referral.MinShipment.Decimal) {
 		return ReferralNone, 0, time.Time{}
 	}
 	availableAt := t.AddDate(0, 0, rs.Referral.PendingDays)
@@ -135,7 +135,7 @@ func (rs *RuleSet) ExpiresAt(t time.Time) time.Time {
 func (rs *RuleSet) Rebate(deposit decimal.Decimal) (rate, rebate decimal.Decimal) {
 	rate = decimal.Zero
 	for _, t := range rs.Rebates {
-		if deposit.GreaterThanOrEqual(t.Min) {
+		if deposit.GreaterThanOrEqual(t.Min.Decimal) {
 			rate = t.Rate
 		}
 	}

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/tally-ledger/tally/internal/money"
 )
 
 // RuleSet is one version of the loyalty rules (Default's, which
@@ -61,56 +63,57 @@ type RuleSet struct {
 // Segment is a band of monthly contribution with its levels and multiplier.
 type Segment struct {
 	Code       string          `json:"code"`
-	Min        decimal.Decimal `json:"min"`
+	Min        money.CNY       `json:"min"`
 	FirstLevel int             `json:"first_level"`
 	LastLevel  int             `json:"last_level"`
 	Multiplier decimal.Decimal `json:"multiplier"`
 	// LevelStep, for the open-ended last segment only: one more level per
 	// LevelStep of contribution above Min, up to LastLevel.
-	LevelStep decimal.Decimal `json:"level_step,omitzero"`
+	LevelStep money.CNY `json:"level_step,omitzero"`
 }
 
 // Referral is the bonus for introducing a customer.
 type Referral struct {
-	Bonus       int64           `json:"bonus"`
-	MinShipment decimal.Decimal `json:"min_shipment"`
-	MonthlyCap  int             `json:"monthly_cap"`
-	PendingDays int             `json:"pending_days"`
+	Bonus       int64     `json:"bonus"`
+	MinShipment money.CNY `json:"min_shipment"`
+	MonthlyCap  int       `json:"monthly_cap"`
+	PendingDays int       `json:"pending_days"`
 }
 
 // RebateTier: a single deposit of at least Min earns Rate.
 type RebateTier struct {
-	Min  decimal.Decimal `json:"min"`
+	Min  money.CNY       `json:"min"`
 	Rate decimal.Decimal `json:"rate"`
 }
 
 // Default is version 1 of the rules, the defaults docs/RULES.md describes.
 func Default() RuleSet {
 	d := decimal.RequireFromString
+	c := func(s string) money.CNY { return money.Of(d(s)) }
 	rs := RuleSet{
 		Version:       1,
 		EffectiveFrom: time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC),
 		Timezone:      "Asia/Shanghai",
 		Segments: []Segment{
-			{Code: "floating", Min: d("0"), FirstLevel: 1, LastLevel: 3, Multiplier: d("1.0")},
-			{Code: "regular", Min: d("300"), FirstLevel: 4, LastLevel: 8, Multiplier: d("1.0")},
-			{Code: "mid", Min: d("2000"), FirstLevel: 9, LastLevel: 15, Multiplier: d("1.2")},
-			{Code: "vip", Min: d("10000"), FirstLevel: 16, LastLevel: 30, Multiplier: d("1.5")},
-			{Code: "project", Min: d("100000"), FirstLevel: 31, LastLevel: 40, Multiplier: d("2.0"), LevelStep: d("100000")},
+			{Code: "floating", Min: c("0"), FirstLevel: 1, LastLevel: 3, Multiplier: d("1.0")},
+			{Code: "regular", Min: c("300"), FirstLevel: 4, LastLevel: 8, Multiplier: d("1.0")},
+			{Code: "mid", Min: c("2000"), FirstLevel: 9, LastLevel: 15, Multiplier: d("1.2")},
+			{Code: "vip", Min: c("10000"), FirstLevel: 16, LastLevel: 30, Multiplier: d("1.5")},
+			{Code: "project", Min: c("100000"), FirstLevel: 31, LastLevel: 40, Multiplier: d("2.0"), LevelStep: c("100000")},
 		},
 		PointsPerCNY:     d("1"),
-		Referral:         Referral{Bonus: 500, MinShipment: d("50"), MonthlyCap: 20, PendingDays: 14},
+		Referral:         Referral{Bonus: 500, MinShipment: c("50"), MonthlyCap: 20, PendingDays: 14},
 		FeedbackPoints:   10,
 		ExpiryMonths:     12,
 		BackdatingDays:   DefaultBackdatingDays,
 		ExpiryNoticeDays: DefaultExpiryNoticeDays(),
 		Lifecycle:        DefaultLifecycle(),
 		Rebates: []RebateTier{
-			{Min: d("0"), Rate: d("0")},
-			{Min: d("1000"), Rate: d("0.02")},
-			{Min: d("5000"), Rate: d("0.03")},
-			{Min: d("10000"), Rate: d("0.04")},
-			{Min: d("50000"), Rate: d("0.05")},
+			{Min: c("0"), Rate: d("0")},
+			{Min: c("1000"), Rate: d("0.02")},
+			{Min: c("5000"), Rate: d("0.03")},
+			{Min: c("10000"), Rate: d("0.04")},
+			{Min: c("50000"), Rate: d("0.05")},
 		},
 	}
 	if err := rs.Validate(); err != nil {
@@ -241,7 +244,7 @@ func (rs *RuleSet) Validate() error {
 		}
 		if i > 0 {
 			prev := rs.Segments[i-1]
-			if !s.Min.GreaterThan(prev.Min) {
+			if !s.Min.GreaterThan(prev.Min.Decimal) {
 				bad[f+".min"] = "thresholds must increase: overlaps " + prev.Code
 			}
 			if s.FirstLevel != prev.LastLevel+1 {
@@ -263,7 +266,7 @@ func (rs *RuleSet) Validate() error {
 		if s.Min.GreaterThan(maxCNY) || s.LevelStep.GreaterThan(maxCNY) || s.LevelStep.IsNegative() {
 			bad[f+".min"] = "at most 1,000,000,000,000"
 		}
-		if !decimalsAtMost(s.LevelStep, 2) {
+		if !decimalsAtMost(s.LevelStep.Decimal, 2) {
 			bad[f+".level_step"] = "a CNY amount: at most 2 decimals"
 		}
 		last := i == len(rs.Segments)-1
@@ -284,7 +287,7 @@ func (rs *RuleSet) Validate() error {
 	if rs.Referral.MonthlyCap > maxMonthlyCap {
 		bad["referral.monthly_cap"] = "at most 1000"
 	}
-	if !decimalsAtMost(rs.Referral.MinShipment, 2) {
+	if !decimalsAtMost(rs.Referral.MinShipment.Decimal, 2) {
 		bad["referral.min_shipment"] = "a CNY amount: at most 2 decimals"
 	}
 	if rs.BackdatingDays < 1 || rs.BackdatingDays > maxBackdatingDays {
@@ -321,13 +324,13 @@ func (rs *RuleSet) Validate() error {
 		if i == 0 && !r.Min.IsZero() {
 			bad[f+".min"] = "the first tier starts at 0"
 		}
-		if i > 0 && !r.Min.GreaterThan(rs.Rebates[i-1].Min) {
+		if i > 0 && !r.Min.GreaterThan(rs.Rebates[i-1].Min.Decimal) {
 			bad[f+".min"] = "thresholds must increase"
 		}
 		if i > 0 && r.Rate.LessThan(rs.Rebates[i-1].Rate) {
 			bad[f+".rate"] = "a larger deposit never earns a lower rate"
 		}
-		if r.Min.GreaterThan(maxCNY) || !decimalsAtMost(r.Min, 2) {
+		if r.Min.GreaterThan(maxCNY) || !decimalsAtMost(r.Min.Decimal, 2) {
 			bad[f+".min"] = "a CNY amount of at most 1,000,000,000,000, at most 2 decimals"
 		}
 		if r.Rate.IsNegative() || r.Rate.GreaterThanOrEqual(one) || !decimalsAtMost(r.Rate, maxFactorDecimals) {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/tally-ledger/tally/internal/money"
 )
 
 func d(s string) decimal.Decimal { return decimal.RequireFromString(s) }
@@ -328,10 +330,10 @@ func TestValidateRefusesInconsistentRuleSets(t *testing.T) {
 		break_ func(*RuleSet)
 		field  string
 	}{
-		{"OverlappingThresholds", func(rs *RuleSet) { rs.Segments[2].Min = d("300") }, "segments[2].min"},
+		{"OverlappingThresholds", func(rs *RuleSet) { rs.Segments[2].Min = money.Of(d("300")) }, "segments[2].min"},
 		{"LevelsDoNotFollowOn", func(rs *RuleSet) { rs.Segments[1].FirstLevel = 5 }, "segments[1].first_level"},
-		{"FirstSegmentAboveZero", func(rs *RuleSet) { rs.Segments[0].Min = d("1") }, "segments[0].min"},
-		{"OpenEndedWithoutStep", func(rs *RuleSet) { rs.Segments[4].LevelStep = decimal.Zero }, "segments[4].level_step"},
+		{"FirstSegmentAboveZero", func(rs *RuleSet) { rs.Segments[0].Min = money.Of(d("1")) }, "segments[0].min"},
+		{"OpenEndedWithoutStep", func(rs *RuleSet) { rs.Segments[4].LevelStep = money.Of(decimal.Zero) }, "segments[4].level_step"},
 		{"ZeroMultiplier", func(rs *RuleSet) { rs.Segments[0].Multiplier = decimal.Zero }, "segments[0].multiplier"},
 		{"DuplicateSegment", func(rs *RuleSet) { rs.Segments[1].Code = "floating" }, "segments[1].code"},
 		{"UnknownZone", func(rs *RuleSet) { rs.Timezone = "Mars/Olympus" }, "timezone"},
@@ -349,7 +351,7 @@ func TestValidateRefusesInconsistentRuleSets(t *testing.T) {
 		{"DoubleSlash", func(rs *RuleSet) { rs.Timezone = "Asia//Shanghai" }, "timezone"},
 		{"DotSegment", func(rs *RuleSet) { rs.Timezone = "Asia/./Shanghai" }, "timezone"},
 		{"RebateFalls", func(rs *RuleSet) { rs.Rebates[3].Rate = d("0.01") }, "rebates[3].rate"},
-		{"RebateOverlaps", func(rs *RuleSet) { rs.Rebates[2].Min = d("1000") }, "rebates[2].min"},
+		{"RebateOverlaps", func(rs *RuleSet) { rs.Rebates[2].Min = money.Of(d("1000")) }, "rebates[2].min"},
 		{"NoExpiry", func(rs *RuleSet) { rs.ExpiryMonths = 0 }, "expiry_months"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

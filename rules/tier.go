@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/tally-ledger/tally/internal/money"
 )
 
 // Tier is a customer's segment and level.
@@ -77,10 +79,10 @@ func (rs *RuleSet) tierOfDecimal(c decimal.Decimal) Tier {
 	s := rs.Segments[i]
 	var steps decimal.Decimal
 	if i == len(rs.Segments)-1 {
-		steps = floorDiv(c.Sub(s.Min), s.LevelStep)
+		steps = floorDiv(c.Sub(s.Min.Decimal), s.LevelStep.Decimal)
 	} else {
 		n := decimal.NewFromInt(int64(s.LastLevel - s.FirstLevel + 1))
-		steps = floorDiv(c.Sub(s.Min).Mul(n), rs.Segments[i+1].Min.Sub(s.Min))
+		steps = floorDiv(c.Sub(s.Min.Decimal).Mul(n), rs.Segments[i+1].Min.Sub(s.Min.Decimal))
 	}
 	level := s.FirstLevel + int(steps.IntPart())
 	return Tier{Segment: s.Code, Level: min(level, s.LastLevel)}
@@ -98,7 +100,7 @@ func (rs *RuleSet) tierOfFen(c decimal.Decimal) (Tier, bool) {
 	}
 	i := 0
 	for j, s := range rs.Segments {
-		m, ok := fen(s.Min)
+		m, ok := fen(s.Min.Decimal)
 		if !ok {
 			return Tier{}, false
 		}
@@ -107,16 +109,16 @@ func (rs *RuleSet) tierOfFen(c decimal.Decimal) (Tier, bool) {
 		}
 	}
 	s := rs.Segments[i]
-	lo, _ := fen(s.Min)
+	lo, _ := fen(s.Min.Decimal)
 	var steps int64
 	if i == len(rs.Segments)-1 {
-		step, ok := fen(s.LevelStep)
+		step, ok := fen(s.LevelStep.Decimal)
 		if !ok || step <= 0 {
 			return Tier{}, false
 		}
 		steps = (cf - lo) / step
 	} else {
-		hi, _ := fen(rs.Segments[i+1].Min)
+		hi, _ := fen(rs.Segments[i+1].Min.Decimal)
 		n := int64(s.LastLevel - s.FirstLevel + 1)
 		if hi <= lo || n <= 0 || n > 1000 {
 			return Tier{}, false
@@ -144,7 +146,7 @@ func fen(d decimal.Decimal) (int64, bool) {
 func (rs *RuleSet) segmentIndex(c decimal.Decimal) int {
 	i := 0
 	for j, s := range rs.Segments {
-		if c.GreaterThanOrEqual(s.Min) {
+		if c.GreaterThanOrEqual(s.Min.Decimal) {
 			i = j
 		}
 	}
@@ -183,9 +185,9 @@ const (
 
 // Target is a tier to reach and the contribution this month still needs.
 type Target struct {
-	Segment string          `json:"segment"`
-	Level   int             `json:"level"`
-	Needed  decimal.Decimal `json:"needed"`
+	Segment string    `json:"segment"`
+	Level   int       `json:"level"`
+	Needed  money.CNY `json:"needed"`
 }
 
 // Progress is what this month's contribution still needs to reach the next
@@ -196,7 +198,7 @@ func (rs *RuleSet) Progress(current Tier, thisMonth decimal.Decimal) (nextLevel,
 		if !ok {
 			break
 		}
-		t := &Target{Segment: rs.TierOf(at).Segment, Level: level, Needed: decimal.Max(at.Sub(thisMonth), decimal.Zero)}
+		t := &Target{Segment: rs.TierOf(at).Segment, Level: level, Needed: money.Of(decimal.Max(at.Sub(thisMonth), decimal.Zero))}
 		if nextLevel == nil {
 			nextLevel = t
 		}
@@ -217,10 +219,10 @@ func (rs *RuleSet) threshold(level int) (decimal.Decimal, bool) {
 		}
 		k := decimal.NewFromInt(int64(level - s.FirstLevel))
 		if i == len(rs.Segments)-1 {
-			return s.Min.Add(k.Mul(s.LevelStep)), true
+			return s.Min.Add(k.Mul(s.LevelStep.Decimal)), true
 		}
 		n := decimal.NewFromInt(int64(s.LastLevel - s.FirstLevel + 1))
-		width := rs.Segments[i+1].Min.Sub(s.Min)
+		width := rs.Segments[i+1].Min.Sub(s.Min.Decimal)
 		// c >= lo + k*width/n, rounded up to the fen.
 		return s.Min.Add(ceilDiv(k.Mul(width).Shift(2), n).Shift(-2)), true
 	}

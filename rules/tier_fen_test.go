@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/tally-ledger/tally/internal/money"
 )
 
 // TestTierOfFenIsTierOf: the int64 fast path of TierOf answers what the
@@ -19,7 +21,7 @@ func TestTierOfFenIsTierOf(t *testing.T) {
 		rs := Default()
 		lo := int64(r.IntN(3)) * 1000 // fen
 		for i := range rs.Segments {
-			rs.Segments[i].Min = decimal.New(lo, -2)
+			rs.Segments[i].Min = money.Of(decimal.New(lo, -2))
 			lo += 1 + r.Int64N(5_000_000)
 			first := 1
 			if i > 0 {
@@ -27,7 +29,7 @@ func TestTierOfFenIsTierOf(t *testing.T) {
 			}
 			rs.Segments[i].FirstLevel, rs.Segments[i].LastLevel = first, first+r.IntN(12)
 		}
-		rs.Segments[len(rs.Segments)-1].LevelStep = decimal.New(1+r.Int64N(1_000_000), -int32(r.IntN(3)))
+		rs.Segments[len(rs.Segments)-1].LevelStep = money.Of(decimal.New(1+r.Int64N(1_000_000), -int32(r.IntN(3))))
 		sets = append(sets, rs)
 	}
 	fast := 0

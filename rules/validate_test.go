@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/tally-ledger/tally/internal/money"
 )
 
 // Each limit of Validate is inclusive: the value at the limit is a valid
@@ -21,8 +23,8 @@ func TestValidateAcceptsEveryLimitValue(t *testing.T) {
 		{"NoReferralBonus", func(rs *RuleSet) { rs.Referral.Bonus = 0 }},
 		{"NoReferralBonusPaidInAMonth", func(rs *RuleSet) { rs.Referral.MonthlyCap = 0 }},
 		{"ReferralAvailableAtOnce", func(rs *RuleSet) { rs.Referral.PendingDays = 0 }},
-		{"NoMinimumShipment", func(rs *RuleSet) { rs.Referral.MinShipment = d("0") }},
-		{"LargestMinimumShipment", func(rs *RuleSet) { rs.Referral.MinShipment = d("1000000000000") }},
+		{"NoMinimumShipment", func(rs *RuleSet) { rs.Referral.MinShipment = money.Of(d("0")) }},
+		{"LargestMinimumShipment", func(rs *RuleSet) { rs.Referral.MinShipment = money.Of(d("1000000000000")) }},
 		{"LongestPendingWindow", func(rs *RuleSet) { rs.Referral.PendingDays, rs.ExpiryMonths = 366, 14 }},
 		// A lot lives at least 28 days per month of its life (a February).
 		{"PendingJustShorterThanTheShortestLot", func(rs *RuleSet) { rs.Referral.PendingDays, rs.ExpiryMonths = 27, 1 }},
@@ -32,21 +34,21 @@ func TestValidateAcceptsEveryLimitValue(t *testing.T) {
 		{"ShortestExpiry", func(rs *RuleSet) { rs.ExpiryMonths, rs.Referral.PendingDays = 1, 14 }},
 		{"LongestExpiry", func(rs *RuleSet) { rs.ExpiryMonths = 120 }},
 		{"SegmentOfOneLevel", func(rs *RuleSet) { rs.Segments[1].LastLevel = 4; shiftLevelsFrom(rs, 2, -4) }},
-		{"ThresholdToTheFen", func(rs *RuleSet) { rs.Segments[1].Min = d("300.01") }},
+		{"ThresholdToTheFen", func(rs *RuleSet) { rs.Segments[1].Min = money.Of(d("300.01")) }},
 		{"LargestMultiplier", func(rs *RuleSet) { rs.Segments[4].Multiplier = d("100") }},
 		{"LargestPointsPerCNY", func(rs *RuleSet) { rs.PointsPerCNY = d("100") }},
-		{"LargestLevelStep", func(rs *RuleSet) { rs.Segments[4].LevelStep = d("1000000000000") }},
+		{"LargestLevelStep", func(rs *RuleSet) { rs.Segments[4].LevelStep = money.Of(d("1000000000000")) }},
 		{"HighestRebateRate", func(rs *RuleSet) { rs.Rebates[4].Rate = d("0.9999") }},
 		{"EqualRatesOnTwoTiers", func(rs *RuleSet) { rs.Rebates[2].Rate = d("0.02") }},
 		{"HighestLevel", func(rs *RuleSet) { rs.Segments[4].LastLevel = 1000 }},
 		{"MultiplierToFourDecimals", func(rs *RuleSet) { rs.Segments[2].Multiplier = d("1.2345") }},
 		{"PointsPerCNYToFourDecimals", func(rs *RuleSet) { rs.PointsPerCNY = d("0.0001") }},
 		{"RebateRateToFourDecimals", func(rs *RuleSet) { rs.Rebates[1].Rate = d("0.0201") }},
-		{"LevelStepToTheFen", func(rs *RuleSet) { rs.Segments[4].LevelStep = d("0.01") }},
-		{"MinimumShipmentToTheFen", func(rs *RuleSet) { rs.Referral.MinShipment = d("49.99") }},
+		{"LevelStepToTheFen", func(rs *RuleSet) { rs.Segments[4].LevelStep = money.Of(d("0.01")) }},
+		{"MinimumShipmentToTheFen", func(rs *RuleSet) { rs.Referral.MinShipment = money.Of(d("49.99")) }},
 		{"LargestMonthlyCap", func(rs *RuleSet) { rs.Referral.MonthlyCap = 1000 }},
-		{"LargestRebateThreshold", func(rs *RuleSet) { rs.Rebates[4].Min = d("1000000000000") }},
-		{"RebateThresholdToTheFen", func(rs *RuleSet) { rs.Rebates[1].Min = d("999.99") }},
+		{"LargestRebateThreshold", func(rs *RuleSet) { rs.Rebates[4].Min = money.Of(d("1000000000000")) }},
+		{"RebateThresholdToTheFen", func(rs *RuleSet) { rs.Rebates[1].Min = money.Of(d("999.99")) }},
 		{"ShortestBackdatingWindow", func(rs *RuleSet) { rs.BackdatingDays = 1 }},
 		{"LongestBackdatingWindow", func(rs *RuleSet) { rs.BackdatingDays = 366 }},
 		{"MostSegments", func(rs *RuleSet) { rs.Segments = segments(20) }},
@@ -74,8 +76,8 @@ func TestValidateRefusesOneStepPastEveryLimit(t *testing.T) {
 		{"NegativeReferralBonus", func(rs *RuleSet) { rs.Referral.Bonus = -1 }, "referral"},
 		{"NegativeMonthlyCap", func(rs *RuleSet) { rs.Referral.MonthlyCap = -1 }, "referral"},
 		{"NegativePendingDays", func(rs *RuleSet) { rs.Referral.PendingDays = -1 }, "referral"},
-		{"NegativeMinimumShipment", func(rs *RuleSet) { rs.Referral.MinShipment = d("-0.01") }, "referral"},
-		{"MinimumShipmentTooLarge", func(rs *RuleSet) { rs.Referral.MinShipment = d("1000000000000.01") }, "referral"},
+		{"NegativeMinimumShipment", func(rs *RuleSet) { rs.Referral.MinShipment = money.Of(d("-0.01")) }, "referral"},
+		{"MinimumShipmentTooLarge", func(rs *RuleSet) { rs.Referral.MinShipment = money.Of(d("1000000000000.01")) }, "referral"},
 		{"PendingWindowTooLong", func(rs *RuleSet) { rs.Referral.PendingDays, rs.ExpiryMonths = 367, 14 }, "referral"},
 		{"PendingAsLongAsTheShortestLot", func(rs *RuleSet) { rs.Referral.PendingDays, rs.ExpiryMonths = 28, 1 }, "referral.pending_days"},
 		{"PendingAsLongAsTwelveMonthLot", func(rs *RuleSet) { rs.Referral.PendingDays = 28 * 12 }, "referral.pending_days"},
@@ -85,17 +87,17 @@ func TestValidateRefusesOneStepPastEveryLimit(t *testing.T) {
 		{"NegativeExpiry", func(rs *RuleSet) { rs.ExpiryMonths = -1 }, "expiry_months"},
 		{"SegmentWithNoLevel", func(rs *RuleSet) { rs.Segments[1].LastLevel = 3; shiftLevelsFrom(rs, 2, -5) }, "segments[1].last_level"},
 		{"LevelZero", func(rs *RuleSet) { rs.Segments[0].FirstLevel = 0 }, "segments[0].last_level"},
-		{"ThresholdFinerThanAFen", func(rs *RuleSet) { rs.Segments[1].Min = d("300.001") }, "segments[1].min"},
-		{"ThresholdTooLarge", func(rs *RuleSet) { rs.Segments[4].Min = d("1000000000000.01") }, "segments[4].min"},
-		{"LevelStepTooLarge", func(rs *RuleSet) { rs.Segments[4].LevelStep = d("1000000000000.01") }, "segments[4].min"},
-		{"NegativeLevelStep", func(rs *RuleSet) { rs.Segments[3].LevelStep = d("-1") }, "segments[3].min"},
-		{"LevelStepOnAClosedSegment", func(rs *RuleSet) { rs.Segments[3].LevelStep = d("1000") }, "segments[3].level_step"},
+		{"ThresholdFinerThanAFen", func(rs *RuleSet) { rs.Segments[1].Min = money.Of(d("300.001")) }, "segments[1].min"},
+		{"ThresholdTooLarge", func(rs *RuleSet) { rs.Segments[4].Min = money.Of(d("1000000000000.01")) }, "segments[4].min"},
+		{"LevelStepTooLarge", func(rs *RuleSet) { rs.Segments[4].LevelStep = money.Of(d("1000000000000.01")) }, "segments[4].min"},
+		{"NegativeLevelStep", func(rs *RuleSet) { rs.Segments[3].LevelStep = money.Of(d("-1")) }, "segments[3].min"},
+		{"LevelStepOnAClosedSegment", func(rs *RuleSet) { rs.Segments[3].LevelStep = money.Of(d("1000")) }, "segments[3].level_step"},
 		{"MultiplierTooLarge", func(rs *RuleSet) { rs.Segments[4].Multiplier = d("100.01") }, "segments[4].multiplier"},
 		{"NoPointsPerCNY", func(rs *RuleSet) { rs.PointsPerCNY = d("0") }, "points_per_cny"},
 		{"PointsPerCNYTooLarge", func(rs *RuleSet) { rs.PointsPerCNY = d("100.01") }, "points_per_cny"},
 		{"RebateRateOfOne", func(rs *RuleSet) { rs.Rebates[4].Rate = d("1") }, "rebates[4].rate"},
 		{"NegativeRebateRate", func(rs *RuleSet) { rs.Rebates[0].Rate = d("-0.01") }, "rebates[0].rate"},
-		{"FirstRebateTierAboveZero", func(rs *RuleSet) { rs.Rebates[0].Min = d("0.01") }, "rebates[0].min"},
+		{"FirstRebateTierAboveZero", func(rs *RuleSet) { rs.Rebates[0].Min = money.Of(d("0.01")) }, "rebates[0].min"},
 		{"NoRebateTiers", func(rs *RuleSet) { rs.Rebates = nil }, "rebates"},
 		{"NoSegments", func(rs *RuleSet) { rs.Segments = nil }, "segments"},
 		{"SegmentWithoutCode", func(rs *RuleSet) { rs.Segments[2].Code = "" }, "segments[2].code"},
@@ -106,11 +108,11 @@ func TestValidateRefusesOneStepPastEveryLimit(t *testing.T) {
 		{"MultiplierOfThousandsOfDigits", func(rs *RuleSet) { rs.Segments[2].Multiplier = d("1." + strings.Repeat("3", 5000)) }, "segments[2].multiplier"},
 		{"PointsPerCNYToFiveDecimals", func(rs *RuleSet) { rs.PointsPerCNY = d("0.00001") }, "points_per_cny"},
 		{"RebateRateToFiveDecimals", func(rs *RuleSet) { rs.Rebates[1].Rate = d("0.02001") }, "rebates[1].rate"},
-		{"LevelStepFinerThanAFen", func(rs *RuleSet) { rs.Segments[4].LevelStep = d("0.001") }, "segments[4].level_step"},
-		{"MinimumShipmentFinerThanAFen", func(rs *RuleSet) { rs.Referral.MinShipment = d("49.999") }, "referral.min_shipment"},
+		{"LevelStepFinerThanAFen", func(rs *RuleSet) { rs.Segments[4].LevelStep = money.Of(d("0.001")) }, "segments[4].level_step"},
+		{"MinimumShipmentFinerThanAFen", func(rs *RuleSet) { rs.Referral.MinShipment = money.Of(d("49.999")) }, "referral.min_shipment"},
 		{"MonthlyCapTooLarge", func(rs *RuleSet) { rs.Referral.MonthlyCap = 1001 }, "referral.monthly_cap"},
-		{"RebateThresholdTooLarge", func(rs *RuleSet) { rs.Rebates[4].Min = d("1000000000000.01") }, "rebates[4].min"},
-		{"RebateThresholdFinerThanAFen", func(rs *RuleSet) { rs.Rebates[1].Min = d("999.999") }, "rebates[1].min"},
+		{"RebateThresholdTooLarge", func(rs *RuleSet) { rs.Rebates[4].Min = money.Of(d("1000000000000.01")) }, "rebates[4].min"},
+		{"RebateThresholdFinerThanAFen", func(rs *RuleSet) { rs.Rebates[1].Min = money.Of(d("999.999")) }, "rebates[1].min"},
 		{"NoBackdatingWindow", func(rs *RuleSet) { rs.BackdatingDays = 0 }, "backdating_days"},
 		{"BackdatingWindowTooLong", func(rs *RuleSet) { rs.BackdatingDays = 367 }, "backdating_days"},
 		{"TooManySegments", func(rs *RuleSet) { rs.Segments = segments(21) }, "segments"},
@@ -138,10 +140,10 @@ func TestValidateRefusesOneStepPastEveryLimit(t *testing.T) {
 func segments(n int) []Segment {
 	out := make([]Segment, n)
 	for i := range out {
-		out[i] = Segment{Code: fmt.Sprintf("s%d", i), Min: decimal.NewFromInt(int64(i) * 1000), FirstLevel: i + 1, LastLevel: i + 1,
+		out[i] = Segment{Code: fmt.Sprintf("s%d", i), Min: money.Of(decimal.NewFromInt(int64(i) * 1000)), FirstLevel: i + 1, LastLevel: i + 1,
 			Multiplier: d("1")}
 	}
-	out[n-1].LevelStep = d("1000")
+	out[n-1].LevelStep = money.Of(d("1000"))
 	return out
 }
 
@@ -149,7 +151,7 @@ func segments(n int) []Segment {
 func rebateTiers(n int) []RebateTier {
 	out := make([]RebateTier, n)
 	for i := range out {
-		out[i] = RebateTier{Min: decimal.NewFromInt(int64(i) * 1000), Rate: decimal.New(int64(i), -3)}
+		out[i] = RebateTier{Min: money.Of(decimal.NewFromInt(int64(i) * 1000)), Rate: decimal.New(int64(i), -3)}
 	}
 	return out
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/internal/money"
 	"github.com/tally-ledger/tally/ledger"
 )
 
@@ -16,8 +17,8 @@ import (
 // instants in Asia/Shanghai.
 var funcs = template.FuncMap{
 	"pts":  func(n int64) string { return group(strconv.FormatInt(n, 10)) },
-	"cny":  func(d decimal.Decimal) string { return group(d.StringFixed(2)) },
-	"cnyp": func(d *decimal.Decimal) string { return cnyPtr(d) },
+	"cny":  func(d fixed) string { return group(d.StringFixed(2)) },
+	"cnyp": func(d *money.CNY) string { return cnyPtr(d) },
 	// amount is d at its asset's scale, grouped by thousands.
 	"amount":   func(d decimal.Decimal, a ledger.Asset) string { return group(d.StringFixed(a.Scale())) },
 	"pct":      func(d *decimal.Decimal) string { return percent(d) },
@@ -66,7 +67,11 @@ func group(s string) string {
 	return sign + b.String()
 }
 
-func cnyPtr(d *decimal.Decimal) string {
+// fixed is what cny writes: a decimal.Decimal (a report's figures) or a
+// money.CNY (the answers' CNY fields), whose methods are its decimal's.
+type fixed interface{ StringFixed(places int32) string }
+
+func cnyPtr(d *money.CNY) string {
 	if d == nil {
 		return "–"
 	}

@@ -55,7 +55,7 @@ func (p *Pages) overview(c echo.Context) error {
 		d.Next = prof.NextSegment
 	}
 	if d.Next != nil {
-		d.Progress = progress(prof.ThisMonth.Amount, d.Next.Needed)
+		d.Progress = progress(prof.ThisMonth.Amount.Decimal, d.Next.Needed.Decimal)
 	}
 	return p.render(c, http.StatusOK, "overview", "overview.title", d)
 }

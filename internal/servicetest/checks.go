@@ -137,10 +137,11 @@ func WantCode(t *testing.T, err error, code fault.Code) {
 	}
 }
 
-// WantMoney checks an amount that must be there.
-func WantMoney(t *testing.T, what string, got *decimal.Decimal, want string) {
+// WantMoney checks an amount (a decimal.Decimal or a money.CNY) that must
+// be there.
+func WantMoney[T interface{ Equal(decimal.Decimal) bool }](t *testing.T, what string, got *T, want string) {
 	t.Helper()
-	if got == nil || !got.Equal(D(want)) {
+	if got == nil || !(*got).Equal(D(want)) {
 		t.Errorf("%s = %v, want %s", what, got, want)
 	}
 }
