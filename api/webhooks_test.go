@@ -100,7 +100,7 @@ func TestWebhookEndpointsAreManagedByTheirOwners(t *testing.T) {
 	if len(page.Endpoints) != 1 || page.Endpoints[0].URL != "https://hooks.example.com/p" {
 		t.Fatalf("admin's second page: %+v", page)
 	}
-	wantProblem(t, h.do(call{method: "GET", path: "/v1/webhooks?limit=0", key: "admin"}), 422, fault.Invalid)
+	wantProblem(t, h.do(call{method: "GET", path: "/v1/webhooks?limit=0", key: "admin", invalid: true}), 422, fault.Invalid)
 
 	// Refusals.
 	for _, c := range []struct {
