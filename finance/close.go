@@ -25,10 +25,10 @@ type PeriodStatus struct {
 	History   []ledger.PeriodEvent `json:"history"`
 }
 
-// monthBounds is the month's first instant and the next month's, in the
+// MonthBounds is the month's first instant and the next month's, in the
 // zone of the rule set in effect as the month ends (Asia/Shanghai by
 // default), as the reports count months.
-func (s *Service) monthBounds(ctx context.Context, month rules.Month) (time.Time, time.Time, error) {
+func (s *Service) MonthBounds(ctx context.Context, month rules.Month) (time.Time, time.Time, error) {
 	if !month.Valid() {
 		return time.Time{}, time.Time{}, fault.InvalidField("month", "YYYY-MM, from 1971-01 to 2998-12")
 	}
@@ -47,7 +47,7 @@ func (s *Service) monthBounds(ctx context.Context, month rules.Month) (time.Time
 // Errors: fault.Invalid (not a month), fault.ReconciliationFailed (a check
 // fails; the message names them), and ledger.ClosePeriod's.
 func (s *Service) ClosePeriod(ctx context.Context, month rules.Month, actor string) (ledger.Period, error) {
-	starts, ends, err := s.monthBounds(ctx, month)
+	starts, ends, err := s.MonthBounds(ctx, month)
 	if err != nil {
 		return ledger.Period{}, err
 	}
@@ -93,7 +93,7 @@ func (s *Service) ReopenPeriod(ctx context.Context, month rules.Month, actor, re
 //
 // Errors: fault.Invalid (not a month).
 func (s *Service) Period(ctx context.Context, month rules.Month) (PeriodStatus, error) {
-	starts, ends, err := s.monthBounds(ctx, month)
+	starts, ends, err := s.MonthBounds(ctx, month)
 	if err != nil {
 		return PeriodStatus{}, err
 	}

@@ -51,20 +51,19 @@ func (l *listed[T]) add(r T, customers bool) {
 }
 
 // trialBalance shows the trial balance as of an instant (?as_of=, to the
-// minute; default now) or at a month's close (?month=): as of the month's
-// last microsecond, which counts every entry of the month, up to one at
-// 23:59:59.999999, and none at the next month's first instant (an expiry
-// run's, say), as a close keeps it. An instant to the minute can say
-// neither.
+// minute; default now) or at a month's close (?month=, which wins over
+// as_of): as of the month's last microsecond, in the time zone the books
+// cut that month in (finance.MonthBounds, as a close does), which counts
+// every entry of the month, up to one at 23:59:59.999999, and none at the
+// next month's first instant (an expiry run's, say). An instant to the
+// minute can say neither.
 func (p *Pages) trialBalance(c echo.Context) error {
 	asOf := p.ledger.Now()
-	var closing string
-	if v := c.QueryParam("month"); v != "" {
-		start, err := time.ParseInLocation(monthLayout, v, shanghai)
-		if err != nil || !rules.Month(v).Valid() {
+	closing := rules.Month(c.QueryParam("month"))
+	if closing != "" {
+		if !closing.Valid() {
 			return p.fail(c, fault.Errorf(fault.Invalid, "month must be a month such as 2026-03, in the years 1971 to 2998"))
 		}
-		asOf, closing = start.AddDate(0, 1, 0).Add(-time.Microsecond), v
 	} else if v := c.QueryParam("as_of"); v != "" {
 		t, err := time.ParseInLocation(instantLayout, v, shanghai)
 		if err != nil || !rules.InRange(t) {
@@ -74,7 +73,16 @@ func (p *Pages) trialBalance(c echo.Context) error {
 	}
 	var rows listed[ledger.TrialRow]
 	var totals []ledger.AssetTotal
+	last := ""
 	err := p.books(c, func(fin *finance.Service) (err error) {
+		if closing != "" {
+			start, end, err := fin.MonthBounds(c.Request().Context(), closing)
+			if err != nil {
+				return err
+			}
+			asOf = end.Add(-time.Microsecond)
+			last = asOf.In(start.Location()).Format("2006-01-02 15:04:05.000000") + " " + start.Location().String()
+		}
 		rows = listed[ledger.TrialRow]{}
 		totals, err = fin.TrialBalance(c.Request().Context(), asOf, func(r ledger.TrialRow) error {
 			_, customer := ledger.CustomerOf(r.Account)
@@ -87,8 +95,8 @@ func (p *Pages) trialBalance(c echo.Context) error {
 		return p.fail(c, err)
 	}
 	return p.render(c, http.StatusOK, "trial_balance", "tb.title", map[string]any{
-		"AsOf": asOf.In(shanghai).Format(instantLayout), "Month": closing,
-		"Last": asOf.In(shanghai).Format("2006-01-02 15:04:05.000000"), "Rows": rows.Rows, "Hidden": rows.Hidden, "Totals": totals,
+		"AsOf": asOf.In(shanghai).Format(instantLayout), "Month": string(closing), "Last": last,
+		"Rows": rows.Rows, "Hidden": rows.Hidden, "Totals": totals,
 		// To the microsecond, as the page's figures are (a month's close, or now).
 		"CSV": "/console/csv/trial-balance?" + url.Values{"as_of": {asOf.UTC().Format(time.RFC3339Nano)}}.Encode()})
 }

@@ -384,7 +384,7 @@ func TestConsoleTrialBalanceAtAMonthsClose(t *testing.T) {
 			t.Errorf("%s: platform:cash credit %q, want %q", q, got, want)
 		}
 	}
-	tb.want(map[string]string{"#tb-closing": "The books at the close of 2026-02: every entry effective up to its last instant (2026-02-28 23:59:59.999999), none of the next month's first."})
+	tb.want(map[string]string{"#tb-closing": "The books at the close of 2026-02: every entry effective up to its last instant (2026-02-28 23:59:59.999999 Asia/Shanghai), none of the next month's first."})
 	var href string
 	tb.run(chromedp.AttributeValue(`a[download="trial-balance.csv"]`, "href", &href, nil, chromedp.ByQuery))
 	if want := "/console/csv/trial-balance?as_of=2026-02-28T15%3A59%3A59.999999Z"; href != want {
