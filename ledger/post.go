@@ -189,6 +189,17 @@ type batcher interface {
 	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
+// Validate checks an entry as Post does before it reads or writes
+// anything (its kind, actor, accounts against the chart, assets, amounts,
+// balance per asset), for a caller that must refuse bad input before it
+// looks up a key or takes a lock.
+//
+// Errors: as Post's bad input.
+func Validate(in EntryInput) error {
+	_, err := validate(in)
+	return err
+}
+
 // validate checks the input against the chart and the assets' rules and
 // returns its lines sorted by account code, the order in which rows are
 // locked (so that two entries never wait for each other in a cycle).

@@ -158,6 +158,11 @@ func (s *Service) ReverseEntry(ctx context.Context, id int64, in ledger.Reversal
 //
 // Errors: as ledger.Post.
 func (s *Service) PostEntry(ctx context.Context, in ledger.EntryInput) (*ledger.Entry, bool, error) {
+	// Bad input is refused first, as ledger.Post refuses it: before the key
+	// is looked up, and before any customer's lock is waited for.
+	if err := ledger.Validate(in); err != nil {
+		return nil, false, err
+	}
 	var customers []string
 	for _, p := range in.Postings {
 		if c, ok := ledger.CustomerOf(p.Account); ok {
