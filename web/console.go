@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"time"
@@ -102,34 +103,55 @@ func (p *Pages) trialBalance(c echo.Context) error {
 }
 
 // period reads ?from=&to= months (default: the last six months to this
-// one) as the instants [start of from, end of to) in Shanghai, and the
-// bounds of the months between: each month's start, then to. The page's
-// report and its chart's months are read at once
-// (ledger.MovementsEach), in one query whatever the months.
-func (p *Pages) period(c echo.Context) (from, to time.Time, bounds []time.Time, err error) {
+// one, by the clock in Shanghai), at most maxChartMonths of them, in
+// order. The books cut each month in the zone of its rule set
+// (monthStarts).
+func (p *Pages) period(c echo.Context) ([]rules.Month, error) {
 	now := p.ledger.Now().In(shanghai)
 	last := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, shanghai)
 	first := last.AddDate(0, -5, 0)
+	var err error
 	if v := c.QueryParam("from"); v != "" {
 		if first, err = time.ParseInLocation(monthLayout, v, shanghai); err != nil || !rules.Month(v).Valid() {
-			return from, to, nil, fault.Errorf(fault.Invalid, "from must be a month such as 2026-03, in the years 1971 to 2998")
+			return nil, fault.Errorf(fault.Invalid, "from must be a month such as 2026-03, in the years 1971 to 2998")
 		}
 	}
 	if v := c.QueryParam("to"); v != "" {
 		if last, err = time.ParseInLocation(monthLayout, v, shanghai); err != nil || !rules.Month(v).Valid() {
-			return from, to, nil, fault.Errorf(fault.Invalid, "to must be a month such as 2026-03, in the years 1971 to 2998")
+			return nil, fault.Errorf(fault.Invalid, "to must be a month such as 2026-03, in the years 1971 to 2998")
 		}
 	}
 	if last.Before(first) {
-		return from, to, nil, fault.Errorf(fault.Invalid, "to must not be before from")
+		return nil, fault.Errorf(fault.Invalid, "to must not be before from")
 	}
+	var months []rules.Month
 	for m := first; !m.After(last); m = m.AddDate(0, 1, 0) {
-		if len(bounds) == maxChartMonths {
-			return from, to, nil, fault.Errorf(fault.Invalid, "a period is at most %d months", maxChartMonths)
+		if len(months) == maxChartMonths {
+			return nil, fault.Errorf(fault.Invalid, "a period is at most %d months", maxChartMonths)
 		}
-		bounds = append(bounds, m)
+		months = append(months, rules.Month(m.Format(monthLayout)))
 	}
-	return first, last.AddDate(0, 1, 0), append(bounds, last.AddDate(0, 1, 0)), nil
+	return months, nil
+}
+
+// monthStarts are the first instants of the months, as the books cut them (a
+// close, the API's reports: finance.MonthBounds, in the zone of each
+// month's rule set), then the end of the last: a page's report runs from
+// the first to the last, and its chart's months between (the report and
+// the chart are read at once: ledger.MovementsEach).
+func monthStarts(ctx context.Context, fin *finance.Service, months []rules.Month) ([]time.Time, error) {
+	out := make([]time.Time, 0, len(months)+1)
+	for i, m := range months {
+		start, end, err := fin.MonthBounds(ctx, m)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, start)
+		if i == len(months)-1 {
+			out = append(out, end)
+		}
+	}
+	return out, nil
 }
 
 func periodQuery(from, to time.Time) string {
@@ -138,25 +160,29 @@ func periodQuery(from, to time.Time) string {
 
 func (p *Pages) rebates(c echo.Context) error {
 	ctx := c.Request().Context()
-	from, to, bounds, err := p.period(c)
+	months, err := p.period(c)
 	if err != nil {
 		return p.fail(c, err)
 	}
 	var rows listed[finance.RebateRow]
 	var total finance.RebateRow
 	var ch chart
+	var starts []time.Time
 	err = p.books(c, func(fin *finance.Service) (err error) {
+		if starts, err = monthStarts(ctx, fin, months); err != nil {
+			return err
+		}
 		rows, ch = listed[finance.RebateRow]{}, chart{Series: []string{"rebates.granted", "rebates.used"}, Lang: language(c)}
-		var months []finance.RebateRow
-		total, months, err = fin.RebateReports(ctx, bounds, func(r finance.RebateRow) error {
+		var reports []finance.RebateRow
+		total, reports, err = fin.RebateReports(ctx, starts, func(r finance.RebateRow) error {
 			rows.add(r, true)
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		for i, t := range months {
-			ch.Labels = append(ch.Labels, bounds[i].Format(monthLayout))
+		for i, t := range reports {
+			ch.Labels = append(ch.Labels, string(months[i]))
 			ch.Values = append(ch.Values, []decimal.Decimal{t.Granted, t.Used})
 		}
 		return nil
@@ -165,21 +191,25 @@ func (p *Pages) rebates(c echo.Context) error {
 		return p.fail(c, err)
 	}
 	return p.render(c, http.StatusOK, "rebates", "rebates.title", map[string]any{
-		"From": from.Format(monthLayout), "To": to.AddDate(0, -1, 0).Format(monthLayout), "Rows": rows.Rows, "Hidden": rows.Hidden, "Total": total,
-		"Chart": ch.bars("rebates.chart"), "CSV": "/console/csv/rebates?" + periodQuery(from, to)})
+		"From": string(months[0]), "To": string(months[len(months)-1]), "Rows": rows.Rows, "Hidden": rows.Hidden, "Total": total,
+		"Chart": ch.bars("rebates.chart"), "CSV": "/console/csv/rebates?" + periodQuery(starts[0], starts[len(starts)-1])})
 }
 
 func (p *Pages) points(c echo.Context) error {
 	ctx := c.Request().Context()
-	from, to, bounds, err := p.period(c)
+	months, err := p.period(c)
 	if err != nil {
 		return p.fail(c, err)
 	}
 	var rep finance.PointsReport
 	var ch chart
+	var starts []time.Time
 	err = p.books(c, func(fin *finance.Service) (err error) {
-		var months []finance.PointsReport
-		if rep, months, err = fin.PointsRollForwards(ctx, bounds); err != nil {
+		if starts, err = monthStarts(ctx, fin, months); err != nil {
+			return err
+		}
+		var reports []finance.PointsReport
+		if rep, reports, err = fin.PointsRollForwards(ctx, starts); err != nil {
 			return err
 		}
 		ch = chart{Lang: language(c)}
@@ -187,13 +217,13 @@ func (p *Pages) points(c echo.Context) error {
 			ch.Series = append(ch.Series, "channel."+name)
 		}
 		ch.Series = append(ch.Series, "points.redeemed", "points.expired")
-		for i, r := range months {
+		for i, r := range reports {
 			var vs []decimal.Decimal
 			for _, name := range finance.PointsChannels {
 				vs = append(vs, decimal.NewFromInt(r.Earned[name]))
 			}
 			vs = append(vs, decimal.NewFromInt(r.Redeemed), decimal.NewFromInt(r.Expired))
-			ch.Labels = append(ch.Labels, bounds[i].Format(monthLayout))
+			ch.Labels = append(ch.Labels, string(months[i]))
 			ch.Values = append(ch.Values, vs)
 		}
 		return nil
@@ -214,8 +244,8 @@ func (p *Pages) points(c echo.Context) error {
 		line{Key: "points.owed", Points: rep.Owed}, line{Key: "points.settled", Points: -rep.Settled},
 		line{Key: "points.closing", Points: rep.Closing})
 	return p.render(c, http.StatusOK, "points", "points.title", map[string]any{
-		"From": from.Format(monthLayout), "To": to.AddDate(0, -1, 0).Format(monthLayout), "Lines": lines,
-		"Chart": ch.grouped("points.chart"), "CSV": "/console/csv/points?" + periodQuery(from, to)})
+		"From": string(months[0]), "To": string(months[len(months)-1]), "Lines": lines,
+		"Chart": ch.grouped("points.chart"), "CSV": "/console/csv/points?" + periodQuery(starts[0], starts[len(starts)-1])})
 }
 
 func (p *Pages) segments(c echo.Context) error {

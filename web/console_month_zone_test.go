@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,7 +19,8 @@ import (
 // set in effect. With rules in UTC, an entry at 2026-02-28T20:00Z
 // (2026-03-01 04:00 in Shanghai) is February's, closed with it: the
 // console's close of 2026-02 counts it, and says which zone it cut the
-// month in (helper-140 found it cut in Shanghai whatever the rules said).
+// month in (helper-140 found it cut in Shanghai whatever the rules said);
+// the points page's February does too.
 func TestConsoleMonthCloseIsCutInTheBooksZone(t *testing.T) {
 	s := newSite(t)
 	s.Clock.Set(time.Date(2026, 1, 10, 0, 0, 0, 0, time.UTC))
@@ -34,6 +36,15 @@ func TestConsoleMonthCloseIsCutInTheBooksZone(t *testing.T) {
 	if _, _, err := s.Ledger.Post(s.Ctx, ledger.EntryInput{Kind: "manual", Actor: "admin", Reason: "test", EffectiveAt: at,
 		Postings: []ledger.PostingInput{{Account: "platform:cash", Amount: amount},
 			{Account: "platform:revenue:shipping", Amount: amount.Neg()}}}); err != nil {
+		t.Fatal(err)
+	}
+	lot, err := s.Loyalty.LotAt(s.Ctx, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Ledger.Post(s.Ctx, ledger.EntryInput{Kind: "manual", Actor: "admin", Reason: "test", EffectiveAt: at,
+		Postings: []ledger.PostingInput{{Account: "customer:C1:points", Amount: decimal.NewFromInt(9), Lot: lot},
+			{Account: "platform:points:earned:adjustment", Amount: decimal.NewFromInt(-9)}}}); err != nil {
 		t.Fatal(err)
 	}
 	p, err := s.Finance.ClosePeriod(s.Ctx, rules.Month("2026-02"), "admin")
@@ -61,5 +72,14 @@ func TestConsoleMonthCloseIsCutInTheBooksZone(t *testing.T) {
 	}
 	if !regexp.MustCompile(`2026-02-28 23:59:59\.999999 UTC`).MatchString(page.body) {
 		t.Errorf("the page does not say the close is at 2026-02-28 23:59:59.999999 UTC")
+	}
+	// The points page of February counts the 9 points adjusted then, and
+	// its CSV is February as the books cut it.
+	page = get(t, c, s.srv.URL+"/console/points?from=2026-02&to=2026-02&lang=en")
+	if row := regexp.MustCompile(`<tr><th scope="row">Earned: adjustments</th><td class="num">(.*?)</td>`).FindStringSubmatch(page.body); row == nil || row[1] != "9" {
+		t.Errorf("February's points adjusted: %v, want 9", row)
+	}
+	if want := "/console/csv/points?from=2026-02-01T00%3A00%3A00Z&amp;to=2026-03-01T00%3A00%3A00Z"; !strings.Contains(page.body, want) {
+		t.Errorf("the points page's CSV link is not February's as the books cut it (%s)", want)
 	}
 }
