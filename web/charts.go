@@ -26,6 +26,9 @@ type chart struct {
 	Series []string            // message keys
 	Stack  []int               // each series' stack; nil is one stack per series
 	Values [][]decimal.Decimal // per label, per series
+	// Places is how many decimals a bar's figure is written with: 2 for
+	// money (400.00, as every page writes CNY), 0 for points.
+	Places int32
 }
 
 const (
@@ -99,7 +102,7 @@ func (ch chart) svg(title string) template.HTML {
 			base[s] += h
 			fmt.Fprintf(&b, `<rect class="s%d" x="%.1f" y="%.1f" width="%.1f" height="%.1f"><title>%s %s: %s</title></rect>`,
 				j, x0+barW*float64(s), float64(chartTop)+plotH-base[s], barW, h, label,
-				template.HTMLEscapeString(translate(ch.Lang, ch.Series[j])), group(v.String()))
+				template.HTMLEscapeString(translate(ch.Lang, ch.Series[j])), group(v.StringFixed(ch.Places)))
 		}
 		fmt.Fprintf(&b, `<text class="axis" x="%.1f" y="%d" text-anchor="middle">%s</text>`, x0+slot*0.35, chartH-8, label)
 	}

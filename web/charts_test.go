@@ -37,3 +37,20 @@ func TestAChartsAxisHasRoundFigures(t *testing.T) {
 		t.Errorf("legend %q, want %q", legend, want)
 	}
 }
+
+// TestAMoneyChartsBarsSayTheirFiguresAtTheFen: a bar's figure (its title,
+// what a pointer or a screen reader finds) is written as every page writes
+// money, 400.00 and 12.50, not 400 and 12.5; points stay whole.
+func TestAMoneyChartsBarsSayTheirFiguresAtTheFen(t *testing.T) {
+	for places, want := range map[int32][]string{2: {"2026-03 Granted: 400.00", "2026-03 Used by charges: 12.50"}, 0: {"2026-03 Granted: 400", "2026-03 Used by charges: 13"}} {
+		ch := chart{Lang: langEN, Labels: []string{"2026-03"}, Series: []string{"rebates.granted", "rebates.used"}, Places: places,
+			Values: [][]decimal.Decimal{{decimal.RequireFromString("400"), decimal.RequireFromString("12.5")}}}
+		var got []string
+		for _, m := range regexp.MustCompile(`<rect [^>]*><title>([^<]*)</title>`).FindAllStringSubmatch(string(ch.svg("rebates.chart")), -1) {
+			got = append(got, m[1])
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("places %d: bars %q, want %q", places, got, want)
+		}
+	}
+}

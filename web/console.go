@@ -172,7 +172,7 @@ func (p *Pages) rebates(c echo.Context) error {
 		if starts, err = monthStarts(ctx, fin, months); err != nil {
 			return err
 		}
-		rows, ch = listed[finance.RebateRow]{}, chart{Series: []string{"rebates.granted", "rebates.used"}, Lang: language(c)}
+		rows, ch = listed[finance.RebateRow]{}, chart{Series: []string{"rebates.granted", "rebates.used"}, Lang: language(c), Places: 2}
 		var reports []finance.RebateRow
 		total, reports, err = fin.RebateReports(ctx, starts, func(r finance.RebateRow) error {
 			rows.add(r, true)
