@@ -177,23 +177,6 @@ func (s *Server) postEntry(c echo.Context) error {
 		return &fault.Error{Code: fault.Invalid, Message: "the entry is invalid", Fields: fields}
 	}
 	ctx := c.Request().Context()
-	if req.EffectiveAt != nil {
-		if err := s.loyalty.CheckEffectiveAt(ctx, now, *req.EffectiveAt); err != nil {
-			// The window holds back new entries, not the retry of one
-			// recorded while its effective_at was inside it.
-			if key == "" {
-				return err
-			}
-			e, found, rerr := s.ledger.Replay(ctx, key, requestHash(c, req))
-			if rerr != nil {
-				return rerr
-			}
-			if !found {
-				return err
-			}
-			return s.created(c, e, true)
-		}
-	}
 	// Effective now unless the request says otherwise; the hash is the
 	// request's, so a retry without effective_at is still the same request.
 	in := ledger.EntryInput{Kind: req.Kind, EffectiveAt: now, IdempotencyKey: key, RequestHash: requestHash(c, req),
@@ -211,6 +194,27 @@ func (s *Server) postEntry(c echo.Context) error {
 			}
 		}
 		in.Postings = append(in.Postings, posting)
+	}
+	// Bad input is refused first, whatever the key or the window says.
+	if err := ledger.Validate(in); err != nil {
+		return err
+	}
+	if req.EffectiveAt != nil {
+		if err := s.loyalty.CheckEffectiveAt(ctx, now, *req.EffectiveAt); err != nil {
+			// The window holds back new entries, not the retry of one
+			// recorded while its effective_at was inside it.
+			if key == "" {
+				return err
+			}
+			e, found, rerr := s.ledger.Replay(ctx, key, requestHash(c, req))
+			if rerr != nil {
+				return rerr
+			}
+			if !found {
+				return err
+			}
+			return s.created(c, e, true)
+		}
 	}
 	e, replayed, err := s.prepaid.PostEntry(ctx, in)
 	if err != nil {
