@@ -26,8 +26,11 @@ type PeriodStatus struct {
 }
 
 // MonthBounds is the month's first instant and the next month's, in the
-// zone of the rule set in effect as the month ends (Asia/Shanghai by
-// default), as the reports count months.
+// zone of the rule set in effect at the next month's first instant in UTC
+// (Asia/Shanghai by default), as a close cuts the month. (The segment
+// report's month takes the rule set in effect at the month's last instant
+// in its own zone: the two differ only for a rule set changing zone within
+// hours of a month's end.)
 func (s *Service) MonthBounds(ctx context.Context, month rules.Month) (time.Time, time.Time, error) {
 	if !month.Valid() {
 		return time.Time{}, time.Time{}, fault.InvalidField("month", "YYYY-MM, from 1971-01 to 2998-12")

@@ -26,9 +26,9 @@ type chart struct {
 	Series []string            // message keys
 	Stack  []int               // each series' stack; nil is one stack per series
 	Values [][]decimal.Decimal // per label, per series
-	// Places is how many decimals a bar's figure is written with: 2 for
-	// money (400.00, as every page writes CNY), 0 for points.
-	Places int32
+	// Money writes a bar's figure at the fen (400.00, 12.50, as every page
+	// writes CNY); otherwise it is written as it is (points: 148).
+	Money bool
 }
 
 const (
@@ -49,6 +49,14 @@ func (ch chart) grouped(title string) template.HTML {
 		ch.Stack[i] = 1
 	}
 	return ch.svg(title)
+}
+
+// figure is how a bar's title writes v.
+func (ch chart) figure(v decimal.Decimal) string {
+	if ch.Money {
+		return v.StringFixed(2)
+	}
+	return v.String()
 }
 
 func (ch chart) svg(title string) template.HTML {
@@ -102,7 +110,7 @@ func (ch chart) svg(title string) template.HTML {
 			base[s] += h
 			fmt.Fprintf(&b, `<rect class="s%d" x="%.1f" y="%.1f" width="%.1f" height="%.1f"><title>%s %s: %s</title></rect>`,
 				j, x0+barW*float64(s), float64(chartTop)+plotH-base[s], barW, h, label,
-				template.HTMLEscapeString(translate(ch.Lang, ch.Series[j])), group(v.StringFixed(ch.Places)))
+				template.HTMLEscapeString(translate(ch.Lang, ch.Series[j])), group(ch.figure(v)))
 		}
 		fmt.Fprintf(&b, `<text class="axis" x="%.1f" y="%d" text-anchor="middle">%s</text>`, x0+slot*0.35, chartH-8, label)
 	}

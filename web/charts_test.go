@@ -40,17 +40,18 @@ func TestAChartsAxisHasRoundFigures(t *testing.T) {
 
 // TestAMoneyChartsBarsSayTheirFiguresAtTheFen: a bar's figure (its title,
 // what a pointer or a screen reader finds) is written as every page writes
-// money, 400.00 and 12.50, not 400 and 12.5; points stay whole.
+// money, 400.00 and 12.50, not 400 and 12.5; another chart's figures are
+// written as they are, nothing rounded away.
 func TestAMoneyChartsBarsSayTheirFiguresAtTheFen(t *testing.T) {
-	for places, want := range map[int32][]string{2: {"2026-03 Granted: 400.00", "2026-03 Used by charges: 12.50"}, 0: {"2026-03 Granted: 400", "2026-03 Used by charges: 13"}} {
-		ch := chart{Lang: langEN, Labels: []string{"2026-03"}, Series: []string{"rebates.granted", "rebates.used"}, Places: places,
+	for money, want := range map[bool][]string{true: {"2026-03 Granted: 400.00", "2026-03 Used by charges: 12.50"}, false: {"2026-03 Granted: 400", "2026-03 Used by charges: 12.5"}} {
+		ch := chart{Lang: langEN, Labels: []string{"2026-03"}, Series: []string{"rebates.granted", "rebates.used"}, Money: money,
 			Values: [][]decimal.Decimal{{decimal.RequireFromString("400"), decimal.RequireFromString("12.5")}}}
 		var got []string
 		for _, m := range regexp.MustCompile(`<rect [^>]*><title>([^<]*)</title>`).FindAllStringSubmatch(string(ch.svg("rebates.chart")), -1) {
 			got = append(got, m[1])
 		}
 		if !slices.Equal(got, want) {
-			t.Errorf("places %d: bars %q, want %q", places, got, want)
+			t.Errorf("money %v: bars %q, want %q", money, got, want)
 		}
 	}
 }

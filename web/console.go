@@ -134,11 +134,15 @@ func (p *Pages) period(c echo.Context) ([]rules.Month, error) {
 	return months, nil
 }
 
-// monthStarts are the first instants of the months, as the books cut them (a
-// close, the API's reports: finance.MonthBounds, in the zone of each
-// month's rule set), then the end of the last: a page's report runs from
-// the first to the last, and its chart's months between (the report and
-// the chart are read at once: ledger.MovementsEach).
+// monthStarts are the first instants of the months, as the books cut them
+// (finance.MonthBounds, as a close does: in the zone of each month's rule
+// set), then the end of the last: a page's report runs from the first to
+// the last, and its chart's months between (the report and the chart are
+// read at once: ledger.MovementsEach, whose parts touch). A month runs to
+// the next one's start, so across a change of the rules' time zone a
+// chart's month is not quite its close's (it ends at the next month's
+// start in the next month's zone); the period's first and last instants
+// are always the books'.
 func monthStarts(ctx context.Context, fin *finance.Service, months []rules.Month) ([]time.Time, error) {
 	out := make([]time.Time, 0, len(months)+1)
 	for i, m := range months {
@@ -172,7 +176,7 @@ func (p *Pages) rebates(c echo.Context) error {
 		if starts, err = monthStarts(ctx, fin, months); err != nil {
 			return err
 		}
-		rows, ch = listed[finance.RebateRow]{}, chart{Series: []string{"rebates.granted", "rebates.used"}, Lang: language(c), Places: 2}
+		rows, ch = listed[finance.RebateRow]{}, chart{Series: []string{"rebates.granted", "rebates.used"}, Lang: language(c), Money: true}
 		var reports []finance.RebateRow
 		total, reports, err = fin.RebateReports(ctx, starts, func(r finance.RebateRow) error {
 			rows.add(r, true)
