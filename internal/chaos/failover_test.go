@@ -203,14 +203,29 @@ func TestChaosFailover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range bytes.Split(logged, []byte("\n")) {
+	// A 5xx's request line comes with the line saying why (errorHandler's
+	// "request failed", with the same request id), so that a failure is
+	// read from the test's output: the log is gone with the test.
+	lines := bytes.Split(logged, []byte("\n"))
+	why := map[string][]byte{}
+	for _, line := range lines {
 		var l struct {
-			Status int    `json:"status"`
-			Method string `json:"method"`
-			Route  string `json:"route"`
+			Msg       string `json:"msg"`
+			RequestID string `json:"request_id"`
+		}
+		if json.Unmarshal(line, &l) == nil && l.Msg == "request failed" {
+			why[l.RequestID] = line
+		}
+	}
+	for _, line := range lines {
+		var l struct {
+			Status    int    `json:"status"`
+			Method    string `json:"method"`
+			Route     string `json:"route"`
+			RequestID string `json:"request_id"`
 		}
 		if json.Unmarshal(line, &l) == nil && l.Status >= 500 && l.Status != 503 {
-			rep.fail("the server answered %d to %s %s: %s", l.Status, l.Method, l.Route, oneLine(line))
+			rep.fail("the server answered %d to %s %s: %s; why: %s", l.Status, l.Method, l.Route, oneLine(line), oneLine(why[l.RequestID]))
 		}
 	}
 	fmt.Printf("ops acknowledged %d, lost %d, duplicated %d, refused-but-written %d, invariants %s (on %s), "+
