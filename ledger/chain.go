@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"slices"
 	"strconv"
 	"strings"
@@ -166,52 +167,68 @@ func toCharTime(t time.Time) string {
 	return t.Format(chainTime)
 }
 
+// linker makes links, one after another, reusing its hash and its
+// buffer (the sealer links thousands of entries a block).
+type linker struct {
+	h   hash.Hash
+	buf []byte
+}
+
 // link is SHA-256(prev || canonical content): each field length-prefixed,
 // so that no two contents render alike.
-func (c *chainEntry) link(prev []byte) []byte {
-	h := sha256.New()
-	h.Write(prev)
-	var b []byte
+func (l *linker) link(c *chainEntry, prev []byte) []byte {
+	if l.h == nil {
+		l.h = sha256.New()
+	}
+	l.h.Reset()
+	l.h.Write(prev)
+	b := l.buf[:0]
 	field := func(s string) {
 		b = strconv.AppendInt(b, int64(len(s)), 10)
 		b = append(b, ':')
 		b = append(b, s...)
 		b = append(b, ',')
 	}
-	opt := func(present bool, s string) {
-		if present {
-			field(s)
-		} else {
-			b = append(b, '-', ',')
-		}
+	// raw is field for bytes, numbers and instants rendered in place.
+	raw := func(v []byte) {
+		b = strconv.AppendInt(b, int64(len(v)), 10)
+		b = append(b, ':')
+		b = append(b, v...)
+		b = append(b, ',')
 	}
-	field(strconv.FormatUint(c.id, 10))
-	field(strconv.FormatUint(c.xid, 10))
+	var scratch [len(chainTime)]byte
+	number := func(n uint64) { raw(strconv.AppendUint(scratch[:0], n, 10)) }
+	instant := func(at time.Time) { raw(at.UTC().AppendFormat(scratch[:0], chainTime)) }
+	number(c.id)
+	number(c.xid)
 	field(c.kind)
-	field(c.effectiveAt.UTC().Format(chainTime))
-	field(c.recordedAt.UTC().Format(chainTime))
+	instant(c.effectiveAt)
+	instant(c.recordedAt)
 	field(c.actor)
 	field(c.reason)
-	var rev, rule, key string
-	if c.reversalOf != nil {
-		rev = strconv.FormatInt(*c.reversalOf, 10)
+	if c.reversalOf == nil {
+		b = append(b, '-', ',')
+	} else {
+		raw(strconv.AppendInt(scratch[:0], *c.reversalOf, 10))
 	}
-	if c.ruleVersion != nil {
-		rule = strconv.FormatInt(int64(*c.ruleVersion), 10)
+	if c.ruleVersion == nil {
+		b = append(b, '-', ',')
+	} else {
+		raw(strconv.AppendInt(scratch[:0], int64(*c.ruleVersion), 10))
 	}
-	if c.idempotencyKey != nil {
-		key = *c.idempotencyKey
+	if c.idempotencyKey == nil {
+		b = append(b, '-', ',')
+	} else {
+		field(*c.idempotencyKey)
 	}
-	opt(c.reversalOf != nil, rev)
-	opt(c.ruleVersion != nil, rule)
-	opt(c.idempotencyKey != nil, key)
 	field(c.metadata)
-	field(strconv.Itoa(len(c.postings)))
+	number(uint64(len(c.postings)))
 	for _, p := range c.postings {
 		field(p)
 	}
-	h.Write(b)
-	return h.Sum(nil)
+	l.h.Write(b)
+	l.buf = b
+	return l.h.Sum(nil)
 }
 
 // chainTime renders instants at PostgreSQL's precision.
@@ -300,10 +317,11 @@ ORDER BY e.xid, e.id LIMIT $4`, xid, entry, strconv.FormatUint(h, 10), max)
 		}); err != nil {
 			return err
 		}
+		var lk linker
 		for i := range entries {
 			c := &entries[i]
 			c.postings = renderPostings(c.effectiveAt, postings[int64(c.id)])
-			prev = c.link(prev)
+			prev = lk.link(c, prev)
 			seq++
 			seqs, links = append(seqs, seq), append(links, prev)
 		}
@@ -429,6 +447,7 @@ func (l *Ledger) Verify(ctx context.Context, expect *Expect, progress func(done,
 			total = v.Head.Seq
 		}
 		prev := genesis
+		var lk linker
 		var last int64             // the last link's seq
 		var prevXid, prevID uint64 // the last link's entry: its transaction and id
 		for v.Broken == nil {
@@ -466,7 +485,7 @@ WHERE c.seq > $1 ORDER BY c.seq LIMIT $2`, last, chainPage)
 				}
 				c.id, c.kind, c.effectiveAt, c.recordedAt, c.actor, c.reason, c.metadata = *id, *kind, *eff, *rec, *actor, *reason, *metadata
 				c.xid, _ = strconv.ParseUint(*xid, 10, 64)
-				link := c.link(prev)
+				link := lk.link(&c, prev)
 				if !bytes.Equal(link, c.storedLink) {
 					v.Broken = &BrokenLink{Seq: c.linkSeq, EntryID: c.linkEntry, Problem: "altered",
 						Detail: "entry " + strconv.FormatInt(c.linkEntry, 10) + " (or the chain before it) differs from when it was sealed"}
