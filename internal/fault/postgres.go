@@ -113,5 +113,10 @@ func DatabaseLost(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ce) || errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) ||
-		errors.Is(err, net.ErrClosed) || pgconn.SafeToRetry(err)
+		errors.Is(err, net.ErrClosed) || pgconn.SafeToRetry(err) ||
+		// What a pipeline's later statements meet once a failure closed
+		// its connection: they may have been sent, so pgx does not call
+		// it safe to retry, and a request retried with its key is done
+		// exactly once either way.
+		errors.Is(err, pgconn.ErrConnClosed)
 }
