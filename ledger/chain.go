@@ -183,19 +183,8 @@ func (l *linker) link(c *chainEntry, prev []byte) []byte {
 	l.h.Reset()
 	l.h.Write(prev)
 	b := l.buf[:0]
-	field := func(s string) {
-		b = strconv.AppendInt(b, int64(len(s)), 10)
-		b = append(b, ':')
-		b = append(b, s...)
-		b = append(b, ',')
-	}
-	// raw is field for bytes, numbers and instants rendered in place.
-	raw := func(v []byte) {
-		b = strconv.AppendInt(b, int64(len(v)), 10)
-		b = append(b, ':')
-		b = append(b, v...)
-		b = append(b, ',')
-	}
+	field := func(s string) { b = appendField(b, s) }
+	raw := func(v []byte) { b = appendField(b, v) } // numbers and instants rendered in place
 	var scratch [len(chainTime)]byte
 	number := func(n uint64) { raw(strconv.AppendUint(scratch[:0], n, 10)) }
 	instant := func(at time.Time) { raw(at.UTC().AppendFormat(scratch[:0], chainTime)) }
@@ -229,6 +218,14 @@ func (l *linker) link(c *chainEntry, prev []byte) []byte {
 	l.h.Write(b)
 	l.buf = b
 	return l.h.Sum(nil)
+}
+
+// appendField appends v as a link's field: "length:value,".
+func appendField[T string | []byte](b []byte, v T) []byte {
+	b = strconv.AppendInt(b, int64(len(v)), 10)
+	b = append(b, ':')
+	b = append(b, v...)
+	return append(b, ',')
 }
 
 // chainTime renders instants at PostgreSQL's precision.
