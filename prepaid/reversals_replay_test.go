@@ -97,16 +97,7 @@ func TestReversalsLeaveWhatTheMovementsLeftStanding(t *testing.T) {
 					kind := []string{prepaid.Deposit, prepaid.Charge, prepaid.Withdrawal}[op]
 					move := replayedMove{kind: kind, id: fmt.Sprintf("%s-%d", kind, step),
 						amount: decimal.RequireFromString(amounts[r.IntN(len(amounts))])}
-					in := prepaid.MoneyInput{ID: move.id, CustomerID: "C1", Amount: move.amount, ShipmentID: "S1"}
-					var err error
-					switch kind {
-					case prepaid.Deposit:
-						_, _, err = e.Prepaid.Deposit(e.Ctx, in, "t")
-					case prepaid.Charge:
-						_, _, err = e.Prepaid.Charge(e.Ctx, in, "t")
-					case prepaid.Withdrawal:
-						_, _, err = e.Prepaid.Withdraw(e.Ctx, in, "t")
-					}
+					_, err := e.Move(kind, prepaid.MoneyInput{ID: move.id, CustomerID: "C1", Amount: move.amount, ShipmentID: "S1"})
 					_, _, fits := replayStanding(append(slices.Clone(moves), move))
 					switch {
 					case err == nil && !fits:

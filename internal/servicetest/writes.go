@@ -92,7 +92,7 @@ var moneySeq atomic.Int64
 // Money records a movement of the kind (prepaid.Deposit, Charge or
 // Withdrawal) under a fresh id, for shipment S1, a minute before now.
 func (e *Env) Money(kind, customer, amount string) (prepaid.MoneyMovement, error) {
-	return e.move(kind, prepaid.MoneyInput{ID: fmt.Sprintf("%s-%d", kind, moneySeq.Add(1)), CustomerID: customer,
+	return e.Move(kind, prepaid.MoneyInput{ID: fmt.Sprintf("%s-%d", kind, moneySeq.Add(1)), CustomerID: customer,
 		Amount: D(amount), OccurredAt: e.Clock.Now().Add(-time.Minute), ShipmentID: "S1"})
 }
 
@@ -110,14 +110,16 @@ func (e *Env) MustMoney(kind, customer, amount string) prepaid.MoneyMovement {
 // shipment, failing the test if it is refused.
 func (e *Env) MoneyAt(t testing.TB, kind, id, customer, amount string, at time.Time) prepaid.MoneyMovement {
 	t.Helper()
-	m, err := e.move(kind, prepaid.MoneyInput{ID: id, CustomerID: customer, Amount: D(amount), OccurredAt: at})
+	m, err := e.Move(kind, prepaid.MoneyInput{ID: id, CustomerID: customer, Amount: D(amount), OccurredAt: at})
 	if err != nil {
 		t.Fatalf("%s %s: %v", kind, id, err)
 	}
 	return m
 }
 
-func (e *Env) move(kind string, in prepaid.MoneyInput) (m prepaid.MoneyMovement, err error) {
+// Move records the movement in of the kind (prepaid.Deposit, Charge or
+// Withdrawal), by the actor "test".
+func (e *Env) Move(kind string, in prepaid.MoneyInput) (m prepaid.MoneyMovement, err error) {
 	switch kind {
 	case prepaid.Deposit:
 		m, _, err = e.Prepaid.Deposit(e.Ctx, in, "test")
