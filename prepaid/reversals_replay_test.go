@@ -112,7 +112,10 @@ func TestReversalsLeaveWhatTheMovementsLeftStanding(t *testing.T) {
 				} else {
 					continue
 				}
-				principal, rebate, _ := replayStanding(moves)
+				principal, rebate, ok := replayStanding(moves)
+				if !ok {
+					t.Fatalf("after step %d: a reversal left movements standing that the rules would have refused: %v", step, moves)
+				}
 				p, err := e.Ledger.Account(e.Ctx, "customer:C1:prepaid")
 				if err != nil {
 					t.Fatal(err)
