@@ -61,12 +61,11 @@ func TestAReadAStandbyCancelsForARecoveryConflictIsAnsweredByThePrimary(t *testi
 				t.Fatal(err)
 			}
 			r.flush(t)
-			until(t, "the standby's replay holds postings' lock", func() bool {
-				var n int
-				err := r.sbPool.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'relation'
-					AND relation = 'postings'::regclass AND mode = 'AccessExclusiveLock' AND granted`).Scan(&n)
-				return err == nil && n > 0
-			})
+			var held int
+			if err := r.sbPool.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'relation'
+				AND relation = 'postings'::regclass AND mode = 'AccessExclusiveLock' AND granted`).Scan(&held); err != nil || held != 1 {
+				t.Fatalf("the standby's replay holds postings' lock %d times (%v), want once", held, err)
+			}
 			type answer struct {
 				res  *http.Response
 				body []byte
@@ -77,10 +76,11 @@ func TestAReadAStandbyCancelsForARecoveryConflictIsAnsweredByThePrimary(t *testi
 				res, body, err := r.do("GET", tc.path, "", "")
 				done <- answer{res, body, err}
 			}()
-			until(t, "the read waits on the standby", func() bool {
+			until(t, "the read on the standby holds accounts' lock and waits for postings'", func() bool {
 				var n int
-				err := r.sbPool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-					WHERE backend_type = 'client backend' AND wait_event_type = 'Lock'`).Scan(&n)
+				err := r.sbPool.QueryRow(ctx, `SELECT count(*) FROM pg_locks w JOIN pg_locks h USING (pid)
+					WHERE w.locktype = 'relation' AND w.relation = 'postings'::regclass AND NOT w.granted
+					AND h.locktype = 'relation' AND h.relation = 'accounts'::regclass AND h.granted`).Scan(&n)
 				return err == nil && n > 0
 			})
 			// The second lock: its replay conflicts with the read's.

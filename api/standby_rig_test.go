@@ -131,9 +131,14 @@ func until(t *testing.T, what string, ok func() bool) {
 	}
 }
 
-// flush has the primary flush its WAL, and so send it to the standby: a
-// record that commits nothing (a lock's) otherwise waits for a page to
-// fill, the cluster's commits being asynchronous.
+// flush has the primary flush its WAL, and so send it to the standby, and
+// waits for the standby to replay it. A record that commits nothing (a
+// lock's, a rollback's) otherwise waits for the WAL writer, the cluster's
+// commits being asynchronous; and a commit is flushed, even with
+// synchronous_commit on, only when its transaction wrote a record before
+// it (an xid alone is not enough), hence the message. WAL is replayed in
+// order, so a lock the standby shows afterwards is not one an earlier
+// transaction took and has since rolled back.
 func (r *standbyRig) flush(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
@@ -142,14 +147,19 @@ func (r *standbyRig) flush(t *testing.T) {
 		_, err = tx.Exec(ctx, `SET LOCAL synchronous_commit = on`)
 	}
 	if err == nil {
-		_, err = tx.Exec(ctx, `SELECT pg_current_xact_id()`)
+		_, err = tx.Exec(ctx, `SELECT pg_logical_emit_message(true, 'tally-test', 'flush')`)
 	}
 	if err == nil {
 		err = tx.Commit(ctx)
 	}
+	var lsn string
+	if err == nil {
+		err = r.pool.QueryRow(ctx, `SELECT pg_current_wal_flush_lsn()::text`).Scan(&lsn)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
+	r.caughtUp(lsn)
 }
 
 // counter is the value of the metric family name with the label pair
