@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"syscall"
@@ -33,7 +35,9 @@ import (
 // "..." in the output. $NAME in a "# ->" line is the shell variable's value.
 // Continuation lines start with "#" and two spaces; "   (" starts a remark.
 // What is checked is the output of the last curl of those commands (of all
-// of them, when none is a curl).
+// of them, when none is a curl). The example envelope, a JSON block the
+// walkthrough does not run, is compared with the notification it shows
+// (checkReadmeEnvelope).
 func TestReadmeWalkthrough(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the README's walkthrough: a server, the binary and bash")
@@ -128,9 +132,67 @@ func TestReadmeWalkthrough(t *testing.T) {
 				e.text, seg.status, body)
 		}
 	}
+	checkReadmeEnvelope(t, string(readme), base, admin)
 	if t.Failed() || testing.Verbose() {
 		t.Logf("%d checks; the walkthrough's transcript:\n%s", len(w.expects), out.String())
 	}
+}
+
+// readmeEnvelopeMarker introduces the README's example of a notification's
+// envelope: the JSON block after it is wb-2's, as the walkthrough makes it.
+const readmeEnvelopeMarker = "(wb-2's, from a fresh run on "
+
+// checkReadmeEnvelope compares the README's example envelope (a JSON block,
+// which the walkthrough does not run) with wb-2's notification in the feed
+// of the server the walkthrough ran against, all but its occurred_at and
+// its contribution's month (the instant and the month of the run).
+func checkReadmeEnvelope(t *testing.T, readme, base, admin string) {
+	t.Helper()
+	_, after, ok := strings.Cut(readme, readmeEnvelopeMarker)
+	_, block, ok2 := strings.Cut(after, "```json\n")
+	block, _, ok3 := strings.Cut(block, "```")
+	if !ok || !ok2 || !ok3 {
+		t.Fatalf("README.md: no JSON block after %q", readmeEnvelopeMarker)
+	}
+	var want map[string]any
+	if err := json.Unmarshal([]byte(block), &want); err != nil {
+		t.Fatalf("README.md: the example envelope: %v", err)
+	}
+	req, err := http.NewRequest(http.MethodGet, base+"/v1/notifications?limit=100", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+admin)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var feed struct {
+		Notifications []map[string]any `json:"notifications"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&feed); err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("the feed: %d %v", res.StatusCode, err)
+	}
+	for _, n := range feed.Notifications {
+		data, _ := n["data"].(map[string]any)
+		if n["type"] != "points.earned" || data["event_id"] != "wb-2" {
+			continue
+		}
+		for _, m := range []map[string]any{n, want} {
+			delete(m, "occurred_at")
+			if c, ok := dig(m, "data", "pricing", "contribution"); ok {
+				delete(c, "month") // the month of the run
+			}
+		}
+		if !reflect.DeepEqual(n, want) {
+			got, _ := json.Marshal(n)
+			t.Errorf("README.md: the example envelope is not wb-2's as the walkthrough makes it (the instant and month aside):\n got %s\nwant %s",
+				got, strings.Join(strings.Fields(block), " "))
+		}
+		return
+	}
+	t.Errorf("the feed has no points.earned of wb-2, the README's example envelope")
 }
 
 // freeAddr is a loopback address no one listens on (as far as one can tell).
@@ -407,4 +469,16 @@ func TestTheWalkthroughWaitsOutAMonthsTurn(t *testing.T) {
 			t.Errorf("turnWait(%s) = %s, %v; want %s", c.now, until.Format(time.RFC3339), wait, c.until)
 		}
 	}
+}
+
+// dig is the object at the path of keys in m.
+func dig(m map[string]any, path ...string) (map[string]any, bool) {
+	for _, k := range path {
+		next, ok := m[k].(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		m = next
+	}
+	return m, true
 }
