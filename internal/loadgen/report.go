@@ -322,7 +322,7 @@ func (rep *report) render() string {
 	fmt.Fprintf(&b, "- Machine: %d cores (%s), %s, %s; load average before the run %s\n", m.cores, m.cpu, m.memory, m.kernel, m.load)
 	fmt.Fprintf(&b, "- PostgreSQL %s, started by the run itself in a fresh cluster: fsync and synchronous_commit on (the defaults), loopback only\n", rep.pgVersion)
 	fmt.Fprintf(&b, "- Server: the real `%s serve`, built from the working tree by the run (GOMAXPROCS %d); load generator: `internal/loadgen` (%s, GOMAXPROCS %d) over HTTP on loopback, on the same %d cores\n",
-		*bin, m.cores, m.goVer, runtime.GOMAXPROCS(0), m.cores)
+		*bin, serverProcs(os.Getenv("GOMAXPROCS"), m.cores), m.goVer, runtime.GOMAXPROCS(0), m.cores)
 
 	b.WriteString("\n## Method\n\n")
 	fmt.Fprintf(&b, "- %s. Each run measures, back to back: pgbench for %s, then scenarios 1, 1L, 1w, 1s, 2, 3, 3L and 4, %s each. "+
@@ -647,4 +647,14 @@ func (rep *report) renderCPU(b *strings.Builder) {
 		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %.1f over %s on %d cores |\n", name, per(cpu.postgres), per(cpu.server),
 			per(cpu.loadgen), per(cpu.receiver), per(int64(total)), total/100, d.Round(time.Second), rep.machine.cores)
 	}
+}
+
+// serverProcs is the GOMAXPROCS of the server the run starts: the
+// environment's GOMAXPROCS, which the server inherits, when it is a
+// positive number (as the Go runtime reads it), else the cores.
+func serverProcs(env string, cores int) int {
+	if n, err := strconv.Atoi(env); err == nil && n > 0 {
+		return n
+	}
+	return cores
 }

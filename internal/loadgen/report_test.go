@@ -144,3 +144,16 @@ func TestReportRatesScenario1AgainstItsLimit(t *testing.T) {
 		}
 	}
 }
+
+// The report names the server's GOMAXPROCS as the runtime will read it
+// from the environment the server inherits.
+func TestServerProcsIsTheInheritedGOMAXPROCS(t *testing.T) {
+	for _, tc := range []struct {
+		env  string
+		want int
+	}{{"", 2}, {"1", 1}, {"8", 8}, {"0", 2}, {"-1", 2}, {"two", 2}} {
+		if got := serverProcs(tc.env, 2); got != tc.want {
+			t.Errorf("GOMAXPROCS=%q on 2 cores: the report says %d, want %d", tc.env, got, tc.want)
+		}
+	}
+}
