@@ -52,3 +52,10 @@ const QTrialBalance = qTrialBalance
 // AfterFiguresRead makes ClosePeriod call fn once it has read the month's
 // figures, before it takes its lock on entries.
 func AfterFiguresRead(l *Ledger, fn func()) { l.afterFiguresRead = fn }
+
+// BatchBytes and Presize are the estimate of a batch's bytes and the
+// growth of a connection's write buffer to it, for their tests.
+var (
+	BatchBytes = batchBytes
+	Presize    = presize
+)

@@ -99,10 +99,11 @@ func (c *codec) plan(value any) pgtype.EncodePlan {
 
 // plan writes a []T as a one-dimensional array of elem, each element by
 // put (its length, then its bytes), or as NULL where null says so; a nil
-// slice is NULL. The buffer is grown once, to the array's size: an element
-// takes fixed bytes, or size's when fixed is 0 (a NULL's 4 bytes are
-// within either). A group's arrays are tens of kilobytes, and growing by
-// appends copied each several times.
+// slice is NULL. The buffer is grown at most once an array, by the
+// array's size and what the buffer holds already: an element takes fixed
+// bytes, or size's when fixed is 0 (a NULL's 4 bytes are within either).
+// A group's arrays are tens of kilobytes, and growing by appends copied
+// each several times.
 type plan[T any] struct {
 	elem  uint32
 	put   func([]byte, T) []byte
@@ -126,7 +127,12 @@ func (p plan[T]) Encode(value any, buf []byte) ([]byte, error) {
 			need += p.size(v)
 		}
 	}
-	buf = slices.Grow(buf, need)
+	if cap(buf)-len(buf) < need {
+		// buf holds the statement's arguments before this one (pgx
+		// starts each statement's at 256 bytes): with room for as much
+		// again, the arguments after it seldom copy them once more.
+		buf = slices.Grow(buf, len(buf)+need)
+	}
 	buf = binary.BigEndian.AppendUint32(buf, 1) // one dimension, even empty
 	buf = binary.BigEndian.AppendUint32(buf, nulls)
 	buf = binary.BigEndian.AppendUint32(buf, p.elem)

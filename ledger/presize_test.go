@@ -1,0 +1,143 @@
+package ledger_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tally-ledger/tally/internal/pgarray"
+	"github.com/tally-ledger/tally/ledger"
+)
+
+// recordingConn keeps a copy of each write to PostgreSQL.
+type recordingConn struct {
+	net.Conn
+	mu     sync.Mutex
+	writes [][]byte
+}
+
+func (c *recordingConn) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	c.writes = append(c.writes, bytes.Clone(b))
+	c.mu.Unlock()
+	return c.Conn.Write(b)
+}
+
+// last is the latest write.
+func (c *recordingConn) last() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.writes[len(c.writes)-1]
+}
+
+// groupLikeBatch is a batch of the shape of a group's: one statement per
+// table, a column per array of every type the group writers send, n rows.
+func groupLikeBatch(n int) *pgx.Batch {
+	var (
+		texts, jsons     []string
+		opt              []*string
+		hashes           [][]byte
+		ids              []int64
+		optIDs           []*int64
+		versions         []int32
+		instants         []time.Time
+		optInstants      []*time.Time
+		flags            []bool
+		at               = time.Date(2026, 12, 7, 8, 0, 0, 0, time.UTC)
+		payload          = `{"points":"12","channel":"volume","entry_id":` // varied lengths below
+		customer, amount = "customer:C%d:points", "%d.%02d"
+	)
+	for i := range n {
+		s := fmt.Sprintf(customer, i)
+		texts, jsons = append(texts, s, fmt.Sprintf(amount, i, i%100)), append(jsons, payload+fmt.Sprint(i)+strings.Repeat(" ", i%50)+"}")
+		if i%3 == 0 {
+			opt, optIDs, optInstants = append(opt, nil), append(optIDs, nil), append(optInstants, nil)
+		} else {
+			id, t := int64(i), at.Add(time.Duration(i)*time.Second)
+			opt, optIDs, optInstants = append(opt, &s), append(optIDs, &id), append(optInstants, &t)
+		}
+		hashes = append(hashes, bytes.Repeat([]byte{byte(i)}, 32))
+		ids, versions = append(ids, int64(i)<<40), append(versions, int32(i))
+		instants, flags = append(instants, at.Add(-time.Duration(i)*time.Minute)), append(flags, i%2 == 0)
+	}
+	b := &pgx.Batch{}
+	b.Queue(`SELECT count(*) FROM unnest($1::text[], $2::bigint[], $3::timestamptz[]) AS u (a, b, c) WHERE u.a <> $4`, texts, ids, instants, "x")
+	b.Queue(`SELECT count(*) FROM unnest($1::json[], $2::bytea[], $3::int4[], $4::bool[]) AS u (a, b, c, d)`, jsons, hashes, versions, flags)
+	b.Queue(`SELECT count(*) FROM unnest($1::text[], $2::bigint[], $3::timestamptz[]) AS u (a, b, c) WHERE $4::timestamptz IS NOT NULL`,
+		opt, optIDs, optInstants, at)
+	return b
+}
+
+// TestABatchIsEstimatedAtLeastWhatItWrites: the estimate a group's batch
+// presizes the write buffer by covers what pgx writes of it (or the buffer
+// grows again), and exceeds it by little (or the memory is wasted); and
+// presizing writes nothing of its own: the batch's bytes on the wire are
+// the same with it and without it.
+func TestABatchIsEstimatedAtLeastWhatItWrites(t *testing.T) {
+	ctx := context.Background()
+	_, pool := newLedger(t)
+	cfg, err := pgxpool.ParseConfig(pool.Config().ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rc *recordingConn
+	dial := cfg.ConnConfig.DialFunc
+	cfg.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		rc = &recordingConn{Conn: c}
+		return rc, nil
+	}
+	cfg.MaxConns = 1
+	cfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error { pgarray.Register(c.TypeMap()); return nil }
+	one, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer one.Close()
+	conn, err := one.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	send := func(b *pgx.Batch, presize bool) []byte {
+		t.Helper()
+		if presize {
+			ledger.Presize(conn.Conn(), b)
+		}
+		br := conn.Conn().SendBatch(ctx, b)
+		for range b.Len() {
+			var n int64
+			if err := br.QueryRow().Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := br.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return rc.last()
+	}
+	for _, n := range []int{1, 8, 500, 5000} {
+		send(groupLikeBatch(n), false) // prepares the statements: the sends below are one write each
+		plain := send(groupLikeBatch(n), false)
+		presized := send(groupLikeBatch(n), true)
+		if !bytes.Equal(plain, presized) {
+			t.Fatalf("%d rows: presizing changed what went to PostgreSQL: %d bytes, against %d without", n, len(presized), len(plain))
+		}
+		est, wrote := ledger.BatchBytes(groupLikeBatch(n)), len(plain)
+		t.Logf("%d rows: %d bytes written, %d estimated", n, wrote, est)
+		if est < wrote || est > wrote+wrote/8+1024 {
+			t.Errorf("%d rows: estimated %d bytes for a batch of %d: want from %d to %d", n, est, wrote, wrote, wrote+wrote/8+1024)
+		}
+	}
+}
