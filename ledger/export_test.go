@@ -59,3 +59,12 @@ var (
 	BatchBytes = batchBytes
 	Presize    = presize
 )
+
+// PresizeFrom sets the estimate from which batches are presized (1 << 62:
+// none) and returns the one before, which is set again when the test ends.
+func PresizeFrom(tb interface{ Cleanup(func()) }, n int) (before int) {
+	before = presizeMin
+	presizeMin = n
+	tb.Cleanup(func() { presizeMin = before })
+	return before
+}

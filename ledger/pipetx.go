@@ -207,7 +207,9 @@ func (t *pipeTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 		return pgx.FailedBatchResults(b, err)
 	}
 	nb, skip := t.beginning(b)
-	presize(t.conn, nb)
+	if ctx.Err() == nil {
+		presize(t.conn, nb)
+	}
 	br := t.conn.SendBatch(ctx, nb)
 	for range skip {
 		_, _ = br.Exec() // an error stays in br, for the caller's reads

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"encoding/json"
 	"errors"
 	"slices"
 	"time"
@@ -20,11 +21,20 @@ import (
 // presizeMin is the estimate under which a batch is left to pgx's growth:
 // from its 1 KB, one doubling at most. A group's writes take about 3 KB
 // and 0.8 KB an event (400 KB for 500), a group's reads about 1 KB.
-const presizeMin = 2 << 10
+var presizeMin = 2 << 10 // a variable for its test alone
 
-// presize grows conn's write buffer to what b is estimated to take.
+// presize grows conn's write buffer to what b is estimated to take. It
+// does nothing on a connection pgx has closed, whose Frontend pgx's closing
+// goroutine may be writing to.
+//
+// A buffer grown for a batch that is then not written (its context ended,
+// or an argument failed to encode) stays the connection's until its next
+// write of more than 1 KB: callers presize only a batch they send at once,
+// with a context not ended. A batch whose statements pgx prepares first
+// (a connection's first use of them) goes out on a buffer grown again:
+// pgx writes the preparation on its own, and drops the presized buffer.
 func presize(conn *pgx.Conn, b *pgx.Batch) {
-	if n := batchBytes(b); n >= presizeMin {
+	if n := batchBytes(b); n >= presizeMin && !conn.IsClosed() {
 		conn.PgConn().Frontend().Send(reserve(n))
 	}
 }
@@ -32,9 +42,7 @@ func presize(conn *pgx.Conn, b *pgx.Batch) {
 // presizeStatement grows conn's write buffer to what a statement with args
 // is estimated to take, for a statement run on its own (Exec).
 func presizeStatement(conn *pgx.Conn, args ...any) {
-	if n := batchBytes(&pgx.Batch{QueuedQueries: []*pgx.QueuedQuery{{Arguments: args}}}); n >= presizeMin {
-		conn.PgConn().Frontend().Send(reserve(n))
-	}
+	presize(conn, &pgx.Batch{QueuedQueries: []*pgx.QueuedQuery{{Arguments: args}}})
 }
 
 // batchBytes estimates the bytes b's Bind, Describe and Execute messages
@@ -59,6 +67,8 @@ func argBytes(a any) int {
 	case string:
 		return len(v)
 	case []byte:
+		return len(v)
+	case json.RawMessage:
 		return len(v)
 	case []string:
 		n := header
@@ -86,6 +96,8 @@ func argBytes(a any) int {
 	case []*int64:
 		return header + 12*len(v)
 	case []int32:
+		return header + 8*len(v)
+	case []*int32:
 		return header + 8*len(v)
 	case []time.Time:
 		return header + 12*len(v)
