@@ -10,11 +10,13 @@ import (
 	"time"
 
 	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
 	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/internal/pgarray"
 	"github.com/tally-ledger/tally/internal/testdb"
 	"github.com/tally-ledger/tally/ledger"
 )
@@ -23,6 +25,28 @@ func newLedger(t testing.TB) (*ledger.Ledger, *pgxpool.Pool) {
 	t.Helper()
 	pool := testdb.Pool(t)
 	return ledger.New(pool), pool
+}
+
+// onePool is a pool of one connection to pool's database, encoding arrays
+// as the service's pools do, its configuration changed by set (when not
+// nil); closed when the test ends.
+func onePool(t testing.TB, pool *pgxpool.Pool, set func(*pgxpool.Config)) *pgxpool.Pool {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(pool.Config().ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxConns = 1
+	cfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error { pgarray.Register(c.TypeMap()); return nil }
+	if set != nil {
+		set(cfg)
+	}
+	one, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(one.Close)
+	return one
 }
 
 func d(s string) decimal.Decimal { return decimal.RequireFromString(s) }

@@ -6,10 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/tally-ledger/tally/internal/pgarray"
 	"github.com/tally-ledger/tally/ledger"
 )
 
@@ -97,18 +95,7 @@ func TestACommitAfterCallbacksIsAnsweredAsItEnded(t *testing.T) {
 func TestAConfirmedCommitNeedsNoSecondConnection(t *testing.T) {
 	bg := context.Background()
 	_, pool := newLedger(t)
-	cfg, err := pgxpool.ParseConfig(pool.Config().ConnString())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.MaxConns = 1
-	cfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error { pgarray.Register(c.TypeMap()); return nil }
-	one, err := pgxpool.NewWithConfig(bg, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer one.Close()
-	l := ledger.New(one)
+	l := ledger.New(onePool(t, pool, nil))
 	mustPost(t, l, earn("C1", "100"))
 	slowCommit(t, pool, true)
 	for i := range 3 {

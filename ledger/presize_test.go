@@ -15,7 +15,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/tally-ledger/tally/internal/pgarray"
 	"github.com/tally-ledger/tally/ledger"
 )
 
@@ -93,27 +92,18 @@ WHERE $6::jsonb IS NOT NULL`, jsons, hashes, versions, flags, optVersions, json.
 func TestABatchIsEstimatedAtLeastWhatItWrites(t *testing.T) {
 	ctx := context.Background()
 	_, pool := newLedger(t)
-	cfg, err := pgxpool.ParseConfig(pool.Config().ConnString())
-	if err != nil {
-		t.Fatal(err)
-	}
 	var rc *recordingConn
-	dial := cfg.ConnConfig.DialFunc
-	cfg.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := dial(ctx, network, addr)
-		if err != nil {
-			return nil, err
+	one := onePool(t, pool, func(cfg *pgxpool.Config) {
+		dial := cfg.ConnConfig.DialFunc
+		cfg.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dial(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			rc = &recordingConn{Conn: c}
+			return rc, nil
 		}
-		rc = &recordingConn{Conn: c}
-		return rc, nil
-	}
-	cfg.MaxConns = 1
-	cfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error { pgarray.Register(c.TypeMap()); return nil }
-	one, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer one.Close()
+	})
 	conn, err := one.Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -156,24 +146,13 @@ func TestABatchIsEstimatedAtLeastWhatItWrites(t *testing.T) {
 // where pgx alone grows its buffer from 1 KB by a quarter at a time once
 // large. Measured as the bytes the process allocates while the batch is
 // sent and answered, presized and not: about 3 and 5 times the batch's
-// own bytes (the arguments' encoding takes about twice them; more under
-// the race detector, where it saves a little over the batch's size), so
-// presizing saves at least half the batch's size.
+// own bytes (the arguments' encoding takes about twice them; all of it
+// more under the race detector), so presizing saves at least half the
+// batch's size.
 func TestAGroupsBatchIsAllocatedAboutOnce(t *testing.T) {
 	ctx := context.Background()
 	_, pool := newLedger(t)
-	cfg, err := pgxpool.ParseConfig(pool.Config().ConnString())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.MaxConns = 1 // the statements prepared once stay prepared
-	cfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error { pgarray.Register(c.TypeMap()); return nil }
-	one, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer one.Close()
-	l := ledger.New(one)
+	l := ledger.New(onePool(t, pool, nil)) // one connection: the statements prepared once stay prepared
 	const rows = 5000
 	send := func() (allocated uint64) {
 		t.Helper()
