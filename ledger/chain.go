@@ -323,9 +323,7 @@ ORDER BY e.xid, e.id LIMIT $4`, xid, entry, strconv.FormatUint(h, 10), max)
 			seqs, links = append(seqs, seq), append(links, prev)
 		}
 		block++
-		if ctx.Err() == nil {
-			presizeStatement(tx.Conn(), seqs, ids, xids, links, block)
-		}
+		presizeStatement(ctx, tx.Conn(), seqs, ids, xids, links, block)
 		if _, err := tx.Exec(ctx, `INSERT INTO chain_links (seq, entry_id, xid, link, block)
 SELECT s, e, x::xid8, k, $5 FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bytea[]) AS u (s, e, x, k)`,
 			seqs, ids, xids, links, block); err != nil {

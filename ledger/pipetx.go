@@ -207,9 +207,7 @@ func (t *pipeTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 		return pgx.FailedBatchResults(b, err)
 	}
 	nb, skip := t.beginning(b)
-	if ctx.Err() == nil {
-		presize(t.conn, nb)
-	}
+	presize(ctx, t.conn, nb)
 	br := t.conn.SendBatch(ctx, nb)
 	for range skip {
 		_, _ = br.Exec() // an error stays in br, for the caller's reads
@@ -262,7 +260,7 @@ func (t *pipeTx) sendCommitting(ctx context.Context, b *pgx.Batch) pgx.BatchResu
 		defer cancel()
 		_ = t.conn.PgConn().CancelRequest(cctx)
 	})
-	presize(t.conn, nb)
+	presize(ctx, t.conn, nb)
 	c.BatchResults = t.conn.SendBatch(wctx, nb)
 	for range skip {
 		_, _ = c.BatchResults.Exec()

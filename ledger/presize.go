@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"slices"
@@ -23,26 +24,25 @@ import (
 // and 0.8 KB an event (400 KB for 500), a group's reads about 1 KB.
 var presizeMin = 2 << 10 // a variable for its test alone
 
-// presize grows conn's write buffer to what b is estimated to take. It
-// does nothing on a connection pgx has closed, whose Frontend pgx's closing
-// goroutine may be writing to.
-//
-// A buffer grown for a batch that is then not written (its context ended,
-// or an argument failed to encode) stays the connection's until its next
-// write of more than 1 KB: callers presize only a batch they send at once,
-// with a context not ended. A batch whose statements pgx prepares first
-// (a connection's first use of them) goes out on a buffer grown again:
-// pgx writes the preparation on its own, and drops the presized buffer.
-func presize(conn *pgx.Conn, b *pgx.Batch) {
-	if n := batchBytes(b); n >= presizeMin && !conn.IsClosed() {
+// presize grows conn's write buffer to what b, about to be sent under ctx,
+// is estimated to take. It does nothing on a connection pgx has closed,
+// whose Frontend pgx's closing goroutine may be writing to, nor once ctx
+// has ended: the batch would not be written, and a buffer grown for a
+// batch not written stays the connection's until its next write of more
+// than 1 KB (as it does when an argument fails to encode: bounded by the
+// largest batch). A batch whose statements pgx prepares first (a
+// connection's first use of them) goes out on a buffer grown again: pgx
+// writes the preparation on its own, and drops the presized buffer.
+func presize(ctx context.Context, conn *pgx.Conn, b *pgx.Batch) {
+	if n := batchBytes(b); n >= presizeMin && ctx.Err() == nil && !conn.IsClosed() {
 		conn.PgConn().Frontend().Send(reserve(n))
 	}
 }
 
 // presizeStatement grows conn's write buffer to what a statement with args
 // is estimated to take, for a statement run on its own (Exec).
-func presizeStatement(conn *pgx.Conn, args ...any) {
-	presize(conn, &pgx.Batch{QueuedQueries: []*pgx.QueuedQuery{{Arguments: args}}})
+func presizeStatement(ctx context.Context, conn *pgx.Conn, args ...any) {
+	presize(ctx, conn, &pgx.Batch{QueuedQueries: []*pgx.QueuedQuery{{Arguments: args}}})
 }
 
 // batchBytes estimates the bytes b's Bind, Describe and Execute messages

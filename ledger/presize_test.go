@@ -112,7 +112,7 @@ func TestABatchIsEstimatedAtLeastWhatItWrites(t *testing.T) {
 	send := func(b *pgx.Batch, presize bool) []byte {
 		t.Helper()
 		if presize {
-			ledger.Presize(conn.Conn(), b)
+			ledger.Presize(ctx, conn.Conn(), b)
 		}
 		br := conn.Conn().SendBatch(ctx, b)
 		for range b.Len() {
@@ -216,7 +216,7 @@ func TestPresizeLeavesAConnectionPgxClosedAlone(t *testing.T) {
 		t.Fatal("pgx kept the connection open after a batch failed to encode: the test needs another way to close it")
 	}
 	big := groupLikeBatch(5000)
-	ledger.Presize(conn, big)
+	ledger.Presize(ctx, conn, big)
 	<-conn.PgConn().CleanupDone() // pgx's goroutine has written the Terminate: the Frontend is the test's
 	var p capProbe
 	conn.PgConn().Frontend().Send(&p)
@@ -234,3 +234,30 @@ func (*capProbe) Frontend() {}
 func (p *capProbe) Encode(dst []byte) ([]byte, error) { p.cap = cap(dst); return dst, nil }
 
 func (*capProbe) Decode([]byte) error { return nil }
+
+// TestPresizeLeavesABatchWhoseContextEndedAlone: a batch whose context has
+// ended is not written, and a buffer grown for it would stay the pooled
+// connection's; one sent under a live context is presized.
+func TestPresizeLeavesABatchWhoseContextEndedAlone(t *testing.T) {
+	ctx := context.Background()
+	_, pool := newLedger(t)
+	conn, err := pgx.Connect(ctx, pool.Config().ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	big := groupLikeBatch(5000)
+	ended, cancel := context.WithCancel(ctx)
+	cancel()
+	for _, c := range []struct {
+		ctx   context.Context
+		grown bool
+	}{{ended, false}, {ctx, true}} {
+		ledger.Presize(c.ctx, conn, big)
+		var p capProbe
+		conn.PgConn().Frontend().Send(&p)
+		if grown := p.cap >= ledger.BatchBytes(big); grown != c.grown {
+			t.Fatalf("context ended %v: write buffer of %d bytes, grown %v, want %v", c.ctx.Err() != nil, p.cap, grown, c.grown)
+		}
+	}
+}
