@@ -187,7 +187,7 @@ func (l *linker) link(c *chainEntry, prev []byte) []byte {
 	raw := func(v []byte) { b = appendField(b, v) } // numbers and instants rendered in place
 	var scratch [len(chainTime)]byte
 	number := func(n uint64) { raw(strconv.AppendUint(scratch[:0], n, 10)) }
-	instant := func(at time.Time) { raw(at.UTC().AppendFormat(scratch[:0], chainTime)) }
+	instant := func(at time.Time) { raw(appendChainTime(scratch[:0], at)) }
 	number(c.id)
 	number(c.xid)
 	field(c.kind)
@@ -230,6 +230,41 @@ func appendField[T string | []byte](b []byte, v T) []byte {
 
 // chainTime renders instants at PostgreSQL's precision.
 const chainTime = "2006-01-02T15:04:05.000000Z"
+
+// appendChainTime appends t in UTC as chainTime lays it out, the years 1
+// to 9999 digit by digit: time's layout interpreter was 2% of the
+// server's CPU under a stream of batches (two instants a link). Other
+// years, which Go writes its own way, go to it.
+func appendChainTime(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	y, mo, d := t.Date()
+	if y < 1 || y > 9999 {
+		return t.AppendFormat(b, chainTime)
+	}
+	h, mi, s := t.Clock()
+	digits := func(n, width int) {
+		start := len(b)
+		b = append(b, "000000"[:width]...)
+		for i := len(b) - 1; i >= start; i-- {
+			b[i] += byte(n % 10)
+			n /= 10
+		}
+	}
+	digits(y, 4)
+	b = append(b, '-')
+	digits(int(mo), 2)
+	b = append(b, '-')
+	digits(d, 2)
+	b = append(b, 'T')
+	digits(h, 2)
+	b = append(b, ':')
+	digits(mi, 2)
+	b = append(b, ':')
+	digits(s, 2)
+	b = append(b, '.')
+	digits(t.Nanosecond()/1000, 6)
+	return append(b, 'Z')
+}
 
 var genesis = make([]byte, sha256.Size)
 

@@ -3,6 +3,7 @@ package ledger
 import (
 	"bytes"
 	"crypto/sha256"
+	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -52,5 +53,30 @@ func BenchmarkLink(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		prev = l.link(&c, prev)
+	}
+}
+
+// appendChainTime writes what time's layout writes for chainTime, in
+// every zone and at every precision, for instants spread over years 1 to
+// 9999 and beyond (which time writes itself), appended after what the
+// buffer held.
+func TestAppendChainTimeIsTimesLayout(t *testing.T) {
+	zones := []*time.Location{time.UTC, time.FixedZone("CST", 8*3600), time.FixedZone("W", -(9*3600 + 30*60))}
+	r := rand.New(rand.NewPCG(1, 2))
+	lo, hi := time.Date(-2, 1, 1, 0, 0, 0, 0, time.UTC).Unix(), time.Date(10001, 12, 31, 23, 59, 59, 0, time.UTC).Unix()
+	instants := []time.Time{
+		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(0, 12, 31, 23, 59, 59, 999999999, time.UTC), time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2026, 11, 30, 23, 59, 59, 999999500, time.UTC),
+	}
+	for range 200000 {
+		instants = append(instants, time.Unix(lo+r.Int64N(hi-lo), r.Int64N(1e9)))
+	}
+	for i, at := range instants {
+		at = at.In(zones[i%len(zones)])
+		want := at.UTC().AppendFormat([]byte("x"), chainTime)
+		if got := appendChainTime([]byte("x"), at); !bytes.Equal(got, want) {
+			t.Fatalf("appendChainTime(%s) = %q, time writes %q", at, got, want)
+		}
 	}
 }
