@@ -406,3 +406,37 @@ func TestAStoredVersionInTheHostsZoneStillLoads(t *testing.T) {
 		t.Errorf("ValidateNew accepted Local")
 	}
 }
+
+// MonthOf's table of names is what time's layout gives, at the first and
+// last instants of every month it holds and beyond its ends, in zones east
+// and west of UTC.
+func TestMonthOfIsTimesMonth(t *testing.T) {
+	for _, zone := range []string{"Asia/Shanghai", "UTC", "America/Los_Angeles", "Pacific/Kiritimati"} {
+		rs := Default()
+		rs.Timezone, rs.loc = zone, nil
+		loc := rs.Location()
+		if loc.String() != zone {
+			t.Fatalf("zone %s loaded as %s", zone, loc)
+		}
+		for y := 1890; y <= 2210; y++ {
+			for mo := time.January; mo <= time.December; mo++ {
+				first := time.Date(y, mo, 1, 0, 0, 0, 0, loc)
+				for _, at := range []time.Time{first, first.Add(-time.Nanosecond), first.Add(36 * time.Hour)} {
+					if got, want := rs.MonthOf(at.UTC()), Month(at.In(loc).Format("2006-01")); got != want {
+						t.Fatalf("%s: MonthOf(%s) = %q, time gives %q", zone, at.UTC(), got, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkMonthOf is the month of a shipment, as a group prices one per
+// event.
+func BenchmarkMonthOf(b *testing.B) {
+	rs := Default()
+	at := time.Date(2026, 11, 30, 17, 0, 0, 0, time.UTC)
+	for i := 0; b.Loop(); i++ {
+		_ = rs.MonthOf(at.Add(time.Duration(i) * time.Second))
+	}
+}

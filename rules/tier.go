@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -20,8 +21,28 @@ type Month string
 // MonthOf is the calendar month of t in the rule set's time zone: an event
 // at 2026-01-31T20:00Z is in February in Asia/Shanghai.
 func (rs *RuleSet) MonthOf(t time.Time) Month {
+	y, m, _ := t.In(rs.Location()).Date()
+	if y >= firstNamed && y < firstNamed+len(monthNames)/12 {
+		return monthNames[(y-firstNamed)*12+int(m)-1]
+	}
 	return Month(t.In(rs.Location()).Format("2006-01"))
 }
+
+// monthNames are the months of the years firstNamed to 2199 as MonthOf
+// writes them, made once: a group prices a month per event, and time's
+// layout (and the string it allocates) was 1.5% of the server's CPU
+// under a stream of batches.
+var monthNames = func() []Month {
+	names := make([]Month, 0, (2200-firstNamed)*12)
+	for y := firstNamed; y < 2200; y++ {
+		for m := 1; m <= 12; m++ {
+			names = append(names, Month(fmt.Sprintf("%04d-%02d", y, m)))
+		}
+	}
+	return names
+}()
+
+const firstNamed = 1900
 
 // Start is the first instant of the month in loc.
 func (m Month) Start(loc *time.Location) time.Time {
