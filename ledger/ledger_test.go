@@ -194,6 +194,13 @@ func TestPostRefusesBadEntriesAndWritesNothing(t *testing.T) {
 		{"SameAccountTwice", ledger.EntryInput{Kind: "x", Actor: "t", Postings: []ledger.PostingInput{
 			{Account: "customer:C1:prepaid", Amount: d("-1")}, {Account: "customer:C1:prepaid", Amount: d("1")}}},
 			fault.Invalid},
+		{"SameAccountTwiceInALongEntry", ledger.EntryInput{Kind: "x", Actor: "t", Postings: func() []ledger.PostingInput {
+			ps := []ledger.PostingInput{{Account: "platform:cash", Amount: d("-16")}}
+			for i := range 16 {
+				ps = append(ps, ledger.PostingInput{Account: fmt.Sprintf("customer:C%d:prepaid", 1+i%15), Amount: d("1")})
+			}
+			return ps
+		}()}, fault.Invalid},
 		{"NegativeCustomerBalance", redeem("C1", "1"), fault.InsufficientFunds},
 		{"NoKind", ledger.EntryInput{Actor: "t", Postings: earn("C1", "1").Postings}, fault.Invalid},
 	}
