@@ -104,22 +104,63 @@ const sealColumns = `e.id, e.xid::text, e.kind, e.effective_at, e.recorded_at, e
 // (a block's entries are near each other by id, in xid order; the few
 // others in the range are left aside). A list of the block's ids, "=
 // ANY($1)", was planned as a scan of every posting.
-const qSealPostings = `SELECT p.entry_id, p.id, coalesce(a.code, ''), a.code IS NULL, p.asset, p.amount::text, p.effective_at
-FROM postings p LEFT JOIN accounts a ON a.id = p.account_id WHERE p.entry_id BETWEEN $1 AND $2`
+// Its accounts' codes come from what the sealer remembers (accountCodes),
+// and those it does not from qSealCodes.
+const qSealPostings = `SELECT p.entry_id, p.id, p.account_id, p.asset, p.amount::text, p.effective_at
+FROM postings p WHERE p.entry_id BETWEEN $1 AND $2`
+
+// qSealCodes is the codes of the accounts $1 (those whose row is gone are
+// left out).
+const qSealCodes = `SELECT id, code FROM accounts WHERE id = ANY($1::bigint[])`
 
 func (c *chainEntry) scanTargets(xid *string) []any {
 	return []any{&c.id, xid, &c.kind, &c.effectiveAt, &c.recordedAt, &c.actor, &c.reason, &c.reversalOf,
 		&c.ruleVersion, &c.idempotencyKey, &c.metadata}
 }
 
-// sealPosting is a row of qSealPostings.
+// sealPosting is a row of qSealPostings, with its account's code.
 type sealPosting struct {
 	id          int64
+	account     int64
 	code        string
 	gone        bool // its account is gone
 	asset       string
 	amount      string // as PostgreSQL writes the numeric
 	effectiveAt time.Time
+}
+
+// nameAccounts sets each posting's account code, from what the sealer
+// remembers and the rest in one read (qSealCodes), which it then
+// remembers; a posting whose account row is gone is marked so.
+func (l *Ledger) nameAccounts(ctx context.Context, tx pgx.Tx, postings map[int64][]sealPosting) error {
+	missing := l.codes.name(postings)
+	if len(missing) == 0 {
+		return nil
+	}
+	found := make(map[int64]string, len(missing))
+	var id int64
+	var code string
+	rows, err := tx.Query(ctx, qSealCodes, missing)
+	if err != nil {
+		return err
+	}
+	if _, err := pgx.ForEachRow(rows, []any{&id, &code}, func() error {
+		found[id] = code
+		return nil
+	}); err != nil {
+		return err
+	}
+	for id, code := range found {
+		l.codes.put(id, code)
+	}
+	for _, ps := range postings {
+		for i := range ps {
+			if ps[i].code == "" {
+				ps[i].code, ps[i].gone = found[ps[i].account], found[ps[i].account] == ""
+			}
+		}
+	}
+	return nil
 }
 
 // renderPostings is the entry's postings as chainColumns renders them:
@@ -341,12 +382,15 @@ ORDER BY e.xid, e.id LIMIT $4`, xid, entry, strconv.FormatUint(h, 10), max)
 		}
 		var p sealPosting
 		var of int64
-		if _, err := pgx.ForEachRow(rows, []any{&of, &p.id, &p.code, &p.gone, &p.asset, &p.amount, &p.effectiveAt}, func() error {
+		if _, err := pgx.ForEachRow(rows, []any{&of, &p.id, &p.account, &p.asset, &p.amount, &p.effectiveAt}, func() error {
 			if ps, ok := postings[of]; ok { // else not in this block
 				postings[of] = append(ps, p)
 			}
 			return nil
 		}); err != nil {
+			return err
+		}
+		if err := l.nameAccounts(ctx, tx, postings); err != nil {
 			return err
 		}
 		var lk linker

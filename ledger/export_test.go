@@ -68,3 +68,16 @@ func PresizeFrom(tb interface{ Cleanup(func()) }, n int) (before int) {
 	tb.Cleanup(func() { presizeMin = before })
 	return before
 }
+
+// SealerRemembersAtMost bounds how many account codes l's sealer
+// remembers per generation (sealCodes otherwise), and SealerCodes is how
+// many it remembers now; SealerReadCodes is how many it has read.
+func SealerRemembersAtMost(l *Ledger, n int) { l.codes = newAccountCodes(n) }
+
+func SealerCodes(l *Ledger) int { return l.codes.size() }
+
+func SealerReadCodes(l *Ledger) int {
+	l.codes.mu.Lock()
+	defer l.codes.mu.Unlock()
+	return l.codes.missed
+}

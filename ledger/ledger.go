@@ -38,6 +38,8 @@ type Ledger struct {
 	// known remembers account codes that exist in the database, a bounded
 	// number of them (knownAccounts).
 	known *knownAccounts
+	// codes remembers account codes by id for the sealer (accountCodes).
+	codes *accountCodes
 
 	revokedMu sync.Mutex
 	onRevoked []func(id int64) // OnKeyRevoked's
@@ -107,7 +109,8 @@ func (l *Ledger) Now() time.Time { return l.now() }
 
 // New returns a Ledger on the pool, whose database must be migrated.
 func New(pool *pgxpool.Pool, opts ...Option) *Ledger {
-	l := &Ledger{pool: pool, buckets: DefaultHotBuckets, now: time.Now, known: newKnownAccounts(DefaultKnownAccounts)}
+	l := &Ledger{pool: pool, buckets: DefaultHotBuckets, now: time.Now, known: newKnownAccounts(DefaultKnownAccounts),
+		codes: newAccountCodes(sealCodes)}
 	for _, o := range opts {
 		o(l)
 	}
