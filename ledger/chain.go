@@ -318,6 +318,8 @@ const chainLock = 0x7a11c4a1
 // it linked (0: nothing to link now).
 func (l *Ledger) Seal(ctx context.Context, max int) (int, error) {
 	var sealed int
+	var wroteSeq int64
+	var wroteLink []byte
 	err := l.inTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
 		sealed = 0
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, chainLock); err != nil {
@@ -335,6 +337,21 @@ func (l *Ledger) Seal(ctx context.Context, max int) (int, error) {
 		}
 		if xid == "" {
 			xid = "0"
+		}
+		// The codes the sealer remembers hold while the chain holds the
+		// last link it wrote (accountCodes): the head, or one read more
+		// when another sealer linked after it.
+		if lastSeq, lastLink := l.codes.last(); lastLink != nil {
+			held := prev
+			if seq != lastSeq {
+				held = nil
+				if err := tx.QueryRow(ctx, `SELECT link FROM chain_links WHERE seq = $1`, lastSeq).Scan(&held); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+					return err
+				}
+			}
+			if !bytes.Equal(held, lastLink) {
+				l.codes.forgetAll()
+			}
 		}
 		h, err := horizon(ctx, tx)
 		if err != nil {
@@ -412,9 +429,14 @@ SELECT s, e, x::xid8, k, $5 FROM unnest($1::bigint[], $2::bigint[], $3::text[], 
 			block, seqs[0], seq, prev, l.now()); err != nil {
 			return err
 		}
-		sealed = len(ids)
+		sealed, wroteSeq, wroteLink = len(ids), seq, prev
 		return nil
 	})
+	if err != nil {
+		l.codes.forgetAll() // what this attempt learned may not outlive it
+	} else if sealed > 0 {
+		l.codes.wrote(wroteSeq, wroteLink)
+	}
 	return sealed, err
 }
 
