@@ -3,6 +3,7 @@ package loyalty
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -173,14 +174,26 @@ CROSS JOIN LATERAL (SELECT request_hash, result FROM events WHERE space = u.spac
 		})
 		return err
 	})
-	b.Queue(`SELECT u.customer_id, u.month, m.contribution
-FROM (SELECT DISTINCT * FROM unnest($1::text[], $2::text[])) AS u (customer_id, month)
+	// Each customer and month once, named by its first place in the
+	// arrays (ord, from 1): the strings are the group's own, not new ones
+	// scanned from every row, and the contribution comes as text, which
+	// decimal reads without numeric's round trip through big.Int text.
+	b.Queue(`SELECT u.ord, m.contribution::text
+FROM (SELECT min(ord) AS ord, customer_id, month FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u (customer_id, month, ord)
+      GROUP BY customer_id, month) AS u
 CROSS JOIN LATERAL (SELECT contribution FROM customer_months WHERE customer_id = u.customer_id AND month = u.month OFFSET 0) m`,
 		mCustomers, mMonths).Query(func(rows pgx.Rows) error {
-		var cm customerMonth
-		var amount decimal.Decimal
-		_, err := pgx.ForEachRow(rows, []any{&cm.customer, &cm.month, &amount}, func() error {
-			st.months[cm] = amount
+		var ord int64
+		var amount string
+		_, err := pgx.ForEachRow(rows, []any{&ord, &amount}, func() error {
+			if ord < 1 || ord > int64(len(mCustomers)) {
+				return fmt.Errorf("months read: place %d of %d", ord, len(mCustomers))
+			}
+			d, err := decimal.NewFromString(amount)
+			if err != nil {
+				return fmt.Errorf("months read: contribution %q: %w", amount, err)
+			}
+			st.months[customerMonth{mCustomers[ord-1], rules.Month(mMonths[ord-1])}] = d
 			return nil
 		})
 		return err
