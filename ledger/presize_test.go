@@ -200,12 +200,7 @@ func TestAGroupsBatchIsAllocatedAboutOnce(t *testing.T) {
 // buffer pgx's goroutine leaves is not grown. (Found by review of 0634e53.)
 func TestPresizeLeavesAConnectionPgxClosedAlone(t *testing.T) {
 	ctx := context.Background()
-	_, pool := newLedger(t)
-	conn, err := pgx.Connect(ctx, pool.Config().ConnString())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := ownConn(t)
 	b := &pgx.Batch{}
 	b.Queue(`SELECT 1`)
 	b.Queue(`SELECT $1::text`, make(chan int)) // no encoding for it
@@ -225,6 +220,20 @@ func TestPresizeLeavesAConnectionPgxClosedAlone(t *testing.T) {
 	}
 }
 
+// ownConn is a connection of the test's own, outside any pool, to a fresh
+// ledger's database; it closes when the test ends.
+func ownConn(t *testing.T) *pgx.Conn {
+	t.Helper()
+	ctx := context.Background()
+	_, pool := newLedger(t)
+	conn, err := pgx.Connect(ctx, pool.Config().ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(ctx) })
+	return conn
+}
+
 // capProbe is a message of no bytes that records the capacity of the
 // buffer it is appended to.
 type capProbe struct{ cap int }
@@ -240,12 +249,7 @@ func (*capProbe) Decode([]byte) error { return nil }
 // connection's; one sent under a live context is presized.
 func TestPresizeLeavesABatchWhoseContextEndedAlone(t *testing.T) {
 	ctx := context.Background()
-	_, pool := newLedger(t)
-	conn, err := pgx.Connect(ctx, pool.Config().ConnString())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := ownConn(t)
 	big := groupLikeBatch(5000)
 	ended, cancel := context.WithCancel(ctx)
 	cancel()
