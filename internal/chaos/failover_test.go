@@ -193,6 +193,9 @@ func TestChaosFailover(t *testing.T) {
 		invariants = "FAILED"
 		rep.fail("reconciliation on the new primary: %d %s %v", reply.status, oneLine(reply.body), err)
 	}
+	if !chainVerifies(c, rep.fail) {
+		invariants = "FAILED"
+	}
 	if o.acked < minAcked {
 		rep.fail("only %d operations acknowledged, fewer than %d: the run proves little", o.acked, minAcked)
 	}
