@@ -76,6 +76,14 @@ func (k *knownAccounts) forget(code string) {
 	k.prev.Load().codes.Delete(code)
 }
 
+// forgetAll drops every code (some remembered ones may be gone).
+func (k *knownAccounts) forgetAll() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.prev.Store(new(generation))
+	k.cur.Store(new(generation))
+}
+
 // size is how many codes are remembered (forgotten ones included: a
 // bound, for the tests).
 func (k *knownAccounts) size() int {

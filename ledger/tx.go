@@ -73,7 +73,7 @@ func (l *Ledger) InTxGeneric(ctx context.Context, fn func(tx *Tx) error) error {
 // yet (see pipeTx): no round trip of their own.
 func (l *Ledger) ledgerTx(ctx context.Context, begin []string, fn func(tx *Tx) error) error {
 	var done *Tx
-	err := l.retry(ctx, func() error {
+	attempt := func() error {
 		return pipelined(ctx, l.pool, begin, func(pt *pipeTx) (*pgx.Batch, error) {
 			tx := &Tx{Tx: pt, pipe: pt, l: l, now: l.now(), bucket: rand.IntN(l.buckets)}
 			if err := fn(tx); err != nil {
@@ -84,7 +84,17 @@ func (l *Ledger) ledgerTx(ctx context.Context, begin []string, fn func(tx *Tx) e
 			tx.platform.queue(&b, tx.bucket)
 			return &b, nil
 		})
-	})
+	}
+	err := l.retry(ctx, attempt)
+	if fault.NotNullViolation(err) {
+		// An account the ledger remembered as existing does not: the
+		// transaction that opened it is gone, lost with a primary that
+		// failed over before a standby had it, or restored away. Which
+		// codes are gone is not known here: forget them all, and try once
+		// more, opening what is missing.
+		l.known.forgetAll()
+		err = l.retry(ctx, attempt)
+	}
 	if err != nil {
 		return err
 	}
