@@ -1,6 +1,8 @@
 package rules
 
 import (
+	"math"
+	"math/bits"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -56,19 +58,93 @@ type Earning struct {
 // never stack), 1 when none does.
 func (rs *RuleSet) EarnShipment(amount decimal.Decimal, tier Tier, t time.Time, campaigns []Campaign) Earning {
 	seg, _ := rs.Segment(tier.Segment)
-	e := Earning{Base: amount.Mul(rs.PointsPerCNY), Multiplier: seg.Multiplier, CampaignMultiplier: decimal.NewFromInt(1)}
+	e := Earning{Base: amount.Mul(rs.PointsPerCNY), Multiplier: seg.Multiplier, CampaignMultiplier: one}
 	for _, c := range campaigns {
 		if c.Applies(t, tier.Segment) && c.Multiplier.GreaterThan(e.CampaignMultiplier) {
 			id := c.ID
 			e.Campaign, e.CampaignMultiplier = &id, c.Multiplier
 		}
 	}
-	one := decimal.NewFromInt(1)
-	volume := floorDiv(e.Base.Mul(e.Multiplier), one)
-	total := floorDiv(e.Base.Mul(e.Multiplier).Mul(e.CampaignMultiplier), one)
-	e.Volume, e.Points = volume.IntPart(), total.IntPart()
+	e.Volume = wholeProduct(amount, rs.PointsPerCNY, e.Multiplier)
+	e.Points = wholeProduct(amount, rs.PointsPerCNY, e.Multiplier, e.CampaignMultiplier)
 	e.CampaignPoints = e.Points - e.Volume
 	return e
+}
+
+// wholeProduct is the product of the factors with its fraction dropped
+// (towards zero, as floorDiv(product, 1) drops it), as an int64. It is
+// computed in 64-bit integers when every coefficient and the product fit
+// (every shipment's earning does), without the allocations of decimal
+// arithmetic (several an event), and with decimal arithmetic otherwise.
+func wholeProduct(factors ...decimal.Decimal) int64 {
+	if n, ok := wholeProduct64(factors); ok {
+		return n
+	}
+	p := one
+	for _, f := range factors {
+		p = p.Mul(f)
+	}
+	return floorDiv(p, one).IntPart()
+}
+
+// powersOf10 is 10^0 to 10^18, every power of ten an int64 holds.
+var powersOf10 = func() (p [19]int64) {
+	p[0] = 1
+	for i := 1; i < len(p); i++ {
+		p[i] = p[i-1] * 10
+	}
+	return p
+}()
+
+// wholeProduct64 is wholeProduct in 64-bit integers; ok is false when a
+// coefficient or the product does not fit.
+func wholeProduct64(factors []decimal.Decimal) (n int64, ok bool) {
+	n, exp := 1, 0
+	for _, f := range factors {
+		if f.NumDigits() > 18 { // its coefficient may not fit an int64
+			return 0, false
+		}
+		c := f.CoefficientInt64()
+		hi, lo := bits.Mul64(uint64(absInt64(n)), uint64(absInt64(c)))
+		if hi != 0 || lo > math.MaxInt64 {
+			return 0, false
+		}
+		if (n < 0) != (c < 0) {
+			n = -int64(lo)
+		} else {
+			n = int64(lo)
+		}
+		exp += int(f.Exponent())
+	}
+	switch {
+	case n == 0:
+		return 0, true
+	case exp >= 0:
+		if exp >= len(powersOf10) {
+			return 0, false
+		}
+		hi, lo := bits.Mul64(uint64(absInt64(n)), uint64(powersOf10[exp]))
+		if hi != 0 || lo > math.MaxInt64 {
+			return 0, false
+		}
+		if n < 0 {
+			return -int64(lo), true
+		}
+		return int64(lo), true
+	case -exp < len(powersOf10):
+		return n / powersOf10[-exp], true // Go's division drops the fraction towards zero
+	default:
+		return 0, true // |n| < 2^63 < 10^19 <= 10^-exp
+	}
+}
+
+// absInt64 is |n| for n > math.MinInt64 (a coefficient of at most 18
+// digits, or a product checked to fit).
+func absInt64(n int64) int64 {
+	if n < 0 {
+		return -n
+	}
+	return n
 }
 
 // ReferralOutcome is what a referee's shipment means for the referrer.
