@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/shopspring/decimal"
 
+	"github.com/tally-ledger/tally/internal/decsum"
 	"github.com/tally-ledger/tally/internal/dectext"
 	"github.com/tally-ledger/tally/internal/fault"
 )
@@ -243,6 +243,13 @@ ORDER BY u.ord
 ` + addToSharedLot
 )
 
+// groupAccount is what a group's entries move on an account: its spec, and
+// their amounts added up.
+type groupAccount struct {
+	spec AccountSpec
+	sum  decsum.Sum
+}
+
 // queueMany queues the statements that record the entries with the given
 // ids. It returns the accounts it opens (those the ledger does not know yet).
 func (tx *Tx) queueMany(b *pgx.Batch, ins []EntryInput, entries [][]line, ids []int64) (opened []string, deferred platformSums) {
@@ -274,8 +281,7 @@ func (tx *Tx) queueMany(b *pgx.Batch, ins []EntryInput, entries [][]line, ids []
 		dCodes             []string // draws
 		dEntries, dAmounts []int64
 
-		specs = map[string]AccountSpec{}
-		sums  = map[string]decimal.Decimal{}
+		accounts = map[string]groupAccount{}
 	)
 	for i, in := range ins {
 		eIDs[i], kinds[i], actors[i], reasons[i] = ids[i], in.Kind, in.Actor, in.Reason
@@ -294,8 +300,10 @@ func (tx *Tx) queueMany(b *pgx.Batch, ins []EntryInput, entries [][]line, ids []
 		for _, ln := range entries[i] {
 			pEntries, pCodes, pAmounts, pEff = append(pEntries, ids[i]), append(pCodes, ln.code), append(pAmounts, dectext.String(ln.amount)), append(pEff, eff)
 			pShared = append(pShared, nil)
-			specs[ln.code] = ln.spec
-			sums[ln.code] = sums[ln.code].Add(ln.amount)
+			a := accounts[ln.code]
+			a.spec = ln.spec
+			a.sum.Add(ln.amount)
+			accounts[ln.code] = a
 			if ln.spec.hasLots() && !ln.amount.IsPositive() {
 				dCodes, dEntries, dAmounts = append(dCodes, ln.code), append(dEntries, ids[i]), append(dAmounts, -ln.amount.IntPart())
 			} else if ln.newLot() {
@@ -312,8 +320,8 @@ func (tx *Tx) queueMany(b *pgx.Batch, ins []EntryInput, entries [][]line, ids []
 		}
 	}
 	deferred = platformSums{}
-	codes := make([]string, 0, len(specs))
-	for code := range specs {
+	codes := make([]string, 0, len(accounts))
+	for code := range accounts {
 		codes = append(codes, code)
 	}
 	sort.Strings(codes) // the order rows are locked in
@@ -323,17 +331,19 @@ func (tx *Tx) queueMany(b *pgx.Batch, ins []EntryInput, entries [][]line, ids []
 		coldCodes, hotCodes []string
 		coldSums, hotSums   []string
 	)
+	coldDebit := false // a cold account's balance goes down
 	for _, code := range codes {
-		spec := specs[code]
+		spec, sum := accounts[code].spec, accounts[code].sum.Decimal()
 		if !tx.l.known.has(code) {
 			newCodes, newAssets, newNegative = append(newCodes, code), append(newAssets, string(spec.Asset)), append(newNegative, spec.AllowNegative)
 		}
 		if isPlatform(code) {
-			deferred[code] = sums[code] // applied at the transaction's end
+			deferred[code] = sum // applied at the transaction's end
 		} else if spec.AllowNegative {
-			hotCodes, hotSums = append(hotCodes, code), append(hotSums, dectext.String(sums[code]))
+			hotCodes, hotSums = append(hotCodes, code), append(hotSums, dectext.String(sum))
 		} else {
-			coldCodes, coldSums = append(coldCodes, code), append(coldSums, dectext.String(sums[code]))
+			coldCodes, coldSums = append(coldCodes, code), append(coldSums, dectext.String(sum))
+			coldDebit = coldDebit || sum.IsNegative()
 		}
 	}
 	if len(newCodes) > 0 {
@@ -341,7 +351,7 @@ func (tx *Tx) queueMany(b *pgx.Batch, ins []EntryInput, entries [][]line, ids []
 	}
 	b.Queue(qManyEntries, eIDs, kinds, effective, metadata, actors, reasons, versions, now)
 	switch {
-	case slices.ContainsFunc(coldCodes, func(code string) bool { return sums[code].IsNegative() }):
+	case coldDebit:
 		// A debit: an upsert's proposed row would break the CHECK before it
 		// met its conflict. The rows exist (an account that may not go
 		// negative is opened with its row): they are locked in code order,

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-ledger/tally/internal/decsum"
 	"github.com/tally-ledger/tally/internal/fault"
 )
 
@@ -219,7 +220,14 @@ func validate(in EntryInput) ([]line, error) {
 			Fields: map[string]string{"postings": "fewer than two"}}
 	}
 	lines := make([]line, 0, len(in.Postings))
-	sums := map[Asset]decimal.Decimal{}
+	// Each asset's postings added up, in the order the assets come (two
+	// at most in the chart: no map to make for each entry).
+	type assetSum struct {
+		asset Asset
+		sum   decsum.Sum
+	}
+	var sumsOf [2]assetSum
+	sums := sumsOf[:0]
 	// An account twice: looked for among the lines so far, by a map only
 	// for a long entry (a group's writers validate two or three postings
 	// an entry, thousands of entries a second).
@@ -253,12 +261,16 @@ func validate(in EntryInput) ([]line, error) {
 		if err := checkLotTerms(p, spec); err != nil {
 			return nil, err
 		}
-		sums[spec.Asset] = sums[spec.Asset].Add(p.Amount)
+		i := slices.IndexFunc(sums, func(s assetSum) bool { return s.asset == spec.Asset })
+		if i < 0 {
+			sums, i = append(sums, assetSum{asset: spec.Asset}), len(sums)
+		}
+		sums[i].sum.Add(p.Amount)
 		lines = append(lines, line{code: p.Account, spec: spec, amount: p.Amount, in: p})
 	}
-	for asset, sum := range sums {
-		if !sum.IsZero() {
-			return nil, fault.Errorf(fault.Unbalanced, "postings in %s sum to %s, not zero", asset, sum)
+	for _, s := range sums {
+		if !s.sum.IsZero() {
+			return nil, fault.Errorf(fault.Unbalanced, "postings in %s sum to %s, not zero", s.asset, s.sum.Decimal())
 		}
 	}
 	slices.SortFunc(lines, func(a, b line) int { return strings.Compare(a.code, b.code) })

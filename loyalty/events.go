@@ -396,7 +396,7 @@ func (ps *postingSet) credit(customerID, channel string, points int64, available
 		return
 	}
 	ps.add(ledger.CustomerAccount(customerID, "points"), points).Lot = &ledger.Lot{AvailableAt: availableAt, ExpiresAt: expires}
-	ps.add("platform:points:earned:"+channel, -points)
+	ps.add(earnedAccount(channel), -points)
 }
 
 // debit takes points back from the customer to the channel; they come from
@@ -406,8 +406,24 @@ func (ps *postingSet) debit(customerID, channel string, points int64) *ledger.Po
 	if points <= 0 {
 		return nil
 	}
-	ps.add("platform:points:earned:"+channel, points)
+	ps.add(earnedAccount(channel), points)
 	return ps.add(ledger.CustomerAccount(customerID, "points"), -points)
+}
+
+// earnedAccount is the platform account of an earning channel, the
+// usual ones without building the code anew for each event.
+func earnedAccount(channel string) string {
+	switch channel {
+	case "volume":
+		return "platform:points:earned:volume"
+	case "campaign":
+		return "platform:points:earned:campaign"
+	case "referral":
+		return "platform:points:earned:referral"
+	case "feedback":
+		return "platform:points:earned:feedback"
+	}
+	return "platform:points:earned:" + channel
 }
 
 func (ps *postingSet) add(account string, points int64) *ledger.PostingInput {

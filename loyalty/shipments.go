@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-ledger/tally/internal/decsum"
 	"github.com/tally-ledger/tally/internal/dectext"
 	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/internal/money"
@@ -367,7 +368,7 @@ func (st *shipmentState) price(j job, custs map[string]Customer, rs rules.RuleSe
 	this := customerMonth{cust.ID, rs.MonthOf(ev.OccurredAt)}
 	last := customerMonth{cust.ID, this.month.Prev()}
 	p := &pricedShipment{rs: rs, month: this.month, res: resultOf(ev, rs)}
-	var postings postingSet
+	postings := make(postingSet, 0, 5) // the customer, volume, campaign, a referrer, referral
 
 	tier, _ := rs.TierInEffect(st.months[last], st.months[this])
 	p.earning = rs.EarnShipment(amount, tier, ev.OccurredAt, st.campaigns)
@@ -375,7 +376,8 @@ func (st *shipmentState) price(j job, custs map[string]Customer, rs rules.RuleSe
 	postings.credit(ev.CustomerID, "volume", p.earning.Volume, ev.OccurredAt, expires)
 	postings.credit(ev.CustomerID, "campaign", p.earning.CampaignPoints, ev.OccurredAt, expires)
 	p.res.Tier, p.res.Earning, p.res.Points = &tier, &p.earning, p.earning.Points
-	p.res.Contribution = &Change{Month: this.month, Before: money.Of(st.months[this]), After: money.Of(st.months[this].Add(amount))}
+	contribution := st.months[this].Add(amount)
+	p.res.Contribution = &Change{Month: this.month, Before: money.Of(st.months[this]), After: money.Of(contribution)}
 
 	if cust.ReferredBy != nil {
 		referrer := customerMonth{*cust.ReferredBy, this.month}
@@ -394,7 +396,7 @@ func (st *shipmentState) price(j job, custs map[string]Customer, rs rules.RuleSe
 		}
 	}
 	st.shipped[ev.ShipmentID] = true
-	st.months[this] = st.months[this].Add(amount)
+	st.months[this] = contribution
 	if after, _ := rs.TierInEffect(st.months[last], st.months[this]); after.Level > tier.Level {
 		p.res.raised = &after
 	}
@@ -404,6 +406,12 @@ func (st *shipmentState) price(j job, custs map[string]Customer, rs rules.RuleSe
 			Actor: j.actor, Postings: postings, RuleVersion: &version}
 	}
 	return p, nil
+}
+
+// monthRow is what a group's shipments add to a customer's month.
+type monthRow struct {
+	contribution decsum.Sum
+	shipments    int32
 }
 
 // writeShipments records the priced shipments of the run: their entries,
@@ -432,8 +440,7 @@ func (s *Service) writeShipments(ctx context.Context, tx *ledger.Tx, run []job, 
 		var (
 			ships shipmentRows
 
-			months = map[customerMonth]decimal.Decimal{}
-			counts = map[customerMonth]int32{}
+			months = map[customerMonth]monthRow{}
 			order  []customerMonth
 
 			refReferees, refReferrers, refShipments, refMonths, refStatus []string
@@ -454,11 +461,13 @@ func (s *Service) writeShipments(ctx context.Context, tx *ledger.Tx, run []job, 
 			}
 			ships.add(ev, p)
 			cm := customerMonth{ev.CustomerID, p.month}
-			if _, ok := months[cm]; !ok {
+			m, ok := months[cm]
+			if !ok {
 				order = append(order, cm)
 			}
-			months[cm] = months[cm].Add(*ev.Amount)
-			counts[cm]++
+			m.contribution.Add(*ev.Amount)
+			m.shipments++
+			months[cm] = m
 			if r := p.referral; r != nil {
 				var entry int64 // a paid bonus's is the shipment's entry
 				if r.status == "paid" && p.res.EntryID != nil {
@@ -477,7 +486,7 @@ func (s *Service) writeShipments(ctx context.Context, tx *ledger.Tx, run []job, 
 		mCusts, mMonths := make([]string, len(order)), make([]string, len(order))
 		mAmounts, mCounts := make([]string, len(order)), make([]int32, len(order))
 		for i, cm := range order {
-			mCusts[i], mMonths[i], mAmounts[i], mCounts[i] = cm.customer, string(cm.month), dectext.String(months[cm]), counts[cm]
+			mCusts[i], mMonths[i], mAmounts[i], mCounts[i] = cm.customer, string(cm.month), dectext.String(months[cm].contribution.Decimal()), months[cm].shipments
 		}
 		b.Queue(`INSERT INTO customer_months (customer_id, month, contribution, shipments)
 SELECT u.customer, u.month, u.amount::numeric, u.n FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[]) AS u (customer, month, amount, n)

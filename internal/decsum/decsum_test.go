@@ -1,0 +1,101 @@
+package decsum
+
+import (
+	"math/big"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/shopspring/decimal"
+)
+
+// TestSumIsTheChainOfAdds: for runs of 1 to 40 terms (coefficients of 1
+// to 22 digits, either sign, some zero, exponents -20 to 20, and runs that
+// add up past an int64), a Sum's value has the coefficient and exponent
+// of decimal.Decimal{}.Add(t1).Add(t2)..., prints the same, and is zero
+// when that is; runs that stay in an int64 and runs that leave it must
+// both be common.
+func TestSumIsTheChainOfAdds(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 31))
+	term := func(maxDigits int) decimal.Decimal {
+		n := 1 + r.IntN(maxDigits)
+		digits := make([]byte, n)
+		for i := range digits {
+			digits[i] = byte('0' + r.IntN(10))
+		}
+		c, _ := new(big.Int).SetString(string(digits), 10)
+		if r.IntN(2) == 0 {
+			c.Neg(c)
+		}
+		return decimal.NewFromBigInt(c, int32(r.IntN(41)-20))
+	}
+	stayed, left := 0, 0
+	for run := range 100_000 {
+		var s Sum
+		var want decimal.Decimal
+		maxDigits := []int{4, 12, 18, 22}[run%4]
+		for range 1 + r.IntN(40) {
+			d := term(maxDigits)
+			if run%8 == 1 { // amounts as the ledger adds them: fen and points
+				d = decimal.New(d.CoefficientInt64()%1_000_000_000, int32(-2*r.IntN(2)))
+			}
+			s.Add(d)
+			want = want.Add(d)
+		}
+		got := s.Decimal()
+		if got.Exponent() != want.Exponent() || got.Coefficient().Cmp(want.Coefficient()) != 0 || got.String() != want.String() ||
+			s.IsZero() != want.IsZero() {
+			t.Fatalf("run %d: %s (%s e%d, zero %v), the chain of adds says %s (%s e%d, zero %v)", run, got, got.Coefficient(), got.Exponent(),
+				s.IsZero(), want, want.Coefficient(), want.Exponent(), want.IsZero())
+		}
+		if s.large {
+			left++
+		} else {
+			stayed++
+		}
+	}
+	if stayed < 10_000 || left < 10_000 {
+		t.Fatalf("%d runs stayed in an int64 and %d left it: both must be common", stayed, left)
+	}
+}
+
+// TestSumLeavesAnInt64AtItsEdge: totals one past the largest and the least
+// int64, and a rescale that would leave it, move to decimal arithmetic
+// with the exact value.
+func TestSumLeavesAnInt64AtItsEdge(t *testing.T) {
+	d := decimal.RequireFromString
+	for _, terms := range [][]decimal.Decimal{
+		{d("9223372036854775807"[:18]), d("9223372036854775807"[:18]), d("9223372036854775807"[:18])}, // 3 x 922337203685477580
+		{d("922337203685477580"), d("922337203685477580"), d("0.1")},                                  // rescaled past it
+		{d("-922337203685477580.7"), d("-922337203685477580.7"), d("-922337203685477580.7"), d("-922337203685477580.7"),
+			d("-922337203685477580.7"), d("-922337203685477580.7"), d("-922337203685477580.7"), d("-922337203685477580.7"),
+			d("-922337203685477580.7"), d("-922337203685477580.7"), d("-0.2")}, // to MinInt64 - 1 tenths
+		{d("100000000000000000"), d("1e-18")},
+		{d("5"), d("-5"), d("0.000")},
+	} {
+		var s Sum
+		var want decimal.Decimal
+		for _, x := range terms {
+			s.Add(x)
+			want = want.Add(x)
+		}
+		if got := s.Decimal(); got.Exponent() != want.Exponent() || got.Coefficient().Cmp(want.Coefficient()) != 0 {
+			t.Errorf("%v: %s e%d, the chain of adds says %s e%d", terms, got.Coefficient(), got.Exponent(), want.Coefficient(), want.Exponent())
+		}
+	}
+}
+
+// BenchmarkSum adds 1,000 amounts in fen.
+func BenchmarkSum(b *testing.B) {
+	terms := make([]decimal.Decimal, 1000)
+	for i := range terms {
+		terms[i] = decimal.New(int64(i*7919%100_000), -2)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		var s Sum
+		for _, t := range terms {
+			s.Add(t)
+		}
+		_ = s.Decimal()
+	}
+}
