@@ -55,7 +55,7 @@ func harnessWithClock(t *testing.T, clock *servicetest.Clock) *harness {
 	cfg := wired(pool, l)
 	cfg.OpenAPI, cfg.Ready = tally.OpenAPI, func(ctx context.Context) error { return pool.Ping(ctx) }
 	srv := httptest.NewUnstartedServer(New(cfg))
-	srv.Listener = Listener(srv.Listener)
+	srv.Listener = Listener(srv.Config, srv.Listener)
 	srv.Start()
 	t.Cleanup(srv.Close)
 	h := &harness{t: t, srv: srv, ledger: l, pool: pool, keys: map[string]string{}}

@@ -180,7 +180,7 @@ func newRelayedHarness(t *testing.T) (*harness, *relay, *pgxpool.Pool) {
 	c := wired(apiPool, l)
 	c.OpenAPI, c.Ready = tally.OpenAPI, func(ctx context.Context) error { return apiPool.Ping(ctx) }
 	srv := httptest.NewUnstartedServer(New(c))
-	srv.Listener = Listener(srv.Listener)
+	srv.Listener = Listener(srv.Config, srv.Listener)
 	srv.Start()
 	t.Cleanup(srv.Close)
 	h := &harness{t: t, srv: srv, ledger: ledger.New(direct), pool: direct, keys: map[string]string{}}

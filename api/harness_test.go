@@ -95,7 +95,7 @@ func newHarness(t *testing.T) *harness {
 	cfg.OpenAPI, cfg.Ready = tally.OpenAPI, func(ctx context.Context) error { return pool.Ping(ctx) }
 	s := New(cfg)
 	srv := httptest.NewUnstartedServer(s)
-	srv.Listener = Listener(srv.Listener) // as cmd/tally serves it
+	srv.Listener = Listener(srv.Config, srv.Listener) // as cmd/tally serves it
 	srv.Start()
 	h := &harness{t: t, server: s, srv: srv, ledger: l, pool: pool, keys: map[string]string{}}
 	t.Cleanup(h.srv.Close)

@@ -176,7 +176,7 @@ func serve(ctx context.Context, env environment, args []string) error {
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 		WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute}
 	done := make(chan error, 1)
-	go func() { done <- hs.Serve(api.Listener(ln)) }()
+	go func() { done <- hs.Serve(api.Listener(hs, ln)) }()
 	select {
 	case err := <-done:
 		return err
