@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -20,7 +21,7 @@ import (
 // host it lists), builds the services on each and watches their lag
 // against the primary until ctx ends. nil, and nothing to close, when the
 // variable is unset.
-func (e environment) reads(ctx context.Context, primary *pgxpool.Pool) (*api.Reads, func(), error) {
+func (e environment) reads(ctx context.Context, primary *pgxpool.Pool, log *slog.Logger) (*api.Reads, func(), error) {
 	raw := e.getenv("TALLY_READ_DATABASE_URL")
 	if raw == "" {
 		return nil, func() {}, nil
@@ -65,6 +66,7 @@ func (e environment) reads(ctx context.Context, primary *pgxpool.Pool) (*api.Rea
 		pools = append(pools, p)
 	}
 	set := replica.New(primary, pools, maxLag, wait)
+	set.OnUnreachable = func(standby string, err error) { log.Warn("a standby does not answer", "standby", standby, "err", err) }
 	r := &api.Reads{Set: set}
 	for _, p := range pools {
 		l := ledger.New(p, ledger.OnStandby())

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -24,7 +25,7 @@ func TestReadPoolLetsAsManyReadsInAsThePrimarys(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer primary.Close()
-	reads, closeReads, err := env.reads(ctx, primary)
+	reads, closeReads, err := env.reads(ctx, primary, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

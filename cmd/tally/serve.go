@@ -97,7 +97,7 @@ func serve(ctx context.Context, env environment, args []string) error {
 	customers := loyalty.New(pool, l, loyalty.WithEventWriters(writers))
 	money := prepaid.New(l, customers)
 	cat, books := catalog.New(pool, l, customers), finance.New(l, customers, money)
-	reads, closeReads, err := env.reads(ctx, pool)
+	reads, closeReads, err := env.reads(ctx, pool, log)
 	if err != nil {
 		return err
 	}

@@ -72,8 +72,16 @@ type Status struct {
 	Error      string  `json:"error,omitempty"`
 }
 
+// unreachable is a standby's Status.Error while its reads fail.
+const unreachable = "unreachable: the standby did not answer (the server's log has the error)"
+
 // Set is the primary and its standbys.
 type Set struct {
+	// OnUnreachable, when set, hears a standby's failed read each time
+	// the standby stops answering (not at each refresh while it stays
+	// so).
+	OnUnreachable func(standby string, err error)
+
 	primary *pgxpool.Pool
 	Nodes   []*Node
 	// MaxLag is the bound beyond which a standby leaves the rotation.
@@ -210,7 +218,13 @@ func (s *Set) refresh(ctx context.Context, n *Node, now time.Time) {
 	defer n.mu.Unlock()
 	switch {
 	case err != nil:
-		n.up, n.err = false, err.Error()
+		// The driver's error names the standby's role, database and
+		// address: /readyz, which anyone may read, says only what
+		// happened, and OnUnreachable hears the error itself.
+		if n.err != unreachable && s.OnUnreachable != nil {
+			s.OnUnreachable(n.Name, err)
+		}
+		n.up, n.err = false, unreachable
 		return
 	case !recovery:
 		if n.up {
