@@ -412,6 +412,10 @@ func (s *Service) cancelRedemption(ctx context.Context, space, id, reason, actor
 		if _, err := loyalty.LockCustomer(ctx, tx, r.CustomerID); err != nil {
 			return err
 		}
+		// The customer is locked: the points returned and what they
+		// settle are dated from now, after whatever reached the customer
+		// while this waited (ledger.Tx.Restamp), as a redemption is.
+		tx.Restamp()
 		if _, err := lockForRedemption(ctx, tx, r.SKU); err != nil {
 			return err
 		}
