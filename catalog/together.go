@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -70,7 +71,10 @@ type together struct {
 	pairs      []bought // each customer and product of the group, once
 	counts     []int    // the units each pair's customer holds of its product
 	spendable  []int64  // the points each customer has available
-	entryIDs   []int64  // one per job
+	// lotsChange is the first instant after now at which what the
+	// customers have available changes by time alone (zero: never).
+	lotsChange time.Time
+	entryIDs   []int64 // one per job
 }
 
 type (
@@ -144,10 +148,34 @@ func (g *together) queueReads(ctx context.Context, tx *ledger.Tx, b *pgx.Batch) 
 		accounts[i] = ledger.CustomerAccount(c, "points")
 	}
 	g.spendable = make([]int64, len(g.customers))
-	ledger.QueueAvailablePoints(b, accounts, g.now, g.spendable)
+	ledger.QueueAvailablePoints(b, accounts, g.now, g.spendable, &g.lotsChange)
 	g.entryIDs = nil
 	ledger.QueueEntryIDs(b, len(group), &g.entryIDs)
 	return nil
+}
+
+// readsStand reports whether what queueReads read as of g.now (before
+// the customers' locks) is what it would read as of now (the instant the
+// group is dated, once they are locked): no month or rule version began
+// between them (the tiers, a product's levels), and no lot became
+// available or expired (the points). Otherwise the group is made
+// redemption by redemption, each reading after its lock.
+func (g *together) readsStand(ctx context.Context, tx *ledger.Tx, now time.Time) (bool, error) {
+	if !now.After(g.now) {
+		return true, nil
+	}
+	if !g.lotsChange.IsZero() && !now.Before(g.lotsChange) {
+		return false, nil
+	}
+	then, err := g.s.customers.RulesAtIn(ctx, tx, g.now)
+	if err != nil {
+		return false, err
+	}
+	rs, err := g.s.customers.RulesAtIn(ctx, tx, now)
+	if err != nil {
+		return false, err
+	}
+	return rs.Version == then.Version && rs.MonthOf(now) == then.MonthOf(g.now), nil
 }
 
 // write decides and makes the group, its customers locked (locked says
@@ -164,6 +192,9 @@ func (g *together) write(ctx context.Context, tx *ledger.Tx, locked map[string]b
 	}
 	if len(g.owing) > 0 {
 		return nil, errNotTogether
+	}
+	if stood, err := g.readsStand(ctx, tx, now); err != nil || !stood {
+		return nil, cmp.Or(err, errNotTogether)
 	}
 	redeemed := make(map[bought]int, len(g.pairs)) // units of each product each customer holds
 	for i, k := range g.pairs {

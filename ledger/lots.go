@@ -41,25 +41,45 @@ func (tx *Tx) LotSummary(ctx context.Context, code string, expiringBy time.Time)
 
 // qAvailablePoints is, for each account code of $1 in its order, the
 // points in its lots available and unexpired at $2 (LotSummary's
-// Available; 0 for an account without lots, or unknown). Each account is
-// looked up by its code and its lots summed from the open-lots index,
-// whatever a generic plan guesses of the array (OFFSET 0).
-const qAvailablePoints = `SELECT coalesce((SELECT sum(l.remaining) FROM points_lots l
-        WHERE l.account_id = a.id AND l.open AND l.available_at <= $2 AND l.expires_at > $2), 0)
+// Available; 0 for an account without lots, or unknown), and the first
+// instant after $2 at which that changes by time alone: a lot's becoming
+// available or its expiry (NULL when none will). Each account is looked
+// up by its code and its lots read from the open-lots index, whatever a
+// generic plan guesses of the array (OFFSET 0).
+const qAvailablePoints = `SELECT coalesce(s.available, 0), s.changes
 FROM unnest($1::text[]) WITH ORDINALITY AS u (code, ord)
 LEFT JOIN LATERAL (SELECT id FROM accounts WHERE code = u.code OFFSET 0) a ON true
+LEFT JOIN LATERAL (SELECT sum(l.remaining) FILTER (WHERE l.available_at <= $2) AS available,
+        min(CASE WHEN l.available_at > $2 THEN l.available_at ELSE l.expires_at END) AS changes
+    FROM points_lots l WHERE l.account_id = a.id AND l.open AND l.expires_at > $2) s ON true
 ORDER BY u.ord`
 
 // QueueAvailablePoints queues into b one read, in one statement, of the
 // points available at at in each of the accounts: into available, by
-// index (a slice as long as codes).
-func QueueAvailablePoints(b *pgx.Batch, codes []string, at time.Time, available []int64) {
+// index (a slice as long as codes); and into changes the first instant
+// after at when any of them changes by time alone (a lot becomes
+// available or expires), the zero time when none will. What it reads
+// holds until then: a caller that reads as of one instant and writes as
+// of a later one checks the later is before changes.
+func QueueAvailablePoints(b *pgx.Batch, codes []string, at time.Time, available []int64, changes *time.Time) {
 	b.Queue(qAvailablePoints, codes, at).Query(func(rows pgx.Rows) error {
-		got, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-		if err == nil && len(got) != len(available) {
-			err = fmt.Errorf("ledger: %d available points read for %d accounts", len(got), len(available))
+		*changes = time.Time{}
+		n := 0
+		var points int64
+		var next *time.Time
+		_, err := pgx.ForEachRow(rows, []any{&points, &next}, func() error {
+			if n < len(available) {
+				available[n] = points
+			}
+			n++
+			if next != nil && (changes.IsZero() || next.Before(*changes)) {
+				*changes = *next
+			}
+			return nil
+		})
+		if err == nil && n != len(available) {
+			err = fmt.Errorf("ledger: %d available points read for %d accounts", n, len(available))
 		}
-		copy(available, got)
 		return err
 	})
 }
