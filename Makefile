@@ -96,6 +96,7 @@ bench: build ## pgbench and the real server under load, 3 runs back to back -> d
 	$(GO) test -run '^$$' -bench ClosePeriod -benchtime 3x ./ledger || status=$$?; \
 	$(GO) test -run '^$$' -bench Expire1MLots -benchtime 1x -timeout 30m ./loyalty || status=$$?; \
 	$(GO) test -run '^$$' -bench 'DepositsBesidePreviews|DepositsWithRetries|ChargesFromAClockBehind' -benchtime 3000x ./prepaid || status=$$?; \
+	$(GO) test -run '^$$' -bench BackDatedChargesOverALongHistory -benchtime 5x ./prepaid || status=$$?; \
 	./$(BIN) devdb stop --dir .data/pgbench-go; exit $$status
 
 chaos: ## kill the server (SIGKILL, 3x) and crash PostgreSQL (1x) under load; check nothing acknowledged is lost or doubled

@@ -57,10 +57,10 @@ func (s *Service) Stats() *Stats { return &s.stats }
 // moveGroup records a group of movements in one transaction and answers
 // each one's result, by index. A group of known customers, new movements
 // and retries of recorded ones, is written together, in a fixed number of
-// round trips (moveTogether); a group with a new movement and its retry in
-// it, an unknown customer, a charge or withdrawal dated before something on
-// its customer's accounts, or one whose write together fails, movement by
-// movement (moveEach).
+// round trips (moveTogether), a charge or withdrawal dated before
+// something on its customer's accounts included (datedFrom); a group with a
+// new movement and its retry in it, an unknown customer, or one whose
+// write together fails, movement by movement (moveEach).
 func (s *Service) moveGroup(group []moneyJob) ([]moneyResult, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
 	defer cancel()
@@ -292,8 +292,7 @@ func (g *together) write(ctx context.Context, tx *ledger.Tx, locked map[string]b
 		if _, debits := moneyDebits(in.CustomerID, postings); debits != nil {
 			// Dated as moveTx dates it (fundedFrom), from the balances by
 			// date the movements before it leave.
-			history := [][]ledger.Dated{ledger.HistorySince(at, h.principal, h.moved[0]), ledger.HistorySince(at, h.rebate, h.moved[1])}
-			if effective, err = datedFrom(&m, debits, history); err != nil {
+			if effective, err = datedFrom(&m, debits, []decimal.Decimal{h.principal, h.rebate}, h.moved); err != nil {
 				outs[i].err = err
 				continue
 			}
@@ -346,18 +345,19 @@ func (g *together) write(ctx context.Context, tx *ledger.Tx, locked map[string]b
 }
 
 // datedAdd is moved (an account's postings dated after some instant,
-// instant by instant, oldest first) with amount more dated at, in a copy.
+// instant by instant, oldest first) with amount more dated at. It changes
+// moved in place: a group's reads (together.moved) are read afresh for
+// each attempt, and are the group's own.
 func datedAdd(moved []ledger.Dated, at time.Time, amount decimal.Decimal) []ledger.Dated {
 	if amount.IsZero() {
 		return moved
 	}
 	k, found := slices.BinarySearchFunc(moved, at, func(d ledger.Dated, at time.Time) int { return d.At.Compare(at) })
-	out := slices.Clone(moved)
 	if found {
-		out[k].Balance = out[k].Balance.Add(amount)
-		return out
+		moved[k].Balance = moved[k].Balance.Add(amount)
+		return moved
 	}
-	return slices.Insert(out, k, ledger.Dated{At: at, Balance: amount})
+	return slices.Insert(moved, k, ledger.Dated{At: at, Balance: amount})
 }
 
 // qRecordedMovements reads the movements recorded under the ids of a

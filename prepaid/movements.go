@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"time"
@@ -351,11 +352,13 @@ func fundedFrom(ctx context.Context, tx *ledger.Tx, m *MoneyMovement, held []dec
 	if debits == nil {
 		return m.OccurredAt, nil
 	}
-	history, err := tx.BalancesSince(ctx, m.OccurredAt, codes, held)
-	if err != nil {
+	var moved [][]ledger.Dated
+	var b pgx.Batch
+	ledger.QueuePostedAfter(&b, &moved, codes, []time.Time{m.OccurredAt, m.OccurredAt})
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
 		return time.Time{}, err
 	}
-	return datedFrom(m, debits, history)
+	return datedFrom(m, debits, held, moved)
 }
 
 // moneyDebits are the customer's prepaid and rebate accounts, and what the
@@ -373,52 +376,147 @@ func moneyDebits(customerID string, postings []ledger.PostingInput) (codes []str
 	return codes, debits
 }
 
-// datedFrom is fundedFrom's answer from the accounts' balances by date
-// from m's date on (history, ledger.HistorySince) and what m debits each.
-func datedFrom(m *MoneyMovement, debits []decimal.Decimal, history [][]ledger.Dated) (time.Time, error) {
+// datedFrom is fundedFrom's answer from the accounts' balances now (held)
+// and what their postings dated after some instant up to m's date moved,
+// instant by instant, oldest first (moved, ledger.QueuePostedAfter), and
+// what m debits each: the earliest instant from m's date on (the date, or
+// an instant a posting is dated at) from which every account holds its
+// debit at every later instant, if that is within the clock skew allowed.
+//
+// The least balance an account holds from an instant on only grows with
+// the instant, so each account's earliest such instant is found by one
+// walk of its postings from the newest back (fundedSince), and the
+// movement's is the latest of them. The walk adds in 64-bit integers of
+// fen (every CNY amount is to the fen), without allocating: a customer
+// whose accounts hold many postings dated after a charge's date (a
+// partner may send many small deposits) costs a group one pass of them
+// per debit, not a copy of their history.
+func datedFrom(m *MoneyMovement, debits, held []decimal.Decimal, moved [][]ledger.Dated) (time.Time, error) {
 	at := m.OccurredAt
-	// least[i][k]: the least balance of account i from its k-th date on.
-	least := make([][]decimal.Decimal, len(history))
-	var instants []time.Time
-	for i, h := range history {
-		least[i] = make([]decimal.Decimal, len(h))
-		for k := len(h) - 1; k >= 0; k-- {
-			least[i][k] = h[k].Balance
-			if k+1 < len(h) {
-				least[i][k] = decimal.Min(least[i][k], least[i][k+1])
-			}
-			instants = append(instants, h[k].At)
+	from := at
+	for i := range debits {
+		c, ok := fundedSince(at, held[i], debits[i], moved[i])
+		if !ok {
+			// Not reached: priced from held, the movement is covered as of the last date, where the balances are held.
+			return time.Time{}, fmt.Errorf("prepaid: %s %s is not covered by the balances it was priced from", m.Kind, m.ID)
+		}
+		if c.After(from) {
+			from = c
 		}
 	}
-	slices.SortFunc(instants, time.Time.Compare)
-	instants = slices.CompactFunc(instants, time.Time.Equal)
-	for _, c := range instants {
-		covered := true
-		for i, h := range history {
-			k, _ := slices.BinarySearchFunc(h, c, func(d ledger.Dated, c time.Time) int { return d.At.Compare(c) })
-			if k == len(h) || h[k].At.After(c) {
-				k-- // the balance as of c is that of the last date up to c (h[0] is at's)
-			}
-			if debits[i].GreaterThan(least[i][k]) {
-				covered = false
-				break
-			}
-		}
-		if !covered {
-			continue
-		}
-		if c.Sub(at) > loyalty.ClockSkew {
-			// As every refusal of a movement, it names the principal and
-			// says no balance (nor which one fell short, nor when), which
-			// a partner may not read.
-			return time.Time{}, &fault.Error{Code: fault.InsufficientFunds, Account: ledger.CustomerAccount(m.CustomerID, "prepaid"),
-				Message: fmt.Sprintf("a %s dated %s takes more than the customer's principal and rebate held from then on: a movement may take money dated at most %s after it",
-					m.Kind, at.UTC().Format(time.RFC3339Nano), loyalty.ClockSkew)}
-		}
-		return c, nil
+	if from.Sub(at) > loyalty.ClockSkew {
+		// As every refusal of a movement, it names the principal and
+		// says no balance (nor which one fell short, nor when), which
+		// a partner may not read.
+		return time.Time{}, &fault.Error{Code: fault.InsufficientFunds, Account: ledger.CustomerAccount(m.CustomerID, "prepaid"),
+			Message: fmt.Sprintf("a %s dated %s takes more than the customer's principal and rebate held from then on: a movement may take money dated at most %s after it",
+				m.Kind, at.UTC().Format(time.RFC3339Nano), loyalty.ClockSkew)}
 	}
-	// Not reached: priced from held, the movement is covered as of the last date, where the balances are held.
-	return time.Time{}, fmt.Errorf("prepaid: %s %s is not covered by the balances it was priced from", m.Kind, m.ID)
+	return from, nil
+}
+
+// fundedSince is the earliest instant, at or an instant of moved after it,
+// from which an account whose balance now is held, and whose postings
+// dated after some instant up to at moved moved, holds debit at every
+// later instant; ok is false when it does not even now.
+func fundedSince(at time.Time, held, debit decimal.Decimal, moved []ledger.Dated) (from time.Time, ok bool) {
+	first, _ := slices.BinarySearchFunc(moved, at, func(d ledger.Dated, at time.Time) int {
+		if d.At.After(at) {
+			return 1
+		}
+		return -1
+	})
+	after := moved[first:] // dated after at
+	if from, ok, exact := fundedSinceInFen(at, held, debit, after); exact {
+		return from, ok
+	}
+	// An amount not to the fen, or past an int64 of fen: the same walk in
+	// decimals.
+	// From the newest instant back, the balance as of each: the first
+	// below the debit ends the walk (the least from any earlier instant
+	// on is below it too).
+	balance := held
+	for j := len(after) - 1; j >= 0; j-- {
+		if debit.GreaterThan(balance) {
+			return from, ok
+		}
+		from, ok = after[j].At, true
+		balance = balance.Sub(after[j].Balance) // as of the instant before
+	}
+	if !debit.GreaterThan(balance) {
+		return at, true
+	}
+	return from, ok
+}
+
+// fundedSinceInFen is fundedSince in 64-bit integers of fen; exact is
+// false, and nothing else is answered, when an amount is not to the fen
+// or a balance leaves an int64.
+func fundedSinceInFen(at time.Time, held, debit decimal.Decimal, after []ledger.Dated) (from time.Time, ok, exact bool) {
+	h, ok1 := fen(held)
+	d, ok2 := fen(debit)
+	if !ok1 || !ok2 || d < 0 {
+		return from, false, false
+	}
+	balance := h
+	for j := len(after) - 1; j >= 0; j-- {
+		if d > balance {
+			return from, ok, true
+		}
+		from, ok = after[j].At, true
+		// balance is at least d, which is not negative here: taking off
+		// a credit cannot pass below an int64; adding back a debit can
+		// pass above it.
+		a, exact := fen(after[j].Balance)
+		if !exact || (a < 0 && balance > math.MaxInt64+a) {
+			return time.Time{}, false, false
+		}
+		balance -= a
+	}
+	if d <= balance {
+		return at, true, true
+	}
+	return from, ok, true
+}
+
+// pow10 are the powers of ten an int64 holds.
+var pow10 = func() (p [19]int64) {
+	p[0] = 1
+	for i := 1; i < len(p); i++ {
+		p[i] = p[i-1] * 10
+	}
+	return p
+}()
+
+// fen is d in fen, false when d is not a whole number of fen or does not
+// fit an int64.
+func fen(d decimal.Decimal) (int64, bool) {
+	if d.NumDigits() > 18 {
+		return 0, false
+	}
+	c, e := d.CoefficientInt64(), d.Exponent()+2
+	switch {
+	case e == 0:
+		return c, true
+	case e > 0:
+		if e > 18 {
+			return 0, c == 0
+		}
+		p := pow10[e]
+		if c > math.MaxInt64/p || c < math.MinInt64/p {
+			return 0, false
+		}
+		return c * p, true
+	default:
+		if -e > 18 {
+			return 0, c == 0
+		}
+		p := pow10[-e]
+		if c%p != 0 {
+			return 0, false
+		}
+		return c / p, true
+	}
 }
 
 // idConflict is the refusal of a movement whose id was recorded with
