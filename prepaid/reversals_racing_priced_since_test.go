@@ -90,16 +90,21 @@ WHERE m.reversal_entry_id IS NOT NULL`, &reversed, &bad, &sample)
 	}
 	// Nor a deposit's past a debit, not reversed before it and no reversal
 	// itself (ledger.Tx.SpentSince), that left its account with less than
-	// the deposit put on it.
+	// the deposit put on it, counted without the credits reversed before
+	// the deposit's reversal (and their reversals).
 	e.Scan(t, `SELECT count(*), min(m.id || ' reversed at ' || m.reversal_entry_id || ' past entry ' || p.entry_id)
 FROM money_movements m
 JOIN postings d ON d.entry_id = m.entry_id AND d.amount > 0
 JOIN accounts a ON a.id = d.account_id AND a.code LIKE 'customer:%'
 JOIN postings p ON p.account_id = d.account_id AND p.entry_id > m.entry_id AND p.entry_id < m.reversal_entry_id
-  AND p.amount < 0 AND p.balance_after < d.amount
+  AND p.amount < 0
 JOIN entries pe ON pe.id = p.entry_id AND pe.reversal_of IS NULL
 WHERE m.kind = 'deposit' AND m.reversal_entry_id IS NOT NULL
-  AND NOT EXISTS (SELECT 1 FROM entries r WHERE r.reversal_of = p.entry_id AND r.id < m.reversal_entry_id)`, &bad, &sample)
+  AND NOT EXISTS (SELECT 1 FROM entries r WHERE r.reversal_of = p.entry_id AND r.id < m.reversal_entry_id)
+  AND p.balance_after - coalesce((SELECT sum(q.amount) FROM postings q JOIN entries qe ON qe.id = q.entry_id
+      WHERE q.account_id = p.account_id AND q.id <= p.id
+        AND (q.amount > 0 AND EXISTS (SELECT 1 FROM entries r WHERE r.reversal_of = q.entry_id AND r.id < m.reversal_entry_id)
+          OR q.amount < 0 AND qe.reversal_of IS NOT NULL AND qe.id < m.reversal_entry_id)), 0) < d.amount`, &bad, &sample)
 	if bad != 0 {
 		t.Errorf("%d deposits reversed past a debit that spent them, e.g. %s", bad, *sample)
 	}
