@@ -94,6 +94,7 @@ bench: build ## pgbench and the real server under load, 3 runs back to back -> d
 	$(GO) test -run '^$$' -bench HotAccounts -benchtime 4000x ./ledger || status=$$?; \
 	$(GO) test -run '^$$' -bench BalanceAsOf -benchtime 2s ./ledger || status=$$?; \
 	$(GO) test -run '^$$' -bench ClosePeriod -benchtime 3x ./ledger || status=$$?; \
+	$(GO) test -run '^$$' -bench 'APlatformStatementsPagesByDepth|SpentSinceOverALongAccount' -benchtime 5x ./ledger || status=$$?; \
 	$(GO) test -run '^$$' -bench Expire1MLots -benchtime 1x -timeout 30m ./loyalty || status=$$?; \
 	$(GO) test -run '^$$' -bench 'DepositsBesidePreviews|DepositsWithRetries|ChargesFromAClockBehind' -benchtime 3000x ./prepaid || status=$$?; \
 	$(GO) test -run '^$$' -bench BackDatedChargesOverALongHistory -benchtime 5x ./prepaid || status=$$?; \

@@ -26,6 +26,8 @@ const (
 	QStatementPage     = qStatementPage
 	QHotStatementPage  = qHotStatementPage
 	QHotStatementAbove = qHotStatementAbove
+	QHotStatementBelow = qHotStatementBelow
+	QHotEnds           = `SELECT ` + qHotEnds
 	QHotCursor         = qHotCursor
 )
 

@@ -100,6 +100,9 @@ func TestAnAccountsStatementPageStartsAtItsCursorOnItsGenericPlans(t *testing.T)
 			[]any{int64(1), uint64(5), int64(9), 51}},
 		{"the sum above a hot account's page", ledger.QHotStatementAbove, "postings_account_xid", "(ROW(xid, entry_id) >= ROW($2, $3))",
 			[]any{int64(1), uint64(5), int64(9)}},
+		{"the sum below a hot account's page", ledger.QHotStatementBelow, "postings_account_xid", "(ROW(xid, entry_id) < ROW($2, $3))",
+			[]any{int64(1), uint64(5), int64(9)}},
+		{"a hot account's least and greatest xid", ledger.QHotEnds, "postings_account_xid", "(account_id = $1)", []any{int64(1)}},
 		{"a hot account's cursor posting", ledger.QHotCursor, "postings_pkey", "(entry_id = $2)", []any{int64(1), int64(9)}},
 	} {
 		plan := testdb.GenericPlanWith(t, pool, []string{"enable_seqscan = off", "enable_bitmapscan = off"}, c.query, c.args...)

@@ -216,12 +216,14 @@ FROM postings p JOIN entries e ON e.id = p.entry_id
 WHERE p.account_id = $1 AND p.id < $2 AND p.balance_after IS NOT NULL
 ORDER BY p.id DESC LIMIT $3`
 
-// qHotStatementPage and qHotStatementAbove are a hot account's page below
-// the bound ($2, $3) in (xid, entry) order, and the sum of its postings at
-// or above it: the cursor posting's (xid, entry), or (the horizon, 0) for
-// the first page (every posting below the horizon, none above it shown).
-// Row comparisons, so that a generic plan starts the index scan at the
-// bound.
+// qHotStatementPage, qHotStatementAbove and qHotStatementBelow are a hot
+// account's page below the bound ($2, $3) in (xid, entry) order, and the
+// sums of its postings at or above it and below it: the cursor posting's
+// (xid, entry), or (the horizon, 0) for the first page (every posting
+// below the horizon, none above it shown). Row comparisons, so that a
+// generic plan starts the index scan at the bound. qHotEnds is the least
+// and the greatest xid of the account's postings (0 without any): the
+// bound's place between them says which sum reads fewer postings.
 const (
 	qHotStatementPage = `SELECT p.id, p.entry_id, e.kind, e.effective_at, e.recorded_at, p.amount, 0::numeric
 FROM postings p JOIN entries e ON e.id = p.entry_id
@@ -229,6 +231,10 @@ WHERE p.account_id = $1 AND (p.xid, p.entry_id) < ($2::xid8, $3::bigint)
 ORDER BY p.xid DESC, p.entry_id DESC LIMIT $4`
 	qHotStatementAbove = `SELECT coalesce(sum(p.amount), 0) FROM postings p
 WHERE p.account_id = $1 AND (p.xid, p.entry_id) >= ($2::xid8, $3::bigint)`
+	qHotStatementBelow = `SELECT coalesce(sum(p.amount), 0) FROM postings p
+WHERE p.account_id = $1 AND (p.xid, p.entry_id) < ($2::xid8, $3::bigint)`
+	qHotEnds = `coalesce((SELECT xid FROM postings WHERE account_id = $1 ORDER BY xid LIMIT 1), '0'),
+       coalesce((SELECT xid FROM postings WHERE account_id = $1 ORDER BY xid DESC LIMIT 1), '0')`
 )
 
 // qHotCursor is a hot account's cursor posting: the account's ($1)
@@ -300,9 +306,13 @@ var badCursor = &fault.Error{Code: fault.Invalid, Message: "cursor must be a nex
 
 // hotStatement is a page of a hot account's statement, in (xid, entry)
 // order, of the postings whose transactions are below the horizon
-// (qHorizon). Such a posting stores no balance after it: that is the
-// current balance less every posting that sorts above it (including those
-// committed but not shown yet).
+// (qHorizon). Such a posting stores no balance after it: that is the sum
+// of every posting that sorts below it and its own, or the current balance
+// less every posting that sorts above it (including those committed but
+// not shown yet), the same in the read's snapshot. The page sums the side
+// of its bound with fewer transactions' postings, as the account's least
+// and greatest xids tell: a page deep in a long statement costs at most
+// about half of it, not all that is above it.
 //
 // unsure is true, and nothing else is answered, when the horizon counts a
 // transaction pg_stat_activity does not know and this is not the last
@@ -314,10 +324,10 @@ func hotStatement(ctx context.Context, tx pgx.Tx, account int64, balance decimal
 	if before > 0 {
 		return nil, 0, false, badCursor // a posting id: a cursor of an account that may not go negative, or from before 0040
 	}
-	var horizon, xid uint64 // xid8 values
+	var horizon, xid, lo, hi uint64 // xid8 values
 	var entry *int64
-	if err := tx.QueryRow(ctx, `SELECT `+qHorizon+`, `+qHorizonUnsure+`, coalesce(c.xid, '0'), c.entry_id
-FROM (SELECT NULL) AS one LEFT JOIN (`+qHotCursor+`) c ON true`, account, -before).Scan(&horizon, &unsure, &xid, &entry); err != nil {
+	if err := tx.QueryRow(ctx, `SELECT `+qHorizon+`, `+qHorizonUnsure+`, coalesce(c.xid, '0'), c.entry_id, `+qHotEnds+`
+FROM (SELECT NULL) AS one LEFT JOIN (`+qHotCursor+`) c ON true`, account, -before).Scan(&horizon, &unsure, &xid, &entry, &lo, &hi); err != nil {
 		return nil, 0, false, err
 	}
 	if unsure && !last {
@@ -361,18 +371,35 @@ FROM (SELECT NULL) AS one LEFT JOIN (`+qHotCursor+`) c ON true`, account, -befor
 	if len(lines) == 0 {
 		return lines, 0, false, nil
 	}
-	var newer decimal.Decimal
-	// The postings that sort above the page: the cursor's and those above
-	// it (for the first page, those not shown yet).
-	if err := tx.QueryRow(ctx, qHotStatementAbove, account, boundXID, boundEntry).Scan(&newer); err != nil {
-		return nil, 0, false, err
+	var after decimal.Decimal
+	if below, above := sat(boundXID, lo), sat(hi, boundXID); below < above {
+		// The postings that sort below the bound: those of the page and
+		// below it.
+		if err := tx.QueryRow(ctx, qHotStatementBelow, account, boundXID, boundEntry).Scan(&after); err != nil {
+			return nil, 0, false, err
+		}
+	} else {
+		// The postings that sort above the page: the cursor's and those
+		// above it (for the first page, those not shown yet).
+		var newer decimal.Decimal
+		if err := tx.QueryRow(ctx, qHotStatementAbove, account, boundXID, boundEntry).Scan(&newer); err != nil {
+			return nil, 0, false, err
+		}
+		after = balance.Sub(newer)
 	}
-	after := balance.Sub(newer)
 	for i := range lines {
 		lines[i].BalanceAfter = after
 		after = after.Sub(lines[i].Amount)
 	}
 	return lines, next, false, nil
+}
+
+// sat is a - b, or 0 when b is above a.
+func sat(a, b uint64) uint64 {
+	if a < b {
+		return 0
+	}
+	return a - b
 }
 
 // Entry returns the entry with its postings.

@@ -3,6 +3,7 @@ package ledger_test
 import (
 	"context"
 	"fmt"
+	"github.com/jackc/pgx/v5"
 	"testing"
 
 	"github.com/tally-ledger/tally/internal/fault"
@@ -79,5 +80,55 @@ func TestStatementCursorsAreTheirAccountsOwn(t *testing.T) {
 	second, _, err := l.Statement(ctx, "platform:points:earned:volume", hotNext, 1)
 	if err != nil || len(second) != 1 || second[0].EntryID != entries[1].ID {
 		t.Errorf("platform's second page: %+v, %v; want entry %d's posting", second, err, entries[1].ID)
+	}
+}
+
+// TestAPlatformStatementsBalancesAfterAreTheRunningSumAtEveryDepth: a
+// platform account's balance after each posting, derived on read from the
+// postings on the cheaper side of the page (above it near the top, below
+// it deep down), is at every page the running sum of its postings in the
+// statement's order, oldest first: 61 postings (earnings and redemptions,
+// each its own transaction), pages of 7.
+func TestAPlatformStatementsBalancesAfterAreTheRunningSumAtEveryDepth(t *testing.T) {
+	l, pool := newLedger(t)
+	ctx := context.Background()
+	for i := range 61 {
+		mustPost(t, l, earn(fmt.Sprintf("C%d", i%5), fmt.Sprint(10+i*7)))
+		if i%4 == 3 {
+			mustPost(t, l, redeem(fmt.Sprintf("C%d", i%5), fmt.Sprint(1+i)))
+		}
+	}
+	for _, code := range []string{"platform:points:earned:volume", "platform:points:redeemed"} {
+		want := map[int64]string{}
+		rows, err := pool.Query(ctx, `SELECT p.id, (sum(p.amount) OVER (ORDER BY p.xid, p.entry_id))::text FROM postings p
+JOIN accounts a ON a.id = p.account_id WHERE a.code = $1`, code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var id int64
+		var sum string
+		if _, err := pgx.ForEachRow(rows, []any{&id, &sum}, func() error { want[id] = sum; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		seen, cursor := 0, int64(0)
+		for {
+			lines, next, err := l.Statement(ctx, code, cursor, 7)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ln := range lines {
+				seen++
+				if ln.BalanceAfter.String() != want[ln.PostingID] {
+					t.Errorf("%s, posting %d (line %d): balance after %s, the running sum is %s", code, ln.PostingID, seen, ln.BalanceAfter, want[ln.PostingID])
+				}
+			}
+			if next == 0 {
+				break
+			}
+			cursor = next
+		}
+		if seen != len(want) {
+			t.Errorf("%s: %d lines shown of %d postings", code, seen, len(want))
+		}
 	}
 }
