@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 
+	"github.com/tally-ledger/tally/internal/decsum"
 	"github.com/tally-ledger/tally/internal/fault"
 	"github.com/tally-ledger/tally/internal/money"
 	"github.com/tally-ledger/tally/ledger"
@@ -479,45 +480,9 @@ func fundedSinceInFen(at time.Time, held, debit decimal.Decimal, after []ledger.
 	return from, ok, true
 }
 
-// pow10 are the powers of ten an int64 holds.
-var pow10 = func() (p [19]int64) {
-	p[0] = 1
-	for i := 1; i < len(p); i++ {
-		p[i] = p[i-1] * 10
-	}
-	return p
-}()
-
 // fen is d in fen, false when d is not a whole number of fen or does not
 // fit an int64.
-func fen(d decimal.Decimal) (int64, bool) {
-	if d.NumDigits() > 18 {
-		return 0, false
-	}
-	c, e := d.CoefficientInt64(), d.Exponent()+2
-	switch {
-	case e == 0:
-		return c, true
-	case e > 0:
-		if e > 18 {
-			return 0, c == 0
-		}
-		p := pow10[e]
-		if c > math.MaxInt64/p || c < math.MinInt64/p {
-			return 0, false
-		}
-		return c * p, true
-	default:
-		if -e > 18 {
-			return 0, c == 0
-		}
-		p := pow10[-e]
-		if c%p != 0 {
-			return 0, false
-		}
-		return c / p, true
-	}
-}
+func fen(d decimal.Decimal) (int64, bool) { return decsum.Units(d, -2) }
 
 // idConflict is the refusal of a movement whose id was recorded with
 // other details.

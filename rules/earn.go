@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/tally-ledger/tally/internal/decsum"
 )
 
 // Campaign is a featured campaign: an extra multiplier during a window,
@@ -87,15 +89,6 @@ func wholeProduct(factors ...decimal.Decimal) int64 {
 	return floorDiv(p, one).IntPart()
 }
 
-// powersOf10 is 10^0 to 10^18, every power of ten an int64 holds.
-var powersOf10 = func() (p [19]int64) {
-	p[0] = 1
-	for i := 1; i < len(p); i++ {
-		p[i] = p[i-1] * 10
-	}
-	return p
-}()
-
 // wholeProduct64 is wholeProduct in 64-bit integers; ok is false when a
 // coefficient or the product does not fit.
 func wholeProduct64(factors []decimal.Decimal) (n int64, ok bool) {
@@ -120,10 +113,10 @@ func wholeProduct64(factors []decimal.Decimal) (n int64, ok bool) {
 	case n == 0:
 		return 0, true
 	case exp >= 0:
-		if exp >= len(powersOf10) {
+		if exp >= len(decsum.Pow10) {
 			return 0, false
 		}
-		hi, lo := bits.Mul64(uint64(absInt64(n)), uint64(powersOf10[exp]))
+		hi, lo := bits.Mul64(uint64(absInt64(n)), uint64(decsum.Pow10[exp]))
 		if hi != 0 || lo > math.MaxInt64 {
 			return 0, false
 		}
@@ -131,8 +124,8 @@ func wholeProduct64(factors []decimal.Decimal) (n int64, ok bool) {
 			return -int64(lo), true
 		}
 		return int64(lo), true
-	case -exp < len(powersOf10):
-		return n / powersOf10[-exp], true // Go's division drops the fraction towards zero
+	case -exp < len(decsum.Pow10):
+		return n / decsum.Pow10[-exp], true // Go's division drops the fraction towards zero
 	default:
 		return 0, true // |n| < 2^63 < 10^19 <= 10^-exp
 	}

@@ -24,8 +24,8 @@ type Sum struct {
 	big   decimal.Decimal
 }
 
-// pow10 are the powers of ten an int64 holds.
-var pow10 = func() (p [19]int64) {
+// Pow10 are the powers of ten an int64 holds, 10^0 to 10^18.
+var Pow10 = func() (p [19]int64) {
 	p[0] = 1
 	for i := 1; i < len(p); i++ {
 		p[i] = p[i-1] * 10
@@ -76,10 +76,10 @@ func (s *Sum) toLarge(d decimal.Decimal) {
 
 // scale is c × 10^by, false when that leaves an int64.
 func scale(c int64, by int32) (int64, bool) {
-	if by >= int32(len(pow10)) {
+	if by >= int32(len(Pow10)) {
 		return 0, c == 0
 	}
-	p := pow10[by]
+	p := Pow10[by]
 	if c > math.MaxInt64/p || c < math.MinInt64/p {
 		return 0, false
 	}
@@ -103,4 +103,24 @@ func (s Sum) IsZero() bool {
 		return s.big.IsZero()
 	}
 	return s.coef == 0
+}
+
+// Units is d counted in units of 10^exp (d = n × 10^exp; exp -2 counts a
+// CNY amount in fen). ok is false when d is not a whole number of such
+// units, when its coefficient has more than 18 digits, or when n does not
+// fit an int64.
+func Units(d decimal.Decimal, exp int32) (n int64, ok bool) {
+	if d.NumDigits() > 18 {
+		return 0, false
+	}
+	c, e := d.CoefficientInt64(), d.Exponent()-exp
+	switch {
+	case e >= 0:
+		return scale(c, e)
+	case -e >= int32(len(Pow10)):
+		return 0, c == 0
+	case c%Pow10[-e] != 0:
+		return 0, false
+	}
+	return c / Pow10[-e], true
 }

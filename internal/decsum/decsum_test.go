@@ -99,3 +99,25 @@ func BenchmarkSum(b *testing.B) {
 		_ = s.Decimal()
 	}
 }
+
+// TestUnitsCountsWholeUnitsThatFit: d in units of 10^exp, declined when not
+// whole, past 18 digits of coefficient, or past an int64.
+func TestUnitsCountsWholeUnitsThatFit(t *testing.T) {
+	for _, tc := range []struct {
+		amount string
+		exp    int32
+		n      int64
+		ok     bool
+	}{
+		{"12.34", -2, 1234, true}, {"12.340", -2, 1234, true}, {"12.345", -2, 0, false}, {"-7", 0, -7, true},
+		{"7.5", 0, 0, false}, {"1.2345", -4, 12345, true}, {"1200", 2, 12, true}, {"1250", 2, 0, false},
+		{"9223372036854775.807", -3, 0, false}, // 19 digits: declined
+		{"922337203685477580", 0, 922337203685477580, true}, {"92233720368547758", -2, 9223372036854775800, true},
+		{"92233720368547759", -2, 0, false}, {"1e-30", -2, 0, false}, {"0e-30", -2, 0, true}, {"0e30", -2, 0, true},
+	} {
+		n, ok := Units(decimal.RequireFromString(tc.amount), tc.exp)
+		if n != tc.n || ok != tc.ok {
+			t.Errorf("Units(%s, %d) = %d, %v; want %d, %v", tc.amount, tc.exp, n, ok, tc.n, tc.ok)
+		}
+	}
+}
