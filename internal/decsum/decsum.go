@@ -113,11 +113,13 @@ func Units(d decimal.Decimal, exp int32) (n int64, ok bool) {
 	if d.NumDigits() > 18 {
 		return 0, false
 	}
-	c, e := d.CoefficientInt64(), d.Exponent()-exp
+	c, e := d.CoefficientInt64(), int64(d.Exponent())-int64(exp) // in int64: the difference of two int32 may not fit one
 	switch {
+	case e >= int64(len(Pow10)):
+		return 0, c == 0
 	case e >= 0:
-		return scale(c, e)
-	case -e >= int32(len(Pow10)):
+		return scale(c, int32(e))
+	case -e >= int64(len(Pow10)):
 		return 0, c == 0
 	case c%Pow10[-e] != 0:
 		return 0, false

@@ -1,6 +1,7 @@
 package decsum
 
 import (
+	"math"
 	"math/big"
 	"math/rand/v2"
 	"testing"
@@ -118,6 +119,17 @@ func TestUnitsCountsWholeUnitsThatFit(t *testing.T) {
 		n, ok := Units(decimal.RequireFromString(tc.amount), tc.exp)
 		if n != tc.n || ok != tc.ok {
 			t.Errorf("Units(%s, %d) = %d, %v; want %d, %v", tc.amount, tc.exp, n, ok, tc.n, tc.ok)
+		}
+	}
+	// Exponents whose difference leaves an int32 (helper-152: the index
+	// of the power of ten wrapped and Units panicked).
+	for _, tc := range []struct {
+		coefficient int64
+		exp, units  int32
+	}{{1, math.MaxInt32 - 1, -2}, {1, math.MaxInt32, -1}, {7, math.MaxInt32 - 2, -3}, {1, math.MinInt32, 2}, {0, math.MinInt32, 1}} {
+		n, ok := Units(decimal.New(tc.coefficient, tc.exp), tc.units)
+		if n != 0 || ok != (tc.coefficient == 0) {
+			t.Errorf("Units(%de%d, %d) = %d, %v; want 0, %v", tc.coefficient, tc.exp, tc.units, n, ok, tc.coefficient == 0)
 		}
 	}
 }
