@@ -1,5 +1,7 @@
 package ledger
 
+import "testing"
+
 // The statements a transaction of many entries runs, for the tests of
 // their generic plans.
 const (
@@ -27,6 +29,7 @@ const (
 	QHotStatementPage  = qHotStatementPage
 	QHotStatementAbove = qHotStatementAbove
 	QHotStatementBelow = qHotStatementBelow
+	QHotAboveAtMost    = qHotStatementAboveAtMost
 	QHotEnds           = `SELECT ` + qHotEnds
 	QHotCursor         = qHotCursor
 )
@@ -82,4 +85,13 @@ func SealerReadCodes(l *Ledger) int {
 	l.codes.mu.Lock()
 	defer l.codes.mu.Unlock()
 	return l.codes.missed
+}
+
+// SumAtMostAboveAHotPage sets how many postings above a hot account's page
+// its statement sums before it weighs which side to sum, until the test
+// ends.
+func SumAtMostAboveAHotPage(t testing.TB, n int) {
+	was := hotAboveAtMost
+	hotAboveAtMost = n
+	t.Cleanup(func() { hotAboveAtMost = was })
 }

@@ -102,6 +102,8 @@ func TestAnAccountsStatementPageStartsAtItsCursorOnItsGenericPlans(t *testing.T)
 			[]any{int64(1), uint64(5), int64(9)}},
 		{"the sum below a hot account's page", ledger.QHotStatementBelow, "postings_account_xid", "(ROW(xid, entry_id) < ROW($2, $3))",
 			[]any{int64(1), uint64(5), int64(9)}},
+		{"the sum of at most so many above a hot account's page", ledger.QHotAboveAtMost, "postings_account_xid", "(ROW(xid, entry_id) >= ROW($2, $3))",
+			[]any{int64(1), uint64(5), int64(9), 2001}},
 		{"a hot account's least and greatest xid", ledger.QHotEnds, "postings_account_xid", "(account_id = $1)", []any{int64(1)}},
 		{"a hot account's cursor posting", ledger.QHotCursor, "postings_pkey", "(entry_id = $2)", []any{int64(1), int64(9)}},
 	} {

@@ -233,6 +233,10 @@ ORDER BY p.xid DESC, p.entry_id DESC LIMIT $4`
 WHERE p.account_id = $1 AND (p.xid, p.entry_id) >= ($2::xid8, $3::bigint)`
 	qHotStatementBelow = `SELECT coalesce(sum(p.amount), 0) FROM postings p
 WHERE p.account_id = $1 AND (p.xid, p.entry_id) < ($2::xid8, $3::bigint)`
+	// qHotStatementAboveAtMost is qHotStatementAbove over $4 postings at
+	// most, with how many it summed.
+	qHotStatementAboveAtMost = `SELECT count(*), coalesce(sum(s.amount), 0) FROM (SELECT p.amount FROM postings p
+WHERE p.account_id = $1 AND (p.xid, p.entry_id) >= ($2::xid8, $3::bigint) ORDER BY p.xid, p.entry_id LIMIT $4) s`
 	qHotEnds = `coalesce((SELECT xid FROM postings WHERE account_id = $1 ORDER BY xid LIMIT 1), '0'),
        coalesce((SELECT xid FROM postings WHERE account_id = $1 ORDER BY xid DESC LIMIT 1), '0')`
 )
@@ -309,10 +313,16 @@ var badCursor = &fault.Error{Code: fault.Invalid, Message: "cursor must be a nex
 // (qHorizon). Such a posting stores no balance after it: that is the sum
 // of every posting that sorts below it and its own, or the current balance
 // less every posting that sorts above it (including those committed but
-// not shown yet), the same in the read's snapshot. The page sums the side
-// of its bound with fewer transactions' postings, as the account's least
-// and greatest xids tell: a page deep in a long statement costs at most
-// about half of it, not all that is above it.
+// not shown yet), the same in the read's snapshot. The page sums the
+// postings above it when there are at most hotAboveAtMost of them (a page
+// near the top costs no more than it did when every page summed above);
+// past that, the side of its bound with fewer transactions, as the
+// account's least and greatest xids tell, so that a page deep in a long
+// statement does not read all that is above it. Xids count the whole
+// cluster's transactions, not the account's postings: an account busy
+// long ago and quiet since can make the side below look the smaller when
+// it is not (helper-152), which the bound on the postings above keeps to
+// pages that already read more than hotAboveAtMost.
 //
 // unsure is true, and nothing else is answered, when the horizon counts a
 // transaction pg_stat_activity does not know and this is not the last
@@ -371,17 +381,23 @@ FROM (SELECT NULL) AS one LEFT JOIN (`+qHotCursor+`) c ON true`, account, -befor
 	if len(lines) == 0 {
 		return lines, 0, false, nil
 	}
-	var after decimal.Decimal
-	if below, above := sat(boundXID, lo), sat(hi, boundXID); below < above {
-		// The postings that sort below the bound: those of the page and
-		// below it.
+	// The postings that sort above the page: the cursor's and those above
+	// it (for the first page, those not shown yet); or, when there are
+	// many and fewer transactions wrote below the bound, those below it,
+	// the page's and older.
+	var after, newer decimal.Decimal
+	var n int
+	if err := tx.QueryRow(ctx, qHotStatementAboveAtMost, account, boundXID, boundEntry, hotAboveAtMost+1).Scan(&n, &newer); err != nil {
+		return nil, 0, false, err
+	}
+	switch below, above := sat(boundXID, lo), sat(hi, boundXID); {
+	case n <= hotAboveAtMost:
+		after = balance.Sub(newer)
+	case below < above:
 		if err := tx.QueryRow(ctx, qHotStatementBelow, account, boundXID, boundEntry).Scan(&after); err != nil {
 			return nil, 0, false, err
 		}
-	} else {
-		// The postings that sort above the page: the cursor's and those
-		// above it (for the first page, those not shown yet).
-		var newer decimal.Decimal
+	default:
 		if err := tx.QueryRow(ctx, qHotStatementAbove, account, boundXID, boundEntry).Scan(&newer); err != nil {
 			return nil, 0, false, err
 		}
@@ -393,6 +409,10 @@ FROM (SELECT NULL) AS one LEFT JOIN (`+qHotCursor+`) c ON true`, account, -befor
 	}
 	return lines, next, false, nil
 }
+
+// hotAboveAtMost is how many postings above a hot account's page it sums
+// before it weighs which side of it to sum (hotStatement).
+var hotAboveAtMost = 2000
 
 // sat is a - b, or 0 when b is above a.
 func sat(a, b uint64) uint64 {

@@ -88,8 +88,10 @@ func TestStatementCursorsAreTheirAccountsOwn(t *testing.T) {
 // postings on the cheaper side of the page (above it near the top, below
 // it deep down), is at every page the running sum of its postings in the
 // statement's order, oldest first: 61 postings (earnings and redemptions,
-// each its own transaction), pages of 7.
+// each its own transaction), pages of 3, summing at most 5 postings above
+// a page before weighing the sides (so that the three ways are taken).
 func TestAPlatformStatementsBalancesAfterAreTheRunningSumAtEveryDepth(t *testing.T) {
+	ledger.SumAtMostAboveAHotPage(t, 5)
 	l, pool := newLedger(t)
 	ctx := context.Background()
 	for i := range 61 {
@@ -112,7 +114,7 @@ JOIN accounts a ON a.id = p.account_id WHERE a.code = $1`, code)
 		}
 		seen, cursor := 0, int64(0)
 		for {
-			lines, next, err := l.Statement(ctx, code, cursor, 7)
+			lines, next, err := l.Statement(ctx, code, cursor, 3)
 			if err != nil {
 				t.Fatal(err)
 			}
