@@ -22,33 +22,27 @@ import (
 // read C1's tier as of its start: it now sees the month turn between its
 // reads and its date, and makes its redemptions one by one.
 func TestAGroupedRedemptionDatedInANewMonthHasThatMonthsTier(t *testing.T) {
-	for _, each := range []bool{true, false} {
-		name := "together"
-		if each {
-			name = "each"
+	eachAndTogether(t, func(t *testing.T, each bool) {
+		e := servicetest.New(t)
+		e.Customer("C1")
+		e.Ship("C1", "S1", "5000", servicetest.Start.AddDate(0, -1, 0)) // 2026-02-15: 5,000 points
+		min9 := 9
+		e.Product(catalog.Product{SKU: "lamp", Name: "Lamp", Kind: catalog.Level, PointsPrice: 100, MinLevel: &min9})
+		if each { // the control: made in April, redemption by redemption
+			e.Clock.Set(time.Date(2026, 4, 1, 0, 0, 1, 0, servicetest.Shanghai))
+		} else { // begun in March, C1's lock held from April on
+			e.Clock.Set(time.Date(2026, 3, 31, 23, 59, 59, 0, servicetest.Shanghai))
+			var once sync.Once
+			catalog.SetBeforeLocks(e.Catalog, func() { once.Do(func() { e.Clock.Add(2 * time.Second) }) })
 		}
-		t.Run(name, func(t *testing.T) {
-			e := servicetest.New(t)
-			e.Customer("C1")
-			e.Ship("C1", "S1", "5000", servicetest.Start.AddDate(0, -1, 0)) // 2026-02-15: 5,000 points
-			min9 := 9
-			e.Product(catalog.Product{SKU: "lamp", Name: "Lamp", Kind: catalog.Level, PointsPrice: 100, MinLevel: &min9})
-			if each { // the control: made in April, redemption by redemption
-				e.Clock.Set(time.Date(2026, 4, 1, 0, 0, 1, 0, servicetest.Shanghai))
-			} else { // begun in March, C1's lock held from April on
-				e.Clock.Set(time.Date(2026, 3, 31, 23, 59, 59, 0, servicetest.Shanghai))
-				var once sync.Once
-				catalog.SetBeforeLocks(e.Catalog, func() { once.Do(func() { e.Clock.Add(2 * time.Second) }) })
-			}
-			rs, _, errs := e.Catalog.RedeemGroup(e.Ctx, []catalog.RedemptionInput{{ID: "r1", CustomerID: "C1", SKU: "lamp", Quantity: 1}}, "test", each)
-			if errs[0] == nil {
-				t.Errorf("redeemed at %v (April, C1 at level 1) a product for level 9 and up: entry %d, %d points",
-					rs[0].CreatedAt.In(servicetest.Shanghai), rs[0].EntryID, rs[0].Points)
-			} else if fault.CodeOf(errs[0]) != fault.NotEligible {
-				t.Errorf("refused, but %v; want not_eligible", errs[0])
-			}
-		})
-	}
+		rs, _, errs := e.Catalog.RedeemGroup(e.Ctx, []catalog.RedemptionInput{{ID: "r1", CustomerID: "C1", SKU: "lamp", Quantity: 1}}, "test", each)
+		if errs[0] == nil {
+			t.Errorf("redeemed at %v (April, C1 at level 1) a product for level 9 and up: entry %d, %d points",
+				rs[0].CreatedAt.In(servicetest.Shanghai), rs[0].EntryID, rs[0].Points)
+		} else if fault.CodeOf(errs[0]) != fault.NotEligible {
+			t.Errorf("refused, but %v; want not_eligible", errs[0])
+		}
+	})
 }
 
 // TestAGroupedRedemptionCountsThePointsAvailableWhenItIsDated: R's referral
@@ -61,30 +55,36 @@ func TestAGroupedRedemptionDatedInANewMonthHasThatMonthsTier(t *testing.T) {
 // It now sees the bonus's lot become available between its reads and its
 // date, and makes its redemptions one by one.
 func TestAGroupedRedemptionCountsThePointsAvailableWhenItIsDated(t *testing.T) {
+	eachAndTogether(t, func(t *testing.T, each bool) {
+		e := servicetest.New(t)
+		e.Customer("R")
+		e.Customer("C", "R")
+		e.Ship("C", "S1", "50", servicetest.Start.Add(-14*24*time.Hour+time.Second)) // R: 500 pending until Start+1s
+		e.Product(catalog.Product{SKU: "mug", Name: "Mug", Kind: catalog.Standard, PointsPrice: 500})
+		if each { // the control: made alone at Start+2s
+			e.Clock.Set(servicetest.Start.Add(2 * time.Second))
+		} else { // begun at Start, R's lock held from Start+2s
+			var once sync.Once
+			catalog.SetBeforeLocks(e.Catalog, func() { once.Do(func() { e.Clock.Add(2 * time.Second) }) })
+		}
+		rs, _, errs := e.Catalog.RedeemGroup(e.Ctx, []catalog.RedemptionInput{{ID: "r1", CustomerID: "R", SKU: "mug", Quantity: 1}}, "test", each)
+		if errs[0] != nil {
+			t.Fatalf("refused (%v), though the redemption is dated when R's 500 points are available", errs[0])
+		}
+		if at := rs[0].CreatedAt; at.Before(servicetest.Start.Add(time.Second)) {
+			t.Fatalf("the redemption is dated %v, before the bonus became available", at)
+		}
+	})
+}
+
+// eachAndTogether runs test as two subtests: the group's redemptions made
+// one by one (each, the control), and together.
+func eachAndTogether(t *testing.T, test func(t *testing.T, each bool)) {
 	for _, each := range []bool{true, false} {
 		name := "together"
 		if each {
 			name = "each"
 		}
-		t.Run(name, func(t *testing.T) {
-			e := servicetest.New(t)
-			e.Customer("R")
-			e.Customer("C", "R")
-			e.Ship("C", "S1", "50", servicetest.Start.Add(-14*24*time.Hour+time.Second)) // R: 500 pending until Start+1s
-			e.Product(catalog.Product{SKU: "mug", Name: "Mug", Kind: catalog.Standard, PointsPrice: 500})
-			if each { // the control: made alone at Start+2s
-				e.Clock.Set(servicetest.Start.Add(2 * time.Second))
-			} else { // begun at Start, R's lock held from Start+2s
-				var once sync.Once
-				catalog.SetBeforeLocks(e.Catalog, func() { once.Do(func() { e.Clock.Add(2 * time.Second) }) })
-			}
-			rs, _, errs := e.Catalog.RedeemGroup(e.Ctx, []catalog.RedemptionInput{{ID: "r1", CustomerID: "R", SKU: "mug", Quantity: 1}}, "test", each)
-			if errs[0] != nil {
-				t.Fatalf("refused (%v), though the redemption is dated when R's 500 points are available", errs[0])
-			}
-			if at := rs[0].CreatedAt; at.Before(servicetest.Start.Add(time.Second)) {
-				t.Fatalf("the redemption is dated %v, before the bonus became available", at)
-			}
-		})
+		t.Run(name, func(t *testing.T) { test(t, each) })
 	}
 }
