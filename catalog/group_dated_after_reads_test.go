@@ -5,9 +5,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/tally-ledger/tally/catalog"
 	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/internal/money"
 	"github.com/tally-ledger/tally/internal/servicetest"
+	"github.com/tally-ledger/tally/rules"
 )
 
 // TestAGroupedRedemptionDatedInANewMonthHasThatMonthsTier (helper-149's
@@ -87,4 +91,47 @@ func eachAndTogether(t *testing.T, test func(t *testing.T, each bool)) {
 		}
 		t.Run(name, func(t *testing.T) { test(t, each) })
 	}
+}
+
+// TestAGroupedRedemptionDatedUnderANewRuleVersionHasItsTier: C1 contributed
+// 5,000.00 in February, mid-tier (level 11) for March under the rules in
+// force; a version of the rules taking effect at T mid-March puts mid-tier
+// at 6,000.00, so from T C1 is regular (levels 4 to 8). A group begun at
+// T-1s that holds C1's lock at T+1s is dated under the new version, and must
+// refuse a product for level 9 and up, as the same redemption made alone at
+// T+1s does. The month and C1's lots do not change between the two
+// instants: only the rule version does.
+func TestAGroupedRedemptionDatedUnderANewRuleVersionHasItsTier(t *testing.T) {
+	eachAndTogether(t, func(t *testing.T, each bool) {
+		e := servicetest.New(t)
+		e.Customer("C1")
+		e.Ship("C1", "S1", "5000", servicetest.Start.AddDate(0, -1, 0)) // 2026-02-15: 5,000 points
+		min9 := 9
+		e.Product(catalog.Product{SKU: "lamp", Name: "Lamp", Kind: catalog.Level, PointsPrice: 100, MinLevel: &min9})
+		rs := rules.Default()
+		at := servicetest.Start.Add(6 * time.Minute)
+		rs.EffectiveFrom = at
+		for i := range rs.Segments {
+			if rs.Segments[i].Code == "mid" {
+				rs.Segments[i].Min = money.Of(decimal.RequireFromString("6000"))
+			}
+		}
+		if _, err := e.Loyalty.PutRules(e.Ctx, rs, "test"); err != nil {
+			t.Fatal(err)
+		}
+		if each { // the control: made alone under the new version
+			e.Clock.Set(at.Add(time.Second))
+		} else { // begun under the old version, C1's lock held under the new
+			e.Clock.Set(at.Add(-time.Second))
+			var once sync.Once
+			catalog.SetBeforeLocks(e.Catalog, func() { once.Do(func() { e.Clock.Add(2 * time.Second) }) })
+		}
+		rs2, _, errs := e.Catalog.RedeemGroup(e.Ctx, []catalog.RedemptionInput{{ID: "r1", CustomerID: "C1", SKU: "lamp", Quantity: 1}}, "test", each)
+		if errs[0] == nil {
+			t.Errorf("redeemed at %v (C1 regular under the version from %v) a product for level 9 and up: entry %d",
+				rs2[0].CreatedAt.In(servicetest.Shanghai), at.In(servicetest.Shanghai), rs2[0].EntryID)
+		} else if fault.CodeOf(errs[0]) != fault.NotEligible {
+			t.Errorf("refused, but %v; want not_eligible", errs[0])
+		}
+	})
 }
