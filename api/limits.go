@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tally-ledger/tally/internal/fault"
+	"github.com/tally-ledger/tally/internal/textclass"
 	"github.com/tally-ledger/tally/notify/webhook"
 	"github.com/tally-ledger/tally/rules"
 )
@@ -143,9 +144,7 @@ func walkText(v reflect.Value, path string) error {
 	}
 	switch t.Kind() {
 	case reflect.String:
-		if limit := textLimit(lastName(path)); v.Len() > limit {
-			return tooLong(path, limit)
-		}
+		return checkString(v.String(), path, lastName(path))
 	case reflect.Pointer, reflect.Interface:
 		if !v.IsNil() && v.Elem().Type() == timeType {
 			// An optional instant sent is never absent: the zero time too
@@ -177,8 +176,8 @@ func walkText(v reflect.Value, path string) error {
 			fv := v.Field(f.index)
 			switch {
 			case f.leaf: // the path is built only for a refusal
-				if limit := textLimit(f.name); fv.Len() > limit {
-					return tooLong(join(path, f.name), limit)
+				if fv.Len() > 0 && !ok(fv.String(), f.name) {
+					return checkString(fv.String(), join(path, f.name), f.name)
 				}
 				continue
 			case (fv.Kind() == reflect.Pointer || fv.Kind() == reflect.Interface) && fv.IsNil():
@@ -191,6 +190,26 @@ func walkText(v reflect.Value, path string) error {
 	}
 	return nil
 }
+
+// checkString refuses a string over the bound of its field (named name,
+// at path) or not plain text: a control character, a bidirectional
+// control or a line separator, which would show on a statement, a page or
+// in a CSV as something else than what was written.
+func checkString(s, path, name string) error {
+	if limit := textLimit(name); len(s) > limit {
+		return tooLong(path, limit)
+	}
+	if !textclass.IsPlain(s) {
+		return fault.InvalidField(path, notPlain)
+	}
+	return nil
+}
+
+// notPlain is what a refused string's field is told.
+const notPlain = "text only: no control characters (line breaks among them), direction controls or line separators"
+
+// ok reports whether checkString passes s, without building its path.
+func ok(s, name string) bool { return len(s) <= textLimit(name) && textclass.IsPlain(s) }
 
 // checkInstant refuses an instant outside the years 1970 to 2999 (UTC),
 // which no business is dated in and which JSON or PostgreSQL could not write

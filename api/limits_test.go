@@ -133,62 +133,12 @@ func TestOverLongTextIsRefusedOnEveryWritingRoute(t *testing.T) {
 
 	megabyte := strings.Repeat("x", 900_000) // under the 1 MiB body bound
 	long := strings.Repeat("é", 2_000)       // 4,000 bytes
-	amounts := map[string]bool{"amount": true, "points_price": true, "multiplier": true, "threshold": true}
-	times := map[string]bool{"occurred_at": true, "starts_at": true, "ends_at": true, "effective_from": true}
-	bodies := writingBodies(t)
-	routes := 0
-	for route, body := range bodies {
-		method, path, _ := strings.Cut(route, " ")
-		var leaves []leaf
-		stringLeaves(body, "", "", &leaves)
-		if len(leaves) == 0 {
-			t.Fatalf("%s: no string to lengthen", route)
+	refusedOnEveryLeaf(t, h, "a long", func(lf leaf) (string, bool) {
+		if lf.name == "reason" {
+			return megabyte, true
 		}
-		routes++
-		for _, lf := range leaves {
-			text := long
-			if lf.name == "reason" {
-				text = megabyte
-			}
-			res := h.do(call{method: method, path: path, key: "admin", body: replaced(t, body, lf.path, text), invalid: true})
-			if len(res.body) > 4096 {
-				t.Errorf("%s with a long %s: an answer of %d bytes", route, lf.path, len(res.body))
-			}
-			if strings.HasSuffix(path, "/batch") {
-				// The batch answers each event: that one is refused.
-				var out batchAnswer
-				res.json(t, &out)
-				if res.status != 200 || len(out.Results) != 1 {
-					t.Errorf("%s with a long %s: %d %.300s", route, lf.path, res.status, res.body)
-					continue
-				}
-				p := out.Results[0].Problem
-				field := strings.TrimPrefix(lf.path, "events[0].")
-				if errs, _ := p["errors"].(map[string]any); out.Results[0].Status != 422 || p["code"] != "invalid" || errs[field] == nil {
-					if !(amounts[lf.name] && p["code"] == "invalid_amount") && !(times[lf.name] && p["code"] == "invalid_json") {
-						t.Errorf("%s with a long %s: event answered %d %v", route, lf.path, out.Results[0].Status, p)
-					}
-				}
-				continue
-			}
-			switch {
-			case amounts[lf.name] && route != "PUT /v1/rules":
-				wantProblem(t, res, 422, fault.InvalidAmount)
-			case times[lf.name]:
-				wantProblem(t, res, 400, fault.InvalidJSON)
-			case route == "PUT /v1/rules" && res.status == 400 && res.object(t)["code"] == "invalid_json":
-				// a rule set's numbers are decimal strings, with a grammar
-			default:
-				p := wantProblem(t, res, 422, fault.Invalid)
-				if errs, _ := p["errors"].(map[string]any); errs[lf.path] == nil {
-					t.Errorf("%s with a long %s: errors %v do not name it", route, lf.path, p["errors"])
-				}
-			}
-		}
-	}
-	if routes < 17 {
-		t.Errorf("only %d writing routes tried", routes)
-	}
+		return long, true
+	}, true)
 
 	// Metadata: over 4096 bytes, over 32 keys, a key over 200 bytes.
 	many := map[string]any{}
@@ -226,6 +176,109 @@ func TestOverLongTextIsRefusedOnEveryWritingRoute(t *testing.T) {
 	h.expect(201, call{method: "POST", path: "/v1/customers", key: "admin", body: map[string]any{"id": "C7", "name": name}})
 	wantProblem(t, h.do(call{method: "POST", path: "/v1/customers", key: "admin", invalid: true,
 		body: map[string]any{"id": "C8", "name": name + "n"}}), 422, fault.Invalid)
+}
+
+// refusedOnEveryLeaf sends each writing route's body (writingBodies) with
+// one string at a time set to text(leaf), as an admin, and expects 422
+// invalid naming it (an amount: 422 invalid_amount; a time: 400
+// invalid_json, their own grammars; a batch: the event refused so), or
+// leaves the string as it is when text says so. With short, the answer
+// must be short too (the text is not echoed).
+func refusedOnEveryLeaf(t *testing.T, h *harness, what string, text func(leaf) (string, bool), short bool) {
+	t.Helper()
+	amounts := map[string]bool{"amount": true, "points_price": true, "multiplier": true, "threshold": true}
+	times := map[string]bool{"occurred_at": true, "starts_at": true, "ends_at": true, "effective_from": true}
+	routes := 0
+	for route, body := range writingBodies(t) {
+		method, path, _ := strings.Cut(route, " ")
+		var leaves []leaf
+		stringLeaves(body, "", "", &leaves)
+		if len(leaves) == 0 {
+			t.Fatalf("%s: no string to change", route)
+		}
+		routes++
+		for _, lf := range leaves {
+			s, change := text(lf)
+			if !change {
+				continue
+			}
+			res := h.do(call{method: method, path: path, key: "admin", body: replaced(t, body, lf.path, s), invalid: true})
+			if short && len(res.body) > 4096 {
+				t.Errorf("%s with %s %s: an answer of %d bytes", route, what, lf.path, len(res.body))
+			}
+			if strings.HasSuffix(path, "/batch") {
+				// The batch answers each event: that one is refused.
+				var out batchAnswer
+				res.json(t, &out)
+				if res.status != 200 || len(out.Results) != 1 {
+					t.Errorf("%s with %s %s: %d %.300s", route, what, lf.path, res.status, res.body)
+					continue
+				}
+				p := out.Results[0].Problem
+				field := strings.TrimPrefix(lf.path, "events[0].")
+				if errs, _ := p["errors"].(map[string]any); out.Results[0].Status != 422 || p["code"] != "invalid" || errs[field] == nil {
+					if !(amounts[lf.name] && p["code"] == "invalid_amount") && !(times[lf.name] && p["code"] == "invalid_json") {
+						t.Errorf("%s with %s %s: event answered %d %v", route, what, lf.path, out.Results[0].Status, p)
+					}
+				}
+				continue
+			}
+			switch {
+			case amounts[lf.name] && route != "PUT /v1/rules":
+				wantProblem(t, res, 422, fault.InvalidAmount)
+			case times[lf.name]:
+				wantProblem(t, res, 400, fault.InvalidJSON)
+			case route == "PUT /v1/rules" && res.status == 400 && res.object(t)["code"] == "invalid_json":
+				// a rule set's numbers are decimal strings, with a grammar
+			default:
+				p := wantProblem(t, res, 422, fault.Invalid)
+				if errs, _ := p["errors"].(map[string]any); errs[lf.path] == nil {
+					t.Errorf("%s with %s %s: errors %v do not name it", route, what, lf.path, p["errors"])
+				}
+			}
+		}
+	}
+	if routes < 17 {
+		t.Errorf("only %d writing routes tried", routes)
+	}
+}
+
+// Text that would show as something else than what was written (a
+// direction control that reorders what follows it on a statement, a line
+// break in a CSV cell, an escape for a terminal) is refused in every string
+// of every body but an entry's metadata, naming the field, and writes
+// nothing; plain text in any script is taken.
+func TestTextThatDoesNotShowAsItselfIsRefusedOnEveryWritingRoute(t *testing.T) {
+	h := newHarness(t)
+	h.expect(201, call{method: "POST", path: "/v1/customers", key: "admin", body: map[string]any{"id": "C1", "name": "C"}})
+	h.expect(201, call{method: "POST", path: "/v1/products", key: "admin", body: map[string]any{"sku": "pen", "name": "Pen",
+		"kind": "standard", "points_price": "10"}})
+	h.expect(201, call{method: "POST", path: "/v1/entries", key: "admin", body: adjustment("10", "C1")})
+	before := h.rowCount()
+	for _, bad := range []string{"\u202e", "\n", "\x1b[2J", "\u2028", "\u0085", "\u2066"} {
+		text := "refund 0001 " + bad + "by hand"
+		refusedOnEveryLeaf(t, h, fmt.Sprintf("%+q in", bad), func(lf leaf) (string, bool) {
+			// An entry's metadata is the caller's data, sent back as JSON
+			// only: any JSON string is taken as it is.
+			return text, !strings.HasPrefix(lf.path, "metadata.")
+		}, false)
+	}
+	if after := h.rowCount(); after != before {
+		t.Errorf("text that does not show as itself wrote %d rows", after-before)
+	}
+
+	// Plain text in any script, emoji joined by a zero-width joiner among
+	// it, is taken, in a reason as in a name.
+	entry := adjustment("1", "C1")
+	entry["reason"] = "退款 0001, 手工调整 👨\u200d👩\u200d👧"
+	h.expect(201, call{method: "POST", path: "/v1/entries", key: "admin", body: entry})
+	h.expect(201, call{method: "POST", path: "/v1/customers", key: "admin", body: map[string]any{"id": "C2", "name": "王小明 Wang"}})
+	bad := adjustment("1", "C1")
+	bad["reason"] = "refund \u202e1000"
+	p := wantProblem(t, h.do(call{method: "POST", path: "/v1/entries", key: "admin", body: bad, invalid: true}), 422, fault.Invalid)
+	if errs, _ := p["errors"].(map[string]any); errs["reason"] != notPlain {
+		t.Errorf("a reason with a direction control: errors %v", p["errors"])
+	}
 }
 
 // A query or path parameter over 256 bytes is refused, naming it; a

@@ -54,3 +54,20 @@ func IsText(s string) bool {
 	}
 	return true
 }
+
+// IsPlain reports whether s is text (IsText) that shows as itself: no
+// bidirectional control (a right-to-left override reorders what follows
+// it, so that "refund 0001" can be made to read "1000 dnufer"), nor a line
+// or paragraph separator. What a caller writes for people to read (a
+// reason on a customer's statement, a product's name) must be plain.
+func IsPlain(s string) bool {
+	if !IsText(s) {
+		return false
+	}
+	for _, r := range s {
+		if r >= 0x61c && unicode.In(r, unicode.Bidi_Control, unicode.Zl, unicode.Zp) {
+			return false
+		}
+	}
+	return true
+}
