@@ -129,6 +129,17 @@ func serviceKind(kind string) bool {
 	return loyalty.Owns(kind) || catalog.Owns(kind) || prepaid.Owns(kind)
 }
 
+// metadataHas reports whether the metadata object raw (canonical, or nil)
+// has the key.
+func metadataHas(raw json.RawMessage, key string) bool {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		return false
+	}
+	_, ok := m[key]
+	return ok
+}
+
 // postEntry records a manual, balanced entry (an adjustment) with a reason.
 func (s *Server) postEntry(c echo.Context) error {
 	var req entryRequest
@@ -163,6 +174,11 @@ func (s *Server) postEntry(c echo.Context) error {
 	}
 	if req.Reason == "" {
 		fields["reason"] = "required: say why this manual entry is made"
+	}
+	if metadataHas(req.Metadata, ledger.ReversedKind) {
+		// The ledger writes it on reversals alone, and a statement words
+		// a reversal by it.
+		fields["metadata."+ledger.ReversedKind] = "written by the service on reversals only"
 	}
 	for _, p := range req.Postings {
 		if strings.HasSuffix(p.Account, ":points_owed") {

@@ -462,18 +462,25 @@ type figureLine struct {
 
 type kindAmount struct{ kind, amount string }
 
+// kindLabel is the kind an entry e counts in, in reports and figures: a
+// reversal (reversal_of, which only the ledger's Reverse sets) in the kind
+// of the entry it reversed, which Reverse recorded as its metadata's
+// reversed_kind; any other entry in its own kind, whatever its metadata
+// says (a manual entry's metadata is its caller's).
+const kindLabel = `CASE WHEN e.reversal_of IS NULL THEN e.kind ELSE coalesce(e.metadata->>'reversed_kind', e.kind) END`
+
 // figuresSums is what the figures' queries select from postings p of
 // entries e in accounts a: by account and kind (a reversal in the kind it
 // reversed), the sums before $1 (the month's start) and from it, in code
 // and kind order, byte by byte; figuresOrder ends them.
 const (
-	figuresSums = `SELECT a.code, a.asset, coalesce(e.metadata->>'reversed_kind', e.kind),
+	figuresSums = `SELECT a.code, a.asset, ` + kindLabel + `,
     coalesce(sum(p.amount) FILTER (WHERE p.effective_at < $1), 0),
     coalesce(sum(p.amount) FILTER (WHERE p.effective_at >= $1), 0)
 `
 	figuresOrder = `
 GROUP BY a.code, a.asset, 3
-ORDER BY a.code COLLATE "C", coalesce(e.metadata->>'reversed_kind', e.kind) COLLATE "C"`
+ORDER BY a.code COLLATE "C", ` + kindLabel + ` COLLATE "C"`
 )
 
 // qFigures sums the postings effective before $2 (the month's end).

@@ -19,14 +19,16 @@ import (
 
 // qMovementsOracle is the movements report's query before MovementsEach:
 // every posting effective before to, by account and kind, read from the
-// postings alone (no kept balance), one period at a time. The tests hold
+// postings alone (no kept balance), one period at a time, a reversal in the
+// kind of the entry it reversed, read from that entry. The tests hold
 // MovementsEach to it.
-const qMovementsOracle = `SELECT a.code, coalesce(e.metadata->>'reversed_kind', e.kind),
+const qMovementsOracle = `SELECT a.code, coalesce(r.kind, e.kind),
     coalesce(sum(p.amount) FILTER (WHERE p.effective_at < $1), 0),
     coalesce(sum(p.amount) FILTER (WHERE p.effective_at >= $1), 0)
 FROM postings p
 JOIN accounts a ON a.id = p.account_id
 JOIN entries e ON e.id = p.entry_id
+LEFT JOIN entries r ON r.id = e.reversal_of
 WHERE starts_with(a.code, $3)
   AND (cardinality($4::text[]) = 0 OR EXISTS (SELECT 1 FROM unnest($4::text[]) s WHERE right(a.code, length(s)) = s))
   AND p.effective_at < $2

@@ -101,8 +101,8 @@ type Movements struct {
 	// entry, kinds that sum to zero left out. A reversal counts, with its
 	// opposite sign, in the kind of the entry it reversed (the reversed_kind
 	// its metadata records), so that a reversed deposit nets out of
-	// "deposit". Empty for an account the filter does not want by kind
-	// (MovementFilter.ByKind).
+	// "deposit"; any other entry in its own kind (kindLabel). Empty for an
+	// account the filter does not want by kind (MovementFilter.ByKind).
 	ByKind map[string]decimal.Decimal
 	// Closing is Opening plus the period's postings.
 	Closing decimal.Decimal
@@ -267,7 +267,7 @@ LEFT JOIN LATERAL (SELECT b.ends_at, b.balance FROM period_balances b WHERE b.ac
 CROSS JOIN LATERAL (SELECT count(*) AS n, sum(p.amount) AS amount FROM postings p WHERE p.account_id = a.id
     AND p.effective_at < $1 AND p.effective_at >= coalesce(k.ends_at, '-infinity')) o
 CROSS JOIN LATERAL (SELECT array_agg(g.kind) AS kinds, array_agg(g.part) AS parts, array_agg(g.amount::text) AS amounts FROM (
-    SELECT coalesce(e.metadata->>'reversed_kind', e.kind) AS kind, width_bucket(p.effective_at, $6::timestamptz[]) AS part, sum(p.amount) AS amount
+    SELECT ` + kindLabel + ` AS kind, width_bucket(p.effective_at, $6::timestamptz[]) AS part, sum(p.amount) AS amount
     FROM postings p JOIN entries e ON e.id = p.entry_id
     WHERE a.by_kind AND p.account_id = a.id AND p.effective_at >= $1 AND p.effective_at < $2
     GROUP BY 1, 2

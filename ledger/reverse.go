@@ -23,6 +23,11 @@ type ReversalInput struct {
 	Metadata map[string]any
 }
 
+// ReversedKind is the key of a reversal's metadata that names the kind of
+// the entry it reversed: reports count the reversal in that kind. Only
+// Reverse writes it.
+const ReversedKind = "reversed_kind"
+
 // Reverse records a new entry with the opposite postings of entry id that
 // references it. An entry is reversed at most once, and a reversal is not
 // itself reversible (post a new entry instead). Points move back exactly:
@@ -97,9 +102,9 @@ func reversalOf(orig *Entry, in ReversalInput, now time.Time) (EntryInput, error
 	if kind == "" {
 		kind = "reversal"
 	}
-	m := map[string]any{"reversed_kind": orig.Kind}
+	m := map[string]any{ReversedKind: orig.Kind}
 	for k, v := range in.Metadata {
-		if k != "reversed_kind" {
+		if k != ReversedKind {
 			m[k] = v
 		}
 	}
