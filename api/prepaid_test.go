@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -67,8 +68,8 @@ func TestPrepaidWalkthrough(t *testing.T) {
 	if err != nil {
 		t.Fatalf("CSV does not parse: %v\n%s", err, csvRes.body)
 	}
-	if len(records) != 3 || records[2][0] != "TOTAL" {
-		t.Fatalf("CSV %v, want header, C1, TOTAL", records)
+	if len(records) != 3 || records[2][0] != "*TOTAL*" {
+		t.Fatalf("CSV %v, want header, C1, *TOTAL*", records)
 	}
 	// The CSV says what the JSON says, figure for figure.
 	for i, h := range records[0] {
@@ -295,4 +296,30 @@ func TestChargeAndWithdrawalReversalsPutTheMoneyBack(t *testing.T) {
 	wantProblem(t, reverse("charge", "c2"), 409, fault.RebateDrawnSince)
 	wantStatus(t, reverse("charge", "c3"), 201)
 	wantStatus(t, reverse("charge", "c2"), 201)
+}
+
+// A customer may be called TOTAL (helper-153's finding: the rebate CSV's
+// last record was "TOTAL" too, and a spreadsheet summing or filtering by
+// it took the customer for the total). The total is "*TOTAL*", which no
+// customer id can be: the CSV has one record of each.
+func TestACustomerNamedTOTALIsToldFromTheRebateCSVsTotal(t *testing.T) {
+	h := newHarness(t)
+	for _, id := range []string{"A1", "TOTAL"} {
+		h.expect(201, call{method: "POST", path: "/v1/customers", key: "partner", body: map[string]any{"id": id, "name": id}})
+	}
+	start := time.Now().Add(-time.Hour)
+	h.expect(201, call{method: "POST", path: "/v1/deposits", key: "partner", body: map[string]any{"deposit_id": "d1", "customer_id": "A1", "amount": "5000"}})
+	h.expect(201, call{method: "POST", path: "/v1/deposits", key: "partner", body: map[string]any{"deposit_id": "d2", "customer_id": "TOTAL", "amount": "1000"}})
+	res := h.expect(200, call{method: "GET", path: "/v1/reports/rebates?format=csv&from=" + queryTime(start), key: "finance"})
+	records, err := csv.NewReader(strings.NewReader(string(res.body))).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, r := range records[1:] {
+		ids = append(ids, r[0]+" "+r[7])
+	}
+	if want := []string{"A1 5000.00", "TOTAL 1000.00", "*TOTAL* 6000.00"}; !slices.Equal(ids, want) {
+		t.Errorf("the rebate CSV's records (customer, deposits) are %q, want %q:\n%s", ids, want, res.body)
+	}
 }

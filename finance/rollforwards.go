@@ -52,15 +52,20 @@ func (s *Service) RebateReport(ctx context.Context, from, to time.Time, emit fun
 	return total, err
 }
 
+// RebateTotal is the customer id of a rebate report's total: no customer's
+// id can be it (a customer id has no '*'), so that a customer whose id is
+// TOTAL is told from the total in a CSV file.
+const RebateTotal = "*TOTAL*"
+
 // RebateReports is RebateReport over [bounds[0], bounds[n-1]) and, read in
 // the same snapshot and query (ledger.MovementsEach), the total of the
 // report over each [bounds[i], bounds[i+1]) (a month of a chart), as
 // RebateReport returns it for that part alone.
 func (s *Service) RebateReports(ctx context.Context, bounds []time.Time, emit func(RebateRow) error) (RebateRow, []RebateRow, error) {
-	whole := &rebateRollForward{total: RebateRow{CustomerID: "TOTAL"}, emit: emit}
+	whole := &rebateRollForward{total: RebateRow{CustomerID: RebateTotal}, emit: emit}
 	each := make([]*rebateRollForward, max(len(bounds)-1, 0))
 	for i := range each {
-		each[i] = &rebateRollForward{total: RebateRow{CustomerID: "TOTAL"}}
+		each[i] = &rebateRollForward{total: RebateRow{CustomerID: RebateTotal}}
 	}
 	err := s.ledger.MovementsEach(ctx, ledger.MovementFilter{Prefix: "customer:", Suffixes: []string{":rebate", ":prepaid"}}, bounds,
 		func(m ledger.PeriodMovements) error {

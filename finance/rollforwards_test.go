@@ -318,7 +318,7 @@ func TestRollForwardIdentities(t *testing.T) {
 			!sum.ClawedBack.Equal(total.ClawedBack) || !sum.Closing.Equal(total.Closing) || !sum.Deposits.Equal(total.Deposits) {
 			t.Errorf("period %d: customers sum to %+v, total %+v", i, sum, total)
 		}
-		prevClosing = map[string]decimal.Decimal{"TOTAL": total.Closing}
+		prevClosing = map[string]decimal.Decimal{total.CustomerID: total.Closing}
 		for c, r := range rows {
 			prevClosing[c] = r.Closing
 		}
@@ -377,8 +377,8 @@ func TestRollForwardIdentities(t *testing.T) {
 			t.Errorf("%s rebate balance %s, last closing %s (listed: %v)", c, b.Prepaid.Rebate, closing, ok)
 		}
 	}
-	if !sum.Equal(prevClosing["TOTAL"]) || !sum.IsPositive() {
-		t.Errorf("rebate balances sum to %s, last total closing %s", sum, prevClosing["TOTAL"])
+	if !sum.Equal(prevClosing[finance.RebateTotal]) || !sum.IsPositive() {
+		t.Errorf("rebate balances sum to %s, last total closing %s", sum, prevClosing[finance.RebateTotal])
 	}
 	e.Reconcile() // rebates_match_rules among the checks: every rebate against its rules
 }
