@@ -88,8 +88,13 @@ func wired(pool *pgxpool.Pool, l *ledger.Ledger) Config {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
+	return newHarnessOn(t, testdb.Pool(t))
+}
+
+// newHarnessOn is newHarness on pool, a pool of the test's database.
+func newHarnessOn(t *testing.T, pool *pgxpool.Pool) *harness {
+	t.Helper()
 	spec(t)
-	pool := testdb.Pool(t)
 	l := ledger.New(pool)
 	cfg := wired(pool, l)
 	cfg.OpenAPI, cfg.Ready = tally.OpenAPI, func(ctx context.Context) error { return pool.Ping(ctx) }

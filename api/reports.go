@@ -48,6 +48,9 @@ func (s *Server) trialBalance(c echo.Context) error {
 		rec := []string{r.Account, string(r.Asset), money(r.Debit, r.Asset), money(r.Credit, r.Asset), money(r.Balance, r.Asset)}
 		return st.row(map[string]string{"account": rec[0], "asset": rec[1], "debit": rec[2], "credit": rec[3], "balance": rec[4]}, rec)
 	})
+	if err == nil {
+		err = stood(closed, func() (*ledger.Period, error) { return s.finance.ClosedPeriodAt(c.Request().Context(), asOf) })
+	}
 	if err != nil {
 		return st.fail(s, err)
 	}
@@ -63,6 +66,31 @@ func (s *Server) trialBalance(c echo.Context) error {
 		out = []map[string]any{}
 	}
 	return st.finish(`],"totals":`+mustJSON(out)+`}`, records...)
+}
+
+// stood checks, once a report's figures are read, that the closed month
+// it repeats (before, read before them; nil: none) stood throughout: read
+// again, it is the same close. A close is never changed once made (a
+// reopening ends it, and closing the month again makes another, closed at
+// another instant), so the figures read in between are the closed month's.
+// Read the other way round, a month closed, or reopened and closed again
+// with business dated into it meanwhile, while the figures were read had
+// the report vouch with its digest for figures it did not show
+// (helper-153's finding). A close that did not stand is 409 period_busy
+// (or, once rows were sent, a report cut short); a month that became
+// closed while the report was read is only not vouched for.
+func stood(before *ledger.Period, again func() (*ledger.Period, error)) error {
+	if before == nil {
+		return nil
+	}
+	p, err := again()
+	if err != nil {
+		return err
+	}
+	if p == nil || p.Digest != before.Digest || !p.ClosedAt.Equal(before.ClosedAt) {
+		return &fault.Error{Code: fault.PeriodBusy, Message: "the month was reopened while the report was read: read it again"}
+	}
+	return nil
 }
 
 // closedPeriod repeats a closed month's digest in a report of it: the
@@ -127,6 +155,9 @@ func (s *Server) rebateReport(c echo.Context) error {
 	total, err := s.finance.RebateReport(c.Request().Context(), from, to, func(r finance.RebateRow) error {
 		return st.row(rebateObject(r), rebateRecord(r))
 	})
+	if err == nil {
+		err = stood(closed, func() (*ledger.Period, error) { return s.finance.ClosedPeriod(c.Request().Context(), from, to) })
+	}
 	if err != nil {
 		return st.fail(s, err)
 	}
@@ -142,11 +173,14 @@ func (s *Server) pointsReport(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	rep, err := s.finance.PointsRollForward(c.Request().Context(), from, to)
+	closed, err := s.finance.ClosedPeriod(c.Request().Context(), from, to)
 	if err != nil {
 		return err
 	}
-	closed, err := s.finance.ClosedPeriod(c.Request().Context(), from, to)
+	rep, err := s.finance.PointsRollForward(c.Request().Context(), from, to)
+	if err == nil {
+		err = stood(closed, func() (*ledger.Period, error) { return s.finance.ClosedPeriod(c.Request().Context(), from, to) })
+	}
 	if err != nil {
 		return err
 	}
