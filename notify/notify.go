@@ -13,6 +13,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -54,6 +55,15 @@ func KnownType(t string) bool {
 	}
 	return false
 }
+
+// PlatformTypes are the types of notification that are the platform's own:
+// read by admin and finance keys and sent to endpoints no partner owns,
+// never to a partner (a failed reconciliation names the ids of every
+// partner's business).
+var PlatformTypes = []string{ReconciliationFailed}
+
+// PlatformOnly says whether t is one of PlatformTypes.
+func PlatformOnly(t string) bool { return slices.Contains(PlatformTypes, t) }
 
 // Event is a notification to write.
 type Event struct {
@@ -217,7 +227,7 @@ func ParseCursor(s string) (Cursor, error) {
 type Filter struct {
 	Types []string // only these types; nil: all
 	// Partner, when not 0, leaves out the notifications for another
-	// partner only (Event.Partner).
+	// partner only (Event.Partner), and the platform's own (PlatformTypes).
 	Partner int64
 }
 
@@ -275,11 +285,13 @@ func Feed(ctx context.Context, l *ledger.Ledger, after Cursor, limit int, f Filt
 		for scan, total := limit, 0; ; {
 			rows, err := tx.Query(ctx, `SELECT id, xid::text, type, coalesce(customer_id, ''), coalesce(partner_id, 0),
        occurred_at, CASE WHEN m THEN payload END, m
-FROM (SELECT *, ($4::text[] IS NULL OR type = ANY($4)) AND ($5::bigint = 0 OR partner_id IS NULL OR partner_id = $5) AS m
+FROM (SELECT *, ($4::text[] IS NULL OR type = ANY($4))
+          AND ($5::bigint = 0 OR (partner_id IS NULL OR partner_id = $5) AND type <> ALL ($7)) AS m
       FROM notifications
       WHERE xid < $1::text::xid8 AND (xid, id) > ($2::text::xid8, $3)
       ORDER BY xid, id LIMIT $6) s
-ORDER BY s.xid, s.id`, strconv.FormatUint(h, 10), strconv.FormatUint(next.xid, 10), next.seq, f.Types, f.Partner, scan)
+ORDER BY s.xid, s.id`, strconv.FormatUint(h, 10), strconv.FormatUint(next.xid, 10), next.seq, f.Types, f.Partner, scan,
+				PlatformTypes)
 			if err != nil {
 				return err
 			}

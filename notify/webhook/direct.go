@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,8 +38,17 @@ type directEndpoint struct {
 	waiting  map[string]bool // customers with a pending delivery to it
 }
 
+// qHears is hears in SQL, beside the match of the types, for an endpoint e
+// and a notification n.
+var qHears = `(e.partner_id IS NULL OR (n.partner_id IS NULL OR n.partner_id = e.partner_id)
+    AND n.type <> ALL (ARRAY['` + strings.Join(notify.PlatformTypes, "', '") + `']))`
+
+// hears says whether e is sent n: a type it subscribed to, not meant for
+// another partner only, and, for an endpoint a partner owns, not of the
+// platform's own types (qHears, in SQL).
 func (e *directEndpoint) hears(n notify.Notification) bool {
-	return slices.Contains(e.types, n.Type) && (e.partner == nil || n.Partner == 0 || n.Partner == *e.partner)
+	return slices.Contains(e.types, n.Type) &&
+		(e.partner == nil || (n.Partner == 0 || n.Partner == *e.partner) && !notify.PlatformOnly(n.Type))
 }
 
 func (e *directEndpoint) owner() int64 {

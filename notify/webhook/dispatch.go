@@ -291,7 +291,7 @@ func (s *Service) fanOutQueued(ctx context.Context) error {
 SELECT e.id, n.id, n.xid, n.customer_id, 'pending', $2, $2, $3
 FROM notifications n
 JOIN webhook_endpoints e ON n.type = ANY (e.types)
-    AND (e.partner_id IS NULL OR n.partner_id IS NULL OR n.partner_id = e.partner_id)
+    AND `+qHears+`
 WHERE n.id = ANY ($1)
 ORDER BY n.xid, n.id, e.id
 ON CONFLICT (endpoint_id, notification_id) DO NOTHING`, ids, now, now.Add(s.cfg.RetryFor)); err != nil {

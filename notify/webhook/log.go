@@ -134,7 +134,7 @@ SELECT e.id, n.id, n.xid, n.customer_id, 'pending',
     $3, $3, $4
 FROM notifications n
 JOIN webhook_endpoints e ON e.id = $1 AND n.type = ANY (e.types)
-    AND (e.partner_id IS NULL OR n.partner_id IS NULL OR n.partner_id = e.partner_id)
+    AND `+qHears+`
 WHERE CASE WHEN $2::bigint > 0 THEN n.id = $2 ELSE n.occurred_at >= $5 AND n.occurred_at < $6 END
 ORDER BY n.xid, n.id
 LIMIT $7

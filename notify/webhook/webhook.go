@@ -253,6 +253,9 @@ func (s *Service) Create(ctx context.Context, o Owner, in EndpointInput) (out Wi
 		in.Partner = o.Partner
 	}
 	types, err := s.validate(in.URL, in.Types, in.Description)
+	if err == nil {
+		err = partnerTypes(in.Types, in.Partner != 0)
+	}
 	if err != nil {
 		return out, false, err
 	}
@@ -410,8 +413,9 @@ func (s *Service) Update(ctx context.Context, o Owner, id int64, p EndpointPatch
 	err := s.l.InTx(ctx, func(tx *ledger.Tx) error {
 		var url, description string
 		var types []string
-		err := tx.QueryRow(ctx, `SELECT url, types, description FROM webhook_endpoints
-WHERE id = $1 AND ($2::bigint = 0 OR partner_id = $2) FOR UPDATE`, id, o.Partner).Scan(&url, &types, &description)
+		var partner bool
+		err := tx.QueryRow(ctx, `SELECT url, types, description, partner_id IS NOT NULL FROM webhook_endpoints
+WHERE id = $1 AND ($2::bigint = 0 OR partner_id = $2) FOR UPDATE`, id, o.Partner).Scan(&url, &types, &description, &partner)
 		previousURL := url
 		if errors.Is(err, pgx.ErrNoRows) {
 			return notFound(id)
@@ -424,6 +428,9 @@ WHERE id = $1 AND ($2::bigint = 0 OR partner_id = $2) FOR UPDATE`, id, o.Partner
 		}
 		if p.Types != nil {
 			types = *p.Types
+			if err := partnerTypes(types, partner); err != nil {
+				return err
+			}
 		}
 		if p.Description != nil {
 			description = *p.Description
@@ -533,6 +540,18 @@ func (s *Service) validate(url string, types []string, description string) ([]st
 		}
 	}
 	return out, nil
+}
+
+// partnerTypes refuses, for an endpoint a partner owns, the types that
+// are the platform's own (notify.PlatformTypes). An endpoint that took
+// one before is never sent it (hears).
+func partnerTypes(types []string, partner bool) error {
+	for i, t := range types {
+		if partner && notify.PlatformOnly(t) {
+			return fault.InvalidField(fmt.Sprintf("types[%d]", i), t+" is the platform's own: an endpoint a partner owns is not sent it")
+		}
+	}
+	return nil
 }
 
 func (s *Service) now() time.Time { return s.cfg.Now() }
