@@ -51,6 +51,10 @@ func newMetrics(reg *prometheus.Registry, l *ledger.Ledger, svc *loyalty.Service
 			Name: "tally_tx_retries_total", Help: "Transactions retried after a serialization failure or deadlock.",
 		}, func() float64 { return float64(stats.Retries.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "tally_tx_notice_order_retries_total",
+			Help: "Transactions over several customers retried because a notification of one of them committed with a later transaction id while they waited for their locks.",
+		}, func() float64 { return float64(stats.NoticeRetries.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "tally_period_closes_read_under_lock_total",
 			Help: "Month closes that read their figures while holding writers back (closable only once locked, or books from another cluster).",
 		}, func() float64 { return float64(stats.ClosesReadUnderLock.Load()) }),

@@ -58,6 +58,10 @@ type Stats struct {
 	Posted   atomic.Int64 // entries committed
 	Replayed atomic.Int64 // idempotent replays answered
 	Retries  atomic.Int64 // transactions retried after a serialization failure or deadlock
+	// NoticeRetries counts the transactions retried so that a customer's
+	// notifications follow the order they committed in
+	// (fault.NoticesOutOfOrder), apart from Retries.
+	NoticeRetries atomic.Int64
 	// ClosesReadUnderLock counts the closes that read their figures
 	// holding writers back: one that found its month closable only once
 	// it held its lock, or on books from another cluster whose transaction
@@ -175,7 +179,11 @@ func (l *Ledger) retry(ctx context.Context, fn func() error) error {
 		if err == nil || !fault.Transient(err) || attempt == maxAttempts || l.standby {
 			return err
 		}
-		l.stats.Retries.Add(1)
+		if fault.NoticesOutOfOrder(err) {
+			l.stats.NoticeRetries.Add(1)
+		} else {
+			l.stats.Retries.Add(1)
+		}
 		// Jittered backoff, so that the transactions that collided do not
 		// collide again.
 		backoff := time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 6)))

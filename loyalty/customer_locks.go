@@ -48,7 +48,21 @@ func QueueLockCustomers(b *pgx.Batch, ids []string) map[string]bool {
 		})
 		return err
 	})
+	queueNoticesFollow(b, ids, false)
 	return locked
+}
+
+// queueNoticesFollow queues, after a statement locking several customers
+// (ids; with their referrers when referrers), the check that refuses the
+// transaction (fault.NoticesOutOfOrder, which its caller retries) when a
+// notification of one of them committed with a later transaction id than
+// its own (notices_follow, migration 0052): the transaction got its id at
+// its first lock, and another may have written one of the later customers
+// while it waited. The feed and the webhooks give each customer's
+// notifications in the order of their transactions' ids, which this keeps
+// the order they committed in.
+func queueNoticesFollow(b *pgx.Batch, ids []string, referrers bool) {
+	b.Queue(`SELECT notices_follow($1, $2)`, ids, referrers)
 }
 
 // QLockCustomers locks the customers $1 names, in its order: one index

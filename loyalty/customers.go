@@ -97,8 +97,30 @@ func sameReferrer(a, b *string) bool {
 // expiry run's undo, which holds every one of its customers.
 //
 // Errors: fault.UnknownCustomer.
+//
+// A transaction that wrote or locked a row before (so holds its
+// transaction id already) and waited for the customer's lock is refused,
+// for its caller to retry, when a notification of the customer committed
+// meanwhile with a later id (queueNoticesFollow): the customer's
+// notifications follow the order they committed in.
 func LockCustomer(ctx context.Context, tx *ledger.Tx, id string) (Customer, error) {
-	return customer(ctx, tx, id, true)
+	var (
+		b   pgx.Batch
+		c   Customer
+		err error
+	)
+	b.Queue(qCustomer+` FOR NO KEY UPDATE`, id).QueryRow(func(row pgx.Row) error {
+		err = row.Scan(&c.ID, &c.Name, &c.ReferredBy, &c.CreatedAt)
+		return nil // read below: the check runs, and fails, only for a customer there is
+	})
+	queueNoticesFollow(&b, []string{id}, false)
+	if berr := tx.SendBatch(ctx, &b).Close(); berr != nil {
+		return c, berr
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return c, &fault.Error{Code: fault.UnknownCustomer, Message: "no customer " + id}
+	}
+	return c, err
 }
 
 // ReadCustomer reads the customer in tx without locking them.
@@ -108,11 +130,13 @@ func ReadCustomer(ctx context.Context, tx *ledger.Tx, id string) (Customer, erro
 	return customer(ctx, tx, id, false)
 }
 
+const qCustomer = `SELECT id, name, referred_by, created_at FROM customers WHERE id = $1`
+
 // customer reads a customer, locking the row for the transaction when lock:
 // every event of a customer holds this lock, so that contribution, tier and
 // points are computed from settled state.
 func customer(ctx context.Context, tx pgx.Tx, id string, lock bool) (Customer, error) {
-	q := `SELECT id, name, referred_by, created_at FROM customers WHERE id = $1`
+	q := qCustomer
 	if lock {
 		q += ` FOR NO KEY UPDATE`
 	}

@@ -291,6 +291,7 @@ func queueLock(b *pgx.Batch, group []job, custs map[string]Customer) {
 			})
 			return err
 		})
+	queueNoticesFollow(b, ids, true)
 }
 
 // qLockGroup locks the customers $1 names and their referrers (queueLock).

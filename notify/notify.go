@@ -2,8 +2,11 @@
 // changed, points earned or about to expire, a deposit received, a
 // reconciliation failed. A notification is written by Emit in the
 // transaction of what it announces, so it exists exactly when its cause
-// committed; Feed reads them back in commit order, for the pull feed and
-// for the webhook dispatcher.
+// committed; Feed reads them back in the order of their transactions'
+// ids, for the pull feed and for the webhook dispatcher: a customer's in
+// the order they committed, for every writer locks the customer before it
+// writes for them, and checks once locked that no notification of theirs
+// has a later id (loyalty's queueNoticesFollow).
 //
 // It owns the notifications table. Notifications are never changed or
 // deleted.
@@ -252,7 +255,8 @@ const (
 	FeedScanMax = 10 * feedScan
 )
 
-// Feed reads up to limit notifications after the cursor, in commit order,
+// Feed reads up to limit notifications after the cursor, in transaction id
+// order (a customer's in commit order),
 // and the cursor after the last one it read: the last of a full page, else
 // the last notification it read, past those the filter left out (the given
 // cursor when there are none), so that a filtered reader does not read

@@ -61,11 +61,27 @@ func NotNullViolation(err error) bool {
 	return violates(err, pgerrcode.NotNullViolation, "")
 }
 
-// Transient reports whether err is a serialization failure or a deadlock:
-// the transaction that met it may simply be run again.
+// Transient reports whether err is a serialization failure, a deadlock
+// or notices out of order (NoticesOutOfOrder): the transaction that met it
+// may simply be run again.
 func Transient(err error) bool {
 	pe := pgError(err)
-	return pe != nil && (pe.Code == pgerrcode.SerializationFailure || pe.Code == pgerrcode.DeadlockDetected)
+	return pe != nil && (pe.Code == pgerrcode.SerializationFailure || pe.Code == pgerrcode.DeadlockDetected ||
+		pe.Code == noticesOutOfOrder)
+}
+
+// noticesOutOfOrder is the SQLSTATE notices_follow (migration 0052) raises,
+// in class 40 (transaction rollback): a transaction that locked several
+// customers must run again, so that its notifications follow those
+// committed meanwhile.
+const noticesOutOfOrder = "40T01"
+
+// NoticesOutOfOrder reports whether err is notices_follow's refusal: a
+// notification of a customer the transaction locked committed with a later
+// transaction id than its own while it waited for its locks.
+func NoticesOutOfOrder(err error) bool {
+	pe := pgError(err)
+	return pe != nil && pe.Code == noticesOutOfOrder
 }
 
 // RecoveryConflict reports whether err, met on a standby's connection, is

@@ -8,7 +8,7 @@
 //
 // It owns the tables webhook_endpoints, webhook_deliveries,
 // webhook_attempts and webhook_feed. It learns of new notifications only
-// through notify.Feed (commit order), reads the notifications table in its
+// through notify.Feed (a customer's in commit order), reads the notifications table in its
 // own joins (fan-out, redelivery, sending) and never writes it; it sends only to http(s) URLs whose
 // host is on the allow-list, never to a loopback or private address unless
 // told to (tests, local development), and never follows a redirect.

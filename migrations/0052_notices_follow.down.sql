@@ -1,0 +1,1 @@
+DROP FUNCTION notices_follow(text[], boolean);
