@@ -255,6 +255,24 @@ const (
 	FeedScanMax = 10 * feedScan
 )
 
+// cursorAhead refuses a cursor, past which the feed has nothing, when it
+// is at or past every transaction id this database has given: no
+// notification can ever come after it here. Books copied into another
+// cluster by a dump and restore keep their notifications' transaction
+// ids, which the new cluster gives again from lower: a reader's cursor,
+// and the dispatcher's, would wait past every notification written since.
+// They are told instead (the dispatcher logs it at every step).
+func cursorAhead(ctx context.Context, tx *ledger.Tx, after Cursor) error {
+	var ahead bool
+	if err := tx.QueryRow(ctx, `SELECT $1::text::xid8 >= pg_snapshot_xmax(pg_current_snapshot())`,
+		strconv.FormatUint(after.xid, 10)).Scan(&ahead); err != nil || !ahead {
+		return err
+	}
+	return &fault.Error{Code: fault.Invalid, Message: "the cursor is ahead of every transaction of this database: " +
+		"its books were restored from another cluster, where the cursor was given; start again from the beginning",
+		Fields: map[string]string{"after": "ahead of this database"}}
+}
+
 // Feed reads up to limit notifications after the cursor, in transaction id
 // order (a customer's in commit order),
 // and the cursor after the last one it read: the last of a full page, else
@@ -327,8 +345,14 @@ ORDER BY s.xid, s.id`, strconv.FormatUint(h, 10), strconv.FormatUint(next.xid, 1
 					}
 				}
 			}
-			if err := rows.Err(); err != nil || read < scan {
+			if err := rows.Err(); err != nil {
 				return err
+			}
+			if read < scan {
+				if total+read == 0 && after.xid != 0 {
+					return cursorAhead(ctx, tx, after)
+				}
+				return nil
 			}
 			if total += read; total >= FeedScanMax {
 				return nil
