@@ -62,10 +62,7 @@ WHERE table_schema = 'public' AND table_type = 'BASE TABLE' AND table_name NOT I
 func TestHostileRequests(t *testing.T) {
 	h := newHarness(t)
 	// Some data for the hostile requests to aim at.
-	h.expect(201, call{method: "POST", path: "/v1/customers", key: "admin", body: map[string]any{"id": "C1", "name": "C"}})
-	h.expect(201, call{method: "POST", path: "/v1/products", key: "admin", body: map[string]any{"sku": "pen", "name": "Pen",
-		"kind": "standard", "points_price": "10"}})
-	h.expect(201, call{method: "POST", path: "/v1/entries", key: "admin", body: adjustment("10", "C1")})
+	seedTargets(h)
 	before := h.rowCount()
 
 	deep := strings.Repeat("[", 100000) + strings.Repeat("]", 100000)
@@ -185,4 +182,14 @@ func TestNULIsRefused(t *testing.T) {
 	for _, body := range []string{`{"id":"C1","name":"a\u0000b"}`, `{"id":"C1","name":"a\U0000b"}`} {
 		wantProblem(t, h.do(call{method: "POST", path: "/v1/customers", key: "partner", body: body, invalid: true}), 400, fault.InvalidJSON)
 	}
+}
+
+// seedTargets writes what writingBodies and the hostile requests aim at:
+// customer C1 with 10 points, product pen.
+func seedTargets(h *harness) {
+	h.t.Helper()
+	h.expect(201, call{method: "POST", path: "/v1/customers", key: "admin", body: map[string]any{"id": "C1", "name": "C"}})
+	h.expect(201, call{method: "POST", path: "/v1/products", key: "admin", body: map[string]any{"sku": "pen", "name": "Pen",
+		"kind": "standard", "points_price": "10"}})
+	h.expect(201, call{method: "POST", path: "/v1/entries", key: "admin", body: adjustment("10", "C1")})
 }

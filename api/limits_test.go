@@ -125,10 +125,7 @@ func replaced(t *testing.T, body any, path, s string) map[string]any {
 // length.
 func TestOverLongTextIsRefusedOnEveryWritingRoute(t *testing.T) {
 	h := newHarness(t)
-	h.expect(201, call{method: "POST", path: "/v1/customers", key: "admin", body: map[string]any{"id": "C1", "name": "C"}})
-	h.expect(201, call{method: "POST", path: "/v1/products", key: "admin", body: map[string]any{"sku": "pen", "name": "Pen",
-		"kind": "standard", "points_price": "10"}})
-	h.expect(201, call{method: "POST", path: "/v1/entries", key: "admin", body: adjustment("10", "C1")})
+	seedTargets(h)
 	before := h.rowCount()
 
 	megabyte := strings.Repeat("x", 900_000) // under the 1 MiB body bound
@@ -250,10 +247,7 @@ func refusedOnEveryLeaf(t *testing.T, h *harness, what string, text func(leaf) (
 // nothing; plain text in any script is taken.
 func TestTextThatDoesNotShowAsItselfIsRefusedOnEveryWritingRoute(t *testing.T) {
 	h := newHarness(t)
-	h.expect(201, call{method: "POST", path: "/v1/customers", key: "admin", body: map[string]any{"id": "C1", "name": "C"}})
-	h.expect(201, call{method: "POST", path: "/v1/products", key: "admin", body: map[string]any{"sku": "pen", "name": "Pen",
-		"kind": "standard", "points_price": "10"}})
-	h.expect(201, call{method: "POST", path: "/v1/entries", key: "admin", body: adjustment("10", "C1")})
+	seedTargets(h)
 	before := h.rowCount()
 	for _, bad := range []string{"\u202e", "\n", "\x1b[2J", "\u2028", "\u0085", "\u2066"} {
 		text := "refund 0001 " + bad + "by hand"

@@ -27,11 +27,7 @@ import (
 // reads and its date, and makes its redemptions one by one.
 func TestAGroupedRedemptionDatedInANewMonthHasThatMonthsTier(t *testing.T) {
 	eachAndTogether(t, func(t *testing.T, each bool) {
-		e := servicetest.New(t)
-		e.Customer("C1")
-		e.Ship("C1", "S1", "5000", servicetest.Start.AddDate(0, -1, 0)) // 2026-02-15: 5,000 points
-		min9 := 9
-		e.Product(catalog.Product{SKU: "lamp", Name: "Lamp", Kind: catalog.Level, PointsPrice: 100, MinLevel: &min9})
+		e := midTierC1AndALevelLamp(t)
 		if each { // the control: made in April, redemption by redemption
 			e.Clock.Set(time.Date(2026, 4, 1, 0, 0, 1, 0, servicetest.Shanghai))
 		} else { // begun in March, C1's lock held from April on
@@ -103,11 +99,7 @@ func eachAndTogether(t *testing.T, test func(t *testing.T, each bool)) {
 // instants: only the rule version does.
 func TestAGroupedRedemptionDatedUnderANewRuleVersionHasItsTier(t *testing.T) {
 	eachAndTogether(t, func(t *testing.T, each bool) {
-		e := servicetest.New(t)
-		e.Customer("C1")
-		e.Ship("C1", "S1", "5000", servicetest.Start.AddDate(0, -1, 0)) // 2026-02-15: 5,000 points
-		min9 := 9
-		e.Product(catalog.Product{SKU: "lamp", Name: "Lamp", Kind: catalog.Level, PointsPrice: 100, MinLevel: &min9})
+		e := midTierC1AndALevelLamp(t)
 		rs := rules.Default()
 		at := servicetest.Start.Add(6 * time.Minute)
 		rs.EffectiveFrom = at
@@ -134,4 +126,16 @@ func TestAGroupedRedemptionDatedUnderANewRuleVersionHasItsTier(t *testing.T) {
 			t.Errorf("refused, but %v; want not_eligible", errs[0])
 		}
 	})
+}
+
+// midTierC1AndALevelLamp is a fresh Env where C1 shipped 5,000.00 in
+// February (mid-tier, level 11 for March) and lamp is a level product for
+// level 9 and up.
+func midTierC1AndALevelLamp(t *testing.T) *servicetest.Env {
+	e := servicetest.New(t)
+	e.Customer("C1")
+	e.Ship("C1", "S1", "5000", servicetest.Start.AddDate(0, -1, 0)) // 2026-02-15: 5,000 points
+	min9 := 9
+	e.Product(catalog.Product{SKU: "lamp", Name: "Lamp", Kind: catalog.Level, PointsPrice: 100, MinLevel: &min9})
+	return e
 }
