@@ -52,7 +52,7 @@ func newMetrics(reg *prometheus.Registry, l *ledger.Ledger, svc *loyalty.Service
 		}, func() float64 { return float64(stats.Retries.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "tally_tx_notice_order_retries_total",
-			Help: "Transactions over several customers retried because a notification of one of them committed with a later transaction id while they waited for their locks.",
+			Help: "Transactions retried because a notification of a customer they lock committed with a later transaction id while they waited for the lock.",
 		}, func() float64 { return float64(stats.NoticeRetries.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "tally_period_closes_read_under_lock_total",

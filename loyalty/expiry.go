@@ -170,6 +170,19 @@ func (s *Service) expire(ctx context.Context, asOf time.Time, actor string, dryR
 			order := codes
 			if !dryRun {
 				order = slices.Sorted(slices.Values(codes))
+				// The customers first, as every writer takes them before
+				// their accounts; once they are locked, the check that the
+				// run's notices (points.expired) follow those of theirs
+				// committed meanwhile (LockCustomers).
+				owners := make([]string, 0, len(codes))
+				for _, code := range codes {
+					if c, ok := ledger.CustomerOf(code); ok {
+						owners = append(owners, c)
+					}
+				}
+				if _, err := LockCustomers(ctx, tx, owners); err != nil {
+					return err
+				}
 			}
 			// A preview reads what the chunk's lots would lose in one
 			// query: a query per customer cost ~90 µs each, a minute and

@@ -138,6 +138,9 @@ func (s *Service) expiringNotices(ctx context.Context, asOf time.Time) (int, err
 						Payload:    PointsExpiringNotice{Points: g.Points, ExpiresAt: g.ExpiresAt.UTC(), DaysAhead: days[i]},
 						OnceKey:    ExpiringOnceKey(g.CustomerID, g.ExpiresAt, days[i])})
 				}
+				if err := lockNoticed(ctx, tx, events); err != nil {
+					return err
+				}
 				n, err = notify.Emit(ctx, tx, events...)
 				return err
 			})
@@ -216,6 +219,9 @@ ORDER BY b.customer_id LIMIT $4`, string(last.Prev()), string(last), after, Noti
 			if err != nil {
 				return err
 			}
+			if err := lockNoticed(ctx, tx, events); err != nil {
+				return err
+			}
 			n, err = notify.Emit(ctx, tx, events...)
 			return err
 		})
@@ -241,20 +247,39 @@ func (s *Service) referralNotices(ctx context.Context, asOf time.Time) (int, err
 	for {
 		var n, read int
 		err := s.ledger.InTx(ctx, func(tx *ledger.Tx) error {
-			rows, err := tx.Query(ctx, `WITH due AS (
+			// The referrers first, as every writer takes customers before
+			// what else it locks (a refund's group takes them before the
+			// bonus it cancels), then the bonuses still due of those read.
+			rows, err := tx.Query(ctx, `SELECT referee_id, referrer_id FROM referral_bonuses
+WHERE status = 'paid' AND announced_at IS NULL AND available_at <= $1
+ORDER BY available_at, referee_id LIMIT $2`, asOf, NoticeChunk)
+			if err != nil {
+				return err
+			}
+			var referees, referrers []string
+			var referee, referrer string
+			if _, err := pgx.ForEachRow(rows, []any{&referee, &referrer}, func() error {
+				referees, referrers = append(referees, referee), append(referrers, referrer)
+				return nil
+			}); err != nil {
+				return err
+			}
+			if _, err := LockCustomers(ctx, tx, referrers); err != nil {
+				return err
+			}
+			rows, err = tx.Query(ctx, `WITH due AS (
     SELECT referee_id FROM referral_bonuses
-    WHERE status = 'paid' AND announced_at IS NULL AND available_at <= $1
+    WHERE referee_id = ANY ($4) AND status = 'paid' AND announced_at IS NULL AND available_at <= $1
     ORDER BY available_at, referee_id LIMIT $2 FOR UPDATE SKIP LOCKED)
 UPDATE referral_bonuses b SET announced_at = $3 FROM due WHERE b.referee_id = due.referee_id
-RETURNING b.referee_id, b.referrer_id, b.points, b.available_at, b.entry_id`, asOf, NoticeChunk, tx.Now())
+RETURNING b.referee_id, b.referrer_id, b.points, b.available_at, b.entry_id`, asOf, NoticeChunk, tx.Now(), referees)
 			if err != nil {
 				return err
 			}
 			var events []notify.Event
-			var referee, referrer string
 			var points, entryID int64
 			var available time.Time
-			read = 0
+			read = 0 // announced: a chunk cut short by a bonus being cancelled ends the run, and a later one reads on
 			_, err = pgx.ForEachRow(rows, []any{&referee, &referrer, &points, &available, &entryID}, func() error {
 				read++
 				events = append(events, notify.Event{Type: notify.ReferralBonusAvailable, Customer: referrer, OccurredAt: available,
@@ -276,6 +301,24 @@ RETURNING b.referee_id, b.referrer_id, b.points, b.available_at, b.entry_id`, as
 			return written, nil
 		}
 	}
+}
+
+// lockNoticed locks the customers events are about to be announced to
+// (LockCustomers), so that the notices follow, in the feed's order, what
+// committed for those customers while the job read, and come before what
+// their writers commit next.
+func lockNoticed(ctx context.Context, tx *ledger.Tx, events []notify.Event) error {
+	ids := make([]string, 0, len(events))
+	for _, e := range events {
+		if e.Customer != "" {
+			ids = append(ids, e.Customer)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := LockCustomers(ctx, tx, ids)
+	return err
 }
 
 // noticeMark is how far the job has announced: the zero time before its
