@@ -271,47 +271,82 @@ WHERE a.code = 'customer:C2:points' FOR UPDATE OF b`)
 // transaction id, commits first: the feed gives R's notifications out of
 // the order they committed in (numberAtCommit numbers them at commit).
 func TestANoticeJobsNoticesFollowCommitOrder(t *testing.T) {
-	e := newEnv(t)
-	e.Customer("R")
-	e.Customer("E", "R")
-	e.Ship("E", "S1", "80", march(2, 9))
-	e.Clock.Set(march(17, 10))
-	numberAtCommit(t, e.Env)
-	hold, err := e.Pool.Begin(e.Ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hold.Rollback(e.Ctx)
-	if _, err := hold.Exec(e.Ctx, `INSERT INTO notifications (type, customer_id, occurred_at, payload, once_key)
-VALUES ('referral.bonus_available', 'R', now(), '{}', 'referral.bonus_available:E')`); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		_, err := e.Loyalty.Notices(e.Ctx, march(17, 10))
-		done <- err
-	}()
-	if n := e.LockWaitersWithin(5*time.Second, 1); n < 1 {
-		t.Fatal("the job is not waiting")
-	}
-	deposited := make(chan error, 1)
-	go func() { // commits a notification of R (or waits for the job, should it hold R)
-		_, err := e.Money(prepaid.Deposit, "R", "5.00")
-		deposited <- err
-	}()
-	select {
-	case err := <-deposited:
-		deposited <- err
-	case <-time.After(2 * time.Second):
-	}
-	hold.Rollback(e.Ctx)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if err := <-deposited; err != nil {
-		t.Fatal(err)
-	}
-	if bad := outOfCommitOrder(t, e.Env); len(bad) > 0 {
-		t.Errorf("notifications out of commit order (commit numbers in feed order): %q", bad)
+	for _, c := range []struct {
+		name     string
+		customer string // whose notice the job writes, and who deposits meanwhile
+		setup    func(e *env) (asOf time.Time)
+		onceKey  string
+		typ      string
+	}{
+		{"referral", "R", func(e *env) time.Time {
+			e.Customer("R")
+			e.Customer("E", "R")
+			e.Ship("E", "S1", "80", march(2, 9))
+			e.Clock.Set(march(17, 10))
+			return march(17, 10)
+		}, "referral.bonus_available:E", notify.ReferralBonusAvailable},
+		{"expiring", "C1", func(e *env) time.Time {
+			e.Customer("C1")
+			e.Ship("C1", "S1", "100", march(10, 9))
+			e.Clock.Set(c1Expires.Add(-3 * day))
+			return c1Expires.Add(-3 * day)
+		}, loyalty.ExpiringOnceKey("C1", c1Expires, 7), notify.PointsExpiring},
+		{"downgrade", "C1", func(e *env) time.Time {
+			e.Customer("C1")
+			e.Ship("C1", "S1", "5000", servicetest.Start.AddDate(0, -1, 0)) // February: mid-tier for March, floating from April
+			april := time.Date(2026, 4, 1, 0, 0, 10, 0, shanghai)
+			e.Clock.Set(april)
+			return april
+		}, notify.TierChanged + ":down:C1:2026-04", notify.TierChanged},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t)
+			asOf := c.setup(e)
+			numberAtCommit(t, e.Env)
+			hold, err := e.Pool.Begin(e.Ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer hold.Rollback(e.Ctx)
+			if _, err := hold.Exec(e.Ctx, `INSERT INTO notifications (type, customer_id, occurred_at, payload, once_key)
+VALUES ($1, $2, now(), '{}', $3)`, c.typ, c.customer, c.onceKey); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() {
+				_, err := e.Loyalty.Notices(e.Ctx, asOf)
+				done <- err
+			}()
+			if n := e.LockWaitersWithin(5*time.Second, 1); n < 1 {
+				t.Fatal("the job is not waiting")
+			}
+			deposited := make(chan error, 1)
+			go func() { // commits a notification of the customer (or waits for the job, should it hold them)
+				_, err := e.Money(prepaid.Deposit, c.customer, "5.00")
+				deposited <- err
+			}()
+			select {
+			case err := <-deposited:
+				deposited <- err
+			case <-time.After(2 * time.Second):
+			}
+			hold.Rollback(e.Ctx)
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if err := <-deposited; err != nil {
+				t.Fatal(err)
+			}
+			if bad := outOfCommitOrder(t, e.Env); len(bad) > 0 {
+				t.Errorf("notifications out of commit order (commit numbers in feed order): %q", bad)
+			}
+			var n int
+			if err := e.Pool.QueryRow(e.Ctx, `SELECT count(*) FROM notifications WHERE once_key = $1`, c.onceKey).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n != 1 {
+				t.Errorf("%d notices of once_key %s, want the job's", n, c.onceKey)
+			}
+		})
 	}
 }
