@@ -263,13 +263,15 @@ WHERE a.code = 'customer:C2:points' FOR UPDATE OF b`)
 
 // The notice jobs (points.expiring, tier downgrades, referral bonuses)
 // wrote notifications of customers whose lock they never took
-// (helper-155's finding): the
-// referral job gets its transaction id at its UPDATE of referral_bonuses
-// and writes R's referral.bonus_available after. Should its insert wait
-// (here: on an uncommitted row holding the same once_key; in production a
-// slow insert of 500 notices, or its commit), a deposit of R, with a later
-// transaction id, commits first: the feed gives R's notifications out of
-// the order they committed in (numberAtCommit numbers them at commit).
+// (helper-155's finding): the referral job got its transaction id at its
+// UPDATE of referral_bonuses and wrote R's referral.bonus_available after.
+// Should its insert wait (here: on an uncommitted row holding the same
+// once_key; in production a slow insert of 500 notices, or its commit), a
+// deposit of R, with a later transaction id, committed first: the feed gave
+// R's notifications out of the order they committed in (numberAtCommit
+// numbers them at commit). The jobs now lock the customers they announce to
+// first (lockNoticed; the referral job its referrers, before the bonuses):
+// each of the three is held so while its customer deposits.
 func TestANoticeJobsNoticesFollowCommitOrder(t *testing.T) {
 	for _, c := range []struct {
 		name     string
