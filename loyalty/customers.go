@@ -96,13 +96,13 @@ func sameReferrer(a, b *string) bool {
 // SHARE) is written without waiting for them, even for the length of an
 // expiry run's undo, which holds every one of its customers.
 //
-// Errors: fault.UnknownCustomer.
-//
 // A transaction that wrote or locked a row before (so holds its
 // transaction id already) and waited for the customer's lock is refused,
 // for its caller to retry, when a notification of the customer committed
 // meanwhile with a later id (queueNoticesFollow): the customer's
 // notifications follow the order they committed in.
+//
+// Errors: fault.UnknownCustomer.
 func LockCustomer(ctx context.Context, tx *ledger.Tx, id string) (Customer, error) {
 	var (
 		b   pgx.Batch
@@ -111,7 +111,7 @@ func LockCustomer(ctx context.Context, tx *ledger.Tx, id string) (Customer, erro
 	)
 	b.Queue(qCustomer+` FOR NO KEY UPDATE`, id).QueryRow(func(row pgx.Row) error {
 		err = row.Scan(&c.ID, &c.Name, &c.ReferredBy, &c.CreatedAt)
-		return nil // read below: the check runs, and fails, only for a customer there is
+		return nil // the scan's error is read below; the check after it runs either way (an unknown customer has no notices)
 	})
 	queueNoticesFollow(&b, []string{id}, false)
 	if berr := tx.SendBatch(ctx, &b).Close(); berr != nil {
