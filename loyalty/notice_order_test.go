@@ -239,9 +239,19 @@ WHERE a.code = 'customer:C2:points' FOR UPDATE OF b`)
 	if n := e.LockWaitersWithin(5*time.Second, 1); n < 1 {
 		t.Fatal("the run is not waiting for C2's account")
 	}
+	depositWhileHeld(t, e, "C2", release, done)
+}
+
+// depositWhileHeld deposits for customer while a writer is held (done
+// reports its end), waiting up to 2 s for the deposit to commit first (it
+// may wait for the writer instead, should that hold the customer), then
+// lets the writer go with release, and wants every customer's notifications
+// in the order they committed.
+func depositWhileHeld(t *testing.T, e *env, customer string, release func(), done <-chan error) {
+	t.Helper()
 	deposited := make(chan error, 1)
-	go func() { // commits a notification of C2 (or waits for the run, should it hold C2)
-		_, err := e.Money(prepaid.Deposit, "C2", "5.00")
+	go func() {
+		_, err := e.Money(prepaid.Deposit, customer, "5.00")
 		deposited <- err
 	}()
 	select {
@@ -322,26 +332,7 @@ VALUES ($1, $2, now(), '{}', $3)`, c.typ, c.customer, c.onceKey); err != nil {
 			if n := e.LockWaitersWithin(5*time.Second, 1); n < 1 {
 				t.Fatal("the job is not waiting")
 			}
-			deposited := make(chan error, 1)
-			go func() { // commits a notification of the customer (or waits for the job, should it hold them)
-				_, err := e.Money(prepaid.Deposit, c.customer, "5.00")
-				deposited <- err
-			}()
-			select {
-			case err := <-deposited:
-				deposited <- err
-			case <-time.After(2 * time.Second):
-			}
-			hold.Rollback(e.Ctx)
-			if err := <-done; err != nil {
-				t.Fatal(err)
-			}
-			if err := <-deposited; err != nil {
-				t.Fatal(err)
-			}
-			if bad := outOfCommitOrder(t, e.Env); len(bad) > 0 {
-				t.Errorf("notifications out of commit order (commit numbers in feed order): %q", bad)
-			}
+			depositWhileHeld(t, e, c.customer, func() { hold.Rollback(e.Ctx) }, done)
 			var n int
 			if err := e.Pool.QueryRow(e.Ctx, `SELECT count(*) FROM notifications WHERE once_key = $1`, c.onceKey).Scan(&n); err != nil {
 				t.Fatal(err)
